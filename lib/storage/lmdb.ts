@@ -1,0 +1,91 @@
+/**
+ * MetadataStore on LMDB (the `lmdb` npm package: a real embedded, transactional, memory-mapped
+ * key-value database shipped with prebuilt binaries). This is the embedded default: no account, no
+ * server. Items are stored under the ordered key [pk, sk] so a query is a cursor walk in sk order.
+ *
+ * Every conditional write runs inside one synchronous LMDB write transaction: the condition is read
+ * and the write applied under LMDB's single-writer lock, which is shared between processes, so
+ * several agents on one data directory stay correct. Commits are flushed to disk before they return
+ * (LMDB's default), so an acknowledged commit survives a crash of the process or the machine.
+ */
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { ConditionFailedError, TransactionConflictError } from './ports.js';
+import type { Attributes, Item, ItemKey, MetadataStore, QueryOptions, WriteOp } from './ports.js';
+import { applyWrite, conditionHolds } from './metadata-semantics.js';
+import { checkTransactionSize } from './memory.js';
+
+type Key = [string, string];
+
+// Sorts after every sk the engine writes (they are non-empty ASCII).
+const skMax = '\uffff';
+
+export class LmdbMetadataStore implements MetadataStore {
+  readonly url: string;
+  private readonly root: RootDatabase;
+  private readonly db: Database<Attributes, Key>;
+
+  constructor(readonly path: string) {
+    this.url = `lmdb://${path}`;
+    mkdirSync(path, { recursive: true });
+    this.root = open({ path, name: undefined });
+    this.db = this.root.openDB<Attributes, Key>({ name: 'items', encoding: 'msgpack' });
+  }
+
+  async get(key: ItemKey): Promise<Item | undefined> {
+    this.root.resetReadTxn(); // another process may have committed since our snapshot
+    return this.read(key);
+  }
+
+  async query(pk: string, options: QueryOptions = {}): Promise<Item[]> {
+    this.root.resetReadTxn();
+    // LMDB ranges include `start` and exclude `end`, in either direction; the walk stops at the far bound.
+    const range = options.reverse
+      ? this.db.getRange({ start: [pk, options.to ?? skMax], end: [pk, ''], reverse: true })
+      : this.db.getRange({ start: [pk, options.from ?? ''], end: [pk, skMax] });
+    const items: Item[] = [];
+    for (const { key, value } of range) {
+      const sk = key[1];
+      if (options.reverse ? options.from !== undefined && sk < options.from : options.to !== undefined && sk > options.to) break;
+      items.push({ pk, sk, attrs: value });
+      if (options.limit !== undefined && items.length >= options.limit) break;
+    }
+    return items;
+  }
+
+  async write(op: WriteOp): Promise<void> {
+    this.root.transactionSync(() => {
+      const current = this.read(op.key);
+      if (!conditionHolds(current, op.condition)) throw new ConditionFailedError(op.key, current);
+      this.store(op.key, applyWrite(current, op));
+    });
+  }
+
+  async transact(ops: readonly WriteOp[]): Promise<void> {
+    checkTransactionSize(ops);
+    this.root.transactionSync(() => {
+      const currents = ops.map((op) => this.read(op.key));
+      const conflicts = ops.flatMap((op, index) =>
+        conditionHolds(currents[index], op.condition) ? [] : [{ index, current: currents[index] }],
+      );
+      if (conflicts.length > 0) throw new TransactionConflictError(conflicts);
+      ops.forEach((op, index) => this.store(op.key, applyWrite(currents[index], op)));
+    });
+  }
+
+  async ensureReady(): Promise<void> {}
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+
+  private read(key: ItemKey): Item | undefined {
+    const attrs = this.db.get([key.pk, key.sk]);
+    return attrs === undefined ? undefined : { pk: key.pk, sk: key.sk, attrs };
+  }
+
+  private store(key: ItemKey, item: Item | undefined): void {
+    if (item === undefined) this.db.removeSync([key.pk, key.sk]);
+    else this.db.putSync([key.pk, key.sk], item.attrs);
+  }
+}

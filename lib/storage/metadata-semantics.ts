@@ -1,0 +1,67 @@
+/**
+ * The meaning of MetadataStore conditions and writes, as pure functions over the item as it is now.
+ * The memory and LMDB adapters apply these inside their own atomic sections, so both behave exactly as
+ * the DynamoDB adapter's condition expressions do; the contract suite holds all three to it.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { SpoolError } from '../errors.js';
+import type { Attributes, AttributeValue, Condition, Item, WriteOp } from './ports.js';
+
+export function conditionHolds(current: Item | undefined, condition: Condition | undefined): boolean {
+  if (condition === undefined) return true;
+  switch (condition.kind) {
+    case 'absent':
+      return current === undefined;
+    case 'exists':
+      return current !== undefined;
+    case 'match':
+      return (
+        current !== undefined &&
+        Object.entries(condition.fields).every(([name, expected]) => attributeEquals(current.attrs[name], expected))
+      );
+  }
+}
+
+function attributeEquals(actual: AttributeValue | undefined, expected: AttributeValue): boolean {
+  if (expected === null) return actual === undefined || actual === null;
+  return actual !== undefined && isDeepStrictEqual(normalise(actual), normalise(expected));
+}
+
+// Buffers and Uint8Arrays with the same bytes are the same attribute value.
+function normalise(value: AttributeValue): unknown {
+  return value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value;
+}
+
+/** The item after `op` (undefined: deleted), assuming its condition held. */
+export function applyWrite(current: Item | undefined, op: WriteOp): Item | undefined {
+  switch (op.kind) {
+    case 'put':
+      return { pk: op.key.pk, sk: op.key.sk, attrs: withoutUndefined(op.attrs) };
+    case 'update': {
+      const attrs: Record<string, AttributeValue> = { ...(current?.attrs ?? {}), ...withoutUndefined(op.set) };
+      for (const name of op.remove ?? []) delete attrs[name];
+      return { pk: op.key.pk, sk: op.key.sk, attrs };
+    }
+    case 'delete':
+      return undefined;
+    case 'check':
+      return current;
+  }
+}
+
+export function assertDistinctKeys(ops: readonly WriteOp[]): void {
+  const seen = new Set<string>();
+  for (const op of ops) {
+    const id = `${op.key.pk}\u0000${op.key.sk}`;
+    if (seen.has(id)) {
+      throw new SpoolError('INVALID_ARGUMENT', `a transaction may touch each item once, got ${op.key.pk} / ${op.key.sk} twice`);
+    }
+    seen.add(id);
+  }
+}
+
+function withoutUndefined(attrs: Attributes): Attributes {
+  const out: Record<string, AttributeValue> = {};
+  for (const [name, value] of Object.entries(attrs)) if (value !== undefined) out[name] = value;
+  return out;
+}

@@ -1,0 +1,236 @@
+/**
+ * The commit: turning uploaded chunks into offsets. This module owns the log's invariants.
+ *
+ * Invariants (each has a test in test/log/invariants.test.ts, run on every adapter):
+ *  1. A partition's offsets are dense, start at 0, and each is assigned exactly once.
+ *  2. A reader never sees an offset whose data is not readable.
+ *  3. A writer whose lease epoch has been superseded cannot commit.
+ *  4. They hold with writers racing, a writer dying at any step, a stale cached end offset, retention
+ *     running at the same time, and a retried commit whose first response was lost.
+ *  5. Reads on the commit path are strongly consistent.
+ *
+ * Protocol: one MetadataStore transaction per flush holding, for each partition touched,
+ *   - update of the partition item: nextOffset := base + count, if nextOffset = base
+ *     (and epoch = the writer's lease epoch, when the writer leads the partition);
+ *   - create of the batch row (partition, base) → (object key, byte position, size), if absent.
+ * The segment object is stored before the transaction (2), so a row never points at missing bytes; a
+ * writer dying before the transaction leaves an unreferenced object (an orphan for maintenance) and
+ * no offsets. nextOffset moves only by that compare-and-set, in the same atomic step that creates
+ * the row at its old value, so rows tile [logStart, nextOffset) with no gap or overlap (1), whatever
+ * the cached `base` was (4: a stale cache only costs a retry, with the current value returned by the
+ * conflict). Epoch fencing (3) rides in the same condition. Retention only moves logStartOffset and
+ * deletes rows below it; it never touches nextOffset, so it cannot collide with a commit.
+ *
+ * Why this and not "create the row at the end learned from the last row" (protocol (a) in DESIGN):
+ * there the end is inferred from rows, which compaction rewrites and retention deletes, and fencing
+ * would need a ConditionCheck on a lease item anyway — a transaction after all. Here the single
+ * nextOffset field is the truth, and fencing is free.
+ *
+ * Cost: per partition per flush, 2 items in a transaction = 4 write units (items under 1 KB;
+ * transactional writes cost double). Per flush: 1 object PUT + 4 WCU × partitions touched, in one
+ * TransactWriteItems call (up to 50 partitions; more are split into several, each atomic). No read on
+ * the happy path: the leader caches nextOffset, and a conflict returns the current item.
+ *
+ * Lost responses: when a commit fails ambiguously (timeout, 5xx) we keep the same base and try again.
+ * If the first attempt did land, the retry's row create fails and returns the row: it names our
+ * object and position, so the chunk is known committed at that base and is not written twice.
+ */
+import { SpoolError } from '../errors.js';
+import { TransactionConflictError, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { batchRowAttrs, batchRowFromItem, partitionKey, partitionStateFromItem, rowKey, type BatchRow } from './layout.js';
+
+/** Chunks per transaction: two writes each, within DynamoDB's 100-item limit. */
+export const maxChunksPerTransaction = 50;
+
+export interface CommitChunk {
+  readonly topicId: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly objectKey: string;
+  readonly position: number;
+  readonly sizeBytes: number;
+  readonly recordCount: number;
+  readonly maxTimestampMs: number;
+  /** Set when the writer leads the partition: the commit then also requires this epoch. */
+  readonly leaderEpoch?: number;
+}
+
+export type CommitOutcome = { readonly ok: true; readonly baseOffset: number } | { readonly ok: false; readonly error: SpoolError };
+
+export interface CommitterOptions {
+  readonly now?: () => number;
+  /** Attempts per chunk before giving up on conflicts or storage errors. */
+  readonly maxAttempts?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Told after every successful commit, e.g. to wake long-polling readers. */
+  readonly onCommitted?: (topicId: string, partition: number, nextOffset: number) => void;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class Committer {
+  /** Cached nextOffset per partition: a hint only, verified by every commit's condition. */
+  private readonly nextOffsets = new Map<string, number>();
+  private readonly now: () => number;
+  private readonly maxAttempts: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Counters for cost reports and tests. */
+  readonly stats = { transactions: 0, conflicts: 0, retries: 0, partitionReads: 0 };
+
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly options: CommitterOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.maxAttempts = options.maxAttempts ?? 30;
+    this.sleep = options.sleep ?? defaultSleep;
+  }
+
+  /** Commits the chunks (at most one per partition) and returns an outcome for each, in order. */
+  async commit(chunks: readonly CommitChunk[]): Promise<CommitOutcome[]> {
+    const ids = chunks.map((chunk) => partitionId(chunk.topicId, chunk.partition));
+    if (new Set(ids).size !== ids.length) throw new SpoolError('INTERNAL', 'a flush holds at most one chunk per partition');
+    const outcomes: CommitOutcome[] = new Array(chunks.length);
+    for (let start = 0; start < chunks.length; start += maxChunksPerTransaction) {
+      const group = chunks.slice(start, start + maxChunksPerTransaction);
+      const groupOutcomes = await this.commitGroup(group);
+      groupOutcomes.forEach((outcome, index) => (outcomes[start + index] = outcome));
+    }
+    return outcomes;
+  }
+
+  /** Forgets a cached end offset (e.g. after a topic is deleted). */
+  forget(topicId: string, partition: number): void {
+    this.nextOffsets.delete(partitionId(topicId, partition));
+  }
+
+  private async commitGroup(chunks: readonly CommitChunk[]): Promise<CommitOutcome[]> {
+    const outcomes: (CommitOutcome | undefined)[] = new Array(chunks.length).fill(undefined);
+    let lastError: SpoolError | undefined;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      const pending = chunks.map((_, index) => index).filter((index) => outcomes[index] === undefined);
+      if (pending.length === 0) break;
+      if (attempt > 1) {
+        this.stats.retries++;
+        await this.sleep(Math.min(200, 2 ** Math.min(attempt, 8)) * Math.random());
+      }
+      // Learn the end offset of partitions not cached yet (one consistent read each).
+      await Promise.all(
+        pending.map(async (index) => {
+          const chunk = chunks[index]!;
+          if (this.nextOffsets.has(partitionId(chunk.topicId, chunk.partition))) return;
+          this.stats.partitionReads++;
+          const item = await this.metadata.get(partitionKey(chunk.topicId, chunk.partition));
+          const verdict = this.learn(chunk, item);
+          if (verdict) outcomes[index] = verdict;
+        }),
+      );
+      const live = pending.filter((index) => outcomes[index] === undefined);
+      if (live.length === 0) break;
+
+      const bases = live.map((index) => this.nextOffsets.get(partitionId(chunks[index]!.topicId, chunks[index]!.partition))!);
+      const ops = live.flatMap((index, i) => this.opsFor(chunks[index]!, bases[i]!));
+      try {
+        this.stats.transactions++;
+        await this.metadata.transact(ops);
+        live.forEach((index, i) => (outcomes[index] = this.committed(chunks[index]!, bases[i]!)));
+        break;
+      } catch (error) {
+        if (error instanceof TransactionConflictError) {
+          this.stats.conflicts++;
+          // Rows first: a row that turns out to be ours settles its chunk before its partition's news.
+          const ordered = [...error.conflicts].sort((a, b) => (b.index % 2) - (a.index % 2));
+          for (const conflict of ordered) {
+            const i = Math.floor(conflict.index / 2);
+            const index = live[i]!;
+            if (outcomes[index] !== undefined) continue;
+            const chunk = chunks[index]!;
+            if (conflict.index % 2 === 1) {
+              // The row at our base exists. If it is ours, an earlier attempt landed.
+              if (conflict.current && isOurs(batchRowFromItem(conflict.current), chunk)) outcomes[index] = this.committed(chunk, bases[i]!);
+            } else {
+              const verdict = this.learn(chunk, conflict.current);
+              if (verdict) outcomes[index] = verdict;
+            }
+          }
+          continue;
+        }
+        const failure = error instanceof SpoolError ? error : new SpoolError('INTERNAL', 'commit failed', { cause: error });
+        if (!failure.retriable) {
+          for (const index of live) outcomes[index] = { ok: false, error: failure };
+          break;
+        }
+        // Ambiguous: it may have landed. Keep the cached bases so the retry can recognise our rows.
+        lastError = failure;
+      }
+    }
+    const gaveUp = lastError ?? new SpoolError('CONFLICT', `commit did not succeed after ${this.maxAttempts} attempts against racing writers`);
+    return outcomes.map((outcome) => outcome ?? { ok: false, error: gaveUp });
+  }
+
+  private opsFor(chunk: CommitChunk, base: number): WriteOp[] {
+    const fields: Record<string, number> = { nextOffset: base };
+    if (chunk.leaderEpoch !== undefined) fields.epoch = chunk.leaderEpoch;
+    const row: BatchRow = {
+      baseOffset: base,
+      recordCount: chunk.recordCount,
+      objectKey: chunk.objectKey,
+      position: chunk.position,
+      sizeBytes: chunk.sizeBytes,
+      maxTimestampMs: chunk.maxTimestampMs,
+      committedMs: this.now(),
+    };
+    return [
+      {
+        kind: 'update',
+        key: partitionKey(chunk.topicId, chunk.partition),
+        set: { nextOffset: base + chunk.recordCount },
+        condition: { kind: 'match', fields },
+      },
+      { kind: 'put', key: rowKey(chunk.topicId, chunk.partition, base), attrs: batchRowAttrs(row), condition: { kind: 'absent' } },
+    ];
+  }
+
+  /** Updates the cache from the partition item as it is now; returns a final outcome when there is one. */
+  private learn(chunk: CommitChunk, item: Item | undefined): CommitOutcome | undefined {
+    const id = partitionId(chunk.topicId, chunk.partition);
+    if (item === undefined) {
+      this.nextOffsets.delete(id);
+      return {
+        ok: false,
+        error: new SpoolError('TOPIC_NOT_FOUND', `topic ${chunk.topic} (partition ${chunk.partition}) was deleted before the commit`, {
+          details: { topic: chunk.topic, partition: chunk.partition },
+        }),
+      };
+    }
+    const state = partitionStateFromItem(item);
+    this.nextOffsets.set(id, state.nextOffset);
+    if (chunk.leaderEpoch !== undefined && state.epoch !== chunk.leaderEpoch) {
+      return {
+        ok: false,
+        error: new SpoolError(
+          'FENCED_LEADER_EPOCH',
+          `leader epoch ${chunk.leaderEpoch} of ${chunk.topic}/${chunk.partition} was superseded by epoch ${state.epoch}`,
+          { details: { topic: chunk.topic, partition: chunk.partition, epoch: state.epoch } },
+        ),
+      };
+    }
+    return undefined;
+  }
+
+  private committed(chunk: CommitChunk, base: number): CommitOutcome {
+    const next = base + chunk.recordCount;
+    const id = partitionId(chunk.topicId, chunk.partition);
+    if ((this.nextOffsets.get(id) ?? -1) <= base) this.nextOffsets.set(id, next);
+    this.options.onCommitted?.(chunk.topicId, chunk.partition, next);
+    return { ok: true, baseOffset: base };
+  }
+}
+
+function isOurs(row: BatchRow, chunk: CommitChunk): boolean {
+  return row.objectKey === chunk.objectKey && row.position === chunk.position;
+}
+
+export function partitionId(topicId: string, partition: number): string {
+  return `${topicId}#${partition}`;
+}

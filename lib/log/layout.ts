@@ -1,0 +1,107 @@
+/**
+ * Where the log keeps its state in the MetadataStore, and the shape of each item. Pure.
+ *
+ *   pk                              sk                 item
+ *   topics                          <topic name>       TopicItem: id, partitions, config
+ *   part#<topic id>#<partition>     state              PartitionItem: nextOffset (high watermark),
+ *                                                      logStartOffset, lease (owner, epoch, expiry)
+ *   rows#<topic id>#<partition>     <base offset, 16   BatchRow: where the records [base, base+count)
+ *                                   digits, 0-padded>  live: object key, byte position and length
+ *
+ * Keys carry the topic *id* (a UUID minted at creation), not its name, so a topic deleted and created
+ * again under the same name never sees the old incarnation's rows. Each partition has its own pk for
+ * its state and for its rows, so DynamoDB's per-key throughput limit applies per partition.
+ * Base offsets are padded to 16 decimal digits (enough for 2^53), so sk order is offset order.
+ */
+import type { Attributes, Item, ItemKey } from '../storage/ports.js';
+
+export const topicsPk = 'topics';
+export const partitionSk = 'state';
+const offsetDigits = 16;
+
+export interface TopicConfig {
+  readonly 'retention.ms': number;
+  readonly 'retention.bytes': number;
+  readonly 'max.message.bytes': number;
+}
+
+export interface TopicItem {
+  readonly id: string;
+  readonly name: string;
+  readonly partitions: number;
+  readonly config: TopicConfig;
+  readonly createdMs: number;
+}
+
+export interface PartitionState {
+  /** The next offset to assign: the high watermark. */
+  readonly nextOffset: number;
+  /** The first offset still readable; advanced by retention. */
+  readonly logStartOffset: number;
+  /** Leader epoch: bumped on every lease takeover; commits by a leader are conditional on it. */
+  readonly epoch: number;
+  readonly owner: string | null;
+  readonly leaseExpiresMs: number;
+}
+
+export interface BatchRow {
+  readonly baseOffset: number;
+  readonly recordCount: number;
+  readonly objectKey: string;
+  /** Byte position of the chunk in the object. */
+  readonly position: number;
+  readonly sizeBytes: number;
+  readonly maxTimestampMs: number;
+  readonly committedMs: number;
+}
+
+export function topicKey(name: string): ItemKey {
+  return { pk: topicsPk, sk: name };
+}
+
+export function partitionKey(topicId: string, partition: number): ItemKey {
+  return { pk: `part#${topicId}#${partition}`, sk: partitionSk };
+}
+
+export function rowsPk(topicId: string, partition: number): string {
+  return `rows#${topicId}#${partition}`;
+}
+
+export function offsetSk(offset: number): string {
+  return String(offset).padStart(offsetDigits, '0');
+}
+
+export function rowKey(topicId: string, partition: number, baseOffset: number): ItemKey {
+  return { pk: rowsPk(topicId, partition), sk: offsetSk(baseOffset) };
+}
+
+export function topicFromItem(item: Item): TopicItem {
+  return item.attrs as unknown as TopicItem;
+}
+
+export function partitionStateFromItem(item: Item): PartitionState {
+  const a = item.attrs;
+  return {
+    nextOffset: a.nextOffset as number,
+    logStartOffset: a.logStartOffset as number,
+    epoch: a.epoch as number,
+    owner: (a.owner as string | null | undefined) ?? null,
+    leaseExpiresMs: (a.leaseExpiresMs as number | undefined) ?? 0,
+  };
+}
+
+export function batchRowFromItem(item: Item): BatchRow {
+  return item.attrs as unknown as BatchRow;
+}
+
+export function newPartitionAttrs(): Attributes {
+  return { nextOffset: 0, logStartOffset: 0, epoch: 0, owner: null, leaseExpiresMs: 0 };
+}
+
+export function batchRowAttrs(row: BatchRow): Attributes {
+  return { ...row };
+}
+
+export function topicAttrs(topic: TopicItem): Attributes {
+  return { ...topic, config: { ...topic.config } };
+}

@@ -1,0 +1,245 @@
+/**
+ * The log engine's façade: topics, produce, fetch, offsets and leadership over one pair of stores.
+ * Everything a transport (HTTP, Kafka, Lambda) needs goes through here; it validates a whole request
+ * before buffering any of it, so a request that fails writes nothing.
+ */
+import { describeValue, SpoolError } from '../errors.js';
+import { partitionForKey, type RecordHeader } from '../format/index.js';
+import type { Stores } from '../storage/open.js';
+import { ChunkCache } from './cache.js';
+import { Committer } from './commit.js';
+import type { PartitionState, TopicConfig, TopicItem } from './layout.js';
+import { LeaseManager, type Lease } from './leases.js';
+import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
+import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions } from './reader.js';
+import { TopicRegistry, notFound, validatePartitionCount } from './topics.js';
+
+export interface LogOptions {
+  readonly stores: Stores;
+  /** Create a topic on first produce to it. @default true */
+  readonly autoCreateTopics?: boolean;
+  /** Partitions of auto-created topics and of topics created without a count. @default 1 */
+  readonly defaultPartitions?: number;
+  /** Config of topics created without one. @default 7 days retention, no size limit, 1 MiB records */
+  readonly topicDefaults?: Partial<TopicConfig>;
+  readonly producer?: ProducerOptions;
+  /** Bytes of recent chunks kept in memory for tail reads. @default 64 MiB */
+  readonly cacheBytes?: number;
+  /** Lease length for partition leadership. @default 10 000 */
+  readonly leaseMs?: number;
+  /** How often a long-poll re-reads the high watermark for other writers' commits. @default 250 */
+  readonly pollIntervalMs?: number;
+  /** How long topic metadata is cached for produce. @default 2000 */
+  readonly topicCacheMs?: number;
+  readonly now?: () => number;
+}
+
+export interface ProduceRecord {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers?: readonly RecordHeader[];
+  readonly timestampMs?: number;
+  /** Explicit partition; otherwise murmur2(key) for keyed records, else the sticky partition. */
+  readonly partition?: number;
+}
+
+export interface ProducedOffset {
+  readonly partition: number;
+  /** -1 with acks=0. */
+  readonly offset: number;
+}
+
+export interface PartitionDescription extends PartitionState {
+  readonly partition: number;
+}
+
+export type OffsetSpec = number | 'earliest' | 'latest';
+
+export class Log {
+  readonly topics: TopicRegistry;
+  readonly producer: Producer;
+  readonly reader: Reader;
+  readonly leases: LeaseManager;
+  readonly committer: Committer;
+  readonly cache: ChunkCache;
+  private readonly autoCreate: boolean;
+  private readonly defaultPartitions: number;
+  private readonly topicCacheMs: number;
+  private readonly now: () => number;
+  private readonly topicCache = new Map<string, { topic: TopicItem; expiresMs: number }>();
+  private readonly sticky = new Map<string, { partition: number; flush: number }>();
+
+  constructor(readonly options: LogOptions) {
+    const { metadata, objects } = options.stores;
+    this.now = options.now ?? Date.now;
+    this.autoCreate = options.autoCreateTopics ?? true;
+    this.defaultPartitions = validatePartitionCount(options.defaultPartitions ?? 1, 'default partitions');
+    this.topicCacheMs = options.topicCacheMs ?? 2000;
+    this.cache = new ChunkCache(options.cacheBytes ?? 64 * 1024 * 1024);
+    this.topics = new TopicRegistry(metadata, { defaultConfig: options.topicDefaults, now: this.now });
+    this.reader = new Reader(metadata, objects, this.cache, { pollIntervalMs: options.pollIntervalMs });
+    this.committer = new Committer(metadata, { now: this.now, onCommitted: (topicId, partition) => this.reader.notify(topicId, partition) });
+    this.producer = new Producer(objects, this.committer, this.cache, { now: this.now, ...options.producer });
+    this.leases = new LeaseManager(metadata, { owner: this.producer.writerId, leaseMs: options.leaseMs, now: this.now });
+  }
+
+  // ---- topics -------------------------------------------------------------------------------------
+
+  async createTopic(name: string, partitions = this.defaultPartitions, config: Partial<TopicConfig> = {}): Promise<TopicItem> {
+    const topic = await this.topics.create(name, partitions, config);
+    this.topicCache.delete(name);
+    return topic;
+  }
+
+  async alterTopic(name: string, change: { partitions?: number; config?: Partial<TopicConfig> }): Promise<TopicItem> {
+    this.topicCache.delete(name);
+    return this.topics.alter(name, change);
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    this.topicCache.delete(name);
+    const topic = await this.topics.delete(name);
+    for (let partition = 0; partition < topic.partitions; partition++) this.committer.forget(topic.id, partition);
+  }
+
+  async describeTopic(name: string): Promise<{ topic: TopicItem; partitions: PartitionDescription[] }> {
+    const topic = await this.topics.require(name);
+    const partitions = await Promise.all(
+      Array.from({ length: topic.partitions }, async (_, partition) => ({ partition, ...(await this.reader.state(topic, partition)) })),
+    );
+    return { topic, partitions };
+  }
+
+  // ---- produce ------------------------------------------------------------------------------------
+
+  /**
+   * Appends records and returns, in request order, each record's partition and offset. The whole
+   * request is validated first and committed together: all of it or none of it becomes visible.
+   */
+  async produce(topicName: string, records: readonly ProduceRecord[], options: { acks?: Acks } = {}): Promise<ProducedOffset[]> {
+    if (records.length === 0) return [];
+    const topic = await this.topicForProduce(topicName);
+    const maxRecordBytes = topic.config['max.message.bytes'];
+    const nowMs = this.now();
+    const byPartition = new Map<number, { indexes: number[]; records: (ProduceRecord & { timestampMs: number })[] }>();
+    records.forEach((record, index) => {
+      const partition = this.choosePartition(topic, record, index);
+      const size = recordSize(record);
+      if (size > maxRecordBytes) {
+        throw new SpoolError('RECORD_TOO_LARGE', `record ${index} is ${size} bytes, over max.message.bytes ${maxRecordBytes} of topic ${topic.name}`, {
+          details: { index, size_bytes: size, max_message_bytes: maxRecordBytes },
+        });
+      }
+      let group = byPartition.get(partition);
+      if (!group) byPartition.set(partition, (group = { indexes: [], records: [] }));
+      group.indexes.push(index);
+      group.records.push({ ...record, timestampMs: record.timestampMs ?? nowMs });
+    });
+    const groups = [...byPartition.entries()];
+    const requests: AppendRequest[] = groups.map(([partition, group]) => ({
+      topic,
+      partition,
+      payload: { kind: 'records', records: group.records },
+      leaderEpoch: this.leases.epochFor(topic.id, partition),
+    }));
+    const acks = options.acks ?? 'all';
+    const bases = await this.producer.appendAll(requests, acks).catch((error) => {
+      if (error instanceof SpoolError && error.code === 'TOPIC_NOT_FOUND') this.topicCache.delete(topicName);
+      throw error;
+    });
+    const out: ProducedOffset[] = new Array(records.length);
+    groups.forEach(([partition, group], g) => {
+      group.indexes.forEach((index, i) => (out[index] = { partition, offset: acks === 0 ? -1 : bases[g]! + i }));
+    });
+    return out;
+  }
+
+  // ---- fetch --------------------------------------------------------------------------------------
+
+  async fetch(topicName: string, partition: number, offset: OffsetSpec, options: FetchOptions = {}): Promise<FetchResult> {
+    const topic = await this.requirePartition(topicName, partition);
+    return this.reader.fetch(topic, partition, await this.resolveOffset(topic, partition, offset), options);
+  }
+
+  async readBatches(topicName: string, partition: number, offset: number, options: ReadOptions = {}): Promise<ReadBatchesResult> {
+    const topic = await this.requirePartition(topicName, partition);
+    return this.reader.readBatches(topic, partition, offset, options);
+  }
+
+  /** `earliest`, `latest`, or the first offset with a timestamp at or after the given ms (undefined if none). */
+  async offsetFor(topicName: string, partition: number, at: number | 'earliest' | 'latest'): Promise<number | undefined> {
+    const topic = await this.requirePartition(topicName, partition);
+    if (at === 'earliest' || at === 'latest') return this.resolveOffset(topic, partition, at);
+    return this.reader.offsetForTimestamp(topic, partition, at);
+  }
+
+  // ---- leadership ---------------------------------------------------------------------------------
+
+  async acquireLeadership(topicName: string, partition: number): Promise<Lease> {
+    const topic = await this.requirePartition(topicName, partition);
+    return this.leases.acquire(topic.id, partition);
+  }
+
+  /** Flushes and commits everything accepted, then releases leases. The stores stay open. */
+  async close(): Promise<void> {
+    await this.producer.close();
+    await this.leases.releaseAll();
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------------
+
+  private async resolveOffset(topic: TopicItem, partition: number, offset: OffsetSpec): Promise<number> {
+    if (offset === 'earliest' || offset === 'latest') {
+      const state = await this.reader.state(topic, partition);
+      return offset === 'earliest' ? state.logStartOffset : state.nextOffset;
+    }
+    return offset;
+  }
+
+  private async requirePartition(topicName: string, partition: number): Promise<TopicItem> {
+    const topic = await this.topics.get(topicName);
+    if (topic === undefined) throw notFound(topicName);
+    checkPartition(topic, partition);
+    return topic;
+  }
+
+  private async topicForProduce(name: string): Promise<TopicItem> {
+    const cached = this.topicCache.get(name);
+    if (cached && cached.expiresMs > this.now()) return cached.topic;
+    let topic = await this.topics.get(name);
+    if (topic === undefined) {
+      if (!this.autoCreate) throw notFound(name);
+      topic = await this.topics.create(name, this.defaultPartitions).catch(async (error) => {
+        if (error instanceof SpoolError && error.code === 'TOPIC_ALREADY_EXISTS') return this.topics.require(name);
+        throw error;
+      });
+    }
+    this.topicCache.set(name, { topic, expiresMs: this.now() + this.topicCacheMs });
+    return topic;
+  }
+
+  private choosePartition(topic: TopicItem, record: ProduceRecord, index: number): number {
+    if (record.partition !== undefined) {
+      checkPartition(topic, record.partition, `record ${index}: `);
+      return record.partition;
+    }
+    if (record.key !== null && record.key !== undefined) return partitionForKey(record.key, topic.partitions);
+    // Sticky: keyless records go to one partition until a flush, then to another (as Kafka's client).
+    const flush = this.producer.stats.flushes;
+    const current = this.sticky.get(topic.id);
+    if (current && current.flush === flush && current.partition < topic.partitions) return current.partition;
+    const partition = Math.floor(Math.random() * topic.partitions);
+    this.sticky.set(topic.id, { partition, flush });
+    return partition;
+  }
+}
+
+function checkPartition(topic: TopicItem, partition: unknown, prefix = ''): void {
+  if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 0 || partition >= topic.partitions) {
+    throw new SpoolError(
+      'PARTITION_NOT_FOUND',
+      `${prefix}partition must be an integer in [0, ${topic.partitions}) for topic ${topic.name}, got ${describeValue(partition)}`,
+      { details: { topic: topic.name, partition, partitions: topic.partitions } },
+    );
+  }
+}

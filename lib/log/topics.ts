@@ -1,0 +1,228 @@
+/**
+ * Topics: create, list, describe, grow, delete, with Kafka's naming rules and per-topic config.
+ *
+ * A topic becomes visible only when its topic item is created (create-if-absent), and its partition
+ * items are created before that, under a fresh topic id; so readers never see a half-made topic, and
+ * two racing creators cannot both win. Partitions only grow: new partition items first, then the
+ * count in the topic item, conditional on the count read. Deletion removes the topic item first (the
+ * topic is then unreachable), then its partition and row items; segment objects are collected by
+ * maintenance, since they are shared between topics.
+ */
+import { randomUUID } from 'node:crypto';
+import { describeValue, SpoolError } from '../errors.js';
+import { ConditionFailedError, TransactionConflictError, maxTransactionOps, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import {
+  newPartitionAttrs,
+  partitionKey,
+  rowsPk,
+  topicAttrs,
+  topicFromItem,
+  topicKey,
+  topicsPk,
+  type TopicConfig,
+  type TopicItem,
+} from './layout.js';
+
+export const maxTopicNameLength = 249;
+export const maxPartitions = 10_000;
+const legalName = /^[a-zA-Z0-9._-]+$/;
+
+export const defaultTopicConfig: TopicConfig = {
+  'retention.ms': 7 * 24 * 60 * 60 * 1000,
+  'retention.bytes': -1,
+  'max.message.bytes': 1_048_588,
+};
+
+interface ConfigRule {
+  readonly min: number;
+  readonly max: number;
+  readonly meaning: string;
+}
+
+/** Validation as data: every topic config key, what it accepts and what it means. */
+export const topicConfigRules: Readonly<Record<keyof TopicConfig, ConfigRule>> = {
+  'retention.ms': { min: -1, max: Number.MAX_SAFE_INTEGER, meaning: 'how long records are kept, in ms; -1 keeps them forever' },
+  'retention.bytes': { min: -1, max: Number.MAX_SAFE_INTEGER, meaning: 'how many bytes a partition keeps; -1 for no limit' },
+  'max.message.bytes': { min: 1, max: 64 * 1024 * 1024, meaning: 'the largest record batch (or record, over HTTP) accepted, in bytes' },
+};
+
+export function validateTopicName(name: unknown): string {
+  const problem =
+    typeof name !== 'string'
+      ? 'a string'
+      : name.length === 0 || name.length > maxTopicNameLength
+        ? `1 to ${maxTopicNameLength} characters`
+        : name === '.' || name === '..'
+          ? 'not "." or ".."'
+          : !legalName.test(name)
+            ? 'only ASCII letters, digits, ".", "_" and "-"'
+            : undefined;
+  if (problem !== undefined) {
+    throw new SpoolError('INVALID_TOPIC_NAME', `topic name must be ${problem}, got ${describeValue(name)}`, { details: { topic: name } });
+  }
+  return name as string;
+}
+
+export function validatePartitionCount(count: unknown, field = 'partitions'): number {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > maxPartitions) {
+    throw new SpoolError('INVALID_PARTITIONS', `${field} must be an integer in [1, ${maxPartitions}], got ${describeValue(count)}`);
+  }
+  return count;
+}
+
+/** Checks a partial config against the rules; unknown keys are refused, not ignored. */
+export function validateTopicConfig(config: unknown): Partial<TopicConfig> {
+  if (config === undefined) return {};
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new SpoolError('INVALID_CONFIG', `config must be an object, got ${describeValue(config)}`);
+  }
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(config)) {
+    const rule = topicConfigRules[key as keyof TopicConfig];
+    if (rule === undefined) {
+      throw new SpoolError('INVALID_CONFIG', `unknown topic config ${JSON.stringify(key)}; known: ${Object.keys(topicConfigRules).join(', ')}`);
+    }
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
+      throw new SpoolError('INVALID_CONFIG', `${key} must be an integer in [${rule.min}, ${rule.max}] (${rule.meaning}), got ${describeValue(value)}`, {
+        details: { key },
+      });
+    }
+    out[key] = value;
+  }
+  return out as Partial<TopicConfig>;
+}
+
+/** Kafka refuses two topics whose names differ only by "." versus "_" (their metric names collide). */
+function collisionName(name: string): string {
+  return name.replaceAll('.', '_');
+}
+
+export interface TopicRegistryOptions {
+  readonly defaultConfig?: Partial<TopicConfig>;
+  readonly now?: () => number;
+}
+
+export class TopicRegistry {
+  private readonly defaults: TopicConfig;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly metadata: MetadataStore,
+    options: TopicRegistryOptions = {},
+  ) {
+    this.defaults = { ...defaultTopicConfig, ...options.defaultConfig };
+    this.now = options.now ?? Date.now;
+  }
+
+  async create(name: string, partitions: number, config: Partial<TopicConfig> = {}): Promise<TopicItem> {
+    validateTopicName(name);
+    validatePartitionCount(partitions);
+    const checked = validateTopicConfig(config);
+    const existing = await this.list();
+    const clash = existing.find((topic) => topic.name !== name && collisionName(topic.name) === collisionName(name));
+    if (clash) {
+      throw new SpoolError('INVALID_TOPIC_NAME', `topic ${name} collides with existing topic ${clash.name} ("." and "_" are interchangeable in Kafka names)`);
+    }
+    if (existing.some((topic) => topic.name === name)) throw alreadyExists(name);
+
+    const topic: TopicItem = { id: randomUUID(), name, partitions, config: { ...this.defaults, ...checked }, createdMs: this.now() };
+    await this.createPartitionItems(topic.id, 0, partitions);
+    try {
+      await this.metadata.write({ kind: 'put', key: topicKey(name), attrs: topicAttrs(topic), condition: { kind: 'absent' } });
+    } catch (error) {
+      if (error instanceof ConditionFailedError) throw alreadyExists(name);
+      throw error;
+    }
+    return topic;
+  }
+
+  async get(name: string): Promise<TopicItem | undefined> {
+    const item = await this.metadata.get(topicKey(name));
+    return item && topicFromItem(item);
+  }
+
+  async require(name: string): Promise<TopicItem> {
+    const topic = await this.get(name);
+    if (topic === undefined) throw notFound(name);
+    return topic;
+  }
+
+  async list(): Promise<TopicItem[]> {
+    return (await this.metadata.query(topicsPk)).map(topicFromItem);
+  }
+
+  /** Grows the partition count and/or changes config. Partitions never shrink. */
+  async alter(name: string, change: { partitions?: number; config?: Partial<TopicConfig> }): Promise<TopicItem> {
+    const checked = validateTopicConfig(change.config);
+    const topic = await this.require(name);
+    if (change.partitions !== undefined) {
+      validatePartitionCount(change.partitions);
+      if (change.partitions < topic.partitions) {
+        throw new SpoolError('INVALID_PARTITIONS', `partitions may only grow: topic ${name} has ${topic.partitions}, got ${change.partitions}`);
+      }
+    }
+    const partitions = change.partitions ?? topic.partitions;
+    if (partitions > topic.partitions) await this.createPartitionItems(topic.id, topic.partitions, partitions);
+    const config = { ...topic.config, ...checked };
+    try {
+      await this.metadata.write({
+        kind: 'update',
+        key: topicKey(name),
+        set: { partitions, config: { ...config } },
+        condition: { kind: 'match', fields: { id: topic.id, partitions: topic.partitions } },
+      });
+    } catch (error) {
+      if (error instanceof ConditionFailedError) {
+        throw new SpoolError('CONFLICT', `topic ${name} changed while being altered; read it again and retry`, { retriable: true });
+      }
+      throw error;
+    }
+    return { ...topic, partitions, config };
+  }
+
+  /** Makes the topic unreachable, then removes its partition state and rows. */
+  async delete(name: string): Promise<TopicItem> {
+    const topic = await this.require(name);
+    try {
+      await this.metadata.write({ kind: 'delete', key: topicKey(name), condition: { kind: 'match', fields: { id: topic.id } } });
+    } catch (error) {
+      if (error instanceof ConditionFailedError) throw notFound(name);
+      throw error;
+    }
+    for (let partition = 0; partition < topic.partitions; partition++) {
+      const rows = await this.metadata.query(rowsPk(topic.id, partition));
+      for (const row of rows) await this.metadata.write({ kind: 'delete', key: { pk: row.pk, sk: row.sk } });
+      await this.metadata.write({ kind: 'delete', key: partitionKey(topic.id, partition) });
+    }
+    return topic;
+  }
+
+  /** Creates the missing partition items in [from, to); ones left by an earlier attempt are kept as they are. */
+  private async createPartitionItems(topicId: string, from: number, to: number): Promise<void> {
+    const ops: WriteOp[] = [];
+    for (let partition = from; partition < to; partition++) {
+      ops.push({ kind: 'put', key: partitionKey(topicId, partition), attrs: newPartitionAttrs(), condition: { kind: 'absent' } });
+    }
+    for (let start = 0; start < ops.length; start += maxTransactionOps) {
+      const group = ops.slice(start, start + maxTransactionOps);
+      try {
+        await this.metadata.transact(group);
+      } catch (error) {
+        if (!(error instanceof TransactionConflictError)) throw error;
+        for (const op of group) await this.metadata.write(op).catch(ignoreConditionFailed);
+      }
+    }
+  }
+}
+
+function ignoreConditionFailed(error: unknown): void {
+  if (!(error instanceof ConditionFailedError)) throw error;
+}
+
+function alreadyExists(name: string): SpoolError {
+  return new SpoolError('TOPIC_ALREADY_EXISTS', `topic ${name} already exists`, { details: { topic: name } });
+}
+
+export function notFound(name: string): SpoolError {
+  return new SpoolError('TOPIC_NOT_FOUND', `topic ${name} does not exist`, { details: { topic: name } });
+}

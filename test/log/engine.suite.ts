@@ -1,0 +1,274 @@
+/**
+ * Engine behaviour, written once and run on every store kind (embedded here, AWS adapters in
+ * test/aws). Covers topics, produce, fetch, offsets, caching and restart.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { partitionForKey } from '../../lib/format/index.js';
+import type { Log } from '../../lib/log/index.js';
+import type { StoreKind } from '../support/stores.js';
+import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
+
+export function engineSuite(kind: () => StoreKind): void {
+  const logs: Log[] = [];
+  const storesOpened: TestStores[] = [];
+  const topicName = () => `t-${randomUUID().slice(0, 8)}`;
+
+  async function setup(options: Parameters<typeof newLog>[1] = {}) {
+    const locations = kind().locations();
+    const stores = await openTestStores(locations);
+    storesOpened.push(stores);
+    const log = newLog(stores, options);
+    logs.push(log);
+    return { log, stores, locations };
+  }
+
+  afterEach(async () => {
+    await closeAll(logs.splice(0), storesOpened.splice(0));
+  });
+
+  describe('log > topics', () => {
+    it('creates, lists, describes, grows and deletes a topic', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      const created = await log.createTopic(name, 3, { 'retention.ms': 60_000 });
+      expect(created).toMatchObject({ name, partitions: 3, config: { 'retention.ms': 60_000, 'retention.bytes': -1, 'max.message.bytes': 1_048_588 } });
+      expect((await log.topics.list()).map((t) => t.name)).toContain(name);
+      const described = await log.describeTopic(name);
+      expect(described.partitions.map((p) => [p.partition, p.logStartOffset, p.nextOffset])).toEqual([
+        [0, 0, 0],
+        [1, 0, 0],
+        [2, 0, 0],
+      ]);
+      await log.alterTopic(name, { partitions: 5, config: { 'retention.bytes': 1000 } });
+      expect((await log.describeTopic(name)).partitions).toHaveLength(5);
+      expect((await log.topics.require(name)).config['retention.bytes']).toBe(1000);
+      await expect(log.alterTopic(name, { partitions: 2 })).rejects.toMatchObject({ code: 'INVALID_PARTITIONS' });
+      await log.deleteTopic(name);
+      expect(await log.topics.get(name)).toBeUndefined();
+      await expect(log.describeTopic(name)).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' });
+    });
+
+    it('refuses a second topic of the same name, or one colliding by "." and "_"', async () => {
+      const { log } = await setup();
+      const name = `${topicName()}.a`;
+      await log.createTopic(name, 1);
+      await expect(log.createTopic(name, 1)).rejects.toMatchObject({ code: 'TOPIC_ALREADY_EXISTS' });
+      await expect(log.createTopic(name.replace('.a', '_a'), 1)).rejects.toMatchObject({ code: 'INVALID_TOPIC_NAME' });
+    });
+
+    it('lets exactly one of racing creators win', async () => {
+      const { log, stores } = await setup();
+      const other = newLog(stores);
+      logs.push(other);
+      const name = topicName();
+      const results = await Promise.allSettled([log.createTopic(name, 2), other.createTopic(name, 2), log.createTopic(name, 2)]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason.code).toBe('TOPIC_ALREADY_EXISTS');
+    });
+
+    it('starts a recreated topic empty', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 1);
+      await log.produce(name, [{ key: null, value: text('old') }]);
+      await log.deleteTopic(name);
+      await log.createTopic(name, 1);
+      const fetched = await log.fetch(name, 0, 'earliest');
+      expect(fetched.records).toEqual([]);
+      expect(fetched.highWatermark).toBe(0);
+    });
+
+    it('auto-creates a topic on first produce, with the default partition count', async () => {
+      const { log } = await setup({ defaultPartitions: 4 });
+      const name = topicName();
+      await log.produce(name, [{ key: null, value: text('x') }]);
+      expect((await log.topics.require(name)).partitions).toBe(4);
+    });
+
+    it('answers TOPIC_NOT_FOUND on produce when auto-create is off', async () => {
+      const { log } = await setup({ autoCreateTopics: false });
+      await expect(log.produce(topicName(), [{ key: null, value: text('x') }])).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' });
+    });
+  });
+
+  describe('log > produce and fetch', () => {
+    it('round-trips keys, values, nulls, headers and timestamps at dense offsets', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 1);
+      const produced = await log.produce(name, [
+        { key: text('k1'), value: text('v1'), headers: [{ key: 'h', value: text('hv') }], timestampMs: 1_700_000_000_000 },
+        { key: null, value: text('v2'), partition: 0 },
+        { key: text('k3'), value: null, partition: 0 },
+      ]);
+      expect(produced).toEqual([
+        { partition: 0, offset: 0 },
+        { partition: 0, offset: 1 },
+        { partition: 0, offset: 2 },
+      ]);
+      const fetched = await log.fetch(name, 0, 0);
+      expect(fetched.records.map((r) => [r.offset, str(r.key), str(r.value)])).toEqual([
+        [0, 'k1', 'v1'],
+        [1, null, 'v2'],
+        [2, 'k3', null],
+      ]);
+      expect(fetched.records[0]!.headers).toEqual([{ key: 'h', value: text('hv') }]);
+      expect(fetched.records[0]!.timestampMs).toBe(1_700_000_000_000);
+      expect(fetched.nextOffset).toBe(3);
+      expect(fetched.highWatermark).toBe(3);
+    });
+
+    it('places keyed records by murmur2 as the Java client does', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 7);
+      const keys = Array.from({ length: 50 }, (_, i) => `key-${i}`);
+      const produced = await log.produce(name, keys.map((key) => ({ key: text(key), value: text(key) })));
+      produced.forEach((p, i) => expect(p.partition).toBe(partitionForKey(text(keys[i]!), 7)));
+      for (let partition = 0; partition < 7; partition++) {
+        const fetched = await log.fetch(name, partition, 0, { maxRecords: 1000 });
+        for (const record of fetched.records) expect(partitionForKey(record.key!, 7)).toBe(partition);
+      }
+    });
+
+    it('sends keyless records of one request to one sticky partition', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 8);
+      const produced = await log.produce(name, Array.from({ length: 20 }, (_, i) => ({ key: null, value: text(`v${i}`) })));
+      expect(new Set(produced.map((p) => p.partition)).size).toBe(1);
+    });
+
+    it('validates the whole request before writing any of it', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 2, { 'max.message.bytes': 100 });
+      await expect(log.produce(name, [{ key: null, value: text('ok') }, { key: null, value: Buffer.alloc(200) }])).rejects.toMatchObject({
+        code: 'RECORD_TOO_LARGE',
+      });
+      await expect(log.produce(name, [{ key: null, value: text('ok') }, { key: null, value: text('x'), partition: 2 }])).rejects.toMatchObject({
+        code: 'PARTITION_NOT_FOUND',
+      });
+      const described = await log.describeTopic(name);
+      expect(described.partitions.map((p) => p.nextOffset)).toEqual([0, 0]);
+    });
+
+    it('acknowledges acks=0 at once and still commits', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 1);
+      expect(await log.produce(name, [{ key: null, value: text('a') }], { acks: 0 })).toEqual([{ partition: 0, offset: -1 }]);
+      await log.producer.flush();
+      expect((await log.fetch(name, 0, 0)).records.map((r) => str(r.value))).toEqual(['a']);
+    });
+
+    it('honours max records and max bytes, returning at least one record', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 1);
+      for (let i = 0; i < 5; i++) await log.produce(name, [{ key: null, value: Buffer.alloc(100, i) }]);
+      expect((await log.fetch(name, 0, 0, { maxRecords: 2 })).records.map((r) => r.offset)).toEqual([0, 1]);
+      expect((await log.fetch(name, 0, 1, { maxBytes: 400 })).records.map((r) => r.offset)).toEqual([1, 2]);
+      expect((await log.fetch(name, 0, 3, { maxBytes: 1 })).records.map((r) => r.offset)).toEqual([3]);
+      const tail = await log.fetch(name, 0, 'latest');
+      expect(tail.records).toEqual([]);
+      expect(tail.nextOffset).toBe(5);
+    });
+
+    it('reports an out-of-range offset with the valid range', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 1);
+      await log.produce(name, [{ key: null, value: text('a') }]);
+      await expect(log.fetch(name, 0, 5)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE', details: { earliest_offset: 0, high_watermark: 1 } });
+      await expect(log.fetch(name, 0, -1)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
+      await expect(log.fetch(name, 3, 0)).rejects.toMatchObject({ code: 'PARTITION_NOT_FOUND' });
+    });
+
+    it('long-polls until a record arrives, and times out empty when none does', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 1);
+      const started = Date.now();
+      const empty = await log.fetch(name, 0, 0, { waitMs: 100 });
+      expect(empty.records).toEqual([]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+      const waiting = log.fetch(name, 0, 0, { waitMs: 10_000 });
+      setTimeout(() => void log.produce(name, [{ key: null, value: text('late') }]), 50);
+      const woken = await waiting;
+      expect(woken.records.map((r) => str(r.value))).toEqual(['late']);
+    });
+
+    it('wakes a long-poll on another writer’s commit', async () => {
+      const { log, stores } = await setup();
+      const writer = newLog(stores);
+      logs.push(writer);
+      const name = topicName();
+      await log.createTopic(name, 1);
+      const waiting = log.fetch(name, 0, 0, { waitMs: 10_000 });
+      setTimeout(() => void writer.produce(name, [{ key: null, value: text('remote') }]), 50);
+      expect((await waiting).records.map((r) => str(r.value))).toEqual(['remote']);
+    });
+
+    it('finds the first offset at or after a timestamp, and earliest/latest', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 1);
+      await log.produce(name, [10, 20, 30].map((t) => ({ key: null, value: text(`t${t}`), timestampMs: 1_000 + t })));
+      await log.produce(name, [40, 35].map((t) => ({ key: null, value: text(`t${t}`), timestampMs: 1_000 + t })));
+      expect(await log.offsetFor(name, 0, 1_000)).toBe(0);
+      expect(await log.offsetFor(name, 0, 1_020)).toBe(1);
+      expect(await log.offsetFor(name, 0, 1_031)).toBe(3);
+      expect(await log.offsetFor(name, 0, 1_036)).toBe(3);
+      expect(await log.offsetFor(name, 0, 1_041)).toBeUndefined();
+      expect(await log.offsetFor(name, 0, 'earliest')).toBe(0);
+      expect(await log.offsetFor(name, 0, 'latest')).toBe(5);
+    });
+
+    it('serves tail reads from memory, and a cold reader from the object store', async () => {
+      const { log, stores } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 1);
+      await log.produce(name, [{ key: null, value: text('hot') }]);
+      const getsBefore = stores.objects.calls.get;
+      expect((await log.fetch(name, 0, 0)).records).toHaveLength(1);
+      expect(stores.objects.calls.get).toBe(getsBefore);
+      const cold = newLog(stores);
+      logs.push(cold);
+      expect((await cold.fetch(name, 0, 0)).records.map((r) => str(r.value))).toEqual(['hot']);
+      expect(stores.objects.calls.get).toBe(getsBefore + 1);
+    });
+
+    it('puts one segment object per flush for all partitions touched', async () => {
+      const { log, stores } = await setup({ producer: { lingerMs: 50 } });
+      const name = topicName();
+      await log.createTopic(name, 4);
+      const putsBefore = stores.objects.calls.put;
+      const transactsBefore = stores.metadata.calls.transact;
+      await Promise.all([0, 1, 2, 3].map((partition) => log.produce(name, [{ key: null, value: text(`p${partition}`), partition }])));
+      expect(stores.objects.calls.put - putsBefore).toBe(1);
+      expect(stores.metadata.calls.transact - transactsBefore).toBe(1);
+    });
+  });
+
+  describe('log > durability', () => {
+    it('keeps data and offsets across a restart', async () => {
+      const { log, stores, locations } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 2);
+      await log.produce(name, Array.from({ length: 10 }, (_, i) => ({ key: null, value: text(`r${i}`), partition: i % 2 })));
+      await log.close();
+      await stores.objects.close();
+      await stores.metadata.close();
+      storesOpened.splice(storesOpened.indexOf(stores), 1);
+
+      const reopened = await openTestStores(locations);
+      storesOpened.push(reopened);
+      const again = newLog(reopened);
+      logs.push(again);
+      expect((await again.fetch(name, 0, 0)).records.map((r) => str(r.value))).toEqual(['r0', 'r2', 'r4', 'r6', 'r8']);
+      expect(await again.produce(name, [{ key: null, value: text('r10'), partition: 1 }])).toEqual([{ partition: 1, offset: 5 }]);
+    });
+  });
+}

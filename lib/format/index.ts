@@ -1,0 +1,50 @@
+/**
+ * lib/format: Kafka's on-the-wire data formats, pure (bytes in, bytes out, no I/O). RecordBatch v2
+ * with its varints, CRC-32C and compression codecs, and the Java client's murmur2 partitioner.
+ * Every malformed input is a SpoolError('CORRUPT_RECORD') naming the problem.
+ */
+export {
+  BATCH_HEADER_BYTES,
+  LOG_OVERHEAD_BYTES,
+  MAGIC_V2,
+  batchesIn,
+  decodeRecordBatch,
+  encodeRecordBatch,
+  patchBaseOffset,
+  readBatchHeader,
+  validateBatches,
+} from './record-batch.js';
+export type {
+  BatchHeader,
+  BatchesSummary,
+  DecodeBatchOptions,
+  DecodedRecord,
+  EncodeBatchOptions,
+  RecordHeader,
+  RecordInput,
+  ValidateBatchesOptions,
+} from './record-batch.js';
+export {
+  assertCompressionSupported,
+  compress,
+  compressionFromId,
+  compressionIds,
+  decompress,
+  isCompressionSupported,
+  supportedCompressions,
+} from './compression.js';
+export type { Codec, Compression } from './compression.js';
+export { crc32c } from './crc32c.js';
+export { murmur2, partitionForKey, toPositive } from './murmur2.js';
+export { ByteReader, ByteWriter } from './bytes.js';
+export {
+  readUVarint,
+  readVarint,
+  readVarlong,
+  sizeOfUVarint,
+  sizeOfVarint,
+  sizeOfVarlong,
+  writeUVarint,
+  writeVarint,
+  writeVarlong,
+} from './varint.js';

@@ -1,0 +1,195 @@
+/**
+ * The commit invariants of lib/log/commit.ts, each proved by a test that fails if it breaks. Written
+ * once, run on the embedded store and on the AWS adapters.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
+import type { Log } from '../../lib/log/index.js';
+import { partitionKey } from '../../lib/log/layout.js';
+import type { StoreKind } from '../support/stores.js';
+import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
+
+export function invariantSuite(kind: () => StoreKind): void {
+  const logs: Log[] = [];
+  const storesOpened: TestStores[] = [];
+
+  async function setup() {
+    const stores = await openTestStores(kind().locations());
+    storesOpened.push(stores);
+    const make = (options: Parameters<typeof newLog>[1] = {}) => {
+      const log = newLog(stores, options);
+      logs.push(log);
+      return log;
+    };
+    return { stores, make };
+  }
+
+  afterEach(async () => {
+    await closeAll(logs.splice(0), storesOpened.splice(0));
+  });
+
+  /** Every record of the partition, read from a fresh reader with a cold cache. */
+  async function readAll(log: Log, topic: string, partition: number) {
+    const out: { offset: number; value: string | null }[] = [];
+    let offset = 0;
+    for (;;) {
+      const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000, maxBytes: 64 * 1024 * 1024 });
+      for (const record of fetched.records) out.push({ offset: record.offset, value: str(record.value) });
+      if (fetched.nextOffset >= fetched.highWatermark) return { records: out, highWatermark: fetched.highWatermark };
+      offset = fetched.nextOffset;
+    }
+  }
+
+  describe('log > invariants', () => {
+    it('assigns dense, unique offsets to many racing writers on one partition', async () => {
+      const { make } = await setup();
+      const writers = Array.from({ length: 6 }, () => make());
+      const topic = `race-${randomUUID().slice(0, 8)}`;
+      await writers[0]!.createTopic(topic, 1);
+      const perWriter = 15;
+      const acknowledged = new Map<string, number>();
+      await Promise.all(
+        writers.map(async (writer, w) => {
+          for (let i = 0; i < perWriter; i++) {
+            const batch = [0, 1].map((j) => ({ key: null, value: text(`w${w}-${i}-${j}`), partition: 0 }));
+            const offsets = await writer.produce(topic, batch);
+            offsets.forEach((o, j) => acknowledged.set(`w${w}-${i}-${j}`, o.offset));
+          }
+        }),
+      );
+      const total = writers.length * perWriter * 2;
+      const { records, highWatermark } = await readAll(make(), topic, 0);
+      expect(highWatermark).toBe(total);
+      expect(records.map((r) => r.offset)).toEqual(Array.from({ length: total }, (_, i) => i));
+      // Each acknowledged record sits at exactly the offset it was acknowledged with.
+      for (const record of records) expect(acknowledged.get(record.value!)).toBe(record.offset);
+      expect(new Set(records.map((r) => r.value)).size).toBe(total);
+    });
+
+    it('stays dense when a writer’s cached end offset is stale', async () => {
+      const { make } = await setup();
+      const [a, b] = [make(), make()];
+      const topic = `stale-${randomUUID().slice(0, 8)}`;
+      await a.createTopic(topic, 1);
+      expect(await a.produce(topic, [{ key: null, value: text('a0') }])).toEqual([{ partition: 0, offset: 0 }]);
+      expect(await b.produce(topic, [{ key: null, value: text('b1') }, { key: null, value: text('b2') }])).toEqual([
+        { partition: 0, offset: 1 },
+        { partition: 0, offset: 2 },
+      ]);
+      // a still believes the end is 1.
+      expect(await a.produce(topic, [{ key: null, value: text('a3') }])).toEqual([{ partition: 0, offset: 3 }]);
+      expect(a.committer.stats.conflicts).toBeGreaterThanOrEqual(1);
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['a0', 'b1', 'b2', 'a3']);
+    });
+
+    it('leaves nothing visible and loses nothing acknowledged when a writer dies between upload and commit', async () => {
+      const { stores, make } = await setup();
+      const writer = make();
+      const topic = `die-${randomUUID().slice(0, 8)}`;
+      await writer.createTopic(topic, 2);
+      await writer.produce(topic, [{ key: null, value: text('kept'), partition: 0 }]);
+      const objectsBefore = stores.objects.calls.put;
+      // The writer "dies" after its segment is stored: the commit never happens.
+      stores.metadata.beforeTransact = () => {
+        throw new SpoolError('INTERNAL', 'writer died', { retriable: false });
+      };
+      await expect(writer.produce(topic, [{ key: null, value: text('lost-0'), partition: 0 }, { key: null, value: text('lost-1'), partition: 1 }])).rejects.toThrow(
+        'writer died',
+      );
+      stores.metadata.beforeTransact = undefined;
+      expect(stores.objects.calls.put).toBe(objectsBefore + 1); // the orphan exists…
+      const reader = make();
+      expect((await readAll(reader, topic, 0)).records.map((r) => r.value)).toEqual(['kept']); // …and is invisible
+      expect((await readAll(reader, topic, 1)).records).toEqual([]);
+      // The next writer continues at the right place.
+      expect(await make().produce(topic, [{ key: null, value: text('next'), partition: 0 }])).toEqual([{ partition: 0, offset: 1 }]);
+    });
+
+    it('does not append twice when a commit lands but its response is lost', async () => {
+      const { stores, make } = await setup();
+      const writer = make();
+      const topic = `lost-${randomUUID().slice(0, 8)}`;
+      await writer.createTopic(topic, 1);
+      await writer.produce(topic, [{ key: null, value: text('first') }]);
+      let lose = true;
+      stores.metadata.afterTransact = () => {
+        if (lose) {
+          lose = false;
+          throw new SpoolError('STORAGE_UNAVAILABLE', 'connection reset after the write');
+        }
+      };
+      expect(await writer.produce(topic, [{ key: null, value: text('once') }])).toEqual([{ partition: 0, offset: 1 }]);
+      stores.metadata.afterTransact = undefined;
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['first', 'once']);
+    });
+
+    it('refuses commits from a writer whose lease epoch was superseded', async () => {
+      let nowMs = 1_000_000;
+      const clock = () => nowMs;
+      const { stores, make } = await setup();
+      const old = make({ now: clock, leaseMs: 1000 });
+      const successor = make({ now: clock, leaseMs: 1000 });
+      const topic = `fence-${randomUUID().slice(0, 8)}`;
+      await old.createTopic(topic, 1);
+      const first = await old.acquireLeadership(topic, 0);
+      expect(first.epoch).toBe(1);
+      expect(await old.produce(topic, [{ key: null, value: text('by-old') }])).toEqual([{ partition: 0, offset: 0 }]);
+      await expect(successor.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+
+      nowMs += 5000; // the old leader stalls past its lease (a GC pause, SIGSTOP)…
+      const taken = await successor.acquireLeadership(topic, 0);
+      expect(taken.epoch).toBe(2);
+      expect(await successor.produce(topic, [{ key: null, value: text('by-new') }])).toEqual([{ partition: 0, offset: 1 }]);
+
+      // …and wakes up believing it still leads: its commit is refused, and nothing of it is visible.
+      await expect(old.produce(topic, [{ key: null, value: text('zombie') }])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
+      await expect(old.leases.renewAll()).resolves.toHaveLength(1);
+      const state = await stores.metadata.get(partitionKey((await old.topics.require(topic)).id, 0));
+      expect(state?.attrs).toMatchObject({ epoch: 2, nextOffset: 2 });
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['by-old', 'by-new']);
+    });
+
+    it('renews a held lease, and lets a takeover fail when the lease was just renewed', async () => {
+      let nowMs = 5_000_000;
+      const clock = () => nowMs;
+      const { make } = await setup();
+      const leader = make({ now: clock, leaseMs: 1000 });
+      const other = make({ now: clock, leaseMs: 1000 });
+      const topic = `renew-${randomUUID().slice(0, 8)}`;
+      await leader.createTopic(topic, 1);
+      await leader.acquireLeadership(topic, 0);
+      nowMs += 800;
+      expect(await leader.leases.renewAll()).toEqual([]);
+      nowMs += 800; // past the first expiry, within the renewed one
+      await expect(other.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+      expect(leader.leases.epochFor((await leader.topics.require(topic)).id, 0)).toBe(1);
+    });
+
+    it('never shows a reader an offset before its data is readable', async () => {
+      const { stores, make } = await setup();
+      const writer = make();
+      const reader = make({ cacheBytes: 0 });
+      const topic = `visible-${randomUUID().slice(0, 8)}`;
+      await writer.createTopic(topic, 1);
+      // Slow uploads widen the window between "object stored" and "offsets committed".
+      stores.objects.beforePut = () => new Promise((resolve) => setTimeout(resolve, 15));
+      let stop = false;
+      let checks = 0;
+      const watcher = (async () => {
+        while (!stop) {
+          const { records, highWatermark } = await readAll(reader, topic, 0);
+          expect(records.map((r) => r.offset)).toEqual(Array.from({ length: highWatermark }, (_, i) => i));
+          checks++;
+          // The embedded store answers without I/O: yield so the writer's timers can run.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      for (let i = 0; i < 12; i++) await writer.produce(topic, [{ key: null, value: text(`v${i}`) }]);
+      stop = true;
+      await watcher;
+      stores.objects.beforePut = undefined;
+      expect(checks).toBeGreaterThan(3);
+    });
+  });
+}

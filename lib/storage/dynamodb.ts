@@ -19,6 +19,7 @@ import {
   UpdateItemCommand,
   waitUntilTableExists,
   type AttributeValue as DynamoValue,
+  type ConsumedCapacity,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -41,6 +42,8 @@ interface Expression {
 
 export class DynamoMetadataStore implements MetadataStore {
   readonly url: string;
+  /** Capacity units DynamoDB reports as consumed, for cost reports. */
+  readonly consumed = { readUnits: 0, writeUnits: 0 };
 
   constructor(
     private readonly client: DynamoDBClient,
@@ -52,8 +55,9 @@ export class DynamoMetadataStore implements MetadataStore {
   async get(key: ItemKey): Promise<Item | undefined> {
     try {
       const response = await this.client.send(
-        new GetItemCommand({ TableName: this.tableName, Key: marshallKey(key), ConsistentRead: true }),
+        new GetItemCommand({ TableName: this.tableName, Key: marshallKey(key), ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' }),
       );
+      this.count(response.ConsumedCapacity);
       return response.Item && toItem(response.Item);
     } catch (error) {
       throw mapAwsError(error, `GetItem ${key.pk}`);
@@ -86,11 +90,13 @@ export class DynamoMetadataStore implements MetadataStore {
             ConsistentRead: true,
             Limit: options.limit === undefined ? undefined : options.limit - items.length,
             ExclusiveStartKey: startKey,
+            ReturnConsumedCapacity: 'TOTAL',
           }),
         );
       } catch (error) {
         throw mapAwsError(error, `Query ${pk}`);
       }
+      this.count(response.ConsumedCapacity);
       for (const raw of response.Items ?? []) items.push(toItem(raw));
       startKey = response.LastEvaluatedKey;
     } while (startKey !== undefined && (options.limit === undefined || items.length < options.limit));
@@ -102,39 +108,45 @@ export class DynamoMetadataStore implements MetadataStore {
       switch (op.kind) {
         case 'put': {
           const condition = conditionExpression(op.condition);
-          await this.client.send(
+          const response = await this.client.send(
             new PutItemCommand({
               TableName: this.tableName,
               Item: marshallItem(op.key, op.attrs),
               ...expressionParams(condition),
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              ReturnConsumedCapacity: 'TOTAL',
             }),
           );
+          this.count(response.ConsumedCapacity);
           return;
         }
         case 'update': {
           const update = updateExpression(op.set, op.remove ?? [], op.condition);
-          await this.client.send(
+          const response = await this.client.send(
             new UpdateItemCommand({
               TableName: this.tableName,
               Key: marshallKey(op.key),
               UpdateExpression: update.update,
               ...expressionParams(update.condition),
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              ReturnConsumedCapacity: 'TOTAL',
             }),
           );
+          this.count(response.ConsumedCapacity);
           return;
         }
         case 'delete': {
           const condition = conditionExpression(op.condition);
-          await this.client.send(
+          const response = await this.client.send(
             new DeleteItemCommand({
               TableName: this.tableName,
               Key: marshallKey(op.key),
               ...expressionParams(condition),
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              ReturnConsumedCapacity: 'TOTAL',
             }),
           );
+          this.count(response.ConsumedCapacity);
           return;
         }
         case 'check': {
@@ -155,7 +167,10 @@ export class DynamoMetadataStore implements MetadataStore {
   async transact(ops: readonly WriteOp[]): Promise<void> {
     checkTransactionSize(ops);
     try {
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: ops.map((op) => this.transactItem(op)) }));
+      const response = await this.client.send(
+        new TransactWriteItemsCommand({ TransactItems: ops.map((op) => this.transactItem(op)), ReturnConsumedCapacity: 'TOTAL' }),
+      );
+      for (const capacity of response.ConsumedCapacity ?? []) this.count(capacity);
     } catch (error) {
       if (error instanceof TransactionCanceledException) {
         const reasons = error.CancellationReasons ?? [];
@@ -212,6 +227,11 @@ export class DynamoMetadataStore implements MetadataStore {
 
   async close(): Promise<void> {
     this.client.destroy();
+  }
+
+  private count(capacity: ConsumedCapacity | undefined): void {
+    this.consumed.readUnits += capacity?.ReadCapacityUnits ?? 0;
+    this.consumed.writeUnits += capacity?.WriteCapacityUnits ?? 0;
   }
 
   private transactItem(op: WriteOp): TransactWriteItem {

@@ -1,0 +1,43 @@
+/**
+ * Builds a running engine from configuration: opens the stores the URLs name (creating them when
+ * allowed) and the Log over them. The server, the Lambda handlers and the benchmarks all start here,
+ * so they cannot drift apart in how they read configuration.
+ */
+import type { SpoolConfig } from './config.js';
+import { Log, type LogOptions } from './log/index.js';
+import { openStores, type StoreLocations, type Stores } from './storage/open.js';
+
+export interface Runtime {
+  readonly config: SpoolConfig;
+  readonly stores: Stores;
+  readonly log: Log;
+  /** Flushes and commits what was accepted, releases leases, closes the stores. */
+  close(): Promise<void>;
+}
+
+export async function openRuntime(config: SpoolConfig, overrides: { locations?: Partial<StoreLocations>; log?: Partial<LogOptions> } = {}): Promise<Runtime> {
+  const stores = await openStores(
+    { dataDir: config.dataDir, objectStoreUrl: config.objectStoreUrl, metadataStoreUrl: config.metadataStoreUrl, ...overrides.locations },
+    { createIfMissing: config.createStores },
+  );
+  const log = new Log({
+    stores,
+    autoCreateTopics: config.autoCreateTopics,
+    defaultPartitions: config.defaultPartitions,
+    cacheBytes: config.cacheBytes,
+    leaseMs: config.leaseMs,
+    ...overrides.log,
+    producer: { lingerMs: config.lingerMs, flushBytes: config.flushBytes, compression: config.compression, ...overrides.log?.producer },
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    stores,
+    log,
+    close: () =>
+      (closing ??= (async () => {
+        await log.close();
+        await Promise.all([stores.objects.close(), stores.metadata.close()]);
+      })()),
+  };
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../lib/config.js';
+import { openMetadataStore, openObjectStore } from '../lib/storage/open.js';
+
+describe('config', () => {
+  it('runs locally with no variables set', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ dataDir: './.spool', objectStoreUrl: undefined, metadataStoreUrl: undefined, autoCreateTopics: true, defaultPartitions: 1 });
+    expect(openObjectStore({ dataDir: '/tmp/x' }).url).toBe('file:///tmp/x/objects');
+    expect(openMetadataStore({ dataDir: '/tmp/spool-config-test' }).url).toBe('lmdb:///tmp/spool-config-test/metadata');
+  });
+
+  it('reads typed values', () => {
+    const config = loadConfig({ SPOOL_AUTO_CREATE_TOPICS: 'false', SPOOL_DEFAULT_PARTITIONS: '6', SPOOL_COMPRESSION: 'gzip', SPOOL_LINGER_MS: '0' });
+    expect(config).toMatchObject({ autoCreateTopics: false, defaultPartitions: 6, compression: 'gzip', lingerMs: 0 });
+  });
+
+  it.each([
+    ['SPOOL_DEFAULT_PARTITIONS', 'many', /SPOOL_DEFAULT_PARTITIONS must be an integer in \[1, 10000\], got "many"/],
+    ['SPOOL_DEFAULT_PARTITIONS', '0', /got "0"/],
+    ['SPOOL_AUTO_CREATE_TOPICS', 'maybe', /SPOOL_AUTO_CREATE_TOPICS must be true or false, got "maybe"/],
+    ['SPOOL_COMPRESSION', 'brotli', /SPOOL_COMPRESSION must be one of none, gzip, got "brotli"/],
+  ])('refuses %s=%s, naming the variable', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('refuses store URLs of unknown schemes, saying what is accepted', () => {
+    expect(() => openObjectStore({ dataDir: '.', objectStoreUrl: 'ftp://x' })).toThrow(/SPOOL_OBJECT_STORE must be file:\/\/… or s3:\/\/… or memory:\/\/…, got "ftp:\/\/x"/);
+    expect(() => openMetadataStore({ dataDir: '.', metadataStoreUrl: 'dynamodb://' })).toThrow(/SPOOL_METADATA_STORE must be dynamodb:\/\/table/);
+  });
+});

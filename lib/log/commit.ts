@@ -93,7 +93,8 @@ export class Committer {
     const outcomes: CommitOutcome[] = new Array(chunks.length);
     for (let start = 0; start < chunks.length; start += maxChunksPerTransaction) {
       const group = chunks.slice(start, start + maxChunksPerTransaction);
-      const groupOutcomes = await this.commitGroup(group);
+      // A group's failure is its chunks' outcome; it must not hide the outcome of groups committed before it.
+      const groupOutcomes = await this.commitGroup(group).catch((error: unknown) => group.map(() => failed(error)));
       groupOutcomes.forEach((outcome, index) => (outcomes[start + index] = outcome));
     }
     return outcomes;
@@ -115,16 +116,23 @@ export class Committer {
         await this.sleep(Math.min(200, 2 ** Math.min(attempt, 8)) * Math.random());
       }
       // Learn the end offset of partitions not cached yet (one consistent read each).
-      await Promise.all(
-        pending.map(async (index) => {
-          const chunk = chunks[index]!;
-          if (this.nextOffsets.has(partitionId(chunk.topicId, chunk.partition))) return;
-          this.stats.partitionReads++;
-          const item = await this.metadata.get(partitionKey(chunk.topicId, chunk.partition));
-          const verdict = this.learn(chunk, item);
-          if (verdict) outcomes[index] = verdict;
-        }),
-      );
+      try {
+        await Promise.all(
+          pending.map(async (index) => {
+            const chunk = chunks[index]!;
+            if (this.nextOffsets.has(partitionId(chunk.topicId, chunk.partition))) return;
+            this.stats.partitionReads++;
+            const item = await this.metadata.get(partitionKey(chunk.topicId, chunk.partition));
+            const verdict = this.learn(chunk, item);
+            if (verdict) outcomes[index] = verdict;
+          }),
+        );
+      } catch (error) {
+        const failure = failed(error).error;
+        if (!failure.retriable) return outcomes.map((outcome) => outcome ?? { ok: false, error: failure });
+        lastError = failure;
+        continue;
+      }
       const live = pending.filter((index) => outcomes[index] === undefined);
       if (live.length === 0) break;
 
@@ -155,7 +163,7 @@ export class Committer {
           }
           continue;
         }
-        const failure = error instanceof SpoolError ? error : new SpoolError('INTERNAL', 'commit failed', { cause: error });
+        const failure = failed(error).error;
         if (!failure.retriable) {
           for (const index of live) outcomes[index] = { ok: false, error: failure };
           break;
@@ -225,6 +233,10 @@ export class Committer {
     this.options.onCommitted?.(chunk.topicId, chunk.partition, next);
     return { ok: true, baseOffset: base };
   }
+}
+
+function failed(error: unknown): { ok: false; error: SpoolError } {
+  return { ok: false, error: error instanceof SpoolError ? error : new SpoolError('INTERNAL', 'commit failed', { cause: error }) };
 }
 
 function isOurs(row: BatchRow, chunk: CommitChunk): boolean {

@@ -31,6 +31,8 @@ export interface TopicItem {
   readonly partitions: number;
   readonly config: TopicConfig;
   readonly createdMs: number;
+  /** Set while the topic is being deleted: it is then invisible and cannot grow. */
+  readonly deleting?: boolean;
 }
 
 export interface PartitionState {

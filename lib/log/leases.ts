@@ -10,6 +10,8 @@
  * - Release: clear the owner and expiry, same condition.
  * Correctness never depends on clocks: a writer that still believes it leads after a takeover is
  * refused by the epoch condition. Clocks only decide when a takeover may be tried.
+ * A lost lease is dropped; the writer's later commits to that partition carry no epoch (leaderless,
+ * as a Lambda writer's), so a transport that must only write as leader (Kafka) checks `epochFor`.
  */
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, type MetadataStore } from '../storage/ports.js';
@@ -26,14 +28,18 @@ export interface Lease {
 export interface LeaseManagerOptions {
   readonly owner: string;
   readonly leaseMs?: number;
+  /** How often held leases are renewed; 0 renews only when asked. @default leaseMs / 3 */
+  readonly renewIntervalMs?: number;
   readonly now?: () => number;
 }
 
 export class LeaseManager {
   readonly owner: string;
   readonly leaseMs: number;
+  private readonly renewIntervalMs: number;
   private readonly now: () => number;
   private readonly held = new Map<string, Lease>();
+  private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -41,6 +47,7 @@ export class LeaseManager {
   ) {
     this.owner = options.owner;
     this.leaseMs = options.leaseMs ?? 10_000;
+    this.renewIntervalMs = options.renewIntervalMs ?? Math.max(10, Math.floor(this.leaseMs / 3));
     this.now = options.now ?? Date.now;
   }
 
@@ -72,18 +79,22 @@ export class LeaseManager {
       throw error;
     }
     this.held.set(partitionId(topicId, partition), lease);
+    this.keepRenewing();
     return lease;
   }
 
-  /** Extends every lease held; drops (and returns) those we turn out to have lost. */
+  /**
+   * Extends every lease held; drops (and returns) those we turn out to have lost. A transient failure
+   * on one lease does not stop the others from being renewed; it is retried on the next round.
+   */
   async renewAll(): Promise<Lease[]> {
     const lost: Lease[] = [];
     for (const lease of [...this.held.values()]) {
       try {
         await this.renewFrom(lease.topicId, lease.partition, lease.epoch);
       } catch (error) {
-        if (!(error instanceof SpoolError) || error.code !== 'FENCED_LEADER_EPOCH') throw error;
-        lost.push(lease);
+        if (error instanceof SpoolError && error.code === 'FENCED_LEADER_EPOCH') lost.push(lease);
+        else if (!(error instanceof SpoolError && error.retriable)) throw error;
       }
     }
     return lost;
@@ -92,10 +103,6 @@ export class LeaseManager {
   /** The epoch to fence commits with, if we hold the lease (even one past its expiry: the epoch decides). */
   epochFor(topicId: string, partition: number): number | undefined {
     return this.held.get(partitionId(topicId, partition))?.epoch;
-  }
-
-  heldLeases(): Lease[] {
-    return [...this.held.values()];
   }
 
   async release(topicId: string, partition: number): Promise<void> {
@@ -116,7 +123,23 @@ export class LeaseManager {
   }
 
   async releaseAll(): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
     for (const lease of [...this.held.values()]) await this.release(lease.topicId, lease.partition);
+  }
+
+  /** Renews held leases every renewIntervalMs while any is held. */
+  private keepRenewing(): void {
+    if (this.renewTimer || this.renewIntervalMs === 0) return;
+    this.renewTimer = setInterval(() => {
+      if (this.held.size === 0) {
+        clearInterval(this.renewTimer);
+        this.renewTimer = undefined;
+        return;
+      }
+      this.renewAll().catch(() => undefined); // a failed round is retried on the next tick
+    }, this.renewIntervalMs);
+    this.renewTimer.unref();
   }
 
   private async renewFrom(topicId: string, partition: number, epoch: number): Promise<Lease> {

@@ -27,6 +27,8 @@ export interface LogOptions {
   readonly cacheBytes?: number;
   /** Lease length for partition leadership. @default 10 000 */
   readonly leaseMs?: number;
+  /** How often held leases are renewed; 0 renews only on `leases.renewAll()`. @default leaseMs / 3 */
+  readonly leaseRenewIntervalMs?: number;
   /** How often a long-poll re-reads the high watermark for other writers' commits. @default 250 */
   readonly pollIntervalMs?: number;
   /** How long topic metadata is cached for produce. @default 2000 */
@@ -80,7 +82,11 @@ export class Log {
     this.reader = new Reader(metadata, objects, this.cache, { pollIntervalMs: options.pollIntervalMs });
     this.committer = new Committer(metadata, { now: this.now, onCommitted: (topicId, partition) => this.reader.notify(topicId, partition) });
     this.producer = new Producer(objects, this.committer, this.cache, { now: this.now, ...options.producer });
-    this.leases = new LeaseManager(metadata, { owner: this.producer.writerId, leaseMs: options.leaseMs, now: this.now });
+    this.leases = new LeaseManager(metadata, { owner: this.producer.writerId,
+      leaseMs: options.leaseMs,
+      renewIntervalMs: options.leaseRenewIntervalMs,
+      now: this.now,
+    });
   }
 
   // ---- topics -------------------------------------------------------------------------------------

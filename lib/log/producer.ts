@@ -70,6 +70,11 @@ interface PartitionBuffer {
   leaderEpoch?: number;
 }
 
+interface OpenBuffer {
+  readonly partitions: Map<string, PartitionBuffer>;
+  sizeBytes: number;
+}
+
 export class Producer {
   readonly writerId: string;
   readonly stats = { flushes: 0, objectsPut: 0, bytesPut: 0, recordsCommitted: 0, chunksCommitted: 0, failedAppends: 0 };
@@ -82,7 +87,10 @@ export class Producer {
   private readonly now: () => number;
   private readonly ulid = monotonicFactory();
 
-  private buffer = new Map<string, PartitionBuffer>();
+  /** Appends land here until it is sealed; sealed buffers wait for a flush slot, oldest first. */
+  private current: OpenBuffer = { partitions: new Map(), sizeBytes: 0 };
+  private readonly sealed: OpenBuffer[] = [];
+  /** Bytes in `current` and `sealed`. */
   private bufferedBytes = 0;
   private inflightBytes = 0;
   private inflight = 0;
@@ -112,11 +120,18 @@ export class Producer {
    * offset of its first record once committed — or -1 at once with acks=0.
    */
   async appendAll(requests: readonly AppendRequest[], acks: Acks): Promise<number[]> {
-    if (this.closed) throw new SpoolError('SHUTTING_DOWN', 'the writer is shutting down and accepts no more records');
+    this.checkOpen();
     while (this.bufferedBytes + this.inflightBytes > this.maxBufferedBytes) await this.waitForProgress();
+    this.checkOpen(); // close() may have run while we waited
+    for (const request of requests) {
+      if (measure(request.payload).count === 0) throw new SpoolError('INVALID_ARGUMENT', 'an append must hold at least one record');
+    }
+    // Keep one call's requests in one transaction: seal the buffer first if they would overflow it.
+    const adding = new Set(requests.map((r) => partitionId(r.topic.id, r.partition)).filter((id) => !this.current.partitions.has(id)));
+    if (this.current.partitions.size > 0 && this.current.partitions.size + adding.size > maxChunksPerTransaction) this.seal();
     const results = requests.map((request) => this.add(request));
-    if (this.buffer.size >= maxChunksPerTransaction || this.bufferedBytes >= this.flushBytes) this.startFlush();
-    else if (this.lingerMs <= 0) this.startFlush();
+    if (this.current.partitions.size >= maxChunksPerTransaction || this.current.sizeBytes >= this.flushBytes) this.seal();
+    if (this.sealed.length > 0 || this.lingerMs <= 0) this.startFlush();
     else this.lingerTimer ??= setTimeout(() => this.startFlush(), this.lingerMs);
     if (acks === 0) {
       for (const result of results) result.catch(() => this.stats.failedAppends++);
@@ -127,9 +142,9 @@ export class Producer {
 
   /** Flushes what is buffered and waits for every flush in flight. */
   async flush(): Promise<void> {
-    this.startFlush();
-    while (this.inflight > 0 || this.buffer.size > 0) {
-      if (this.buffer.size > 0 && this.inflight < this.maxInflight) this.startFlush();
+    this.seal();
+    while (this.inflight > 0 || this.sealed.length > 0) {
+      this.startFlush();
       await this.waitForProgress();
     }
   }
@@ -140,92 +155,117 @@ export class Producer {
     await this.flush();
   }
 
+  private checkOpen(): void {
+    if (this.closed) throw new SpoolError('SHUTTING_DOWN', 'the writer is shutting down and accepts no more records');
+  }
+
   private add(request: AppendRequest): Promise<number> {
     const id = partitionId(request.topic.id, request.partition);
-    let buffer = this.buffer.get(id);
+    let buffer = this.current.partitions.get(id);
     if (buffer === undefined) {
       buffer = { topic: request.topic, partition: request.partition, payloads: [], waiters: [], recordCount: 0, sizeBytes: 0, maxTimestampMs: -1 };
-      this.buffer.set(id, buffer);
+      this.current.partitions.set(id, buffer);
     }
     if (request.leaderEpoch !== undefined) buffer.leaderEpoch = request.leaderEpoch;
     const { count, sizeBytes, maxTimestampMs } = measure(request.payload);
     buffer.payloads.push(request.payload);
     buffer.maxTimestampMs = Math.max(buffer.maxTimestampMs, maxTimestampMs);
-    this.bufferedBytes += sizeBytes;
     buffer.sizeBytes += sizeBytes;
+    this.current.sizeBytes += sizeBytes;
+    this.bufferedBytes += sizeBytes;
     const startDelta = buffer.recordCount;
     buffer.recordCount += count;
     return new Promise<number>((resolve, reject) => buffer.waiters.push({ startDelta, count, resolve, reject }));
   }
 
+  /** Closes the current buffer to further appends; it is flushed, in order, as soon as a slot is free. */
+  private seal(): void {
+    if (this.current.partitions.size === 0) return;
+    this.sealed.push(this.current);
+    this.current = { partitions: new Map(), sizeBytes: 0 };
+  }
+
+  /**
+   * Fills free flush slots: sealed buffers first, oldest first, then the current buffer. With no slot
+   * free the current buffer stays open, so it keeps batching until a flush completes.
+   */
   private startFlush(): void {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
-    if (this.buffer.size === 0 || this.inflight >= this.maxInflight) return;
-    const taken = [...this.buffer.values()];
-    const takenBytes = this.bufferedBytes;
-    this.buffer = new Map();
-    this.bufferedBytes = 0;
-    this.inflightBytes += takenBytes;
-    this.inflight++;
-    const done = this.runFlush(taken).finally(() => {
-      this.inflight--;
-      this.inflightBytes -= takenBytes;
-      if (this.buffer.size > 0 && (this.bufferedBytes >= this.flushBytes || this.closed)) this.startFlush();
-      else if (this.buffer.size > 0) this.lingerTimer ??= setTimeout(() => this.startFlush(), this.lingerMs);
-      for (const wake of [...this.idle]) wake();
-    });
-    done.catch(() => undefined);
+    while (this.inflight < this.maxInflight) {
+      if (this.sealed.length === 0) {
+        if (this.current.partitions.size === 0) break;
+        this.seal();
+      }
+      const taken = this.sealed.shift()!;
+      this.bufferedBytes -= taken.sizeBytes;
+      this.inflightBytes += taken.sizeBytes;
+      this.inflight++;
+      void this.runFlush([...taken.partitions.values()]).finally(() => {
+        this.inflight--;
+        this.inflightBytes -= taken.sizeBytes;
+        if (this.sealed.length > 0 || this.current.partitions.size > 0) this.startFlush();
+        for (const wake of [...this.idle]) wake();
+      });
+    }
   }
 
-  private async runFlush(buffers: PartitionBuffer[]): Promise<void> {
+  /**
+   * Starts the upload now, and takes the next place in the commit chain now (not when the upload
+   * ends), so flushes commit in the order they were taken even when a later upload finishes first.
+   */
+  private runFlush(buffers: PartitionBuffer[]): Promise<void> {
     this.stats.flushes++;
     const failAll = (error: unknown) => buffers.forEach((buffer) => buffer.waiters.forEach((waiter) => waiter.reject(error)));
-    let chunks: CommitChunk[];
-    let bytesByChunk: Buffer[];
-    try {
-      const createdMs = this.now();
-      const inputs: ChunkInput[] = buffers.map((buffer) => ({
-        topicId: buffer.topic.id,
-        topic: buffer.topic.name,
-        partition: buffer.partition,
-        bytes: this.encode(buffer, createdMs),
-        recordCount: buffer.recordCount,
-        maxTimestampMs: buffer.maxTimestampMs,
-      }));
-      const objectKey = `segments/${new Date(createdMs).toISOString().slice(0, 13)}/${this.writerId}-${this.ulid(createdMs)}`;
-      const { body, entries } = buildSegment(inputs, this.writerId, createdMs);
-      await this.objects.put(objectKey, body);
-      this.stats.objectsPut++;
-      this.stats.bytesPut += body.length;
-      chunks = entries.map((entry, index) => ({ ...entry, objectKey, leaderEpoch: buffers[index]!.leaderEpoch }));
-      bytesByChunk = entries.map((entry) => body.subarray(entry.position, entry.position + entry.sizeBytes));
-    } catch (error) {
+    const upload = this.upload(buffers).catch((error) => {
       failAll(error);
-      return;
-    }
-    // Commits run one at a time, in flush order.
-    const commit = this.commitChain.then(async () => {
-      try {
-        const outcomes = await this.committer.commit(chunks);
-        outcomes.forEach((outcome, index) => {
-          const buffer = buffers[index]!;
-          if (!outcome.ok) {
-            buffer.waiters.forEach((waiter) => waiter.reject(outcome.error));
-            return;
-          }
-          const chunk = chunks[index]!;
-          this.cache.set(chunk.objectKey, chunk.position, Buffer.from(bytesByChunk[index]!));
-          this.stats.chunksCommitted++;
-          this.stats.recordsCommitted += chunk.recordCount;
-          buffer.waiters.forEach((waiter) => waiter.resolve(outcome.baseOffset + waiter.startDelta));
-        });
-      } catch (error) {
-        failAll(error);
-      }
+      return undefined;
     });
-    this.commitChain = commit;
-    await commit;
+    const previous = this.commitChain;
+    const done = (async () => {
+      const uploaded = await upload;
+      await previous;
+      if (uploaded) await this.commitUploaded(buffers, uploaded).catch(failAll);
+    })();
+    this.commitChain = done;
+    return done;
+  }
+
+  private async upload(buffers: PartitionBuffer[]): Promise<{ chunks: CommitChunk[]; bytesByChunk: Buffer[] }> {
+    const createdMs = this.now();
+    const inputs: ChunkInput[] = buffers.map((buffer) => ({
+      topicId: buffer.topic.id,
+      topic: buffer.topic.name,
+      partition: buffer.partition,
+      bytes: this.encode(buffer, createdMs),
+      recordCount: buffer.recordCount,
+      maxTimestampMs: buffer.maxTimestampMs,
+    }));
+    const objectKey = `segments/${new Date(createdMs).toISOString().slice(0, 13)}/${this.writerId}-${this.ulid(createdMs)}`;
+    const { body, entries } = buildSegment(inputs, this.writerId, createdMs);
+    await this.objects.put(objectKey, body);
+    this.stats.objectsPut++;
+    this.stats.bytesPut += body.length;
+    return {
+      chunks: entries.map((entry, index) => ({ ...entry, objectKey, leaderEpoch: buffers[index]!.leaderEpoch })),
+      bytesByChunk: entries.map((entry) => body.subarray(entry.position, entry.position + entry.sizeBytes)),
+    };
+  }
+
+  private async commitUploaded(buffers: PartitionBuffer[], { chunks, bytesByChunk }: { chunks: CommitChunk[]; bytesByChunk: Buffer[] }): Promise<void> {
+    const outcomes = await this.committer.commit(chunks);
+    outcomes.forEach((outcome, index) => {
+      const buffer = buffers[index]!;
+      if (!outcome.ok) {
+        buffer.waiters.forEach((waiter) => waiter.reject(outcome.error));
+        return;
+      }
+      const chunk = chunks[index]!;
+      this.cache.set(chunk.objectKey, chunk.position, Buffer.from(bytesByChunk[index]!));
+      this.stats.chunksCommitted++;
+      this.stats.recordsCommitted += chunk.recordCount;
+      buffer.waiters.forEach((waiter) => waiter.resolve(outcome.baseOffset + waiter.startDelta));
+    });
   }
 
   /** Encodes a partition's payloads in order: runs of records become batches of at most maxBatchBytes. */

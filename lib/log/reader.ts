@@ -88,20 +88,21 @@ export class Reader {
     const batches: Buffer[] = [];
     let bytes = 0;
     let next = offset;
+    const result = () => ({ batches, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset });
     while (next < state.nextOffset && (batches.length === 0 || bytes < maxBytes)) {
       const rows = await this.rowsFrom(topic, partition, next, state);
-      if (rows.length === 0) break;
       for (const row of rows) {
         for (const batch of await this.chunkBatches(row)) {
-          if (batches.length > 0 && bytes + batch.length > maxBytes) return { batches, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset };
-          batches.push(batch);
-          bytes += batch.length;
+          if (batch.lastOffset < offset) continue; // wholly before the offset asked for: never sent, never counted
+          if (batches.length > 0 && bytes + batch.bytes.length > maxBytes) return result();
+          batches.push(batch.bytes);
+          bytes += batch.bytes.length;
         }
         next = row.baseOffset + row.recordCount;
         if (bytes >= maxBytes) break;
       }
     }
-    return { batches, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset };
+    return result();
   }
 
   async fetch(topic: TopicItem, partition: number, offset: number, options: FetchOptions = {}): Promise<FetchResult> {
@@ -136,7 +137,7 @@ export class Reader {
         if (row.baseOffset + row.recordCount <= state.logStartOffset) continue;
         if (row.maxTimestampMs >= timestampMs) {
           for (const batch of await this.chunkBatches(row)) {
-            for (const record of decodeRecordBatch(batch).records) {
+            for (const record of decodeRecordBatch(batch.bytes).records) {
               if (record.offset >= state.logStartOffset && record.timestampMs >= timestampMs) return record.offset;
             }
           }
@@ -171,8 +172,8 @@ export class Reader {
     return rows;
   }
 
-  /** The row's chunk, copied, with every batch's baseOffset set. */
-  private async chunkBatches(row: BatchRow): Promise<Buffer[]> {
+  /** The row's chunk as batches, each copied with its baseOffset set, with the offsets it spans. */
+  private async chunkBatches(row: BatchRow): Promise<{ bytes: Buffer; baseOffset: number; lastOffset: number }[]> {
     let chunk = this.cache.get(row.objectKey, row.position, row.sizeBytes);
     if (chunk === undefined) {
       chunk = await this.objects.get(row.objectKey, { offset: row.position, length: row.sizeBytes });
@@ -183,13 +184,13 @@ export class Reader {
       }
       this.cache.set(row.objectKey, row.position, chunk);
     }
-    const batches: Buffer[] = [];
+    const batches: { bytes: Buffer; baseOffset: number; lastOffset: number }[] = [];
     let base = row.baseOffset;
     for (const { header, pos } of batchesIn(chunk)) {
-      const batch = Buffer.from(chunk.subarray(pos, pos + header.sizeBytes));
-      patchBaseOffset(batch, 0, base);
+      const bytes = Buffer.from(chunk.subarray(pos, pos + header.sizeBytes));
+      patchBaseOffset(bytes, 0, base);
+      batches.push({ bytes, baseOffset: base, lastOffset: base + header.lastOffsetDelta });
       base += header.lastOffsetDelta + 1;
-      batches.push(batch);
     }
     return batches;
   }

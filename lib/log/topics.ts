@@ -4,9 +4,9 @@
  * A topic becomes visible only when its topic item is created (create-if-absent), and its partition
  * items are created before that, under a fresh topic id; so readers never see a half-made topic, and
  * two racing creators cannot both win. Partitions only grow: new partition items first, then the
- * count in the topic item, conditional on the count read. Deletion removes the topic item first (the
- * topic is then unreachable), then its partition and row items; segment objects are collected by
- * maintenance, since they are shared between topics.
+ * count in the topic item, conditional on the count read. Deletion marks the topic item first (the
+ * topic is then unreachable), then removes its partition and row items, then the topic item; segment
+ * objects are collected by maintenance, since they are shared between topics.
  */
 import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
@@ -124,6 +124,8 @@ export class TopicRegistry {
       throw new SpoolError('INVALID_TOPIC_NAME', `topic ${name} collides with existing topic ${clash.name} ("." and "_" are interchangeable in Kafka names)`);
     }
     if (existing.some((topic) => topic.name === name)) throw alreadyExists(name);
+    const dying = await this.getIncludingDeleted(name);
+    if (dying?.deleting) await this.finishDeletion(dying);
 
     const topic: TopicItem = { id: randomUUID(), name, partitions, config: { ...this.defaults, ...checked }, createdMs: this.now() };
     await this.createPartitionItems(topic.id, 0, partitions);
@@ -136,9 +138,10 @@ export class TopicRegistry {
     return topic;
   }
 
+  /** The topic, unless it does not exist or is being deleted. */
   async get(name: string): Promise<TopicItem | undefined> {
-    const item = await this.metadata.get(topicKey(name));
-    return item && topicFromItem(item);
+    const topic = await this.getIncludingDeleted(name);
+    return topic?.deleting ? undefined : topic;
   }
 
   async require(name: string): Promise<TopicItem> {
@@ -148,7 +151,7 @@ export class TopicRegistry {
   }
 
   async list(): Promise<TopicItem[]> {
-    return (await this.metadata.query(topicsPk)).map(topicFromItem);
+    return (await this.metadata.query(topicsPk)).map(topicFromItem).filter((topic) => !topic.deleting);
   }
 
   /** Grows the partition count and/or changes config. Partitions never shrink. */
@@ -169,7 +172,7 @@ export class TopicRegistry {
         kind: 'update',
         key: topicKey(name),
         set: { partitions, config: { ...config } },
-        condition: { kind: 'match', fields: { id: topic.id, partitions: topic.partitions } },
+        condition: { kind: 'match', fields: { id: topic.id, partitions: topic.partitions, deleting: null } },
       });
     } catch (error) {
       if (error instanceof ConditionFailedError) {
@@ -180,21 +183,43 @@ export class TopicRegistry {
     return { ...topic, partitions, config };
   }
 
-  /** Makes the topic unreachable, then removes its partition state and rows. */
+  /**
+   * Deletes a topic in steps that can be resumed: mark the topic item `deleting` (it disappears from
+   * get and list, and can no longer grow), then per partition delete the partition item — after
+   * which no commit can land, since commits require it — then its rows, and last the topic item. A
+   * deletion cut short is finished by the next delete or create of that name.
+   */
   async delete(name: string): Promise<TopicItem> {
-    const topic = await this.require(name);
-    try {
-      await this.metadata.write({ kind: 'delete', key: topicKey(name), condition: { kind: 'match', fields: { id: topic.id } } });
-    } catch (error) {
-      if (error instanceof ConditionFailedError) throw notFound(name);
-      throw error;
+    const found = await this.getIncludingDeleted(name);
+    if (found === undefined) throw notFound(name);
+    if (!found.deleting) {
+      try {
+        await this.metadata.write({ kind: 'update', key: topicKey(name), set: { deleting: true }, condition: { kind: 'match', fields: { id: found.id, deleting: null } } });
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+        if (error.current === undefined) throw notFound(name);
+      }
     }
+    // Read again: a racing alter may have grown the topic before our mark, never after it.
+    const marked = await this.getIncludingDeleted(name);
+    if (marked === undefined || marked.id !== found.id) throw notFound(name);
+    await this.finishDeletion(marked);
+    return marked;
+  }
+
+  private async finishDeletion(topic: TopicItem): Promise<void> {
     for (let partition = 0; partition < topic.partitions; partition++) {
-      const rows = await this.metadata.query(rowsPk(topic.id, partition));
-      for (const row of rows) await this.metadata.write({ kind: 'delete', key: { pk: row.pk, sk: row.sk } });
       await this.metadata.write({ kind: 'delete', key: partitionKey(topic.id, partition) });
+      for (const row of await this.metadata.query(rowsPk(topic.id, partition))) {
+        await this.metadata.write({ kind: 'delete', key: { pk: row.pk, sk: row.sk } });
+      }
     }
-    return topic;
+    await this.metadata.write({ kind: 'delete', key: topicKey(topic.name), condition: { kind: 'match', fields: { id: topic.id } } }).catch(ignoreConditionFailed);
+  }
+
+  private async getIncludingDeleted(name: string): Promise<TopicItem | undefined> {
+    const item = await this.metadata.get(topicKey(name));
+    return item && topicFromItem(item);
   }
 
   /** Creates the missing partition items in [from, to); ones left by an earlier attempt are kept as they are. */

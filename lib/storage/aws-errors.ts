@@ -1,7 +1,12 @@
 /**
  * Turns AWS SDK failures into SpoolErrors with stable codes, so nothing above the adapters sees the
- * SDK. Throttling becomes THROTTLED and 5xx or network failures STORAGE_UNAVAILABLE (both retriable);
- * anything else is INTERNAL. The SDK has already retried with backoff before we get here.
+ * SDK. The SDK has already retried with backoff before we get here.
+ * - Throttling: THROTTLED (retriable).
+ * - A write that met a concurrent transaction on the same item (TransactionConflictException, which the
+ *   SDK does not retry): CONFLICT (retriable; nothing was written).
+ * - 5xx, timeouts and network failures: STORAGE_UNAVAILABLE (retriable; the write may have happened).
+ * - Anything else — bad requests, missing credentials, values the SDK cannot marshal: INTERNAL, not
+ *   retriable, because trying again cannot help.
  */
 import { SpoolError } from '../errors.js';
 
@@ -13,15 +18,22 @@ const throttlingNames = new Set([
   'TooManyRequestsException',
 ]);
 
+const networkNames = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'AbortError', 'NetworkingError']);
+const networkCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNABORTED']);
+
 export function mapAwsError(error: unknown, action: string): SpoolError {
   if (error instanceof SpoolError) return error;
   const name = (error as { name?: string })?.name ?? 'Error';
+  const code = (error as { code?: string })?.code;
   const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
   const message = (error as { message?: string })?.message ?? String(error);
-  if (throttlingNames.has(name) || status === 429 || (name === 'TransactionCanceledException' && message.includes('ThrottlingError'))) {
+  if (throttlingNames.has(name) || status === 429) {
     return new SpoolError('THROTTLED', `${action} was throttled by storage (${name})`, { cause: error });
   }
-  if (status === undefined || status >= 500 || name === 'TimeoutError' || name === 'RequestTimeout') {
+  if (name === 'TransactionConflictException') {
+    return new SpoolError('CONFLICT', `${action} met a concurrent transaction on the same item`, { cause: error, retriable: true });
+  }
+  if ((status !== undefined && status >= 500) || networkNames.has(name) || (code !== undefined && networkCodes.has(code))) {
     return new SpoolError('STORAGE_UNAVAILABLE', `${action} failed: storage unavailable (${name})`, { cause: error });
   }
   return new SpoolError('INTERNAL', `${action} failed (${name}: ${message})`, { cause: error, retriable: false });

@@ -28,7 +28,7 @@ import { mapAwsError } from './aws-errors.js';
 import { ConditionFailedError, TransactionConflictError } from './ports.js';
 import type { Attributes, AttributeValue, Condition, Item, ItemKey, MetadataStore, QueryOptions, WriteOp } from './ports.js';
 import { checkTransactionSize } from './memory.js';
-import { conditionHolds } from './metadata-semantics.js';
+import { checkQuery, checkWrite, conditionHolds } from './metadata-semantics.js';
 
 const itemExists = 'attribute_exists(#pk)';
 const itemAbsent = 'attribute_not_exists(#pk)';
@@ -65,6 +65,7 @@ export class DynamoMetadataStore implements MetadataStore {
   }
 
   async query(pk: string, options: QueryOptions = {}): Promise<Item[]> {
+    checkQuery(options);
     const values: Record<string, DynamoValue> = { ':pk': { S: pk } };
     let keyCondition = '#pk = :pk';
     if (options.from !== undefined && options.to !== undefined) {
@@ -104,6 +105,7 @@ export class DynamoMetadataStore implements MetadataStore {
   }
 
   async write(op: WriteOp): Promise<void> {
+    checkWrite(op);
     try {
       switch (op.kind) {
         case 'put': {
@@ -309,11 +311,6 @@ function updateExpression(set: Attributes, remove: readonly string[], condition:
   const parts = [];
   if (setClauses.length > 0) parts.push(`SET ${setClauses.join(', ')}`);
   if (removeClauses.length > 0) parts.push(`REMOVE ${removeClauses.join(', ')}`);
-  if (parts.length === 0) {
-    // An update that changes nothing still creates the item, as the other adapters do.
-    names['#pk'] = 'pk';
-    parts.push('SET #pk = #pk');
-  }
   return { update: parts.join(' '), condition: conditionExpression(condition, names, values) };
 }
 

@@ -1,8 +1,9 @@
 /**
  * ObjectStore on a local directory: the embedded default. Each object is one file under `root`, its
- * key used as the relative path. A put writes a temporary file, flushes it to disk and renames it into
- * place, so a reader sees either no object or the whole object, and an acknowledged put survives a
- * crash. Temporary files start with `.tmp-` and are never listed.
+ * key used as the relative path. A put writes a temporary file, flushes it to disk, renames it into
+ * place and flushes the directory, so a reader sees either no object or the whole object, and an
+ * acknowledged put survives a crash of the machine. Temporary files start with `.tmp-` and are never
+ * listed.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -21,7 +22,8 @@ export class FileObjectStore implements ObjectStore {
 
   async put(key: string, body: Uint8Array): Promise<void> {
     const path = this.pathOf(key);
-    await mkdir(dirname(path), { recursive: true });
+    const created = await mkdir(dirname(path), { recursive: true });
+    if (created !== undefined) await syncDirectory(dirname(created)); // the new directory's entry is durable
     const temporary = join(dirname(path), `.tmp-${randomUUID()}`);
     const file = await open(temporary, 'w');
     try {
@@ -31,6 +33,7 @@ export class FileObjectStore implements ObjectStore {
       await file.close();
     }
     await rename(temporary, path);
+    await syncDirectory(dirname(path)); // the rename is durable
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
@@ -107,6 +110,15 @@ async function walk(directory: string): Promise<string[]> {
     }),
   );
   return nested.flat();
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const directory = await open(path, 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
 }
 
 function isMissing(error: unknown): boolean {

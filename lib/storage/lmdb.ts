@@ -5,14 +5,15 @@
  *
  * Every conditional write runs inside one synchronous LMDB write transaction: the condition is read
  * and the write applied under LMDB's single-writer lock, which is shared between processes, so
- * several agents on one data directory stay correct. Commits are flushed to disk before they return
- * (LMDB's default), so an acknowledged commit survives a crash of the process or the machine.
+ * several agents on one data directory stay correct. A write returns only once LMDB reports it flushed
+ * to disk (`flushed`; LMDB syncs after the commit, off the event loop), so an acknowledged commit
+ * survives a crash of the process or of the machine.
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ConditionFailedError, TransactionConflictError } from './ports.js';
 import type { Attributes, Item, ItemKey, MetadataStore, QueryOptions, WriteOp } from './ports.js';
-import { applyWrite, conditionHolds } from './metadata-semantics.js';
+import { applyWrite, checkQuery, checkWrite, conditionHolds } from './metadata-semantics.js';
 import { checkTransactionSize } from './memory.js';
 
 type Key = [string, string];
@@ -38,6 +39,7 @@ export class LmdbMetadataStore implements MetadataStore {
   }
 
   async query(pk: string, options: QueryOptions = {}): Promise<Item[]> {
+    checkQuery(options);
     this.root.resetReadTxn();
     // LMDB ranges include `start` and exclude `end`, in either direction; the walk stops at the far bound.
     const range = options.reverse
@@ -54,11 +56,13 @@ export class LmdbMetadataStore implements MetadataStore {
   }
 
   async write(op: WriteOp): Promise<void> {
+    checkWrite(op);
     this.root.transactionSync(() => {
       const current = this.read(op.key);
       if (!conditionHolds(current, op.condition)) throw new ConditionFailedError(op.key, current);
       this.store(op.key, applyWrite(current, op));
     });
+    await this.root.flushed;
   }
 
   async transact(ops: readonly WriteOp[]): Promise<void> {
@@ -71,6 +75,7 @@ export class LmdbMetadataStore implements MetadataStore {
       if (conflicts.length > 0) throw new TransactionConflictError(conflicts);
       ops.forEach((op, index) => this.store(op.key, applyWrite(currents[index], op)));
     });
+    await this.root.flushed;
   }
 
   async ensureReady(): Promise<void> {}

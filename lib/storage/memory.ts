@@ -4,7 +4,7 @@
  */
 import { ObjectNotFoundError, TransactionConflictError, ConditionFailedError, maxTransactionOps } from './ports.js';
 import type { ByteRange, Item, ItemKey, MetadataStore, ObjectInfo, ObjectStore, QueryOptions, WriteOp } from './ports.js';
-import { applyWrite, assertDistinctKeys, conditionHolds } from './metadata-semantics.js';
+import { applyWrite, assertDistinctKeys, checkQuery, checkWrite, conditionHolds } from './metadata-semantics.js';
 import { SpoolError } from '../errors.js';
 
 export class MemoryObjectStore implements ObjectStore {
@@ -51,6 +51,7 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   async query(pk: string, options: QueryOptions = {}): Promise<Item[]> {
+    checkQuery(options);
     const matching = [...this.items.values()]
       .filter((item) => item.pk === pk && inRange(item.sk, options))
       .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0));
@@ -59,6 +60,7 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   async write(op: WriteOp): Promise<void> {
+    checkWrite(op);
     const current = this.items.get(id(op.key));
     if (!conditionHolds(current, op.condition)) throw new ConditionFailedError(op.key, current);
     this.store(op.key, applyWrite(current, op));
@@ -92,6 +94,7 @@ export function checkTransactionSize(ops: readonly WriteOp[]): void {
     throw new SpoolError('INVALID_ARGUMENT', `a transaction holds 1 to ${maxTransactionOps} writes, got ${ops.length}`);
   }
   assertDistinctKeys(ops);
+  ops.forEach(checkWrite);
 }
 
 function id(key: ItemKey): string {

@@ -5,7 +5,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { SpoolError } from '../errors.js';
-import type { Attributes, AttributeValue, Condition, Item, WriteOp } from './ports.js';
+import type { Attributes, AttributeValue, Condition, Item, QueryOptions, WriteOp } from './ports.js';
 
 export function conditionHolds(current: Item | undefined, condition: Condition | undefined): boolean {
   if (condition === undefined) return true;
@@ -46,6 +46,20 @@ export function applyWrite(current: Item | undefined, op: WriteOp): Item | undef
       return undefined;
     case 'check':
       return current;
+  }
+}
+
+/** Shapes every adapter refuses alike (DynamoDB cannot express them). */
+export function checkWrite(op: WriteOp): void {
+  if (op.kind === 'update' && Object.keys(op.set).length === 0 && (op.remove ?? []).length === 0) {
+    throw new SpoolError('INVALID_ARGUMENT', `an update must set or remove at least one attribute (${op.key.pk} / ${op.key.sk})`);
+  }
+  if (op.key.pk === '' || op.key.sk === '') throw new SpoolError('INVALID_ARGUMENT', 'item keys must be non-empty strings');
+}
+
+export function checkQuery(options: QueryOptions): void {
+  if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 1)) {
+    throw new SpoolError('INVALID_ARGUMENT', `a query limit must be a positive integer, got ${options.limit}`);
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
 import { partitionForKey } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import type { StoreKind } from '../support/stores.js';
@@ -77,6 +78,46 @@ export function engineSuite(kind: () => StoreKind): void {
       const fetched = await log.fetch(name, 0, 'earliest');
       expect(fetched.records).toEqual([]);
       expect(fetched.highWatermark).toBe(0);
+    });
+
+    it('refuses a produce that races a deletion, leaving no rows behind', async () => {
+      const { log, stores } = await setup();
+      const writer = newLog(stores, { topicCacheMs: 60_000 });
+      logs.push(writer);
+      const name = topicName();
+      const topic = await log.createTopic(name, 1);
+      await writer.produce(name, [{ key: null, value: text('before') }]);
+      // The writer's cached topic still names the partition while the deletion runs.
+      const query = stores.metadata.query.bind(stores.metadata);
+      let during: Promise<unknown> | undefined;
+      stores.metadata.query = async (pk, options) => {
+        if (pk.startsWith('rows#') && during === undefined) during = writer.produce(name, [{ key: null, value: text('during') }]).catch((e) => e);
+        return query(pk, options);
+      };
+      await log.deleteTopic(name);
+      stores.metadata.query = query;
+      expect(await during).toMatchObject({ code: 'TOPIC_NOT_FOUND' });
+      expect(await stores.metadata.query(`rows#${topic.id}#0`)).toEqual([]);
+    });
+
+    it('finishes a deletion that was cut short when the name is deleted or created again', async () => {
+      const { log, stores } = await setup();
+      const name = topicName();
+      const old = await log.createTopic(name, 2);
+      await log.produce(name, [{ key: null, value: text('old'), partition: 1 }]);
+      const write = stores.metadata.write.bind(stores.metadata);
+      stores.metadata.write = async (op) => {
+        if (op.kind === 'delete' && op.key.pk.startsWith('rows#')) throw new SpoolError('STORAGE_UNAVAILABLE', 'gone mid-deletion');
+        return write(op);
+      };
+      await expect(log.deleteTopic(name)).rejects.toThrow('gone mid-deletion');
+      stores.metadata.write = write;
+      expect(await log.topics.get(name)).toBeUndefined(); // invisible already
+      expect((await log.topics.list()).map((t) => t.name)).not.toContain(name);
+      const fresh = await log.createTopic(name, 1);
+      expect(fresh.id).not.toBe(old.id);
+      expect(await stores.metadata.query(`rows#${old.id}#1`)).toEqual([]);
+      expect((await log.fetch(name, 0, 'earliest')).highWatermark).toBe(0);
     });
 
     it('auto-creates a topic on first produce, with the default partition count', async () => {
@@ -174,6 +215,39 @@ export function engineSuite(kind: () => StoreKind): void {
       const tail = await log.fetch(name, 0, 'latest');
       expect(tail.records).toEqual([]);
       expect(tail.nextOffset).toBe(5);
+    });
+
+    it('pages through a chunk of many batches without getting stuck', async () => {
+      const { log } = await setup();
+      const name = topicName();
+      await log.createTopic(name, 1);
+      // One request of 3 MB becomes one chunk of several 1 MiB batches.
+      await log.produce(name, Array.from({ length: 3000 }, (_, i) => ({ key: null, value: Buffer.alloc(1000, i % 256) })));
+      const seen: number[] = [];
+      let offset = 0;
+      for (let fetches = 0; offset < 3000 && fetches < 50; fetches++) {
+        const fetched = await log.fetch(name, 0, offset);
+        expect(fetched.records.length).toBeGreaterThan(0);
+        seen.push(...fetched.records.map((r) => r.offset));
+        offset = fetched.nextOffset;
+      }
+      expect(seen).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+      const tail = await log.readBatches(name, 0, 2999);
+      expect(tail.batches).toHaveLength(1); // earlier batches of the chunk are not sent again
+    });
+
+    it('commits flushes in the order they were taken, even when an earlier upload is slower', async () => {
+      const { log, stores } = await setup({ producer: { lingerMs: 0 } });
+      const name = topicName();
+      await log.createTopic(name, 1);
+      let puts = 0;
+      stores.objects.beforePut = () => (puts++ === 0 ? new Promise((resolve) => setTimeout(resolve, 150)) : undefined);
+      const first = log.produce(name, [{ key: null, value: text('first') }]);
+      const second = log.produce(name, [{ key: null, value: text('second') }]);
+      expect(await first).toEqual([{ partition: 0, offset: 0 }]);
+      expect(await second).toEqual([{ partition: 0, offset: 1 }]);
+      stores.objects.beforePut = undefined;
+      expect((await log.fetch(name, 0, 0)).records.map((r) => str(r.value))).toEqual(['first', 'second']);
     });
 
     it('reports an out-of-range offset with the valid range', async () => {

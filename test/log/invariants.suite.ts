@@ -128,8 +128,8 @@ export function invariantSuite(kind: () => StoreKind): void {
       let nowMs = 1_000_000;
       const clock = () => nowMs;
       const { stores, make } = await setup();
-      const old = make({ now: clock, leaseMs: 1000 });
-      const successor = make({ now: clock, leaseMs: 1000 });
+      const old = make({ now: clock, leaseMs: 1000, leaseRenewIntervalMs: 0 });
+      const successor = make({ now: clock, leaseMs: 1000, leaseRenewIntervalMs: 0 });
       const topic = `fence-${randomUUID().slice(0, 8)}`;
       await old.createTopic(topic, 1);
       const first = await old.acquireLeadership(topic, 0);
@@ -154,8 +154,8 @@ export function invariantSuite(kind: () => StoreKind): void {
       let nowMs = 5_000_000;
       const clock = () => nowMs;
       const { make } = await setup();
-      const leader = make({ now: clock, leaseMs: 1000 });
-      const other = make({ now: clock, leaseMs: 1000 });
+      const leader = make({ now: clock, leaseMs: 1000, leaseRenewIntervalMs: 0 });
+      const other = make({ now: clock, leaseMs: 1000, leaseRenewIntervalMs: 0 });
       const topic = `renew-${randomUUID().slice(0, 8)}`;
       await leader.createTopic(topic, 1);
       await leader.acquireLeadership(topic, 0);
@@ -164,6 +164,56 @@ export function invariantSuite(kind: () => StoreKind): void {
       nowMs += 800; // past the first expiry, within the renewed one
       await expect(other.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
       expect(leader.leases.epochFor((await leader.topics.require(topic)).id, 0)).toBe(1);
+    });
+
+    it('keeps a lease alive by renewing it in the background', async () => {
+      const { make } = await setup();
+      const leader = make({ leaseMs: 300 });
+      const other = make({ leaseMs: 300 });
+      const topic = `alive-${randomUUID().slice(0, 8)}`;
+      await leader.createTopic(topic, 1);
+      await leader.acquireLeadership(topic, 0);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await expect(other.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+      await leader.close(); // releases the lease
+      expect((await other.acquireLeadership(topic, 0)).epoch).toBe(2);
+    });
+
+    it('commits each request whole, and one spanning over 50 partitions without loss when a group retries', async () => {
+      const { stores, make } = await setup();
+      const writer = make({ producer: { lingerMs: 100 } });
+      const topic = `wide-${randomUUID().slice(0, 8)}`;
+      await writer.createTopic(topic, 60);
+      const transactions: Set<number>[] = [];
+      stores.metadata.beforeTransact = (ops) => {
+        transactions.push(new Set(ops.map((op) => Number(op.key.pk.split('#')[2]))));
+      };
+      // Two requests that together touch 53 partitions: the second must not be split across transactions.
+      const a = writer.produce(topic, Array.from({ length: 49 }, (_, p) => ({ key: null, value: text(`a${p}`), partition: p })));
+      const b = writer.produce(topic, [49, 50, 51, 52].map((p) => ({ key: null, value: text(`b${p}`), partition: p })));
+      await Promise.all([a, b]);
+      const bParts = [49, 50, 51, 52];
+      expect(transactions.filter((t) => bParts.some((p) => t.has(p)))).toHaveLength(1);
+      // One request over 60 partitions, where the second group's first read fails once: all land once.
+      transactions.length = 0;
+      let failOnce = true;
+      const get = stores.metadata.get.bind(stores.metadata);
+      stores.metadata.get = async (key) => {
+        if (failOnce && key.pk.endsWith('#55')) {
+          failOnce = false;
+          throw new SpoolError('STORAGE_UNAVAILABLE', 'blip');
+        }
+        return get(key);
+      };
+      const wide = await writer.produce(topic, Array.from({ length: 60 }, (_, p) => ({ key: null, value: text(`w${p}`), partition: p })));
+      stores.metadata.get = get;
+      stores.metadata.beforeTransact = undefined;
+      expect(wide.map((o) => o.partition)).toEqual(Array.from({ length: 60 }, (_, p) => p));
+      const reader = make();
+      for (let p = 0; p < 60; p++) {
+        const values = (await readAll(reader, topic, p)).records.map((r) => r.value);
+        expect(values.filter((v) => v === `w${p}`)).toHaveLength(1);
+      }
     });
 
     it('never shows a reader an offset before its data is readable', async () => {

@@ -134,6 +134,13 @@ export function metadataStoreContract(kind: () => StoreKind): void {
       expect((await store.get({ pk: p, sk: 'lease' }))?.attrs).toEqual({ epoch: 2 });
     });
 
+    it('refuses an update that changes nothing, and a query limit below 1', async () => {
+      const key = { pk: pk(), sk: 'empty' };
+      await expect(store.write({ kind: 'update', key, set: {} })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect(await store.get(key)).toBeUndefined();
+      await expect(store.query(key.pk, { limit: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    });
+
     it('refuses a transaction touching one item twice', async () => {
       const key = { pk: pk(), sk: 'twice' };
       await expect(store.transact([{ kind: 'put', key, attrs: {} }, { kind: 'delete', key }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

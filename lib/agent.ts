@@ -1,0 +1,46 @@
+/**
+ * The agent: a long-running process serving the HTTP API on Node over one engine (and, later, the
+ * Kafka protocol). Shutdown is graceful: stop accepting connections, end long-polls and streams,
+ * let requests in flight finish, flush and commit what was accepted, release leases, close stores.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { SpoolConfig } from './config.js';
+import { createApp } from './http/app.js';
+import { jsonLogger, type Logger } from './logger.js';
+import { openRuntime, type Runtime } from './runtime.js';
+
+export interface Agent {
+  readonly runtime: Runtime;
+  /** Base URL of the HTTP API. */
+  readonly httpUrl: string;
+  /** Graceful shutdown; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export async function startAgent(config: SpoolConfig, options: { logger?: Logger; runtime?: Runtime } = {}): Promise<Agent> {
+  const logger = options.logger ?? jsonLogger();
+  const runtime = options.runtime ?? (await openRuntime(config));
+  const shutdown = new AbortController();
+  const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger });
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const started = serve({ fetch: app.fetch, hostname: config.host, port: config.httpPort }, () => resolve(started));
+    started.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
+  return {
+    runtime,
+    httpUrl: `http://${host}:${port}`,
+    close: () =>
+      (closing ??= (async () => {
+        shutdown.abort();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        });
+        await runtime.close();
+      })()),
+  };
+}

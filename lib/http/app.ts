@@ -1,0 +1,268 @@
+/**
+ * The HTTP API: one hono app on Web Request/Response, served by the Node agent and by the Lambda
+ * handler alike. Routes are declared once with their zod schemas, which both validate requests and
+ * generate /openapi.json. Handlers translate between JSON and the engine; every error leaves through
+ * errors.ts, so clients see a stable code and never an internal detail.
+ */
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { streamSSE } from 'hono/streaming';
+import { SpoolError } from '../errors.js';
+import type { Log, TopicConfig, TopicItem } from '../log/index.js';
+import { jsonLogger, type Logger } from '../logger.js';
+import { errorResponse, handleError, unsupportedMediaType, validationError } from './errors.js';
+import { fromJsonRecords, fromNdjson, toJsonRecord, type Encoding } from './records.js';
+import * as s from './schemas.js';
+
+export interface AppOptions {
+  readonly log: Log;
+  /** Largest request body accepted. @default 16 MiB */
+  readonly maxBodyBytes?: number;
+  /** Aborted when the server shuts down: long-polls and streams then end at once. */
+  readonly shutdown?: AbortSignal;
+  readonly logger?: Logger;
+  /** Long-poll slice of a server-sent-event stream. @default 15000 */
+  readonly streamPollMs?: number;
+}
+
+type AppEnv = { Variables: { requestId: string } };
+
+const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [status, { description: 'error', content: { 'application/json': { schema: s.ErrorOut } } }]));
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
+  const { log } = options;
+  const logger = options.logger ?? jsonLogger();
+  const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error, result.target, (result as { data?: unknown }).data);
+    },
+  });
+
+  app.use(requestId());
+  app.onError((error, c) => handleError(error, c, (message, fields) => logger.log('error', message, { request_id: c.get('requestId'), ...fields })));
+  app.notFound((c) => errorResponse(c, new SpoolError('ROUTE_NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.doc('/openapi.json', {
+    openapi: '3.0.3',
+    info: { title: 'Spool HTTP API', version: '1', description: 'Produce, fetch and administer topics of a Spool log.' },
+  });
+
+  // ---- topics ---------------------------------------------------------------------------------------
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/topics',
+      summary: 'Create a topic',
+      request: { body: { content: { 'application/json': { schema: s.CreateTopicBody } }, required: true } },
+      responses: { 201: json(s.TopicOut, 'created'), ...errorResponses(400, 409) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const topic = await log.createTopic(body.name, body.partitions, toTopicConfig(body.config));
+      return c.json(topicOut(topic), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: 'get', path: '/v1/topics', summary: 'List topics', responses: { 200: json(s.TopicListOut, 'topics') } }),
+    async (c) => c.json({ topics: (await log.topics.list()).map((t) => ({ name: t.name, partitions: t.partitions })) }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/topics/{topic}',
+      summary: 'Describe a topic: its partitions’ offsets and its config',
+      request: { params: s.TopicParams },
+      responses: { 200: json(s.TopicDescriptionOut, 'the topic'), ...errorResponses(404) },
+    }),
+    async (c) => {
+      const { topic, partitions } = await log.describeTopic(c.req.valid('param').topic);
+      return c.json(
+        {
+          name: topic.name,
+          partitions: partitions.map((p) => ({ partition: p.partition, earliest_offset: p.logStartOffset, high_watermark: p.nextOffset })),
+          config: configOut(topic.config),
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/v1/topics/{topic}',
+      summary: 'Add partitions or change config',
+      request: { params: s.TopicParams, body: { content: { 'application/json': { schema: s.AlterTopicBody } }, required: true } },
+      responses: { 200: json(s.TopicOut, 'the topic as changed'), ...errorResponses(400, 404, 409) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const topic = await log.alterTopic(c.req.valid('param').topic, { partitions: body.partitions, config: toTopicConfig(body.config) });
+      return c.json(topicOut(topic), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/topics/{topic}',
+      summary: 'Delete a topic and its records',
+      request: { params: s.TopicParams },
+      responses: { 204: { description: 'deleted' }, ...errorResponses(404) },
+    }),
+    async (c) => {
+      await log.deleteTopic(c.req.valid('param').topic);
+      return c.body(null, 204);
+    },
+  );
+
+  // ---- records --------------------------------------------------------------------------------------
+
+  app.use('/v1/topics/:topic/records', bodyLimit({ maxSize: maxBodyBytes, onError: (c) => tooLarge(c, maxBodyBytes) }));
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/topics/{topic}/records',
+      summary: 'Produce records (JSON batch, or NDJSON one value per line)',
+      request: {
+        params: s.TopicParams,
+        query: s.ProduceQuery,
+        body: {
+          content: {
+            'application/json': { schema: s.ProduceBody },
+            'application/x-ndjson': { schema: z.string().openapi({ description: 'one record value per line, UTF-8' }) },
+          },
+          required: false,
+        },
+      },
+      responses: { 200: json(s.ProduceOut, 'offsets, in request order'), ...errorResponses(400, 404, 413, 415, 429, 503) },
+    }),
+    async (c) => {
+      const { topic } = c.req.valid('param');
+      const query = c.req.valid('query');
+      const contentType = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      let records;
+      if (/^application\/([a-z.-]+\+)?json$/.test(contentType)) {
+        // The json validator ran (content-type is JSON), so the body has the ProduceBody shape.
+        const body = c.req.valid('json') as z.infer<typeof s.ProduceBody>;
+        records = fromJsonRecords(body.records, body.encoding ?? 'utf8');
+      } else if (contentType === 'application/x-ndjson') {
+        records = fromNdjson(await c.req.text(), query.key_separator, query.partition);
+      } else {
+        throw unsupportedMediaType(c.req.header('content-type'));
+      }
+      const acks = query.acks === undefined || query.acks === 'all' ? 'all' : query.acks === '1' ? 1 : 0;
+      const offsets = await log.produce(topic, records, { acks });
+      return c.json({ offsets }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/topics/{topic}/partitions/{partition}/records',
+      summary: 'Fetch records from an offset (JSON), or stream them (Accept: text/event-stream)',
+      request: { params: s.PartitionParams, query: s.FetchQuery },
+      responses: {
+        200: {
+          description: 'records; as server-sent events, each record is an event whose id is its offset',
+          content: { 'application/json': { schema: s.FetchOut }, 'text/event-stream': { schema: z.string() } },
+        },
+        ...errorResponses(400, 404, 416),
+      },
+    }),
+    async (c) => {
+      const { topic, partition } = c.req.valid('param');
+      const query = c.req.valid('query');
+      const encoding: Encoding = query.encoding ?? 'utf8';
+      const fetchOptions = { maxRecords: query.max_records, maxBytes: query.max_bytes };
+      if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
+        const lastEventId = c.req.header('last-event-id');
+        let offset = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) + 1 : await resolveOffset(log, topic, partition, query.offset);
+        // Fail before the stream starts, so a bad offset is a plain 416.
+        await log.fetch(topic, partition, offset, { ...fetchOptions, maxRecords: 1 });
+        return streamSSE(c, async (stream) => {
+          const stop = new AbortController();
+          stream.onAbort(() => stop.abort());
+          options.shutdown?.addEventListener('abort', () => stop.abort(), { once: true });
+          try {
+            while (!stop.signal.aborted) {
+              const result = await log.fetch(topic, partition, offset, { ...fetchOptions, waitMs: options.streamPollMs ?? 15_000, signal: stop.signal });
+              for (const record of result.records) {
+                await stream.writeSSE({ id: String(record.offset), event: 'record', data: JSON.stringify(toJsonRecord(record, encoding)) });
+              }
+              if (result.records.length === 0 && !stop.signal.aborted) await stream.write(': waiting\n\n');
+              offset = result.nextOffset;
+            }
+          } catch (error) {
+            const known = error instanceof SpoolError && error.code !== 'INTERNAL' ? error : new SpoolError('INTERNAL', 'internal error');
+            if (!(error instanceof SpoolError)) logger.log('error', 'stream failed', { request_id: c.get('requestId'), message: String(error) });
+            await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: { code: known.code, message: known.message } }) });
+          }
+        });
+      }
+      const offset = await resolveOffset(log, topic, partition, query.offset);
+      const result = await log.fetch(topic, partition, offset, { ...fetchOptions, waitMs: query.wait_ms, signal: options.shutdown });
+      return c.json(
+        { records: result.records.map((r) => toJsonRecord(r, encoding)), next_offset: result.nextOffset, high_watermark: result.highWatermark },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/topics/{topic}/partitions/{partition}/offsets',
+      summary: 'Offset for a timestamp, or the earliest / latest offset',
+      request: { params: s.PartitionParams, query: s.OffsetsQuery },
+      responses: { 200: json(s.OffsetOut, 'the offset'), ...errorResponses(400, 404) },
+    }),
+    async (c) => {
+      const { topic, partition } = c.req.valid('param');
+      const { timestamp } = c.req.valid('query');
+      const at = timestamp === 'earliest' || timestamp === 'latest' ? timestamp : Number(timestamp);
+      return c.json({ offset: (await log.offsetFor(topic, partition, at)) ?? null }, 200);
+    },
+  );
+
+  return app;
+}
+
+async function resolveOffset(log: Log, topic: string, partition: number, offset: string | undefined): Promise<number> {
+  if (offset === undefined || offset === 'earliest' || offset === 'latest') return (await log.offsetFor(topic, partition, offset ?? 'earliest'))!;
+  const value = Number(offset);
+  if (!Number.isSafeInteger(value)) throw new SpoolError('INVALID_ARGUMENT', `offset: expected a safe integer, got ${JSON.stringify(offset)}`);
+  return value;
+}
+
+function tooLarge(c: Context, maxBytes: number): Response {
+  return errorResponse(c, new SpoolError('PAYLOAD_TOO_LARGE', `request body must be at most ${maxBytes} bytes`, { details: { max_bytes: maxBytes } }));
+}
+
+function toTopicConfig(config: z.infer<typeof s.TopicConfigBody> | undefined): Partial<TopicConfig> {
+  const out: Record<string, number> = {};
+  if (config?.retention_ms !== undefined) out['retention.ms'] = config.retention_ms;
+  if (config?.retention_bytes !== undefined) out['retention.bytes'] = config.retention_bytes;
+  if (config?.max_message_bytes !== undefined) out['max.message.bytes'] = config.max_message_bytes;
+  return out;
+}
+
+function configOut(config: TopicConfig) {
+  return { retention_ms: config['retention.ms'], retention_bytes: config['retention.bytes'], max_message_bytes: config['max.message.bytes'] };
+}
+
+function topicOut(topic: TopicItem) {
+  return { name: topic.name, partitions: topic.partitions, config: configOut(topic.config) };
+}

@@ -1,0 +1,130 @@
+/**
+ * HTTP's view of errors, in one place: each stable error code has one status, and every error body is
+ * `{error: {code, message, ...details}}`. Internal failures answer a plain 500 with no detail (the
+ * cause is logged); storage throttling answers 429 and unavailability 503, both with Retry-After.
+ */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ZodError } from 'zod';
+import { SpoolError, type ErrorCode } from '../errors.js';
+
+export const statusByCode: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
+  INVALID_ARGUMENT: 400,
+  MALFORMED_JSON: 400,
+  INVALID_TOPIC_NAME: 400,
+  INVALID_CONFIG: 400,
+  INVALID_PARTITIONS: 400,
+  CORRUPT_RECORD: 400,
+  UNSUPPORTED_COMPRESSION: 400,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RECORD_TOO_LARGE: 413,
+  PAYLOAD_TOO_LARGE: 413,
+  ROUTE_NOT_FOUND: 404,
+  TOPIC_NOT_FOUND: 404,
+  PARTITION_NOT_FOUND: 404,
+  TOPIC_ALREADY_EXISTS: 409,
+  CONFLICT: 409,
+  FENCED_LEADER_EPOCH: 409,
+  OFFSET_OUT_OF_RANGE: 416,
+  THROTTLED: 429,
+  NOT_LEADER: 503,
+  STORAGE_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+  TIMEOUT: 504,
+  OBJECT_NOT_FOUND: 500,
+  INTERNAL: 500,
+};
+
+const retryAfterSeconds: Partial<Record<ErrorCode, number>> = { THROTTLED: 1, STORAGE_UNAVAILABLE: 1, SHUTTING_DOWN: 5, NOT_LEADER: 1 };
+
+/** Which details a client may see, per code (never causes, stack traces or storage keys). */
+const publicDetails: Partial<Record<ErrorCode, readonly string[]>> = {
+  OFFSET_OUT_OF_RANGE: ['earliest_offset', 'high_watermark'],
+  RECORD_TOO_LARGE: ['index', 'size_bytes', 'max_message_bytes'],
+  PAYLOAD_TOO_LARGE: ['max_bytes'],
+  INVALID_ARGUMENT: ['field'],
+};
+
+export interface ErrorBody {
+  readonly error: { readonly code: ErrorCode; readonly message: string; readonly [detail: string]: unknown };
+}
+
+export function errorResponse(c: Context, error: SpoolError): Response {
+  const status = statusByCode[error.code];
+  const internal = status >= 500 && status !== 503 && status !== 504;
+  const body: ErrorBody = {
+    error: {
+      code: error.code,
+      message: internal ? 'internal error' : error.message,
+      ...pick(error.details, publicDetails[error.code] ?? []),
+    },
+  };
+  const retryAfter = retryAfterSeconds[error.code];
+  if (retryAfter !== undefined) c.header('Retry-After', String(retryAfter));
+  return c.json(body, status);
+}
+
+/** The app's onError: known errors keep their code; anything else becomes a logged, plain 500. */
+export function handleError(error: Error, c: Context, log: (message: string, fields: Record<string, unknown>) => void): Response {
+  if (error instanceof SpoolError) {
+    if (statusByCode[error.code] >= 500) log('request failed', { code: error.code, message: error.message, cause: String(error.cause ?? '') });
+    return errorResponse(c, error);
+  }
+  if (error instanceof HTTPException) {
+    if (error.status === 400 && /malformed json/i.test(error.message)) {
+      return errorResponse(c, new SpoolError('MALFORMED_JSON', 'request body is not valid JSON'));
+    }
+    if (error.status === 413) return errorResponse(c, new SpoolError('PAYLOAD_TOO_LARGE', 'request body is too large'));
+    if (error.status === 415) return errorResponse(c, unsupportedMediaType(c.req.header('content-type')));
+    if (error.status < 500) return errorResponse(c, new SpoolError('INVALID_ARGUMENT', error.message));
+  }
+  log('unexpected error', { message: error.message, stack: error.stack });
+  return errorResponse(c, new SpoolError('INTERNAL', 'internal error'));
+}
+
+export function unsupportedMediaType(contentType: string | undefined): SpoolError {
+  return new SpoolError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `content-type must be application/json or application/x-ndjson, got ${JSON.stringify(contentType ?? 'none')}`,
+  );
+}
+
+/**
+ * Turns the first zod issue into a message naming the field, what was expected and what came in:
+ * `records[0].value: expected string or null, got 42`.
+ */
+export function validationError(error: ZodError, target: string, input: unknown): SpoolError {
+  const issue = error.issues[0]!;
+  const path = issue.path.reduce<string>(
+    (out, part) => (typeof part === 'number' ? `${out}[${part}]` : out === '' ? String(part) : `${out}.${String(part)}`),
+    '',
+  );
+  const field = path === '' ? target : path;
+  const got = valueAt(input, issue.path) ?? 'nothing';
+  const expected =
+    issue.code === 'invalid_type'
+      ? `expected ${issue.expected}`
+      : issue.code === 'unrecognized_keys'
+        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}; expected only the documented fields`
+        : issue.message.replace(/^Invalid input: /, '');
+  const message = issue.code === 'unrecognized_keys' ? `${field}: ${expected}` : `${field}: ${expected}, got ${got}`;
+  return new SpoolError('INVALID_ARGUMENT', message, { details: { field } });
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): string | undefined {
+  let value: unknown = input;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part];
+  }
+  if (value === undefined) return undefined;
+  const text = JSON.stringify(value);
+  return text === undefined ? undefined : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function pick(details: Readonly<Record<string, unknown>>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (details[key] !== undefined) out[key] = details[key];
+  return out;
+}

@@ -1,0 +1,77 @@
+/**
+ * Records between HTTP bodies and the engine. Pure.
+ *
+ * JSON bodies carry keys, values and header values as strings: UTF-8 text (`encoding: "utf8"`, the
+ * default) or base64 (`encoding: "base64"`, for binary). NDJSON bodies carry one record value per line,
+ * as a console producer sends, optionally with a key split off at the first `key_separator`.
+ */
+import { SpoolError } from '../errors.js';
+import type { DecodedRecord, RecordHeader } from '../format/index.js';
+import type { ProduceRecord } from '../log/index.js';
+
+export type Encoding = 'utf8' | 'base64';
+
+export interface JsonRecordIn {
+  readonly key?: string | null | undefined;
+  readonly value: string | null;
+  readonly partition?: number | undefined;
+  readonly headers?: Readonly<Record<string, string | null>> | undefined;
+  readonly timestamp?: number | undefined;
+}
+
+export interface JsonRecordOut {
+  readonly offset: number;
+  readonly timestamp: number;
+  readonly key: string | null;
+  readonly value: string | null;
+  readonly headers: Record<string, string | null>;
+}
+
+const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export function fromJsonRecords(records: readonly JsonRecordIn[], encoding: Encoding): ProduceRecord[] {
+  return records.map((record, index) => {
+    const decode = (text: string | null | undefined, field: string): Buffer | null => {
+      if (text === null || text === undefined) return null;
+      if (encoding === 'utf8') return Buffer.from(text, 'utf8');
+      if (!base64Pattern.test(text)) {
+        throw new SpoolError('INVALID_ARGUMENT', `records[${index}].${field}: expected base64 (encoding is "base64"), got ${JSON.stringify(text.slice(0, 40))}`, {
+          details: { field: `records[${index}].${field}` },
+        });
+      }
+      return Buffer.from(text, 'base64');
+    };
+    const headers: RecordHeader[] = Object.entries(record.headers ?? {}).map(([key, value]) => ({ key, value: decode(value, `headers.${key}`) }));
+    return {
+      key: decode(record.key, 'key'),
+      value: decode(record.value, 'value'),
+      headers,
+      timestampMs: record.timestamp,
+      partition: record.partition,
+    };
+  });
+}
+
+/** One record per non-empty line; a trailing newline and CRLF line ends are accepted. */
+export function fromNdjson(body: string, keySeparator: string | undefined, partition: number | undefined): ProduceRecord[] {
+  const lines = body.split('\n');
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines.map((raw, index) => {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (keySeparator === undefined || keySeparator === '') return { key: null, value: Buffer.from(line, 'utf8'), partition };
+    const at = line.indexOf(keySeparator);
+    if (at < 0) {
+      throw new SpoolError('INVALID_ARGUMENT', `line ${index + 1}: expected a key separated by ${JSON.stringify(keySeparator)}, got none`, {
+        details: { field: `line ${index + 1}` },
+      });
+    }
+    return { key: Buffer.from(line.slice(0, at), 'utf8'), value: Buffer.from(line.slice(at + keySeparator.length), 'utf8'), partition };
+  });
+}
+
+export function toJsonRecord(record: DecodedRecord, encoding: Encoding): JsonRecordOut {
+  const encode = (bytes: Buffer | null) => (bytes === null ? null : bytes.toString(encoding));
+  const headers: Record<string, string | null> = {};
+  for (const header of record.headers) headers[header.key] = encode(header.value);
+  return { offset: record.offset, timestamp: record.timestampMs, key: encode(record.key), value: encode(record.value), headers };
+}

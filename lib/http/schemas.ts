@@ -1,0 +1,118 @@
+/**
+ * The HTTP API's shapes, as zod schemas: the same definitions validate requests and generate
+ * /openapi.json, so the document cannot drift from what the server accepts. JSON is snake_case.
+ */
+import { z } from '@hono/zod-openapi';
+import { maxPartitions, maxTopicNameLength, topicConfigRules } from '../log/topics.js';
+
+const safeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const TopicConfigBody = z
+  .object({
+    retention_ms: z.number().int().min(topicConfigRules['retention.ms'].min).max(Number.MAX_SAFE_INTEGER).optional(),
+    retention_bytes: z.number().int().min(topicConfigRules['retention.bytes'].min).max(Number.MAX_SAFE_INTEGER).optional(),
+    max_message_bytes: z.number().int().min(topicConfigRules['max.message.bytes'].min).max(topicConfigRules['max.message.bytes'].max).optional(),
+  })
+  .strict()
+  .openapi('TopicConfig', { description: 'Per-topic settings, as Kafka names them with "." replaced by "_".' });
+
+export const TopicConfigOut = z.object({ retention_ms: z.number().int(), retention_bytes: z.number().int(), max_message_bytes: z.number().int() });
+
+export const TopicName = z.string().min(1).max(maxTopicNameLength).openapi({ example: 'orders' });
+
+export const CreateTopicBody = z
+  .object({
+    name: TopicName,
+    partitions: z.number().int().min(1).max(maxPartitions).optional(),
+    config: TopicConfigBody.optional(),
+  })
+  .strict()
+  .openapi('CreateTopic');
+
+export const AlterTopicBody = z
+  .object({ partitions: z.number().int().min(1).max(maxPartitions).optional(), config: TopicConfigBody.optional() })
+  .strict()
+  .openapi('AlterTopic');
+
+export const TopicOut = z.object({ name: z.string(), partitions: z.number().int(), config: TopicConfigOut }).openapi('Topic');
+
+export const TopicListOut = z.object({ topics: z.array(z.object({ name: z.string(), partitions: z.number().int() })) }).openapi('TopicList');
+
+export const TopicDescriptionOut = z
+  .object({
+    name: z.string(),
+    partitions: z.array(z.object({ partition: z.number().int(), earliest_offset: z.number().int(), high_watermark: z.number().int() })),
+    config: TopicConfigOut,
+  })
+  .openapi('TopicDescription');
+
+export const TopicParams = z.object({ topic: z.string().openapi({ param: { name: 'topic', in: 'path' }, example: 'orders' }) });
+
+export const PartitionParams = TopicParams.extend({
+  partition: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .openapi({ param: { name: 'partition', in: 'path' }, example: 0 }),
+});
+
+export const Encoding = z.enum(['utf8', 'base64']);
+
+export const RecordIn = z
+  .object({
+    key: z.string().nullable().optional(),
+    value: z.string().nullable(),
+    partition: z.number().int().min(0).optional(),
+    headers: z.record(z.string(), z.string().nullable()).optional(),
+    timestamp: safeInt.optional().openapi({ description: 'create time, ms since the epoch; defaults to the time of receipt' }),
+  })
+  .strict();
+
+export const ProduceBody = z
+  .object({ records: z.array(RecordIn), encoding: Encoding.optional() })
+  .strict()
+  .openapi('Produce', { description: 'Keys, values and header values are UTF-8 text, or base64 with encoding "base64".' });
+
+export const ProduceQuery = z.object({
+  acks: z.enum(['0', '1', 'all']).optional().openapi({ description: '0: answer on receipt; 1 and all: after the commit (the same in Spool)' }),
+  key_separator: z.string().min(1).optional().openapi({ description: 'NDJSON only: split each line into key and value at the first separator' }),
+  partition: z.coerce.number().int().min(0).optional().openapi({ description: 'NDJSON only: write every line to this partition' }),
+});
+
+export const ProduceOut = z.object({ offsets: z.array(z.object({ partition: z.number().int(), offset: z.number().int() })) }).openapi('Produced');
+
+const offsetSpec = z.union([z.literal('earliest'), z.literal('latest'), z.string().regex(/^\d+$/, 'expected a non-negative integer, "earliest" or "latest"')]);
+
+export const FetchQuery = z.object({
+  offset: offsetSpec.optional().openapi({ description: 'first offset to return: a number, earliest (default) or latest' }),
+  max_records: z.coerce.number().int().min(1).max(100_000).optional(),
+  max_bytes: z.coerce.number().int().min(1).max(64 * 1024 * 1024).optional(),
+  wait_ms: z.coerce.number().int().min(0).max(60_000).optional().openapi({ description: 'long-poll: wait up to this long for records' }),
+  encoding: Encoding.optional(),
+});
+
+export const RecordOut = z
+  .object({
+    offset: z.number().int(),
+    timestamp: z.number().int(),
+    key: z.string().nullable(),
+    value: z.string().nullable(),
+    headers: z.record(z.string(), z.string().nullable()),
+  })
+  .openapi('Record');
+
+export const FetchOut = z
+  .object({ records: z.array(RecordOut), next_offset: z.number().int(), high_watermark: z.number().int() })
+  .openapi('Records');
+
+export const OffsetsQuery = z.object({
+  timestamp: offsetSpec.openapi({ description: 'ms since the epoch, earliest or latest' }),
+});
+
+export const OffsetOut = z.object({ offset: z.number().int().nullable() }).openapi('Offset', {
+  description: 'the earliest offset whose timestamp is at or after the one asked; null when no record is that recent',
+});
+
+export const ErrorOut = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }).catchall(z.unknown()) })
+  .openapi('Error', { description: 'code is stable; message says what was expected and what came in' });

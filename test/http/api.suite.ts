@@ -1,0 +1,384 @@
+/**
+ * Every endpoint and every error of the HTTP API, through the real hono app (in process), written
+ * once and run on the embedded store and on the AWS adapters.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
+import { createApp, type AppOptions } from '../../lib/http/app.js';
+import type { Log } from '../../lib/log/index.js';
+import { silentLogger } from '../../lib/logger.js';
+import type { StoreKind } from '../support/stores.js';
+import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
+
+export function apiSuite(kind: () => StoreKind): void {
+  const logs: Log[] = [];
+  const opened: TestStores[] = [];
+  afterEach(async () => {
+    await closeAll(logs.splice(0), opened.splice(0));
+  });
+
+  async function setup(options: { log?: Parameters<typeof newLog>[1]; app?: Partial<AppOptions> } = {}) {
+    const stores = await openTestStores(kind().locations());
+    opened.push(stores);
+    const log = newLog(stores, options.log);
+    logs.push(log);
+    const app = createApp({ log, logger: silentLogger, streamPollMs: 200, ...options.app });
+    const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+      }
+      const response = await app.request(path, init);
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, body: text === '' ? undefined : (JSON.parse(text) as any) };
+    };
+    return { stores, log, app, call };
+  }
+  const topicName = () => `h-${randomUUID().slice(0, 8)}`;
+
+  describe('http > service', () => {
+    it('answers /healthz', async () => {
+      const { call } = await setup();
+      expect(await call('GET', '/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
+    });
+
+    it('publishes an OpenAPI 3 document of every route, from the validating schemas', async () => {
+      const { call } = await setup();
+      const { status, body } = await call('GET', '/openapi.json');
+      expect(status).toBe(200);
+      expect(body.openapi).toMatch(/^3\./);
+      expect(Object.keys(body.paths).sort()).toEqual([
+        '/v1/topics',
+        '/v1/topics/{topic}',
+        '/v1/topics/{topic}/partitions/{partition}/offsets',
+        '/v1/topics/{topic}/partitions/{partition}/records',
+        '/v1/topics/{topic}/records',
+      ]);
+      expect(body.paths['/v1/topics'].post.requestBody.content['application/json'].schema).toBeDefined();
+      expect(Object.keys(body.paths['/v1/topics/{topic}/records'].post.requestBody.content)).toEqual(['application/json', 'application/x-ndjson']);
+      expect(body.components.schemas.Produce.properties.records).toBeDefined();
+    });
+
+    it('answers an unknown route with ROUTE_NOT_FOUND', async () => {
+      const { call } = await setup();
+      expect(await call('GET', '/v2/nothing')).toMatchObject({ status: 404, body: { error: { code: 'ROUTE_NOT_FOUND' } } });
+    });
+  });
+
+  describe('http > topics', () => {
+    it('creates, lists, describes, alters and deletes a topic', async () => {
+      const { call } = await setup();
+      const name = topicName();
+      const created = await call('POST', '/v1/topics', { name, partitions: 2, config: { retention_ms: 3_600_000 } });
+      expect(created).toMatchObject({ status: 201, body: { name, partitions: 2, config: { retention_ms: 3_600_000, retention_bytes: -1, max_message_bytes: 1_048_588 } } });
+      expect((await call('GET', '/v1/topics')).body.topics).toContainEqual({ name, partitions: 2 });
+      expect(await call('GET', `/v1/topics/${name}`)).toMatchObject({
+        status: 200,
+        body: { name, partitions: [{ partition: 0, earliest_offset: 0, high_watermark: 0 }, { partition: 1, earliest_offset: 0, high_watermark: 0 }] },
+      });
+      expect(await call('PATCH', `/v1/topics/${name}`, { partitions: 4, config: { max_message_bytes: 2048 } })).toMatchObject({
+        status: 200,
+        body: { partitions: 4, config: { max_message_bytes: 2048, retention_ms: 3_600_000 } },
+      });
+      expect((await call('GET', `/v1/topics/${name}`)).body.partitions).toHaveLength(4);
+      expect(await call('DELETE', `/v1/topics/${name}`)).toMatchObject({ status: 204, body: undefined });
+      expect(await call('GET', `/v1/topics/${name}`)).toMatchObject({ status: 404, body: { error: { code: 'TOPIC_NOT_FOUND' } } });
+    });
+
+    it('defaults to one partition and the default config', async () => {
+      const { call } = await setup();
+      expect((await call('POST', '/v1/topics', { name: topicName() })).body).toMatchObject({ partitions: 1, config: { retention_ms: 604_800_000 } });
+    });
+
+    it.each([
+      [{ name: 'bad name!' }, 'INVALID_TOPIC_NAME', /topic name must be only ASCII letters/],
+      [{ name: 'x'.repeat(250) }, 'INVALID_ARGUMENT', /^name: .*got "x{20}/],
+      [{ name: 't', partitions: 0 }, 'INVALID_ARGUMENT', /^partitions: .*>=1.*got 0/],
+      [{ name: 't', partitions: '3' }, 'INVALID_ARGUMENT', /^partitions: expected number, got "3"/],
+      [{ name: 't', config: { retention_ms: 'x' } }, 'INVALID_ARGUMENT', /^config\.retention_ms: expected number, got "x"/],
+      [{ name: 't', config: { cleanup_policy: 'compact' } }, 'INVALID_ARGUMENT', /^config: unknown field cleanup_policy/],
+      [{ partitions: 1 }, 'INVALID_ARGUMENT', /^name: expected string, got nothing/],
+    ])('refuses %j with 400 %s', async (body, code, message) => {
+      const { call } = await setup();
+      const response = await call('POST', '/v1/topics', body);
+      expect(response.status).toBe(400);
+      expect(response.body.error.code).toBe(code);
+      expect(response.body.error.message).toMatch(message);
+    });
+
+    it('answers malformed JSON with MALFORMED_JSON', async () => {
+      const { call } = await setup();
+      expect(await call('POST', '/v1/topics', '{"name":')).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_JSON' } } });
+    });
+
+    it('answers 409 for an existing topic and for shrinking partitions, 404 for a missing one', async () => {
+      const { call } = await setup();
+      const name = topicName();
+      await call('POST', '/v1/topics', { name, partitions: 3 });
+      expect(await call('POST', '/v1/topics', { name })).toMatchObject({ status: 409, body: { error: { code: 'TOPIC_ALREADY_EXISTS' } } });
+      expect(await call('PATCH', `/v1/topics/${name}`, { partitions: 2 })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_PARTITIONS' } } });
+      expect(await call('PATCH', `/v1/topics/${topicName()}`, { partitions: 2 })).toMatchObject({ status: 404 });
+      expect(await call('DELETE', `/v1/topics/${topicName()}`)).toMatchObject({ status: 404, body: { error: { code: 'TOPIC_NOT_FOUND' } } });
+    });
+  });
+
+  describe('http > produce', () => {
+    it('produces JSON records and answers offsets in request order', async () => {
+      const { call } = await setup();
+      const name = topicName();
+      await call('POST', '/v1/topics', { name, partitions: 2 });
+      const produced = await call('POST', `/v1/topics/${name}/records`, {
+        records: [
+          { key: 'k', value: 'v0', partition: 1, headers: { trace: 'abc', empty: null }, timestamp: 1_700_000_000_000 },
+          { key: null, value: null, partition: 0 },
+          { value: 'v2', partition: 1 },
+        ],
+      });
+      expect(produced).toMatchObject({
+        status: 200,
+        body: {
+          offsets: [
+            { partition: 1, offset: 0 },
+            { partition: 0, offset: 0 },
+            { partition: 1, offset: 1 },
+          ],
+        },
+      });
+      const fetched = await call('GET', `/v1/topics/${name}/partitions/1/records?offset=0`);
+      expect(fetched.body).toEqual({
+        records: [
+          { offset: 0, timestamp: 1_700_000_000_000, key: 'k', value: 'v0', headers: { trace: 'abc', empty: null } },
+          { offset: 1, timestamp: expect.any(Number), key: null, value: 'v2', headers: {} },
+        ],
+        next_offset: 2,
+        high_watermark: 2,
+      });
+      expect((await call('GET', `/v1/topics/${name}/partitions/0/records`)).body.records[0]).toMatchObject({ key: null, value: null });
+    });
+
+    it('carries binary data as base64 both ways', async () => {
+      const { call } = await setup();
+      const name = topicName();
+      const bytes = Buffer.from([0, 255, 128, 10]).toString('base64');
+      await call('POST', `/v1/topics/${name}/records`, { encoding: 'base64', records: [{ key: bytes, value: bytes, headers: { h: bytes } }] });
+      const fetched = await call('GET', `/v1/topics/${name}/partitions/0/records?encoding=base64`);
+      expect(fetched.body.records[0]).toMatchObject({ key: bytes, value: bytes, headers: { h: bytes } });
+    });
+
+    it('produces NDJSON lines, splitting keys at key_separator', async () => {
+      const { call } = await setup();
+      const name = topicName();
+      await call('POST', '/v1/topics', { name, partitions: 1 });
+      const ndjson = { 'content-type': 'application/x-ndjson' };
+      expect(await call('POST', `/v1/topics/${name}/records`, 'plain one\r\nplain two\n', ndjson)).toMatchObject({
+        status: 200,
+        body: { offsets: [{ offset: 0 }, { offset: 1 }] },
+      });
+      await call('POST', `/v1/topics/${name}/records?key_separator=%3A`, 'user-1:{"a":1}\nuser-2:b:c', ndjson);
+      const records = (await call('GET', `/v1/topics/${name}/partitions/0/records`)).body.records;
+      expect(records.map((r: any) => [r.key, r.value])).toEqual([
+        [null, 'plain one'],
+        [null, 'plain two'],
+        ['user-1', '{"a":1}'],
+        ['user-2', 'b:c'],
+      ]);
+      const missing = await call('POST', `/v1/topics/${name}/records?key_separator=%3A`, 'ok:1\nno separator\n', ndjson);
+      expect(missing).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT', message: 'line 2: expected a key separated by ":", got none' } } });
+    });
+
+    it('writes nothing of a batch that fails anywhere', async () => {
+      const { call } = await setup();
+      const name = topicName();
+      await call('POST', '/v1/topics', { name, partitions: 2, config: { max_message_bytes: 200 } });
+      const cases = [
+        [{ records: [{ value: 'ok' }, { value: 'x'.repeat(500) }] }, 413, 'RECORD_TOO_LARGE'],
+        [{ records: [{ value: 'ok' }, { value: 'ok', partition: 7 }] }, 404, 'PARTITION_NOT_FOUND'],
+        [{ encoding: 'base64', records: [{ value: 'aGk=' }, { value: 'not base64!' }] }, 400, 'INVALID_ARGUMENT'],
+        [{ records: [{ value: 'ok' }, { value: 42 }] }, 400, 'INVALID_ARGUMENT'],
+      ] as const;
+      for (const [body, status, code] of cases) {
+        expect(await call('POST', `/v1/topics/${name}/records`, body)).toMatchObject({ status, body: { error: { code } } });
+      }
+      expect((await call('GET', `/v1/topics/${name}`)).body.partitions.map((p: any) => p.high_watermark)).toEqual([0, 0]);
+    });
+
+    it('names the field, what was expected and what came in', async () => {
+      const { call } = await setup();
+      const response = await call('POST', `/v1/topics/${topicName()}/records`, { records: [{ value: 'a' }, { value: 42 }] });
+      expect(response.body.error).toEqual({ code: 'INVALID_ARGUMENT', message: 'records[1].value: expected string, got 42', field: 'records[1].value' });
+      const base64 = await call('POST', `/v1/topics/${topicName()}/records`, { encoding: 'base64', records: [{ value: '%%%' }] });
+      expect(base64.body.error.message).toBe('records[0].value: expected base64 (encoding is "base64"), got "%%%"');
+    });
+
+    it('answers acks=0 at once with offset -1, and commits anyway', async () => {
+      const { call, log } = await setup();
+      const name = topicName();
+      expect((await call('POST', `/v1/topics/${name}/records?acks=0`, { records: [{ value: 'fire' }] })).body).toEqual({ offsets: [{ partition: 0, offset: -1 }] });
+      await log.producer.flush();
+      expect((await call('GET', `/v1/topics/${name}/partitions/0/records`)).body.records.map((r: any) => r.value)).toEqual(['fire']);
+      expect(await call('POST', `/v1/topics/${name}/records?acks=2`, { records: [{ value: 'x' }] })).toMatchObject({ status: 400 });
+    });
+
+    it('auto-creates unknown topics, or answers 404 when that is off', async () => {
+      const on = await setup();
+      const name = topicName();
+      expect((await on.call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'a' }] })).status).toBe(200);
+      expect((await on.call('GET', `/v1/topics/${name}`)).status).toBe(200);
+      const off = await setup({ log: { autoCreateTopics: false } });
+      expect(await off.call('POST', `/v1/topics/${topicName()}/records`, { records: [{ value: 'a' }] })).toMatchObject({
+        status: 404,
+        body: { error: { code: 'TOPIC_NOT_FOUND' } },
+      });
+    });
+
+    it('refuses other media types with 415 and oversized bodies with 413', async () => {
+      const { call } = await setup({ app: { maxBodyBytes: 1000 } });
+      const name = topicName();
+      expect(await call('POST', `/v1/topics/${name}/records`, 'a,b', { 'content-type': 'text/csv' })).toMatchObject({
+        status: 415,
+        body: { error: { code: 'UNSUPPORTED_MEDIA_TYPE' } },
+      });
+      expect(await call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'x'.repeat(2000) }] })).toMatchObject({
+        status: 413,
+        body: { error: { code: 'PAYLOAD_TOO_LARGE', max_bytes: 1000 } },
+      });
+    });
+
+    it('answers 429 and 503 with Retry-After when storage throttles or is unavailable, writing nothing', async () => {
+      const { call, stores } = await setup();
+      const name = topicName();
+      await call('POST', '/v1/topics', { name });
+      stores.objects.beforePut = () => {
+        throw new SpoolError('THROTTLED', 'SlowDown');
+      };
+      const throttled = await call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'a' }] });
+      expect(throttled).toMatchObject({ status: 429, body: { error: { code: 'THROTTLED' } } });
+      expect(throttled.headers.get('retry-after')).toBe('1');
+      stores.objects.beforePut = () => {
+        throw new SpoolError('STORAGE_UNAVAILABLE', 'InternalError');
+      };
+      const unavailable = await call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'a' }] });
+      expect(unavailable).toMatchObject({ status: 503, body: { error: { code: 'STORAGE_UNAVAILABLE' } } });
+      expect(unavailable.headers.get('retry-after')).toBe('1');
+      stores.objects.beforePut = undefined;
+      expect((await call('GET', `/v1/topics/${name}`)).body.partitions[0].high_watermark).toBe(0);
+    });
+
+    it('hides internal failures behind a plain 500', async () => {
+      const { call, stores } = await setup();
+      const name = topicName();
+      await call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'a' }] });
+      const cold = newLog(stores, { cacheBytes: 0 });
+      logs.push(cold);
+      const app = createApp({ log: cold, logger: silentLogger });
+      const get = stores.objects.get.bind(stores.objects);
+      stores.objects.get = async () => {
+        throw new TypeError('secret internal detail at /srv/spool');
+      };
+      const response = await app.request(`/v1/topics/${name}/partitions/0/records`);
+      stores.objects.get = get;
+      expect(response.status).toBe(500);
+      const text = await response.text();
+      expect(JSON.parse(text)).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
+      expect(text).not.toContain('secret');
+    });
+  });
+
+  describe('http > fetch', () => {
+    async function withRecords(count: number) {
+      const setupResult = await setup();
+      const name = topicName();
+      await setupResult.call('POST', '/v1/topics', { name, partitions: 1 });
+      for (let i = 0; i < count; i++) {
+        await setupResult.call('POST', `/v1/topics/${name}/records`, { records: [{ value: `v${i}`, timestamp: 1_000 + i * 10 }] });
+      }
+      return { ...setupResult, name };
+    }
+
+    it('reads from earliest, latest or a number, within max_records and max_bytes', async () => {
+      const { call, name } = await withRecords(5);
+      const base = `/v1/topics/${name}/partitions/0/records`;
+      expect((await call('GET', `${base}?offset=earliest&max_records=2`)).body).toMatchObject({ next_offset: 2, high_watermark: 5 });
+      expect((await call('GET', `${base}?offset=3`)).body.records.map((r: any) => r.offset)).toEqual([3, 4]);
+      expect((await call('GET', `${base}?offset=latest`)).body).toEqual({ records: [], next_offset: 5, high_watermark: 5 });
+      expect((await call('GET', `${base}?offset=0&max_bytes=1`)).body.records).toHaveLength(1);
+    });
+
+    it('answers 416 OFFSET_OUT_OF_RANGE with the valid range, and 400/404 for bad parameters', async () => {
+      const { call, name } = await withRecords(2);
+      const base = `/v1/topics/${name}/partitions`;
+      expect(await call('GET', `${base}/0/records?offset=9`)).toMatchObject({
+        status: 416,
+        body: { error: { code: 'OFFSET_OUT_OF_RANGE', earliest_offset: 0, high_watermark: 2 } },
+      });
+      expect(await call('GET', `${base}/0/records?offset=-1`)).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT' } } });
+      expect(await call('GET', `${base}/0/records?max_records=0`)).toMatchObject({ status: 400, body: { error: { field: 'max_records' } } });
+      expect(await call('GET', `${base}/5/records`)).toMatchObject({ status: 404, body: { error: { code: 'PARTITION_NOT_FOUND' } } });
+      expect(await call('GET', `${base}/x/records`)).toMatchObject({ status: 400, body: { error: { field: 'partition' } } });
+      expect(await call('GET', `/v1/topics/${topicName()}/partitions/0/records`)).toMatchObject({ status: 404, body: { error: { code: 'TOPIC_NOT_FOUND' } } });
+    });
+
+    it('long-polls with wait_ms until a record arrives', async () => {
+      const { call, name } = await withRecords(1);
+      const started = Date.now();
+      const waiting = call('GET', `/v1/topics/${name}/partitions/0/records?offset=1&wait_ms=10000`);
+      setTimeout(() => void call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'late' }] }), 100);
+      const { body } = await waiting;
+      expect(body.records.map((r: any) => r.value)).toEqual(['late']);
+      expect(Date.now() - started).toBeLessThan(5000);
+    });
+
+    it('streams records as server-sent events, resumable with Last-Event-ID', async () => {
+      const { app, call, name } = await withRecords(3);
+      const shutdown = new AbortController();
+      const read = async (headers: Record<string, string>, count: number) => {
+        const response = await app.request(`/v1/topics/${name}/partitions/0/records?offset=0`, { headers: { accept: 'text/event-stream', ...headers } });
+        expect(response.headers.get('content-type')).toContain('text/event-stream');
+        const reader = response.body!.getReader();
+        let text = '';
+        const events: { id: string; data: any }[] = [];
+        while (events.length < count) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += new TextDecoder().decode(value);
+          const blocks = text.split('\n\n');
+          text = blocks.pop()!;
+          for (const block of blocks) {
+            const id = /^id: (.*)$/m.exec(block)?.[1];
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            if (id !== undefined && data !== undefined) events.push({ id, data: JSON.parse(data) });
+          }
+        }
+        await reader.cancel();
+        return events;
+      };
+      const first = await read({}, 3);
+      expect(first.map((e) => [e.id, e.data.value])).toEqual([
+        ['0', 'v0'],
+        ['1', 'v1'],
+        ['2', 'v2'],
+      ]);
+      setTimeout(() => void call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'v3' }] }), 100);
+      const resumed = await read({ 'last-event-id': '1' }, 2);
+      expect(resumed.map((e) => [e.id, e.data.value])).toEqual([
+        ['2', 'v2'],
+        ['3', 'v3'],
+      ]);
+      shutdown.abort();
+      expect(await call('GET', `/v1/topics/${name}/partitions/0/records?offset=99`, undefined, { accept: 'text/event-stream' })).toMatchObject({ status: 416 });
+    });
+
+    it('finds offsets by timestamp, earliest and latest', async () => {
+      const { call, name } = await withRecords(4); // timestamps 1000, 1010, 1020, 1030
+      const at = async (t: string) => (await call('GET', `/v1/topics/${name}/partitions/0/offsets?timestamp=${t}`)).body;
+      expect(await at('1015')).toEqual({ offset: 2 });
+      expect(await at('earliest')).toEqual({ offset: 0 });
+      expect(await at('latest')).toEqual({ offset: 4 });
+      expect(await at('5000')).toEqual({ offset: null });
+      expect(await call('GET', `/v1/topics/${name}/partitions/0/offsets?timestamp=yesterday`)).toMatchObject({ status: 400, body: { error: { field: 'timestamp' } } });
+      expect(await call('GET', `/v1/topics/${name}/partitions/0/offsets`)).toMatchObject({ status: 400 });
+    });
+  });
+}

@@ -22,7 +22,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   const logger = options.logger ?? jsonLogger();
   const runtime = options.runtime ?? (await openRuntime(config));
   const shutdown = new AbortController();
-  const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger });
+  const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger, maxBodyBytes: config.httpMaxBodyBytes });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: config.host, port: config.httpPort }, () => resolve(started));
     started.once('error', reject);

@@ -1,7 +1,7 @@
 /**
  * Configuration, read once from the environment by typed helpers that name the variable in every
  * error. Every setting has a default that runs Spool locally with no account: embedded stores under
- * `SPOOL_DATA_DIR`. The table below is the single source for the README's configuration section.
+ * `SPOOL_DATA_DIR`. The README's configuration table documents each (a test checks it names them all).
  */
 import { SpoolError } from './errors.js';
 import type { Compression } from './format/index.js';
@@ -20,25 +20,10 @@ export interface SpoolConfig {
   readonly leaseMs: number;
   readonly host: string;
   readonly httpPort: number;
+  readonly httpMaxBodyBytes: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-export const configVariables = [
-  ['SPOOL_DATA_DIR', './.spool', 'directory of the embedded stores'],
-  ['SPOOL_OBJECT_STORE', 'file://<data dir>/objects', 'segment objects: file:///dir, s3://bucket/prefix'],
-  ['SPOOL_METADATA_STORE', 'lmdb://<data dir>/metadata', 'offsets, leases, topics: lmdb:///dir, dynamodb://table'],
-  ['SPOOL_CREATE_STORES', 'true', 'create the bucket, table or directories when missing'],
-  ['SPOOL_AUTO_CREATE_TOPICS', 'true', 'create a topic on first produce'],
-  ['SPOOL_DEFAULT_PARTITIONS', '1', 'partitions of auto-created topics'],
-  ['SPOOL_LINGER_MS', '10', 'how long a writer waits to batch records into one segment'],
-  ['SPOOL_FLUSH_BYTES', '4194304', 'buffered bytes that start a flush at once'],
-  ['SPOOL_COMPRESSION', 'none', 'codec of batches made from HTTP records: none, gzip'],
-  ['SPOOL_CACHE_BYTES', '67108864', 'memory for recent chunks, so tail reads skip the object store'],
-  ['SPOOL_LEASE_MS', '10000', 'partition leader lease length'],
-  ['SPOOL_HOST', '127.0.0.1', 'address the agent listens on'],
-  ['SPOOL_HTTP_PORT', '8080', 'HTTP API port'],
-] as const;
 
 export function loadConfig(env: Env = process.env): SpoolConfig {
   return {
@@ -55,6 +40,7 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     leaseMs: intVar(env, 'SPOOL_LEASE_MS', 10_000, 100, 3_600_000),
     host: stringVar(env, 'SPOOL_HOST', '127.0.0.1'),
     httpPort: intVar(env, 'SPOOL_HTTP_PORT', 8080, 0, 65_535),
+    httpMaxBodyBytes: intVar(env, 'SPOOL_HTTP_MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   };
 }
 

@@ -29,3 +29,21 @@ describe('config', () => {
     expect(() => openMetadataStore({ dataDir: '.', metadataStoreUrl: 'dynamodb://' })).toThrow(/SPOOL_METADATA_STORE must be dynamodb:\/\/table/);
   });
 });
+
+describe('config > documentation', () => {
+  it('documents in the README every SPOOL_ variable the code reads', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const sources = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+        entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+      );
+    const read = new Set<string>();
+    for (const file of [...sources('lib'), ...sources('functions'), ...sources('bin')]) {
+      for (const match of readFileSync(file, 'utf8').matchAll(/\bSPOOL_[A-Z_]+\b/g)) read.add(match[0]);
+    }
+    const readme = readFileSync('README.md', 'utf8');
+    expect([...read].filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+    expect(read.size).toBeGreaterThan(10);
+  });
+});

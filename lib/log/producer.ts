@@ -21,6 +21,7 @@ import type { ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
 import { maxChunksPerTransaction, partitionId, type CommitChunk, type Committer } from './commit.js';
 import type { TopicItem } from './layout.js';
+import { HedgedPut, type HedgeOptions } from './hedged-put.js';
 import { buildSegment, type ChunkInput } from './segment.js';
 
 export type Acks = 0 | 1 | 'all';
@@ -49,6 +50,8 @@ export interface ProducerOptions {
   readonly maxInflightFlushes?: number;
   /** Appends wait while this many bytes are buffered or in flight. */
   readonly maxBufferedBytes?: number;
+  /** Hedging of slow segment PUTs (see hedged-put.ts). */
+  readonly hedge?: HedgeOptions;
   readonly now?: () => number;
 }
 
@@ -86,6 +89,7 @@ export class Producer {
   private readonly maxBufferedBytes: number;
   private readonly now: () => number;
   private readonly ulid = monotonicFactory();
+  readonly uploads: HedgedPut;
 
   /** Appends land here until it is sealed; sealed buffers wait for a flush slot, oldest first. */
   private current: OpenBuffer = { partitions: new Map(), sizeBytes: 0 };
@@ -113,6 +117,7 @@ export class Producer {
     this.maxInflight = options.maxInflightFlushes ?? 4;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.now = options.now ?? Date.now;
+    this.uploads = new HedgedPut(objects, options.hedge);
   }
 
   /**
@@ -241,9 +246,9 @@ export class Producer {
       recordCount: buffer.recordCount,
       maxTimestampMs: buffer.maxTimestampMs,
     }));
-    const objectKey = `segments/${new Date(createdMs).toISOString().slice(0, 13)}/${this.writerId}-${this.ulid(createdMs)}`;
+    const key = `segments/${new Date(createdMs).toISOString().slice(0, 13)}/${this.writerId}-${this.ulid(createdMs)}`;
     const { body, entries } = buildSegment(inputs, this.writerId, createdMs);
-    await this.objects.put(objectKey, body);
+    const objectKey = await this.uploads.put(key, body);
     this.stats.objectsPut++;
     this.stats.bytesPut += body.length;
     return {

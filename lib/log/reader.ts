@@ -49,6 +49,8 @@ export interface ReaderOptions {
 }
 
 const rowsPerPage = 32;
+/** Chunk reads one fetch may have in flight. */
+const parallelReads = 8;
 export const defaultMaxBytes = 1024 * 1024;
 export const defaultMaxRecords = 500;
 
@@ -91,8 +93,16 @@ export class Reader {
     const result = () => ({ batches, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset });
     while (next < state.nextOffset && (batches.length === 0 || bytes < maxBytes)) {
       const rows = await this.rowsFrom(topic, partition, next, state);
-      for (const row of rows) {
-        for (const batch of await this.chunkBatches(row)) {
+      // Read the chunks this fetch will need in parallel (object GETs are slow, and independent).
+      const wanted: BatchRow[] = [];
+      for (let planned = bytes; wanted.length < rows.length && (wanted.length === 0 || planned < maxBytes); ) {
+        const row = rows[wanted.length]!;
+        wanted.push(row);
+        planned += row.sizeBytes;
+      }
+      const chunks = await mapConcurrently(wanted, parallelReads, (row) => this.chunkBatches(row));
+      for (const [index, row] of wanted.entries()) {
+        for (const batch of chunks[index]!) {
           if (batch.lastOffset < offset) continue; // wholly before the offset asked for: never sent, never counted
           if (batches.length > 0 && bytes + batch.bytes.length > maxBytes) return result();
           batches.push(batch.bytes);
@@ -229,4 +239,18 @@ function checkRange(topic: TopicItem, partition: number, offset: number, state: 
       { details: { topic: topic.name, partition, earliest_offset: state.logStartOffset, high_watermark: state.nextOffset } },
     );
   }
+}
+
+async function mapConcurrently<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await work(items[index]!);
+      }
+    }),
+  );
+  return results;
 }

@@ -27,8 +27,7 @@ import { SpoolError } from '../errors.js';
 import { mapAwsError } from './aws-errors.js';
 import { ConditionFailedError, TransactionConflictError } from './ports.js';
 import type { Attributes, AttributeValue, Condition, Item, ItemKey, MetadataStore, QueryOptions, WriteOp } from './ports.js';
-import { checkTransactionSize } from './memory.js';
-import { checkQuery, checkWrite, conditionHolds } from './metadata-semantics.js';
+import { checkQuery, checkTransaction, checkWrite, conditionHolds } from './metadata-semantics.js';
 
 const itemExists = 'attribute_exists(#pk)';
 const itemAbsent = 'attribute_not_exists(#pk)';
@@ -167,7 +166,7 @@ export class DynamoMetadataStore implements MetadataStore {
   }
 
   async transact(ops: readonly WriteOp[]): Promise<void> {
-    checkTransactionSize(ops);
+    checkTransaction(ops);
     try {
       const response = await this.client.send(
         new TransactWriteItemsCommand({ TransactItems: ops.map((op) => this.transactItem(op)), ReturnConsumedCapacity: 'TOTAL' }),

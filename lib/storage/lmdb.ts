@@ -11,10 +11,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { ConditionFailedError, TransactionConflictError } from './ports.js';
 import type { Attributes, Item, ItemKey, MetadataStore, QueryOptions, WriteOp } from './ports.js';
-import { applyWrite, checkQuery, checkWrite, conditionHolds } from './metadata-semantics.js';
-import { checkTransactionSize } from './memory.js';
+import { checkQuery, runTransaction, runWrite, type ItemAccess } from './metadata-semantics.js';
 
 type Key = [string, string];
 
@@ -35,7 +33,7 @@ export class LmdbMetadataStore implements MetadataStore {
 
   async get(key: ItemKey): Promise<Item | undefined> {
     this.root.resetReadTxn(); // another process may have committed since our snapshot
-    return this.read(key);
+    return this.access.read(key);
   }
 
   async query(pk: string, options: QueryOptions = {}): Promise<Item[]> {
@@ -56,25 +54,12 @@ export class LmdbMetadataStore implements MetadataStore {
   }
 
   async write(op: WriteOp): Promise<void> {
-    checkWrite(op);
-    this.root.transactionSync(() => {
-      const current = this.read(op.key);
-      if (!conditionHolds(current, op.condition)) throw new ConditionFailedError(op.key, current);
-      this.store(op.key, applyWrite(current, op));
-    });
+    this.root.transactionSync(() => runWrite(this.access, op));
     await this.root.flushed;
   }
 
   async transact(ops: readonly WriteOp[]): Promise<void> {
-    checkTransactionSize(ops);
-    this.root.transactionSync(() => {
-      const currents = ops.map((op) => this.read(op.key));
-      const conflicts = ops.flatMap((op, index) =>
-        conditionHolds(currents[index], op.condition) ? [] : [{ index, current: currents[index] }],
-      );
-      if (conflicts.length > 0) throw new TransactionConflictError(conflicts);
-      ops.forEach((op, index) => this.store(op.key, applyWrite(currents[index], op)));
-    });
+    this.root.transactionSync(() => runTransaction(this.access, ops));
     await this.root.flushed;
   }
 
@@ -84,13 +69,15 @@ export class LmdbMetadataStore implements MetadataStore {
     await this.root.close();
   }
 
-  private read(key: ItemKey): Item | undefined {
-    const attrs = this.db.get([key.pk, key.sk]);
-    return attrs === undefined ? undefined : { pk: key.pk, sk: key.sk, attrs };
-  }
+  private readonly access: ItemAccess = {
+    read: (key) => {
+      const attrs = this.db.get([key.pk, key.sk]);
+      return attrs === undefined ? undefined : { pk: key.pk, sk: key.sk, attrs };
+    },
+    store: (key, item) => {
+      if (item === undefined) this.db.removeSync([key.pk, key.sk]);
+      else this.db.putSync([key.pk, key.sk], item.attrs);
+    },
+  };
 
-  private store(key: ItemKey, item: Item | undefined): void {
-    if (item === undefined) this.db.removeSync([key.pk, key.sk]);
-    else this.db.putSync([key.pk, key.sk], item.attrs);
-  }
 }

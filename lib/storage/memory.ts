@@ -2,10 +2,9 @@
  * In-memory adapters for unit tests only: the same semantics as the real ones (the contract suite runs
  * against them too), no durability. Never chosen by default.
  */
-import { ObjectNotFoundError, TransactionConflictError, ConditionFailedError, maxTransactionOps } from './ports.js';
+import { ObjectNotFoundError } from './ports.js';
 import type { ByteRange, Item, ItemKey, MetadataStore, ObjectInfo, ObjectStore, QueryOptions, WriteOp } from './ports.js';
-import { applyWrite, assertDistinctKeys, checkQuery, checkWrite, conditionHolds } from './metadata-semantics.js';
-import { SpoolError } from '../errors.js';
+import { checkQuery, runTransaction, runWrite, type ItemAccess } from './metadata-semantics.js';
 
 export class MemoryObjectStore implements ObjectStore {
   readonly url = 'memory://';
@@ -60,41 +59,27 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   async write(op: WriteOp): Promise<void> {
-    checkWrite(op);
-    const current = this.items.get(id(op.key));
-    if (!conditionHolds(current, op.condition)) throw new ConditionFailedError(op.key, current);
-    this.store(op.key, applyWrite(current, op));
+    runWrite(this.access, op);
   }
 
   async transact(ops: readonly WriteOp[]): Promise<void> {
-    checkTransactionSize(ops);
-    const currents = ops.map((op) => this.items.get(id(op.key)));
-    const conflicts = ops.flatMap((op, index) =>
-      conditionHolds(currents[index], op.condition) ? [] : [{ index, current: currents[index] }],
-    );
-    if (conflicts.length > 0) throw new TransactionConflictError(conflicts);
-    ops.forEach((op, index) => this.store(op.key, applyWrite(currents[index], op)));
+    runTransaction(this.access, ops);
   }
 
   async ensureReady(): Promise<void> {}
   async close(): Promise<void> {}
 
-  private store(key: ItemKey, item: Item | undefined): void {
-    if (item === undefined) this.items.delete(id(key));
-    else this.items.set(id(key), item);
-  }
+  private readonly access: ItemAccess = {
+    read: (key) => this.items.get(id(key)),
+    store: (key, item) => {
+      if (item === undefined) this.items.delete(id(key));
+      else this.items.set(id(key), item);
+    },
+  };
 }
 
-export function inRange(sk: string, options: QueryOptions): boolean {
+function inRange(sk: string, options: QueryOptions): boolean {
   return (options.from === undefined || sk >= options.from) && (options.to === undefined || sk <= options.to);
-}
-
-export function checkTransactionSize(ops: readonly WriteOp[]): void {
-  if (ops.length === 0 || ops.length > maxTransactionOps) {
-    throw new SpoolError('INVALID_ARGUMENT', `a transaction holds 1 to ${maxTransactionOps} writes, got ${ops.length}`);
-  }
-  assertDistinctKeys(ops);
-  ops.forEach(checkWrite);
 }
 
 function id(key: ItemKey): string {

@@ -5,7 +5,39 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { SpoolError } from '../errors.js';
-import type { Attributes, AttributeValue, Condition, Item, QueryOptions, WriteOp } from './ports.js';
+import { ConditionFailedError, maxTransactionOps, TransactionConflictError } from './ports.js';
+import type { Attributes, AttributeValue, Condition, Item, ItemKey, QueryOptions, WriteOp } from './ports.js';
+
+/** How an adapter with an atomic section reads and stores one item inside it. */
+export interface ItemAccess {
+  read(key: ItemKey): Item | undefined;
+  store(key: ItemKey, item: Item | undefined): void;
+}
+
+/** One conditional write, to be run inside the adapter's atomic section. */
+export function runWrite(access: ItemAccess, op: WriteOp): void {
+  checkWrite(op);
+  const current = access.read(op.key);
+  if (!conditionHolds(current, op.condition)) throw new ConditionFailedError(op.key, current);
+  access.store(op.key, applyWrite(current, op));
+}
+
+/** A transaction, to be run inside the adapter's atomic section: every condition first, then every write. */
+export function runTransaction(access: ItemAccess, ops: readonly WriteOp[]): void {
+  checkTransaction(ops);
+  const currents = ops.map((op) => access.read(op.key));
+  const conflicts = ops.flatMap((op, index) => (conditionHolds(currents[index], op.condition) ? [] : [{ index, current: currents[index] }]));
+  if (conflicts.length > 0) throw new TransactionConflictError(conflicts);
+  ops.forEach((op, index) => access.store(op.key, applyWrite(currents[index], op)));
+}
+
+export function checkTransaction(ops: readonly WriteOp[]): void {
+  if (ops.length === 0 || ops.length > maxTransactionOps) {
+    throw new SpoolError('INVALID_ARGUMENT', `a transaction holds 1 to ${maxTransactionOps} writes, got ${ops.length}`);
+  }
+  assertDistinctKeys(ops);
+  ops.forEach(checkWrite);
+}
 
 export function conditionHolds(current: Item | undefined, condition: Condition | undefined): boolean {
   if (condition === undefined) return true;

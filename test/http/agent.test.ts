@@ -32,7 +32,7 @@ describe('agent > HTTP server', () => {
       body: 'one\ntwo\n',
     });
     expect(await produced.json()).toEqual({ offsets: [{ partition: 0, offset: 0 }, { partition: 0, offset: 1 }] });
-    const fetched = await (await fetch(`${agent.httpUrl}/v1/topics/web/partitions/0/records`)).json();
+    const fetched = (await (await fetch(`${agent.httpUrl}/v1/topics/web/partitions/0/records`)).json()) as { records: { value: string }[] };
     expect(fetched.records.map((r: { value: string }) => r.value)).toEqual(['one', 'two']);
   });
 

@@ -1,0 +1,121 @@
+/**
+ * Latency-injecting wrappers for the storage ports, modelling S3 Standard and DynamoDB from this
+ * machine's embedded stores: each call waits a delay drawn from a log-normal distribution fitted to
+ * the model's p50 and p99, plus transfer time at the model's bandwidth, then runs on the real store.
+ * For benchmarks only: the product never loads this.
+ */
+import type { ByteRange, Item, ItemKey, MetadataStore, ObjectInfo, ObjectStore, QueryOptions, WriteOp } from '../../lib/storage/ports.js';
+
+export interface LatencyModel {
+  readonly name: string;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Transfer rate per request, bytes per ms (0: no transfer time). */
+  readonly bytesPerMs: number;
+}
+
+export const s3Standard: LatencyModel = { name: 'S3 Standard PUT/GET', p50Ms: 30, p99Ms: 150, bytesPerMs: (100 * 1024 * 1024) / 1000 }; // 100 MiB/s per request
+export const dynamoDb: LatencyModel = { name: 'DynamoDB', p50Ms: 5, p99Ms: 20, bytesPerMs: 0 };
+
+const z99 = 2.326;
+
+/** A seeded PRNG (mulberry32), so runs draw the same delays. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function sampler(model: LatencyModel, random: () => number): (bytes?: number) => number {
+  const mu = Math.log(model.p50Ms);
+  const sigma = Math.log(model.p99Ms / model.p50Ms) / z99;
+  return (bytes = 0) => {
+    // Box–Muller for a standard normal draw.
+    const u = Math.max(random(), 1e-12);
+    const v = random();
+    const normal = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    return Math.exp(mu + sigma * normal) + (model.bytesPerMs > 0 ? bytes / model.bytesPerMs : 0);
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class SlowObjectStore implements ObjectStore {
+  private readonly delay: (bytes?: number) => number;
+  constructor(
+    private readonly inner: ObjectStore,
+    model: LatencyModel,
+    random: () => number,
+  ) {
+    this.delay = sampler(model, random);
+  }
+  get url() {
+    return this.inner.url;
+  }
+  async put(key: string, body: Uint8Array) {
+    await sleep(this.delay(body.length));
+    return this.inner.put(key, body);
+  }
+  async get(key: string, range?: ByteRange) {
+    const bytes = await this.inner.get(key, range);
+    await sleep(this.delay(bytes.length));
+    return bytes;
+  }
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    await sleep(this.delay());
+    return this.inner.head(key);
+  }
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+  delete(keys: readonly string[]) {
+    return this.inner.delete(keys);
+  }
+  ensureReady() {
+    return this.inner.ensureReady();
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+export class SlowMetadataStore implements MetadataStore {
+  private readonly delay: () => number;
+  constructor(
+    private readonly inner: MetadataStore,
+    model: LatencyModel,
+    random: () => number,
+  ) {
+    this.delay = sampler(model, random);
+  }
+  get url() {
+    return this.inner.url;
+  }
+  async get(key: ItemKey): Promise<Item | undefined> {
+    await sleep(this.delay());
+    return this.inner.get(key);
+  }
+  async query(pk: string, options?: QueryOptions): Promise<Item[]> {
+    await sleep(this.delay());
+    return this.inner.query(pk, options);
+  }
+  async write(op: WriteOp) {
+    await sleep(this.delay());
+    return this.inner.write(op);
+  }
+  async transact(ops: readonly WriteOp[]) {
+    await sleep(this.delay());
+    return this.inner.transact(ops);
+  }
+  ensureReady() {
+    return this.inner.ensureReady();
+  }
+  close() {
+    return this.inner.close();
+  }
+}

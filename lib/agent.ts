@@ -20,7 +20,7 @@ export interface Agent {
 
 export async function startAgent(config: SpoolConfig, options: { logger?: Logger; runtime?: Runtime } = {}): Promise<Agent> {
   const logger = options.logger ?? jsonLogger();
-  const runtime = options.runtime ?? (await openRuntime(config));
+  const runtime = options.runtime ?? (await openRuntime(config, { log: { logger } }));
   const shutdown = new AbortController();
   const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger, maxBodyBytes: config.httpMaxBodyBytes });
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -28,6 +28,13 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
     started.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
+  // Maintenance in the background; a pass never overlaps another (Maintenance.run joins a running one).
+  const maintenance =
+    config.maintenanceIntervalMs > 0
+      ? setInterval(() => {
+          runtime.log.maintenance.run().catch((error) => logger.log('error', 'maintenance pass failed', { message: String(error) }));
+        }, config.maintenanceIntervalMs).unref()
+      : undefined;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   let closing: Promise<void> | undefined;
   return {
@@ -36,6 +43,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
     close: () =>
       (closing ??= (async () => {
         shutdown.abort();
+        clearInterval(maintenance);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();

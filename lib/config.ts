@@ -21,6 +21,10 @@ export interface SpoolConfig {
   readonly host: string;
   readonly httpPort: number;
   readonly httpMaxBodyBytes: number;
+  readonly maintenanceIntervalMs: number;
+  readonly compactionTargetBytes: number;
+  readonly compactionTailAgeMs: number;
+  readonly gcGraceMs: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -41,6 +45,10 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     host: stringVar(env, 'SPOOL_HOST', '127.0.0.1'),
     httpPort: intVar(env, 'SPOOL_HTTP_PORT', 8080, 0, 65_535),
     httpMaxBodyBytes: intVar(env, 'SPOOL_HTTP_MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maintenanceIntervalMs: intVar(env, 'SPOOL_MAINTENANCE_INTERVAL_MS', 60_000, 0, 86_400_000),
+    compactionTargetBytes: intVar(env, 'SPOOL_COMPACTION_TARGET_BYTES', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
+    compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),
+    gcGraceMs: intVar(env, 'SPOOL_GC_GRACE_MS', 3_600_000, 1000, 30 * 86_400_000),
   };
 }
 

@@ -237,6 +237,18 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     },
   );
 
+  // ---- admin ----------------------------------------------------------------------------------------
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/admin/maintenance',
+      summary: 'Run one maintenance pass now (compaction, retention, garbage collection) and report it',
+      responses: { 200: json(s.MaintenanceOut, 'what the pass did, and objects and rows before and after'), ...errorResponses(503) },
+    }),
+    async (c) => c.json(await log.maintenance.run(), 200),
+  );
+
   return app;
 }
 

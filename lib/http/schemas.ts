@@ -116,3 +116,27 @@ export const OffsetOut = z.object({ offset: z.number().int().nullable() }).opena
 export const ErrorOut = z
   .object({ error: z.object({ code: z.string(), message: z.string() }).catchall(z.unknown()) })
   .openapi('Error', { description: 'code is stable; message says what was expected and what came in' });
+
+const count = z.number().int();
+export const MaintenanceOut = z
+  .object({
+    segments_compacted: count,
+    rows_merged: count,
+    compaction_conflicts: count,
+    partitions_trimmed: count,
+    records_expired: count,
+    rows_deleted: count,
+    objects_written: count,
+    bytes_written: count,
+    objects_deleted: count,
+    bytes_deleted: count,
+    topics_deletion_finished: count,
+    objects_before: count,
+    bytes_before: count,
+    rows_before: count,
+    objects_after: count,
+    bytes_after: count,
+    rows_after: count,
+    duration_ms: count,
+  })
+  .openapi('MaintenanceResult');

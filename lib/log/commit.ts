@@ -86,15 +86,20 @@ export class Committer {
     this.sleep = options.sleep ?? defaultSleep;
   }
 
-  /** Commits the chunks (at most one per partition) and returns an outcome for each, in order. */
-  async commit(chunks: readonly CommitChunk[]): Promise<CommitOutcome[]> {
+  /**
+   * Commits the chunks (at most one per partition) and returns an outcome for each, in order.
+   * `notAfterMs`: no commit is attempted after this time. The writer sets it to upload time + a bound
+   * below the garbage collector's grace period, so a writer stalled between upload and commit can
+   * never commit a row pointing at an object the collector may already have deleted as an orphan.
+   */
+  async commit(chunks: readonly CommitChunk[], options: { notAfterMs?: number } = {}): Promise<CommitOutcome[]> {
     const ids = chunks.map((chunk) => partitionId(chunk.topicId, chunk.partition));
     if (new Set(ids).size !== ids.length) throw new SpoolError('INTERNAL', 'a flush holds at most one chunk per partition');
     const outcomes: CommitOutcome[] = new Array(chunks.length);
     for (let start = 0; start < chunks.length; start += maxChunksPerTransaction) {
       const group = chunks.slice(start, start + maxChunksPerTransaction);
       // A group's failure is its chunks' outcome; it must not hide the outcome of groups committed before it.
-      const groupOutcomes = await this.commitGroup(group).catch((error: unknown) => group.map(() => failed(error)));
+      const groupOutcomes = await this.commitGroup(group, options.notAfterMs ?? Infinity).catch((error: unknown) => group.map(() => failed(error)));
       groupOutcomes.forEach((outcome, index) => (outcomes[start + index] = outcome));
     }
     return outcomes;
@@ -105,7 +110,7 @@ export class Committer {
     this.nextOffsets.delete(partitionId(topicId, partition));
   }
 
-  private async commitGroup(chunks: readonly CommitChunk[]): Promise<CommitOutcome[]> {
+  private async commitGroup(chunks: readonly CommitChunk[], notAfterMs: number): Promise<CommitOutcome[]> {
     const outcomes: (CommitOutcome | undefined)[] = new Array(chunks.length).fill(undefined);
     let lastError: SpoolError | undefined;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
@@ -114,6 +119,10 @@ export class Committer {
       if (attempt > 1) {
         this.stats.retries++;
         await this.sleep(Math.min(200, 2 ** Math.min(attempt, 8)) * Math.random());
+      }
+      if (this.now() > notAfterMs) {
+        const late = new SpoolError('TIMEOUT', 'the segment was stored too long ago to be committed safely; nothing was written, send again');
+        return outcomes.map((outcome) => outcome ?? { ok: false, error: late });
       }
       // Learn the end offset of partitions not cached yet (one consistent read each).
       try {

@@ -4,3 +4,4 @@ export type { Acks } from './producer.js';
 export type { TopicConfig, TopicItem, PartitionState } from './layout.js';
 export { defaultTopicConfig, topicConfigRules, validateTopicName, validateTopicConfig } from './topics.js';
 export type { FetchResult, FetchOptions } from './reader.js';
+export type { MaintenanceOptions, MaintenanceResult } from './maintenance/index.js';

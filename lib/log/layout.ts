@@ -46,6 +46,13 @@ export interface PartitionState {
   readonly leaseExpiresMs: number;
 }
 
+/**
+ * Where records [baseOffset, baseOffset + recordCount) live. Two kinds:
+ * - a flush row points at one partition's chunk inside a multi-partition segment object; its batches
+ *   are stored with relative offsets (baseOffset 0, 1, …), patched on read;
+ * - a compacted row (it has `indexKey`) points at a whole per-partition segment object whose batches
+ *   carry their absolute offsets, with an offset index and a time index object beside it.
+ */
 export interface BatchRow {
   readonly baseOffset: number;
   readonly recordCount: number;
@@ -55,6 +62,32 @@ export interface BatchRow {
   readonly sizeBytes: number;
   readonly maxTimestampMs: number;
   readonly committedMs: number;
+  readonly indexKey?: string;
+  readonly timeIndexKey?: string;
+}
+
+/** Every object a row keeps alive. */
+export function objectsOf(row: BatchRow): string[] {
+  return [row.objectKey, ...(row.indexKey ? [row.indexKey] : []), ...(row.timeIndexKey ? [row.timeIndexKey] : [])];
+}
+
+/**
+ * The rows a reader follows, in offset order: rows wholly covered by an earlier row are dropped (a
+ * compaction cut short, or two racing compactors, can leave such shadows; they hold the same data).
+ */
+export function effectiveRows<T extends BatchRow>(rows: readonly T[]): { live: T[]; shadowed: T[] } {
+  const live: T[] = [];
+  const shadowed: T[] = [];
+  let covered = -1;
+  for (const row of rows) {
+    const end = row.baseOffset + row.recordCount;
+    if (end <= covered) shadowed.push(row);
+    else {
+      live.push(row);
+      covered = end;
+    }
+  }
+  return { live, shadowed };
 }
 
 export function topicKey(name: string): ItemKey {

@@ -13,6 +13,8 @@ import { LeaseManager, type Lease } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
 import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions } from './reader.js';
 import { TopicRegistry, notFound, validatePartitionCount } from './topics.js';
+import { Maintenance, type MaintenanceOptions } from './maintenance/index.js';
+import type { Logger } from '../logger.js';
 
 export interface LogOptions {
   readonly stores: Stores;
@@ -33,6 +35,9 @@ export interface LogOptions {
   readonly pollIntervalMs?: number;
   /** How long topic metadata is cached for produce. @default 2000 */
   readonly topicCacheMs?: number;
+  /** Compaction, retention and garbage collection settings (see maintenance/context.ts). */
+  readonly maintenance?: MaintenanceOptions;
+  readonly logger?: Logger;
   readonly now?: () => number;
 }
 
@@ -64,6 +69,7 @@ export class Log {
   readonly leases: LeaseManager;
   readonly committer: Committer;
   readonly cache: ChunkCache;
+  readonly maintenance: Maintenance;
   private readonly autoCreate: boolean;
   private readonly defaultPartitions: number;
   private readonly topicCacheMs: number;
@@ -81,7 +87,10 @@ export class Log {
     this.topics = new TopicRegistry(metadata, { defaultConfig: options.topicDefaults, now: this.now });
     this.reader = new Reader(metadata, objects, this.cache, { pollIntervalMs: options.pollIntervalMs });
     this.committer = new Committer(metadata, { now: this.now, onCommitted: (topicId, partition) => this.reader.notify(topicId, partition) });
-    this.producer = new Producer(objects, this.committer, this.cache, { now: this.now, ...options.producer });
+    // Writers must commit within the bound the garbage collector assumes (half its grace period).
+    const maxCommitAgeMs = options.maintenance?.maxCommitAgeMs ?? (options.maintenance?.gcGraceMs ?? 3_600_000) / 2;
+    this.producer = new Producer(objects, this.committer, this.cache, { now: this.now, maxCommitAgeMs, ...options.producer });
+    this.maintenance = new Maintenance(options.stores, this.topics, { ...options.maintenance, maxCommitAgeMs, now: this.now, logger: options.logger });
     this.leases = new LeaseManager(metadata, { owner: this.producer.writerId,
       leaseMs: options.leaseMs,
       renewIntervalMs: options.leaseRenewIntervalMs,
@@ -186,9 +195,10 @@ export class Log {
     return this.leases.acquire(topic.id, partition);
   }
 
-  /** Flushes and commits everything accepted, then releases leases. The stores stay open. */
+  /** Flushes and commits everything accepted, waits for a maintenance pass, releases leases. The stores stay open. */
   async close(): Promise<void> {
     await this.producer.close();
+    await this.maintenance.settled();
     await this.leases.releaseAll();
   }
 

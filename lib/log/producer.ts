@@ -50,6 +50,8 @@ export interface ProducerOptions {
   readonly maxInflightFlushes?: number;
   /** Appends wait while this many bytes are buffered or in flight. */
   readonly maxBufferedBytes?: number;
+  /** Longest time from the start of a segment's upload to its commit. @default 600 000 (10 min) */
+  readonly maxCommitAgeMs?: number;
   /** Hedging of slow segment PUTs (see hedged-put.ts). */
   readonly hedge?: HedgeOptions;
   readonly now?: () => number;
@@ -73,6 +75,12 @@ interface PartitionBuffer {
   leaderEpoch?: number;
 }
 
+interface Uploaded {
+  readonly chunks: CommitChunk[];
+  readonly bytesByChunk: Buffer[];
+  readonly notAfterMs: number;
+}
+
 interface OpenBuffer {
   readonly partitions: Map<string, PartitionBuffer>;
   sizeBytes: number;
@@ -87,6 +95,7 @@ export class Producer {
   private readonly compression: Compression;
   private readonly maxInflight: number;
   private readonly maxBufferedBytes: number;
+  private readonly maxCommitAgeMs: number;
   private readonly now: () => number;
   private readonly ulid = monotonicFactory();
   readonly uploads: HedgedPut;
@@ -116,6 +125,7 @@ export class Producer {
     this.compression = options.compression ?? 'none';
     this.maxInflight = options.maxInflightFlushes ?? 4;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
+    this.maxCommitAgeMs = options.maxCommitAgeMs ?? 600_000;
     this.now = options.now ?? Date.now;
     this.uploads = new HedgedPut(objects, options.hedge);
   }
@@ -236,7 +246,7 @@ export class Producer {
     return done;
   }
 
-  private async upload(buffers: PartitionBuffer[]): Promise<{ chunks: CommitChunk[]; bytesByChunk: Buffer[] }> {
+  private async upload(buffers: PartitionBuffer[]): Promise<Uploaded> {
     const createdMs = this.now();
     const inputs: ChunkInput[] = buffers.map((buffer) => ({
       topicId: buffer.topic.id,
@@ -254,11 +264,12 @@ export class Producer {
     return {
       chunks: entries.map((entry, index) => ({ ...entry, objectKey, leaderEpoch: buffers[index]!.leaderEpoch })),
       bytesByChunk: entries.map((entry) => body.subarray(entry.position, entry.position + entry.sizeBytes)),
+      notAfterMs: createdMs + this.maxCommitAgeMs,
     };
   }
 
-  private async commitUploaded(buffers: PartitionBuffer[], { chunks, bytesByChunk }: { chunks: CommitChunk[]; bytesByChunk: Buffer[] }): Promise<void> {
-    const outcomes = await this.committer.commit(chunks);
+  private async commitUploaded(buffers: PartitionBuffer[], { chunks, bytesByChunk, notAfterMs }: Uploaded): Promise<void> {
+    const outcomes = await this.committer.commit(chunks, { notAfterMs });
     outcomes.forEach((outcome, index) => {
       const buffer = buffers[index]!;
       if (!outcome.ok) {

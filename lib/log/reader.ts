@@ -10,9 +10,11 @@
  * commits at once and re-read the partition item every `pollIntervalMs` for other writers' commits.
  */
 import { SpoolError } from '../errors.js';
-import { batchesIn, decodeRecordBatch, patchBaseOffset, type DecodedRecord } from '../format/index.js';
+import { LRUCache } from 'lru-cache';
+import { batchesIn, decodeRecordBatch, patchBaseOffset, readBatchHeader, type DecodedRecord } from '../format/index.js';
 import type { MetadataStore, ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
+import { offsetForTime, positionFor } from './segment-index.js';
 import { partitionId } from './commit.js';
 import { batchRowFromItem, offsetSk, partitionKey, partitionStateFromItem, rowsPk, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 
@@ -49,6 +51,14 @@ export interface ReaderOptions {
 }
 
 const rowsPerPage = 32;
+/** Smallest ranged read of a compacted segment. */
+const minRangeBytes = 64 * 1024;
+
+interface ReadBatch {
+  readonly bytes: Buffer;
+  readonly lastOffset: number;
+  readonly maxTimestampMs: number;
+}
 /** Chunk reads one fetch may have in flight. */
 const parallelReads = 8;
 export const defaultMaxBytes = 1024 * 1024;
@@ -58,6 +68,7 @@ export class Reader {
   readonly stats = { objectGets: 0, bytesRead: 0 };
   private readonly pollIntervalMs: number;
   private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly indexes = new LRUCache<string, Buffer>({ max: 4096 });
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -89,10 +100,12 @@ export class Reader {
     const maxBytes = options.maxBytes ?? defaultMaxBytes;
     const batches: Buffer[] = [];
     let bytes = 0;
-    let next = offset;
+    // Everything below `covered` has been returned (or was not asked for). Rows may overlap after a
+    // compaction cut short; skipping what is covered keeps every offset exactly once.
+    let covered = offset;
     const result = () => ({ batches, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset });
-    while (next < state.nextOffset && (batches.length === 0 || bytes < maxBytes)) {
-      const rows = await this.rowsFrom(topic, partition, next, state);
+    while (covered < state.nextOffset && bytes < maxBytes) {
+      const rows = (await this.rowsFrom(topic, partition, covered, state)).filter((row) => row.baseOffset + row.recordCount > covered);
       // Read the chunks this fetch will need in parallel (object GETs are slow, and independent).
       const wanted: BatchRow[] = [];
       for (let planned = bytes; wanted.length < rows.length && (wanted.length === 0 || planned < maxBytes); ) {
@@ -100,16 +113,16 @@ export class Reader {
         wanted.push(row);
         planned += row.sizeBytes;
       }
-      const chunks = await mapConcurrently(wanted, parallelReads, (row) => this.chunkBatches(row));
-      for (const [index, row] of wanted.entries()) {
-        for (const batch of chunks[index]!) {
-          if (batch.lastOffset < offset) continue; // wholly before the offset asked for: never sent, never counted
+      const reads = await mapConcurrently(wanted, parallelReads, (row, index) => this.rowBatches(row, index === 0 ? covered : row.baseOffset, maxBytes - bytes));
+      for (const read of reads) {
+        for (const batch of read.batches) {
+          if (batch.lastOffset < covered) continue; // already returned, or before the offset asked for
           if (batches.length > 0 && bytes + batch.bytes.length > maxBytes) return result();
           batches.push(batch.bytes);
           bytes += batch.bytes.length;
+          covered = batch.lastOffset + 1;
         }
-        next = row.baseOffset + row.recordCount;
-        if (bytes >= maxBytes) break;
+        if (!read.complete || bytes >= maxBytes) return result();
       }
     }
     return result();
@@ -134,45 +147,59 @@ export class Reader {
     return { records, nextOffset, highWatermark, logStartOffset };
   }
 
-  /** The earliest offset whose record timestamp is at or after `timestampMs`; undefined when none is. */
+  /**
+   * The earliest offset whose record timestamp is at or after `timestampMs`; undefined when none is.
+   * Rows are skipped by their max timestamp; inside a compacted segment the time index names the batch.
+   */
   async offsetForTimestamp(topic: TopicItem, partition: number, timestampMs: number): Promise<number | undefined> {
     const state = await this.state(topic, partition);
     let from = state.logStartOffset;
     while (from < state.nextOffset) {
-      const rows = (await this.metadata.query(rowsPk(topic.id, partition), { from: offsetSk(from), limit: rowsPerPage })).map((item) =>
-        batchRowFromItem(item),
-      );
-      if (rows.length === 0) break;
-      for (const row of rows) {
-        if (row.baseOffset + row.recordCount <= state.logStartOffset) continue;
+      const page = (await this.metadata.query(rowsPk(topic.id, partition), { from: offsetSk(from), limit: rowsPerPage })).map(batchRowFromItem);
+      if (page.length === 0) break;
+      for (const row of page) {
+        const end = row.baseOffset + row.recordCount;
+        if (end <= from || end <= state.logStartOffset) continue;
         if (row.maxTimestampMs >= timestampMs) {
-          for (const batch of await this.chunkBatches(row)) {
+          let start = Math.max(from, row.baseOffset);
+          if (row.timeIndexKey) {
+            const relative = offsetForTime(await this.indexObject(row.timeIndexKey), timestampMs);
+            if (relative !== undefined) start = Math.max(start, row.baseOffset + relative);
+          }
+          const read = await this.rowBatches(row, start, defaultMaxBytes);
+          for (const batch of read.batches) {
+            if (batch.lastOffset < start || batch.maxTimestampMs < timestampMs) continue;
             for (const record of decodeRecordBatch(batch.bytes).records) {
-              if (record.offset >= state.logStartOffset && record.timestampMs >= timestampMs) return record.offset;
+              if (record.offset >= Math.max(start, state.logStartOffset) && record.timestampMs >= timestampMs) return record.offset;
             }
           }
         }
-        from = row.baseOffset + row.recordCount;
+        from = end;
       }
     }
     return undefined;
   }
 
-  /** Rows covering `offset` and after: the floor row first, then following rows, up to the high watermark. */
+  /**
+   * Rows covering `offset` and after, up to the high watermark: the nearest row at or below `offset`
+   * that still covers it (normally the floor row itself; past a shadowed row left by a compaction cut
+   * short, a few rows further back), then the rows that follow.
+   */
   private async rowsFrom(topic: TopicItem, partition: number, offset: number, state: PartitionState): Promise<BatchRow[]> {
     const pk = rowsPk(topic.id, partition);
-    const [floor] = await this.metadata.query(pk, { to: offsetSk(offset), reverse: true, limit: 1 });
-    const rows: BatchRow[] = [];
-    if (floor !== undefined) {
-      const row = batchRowFromItem(floor);
-      if (row.baseOffset + row.recordCount > offset) rows.push(row);
+    let covering: BatchRow | undefined;
+    for (let to = offsetSk(offset); covering === undefined; ) {
+      const page = (await this.metadata.query(pk, { to, reverse: true, limit: rowsPerPage })).map(batchRowFromItem);
+      covering = page.find((row) => row.baseOffset + row.recordCount > offset);
+      if (covering !== undefined || page.length < rowsPerPage || page[page.length - 1]!.baseOffset === 0) break;
+      to = offsetSk(page[page.length - 1]!.baseOffset - 1);
     }
-    if (rows.length === 0) {
+    if (covering === undefined) {
       // Retention may have advanced the log start while we read.
-      const now = await this.state(topic, partition);
-      checkRange(topic, partition, offset, now);
+      checkRange(topic, partition, offset, await this.state(topic, partition));
       throw new SpoolError('INTERNAL', `no row covers offset ${offset} of ${topic.name}/${partition} below high watermark ${state.nextOffset}`);
     }
+    const rows = [covering];
     const after = await this.metadata.query(pk, { from: offsetSk(offset + 1), limit: rowsPerPage });
     for (const item of after) {
       const row = batchRowFromItem(item);
@@ -182,27 +209,70 @@ export class Reader {
     return rows;
   }
 
-  /** The row's chunk as batches, each copied with its baseOffset set, with the offsets it spans. */
-  private async chunkBatches(row: BatchRow): Promise<{ bytes: Buffer; baseOffset: number; lastOffset: number }[]> {
-    let chunk = this.cache.get(row.objectKey, row.position, row.sizeBytes);
-    if (chunk === undefined) {
-      chunk = await this.objects.get(row.objectKey, { offset: row.position, length: row.sizeBytes });
-      this.stats.objectGets++;
-      this.stats.bytesRead += chunk.length;
-      if (chunk.length !== row.sizeBytes) {
-        throw new SpoolError('INTERNAL', `chunk of ${row.objectKey} at ${row.position} should be ${row.sizeBytes} bytes, got ${chunk.length}`);
+  /**
+   * The row's batches from (about) `fromOffset`, each a copy with its real baseOffset. A flush row's
+   * chunk is read whole (it is small) and its relative offsets patched. A compacted row is read by
+   * range: its offset index gives the position of the nearest batch at or below `fromOffset`, and
+   * about `maxBytes` are read from there; `complete` says whether the row's end was reached.
+   */
+  private async rowBatches(row: BatchRow, fromOffset: number, maxBytes: number): Promise<{ batches: ReadBatch[]; complete: boolean }> {
+    if (row.indexKey === undefined) {
+      const chunk = await this.readRange(row.objectKey, row.position, row.sizeBytes);
+      const batches: ReadBatch[] = [];
+      let base = row.baseOffset;
+      for (const { header, pos } of batchesIn(chunk)) {
+        const bytes = Buffer.from(chunk.subarray(pos, pos + header.sizeBytes));
+        patchBaseOffset(bytes, 0, base);
+        batches.push({ bytes, lastOffset: base + header.lastOffsetDelta, maxTimestampMs: header.maxTimestampMs });
+        base += header.lastOffsetDelta + 1;
       }
-      this.cache.set(row.objectKey, row.position, chunk);
+      return { batches, complete: true };
     }
-    const batches: { bytes: Buffer; baseOffset: number; lastOffset: number }[] = [];
-    let base = row.baseOffset;
-    for (const { header, pos } of batchesIn(chunk)) {
-      const bytes = Buffer.from(chunk.subarray(pos, pos + header.sizeBytes));
-      patchBaseOffset(bytes, 0, base);
-      batches.push({ bytes, baseOffset: base, lastOffset: base + header.lastOffsetDelta });
-      base += header.lastOffsetDelta + 1;
+    const start = row.position + positionFor(await this.indexObject(row.indexKey), Math.max(0, fromOffset - row.baseOffset));
+    const end = row.position + row.sizeBytes;
+    let length = Math.min(end - start, Math.max(maxBytes, minRangeBytes));
+    let range = await this.readRange(row.objectKey, start, length);
+    // A batch larger than the range read: read exactly that batch.
+    if (range.length >= 12 && 12 + range.readInt32BE(8) > range.length) {
+      length = Math.min(end - start, 12 + range.readInt32BE(8));
+      range = await this.readRange(row.objectKey, start, length);
     }
-    return batches;
+    const batches: ReadBatch[] = [];
+    let pos = 0;
+    while (pos + 12 <= range.length && pos + 12 + range.readInt32BE(pos + 8) <= range.length) {
+      const header = readBatchHeader(range, pos);
+      batches.push({
+        bytes: Buffer.from(range.subarray(pos, pos + header.sizeBytes)),
+        lastOffset: header.baseOffset + header.lastOffsetDelta,
+        maxTimestampMs: header.maxTimestampMs,
+      });
+      pos += header.sizeBytes;
+    }
+    return { batches, complete: start + pos >= end };
+  }
+
+  private async readRange(objectKey: string, position: number, sizeBytes: number): Promise<Buffer> {
+    const cached = this.cache.get(objectKey, position, sizeBytes);
+    if (cached) return cached;
+    const bytes = await this.objects.get(objectKey, { offset: position, length: sizeBytes });
+    this.stats.objectGets++;
+    this.stats.bytesRead += bytes.length;
+    if (bytes.length !== sizeBytes) {
+      throw new SpoolError('INTERNAL', `${objectKey} at ${position} should hold ${sizeBytes} bytes, got ${bytes.length}`);
+    }
+    this.cache.set(objectKey, position, bytes);
+    return bytes;
+  }
+
+  /** Index objects are small and immutable: kept in their own LRU. */
+  private async indexObject(key: string): Promise<Buffer> {
+    let index = this.indexes.get(key);
+    if (index === undefined) {
+      index = await this.objects.get(key);
+      this.stats.objectGets++;
+      this.indexes.set(key, index);
+    }
+    return index;
   }
 
   private async waitBeyond(topic: TopicItem, partition: number, offset: number, state: PartitionState, options: ReadOptions): Promise<PartitionState> {
@@ -241,14 +311,14 @@ function checkRange(topic: TopicItem, partition: number, offset: number, state: 
   }
 }
 
-async function mapConcurrently<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+async function mapConcurrently<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
       while (next < items.length) {
         const index = next++;
-        results[index] = await work(items[index]!);
+        results[index] = await work(items[index]!, index);
       }
     }),
   );

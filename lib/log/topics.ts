@@ -11,8 +11,11 @@
 import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
 import { ConditionFailedError, TransactionConflictError, maxTransactionOps, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { markUnreferenced } from './maintenance/ledger.js';
 import {
+  batchRowFromItem,
   newPartitionAttrs,
+  objectsOf,
   partitionKey,
   rowsPk,
   topicAttrs,
@@ -211,6 +214,8 @@ export class TopicRegistry {
     for (let partition = 0; partition < topic.partitions; partition++) {
       await this.metadata.write({ kind: 'delete', key: partitionKey(topic.id, partition) });
       for (const row of await this.metadata.query(rowsPk(topic.id, partition))) {
+        // The ledger first: a row gone without its entry would leave its objects to the orphan rule.
+        await markUnreferenced(this.metadata, objectsOf(batchRowFromItem(row)), this.now());
         await this.metadata.write({ kind: 'delete', key: { pk: row.pk, sk: row.sk } });
       }
     }

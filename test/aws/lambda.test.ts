@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, inject } from 'vitest';
 import { openStores } from '../../lib/storage/open.js';
 import { lambdaSuite } from '../http/lambda.suite.js';
+import { maintenanceHandlerSuite } from '../log/maintenance-handler.suite.js';
 import { tempDir } from '../support/stores.js';
 
 describe('aws (DynamoDB Local + s3rver)', () => {
@@ -29,4 +30,10 @@ describe('aws (DynamoDB Local + s3rver)', () => {
     await stores.metadata.close();
   };
   lambdaSuite(endpoints, prepare);
+  // Its own table and bucket, so the counts it checks are its own.
+  maintenanceHandlerSuite(() => ({
+    ...endpoints(),
+    SPOOL_OBJECT_STORE: `s3://maintenance-${suffix}/spool`,
+    SPOOL_METADATA_STORE: `dynamodb://maintenance-${suffix}`,
+  }));
 });

@@ -50,6 +50,7 @@ export function apiSuite(kind: () => StoreKind): void {
       expect(status).toBe(200);
       expect(body.openapi).toMatch(/^3\./);
       expect(Object.keys(body.paths).sort()).toEqual([
+        '/v1/admin/maintenance',
         '/v1/topics',
         '/v1/topics/{topic}',
         '/v1/topics/{topic}/partitions/{partition}/offsets',
@@ -283,6 +284,18 @@ export function apiSuite(kind: () => StoreKind): void {
       const text = await response.text();
       expect(JSON.parse(text)).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
       expect(text).not.toContain('secret');
+    });
+  });
+
+  describe('http > admin', () => {
+    it('runs a maintenance pass on POST /v1/admin/maintenance and reports it', async () => {
+      const { call } = await setup({ log: { maintenance: { compactionTailAgeMs: 0 } } });
+      const name = topicName();
+      for (let i = 0; i < 4; i++) await call('POST', `/v1/topics/${name}/records`, { records: [{ value: `v${i}` }] });
+      const { status, body } = await call('POST', '/v1/admin/maintenance');
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ segments_compacted: 1, rows_merged: 4, rows_before: 4, rows_after: 1, objects_written: 3 });
+      expect((await call('GET', `/v1/topics/${name}/partitions/0/records`)).body.records.map((r: any) => r.value)).toEqual(['v0', 'v1', 'v2', 'v3']);
     });
   });
 

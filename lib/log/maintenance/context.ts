@@ -1,0 +1,77 @@
+/** What every maintenance step works with, and the counters one pass reports. */
+import type { MetadataStore, ObjectStore } from '../../storage/ports.js';
+import type { BatchRow } from '../layout.js';
+
+export interface MaintenanceOptions {
+  /** Size a compacted per-partition segment grows to. @default 64 MiB */
+  readonly compactionTargetBytes?: number;
+  /** Rows older than this are compacted even into a segment below the target size. @default 600 000 (10 min) */
+  readonly compactionTailAgeMs?: number;
+  /** An unreferenced object is deleted this long after it was dereferenced or written. @default 3 600 000 (1 h) */
+  readonly gcGraceMs?: number;
+  /** Longest time from upload to commit for the compactor's own segments. @default gcGraceMs / 2 */
+  readonly maxCommitAgeMs?: number;
+  /** Bytes of log between offset index entries. @default 4096 */
+  readonly indexIntervalBytes?: number;
+}
+
+export interface MaintenanceContext {
+  readonly metadata: MetadataStore;
+  readonly objects: ObjectStore;
+  readonly now: () => number;
+  readonly compactionTargetBytes: number;
+  readonly compactionTailAgeMs: number;
+  readonly gcGraceMs: number;
+  readonly maxCommitAgeMs: number;
+  readonly indexIntervalBytes: number;
+}
+
+/** One pass's result; snake_case because it is shown as it is (HTTP, logs). */
+export interface MaintenanceResult {
+  segments_compacted: number;
+  rows_merged: number;
+  compaction_conflicts: number;
+  partitions_trimmed: number;
+  records_expired: number;
+  rows_deleted: number;
+  objects_written: number;
+  bytes_written: number;
+  objects_deleted: number;
+  bytes_deleted: number;
+  topics_deletion_finished: number;
+  objects_before: number;
+  bytes_before: number;
+  rows_before: number;
+  objects_after: number;
+  bytes_after: number;
+  rows_after: number;
+  duration_ms: number;
+}
+
+export function emptyResult(): MaintenanceResult {
+  return {
+    segments_compacted: 0,
+    rows_merged: 0,
+    compaction_conflicts: 0,
+    partitions_trimmed: 0,
+    records_expired: 0,
+    rows_deleted: 0,
+    objects_written: 0,
+    bytes_written: 0,
+    objects_deleted: 0,
+    bytes_deleted: 0,
+    topics_deletion_finished: 0,
+    objects_before: 0,
+    bytes_before: 0,
+    rows_before: 0,
+    objects_after: 0,
+    bytes_after: 0,
+    rows_after: 0,
+    duration_ms: 0,
+  };
+}
+
+/** The condition that a row is still exactly as read: maintenance never overwrites a row that changed. */
+export function unchanged(row: BatchRow) {
+  return { kind: 'match' as const, fields: { objectKey: row.objectKey, position: row.position, recordCount: row.recordCount } };
+}

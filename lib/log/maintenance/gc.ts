@@ -1,0 +1,61 @@
+/**
+ * Garbage collection of objects: segments never committed (a writer died between upload and commit,
+ * a compactor lost a race, a hedged PUT lost), and segments and indexes no row points at any more.
+ * An object is deleted only when (1) no row of any topic references it, in a scan made before the
+ * objects are listed, and (2) the grace period has passed since it was dereferenced (the ledger) or,
+ * if it never was referenced, since it was written. Writers and the compactor commit within half the
+ * grace period of their upload, so an object younger than the grace period may still be committed,
+ * and is never touched. Nothing reachable is ever deleted.
+ */
+import { batchRowFromItem, objectsOf, rowsPk, topicFromItem, topicsPk } from '../layout.js';
+import type { MaintenanceContext, MaintenanceResult } from './context.js';
+import { ledgerPk } from './ledger.js';
+
+export const objectPrefixes = ['segments/', 'partitions/'] as const;
+
+export async function collectGarbage(ctx: MaintenanceContext, result: MaintenanceResult): Promise<void> {
+  const referenced = new Set<string>();
+  for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
+    for (let partition = 0; partition < topic.partitions; partition++) {
+      for (const item of await ctx.metadata.query(rowsPk(topic.id, partition))) for (const key of objectsOf(batchRowFromItem(item))) referenced.add(key);
+    }
+  }
+  const ledger = new Map((await ctx.metadata.query(ledgerPk)).map((item) => [item.sk, item.attrs.sinceMs as number]));
+  const now = ctx.now();
+  const doomed: string[] = [];
+  const existing = new Set<string>();
+  for (const prefix of objectPrefixes) {
+    for await (const object of ctx.objects.list(prefix)) {
+      existing.add(object.key);
+      if (referenced.has(object.key)) continue;
+      const sinceMs = Math.max(ledger.get(object.key) ?? 0, object.lastModifiedMs);
+      if (now - sinceMs < ctx.gcGraceMs) continue;
+      doomed.push(object.key);
+      result.bytes_deleted += object.sizeBytes;
+    }
+  }
+  await ctx.objects.delete(doomed);
+  result.objects_deleted += doomed.length;
+  // Ledger entries of objects that are gone (deleted now, or before) are done with.
+  const gone = new Set(doomed);
+  for (const key of ledger.keys()) {
+    if (!existing.has(key) || gone.has(key)) await ctx.metadata.write({ kind: 'delete', key: { pk: ledgerPk, sk: key } });
+  }
+}
+
+/** Objects and rows right now, for the cost report. */
+export async function census(ctx: MaintenanceContext): Promise<{ objects: number; bytes: number; rows: number }> {
+  let objects = 0;
+  let bytes = 0;
+  for (const prefix of objectPrefixes) {
+    for await (const object of ctx.objects.list(prefix)) {
+      objects++;
+      bytes += object.sizeBytes;
+    }
+  }
+  let rows = 0;
+  for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
+    for (let partition = 0; partition < topic.partitions; partition++) rows += (await ctx.metadata.query(rowsPk(topic.id, partition))).length;
+  }
+  return { objects, bytes, rows };
+}

@@ -1,0 +1,86 @@
+/**
+ * One maintenance pass: finish cut-short topic deletions; per partition, retention then compaction;
+ * then garbage collection of objects. Every step is a sequence of conditional writes that can stop at
+ * any point and be run again (by this process, another agent or the scheduled Lambda) and leaves the
+ * log consistent. The pass reports what it did and the objects and rows before and after, and logs
+ * that report: the cost of the log is visible where it is run.
+ */
+import { SpoolError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { MetadataStore, ObjectStore } from '../../storage/ports.js';
+import { partitionKey, partitionStateFromItem, topicFromItem, topicsPk } from '../layout.js';
+import type { TopicRegistry } from '../topics.js';
+import { compactPartition } from './compaction.js';
+import { emptyResult, type MaintenanceContext, type MaintenanceOptions, type MaintenanceResult } from './context.js';
+import { census, collectGarbage } from './gc.js';
+import { retainPartition } from './retention.js';
+
+export type { MaintenanceOptions, MaintenanceResult } from './context.js';
+
+export class Maintenance {
+  private readonly ctx: MaintenanceContext;
+  private running: Promise<MaintenanceResult> | undefined;
+
+  constructor(
+    stores: { readonly metadata: MetadataStore; readonly objects: ObjectStore },
+    private readonly topics: TopicRegistry,
+    options: MaintenanceOptions & { now?: () => number; logger?: Logger } = {},
+  ) {
+    const gcGraceMs = options.gcGraceMs ?? 3_600_000;
+    const maxCommitAgeMs = options.maxCommitAgeMs ?? gcGraceMs / 2;
+    if (maxCommitAgeMs >= gcGraceMs && gcGraceMs > 0) {
+      throw new SpoolError('INVALID_CONFIG', `the commit bound (${maxCommitAgeMs} ms) must be below the GC grace period (${gcGraceMs} ms)`);
+    }
+    this.ctx = {
+      metadata: stores.metadata,
+      objects: stores.objects,
+      now: options.now ?? Date.now,
+      compactionTargetBytes: options.compactionTargetBytes ?? 64 * 1024 * 1024,
+      compactionTailAgeMs: options.compactionTailAgeMs ?? 600_000,
+      gcGraceMs,
+      maxCommitAgeMs,
+      indexIntervalBytes: options.indexIntervalBytes ?? 4096,
+    };
+    this.logger = options.logger;
+  }
+
+  private readonly logger: Logger | undefined;
+
+  /** Runs one pass; a call while a pass is running joins it rather than starting a second. */
+  run(): Promise<MaintenanceResult> {
+    this.running ??= this.pass().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Resolves when no pass is running (a running one's failure is not rethrown here). */
+  async settled(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
+  private async pass(): Promise<MaintenanceResult> {
+    const started = this.ctx.now();
+    const result = emptyResult();
+    const before = await census(this.ctx);
+    Object.assign(result, { objects_before: before.objects, bytes_before: before.bytes, rows_before: before.rows });
+
+    for (const topic of (await this.ctx.metadata.query(topicsPk)).map(topicFromItem)) {
+      if (topic.deleting) {
+        await this.topics.delete(topic.name).catch(() => undefined); // resumes the deletion
+        result.topics_deletion_finished++;
+        continue;
+      }
+      for (let partition = 0; partition < topic.partitions; partition++) {
+        const item = await this.ctx.metadata.get(partitionKey(topic.id, partition));
+        if (item === undefined) continue;
+        const state = await retainPartition(this.ctx, topic, partition, partitionStateFromItem(item), result);
+        await compactPartition(this.ctx, topic, partition, state, result);
+      }
+    }
+    await collectGarbage(this.ctx, result);
+
+    const after = await census(this.ctx);
+    Object.assign(result, { objects_after: after.objects, bytes_after: after.bytes, rows_after: after.rows, duration_ms: this.ctx.now() - started });
+    this.logger?.log('info', 'maintenance pass', { ...result });
+    return result;
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * The unreferenced-object ledger: when a row stops pointing at an object (compaction replaced it,
+ * retention dropped it, its topic was deleted), the object's key is written here with the time. The
+ * garbage collector deletes an object only once no row references it AND the grace period has passed
+ * since it was last dereferenced (or, for an object never committed, since it was written), so a
+ * reader that found a row a moment before it changed can still read the bytes.
+ *
+ *   pk "unreferenced", sk <object key>  →  { sinceMs }
+ */
+import type { MetadataStore } from '../../storage/ports.js';
+
+export const ledgerPk = 'unreferenced';
+
+export async function markUnreferenced(metadata: MetadataStore, objectKeys: Iterable<string>, nowMs: number): Promise<void> {
+  for (const key of new Set(objectKeys)) {
+    await metadata.write({ kind: 'put', key: { pk: ledgerPk, sk: key }, attrs: { sinceMs: nowMs } });
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * The scheduled maintenance pass as an AWS Lambda handler (EventBridge schedule): opens the engine
+ * from SPOOL_* variables once per execution environment and runs one pass per invocation, returning
+ * its result (which is also logged).
+ */
+import { loadConfig } from './config.js';
+import type { MaintenanceResult } from './log/index.js';
+import { jsonLogger } from './logger.js';
+import { openRuntime, type Runtime } from './runtime.js';
+
+export function createMaintenanceHandler(env: Readonly<Record<string, string | undefined>> = process.env) {
+  let ready: Promise<Runtime> | undefined;
+  const handler = async (): Promise<MaintenanceResult> => {
+    ready ??= openRuntime(loadConfig({ SPOOL_CREATE_STORES: 'false', ...env }), { log: { logger: jsonLogger() } }).catch((error) => {
+      ready = undefined;
+      throw error;
+    });
+    return (await ready).log.maintenance.run();
+  };
+  return Object.assign(handler, { runtime: () => ready });
+}

@@ -1,0 +1,277 @@
+/**
+ * Maintenance (compaction, retention, garbage collection), written once and run on the embedded store
+ * and on the AWS adapters. A skewed clock stands in for the passage of hours.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
+import type { Log } from '../../lib/log/index.js';
+import { rowsPk } from '../../lib/log/layout.js';
+import type { StoreKind } from '../support/stores.js';
+import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
+
+const hourMs = 3_600_000;
+/** Record times a minute old: well inside the default retention (records older than 7 days would expire). */
+const baseTimeMs = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+
+export function maintenanceSuite(kind: () => StoreKind): void {
+  const logs: Log[] = [];
+  const opened: TestStores[] = [];
+  afterEach(async () => {
+    await closeAll(logs.splice(0), opened.splice(0));
+  });
+
+  async function setup() {
+    const stores = await openTestStores(kind().locations());
+    opened.push(stores);
+    const clock = { skewMs: 0 };
+    const now = () => Date.now() + clock.skewMs;
+    const make = (options: Parameters<typeof newLog>[1] = {}) => {
+      const log = newLog(stores, { now, maintenance: { compactionTailAgeMs: 0, gcGraceMs: hourMs, ...options.maintenance }, ...options });
+      logs.push(log);
+      return log;
+    };
+    const countObjects = async () => {
+      let count = 0;
+      for (const prefix of ['segments/', 'partitions/']) for await (const _ of stores.objects.list(prefix)) count++;
+      return count;
+    };
+    return { stores, clock, make, countObjects };
+  }
+
+  type Seen = { offset: number; key: string | null; value: string | null; timestampMs: number; headers: string };
+  async function readAll(log: Log, topic: string, partition: number, from: number | 'earliest' = 'earliest'): Promise<Seen[]> {
+    const out: Seen[] = [];
+    let offset = from === 'earliest' ? (await log.offsetFor(topic, partition, 'earliest'))! : from;
+    for (;;) {
+      const fetched = await log.fetch(topic, partition, offset, { maxRecords: 5000, maxBytes: 8 * 1024 * 1024 });
+      for (const r of fetched.records) {
+        out.push({ offset: r.offset, key: str(r.key), value: str(r.value), timestampMs: r.timestampMs, headers: JSON.stringify(r.headers.map((h) => [h.key, str(h.value)])) });
+      }
+      if (fetched.nextOffset >= fetched.highWatermark) return out;
+      offset = fetched.nextOffset;
+    }
+  }
+
+  /** Many small flushes over 2 topics × 3 partitions, so segments hold chunks of several partitions. */
+  async function produceMany(log: Log, prefix: string, flushes = 40) {
+    const topics = [`${prefix}-a`, `${prefix}-b`];
+    for (const topic of topics) await log.createTopic(topic, 3);
+    for (let i = 0; i < flushes; i++) {
+      await Promise.all(
+        topics.map((topic) =>
+          log.produce(
+            topic,
+            [0, 1, 2].map((partition) => ({ key: text(`k${i}`), value: text(`${topic}/${partition}/${i}`), partition, headers: [{ key: 'i', value: text(String(i)) }], timestampMs: baseTimeMs + i * 1000 })),
+          ),
+        ),
+      );
+    }
+    return topics;
+  }
+
+  describe('log > maintenance', () => {
+    it('compacts small segments: every record keeps its offset and bytes; rows, then objects, fall', async () => {
+      const { make, clock, countObjects } = await setup();
+      const writer = make();
+      const topics = await produceMany(writer, `c-${randomUUID().slice(0, 6)}`);
+      const before = new Map<string, Seen[]>();
+      for (const topic of topics) for (let p = 0; p < 3; p++) before.set(`${topic}/${p}`, await readAll(make({ cacheBytes: 0 }), topic, p));
+
+      const first = await writer.maintenance.run();
+      expect(first.segments_compacted).toBeGreaterThanOrEqual(6);
+      expect(first.rows_after).toBeLessThan(first.rows_before);
+      expect(first.rows_after).toBe(6);
+      expect(first.objects_deleted).toBe(0); // the old segments wait out the grace period
+      const reader = make({ cacheBytes: 0 });
+      for (const [id, records] of before) {
+        const [topic, p] = [id.slice(0, id.lastIndexOf('/')), Number(id.slice(id.lastIndexOf('/') + 1))];
+        expect(await readAll(reader, topic, p)).toEqual(records);
+      }
+
+      clock.skewMs = 2 * hourMs;
+      const objectsBefore = await countObjects();
+      const second = await writer.maintenance.run();
+      expect(second.objects_deleted).toBeGreaterThan(30);
+      expect(await countObjects()).toBe(objectsBefore - second.objects_deleted);
+      expect(second.objects_after).toBe(18); // 6 segments × (.log, .index, .timeindex)
+      const cold = make({ cacheBytes: 0 });
+      for (const [id, records] of before) {
+        const [topic, p] = [id.slice(0, id.lastIndexOf('/')), Number(id.slice(id.lastIndexOf('/') + 1))];
+        expect(await readAll(cold, topic, p)).toEqual(records);
+        expect(await readAll(cold, topic, p, 17)).toEqual(records.slice(17)); // mid-segment, through the offset index
+      }
+    });
+
+    it('finds offsets by timestamp through the time index of a compacted segment', async () => {
+      const { make, stores } = await setup();
+      const writer = make();
+      const [topic] = await produceMany(writer, `t-${randomUUID().slice(0, 6)}`, 20);
+      await writer.maintenance.run();
+      const reader = make({ cacheBytes: 0 });
+      const keys: string[] = [];
+      const get = stores.objects.get.bind(stores.objects);
+      stores.objects.get = (key, range) => {
+        keys.push(key);
+        return get(key, range);
+      };
+      expect(await reader.offsetFor(topic!, 1, baseTimeMs + 7_500)).toBe(8);
+      expect(await reader.offsetFor(topic!, 1, baseTimeMs)).toBe(0);
+      expect(await reader.offsetFor(topic!, 1, baseTimeMs + 3_600_000)).toBeUndefined();
+      stores.objects.get = get;
+      expect(keys.some((key) => key.endsWith('.timeindex'))).toBe(true);
+    });
+
+    it('drops old segments past retention.ms and keeps a default topic whole', async () => {
+      const { make, clock } = await setup();
+      const writer = make();
+      const short = `r-${randomUUID().slice(0, 6)}`;
+      const long = `${short}-default`;
+      await writer.createTopic(short, 1, { 'retention.ms': 1000 });
+      await writer.createTopic(long, 1);
+      const old = Date.now() - 60_000;
+      for (const topic of [short, long]) {
+        for (let i = 0; i < 5; i++) await writer.produce(topic, [{ key: null, value: text(`old-${i}`), timestampMs: old }]);
+        for (let i = 0; i < 3; i++) await writer.produce(topic, [{ key: null, value: text(`new-${i}`) }]);
+      }
+      const result = await writer.maintenance.run();
+      expect(result.partitions_trimmed).toBe(1);
+      expect(result.records_expired).toBe(5);
+      expect((await readAll(make(), short, 0)).map((r) => [r.offset, r.value])).toEqual([
+        [5, 'new-0'],
+        [6, 'new-1'],
+        [7, 'new-2'],
+      ]);
+      await expect(writer.fetch(short, 0, 0)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE', details: { earliest_offset: 5, high_watermark: 8 } });
+      expect(await readAll(make(), long, 0)).toHaveLength(8);
+      expect((await writer.describeTopic(short)).partitions[0]).toMatchObject({ logStartOffset: 5, nextOffset: 8 });
+      clock.skewMs = 2 * hourMs; // now even the new records are past 1 s
+      await writer.maintenance.run();
+      expect((await writer.describeTopic(short)).partitions[0]).toMatchObject({ logStartOffset: 8, nextOffset: 8 });
+      expect(await writer.produce(short, [{ key: null, value: text('after') }])).toEqual([{ partition: 0, offset: 8 }]);
+      expect(await readAll(make(), long, 0)).toHaveLength(8);
+    });
+
+    it('keeps a partition within retention.bytes by dropping whole segments from its start', async () => {
+      const { make } = await setup();
+      const writer = make({ maintenance: { compactionTailAgeMs: hourMs } });
+      const topic = `rb-${randomUUID().slice(0, 6)}`;
+      await writer.createTopic(topic, 1, { 'retention.bytes': 2500 });
+      for (let i = 0; i < 10; i++) await writer.produce(topic, [{ key: null, value: Buffer.alloc(1000, i) }]);
+      await writer.maintenance.run();
+      const kept = await readAll(make(), topic, 0);
+      expect(kept.map((r) => r.offset)).toEqual([8, 9]);
+    });
+
+    it('deletes orphans and dereferenced objects only after the grace period, and never a referenced one', async () => {
+      const { make, clock, stores, countObjects } = await setup();
+      const writer = make();
+      const topic = `gc-${randomUUID().slice(0, 6)}`;
+      await writer.createTopic(topic, 1);
+      await writer.produce(topic, [{ key: null, value: text('kept') }]);
+      stores.metadata.beforeTransact = () => {
+        throw new SpoolError('INTERNAL', 'writer died', { retriable: false });
+      };
+      await expect(writer.produce(topic, [{ key: null, value: text('orphaned') }])).rejects.toThrow('writer died');
+      stores.metadata.beforeTransact = undefined;
+      expect(await countObjects()).toBe(2);
+      const young = await make({ maintenance: { compactionTailAgeMs: hourMs } }).maintenance.run();
+      expect(young.objects_deleted).toBe(0);
+      clock.skewMs = 2 * hourMs;
+      const old = await make({ maintenance: { compactionTailAgeMs: 100 * hourMs } }).maintenance.run();
+      expect(old.objects_deleted).toBe(1); // the orphan; the committed segment stays
+      expect(await countObjects()).toBe(1);
+      expect((await readAll(make({ cacheBytes: 0 }), topic, 0)).map((r) => r.value)).toEqual(['kept']);
+    });
+
+    it('removes a deleted topic’s rows at once and its objects after the grace period', async () => {
+      const { make, clock, stores, countObjects } = await setup();
+      const writer = make();
+      const topic = `del-${randomUUID().slice(0, 6)}`;
+      const { id } = await writer.createTopic(topic, 2);
+      for (let i = 0; i < 5; i++) await writer.produce(topic, [{ key: null, value: text(`v${i}`), partition: i % 2 }]);
+      await writer.deleteTopic(topic);
+      expect(await stores.metadata.query(rowsPk(id, 0))).toEqual([]);
+      expect(await countObjects()).toBe(5);
+      clock.skewMs = 2 * hourMs;
+      const result = await writer.maintenance.run();
+      expect(result.objects_deleted).toBe(5);
+      expect(await countObjects()).toBe(0);
+    });
+
+    it('leaves a consistent log when a pass is cut short at any step, and finishes on the next', async () => {
+      const { make, stores, clock } = await setup();
+      const writer = make();
+      const topics = await produceMany(writer, `k-${randomUUID().slice(0, 6)}`, 12);
+      const expected = new Map<string, Seen[]>();
+      for (const topic of topics) for (let p = 0; p < 3; p++) expected.set(`${topic}#${p}`, await readAll(make(), topic, p));
+      const write = stores.metadata.write.bind(stores.metadata);
+      const transact = stores.metadata.transact.bind(stores.metadata);
+      for (const cutAfter of [1, 2, 3, 5, 8, 13, 21, 34]) {
+        let calls = 0;
+        const maybeDie = () => {
+          if (++calls > cutAfter) throw new SpoolError('INTERNAL', 'maintenance killed', { retriable: false });
+        };
+        stores.metadata.write = async (op) => (maybeDie(), write(op));
+        stores.metadata.transact = async (ops) => (maybeDie(), transact(ops));
+        await make().maintenance.run().catch((error) => expect(String(error)).toContain('maintenance killed'));
+        stores.metadata.write = write;
+        stores.metadata.transact = transact;
+        const reader = make({ cacheBytes: 0 });
+        for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
+      }
+      clock.skewMs = 2 * hourMs;
+      const finished = await make().maintenance.run();
+      expect(finished.rows_after).toBe(6);
+      const reader = make({ cacheBytes: 0 });
+      for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
+    });
+
+    it('lets producers and consumers run through compaction with dense offsets, nothing lost or repeated', async () => {
+      const { make } = await setup();
+      const writer = make();
+      const compactors = [make(), make()]; // two agents compacting at once
+      const topic = `live-${randomUUID().slice(0, 6)}`;
+      await writer.createTopic(topic, 1);
+      const total = 120;
+      let stop = false;
+      const producing = (async () => {
+        for (let i = 0; i < total; i++) await writer.produce(topic, [{ key: null, value: text(`m${i}`) }]);
+      })();
+      const compacting = (async () => {
+        while (!stop) {
+          await Promise.all(compactors.map((c) => c.maintenance.run()));
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })();
+      const consumer = make({ cacheBytes: 0 });
+      const consumed: Seen[] = [];
+      let offset = 0;
+      while (consumed.length < total) {
+        const fetched = await consumer.fetch(topic, 0, offset, { waitMs: 200, maxRecords: 7 });
+        for (const r of fetched.records) consumed.push({ offset: r.offset, key: null, value: str(r.value), timestampMs: 0, headers: '' });
+        offset = fetched.nextOffset;
+      }
+      await producing;
+      stop = true;
+      await compacting;
+      expect(consumed.map((r) => r.offset)).toEqual(Array.from({ length: total }, (_, i) => i));
+      expect(consumed.map((r) => r.value)).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
+      const after = await readAll(make({ cacheBytes: 0 }), topic, 0);
+      expect(after.map((r) => r.value)).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
+    });
+
+    it('refuses to commit a segment uploaded longer ago than the commit bound', async () => {
+      const { make, stores, clock } = await setup();
+      const writer = make({ maintenance: { gcGraceMs: 10_000 } });
+      const topic = `late-${randomUUID().slice(0, 6)}`;
+      await writer.createTopic(topic, 1);
+      stores.objects.beforePut = () => {
+        clock.skewMs += 6_000; // the writer stalls for longer than half the grace period
+      };
+      await expect(writer.produce(topic, [{ key: null, value: text('late') }])).rejects.toMatchObject({ code: 'TIMEOUT' });
+      stores.objects.beforePut = undefined;
+      expect((await writer.describeTopic(topic)).partitions[0]!.nextOffset).toBe(0);
+    });
+  });
+}

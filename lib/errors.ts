@@ -27,6 +27,13 @@ export type ErrorCode =
   | 'NOT_LEADER'
   | 'CONFLICT'
   | 'OBJECT_NOT_FOUND'
+  | 'GROUP_NOT_FOUND'
+  | 'UNKNOWN_MEMBER_ID'
+  | 'ILLEGAL_GENERATION'
+  | 'REBALANCE_IN_PROGRESS'
+  | 'GROUP_NOT_EMPTY'
+  | 'INCONSISTENT_GROUP_PROTOCOL'
+  | 'NO_COMMITTED_OFFSET'
   // infrastructure
   | 'THROTTLED'
   | 'STORAGE_UNAVAILABLE'
@@ -46,6 +53,7 @@ const retriableByDefault: ReadonlySet<ErrorCode> = new Set([
   'TIMEOUT',
   'NOT_LEADER',
   'CONFLICT',
+  'REBALANCE_IN_PROGRESS',
 ]);
 
 export class SpoolError extends Error {

@@ -15,6 +15,8 @@ import { jsonLogger, type Logger } from '../logger.js';
 import { errorResponse, handleError, unsupportedMediaType, validationError } from './errors.js';
 import { fromJsonRecords, fromNdjson, toJsonRecord, type Encoding } from './records.js';
 import * as s from './schemas.js';
+import { GroupCoordinator } from '../groups/coordinator.js';
+import { registerGroupRoutes } from './groups.js';
 
 export interface AppOptions {
   readonly log: Log;
@@ -25,6 +27,8 @@ export interface AppOptions {
   readonly logger?: Logger;
   /** Long-poll slice of a server-sent-event stream. @default 15000 */
   readonly streamPollMs?: number;
+  /** Consumer groups over the same stores. @default one built from `log` */
+  readonly groups?: GroupCoordinator;
 }
 
 type AppEnv = { Variables: { requestId: string } };
@@ -236,6 +240,8 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       return c.json({ offset: (await log.offsetFor(topic, partition, at)) ?? null }, 200);
     },
   );
+
+  registerGroupRoutes(app, options.groups ?? new GroupCoordinator(log, log.options.stores.metadata), { json, errors: errorResponses, shutdown: options.shutdown });
 
   // ---- admin ----------------------------------------------------------------------------------------
 

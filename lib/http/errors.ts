@@ -33,6 +33,13 @@ export const statusByCode: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
   SHUTTING_DOWN: 503,
   TIMEOUT: 504,
   OBJECT_NOT_FOUND: 500,
+  GROUP_NOT_FOUND: 404,
+  UNKNOWN_MEMBER_ID: 404,
+  ILLEGAL_GENERATION: 409,
+  REBALANCE_IN_PROGRESS: 409,
+  GROUP_NOT_EMPTY: 409,
+  INCONSISTENT_GROUP_PROTOCOL: 409,
+  NO_COMMITTED_OFFSET: 409,
   INTERNAL: 500,
 };
 
@@ -44,6 +51,8 @@ const publicDetails: Partial<Record<ErrorCode, readonly string[]>> = {
   RECORD_TOO_LARGE: ['index', 'size_bytes', 'max_message_bytes'],
   PAYLOAD_TOO_LARGE: ['max_bytes'],
   INVALID_ARGUMENT: ['field'],
+  ILLEGAL_GENERATION: ['generation'],
+  REBALANCE_IN_PROGRESS: ['generation'],
 };
 
 export interface ErrorBody {

@@ -140,3 +140,95 @@ export const MaintenanceOut = z
     duration_ms: count,
   })
   .openapi('MaintenanceResult');
+
+// ---- consumer groups ------------------------------------------------------------------------------
+
+export const GroupParams = z.object({ group: z.string().openapi({ param: { name: 'group', in: 'path' }, example: 'billing' }) });
+export const MemberParams = GroupParams.extend({ member: z.string().openapi({ param: { name: 'member', in: 'path' } }) });
+const TopicPartitionOut = z.object({ topic: z.string(), partition: z.number().int() });
+
+export const JoinBody = z
+  .object({
+    topics: z.array(z.string().min(1)).min(1),
+    member_id: z.string().min(1).max(512).optional(),
+    session_timeout_ms: z.number().int().min(1000).max(3_600_000).optional(),
+    auto_offset_reset: z.enum(['earliest', 'latest', 'none']).optional(),
+    assignor: z.enum(['range', 'roundrobin']).optional(),
+    auto_commit: z.boolean().optional(),
+  })
+  .strict()
+  .openapi('Join');
+
+export const MembershipOut = z
+  .object({
+    member_id: z.string(),
+    generation: z.number().int(),
+    assignments: z.array(TopicPartitionOut),
+    revoking: z.array(TopicPartitionOut).openapi({ description: 'assigned partitions being moved to another member: commit them before the next request' }),
+    state: z.enum(['empty', 'stable', 'rebalancing']),
+  })
+  .openapi('Membership');
+
+export const PollQuery = z.object({
+  max_records: z.coerce.number().int().min(1).max(100_000).optional(),
+  max_bytes: z.coerce.number().int().min(1).max(64 * 1024 * 1024).optional(),
+  wait_ms: z.coerce.number().int().min(0).max(60_000).optional(),
+  encoding: Encoding.optional(),
+});
+
+export const PollOut = z
+  .object({ records: z.array(RecordOut.extend({ topic: z.string(), partition: z.number().int() })), generation: z.number().int() })
+  .openapi('GroupRecords');
+
+export const CommitBody = z
+  .object({
+    member_id: z.string().optional(),
+    generation: z.number().int().optional(),
+    offsets: z.array(z.object({ topic: z.string(), partition: z.number().int().min(0), offset: z.number().int().min(0) }).strict()).min(1),
+  })
+  .strict()
+  .openapi('Commit');
+
+export const OffsetsOut = z
+  .object({ offsets: z.array(z.object({ topic: z.string(), partition: z.number().int(), offset: z.number().int().nullable() })) })
+  .openapi('GroupOffsets');
+
+export const ResetBody = z
+  .object({
+    to: z.union([z.enum(['earliest', 'latest']), z.object({ timestamp: z.number().int() }).strict(), z.object({ offset: z.number().int().min(0) }).strict()]),
+    topics: z.array(z.string()).optional(),
+  })
+  .strict()
+  .openapi('ResetOffsets');
+
+export const GroupListOut = z
+  .object({ groups: z.array(z.object({ group: z.string(), state: z.string(), generation: z.number().int(), members: z.number().int() })) })
+  .openapi('GroupList');
+
+export const GroupOut = z
+  .object({
+    group: z.string(),
+    state: z.enum(['empty', 'stable', 'rebalancing']),
+    generation: z.number().int(),
+    assignor: z.string().nullable(),
+    members: z.array(
+      z.object({
+        member_id: z.string(),
+        topics: z.array(z.string()),
+        assignments: z.array(TopicPartitionOut),
+        last_heartbeat_ms: z.number().int(),
+        session_timeout_ms: z.number().int(),
+      }),
+    ),
+    partitions: z.array(
+      z.object({
+        topic: z.string(),
+        partition: z.number().int(),
+        committed_offset: z.number().int().nullable(),
+        high_watermark: z.number().int(),
+        lag: z.number().int().nullable(),
+        member_id: z.string().nullable(),
+      }),
+    ),
+  })
+  .openapi('Group');

@@ -51,6 +51,14 @@ export function apiSuite(kind: () => StoreKind): void {
       expect(body.openapi).toMatch(/^3\./);
       expect(Object.keys(body.paths).sort()).toEqual([
         '/v1/admin/maintenance',
+        '/v1/groups',
+        '/v1/groups/{group}',
+        '/v1/groups/{group}/members',
+        '/v1/groups/{group}/members/{member}',
+        '/v1/groups/{group}/members/{member}/heartbeat',
+        '/v1/groups/{group}/members/{member}/records',
+        '/v1/groups/{group}/offsets',
+        '/v1/groups/{group}/offsets/reset',
         '/v1/topics',
         '/v1/topics/{topic}',
         '/v1/topics/{topic}/partitions/{partition}/offsets',
@@ -284,6 +292,77 @@ export function apiSuite(kind: () => StoreKind): void {
       const text = await response.text();
       expect(JSON.parse(text)).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
       expect(text).not.toContain('secret');
+    });
+  });
+
+  describe('http > consumer groups', () => {
+    it('joins, polls, commits, describes with lag, leaves and deletes a group', async () => {
+      const { call } = await setup();
+      const topic = topicName();
+      const group = `g-${randomUUID().slice(0, 8)}`;
+      await call('POST', '/v1/topics', { name: topic, partitions: 2 });
+      await call('POST', `/v1/topics/${topic}/records`, { records: ['a', 'b', 'c', 'd'].map((value, i) => ({ value, partition: i % 2 })) });
+      const joined = await call('POST', `/v1/groups/${group}/members`, { topics: [topic], auto_offset_reset: 'earliest', auto_commit: false, session_timeout_ms: 10_000 });
+      expect(joined).toMatchObject({ status: 200, body: { generation: 1, state: 'stable', revoking: [] } });
+      expect(joined.body.assignments).toEqual([{ topic, partition: 0 }, { topic, partition: 1 }]);
+      const member = joined.body.member_id as string;
+      const polled = await call('GET', `/v1/groups/${group}/members/${member}/records?max_records=10`);
+      expect(polled.body.generation).toBe(1);
+      expect(polled.body.records.map((r: any) => [r.topic === topic, r.partition, r.offset, r.value]).sort()).toEqual([
+        [true, 0, 0, 'a'],
+        [true, 0, 1, 'c'],
+        [true, 1, 0, 'b'],
+        [true, 1, 1, 'd'],
+      ]);
+      expect(await call('POST', `/v1/groups/${group}/offsets`, { member_id: member, generation: 1, offsets: [{ topic, partition: 0, offset: 2 }] })).toMatchObject({ status: 204 });
+      expect((await call('GET', `/v1/groups/${group}/offsets`)).body).toEqual({ offsets: [{ topic, partition: 0, offset: 2 }] });
+      expect((await call('POST', `/v1/groups/${group}/members/${member}/heartbeat`)).body).toMatchObject({ member_id: member, generation: 1, state: 'stable' });
+      const described = await call('GET', `/v1/groups/${group}`);
+      expect(described.body).toMatchObject({ group, state: 'stable', generation: 1, assignor: 'range' });
+      expect(described.body.members[0]).toMatchObject({ member_id: member, topics: [topic], session_timeout_ms: 10_000 });
+      expect(described.body.partitions).toEqual([
+        { topic, partition: 0, committed_offset: 2, high_watermark: 2, lag: 0, member_id: member },
+        { topic, partition: 1, committed_offset: null, high_watermark: 2, lag: null, member_id: member },
+      ]);
+      expect((await call('GET', '/v1/groups')).body.groups).toContainEqual({ group, state: 'stable', generation: 1, members: 1 });
+      expect(await call('DELETE', `/v1/groups/${group}`)).toMatchObject({ status: 409, body: { error: { code: 'GROUP_NOT_EMPTY' } } });
+      expect(await call('POST', `/v1/groups/${group}/offsets/reset`, { to: 'earliest' })).toMatchObject({ status: 409, body: { error: { code: 'GROUP_NOT_EMPTY' } } });
+      expect(await call('DELETE', `/v1/groups/${group}/members/${member}`)).toMatchObject({ status: 204 });
+      expect(await call('POST', `/v1/groups/${group}/members/${member}/heartbeat`)).toMatchObject({ status: 404, body: { error: { code: 'UNKNOWN_MEMBER_ID' } } });
+      expect((await call('POST', `/v1/groups/${group}/offsets/reset`, { to: { offset: 1 }, topics: [topic] })).body).toEqual({
+        offsets: [
+          { topic, partition: 0, offset: 1 },
+          { topic, partition: 1, offset: 1 },
+        ],
+      });
+      expect(await call('POST', `/v1/groups/${group}/offsets`, { offsets: [{ topic, partition: 1, offset: 2 }] })).toMatchObject({ status: 204 });
+      expect(await call('DELETE', `/v1/groups/${group}`)).toMatchObject({ status: 204 });
+      expect(await call('GET', `/v1/groups/${group}`)).toMatchObject({ status: 404, body: { error: { code: 'GROUP_NOT_FOUND' } } });
+    });
+
+    it('refuses stale generations, unknown topics and bad requests with stable codes', async () => {
+      const { call } = await setup();
+      const topic = topicName();
+      const group = `g-${randomUUID().slice(0, 8)}`;
+      await call('POST', '/v1/topics', { name: topic, partitions: 2 });
+      const a = (await call('POST', `/v1/groups/${group}/members`, { topics: [topic] })).body;
+      const b = (await call('POST', `/v1/groups/${group}/members`, { topics: [topic] })).body;
+      expect(b.generation).toBe(2);
+      expect(await call('POST', `/v1/groups/${group}/offsets`, { member_id: a.member_id, generation: 1, offsets: [{ topic, partition: 0, offset: 1 }] })).toMatchObject({
+        status: 409,
+        body: { error: { code: 'ILLEGAL_GENERATION', generation: 2 } },
+      });
+      expect(await call('POST', `/v1/groups/${group}/offsets`, { offsets: [{ topic, partition: 0, offset: 1 }] })).toMatchObject({ status: 409, body: { error: { code: 'GROUP_NOT_EMPTY' } } });
+      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [topic], assignor: 'roundrobin' })).toMatchObject({
+        status: 409,
+        body: { error: { code: 'INCONSISTENT_GROUP_PROTOCOL' } },
+      });
+      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [topicName()] })).toMatchObject({ status: 404, body: { error: { code: 'TOPIC_NOT_FOUND' } } });
+      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [] })).toMatchObject({ status: 400, body: { error: { field: 'topics' } } });
+      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [topic], auto_offset_reset: 'sometimes' })).toMatchObject({ status: 400, body: { error: { field: 'auto_offset_reset' } } });
+      expect(await call('POST', `/v1/groups/bad group/members`, { topics: [topic] })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT' } } });
+      expect(await call('GET', `/v1/groups/${group}/members/nobody/records`)).toMatchObject({ status: 404, body: { error: { code: 'UNKNOWN_MEMBER_ID' } } });
+      expect(await call('GET', `/v1/groups/nothing-${randomUUID().slice(0, 6)}/offsets`)).toMatchObject({ status: 404, body: { error: { code: 'GROUP_NOT_FOUND' } } });
     });
   });
 

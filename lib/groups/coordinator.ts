@@ -1,0 +1,614 @@
+/**
+ * Consumer groups with no coordinator process: the group's state lives in the MetadataStore and
+ * changes only by compare-and-set (state.ts holds the rules), so any API instance — any Lambda — can
+ * serve any request of any member.
+ *
+ *   pk group#<group>   sk state                     GroupState (generation, members, target, owners)
+ *                      sk member#<member id>        { lastHeartbeatMs, sessionTimeoutMs }: the lease
+ *                      sk offset#<topic>/<p>        { committed, position }
+ *   pk groups          sk <group>                   index for listing
+ *
+ * Heartbeats write only the member's own lease item, so members do not contend; the state item is
+ * written when membership, subscriptions, partition counts or ownership change, or once per member
+ * per generation (to record that the member was told of it). Every request first expires members
+ * whose lease has run out. Committed offsets and positions are written in a transaction with a check
+ * that the group's generation and owners are as the request saw them: a zombie, or a member whose
+ * partition moved, cannot commit.
+ */
+import { randomUUID } from 'node:crypto';
+import { describeValue, SpoolError } from '../errors.js';
+import type { DecodedRecord } from '../format/index.js';
+import type { Log } from '../log/index.js';
+import { TransactionConflictError, ConditionFailedError, type Attributes, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { assignorNames, parseTpKey, tpKey, type AssignorName } from './assignors.js';
+import { acknowledge, assignmentOf, emptyGroup, notified, phaseOf, rebalance, type AutoOffsetReset, type GroupPhase, type GroupState, type MemberState } from './state.js';
+
+export interface JoinOptions {
+  readonly topics: readonly string[];
+  readonly memberId?: string;
+  readonly sessionTimeoutMs?: number;
+  readonly autoOffsetReset?: AutoOffsetReset;
+  readonly assignor?: AssignorName;
+  readonly autoCommit?: boolean;
+}
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export interface MembershipView {
+  readonly memberId: string;
+  readonly generation: number;
+  readonly assignments: TopicPartition[];
+  /** Assigned partitions this member is asked to give up: commit them before the next request. */
+  readonly revoking: TopicPartition[];
+  readonly state: GroupPhase;
+}
+
+export interface GroupRecord extends DecodedRecord {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export interface OffsetView extends TopicPartition {
+  readonly committed: number | null;
+}
+
+export interface GroupDescription {
+  readonly group: string;
+  readonly state: GroupPhase;
+  readonly generation: number;
+  readonly assignor: AssignorName | null;
+  readonly members: { memberId: string; topics: readonly string[]; assignments: TopicPartition[]; lastHeartbeatMs: number; sessionTimeoutMs: number }[];
+  readonly partitions: { topic: string; partition: number; committed: number | null; highWatermark: number; lag: number | null; owner: string | null }[];
+}
+
+export type ResetTarget = 'earliest' | 'latest' | { readonly timestamp: number } | { readonly offset: number };
+
+export interface CoordinatorOptions {
+  readonly now?: () => number;
+  /** @default 30 000 */
+  readonly defaultSessionTimeoutMs?: number;
+}
+
+const stateSk = 'state';
+const groupsPk = 'groups';
+const memberPrefix = 'member#';
+const offsetPrefix = 'offset#';
+const maxCasAttempts = 20;
+const groupName = /^[a-zA-Z0-9._-]{1,249}$/;
+
+interface Loaded {
+  readonly state: GroupState;
+  readonly exists: boolean;
+  readonly leases: ReadonlyMap<string, { lastHeartbeatMs: number; sessionTimeoutMs: number }>;
+  readonly offsets: ReadonlyMap<string, OffsetEntry>;
+}
+
+/** Per (group, partition): the committed offset, and the position a member's polls reached. */
+interface OffsetEntry {
+  readonly committed: number | null;
+  readonly position: number | null;
+  readonly positionOwner?: string | null;
+  readonly positionGeneration?: number | null;
+}
+
+const noPosition: OffsetEntry = { committed: null, position: null, positionOwner: null, positionGeneration: null };
+
+export class GroupCoordinator {
+  private readonly now: () => number;
+  private readonly defaultSessionTimeoutMs: number;
+
+  constructor(
+    private readonly log: Log,
+    private readonly metadata: MetadataStore,
+    options: CoordinatorOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.defaultSessionTimeoutMs = options.defaultSessionTimeoutMs ?? 30_000;
+  }
+
+  async join(group: string, options: JoinOptions): Promise<MembershipView> {
+    checkGroupName(group);
+    const topics = [...new Set(options.topics)];
+    if (topics.length === 0) throw new SpoolError('INVALID_ARGUMENT', 'topics: expected at least one topic, got none', { details: { field: 'topics' } });
+    for (const topic of topics) await this.log.topics.require(topic);
+    const memberId = options.memberId ?? `${group}-${randomUUID()}`;
+    const member: MemberState = {
+      topics,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? this.defaultSessionTimeoutMs,
+      autoOffsetReset: options.autoOffsetReset ?? 'latest',
+      autoCommit: options.autoCommit ?? true,
+      joinedMs: this.now(),
+      notifiedGeneration: -1,
+    };
+    await this.metadata.write({ kind: 'put', key: { pk: groupsPk, sk: group }, attrs: { createdMs: this.now() } });
+    const state = await this.change(group, memberId, async (loaded, live) => {
+      const requested = options.assignor ?? loaded.state.assignor ?? 'range';
+      const others = Object.keys(live).filter((id) => id !== memberId);
+      if (others.length > 0 && loaded.state.assignor !== null && requested !== loaded.state.assignor) {
+        throw new SpoolError('INCONSISTENT_GROUP_PROTOCOL', `group ${group} uses assignor ${loaded.state.assignor}, got ${requested}`);
+      }
+      // A member joining again has dropped what it consumed: that acknowledges any revocation.
+      const previous = live[memberId];
+      const base = previous ? acknowledge({ ...loaded.state, members: { ...live, [memberId]: { ...previous, notifiedGeneration: loaded.state.generation } } }, memberId) : loaded.state;
+      const members = { ...live, [memberId]: member };
+      return rebalance({ ...base, assignor: others.length === 0 ? requested : base.assignor }, members, await this.partitionCounts(members));
+    });
+    return this.view(memberId, state);
+  }
+
+  async heartbeat(group: string, memberId: string): Promise<MembershipView> {
+    return this.view(memberId, await this.touch(group, memberId));
+  }
+
+  async leave(group: string, memberId: string): Promise<void> {
+    await this.change(group, memberId, async (loaded, live) => {
+      if (live[memberId] === undefined) throw unknownMember(group, memberId);
+      const members = { ...live };
+      delete members[memberId];
+      return rebalance(loaded.state, members, await this.partitionCounts(members));
+    });
+    await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: memberPrefix + memberId } });
+  }
+
+  /**
+   * The member's next records from its partitions, resuming at their positions (or the committed
+   * offset, or auto_offset_reset). With auto-commit, the positions reached by the previous poll are
+   * committed first. Positions advance only if the group has not changed meanwhile.
+   */
+  async poll(group: string, memberId: string, options: { maxRecords?: number; maxBytes?: number; waitMs?: number; signal?: AbortSignal } = {}): Promise<{ records: GroupRecord[]; generation: number }> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const state = await this.touch(group, memberId);
+      const member = state.members[memberId]!;
+      const loaded = await this.load(group);
+      const starts = new Map<string, number>();
+      for (const key of assignmentOf(state, memberId)) {
+        const stored = loaded.offsets.get(key);
+        const { topic, partition } = parseTpKey(key);
+        // A position is this member's own, from this generation; otherwise resume from the commit (as Kafka's eager rebalance does).
+        const mine = stored?.positionOwner === memberId && stored.positionGeneration === state.generation;
+        starts.set(key, await this.startOffset(topic, partition, (mine ? stored.position : null) ?? stored?.committed ?? null, member.autoOffsetReset));
+      }
+      const records = await this.fetchFrom(starts, options);
+      const writes = new Map<string, OffsetEntry>();
+      for (const [key, offset] of nextOffsets(records)) {
+        writes.set(key, { committed: loaded.offsets.get(key)?.committed ?? null, position: offset, positionOwner: memberId, positionGeneration: state.generation });
+      }
+      try {
+        await this.writeOffsets(group, state, writes);
+      } catch (error) {
+        if (error instanceof SpoolError && error.code === 'REBALANCE_IN_PROGRESS') continue; // nothing delivered, nothing advanced
+        throw error;
+      }
+      return { records, generation: state.generation };
+    }
+    return { records: [], generation: (await this.load(group)).state.generation };
+  }
+
+  /** Commits offsets: by a member of the current generation for its own partitions, or by anyone while the group has no live members. */
+  async commit(group: string, request: { memberId?: string; generation?: number; offsets: readonly (TopicPartition & { offset: number })[] }): Promise<void> {
+    checkGroupName(group);
+    for (const { topic, partition, offset } of request.offsets) {
+      const topicItem = await this.log.topics.require(topic);
+      if (!Number.isInteger(partition) || partition < 0 || partition >= topicItem.partitions) {
+        throw new SpoolError('PARTITION_NOT_FOUND', `topic ${topic} has no partition ${describeValue(partition)}`);
+      }
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new SpoolError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${describeValue(offset)}`);
+    }
+    for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
+      const loaded = await this.load(group);
+      const live = this.liveMembers(loaded);
+      const writes = new Map<string, OffsetEntry>(
+        request.offsets.map(({ topic, partition, offset }) => [tpKey(topic, partition), { ...(loaded.offsets.get(tpKey(topic, partition)) ?? noPosition), committed: offset }]),
+      );
+      if (request.memberId === undefined) {
+        if (Object.keys(live).length === 0 && loaded.state.memberCount > 0) {
+          await this.expire(group);
+          continue;
+        }
+        if (Object.keys(live).length > 0) {
+          throw new SpoolError('GROUP_NOT_EMPTY', `group ${group} has ${Object.keys(live).length} live members: commit as a member (member_id and generation)`);
+        }
+        if (!loaded.exists) await this.ensureGroup(group);
+        try {
+          await this.writeOffsets(group, loaded.exists ? loaded.state : emptyGroup, writes, true);
+          return;
+        } catch (error) {
+          if (error instanceof SpoolError && error.code === 'REBALANCE_IN_PROGRESS') continue;
+          throw error;
+        }
+      }
+      const memberId = request.memberId;
+      if (live[memberId] === undefined) throw unknownMember(group, memberId);
+      if (request.generation !== loaded.state.generation) {
+        throw new SpoolError('ILLEGAL_GENERATION', `generation ${describeValue(request.generation)} of member ${memberId} is not the group's current ${loaded.state.generation}: rejoin`, {
+          details: { generation: loaded.state.generation },
+        });
+      }
+      for (const key of writes.keys()) {
+        if (loaded.state.owners[key] !== memberId) {
+          throw new SpoolError('REBALANCE_IN_PROGRESS', `partition ${key} is not assigned to member ${memberId} in generation ${loaded.state.generation}`, {
+            details: { generation: loaded.state.generation },
+          });
+        }
+      }
+      await this.writeOffsets(group, loaded.state, writes);
+      return;
+    }
+    throw new SpoolError('CONFLICT', `group ${group} kept changing; try again`, { retriable: true });
+  }
+
+  async offsets(group: string): Promise<OffsetView[]> {
+    const loaded = await this.load(group);
+    if (!loaded.exists && loaded.offsets.size === 0) throw groupNotFound(group);
+    return [...loaded.offsets.entries()]
+      .filter(([, entry]) => entry.committed !== null)
+      .map(([key, entry]) => ({ ...parseTpKey(key), committed: entry.committed }))
+      .sort(byTopicPartition);
+  }
+
+  async list(): Promise<{ group: string; state: GroupPhase; generation: number; members: number }[]> {
+    const names = (await this.metadata.query(groupsPk)).map((item) => item.sk);
+    return Promise.all(
+      names.map(async (group) => {
+        const loaded = await this.load(group);
+        const state = this.withoutExpired(loaded);
+        return { group, state: phaseOf(state), generation: state.generation, members: state.memberCount };
+      }),
+    );
+  }
+
+  async describe(group: string): Promise<GroupDescription> {
+    const loaded = await this.load(group);
+    if (!loaded.exists && loaded.offsets.size === 0) throw groupNotFound(group);
+    const state = this.withoutExpired(loaded);
+    const keys = [...new Set([...loaded.offsets.keys(), ...Object.keys(state.target), ...Object.keys(state.owners)])].sort();
+    const partitions = await Promise.all(
+      keys.map(async (key) => {
+        const { topic, partition } = parseTpKey(key);
+        const committed = loaded.offsets.get(key)?.committed ?? null;
+        const highWatermark = (await this.log.offsetFor(topic, partition, 'latest').catch(() => undefined)) ?? 0;
+        return { topic, partition, committed, highWatermark, lag: committed === null ? null : Math.max(0, highWatermark - committed), owner: state.owners[key] ?? null };
+      }),
+    );
+    return {
+      group,
+      state: phaseOf(state),
+      generation: state.generation,
+      assignor: state.assignor,
+      members: Object.entries(state.members).map(([memberId, member]) => ({
+        memberId,
+        topics: member.topics,
+        assignments: assignmentOf(state, memberId).map(parseTpKey),
+        lastHeartbeatMs: loaded.leases.get(memberId)?.lastHeartbeatMs ?? 0,
+        sessionTimeoutMs: member.sessionTimeoutMs,
+      })),
+      partitions: partitions.sort(byTopicPartition),
+    };
+  }
+
+  /** Sets committed offsets (and positions) of the given topics, or of every partition with an offset; only with no live members. */
+  async resetOffsets(group: string, to: ResetTarget, topics?: readonly string[]): Promise<OffsetView[]> {
+    await this.expire(group);
+    const loaded = await this.load(group);
+    this.requireEmpty(group, loaded);
+    const names = topics ?? [...new Set([...loaded.offsets.keys()].map((key) => parseTpKey(key).topic))];
+    const writes = new Map<string, OffsetEntry>();
+    for (const topic of names) {
+      const { partitions } = await this.log.topics.require(topic);
+      for (let partition = 0; partition < partitions; partition++) {
+        const offset =
+          typeof to === 'string'
+            ? (await this.log.offsetFor(topic, partition, to))!
+            : 'offset' in to
+              ? to.offset
+              : ((await this.log.offsetFor(topic, partition, to.timestamp)) ?? (await this.log.offsetFor(topic, partition, 'latest'))!);
+        writes.set(tpKey(topic, partition), { ...noPosition, committed: offset });
+      }
+    }
+    if (!loaded.exists) await this.ensureGroup(group);
+    await this.writeOffsets(group, loaded.exists ? loaded.state : emptyGroup, writes, true);
+    return [...writes.entries()].map(([key, entry]) => ({ ...parseTpKey(key), committed: entry.committed })).sort(byTopicPartition);
+  }
+
+  async deleteGroup(group: string): Promise<void> {
+    await this.expire(group);
+    const loaded = await this.load(group);
+    if (!loaded.exists && loaded.offsets.size === 0) throw groupNotFound(group);
+    this.requireEmpty(group, loaded);
+    // Fence first: the state item goes only if still empty, then the rest.
+    if (loaded.exists) {
+      try {
+        await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: stateSk }, condition: { kind: 'match', fields: { version: loaded.state.version } } });
+      } catch (error) {
+        if (error instanceof ConditionFailedError) throw new SpoolError('CONFLICT', `group ${group} changed while being deleted; try again`, { retriable: true });
+        throw error;
+      }
+    }
+    for (const item of await this.metadata.query(groupPk(group))) await this.metadata.write({ kind: 'delete', key: { pk: item.pk, sk: item.sk } });
+    await this.metadata.write({ kind: 'delete', key: { pk: groupsPk, sk: group } });
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------
+
+  /** Writes the group without its expired members (if it has any), so "empty" holds in the store too. */
+  private async expire(group: string): Promise<void> {
+    const loaded = await this.load(group);
+    if (loaded.exists && Object.keys(this.liveMembers(loaded)).length !== loaded.state.memberCount) {
+      await this.change(group, '', async (current) => current.state);
+    }
+  }
+
+  /** A member's request: renews its lease, expires others, records acknowledgement and notification. */
+  private async touch(group: string, memberId: string): Promise<GroupState> {
+    await this.autoCommit(group, memberId);
+    const state = await this.change(group, memberId, async (loaded, live) => {
+      if (live[memberId] === undefined) throw unknownMember(group, memberId);
+      let next = loaded.state;
+      const counts = await this.partitionCounts(live);
+      if (Object.keys(live).length !== next.memberCount || !sameCounts(counts, next.partitionCounts)) next = rebalance(next, live, counts);
+      return acknowledge(next, memberId);
+    });
+    return state;
+  }
+
+  /**
+   * With auto-commit, a member's next request commits the positions its previous poll reached, for
+   * every partition it still owns — before that request acknowledges a rebalance and gives any up,
+   * so the next owner resumes exactly where this member stopped.
+   */
+  private async autoCommit(group: string, memberId: string): Promise<void> {
+    const loaded = await this.load(group);
+    if (!loaded.state.members[memberId]?.autoCommit) return;
+    const writes = new Map<string, OffsetEntry>();
+    for (const key of assignmentOf(loaded.state, memberId)) {
+      const stored = loaded.offsets.get(key);
+      if (stored?.positionOwner === memberId && stored.position !== null && stored.position !== stored.committed) writes.set(key, { ...stored, committed: stored.position });
+    }
+    await this.writeOffsets(group, loaded.state, writes).catch((error) => {
+      // The group changed under us: the next request commits against the new state.
+      if (!(error instanceof SpoolError && error.code === 'REBALANCE_IN_PROGRESS')) throw error;
+    });
+  }
+
+  /**
+   * Read, expire dead members, apply `mutate`, mark the member notified, write with compare-and-set;
+   * on conflict, again from the read. The member's lease is renewed after the write.
+   */
+  private async change(group: string, memberId: string, mutate: (loaded: Loaded, live: Record<string, MemberState>) => Promise<GroupState>): Promise<GroupState> {
+    for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
+      const loaded = await this.load(group);
+      const live = this.liveMembers(loaded);
+      const expired = Object.keys(loaded.state.members).filter((id) => live[id] === undefined);
+      let base = loaded.state;
+      if (expired.length > 0) base = rebalance(base, live, await this.partitionCounts(live));
+      const mutated = await mutate({ ...loaded, state: base }, live);
+      const next = notified(mutated, memberId);
+      if (next !== loaded.state) {
+        try {
+          await this.metadata.write({
+            kind: 'put',
+            key: { pk: groupPk(group), sk: stateSk },
+            attrs: stateAttrs({ ...next, version: loaded.state.version + 1 }),
+            condition: loaded.exists ? { kind: 'match', fields: { version: loaded.state.version } } : { kind: 'absent' },
+          });
+        } catch (error) {
+          if (error instanceof ConditionFailedError) continue;
+          throw error;
+        }
+      }
+      const member = next.members[memberId];
+      if (member) {
+        await this.metadata.write({
+          kind: 'put',
+          key: { pk: groupPk(group), sk: memberPrefix + memberId },
+          attrs: { lastHeartbeatMs: this.now(), sessionTimeoutMs: member.sessionTimeoutMs },
+        });
+      }
+      return { ...next, version: next === loaded.state ? loaded.state.version : loaded.state.version + 1 };
+    }
+    throw new SpoolError('CONFLICT', `group ${group} kept changing; try again`, { retriable: true });
+  }
+
+  private async load(group: string): Promise<Loaded> {
+    const items = await this.metadata.query(groupPk(group));
+    let state: GroupState = emptyGroup;
+    let exists = false;
+    const leases = new Map<string, { lastHeartbeatMs: number; sessionTimeoutMs: number }>();
+    const offsets = new Map<string, OffsetEntry>();
+    for (const item of items) {
+      if (item.sk === stateSk) {
+        state = stateFromItem(item);
+        exists = true;
+      } else if (item.sk.startsWith(memberPrefix)) {
+        leases.set(item.sk.slice(memberPrefix.length), item.attrs as unknown as { lastHeartbeatMs: number; sessionTimeoutMs: number });
+      } else if (item.sk.startsWith(offsetPrefix)) {
+        const a = item.attrs;
+        offsets.set(item.sk.slice(offsetPrefix.length), {
+          committed: (a.committed as number | null | undefined) ?? null,
+          position: (a.position as number | null | undefined) ?? null,
+          positionOwner: (a.positionOwner as string | null | undefined) ?? null,
+          positionGeneration: (a.positionGeneration as number | null | undefined) ?? null,
+        });
+      }
+    }
+    return { state, exists, leases, offsets };
+  }
+
+  /** Members whose lease is still running (a member with no lease item yet is live: it is joining). */
+  private liveMembers(loaded: Loaded): Record<string, MemberState> {
+    const now = this.now();
+    const live: Record<string, MemberState> = {};
+    for (const [id, member] of Object.entries(loaded.state.members)) {
+      const lease = loaded.leases.get(id);
+      if (lease === undefined || lease.lastHeartbeatMs + lease.sessionTimeoutMs > now) live[id] = member;
+    }
+    return live;
+  }
+
+  /** The state as it would be with expired members gone (for views; not written). */
+  private withoutExpired(loaded: Loaded): GroupState {
+    const live = this.liveMembers(loaded);
+    if (Object.keys(live).length === loaded.state.memberCount) return loaded.state;
+    return rebalance(loaded.state, live, loaded.state.partitionCounts);
+  }
+
+  private requireEmpty(group: string, loaded: Loaded): void {
+    const live = Object.keys(this.liveMembers(loaded)).length;
+    if (live > 0) throw new SpoolError('GROUP_NOT_EMPTY', `group ${group} has ${live} live members; stop them (or wait for their sessions to expire) first`);
+  }
+
+  private async ensureGroup(group: string): Promise<void> {
+    checkGroupName(group);
+    await this.metadata.write({ kind: 'put', key: { pk: groupsPk, sk: group }, attrs: { createdMs: this.now() } });
+    await this.metadata
+      .write({ kind: 'put', key: { pk: groupPk(group), sk: stateSk }, attrs: stateAttrs(emptyGroup), condition: { kind: 'absent' } })
+      .catch((error) => {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      });
+  }
+
+  private async partitionCounts(members: Readonly<Record<string, MemberState>>): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const topic of new Set(Object.values(members).flatMap((m) => m.topics))) {
+      const item = await this.log.topics.get(topic);
+      if (item) counts[topic] = item.partitions;
+    }
+    return counts;
+  }
+
+  /** Offsets written with a check that the group's generation and owners (or emptiness) are as read. */
+  private async writeOffsets(group: string, state: GroupState, writes: ReadonlyMap<string, OffsetEntry>, requireEmpty = false): Promise<void> {
+    if (writes.size === 0) return;
+    const fields: Attributes = requireEmpty ? { memberCount: 0 } : { generation: state.generation, ownersVersion: state.ownersVersion };
+    const entries = [...writes.entries()];
+    for (let start = 0; start < entries.length; start += 99) {
+      const ops: WriteOp[] = [
+        { kind: 'check', key: { pk: groupPk(group), sk: stateSk }, condition: { kind: 'match', fields } },
+        ...entries.slice(start, start + 99).map(([key, entry]): WriteOp => ({
+          kind: 'put',
+          key: { pk: groupPk(group), sk: offsetPrefix + key },
+          attrs: {
+            committed: entry.committed,
+            position: entry.position,
+            positionOwner: entry.positionOwner ?? null,
+            positionGeneration: entry.positionGeneration ?? null,
+            updatedMs: this.now(),
+          },
+        })),
+      ];
+      try {
+        await this.metadata.transact(ops);
+      } catch (error) {
+        if (error instanceof TransactionConflictError) {
+          throw new SpoolError(
+            requireEmpty ? 'GROUP_NOT_EMPTY' : 'REBALANCE_IN_PROGRESS',
+            requireEmpty ? `group ${group} gained members; commit as a member` : `group ${group} changed since generation ${state.generation}: rejoin or poll again`,
+            { details: { generation: state.generation } },
+          );
+        }
+        throw error;
+      }
+    }
+  }
+
+  private async startOffset(topic: string, partition: number, stored: number | null, reset: AutoOffsetReset): Promise<number> {
+    const earliest = (await this.log.offsetFor(topic, partition, 'earliest'))!;
+    const latest = (await this.log.offsetFor(topic, partition, 'latest'))!;
+    if (stored !== null && stored >= earliest && stored <= latest) return stored;
+    if (reset === 'none') {
+      throw new SpoolError('NO_COMMITTED_OFFSET', `${stored === null ? 'no committed offset' : `committed offset ${stored} is out of range`} for ${topic}/${partition} and auto_offset_reset is none`);
+    }
+    return reset === 'earliest' ? earliest : latest;
+  }
+
+  /** Reads the member's partitions in turn within the budget; waits (long-poll) on all when none has records. */
+  private async fetchFrom(starts: ReadonlyMap<string, number>, options: { maxRecords?: number; maxBytes?: number; waitMs?: number; signal?: AbortSignal }): Promise<GroupRecord[]> {
+    let maxRecords = options.maxRecords ?? 500;
+    let maxBytes = options.maxBytes ?? 1024 * 1024;
+    const records: GroupRecord[] = [];
+    const keys = [...starts.keys()];
+    const read = async (waitMs: number, signal?: AbortSignal) => {
+      for (const key of keys) {
+        if (maxRecords <= 0 || maxBytes <= 0) break;
+        const { topic, partition } = parseTpKey(key);
+        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, { maxRecords, maxBytes, waitMs, signal });
+        for (const record of fetched.records) {
+          records.push({ ...record, topic, partition });
+          maxRecords--;
+          maxBytes -= (record.key?.length ?? 0) + (record.value?.length ?? 0);
+        }
+      }
+    };
+    await read(0);
+    if (records.length > 0 || (options.waitMs ?? 0) <= 0 || keys.length === 0) return records;
+    // Nothing yet: wait on every partition at once; the first to see records wins, the rest stop.
+    const stop = new AbortController();
+    options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+    await Promise.all(
+      keys.map(async (key) => {
+        const { topic, partition } = parseTpKey(key);
+        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, { maxRecords: 1, maxBytes: 1, waitMs: options.waitMs, signal: stop.signal });
+        if (fetched.records.length > 0) stop.abort();
+      }),
+    );
+    await read(0);
+    return records;
+  }
+
+  private view(memberId: string, state: GroupState): MembershipView {
+    const owned = assignmentOf(state, memberId);
+    return {
+      memberId,
+      generation: state.generation,
+      assignments: owned.map(parseTpKey),
+      revoking: owned.filter((key) => state.target[key] !== memberId).map(parseTpKey),
+      state: phaseOf(state),
+    };
+  }
+}
+
+function nextOffsets(records: readonly GroupRecord[]): Map<string, number> {
+  const next = new Map<string, number>();
+  for (const record of records) next.set(tpKey(record.topic, record.partition), record.offset + 1);
+  return next;
+}
+
+function groupPk(group: string): string {
+  return `group#${group}`;
+}
+
+function checkGroupName(group: string): void {
+  if (!groupName.test(group)) {
+    throw new SpoolError('INVALID_ARGUMENT', `group must be 1 to 249 ASCII letters, digits, ".", "_" or "-", got ${describeValue(group)}`, { details: { field: 'group' } });
+  }
+}
+
+function stateAttrs(state: GroupState): Attributes {
+  return JSON.parse(JSON.stringify(state)) as Attributes;
+}
+
+function stateFromItem(item: Item): GroupState {
+  return { ...emptyGroup, ...(item.attrs as unknown as GroupState) };
+}
+
+function sameCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
+}
+
+function unknownMember(group: string, memberId: string): SpoolError {
+  return new SpoolError('UNKNOWN_MEMBER_ID', `member ${memberId} is not in group ${group} (it left, or its session expired): join again`);
+}
+
+function groupNotFound(group: string): SpoolError {
+  return new SpoolError('GROUP_NOT_FOUND', `group ${group} does not exist`);
+}
+
+function byTopicPartition(a: TopicPartition, b: TopicPartition): number {
+  return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
+}
+
+export { assignorNames };

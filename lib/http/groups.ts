@@ -1,0 +1,198 @@
+/**
+ * Consumer-group routes of the HTTP API, over lib/groups. Any instance can serve any request: the
+ * group lives in the metadata store. Declared with their schemas, like every route.
+ */
+import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
+import type { GroupCoordinator, MembershipView } from '../groups/coordinator.js';
+import { toJsonRecord } from './records.js';
+import * as s from './schemas.js';
+
+type Json = <T extends z.ZodType>(schema: T, description: string) => { description: string; content: { 'application/json': { schema: T } } };
+
+export function registerGroupRoutes(
+  app: OpenAPIHono<{ Variables: { requestId: string } }>,
+  groups: GroupCoordinator,
+  helpers: { json: Json; errors: (...statuses: number[]) => Record<string, unknown>; shutdown?: AbortSignal },
+): void {
+  const { json, errors } = helpers;
+  const membership = (view: MembershipView) => ({
+    member_id: view.memberId,
+    generation: view.generation,
+    assignments: view.assignments,
+    revoking: view.revoking,
+    state: view.state,
+  });
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/groups/{group}/members',
+      summary: 'Join a group (or rejoin with member_id); answers the member’s partitions',
+      request: { params: s.GroupParams, body: { content: { 'application/json': { schema: s.JoinBody } }, required: true } },
+      responses: { 200: json(s.MembershipOut, 'the membership'), ...errors(400, 404, 409) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const view = await groups.join(c.req.valid('param').group, {
+        topics: body.topics,
+        memberId: body.member_id,
+        sessionTimeoutMs: body.session_timeout_ms,
+        autoOffsetReset: body.auto_offset_reset,
+        assignor: body.assignor,
+        autoCommit: body.auto_commit,
+      });
+      return c.json(membership(view), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/groups/{group}/members/{member}/heartbeat',
+      summary: 'Keep the membership alive; answers the current generation and partitions',
+      request: { params: s.MemberParams },
+      responses: { 200: json(s.MembershipOut, 'the membership'), ...errors(404, 409) },
+    }),
+    async (c) => {
+      const { group, member } = c.req.valid('param');
+      return c.json(membership(await groups.heartbeat(group, member)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/groups/{group}/members/{member}/records',
+      summary: 'Poll records from the member’s partitions, resuming from the group’s positions',
+      request: { params: s.MemberParams, query: s.PollQuery },
+      responses: { 200: json(s.PollOut, 'records'), ...errors(400, 404, 409) },
+    }),
+    async (c) => {
+      const { group, member } = c.req.valid('param');
+      const query = c.req.valid('query');
+      const { records, generation } = await groups.poll(group, member, {
+        maxRecords: query.max_records,
+        maxBytes: query.max_bytes,
+        waitMs: query.wait_ms,
+        signal: helpers.shutdown,
+      });
+      const encoding = query.encoding ?? 'utf8';
+      return c.json({ records: records.map((r) => ({ topic: r.topic, partition: r.partition, ...toJsonRecord(r, encoding) })), generation }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/groups/{group}/members/{member}',
+      summary: 'Leave the group (its partitions move at once)',
+      request: { params: s.MemberParams },
+      responses: { 204: { description: 'left' }, ...errors(404) },
+    }),
+    async (c) => {
+      const { group, member } = c.req.valid('param');
+      await groups.leave(group, member);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/groups/{group}/offsets',
+      summary: 'Commit offsets (the next offset to read), as a member of the current generation, or with no member while the group is empty',
+      request: { params: s.GroupParams, body: { content: { 'application/json': { schema: s.CommitBody } }, required: true } },
+      responses: { 204: { description: 'committed' }, ...errors(400, 404, 409) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      await groups.commit(c.req.valid('param').group, { memberId: body.member_id, generation: body.generation, offsets: body.offsets });
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/groups/{group}/offsets',
+      summary: 'Committed offsets of the group',
+      request: { params: s.GroupParams },
+      responses: { 200: json(s.OffsetsOut, 'offsets'), ...errors(404) },
+    }),
+    async (c) => {
+      const offsets = await groups.offsets(c.req.valid('param').group);
+      return c.json({ offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.committed })) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/groups/{group}/offsets/reset',
+      summary: 'Reset committed offsets (only while the group has no live members)',
+      request: { params: s.GroupParams, body: { content: { 'application/json': { schema: s.ResetBody } }, required: true } },
+      responses: { 200: json(s.OffsetsOut, 'the new offsets'), ...errors(400, 404, 409) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const offsets = await groups.resetOffsets(c.req.valid('param').group, body.to, body.topics);
+      return c.json({ offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.committed })) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: 'get', path: '/v1/groups', summary: 'List groups', responses: { 200: json(s.GroupListOut, 'groups') } }),
+    async (c) => c.json({ groups: await groups.list() }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/groups/{group}',
+      summary: 'Describe a group: members, assignments, committed offsets, lag',
+      request: { params: s.GroupParams },
+      responses: { 200: json(s.GroupOut, 'the group'), ...errors(404) },
+    }),
+    async (c) => {
+      const d = await groups.describe(c.req.valid('param').group);
+      return c.json(
+        {
+          group: d.group,
+          state: d.state,
+          generation: d.generation,
+          assignor: d.assignor,
+          members: d.members.map((m) => ({
+            member_id: m.memberId,
+            topics: [...m.topics],
+            assignments: m.assignments,
+            last_heartbeat_ms: m.lastHeartbeatMs,
+            session_timeout_ms: m.sessionTimeoutMs,
+          })),
+          partitions: d.partitions.map((p) => ({
+            topic: p.topic,
+            partition: p.partition,
+            committed_offset: p.committed,
+            high_watermark: p.highWatermark,
+            lag: p.lag,
+            member_id: p.owner,
+          })),
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/groups/{group}',
+      summary: 'Delete a group and its offsets (only while it has no live members)',
+      request: { params: s.GroupParams },
+      responses: { 204: { description: 'deleted' }, ...errors(404, 409) },
+    }),
+    async (c) => {
+      await groups.deleteGroup(c.req.valid('param').group);
+      return c.body(null, 204);
+    },
+  );
+}

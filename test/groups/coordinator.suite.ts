@@ -1,0 +1,224 @@
+/**
+ * Consumer groups over the metadata store, written once and run on the embedded store and on the
+ * AWS adapters. A skewed clock stands in for session timeouts.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import type { Log } from '../../lib/log/index.js';
+import type { StoreKind } from '../support/stores.js';
+import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
+
+export function groupSuite(kind: () => StoreKind): void {
+  const logs: Log[] = [];
+  const opened: TestStores[] = [];
+  afterEach(async () => {
+    await closeAll(logs.splice(0), opened.splice(0));
+  });
+
+  async function setup(partitions = 4) {
+    const stores = await openTestStores(kind().locations());
+    opened.push(stores);
+    const clock = { skewMs: 0 };
+    const now = () => Date.now() + clock.skewMs;
+    const log = newLog(stores, { now });
+    logs.push(log);
+    // Two coordinators on one store: as two API instances (two Lambdas) would be.
+    const groups = [new GroupCoordinator(log, stores.metadata, { now }), new GroupCoordinator(log, stores.metadata, { now })] as const;
+    const topic = `g-${randomUUID().slice(0, 8)}`;
+    await log.createTopic(topic, partitions);
+    return { log, groups, topic, clock, group: `grp-${randomUUID().slice(0, 8)}` };
+  }
+
+  const produceN = async (log: Log, topic: string, n: number, from = 0) => {
+    for (let i = from; i < from + n; i++) await log.produce(topic, [{ key: text(`k${i}`), value: text(`v${i}`) }]);
+  };
+
+  describe('groups > membership and rebalancing', () => {
+    it('rebalances through joins, leaves and expiries without ever giving a partition to two live members', async () => {
+      for (const partitions of [1, 5, 12]) {
+        const { groups, topic, group, clock } = await setup(partitions);
+        const ids: string[] = [];
+        const check = async () => {
+          const d = await groups[0].describe(group);
+          const owned = d.members.flatMap((m) => m.assignments.map((a) => `${a.topic}/${a.partition}`));
+          expect(new Set(owned).size).toBe(owned.length);
+          return d;
+        };
+        const settle = async () => {
+          for (let round = 0; round < 2; round++) for (const id of ids) await groups[round % 2]!.heartbeat(group, id);
+          const d = await check();
+          expect(d.state).toBe('stable');
+          const owned = d.members.flatMap((m) => m.assignments);
+          expect(owned).toHaveLength(partitions);
+          // Members beyond the partition count stay idle; the others share evenly (range).
+          const sizes = d.members.map((m) => m.assignments.length).sort((a, b) => a - b);
+          expect(sizes[sizes.length - 1]! - sizes[0]!).toBeLessThanOrEqual(1);
+          return d;
+        };
+        for (let i = 0; i < 5; i++) {
+          // The last to join will go silent: a short session; the others' outlast the clock skew below.
+          const joined = await groups[i % 2]!.join(group, { topics: [topic], autoOffsetReset: 'earliest', sessionTimeoutMs: i === 4 ? 5_000 : 60_000 });
+          ids.push(joined.memberId);
+          await check();
+          await settle();
+        }
+        expect((await groups[0].describe(group)).members.filter((m) => m.assignments.length === 0)).toHaveLength(Math.max(0, 5 - partitions));
+        await groups[1].leave(group, ids.shift()!);
+        await check();
+        await settle();
+        // One member stops heartbeating: after its session it is expired and its partitions move.
+        const silent = ids.pop()!;
+        clock.skewMs += 6_000;
+        for (const id of ids) await groups[0].heartbeat(group, id); // the others renew
+        const after = await settle();
+        expect(after.members.map((m) => m.memberId)).not.toContain(silent);
+        await expect(groups[0].heartbeat(group, silent)).rejects.toMatchObject({ code: 'UNKNOWN_MEMBER_ID' });
+      }
+    });
+
+    it('moves a partition from a live member only after it acknowledges, and rejects a zombie’s commit', async () => {
+      const { groups, topic, group, log } = await setup(2);
+      await produceN(log, topic, 6);
+      const a = await groups[0].join(group, { topics: [topic], autoOffsetReset: 'earliest', autoCommit: false });
+      expect(a.assignments).toHaveLength(2);
+      const b = await groups[1].join(group, { topics: [topic], autoOffsetReset: 'earliest', autoCommit: false });
+      expect(b.assignments).toEqual([]); // a still holds both until it hears of the new generation
+      const told = await groups[0].heartbeat(group, a.memberId);
+      expect(told.generation).toBe(b.generation);
+      expect(told.revoking).toHaveLength(1);
+      // a commits what it is giving up, then acknowledges with its next request.
+      await groups[0].commit(group, { memberId: a.memberId, generation: told.generation, offsets: told.revoking.map((tp) => ({ ...tp, offset: 0 })) });
+      const acked = await groups[0].heartbeat(group, a.memberId);
+      expect(acked.assignments).toHaveLength(1);
+      expect((await groups[1].heartbeat(group, b.memberId)).assignments).toHaveLength(1);
+      // A commit from the old generation is refused, and nothing is written.
+      await expect(groups[0].commit(group, { memberId: a.memberId, generation: a.generation, offsets: [{ ...acked.assignments[0]!, offset: 3 }] })).rejects.toMatchObject({
+        code: 'ILLEGAL_GENERATION',
+      });
+      // A member committing a partition it does not hold is refused too.
+      const other = (await groups[1].heartbeat(group, b.memberId)).assignments[0]!;
+      await expect(groups[0].commit(group, { memberId: a.memberId, generation: acked.generation, offsets: [{ ...other, offset: 3 }] })).rejects.toMatchObject({
+        code: 'REBALANCE_IN_PROGRESS',
+      });
+      expect((await groups[0].offsets(group)).every((o) => o.committed === 0)).toBe(true);
+    });
+
+    it('refuses a joiner whose assignor differs from the group’s', async () => {
+      const { groups, topic, group } = await setup(2);
+      await groups[0].join(group, { topics: [topic], assignor: 'range' });
+      await expect(groups[1].join(group, { topics: [topic], assignor: 'roundrobin' })).rejects.toMatchObject({ code: 'INCONSISTENT_GROUP_PROTOCOL' });
+    });
+  });
+
+  describe('groups > consuming', () => {
+    async function drain(groups: readonly GroupCoordinator[], group: string, members: string[], expected: number, seen: Map<string, string[]>) {
+      for (let round = 0; round < 200 && [...seen.values()].flat().length < expected; round++) {
+        for (const [i, id] of members.entries()) {
+          const { records } = await groups[i % groups.length]!.poll(group, id, { maxRecords: 3 });
+          for (const r of records) seen.get(id)!.push(`${r.topic}/${r.partition}@${r.offset}=${str(r.value)}`);
+        }
+      }
+    }
+
+    it('splits a topic among a group’s members with nothing delivered twice (a queue)', async () => {
+      const { groups, topic, group, log } = await setup(4);
+      await produceN(log, topic, 40);
+      const members = [];
+      for (let i = 0; i < 3; i++) members.push((await groups[i % 2]!.join(group, { topics: [topic], autoOffsetReset: 'earliest' })).memberId);
+      for (let round = 0; round < 2; round++) for (const id of members) await groups[0].heartbeat(group, id);
+      const seen = new Map(members.map((id) => [id, [] as string[]]));
+      await drain(groups, group, members, 40, seen);
+      const all = [...seen.values()].flat();
+      expect(all).toHaveLength(40);
+      expect(new Set(all).size).toBe(40);
+      expect([...seen.values()].filter((records) => records.length > 0).length).toBeGreaterThanOrEqual(2);
+    });
+
+    it('gives every record to each of two groups (publish/subscribe)', async () => {
+      const { groups, topic, log } = await setup(3);
+      await produceN(log, topic, 15);
+      for (const group of ['pub-a', 'pub-b'].map((g) => `${g}-${randomUUID().slice(0, 6)}`)) {
+        const id = (await groups[0].join(group, { topics: [topic], autoOffsetReset: 'earliest' })).memberId;
+        const seen = new Map([[id, [] as string[]]]);
+        await drain(groups, group, [id], 15, seen);
+        expect(seen.get(id)!.map((r) => r.split('=')[1]).sort()).toEqual(Array.from({ length: 15 }, (_, i) => `v${i}`).sort());
+      }
+    });
+
+    it('resumes after a member dies mid-batch from its last commit: nothing skipped (at least once)', async () => {
+      const { groups, topic, group, log, clock } = await setup(1);
+      await produceN(log, topic, 10);
+      const a = await groups[0].join(group, { topics: [topic], autoOffsetReset: 'earliest', autoCommit: false, sessionTimeoutMs: 10_000 });
+      const first = await groups[0].poll(group, a.memberId, { maxRecords: 4 });
+      expect(first.records.map((r) => r.offset)).toEqual([0, 1, 2, 3]);
+      await groups[0].commit(group, { memberId: a.memberId, generation: first.generation, offsets: [{ topic, partition: 0, offset: 4 }] });
+      const second = await groups[0].poll(group, a.memberId, { maxRecords: 3 });
+      expect(second.records.map((r) => r.offset)).toEqual([4, 5, 6]); // …and a dies before committing these
+      const b = await groups[1].join(group, { topics: [topic], autoOffsetReset: 'earliest', autoCommit: false });
+      expect(b.assignments).toEqual([]); // a's session has not run out
+      clock.skewMs += 11_000;
+      const resumed = await groups[1].poll(group, b.memberId, { maxRecords: 100 });
+      expect(resumed.records.map((r) => r.offset)).toEqual([4, 5, 6, 7, 8, 9]);
+    });
+
+    it('auto-commits the previous poll’s positions, and reports lag as high watermark minus committed', async () => {
+      const { groups, topic, group, log } = await setup(1);
+      await produceN(log, topic, 10);
+      const a = await groups[0].join(group, { topics: [topic], autoOffsetReset: 'earliest' });
+      await groups[0].poll(group, a.memberId, { maxRecords: 4 });
+      expect((await groups[0].describe(group)).partitions[0]).toMatchObject({ committed: null, lag: null });
+      await groups[0].poll(group, a.memberId, { maxRecords: 2 }); // commits 4, reads 4..5
+      const d = await groups[0].describe(group);
+      expect(d.partitions[0]).toMatchObject({ committed: 4, highWatermark: 10, lag: 6, owner: a.memberId });
+      await groups[0].heartbeat(group, a.memberId); // commits 6
+      expect((await groups[0].offsets(group))[0]).toMatchObject({ committed: 6 });
+    });
+
+    it('starts a new group at earliest or latest, or refuses with none', async () => {
+      const { groups, topic, log } = await setup(1);
+      await produceN(log, topic, 3);
+      const poll = async (reset: 'earliest' | 'latest' | 'none') => {
+        const group = `reset-${reset}-${randomUUID().slice(0, 6)}`;
+        const id = (await groups[0].join(group, { topics: [topic], autoOffsetReset: reset })).memberId;
+        return (await groups[0].poll(group, id)).records.map((r) => r.offset);
+      };
+      expect(await poll('earliest')).toEqual([0, 1, 2]);
+      expect(await poll('latest')).toEqual([]);
+      await expect(poll('none')).rejects.toMatchObject({ code: 'NO_COMMITTED_OFFSET' });
+    });
+
+    it('long-polls across the member’s partitions', async () => {
+      const { groups, topic, group, log } = await setup(3);
+      const id = (await groups[0].join(group, { topics: [topic], autoOffsetReset: 'latest' })).memberId;
+      await groups[0].poll(group, id);
+      setTimeout(() => void log.produce(topic, [{ key: null, value: text('late'), partition: 2 }]), 100);
+      const { records } = await groups[0].poll(group, id, { waitMs: 10_000 });
+      expect(records.map((r) => [r.partition, str(r.value)])).toEqual([[2, 'late']]);
+    });
+  });
+
+  describe('groups > administration', () => {
+    it('commits without a member, resets and deletes only while the group is empty', async () => {
+      const { groups, topic, group, log, clock } = await setup(2);
+      await produceN(log, topic, 8);
+      await groups[0].commit(group, { offsets: [{ topic, partition: 0, offset: 1 }] });
+      expect(await groups[0].offsets(group)).toEqual([{ topic, partition: 0, committed: 1 }]);
+      const id = (await groups[0].join(group, { topics: [topic], sessionTimeoutMs: 5000 })).memberId;
+      await expect(groups[0].commit(group, { offsets: [{ topic, partition: 0, offset: 2 }] })).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
+      await expect(groups[0].resetOffsets(group, 'earliest')).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
+      await expect(groups[0].deleteGroup(group)).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
+      expect((await groups[0].list()).find((g) => g.group === group)).toMatchObject({ members: 1 });
+      clock.skewMs += 6000; // the member's session runs out
+      expect(await groups[0].resetOffsets(group, 'latest', [topic])).toEqual([
+        { topic, partition: 0, committed: (await log.offsetFor(topic, 0, 'latest'))! },
+        { topic, partition: 1, committed: (await log.offsetFor(topic, 1, 'latest'))! },
+      ]);
+      expect((await groups[0].resetOffsets(group, { offset: 0 })).map((o) => o.committed)).toEqual([0, 0]);
+      await groups[0].deleteGroup(group);
+      await expect(groups[0].describe(group)).rejects.toMatchObject({ code: 'GROUP_NOT_FOUND' });
+      expect((await groups[0].list()).map((g) => g.group)).not.toContain(group);
+      await expect(groups[0].heartbeat(group, id)).rejects.toMatchObject({ code: 'UNKNOWN_MEMBER_ID' });
+    });
+  });
+}

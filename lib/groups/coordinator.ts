@@ -124,7 +124,7 @@ export class GroupCoordinator {
       notifiedGeneration: -1,
     };
     await this.metadata.write({ kind: 'put', key: { pk: groupsPk, sk: group }, attrs: { createdMs: this.now() } });
-    const state = await this.change(group, memberId, async (loaded, live) => {
+    const { state } = await this.change(group, memberId, async (loaded, live) => {
       const requested = options.assignor ?? loaded.state.assignor ?? 'range';
       const others = Object.keys(live).filter((id) => id !== memberId);
       if (others.length > 0 && loaded.state.assignor !== null && requested !== loaded.state.assignor) {
@@ -140,7 +140,7 @@ export class GroupCoordinator {
   }
 
   async heartbeat(group: string, memberId: string): Promise<MembershipView> {
-    return this.view(memberId, await this.touch(group, memberId));
+    return this.view(memberId, (await this.touch(group, memberId)).state);
   }
 
   async leave(group: string, memberId: string): Promise<void> {
@@ -160,21 +160,24 @@ export class GroupCoordinator {
    */
   async poll(group: string, memberId: string, options: { maxRecords?: number; maxBytes?: number; waitMs?: number; signal?: AbortSignal } = {}): Promise<{ records: GroupRecord[]; generation: number }> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const state = await this.touch(group, memberId);
+      const { state, offsets } = await this.touch(group, memberId);
       const member = state.members[memberId]!;
-      const loaded = await this.load(group);
-      const starts = new Map<string, number>();
-      for (const key of assignmentOf(state, memberId)) {
-        const stored = loaded.offsets.get(key);
-        const { topic, partition } = parseTpKey(key);
-        // A position is this member's own, from this generation; otherwise resume from the commit (as Kafka's eager rebalance does).
-        const mine = stored?.positionOwner === memberId && stored.positionGeneration === state.generation;
-        starts.set(key, await this.startOffset(topic, partition, (mine ? stored.position : null) ?? stored?.committed ?? null, member.autoOffsetReset));
-      }
+      // Where each partition resumes: read in parallel (one partition-state read each).
+      const owned = assignmentOf(state, memberId);
+      const resumeAt = await Promise.all(
+        owned.map((key) => {
+          const stored = offsets.get(key);
+          const { topic, partition } = parseTpKey(key);
+          // A position is this member's own, from this generation; otherwise resume from the commit (as Kafka's eager rebalance does).
+          const mine = stored?.positionOwner === memberId && stored.positionGeneration === state.generation;
+          return this.startOffset(topic, partition, (mine ? stored.position : null) ?? stored?.committed ?? null, member.autoOffsetReset);
+        }),
+      );
+      const starts = new Map(owned.map((key, index) => [key, resumeAt[index]!]));
       const records = await this.fetchFrom(starts, options);
       const writes = new Map<string, OffsetEntry>();
       for (const [key, offset] of nextOffsets(records)) {
-        writes.set(key, { committed: loaded.offsets.get(key)?.committed ?? null, position: offset, positionOwner: memberId, positionGeneration: state.generation });
+        writes.set(key, { committed: offsets.get(key)?.committed ?? null, position: offset, positionOwner: memberId, positionGeneration: state.generation });
       }
       try {
         await this.writeOffsets(group, state, writes);
@@ -342,16 +345,15 @@ export class GroupCoordinator {
   }
 
   /** A member's request: renews its lease, expires others, records acknowledgement and notification. */
-  private async touch(group: string, memberId: string): Promise<GroupState> {
+  private async touch(group: string, memberId: string): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
     await this.autoCommit(group, memberId);
-    const state = await this.change(group, memberId, async (loaded, live) => {
+    return this.change(group, memberId, async (loaded, live) => {
       if (live[memberId] === undefined) throw unknownMember(group, memberId);
       let next = loaded.state;
       const counts = await this.partitionCounts(live);
       if (Object.keys(live).length !== next.memberCount || !sameCounts(counts, next.partitionCounts)) next = rebalance(next, live, counts);
       return acknowledge(next, memberId);
     });
-    return state;
   }
 
   /**
@@ -377,7 +379,7 @@ export class GroupCoordinator {
    * Read, expire dead members, apply `mutate`, mark the member notified, write with compare-and-set;
    * on conflict, again from the read. The member's lease is renewed after the write.
    */
-  private async change(group: string, memberId: string, mutate: (loaded: Loaded, live: Record<string, MemberState>) => Promise<GroupState>): Promise<GroupState> {
+  private async change(group: string, memberId: string, mutate: (loaded: Loaded, live: Record<string, MemberState>) => Promise<GroupState>): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
     for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
       const loaded = await this.load(group);
       const live = this.liveMembers(loaded);
@@ -407,7 +409,7 @@ export class GroupCoordinator {
           attrs: { lastHeartbeatMs: this.now(), sessionTimeoutMs: member.sessionTimeoutMs },
         });
       }
-      return { ...next, version: next === loaded.state ? loaded.state.version : loaded.state.version + 1 };
+      return { state: { ...next, version: next === loaded.state ? loaded.state.version : loaded.state.version + 1 }, offsets: loaded.offsets };
     }
     throw new SpoolError('CONFLICT', `group ${group} kept changing; try again`, { retriable: true });
   }
@@ -515,8 +517,7 @@ export class GroupCoordinator {
   }
 
   private async startOffset(topic: string, partition: number, stored: number | null, reset: AutoOffsetReset): Promise<number> {
-    const earliest = (await this.log.offsetFor(topic, partition, 'earliest'))!;
-    const latest = (await this.log.offsetFor(topic, partition, 'latest'))!;
+    const { earliest, latest } = await this.log.offsetRange(topic, partition);
     if (stored !== null && stored >= earliest && stored <= latest) return stored;
     if (reset === 'none') {
       throw new SpoolError('NO_COMMITTED_OFFSET', `${stored === null ? 'no committed offset' : `committed offset ${stored} is out of range`} for ${topic}/${partition} and auto_offset_reset is none`);

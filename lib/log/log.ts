@@ -188,6 +188,12 @@ export class Log {
     return this.reader.offsetForTimestamp(topic, partition, at);
   }
 
+  /** The valid offsets of a partition, in one consistent read: [earliest, latest]. */
+  async offsetRange(topicName: string, partition: number): Promise<{ earliest: number; latest: number }> {
+    const state = await this.reader.state(await this.requirePartition(topicName, partition), partition);
+    return { earliest: state.logStartOffset, latest: state.nextOffset };
+  }
+
   // ---- leadership ---------------------------------------------------------------------------------
 
   async acquireLeadership(topicName: string, partition: number): Promise<Lease> {
@@ -212,9 +218,17 @@ export class Log {
     return offset;
   }
 
+  /** Reads use the same short-lived topic cache as produce: a stale entry at worst names a partition whose state is gone (PARTITION_NOT_FOUND). */
   private async requirePartition(topicName: string, partition: number): Promise<TopicItem> {
-    const topic = await this.topics.get(topicName);
+    const cached = this.topicCache.get(topicName);
+    let topic = cached && cached.expiresMs > this.now() ? cached.topic : await this.topics.get(topicName);
     if (topic === undefined) throw notFound(topicName);
+    if (cached?.topic !== topic) this.topicCache.set(topicName, { topic, expiresMs: this.now() + this.topicCacheMs });
+    // A partition beyond a cached count may have been added since: look again before refusing.
+    if (cached?.topic === topic && (partition as number) >= topic.partitions) {
+      topic = (await this.topics.get(topicName)) ?? topic;
+      this.topicCache.set(topicName, { topic, expiresMs: this.now() + this.topicCacheMs });
+    }
     checkPartition(topic, partition);
     return topic;
   }

@@ -11,9 +11,21 @@
  * Heartbeats write only the member's own lease item, so members do not contend; the state item is
  * written when membership, subscriptions, partition counts or ownership change, or once per member
  * per generation (to record that the member was told of it). Every request first expires members
- * whose lease has run out. Committed offsets and positions are written in a transaction with a check
- * that the group's generation and owners are as the request saw them: a zombie, or a member whose
- * partition moved, cannot commit.
+ * whose lease has run out — in one transaction with a check that each such lease is still the one
+ * read, so a member renewing at that moment is never expelled by a stale reader. A member renews its
+ * lease before it changes the state, so once its change lands it is known live.
+ *
+ * Offset items are changed by updates of the fields each path owns (a commit sets `committed`, a poll
+ * sets the position), in a transaction with a check that the group's incarnation, generation and
+ * owners are as the request saw them: a zombie, a member whose partition moved, or a writer of a
+ * deleted group cannot commit. Auto-commit also requires the offset item to be as read, so it never
+ * undoes a concurrent explicit commit. Positions are tagged with the member's run (one per join) and
+ * generation; a position not of this run and generation is ignored and never auto-committed.
+ *
+ * Limits, by design: a poll's records come from at most 98 partitions (its positions must land in
+ * one transaction); a poll's positions advance when its response is built, so a client that loses a
+ * response loses those records unless it commits explicitly (auto-commit is at-least-once only up to
+ * that window, as a Kafka consumer that crashes after poll but before processing).
  */
 import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
@@ -90,11 +102,17 @@ interface Loaded {
 interface OffsetEntry {
   readonly committed: number | null;
   readonly position: number | null;
-  readonly positionOwner?: string | null;
-  readonly positionGeneration?: number | null;
+  readonly positionRun: string | null;
+  readonly positionGeneration: number | null;
 }
 
-const noPosition: OffsetEntry = { committed: null, position: null, positionOwner: null, positionGeneration: null };
+interface OffsetUpdate {
+  readonly set: Attributes;
+  /** Required of the offset item as it is now (auto-commit: unchanged since read). */
+  readonly expect?: Attributes;
+}
+
+const maxPartitionsPerPoll = 98;
 
 export class GroupCoordinator {
   private readonly now: () => number;
@@ -121,6 +139,7 @@ export class GroupCoordinator {
       autoOffsetReset: options.autoOffsetReset ?? 'latest',
       autoCommit: options.autoCommit ?? true,
       joinedMs: this.now(),
+      runId: randomUUID(),
       notifiedGeneration: -1,
     };
     await this.metadata.write({ kind: 'put', key: { pk: groupsPk, sk: group }, attrs: { createdMs: this.now() } });
@@ -136,14 +155,18 @@ export class GroupCoordinator {
       const members = { ...live, [memberId]: member };
       return rebalance({ ...base, assignor: others.length === 0 ? requested : base.assignor }, members, await this.partitionCounts(members));
     });
+    await this.renew(group, memberId, member.sessionTimeoutMs);
     return this.view(memberId, state);
   }
 
+  /** Keeps the membership alive. Before it acknowledges a revocation, an auto-commit member commits the partitions it gives up. */
   async heartbeat(group: string, memberId: string): Promise<MembershipView> {
-    return this.view(memberId, (await this.touch(group, memberId)).state);
+    return this.view(memberId, (await this.touch(group, memberId, 'revoking')).state);
   }
 
+  /** Leaves the group: an auto-commit member commits its positions first (as a Kafka consumer does on close). */
   async leave(group: string, memberId: string): Promise<void> {
+    await this.autoCommit(group, memberId, 'owned');
     await this.change(group, memberId, async (loaded, live) => {
       if (live[memberId] === undefined) throw unknownMember(group, memberId);
       const members = { ...live };
@@ -154,40 +177,60 @@ export class GroupCoordinator {
   }
 
   /**
-   * The member's next records from its partitions, resuming at their positions (or the committed
+   * The member's next records from its partitions, resuming at its positions (or the committed
    * offset, or auto_offset_reset). With auto-commit, the positions reached by the previous poll are
-   * committed first. Positions advance only if the group has not changed meanwhile.
+   * committed first. Positions advance only if the group has not changed meanwhile, and not at all
+   * if the request was abandoned before its records were ready.
    */
-  async poll(group: string, memberId: string, options: { maxRecords?: number; maxBytes?: number; waitMs?: number; signal?: AbortSignal } = {}): Promise<{ records: GroupRecord[]; generation: number }> {
+  async poll(
+    group: string,
+    memberId: string,
+    options: { maxRecords?: number; maxBytes?: number; waitMs?: number; signal?: AbortSignal } = {},
+  ): Promise<{ records: GroupRecord[]; generation: number; assignments: TopicPartition[]; revoking: TopicPartition[] }> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const { state, offsets } = await this.touch(group, memberId);
+      const { state, offsets } = await this.touch(group, memberId, 'owned');
       const member = state.members[memberId]!;
-      // Where each partition resumes: read in parallel (one partition-state read each).
+      const view = this.view(memberId, state);
+      // A long-poll never outlives half the session: the lease is renewed only when a request starts.
+      const waitMs = Math.min(options.waitMs ?? 0, Math.floor(member.sessionTimeoutMs / 2));
       const owned = assignmentOf(state, memberId);
+      if (owned.length === 0) {
+        await sleep(waitMs, options.signal);
+        return { records: [], generation: state.generation, assignments: view.assignments, revoking: view.revoking };
+      }
+      // Where each partition resumes: read in parallel (one partition-state read each).
       const resumeAt = await Promise.all(
         owned.map((key) => {
           const stored = offsets.get(key);
           const { topic, partition } = parseTpKey(key);
-          // A position is this member's own, from this generation; otherwise resume from the commit (as Kafka's eager rebalance does).
-          const mine = stored?.positionOwner === memberId && stored.positionGeneration === state.generation;
-          return this.startOffset(topic, partition, (mine ? stored.position : null) ?? stored?.committed ?? null, member.autoOffsetReset);
+          return this.startOffset(topic, partition, this.ownPosition(stored, member, state) ?? stored?.committed ?? null, member.autoOffsetReset);
         }),
       );
       const starts = new Map(owned.map((key, index) => [key, resumeAt[index]!]));
-      const records = await this.fetchFrom(starts, options);
-      const writes = new Map<string, OffsetEntry>();
-      for (const [key, offset] of nextOffsets(records)) {
-        writes.set(key, { committed: offsets.get(key)?.committed ?? null, position: offset, positionOwner: memberId, positionGeneration: state.generation });
+      const records = await this.fetchFrom(starts, { ...options, waitMs });
+      if (options.signal?.aborted) return { records: [], generation: state.generation, assignments: view.assignments, revoking: view.revoking };
+
+      const position = (offset: number): OffsetUpdate => ({ set: { position: offset, positionRun: member.runId, positionGeneration: state.generation } });
+      const advanced = new Map<string, OffsetUpdate>();
+      for (const [key, offset] of nextOffsets(records)) advanced.set(key, position(offset));
+      // Partitions that started from a commit or a reset hold their start as position, so records
+      // produced before the next poll are not skipped by a second "latest".
+      const started = new Map<string, OffsetUpdate>();
+      for (const key of owned) {
+        if (!advanced.has(key) && this.ownPosition(offsets.get(key), member, state) !== starts.get(key)) started.set(key, position(starts.get(key)!));
       }
       try {
-        await this.writeOffsets(group, state, writes);
+        await this.updateOffsets(group, state, advanced);
       } catch (error) {
-        if (error instanceof SpoolError && error.code === 'REBALANCE_IN_PROGRESS') continue; // nothing delivered, nothing advanced
+        if (error instanceof SpoolError && (error.code === 'REBALANCE_IN_PROGRESS' || error.code === 'CONFLICT')) continue; // nothing delivered, nothing advanced
         throw error;
       }
-      return { records, generation: state.generation };
+      await this.updateOffsets(group, state, started).catch(() => undefined); // a hint: recomputed if it did not land
+      return { records, generation: state.generation, assignments: view.assignments, revoking: view.revoking };
     }
-    return { records: [], generation: (await this.load(group)).state.generation };
+    const { state } = await this.touch(group, memberId, 'none');
+    const view = this.view(memberId, state);
+    return { records: [], generation: state.generation, assignments: view.assignments, revoking: view.revoking };
   }
 
   /** Commits offsets: by a member of the current generation for its own partitions, or by anyone while the group has no live members. */
@@ -200,12 +243,12 @@ export class GroupCoordinator {
       }
       if (!Number.isSafeInteger(offset) || offset < 0) throw new SpoolError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${describeValue(offset)}`);
     }
+    const updates = new Map<string, OffsetUpdate>(
+      request.offsets.map(({ topic, partition, offset }) => [tpKey(topic, partition), { set: { committed: offset, committedMs: this.now() } }]),
+    );
     for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
       const loaded = await this.load(group);
       const live = this.liveMembers(loaded);
-      const writes = new Map<string, OffsetEntry>(
-        request.offsets.map(({ topic, partition, offset }) => [tpKey(topic, partition), { ...(loaded.offsets.get(tpKey(topic, partition)) ?? noPosition), committed: offset }]),
-      );
       if (request.memberId === undefined) {
         if (Object.keys(live).length === 0 && loaded.state.memberCount > 0) {
           await this.expire(group);
@@ -214,9 +257,12 @@ export class GroupCoordinator {
         if (Object.keys(live).length > 0) {
           throw new SpoolError('GROUP_NOT_EMPTY', `group ${group} has ${Object.keys(live).length} live members: commit as a member (member_id and generation)`);
         }
-        if (!loaded.exists) await this.ensureGroup(group);
+        if (!loaded.exists) {
+          await this.ensureGroup(group);
+          continue;
+        }
         try {
-          await this.writeOffsets(group, loaded.exists ? loaded.state : emptyGroup, writes, true);
+          await this.updateOffsets(group, loaded.state, updates, true);
           return;
         } catch (error) {
           if (error instanceof SpoolError && error.code === 'REBALANCE_IN_PROGRESS') continue;
@@ -230,15 +276,21 @@ export class GroupCoordinator {
           details: { generation: loaded.state.generation },
         });
       }
-      for (const key of writes.keys()) {
+      for (const key of updates.keys()) {
         if (loaded.state.owners[key] !== memberId) {
           throw new SpoolError('REBALANCE_IN_PROGRESS', `partition ${key} is not assigned to member ${memberId} in generation ${loaded.state.generation}`, {
             details: { generation: loaded.state.generation },
           });
         }
       }
-      await this.writeOffsets(group, loaded.state, writes);
-      return;
+      try {
+        await this.updateOffsets(group, loaded.state, updates);
+        return;
+      } catch (error) {
+        // Another member's hand-over changed the owners: check again whether ours are still ours.
+        if (error instanceof SpoolError && error.code === 'REBALANCE_IN_PROGRESS') continue;
+        throw error;
+      }
     }
     throw new SpoolError('CONFLICT', `group ${group} kept changing; try again`, { retriable: true });
   }
@@ -298,7 +350,8 @@ export class GroupCoordinator {
     const loaded = await this.load(group);
     this.requireEmpty(group, loaded);
     const names = topics ?? [...new Set([...loaded.offsets.keys()].map((key) => parseTpKey(key).topic))];
-    const writes = new Map<string, OffsetEntry>();
+    const updates = new Map<string, OffsetUpdate>();
+    const committed = new Map<string, number>();
     for (const topic of names) {
       const { partitions } = await this.log.topics.require(topic);
       for (let partition = 0; partition < partitions; partition++) {
@@ -308,12 +361,13 @@ export class GroupCoordinator {
             : 'offset' in to
               ? to.offset
               : ((await this.log.offsetFor(topic, partition, to.timestamp)) ?? (await this.log.offsetFor(topic, partition, 'latest'))!);
-        writes.set(tpKey(topic, partition), { ...noPosition, committed: offset });
+        committed.set(tpKey(topic, partition), offset);
+        updates.set(tpKey(topic, partition), { set: { committed: offset, committedMs: this.now(), position: null, positionRun: null, positionGeneration: null } });
       }
     }
     if (!loaded.exists) await this.ensureGroup(group);
-    await this.writeOffsets(group, loaded.exists ? loaded.state : emptyGroup, writes, true);
-    return [...writes.entries()].map(([key, entry]) => ({ ...parseTpKey(key), committed: entry.committed })).sort(byTopicPartition);
+    await this.updateOffsets(group, (await this.load(group)).state, updates, true);
+    return [...committed.entries()].map(([key, offset]) => ({ ...parseTpKey(key), committed: offset })).sort(byTopicPartition);
   }
 
   async deleteGroup(group: string): Promise<void> {
@@ -330,7 +384,9 @@ export class GroupCoordinator {
         throw error;
       }
     }
-    for (const item of await this.metadata.query(groupPk(group))) await this.metadata.write({ kind: 'delete', key: { pk: item.pk, sk: item.sk } });
+    // Only what was read: a group created again meanwhile keeps its own items.
+    for (const id of loaded.leases.keys()) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: memberPrefix + id } });
+    for (const key of loaded.offsets.keys()) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: offsetPrefix + key } });
     await this.metadata.write({ kind: 'delete', key: { pk: groupsPk, sk: group } });
   }
 
@@ -344,74 +400,117 @@ export class GroupCoordinator {
     }
   }
 
-  /** A member's request: renews its lease, expires others, records acknowledgement and notification. */
-  private async touch(group: string, memberId: string): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
-    await this.autoCommit(group, memberId);
+  /**
+   * With auto-commit, commits the positions this member's previous poll reached ('owned': every
+   * partition it holds; 'revoking': only those it is asked to give up). Each offset item must still be
+   * as read. Answers whether everything due was committed.
+   */
+  private async autoCommit(group: string, memberId: string, which: 'owned' | 'revoking' | 'none'): Promise<boolean> {
+    if (which === 'none') return true;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const loaded = await this.load(group);
+      const member = loaded.state.members[memberId];
+      if (!member?.autoCommit) return true;
+      const updates = new Map<string, OffsetUpdate>();
+      for (const key of assignmentOf(loaded.state, memberId)) {
+        if (which === 'revoking' && loaded.state.target[key] === memberId) continue;
+        const stored = loaded.offsets.get(key);
+        // Forward only: an explicit commit ahead of the polled position is never undone.
+        if (stored && stored.positionRun === member.runId && stored.position !== null && (stored.committed === null || stored.position > stored.committed)) {
+          updates.set(key, {
+            set: { committed: stored.position, committedMs: this.now() },
+            expect: { position: stored.position, positionRun: member.runId, committed: stored.committed },
+          });
+        }
+      }
+      try {
+        await this.updateOffsets(group, loaded.state, updates);
+        return true;
+      } catch (error) {
+        if (!(error instanceof SpoolError && (error.code === 'REBALANCE_IN_PROGRESS' || error.code === 'CONFLICT'))) throw error;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * A member's request: auto-commits what is due, renews its lease, expires others, and acknowledges
+   * the current generation — but only once the auto-commit has landed, so a partition never moves on
+   * with this member's progress uncommitted.
+   */
+  private async touch(group: string, memberId: string, commit: 'owned' | 'revoking' | 'none'): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
+    const committed = await this.autoCommit(group, memberId, commit);
     return this.change(group, memberId, async (loaded, live) => {
       if (live[memberId] === undefined) throw unknownMember(group, memberId);
       let next = loaded.state;
       const counts = await this.partitionCounts(live);
-      if (Object.keys(live).length !== next.memberCount || !sameCounts(counts, next.partitionCounts)) next = rebalance(next, live, counts);
-      return acknowledge(next, memberId);
+      if (!sameCounts(counts, next.partitionCounts)) next = rebalance(next, live, counts);
+      return committed ? acknowledge(next, memberId) : next;
     });
   }
 
   /**
-   * With auto-commit, a member's next request commits the positions its previous poll reached, for
-   * every partition it still owns — before that request acknowledges a rebalance and gives any up,
-   * so the next owner resumes exactly where this member stopped.
-   */
-  private async autoCommit(group: string, memberId: string): Promise<void> {
-    const loaded = await this.load(group);
-    if (!loaded.state.members[memberId]?.autoCommit) return;
-    const writes = new Map<string, OffsetEntry>();
-    for (const key of assignmentOf(loaded.state, memberId)) {
-      const stored = loaded.offsets.get(key);
-      if (stored?.positionOwner === memberId && stored.position !== null && stored.position !== stored.committed) writes.set(key, { ...stored, committed: stored.position });
-    }
-    await this.writeOffsets(group, loaded.state, writes).catch((error) => {
-      // The group changed under us: the next request commits against the new state.
-      if (!(error instanceof SpoolError && error.code === 'REBALANCE_IN_PROGRESS')) throw error;
-    });
-  }
-
-  /**
-   * Read, expire dead members, apply `mutate`, mark the member notified, write with compare-and-set;
-   * on conflict, again from the read. The member's lease is renewed after the write.
+   * Read; renew the member's lease; expire dead members; apply `mutate`; mark the member notified;
+   * write with compare-and-set (and, for each member expired, a check that its lease is still the one
+   * read); on conflict, again from the read.
    */
   private async change(group: string, memberId: string, mutate: (loaded: Loaded, live: Record<string, MemberState>) => Promise<GroupState>): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
     for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
       const loaded = await this.load(group);
       const live = this.liveMembers(loaded);
+      const self = live[memberId];
+      if (self) await this.renew(group, memberId, self.sessionTimeoutMs);
       const expired = Object.keys(loaded.state.members).filter((id) => live[id] === undefined);
       let base = loaded.state;
       if (expired.length > 0) base = rebalance(base, live, await this.partitionCounts(live));
-      const mutated = await mutate({ ...loaded, state: base }, live);
-      const next = notified(mutated, memberId);
-      if (next !== loaded.state) {
-        try {
-          await this.metadata.write({
-            kind: 'put',
-            key: { pk: groupPk(group), sk: stateSk },
-            attrs: stateAttrs({ ...next, version: loaded.state.version + 1 }),
-            condition: loaded.exists ? { kind: 'match', fields: { version: loaded.state.version } } : { kind: 'absent' },
-          });
-        } catch (error) {
-          if (error instanceof ConditionFailedError) continue;
-          throw error;
-        }
+      let next = notified(await mutate({ ...loaded, state: base }, live), memberId);
+      if (next === loaded.state) {
+        // Nothing to write; but the lease was renewed after the read: make sure no one expired us in between.
+        const now = await this.metadata.get({ pk: groupPk(group), sk: stateSk });
+        if ((now?.attrs.version ?? 0) !== loaded.state.version) continue;
+        return { state: next, offsets: loaded.offsets };
       }
-      const member = next.members[memberId];
-      if (member) {
-        await this.metadata.write({
+      if (!loaded.exists) next = { ...next, incarnation: randomUUID() };
+      const written = { ...next, version: loaded.state.version + 1 };
+      const ops: WriteOp[] = [
+        {
           kind: 'put',
-          key: { pk: groupPk(group), sk: memberPrefix + memberId },
-          attrs: { lastHeartbeatMs: this.now(), sessionTimeoutMs: member.sessionTimeoutMs },
-        });
+          key: { pk: groupPk(group), sk: stateSk },
+          attrs: stateAttrs(written),
+          condition: loaded.exists ? { kind: 'match', fields: { version: loaded.state.version } } : { kind: 'absent' },
+        },
+        ...expired.map((id): WriteOp => {
+          const lease = loaded.leases.get(id);
+          return {
+            kind: 'check',
+            key: { pk: groupPk(group), sk: memberPrefix + id },
+            condition: lease ? { kind: 'match', fields: { lastHeartbeatMs: lease.lastHeartbeatMs } } : { kind: 'absent' },
+          };
+        }),
+      ];
+      try {
+        if (ops.length === 1) await this.metadata.write(ops[0]!);
+        else await this.metadata.transact(ops.slice(0, 100));
+      } catch (error) {
+        if (error instanceof ConditionFailedError || error instanceof TransactionConflictError) continue;
+        throw error;
       }
-      return { state: { ...next, version: next === loaded.state ? loaded.state.version : loaded.state.version + 1 }, offsets: loaded.offsets };
+      for (const id of expired) {
+        const lease = loaded.leases.get(id);
+        if (lease) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: memberPrefix + id }, condition: { kind: 'match', fields: { lastHeartbeatMs: lease.lastHeartbeatMs } } }).catch(() => undefined);
+      }
+      return { state: written, offsets: loaded.offsets };
     }
     throw new SpoolError('CONFLICT', `group ${group} kept changing; try again`, { retriable: true });
+  }
+
+  private async renew(group: string, memberId: string, sessionTimeoutMs: number): Promise<void> {
+    await this.metadata.write({ kind: 'put', key: { pk: groupPk(group), sk: memberPrefix + memberId }, attrs: { lastHeartbeatMs: this.now(), sessionTimeoutMs } });
+  }
+
+  /** A position the member may resume from: written by this run of it, in this generation. */
+  private ownPosition(stored: OffsetEntry | undefined, member: MemberState, state: GroupState): number | null {
+    return stored?.positionRun === member.runId && stored.positionGeneration === state.generation ? stored.position : null;
   }
 
   private async load(group: string): Promise<Loaded> {
@@ -431,7 +530,7 @@ export class GroupCoordinator {
         offsets.set(item.sk.slice(offsetPrefix.length), {
           committed: (a.committed as number | null | undefined) ?? null,
           position: (a.position as number | null | undefined) ?? null,
-          positionOwner: (a.positionOwner as string | null | undefined) ?? null,
+          positionRun: (a.positionRun as string | null | undefined) ?? null,
           positionGeneration: (a.positionGeneration as number | null | undefined) ?? null,
         });
       }
@@ -439,13 +538,13 @@ export class GroupCoordinator {
     return { state, exists, leases, offsets };
   }
 
-  /** Members whose lease is still running (a member with no lease item yet is live: it is joining). */
+  /** Members whose lease is still running; a member whose lease was never written counts from its join. */
   private liveMembers(loaded: Loaded): Record<string, MemberState> {
     const now = this.now();
     const live: Record<string, MemberState> = {};
     for (const [id, member] of Object.entries(loaded.state.members)) {
-      const lease = loaded.leases.get(id);
-      if (lease === undefined || lease.lastHeartbeatMs + lease.sessionTimeoutMs > now) live[id] = member;
+      const lastSeenMs = loaded.leases.get(id)?.lastHeartbeatMs ?? member.joinedMs;
+      if (lastSeenMs + member.sessionTimeoutMs > now) live[id] = member;
     }
     return live;
   }
@@ -466,7 +565,7 @@ export class GroupCoordinator {
     checkGroupName(group);
     await this.metadata.write({ kind: 'put', key: { pk: groupsPk, sk: group }, attrs: { createdMs: this.now() } });
     await this.metadata
-      .write({ kind: 'put', key: { pk: groupPk(group), sk: stateSk }, attrs: stateAttrs(emptyGroup), condition: { kind: 'absent' } })
+      .write({ kind: 'put', key: { pk: groupPk(group), sk: stateSk }, attrs: stateAttrs({ ...emptyGroup, incarnation: randomUUID() }), condition: { kind: 'absent' } })
       .catch((error) => {
         if (!(error instanceof ConditionFailedError)) throw error;
       });
@@ -481,37 +580,39 @@ export class GroupCoordinator {
     return counts;
   }
 
-  /** Offsets written with a check that the group's generation and owners (or emptiness) are as read. */
-  private async writeOffsets(group: string, state: GroupState, writes: ReadonlyMap<string, OffsetEntry>, requireEmpty = false): Promise<void> {
-    if (writes.size === 0) return;
-    const fields: Attributes = requireEmpty ? { memberCount: 0 } : { generation: state.generation, ownersVersion: state.ownersVersion };
-    const entries = [...writes.entries()];
+  /**
+   * Offset updates in one transaction (at most 99), with a check that the group's incarnation,
+   * generation and owners (or, for `requireEmpty`, its emptiness) are as read. A failed group check is
+   * REBALANCE_IN_PROGRESS (or GROUP_NOT_EMPTY); a failed offset-item expectation is CONFLICT.
+   */
+  private async updateOffsets(group: string, state: GroupState, updates: ReadonlyMap<string, OffsetUpdate>, requireEmpty = false): Promise<void> {
+    if (updates.size === 0) return;
+    const fields: Attributes = requireEmpty
+      ? { memberCount: 0, incarnation: state.incarnation }
+      : { generation: state.generation, ownersVersion: state.ownersVersion, incarnation: state.incarnation };
+    const entries = [...updates.entries()];
     for (let start = 0; start < entries.length; start += 99) {
       const ops: WriteOp[] = [
         { kind: 'check', key: { pk: groupPk(group), sk: stateSk }, condition: { kind: 'match', fields } },
-        ...entries.slice(start, start + 99).map(([key, entry]): WriteOp => ({
-          kind: 'put',
+        ...entries.slice(start, start + 99).map(([key, update]): WriteOp => ({
+          kind: 'update',
           key: { pk: groupPk(group), sk: offsetPrefix + key },
-          attrs: {
-            committed: entry.committed,
-            position: entry.position,
-            positionOwner: entry.positionOwner ?? null,
-            positionGeneration: entry.positionGeneration ?? null,
-            updatedMs: this.now(),
-          },
+          set: update.set,
+          condition: update.expect && { kind: 'match', fields: update.expect },
         })),
       ];
       try {
         await this.metadata.transact(ops);
       } catch (error) {
-        if (error instanceof TransactionConflictError) {
+        if (!(error instanceof TransactionConflictError)) throw error;
+        if (error.conflicts.some((conflict) => conflict.index === 0)) {
           throw new SpoolError(
             requireEmpty ? 'GROUP_NOT_EMPTY' : 'REBALANCE_IN_PROGRESS',
             requireEmpty ? `group ${group} gained members; commit as a member` : `group ${group} changed since generation ${state.generation}: rejoin or poll again`,
             { details: { generation: state.generation } },
           );
         }
-        throw error;
+        throw new SpoolError('CONFLICT', `offsets of group ${group} changed concurrently`, { retriable: true });
       }
     }
   }
@@ -531,11 +632,13 @@ export class GroupCoordinator {
     let maxBytes = options.maxBytes ?? 1024 * 1024;
     const records: GroupRecord[] = [];
     const keys = [...starts.keys()];
-    const read = async (waitMs: number, signal?: AbortSignal) => {
+    const read = async () => {
+      let partitionsWithRecords = 0;
       for (const key of keys) {
-        if (maxRecords <= 0 || maxBytes <= 0) break;
+        if (maxRecords <= 0 || maxBytes <= 0 || partitionsWithRecords >= maxPartitionsPerPoll) break;
         const { topic, partition } = parseTpKey(key);
-        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, { maxRecords, maxBytes, waitMs, signal });
+        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, { maxRecords, maxBytes });
+        if (fetched.records.length > 0) partitionsWithRecords++;
         for (const record of fetched.records) {
           records.push({ ...record, topic, partition });
           maxRecords--;
@@ -543,19 +646,19 @@ export class GroupCoordinator {
         }
       }
     };
-    await read(0);
-    if (records.length > 0 || (options.waitMs ?? 0) <= 0 || keys.length === 0) return records;
-    // Nothing yet: wait on every partition at once; the first to see records wins, the rest stop.
+    await read();
+    if (records.length > 0 || (options.waitMs ?? 0) <= 0 || options.signal?.aborted) return records;
+    // Nothing yet: wait on every partition at once; the first to see records ends every wait.
     const stop = new AbortController();
-    options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     await Promise.all(
       keys.map(async (key) => {
         const { topic, partition } = parseTpKey(key);
-        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, { maxRecords: 1, maxBytes: 1, waitMs: options.waitMs, signal: stop.signal });
+        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, { maxRecords: 1, maxBytes: 1, waitMs: options.waitMs, signal });
         if (fetched.records.length > 0) stop.abort();
       }),
     );
-    await read(0);
+    if (!options.signal?.aborted) await read();
     return records;
   }
 
@@ -569,6 +672,19 @@ export class GroupCoordinator {
       state: phaseOf(state),
     };
   }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function nextOffsets(records: readonly GroupRecord[]): Map<string, number> {

@@ -23,11 +23,15 @@ export interface MemberState {
   readonly autoOffsetReset: AutoOffsetReset;
   readonly autoCommit: boolean;
   readonly joinedMs: number;
+  /** Fresh at every join: positions are tagged with it, so a restarted member never inherits (or auto-commits) its previous run's. */
+  readonly runId: string;
   /** The generation last sent to this member. */
   readonly notifiedGeneration: number;
 }
 
 export interface GroupState {
+  /** Random per creation of the group: a group deleted and created again never accepts the old one's writers. */
+  readonly incarnation: string;
   readonly generation: number;
   /** Bumped on every write: the compare-and-set field. */
   readonly version: number;
@@ -42,6 +46,7 @@ export interface GroupState {
 }
 
 export const emptyGroup: GroupState = {
+  incarnation: '',
   generation: 0,
   version: 0,
   ownersVersion: 0,
@@ -81,10 +86,10 @@ export function rebalance(state: GroupState, members: Readonly<Record<string, Me
 export function acknowledge(state: GroupState, memberId: string): GroupState {
   const member = state.members[memberId];
   if (member === undefined || member.notifiedGeneration !== state.generation) return state;
+  const given = Object.keys(state.owners).filter((key) => state.owners[key] === memberId && state.target[key] !== memberId);
+  if (given.length === 0) return state; // nothing to hand over: the state is unchanged (and need not be written)
   const owners = { ...state.owners };
-  for (const key of Object.keys(owners)) {
-    if (owners[key] === memberId && state.target[key] !== memberId) delete owners[key];
-  }
+  for (const key of given) delete owners[key];
   return settle({ ...state, owners });
 }
 

@@ -70,14 +70,19 @@ export function registerGroupRoutes(
     async (c) => {
       const { group, member } = c.req.valid('param');
       const query = c.req.valid('query');
-      const { records, generation } = await groups.poll(group, member, {
-        maxRecords: query.max_records,
-        maxBytes: query.max_bytes,
-        waitMs: query.wait_ms,
-        signal: helpers.shutdown,
-      });
+      // A client that goes away before its records are ready must not have its positions advanced.
+      const signals = [c.req.raw.signal, helpers.shutdown].filter((signal): signal is AbortSignal => signal !== undefined);
+      const polled = await groups.poll(group, member, { maxRecords: query.max_records, maxBytes: query.max_bytes, waitMs: query.wait_ms, signal: AbortSignal.any(signals) });
       const encoding = query.encoding ?? 'utf8';
-      return c.json({ records: records.map((r) => ({ topic: r.topic, partition: r.partition, ...toJsonRecord(r, encoding) })), generation }, 200);
+      return c.json(
+        {
+          records: polled.records.map((r) => ({ topic: r.topic, partition: r.partition, ...toJsonRecord(r, encoding) })),
+          generation: polled.generation,
+          assignments: polled.assignments,
+          revoking: polled.revoking,
+        },
+        200,
+      );
     },
   );
 

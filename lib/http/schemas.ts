@@ -177,7 +177,12 @@ export const PollQuery = z.object({
 });
 
 export const PollOut = z
-  .object({ records: z.array(RecordOut.extend({ topic: z.string(), partition: z.number().int() })), generation: z.number().int() })
+  .object({
+    records: z.array(RecordOut.extend({ topic: z.string(), partition: z.number().int() })),
+    generation: z.number().int(),
+    assignments: z.array(TopicPartitionOut),
+    revoking: z.array(TopicPartitionOut),
+  })
   .openapi('GroupRecords');
 
 export const CommitBody = z

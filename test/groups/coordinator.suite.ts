@@ -171,8 +171,12 @@ export function groupSuite(kind: () => StoreKind): void {
       await groups[0].poll(group, a.memberId, { maxRecords: 2 }); // commits 4, reads 4..5
       const d = await groups[0].describe(group);
       expect(d.partitions[0]).toMatchObject({ committed: 4, highWatermark: 10, lag: 6, owner: a.memberId });
-      await groups[0].heartbeat(group, a.memberId); // commits 6
+      await groups[0].heartbeat(group, a.memberId); // a heartbeat in steady state commits nothing (as Kafka's)
+      expect((await groups[0].offsets(group))[0]).toMatchObject({ committed: 4 });
+      await groups[0].poll(group, a.memberId, { maxRecords: 1 }); // commits 6
       expect((await groups[0].offsets(group))[0]).toMatchObject({ committed: 6 });
+      await groups[0].leave(group, a.memberId); // leaving commits what the last poll reached
+      expect((await groups[0].offsets(group))[0]).toMatchObject({ committed: 7 });
     });
 
     it('starts a new group at earliest or latest, or refuses with none', async () => {
@@ -195,6 +199,51 @@ export function groupSuite(kind: () => StoreKind): void {
       setTimeout(() => void log.produce(topic, [{ key: null, value: text('late'), partition: 2 }]), 100);
       const { records } = await groups[0].poll(group, id, { waitMs: 10_000 });
       expect(records.map((r) => [r.partition, str(r.value)])).toEqual([[2, 'late']]);
+    });
+  });
+
+  describe('groups > regressions', () => {
+    it('with auto_offset_reset latest, delivers what is produced between polls', async () => {
+      const { groups, topic, group, log } = await setup(1);
+      const id = (await groups[0].join(group, { topics: [topic] })).memberId;
+      expect((await groups[0].poll(group, id)).records).toEqual([]);
+      await produceN(log, topic, 3);
+      expect((await groups[0].poll(group, id)).records.map((r) => r.offset)).toEqual([0, 1, 2]);
+    });
+
+    it('does not auto-commit for a member that joined again under the same id (its previous run crashed)', async () => {
+      const { groups, topic, group, log } = await setup(1);
+      await produceN(log, topic, 5);
+      const first = await groups[0].join(group, { topics: [topic], memberId: 'fixed-id', autoOffsetReset: 'earliest' });
+      expect((await groups[0].poll(group, first.memberId)).records).toHaveLength(5); // …then crashes before processing
+      await groups[0].join(group, { topics: [topic], memberId: 'fixed-id', autoOffsetReset: 'earliest' });
+      expect((await groups[0].poll(group, 'fixed-id')).records.map((r) => r.offset)).toEqual([0, 1, 2, 3, 4]);
+    });
+
+    it('expires a member whose lease was never written, counting from its join', async () => {
+      const { groups, topic, group, clock } = await setup(2);
+      const stores = opened[opened.length - 1]!;
+      const write = stores.metadata.write.bind(stores.metadata);
+      stores.metadata.write = async (op) => {
+        if (op.kind === 'put' && op.key.sk.startsWith('member#')) throw new Error('throttled');
+        return write(op);
+      };
+      await expect(groups[0].join(group, { topics: [topic], sessionTimeoutMs: 5000 })).rejects.toThrow('throttled');
+      stores.metadata.write = write;
+      clock.skewMs += 6000;
+      const b = await groups[1].join(group, { topics: [topic] });
+      expect(b.assignments).toHaveLength(2);
+      expect((await groups[0].describe(group)).members.map((m) => m.memberId)).toEqual([b.memberId]);
+    });
+
+    it('never moves a committed offset backwards by auto-commit', async () => {
+      const { groups, topic, group, log } = await setup(1);
+      await produceN(log, topic, 10);
+      const id = (await groups[0].join(group, { topics: [topic], autoOffsetReset: 'earliest' })).memberId;
+      const polled = await groups[0].poll(group, id, { maxRecords: 3 });
+      await groups[1].commit(group, { memberId: id, generation: polled.generation, offsets: [{ topic, partition: 0, offset: 8 }] });
+      await groups[0].poll(group, id, { maxRecords: 1 }); // its auto-commit of 3 must not undo 8
+      expect((await groups[0].offsets(group))[0]).toMatchObject({ committed: 8 });
     });
   });
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { assign, tpKey } from '../../lib/groups/assignors.js';
 import { acknowledge, emptyGroup, notified, phaseOf, rebalance, type GroupState, type MemberState } from '../../lib/groups/state.js';
 
-const member = (topics: string[] = ['t']): MemberState => ({ topics, sessionTimeoutMs: 30_000, autoOffsetReset: 'latest', autoCommit: true, joinedMs: 0, notifiedGeneration: -1 });
+const member = (topics: string[] = ['t']): MemberState => ({ topics, sessionTimeoutMs: 30_000, autoOffsetReset: 'latest', autoCommit: true, joinedMs: 0, runId: 'r', notifiedGeneration: -1 });
 
 function random(seed: number) {
   let state = seed >>> 0;

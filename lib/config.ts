@@ -29,6 +29,29 @@ export interface SpoolConfig {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** Every variable `loadConfig` reads, with a line of help: `spool serve` offers each as a flag. */
+export const configVariables: readonly (readonly [name: string, help: string])[] = [
+  ['SPOOL_DATA_DIR', 'directory of the embedded stores (default ./.spool)'],
+  ['SPOOL_OBJECT_STORE', 'segment objects: file:///dir or s3://bucket/prefix'],
+  ['SPOOL_METADATA_STORE', 'topics, offsets, leases: lmdb:///dir or dynamodb://table'],
+  ['SPOOL_CREATE_STORES', 'create the bucket, table or directories when missing (default true)'],
+  ['SPOOL_AUTO_CREATE_TOPICS', 'create a topic on first produce (default true)'],
+  ['SPOOL_DEFAULT_PARTITIONS', 'partitions of auto-created topics (default 1)'],
+  ['SPOOL_LINGER_MS', 'how long a writer batches records (default 10)'],
+  ['SPOOL_FLUSH_BYTES', 'buffered bytes that start a flush (default 4194304)'],
+  ['SPOOL_COMPRESSION', 'none or gzip (default none)'],
+  ['SPOOL_CACHE_BYTES', 'memory for recent chunks (default 67108864)'],
+  ['SPOOL_LEASE_MS', 'partition leader lease length (default 10000)'],
+  ['SPOOL_HOST', 'address to listen on (default 127.0.0.1)'],
+  ['SPOOL_HTTP_PORT', 'HTTP port (default 8080; 0: any free port)'],
+  ['SPOOL_HTTP_MAX_BODY_BYTES', 'largest request body (default 16777216)'],
+  ['SPOOL_MAINTENANCE_INTERVAL_MS', 'maintenance pass interval (default 60000; 0: never)'],
+  ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
+  ['SPOOL_COMPACTION_TAIL_AGE_MS', 'longest a record stays uncompacted (default 600000)'],
+  ['SPOOL_GC_GRACE_MS', 'grace period before unreferenced objects are deleted (default 3600000)'],
+  ['SPOOL_LOG_LEVEL', 'debug, info, warn or error (default info)'],
+];
+
 export function loadConfig(env: Env = process.env): SpoolConfig {
   return {
     dataDir: stringVar(env, 'SPOOL_DATA_DIR', './.spool'),

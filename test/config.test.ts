@@ -46,4 +46,14 @@ describe('config > documentation', () => {
     expect([...read].filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
     expect(read.size).toBeGreaterThan(10);
   });
+
+  it('offers `spool serve` a flag for every variable loadConfig reads', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { configVariables } = await import('../lib/config.js');
+    const source = readFileSync('lib/config.ts', 'utf8');
+    const loadConfigBody = source.slice(source.indexOf('export function loadConfig'));
+    const read = new Set([...loadConfigBody.matchAll(/(?:'|env\.)(SPOOL_[A-Z_]+)/g)].map((m) => m[1]!));
+    read.add('SPOOL_LOG_LEVEL'); // read by the logger
+    expect(configVariables.map(([name]) => name).sort()).toEqual([...read].sort());
+  });
 });

@@ -1,0 +1,236 @@
+/**
+ * The `spool` command, as Kafka's tools: topics (kafka-topics.sh), produce and consume (the console
+ * producer and consumer), groups (kafka-consumer-groups.sh), and serve (the agent). Talks to an agent
+ * or Lambda over the HTTP API (`--url`, `SPOOL_URL`). Exit codes: 0 done, 1 the operation failed
+ * (the server's error code and message are printed), 2 bad usage (with help).
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { SpoolClient } from '../client.js';
+import { configVariables } from '../config.js';
+import { SpoolError } from '../errors.js';
+import { consume } from './consume.js';
+import { output, type Output } from './output.js';
+import { produce } from './produce.js';
+import { serveFromEnvironment } from './serve.js';
+
+export class UsageError extends Error {}
+
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
+
+function integer(name: string, min = 0) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+    return Number(value);
+  };
+}
+
+/** `--config retention.ms=60000`: Kafka's names, sent as the API's snake_case. */
+function configPairs(value: string, previous: Record<string, number> = {}): Record<string, number> {
+  const match = /^([a-z.]+)=(-?\d+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`--config takes key=value with an integer value (e.g. retention.ms=86400000), got ${JSON.stringify(value)}`);
+  return { ...previous, [match[1]!.replaceAll('.', '_')]: Number(match[2]) };
+}
+
+export function buildProgram(out: Output = output()): Command {
+  const program = new Command('spool')
+    .description('Spool: a serverless, Kafka-compatible queue. Commands talk to a Spool HTTP API.')
+    .addOption(new Option('--url <url>', 'Spool HTTP API').env('SPOOL_URL').default('http://127.0.0.1:8080'))
+    .addOption(new Option('--token <token>', 'bearer token for the API').env('SPOOL_TOKEN'))
+    .showHelpAfterError()
+    .exitOverride();
+  const client = () => {
+    const options = program.opts<{ url: string; token?: string }>();
+    return new SpoolClient(options.url, options.token);
+  };
+
+  // ---- serve --------------------------------------------------------------------------------------
+  const serve = program
+    .command('serve')
+    .description('run the agent (as npm start): the HTTP API on the embedded store, or on S3/DynamoDB')
+    .addHelpText('after', examples(['spool serve', 'spool serve --http-port 9000 --data-dir /var/lib/spool', 'spool serve --object-store s3://bucket/spool --metadata-store dynamodb://spool']));
+  for (const [name, help] of configVariables) serve.addOption(new Option(`--${name.slice('SPOOL_'.length).toLowerCase().replaceAll('_', '-')} <value>`, `${help} [${name}]`));
+  serve.action(async (options: Record<string, string>) => {
+    for (const [name] of configVariables) {
+      const key = name.slice('SPOOL_'.length).toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      if (options[key] !== undefined) process.env[name] = options[key];
+    }
+    await serveFromEnvironment();
+  });
+
+  // ---- topics -------------------------------------------------------------------------------------
+  const topics = program.command('topics').description('create, list, describe, alter and delete topics');
+  topics
+    .command('create <name>')
+    .description('create a topic')
+    .option('--partitions <n>', 'partition count', integer('--partitions', 1))
+    .option('--config <key=value>', 'topic config (retention.ms, retention.bytes, max.message.bytes); repeatable', configPairs)
+    .addHelpText('after', examples(['spool topics create orders --partitions 6', 'spool topics create audit --config retention.ms=604800000']))
+    .action(async (name: string, options: { partitions?: number; config?: Record<string, number> }) => {
+      const topic = await client().createTopic(name, options.partitions, options.config);
+      out.info(`created topic ${topic.name} with ${topic.partitions} partition(s)`);
+    });
+  topics
+    .command('list')
+    .description('list topics')
+    .action(async () => {
+      const { topics: list } = await client().listTopics();
+      out.table(['TOPIC', 'PARTITIONS'], list.map((t) => [t.name, t.partitions]));
+    });
+  topics
+    .command('describe <name>')
+    .description('partitions (earliest offset, high watermark) and config of a topic')
+    .action(async (name: string) => {
+      const topic = await client().describeTopic(name);
+      out.table(['PARTITION', 'EARLIEST', 'HIGH-WATERMARK'], topic.partitions.map((p) => [p.partition, p.earliest_offset, p.high_watermark]));
+      out.table(['CONFIG', 'VALUE'], Object.entries(topic.config).map(([key, value]) => [key.replaceAll('_', '.'), value]));
+    });
+  topics
+    .command('alter <name>')
+    .description('add partitions or change config')
+    .option('--partitions <n>', 'new partition count (only grows)', integer('--partitions', 1))
+    .option('--config <key=value>', 'topic config; repeatable', configPairs)
+    .addHelpText('after', examples(['spool topics alter orders --partitions 12', 'spool topics alter orders --config retention.ms=3600000']))
+    .action(async (name: string, options: { partitions?: number; config?: Record<string, number> }) => {
+      if (options.partitions === undefined && options.config === undefined) throw new UsageError('alter needs --partitions or --config');
+      const topic = await client().alterTopic(name, { partitions: options.partitions, config: options.config });
+      out.info(`altered topic ${topic.name}: ${topic.partitions} partition(s)`);
+    });
+  topics
+    .command('delete <name>')
+    .description('delete a topic and its records')
+    .action(async (name: string) => {
+      await client().deleteTopic(name);
+      out.info(`deleted topic ${name}`);
+    });
+
+  // ---- produce / consume --------------------------------------------------------------------------
+  program
+    .command('produce <topic>')
+    .description('send lines from stdin or a file as records (as kafka-console-producer)')
+    .option('--file <path>', 'read this file instead of stdin')
+    .option('--key-separator <sep>', 'split each line into key and value at the first separator')
+    .option('--partition <p>', 'write every record to this partition', integer('--partition'))
+    .addOption(new Option('--acks <acks>', 'when the server answers').choices(['0', '1', 'all']).default('all'))
+    .addOption(new Option('--format <format>', 'text: a value per line; ndjson: a JSON record per line; json: a JSON array of records').choices(['text', 'json', 'ndjson']).default('text'))
+    .option('--batch-records <n>', 'records per request', integer('--batch-records', 1), 1000)
+    .option('--verbose', 'print each record’s partition and offset')
+    .addHelpText('after', examples(['seq 1 1000 | spool produce numbers', 'spool produce orders --file orders.txt --key-separator :', 'spool produce events --format ndjson < events.ndjson']))
+    .action(async (topic: string, options) => produce(client(), out, topic, options));
+
+  program
+    .command('consume <topic>')
+    .description('print records (as kafka-console-consumer)')
+    .option('--from-beginning', 'start at the earliest offset (default: the latest)')
+    .option('--partition <p>', 'only this partition', integer('--partition'))
+    .option('--offset <o>', 'start at this offset (with --partition)', integer('--offset'))
+    .option('--group <group>', 'consume as a member of this group, committing as it goes')
+    .option('--max-messages <n>', 'stop after this many records', integer('--max-messages', 1))
+    .option('--timeout-ms <ms>', 'stop when no record came for this long', integer('--timeout-ms', 1))
+    .option('--follow', 'keep waiting for new records at the end of the log')
+    .addOption(new Option('--format <format>', 'text: the value; json: one object per line').choices(['text', 'json']).default('text'))
+    .option('--print-key', 'text format: print key<TAB>value')
+    .addHelpText('after', examples(['spool consume orders --from-beginning', 'spool consume orders --group billing --follow', 'spool consume orders --partition 0 --offset 42 --max-messages 10 --format json']))
+    .action(async (topic: string, options) => {
+      if (options.offset !== undefined && options.partition === undefined) throw new UsageError('--offset needs --partition');
+      if (options.group !== undefined && (options.partition !== undefined || options.offset !== undefined)) throw new UsageError('--group cannot be combined with --partition or --offset');
+      await consume(client(), out, topic, options);
+    });
+
+  // ---- groups -------------------------------------------------------------------------------------
+  const groups = program.command('groups').description('list, describe, reset and delete consumer groups');
+  groups
+    .command('list')
+    .description('list groups')
+    .action(async () => {
+      const { groups: list } = await client().listGroups();
+      out.table(['GROUP', 'STATE', 'GENERATION', 'MEMBERS'], list.map((g) => [g.group, g.state, g.generation, g.members]));
+    });
+  groups
+    .command('describe <group>')
+    .description('per partition: committed offset, high watermark, lag and member')
+    .action(async (group: string) => {
+      const d = await client().describeGroup(group);
+      out.info(`group ${d.group}: ${d.state}, generation ${d.generation}, ${d.members.length} member(s)`);
+      out.table(
+        ['TOPIC', 'PARTITION', 'COMMITTED', 'HIGH-WATERMARK', 'LAG', 'MEMBER'],
+        d.partitions.map((p) => [p.topic, p.partition, p.committed_offset, p.high_watermark, p.lag, p.member_id]),
+      );
+    });
+  groups
+    .command('reset-offsets <group>')
+    .description('set committed offsets (dry run unless --execute); the group must have no live members')
+    .requiredOption('--topic <topic>', 'the topic whose offsets to reset')
+    .option('--to-earliest', 'the earliest offset')
+    .option('--to-latest', 'the high watermark')
+    .option('--to-datetime <iso>', 'the first offset at or after this time (e.g. 2026-11-21T08:00:00Z)')
+    .option('--to-offset <n>', 'this offset', integer('--to-offset'))
+    .option('--execute', 'apply the change (without it, only show it)')
+    .addHelpText('after', examples(['spool groups reset-offsets billing --topic orders --to-earliest', 'spool groups reset-offsets billing --topic orders --to-datetime 2026-11-21T00:00:00Z --execute']))
+    .action(async (group: string, options: { topic: string; toEarliest?: boolean; toLatest?: boolean; toDatetime?: string; toOffset?: number; execute?: boolean }) => {
+      const chosen = [options.toEarliest, options.toLatest, options.toDatetime, options.toOffset].filter((v) => v !== undefined);
+      if (chosen.length !== 1) throw new UsageError('reset-offsets needs exactly one of --to-earliest, --to-latest, --to-datetime, --to-offset');
+      let timestamp: number | undefined;
+      if (options.toDatetime !== undefined) {
+        timestamp = Date.parse(options.toDatetime);
+        if (Number.isNaN(timestamp)) throw new UsageError(`--to-datetime must be an ISO 8601 time, got ${JSON.stringify(options.toDatetime)}`);
+      }
+      const to = options.toEarliest ? 'earliest' : options.toLatest ? 'latest' : timestamp !== undefined ? { timestamp } : { offset: options.toOffset! };
+      const api = client();
+      const topic = await api.describeTopic(options.topic);
+      const current = new Map((await api.groupOffsets(group).catch(() => ({ offsets: [] }))).offsets.map((o) => [`${o.topic}/${o.partition}`, o.offset]));
+      if (!options.execute) {
+        const rows = await Promise.all(
+          topic.partitions.map(async (p): Promise<(string | number | null)[]> => {
+            const target =
+              to === 'earliest'
+                ? p.earliest_offset
+                : to === 'latest'
+                  ? p.high_watermark
+                  : 'offset' in to
+                    ? to.offset
+                    : ((await api.offsetFor(options.topic, p.partition, to.timestamp)).offset ?? p.high_watermark);
+            return [options.topic, p.partition, current.get(`${options.topic}/${p.partition}`) ?? null, target ?? null];
+          }),
+        );
+        out.table(['TOPIC', 'PARTITION', 'CURRENT', 'NEW'], rows);
+        out.info('dry run: nothing changed; add --execute to apply');
+        return;
+      }
+      const { offsets } = await api.resetOffsets(group, to, [options.topic]);
+      out.table(['TOPIC', 'PARTITION', 'PREVIOUS', 'NEW'], offsets.map((o) => [o.topic, o.partition, current.get(`${o.topic}/${o.partition}`) ?? null, o.offset]));
+    });
+  groups
+    .command('delete <group>')
+    .description('delete a group and its offsets (it must have no live members)')
+    .action(async (group: string) => {
+      await client().deleteGroup(group);
+      out.info(`deleted group ${group}`);
+    });
+
+  for (const command of [program, ...program.commands, ...topics.commands, ...groups.commands]) command.showHelpAfterError().exitOverride();
+  return program;
+}
+
+/** Runs the command line; answers the exit code. */
+export async function run(argv: readonly string[], out: Output = output()): Promise<number> {
+  const program = buildProgram(out);
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      return 2; // commander has printed the problem and the help
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`spool: ${error.message}\n(see spool --help)\n`);
+      return 2;
+    }
+    if (error instanceof SpoolError) {
+      process.stderr.write(`spool: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`spool: ${(error as Error).message ?? String(error)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The `spool` command as users run it: each command a real child process (`node bin/spool.ts`)
+ * against an agent this test starts (and restarts) on a temporary embedded store.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAgent, type Agent } from '../../lib/agent.js';
+import { loadConfig } from '../../lib/config.js';
+import { silentLogger } from '../../lib/logger.js';
+import { tempDir } from '../support/stores.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function spool(url: string, args: string[], stdin?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--import', 'tsx', 'bin/spool.ts', '--url', url, ...args],
+      { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    if (stdin !== undefined) child.stdin!.end(stdin);
+    else child.stdin!.end();
+  });
+}
+
+describe('cli > spool command', () => {
+  const dataDir = tempDir('spool-cli-');
+  let agent: Agent;
+  let url: string;
+  const start = async () => {
+    agent = await startAgent(loadConfig({ SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_MAINTENANCE_INTERVAL_MS: '0' }), { logger: silentLogger });
+    url = agent.httpUrl;
+  };
+  beforeAll(start);
+  afterAll(async () => agent?.close());
+  const name = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+  it('creates, lists, describes, alters and deletes a topic', async () => {
+    const topic = name('cli');
+    expect(await spool(url, ['topics', 'create', topic, '--partitions', '3', '--config', 'retention.ms=3600000'])).toMatchObject({ code: 0 });
+    const listed = await spool(url, ['topics', 'list']);
+    expect(listed.stdout.split('\n')[0]).toBe('TOPIC\tPARTITIONS');
+    expect(listed.stdout).toContain(`${topic}\t3`);
+    const described = await spool(url, ['topics', 'describe', topic]);
+    expect(described.stdout).toContain('PARTITION\tEARLIEST\tHIGH-WATERMARK\n0\t0\t0\n1\t0\t0\n2\t0\t0');
+    expect(described.stdout).toContain('retention.ms\t3600000');
+    expect(await spool(url, ['topics', 'alter', topic, '--partitions', '5'])).toMatchObject({ code: 0 });
+    expect((await spool(url, ['topics', 'describe', topic])).stdout).toContain('\n4\t0\t0');
+    expect(await spool(url, ['topics', 'delete', topic])).toMatchObject({ code: 0 });
+    const missing = await spool(url, ['topics', 'describe', topic]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`spool: TOPIC_NOT_FOUND: topic ${topic} does not exist`);
+  });
+
+  it('produces 10,000 lines and consumes them back from the beginning in per-partition order', async () => {
+    const topic = name('bulk');
+    await spool(url, ['topics', 'create', topic, '--partitions', '4']);
+    const lines = Array.from({ length: 10_000 }, (_, i) => `key-${i % 13}:${i}`).join('\n');
+    const produced = await spool(url, ['produce', topic, '--key-separator', ':', '--batch-records', '700'], `${lines}\n`);
+    expect(produced.code).toBe(0);
+    expect(produced.stdout).toBe('');
+    expect(produced.stderr).toMatch(/produced 10000 records/);
+    const consumed = await spool(url, ['consume', topic, '--from-beginning', '--max-messages', '10000', '--format', 'json']);
+    expect(consumed.code).toBe(0);
+    const records = consumed.stdout.trim().split('\n').map((line) => JSON.parse(line) as { partition: number; offset: number; key: string; value: string });
+    expect(records).toHaveLength(10_000);
+    expect(new Set(records.map((r) => r.value)).size).toBe(10_000);
+    const byPartition = new Map<number, number[]>();
+    for (const r of records) byPartition.set(r.partition, [...(byPartition.get(r.partition) ?? []), Number(r.value)]);
+    expect(byPartition.size).toBeGreaterThan(1);
+    for (const values of byPartition.values()) expect(values).toEqual([...values].sort((a, b) => a - b)); // input order kept per partition
+    const keyed = await spool(url, ['consume', topic, '--partition', '0', '--offset', '0', '--max-messages', '2', '--print-key']);
+    expect(keyed.stdout.split('\n')[0]).toMatch(/^key-\d+\t\d+$/);
+  }, 60_000);
+
+  it('resumes a group from its committed offsets after the consumer and the server restart', async () => {
+    const topic = name('resume');
+    const group = name('grp');
+    await spool(url, ['topics', 'create', topic, '--partitions', '2']);
+    await spool(url, ['produce', topic], `${Array.from({ length: 100 }, (_, i) => `m${i}`).join('\n')}\n`);
+    const first = await spool(url, ['consume', topic, '--group', group, '--from-beginning', '--max-messages', '40']);
+    expect(first.stdout.trim().split('\n')).toHaveLength(40);
+    await agent.close();
+    await start(); // same data directory
+    const second = await spool(url, ['consume', topic, '--group', group, '--from-beginning']);
+    const all = [...first.stdout.trim().split('\n'), ...second.stdout.trim().split('\n')];
+    expect(all).toHaveLength(100);
+    expect(new Set(all).size).toBe(100);
+    const described = await spool(url, ['groups', 'describe', group]);
+    expect(described.stdout.split('\n')[0]).toBe('TOPIC\tPARTITION\tCOMMITTED\tHIGH-WATERMARK\tLAG\tMEMBER');
+    expect(described.stdout).toMatch(new RegExp(`${topic}\\t0\\t(\\d+)\\t\\1\\t0\\t-`));
+    expect((await spool(url, ['groups', 'list'])).stdout).toContain(`${group}\tempty`);
+  }, 60_000);
+
+  it('shows a reset as a dry run, changing nothing, and applies it with --execute', async () => {
+    const topic = name('reset');
+    const group = name('grp');
+    await spool(url, ['topics', 'create', topic, '--partitions', '1']);
+    await spool(url, ['produce', topic], 'a\nb\nc\n');
+    await spool(url, ['consume', topic, '--group', group, '--from-beginning']);
+    const dry = await spool(url, ['groups', 'reset-offsets', group, '--topic', topic, '--to-earliest']);
+    expect(dry.stdout).toContain(`${topic}\t0\t3\t0`);
+    expect(dry.stderr).toContain('dry run: nothing changed');
+    expect((await spool(url, ['groups', 'describe', group])).stdout).toContain(`${topic}\t0\t3\t3\t0`);
+    const applied = await spool(url, ['groups', 'reset-offsets', group, '--topic', topic, '--to-offset', '1', '--execute']);
+    expect(applied.code).toBe(0);
+    expect((await spool(url, ['groups', 'describe', group])).stdout).toContain(`${topic}\t0\t1\t3\t2`);
+    expect((await spool(url, ['consume', topic, '--group', group])).stdout).toBe('b\nc\n');
+    expect(await spool(url, ['groups', 'delete', group])).toMatchObject({ code: 0 });
+  }, 60_000);
+
+  it('serves the agent with flags for the SPOOL_ settings, and stops cleanly on SIGTERM', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/spool.ts', 'serve', '--http-port', '0', '--data-dir', tempDir('spool-serve-'), '--default-partitions', '3'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    const served = await new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const match = /HTTP API\s+(http:\/\/[^/\s]+)\/v1\/topics/.exec(stdout);
+        if (match) resolve(match[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    });
+    expect(await spool(served, ['produce', 'auto'], 'x\n')).toMatchObject({ code: 0 });
+    const partitions = (await spool(served, ['topics', 'describe', 'auto'])).stdout.split('\n').filter((line) => /^\d+\t/.test(line));
+    expect(partitions).toHaveLength(3); // --default-partitions 3
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
+
+  it('prints help and exits 2 on bad usage', async () => {
+    const missing = await spool(url, ['topics', 'create']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("error: missing required argument 'name'");
+    expect(missing.stderr).toContain('Usage: spool topics create [options] <name>');
+    const unknown = await spool(url, ['consume', 'x', '--frm-beginning']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown option '--frm-beginning'");
+    const badNumber = await spool(url, ['topics', 'create', 'x', '--partitions', 'many']);
+    expect(badNumber).toMatchObject({ code: 2 });
+    expect(badNumber.stderr).toContain('--partitions must be an integer ≥ 1, got "many"');
+    const badCombination = await spool(url, ['consume', 'x', '--offset', '5']);
+    expect(badCombination).toMatchObject({ code: 2 });
+    expect(badCombination.stderr).toContain('--offset needs --partition');
+    expect((await spool(url, ['groups', 'reset-offsets', 'g', '--topic', 't'])).code).toBe(2);
+    const help = await spool(url, ['produce', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Examples:');
+  }, 60_000);
+});

@@ -14,37 +14,29 @@
 import { GroupCoordinator } from '../lib/groups/coordinator.js';
 import { Log } from '../lib/log/index.js';
 import { openStores, type Stores } from '../lib/storage/open.js';
-import type { Item, ItemKey, MetadataStore, QueryOptions, WriteOp } from '../lib/storage/ports.js';
+import type { Item, ItemKey, QueryOptions, WriteOp } from '../lib/storage/ports.js';
+import { DelegatingMetadataStore } from '../test/support/delegating.js';
 import { tempDir } from '../test/support/stores.js';
 import { dynamoDb, s3Standard, seededRandom, SlowMetadataStore, SlowObjectStore } from './support/latency-model.js';
 
-class CountingMetadataStore implements MetadataStore {
+/** Counts every call on the way through. */
+class CountingMetadataStore extends DelegatingMetadataStore {
   calls = 0;
-  constructor(private readonly inner: MetadataStore) {}
-  get url() {
-    return this.inner.url;
-  }
-  get(key: ItemKey): Promise<Item | undefined> {
+  override get(key: ItemKey): Promise<Item | undefined> {
     this.calls++;
-    return this.inner.get(key);
+    return super.get(key);
   }
-  query(pk: string, options?: QueryOptions): Promise<Item[]> {
+  override query(pk: string, options?: QueryOptions): Promise<Item[]> {
     this.calls++;
-    return this.inner.query(pk, options);
+    return super.query(pk, options);
   }
-  write(op: WriteOp) {
+  override write(op: WriteOp) {
     this.calls++;
-    return this.inner.write(op);
+    return super.write(op);
   }
-  transact(ops: readonly WriteOp[]) {
+  override transact(ops: readonly WriteOp[]) {
     this.calls++;
-    return this.inner.transact(ops);
-  }
-  ensureReady() {
-    return this.inner.ensureReady();
-  }
-  close() {
-    return this.inner.close();
+    return super.transact(ops);
   }
 }
 

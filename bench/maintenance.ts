@@ -9,7 +9,8 @@
  */
 import { Log } from '../lib/log/index.js';
 import { openStores, type Stores } from '../lib/storage/open.js';
-import type { ByteRange, ObjectStore } from '../lib/storage/ports.js';
+import type { ByteRange } from '../lib/storage/ports.js';
+import { DelegatingObjectStore } from '../test/support/delegating.js';
 import { tempDir } from '../test/support/stores.js';
 import { dynamoDb, s3Standard, seededRandom, SlowMetadataStore, SlowObjectStore } from './support/latency-model.js';
 
@@ -20,36 +21,14 @@ const recordsPerFlush = 64;
 const runs = 3;
 
 /** Counts GETs and bytes read on the way through. */
-class CountingObjectStore implements ObjectStore {
+class CountingObjectStore extends DelegatingObjectStore {
   gets = 0;
   bytes = 0;
-  constructor(private readonly inner: ObjectStore) {}
-  get url() {
-    return this.inner.url;
-  }
-  put(key: string, body: Uint8Array) {
-    return this.inner.put(key, body);
-  }
-  async get(key: string, range?: ByteRange) {
-    const bytes = await this.inner.get(key, range);
+  override async get(key: string, range?: ByteRange) {
+    const bytes = await super.get(key, range);
     this.gets++;
     this.bytes += bytes.length;
     return bytes;
-  }
-  head(key: string) {
-    return this.inner.head(key);
-  }
-  list(prefix: string) {
-    return this.inner.list(prefix);
-  }
-  delete(keys: readonly string[]) {
-    return this.inner.delete(keys);
-  }
-  ensureReady() {
-    return this.inner.ensureReady();
-  }
-  close() {
-    return this.inner.close();
   }
 }
 

@@ -5,6 +5,7 @@
  * For benchmarks only: the product never loads this.
  */
 import type { ByteRange, Item, ItemKey, MetadataStore, ObjectInfo, ObjectStore, QueryOptions, WriteOp } from '../../lib/storage/ports.js';
+import { DelegatingMetadataStore, DelegatingObjectStore } from '../../test/support/delegating.js';
 
 export interface LatencyModel {
   readonly name: string;
@@ -45,77 +46,47 @@ export function sampler(model: LatencyModel, random: () => number): (bytes?: num
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export class SlowObjectStore implements ObjectStore {
+export class SlowObjectStore extends DelegatingObjectStore {
   private readonly delay: (bytes?: number) => number;
-  constructor(
-    private readonly inner: ObjectStore,
-    model: LatencyModel,
-    random: () => number,
-  ) {
+  constructor(inner: ObjectStore, model: LatencyModel, random: () => number) {
+    super(inner);
     this.delay = sampler(model, random);
   }
-  get url() {
-    return this.inner.url;
-  }
-  async put(key: string, body: Uint8Array) {
+  override async put(key: string, body: Uint8Array) {
     await sleep(this.delay(body.length));
-    return this.inner.put(key, body);
+    return super.put(key, body);
   }
-  async get(key: string, range?: ByteRange) {
-    const bytes = await this.inner.get(key, range);
+  override async get(key: string, range?: ByteRange) {
+    const bytes = await super.get(key, range);
     await sleep(this.delay(bytes.length));
     return bytes;
   }
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  override async head(key: string): Promise<ObjectInfo | undefined> {
     await sleep(this.delay());
-    return this.inner.head(key);
-  }
-  list(prefix: string) {
-    return this.inner.list(prefix);
-  }
-  delete(keys: readonly string[]) {
-    return this.inner.delete(keys);
-  }
-  ensureReady() {
-    return this.inner.ensureReady();
-  }
-  close() {
-    return this.inner.close();
+    return super.head(key);
   }
 }
 
-export class SlowMetadataStore implements MetadataStore {
+export class SlowMetadataStore extends DelegatingMetadataStore {
   private readonly delay: () => number;
-  constructor(
-    private readonly inner: MetadataStore,
-    model: LatencyModel,
-    random: () => number,
-  ) {
+  constructor(inner: MetadataStore, model: LatencyModel, random: () => number) {
+    super(inner);
     this.delay = sampler(model, random);
   }
-  get url() {
-    return this.inner.url;
-  }
-  async get(key: ItemKey): Promise<Item | undefined> {
+  override async get(key: ItemKey): Promise<Item | undefined> {
     await sleep(this.delay());
-    return this.inner.get(key);
+    return super.get(key);
   }
-  async query(pk: string, options?: QueryOptions): Promise<Item[]> {
+  override async query(pk: string, options?: QueryOptions): Promise<Item[]> {
     await sleep(this.delay());
-    return this.inner.query(pk, options);
+    return super.query(pk, options);
   }
-  async write(op: WriteOp) {
+  override async write(op: WriteOp) {
     await sleep(this.delay());
-    return this.inner.write(op);
+    return super.write(op);
   }
-  async transact(ops: readonly WriteOp[]) {
+  override async transact(ops: readonly WriteOp[]) {
     await sleep(this.delay());
-    return this.inner.transact(ops);
-  }
-  ensureReady() {
-    return this.inner.ensureReady();
-  }
-  close() {
-    return this.inner.close();
+    return super.transact(ops);
   }
 }

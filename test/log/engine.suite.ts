@@ -241,8 +241,15 @@ export function engineSuite(kind: () => StoreKind): void {
       const name = topicName();
       await log.createTopic(name, 1);
       let puts = 0;
-      stores.objects.beforePut = () => (puts++ === 0 ? new Promise((resolve) => setTimeout(resolve, 150)) : undefined);
+      let firstUploading!: () => void;
+      const uploading = new Promise<void>((resolve) => (firstUploading = resolve));
+      stores.objects.beforePut = () => {
+        if (puts++ > 0) return undefined;
+        firstUploading();
+        return new Promise((resolve) => setTimeout(resolve, 150));
+      };
       const first = log.produce(name, [{ key: null, value: text('first') }]);
+      await uploading; // the first flush is taken (and its upload is slow) before the second request arrives
       const second = log.produce(name, [{ key: null, value: text('second') }]);
       expect(await first).toEqual([{ partition: 0, offset: 0 }]);
       expect(await second).toEqual([{ partition: 0, offset: 1 }]);
@@ -315,7 +322,7 @@ export function engineSuite(kind: () => StoreKind): void {
     });
 
     it('puts one segment object per flush for all partitions touched', async () => {
-      const { log, stores } = await setup({ producer: { lingerMs: 50 } });
+      const { log, stores } = await setup({ producer: { lingerMs: 300 } }); // long enough for all four requests to arrive
       const name = topicName();
       await log.createTopic(name, 4);
       const putsBefore = stores.objects.calls.put;

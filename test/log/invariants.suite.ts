@@ -168,12 +168,12 @@ export function invariantSuite(kind: () => StoreKind): void {
 
     it('keeps a lease alive by renewing it in the background', async () => {
       const { make } = await setup();
-      const leader = make({ leaseMs: 300 });
-      const other = make({ leaseMs: 300 });
+      const leader = make({ leaseMs: 1000 });
+      const other = make({ leaseMs: 1000 });
       const topic = `alive-${randomUUID().slice(0, 8)}`;
       await leader.createTopic(topic, 1);
       await leader.acquireLeadership(topic, 0);
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      await new Promise((resolve) => setTimeout(resolve, 2500)); // two and a half lease lengths
       await expect(other.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
       await leader.close(); // releases the lease
       expect((await other.acquireLeadership(topic, 0)).epoch).toBe(2);

@@ -3,11 +3,11 @@ import { loadConfig } from '../lib/config.js';
 import { openMetadataStore, openObjectStore } from '../lib/storage/open.js';
 
 describe('config', () => {
-  it('runs locally with no variables set', () => {
+  it('runs locally with no variables set', async () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ dataDir: './.spool', objectStoreUrl: undefined, metadataStoreUrl: undefined, autoCreateTopics: true, defaultPartitions: 1 });
     expect(openObjectStore({ dataDir: '/tmp/x' }).url).toBe('file:///tmp/x/objects');
-    expect(openMetadataStore({ dataDir: '/tmp/spool-config-test' }).url).toBe('lmdb:///tmp/spool-config-test/metadata');
+    expect((await openMetadataStore({ dataDir: '/tmp/spool-config-test' })).url).toBe('lmdb:///tmp/spool-config-test/metadata');
   });
 
   it('reads typed values', () => {
@@ -24,9 +24,9 @@ describe('config', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
 
-  it('refuses store URLs of unknown schemes, saying what is accepted', () => {
+  it('refuses store URLs of unknown schemes, saying what is accepted', async () => {
     expect(() => openObjectStore({ dataDir: '.', objectStoreUrl: 'ftp://x' })).toThrow(/SPOOL_OBJECT_STORE must be file:\/\/… or s3:\/\/… or memory:\/\/…, got "ftp:\/\/x"/);
-    expect(() => openMetadataStore({ dataDir: '.', metadataStoreUrl: 'dynamodb://' })).toThrow(/SPOOL_METADATA_STORE must be dynamodb:\/\/table/);
+    await expect(openMetadataStore({ dataDir: '.', metadataStoreUrl: 'dynamodb://' })).rejects.toThrow(/SPOOL_METADATA_STORE must be dynamodb:\/\/table/);
   });
 });
 

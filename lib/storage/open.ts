@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 import { SpoolError } from '../errors.js';
 import { DynamoMetadataStore } from './dynamodb.js';
 import { FileObjectStore } from './filesystem.js';
-import { LmdbMetadataStore } from './lmdb.js';
 import { MemoryMetadataStore, MemoryObjectStore } from './memory.js';
 import type { MetadataStore, ObjectStore } from './ports.js';
 import { S3ObjectStore } from './s3.js';
@@ -61,15 +60,18 @@ export function openObjectStore(locations: StoreLocations): ObjectStore {
   }
 }
 
-export function openMetadataStore(locations: StoreLocations): MetadataStore {
+/** LMDB is loaded only when used: the Lambda bundle, which speaks DynamoDB, does not ship it. */
+export async function openMetadataStore(locations: StoreLocations): Promise<MetadataStore> {
   const url = parseUrl(locations.metadataStoreUrl ?? pathUrl('lmdb', join(locations.dataDir, 'metadata')), 'SPOOL_METADATA_STORE', [
     'lmdb:',
     'dynamodb:',
     'memory:',
   ]);
   switch (url.protocol) {
-    case 'lmdb:':
+    case 'lmdb:': {
+      const { LmdbMetadataStore } = await import('./lmdb.js');
       return new LmdbMetadataStore(decodeURIComponent(url.pathname));
+    }
     case 'dynamodb:':
       if (url.hostname === '') throw invalidUrl('SPOOL_METADATA_STORE', url.href, 'dynamodb://table');
       return new DynamoMetadataStore(new DynamoDBClient({ ...locations.dynamoClientConfig }), url.hostname);
@@ -81,7 +83,7 @@ export function openMetadataStore(locations: StoreLocations): MetadataStore {
 /** Opens both stores and, when `createIfMissing`, creates the bucket, table or directories. */
 export async function openStores(locations: StoreLocations, options: { createIfMissing: boolean }): Promise<Stores> {
   const objects = openObjectStore(locations);
-  const metadata = openMetadataStore(locations);
+  const metadata = await openMetadataStore(locations);
   if (options.createIfMissing) await Promise.all([objects.ensureReady(), metadata.ensureReady()]);
   return { objects, metadata };
 }

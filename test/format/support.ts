@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { expect } from 'vitest';
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from '../../lib/format/crc32c.js';
 import { SpoolError, type ErrorCode } from '../../lib/errors.js';
 import type { RecordHeader, RecordInput } from '../../lib/format/index.js';
 

@@ -47,7 +47,7 @@ export async function readyObjectStore(kind: StoreKind): Promise<ObjectStore> {
 }
 
 export async function readyMetadataStore(kind: StoreKind): Promise<MetadataStore> {
-  const store = openMetadataStore(kind.locations());
+  const store = await openMetadataStore(kind.locations());
   await store.ensureReady();
   return store;
 }

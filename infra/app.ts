@@ -1,0 +1,12 @@
+/** The CDK app: `npx cdk deploy` (or `npm run synth` to see the template, offline). */
+import { App, RemovalPolicy } from 'aws-cdk-lib';
+import { SpoolStack } from './spool-stack.js';
+
+const app = new App();
+new SpoolStack(app, app.node.tryGetContext('stackName') ?? 'Spool', {
+  spool: {
+    apiEndpoint: app.node.tryGetContext('apiEndpoint') ?? 'function-url',
+    removalPolicy: app.node.tryGetContext('destroyOnDelete') === 'true' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+  },
+});
+app.synth();

@@ -1,0 +1,90 @@
+/**
+ * The CDK stack, asserted on its synthesized template: storage security, Lambda settings, the
+ * schedule, the endpoint choice, and least privilege (no `*` action on the bucket or the table).
+ * Synthesis bundles the functions with esbuild, offline.
+ */
+import { App, RemovalPolicy } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SpoolStack } from '../../infra/spool-stack.js';
+
+function synth(props: ConstructorParameters<typeof SpoolStack>[2] = {}): Template {
+  const app = new App({ outdir: `/tmp/spool-cdk-${process.pid}-${Math.random().toString(36).slice(2)}` });
+  return Template.fromStack(new SpoolStack(app, 'Test', props));
+}
+
+describe('infra > Spool stack', () => {
+  let template: Template;
+  beforeAll(() => {
+    template = synth();
+  }, 120_000);
+
+  it('stores segments in an encrypted, TLS-only, private bucket kept on stack deletion', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LifecycleConfiguration: { Rules: [Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' })] },
+    });
+    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+  });
+
+  it('keeps coordination in an on-demand table with point-in-time recovery and a TTL attribute', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain' });
+  });
+
+  it('runs the API and maintenance on Node 22, arm64, configured for the bucket and table', () => {
+    const functions = template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } });
+    expect(Object.keys(functions)).toHaveLength(2);
+    for (const fn of Object.values(functions)) {
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(expect.arrayContaining(['SPOOL_OBJECT_STORE', 'SPOOL_METADATA_STORE', 'SPOOL_CREATE_STORES']));
+      expect(fn.Properties.Environment.Variables.SPOOL_CREATE_STORES).toBe('false');
+    }
+  });
+
+  it('runs maintenance on an EventBridge schedule', () => {
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+  });
+
+  it('serves the API behind an IAM-authenticated function URL by default, or an HTTP API', () => {
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM' });
+    const httpApi = synth({ spool: { apiEndpoint: 'http-api' } });
+    httpApi.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    httpApi.resourceCountIs('AWS::Lambda::Url', 0);
+  }, 120_000);
+
+  it('destroys the bucket and table with the stack only when asked to', () => {
+    const disposable = synth({ spool: { removalPolicy: RemovalPolicy.DESTROY } });
+    disposable.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
+    disposable.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+  }, 120_000);
+
+  it('grants no wildcard action on the bucket or the table', () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    expect(Object.keys(policies).length).toBeGreaterThan(0);
+    for (const policy of Object.values(policies)) {
+      for (const statement of policy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]) {
+        const actions = ([] as string[]).concat(statement.Action);
+        for (const action of actions) {
+          expect(action).not.toBe('*');
+          expect(action).not.toMatch(/^(s3|dynamodb):\*$/);
+        }
+      }
+    }
+  });
+});

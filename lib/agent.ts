@@ -18,6 +18,9 @@ export interface Agent {
   close(): Promise<void>;
 }
 
+/** How long requests in flight may take to finish once shutdown begins. */
+const shutdownGraceMs = 5000;
+
 export async function startAgent(config: SpoolConfig, options: { logger?: Logger; runtime?: Runtime } = {}): Promise<Agent> {
   const logger = options.logger ?? jsonLogger();
   const runtime = options.runtime ?? (await openRuntime(config, { log: { logger } }));
@@ -46,7 +49,10 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
         clearInterval(maintenance);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
-          (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+          const http = server as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+          http.closeIdleConnections?.();
+          // Requests still open after the grace period (a slow client, a stream) are cut.
+          setTimeout(() => http.closeAllConnections?.(), shutdownGraceMs).unref();
         });
         await runtime.close();
       })()),

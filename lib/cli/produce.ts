@@ -24,6 +24,18 @@ export interface ProduceOptions {
 const maxBatchBytes = 1024 * 1024;
 
 export async function produce(client: SpoolClient, out: Output, topic: string, options: ProduceOptions): Promise<void> {
+  const progress = { sent: 0 };
+  try {
+    await produceAll(client, out, topic, options, progress);
+  } catch (error) {
+    if (error instanceof SpoolError) {
+      throw new SpoolError(error.code, `${error.message} (${progress.sent} records before it were produced)`, { cause: error, details: error.details });
+    }
+    throw error;
+  }
+}
+
+async function produceAll(client: SpoolClient, out: Output, topic: string, options: ProduceOptions, progress: { sent: number }): Promise<void> {
   const input = options.file ? createReadStream(options.file) : process.stdin;
   const totalBytes = options.file ? statSync(options.file).size : 0;
   const bar = options.file && process.stderr.isTTY ? new SingleBar({ format: ' {bar} {percentage}% | {records} records | {mb} MB | {rate} records/s', stream: process.stderr }) : undefined;
@@ -32,6 +44,7 @@ export async function produce(client: SpoolClient, out: Output, topic: string, o
   let records = 0;
   let bytes = 0;
 
+  let sent = 0;
   let pending: string[] = [];
   let pendingBytes = 0;
   const send = async () => {
@@ -42,7 +55,9 @@ export async function produce(client: SpoolClient, out: Output, topic: string, o
     const answer =
       options.format === 'text'
         ? await client.produceLines(topic, `${lines.join('\n')}\n`, { acks: options.acks, keySeparator: options.keySeparator, partition: options.partition })
-        : await client.produce(topic, lines.map((line, i) => parseRecord(line, records - lines.length + i + 1, options.partition)), options.acks);
+        : await client.produce(topic, lines.map((line) => JSON.parse(line) as ProduceJsonRecord), options.acks);
+    sent += lines.length;
+    progress.sent = sent;
     if (options.verbose) for (const o of answer.offsets) out.line(`${o.partition}\t${o.offset}`);
     const seconds = (performance.now() - started) / 1000;
     bar?.update(bytes, { records, mb: (bytes / 1e6).toFixed(1), rate: Math.round(records / Math.max(seconds, 0.001)) });
@@ -59,15 +74,20 @@ export async function produce(client: SpoolClient, out: Output, topic: string, o
     }
     if (!Array.isArray(parsed)) throw new SpoolError('INVALID_ARGUMENT', `input must be a JSON array of records (--format json), got a ${typeof parsed}`);
     for (const item of parsed) {
-      pending.push(JSON.stringify(item));
       records++;
+      pending.push(JSON.stringify(checkRecord(item, records, options.partition)));
       if (pending.length >= options.batchRecords) await send();
     }
   } else {
     for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-      if (options.format === 'ndjson' && line.trim() === '') continue;
-      pending.push(line);
+      if (line.trim() === '' && options.format === 'ndjson') continue;
+      if (line === '') continue; // a blank line is no record (as the API treats it)
       records++;
+      // Checked here, so an error names the line of the input, before anything after it is sent.
+      if (options.format === 'ndjson') pending.push(JSON.stringify(parseRecord(line, records, options.partition)));
+      else if (options.keySeparator !== undefined && !line.includes(options.keySeparator)) {
+        throw new SpoolError('INVALID_ARGUMENT', `line ${records}: expected a key separated by ${JSON.stringify(options.keySeparator)}, got none`);
+      } else pending.push(line);
       const size = Buffer.byteLength(line) + 1;
       bytes += size;
       pendingBytes += size;
@@ -88,9 +108,22 @@ function parseRecord(line: string, number: number, partition: number | undefined
   } catch {
     throw new SpoolError('INVALID_ARGUMENT', `record ${number}: expected a JSON object, got ${JSON.stringify(line.slice(0, 40))}`);
   }
+  return checkRecord(record, number, partition);
+}
+
+/** The shape the API takes, checked here so an error names the record's place in the input. */
+function checkRecord(record: unknown, number: number, partition: number | undefined): ProduceJsonRecord {
+  const shown = () => JSON.stringify(JSON.stringify(record)?.slice(0, 40) ?? String(record));
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
-    throw new SpoolError('INVALID_ARGUMENT', `record ${number}: expected a JSON object with a value, got ${JSON.stringify(line.slice(0, 40))}`);
+    throw new SpoolError('INVALID_ARGUMENT', `record ${number}: expected a JSON object with a value, got ${shown()}`);
   }
-  const r = record as ProduceJsonRecord;
-  return partition !== undefined && r.partition === undefined ? { ...r, partition } : r;
+  const r = record as Record<string, unknown>;
+  if (!('value' in r) || (r.value !== null && typeof r.value !== 'string')) {
+    throw new SpoolError('INVALID_ARGUMENT', `record ${number}: value must be a string or null, got ${shown()}`);
+  }
+  if (r.key !== undefined && r.key !== null && typeof r.key !== 'string') {
+    throw new SpoolError('INVALID_ARGUMENT', `record ${number}: key must be a string or null, got ${shown()}`);
+  }
+  const checked = r as unknown as ProduceJsonRecord;
+  return partition !== undefined && checked.partition === undefined ? { ...checked, partition } : checked;
 }

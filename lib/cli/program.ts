@@ -40,6 +40,9 @@ export function buildProgram(out: Output = output()): Command {
     .exitOverride();
   const client = () => {
     const options = program.opts<{ url: string; token?: string }>();
+    if (!URL.canParse(options.url) || !/^https?:$/.test(new URL(options.url).protocol)) {
+      throw new UsageError(`--url must be an http(s) URL, got ${JSON.stringify(options.url)}`);
+    }
     return new SpoolClient(options.url, options.token);
   };
 
@@ -219,8 +222,8 @@ export async function run(argv: readonly string[], out: Output = output()): Prom
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
-      return 2; // commander has printed the problem and the help
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+      return 2; // commander has printed the problem and the help (also for a missing subcommand)
     }
     if (error instanceof UsageError) {
       process.stderr.write(`spool: ${error.message}\n(see spool --help)\n`);

@@ -29,6 +29,8 @@ export interface AppOptions {
   readonly streamPollMs?: number;
   /** Consumer groups over the same stores. @default one built from `log` */
   readonly groups?: GroupCoordinator;
+  /** Whether server-sent-event streams are served (Lambda buffers whole responses: it says no). @default true */
+  readonly streaming?: boolean;
 }
 
 type AppEnv = { Variables: { requestId: string } };
@@ -49,6 +51,16 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   });
 
   app.use(requestId());
+  // Once shutdown has begun, new requests (even on kept-alive connections) are turned away.
+  app.use(async (c, next) => {
+    if (options.shutdown?.aborted) {
+      c.header('Connection', 'close');
+      return errorResponse(c, new SpoolError('SHUTTING_DOWN', 'the server is shutting down; retry against another instance'));
+    }
+    await next();
+  });
+  // Every body, on every route, is bounded.
+  app.use(bodyLimit({ maxSize: maxBodyBytes, onError: (c) => tooLarge(c, maxBodyBytes) }));
   app.onError((error, c) => handleError(error, c, (message, fields) => logger.log('error', message, { request_id: c.get('requestId'), ...fields })));
   app.notFound((c) => errorResponse(c, new SpoolError('ROUTE_NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
@@ -132,8 +144,6 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
 
   // ---- records --------------------------------------------------------------------------------------
 
-  app.use('/v1/topics/:topic/records', bodyLimit({ maxSize: maxBodyBytes, onError: (c) => tooLarge(c, maxBodyBytes) }));
-
   app.openapi(
     createRoute({
       method: 'post',
@@ -192,21 +202,25 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       const encoding: Encoding = query.encoding ?? 'utf8';
       const fetchOptions = { maxRecords: query.max_records, maxBytes: query.max_bytes };
       if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
+        if (options.streaming === false) {
+          throw new SpoolError('NOT_ACCEPTABLE', 'server-sent events need the agent (this deployment buffers responses); ask for application/json and long-poll with wait_ms');
+        }
         const lastEventId = c.req.header('last-event-id');
         let offset = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) + 1 : await resolveOffset(log, topic, partition, query.offset);
         // Fail before the stream starts, so a bad offset is a plain 416.
         await log.fetch(topic, partition, offset, { ...fetchOptions, maxRecords: 1 });
         return streamSSE(c, async (stream) => {
-          const stop = new AbortController();
-          stream.onAbort(() => stop.abort());
-          options.shutdown?.addEventListener('abort', () => stop.abort(), { once: true });
+          const closed = new AbortController();
+          stream.onAbort(() => closed.abort());
+          // Ends on client disconnect or server shutdown, without leaving listeners behind.
+          const stop = AbortSignal.any([closed.signal, ...(options.shutdown ? [options.shutdown] : [])]);
           try {
-            while (!stop.signal.aborted) {
-              const result = await log.fetch(topic, partition, offset, { ...fetchOptions, waitMs: options.streamPollMs ?? 15_000, signal: stop.signal });
+            while (!stop.aborted) {
+              const result = await log.fetch(topic, partition, offset, { ...fetchOptions, waitMs: options.streamPollMs ?? 15_000, signal: stop });
               for (const record of result.records) {
                 await stream.writeSSE({ id: String(record.offset), event: 'record', data: JSON.stringify(toJsonRecord(record, encoding)) });
               }
-              if (result.records.length === 0 && !stop.signal.aborted) await stream.write(': waiting\n\n');
+              if (result.records.length === 0 && !stop.aborted) await stream.write(': waiting\n\n');
               offset = result.nextOffset;
             }
           } catch (error) {

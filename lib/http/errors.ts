@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
-import { SpoolError, type ErrorCode } from '../errors.js';
+import { describeValue, SpoolError, type ErrorCode } from '../errors.js';
 
 export const statusByCode: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
   INVALID_ARGUMENT: 400,
@@ -18,6 +18,7 @@ export const statusByCode: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
   CORRUPT_RECORD: 400,
   UNSUPPORTED_COMPRESSION: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  NOT_ACCEPTABLE: 406,
   RECORD_TOO_LARGE: 413,
   PAYLOAD_TOO_LARGE: 413,
   ROUTE_NOT_FOUND: 404,
@@ -59,13 +60,22 @@ export interface ErrorBody {
   readonly error: { readonly code: ErrorCode; readonly message: string; readonly [detail: string]: unknown };
 }
 
+/** Codes whose messages come from storage and may name its keys: clients get these words instead. */
+const publicMessages: Partial<Record<ErrorCode, string>> = {
+  THROTTLED: 'storage is throttling requests; retry after the Retry-After delay',
+  STORAGE_UNAVAILABLE: 'storage is unavailable; retry after the Retry-After delay',
+  NOT_LEADER: 'this agent does not lead the partition; retry',
+};
+
 export function errorResponse(c: Context, error: SpoolError): Response {
   const status = statusByCode[error.code];
   const internal = status >= 500 && status !== 503 && status !== 504;
+  // A conflict reported by storage itself (it has a cause) is described, not quoted.
+  const fromStorage = error.code === 'CONFLICT' && error.cause !== undefined ? 'a concurrent change got there first; retry' : undefined;
   const body: ErrorBody = {
     error: {
       code: error.code,
-      message: internal ? 'internal error' : error.message,
+      message: internal ? 'internal error' : (publicMessages[error.code] ?? fromStorage ?? error.message),
       ...pick(error.details, publicDetails[error.code] ?? []),
     },
   };
@@ -77,7 +87,9 @@ export function errorResponse(c: Context, error: SpoolError): Response {
 /** The app's onError: known errors keep their code; anything else becomes a logged, plain 500. */
 export function handleError(error: Error, c: Context, log: (message: string, fields: Record<string, unknown>) => void): Response {
   if (error instanceof SpoolError) {
-    if (statusByCode[error.code] >= 500) log('request failed', { code: error.code, message: error.message, cause: String(error.cause ?? '') });
+    if (statusByCode[error.code] >= 500 || error.code in publicMessages || error.cause !== undefined) {
+      log('request failed', { code: error.code, message: error.message, cause: String(error.cause ?? '') });
+    }
     return errorResponse(c, error);
   }
   if (error instanceof HTTPException) {
@@ -114,7 +126,9 @@ export function validationError(error: ZodError, target: string, input: unknown)
   const expected =
     issue.code === 'invalid_type'
       ? `expected ${issue.expected}`
-      : issue.code === 'unrecognized_keys'
+      : issue.code === 'invalid_union'
+        ? 'expected one of the documented forms (see /openapi.json)'
+        : issue.code === 'unrecognized_keys'
         ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}; expected only the documented fields`
         : issue.message.replace(/^Invalid input: /, '');
   const message = issue.code === 'unrecognized_keys' ? `${field}: ${expected}` : `${field}: ${expected}, got ${got}`;
@@ -128,7 +142,12 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): string | undefin
     value = (value as Record<PropertyKey, unknown>)[part];
   }
   if (value === undefined) return undefined;
-  const text = JSON.stringify(value);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return describeValue(value); // too deep to print
+  }
   return text === undefined ? undefined : text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

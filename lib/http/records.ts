@@ -54,19 +54,23 @@ export function fromJsonRecords(records: readonly JsonRecordIn[], encoding: Enco
 
 /** One record per non-empty line; a trailing newline and CRLF line ends are accepted. */
 export function fromNdjson(body: string, keySeparator: string | undefined, partition: number | undefined): ProduceRecord[] {
-  const lines = body.split('\n');
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  return lines.map((raw, index) => {
+  const records: ProduceRecord[] = [];
+  body.split('\n').forEach((raw, index) => {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (keySeparator === undefined || keySeparator === '') return { key: null, value: Buffer.from(line, 'utf8'), partition };
+    if (line === '') return; // blank lines carry no record
+    if (keySeparator === undefined || keySeparator === '') {
+      records.push({ key: null, value: Buffer.from(line, 'utf8'), partition });
+      return;
+    }
     const at = line.indexOf(keySeparator);
     if (at < 0) {
       throw new SpoolError('INVALID_ARGUMENT', `line ${index + 1}: expected a key separated by ${JSON.stringify(keySeparator)}, got none`, {
         details: { field: `line ${index + 1}` },
       });
     }
-    return { key: Buffer.from(line.slice(0, at), 'utf8'), value: Buffer.from(line.slice(at + keySeparator.length), 'utf8'), partition };
+    records.push({ key: Buffer.from(line.slice(0, at), 'utf8'), value: Buffer.from(line.slice(at + keySeparator.length), 'utf8'), partition });
   });
+  return records;
 }
 
 export function toJsonRecord(record: DecodedRecord, encoding: Encoding): JsonRecordOut {

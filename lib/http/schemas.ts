@@ -7,6 +7,14 @@ import { maxPartitions, maxTopicNameLength, topicConfigRules } from '../log/topi
 
 const safeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
+/** An integer in a query or path: decimal digits only (no "", "0x1", "1e0" or " "), then range-checked. */
+const digits = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, 'expected a non-negative integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
 export const TopicConfigBody = z
   .object({
     retention_ms: z.number().int().min(topicConfigRules['retention.ms'].min).max(Number.MAX_SAFE_INTEGER).optional(),
@@ -49,11 +57,7 @@ export const TopicDescriptionOut = z
 export const TopicParams = z.object({ topic: z.string().openapi({ param: { name: 'topic', in: 'path' }, example: 'orders' }) });
 
 export const PartitionParams = TopicParams.extend({
-  partition: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .openapi({ param: { name: 'partition', in: 'path' }, example: 0 }),
+  partition: digits(0, Number.MAX_SAFE_INTEGER).openapi({ param: { name: 'partition', in: 'path' }, example: '0' }),
 });
 
 export const Encoding = z.enum(['utf8', 'base64']);
@@ -76,7 +80,7 @@ export const ProduceBody = z
 export const ProduceQuery = z.object({
   acks: z.enum(['0', '1', 'all']).optional().openapi({ description: '0: answer on receipt; 1 and all: after the commit (the same in Spool)' }),
   key_separator: z.string().min(1).optional().openapi({ description: 'NDJSON only: split each line into key and value at the first separator' }),
-  partition: z.coerce.number().int().min(0).optional().openapi({ description: 'NDJSON only: write every line to this partition' }),
+  partition: digits(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'NDJSON only: write every line to this partition' }),
 });
 
 export const ProduceOut = z.object({ offsets: z.array(z.object({ partition: z.number().int(), offset: z.number().int() })) }).openapi('Produced');
@@ -85,9 +89,9 @@ const offsetSpec = z.union([z.literal('earliest'), z.literal('latest'), z.string
 
 export const FetchQuery = z.object({
   offset: offsetSpec.optional().openapi({ description: 'first offset to return: a number, earliest (default) or latest' }),
-  max_records: z.coerce.number().int().min(1).max(100_000).optional(),
-  max_bytes: z.coerce.number().int().min(1).max(64 * 1024 * 1024).optional(),
-  wait_ms: z.coerce.number().int().min(0).max(60_000).optional().openapi({ description: 'long-poll: wait up to this long for records' }),
+  max_records: digits(1, 100_000).optional(),
+  max_bytes: digits(1, 64 * 1024 * 1024).optional(),
+  wait_ms: digits(0, 60_000).optional().openapi({ description: 'long-poll: wait up to this long for records' }),
   encoding: Encoding.optional(),
 });
 
@@ -170,9 +174,9 @@ export const MembershipOut = z
   .openapi('Membership');
 
 export const PollQuery = z.object({
-  max_records: z.coerce.number().int().min(1).max(100_000).optional(),
-  max_bytes: z.coerce.number().int().min(1).max(64 * 1024 * 1024).optional(),
-  wait_ms: z.coerce.number().int().min(0).max(60_000).optional(),
+  max_records: digits(1, 100_000).optional(),
+  max_bytes: digits(1, 64 * 1024 * 1024).optional(),
+  wait_ms: digits(0, 60_000).optional(),
   encoding: Encoding.optional(),
 });
 

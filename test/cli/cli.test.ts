@@ -79,6 +79,15 @@ describe('cli > spool command', () => {
     expect(keyed.stdout.split('\n')[0]).toMatch(/^key-\d+\t\d+$/);
   }, 60_000);
 
+  it('names the input line of a bad record, and says what was produced before it', async () => {
+    const topic = name('badline');
+    const bad = await spool(url, ['produce', topic, '--key-separator', ':', '--batch-records', '2'], 'a:1\nb:2\nc:3\nd\n');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('line 4: expected a key separated by ":", got none (2 records before it were produced)');
+    const badJson = await spool(url, ['produce', topic, '--format', 'ndjson'], '{"value":"ok"}\n{"value":7}\n');
+    expect(badJson.stderr).toContain('record 2: value must be a string or null');
+  }, 60_000);
+
   it('resumes a group from its committed offsets after the consumer and the server restart', async () => {
     const topic = name('resume');
     const group = name('grp');
@@ -152,6 +161,10 @@ describe('cli > spool command', () => {
     expect(badCombination).toMatchObject({ code: 2 });
     expect(badCombination.stderr).toContain('--offset needs --partition');
     expect((await spool(url, ['groups', 'reset-offsets', 'g', '--topic', 't'])).code).toBe(2);
+    expect((await spool(url, ['topics'])).code).toBe(2); // a missing subcommand
+    const badUrl = await spool('notaurl', ['topics', 'list']);
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toContain('--url must be an http(s) URL, got "notaurl"');
     const help = await spool(url, ['produce', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Examples:');

@@ -366,6 +366,66 @@ export function apiSuite(kind: () => StoreKind): void {
     });
   });
 
+  describe('http > hardening', () => {
+    it('bounds the body of every route, not only produce', async () => {
+      const { call } = await setup({ app: { maxBodyBytes: 1000 } });
+      expect(await call('POST', '/v1/topics', { name: 'x'.repeat(2000) })).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+      expect(await call('POST', '/v1/groups/g/members', { topics: ['x'.repeat(2000)] })).toMatchObject({ status: 413 });
+    });
+
+    it('turns new requests away once shutdown has begun, closing the connection', async () => {
+      const shutdown = new AbortController();
+      const { call } = await setup({ app: { shutdown: shutdown.signal } });
+      expect((await call('GET', '/healthz')).status).toBe(200);
+      shutdown.abort();
+      const refused = await call('GET', '/v1/topics');
+      expect(refused).toMatchObject({ status: 503, body: { error: { code: 'SHUTTING_DOWN' } } });
+      expect(refused.headers.get('connection')).toBe('close');
+    });
+
+    it('refuses server-sent events where responses are buffered (Lambda) with 406', async () => {
+      const { call } = await setup({ app: { streaming: false } });
+      const name = topicName();
+      await call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'a' }] });
+      expect(await call('GET', `/v1/topics/${name}/partitions/0/records`, undefined, { accept: 'text/event-stream' })).toMatchObject({
+        status: 406,
+        body: { error: { code: 'NOT_ACCEPTABLE' } },
+      });
+    });
+
+    it('answers deeply nested JSON with a 400, not a crash', async () => {
+      const { call } = await setup();
+      const nested = '['.repeat(100_000) + ']'.repeat(100_000);
+      expect(await call('POST', '/v1/topics', nested)).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT' } } });
+    });
+
+    it('reads integers in queries and paths strictly', async () => {
+      const { call } = await setup();
+      const name = topicName();
+      await call('POST', '/v1/topics', { name, partitions: 2 });
+      expect(await call('POST', `/v1/topics/${name}/records?partition=`, 'a\n', { 'content-type': 'application/x-ndjson' })).toMatchObject({ status: 400 });
+      expect(await call('GET', `/v1/topics/${name}/partitions/0x1/records`)).toMatchObject({ status: 400, body: { error: { field: 'partition' } } });
+      expect(await call('GET', `/v1/topics/${name}/partitions/1e0/records`)).toMatchObject({ status: 400 });
+      expect(await call('GET', `/v1/topics/${name}/partitions/0/records?wait_ms=`)).toMatchObject({ status: 400 });
+    });
+
+    it('skips blank NDJSON lines', async () => {
+      const { call } = await setup();
+      const name = topicName();
+      expect((await call('POST', `/v1/topics/${name}/records`, '\n\r\nonly\n\n', { 'content-type': 'application/x-ndjson' })).body.offsets).toHaveLength(1);
+    });
+
+    it('describes storage failures without quoting storage', async () => {
+      const { call, stores } = await setup();
+      stores.objects.beforePut = () => {
+        throw new SpoolError('STORAGE_UNAVAILABLE', 'PUT segments/secret-key failed: storage unavailable (InternalError)');
+      };
+      const response = await call('POST', `/v1/topics/${topicName()}/records`, { records: [{ value: 'a' }] });
+      stores.objects.beforePut = undefined;
+      expect(response.body.error).toEqual({ code: 'STORAGE_UNAVAILABLE', message: 'storage is unavailable; retry after the Retry-After delay' });
+    });
+  });
+
   describe('http > admin', () => {
     it('runs a maintenance pass on POST /v1/admin/maintenance and reports it', async () => {
       const { call } = await setup({ log: { maintenance: { compactionTailAgeMs: 0 } } });

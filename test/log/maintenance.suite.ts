@@ -184,6 +184,28 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect((await readAll(make({ cacheBytes: 0 }), topic, 0)).map((r) => r.value)).toEqual(['kept']);
     });
 
+    it('deletes nothing when its scan of rows took over a quarter of the grace period', async () => {
+      const { make, clock, stores, countObjects } = await setup();
+      const writer = make();
+      const topic = `slowgc-${randomUUID().slice(0, 6)}`;
+      await writer.createTopic(topic, 1);
+      stores.metadata.beforeTransact = () => {
+        throw new SpoolError('INTERNAL', 'writer died', { retriable: false });
+      };
+      await expect(writer.produce(topic, [{ key: null, value: text('orphan') }])).rejects.toThrow('writer died');
+      stores.metadata.beforeTransact = undefined;
+      clock.skewMs = 2 * hourMs;
+      const query = stores.metadata.query.bind(stores.metadata);
+      stores.metadata.query = async (pk, options) => {
+        if (pk.startsWith('rows#')) clock.skewMs += 20 * 60_000; // a very slow scan
+        return query(pk, options);
+      };
+      expect((await make().maintenance.run()).objects_deleted).toBe(0);
+      stores.metadata.query = query;
+      expect(await countObjects()).toBe(1);
+      expect((await make().maintenance.run()).objects_deleted).toBe(1);
+    });
+
     it('removes a deleted topic’s rows at once and its objects after the grace period', async () => {
       const { make, clock, stores, countObjects } = await setup();
       const writer = make();

@@ -5,7 +5,10 @@
  * objects are listed, and (2) the grace period has passed since it was dereferenced (the ledger) or,
  * if it never was referenced, since it was written. Writers and the compactor commit within half the
  * grace period of their upload, so an object younger than the grace period may still be committed,
- * and is never touched. Nothing reachable is ever deleted.
+ * and is never touched. That argument needs the row scan to be recent when objects are deleted, so
+ * a pass whose scan and listing took over a quarter of the grace period deletes nothing. Object ages
+ * come from the object store's clock against ours: they must agree to well within the grace period.
+ * Nothing reachable is ever deleted.
  */
 import { batchRowFromItem, objectsOf, rowsPk, topicFromItem, topicsPk } from '../layout.js';
 import type { MaintenanceContext, MaintenanceResult } from './context.js';
@@ -14,6 +17,7 @@ import { ledgerPk } from './ledger.js';
 export const objectPrefixes = ['segments/', 'partitions/'] as const;
 
 export async function collectGarbage(ctx: MaintenanceContext, result: MaintenanceResult): Promise<void> {
+  const scanStartedMs = ctx.now();
   const referenced = new Set<string>();
   for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
     for (let partition = 0; partition < topic.partitions; partition++) {
@@ -23,6 +27,7 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
   const ledger = new Map((await ctx.metadata.query(ledgerPk)).map((item) => [item.sk, item.attrs.sinceMs as number]));
   const now = ctx.now();
   const doomed: string[] = [];
+  let doomedBytes = 0;
   const existing = new Set<string>();
   for (const prefix of objectPrefixes) {
     for await (const object of ctx.objects.list(prefix)) {
@@ -31,11 +36,14 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
       const sinceMs = Math.max(ledger.get(object.key) ?? 0, object.lastModifiedMs);
       if (now - sinceMs < ctx.gcGraceMs) continue;
       doomed.push(object.key);
-      result.bytes_deleted += object.sizeBytes;
+      doomedBytes += object.sizeBytes;
     }
   }
+  // The reasoning above holds only if the scan of rows is recent: a pass this slow deletes nothing.
+  if (ctx.now() - scanStartedMs > ctx.gcGraceMs / 4) return;
   await ctx.objects.delete(doomed);
   result.objects_deleted += doomed.length;
+  result.bytes_deleted += doomedBytes;
   // Ledger entries of objects that are gone (deleted now, or before) are done with.
   const gone = new Set(doomed);
   for (const key of ledger.keys()) {

@@ -1,5 +1,6 @@
 /**
- * The API function as CDK bundles it (esbuild, ESM, minified, native modules left out), loaded and
+ * The API function as CDK bundles it (esbuild, ESM, minified, the AWS SDK bundled in, native modules
+ * left out), loaded and
  * invoked in process with a function-URL event against DynamoDB Local and s3rver.
  */
 import { randomUUID } from 'node:crypto';
@@ -36,7 +37,7 @@ describe('lambda > bundled API function', () => {
       format: 'esm',
       minify: true,
       mainFields: ['module', 'main'],
-      external: ['@aws-sdk/*', 'lmdb', '@node-rs/crc32'],
+      external: ['lmdb', '@node-rs/crc32'],
       banner: { js: "import { createRequire as spoolCreateRequire } from 'module'; const require = spoolCreateRequire(import.meta.url);" },
       outfile: `${outdir}/api.mjs`,
       logLevel: 'silent',

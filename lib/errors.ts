@@ -71,10 +71,6 @@ export class SpoolError extends Error {
   }
 }
 
-export function isSpoolError(error: unknown, code?: ErrorCode): error is SpoolError {
-  return error instanceof SpoolError && (code === undefined || error.code === code);
-}
-
 /** Quote a value the way error messages show "what came in": short, and never an object dump. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';

@@ -10,9 +10,9 @@
  *
  * Batches are stored as produced, with relative offsets: their offsets are assigned at commit, and a
  * reader patches each batch's baseOffset (which the CRC does not cover) from the batch row. So a
- * commit conflict never forces a re-upload, and a Kafka fetch costs no re-encoding. Readers never
- * need the footer (batch rows hold each chunk's position); maintenance uses it to find every chunk
- * of an object, committed or not.
+ * commit conflict never forces a re-upload, and a Kafka fetch costs no re-encoding. Readers and
+ * maintenance never need the footer (batch rows hold each chunk's position); it makes every object
+ * self-describing for inspection and recovery (which topic, partition and records each chunk holds).
  */
 import { SpoolError } from '../errors.js';
 

@@ -146,7 +146,3 @@ export class TransactionConflictError extends SpoolError {
     super('CONFLICT', `transaction cancelled: condition failed on op ${conflicts.map((c) => c.index).join(', ')}`);
   }
 }
-
-export function sameKey(a: ItemKey, b: ItemKey): boolean {
-  return a.pk === b.pk && a.sk === b.sk;
-}

@@ -9,24 +9,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
+import { lambdaBuildOptions } from '../infra/lambda-bundle.js';
 
 const outdir = 'node_modules/.cache/spool-bench-bundle';
 mkdirSync(outdir, { recursive: true });
-for (const entry of ['api', 'maintenance']) {
-  await build({
-    entryPoints: [`functions/${entry}.ts`],
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'esm',
-    minify: true,
-    mainFields: ['module', 'main'],
-    external: ['lmdb', '@node-rs/crc32'],
-    banner: { js: "import { createRequire as spoolCreateRequire } from 'module'; const require = spoolCreateRequire(import.meta.url);" },
-    outfile: `${outdir}/${entry}.mjs`,
-    logLevel: 'silent',
-  });
-}
+for (const entry of ['api', 'maintenance']) await build(lambdaBuildOptions(`functions/${entry}.ts`, `${outdir}/${entry}.mjs`));
 writeFileSync(
   `${outdir}/measure.mjs`,
   `const t0 = performance.now(); await import('./api.mjs'); process.stdout.write(String(performance.now() - t0));`,

@@ -16,6 +16,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { lambdaBanner, lambdaExternalModules, lambdaMainFields } from './lambda-bundle.js';
 
 export interface SpoolProps {
   /**
@@ -95,18 +96,14 @@ export class Spool extends Construct {
       architecture: Architecture.ARM_64,
       environment,
       logRetention: RetentionDays.ONE_MONTH,
-      // The AWS SDK is bundled (tree-shaken, it loads faster than the runtime's copy: see the
-      // lambda-bundle benchmark, and it is the version the tests ran). The native modules (LMDB for
-      // the embedded store, the native CRC) are left out: Spool loads LMDB only for lmdb:// and falls
-      // back to a portable CRC-32C.
       bundling: {
         minify: true,
         sourceMap: true,
         format: OutputFormat.ESM,
         target: 'node22',
-        mainFields: ['module', 'main'],
-        externalModules: ['lmdb', '@node-rs/crc32'],
-        banner: "import { createRequire as spoolCreateRequire } from 'module'; const require = spoolCreateRequire(import.meta.url);",
+        mainFields: lambdaMainFields,
+        externalModules: lambdaExternalModules,
+        banner: lambdaBanner,
       },
     };
 

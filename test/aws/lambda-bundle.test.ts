@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { build } from 'esbuild';
+import { lambdaBuildOptions } from '../../infra/lambda-bundle.js';
 import { describe, expect, inject, it } from 'vitest';
 import { openStores } from '../../lib/storage/open.js';
 import { lambdaEvent } from '../http/lambda.suite.js';
@@ -29,19 +30,7 @@ describe('lambda > bundled API function', () => {
     // Inside the repository, so the bundle finds node_modules for what it leaves external.
     const outdir = `node_modules/.cache/spool-bundle-${suffix}`;
     mkdirSync(outdir, { recursive: true });
-    await build({
-      entryPoints: ['functions/api.ts'],
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      minify: true,
-      mainFields: ['module', 'main'],
-      external: ['lmdb', '@node-rs/crc32'],
-      banner: { js: "import { createRequire as spoolCreateRequire } from 'module'; const require = spoolCreateRequire(import.meta.url);" },
-      outfile: `${outdir}/api.mjs`,
-      logLevel: 'silent',
-    });
+    await build(lambdaBuildOptions('functions/api.ts', `${outdir}/api.mjs`));
     const { handler } = (await import(`${process.cwd()}/${outdir}/api.mjs`)) as { handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }> };
     const invoke = async (...args: Parameters<typeof lambdaEvent>) => {
       const result = await handler(lambdaEvent(...args), {});

@@ -2,7 +2,8 @@
  * Spool on AWS as one construct: the S3 bucket for segments, the DynamoDB table for coordination,
  * the HTTP API as a Lambda function (behind a function URL or an API Gateway HTTP API) and the
  * maintenance pass as a Lambda on an EventBridge schedule. Access is granted with grant* calls only,
- * scoped to the bucket and the table. Nothing runs while idle: the cost at rest is the stored data.
+ * scoped to the bucket and the table. The functions write CloudWatch EMF metrics (lib/metrics.ts);
+ * alarms and a dashboard watch them. Nothing runs while idle: the cost at rest is the stored data.
  */
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
@@ -15,7 +16,9 @@ import { Architecture, FunctionUrlAuthType, Runtime } from 'aws-cdk-lib/aws-lamb
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
+import { Alarm, ComparisonOperator, Dashboard, GraphWidget, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
+import { metricsNamespace } from '../lib/metrics.js';
 import { lambdaBanner, lambdaExternalModules, lambdaMainFields } from './lambda-bundle.js';
 
 export interface SpoolProps {
@@ -49,6 +52,16 @@ export interface SpoolProps {
    * @default none
    */
   readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * The consumer-group lag (records behind, largest over groups) that raises the lag alarm.
+   * @default 100000
+   */
+  readonly lagAlarmRecords?: number;
+  /**
+   * API latency p99 (ms) that raises the latency alarm.
+   * @default 1000
+   */
+  readonly latencyAlarmMs?: number;
 }
 
 const functionsDir = fileURLToPath(new URL('../functions/', import.meta.url));
@@ -59,6 +72,9 @@ export class Spool extends Construct {
   readonly api: NodejsFunction;
   readonly maintenance: NodejsFunction;
   readonly url: string;
+  /** Every alarm, for callers to add actions (e.g. `alarm.addAlarmAction(new SnsAction(topic))`). */
+  readonly alarms: Alarm[] = [];
+  readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: SpoolProps = {}) {
     super(scope, id);
@@ -88,6 +104,7 @@ export class Spool extends Construct {
       SPOOL_OBJECT_STORE: `s3://${this.bucket.bucketName}/spool`,
       SPOOL_METADATA_STORE: `dynamodb://${this.table.tableName}`,
       SPOOL_CREATE_STORES: 'false',
+      SPOOL_METRICS: 'emf',
       NODE_OPTIONS: '--enable-source-maps',
       ...props.environment,
     };
@@ -133,6 +150,8 @@ export class Spool extends Construct {
       targets: [new LambdaFunction(this.maintenance, { retryAttempts: 0 })],
     });
 
+    this.dashboard = this.observe(props);
+
     if ((props.apiEndpoint ?? 'function-url') === 'http-api') {
       const httpApi = new HttpApi(this, 'HttpApi', { defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.api) });
       this.url = httpApi.apiEndpoint;
@@ -140,6 +159,48 @@ export class Spool extends Construct {
       this.url = this.api.addFunctionUrl({ authType: props.functionUrlAuth ?? FunctionUrlAuthType.AWS_IAM }).url;
     }
   }
+
+  /** Alarms on errors, throttles, latency, commit conflicts and lag; a dashboard of the same. */
+  private observe(props: SpoolProps): Dashboard {
+    const alarm = (id: string, metric: IMetric, threshold: number, description: string, evaluationPeriods = 5) => {
+      const created = new Alarm(this, id, {
+        metric,
+        threshold,
+        evaluationPeriods,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      this.alarms.push(created);
+      return created;
+    };
+    alarm('ApiErrors', spoolMetric('Errors', 'Sum', Duration.minutes(5)), 1, 'The HTTP API answered 5xx (internal errors)', 1);
+    alarm('Throttles', spoolMetric('Throttles', 'Sum', Duration.minutes(5)), 10, 'Storage throttled or was unavailable (429/503 answers)', 1);
+    alarm('Latency', spoolMetric('Latency', 'p99'), props.latencyAlarmMs ?? 1000, 'API latency p99 is high', 3);
+    alarm('CommitConflicts', spoolMetric('CommitConflicts', 'Sum', Duration.minutes(5)), 100, 'Writers keep colliding on the same partitions', 1);
+    alarm('ConsumerLag', spoolMetric('ConsumerLag', 'Maximum', Duration.minutes(5)), props.lagAlarmRecords ?? 100_000, 'A consumer group is far behind', 3);
+    alarm('ApiFunctionErrors', this.api.metricErrors({ period: Duration.minutes(5) }), 1, 'The API function failed', 1);
+    alarm('MaintenanceFunctionErrors', this.maintenance.metricErrors({ period: Duration.minutes(15) }), 1, 'The maintenance pass failed', 1);
+
+    const dashboard = new Dashboard(this, 'Dashboard', { dashboardName: `${Stack.of(this).stackName}-spool` });
+    const graph = (title: string, metrics: IMetric[]) => new GraphWidget({ title, left: metrics, width: 12 });
+    dashboard.addWidgets(
+      graph('Requests', [spoolMetric('Requests', 'Sum')]),
+      graph('Latency (ms)', [spoolMetric('Latency', 'p50'), spoolMetric('Latency', 'p99')]),
+      graph('Errors, client errors, throttles', [spoolMetric('Errors', 'Sum'), spoolMetric('ClientErrors', 'Sum'), spoolMetric('Throttles', 'Sum')]),
+      graph('Records produced and fetched', [spoolMetric('RecordsProduced', 'Sum'), spoolMetric('RecordsFetched', 'Sum')]),
+      graph('Bytes produced', [spoolMetric('BytesProduced', 'Sum')]),
+      graph('Commits and commit conflicts', [spoolMetric('Commits', 'Sum'), spoolMetric('CommitConflicts', 'Sum')]),
+      graph('Consumer-group lag (largest)', [spoolMetric('ConsumerLag', 'Maximum', Duration.minutes(5))]),
+      graph('Functions: errors and duration', [this.api.metricErrors(), this.maintenance.metricErrors(), this.api.metricDuration()]),
+    );
+    return dashboard;
+  }
+}
+
+/** The library's EMF metrics (lib/metrics.ts), in aggregate. */
+function spoolMetric(name: string, statistic: string, period = Duration.minutes(1)): Metric {
+  return new Metric({ namespace: metricsNamespace, metricName: name, statistic, period });
 }
 
 /** A stack holding one Spool, with its URL, bucket and table as outputs. */

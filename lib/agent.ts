@@ -7,6 +7,8 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { SpoolConfig } from './config.js';
 import { createApp } from './http/app.js';
+import { GroupCoordinator } from './groups/coordinator.js';
+import { emitGroupLag } from './groups/metrics.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { openRuntime, type Runtime } from './runtime.js';
 
@@ -25,7 +27,8 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   const logger = options.logger ?? jsonLogger();
   const runtime = options.runtime ?? (await openRuntime(config, { log: { logger } }));
   const shutdown = new AbortController();
-  const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger, maxBodyBytes: config.httpMaxBodyBytes });
+  const groups = new GroupCoordinator(runtime.log, runtime.stores.metadata);
+  const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger, maxBodyBytes: config.httpMaxBodyBytes, metrics: runtime.metrics, groups });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: config.host, port: config.httpPort }, () => resolve(started));
     started.once('error', reject);
@@ -35,7 +38,10 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   const maintenance =
     config.maintenanceIntervalMs > 0
       ? setInterval(() => {
-          runtime.log.maintenance.run().catch((error) => logger.log('error', 'maintenance pass failed', { message: String(error) }));
+          runtime.log.maintenance
+            .run()
+            .then(() => emitGroupLag(groups, runtime.metrics))
+            .catch((error) => logger.log('error', 'maintenance pass failed', { message: String(error) }));
         }, config.maintenanceIntervalMs).unref()
       : undefined;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

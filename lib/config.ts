@@ -25,6 +25,7 @@ export interface SpoolConfig {
   readonly compactionTargetBytes: number;
   readonly compactionTailAgeMs: number;
   readonly gcGraceMs: number;
+  readonly metrics: 'off' | 'emf';
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -49,6 +50,7 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
   ['SPOOL_COMPACTION_TAIL_AGE_MS', 'longest a record stays uncompacted (default 600000)'],
   ['SPOOL_GC_GRACE_MS', 'grace period before unreferenced objects are deleted (default 3600000)'],
+  ['SPOOL_METRICS', 'off, or emf: CloudWatch Embedded Metric Format lines on stdout (default off)'],
   ['SPOOL_LOG_LEVEL', 'debug, info, warn or error (default info)'],
 ];
 
@@ -72,6 +74,7 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     compactionTargetBytes: intVar(env, 'SPOOL_COMPACTION_TARGET_BYTES', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
     compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),
     gcGraceMs: intVar(env, 'SPOOL_GC_GRACE_MS', 3_600_000, 1000, 30 * 86_400_000),
+    metrics: enumVar(env, 'SPOOL_METRICS', ['off', 'emf'] as const, 'off'),
   };
 }
 

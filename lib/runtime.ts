@@ -6,11 +6,13 @@
 import type { SpoolConfig } from './config.js';
 import { Log, type LogOptions } from './log/index.js';
 import { openStores, type StoreLocations, type Stores } from './storage/open.js';
+import { emfMetrics, noMetrics, type Metrics } from './metrics.js';
 
 export interface Runtime {
   readonly config: SpoolConfig;
   readonly stores: Stores;
   readonly log: Log;
+  readonly metrics: Metrics;
   /** Flushes and commits what was accepted, releases leases, closes the stores. */
   close(): Promise<void>;
 }
@@ -20,8 +22,10 @@ export async function openRuntime(config: SpoolConfig, overrides: { locations?: 
     { dataDir: config.dataDir, objectStoreUrl: config.objectStoreUrl, metadataStoreUrl: config.metadataStoreUrl, ...overrides.locations },
     { createIfMissing: config.createStores },
   );
+  const metrics = config.metrics === 'emf' ? emfMetrics() : noMetrics;
   const log = new Log({
     stores,
+    metrics,
     autoCreateTopics: config.autoCreateTopics,
     defaultPartitions: config.defaultPartitions,
     cacheBytes: config.cacheBytes,
@@ -35,6 +39,7 @@ export async function openRuntime(config: SpoolConfig, overrides: { locations?: 
     config,
     stores,
     log,
+    metrics,
     close: () =>
       (closing ??= (async () => {
         await log.close();

@@ -6,6 +6,7 @@ import { startAgent } from '../../lib/agent.js';
 import { loadConfig } from '../../lib/config.js';
 import { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
+import { noMetrics } from '../../lib/metrics.js';
 import { openStores } from '../../lib/storage/open.js';
 import { dynamoDb, s3Standard, seededRandom, SlowMetadataStore, SlowObjectStore } from './latency-model.js';
 
@@ -27,6 +28,7 @@ const runtime = {
   config,
   stores: modelled,
   log,
+  metrics: noMetrics,
   close: async () => {
     await log.close();
     await Promise.all([stores.objects.close(), stores.metadata.close()]);

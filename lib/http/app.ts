@@ -12,6 +12,7 @@ import { streamSSE } from 'hono/streaming';
 import { SpoolError } from '../errors.js';
 import type { Log, TopicConfig, TopicItem } from '../log/index.js';
 import { jsonLogger, type Logger } from '../logger.js';
+import { noMetrics, type Metrics } from '../metrics.js';
 import { errorResponse, handleError, unsupportedMediaType, validationError } from './errors.js';
 import { fromJsonRecords, fromNdjson, toJsonRecord, type Encoding } from './records.js';
 import * as s from './schemas.js';
@@ -31,6 +32,8 @@ export interface AppOptions {
   readonly groups?: GroupCoordinator;
   /** Whether server-sent-event streams are served (Lambda buffers whole responses: it says no). @default true */
   readonly streaming?: boolean;
+  /** Per-route requests, latency, errors and throttles; records and bytes produced and fetched. @default none */
+  readonly metrics?: Metrics;
 }
 
 type AppEnv = { Variables: { requestId: string } };
@@ -51,6 +54,23 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   });
 
   app.use(requestId());
+  const metrics = options.metrics ?? noMetrics;
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const status = c.res.status;
+    metrics.emit(
+      {
+        Requests: [1, 'Count'],
+        Latency: [performance.now() - started, 'Milliseconds'],
+        Errors: [status >= 500 && status !== 503 ? 1 : 0, 'Count'],
+        ClientErrors: [status >= 400 && status < 500 && status !== 429 ? 1 : 0, 'Count'],
+        Throttles: [status === 429 || status === 503 ? 1 : 0, 'Count'],
+      },
+      { Route: `${c.req.method} ${c.req.routePath}` },
+      { request_id: c.get('requestId'), status },
+    );
+  });
   // Once shutdown has begun, new requests (even on kept-alive connections) are turned away.
   app.use(async (c, next) => {
     if (options.shutdown?.aborted) {
@@ -178,6 +198,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       }
       const acks = query.acks === undefined || query.acks === 'all' ? 'all' : query.acks === '1' ? 1 : 0;
       const offsets = await log.produce(topic, records, { acks });
+      metrics.emit({ RecordsProduced: [records.length, 'Count'], BytesProduced: [records.reduce((sum, r) => sum + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0), 'Bytes'] }, {}, { topic });
       return c.json({ offsets }, 200);
     },
   );
@@ -232,6 +253,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       }
       const offset = await resolveOffset(log, topic, partition, query.offset);
       const result = await log.fetch(topic, partition, offset, { ...fetchOptions, waitMs: query.wait_ms, signal: options.shutdown });
+      metrics.emit({ RecordsFetched: [result.records.length, 'Count'] }, {}, { topic, partition });
       return c.json(
         { records: result.records.map((r) => toJsonRecord(r, encoding)), next_offset: result.nextOffset, high_watermark: result.highWatermark },
         200,

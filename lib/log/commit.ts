@@ -36,6 +36,7 @@
  * object and position, so the chunk is known committed at that base and is not written twice.
  */
 import { SpoolError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
 import { TransactionConflictError, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { batchRowAttrs, batchRowFromItem, partitionKey, partitionStateFromItem, rowKey, type BatchRow } from './layout.js';
 
@@ -64,6 +65,8 @@ export interface CommitterOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Told after every successful commit, e.g. to wake long-polling readers. */
   readonly onCommitted?: (topicId: string, partition: number, nextOffset: number) => void;
+  /** Commits and commit conflicts are counted here. @default none */
+  readonly metrics?: Metrics;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -99,7 +102,9 @@ export class Committer {
     for (let start = 0; start < chunks.length; start += maxChunksPerTransaction) {
       const group = chunks.slice(start, start + maxChunksPerTransaction);
       // A group's failure is its chunks' outcome; it must not hide the outcome of groups committed before it.
+      const conflictsBefore = this.stats.conflicts;
       const groupOutcomes = await this.commitGroup(group, options.notAfterMs ?? Infinity).catch((error: unknown) => group.map(() => failed(error)));
+      this.options.metrics?.emit({ Commits: [1, 'Count'], CommitConflicts: [this.stats.conflicts - conflictsBefore, 'Count'] });
       groupOutcomes.forEach((outcome, index) => (outcomes[start + index] = outcome));
     }
     return outcomes;

@@ -15,6 +15,7 @@ import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, ty
 import { TopicRegistry, notFound, validatePartitionCount } from './topics.js';
 import { Maintenance, type MaintenanceOptions } from './maintenance/index.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 
 export interface LogOptions {
   readonly stores: Stores;
@@ -38,6 +39,8 @@ export interface LogOptions {
   /** Compaction, retention and garbage collection settings (see maintenance/context.ts). */
   readonly maintenance?: MaintenanceOptions;
   readonly logger?: Logger;
+  /** Where the engine's metrics (commits, commit conflicts) go. @default none */
+  readonly metrics?: Metrics;
   readonly now?: () => number;
 }
 
@@ -86,7 +89,7 @@ export class Log {
     this.cache = new ChunkCache(options.cacheBytes ?? 64 * 1024 * 1024);
     this.topics = new TopicRegistry(metadata, { defaultConfig: options.topicDefaults, now: this.now });
     this.reader = new Reader(metadata, objects, this.cache, { pollIntervalMs: options.pollIntervalMs });
-    this.committer = new Committer(metadata, { now: this.now, onCommitted: (topicId, partition) => this.reader.notify(topicId, partition) });
+    this.committer = new Committer(metadata, { now: this.now, metrics: options.metrics, onCommitted: (topicId, partition) => this.reader.notify(topicId, partition) });
     // Writers must commit within the bound the garbage collector assumes (half its grace period).
     const maxCommitAgeMs = options.maintenance?.maxCommitAgeMs ?? (options.maintenance?.gcGraceMs ?? 3_600_000) / 2;
     this.producer = new Producer(objects, this.committer, this.cache, { now: this.now, maxCommitAgeMs, ...options.producer });

@@ -74,6 +74,29 @@ describe('infra > Spool stack', () => {
     disposable.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
   }, 120_000);
 
+  it('turns the library’s metrics on, and alarms on errors, throttles, latency, conflicts and lag', () => {
+    for (const fn of Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))) {
+      expect(fn.Properties.Environment.Variables.SPOOL_METRICS).toBe('emf');
+    }
+    const alarmed = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => [a.Properties.Namespace, a.Properties.MetricName]);
+    expect(alarmed).toEqual(
+      expect.arrayContaining([
+        ['Spool', 'Errors'],
+        ['Spool', 'Throttles'],
+        ['Spool', 'Latency'],
+        ['Spool', 'CommitConflicts'],
+        ['Spool', 'ConsumerLag'],
+        ['AWS/Lambda', 'Errors'],
+      ]),
+    );
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ConsumerLag', Threshold: 100_000, Statistic: 'Maximum' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Latency', Threshold: 1000, ExtendedStatistic: 'p99' });
+    const dashboards = template.findResources('AWS::CloudWatch::Dashboard');
+    expect(Object.keys(dashboards)).toHaveLength(1);
+    const body = JSON.stringify(Object.values(dashboards)[0]!.Properties.DashboardBody);
+    for (const name of ['Requests', 'Latency', 'Throttles', 'RecordsProduced', 'RecordsFetched', 'CommitConflicts', 'ConsumerLag']) expect(body).toContain(name);
+  });
+
   it('grants no wildcard action on the bucket or the table', () => {
     const policies = template.findResources('AWS::IAM::Policy');
     expect(Object.keys(policies).length).toBeGreaterThan(0);

@@ -28,7 +28,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   const runtime = options.runtime ?? (await openRuntime(config, { log: { logger } }));
   const shutdown = new AbortController();
   const groups = new GroupCoordinator(runtime.log, runtime.stores.metadata);
-  const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger, maxBodyBytes: config.httpMaxBodyBytes, metrics: runtime.metrics, groups });
+  const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger, maxBodyBytes: config.httpMaxBodyBytes, metrics: runtime.metrics, groups, auth: runtime.auth });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: config.host, port: config.httpPort }, () => resolve(started));
     started.once('error', reject);

@@ -26,6 +26,9 @@ export interface SpoolConfig {
   readonly compactionTailAgeMs: number;
   readonly gcGraceMs: number;
   readonly metrics: 'off' | 'emf';
+  /** API keys required on the HTTP API: with SPOOL_AUTH=keys, or when a bootstrap token is set. */
+  readonly auth: boolean;
+  readonly authToken: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -50,6 +53,8 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
   ['SPOOL_COMPACTION_TAIL_AGE_MS', 'longest a record stays uncompacted (default 600000)'],
   ['SPOOL_GC_GRACE_MS', 'grace period before unreferenced objects are deleted (default 3600000)'],
+  ['SPOOL_AUTH', 'off, or keys: every API request needs an API key with the right permission (default off)'],
+  ['SPOOL_AUTH_TOKEN', 'a bootstrap admin token (turns keys on); make API keys with it'],
   ['SPOOL_METRICS', 'off, or emf: CloudWatch Embedded Metric Format lines on stdout (default off)'],
   ['SPOOL_LOG_LEVEL', 'debug, info, warn or error (default info)'],
 ];
@@ -75,6 +80,8 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),
     gcGraceMs: intVar(env, 'SPOOL_GC_GRACE_MS', 3_600_000, 1000, 30 * 86_400_000),
     metrics: enumVar(env, 'SPOOL_METRICS', ['off', 'emf'] as const, 'off'),
+    auth: enumVar(env, 'SPOOL_AUTH', ['off', 'keys'] as const, 'off') === 'keys' || Boolean(env.SPOOL_AUTH_TOKEN),
+    authToken: env.SPOOL_AUTH_TOKEN || undefined,
   };
 }
 

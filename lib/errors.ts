@@ -35,6 +35,9 @@ export type ErrorCode =
   | 'GROUP_NOT_EMPTY'
   | 'INCONSISTENT_GROUP_PROTOCOL'
   | 'NO_COMMITTED_OFFSET'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'KEY_NOT_FOUND'
   // infrastructure
   | 'THROTTLED'
   | 'STORAGE_UNAVAILABLE'

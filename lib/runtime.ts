@@ -7,12 +7,15 @@ import type { SpoolConfig } from './config.js';
 import { Log, type LogOptions } from './log/index.js';
 import { openStores, type StoreLocations, type Stores } from './storage/open.js';
 import { emfMetrics, noMetrics, type Metrics } from './metrics.js';
+import { ApiKeys } from './auth.js';
 
 export interface Runtime {
   readonly config: SpoolConfig;
   readonly stores: Stores;
   readonly log: Log;
   readonly metrics: Metrics;
+  /** API keys, when the configuration asks for them. */
+  readonly auth: ApiKeys | undefined;
   /** Flushes and commits what was accepted, releases leases, closes the stores. */
   close(): Promise<void>;
 }
@@ -40,6 +43,7 @@ export async function openRuntime(config: SpoolConfig, overrides: { locations?: 
     stores,
     log,
     metrics,
+    auth: config.auth ? new ApiKeys(stores.metadata, { rootToken: config.authToken }) : undefined,
     close: () =>
       (closing ??= (async () => {
         await log.close();

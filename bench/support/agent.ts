@@ -29,6 +29,7 @@ const runtime = {
   stores: modelled,
   log,
   metrics: noMetrics,
+  auth: undefined,
   close: async () => {
     await log.close();
     await Promise.all([stores.objects.close(), stores.metadata.close()]);

@@ -18,6 +18,8 @@ import { fromJsonRecords, fromNdjson, toJsonRecord, type Encoding } from './reco
 import * as s from './schemas.js';
 import { GroupCoordinator } from '../groups/coordinator.js';
 import { registerGroupRoutes } from './groups.js';
+import { registerKeyRoutes } from './keys.js';
+import { allows, type Action, type ApiKeys, type Principal } from '../auth.js';
 
 export interface AppOptions {
   readonly log: Log;
@@ -34,9 +36,14 @@ export interface AppOptions {
   readonly streaming?: boolean;
   /** Per-route requests, latency, errors and throttles; records and bytes produced and fetched. @default none */
   readonly metrics?: Metrics;
+  /** API keys: every request but /healthz and /openapi.json must carry one with the permission it needs. @default none (open) */
+  readonly auth?: ApiKeys;
 }
 
-type AppEnv = { Variables: { requestId: string } };
+/** Checks the request's principal may do `action` on `topic` (or on the whole service); open when auth is off. */
+export type Authorize = (c: Context<AppEnv>, action: Action, topic?: string) => void;
+
+export type AppEnv = { Variables: { requestId: string; principal: Principal | undefined } };
 
 const errorResponses = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((status) => [status, { description: 'error', content: { 'application/json': { schema: s.ErrorOut } } }]));
@@ -79,6 +86,22 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     }
     await next();
   });
+  // Who is asking: resolved once per request from the bearer token, before any body is read.
+  app.use(async (c, next) => {
+    const path = new URL(c.req.url).pathname;
+    if (options.auth && path !== '/healthz' && path !== '/openapi.json') {
+      const header = c.req.header('authorization') ?? '';
+      c.set('principal', await options.auth.authenticate(/^Bearer /i.test(header) ? header.slice(7).trim() : undefined));
+    }
+    await next();
+  });
+  const authorize: Authorize = (c, action, topic) => {
+    const principal = c.get('principal');
+    if (!options.auth || !principal) return;
+    if (!allows(principal, action, topic)) {
+      throw new SpoolError('FORBIDDEN', `API key ${principal.name} may not ${action} ${topic === undefined ? 'the service' : `topic ${topic}`}`);
+    }
+  };
   // Every body, on every route, is bounded.
   app.use(bodyLimit({ maxSize: maxBodyBytes, onError: (c) => tooLarge(c, maxBodyBytes) }));
   app.onError((error, c) => handleError(error, c, (message, fields) => logger.log('error', message, { request_id: c.get('requestId'), ...fields })));
@@ -102,6 +125,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      authorize(c, 'admin', body.name);
       const topic = await log.createTopic(body.name, body.partitions, toTopicConfig(body.config));
       return c.json(topicOut(topic), 201);
     },
@@ -109,7 +133,10 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
 
   app.openapi(
     createRoute({ method: 'get', path: '/v1/topics', summary: 'List topics', responses: { 200: json(s.TopicListOut, 'topics') } }),
-    async (c) => c.json({ topics: (await log.topics.list()).map((t) => ({ name: t.name, partitions: t.partitions })) }, 200),
+    async (c) => {
+      const readable = (await log.topics.list()).filter((t) => readableBy(c.get('principal'), t.name));
+      return c.json({ topics: readable.map((t) => ({ name: t.name, partitions: t.partitions })) }, 200);
+    },
   );
 
   app.openapi(
@@ -121,6 +148,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       responses: { 200: json(s.TopicDescriptionOut, 'the topic'), ...errorResponses(404) },
     }),
     async (c) => {
+      authorize(c, 'read', c.req.valid('param').topic);
       const { topic, partitions } = await log.describeTopic(c.req.valid('param').topic);
       return c.json(
         {
@@ -143,6 +171,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      authorize(c, 'admin', c.req.valid('param').topic);
       const topic = await log.alterTopic(c.req.valid('param').topic, { partitions: body.partitions, config: toTopicConfig(body.config) });
       return c.json(topicOut(topic), 200);
     },
@@ -157,6 +186,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       responses: { 204: { description: 'deleted' }, ...errorResponses(404) },
     }),
     async (c) => {
+      authorize(c, 'admin', c.req.valid('param').topic);
       await log.deleteTopic(c.req.valid('param').topic);
       return c.body(null, 204);
     },
@@ -184,6 +214,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const { topic } = c.req.valid('param');
+      authorize(c, 'write', topic);
       const query = c.req.valid('query');
       const contentType = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
       let records;
@@ -219,6 +250,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const { topic, partition } = c.req.valid('param');
+      authorize(c, 'read', topic);
       const query = c.req.valid('query');
       const encoding: Encoding = query.encoding ?? 'utf8';
       const fetchOptions = { maxRecords: query.max_records, maxBytes: query.max_bytes };
@@ -271,13 +303,15 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       const { topic, partition } = c.req.valid('param');
+      authorize(c, 'read', topic);
       const { timestamp } = c.req.valid('query');
       const at = timestamp === 'earliest' || timestamp === 'latest' ? timestamp : Number(timestamp);
       return c.json({ offset: (await log.offsetFor(topic, partition, at)) ?? null }, 200);
     },
   );
 
-  registerGroupRoutes(app, options.groups ?? new GroupCoordinator(log, log.options.stores.metadata), { json, errors: errorResponses, shutdown: options.shutdown });
+  registerGroupRoutes(app, options.groups ?? new GroupCoordinator(log, log.options.stores.metadata), { json, errors: errorResponses, shutdown: options.shutdown, authorize });
+  if (options.auth) registerKeyRoutes(app, options.auth, { json, errors: errorResponses, authorize });
 
   // ---- admin ----------------------------------------------------------------------------------------
 
@@ -288,10 +322,17 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       summary: 'Run one maintenance pass now (compaction, retention, garbage collection) and report it',
       responses: { 200: json(s.MaintenanceOut, 'what the pass did, and objects and rows before and after'), ...errorResponses(503) },
     }),
-    async (c) => c.json(await log.maintenance.run(), 200),
+    async (c) => {
+      authorize(c, 'admin');
+      return c.json(await log.maintenance.run(), 200);
+    },
   );
 
   return app;
+}
+
+function readableBy(principal: Principal | undefined, topic: string): boolean {
+  return principal === undefined || allows(principal, 'read', topic);
 }
 
 async function resolveOffset(log: Log, topic: string, partition: number, offset: string | undefined): Promise<number> {

@@ -41,6 +41,9 @@ export const statusByCode: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
   GROUP_NOT_EMPTY: 409,
   INCONSISTENT_GROUP_PROTOCOL: 409,
   NO_COMMITTED_OFFSET: 409,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  KEY_NOT_FOUND: 404,
   INTERNAL: 500,
 };
 

@@ -6,14 +6,17 @@ import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { GroupCoordinator, MembershipView } from '../groups/coordinator.js';
 import { toJsonRecord } from './records.js';
 import * as s from './schemas.js';
+import type { AppEnv, Authorize } from './app.js';
 
 type Json = <T extends z.ZodType>(schema: T, description: string) => { description: string; content: { 'application/json': { schema: T } } };
 
 export function registerGroupRoutes(
-  app: OpenAPIHono<{ Variables: { requestId: string } }>,
+  app: OpenAPIHono<AppEnv>,
   groups: GroupCoordinator,
-  helpers: { json: Json; errors: (...statuses: number[]) => Record<string, unknown>; shutdown?: AbortSignal },
+  helpers: { json: Json; errors: (...statuses: number[]) => Record<string, unknown>; shutdown?: AbortSignal; authorize: Authorize },
 ): void {
+  // A member id (a random UUID) is the capability to act as that member; joining and committing
+  // need read permission on the topics involved; reset and delete need admin on the service.
   const { json, errors } = helpers;
   const membership = (view: MembershipView) => ({
     member_id: view.memberId,
@@ -33,6 +36,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const body = c.req.valid('json');
+      for (const topic of body.topics) helpers.authorize(c, 'read', topic);
       const view = await groups.join(c.req.valid('param').group, {
         topics: body.topics,
         memberId: body.member_id,
@@ -111,6 +115,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const body = c.req.valid('json');
+      for (const { topic } of body.offsets) helpers.authorize(c, 'read', topic);
       await groups.commit(c.req.valid('param').group, { memberId: body.member_id, generation: body.generation, offsets: body.offsets });
       return c.body(null, 204);
     },
@@ -126,6 +131,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const offsets = await groups.offsets(c.req.valid('param').group);
+      for (const topic of new Set(offsets.map((o) => o.topic))) helpers.authorize(c, 'read', topic);
       return c.json({ offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.committed })) }, 200);
     },
   );
@@ -140,6 +146,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const body = c.req.valid('json');
+      helpers.authorize(c, 'admin');
       const offsets = await groups.resetOffsets(c.req.valid('param').group, body.to, body.topics);
       return c.json({ offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.committed })) }, 200);
     },
@@ -160,6 +167,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const d = await groups.describe(c.req.valid('param').group);
+      for (const topic of new Set(d.partitions.map((p) => p.topic))) helpers.authorize(c, 'read', topic);
       return c.json(
         {
           group: d.group,
@@ -196,6 +204,7 @@ export function registerGroupRoutes(
       responses: { 204: { description: 'deleted' }, ...errors(404, 409) },
     }),
     async (c) => {
+      helpers.authorize(c, 'admin');
       await groups.deleteGroup(c.req.valid('param').group);
       return c.body(null, 204);
     },

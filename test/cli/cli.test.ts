@@ -170,3 +170,21 @@ describe('cli > spool command', () => {
     expect(help.stdout).toContain('Examples:');
   }, 60_000);
 });
+
+describe('cli > spool command against an API with keys', () => {
+  it('sends --token (or SPOOL_TOKEN) as the bearer token', async () => {
+    const token = `root-${randomUUID()}`;
+    const agent = await startAgent(loadConfig({ SPOOL_DATA_DIR: tempDir('spool-cli-auth-'), SPOOL_HTTP_PORT: '0', SPOOL_AUTH_TOKEN: token, SPOOL_MAINTENANCE_INTERVAL_MS: '0' }), {
+      logger: silentLogger,
+    });
+    try {
+      const refused = await spool(agent.httpUrl, ['topics', 'list']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('spool: UNAUTHENTICATED');
+      expect(await spool(agent.httpUrl, ['--token', token, 'topics', 'create', 'secured'])).toMatchObject({ code: 0 });
+      expect((await spool(agent.httpUrl, ['--token', token, 'topics', 'list'])).stdout).toContain('secured\t1');
+    } finally {
+      await agent.close();
+    }
+  }, 60_000);
+});

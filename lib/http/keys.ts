@@ -1,0 +1,49 @@
+/** API-key management routes (admin on the service), present when the API runs with keys. */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { checkPermissions, type ApiKeys } from '../auth.js';
+import type { AppEnv, Authorize } from './app.js';
+
+const Permission = z.object({ topics: z.string(), actions: z.array(z.enum(['read', 'write', 'admin'])) }).strict();
+const KeyOut = z.object({ id: z.string(), name: z.string(), permissions: z.array(Permission), created_ms: z.number().int() }).openapi('ApiKey');
+type Json = <T extends z.ZodType>(schema: T, description: string) => { description: string; content: { 'application/json': { schema: T } } };
+
+export function registerKeyRoutes(app: OpenAPIHono<AppEnv>, keys: ApiKeys, helpers: { json: Json; errors: (...statuses: number[]) => Record<string, unknown>; authorize: Authorize }): void {
+  const { json, errors, authorize } = helpers;
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/admin/keys',
+      summary: 'Make an API key; the answer holds its only copy',
+      request: { body: { content: { 'application/json': { schema: z.object({ name: z.string().min(1).max(200), permissions: z.array(Permission).min(1) }).strict() } }, required: true } },
+      responses: { 201: json(KeyOut.extend({ key: z.string() }), 'the key'), ...errors(400, 401, 403) },
+    }),
+    async (c) => {
+      authorize(c, 'admin');
+      const body = c.req.valid('json');
+      const made = await keys.create(body.name, checkPermissions(body.permissions));
+      return c.json({ id: made.id, name: made.name, permissions: made.permissions.map((p) => ({ topics: p.topics, actions: [...p.actions] })), created_ms: made.createdMs, key: made.key }, 201);
+    },
+  );
+  app.openapi(
+    createRoute({ method: 'get', path: '/v1/admin/keys', summary: 'List API keys (never their secrets)', responses: { 200: json(z.object({ keys: z.array(KeyOut) }), 'keys'), ...errors(401, 403) } }),
+    async (c) => {
+      authorize(c, 'admin');
+      const list = await keys.list();
+      return c.json({ keys: list.map((k) => ({ id: k.id, name: k.name, permissions: k.permissions.map((p) => ({ topics: p.topics, actions: [...p.actions] })), created_ms: k.createdMs })) }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/admin/keys/{id}',
+      summary: 'Revoke an API key',
+      request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) }) },
+      responses: { 204: { description: 'revoked' }, ...errors(401, 403, 404) },
+    }),
+    async (c) => {
+      authorize(c, 'admin');
+      await keys.revoke(c.req.valid('param').id);
+      return c.body(null, 204);
+    },
+  );
+}

@@ -1,0 +1,100 @@
+/**
+ * API keys on the HTTP API: 401 without valid credentials, 403 without the permission, and in
+ * neither case is anything changed. Written once; run on the embedded store and the AWS adapters.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ApiKeys } from '../../lib/auth.js';
+import { createApp } from '../../lib/http/app.js';
+import type { Log } from '../../lib/log/index.js';
+import { silentLogger } from '../../lib/logger.js';
+import type { StoreKind } from '../support/stores.js';
+import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
+
+export function authSuite(kind: () => StoreKind): void {
+  const logs: Log[] = [];
+  const opened: TestStores[] = [];
+  afterEach(async () => closeAll(logs.splice(0), opened.splice(0)));
+
+  async function setup() {
+    const stores = await openTestStores(kind().locations());
+    opened.push(stores);
+    const log = newLog(stores);
+    logs.push(log);
+    const root = `root-${randomUUID()}`;
+    const app = createApp({ log, logger: silentLogger, auth: new ApiKeys(stores.metadata, { rootToken: root }) });
+    const call = async (token: string | undefined, method: string, path: string, body?: unknown) => {
+      const headers: Record<string, string> = {};
+      if (token !== undefined) headers.authorization = `Bearer ${token}`;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const response = await app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    };
+    return { stores, log, root, call };
+  }
+
+  describe('http > API keys', () => {
+    it('refuses requests without valid credentials with 401, writing nothing', async () => {
+      const { call, log } = await setup();
+      expect((await call(undefined, 'GET', '/healthz')).status).toBe(200);
+      expect((await call(undefined, 'GET', '/openapi.json')).status).toBe(200);
+      expect(await call(undefined, 'POST', '/v1/topics/t401/records', { records: [{ value: 'x' }] })).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHENTICATED' } } });
+      expect(await call('spool_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'GET', '/v1/topics')).toMatchObject({ status: 401 });
+      expect(await call('not-a-key', 'POST', '/v1/topics', { name: 't401' })).toMatchObject({ status: 401 });
+      expect(await log.topics.get('t401')).toBeUndefined();
+    });
+
+    it('makes keys with per-topic permissions, stores only their hash, and enforces them with 403', async () => {
+      const { call, root, stores, log } = await setup();
+      const made = await call(root, 'POST', '/v1/admin/keys', {
+        name: 'orders-writer',
+        permissions: [
+          { topics: 'orders', actions: ['write', 'read'] },
+          { topics: 'audit-*', actions: ['read'] },
+        ],
+      });
+      expect(made.status).toBe(201);
+      const key = made.body.key as string;
+      expect(key).toMatch(/^spool_[a-z0-9]{16}_[A-Za-z0-9_-]{43}$/);
+      const stored = JSON.stringify(await stores.metadata.query('auth'));
+      expect(stored).not.toContain(key.split('_')[2]); // the secret is never stored
+      await call(root, 'POST', '/v1/topics', { name: 'orders' });
+      await call(root, 'POST', '/v1/topics', { name: 'audit-2026' });
+      await call(root, 'POST', '/v1/topics', { name: 'payroll' });
+
+      expect((await call(key, 'POST', '/v1/topics/orders/records', { records: [{ value: 'ok' }] })).status).toBe(200);
+      expect((await call(key, 'GET', '/v1/topics/orders/partitions/0/records')).body.records).toHaveLength(1);
+      expect((await call(key, 'GET', '/v1/topics/audit-2026')).status).toBe(200);
+      expect((await call(key, 'GET', '/v1/topics')).body.topics.map((t: { name: string }) => t.name).sort()).toEqual(['audit-2026', 'orders']);
+      const forbidden = [
+        await call(key, 'POST', '/v1/topics/payroll/records', { records: [{ value: 'no' }] }),
+        await call(key, 'POST', '/v1/topics/audit-2026/records', { records: [{ value: 'no' }] }),
+        await call(key, 'GET', '/v1/topics/payroll/partitions/0/records'),
+        await call(key, 'DELETE', '/v1/topics/orders'),
+        await call(key, 'POST', '/v1/topics', { name: 'orders-2' }),
+        await call(key, 'POST', '/v1/admin/maintenance'),
+        await call(key, 'POST', '/v1/admin/keys', { name: 'escalate', permissions: [{ topics: '*', actions: ['admin'] }] }),
+        await call(key, 'POST', `/v1/groups/g-${randomUUID().slice(0, 6)}/members`, { topics: ['payroll'] }),
+      ];
+      for (const response of forbidden) expect(response).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
+      expect((await log.describeTopic('payroll')).partitions[0]!.nextOffset).toBe(0);
+      expect((await log.describeTopic('audit-2026')).partitions[0]!.nextOffset).toBe(0);
+      expect(await log.topics.get('orders-2')).toBeUndefined();
+      expect((await call(key, 'POST', `/v1/groups/g-${randomUUID().slice(0, 6)}/members`, { topics: ['orders'] })).status).toBe(200);
+    });
+
+    it('lists keys without secrets and revokes them', async () => {
+      const { call, root } = await setup();
+      const made = (await call(root, 'POST', '/v1/admin/keys', { name: 'temp', permissions: [{ topics: '*', actions: ['read'] }] })).body;
+      const listed = (await call(root, 'GET', '/v1/admin/keys')).body.keys;
+      expect(listed).toContainEqual({ id: made.id, name: 'temp', permissions: [{ topics: '*', actions: ['read'] }], created_ms: made.created_ms });
+      expect(JSON.stringify(listed)).not.toContain(made.key);
+      expect((await call(made.key, 'GET', '/v1/topics')).status).toBe(200);
+      expect((await call(root, 'DELETE', `/v1/admin/keys/${made.id}`)).status).toBe(204);
+      expect(await call(made.key, 'GET', '/v1/topics')).toMatchObject({ status: 401 });
+      expect(await call(root, 'DELETE', `/v1/admin/keys/${made.id}`)).toMatchObject({ status: 404, body: { error: { code: 'KEY_NOT_FOUND' } } });
+      expect(await call(root, 'POST', '/v1/admin/keys', { name: 'bad', permissions: [{ topics: 'a b', actions: ['read'] }] })).toMatchObject({ status: 400 });
+    });
+  });
+}

@@ -61,3 +61,16 @@ describe('metrics > embedded metric format', () => {
     expect(lines).toEqual([expect.objectContaining({ Group: 'readers', ConsumerLag: 3 })]);
   });
 });
+
+describe('logs > request log', () => {
+  it('logs each request as a JSON line with its request id at debug level', async () => {
+    const { jsonLogger } = await import('../lib/logger.js');
+    const lines: Record<string, unknown>[] = [];
+    const log = new Log({ stores: { metadata: new MemoryMetadataStore(), objects: new MemoryObjectStore() } });
+    const app = createApp({ log, logger: jsonLogger('debug', (line) => lines.push(JSON.parse(line))) });
+    const response = await app.request('/v1/topics');
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'debug', message: 'request', method: 'GET', route: '/v1/topics', status: 200, request_id: response.headers.get('x-request-id') }),
+    ]);
+  });
+});

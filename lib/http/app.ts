@@ -77,6 +77,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       { Route: `${c.req.method} ${c.req.routePath}` },
       { request_id: c.get('requestId'), status },
     );
+    logger.log('debug', 'request', { request_id: c.get('requestId'), method: c.req.method, route: c.req.routePath, status, duration_ms: Math.round(performance.now() - started) });
   });
   // Once shutdown has begun, new requests (even on kept-alive connections) are turned away.
   app.use(async (c, next) => {

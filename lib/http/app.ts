@@ -16,6 +16,7 @@ import { noMetrics, type Metrics } from '../metrics.js';
 import { errorResponse, handleError, unsupportedMediaType, validationError } from './errors.js';
 import { fromJsonRecords, fromNdjson, toJsonRecord, type Encoding } from './records.js';
 import * as s from './schemas.js';
+import { errorResponses, json } from './responses.js';
 import { GroupCoordinator } from '../groups/coordinator.js';
 import { registerGroupRoutes } from './groups.js';
 import { registerKeyRoutes } from './keys.js';
@@ -44,11 +45,6 @@ export interface AppOptions {
 export type Authorize = (c: Context<AppEnv>, action: Action, topic?: string) => void;
 
 export type AppEnv = { Variables: { requestId: string; principal: Principal | undefined } };
-
-const errorResponses = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, { description: 'error', content: { 'application/json': { schema: s.ErrorOut } } }]));
-
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   const { log } = options;
@@ -311,8 +307,8 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     },
   );
 
-  registerGroupRoutes(app, options.groups ?? new GroupCoordinator(log, log.options.stores.metadata), { json, errors: errorResponses, shutdown: options.shutdown, authorize });
-  if (options.auth) registerKeyRoutes(app, options.auth, { json, errors: errorResponses, authorize });
+  registerGroupRoutes(app, options.groups ?? new GroupCoordinator(log, log.options.stores.metadata), { shutdown: options.shutdown, authorize });
+  if (options.auth) registerKeyRoutes(app, options.auth, authorize);
 
   // ---- admin ----------------------------------------------------------------------------------------
 

@@ -2,22 +2,20 @@
  * Consumer-group routes of the HTTP API, over lib/groups. Any instance can serve any request: the
  * group lives in the metadata store. Declared with their schemas, like every route.
  */
-import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
-import type { GroupCoordinator, MembershipView } from '../groups/coordinator.js';
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { GroupCoordinator, MembershipView, OffsetView } from '../groups/coordinator.js';
 import { toJsonRecord } from './records.js';
 import * as s from './schemas.js';
+import { errorResponses as errors, json } from './responses.js';
 import type { AppEnv, Authorize } from './app.js';
-
-type Json = <T extends z.ZodType>(schema: T, description: string) => { description: string; content: { 'application/json': { schema: T } } };
 
 export function registerGroupRoutes(
   app: OpenAPIHono<AppEnv>,
   groups: GroupCoordinator,
-  helpers: { json: Json; errors: (...statuses: number[]) => Record<string, unknown>; shutdown?: AbortSignal; authorize: Authorize },
+  helpers: { shutdown?: AbortSignal; authorize: Authorize },
 ): void {
   // A member id (a random UUID) is the capability to act as that member; joining and committing
   // need read permission on the topics involved; reset and delete need admin on the service.
-  const { json, errors } = helpers;
   const membership = (view: MembershipView) => ({
     member_id: view.memberId,
     generation: view.generation,
@@ -132,7 +130,7 @@ export function registerGroupRoutes(
     async (c) => {
       const offsets = await groups.offsets(c.req.valid('param').group);
       for (const topic of new Set(offsets.map((o) => o.topic))) helpers.authorize(c, 'read', topic);
-      return c.json({ offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.committed })) }, 200);
+      return c.json(offsetsOut(offsets), 200);
     },
   );
 
@@ -148,7 +146,7 @@ export function registerGroupRoutes(
       const body = c.req.valid('json');
       helpers.authorize(c, 'admin');
       const offsets = await groups.resetOffsets(c.req.valid('param').group, body.to, body.topics);
-      return c.json({ offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.committed })) }, 200);
+      return c.json(offsetsOut(offsets), 200);
     },
   );
 
@@ -209,4 +207,8 @@ export function registerGroupRoutes(
       return c.body(null, 204);
     },
   );
+}
+
+function offsetsOut(offsets: readonly OffsetView[]) {
+  return { offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.committed })) };
 }

@@ -1,14 +1,12 @@
 /** API-key management routes (admin on the service), present when the API runs with keys. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { checkPermissions, type ApiKeys } from '../auth.js';
+import { checkPermissions, type ApiKeys, type KeyInfo } from '../auth.js';
+import { errorResponses as errors, json } from './responses.js';
 import type { AppEnv, Authorize } from './app.js';
 
 const Permission = z.object({ topics: z.string(), actions: z.array(z.enum(['read', 'write', 'admin'])) }).strict();
 const KeyOut = z.object({ id: z.string(), name: z.string(), permissions: z.array(Permission), created_ms: z.number().int() }).openapi('ApiKey');
-type Json = <T extends z.ZodType>(schema: T, description: string) => { description: string; content: { 'application/json': { schema: T } } };
-
-export function registerKeyRoutes(app: OpenAPIHono<AppEnv>, keys: ApiKeys, helpers: { json: Json; errors: (...statuses: number[]) => Record<string, unknown>; authorize: Authorize }): void {
-  const { json, errors, authorize } = helpers;
+export function registerKeyRoutes(app: OpenAPIHono<AppEnv>, keys: ApiKeys, authorize: Authorize): void {
   app.openapi(
     createRoute({
       method: 'post',
@@ -21,7 +19,7 @@ export function registerKeyRoutes(app: OpenAPIHono<AppEnv>, keys: ApiKeys, helpe
       authorize(c, 'admin');
       const body = c.req.valid('json');
       const made = await keys.create(body.name, checkPermissions(body.permissions));
-      return c.json({ id: made.id, name: made.name, permissions: made.permissions.map((p) => ({ topics: p.topics, actions: [...p.actions] })), created_ms: made.createdMs, key: made.key }, 201);
+      return c.json({ ...keyOut(made), key: made.key }, 201);
     },
   );
   app.openapi(
@@ -29,7 +27,7 @@ export function registerKeyRoutes(app: OpenAPIHono<AppEnv>, keys: ApiKeys, helpe
     async (c) => {
       authorize(c, 'admin');
       const list = await keys.list();
-      return c.json({ keys: list.map((k) => ({ id: k.id, name: k.name, permissions: k.permissions.map((p) => ({ topics: p.topics, actions: [...p.actions] })), created_ms: k.createdMs })) }, 200);
+      return c.json({ keys: list.map(keyOut) }, 200);
     },
   );
   app.openapi(
@@ -46,4 +44,8 @@ export function registerKeyRoutes(app: OpenAPIHono<AppEnv>, keys: ApiKeys, helpe
       return c.body(null, 204);
     },
   );
+}
+
+function keyOut(key: KeyInfo) {
+  return { id: key.id, name: key.name, permissions: key.permissions.map((p) => ({ topics: p.topics, actions: [...p.actions] })), created_ms: key.createdMs };
 }

@@ -32,7 +32,7 @@ interface Agent {
 
 async function startAgent(env: Record<string, string>): Promise<Agent> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'support/agent.ts')], {
-    env: { ...process.env, SPOOL_DATA_DIR: tempDir('spool-bench-'), SPOOL_HTTP_PORT: '0', SPOOL_LINGER_MS: String(lingerMs), ...env },
+    env: { ...process.env, SPOOL_DATA_DIR: tempDir('spool-bench-'), SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_LINGER_MS: String(lingerMs), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {

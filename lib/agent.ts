@@ -1,6 +1,6 @@
 /**
  * The agent: a long-running process serving the HTTP API on Node over one engine (and, later, the
- * Kafka protocol). Shutdown is graceful: stop accepting connections, end long-polls and streams,
+ * Kafka protocol on its own port, lib/kafka). Shutdown is graceful: stop accepting connections, end long-polls and streams,
  * let requests in flight finish, flush and commit what was accepted, release leases, close stores.
  */
 import { serve, type ServerType } from '@hono/node-server';
@@ -11,11 +11,14 @@ import { GroupCoordinator } from './groups/coordinator.js';
 import { emitGroupLag } from './groups/metrics.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { startKafkaListener, type KafkaListener } from './kafka/broker.js';
 
 export interface Agent {
   readonly runtime: Runtime;
   /** Base URL of the HTTP API. */
   readonly httpUrl: string;
+  /** host:port for Kafka clients' bootstrap.servers; undefined with the listener off. */
+  readonly kafkaBootstrap: string | undefined;
   /** Graceful shutdown; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -34,6 +37,22 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
     started.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
+  let kafka: KafkaListener | undefined;
+  if (config.kafkaPort >= 0) {
+    kafka = await startKafkaListener({
+      log: runtime.log,
+      logger,
+      host: config.host,
+      port: config.kafkaPort,
+      advertisedHost: config.kafkaAdvertisedHost,
+      advertisedPort: config.kafkaAdvertisedPort,
+      maxRequestBytes: config.kafkaMaxRequestBytes,
+      apiKeys: runtime.auth,
+    }).catch(async (error) => {
+      await new Promise((resolve) => server.close(resolve));
+      throw error;
+    });
+  }
   // Maintenance in the background; a pass never overlaps another (Maintenance.run joins a running one).
   const maintenance =
     config.maintenanceIntervalMs > 0
@@ -49,10 +68,12 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   return {
     runtime,
     httpUrl: `http://${host}:${port}`,
+    kafkaBootstrap: kafka?.bootstrap,
     close: () =>
       (closing ??= (async () => {
         shutdown.abort();
         clearInterval(maintenance);
+        const kafkaClosed = kafka?.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           const http = server as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
@@ -60,6 +81,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
           // Requests still open after the grace period (a slow client, a stream) are cut.
           setTimeout(() => http.closeAllConnections?.(), shutdownGraceMs).unref();
         });
+        await kafkaClosed;
         await runtime.close();
       })()),
   };

@@ -21,6 +21,11 @@ export interface SpoolConfig {
   readonly host: string;
   readonly httpPort: number;
   readonly httpMaxBodyBytes: number;
+  /** Kafka listener port; -1: no Kafka listener. */
+  readonly kafkaPort: number;
+  readonly kafkaAdvertisedHost: string | undefined;
+  readonly kafkaAdvertisedPort: number | undefined;
+  readonly kafkaMaxRequestBytes: number;
   readonly maintenanceIntervalMs: number;
   readonly compactionTargetBytes: number;
   readonly compactionTailAgeMs: number;
@@ -49,6 +54,10 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_HOST', 'address to listen on (default 127.0.0.1)'],
   ['SPOOL_HTTP_PORT', 'HTTP port (default 8080; 0: any free port)'],
   ['SPOOL_HTTP_MAX_BODY_BYTES', 'largest request body (default 16777216)'],
+  ['SPOOL_KAFKA_PORT', 'Kafka protocol port (default 9092; 0: any free port; -1: no Kafka listener)'],
+  ['SPOOL_KAFKA_ADVERTISED_HOST', 'host Kafka clients are told to connect to (default SPOOL_HOST)'],
+  ['SPOOL_KAFKA_ADVERTISED_PORT', 'port Kafka clients are told to connect to (default the bound Kafka port)'],
+  ['SPOOL_KAFKA_MAX_REQUEST_BYTES', 'largest Kafka request frame (default 104857600)'],
   ['SPOOL_MAINTENANCE_INTERVAL_MS', 'maintenance pass interval (default 60000; 0: never)'],
   ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
   ['SPOOL_COMPACTION_TAIL_AGE_MS', 'longest a record stays uncompacted (default 600000)'],
@@ -75,6 +84,10 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     host: stringVar(env, 'SPOOL_HOST', '127.0.0.1'),
     httpPort: intVar(env, 'SPOOL_HTTP_PORT', 8080, 0, 65_535),
     httpMaxBodyBytes: intVar(env, 'SPOOL_HTTP_MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    kafkaPort: intVar(env, 'SPOOL_KAFKA_PORT', 9092, -1, 65_535),
+    kafkaAdvertisedHost: env.SPOOL_KAFKA_ADVERTISED_HOST || undefined,
+    kafkaAdvertisedPort: env.SPOOL_KAFKA_ADVERTISED_PORT ? intVar(env, 'SPOOL_KAFKA_ADVERTISED_PORT', 9092, 1, 65_535) : undefined,
+    kafkaMaxRequestBytes: intVar(env, 'SPOOL_KAFKA_MAX_REQUEST_BYTES', 100 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maintenanceIntervalMs: intVar(env, 'SPOOL_MAINTENANCE_INTERVAL_MS', 60_000, 0, 86_400_000),
     compactionTargetBytes: intVar(env, 'SPOOL_COMPACTION_TARGET_BYTES', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
     compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),

@@ -1,6 +1,6 @@
 /**
  * The agent for benchmarks, in its own process: as `npm start` runs it, optionally over storage
- * slowed by a latency model (BENCH_MODEL=s3). Prints one JSON line {url, pid} once listening.
+ * slowed by a latency model (BENCH_MODEL=s3). Prints one JSON line {url, kafka, pid} once listening.
  */
 import { startAgent } from '../../lib/agent.js';
 import { loadConfig } from '../../lib/config.js';
@@ -36,5 +36,5 @@ const runtime = {
   },
 };
 const agent = await startAgent(config, { runtime, logger: silentLogger });
-process.stdout.write(`${JSON.stringify({ url: agent.httpUrl, pid: process.pid })}\n`);
+process.stdout.write(`${JSON.stringify({ url: agent.httpUrl, kafka: agent.kafkaBootstrap, pid: process.pid })}\n`);
 process.on('SIGTERM', () => void agent.close().then(() => process.exit(0)));

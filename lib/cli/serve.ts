@@ -19,6 +19,7 @@ export async function serveFromEnvironment(): Promise<void> {
         `  HTTP API   ${agent.httpUrl}/v1/topics`,
         `  OpenAPI    ${agent.httpUrl}/openapi.json`,
         `  health     ${agent.httpUrl}/healthz`,
+        `  Kafka      ${agent.kafkaBootstrap ?? 'off (SPOOL_KAFKA_PORT=-1)'}`,
         `  objects    ${objects.url}`,
         `  metadata   ${metadata.url}`,
         '',

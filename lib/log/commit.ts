@@ -37,11 +37,19 @@
  */
 import { SpoolError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { TransactionConflictError, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { TransactionConflictError, maxTransactionOps, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { advance, producerKey, producerStateAttrs, type ProducerState, type ProducerStates } from './idempotence.js';
 import { batchRowAttrs, batchRowFromItem, partitionKey, partitionStateFromItem, rowKey, type BatchRow } from './layout.js';
 
 /** Chunks per transaction: two writes each, within DynamoDB's 100-item limit. */
 export const maxChunksPerTransaction = 50;
+
+/** An idempotent producer's batches in a chunk, in order; `startDelta` is the first record's position in the chunk. */
+export interface ChunkProducer {
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  readonly batches: readonly { readonly firstSequence: number; readonly lastSequence: number; readonly startDelta: number }[];
+}
 
 export interface CommitChunk {
   readonly topicId: string;
@@ -54,6 +62,8 @@ export interface CommitChunk {
   readonly maxTimestampMs: number;
   /** Set when the writer leads the partition: the commit then also requires this epoch. */
   readonly leaderEpoch?: number;
+  /** Idempotent producers whose state (idempotence.ts) moves in the same transaction. */
+  readonly producers?: readonly ChunkProducer[];
 }
 
 export type CommitOutcome = { readonly ok: true; readonly baseOffset: number } | { readonly ok: false; readonly error: SpoolError };
@@ -67,6 +77,8 @@ export interface CommitterOptions {
   readonly onCommitted?: (topicId: string, partition: number, nextOffset: number) => void;
   /** Commits and commit conflicts are counted here. @default none */
   readonly metrics?: Metrics;
+  /** Idempotent producers' state; required to commit chunks with `producers`. */
+  readonly producerStates?: ProducerStates;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -99,8 +111,11 @@ export class Committer {
     const ids = chunks.map((chunk) => partitionId(chunk.topicId, chunk.partition));
     if (new Set(ids).size !== ids.length) throw new SpoolError('INTERNAL', 'a flush holds at most one chunk per partition');
     const outcomes: CommitOutcome[] = new Array(chunks.length);
-    for (let start = 0; start < chunks.length; start += maxChunksPerTransaction) {
-      const group = chunks.slice(start, start + maxChunksPerTransaction);
+    for (let start = 0, end = 0; start < chunks.length; start = end) {
+      let ops = 0;
+      while (end < chunks.length && end - start < maxChunksPerTransaction && ops + opCount(chunks[end]!) <= maxTransactionOps) ops += opCount(chunks[end++]!);
+      if (end === start) end++;
+      const group = chunks.slice(start, end);
       // A group's failure is its chunks' outcome; it must not hide the outcome of groups committed before it.
       const conflictsBefore = this.stats.conflicts;
       const groupOutcomes = await this.commitGroup(group, options.notAfterMs ?? Infinity).catch((error: unknown) => group.map(() => failed(error)));
@@ -134,6 +149,7 @@ export class Committer {
         await Promise.all(
           pending.map(async (index) => {
             const chunk = chunks[index]!;
+            await this.learnProducers(chunk);
             if (this.nextOffsets.has(partitionId(chunk.topicId, chunk.partition))) return;
             this.stats.partitionReads++;
             const item = await this.metadata.get(partitionKey(chunk.topicId, chunk.partition));
@@ -151,28 +167,42 @@ export class Committer {
       if (live.length === 0) break;
 
       const bases = live.map((index) => this.nextOffsets.get(partitionId(chunks[index]!.topicId, chunks[index]!.partition))!);
-      const ops = live.flatMap((index, i) => this.opsFor(chunks[index]!, bases[i]!));
+      const planned = live.map((index, i) => this.opsFor(chunks[index]!, bases[i]!));
+      // Which chunk and which of its writes each op of the transaction is.
+      const owners = planned.flatMap((plan, i) => plan.ops.map((_, op) => ({ i, kind: op === 0 ? 'partition' : op === 1 ? 'row' : 'producer' })));
       try {
         this.stats.transactions++;
-        await this.metadata.transact(ops);
-        live.forEach((index, i) => (outcomes[index] = this.committed(chunks[index]!, bases[i]!)));
+        await this.metadata.transact(planned.flatMap((plan) => plan.ops));
+        live.forEach((index, i) => (outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates)));
         break;
       } catch (error) {
         if (error instanceof TransactionConflictError) {
           this.stats.conflicts++;
-          // Rows first: a row that turns out to be ours settles its chunk before its partition's news.
-          const ordered = [...error.conflicts].sort((a, b) => (b.index % 2) - (a.index % 2));
+          // Rows first: a row that turns out to be ours settles its chunk before any other news of it.
+          const ordered = [...error.conflicts].sort((a, b) => Number(owners[b.index]?.kind === 'row') - Number(owners[a.index]?.kind === 'row'));
           for (const conflict of ordered) {
-            const i = Math.floor(conflict.index / 2);
+            const owner = owners[conflict.index];
+            if (owner === undefined) continue;
+            const { i } = owner;
             const index = live[i]!;
             if (outcomes[index] !== undefined) continue;
             const chunk = chunks[index]!;
-            if (conflict.index % 2 === 1) {
+            if (owner.kind === 'row') {
               // The row at our base exists. If it is ours, an earlier attempt landed.
-              if (conflict.current && isOurs(batchRowFromItem(conflict.current), chunk)) outcomes[index] = this.committed(chunk, bases[i]!);
-            } else {
+              if (conflict.current && isOurs(batchRowFromItem(conflict.current), chunk)) outcomes[index] = this.committed(chunk, bases[i]!, planned[i]!.producerStates);
+            } else if (owner.kind === 'partition') {
               const verdict = this.learn(chunk, conflict.current);
               if (verdict) outcomes[index] = verdict;
+            } else {
+              // A producer's state moved under us: another writer appended for it. Never retry blindly (that
+              // could append a duplicate): fail the chunk; the client's retry is checked against the new state.
+              for (const producer of chunk.producers ?? []) this.options.producerStates?.forget(chunk.topicId, chunk.partition, producer.producerId);
+              outcomes[index] = {
+                ok: false,
+                error: new SpoolError('NOT_LEADER', `an idempotent producer's state on ${chunk.topic}/${chunk.partition} was changed by another writer; send again`, {
+                  details: { topic: chunk.topic, partition: chunk.partition },
+                }),
+              };
             }
           }
           continue;
@@ -190,7 +220,35 @@ export class Committer {
     return outcomes.map((outcome) => outcome ?? { ok: false, error: gaveUp });
   }
 
-  private opsFor(chunk: CommitChunk, base: number): WriteOp[] {
+  /** Loads the committed state of the chunk's producers that this writer does not know yet. */
+  private async learnProducers(chunk: CommitChunk): Promise<void> {
+    const states = this.options.producerStates;
+    if (!chunk.producers?.length) return;
+    if (!states) throw new SpoolError('INTERNAL', 'a chunk with idempotent batches needs producer states');
+    for (const producer of chunk.producers) {
+      if (states.committed(chunk.topicId, chunk.partition, producer.producerId) === undefined) await states.load(chunk.topicId, chunk.partition, producer.producerId);
+    }
+  }
+
+  private opsFor(chunk: CommitChunk, base: number): { ops: WriteOp[]; producerStates: { producerId: number; state: ProducerState }[] } {
+    const ops = this.logOpsFor(chunk, base);
+    const producerStates: { producerId: number; state: ProducerState }[] = [];
+    for (const producer of chunk.producers ?? []) {
+      const before = this.options.producerStates!.committed(chunk.topicId, chunk.partition, producer.producerId);
+      if (before === undefined) throw new SpoolError('STORAGE_UNAVAILABLE', `producer ${producer.producerId} state on ${chunk.topic}/${chunk.partition} is not loaded`);
+      const state = advance(before, producer.producerEpoch, producer.batches.map((b) => ({ firstSequence: b.firstSequence, lastSequence: b.lastSequence, baseOffset: base + b.startDelta })));
+      producerStates.push({ producerId: producer.producerId, state });
+      ops.push({
+        kind: 'put',
+        key: producerKey(chunk.topicId, chunk.partition, producer.producerId),
+        attrs: producerStateAttrs(state),
+        condition: before === null ? { kind: 'absent' } : { kind: 'match', fields: { producerEpoch: before.producerEpoch, nextSequence: before.nextSequence } },
+      });
+    }
+    return { ops, producerStates };
+  }
+
+  private logOpsFor(chunk: CommitChunk, base: number): WriteOp[] {
     const fields: Record<string, number> = { nextOffset: base };
     if (chunk.leaderEpoch !== undefined) fields.epoch = chunk.leaderEpoch;
     const row: BatchRow = {
@@ -240,13 +298,18 @@ export class Committer {
     return undefined;
   }
 
-  private committed(chunk: CommitChunk, base: number): CommitOutcome {
+  private committed(chunk: CommitChunk, base: number, producerStates: readonly { producerId: number; state: ProducerState }[]): CommitOutcome {
+    for (const { producerId, state } of producerStates) this.options.producerStates?.committedAs(chunk.topicId, chunk.partition, producerId, state);
     const next = base + chunk.recordCount;
     const id = partitionId(chunk.topicId, chunk.partition);
     if ((this.nextOffsets.get(id) ?? -1) <= base) this.nextOffsets.set(id, next);
     this.options.onCommitted?.(chunk.topicId, chunk.partition, next);
     return { ok: true, baseOffset: base };
   }
+}
+
+function opCount(chunk: CommitChunk): number {
+  return 2 + (chunk.producers?.length ?? 0);
 }
 
 function failed(error: unknown): { ok: false; error: SpoolError } {

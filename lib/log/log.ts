@@ -4,7 +4,8 @@
  * before buffering any of it, so a request that fails writes nothing.
  */
 import { describeValue, SpoolError } from '../errors.js';
-import { partitionForKey, type RecordHeader } from '../format/index.js';
+import { partitionForKey, validateBatches, type RecordHeader } from '../format/index.js';
+import { ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
 import type { Stores } from '../storage/open.js';
 import { ChunkCache } from './cache.js';
 import { Committer } from './commit.js';
@@ -59,6 +60,13 @@ export interface ProducedOffset {
   readonly offset: number;
 }
 
+export interface AppendedBatches {
+  /** The offset of the first record; -1 with acks=0. */
+  readonly baseOffset: number;
+  /** The batches had been appended before (an idempotent producer's retry): the first offsets are answered again. */
+  readonly duplicate: boolean;
+}
+
 export interface PartitionDescription extends PartitionState {
   readonly partition: number;
 }
@@ -73,6 +81,8 @@ export class Log {
   readonly committer: Committer;
   readonly cache: ChunkCache;
   readonly maintenance: Maintenance;
+  readonly producerStates: ProducerStates;
+  readonly producerIds: ProducerIds;
   private readonly autoCreate: boolean;
   private readonly defaultPartitions: number;
   private readonly topicCacheMs: number;
@@ -89,7 +99,9 @@ export class Log {
     this.cache = new ChunkCache(options.cacheBytes ?? 64 * 1024 * 1024);
     this.topics = new TopicRegistry(metadata, { defaultConfig: options.topicDefaults, now: this.now });
     this.reader = new Reader(metadata, objects, this.cache, { pollIntervalMs: options.pollIntervalMs });
-    this.committer = new Committer(metadata, { now: this.now, metrics: options.metrics, onCommitted: (topicId, partition) => this.reader.notify(topicId, partition) });
+    this.producerStates = new ProducerStates(metadata);
+    this.producerIds = new ProducerIds(metadata);
+    this.committer = new Committer(metadata, { now: this.now, metrics: options.metrics, producerStates: this.producerStates, onCommitted: (topicId, partition) => this.reader.notify(topicId, partition) });
     // Writers must commit within the bound the garbage collector assumes (half its grace period).
     const maxCommitAgeMs = options.maintenance?.maxCommitAgeMs ?? (options.maintenance?.gcGraceMs ?? 3_600_000) / 2;
     this.producer = new Producer(objects, this.committer, this.cache, { now: this.now, maxCommitAgeMs, ...options.producer });
@@ -170,6 +182,54 @@ export class Log {
       group.indexes.forEach((index, i) => (out[index] = { partition, offset: acks === 0 ? -1 : bases[g]! + i }));
     });
     return out;
+  }
+
+  /**
+   * Appends record batches as a client sent them (Kafka Produce): validated (magic 2, CRC-32C, sizes,
+   * record counts), stored byte for byte, acknowledged with the base offset of the first. An
+   * idempotent producer's batch (`producer`) that was already appended answers its first offset
+   * again and is not appended twice; a gap in its sequence is refused (idempotence.ts).
+   */
+  async appendBatches(topicName: string, partition: number, bytes: Buffer, options: { acks?: Acks } = {}): Promise<{ done: Promise<AppendedBatches> }> {
+    const topic = await this.topicForProduce(topicName);
+    checkPartition(topic, partition);
+    const summary = validateBatches(bytes);
+    const maxBatchBytes = topic.config['max.message.bytes'];
+    for (const { header, pos } of summary.entries) {
+      if (header.sizeBytes > maxBatchBytes) {
+        throw new SpoolError('RECORD_TOO_LARGE', `record batch at position ${pos} is ${header.sizeBytes} bytes, over max.message.bytes ${maxBatchBytes} of topic ${topic.name}`, {
+          details: { size_bytes: header.sizeBytes, max_message_bytes: maxBatchBytes },
+        });
+      }
+    }
+    const producer = idempotentBatch(summary.entries);
+    const acks = options.acks ?? 'all';
+    let settle: ((baseOffset: Promise<number>) => void) | undefined;
+    if (producer) {
+      const check = await this.producerStates.accept(topic.id, partition, producer, `${topic.name}/${partition}`);
+      if (check.verdict.kind === 'refuse') throw check.verdict.error;
+      if (check.verdict.kind === 'duplicate') return { done: Promise.resolve(check.verdict.baseOffset).then((baseOffset) => ({ baseOffset, duplicate: true })) };
+      settle = check.settle;
+    }
+    // Nothing waits between here and appendAll buffering the batch: a caller that awaits this method
+    // before its next append (as the Kafka listener does per connection) is buffered in its order.
+    await this.producer.whenAccepting();
+    const appended = this.producer
+      .appendAll(
+        [{ topic, partition, payload: { kind: 'batches', bytes, recordCount: summary.records, maxTimestampMs: summary.maxTimestampMs }, leaderEpoch: this.leases.epochFor(topic.id, partition), producer }],
+        // An idempotent batch waits for its commit even with acks=0: its offset is what a retry is answered with.
+        producer ? 'all' : acks,
+      )
+      .then((bases) => bases[0]!);
+    settle?.(appended);
+    const done = appended.then(
+      (baseOffset) => ({ baseOffset: acks === 0 ? -1 : baseOffset, duplicate: false }),
+      (error: unknown) => {
+        if (error instanceof SpoolError && error.code === 'TOPIC_NOT_FOUND') this.topicCache.delete(topicName);
+        throw error;
+      },
+    );
+    return { done };
   }
 
   // ---- fetch --------------------------------------------------------------------------------------
@@ -265,6 +325,24 @@ export class Log {
     this.sticky.set(topic.id, { partition, flush });
     return partition;
   }
+}
+
+/**
+ * The producer of batches sent with a producer id (idempotent), as one span of sequences; undefined
+ * when the producer is not idempotent. All batches of one request share the producer.
+ */
+function idempotentBatch(entries: readonly { header: { producerId: number; producerEpoch: number; baseSequence: number; lastOffsetDelta: number; isTransactional: boolean } }[]): ProducerBatch | undefined {
+  const first = entries[0]!.header;
+  if (first.producerId < 0) return undefined;
+  if (first.isTransactional) throw new SpoolError('INVALID_ARGUMENT', 'transactional batches are not supported; use an idempotent producer without a transactional id');
+  let expected = first.baseSequence;
+  for (const { header } of entries) {
+    if (header.producerId !== first.producerId || header.producerEpoch !== first.producerEpoch || header.baseSequence !== expected) {
+      throw new SpoolError('CORRUPT_RECORD', `the batches of one partition must come from one producer with consecutive sequences; expected producer ${first.producerId} sequence ${expected}, got producer ${header.producerId} sequence ${header.baseSequence}`);
+    }
+    expected = header.baseSequence + header.lastOffsetDelta + 1;
+  }
+  return { producerId: first.producerId, producerEpoch: first.producerEpoch, firstSequence: first.baseSequence, lastSequence: expected - 1 };
 }
 
 function checkPartition(topic: TopicItem, partition: unknown, prefix = ''): void {

@@ -19,7 +19,8 @@ import { encodeRecordBatch, type RecordInput } from '../format/index.js';
 import type { Compression } from '../format/index.js';
 import type { ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
-import { maxChunksPerTransaction, partitionId, type CommitChunk, type Committer } from './commit.js';
+import { maxChunksPerTransaction, partitionId, type ChunkProducer, type CommitChunk, type Committer } from './commit.js';
+import type { ProducerBatch } from './idempotence.js';
 import type { TopicItem } from './layout.js';
 import { HedgedPut, type HedgeOptions } from './hedged-put.js';
 import { buildSegment, type ChunkInput } from './segment.js';
@@ -38,6 +39,8 @@ export interface AppendRequest {
   readonly payload: AppendPayload;
   /** Epoch to fence the commit with, when the writer leads the partition. */
   readonly leaderEpoch?: number;
+  /** An idempotent producer's batch (already checked by the Log): its state moves in the same commit. */
+  readonly producer?: ProducerBatch;
 }
 
 export interface ProducerOptions {
@@ -73,6 +76,8 @@ interface PartitionBuffer {
   sizeBytes: number;
   maxTimestampMs: number;
   leaderEpoch?: number;
+  /** Idempotent producers' batches, by producer id, in order. */
+  readonly producers: Map<number, { producerEpoch: number; batches: ChunkProducer['batches'][number][] }>;
 }
 
 interface Uploaded {
@@ -155,6 +160,14 @@ export class Producer {
     return Promise.all(results);
   }
 
+  /**
+   * Resolves once an append would be buffered at once (not held back by `maxBufferedBytes`). A caller
+   * that awaits this and then calls `appendAll` in the same turn is buffered in its call order.
+   */
+  async whenAccepting(): Promise<void> {
+    while (this.bufferedBytes + this.inflightBytes > this.maxBufferedBytes) await this.waitForProgress();
+  }
+
   /** Flushes what is buffered and waits for every flush in flight. */
   async flush(): Promise<void> {
     this.seal();
@@ -178,7 +191,7 @@ export class Producer {
     const id = partitionId(request.topic.id, request.partition);
     let buffer = this.current.partitions.get(id);
     if (buffer === undefined) {
-      buffer = { topic: request.topic, partition: request.partition, payloads: [], waiters: [], recordCount: 0, sizeBytes: 0, maxTimestampMs: -1 };
+      buffer = { topic: request.topic, partition: request.partition, payloads: [], waiters: [], recordCount: 0, sizeBytes: 0, maxTimestampMs: -1, producers: new Map() };
       this.current.partitions.set(id, buffer);
     }
     if (request.leaderEpoch !== undefined) buffer.leaderEpoch = request.leaderEpoch;
@@ -190,6 +203,13 @@ export class Producer {
     this.bufferedBytes += sizeBytes;
     const startDelta = buffer.recordCount;
     buffer.recordCount += count;
+    if (request.producer) {
+      const { producerId, producerEpoch, firstSequence, lastSequence } = request.producer;
+      let producer = buffer.producers.get(producerId);
+      // A new epoch starts the producer's sequences over: only its batches are remembered.
+      if (producer === undefined || producer.producerEpoch !== producerEpoch) buffer.producers.set(producerId, (producer = { producerEpoch, batches: [] }));
+      producer.batches.push({ firstSequence, lastSequence, startDelta });
+    }
     return new Promise<number>((resolve, reject) => buffer.waiters.push({ startDelta, count, resolve, reject }));
   }
 
@@ -262,7 +282,7 @@ export class Producer {
     this.stats.objectsPut++;
     this.stats.bytesPut += body.length;
     return {
-      chunks: entries.map((entry, index) => ({ ...entry, objectKey, leaderEpoch: buffers[index]!.leaderEpoch })),
+      chunks: entries.map((entry, index) => ({ ...entry, objectKey, leaderEpoch: buffers[index]!.leaderEpoch, producers: chunkProducers(buffers[index]!) })),
       bytesByChunk: entries.map((entry) => body.subarray(entry.position, entry.position + entry.sizeBytes)),
       notAfterMs: createdMs + this.maxCommitAgeMs,
     };
@@ -320,6 +340,11 @@ export class Producer {
       this.idle.add(wake);
     });
   }
+}
+
+function chunkProducers(buffer: PartitionBuffer): ChunkProducer[] | undefined {
+  if (buffer.producers.size === 0) return undefined;
+  return [...buffer.producers.entries()].map(([producerId, { producerEpoch, batches }]) => ({ producerId, producerEpoch, batches }));
 }
 
 function measure(payload: AppendPayload): { count: number; sizeBytes: number; maxTimestampMs: number } {

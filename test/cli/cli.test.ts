@@ -34,7 +34,7 @@ describe('cli > spool command', () => {
   let agent: Agent;
   let url: string;
   const start = async () => {
-    agent = await startAgent(loadConfig({ SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_MAINTENANCE_INTERVAL_MS: '0' }), { logger: silentLogger });
+    agent = await startAgent(loadConfig({ SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_MAINTENANCE_INTERVAL_MS: '0' }), { logger: silentLogger });
     url = agent.httpUrl;
   };
   beforeAll(start);
@@ -126,7 +126,7 @@ describe('cli > spool command', () => {
 
   it('serves the agent with flags for the SPOOL_ settings, and stops cleanly on SIGTERM', async () => {
     const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/spool.ts', 'serve', '--http-port', '0', '--data-dir', tempDir('spool-serve-'), '--default-partitions', '3'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/spool.ts', 'serve', '--http-port', '0', '--kafka-port', '0', '--data-dir', tempDir('spool-serve-'), '--default-partitions', '3'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -174,7 +174,7 @@ describe('cli > spool command', () => {
 describe('cli > spool command against an API with keys', () => {
   it('sends --token (or SPOOL_TOKEN) as the bearer token', async () => {
     const token = `root-${randomUUID()}`;
-    const agent = await startAgent(loadConfig({ SPOOL_DATA_DIR: tempDir('spool-cli-auth-'), SPOOL_HTTP_PORT: '0', SPOOL_AUTH_TOKEN: token, SPOOL_MAINTENANCE_INTERVAL_MS: '0' }), {
+    const agent = await startAgent(loadConfig({ SPOOL_DATA_DIR: tempDir('spool-cli-auth-'), SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_AUTH_TOKEN: token, SPOOL_MAINTENANCE_INTERVAL_MS: '0' }), {
       logger: silentLogger,
     });
     try {

@@ -1,0 +1,60 @@
+/**
+ * What one Kafka API is to the server: a codec (pure: bytes ⇄ objects, per version) and a handler
+ * (the broker's behaviour, over the engine). Codecs live in apis/<name>.ts, each headed by the
+ * protocol grammar; handlers in handlers/*.ts. The server (server.ts) frames, dispatches, and keeps
+ * responses in request order per connection.
+ */
+import type { KafkaReader, KafkaWriter } from './wire.js';
+
+export interface ApiCodec<Request, Response> {
+  readonly key: number;
+  readonly name: string;
+  /** The advertised version range. */
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  /** First flexible (tagged-field) version; absent when no advertised version is flexible. */
+  readonly flexibleFrom?: number;
+  decodeRequest(reader: KafkaReader, version: number): Request;
+  encodeResponse(writer: KafkaWriter, version: number, response: Response): void;
+}
+
+/** Who is on the other end of a connection, as far as the request is concerned. */
+export interface RequestContext {
+  readonly apiVersion: number;
+  readonly clientId: string | null;
+  /** The authenticated principal (SASL), or undefined on an open listener. */
+  readonly principal: Principal | undefined;
+  /** Aborted when the connection closes or the server shuts down. */
+  readonly signal: AbortSignal;
+}
+
+export interface Principal {
+  readonly name: string;
+  /** Whether the principal may do `action` on `topic` (or cluster-wide when topic is undefined). */
+  allows(action: 'read' | 'write' | 'admin', topic?: string): boolean;
+}
+
+/**
+ * A handler answers at once, or (for requests whose answer waits on a commit or a long-poll)
+ * returns `{ later }` once the request has been *accepted*. The connection then starts on the next
+ * request while this one completes, and writes answers in request order. Produce relies on this:
+ * pipelined batches are accepted in the order they came, so their offsets follow that order.
+ */
+export type Handled<Response> = Response | { readonly later: Promise<Response> };
+
+export interface ApiHandler<Request, Response> {
+  readonly codec: ApiCodec<Request, Response>;
+  /** Versions from the advertised minimum up to this one (exclusive) are refused: see server.ts. */
+  readonly handledFrom?: number;
+  handle(request: Request, context: RequestContext): Promise<Handled<Response>>;
+  /** The answer for a request this server will not carry out (an old version, authorization). */
+  refuse?(request: Request, errorCode: number): Response;
+}
+
+export function later<Response>(promise: Promise<Response>): { readonly later: Promise<Response> } {
+  return { later: promise };
+}
+
+export function isLater<Response>(handled: Handled<Response>): handled is { readonly later: Promise<Response> } {
+  return typeof handled === 'object' && handled !== null && 'later' in handled && (handled as { later: unknown }).later instanceof Promise;
+}

@@ -1,0 +1,73 @@
+/**
+ * The Kafka listener of an agent, assembled: the cluster registration, every API handler, and the
+ * TCP server. The agent starts it beside the HTTP API over the same engine and group state.
+ */
+import type { ApiKeys } from '../auth.js';
+import type { Logger } from '../logger.js';
+import type { Log } from '../log/index.js';
+import type { ApiHandler } from './api.js';
+import { StoreCluster } from './cluster.js';
+import { createTopicsHandler, deleteTopicsHandler, describeConfigsHandler } from './handlers/admin.js';
+import type { BrokerDeps } from './handlers/deps.js';
+import { fetchHandler, listOffsetsHandler } from './handlers/fetch.js';
+import { apiVersionsHandler, metadataHandler } from './handlers/metadata.js';
+import { initProducerIdHandler, produceHandler } from './handlers/produce.js';
+import { apiKeySasl, saslAuthenticateHandler, saslHandshakeHandler } from './handlers/sasl.js';
+import { KafkaServer } from './server.js';
+
+export interface KafkaListenerOptions {
+  readonly log: Log;
+  readonly logger: Logger;
+  readonly host: string;
+  /** 0: any free port. */
+  readonly port: number;
+  /** What clients are told to connect to. @default the bound host and port */
+  readonly advertisedHost?: string;
+  readonly advertisedPort?: number;
+  readonly maxRequestBytes?: number;
+  /** When set, clients must authenticate with SASL/PLAIN, an API key as the password. */
+  readonly apiKeys?: ApiKeys;
+  /** Handlers of more APIs (the consumer-group APIs), given the broker's dependencies. */
+  readonly moreHandlers?: (deps: BrokerDeps) => readonly ApiHandler<any, any>[];
+}
+
+export interface KafkaListener {
+  readonly cluster: StoreCluster;
+  /** host:port as advertised, for clients' bootstrap.servers. */
+  readonly bootstrap: string;
+  close(): Promise<void>;
+}
+
+export async function startKafkaListener(options: KafkaListenerOptions): Promise<KafkaListener> {
+  let server: KafkaServer | undefined;
+  const handlers = (deps: BrokerDeps): ApiHandler<any, any>[] => [
+    apiVersionsHandler(() => server!.versions),
+    metadataHandler(deps),
+    produceHandler(deps),
+    fetchHandler(deps),
+    listOffsetsHandler(deps),
+    initProducerIdHandler(deps),
+    createTopicsHandler(deps),
+    deleteTopicsHandler(deps),
+    describeConfigsHandler(deps),
+    saslHandshakeHandler(),
+    saslAuthenticateHandler(),
+    ...(options.moreHandlers?.(deps) ?? []),
+  ];
+  const advertisedHost = options.advertisedHost ?? options.host;
+  const cluster = new StoreCluster(options.log.options.stores.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
+  const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster };
+  server = new KafkaServer({ handlers: handlers(deps), logger: options.logger, maxRequestBytes: options.maxRequestBytes, sasl: options.apiKeys ? apiKeySasl(options.apiKeys) : undefined });
+  // The bound port is known only after listening; the registration that advertises it follows at once.
+  const address = await server.listen(options.host, options.port);
+  await cluster.start(address.port);
+  const advertisedPort = cluster.self.port;
+  return {
+    cluster,
+    bootstrap: `${advertisedHost.includes(':') ? `[${advertisedHost}]` : advertisedHost}:${advertisedPort}`,
+    close: async () => {
+      await server!.close();
+      await cluster.stop();
+    },
+  };
+}

@@ -1,0 +1,281 @@
+/**
+ * The cluster as Kafka clients see it: brokers (Spool agents serving the Kafka listener), partition
+ * leaders and group coordinators. Leadership is a lease in the MetadataStore (log/leases.ts for
+ * partitions, a lease item per group for coordinators), so agents sharing one store split the work
+ * between them and take over from an agent that stops renewing.
+ */
+import { randomUUID } from 'node:crypto';
+import { SpoolError } from '../errors.js';
+import type { Log, TopicItem } from '../log/index.js';
+import { ConditionFailedError, type Item, type ItemKey, type MetadataStore } from '../storage/ports.js';
+
+export interface BrokerNode {
+  readonly nodeId: number;
+  readonly host: string;
+  readonly port: number;
+  readonly rack: string | null;
+}
+
+export interface ClusterView {
+  /** This agent. */
+  readonly self: BrokerNode;
+  readonly clusterId: string;
+  /** Live brokers (this one included). */
+  brokers(): Promise<BrokerNode[]>;
+  /**
+   * The agent coordinating a group: the holder of its lease, taken by this agent when the lease is
+   * free or expired. Throws SpoolError('NOT_LEADER', retriable) if no agent can be named now.
+   */
+  coordinatorFor(group: string): Promise<BrokerNode>;
+  /** Whether this agent holds the group's coordinator lease now (takes it if free). */
+  coordinates(group: string): Promise<boolean>;
+}
+
+
+export interface StoreClusterOptions {
+  /** What clients are told to connect to. */
+  readonly advertisedHost: string;
+  /** @default the port given to `start` */
+  readonly advertisedPort?: number;
+  readonly rack?: string | null;
+  /** Broker registrations and group coordinator leases last this long without renewal. @default the log's lease length */
+  readonly leaseMs?: number;
+  readonly now?: () => number;
+}
+
+interface Registration extends BrokerNode {
+  /** The writer id of the agent: partition leases name it as their owner. */
+  readonly owner: string;
+  readonly expiresMs: number;
+}
+
+const brokersPk = 'brokers';
+const clusterIdKey: ItemKey = { pk: 'cluster', sk: 'id' };
+const coordinatorSk = 'coordinator';
+/** How long the list of live brokers is reused. */
+const brokersCacheMs = 1000;
+
+/**
+ * The cluster kept in the MetadataStore:
+ *
+ *   pk brokers        sk <node id, 10 digits>   { host, port, rack, owner, expiresMs }: a registration lease
+ *   pk cluster        sk id                     { clusterId }
+ *   pk group#<group>  sk coordinator            { owner, epoch, expiresMs }: the group's coordinator lease
+ *
+ * A node id is the lowest whose registration is absent or expired, taken by compare-and-set. A
+ * partition's leader is its lease holder (log/leases.ts) when that agent is live; otherwise the live
+ * broker chosen by hashing the partition, which takes the lease on its first produce. So with
+ * several agents partitions spread over them, and an agent's partitions move once its leases expire.
+ */
+export class StoreCluster implements ClusterView {
+  private registration: Registration | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private brokersCache: { brokers: Registration[]; atMs: number } | undefined;
+  private readonly groupLeases = new Map<string, { epoch: number; expiresMs: number }>();
+  private readonly leaseMs: number;
+  private readonly now: () => number;
+  clusterId = '';
+  private port = 0;
+
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly log: Log,
+    private readonly options: StoreClusterOptions,
+  ) {
+    this.leaseMs = options.leaseMs ?? log.leases.leaseMs;
+    this.now = options.now ?? Date.now;
+  }
+
+  get self(): BrokerNode {
+    if (!this.registration) throw new SpoolError('INTERNAL', 'the cluster was not started');
+    return this.registration;
+  }
+
+  /** Registers this agent under a free node id and keeps the registration (and group leases) renewed. */
+  async start(boundPort?: number): Promise<void> {
+    this.port = this.options.advertisedPort ?? boundPort ?? this.port;
+    this.clusterId = await this.ensureClusterId();
+    for (let nodeId = 1; ; nodeId++) {
+      const key = brokerKey(nodeId);
+      const current = await this.metadata.get(key);
+      if (current && (current.attrs.expiresMs as number) > this.now() && current.attrs.owner !== this.log.producer.writerId) continue;
+      const registration = this.registrationFor(nodeId);
+      try {
+        await this.metadata.write({ kind: 'put', key, attrs: { ...registration }, condition: current ? { kind: 'match', fields: { owner: current.attrs.owner!, expiresMs: current.attrs.expiresMs! } } : { kind: 'absent' } });
+        this.registration = registration;
+        break;
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      }
+    }
+    this.renewTimer = setInterval(() => void this.renew().catch(() => undefined), Math.max(10, Math.floor(this.leaseMs / 3)));
+    this.renewTimer.unref();
+  }
+
+  /** Gives up the registration and group leases, so others take over at once. */
+  async stop(): Promise<void> {
+    clearInterval(this.renewTimer);
+    const registration = this.registration;
+    if (!registration) return;
+    for (const group of [...this.groupLeases.keys()]) await this.releaseGroup(group).catch(() => undefined);
+    await this.metadata
+      .write({ kind: 'delete', key: brokerKey(registration.nodeId), condition: { kind: 'match', fields: { owner: registration.owner } } })
+      .catch((error) => {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      });
+  }
+
+  async brokers(): Promise<BrokerNode[]> {
+    return (await this.liveRegistrations()).map(publicNode);
+  }
+
+  /**
+   * The broker clients should send a partition's produce requests to, with the leader epoch. Only
+   * reads: the chosen broker takes the lease itself when the produce arrives.
+   */
+  async leaderOf(topic: TopicItem, partition: number, state: { owner: string | null; leaseExpiresMs: number; epoch: number }): Promise<{ leader: BrokerNode; epoch: number }> {
+    const live = await this.liveRegistrations();
+    const holder = state.owner !== null && state.leaseExpiresMs > this.now() ? live.find((broker) => broker.owner === state.owner) : undefined;
+    if (holder) return { leader: publicNode(holder), epoch: state.epoch };
+    const chosen = live[hashOf(`${topic.id}#${partition}`) % live.length] ?? this.registration!;
+    return { leader: publicNode(chosen), epoch: state.epoch };
+  }
+
+  /**
+   * Makes sure this agent leads the partition before it writes as leader: keeps a lease it holds,
+   * takes a free or expired one, and refuses (NOT_LEADER, so the client looks again) when another
+   * live agent holds it.
+   */
+  async lead(topic: TopicItem, partition: number): Promise<void> {
+    if (this.log.leases.epochFor(topic.id, partition) !== undefined) return;
+    await this.log.acquireLeadership(topic.name, partition);
+  }
+
+  async coordinatorFor(group: string): Promise<BrokerNode> {
+    if (await this.coordinates(group)) return this.self;
+    const lease = await this.metadata.get(coordinatorKey(group));
+    const owner = lease?.attrs.owner as string | undefined;
+    const holder = (await this.liveRegistrations()).find((broker) => broker.owner === owner);
+    if (!holder) throw new SpoolError('NOT_LEADER', `no agent coordinates group ${group} yet; ask again`, { details: { group } });
+    return publicNode(holder);
+  }
+
+  async coordinates(group: string): Promise<boolean> {
+    const held = this.groupLeases.get(group);
+    if (held && held.expiresMs > this.now()) return true;
+    const key = coordinatorKey(group);
+    const current = await this.metadata.get(key);
+    const attrs = current?.attrs;
+    const owner = attrs?.owner as string | undefined;
+    const expiresMs = (attrs?.expiresMs as number | undefined) ?? 0;
+    const epoch = (attrs?.epoch as number | undefined) ?? 0;
+    if (owner === this.log.producer.writerId && expiresMs > this.now()) {
+      this.groupLeases.set(group, { epoch, expiresMs });
+      return true;
+    }
+    // A live holder keeps it, unless its agent is no longer registered (stopped cleanly or lost).
+    if (owner !== undefined && expiresMs > this.now() && (await this.liveRegistrations()).some((broker) => broker.owner === owner)) return false;
+    const lease = { epoch: epoch + 1, expiresMs: this.now() + this.leaseMs };
+    try {
+      await this.metadata.write({
+        kind: 'put',
+        key,
+        attrs: { owner: this.log.producer.writerId, ...lease },
+        condition: current ? { kind: 'match', fields: { epoch, expiresMs } } : { kind: 'absent' },
+      });
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false;
+      throw error;
+    }
+    this.groupLeases.set(group, lease);
+    return true;
+  }
+
+  private async releaseGroup(group: string): Promise<void> {
+    const lease = this.groupLeases.get(group);
+    this.groupLeases.delete(group);
+    if (!lease) return;
+    await this.metadata
+      .write({ kind: 'delete', key: coordinatorKey(group), condition: { kind: 'match', fields: { owner: this.log.producer.writerId, epoch: lease.epoch } } })
+      .catch((error) => {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      });
+  }
+
+  private async renew(): Promise<void> {
+    const registration = this.registration;
+    if (!registration) return;
+    const renewed = this.registrationFor(registration.nodeId);
+    try {
+      await this.metadata.write({ kind: 'put', key: brokerKey(registration.nodeId), attrs: { ...renewed }, condition: { kind: 'match', fields: { owner: registration.owner } } });
+      this.registration = renewed;
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+      // Our node id was taken while we were away (paused past the lease): register afresh.
+      clearInterval(this.renewTimer);
+      await this.start();
+    }
+    for (const [group, lease] of [...this.groupLeases]) {
+      const next = { epoch: lease.epoch, expiresMs: this.now() + this.leaseMs };
+      try {
+        await this.metadata.write({ kind: 'update', key: coordinatorKey(group), set: { expiresMs: next.expiresMs }, condition: { kind: 'match', fields: { owner: this.log.producer.writerId, epoch: lease.epoch } } });
+        this.groupLeases.set(group, next);
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+        this.groupLeases.delete(group);
+      }
+    }
+  }
+
+  private registrationFor(nodeId: number): Registration {
+    return { nodeId, host: this.options.advertisedHost, port: this.port, rack: this.options.rack ?? null, owner: this.log.producer.writerId, expiresMs: this.now() + this.leaseMs };
+  }
+
+  private async liveRegistrations(): Promise<Registration[]> {
+    const cached = this.brokersCache;
+    if (cached && this.now() - cached.atMs < brokersCacheMs) return cached.brokers;
+    const items = await this.metadata.query(brokersPk);
+    const brokers = items.map(registrationFromItem).filter((broker) => broker.expiresMs > this.now() || broker.owner === this.registration?.owner);
+    if (this.registration && !brokers.some((broker) => broker.nodeId === this.registration!.nodeId)) brokers.push(this.registration);
+    brokers.sort((a, b) => a.nodeId - b.nodeId);
+    this.brokersCache = { brokers, atMs: this.now() };
+    return brokers;
+  }
+
+  private async ensureClusterId(): Promise<string> {
+    const existing = await this.metadata.get(clusterIdKey);
+    if (existing) return existing.attrs.clusterId as string;
+    const clusterId = randomUUID().replace(/-/g, '').slice(0, 22);
+    try {
+      await this.metadata.write({ kind: 'put', key: clusterIdKey, attrs: { clusterId }, condition: { kind: 'absent' } });
+      return clusterId;
+    } catch (error) {
+      if (error instanceof ConditionFailedError && error.current) return error.current.attrs.clusterId as string;
+      throw error;
+    }
+  }
+}
+
+function brokerKey(nodeId: number): ItemKey {
+  return { pk: brokersPk, sk: String(nodeId).padStart(10, '0') };
+}
+
+function coordinatorKey(group: string): ItemKey {
+  return { pk: `group#${group}`, sk: coordinatorSk };
+}
+
+function registrationFromItem(item: Item): Registration {
+  const a = item.attrs;
+  return { nodeId: Number(item.sk), host: a.host as string, port: a.port as number, rack: (a.rack as string | null) ?? null, owner: a.owner as string, expiresMs: a.expiresMs as number };
+}
+
+function publicNode(broker: BrokerNode): BrokerNode {
+  return { nodeId: broker.nodeId, host: broker.host, port: broker.port, rack: broker.rack };
+}
+
+/** A stable spread of partitions over brokers (FNV-1a). */
+function hashOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}

@@ -1,0 +1,100 @@
+/**
+ * Kafka error codes, and the one mapping from Spool's errors to them. Codecs carry numbers; handlers
+ * decide which number a failure becomes here, so a client sees the same code for the same cause on
+ * every API. Anything unexpected becomes UNKNOWN_SERVER_ERROR: the cause is logged, never sent.
+ */
+import { SpoolError, type ErrorCode } from '../errors.js';
+
+export const KafkaErrors = {
+  UNKNOWN_SERVER_ERROR: -1,
+  NONE: 0,
+  OFFSET_OUT_OF_RANGE: 1,
+  CORRUPT_MESSAGE: 2,
+  UNKNOWN_TOPIC_OR_PARTITION: 3,
+  LEADER_NOT_AVAILABLE: 5,
+  NOT_LEADER_OR_FOLLOWER: 6,
+  REQUEST_TIMED_OUT: 7,
+  MESSAGE_TOO_LARGE: 10,
+  OFFSET_METADATA_TOO_LARGE: 12,
+  COORDINATOR_LOAD_IN_PROGRESS: 14,
+  COORDINATOR_NOT_AVAILABLE: 15,
+  NOT_COORDINATOR: 16,
+  INVALID_TOPIC_EXCEPTION: 17,
+  RECORD_LIST_TOO_LARGE: 18,
+  ILLEGAL_GENERATION: 22,
+  INCONSISTENT_GROUP_PROTOCOL: 23,
+  INVALID_GROUP_ID: 24,
+  UNKNOWN_MEMBER_ID: 25,
+  INVALID_SESSION_TIMEOUT: 26,
+  REBALANCE_IN_PROGRESS: 27,
+  TOPIC_AUTHORIZATION_FAILED: 29,
+  GROUP_AUTHORIZATION_FAILED: 30,
+  CLUSTER_AUTHORIZATION_FAILED: 31,
+  UNSUPPORTED_SASL_MECHANISM: 33,
+  ILLEGAL_SASL_STATE: 34,
+  UNSUPPORTED_VERSION: 35,
+  TOPIC_ALREADY_EXISTS: 36,
+  INVALID_PARTITIONS: 37,
+  INVALID_REPLICATION_FACTOR: 38,
+  INVALID_CONFIG: 40,
+  INVALID_REQUEST: 42,
+  UNSUPPORTED_FOR_MESSAGE_FORMAT: 43,
+  OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
+  DUPLICATE_SEQUENCE_NUMBER: 46,
+  INVALID_PRODUCER_EPOCH: 47,
+  INVALID_TXN_STATE: 48,
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 53,
+  KAFKA_STORAGE_ERROR: 56,
+  SASL_AUTHENTICATION_FAILED: 58,
+  UNKNOWN_PRODUCER_ID: 59,
+  NON_EMPTY_GROUP: 68,
+  GROUP_ID_NOT_FOUND: 69,
+  FENCED_LEADER_EPOCH: 74,
+  MEMBER_ID_REQUIRED: 79,
+  INVALID_RECORD: 87,
+} as const;
+
+export type KafkaErrorName = keyof typeof KafkaErrors;
+
+/** Spool's error codes as Kafka's, by cause. Codes missing here are server errors. */
+const bySpoolCode: Partial<Record<ErrorCode, number>> = {
+  INVALID_ARGUMENT: KafkaErrors.INVALID_REQUEST,
+  INVALID_TOPIC_NAME: KafkaErrors.INVALID_TOPIC_EXCEPTION,
+  INVALID_CONFIG: KafkaErrors.INVALID_CONFIG,
+  INVALID_PARTITIONS: KafkaErrors.INVALID_PARTITIONS,
+  CORRUPT_RECORD: KafkaErrors.CORRUPT_MESSAGE,
+  UNSUPPORTED_COMPRESSION: KafkaErrors.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+  RECORD_TOO_LARGE: KafkaErrors.MESSAGE_TOO_LARGE,
+  PAYLOAD_TOO_LARGE: KafkaErrors.RECORD_LIST_TOO_LARGE,
+  TOPIC_NOT_FOUND: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION,
+  TOPIC_ALREADY_EXISTS: KafkaErrors.TOPIC_ALREADY_EXISTS,
+  PARTITION_NOT_FOUND: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION,
+  OFFSET_OUT_OF_RANGE: KafkaErrors.OFFSET_OUT_OF_RANGE,
+  // The client's view of the leader is stale: it refreshes metadata and retries.
+  FENCED_LEADER_EPOCH: KafkaErrors.NOT_LEADER_OR_FOLLOWER,
+  NOT_LEADER: KafkaErrors.NOT_LEADER_OR_FOLLOWER,
+  INVALID_PRODUCER_EPOCH: KafkaErrors.INVALID_PRODUCER_EPOCH,
+  OUT_OF_ORDER_SEQUENCE: KafkaErrors.OUT_OF_ORDER_SEQUENCE_NUMBER,
+  CONFLICT: KafkaErrors.REQUEST_TIMED_OUT,
+  GROUP_NOT_FOUND: KafkaErrors.GROUP_ID_NOT_FOUND,
+  UNKNOWN_MEMBER_ID: KafkaErrors.UNKNOWN_MEMBER_ID,
+  ILLEGAL_GENERATION: KafkaErrors.ILLEGAL_GENERATION,
+  REBALANCE_IN_PROGRESS: KafkaErrors.REBALANCE_IN_PROGRESS,
+  GROUP_NOT_EMPTY: KafkaErrors.NON_EMPTY_GROUP,
+  INCONSISTENT_GROUP_PROTOCOL: KafkaErrors.INCONSISTENT_GROUP_PROTOCOL,
+  UNAUTHENTICATED: KafkaErrors.SASL_AUTHENTICATION_FAILED,
+  FORBIDDEN: KafkaErrors.TOPIC_AUTHORIZATION_FAILED,
+  THROTTLED: KafkaErrors.REQUEST_TIMED_OUT,
+  STORAGE_UNAVAILABLE: KafkaErrors.KAFKA_STORAGE_ERROR,
+  SHUTTING_DOWN: KafkaErrors.NOT_LEADER_OR_FOLLOWER,
+  TIMEOUT: KafkaErrors.REQUEST_TIMED_OUT,
+};
+
+/** The Kafka error code for a failure, and whether it is one the server should log as unexpected. */
+export function kafkaErrorFor(error: unknown): { code: number; message: string; unexpected: boolean } {
+  if (error instanceof SpoolError) {
+    const code = bySpoolCode[error.code];
+    if (code !== undefined) return { code, message: error.message, unexpected: false };
+  }
+  return { code: KafkaErrors.UNKNOWN_SERVER_ERROR, message: 'internal error', unexpected: true };
+}

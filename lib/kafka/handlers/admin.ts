@@ -1,0 +1,122 @@
+/**
+ * CreateTopics, DeleteTopics and DescribeConfigs over the engine's topic registry. Replication
+ * factors and replica assignments are accepted and ignored: durability is S3's, not replicas'.
+ * Topic configs are Spool's three (retention.ms, retention.bytes, max.message.bytes), plus
+ * cleanup.policy=delete, the only policy there is.
+ */
+import { describeValue, SpoolError } from '../../errors.js';
+import { defaultTopicConfig, topicConfigRules, validatePartitionCount, validateTopicConfig, validateTopicName, type TopicConfig } from '../../log/index.js';
+import type { ApiHandler } from '../api.js';
+import { createTopics, type CreatableTopic, type CreateTopicsRequest, type CreateTopicsResponse } from '../apis/create-topics.js';
+import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../apis/delete-topics.js';
+import {
+  describeConfigs,
+  RESOURCE_BROKER,
+  RESOURCE_TOPIC,
+  SOURCE_DEFAULT,
+  SOURCE_TOPIC,
+  type ConfigEntry,
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponse,
+} from '../apis/describe-configs.js';
+import { KafkaErrors, kafkaErrorFor } from '../errors.js';
+import { permits, type BrokerDeps } from './deps.js';
+
+/** Kafka's "use the broker default" for partitions and replication. */
+const serverDefault = -1;
+
+export function createTopicsHandler({ log }: BrokerDeps): ApiHandler<CreateTopicsRequest, CreateTopicsResponse> {
+  const plan = (topic: CreatableTopic): { name: string; partitions: number; config: Partial<TopicConfig> } => {
+    const name = validateTopicName(topic.name);
+    const partitions = topic.numPartitions === serverDefault ? (log.options.defaultPartitions ?? 1) : validatePartitionCount(topic.numPartitions, 'num_partitions');
+    const config: Record<string, number> = {};
+    for (const { name: key, value } of topic.configs) {
+      if (key === 'cleanup.policy') {
+        if (value !== 'delete') throw new SpoolError('INVALID_CONFIG', `cleanup.policy must be "delete" (compaction by key is not supported), got ${describeValue(value)}`);
+        continue;
+      }
+      const number = value === null ? NaN : Number(value);
+      if (!(key in topicConfigRules)) throw new SpoolError('INVALID_CONFIG', `unknown topic config ${JSON.stringify(key)}; known: cleanup.policy, ${Object.keys(topicConfigRules).join(', ')}`);
+      config[key] = Number.isInteger(number) ? number : (value as unknown as number);
+    }
+    return { name, partitions, config: validateTopicConfig(config) };
+  };
+  return {
+    codec: createTopics,
+    refuse: (request, errorCode) => ({ topics: request.topics.map((topic) => ({ name: topic.name, errorCode, errorMessage: null })) }),
+    async handle(request, context) {
+      const topics = [];
+      for (const topic of request.topics) {
+        try {
+          if (!permits(context.principal, 'admin', topic.name)) throw new SpoolError('FORBIDDEN', `not allowed to create topic ${topic.name}`);
+          const planned = plan(topic);
+          if (!request.validateOnly) {
+            if (await log.topics.get(planned.name)) throw new SpoolError('TOPIC_ALREADY_EXISTS', `topic ${planned.name} already exists`);
+            await log.createTopic(planned.name, planned.partitions, planned.config);
+          }
+          topics.push({ name: topic.name, errorCode: KafkaErrors.NONE, errorMessage: null });
+        } catch (error) {
+          const { code, message } = kafkaErrorFor(error);
+          topics.push({ name: topic.name, errorCode: code, errorMessage: message });
+        }
+      }
+      return { topics };
+    },
+  };
+}
+
+export function deleteTopicsHandler({ log }: BrokerDeps): ApiHandler<DeleteTopicsRequest, DeleteTopicsResponse> {
+  return {
+    codec: deleteTopics,
+    refuse: (request, errorCode) => ({ responses: request.topicNames.map((name) => ({ name, errorCode })) }),
+    async handle(request, context) {
+      const responses = [];
+      for (const name of request.topicNames) {
+        try {
+          if (!permits(context.principal, 'admin', name)) throw new SpoolError('FORBIDDEN', `not allowed to delete topic ${name}`);
+          await log.deleteTopic(name);
+          responses.push({ name, errorCode: KafkaErrors.NONE });
+        } catch (error) {
+          responses.push({ name, errorCode: kafkaErrorFor(error).code });
+        }
+      }
+      return { responses };
+    },
+  };
+}
+
+export function describeConfigsHandler({ log }: BrokerDeps): ApiHandler<DescribeConfigsRequest, DescribeConfigsResponse> {
+  const entries = (config: TopicConfig, source: (key: keyof TopicConfig) => number): ConfigEntry[] => [
+    { name: 'cleanup.policy', value: 'delete', readOnly: true, source: SOURCE_DEFAULT },
+    ...(Object.keys(topicConfigRules) as (keyof TopicConfig)[]).map((key) => ({ name: key, value: String(config[key]), readOnly: false, source: source(key) })),
+  ];
+  return {
+    codec: describeConfigs,
+    refuse: (request, errorCode) => ({
+      results: request.resources.map((r) => ({ errorCode, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName, configs: [] })),
+    }),
+    async handle(request, context) {
+      const results = await Promise.all(
+        request.resources.map(async (resource) => {
+          const base = { resourceType: resource.resourceType, resourceName: resource.resourceName };
+          const only = (configs: ConfigEntry[]) => (resource.keys === null ? configs : configs.filter((c) => resource.keys!.includes(c.name)));
+          try {
+            if (resource.resourceType === RESOURCE_TOPIC) {
+              if (!permits(context.principal, 'read', resource.resourceName)) throw new SpoolError('FORBIDDEN', `not allowed to describe topic ${resource.resourceName}`);
+              const topic = await log.topics.require(resource.resourceName);
+              return { ...base, errorCode: KafkaErrors.NONE, errorMessage: null, configs: only(entries(topic.config, (key) => (topic.config[key] === defaultTopicConfig[key] ? SOURCE_DEFAULT : SOURCE_TOPIC))) };
+            }
+            if (resource.resourceType === RESOURCE_BROKER) {
+              return { ...base, errorCode: KafkaErrors.NONE, errorMessage: null, configs: only(entries({ ...defaultTopicConfig, ...log.options.topicDefaults }, () => SOURCE_DEFAULT)) };
+            }
+            return { ...base, errorCode: KafkaErrors.INVALID_REQUEST, errorMessage: `resource type ${resource.resourceType} is not supported; expected 2 (topic) or 4 (broker)`, configs: [] };
+          } catch (error) {
+            const { code, message } = kafkaErrorFor(error);
+            return { ...base, errorCode: code, errorMessage: message, configs: [] };
+          }
+        }),
+      );
+      return { results };
+    },
+  };
+}

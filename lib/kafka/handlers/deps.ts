@@ -1,0 +1,16 @@
+/** What the broker's handlers are built from. */
+import type { Logger } from '../../logger.js';
+import type { Log } from '../../log/index.js';
+import type { Principal } from '../api.js';
+import type { StoreCluster } from '../cluster.js';
+
+export interface BrokerDeps {
+  readonly log: Log;
+  readonly cluster: StoreCluster;
+  readonly logger: Logger;
+}
+
+/** Whether the connection may do `action` on `topic`: always on an open listener. */
+export function permits(principal: Principal | undefined, action: 'read' | 'write' | 'admin', topic?: string): boolean {
+  return principal === undefined || principal.allows(action, topic);
+}

@@ -1,0 +1,378 @@
+/**
+ * The Kafka listener: TCP framing, request headers, dispatch to the API handlers, and answers in
+ * request order.
+ *
+ *   Request  => Size:INT32 RequestHeader Body
+ *   RequestHeader v1 => request_api_key:INT16 request_api_version:INT16 correlation_id:INT32 client_id:NULLABLE_STRING
+ *   RequestHeader v2 => v1 TAG_BUFFER                         (flexible API versions; client_id stays classic)
+ *   Response => Size:INT32 correlation_id:INT32 [TAG_BUFFER when flexible, except ApiVersions] Body
+ *
+ * Invariants:
+ * - Answers leave in the order requests came, whatever order they complete in.
+ * - Requests are *accepted* one at a time, in order (a handler returns once the request is accepted,
+ *   e.g. appended to the producer's buffer); only completion overlaps. So pipelined produce requests
+ *   get offsets in the order they were sent.
+ * - Input never crashes the server. A frame that cannot be parsed (truncated, a hostile length, an
+ *   unknown API key or version) closes that connection: it cannot be answered, because the answer's
+ *   layout depends on what could not be read. An oversized frame closes the connection before it is
+ *   buffered. A request that parses but fails is answered with the API's error code.
+ * - Before SASL authentication completes on a listener that requires it, only ApiVersions,
+ *   SaslHandshake and SaslAuthenticate are served.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../logger.js';
+import { isLater, type ApiHandler, type Principal, type RequestContext } from './api.js';
+import { apiVersions, type ApiVersionRange } from './apis/api-versions.js';
+import { KafkaErrors, kafkaErrorFor } from './errors.js';
+import { KafkaReader, KafkaWriter } from './wire.js';
+
+export interface KafkaServerOptions {
+  readonly handlers: readonly ApiHandler<any, any>[];
+  readonly logger: Logger;
+  /** Largest request frame accepted; a larger one closes the connection. @default 100 MiB (Kafka's socket.request.max.bytes) */
+  readonly maxRequestBytes?: number;
+  /** Requests a connection may have in flight before the server stops reading from it. @default 64 */
+  readonly maxInflightPerConnection?: number;
+  /** Required SASL authentication; absent: the listener is open. */
+  readonly sasl?: SaslOptions;
+}
+
+export interface SaslOptions {
+  readonly mechanisms: readonly string[];
+  /** Checks a client's token for a mechanism; a principal on success, undefined on failure. */
+  authenticate(mechanism: string, token: Buffer): Promise<Principal | undefined>;
+}
+
+/** A handler's answer when the protocol sends none (Produce with acks=0). */
+export const noResponse: unique symbol = Symbol('no response');
+
+/** The APIs served before authentication. */
+const preAuthApis = new Set([18, 17, 36]);
+
+export class KafkaServer {
+  private readonly handlers = new Map<number, ApiHandler<any, any>>();
+  private readonly server: Server;
+  private readonly connections = new Set<Connection>();
+  private readonly maxRequestBytes: number;
+  readonly maxInflight: number;
+  readonly versions: ApiVersionRange[];
+
+  constructor(readonly options: KafkaServerOptions) {
+    for (const handler of options.handlers) this.handlers.set(handler.codec.key, handler);
+    this.maxRequestBytes = options.maxRequestBytes ?? 100 * 1024 * 1024;
+    this.maxInflight = options.maxInflightPerConnection ?? 64;
+    this.versions = [...this.handlers.values()]
+      .map(({ codec }) => ({ apiKey: codec.key, minVersion: codec.minVersion, maxVersion: codec.maxVersion }))
+      .sort((a, b) => a.apiKey - b.apiKey);
+    this.server = createServer((socket) => {
+      const connection = new Connection(this, socket, this.maxRequestBytes);
+      this.connections.add(connection);
+      socket.once('close', () => this.connections.delete(connection));
+    });
+  }
+
+  handler(apiKey: number): ApiHandler<any, any> | undefined {
+    return this.handlers.get(apiKey);
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Stops accepting; connections end once their requests in flight are answered (or after `graceMs`). */
+  async close(graceMs = 5000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.connections) connection.drain();
+    const cut = setTimeout(() => {
+      for (const connection of this.connections) connection.destroy();
+    }, graceMs);
+    cut.unref();
+    await closed;
+    clearTimeout(cut);
+  }
+}
+
+interface Header {
+  readonly apiKey: number;
+  readonly apiVersion: number;
+  readonly correlationId: number;
+  readonly clientId: string | null;
+}
+
+class Connection {
+  private readonly chunks: Buffer[] = [];
+  private bufferedBytes = 0;
+  private processing = false;
+  private inflight = 0;
+  private draining = false;
+  /** Answers in request order; each resolves to the bytes to write, or null to close. */
+  private tail: Promise<void> = Promise.resolve();
+  private principal: Principal | undefined;
+  /** Set by a SaslHandshake v0: the next frame is a raw token for this mechanism, not a request. */
+  private rawSaslMechanism: string | undefined;
+  /** Set by SaslHandshake v1: SaslAuthenticate carries the token. */
+  saslMechanism: string | undefined;
+  private readonly abort = new AbortController();
+  /** Set when SASL authentication failed: the connection closes once that answer is written. */
+  private authenticationFailed = false;
+
+  constructor(
+    private readonly server: KafkaServer,
+    private readonly socket: Socket,
+    private readonly maxRequestBytes: number,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (data) => this.receive(data));
+    socket.on('error', () => this.destroy());
+    socket.once('close', () => this.abort.abort());
+  }
+
+  get authenticated(): boolean {
+    return this.server.options.sasl === undefined || this.principal !== undefined;
+  }
+
+  /** Ends the connection once what is in flight has been answered. */
+  drain(): void {
+    this.draining = true;
+    this.socket.pause();
+    void this.tail.then(() => this.socket.end());
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private receive(data: Buffer): void {
+    this.chunks.push(data);
+    this.bufferedBytes += data.length;
+    if (!this.processing) void this.process();
+  }
+
+  /** Takes whole frames off the input, one at a time, accepting each before reading the next. */
+  private async process(): Promise<void> {
+    this.processing = true;
+    try {
+      for (;;) {
+        if (this.draining || this.socket.destroyed) return;
+        const frame = this.nextFrame();
+        if (frame === undefined) return;
+        if (frame === null) return this.destroy();
+        await this.accept(frame);
+        if (this.inflight >= this.server.maxInflight) this.socket.pause();
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  /** The next whole frame; undefined if more bytes are needed; null if the frame is refused (too large or negative). */
+  private nextFrame(): Buffer | null | undefined {
+    if (this.bufferedBytes < 4) return undefined;
+    if (this.chunks[0]!.length < 4) this.merge();
+    const size = this.chunks[0]!.readInt32BE(0);
+    if (size < 0 || size > this.maxRequestBytes) {
+      this.log('debug', 'kafka frame refused', { size_bytes: size, max_request_bytes: this.maxRequestBytes });
+      return null;
+    }
+    if (this.bufferedBytes < 4 + size) return undefined;
+    if (this.chunks[0]!.length < 4 + size) this.merge();
+    const first = this.chunks[0]!;
+    const frame = first.subarray(4, 4 + size);
+    if (first.length === 4 + size) this.chunks.shift();
+    else this.chunks[0] = first.subarray(4 + size);
+    this.bufferedBytes -= 4 + size;
+    return frame;
+  }
+
+  private merge(): void {
+    const whole = Buffer.concat(this.chunks, this.bufferedBytes);
+    this.chunks.length = 0;
+    this.chunks.push(whole);
+  }
+
+  private async accept(frame: Buffer): Promise<void> {
+    if (this.rawSaslMechanism !== undefined) return this.rawSaslToken(frame);
+    let header: Header;
+    let reader: KafkaReader;
+    let handler: ApiHandler<any, any> | undefined;
+    let request: unknown;
+    try {
+      const classic = new KafkaReader(frame, false, 'request header');
+      const apiKey = classic.int16('request_api_key');
+      const apiVersion = classic.int16('request_api_version');
+      const correlationId = classic.int32('correlation_id');
+      const clientId = classic.nullableString('client_id');
+      header = { apiKey, apiVersion, correlationId, clientId };
+      handler = this.server.handler(apiKey);
+      if (handler === undefined) return this.refuse(header, `unknown API key ${apiKey}`);
+      const { codec } = handler;
+      if (apiVersion < codec.minVersion || apiVersion > codec.maxVersion) {
+        if (apiKey === apiVersions.key) return this.respondUnsupportedApiVersions(header);
+        return this.refuse(header, `${codec.name} version ${apiVersion} is outside [${codec.minVersion}, ${codec.maxVersion}]`);
+      }
+      if (!this.authenticated && !preAuthApis.has(apiKey)) return this.refuse(header, `${codec.name} before SASL authentication`);
+      const flexible = codec.flexibleFrom !== undefined && apiVersion >= codec.flexibleFrom;
+      reader = new KafkaReader(frame, flexible, `${codec.name} v${apiVersion} request`);
+      reader.bytes.pos = classic.bytes.pos;
+      reader.taggedFields('request header tagged fields');
+      request = codec.decodeRequest(reader, apiVersion);
+    } catch (error) {
+      this.log('debug', 'kafka request could not be parsed', { message: error instanceof Error ? error.message : String(error) });
+      return this.closeAfterAnswers();
+    }
+    const context: RequestContext = { apiVersion: header.apiVersion, clientId: header.clientId, principal: this.principal, signal: this.abort.signal };
+    let answer: Promise<unknown>;
+    if (handler.handledFrom !== undefined && header.apiVersion < handler.handledFrom) {
+      if (!handler.refuse) return this.refuse(header, `${handler.codec.name} version ${header.apiVersion} is not served`);
+      answer = Promise.resolve(handler.refuse(request, KafkaErrors.UNSUPPORTED_VERSION));
+    } else {
+      try {
+        const handled = await this.handle(handler, request, context);
+        answer = isLater(handled) ? handled.later : Promise.resolve(handled);
+      } catch (error) {
+        answer = Promise.reject(error);
+      }
+    }
+    this.enqueue(header, handler, request, answer);
+    if (this.authenticationFailed) {
+      this.log('info', 'kafka SASL authentication failed', { mechanism: this.saslMechanism });
+      this.closeAfterAnswers();
+    }
+  }
+
+  private async handle(handler: ApiHandler<any, any>, request: unknown, context: RequestContext): Promise<unknown> {
+    // SASL handlers change the connection's state, so they get the connection itself.
+    if (handler.codec.key === 17 || handler.codec.key === 36) return (handler as unknown as SaslApiHandler).handleSasl(request, context, this.sasl());
+    return handler.handle(request, context);
+  }
+
+  /** What the SASL handlers may do to this connection. */
+  private sasl(): SaslConnection {
+    const options = this.server.options.sasl;
+    return {
+      mechanisms: options?.mechanisms ?? [],
+      mechanism: () => this.saslMechanism,
+      handshake: (mechanism, version) => {
+        if (version === 0) this.rawSaslMechanism = mechanism;
+        else this.saslMechanism = mechanism;
+      },
+      authenticate: async (token) => {
+        const mechanism = this.saslMechanism;
+        if (options === undefined || mechanism === undefined) return undefined;
+        const principal = await options.authenticate(mechanism, token);
+        if (principal) this.principal = principal;
+        else this.authenticationFailed = true;
+        return principal;
+      },
+    };
+  }
+
+  /** SaslHandshake v0: the token comes as a bare frame, answered by a bare frame (empty on success). */
+  private async rawSaslToken(token: Buffer): Promise<void> {
+    const mechanism = this.rawSaslMechanism!;
+    this.rawSaslMechanism = undefined;
+    const principal = await this.server.options.sasl?.authenticate(mechanism, token);
+    if (!principal) {
+      this.log('info', 'kafka SASL authentication failed', { mechanism });
+      return this.closeAfterAnswers();
+    }
+    this.principal = principal;
+    const size = Buffer.alloc(4);
+    this.queueWrite(Promise.resolve([size]));
+  }
+
+  private enqueue(header: Header, handler: ApiHandler<any, any>, request: unknown, answer: Promise<unknown>): void {
+    const bytes = answer.then(
+      (response) => this.encode(header, handler, response),
+      (error: unknown) => {
+        const code = kafkaErrorFor(error);
+        if (code.unexpected) this.log('error', 'kafka request failed', { api: handler.codec.name, message: error instanceof Error ? error.message : String(error) });
+        if (!handler.refuse) return null;
+        return this.encode(header, handler, handler.refuse(request, code.code));
+      },
+    );
+    this.queueWrite(bytes);
+  }
+
+  private encode(header: Header, handler: ApiHandler<any, any>, response: unknown): Buffer[] | null {
+    if (response === noResponse) return [];
+    try {
+      const { codec } = handler;
+      const flexible = codec.flexibleFrom !== undefined && header.apiVersion >= codec.flexibleFrom;
+      const writer = new KafkaWriter(flexible);
+      writer.int32(0).int32(header.correlationId);
+      // ApiVersions answers with header v0 even when flexible.
+      if (flexible && codec.key !== apiVersions.key) writer.taggedFields();
+      codec.encodeResponse(writer, header.apiVersion, response);
+      const chunks = writer.finish();
+      chunks[0]!.writeInt32BE(writer.sizeBytes - 4, 0);
+      return chunks;
+    } catch (error) {
+      this.log('error', 'kafka response could not be encoded', { api: handler.codec.name, message: error instanceof Error ? error.message : String(error) });
+      return null;
+    }
+  }
+
+  private queueWrite(bytes: Promise<Buffer[] | null>): void {
+    this.inflight++;
+    this.tail = this.tail.then(async () => {
+      const chunks = await bytes;
+      this.inflight--;
+      if (this.socket.destroyed) return;
+      if (chunks === null) return this.destroy();
+      this.socket.cork();
+      for (const chunk of chunks) this.socket.write(chunk);
+      this.socket.uncork();
+      if (this.socket.writableNeedDrain) await new Promise((resolve) => this.socket.once('drain', resolve).once('close', resolve));
+      if (!this.draining && this.inflight < this.server.maxInflight && this.socket.isPaused()) {
+        this.socket.resume();
+        if (!this.processing) void this.process();
+      }
+    });
+  }
+
+  /** ApiVersions in a version we do not speak: the v0 answer, with UNSUPPORTED_VERSION and our ranges. */
+  private respondUnsupportedApiVersions(header: Header): void {
+    const writer = new KafkaWriter(false);
+    writer.int32(0).int32(header.correlationId);
+    apiVersions.encodeResponse(writer, 0, { errorCode: KafkaErrors.UNSUPPORTED_VERSION, apiKeys: this.server.versions, throttleTimeMs: 0 });
+    const chunks = writer.finish();
+    chunks[0]!.writeInt32BE(writer.sizeBytes - 4, 0);
+    this.queueWrite(Promise.resolve(chunks));
+  }
+
+  private refuse(header: Header, reason: string): void {
+    this.log('debug', 'kafka request refused; closing the connection', { reason, api_key: header.apiKey, api_version: header.apiVersion, client_id: header.clientId });
+    this.closeAfterAnswers();
+  }
+
+  private closeAfterAnswers(): void {
+    this.draining = true;
+    this.queueWrite(Promise.resolve(null));
+  }
+
+  private log(level: 'debug' | 'info' | 'error', message: string, fields: Record<string, unknown>): void {
+    this.server.options.logger.log(level, message, { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`, ...fields });
+  }
+}
+
+/** The connection's SASL state, as SaslHandshake and SaslAuthenticate see it. */
+export interface SaslConnection {
+  readonly mechanisms: readonly string[];
+  mechanism(): string | undefined;
+  handshake(mechanism: string, version: number): void;
+  /** Checks the token for the handshake's mechanism; the principal on success. */
+  authenticate(token: Buffer): Promise<Principal | undefined>;
+}
+
+export interface SaslApiHandler {
+  handleSasl(request: unknown, context: RequestContext, connection: SaslConnection): Promise<unknown>;
+}

@@ -1,0 +1,238 @@
+/**
+ * Idempotent producers: a batch retried with the same (producer id, epoch, sequence) is acknowledged
+ * with its first offsets and never appended twice; a gap in sequences is refused.
+ *
+ * State, per partition and producer id, lives in the MetadataStore beside the partition's own item:
+ *
+ *   pk part#<topic id>#<partition>   sk producer#<producer id>
+ *      producerEpoch, nextSequence, batches: the last 5 committed (firstSequence, lastSequence, baseOffset)
+ *
+ * Invariants:
+ *  1. The item changes only in the commit transaction that appends the producer's batches, with a
+ *     condition that it is as this writer last saw it (absent, or its epoch and next sequence). So a
+ *     duplicate can never be appended by two writers (two agents, a leader change, a zombie): the
+ *     second transaction fails, and the client's retry finds the batch in the item.
+ *  2. Sequences are checked against committed state plus batches accepted but not committed yet, so
+ *     pipelined batches (up to 5 in flight, as Kafka clients send) are accepted in order.
+ *  3. Any failure forgets the cached state of that producer and partition: the next batch reloads it
+ *     from the store, strongly consistently. A leader change therefore keeps producer state.
+ *
+ * Cost: one more item in the flush's transaction per idempotent producer per partition touched
+ * (2 write units; transactional writes cost double).
+ */
+import { SpoolError } from '../errors.js';
+import { ConditionFailedError, type Attributes, type Item, type ItemKey, type MetadataStore } from '../storage/ports.js';
+
+/** How many committed batches per producer are remembered for duplicate detection (Kafka's 5 in flight). */
+export const rememberedBatches = 5;
+
+export interface ProducerBatch {
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  readonly firstSequence: number;
+  readonly lastSequence: number;
+}
+
+export interface CommittedBatch {
+  readonly firstSequence: number;
+  readonly lastSequence: number;
+  readonly baseOffset: number;
+}
+
+export interface ProducerState {
+  readonly producerEpoch: number;
+  readonly nextSequence: number;
+  readonly batches: readonly CommittedBatch[];
+}
+
+export type SequenceVerdict =
+  | { readonly kind: 'append' }
+  | { readonly kind: 'duplicate'; readonly baseOffset: number | Promise<number> }
+  | { readonly kind: 'refuse'; readonly error: SpoolError };
+
+interface Pending {
+  readonly producerEpoch: number;
+  readonly firstSequence: number;
+  readonly lastSequence: number;
+  readonly baseOffset: Promise<number>;
+}
+
+interface Entry {
+  /** As in the store after this writer's last commit; null: no item. */
+  committed: ProducerState | null;
+  pending: Pending[];
+}
+
+export function producerKey(topicId: string, partition: number, producerId: number): ItemKey {
+  return { pk: `part#${topicId}#${partition}`, sk: `producer#${producerId}` };
+}
+
+export function producerStateFromItem(item: Item | undefined): ProducerState | null {
+  if (item === undefined) return null;
+  const a = item.attrs;
+  return { producerEpoch: a.producerEpoch as number, nextSequence: a.nextSequence as number, batches: (a.batches as unknown as CommittedBatch[]) ?? [] };
+}
+
+export function producerStateAttrs(state: ProducerState): Attributes {
+  return { producerEpoch: state.producerEpoch, nextSequence: state.nextSequence, batches: state.batches.map((batch) => ({ ...batch })) };
+}
+
+/** Kafka's sequence numbers wrap at 2^31. */
+function nextAfter(sequence: number): number {
+  return sequence === 0x7fffffff ? 0 : sequence + 1;
+}
+
+/**
+ * The rule, pure: what to do with `batch` given the producer's state (committed, then pending).
+ */
+export function checkSequence(state: { producerEpoch: number; nextSequence: number } | null, known: readonly { firstSequence: number; lastSequence: number; producerEpoch: number; baseOffset: number | Promise<number> }[], batch: ProducerBatch, where: string): SequenceVerdict {
+  const duplicate = known.find((k) => k.producerEpoch === batch.producerEpoch && k.firstSequence === batch.firstSequence && k.lastSequence === batch.lastSequence);
+  if (duplicate) return { kind: 'duplicate', baseOffset: duplicate.baseOffset };
+  if (state !== null && batch.producerEpoch < state.producerEpoch) {
+    return refuse('INVALID_PRODUCER_EPOCH', `producer ${batch.producerId} epoch ${batch.producerEpoch} on ${where} is older than its current epoch ${state.producerEpoch}`);
+  }
+  const expected = state === null || batch.producerEpoch > state.producerEpoch ? 0 : state.nextSequence;
+  if (batch.firstSequence !== expected) {
+    return refuse(
+      'OUT_OF_ORDER_SEQUENCE',
+      `producer ${batch.producerId} (epoch ${batch.producerEpoch}) on ${where}: expected sequence ${expected}, got ${batch.firstSequence}`,
+    );
+  }
+  return { kind: 'append' };
+}
+
+function refuse(code: 'INVALID_PRODUCER_EPOCH' | 'OUT_OF_ORDER_SEQUENCE', message: string): SequenceVerdict {
+  return { kind: 'refuse', error: new SpoolError(code, message) };
+}
+
+/** The state after appending `batches` (in order) at their offsets. */
+export function advance(state: ProducerState | null, producerEpoch: number, batches: readonly CommittedBatch[]): ProducerState {
+  const kept = state !== null && state.producerEpoch === producerEpoch ? state.batches : [];
+  return {
+    producerEpoch,
+    nextSequence: nextAfter(batches[batches.length - 1]!.lastSequence),
+    batches: [...kept, ...batches].slice(-rememberedBatches),
+  };
+}
+
+/**
+ * This writer's view of producer states: committed (as the store holds them after its commits) and
+ * pending (accepted, not committed). Shared by the Log (checks) and the Committer (writes).
+ */
+export class ProducerStates {
+  private readonly entries = new Map<string, Entry>();
+  readonly stats = { loads: 0 };
+
+  constructor(private readonly metadata: MetadataStore) {}
+
+  /**
+   * Checks a batch. On `append` the batch is recorded as pending at once (so the next batch of the
+   * same producer is checked against it), and the caller must `settle` it with the append's outcome.
+   */
+  async accept(topicId: string, partition: number, batch: ProducerBatch, where: string): Promise<{ verdict: SequenceVerdict; settle?: (baseOffset: Promise<number>) => void }> {
+    const entry = await this.entry(topicId, partition, batch.producerId);
+    const known = [...(entry.committed?.batches ?? []).map((b) => ({ ...b, producerEpoch: entry.committed!.producerEpoch })), ...entry.pending];
+    const last = entry.pending[entry.pending.length - 1];
+    const state = last ? { producerEpoch: last.producerEpoch, nextSequence: nextAfter(last.lastSequence) } : entry.committed;
+    const verdict = checkSequence(state, known, batch, where);
+    if (verdict.kind !== 'append') return { verdict };
+    let settled!: (baseOffset: Promise<number>) => void;
+    const baseOffset = new Promise<number>((resolve) => (settled = (outcome) => resolve(outcome)));
+    const pending: Pending = { producerEpoch: batch.producerEpoch, firstSequence: batch.firstSequence, lastSequence: batch.lastSequence, baseOffset };
+    entry.pending.push(pending);
+    const id = stateId(topicId, partition, batch.producerId);
+    baseOffset.then(
+      () => {
+        const index = entry.pending.indexOf(pending);
+        if (index >= 0) entry.pending.splice(index, 1);
+      },
+      () => {
+        // What was pending behind a failure cannot commit either (its condition will not hold): start over from the store.
+        if (this.entries.get(id) === entry) this.entries.delete(id);
+      },
+    );
+    return { verdict, settle: settled };
+  }
+
+  /** The committed state as this writer knows it; undefined: unknown (load it first). */
+  committed(topicId: string, partition: number, producerId: number): ProducerState | null | undefined {
+    return this.entries.get(stateId(topicId, partition, producerId))?.committed;
+  }
+
+  async load(topicId: string, partition: number, producerId: number): Promise<ProducerState | null> {
+    return (await this.entry(topicId, partition, producerId)).committed;
+  }
+
+  /** Called by the committer, in commit order, once a transaction holding the producer's write landed. */
+  committedAs(topicId: string, partition: number, producerId: number, state: ProducerState): void {
+    const entry = this.entries.get(stateId(topicId, partition, producerId));
+    if (entry) entry.committed = state;
+  }
+
+  forget(topicId: string, partition: number, producerId: number): void {
+    this.entries.delete(stateId(topicId, partition, producerId));
+  }
+
+  private async entry(topicId: string, partition: number, producerId: number): Promise<Entry> {
+    const id = stateId(topicId, partition, producerId);
+    const cached = this.entries.get(id);
+    if (cached) return cached;
+    this.stats.loads++;
+    const committed = producerStateFromItem(await this.metadata.get(producerKey(topicId, partition, producerId)));
+    // Another call may have loaded it meanwhile; keep the first so pending batches are not lost.
+    const existing = this.entries.get(id);
+    if (existing) return existing;
+    const entry: Entry = { committed, pending: [] };
+    this.entries.set(id, entry);
+    return entry;
+  }
+}
+
+function stateId(topicId: string, partition: number, producerId: number): string {
+  return `${topicId}#${partition}#${producerId}`;
+}
+
+/** Where the next unreserved producer id is kept. */
+const producerIdsKey: ItemKey = { pk: 'producer-ids', sk: 'next' };
+
+/**
+ * Producer ids, unique across every writer sharing the store: each writer reserves a block by a
+ * compare-and-set of the shared counter and hands ids out of it. Ids of a block not used before a
+ * writer stops are never used (ids are plentiful: 2^53).
+ */
+export class ProducerIds {
+  private next = 0;
+  private end = 0;
+  private reserving: Promise<void> | undefined;
+
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly blockSize = 1000,
+  ) {}
+
+  async allocate(): Promise<number> {
+    while (this.next >= this.end) await (this.reserving ??= this.reserve().finally(() => (this.reserving = undefined)));
+    return this.next++;
+  }
+
+  private async reserve(): Promise<void> {
+    let current = (await this.metadata.get(producerIdsKey))?.attrs.next as number | undefined;
+    for (;;) {
+      const start = current ?? 0;
+      try {
+        await this.metadata.write({
+          kind: 'put',
+          key: producerIdsKey,
+          attrs: { next: start + this.blockSize },
+          condition: current === undefined ? { kind: 'absent' } : { kind: 'match', fields: { next: current } },
+        });
+        this.next = start;
+        this.end = start + this.blockSize;
+        return;
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+        current = error.current?.attrs.next as number | undefined;
+      }
+    }
+  }
+}

@@ -2,16 +2,25 @@
  * Compression codecs for the `records` section of a RecordBatch, keyed by Kafka's codec id
  * (attributes bits 0-2). Synchronous: batches are small and the produce path stays simple.
  *
- * Adding a codec is one entry in `codecs` (for example an npm snappy/lz4/zstd binding); everything
- * else (ids, error messages, the list of supported codecs) follows from the table. A codec that Kafka
- * defines but Spool cannot run yet fails with UNSUPPORTED_COMPRESSION, never with CORRUPT_RECORD:
- * the batch is fine, we are the ones lacking. Kafka's lz4 codec is the LZ4 *frame* format and its
- * zstd is a standard zstd frame; snappy is xerial-framed snappy (Java) or raw snappy (other clients).
+ * Every codec Kafka defines decodes everywhere, the Lambda bundle included: gzip is node:zlib,
+ * snappy (`snappy.ts`), lz4 (`lz4.ts`) and zstd (`zstd.ts`) are pure JS. Encoding is the same
+ * except for zstd on Node before 22.15, whose WASM encoder loads asynchronously after import: until
+ * `compressionReady()` resolves, encoding zstd there fails with UNSUPPORTED_COMPRESSION (the batch
+ * is fine, we are the ones lacking), never with CORRUPT_RECORD. `supportedCompressions` is a live
+ * binding that gains zstd at that moment.
+ *
+ * Adding a codec is one entry in `codecs`; ids, error messages and the list of supported codecs
+ * follow from the table.
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { SpoolError } from '../errors.js';
+import { OUTPUT_TOO_LARGE, type Codec } from './codec.js';
+import { lz4Codec } from './lz4.js';
+import { snappyCodec } from './snappy.js';
+import { zstdCodec, zstdEncoderReady } from './zstd.js';
 
+export type { Codec } from './codec.js';
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
 
 /** Kafka's codec ids, attributes bits 0-2. */
@@ -25,13 +34,7 @@ export const compressionIds: Readonly<Record<Compression, number>> = {
 
 const compressionById: readonly Compression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
 
-export interface Codec {
-  compress(bytes: Buffer): Buffer;
-  /** Throws anything on malformed input (wrapped into CORRUPT_RECORD by `decompress`). */
-  decompress(bytes: Buffer, maxOutputBytes: number): Buffer;
-}
-
-const codecs: Readonly<Record<Compression, Codec | undefined>> = {
+const codecs: Readonly<Record<Compression, Codec>> = {
   none: {
     compress: (bytes) => bytes,
     decompress: (bytes) => bytes,
@@ -40,20 +43,36 @@ const codecs: Readonly<Record<Compression, Codec | undefined>> = {
     compress: (bytes) => gzipSync(bytes),
     decompress: (bytes, maxOutputBytes) => gunzipSync(bytes, { maxOutputLength: maxOutputBytes }),
   },
-  snappy: undefined,
-  lz4: undefined,
-  zstd: undefined,
+  snappy: snappyCodec,
+  lz4: lz4Codec,
+  zstd: zstdCodec,
 };
 
 /** The largest decompressed payload allowed unless the caller says otherwise (Node's Buffer limit). */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = bufferConstants.MAX_LENGTH;
 
-export const supportedCompressions: readonly Compression[] = compressionById.filter(
-  (name) => codecs[name] !== undefined,
-);
+function encodable(): readonly Compression[] {
+  return compressionById.filter((name) => codecs[name].compress !== undefined);
+}
 
+/** The codecs this process can encode now (every one decodes). Live: zstd may join after `compressionReady()`. */
+export let supportedCompressions: readonly Compression[] = encodable();
+
+const ready: Promise<void> = zstdEncoderReady.then(() => {
+  supportedCompressions = encodable();
+});
+
+/**
+ * Resolves (never rejects) once every encoder this process can have has loaded: today only zstd on
+ * Node before 22.15. Await it before producing zstd batches right after start-up.
+ */
+export function compressionReady(): Promise<void> {
+  return ready;
+}
+
+/** Whether this process can encode `compression` now. */
 export function isCompressionSupported(compression: Compression): boolean {
-  return codecs[compression] !== undefined;
+  return Object.hasOwn(codecs, compression) && codecs[compression].compress !== undefined;
 }
 
 /** The compression for a codec id, or `undefined` for ids Kafka does not define (5-7). */
@@ -62,28 +81,33 @@ export function compressionFromId(id: number): Compression | undefined {
 }
 
 function codecFor(compression: Compression): Codec {
-  const codec = Object.hasOwn(codecs, compression) ? codecs[compression] : undefined;
-  if (codec !== undefined) return codec;
-  if (!Object.hasOwn(compressionIds, compression)) {
+  if (!Object.hasOwn(codecs, compression)) {
     throw new SpoolError(
       'INVALID_ARGUMENT',
       `compression must be one of ${compressionById.join(', ')}, got ${JSON.stringify(compression)}`,
     );
   }
+  return codecs[compression];
+}
+
+function encoderFor(compression: Compression): (bytes: Buffer) => Buffer {
+  const codec = codecFor(compression);
+  if (codec.compress !== undefined) return codec.compress;
   throw new SpoolError(
     'UNSUPPORTED_COMPRESSION',
-    `compression ${compression} is not supported yet; supported: ${supportedCompressions.join(', ')}`,
+    `compression ${compression} cannot be encoded in this process: ${codec.encodeUnavailableReason ?? 'no encoder'}; ` +
+      `supported: ${supportedCompressions.join(', ')}`,
     { details: { compression } },
   );
 }
 
-/** Throws UNSUPPORTED_COMPRESSION (or INVALID_ARGUMENT for an unknown name) unless `compression` can run. */
+/** Throws UNSUPPORTED_COMPRESSION (or INVALID_ARGUMENT for an unknown name) unless `compression` can be encoded. */
 export function assertCompressionSupported(compression: Compression): void {
-  codecFor(compression);
+  encoderFor(compression);
 }
 
 export function compress(compression: Compression, bytes: Buffer): Buffer {
-  return codecFor(compression).compress(bytes);
+  return encoderFor(compression)(bytes);
 }
 
 /**
@@ -99,7 +123,7 @@ export function decompress(
   try {
     return codec.decompress(bytes, maxOutputBytes);
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+    if ((error as { code?: unknown }).code === OUTPUT_TOO_LARGE) {
       throw new SpoolError(
         'RECORD_TOO_LARGE',
         `${compression} records section must decompress to at most ${maxOutputBytes} bytes, got more`,

@@ -29,6 +29,7 @@ export {
   compress,
   compressionFromId,
   compressionIds,
+  compressionReady,
   decompress,
   isCompressionSupported,
   supportedCompressions,

@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   batchesIn,
   compress,
+  compressionReady,
   decodeRecordBatch,
   encodeRecordBatch,
   patchBaseOffset,
@@ -63,6 +64,17 @@ type KafkajsBatch = {
 };
 const KafkajsDecoder = requireCjs('kafkajs/src/protocol/decoder') as new (buf: Buffer) => unknown;
 const decodeWithKafkajs = requireCjs('kafkajs/src/protocol/recordBatch/v0/decoder') as (d: unknown) => Promise<KafkajsBatch>;
+
+// kafkajs has gzip built in and takes other codecs as plugins: lz4 through lz4-napi (Rust lz4_flex),
+// a decoder independent of ours. snappy and zstd have no independent decoder among the dev
+// dependencies on Node 20; their golden fixtures and codecs.test.ts cover them.
+const kafkajsCompression = requireCjs('kafkajs/src/protocol/message/compression') as {
+  Types: Record<'LZ4', number>;
+  Codecs: Record<number, () => { decompress(buf: Buffer): Promise<Buffer> }>;
+};
+const lz4Napi = requireCjs('lz4-napi') as { decompressFrameSync(bytes: Buffer): Buffer };
+kafkajsCompression.Codecs[kafkajsCompression.Types.LZ4] = () => ({ decompress: async (buf) => lz4Napi.decompressFrameSync(buf) });
+const kafkajsReads: ReadonlySet<Compression> = new Set(['none', 'gzip', 'lz4']);
 
 describe('format > record batch > golden fixtures (written by kafkajs)', () => {
   it('decodes an uncompressed batch of three records into the expected header and records', () => {
@@ -133,7 +145,11 @@ describe('format > record batch > golden fixtures (written by kafkajs)', () => {
 });
 
 describe('format > record batch > encode and decode', () => {
-  it('round-trips generated batches: nulls vs empties, unicode headers, negative deltas, both codecs', async () => {
+  beforeAll(async () => {
+    await compressionReady(); // zstd's WASM encoder on Node before 22.15
+  });
+
+  it('round-trips generated batches: nulls vs empties, unicode headers, negative deltas, every codec', async () => {
     const random = prng(42);
     for (let n = 0; n < 150; n++) {
       const count = random.int(1, 40);
@@ -141,7 +157,7 @@ describe('format > record batch > encode and decode', () => {
       const inputs = Array.from({ length: count }, () => randomRecord(random, base));
       const options: EncodeBatchOptions = {
         baseOffset: random.int(0, 2 ** 40),
-        compression: random.pick<Compression>(['none', 'gzip']),
+        compression: random.pick<Compression>(['none', 'gzip', 'snappy', 'lz4', 'zstd']),
         producerId: random.bool() ? -1 : random.int(0, 2 ** 45),
         producerEpoch: random.int(-1, 32767),
         baseSequence: random.int(-1, 2 ** 31 - 1),
@@ -167,7 +183,7 @@ describe('format > record batch > encode and decode', () => {
       });
       expect(validateBatches(batch, { decompress: true }).records).toBe(count);
 
-      if (n % 5 === 0) {
+      if (n % 3 === 0 && kafkajsReads.has(options.compression!)) {
         // An independent decoder reads the same records.
         const theirs = await decodeWithKafkajs(new KafkajsDecoder(batch));
         expect(theirs.records.map((r) => [r.offset, r.timestamp, hex(r.key), hex(r.value), r.headers])).toEqual(
@@ -278,14 +294,6 @@ describe('format > record batch > encode and decode', () => {
       [() => encodeRecordBatch([{ key: null, value: null, headers: [{ key: 'h', value: 'x' as unknown as Buffer }] }]), /record 0 header value must be a Buffer or null/],
     ];
     for (const [call, message] of cases) expectSpoolError(call, 'INVALID_ARGUMENT', message);
-  });
-
-  it('refuses compressions it cannot run yet with UNSUPPORTED_COMPRESSION', () => {
-    expectSpoolError(
-      () => encodeRecordBatch(threeRecords, { compression: 'zstd' }),
-      'UNSUPPORTED_COMPRESSION',
-      'compression zstd is not supported yet; supported: none, gzip',
-    );
   });
 });
 

@@ -1,0 +1,351 @@
+/**
+ * The Kafka listener, API by API and version by version, spoken to with kafkajs's own protocol
+ * encoders and decoders; and its behaviour on bad input.
+ */
+import { createRequire } from 'node:module';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKeys } from '../../lib/auth.js';
+import { encodeRecordBatch } from '../../lib/format/index.js';
+import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
+import { KafkaErrors } from '../../lib/kafka/errors.js';
+import type { Log } from '../../lib/log/index.js';
+import { silentLogger } from '../../lib/logger.js';
+import { closeAll, newLog, openTestStores, str, type TestStores } from '../support/logs.js';
+import { embedded } from '../support/stores.js';
+import { frame, WireClient } from './support/wire-client.js';
+
+const require = createRequire(import.meta.url);
+const { Types: CompressionTypes } = require('kafkajs/src/protocol/message/compression/index.js') as { Types: Record<string, number> };
+
+let stores: TestStores;
+let log: Log;
+let listener: KafkaListener;
+
+beforeAll(async () => {
+  stores = await openTestStores(embedded.locations());
+  log = newLog(stores, { defaultPartitions: 2 });
+  listener = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await listener.close();
+  await closeAll([log], [stores]);
+});
+
+const newTopic = () => `kafka-${randomUUID().slice(0, 8)}`;
+
+async function withClient<T>(run: (client: WireClient) => Promise<T>): Promise<T> {
+  const client = await WireClient.open(listener.bootstrap);
+  try {
+    return await run(client);
+  } finally {
+    client.close();
+  }
+}
+
+describe('kafka > ApiVersions', () => {
+  it.each([0, 1, 2])('answers v%i with the ranges of every API served', async (version) => {
+    const answer = await withClient((c) => c.call('ApiVersions', version));
+    expect(answer.errorCode).toBe(0);
+    const byKey = new Map<number, { minVersion: number; maxVersion: number }>(answer.apiVersions.map((v: any) => [v.apiKey, v]));
+    // librdkafka's feature probes need the old versions inside the ranges.
+    expect(byKey.get(0)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 8 }));
+    expect(byKey.get(1)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 11 }));
+    expect(byKey.get(3)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 8 }));
+    expect(byKey.get(18)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 3 }));
+    expect(byKey.get(22)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 1 }));
+  });
+
+  it('answers v3 (flexible request, header v0 response) with compact arrays', async () => {
+    // ApiVersions v3 request: header v2 (client id, empty tags) + compact strings + empty tags.
+    const body = Buffer.from([5, ...Buffer.from('test'), 4, ...Buffer.from('1.0'), 0]);
+    const bytes = frame(18, 3, 77, Buffer.concat([Buffer.from([0]), body]));
+    const answer = await withClient((c) => c.sendRaw(bytes));
+    expect(answer.readInt32BE(0)).toBe(77);
+    expect(answer.readInt16BE(4)).toBe(0);
+    const count = answer[6]! - 1; // compact array length (uvarint; fewer than 127 APIs)
+    expect(count).toBeGreaterThanOrEqual(11);
+    const first = { apiKey: answer.readInt16BE(7), min: answer.readInt16BE(9), max: answer.readInt16BE(11), tags: answer[13] };
+    expect(first).toEqual({ apiKey: 0, min: 0, max: 8, tags: 0 });
+  });
+
+  it('answers an unknown ApiVersions version with the v0 layout, UNSUPPORTED_VERSION and the ranges', async () => {
+    const answer = await withClient((c) => c.sendRaw(frame(18, 99, 5)));
+    expect(answer.readInt32BE(0)).toBe(5);
+    expect(answer.readInt16BE(4)).toBe(KafkaErrors.UNSUPPORTED_VERSION);
+    expect(answer.readInt32BE(6)).toBeGreaterThanOrEqual(11);
+  });
+});
+
+describe('kafka > Metadata', () => {
+  it.each([0, 1, 2, 3, 4, 5, 6])('v%i names this broker as leader of every partition, creating the topic on request', async (version) => {
+    const topic = newTopic();
+    const answer = await withClient((c) => c.call('Metadata', version, { topics: [topic], allowAutoTopicCreation: true }));
+    expect(answer.brokers).toEqual([expect.objectContaining({ nodeId: listener.cluster.self.nodeId, host: '127.0.0.1', port: listener.cluster.self.port })]);
+    const described = answer.topicMetadata.find((t: any) => t.topic === topic);
+    expect(described.topicErrorCode).toBe(0);
+    expect(described.partitionMetadata.map((p: any) => [p.partitionId, p.leader])).toEqual([
+      [0, listener.cluster.self.nodeId],
+      [1, listener.cluster.self.nodeId],
+    ]);
+  });
+
+  it('answers UNKNOWN_TOPIC_OR_PARTITION when creation is not allowed, and INVALID_TOPIC_EXCEPTION for a bad name', async () => {
+    const answer = await withClient((c) => c.call('Metadata', 4, { topics: [newTopic(), 'bad/name'], allowAutoTopicCreation: false }));
+    expect(answer.topicMetadata.map((t: any) => t.topicErrorCode)).toEqual([KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION]);
+    const created = await withClient((c) => c.call('Metadata', 4, { topics: ['bad/name'], allowAutoTopicCreation: true }));
+    expect(created.topicMetadata[0].topicErrorCode).toBe(KafkaErrors.INVALID_TOPIC_EXCEPTION);
+  });
+});
+
+describe('kafka > Produce and Fetch', () => {
+  const messages = (n: number, label: string) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: `${label}-${i}`, timestamp: 1_700_000_000_000 + i }));
+
+  it.each([3, 4, 5, 6, 7])('Produce v%i stores gzip batches as sent; Fetch v4–v11 returns them with real offsets', async (version) => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    await withClient(async (c) => {
+      for (const round of [0, 1]) {
+        const answer = await c.call('Produce', version, {
+          acks: -1,
+          timeout: 5000,
+          compression: CompressionTypes.GZIP,
+          topicData: [{ topic, partitions: [{ partition: 0, messages: messages(5, `r${round}`) }] }],
+        });
+        expect(answer.topics[0].partitions[0]).toEqual(expect.objectContaining({ errorCode: 0, baseOffset: String(round * 5) }));
+      }
+      for (const fetchVersion of [4, 5, 6, 7, 8, 9, 10, 11]) {
+        const fetched = await c.call('Fetch', fetchVersion, {
+          maxWaitTime: 0,
+          minBytes: 1,
+          maxBytes: 1 << 20,
+          topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '3', maxBytes: 1 << 20, logStartOffset: '0' }] }],
+        });
+        const partition = fetched.responses[0].partitions[0];
+        expect(partition.errorCode).toBe(0);
+        expect(partition.highWatermark).toBe('10');
+        // Whole batches: the first begins before offset 3, as in Kafka.
+        expect(partition.messages.map((m: any) => [Number(m.offset), m.value.toString()])).toEqual(
+          [...messages(5, 'r0'), ...messages(5, 'r1')].map((m, i) => [i, m.value]),
+        );
+      }
+    });
+    // The HTTP side reads the same records, decoded.
+    const records = (await log.fetch(topic, 0, 0)).records;
+    expect(records.map((r) => str(r.value))).toEqual([...messages(5, 'r0'), ...messages(5, 'r1')].map((m) => m.value));
+  });
+
+  it('refuses a batch with a wrong CRC with CORRUPT_MESSAGE and stores nothing', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    const batch = encodeRecordBatch([{ key: null, value: Buffer.from('x'), timestampMs: 1 }]);
+    batch[batch.length - 1] ^= 0xff;
+    const body = produceBody(topic, 0, batch, -1);
+    const answer = await withClient((c) => c.sendRaw(frame(0, 3, 9, body)));
+    // v3 response: [topics] name, [partitions] index error_code ...
+    const nameLength = answer.readInt16BE(8);
+    const errorAt = 4 + 4 + 2 + nameLength + 4 + 4;
+    expect(answer.readInt16BE(errorAt)).toBe(KafkaErrors.CORRUPT_MESSAGE);
+    expect((await log.offsetRange(topic, 0)).latest).toBe(0);
+  });
+
+  it('sends no answer with acks=0, and still stores the batch', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    await withClient(async (c) => {
+      c.write(frame(0, 3, 1, produceBody(topic, 0, encodeRecordBatch([{ key: null, value: Buffer.from('fire'), timestampMs: 1 }]), 0)));
+      // The next answer on the connection is the Metadata one: Produce answered nothing.
+      const metadata = await c.sendRaw(frame(3, 1, 2, Buffer.from([0, 0, 0, 0])));
+      expect(metadata.readInt32BE(0)).toBe(2);
+    });
+    await expect.poll(async () => (await log.offsetRange(topic, 0)).latest).toBe(1);
+  });
+
+  it('answers Fetch past the end with OFFSET_OUT_OF_RANGE at once, and an old version with UNSUPPORTED_VERSION', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    await withClient(async (c) => {
+      const past = await c.call('Fetch', 11, { maxWaitTime: 5000, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '7', maxBytes: 1024 }] }] });
+      expect(past.responses[0].partitions[0].errorCode).toBe(KafkaErrors.OFFSET_OUT_OF_RANGE);
+      const old = await c.call('Fetch', 3, { maxWaitTime: 0, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }] });
+      expect(old.responses[0].partitions[0].errorCode).toBe(KafkaErrors.UNSUPPORTED_VERSION);
+    });
+  });
+
+  it('long-polls an empty partition until a record is committed', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    await withClient(async (c) => {
+      const fetching = c.call('Fetch', 11, { maxWaitTime: 10_000, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }] });
+      await log.produce(topic, [{ key: null, value: Buffer.from('late') }]);
+      const answer = await fetching;
+      expect(answer.responses[0].partitions[0].messages.map((m: any) => m.value.toString())).toEqual(['late']);
+    });
+  });
+});
+
+describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
+  it.each([0, 1, 2, 3])('ListOffsets v%i answers earliest and latest', async (version) => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    await log.produce(topic, [{ key: null, value: Buffer.from('a') }, { key: null, value: Buffer.from('b') }]);
+    const ask = (timestamp: number) =>
+      withClient((c) => c.call('ListOffsets', version, { topics: [{ topic, partitions: [{ partition: 0, timestamp }] }] }));
+    const latest = (await ask(-1)).responses[0].partitions[0];
+    const earliest = (await ask(-2)).responses[0].partitions[0];
+    expect(latest.errorCode).toBe(0);
+    expect(version === 0 ? latest.offsets : latest.offset).toEqual(version === 0 ? ['2'] : '2');
+    expect(version === 0 ? earliest.offsets : earliest.offset).toEqual(version === 0 ? ['0'] : '0');
+  });
+
+  it('InitProducerId hands out distinct ids and refuses transactional ids', async () => {
+    const ids = await withClient(async (c) => [await c.call('InitProducerId', 0, { transactionTimeout: 1000 }), await c.call('InitProducerId', 1, { transactionTimeout: 1000 })]);
+    expect(ids.map((a: any) => a.errorCode)).toEqual([0, 0]);
+    expect(ids[0].producerId).not.toBe(ids[1].producerId);
+    const transactional = await withClient((c) => c.call('InitProducerId', 1, { transactionalId: 'tx', transactionTimeout: 1000 }));
+    expect(transactional.errorCode).toBe(KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  });
+
+  it.each([0, 1, 2, 3])('CreateTopics v%i creates with partitions and configs; DeleteTopics removes; errors per topic', async (version) => {
+    const topic = newTopic();
+    const created = await withClient((c) =>
+      c.call('CreateTopics', version, {
+        topics: [
+          { topic, numPartitions: 3, replicationFactor: 3, configEntries: [{ name: 'retention.ms', value: '60000' }] },
+          { topic: 'bad/name', numPartitions: 1, replicationFactor: 1 },
+          { topic: `${topic}-x`, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+        ],
+        timeout: 1000,
+      }),
+    );
+    expect(Object.fromEntries(created.topicErrors.map((t: any) => [t.topic, t.errorCode]))).toEqual({
+      [topic]: 0,
+      'bad/name': KafkaErrors.INVALID_TOPIC_EXCEPTION,
+      [`${topic}-x`]: KafkaErrors.INVALID_CONFIG,
+    });
+    const item = await log.topics.require(topic);
+    expect([item.partitions, item.config['retention.ms']]).toEqual([3, 60_000]);
+    const again = await withClient((c) => c.call('CreateTopics', version, { topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], timeout: 1000 }));
+    expect(again.topicErrors[0].errorCode).toBe(KafkaErrors.TOPIC_ALREADY_EXISTS);
+    const deleted = await withClient((c) => c.call('DeleteTopics', Math.min(version, 1), { topics: [topic, newTopic()], timeout: 1000 }));
+    expect(deleted.topicErrors.find((t: any) => t.topic === topic).errorCode).toBe(0);
+    expect(deleted.topicErrors.find((t: any) => t.topic !== topic).errorCode).toBe(KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
+  });
+
+  it('DescribeConfigs answers a topic\'s configs and UNKNOWN_TOPIC_OR_PARTITION for a missing one', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1, { 'retention.bytes': 4096 });
+    const answer = await withClient((c) =>
+      c.call('DescribeConfigs', 1, { resources: [{ type: 2, name: topic, configNames: ['retention.bytes', 'cleanup.policy'] }, { type: 2, name: newTopic() }], includeSynonyms: false }),
+    );
+    const [found, missing] = answer.resources;
+    expect(found.errorCode).toBe(0);
+    expect(Object.fromEntries(found.configEntries.map((e: any) => [e.configName, e.configValue]))).toEqual({ 'retention.bytes': '4096', 'cleanup.policy': 'delete' });
+    expect(missing.errorCode).toBe(KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
+  });
+});
+
+describe('kafka > bad input', () => {
+  const stillServes = async () => {
+    const answer = await withClient((c) => c.call('ApiVersions', 0));
+    expect(answer.errorCode).toBe(0);
+  };
+
+  it.each([
+    ['an unknown API key', frame(999, 0, 1)],
+    ['a version outside the advertised range', frame(3, 42, 1)],
+    ['a truncated body', frame(0, 3, 1, Buffer.from([0xff, 0xff, 0, 1]))],
+    ['an array count larger than the frame', frame(3, 1, 1, Buffer.from([0x7f, 0xff, 0xff, 0xff]))],
+    ['a negative frame size', Buffer.from([0xff, 0xff, 0xff, 0xf0, 1, 2, 3])],
+    ['a frame over the size limit', Buffer.from([0x7f, 0xff, 0xff, 0xff])],
+  ])('closes the connection on %s and keeps serving others', async (_name, bytes) => {
+    await withClient(async (c) => {
+      c.write(bytes);
+      await c.closed;
+    });
+    await stillServes();
+  });
+
+  it('survives random frames (seeded fuzzing of every API decoder) and changes nothing', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    const random = seeded(20261121);
+    const keys = [0, 1, 2, 3, 17, 18, 19, 20, 22, 32, 36];
+    for (let i = 0; i < 300; i++) {
+      const body = Buffer.from(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256)));
+      const key = keys[i % keys.length]!;
+      await withClient(async (c) => {
+        c.write(frame(key, Math.floor(random() * 12), i, body));
+        // Either an answer or a closed connection; never a hang or a crash.
+        await Promise.race([c.closed, c.sendRaw(frame(18, 0, 100_000 + i)).catch(() => undefined)]);
+      });
+    }
+    await stillServes();
+    expect((await log.offsetRange(topic, 0)).latest).toBe(0);
+  });
+});
+
+describe('kafka > SASL/PLAIN with API keys', () => {
+  it('serves nothing but the handshake before authentication, then what the key permits', async () => {
+    const keys = new ApiKeys(stores.metadata, { rootToken: 'root-token' });
+    const reader = await keys.create('reader', [{ topics: 'public-*', actions: ['read'] }]);
+    const secured = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys });
+    const plain = (password: string) => Buffer.from(`\u0000reader\u0000${password}`);
+    try {
+      const before = await WireClient.open(secured.bootstrap);
+      before.write(frame(3, 1, 1, Buffer.from([0, 0, 0, 0])));
+      await before.closed;
+
+      const wrong = await WireClient.open(secured.bootstrap);
+      expect((await wrong.call('SaslHandshake', 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
+      expect(saslAnswerCode(await wrong.sendRaw(saslAuthenticate(plain('nope'))))).toBe(KafkaErrors.SASL_AUTHENTICATION_FAILED);
+      await wrong.closed;
+
+      const ok = await WireClient.open(secured.bootstrap);
+      expect((await ok.call('SaslHandshake', 1, { mechanism: 'SCRAM-SHA-512' })).errorCode).toBe(KafkaErrors.UNSUPPORTED_SASL_MECHANISM);
+      expect((await ok.call('SaslHandshake', 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
+      expect(saslAnswerCode(await ok.sendRaw(saslAuthenticate(plain(reader.key))))).toBe(0);
+      const created = await ok.call('CreateTopics', 0, { topics: [{ topic: 'public-x', numPartitions: 1, replicationFactor: 1 }], timeout: 1000 });
+      expect(created.topicErrors[0].errorCode).toBe(KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
+      ok.close();
+    } finally {
+      await secured.close();
+    }
+  });
+});
+
+/** SaslAuthenticate v1 with the token; its answer's error code. */
+function saslAuthenticate(token: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeInt32BE(token.length);
+  return frame(36, 1, 3, Buffer.concat([length, token]));
+}
+
+function saslAnswerCode(answer: Buffer): number {
+  return answer.readInt16BE(4);
+}
+
+/** Produce v3 body: no transactional id, acks, timeout, one topic with one partition. */
+function produceBody(topic: string, partition: number, records: Buffer, acks: number): Buffer {
+  const name = Buffer.from(topic);
+  const head = Buffer.alloc(2 + 2 + 4 + 4 + 2);
+  head.writeInt16BE(-1, 0);
+  head.writeInt16BE(acks, 2);
+  head.writeInt32BE(5000, 4);
+  head.writeInt32BE(1, 8);
+  head.writeInt16BE(name.length, 12);
+  const tail = Buffer.alloc(4 + 4 + 4);
+  tail.writeInt32BE(1, 0);
+  tail.writeInt32BE(partition, 4);
+  tail.writeInt32BE(records.length, 8);
+  return Buffer.concat([head, name, tail, records]);
+}
+
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}

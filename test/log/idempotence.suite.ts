@@ -1,0 +1,129 @@
+/**
+ * Idempotent producers (lib/log/idempotence.ts): retries are answered with their first offsets and
+ * never appended twice, gaps are refused, and the state lives in the store, so it holds across
+ * writers (a leader change) and across a lost commit response. Written once, run on every adapter.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
+import { encodeRecordBatch } from '../../lib/format/index.js';
+import type { Log } from '../../lib/log/index.js';
+import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
+import type { StoreKind } from '../support/stores.js';
+
+export function idempotenceSuite(kind: () => StoreKind): void {
+  const logs: Log[] = [];
+  const storesOpened: TestStores[] = [];
+
+  async function setup() {
+    const stores = await openTestStores(kind().locations());
+    storesOpened.push(stores);
+    const make = () => {
+      const log = newLog(stores);
+      logs.push(log);
+      return log;
+    };
+    const topic = `idem-${randomUUID()}`;
+    const first = make();
+    await first.createTopic(topic, 1);
+    return { stores, make, first, topic };
+  }
+
+  afterEach(async () => {
+    await closeAll(logs.splice(0), storesOpened.splice(0));
+  });
+
+  /** A batch of `count` records from producer `producerId`, starting at sequence `firstSequence`. */
+  const batch = (producerId: number, producerEpoch: number, firstSequence: number, count: number, label = 'r') =>
+    encodeRecordBatch(
+      Array.from({ length: count }, (_, i) => ({ key: null, value: text(`${label}-${firstSequence + i}`), timestampMs: 1000 })),
+      { producerId, producerEpoch, baseSequence: firstSequence },
+    );
+
+  const append = async (log: Log, topic: string, bytes: Buffer) => (await (await log.appendBatches(topic, 0, bytes)).done);
+
+  const values = async (log: Log, topic: string) => (await log.fetch(topic, 0, 0, { maxRecords: 1000 })).records.map((r) => str(r.value));
+
+  const codeOf = async (promise: Promise<unknown>) => {
+    const error = await promise.then(() => undefined, (e: unknown) => e);
+    return error instanceof SpoolError ? error.code : error;
+  };
+
+  it('answers a retried batch with its first offsets and does not append it again', async () => {
+    const { first, topic } = await setup();
+    expect(await append(first, topic, batch(7, 0, 0, 3))).toEqual({ baseOffset: 0, duplicate: false });
+    expect(await append(first, topic, batch(7, 0, 3, 2))).toEqual({ baseOffset: 3, duplicate: false });
+    expect(await append(first, topic, batch(7, 0, 0, 3))).toEqual({ baseOffset: 0, duplicate: true });
+    expect(await append(first, topic, batch(7, 0, 3, 2))).toEqual({ baseOffset: 3, duplicate: true });
+    expect(await values(first, topic)).toEqual(['r-0', 'r-1', 'r-2', 'r-3', 'r-4']);
+  });
+
+  it('accepts pipelined batches in order and answers a retry of one still in flight with its offset', async () => {
+    const { first, topic } = await setup();
+    const a = await first.appendBatches(topic, 0, batch(9, 0, 0, 2));
+    const b = await first.appendBatches(topic, 0, batch(9, 0, 2, 2));
+    const retryOfA = await first.appendBatches(topic, 0, batch(9, 0, 0, 2));
+    expect(await Promise.all([a.done, b.done, retryOfA.done])).toEqual([
+      { baseOffset: 0, duplicate: false },
+      { baseOffset: 2, duplicate: false },
+      { baseOffset: 0, duplicate: true },
+    ]);
+    expect(await values(first, topic)).toEqual(['r-0', 'r-1', 'r-2', 'r-3']);
+  });
+
+  it('refuses a gap in sequences (OUT_OF_ORDER_SEQUENCE) and an older epoch, writing nothing', async () => {
+    const { first, topic } = await setup();
+    await append(first, topic, batch(11, 1, 0, 2));
+    expect(await codeOf(append(first, topic, batch(11, 1, 5, 1)))).toBe('OUT_OF_ORDER_SEQUENCE');
+    expect(await codeOf(append(first, topic, batch(11, 0, 2, 1)))).toBe('INVALID_PRODUCER_EPOCH');
+    // A first batch of an unknown producer must start at 0.
+    expect(await codeOf(append(first, topic, batch(12, 0, 4, 1)))).toBe('OUT_OF_ORDER_SEQUENCE');
+    // A new epoch starts its sequences over.
+    expect(await append(first, topic, batch(11, 2, 0, 1, 'e2'))).toEqual({ baseOffset: 2, duplicate: false });
+    expect(await values(first, topic)).toEqual(['r-0', 'r-1', 'e2-0']);
+    expect((await first.offsetRange(topic, 0)).latest).toBe(3);
+  });
+
+  it('keeps producer state across a leader change: the new writer answers the retry without appending', async () => {
+    const { first, make, topic } = await setup();
+    await first.acquireLeadership(topic, 0);
+    await append(first, topic, batch(21, 0, 0, 4));
+    await first.leases.release((await first.topics.require(topic)).id, 0);
+    const second = make();
+    await second.acquireLeadership(topic, 0);
+    expect(await append(second, topic, batch(21, 0, 0, 4))).toEqual({ baseOffset: 0, duplicate: true });
+    expect(await append(second, topic, batch(21, 0, 4, 1))).toEqual({ baseOffset: 4, duplicate: false });
+    expect(await codeOf(append(second, topic, batch(21, 0, 9, 1)))).toBe('OUT_OF_ORDER_SEQUENCE');
+    expect(await values(second, topic)).toEqual(['r-0', 'r-1', 'r-2', 'r-3', 'r-4']);
+  });
+
+  it('commits once when the response to a successful commit is lost', async () => {
+    const { stores, first, topic } = await setup();
+    let lose = true;
+    stores.metadata.afterTransact = () => {
+      if (lose) {
+        lose = false;
+        throw new SpoolError('STORAGE_UNAVAILABLE', 'connection reset after the transaction landed');
+      }
+    };
+    expect(await append(first, topic, batch(31, 0, 0, 3))).toEqual({ baseOffset: 0, duplicate: false });
+    expect(await append(first, topic, batch(31, 0, 3, 1))).toEqual({ baseOffset: 3, duplicate: false });
+    expect(await values(first, topic)).toEqual(['r-0', 'r-1', 'r-2', 'r-3']);
+  });
+
+  it('lets only one of two writers append the same batch; the other fails retriably and its retry is a duplicate', async () => {
+    const { first, make, topic } = await setup();
+    const second = make();
+    // Both writers have seen the producer's state (none yet) before either commits.
+    const results = await Promise.allSettled([append(first, topic, batch(41, 0, 0, 2)), append(second, topic, batch(41, 0, 0, 2))]);
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(ok).toHaveLength(1);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.reason).toBeInstanceOf(SpoolError);
+    expect((failed[0]!.reason as SpoolError).retriable).toBe(true);
+    const loser = results[0]!.status === 'rejected' ? first : second;
+    expect(await append(loser, topic, batch(41, 0, 0, 2))).toEqual({ baseOffset: 0, duplicate: true });
+    expect(await values(first, topic)).toEqual(['r-0', 'r-1']);
+  });
+}

@@ -140,7 +140,7 @@ describe('kafka > Produce and Fetch', () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);
     const batch = encodeRecordBatch([{ key: null, value: Buffer.from('x'), timestampMs: 1 }]);
-    batch[batch.length - 1] ^= 0xff;
+    batch[batch.length - 1] = batch[batch.length - 1]! ^ 0xff;
     const body = produceBody(topic, 0, batch, -1);
     const answer = await withClient((c) => c.sendRaw(frame(0, 3, 9, body)));
     // v3 response: [topics] name, [partitions] index error_code ...

@@ -1,8 +1,10 @@
 /**
  * snappy, lz4 and zstd: round trips through the codecs and through RecordBatch, golden bytes written
- * by other implementations (fixtures/generate_codecs.py: kafka-python with python-snappy, python-lz4
- * and zstandard), what we write checked by an independent LZ4 decoder (lz4-napi, Rust lz4_flex) and
- * against the Java client's framing, and malformed input, which must end as a SpoolError quickly.
+ * by other implementations (fixtures/GenerateJavaFixtures.java: the Java client's MemoryRecords with
+ * snappy-java, lz4-java and zstd-jni; fixtures/generate_codecs.py: kafka-python with python-snappy,
+ * python-lz4 and zstandard), what we write checked by an independent LZ4 decoder (lz4-napi, Rust
+ * lz4_flex) and against the Java client's framing, and malformed input, which must end as a
+ * SpoolError quickly.
  */
 import * as zlib from 'node:zlib';
 import lz4js from 'lz4js';
@@ -110,13 +112,16 @@ describe('format > compression > snappy, lz4, zstd', () => {
 });
 
 describe('format > compression > golden bytes from other implementations', () => {
-  const cases: [string, Compression][] = [
-    ['kafka-python-snappy', 'snappy'],
-    ['kafka-python-lz4', 'lz4'],
-    ['kafka-python-zstd', 'zstd'],
+  const cases: [string, string, Compression][] = [
+    ['the Java client', 'java-snappy', 'snappy'],
+    ['the Java client', 'java-lz4', 'lz4'],
+    ['the Java client', 'java-zstd', 'zstd'],
+    ['kafka-python', 'kafka-python-snappy', 'snappy'],
+    ['kafka-python', 'kafka-python-lz4', 'lz4'],
+    ['kafka-python', 'kafka-python-zstd', 'zstd'],
   ];
-  for (const [fixture, compression] of cases) {
-    it(`decodes a ${compression} batch written by kafka-python (${fixture}.hex)`, () => {
+  for (const [writer, fixture, compression] of cases) {
+    it(`decodes a ${compression} batch written by ${writer} (${fixture}.hex)`, () => {
       const { header, records } = decodeRecordBatch(loadFixture(fixture));
       expect(header).toMatchObject({ compression, recordCount: 1000, baseTimestampMs: T0, maxTimestampMs: T0 + 999, producerId: -1 });
       expectRecords(records, fixtureRecords());
@@ -124,7 +129,7 @@ describe('format > compression > golden bytes from other implementations', () =>
   }
 
   it('reads xerial-framed snappy with several 32 KiB chunks, as the Java client writes it', () => {
-    const batch = loadFixture('kafka-python-snappy');
+    const batch = loadFixture('java-snappy');
     const section = batch.subarray(61);
     expect(section.subarray(0, 16).toString('hex')).toBe('82534e41505059000000000100000001');
     const firstChunk = section.readInt32BE(16);
@@ -141,6 +146,10 @@ describe('format > compression > golden bytes from other implementations', () =>
     expect(decompress('lz4', frame).equals(fixturePayload())).toBe(true);
   });
 
+  it('reads the Java client\'s streamed zstd frame, which does not declare its content size', () => {
+    expect(loadFixture('java-zstd')[61 + 4]! & 0xc0).toBe(0);
+  });
+
   it('reads two zstd frames back to back, neither declaring its content size', () => {
     const frames = loadFixture('payload-zstd-two-frames');
     expect(frames[4]! & 0xc0).toBe(0);
@@ -152,7 +161,7 @@ describe('format > compression > what we write, as other implementations read it
   it('writes xerial snappy byte-compatible with the Java client: its header, 32 KiB chunks, raw blocks', () => {
     const input = sampleInput(4, 100_000);
     const packed = compress('snappy', input);
-    expect(packed.subarray(0, 16).equals(loadFixture('kafka-python-snappy').subarray(61, 77))).toBe(true);
+    expect(packed.subarray(0, 16).equals(loadFixture('java-snappy').subarray(61, 77))).toBe(true);
     const chunks: Buffer[] = [];
     for (let pos = 16; pos < packed.length; ) {
       const length = packed.readInt32BE(pos);
@@ -164,11 +173,12 @@ describe('format > compression > what we write, as other implementations read it
   });
 
   it('writes LZ4 frames that lz4_flex (lz4-napi) reads, with independent 64 KiB blocks as Java requires', () => {
+    const javaLz4Header = loadFixture('java-lz4').subarray(61, 68); // 04224d18 60 40 82
     for (const input of [Buffer.alloc(0), sampleInput(5, 10), sampleInput(6, 300_000), prng(7).bytes(100_000)]) {
       const frame = compress('lz4', input);
-      // lz4_flex checks the header checksum, so this also pins the hard-coded header.
+      // lz4_flex checks the header checksum; the header is byte for byte the Java client's.
       expect(lz4Napi.decompressFrameSync(frame).equals(input)).toBe(true);
-      expect(frame.subarray(0, 7).toString('hex')).toBe('04224d18604082');
+      expect(frame.subarray(0, 7).equals(javaLz4Header)).toBe(true);
       // Every block decodes on its own (no match reaches into an earlier block).
       let pos = 7;
       let offset = 0;

@@ -39,6 +39,7 @@ export interface Membership {
 
 export interface GroupDescription {
   readonly group: string;
+  readonly kind: 'http' | 'kafka';
   readonly state: string;
   readonly generation: number;
   readonly assignor: string | null;

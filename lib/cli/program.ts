@@ -153,7 +153,7 @@ export function buildProgram(out: Output = output()): Command {
     .description('per partition: committed offset, high watermark, lag and member')
     .action(async (group: string) => {
       const d = await client().describeGroup(group);
-      out.info(`group ${d.group}: ${d.state}, generation ${d.generation}, ${d.members.length} member(s)`);
+      out.info(`group ${d.group} (${d.kind === 'kafka' ? 'Kafka consumers' : 'HTTP'}${d.assignor ? `, ${d.assignor}` : ''}): ${d.state}, generation ${d.generation}, ${d.members.length} member(s)`);
       out.table(
         ['TOPIC', 'PARTITION', 'COMMITTED', 'HIGH-WATERMARK', 'LAG', 'MEMBER'],
         d.partitions.map((p) => [p.topic, p.partition, p.committed_offset, p.high_watermark, p.lag, p.member_id]),

@@ -8,6 +8,11 @@
  *                      sk offset#<topic>/<p>        { committed, position }
  *   pk groups          sk <group>                   index for listing
  *
+ * (items.ts holds the layout.) A group managed by Kafka's classic protocol (lib/kafka/classic-groups.ts)
+ * lives in the same items: here it is listed, described, has its offsets read, reset and deleted, and
+ * takes commits with no member while it has no live members; joining it, or acting as one of its
+ * members, is INCONSISTENT_GROUP_PROTOCOL until its members are gone.
+ *
  * Heartbeats write only the member's own lease item, so members do not contend; the state item is
  * written when membership, subscriptions, partition counts or ownership change, or once per member
  * per generation (to record that the member was told of it). Every request first expires members
@@ -31,8 +36,26 @@ import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
 import type { DecodedRecord } from '../format/index.js';
 import type { Log } from '../log/index.js';
-import { TransactionConflictError, ConditionFailedError, type Attributes, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { TransactionConflictError, ConditionFailedError, type Attributes, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { assignorNames, parseTpKey, tpKey, type AssignorName } from './assignors.js';
+import {
+  checkGroupName,
+  classicLive,
+  vouchSk,
+  groupPk,
+  groupsPk,
+  liveCount,
+  liveMembers,
+  loadGroup,
+  memberPrefix,
+  offsetPrefix,
+  stateAttrs,
+  stateSk,
+  writeOffsets,
+  type LoadedGroup as Loaded,
+  type OffsetEntry,
+  type OffsetUpdate,
+} from './items.js';
 import { acknowledge, assignmentOf, emptyGroup, notified, phaseOf, rebalance, type AutoOffsetReset, type GroupPhase, type GroupState, type MemberState } from './state.js';
 
 export interface JoinOptions {
@@ -71,7 +94,10 @@ export interface GroupDescription {
   readonly group: string;
   readonly state: GroupPhase;
   readonly generation: number;
-  readonly assignor: AssignorName | null;
+  /** Which protocol manages the group: Spool's HTTP groups or Kafka's classic JoinGroup/SyncGroup. */
+  readonly kind: 'http' | 'kafka';
+  /** HTTP: the assignor; Kafka: the protocol the members chose (e.g. "range", "cooperative-sticky"). */
+  readonly assignor: string | null;
   readonly members: { memberId: string; topics: readonly string[]; assignments: TopicPartition[]; lastHeartbeatMs: number; sessionTimeoutMs: number }[];
   readonly partitions: { topic: string; partition: number; committed: number | null; highWatermark: number; lag: number | null; owner: string | null }[];
 }
@@ -84,33 +110,7 @@ export interface CoordinatorOptions {
   readonly defaultSessionTimeoutMs?: number;
 }
 
-const stateSk = 'state';
-const groupsPk = 'groups';
-const memberPrefix = 'member#';
-const offsetPrefix = 'offset#';
 const maxCasAttempts = 20;
-const groupName = /^[a-zA-Z0-9._-]{1,249}$/;
-
-interface Loaded {
-  readonly state: GroupState;
-  readonly exists: boolean;
-  readonly leases: ReadonlyMap<string, { lastHeartbeatMs: number; sessionTimeoutMs: number }>;
-  readonly offsets: ReadonlyMap<string, OffsetEntry>;
-}
-
-/** Per (group, partition): the committed offset, and the position a member's polls reached. */
-interface OffsetEntry {
-  readonly committed: number | null;
-  readonly position: number | null;
-  readonly positionRun: string | null;
-  readonly positionGeneration: number | null;
-}
-
-interface OffsetUpdate {
-  readonly set: Attributes;
-  /** Required of the offset item as it is now (auto-commit: unchanged since read). */
-  readonly expect?: Attributes;
-}
 
 const maxPartitionsPerPoll = 98;
 
@@ -234,7 +234,7 @@ export class GroupCoordinator {
   }
 
   /** Commits offsets: by a member of the current generation for its own partitions, or by anyone while the group has no live members. */
-  async commit(group: string, request: { memberId?: string; generation?: number; offsets: readonly (TopicPartition & { offset: number })[] }): Promise<void> {
+  async commit(group: string, request: { memberId?: string; generation?: number; offsets: readonly (TopicPartition & { offset: number; metadata?: string | null })[] }): Promise<void> {
     checkGroupName(group);
     for (const { topic, partition, offset } of request.offsets) {
       const topicItem = await this.log.topics.require(topic);
@@ -244,18 +244,19 @@ export class GroupCoordinator {
       if (!Number.isSafeInteger(offset) || offset < 0) throw new SpoolError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${describeValue(offset)}`);
     }
     const updates = new Map<string, OffsetUpdate>(
-      request.offsets.map(({ topic, partition, offset }) => [tpKey(topic, partition), { set: { committed: offset, committedMs: this.now() } }]),
+      request.offsets.map(({ topic, partition, offset, metadata }) => [tpKey(topic, partition), { set: { committed: offset, committedMs: this.now(), metadata: metadata ?? null } }]),
     );
     for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
       const loaded = await this.load(group);
       const live = this.liveMembers(loaded);
       if (request.memberId === undefined) {
-        if (Object.keys(live).length === 0 && loaded.state.memberCount > 0) {
+        const liveNow = liveCount(loaded, this.now());
+        if (liveNow === 0 && loaded.state.memberCount > 0) {
           await this.expire(group);
           continue;
         }
-        if (Object.keys(live).length > 0) {
-          throw new SpoolError('GROUP_NOT_EMPTY', `group ${group} has ${Object.keys(live).length} live members: commit as a member (member_id and generation)`);
+        if (liveNow > 0) {
+          throw new SpoolError('GROUP_NOT_EMPTY', `group ${group} has ${liveNow} live members: commit as a member (member_id and generation)`);
         }
         if (!loaded.exists) {
           await this.ensureGroup(group);
@@ -270,6 +271,7 @@ export class GroupCoordinator {
         }
       }
       const memberId = request.memberId;
+      if (loaded.state.classic) throw kafkaManaged(group, loaded.state);
       if (live[memberId] === undefined) throw unknownMember(group, memberId);
       if (request.generation !== loaded.state.generation) {
         throw new SpoolError('ILLEGAL_GENERATION', `generation ${describeValue(request.generation)} of member ${memberId} is not the group's current ${loaded.state.generation}: rejoin`, {
@@ -319,27 +321,40 @@ export class GroupCoordinator {
     const loaded = await this.load(group);
     if (!loaded.exists && loaded.offsets.size === 0) throw groupNotFound(group);
     const state = this.withoutExpired(loaded);
-    const keys = [...new Set([...loaded.offsets.keys(), ...Object.keys(state.target), ...Object.keys(state.owners)])].sort();
+    const { classic } = state;
+    // A Kafka group's owners are what its leader assigned (decoded when the group synced).
+    const owners = classic ? Object.fromEntries(Object.entries(classic.members).flatMap(([id, m]) => m.assigned.map((key) => [key, id]))) : state.owners;
+    const keys = [...new Set([...loaded.offsets.keys(), ...Object.keys(state.target), ...Object.keys(owners)])].sort();
     const partitions = await Promise.all(
       keys.map(async (key) => {
         const { topic, partition } = parseTpKey(key);
         const committed = loaded.offsets.get(key)?.committed ?? null;
         const highWatermark = (await this.log.offsetFor(topic, partition, 'latest').catch(() => undefined)) ?? 0;
-        return { topic, partition, committed, highWatermark, lag: committed === null ? null : Math.max(0, highWatermark - committed), owner: state.owners[key] ?? null };
+        return { topic, partition, committed, highWatermark, lag: committed === null ? null : Math.max(0, highWatermark - committed), owner: owners[key] ?? null };
       }),
     );
+    const members = classic
+      ? Object.entries(classic.members).map(([memberId, member]) => ({
+          memberId,
+          topics: member.topics,
+          assignments: member.assigned.map(parseTpKey).sort(byTopicPartition),
+          lastHeartbeatMs: loaded.vouch?.renewedMs ?? 0,
+          sessionTimeoutMs: member.sessionTimeoutMs,
+        }))
+      : Object.entries(state.members).map(([memberId, member]) => ({
+          memberId,
+          topics: member.topics,
+          assignments: assignmentOf(state, memberId).map(parseTpKey),
+          lastHeartbeatMs: loaded.leases.get(memberId)?.lastHeartbeatMs ?? 0,
+          sessionTimeoutMs: member.sessionTimeoutMs,
+        }));
     return {
       group,
+      kind: classic ? 'kafka' : 'http',
       state: phaseOf(state),
       generation: state.generation,
-      assignor: state.assignor,
-      members: Object.entries(state.members).map(([memberId, member]) => ({
-        memberId,
-        topics: member.topics,
-        assignments: assignmentOf(state, memberId).map(parseTpKey),
-        lastHeartbeatMs: loaded.leases.get(memberId)?.lastHeartbeatMs ?? 0,
-        sessionTimeoutMs: member.sessionTimeoutMs,
-      })),
+      assignor: classic ? classic.protocol : state.assignor,
+      members,
       partitions: partitions.sort(byTopicPartition),
     };
   }
@@ -387,6 +402,7 @@ export class GroupCoordinator {
     // Only what was read: a group created again meanwhile keeps its own items.
     for (const id of loaded.leases.keys()) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: memberPrefix + id } });
     for (const key of loaded.offsets.keys()) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: offsetPrefix + key } });
+    if (loaded.vouch) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: vouchSk } });
     await this.metadata.write({ kind: 'delete', key: { pk: groupsPk, sk: group } });
   }
 
@@ -395,7 +411,7 @@ export class GroupCoordinator {
   /** Writes the group without its expired members (if it has any), so "empty" holds in the store too. */
   private async expire(group: string): Promise<void> {
     const loaded = await this.load(group);
-    if (loaded.exists && Object.keys(this.liveMembers(loaded)).length !== loaded.state.memberCount) {
+    if (loaded.exists && liveCount(loaded, this.now()) !== loaded.state.memberCount) {
       await this.change(group, '', async (current) => current.state);
     }
   }
@@ -457,11 +473,13 @@ export class GroupCoordinator {
   private async change(group: string, memberId: string, mutate: (loaded: Loaded, live: Record<string, MemberState>) => Promise<GroupState>): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
     for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
       const loaded = await this.load(group);
+      // A Kafka group with live members is its coordinator's; once they are gone it is anyone's.
+      if (classicLive(loaded, this.now())) throw kafkaManaged(group, loaded.state);
       const live = this.liveMembers(loaded);
       const self = live[memberId];
       if (self) await this.renew(group, memberId, self.sessionTimeoutMs);
       const expired = Object.keys(loaded.state.members).filter((id) => live[id] === undefined);
-      let base = loaded.state;
+      let base = loaded.state.classic ? withoutClassic(loaded.state) : loaded.state;
       if (expired.length > 0) base = rebalance(base, live, await this.partitionCounts(live));
       let next = notified(await mutate({ ...loaded, state: base }, live), memberId);
       if (next === loaded.state) {
@@ -487,6 +505,16 @@ export class GroupCoordinator {
             condition: lease ? { kind: 'match', fields: { lastHeartbeatMs: lease.lastHeartbeatMs } } : { kind: 'absent' },
           };
         }),
+        // The Kafka members were read as gone: only if their coordinator has not vouched for them since.
+        ...(loaded.state.classic
+          ? [
+              {
+                kind: 'check',
+                key: { pk: groupPk(group), sk: vouchSk },
+                condition: loaded.vouch ? { kind: 'match', fields: { aliveUntilMs: loaded.vouch.aliveUntilMs } } : { kind: 'absent' },
+              } satisfies WriteOp,
+            ]
+          : []),
       ];
       try {
         if (ops.length === 1) await this.metadata.write(ops[0]!);
@@ -513,51 +541,24 @@ export class GroupCoordinator {
     return stored?.positionRun === member.runId && stored.positionGeneration === state.generation ? stored.position : null;
   }
 
-  private async load(group: string): Promise<Loaded> {
-    const items = await this.metadata.query(groupPk(group));
-    let state: GroupState = emptyGroup;
-    let exists = false;
-    const leases = new Map<string, { lastHeartbeatMs: number; sessionTimeoutMs: number }>();
-    const offsets = new Map<string, OffsetEntry>();
-    for (const item of items) {
-      if (item.sk === stateSk) {
-        state = stateFromItem(item);
-        exists = true;
-      } else if (item.sk.startsWith(memberPrefix)) {
-        leases.set(item.sk.slice(memberPrefix.length), item.attrs as unknown as { lastHeartbeatMs: number; sessionTimeoutMs: number });
-      } else if (item.sk.startsWith(offsetPrefix)) {
-        const a = item.attrs;
-        offsets.set(item.sk.slice(offsetPrefix.length), {
-          committed: (a.committed as number | null | undefined) ?? null,
-          position: (a.position as number | null | undefined) ?? null,
-          positionRun: (a.positionRun as string | null | undefined) ?? null,
-          positionGeneration: (a.positionGeneration as number | null | undefined) ?? null,
-        });
-      }
-    }
-    return { state, exists, leases, offsets };
+  private load(group: string): Promise<Loaded> {
+    return loadGroup(this.metadata, group);
   }
 
-  /** Members whose lease is still running; a member whose lease was never written counts from its join. */
   private liveMembers(loaded: Loaded): Record<string, MemberState> {
-    const now = this.now();
-    const live: Record<string, MemberState> = {};
-    for (const [id, member] of Object.entries(loaded.state.members)) {
-      const lastSeenMs = loaded.leases.get(id)?.lastHeartbeatMs ?? member.joinedMs;
-      if (lastSeenMs + member.sessionTimeoutMs > now) live[id] = member;
-    }
-    return live;
+    return liveMembers(loaded, this.now());
   }
 
   /** The state as it would be with expired members gone (for views; not written). */
   private withoutExpired(loaded: Loaded): GroupState {
+    if (loaded.state.classic) return loaded.state.memberCount === 0 || classicLive(loaded, this.now()) ? loaded.state : withoutClassic(loaded.state);
     const live = this.liveMembers(loaded);
     if (Object.keys(live).length === loaded.state.memberCount) return loaded.state;
     return rebalance(loaded.state, live, loaded.state.partitionCounts);
   }
 
   private requireEmpty(group: string, loaded: Loaded): void {
-    const live = Object.keys(this.liveMembers(loaded)).length;
+    const live = liveCount(loaded, this.now());
     if (live > 0) throw new SpoolError('GROUP_NOT_EMPTY', `group ${group} has ${live} live members; stop them (or wait for their sessions to expire) first`);
   }
 
@@ -587,34 +588,14 @@ export class GroupCoordinator {
    */
   private async updateOffsets(group: string, state: GroupState, updates: ReadonlyMap<string, OffsetUpdate>, requireEmpty = false): Promise<void> {
     if (updates.size === 0) return;
-    const fields: Attributes = requireEmpty
+    const fence: Attributes = requireEmpty
       ? { memberCount: 0, incarnation: state.incarnation }
       : { generation: state.generation, ownersVersion: state.ownersVersion, incarnation: state.incarnation };
-    const entries = [...updates.entries()];
-    for (let start = 0; start < entries.length; start += 99) {
-      const ops: WriteOp[] = [
-        { kind: 'check', key: { pk: groupPk(group), sk: stateSk }, condition: { kind: 'match', fields } },
-        ...entries.slice(start, start + 99).map(([key, update]): WriteOp => ({
-          kind: 'update',
-          key: { pk: groupPk(group), sk: offsetPrefix + key },
-          set: update.set,
-          condition: update.expect && { kind: 'match', fields: update.expect },
-        })),
-      ];
-      try {
-        await this.metadata.transact(ops);
-      } catch (error) {
-        if (!(error instanceof TransactionConflictError)) throw error;
-        if (error.conflicts.some((conflict) => conflict.index === 0)) {
-          throw new SpoolError(
-            requireEmpty ? 'GROUP_NOT_EMPTY' : 'REBALANCE_IN_PROGRESS',
-            requireEmpty ? `group ${group} gained members; commit as a member` : `group ${group} changed since generation ${state.generation}: rejoin or poll again`,
-            { details: { generation: state.generation } },
-          );
-        }
-        throw new SpoolError('CONFLICT', `offsets of group ${group} changed concurrently`, { retriable: true });
-      }
-    }
+    await writeOffsets(this.metadata, group, fence, updates, () =>
+      requireEmpty
+        ? new SpoolError('GROUP_NOT_EMPTY', `group ${group} gained members; commit as a member`)
+        : new SpoolError('REBALANCE_IN_PROGRESS', `group ${group} changed since generation ${state.generation}: rejoin or poll again`, { details: { generation: state.generation } }),
+    );
   }
 
   private async startOffset(topic: string, partition: number, stored: number | null, reset: AutoOffsetReset): Promise<number> {
@@ -693,24 +674,6 @@ function nextOffsets(records: readonly GroupRecord[]): Map<string, number> {
   return next;
 }
 
-function groupPk(group: string): string {
-  return `group#${group}`;
-}
-
-function checkGroupName(group: string): void {
-  if (!groupName.test(group)) {
-    throw new SpoolError('INVALID_ARGUMENT', `group must be 1 to 249 ASCII letters, digits, ".", "_" or "-", got ${describeValue(group)}`, { details: { field: 'group' } });
-  }
-}
-
-function stateAttrs(state: GroupState): Attributes {
-  return JSON.parse(JSON.stringify(state)) as Attributes;
-}
-
-function stateFromItem(item: Item): GroupState {
-  return { ...emptyGroup, ...(item.attrs as unknown as GroupState) };
-}
-
 function sameCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): boolean {
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
@@ -718,6 +681,22 @@ function sameCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<stri
 
 function unknownMember(group: string, memberId: string): SpoolError {
   return new SpoolError('UNKNOWN_MEMBER_ID', `member ${memberId} is not in group ${group} (it left, or its session expired): join again`);
+}
+
+function kafkaManaged(group: string, state: GroupState): SpoolError {
+  return new SpoolError(
+    'INCONSISTENT_GROUP_PROTOCOL',
+    `group ${group} has ${state.memberCount} live Kafka consumer members (protocol ${state.classic?.protocol ?? 'none yet'}); it takes HTTP members once they have left`,
+  );
+}
+
+/**
+ * A Kafka group whose coordinator no longer vouches for its members, as an empty HTTP group. The
+ * generation moves on, so nothing of the Kafka generation (a coordinator cut off from the store, a
+ * member of it) can commit any more.
+ */
+function withoutClassic(state: GroupState): GroupState {
+  return { ...state, classic: undefined, generation: state.generation + 1, assignor: null, members: {}, memberCount: 0, target: {}, owners: {} };
 }
 
 function groupNotFound(group: string): SpoolError {

@@ -43,6 +43,46 @@ export interface GroupState {
   readonly partitionCounts: Readonly<Record<string, number>>;
   readonly target: Readonly<Record<string, string>>;
   readonly owners: Readonly<Record<string, string>>;
+  /**
+   * Present while Kafka's classic protocol (JoinGroup/SyncGroup) manages the group; then `members`,
+   * `target` and `owners` stay empty and `memberCount` counts the classic members. Absent for HTTP
+   * groups. A group changes hands only while it has no live members.
+   */
+  readonly classic?: ClassicState;
+}
+
+/**
+ * Kafka's group states, as far as they are written down: a group is written when its leader's
+ * assignment is in (Stable) and when its last member goes (Empty); a rebalance in between lives only
+ * in the coordinator's memory, as in Kafka.
+ */
+export type ClassicPhase = 'Empty' | 'Stable';
+
+/** The durable part of a classic group: what a coordinator taking over needs, and what describe shows. */
+export interface ClassicState {
+  /** "consumer" for Kafka consumers; opaque otherwise. */
+  readonly protocolType: string;
+  /** The protocol (for consumers, the assignor) chosen for this generation. */
+  readonly protocol: string | null;
+  readonly leader: string | null;
+  readonly phase: ClassicPhase;
+  readonly members: Readonly<Record<string, ClassicMember>>;
+}
+
+export interface ClassicMember {
+  readonly clientId: string;
+  readonly clientHost: string;
+  readonly groupInstanceId: string | null;
+  readonly sessionTimeoutMs: number;
+  readonly rebalanceTimeoutMs: number;
+  readonly joinedMs: number;
+  /** The member's metadata for the chosen protocol, as it sent it. */
+  readonly metadata: Buffer;
+  /** The leader's assignment for the member, as sent. */
+  readonly assignment: Buffer;
+  /** Decoded from `metadata` and `assignment` when the protocol type is "consumer", so lib/groups never parses Kafka formats. */
+  readonly topics: readonly string[];
+  readonly assigned: readonly string[];
 }
 
 export const emptyGroup: GroupState = {
@@ -62,6 +102,7 @@ export type GroupPhase = 'empty' | 'stable' | 'rebalancing';
 
 export function phaseOf(state: GroupState): GroupPhase {
   if (state.memberCount === 0) return 'empty';
+  if (state.classic) return 'stable'; // as last written: a Kafka rebalance is not written
   const keys = new Set([...Object.keys(state.target), ...Object.keys(state.owners)]);
   for (const key of keys) if (state.target[key] !== state.owners[key]) return 'rebalancing';
   return 'stable';

@@ -169,6 +169,7 @@ export function registerGroupRoutes(
       return c.json(
         {
           group: d.group,
+          kind: d.kind,
           state: d.state,
           generation: d.generation,
           assignor: d.assignor,

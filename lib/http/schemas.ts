@@ -217,9 +217,10 @@ export const GroupListOut = z
 export const GroupOut = z
   .object({
     group: z.string(),
+    kind: z.enum(['http', 'kafka']).openapi({ description: 'who manages the membership: HTTP members, or Kafka consumers (JoinGroup/SyncGroup)' }),
     state: z.enum(['empty', 'stable', 'rebalancing']),
     generation: z.number().int(),
-    assignor: z.string().nullable(),
+    assignor: z.string().nullable().openapi({ description: 'the assignor (for a Kafka group, the protocol its members chose)' }),
     members: z.array(
       z.object({
         member_id: z.string(),

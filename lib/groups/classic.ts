@@ -1,0 +1,73 @@
+/**
+ * The durable part of Kafka's classic groups (the protocol itself runs in the coordinating agent's
+ * memory: lib/kafka/classic-groups.ts). Three writes, none per heartbeat:
+ *
+ * - the state item, with `classic` set, when a generation's assignment is in (Stable) and when the
+ *   last member goes (Empty): compare-and-set on `version`, so a coordinator that lost the group to
+ *   another (or to HTTP members) cannot overwrite it;
+ * - the coordinator item, renewed about twice per the members' longest timeout: while it runs, every
+ *   reader counts the group's members as live (items.ts);
+ * - committed offsets, in the same items as HTTP groups', each transaction checking that the group's
+ *   incarnation and generation are still the committer's (or, for a commit from outside the group,
+ *   that it has no members).
+ */
+import { randomUUID } from 'node:crypto';
+import { SpoolError } from '../errors.js';
+import type { MetadataStore } from '../storage/ports.js';
+import { vouchSk, groupPk, groupsPk, stateAttrs, stateSk, writeOffsets, type OffsetUpdate } from './items.js';
+import type { GroupState } from './state.js';
+
+/** The stored state a write is based on: its version is the compare-and-set. */
+export interface StoredState {
+  readonly state: GroupState;
+  readonly exists: boolean;
+}
+
+/**
+ * Writes `next` over `base` if the item is still as `base` was read; the state as written.
+ * Throws ConditionFailedError (with the item as it is now) if it is not.
+ */
+export async function saveClassicState(metadata: MetadataStore, group: string, base: StoredState, next: GroupState, nowMs: number): Promise<GroupState> {
+  const written: GroupState = { ...next, version: base.state.version + 1, incarnation: next.incarnation || randomUUID() };
+  if (!base.exists) await metadata.write({ kind: 'put', key: { pk: groupsPk, sk: group }, attrs: { createdMs: nowMs } });
+  await metadata.write({
+    kind: 'put',
+    key: { pk: groupPk(group), sk: stateSk },
+    attrs: stateAttrs(written),
+    condition: base.exists ? { kind: 'match', fields: { version: base.state.version } } : { kind: 'absent' },
+  });
+  return written;
+}
+
+/** The coordinator vouches for the group's members until `aliveUntilMs`. */
+export async function vouchForMembers(metadata: MetadataStore, group: string, aliveUntilMs: number, nowMs: number): Promise<void> {
+  await metadata.write({ kind: 'put', key: { pk: groupPk(group), sk: vouchSk }, attrs: { aliveUntilMs, renewedMs: nowMs } });
+}
+
+export interface ClassicCommit {
+  /** `topic/partition` */
+  readonly key: string;
+  readonly offset: number;
+  readonly metadata: string | null;
+}
+
+/**
+ * Commits offsets of a member of `generation` of the group `incarnation`. Throws
+ * ILLEGAL_GENERATION if the stored group has moved on (another coordinator, or HTTP members, took it).
+ */
+export async function commitClassicOffsets(
+  metadata: MetadataStore,
+  group: string,
+  fence: { readonly incarnation: string; readonly generation: number },
+  commits: readonly ClassicCommit[],
+  nowMs: number,
+): Promise<void> {
+  const updates = new Map<string, OffsetUpdate>(commits.map((c) => [c.key, { set: { committed: c.offset, committedMs: nowMs, metadata: c.metadata } }]));
+  await writeOffsets(
+    metadata,
+    group,
+    { incarnation: fence.incarnation, generation: fence.generation },
+    updates,
+    () => new SpoolError('ILLEGAL_GENERATION', `group ${group} is no longer at generation ${fence.generation} as stored`, { details: { generation: fence.generation } }),
+  );
+}

@@ -1,0 +1,185 @@
+/**
+ * Where consumer groups live in the MetadataStore. Shared by the HTTP groups (coordinator.ts) and
+ * Kafka's classic groups (classic.ts), so both kinds are listed, described, reset and deleted alike,
+ * and a committed offset is one item whichever protocol wrote it.
+ *
+ *   pk group#<group>   sk state                  GroupState; with `classic` while Kafka manages the group
+ *                      sk member#<member id>     HTTP members' leases: { lastHeartbeatMs, sessionTimeoutMs }
+ *                      sk offset#<topic>/<p>     { committed, committedMs, metadata?, position, positionRun, positionGeneration }
+ *                      sk kafka-vouch            Kafka groups: { aliveUntilMs, renewedMs }: the coordinating
+ *                                                agent vouches for the members in `state` until then
+ *                      sk coordinator            the Kafka coordinator's lease (lib/kafka/cluster.ts; not read here)
+ *   pk groups          sk <group>                index for listing
+ *
+ * Liveness differs by kind: an HTTP member is live while its own lease runs; a Kafka group's members
+ * live in the coordinating agent's memory (heartbeats are not written), and the store knows only that
+ * the agent vouched for them until `aliveUntilMs`. Past it (the agent died and no other took over)
+ * every reader counts the group as having no live members.
+ */
+import { describeValue, SpoolError } from '../errors.js';
+import { TransactionConflictError, type Attributes, type AttributeValue, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { emptyGroup, type GroupState, type MemberState } from './state.js';
+
+export const stateSk = 'state';
+export const groupsPk = 'groups';
+export const memberPrefix = 'member#';
+export const offsetPrefix = 'offset#';
+export const vouchSk = 'kafka-vouch';
+/** Offset items per transaction: one more op checks the group. */
+export const offsetsPerTransaction = 99;
+
+const groupName = /^[a-zA-Z0-9._-]{1,249}$/;
+
+export function groupPk(group: string): string {
+  return `group#${group}`;
+}
+
+export function checkGroupName(group: string): void {
+  if (!groupName.test(group)) {
+    throw new SpoolError('INVALID_ARGUMENT', `group must be 1 to 249 ASCII letters, digits, ".", "_" or "-", got ${describeValue(group)}`, { details: { field: 'group' } });
+  }
+}
+
+export interface Lease {
+  readonly lastHeartbeatMs: number;
+  readonly sessionTimeoutMs: number;
+}
+
+/** Per (group, partition): the committed offset (and Kafka's metadata string), and the position an HTTP member's polls reached. */
+export interface OffsetEntry {
+  readonly committed: number | null;
+  readonly metadata: string | null;
+  readonly position: number | null;
+  readonly positionRun: string | null;
+  readonly positionGeneration: number | null;
+}
+
+export interface Vouch {
+  readonly aliveUntilMs: number;
+  readonly renewedMs: number;
+}
+
+export interface LoadedGroup {
+  readonly state: GroupState;
+  readonly exists: boolean;
+  readonly leases: ReadonlyMap<string, Lease>;
+  readonly offsets: ReadonlyMap<string, OffsetEntry>;
+  readonly vouch: Vouch | undefined;
+}
+
+/** Everything under the group's key, in one range read. */
+export async function loadGroup(metadata: MetadataStore, group: string): Promise<LoadedGroup> {
+  const items = await metadata.query(groupPk(group));
+  let state: GroupState = emptyGroup;
+  let exists = false;
+  let vouch: Vouch | undefined;
+  const leases = new Map<string, Lease>();
+  const offsets = new Map<string, OffsetEntry>();
+  for (const item of items) {
+    if (item.sk === stateSk) {
+      state = stateFromItem(item);
+      exists = true;
+    } else if (item.sk === vouchSk) {
+      vouch = item.attrs as unknown as Vouch;
+    } else if (item.sk.startsWith(memberPrefix)) {
+      leases.set(item.sk.slice(memberPrefix.length), item.attrs as unknown as Lease);
+    } else if (item.sk.startsWith(offsetPrefix)) {
+      offsets.set(item.sk.slice(offsetPrefix.length), offsetEntry(item));
+    }
+  }
+  return { state, exists, leases, offsets, vouch };
+}
+
+/** Only the offset items (a range read that skips the state and the leases). */
+export async function loadOffsets(metadata: MetadataStore, group: string): Promise<Map<string, OffsetEntry>> {
+  const items = await metadata.query(groupPk(group), { from: offsetPrefix, to: `${offsetPrefix}\uffff` });
+  return new Map(items.map((item) => [item.sk.slice(offsetPrefix.length), offsetEntry(item)]));
+}
+
+function offsetEntry(item: Item): OffsetEntry {
+  const a = item.attrs;
+  return {
+    committed: (a.committed as number | null | undefined) ?? null,
+    metadata: (a.metadata as string | null | undefined) ?? null,
+    position: (a.position as number | null | undefined) ?? null,
+    positionRun: (a.positionRun as string | null | undefined) ?? null,
+    positionGeneration: (a.positionGeneration as number | null | undefined) ?? null,
+  };
+}
+
+/** HTTP members whose lease is still running; a member whose lease was never written counts from its join. */
+export function liveMembers(loaded: LoadedGroup, now: number): Record<string, MemberState> {
+  const live: Record<string, MemberState> = {};
+  for (const [id, member] of Object.entries(loaded.state.members)) {
+    const lastSeenMs = loaded.leases.get(id)?.lastHeartbeatMs ?? member.joinedMs;
+    if (lastSeenMs + member.sessionTimeoutMs > now) live[id] = member;
+  }
+  return live;
+}
+
+/** Whether a Kafka group's members are vouched for by a live coordinator. */
+export function classicLive(loaded: LoadedGroup, now: number): boolean {
+  return loaded.state.classic !== undefined && loaded.state.memberCount > 0 && (loaded.vouch?.aliveUntilMs ?? 0) > now;
+}
+
+/** Live members of either kind. */
+export function liveCount(loaded: LoadedGroup, now: number): number {
+  if (loaded.state.classic) return classicLive(loaded, now) ? loaded.state.memberCount : 0;
+  return Object.keys(liveMembers(loaded, now)).length;
+}
+
+export interface OffsetUpdate {
+  readonly set: Attributes;
+  /** Required of the offset item as it is now (auto-commit: unchanged since read). */
+  readonly expect?: Attributes;
+}
+
+/**
+ * Offset updates in transactions of at most `offsetsPerTransaction`, each with a check that the
+ * group's state item matches `fence` (its incarnation and generation, say). A failed fence is
+ * `fenceError()`; a failed offset-item expectation is CONFLICT.
+ */
+export async function writeOffsets(
+  metadata: MetadataStore,
+  group: string,
+  fence: Attributes,
+  updates: ReadonlyMap<string, OffsetUpdate>,
+  fenceError: () => SpoolError,
+): Promise<void> {
+  const entries = [...updates.entries()];
+  for (let start = 0; start < entries.length; start += offsetsPerTransaction) {
+    const ops: WriteOp[] = [
+      { kind: 'check', key: { pk: groupPk(group), sk: stateSk }, condition: { kind: 'match', fields: fence } },
+      ...entries.slice(start, start + offsetsPerTransaction).map(([key, update]): WriteOp => ({
+        kind: 'update',
+        key: { pk: groupPk(group), sk: offsetPrefix + key },
+        set: update.set,
+        condition: update.expect && { kind: 'match', fields: update.expect },
+      })),
+    ];
+    try {
+      await metadata.transact(ops);
+    } catch (error) {
+      if (!(error instanceof TransactionConflictError)) throw error;
+      if (error.conflicts.some((conflict) => conflict.index === 0)) throw fenceError();
+      throw new SpoolError('CONFLICT', `offsets of group ${group} changed concurrently`, { retriable: true });
+    }
+  }
+}
+
+/** The state as an item: plain data, `undefined` fields dropped, byte strings kept as bytes. */
+export function stateAttrs(state: GroupState): Attributes {
+  return plain(state) as Attributes;
+}
+
+export function stateFromItem(item: Item): GroupState {
+  return { ...emptyGroup, ...(item.attrs as unknown as GroupState) };
+}
+
+function plain(value: unknown): AttributeValue {
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return value as AttributeValue;
+  if (Array.isArray(value)) return value.map(plain);
+  const out: Record<string, AttributeValue> = {};
+  for (const [name, field] of Object.entries(value)) if (field !== undefined) out[name] = plain(field);
+  return out;
+}

@@ -12,50 +12,16 @@
  *
  *   npm run bench -- http
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { dynamoDb, s3Standard } from './support/latency-model.js';
-import { tempDir } from '../test/support/stores.js';
+import { median, percentile, startAgent as startAgentProcess, stopAgent, type Agent } from './support/process.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const recordBytes = 1024;
 const runs = 3;
 const lingerMs = 10;
 
-interface Agent {
-  url: string;
-  child: ChildProcess;
-}
+const startAgent = (env: Record<string, string>) => startAgentProcess({ SPOOL_LINGER_MS: String(lingerMs), ...env });
 
-async function startAgent(env: Record<string, string>): Promise<Agent> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'support/agent.ts')], {
-    env: { ...process.env, SPOOL_DATA_DIR: tempDir('spool-bench-'), SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_LINGER_MS: String(lingerMs), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
-  });
-  return { url: (JSON.parse(line) as { url: string }).url, child };
-}
 
-async function stopAgent(agent: Agent): Promise<number> {
-  const status = readFileSync(`/proc/${agent.child.pid}/status`, 'utf8');
-  const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const exited = new Promise((resolve) => agent.child.once('exit', resolve));
-  agent.child.kill('SIGTERM');
-  await exited;
-  return peakKb / 1024;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-const median = (values: number[]) => percentile(values, 50);
 
 interface RunResult {
   mbPerS: number;

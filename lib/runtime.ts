@@ -8,6 +8,8 @@ import { Log, type LogOptions } from './log/index.js';
 import { openStores, type StoreLocations, type Stores } from './storage/open.js';
 import { emfMetrics, noMetrics, type Metrics } from './metrics.js';
 import { ApiKeys } from './auth.js';
+import { SpoolError } from './errors.js';
+import { compressionReady, isCompressionSupported, supportedCompressions } from './format/index.js';
 
 export interface Runtime {
   readonly config: SpoolConfig;
@@ -21,6 +23,11 @@ export interface Runtime {
 }
 
 export async function openRuntime(config: SpoolConfig, overrides: { locations?: Partial<StoreLocations>; log?: Partial<LogOptions> } = {}): Promise<Runtime> {
+  // zstd's encoder may load asynchronously (WASM on Node < 22.15); refuse a codec this process cannot encode.
+  await compressionReady();
+  if (!isCompressionSupported(config.compression)) {
+    throw new SpoolError('INVALID_CONFIG', `SPOOL_COMPRESSION=${config.compression} cannot be encoded by this process (Node ${process.version}); choose one of ${supportedCompressions.join(', ')}`);
+  }
   const stores = await openStores(
     { dataDir: config.dataDir, objectStoreUrl: config.objectStoreUrl, metadataStoreUrl: config.metadataStoreUrl, ...overrides.locations },
     { createIfMissing: config.createStores },

@@ -1,0 +1,46 @@
+/** Benchmarks' agent process and statistics. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../../test/support/stores.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface Agent {
+  url: string;
+  /** Kafka bootstrap address. */
+  kafka: string;
+  child: ChildProcess;
+}
+
+/** The agent (support/agent.ts) in its own process, on a fresh data directory, with any free ports. */
+export async function startAgent(env: Record<string, string>): Promise<Agent> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'agent.ts')], {
+    env: { ...process.env, SPOOL_DATA_DIR: tempDir('spool-bench-'), SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
+  });
+  const started = JSON.parse(line) as { url: string; kafka: string };
+  return { url: started.url, kafka: started.kafka, child };
+}
+
+/** Stops the agent (SIGTERM) and returns its peak RSS in MiB. */
+export async function stopAgent(agent: Agent): Promise<number> {
+  const status = readFileSync(`/proc/${agent.child.pid}/status`, 'utf8');
+  const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const exited = new Promise((resolve) => agent.child.once('exit', resolve));
+  agent.child.kill('SIGTERM');
+  await exited;
+  return peakKb / 1024;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+export const median = (values: number[]) => percentile(values, 50);

@@ -1,0 +1,116 @@
+/**
+ * Kafka consumer groups end to end: kafkajs's own consumer group (FindCoordinator, JoinGroup with
+ * MEMBER_ID_REQUIRED, SyncGroup, Heartbeat, OffsetFetch, OffsetCommit, LeaveGroup) against an agent's
+ * Kafka listener, with the offsets it commits read back through the HTTP groups.
+ */
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
+import { ClassicGroups } from '../../lib/kafka/classic-groups.js';
+import { groupHandlers } from '../../lib/kafka/handlers/groups.js';
+import type { Log } from '../../lib/log/index.js';
+import { silentLogger } from '../../lib/logger.js';
+import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
+import { embedded } from '../support/stores.js';
+
+let stores: TestStores;
+let log: Log;
+let http: GroupCoordinator;
+let classic: ClassicGroups | undefined;
+let listener: KafkaListener;
+
+beforeAll(async () => {
+  stores = await openTestStores(embedded.locations());
+  log = newLog(stores);
+  http = new GroupCoordinator(log, stores.metadata);
+  listener = await startKafkaListener({
+    log,
+    logger: process.env.DEBUG_E2E ? { log: (level, message, fields) => console.log(level, message, JSON.stringify(fields)) } : silentLogger,
+    host: '127.0.0.1',
+    port: 0,
+    moreHandlers: (deps) => {
+      classic = new ClassicGroups({ log: deps.log, metadata: stores.metadata, groups: http, cluster: deps.cluster, logger: deps.logger, initialRebalanceDelayMs: 300, minSessionTimeoutMs: 1000 });
+      return groupHandlers({ groups: classic, cluster: deps.cluster });
+    },
+  });
+});
+
+afterAll(async () => {
+  classic?.close();
+  await listener.close();
+  await closeAll([log], [stores]);
+});
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('kafka > groups > kafkajs', () => {
+  it('splits a 4-partition topic between two consumers of a group, and a later consumer resumes from their commits', { timeout: 60_000 }, async () => {
+    const topic = `e2e-${randomUUID().slice(0, 8)}`;
+    const groupId = `group-${randomUUID().slice(0, 8)}`;
+    await log.createTopic(topic, 4);
+    const kafka = new Kafka({ clientId: 'spool-e2e', brokers: [listener.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } });
+    const producer = kafka.producer();
+    await producer.connect();
+    const send = (from: number, count: number) =>
+      producer.send({ topic, messages: Array.from({ length: count }, (_, i) => ({ partition: (from + i) % 4, value: `m${from + i}` })) });
+    await send(0, 40);
+
+    const received = new Map<string, string[]>();
+    const consumer = (name: string): Consumer => {
+      const c = kafka.consumer({ groupId, sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 100 });
+      received.set(name, []);
+      return c;
+    };
+    const start = async (c: Consumer, name: string) => {
+      await c.connect();
+      await c.subscribe({ topic, fromBeginning: true });
+      await c.run({ eachMessage: async ({ message }) => void received.get(name)!.push(message.value!.toString()) });
+    };
+    const [first, second] = [consumer('first'), consumer('second')];
+    await Promise.all([start(first, 'first'), start(second, 'second')]);
+    await until(() => received.get('first')!.length + received.get('second')!.length >= 40);
+
+    // Both members hold partitions, and every record came once.
+    const described = await http.describe(groupId);
+    expect(described).toMatchObject({ kind: 'kafka', state: 'stable' });
+    expect(described.members).toHaveLength(2);
+    expect(described.members.every((m) => m.assignments.length === 2 && m.topics.includes(topic))).toBe(true);
+    const all = [...received.get('first')!, ...received.get('second')!];
+    expect(new Set(all).size).toBe(40);
+    expect(received.get('first')!.length).toBeGreaterThan(0);
+    expect(received.get('second')!.length).toBeGreaterThan(0);
+
+    // Leaving commits; the group is empty, with each partition committed to its end.
+    await Promise.all([first.disconnect(), second.disconnect()]);
+    await until(async () => (await http.describe(groupId)).state === 'empty');
+    expect((await http.offsets(groupId)).map((o) => o.committed)).toEqual([10, 10, 10, 10]);
+
+    // A new member resumes from the commits: only what was produced since.
+    await send(40, 8);
+    const third = consumer('third');
+    await start(third, 'third');
+    await until(() => received.get('third')!.length >= 8);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(received.get('third')!.sort()).toEqual(['m40', 'm41', 'm42', 'm43', 'm44', 'm45', 'm46', 'm47']);
+    await third.disconnect();
+    await producer.disconnect();
+
+    // Kafka's admin tools see the group too.
+    const admin = kafka.admin();
+    await admin.connect();
+    const { groups } = await admin.describeGroups([groupId]);
+    expect(groups[0]).toMatchObject({ groupId, state: 'Empty', protocolType: 'consumer' });
+    expect((await admin.listGroups()).groups).toContainEqual({ groupId, protocolType: 'consumer' });
+    const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+    expect(offsets[0]!.partitions.map((p) => p.offset).sort()).toEqual(['12', '12', '12', '12']);
+    await admin.disconnect();
+  });
+});

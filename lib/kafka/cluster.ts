@@ -64,7 +64,8 @@ const brokersCacheMs = 1000;
  *
  * A node id is the lowest whose registration is absent or expired, taken by compare-and-set. A
  * partition's leader is its lease holder (log/leases.ts) when that agent is live; otherwise the live
- * broker chosen by hashing the partition, which takes the lease on its first produce. So with
+ * broker chosen by the partition's index (from an offset the topic id picks), which takes the lease
+ * on its first produce. So with
  * several agents partitions spread over them, and an agent's partitions move once its leases expire.
  */
 export class StoreCluster implements ClusterView {
@@ -137,7 +138,8 @@ export class StoreCluster implements ClusterView {
     const live = await this.liveRegistrations();
     const holder = state.owner !== null && state.leaseExpiresMs > this.now() ? live.find((broker) => broker.owner === state.owner) : undefined;
     if (holder) return { leader: publicNode(holder), epoch: state.epoch };
-    const chosen = live[hashOf(`${topic.id}#${partition}`) % live.length] ?? this.registration!;
+    // Consecutive partitions go to consecutive brokers, from a place the topic picks: an even spread.
+    const chosen = live[(hashOf(topic.id) + partition) % live.length] ?? this.registration!;
     return { leader: publicNode(chosen), epoch: state.epoch };
   }
 

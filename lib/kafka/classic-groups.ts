@@ -523,11 +523,17 @@ export class ClassicGroups {
   }
 
   /**
-   * Compare-and-set of the state item. If someone else wrote it meanwhile and it neither has live
-   * members nor a newer generation, write over it; otherwise the group is no longer this agent's to
-   * coordinate: it is dropped, and its members, told NOT_COORDINATOR, find the group again.
+   * Compare-and-set of the state item, by the group's coordinator only. If someone else wrote it
+   * meanwhile and it neither has live members nor a newer generation, write over it; otherwise the
+   * group is no longer this agent's to coordinate: it is dropped, and its members, told
+   * NOT_COORDINATOR, find the group again.
    */
   private async write(group: Group, next: GroupState): Promise<boolean> {
+    // Timers run on after the lease is lost (no request came to say so): such an agent must not write.
+    if (group.dropped || !(await this.options.cluster.coordinates(group.id))) {
+      this.drop(group.id, KafkaErrors.NOT_COORDINATOR);
+      return false;
+    }
     for (let attempt = 0; attempt < 3 && !group.dropped; attempt++) {
       try {
         group.stored = await saveClassicState(this.options.metadata, group.id, { state: group.stored, exists: group.storedExists }, next, this.scheduler.now());

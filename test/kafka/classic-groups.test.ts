@@ -308,7 +308,7 @@ describe('kafka > groups > offsets', () => {
   it('commits a member’s offsets into the items HTTP groups use: fetched back, and shown with lag', async () => {
     const { agent, group, topic, clock, http, log } = await setup();
     const { api: call } = agent(1);
-    for (let i = 0; i < 10; i++) await log.produce(topic, [{ key: null, value: text(`v${i}`) }]);
+    for (let i = 0; i < 12; i++) await log.produce(topic, [{ key: null, value: text(`v${i}`), partition: i % 4 }]);
     const [a, b] = [await memberIdFor(call, group, [topic]), await memberIdFor(call, group, [topic])];
     const { generation } = await rebalance(call, clock, group, topic, [a!, b!]);
     const committed = await call(
@@ -334,8 +334,7 @@ describe('kafka > groups > offsets', () => {
     ]);
     const described = await http.describe(group);
     const byPartition = new Map(described.partitions.map((p) => [p.partition, p]));
-    const highWatermark = byPartition.get(0)!.highWatermark;
-    expect(byPartition.get(0)).toMatchObject({ committed: 1, lag: highWatermark - 1, owner: a });
+    expect(byPartition.get(0)).toMatchObject({ committed: 1, highWatermark: 3, lag: 2, owner: a });
     expect(byPartition.get(1)).toMatchObject({ committed: null, lag: null, owner: b });
     expect(await http.offsets(group)).toEqual([
       { topic, partition: 0, committed: 1 },
@@ -500,6 +499,37 @@ describe('kafka > groups > coordinators', () => {
     expect(again.generation).toBe(2);
     expect((await http.describe(group)).members.map((m) => m.memberId)).toEqual([a]);
     expect((await http.offsets(group)).find((o) => o.partition === 0)?.committed).toBe(4);
+  });
+
+  it('writes nothing for a group whose lease it lost, even when its own timers run out', async () => {
+    const { agent, group, topic, clock, http } = await setup();
+    const first = agent(1);
+    const second = agent(2);
+    const a = await memberIdFor(first.api, group, [topic]);
+    await rebalance(first.api, clock, group, topic, [a]);
+    first.cluster.coordinating = false; // no request tells agent 1: its session timer for a is still set
+    for (let elapsed = 0; elapsed <= 2 * sessionTimeoutMs; elapsed += 3000) {
+      await clock.advance(3000);
+      expect((await second.api('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(0);
+    }
+    expect(await http.describe(group)).toMatchObject({ state: 'stable', generation: 1, members: [{ memberId: a }] });
+  });
+
+  it('waits for more members before a new group’s first generation (group.initial.rebalance.delay.ms)', async () => {
+    const { log, stores, http, clock, group, topic } = await setup();
+    const cluster = new FakeCluster(node(1));
+    const groups = new ClassicGroups({ log, metadata: stores.metadata, groups: http, cluster, scheduler: clock, initialRebalanceDelayMs: 3000, minSessionTimeoutMs: 1000 });
+    coordinators.push(groups);
+    const call = api(groupHandlers({ groups, cluster }));
+    const first = watch<JoinGroupResponse>(call('JoinGroup', joinRequest(group, '', [topic]), 3));
+    await clock.advance(2000);
+    const second = watch<JoinGroupResponse>(call('JoinGroup', joinRequest(group, '', [topic]), 3));
+    await clock.advance(2999); // each newcomer restarts the delay
+    expect(first.value).toBeUndefined();
+    await clock.advance(1);
+    expect(first.value).toMatchObject({ errorCode: 0, generationId: 1 });
+    expect(second.value).toMatchObject({ errorCode: 0, generationId: 1 });
+    expect(first.value!.members).toHaveLength(2);
   });
 
   it('describes groups through their states and lists them', async () => {

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { SpoolError } from '../errors.js';
 import type { MetadataStore } from '../storage/ports.js';
-import { vouchSk, groupPk, groupsPk, stateAttrs, stateSk, writeOffsets, type OffsetUpdate } from './items.js';
+import { groupPk, groupsPk, stateAttrs, stateSk, vouchSk, writeOffsets, type OffsetUpdate } from './items.js';
 import type { GroupState } from './state.js';
 
 /** The stored state a write is based on: its version is the compare-and-set. */

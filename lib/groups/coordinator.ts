@@ -41,7 +41,6 @@ import { assignorNames, parseTpKey, tpKey, type AssignorName } from './assignors
 import {
   checkGroupName,
   classicLive,
-  vouchSk,
   groupPk,
   groupsPk,
   liveCount,
@@ -51,6 +50,7 @@ import {
   offsetPrefix,
   stateAttrs,
   stateSk,
+  vouchSk,
   writeOffsets,
   type LoadedGroup as Loaded,
   type OffsetEntry,

@@ -196,6 +196,7 @@ export class ClassicGroups {
     }
     const group = await this.group(request.groupId);
     if (group.phase === 'Empty') await this.refuseIfHttpManaged(group);
+    if (group.dropped) throw notCoordinator(group.id); // lost while the store was read
     const existing = request.memberId === '' ? undefined : group.members.get(request.memberId);
     if (request.memberId !== '' && existing === undefined && !group.pending.has(request.memberId)) {
       throw new GroupRefusal(KafkaErrors.UNKNOWN_MEMBER_ID, `member ${request.memberId} is not in group ${group.id}`);
@@ -271,7 +272,7 @@ export class ClassicGroups {
         // A follower that lost its answer and joins again unchanged gets the generation it is in;
         // a leader joining again, or a changed subscription, starts a new one.
         if (unchanged && (group.phase === 'CompletingRebalance' || member.id !== group.leader)) {
-          this.renewSession(group, member);
+          this.renewSession(member);
           return this.joinAnswer(group, member);
         }
         update();
@@ -397,7 +398,7 @@ export class ClassicGroups {
     for (const member of group.members.values()) {
       const answer = member.joining!;
       member.joining = undefined;
-      this.renewSession(group, member);
+      this.renewSession(member);
       answer(this.joinAnswer(group, member));
     }
     this.options.logger?.log('debug', 'kafka group joined', { group: group.id, generation: group.generation, members: group.members.size, protocol: group.protocol });
@@ -443,7 +444,7 @@ export class ClassicGroups {
       case 'PreparingRebalance':
         throw new GroupRefusal(KafkaErrors.REBALANCE_IN_PROGRESS, `group ${group.id} is rebalancing: join again`);
       case 'Stable':
-        this.renewSession(group, member);
+        this.renewSession(member);
         return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, assignment: member.assignment };
       case 'CompletingRebalance':
       case 'Empty': // (memberOf has refused: an Empty group has no members)
@@ -466,7 +467,6 @@ export class ClassicGroups {
     if (group.phase !== 'CompletingRebalance' || group.generation !== generation || group.assigning === undefined) return;
     const assigning = group.assigning;
     const consumer = group.protocolType === 'consumer';
-    const now = this.scheduler.now();
     const members: Record<string, ClassicMember> = {};
     for (const m of group.members.values()) {
       const assignment = assigning.get(m.id) ?? Buffer.alloc(0);
@@ -493,10 +493,19 @@ export class ClassicGroups {
       owners: {},
       classic: { protocolType: group.protocolType ?? '', protocol: group.protocol, leader: group.leader, phase: 'Stable', members },
     };
+    const current = () => !group.dropped && group.phase === 'CompletingRebalance' && group.generation === generation;
     // The vouch first: the store must never show live members without one (HTTP would take the group).
     await this.vouch(group);
-    if (!(await this.write(group, next))) return;
-    if (group.dropped || group.phase !== 'CompletingRebalance' || group.generation !== generation) return; // a rebalance began meanwhile: its members were told
+    if (!current()) return; // a rebalance began meanwhile: its members were told
+    try {
+      if (!(await this.write(group, next))) return;
+    } catch (error) {
+      // As Kafka does when the group cannot be stored: the members hear it and join again.
+      this.options.logger?.log('warn', 'kafka group assignment could not be written', { group: group.id, generation, message: errorMessage(error) });
+      if (current()) this.prepareRebalance(group, 'its assignment could not be written');
+      return;
+    }
+    if (!current()) return;
     group.phase = 'Stable';
     group.assigning = undefined;
     for (const member of group.members.values()) {
@@ -504,7 +513,7 @@ export class ClassicGroups {
       const answer = member.syncing;
       member.syncing = undefined;
       if (answer) {
-        this.renewSession(group, member);
+        this.renewSession(member);
         answer({ throttleTimeMs: 0, errorCode: KafkaErrors.NONE, assignment: member.assignment });
       }
     }
@@ -514,19 +523,24 @@ export class ClassicGroups {
   private async writeEmpty(group: Group): Promise<void> {
     // Only a group the store knows with Kafka members needs writing.
     if (group.stored.classic === undefined || group.stored.memberCount === 0) return;
-    await this.write(group, {
-      ...group.stored,
-      generation: group.generation,
-      memberCount: 0,
-      classic: { protocolType: group.protocolType ?? '', protocol: null, leader: null, phase: 'Empty', members: {} },
-    });
+    try {
+      await this.write(group, {
+        ...group.stored,
+        generation: group.generation,
+        memberCount: 0,
+        classic: { protocolType: group.protocolType ?? '', protocol: null, leader: null, phase: 'Empty', members: {} },
+      });
+    } catch (error) {
+      // The store still shows the last members; once the vouch for them runs out, readers count none.
+      this.options.logger?.log('warn', 'kafka group could not be written empty', { group: group.id, message: errorMessage(error) });
+    }
   }
 
   /**
    * Compare-and-set of the state item, by the group's coordinator only. If someone else wrote it
    * meanwhile and it neither has live members nor a newer generation, write over it; otherwise the
-   * group is no longer this agent's to coordinate: it is dropped, and its members, told
-   * NOT_COORDINATOR, find the group again.
+   * group is no longer this agent's to coordinate: it is dropped (false), and its members, told
+   * NOT_COORDINATOR, find the group again. A failure of the store is thrown.
    */
   private async write(group: Group, next: GroupState): Promise<boolean> {
     // Timers run on after the lease is lost (no request came to say so): such an agent must not write.
@@ -540,11 +554,7 @@ export class ClassicGroups {
         group.storedExists = true;
         return true;
       } catch (error) {
-        if (!(error instanceof ConditionFailedError)) {
-          this.options.logger?.log('warn', 'kafka group could not be written', { group: group.id, message: error instanceof Error ? error.message : String(error) });
-          this.drop(group.id, KafkaErrors.COORDINATOR_NOT_AVAILABLE);
-          return false;
-        }
+        if (!(error instanceof ConditionFailedError)) throw error;
         const loaded = await loadGroup(this.options.metadata, group.id);
         if (liveCount(loaded, this.scheduler.now()) > 0 || loaded.state.generation >= next.generation) break;
         group.stored = loaded.state;
@@ -563,7 +573,7 @@ export class ClassicGroups {
     checkGroupId(groupId);
     const group = await this.group(groupId);
     const member = this.memberOf(group, memberId, generationId);
-    this.renewSession(group, member);
+    this.renewSession(member);
     void this.vouch(group);
     return group.phase === 'PreparingRebalance' ? KafkaErrors.REBALANCE_IN_PROGRESS : KafkaErrors.NONE;
   }
@@ -607,7 +617,7 @@ export class ClassicGroups {
     if (group.leader === member.id) group.leader = group.members.keys().next().value ?? null;
   }
 
-  private renewSession(group: Group, member: Member): void {
+  private renewSession(member: Member): void {
     member.deadlineMs = this.scheduler.now() + member.sessionTimeoutMs;
   }
 
@@ -637,7 +647,7 @@ export class ClassicGroups {
       await vouchForMembers(this.options.metadata, group.id, now + windowMs, now);
       group.vouchedUntilMs = now + windowMs;
     } catch (error) {
-      this.options.logger?.log('warn', 'kafka group vouch not renewed', { group: group.id, message: error instanceof Error ? error.message : String(error) });
+      this.options.logger?.log('warn', 'kafka group vouch not renewed', { group: group.id, message: errorMessage(error) });
     } finally {
       group.vouching = false;
     }
@@ -659,7 +669,7 @@ export class ClassicGroups {
       if (member === undefined) return everyPartition(KafkaErrors.UNKNOWN_MEMBER_ID);
       if (request.generationId !== group.generation) return everyPartition(KafkaErrors.ILLEGAL_GENERATION);
       if (group.phase === 'CompletingRebalance') return everyPartition(KafkaErrors.REBALANCE_IN_PROGRESS);
-      this.renewSession(group, member);
+      this.renewSession(member);
     }
     // Per partition: is it one to commit?
     const errors = new Map<string, number>();
@@ -818,7 +828,7 @@ export class ClassicGroups {
   private async requireCoordinator(groupId: string): Promise<void> {
     if (this.closed || !(await this.options.cluster.coordinates(groupId))) {
       this.drop(groupId, KafkaErrors.NOT_COORDINATOR);
-      throw new GroupRefusal(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${groupId}`);
+      throw notCoordinator(groupId);
     }
   }
 
@@ -922,10 +932,18 @@ export class ClassicGroups {
   /** Writes run one at a time per group, in the order they were asked for. */
   private enqueue(group: Group, task: () => Promise<void>): void {
     group.queue = group.queue.then(task).catch((error: unknown) => {
-      this.options.logger?.log('error', 'kafka group write failed', { group: group.id, message: error instanceof Error ? error.message : String(error) });
+      this.options.logger?.log('error', 'kafka group write failed', { group: group.id, message: errorMessage(error) });
       this.drop(group.id, KafkaErrors.COORDINATOR_NOT_AVAILABLE);
     });
   }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function notCoordinator(groupId: string): GroupRefusal {
+  return new GroupRefusal(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${groupId}`);
 }
 
 function checkGroupId(groupId: string): void {

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { isLater, type ApiHandler } from '../../lib/kafka/api.js';
 import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../../lib/kafka/apis/consumer-protocol.js';
@@ -275,6 +276,23 @@ function suite(kind: StoreKind): void {
       expect(await beat(b!)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
       await call('SyncGroup', { groupId: group, generationId: 2, memberId: a, groupInstanceId: null, assignments: assignments([a!], topic, 4) }, 3);
       expect((await http.describe(group)).members.map((m) => m.memberId)).toEqual([a]);
+    });
+
+    it('has the members join again when the store fails to take the leader’s assignment', async () => {
+      const { agent, group, topic, clock, stores, http } = await setup(kind);
+      const { api: call } = agent(1);
+      const [a, b] = [await memberIdFor(call, group, [topic]), await memberIdFor(call, group, [topic])];
+      const joins = [a, b].map((id) => watch<JoinGroupResponse>(call('JoinGroup', joinRequest(group, id, [topic]), 5)));
+      await clock.advance(0);
+      stores.metadata.beforeWrite = (op) => {
+        if (op.key.sk === 'state') throw new SpoolError('STORAGE_UNAVAILABLE', 'the store is down', { retriable: true });
+      };
+      const syncs = joins.map((j) => call('SyncGroup', { groupId: group, generationId: 1, memberId: j.value!.memberId, groupInstanceId: null, assignments: j.value!.members.length ? assignments([a, b], topic, 4) : [] }, 3));
+      expect((await Promise.all(syncs)).map((r) => r.errorCode)).toEqual([KafkaErrors.REBALANCE_IN_PROGRESS, KafkaErrors.REBALANCE_IN_PROGRESS]);
+      stores.metadata.beforeWrite = undefined;
+      const again = await rebalance(call, clock, group, topic, [a, b]);
+      expect(again.generation).toBe(2);
+      expect((await http.describe(group)).generation).toBe(2);
     });
 
     it('rebalances when members leave, and writes the group Empty when the last goes (one v3 request for several)', async () => {

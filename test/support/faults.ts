@@ -6,6 +6,7 @@ import type { ByteRange, Item, ItemKey, QueryOptions, WriteOp } from '../../lib/
 import { DelegatingMetadataStore, DelegatingObjectStore } from './delegating.js';
 
 export class FaultyMetadataStore extends DelegatingMetadataStore {
+  beforeWrite: ((op: WriteOp) => Promise<void> | void) | undefined;
   beforeTransact: ((ops: readonly WriteOp[]) => Promise<void> | void) | undefined;
   afterTransact: ((ops: readonly WriteOp[]) => Promise<void> | void) | undefined;
   readonly calls = { get: 0, query: 0, write: 0, transact: 0 };
@@ -20,9 +21,10 @@ export class FaultyMetadataStore extends DelegatingMetadataStore {
     return super.query(pk, options);
   }
 
-  override write(op: WriteOp): Promise<void> {
+  override async write(op: WriteOp): Promise<void> {
     this.calls.write++;
-    return super.write(op);
+    await this.beforeWrite?.(op);
+    await super.write(op);
   }
 
   override async transact(ops: readonly WriteOp[]): Promise<void> {

@@ -48,6 +48,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
       advertisedPort: config.kafkaAdvertisedPort,
       maxRequestBytes: config.kafkaMaxRequestBytes,
       apiKeys: runtime.auth,
+      groups,
     }).catch(async (error) => {
       await new Promise((resolve) => server.close(resolve));
       throw error;

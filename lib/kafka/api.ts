@@ -22,6 +22,8 @@ export interface ApiCodec<Request, Response> {
 export interface RequestContext {
   readonly apiVersion: number;
   readonly clientId: string | null;
+  /** The client's address, as the connection sees it. */
+  readonly clientHost: string;
   /** The authenticated principal (SASL), or undefined on an open listener. */
   readonly principal: Principal | undefined;
   /** Aborted when the connection closes or the server shuts down. */

@@ -3,10 +3,13 @@
  * TCP server. The agent starts it beside the HTTP API over the same engine and group state.
  */
 import type { ApiKeys } from '../auth.js';
+import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Logger } from '../logger.js';
 import type { Log } from '../log/index.js';
 import type { ApiHandler } from './api.js';
+import { ClassicGroups, type ClassicGroupsOptions } from './classic-groups.js';
 import { StoreCluster } from './cluster.js';
+import { groupHandlers } from './handlers/groups.js';
 import { createTopicsHandler, deleteTopicsHandler, describeConfigsHandler } from './handlers/admin.js';
 import type { BrokerDeps } from './handlers/deps.js';
 import { fetchHandler, listOffsetsHandler } from './handlers/fetch.js';
@@ -27,8 +30,10 @@ export interface KafkaListenerOptions {
   readonly maxRequestBytes?: number;
   /** When set, clients must authenticate with SASL/PLAIN, an API key as the password. */
   readonly apiKeys?: ApiKeys;
-  /** Handlers of more APIs (the consumer-group APIs), given the broker's dependencies. */
-  readonly moreHandlers?: (deps: BrokerDeps) => readonly ApiHandler<any, any>[];
+  /** The HTTP consumer groups over the same store: Kafka groups share their offsets and are described with them. */
+  readonly groups: GroupCoordinator;
+  /** Kafka's group.initial.rebalance.delay.ms and group.min/max.session.timeout.ms. @default 3000, 6000, 1 800 000 */
+  readonly groupTimeouts?: Pick<ClassicGroupsOptions, 'initialRebalanceDelayMs' | 'minSessionTimeoutMs' | 'maxSessionTimeoutMs'>;
 }
 
 export interface KafkaListener {
@@ -52,11 +57,19 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     describeConfigsHandler(deps),
     saslHandshakeHandler(),
     saslAuthenticateHandler(),
-    ...(options.moreHandlers?.(deps) ?? []),
+    ...groupHandlers({ groups: classic, cluster: deps.cluster }),
   ];
   const advertisedHost = options.advertisedHost ?? options.host;
   const cluster = new StoreCluster(options.log.options.stores.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
   const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster };
+  const classic = new ClassicGroups({
+    log: options.log,
+    metadata: options.log.options.stores.metadata,
+    groups: options.groups,
+    cluster,
+    logger: options.logger,
+    ...options.groupTimeouts,
+  });
   server = new KafkaServer({ handlers: handlers(deps), logger: options.logger, maxRequestBytes: options.maxRequestBytes, sasl: options.apiKeys ? apiKeySasl(options.apiKeys) : undefined });
   // The bound port is known only after listening; the registration that advertises it follows at once.
   const address = await server.listen(options.host, options.port);
@@ -66,6 +79,8 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     cluster,
     bootstrap: `${advertisedHost.includes(':') ? `[${advertisedHost}]` : advertisedHost}:${advertisedPort}`,
     close: async () => {
+      // Requests held open by a rebalance are answered first, so connections can drain.
+      classic.close();
       await server!.close();
       await cluster.stop();
     },

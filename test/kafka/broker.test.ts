@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../lib/auth.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
+import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
 import type { Log } from '../../lib/log/index.js';
@@ -25,7 +26,7 @@ let listener: KafkaListener;
 beforeAll(async () => {
   stores = await openTestStores(embedded.locations());
   log = newLog(stores, { defaultPartitions: 2 });
-  listener = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0 });
+  listener = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata) });
 });
 
 afterAll(async () => {
@@ -290,7 +291,7 @@ describe('kafka > SASL/PLAIN with API keys', () => {
   it('serves nothing but the handshake before authentication, then what the key permits', async () => {
     const keys = new ApiKeys(stores.metadata, { rootToken: 'root-token' });
     const reader = await keys.create('reader', [{ topics: 'public-*', actions: ['read'] }]);
-    const secured = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys });
+    const secured = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys, groups: new GroupCoordinator(log, stores.metadata) });
     const plain = (password: string) => Buffer.from(`\u0000reader\u0000${password}`);
     try {
       const before = await WireClient.open(secured.bootstrap);

@@ -8,8 +8,6 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
-import { ClassicGroups } from '../../lib/kafka/classic-groups.js';
-import { groupHandlers } from '../../lib/kafka/handlers/groups.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
@@ -18,7 +16,6 @@ import { embedded } from '../support/stores.js';
 let stores: TestStores;
 let log: Log;
 let http: GroupCoordinator;
-let classic: ClassicGroups | undefined;
 let listener: KafkaListener;
 
 beforeAll(async () => {
@@ -30,15 +27,12 @@ beforeAll(async () => {
     logger: process.env.DEBUG_E2E ? { log: (level, message, fields) => console.log(level, message, JSON.stringify(fields)) } : silentLogger,
     host: '127.0.0.1',
     port: 0,
-    moreHandlers: (deps) => {
-      classic = new ClassicGroups({ log: deps.log, metadata: stores.metadata, groups: http, cluster: deps.cluster, logger: deps.logger, initialRebalanceDelayMs: 300, minSessionTimeoutMs: 1000 });
-      return groupHandlers({ groups: classic, cluster: deps.cluster });
-    },
+    groups: http,
+    groupTimeouts: { initialRebalanceDelayMs: 300, minSessionTimeoutMs: 1000 },
   });
 });
 
 afterAll(async () => {
-  classic?.close();
   await listener.close();
   await closeAll([log], [stores]);
 });

@@ -60,7 +60,7 @@ function groupApi<Request, Response>(
   };
 }
 
-const client = (context: RequestContext) => ({ clientId: context.clientId ?? '', clientHost: '' });
+const client = (context: RequestContext) => ({ clientId: context.clientId ?? '', clientHost: context.clientHost });
 const reads = (context: RequestContext) => (topic: string) => permits(context.principal, 'read', topic);
 
 export function findCoordinatorHandler({ cluster }: GroupHandlerDeps): ApiHandler<FindCoordinatorRequest, FindCoordinatorResponse> {

@@ -54,6 +54,8 @@ const clusterIdKey: ItemKey = { pk: 'cluster', sk: 'id' };
 const coordinatorSk = 'coordinator';
 /** How long the list of live brokers is reused. */
 const brokersCacheMs = 1000;
+/** A group lease nobody asked about for this long is given up instead of renewed (a live group's members ask every few seconds). */
+const groupLeaseIdleMs = 60_000;
 
 /**
  * The cluster kept in the MetadataStore:
@@ -72,7 +74,7 @@ export class StoreCluster implements ClusterView {
   private registration: Registration | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private brokersCache: { brokers: Registration[]; atMs: number } | undefined;
-  private readonly groupLeases = new Map<string, { epoch: number; expiresMs: number }>();
+  private readonly groupLeases = new Map<string, { epoch: number; expiresMs: number; usedMs: number }>();
   private readonly leaseMs: number;
   private readonly now: () => number;
   clusterId = '';
@@ -164,7 +166,10 @@ export class StoreCluster implements ClusterView {
 
   async coordinates(group: string): Promise<boolean> {
     const held = this.groupLeases.get(group);
-    if (held && held.expiresMs > this.now()) return true;
+    if (held && held.expiresMs > this.now()) {
+      held.usedMs = this.now();
+      return true;
+    }
     const key = coordinatorKey(group);
     const current = await this.metadata.get(key);
     const attrs = current?.attrs;
@@ -172,7 +177,7 @@ export class StoreCluster implements ClusterView {
     const expiresMs = (attrs?.expiresMs as number | undefined) ?? 0;
     const epoch = (attrs?.epoch as number | undefined) ?? 0;
     if (owner === this.log.producer.writerId && expiresMs > this.now()) {
-      this.groupLeases.set(group, { epoch, expiresMs });
+      this.groupLeases.set(group, { epoch, expiresMs, usedMs: this.now() });
       return true;
     }
     // A live holder keeps it, unless its agent is no longer registered (stopped cleanly or lost).
@@ -189,7 +194,7 @@ export class StoreCluster implements ClusterView {
       if (error instanceof ConditionFailedError) return false;
       throw error;
     }
-    this.groupLeases.set(group, lease);
+    this.groupLeases.set(group, { ...lease, usedMs: this.now() });
     return true;
   }
 
@@ -204,7 +209,8 @@ export class StoreCluster implements ClusterView {
       });
   }
 
-  private async renew(): Promise<void> {
+  /** Renews the registration and the group leases in use (the timer calls it every leaseMs / 3). */
+  async renew(): Promise<void> {
     const registration = this.registration;
     if (!registration) return;
     const renewed = this.registrationFor(registration.nodeId);
@@ -218,7 +224,11 @@ export class StoreCluster implements ClusterView {
       await this.start();
     }
     for (const [group, lease] of [...this.groupLeases]) {
-      const next = { epoch: lease.epoch, expiresMs: this.now() + this.leaseMs };
+      if (this.now() - lease.usedMs > groupLeaseIdleMs) {
+        await this.releaseGroup(group);
+        continue;
+      }
+      const next = { epoch: lease.epoch, expiresMs: this.now() + this.leaseMs, usedMs: lease.usedMs };
       try {
         await this.metadata.write({ kind: 'update', key: coordinatorKey(group), set: { expiresMs: next.expiresMs }, condition: { kind: 'match', fields: { owner: this.log.producer.writerId, epoch: lease.epoch } } });
         this.groupLeases.set(group, next);

@@ -1,0 +1,90 @@
+/**
+ * The cluster kept in the store (lib/kafka/cluster.ts): broker registrations, partition leaders and
+ * group coordinator leases, with two agents over one store and a manual clock.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreCluster } from '../../lib/kafka/cluster.js';
+import type { Log } from '../../lib/log/index.js';
+import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
+import { memory } from '../support/stores.js';
+
+const leaseMs = 10_000;
+let nowMs = 1_000_000;
+const now = () => nowMs;
+const opened: { logs: Log[]; stores: TestStores[]; clusters: StoreCluster[] } = { logs: [], stores: [], clusters: [] };
+
+afterEach(async () => {
+  for (const cluster of opened.clusters.splice(0)) await cluster.stop();
+  await closeAll(opened.logs.splice(0), opened.stores.splice(0));
+});
+
+async function twoAgents() {
+  const stores = await openTestStores(memory.locations());
+  opened.stores.push(stores);
+  const agent = async (port: number) => {
+    const log = newLog(stores, { now, leaseMs, leaseRenewIntervalMs: 0 });
+    opened.logs.push(log);
+    const cluster = new StoreCluster(stores.metadata, log, { advertisedHost: '127.0.0.1', leaseMs, now });
+    await cluster.start(port);
+    opened.clusters.push(cluster);
+    return { log, cluster };
+  };
+  return { stores, a: await agent(9001), b: await agent(9002) };
+}
+
+describe('kafka > cluster in the store', () => {
+  it('registers agents under distinct node ids and lists the live ones', async () => {
+    const { a, b } = await twoAgents();
+    expect([a.cluster.self.nodeId, b.cluster.self.nodeId]).toEqual([1, 2]);
+    expect((await a.cluster.brokers()).map((broker) => [broker.nodeId, broker.port])).toEqual([
+      [1, 9001],
+      [2, 9002],
+    ]);
+    expect(a.cluster.clusterId).toBe(b.cluster.clusterId);
+  });
+
+  it('spreads unled partitions over the live agents, and names a lease holder as leader', async () => {
+    const { a, b } = await twoAgents();
+    const topic = await a.log.createTopic('spread', 4);
+    const leaders = async (cluster: StoreCluster) =>
+      Promise.all((await a.log.describeTopic('spread')).partitions.map(async (p) => (await cluster.leaderOf(topic, p.partition, p)).leader.nodeId));
+    const fromA = await leaders(a.cluster);
+    expect(fromA.filter((id) => id === 1)).toHaveLength(2);
+    expect(await leaders(b.cluster)).toEqual(fromA);
+    // Partition 0 is led by whoever takes its lease, whatever the spread said.
+    const other = fromA[0] === 1 ? b : a;
+    await other.cluster.lead(topic, 0);
+    nowMs += 2000;
+    expect((await leaders(a.cluster))[0]).toBe(other.cluster.self.nodeId);
+  });
+
+  it('gives a group one coordinator, and moves it when that agent stops or its registration expires', async () => {
+    const { a, b } = await twoAgents();
+    expect(await a.cluster.coordinates('g1')).toBe(true);
+    expect(await b.cluster.coordinates('g1')).toBe(false);
+    expect((await b.cluster.coordinatorFor('g1')).nodeId).toBe(1);
+    await a.cluster.stop();
+    nowMs += 2000; // past the brokers cache
+    expect(await b.cluster.coordinates('g1')).toBe(true);
+
+    expect(await b.cluster.coordinates('g2')).toBe(true);
+    const c = opened.clusters[0]!;
+    // b stops renewing (paused): once its lease and registration expire, another agent takes the group.
+    nowMs += leaseMs + 1;
+    await c.start(9001);
+    expect(await c.coordinates('g2')).toBe(true);
+  });
+
+  it('gives up group leases nobody has asked about for a minute, instead of renewing them forever', async () => {
+    const { stores, a } = await twoAgents();
+    await a.cluster.coordinates('idle');
+    await a.cluster.coordinates('busy');
+    for (let i = 0; i < 4; i++) {
+      nowMs += 20_000;
+      await a.cluster.coordinates('busy');
+      await a.cluster.renew();
+    }
+    expect(await stores.metadata.get({ pk: 'group#idle', sk: 'coordinator' })).toBeUndefined();
+    expect((await stores.metadata.get({ pk: 'group#busy', sk: 'coordinator' }))?.attrs.expiresMs).toBe(nowMs + leaseMs);
+  });
+});

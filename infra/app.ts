@@ -7,6 +7,8 @@ new SpoolStack(app, app.node.tryGetContext('stackName') ?? 'Spool', {
   spool: {
     apiEndpoint: app.node.tryGetContext('apiEndpoint') ?? 'function-url',
     removalPolicy: app.node.tryGetContext('destroyOnDelete') === 'true' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    // -c kafkaAgents=<count>: Kafka agents on Fargate behind a Network Load Balancer.
+    kafkaAgents: app.node.tryGetContext('kafkaAgents') ? { desiredCount: Number(app.node.tryGetContext('kafkaAgents')) } : undefined,
   },
 });
 app.synth();

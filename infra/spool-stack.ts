@@ -4,6 +4,8 @@
  * maintenance pass as a Lambda on an EventBridge schedule. Access is granted with grant* calls only,
  * scoped to the bucket and the table. The functions write CloudWatch EMF metrics (lib/metrics.ts);
  * alarms and a dashboard watch them. Nothing runs while idle: the cost at rest is the stored data.
+ * Optionally (`kafkaAgents`), agents serving the Kafka protocol run on ECS Fargate behind a Network
+ * Load Balancer; those run, and cost, all the time.
  */
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
@@ -17,6 +19,10 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import { Alarm, ComparisonOperator, Dashboard, GraphWidget, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Peer, Port, SecurityGroup, Vpc, type IPeer, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { Cluster, ContainerImage, CpuArchitecture, FargateService, FargateTaskDefinition, LogDrivers, OperatingSystemFamily } from 'aws-cdk-lib/aws-ecs';
+import { NetworkLoadBalancer, Protocol } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Construct } from 'constructs';
 import { metricsNamespace } from '../lib/metrics.js';
 import { lambdaBanner, lambdaExternalModules, lambdaMainFields } from './lambda-bundle.js';
@@ -62,9 +68,45 @@ export interface SpoolProps {
    * @default 1000
    */
   readonly latencyAlarmMs?: number;
+  /**
+   * Agents serving the Kafka protocol (and the HTTP API) on ECS Fargate behind an internal Network
+   * Load Balancer, for Kafka clients in the VPC. Unlike the Lambdas they run, and cost, all the time.
+   * @default none: no agents, Lambda only
+   */
+  readonly kafkaAgents?: KafkaAgentsProps;
+}
+
+export interface KafkaAgentsProps {
+  /**
+   * The VPC of the agents, the load balancer and the clients.
+   * @default a new VPC: 2 availability zones, public and private subnets, one NAT gateway
+   */
+  readonly vpc?: IVpc;
+  /**
+   * How many agents run. Partitions and groups are spread over them by lease; one that stops is
+   * replaced, and its partitions move to the others once its leases expire.
+   * @default 2
+   */
+  readonly desiredCount?: number;
+  /**
+   * CPU units per agent (1024 = 1 vCPU).
+   * @default 1024
+   */
+  readonly cpu?: number;
+  /**
+   * Memory per agent, in MiB.
+   * @default 2048
+   */
+  readonly memoryMiB?: number;
+  /**
+   * Who may connect to the Kafka port (9092) and the HTTP port (8080) of the agents.
+   * @default the VPC's CIDR block
+   */
+  readonly allowFrom?: IPeer;
 }
 
 const functionsDir = fileURLToPath(new URL('../functions/', import.meta.url));
+const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export class Spool extends Construct {
   readonly bucket: Bucket;
@@ -75,6 +117,8 @@ export class Spool extends Construct {
   /** Every alarm, for callers to add actions (e.g. `alarm.addAlarmAction(new SnsAction(topic))`). */
   readonly alarms: Alarm[] = [];
   readonly dashboard: Dashboard;
+  /** With `kafkaAgents`: the agents' service and the bootstrap address for Kafka clients (`host:9092`). */
+  readonly kafka?: { readonly service: FargateService; readonly loadBalancer: NetworkLoadBalancer; readonly bootstrap: string };
 
   constructor(scope: Construct, id: string, props: SpoolProps = {}) {
     super(scope, id);
@@ -151,6 +195,7 @@ export class Spool extends Construct {
     });
 
     this.dashboard = this.observe(props);
+    if (props.kafkaAgents) this.kafka = this.kafkaAgents(props.kafkaAgents, environment);
 
     if ((props.apiEndpoint ?? 'function-url') === 'http-api') {
       const httpApi = new HttpApi(this, 'HttpApi', { defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.api) });
@@ -158,6 +203,60 @@ export class Spool extends Construct {
     } else {
       this.url = this.api.addFunctionUrl({ authType: props.functionUrlAuth ?? FunctionUrlAuthType.AWS_IAM }).url;
     }
+  }
+
+  /**
+   * The agent container (the repository's Dockerfile) on Fargate. Each agent advertises its own task
+   * IP to Kafka clients (SPOOL_KAFKA_ADVERTISED_HOST=auto), so clients bootstrap through the load
+   * balancer and then talk to the leader of each partition directly, as with Kafka brokers.
+   */
+  private kafkaAgents(props: KafkaAgentsProps, environment: Record<string, string>) {
+    const vpc = props.vpc ?? new Vpc(this, 'Vpc', { maxAzs: 2, natGateways: 1 });
+    const cluster = new Cluster(this, 'Agents', { vpc });
+    const task = new FargateTaskDefinition(this, 'AgentTask', {
+      cpu: props.cpu ?? 1024,
+      memoryLimitMiB: props.memoryMiB ?? 2048,
+      runtimePlatform: { cpuArchitecture: CpuArchitecture.ARM64, operatingSystemFamily: OperatingSystemFamily.LINUX },
+    });
+    task.addContainer('agent', {
+      image: ContainerImage.fromAsset(repositoryRoot, { file: 'Dockerfile', platform: Platform.LINUX_ARM64 }),
+      environment: {
+        ...environment,
+        SPOOL_HOST: '0.0.0.0',
+        SPOOL_HTTP_PORT: '8080',
+        SPOOL_KAFKA_PORT: '9092',
+        SPOOL_KAFKA_ADVERTISED_HOST: 'auto',
+        // The scheduled Lambda runs maintenance; agents only serve.
+        SPOOL_MAINTENANCE_INTERVAL_MS: '0',
+      },
+      portMappings: [{ containerPort: 9092 }, { containerPort: 8080 }],
+      logging: LogDrivers.awsLogs({ streamPrefix: 'spool', logRetention: RetentionDays.ONE_MONTH }),
+      stopTimeout: Duration.seconds(30),
+    });
+    this.bucket.grantReadWrite(task.taskRole);
+    this.table.grantReadWriteData(task.taskRole);
+    const securityGroup = new SecurityGroup(this, 'AgentSecurityGroup', { vpc, description: 'Spool agents: Kafka 9092 and HTTP 8080 from clients' });
+    const allowFrom = props.allowFrom ?? Peer.ipv4(vpc.vpcCidrBlock);
+    securityGroup.addIngressRule(allowFrom, Port.tcp(9092), 'Kafka clients');
+    securityGroup.addIngressRule(allowFrom, Port.tcp(8080), 'HTTP API clients');
+    const service = new FargateService(this, 'AgentService', {
+      cluster,
+      taskDefinition: task,
+      desiredCount: props.desiredCount ?? 2,
+      // Rolling deploys replace half the agents at a time; the others keep serving.
+      minHealthyPercent: 50,
+      securityGroups: [securityGroup],
+      circuitBreaker: { rollback: true },
+    });
+    const loadBalancer = new NetworkLoadBalancer(this, 'KafkaLoadBalancer', { vpc, internetFacing: false, crossZoneEnabled: true });
+    loadBalancer.addListener('Kafka', { port: 9092, protocol: Protocol.TCP }).addTargets('Agents', {
+      port: 9092,
+      protocol: Protocol.TCP,
+      targets: [service.loadBalancerTarget({ containerName: 'agent', containerPort: 9092 })],
+      healthCheck: { protocol: Protocol.TCP, interval: Duration.seconds(10) },
+      deregistrationDelay: Duration.seconds(30),
+    });
+    return { service, loadBalancer, bootstrap: `${loadBalancer.loadBalancerDnsName}:9092` };
   }
 
   /** Alarms on errors, throttles, latency, commit conflicts and lag; a dashboard of the same. */
@@ -212,5 +311,6 @@ export class SpoolStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.spool.url });
     new CfnOutput(this, 'BucketName', { value: this.spool.bucket.bucketName });
     new CfnOutput(this, 'TableName', { value: this.spool.table.tableName });
+    if (this.spool.kafka) new CfnOutput(this, 'KafkaBootstrap', { value: this.spool.kafka.bootstrap });
   }
 }

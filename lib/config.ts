@@ -55,7 +55,7 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_HTTP_PORT', 'HTTP port (default 8080; 0: any free port)'],
   ['SPOOL_HTTP_MAX_BODY_BYTES', 'largest request body (default 16777216)'],
   ['SPOOL_KAFKA_PORT', 'Kafka protocol port (default 9092; 0: any free port; -1: no Kafka listener)'],
-  ['SPOOL_KAFKA_ADVERTISED_HOST', 'host Kafka clients are told to connect to (default SPOOL_HOST)'],
+  ['SPOOL_KAFKA_ADVERTISED_HOST', 'host Kafka clients are told to connect to; auto: this machine\'s first non-loopback IPv4 address (default SPOOL_HOST)'],
   ['SPOOL_KAFKA_ADVERTISED_PORT', 'port Kafka clients are told to connect to (default the bound Kafka port)'],
   ['SPOOL_KAFKA_MAX_REQUEST_BYTES', 'largest Kafka request frame (default 104857600)'],
   ['SPOOL_MAINTENANCE_INTERVAL_MS', 'maintenance pass interval (default 60000; 0: never)'],

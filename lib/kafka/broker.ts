@@ -2,7 +2,9 @@
  * The Kafka listener of an agent, assembled: the cluster registration, every API handler, and the
  * TCP server. The agent starts it beside the HTTP API over the same engine and group state.
  */
+import { networkInterfaces } from 'node:os';
 import type { ApiKeys } from '../auth.js';
+import { SpoolError } from '../errors.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Logger } from '../logger.js';
 import type { Log } from '../log/index.js';
@@ -24,7 +26,7 @@ export interface KafkaListenerOptions {
   readonly host: string;
   /** 0: any free port. */
   readonly port: number;
-  /** What clients are told to connect to. @default the bound host and port */
+  /** What clients are told to connect to; `auto`: this machine's first non-loopback IPv4 address (a container's task IP). @default the bound host */
   readonly advertisedHost?: string;
   readonly advertisedPort?: number;
   readonly maxRequestBytes?: number;
@@ -59,7 +61,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     saslAuthenticateHandler(),
     ...groupHandlers({ groups: classic, cluster: deps.cluster }),
   ];
-  const advertisedHost = options.advertisedHost ?? options.host;
+  const advertisedHost = options.advertisedHost === 'auto' ? machineAddress() : (options.advertisedHost ?? options.host);
   const cluster = new StoreCluster(options.log.options.stores.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
   const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster };
   const classic = new ClassicGroups({
@@ -85,4 +87,13 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
       await cluster.stop();
     },
   };
+}
+
+/** The first non-internal IPv4 address of this machine: what other hosts in its network reach it by. */
+function machineAddress(): string {
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((candidate) => candidate !== undefined && candidate.family === 'IPv4' && !candidate.internal);
+  if (!address) throw new SpoolError('INVALID_CONFIG', 'SPOOL_KAFKA_ADVERTISED_HOST=auto found no non-loopback IPv4 address on this machine; set the host explicitly');
+  return address.address;
 }

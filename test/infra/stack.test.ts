@@ -98,16 +98,68 @@ describe('infra > Spool stack', () => {
   });
 
   it('grants no wildcard action on the bucket or the table', () => {
-    const policies = template.findResources('AWS::IAM::Policy');
-    expect(Object.keys(policies).length).toBeGreaterThan(0);
-    for (const policy of Object.values(policies)) {
-      for (const statement of policy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]) {
-        const actions = ([] as string[]).concat(statement.Action);
-        for (const action of actions) {
-          expect(action).not.toBe('*');
-          expect(action).not.toMatch(/^(s3|dynamodb):\*$/);
-        }
-      }
-    }
+    expectNoWildcardActions(template);
+  });
+
+  it('runs no agents unless asked: nothing but stored data costs money at rest', () => {
+    template.resourceCountIs('AWS::ECS::Service', 0);
+    template.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
+  });
+
+  describe('with Kafka agents', () => {
+    let agents: Template;
+    beforeAll(() => {
+      agents = synth({ spool: { kafkaAgents: { desiredCount: 3 } } });
+    }, 120_000);
+
+    it('runs the agent container on Fargate (arm64), advertising each task\'s own address', () => {
+      agents.hasResourceProperties('AWS::ECS::Service', { LaunchType: 'FARGATE', DesiredCount: 3 });
+      agents.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+        Cpu: '1024',
+        Memory: '2048',
+        ContainerDefinitions: [
+          Match.objectLike({
+            PortMappings: [Match.objectLike({ ContainerPort: 9092 }), Match.objectLike({ ContainerPort: 8080 })],
+            Environment: Match.arrayWith([
+              { Name: 'SPOOL_CREATE_STORES', Value: 'false' },
+              { Name: 'SPOOL_HOST', Value: '0.0.0.0' },
+              { Name: 'SPOOL_KAFKA_ADVERTISED_HOST', Value: 'auto' },
+              { Name: 'SPOOL_MAINTENANCE_INTERVAL_MS', Value: '0' },
+            ]),
+          }),
+        ],
+      });
+    });
+
+    it('puts them behind an internal Network Load Balancer on 9092, open to the VPC only', () => {
+      agents.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Type: 'network', Scheme: 'internal' });
+      agents.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 9092, Protocol: 'TCP' });
+      agents.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 9092, Protocol: 'TCP', TargetType: 'ip', HealthCheckProtocol: 'TCP' });
+      agents.hasResourceProperties('AWS::EC2::SecurityGroup', {
+        SecurityGroupIngress: Match.arrayWith([Match.objectLike({ FromPort: 9092, ToPort: 9092, IpProtocol: 'tcp', CidrIp: { 'Fn::GetAtt': [Match.anyValue(), 'CidrBlock'] } })]),
+      });
+      expect(Object.keys(agents.findOutputs('KafkaBootstrap'))).toHaveLength(1);
+    });
+
+    it('grants the agents the bucket and the table, still with no wildcard action', () => {
+      expectNoWildcardActions(agents);
+      const taskPolicies = Object.values(agents.findResources('AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties.Roles).includes('AgentTaskTaskRole'));
+      const actions = taskPolicies.flatMap((p) => p.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) => ([] as string[]).concat(st.Action)));
+      expect(actions).toEqual(expect.arrayContaining(['s3:PutObject', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']));
+    });
   });
 });
+
+function expectNoWildcardActions(template: Template): void {
+  const policies = template.findResources('AWS::IAM::Policy');
+  expect(Object.keys(policies).length).toBeGreaterThan(0);
+  for (const policy of Object.values(policies)) {
+    for (const statement of policy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]) {
+      for (const action of ([] as string[]).concat(statement.Action)) {
+        expect(action).not.toBe('*');
+        expect(action).not.toMatch(/^(s3|dynamodb):\*$/);
+      }
+    }
+  }
+}

@@ -145,16 +145,6 @@ export class StoreCluster implements ClusterView {
     return { leader: publicNode(chosen), epoch: state.epoch };
   }
 
-  /**
-   * Makes sure this agent leads the partition before it writes as leader: keeps a lease it holds,
-   * takes a free or expired one, and refuses (NOT_LEADER, so the client looks again) when another
-   * live agent holds it.
-   */
-  async lead(topic: TopicItem, partition: number): Promise<void> {
-    if (this.log.leases.epochFor(topic.id, partition) !== undefined) return;
-    await this.log.acquireLeadership(topic.name, partition);
-  }
-
   async coordinatorFor(group: string): Promise<BrokerNode> {
     if (await this.coordinates(group)) return this.self;
     const lease = await this.metadata.get(coordinatorKey(group));

@@ -187,12 +187,16 @@ export class Log {
   /**
    * Appends record batches as a client sent them (Kafka Produce): validated (magic 2, CRC-32C, sizes,
    * record counts), stored byte for byte, acknowledged with the base offset of the first. An
-   * idempotent producer's batch (`producer`) that was already appended answers its first offset
-   * again and is not appended twice; a gap in its sequence is refused (idempotence.ts).
+   * idempotent producer's batch that was already appended answers its first offset again and is not
+   * appended twice; a gap in its sequence is refused (idempotence.ts). Resolves once the batch is
+   * accepted (buffered, in call order); `done` once it is committed.
    */
-  async appendBatches(topicName: string, partition: number, bytes: Buffer, options: { acks?: Acks } = {}): Promise<{ done: Promise<AppendedBatches> }> {
+  async appendBatches(topicName: string, partition: number, bytes: Buffer, options: { acks?: Acks; asLeader?: boolean } = {}): Promise<{ done: Promise<AppendedBatches> }> {
     const topic = await this.topicForProduce(topicName);
     checkPartition(topic, partition);
+    // A transport that writes only as leader (Kafka) holds the partition's lease, taking it when free;
+    // NOT_LEADER when another live writer holds it.
+    if (options.asLeader && this.leases.epochFor(topic.id, partition) === undefined) await this.leases.acquire(topic.id, partition);
     const summary = validateBatches(bytes);
     const maxBatchBytes = topic.config['max.message.bytes'];
     for (const { header, pos } of summary.entries) {

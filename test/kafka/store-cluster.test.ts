@@ -3,6 +3,8 @@
  * group coordinator leases, with two agents over one store and a manual clock.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
+import { encodeRecordBatch } from '../../lib/format/index.js';
 import { StoreCluster } from '../../lib/kafka/cluster.js';
 import type { Log } from '../../lib/log/index.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
@@ -53,9 +55,25 @@ describe('kafka > cluster in the store', () => {
     expect(await leaders(b.cluster)).toEqual(fromA);
     // Partition 0 is led by whoever takes its lease, whatever the spread said.
     const other = fromA[0] === 1 ? b : a;
-    await other.cluster.lead(topic, 0);
+    await other.log.acquireLeadership('spread', 0);
     nowMs += 2000;
     expect((await leaders(a.cluster))[0]).toBe(other.cluster.self.nodeId);
+  });
+
+  it('refuses a write as leader to a partition another live agent leads (NOT_LEADER), and allows it once that lease expires', async () => {
+    const { a, b } = await twoAgents();
+    await a.log.createTopic('led', 1);
+    await a.log.acquireLeadership('led', 0);
+    const batch = encodeRecordBatch([{ key: null, value: Buffer.from('x'), timestampMs: 1 }]);
+    const refused = await b.log.appendBatches('led', 0, batch, { asLeader: true }).then(() => undefined, (error: unknown) => error);
+    expect(refused).toBeInstanceOf(SpoolError);
+    expect((refused as SpoolError).code).toBe('NOT_LEADER');
+    nowMs += leaseMs + 1;
+    const { done } = await b.log.appendBatches('led', 0, batch, { asLeader: true });
+    expect((await done).baseOffset).toBe(0);
+    // The old leader's epoch is fenced: it cannot commit any more.
+    const fenced = await (await a.log.appendBatches('led', 0, batch, { asLeader: true })).done.then(() => undefined, (error: unknown) => error);
+    expect((fenced as SpoolError).code).toBe('FENCED_LEADER_EPOCH');
   });
 
   it('gives a group one coordinator, and moves it when that agent stops or its registration expires', async () => {

@@ -142,6 +142,8 @@ class Connection {
   /** Ends the connection once what is in flight has been answered. */
   drain(): void {
     this.draining = true;
+    // Long-polls end now and answer with what they have.
+    this.abort.abort();
     this.socket.pause();
     void this.tail.then(() => this.socket.end());
   }
@@ -166,7 +168,11 @@ class Connection {
         if (frame === undefined) return;
         if (frame === null) return this.destroy();
         await this.accept(frame);
-        if (this.inflight >= this.server.maxInflight) this.socket.pause();
+        if (this.inflight >= this.server.maxInflight) {
+          // Enough answers pending: stop reading (and parsing what is buffered) until some are written.
+          this.socket.pause();
+          return;
+        }
       }
     } finally {
       this.processing = false;

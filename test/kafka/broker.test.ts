@@ -186,6 +186,21 @@ describe('kafka > Produce and Fetch', () => {
   });
 });
 
+describe('kafka > shutdown', () => {
+  it('answers a pending long-poll when the listener closes, instead of holding shutdown for max_wait_ms', async () => {
+    const own = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata) });
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    const client = await WireClient.open(own.bootstrap);
+    const fetching = client.call('Fetch', 11, { maxWaitTime: 60_000, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }] });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await own.close();
+    const answer = await fetching;
+    expect(answer.responses[0].partitions[0]).toEqual(expect.objectContaining({ errorCode: 0, messages: [] }));
+    client.close();
+  });
+});
+
 describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
   it.each([0, 1, 2, 3])('ListOffsets v%i answers earliest and latest', async (version) => {
     const topic = newTopic();

@@ -82,7 +82,8 @@ export function fetchHandler({ log }: BrokerDeps): ApiHandler<FetchRequest, Fetc
                 ),
               ),
             );
-            await Promise.race([...waits, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
+            const ended = new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+            await Promise.race([...waits, ended, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
           } finally {
             stop.abort();
             context.signal.removeEventListener('abort', onClose);

@@ -151,6 +151,17 @@ describe('kafka > Produce and Fetch', () => {
     expect((await log.offsetRange(topic, 0)).latest).toBe(0);
   });
 
+  it('accepts pipelined idempotent batches on one connection in the order sent, and answers in that order', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    const batch = (sequence: number) =>
+      encodeRecordBatch([0, 1].map((i) => ({ key: null, value: Buffer.from(`s${sequence + i}`), timestampMs: 1 })), { producerId: 4242, producerEpoch: 0, baseSequence: sequence });
+    const answers = await withClient((c) => Promise.all([0, 2, 4, 6, 8].map((sequence, i) => c.sendRaw(frame(0, 3, 50 + i, produceBody(topic, 0, batch(sequence), -1))))));
+    expect(answers.map((a) => a.readInt32BE(0))).toEqual([50, 51, 52, 53, 54]);
+    const records = (await log.fetch(topic, 0, 0)).records.map((r) => str(r.value));
+    expect(records).toEqual(['s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9']);
+  });
+
   it('sends no answer with acks=0, and still stores the batch', async () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);

@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` needs nothing but Node (embedded store, filesystem, pure code); `aws` runs the
+// Three projects: `unit` needs nothing but Node (embedded store, filesystem, pure code); `aws` runs the
 // same contract and engine suites against DynamoDB Local and s3rver, which its global setup starts
-// and stops. `npm test` runs both.
+// and stops. `npm test` runs both. `interop` (`npm run test:interop`, after test/interop/setup.sh)
+// runs real Kafka clients (kafkajs, kcat, Java, sarama) against Spool, or against Apache Kafka with
+// INTEROP_TARGET=kafka.
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -22,6 +24,16 @@ export default defineConfig({
           globalSetup: ['test/aws/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'interop',
+          include: ['test/interop/**/*.test.ts'],
+          globalSetup: ['test/interop/global-setup.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
           fileParallelism: false,
         },
       },

@@ -1,6 +1,6 @@
 /** Benchmarks' agent process and statistics. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -13,12 +13,14 @@ export interface Agent {
   /** Kafka bootstrap address. */
   kafka: string;
   child: ChildProcess;
+  dataDir: string;
 }
 
 /** The agent (support/agent.ts) in its own process, on a fresh data directory, with any free ports. */
 export async function startAgent(env: Record<string, string>): Promise<Agent> {
+  const dataDir = tempDir('spool-bench-');
   const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'agent.ts')], {
-    env: { ...process.env, SPOOL_DATA_DIR: tempDir('spool-bench-'), SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', ...env },
+    env: { ...process.env, SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {
@@ -26,16 +28,17 @@ export async function startAgent(env: Record<string, string>): Promise<Agent> {
     child.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
   });
   const started = JSON.parse(line) as { url: string; kafka: string };
-  return { url: started.url, kafka: started.kafka, child };
+  return { url: started.url, kafka: started.kafka, child, dataDir };
 }
 
-/** Stops the agent (SIGTERM) and returns its peak RSS in MiB. */
+/** Stops the agent (SIGTERM), removes its data, and returns its peak RSS in MiB. */
 export async function stopAgent(agent: Agent): Promise<number> {
   const status = readFileSync(`/proc/${agent.child.pid}/status`, 'utf8');
   const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const exited = new Promise((resolve) => agent.child.once('exit', resolve));
   agent.child.kill('SIGTERM');
   await exited;
+  rmSync(agent.dataDir, { recursive: true, force: true });
   return peakKb / 1024;
 }
 

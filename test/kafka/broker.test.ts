@@ -6,7 +6,8 @@ import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../lib/auth.js';
-import { encodeRecordBatch } from '../../lib/format/index.js';
+import { readFileSync } from 'node:fs';
+import { decodeRecordBatch, encodeRecordBatch } from '../../lib/format/index.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
@@ -14,7 +15,7 @@ import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
 import { closeAll, newLog, openTestStores, str, type TestStores } from '../support/logs.js';
 import { embedded } from '../support/stores.js';
-import { frame, WireClient } from './support/wire-client.js';
+import { frame, requestFor, WireClient } from './support/wire-client.js';
 
 const require = createRequire(import.meta.url);
 const { Types: CompressionTypes } = require('kafkajs/src/protocol/message/compression/index.js') as { Types: Record<string, number> };
@@ -135,6 +136,24 @@ describe('kafka > Produce and Fetch', () => {
     // The HTTP side reads the same records, decoded.
     const records = (await log.fetch(topic, 0, 0)).records;
     expect(records.map((r) => str(r.value))).toEqual([...messages(5, 'r0'), ...messages(5, 'r1')].map((m) => m.value));
+  });
+
+  it.each(['snappy', 'lz4', 'zstd'])('stores the Java client\'s %s batch byte for byte, and the HTTP read path decodes it', async (codec) => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    const batch = Buffer.from(readFileSync(new URL(`../format/fixtures/java-${codec}.hex`, import.meta.url), 'utf8').trim(), 'hex');
+    const answer = await withClient((c) => c.sendRaw(frame(0, 3, 9, produceBody(topic, 0, batch, -1))));
+    const nameLength = answer.readInt16BE(8);
+    expect(answer.readInt16BE(4 + 4 + 2 + nameLength + 4 + 4)).toBe(0);
+    // Fetch answers the same bytes; only the base offset (the first 8 bytes, outside the CRC) is the log's.
+    const fetched = await withClient((c) =>
+      c.send(requestFor('Fetch', 11, { maxWaitTime: 0, minBytes: 1, maxBytes: 1 << 22, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1 << 22 }] }] })),
+    );
+    expect(fetched.includes(batch.subarray(8))).toBe(true);
+    const expected = decodeRecordBatch(batch).records.map((r) => str(r.value));
+    const read = await log.fetch(topic, 0, 0, { maxRecords: 5000, maxBytes: 1 << 24 });
+    expect(read.records.map((r) => str(r.value))).toEqual(expected);
+    expect(expected).toHaveLength(1000);
   });
 
   it('refuses a batch with a wrong CRC with CORRUPT_MESSAGE and stores nothing', async () => {

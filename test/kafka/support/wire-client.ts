@@ -81,6 +81,11 @@ export class WireClient {
   }
 }
 
+/** A request built by kafkajs's encoder (`api` as kafkajs names it), to send with `WireClient.send`. */
+export function requestFor(api: string, version: number, args: unknown = {}): KafkajsRequest['request'] {
+  return requests.requests[api]!.protocol({ version })(args).request;
+}
+
 export function splitHostPort(address: string): [string, number] {
   const at = address.lastIndexOf(':');
   return [address.slice(0, at).replace(/^\[|\]$/g, ''), Number(address.slice(at + 1))];

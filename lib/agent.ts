@@ -42,6 +42,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
     kafka = await startKafkaListener({
       log: runtime.log,
       logger,
+      metrics: runtime.metrics,
       host: config.host,
       port: config.kafkaPort,
       advertisedHost: config.kafkaAdvertisedHost,

@@ -7,6 +7,7 @@ import type { ApiKeys } from '../auth.js';
 import { SpoolError } from '../errors.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Logger } from '../logger.js';
+import { noMetrics, type Metrics } from '../metrics.js';
 import type { Log } from '../log/index.js';
 import type { ApiHandler } from './api.js';
 import { ClassicGroups, type ClassicGroupsOptions } from './classic-groups.js';
@@ -23,6 +24,8 @@ import { KafkaServer } from './server.js';
 export interface KafkaListenerOptions {
   readonly log: Log;
   readonly logger: Logger;
+  /** @default none */
+  readonly metrics?: Metrics;
   readonly host: string;
   /** 0: any free port. */
   readonly port: number;
@@ -63,7 +66,8 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
   ];
   const advertisedHost = options.advertisedHost === 'auto' ? machineAddress() : (options.advertisedHost ?? options.host);
   const cluster = new StoreCluster(options.log.options.stores.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
-  const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster };
+  const metrics = options.metrics ?? noMetrics;
+  const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster, metrics };
   const classic = new ClassicGroups({
     log: options.log,
     metadata: options.log.options.stores.metadata,
@@ -72,7 +76,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     logger: options.logger,
     ...options.groupTimeouts,
   });
-  server = new KafkaServer({ handlers: handlers(deps), logger: options.logger, maxRequestBytes: options.maxRequestBytes, sasl: options.apiKeys ? apiKeySasl(options.apiKeys) : undefined });
+  server = new KafkaServer({ handlers: handlers(deps), logger: options.logger, metrics, maxRequestBytes: options.maxRequestBytes, sasl: options.apiKeys ? apiKeySasl(options.apiKeys) : undefined });
   // The bound port is known only after listening; the registration that advertises it follows at once.
   const address = await server.listen(options.host, options.port);
   await cluster.start(address.port);

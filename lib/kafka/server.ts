@@ -22,6 +22,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
+import { noMetrics, type Metrics } from '../metrics.js';
 import { isLater, type ApiHandler, type Principal, type RequestContext } from './api.js';
 import { apiVersions, type ApiVersionRange } from './apis/api-versions.js';
 import { KafkaErrors, kafkaErrorFor } from './errors.js';
@@ -36,6 +37,8 @@ export interface KafkaServerOptions {
   readonly maxInflightPerConnection?: number;
   /** Required SASL authentication; absent: the listener is open. */
   readonly sasl?: SaslOptions;
+  /** Requests, latency and errors per API (dimension Route = "Kafka <API>"), as the HTTP API's per route. @default none */
+  readonly metrics?: Metrics;
 }
 
 export interface SaslOptions {
@@ -206,6 +209,7 @@ class Connection {
 
   private async accept(frame: Buffer): Promise<void> {
     if (this.rawSaslMechanism !== undefined) return this.rawSaslToken(frame);
+    const startedMs = performance.now();
     let header: Header;
     let reader: KafkaReader;
     let handler: ApiHandler<any, any> | undefined;
@@ -247,7 +251,7 @@ class Connection {
         answer = Promise.reject(error);
       }
     }
-    this.enqueue(header, handler, request, answer);
+    this.enqueue(header, handler, request, answer, startedMs);
     if (this.authenticationFailed) {
       this.log('info', 'kafka SASL authentication failed', { mechanism: this.saslMechanism });
       this.closeAfterAnswers();
@@ -295,15 +299,23 @@ class Connection {
     this.queueWrite(Promise.resolve([size]));
   }
 
-  private enqueue(header: Header, handler: ApiHandler<any, any>, request: unknown, answer: Promise<unknown>): void {
+  private enqueue(header: Header, handler: ApiHandler<any, any>, request: unknown, answer: Promise<unknown>, startedMs: number): void {
+    let failed = false;
     const bytes = answer.then(
       (response) => this.encode(header, handler, response),
       (error: unknown) => {
         const code = kafkaErrorFor(error);
+        failed = code.unexpected;
         if (code.unexpected) this.log('error', 'kafka request failed', { api: handler.codec.name, message: error instanceof Error ? error.message : String(error) });
         if (!handler.refuse) return null;
         return this.encode(header, handler, handler.refuse(request, code.code));
       },
+    );
+    void bytes.then((chunks) =>
+      (this.server.options.metrics ?? noMetrics).emit(
+        { Requests: [1, 'Count'], Latency: [performance.now() - startedMs, 'Milliseconds'], Errors: [failed || chunks === null ? 1 : 0, 'Count'] },
+        { Route: `Kafka ${handler.codec.name}` },
+      ),
     );
     this.queueWrite(bytes);
   }

@@ -13,7 +13,7 @@ import type { PartitionState, TopicConfig, TopicItem } from './layout.js';
 import { LeaseManager, type Lease } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
 import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions } from './reader.js';
-import { TopicRegistry, notFound, validatePartitionCount } from './topics.js';
+import { TopicRegistry, defaultTopicConfig, notFound, validatePartitionCount } from './topics.js';
 import { Maintenance, type MaintenanceOptions } from './maintenance/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -148,18 +148,13 @@ export class Log {
    */
   async produce(topicName: string, records: readonly ProduceRecord[], options: { acks?: Acks } = {}): Promise<ProducedOffset[]> {
     if (records.length === 0) return [];
-    const topic = await this.topicForProduce(topicName);
-    const maxRecordBytes = topic.config['max.message.bytes'];
+    // A topic to be auto-created is created only for a request it would accept.
+    const topic = await this.topicForProduce(topicName, (shape) => checkRecords(shape, records));
+    checkRecords(topic, records);
     const nowMs = this.now();
     const byPartition = new Map<number, { indexes: number[]; records: (ProduceRecord & { timestampMs: number })[] }>();
     records.forEach((record, index) => {
-      const partition = this.choosePartition(topic, record, index);
-      const size = recordSize(record);
-      if (size > maxRecordBytes) {
-        throw new SpoolError('RECORD_TOO_LARGE', `record ${index} is ${size} bytes, over max.message.bytes ${maxRecordBytes} of topic ${topic.name}`, {
-          details: { index, size_bytes: size, max_message_bytes: maxRecordBytes },
-        });
-      }
+      const partition = this.choosePartition(topic, record);
       let group = byPartition.get(partition);
       if (!group) byPartition.set(partition, (group = { indexes: [], records: [] }));
       group.indexes.push(index);
@@ -191,7 +186,7 @@ export class Log {
    * appended twice; a gap in its sequence is refused (idempotence.ts). Resolves once the batch is
    * accepted (buffered, in call order); `done` once it is committed.
    */
-  async appendBatches(topicName: string, partition: number, bytes: Buffer, options: { acks?: Acks; asLeader?: boolean } = {}): Promise<{ done: Promise<AppendedBatches> }> {
+  async appendBatches(topicName: string, partition: number, bytes: Buffer, options: { acks?: Acks; asLeader?: boolean } = {}): Promise<{ done: Promise<AppendedBatches>; records: number }> {
     const topic = await this.topicForProduce(topicName);
     checkPartition(topic, partition);
     // A transport that writes only as leader (Kafka) holds the partition's lease, taking it when free;
@@ -212,7 +207,7 @@ export class Log {
     if (producer) {
       const check = await this.producerStates.accept(topic.id, partition, producer, `${topic.name}/${partition}`);
       if (check.verdict.kind === 'refuse') throw check.verdict.error;
-      if (check.verdict.kind === 'duplicate') return { done: Promise.resolve(check.verdict.baseOffset).then((baseOffset) => ({ baseOffset, duplicate: true })) };
+      if (check.verdict.kind === 'duplicate') return { done: Promise.resolve(check.verdict.baseOffset).then((baseOffset) => ({ baseOffset, duplicate: true })), records: 0 };
       settle = check.settle;
     }
     // Nothing waits between here and appendAll buffering the batch: a caller that awaits this method
@@ -233,7 +228,7 @@ export class Log {
         throw error;
       },
     );
-    return { done };
+    return { done, records: summary.records };
   }
 
   // ---- fetch --------------------------------------------------------------------------------------
@@ -300,12 +295,14 @@ export class Log {
     return topic;
   }
 
-  private async topicForProduce(name: string): Promise<TopicItem> {
+  /** The topic, auto-created when allowed — after `accepts` passed on the shape it would have. */
+  private async topicForProduce(name: string, accepts?: (shape: TopicShape) => void): Promise<TopicItem> {
     const cached = this.topicCache.get(name);
     if (cached && cached.expiresMs > this.now()) return cached.topic;
     let topic = await this.topics.get(name);
     if (topic === undefined) {
       if (!this.autoCreate) throw notFound(name);
+      accepts?.({ name, partitions: this.defaultPartitions, config: { ...defaultTopicConfig, ...this.options.topicDefaults } });
       topic = await this.topics.create(name, this.defaultPartitions).catch(async (error) => {
         if (error instanceof SpoolError && error.code === 'TOPIC_ALREADY_EXISTS') return this.topics.require(name);
         throw error;
@@ -315,11 +312,8 @@ export class Log {
     return topic;
   }
 
-  private choosePartition(topic: TopicItem, record: ProduceRecord, index: number): number {
-    if (record.partition !== undefined) {
-      checkPartition(topic, record.partition, `record ${index}: `);
-      return record.partition;
-    }
+  private choosePartition(topic: TopicItem, record: ProduceRecord): number {
+    if (record.partition !== undefined) return record.partition; // checked by checkRecords
     if (record.key !== null && record.key !== undefined) return partitionForKey(record.key, topic.partitions);
     // Sticky: keyless records go to one partition until a flush, then to another (as Kafka's client).
     const flush = this.producer.stats.flushes;
@@ -349,7 +343,23 @@ function idempotentBatch(entries: readonly { header: { producerId: number; produ
   return { producerId: first.producerId, producerEpoch: first.producerEpoch, firstSequence: first.baseSequence, lastSequence: expected - 1 };
 }
 
-function checkPartition(topic: TopicItem, partition: unknown, prefix = ''): void {
+type TopicShape = Pick<TopicItem, 'name' | 'partitions' | 'config'>;
+
+/** What of a produce request can be refused knowing only the topic's shape: explicit partitions and record sizes. */
+function checkRecords(topic: TopicShape, records: readonly ProduceRecord[]): void {
+  const maxRecordBytes = topic.config['max.message.bytes'];
+  records.forEach((record, index) => {
+    if (record.partition !== undefined) checkPartition(topic, record.partition, `record ${index}: `);
+    const size = recordSize(record);
+    if (size > maxRecordBytes) {
+      throw new SpoolError('RECORD_TOO_LARGE', `record ${index} is ${size} bytes, over max.message.bytes ${maxRecordBytes} of topic ${topic.name}`, {
+        details: { index, size_bytes: size, max_message_bytes: maxRecordBytes },
+      });
+    }
+  });
+}
+
+function checkPartition(topic: TopicShape, partition: unknown, prefix = ''): void {
   if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 0 || partition >= topic.partitions) {
     throw new SpoolError(
       'PARTITION_NOT_FOUND',

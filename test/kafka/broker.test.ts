@@ -13,6 +13,7 @@ import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.j
 import { KafkaErrors } from '../../lib/kafka/errors.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
+import { emfMetrics } from '../../lib/metrics.js';
 import { closeAll, newLog, openTestStores, str, type TestStores } from '../support/logs.js';
 import { embedded } from '../support/stores.js';
 import { frame, requestFor, WireClient } from './support/wire-client.js';
@@ -38,7 +39,11 @@ afterAll(async () => {
 const newTopic = () => `kafka-${randomUUID().slice(0, 8)}`;
 
 async function withClient<T>(run: (client: WireClient) => Promise<T>): Promise<T> {
-  const client = await WireClient.open(listener.bootstrap);
+  return withClientAt(listener.bootstrap, run);
+}
+
+async function withClientAt<T>(bootstrap: string, run: (client: WireClient) => Promise<T>): Promise<T> {
+  const client = await WireClient.open(bootstrap);
   try {
     return await run(client);
   } finally {
@@ -213,6 +218,35 @@ describe('kafka > Produce and Fetch', () => {
       const answer = await fetching;
       expect(answer.responses[0].partitions[0].messages.map((m: any) => m.value.toString())).toEqual(['late']);
     });
+  });
+});
+
+describe('kafka > metrics', () => {
+  it('counts requests, latency and errors per API, and records produced and fetched, as EMF lines', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const own = await startKafkaListener({
+      log,
+      logger: silentLogger,
+      metrics: emfMetrics((line) => lines.push(JSON.parse(line))),
+      host: '127.0.0.1',
+      port: 0,
+      groups: new GroupCoordinator(log, stores.metadata),
+    });
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    try {
+      await withClientAt(own.bootstrap, async (c) => {
+        await c.call('Produce', 7, { acks: -1, timeout: 1000, topicData: [{ topic, partitions: [{ partition: 0, messages: [{ value: 'a' }, { value: 'b' }] }] }] });
+        await c.call('Fetch', 11, { maxWaitTime: 0, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }] });
+      });
+    } finally {
+      await own.close();
+    }
+    const byRoute = (route: string) => lines.find((line) => line.Route === route);
+    expect(byRoute('Kafka Produce')).toEqual(expect.objectContaining({ Requests: 1, Errors: 0, Latency: expect.any(Number) }));
+    expect(byRoute('Kafka Fetch')).toEqual(expect.objectContaining({ Requests: 1, Errors: 0 }));
+    expect(lines.find((line) => 'RecordsProduced' in line)).toEqual(expect.objectContaining({ RecordsProduced: 2, topic }));
+    expect(lines.find((line) => 'RecordsFetched' in line)).toEqual(expect.objectContaining({ RecordsFetched: 2, topic }));
   });
 });
 

@@ -1,5 +1,6 @@
 /** What the broker's handlers are built from. */
 import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
 import type { Log } from '../../log/index.js';
 import type { Principal } from '../api.js';
 import type { StoreCluster } from '../cluster.js';
@@ -8,6 +9,8 @@ export interface BrokerDeps {
   readonly log: Log;
   readonly cluster: StoreCluster;
   readonly logger: Logger;
+  /** Records and bytes produced and fetched, as the HTTP API counts them. */
+  readonly metrics: Metrics;
 }
 
 /** Whether the connection may do `action` on `topic`: always on an open listener. */

@@ -15,7 +15,7 @@ import { permits, type BrokerDeps } from './deps.js';
 /** Longest wait a client may ask of a fetch. */
 const maxWaitCapMs = 30_000;
 
-export function fetchHandler({ log }: BrokerDeps): ApiHandler<FetchRequest, FetchResponse> {
+export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequest, FetchResponse> {
   const refuse = (request: FetchRequest, errorCode: number): FetchResponse => ({
     errorCode: KafkaErrors.NONE,
     responses: request.topics.map((topic) => ({
@@ -42,6 +42,7 @@ export function fetchHandler({ log }: BrokerDeps): ApiHandler<FetchRequest, Fetc
         const size = result.batches.reduce((sum, batch) => sum + batch.length, 0);
         bytes += size;
         budget -= size;
+        if (result.batches.length > 0) metrics.emit({ RecordsFetched: [recordsIn(result.batches), 'Count'] }, {}, { topic, partition: partition.partition });
         return { ...base, errorCode: KafkaErrors.NONE, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records: result.batches };
       } catch (error) {
         const range = error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE' ? await log.offsetRange(topic, partition.partition).catch(() => undefined) : undefined;
@@ -127,4 +128,9 @@ export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsR
       return { topics };
     },
   };
+}
+
+/** Records in whole batches, from their headers (recordCount is the int32 at byte 57). */
+function recordsIn(batches: readonly Buffer[]): number {
+  return batches.reduce((sum, batch) => sum + (batch.length >= 61 ? batch.readInt32BE(57) : 0), 0);
 }

@@ -12,7 +12,7 @@ import { KafkaErrors, kafkaErrorFor } from '../errors.js';
 import { noResponse } from '../server.js';
 import { permits, type BrokerDeps } from './deps.js';
 
-export function produceHandler({ log, logger }: BrokerDeps): ApiHandler<ProduceRequest, ProduceResponse> {
+export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler<ProduceRequest, ProduceResponse> {
   const failed = (index: number, errorCode: number, errorMessage: string | null): ProducePartitionResponse => ({ index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage });
   const refuse = (request: ProduceRequest, errorCode: number): ProduceResponse => ({
     topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((p) => failed(p.index, errorCode, null)) })),
@@ -43,7 +43,8 @@ export function produceHandler({ log, logger }: BrokerDeps): ApiHandler<ProduceR
             continue;
           }
           try {
-            const { done } = await log.appendBatches(topicData.name, index, records, { acks, asLeader: true });
+            const { done, records: count } = await log.appendBatches(topicData.name, index, records, { acks, asLeader: true });
+            if (count > 0) metrics.emit({ RecordsProduced: [count, 'Count'], BytesProduced: [records.length, 'Bytes'] }, {}, { topic: topicData.name });
             partitions.push(
               done.then(
                 ({ baseOffset }) => ({ index, errorCode: KafkaErrors.NONE, baseOffset, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: null }),

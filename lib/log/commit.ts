@@ -33,7 +33,10 @@
  *
  * Lost responses: when a commit fails ambiguously (timeout, 5xx) we keep the same base and try again.
  * If the first attempt did land, the retry's row create fails and returns the row: it names our
- * object and position, so the chunk is known committed at that base and is not written twice.
+ * object and position, so the chunk is known committed at that base and is not written twice. When
+ * the commit deadline or the attempts run out before a retry could tell, the rows at the bases of the
+ * ambiguous attempts are read before a failure is reported: a landed commit is never reported failed
+ * (its writer would send it again, and a non-idempotent record would then appear twice).
  */
 import { SpoolError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -133,6 +136,8 @@ export class Committer {
   private async commitGroup(chunks: readonly CommitChunk[], notAfterMs: number): Promise<CommitOutcome[]> {
     const outcomes: (CommitOutcome | undefined)[] = new Array(chunks.length).fill(undefined);
     let lastError: SpoolError | undefined;
+    // Per chunk, the attempts whose transaction may have landed unbeknown to us (the answer was lost).
+    const uncertain = new Map<number, { base: number; producerStates: { producerId: number; state: ProducerState }[] }[]>();
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const pending = chunks.map((_, index) => index).filter((index) => outcomes[index] === undefined);
       if (pending.length === 0) break;
@@ -141,7 +146,9 @@ export class Committer {
         await this.sleep(Math.min(200, 2 ** Math.min(attempt, 8)) * Math.random());
       }
       if (this.now() > notAfterMs) {
-        const late = new SpoolError('TIMEOUT', 'the segment was stored too long ago to be committed safely; nothing was written, send again');
+        // No new attempt now; but one whose answer was lost may have landed: look before saying it did not.
+        await this.settleUncertain(chunks, outcomes, uncertain);
+        const late = new SpoolError('TIMEOUT', 'the segment was stored too long ago to be committed safely; send again');
         return outcomes.map((outcome) => outcome ?? { ok: false, error: late });
       }
       // Learn the end offset of partitions not cached yet (one consistent read each).
@@ -213,11 +220,33 @@ export class Committer {
           break;
         }
         // Ambiguous: it may have landed. Keep the cached bases so the retry can recognise our rows.
+        live.forEach((index, i) => uncertain.set(index, [...(uncertain.get(index) ?? []), { base: bases[i]!, producerStates: planned[i]!.producerStates }]));
         lastError = failure;
       }
     }
+    await this.settleUncertain(chunks, outcomes, uncertain);
     const gaveUp = lastError ?? new SpoolError('CONFLICT', `commit did not succeed after ${this.maxAttempts} attempts against racing writers`);
     return outcomes.map((outcome) => outcome ?? { ok: false, error: gaveUp });
+  }
+
+  /**
+   * Settles chunks whose transaction may have landed with its answer lost: the row at a base such an
+   * attempt used names our object and position if, and only if, it did. A chunk whose rows cannot
+   * be read stays unsettled (its failure is then reported as it is).
+   */
+  private async settleUncertain(
+    chunks: readonly CommitChunk[],
+    outcomes: (CommitOutcome | undefined)[],
+    uncertain: ReadonlyMap<number, readonly { base: number; producerStates: { producerId: number; state: ProducerState }[] }[]>,
+  ): Promise<void> {
+    for (const [index, attempts] of uncertain) {
+      const chunk = chunks[index]!;
+      for (const { base, producerStates } of attempts) {
+        if (outcomes[index] !== undefined) break;
+        const row = await this.metadata.get(rowKey(chunk.topicId, chunk.partition, base)).catch(() => undefined);
+        if (row && isOurs(batchRowFromItem(row), chunk)) outcomes[index] = this.committed(chunk, base, producerStates);
+      }
+    }
   }
 
   /** Loads the committed state of the chunk's producers that this writer does not know yet. */

@@ -16,6 +16,10 @@
  *     pipelined batches (up to 5 in flight, as Kafka clients send) are accepted in order.
  *  3. Any failure forgets the cached state of that producer and partition: the next batch reloads it
  *     from the store, strongly consistently. A leader change therefore keeps producer state.
+ *  4. A batch is refused only on state read from the store: when the cached state would refuse it
+ *     (and nothing of the producer is pending here), the state is read again first, since another
+ *     writer may have appended for the producer meanwhile (leadership moved away and came back).
+ *     An append decided on a stale cache needs no such read: its commit condition catches it (1).
  *
  * Cost: one more item in the flush's transaction per idempotent producer per partition touched
  * (2 write units; transactional writes cost double).
@@ -130,17 +134,21 @@ export class ProducerStates {
    * same producer is checked against it), and the caller must `settle` it with the append's outcome.
    */
   async accept(topicId: string, partition: number, batch: ProducerBatch, where: string): Promise<{ verdict: SequenceVerdict; settle?: (baseOffset: Promise<number>) => void }> {
-    const entry = await this.entry(topicId, partition, batch.producerId);
-    const known = [...(entry.committed?.batches ?? []).map((b) => ({ ...b, producerEpoch: entry.committed!.producerEpoch })), ...entry.pending];
-    const last = entry.pending[entry.pending.length - 1];
-    const state = last ? { producerEpoch: last.producerEpoch, nextSequence: nextAfter(last.lastSequence) } : entry.committed;
-    const verdict = checkSequence(state, known, batch, where);
+    const id = stateId(topicId, partition, batch.producerId);
+    let entry = await this.entry(topicId, partition, batch.producerId);
+    let verdict = check(entry, batch, where);
+    if (verdict.kind === 'refuse' && entry.pending.length === 0 && this.entries.get(id) === entry) {
+      // A refusal must rest on the store's state, not on what this writer last saw: another writer may
+      // have appended for the producer since (leadership moved away and came back). Read it again.
+      this.entries.delete(id);
+      entry = await this.entry(topicId, partition, batch.producerId);
+      verdict = check(entry, batch, where);
+    }
     if (verdict.kind !== 'append') return { verdict };
     let settled!: (baseOffset: Promise<number>) => void;
     const baseOffset = new Promise<number>((resolve) => (settled = (outcome) => resolve(outcome)));
     const pending: Pending = { producerEpoch: batch.producerEpoch, firstSequence: batch.firstSequence, lastSequence: batch.lastSequence, baseOffset };
     entry.pending.push(pending);
-    const id = stateId(topicId, partition, batch.producerId);
     baseOffset.then(
       () => {
         const index = entry.pending.indexOf(pending);
@@ -186,6 +194,14 @@ export class ProducerStates {
     this.entries.set(id, entry);
     return entry;
   }
+}
+
+/** The verdict on `batch` against what this writer knows: committed state, then its pending batches. */
+function check(entry: Entry, batch: ProducerBatch, where: string): SequenceVerdict {
+  const known = [...(entry.committed?.batches ?? []).map((b) => ({ ...b, producerEpoch: entry.committed!.producerEpoch })), ...entry.pending];
+  const last = entry.pending[entry.pending.length - 1];
+  const state = last ? { producerEpoch: last.producerEpoch, nextSequence: nextAfter(last.lastSequence) } : entry.committed;
+  return checkSequence(state, known, batch, where);
 }
 
 function stateId(topicId: string, partition: number, producerId: number): string {

@@ -127,6 +127,16 @@ export function engineSuite(kind: () => StoreKind): void {
       expect((await log.topics.require(name)).partitions).toBe(4);
     });
 
+    it('creates no topic for a produce it refuses', async () => {
+      // Found by the HTTP fuzzing of test/reliability: a refused request left an auto-created topic behind.
+      const { log } = await setup({ defaultPartitions: 2, topicDefaults: { 'max.message.bytes': 1024 } });
+      const name = topicName();
+      await expect(log.produce(name, [{ key: null, value: text('x') }, { key: null, value: text('y'), partition: 2 }])).rejects.toMatchObject({ code: 'PARTITION_NOT_FOUND' });
+      await expect(log.produce(name, [{ key: null, value: Buffer.alloc(2000) }])).rejects.toMatchObject({ code: 'RECORD_TOO_LARGE' });
+      expect(await log.topics.get(name)).toBeUndefined();
+      expect(await log.produce(name, [{ key: null, value: text('z'), partition: 1 }])).toEqual([{ partition: 1, offset: 0 }]);
+    });
+
     it('answers TOPIC_NOT_FOUND on produce when auto-create is off', async () => {
       const { log } = await setup({ autoCreateTopics: false });
       await expect(log.produce(topicName(), [{ key: null, value: text('x') }])).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' });

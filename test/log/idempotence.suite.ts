@@ -97,6 +97,19 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     expect(await values(second, topic)).toEqual(['r-0', 'r-1', 'r-2', 'r-3', 'r-4']);
   });
 
+  it('takes the next batch when leadership comes back to a writer whose cached state is stale', async () => {
+    // Found by the reliability harness (test/reliability/storage-faults.ts): the first writer kept
+    // the state it last saw and refused the producer's next batch as a gap, a fatal error for a Kafka client.
+    const { first, make, topic } = await setup();
+    const second = make();
+    await append(first, topic, batch(25, 0, 0, 2));
+    await append(second, topic, batch(25, 0, 2, 3)); // leadership moved; the producer went on there
+    expect(await append(first, topic, batch(25, 0, 5, 1))).toEqual({ baseOffset: 5, duplicate: false }); // …and came back
+    expect(await append(first, topic, batch(25, 0, 2, 3))).toEqual({ baseOffset: 2, duplicate: true });
+    expect(await codeOf(append(first, topic, batch(25, 0, 9, 1)))).toBe('OUT_OF_ORDER_SEQUENCE'); // a real gap is still refused
+    expect(await values(first, topic)).toEqual(['r-0', 'r-1', 'r-2', 'r-3', 'r-4', 'r-5']);
+  });
+
   it('commits once when the response to a successful commit is lost', async () => {
     const { stores, first, topic } = await setup();
     let lose = true;

@@ -124,6 +124,26 @@ export function invariantSuite(kind: () => StoreKind): void {
       expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['first', 'once']);
     });
 
+    it('reports a commit whose answer was lost as committed, even when its deadline passes before the retry', async () => {
+      // Found by the reliability harness (test/reliability/storage-faults.ts): the writer answered TIMEOUT,
+      // "nothing was written", for a commit that had landed, and the client's resend appeared twice.
+      let nowMs = 1_000_000;
+      const { stores, make } = await setup();
+      const writer = make({ now: () => nowMs, maintenance: { gcGraceMs: 10_000 } });
+      const topic = `late-${randomUUID().slice(0, 8)}`;
+      await writer.createTopic(topic, 1);
+      let lose = true;
+      stores.metadata.afterTransact = () => {
+        if (!lose) return;
+        lose = false;
+        nowMs += 60_000; // the answer is lost, and by the time the writer could retry, its deadline has passed
+        throw new SpoolError('STORAGE_UNAVAILABLE', 'socket timed out after the transaction landed');
+      };
+      expect(await writer.produce(topic, [{ key: null, value: text('once') }])).toEqual([{ partition: 0, offset: 0 }]);
+      stores.metadata.afterTransact = undefined;
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['once']);
+    });
+
     it('refuses commits from a writer whose lease epoch was superseded', async () => {
       let nowMs = 1_000_000;
       const clock = () => nowMs;

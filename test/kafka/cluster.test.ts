@@ -6,9 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { Log } from '../../lib/log/index.js';
-import { openStores } from '../../lib/storage/open.js';
-import { startAgentProcess, type AgentProcess } from '../support/agent-process.js';
+import { startAgentProcess, withLog, type AgentProcess } from '../support/agent-process.js';
 import { tempDir } from '../support/stores.js';
 
 const leaseMs = 1500;
@@ -17,17 +15,6 @@ const started: AgentProcess[] = [];
 afterEach(async () => {
   for (const agent of started.splice(0)) await agent.stop();
 });
-
-/** A Log of this process over the agents' data directory (LMDB allows several processes). */
-async function withLog<T>(dataDir: string, use: (log: Log) => Promise<T>): Promise<T> {
-  const stores = await openStores({ dataDir }, { createIfMissing: false });
-  try {
-    return await use(new Log({ stores }));
-  } finally {
-    await stores.objects.close();
-    await stores.metadata.close();
-  }
-}
 
 describe('kafka > several agents on one store', () => {
   it('splits partition leadership, and moves a killed agent\'s partitions to the survivor', { timeout: 90_000 }, async () => {

@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { Log } from '../../lib/log/index.js';
+import { openStores } from '../../lib/storage/open.js';
 
 export interface AgentProcess {
   readonly child: ChildProcess;
@@ -37,4 +39,15 @@ export async function startAgentProcess(env: Record<string, string>): Promise<Ag
     await exited;
   };
   return { child, ...ready, stop: () => signal('SIGTERM'), kill: () => signal('SIGKILL') };
+}
+
+/** A Log of this process over the agents' data directory (LMDB allows several processes). */
+export async function withLog<T>(dataDir: string, use: (log: Log) => Promise<T>): Promise<T> {
+  const stores = await openStores({ dataDir }, { createIfMissing: false });
+  try {
+    return await use(new Log({ stores }));
+  } finally {
+    await stores.objects.close();
+    await stores.metadata.close();
+  }
 }

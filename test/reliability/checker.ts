@@ -1,0 +1,151 @@
+/**
+ * The reliability checker: given what producers were told (acknowledgements, in the order each
+ * producer got them), what they sent, what consumers were handed and what the log holds at the end,
+ * it lists every broken promise. Pure; shared by the fault, crash-loop and zombie tests and the
+ * longer scripts. Values are `<producer>:<sequence>`, unique per send (a retry resends the same value).
+ *
+ * Promises checked:
+ *  - offsets of each partition are dense from 0 (nothing visible breaks density);
+ *  - every acknowledged record is at the offset it was acknowledged with;
+ *  - an idempotent producer's record is visible exactly once (acknowledged) or at most once (not);
+ *  - per partition, each producer's acknowledged offsets grow in the order it was acknowledged;
+ *  - nothing visible was never sent;
+ *  - consumers: a record handed out is the one the log holds at that offset, and no (partition,
+ *    offset) goes to two members in one generation;
+ *  - committed group offsets never move backwards.
+ */
+
+export interface Acknowledged {
+  readonly producer: string;
+  readonly idempotent: boolean;
+  readonly value: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+export interface StoredRecord {
+  readonly offset: number;
+  readonly value: string | null;
+}
+
+export interface Delivery {
+  readonly member: string;
+  readonly generation: number;
+  readonly partition: number;
+  readonly offset: number;
+  readonly value: string | null;
+}
+
+export interface CommitSample {
+  readonly atMs: number;
+  readonly partition: number;
+  readonly committed: number;
+}
+
+export interface LogFigures {
+  /** Records read back and checked. */
+  readonly records: number;
+  readonly acknowledged: number;
+  /** Visible copies beyond the first of non-idempotent producers' values (retries after a lost answer). */
+  readonly duplicates: number;
+  /** Sent values never acknowledged but visible (a lost answer, not retried with success). */
+  readonly unacknowledgedVisible: number;
+}
+
+const maxReported = 25;
+
+class Violations {
+  readonly list: string[] = [];
+  private dropped = 0;
+  add(message: string): void {
+    if (this.list.length < maxReported) this.list.push(message);
+    else this.dropped++;
+  }
+  done(): string[] {
+    return this.dropped > 0 ? [...this.list, `… and ${this.dropped} more`] : this.list;
+  }
+}
+
+/** `partitions[p]` is partition p's records, in offset order, as read from offset 0. */
+export function checkLog(
+  acks: readonly Acknowledged[],
+  partitions: readonly (readonly StoredRecord[])[],
+  sent: ReadonlySet<string>,
+  idempotentProducers: ReadonlySet<string>,
+): { figures: LogFigures; violations: string[] } {
+  const violations = new Violations();
+  const seen = new Map<string, { partition: number; offset: number }[]>();
+  let records = 0;
+  partitions.forEach((stored, partition) => {
+    stored.forEach((record, index) => {
+      records++;
+      if (record.offset !== index) violations.add(`partition ${partition}: offset ${record.offset} at position ${index}: offsets are not dense from 0`);
+      const value = record.value ?? '<null>';
+      if (!sent.has(value)) violations.add(`partition ${partition} offset ${record.offset}: ${value} was never sent`);
+      const places = seen.get(value) ?? [];
+      places.push({ partition, offset: record.offset });
+      seen.set(value, places);
+    });
+  });
+
+  const lastOffset = new Map<string, { offset: number; value: string }>();
+  const acknowledgedValues = new Set<string>();
+  for (const ack of acks) {
+    acknowledgedValues.add(ack.value);
+    const at = partitions[ack.partition]?.[ack.offset];
+    if (at?.value !== ack.value) {
+      violations.add(`${ack.value} was acknowledged at ${ack.partition}/${ack.offset}, which holds ${at === undefined ? 'nothing' : at.value}`);
+    }
+    const key = `${ack.producer}#${ack.partition}`;
+    const previous = lastOffset.get(key);
+    if (previous && previous.offset >= ack.offset) {
+      violations.add(`${ack.producer} on partition ${ack.partition}: ${ack.value} acknowledged at ${ack.offset}, after ${previous.value} at ${previous.offset}`);
+    }
+    lastOffset.set(key, { offset: ack.offset, value: ack.value });
+  }
+
+  let duplicates = 0;
+  let unacknowledgedVisible = 0;
+  for (const [value, places] of seen) {
+    const producer = value.slice(0, value.lastIndexOf(':'));
+    if (idempotentProducers.has(producer) && places.length > 1) {
+      violations.add(`${value} of idempotent producer ${producer} is visible ${places.length} times: ${places.map((p) => `${p.partition}/${p.offset}`).join(', ')}`);
+    }
+    duplicates += places.length - 1;
+    if (!acknowledgedValues.has(value)) unacknowledgedVisible++;
+  }
+  return { figures: { records, acknowledged: acks.length, duplicates, unacknowledgedVisible }, violations: violations.done() };
+}
+
+/** Consumers' deliveries against the final log. */
+export function checkDeliveries(deliveries: readonly Delivery[], partitions: readonly (readonly StoredRecord[])[]): string[] {
+  const violations = new Violations();
+  const owner = new Map<string, string>();
+  for (const delivery of deliveries) {
+    const stored = partitions[delivery.partition]?.[delivery.offset];
+    if (stored?.value !== delivery.value) {
+      violations.add(`${delivery.member} got ${delivery.value} at ${delivery.partition}/${delivery.offset}, where the log holds ${stored === undefined ? 'nothing' : stored.value}`);
+    }
+    const key = `${delivery.generation}#${delivery.partition}#${delivery.offset}`;
+    const first = owner.get(key);
+    if (first !== undefined && first !== delivery.member) {
+      violations.add(`${delivery.partition}/${delivery.offset} went to ${first} and ${delivery.member} in generation ${delivery.generation}`);
+    }
+    owner.set(key, delivery.member);
+  }
+  return violations.done();
+}
+
+/** Samples in the order they were taken. */
+export function checkCommits(samples: readonly CommitSample[]): string[] {
+  const violations = new Violations();
+  const last = new Map<number, CommitSample>();
+  for (const sample of samples) {
+    const previous = last.get(sample.partition);
+    if (previous && sample.committed < previous.committed) {
+      violations.add(`partition ${sample.partition}: committed offset went from ${previous.committed} to ${sample.committed} (${sample.atMs - previous.atMs} ms later)`);
+    }
+    last.set(sample.partition, sample);
+  }
+  return violations.done();
+}

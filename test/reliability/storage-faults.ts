@@ -1,0 +1,221 @@
+/**
+ * Storage faults, in one process: several writers (Log instances over one pair of stores, as agents
+ * or Lambdas sharing S3 and DynamoDB) take sequence-numbered keyed records from producers of every
+ * kind while a FaultPlan (test/support/fault-plan.ts) fails, delays and half-completes their storage
+ * calls, a writer on the bare stores races them for the same partitions (real conditional-check
+ * conflicts), maintenance compacts and collects garbage throughout, and a reader tails every
+ * partition. Producers retry failed requests as clients do: an idempotent producer resends the same
+ * batch (same producer id, epoch and sequence), to whichever writer it picks.
+ *
+ * At the end the log is read back from the bare stores and handed to the checker (checker.ts).
+ *
+ * As a script (a longer run than CI's):
+ *   node --import tsx test/reliability/storage-faults.ts --requests 400 --seed 7 [--memory 1]
+ */
+import { randomUUID } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { SpoolError } from '../../lib/errors.js';
+import { encodeRecordBatch, partitionForKey } from '../../lib/format/index.js';
+import { Log, type LogOptions } from '../../lib/log/index.js';
+import { openStores, type Stores } from '../../lib/storage/open.js';
+import { FaultPlan, faultKinds, withFaults, type FaultKind, type FaultRates } from '../support/fault-plan.js';
+import { embedded, memory, type StoreKind } from '../support/stores.js';
+import { checkLog, type Acknowledged, type LogFigures } from './checker.js';
+import { choices, numberFlags, readPartitions, retrying, sleep } from './support.js';
+
+export const defaultRates: FaultRates = {
+  's3.slowDown': 0.04,
+  's3.internalError': 0.03,
+  's3.timeoutAfterWrite': 0.04,
+  's3.slow': 0.15,
+  'dynamo.throttled': 0.03,
+  'dynamo.unavailable': 0.02,
+  'dynamo.transactionConflict': 0.03,
+  'dynamo.lostResponse': 0.05,
+  'dynamo.slow': 0.1,
+};
+
+export interface StorageFaultsOptions {
+  readonly kind: StoreKind;
+  readonly seed: number;
+  /** Requests each producer sends (each of 1 to 3 records). */
+  readonly requestsPerProducer: number;
+  readonly rates?: FaultRates;
+}
+
+export interface StorageFaultsReport {
+  readonly store: string;
+  readonly seed: number;
+  readonly faults: Record<FaultKind, number>;
+  readonly faultsTotal: number;
+  /** Commit transactions refused because another writer got there first (real, not injected). */
+  readonly commitConflicts: number;
+  /** Client retries, by the error code that caused them. */
+  readonly retries: Record<string, number>;
+  readonly figures: LogFigures;
+  /** Records the tailing reader saw and checked while the run went on. */
+  readonly tailed: number;
+  readonly maintenance: { passes: number; failed: number; segmentsCompacted: number; objectsDeleted: number };
+  readonly violations: string[];
+}
+
+const partitions = 4;
+const writers = 3;
+
+export async function runStorageFaults(options: StorageFaultsOptions): Promise<StorageFaultsReport> {
+  const bare = await openStores(options.kind.locations(), { createIfMissing: true });
+  const rates = options.rates ?? defaultRates;
+  const plan = new FaultPlan(options.seed, rates);
+  const faulty: Stores = withFaults(bare, plan);
+  // A maintenance pass makes hundreds of calls and stops at the first failure (to run again later):
+  // it gets a tenth of the faults, or it would never finish one.
+  const maintenancePlan = new FaultPlan(options.seed + 1, Object.fromEntries(Object.entries(rates).map(([kind, rate]) => [kind, rate / 10])));
+  const plans = [plan, maintenancePlan];
+  const random = choices(options.seed ^ 0x5eed);
+  // Every writer commits within half the collector's grace period: garbage collection runs throughout.
+  const logOptions: Omit<LogOptions, 'stores'> = {
+    topicCacheMs: 0,
+    pollIntervalMs: 20,
+    producer: { lingerMs: 2 },
+    maintenance: { gcGraceMs: 4000, compactionTailAgeMs: 0, compactionTargetBytes: 16 * 1024 },
+  };
+  const logs = Array.from({ length: writers }, () => new Log({ stores: faulty, ...logOptions }));
+  const racer = new Log({ stores: bare, ...logOptions });
+  const reader = new Log({ stores: faulty, ...logOptions, cacheBytes: 0 });
+  const maintainer = new Log({ stores: withFaults(bare, maintenancePlan), ...logOptions });
+  const topic = `faults-${randomUUID().slice(0, 8)}`;
+  await racer.createTopic(topic, partitions);
+
+  const acks: Acknowledged[] = [];
+  const sent = new Set<string>();
+  const retries: Record<string, number> = {};
+  const violations: string[] = [];
+  const client = <T>(attempt: () => Promise<T>) => retrying(retries, random.next, attempt);
+  const text = (value: string) => Buffer.from(value, 'utf8');
+  const newValues = (name: string, counter: { next: number }) => Array.from({ length: random.int(1, 3) }, () => `${name}:${counter.next++}`);
+
+  /** Log.produce: keyed records, partitioned by the writer; not idempotent, so a retry may duplicate. */
+  const recordsProducer = async (name: string) => {
+    const counter = { next: 0 };
+    for (let i = 0; i < options.requestsPerProducer; i++) {
+      const values = newValues(name, counter);
+      values.forEach((value) => sent.add(value));
+      const records = values.map((value) => ({ key: text(`key-${random.int(0, 49)}`), value: text(value) }));
+      const offsets = await client(() => random.pick(logs).produce(topic, records));
+      offsets.forEach(({ partition, offset }, j) => acks.push({ producer: name, idempotent: false, value: values[j]!, partition, offset }));
+    }
+  };
+
+  /** Log.appendBatches: one client batch per request, partitioned by key as a Kafka client does. */
+  const batchProducer = async (name: string, idempotent: boolean) => {
+    const counter = { next: 0 };
+    const producerId = idempotent ? await client(() => random.pick(logs).producerIds.allocate()) : -1;
+    const sequences = new Array<number>(partitions).fill(0);
+    for (let i = 0; i < options.requestsPerProducer; i++) {
+      const key = `key-${random.int(0, 49)}`;
+      const partition = partitionForKey(text(key), partitions);
+      const values = newValues(name, counter);
+      values.forEach((value) => sent.add(value));
+      const batch = encodeRecordBatch(
+        values.map((value) => ({ key: text(key), value: text(value) })),
+        idempotent ? { producerId, producerEpoch: 0, baseSequence: sequences[partition]! } : {},
+      );
+      sequences[partition]! += values.length;
+      // The same bytes on every attempt: a retry is recognised by its sequence.
+      const { baseOffset } = await client(async () => (await random.pick(logs).appendBatches(topic, partition, batch)).done);
+      values.forEach((value, j) => acks.push({ producer: name, idempotent, value, partition, offset: baseOffset + j }));
+    }
+  };
+
+  let running = true;
+  /** A writer on the bare stores, racing the others for the same partitions: real commit conflicts. */
+  const racing = async () => {
+    const counter = { next: 0 };
+    while (running) {
+      const value = `racer:${counter.next++}`;
+      sent.add(value);
+      const [ack] = await client(() => racer.produce(topic, [{ key: null, value: text(value), partition: random.int(0, partitions - 1) }]));
+      acks.push({ producer: 'racer', idempotent: false, value, partition: ack!.partition, offset: ack!.offset });
+      await sleep(random.int(0, 10));
+    }
+  };
+
+  const maintenance = { passes: 0, failed: 0, segmentsCompacted: 0, objectsDeleted: 0 };
+  const maintaining = async () => {
+    while (running) {
+      try {
+        const result = await maintainer.maintenance.run();
+        maintenance.passes++;
+        maintenance.segmentsCompacted += result.segments_compacted;
+        maintenance.objectsDeleted += result.objects_deleted;
+      } catch (error) {
+        if (!(error instanceof SpoolError && error.retriable)) violations.push(`maintenance failed: ${String(error)}`);
+        maintenance.failed++;
+      }
+      await sleep(20);
+    }
+  };
+
+  /** Follows every partition under faults: what it sees must be dense and only what was sent. */
+  let tailed = 0;
+  const tailing = async () => {
+    const next = new Array<number>(partitions).fill(0);
+    while (running) {
+      for (let partition = 0; partition < partitions; partition++) {
+        try {
+          const fetched = await reader.fetch(topic, partition, next[partition]!, { maxRecords: 500 });
+          for (const record of fetched.records) {
+            const value = record.value?.toString('utf8') ?? '<null>';
+            if (record.offset !== next[partition]) violations.push(`reader: partition ${partition} jumped from ${next[partition]} to ${record.offset}`);
+            if (!sent.has(value)) violations.push(`reader: ${partition}/${record.offset} holds ${value}, never sent`);
+            next[partition] = record.offset + 1;
+            tailed++;
+          }
+        } catch (error) {
+          if (!(error instanceof SpoolError && error.retriable)) violations.push(`reader: ${String(error)}`);
+        }
+      }
+      await sleep(5);
+    }
+  };
+
+  const background = [racing(), maintaining(), tailing()];
+  const producers = [
+    ...['records-0', 'records-1', 'records-2'].map((name) => recordsProducer(name)),
+    batchProducer('idempotent-0', true),
+    batchProducer('idempotent-1', true),
+    batchProducer('idempotent-2', true),
+    batchProducer('batches-0', false),
+  ];
+  const outcome = await Promise.allSettled(producers);
+  running = false;
+  await Promise.allSettled(background);
+  for (const result of outcome) if (result.status === 'rejected') violations.push(`a producer gave up: ${String(result.reason)}`);
+
+  for (const each of plans) each.active = false;
+  for (const log of [...logs, racer, reader, maintainer]) await log.close();
+  const stored = await readPartitions(new Log({ stores: bare }), topic, partitions);
+  await bare.objects.close();
+  await bare.metadata.close();
+  const checked = checkLog(acks, stored, sent, new Set(['idempotent-0', 'idempotent-1', 'idempotent-2']));
+  return {
+    store: options.kind.name,
+    seed: options.seed,
+    faults: Object.fromEntries(faultKinds.map((kind) => [kind, plan.counts[kind] + maintenancePlan.counts[kind]])) as Record<FaultKind, number>,
+    faultsTotal: plan.total() + maintenancePlan.total(),
+    commitConflicts: logs.reduce((sum, log) => sum + log.committer.stats.conflicts, racer.committer.stats.conflicts),
+    retries,
+    figures: checked.figures,
+    tailed,
+    maintenance,
+    violations: [...violations, ...checked.violations],
+  };
+}
+
+// As a script: a longer run, on the embedded store (or the memory store with --memory 1).
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const flags = numberFlags(process.argv.slice(2), { requests: 400, seed: 20261121, memory: 0 });
+  const report = await runStorageFaults({ kind: flags.memory ? memory : embedded, seed: flags.seed, requestsPerProducer: flags.requests });
+  console.log(JSON.stringify(report, null, 2));
+  process.exitCode = report.violations.length === 0 ? 0 : 1;
+}

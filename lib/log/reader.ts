@@ -183,7 +183,8 @@ export class Reader {
   /**
    * Rows covering `offset` and after, up to the high watermark: the nearest row at or below `offset`
    * that still covers it (normally the floor row itself; past a shadowed row left by a compaction cut
-   * short, a few rows further back), then the rows that follow.
+   * short, a few rows further back), then the rows that follow without a gap (the two queries are
+   * not one snapshot: a compaction between them can move the rows right after the covering one).
    */
   private async rowsFrom(topic: TopicItem, partition: number, offset: number, state: PartitionState): Promise<BatchRow[]> {
     const pk = rowsPk(topic.id, partition);
@@ -200,11 +201,16 @@ export class Reader {
       throw new SpoolError('INTERNAL', `no row covers offset ${offset} of ${topic.name}/${partition} below high watermark ${state.nextOffset}`);
     }
     const rows = [covering];
+    let end = covering.baseOffset + covering.recordCount;
     const after = await this.metadata.query(pk, { from: offsetSk(offset + 1), limit: rowsPerPage });
     for (const item of after) {
       const row = batchRowFromItem(item);
       if (row.baseOffset >= state.nextOffset) break;
+      // Rows tile the log. A gap means a compaction merged the covering row and the ones after it
+      // into a row based lower, between our two queries: stop here; the caller looks up the rest again.
+      if (row.baseOffset > end) break;
       rows.push(row);
+      end = Math.max(end, row.baseOffset + row.recordCount);
     }
     return rows;
   }

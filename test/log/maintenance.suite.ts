@@ -283,6 +283,36 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect(after.map((r) => r.value)).toEqual(Array.from({ length: total }, (_, i) => `m${i}`));
     });
 
+    it('skips nothing when a compaction merges the rows a fetch is walking between its two lookups', async () => {
+      // Found by the reliability harness's tailing reader (test/reliability/storage-faults.ts): the fetch
+      // found the row covering its offset, then the rows after it — by which time a compaction had merged
+      // the covering row and the next ones into a row based below, so the next ones were not listed.
+      const { stores, make } = await setup();
+      const writer = make();
+      const topic = `walk-${randomUUID().slice(0, 6)}`;
+      await writer.createTopic(topic, 1);
+      for (let i = 0; i < 6; i++) await writer.produce(topic, [{ key: null, value: text(`m${i}`) }]);
+      const rows = await stores.metadata.query(rowsPk((await writer.topics.require(topic)).id, 0));
+      expect(rows).toHaveLength(6);
+      // Compacts rows 0–3 into one (a group of four rows' bytes); rows 4 and 5 are too young to follow.
+      const compactor = make({ maintenance: { compactionTargetBytes: 4 * (rows[0]!.attrs.sizeBytes as number), compactionTailAgeMs: hourMs } });
+      const reader = make({ cacheBytes: 0 });
+      const query = stores.metadata.query.bind(stores.metadata);
+      let compacted = false;
+      stores.metadata.query = async (pk, options) => {
+        // The reader's second lookup (the rows after the covering one) runs right after the compaction.
+        if (!compacted && pk.startsWith('rows#') && options?.from !== undefined && !options.reverse) {
+          compacted = true;
+          expect((await compactor.maintenance.run()).segments_compacted).toBe(1);
+        }
+        return query(pk, options);
+      };
+      const fetched = await reader.fetch(topic, 0, 1, { maxRecords: 100 });
+      stores.metadata.query = query;
+      expect(compacted).toBe(true);
+      expect(fetched.records.map((r) => str(r.value))).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    });
+
     it('refuses to commit a segment uploaded longer ago than the commit bound', async () => {
       const { make, stores, clock } = await setup();
       const writer = make({ maintenance: { gcGraceMs: 10_000 } });

@@ -147,7 +147,9 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
           acks.push({ producer: name, idempotent, value, partition: result!.partition, offset: Number(result!.baseOffset) });
           return true;
         } catch (error) {
-          failed(`kafka ${(error as Error).name}`);
+          // kafkajs's own errors by name; anything else (a bug on either side) with its message too.
+          const { name: kind, message } = error as Error;
+          failed(kind.startsWith('KafkaJS') ? `kafka ${kind}` : `kafka ${kind}: ${message.slice(0, 100)}`);
           return false;
         }
       });

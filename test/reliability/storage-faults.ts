@@ -19,6 +19,7 @@ import { encodeRecordBatch, partitionForKey } from '../../lib/format/index.js';
 import { Log, type LogOptions } from '../../lib/log/index.js';
 import { openStores, type Stores } from '../../lib/storage/open.js';
 import { FaultPlan, faultKinds, withFaults, type FaultKind, type FaultRates } from '../support/fault-plan.js';
+import { text } from '../support/logs.js';
 import { embedded, memory, type StoreKind } from '../support/stores.js';
 import { checkLog, type Acknowledged, type LogFigures } from './checker.js';
 import { choices, numberFlags, readPartitions, retrying, sleep } from './support.js';
@@ -91,7 +92,6 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   const retries: Record<string, number> = {};
   const violations: string[] = [];
   const client = <T>(attempt: () => Promise<T>) => retrying(retries, random.next, attempt);
-  const text = (value: string) => Buffer.from(value, 'utf8');
   const newValues = (name: string, counter: { next: number }) => Array.from({ length: random.int(1, 3) }, () => `${name}:${counter.next++}`);
 
   /** Log.produce: keyed records, partitioned by the writer; not idempotent, so a retry may duplicate. */

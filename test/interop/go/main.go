@@ -127,6 +127,10 @@ func produce(brokers []string, topic string, input io.Reader) error {
 	}
 
 	var failures []error
+	// Every message's outcome (ack or error), so the producer is closed only once none is in flight:
+	// closing earlier turns a message that is being retried (after a retriable error) into
+	// ErrShuttingDown instead of retrying it (sarama's documented AsyncClose behaviour).
+	outcomes := make(chan struct{}, 1<<16)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -142,12 +146,14 @@ func produce(brokers []string, topic string, input io.Reader) error {
 				value, _ := msg.Value.Encode()
 				emit(map[string]any{"event": "ack", "key": string(key), "value": string(value),
 					"partition": msg.Partition, "offset": msg.Offset})
+				outcomes <- struct{}{}
 			case perr, ok := <-errs:
 				if !ok {
 					errs = nil
 					continue
 				}
 				failures = append(failures, perr)
+				outcomes <- struct{}{}
 			}
 		}
 	}()
@@ -164,6 +170,9 @@ func produce(brokers []string, topic string, input io.Reader) error {
 	}
 	if err := scanner.Err(); err != nil {
 		return fmt.Errorf("reading input: %w", err)
+	}
+	for i := 0; i < sent; i++ {
+		<-outcomes
 	}
 	producer.AsyncClose()
 	<-done

@@ -158,7 +158,20 @@ class Connection {
   private receive(data: Buffer): void {
     this.chunks.push(data);
     this.bufferedBytes += data.length;
+    this.flow();
     if (!this.processing) void this.process();
+  }
+
+  /**
+   * Reads from the socket only while this connection is within bounds: fewer answers pending than
+   * the limit, and no more than one largest frame buffered unparsed (a client pipelining large
+   * requests cannot make the agent hold more than that per connection).
+   */
+  private flow(): void {
+    if (this.draining || this.socket.destroyed) return;
+    const full = this.inflight >= this.server.maxInflight || this.bufferedBytes > this.maxRequestBytes + 4;
+    if (full && !this.socket.isPaused()) this.socket.pause();
+    else if (!full && this.socket.isPaused()) this.socket.resume();
   }
 
   /** Takes whole frames off the input, one at a time, accepting each before reading the next. */
@@ -171,11 +184,9 @@ class Connection {
         if (frame === undefined) return;
         if (frame === null) return this.destroy();
         await this.accept(frame);
-        if (this.inflight >= this.server.maxInflight) {
-          // Enough answers pending: stop reading (and parsing what is buffered) until some are written.
-          this.socket.pause();
-          return;
-        }
+        this.flow();
+        // Enough answers pending: parse nothing more until some are written (queueWrite resumes).
+        if (this.inflight >= this.server.maxInflight) return;
       }
     } finally {
       this.processing = false;
@@ -350,10 +361,8 @@ class Connection {
       for (const chunk of chunks) this.socket.write(chunk);
       this.socket.uncork();
       if (this.socket.writableNeedDrain) await new Promise((resolve) => this.socket.once('drain', resolve).once('close', resolve));
-      if (!this.draining && this.inflight < this.server.maxInflight && this.socket.isPaused()) {
-        this.socket.resume();
-        if (!this.processing) void this.process();
-      }
+      this.flow();
+      if (!this.draining && !this.processing && this.inflight < this.server.maxInflight) void this.process();
     });
   }
 

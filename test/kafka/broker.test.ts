@@ -347,6 +347,24 @@ describe('kafka > bad input', () => {
     await stillServes();
   });
 
+  it('answers every pipelined request when they arrive faster than one frame\'s worth of buffer', async () => {
+    const small = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, maxRequestBytes: 2048, groups: new GroupCoordinator(log, stores.metadata) });
+    try {
+      // ApiVersions v3 with a 1,500-byte client name: twelve of them are 9 times the buffer allowed.
+      const name = 'n'.repeat(1500);
+      const body = Buffer.concat([Buffer.from([0]), Buffer.from([0xdd, 0x0b]), Buffer.from(name), Buffer.from([2, 0x31, 0])]);
+      const frames = Array.from({ length: 12 }, (_, i) => frame(18, 3, 1000 + i, body));
+      const answers = await withClientAt(small.bootstrap, async (c) => {
+        const pending = frames.map(() => c.nextAnswer());
+        c.write(Buffer.concat(frames));
+        return Promise.all(pending);
+      });
+      expect(answers.map((a) => a.readInt32BE(0))).toEqual(frames.map((_, i) => 1000 + i));
+    } finally {
+      await small.close();
+    }
+  });
+
   it('survives random frames (seeded fuzzing of every API decoder) and changes nothing', async () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);

@@ -71,6 +71,11 @@ export class WireClient {
     return answer;
   }
 
+  /** The next answer frame, whatever request it answers. */
+  nextAnswer(): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
   /** Writes bytes and expects no answer. */
   write(bytes: Buffer): void {
     this.socket.write(bytes);

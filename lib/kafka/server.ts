@@ -360,9 +360,20 @@ class Connection {
       this.socket.cork();
       for (const chunk of chunks) this.socket.write(chunk);
       this.socket.uncork();
-      if (this.socket.writableNeedDrain) await new Promise((resolve) => this.socket.once('drain', resolve).once('close', resolve));
+      if (this.socket.writableNeedDrain) await this.drained();
       this.flow();
       if (!this.draining && !this.processing && this.inflight < this.server.maxInflight) void this.process();
+    });
+  }
+
+  /** Resolves when the socket's write buffer drains or the socket closes; leaves no listener behind. */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done).off('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done).once('close', done);
     });
   }
 

@@ -26,6 +26,8 @@ export interface SoakReport {
   readonly kafkaRecordsProduced: number;
   readonly kafkaRecordsConsumed: number;
   readonly httpRecordsConsumed: number;
+  /** HTTP requests that failed at the connection (a reset keep-alive connection); retried, as clients do. */
+  readonly connectionErrors: number;
   readonly bounded: boolean;
   readonly verdict: string;
 }
@@ -36,7 +38,18 @@ export async function soak(seconds: number): Promise<SoakReport> {
   const startedMs = Date.now();
   const until = startedMs + seconds * 1000;
   const running = () => Date.now() < until;
-  const counts = { httpProduced: 0, kafkaProduced: 0, kafkaConsumed: 0, httpConsumed: 0 };
+  const counts = { httpProduced: 0, kafkaProduced: 0, kafkaConsumed: 0, httpConsumed: 0, connectionErrors: 0 };
+  /** fetch, retried after a connection-level failure (not an HTTP error status). */
+  const request = async (url: string, init?: RequestInit): Promise<Response> => {
+    for (;;) {
+      try {
+        return await fetch(url, init);
+      } catch {
+        counts.connectionErrors++;
+        await sleep(100);
+      }
+    }
+  };
   const samples: { atS: number; rssMiB: number }[] = [];
   const value = 'x'.repeat(1000);
 
@@ -50,7 +63,7 @@ export async function soak(seconds: number): Promise<SoakReport> {
   const httpProducer = (async () => {
     for (let i = 0; running(); i++) {
       const body = Array.from({ length: 100 }, (_, j) => JSON.stringify({ key: `k${(i * 100 + j) % 500}`, value })).join('\n');
-      const response = await fetch(`${agent.httpUrl}/v1/topics/soak-http/records`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+      const response = await request(`${agent.httpUrl}/v1/topics/soak-http/records`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
       if (response.ok) counts.httpProduced += 100;
       await response.arrayBuffer();
     }
@@ -74,14 +87,14 @@ export async function soak(seconds: number): Promise<SoakReport> {
   }
 
   const httpConsumer = (async () => {
-    const joined = await fetch(`${agent.httpUrl}/v1/groups/soak-http-group/members`, {
+    const joined = await request(`${agent.httpUrl}/v1/groups/soak-http-group/members`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ topics: ['soak-http'], auto_offset_reset: 'earliest' }),
     });
     const { member_id: memberId } = (await joined.json()) as { member_id: string };
     while (running()) {
-      const polled = await fetch(`${agent.httpUrl}/v1/groups/soak-http-group/members/${memberId}/records?max_records=1000&wait_ms=500`);
+      const polled = await request(`${agent.httpUrl}/v1/groups/soak-http-group/members/${memberId}/records?max_records=1000&wait_ms=500`);
       if (polled.ok) counts.httpConsumed += ((await polled.json()) as { records: unknown[] }).records.length;
       else await polled.arrayBuffer();
     }
@@ -106,6 +119,7 @@ export async function soak(seconds: number): Promise<SoakReport> {
     kafkaRecordsProduced: counts.kafkaProduced,
     kafkaRecordsConsumed: counts.kafkaConsumed,
     httpRecordsConsumed: counts.httpConsumed,
+    connectionErrors: counts.connectionErrors,
     bounded: last <= limit,
     verdict: `peak RSS ${second} MiB in the second quarter, ${last} MiB in the last (limit ${Math.round(limit)} MiB)`,
   };

@@ -13,8 +13,9 @@
  */
 import { loadConfig } from '../lib/config.js';
 import { openRuntime } from '../lib/runtime.js';
-import type { AttributeValue, Attributes, WriteOp } from '../lib/storage/ports.js';
+import type { WriteOp } from '../lib/storage/ports.js';
 import { startLocalAws } from '../test/support/services.js';
+import { itemBytes } from './support/counting.js';
 
 const flushes = 20;
 const partitionCounts = [1, 4, 16, 50];
@@ -68,20 +69,4 @@ try {
   await runtime.close();
 } finally {
   await aws.stop();
-}
-
-function itemBytes(key: { pk: string; sk: string }, attrs: Attributes | undefined): number {
-  if (attrs === undefined) return 0;
-  let bytes = 2 + Buffer.byteLength(key.pk) + 2 + Buffer.byteLength(key.sk);
-  for (const [name, value] of Object.entries(attrs)) bytes += Buffer.byteLength(name) + valueBytes(value);
-  return bytes;
-}
-
-function valueBytes(value: AttributeValue): number {
-  if (value === null || typeof value === 'boolean') return 1;
-  if (typeof value === 'string') return Buffer.byteLength(value);
-  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/^0+|\./g, '').length / 2) + 1;
-  if (Buffer.isBuffer(value)) return value.length;
-  if (Array.isArray(value)) return 3 + value.reduce((sum: number, v: AttributeValue) => sum + 1 + valueBytes(v), 0);
-  return 3 + Object.entries(value).reduce((sum, [name, v]) => sum + 1 + Buffer.byteLength(name) + valueBytes(v as AttributeValue), 0);
 }

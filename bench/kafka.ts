@@ -13,11 +13,12 @@
  *   npm run bench -- kafka
  */
 import { spawn } from 'node:child_process';
-import { closeSync, createWriteStream, openSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
+import { run, writeRecords } from './support/kafka-tools.js';
 import { median, percentile, startAgent, stopAgent } from './support/process.js';
 
 const recordBytes = 1024;
@@ -25,33 +26,14 @@ const runs = 3;
 const partitions = 8;
 const env = { SPOOL_DEFAULT_PARTITIONS: String(partitions), SPOOL_LINGER_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
 
-async function writeRecords(path: string, count: number): Promise<void> {
-  const out = createWriteStream(path);
-  const line = `${'x'.repeat(recordBytes - 1)}\n`;
-  for (let i = 0; i < count; i++) if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-}
-
-/** Runs a command to completion; `stdinPath` is handed to it as its stdin file (no copy through this process). */
-function run(command: string, args: string[], stdinPath?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stdin = stdinPath ? openSync(stdinPath, 'r') : 'ignore';
-    const child = spawn(command, args, { stdio: [stdin, 'ignore', 'pipe'] });
-    if (typeof stdin === 'number') closeSync(stdin);
-    let stderr = '';
-    child.stderr!.on('data', (data) => (stderr += data));
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited with ${code}: ${stderr.slice(-500)}`))));
-  });
-}
-
 async function kcatThroughput(): Promise<{ mbPerS: number; rssMiB: number }> {
   const count = 200_000;
   const file = join(tmpdir(), `spool-bench-kcat-${process.pid}.txt`);
-  await writeRecords(file, count);
+  await writeRecords(file, count, recordBytes);
   const agent = await startAgent(env);
   try {
     const started = performance.now();
-    await run('kcat', ['-P', '-b', agent.kafka, '-t', 'bench-kcat', '-X', 'acks=all', '-X', 'linger.ms=20', '-X', 'batch.size=1048576', '-X', 'batch.num.messages=100000', '-X', 'queue.buffering.max.kbytes=2097151', '-X', 'message.max.bytes=10000000'], file);
+    await run('kcat', ['-P', '-b', agent.kafka, '-t', 'bench-kcat', '-X', 'acks=all', '-X', 'linger.ms=20', '-X', 'batch.size=1048576', '-X', 'batch.num.messages=100000', '-X', 'queue.buffering.max.kbytes=2097151', '-X', 'message.max.bytes=10000000'], { stdinPath: file });
     const seconds = (performance.now() - started) / 1000;
     return { mbPerS: (count * recordBytes) / 1e6 / seconds, rssMiB: await stopAgent(agent) };
   } catch (error) {

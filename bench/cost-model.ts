@@ -1,0 +1,188 @@
+/**
+ * What a GB costs in AWS requests, from request counts measured on the storage ports while the agent
+ * serves real Kafka clients: S3 PUT/GET and DynamoDB write/read units per GB ingested, per GB read and
+ * per GB compacted, and what an idle agent spends per hour to hold its partitions, at 1, 100 and
+ * 1,000 partitions, priced at list prices (DESIGN.md, us-east-1).
+ *
+ * The agent runs in this process over the embedded store with counters on both ports
+ * (support/counting.ts: write units from the items written, transactional writes doubled, reads
+ * strongly consistent); the clients run in their own processes. GB = 10^9 bytes of record key + value.
+ * Per partition count, per run, on a fresh data directory:
+ *
+ *   ingest, paced     spool.bench.LatencyProducer (kafka-clients 3.9.1, idempotent, acks=all,
+ *                     linger.ms=0): 1,000 keyed 1 KiB records/s (1 MB/s) for 5 s — a small stream
+ *   ingest, bulk      kcat -P -K: of 50,000 keyed 1 KiB records (51 MB) as fast as it goes; acks=all,
+ *                     idempotent, linger 20 ms, batches ≤ 1 MiB
+ *                     (keys are distinct: records spread evenly over the partitions)
+ *   idle              7 s with nothing produced while a kcat consumer tails the bulk topic
+ *   read, before      a fresh agent (cold cache); kcat -C -e reads the bulk topic from the start
+ *   compaction        one maintenance pass over everything (tail age 0, 64 MiB segments)
+ *   read, after       a fresh agent again; the same read
+ * The agent lingers 10 ms (flushes at 4 MiB). Three runs; medians.
+ *
+ *   npm run bench -- cost-model
+ */
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { loadConfig } from '../lib/config.js';
+import { tempDir } from '../test/support/stores.js';
+import { difference, dollars, kindsBetween, prices, snapshot, type Counts } from './support/counting.js';
+import { startBenchAgent, type BenchAgent } from './support/embedded-agent.js';
+import { createTopics, kafkaToolsClasspath, kcatConsume, kcatProduce, pacedProduce, writeRecords } from './support/kafka-tools.js';
+import { median } from './support/process.js';
+
+const runs = 3;
+const partitionCounts = [1, 100, 1000];
+const recordBytes = 1024;
+const paced = { recordsPerS: 1000, warmUpSeconds: 0, seconds: 5 };
+const bulkRecords = 50_000;
+const idleSeconds = 7;
+const kcatSettings = ['acks=all', 'enable.idempotence=true', 'linger.ms=20', 'batch.size=1048576', 'batch.num.messages=100000', 'queue.buffering.max.kbytes=2097151', 'message.max.bytes=10000000'];
+
+interface Phase {
+  counts: Counts;
+  /** Items read and written, by kind (counting.ts kindOf). */
+  kinds: { reads: [string, number][]; writes: [string, number][] };
+  /** GB of record bytes the phase moved (0 for idle). */
+  gb: number;
+  seconds: number;
+}
+type PhaseName = 'paced' | 'bulk' | 'idle' | 'read before' | 'compaction' | 'read after';
+const results = new Map<number, Map<PhaseName, Phase[]>>();
+
+async function start(dataDir: string, partitions: number): Promise<BenchAgent & { counters: NonNullable<BenchAgent['counters']> }> {
+  const config = loadConfig({
+    SPOOL_DATA_DIR: dataDir,
+    SPOOL_HTTP_PORT: '0',
+    SPOOL_KAFKA_PORT: '0',
+    SPOOL_LINGER_MS: '10',
+    SPOOL_DEFAULT_PARTITIONS: String(partitions),
+    SPOOL_MAINTENANCE_INTERVAL_MS: '0',
+    SPOOL_COMPACTION_TAIL_AGE_MS: '0',
+  });
+  const agent = await startBenchAgent({ config, count: true });
+  return agent as BenchAgent & { counters: NonNullable<BenchAgent['counters']> };
+}
+
+/** Counts what `work` makes the agent do. */
+async function measure(agent: Awaited<ReturnType<typeof start>>, gb: number, work: () => Promise<unknown>): Promise<Phase> {
+  const before = snapshot(agent.counters);
+  const byKind = agent.counters.metadata.byKind;
+  const kindsBefore = { reads: new Map(byKind.reads), writes: new Map(byKind.writes) };
+  const started = performance.now();
+  await work();
+  const kinds = { reads: kindsBetween(byKind.reads, kindsBefore.reads), writes: kindsBetween(byKind.writes, kindsBefore.writes) };
+  return { counts: difference(snapshot(agent.counters), before), kinds, gb, seconds: (performance.now() - started) / 1000 };
+}
+
+async function runOnce(partitions: number, bulkFile: string): Promise<Map<PhaseName, Phase>> {
+  const phases = new Map<PhaseName, Phase>();
+  const dataDir = tempDir('spool-bench-cost-');
+  try {
+    let agent = await start(dataDir, partitions);
+    const bootstrap = () => agent.kafkaBootstrap!;
+    try {
+      await createTopics(bootstrap(), ['paced', 'bulk'], partitions);
+      const pacedGb = (paced.recordsPerS * paced.seconds * recordBytes) / 1e9;
+      phases.set('paced', await measure(agent, pacedGb, () => pacedProduce(bootstrap(), 'paced', { ...paced, recordBytes, keyed: true })));
+      const bulkGb = (bulkRecords * recordBytes) / 1e9;
+      phases.set('bulk', await measure(agent, bulkGb, () => kcatProduce(bootstrap(), 'bulk', { path: bulkFile, records: bulkRecords, recordBytes, keyed: true }, kcatSettings)));
+      const tail = spawn('kcat', ['-C', '-b', bootstrap(), '-t', 'bulk', '-o', 'end', '-u', '-q'], { stdio: 'ignore' });
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // the consumer is at the end
+      phases.set('idle', await measure(agent, 0, () => new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000))));
+      const exited = new Promise((resolve) => tail.once('exit', resolve));
+      tail.kill();
+      await exited;
+    } finally {
+      await agent.close();
+    }
+    const totalGb = phases.get('paced')!.gb + phases.get('bulk')!.gb;
+    const bulkGb = phases.get('bulk')!.gb;
+    agent = await start(dataDir, partitions);
+    try {
+      phases.set('read before', await measure(agent, bulkGb, () => kcatConsume(bootstrap(), 'bulk', bulkRecords)));
+      phases.set('compaction', await measure(agent, totalGb, () => agent.runtime.log.maintenance.run()));
+    } finally {
+      await agent.close();
+    }
+    agent = await start(dataDir, partitions);
+    try {
+      phases.set('read after', await measure(agent, bulkGb, () => kcatConsume(bootstrap(), 'bulk', bulkRecords)));
+    } finally {
+      await agent.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return phases;
+}
+
+console.log(`cost model, ${new Date().toISOString()}, Node ${process.version}; ${runs} runs, medians; prices: S3 PUT $${prices.s3PutUsd * 1000}/1,000, GET $${prices.s3GetUsd * 1000}/1,000; DynamoDB on demand $${prices.dynamoWriteUnitUsd * 1e6}/million WRU, $${prices.dynamoReadUnitUsd * 1e6}/million RRU`);
+kafkaToolsClasspath();
+const bulkFile = join(tmpdir(), `spool-bench-cost-${process.pid}.txt`);
+await writeRecords(bulkFile, bulkRecords, recordBytes, { keyed: true });
+try {
+  for (let run = 0; run < runs; run++) {
+    for (const partitions of partitionCounts) {
+      const phases = await runOnce(partitions, bulkFile);
+      const byPhase = results.get(partitions) ?? new Map<PhaseName, Phase[]>();
+      for (const [name, phase] of phases) byPhase.set(name, [...(byPhase.get(name) ?? []), phase]);
+      results.set(partitions, byPhase);
+    }
+    console.log(`run ${run + 1} of ${runs} done`);
+  }
+} finally {
+  rmSync(bulkFile, { force: true });
+}
+
+/** Median over runs of `value` of a phase. */
+function med(partitions: number, phase: PhaseName, value: (phase: Phase) => number): number {
+  return median(results.get(partitions)!.get(phase)!.map(value));
+}
+const perGb = (value: (counts: Counts) => number) => (phase: Phase) => value(phase.counts) / phase.gb;
+const perHour = (value: (counts: Counts) => number) => (phase: Phase) => (value(phase.counts) / phase.seconds) * 3600;
+const f = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const usd = (value: number) => `$${value < 0.01 ? value.toFixed(4) : value.toFixed(3)}`;
+
+console.log('\ningest, per GB');
+console.log('| partitions | workload | PUT | commit transactions | items per transaction | commit WCU | other WCU | RCU | S3 $ | DynamoDB $ | total $ | DynamoDB / S3 |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const partitions of partitionCounts) {
+  for (const phase of ['paced', 'bulk'] as const) {
+    const s3 = med(partitions, phase, (p) => dollars(p.counts).s3 / p.gb);
+    const dynamo = med(partitions, phase, (p) => dollars(p.counts).dynamo / p.gb);
+    const name = phase === 'paced' ? 'Java, 1 MB/s' : 'kcat, bulk';
+    const itemsPerTransaction = med(partitions, phase, (p) => p.counts.metadata.transactItems / Math.max(1, p.counts.metadata.transactions));
+    console.log(
+      `| ${f(partitions)} | ${name} | ${f(med(partitions, phase, perGb((c) => c.objects.puts)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.transactions)))} | ${f(itemsPerTransaction, 1)} | ${f(med(partitions, phase, perGb((c) => c.metadata.transactWriteUnits)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.writeUnits - c.metadata.transactWriteUnits)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.readUnits)))} | ${usd(s3)} | ${usd(dynamo)} | ${usd(s3 + dynamo)} | ${(dynamo / s3).toFixed(1)} |`,
+    );
+  }
+}
+
+console.log('\nread (kcat -C -e from the start, cold agent) and compaction, per GB');
+console.log('| partitions | phase | GET | PUT | WCU | RCU | S3 $ | DynamoDB $ | total $ |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const partitions of partitionCounts) {
+  for (const phase of ['read before', 'compaction', 'read after'] as const) {
+    const s3 = med(partitions, phase, (p) => dollars(p.counts).s3 / p.gb);
+    const dynamo = med(partitions, phase, (p) => dollars(p.counts).dynamo / p.gb);
+    const name = { 'read before': 'read, before compaction', compaction: 'compaction pass (per GB compacted)', 'read after': 'read, after compaction' }[phase];
+    console.log(
+      `| ${f(partitions)} | ${name} | ${f(med(partitions, phase, perGb((c) => c.objects.gets)))} | ${f(med(partitions, phase, perGb((c) => c.objects.puts)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.writeUnits)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.readUnits)))} | ${usd(s3)} | ${usd(dynamo)} | ${usd(s3 + dynamo)} |`,
+    );
+  }
+}
+
+console.log(`\nidle agent (leases held on every partition written, one kcat consumer tailing the bulk topic), per hour`);
+console.log('| partitions | metadata writes | WCU | RCU | DynamoDB $ per hour | $ per day | items written, by kind (last run) | items read, by kind (last run) |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const partitions of partitionCounts) {
+  const dynamo = med(partitions, 'idle', perHour((c) => dollars(c).dynamo));
+  const last = results.get(partitions)!.get('idle')!.at(-1)!;
+  const kinds = (list: [string, number][]) => list.slice(0, 3).map(([kind, n]) => `${kind} ${f((n / last.seconds) * 3600)}`).join(', ');
+  console.log(
+    `| ${f(partitions)} | ${f(med(partitions, 'idle', perHour((c) => c.metadata.writes + c.metadata.transactions)))} | ${f(med(partitions, 'idle', perHour((c) => c.metadata.writeUnits)))} | ${f(med(partitions, 'idle', perHour((c) => c.metadata.readUnits)))} | ${usd(dynamo)} | ${usd(dynamo * 24)} | ${kinds(last.kinds.writes)} | ${kinds(last.kinds.reads)} |`,
+  );
+}

@@ -94,10 +94,11 @@ export class KafkaServer {
   async close(graceMs = 5000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const connection of this.connections) connection.drain();
+    // Not unref'd: it keeps the process alive until connections are gone, so shutdown can go on to
+    // flush, commit and release leases (a paused socket alone does not hold the event loop).
     const cut = setTimeout(() => {
       for (const connection of this.connections) connection.destroy();
     }, graceMs);
-    cut.unref();
     await closed;
     clearTimeout(cut);
   }

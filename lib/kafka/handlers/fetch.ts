@@ -4,6 +4,7 @@
  * the records before it. With nothing to answer yet, Fetch waits up to max_wait_ms for a commit on
  * any of the partitions asked for. Any agent serves reads: the store is the truth, not the leader.
  */
+import { setMaxListeners } from 'node:events';
 import { SpoolError } from '../../errors.js';
 import type { ApiHandler, Handled, RequestContext } from '../api.js';
 import { fetch, type FetchPartitionResponse, type FetchRequest, type FetchResponse } from '../apis/fetch.js';
@@ -72,6 +73,8 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
       return later(
         (async () => {
           const stop = new AbortController();
+          // One waiter per partition listens on it: many partitions are expected, not a leak.
+          setMaxListeners(0, stop.signal);
           const onClose = () => stop.abort();
           context.signal.addEventListener('abort', onClose, { once: true });
           try {

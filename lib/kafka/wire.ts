@@ -71,22 +71,14 @@ export class KafkaReader {
   }
 
   nullableString(what: string): string | null {
-    const length = this.flexible ? readUVarint(this.bytes, what) - 1 : this.bytes.int16(what);
-    if (length < 0) {
-      if (length === -1) return null;
-      throw this.invalid(`${what} has length ${length}; expected -1 (null) or more`);
-    }
-    return this.bytes.utf8(length, what);
+    const length = this.nullableLength(what, 'int16', 'length');
+    return length === null ? null : this.bytes.utf8(length, what);
   }
 
   /** BYTES / NULLABLE_BYTES: a view of the frame, not a copy. */
   nullableBytes(what: string): Buffer | null {
-    const length = this.flexible ? readUVarint(this.bytes, what) - 1 : this.bytes.int32(what);
-    if (length < 0) {
-      if (length === -1) return null;
-      throw this.invalid(`${what} has length ${length}; expected -1 (null) or more`);
-    }
-    return this.bytes.bytes(length, what);
+    const length = this.nullableLength(what, 'int32', 'length');
+    return length === null ? null : this.bytes.bytes(length, what);
   }
 
   bytesField(what: string): Buffer {
@@ -103,11 +95,8 @@ export class KafkaReader {
   }
 
   nullableArray<T>(what: string, item: (reader: this, index: number) => T): T[] | null {
-    const count = this.flexible ? readUVarint(this.bytes, what) - 1 : this.bytes.int32(what);
-    if (count < 0) {
-      if (count === -1) return null;
-      throw this.invalid(`${what} has count ${count}; expected -1 (null) or more`);
-    }
+    const count = this.nullableLength(what, 'int32', 'count');
+    if (count === null) return null;
     // Every item takes at least one byte: a larger count cannot be honest.
     if (count > this.bytes.remaining) {
       throw this.invalid(`${what} claims ${count} items but only ${this.bytes.remaining} bytes remain`);
@@ -125,6 +114,14 @@ export class KafkaReader {
       readUVarint(this.bytes, `${what} tag`);
       this.bytes.skip(readUVarint(this.bytes, `${what} size`), `${what} value`);
     }
+  }
+
+  /** A length or count: uvarint (n + 1) when flexible, else `classic`; -1 (0 when flexible) is null. */
+  private nullableLength(what: string, classic: 'int16' | 'int32', noun: 'length' | 'count'): number | null {
+    const value = this.flexible ? readUVarint(this.bytes, what) - 1 : this.bytes[classic](what);
+    if (value >= 0) return value;
+    if (value === -1) return null;
+    throw this.invalid(`${what} has ${noun} ${value}; expected -1 (null) or more`);
   }
 
   private invalid(message: string): SpoolError {

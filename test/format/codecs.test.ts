@@ -10,7 +10,6 @@ import * as zlib from 'node:zlib';
 import lz4js from 'lz4js';
 import snappyjs from 'snappyjs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { SpoolError, type ErrorCode } from '../../lib/errors.js';
 import {
   compress,
   compressionReady,
@@ -23,7 +22,7 @@ import {
   type DecodedRecord,
   type RecordInput,
 } from '../../lib/format/index.js';
-import { expectSpoolError, flipByte, loadFixture, prng, requireCjs } from './support.js';
+import { expectSpoolError, outcome, flipByte, loadFixture, prng, requireCjs } from './support.js';
 
 const T0 = 1_700_000_000_000;
 const kafkaCodecs = ['gzip', 'snappy', 'lz4', 'zstd'] as const;
@@ -55,16 +54,6 @@ function expectRecords(decoded: readonly DecodedRecord[], inputs: readonly Recor
   expect(decoded.map((r) => r.offset)).toEqual(inputs.map((_, i) => i));
 }
 
-/** What a call did: 'ok', or the SpoolError code. Any other exception fails the test. */
-function outcome(fn: () => unknown): 'ok' | ErrorCode {
-  try {
-    fn();
-    return 'ok';
-  } catch (error) {
-    if (error instanceof SpoolError) return error.code;
-    throw new Error(`expected a SpoolError, got ${String(error)}`, { cause: error });
-  }
-}
 
 /** Compressible input of a given size: record-like text with some random bytes mixed in. */
 function sampleInput(seed: number, length: number): Buffer {

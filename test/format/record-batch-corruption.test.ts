@@ -1,5 +1,4 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SpoolError, type ErrorCode } from '../../lib/errors.js';
 import {
   ByteWriter,
   batchesIn,
@@ -11,20 +10,10 @@ import {
   validateBatches,
   writeVarint,
 } from '../../lib/format/index.js';
-import { expectSpoolError, fixCrc, flipByte, loadFixture, prng, randomRecord } from './support.js';
+import { expectSpoolError, outcome, fixCrc, flipByte, loadFixture, prng, randomRecord } from './support.js';
 
 const T0 = 1_700_000_000_000;
 
-/** What a call did: 'ok', or the SpoolError code. Any other exception fails the test. */
-function outcome(fn: () => unknown): 'ok' | ErrorCode {
-  try {
-    fn();
-    return 'ok';
-  } catch (error) {
-    if (error instanceof SpoolError) return error.code;
-    throw new Error(`expected a SpoolError, got ${String(error)}`, { cause: error });
-  }
-}
 
 function decodeAll(buf: Buffer): void {
   for (const { pos } of batchesIn(buf)) decodeRecordBatch(buf, pos);

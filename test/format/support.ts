@@ -101,3 +101,14 @@ export function expectSpoolError(fn: () => unknown, code: ErrorCode, message?: R
 export function flipByte(buf: Buffer, at: number, mask: number): void {
   buf[at] = buf[at]! ^ mask;
 }
+
+/** What a call did: 'ok', or the SpoolError code. Any other exception fails the test. */
+export function outcome(fn: () => unknown): 'ok' | ErrorCode {
+  try {
+    fn();
+    return 'ok';
+  } catch (error) {
+    if (error instanceof SpoolError) return error.code;
+    throw new Error(`expected a SpoolError, got ${String(error)}`, { cause: error });
+  }
+}

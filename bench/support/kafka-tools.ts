@@ -99,19 +99,9 @@ export interface KafkaBroker {
 /** Starts a fresh single-node KRaft broker in `dir` (wiped first) on free ports. */
 export async function startKafkaBroker(dir: string): Promise<KafkaBroker> {
   const port = await freePortPair();
-  let lastError: unknown;
-  // kafka-broker.sh makes a random cluster id that may start with '-', which the storage tool then
-  // reads as an option (1 start in 64): try again.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const out = await run('bash', [brokerScript, 'start', '--dir', dir, '--port', String(port)], { timeoutMs: 120_000 });
-      const pid = Number(readFileSync(join(dir, 'kafka.pid'), 'utf8'));
-      return { bootstrap: out.trim().split('\n').pop()!, dir, pid };
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  throw lastError;
+  const out = await run('bash', [brokerScript, 'start', '--dir', dir, '--port', String(port)], { timeoutMs: 120_000 });
+  const pid = Number(readFileSync(join(dir, 'kafka.pid'), 'utf8'));
+  return { bootstrap: out.trim().split('\n').pop()!, dir, pid };
 }
 
 export async function stopKafkaBroker(broker: KafkaBroker): Promise<void> {

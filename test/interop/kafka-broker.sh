@@ -114,9 +114,13 @@ EOF
 
   local java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
     -Dlog4j.configuration="file:$dir/log4j.properties")
-  # A cluster id is 16 random bytes in unpadded URL-safe base64.
+  # A cluster id is 16 random bytes in unpadded URL-safe base64. One starting with '-' (1 in 64) would
+  # be read by the storage tool as an option; Kafka's own Uuid.randomUuid() draws again, and so do we.
   local cluster_id
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  cluster_id="-"
+  while [[ "$cluster_id" == -* ]]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  done
   java "${java_opts[@]}" -cp "$cp" kafka.tools.StorageTool format \
     -t "$cluster_id" -c "$dir/server.properties" > "$dir/format.log" 2>&1 \
     || { cat "$dir/format.log" >&2; exit 1; }

@@ -50,6 +50,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
       maxRequestBytes: config.kafkaMaxRequestBytes,
       apiKeys: runtime.auth,
       groups,
+      groupTimeouts: { initialRebalanceDelayMs: config.kafkaInitialRebalanceDelayMs },
     }).catch(async (error) => {
       await new Promise((resolve) => server.close(resolve));
       throw error;

@@ -18,6 +18,8 @@ export interface SpoolConfig {
   readonly compression: Compression;
   readonly cacheBytes: number;
   readonly leaseMs: number;
+  readonly leaseIdleMs: number;
+  readonly pollIntervalMs: number;
   readonly host: string;
   readonly httpPort: number;
   readonly httpMaxBodyBytes: number;
@@ -26,6 +28,7 @@ export interface SpoolConfig {
   readonly kafkaAdvertisedHost: string | undefined;
   readonly kafkaAdvertisedPort: number | undefined;
   readonly kafkaMaxRequestBytes: number;
+  readonly kafkaInitialRebalanceDelayMs: number;
   readonly maintenanceIntervalMs: number;
   readonly compactionTargetBytes: number;
   readonly compactionTailAgeMs: number;
@@ -51,6 +54,8 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_COMPRESSION', 'none, gzip, snappy, lz4 or zstd (default none)'],
   ['SPOOL_CACHE_BYTES', 'memory for recent chunks (default 67108864)'],
   ['SPOOL_LEASE_MS', 'partition leader lease length (default 10000)'],
+  ['SPOOL_LEASE_IDLE_MS', 'a partition lease unused this long is released, not renewed (default 60000)'],
+  ['SPOOL_POLL_INTERVAL_MS', 'how often a long-poll checks for other writers\' commits (default 250)'],
   ['SPOOL_HOST', 'address to listen on (default 127.0.0.1)'],
   ['SPOOL_HTTP_PORT', 'HTTP port (default 8080; 0: any free port)'],
   ['SPOOL_HTTP_MAX_BODY_BYTES', 'largest request body (default 16777216)'],
@@ -58,6 +63,7 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_KAFKA_ADVERTISED_HOST', 'host Kafka clients are told to connect to; auto: this machine\'s first non-loopback IPv4 address (default SPOOL_HOST)'],
   ['SPOOL_KAFKA_ADVERTISED_PORT', 'port Kafka clients are told to connect to (default the bound Kafka port)'],
   ['SPOOL_KAFKA_MAX_REQUEST_BYTES', 'largest Kafka request frame (default 104857600)'],
+  ['SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS', 'how long a new consumer group waits for more members before its first generation, as Kafka\'s group.initial.rebalance.delay.ms (default 3000)'],
   ['SPOOL_MAINTENANCE_INTERVAL_MS', 'maintenance pass interval (default 60000; 0: never)'],
   ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
   ['SPOOL_COMPACTION_TAIL_AGE_MS', 'longest a record stays uncompacted (default 600000)'],
@@ -81,6 +87,8 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     compression: enumVar(env, 'SPOOL_COMPRESSION', ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const, 'none'),
     cacheBytes: intVar(env, 'SPOOL_CACHE_BYTES', 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     leaseMs: intVar(env, 'SPOOL_LEASE_MS', 10_000, 100, 3_600_000),
+    leaseIdleMs: intVar(env, 'SPOOL_LEASE_IDLE_MS', 60_000, 1000, 86_400_000),
+    pollIntervalMs: intVar(env, 'SPOOL_POLL_INTERVAL_MS', 250, 10, 60_000),
     host: stringVar(env, 'SPOOL_HOST', '127.0.0.1'),
     httpPort: intVar(env, 'SPOOL_HTTP_PORT', 8080, 0, 65_535),
     httpMaxBodyBytes: intVar(env, 'SPOOL_HTTP_MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
@@ -88,6 +96,7 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     kafkaAdvertisedHost: env.SPOOL_KAFKA_ADVERTISED_HOST || undefined,
     kafkaAdvertisedPort: env.SPOOL_KAFKA_ADVERTISED_PORT ? intVar(env, 'SPOOL_KAFKA_ADVERTISED_PORT', 9092, 1, 65_535) : undefined,
     kafkaMaxRequestBytes: intVar(env, 'SPOOL_KAFKA_MAX_REQUEST_BYTES', 100 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    kafkaInitialRebalanceDelayMs: intVar(env, 'SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS', 3000, 0, 300_000),
     maintenanceIntervalMs: intVar(env, 'SPOOL_MAINTENANCE_INTERVAL_MS', 60_000, 0, 86_400_000),
     compactionTargetBytes: intVar(env, 'SPOOL_COMPACTION_TARGET_BYTES', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
     compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),

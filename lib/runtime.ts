@@ -40,6 +40,8 @@ export async function openRuntime(config: SpoolConfig, overrides: { locations?: 
     defaultPartitions: config.defaultPartitions,
     cacheBytes: config.cacheBytes,
     leaseMs: config.leaseMs,
+    leaseIdleMs: config.leaseIdleMs,
+    pollIntervalMs: config.pollIntervalMs,
     maintenance: { compactionTargetBytes: config.compactionTargetBytes, compactionTailAgeMs: config.compactionTailAgeMs, gcGraceMs: config.gcGraceMs },
     ...overrides.log,
     producer: { lingerMs: config.lingerMs, flushBytes: config.flushBytes, compression: config.compression, ...overrides.log?.producer },

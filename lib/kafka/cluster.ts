@@ -5,6 +5,7 @@
  * between them and take over from an agent that stops renewing.
  */
 import { randomUUID } from 'node:crypto';
+import pMap from 'p-map';
 import { SpoolError } from '../errors.js';
 import type { Log, TopicItem } from '../log/index.js';
 import { ConditionFailedError, type Item, type ItemKey, type MetadataStore } from '../storage/ports.js';
@@ -52,6 +53,8 @@ interface Registration extends BrokerNode {
 const brokersPk = 'brokers';
 const clusterIdKey: ItemKey = { pk: 'cluster', sk: 'id' };
 const coordinatorSk = 'coordinator';
+/** Group lease writes a renewal round has in flight. */
+const parallelLeaseWrites = 32;
 /** How long the list of live brokers is reused. */
 const brokersCacheMs = 1000;
 /** A group lease nobody asked about for this long is given up instead of renewed (a live group's members ask every few seconds). */
@@ -73,6 +76,7 @@ const groupLeaseIdleMs = 60_000;
 export class StoreCluster implements ClusterView {
   private registration: Registration | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private brokersCache: { brokers: Registration[]; atMs: number } | undefined;
   private readonly groupLeases = new Map<string, { epoch: number; expiresMs: number; usedMs: number }>();
   private readonly leaseMs: number;
@@ -98,6 +102,12 @@ export class StoreCluster implements ClusterView {
   async start(boundPort?: number): Promise<void> {
     this.port = this.options.advertisedPort ?? boundPort ?? this.port;
     this.clusterId = await this.ensureClusterId();
+    await this.register();
+    this.stopped = false;
+    this.scheduleRenewal();
+  }
+
+  private async register(): Promise<void> {
     for (let nodeId = 1; ; nodeId++) {
       const key = brokerKey(nodeId);
       const current = await this.metadata.get(key);
@@ -106,21 +116,31 @@ export class StoreCluster implements ClusterView {
       try {
         await this.metadata.write({ kind: 'put', key, attrs: { ...registration }, condition: current ? { kind: 'match', fields: { owner: current.attrs.owner!, expiresMs: current.attrs.expiresMs! } } : { kind: 'absent' } });
         this.registration = registration;
-        break;
+        return;
       } catch (error) {
         if (!(error instanceof ConditionFailedError)) throw error;
       }
     }
-    this.renewTimer = setInterval(() => void this.renew().catch(() => undefined), Math.max(10, Math.floor(this.leaseMs / 3)));
+  }
+
+  /** A renewal round every leaseMs / 3, each starting after the last one ended. */
+  private scheduleRenewal(): void {
+    if (this.stopped) return;
+    this.renewTimer = setTimeout(() => {
+      void this.renew()
+        .catch(() => undefined) // a failed round is retried on the next one
+        .finally(() => this.scheduleRenewal());
+    }, Math.max(10, Math.floor(this.leaseMs / 3)));
     this.renewTimer.unref();
   }
 
   /** Gives up the registration and group leases, so others take over at once. */
   async stop(): Promise<void> {
-    clearInterval(this.renewTimer);
+    this.stopped = true;
+    clearTimeout(this.renewTimer);
     const registration = this.registration;
     if (!registration) return;
-    for (const group of [...this.groupLeases.keys()]) await this.releaseGroup(group).catch(() => undefined);
+    await pMap([...this.groupLeases.keys()], (group) => this.releaseGroup(group).catch(() => undefined), { concurrency: parallelLeaseWrites });
     await this.metadata
       .write({ kind: 'delete', key: brokerKey(registration.nodeId), condition: { kind: 'match', fields: { owner: registration.owner } } })
       .catch((error) => {
@@ -210,23 +230,25 @@ export class StoreCluster implements ClusterView {
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
       // Our node id was taken while we were away (paused past the lease): register afresh.
-      clearInterval(this.renewTimer);
-      await this.start();
+      await this.register();
     }
-    for (const [group, lease] of [...this.groupLeases]) {
-      if (this.now() - lease.usedMs > groupLeaseIdleMs) {
-        await this.releaseGroup(group);
-        continue;
-      }
-      const next = { epoch: lease.epoch, expiresMs: this.now() + this.leaseMs, usedMs: lease.usedMs };
-      try {
-        await this.metadata.write({ kind: 'update', key: coordinatorKey(group), set: { expiresMs: next.expiresMs }, condition: { kind: 'match', fields: { owner: this.log.producer.writerId, epoch: lease.epoch } } });
-        this.groupLeases.set(group, next);
-      } catch (error) {
-        if (!(error instanceof ConditionFailedError)) throw error;
-        this.groupLeases.delete(group);
-      }
-    }
+    await pMap(
+      [...this.groupLeases],
+      async ([group, lease]) => {
+        if (this.now() - lease.usedMs > groupLeaseIdleMs) return this.releaseGroup(group);
+        const next = { epoch: lease.epoch, expiresMs: this.now() + this.leaseMs, usedMs: lease.usedMs };
+        try {
+          await this.metadata.write({ kind: 'update', key: coordinatorKey(group), set: { expiresMs: next.expiresMs }, condition: { kind: 'match', fields: { owner: this.log.producer.writerId, epoch: lease.epoch } } });
+          // Unless it was released meanwhile; `usedMs` may have moved on.
+          const now = this.groupLeases.get(group);
+          if (now?.epoch === lease.epoch) this.groupLeases.set(group, { ...next, usedMs: now.usedMs });
+        } catch (error) {
+          if (!(error instanceof ConditionFailedError)) throw error;
+          this.groupLeases.delete(group);
+        }
+      },
+      { concurrency: parallelLeaseWrites, stopOnError: false },
+    );
   }
 
   private registrationFor(nodeId: number): Registration {

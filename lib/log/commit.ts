@@ -113,18 +113,24 @@ export class Committer {
   async commit(chunks: readonly CommitChunk[], options: { notAfterMs?: number } = {}): Promise<CommitOutcome[]> {
     const ids = chunks.map((chunk) => partitionId(chunk.topicId, chunk.partition));
     if (new Set(ids).size !== ids.length) throw new SpoolError('INTERNAL', 'a flush holds at most one chunk per partition');
-    const outcomes: CommitOutcome[] = new Array(chunks.length);
+    const groups: { start: number; chunks: readonly CommitChunk[] }[] = [];
     for (let start = 0, end = 0; start < chunks.length; start = end) {
       let ops = 0;
       while (end < chunks.length && end - start < maxChunksPerTransaction && ops + opCount(chunks[end]!) <= maxTransactionOps) ops += opCount(chunks[end++]!);
       if (end === start) end++;
-      const group = chunks.slice(start, end);
-      // A group's failure is its chunks' outcome; it must not hide the outcome of groups committed before it.
-      const conflictsBefore = this.stats.conflicts;
-      const groupOutcomes = await this.commitGroup(group, options.notAfterMs ?? Infinity).catch((error: unknown) => group.map(() => failed(error)));
-      this.options.metrics?.emit({ Commits: [1, 'Count'], CommitConflicts: [this.stats.conflicts - conflictsBefore, 'Count'] });
-      groupOutcomes.forEach((outcome, index) => (outcomes[start + index] = outcome));
+      groups.push({ start, chunks: chunks.slice(start, end) });
     }
+    // The groups touch different partitions, so they commit concurrently: a flush over many
+    // partitions waits about one transaction's time, not one per group.
+    const outcomes: CommitOutcome[] = new Array(chunks.length);
+    await Promise.all(
+      groups.map(async (group) => {
+        // A group's failure is its chunks' outcome; it must not hide the outcome of the other groups.
+        const committed = await this.commitGroup(group.chunks, options.notAfterMs ?? Infinity).catch((error: unknown) => ({ outcomes: group.chunks.map(() => failed(error)), conflicts: 0 }));
+        this.options.metrics?.emit({ Commits: [1, 'Count'], CommitConflicts: [committed.conflicts, 'Count'] });
+        committed.outcomes.forEach((outcome, index) => (outcomes[group.start + index] = outcome));
+      }),
+    );
     return outcomes;
   }
 
@@ -133,7 +139,9 @@ export class Committer {
     this.nextOffsets.delete(partitionId(topicId, partition));
   }
 
-  private async commitGroup(chunks: readonly CommitChunk[], notAfterMs: number): Promise<CommitOutcome[]> {
+  private async commitGroup(chunks: readonly CommitChunk[], notAfterMs: number): Promise<{ outcomes: CommitOutcome[]; conflicts: number }> {
+    let conflicts = 0;
+    const settled = (final: CommitOutcome[]) => ({ outcomes: final, conflicts });
     const outcomes: (CommitOutcome | undefined)[] = new Array(chunks.length).fill(undefined);
     let lastError: SpoolError | undefined;
     // Per chunk, the attempts whose transaction may have landed unbeknown to us (the answer was lost).
@@ -149,7 +157,7 @@ export class Committer {
         // No new attempt now; but one whose answer was lost may have landed: look before saying it did not.
         await this.settleUncertain(chunks, outcomes, uncertain);
         const late = new SpoolError('TIMEOUT', 'the segment was stored too long ago to be committed safely; send again');
-        return outcomes.map((outcome) => outcome ?? { ok: false, error: late });
+        return settled(outcomes.map((outcome) => outcome ?? { ok: false, error: late }));
       }
       // Learn the end offset of partitions not cached yet (one consistent read each).
       try {
@@ -166,7 +174,7 @@ export class Committer {
         );
       } catch (error) {
         const failure = failed(error).error;
-        if (!failure.retriable) return outcomes.map((outcome) => outcome ?? { ok: false, error: failure });
+        if (!failure.retriable) return settled(outcomes.map((outcome) => outcome ?? { ok: false, error: failure }));
         lastError = failure;
         continue;
       }
@@ -185,6 +193,7 @@ export class Committer {
       } catch (error) {
         if (error instanceof TransactionConflictError) {
           this.stats.conflicts++;
+          conflicts++;
           // Rows first: a row that turns out to be ours settles its chunk before any other news of it.
           const ordered = [...error.conflicts].sort((a, b) => Number(owners[b.index]?.kind === 'row') - Number(owners[a.index]?.kind === 'row'));
           for (const conflict of ordered) {
@@ -226,7 +235,7 @@ export class Committer {
     }
     await this.settleUncertain(chunks, outcomes, uncertain);
     const gaveUp = lastError ?? new SpoolError('CONFLICT', `commit did not succeed after ${this.maxAttempts} attempts against racing writers`);
-    return outcomes.map((outcome) => outcome ?? { ok: false, error: gaveUp });
+    return settled(outcomes.map((outcome) => outcome ?? { ok: false, error: gaveUp }));
   }
 
   /**

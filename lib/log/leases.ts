@@ -12,7 +12,13 @@
  * refused by the epoch condition. Clocks only decide when a takeover may be tried.
  * A lost lease is dropped; the writer's later commits to that partition carry no epoch (leaderless,
  * as a Lambda writer's), so a transport that must only write as leader (Kafka) checks `epochFor`.
+ *
+ * Held leases are renewed in rounds, many at once, a round starting only after the last one ended
+ * (a round over thousands of leases never overlaps the next). A lease not used for `idleMs` is
+ * released at its next round rather than renewed: an idle partition costs nothing, and its next
+ * write takes the lease again (epoch + 1).
  */
+import pMap from 'p-map';
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, type MetadataStore } from '../storage/ports.js';
 import { partitionId } from './commit.js';
@@ -25,11 +31,16 @@ export interface Lease {
   readonly expiresMs: number;
 }
 
+/** Lease writes one round (renewals, releases) has in flight. */
+const parallelLeaseWrites = 32;
+
 export interface LeaseManagerOptions {
   readonly owner: string;
   readonly leaseMs?: number;
   /** How often held leases are renewed; 0 renews only when asked. @default leaseMs / 3 */
   readonly renewIntervalMs?: number;
+  /** A lease not used (epochFor, acquire) for this long is released instead of renewed. @default 60 000 */
+  readonly idleMs?: number;
   readonly now?: () => number;
 }
 
@@ -37,8 +48,11 @@ export class LeaseManager {
   readonly owner: string;
   readonly leaseMs: number;
   private readonly renewIntervalMs: number;
+  private readonly idleMs: number;
   private readonly now: () => number;
   private readonly held = new Map<string, Lease>();
+  /** When each held lease was last used. */
+  private readonly usedMs = new Map<string, number>();
   private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -48,6 +62,7 @@ export class LeaseManager {
     this.owner = options.owner;
     this.leaseMs = options.leaseMs ?? 10_000;
     this.renewIntervalMs = options.renewIntervalMs ?? Math.max(10, Math.floor(this.leaseMs / 3));
+    this.idleMs = options.idleMs ?? 60_000;
     this.now = options.now ?? Date.now;
   }
 
@@ -58,7 +73,7 @@ export class LeaseManager {
     if (item === undefined) throw new SpoolError('PARTITION_NOT_FOUND', `partition ${partition} of topic id ${topicId} does not exist`);
     const state = partitionStateFromItem(item);
     const now = this.now();
-    if (state.owner === this.owner) return this.renewFrom(topicId, partition, state.epoch);
+    if (state.owner === this.owner) return this.hold(await this.renewFrom(topicId, partition, state.epoch));
     if (state.owner !== null && state.leaseExpiresMs > now) {
       throw new SpoolError('NOT_LEADER', `partition ${partition} is led by ${state.owner} until ${new Date(state.leaseExpiresMs).toISOString()}`, {
         details: { leader: state.owner, epoch: state.epoch },
@@ -78,31 +93,55 @@ export class LeaseManager {
       }
       throw error;
     }
-    this.held.set(partitionId(topicId, partition), lease);
+    return this.hold(lease);
+  }
+
+  private hold(lease: Lease): Lease {
+    const id = partitionId(lease.topicId, lease.partition);
+    this.held.set(id, lease);
+    this.usedMs.set(id, this.now());
     this.keepRenewing();
     return lease;
   }
 
   /**
-   * Extends every lease held; drops (and returns) those we turn out to have lost. A transient failure
-   * on one lease does not stop the others from being renewed; it is retried on the next round.
+   * Extends every lease held and in use; releases those idle for `idleMs`; drops (and returns) those
+   * we turn out to have lost. A transient failure on one lease does not stop the others; it is
+   * retried on the next round.
    */
   async renewAll(): Promise<Lease[]> {
     const lost: Lease[] = [];
-    for (const lease of [...this.held.values()]) {
-      try {
-        await this.renewFrom(lease.topicId, lease.partition, lease.epoch);
-      } catch (error) {
-        if (error instanceof SpoolError && error.code === 'FENCED_LEADER_EPOCH') lost.push(lease);
-        else if (!(error instanceof SpoolError && error.retriable)) throw error;
-      }
-    }
+    const idleBefore = this.now() - this.idleMs;
+    await pMap(
+      [...this.held.values()],
+      async (lease) => {
+        const id = partitionId(lease.topicId, lease.partition);
+        if ((this.usedMs.get(id) ?? 0) < idleBefore) return this.release(lease.topicId, lease.partition).catch(() => undefined);
+        try {
+          const renewed = await this.renewFrom(lease.topicId, lease.partition, lease.epoch);
+          // Unless it was released (or lost) meanwhile.
+          if (this.held.get(id)?.epoch === lease.epoch) this.held.set(id, renewed);
+        } catch (error) {
+          if (error instanceof SpoolError && error.code === 'FENCED_LEADER_EPOCH') lost.push(lease);
+          else if (!(error instanceof SpoolError && error.retriable)) throw error;
+        }
+      },
+      { concurrency: parallelLeaseWrites },
+    );
     return lost;
   }
 
   /** The epoch to fence commits with, if we hold the lease (even one past its expiry: the epoch decides). */
   epochFor(topicId: string, partition: number): number | undefined {
-    return this.held.get(partitionId(topicId, partition))?.epoch;
+    const id = partitionId(topicId, partition);
+    const lease = this.held.get(id);
+    if (lease) this.usedMs.set(id, this.now());
+    return lease?.epoch;
+  }
+
+  /** How many leases are held now. */
+  get heldCount(): number {
+    return this.held.size;
   }
 
   async release(topicId: string, partition: number): Promise<void> {
@@ -110,6 +149,7 @@ export class LeaseManager {
     const lease = this.held.get(id);
     if (!lease) return;
     this.held.delete(id);
+    this.usedMs.delete(id);
     await this.metadata
       .write({
         kind: 'update',
@@ -122,22 +162,23 @@ export class LeaseManager {
       });
   }
 
+  /** Releases every lease, many at once, and stops renewing. */
   async releaseAll(): Promise<void> {
-    if (this.renewTimer) clearInterval(this.renewTimer);
+    clearTimeout(this.renewTimer);
     this.renewTimer = undefined;
-    for (const lease of [...this.held.values()]) await this.release(lease.topicId, lease.partition);
+    await pMap([...this.held.values()], (lease) => this.release(lease.topicId, lease.partition), { concurrency: parallelLeaseWrites });
   }
 
-  /** Renews held leases every renewIntervalMs while any is held. */
+  /** Runs a renewal round renewIntervalMs after the last one ended, while any lease is held. */
   private keepRenewing(): void {
     if (this.renewTimer || this.renewIntervalMs === 0) return;
-    this.renewTimer = setInterval(() => {
-      if (this.held.size === 0) {
-        clearInterval(this.renewTimer);
-        this.renewTimer = undefined;
-        return;
-      }
-      this.renewAll().catch(() => undefined); // a failed round is retried on the next tick
+    this.renewTimer = setTimeout(() => {
+      void this.renewAll()
+        .catch(() => undefined) // a failed round is retried on the next one
+        .finally(() => {
+          this.renewTimer = undefined;
+          if (this.held.size > 0) this.keepRenewing();
+        });
     }, this.renewIntervalMs);
     this.renewTimer.unref();
   }
@@ -154,6 +195,7 @@ export class LeaseManager {
     } catch (error) {
       if (error instanceof ConditionFailedError) {
         this.held.delete(partitionId(topicId, partition));
+        this.usedMs.delete(partitionId(topicId, partition));
         const now = error.current && partitionStateFromItem(error.current);
         throw new SpoolError('FENCED_LEADER_EPOCH', `lease on partition ${partition} was taken over (epoch ${now?.epoch ?? 'gone'} > ${epoch})`, {
           details: { epoch: now?.epoch },
@@ -161,7 +203,6 @@ export class LeaseManager {
       }
       throw error;
     }
-    this.held.set(partitionId(topicId, partition), lease);
     return lease;
   }
 }

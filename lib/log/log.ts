@@ -33,7 +33,9 @@ export interface LogOptions {
   readonly leaseMs?: number;
   /** How often held leases are renewed; 0 renews only on `leases.renewAll()`. @default leaseMs / 3 */
   readonly leaseRenewIntervalMs?: number;
-  /** How often a long-poll re-reads the high watermark for other writers' commits. @default 250 */
+  /** A partition lease not used for this long is released instead of renewed. @default 60 000 */
+  readonly leaseIdleMs?: number;
+  /** How often a partition someone long-polls is read for other writers' commits (once per partition, however many wait). @default 250 */
   readonly pollIntervalMs?: number;
   /** How long topic metadata is cached for produce. @default 2000 */
   readonly topicCacheMs?: number;
@@ -109,6 +111,7 @@ export class Log {
     this.leases = new LeaseManager(metadata, { owner: this.producer.writerId,
       leaseMs: options.leaseMs,
       renewIntervalMs: options.leaseRenewIntervalMs,
+      idleMs: options.leaseIdleMs,
       now: this.now,
     });
   }
@@ -241,6 +244,16 @@ export class Log {
   async readBatches(topicName: string, partition: number, offset: number, options: ReadOptions = {}): Promise<ReadBatchesResult> {
     const topic = await this.requirePartition(topicName, partition);
     return this.reader.readBatches(topic, partition, offset, options);
+  }
+
+  /**
+   * Waits until any of the partitions may hold records past its offset (see Reader.waitForAny), for
+   * at most `waitMs`. Partitions that do not exist are not waited on.
+   */
+  async waitForRecords(targets: readonly { topic: string; partition: number; offset: number }[], waitMs: number, signal?: AbortSignal): Promise<void> {
+    const known = await Promise.all(targets.map(async ({ topic, partition, offset }) => ({ topic: await this.requirePartition(topic, partition).catch(() => undefined), partition, offset })));
+    const waits = known.filter((target): target is { topic: TopicItem; partition: number; offset: number } => target.topic !== undefined);
+    await this.reader.waitForAny(waits, waitMs, signal);
   }
 
   /** `earliest`, `latest`, or the first offset with a timestamp at or after the given ms (undefined if none). */

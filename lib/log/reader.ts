@@ -6,11 +6,16 @@
  * was stored before the commit, so a reader never sees an offset before its data. A fetch finds the
  * row at or below the offset (floor lookup: query descending, limit 1), then walks forward; chunks
  * come from the in-memory cache or a ranged GET of the segment object. Batches are copied and their
- * baseOffset patched from the row (stored batches carry relative offsets). Long-polls wake on local
- * commits at once and re-read the partition item every `pollIntervalMs` for other writers' commits.
+ * baseOffset patched from the row (stored batches carry relative offsets).
+ *
+ * Long-polls wake on local commits at once. For other writers' commits, the partitions someone waits
+ * on are watched: one consistent read per watched partition every `pollIntervalMs`, however many
+ * fetches wait on it, and only the waiters it has news for read again. So the cost of idle consumers
+ * is per partition and agent, not per partition and consumer.
  */
 import { SpoolError } from '../errors.js';
 import { LRUCache } from 'lru-cache';
+import pMap from 'p-map';
 import { batchesIn, decodeRecordBatch, patchBaseOffset, readBatchHeader, type DecodedRecord } from '../format/index.js';
 import type { MetadataStore, ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
@@ -45,7 +50,15 @@ export interface FetchResult {
   readonly logStartOffset: number;
 }
 
+/** A partition a long-poll waits on, and the offset it waits past. */
+export interface WaitTarget {
+  readonly topic: TopicItem;
+  readonly partition: number;
+  readonly offset: number;
+}
+
 export interface ReaderOptions {
+  /** How often a watched partition's item is read for other writers' commits. @default 250 */
   readonly pollIntervalMs?: number;
   readonly now?: () => number;
 }
@@ -61,13 +74,28 @@ interface ReadBatch {
 }
 /** Chunk reads one fetch may have in flight. */
 const parallelReads = 8;
+/** Partition items one watch round reads at once. */
+const parallelWatchReads = 16;
+
+interface Waiter {
+  readonly offset: number;
+  readonly wake: () => void;
+}
+
+/** The waiters on one partition. */
+interface Watch {
+  readonly topic: TopicItem;
+  readonly partition: number;
+  readonly waiters: Set<Waiter>;
+}
 export const defaultMaxBytes = 1024 * 1024;
 export const defaultMaxRecords = 500;
 
 export class Reader {
-  readonly stats = { objectGets: 0, bytesRead: 0 };
+  readonly stats = { objectGets: 0, bytesRead: 0, watchReads: 0 };
   private readonly pollIntervalMs: number;
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly watches = new Map<string, Watch>();
+  private watchTimer: NodeJS.Timeout | undefined;
   private readonly indexes = new LRUCache<string, Buffer>({ max: 4096 });
 
   constructor(
@@ -89,8 +117,40 @@ export class Reader {
 
   /** Called by the local writer after each commit: wakes long-polls on that partition. */
   notify(topicId: string, partition: number): void {
-    const waiting = this.waiters.get(partitionId(topicId, partition));
-    if (waiting) for (const wake of [...waiting]) wake();
+    const watch = this.watches.get(partitionId(topicId, partition));
+    if (watch) for (const waiter of [...watch.waiters]) waiter.wake();
+  }
+
+  /**
+   * Resolves when any target's partition may have records past its offset (a commit here, or a
+   * higher high watermark seen by the watch), when `waitMs` has passed, or on `signal`. Says nothing
+   * of which: callers read again.
+   */
+  async waitForAny(targets: readonly WaitTarget[], waitMs: number, signal?: AbortSignal): Promise<void> {
+    if (targets.length === 0 || waitMs <= 0 || signal?.aborted) return;
+    await new Promise<void>((resolve) => {
+      const registered: { watch: Watch; waiter: Waiter }[] = [];
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        for (const { watch, waiter } of registered) {
+          watch.waiters.delete(waiter);
+          if (watch.waiters.size === 0) this.watches.delete(partitionId(watch.topic.id, watch.partition));
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      signal?.addEventListener('abort', done, { once: true });
+      for (const { topic, partition, offset } of targets) {
+        const id = partitionId(topic.id, partition);
+        let watch = this.watches.get(id);
+        if (!watch) this.watches.set(id, (watch = { topic, partition, waiters: new Set() }));
+        const waiter = { offset, wake: done };
+        watch.waiters.add(waiter);
+        registered.push({ watch, waiter });
+      }
+      this.keepWatching();
+    });
   }
 
   async readBatches(topic: TopicItem, partition: number, offset: number, options: ReadOptions = {}): Promise<ReadBatchesResult> {
@@ -113,7 +173,7 @@ export class Reader {
         wanted.push(row);
         planned += row.sizeBytes;
       }
-      const reads = await mapConcurrently(wanted, parallelReads, (row, index) => this.rowBatches(row, index === 0 ? covered : row.baseOffset, maxBytes - bytes));
+      const reads = await pMap(wanted, (row, index) => this.rowBatches(row, index === 0 ? covered : row.baseOffset, maxBytes - bytes), { concurrency: parallelReads });
       for (const read of reads) {
         for (const batch of read.batches) {
           if (batch.lastOffset < covered) continue; // already returned, or before the offset asked for
@@ -219,7 +279,8 @@ export class Reader {
    * The row's batches from (about) `fromOffset`, each a copy with its real baseOffset. A flush row's
    * chunk is read whole (it is small) and its relative offsets patched. A compacted row is read by
    * range: its offset index gives the position of the nearest batch at or below `fromOffset`, and
-   * about `maxBytes` are read from there; `complete` says whether the row's end was reached.
+   * about `maxBytes` are read from there (a small one is read whole, from its start, with no index
+   * lookup); `complete` says whether the row's end was reached.
    */
   private async rowBatches(row: BatchRow, fromOffset: number, maxBytes: number): Promise<{ batches: ReadBatch[]; complete: boolean }> {
     if (row.indexKey === undefined) {
@@ -234,7 +295,9 @@ export class Reader {
       }
       return { batches, complete: true };
     }
-    const start = row.position + positionFor(await this.indexObject(row.indexKey), Math.max(0, fromOffset - row.baseOffset));
+    // A segment no larger than the smallest range read is read whole, without its index: one GET, not two.
+    const whole = row.sizeBytes <= minRangeBytes;
+    const start = row.position + (whole ? 0 : positionFor(await this.indexObject(row.indexKey), Math.max(0, fromOffset - row.baseOffset)));
     const end = row.position + row.sizeBytes;
     let length = Math.min(end - start, Math.max(maxBytes, minRangeBytes));
     let range = await this.readRange(row.objectKey, start, length);
@@ -283,27 +346,42 @@ export class Reader {
 
   private async waitBeyond(topic: TopicItem, partition: number, offset: number, state: PartitionState, options: ReadOptions): Promise<PartitionState> {
     const deadline = Date.now() + options.waitMs!;
-    const id = partitionId(topic.id, partition);
     let current = state;
     while (current.nextOffset <= offset && Date.now() < deadline && !options.signal?.aborted) {
-      await new Promise<void>((resolve) => {
-        let waiting = this.waiters.get(id);
-        if (!waiting) this.waiters.set(id, (waiting = new Set()));
-        const set = waiting;
-        const done = () => {
-          clearTimeout(timer);
-          set.delete(done);
-          if (set.size === 0) this.waiters.delete(id);
-          options.signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, Math.max(0, Math.min(this.pollIntervalMs, deadline - Date.now())));
-        set.add(done);
-        options.signal?.addEventListener('abort', done);
-      });
+      await this.waitForAny([{ topic, partition, offset }], deadline - Date.now(), options.signal);
       current = await this.state(topic, partition);
     }
     return current;
+  }
+
+  /** Runs watch rounds, one after another, while anyone waits. */
+  private keepWatching(): void {
+    if (this.watchTimer || this.watches.size === 0) return;
+    this.watchTimer = setTimeout(() => {
+      void this.watchRound().finally(() => {
+        this.watchTimer = undefined;
+        this.keepWatching();
+      });
+    }, this.pollIntervalMs);
+    this.watchTimer.unref();
+  }
+
+  /** Reads each watched partition's item once; wakes the waiters it has news for (a failed read wakes all: they read again and meet the error). */
+  private async watchRound(): Promise<void> {
+    await pMap(
+      [...this.watches.values()],
+      async (watch) => {
+        let nextOffset = Infinity;
+        try {
+          this.stats.watchReads++;
+          nextOffset = (await this.state(watch.topic, watch.partition)).nextOffset;
+        } catch {
+          // woken below with nextOffset = Infinity
+        }
+        for (const waiter of [...watch.waiters]) if (waiter.offset < nextOffset) waiter.wake();
+      },
+      { concurrency: parallelWatchReads },
+    );
   }
 }
 
@@ -315,18 +393,4 @@ function checkRange(topic: TopicItem, partition: number, offset: number, state: 
       { details: { topic: topic.name, partition, earliest_offset: state.logStartOffset, high_watermark: state.nextOffset } },
     );
   }
-}
-
-async function mapConcurrently<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        results[index] = await work(items[index]!, index);
-      }
-    }),
-  );
-  return results;
 }

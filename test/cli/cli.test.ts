@@ -56,7 +56,7 @@ describe('cli > spool command', () => {
     const missing = await spool(url, ['topics', 'describe', topic]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`spool: TOPIC_NOT_FOUND: topic ${topic} does not exist`);
-  });
+  }, 60_000); // eight child processes, each loading TypeScript: slow on a loaded machine
 
   it('produces 10,000 lines and consumes them back from the beginning in per-partition order', async () => {
     const topic = name('bulk');

@@ -161,6 +161,70 @@ describe('kafka > Produce and Fetch', () => {
     expect(expected).toHaveLength(1000);
   });
 
+  it('Fetch over many partitions spends max_bytes in request order: the first batch whatever its size, then only what fits', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 40);
+    // One 1,000-byte record in each partition.
+    await log.produce(topic, Array.from({ length: 40 }, (_, partition) => ({ key: null, value: Buffer.alloc(1000, partition), partition })));
+    const order = Array.from({ length: 40 }, (_, i) => (i * 7) % 40); // not partition order
+    const fetchWith = (maxBytes: number) =>
+      withClient((c) =>
+        c.call('Fetch', 11, { maxWaitTime: 0, minBytes: 1, maxBytes, topics: [{ topic, partitions: order.map((partition) => ({ partition, fetchOffset: '0', maxBytes: 1 << 20 })) }] }),
+      );
+    const answered = (answer: any) => answer.responses[0].partitions.map((p: any) => [p.partition, p.errorCode, p.highWatermark, p.messages.length]);
+    // A budget of 3.5 batches: the first three partitions asked for get their batch, the rest only their high watermark.
+    const some = await fetchWith(3500);
+    expect(answered(some)).toEqual(order.map((partition, i) => [partition, 0, '1', i < 3 ? 1 : 0]));
+    // A budget smaller than one batch still answers the first.
+    expect(answered(await fetchWith(10))).toEqual(order.map((partition, i) => [partition, 0, '1', i < 1 ? 1 : 0]));
+    // Enough for all: every partition, in the order asked.
+    const all = await fetchWith(1 << 20);
+    expect(answered(all)).toEqual(order.map((partition) => [partition, 0, '1', 1]));
+    expect(all.responses[0].partitions.map((p: any) => p.messages[0].value[0])).toEqual(order);
+  });
+
+  it('a Fetch waiting on many partitions wakes on a commit to any one of them', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 30);
+    await withClient(async (c) => {
+      const fetching = c.call('Fetch', 11, {
+        maxWaitTime: 10_000,
+        minBytes: 1,
+        maxBytes: 1 << 20,
+        topics: [{ topic, partitions: Array.from({ length: 30 }, (_, partition) => ({ partition, fetchOffset: '0', maxBytes: 1 << 20 })) }],
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = Date.now();
+      await log.produce(topic, [{ key: null, value: Buffer.from('late'), partition: 17 }]);
+      const answer = await fetching;
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const withData = answer.responses[0].partitions.filter((p: any) => p.messages.length > 0);
+      expect(withData.map((p: any) => [p.partition, p.messages[0].value.toString()])).toEqual([[17, 'late']]);
+    });
+  });
+
+  it('a first Produce over many partitions takes their leases many at once, and a partition named twice keeps its order', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 64);
+    // Each write takes a little while, so writes issued together are seen in flight together.
+    stores.metadata.beforeWrite = () => new Promise((resolve) => setTimeout(resolve, 5));
+    stores.metadata.writesInFlight.most = 0;
+    try {
+      const answer = await withClient((c) =>
+        c.call('Produce', 7, {
+          acks: -1,
+          timeout: 5000,
+          topicData: [{ topic, partitions: [...Array.from({ length: 64 }, (_, partition) => ({ partition, messages: messages(1, `p${partition}`) })), { partition: 5, messages: messages(1, 'again') }] }],
+        }),
+      );
+      expect(answer.topics[0].partitions.map((p: any) => p.errorCode)).toEqual(new Array(65).fill(0));
+    } finally {
+      stores.metadata.beforeWrite = undefined;
+    }
+    expect(stores.metadata.writesInFlight.most).toBeGreaterThanOrEqual(8);
+    expect((await log.fetch(topic, 5, 0)).records.map((r) => str(r.value))).toEqual(['p5-0', 'again-0']);
+  });
+
   it('refuses a batch with a wrong CRC with CORRUPT_MESSAGE and stores nothing', async () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);

@@ -302,6 +302,27 @@ export function engineSuite(kind: () => StoreKind): void {
       expect((await waiting).records.map((r) => str(r.value))).toEqual(['remote']);
     });
 
+    it('watches a partition once for all its long-polls: many waiters cost one read per round, and all wake on another writer’s commit', async () => {
+      const { log, stores } = await setup({ pollIntervalMs: 50 });
+      const writer = newLog(stores);
+      logs.push(writer);
+      const name = topicName();
+      await log.createTopic(name, 2);
+      const waiting = Array.from({ length: 40 }, (_, i) => log.fetch(name, i % 2, 0, { waitMs: 10_000 }));
+      // About six rounds pass before the commit: 2 partitions × 6, where a poll per waiter would make 240 reads.
+      await new Promise((resolve) => setTimeout(resolve, 320));
+      const readsWhileIdle = log.reader.stats.watchReads;
+      expect(readsWhileIdle).toBeGreaterThanOrEqual(2);
+      expect(readsWhileIdle).toBeLessThanOrEqual(2 * 8);
+      await writer.produce(name, [0, 1].map((partition) => ({ key: null, value: text(`p${partition}`), partition })));
+      const woken = await Promise.all(waiting);
+      expect(woken.map((r, i) => r.records.map((record) => str(record.value)))).toEqual(woken.map((_, i) => [`p${i % 2}`]));
+      // Nobody waits any more: the watch stops.
+      const after = log.reader.stats.watchReads;
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(log.reader.stats.watchReads).toBeLessThanOrEqual(after + 2);
+    });
+
     it('finds the first offset at or after a timestamp, and earliest/latest', async () => {
       const { log } = await setup();
       const name = topicName();

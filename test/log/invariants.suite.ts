@@ -186,6 +186,49 @@ export function invariantSuite(kind: () => StoreKind): void {
       expect(leader.leases.epochFor((await leader.topics.require(topic)).id, 0)).toBe(1);
     });
 
+    it('releases a lease left idle instead of renewing it; the next write takes it again with a new epoch, fencing the old one', async () => {
+      let nowMs = 7_000_000;
+      const clock = () => nowMs;
+      const { stores, make } = await setup();
+      const leader = make({ now: clock, leaseMs: 1000, leaseRenewIntervalMs: 0, leaseIdleMs: 5000 });
+      const topic = `idle-${randomUUID().slice(0, 8)}`;
+      await leader.createTopic(topic, 2);
+      const id = (await leader.topics.require(topic)).id;
+      await leader.acquireLeadership(topic, 0);
+      await leader.acquireLeadership(topic, 1);
+      nowMs += 3000;
+      leader.leases.epochFor(id, 1); // partition 1 is written through; partition 0 is not
+      nowMs += 3000;
+      expect(await leader.leases.renewAll()).toEqual([]);
+      expect(leader.leases.epochFor(id, 0)).toBeUndefined();
+      expect(leader.leases.epochFor(id, 1)).toBe(1);
+      expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ owner: null, epoch: 1 });
+      expect((await stores.metadata.get(partitionKey(id, 1)))?.attrs).toMatchObject({ owner: leader.producer.writerId, epoch: 1, leaseExpiresMs: nowMs + 1000 });
+      // Free at once for anyone: no waiting for an expiry.
+      const other = make({ now: clock, leaseMs: 1000, leaseRenewIntervalMs: 0 });
+      expect((await other.acquireLeadership(topic, 0)).epoch).toBe(2);
+    });
+
+    it('renews many leases in one round with many writes in flight, not one after another', async () => {
+      const { stores, make } = await setup();
+      const leader = make({ leaseRenewIntervalMs: 0 });
+      const topic = `many-${randomUUID().slice(0, 8)}`;
+      await leader.createTopic(topic, 100);
+      await Promise.all(Array.from({ length: 100 }, (_, partition) => leader.acquireLeadership(topic, partition)));
+      // Each write takes a little while, so writes issued together are seen in flight together.
+      stores.metadata.beforeWrite = () => new Promise((resolve) => setTimeout(resolve, 5));
+      stores.metadata.writesInFlight.most = 0;
+      try {
+        expect(await leader.leases.renewAll()).toEqual([]);
+      } finally {
+        stores.metadata.beforeWrite = undefined;
+      }
+      const most = stores.metadata.writesInFlight.most;
+      expect(leader.leases.heldCount).toBe(100);
+      expect(most).toBeGreaterThanOrEqual(16);
+      expect(most).toBeLessThanOrEqual(32);
+    });
+
     it('keeps a lease alive by renewing it in the background', async () => {
       const { make } = await setup();
       const leader = make({ leaseMs: 1000 });
@@ -234,6 +277,32 @@ export function invariantSuite(kind: () => StoreKind): void {
         const values = (await readAll(reader, topic, p)).records.map((r) => r.value);
         expect(values.filter((v) => v === `w${p}`)).toHaveLength(1);
       }
+    });
+
+    it('commits the transactions of a flush over many partitions concurrently, each whole', async () => {
+      const { stores, make } = await setup();
+      const writer = make({ producer: { lingerMs: 50 } });
+      const topic = `fan-${randomUUID().slice(0, 8)}`;
+      await writer.createTopic(topic, 120);
+      let inFlight = 0;
+      let most = 0;
+      const transactions: number[][] = [];
+      stores.metadata.beforeTransact = async (ops) => {
+        transactions.push(ops.filter((op) => op.key.sk === 'state').map((op) => Number(op.key.pk.split('#')[2])));
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      };
+      stores.metadata.afterTransact = () => void inFlight--;
+      try {
+        const offsets = await writer.produce(topic, Array.from({ length: 120 }, (_, p) => ({ key: null, value: text(`f${p}`), partition: p })));
+        expect(offsets).toEqual(Array.from({ length: 120 }, (_, p) => ({ partition: p, offset: 0 })));
+      } finally {
+        stores.metadata.beforeTransact = undefined;
+        stores.metadata.afterTransact = undefined;
+      }
+      expect(transactions.length).toBeGreaterThanOrEqual(3);
+      expect(most).toBe(transactions.length);
+      expect(transactions.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 120 }, (_, p) => p));
     });
 
     it('never shows a reader an offset before its data is readable', async () => {

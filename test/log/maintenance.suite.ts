@@ -99,8 +99,32 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       for (const [id, records] of before) {
         const [topic, p] = [id.slice(0, id.lastIndexOf('/')), Number(id.slice(id.lastIndexOf('/') + 1))];
         expect(await readAll(cold, topic, p)).toEqual(records);
-        expect(await readAll(cold, topic, p, 17)).toEqual(records.slice(17)); // mid-segment, through the offset index
+        expect(await readAll(cold, topic, p, 17)).toEqual(records.slice(17)); // mid-segment
       }
+    });
+
+    it('reads a small compacted segment whole in one GET, and a large one from the offset its index gives', async () => {
+      const { make } = await setup();
+      const writer = make();
+      const small = `s-${randomUUID().slice(0, 6)}`;
+      const large = `l-${randomUUID().slice(0, 6)}`;
+      await writer.createTopic(small, 1);
+      await writer.createTopic(large, 1);
+      for (let i = 0; i < 40; i++) {
+        await writer.produce(small, [{ key: null, value: text(`s${i}`) }]);
+        await writer.produce(large, [{ key: null, value: text(`l${i}`.padEnd(8 * 1024, '.')) }]); // 40 × 8 KiB: past the smallest range read
+      }
+      await writer.maintenance.run();
+      const cold = make({ cacheBytes: 0 });
+      const getsFor = async (topic: string, offset: number, maxBytes: number) => {
+        const before = cold.reader.stats.objectGets;
+        const fetched = await cold.fetch(topic, 0, offset, { maxRecords: 3, maxBytes });
+        return { gets: cold.reader.stats.objectGets - before, first: str(fetched.records[0]!.value)!.replace(/\.+$/, ''), count: fetched.records.length };
+      };
+      expect(await getsFor(small, 25, 1024)).toEqual({ gets: 1, first: 's25', count: 3 });
+      // The index (fetched once, then cached) and a range from the batch at offset 30.
+      expect(await getsFor(large, 30, 3 * 8 * 1024 + 1024)).toEqual({ gets: 2, first: 'l30', count: 3 });
+      expect(await getsFor(large, 35, 3 * 8 * 1024 + 1024)).toEqual({ gets: 1, first: 'l35', count: 3 });
     });
 
     it('finds offsets by timestamp through the time index of a compacted segment', async () => {

@@ -21,10 +21,17 @@ export class FaultyMetadataStore extends DelegatingMetadataStore {
     return super.query(pk, options);
   }
 
+  readonly writesInFlight = { now: 0, most: 0 };
+
   override async write(op: WriteOp): Promise<void> {
     this.calls.write++;
-    await this.beforeWrite?.(op);
-    await super.write(op);
+    this.writesInFlight.most = Math.max(this.writesInFlight.most, ++this.writesInFlight.now);
+    try {
+      await this.beforeWrite?.(op);
+      await super.write(op);
+    } finally {
+      this.writesInFlight.now--;
+    }
   }
 
   override async transact(ops: readonly WriteOp[]): Promise<void> {

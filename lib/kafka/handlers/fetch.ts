@@ -3,8 +3,10 @@
  * re-encoding); the first batch may begin before the offset asked for, as in Kafka, and clients skip
  * the records before it. With nothing to answer yet, Fetch waits up to max_wait_ms for a commit on
  * any of the partitions asked for. Any agent serves reads: the store is the truth, not the leader.
+ * Partitions are read concurrently (a fetch over many partitions costs a few round trips, not one
+ * per partition), and the answer keeps Kafka's byte budget in request order.
  */
-import { setMaxListeners } from 'node:events';
+import pMap from 'p-map';
 import { SpoolError } from '../../errors.js';
 import type { ApiHandler, Handled, RequestContext } from '../api.js';
 import { fetch, type FetchPartitionResponse, type FetchRequest, type FetchResponse } from '../apis/fetch.js';
@@ -15,6 +17,8 @@ import { permits, type BrokerDeps } from './deps.js';
 
 /** Longest wait a client may ask of a fetch. */
 const maxWaitCapMs = 30_000;
+/** Partitions one fetch reads at once. */
+const parallelPartitionReads = 16;
 
 export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequest, FetchResponse> {
   const refuse = (request: FetchRequest, errorCode: number): FetchResponse => ({
@@ -25,38 +29,47 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
     })),
   });
 
-  /** One pass over every partition asked for, within the request's byte budgets. */
-  const readAll = async (request: FetchRequest, context: RequestContext, waitMs: number, signal: AbortSignal): Promise<{ response: FetchResponse; bytes: number }> => {
-    let budget = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
-    let bytes = 0;
-    const read = async (topic: string, partition: { partition: number; fetchOffset: number; partitionMaxBytes: number }): Promise<FetchPartitionResponse> => {
-      const base = { partitionIndex: partition.partition, records: [] as Buffer[] };
+  /**
+   * One pass over every partition asked for. Partitions are read concurrently; the byte budget goes
+   * to them in request order, as in Kafka: the first batch found is answered whatever its size,
+   * later batches only within the request's max_bytes. A partition not yet started when the budget
+   * is spent reads only its high watermark.
+   */
+  const readAll = async (request: FetchRequest, context: RequestContext): Promise<{ response: FetchResponse; bytes: number }> => {
+    const budget = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
+    let bytesRead = 0;
+    const wanted = request.topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.topic, ...partition })));
+    const read = async ({ topic, partition, fetchOffset, partitionMaxBytes }: (typeof wanted)[number]): Promise<FetchPartitionResponse> => {
+      const base = { partitionIndex: partition, records: [] as Buffer[] };
       if (!permits(context.principal, 'read', topic)) return { ...base, errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED, highWatermark: -1, logStartOffset: -1 };
       try {
-        // The first partition with data always gets at least one batch; after that the request's budget caps.
-        const maxBytes = Math.min(partition.partitionMaxBytes, bytes === 0 ? Math.max(budget, 1) : budget);
-        if (bytes > 0 && budget <= 0) {
-          const range = await log.offsetRange(topic, partition.partition);
+        if (bytesRead >= budget) {
+          const range = await log.offsetRange(topic, partition);
           return { ...base, errorCode: KafkaErrors.NONE, highWatermark: range.latest, logStartOffset: range.earliest };
         }
-        const result = await log.readBatches(topic, partition.partition, partition.fetchOffset, { maxBytes, waitMs, signal });
-        const size = result.batches.reduce((sum, batch) => sum + batch.length, 0);
-        bytes += size;
-        budget -= size;
-        if (result.batches.length > 0) metrics.emit({ RecordsFetched: [recordsIn(result.batches), 'Count'] }, {}, { topic, partition: partition.partition });
+        const result = await log.readBatches(topic, partition, fetchOffset, { maxBytes: Math.min(partitionMaxBytes, budget - bytesRead), signal: context.signal });
+        for (const batch of result.batches) bytesRead += batch.length;
         return { ...base, errorCode: KafkaErrors.NONE, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records: result.batches };
       } catch (error) {
-        const range = error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE' ? await log.offsetRange(topic, partition.partition).catch(() => undefined) : undefined;
+        const range = error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE' ? await log.offsetRange(topic, partition).catch(() => undefined) : undefined;
         return { ...base, errorCode: kafkaErrorFor(error).code, highWatermark: range?.latest ?? -1, logStartOffset: range?.earliest ?? -1 };
       }
     };
-    const responses: FetchResponse['responses'][number][] = [];
-    // Partitions in request order, one at a time, so the byte budget goes to the first ones as in Kafka.
-    for (const topic of request.topics) {
-      const partitions: FetchPartitionResponse[] = [];
-      for (const partition of topic.partitions) partitions.push(await read(topic.topic, partition));
-      responses.push({ topic: topic.topic, partitions });
-    }
+    const answers = await pMap(wanted, read, { concurrency: parallelPartitionReads });
+    // The budget, in request order: reads that finished together may hold more than it allows.
+    let bytes = 0;
+    answers.forEach((answer, index) => {
+      const kept: Buffer[] = [];
+      for (const batch of answer.records) {
+        if (bytes > 0 && bytes + batch.length > budget) break;
+        kept.push(batch);
+        bytes += batch.length;
+      }
+      answers[index] = { ...answer, records: kept };
+      if (kept.length > 0) metrics.emit({ RecordsFetched: [recordsIn(kept), 'Count'] }, {}, { topic: wanted[index]!.topic, partition: answer.partitionIndex });
+    });
+    let next = 0;
+    const responses = request.topics.map((topic) => ({ topic: topic.topic, partitions: topic.partitions.map(() => answers[next++]!) }));
     return { response: { errorCode: KafkaErrors.NONE, responses }, bytes };
   };
 
@@ -65,34 +78,19 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
     handledFrom: 4,
     refuse,
     async handle(request, context): Promise<Handled<FetchResponse>> {
-      const first = await readAll(request, context, 0, context.signal);
+      const first = await readAll(request, context);
       const waitMs = Math.min(Math.max(request.maxWaitMs, 0), maxWaitCapMs);
       const anyError = first.response.responses.some((topic) => topic.partitions.some((p) => p.errorCode !== KafkaErrors.NONE));
       if (first.bytes >= Math.max(request.minBytes, 1) || waitMs === 0 || anyError) return first.response;
-      // Nothing yet: wait for a commit on any partition asked for, then read again.
+      // Nothing yet: wait for news of any partition asked for (a commit here, or the log's watch), then read again.
       return later(
         (async () => {
-          const stop = new AbortController();
-          // One waiter per partition listens on it: many partitions are expected, not a leak.
-          setMaxListeners(0, stop.signal);
-          const onClose = () => stop.abort();
-          context.signal.addEventListener('abort', onClose, { once: true });
-          try {
-            const waits = request.topics.flatMap((topic) =>
-              topic.partitions.map((p) =>
-                log.readBatches(topic.topic, p.partition, p.fetchOffset, { maxBytes: 1, waitMs, signal: stop.signal }).then(
-                  (result) => (result.batches.length > 0 ? true : new Promise<boolean>(() => {})),
-                  () => new Promise<boolean>(() => {}),
-                ),
-              ),
-            );
-            const ended = new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
-            await Promise.race([...waits, ended, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
-          } finally {
-            stop.abort();
-            context.signal.removeEventListener('abort', onClose);
-          }
-          return (await readAll(request, context, 0, context.signal)).response;
+          // Past what the first pass saw: a partition with too few bytes for min_bytes waits for more.
+          const targets = request.topics.flatMap((topic, t) =>
+            topic.partitions.map((p, i) => ({ topic: topic.topic, partition: p.partition, offset: Math.max(p.fetchOffset, first.response.responses[t]!.partitions[i]!.highWatermark) })),
+          );
+          await log.waitForRecords(targets, waitMs, context.signal);
+          return (await readAll(request, context)).response;
         })(),
       );
     },

@@ -4,6 +4,7 @@
  * the handler returns, in request order; the answer follows once every partition is committed.
  * With acks=0 Kafka sends no answer at all.
  */
+import pMap from 'p-map';
 import { SpoolError } from '../../errors.js';
 import { later, type ApiHandler, type Handled } from '../api.js';
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../apis/init-producer-id.js';
@@ -11,6 +12,9 @@ import { produce, type ProducePartitionResponse, type ProduceRequest, type Produ
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
 import { noResponse } from '../server.js';
 import { permits, type BrokerDeps } from './deps.js';
+
+/** Partitions of one request accepted at once. */
+const parallelAccepts = 32;
 
 export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler<ProduceRequest, ProduceResponse> {
   const failed = (index: number, errorCode: number, errorMessage: string | null): ProducePartitionResponse => ({ index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage });
@@ -29,33 +33,41 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
     async handle(request, context): Promise<Handled<ProduceResponse>> {
       if (request.transactionalId !== null) return refuse(request, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
       const acks = request.acks === 0 ? 0 : request.acks === 1 ? 1 : 'all';
-      const topics: { name: string; partitions: Promise<ProducePartitionResponse>[] }[] = [];
-      for (const topicData of request.topics) {
-        const partitions: Promise<ProducePartitionResponse>[] = [];
-        topics.push({ name: topicData.name, partitions });
-        for (const { index, records } of topicData.partitions) {
-          if (!permits(context.principal, 'write', topicData.name)) {
-            partitions.push(Promise.resolve(failed(index, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `not allowed to write to ${topicData.name}`)));
-            continue;
-          }
-          if (records === null || records.length === 0) {
-            partitions.push(Promise.resolve(failed(index, KafkaErrors.CORRUPT_MESSAGE, 'expected record batches, got none')));
-            continue;
-          }
-          try {
-            const { done, records: count } = await log.appendBatches(topicData.name, index, records, { acks, asLeader: true });
-            if (count > 0) metrics.emit({ RecordsProduced: [count, 'Count'], BytesProduced: [records.length, 'Bytes'] }, {}, { topic: topicData.name });
-            partitions.push(
-              done.then(
-                ({ baseOffset }) => ({ index, errorCode: KafkaErrors.NONE, baseOffset, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: null }),
-                (error: unknown) => failure(index, error),
-              ),
-            );
-          } catch (error) {
-            partitions.push(Promise.resolve(failure(index, error)));
-          }
+      // A partition's answer, once accepted: wrapped, since a promise returned by an async function is awaited with it.
+      type Accepted = { readonly answer: Promise<ProducePartitionResponse> };
+      const now = (answer: ProducePartitionResponse): Accepted => ({ answer: Promise.resolve(answer) });
+      const accept = async (topic: string, { index, records }: ProduceRequest['topics'][number]['partitions'][number]): Promise<Accepted> => {
+        if (!permits(context.principal, 'write', topic)) return now(failed(index, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `not allowed to write to ${topic}`));
+        if (records === null || records.length === 0) return now(failed(index, KafkaErrors.CORRUPT_MESSAGE, 'expected record batches, got none'));
+        try {
+          const { done, records: count } = await log.appendBatches(topic, index, records, { acks, asLeader: true });
+          if (count > 0) metrics.emit({ RecordsProduced: [count, 'Count'], BytesProduced: [records.length, 'Bytes'] }, {}, { topic });
+          return {
+            answer: done.then(
+              ({ baseOffset }) => ({ index, errorCode: KafkaErrors.NONE, baseOffset, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: null }),
+              (error: unknown) => failure(index, error),
+            ),
+          };
+        } catch (error) {
+          return now(failure(index, error));
         }
-      }
+      };
+      // Partitions are accepted concurrently (a first write takes each partition's lease: many at once,
+      // not one after another), and all of them before the handler returns, so the next request on
+      // the connection is buffered after this one. A partition named twice is accepted in order.
+      const last = new Map<string, Promise<unknown>>();
+      const accepted = await pMap(
+        request.topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.name, partition }))),
+        ({ topic, partition }) => {
+          const key = `${topic}\u0000${partition.index}`;
+          const accepting = (last.get(key) ?? Promise.resolve()).then(() => accept(topic, partition));
+          last.set(key, accepting);
+          return accepting;
+        },
+        { concurrency: parallelAccepts },
+      );
+      let next = 0;
+      const topics = request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map(() => accepted[next++]!.answer) }));
       const response = Promise.all(topics.map(async (topic) => ({ name: topic.name, partitions: await Promise.all(topic.partitions) })));
       if (acks === 0) {
         // The client reads no answer; failures are only logged (by then the engine counted them).

@@ -7,12 +7,14 @@
  *
  *   pk "unreferenced", sk <object key>  →  { sinceMs }
  */
+import pMap from 'p-map';
 import type { MetadataStore } from '../../storage/ports.js';
 
 export const ledgerPk = 'unreferenced';
 
+/** Ledger writes in flight at once. */
+const parallelWrites = 16;
+
 export async function markUnreferenced(metadata: MetadataStore, objectKeys: Iterable<string>, nowMs: number): Promise<void> {
-  for (const key of new Set(objectKeys)) {
-    await metadata.write({ kind: 'put', key: { pk: ledgerPk, sk: key }, attrs: { sinceMs: nowMs } });
-  }
+  await pMap(new Set(objectKeys), (key) => metadata.write({ kind: 'put', key: { pk: ledgerPk, sk: key }, attrs: { sinceMs: nowMs } }), { concurrency: parallelWrites });
 }

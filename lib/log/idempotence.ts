@@ -81,9 +81,13 @@ export function producerStateAttrs(state: ProducerState): Attributes {
   return { producerEpoch: state.producerEpoch, nextSequence: state.nextSequence, batches: state.batches.map((batch) => ({ ...batch })) };
 }
 
-/** Kafka's sequence numbers wrap at 2^31. */
+/** The sequence `increment` after `sequence`: Kafka's sequences wrap from 2^31 - 1 to 0 (DefaultRecordBatch.incrementSequence). */
+export function incrementSequence(sequence: number, increment: number): number {
+  return sequence > 0x7fffffff - increment ? increment - (0x7fffffff - sequence) - 1 : sequence + increment;
+}
+
 function nextAfter(sequence: number): number {
-  return sequence === 0x7fffffff ? 0 : sequence + 1;
+  return incrementSequence(sequence, 1);
 }
 
 /**

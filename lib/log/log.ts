@@ -5,7 +5,7 @@
  */
 import { describeValue, SpoolError } from '../errors.js';
 import { partitionForKey, validateBatches, type RecordHeader } from '../format/index.js';
-import { ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
+import { incrementSequence, ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
 import type { Stores } from '../storage/open.js';
 import { ChunkCache } from './cache.js';
 import { Committer } from './commit.js';
@@ -347,13 +347,15 @@ function idempotentBatch(entries: readonly { header: { producerId: number; produ
   if (first.producerId < 0) return undefined;
   if (first.isTransactional) throw new SpoolError('INVALID_ARGUMENT', 'transactional batches are not supported; use an idempotent producer without a transactional id');
   let expected = first.baseSequence;
+  let lastSequence = expected;
   for (const { header } of entries) {
     if (header.producerId !== first.producerId || header.producerEpoch !== first.producerEpoch || header.baseSequence !== expected) {
       throw new SpoolError('CORRUPT_RECORD', `the batches of one partition must come from one producer with consecutive sequences; expected producer ${first.producerId} sequence ${expected}, got producer ${header.producerId} sequence ${header.baseSequence}`);
     }
-    expected = header.baseSequence + header.lastOffsetDelta + 1;
+    lastSequence = incrementSequence(header.baseSequence, header.lastOffsetDelta);
+    expected = incrementSequence(lastSequence, 1);
   }
-  return { producerId: first.producerId, producerEpoch: first.producerEpoch, firstSequence: first.baseSequence, lastSequence: expected - 1 };
+  return { producerId: first.producerId, producerEpoch: first.producerEpoch, firstSequence: first.baseSequence, lastSequence };
 }
 
 type TopicShape = Pick<TopicItem, 'name' | 'partitions' | 'config'>;

@@ -8,6 +8,7 @@ import { afterEach, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
+import { producerKey, producerStateAttrs } from '../../lib/log/idempotence.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 import type { StoreKind } from '../support/stores.js';
 
@@ -82,6 +83,19 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     expect(await append(first, topic, batch(11, 2, 0, 1, 'e2'))).toEqual({ baseOffset: 2, duplicate: false });
     expect(await values(first, topic)).toEqual(['r-0', 'r-1', 'e2-0']);
     expect((await first.offsetRange(topic, 0)).latest).toBe(3);
+  });
+
+  it('follows sequences across their wrap at 2^31 - 1, as Kafka clients number them', async () => {
+    const { stores, first, topic } = await setup();
+    // A producer that has already sent 2^31 - 3 records (too many to send here): its state as the store would hold it.
+    const near = 0x7fffffff - 2;
+    await stores.metadata.write({ kind: 'put', key: producerKey((await first.topics.require(topic)).id, 0, 21), attrs: producerStateAttrs({ producerEpoch: 0, nextSequence: near, batches: [] }) });
+    // Five records: sequences 2^31 - 3 … 2^31 - 1, 0, 1.
+    expect(await append(first, topic, batch(21, 0, near, 5, 'w'))).toEqual({ baseOffset: 0, duplicate: false });
+    expect(await append(first, topic, batch(21, 0, 2, 1, 'after'))).toEqual({ baseOffset: 5, duplicate: false });
+    expect(await append(first, topic, batch(21, 0, near, 5, 'w'))).toEqual({ baseOffset: 0, duplicate: true });
+    expect(await codeOf(append(first, topic, batch(21, 0, 0, 1)))).toBe('OUT_OF_ORDER_SEQUENCE');
+    expect(await values(first, topic)).toHaveLength(6);
   });
 
   it('keeps producer state across a leader change: the new writer answers the retry without appending', async () => {

@@ -26,6 +26,9 @@
  * would need a ConditionCheck on a lease item anyway — a transaction after all. Here the single
  * nextOffset field is the truth, and fencing is free.
  *
+ * A leader's commit also sets the partition's leaseExpiresMs (same item, same write, same epoch
+ * condition): a partition written at least every renewal interval needs no separate lease renewal.
+ *
  * Cost: per partition per flush, 2 items in a transaction = 4 write units (items under 1 KB;
  * transactional writes cost double). Per flush: 1 object PUT + 4 WCU × partitions touched, in one
  * TransactWriteItems call (up to 50 partitions; more are split into several, each atomic). No read on
@@ -76,8 +79,13 @@ export interface CommitterOptions {
   /** Attempts per chunk before giving up on conflicts or storage errors. */
   readonly maxAttempts?: number;
   readonly sleep?: (ms: number) => Promise<void>;
-  /** Told after every successful commit, e.g. to wake long-polling readers. */
-  readonly onCommitted?: (topicId: string, partition: number, nextOffset: number) => void;
+  /**
+   * Told after every successful commit, e.g. to wake long-polling readers. A leader's commit also
+   * extended its lease to `leaseExpiresMs`.
+   */
+  readonly onCommitted?: (topicId: string, partition: number, nextOffset: number, lease?: { readonly epoch: number; readonly expiresMs: number }) => void;
+  /** A leader's commit extends its lease on the partition to commit time + this (renewal for free, on the item the commit updates anyway). 0: it does not. */
+  readonly leaseMs?: number;
   /** Commits and commit conflicts are counted here. @default none */
   readonly metrics?: Metrics;
   /** Idempotent producers' state; required to commit chunks with `producers`. */
@@ -188,7 +196,7 @@ export class Committer {
       try {
         this.stats.transactions++;
         await this.metadata.transact(planned.flatMap((plan) => plan.ops));
-        live.forEach((index, i) => (outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates)));
+        live.forEach((index, i) => (outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates, planned[i]!.lease)));
         break;
       } catch (error) {
         if (error instanceof TransactionConflictError) {
@@ -268,8 +276,9 @@ export class Committer {
     }
   }
 
-  private opsFor(chunk: CommitChunk, base: number): { ops: WriteOp[]; producerStates: { producerId: number; state: ProducerState }[] } {
-    const ops = this.logOpsFor(chunk, base);
+  private opsFor(chunk: CommitChunk, base: number): { ops: WriteOp[]; producerStates: { producerId: number; state: ProducerState }[]; lease?: { epoch: number; expiresMs: number } } {
+    const lease = chunk.leaderEpoch !== undefined && (this.options.leaseMs ?? 0) > 0 ? { epoch: chunk.leaderEpoch, expiresMs: this.now() + this.options.leaseMs! } : undefined;
+    const ops = this.logOpsFor(chunk, base, lease?.expiresMs);
     const producerStates: { producerId: number; state: ProducerState }[] = [];
     for (const producer of chunk.producers ?? []) {
       const before = this.options.producerStates!.committed(chunk.topicId, chunk.partition, producer.producerId);
@@ -283,10 +292,10 @@ export class Committer {
         condition: before === null ? { kind: 'absent' } : { kind: 'match', fields: { producerEpoch: before.producerEpoch, nextSequence: before.nextSequence } },
       });
     }
-    return { ops, producerStates };
+    return { ops, producerStates, lease };
   }
 
-  private logOpsFor(chunk: CommitChunk, base: number): WriteOp[] {
+  private logOpsFor(chunk: CommitChunk, base: number, leaseExpiresMs: number | undefined): WriteOp[] {
     const fields: Record<string, number> = { nextOffset: base };
     if (chunk.leaderEpoch !== undefined) fields.epoch = chunk.leaderEpoch;
     const row: BatchRow = {
@@ -302,7 +311,7 @@ export class Committer {
       {
         kind: 'update',
         key: partitionKey(chunk.topicId, chunk.partition),
-        set: { nextOffset: base + chunk.recordCount },
+        set: leaseExpiresMs === undefined ? { nextOffset: base + chunk.recordCount } : { nextOffset: base + chunk.recordCount, leaseExpiresMs },
         condition: { kind: 'match', fields },
       },
       { kind: 'put', key: rowKey(chunk.topicId, chunk.partition, base), attrs: batchRowAttrs(row), condition: { kind: 'absent' } },
@@ -336,12 +345,13 @@ export class Committer {
     return undefined;
   }
 
-  private committed(chunk: CommitChunk, base: number, producerStates: readonly { producerId: number; state: ProducerState }[]): CommitOutcome {
+  /** `lease`: the lease extension this commit is known to have written (not known of an attempt whose answer was lost). */
+  private committed(chunk: CommitChunk, base: number, producerStates: readonly { producerId: number; state: ProducerState }[], lease?: { epoch: number; expiresMs: number }): CommitOutcome {
     for (const { producerId, state } of producerStates) this.options.producerStates?.committedAs(chunk.topicId, chunk.partition, producerId, state);
     const next = base + chunk.recordCount;
     const id = partitionId(chunk.topicId, chunk.partition);
     if ((this.nextOffsets.get(id) ?? -1) <= base) this.nextOffsets.set(id, next);
-    this.options.onCommitted?.(chunk.topicId, chunk.partition, next);
+    this.options.onCommitted?.(chunk.topicId, chunk.partition, next, lease);
     return { ok: true, baseOffset: base };
   }
 }

@@ -13,7 +13,8 @@
  * A lost lease is dropped; the writer's later commits to that partition carry no epoch (leaderless,
  * as a Lambda writer's), so a transport that must only write as leader (Kafka) checks `epochFor`.
  *
- * Held leases are renewed in rounds, many at once, a round starting only after the last one ended
+ * A leader's commit extends its lease in the same write (commit.ts), so rounds renew only the
+ * leases no commit extended since the last round. Held leases are renewed in rounds, many at once, a round starting only after the last one ended
  * (a round over thousands of leases never overlaps the next). A lease not used for `idleMs` is
  * released at its next round rather than renewed: an idle partition costs nothing, and its next
  * write takes the lease again (epoch + 1).
@@ -30,6 +31,8 @@ export interface Lease {
   readonly epoch: number;
   readonly expiresMs: number;
 }
+
+export const defaultLeaseMs = 10_000;
 
 /** Lease writes one round (renewals, releases) has in flight. */
 const parallelLeaseWrites = 32;
@@ -60,7 +63,7 @@ export class LeaseManager {
     options: LeaseManagerOptions,
   ) {
     this.owner = options.owner;
-    this.leaseMs = options.leaseMs ?? 10_000;
+    this.leaseMs = options.leaseMs ?? defaultLeaseMs;
     this.renewIntervalMs = options.renewIntervalMs ?? Math.max(10, Math.floor(this.leaseMs / 3));
     this.idleMs = options.idleMs ?? 60_000;
     this.now = options.now ?? Date.now;
@@ -117,6 +120,8 @@ export class LeaseManager {
       async (lease) => {
         const id = partitionId(lease.topicId, lease.partition);
         if ((this.usedMs.get(id) ?? 0) < idleBefore) return this.release(lease.topicId, lease.partition).catch(() => undefined);
+        // Extended by a commit since the last round: still as long as a renewal would leave it at the next one.
+        if (lease.expiresMs - this.now() > this.leaseMs - this.renewIntervalMs) return;
         try {
           const renewed = await this.renewFrom(lease.topicId, lease.partition, lease.epoch);
           // Unless it was released (or lost) meanwhile.
@@ -129,6 +134,13 @@ export class LeaseManager {
       { concurrency: parallelLeaseWrites },
     );
     return lost;
+  }
+
+  /** A commit as leader extended the lease (commit.ts): the next rounds need not renew it. */
+  extendedByCommit(topicId: string, partition: number, extension: { readonly epoch: number; readonly expiresMs: number }): void {
+    const id = partitionId(topicId, partition);
+    const lease = this.held.get(id);
+    if (lease?.epoch === extension.epoch && extension.expiresMs > lease.expiresMs) this.held.set(id, { ...lease, expiresMs: extension.expiresMs });
   }
 
   /** The epoch to fence commits with, if we hold the lease (even one past its expiry: the epoch decides). */

@@ -10,7 +10,7 @@ import type { Stores } from '../storage/open.js';
 import { ChunkCache } from './cache.js';
 import { Committer } from './commit.js';
 import type { PartitionState, TopicConfig, TopicItem } from './layout.js';
-import { LeaseManager, type Lease } from './leases.js';
+import { defaultLeaseMs, LeaseManager, type Lease } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
 import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions } from './reader.js';
 import { TopicRegistry, defaultTopicConfig, notFound, validatePartitionCount } from './topics.js';
@@ -103,7 +103,16 @@ export class Log {
     this.reader = new Reader(metadata, objects, this.cache, { pollIntervalMs: options.pollIntervalMs });
     this.producerStates = new ProducerStates(metadata);
     this.producerIds = new ProducerIds(metadata);
-    this.committer = new Committer(metadata, { now: this.now, metrics: options.metrics, producerStates: this.producerStates, onCommitted: (topicId, partition) => this.reader.notify(topicId, partition) });
+    this.committer = new Committer(metadata, {
+      now: this.now,
+      metrics: options.metrics,
+      producerStates: this.producerStates,
+      leaseMs: options.leaseMs ?? defaultLeaseMs,
+      onCommitted: (topicId, partition, _nextOffset, lease) => {
+        this.reader.notify(topicId, partition);
+        if (lease) this.leases.extendedByCommit(topicId, partition, lease);
+      },
+    });
     // Writers must commit within the bound the garbage collector assumes (half its grace period).
     const maxCommitAgeMs = options.maintenance?.maxCommitAgeMs ?? (options.maintenance?.gcGraceMs ?? 3_600_000) / 2;
     this.producer = new Producer(objects, this.committer, this.cache, { now: this.now, maxCommitAgeMs, ...options.producer });

@@ -209,6 +209,30 @@ export function invariantSuite(kind: () => StoreKind): void {
       expect((await other.acquireLeadership(topic, 0)).epoch).toBe(2);
     });
 
+    it('extends a leader’s lease with each commit, so a round renews only partitions no commit extended', async () => {
+      let nowMs = 9_000_000;
+      const { stores, make } = await setup();
+      const leader = make({ now: () => nowMs, leaseMs: 3000, leaseRenewIntervalMs: 1000 });
+      const topic = `ride-${randomUUID().slice(0, 8)}`;
+      await leader.createTopic(topic, 2);
+      const id = (await leader.topics.require(topic)).id;
+      await leader.acquireLeadership(topic, 0);
+      await leader.acquireLeadership(topic, 1);
+      nowMs += 1500;
+      await leader.produce(topic, [{ key: null, value: text('x'), partition: 0 }]);
+      expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ leaseExpiresMs: nowMs + 3000, nextOffset: 1 });
+      const writes = stores.metadata.calls.write;
+      expect(await leader.leases.renewAll()).toEqual([]);
+      // Only partition 1 needed a renewal write.
+      expect(stores.metadata.calls.write - writes).toBe(1);
+      expect((await stores.metadata.get(partitionKey(id, 1)))?.attrs).toMatchObject({ leaseExpiresMs: nowMs + 3000 });
+      // A writer that does not lead the partition extends nothing.
+      const other = make({ now: () => nowMs });
+      nowMs += 500;
+      await other.produce(topic, [{ key: null, value: text('y'), partition: 0 }]);
+      expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ leaseExpiresMs: nowMs - 500 + 3000, nextOffset: 2 });
+    });
+
     it('renews many leases in one round with many writes in flight, not one after another', async () => {
       const { stores, make } = await setup();
       const leader = make({ leaseRenewIntervalMs: 0 });

@@ -130,12 +130,16 @@ export class Reader {
     if (targets.length === 0 || waitMs <= 0 || signal?.aborted) return;
     await new Promise<void>((resolve) => {
       const registered: { watch: Watch; waiter: Waiter }[] = [];
+      let settled = false;
       const done = () => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
         for (const { watch, waiter } of registered) {
           watch.waiters.delete(waiter);
-          if (watch.waiters.size === 0) this.watches.delete(partitionId(watch.topic.id, watch.partition));
+          const id = partitionId(watch.topic.id, watch.partition);
+          if (watch.waiters.size === 0 && this.watches.get(id) === watch) this.watches.delete(id);
         }
         resolve();
       };

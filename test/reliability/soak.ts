@@ -10,14 +10,52 @@
  * 1.25 × the largest of the second quarter + 64 MiB. A leak grows without bound and fails it; caches
  * filling to their limits (chunk cache 64 MiB) happen in the warm-up.
  *
- *   node --import tsx test/reliability/soak.ts --seconds 600          # the 10-minute soak
+ * RSS alone cannot tell a leak from LMDB's memory map (counted in RSS as its pages are touched). With
+ * `heapSnapshots: n` the agent writes n V8 heap snapshots (on SIGUSR2, `--heapsnapshot-signal`) at
+ * evenly spaced moments of the load, the last shortly before it stops; after the run each is summarised
+ * (live heap after the GC the snapshot forces, totals by kind) and deleted, and the report lists the
+ * kinds that grew most from the first to the last. Writing a snapshot stops the agent for a few
+ * seconds, and the full GC it forces lowers RSS for a while, so such a run's RSS samples are not quite
+ * those of a run without snapshots.
+ *
+ *   node --import tsx test/reliability/soak.ts --seconds 600                      # the 10-minute soak
+ *   node --import tsx test/reliability/soak.ts --seconds 900 --heap-snapshots 4   # with heap snapshots
  * Prints a JSON report (samples, records moved) and exits 1 when memory did not stay bounded.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { startAgentProcess } from '../support/agent-process.js';
 import { tempDir } from '../support/stores.js';
+import { summariseHeapSnapshot, type HeapSummary, type KindTotal } from './heap-snapshot.js';
 import { numberFlags, sleep } from './support.js';
+
+export interface SoakOptions {
+  /** Heap snapshots of the agent taken during the load, summarised in the report. @default 0 (none) */
+  readonly heapSnapshots?: number;
+}
+
+export interface HeapSnapshotFigures {
+  /** When SIGUSR2 was sent, from the start of the load. */
+  readonly atS: number;
+  /** The agent's RSS just before the signal. */
+  readonly rssMiB: number;
+  /** The sum of the nodes' self sizes: the live V8 heap and ArrayBuffer data. */
+  readonly heapMiB: number;
+  /** Of heapMiB, ArrayBuffer (Buffer) data, which lives outside the V8 heap (`system / JSArrayBufferData`). */
+  readonly arrayBufferDataMiB: number;
+  readonly nodes: number;
+  /** How long the agent took to write it (it serves nothing meanwhile). */
+  readonly writeS: number;
+  readonly byTypeMiB: Record<string, number>;
+}
+
+export interface HeapGrowth {
+  readonly kind: string;
+  /** Per snapshot, in order. */
+  readonly count: number[];
+  readonly bytes: number[];
+}
 
 export interface SoakReport {
   readonly seconds: number;
@@ -30,10 +68,23 @@ export interface SoakReport {
   readonly connectionErrors: number;
   readonly bounded: boolean;
   readonly verdict: string;
+  /** With `heapSnapshots`: each snapshot's figures. */
+  readonly heapSnapshots?: HeapSnapshotFigures[];
+  /** With 2 or more snapshots: the (at most) 15 kinds whose bytes, then count, grew most from the first snapshot to the last. */
+  readonly heapGrowth?: HeapGrowth[];
 }
 
-export async function soak(seconds: number): Promise<SoakReport> {
-  const agent = await startAgentProcess({ SPOOL_DATA_DIR: tempDir('spool-soak-'), SPOOL_DEFAULT_PARTITIONS: '8', SPOOL_MAINTENANCE_INTERVAL_MS: '5000', SPOOL_COMPACTION_TAIL_AGE_MS: '2000' });
+export async function soak(seconds: number, options: SoakOptions = {}): Promise<SoakReport> {
+  const snapshotCount = options.heapSnapshots ?? 0;
+  const snapshotDir = snapshotCount > 0 ? tempDir('spool-soak-heap-') : undefined;
+  const nodeOptions = [process.env.NODE_OPTIONS, snapshotDir && `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}`].filter(Boolean).join(' ');
+  const agent = await startAgentProcess({
+    SPOOL_DATA_DIR: tempDir('spool-soak-'),
+    SPOOL_DEFAULT_PARTITIONS: '8',
+    SPOOL_MAINTENANCE_INTERVAL_MS: '5000',
+    SPOOL_COMPACTION_TAIL_AGE_MS: '2000',
+    ...(nodeOptions && { NODE_OPTIONS: nodeOptions }),
+  });
   const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${agent.child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
   const startedMs = Date.now();
   const until = startedMs + seconds * 1000;
@@ -57,6 +108,17 @@ export async function soak(seconds: number): Promise<SoakReport> {
     while (running()) {
       samples.push({ atS: Math.round((Date.now() - startedMs) / 1000), rssMiB: Math.round(rss()) });
       await sleep(Math.max(1000, (seconds * 1000) / 120));
+    }
+  })();
+
+  // Snapshots at k/n of the run, the last moved a little before the end so it is written under load.
+  const written: { atS: number; rssMiB: number; writeS: number; path: string }[] = [];
+  const snapshotter = (async () => {
+    if (!snapshotDir) return;
+    for (let k = 1; k <= snapshotCount; k++) {
+      const atMs = startedMs + Math.min((k * seconds * 1000) / snapshotCount, seconds * 1000 - Math.min(10_000, (seconds * 1000) / (2 * snapshotCount)));
+      await sleep(atMs - Date.now());
+      written.push(await takeHeapSnapshot(agent.child.pid!, agent.httpUrl, snapshotDir, (Date.now() - startedMs) / 1000, rss()));
     }
   })();
 
@@ -100,12 +162,24 @@ export async function soak(seconds: number): Promise<SoakReport> {
     }
   })();
 
+  let heap: Pick<SoakReport, 'heapSnapshots' | 'heapGrowth'> = {};
   try {
-    await Promise.all([sampler, httpProducer, kafkaProducer, httpConsumer]);
+    try {
+      await Promise.all([sampler, httpProducer, kafkaProducer, httpConsumer, snapshotter]);
+    } finally {
+      for (const consumer of consumers) await consumer.disconnect();
+      await producer.disconnect();
+      await agent.stop();
+    }
+    // Read after the load, so parsing does not compete with the agent for the CPU.
+    const summaries: HeapSummary[] = [];
+    for (const snapshot of written) {
+      summaries.push(await summariseHeapSnapshot(snapshot.path));
+      rmSync(snapshot.path);
+    }
+    if (snapshotDir) heap = heapFigures(written, summaries);
   } finally {
-    for (const consumer of consumers) await consumer.disconnect();
-    await producer.disconnect();
-    await agent.stop();
+    if (snapshotDir) rmSync(snapshotDir, { recursive: true, force: true });
   }
   const quarter = Math.max(1, Math.floor(samples.length / 4));
   const peak = (from: number, to: number) => Math.max(...samples.slice(from, to).map((s) => s.rssMiB));
@@ -122,12 +196,71 @@ export async function soak(seconds: number): Promise<SoakReport> {
     connectionErrors: counts.connectionErrors,
     bounded: last <= limit,
     verdict: `peak RSS ${second} MiB in the second quarter, ${last} MiB in the last (limit ${Math.round(limit)} MiB)`,
+    ...heap,
   };
 }
 
+/**
+ * Signals the agent to write a heap snapshot into `dir` and waits until it is written. The agent's main
+ * thread takes and writes the snapshot without returning to its event loop, so once the file exists, the
+ * answer to a request sent after that comes only when the file is complete.
+ */
+async function takeHeapSnapshot(pid: number, httpUrl: string, dir: string, atS: number, rssMiB: number) {
+  const before = new Set(readdirSync(dir));
+  const signalledMs = Date.now();
+  process.kill(pid, 'SIGUSR2');
+  let path: string | undefined;
+  while (!path) {
+    if (Date.now() - signalledMs > 300_000) throw new Error(`no heap snapshot in ${dir} 300 s after SIGUSR2`);
+    await sleep(100);
+    const name = readdirSync(dir).find((file) => file.endsWith('.heapsnapshot') && !before.has(file));
+    if (name) path = join(dir, name);
+  }
+  for (;;) {
+    try {
+      await (await fetch(`${httpUrl}/healthz`)).arrayBuffer();
+      break;
+    } catch {
+      await sleep(100); // a keep-alive connection reset meanwhile: ask again
+    }
+  }
+  if (!existsSync(path)) throw new Error(`the heap snapshot ${path} is gone`);
+  return { atS: Math.round(atS), rssMiB: Math.round(rssMiB), writeS: Math.round((Date.now() - signalledMs) / 100) / 10, path };
+}
+
+const MiB = 1024 * 1024;
+const toMiB = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
+
+function heapFigures(written: readonly { atS: number; rssMiB: number; writeS: number }[], summaries: readonly HeapSummary[]): Pick<SoakReport, 'heapSnapshots' | 'heapGrowth'> {
+  const heapSnapshots = summaries.map((summary, i) => ({
+    atS: written[i]!.atS,
+    rssMiB: written[i]!.rssMiB,
+    heapMiB: toMiB(summary.totalBytes),
+    arrayBufferDataMiB: toMiB(summary.byKind.get('(native) system / JSArrayBufferData')?.bytes ?? 0),
+    nodes: summary.nodeCount,
+    writeS: written[i]!.writeS,
+    byTypeMiB: Object.fromEntries([...summary.byType].sort(([, a], [, b]) => b.bytes - a.bytes).map(([type, total]) => [type, toMiB(total.bytes)])),
+  }));
+  const first = summaries[0];
+  const last = summaries.at(-1);
+  if (!first || !last || summaries.length < 2) return { heapSnapshots };
+  const kinds = new Set([...first.byKind.keys(), ...last.byKind.keys()]);
+  const grew = (kind: string, of: keyof KindTotal) => (last.byKind.get(kind)?.[of] ?? 0) - (first.byKind.get(kind)?.[of] ?? 0);
+  const heapGrowth = [...kinds]
+    .filter((kind) => grew(kind, 'bytes') > 0 || grew(kind, 'count') > 0)
+    .sort((a, b) => grew(b, 'bytes') - grew(a, 'bytes') || grew(b, 'count') - grew(a, 'count'))
+    .slice(0, 15)
+    .map((kind) => ({
+      kind,
+      count: summaries.map((summary) => summary.byKind.get(kind)?.count ?? 0),
+      bytes: summaries.map((summary) => summary.byKind.get(kind)?.bytes ?? 0),
+    }));
+  return { heapSnapshots, heapGrowth };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { seconds } = numberFlags(process.argv.slice(2), { seconds: 600 });
-  const report = await soak(seconds);
+  const { seconds, 'heap-snapshots': heapSnapshots } = numberFlags(process.argv.slice(2), { seconds: 600, 'heap-snapshots': 0 });
+  const report = await soak(seconds, { heapSnapshots });
   console.log(JSON.stringify(report));
   process.exit(report.bounded ? 0 : 1);
 }

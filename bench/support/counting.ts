@@ -109,7 +109,9 @@ export class CountingMetadataStore extends DelegatingMetadataStore {
   }
   override async write(op: WriteOp) {
     this.counts.writes++;
-    this.counts.writeUnits += await this.charged([op], 1, () => super.write(op));
+    // Not `writeUnits += await …`: that reads the counter before the await, and concurrent writes would lose units.
+    const units = await this.charged([op], 1, () => super.write(op));
+    this.counts.writeUnits += units;
   }
   override async transact(ops: readonly WriteOp[]) {
     this.counts.transactions++;

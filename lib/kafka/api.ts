@@ -28,6 +28,8 @@ export interface RequestContext {
   readonly principal: Principal | undefined;
   /** Aborted when the connection closes or the server shuts down. */
   readonly signal: AbortSignal;
+  /** The same object for every request of one connection: the key of a handler's per-connection state (in a WeakMap). */
+  readonly connection: object;
 }
 
 export interface Principal {

@@ -250,7 +250,7 @@ class Connection {
       this.log('debug', 'kafka request could not be parsed', { message: error instanceof Error ? error.message : String(error) });
       return this.closeAfterAnswers();
     }
-    const context: RequestContext = { apiVersion: header.apiVersion, clientId: header.clientId, clientHost: this.socket.remoteAddress ?? '', principal: this.principal, signal: this.abort.signal };
+    const context: RequestContext = { apiVersion: header.apiVersion, clientId: header.clientId, clientHost: this.socket.remoteAddress ?? '', principal: this.principal, signal: this.abort.signal, connection: this };
     let answer: Promise<unknown>;
     if (handler.handledFrom !== undefined && header.apiVersion < handler.handledFrom) {
       if (!handler.refuse) return this.refuse(header, `${handler.codec.name} version ${header.apiVersion} is not served`);

@@ -225,6 +225,23 @@ describe('kafka > Produce and Fetch', () => {
     expect((await log.fetch(topic, 5, 0)).records.map((r) => str(r.value))).toEqual(['p5-0', 'again-0']);
   });
 
+  it('first writes pipelined on one connection, one partition per request as librdkafka sends them, take their leases many at once', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 32);
+    stores.metadata.beforeWrite = () => new Promise((resolve) => setTimeout(resolve, 5));
+    stores.metadata.writesInFlight.most = 0;
+    try {
+      const answers = await withClient((c) =>
+        Promise.all(Array.from({ length: 32 }, (_, partition) => c.sendRaw(frame(0, 3, 100 + partition, produceBody(topic, partition, encodeRecordBatch([{ key: null, value: Buffer.from(`p${partition}`), timestampMs: 1 }]), -1))))),
+      );
+      expect(answers.map((a) => a.readInt32BE(0))).toEqual(Array.from({ length: 32 }, (_, i) => 100 + i));
+    } finally {
+      stores.metadata.beforeWrite = undefined;
+    }
+    expect(stores.metadata.writesInFlight.most).toBeGreaterThanOrEqual(8);
+    for (const partition of [0, 17, 31]) expect((await log.fetch(topic, partition, 0)).records.map((r) => str(r.value))).toEqual([`p${partition}`]);
+  });
+
   it('refuses a batch with a wrong CRC with CORRUPT_MESSAGE and stores nothing', async () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);

@@ -103,7 +103,7 @@ async function setup(kind: StoreKind, partitions = 4) {
 function api(handlers: ApiHandler<any, any>[]) {
   const byName = new Map(handlers.map((h) => [h.codec.name, h]));
   return async (name: string, request: unknown, version: number, clientId = 'test-client'): Promise<any> => {
-    const handled = await byName.get(name)!.handle(request, { apiVersion: version, clientId, clientHost: '127.0.0.1', principal: undefined, signal: new AbortController().signal });
+    const handled = await byName.get(name)!.handle(request, { apiVersion: version, clientId, clientHost: '127.0.0.1', principal: undefined, signal: new AbortController().signal, connection: {} });
     return isLater(handled) ? handled.later : handled;
   };
 }

@@ -4,7 +4,7 @@
  * the handler returns, in request order; the answer follows once every partition is committed.
  * With acks=0 Kafka sends no answer at all.
  */
-import pMap from 'p-map';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { SpoolError } from '../../errors.js';
 import { later, type ApiHandler, type Handled } from '../api.js';
 import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../apis/init-producer-id.js';
@@ -13,7 +13,9 @@ import { KafkaErrors, kafkaErrorFor } from '../errors.js';
 import { noResponse } from '../server.js';
 import { permits, type BrokerDeps } from './deps.js';
 
-/** Partitions of one request accepted at once. */
+/** Per connection: the acceptance of its last batch for each partition, and a bound on acceptances at once. */
+const connections = new WeakMap<object, { readonly last: Map<string, Promise<unknown>>; readonly limit: LimitFunction }>();
+/** Partitions one connection has being accepted at once (a first write to each takes its lease). */
 const parallelAccepts = 32;
 
 export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler<ProduceRequest, ProduceResponse> {
@@ -52,19 +54,23 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
           return now(failure(index, error));
         }
       };
-      // Partitions are accepted concurrently (a first write takes each partition's lease: many at once,
-      // not one after another), and all of them before the handler returns, so the next request on
-      // the connection is buffered after this one. A partition named twice is accepted in order.
-      const last = new Map<string, Promise<unknown>>();
-      const accepted = await pMap(
-        request.topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.name, partition }))),
-        ({ topic, partition }) => {
-          const key = `${topic}\u0000${partition.index}`;
-          const accepting = (last.get(key) ?? Promise.resolve()).then(() => accept(topic, partition));
+      // Each partition is accepted after the same partition of the connection's earlier requests (so
+      // pipelined batches are buffered in the order sent) and concurrently with everything else: the
+      // handler does not wait, so a connection's next request starts at once, and first writes to
+      // many partitions take their leases many at once, whether they come in one request or several.
+      let connection = connections.get(context.connection);
+      if (!connection) connections.set(context.connection, (connection = { last: new Map(), limit: pLimit(parallelAccepts) }));
+      const { last, limit } = connection;
+      const accepted = request.topics.flatMap((topic) =>
+        topic.partitions.map((partition) => {
+          const key = `${topic.name}\u0000${partition.index}`;
+          const accepting = (last.get(key) ?? Promise.resolve()).then(() => limit(() => accept(topic.name, partition)));
           last.set(key, accepting);
-          return accepting;
-        },
-        { concurrency: parallelAccepts },
+          void accepting.then(() => {
+            if (last.get(key) === accepting) last.delete(key);
+          });
+          return { answer: accepting.then((done) => done.answer) };
+        }),
       );
       let next = 0;
       const topics = request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map(() => accepted[next++]!.answer) }));

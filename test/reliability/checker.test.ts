@@ -1,6 +1,6 @@
 /** The reliability checker itself: each broken promise it is meant to find, it finds. */
 import { describe, expect, it } from 'vitest';
-import { checkCommits, checkDeliveries, checkLog, type Acknowledged } from './checker.js';
+import { checkCommits, checkConsumed, checkDeliveries, checkLog, type Acknowledged } from './checker.js';
 
 const ack = (producer: string, sequence: number, partition: number, offset: number, idempotent = false): Acknowledged => ({
   producer,
@@ -42,6 +42,25 @@ describe('reliability > checker', () => {
         log,
       ),
     ).toEqual(['0/0 went to m1 and m2 in generation 3', 'm1 got a:2 at 0/1, where the log holds a:1']);
+  });
+
+  it('checks a delivery of an unknown generation against the log only', () => {
+    const log = [stored('a:0')];
+    const deliveries = [
+      { member: 'm1', generation: 3, partition: 0, offset: 0, value: 'a:0' },
+      { member: 'm2', generation: null, partition: 0, offset: 0, value: 'a:0' },
+      { member: 'm3', generation: null, partition: 0, offset: 0, value: 'a:0' },
+    ];
+    expect(checkDeliveries(deliveries, log)).toEqual([]);
+    expect(checkDeliveries([{ member: 'm2', generation: null, partition: 0, offset: 0, value: 'a:1' }], log)).toEqual(['m2 got a:1 at 0/0, where the log holds a:0']);
+  });
+
+  it('finds an acknowledged record the group never consumed, and allows one consumed twice', () => {
+    const deliveries = [
+      { member: 'm1', generation: 3, partition: 0, offset: 0, value: 'a:0' },
+      { member: 'm2', generation: 4, partition: 0, offset: 0, value: 'a:0' },
+    ];
+    expect(checkConsumed('g', [ack('a', 0, 0, 0), ack('a', 1, 0, 1)], deliveries)).toEqual(['g: a:1, acknowledged at 0/1, was never consumed']);
   });
 
   it('finds a committed offset moving backwards', () => {

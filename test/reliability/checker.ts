@@ -12,6 +12,8 @@
  *  - nothing visible was never sent;
  *  - consumers: a record handed out is the one the log holds at that offset, and no (partition,
  *    offset) goes to two members in one generation;
+ *  - a group that read to the end consumed every acknowledged record (at least once: a record read
+ *    again in a later generation, as after a rebalance, is allowed);
  *  - committed group offsets never move backwards.
  */
 
@@ -30,7 +32,8 @@ export interface StoredRecord {
 
 export interface Delivery {
   readonly member: string;
-  readonly generation: number;
+  /** null: the member could not tell (the delivery is then checked against the log, not against other members). */
+  readonly generation: number | null;
   readonly partition: number;
   readonly offset: number;
   readonly value: string | null;
@@ -126,12 +129,23 @@ export function checkDeliveries(deliveries: readonly Delivery[], partitions: rea
     if (stored?.value !== delivery.value) {
       violations.add(`${delivery.member} got ${delivery.value} at ${delivery.partition}/${delivery.offset}, where the log holds ${stored === undefined ? 'nothing' : stored.value}`);
     }
+    if (delivery.generation === null) continue;
     const key = `${delivery.generation}#${delivery.partition}#${delivery.offset}`;
     const first = owner.get(key);
     if (first !== undefined && first !== delivery.member) {
       violations.add(`${delivery.partition}/${delivery.offset} went to ${first} and ${delivery.member} in generation ${delivery.generation}`);
     }
     owner.set(key, delivery.member);
+  }
+  return violations.done();
+}
+
+/** At least once: every acknowledged record was handed to some member of `group`, in any generation, any number of times. */
+export function checkConsumed(group: string, acks: readonly Acknowledged[], deliveries: readonly Delivery[]): string[] {
+  const violations = new Violations();
+  const delivered = new Set(deliveries.map((d) => `${d.partition}/${d.offset}`));
+  for (const ack of acks) {
+    if (!delivered.has(`${ack.partition}/${ack.offset}`)) violations.add(`${group}: ${ack.value}, acknowledged at ${ack.partition}/${ack.offset}, was never consumed`);
   }
   return violations.done();
 }

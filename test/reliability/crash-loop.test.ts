@@ -1,8 +1,9 @@
 /**
  * The crash loop (crash-loop.ts), bounded for CI: the agent is killed with SIGKILL at random moments
- * and started again 20 times under HTTP and Kafka producers and an HTTP consumer group; every
- * acknowledged record survives at its offset, the idempotent producer's exactly once, in order and
- * dense; group members never share a record within a generation and commits never go backwards.
+ * and started again 20 times under HTTP and Kafka producers, an HTTP consumer group and a kafkajs
+ * consumer group; every acknowledged record survives at its offset, the idempotent producer's
+ * exactly once, in order and dense; in both groups members never share a record within a generation
+ * and commits never go backwards; the kafkajs group consumes every acknowledged record.
  * Longer: `node --import tsx test/reliability/crash-loop.ts --rounds 50`.
  */
 import { describe, expect, it } from 'vitest';
@@ -18,5 +19,8 @@ describe('reliability > crash loop', () => {
     for (const producer of ['http-0', 'http-1', 'kafka-idempotent', 'kafka-plain']) expect(report.acknowledged[producer], producer).toBeGreaterThan(0);
     expect(report.deliveries).toBeGreaterThan(0);
     expect(report.commitSamples).toBeGreaterThan(0);
+    // The kafkajs group read between kills too, not only in the catch-up, and committed throughout.
+    expect(report.kafkaGroup.deliveriesByPhase.load).toBeGreaterThan(0);
+    expect(report.kafkaGroup.commitSamples).toBeGreaterThan(0);
   });
 });

@@ -8,19 +8,29 @@
  *  - two members of an HTTP consumer group poll throughout (the group lives in the store, so its
  *    members carry on across restarts), now and then leaving and joining again (a rebalance), and
  *    every record handed to them is noted with the member and generation;
- *  - a sampler reads the group's committed offsets (GET /v1/groups/{g}) over and over.
- * After the last round the agent stays up until every producer's last record is acknowledged, then
- * stops cleanly, and the data directory is opened in this process and checked (checker.ts).
+ *  - two kafkajs consumers of one Kafka consumer group (auto-commit after each batch) read the same
+ *    topic throughout, every record noted with the member and generation. An agent that lives a
+ *    round (0.3 to 0.8 s) is too short-lived for the group to change: kafkajs ends a consumer whose
+ *    only broker drops its connection mid-request (KafkaJSNoBrokerAvailableError, kafkajs PR 1402;
+ *    or a connection lost in JoinGroup), and restarts it as a new member, which the group
+ *    takes in only after a rebalance that waits out the member it replaces (2 s, the rebalance
+ *    timeout). So the agent of every fifth round (and the first) is killed only once the group has
+ *    both members in one generation again (a settle), and then once more after one member has left
+ *    and a new consumer has taken its place (partitions move); the kills land while it consumes;
+ *  - a sampler reads both groups' committed offsets (GET /v1/groups/{g}) over and over.
+ * After the last round the agent stays up until every producer's last record is acknowledged and the
+ * Kafka group has consumed every acknowledged record, then stops cleanly, and the data directory is
+ * opened in this process and checked (checker.ts).
  *
  * As a script (longer than CI's run):
  *   node --import tsx test/reliability/crash-loop.ts --rounds 50 --seed 7
  */
 import { pathToFileURL } from 'node:url';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type ConsumerCommitOffsetsEvent, type ConsumerHeartbeatEvent, type Producer } from 'kafkajs';
 import { startAgentProcess, withLog, type AgentProcess } from '../support/agent-process.js';
 import { freePort } from '../support/services.js';
 import { tempDir } from '../support/stores.js';
-import { checkCommits, checkDeliveries, checkLog, type Acknowledged, type CommitSample, type Delivery, type LogFigures } from './checker.js';
+import { checkCommits, checkConsumed, checkDeliveries, checkLog, type Acknowledged, type CommitSample, type Delivery, type LogFigures } from './checker.js';
 import { choices, numberFlags, readPartitions, sleep } from './support.js';
 
 export interface CrashLoopOptions {
@@ -30,6 +40,8 @@ export interface CrashLoopOptions {
   /** Load between an agent's start and its SIGKILL, drawn in [minLoadMs, maxLoadMs]. @default 300, 800 */
   readonly minLoadMs?: number;
   readonly maxLoadMs?: number;
+  /** Every this many rounds (and in the first), the agent lives until the Kafka group has settled. @default 5 */
+  readonly kafkaSettleEvery?: number;
   /** Progress lines. @default none */
   readonly progress?: (line: string) => void;
 }
@@ -40,22 +52,48 @@ export interface CrashLoopReport {
   /** Acknowledged records per producer. */
   readonly acknowledged: Record<string, number>;
   readonly figures: LogFigures;
-  /** Records handed to group members, and in how many distinct generations. */
+  /** Records handed to the HTTP group's members, and in how many distinct generations. */
   readonly deliveries: number;
   readonly generations: number;
   readonly commitSamples: number;
+  readonly kafkaGroup: KafkaGroupFigures;
   /** Answers that were not acknowledgements (a producer then resends), by cause. */
   readonly failedSends: Record<string, number>;
   readonly durationMs: number;
   readonly violations: string[];
 }
 
+/** What the kafkajs consumer group did. */
+export interface KafkaGroupFigures {
+  /** Records handed to its members, and of them while it settled, in rounds' load (before a kill), and in the final catch-up. */
+  readonly deliveries: number;
+  readonly deliveriesByPhase: Record<Phase, number>;
+  /** Deliveries of a record already handed out before (after a rebalance or a crash, from the last commit). */
+  readonly redeliveries: number;
+  /** Deliveries whose generation the member never named (no heartbeat or commit before its next join). */
+  readonly deliveriesWithoutGeneration: number;
+  /** Distinct generations records were handed out in, and GROUP_JOIN events (a member joining a generation). */
+  readonly generations: number;
+  readonly joins: number;
+  readonly commitSamples: number;
+  /** kafkajs consumer crashes (each restarts the consumer as a new member), by error. */
+  readonly crashes: Record<string, number>;
+  /** How long each settle took (the first includes forming the group; after the first, the agent's start and a member's replacement are each settled); after the producers stopped, until every acknowledged record was consumed. */
+  readonly settleMs: number[];
+  readonly catchUpMs: number;
+}
+
+type Phase = 'settle' | 'load' | 'catchUp';
+
 const topic = 'crash';
 const group = 'crash-readers';
+const kafkaGroup = 'crash-kafka-readers';
 const partitions = 4;
 const leaseMs = 1000;
-/** After the last start, how long a producer may take to get its last record acknowledged. */
+/** After the last start, how long a producer may take to get its last record acknowledged (and the Kafka group to consume it). */
 const drainMs = 60_000;
+/** How long the Kafka group may take to settle (both members in one generation). */
+const settleMs = 20_000;
 
 export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoopReport> {
   const started = Date.now();
@@ -64,7 +102,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const dataDir = tempDir('spool-crash-');
   const [httpPort, kafkaPort] = [await freePort(), await freePort()];
   // Fixed ports, so clients find the agent again after each restart, as they would behind a service address.
-  const env = { SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: String(httpPort), SPOOL_KAFKA_PORT: String(kafkaPort), SPOOL_LEASE_MS: String(leaseMs), SPOOL_LINGER_MS: '5' };
+  // The Kafka group forms at once rather than waiting 3 s for more members (the first settle's cost).
+  const env = { SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: String(httpPort), SPOOL_KAFKA_PORT: String(kafkaPort), SPOOL_LEASE_MS: String(leaseMs), SPOOL_LINGER_MS: '5', SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS: '0' };
   const url = `http://127.0.0.1:${httpPort}`;
   let agent = await start(env);
 
@@ -73,10 +112,13 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const sent = new Set<string>();
   const deliveries: Delivery[] = [];
   const samples: CommitSample[] = [];
+  const kafkaSamples: CommitSample[] = [];
   const failedSends: Record<string, number> = {};
   const failed = (cause: string) => (failedSends[cause] = (failedSends[cause] ?? 0) + 1);
   let stopping = false;
   let stoppedAtMs = Infinity;
+  let phase: Phase = 'settle';
+  let sampling = true;
 
   const call = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(url + path, {
@@ -144,6 +186,11 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       const acknowledged = await untilAcknowledged(name, async () => {
         try {
           const [result] = await producer.send({ topic, acks: -1, messages: [{ key, value }] });
+          if (result === undefined) {
+            // kafkajs sent a Produce without this partition (its metadata names two brokers at one address).
+            failed('kafka send answered for no partition');
+            return false;
+          }
           acks.push({ producer: name, idempotent, value, partition: result!.partition, offset: Number(result!.baseOffset) });
           return true;
         } catch (error) {
@@ -185,14 +232,82 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     await call('DELETE', `/v1/groups/${group}/members/${member}`).catch(() => undefined); // commits what it consumed
   };
 
-  const sampleCommits = async () => {
-    const answer = await call('GET', `/v1/groups/${group}`).catch(() => undefined);
+  // kafkajs names a member's generation only in its heartbeats and commits (the HEARTBEAT and
+  // COMMIT_OFFSETS events carry it; GROUP_JOIN does not), so records are noted per join (a tenure),
+  // and a tenure takes the generation its heartbeats and commits name: kafkajs fetches, heartbeats
+  // and commits only between a GROUP_JOIN and its next JoinGroup, all in the generation it joined.
+  interface Tenure {
+    readonly memberId: string;
+    generation: number | null;
+  }
+  const kafkaReceived: { tenure: Tenure; phase: Phase; partition: number; offset: number; value: string | null }[] = [];
+  const kafkaConsumed = new Set<string>();
+  const kafkaCrashes: Record<string, number> = {};
+  let kafkaJoins = 0;
+  // The agent is down most of each round (its restart takes longer than the load between kills), so
+  // kafkajs must try again often (every 500 ms at most) and for long. A consumer rides through every
+  // restart in one generation, and kafkajs counts its fetch loop's retries from the last rebalance,
+  // not from the last success (some 5 to 10 per restart here): with few, it crashes after a dozen
+  // restarts and comes back as a new member, which the group then waits for.
+  const consumerRetry = { retries: 10_000, initialRetryTime: 100, maxRetryTime: 500 };
+  const kafkaMember = (name: string) => {
+    const consumer = new Kafka({ clientId: name, brokers: [`127.0.0.1:${kafkaPort}`], retry: consumerRetry, logLevel: logLevel.NOTHING, connectionTimeout: 1000, requestTimeout: 5000 }).consumer({
+      groupId: kafkaGroup,
+      sessionTimeout: 6000, // the agent's minimum: a crashed consumer's old member is gone soonest
+      rebalanceTimeout: 2000, // a rebalance waits this long for a member that crashed
+      heartbeatInterval: 500,
+      maxWaitTimeInMs: 250,
+      retry: consumerRetry,
+    });
+    let tenure: Tenure | undefined;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      tenure = { memberId: payload.memberId, generation: null };
+      kafkaJoins++;
+    });
+    const named = ({ payload }: ConsumerHeartbeatEvent | ConsumerCommitOffsetsEvent) => {
+      if (tenure === undefined || payload.memberId !== tenure.memberId) return;
+      if (tenure.generation === null) tenure.generation = payload.groupGenerationId;
+      else if (tenure.generation !== payload.groupGenerationId) violations.push(`${tenure.memberId} named generations ${tenure.generation} and ${payload.groupGenerationId} within one join`);
+    };
+    consumer.on(consumer.events.HEARTBEAT, named);
+    consumer.on(consumer.events.COMMIT_OFFSETS, named);
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      const { name: kind, message } = payload.error;
+      const cause = kind.startsWith('KafkaJS') ? kind : `${kind}: ${message.slice(0, 100)}`;
+      kafkaCrashes[cause] = (kafkaCrashes[cause] ?? 0) + 1;
+      tenure = undefined; // it comes back as a new member
+      if (!payload.restart) violations.push(`${name} stopped for good after ${kind}: ${message}`);
+    });
+    const running = (async () => {
+      for (const step of [() => consumer.connect(), () => consumer.subscribe({ topics: [topic], fromBeginning: true })]) {
+        while (!(await step().then(() => true, () => false))) {
+          if (Date.now() - started > settleMs) throw new Error(`no connection within ${settleMs} ms`);
+          await sleep(100);
+        }
+      }
+      // Auto-commit: after each batch, the batch's offsets.
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          const current = tenure!;
+          for (const message of batch.messages) {
+            const offset = Number(message.offset);
+            kafkaReceived.push({ tenure: current, phase, partition: batch.partition, offset, value: message.value?.toString('utf8') ?? null });
+            kafkaConsumed.add(`${batch.partition}/${offset}`);
+          }
+        },
+      });
+    })().catch((error: unknown) => violations.push(`${name} could not start: ${(error as Error).message}`));
+    return { consumer, running, generation: () => tenure?.generation ?? null };
+  };
+
+  const sampleCommits = async (name: string, into: CommitSample[]) => {
+    const answer = await call('GET', `/v1/groups/${name}`).catch(() => undefined);
     if (answer?.status !== 200) return;
-    for (const p of answer.body.partitions) if (p.committed_offset !== null) samples.push({ atMs: Date.now(), partition: p.partition, committed: p.committed_offset });
+    for (const p of answer.body.partitions) if (p.committed_offset !== null) into.push({ atMs: Date.now(), partition: p.partition, committed: p.committed_offset });
   };
   const sampler = async () => {
-    while (!stopping) {
-      await sampleCommits();
+    while (sampling) {
+      await Promise.all([sampleCommits(group, samples), sampleCommits(kafkaGroup, kafkaSamples)]);
       await sleep(100);
     }
   };
@@ -203,27 +318,69 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     kafkaProducer('kafka-idempotent', kafka.producer({ idempotent: true, maxInFlightRequests: 1 }), true),
     kafkaProducer('kafka-plain', kafka.producer({ allowAutoTopicCreation: false }), false),
   ];
-  const readers = [consumer('member-0'), consumer('member-1'), sampler()];
+  const readers = [consumer('member-0'), consumer('member-1')];
+  const sampled = sampler();
 
+  const kafkaMembers = [kafkaMember('kafka-member-0'), kafkaMember('kafka-member-1')];
+  const settled = () => kafkaMembers[0]!.generation() !== null && kafkaMembers.every((m) => m.generation() === kafkaMembers[0]!.generation());
+  const settles: number[] = [];
+  const settle = async (round: number, after: string) => {
+    const fromMs = Date.now();
+    while (!settled() && Date.now() - fromMs < settleMs) await sleep(50);
+    if (!settled()) violations.push(`round ${round}: the Kafka group had no generation with both members ${settleMs} ms after ${after}`);
+    settles.push(Date.now() - fromMs);
+  };
+
+  const settleEvery = options.kafkaSettleEvery ?? 5;
   let crashes = 0;
   for (let round = 1; round <= options.rounds; round++) {
+    if ((round - 1) % settleEvery === 0) {
+      phase = 'settle';
+      await settle(round, 'the agent started');
+      if (round > 1) {
+        // One member leaves and a new consumer takes its place: a rebalance, and partitions move.
+        const leaving = ((round - 1) / settleEvery) % 2;
+        await kafkaMembers[leaving]!.consumer.disconnect().catch(() => undefined);
+        kafkaMembers[leaving] = kafkaMember(`kafka-member-${leaving}`);
+        await settle(round, 'a member left and another joined');
+      }
+    }
+    phase = 'load';
     await sleep(random.int(options.minLoadMs ?? 300, options.maxLoadMs ?? 800));
     await agent.kill();
     crashes++;
     agent = await start(env);
-    progress(`round ${round}: killed and restarted; ${acks.length} records acknowledged, ${deliveries.length} delivered`);
+    progress(`round ${round}: killed and restarted; ${acks.length} records acknowledged, ${deliveries.length} delivered over HTTP, ${kafkaReceived.length} over Kafka`);
   }
+  phase = 'catchUp';
   // The last agent lives: let the clients find it, then drain.
   await sleep(2 * leaseMs);
   stopping = true;
   stoppedAtMs = Date.now();
   await Promise.all([...producers, ...readers]);
-  await sampleCommits();
+  // The Kafka group reads on until it has consumed every acknowledged record (or the drain time is up).
+  const catchUpFromMs = Date.now();
+  const consumedAll = () => acks.every((ack) => kafkaConsumed.has(`${ack.partition}/${ack.offset}`));
+  while (!consumedAll() && Date.now() - stoppedAtMs < drainMs) await sleep(100);
+  const catchUpMs = Date.now() - catchUpFromMs;
+  await Promise.all(kafkaMembers.map((m) => m.running));
+  await Promise.all(kafkaMembers.map((m) => m.consumer.disconnect().catch(() => undefined)));
+  sampling = false;
+  await sampled;
+  await Promise.all([sampleCommits(group, samples), sampleCommits(kafkaGroup, kafkaSamples)]);
   await agent.stop();
 
   const stored = await withLog(dataDir, (log) => readPartitions(log, topic, partitions));
   const checked = checkLog(acks, stored, sent, new Set(['kafka-idempotent']));
-  violations.push(...checked.violations, ...checkDeliveries(deliveries, stored), ...checkCommits(samples));
+  const kafkaDeliveries: Delivery[] = kafkaReceived.map(({ tenure, partition, offset, value }) => ({ member: tenure.memberId, generation: tenure.generation, partition, offset, value }));
+  violations.push(
+    ...checked.violations,
+    ...checkDeliveries(deliveries, stored),
+    ...checkCommits(samples),
+    ...checkDeliveries(kafkaDeliveries, stored),
+    ...checkConsumed(kafkaGroup, acks, kafkaDeliveries),
+    ...checkCommits(kafkaSamples).map((violation) => `${kafkaGroup}: ${violation}`),
+  );
   const acknowledged: Record<string, number> = {};
   for (const ack of acks) acknowledged[ack.producer] = (acknowledged[ack.producer] ?? 0) + 1;
   return {
@@ -234,11 +391,25 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     deliveries: deliveries.length,
     generations: new Set(deliveries.map((d) => d.generation)).size,
     commitSamples: samples.length,
+    kafkaGroup: {
+      deliveries: kafkaDeliveries.length,
+      deliveriesByPhase: { settle: count(kafkaReceived, 'settle'), load: count(kafkaReceived, 'load'), catchUp: count(kafkaReceived, 'catchUp') },
+      redeliveries: kafkaDeliveries.length - kafkaConsumed.size,
+      deliveriesWithoutGeneration: kafkaDeliveries.filter((d) => d.generation === null).length,
+      generations: new Set(kafkaDeliveries.flatMap((d) => (d.generation === null ? [] : [d.generation]))).size,
+      joins: kafkaJoins,
+      commitSamples: kafkaSamples.length,
+      crashes: kafkaCrashes,
+      settleMs: settles,
+      catchUpMs,
+    },
     failedSends,
     durationMs: Date.now() - started,
     violations,
   };
 }
+
+const count = (received: readonly { phase: Phase }[], phase: Phase) => received.filter((r) => r.phase === phase).length;
 
 /** Starts the agent, again if the first try fails (the old process's port may linger for a moment). */
 async function start(env: Record<string, string>): Promise<AgentProcess> {
@@ -253,12 +424,13 @@ async function start(env: Record<string, string>): Promise<AgentProcess> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const flags = numberFlags(process.argv.slice(2), { rounds: 50, seed: 20261121, 'min-load-ms': 300, 'max-load-ms': 800 });
+  const flags = numberFlags(process.argv.slice(2), { rounds: 50, seed: 20261121, 'min-load-ms': 300, 'max-load-ms': 800, 'kafka-settle-every': 5 });
   const report = await runCrashLoop({
     rounds: flags.rounds,
     seed: flags.seed,
     minLoadMs: flags['min-load-ms'],
     maxLoadMs: flags['max-load-ms'],
+    kafkaSettleEvery: flags['kafka-settle-every'],
     progress: (line) => console.error(line),
   });
   console.log(JSON.stringify(report, null, 2));

@@ -107,19 +107,51 @@ export class StoreCluster implements ClusterView {
     this.scheduleRenewal();
   }
 
+  /**
+   * Takes a node id: that of a predecessor at our own address (below), else the lowest whose
+   * registration is absent or expired.
+   *
+   * A live registration at the address we advertise, by another writer, is a predecessor that died
+   * without deregistering (we hold its port now): an agent restarted after a crash. We take over its
+   * node id, so clients never see two brokers at one address (kafkajs merges them into one and then
+   * sends produce requests that name no partition, silently writing nothing), and tell the log its
+   * leases are gone, so its partitions move to us at once instead of when its leases expire.
+   * Leases are fenced by epoch, so even a wrong guess (two live agents advertising one address,
+   * which Kafka forbids too) costs leadership moves, never a second writer's commit.
+   */
   private async register(): Promise<void> {
+    const port = this.port;
+    const mine = (await this.metadata.query(brokersPk))
+      .map(registrationFromItem)
+      .find((broker) => broker.host === this.options.advertisedHost && broker.port === port && broker.owner !== this.log.producer.writerId && broker.expiresMs > this.now());
+    if (mine && (await this.claim(mine.nodeId, mine))) {
+      this.log.leases.ownerGone(mine.owner);
+      return;
+    }
     for (let nodeId = 1; ; nodeId++) {
-      const key = brokerKey(nodeId);
-      const current = await this.metadata.get(key);
-      if (current && (current.attrs.expiresMs as number) > this.now() && current.attrs.owner !== this.log.producer.writerId) continue;
-      const registration = this.registrationFor(nodeId);
-      try {
-        await this.metadata.write({ kind: 'put', key, attrs: { ...registration }, condition: current ? { kind: 'match', fields: { owner: current.attrs.owner!, expiresMs: current.attrs.expiresMs! } } : { kind: 'absent' } });
-        this.registration = registration;
-        return;
-      } catch (error) {
-        if (!(error instanceof ConditionFailedError)) throw error;
-      }
+      const current = await this.metadata.get(brokerKey(nodeId));
+      const registration = current && registrationFromItem(current);
+      if (registration && registration.expiresMs > this.now() && registration.owner !== this.log.producer.writerId) continue;
+      if (await this.claim(nodeId, registration)) return;
+    }
+  }
+
+  /** Writes our registration under `nodeId`, if it is still as read (`current`; undefined: absent). */
+  private async claim(nodeId: number, current: Registration | undefined): Promise<boolean> {
+    const registration = this.registrationFor(nodeId);
+    try {
+      await this.metadata.write({
+        kind: 'put',
+        key: brokerKey(nodeId),
+        attrs: { ...registration },
+        condition: current ? { kind: 'match', fields: { owner: current.owner, expiresMs: current.expiresMs } } : { kind: 'absent' },
+      });
+      this.registration = registration;
+      this.brokersCache = undefined;
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+      return false;
     }
   }
 

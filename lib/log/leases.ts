@@ -56,6 +56,8 @@ export class LeaseManager {
   private readonly held = new Map<string, Lease>();
   /** When each held lease was last used. */
   private readonly usedMs = new Map<string, number>();
+  /** Writers known to have stopped (ownerGone): their leases are taken over without waiting for expiry. */
+  private readonly gone = new Set<string>();
   private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -77,7 +79,7 @@ export class LeaseManager {
     const state = partitionStateFromItem(item);
     const now = this.now();
     if (state.owner === this.owner) return this.hold(await this.renewFrom(topicId, partition, state.epoch));
-    if (state.owner !== null && state.leaseExpiresMs > now) {
+    if (state.owner !== null && state.leaseExpiresMs > now && !this.gone.has(state.owner)) {
       throw new SpoolError('NOT_LEADER', `partition ${partition} is led by ${state.owner} until ${new Date(state.leaseExpiresMs).toISOString()}`, {
         details: { leader: state.owner, epoch: state.epoch },
       });
@@ -134,6 +136,14 @@ export class LeaseManager {
       { concurrency: parallelLeaseWrites },
     );
     return lost;
+  }
+
+  /**
+   * Another writer is known to have stopped (an agent restarted in its place): its leases may be
+   * taken over before they expire. The takeover still moves the epoch, fencing it should it live.
+   */
+  ownerGone(owner: string): void {
+    if (owner !== this.owner) this.gone.add(owner);
   }
 
   /** A commit as leader extended the lease (commit.ts): the next rounds need not renew it. */

@@ -45,6 +45,39 @@ describe('kafka > cluster in the store', () => {
     expect(a.cluster.clusterId).toBe(b.cluster.clusterId);
   });
 
+  it('an agent restarted at the address of one that died takes over its node id, its partitions and its groups at once', async () => {
+    const stores = await openTestStores(memory.locations());
+    opened.stores.push(stores);
+    const agentAt = async (port: number) => {
+      const log = newLog(stores, { now, leaseMs, leaseRenewIntervalMs: 0 });
+      opened.logs.push(log);
+      const cluster = new StoreCluster(stores.metadata, log, { advertisedHost: '127.0.0.1', leaseMs, now });
+      await cluster.start(port);
+      return { log, cluster };
+    };
+    const first = await agentAt(9005);
+    const bystander = await agentAt(9006);
+    opened.clusters.push(first.cluster, bystander.cluster); // stopping the first after the test removes nothing of the second's
+    await first.log.createTopic('restart', 2);
+    const epoch = (await first.log.acquireLeadership('restart', 0)).epoch;
+    expect(await first.cluster.coordinates('restart-group')).toBe(true);
+    // The first agent dies (no stop: its registration, lease and group lease stay live), and a new one starts on its port.
+    const second = await agentAt(9005);
+    opened.clusters.unshift(second.cluster);
+    expect(second.cluster.self.nodeId).toBe(first.cluster.self.nodeId);
+    expect((await second.cluster.brokers()).map((broker) => [broker.nodeId, broker.port])).toEqual([
+      [1, 9005],
+      [2, 9006],
+    ]);
+    expect((await second.log.acquireLeadership('restart', 0)).epoch).toBe(epoch + 1);
+    expect(await second.cluster.coordinates('restart-group')).toBe(true);
+    // The bystander, at another address, still waits for the lease like anyone.
+    await expect(bystander.log.acquireLeadership('restart', 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+    // And should the first agent still be alive after all, it cannot commit: the epoch moved.
+    const stale = await first.log.appendBatches('restart', 0, encodeRecordBatch([{ key: null, value: Buffer.from('late'), timestampMs: 1 }]));
+    await expect(stale.done).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
+  });
+
   it('spreads unled partitions over the live agents, and names a lease holder as leader', async () => {
     const { a, b } = await twoAgents();
     const topic = await a.log.createTopic('spread', 4);

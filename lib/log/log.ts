@@ -257,12 +257,14 @@ export class Log {
 
   /**
    * Waits until any of the partitions may hold records past its offset (see Reader.waitForAny), for
-   * at most `waitMs`. Partitions that do not exist are not waited on.
+   * at most `waitMs`: true if there is news, false if the wait ended without. Partitions that do not
+   * exist are not waited on (news: the caller reads again and meets the error).
    */
-  async waitForRecords(targets: readonly { topic: string; partition: number; offset: number }[], waitMs: number, signal?: AbortSignal): Promise<void> {
+  async waitForRecords(targets: readonly { topic: string; partition: number; offset: number }[], waitMs: number, signal?: AbortSignal): Promise<boolean> {
     const known = await Promise.all(targets.map(async ({ topic, partition, offset }) => ({ topic: await this.requirePartition(topic, partition).catch(() => undefined), partition, offset })));
     const waits = known.filter((target): target is { topic: TopicItem; partition: number; offset: number } => target.topic !== undefined);
-    await this.reader.waitForAny(waits, waitMs, signal);
+    if (waits.length < known.length) return true;
+    return this.reader.waitForAny(waits, waitMs, signal);
   }
 
   /** `earliest`, `latest`, or the first offset with a timestamp at or after the given ms (undefined if none). */

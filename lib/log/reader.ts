@@ -123,33 +123,34 @@ export class Reader {
 
   /**
    * Resolves when any target's partition may have records past its offset (a commit here, or a
-   * higher high watermark seen by the watch), when `waitMs` has passed, or on `signal`. Says nothing
-   * of which: callers read again.
+   * higher high watermark seen by the watch): true; or when `waitMs` has passed, or on `signal`:
+   * false. Says nothing of which partition: callers read again.
    */
-  async waitForAny(targets: readonly WaitTarget[], waitMs: number, signal?: AbortSignal): Promise<void> {
-    if (targets.length === 0 || waitMs <= 0 || signal?.aborted) return;
-    await new Promise<void>((resolve) => {
+  async waitForAny(targets: readonly WaitTarget[], waitMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (targets.length === 0 || waitMs <= 0 || signal?.aborted) return false;
+    return new Promise<boolean>((resolve) => {
       const registered: { watch: Watch; waiter: Waiter }[] = [];
       let settled = false;
-      const done = () => {
+      const done = (woken: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
+        signal?.removeEventListener('abort', aborted);
         for (const { watch, waiter } of registered) {
           watch.waiters.delete(waiter);
           const id = partitionId(watch.topic.id, watch.partition);
           if (watch.waiters.size === 0 && this.watches.get(id) === watch) this.watches.delete(id);
         }
-        resolve();
+        resolve(woken);
       };
-      const timer = setTimeout(done, waitMs);
-      signal?.addEventListener('abort', done, { once: true });
+      const timer = setTimeout(() => done(false), waitMs);
+      const aborted = () => done(false);
+      signal?.addEventListener('abort', aborted, { once: true });
       for (const { topic, partition, offset } of targets) {
         const id = partitionId(topic.id, partition);
         let watch = this.watches.get(id);
         if (!watch) this.watches.set(id, (watch = { topic, partition, waiters: new Set() }));
-        const waiter = { offset, wake: done };
+        const waiter = { offset, wake: () => done(true) };
         watch.waiters.add(waiter);
         registered.push({ watch, waiter });
       }

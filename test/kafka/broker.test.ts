@@ -242,6 +242,30 @@ describe('kafka > Produce and Fetch', () => {
     for (const partition of [0, 17, 31]) expect((await log.fetch(topic, partition, 0)).records.map((r) => str(r.value))).toEqual([`p${partition}`]);
   });
 
+  it('a Fetch whose wait ends with no news answers from its first pass: an idle consumer costs one read per partition per fetch', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 30);
+    await log.produce(topic, [{ key: null, value: Buffer.from('old'), partition: 3 }]);
+    const get = stores.metadata.get.bind(stores.metadata);
+    let stateReads = 0;
+    stores.metadata.get = (key) => {
+      if (key.pk.startsWith('part#') && key.sk === 'state') stateReads++;
+      return get(key);
+    };
+    await withClient(async (c) => {
+      const watchReads = log.reader.stats.watchReads;
+      const answer = await c.call('Fetch', 11, {
+        maxWaitTime: 300,
+        minBytes: 1,
+        maxBytes: 1 << 20,
+        topics: [{ topic, partitions: Array.from({ length: 30 }, (_, partition) => ({ partition, fetchOffset: partition === 3 ? '1' : '0', maxBytes: 1 << 20 })) }],
+      });
+      expect(answer.responses[0].partitions.map((p: any) => [p.errorCode, p.highWatermark, p.messages.length])).toEqual(Array.from({ length: 30 }, (_, p) => [0, p === 3 ? '1' : '0', 0]));
+      // One consistent read of each partition's item (the watch's own reads aside), not two.
+      expect(stateReads - (log.reader.stats.watchReads - watchReads)).toBe(30);
+    }).finally(() => (stores.metadata.get = get));
+  });
+
   it('refuses a batch with a wrong CRC with CORRUPT_MESSAGE and stores nothing', async () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);

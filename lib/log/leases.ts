@@ -13,11 +13,12 @@
  * A lost lease is dropped; the writer's later commits to that partition carry no epoch (leaderless,
  * as a Lambda writer's), so a transport that must only write as leader (Kafka) checks `epochFor`.
  *
- * A leader's commit extends its lease in the same write (commit.ts), so rounds renew only the
- * leases no commit extended since the last round. Held leases are renewed in rounds, many at once, a round starting only after the last one ended
- * (a round over thousands of leases never overlaps the next). A lease not used for `idleMs` is
- * released at its next round rather than renewed: an idle partition costs nothing, and its next
- * write takes the lease again (epoch + 1).
+ * Held leases are renewed in rounds, many at once, each round starting only after the last one
+ * ended (a round over thousands of leases never overlaps the next). A leader's commit extends its
+ * lease in the write it makes anyway (commit.ts), so a round renews only the leases no commit
+ * extended since the last one. A lease not used for `idleMs` is released at its next round rather
+ * than renewed: an idle partition costs nothing, and its next write takes the lease again (epoch + 1).
+ * A writer known to have stopped (`ownerGone`) loses its leases to a takeover before they expire.
  */
 import pMap from 'p-map';
 import { SpoolError } from '../errors.js';

@@ -20,18 +20,20 @@ afterEach(async () => {
   await closeAll(opened.logs.splice(0), opened.stores.splice(0));
 });
 
+/** An agent's log and cluster view over `stores`, advertising 127.0.0.1:`port`. Its cluster is stopped after the test unless `stop` is false. */
+async function agentOn(stores: TestStores, port: number, { stop = true } = {}) {
+  const log = newLog(stores, { now, leaseMs, leaseRenewIntervalMs: 0 });
+  opened.logs.push(log);
+  const cluster = new StoreCluster(stores.metadata, log, { advertisedHost: '127.0.0.1', leaseMs, now });
+  await cluster.start(port);
+  if (stop) opened.clusters.push(cluster);
+  return { log, cluster };
+}
+
 async function twoAgents() {
   const stores = await openTestStores(memory.locations());
   opened.stores.push(stores);
-  const agent = async (port: number) => {
-    const log = newLog(stores, { now, leaseMs, leaseRenewIntervalMs: 0 });
-    opened.logs.push(log);
-    const cluster = new StoreCluster(stores.metadata, log, { advertisedHost: '127.0.0.1', leaseMs, now });
-    await cluster.start(port);
-    opened.clusters.push(cluster);
-    return { log, cluster };
-  };
-  return { stores, a: await agent(9001), b: await agent(9002) };
+  return { stores, a: await agentOn(stores, 9001), b: await agentOn(stores, 9002) };
 }
 
 describe('kafka > cluster in the store', () => {
@@ -48,22 +50,15 @@ describe('kafka > cluster in the store', () => {
   it('an agent restarted at the address of one that died takes over its node id, its partitions and its groups at once', async () => {
     const stores = await openTestStores(memory.locations());
     opened.stores.push(stores);
-    const agentAt = async (port: number) => {
-      const log = newLog(stores, { now, leaseMs, leaseRenewIntervalMs: 0 });
-      opened.logs.push(log);
-      const cluster = new StoreCluster(stores.metadata, log, { advertisedHost: '127.0.0.1', leaseMs, now });
-      await cluster.start(port);
-      return { log, cluster };
-    };
-    const first = await agentAt(9005);
-    const bystander = await agentAt(9006);
-    opened.clusters.push(first.cluster, bystander.cluster); // stopping the first after the test removes nothing of the second's
+    const first = await agentOn(stores, 9005, { stop: false });
+    const bystander = await agentOn(stores, 9006);
     await first.log.createTopic('restart', 2);
     const epoch = (await first.log.acquireLeadership('restart', 0)).epoch;
     expect(await first.cluster.coordinates('restart-group')).toBe(true);
     // The first agent dies (no stop: its registration, lease and group lease stay live), and a new one starts on its port.
-    const second = await agentAt(9005);
-    opened.clusters.unshift(second.cluster);
+    const second = await agentOn(stores, 9005);
+    // Stopping the first after the second removes nothing of the second's (its conditions fail).
+    opened.clusters.push(first.cluster);
     expect(second.cluster.self.nodeId).toBe(first.cluster.self.nodeId);
     expect((await second.cluster.brokers()).map((broker) => [broker.nodeId, broker.port])).toEqual([
       [1, 9005],

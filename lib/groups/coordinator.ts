@@ -57,6 +57,7 @@ import {
   type OffsetUpdate,
 } from './items.js';
 import { acknowledge, assignmentOf, emptyGroup, notified, phaseOf, rebalance, type AutoOffsetReset, type GroupPhase, type GroupState, type MemberState } from './state.js';
+import { linkedSignal } from '../signals.js';
 
 export interface JoinOptions {
   readonly topics: readonly string[];
@@ -631,14 +632,14 @@ export class GroupCoordinator {
     if (records.length > 0 || (options.waitMs ?? 0) <= 0 || options.signal?.aborted) return records;
     // Nothing yet: wait on every partition at once; the first to see records ends every wait.
     const stop = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const linked = linkedSignal([options.signal, stop.signal]);
     await Promise.all(
       keys.map(async (key) => {
         const { topic, partition } = parseTpKey(key);
-        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, { maxRecords: 1, maxBytes: 1, waitMs: options.waitMs, signal });
+        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, { maxRecords: 1, maxBytes: 1, waitMs: options.waitMs, signal: linked.signal });
         if (fetched.records.length > 0) stop.abort();
       }),
-    );
+    ).finally(() => linked.dispose());
     if (!options.signal?.aborted) await read();
     return records;
   }

@@ -21,6 +21,7 @@ import { GroupCoordinator } from '../groups/coordinator.js';
 import { registerGroupRoutes } from './groups.js';
 import { registerKeyRoutes } from './keys.js';
 import { allows, type Action, type ApiKeys, type Principal } from '../auth.js';
+import { linkedSignal } from '../signals.js';
 
 export interface AppOptions {
   readonly log: Log;
@@ -263,7 +264,8 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
           const closed = new AbortController();
           stream.onAbort(() => closed.abort());
           // Ends on client disconnect or server shutdown, without leaving listeners behind.
-          const stop = AbortSignal.any([closed.signal, ...(options.shutdown ? [options.shutdown] : [])]);
+          const linked = linkedSignal([closed.signal, options.shutdown]);
+          const stop = linked.signal;
           try {
             while (!stop.aborted) {
               const result = await log.fetch(topic, partition, offset, { ...fetchOptions, waitMs: options.streamPollMs ?? 15_000, signal: stop });
@@ -277,6 +279,8 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
             const known = error instanceof SpoolError && error.code !== 'INTERNAL' ? error : new SpoolError('INTERNAL', 'internal error');
             if (!(error instanceof SpoolError)) logger.log('error', 'stream failed', { request_id: c.get('requestId'), message: String(error) });
             await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: { code: known.code, message: known.message } }) });
+          } finally {
+            linked.dispose();
           }
         });
       }

@@ -8,6 +8,7 @@ import { toJsonRecord } from './records.js';
 import * as s from './schemas.js';
 import { errorResponses as errors, json } from './responses.js';
 import type { AppEnv, Authorize } from './app.js';
+import { linkedSignal } from '../signals.js';
 
 export function registerGroupRoutes(
   app: OpenAPIHono<AppEnv>,
@@ -73,8 +74,8 @@ export function registerGroupRoutes(
       const { group, member } = c.req.valid('param');
       const query = c.req.valid('query');
       // A client that goes away before its records are ready must not have its positions advanced.
-      const signals = [c.req.raw.signal, helpers.shutdown].filter((signal): signal is AbortSignal => signal !== undefined);
-      const polled = await groups.poll(group, member, { maxRecords: query.max_records, maxBytes: query.max_bytes, waitMs: query.wait_ms, signal: AbortSignal.any(signals) });
+      const stop = linkedSignal([c.req.raw.signal, helpers.shutdown]);
+      const polled = await groups.poll(group, member, { maxRecords: query.max_records, maxBytes: query.max_bytes, waitMs: query.wait_ms, signal: stop.signal }).finally(() => stop.dispose());
       const encoding = query.encoding ?? 'utf8';
       return c.json(
         {

@@ -3,6 +3,7 @@
  * once and run on the embedded store and on the AWS adapters.
  */
 import { randomUUID } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { createApp, type AppOptions } from '../../lib/http/app.js';
@@ -381,6 +382,29 @@ export function apiSuite(kind: () => StoreKind): void {
       const refused = await call('GET', '/v1/topics');
       expect(refused).toMatchObject({ status: 503, body: { error: { code: 'SHUTTING_DOWN' } } });
       expect(refused.headers.get('connection')).toBe('close');
+    });
+
+    it('lets go of the shutdown signal after every group poll, and a waiting poll ends when shutdown begins', async () => {
+      const shutdown = new AbortController();
+      const { call } = await setup({ app: { shutdown: shutdown.signal } });
+      const topic = topicName();
+      const group = `g-${randomUUID().slice(0, 8)}`;
+      await call('POST', '/v1/topics', { name: topic, partitions: 2 });
+      const joined = await call('POST', `/v1/groups/${group}/members`, { topics: [topic], auto_offset_reset: 'earliest' });
+      const member = joined.body.member_id as string;
+      for (let i = 0; i < 20; i++) expect((await call('GET', `/v1/groups/${group}/members/${member}/records?wait_ms=1`)).status).toBe(200);
+      // Nothing of the polls stays attached to the process-long signal: no listener, and none of the
+      // dependant-signal entries AbortSignal.any left in it, one per poll, on Node 20 (nodejs/node#55351).
+      expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+      const dependants = Object.getOwnPropertySymbols(shutdown.signal).find((symbol) => symbol.description === 'kDependantSignals');
+      expect(dependants === undefined ? 0 : (shutdown.signal as unknown as Record<symbol, Set<unknown>>)[dependants]!.size).toBe(0);
+      const waiting = call('GET', `/v1/groups/${group}/members/${member}/records?wait_ms=20000`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+      const startedMs = Date.now();
+      shutdown.abort();
+      expect((await waiting).status).toBe(200);
+      expect(Date.now() - startedMs).toBeLessThan(5000);
     });
 
     it('refuses server-sent events where responses are buffered (Lambda) with 406', async () => {

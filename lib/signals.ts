@@ -1,0 +1,29 @@
+/**
+ * Linking abort signals without leaks.
+ *
+ * Not `AbortSignal.any`: on Node before 22.12 each signal it makes leaves an entry in every source
+ * until that source aborts (nodejs/node#55351), so a source that lives as long as the process (the
+ * agent's shutdown signal) gains one entry per request that links to it. A linked signal here holds
+ * one `abort` listener on each source, and `dispose` removes them.
+ */
+import { setMaxListeners } from 'node:events';
+
+export interface LinkedSignal {
+  /** Aborted once any source is. */
+  readonly signal: AbortSignal;
+  /** Lets go of the sources; call when the work the signal guards is over. */
+  dispose(): void;
+}
+
+export function linkedSignal(sources: readonly (AbortSignal | undefined)[]): LinkedSignal {
+  const controller = new AbortController();
+  const linked = sources.filter((source): source is AbortSignal => source !== undefined);
+  const abort = () => controller.abort();
+  for (const source of linked) {
+    if (source.aborted) controller.abort();
+    // Many requests in flight each listen on a long-lived source: that many listeners is expected.
+    setMaxListeners(0, source);
+    source.addEventListener('abort', abort, { once: true });
+  }
+  return { signal: controller.signal, dispose: () => linked.forEach((source) => source.removeEventListener('abort', abort)) };
+}

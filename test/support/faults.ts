@@ -21,7 +21,7 @@ export class FaultyMetadataStore extends DelegatingMetadataStore {
     return super.query(pk, options);
   }
 
-  readonly writesInFlight = { now: 0, most: 0 };
+  private readonly writesInFlight = { now: 0, most: 0 };
 
   override async write(op: WriteOp): Promise<void> {
     this.calls.write++;
@@ -32,6 +32,21 @@ export class FaultyMetadataStore extends DelegatingMetadataStore {
     } finally {
       this.writesInFlight.now--;
     }
+  }
+
+  /**
+   * Runs `work` with every single write slowed by `delayMs` (so writes issued together are seen in
+   * flight together) and returns the most that were in flight at once.
+   */
+  async mostWritesInFlight(work: () => Promise<unknown>, delayMs = 5): Promise<number> {
+    this.writesInFlight.most = 0;
+    this.beforeWrite = () => new Promise((resolve) => setTimeout(resolve, delayMs));
+    try {
+      await work();
+    } finally {
+      this.beforeWrite = undefined;
+    }
+    return this.writesInFlight.most;
   }
 
   override async transact(ops: readonly WriteOp[]): Promise<void> {

@@ -41,8 +41,9 @@ export interface Principal {
 /**
  * A handler answers at once, or (for requests whose answer waits on a commit or a long-poll)
  * returns `{ later }` once the request has been *accepted*. The connection then starts on the next
- * request while this one completes, and writes answers in request order. Produce relies on this:
- * pipelined batches are accepted in the order they came, so their offsets follow that order.
+ * request while this one completes, and writes answers in request order. A handler may also return
+ * `later` before its work is accepted, keeping its own order per connection (`connection`), as
+ * Produce does per partition.
  */
 export type Handled<Response> = Response | { readonly later: Promise<Response> };
 

@@ -9,9 +9,9 @@
  *
  * Invariants:
  * - Answers leave in the order requests came, whatever order they complete in.
- * - Requests are *accepted* one at a time, in order (a handler returns once the request is accepted,
- *   e.g. appended to the producer's buffer); only completion overlaps. So pipelined produce requests
- *   get offsets in the order they were sent.
+ * - Requests are handed to their handlers one at a time, in order; a handler returns once it has
+ *   accepted the request, or taken it on in an order of its own (Produce keeps each partition's
+ *   batches in the order the connection sent them), and only completion overlaps.
  * - Input never crashes the server. A frame that cannot be parsed (truncated, a hostile length, an
  *   unknown API key or version) closes that connection: it cannot be answered, because the answer's
  *   layout depends on what could not be read. An oversized frame closes the connection before it is

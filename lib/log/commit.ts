@@ -31,8 +31,9 @@
  *
  * Cost: per partition per flush, 2 items in a transaction = 4 write units (items under 1 KB;
  * transactional writes cost double). Per flush: 1 object PUT + 4 WCU × partitions touched, in one
- * TransactWriteItems call (up to 50 partitions; more are split into several, each atomic). No read on
- * the happy path: the leader caches nextOffset, and a conflict returns the current item.
+ * TransactWriteItems call (up to 50 partitions; more are split into several, each atomic, committed
+ * concurrently since they share no item). No read on the happy path: the leader caches nextOffset,
+ * and a conflict returns the current item.
  *
  * Lost responses: when a commit fails ambiguously (timeout, 5xx) we keep the same base and try again.
  * If the first attempt did land, the retry's row create fails and returns the row: it names our
@@ -80,8 +81,8 @@ export interface CommitterOptions {
   readonly maxAttempts?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   /**
-   * Told after every successful commit, e.g. to wake long-polling readers. A leader's commit also
-   * extended its lease to `leaseExpiresMs`.
+   * Told after every successful commit, e.g. to wake long-polling readers. `lease`: the extension a
+   * leader's commit wrote to its lease (see `leaseMs`).
    */
   readonly onCommitted?: (topicId: string, partition: number, nextOffset: number, lease?: { readonly epoch: number; readonly expiresMs: number }) => void;
   /** A leader's commit extends its lease on the partition to commit time + this (renewal for free, on the item the commit updates anyway). 0: it does not. */

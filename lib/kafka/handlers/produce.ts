@@ -1,7 +1,8 @@
 /**
  * Produce and InitProducerId. A partition's batches are appended as the client sent them
- * (Log.appendBatches validates and stores them byte for byte). Each partition is *accepted* before
- * the handler returns, in request order; the answer follows once every partition is committed.
+ * (Log.appendBatches validates and stores them byte for byte). A partition's batches are *accepted*
+ * (buffered) in the order the connection sent them; different partitions, in one request or in
+ * pipelined ones, are accepted concurrently. The answer follows once every partition is committed.
  * With acks=0 Kafka sends no answer at all.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -37,10 +38,10 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
       const acks = request.acks === 0 ? 0 : request.acks === 1 ? 1 : 'all';
       // A partition's answer, once accepted: wrapped, since a promise returned by an async function is awaited with it.
       type Accepted = { readonly answer: Promise<ProducePartitionResponse> };
-      const now = (answer: ProducePartitionResponse): Accepted => ({ answer: Promise.resolve(answer) });
+      const refused = (answer: ProducePartitionResponse): Accepted => ({ answer: Promise.resolve(answer) });
       const accept = async (topic: string, { index, records }: ProduceRequest['topics'][number]['partitions'][number]): Promise<Accepted> => {
-        if (!permits(context.principal, 'write', topic)) return now(failed(index, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `not allowed to write to ${topic}`));
-        if (records === null || records.length === 0) return now(failed(index, KafkaErrors.CORRUPT_MESSAGE, 'expected record batches, got none'));
+        if (!permits(context.principal, 'write', topic)) return refused(failed(index, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `not allowed to write to ${topic}`));
+        if (records === null || records.length === 0) return refused(failed(index, KafkaErrors.CORRUPT_MESSAGE, 'expected record batches, got none'));
         try {
           const { done, records: count } = await log.appendBatches(topic, index, records, { acks, asLeader: true });
           if (count > 0) metrics.emit({ RecordsProduced: [count, 'Count'], BytesProduced: [records.length, 'Bytes'] }, {}, { topic });
@@ -51,7 +52,7 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
             ),
           };
         } catch (error) {
-          return now(failure(index, error));
+          return refused(failure(index, error));
         }
       };
       // Each partition is accepted after the same partition of the connection's earlier requests (so

@@ -89,7 +89,7 @@ export class SpoolClient {
   }
 
   // topics
-  createTopic(name: string, partitions?: number, config?: Record<string, number>) {
+  createTopic(name: string, partitions?: number, config?: Record<string, number | string>) {
     return this.request<{ name: string; partitions: number }>('POST', 'v1/topics', { json: { name, partitions, config } });
   }
   listTopics() {
@@ -98,7 +98,7 @@ export class SpoolClient {
   describeTopic(topic: string) {
     return this.request<TopicDescription>('GET', `v1/topics/${encodeURIComponent(topic)}`);
   }
-  alterTopic(topic: string, change: { partitions?: number; config?: Record<string, number> }) {
+  alterTopic(topic: string, change: { partitions?: number; config?: Record<string, number | string> }) {
     return this.request<{ name: string; partitions: number }>('PATCH', `v1/topics/${encodeURIComponent(topic)}`, { json: change });
   }
   deleteTopic(topic: string) {
@@ -123,8 +123,8 @@ export class SpoolClient {
       { query, signal },
     );
   }
-  offsetFor(topic: string, partition: number, timestamp: number | 'earliest' | 'latest') {
-    return this.request<{ offset: number | null }>('GET', `v1/topics/${encodeURIComponent(topic)}/partitions/${partition}/offsets`, { query: { timestamp } });
+  offsetFor(topic: string, partition: number, timestamp: number | 'earliest' | 'latest' | 'max_timestamp') {
+    return this.request<{ offset: number | null; timestamp: number | null }>('GET', `v1/topics/${encodeURIComponent(topic)}/partitions/${partition}/offsets`, { query: { timestamp } });
   }
 
   // groups

@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { SpoolClient } from '../client.js';
 import { configVariables } from '../config.js';
 import { SpoolError } from '../errors.js';
+import { topicConfigKeys } from '../log/topic-config.js';
 import { consume } from './consume.js';
 import { output, type Output } from './output.js';
 import { produce } from './produce.js';
@@ -24,11 +25,12 @@ function integer(name: string, min = 0) {
   };
 }
 
-/** `--config retention.ms=60000`: Kafka's names, sent as the API's snake_case. */
-function configPairs(value: string, previous: Record<string, number> = {}): Record<string, number> {
-  const match = /^([a-z.]+)=(-?\d+)$/.exec(value);
-  if (!match) throw new InvalidArgumentError(`--config takes key=value with an integer value (e.g. retention.ms=86400000), got ${JSON.stringify(value)}`);
-  return { ...previous, [match[1]!.replaceAll('.', '_')]: Number(match[2]) };
+/** `--config retention.ms=60000`: Kafka's names, sent as the API's snake_case; integers as numbers, other values as text (the server checks both). */
+function configPairs(value: string, previous: Record<string, number | string> = {}): Record<string, number | string> {
+  const match = /^([a-z.]+)=(\S+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`--config takes key=value (e.g. retention.ms=86400000 or message.timestamp.type=LogAppendTime), got ${JSON.stringify(value)}`);
+  const text = match[2]!;
+  return { ...previous, [match[1]!.replaceAll('.', '_')]: /^-?\d+$/.test(text) ? Number(text) : text };
 }
 
 export function buildProgram(out: Output = output()): Command {
@@ -66,9 +68,9 @@ export function buildProgram(out: Output = output()): Command {
     .command('create <name>')
     .description('create a topic')
     .option('--partitions <n>', 'partition count', integer('--partitions', 1))
-    .option('--config <key=value>', 'topic config (retention.ms, retention.bytes, max.message.bytes); repeatable', configPairs)
+    .option('--config <key=value>', `topic config (${topicConfigKeys.join(', ')}); repeatable`, configPairs)
     .addHelpText('after', examples(['spool topics create orders --partitions 6', 'spool topics create audit --config retention.ms=604800000']))
-    .action(async (name: string, options: { partitions?: number; config?: Record<string, number> }) => {
+    .action(async (name: string, options: { partitions?: number; config?: Record<string, number | string> }) => {
       const topic = await client().createTopic(name, options.partitions, options.config);
       out.info(`created topic ${topic.name} with ${topic.partitions} partition(s)`);
     });
@@ -93,7 +95,7 @@ export function buildProgram(out: Output = output()): Command {
     .option('--partitions <n>', 'new partition count (only grows)', integer('--partitions', 1))
     .option('--config <key=value>', 'topic config; repeatable', configPairs)
     .addHelpText('after', examples(['spool topics alter orders --partitions 12', 'spool topics alter orders --config retention.ms=3600000']))
-    .action(async (name: string, options: { partitions?: number; config?: Record<string, number> }) => {
+    .action(async (name: string, options: { partitions?: number; config?: Record<string, number | string> }) => {
       if (options.partitions === undefined && options.config === undefined) throw new UsageError('alter needs --partitions or --config');
       const topic = await client().alterTopic(name, { partitions: options.partitions, config: options.config });
       out.info(`altered topic ${topic.name}: ${topic.partitions} partition(s)`);

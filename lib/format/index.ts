@@ -11,18 +11,21 @@ export {
   decodeRecordBatch,
   encodeRecordBatch,
   patchBaseOffset,
+  NO_TIMESTAMP,
   readBatchHeader,
-  validateBatches,
+  scanRecords,
+  setMaxTimestamp,
 } from './record-batch.js';
+export { appendRules, normalisations, repairChunkTimestamps, repairMaxTimestamp, timestampWindow, validateAppend } from './log-validator.js';
+export type { AppendRule, AppendSettings, RecordFacts, ValidatedBatch } from './log-validator.js';
 export type {
   BatchHeader,
-  BatchesSummary,
   DecodeBatchOptions,
   DecodedRecord,
   EncodeBatchOptions,
   RecordHeader,
   RecordInput,
-  ValidateBatchesOptions,
+  RecordVisitor,
 } from './record-batch.js';
 export {
   assertCompressionSupported,

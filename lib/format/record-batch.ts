@@ -95,6 +95,8 @@ export const BATCH_HEADER_BYTES = 61;
 /** baseOffset + batchLength: the bytes not counted by batchLength. */
 export const LOG_OVERHEAD_BYTES = 12;
 export const MAGIC_V2 = 2;
+/** A record or batch that carries no timestamp (Kafka's RecordBatch.NO_TIMESTAMP). */
+export const NO_TIMESTAMP = -1;
 
 const COMPRESSION_MASK = 0x07;
 const TIMESTAMP_TYPE_FLAG = 0x08;
@@ -136,6 +138,10 @@ export interface EncodeBatchOptions {
   readonly partitionLeaderEpoch?: number;
   /** Timestamp for records that carry none. @default Date.now() at the call */
   readonly nowMs?: number;
+  /** `log-append`: the batch says its records carry the time of append (its maxTimestamp). @default 'create' */
+  readonly timestampType?: 'create' | 'log-append';
+  /** Accept records whose timestampMs is -1 (Kafka's NO_TIMESTAMP), as a rebuilt client batch may hold. @default false */
+  readonly allowNoTimestamp?: boolean;
 }
 
 export interface BatchHeader {
@@ -174,24 +180,6 @@ export interface DecodedRecord {
 export interface DecodeBatchOptions {
   /** Refuse (RECORD_TOO_LARGE) a compressed records section that inflates beyond this. @default Buffer's limit */
   readonly maxDecompressedBytes?: number;
-}
-
-export interface ValidateBatchesOptions extends DecodeBatchOptions {
-  /**
-   * Also decompress compressed batches and check their records. Uncompressed batches are always
-   * checked record by record (cheap: no allocation). @default false
-   */
-  readonly decompress?: boolean;
-}
-
-export interface BatchesSummary {
-  readonly batches: number;
-  readonly records: number;
-  readonly sizeBytes: number;
-  /** Largest maxTimestamp over the batches. */
-  readonly maxTimestampMs: number;
-  /** Every batch's header and where it starts, in order. */
-  readonly entries: readonly { readonly header: BatchHeader; readonly pos: number }[];
 }
 
 // ---------- errors ----------
@@ -266,7 +254,7 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
     let timestamp = record.timestampMs;
     if (timestamp === undefined) {
       timestamp = nowMs ??= Date.now();
-    } else if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+    } else if (!Number.isSafeInteger(timestamp) || (timestamp < 0 && !(timestamp === NO_TIMESTAMP && options.allowNoTimestamp === true))) {
       throw invalid(`record ${i} timestampMs must be a non-negative safe integer, got ${describeValue(timestamp)}`, {
         index: i,
       });
@@ -338,7 +326,8 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   out.writeInt32BE(out.length - LOG_OVERHEAD_BYTES, BATCH_LENGTH_AT);
   out.writeInt32BE(options.partitionLeaderEpoch ?? -1, PARTITION_LEADER_EPOCH_AT);
   out.writeInt8(MAGIC_V2, MAGIC_AT);
-  const attributes = compressionIds[compression] | (options.isTransactional === true ? TRANSACTIONAL_FLAG : 0);
+  const attributes =
+    compressionIds[compression] | (options.isTransactional === true ? TRANSACTIONAL_FLAG : 0) | (options.timestampType === 'log-append' ? TIMESTAMP_TYPE_FLAG : 0);
   out.writeInt16BE(attributes, ATTRIBUTES_AT);
   out.writeInt32BE(count - 1, LAST_OFFSET_DELTA_AT);
   writeInt64(out, BASE_TIMESTAMP_AT, baseTimestamp);
@@ -382,7 +371,7 @@ function int64Field(buf: Buffer, pos: number, at: number, name: string): number 
 /**
  * Read and check the fixed header of the batch at `pos`: enough bytes for the header and for the
  * whole batch as batchLength declares it, magic 2, a known compression id, a non-negative record
- * count. Does not check the CRC (see `decodeRecordBatch` / `validateBatches`).
+ * count. Does not check the CRC (see `decodeRecordBatch` / log-validator.ts).
  */
 export function readBatchHeader(buf: Buffer, pos = 0): BatchHeader {
   checkPosition(buf, pos);
@@ -481,14 +470,14 @@ function recordsReader(buf: Buffer, pos: number, header: BatchHeader, maxDecompr
 
 /**
  * Parse `header.recordCount` records from `reader`, which must then be exhausted. With `sink` the
- * records are materialised into it; without, they are only checked (no allocation). With
- * `requireDenseOffsets`, record i must have offsetDelta i (what Spool's dense offsets rely on).
+ * records are materialised into it; without, they are only checked (no allocation). `visit` is
+ * told of each record's offsetDelta and timestamp (the log validator's rules need no more).
  */
 function readRecords(
   reader: ByteReader,
   header: BatchHeader,
   sink: DecodedRecord[] | null,
-  requireDenseOffsets: boolean,
+  visit?: RecordVisitor,
 ): void {
   const count = header.recordCount;
   const batchEnd = reader.end;
@@ -521,9 +510,9 @@ function readRecords(
     reader.skip(1, `record ${i} attributes`);
     const timestampDelta = readVarlong(reader, `record ${i} timestampDelta`);
     const offsetDelta = readVarint(reader, `record ${i} offsetDelta`);
-    if (offsetDelta < 0 || (requireDenseOffsets && offsetDelta !== i)) {
+    if (offsetDelta < 0) {
       throw corrupt(
-        `${reader.context}: record ${i} offsetDelta must be ${requireDenseOffsets ? i : '>= 0'}, got ${offsetDelta}`,
+        `${reader.context}: record ${i} offsetDelta must be >= 0, got ${offsetDelta}`,
         { record: i, offsetDelta },
       );
     }
@@ -580,12 +569,13 @@ function readRecords(
       );
     }
     reader.end = batchEnd;
-    if (sink !== null) {
+    if (sink !== null || visit !== undefined) {
       const timestampMs = logAppendTime ? header.maxTimestampMs : header.baseTimestampMs + timestampDelta;
       if (!Number.isSafeInteger(timestampMs)) {
         throw corrupt(`${reader.context}: record ${i} timestamp must be within ±2^53, got ${timestampMs}`);
       }
-      sink.push({ offset: header.baseOffset + offsetDelta, timestampMs, key, value, headers });
+      sink?.push({ offset: header.baseOffset + offsetDelta, timestampMs, key, value, headers });
+      visit?.(i, offsetDelta, timestampMs);
     }
   }
   if (reader.pos !== batchEnd) {
@@ -611,7 +601,7 @@ export function decodeRecordBatch(
   checkCrc(buf, pos, header);
   const reader = recordsReader(buf, pos, header, options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES);
   const records: DecodedRecord[] = [];
-  readRecords(reader, header, records, false);
+  readRecords(reader, header, records);
   return { header, records };
 }
 
@@ -626,44 +616,6 @@ export function* batchesIn(buf: Buffer): Generator<{ header: BatchHeader; pos: n
     yield { header, pos };
     pos += header.sizeBytes;
   }
-}
-
-/**
- * Check bytes a client wants to produce: one or more whole batches, each with magic 2, a valid
- * CRC, at least one record, `lastOffsetDelta = recordCount - 1`, and (for uncompressed batches, or
- * for all with `decompress: true`) well-formed records with offsetDelta 0, 1, 2, ... Compressed
- * payloads are not inflated by default: the CRC proves they are what the client sent, and a
- * consumer decompresses them anyway. Control and transactional flags are reported, not judged.
- */
-export function validateBatches(buf: Buffer, options: ValidateBatchesOptions = {}): BatchesSummary {
-  if (buf.length === 0) throw corrupt('expected at least one record batch, got 0 bytes');
-  const maxDecompressedBytes = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
-  const entries: { header: BatchHeader; pos: number }[] = [];
-  let records = 0;
-  let maxTimestampMs = Number.MIN_SAFE_INTEGER;
-  let pos = 0;
-  while (pos < buf.length) {
-    const header = readBatchHeader(buf, pos);
-    checkCrc(buf, pos, header);
-    if (header.recordCount === 0) {
-      throw corrupt(`record batch at position ${pos} must hold at least one record, got 0`, { position: pos });
-    }
-    if (header.lastOffsetDelta !== header.recordCount - 1) {
-      throw corrupt(
-        `record batch at position ${pos}: lastOffsetDelta must be recordCount - 1 = ${header.recordCount - 1}, ` +
-          `got ${header.lastOffsetDelta}`,
-        { position: pos, lastOffsetDelta: header.lastOffsetDelta, recordCount: header.recordCount },
-      );
-    }
-    if (header.compression === 'none' || options.decompress === true) {
-      readRecords(recordsReader(buf, pos, header, maxDecompressedBytes), header, null, true);
-    }
-    entries.push({ header, pos });
-    records += header.recordCount;
-    if (header.maxTimestampMs > maxTimestampMs) maxTimestampMs = header.maxTimestampMs;
-    pos += header.sizeBytes;
-  }
-  return { batches: entries.length, records, sizeBytes: buf.length, maxTimestampMs, entries };
 }
 
 /**
@@ -685,4 +637,32 @@ export function patchBaseOffset(buf: Buffer, pos: number, baseOffset: number): v
   const magic = buf.readInt8(pos + MAGIC_AT);
   if (magic !== MAGIC_V2) throw corrupt(`record batch magic must be ${MAGIC_V2}, got ${magic}`, { position: pos });
   writeInt64(buf, pos + BASE_OFFSET_AT, baseOffset);
+}
+
+/** Told of each record of a batch, in order: its index, offsetDelta and timestamp (the batch's for log-append time). */
+export type RecordVisitor = (index: number, offsetDelta: number, timestampMs: number) => void;
+
+/**
+ * Walks the records of the batch at `pos` (decompressing them if needed) and checks their structure,
+ * telling `visit` of each, without materialising keys, values or headers. Does not check the CRC.
+ */
+export function scanRecords(buf: Buffer, pos: number, header: BatchHeader, visit: RecordVisitor, options: DecodeBatchOptions = {}): void {
+  const reader = recordsReader(buf, pos, header, options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES);
+  readRecords(reader, header, null, visit);
+}
+
+/**
+ * Sets the batch's timestamp type and maxTimestamp, in place, and recomputes its CRC; a batch that
+ * already says so is left untouched (as Kafka's DefaultRecordBatch.setMaxTimestamp). Records keep
+ * their deltas: in a log-append batch every record's timestamp reads as maxTimestamp.
+ */
+export function setMaxTimestamp(buf: Buffer, pos: number, timestampType: 'create' | 'log-append', maxTimestampMs: number): boolean {
+  const header = readBatchHeader(buf, pos);
+  if (header.timestampType === timestampType && header.maxTimestampMs === maxTimestampMs) return false;
+  if (!Number.isSafeInteger(maxTimestampMs)) throw invalid(`maxTimestamp must be a safe integer, got ${describeValue(maxTimestampMs)}`);
+  const attributes = (header.attributes & ~TIMESTAMP_TYPE_FLAG) | (timestampType === 'log-append' ? TIMESTAMP_TYPE_FLAG : 0);
+  buf.writeInt16BE(attributes, pos + ATTRIBUTES_AT);
+  writeInt64(buf, pos + MAX_TIMESTAMP_AT, maxTimestampMs);
+  buf.writeUInt32BE(crc32c(buf, pos + ATTRIBUTES_AT, pos + header.sizeBytes), pos + CRC_AT);
+  return true;
 }

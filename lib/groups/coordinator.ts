@@ -330,7 +330,7 @@ export class GroupCoordinator {
       keys.map(async (key) => {
         const { topic, partition } = parseTpKey(key);
         const committed = loaded.offsets.get(key)?.committed ?? null;
-        const highWatermark = (await this.log.offsetFor(topic, partition, 'latest').catch(() => undefined)) ?? 0;
+        const highWatermark = (await this.log.listOffset(topic, partition, 'latest').catch(() => undefined))?.offset ?? 0;
         return { topic, partition, committed, highWatermark, lag: committed === null ? null : Math.max(0, highWatermark - committed), owner: owners[key] ?? null };
       }),
     );
@@ -373,10 +373,10 @@ export class GroupCoordinator {
       for (let partition = 0; partition < partitions; partition++) {
         const offset =
           typeof to === 'string'
-            ? (await this.log.offsetFor(topic, partition, to))!
+            ? (await this.log.listOffset(topic, partition, to))!.offset
             : 'offset' in to
               ? to.offset
-              : ((await this.log.offsetFor(topic, partition, to.timestamp)) ?? (await this.log.offsetFor(topic, partition, 'latest'))!);
+              : ((await this.log.listOffset(topic, partition, { timestampMs: to.timestamp })) ?? (await this.log.listOffset(topic, partition, 'latest'))!).offset;
         committed.set(tpKey(topic, partition), offset);
         updates.set(tpKey(topic, partition), { set: { committed: offset, committedMs: this.now(), position: null, positionRun: null, positionGeneration: null } });
       }

@@ -10,7 +10,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { streamSSE } from 'hono/streaming';
 import { SpoolError } from '../errors.js';
-import type { Log, TopicConfig, TopicItem } from '../log/index.js';
+import { topicConfigKeys, type Log, type TopicConfig, type TopicItem } from '../log/index.js';
 import { jsonLogger, type Logger } from '../logger.js';
 import { noMetrics, type Metrics } from '../metrics.js';
 import { errorResponse, handleError, unsupportedMediaType, validationError } from './errors.js';
@@ -298,7 +298,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     createRoute({
       method: 'get',
       path: '/v1/topics/{topic}/partitions/{partition}/offsets',
-      summary: 'Offset for a timestamp, or the earliest / latest offset',
+      summary: 'Offset for a timestamp, or the earliest / latest offset, or the record with the largest timestamp',
       request: { params: s.PartitionParams, query: s.OffsetsQuery },
       responses: { 200: json(s.OffsetOut, 'the offset'), ...errorResponses(400, 404) },
     }),
@@ -306,8 +306,9 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
       const { topic, partition } = c.req.valid('param');
       authorize(c, 'read', topic);
       const { timestamp } = c.req.valid('query');
-      const at = timestamp === 'earliest' || timestamp === 'latest' ? timestamp : Number(timestamp);
-      return c.json({ offset: (await log.offsetFor(topic, partition, at)) ?? null }, 200);
+      const query = timestamp === 'earliest' || timestamp === 'latest' ? timestamp : timestamp === 'max_timestamp' ? 'max-timestamp' : { timestampMs: Number(timestamp) };
+      const found = await log.listOffset(topic, partition, query);
+      return c.json({ offset: found?.offset ?? null, timestamp: found && found.timestampMs >= 0 ? found.timestampMs : null }, 200);
     },
   );
 
@@ -337,7 +338,7 @@ function readableBy(principal: Principal | undefined, topic: string): boolean {
 }
 
 async function resolveOffset(log: Log, topic: string, partition: number, offset: string | undefined): Promise<number> {
-  if (offset === undefined || offset === 'earliest' || offset === 'latest') return (await log.offsetFor(topic, partition, offset ?? 'earliest'))!;
+  if (offset === undefined || offset === 'earliest' || offset === 'latest') return (await log.listOffset(topic, partition, offset ?? 'earliest'))!.offset;
   const value = Number(offset);
   if (!Number.isSafeInteger(value)) throw new SpoolError('INVALID_ARGUMENT', `offset: expected a safe integer, got ${JSON.stringify(offset)}`);
   return value;
@@ -348,15 +349,13 @@ function tooLarge(c: Context, maxBytes: number): Response {
 }
 
 function toTopicConfig(config: z.infer<typeof s.TopicConfigBody> | undefined): Partial<TopicConfig> {
-  const out: Record<string, number> = {};
-  if (config?.retention_ms !== undefined) out['retention.ms'] = config.retention_ms;
-  if (config?.retention_bytes !== undefined) out['retention.bytes'] = config.retention_bytes;
-  if (config?.max_message_bytes !== undefined) out['max.message.bytes'] = config.max_message_bytes;
-  return out;
+  const out: Record<string, unknown> = {};
+  for (const key of topicConfigKeys) if (config?.[s.configField(key)] !== undefined) out[key] = config[s.configField(key)];
+  return out as Partial<TopicConfig>;
 }
 
 function configOut(config: TopicConfig) {
-  return { retention_ms: config['retention.ms'], retention_bytes: config['retention.bytes'], max_message_bytes: config['max.message.bytes'] };
+  return Object.fromEntries(topicConfigKeys.map((key) => [s.configField(key), config[key]]));
 }
 
 function topicOut(topic: TopicItem) {

@@ -16,6 +16,8 @@ export const statusByCode: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
   INVALID_CONFIG: 400,
   INVALID_PARTITIONS: 400,
   CORRUPT_RECORD: 400,
+  INVALID_RECORD: 400,
+  INVALID_TIMESTAMP: 400,
   UNSUPPORTED_COMPRESSION: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
   NOT_ACCEPTABLE: 406,
@@ -57,6 +59,7 @@ const publicDetails: Partial<Record<ErrorCode, readonly string[]>> = {
   RECORD_TOO_LARGE: ['index', 'size_bytes', 'max_message_bytes'],
   PAYLOAD_TOO_LARGE: ['max_bytes'],
   INVALID_ARGUMENT: ['field'],
+  INVALID_TIMESTAMP: ['index', 'timestamp_ms', 'earliest_ms', 'latest_ms'],
   ILLEGAL_GENERATION: ['generation'],
   REBALANCE_IN_PROGRESS: ['generation'],
 };

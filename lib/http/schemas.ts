@@ -3,7 +3,8 @@
  * /openapi.json, so the document cannot drift from what the server accepts. JSON is snake_case.
  */
 import { z } from '@hono/zod-openapi';
-import { maxPartitions, maxTopicNameLength, topicConfigRules } from '../log/topics.js';
+import { maxPartitions, maxTopicNameLength } from '../log/topics.js';
+import { topicConfigKeys, topicConfigRules, type TopicConfigKey } from '../log/topic-config.js';
 
 const safeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -15,16 +16,23 @@ const digits = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
+/** A topic config key as the HTTP API spells it: Kafka's name with "." replaced by "_". */
+export function configField(key: TopicConfigKey): string {
+  return key.replaceAll('.', '_');
+}
+
+/** Built from the config table, so every key the engine knows is accepted and described the same way. */
+const configSchema = (key: TopicConfigKey) => {
+  const rule = topicConfigRules[key];
+  return rule.kind === 'enum' ? z.enum(rule.values as [string, ...string[]]) : z.number().int().min(rule.min).max(rule.max);
+};
+
 export const TopicConfigBody = z
-  .object({
-    retention_ms: z.number().int().min(topicConfigRules['retention.ms'].min).max(Number.MAX_SAFE_INTEGER).optional(),
-    retention_bytes: z.number().int().min(topicConfigRules['retention.bytes'].min).max(Number.MAX_SAFE_INTEGER).optional(),
-    max_message_bytes: z.number().int().min(topicConfigRules['max.message.bytes'].min).max(topicConfigRules['max.message.bytes'].max).optional(),
-  })
+  .object(Object.fromEntries(topicConfigKeys.map((key) => [configField(key), configSchema(key).optional()])))
   .strict()
   .openapi('TopicConfig', { description: 'Per-topic settings, as Kafka names them with "." replaced by "_".' });
 
-export const TopicConfigOut = z.object({ retention_ms: z.number().int(), retention_bytes: z.number().int(), max_message_bytes: z.number().int() });
+export const TopicConfigOut = z.object(Object.fromEntries(topicConfigKeys.map((key) => [configField(key), configSchema(key)])));
 
 export const TopicName = z.string().min(1).max(maxTopicNameLength).openapi({ example: 'orders' });
 
@@ -110,12 +118,19 @@ export const FetchOut = z
   .openapi('Records');
 
 export const OffsetsQuery = z.object({
-  timestamp: offsetSpec.openapi({ description: 'ms since the epoch, earliest or latest' }),
+  timestamp: z
+    .union([offsetSpec, z.literal('max_timestamp')])
+    .openapi({ description: 'ms since the epoch (the first record at or after it), earliest, latest, or max_timestamp (the record with the largest timestamp)' }),
 });
 
-export const OffsetOut = z.object({ offset: z.number().int().nullable() }).openapi('Offset', {
-  description: 'the earliest offset whose timestamp is at or after the one asked; null when no record is that recent',
-});
+export const OffsetOut = z
+  .object({
+    offset: z.number().int().nullable(),
+    timestamp: z.number().int().nullable().openapi({ description: "the found record's timestamp; null for earliest and latest" }),
+  })
+  .openapi('Offset', {
+    description: 'the earliest offset whose timestamp is at or after the one asked (or as asked); null when no record is that recent',
+  });
 
 export const ErrorOut = z
   .object({ error: z.object({ code: z.string(), message: z.string() }).catchall(z.unknown()) })

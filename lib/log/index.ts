@@ -1,7 +1,18 @@
 /** lib/log: the engine. See log.ts for the façade and commit.ts for the invariants. */
-export { Log, type LogOptions, type ProduceRecord, type ProducedOffset, type OffsetSpec, type PartitionDescription } from './log.js';
+export { Log, type LogOptions, type ProduceRecord, type ProducedOffset, type OffsetSpec, type OffsetQuery, type PartitionDescription } from './log.js';
 export type { Acks } from './producer.js';
-export type { TopicConfig, TopicItem, PartitionState } from './layout.js';
-export { defaultTopicConfig, topicConfigRules, validatePartitionCount, validateTopicName, validateTopicConfig } from './topics.js';
-export type { FetchResult, FetchOptions } from './reader.js';
+export type { TopicItem, PartitionState } from './layout.js';
+export { validatePartitionCount, validateTopicName } from './topics.js';
+export {
+  defaultTopicConfig,
+  parseTopicConfigValue,
+  renderTopicConfigValue,
+  topicConfigKeys,
+  topicConfigRules,
+  validateTopicConfig,
+  type TimestampType,
+  type TopicConfig,
+  type TopicConfigKey,
+} from './topic-config.js';
+export type { FetchResult, FetchOptions, TimestampedOffset } from './reader.js';
 export type { MaintenanceOptions, MaintenanceResult } from './maintenance/index.js';

@@ -14,16 +14,12 @@
  * Base offsets are padded to 16 decimal digits (enough for 2^53), so sk order is offset order.
  */
 import type { Attributes, Item, ItemKey } from '../storage/ports.js';
+import { withDefaults, type TopicConfig } from './topic-config.js';
 
 export const topicsPk = 'topics';
 export const partitionSk = 'state';
 const offsetDigits = 16;
 
-export interface TopicConfig {
-  readonly 'retention.ms': number;
-  readonly 'retention.bytes': number;
-  readonly 'max.message.bytes': number;
-}
 
 export interface TopicItem {
   readonly id: string;
@@ -110,8 +106,10 @@ export function rowKey(topicId: string, partition: number, baseOffset: number): 
   return { pk: rowsPk(topicId, partition), sk: offsetSk(baseOffset) };
 }
 
+/** A stored topic; config keys it was created without take the built-in defaults (the registry applies its own). */
 export function topicFromItem(item: Item): TopicItem {
-  return item.attrs as unknown as TopicItem;
+  const topic = item.attrs as unknown as TopicItem;
+  return { ...topic, config: withDefaults(topic.config) };
 }
 
 export function partitionStateFromItem(item: Item): PartitionState {

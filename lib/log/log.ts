@@ -4,15 +4,16 @@
  * before buffering any of it, so a request that fails writes nothing.
  */
 import { describeValue, SpoolError } from '../errors.js';
-import { partitionForKey, validateBatches, type RecordHeader } from '../format/index.js';
+import { partitionForKey, timestampWindow, validateAppend, type AppendSettings, type BatchHeader, type RecordHeader } from '../format/index.js';
 import { incrementSequence, ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
 import type { Stores } from '../storage/open.js';
 import { ChunkCache } from './cache.js';
 import { Committer } from './commit.js';
-import type { PartitionState, TopicConfig, TopicItem } from './layout.js';
+import type { PartitionState, TopicItem } from './layout.js';
+import type { TopicConfig } from './topic-config.js';
 import { defaultLeaseMs, LeaseManager, type Lease } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
-import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions } from './reader.js';
+import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions, type TimestampedOffset } from './reader.js';
 import { TopicRegistry, defaultTopicConfig, notFound, validatePartitionCount } from './topics.js';
 import { Maintenance, type MaintenanceOptions } from './maintenance/index.js';
 import type { Logger } from '../logger.js';
@@ -67,6 +68,8 @@ export interface AppendedBatches {
   readonly baseOffset: number;
   /** The batches had been appended before (an idempotent producer's retry): the first offsets are answered again. */
   readonly duplicate: boolean;
+  /** The time of append when the topic stores log-append time (Kafka's Produce answer), else -1. */
+  readonly logAppendTimeMs: number;
 }
 
 export interface PartitionDescription extends PartitionState {
@@ -74,6 +77,9 @@ export interface PartitionDescription extends PartitionState {
 }
 
 export type OffsetSpec = number | 'earliest' | 'latest';
+
+/** What `listOffset` looks up. */
+export type OffsetQuery = 'earliest' | 'latest' | 'max-timestamp' | { readonly timestampMs: number };
 
 export class Log {
   readonly topics: TopicRegistry;
@@ -161,22 +167,24 @@ export class Log {
   async produce(topicName: string, records: readonly ProduceRecord[], options: { acks?: Acks } = {}): Promise<ProducedOffset[]> {
     if (records.length === 0) return [];
     // A topic to be auto-created is created only for a request it would accept.
-    const topic = await this.topicForProduce(topicName, (shape) => checkRecords(shape, records));
-    checkRecords(topic, records);
     const nowMs = this.now();
+    const topic = await this.topicForProduce(topicName, (shape) => checkRecords(shape, records, nowMs));
+    checkRecords(topic, records, nowMs);
+    // As Kafka: with LogAppendTime every record carries the time of append, whatever it was sent with.
+    const logAppendTime = topic.config['message.timestamp.type'] === 'LogAppendTime';
     const byPartition = new Map<number, { indexes: number[]; records: (ProduceRecord & { timestampMs: number })[] }>();
     records.forEach((record, index) => {
       const partition = this.choosePartition(topic, record);
       let group = byPartition.get(partition);
       if (!group) byPartition.set(partition, (group = { indexes: [], records: [] }));
       group.indexes.push(index);
-      group.records.push({ ...record, timestampMs: record.timestampMs ?? nowMs });
+      group.records.push({ ...record, timestampMs: logAppendTime ? nowMs : (record.timestampMs ?? nowMs) });
     });
     const groups = [...byPartition.entries()];
     const requests: AppendRequest[] = groups.map(([partition, group]) => ({
       topic,
       partition,
-      payload: { kind: 'records', records: group.records },
+      payload: { kind: 'records', records: group.records, timestampType: logAppendTime ? 'log-append' : 'create' },
       leaderEpoch: this.leases.epochFor(topic.id, partition),
     }));
     const acks = options.acks ?? 'all';
@@ -192,11 +200,13 @@ export class Log {
   }
 
   /**
-   * Appends record batches as a client sent them (Kafka Produce): validated (magic 2, CRC-32C, sizes,
-   * record counts), stored byte for byte, acknowledged with the base offset of the first. An
-   * idempotent producer's batch that was already appended answers its first offset again and is not
-   * appended twice; a gap in its sequence is refused (idempotence.ts). Resolves once the batch is
-   * accepted (buffered, in call order); `done` once it is committed.
+   * Appends a record batch as a client sent it (Kafka Produce): validated and normalised as Kafka's
+   * broker does (format/log-validator.ts: one batch, CRC, counts, timestamps against the topic's
+   * message.timestamp.* settings; the header's timestamp fields set from the records), stored as
+   * validated, acknowledged with its base offset. An idempotent producer's batch that was already
+   * appended answers its first offset again and is not appended twice; a gap in its sequence is
+   * refused (idempotence.ts). Resolves once the batch is accepted (buffered, in call order); `done`
+   * once it is committed.
    */
   async appendBatches(topicName: string, partition: number, bytes: Buffer, options: { acks?: Acks; asLeader?: boolean } = {}): Promise<{ done: Promise<AppendedBatches>; records: number }> {
     const topic = await this.topicForProduce(topicName);
@@ -204,22 +214,17 @@ export class Log {
     // A transport that writes only as leader (Kafka) holds the partition's lease, taking it when free;
     // NOT_LEADER when another live writer holds it.
     if (options.asLeader && this.leases.epochFor(topic.id, partition) === undefined) await this.leases.acquire(topic.id, partition);
-    const summary = validateBatches(bytes);
-    const maxBatchBytes = topic.config['max.message.bytes'];
-    for (const { header, pos } of summary.entries) {
-      if (header.sizeBytes > maxBatchBytes) {
-        throw new SpoolError('RECORD_TOO_LARGE', `record batch at position ${pos} is ${header.sizeBytes} bytes, over max.message.bytes ${maxBatchBytes} of topic ${topic.name}`, {
-          details: { size_bytes: header.sizeBytes, max_message_bytes: maxBatchBytes },
-        });
-      }
-    }
-    const producer = idempotentBatch(summary.entries);
+    const batch = validateAppend(bytes, appendSettings(topic.config, this.now()));
+    const { header } = batch;
+    const producer = idempotentBatch(header);
     const acks = options.acks ?? 'all';
     let settle: ((baseOffset: Promise<number>) => void) | undefined;
     if (producer) {
       const check = await this.producerStates.accept(topic.id, partition, producer, `${topic.name}/${partition}`);
       if (check.verdict.kind === 'refuse') throw check.verdict.error;
-      if (check.verdict.kind === 'duplicate') return { done: Promise.resolve(check.verdict.baseOffset).then((baseOffset) => ({ baseOffset, duplicate: true })), records: 0 };
+      if (check.verdict.kind === 'duplicate') {
+        return { done: Promise.resolve(check.verdict.baseOffset).then((baseOffset) => ({ baseOffset, duplicate: true, logAppendTimeMs: batch.logAppendTimeMs })), records: 0 };
+      }
       settle = check.settle;
     }
     // Nothing waits between here and appendAll buffering the batch: a caller that awaits this method
@@ -227,20 +232,28 @@ export class Log {
     await this.producer.whenAccepting();
     const appended = this.producer
       .appendAll(
-        [{ topic, partition, payload: { kind: 'batches', bytes, recordCount: summary.records, maxTimestampMs: summary.maxTimestampMs }, leaderEpoch: this.leases.epochFor(topic.id, partition), producer }],
+        [
+          {
+            topic,
+            partition,
+            payload: { kind: 'batches', bytes: batch.bytes, recordCount: header.recordCount, maxTimestampMs: header.maxTimestampMs },
+            leaderEpoch: this.leases.epochFor(topic.id, partition),
+            producer,
+          },
+        ],
         // An idempotent batch waits for its commit even with acks=0: its offset is what a retry is answered with.
         producer ? 'all' : acks,
       )
       .then((bases) => bases[0]!);
     settle?.(appended);
     const done = appended.then(
-      (baseOffset) => ({ baseOffset: acks === 0 ? -1 : baseOffset, duplicate: false }),
+      (baseOffset) => ({ baseOffset: acks === 0 ? -1 : baseOffset, duplicate: false, logAppendTimeMs: batch.logAppendTimeMs }),
       (error: unknown) => {
         if (error instanceof SpoolError && error.code === 'TOPIC_NOT_FOUND') this.topicCache.delete(topicName);
         throw error;
       },
     );
-    return { done, records: summary.records };
+    return { done, records: header.recordCount };
   }
 
   // ---- fetch --------------------------------------------------------------------------------------
@@ -267,11 +280,17 @@ export class Log {
     return this.reader.waitForAny(waits, waitMs, signal);
   }
 
-  /** `earliest`, `latest`, or the first offset with a timestamp at or after the given ms (undefined if none). */
-  async offsetFor(topicName: string, partition: number, at: number | 'earliest' | 'latest'): Promise<number | undefined> {
+  /**
+   * An offset of the partition, as Kafka's ListOffsets answers it: `earliest` (the log start),
+   * `latest` (the high watermark), `max-timestamp` (the record with the largest timestamp), or
+   * `{ timestampMs }` (the first record at or after that time). The timestamp is the record's, or
+   * -1 for earliest and latest; undefined when no record matches.
+   */
+  async listOffset(topicName: string, partition: number, query: OffsetQuery): Promise<TimestampedOffset | undefined> {
     const topic = await this.requirePartition(topicName, partition);
-    if (at === 'earliest' || at === 'latest') return this.resolveOffset(topic, partition, at);
-    return this.reader.offsetForTimestamp(topic, partition, at);
+    if (query === 'earliest' || query === 'latest') return { offset: await this.resolveOffset(topic, partition, query), timestampMs: -1 };
+    if (query === 'max-timestamp') return this.reader.maxTimestampOffset(topic, partition);
+    return this.reader.offsetForTimestamp(topic, partition, query.timestampMs);
   }
 
   /** The valid offsets of a partition, in one consistent read: [earliest, latest]. */
@@ -349,31 +368,36 @@ export class Log {
   }
 }
 
-/**
- * The producer of batches sent with a producer id (idempotent), as one span of sequences; undefined
- * when the producer is not idempotent. All batches of one request share the producer.
- */
-function idempotentBatch(entries: readonly { header: { producerId: number; producerEpoch: number; baseSequence: number; lastOffsetDelta: number; isTransactional: boolean } }[]): ProducerBatch | undefined {
-  const first = entries[0]!.header;
-  if (first.producerId < 0) return undefined;
-  if (first.isTransactional) throw new SpoolError('INVALID_ARGUMENT', 'transactional batches are not supported; use an idempotent producer without a transactional id');
-  let expected = first.baseSequence;
-  let lastSequence = expected;
-  for (const { header } of entries) {
-    if (header.producerId !== first.producerId || header.producerEpoch !== first.producerEpoch || header.baseSequence !== expected) {
-      throw new SpoolError('CORRUPT_RECORD', `the batches of one partition must come from one producer with consecutive sequences; expected producer ${first.producerId} sequence ${expected}, got producer ${header.producerId} sequence ${header.baseSequence}`);
-    }
-    lastSequence = incrementSequence(header.baseSequence, header.lastOffsetDelta);
-    expected = incrementSequence(lastSequence, 1);
-  }
-  return { producerId: first.producerId, producerEpoch: first.producerEpoch, firstSequence: first.baseSequence, lastSequence };
+/** The producer of a batch sent with a producer id (idempotent), as its span of sequences; undefined when the producer is not idempotent. */
+function idempotentBatch(header: BatchHeader): ProducerBatch | undefined {
+  if (header.producerId < 0) return undefined;
+  if (header.isTransactional) throw new SpoolError('INVALID_ARGUMENT', 'transactional batches are not supported; use an idempotent producer without a transactional id');
+  return {
+    producerId: header.producerId,
+    producerEpoch: header.producerEpoch,
+    firstSequence: header.baseSequence,
+    lastSequence: incrementSequence(header.baseSequence, header.lastOffsetDelta),
+  };
+}
+
+/** What validation takes from a topic's config, at the time of append. */
+export function appendSettings(config: TopicConfig, nowMs: number): AppendSettings {
+  return {
+    timestampType: config['message.timestamp.type'],
+    timestampBeforeMaxMs: config['message.timestamp.before.max.ms'],
+    timestampAfterMaxMs: config['message.timestamp.after.max.ms'],
+    maxBatchBytes: config['max.message.bytes'],
+    nowMs,
+  };
 }
 
 type TopicShape = Pick<TopicItem, 'name' | 'partitions' | 'config'>;
 
-/** What of a produce request can be refused knowing only the topic's shape: explicit partitions and record sizes. */
-function checkRecords(topic: TopicShape, records: readonly ProduceRecord[]): void {
+/** What of a produce request can be refused knowing only the topic's shape: explicit partitions, record sizes, and CreateTime timestamps out of the topic's bounds. */
+function checkRecords(topic: TopicShape, records: readonly ProduceRecord[], nowMs: number): void {
   const maxRecordBytes = topic.config['max.message.bytes'];
+  const settings = appendSettings(topic.config, nowMs);
+  const { earliestMs, latestMs } = timestampWindow(settings);
   records.forEach((record, index) => {
     if (record.partition !== undefined) checkPartition(topic, record.partition, `record ${index}: `);
     const size = recordSize(record);
@@ -381,6 +405,14 @@ function checkRecords(topic: TopicShape, records: readonly ProduceRecord[]): voi
       throw new SpoolError('RECORD_TOO_LARGE', `record ${index} is ${size} bytes, over max.message.bytes ${maxRecordBytes} of topic ${topic.name}`, {
         details: { index, size_bytes: size, max_message_bytes: maxRecordBytes },
       });
+    }
+    const timestampMs = record.timestampMs;
+    if (timestampMs !== undefined && settings.timestampType === 'CreateTime' && (timestampMs < earliestMs || timestampMs > latestMs)) {
+      throw new SpoolError(
+        'INVALID_TIMESTAMP',
+        `record ${index} timestamp ${timestampMs} is out of range for topic ${topic.name}: it should be within [${earliestMs}, ${latestMs}] (message.timestamp.before.max.ms / after.max.ms)`,
+        { details: { index, timestamp_ms: timestampMs, earliest_ms: earliestMs, latest_ms: latestMs } },
+      );
     }
   });
 }

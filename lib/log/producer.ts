@@ -28,8 +28,8 @@ import { buildSegment, type ChunkInput } from './segment.js';
 export type Acks = 0 | 1 | 'all';
 
 export type AppendPayload =
-  /** Records to encode; each must carry its timestamp. */
-  | { readonly kind: 'records'; readonly records: readonly (RecordInput & { readonly timestampMs: number })[] }
+  /** Records to encode; each must carry its timestamp (the time of append, when `timestampType` is log-append). */
+  | { readonly kind: 'records'; readonly records: readonly (RecordInput & { readonly timestampMs: number })[]; readonly timestampType: 'create' | 'log-append' }
   /** Validated client RecordBatches, stored byte for byte. */
   | { readonly kind: 'batches'; readonly bytes: Buffer; readonly recordCount: number; readonly maxTimestampMs: number };
 
@@ -309,8 +309,9 @@ export class Producer {
     const out: Buffer[] = [];
     let run: RecordInput[] = [];
     let runBytes = 0;
+    let runType: 'create' | 'log-append' = 'create';
     const flushRun = () => {
-      if (run.length > 0) out.push(encodeRecordBatch(run, { compression: this.compression, nowMs }));
+      if (run.length > 0) out.push(encodeRecordBatch(run, { compression: this.compression, nowMs, timestampType: runType }));
       run = [];
       runBytes = 0;
     };
@@ -320,6 +321,8 @@ export class Producer {
         out.push(payload.bytes);
         continue;
       }
+      if (payload.timestampType !== runType) flushRun();
+      runType = payload.timestampType;
       for (const record of payload.records) {
         const size = recordSize(record);
         if (run.length > 0 && runBytes + size > this.maxBatchBytes) flushRun();

@@ -16,7 +16,7 @@
 import { SpoolError } from '../errors.js';
 import { LRUCache } from 'lru-cache';
 import pMap from 'p-map';
-import { batchesIn, decodeRecordBatch, patchBaseOffset, readBatchHeader, type DecodedRecord } from '../format/index.js';
+import { batchesIn, decodeRecordBatch, patchBaseOffset, readBatchHeader, repairMaxTimestamp, type DecodedRecord } from '../format/index.js';
 import type { MetadataStore, ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
 import { offsetForTime, positionFor } from './segment-index.js';
@@ -40,6 +40,12 @@ export interface ReadBatchesResult {
   readonly batches: Buffer[];
   readonly highWatermark: number;
   readonly logStartOffset: number;
+}
+
+/** A record's offset and timestamp, as ListOffsets answers a time lookup. */
+export interface TimestampedOffset {
+  readonly offset: number;
+  readonly timestampMs: number;
 }
 
 export interface FetchResult {
@@ -213,36 +219,76 @@ export class Reader {
   }
 
   /**
-   * The earliest offset whose record timestamp is at or after `timestampMs`; undefined when none is.
-   * Rows are skipped by their max timestamp; inside a compacted segment the time index names the batch.
+   * The first record whose timestamp is at or after `timestampMs`, as Kafka's ListOffsets answers
+   * it (offset and that record's timestamp); undefined when none is. Rows are skipped by their max
+   * timestamp; inside a compacted segment the time index names the batch to start from.
    */
-  async offsetForTimestamp(topic: TopicItem, partition: number, timestampMs: number): Promise<number | undefined> {
+  async offsetForTimestamp(topic: TopicItem, partition: number, timestampMs: number): Promise<TimestampedOffset | undefined> {
     const state = await this.state(topic, partition);
-    let from = state.logStartOffset;
-    while (from < state.nextOffset) {
-      const page = (await this.metadata.query(rowsPk(topic.id, partition), { from: offsetSk(from), limit: rowsPerPage })).map(batchRowFromItem);
-      if (page.length === 0) break;
-      for (const row of page) {
-        const end = row.baseOffset + row.recordCount;
-        if (end <= from || end <= state.logStartOffset) continue;
-        if (row.maxTimestampMs >= timestampMs) {
-          let start = Math.max(from, row.baseOffset);
-          if (row.timeIndexKey) {
-            const relative = offsetForTime(await this.indexObject(row.timeIndexKey), timestampMs);
-            if (relative !== undefined) start = Math.max(start, row.baseOffset + relative);
-          }
-          const read = await this.rowBatches(row, start, defaultMaxBytes);
-          for (const batch of read.batches) {
-            if (batch.lastOffset < start || batch.maxTimestampMs < timestampMs) continue;
-            for (const record of decodeRecordBatch(batch.bytes).records) {
-              if (record.offset >= Math.max(start, state.logStartOffset) && record.timestampMs >= timestampMs) return record.offset;
-            }
-          }
+    for await (const row of this.rowsIn(topic, partition, state)) {
+      // A row with an unknown time (stored before append validation, not yet repaired) may hold it: look inside.
+      if (row.maxTimestampMs >= 0 && row.maxTimestampMs < timestampMs) continue;
+      let start = Math.max(state.logStartOffset, row.baseOffset);
+      if (row.timeIndexKey && row.maxTimestampMs >= 0) {
+        const relative = offsetForTime(await this.indexObject(row.timeIndexKey), timestampMs);
+        if (relative !== undefined) start = Math.max(start, row.baseOffset + relative);
+      }
+      for await (const batch of this.batchesOf(row, start)) {
+        if (batch.lastOffset < start || batch.maxTimestampMs < timestampMs) continue;
+        for (const record of decodeRecordBatch(batch.bytes).records) {
+          if (record.offset >= start && record.timestampMs >= timestampMs) return { offset: record.offset, timestampMs: record.timestampMs };
         }
-        from = end;
       }
     }
     return undefined;
+  }
+
+  /**
+   * The record with the largest timestamp (the first of them, if several share it), as Kafka's
+   * ListOffsets answers MAX_TIMESTAMP (-3); undefined when the partition holds no record.
+   */
+  async maxTimestampOffset(topic: TopicItem, partition: number): Promise<TimestampedOffset | undefined> {
+    const state = await this.state(topic, partition);
+    let best: { row: BatchRow; maxTimestampMs: number } | undefined;
+    for await (const row of this.rowsIn(topic, partition, state)) {
+      let maxTimestampMs = row.maxTimestampMs;
+      if (maxTimestampMs < 0) for await (const batch of this.batchesOf(row, row.baseOffset)) maxTimestampMs = Math.max(maxTimestampMs, batch.maxTimestampMs);
+      if (best === undefined || maxTimestampMs > best.maxTimestampMs) best = { row, maxTimestampMs };
+    }
+    if (best === undefined) return undefined;
+    const start = Math.max(state.logStartOffset, best.row.baseOffset);
+    for await (const batch of this.batchesOf(best.row, start)) {
+      if (batch.maxTimestampMs !== best.maxTimestampMs) continue;
+      for (const record of decodeRecordBatch(batch.bytes).records) {
+        if (record.offset >= start && record.timestampMs === best.maxTimestampMs) return { offset: record.offset, timestampMs: record.timestampMs };
+      }
+    }
+    return undefined;
+  }
+
+  /** The live rows of a partition from its log start to its high watermark, in offset order, a page at a time. */
+  private async *rowsIn(topic: TopicItem, partition: number, state: PartitionState): AsyncGenerator<BatchRow> {
+    for (let from = state.logStartOffset; from < state.nextOffset; ) {
+      for (const row of await this.rowsFrom(topic, partition, from, state)) {
+        const end = row.baseOffset + row.recordCount;
+        if (end <= from) continue;
+        yield row;
+        from = end;
+      }
+    }
+  }
+
+  /** Every batch of a row from (about) `fromOffset` to its end, read a range at a time. */
+  private async *batchesOf(row: BatchRow, fromOffset: number): AsyncGenerator<ReadBatch> {
+    for (let next = fromOffset; ; ) {
+      const read = await this.rowBatches(row, next, defaultMaxBytes);
+      for (const batch of read.batches) {
+        if (batch.lastOffset < next) continue;
+        yield batch;
+        next = batch.lastOffset + 1;
+      }
+      if (read.complete || read.batches.length === 0 || next >= row.baseOffset + row.recordCount) return;
+    }
   }
 
   /**
@@ -295,7 +341,7 @@ export class Reader {
       for (const { header, pos } of batchesIn(chunk)) {
         const bytes = Buffer.from(chunk.subarray(pos, pos + header.sizeBytes));
         patchBaseOffset(bytes, 0, base);
-        batches.push({ bytes, lastOffset: base + header.lastOffsetDelta, maxTimestampMs: header.maxTimestampMs });
+        batches.push(servedBatch(bytes, row));
         base += header.lastOffsetDelta + 1;
       }
       return { batches, complete: true };
@@ -315,11 +361,7 @@ export class Reader {
     let pos = 0;
     while (pos + 12 <= range.length && pos + 12 + range.readInt32BE(pos + 8) <= range.length) {
       const header = readBatchHeader(range, pos);
-      batches.push({
-        bytes: Buffer.from(range.subarray(pos, pos + header.sizeBytes)),
-        lastOffset: header.baseOffset + header.lastOffsetDelta,
-        maxTimestampMs: header.maxTimestampMs,
-      });
+      batches.push(servedBatch(Buffer.from(range.subarray(pos, pos + header.sizeBytes)), row));
       pos += header.sizeBytes;
     }
     return { batches, complete: start + pos >= end };
@@ -398,4 +440,15 @@ function checkRange(topic: TopicItem, partition: number, offset: number, state: 
       { details: { topic: topic.name, partition, earliest_offset: state.logStartOffset, high_watermark: state.nextOffset } },
     );
   }
+}
+
+/**
+ * A batch as it leaves the store. One stored before append validation may still say maxTimestamp
+ * -1: it is given its records' time here, on the reader's own copy, so no batch is served, indexed
+ * or compared by an unknown time.
+ */
+function servedBatch(bytes: Buffer, row: BatchRow): ReadBatch {
+  repairMaxTimestamp(bytes, 0, row.committedMs);
+  const header = readBatchHeader(bytes, 0);
+  return { bytes, lastOffset: header.baseOffset + header.lastOffsetDelta, maxTimestampMs: header.maxTimestampMs };
 }

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
-import { ConditionFailedError, TransactionConflictError, maxTransactionOps, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { ConditionFailedError, TransactionConflictError, maxTransactionOps, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { markUnreferenced } from './maintenance/ledger.js';
 import {
   batchRowFromItem,
@@ -22,32 +22,15 @@ import {
   topicFromItem,
   topicKey,
   topicsPk,
-  type TopicConfig,
   type TopicItem,
 } from './layout.js';
+import { defaultTopicConfig, validateTopicConfig, withDefaults, type TopicConfig } from './topic-config.js';
+
+export { defaultTopicConfig, topicConfigRules, validateTopicConfig } from './topic-config.js';
 
 export const maxTopicNameLength = 249;
 export const maxPartitions = 10_000;
 const legalName = /^[a-zA-Z0-9._-]+$/;
-
-export const defaultTopicConfig: TopicConfig = {
-  'retention.ms': 7 * 24 * 60 * 60 * 1000,
-  'retention.bytes': -1,
-  'max.message.bytes': 1_048_588,
-};
-
-interface ConfigRule {
-  readonly min: number;
-  readonly max: number;
-  readonly meaning: string;
-}
-
-/** Validation as data: every topic config key, what it accepts and what it means. */
-export const topicConfigRules: Readonly<Record<keyof TopicConfig, ConfigRule>> = {
-  'retention.ms': { min: -1, max: Number.MAX_SAFE_INTEGER, meaning: 'how long records are kept, in ms; -1 keeps them forever' },
-  'retention.bytes': { min: -1, max: Number.MAX_SAFE_INTEGER, meaning: 'how many bytes a partition keeps; -1 for no limit' },
-  'max.message.bytes': { min: 1, max: 64 * 1024 * 1024, meaning: 'the largest record batch (or record, over HTTP) accepted, in bytes' },
-};
 
 export function validateTopicName(name: unknown): string {
   const problem =
@@ -71,28 +54,6 @@ export function validatePartitionCount(count: unknown, field = 'partitions'): nu
     throw new SpoolError('INVALID_PARTITIONS', `${field} must be an integer in [1, ${maxPartitions}], got ${describeValue(count)}`);
   }
   return count;
-}
-
-/** Checks a partial config against the rules; unknown keys are refused, not ignored. */
-export function validateTopicConfig(config: unknown): Partial<TopicConfig> {
-  if (config === undefined) return {};
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new SpoolError('INVALID_CONFIG', `config must be an object, got ${describeValue(config)}`);
-  }
-  const out: Record<string, number> = {};
-  for (const [key, value] of Object.entries(config)) {
-    const rule = topicConfigRules[key as keyof TopicConfig];
-    if (rule === undefined) {
-      throw new SpoolError('INVALID_CONFIG', `unknown topic config ${JSON.stringify(key)}; known: ${Object.keys(topicConfigRules).join(', ')}`);
-    }
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
-      throw new SpoolError('INVALID_CONFIG', `${key} must be an integer in [${rule.min}, ${rule.max}] (${rule.meaning}), got ${describeValue(value)}`, {
-        details: { key },
-      });
-    }
-    out[key] = value;
-  }
-  return out as Partial<TopicConfig>;
 }
 
 /** Kafka refuses two topics whose names differ only by "." versus "_" (their metric names collide). */
@@ -154,7 +115,7 @@ export class TopicRegistry {
   }
 
   async list(): Promise<TopicItem[]> {
-    return (await this.metadata.query(topicsPk)).map(topicFromItem).filter((topic) => !topic.deleting);
+    return (await this.metadata.query(topicsPk)).map((item) => this.fromItem(item)).filter((topic) => !topic.deleting);
   }
 
   /** Grows the partition count and/or changes config. Partitions never shrink. */
@@ -224,7 +185,13 @@ export class TopicRegistry {
 
   private async getIncludingDeleted(name: string): Promise<TopicItem | undefined> {
     const item = await this.metadata.get(topicKey(name));
-    return item && topicFromItem(item);
+    return item && this.fromItem(item);
+  }
+
+  /** A stored topic, with the current defaults for config keys it was created without. */
+  private fromItem(item: Item): TopicItem {
+    const topic = topicFromItem(item);
+    return { ...topic, config: withDefaults(topic.config, this.defaults) };
   }
 
   /** Creates the missing partition items in [from, to); ones left by an earlier attempt are kept as they are. */

@@ -7,10 +7,14 @@ import {
   decodeRecordBatch,
   encodeRecordBatch,
   readBatchHeader,
-  validateBatches,
+  validateAppend,
+  type AppendSettings,
   writeVarint,
 } from '../../lib/format/index.js';
 import { expectSpoolError, outcome, fixCrc, flipByte, loadFixture, prng, randomRecord } from './support.js';
+
+/** Validation that only structure can fail: any time, any size. */
+const anyTime: AppendSettings = { timestampType: 'CreateTime', timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER, timestampAfterMaxMs: Number.MAX_SAFE_INTEGER, maxBatchBytes: Number.MAX_SAFE_INTEGER, nowMs: 0 };
 
 const T0 = 1_700_000_000_000;
 
@@ -78,7 +82,7 @@ describe('format > record batch > corruption', () => {
     const batch = loadFixture('uncompressed');
     batch[16] = 1;
     expectSpoolError(() => decodeRecordBatch(batch), 'CORRUPT_RECORD', 'record batch magic must be 2, got 1');
-    expectSpoolError(() => validateBatches(batch), 'CORRUPT_RECORD', 'record batch magic must be 2, got 1');
+    expectSpoolError(() => validateAppend(batch, anyTime), 'CORRUPT_RECORD', 'record batch magic must be 2, got 1');
   });
 
   it('reports a batchLength larger than the buffer', () => {
@@ -99,7 +103,7 @@ describe('format > record batch > corruption', () => {
       const cut = batch.subarray(0, length);
       expect(outcome(() => readBatchHeader(cut)), `readBatchHeader at ${length}`).toBe('CORRUPT_RECORD');
       expect(outcome(() => decodeRecordBatch(cut)), `decodeRecordBatch at ${length}`).toBe('CORRUPT_RECORD');
-      expect(outcome(() => validateBatches(cut)), `validateBatches at ${length}`).toBe('CORRUPT_RECORD');
+      expect(outcome(() => validateAppend(cut, anyTime)), `validateAppend at ${length}`).toBe('CORRUPT_RECORD');
       expect(outcome(() => [...batchesIn(cut)]), `batchesIn at ${length}`).toBe('CORRUPT_RECORD');
     }
     expectSpoolError(() => decodeRecordBatch(batch.subarray(0, 40)), 'CORRUPT_RECORD', 'record batch at position 0 is truncated: its header needs 61 bytes, got 40');
@@ -120,7 +124,8 @@ describe('format > record batch > corruption', () => {
         cut.writeInt32BE(length - 12, 8);
         fixCrc(cut);
         expect(outcome(() => decodeRecordBatch(cut)), `cut at ${length}`).toBe('CORRUPT_RECORD');
-        expect(['CORRUPT_RECORD', 'ok']).toContain(outcome(() => validateBatches(cut)));
+        // INVALID_RECORD: the transactional fixture was stored at baseOffset 100, which no client sends.
+        expect(['CORRUPT_RECORD', 'INVALID_RECORD', 'ok']).toContain(outcome(() => validateAppend(cut, anyTime)));
       }
     }
   });
@@ -225,7 +230,7 @@ describe('format > record batch > corruption', () => {
         const flipped = Buffer.from(source);
         flipByte(flipped, at, random.int(1, 255));
         const result = outcome(() => decodeRecordBatch(flipped));
-        const validated = outcome(() => validateBatches(flipped, { decompress: true }));
+        const validated = outcome(() => validateAppend(flipped, anyTime));
         // baseOffset (0-7) and partitionLeaderEpoch (12-15) are outside the CRC by design.
         if ((at >= 0 && at < 8) || (at >= 12 && at < 16)) {
           expect(['ok', 'CORRUPT_RECORD'], `flip at ${at}`).toContain(result);
@@ -247,7 +252,7 @@ describe('format > record batch > corruption', () => {
         for (let f = 0; f < flips; f++) flipByte(flipped, random.int(21, source.length - 1), random.int(1, 255));
         fixCrc(flipped);
         expect(allowed).toContain(outcome(() => decodeRecordBatch(flipped)));
-        expect(allowed).toContain(outcome(() => validateBatches(flipped, { decompress: true })));
+        expect([...allowed, 'INVALID_RECORD', 'INVALID_TIMESTAMP', 'RECORD_TOO_LARGE']).toContain(outcome(() => validateAppend(flipped, anyTime)));
         expect(allowed).toContain(outcome(() => decodeAll(flipped)));
       }
     }
@@ -263,7 +268,7 @@ describe('format > record batch > corruption', () => {
       expect(['ok', 'CORRUPT_RECORD', 'UNSUPPORTED_COMPRESSION', 'RECORD_TOO_LARGE']).toContain(
         outcome(() => decodeAll(junk)),
       );
-      expect(['ok', 'CORRUPT_RECORD', 'UNSUPPORTED_COMPRESSION']).toContain(outcome(() => validateBatches(junk)));
+      expect(['ok', 'CORRUPT_RECORD', 'UNSUPPORTED_COMPRESSION', 'INVALID_RECORD', 'INVALID_TIMESTAMP', 'RECORD_TOO_LARGE']).toContain(outcome(() => validateAppend(junk, anyTime)));
     }
   });
 

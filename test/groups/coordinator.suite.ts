@@ -260,8 +260,8 @@ export function groupSuite(kind: () => StoreKind): void {
       expect((await groups[0].list()).find((g) => g.group === group)).toMatchObject({ members: 1 });
       clock.skewMs += 6000; // the member's session runs out
       expect(await groups[0].resetOffsets(group, 'latest', [topic])).toEqual([
-        { topic, partition: 0, committed: (await log.offsetFor(topic, 0, 'latest'))! },
-        { topic, partition: 1, committed: (await log.offsetFor(topic, 1, 'latest'))! },
+        { topic, partition: 0, committed: (await log.listOffset(topic, 0, 'latest'))!.offset },
+        { topic, partition: 1, committed: (await log.listOffset(topic, 1, 'latest'))!.offset },
       ]);
       expect((await groups[0].resetOffsets(group, { offset: 0 })).map((o) => o.committed)).toEqual([0, 0]);
       await groups[0].deleteGroup(group);

@@ -546,13 +546,14 @@ export function apiSuite(kind: () => StoreKind): void {
       expect(await call('GET', `/v1/topics/${name}/partitions/0/records?offset=99`, undefined, { accept: 'text/event-stream' })).toMatchObject({ status: 416 });
     });
 
-    it('finds offsets by timestamp, earliest and latest', async () => {
+    it('finds offsets by timestamp (with the record found), the max timestamp, earliest and latest', async () => {
       const { call, name } = await withRecords(4); // timestamps 1000, 1010, 1020, 1030
       const at = async (t: string) => (await call('GET', `/v1/topics/${name}/partitions/0/offsets?timestamp=${t}`)).body;
-      expect(await at('1015')).toEqual({ offset: 2 });
-      expect(await at('earliest')).toEqual({ offset: 0 });
-      expect(await at('latest')).toEqual({ offset: 4 });
-      expect(await at('5000')).toEqual({ offset: null });
+      expect(await at('1015')).toEqual({ offset: 2, timestamp: 1020 });
+      expect(await at('max_timestamp')).toEqual({ offset: 3, timestamp: 1030 });
+      expect(await at('earliest')).toEqual({ offset: 0, timestamp: null });
+      expect(await at('latest')).toEqual({ offset: 4, timestamp: null });
+      expect(await at('5000')).toEqual({ offset: null, timestamp: null });
       expect(await call('GET', `/v1/topics/${name}/partitions/0/offsets?timestamp=yesterday`)).toMatchObject({ status: 400, body: { error: { field: 'timestamp' } } });
       expect(await call('GET', `/v1/topics/${name}/partitions/0/offsets`)).toMatchObject({ status: 400 });
     });

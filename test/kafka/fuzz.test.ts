@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
-import { crc32c, encodeRecordBatch, validateBatches } from '../../lib/format/index.js';
+import { crc32c, encodeRecordBatch, validateAppend } from '../../lib/format/index.js';
 import type { ApiCodec } from '../../lib/kafka/api.js';
 import { KafkaReader } from '../../lib/kafka/wire.js';
 
@@ -87,13 +87,13 @@ describe('kafka > fuzzing the decoders', () => {
       { compression: 'gzip' },
     );
     fc.assert(
-      fc.property(fc.nat({ max: batch.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.boolean(), (at, byte, decompress) => {
+      fc.property(fc.nat({ max: batch.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.boolean(), (at, byte, createTime) => {
         const mutated = Buffer.from(batch);
         mutated[at] = byte;
         // The CRC covers attributes (byte 21) to the end; recompute it so the parser, not the CRC, meets the mutation.
         if (at >= 21) mutated.writeUInt32BE(crc32c(mutated, 21), 17);
         try {
-          validateBatches(mutated, { decompress });
+          validateAppend(mutated, { timestampType: createTime ? 'CreateTime' : 'LogAppendTime', timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER, timestampAfterMaxMs: Number.MAX_SAFE_INTEGER, maxBatchBytes: 1 << 20, nowMs: 0 });
         } catch (error) {
           if (!(error instanceof SpoolError)) throw error;
         }

@@ -323,19 +323,22 @@ export function engineSuite(kind: () => StoreKind): void {
       expect(log.reader.stats.watchReads).toBeLessThanOrEqual(after + 2);
     });
 
-    it('finds the first offset at or after a timestamp, and earliest/latest', async () => {
+    it('lists offsets as Kafka: the first record at or after a time with its timestamp, the max timestamp, earliest and latest', async () => {
       const { log } = await setup();
       const name = topicName();
       await log.createTopic(name, 1);
+      expect(await log.listOffset(name, 0, 'max-timestamp')).toBeUndefined();
       await log.produce(name, [10, 20, 30].map((t) => ({ key: null, value: text(`t${t}`), timestampMs: 1_000 + t })));
       await log.produce(name, [40, 35].map((t) => ({ key: null, value: text(`t${t}`), timestampMs: 1_000 + t })));
-      expect(await log.offsetFor(name, 0, 1_000)).toBe(0);
-      expect(await log.offsetFor(name, 0, 1_020)).toBe(1);
-      expect(await log.offsetFor(name, 0, 1_031)).toBe(3);
-      expect(await log.offsetFor(name, 0, 1_036)).toBe(3);
-      expect(await log.offsetFor(name, 0, 1_041)).toBeUndefined();
-      expect(await log.offsetFor(name, 0, 'earliest')).toBe(0);
-      expect(await log.offsetFor(name, 0, 'latest')).toBe(5);
+      const at = (timestampMs: number) => log.listOffset(name, 0, { timestampMs });
+      expect(await at(1_000)).toEqual({ offset: 0, timestampMs: 1_010 });
+      expect(await at(1_020)).toEqual({ offset: 1, timestampMs: 1_020 });
+      expect(await at(1_031)).toEqual({ offset: 3, timestampMs: 1_040 });
+      expect(await at(1_036)).toEqual({ offset: 3, timestampMs: 1_040 });
+      expect(await at(1_041)).toBeUndefined();
+      expect(await log.listOffset(name, 0, 'max-timestamp')).toEqual({ offset: 3, timestampMs: 1_040 });
+      expect(await log.listOffset(name, 0, 'earliest')).toEqual({ offset: 0, timestampMs: -1 });
+      expect(await log.listOffset(name, 0, 'latest')).toEqual({ offset: 5, timestampMs: -1 });
     });
 
     it('serves tail reads from memory, and a cold reader from the object store', async () => {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
+import { encodeRecordBatch, readBatchHeader, setMaxTimestamp } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { rowsPk } from '../../lib/log/layout.js';
 import type { StoreKind } from '../support/stores.js';
@@ -42,7 +43,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
   type Seen = { offset: number; key: string | null; value: string | null; timestampMs: number; headers: string };
   async function readAll(log: Log, topic: string, partition: number, from: number | 'earliest' = 'earliest'): Promise<Seen[]> {
     const out: Seen[] = [];
-    let offset = from === 'earliest' ? (await log.offsetFor(topic, partition, 'earliest'))! : from;
+    let offset = from === 'earliest' ? (await log.listOffset(topic, partition, 'earliest'))!.offset : from;
     for (;;) {
       const fetched = await log.fetch(topic, partition, offset, { maxRecords: 5000, maxBytes: 8 * 1024 * 1024 });
       for (const r of fetched.records) {
@@ -127,6 +128,62 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect(await getsFor(large, 35, 3 * 8 * 1024 + 1024)).toEqual({ gets: 1, first: 'l35', count: 3 });
     });
 
+    it('keeps batches whose header said maxTimestamp -1 (Filebeat) through retention, and finds them by time (issue 14)', async () => {
+      const { make } = await setup();
+      const writer = make({ maintenance: { compactionTailAgeMs: hourMs } });
+      const topic = `fb-${randomUUID().slice(0, 6)}`;
+      await writer.createTopic(topic, 1);
+      for (let i = 0; i < 4; i++) {
+        const batch = encodeRecordBatch([0, 1].map((j) => ({ key: null, value: text(`line-${i}-${j}`), timestampMs: baseTimeMs + i * 1000 + j })), { compression: 'gzip' });
+        setMaxTimestamp(batch, 0, 'create', -1); // what sarama's fork sends
+        await (await writer.appendBatches(topic, 0, batch)).done;
+      }
+      const result = await writer.maintenance.run();
+      expect(result).toMatchObject({ records_expired: 0, partitions_trimmed: 0, rows_timestamps_repaired: 0 });
+      expect((await readAll(make(), topic, 0)).map((r) => r.value)).toHaveLength(8);
+      const served = await make().readBatches(topic, 0, 0);
+      expect(served.batches.map((b) => readBatchHeader(b).maxTimestampMs)).toEqual([0, 1, 2, 3].map((i) => baseTimeMs + i * 1000 + 1));
+      expect(await writer.listOffset(topic, 0, { timestampMs: baseTimeMs + 2000 })).toEqual({ offset: 4, timestampMs: baseTimeMs + 2000 });
+      expect(await writer.listOffset(topic, 0, 'max-timestamp')).toEqual({ offset: 7, timestampMs: baseTimeMs + 3001 });
+    });
+
+    it('repairs rows and batches stored with maxTimestamp -1 before append validation: served, found by time, retained and compacted by their records\' time', async () => {
+      const { make, stores } = await setup();
+      const writer = make({ maintenance: { compactionTailAgeMs: hourMs } });
+      const topic = `legacy-${randomUUID().slice(0, 6)}`;
+      const item = await writer.createTopic(topic, 1);
+      // As the engine stored a client batch before it validated them: header and row both at -1.
+      const legacy = (i: number) => {
+        const batch = encodeRecordBatch([0, 1, 2].map((j) => ({ key: null, value: text(`old-${i}-${j}`), timestampMs: baseTimeMs + i * 1000 + j })), { compression: 'snappy' });
+        setMaxTimestamp(batch, 0, 'create', -1);
+        return writer.producer.appendAll([{ topic: item, partition: 0, payload: { kind: 'batches', bytes: batch, recordCount: 3, maxTimestampMs: -1 } }], 'all');
+      };
+      for (let i = 0; i < 3; i++) await legacy(i);
+      const rows = async () => (await stores.metadata.query(rowsPk(item.id, 0))).map((row) => row.attrs.maxTimestampMs);
+      expect(await rows()).toEqual([-1, -1, -1]);
+
+      // Read side, before any maintenance: served with real headers, and found by time.
+      const reader = make({ cacheBytes: 0 });
+      expect((await reader.readBatches(topic, 0, 0)).batches.map((b) => readBatchHeader(b).maxTimestampMs)).toEqual([0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2));
+      expect(await reader.listOffset(topic, 0, { timestampMs: baseTimeMs + 1001 })).toEqual({ offset: 4, timestampMs: baseTimeMs + 1001 });
+      expect(await reader.listOffset(topic, 0, 'max-timestamp')).toEqual({ offset: 8, timestampMs: baseTimeMs + 2002 });
+
+      // Maintenance: rows repaired once, nothing expired under the default retention.
+      const first = await writer.maintenance.run();
+      expect(first).toMatchObject({ rows_timestamps_repaired: 3, records_expired: 0 });
+      expect(await rows()).toEqual([0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2));
+      expect((await writer.maintenance.run()).rows_timestamps_repaired).toBe(0);
+
+      // Compaction copies the batches with real headers, and its time index finds them.
+      const compactor = make({ maintenance: { compactionTailAgeMs: 0 } });
+      expect((await compactor.maintenance.run()).segments_compacted).toBe(1);
+      expect(await rows()).toEqual([baseTimeMs + 2002]);
+      const cold = make({ cacheBytes: 0 });
+      expect((await cold.readBatches(topic, 0, 0)).batches.map((b) => readBatchHeader(b).maxTimestampMs)).toEqual([0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2));
+      expect(await cold.listOffset(topic, 0, { timestampMs: baseTimeMs + 2000 })).toEqual({ offset: 6, timestampMs: baseTimeMs + 2000 });
+      expect((await readAll(cold, topic, 0)).map((r) => r.value)).toEqual([0, 1, 2].flatMap((i) => [0, 1, 2].map((j) => `old-${i}-${j}`)));
+    });
+
     it('finds offsets by timestamp through the time index of a compacted segment', async () => {
       const { make, stores } = await setup();
       const writer = make();
@@ -139,9 +196,9 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         keys.push(key);
         return get(key, range);
       };
-      expect(await reader.offsetFor(topic!, 1, baseTimeMs + 7_500)).toBe(8);
-      expect(await reader.offsetFor(topic!, 1, baseTimeMs)).toBe(0);
-      expect(await reader.offsetFor(topic!, 1, baseTimeMs + 3_600_000)).toBeUndefined();
+      expect((await reader.listOffset(topic!, 1, { timestampMs: baseTimeMs + 7_500 }))?.offset).toBe(8);
+      expect((await reader.listOffset(topic!, 1, { timestampMs: baseTimeMs }))?.offset).toBe(0);
+      expect(await reader.listOffset(topic!, 1, { timestampMs: baseTimeMs + 3_600_000 })).toBeUndefined();
       stores.objects.get = get;
       expect(keys.some((key) => key.endsWith('.timeindex'))).toBe(true);
     });

@@ -1,11 +1,21 @@
 /**
  * CreateTopics, DeleteTopics and DescribeConfigs over the engine's topic registry. Replication
  * factors and replica assignments are accepted and ignored: durability is S3's, not replicas'.
- * Topic configs are Spool's three (retention.ms, retention.bytes, max.message.bytes), plus
- * cleanup.policy=delete, the only policy there is.
+ * Topic configs are those of lib/log/topic-config.ts, plus cleanup.policy=delete, the only policy
+ * there is.
  */
 import { describeValue, SpoolError } from '../../errors.js';
-import { defaultTopicConfig, topicConfigRules, validatePartitionCount, validateTopicConfig, validateTopicName, type TopicConfig } from '../../log/index.js';
+import {
+  defaultTopicConfig,
+  parseTopicConfigValue,
+  renderTopicConfigValue,
+  topicConfigKeys,
+  validatePartitionCount,
+  validateTopicConfig,
+  validateTopicName,
+  type TopicConfig,
+  type TopicConfigKey,
+} from '../../log/index.js';
 import type { ApiHandler } from '../api.js';
 import { createTopics, type CreatableTopic, type CreateTopicsRequest, type CreateTopicsResponse } from '../apis/create-topics.js';
 import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../apis/delete-topics.js';
@@ -29,15 +39,13 @@ export function createTopicsHandler({ log }: BrokerDeps): ApiHandler<CreateTopic
   const plan = (topic: CreatableTopic): { name: string; partitions: number; config: Partial<TopicConfig> } => {
     const name = validateTopicName(topic.name);
     const partitions = topic.numPartitions === serverDefault ? (log.options.defaultPartitions ?? 1) : validatePartitionCount(topic.numPartitions, 'num_partitions');
-    const config: Record<string, number> = {};
+    const config: Record<string, number | string> = {};
     for (const { name: key, value } of topic.configs) {
       if (key === 'cleanup.policy') {
         if (value !== 'delete') throw new SpoolError('INVALID_CONFIG', `cleanup.policy must be "delete" (compaction by key is not supported), got ${describeValue(value)}`);
         continue;
       }
-      const number = value === null ? NaN : Number(value);
-      if (!(key in topicConfigRules)) throw new SpoolError('INVALID_CONFIG', `unknown topic config ${JSON.stringify(key)}; known: cleanup.policy, ${Object.keys(topicConfigRules).join(', ')}`);
-      config[key] = Number.isInteger(number) ? number : (value as unknown as number);
+      config[key] = parseTopicConfigValue(key, value);
     }
     return { name, partitions, config: validateTopicConfig(config) };
   };
@@ -86,9 +94,9 @@ export function deleteTopicsHandler({ log }: BrokerDeps): ApiHandler<DeleteTopic
 }
 
 export function describeConfigsHandler({ log }: BrokerDeps): ApiHandler<DescribeConfigsRequest, DescribeConfigsResponse> {
-  const entries = (config: TopicConfig, source: (key: keyof TopicConfig) => number): ConfigEntry[] => [
+  const entries = (config: TopicConfig, source: (key: TopicConfigKey) => number): ConfigEntry[] => [
     { name: 'cleanup.policy', value: 'delete', readOnly: true, source: SOURCE_DEFAULT },
-    ...(Object.keys(topicConfigRules) as (keyof TopicConfig)[]).map((key) => ({ name: key, value: String(config[key]), readOnly: false, source: source(key) })),
+    ...topicConfigKeys.map((key) => ({ name: key, value: renderTopicConfigValue(key, config[key]), readOnly: false, source: source(key) })),
   ];
   return {
     codec: describeConfigs,

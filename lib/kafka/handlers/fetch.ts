@@ -10,7 +10,8 @@ import pMap from 'p-map';
 import { SpoolError } from '../../errors.js';
 import type { ApiHandler, Handled, RequestContext } from '../api.js';
 import { fetch, type FetchPartitionResponse, type FetchRequest, type FetchResponse } from '../apis/fetch.js';
-import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../apis/list-offsets.js';
+import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../apis/list-offsets.js';
+import type { OffsetQuery, TimestampedOffset } from '../../log/index.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
 import { later } from '../api.js';
 import { permits, type BrokerDeps } from './deps.js';
@@ -99,33 +100,58 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
   };
 }
 
+/**
+ * ListOffsets' special timestamps (ListOffsetsRequest constants in Kafka) and the first version that
+ * may ask for each; an older version asking is answered UNSUPPORTED_VERSION, as Kafka does. Without
+ * tiered storage, the local log is the whole log and nothing is in, or pending upload to, a remote
+ * tier: Kafka then answers -4 as -2, and -5 and -6 as offset -1.
+ */
+const specialTimestamps = new Map<number, { readonly name: string; readonly sinceVersion: number; readonly query: OffsetQuery | 'none' }>([
+  [-1, { name: 'LATEST', sinceVersion: 0, query: 'latest' }],
+  [-2, { name: 'EARLIEST', sinceVersion: 0, query: 'earliest' }],
+  [-3, { name: 'MAX_TIMESTAMP', sinceVersion: 7, query: 'max-timestamp' }],
+  [-4, { name: 'EARLIEST_LOCAL', sinceVersion: 8, query: 'earliest' }],
+  [-5, { name: 'LATEST_TIERED', sinceVersion: 9, query: 'none' }],
+  [-6, { name: 'EARLIEST_PENDING_UPLOAD', sinceVersion: 11, query: 'none' }],
+]);
+
 export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsRequest, ListOffsetsResponse> {
+  const answer = (partitionIndex: number, errorCode: number, found?: TimestampedOffset) => ({
+    partitionIndex,
+    errorCode,
+    timestamp: found?.timestampMs ?? -1,
+    offset: found?.offset ?? -1,
+    leaderEpoch: -1,
+  });
   const refuse = (request: ListOffsetsRequest, errorCode: number): ListOffsetsResponse => ({
-    topics: request.topics.map((topic) => ({
-      name: topic.name,
-      partitions: topic.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode, timestamp: -1, offset: -1, leaderEpoch: -1 })),
-    })),
+    topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((p) => answer(p.partitionIndex, errorCode)) })),
   });
   return {
     codec: listOffsets,
     refuse,
     async handle(request, context) {
+      const seen = new Map<string, number>();
+      for (const topic of request.topics) for (const { partitionIndex } of topic.partitions) seen.set(`${topic.name}\u0000${partitionIndex}`, (seen.get(`${topic.name}\u0000${partitionIndex}`) ?? 0) + 1);
+      const lookup = async (topic: string, partitionIndex: number, timestamp: number) => {
+        if (!permits(context.principal, 'read', topic)) return answer(partitionIndex, KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
+        // Kafka answers a partition named twice INVALID_REQUEST, both times.
+        if (seen.get(`${topic}\u0000${partitionIndex}`)! > 1) return answer(partitionIndex, KafkaErrors.INVALID_REQUEST);
+        const special = specialTimestamps.get(timestamp);
+        if (timestamp < 0 && (special === undefined || context.apiVersion < special.sinceVersion)) return answer(partitionIndex, KafkaErrors.UNSUPPORTED_VERSION);
+        try {
+          if (special?.query === 'none') {
+            await log.offsetRange(topic, partitionIndex); // the partition must exist
+            return answer(partitionIndex, KafkaErrors.NONE);
+          }
+          return answer(partitionIndex, KafkaErrors.NONE, await log.listOffset(topic, partitionIndex, special?.query ?? { timestampMs: timestamp }));
+        } catch (error) {
+          return answer(partitionIndex, kafkaErrorFor(error).code);
+        }
+      };
       const topics = await Promise.all(
         request.topics.map(async (topic) => ({
           name: topic.name,
-          partitions: await Promise.all(
-            topic.partitions.map(async ({ partitionIndex, timestamp }) => {
-              if (!permits(context.principal, 'read', topic.name)) return { partitionIndex, errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED, timestamp: -1, offset: -1, leaderEpoch: -1 };
-              try {
-                const at = timestamp === LATEST_TIMESTAMP ? 'latest' : timestamp === EARLIEST_TIMESTAMP ? 'earliest' : timestamp;
-                if (typeof at === 'number' && at < 0) throw new SpoolError('INVALID_ARGUMENT', `timestamp must be -1 (latest), -2 (earliest) or a time in ms, got ${at}`);
-                const offset = await log.offsetFor(topic.name, partitionIndex, at);
-                return { partitionIndex, errorCode: KafkaErrors.NONE, timestamp: -1, offset: offset ?? -1, leaderEpoch: -1 };
-              } catch (error) {
-                return { partitionIndex, errorCode: kafkaErrorFor(error).code, timestamp: -1, offset: -1, leaderEpoch: -1 };
-              }
-            }),
-          ),
+          partitions: await Promise.all(topic.partitions.map(({ partitionIndex, timestamp }) => lookup(topic.name, partitionIndex, timestamp))),
         })),
       );
       return { topics };

@@ -20,14 +20,22 @@ const connections = new WeakMap<object, { readonly last: Map<string, Promise<unk
 const parallelAccepts = 32;
 
 export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler<ProduceRequest, ProduceResponse> {
-  const failed = (index: number, errorCode: number, errorMessage: string | null): ProducePartitionResponse => ({ index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage });
+  const failed = (index: number, errorCode: number, errorMessage: string | null, recordErrors: ProducePartitionResponse['recordErrors'] = []): ProducePartitionResponse => ({
+    index,
+    errorCode,
+    baseOffset: -1,
+    logAppendTimeMs: -1,
+    logStartOffset: -1,
+    recordErrors,
+    errorMessage,
+  });
   const refuse = (request: ProduceRequest, errorCode: number): ProduceResponse => ({
     topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((p) => failed(p.index, errorCode, null)) })),
   });
   const failure = (index: number, error: unknown): ProducePartitionResponse => {
     const mapped = kafkaErrorFor(error);
     if (mapped.unexpected) logger.log('error', 'kafka produce failed', { message: error instanceof Error ? error.message : String(error) });
-    return failed(index, mapped.code, mapped.unexpected ? null : mapped.message);
+    return failed(index, mapped.code, mapped.unexpected ? null : mapped.message, recordErrorsOf(error));
   };
   return {
     codec: produce,
@@ -47,7 +55,7 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
           if (count > 0) metrics.emit({ RecordsProduced: [count, 'Count'], BytesProduced: [records.length, 'Bytes'] }, {}, { topic });
           return {
             answer: done.then(
-              ({ baseOffset }) => ({ index, errorCode: KafkaErrors.NONE, baseOffset, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: null }),
+              ({ baseOffset, logAppendTimeMs }) => ({ index, errorCode: KafkaErrors.NONE, baseOffset, logAppendTimeMs, logStartOffset: -1, recordErrors: [], errorMessage: null }),
               (error: unknown) => failure(index, error),
             ),
           };
@@ -100,4 +108,11 @@ export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProdu
       return { errorCode: KafkaErrors.NONE, producerId, producerEpoch: 0 };
     },
   };
+}
+
+/** A validation failure's failing records (format/log-validator.ts), as Produce v8+ reports them. */
+function recordErrorsOf(error: unknown): ProducePartitionResponse['recordErrors'] {
+  const errors = error instanceof SpoolError ? error.details.record_errors : undefined;
+  if (!Array.isArray(errors)) return [];
+  return errors.map((entry: { batch_index: number; message: string }) => ({ batchIndex: entry.batch_index, message: entry.message }));
 }

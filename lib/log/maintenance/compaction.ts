@@ -16,7 +16,7 @@
  *   collector's grace period, as writers' are.
  */
 import { monotonicFactory } from 'ulid';
-import { batchesIn, patchBaseOffset } from '../../format/index.js';
+import { batchesIn, patchBaseOffset, readBatchHeader, repairMaxTimestamp } from '../../format/index.js';
 import { maxTransactionOps, TransactionConflictError, ConditionFailedError, type WriteOp } from '../../storage/ports.js';
 import { batchRowAttrs, batchRowFromItem, effectiveRows, objectsOf, offsetSk, rowKey, rowsPk, type BatchRow, type PartitionState, type TopicItem } from '../layout.js';
 import { buildIndexes, type BatchPlacement } from '../segment-index.js';
@@ -64,12 +64,16 @@ async function compactGroup(ctx: MaintenanceContext, topic: TopicItem, partition
   const parts: Buffer[] = [];
   const placements: BatchPlacement[] = [];
   let position = 0;
+  let maxTimestampMs = -1;
   for (const row of group) {
     const chunk = await ctx.objects.get(row.objectKey, { offset: row.position, length: row.sizeBytes });
     let base = row.baseOffset;
-    for (const { header, pos } of batchesIn(chunk)) {
-      const batch = Buffer.from(chunk.subarray(pos, pos + header.sizeBytes));
+    for (const { header: stored, pos } of batchesIn(chunk)) {
+      const batch = Buffer.from(chunk.subarray(pos, pos + stored.sizeBytes));
       patchBaseOffset(batch, 0, base); // per-partition segments carry absolute offsets, as Kafka's .log
+      repairMaxTimestamp(batch, 0, row.committedMs); // a batch stored before append validation gets its records' time
+      const header = readBatchHeader(batch, 0);
+      maxTimestampMs = Math.max(maxTimestampMs, header.maxTimestampMs);
       placements.push({ baseOffset: base, position, maxTimestampMs: header.maxTimestampMs });
       parts.push(batch);
       position += batch.length;
@@ -85,7 +89,7 @@ async function compactGroup(ctx: MaintenanceContext, topic: TopicItem, partition
     objectKey: `${stem}.log`,
     position: 0,
     sizeBytes: body.length,
-    maxTimestampMs: Math.max(...group.map((row) => row.maxTimestampMs)),
+    maxTimestampMs,
     committedMs: Math.max(...group.map((row) => row.committedMs)),
     indexKey: `${stem}.index`,
     timeIndexKey: `${stem}.timeindex`,

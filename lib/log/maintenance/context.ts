@@ -39,6 +39,8 @@ export interface MaintenanceResult {
   objects_deleted: number;
   bytes_deleted: number;
   topics_deletion_finished: number;
+  /** Rows written with maxTimestampMs -1 (before append validation) given their records' real time. */
+  rows_timestamps_repaired: number;
   objects_before: number;
   bytes_before: number;
   rows_before: number;
@@ -61,6 +63,7 @@ export function emptyResult(): MaintenanceResult {
     objects_deleted: 0,
     bytes_deleted: 0,
     topics_deletion_finished: 0,
+    rows_timestamps_repaired: 0,
     objects_before: 0,
     bytes_before: 0,
     rows_before: 0,

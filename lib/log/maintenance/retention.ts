@@ -4,15 +4,19 @@
  * partition holds more than retention.bytes. The log start offset advances first, by a conditional
  * write: from then on those offsets are out of range for readers. Only then are the rows deleted
  * (objects recorded in the ledger first), and the objects follow after the collector's grace period.
- * Rows left below the log start by a pass cut short are deleted by the next one.
+ * Rows left below the log start by a pass cut short are deleted by the next one. A row's time is
+ * its records' (rows written before append validation are repaired first: timestamps.ts).
  */
 import { ConditionFailedError } from '../../storage/ports.js';
 import { batchRowFromItem, effectiveRows, partitionKey, rowsPk, type BatchRow, type PartitionState, type TopicItem } from '../layout.js';
 import { deleteRows } from './compaction.js';
 import type { MaintenanceContext, MaintenanceResult } from './context.js';
+import { repairRowTimestamps } from './timestamps.js';
 
 export async function retainPartition(ctx: MaintenanceContext, topic: TopicItem, partition: number, state: PartitionState, result: MaintenanceResult): Promise<PartitionState> {
-  const rows = (await ctx.metadata.query(rowsPk(topic.id, partition))).map(batchRowFromItem).filter((row) => row.baseOffset < state.nextOffset);
+  const stored = (await ctx.metadata.query(rowsPk(topic.id, partition))).map(batchRowFromItem).filter((row) => row.baseOffset < state.nextOffset);
+  // Never judge a row by a time it does not have: rows from before append validation get their records' time first.
+  const rows = await repairRowTimestamps(ctx, topic, partition, stored, result);
   const newStart = retentionCut(rows, state, topic.config['retention.ms'], topic.config['retention.bytes'], ctx.now());
   let start = state.logStartOffset;
   if (newStart > state.logStartOffset) {

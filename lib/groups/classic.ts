@@ -47,6 +47,8 @@ export async function vouchForMembers(metadata: MetadataStore, group: string, al
 export interface ClassicCommit {
   /** `topic/partition` */
   readonly key: string;
+  /** The id of the topic incarnation the offset is of. */
+  readonly topicId: string;
   readonly offset: number;
   readonly metadata: string | null;
 }
@@ -62,7 +64,7 @@ export async function commitClassicOffsets(
   commits: readonly ClassicCommit[],
   nowMs: number,
 ): Promise<void> {
-  const updates = new Map<string, OffsetUpdate>(commits.map((c) => [c.key, { set: { committed: c.offset, committedMs: nowMs, metadata: c.metadata } }]));
+  const updates = new Map<string, OffsetUpdate>(commits.map((c) => [c.key, { topicId: c.topicId, set: { committed: c.offset, committedMs: nowMs, metadata: c.metadata } }]));
   await writeOffsets(
     metadata,
     group,

@@ -55,6 +55,7 @@ import {
   type LoadedGroup as Loaded,
   type OffsetEntry,
   type OffsetUpdate,
+  type TopicIdentities,
 } from './items.js';
 import { acknowledge, assignmentOf, emptyGroup, notified, phaseOf, rebalance, type AutoOffsetReset, type GroupPhase, type GroupState, type MemberState } from './state.js';
 import { linkedSignal } from '../signals.js';
@@ -211,15 +212,26 @@ export class GroupCoordinator {
       const records = await this.fetchFrom(starts, { ...options, waitMs });
       if (options.signal?.aborted) return { records: [], generation: state.generation, assignments: view.assignments, revoking: view.revoking };
 
-      const position = (offset: number): OffsetUpdate => ({ set: { position: offset, positionRun: member.runId, positionGeneration: state.generation } });
-      const advanced = new Map<string, OffsetUpdate>();
-      for (const [key, offset] of nextOffsets(records)) advanced.set(key, position(offset));
+      // Positions are of the topics as they were read: a topic created again since reads them as none.
+      const topicIds = new Map<string, string>();
+      for (const topic of new Set(owned.map((key) => parseTpKey(key).topic))) {
+        const identity = await this.log.topicIdentity(topic);
+        if (identity) topicIds.set(topic, identity.id);
+      }
+      const positions = (entries: Iterable<[string, number]>): Map<string, OffsetUpdate> => {
+        const updates = new Map<string, OffsetUpdate>();
+        for (const [key, offset] of entries) {
+          const topicId = topicIds.get(parseTpKey(key).topic);
+          if (topicId !== undefined) updates.set(key, { topicId, set: { position: offset, positionRun: member.runId, positionGeneration: state.generation } });
+        }
+        return updates;
+      };
+      const advanced = positions(nextOffsets(records));
       // Partitions that started from a commit or a reset hold their start as position, so records
       // produced before the next poll are not skipped by a second "latest".
-      const started = new Map<string, OffsetUpdate>();
-      for (const key of owned) {
-        if (!advanced.has(key) && this.ownPosition(offsets.get(key), member, state) !== starts.get(key)) started.set(key, position(starts.get(key)!));
-      }
+      const started = positions(
+        owned.filter((key) => !advanced.has(key) && this.ownPosition(offsets.get(key), member, state) !== starts.get(key)).map((key) => [key, starts.get(key)!]),
+      );
       try {
         await this.updateOffsets(group, state, advanced);
       } catch (error) {
@@ -237,15 +249,20 @@ export class GroupCoordinator {
   /** Commits offsets: by a member of the current generation for its own partitions, or by anyone while the group has no live members. */
   async commit(group: string, request: { memberId?: string; generation?: number; offsets: readonly (TopicPartition & { offset: number; metadata?: string | null })[] }): Promise<void> {
     checkGroupName(group);
+    const topicIds = new Map<string, string>();
     for (const { topic, partition, offset } of request.offsets) {
       const topicItem = await this.log.topics.require(topic);
       if (!Number.isInteger(partition) || partition < 0 || partition >= topicItem.partitions) {
         throw new SpoolError('PARTITION_NOT_FOUND', `topic ${topic} has no partition ${describeValue(partition)}`);
       }
       if (!Number.isSafeInteger(offset) || offset < 0) throw new SpoolError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${describeValue(offset)}`);
+      topicIds.set(topic, topicItem.id);
     }
     const updates = new Map<string, OffsetUpdate>(
-      request.offsets.map(({ topic, partition, offset, metadata }) => [tpKey(topic, partition), { set: { committed: offset, committedMs: this.now(), metadata: metadata ?? null } }]),
+      request.offsets.map(({ topic, partition, offset, metadata }) => [
+        tpKey(topic, partition),
+        { topicId: topicIds.get(topic)!, set: { committed: offset, committedMs: this.now(), metadata: metadata ?? null } },
+      ]),
     );
     for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
       const loaded = await this.load(group);
@@ -369,7 +386,7 @@ export class GroupCoordinator {
     const updates = new Map<string, OffsetUpdate>();
     const committed = new Map<string, number>();
     for (const topic of names) {
-      const { partitions } = await this.log.topics.require(topic);
+      const { partitions, id: topicId } = await this.log.topics.require(topic);
       for (let partition = 0; partition < partitions; partition++) {
         const offset =
           typeof to === 'string'
@@ -378,7 +395,7 @@ export class GroupCoordinator {
               ? to.offset
               : ((await this.log.listOffset(topic, partition, { timestampMs: to.timestamp })) ?? (await this.log.listOffset(topic, partition, 'latest'))!).offset;
         committed.set(tpKey(topic, partition), offset);
-        updates.set(tpKey(topic, partition), { set: { committed: offset, committedMs: this.now(), position: null, positionRun: null, positionGeneration: null } });
+        updates.set(tpKey(topic, partition), { topicId, set: { committed: offset, committedMs: this.now(), position: null, positionRun: null, positionGeneration: null } });
       }
     }
     if (!loaded.exists) await this.ensureGroup(group);
@@ -402,7 +419,7 @@ export class GroupCoordinator {
     }
     // Only what was read: a group created again meanwhile keeps its own items.
     for (const id of loaded.leases.keys()) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: memberPrefix + id } });
-    for (const key of loaded.offsets.keys()) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: offsetPrefix + key } });
+    for (const key of loaded.storedOffsetKeys) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: offsetPrefix + key } });
     if (loaded.vouch) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: vouchSk } });
     await this.metadata.write({ kind: 'delete', key: { pk: groupsPk, sk: group } });
   }
@@ -434,9 +451,12 @@ export class GroupCoordinator {
         const stored = loaded.offsets.get(key);
         // Forward only: an explicit commit ahead of the polled position is never undone.
         if (stored && stored.positionRun === member.runId && stored.position !== null && (stored.committed === null || stored.position > stored.committed)) {
+          const topicId = stored.positionTopicId ?? (await this.log.topicIdentity(parseTpKey(key).topic))?.id;
+          if (topicId === undefined) continue; // the topic is gone: nothing to commit
           updates.set(key, {
+            topicId,
             set: { committed: stored.position, committedMs: this.now() },
-            expect: { position: stored.position, positionRun: member.runId, committed: stored.committed },
+            expect: { position: stored.position, positionRun: member.runId, committed: stored.storedCommitted },
           });
         }
       }
@@ -543,8 +563,11 @@ export class GroupCoordinator {
   }
 
   private load(group: string): Promise<Loaded> {
-    return loadGroup(this.metadata, group);
+    return loadGroup(this.metadata, group, this.topicIdentities);
   }
+
+  /** Committed offsets are checked against the topics as they are now (items.ts, OffsetEntry). */
+  readonly topicIdentities: TopicIdentities = (topic, fresh) => this.log.topicIdentity(topic, fresh);
 
   private liveMembers(loaded: Loaded): Record<string, MemberState> {
     return liveMembers(loaded, this.now());

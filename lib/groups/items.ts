@@ -5,7 +5,8 @@
  *
  *   pk group#<group>   sk state                  GroupState; with `classic` while Kafka manages the group
  *                      sk member#<member id>     HTTP members' leases: { lastHeartbeatMs, sessionTimeoutMs }
- *                      sk offset#<topic>/<p>     { committed, committedMs, metadata?, position, positionRun, positionGeneration }
+ *                      sk offset#<topic>/<p>     { committed, committedMs, metadata?, topicId, position, positionRun,
+ *                                                positionGeneration, positionTopicId }: see OffsetEntry
  *                      sk kafka-vouch            Kafka groups: { aliveUntilMs, renewedMs }: the coordinating
  *                                                agent vouches for the members in `state` until then
  *                      sk coordinator            the Kafka coordinator's lease (lib/kafka/cluster.ts; not read here)
@@ -18,6 +19,7 @@
  */
 import { describeValue, SpoolError } from '../errors.js';
 import { TransactionConflictError, type Attributes, type AttributeValue, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { parseTpKey } from './assignors.js';
 import { emptyGroup, type GroupState, type MemberState } from './state.js';
 
 export const stateSk = 'state';
@@ -45,14 +47,35 @@ export interface Lease {
   readonly sessionTimeoutMs: number;
 }
 
-/** Per (group, partition): the committed offset (and Kafka's metadata string), and the position an HTTP member's polls reached. */
+/**
+ * Per (group, partition): the committed offset (and Kafka's metadata string), and the position an
+ * HTTP member's polls reached, as they stand for the topic as it is now. Offsets belong to one
+ * incarnation of a topic: a commit stores the topic's id beside the offset (`topicId`), a poll
+ * beside the position (`positionTopicId`), and an offset of a topic since deleted, or deleted and
+ * created again, reads as none (as Kafka drops a deleted topic's offsets from every group). An
+ * item written before topics' ids were stored counts as the current incarnation's if it was
+ * committed after the topic was created.
+ */
 export interface OffsetEntry {
   readonly committed: number | null;
   readonly metadata: string | null;
   readonly position: number | null;
   readonly positionRun: string | null;
   readonly positionGeneration: number | null;
+  /** The topic incarnation the position was reached in. */
+  readonly positionTopicId: string | null;
+  /** The committed offset as stored, of whichever incarnation: what a conditional write must expect. */
+  readonly storedCommitted: number | null;
 }
+
+/** What offsets are checked against: a topic's id and creation time. */
+export interface TopicIdentity {
+  readonly id: string;
+  readonly createdMs: number;
+}
+
+/** Looks a topic up by name, from a short-lived cache or, when `fresh`, from the store; undefined when it does not exist. */
+export type TopicIdentities = (topic: string, fresh: boolean) => Promise<TopicIdentity | undefined>;
 
 export interface Vouch {
   readonly aliveUntilMs: number;
@@ -63,18 +86,21 @@ export interface LoadedGroup {
   readonly state: GroupState;
   readonly exists: boolean;
   readonly leases: ReadonlyMap<string, Lease>;
+  /** Offsets of the topics as they are now (see OffsetEntry), by `topic/partition`. */
   readonly offsets: ReadonlyMap<string, OffsetEntry>;
+  /** Every offset item's key, current or not: what deleting the group removes. */
+  readonly storedOffsetKeys: readonly string[];
   readonly vouch: Vouch | undefined;
 }
 
 /** Everything under the group's key, in one range read. */
-export async function loadGroup(metadata: MetadataStore, group: string): Promise<LoadedGroup> {
+export async function loadGroup(metadata: MetadataStore, group: string, topics: TopicIdentities): Promise<LoadedGroup> {
   const items = await metadata.query(groupPk(group));
   let state: GroupState = emptyGroup;
   let exists = false;
   let vouch: Vouch | undefined;
   const leases = new Map<string, Lease>();
-  const offsets = new Map<string, OffsetEntry>();
+  const offsetItems: Item[] = [];
   for (const item of items) {
     if (item.sk === stateSk) {
       state = stateFromItem(item);
@@ -84,26 +110,57 @@ export async function loadGroup(metadata: MetadataStore, group: string): Promise
     } else if (item.sk.startsWith(memberPrefix)) {
       leases.set(item.sk.slice(memberPrefix.length), item.attrs as unknown as Lease);
     } else if (item.sk.startsWith(offsetPrefix)) {
-      offsets.set(item.sk.slice(offsetPrefix.length), offsetEntry(item));
+      offsetItems.push(item);
     }
   }
-  return { state, exists, leases, offsets, vouch };
+  const offsets = await currentOffsets(offsetItems, topics);
+  return { state, exists, leases, offsets, storedOffsetKeys: offsetItems.map((item) => item.sk.slice(offsetPrefix.length)), vouch };
 }
 
-/** Only the offset items (a range read that skips the state and the leases). */
-export async function loadOffsets(metadata: MetadataStore, group: string): Promise<Map<string, OffsetEntry>> {
-  const items = await metadata.query(groupPk(group), { from: offsetPrefix, to: `${offsetPrefix}\uffff` });
-  return new Map(items.map((item) => [item.sk.slice(offsetPrefix.length), offsetEntry(item)]));
+/** Only the offset items (a range read that skips the state and the leases), as they stand now. */
+export async function loadOffsets(metadata: MetadataStore, group: string, topics: TopicIdentities): Promise<Map<string, OffsetEntry>> {
+  return currentOffsets(await metadata.query(groupPk(group), { from: offsetPrefix, to: `${offsetPrefix}\uffff` }), topics);
 }
 
-function offsetEntry(item: Item): OffsetEntry {
+/**
+ * The entries of offset items that belong to the topics as they are now; a topic that does not
+ * exist has none. Each topic is looked up once from the cache, and again from the store only when
+ * an item names an id the cache does not know (a topic created again moments ago).
+ */
+async function currentOffsets(items: readonly Item[], topics: TopicIdentities): Promise<Map<string, OffsetEntry>> {
+  const byTopic = new Map<string, Item[]>();
+  for (const item of items) {
+    const { topic } = parseTpKey(item.sk.slice(offsetPrefix.length));
+    byTopic.set(topic, [...(byTopic.get(topic) ?? []), item]);
+  }
+  const offsets = new Map<string, OffsetEntry>();
+  for (const [topic, topicItems] of byTopic) {
+    let identity = await topics(topic, false);
+    const ids = topicItems.flatMap((item) => [item.attrs.topicId, item.attrs.positionTopicId]).filter((id) => typeof id === 'string');
+    if (identity === undefined || ids.some((id) => id !== identity!.id)) identity = await topics(topic, true);
+    if (identity === undefined) continue;
+    for (const item of topicItems) {
+      const entry = offsetEntry(item, identity);
+      if (entry.committed !== null || entry.position !== null) offsets.set(item.sk.slice(offsetPrefix.length), entry);
+    }
+  }
+  return offsets;
+}
+
+function offsetEntry(item: Item, topic: TopicIdentity): OffsetEntry {
   const a = item.attrs;
+  const storedCommitted = (a.committed as number | null | undefined) ?? null;
+  const committedMs = a.committedMs as number | undefined;
+  const committedHere = typeof a.topicId === 'string' ? a.topicId === topic.id : committedMs === undefined || committedMs >= topic.createdMs;
+  const positionHere = typeof a.positionTopicId === 'string' ? a.positionTopicId === topic.id : true;
   return {
-    committed: (a.committed as number | null | undefined) ?? null,
-    metadata: (a.metadata as string | null | undefined) ?? null,
-    position: (a.position as number | null | undefined) ?? null,
-    positionRun: (a.positionRun as string | null | undefined) ?? null,
-    positionGeneration: (a.positionGeneration as number | null | undefined) ?? null,
+    committed: committedHere ? storedCommitted : null,
+    metadata: committedHere ? ((a.metadata as string | null | undefined) ?? null) : null,
+    position: positionHere ? ((a.position as number | null | undefined) ?? null) : null,
+    positionRun: positionHere ? ((a.positionRun as string | null | undefined) ?? null) : null,
+    positionGeneration: positionHere ? ((a.positionGeneration as number | null | undefined) ?? null) : null,
+    positionTopicId: positionHere ? ((a.positionTopicId as string | null | undefined) ?? null) : null,
+    storedCommitted,
   };
 }
 
@@ -129,6 +186,8 @@ export function liveCount(loaded: LoadedGroup, now: number): number {
 }
 
 export interface OffsetUpdate {
+  /** The id of the topic incarnation the offset or position is of: stored beside what `set` sets. */
+  readonly topicId: string;
   readonly set: Attributes;
   /** Required of the offset item as it is now (auto-commit: unchanged since read). */
   readonly expect?: Attributes;
@@ -153,7 +212,7 @@ export async function writeOffsets(
       ...entries.slice(start, start + offsetsPerTransaction).map(([key, update]): WriteOp => ({
         kind: 'update',
         key: { pk: groupPk(group), sk: offsetPrefix + key },
-        set: update.set,
+        set: withTopicId(update),
         condition: update.expect && { kind: 'match', fields: update.expect },
       })),
     ];
@@ -165,6 +224,15 @@ export async function writeOffsets(
       throw new SpoolError('CONFLICT', `offsets of group ${group} changed concurrently`, { retriable: true });
     }
   }
+}
+
+/** An update's fields with the topic id beside each offset it sets (see OffsetEntry). */
+function withTopicId(update: OffsetUpdate): Attributes {
+  return {
+    ...update.set,
+    ...('committed' in update.set ? { topicId: update.topicId } : {}),
+    ...('position' in update.set ? { positionTopicId: update.topicId } : {}),
+  };
 }
 
 /** The state as an item: plain data, `undefined` fields dropped, byte strings kept as bytes. */

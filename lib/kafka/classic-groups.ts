@@ -156,7 +156,8 @@ interface Group {
   /** The leader's assignment, while it is being written. */
   assigning?: ReadonlyMap<string, Buffer>;
   /** Offsets this coordinator committed in the current generation (skipped when committed again unchanged). */
-  readonly committed: Map<string, { offset: number; metadata: string | null }>;
+  /** What this coordinator last committed per partition (and of which topic incarnation): an unchanged commit is not written again. */
+  readonly committed: Map<string, { offset: number; metadata: string | null; topicId: string }>;
   vouchedUntilMs: number;
   vouching: boolean;
   /** Writes, one at a time. */
@@ -302,7 +303,7 @@ export class ClassicGroups {
 
   /** The first join of an Empty group: if HTTP members hold it, it is not Kafka's to take. */
   private async refuseIfHttpManaged(group: Group): Promise<void> {
-    const loaded = await loadGroup(this.options.metadata, group.id);
+    const loaded = await loadGroup(this.options.metadata, group.id, this.options.groups.topicIdentities);
     if (group.dropped || group.phase !== 'Empty') return;
     group.stored = loaded.state;
     group.storedExists = loaded.exists;
@@ -555,7 +556,7 @@ export class ClassicGroups {
         return true;
       } catch (error) {
         if (!(error instanceof ConditionFailedError)) throw error;
-        const loaded = await loadGroup(this.options.metadata, group.id);
+        const loaded = await loadGroup(this.options.metadata, group.id, this.options.groups.topicIdentities);
         if (liveCount(loaded, this.scheduler.now()) > 0 || loaded.state.generation >= next.generation) break;
         group.stored = loaded.state;
         group.storedExists = loaded.exists;
@@ -673,7 +674,7 @@ export class ClassicGroups {
     }
     // Per partition: is it one to commit?
     const errors = new Map<string, number>();
-    const commits: { key: string; offset: number; metadata: string | null }[] = [];
+    const commits: { key: string; offset: number; metadata: string | null; topicId: string }[] = [];
     for (const topic of request.topics) {
       const item = allowed(topic.name) ? await this.options.log.topics.get(topic.name) : undefined;
       for (const p of topic.partitions) {
@@ -682,7 +683,7 @@ export class ClassicGroups {
         else if (item === undefined || p.partitionIndex < 0 || p.partitionIndex >= item.partitions) errors.set(key, KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
         else if ((p.committedMetadata?.length ?? 0) > maxMetadataChars) errors.set(key, KafkaErrors.OFFSET_METADATA_TOO_LARGE);
         else if (p.committedOffset < 0) errors.set(key, KafkaErrors.OFFSET_OUT_OF_RANGE);
-        else commits.push({ key, offset: p.committedOffset, metadata: p.committedMetadata });
+        else commits.push({ key, offset: p.committedOffset, metadata: p.committedMetadata, topicId: item.id });
       }
     }
     const failed = (code: number) => commits.forEach((c) => errors.set(c.key, code));
@@ -702,12 +703,12 @@ export class ClassicGroups {
     } else {
       const changed = commits.filter((c) => {
         const known = group.committed.get(c.key);
-        return known === undefined || known.offset !== c.offset || known.metadata !== c.metadata;
+        return known === undefined || known.offset !== c.offset || known.metadata !== c.metadata || known.topicId !== c.topicId;
       });
       try {
         if (changed.length > 0) {
           await commitClassicOffsets(this.options.metadata, group.id, { incarnation: group.stored.incarnation, generation: request.generationId }, changed, this.scheduler.now());
-          if (group.generation === request.generationId) for (const c of changed) group.committed.set(c.key, { offset: c.offset, metadata: c.metadata });
+          if (group.generation === request.generationId) for (const c of changed) group.committed.set(c.key, { offset: c.offset, metadata: c.metadata, topicId: c.topicId });
         }
       } catch (error) {
         if (!(error instanceof SpoolError && error.code === 'ILLEGAL_GENERATION')) throw error;
@@ -729,7 +730,7 @@ export class ClassicGroups {
   async fetchOffsets(request: OffsetFetchRequest, allowed: (topic: string) => boolean): Promise<OffsetFetchResponse> {
     checkGroupId(request.groupId);
     await this.requireCoordinator(request.groupId);
-    const stored = await loadOffsets(this.options.metadata, request.groupId);
+    const stored = await loadOffsets(this.options.metadata, request.groupId, this.options.groups.topicIdentities);
     const entry = (name: string, partitionIndex: number) => {
       const offset = allowed(name) ? stored.get(tpKey(name, partitionIndex)) : undefined;
       const committed = offset?.committed ?? null;
@@ -846,7 +847,7 @@ export class ClassicGroups {
   }
 
   private async load(groupId: string): Promise<Group> {
-    const loaded = await loadGroup(this.options.metadata, groupId);
+    const loaded = await loadGroup(this.options.metadata, groupId, this.options.groups.topicIdentities);
     const { state } = loaded;
     const classic = state.classic;
     const group: Group = {

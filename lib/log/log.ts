@@ -323,12 +323,33 @@ export class Log {
     return offset;
   }
 
+  /**
+   * A topic's identity, as committed offsets are checked against it (a topic deleted and created
+   * again has a new id): from the short-lived topic cache, or from the store when `fresh`.
+   */
+  async topicIdentity(topicName: string, fresh = false): Promise<{ id: string; createdMs: number } | undefined> {
+    const topic = fresh ? await this.topics.get(topicName) : await this.cachedTopic(topicName);
+    if (fresh) {
+      if (topic === undefined) this.topicCache.delete(topicName);
+      else this.topicCache.set(topicName, { topic, expiresMs: this.now() + this.topicCacheMs });
+    }
+    return topic && { id: topic.id, createdMs: topic.createdMs };
+  }
+
+  /** The topic from the short-lived cache reads share with produce, read again once the entry is old. */
+  private async cachedTopic(topicName: string): Promise<TopicItem | undefined> {
+    const cached = this.topicCache.get(topicName);
+    if (cached && cached.expiresMs > this.now()) return cached.topic;
+    const topic = await this.topics.get(topicName);
+    if (topic !== undefined) this.topicCache.set(topicName, { topic, expiresMs: this.now() + this.topicCacheMs });
+    return topic;
+  }
+
   /** Reads use the same short-lived topic cache as produce: a stale entry at worst names a partition whose state is gone (PARTITION_NOT_FOUND). */
   private async requirePartition(topicName: string, partition: number): Promise<TopicItem> {
     const cached = this.topicCache.get(topicName);
-    let topic = cached && cached.expiresMs > this.now() ? cached.topic : await this.topics.get(topicName);
+    let topic = await this.cachedTopic(topicName);
     if (topic === undefined) throw notFound(topicName);
-    if (cached?.topic !== topic) this.topicCache.set(topicName, { topic, expiresMs: this.now() + this.topicCacheMs });
     // A partition beyond a cached count may have been added since: look again before refusing.
     if (cached?.topic === topic && (partition as number) >= topic.partitions) {
       topic = (await this.topics.get(topicName)) ?? topic;

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { groupPk, offsetPrefix } from '../../lib/groups/items.js';
 import type { Log } from '../../lib/log/index.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
@@ -27,7 +28,7 @@ export function groupSuite(kind: () => StoreKind): void {
     const groups = [new GroupCoordinator(log, stores.metadata, { now }), new GroupCoordinator(log, stores.metadata, { now })] as const;
     const topic = `g-${randomUUID().slice(0, 8)}`;
     await log.createTopic(topic, partitions);
-    return { log, groups, topic, clock, group: `grp-${randomUUID().slice(0, 8)}` };
+    return { log, stores, groups, topic, clock, group: `grp-${randomUUID().slice(0, 8)}` };
   }
 
   const produceN = async (log: Log, topic: string, n: number, from = 0) => {
@@ -268,6 +269,54 @@ export function groupSuite(kind: () => StoreKind): void {
       await expect(groups[0].describe(group)).rejects.toMatchObject({ code: 'GROUP_NOT_FOUND' });
       expect((await groups[0].list()).map((g) => g.group)).not.toContain(group);
       await expect(groups[0].heartbeat(group, id)).rejects.toMatchObject({ code: 'UNKNOWN_MEMBER_ID' });
+    });
+  });
+
+  describe('groups > topic identity', () => {
+    const readAll = async (groups: readonly GroupCoordinator[], group: string, topic: string, expected: number) => {
+      const id = (await groups[0]!.join(group, { topics: [topic], autoOffsetReset: 'earliest' })).memberId;
+      const values: string[] = [];
+      for (let round = 0; round < 50 && values.length < expected; round++) {
+        for (const r of (await groups[round % 2]!.poll(group, id, { maxRecords: 7 })).records) values.push(str(r.value)!);
+      }
+      await groups[0]!.leave(group, id); // commits what was read
+      return values;
+    };
+
+    it('forgets a deleted topic’s offsets, so a topic created again under its name is read from its start (as Kafka)', async () => {
+      const { log, groups, topic, group } = await setup(1);
+      await produceN(log, topic, 20);
+      expect(await readAll(groups, group, topic, 20)).toHaveLength(20);
+      expect(await groups[0].offsets(group)).toEqual([{ topic, partition: 0, committed: 20 }]);
+
+      await log.deleteTopic(topic);
+      expect(await groups[1].offsets(group)).toEqual([]);
+      expect((await groups[1].describe(group)).partitions).toEqual([]); // describes normally, with nothing of the deleted topic
+
+      await log.createTopic(topic, 1);
+      await produceN(log, topic, 30, 100);
+      const again = await readAll(groups, group, topic, 30);
+      expect(again).toEqual(Array.from({ length: 30 }, (_, i) => `v${100 + i}`));
+      expect(await groups[0].offsets(group)).toEqual([{ topic, partition: 0, committed: 30 }]);
+    });
+
+    it('counts an offset stored without a topic id (before ids were stored) only if it was committed after the topic was created', async () => {
+      const { log, stores, groups, topic, group } = await setup(2);
+      const created = (await log.topics.require(topic)).createdMs;
+      await groups[0].commit(group, { offsets: [{ topic, partition: 0, offset: 0 }] }); // creates the group
+      const legacy = (partition: number, committed: number, committedMs: number) =>
+        stores.metadata.write({ kind: 'put', key: { pk: groupPk(group), sk: `${offsetPrefix}${topic}/${partition}` }, attrs: { committed, committedMs } });
+      await legacy(0, 7, created - 1);
+      await legacy(1, 9, created + 1);
+      expect(await groups[0].offsets(group)).toEqual([{ topic, partition: 1, committed: 9 }]);
+    });
+
+    it('deletes a group with every offset item it ever stored, those of deleted topics too', async () => {
+      const { log, stores, groups, topic, group } = await setup(1);
+      await groups[0].commit(group, { offsets: [{ topic, partition: 0, offset: 0 }] });
+      await log.deleteTopic(topic);
+      await groups[0].deleteGroup(group);
+      expect(await stores.metadata.query(groupPk(group))).toEqual([]);
     });
   });
 }

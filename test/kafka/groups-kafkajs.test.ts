@@ -107,4 +107,41 @@ describe('kafka > groups > kafkajs', () => {
     expect(offsets[0]!.partitions.map((p) => p.offset).sort()).toEqual(['12', '12', '12', '12']);
     await admin.disconnect();
   });
+
+  it('forgets the committed offsets of a deleted topic (as Kafka): a topic created again under its name is read whole', { timeout: 60_000 }, async () => {
+    const topic = `recreated-${randomUUID().slice(0, 8)}`;
+    const groupId = `group-${randomUUID().slice(0, 8)}`;
+    const kafka = new Kafka({ clientId: 'spool-e2e', brokers: [listener.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } });
+    const admin = kafka.admin();
+    await admin.connect();
+    const producer = kafka.producer();
+    await producer.connect();
+    const consumeAll = async (count: number): Promise<string[]> => {
+      const values: string[] = [];
+      const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 100 });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!.toString()) });
+      await until(() => values.length >= count);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // nothing more comes
+      await consumer.disconnect();
+      return values;
+    };
+
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    await producer.send({ topic, messages: Array.from({ length: 20 }, (_, i) => ({ value: `first-${i}` })) });
+    expect(await consumeAll(20)).toHaveLength(20);
+    expect((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions).toEqual([{ partition: 0, offset: '20', metadata: null }]);
+
+    await admin.deleteTopics({ topics: [topic] });
+    // The group describes normally, with no offsets of the deleted topic.
+    expect(await admin.fetchOffsets({ groupId })).toEqual([]);
+    expect((await admin.describeGroups([groupId])).groups[0]).toMatchObject({ groupId, state: 'Empty' });
+
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    await producer.send({ topic, messages: Array.from({ length: 30 }, (_, i) => ({ value: `second-${i}` })) });
+    expect(await consumeAll(30)).toEqual(Array.from({ length: 30 }, (_, i) => `second-${i}`));
+    await producer.disconnect();
+    await admin.disconnect();
+  });
 });

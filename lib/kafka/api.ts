@@ -4,6 +4,7 @@
  * protocol grammar; handlers in handlers/*.ts. The server (server.ts) frames, dispatches, and keeps
  * responses in request order per connection.
  */
+import type { Encodable, MessagePair } from './protocol/runtime.js';
 import type { KafkaReader, KafkaWriter } from './wire.js';
 
 export interface ApiCodec<Request, Response> {
@@ -16,6 +17,26 @@ export interface ApiCodec<Request, Response> {
   readonly flexibleFrom?: number;
   decodeRequest(reader: KafkaReader, version: number): Request;
   encodeResponse(writer: KafkaWriter, version: number, response: Response): void;
+}
+
+/**
+ * A generated message pair (protocol/messages/*.ts) as the server's codec, advertised for
+ * `versions` (which ApiVersions answers); handlers answer in the message's Encodable form, so a
+ * field they leave out goes out as the schema's default.
+ */
+export function served<Request, Response>(pair: MessagePair<Request, Response>, versions: { readonly min: number; readonly max: number }): ApiCodec<Request, Encodable<Response>> {
+  if (versions.min < pair.minVersion || versions.max > pair.maxVersion || versions.min > versions.max) {
+    throw new Error(`${pair.name} versions ${versions.min}-${versions.max} are outside the generated ${pair.minVersion}-${pair.maxVersion}`);
+  }
+  return {
+    key: pair.apiKey,
+    name: pair.name,
+    minVersion: versions.min,
+    maxVersion: versions.max,
+    flexibleFrom: pair.flexibleFrom !== undefined && pair.flexibleFrom <= versions.max ? pair.flexibleFrom : undefined,
+    decodeRequest: (reader, version) => pair.decodeRequest(reader, version),
+    encodeResponse: (writer, version, response) => pair.encodeResponse(writer, version, response),
+  };
 }
 
 /** Who is on the other end of a connection, as far as the request is concerned. */

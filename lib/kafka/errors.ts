@@ -53,6 +53,7 @@ export const KafkaErrors = {
   FENCED_LEADER_EPOCH: 74,
   MEMBER_ID_REQUIRED: 79,
   INVALID_RECORD: 87,
+  UNKNOWN_TOPIC_ID: 100,
 } as const;
 
 export type KafkaErrorName = keyof typeof KafkaErrors;

@@ -8,6 +8,9 @@
  *   BYTES             int32 length + bytes             uvarint (length + 1) + bytes
  *   ARRAY             int32 count, -1 = null           uvarint (count + 1), 0 = null
  *   TAGGED_FIELDS     (absent)                         uvarint count, then (tag, size, bytes)*
+ *   UINT16, UINT32    big-endian unsigned              same
+ *   FLOAT64           big-endian IEEE 754 double       same
+ *   UUID              16 bytes (a string "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in lower-case hex here)
  *
  * Reads never run past the frame: every shortfall is `SpoolError('CORRUPT_RECORD')` naming the
  * field, which the server answers by closing the connection (the request cannot be parsed, so it
@@ -20,6 +23,11 @@
 import { SpoolError } from '../errors.js';
 import { ByteReader, ByteWriter } from '../format/bytes.js';
 import { readUVarint, writeUVarint } from '../format/varint.js';
+
+/** A tagged field to write: its tag, and the writer of its value (run against a flexible writer of its own, to learn its size). */
+export type TaggedField = readonly [tag: number, write: (writer: KafkaWriter) => void];
+
+const canonicalUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Byte fields at least this long are kept as their own chunk instead of being copied. */
 const zeroCopyBytes = 4096;
@@ -62,6 +70,34 @@ export class KafkaReader {
 
   uuid(what: string): Buffer {
     return this.bytes.bytes(16, what);
+  }
+
+  /** A UUID as a canonical string (lower-case hex, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"). */
+  uuidString(what: string): string {
+    const hex = this.bytes.bytes(16, what).toString('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  uint16(what: string): number {
+    this.bytes.need(2, what);
+    const value = this.bytes.buf.readUInt16BE(this.bytes.pos);
+    this.bytes.pos += 2;
+    return value;
+  }
+
+  uint32(what: string): number {
+    return this.bytes.uint32(what);
+  }
+
+  float64(what: string): number {
+    this.bytes.need(8, what);
+    const value = this.bytes.buf.readDoubleBE(this.bytes.pos);
+    this.bytes.pos += 8;
+    return value;
+  }
+
+  uvarint(what: string): number {
+    return readUVarint(this.bytes, what);
   }
 
   string(what: string): string {
@@ -113,6 +149,32 @@ export class KafkaReader {
     for (let i = 0; i < count; i++) {
       readUVarint(this.bytes, `${what} tag`);
       this.bytes.skip(readUVarint(this.bytes, `${what} size`), `${what} value`);
+    }
+  }
+
+  /**
+   * A tagged-field section (flexible versions only; nothing when classic). `field(tag)` reads the
+   * value of a tag it knows and returns true, or returns false and the value is skipped. A value is
+   * read within its own size: reading past it, or leaving part of it unread, is CORRUPT_RECORD.
+   */
+  readTaggedFields(what: string, field: (tag: number) => boolean): void {
+    if (!this.flexible) return;
+    const count = readUVarint(this.bytes, what);
+    for (let i = 0; i < count; i++) {
+      const tag = readUVarint(this.bytes, `${what} tag`);
+      const size = readUVarint(this.bytes, `${what} size`);
+      this.bytes.need(size, `${what} tag ${tag}`);
+      const end = this.bytes.pos + size;
+      const outerEnd = this.bytes.end;
+      this.bytes.end = end;
+      try {
+        if (!field(tag)) this.bytes.pos = end;
+      } finally {
+        this.bytes.end = outerEnd;
+      }
+      if (this.bytes.pos !== end) {
+        throw this.invalid(`${what} tag ${tag} has ${size} bytes, but its value took ${size - (end - this.bytes.pos)}`);
+      }
     }
   }
 
@@ -168,6 +230,34 @@ export class KafkaWriter {
     return this;
   }
 
+  uint16(value: number): this {
+    this.current.ensure(2);
+    this.current.buf.writeUInt16BE(value, this.current.pos);
+    this.current.pos += 2;
+    return this;
+  }
+
+  uint32(value: number): this {
+    this.current.uint32(value);
+    return this;
+  }
+
+  float64(value: number): this {
+    this.current.ensure(8);
+    this.current.buf.writeDoubleBE(value, this.current.pos);
+    this.current.pos += 8;
+    return this;
+  }
+
+  /** A UUID given as a canonical string (either case). */
+  uuid(value: string): this {
+    if (!canonicalUuid.test(value)) {
+      throw new SpoolError('INVALID_ARGUMENT', `uuid must be "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (hex), got "${value}"`);
+    }
+    this.current.bytes(Buffer.from(value.replaceAll('-', ''), 'hex'));
+    return this;
+  }
+
   string(value: string): this {
     return this.nullableString(value);
   }
@@ -212,6 +302,23 @@ export class KafkaWriter {
   /** An empty tagged-field section (flexible versions only). */
   taggedFields(): this {
     if (this.flexible) this.uvarint(0);
+    return this;
+  }
+
+  /**
+   * A tagged-field section (flexible versions only; nothing when classic): the fields given, which
+   * must be in tag order; `undefined` entries (fields left at their default) are not written.
+   */
+  taggedFieldsOf(fields: readonly (TaggedField | undefined)[]): this {
+    if (!this.flexible) return this;
+    const present = fields.filter((field): field is TaggedField => field !== undefined);
+    this.uvarint(present.length);
+    for (const [tag, write] of present) {
+      const value = new KafkaWriter(true);
+      write(value);
+      this.uvarint(tag).uvarint(value.sizeBytes);
+      for (const chunk of value.finish()) this.raw(chunk);
+    }
     return this;
   }
 

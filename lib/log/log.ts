@@ -336,12 +336,30 @@ export class Log {
     return topic && { id: topic.id, createdMs: topic.createdMs };
   }
 
+  /**
+   * The live topic with this id (Kafka's Fetch v13+ and Metadata v10+ name topics by id), undefined
+   * when there is none. A topic seen before, by name, is read again by name; an id never seen is
+   * looked for in the list of topics.
+   */
+  async topicById(id: string): Promise<TopicItem | undefined> {
+    const known = [...this.topicCache.values()].find((entry) => entry.topic.id === id);
+    if (known !== undefined) {
+      const topic = await this.cachedTopic(known.topic.name);
+      if (topic?.id === id) return topic;
+    }
+    const topics = await this.topics.list();
+    const expiresMs = this.now() + this.topicCacheMs;
+    for (const topic of topics) this.topicCache.set(topic.name, { topic, expiresMs });
+    return topics.find((topic) => topic.id === id);
+  }
+
   /** The topic from the short-lived cache reads share with produce, read again once the entry is old. */
   private async cachedTopic(topicName: string): Promise<TopicItem | undefined> {
     const cached = this.topicCache.get(topicName);
     if (cached && cached.expiresMs > this.now()) return cached.topic;
     const topic = await this.topics.get(topicName);
     if (topic !== undefined) this.topicCache.set(topicName, { topic, expiresMs: this.now() + this.topicCacheMs });
+    else this.topicCache.delete(topicName);
     return topic;
   }
 

@@ -58,8 +58,9 @@ describe('kafka > ApiVersions', () => {
     const byKey = new Map<number, { minVersion: number; maxVersion: number }>(answer.apiVersions.map((v: any) => [v.apiKey, v]));
     // librdkafka's feature probes need the old versions inside the ranges.
     expect(byKey.get(0)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 8 }));
-    expect(byKey.get(1)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 11 }));
-    expect(byKey.get(3)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 8 }));
+    expect(byKey.get(1)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 18 }));
+    expect(byKey.get(2)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 11 }));
+    expect(byKey.get(3)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 13 }));
     expect(byKey.get(18)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 3 }));
     expect(byKey.get(22)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 1 }));
   });

@@ -5,30 +5,77 @@
  * any of the partitions asked for. Any agent serves reads: the store is the truth, not the leader.
  * Partitions are read concurrently (a fetch over many partitions costs a few round trips, not one
  * per partition), and the answer keeps Kafka's byte budget in request order.
+ *
+ * From Fetch v13 topics are named by id (the ids Metadata v10+ gives); an id no live topic has is
+ * UNKNOWN_TOPIC_ID, which sends the client to refresh its metadata. Spool keeps no fetch sessions:
+ * it answers session_id 0, and clients then send full fetches. With no transactions the last stable
+ * offset is the high watermark and no transaction is ever aborted.
  */
 import pMap from 'p-map';
 import { SpoolError } from '../../errors.js';
-import type { ApiHandler, Handled, RequestContext } from '../api.js';
-import { fetch, type FetchPartitionResponse, type FetchRequest, type FetchResponse } from '../apis/fetch.js';
-import { listOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../apis/list-offsets.js';
 import type { OffsetQuery, TimestampedOffset } from '../../log/index.js';
+import { later, served, type ApiHandler, type Handled, type RequestContext } from '../api.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
-import { later } from '../api.js';
+import { Fetch, type FetchRequest, type FetchResponse } from '../protocol/messages/fetch.js';
+import { ListOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js';
+import type { Encodable } from '../protocol/runtime.js';
 import { permits, type BrokerDeps } from './deps.js';
+
+/** The versions served: what ApiVersions advertises. */
+export const fetchCodec = served(Fetch, { min: 0, max: 18 });
+export const listOffsetsCodec = served(ListOffsets, { min: 0, max: 11 });
 
 /** Longest wait a client may ask of a fetch. */
 const maxWaitCapMs = 30_000;
 /** Partitions one fetch reads at once. */
 const parallelPartitionReads = 16;
 
-export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequest, FetchResponse> {
-  const refuse = (request: FetchRequest, errorCode: number): FetchResponse => ({
-    errorCode: KafkaErrors.NONE,
-    responses: request.topics.map((topic) => ({
-      topic: topic.topic,
-      partitions: topic.partitions.map((p) => ({ partitionIndex: p.partition, errorCode, highWatermark: -1, logStartOffset: -1, records: [] })),
-    })),
-  });
+/** One partition's answer, before it is put in the version's shape. */
+interface PartitionAnswer {
+  readonly partitionIndex: number;
+  readonly errorCode: number;
+  readonly highWatermark: number;
+  readonly logStartOffset: number;
+  readonly records: readonly Buffer[];
+}
+
+/** A topic of the request, by name (to v12) or by id (v13+); `name` is undefined for an id no live topic has. */
+interface RequestedTopic {
+  readonly name: string | undefined;
+  readonly id: string;
+  readonly partitions: FetchRequest['topics'][number]['partitions'];
+}
+
+export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequest, Encodable<FetchResponse>> {
+  const answer = (topics: readonly RequestedTopic[], answers: readonly PartitionAnswer[]): Encodable<FetchResponse> => {
+    let next = 0;
+    return {
+      errorCode: KafkaErrors.NONE,
+      sessionId: 0,
+      responses: topics.map((topic) => ({
+        topic: topic.name ?? '',
+        topicId: topic.id,
+        partitions: topic.partitions.map(() => {
+          const { records, ...partition } = answers[next++]!;
+          return { ...partition, lastStableOffset: partition.highWatermark, abortedTransactions: null, records };
+        }),
+      })),
+    };
+  };
+  const failed = (partitionIndex: number, errorCode: number): PartitionAnswer => ({ partitionIndex, errorCode, highWatermark: -1, logStartOffset: -1, records: [] });
+  const refuse = (request: FetchRequest, errorCode: number): Encodable<FetchResponse> => {
+    const topics = request.topics.map((topic) => ({ name: topic.topic, id: topic.topicId, partitions: topic.partitions }));
+    return answer(topics, topics.flatMap((topic) => topic.partitions.map((p) => failed(p.partition, errorCode))));
+  };
+
+  /** The request's topics with their names: v13+ names them by id. */
+  const resolve = async (request: FetchRequest, version: number): Promise<RequestedTopic[]> =>
+    Promise.all(
+      request.topics.map(async (topic) => {
+        if (version < 13) return { name: topic.topic, id: topic.topicId, partitions: topic.partitions };
+        return { name: (await log.topicById(topic.topicId))?.name, id: topic.topicId, partitions: topic.partitions };
+      }),
+    );
 
   /**
    * One pass over every partition asked for. Partitions are read concurrently; the byte budget goes
@@ -36,24 +83,24 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
    * later batches only within the request's max_bytes. A partition not yet started when the budget
    * is spent reads only its high watermark.
    */
-  const readAll = async (request: FetchRequest, context: RequestContext): Promise<{ response: FetchResponse; bytes: number }> => {
+  const readAll = async (request: FetchRequest, topics: readonly RequestedTopic[], context: RequestContext): Promise<{ answers: PartitionAnswer[]; bytes: number }> => {
     const budget = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
     let bytesRead = 0;
-    const wanted = request.topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.topic, ...partition })));
-    const read = async ({ topic, partition, fetchOffset, partitionMaxBytes }: (typeof wanted)[number]): Promise<FetchPartitionResponse> => {
-      const base = { partitionIndex: partition, records: [] as Buffer[] };
-      if (!permits(context.principal, 'read', topic)) return { ...base, errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED, highWatermark: -1, logStartOffset: -1 };
+    const wanted = topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.name, ...partition })));
+    const read = async ({ topic, partition, fetchOffset, partitionMaxBytes }: (typeof wanted)[number]): Promise<PartitionAnswer> => {
+      if (topic === undefined) return failed(partition, KafkaErrors.UNKNOWN_TOPIC_ID);
+      if (!permits(context.principal, 'read', topic)) return failed(partition, KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
       try {
         if (bytesRead >= budget) {
           const range = await log.offsetRange(topic, partition);
-          return { ...base, errorCode: KafkaErrors.NONE, highWatermark: range.latest, logStartOffset: range.earliest };
+          return { partitionIndex: partition, errorCode: KafkaErrors.NONE, highWatermark: range.latest, logStartOffset: range.earliest, records: [] };
         }
         const result = await log.readBatches(topic, partition, fetchOffset, { maxBytes: Math.min(partitionMaxBytes, budget - bytesRead), signal: context.signal });
         for (const batch of result.batches) bytesRead += batch.length;
-        return { ...base, errorCode: KafkaErrors.NONE, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records: result.batches };
+        return { partitionIndex: partition, errorCode: KafkaErrors.NONE, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records: result.batches };
       } catch (error) {
         const range = error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE' ? await log.offsetRange(topic, partition).catch(() => undefined) : undefined;
-        return { ...base, errorCode: kafkaErrorFor(error).code, highWatermark: range?.latest ?? -1, logStartOffset: range?.earliest ?? -1 };
+        return { partitionIndex: partition, errorCode: kafkaErrorFor(error).code, highWatermark: range?.latest ?? -1, logStartOffset: range?.earliest ?? -1, records: [] };
       }
     };
     const answers = await pMap(wanted, read, { concurrency: parallelPartitionReads });
@@ -67,33 +114,34 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
         bytes += batch.length;
       }
       answers[index] = { ...answer, records: kept };
-      if (kept.length > 0) metrics.emit({ RecordsFetched: [recordsIn(kept), 'Count'] }, {}, { topic: wanted[index]!.topic, partition: answer.partitionIndex });
+      if (kept.length > 0) metrics.emit({ RecordsFetched: [recordsIn(kept), 'Count'] }, {}, { topic: wanted[index]!.topic!, partition: answer.partitionIndex });
     });
-    let next = 0;
-    const responses = request.topics.map((topic) => ({ topic: topic.topic, partitions: topic.partitions.map(() => answers[next++]!) }));
-    return { response: { errorCode: KafkaErrors.NONE, responses }, bytes };
+    return { answers, bytes };
   };
 
   return {
-    codec: fetch,
+    codec: fetchCodec,
+    // Versions below 4 cannot carry RecordBatch v2: answered UNSUPPORTED_VERSION per partition (advertised from 0 for librdkafka's feature probe).
     handledFrom: 4,
     refuse,
-    async handle(request, context): Promise<Handled<FetchResponse>> {
-      const first = await readAll(request, context);
+    async handle(request, context): Promise<Handled<Encodable<FetchResponse>>> {
+      const topics = await resolve(request, context.apiVersion);
+      const first = await readAll(request, topics, context);
       const waitMs = Math.min(Math.max(request.maxWaitMs, 0), maxWaitCapMs);
-      const anyError = first.response.responses.some((topic) => topic.partitions.some((p) => p.errorCode !== KafkaErrors.NONE));
-      if (first.bytes >= Math.max(request.minBytes, 1) || waitMs === 0 || anyError) return first.response;
+      const anyError = first.answers.some((p) => p.errorCode !== KafkaErrors.NONE);
+      if (first.bytes >= Math.max(request.minBytes, 1) || waitMs === 0 || anyError) return answer(topics, first.answers);
       // Nothing yet: wait for news of any partition asked for (a commit here, or the log's watch), then read again.
       return later(
         (async () => {
           // Past what the first pass saw: a partition with too few bytes for min_bytes waits for more.
-          const targets = request.topics.flatMap((topic, t) =>
-            topic.partitions.map((p, i) => ({ topic: topic.topic, partition: p.partition, offset: Math.max(p.fetchOffset, first.response.responses[t]!.partitions[i]!.highWatermark) })),
+          let next = 0;
+          const targets = topics.flatMap((topic) =>
+            topic.partitions.map((p) => ({ topic: topic.name!, partition: p.partition, offset: Math.max(p.fetchOffset, first.answers[next++]!.highWatermark) })),
           );
           // No news in the whole wait: the first pass is still the answer (a high watermark it shows
           // is at most one watch interval old), and idle consumers cost one pass per fetch, not two.
-          if (!(await log.waitForRecords(targets, waitMs, context.signal))) return first.response;
-          return (await readAll(request, context)).response;
+          if (!(await log.waitForRecords(targets, waitMs, context.signal))) return answer(topics, first.answers);
+          return answer(topics, (await readAll(request, topics, context)).answers);
         })(),
       );
     },
@@ -115,27 +163,25 @@ const specialTimestamps = new Map<number, { readonly name: string; readonly sinc
   [-6, { name: 'EARLIEST_PENDING_UPLOAD', sinceVersion: 11, query: 'none' }],
 ]);
 
-export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsRequest, ListOffsetsResponse> {
-  const answer = (partitionIndex: number, errorCode: number, found?: TimestampedOffset) => ({
-    partitionIndex,
-    errorCode,
-    timestamp: found?.timestampMs ?? -1,
-    offset: found?.offset ?? -1,
-    leaderEpoch: -1,
-  });
-  const refuse = (request: ListOffsetsRequest, errorCode: number): ListOffsetsResponse => ({
+export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsRequest, Encodable<ListOffsetsResponse>> {
+  const answer = (partitionIndex: number, errorCode: number, found?: TimestampedOffset) => {
+    const offset = found?.offset ?? -1;
+    // v0 answers a list of at most one offset; v1+ the offset and the timestamp of the record found.
+    return { partitionIndex, errorCode, timestamp: found?.timestampMs ?? -1, offset, oldStyleOffsets: offset >= 0 ? [offset] : [], leaderEpoch: -1 };
+  };
+  const refuse = (request: ListOffsetsRequest, errorCode: number): Encodable<ListOffsetsResponse> => ({
     topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((p) => answer(p.partitionIndex, errorCode)) })),
   });
   return {
-    codec: listOffsets,
+    codec: listOffsetsCodec,
     refuse,
     async handle(request, context) {
-      const seen = new Map<string, number>();
-      for (const topic of request.topics) for (const { partitionIndex } of topic.partitions) seen.set(`${topic.name}\u0000${partitionIndex}`, (seen.get(`${topic.name}\u0000${partitionIndex}`) ?? 0) + 1);
+      const named = new Map<string, number>();
+      for (const topic of request.topics) for (const { partitionIndex } of topic.partitions) named.set(`${topic.name}\u0000${partitionIndex}`, (named.get(`${topic.name}\u0000${partitionIndex}`) ?? 0) + 1);
       const lookup = async (topic: string, partitionIndex: number, timestamp: number) => {
         if (!permits(context.principal, 'read', topic)) return answer(partitionIndex, KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
         // Kafka answers a partition named twice INVALID_REQUEST, both times.
-        if (seen.get(`${topic}\u0000${partitionIndex}`)! > 1) return answer(partitionIndex, KafkaErrors.INVALID_REQUEST);
+        if (named.get(`${topic}\u0000${partitionIndex}`)! > 1) return answer(partitionIndex, KafkaErrors.INVALID_REQUEST);
         const special = specialTimestamps.get(timestamp);
         if (timestamp < 0 && (special === undefined || context.apiVersion < special.sinceVersion)) return answer(partitionIndex, KafkaErrors.UNSUPPORTED_VERSION);
         try {

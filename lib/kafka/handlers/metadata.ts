@@ -5,9 +5,10 @@
  */
 import { SpoolError } from '../../errors.js';
 import type { TopicItem } from '../../log/index.js';
-import type { ApiHandler } from '../api.js';
+import { served, type ApiHandler, type RequestContext } from '../api.js';
 import { apiVersions, type ApiVersionRange, type ApiVersionsRequest, type ApiVersionsResponse } from '../apis/api-versions.js';
-import { metadata, type MetadataRequest, type MetadataResponse, type MetadataTopic } from '../apis/metadata.js';
+import { Metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js';
+import { ZERO_UUID, type Encodable } from '../protocol/runtime.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
 import { permits, type BrokerDeps } from './deps.js';
 
@@ -18,8 +19,12 @@ export function apiVersionsHandler(versions: () => readonly ApiVersionRange[]): 
   };
 }
 
-export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<MetadataRequest, MetadataResponse> {
-  const describe = async (name: string, allowCreate: boolean): Promise<MetadataTopic> => {
+/** The versions served: what ApiVersions advertises. */
+export const metadataCodec = served(Metadata, { min: 0, max: 13 });
+
+export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<MetadataRequest, Encodable<MetadataResponse>> {
+  type Topic = Encodable<MetadataResponseTopic>;
+  const describe = async (name: string, allowCreate: boolean): Promise<Topic> => {
     try {
       let topic = await log.topics.get(name);
       if (topic === undefined && allowCreate && log.options.autoCreateTopics !== false) {
@@ -28,17 +33,18 @@ export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<Metada
           throw error;
         });
       }
-      if (topic === undefined) return { errorCode: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, name, partitions: [] };
+      if (topic === undefined) return { errorCode: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, name, topicId: ZERO_UUID, partitions: [] };
       return await partitionsOf(topic);
     } catch (error) {
-      return { errorCode: kafkaErrorFor(error).code, name, partitions: [] };
+      return { errorCode: kafkaErrorFor(error).code, name, topicId: ZERO_UUID, partitions: [] };
     }
   };
-  const partitionsOf = async (topic: TopicItem): Promise<MetadataTopic> => {
+  const partitionsOf = async (topic: TopicItem): Promise<Topic> => {
     const { partitions } = await log.describeTopic(topic.name);
     return {
       errorCode: KafkaErrors.NONE,
       name: topic.name,
+      topicId: topic.id,
       partitions: await Promise.all(
         partitions.map(async (state) => {
           const { leader, epoch } = await cluster.leaderOf(topic, state.partition, state);
@@ -47,16 +53,23 @@ export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<Metada
       ),
     };
   };
+  const allowed = (context: RequestContext, name: string) => permits(context.principal, 'read', name) || permits(context.principal, 'write', name);
   return {
-    codec: metadata,
+    codec: metadataCodec,
     async handle(request, context) {
-      const names = request.topics ?? (await log.topics.list()).map((topic) => topic.name).filter((name) => permits(context.principal, 'read', name));
+      // All topics: a null list (v1+), or an empty one in v0.
+      const all = request.topics === null || (context.apiVersion === 0 && request.topics.length === 0);
+      const wanted: readonly { readonly name: string | null; readonly topicId: string }[] = all
+        ? (await log.topics.list()).filter((topic) => permits(context.principal, 'read', topic.name)).map((topic) => ({ name: topic.name, topicId: topic.id }))
+        : request.topics!;
       const topics = await Promise.all(
-        names.map((name) =>
-          permits(context.principal, 'read', name) || permits(context.principal, 'write', name)
-            ? describe(name, request.allowAutoTopicCreation && request.topics !== null && permits(context.principal, 'write', name))
-            : { errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED, name, partitions: [] },
-        ),
+        wanted.map(async ({ name, topicId }): Promise<Topic> => {
+          // v10+ may name a topic by id alone.
+          const resolved = name ?? (await log.topicById(topicId))?.name;
+          if (resolved === undefined) return { errorCode: KafkaErrors.UNKNOWN_TOPIC_ID, name: null, topicId, partitions: [] };
+          if (!allowed(context, resolved)) return { errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED, name: resolved, topicId: ZERO_UUID, partitions: [] };
+          return describe(resolved, request.allowAutoTopicCreation && !all && name !== null && permits(context.principal, 'write', resolved));
+        }),
       );
       return { brokers: await cluster.brokers(), clusterId: cluster.clusterId, controllerId: cluster.self.nodeId, topics };
     },

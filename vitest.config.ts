@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // Three projects: `unit` needs nothing but Node (embedded store, filesystem, pure code); `aws` runs the
 // same contract and engine suites against DynamoDB Local and s3rver, which its global setup starts
 // and stops. `npm test` runs both. `interop` (`npm run test:interop`, after test/interop/setup.sh)
-// runs real Kafka clients (kafkajs, kcat, Java, sarama) against Spool, or against Apache Kafka with
+// runs real Kafka clients (kafkajs, kcat, Java, sarama, Filebeat) against Spool, or against Apache Kafka with
 // INTEROP_TARGET=kafka.
 export default defineConfig({
   test: {

@@ -23,6 +23,8 @@ const clients: readonly (readonly [prefix: string, name: string])[] = [
   ['interop-kcat', 'kcat'],
   ['interop-java', 'java'],
   ['interop-sarama', 'sarama'],
+  ['interop-filebeat-7', 'filebeat 7.17'],
+  ['interop-filebeat-9', 'filebeat 9.3'],
 ];
 
 /** Error codes a client meets in a normal run, by name (the rest are shown as numbers). */
@@ -58,7 +60,10 @@ const factsOf: Record<string, (request: Json) => string[]> = {
   },
   LIST_OFFSETS: (r) => [
     `isolationLevel=${r.isolationLevel}`,
-    ...((r.topics as Json[] | undefined) ?? []).flatMap((topic) => ((topic.partitions as Json[]) ?? []).map((p) => `timestamp=${p.timestamp}`)),
+    // -1 latest, -2 earliest, -3 max timestamp; a time (offsetsForTimes) is shown as <ms>, not each value
+    ...((r.topics as Json[] | undefined) ?? []).flatMap((topic) =>
+      ((topic.partitions as Json[]) ?? []).map((p) => `timestamp=${Number(p.timestamp) >= 0 ? '<ms>' : p.timestamp}`),
+    ),
   ],
   METADATA: (r) => [`allowAutoTopicCreation=${r.allowAutoTopicCreation}`, r.topics === null ? 'all topics' : 'named topics'],
   JOIN_GROUP: (r) => [

@@ -7,6 +7,10 @@
  *   {"event":"ack","key":K,"value":V,"partition":P,"offset":O}          produce: one per acknowledged record
  *   {"event":"assigned","member":M,"partitions":[P, ...]}               member: its whole assignment after a rebalance
  *   {"event":"record","member":M,"partition":P,"offset":O,"key":K,"value":V}   member: one per record consumed
+ *       (Java's `consume` adds "timestamp":MS and "timestampType":"CreateTime"|"LogAppendTime")
+ *   {"event":"offset-for-time","timestamp":T,"partition":P,"offset":O|null,"recordTimestamp":MS|null}
+ *                                                                       Java's offsets-for-times: offsetsForTimes' answer
+ *   {"event":"offset-for-time-error","timestamp":T,"message":S}         Java's offsets-for-times: the call threw
  *   {"event":"error","member":M,"message":S}                            member: an error the client survived
  *   {"event":"closed","member":M}                                       member: committed, left the group
  *
@@ -96,7 +100,7 @@ interface Finished {
 }
 
 /** Runs a program to completion with `input` on stdin; rejects on a non-zero exit or a timeout. */
-function runToEnd(command: readonly string[], input: string, what: string): Promise<Finished> {
+export function runToEnd(command: readonly string[], input: string, what: string): Promise<Finished> {
   const child = launch(command);
   let stdout = '';
   let stderr = '';
@@ -121,7 +125,7 @@ function runToEnd(command: readonly string[], input: string, what: string): Prom
   });
 }
 
-function jsonLines(text: string): Record<string, unknown>[] {
+export function jsonLines(text: string): Record<string, unknown>[] {
   return text
     .split('\n')
     .filter((line) => line.trim() !== '')
@@ -274,9 +278,9 @@ export const kafkajs: InteropClient = programClient(
 
 const javaBuild = join(buildDir, 'java');
 
-export const java: InteropClient = programClient(
-  'java',
-  () => [
+/** The command line of the Java client program (java/), before its command and flags. */
+export function javaProgram(): string[] {
+  return [
     'java',
     // A short-lived JVM: skip the optimising compiler, start faster.
     '-XX:TieredStopAtLevel=1',
@@ -284,12 +288,13 @@ export const java: InteropClient = programClient(
     '-cp',
     `${join(javaBuild, 'classes')}:${readFileSync(join(javaBuild, 'classpath.txt'), 'utf8').trim()}`,
     'spool.interop.JavaInterop',
-  ],
-  () => {
-    assertCommand('java', ['-version'], 'java is not installed');
-    assertBuilt(join(javaBuild, 'classpath.txt'), 'the Java client program (mvn -f test/interop/java/pom.xml package)');
-  },
-);
+  ];
+}
+
+export const java: InteropClient = programClient('java', javaProgram, () => {
+  assertCommand('java', ['-version'], 'java is not installed');
+  assertBuilt(join(javaBuild, 'classpath.txt'), 'the Java client program (mvn -f test/interop/java/pom.xml package)');
+});
 
 const saramaProgram = join(buildDir, 'sarama-interop');
 

@@ -1,6 +1,7 @@
 /**
  * Starts the server under test once for the whole interop run (see support.ts for the choice of
- * target) and hands its bootstrap address to the test files.
+ * target) and hands its bootstrap address to the test files, and the HTTP API's address when the
+ * target is a Spool agent started here.
  */
 import type { TestProject } from 'vitest/node';
 import { startTarget } from './support.js';
@@ -10,5 +11,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.stderr.write(`interop: testing ${target.kind} at ${target.bootstrap}\n`);
   project.provide('interopBootstrap', target.bootstrap);
   project.provide('interopTarget', target.kind);
+  if (target.httpUrl) project.provide('interopHttp', target.httpUrl);
   return () => target.close();
 }

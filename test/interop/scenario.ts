@@ -27,6 +27,8 @@ declare module 'vitest' {
     /** bootstrap.servers of the server under test (see support.ts and global-setup.ts). */
     interopBootstrap: string;
     interopTarget: string;
+    /** Base URL of the Spool agent's HTTP API; only when support.ts started the agent (INTEROP_TARGET=spool). */
+    interopHttp?: string;
   }
 }
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Prepares the interop suite (npm run test:interop): installs kcat and the JDK/Maven/Go it needs
-# if missing (Debian packages), builds the Java client program and the sarama client program into
-# test/interop/.build/, and resolves the Apache Kafka broker's jars (for INTEROP_TARGET=kafka).
-# Idempotent: run it again after changing any of the client programs.
+# if missing (Debian packages), builds the Java client program, the sarama client program and two
+# Filebeat builds into test/interop/.build/, and resolves the Apache Kafka broker's jars (for
+# INTEROP_TARGET=kafka). The Go builds run in the background while Maven works; their output goes
+# to .build/logs/ and is shown only when a build fails. A Filebeat binary already in .build/ is
+# kept (delete it to rebuild). Idempotent: run it again after changing any of the client programs.
 #
 #   test/interop/setup.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="$here/.build"
-mkdir -p "$build"
+mkdir -p "$build/logs"
 
 apt_updated=false
 apt_install() {
@@ -21,6 +23,69 @@ apt_install() {
 
 step() { printf '\n== %s\n' "$*"; }
 
+# The Go builds run one after another in one background job while the other steps run: on 2 cores
+# each `go build` already keeps both busy, and building the two Filebeats at once made the whole of
+# setup.sh take 7 min on a clean machine, against 5 one after the other. The job runs in its own
+# process group (set -m), so a failing step ends the compiler it started too. Each build logs to
+# .build/logs/NAME.log and leaves NAME.failed there when it fails.
+set -m
+go_pid=""
+trap '[ -z "$go_pid" ] || kill -- "-$go_pid" 2>/dev/null || true' EXIT
+
+# Filebeat from the beats module on the Go module proxy: download the module, build ./filebeat in
+# its directory (its own go.mod and replace directives apply there), then move the binary into
+# place, so that an interrupted build never leaves a binary that looks cached. (Called where
+# set -e does not apply, hence the explicit returns.)
+build_filebeat() {
+  local module="$1" out="$2" dir
+  dir="$(cd "$build" && go mod download -json "$module" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')" || return 1
+  [ -d "$dir" ] || { echo "go mod download $module reported no module directory" >&2; return 1; }
+  (cd "$dir" && GOFLAGS=-mod=readonly go build -buildvcs=false -ldflags='-s -w' -o "$out.partial" ./filebeat) || return 1
+  mv "$out.partial" "$out"
+}
+
+build_sarama() { (cd "$here/go" && go build -o "$build/sarama-interop" .); }
+
+# NAME COMMAND...: runs it with its output in .build/logs/NAME.log, marks NAME.failed if it fails.
+logged() {
+  local name="$1"
+  shift
+  rm -f "$build/logs/$name.failed"
+  "$@" >"$build/logs/$name.log" 2>&1 || touch "$build/logs/$name.failed"
+}
+
+step "Go programs: sarama client, Filebeat 7.17.28 and a Filebeat 9.3 snapshot (Go module proxy), in the background"
+# sarama 1.61 needs Go 1.26 (go.mod); the machine image ships it in /usr/local/go.
+command -v go >/dev/null || { echo "Go is not installed (go.mod needs Go 1.26+)" >&2; exit 1; }
+# Filebeat versions (the binaries' names are those test/interop/filebeat.test.ts runs). 8.x and
+# later are not served as tagged versions by the proxy (v8.* answers 403); the 9.3 development
+# snapshot is a pseudo-version of the v7 module path (its libbeat/version.go says 9.3.0, it
+# pins elastic/sarama v1.19.1-0.20250603175145-7672917f26b6).
+filebeats=(
+  "filebeat-7.17.28 github.com/elastic/beats/v7@v7.17.28"
+  "filebeat-9.3.0-snapshot github.com/elastic/beats/v7@v7.0.0-alpha2.0.20251031181001-be9871f5dab9"
+)
+go_names=(sarama-interop)
+to_build=()
+for filebeat in "${filebeats[@]}"; do
+  read -r name module <<<"$filebeat"
+  if [ -x "$build/$name" ]; then
+    echo "cached $build/$name"
+  else
+    echo "building $build/$name from $module (minutes; log in $build/logs/$name.log)"
+    go_names+=("$name")
+    to_build+=("$filebeat")
+  fi
+done
+(
+  logged sarama-interop build_sarama
+  for filebeat in "${to_build[@]}"; do
+    read -r name module <<<"$filebeat"
+    logged "$name" build_filebeat "$module" "$build/$name"
+  done
+) &
+go_pid=$!
+
 step "kcat (librdkafka)"
 command -v kcat >/dev/null || apt_install kcat
 kcat -V | head -n 4 | tail -n 1
@@ -31,14 +96,23 @@ command -v mvn >/dev/null || apt_install maven
 mvn -q -B -Dstyle.color=never -f "$here/java/pom.xml" package
 echo "built $build/java (classes + classpath.txt)"
 
-step "sarama client program (Go module proxy)"
-# sarama 1.61 needs Go 1.26 (go.mod); the machine image ships it in /usr/local/go.
-command -v go >/dev/null || { echo "Go is not installed (go.mod needs Go 1.26+)" >&2; exit 1; }
-(cd "$here/go" && go build -o "$build/sarama-interop" .)
-echo "built $build/sarama-interop"
-
 step "Apache Kafka broker jars (for INTEROP_TARGET=kafka and benchmarks)"
 mvn -q -B -Dstyle.color=never -f "$here/broker/pom.xml" dependency:build-classpath -Dmdep.outputFile="$build/kafka-broker.classpath"
 echo "resolved $build/kafka-broker.classpath"
+
+step "waiting for the Go builds"
+wait "$go_pid" || true
+go_pid=""
+go_failed=false
+for name in "${go_names[@]}"; do
+  if [ -e "$build/logs/$name.failed" ]; then
+    echo "building $name failed; the end of $build/logs/$name.log:" >&2
+    tail -n 30 "$build/logs/$name.log" >&2
+    go_failed=true
+  else
+    echo "built $name"
+  fi
+done
+$go_failed && exit 1
 
 step "ready: npm run test:interop (Spool), or INTEROP_TARGET=kafka npm run test:interop (Apache Kafka)"

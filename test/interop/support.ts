@@ -7,7 +7,9 @@
  *   test/interop/.build/kafka-requests.log and the API keys and versions each client sent are
  *   summarised in test/interop/.build/kafka-api-versions.md.
  * - otherwise (`INTEROP_TARGET=spool`, the default): a Spool agent in this process, on the embedded
- *   stores in a temporary directory, with its Kafka listener on a free port.
+ *   stores in a temporary directory, with its Kafka listener on a free port. Its HTTP API is on a
+ *   free port too (`httpUrl`): tests run a maintenance pass through it (POST /v1/admin/maintenance),
+ *   since the agent runs none on its own here.
  */
 import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +30,8 @@ export interface Target {
   readonly kind: string;
   /** bootstrap.servers for the clients, `host:port`. */
   readonly bootstrap: string;
+  /** Base URL of the Spool agent's HTTP API when the agent runs here; undefined for Kafka and external servers. */
+  readonly httpUrl?: string | undefined;
   close(): Promise<void>;
 }
 
@@ -71,6 +75,7 @@ async function startKafka(): Promise<Target> {
 /** The part of lib/agent.ts this suite relies on (typed here so the suite does not pin the rest). */
 interface SpoolAgent {
   readonly kafkaBootstrap?: string | undefined;
+  readonly httpUrl?: string | undefined;
   close(): Promise<void>;
 }
 
@@ -96,6 +101,7 @@ async function startSpool(): Promise<Target> {
   return {
     kind: 'spool',
     bootstrap: agent.kafkaBootstrap,
+    httpUrl: agent.httpUrl,
     close: async () => {
       await agent.close();
       await rm(dataDir, { recursive: true, force: true });

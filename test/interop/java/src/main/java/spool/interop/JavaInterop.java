@@ -9,9 +9,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicReference;
@@ -25,10 +27,12 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -44,11 +48,18 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *   create-topic --bootstrap HOST:PORT --topic T --partitions N
  *   produce      --bootstrap HOST:PORT --topic T      &lt; lines "key:value"
  *   member       --bootstrap HOST:PORT --topic T --group G --member NAME [--timeout-ms MS]
+ *   consume      --bootstrap HOST:PORT --topic T --group G [--timeout-ms MS]
+ *   offsets-for-times --bootstrap HOST:PORT --topic T --timestamps MS,MS,...
  * </pre>
  *
  * Results are JSON lines on stdout (schema in test/interop/clients.ts); the client's own log
  * (slf4j-simple, WARN and up) goes to stderr. A member consumes until its standard input is
  * closed or the timeout passes, commits what it consumed, leaves the group and prints "closed".
+ * {@code consume} is a group of one that reads the whole topic (from the committed offsets, else
+ * the earliest) up to the end offsets it finds once it owns every partition, printing each
+ * record's timestamp and timestamp type too, then commits and leaves. {@code offsets-for-times}
+ * asks {@code KafkaConsumer.offsetsForTimes} (ListOffsets by timestamp, what Flink's and Spark's
+ * "start from timestamp" use) for every partition, once per timestamp.
  */
 public final class JavaInterop {
   private static final String CLIENT_ID = "interop-java";
@@ -64,6 +75,14 @@ public final class JavaInterop {
         break;
       case "produce":
         produce(bootstrap, topic, System.in);
+        break;
+      case "consume":
+        int consumed = consume(bootstrap, topic, required(args, "group"), Long.parseLong(args.getOrDefault("timeout-ms", "120000")));
+        System.out.flush();
+        System.exit(consumed);
+        break;
+      case "offsets-for-times":
+        offsetsForTimes(bootstrap, topic, required(args, "timestamps"));
         break;
       case "member":
         int status = runMember(bootstrap, topic, required(args, "group"), required(args, "member"),
@@ -195,6 +214,91 @@ public final class JavaInterop {
     return 0;
   }
 
+  private static Properties consumerProps(String bootstrap, String clientId) {
+    Properties props = new Properties();
+    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
+    props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    return props;
+  }
+
+  /**
+   * A group of one reading the whole topic: once it owns every partition it asks for their end
+   * offsets and polls until its position reaches them (at once when the log is empty, or has been
+   * trimmed to its end), printing every record, then commits and leaves.
+   */
+  static int consume(String bootstrap, String topic, String group, long timeoutMs) {
+    Properties props = consumerProps(bootstrap, CLIENT_ID + "-consume");
+    props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+    long deadline = System.currentTimeMillis() + timeoutMs;
+    int count = 0;
+    try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
+      consumer.subscribe(List.of(topic));
+      int partitions = consumer.partitionsFor(topic).size();
+      Map<TopicPartition, Long> ends = null;
+      for (;;) {
+        if (System.currentTimeMillis() > deadline) {
+          System.err.println("java-interop: consume timed out after " + timeoutMs + " ms with " + count + " records; end offsets " + ends);
+          return 3;
+        }
+        ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(200));
+        for (ConsumerRecord<String, String> record : records) {
+          count++;
+          emit("{\"event\":\"record\",\"member\":\"consume\",\"partition\":" + record.partition() + ",\"offset\":" + record.offset()
+              + ",\"timestamp\":" + record.timestamp() + ",\"timestampType\":" + json(record.timestampType().name)
+              + ",\"key\":" + json(record.key()) + ",\"value\":" + json(record.value()) + "}");
+        }
+        Set<TopicPartition> owned = consumer.assignment();
+        if (owned.size() < partitions) continue;
+        if (ends == null) {
+          ends = consumer.endOffsets(owned);
+          TreeSet<Integer> numbers = new TreeSet<>();
+          for (TopicPartition partition : owned) numbers.add(partition.partition());
+          emit("{\"event\":\"assigned\",\"member\":\"consume\",\"partitions\":" + numbers + "}");
+        }
+        boolean done = true;
+        for (TopicPartition partition : owned) done &= consumer.position(partition) >= ends.get(partition);
+        if (done) break;
+      }
+      consumer.commitSync();
+    }
+    emit("{\"event\":\"closed\",\"member\":\"consume\",\"records\":" + count + "}");
+    return 0;
+  }
+
+  /**
+   * offsetsForTimes for every partition of the topic, one call per timestamp so that a call the
+   * client rejects (it throws on a negative timestamp in the answer) does not hide the others.
+   */
+  static void offsetsForTimes(String bootstrap, String topic, String timestamps) {
+    try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(consumerProps(bootstrap, CLIENT_ID + "-offsets-for-times"))) {
+      List<TopicPartition> partitions = new ArrayList<>();
+      for (PartitionInfo info : consumer.partitionsFor(topic)) partitions.add(new TopicPartition(topic, info.partition()));
+      partitions.sort((a, b) -> Integer.compare(a.partition(), b.partition()));
+      for (String text : timestamps.split(",")) {
+        long timestamp = Long.parseLong(text.trim());
+        Map<TopicPartition, Long> query = new LinkedHashMap<>();
+        for (TopicPartition partition : partitions) query.put(partition, timestamp);
+        Map<TopicPartition, OffsetAndTimestamp> answer;
+        try {
+          answer = consumer.offsetsForTimes(query, Duration.ofSeconds(30));
+        } catch (RuntimeException e) {
+          emit("{\"event\":\"offset-for-time-error\",\"timestamp\":" + timestamp + ",\"message\":" + json(e.getClass().getName() + ": " + e.getMessage()) + "}");
+          continue;
+        }
+        for (TopicPartition partition : partitions) {
+          OffsetAndTimestamp found = answer.get(partition);
+          emit("{\"event\":\"offset-for-time\",\"timestamp\":" + timestamp + ",\"partition\":" + partition.partition()
+              + ",\"offset\":" + (found == null ? "null" : String.valueOf(found.offset()))
+              + ",\"recordTimestamp\":" + (found == null ? "null" : String.valueOf(found.timestamp())) + "}");
+        }
+      }
+    }
+  }
+
   private static void commit(KafkaConsumer<String, String> consumer, Map<TopicPartition, OffsetAndMetadata> uncommitted) {
     if (uncommitted.isEmpty()) return;
     try {
@@ -241,7 +345,7 @@ public final class JavaInterop {
 
   private static void usage(String problem) {
     System.err.println("java-interop: " + problem);
-    System.err.println("usage: create-topic|produce|member --bootstrap HOST:PORT --topic T [--partitions N] [--group G --member NAME --timeout-ms MS]");
+    System.err.println("usage: create-topic|produce|member|consume|offsets-for-times --bootstrap HOST:PORT --topic T [--partitions N] [--group G --member NAME --timeout-ms MS] [--timestamps MS,...]");
     System.exit(2);
   }
 }

@@ -96,6 +96,10 @@ command -v mvn >/dev/null || apt_install maven
 mvn -q -B -Dstyle.color=never -f "$here/java/pom.xml" package
 echo "built $build/java (classes + classpath.txt)"
 
+step "Apache Kafka's command-line tools (kafka-tools 3.9.1, Maven Central; kafka-tools.test.ts and the benchmarks)"
+mvn -q -B -Dstyle.color=never -f "$here/../../bench/kafka-tools/pom.xml" package
+echo "built $build/bench-kafka-tools (classes + classpath.txt)"
+
 step "Apache Kafka broker jars (for INTEROP_TARGET=kafka and benchmarks)"
 mvn -q -B -Dstyle.color=never -f "$here/broker/pom.xml" dependency:build-classpath -Dmdep.outputFile="$build/kafka-broker.classpath"
 echo "resolved $build/kafka-broker.classpath"

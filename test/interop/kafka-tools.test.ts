@@ -1,0 +1,96 @@
+/**
+ * Apache Kafka's own command-line tools (kafka-tools 3.9.1: TopicCommand, GetOffsetShell,
+ * ConsoleConsumer, ConsumerGroupCommand, run as `kafka-topics.sh` etc. would run them) against the
+ * server, for the behaviours issue 14 checked against a real Kafka broker. The same expectations
+ * hold against Apache Kafka (INTEROP_TARGET=kafka):
+ *
+ * - `kafka-topics --describe` shows the topic's id (Metadata v10+ carries topic ids);
+ * - `kafka-get-offsets` by time answers the first offset at or after it, `--time -3` the record with
+ *   the largest timestamp (ListOffsets v7+), `-1` and `-2` the end and the start;
+ * - a consumer group that read a topic reads the whole of a topic deleted and created again under
+ *   that name (the deleted topic's committed offsets went with it), and `kafka-consumer-groups
+ *   --describe` answers for such a group, alone and with `--all-groups`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { kafkaToolsClasspath } from '../../bench/support/kafka-tools.js';
+import { runToEnd } from './clients.js';
+
+const bootstrap = inject('interopBootstrap');
+
+/** A Kafka tool, as its shell script runs it (`kafka-run-class.sh <class> <args>`); its stdout. */
+async function tool(mainClass: string, args: readonly string[]): Promise<string> {
+  const command = ['java', '-Xmx512m', '-Dlog4j.configuration=file:/dev/null', '-cp', kafkaToolsClasspath(), mainClass, '--bootstrap-server', bootstrap, ...args];
+  return (await runToEnd(command, '', `${mainClass.split('.').pop()} ${args.join(' ')}`)).stdout;
+}
+
+const topics = (...args: string[]) => tool('org.apache.kafka.tools.TopicCommand', args);
+const getOffsets = (...args: string[]) => tool('org.apache.kafka.tools.GetOffsetShell', args);
+const consumerGroups = (...args: string[]) => tool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', args);
+/** kafka-console-consumer in a group, from the beginning unless the group has committed offsets, until `count` records. */
+const consume = async (topic: string, group: string, count: number) =>
+  (await tool('org.apache.kafka.tools.consumer.ConsoleConsumer', ['--topic', topic, '--group', group, '--from-beginning', '--max-messages', String(count), '--timeout-ms', '30000']))
+    .split('\n')
+    .filter((line) => line.length > 0);
+
+let kafka: Kafka;
+let producer: Producer;
+
+beforeAll(async () => {
+  kafkaToolsClasspath(); // built by setup.sh; built here on first use otherwise
+  kafka = new Kafka({ clientId: 'interop-kafka-tools', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  producer = kafka.producer();
+  await producer.connect();
+});
+
+afterAll(async () => {
+  await producer?.disconnect();
+});
+
+describe('interop > Apache Kafka command-line tools', () => {
+  it('kafka-topics --describe shows the topic id', async () => {
+    const topic = `tools-${randomUUID().slice(0, 8)}`;
+    await topics('--create', '--topic', topic, '--partitions', '2', '--replication-factor', '1');
+    const described = await topics('--describe', '--topic', topic);
+    const id = /TopicId:\s*(\S+)/.exec(described)?.[1];
+    expect(id, described).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(id).not.toBe('AAAAAAAAAAAAAAAAAAAAAA'); // Uuid.ZERO_UUID: a server without topic ids
+    expect(described).toMatch(new RegExp(`Topic: ${topic}\\s+Partition: 1\\s+Leader: \\d+`));
+  });
+
+  it('kafka-get-offsets answers by time, the max timestamp (-3), the end (-1) and the start (-2)', async () => {
+    const topic = `tools-${randomUUID().slice(0, 8)}`;
+    await topics('--create', '--topic', topic, '--partitions', '1', '--replication-factor', '1');
+    const baseMs = Date.now() - 60_000;
+    // Timestamps out of order: the largest is at offset 3, not at the end.
+    const times = [0, 1000, 2000, 9000, 3000, 4000].map((delta) => baseMs + delta);
+    await producer.send({ topic, messages: times.map((timestamp, i) => ({ value: `r${i}`, timestamp: String(timestamp) })) });
+    const at = async (time: string) => (await getOffsets('--topic', topic, '--time', time)).trim();
+    expect(await at(String(baseMs + 1500))).toBe(`${topic}:0:2`);
+    expect(await at(String(baseMs + 3500))).toBe(`${topic}:0:3`);
+    expect(await at(String(baseMs))).toBe(`${topic}:0:0`);
+    expect(await at('-3')).toBe(`${topic}:0:3`);
+    expect(await at('-1')).toBe(`${topic}:0:6`);
+    expect(await at('-2')).toBe(`${topic}:0:0`);
+  });
+
+  it('a group reads the whole of a topic deleted and created again under its name, and kafka-consumer-groups describes it throughout', async () => {
+    const topic = `tools-${randomUUID().slice(0, 8)}`;
+    const group = `tools-group-${randomUUID().slice(0, 8)}`;
+    await topics('--create', '--topic', topic, '--partitions', '1', '--replication-factor', '1');
+    await producer.send({ topic, messages: Array.from({ length: 20 }, (_, i) => ({ value: `first-${i}` })) });
+    expect(await consume(topic, group, 20)).toEqual(Array.from({ length: 20 }, (_, i) => `first-${i}`));
+    expect(await consumerGroups('--describe', '--group', group)).toMatch(new RegExp(`${group}\\s+${topic}\\s+0\\s+20\\s+20\\s+0`));
+
+    await topics('--delete', '--topic', topic);
+    // The group still describes (Kafka: no offsets left, "has no active members"), alone and among all groups.
+    await consumerGroups('--describe', '--group', group);
+    await consumerGroups('--describe', '--all-groups');
+
+    await topics('--create', '--topic', topic, '--partitions', '1', '--replication-factor', '1');
+    await producer.send({ topic, messages: Array.from({ length: 30 }, (_, i) => ({ value: `second-${i}` })) });
+    expect(await consume(topic, group, 30)).toEqual(Array.from({ length: 30 }, (_, i) => `second-${i}`));
+    expect(await consumerGroups('--describe', '--group', group)).toMatch(new RegExp(`${group}\\s+${topic}\\s+0\\s+30\\s+30\\s+0`));
+  });
+});

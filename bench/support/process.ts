@@ -16,10 +16,14 @@ export interface Agent {
   dataDir: string;
 }
 
-/** The agent (support/agent.ts) in its own process, on a fresh data directory, with any free ports. */
-export async function startAgent(env: Record<string, string>): Promise<Agent> {
+/**
+ * The agent (support/agent.ts) in its own process, on a fresh data directory, with any free ports.
+ * `root`: another checkout of the repository whose agent to run (an A/B against an earlier commit).
+ */
+export async function startAgent(env: Record<string, string>, options: { root?: string } = {}): Promise<Agent> {
   const dataDir = tempDir('spool-bench-');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'agent.ts')], {
+  const script = options.root === undefined ? join(here, 'agent.ts') : join(options.root, 'bench', 'support', 'agent.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: { ...process.env, SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

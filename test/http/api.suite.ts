@@ -214,6 +214,27 @@ export function apiSuite(kind: () => StoreKind): void {
       expect((await call('GET', `/v1/topics/${name}`)).body.partitions.map((p: any) => p.high_watermark)).toEqual([0, 0]);
     });
 
+    it('refuses a timestamp outside the topic\'s message.timestamp bounds with INVALID_TIMESTAMP, and stamps a LogAppendTime topic\'s records itself', async () => {
+      const { call } = await setup();
+      const bounded = topicName();
+      await call('POST', '/v1/topics', { name: bounded, config: { message_timestamp_before_max_ms: 60_000 } });
+      const now = Date.now();
+      const refused = await call('POST', `/v1/topics/${bounded}/records`, { records: [{ value: 'ok', timestamp: now }, { value: 'old', timestamp: now - 120_000 }] });
+      expect(refused).toMatchObject({ status: 400, body: { error: { code: 'INVALID_TIMESTAMP', index: 1, timestamp_ms: now - 120_000 } } });
+      expect((await call('POST', `/v1/topics/${bounded}/records`, { records: [{ value: 'future', timestamp: now + 7_200_000 }] })).body.error.code).toBe('INVALID_TIMESTAMP');
+      expect((await call('GET', `/v1/topics/${bounded}`)).body).toMatchObject({
+        partitions: [{ high_watermark: 0 }],
+        config: { message_timestamp_type: 'CreateTime', message_timestamp_before_max_ms: 60_000, message_timestamp_after_max_ms: 3_600_000 },
+      });
+
+      const stamped = topicName();
+      await call('POST', '/v1/topics', { name: stamped, config: { message_timestamp_type: 'LogAppendTime' } });
+      await call('POST', `/v1/topics/${stamped}/records`, { records: [{ value: 'a', timestamp: 1000 }] });
+      const [record] = (await call('GET', `/v1/topics/${stamped}/partitions/0/records`)).body.records;
+      expect(record.timestamp).toBeGreaterThanOrEqual(now);
+      expect((await call('POST', '/v1/topics', { name: topicName(), config: { message_timestamp_type: 'WallClock' } })).body.error.code).toBe('INVALID_ARGUMENT');
+    });
+
     it('names the field, what was expected and what came in', async () => {
       const { call } = await setup();
       const response = await call('POST', `/v1/topics/${topicName()}/records`, { records: [{ value: 'a' }, { value: 42 }] });

@@ -11,6 +11,10 @@ import { decodeRecordBatch, encodeRecordBatch } from '../../lib/format/index.js'
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
+import { Fetch } from '../../lib/kafka/protocol/messages/fetch.js';
+import { ListOffsets } from '../../lib/kafka/protocol/messages/list-offsets.js';
+import { Metadata } from '../../lib/kafka/protocol/messages/metadata.js';
+import { Produce } from '../../lib/kafka/protocol/messages/produce.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
 import { emfMetrics } from '../../lib/metrics.js';
@@ -420,6 +424,90 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
     expect(found.errorCode).toBe(0);
     expect(Object.fromEntries(found.configEntries.map((e: any) => [e.configName, e.configValue]))).toEqual({ 'retention.bytes': '4096', 'cleanup.policy': 'delete' });
     expect(missing.errorCode).toBe(KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
+  });
+});
+
+describe('kafka > append validation, timestamps and topic ids', () => {
+  it('refuses a batch with a timestamp beyond message.timestamp.after.max.ms with INVALID_TIMESTAMP, naming the record (Produce v8), and stores nothing', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    const now = Date.now();
+    const batch = encodeRecordBatch([
+      { key: null, value: Buffer.from('ok'), timestampMs: now },
+      { key: null, value: Buffer.from('future'), timestampMs: now + 7_200_000 },
+    ]);
+    const answer = await withClient((c) => c.callGenerated(Produce, 8, { acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records: batch }] }] }));
+    expect(answer.responses[0]!.partitionResponses[0]).toMatchObject({
+      errorCode: KafkaErrors.INVALID_TIMESTAMP,
+      recordErrors: [{ batchIndex: 1, batchIndexErrorMessage: expect.stringContaining('out of range') }],
+    });
+    expect((await log.offsetRange(topic, 0)).latest).toBe(0);
+  });
+
+  it('stores a LogAppendTime topic\'s batches with the time of append, and answers it as log_append_time_ms', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1, { 'message.timestamp.type': 'LogAppendTime' });
+    const before = Date.now();
+    const answer = await withClient((c) =>
+      c.call('Produce', 7, { acks: -1, timeout: 5000, topicData: [{ topic, partitions: [{ partition: 0, messages: [{ value: 'a', timestamp: 1000 }, { value: 'b', timestamp: 2000 }] }] }] }),
+    );
+    const appended = Number(answer.topics[0].partitions[0].logAppendTime);
+    expect(appended).toBeGreaterThanOrEqual(before);
+    expect((await log.fetch(topic, 0, 0)).records.map((r) => r.timestampMs)).toEqual([appended, appended]);
+  });
+
+  it('ListOffsets v7–v11 answers -3 with the record of the largest timestamp, -4 as -2, -5 and -6 with -1; an older version asking -3 is UNSUPPORTED_VERSION', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    const base = Date.now() - 10_000;
+    await log.produce(topic, [0, 3000, 1000].map((delta) => ({ key: null, value: Buffer.from('x'), timestampMs: base + delta })));
+    const ask = (version: number, ...timestamps: number[]) =>
+      withClient(async (c) => (await c.callGenerated(ListOffsets, version, { replicaId: -1, topics: [{ name: topic, partitions: timestamps.map((timestamp) => ({ partitionIndex: 0, timestamp })) }] })).topics[0]!.partitions);
+    const pick = (p: { errorCode: number; offset: number; timestamp: number }) => [p.errorCode, p.offset, p.timestamp];
+    for (const version of [7, 9, 10, 11]) {
+      expect(pick((await ask(version, -3))[0]!)).toEqual([0, 1, base + 3000]);
+      expect(pick((await ask(version, base + 500))[0]!)).toEqual([0, 1, base + 3000]);
+      expect(pick((await ask(version, -1))[0]!)).toEqual([0, 3, -1]);
+    }
+    expect(pick((await ask(8, -4))[0]!)).toEqual([0, 0, -1]);
+    expect(pick((await ask(9, -5))[0]!)).toEqual([0, -1, -1]);
+    expect(pick((await ask(11, -6))[0]!)).toEqual([0, -1, -1]);
+    expect((await ask(6, -3))[0]!.errorCode).toBe(KafkaErrors.UNSUPPORTED_VERSION);
+    expect((await ask(10, -6))[0]!.errorCode).toBe(KafkaErrors.UNSUPPORTED_VERSION);
+    expect((await ask(9, -7))[0]!.errorCode).toBe(KafkaErrors.UNSUPPORTED_VERSION);
+    // Kafka refuses a partition named twice in one request, both times.
+    expect((await ask(9, -1, -2)).map((p) => p.errorCode)).toEqual([KafkaErrors.INVALID_REQUEST, KafkaErrors.INVALID_REQUEST]);
+  });
+
+  it('Metadata v12 carries topic ids and answers a topic asked for by id; an unknown id is UNKNOWN_TOPIC_ID', async () => {
+    const topic = newTopic();
+    const item = await log.createTopic(topic, 2);
+    const byName = await withClient((c) => c.callGenerated(Metadata, 12, { topics: [{ name: topic }], allowAutoTopicCreation: false }));
+    expect(byName.topics[0]).toMatchObject({ errorCode: 0, name: topic, topicId: item.id });
+    const unknown = randomUUID();
+    const byId = await withClient((c) => c.callGenerated(Metadata, 12, { topics: [{ name: null, topicId: item.id }, { name: null, topicId: unknown }], allowAutoTopicCreation: false }));
+    expect(byId.topics.map((t) => [t.errorCode, t.name, t.topicId, t.partitions.length])).toEqual([
+      [0, topic, item.id, 2],
+      [KafkaErrors.UNKNOWN_TOPIC_ID, null, unknown, 0],
+    ]);
+  });
+
+  it('Fetch v13+ names topics by id; an id no live topic has is UNKNOWN_TOPIC_ID, also for a topic deleted and created again', async () => {
+    const topic = newTopic();
+    const first = await log.createTopic(topic, 1);
+    await log.produce(topic, [{ key: null, value: Buffer.from('one') }]);
+    const fetch = (version: number, topicId: string) =>
+      withClient(async (c) => (await c.callGenerated(Fetch, version, { replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, topics: [{ topicId, partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }] })).responses[0]!);
+    for (const version of [13, 16, 18]) {
+      const answer = await fetch(version, first.id);
+      expect(answer.topicId).toBe(first.id);
+      expect(answer.partitions[0]).toMatchObject({ errorCode: 0, highWatermark: 1, lastStableOffset: 1 });
+      expect(decodeRecordBatch(answer.partitions[0]!.records!).records.map((r) => str(r.value))).toEqual(['one']);
+    }
+    await log.deleteTopic(topic);
+    const second = await log.createTopic(topic, 1);
+    expect((await fetch(13, first.id)).partitions[0]!.errorCode).toBe(KafkaErrors.UNKNOWN_TOPIC_ID);
+    expect((await fetch(13, second.id)).partitions[0]).toMatchObject({ errorCode: 0, highWatermark: 0 });
   });
 });
 

@@ -1,10 +1,14 @@
 /**
  * A raw Kafka connection for tests: requests are encoded and responses decoded by kafkajs's own
  * protocol modules (an independent implementation of the same grammar), so every codec of the
- * server is checked against someone else's reading of the protocol, byte for byte.
+ * server is checked against someone else's reading of the protocol, byte for byte. Versions kafkajs
+ * does not speak go through the generated codecs (`callGenerated`), themselves checked byte for
+ * byte against Kafka's Java classes (test/kafka/protocol).
  */
 import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
+import type { Encodable, MessagePair } from '../../../lib/kafka/protocol/runtime.js';
+import { KafkaReader, KafkaWriter } from '../../../lib/kafka/wire.js';
 
 const require = createRequire(import.meta.url);
 const requests = require('kafkajs/src/protocol/requests/index.js') as { requests: Record<string, { protocol: (options: { version: number }) => (args?: any) => KafkajsRequest }> };
@@ -56,6 +60,26 @@ export class WireClient {
     const { request, response } = requests.requests[api]!.protocol({ version })(args);
     const frame = await this.send(request);
     return response.decode(frame.subarray(4));
+  }
+
+  /**
+   * Sends one request encoded by a generated codec (lib/kafka/protocol; for versions kafkajs does not
+   * speak) and decodes the answer with it: request header v1, or v2 when the version is flexible.
+   */
+  async callGenerated<Req, Res>(pair: MessagePair<Req, Res>, version: number, request: Encodable<Req>): Promise<Res> {
+    const flexible = pair.flexibleFrom !== undefined && version >= pair.flexibleFrom;
+    const writer = new KafkaWriter(flexible);
+    writer.int32(0).int16(pair.apiKey).int16(version).int32(++this.correlationId);
+    writer.int16(-1); // client id: always a classic nullable string
+    if (flexible) writer.taggedFields();
+    pair.encodeRequest(writer, version, request);
+    const bytes = Buffer.concat(writer.finish());
+    bytes.writeInt32BE(bytes.length - 4, 0);
+    const answer = await this.sendRaw(bytes);
+    const reader = new KafkaReader(answer, flexible, `${pair.name} v${version} response`);
+    reader.int32('correlation_id');
+    if (flexible && pair.apiKey !== 18) reader.taggedFields();
+    return pair.decodeResponse(reader, version);
   }
 
   /** Sends a kafkajs request and returns the raw answer frame (correlation id first). */

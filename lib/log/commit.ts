@@ -307,6 +307,7 @@ export class Committer {
       sizeBytes: chunk.sizeBytes,
       maxTimestampMs: chunk.maxTimestampMs,
       committedMs: this.now(),
+      recordTimes: true,
     };
     return [
       {

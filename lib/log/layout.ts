@@ -60,6 +60,13 @@ export interface BatchRow {
   readonly committedMs: number;
   readonly indexKey?: string;
   readonly timeIndexKey?: string;
+  /**
+   * Whether maxTimestampMs (and, for a compacted row, its time index) come from the records'
+   * timestamps: true of every row written since produced batches are validated on append. A row
+   * written before may carry what a client's header said (-1 from Filebeat): maintenance repairs such
+   * a row's max (maintenance/timestamps.ts), and readers do not trust its time index.
+   */
+  readonly recordTimes?: boolean;
 }
 
 /** Every object a row keeps alive. */

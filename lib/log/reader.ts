@@ -229,7 +229,8 @@ export class Reader {
       // A row with an unknown time (stored before append validation, not yet repaired) may hold it: look inside.
       if (row.maxTimestampMs >= 0 && row.maxTimestampMs < timestampMs) continue;
       let start = Math.max(state.logStartOffset, row.baseOffset);
-      if (row.timeIndexKey && row.maxTimestampMs >= 0) {
+      // The time index of a segment compacted before batches were validated may hold -1 for some batches: not used.
+      if (row.timeIndexKey && row.recordTimes === true) {
         const relative = offsetForTime(await this.indexObject(row.timeIndexKey), timestampMs);
         if (relative !== undefined) start = Math.max(start, row.baseOffset + relative);
       }

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch, readBatchHeader, setMaxTimestamp } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { rowsPk } from '../../lib/log/layout.js';
+import { partitionKey, rowKey, rowsPk } from '../../lib/log/layout.js';
+import { buildIndexes } from '../../lib/log/segment-index.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 
@@ -182,6 +183,39 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect((await cold.readBatches(topic, 0, 0)).batches.map((b) => readBatchHeader(b).maxTimestampMs)).toEqual([0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2));
       expect(await cold.listOffset(topic, 0, { timestampMs: baseTimeMs + 2000 })).toEqual({ offset: 6, timestampMs: baseTimeMs + 2000 });
       expect((await readAll(cold, topic, 0)).map((r) => r.value)).toEqual([0, 1, 2].flatMap((i) => [0, 1, 2].map((j) => `old-${i}-${j}`)));
+    });
+
+    it('does not trust the time index of a segment compacted before batches were validated (a -1 batch among others)', async () => {
+      const { make, stores } = await setup();
+      const log = make({ cacheBytes: 0 });
+      const topic = `old-index-${randomUUID().slice(0, 6)}`;
+      const item = await log.createTopic(topic, 1);
+      // A per-partition segment as compaction wrote it before: batches at absolute offsets, the middle
+      // one as Filebeat sent it (maxTimestamp -1, its records at 1500 and 1600), and a time index built
+      // from the headers, which therefore jumps from the first batch (1100) to the last (1700).
+      const batch = (base: number, times: number[], legacy = false) => {
+        const bytes = encodeRecordBatch(times.map((t) => ({ key: null, value: text(`t${t}`), timestampMs: baseTimeMs + t })), { baseOffset: base });
+        if (legacy) setMaxTimestamp(bytes, 0, 'create', -1);
+        return bytes;
+      };
+      const batches = [batch(0, [1000, 1100]), batch(2, [1500, 1600], true), batch(4, [1650, 1700])];
+      const body = Buffer.concat(batches);
+      let position = 0;
+      const placements = batches.map((b, i) => {
+        const placement = { baseOffset: i * 2, position, maxTimestampMs: readBatchHeader(b).maxTimestampMs };
+        position += b.length;
+        return placement;
+      });
+      const { offsetIndex, timeIndex } = buildIndexes(0, placements);
+      const stem = `partitions/${item.id}/0/old`;
+      await Promise.all([stores.objects.put(`${stem}.log`, body), stores.objects.put(`${stem}.index`, offsetIndex), stores.objects.put(`${stem}.timeindex`, timeIndex)]);
+      const row = { baseOffset: 0, recordCount: 6, objectKey: `${stem}.log`, position: 0, sizeBytes: body.length, maxTimestampMs: baseTimeMs + 1700, committedMs: Date.now(), indexKey: `${stem}.index`, timeIndexKey: `${stem}.timeindex` };
+      await stores.metadata.write({ kind: 'put', key: rowKey(item.id, 0, 0), attrs: row });
+      await stores.metadata.write({ kind: 'update', key: partitionKey(item.id, 0), set: { nextOffset: 6 } });
+
+      // The index would name offset 4 (1650); the first record at or after 1400 is offset 2, at 1500.
+      expect(await log.listOffset(topic, 0, { timestampMs: baseTimeMs + 1400 })).toEqual({ offset: 2, timestampMs: baseTimeMs + 1500 });
+      expect(await log.listOffset(topic, 0, 'max-timestamp')).toEqual({ offset: 5, timestampMs: baseTimeMs + 1700 });
     });
 
     it('finds offsets by timestamp through the time index of a compacted segment', async () => {

@@ -93,6 +93,7 @@ async function compactGroup(ctx: MaintenanceContext, topic: TopicItem, partition
     committedMs: Math.max(...group.map((row) => row.committedMs)),
     indexKey: `${stem}.index`,
     timeIndexKey: `${stem}.timeindex`,
+    recordTimes: true,
   };
   await Promise.all([ctx.objects.put(merged.objectKey, body), ctx.objects.put(merged.indexKey!, offsetIndex), ctx.objects.put(merged.timeIndexKey!, timeIndex)]);
   result.objects_written += 3;

@@ -9,10 +9,11 @@
  * row was committed, as Kafka falls back to a segment's modification time), and the row is updated
  * to it, conditional on the row being unchanged. So it happens once per row, and a row that was
  * compacted or deleted meanwhile is left to the one that changed it. The objects themselves stay as
- * they are: readers and compaction normalise their batches on the way out (reader.ts, compaction.ts).
+ * they are: readers and compaction normalise their batches on the way out (reader.ts, compaction.ts),
+ * and readers do not use the time index of a compacted row written before (BatchRow.recordTimes).
  */
 import { repairChunkTimestamps } from '../../format/index.js';
-import { ConditionFailedError } from '../../storage/ports.js';
+import { ConditionFailedError, type Attributes } from '../../storage/ports.js';
 import { rowKey, type BatchRow, type TopicItem } from '../layout.js';
 import { unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
 
@@ -27,12 +28,14 @@ export async function repairRowTimestamps(ctx: MaintenanceContext, topic: TopicI
     const chunk = await ctx.objects.get(row.objectKey, { offset: row.position, length: row.sizeBytes });
     const maxTimestampMs = repairChunkTimestamps(chunk, row.committedMs);
     try {
-      await ctx.metadata.write({ kind: 'update', key: rowKey(topic.id, partition, row.baseOffset), set: { maxTimestampMs }, condition: unchanged(row) });
+      // A flush row's max is now its records'; a compacted row keeps the time index it was built with, not to be trusted.
+      const set: Attributes = row.indexKey === undefined ? { maxTimestampMs, recordTimes: true } : { maxTimestampMs };
+      await ctx.metadata.write({ kind: 'update', key: rowKey(topic.id, partition, row.baseOffset), set, condition: unchanged(row) });
       result.rows_timestamps_repaired++;
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
     }
-    repaired.push({ ...row, maxTimestampMs });
+    repaired.push({ ...row, maxTimestampMs, recordTimes: row.indexKey === undefined });
   }
   return repaired;
 }

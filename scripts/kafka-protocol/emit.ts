@@ -863,3 +863,13 @@ class Context {
     return lines;
   }
 }
+
+/** JSON with small objects on one line, so the descriptor stays reviewable. */
+export function compactJson(value: unknown, indent = ''): string {
+  const oneLine = JSON.stringify(value);
+  if (oneLine.length + indent.length <= 140 || value === null || typeof value !== 'object') return oneLine;
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) return `[\n${value.map((v) => `${inner}${compactJson(v, inner)}`).join(',\n')}\n${indent}]`;
+  const entries = Object.entries(value as Record<string, unknown>);
+  return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${compactJson(v, inner)}`).join(',\n')}\n${indent}}`;
+}

@@ -59,7 +59,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emitFile, kebabCase, type FileDescriptor } from './emit.js';
+import { compactJson, emitFile, kebabCase, type FileDescriptor } from './emit.js';
 import { mergeReleases, readRelease, type Message } from './schema.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -158,16 +158,6 @@ function wrapExports(lines: string[]): string[] {
     if (!match || line.length <= 140) return [line];
     return ['export {', ...match[1]!.split(', ').map((name) => `  ${name},`), '};'];
   });
-}
-
-/** JSON with small objects on one line, so the descriptor stays reviewable. */
-function compactJson(value: unknown, indent = ''): string {
-  const oneLine = JSON.stringify(value);
-  if (oneLine.length + indent.length <= 140 || value === null || typeof value !== 'object') return oneLine;
-  const inner = `${indent}  `;
-  if (Array.isArray(value)) return `[\n${value.map((v) => `${inner}${compactJson(v, inner)}`).join(',\n')}\n${indent}]`;
-  const entries = Object.entries(value as Record<string, unknown>);
-  return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${compactJson(v, inner)}`).join(',\n')}\n${indent}}`;
 }
 
 function main(): void {

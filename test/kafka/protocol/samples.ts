@@ -8,6 +8,7 @@
  * fixtures hold samples in that form, with UUIDs in Kafka's base64 and bytes in base64.
  */
 import { readFileSync } from 'node:fs';
+import { prng } from '../../format/support.js';
 import { uuidFromKafkaString, uuidToKafkaString } from '../../../lib/kafka/protocol/runtime.js';
 
 export interface FieldDescriptor {
@@ -60,16 +61,9 @@ export function versionSet(text: string | undefined): ReadonlySet<number> {
   return set;
 }
 
-/** A small deterministic PRNG (mulberry32). */
+/** A small deterministic PRNG (mulberry32, test/format/support.ts): a number in [0, 1) per call. */
 export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return prng(seed).next;
 }
 
 function structOf(file: FileDescriptor, name: string) {

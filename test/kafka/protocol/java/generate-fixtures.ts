@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
+import { compactJson } from '../../../../scripts/kafka-protocol/emit.js';
 import { fromKafkaJson, sample, schemas, seeded, toKafkaJson, versionSet, type FileDescriptor } from '../samples.js';
 
 /** The APIs with fixtures: what Spool serves most, flexible and classic versions, tagged fields. */
@@ -105,16 +106,6 @@ function withoutRecords(file: FileDescriptor, struct: string, value: Record<stri
     }
   }
   return out;
-}
-
-/** JSON with small values on one line. */
-function compactJson(value: unknown, indent = ''): string {
-  const oneLine = JSON.stringify(value);
-  if (oneLine.length + indent.length <= 140 || value === null || typeof value !== 'object') return oneLine;
-  const inner = `${indent}  `;
-  if (Array.isArray(value)) return `[\n${value.map((v) => `${inner}${compactJson(v, inner)}`).join(',\n')}\n${indent}]`;
-  const entries = Object.entries(value as Record<string, unknown>);
-  return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${compactJson(v, inner)}`).join(',\n')}\n${indent}}`;
 }
 
 function main(): void {

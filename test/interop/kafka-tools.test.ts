@@ -6,7 +6,9 @@
  *
  * - `kafka-topics --describe` shows the topic's id (Metadata v10+ carries topic ids);
  * - `kafka-get-offsets` by time answers the first offset at or after it, `--time -3` the record with
- *   the largest timestamp (ListOffsets v7+), `-1` and `-2` the end and the start;
+ *   the largest timestamp (ListOffsets v7+), `-1` and `-2` the end and the start, and
+ *   `kafka-consumer-groups --reset-offsets --to-datetime` moves a group to the first offset at or
+ *   after that time;
  * - a consumer group that read a topic reads the whole of a topic deleted and created again under
  *   that name (the deleted topic's committed offsets went with it), and `kafka-consumer-groups
  *   --describe` answers for such a group, alone and with `--all-groups`.
@@ -59,7 +61,7 @@ describe('interop > Apache Kafka command-line tools', () => {
     expect(described).toMatch(new RegExp(`Topic: ${topic}\\s+Partition: 1\\s+Leader: \\d+`));
   });
 
-  it('kafka-get-offsets answers by time, the max timestamp (-3), the end (-1) and the start (-2)', async () => {
+  it('kafka-get-offsets answers by time, the max timestamp (-3), the end (-1) and the start (-2); --reset-offsets --to-datetime follows', async () => {
     const topic = `tools-${randomUUID().slice(0, 8)}`;
     await topics('--create', '--topic', topic, '--partitions', '1', '--replication-factor', '1');
     const baseMs = Date.now() - 60_000;
@@ -73,6 +75,12 @@ describe('interop > Apache Kafka command-line tools', () => {
     expect(await at('-3')).toBe(`${topic}:0:3`);
     expect(await at('-1')).toBe(`${topic}:0:6`);
     expect(await at('-2')).toBe(`${topic}:0:0`);
+
+    // kafka-consumer-groups --reset-offsets --to-datetime: the first record at or after that time.
+    const group = `tools-reset-${randomUUID().slice(0, 8)}`;
+    const datetime = new Date(baseMs + 2500).toISOString().replace('Z', '+00:00');
+    await consumerGroups('--reset-offsets', '--group', group, '--topic', topic, '--to-datetime', datetime, '--execute');
+    expect(await consumerGroups('--describe', '--group', group)).toMatch(new RegExp(`${group}\\s+${topic}\\s+0\\s+3\\s+6\\s+3`));
   });
 
   it('a group reads the whole of a topic deleted and created again under its name, and kafka-consumer-groups describes it throughout', async () => {

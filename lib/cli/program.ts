@@ -179,7 +179,8 @@ export function buildProgram(out: Output = output()): Command {
         timestamp = Date.parse(options.toDatetime);
         if (Number.isNaN(timestamp)) throw new UsageError(`--to-datetime must be an ISO 8601 time, got ${JSON.stringify(options.toDatetime)}`);
       }
-      const to = options.toEarliest ? 'earliest' : options.toLatest ? 'latest' : timestamp !== undefined ? { timestamp } : { offset: options.toOffset! };
+      const to: 'earliest' | 'latest' | { timestamp: number } | { offset: number } =
+        options.toEarliest ? 'earliest' : options.toLatest ? 'latest' : timestamp !== undefined ? { timestamp } : { offset: options.toOffset! };
       const api = client();
       const topic = await api.describeTopic(options.topic);
       const current = new Map((await api.groupOffsets(group).catch(() => ({ offsets: [] }))).offsets.map((o) => [`${o.topic}/${o.partition}`, o.offset]));
@@ -192,7 +193,7 @@ export function buildProgram(out: Output = output()): Command {
                 : to === 'latest'
                   ? p.high_watermark
                   : 'offset' in to
-                    ? to.offset
+                    ? Math.min(Math.max(to.offset, p.earliest_offset), p.high_watermark) // as the server applies it
                     : ((await api.offsetFor(options.topic, p.partition, to.timestamp)).offset ?? p.high_watermark);
             return [options.topic, p.partition, current.get(`${options.topic}/${p.partition}`) ?? null, target ?? null];
           }),

@@ -348,7 +348,8 @@ export class GroupCoordinator {
         const { topic, partition } = parseTpKey(key);
         const committed = loaded.offsets.get(key)?.committed ?? null;
         const highWatermark = (await this.log.listOffset(topic, partition, 'latest').catch(() => undefined))?.offset ?? 0;
-        return { topic, partition, committed, highWatermark, lag: committed === null ? null : Math.max(0, highWatermark - committed), owner: owners[key] ?? null };
+        // As kafka-consumer-groups.sh: negative for an offset committed beyond the end (a consumer there waits for records that are not there).
+        return { topic, partition, committed, highWatermark, lag: committed === null ? null : highWatermark - committed, owner: owners[key] ?? null };
       }),
     );
     const members = classic
@@ -377,7 +378,11 @@ export class GroupCoordinator {
     };
   }
 
-  /** Sets committed offsets (and positions) of the given topics, or of every partition with an offset; only with no live members. */
+  /**
+   * Sets committed offsets (and positions) of the given topics, or of every partition with an
+   * offset; only with no live members. An offset outside a partition's [earliest, high watermark] is
+   * brought inside, as kafka-consumer-groups.sh --reset-offsets --to-offset does.
+   */
   async resetOffsets(group: string, to: ResetTarget, topics?: readonly string[]): Promise<OffsetView[]> {
     await this.expire(group);
     const loaded = await this.load(group);
@@ -392,7 +397,7 @@ export class GroupCoordinator {
           typeof to === 'string'
             ? (await this.log.listOffset(topic, partition, to))!.offset
             : 'offset' in to
-              ? to.offset
+              ? clamp(to.offset, await this.log.offsetRange(topic, partition))
               : ((await this.log.listOffset(topic, partition, { timestampMs: to.timestamp })) ?? (await this.log.listOffset(topic, partition, 'latest'))!).offset;
         committed.set(tpKey(topic, partition), offset);
         updates.set(tpKey(topic, partition), { topicId, set: { committed: offset, committedMs: this.now(), position: null, positionRun: null, positionGeneration: null } });
@@ -732,3 +737,8 @@ function byTopicPartition(a: TopicPartition, b: TopicPartition): number {
 }
 
 export { assignorNames };
+
+/** An offset brought inside a partition's valid range. */
+function clamp(offset: number, range: { earliest: number; latest: number }): number {
+  return Math.min(Math.max(offset, range.earliest), range.latest);
+}

@@ -272,6 +272,19 @@ export function groupSuite(kind: () => StoreKind): void {
     });
   });
 
+  describe('groups > offsets beyond the log', () => {
+    it('brings a reset to an offset beyond the end back to the high watermark, as kafka-consumer-groups does, and shows a commit beyond it with negative lag', async () => {
+      const { log, groups, topic, group } = await setup(1);
+      await produceN(log, topic, 2);
+      expect(await groups[0].resetOffsets(group, { offset: 50 })).toEqual([]); // a group with no offsets and no topics named
+      expect(await groups[0].resetOffsets(group, { offset: 50 }, [topic])).toEqual([{ topic, partition: 0, committed: 2 }]);
+      expect((await groups[0].describe(group)).partitions[0]).toMatchObject({ committed: 2, highWatermark: 2, lag: 0 });
+      // A commit is taken as sent (Kafka's OffsetCommit does not check the log), and its lag says so.
+      await groups[0].commit(group, { offsets: [{ topic, partition: 0, offset: 9 }] });
+      expect((await groups[0].describe(group)).partitions[0]).toMatchObject({ committed: 9, highWatermark: 2, lag: -7 });
+    });
+  });
+
   describe('groups > topic identity', () => {
     const readAll = async (groups: readonly GroupCoordinator[], group: string, topic: string, expected: number) => {
       const id = (await groups[0]!.join(group, { topics: [topic], autoOffsetReset: 'earliest' })).memberId;

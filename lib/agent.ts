@@ -48,6 +48,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
       advertisedHost: config.kafkaAdvertisedHost,
       advertisedPort: config.kafkaAdvertisedPort,
       maxRequestBytes: config.kafkaMaxRequestBytes,
+      maxBufferedBytes: config.kafkaMaxBufferedBytes,
       apiKeys: runtime.auth,
       groups,
       groupTimeouts: { initialRebalanceDelayMs: config.kafkaInitialRebalanceDelayMs },

@@ -28,6 +28,7 @@ export interface SpoolConfig {
   readonly kafkaAdvertisedHost: string | undefined;
   readonly kafkaAdvertisedPort: number | undefined;
   readonly kafkaMaxRequestBytes: number;
+  readonly kafkaMaxBufferedBytes: number;
   readonly kafkaInitialRebalanceDelayMs: number;
   readonly maintenanceIntervalMs: number;
   readonly compactionTargetBytes: number;
@@ -63,6 +64,7 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_KAFKA_ADVERTISED_HOST', 'host Kafka clients are told to connect to; auto: this machine\'s first non-loopback IPv4 address (default SPOOL_HOST)'],
   ['SPOOL_KAFKA_ADVERTISED_PORT', 'port Kafka clients are told to connect to (default the bound Kafka port)'],
   ['SPOOL_KAFKA_MAX_REQUEST_BYTES', 'largest Kafka request frame (default 104857600)'],
+  ['SPOOL_KAFKA_MAX_BUFFERED_BYTES', 'Kafka request bytes held at once across connections; more waits unread (default 268435456)'],
   ['SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS', 'how long a new consumer group waits for more members before its first generation, as Kafka\'s group.initial.rebalance.delay.ms (default 3000)'],
   ['SPOOL_MAINTENANCE_INTERVAL_MS', 'maintenance pass interval (default 60000; 0: never)'],
   ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
@@ -96,6 +98,7 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     kafkaAdvertisedHost: env.SPOOL_KAFKA_ADVERTISED_HOST || undefined,
     kafkaAdvertisedPort: env.SPOOL_KAFKA_ADVERTISED_PORT ? intVar(env, 'SPOOL_KAFKA_ADVERTISED_PORT', 9092, 1, 65_535) : undefined,
     kafkaMaxRequestBytes: intVar(env, 'SPOOL_KAFKA_MAX_REQUEST_BYTES', 100 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    kafkaMaxBufferedBytes: intVar(env, 'SPOOL_KAFKA_MAX_BUFFERED_BYTES', 256 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
     kafkaInitialRebalanceDelayMs: intVar(env, 'SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS', 3000, 0, 300_000),
     maintenanceIntervalMs: intVar(env, 'SPOOL_MAINTENANCE_INTERVAL_MS', 60_000, 0, 86_400_000),
     compactionTargetBytes: intVar(env, 'SPOOL_COMPACTION_TARGET_BYTES', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),

@@ -33,6 +33,8 @@ export interface KafkaListenerOptions {
   readonly advertisedHost?: string;
   readonly advertisedPort?: number;
   readonly maxRequestBytes?: number;
+  /** Request bytes held at once across connections (see server.ts). @default 256 MiB */
+  readonly maxBufferedBytes?: number;
   /** When set, clients must authenticate with SASL/PLAIN, an API key as the password. */
   readonly apiKeys?: ApiKeys;
   /** The HTTP consumer groups over the same store: Kafka groups share their offsets and are described with them. */
@@ -76,7 +78,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     logger: options.logger,
     ...options.groupTimeouts,
   });
-  server = new KafkaServer({ handlers: handlers(deps), logger: options.logger, metrics, maxRequestBytes: options.maxRequestBytes, sasl: options.apiKeys ? apiKeySasl(options.apiKeys) : undefined });
+  server = new KafkaServer({ handlers: handlers(deps), logger: options.logger, metrics, maxRequestBytes: options.maxRequestBytes, maxBufferedBytes: options.maxBufferedBytes, sasl: options.apiKeys ? apiKeySasl(options.apiKeys) : undefined });
   // The bound port is known only after listening; the registration that advertises it follows at once.
   const address = await server.listen(options.host, options.port);
   await cluster.start(address.port);

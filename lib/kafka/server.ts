@@ -17,7 +17,13 @@
  *   layout depends on what could not be read. An oversized frame closes the connection before it is
  *   buffered. A request that parses but fails is answered with the API's error code.
  * - Before SASL authentication completes on a listener that requires it, only ApiVersions,
- *   SaslHandshake and SaslAuthenticate are served.
+ *   SaslHandshake and SaslAuthenticate are served, and a frame over 512 KiB (Kafka's
+ *   sasl.server.max.receive.size) closes the connection before it is read.
+ * - Memory is bounded across connections: a frame's declared size is reserved from
+ *   `maxBufferedBytes` before its bytes are read, and released once its request is answered (or
+ *   the connection closes). A connection whose next frame does not fit waits, unread (back-pressure,
+ *   as Kafka's queued.max.request.bytes), while the frames already reserved finish; so however many
+ *   clients declare large frames, the listener holds at most about `maxBufferedBytes` of them.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +41,8 @@ export interface KafkaServerOptions {
   readonly maxRequestBytes?: number;
   /** Requests a connection may have in flight before the server stops reading from it. @default 64 */
   readonly maxInflightPerConnection?: number;
+  /** Bytes of request frames held at once across all connections, being read or in flight. @default 256 MiB */
+  readonly maxBufferedBytes?: number;
   /** Required SASL authentication; absent: the listener is open. */
   readonly sasl?: SaslOptions;
   /** Requests, latency and errors per API (dimension Route = "Kafka <API>"), as the HTTP API's per route. @default none */
@@ -52,6 +60,8 @@ export const noResponse: unique symbol = Symbol('no response');
 
 /** The APIs served before authentication. */
 const preAuthApis = new Set([18, 17, 36]);
+/** Largest frame read before authentication (Kafka's sasl.server.max.receive.size). */
+export const maxUnauthenticatedFrameBytes = 512 * 1024;
 
 export class KafkaServer {
   private readonly handlers = new Map<number, ApiHandler<any, any>>();
@@ -60,11 +70,17 @@ export class KafkaServer {
   private readonly maxRequestBytes: number;
   readonly maxInflight: number;
   readonly versions: ApiVersionRange[];
+  private readonly maxBufferedBytes: number;
+  /** Bytes reserved for frames being read or in flight, across connections. */
+  private reservedBytes = 0;
+  /** Connections waiting for reserved bytes to be released, in the order they asked. */
+  private readonly waitingForMemory = new Set<Connection>();
 
   constructor(readonly options: KafkaServerOptions) {
     for (const handler of options.handlers) this.handlers.set(handler.codec.key, handler);
     this.maxRequestBytes = options.maxRequestBytes ?? 100 * 1024 * 1024;
     this.maxInflight = options.maxInflightPerConnection ?? 64;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 256 * 1024 * 1024;
     this.versions = [...this.handlers.values()]
       .map(({ codec }) => ({ apiKey: codec.key, minVersion: codec.minVersion, maxVersion: codec.maxVersion }))
       .sort((a, b) => a.apiKey - b.apiKey);
@@ -77,6 +93,44 @@ export class KafkaServer {
 
   handler(apiKey: number): ApiHandler<any, any> | undefined {
     return this.handlers.get(apiKey);
+  }
+
+  /** Bytes reserved for frames now, across connections (for tests and metrics). */
+  get bufferedBytes(): number {
+    return this.reservedBytes;
+  }
+
+  /**
+   * Reserves room for a frame of `bytes`; false (the connection then waits for `memoryFreed`) when it
+   * does not fit, or when connections that asked earlier still wait (first come, first served, so a
+   * large frame is not passed over by small ones forever). A frame larger than the whole budget is let
+   * through alone, or it could never be.
+   */
+  reserve(connection: Connection, bytes: number): boolean {
+    const first = this.waitingForMemory.values().next().value;
+    const queued = first !== undefined && first !== connection;
+    if (queued || (this.reservedBytes > 0 && this.reservedBytes + bytes > this.maxBufferedBytes)) {
+      this.waitingForMemory.add(connection);
+      return false;
+    }
+    this.waitingForMemory.delete(connection);
+    this.reservedBytes += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    if (bytes === 0) return;
+    this.reservedBytes -= bytes;
+    this.wakeWaiting();
+  }
+
+  /** A closed connection stops waiting; those queued behind it may go on. */
+  forget(connection: Connection): void {
+    if (this.waitingForMemory.delete(connection)) this.wakeWaiting();
+  }
+
+  private wakeWaiting(): void {
+    for (const connection of [...this.waitingForMemory]) connection.memoryFreed();
   }
 
   async listen(host: string, port: number): Promise<AddressInfo> {
@@ -127,6 +181,12 @@ class Connection {
   private readonly abort = new AbortController();
   /** Set when SASL authentication failed: the connection closes once that answer is written. */
   private authenticationFailed = false;
+  /** Bytes reserved for the frame being read (its declared size), 0 before its size is known. */
+  private reserved = 0;
+  /** The reservation of the frame being accepted, until its request takes it (enqueue) or it is released. */
+  private accepting = 0;
+  /** Waiting for the server to release reserved bytes before reading the next frame. */
+  private waitingForMemory = false;
 
   constructor(
     private readonly server: KafkaServer,
@@ -136,7 +196,20 @@ class Connection {
     socket.setNoDelay(true);
     socket.on('data', (data) => this.receive(data));
     socket.on('error', () => this.destroy());
-    socket.once('close', () => this.abort.abort());
+    socket.once('close', () => {
+      this.abort.abort();
+      this.server.forget(this);
+      this.server.release(this.reserved);
+      this.reserved = 0;
+    });
+  }
+
+  /** The server released reserved bytes: try the frame that did not fit again. */
+  memoryFreed(): void {
+    if (!this.waitingForMemory) return;
+    this.waitingForMemory = false;
+    this.flow();
+    if (!this.processing) void this.process();
   }
 
   get authenticated(): boolean {
@@ -170,7 +243,7 @@ class Connection {
    */
   private flow(): void {
     if (this.draining || this.socket.destroyed) return;
-    const full = this.inflight >= this.server.maxInflight || this.bufferedBytes > this.maxRequestBytes + 4;
+    const full = this.inflight >= this.server.maxInflight || this.bufferedBytes > this.maxRequestBytes + 4 || this.waitingForMemory;
     if (full && !this.socket.isPaused()) this.socket.pause();
     else if (!full && this.socket.isPaused()) this.socket.resume();
   }
@@ -184,7 +257,15 @@ class Connection {
         const frame = this.nextFrame();
         if (frame === undefined) return;
         if (frame === null) return this.destroy();
-        await this.accept(frame);
+        this.accepting = this.reserved;
+        this.reserved = 0;
+        try {
+          await this.accept(frame);
+        } finally {
+          // A request that was not enqueued (refused, unparsable, a raw SASL token) holds no bytes now.
+          this.server.release(this.accepting);
+          this.accepting = 0;
+        }
         this.flow();
         // Enough answers pending: parse nothing more until some are written (queueWrite resumes).
         if (this.inflight >= this.server.maxInflight) return;
@@ -199,9 +280,18 @@ class Connection {
     if (this.bufferedBytes < 4) return undefined;
     if (this.chunks[0]!.length < 4) this.merge();
     const size = this.chunks[0]!.readInt32BE(0);
-    if (size < 0 || size > this.maxRequestBytes) {
-      this.log('debug', 'kafka frame refused', { size_bytes: size, max_request_bytes: this.maxRequestBytes });
+    const maxBytes = this.authenticated ? this.maxRequestBytes : Math.min(this.maxRequestBytes, maxUnauthenticatedFrameBytes);
+    if (size < 0 || size > maxBytes) {
+      this.log('debug', 'kafka frame refused', { size_bytes: size, max_request_bytes: maxBytes, authenticated: this.authenticated });
       return null;
+    }
+    if (this.reserved === 0) {
+      if (!this.server.reserve(this, 4 + size)) {
+        this.waitingForMemory = true;
+        this.flow();
+        return undefined;
+      }
+      this.reserved = 4 + size;
     }
     if (this.bufferedBytes < 4 + size) return undefined;
     if (this.chunks[0]!.length < 4 + size) this.merge();
@@ -312,6 +402,13 @@ class Connection {
   }
 
   private enqueue(header: Header, handler: ApiHandler<any, any>, request: unknown, answer: Promise<unknown>, startedMs: number): void {
+    // The request holds its frame (its batches are views of it) until it is answered.
+    const reservation = this.accepting;
+    this.accepting = 0;
+    void answer.then(
+      () => this.server.release(reservation),
+      () => this.server.release(reservation),
+    );
     let failed = false;
     const bytes = answer.then(
       (response) => this.encode(header, handler, response),

@@ -75,7 +75,8 @@ function summarise(name: string, results: RunResult[]): string {
 }
 
 const value = 'x'.repeat(recordBytes - 1);
-const ndjson = (count: number) => `${value}\n`.repeat(count);
+/** One value per line (text/plain, as a console producer sends). */
+const lines = (count: number) => `${value}\n`.repeat(count);
 const json = (count: number) => JSON.stringify({ records: Array.from({ length: count }, () => ({ value: value + 'y' })) });
 
 console.log(`HTTP benchmark, ${new Date().toISOString()}, Node ${process.version}, linger ${lingerMs} ms, 1 KiB records, median of ${runs} runs`);
@@ -90,12 +91,12 @@ console.log('|---|---|---|---|---|');
   const fetchRuns: RunResult[] = [];
   for (let run = 0; run < runs; run++) {
     const topic = `nd-${run}`;
-    ndjsonRuns.push(await produceRun(agent.url, topic, ndjson(1000), 'application/x-ndjson', 1000, 200, 4));
+    ndjsonRuns.push(await produceRun(agent.url, topic, lines(1000), 'text/plain', 1000, 200, 4));
     jsonRuns.push(await produceRun(agent.url, `js-${run}`, json(500), 'application/json', 500, 200, 4));
     fetchRuns.push(await fetchRun(agent.url, topic, 200 * 1000));
   }
   const rssMb = await stopAgent(agent);
-  console.log(summarise('embedded: produce NDJSON, 1,000 rec/request, 4 in flight', ndjsonRuns));
+  console.log(summarise('embedded: produce text lines, 1,000 rec/request, 4 in flight', ndjsonRuns));
   console.log(summarise('embedded: produce JSON, 500 rec/request, 4 in flight', jsonRuns));
   console.log(summarise('embedded: fetch, 4 MiB per request, 1 consumer', fetchRuns));
   console.log(`embedded: agent peak RSS ${rssMb.toFixed(0)} MiB`);
@@ -113,8 +114,8 @@ console.log('|---|---|---|---|---|');
   const bulkRuns: RunResult[] = [];
   const fetchRuns: RunResult[] = [];
   for (let run = 0; run < runs; run++) {
-    latencyRuns.push(await produceRun(agent.url, `lat-${run}`, ndjson(100), 'application/x-ndjson', 100, 600, 4));
-    bulkRuns.push(await produceRun(agent.url, `bulk-${run}`, ndjson(1000), 'application/x-ndjson', 1000, 100, 8));
+    latencyRuns.push(await produceRun(agent.url, `lat-${run}`, lines(100), 'text/plain', 100, 600, 4));
+    bulkRuns.push(await produceRun(agent.url, `bulk-${run}`, lines(1000), 'text/plain', 1000, 100, 8));
     fetchRuns.push(await fetchRun(agent.url, `bulk-${run}`, 100 * 1000));
   }
   const rssMb = await stopAgent(agent);

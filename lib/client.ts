@@ -112,7 +112,7 @@ export class SpoolClient {
   produceLines(topic: string, lines: string, options: { acks: string; keySeparator?: string; partition?: number }) {
     return this.request<{ offsets: { partition: number; offset: number }[] }>('POST', `v1/topics/${encodeURIComponent(topic)}/records`, {
       body: lines,
-      contentType: 'application/x-ndjson',
+      contentType: 'text/plain; charset=utf-8',
       query: { acks: options.acks, key_separator: options.keySeparator, partition: options.partition },
     });
   }

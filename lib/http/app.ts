@@ -14,7 +14,7 @@ import { topicConfigKeys, type Log, type TopicConfig, type TopicItem } from '../
 import { jsonLogger, type Logger } from '../logger.js';
 import { noMetrics, type Metrics } from '../metrics.js';
 import { errorResponse, handleError, unsupportedMediaType, validationError } from './errors.js';
-import { fromJsonRecords, fromNdjson, toJsonRecord, type Encoding } from './records.js';
+import { fromJsonRecords, fromNdjson, fromTextLines, toJsonRecord, type Encoding } from './records.js';
 import * as s from './schemas.js';
 import { errorResponses, json } from './responses.js';
 import { GroupCoordinator } from '../groups/coordinator.js';
@@ -103,7 +103,16 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   // Every body, on every route, is bounded.
   app.use(bodyLimit({ maxSize: maxBodyBytes, onError: (c) => tooLarge(c, maxBodyBytes) }));
   app.onError((error, c) => handleError(error, c, (message, fields) => logger.log('error', message, { request_id: c.get('requestId'), ...fields })));
-  app.notFound((c) => errorResponse(c, new SpoolError('ROUTE_NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    // A path served with other methods: 405 with Allow, as HTTP says.
+    const allowed = allowedMethods(app.routes, path);
+    if (allowed.length > 0) {
+      c.header('Allow', allowed.join(', '));
+      return errorResponse(c, new SpoolError('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, got ${c.req.method}`, { details: { allow: allowed } }));
+    }
+    return errorResponse(c, new SpoolError('ROUTE_NOT_FOUND', `no route for ${c.req.method} ${path}`));
+  });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.doc('/openapi.json', {
@@ -196,14 +205,15 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     createRoute({
       method: 'post',
       path: '/v1/topics/{topic}/records',
-      summary: 'Produce records (JSON batch, or NDJSON one value per line)',
+      summary: 'Produce records (a JSON batch, NDJSON with one JSON record per line, or text with one value per line)',
       request: {
         params: s.TopicParams,
         query: s.ProduceQuery,
         body: {
           content: {
             'application/json': { schema: s.ProduceBody },
-            'application/x-ndjson': { schema: z.string().openapi({ description: 'one record value per line, UTF-8' }) },
+            'application/x-ndjson': { schema: z.string().openapi({ description: 'one JSON record per line, as in a JSON body\'s records; lines of only whitespace are skipped' }) },
+            'text/plain': { schema: z.string().openapi({ description: 'one record value per line, UTF-8, as a console producer sends; empty lines are skipped' }) },
           },
           required: false,
         },
@@ -221,7 +231,13 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
         const body = c.req.valid('json') as z.infer<typeof s.ProduceBody>;
         records = fromJsonRecords(body.records, body.encoding ?? 'utf8');
       } else if (contentType === 'application/x-ndjson') {
-        records = fromNdjson(await c.req.text(), query.key_separator, query.partition);
+        records = fromNdjson(await c.req.text(), query.encoding ?? 'utf8', query.partition, (record, field) => {
+          const checked = s.RecordIn.safeParse(record);
+          if (!checked.success) throw validationError(checked.error, field, record, field);
+          return checked.data;
+        });
+      } else if (contentType === 'text/plain') {
+        records = fromTextLines(await c.req.text(), query.key_separator, query.partition);
       } else {
         throw unsupportedMediaType(c.req.header('content-type'));
       }
@@ -257,7 +273,12 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
           throw new SpoolError('NOT_ACCEPTABLE', 'server-sent events need the agent (this deployment buffers responses); ask for application/json and long-poll with wait_ms');
         }
         const lastEventId = c.req.header('last-event-id');
-        let offset = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) + 1 : await resolveOffset(log, topic, partition, query.offset);
+        if (lastEventId !== undefined && !/^\d{1,16}$/.test(lastEventId)) {
+          throw new SpoolError('INVALID_ARGUMENT', `Last-Event-ID must be the offset of the last record received (an event id), got ${JSON.stringify(lastEventId.slice(0, 64))}`, {
+            details: { field: 'Last-Event-ID' },
+          });
+        }
+        let offset = lastEventId !== undefined ? Number(lastEventId) + 1 : await resolveOffset(log, topic, partition, query.offset);
         // Fail before the stream starts, so a bad offset is a plain 416.
         await log.fetch(topic, partition, offset, { ...fetchOptions, maxRecords: 1 });
         return streamSSE(c, async (stream) => {
@@ -340,7 +361,7 @@ function readableBy(principal: Principal | undefined, topic: string): boolean {
 async function resolveOffset(log: Log, topic: string, partition: number, offset: string | undefined): Promise<number> {
   if (offset === undefined || offset === 'earliest' || offset === 'latest') return (await log.listOffset(topic, partition, offset ?? 'earliest'))!.offset;
   const value = Number(offset);
-  if (!Number.isSafeInteger(value)) throw new SpoolError('INVALID_ARGUMENT', `offset: expected a safe integer, got ${JSON.stringify(offset)}`);
+  if (!Number.isSafeInteger(value)) throw new SpoolError('INVALID_ARGUMENT', `offset: expected a safe integer, got ${JSON.stringify(offset)}`, { details: { field: 'offset' } });
   return value;
 }
 
@@ -360,4 +381,15 @@ function configOut(config: TopicConfig) {
 
 function topicOut(topic: TopicItem) {
   return { name: topic.name, partitions: topic.partitions, config: configOut(topic.config) };
+}
+
+/** The methods the app serves `path` with (route patterns such as /v1/topics/:topic matched segment by segment). */
+function allowedMethods(routes: readonly { readonly method: string; readonly path: string }[], path: string): string[] {
+  const segments = path.split('/');
+  const matches = (pattern: string) => {
+    const parts = pattern.split('/');
+    return parts.length === segments.length && parts.every((part, i) => part.startsWith(':') ? segments[i] !== '' : part === segments[i]);
+  };
+  const methods = new Set(routes.filter((route) => route.method !== 'ALL' && matches(route.path)).map((route) => route.method));
+  return [...methods].sort();
 }

@@ -24,6 +24,7 @@ export const statusByCode: Readonly<Record<ErrorCode, ContentfulStatusCode>> = {
   RECORD_TOO_LARGE: 413,
   PAYLOAD_TOO_LARGE: 413,
   ROUTE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   TOPIC_NOT_FOUND: 404,
   PARTITION_NOT_FOUND: 404,
   TOPIC_ALREADY_EXISTS: 409,
@@ -59,6 +60,7 @@ const publicDetails: Partial<Record<ErrorCode, readonly string[]>> = {
   RECORD_TOO_LARGE: ['index', 'size_bytes', 'max_message_bytes'],
   PAYLOAD_TOO_LARGE: ['max_bytes'],
   INVALID_ARGUMENT: ['field'],
+  METHOD_NOT_ALLOWED: ['allow'],
   INVALID_TIMESTAMP: ['index', 'timestamp_ms', 'earliest_ms', 'latest_ms'],
   ILLEGAL_GENERATION: ['generation'],
   REBALANCE_IN_PROGRESS: ['generation'],
@@ -115,21 +117,22 @@ export function handleError(error: Error, c: Context, log: (message: string, fie
 export function unsupportedMediaType(contentType: string | undefined): SpoolError {
   return new SpoolError(
     'UNSUPPORTED_MEDIA_TYPE',
-    `content-type must be application/json or application/x-ndjson, got ${JSON.stringify(contentType ?? 'none')}`,
+    `content-type must be application/json, application/x-ndjson or text/plain, got ${JSON.stringify(contentType ?? 'none')}`,
   );
 }
 
 /**
  * Turns the first zod issue into a message naming the field, what was expected and what came in:
- * `records[0].value: expected string or null, got 42`.
+ * `records[0].value: expected string or null, got 42` (or `line 3.value: …` for an NDJSON line).
  */
-export function validationError(error: ZodError, target: string, input: unknown): SpoolError {
+export function validationError(error: ZodError, target: string, input: unknown, prefix?: string): SpoolError {
   const issue = error.issues[0]!;
   const path = issue.path.reduce<string>(
     (out, part) => (typeof part === 'number' ? `${out}[${part}]` : out === '' ? String(part) : `${out}.${String(part)}`),
     '',
   );
-  const field = path === '' ? target : path;
+  // `prefix` names where `input` sits in a larger body (an NDJSON line: `line 3.value`).
+  const field = path === '' ? (prefix ?? target) : prefix === undefined ? path : `${prefix}.${path}`;
   const got = valueAt(input, issue.path) ?? 'nothing';
   const expected =
     issue.code === 'invalid_type'

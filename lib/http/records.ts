@@ -2,8 +2,9 @@
  * Records between HTTP bodies and the engine. Pure.
  *
  * JSON bodies carry keys, values and header values as strings: UTF-8 text (`encoding: "utf8"`, the
- * default) or base64 (`encoding: "base64"`, for binary). NDJSON bodies carry one record value per line,
- * as a console producer sends, optionally with a key split off at the first `key_separator`.
+ * default) or base64 (`encoding: "base64"`, for binary). NDJSON bodies carry the same records, one
+ * JSON object per line. Text bodies (text/plain) carry one record value per line, as a console
+ * producer sends, optionally with a key split off at the first `key_separator`.
  */
 import { SpoolError } from '../errors.js';
 import type { DecodedRecord, RecordHeader } from '../format/index.js';
@@ -52,25 +53,53 @@ export function fromJsonRecords(records: readonly JsonRecordIn[], encoding: Enco
   });
 }
 
-/** One record per non-empty line; a trailing newline and CRLF line ends are accepted. */
-export function fromNdjson(body: string, keySeparator: string | undefined, partition: number | undefined): ProduceRecord[] {
+/** The lines of a text body, numbered from 1: a trailing newline and CRLF line ends are accepted. */
+function lines(body: string): { line: string; number: number }[] {
+  return body.split('\n').map((raw, index) => ({ line: raw.endsWith('\r') ? raw.slice(0, -1) : raw, number: index + 1 }));
+}
+
+/**
+ * text/plain: one record value per line, as sent; an empty line is no record (a line of spaces is a
+ * value of spaces, as a console producer sends it).
+ */
+export function fromTextLines(body: string, keySeparator: string | undefined, partition: number | undefined): ProduceRecord[] {
   const records: ProduceRecord[] = [];
-  body.split('\n').forEach((raw, index) => {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line === '') return; // blank lines carry no record
+  for (const { line, number } of lines(body)) {
+    if (line === '') continue;
     if (keySeparator === undefined || keySeparator === '') {
       records.push({ key: null, value: Buffer.from(line, 'utf8'), partition });
-      return;
+      continue;
     }
     const at = line.indexOf(keySeparator);
     if (at < 0) {
-      throw new SpoolError('INVALID_ARGUMENT', `line ${index + 1}: expected a key separated by ${JSON.stringify(keySeparator)}, got none`, {
-        details: { field: `line ${index + 1}` },
-      });
+      throw new SpoolError('INVALID_ARGUMENT', `line ${number}: expected a key separated by ${JSON.stringify(keySeparator)}, got none`, { details: { field: `line ${number}` } });
     }
     records.push({ key: Buffer.from(line.slice(0, at), 'utf8'), value: Buffer.from(line.slice(at + keySeparator.length), 'utf8'), partition });
-  });
+  }
   return records;
+}
+
+/**
+ * application/x-ndjson: one JSON record per line, each as in a JSON body's `records`
+ * (`{key?, value, partition?, headers?, timestamp?}`); lines of only whitespace are no record.
+ * `check` validates a parsed line (the JSON body's schema) and names what is wrong with it.
+ */
+export function fromNdjson(body: string, encoding: Encoding, partition: number | undefined, check: (record: unknown, field: string) => JsonRecordIn): ProduceRecord[] {
+  const records: JsonRecordIn[] = [];
+  for (const { line, number } of lines(body)) {
+    if (line.trim() === '') continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      throw new SpoolError('INVALID_ARGUMENT', `line ${number}: expected a JSON record such as {"value": "…"}, got ${JSON.stringify(line.slice(0, 40))}`, {
+        details: { field: `line ${number}` },
+      });
+    }
+    const record = check(parsed, `line ${number}`);
+    records.push(partition !== undefined && record.partition === undefined ? { ...record, partition } : record);
+  }
+  return fromJsonRecords(records, encoding);
 }
 
 export function toJsonRecord(record: DecodedRecord, encoding: Encoding): JsonRecordOut {

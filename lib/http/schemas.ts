@@ -21,10 +21,16 @@ export function configField(key: TopicConfigKey): string {
   return key.replaceAll('.', '_');
 }
 
-/** Built from the config table, so every key the engine knows is accepted and described the same way. */
+/**
+ * Built from the config table, so every key the engine knows is accepted and described the same way.
+ * Only the type is checked here: the engine checks values, with the same INVALID_CONFIG as Kafka's
+ * CreateTopics gets.
+ */
 const configSchema = (key: TopicConfigKey) => {
   const rule = topicConfigRules[key];
-  return rule.kind === 'enum' ? z.enum(rule.values as [string, ...string[]]) : z.number().int().min(rule.min).max(rule.max);
+  return rule.kind === 'enum'
+    ? z.string().openapi({ enum: [...rule.values], description: rule.meaning })
+    : z.number().openapi({ minimum: rule.min, maximum: rule.max, description: rule.meaning });
 };
 
 export const TopicConfigBody = z
@@ -34,19 +40,23 @@ export const TopicConfigBody = z
 
 export const TopicConfigOut = z.object(Object.fromEntries(topicConfigKeys.map((key) => [configField(key), configSchema(key)])));
 
-export const TopicName = z.string().min(1).max(maxTopicNameLength).openapi({ example: 'orders' });
+/** Checked by the engine (INVALID_TOPIC_NAME, as in a path): only the type is checked here. */
+export const TopicName = z.string().openapi({ example: 'orders', description: `1 to ${maxTopicNameLength} ASCII letters, digits, ".", "_" and "-"; not one of Kafka's internal names` });
+
+/** Checked by the engine (INVALID_PARTITIONS, as Kafka's CreateTopics): only the type is checked here. */
+const PartitionCount = z.number().openapi({ minimum: 1, maximum: maxPartitions, description: 'how many partitions; they only grow' });
 
 export const CreateTopicBody = z
   .object({
     name: TopicName,
-    partitions: z.number().int().min(1).max(maxPartitions).optional(),
+    partitions: PartitionCount.optional(),
     config: TopicConfigBody.optional(),
   })
   .strict()
   .openapi('CreateTopic');
 
 export const AlterTopicBody = z
-  .object({ partitions: z.number().int().min(1).max(maxPartitions).optional(), config: TopicConfigBody.optional() })
+  .object({ partitions: PartitionCount.optional(), config: TopicConfigBody.optional() })
   .strict()
   .openapi('AlterTopic');
 
@@ -87,8 +97,9 @@ export const ProduceBody = z
 
 export const ProduceQuery = z.object({
   acks: z.enum(['0', '1', 'all']).optional().openapi({ description: '0: answer on receipt; 1 and all: after the commit (the same in Spool)' }),
-  key_separator: z.string().min(1).optional().openapi({ description: 'NDJSON only: split each line into key and value at the first separator' }),
-  partition: digits(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'NDJSON only: write every line to this partition' }),
+  key_separator: z.string().min(1).optional().openapi({ description: 'text/plain only: split each line into key and value at the first separator' }),
+  partition: digits(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'text/plain and NDJSON: write every line to this partition (unless an NDJSON record names one)' }),
+  encoding: Encoding.optional().openapi({ description: 'NDJSON only: keys, values and header values are UTF-8 text (default) or base64' }),
 });
 
 export const ProduceOut = z.object({ offsets: z.array(z.object({ partition: z.number().int(), offset: z.number().int() })) }).openapi('Produced');

@@ -259,13 +259,11 @@ export class Log {
   // ---- fetch --------------------------------------------------------------------------------------
 
   async fetch(topicName: string, partition: number, offset: OffsetSpec, options: FetchOptions = {}): Promise<FetchResult> {
-    const topic = await this.requirePartition(topicName, partition);
-    return this.reader.fetch(topic, partition, await this.resolveOffset(topic, partition, offset), options);
+    return this.reading(topicName, partition, async (topic) => this.reader.fetch(topic, partition, await this.resolveOffset(topic, partition, offset), options));
   }
 
   async readBatches(topicName: string, partition: number, offset: number, options: ReadOptions = {}): Promise<ReadBatchesResult> {
-    const topic = await this.requirePartition(topicName, partition);
-    return this.reader.readBatches(topic, partition, offset, options);
+    return this.reading(topicName, partition, (topic) => this.reader.readBatches(topic, partition, offset, options));
   }
 
   /**
@@ -287,16 +285,19 @@ export class Log {
    * -1 for earliest and latest; undefined when no record matches.
    */
   async listOffset(topicName: string, partition: number, query: OffsetQuery): Promise<TimestampedOffset | undefined> {
-    const topic = await this.requirePartition(topicName, partition);
-    if (query === 'earliest' || query === 'latest') return { offset: await this.resolveOffset(topic, partition, query), timestampMs: -1 };
-    if (query === 'max-timestamp') return this.reader.maxTimestampOffset(topic, partition);
-    return this.reader.offsetForTimestamp(topic, partition, query.timestampMs);
+    return this.reading(topicName, partition, async (topic) => {
+      if (query === 'earliest' || query === 'latest') return { offset: await this.resolveOffset(topic, partition, query), timestampMs: -1 };
+      if (query === 'max-timestamp') return this.reader.maxTimestampOffset(topic, partition);
+      return this.reader.offsetForTimestamp(topic, partition, query.timestampMs);
+    });
   }
 
   /** The valid offsets of a partition, in one consistent read: [earliest, latest]. */
   async offsetRange(topicName: string, partition: number): Promise<{ earliest: number; latest: number }> {
-    const state = await this.reader.state(await this.requirePartition(topicName, partition), partition);
-    return { earliest: state.logStartOffset, latest: state.nextOffset };
+    return this.reading(topicName, partition, async (topic) => {
+      const state = await this.reader.state(topic, partition);
+      return { earliest: state.logStartOffset, latest: state.nextOffset };
+    });
   }
 
   // ---- leadership ---------------------------------------------------------------------------------
@@ -361,6 +362,29 @@ export class Log {
     if (topic !== undefined) this.topicCache.set(topicName, { topic, expiresMs: this.now() + this.topicCacheMs });
     else this.topicCache.delete(topicName);
     return topic;
+  }
+
+  /**
+   * A read of a partition, through the topic cache. A partition item gone under the read means the
+   * topic was deleted meanwhile (it is TOPIC_NOT_FOUND then, not PARTITION_NOT_FOUND), or deleted and
+   * created again under a new id, which the read is made once more against.
+   */
+  private async reading<T>(topicName: string, partition: number, read: (topic: TopicItem) => Promise<T>): Promise<T> {
+    const topic = await this.requirePartition(topicName, partition);
+    try {
+      return await read(topic);
+    } catch (error) {
+      if (!(error instanceof SpoolError && error.code === 'PARTITION_NOT_FOUND')) throw error;
+      const current = await this.topics.get(topicName);
+      if (current === undefined) {
+        this.topicCache.delete(topicName);
+        throw notFound(topicName);
+      }
+      if (current.id === topic.id) throw error;
+      this.topicCache.set(topicName, { topic: current, expiresMs: this.now() + this.topicCacheMs });
+      checkPartition(current, partition);
+      return read(current);
+    }
   }
 
   /** Reads use the same short-lived topic cache as produce: a stale entry at worst names a partition whose state is gone (PARTITION_NOT_FOUND). */

@@ -29,6 +29,8 @@ import { defaultTopicConfig, validateTopicConfig, withDefaults, type TopicConfig
 export { defaultTopicConfig, topicConfigRules, validateTopicConfig } from './topic-config.js';
 
 export const maxTopicNameLength = 249;
+/** Names Kafka keeps for its own topics (its Topic.INTERNAL_TOPICS and the KRaft metadata log): no client may create them. */
+export const reservedTopicNames: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state', '__share_group_state', '__cluster_metadata']);
 export const maxPartitions = 10_000;
 const legalName = /^[a-zA-Z0-9._-]+$/;
 
@@ -42,7 +44,9 @@ export function validateTopicName(name: unknown): string {
           ? 'not "." or ".."'
           : !legalName.test(name)
             ? 'only ASCII letters, digits, ".", "_" and "-"'
-            : undefined;
+            : reservedTopicNames.has(name)
+              ? "not one of the names Kafka keeps for its internal topics (__consumer_offsets, __transaction_state, __share_group_state, __cluster_metadata)"
+              : undefined;
   if (problem !== undefined) {
     throw new SpoolError('INVALID_TOPIC_NAME', `topic name must be ${problem}, got ${describeValue(name)}`, { details: { topic: name } });
   }

@@ -28,7 +28,7 @@ describe('agent > HTTP server', () => {
     expect(await (await fetch(`${agent.httpUrl}/healthz`)).json()).toEqual({ status: 'ok' });
     const produced = await fetch(`${agent.httpUrl}/v1/topics/web/records`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-ndjson' },
+      headers: { 'content-type': 'text/plain' },
       body: 'one\ntwo\n',
     });
     expect(await produced.json()).toEqual({ offsets: [{ partition: 0, offset: 0 }, { partition: 0, offset: 1 }] });

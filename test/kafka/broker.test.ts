@@ -569,6 +569,13 @@ describe('kafka > bad input', () => {
   });
 });
 
+describe('kafka > SASL on a listener without it', () => {
+  it('answers a SASL handshake with ILLEGAL_SASL_STATE, as a Kafka PLAINTEXT listener does (not "supported mechanisms:" and nothing)', async () => {
+    const answer = await withClient((c) => c.call('SaslHandshake', 1, { mechanism: 'PLAIN' }));
+    expect(answer).toMatchObject({ errorCode: KafkaErrors.ILLEGAL_SASL_STATE, enabledMechanisms: [] });
+  });
+});
+
 describe('kafka > SASL/PLAIN with API keys', () => {
   it('serves nothing but the handshake before authentication, then what the key permits', async () => {
     const keys = new ApiKeys(stores.metadata, { rootToken: 'root-token' });

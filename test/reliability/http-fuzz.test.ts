@@ -217,8 +217,9 @@ const endpoints: Record<string, fc.Arbitrary<FuzzRequest>> = {
       query: maybeQuery,
       lines: fc.array(fc.oneof(anyString, fc.constantFrom('k:v', 'a|b', '', '\r', '{"value":1}'), fc.string({ unit: 'binary', maxLength: 40 })), { maxLength: 6 }),
       ending: fc.constantFrom('\n', '\r\n'),
+      contentType: fc.constantFrom('application/x-ndjson', 'text/plain'),
     })
-    .map(({ topic, query, lines, ending }) => ({ method: 'POST', path: `/v1/topics/${topic}/records${query ? `?${query}` : ''}`, contentType: 'application/x-ndjson', body: lines.join(ending) })),
+    .map(({ topic, query, lines, ending, contentType }) => ({ method: 'POST', path: `/v1/topics/${topic}/records${query ? `?${query}` : ''}`, contentType, body: lines.join(ending) })),
   'POST /v1/topics': fc.record({ contentType: contentTypes, body: bodyFor('createTopic') }).map(({ contentType, body }) => ({ method: 'POST', path: '/v1/topics', contentType, body })),
   'PATCH /v1/topics/{topic}': fc
     .record({ topic: segment('fz'), contentType: contentTypes, body: bodyFor('alterTopic') })

@@ -40,6 +40,9 @@ export function saslHandshakeHandler(): Sasl<SaslHandshakeRequest, SaslHandshake
     handle: () => Promise.reject(new SpoolError('INTERNAL', 'SaslHandshake is served with its connection')),
     async handleSasl(request: unknown, context, connection: SaslConnection) {
       const { mechanism } = request as SaslHandshakeRequest;
+      // A listener without SASL answers as Kafka's PLAINTEXT listener does: the client is in the wrong
+      // state to authenticate (not "unsupported mechanism, supported: <nothing>").
+      if (connection.mechanisms.length === 0) return { errorCode: KafkaErrors.ILLEGAL_SASL_STATE, mechanisms: [] };
       if (!connection.mechanisms.includes(mechanism)) return { errorCode: KafkaErrors.UNSUPPORTED_SASL_MECHANISM, mechanisms: connection.mechanisms };
       connection.handshake(mechanism, context.apiVersion);
       return { errorCode: KafkaErrors.NONE, mechanisms: connection.mechanisms };

@@ -1,14 +1,21 @@
 /**
- * API keys with per-topic permissions, for the HTTP API. A key is `spool_<id>_<secret>`: the id
- * finds its item, the secret (32 random bytes) is never stored — only its SHA-256 — and is shown
- * once, when the key is made. A permission grants actions on topics named exactly, by a prefix
- * ending in `*`, or `*` for all:
- *   read   describe topics, fetch, offsets, consume in groups
- *   write  produce (including creating a topic on first produce)
- *   admin  create, alter and delete topics; reset and delete groups; maintenance; manage keys
- * `admin` implies `read` and `write`. A bootstrap token (SPOOL_AUTH_TOKEN) is an admin on `*`.
+ * API keys with per-topic and per-group permissions, for the HTTP API and the Kafka listener. A key
+ * is `spool_<id>_<secret>`: the id finds its item, the secret (32 random bytes) is never stored —
+ * only its SHA-256 — and is shown once, when the key is made. A permission grants actions on topics,
+ * or on consumer groups, named exactly, by a prefix ending in `*`, or `*` for all:
+ *   topics:  read    describe topics, fetch, list offsets
+ *            write   produce (including creating a topic on first produce)
+ *            admin   create, alter and delete topics; maintenance; manage keys (on `*`: the service)
+ *   groups:  read    join, poll, heartbeat, leave, commit and reset offsets (Kafka's READ on a group)
+ *            describe  describe the group, read its offsets, see it listed (Kafka's DESCRIBE)
+ *            delete  delete the group (Kafka's DELETE)
+ *            admin   all of these
+ * As Kafka's ACLs: consuming needs read on the group and on its topics; group read and delete imply
+ * describe; topic admin implies read and write. `admin` on topics `*` (the bootstrap token,
+ * SPOOL_AUTH_TOKEN) may do everything, groups included. A key made before group permissions existed
+ * has none: it may use topics as before, but no group until it is made again with a group grant.
  *
- *   pk "auth"   sk "key#<id>"   { name, hash, permissions: [{ topics, actions }], createdMs }
+ *   pk "auth"   sk "key#<id>"   { name, hash, permissions: [{ topics | groups, actions }], createdMs }
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { describeValue, SpoolError } from './errors.js';
@@ -16,12 +23,13 @@ import type { MetadataStore } from './storage/ports.js';
 
 export type Action = 'read' | 'write' | 'admin';
 export const actions: readonly Action[] = ['read', 'write', 'admin'];
+export type GroupAction = 'read' | 'describe' | 'delete';
+export const groupActions: readonly (GroupAction | 'admin')[] = ['read', 'describe', 'delete', 'admin'];
 
-export interface Permission {
-  /** A topic name, a prefix ending in `*`, or `*`. */
-  readonly topics: string;
-  readonly actions: readonly Action[];
-}
+/** A grant on topics, or on consumer groups (exactly one of the two names it). */
+export type Permission =
+  | { readonly topics: string; readonly groups?: undefined; readonly actions: readonly Action[] }
+  | { readonly groups: string; readonly topics?: undefined; readonly actions: readonly (GroupAction | 'admin')[] };
 
 export interface Principal {
   readonly id: string;
@@ -38,34 +46,53 @@ const keyPattern = /^spool_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
+/** A name matched by a grant: exactly, by a prefix ending in `*`, or `*` for all. */
+function covers(pattern: string, name: string | undefined): boolean {
+  return pattern === '*' || (name !== undefined && (pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern));
+}
+
 /** Whether the principal may do `action` on `topic` (undefined: on the service as a whole). */
 export function allows(principal: Principal, action: Action, topic?: string): boolean {
   return principal.permissions.some(
-    (permission) =>
-      (permission.actions.includes(action) || permission.actions.includes('admin')) &&
-      (permission.topics === '*' || (topic !== undefined && (permission.topics.endsWith('*') ? topic.startsWith(permission.topics.slice(0, -1)) : topic === permission.topics))),
+    (permission) => permission.topics !== undefined && (permission.actions.includes(action) || permission.actions.includes('admin')) && covers(permission.topics, topic),
   );
 }
 
+/** Whether the principal may do `action` on the consumer group `group` (read and delete imply describe; the service admin may do all). */
+export function allowsGroup(principal: Principal, action: GroupAction, group: string): boolean {
+  if (allows(principal, 'admin')) return true;
+  const implied: readonly (GroupAction | 'admin')[] = action === 'describe' ? ['describe', 'read', 'delete', 'admin'] : [action, 'admin'];
+  return principal.permissions.some(
+    (permission) => permission.groups !== undefined && permission.actions.some((granted) => implied.includes(granted)) && covers(permission.groups, group),
+  );
+}
+
+const namePattern = /^(\*|[a-zA-Z0-9._-]+\*?)$/;
+
 export function checkPermissions(permissions: unknown): Permission[] {
   if (!Array.isArray(permissions) || permissions.length === 0) {
-    throw new SpoolError('INVALID_ARGUMENT', `permissions: expected a non-empty array of {topics, actions}, got ${describeValue(permissions)}`, { details: { field: 'permissions' } });
+    throw new SpoolError('INVALID_ARGUMENT', `permissions: expected a non-empty array of {topics, actions} or {groups, actions}, got ${describeValue(permissions)}`, {
+      details: { field: 'permissions' },
+    });
   }
-  return permissions.map((p, index) => {
-    const topics = (p as Permission)?.topics;
-    const granted = (p as Permission)?.actions;
-    if (typeof topics !== 'string' || !/^(\*|[a-zA-Z0-9._-]+\*?)$/.test(topics)) {
-      throw new SpoolError('INVALID_ARGUMENT', `permissions[${index}].topics: expected a topic name, a prefix ending in "*", or "*", got ${describeValue(topics)}`, {
-        details: { field: `permissions[${index}].topics` },
-      });
-    }
-    if (!Array.isArray(granted) || granted.length === 0 || granted.some((a) => !actions.includes(a))) {
-      throw new SpoolError('INVALID_ARGUMENT', `permissions[${index}].actions: expected some of ${actions.join(', ')}, got ${describeValue(granted)}`, {
-        details: { field: `permissions[${index}].actions` },
-      });
-    }
-    return { topics, actions: [...new Set(granted)] };
+  return permissions.map((p: { topics?: unknown; groups?: unknown; actions?: unknown } | null, index): Permission => {
+    const invalid = (field: string, expected: string, got: unknown) =>
+      new SpoolError('INVALID_ARGUMENT', `permissions[${index}].${field}: expected ${expected}, got ${describeValue(got)}`, { details: { field: `permissions[${index}].${field}` } });
+    const kind = p?.topics !== undefined ? 'topics' : 'groups';
+    if ((p?.topics === undefined) === (p?.groups === undefined)) throw invalid('topics', 'exactly one of topics or groups', p?.topics ?? p?.groups);
+    const names = p![kind];
+    if (typeof names !== 'string' || !namePattern.test(names)) throw invalid(kind, `a ${kind === 'topics' ? 'topic' : 'group'} name, a prefix ending in "*", or "*"`, names);
+    const allowed: readonly string[] = kind === 'topics' ? actions : groupActions;
+    const granted = p!.actions;
+    if (!Array.isArray(granted) || granted.length === 0 || granted.some((a) => !allowed.includes(a))) throw invalid('actions', `some of ${allowed.join(', ')}`, granted);
+    const unique = [...new Set(granted as string[])];
+    return kind === 'topics' ? { topics: names, actions: unique as Action[] } : { groups: names, actions: unique as (GroupAction | 'admin')[] };
   });
+}
+
+/** A permission as stored and shown: the name it grants on, and its actions. */
+export function permissionAttrs(permission: Permission): { topics: string; actions: Action[] } | { groups: string; actions: (GroupAction | 'admin')[] } {
+  return permission.topics !== undefined ? { topics: permission.topics, actions: [...permission.actions] } : { groups: permission.groups, actions: [...permission.actions] };
 }
 
 export class ApiKeys {
@@ -90,7 +117,7 @@ export class ApiKeys {
     await this.metadata.write({
       kind: 'put',
       key: { pk: authPk, sk: `key#${id}` },
-      attrs: { name, hash: sha256(key).toString('hex'), permissions: info.permissions.map((p) => ({ topics: p.topics, actions: [...p.actions] })), createdMs: info.createdMs },
+      attrs: { name, hash: sha256(key).toString('hex'), permissions: info.permissions.map(permissionAttrs), createdMs: info.createdMs },
       condition: { kind: 'absent' },
     });
     return { ...info, key };

@@ -20,7 +20,7 @@ import { errorResponses, json } from './responses.js';
 import { GroupCoordinator } from '../groups/coordinator.js';
 import { registerGroupRoutes } from './groups.js';
 import { registerKeyRoutes } from './keys.js';
-import { allows, type Action, type ApiKeys, type Principal } from '../auth.js';
+import { allows, allowsGroup, type Action, type ApiKeys, type GroupAction, type Principal } from '../auth.js';
 import { linkedSignal } from '../signals.js';
 
 export interface AppOptions {
@@ -44,6 +44,9 @@ export interface AppOptions {
 
 /** Checks the request's principal may do `action` on `topic` (or on the whole service); open when auth is off. */
 export type Authorize = (c: Context<AppEnv>, action: Action, topic?: string) => void;
+
+/** Checks the request's principal may do `action` on the consumer group `group`; open when auth is off. */
+export type AuthorizeGroup = (c: Context<AppEnv>, action: GroupAction, group: string) => void;
 
 export type AppEnv = { Variables: { requestId: string; principal: Principal | undefined } };
 
@@ -99,6 +102,11 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     if (!allows(principal, action, topic)) {
       throw new SpoolError('FORBIDDEN', `API key ${principal.name} may not ${action} ${topic === undefined ? 'the service' : `topic ${topic}`}`);
     }
+  };
+  const authorizeGroup: AuthorizeGroup = (c, action, group) => {
+    const principal = c.get('principal');
+    if (!options.auth || !principal) return;
+    if (!allowsGroup(principal, action, group)) throw new SpoolError('FORBIDDEN', `API key ${principal.name} may not ${action} group ${group}`);
   };
   // Every body, on every route, is bounded.
   app.use(bodyLimit({ maxSize: maxBodyBytes, onError: (c) => tooLarge(c, maxBodyBytes) }));
@@ -333,7 +341,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     },
   );
 
-  registerGroupRoutes(app, options.groups ?? new GroupCoordinator(log, log.options.stores.metadata), { shutdown: options.shutdown, authorize });
+  registerGroupRoutes(app, options.groups ?? new GroupCoordinator(log, log.options.stores.metadata), { shutdown: options.shutdown, authorize, authorizeGroup, readable: (c, group) => readableGroup(c.get('principal'), group) });
   if (options.auth) registerKeyRoutes(app, options.auth, authorize);
 
   // ---- admin ----------------------------------------------------------------------------------------
@@ -356,6 +364,10 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
 
 function readableBy(principal: Principal | undefined, topic: string): boolean {
   return principal === undefined || allows(principal, 'read', topic);
+}
+
+function readableGroup(principal: Principal | undefined, group: string): boolean {
+  return principal === undefined || allowsGroup(principal, 'describe', group);
 }
 
 async function resolveOffset(log: Log, topic: string, partition: number, offset: string | undefined): Promise<number> {

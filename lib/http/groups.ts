@@ -7,16 +7,25 @@ import type { GroupCoordinator, MembershipView, OffsetView } from '../groups/coo
 import { toJsonRecord } from './records.js';
 import * as s from './schemas.js';
 import { errorResponses as errors, json } from './responses.js';
-import type { AppEnv, Authorize } from './app.js';
+import type { Context } from 'hono';
+import type { AppEnv, Authorize, AuthorizeGroup } from './app.js';
 import { linkedSignal } from '../signals.js';
 
 export function registerGroupRoutes(
   app: OpenAPIHono<AppEnv>,
   groups: GroupCoordinator,
-  helpers: { shutdown?: AbortSignal; authorize: Authorize },
+  helpers: {
+    shutdown?: AbortSignal;
+    authorize: Authorize;
+    authorizeGroup: AuthorizeGroup;
+    /** Whether the request's principal may see `group` listed (describe on it). */
+    readable: (c: Context<AppEnv>, group: string) => boolean;
+  },
 ): void {
-  // A member id (a random UUID) is the capability to act as that member; joining and committing
-  // need read permission on the topics involved; reset and delete need admin on the service.
+  // Permissions as Kafka's group ACLs (lib/auth.ts): acting as a member (join, heartbeat, poll,
+  // leave), committing and resetting offsets need read on the group, and read on the topics
+  // involved; describing the group and reading its offsets need describe; deleting it, delete. A
+  // member id (a random UUID) is besides the capability to act as that member.
   const membership = (view: MembershipView) => ({
     member_id: view.memberId,
     generation: view.generation,
@@ -35,6 +44,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const body = c.req.valid('json');
+      helpers.authorizeGroup(c, 'read', c.req.valid('param').group);
       for (const topic of body.topics) helpers.authorize(c, 'read', topic);
       const view = await groups.join(c.req.valid('param').group, {
         topics: body.topics,
@@ -58,6 +68,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const { group, member } = c.req.valid('param');
+      helpers.authorizeGroup(c, 'read', group);
       return c.json(membership(await groups.heartbeat(group, member)), 200);
     },
   );
@@ -72,6 +83,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const { group, member } = c.req.valid('param');
+      helpers.authorizeGroup(c, 'read', group);
       const query = c.req.valid('query');
       // A client that goes away before its records are ready must not have its positions advanced.
       const stop = linkedSignal([c.req.raw.signal, helpers.shutdown]);
@@ -99,6 +111,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const { group, member } = c.req.valid('param');
+      helpers.authorizeGroup(c, 'read', group);
       await groups.leave(group, member);
       return c.body(null, 204);
     },
@@ -114,6 +127,7 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const body = c.req.valid('json');
+      helpers.authorizeGroup(c, 'read', c.req.valid('param').group);
       for (const { topic } of body.offsets) helpers.authorize(c, 'read', topic);
       await groups.commit(c.req.valid('param').group, { memberId: body.member_id, generation: body.generation, offsets: body.offsets });
       return c.body(null, 204);
@@ -129,6 +143,7 @@ export function registerGroupRoutes(
       responses: { 200: json(s.OffsetsOut, 'offsets'), ...errors(404) },
     }),
     async (c) => {
+      helpers.authorizeGroup(c, 'describe', c.req.valid('param').group);
       const offsets = await groups.offsets(c.req.valid('param').group);
       for (const topic of new Set(offsets.map((o) => o.topic))) helpers.authorize(c, 'read', topic);
       return c.json(offsetsOut(offsets), 200);
@@ -145,15 +160,19 @@ export function registerGroupRoutes(
     }),
     async (c) => {
       const body = c.req.valid('json');
-      helpers.authorize(c, 'admin');
-      const offsets = await groups.resetOffsets(c.req.valid('param').group, body.to, body.topics);
+      const { group } = c.req.valid('param');
+      // As kafka-consumer-groups --reset-offsets, which commits: read on the group and on each topic reset.
+      helpers.authorizeGroup(c, 'read', group);
+      const topics = body.topics ?? [...new Set((await groups.offsets(group)).map((o) => o.topic))];
+      for (const topic of topics) helpers.authorize(c, 'read', topic);
+      const offsets = await groups.resetOffsets(group, body.to, topics);
       return c.json(offsetsOut(offsets), 200);
     },
   );
 
   app.openapi(
     createRoute({ method: 'get', path: '/v1/groups', summary: 'List groups', responses: { 200: json(s.GroupListOut, 'groups') } }),
-    async (c) => c.json({ groups: await groups.list() }, 200),
+    async (c) => c.json({ groups: (await groups.list()).filter((g) => helpers.readable(c, g.group)) }, 200),
   );
 
   app.openapi(
@@ -165,6 +184,7 @@ export function registerGroupRoutes(
       responses: { 200: json(s.GroupOut, 'the group'), ...errors(404) },
     }),
     async (c) => {
+      helpers.authorizeGroup(c, 'describe', c.req.valid('param').group);
       const d = await groups.describe(c.req.valid('param').group);
       for (const topic of new Set(d.partitions.map((p) => p.topic))) helpers.authorize(c, 'read', topic);
       return c.json(
@@ -204,7 +224,7 @@ export function registerGroupRoutes(
       responses: { 204: { description: 'deleted' }, ...errors(404, 409) },
     }),
     async (c) => {
-      helpers.authorize(c, 'admin');
+      helpers.authorizeGroup(c, 'delete', c.req.valid('param').group);
       await groups.deleteGroup(c.req.valid('param').group);
       return c.body(null, 204);
     },

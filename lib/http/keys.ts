@@ -1,10 +1,14 @@
 /** API-key management routes (admin on the service), present when the API runs with keys. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { checkPermissions, type ApiKeys, type KeyInfo } from '../auth.js';
+import { checkPermissions, permissionAttrs, type ApiKeys, type KeyInfo } from '../auth.js';
 import { errorResponses as errors, json } from './responses.js';
 import type { AppEnv, Authorize } from './app.js';
 
-const Permission = z.object({ topics: z.string(), actions: z.array(z.enum(['read', 'write', 'admin'])) }).strict();
+/** A grant on topics or on groups: exactly one of the two (checked, with the actions each takes, by checkPermissions). */
+const Permission = z
+  .object({ topics: z.string().optional(), groups: z.string().optional(), actions: z.array(z.enum(['read', 'write', 'admin', 'describe', 'delete'])) })
+  .strict()
+  .openapi('Permission', { description: 'topics: read, write, admin; groups: read, describe, delete, admin' });
 const KeyOut = z.object({ id: z.string(), name: z.string(), permissions: z.array(Permission), created_ms: z.number().int() }).openapi('ApiKey');
 export function registerKeyRoutes(app: OpenAPIHono<AppEnv>, keys: ApiKeys, authorize: Authorize): void {
   app.openapi(
@@ -47,5 +51,5 @@ export function registerKeyRoutes(app: OpenAPIHono<AppEnv>, keys: ApiKeys, autho
 }
 
 function keyOut(key: KeyInfo) {
-  return { id: key.id, name: key.name, permissions: key.permissions.map((p) => ({ topics: p.topics, actions: [...p.actions] })), created_ms: key.createdMs };
+  return { id: key.id, name: key.name, permissions: key.permissions.map(permissionAttrs), created_ms: key.createdMs };
 }

@@ -83,7 +83,51 @@ export function authSuite(kind: () => StoreKind): void {
       expect((await log.describeTopic('payroll')).partitions[0]!.nextOffset).toBe(0);
       expect((await log.describeTopic('audit-2026')).partitions[0]!.nextOffset).toBe(0);
       expect(await log.topics.get('orders-2')).toBeUndefined();
-      expect((await call(key, 'POST', `/v1/groups/g-${randomUUID().slice(0, 6)}/members`, { topics: ['orders'] })).status).toBe(200);
+      // Reading a topic is not using a group: that needs a group grant (next test).
+      expect((await call(key, 'POST', `/v1/groups/g-${randomUUID().slice(0, 6)}/members`, { topics: ['orders'] })).status).toBe(403);
+    });
+
+    it('scopes consumer groups as Kafka\'s group ACLs: read to consume and commit, describe to see, delete to delete', async () => {
+      const { call, root } = await setup();
+      await call(root, 'POST', '/v1/topics', { name: 'orders' });
+      await call(root, 'POST', '/v1/topics', { name: 'payroll' });
+      const made = await call(root, 'POST', '/v1/admin/keys', {
+        name: 'billing-consumer',
+        permissions: [
+          { topics: 'orders', actions: ['read'] },
+          { groups: 'billing-*', actions: ['read'] },
+          { groups: 'audit', actions: ['describe'] },
+        ],
+      });
+      expect(made.body.permissions).toEqual([
+        { topics: 'orders', actions: ['read'] },
+        { groups: 'billing-*', actions: ['read'] },
+        { groups: 'audit', actions: ['describe'] },
+      ]);
+      const key = made.body.key as string;
+      for (const group of ['billing-1', 'audit', 'payroll-team']) await call(root, 'POST', `/v1/groups/${group}/offsets`, { offsets: [{ topic: 'orders', partition: 0, offset: 0 }] });
+
+      const joined = await call(key, 'POST', '/v1/groups/billing-1/members', { topics: ['orders'] });
+      expect(joined.status).toBe(200);
+      const member = joined.body.member_id as string;
+      expect((await call(key, 'GET', `/v1/groups/billing-1/members/${member}/records`)).status).toBe(200);
+      expect((await call(key, 'GET', '/v1/groups/billing-1')).status).toBe(200); // read implies describe
+      expect((await call(key, 'GET', '/v1/groups/audit/offsets')).status).toBe(200);
+      expect((await call(key, 'GET', '/v1/groups')).body.groups.map((g: { group: string }) => g.group).sort()).toEqual(['audit', 'billing-1']);
+      const forbidden = [
+        await call(key, 'POST', '/v1/groups/payroll-team/members', { topics: ['orders'] }), // no grant on the group
+        await call(key, 'POST', '/v1/groups/billing-2/members', { topics: ['payroll'] }), // the group, not the topic
+        await call(key, 'POST', '/v1/groups/audit/offsets', { offsets: [{ topic: 'orders', partition: 0, offset: 1 }] }), // describe only
+        await call(key, 'GET', '/v1/groups/payroll-team'),
+        await call(key, 'DELETE', '/v1/groups/audit'),
+        await call(key, 'POST', '/v1/groups/audit/offsets/reset', { to: 'earliest' }),
+      ];
+      for (const response of forbidden) expect(response).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
+      expect((await call(root, 'GET', '/v1/groups/audit/offsets')).body.offsets).toEqual([{ topic: 'orders', partition: 0, offset: 0 }]);
+      const bad = await call(root, 'POST', '/v1/admin/keys', { name: 'bad', permissions: [{ groups: 'g', actions: ['write'] }] });
+      expect(bad).toMatchObject({ status: 400, body: { error: { field: 'permissions[0].actions' } } });
+      const both = await call(root, 'POST', '/v1/admin/keys', { name: 'bad', permissions: [{ topics: 't', groups: 'g', actions: ['read'] }] });
+      expect(both).toMatchObject({ status: 400 });
     });
 
     it('lists keys without secrets and revokes them', async () => {

@@ -603,6 +603,45 @@ describe('kafka > SASL/PLAIN with API keys', () => {
       await secured.close();
     }
   });
+
+  it('scopes consumer groups as Kafka\'s group ACLs: GROUP_AUTHORIZATION_FAILED without a grant, and ListGroups lists only what the key may describe', async () => {
+    const keys = new ApiKeys(stores.metadata);
+    const consumer = await keys.create('consumer', [
+      { topics: 'public-*', actions: ['read'] },
+      { groups: 'mine-*', actions: ['read'] },
+    ]);
+    const groups = new GroupCoordinator(log, stores.metadata);
+    const secured = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys, groups, groupTimeouts: { initialRebalanceDelayMs: 0 } });
+    const suffix = randomUUID().slice(0, 6);
+    for (const group of [`mine-${suffix}`, `theirs-${suffix}`]) {
+      await log.createTopic(`public-${suffix}`, 1).catch(() => undefined);
+      await groups.commit(group, { offsets: [{ topic: `public-${suffix}`, partition: 0, offset: 0 }] });
+    }
+    try {
+      const c = await WireClient.open(secured.bootstrap);
+      expect((await c.call('SaslHandshake', 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
+      expect(saslAnswerCode(await c.sendRaw(saslAuthenticate(Buffer.from(`\u0000consumer\u0000${consumer.key}`))))).toBe(0);
+      const find = (groupId: string) => c.call('GroupCoordinator', 1, { groupId, coordinatorType: 0 });
+      expect((await find(`mine-${suffix}`)).errorCode).toBe(0);
+      expect((await find(`theirs-${suffix}`)).errorCode).toBe(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+      const join = (groupId: string) =>
+        c.call('JoinGroup', 2, { groupId, sessionTimeout: 10_000, rebalanceTimeout: 10_000, memberId: '', protocolType: 'consumer', groupProtocols: [{ name: 'range', metadata: Buffer.alloc(0) }] });
+      expect((await join(`theirs-${suffix}`)).errorCode).toBe(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+      const fetchOffsets = await c.call('OffsetFetch', 3, { groupId: `theirs-${suffix}`, topics: [{ topic: `public-${suffix}`, partitions: [{ partition: 0 }] }] });
+      expect(fetchOffsets.errorCode).toBe(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+      const commit = await c.call('OffsetCommit', 2, { groupId: `theirs-${suffix}`, groupGenerationId: -1, memberId: '', retentionTime: -1, topics: [{ topic: `public-${suffix}`, partitions: [{ partition: 0, offset: '5' }] }] });
+      expect(commit.responses[0].partitions[0].errorCode).toBe(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+      const listed = (await c.call('ListGroups', 2)).groups.map((g: { groupId: string }) => g.groupId);
+      expect(listed).toContain(`mine-${suffix}`);
+      expect(listed).not.toContain(`theirs-${suffix}`);
+      const described = await c.call('DescribeGroups', 1, { groupIds: [`mine-${suffix}`, `theirs-${suffix}`] });
+      expect(described.groups.map((g: { errorCode: number }) => g.errorCode)).toEqual([0, KafkaErrors.GROUP_AUTHORIZATION_FAILED]);
+      expect((await groups.offsets(`theirs-${suffix}`))[0]!.committed).toBe(0); // the refused commit wrote nothing
+      c.close();
+    } finally {
+      await secured.close();
+    }
+  });
 });
 
 /** SaslAuthenticate v1 with the token; its answer's error code. */

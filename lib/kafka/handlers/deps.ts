@@ -17,3 +17,8 @@ export interface BrokerDeps {
 export function permits(principal: Principal | undefined, action: 'read' | 'write' | 'admin', topic?: string): boolean {
   return principal === undefined || principal.allows(action, topic);
 }
+
+/** Whether the connection may do `action` on the consumer group `group`: always on an open listener. */
+export function permitsGroup(principal: Principal | undefined, action: 'read' | 'describe' | 'delete', group: string): boolean {
+  return principal === undefined || principal.allowsGroup(action, group);
+}

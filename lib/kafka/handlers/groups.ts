@@ -9,6 +9,11 @@
  * on these APIs, the answer a group client retries after looking the coordinator up again (the
  * general mapping's NOT_LEADER_OR_FOLLOWER or KAFKA_STORAGE_ERROR mean nothing to a group client).
  * Anything unexpected is rethrown for the server to log and answer UNKNOWN_SERVER_ERROR.
+ *
+ * Authorization, as Kafka's group ACLs (with SASL, lib/auth.ts): finding a group's coordinator,
+ * describing it and reading its offsets need describe on the group; joining, syncing, heartbeats,
+ * leaving and committing need read; ListGroups lists only the groups the principal may describe. A
+ * refusal is GROUP_AUTHORIZATION_FAILED; topics are then checked as before (TOPIC_AUTHORIZATION_FAILED).
  */
 import { SpoolError, type ErrorCode } from '../../errors.js';
 import { later, type ApiHandler, type RequestContext } from '../api.js';
@@ -24,7 +29,7 @@ import { offsetCommit, type OffsetCommitRequest, type OffsetCommitResponse } fro
 import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../apis/offset-fetch.js';
 import { syncGroup, type SyncGroupRequest, type SyncGroupResponse } from '../apis/sync-group.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
-import { permits } from './deps.js';
+import { permits, permitsGroup } from './deps.js';
 
 export interface GroupHandlerDeps {
   readonly groups: ClassicGroups;
@@ -50,15 +55,21 @@ function groupApi<Request, Response>(
   codec: ApiHandler<Request, Response>['codec'],
   refuse: (request: Request, errorCode: number, memberId?: string) => Response,
   run: (request: Request, context: RequestContext) => Promise<Response>,
+  /** The group the request acts on, and the group permission it needs; none for requests that check their own. */
+  access?: { readonly group: (request: Request) => string; readonly action: 'read' | 'describe' },
 ): ApiHandler<Request, Response> {
   return {
     codec,
     refuse,
     async handle(request, context) {
+      if (access && !permitsGroup(context.principal, access.action, access.group(request))) return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED);
       return later(run(request, context).catch((error: unknown) => refuse(request, errorCodeOf(error), error instanceof GroupRefusal ? error.memberId : undefined)));
     },
   };
 }
+
+/** The permission the group APIs that act as a member need. */
+const reading = <Request extends { readonly groupId: string }>() => ({ group: (request: Request) => request.groupId, action: 'read' as const });
 
 const client = (context: RequestContext) => ({ clientId: context.clientId ?? '', clientHost: context.clientHost });
 const reads = (context: RequestContext) => (topic: string) => permits(context.principal, 'read', topic);
@@ -75,8 +86,9 @@ export function findCoordinatorHandler({ cluster }: GroupHandlerDeps): ApiHandle
   return {
     codec: findCoordinator,
     refuse: (request, errorCode) => refuse(request, errorCode),
-    async handle(request) {
+    async handle(request, context) {
       if (request.keyType !== coordinatorKeyTypes.group) return refuse(request, KafkaErrors.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported');
+      if (!permitsGroup(context.principal, 'describe', request.key)) return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED, `not allowed to describe group ${request.key}`);
       try {
         const node = await cluster.coordinatorFor(request.key);
         return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, errorMessage: null, nodeId: node.nodeId, host: node.host, port: node.port };
@@ -92,11 +104,12 @@ export function joinGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<JoinG
     joinGroup,
     (request, errorCode, memberId) => errorJoin(memberId ?? request.memberId, errorCode),
     (request, context) => groups.join(request, client(context), context.apiVersion),
+    reading(),
   );
 }
 
 export function syncGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<SyncGroupRequest, SyncGroupResponse> {
-  return groupApi(syncGroup, (_request, errorCode) => ({ throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) }), (request) => groups.sync(request));
+  return groupApi(syncGroup, (_request, errorCode) => ({ throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) }), (request) => groups.sync(request), reading());
 }
 
 export function heartbeatHandler({ groups }: GroupHandlerDeps): ApiHandler<HeartbeatRequest, HeartbeatResponse> {
@@ -104,6 +117,7 @@ export function heartbeatHandler({ groups }: GroupHandlerDeps): ApiHandler<Heart
     heartbeat,
     (_request, errorCode) => ({ throttleTimeMs: 0, errorCode }),
     async (request) => ({ throttleTimeMs: 0, errorCode: await groups.heartbeat(request.groupId, request.memberId, request.generationId) }),
+    reading(),
   );
 }
 
@@ -112,6 +126,7 @@ export function leaveGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<Leav
     leaveGroup,
     (request, errorCode) => ({ throttleTimeMs: 0, errorCode, members: request.members.map((member) => ({ ...member, errorCode })) }),
     (request) => groups.leave(request),
+    reading(),
   );
 }
 
@@ -123,6 +138,7 @@ export function offsetCommitHandler({ groups }: GroupHandlerDeps): ApiHandler<Of
       topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })) })),
     }),
     (request, context) => groups.commitOffsets(request, reads(context)),
+    reading(),
   );
 }
 
@@ -138,6 +154,7 @@ export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<Off
       })),
     }),
     (request, context) => groups.fetchOffsets(request, reads(context)),
+    { group: (request) => request.groupId, action: 'describe' },
   );
 }
 
@@ -145,8 +162,8 @@ export function listGroupsHandler({ groups, cluster }: GroupHandlerDeps): ApiHan
   return groupApi(
     listGroups,
     (_request, errorCode) => ({ throttleTimeMs: 0, errorCode, groups: [] }),
-    async () => {
-      const all = await groups.list();
+    async (_request, context) => {
+      const all = (await groups.list()).filter((group) => permitsGroup(context.principal, 'describe', group.groupId));
       // Each broker lists the groups it coordinates (an admin client asks them all and adds up the
       // answers). With one broker that is every group, found without taking a lease for each.
       if ((await cluster.brokers()).length <= 1) return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, groups: all };
@@ -169,9 +186,15 @@ export function describeGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<
   return groupApi(
     describeGroups,
     (request, errorCode) => ({ throttleTimeMs: 0, groups: request.groups.map((groupId) => failed(groupId, errorCode)) }),
-    async (request) => ({
+    async (request, context) => ({
       throttleTimeMs: 0,
-      groups: await Promise.all(request.groups.map((groupId) => groups.describe(groupId).catch((error: unknown) => failed(groupId, errorCodeOf(error))))),
+      groups: await Promise.all(
+        request.groups.map((groupId) =>
+          permitsGroup(context.principal, 'describe', groupId)
+            ? groups.describe(groupId).catch((error: unknown) => failed(groupId, errorCodeOf(error)))
+            : failed(groupId, KafkaErrors.GROUP_AUTHORIZATION_FAILED),
+        ),
+      ),
     }),
   );
 }

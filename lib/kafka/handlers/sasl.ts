@@ -4,7 +4,7 @@
  * user name is not checked. A failed authentication is answered and the connection then closed.
  */
 import { SpoolError } from '../../errors.js';
-import { allows, type ApiKeys } from '../../auth.js';
+import { allows, allowsGroup, type ApiKeys } from '../../auth.js';
 import type { ApiHandler, Principal } from '../api.js';
 import { saslAuthenticate, saslHandshake, type SaslAuthenticateRequest, type SaslAuthenticateResponse, type SaslHandshakeRequest, type SaslHandshakeResponse } from '../apis/sasl.js';
 import { KafkaErrors } from '../errors.js';
@@ -23,7 +23,7 @@ export function apiKeySasl(keys: ApiKeys): SaslOptions {
       if (parts.length !== 3) return undefined;
       try {
         const principal = await keys.authenticate(parts[2]);
-        return { name: principal.name, allows: (action, topic) => allows(principal, action, topic) };
+        return { name: principal.name, allows: (action, topic) => allows(principal, action, topic), allowsGroup: (action, group) => allowsGroup(principal, action, group) };
       } catch (error) {
         if (error instanceof SpoolError && error.code === 'UNAUTHENTICATED') return undefined;
         throw error;

@@ -13,9 +13,12 @@
  * client gets; `normalisations` lists the rewrites. Where Spool differs from Kafka, the entry says
  * so and why. Structural damage (truncation, a record that does not fill its length, a bad varint,
  * a payload that does not decompress) is CORRUPT_RECORD from the decoder before any rule runs.
+ *
+ * Kafka reads a compressed batch a record at a time; here its records are inflated whole, so a batch
+ * that inflates beyond `maxDecompressedBytes` is refused (RECORD_TOO_LARGE) before it can take the
+ * agent's memory: a compression bomb, not a batch any producer makes.
  */
 import { SpoolError, type ErrorCode } from '../errors.js';
-import { DEFAULT_MAX_DECOMPRESSED_BYTES } from './compression.js';
 import {
   NO_TIMESTAMP,
   decodeRecordBatch,
@@ -39,7 +42,7 @@ export interface AppendSettings {
   readonly maxBatchBytes: number;
   /** The time of append. */
   readonly nowMs: number;
-  /** Refuse a compressed batch that inflates beyond this. @default Buffer's limit */
+  /** Refuse a compressed batch that inflates beyond this (RECORD_TOO_LARGE). @default `defaultMaxInflatedBytes` */
   readonly maxDecompressedBytes?: number;
 }
 
@@ -216,6 +219,9 @@ export const normalisations: readonly { readonly id: string; readonly kafka: str
   },
 ];
 
+/** How far a produced compressed batch may inflate: 256 MiB, 256 times the default max.message.bytes. */
+export const defaultMaxInflatedBytes = 256 * 1024 * 1024;
+
 function hex32(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
 }
@@ -266,7 +272,7 @@ export function validateAppend(bytes: Buffer, settings: AppendSettings): Validat
         break;
       }
     },
-    { maxDecompressedBytes: settings.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES },
+    { maxDecompressedBytes: settings.maxDecompressedBytes ?? defaultMaxInflatedBytes },
   );
   if (failures > 0) throw refusal(recordErrors, failures);
 
@@ -320,7 +326,7 @@ export function repairChunkTimestamps(chunk: Buffer, appendedMs: number): number
 
 /** A compressed batch with inner offsets other than 0, 1, 2, …: its records re-encoded, in order, with dense offsets and the same codec and producer fields. */
 function rebuild(bytes: Buffer, settings: AppendSettings): Buffer {
-  const { header, records } = decodeRecordBatch(bytes, 0, { maxDecompressedBytes: settings.maxDecompressedBytes });
+  const { header, records } = decodeRecordBatch(bytes, 0, { maxDecompressedBytes: settings.maxDecompressedBytes ?? defaultMaxInflatedBytes });
   return encodeRecordBatch(
     records.map((record) => ({ key: record.key, value: record.value, headers: record.headers, timestampMs: record.timestampMs })),
     {

@@ -168,6 +168,13 @@ describe('format > log validator > rules', () => {
     expect(() => validateAppend(encodeRecordBatch([{ key: null, value: null, timestampMs: nowMs + 86_400_000 }]), logAppendTime)).not.toThrow();
   });
 
+  it('refuses a compressed batch that inflates beyond maxDecompressedBytes (a compression bomb) with RECORD_TOO_LARGE', () => {
+    const bomb = encodeRecordBatch([{ key: null, value: Buffer.alloc(4 * 1024 * 1024), timestampMs: nowMs }], { compression: 'gzip' });
+    expect(bomb.length).toBeLessThan(16 * 1024);
+    expectSpoolError(() => validateAppend(bomb, { ...createTime, maxDecompressedBytes: 1024 * 1024 }), 'RECORD_TOO_LARGE');
+    expect(validateAppend(bomb, createTime).rewrite).toBe('none'); // within the default
+  });
+
   it('lets a producer send a log-append-time batch with a time to a CreateTime topic, which reads it as create time (as Kafka)', () => {
     const batch = edited((b) => b.writeInt16BE(b.readInt16BE(21) | 0x08, 21));
     const { header } = validateAppend(batch, createTime);

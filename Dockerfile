@@ -18,4 +18,6 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 COPY --from=build /spool/dist dist
 USER node
 EXPOSE 8080 9092
+# Exec form, so node is PID 1 and gets `docker stop`'s SIGTERM itself (a shell would not pass it on);
+# the agent handles it from before its startup (lib/cli/serve.ts). test/cli/stop.test.ts runs this CMD.
 CMD ["node", "dist/bin/agent.js"]

@@ -2,9 +2,13 @@
  * `spool consume`: prints records of a topic. Without a group it reads the partitions directly (from
  * the latest offset, or the earliest with --from-beginning, or --partition/--offset) and stops at the
  * end of the log unless --follow. With --group it joins the group, polls (the group commits as it
- * goes), and leaves at the end, which commits what it printed.
+ * goes), and leaves at the end, which commits what it printed. A group with nothing committed for
+ * the topic starts at the latest offset (auto_offset_reset latest) unless --from-beginning: a hint on
+ * stderr says so, since such a consumer otherwise waits in silence for records that already exist.
+ * It stops on SIGINT or SIGTERM, and when its output's reader has gone (`| head`).
  */
 import type { ClientRecord, SpoolClient } from '../client.js';
+import { SpoolError } from '../errors.js';
 import type { Output } from './output.js';
 
 export interface ConsumeOptions {
@@ -32,6 +36,8 @@ export async function consume(client: SpoolClient, out: Output, topic: string, o
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  out.closed.addEventListener('abort', onSignal, { once: true });
+  if (out.closed.aborted) stop.abort();
   let printed = 0;
   let lastRecordMs = Date.now();
   const remaining = () => (options.maxMessages === undefined ? maxPerRequest : Math.min(maxPerRequest, options.maxMessages - printed));
@@ -47,6 +53,9 @@ export async function consume(client: SpoolClient, out: Output, topic: string, o
 
   try {
     if (options.group !== undefined) {
+      if (!options.fromBeginning && !(await hasCommittedOffsets(client, options.group, topic))) {
+        out.info(`group ${options.group} has no committed offsets for ${topic}: it starts at the latest offset and prints only new records (--from-beginning starts it at the earliest)`);
+      }
       const member = await client.join(options.group, { topics: [topic], auto_offset_reset: options.fromBeginning ? 'earliest' : 'latest' });
       try {
         while (!done()) {
@@ -97,6 +106,16 @@ export async function consume(client: SpoolClient, out: Output, topic: string, o
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    out.closed.removeEventListener('abort', onSignal);
   }
   out.info(`consumed ${printed} records`);
+}
+
+/** Whether the group has committed an offset of the topic. When it cannot be told (no permission, no server), it is assumed to have: no hint then, and joining reports a real problem. */
+async function hasCommittedOffsets(client: SpoolClient, group: string, topic: string): Promise<boolean> {
+  try {
+    return (await client.groupOffsets(group)).offsets.some((o) => o.topic === topic);
+  } catch (error) {
+    return !(error instanceof SpoolError && error.code === 'GROUP_NOT_FOUND');
+  }
 }

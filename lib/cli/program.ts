@@ -4,6 +4,7 @@
  * or Lambda over the HTTP API (`--url`, `SPOOL_URL`). Exit codes: 0 done, 1 the operation failed
  * (the server's error code and message are printed), 2 bad usage (with help).
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SpoolClient } from '../client.js';
 import { configVariables } from '../config.js';
@@ -15,6 +16,19 @@ import { produce } from './produce.js';
 import { serveFromEnvironment } from './serve.js';
 
 export class UsageError extends Error {}
+
+/** The version in Spool's package.json: the nearest one above this module, from lib/cli or dist/lib/cli alike. */
+function packageVersion(): string {
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'spool' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: look further up
+    }
+    if (dir.pathname === '/') return 'unknown';
+  }
+}
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 
@@ -36,6 +50,7 @@ function configPairs(value: string, previous: Record<string, number | string> = 
 export function buildProgram(out: Output = output()): Command {
   const program = new Command('spool')
     .description('Spool: a serverless, Kafka-compatible queue. Commands talk to a Spool HTTP API.')
+    .version(packageVersion(), '-V, --version', 'print the version of spool')
     .addOption(new Option('--url <url>', 'Spool HTTP API').env('SPOOL_URL').default('http://127.0.0.1:8080'))
     .addOption(new Option('--token <token>', 'bearer token for the API').env('SPOOL_TOKEN'))
     .showHelpAfterError()

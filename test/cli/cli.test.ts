@@ -2,9 +2,10 @@
  * The `spool` command as users run it: each command a real child process (`node bin/spool.ts`)
  * against an agent this test starts (and restarts) on a temporary embedded store.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../lib/agent.js';
 import { loadConfig } from '../../lib/config.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -27,6 +28,36 @@ function spool(url: string, args: string[], stdin?: string): Promise<Run> {
     if (stdin !== undefined) child.stdin!.end(stdin);
     else child.stdin!.end();
   });
+}
+
+/** Children still running when their test ended (it failed or timed out): killed after each test. */
+const running = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+});
+
+/**
+ * Runs a command whose stdout goes to a reader that leaves early, as `| head` does: it reads until it
+ * has `keepBytes` (0: nothing at all), then closes its end of the pipe.
+ */
+async function spoolIntoLeavingReader(url: string, args: string[], keepBytes: number): Promise<Run & { signal: NodeJS.Signals | null }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/spool.ts', '--url', url, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+  const leave = () => child.stdout!.destroy();
+  if (keepBytes === 0) leave();
+  else {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.length >= keepBytes) leave();
+    });
+  }
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (...exit) => resolve(exit)));
+  return { code: code ?? -1, signal, stdout, stderr };
 }
 
 describe('cli > spool command', () => {
@@ -144,6 +175,50 @@ describe('cli > spool command', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  }, 60_000);
+
+  it('exits quietly with status 0 when the reader of its output leaves early (| head)', async () => {
+    const topic = name('head');
+    const value = 'v'.repeat(1000);
+    await spool(url, ['topics', 'create', topic, '--partitions', '2']);
+    // 2 MB: far more than a pipe holds, so the command is still writing when the reader leaves.
+    expect(await spool(url, ['produce', topic], `${Array.from({ length: 2000 }, (_, i) => `${i}${value}`).join('\n')}\n`)).toMatchObject({ code: 0 });
+    const direct = await spoolIntoLeavingReader(url, ['consume', topic, '--from-beginning'], 1);
+    expect(direct).toMatchObject({ code: 0, signal: null });
+    expect(direct.stderr).not.toMatch(/EPIPE|Error/);
+    // --follow never reaches an end: only the reader leaving stops it. As a group member it leaves the
+    // group on the way out (so the group is empty at once, not after a session timeout).
+    const group = name('grp');
+    const following = await spoolIntoLeavingReader(url, ['consume', topic, '--group', group, '--from-beginning', '--follow'], 1);
+    expect(following).toMatchObject({ code: 0, signal: null });
+    expect(following.stderr).not.toMatch(/EPIPE|Error/);
+    expect((await spool(url, ['groups', 'list'])).stdout).toContain(`${group}\tempty`);
+    for (const args of [['--help'], ['consume', '--help'], ['--version'], ['topics', 'list']]) {
+      const gone = await spoolIntoLeavingReader(url, args, 0);
+      expect({ args, code: gone.code, stderr: gone.stderr }).toEqual({ args, code: 0, stderr: '' });
+    }
+  }, 60_000);
+
+  it('says that a group with nothing committed starts at the latest offset, naming --from-beginning', async () => {
+    const topic = name('hint');
+    const group = name('grp');
+    await spool(url, ['produce', topic], 'old-1\nold-2\n');
+    const fresh = await spool(url, ['consume', topic, '--group', group, '--timeout-ms', '200']);
+    expect(fresh).toMatchObject({ code: 0, stdout: '' });
+    expect(fresh.stderr).toContain(`group ${group} has no committed offsets for ${topic}: it starts at the latest offset`);
+    expect(fresh.stderr).toContain('--from-beginning');
+    const fromStart = await spool(url, ['consume', topic, '--group', name('grp'), '--from-beginning']);
+    expect(fromStart.stdout).toBe('old-1\nold-2\n');
+    expect(fromStart.stderr).not.toContain('no committed offsets');
+    await spool(url, ['produce', topic], 'new-1\n');
+    const resumed = await spool(url, ['consume', topic, '--group', group]); // committed at the end of the first run
+    expect(resumed.stdout).toBe('new-1\n');
+    expect(resumed.stderr).not.toContain('no committed offsets');
+  }, 60_000);
+
+  it('prints the package version with --version', async () => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) expect(await spool(url, [flag])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   }, 60_000);
 
   it('prints help and exits 2 on bad usage', async () => {

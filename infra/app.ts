@@ -1,8 +1,13 @@
-/** The CDK app: `npx cdk deploy` (or `npm run synth` to see the template, offline). */
-import { App, RemovalPolicy } from 'aws-cdk-lib';
+/**
+ * The CDK app: `npx cdk deploy` (or `npm run synth` to see the template, offline). Synthesis applies
+ * cdk-nag's AwsSolutions rules and stops on any finding the stack has not acknowledged.
+ */
+import { App, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { SpoolStack } from './spool-stack.js';
 
 const app = new App();
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 new SpoolStack(app, app.node.tryGetContext('stackName') ?? 'Spool', {
   spool: {
     apiEndpoint: app.node.tryGetContext('apiEndpoint') ?? 'function-url',

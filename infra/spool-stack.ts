@@ -2,26 +2,32 @@
  * Spool on AWS as one construct: the S3 bucket for segments, the DynamoDB table for coordination,
  * the HTTP API as a Lambda function (behind a function URL or an API Gateway HTTP API) and the
  * maintenance pass as a Lambda on an EventBridge schedule. Access is granted with grant* calls only,
- * scoped to the bucket and the table. The functions write CloudWatch EMF metrics (lib/metrics.ts);
- * alarms and a dashboard watch them. Nothing runs while idle: the cost at rest is the stored data.
- * Optionally (`kafkaAgents`), agents serving the Kafka protocol run on ECS Fargate behind a Network
- * Load Balancer; those run, and cost, all the time.
+ * scoped to the bucket, the table and each function's own log group; on the bucket, exactly the S3
+ * actions the object store sends (`s3ActionsByCommand`). The functions write CloudWatch EMF metrics
+ * (lib/metrics.ts); alarms and a dashboard watch them. Nothing runs while idle: the cost at rest is
+ * the stored data. Optionally (`kafkaAgents`), agents serving the Kafka protocol run on ECS Fargate
+ * behind a Network Load Balancer; those run, and cost, all the time.
+ *
+ * The stack passes cdk-nag's AwsSolutions rules (test/infra/nag.test.ts). Where a rule does not fit
+ * Spool, the construct acknowledges it with `Validations.of(...).acknowledge()` next to the resource,
+ * with the reason; cdk-nag reads those, and nothing here depends on cdk-nag itself.
  */
 import { fileURLToPath } from 'node:url';
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnStage, HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Architecture, FunctionUrlAuthType, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
+import { Grant, Role, ServicePrincipal, type IRole } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Alarm, ComparisonOperator, Dashboard, GraphWidget, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
-import { Peer, Port, SecurityGroup, Vpc, type IPeer, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import { FlowLogDestination, FlowLogTrafficType, Peer, Port, SecurityGroup, Vpc, type IPeer, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
-import { Cluster, ContainerImage, CpuArchitecture, FargateService, FargateTaskDefinition, LogDrivers, OperatingSystemFamily } from 'aws-cdk-lib/aws-ecs';
+import { Cluster, ContainerImage, ContainerInsights, CpuArchitecture, FargateService, FargateTaskDefinition, LogDrivers, OperatingSystemFamily } from 'aws-cdk-lib/aws-ecs';
 import { NetworkLoadBalancer, Protocol } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Construct } from 'constructs';
 import { metricsNamespace } from '../lib/metrics.js';
@@ -43,6 +49,17 @@ export interface SpoolProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * A bucket that receives the segment bucket's S3 server access logs (under `serverAccessLogsPrefix`).
+   * Every produce and fetch is an S3 request, so the logs grow with traffic, not with data.
+   * @default none: requests are not logged (CloudTrail data events are the other way to audit them)
+   */
+  readonly serverAccessLogsBucket?: IBucket;
+  /**
+   * Key prefix of the access logs in `serverAccessLogsBucket`.
+   * @default 'spool-segments/'
+   */
+  readonly serverAccessLogsPrefix?: string;
   /**
    * How often the maintenance pass (compaction, retention, garbage collection) runs.
    * @default Duration.minutes(5)
@@ -132,7 +149,17 @@ export class Spool extends Construct {
       autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY,
       // A backstop only: Spool never leaves multipart uploads, and its own collector deletes orphans.
       lifecycleRules: [{ id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      serverAccessLogsBucket: props.serverAccessLogsBucket,
+      serverAccessLogsPrefix: props.serverAccessLogsBucket ? (props.serverAccessLogsPrefix ?? 'spool-segments/') : undefined,
     });
+    if (!props.serverAccessLogsBucket) {
+      Validations.of(this.bucket).acknowledge({
+        id: 'AwsSolutions-S1',
+        reason:
+          'Server access logs are opt-in (serverAccessLogsBucket): only the stack\'s own roles can reach this private, TLS-only bucket, ' +
+          'and every produce and fetch is an S3 request, so logging by default would add a log bucket whose cost grows with traffic.',
+      });
+    }
 
     this.table = new Table(this, 'Coordination', {
       partitionKey: { name: 'pk', type: AttributeType.STRING },
@@ -156,7 +183,6 @@ export class Spool extends Construct {
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       environment,
-      logRetention: RetentionDays.ONE_MONTH,
       bundling: {
         minify: true,
         sourceMap: true,
@@ -170,6 +196,7 @@ export class Spool extends Construct {
 
     this.api = new NodejsFunction(this, 'Api', {
       ...common,
+      ...this.functionLogging('Api'),
       entry: `${functionsDir}api.ts`,
       handler: 'handler',
       memorySize: props.apiMemoryMb ?? 1024,
@@ -178,6 +205,7 @@ export class Spool extends Construct {
     });
     this.maintenance = new NodejsFunction(this, 'Maintenance', {
       ...common,
+      ...this.functionLogging('Maintenance'),
       entry: `${functionsDir}maintenance.ts`,
       handler: 'handler',
       memorySize: 1024,
@@ -185,9 +213,14 @@ export class Spool extends Construct {
       description: 'Spool maintenance pass: compaction, retention, garbage collection',
     });
     for (const fn of [this.api, this.maintenance]) {
-      this.bucket.grantReadWrite(fn);
-      this.bucket.grantDelete(fn);
+      this.grantStorage(fn.role!);
       this.table.grantReadWriteData(fn);
+      Validations.of(fn).acknowledge({
+        id: 'AwsSolutions-L1',
+        reason:
+          'The functions stay on Node.js 22 (an LTS line Lambda supports) on purpose: the bundle is built and tested for node22 ' +
+          '(infra/lambda-bundle.ts); moving to a newer runtime is a change of its own, made with its tests, not on each runtime release.',
+      });
     }
     new Rule(this, 'MaintenanceSchedule', {
       schedule: Schedule.rate(props.maintenanceInterval ?? Duration.minutes(5)),
@@ -199,10 +232,69 @@ export class Spool extends Construct {
 
     if ((props.apiEndpoint ?? 'function-url') === 'http-api') {
       const httpApi = new HttpApi(this, 'HttpApi', { defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.api) });
+      this.accessLogs(httpApi);
+      Validations.of(httpApi).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason:
+          'The HTTP API is the endpoint for clients that cannot sign requests with SigV4 (the function URL is the IAM-authenticated ' +
+          'choice); for them Spool checks its own API keys, which a deployment of this kind turns on (SPOOL_AUTH=keys in ' +
+          '`environment`, as the README says).',
+      });
       this.url = httpApi.apiEndpoint;
     } else {
       this.url = this.api.addFunctionUrl({ authType: props.functionUrlAuth ?? FunctionUrlAuthType.AWS_IAM }).url;
     }
+  }
+
+  /**
+   * A function's role and log group (kept one month, and kept when the stack is deleted, as Lambda's
+   * own log groups are): the role may write that log group and nothing else of CloudWatch Logs,
+   * where the managed AWSLambdaBasicExecutionRole would allow any log group.
+   */
+  private functionLogging(id: string): { role: IRole; logGroup: LogGroup } {
+    const role = new Role(this, `${id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    const logGroup = new LogGroup(this, `${id}Logs`, { retention: RetentionDays.ONE_MONTH });
+    logGroup.grantWrite(role);
+    return { role, logGroup };
+  }
+
+  /**
+   * The object store's access to the bucket: the IAM actions of the S3 calls it sends
+   * (`s3ActionsByCommand`), ListBucket on the bucket and the rest on its objects.
+   */
+  private grantStorage(role: IRole): void {
+    const actions = new Set(Object.values(s3ActionsByCommand).filter((action) => action !== undefined));
+    const bucketActions = [...actions].filter((action) => action === 's3:ListBucket');
+    const objectActions = [...actions].filter((action) => action !== 's3:ListBucket');
+    Grant.addToPrincipal({ grantee: role, actions: bucketActions, resourceArns: [this.bucket.bucketArn] });
+    Grant.addToPrincipal({ grantee: role, actions: objectActions, resourceArns: [this.bucket.arnForObjects('*')] });
+    const bucketId = Stack.of(this).resolve((this.bucket.node.defaultChild as CfnBucket).logicalId) as string;
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/*]`,
+      reason:
+        'Spool names each object when it writes it (segments and their indexes, under keys made at run time), so its object ' +
+        'actions cannot list objects in advance; the wildcard covers only the objects of the bucket the stack made for Spool.',
+    });
+  }
+
+  /** Access logs of the HTTP API's default stage, as JSON lines in a log group kept one month. */
+  private accessLogs(httpApi: HttpApi): void {
+    const logGroup = new LogGroup(this, 'HttpApiAccessLogs', { retention: RetentionDays.ONE_MONTH });
+    const fields = {
+      requestId: '$context.requestId',
+      ip: '$context.identity.sourceIp',
+      requestTime: '$context.requestTime',
+      method: '$context.httpMethod',
+      path: '$context.path',
+      status: '$context.status',
+      protocol: '$context.protocol',
+      responseLength: '$context.responseLength',
+      latencyMs: '$context.responseLatency',
+      integrationError: '$context.integrationErrorMessage',
+    };
+    // HttpApi takes no options for the stage it creates; its L1 does.
+    const stage = httpApi.defaultStage!.node.defaultChild as CfnStage;
+    stage.accessLogSettings = { destinationArn: logGroup.logGroupArn, format: JSON.stringify(fields) };
   }
 
   /**
@@ -211,8 +303,8 @@ export class Spool extends Construct {
    * balancer and then talk to the leader of each partition directly, as with Kafka brokers.
    */
   private kafkaAgents(props: KafkaAgentsProps, environment: Record<string, string>) {
-    const vpc = props.vpc ?? new Vpc(this, 'Vpc', { maxAzs: 2, natGateways: 1 });
-    const cluster = new Cluster(this, 'Agents', { vpc });
+    const vpc = props.vpc ?? this.agentVpc();
+    const cluster = new Cluster(this, 'Agents', { vpc, containerInsightsV2: ContainerInsights.ENABLED });
     const task = new FargateTaskDefinition(this, 'AgentTask', {
       cpu: props.cpu ?? 1024,
       memoryLimitMiB: props.memoryMiB ?? 2048,
@@ -233,12 +325,30 @@ export class Spool extends Construct {
       logging: LogDrivers.awsLogs({ streamPrefix: 'spool', logRetention: RetentionDays.ONE_MONTH }),
       stopTimeout: Duration.seconds(30),
     });
-    this.bucket.grantReadWrite(task.taskRole);
+    Validations.of(task).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The variables the stack sets are configuration (bucket and table names, ports, SPOOL_* settings), and AWS access ' +
+        'comes from the task role. What a user adds in `environment` (e.g. SPOOL_AUTH_TOKEN) is stored in the task definition ' +
+        'as it is in the Lambda configuration, readable by whoever may describe them (README).',
+    });
+    Validations.of(task.executionRole!).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ecr:GetAuthorizationToken, which the execution role needs to pull the agent image, has no resource-level permissions.',
+    });
+    this.grantStorage(task.taskRole);
     this.table.grantReadWriteData(task.taskRole);
     const securityGroup = new SecurityGroup(this, 'AgentSecurityGroup', { vpc, description: 'Spool agents: Kafka 9092 and HTTP 8080 from clients' });
     const allowFrom = props.allowFrom ?? Peer.ipv4(vpc.vpcCidrBlock);
     securityGroup.addIngressRule(allowFrom, Port.tcp(9092), 'Kafka clients');
     securityGroup.addIngressRule(allowFrom, Port.tcp(8080), 'HTTP API clients');
+    if (!props.allowFrom) {
+      // A peer given in props is left to the rule, which can read it.
+      Validations.of(securityGroup).acknowledge({
+        id: 'AwsSolutions-EC23',
+        reason: 'Ingress comes from the VPC\'s own CIDR block, a reference the rule cannot evaluate; it is never 0.0.0.0/0.',
+      });
+    }
     const service = new FargateService(this, 'AgentService', {
       cluster,
       taskDefinition: task,
@@ -249,6 +359,12 @@ export class Spool extends Construct {
       circuitBreaker: { rollback: true },
     });
     const loadBalancer = new NetworkLoadBalancer(this, 'KafkaLoadBalancer', { vpc, internetFacing: false, crossZoneEnabled: true });
+    Validations.of(loadBalancer).acknowledge({
+      id: 'AwsSolutions-ELB2',
+      reason:
+        'A Network Load Balancer writes access logs for TLS listeners only; the Kafka listener is plain TCP, so there would be none. ' +
+        'VPC flow logs record the connections (on for the VPC the stack creates).',
+    });
     loadBalancer.addListener('Kafka', { port: 9092, protocol: Protocol.TCP }).addTargets('Agents', {
       port: 9092,
       protocol: Protocol.TCP,
@@ -257,6 +373,16 @@ export class Spool extends Construct {
       deregistrationDelay: Duration.seconds(30),
     });
     return { service, loadBalancer, bootstrap: `${loadBalancer.loadBalancerDnsName}:9092` };
+  }
+
+  /** The agents' VPC when none is given, with flow logs (kept one month) of its traffic. */
+  private agentVpc(): Vpc {
+    const flowLogs = new LogGroup(this, 'VpcFlowLogs', { retention: RetentionDays.ONE_MONTH });
+    return new Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 1,
+      flowLogs: { all: { destination: FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: FlowLogTrafficType.ALL } },
+    });
   }
 
   /** Alarms on errors, throttles, latency, commit conflicts and lag; a dashboard of the same. */
@@ -296,6 +422,22 @@ export class Spool extends Construct {
     return dashboard;
   }
 }
+
+/**
+ * Every S3 call of the object store (lib/storage/s3.ts, `…Command`) and the IAM action it needs;
+ * the stack grants exactly these, and a test fails when the store sends a call missing here.
+ * CreateBucket gets none: the stack creates the bucket and Spool runs with SPOOL_CREATE_STORES=false.
+ */
+export const s3ActionsByCommand: Readonly<Record<string, string | undefined>> = {
+  PutObject: 's3:PutObject',
+  GetObject: 's3:GetObject',
+  HeadObject: 's3:GetObject',
+  // ListBucket also makes S3 answer 404, not 403, for a missing key: the store relies on it.
+  ListObjectsV2: 's3:ListBucket',
+  HeadBucket: 's3:ListBucket',
+  DeleteObjects: 's3:DeleteObject',
+  CreateBucket: undefined,
+};
 
 /** The library's EMF metrics (lib/metrics.ts), in aggregate. */
 function spoolMetric(name: string, statistic: string, period = Duration.minutes(1)): Metric {

@@ -1,12 +1,15 @@
 /**
  * The CDK stack, asserted on its synthesized template: storage security, Lambda settings, the
- * schedule, the endpoint choice, and least privilege (no `*` action on the bucket or the table).
+ * schedule, the endpoint choice, logging, and least privilege (no `*` action on the bucket or the
+ * table; on the bucket, exactly the actions of the S3 calls the object store sends).
  * Synthesis bundles the functions with esbuild, offline.
  */
+import { readFileSync } from 'node:fs';
 import { App, RemovalPolicy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SpoolStack } from '../../infra/spool-stack.js';
+import { s3ActionsByCommand, SpoolStack } from '../../infra/spool-stack.js';
+import { givenResources } from './configurations.js';
 
 function synth(props: ConstructorParameters<typeof SpoolStack>[2] = {}): Template {
   const app = new App({ outdir: `/tmp/spool-cdk-${process.pid}-${Math.random().toString(36).slice(2)}` });
@@ -61,12 +64,64 @@ describe('infra > Spool stack', () => {
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
   });
 
-  it('serves the API behind an IAM-authenticated function URL by default, or an HTTP API', () => {
+  it('serves the API behind an IAM-authenticated function URL by default, or an HTTP API with access logs', () => {
     template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM' });
     const httpApi = synth({ spool: { apiEndpoint: 'http-api' } });
     httpApi.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     httpApi.resourceCountIs('AWS::Lambda::Url', 0);
+    const stage = Object.values(httpApi.findResources('AWS::ApiGatewayV2::Stage', { Properties: { StageName: '$default' } }));
+    expect(stage).toHaveLength(1);
+    const { DestinationArn, Format } = stage[0]!.Properties.AccessLogSettings;
+    expect(JSON.parse(Format)).toMatchObject({ requestId: '$context.requestId', status: '$context.status', path: '$context.path' });
+    const [logGroupId] = DestinationArn['Fn::GetAtt'];
+    expect(httpApi.toJSON().Resources[logGroupId]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: 30 } });
   }, 120_000);
+
+  it('writes each function\'s logs to a log group of its own, kept 30 days, and may write no other', () => {
+    const resources = template.toJSON().Resources;
+    const functions = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }));
+    const logGroups = functions.map((fn) => fn.Properties.LoggingConfig.LogGroup.Ref as string);
+    expect(new Set(logGroups).size).toBe(2);
+    for (const [index, fn] of functions.entries()) {
+      expect(resources[logGroups[index]!]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: 30 } });
+      const [roleId] = fn.Properties.Role['Fn::GetAtt'];
+      expect(resources[roleId].Properties.ManagedPolicyArns).toBeUndefined();
+      const logStatements = statementsOf(template, roleId).filter((statement) => actionsOf(statement).some((action) => action.startsWith('logs:')));
+      expect(logStatements).toEqual([
+        { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logGroups[index], 'Arn'] } },
+      ]);
+    }
+    // No custom resource sets retention any more (the deprecated logRetention did).
+    expect(Object.keys(template.findResources('Custom::LogRetention'))).toHaveLength(0);
+  });
+
+  it('grants on the bucket exactly the actions of the S3 calls the object store sends', () => {
+    // Every `…Command` the store imports must be in s3ActionsByCommand, and every entry there in use.
+    const source = readFileSync(new URL('../../lib/storage/s3.ts', import.meta.url), 'utf8');
+    const imports = /import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-s3'/.exec(source)?.[1] ?? '';
+    const commands = [...imports.matchAll(/(\w+)Command\b/g)].map((match) => match[1]!);
+    expect(commands.length).toBeGreaterThan(0);
+    expect(new Set(commands)).toEqual(new Set(Object.keys(s3ActionsByCommand)));
+
+    const bucketArn = { 'Fn::GetAtt': [bucketId(template), 'Arn'] };
+    const objectsArn = { 'Fn::Join': ['', [bucketArn, '/*']] };
+    const granted = new Set(Object.values(s3ActionsByCommand).filter((action) => action !== undefined));
+    for (const fn of Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))) {
+      const s3Statements = statementsOf(template, fn.Properties.Role['Fn::GetAtt'][0]).filter((statement) => actionsOf(statement).some((action) => action.startsWith('s3:')));
+      expect(s3Statements).toEqual([
+        { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
+        { Effect: 'Allow', Action: [...granted].filter((action) => action !== 's3:ListBucket'), Resource: objectsArn },
+      ]);
+    }
+  });
+
+  it('logs requests to the bucket only when given a bucket for the logs', () => {
+    expect(Object.values(template.findResources('AWS::S3::Bucket'))[0]!.Properties.LoggingConfiguration).toBeUndefined();
+    const app = new App({ outdir: `/tmp/spool-cdk-${process.pid}-${Math.random().toString(36).slice(2)}`, context: { 'aws:cdk:bundling-stacks': [] } });
+    const { accessLogs } = givenResources(app);
+    const logged = Template.fromStack(new SpoolStack(app, 'Logged', { spool: { serverAccessLogsBucket: accessLogs } }));
+    logged.hasResourceProperties('AWS::S3::Bucket', { LoggingConfiguration: { DestinationBucketName: 'central-access-logs', LogFilePrefix: 'spool-segments/' } });
+  });
 
   it('destroys the bucket and table with the stack only when asked to', () => {
     const disposable = synth({ spool: { removalPolicy: RemovalPolicy.DESTROY } });
@@ -142,6 +197,14 @@ describe('infra > Spool stack', () => {
       expect(Object.keys(agents.findOutputs('KafkaBootstrap'))).toHaveLength(1);
     });
 
+    it('watches the agents with Container Insights, and logs the traffic of the VPC it creates', () => {
+      agents.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+      const flowLogs = Object.values(agents.findResources('AWS::EC2::FlowLog'));
+      expect(flowLogs).toHaveLength(1);
+      expect(flowLogs[0]!.Properties).toMatchObject({ ResourceType: 'VPC', TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs' });
+      expect(agents.toJSON().Resources[flowLogs[0]!.Properties.LogGroupName.Ref]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: 30 } });
+    });
+
     it('grants the agents the bucket and the table, still with no wildcard action', () => {
       expectNoWildcardActions(agents);
       const taskPolicies = Object.values(agents.findResources('AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties.Roles).includes('AgentTaskTaskRole'));
@@ -150,6 +213,29 @@ describe('infra > Spool stack', () => {
     });
   });
 });
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+}
+
+/** The statements of the policies attached to a role (by logical id). */
+function statementsOf(template: Template, roleId: string): Statement[] {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => (policy.Properties.Roles as { Ref: string }[]).some((role) => role.Ref === roleId))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
+}
+
+function actionsOf(statement: Statement): string[] {
+  return ([] as string[]).concat(statement.Action);
+}
+
+function bucketId(template: Template): string {
+  const ids = Object.keys(template.findResources('AWS::S3::Bucket'));
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+}
 
 function expectNoWildcardActions(template: Template): void {
   const policies = template.findResources('AWS::IAM::Policy');

@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // Three projects: `unit` needs nothing but Node (embedded store, filesystem, pure code); `aws` runs the
 // same contract and engine suites against DynamoDB Local and s3rver, which its global setup starts
-// and stops. `npm test` runs both. `interop` (`npm run test:interop`, after test/interop/setup.sh)
+// and stops, or against LocalStack or an AWS account named by SPOOL_TEST_* variables
+// (test/support/aws-target.ts; `npm run test:localstack`). `npm test` runs both. `interop` (`npm run test:interop`, after test/interop/setup.sh)
 // runs real Kafka clients (kafkajs, kcat, Java, sarama, Filebeat) against Spool, or against Apache Kafka with
 // INTEROP_TARGET=kafka.
 export default defineConfig({

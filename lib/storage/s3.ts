@@ -4,6 +4,7 @@
  * enough; no conditional S3 write is used.
  */
 import {
+  type BucketLocationConstraint,
   CreateBucketCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -113,7 +114,11 @@ export class S3ObjectStore implements ObjectStore {
     } catch (error) {
       if (!isNotFound(error)) throw mapAwsError(error, `HEAD bucket ${this.bucket}`);
       try {
-        await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+        // Outside us-east-1, S3 wants the bucket's region named (IllegalLocationConstraintException otherwise).
+        const region = await this.client.config.region();
+        await this.client.send(
+          new CreateBucketCommand({ Bucket: this.bucket, ...(region && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } } : {}) }),
+        );
       } catch (createError) {
         const name = (createError as { name?: string }).name;
         if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw mapAwsError(createError, `CREATE bucket ${this.bucket}`);

@@ -3,8 +3,8 @@ import { metadataStoreContract } from '../storage/metadata-store.contract.js';
 import { objectStoreContract } from '../storage/object-store.contract.js';
 import { awsKind } from '../support/stores.js';
 
-describe('aws (DynamoDB Local + s3rver)', () => {
-  const kind = () => awsKind({ dynamoEndpoint: inject('dynamoEndpoint'), s3Endpoint: inject('s3Endpoint') });
+describe(`aws (${inject('awsTarget').name})`, () => {
+  const kind = () => awsKind(inject('awsTarget'));
   metadataStoreContract(kind);
   objectStoreContract(kind);
 });

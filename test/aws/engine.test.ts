@@ -2,6 +2,6 @@ import { describe, inject } from 'vitest';
 import { engineSuite } from '../log/engine.suite.js';
 import { awsKind } from '../support/stores.js';
 
-describe('aws (DynamoDB Local + s3rver)', () => {
-  engineSuite(() => awsKind({ dynamoEndpoint: inject('dynamoEndpoint'), s3Endpoint: inject('s3Endpoint') }));
+describe(`aws (${inject('awsTarget').name})`, () => {
+  engineSuite(() => awsKind(inject('awsTarget')));
 });

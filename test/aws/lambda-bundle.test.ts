@@ -1,7 +1,7 @@
 /**
  * The API function as CDK bundles it (esbuild, ESM, minified, the AWS SDK bundled in, native modules
  * left out), loaded and
- * invoked in process with a function-URL event against DynamoDB Local and s3rver.
+ * invoked in process with a function-URL event against the aws project's target.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -10,20 +10,20 @@ import { lambdaBuildOptions } from '../../infra/lambda-bundle.js';
 import { describe, expect, inject, it } from 'vitest';
 import { openStores } from '../../lib/storage/open.js';
 import { lambdaEvent } from '../http/lambda.suite.js';
+import { awsResourceName, useSdkEnvironment } from '../support/aws-target.js';
 import { tempDir } from '../support/stores.js';
 
 describe('lambda > bundled API function', () => {
   const suffix = randomUUID().slice(0, 8);
+  const target = inject('awsTarget');
   const env = {
-    SPOOL_OBJECT_STORE: `s3://bundle-${suffix}/spool`,
-    SPOOL_METADATA_STORE: `dynamodb://bundle-${suffix}`,
+    SPOOL_OBJECT_STORE: `s3://${awsResourceName(target, 'bundle')}/spool`,
+    SPOOL_METADATA_STORE: `dynamodb://${awsResourceName(target, 'bundle')}`,
     SPOOL_DATA_DIR: tempDir(),
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
   };
   it('serves a produce and a fetch from the bundle', async () => {
-    Object.assign(process.env, env, { AWS_ENDPOINT_URL_S3: inject('s3Endpoint'), AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint') });
+    useSdkEnvironment(target);
+    Object.assign(process.env, env);
     const stores = await openStores({ dataDir: env.SPOOL_DATA_DIR, objectStoreUrl: env.SPOOL_OBJECT_STORE, metadataStoreUrl: env.SPOOL_METADATA_STORE }, { createIfMissing: true });
     await Promise.all([stores.objects.close(), stores.metadata.close()]);
 

@@ -1,24 +1,20 @@
-import { randomUUID } from 'node:crypto';
 import { describe, inject } from 'vitest';
 import { openStores } from '../../lib/storage/open.js';
 import { lambdaSuite } from '../http/lambda.suite.js';
 import { maintenanceHandlerSuite } from '../log/maintenance-handler.suite.js';
+import { awsResourceName, useSdkEnvironment } from '../support/aws-target.js';
 import { tempDir } from '../support/stores.js';
 
-describe('aws (DynamoDB Local + s3rver)', () => {
-  const suffix = randomUUID().slice(0, 8);
+describe(`aws (${inject('awsTarget').name})`, () => {
+  const target = inject('awsTarget');
   const env = {
     SPOOL_DATA_DIR: tempDir(),
-    SPOOL_OBJECT_STORE: `s3://lambda-${suffix}/spool`,
-    SPOOL_METADATA_STORE: `dynamodb://lambda-${suffix}`,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    SPOOL_OBJECT_STORE: `s3://${awsResourceName(target, 'lambda')}/spool`,
+    SPOOL_METADATA_STORE: `dynamodb://${awsResourceName(target, 'lambda')}`,
   };
-  // The SDK reads endpoints from the process environment, as it does in Lambda.
+  // The SDK reads endpoints, region and credentials from the process environment, as it does in Lambda.
   const endpoints = () => {
-    process.env.AWS_ENDPOINT_URL_S3 = inject('s3Endpoint');
-    process.env.AWS_ENDPOINT_URL_DYNAMODB = inject('dynamoEndpoint');
+    useSdkEnvironment(target);
     Object.assign(process.env, env);
     return env;
   };
@@ -33,7 +29,7 @@ describe('aws (DynamoDB Local + s3rver)', () => {
   // Its own table and bucket, so the counts it checks are its own.
   maintenanceHandlerSuite(() => ({
     ...endpoints(),
-    SPOOL_OBJECT_STORE: `s3://maintenance-${suffix}/spool`,
-    SPOOL_METADATA_STORE: `dynamodb://maintenance-${suffix}`,
+    SPOOL_OBJECT_STORE: `s3://${awsResourceName(target, 'maintenance')}/spool`,
+    SPOOL_METADATA_STORE: `dynamodb://${awsResourceName(target, 'maintenance')}`,
   }));
 });

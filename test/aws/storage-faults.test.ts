@@ -1,6 +1,6 @@
 /**
  * The storage-faults run (test/reliability/storage-faults.ts) over the real AWS adapters: the same
- * FaultPlan in front of the DynamoDB and S3 adapters talking to DynamoDB Local and s3rver, so the
+ * FaultPlan in front of the DynamoDB and S3 adapters talking to the aws project's target, so the
  * engine rides out the faults over the adapters' own condition expressions, transactions, queries
  * and ranged GETs, and the racing writers' conflicts are DynamoDB's. The same workload as on the
  * embedded store (60 requests per producer): about 30 s here, as every call is an HTTP round trip.
@@ -12,9 +12,9 @@ import { awsKind } from '../support/stores.js';
 
 const requestsPerProducer = 60;
 
-describe('aws (DynamoDB Local + s3rver)', () => {
+describe(`aws (${inject('awsTarget').name})`, () => {
   it('keeps every acknowledged record under storage faults, once where idempotent, in order and dense', { timeout: 240_000 }, async () => {
-    const kind = awsKind({ dynamoEndpoint: inject('dynamoEndpoint'), s3Endpoint: inject('s3Endpoint') });
+    const kind = awsKind(inject('awsTarget'));
     const report = await runStorageFaults({ kind, seed: 20261121, requestsPerProducer });
     console.info(`reliability: storage faults on ${kind.name}: ${JSON.stringify(report)}`);
     expect(report.violations).toEqual([]);

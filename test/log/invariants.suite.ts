@@ -303,10 +303,20 @@ export function invariantSuite(kind: () => StoreKind): void {
       let inFlight = 0;
       let most = 0;
       const transactions: number[][] = [];
+      // Each transaction is held until every partition's has been issued, or 2 s have passed: issued one
+      // after another, they would never overlap here. A fixed short hold instead measured the store's
+      // latency: each group first reads its partitions' ends, and on a slower store (LocalStack proxies
+      // every call to DynamoDB Local) the last group's reads could end after the first group committed.
+      let partitionsIssued = 0;
+      let allIssued!: () => void;
+      const everyTransactionIssued = new Promise<void>((resolve) => (allIssued = resolve));
       stores.metadata.beforeTransact = async (ops) => {
-        transactions.push(ops.filter((op) => op.key.sk === 'state').map((op) => Number(op.key.pk.split('#')[2])));
+        const partitions = ops.filter((op) => op.key.sk === 'state').map((op) => Number(op.key.pk.split('#')[2]));
+        transactions.push(partitions);
         most = Math.max(most, ++inFlight);
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        partitionsIssued += partitions.length;
+        if (partitionsIssued >= 120) allIssued();
+        await Promise.race([everyTransactionIssued, new Promise((resolve) => setTimeout(resolve, 2000))]);
       };
       stores.metadata.afterTransact = () => void inFlight--;
       try {

@@ -1,13 +1,13 @@
 /**
  * Store factories for suites written once and run against every adapter. The `aws` ones need the
- * endpoints the aws project's global setup provides.
+ * target the aws project's global setup provides.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMetadataStore, openObjectStore, type StoreLocations } from '../../lib/storage/open.js';
 import type { MetadataStore, ObjectStore } from '../../lib/storage/ports.js';
+import { awsResourceName, dynamoClientConfig, s3ClientConfig, type AwsTarget } from './aws-target.js';
 
 export interface StoreKind {
   readonly name: string;
@@ -25,17 +25,16 @@ export const memory: StoreKind = {
   locations: () => ({ dataDir: tempDir(), objectStoreUrl: 'memory://', metadataStoreUrl: 'memory://' }),
 };
 
-const testCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-
-export function awsKind(endpoints: { dynamoEndpoint: string; s3Endpoint: string }): StoreKind {
+/** The DynamoDB and S3 adapters on the aws project's target (test/support/aws-target.ts). */
+export function awsKind(target: AwsTarget): StoreKind {
   return {
-    name: 'aws (DynamoDB Local + s3rver)',
+    name: `aws (${target.name})`,
     locations: () => ({
       dataDir: tempDir(),
-      objectStoreUrl: `s3://spool-${randomUUID().slice(0, 8)}/data`,
-      metadataStoreUrl: `dynamodb://spool-${randomUUID().slice(0, 8)}`,
-      s3ClientConfig: { endpoint: endpoints.s3Endpoint, region: 'us-east-1', credentials: testCredentials, forcePathStyle: true },
-      dynamoClientConfig: { endpoint: endpoints.dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } },
+      objectStoreUrl: `s3://${awsResourceName(target, 'store')}/data`,
+      metadataStoreUrl: `dynamodb://${awsResourceName(target, 'store')}`,
+      s3ClientConfig: s3ClientConfig(target),
+      dynamoClientConfig: dynamoClientConfig(target),
     }),
   };
 }

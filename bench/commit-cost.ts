@@ -57,13 +57,13 @@ try {
       await log.produce(topic, Array.from({ length: partitions }, (_, partition) => ({ key: null, value: Buffer.alloc(1024, 1), partition })));
     };
     await flushOnce(); // warm-up: learns each partition's end offset
-    const before = { ...written, puts: log.producer.stats.objectsPut, reads: log.committer.stats.partitionReads };
+    const before = { ...written, puts: log.internals.producer.stats.objectsPut, reads: log.internals.committer.stats.partitionReads };
     for (let i = 0; i < flushes; i++) await flushOnce();
-    const puts = (log.producer.stats.objectsPut - before.puts) / flushes;
+    const puts = (log.internals.producer.stats.objectsPut - before.puts) / flushes;
     const tx = (written.transactions - before.transactions) / flushes;
     const items = (written.items - before.items) / flushes;
     const wcu = (written.writeUnits - before.writeUnits) / flushes;
-    const reads = (log.committer.stats.partitionReads - before.reads) / flushes;
+    const reads = (log.internals.committer.stats.partitionReads - before.reads) / flushes;
     console.log(`| ${partitions} | ${puts} | ${tx} | ${items} | ${wcu} | ${wcu / partitions} | ${reads} |`);
   }
   await runtime.close();

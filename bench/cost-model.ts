@@ -103,7 +103,7 @@ async function runOnce(partitions: number, bulkFile: string): Promise<Map<PhaseN
     agent = await start(dataDir, partitions);
     try {
       phases.set('read before', await measure(agent, bulkGb, () => kcatConsume(bootstrap(), 'bulk', bulkRecords)));
-      phases.set('compaction', await measure(agent, totalGb, () => agent.runtime.log.maintenance.run()));
+      phases.set('compaction', await measure(agent, totalGb, () => agent.runtime.log.runMaintenance()));
     } finally {
       await agent.close();
     }

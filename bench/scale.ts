@@ -177,9 +177,9 @@ async function countedRun(configuration: Configuration, files: Files): Promise<C
   let result: Omit<CountedRun, 'closeMs'> | undefined;
   const warmCounts = async (produce: () => Promise<{ mbPerS: number }>): Promise<WarmCounts> => {
     const before = agent.counts();
-    const stats = { ...agent.log.producer.stats };
+    const stats = { ...agent.log.internals.producer.stats };
     const { mbPerS } = await produce();
-    const after = agent.log.producer.stats;
+    const after = agent.log.internals.producer.stats;
     return { counts: difference(agent.counts(), before), mbPerS, flushes: after.flushes - stats.flushes, chunks: after.chunksCommitted - stats.chunksCommitted };
   };
   let closeMs = 0;

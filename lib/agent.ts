@@ -1,13 +1,13 @@
 /**
- * The agent: a long-running process serving the HTTP API on Node over one engine (and, later, the
- * Kafka protocol on its own port, lib/kafka). Shutdown is graceful: stop accepting connections, end long-polls and streams,
- * let requests in flight finish, flush and commit what was accepted, release leases, close stores.
+ * The agent: a long-running process serving, over one engine, the HTTP API on Node and the Kafka
+ * protocol on its own port (lib/kafka). Shutdown is graceful: stop accepting connections, end
+ * long-polls and streams, let requests in flight finish, flush and commit what was accepted, release
+ * leases, close stores.
  */
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { SpoolConfig } from './config.js';
 import { createApp } from './http/app.js';
-import { GroupCoordinator } from './groups/coordinator.js';
 import { emitGroupLag } from './groups/metrics.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { openRuntime, type Runtime } from './runtime.js';
@@ -30,7 +30,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   const logger = options.logger ?? jsonLogger();
   const runtime = options.runtime ?? (await openRuntime(config, { log: { logger } }));
   const shutdown = new AbortController();
-  const groups = new GroupCoordinator(runtime.log, runtime.stores.metadata);
+  const { groups } = runtime;
   const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger, maxBodyBytes: config.httpMaxBodyBytes, metrics: runtime.metrics, groups, auth: runtime.auth });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: config.host, port: config.httpPort }, () => resolve(started));
@@ -41,6 +41,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   if (config.kafkaPort >= 0) {
     kafka = await startKafkaListener({
       log: runtime.log,
+      metadata: runtime.stores.metadata,
       logger,
       metrics: runtime.metrics,
       host: config.host,
@@ -61,8 +62,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   const maintenance =
     config.maintenanceIntervalMs > 0
       ? setInterval(() => {
-          runtime.log.maintenance
-            .run()
+          runtime.log.runMaintenance()
             .then(() => emitGroupLag(groups, runtime.metrics))
             .catch((error) => logger.log('error', 'maintenance pass failed', { message: String(error) }));
         }, config.maintenanceIntervalMs).unref()

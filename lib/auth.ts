@@ -14,11 +14,11 @@
  * describe; topic admin implies read and write. `admin` on topics `*` (the bootstrap token,
  * SPOOL_AUTH_TOKEN) may do everything, groups included. A key made before group permissions existed
  * has none: it may use topics as before, but no group until it is made again with a group grant.
- *
- *   pk "auth"   sk "key#<id>"   { name, hash, permissions: [{ topics | groups, actions }], createdMs }
+ * Items: lib/keys.ts, "API key".
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { describeValue, SpoolError } from './errors.js';
+import { apiKeyIdOf, apiKeyKey, authPk } from './keys.js';
 import type { MetadataStore } from './storage/ports.js';
 
 export type Action = 'read' | 'write' | 'admin';
@@ -41,7 +41,6 @@ export interface KeyInfo extends Principal {
   readonly createdMs: number;
 }
 
-const authPk = 'auth';
 const keyPattern = /^spool_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
@@ -116,7 +115,7 @@ export class ApiKeys {
     const info: KeyInfo = { id, name, permissions: checkPermissions(permissions), createdMs: this.now() };
     await this.metadata.write({
       kind: 'put',
-      key: { pk: authPk, sk: `key#${id}` },
+      key: apiKeyKey(id),
       attrs: { name, hash: sha256(key).toString('hex'), permissions: info.permissions.map(permissionAttrs), createdMs: info.createdMs },
       condition: { kind: 'absent' },
     });
@@ -125,7 +124,7 @@ export class ApiKeys {
 
   async list(): Promise<KeyInfo[]> {
     return (await this.metadata.query(authPk)).map((item) => ({
-      id: item.sk.slice('key#'.length),
+      id: apiKeyIdOf(item.sk),
       name: item.attrs.name as string,
       permissions: item.attrs.permissions as unknown as Permission[],
       createdMs: item.attrs.createdMs as number,
@@ -133,9 +132,9 @@ export class ApiKeys {
   }
 
   async revoke(id: string): Promise<void> {
-    const existing = await this.metadata.get({ pk: authPk, sk: `key#${id}` });
+    const existing = await this.metadata.get(apiKeyKey(id));
     if (!existing) throw new SpoolError('KEY_NOT_FOUND', `no API key with id ${JSON.stringify(id)}`);
-    await this.metadata.write({ kind: 'delete', key: { pk: authPk, sk: `key#${id}` } });
+    await this.metadata.write({ kind: 'delete', key: apiKeyKey(id) });
   }
 
   /** The principal a bearer token names; UNAUTHENTICATED when it names none. */
@@ -144,7 +143,7 @@ export class ApiKeys {
     const presented = sha256(token);
     if (this.rootHash && timingSafeEqual(presented, this.rootHash)) return { id: 'root', name: 'bootstrap token', permissions: [{ topics: '*', actions: ['admin'] }] };
     const match = keyPattern.exec(token);
-    const item = match && (await this.metadata.get({ pk: authPk, sk: `key#${match[1]}` }));
+    const item = match && (await this.metadata.get(apiKeyKey(match[1]!)));
     if (!match || !item || !timingSafeEqual(presented, Buffer.from(item.attrs.hash as string, 'hex'))) {
       throw new SpoolError('UNAUTHENTICATED', 'the bearer token is not a valid API key (unknown, revoked or mistyped)');
     }

@@ -18,7 +18,7 @@ export function createMaintenanceHandler(env: Readonly<Record<string, string | u
       throw error;
     });
     const runtime = await ready;
-    const result = await runtime.log.maintenance.run();
+    const result = await runtime.log.runMaintenance();
     await emitGroupLag(new GroupCoordinator(runtime.log, runtime.stores.metadata), runtime.metrics);
     return result;
   };

@@ -8,6 +8,7 @@ import { Log, type LogOptions } from './log/index.js';
 import { openStores, type StoreLocations, type Stores } from './storage/open.js';
 import { emfMetrics, noMetrics, type Metrics } from './metrics.js';
 import { ApiKeys } from './auth.js';
+import { GroupCoordinator } from './groups/coordinator.js';
 import { SpoolError } from './errors.js';
 import { compressionReady, isCompressionSupported, supportedCompressions } from './format/index.js';
 
@@ -15,6 +16,8 @@ export interface Runtime {
   readonly config: SpoolConfig;
   readonly stores: Stores;
   readonly log: Log;
+  /** Consumer groups (HTTP members, and the offsets Kafka groups share with them) over the same stores. */
+  readonly groups: GroupCoordinator;
   readonly metrics: Metrics;
   /** API keys, when the configuration asks for them. */
   readonly auth: ApiKeys | undefined;
@@ -51,6 +54,7 @@ export async function openRuntime(config: SpoolConfig, overrides: { locations?: 
     config,
     stores,
     log,
+    groups: new GroupCoordinator(log, stores.metadata),
     metrics,
     auth: config.auth ? new ApiKeys(stores.metadata, { rootToken: config.authToken }) : undefined,
     close: () =>

@@ -33,8 +33,9 @@ describe('metrics > embedded metric format', () => {
 
   it('reports requests by route, records produced and fetched, and commits', async () => {
     const { lines, metrics } = capture();
-    const log = new Log({ stores: { metadata: new MemoryMetadataStore(), objects: new MemoryObjectStore() }, producer: { lingerMs: 0 }, metrics });
-    const app = createApp({ log, logger: silentLogger, metrics });
+    const metadata = new MemoryMetadataStore();
+    const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() }, producer: { lingerMs: 0 }, metrics });
+    const app = createApp({ log, groups: new GroupCoordinator(log, metadata), logger: silentLogger, metrics });
     await app.request('/v1/topics/m/records', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: [{ value: 'abc' }, { key: 'k', value: 'de' }] }) });
     await app.request('/v1/topics/m/partitions/0/records');
     await app.request('/v1/topics/m/partitions/0/records?offset=99');
@@ -66,8 +67,9 @@ describe('logs > request log', () => {
   it('logs each request as a JSON line with its request id at debug level', async () => {
     const { jsonLogger } = await import('../lib/logger.js');
     const lines: Record<string, unknown>[] = [];
-    const log = new Log({ stores: { metadata: new MemoryMetadataStore(), objects: new MemoryObjectStore() } });
-    const app = createApp({ log, logger: jsonLogger('debug', (line) => lines.push(JSON.parse(line))) });
+    const metadata = new MemoryMetadataStore();
+    const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() } });
+    const app = createApp({ log, groups: new GroupCoordinator(log, metadata), logger: jsonLogger('debug', (line) => lines.push(JSON.parse(line))) });
     const response = await app.request('/v1/topics');
     expect(lines).toEqual([
       expect.objectContaining({ level: 'debug', message: 'request', method: 'GET', route: '/v1/topics', status: 200, request_id: response.headers.get('x-request-id') }),

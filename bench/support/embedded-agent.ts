@@ -7,6 +7,7 @@
  */
 import { startAgent, type Agent } from '../../lib/agent.js';
 import type { SpoolConfig } from '../../lib/config.js';
+import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
 import { noMetrics } from '../../lib/metrics.js';
@@ -48,6 +49,7 @@ export async function startBenchAgent(options: BenchAgentOptions): Promise<Bench
     config,
     stores,
     log,
+    groups: new GroupCoordinator(log, stores.metadata),
     metrics: noMetrics,
     auth: undefined,
     close: async () => {

@@ -9,7 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { SpoolClient } from '../client.js';
 import { configVariables } from '../config.js';
 import { SpoolError } from '../errors.js';
-import { topicConfigKeys } from '../log/topic-config.js';
+import { topicConfigKeys } from '../log/index.js';
 import { consume } from './consume.js';
 import { output, type Output } from './output.js';
 import { produce } from './produce.js';

@@ -14,7 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import { SpoolError } from '../errors.js';
 import type { MetadataStore } from '../storage/ports.js';
-import { groupPk, groupsPk, stateAttrs, stateSk, vouchSk, writeOffsets, type OffsetUpdate } from './items.js';
+import { groupIndexKey, groupStateKey, vouchKey } from '../keys.js';
+import { stateAttrs, writeOffsets, type OffsetUpdate } from './items.js';
 import type { GroupState } from './state.js';
 
 /** The stored state a write is based on: its version is the compare-and-set. */
@@ -29,10 +30,10 @@ export interface StoredState {
  */
 export async function saveClassicState(metadata: MetadataStore, group: string, base: StoredState, next: GroupState, nowMs: number): Promise<GroupState> {
   const written: GroupState = { ...next, version: base.state.version + 1, incarnation: next.incarnation || randomUUID() };
-  if (!base.exists) await metadata.write({ kind: 'put', key: { pk: groupsPk, sk: group }, attrs: { createdMs: nowMs } });
+  if (!base.exists) await metadata.write({ kind: 'put', key: groupIndexKey(group), attrs: { createdMs: nowMs } });
   await metadata.write({
     kind: 'put',
-    key: { pk: groupPk(group), sk: stateSk },
+    key: groupStateKey(group),
     attrs: stateAttrs(written),
     condition: base.exists ? { kind: 'match', fields: { version: base.state.version } } : { kind: 'absent' },
   });
@@ -41,7 +42,7 @@ export async function saveClassicState(metadata: MetadataStore, group: string, b
 
 /** The coordinator vouches for the group's members until `aliveUntilMs`. */
 export async function vouchForMembers(metadata: MetadataStore, group: string, aliveUntilMs: number, nowMs: number): Promise<void> {
-  await metadata.write({ kind: 'put', key: { pk: groupPk(group), sk: vouchSk }, attrs: { aliveUntilMs, renewedMs: nowMs } });
+  await metadata.write({ kind: 'put', key: vouchKey(group), attrs: { aliveUntilMs, renewedMs: nowMs } });
 }
 
 export interface ClassicCommit {

@@ -1,14 +1,8 @@
 /**
  * Consumer groups with no coordinator process: the group's state lives in the MetadataStore and
  * changes only by compare-and-set (state.ts holds the rules), so any API instance — any Lambda — can
- * serve any request of any member.
- *
- *   pk group#<group>   sk state                     GroupState (generation, members, target, owners)
- *                      sk member#<member id>        { lastHeartbeatMs, sessionTimeoutMs }: the lease
- *                      sk offset#<topic>/<p>        { committed, position }
- *   pk groups          sk <group>                   index for listing
- *
- * (items.ts holds the layout.) A group managed by Kafka's classic protocol (lib/kafka/classic-groups.ts)
+ * serve any request of any member. Its items are listed in lib/keys.ts, read and written through
+ * items.ts. A group managed by Kafka's classic protocol (lib/kafka/classic-groups.ts)
  * lives in the same items: here it is listed, described, has its offsets read, reset and deleted, and
  * takes commits with no member while it has no live members; joining it, or acting as one of its
  * members, is INCONSISTENT_GROUP_PROTOCOL until its members are gone.
@@ -36,21 +30,17 @@ import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
 import type { DecodedRecord } from '../format/index.js';
 import type { Log } from '../log/index.js';
-import { TransactionConflictError, ConditionFailedError, type Attributes, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { TransactionConflictError, ConditionFailedError, maxTransactionOps, type Attributes, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { assignorNames, parseTpKey, tpKey, type AssignorName } from './assignors.js';
+import { coordinatorKey, groupIndexKey, groupOffsetKey, groupsPk, groupStateKey, memberKey, vouchKey } from '../keys.js';
 import {
   checkGroupName,
   classicLive,
-  groupPk,
-  groupsPk,
+
   liveCount,
   liveMembers,
   loadGroup,
-  memberPrefix,
-  offsetPrefix,
   stateAttrs,
-  stateSk,
-  vouchSk,
   writeOffsets,
   type LoadedGroup as Loaded,
   type OffsetEntry,
@@ -133,7 +123,7 @@ export class GroupCoordinator {
     checkGroupName(group);
     const topics = [...new Set(options.topics)];
     if (topics.length === 0) throw new SpoolError('INVALID_ARGUMENT', 'topics: expected at least one topic, got none', { details: { field: 'topics' } });
-    for (const topic of topics) await this.log.topics.require(topic);
+    for (const topic of topics) await this.log.requireTopic(topic);
     const memberId = options.memberId ?? `${group}-${randomUUID()}`;
     const member: MemberState = {
       topics,
@@ -144,7 +134,7 @@ export class GroupCoordinator {
       runId: randomUUID(),
       notifiedGeneration: -1,
     };
-    await this.metadata.write({ kind: 'put', key: { pk: groupsPk, sk: group }, attrs: { createdMs: this.now() } });
+    await this.metadata.write({ kind: 'put', key: groupIndexKey(group), attrs: { createdMs: this.now() } });
     const { state } = await this.change(group, memberId, async (loaded, live) => {
       const requested = options.assignor ?? loaded.state.assignor ?? 'range';
       const others = Object.keys(live).filter((id) => id !== memberId);
@@ -175,7 +165,7 @@ export class GroupCoordinator {
       delete members[memberId];
       return rebalance(loaded.state, members, await this.partitionCounts(members));
     });
-    await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: memberPrefix + memberId } });
+    await this.metadata.write({ kind: 'delete', key: memberKey(group, memberId) });
   }
 
   /**
@@ -251,7 +241,7 @@ export class GroupCoordinator {
     checkGroupName(group);
     const topicIds = new Map<string, string>();
     for (const { topic, partition, offset } of request.offsets) {
-      const topicItem = await this.log.topics.require(topic);
+      const topicItem = await this.log.requireTopic(topic);
       if (!Number.isInteger(partition) || partition < 0 || partition >= topicItem.partitions) {
         throw new SpoolError('PARTITION_NOT_FOUND', `topic ${topic} has no partition ${describeValue(partition)}`);
       }
@@ -391,7 +381,7 @@ export class GroupCoordinator {
     const updates = new Map<string, OffsetUpdate>();
     const committed = new Map<string, number>();
     for (const topic of names) {
-      const { partitions, id: topicId } = await this.log.topics.require(topic);
+      const { partitions, id: topicId } = await this.log.requireTopic(topic);
       for (let partition = 0; partition < partitions; partition++) {
         const offset =
           typeof to === 'string'
@@ -416,17 +406,19 @@ export class GroupCoordinator {
     // Fence first: the state item goes only if still empty, then the rest.
     if (loaded.exists) {
       try {
-        await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: stateSk }, condition: { kind: 'match', fields: { version: loaded.state.version } } });
+        await this.metadata.write({ kind: 'delete', key: groupStateKey(group), condition: { kind: 'match', fields: { version: loaded.state.version } } });
       } catch (error) {
         if (error instanceof ConditionFailedError) throw new SpoolError('CONFLICT', `group ${group} changed while being deleted; try again`, { retriable: true });
         throw error;
       }
     }
     // Only what was read: a group created again meanwhile keeps its own items.
-    for (const id of loaded.leases.keys()) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: memberPrefix + id } });
-    for (const key of loaded.storedOffsetKeys) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: offsetPrefix + key } });
-    if (loaded.vouch) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: vouchSk } });
-    await this.metadata.write({ kind: 'delete', key: { pk: groupsPk, sk: group } });
+    for (const id of loaded.leases.keys()) await this.metadata.write({ kind: 'delete', key: memberKey(group, id) });
+    for (const key of loaded.storedOffsetKeys) await this.metadata.write({ kind: 'delete', key: groupOffsetKey(group, key) });
+    if (loaded.vouch) await this.metadata.write({ kind: 'delete', key: vouchKey(group) });
+    // The Kafka coordinator's lease too (lib/kafka/cluster.ts): a group used again takes a new one.
+    await this.metadata.write({ kind: 'delete', key: coordinatorKey(group) });
+    await this.metadata.write({ kind: 'delete', key: groupIndexKey(group) });
   }
 
   // ---- internals ----------------------------------------------------------------------------------
@@ -504,13 +496,17 @@ export class GroupCoordinator {
       const live = this.liveMembers(loaded);
       const self = live[memberId];
       if (self) await this.renew(group, memberId, self.sessionTimeoutMs);
+      // Each member expired is checked in the same transaction as the state: as many as fit expire
+      // now; the rest stay members until the next change (a heartbeat, a poll) expires them.
       const expired = Object.keys(loaded.state.members).filter((id) => live[id] === undefined);
+      const expiringCapacity = maxTransactionOps - 1 - (loaded.state.classic ? 1 : 0);
+      for (const id of expired.splice(expiringCapacity)) live[id] = loaded.state.members[id]!;
       let base = loaded.state.classic ? withoutClassic(loaded.state) : loaded.state;
       if (expired.length > 0) base = rebalance(base, live, await this.partitionCounts(live));
       let next = notified(await mutate({ ...loaded, state: base }, live), memberId);
       if (next === loaded.state) {
         // Nothing to write; but the lease was renewed after the read: make sure no one expired us in between.
-        const now = await this.metadata.get({ pk: groupPk(group), sk: stateSk });
+        const now = await this.metadata.get(groupStateKey(group));
         if ((now?.attrs.version ?? 0) !== loaded.state.version) continue;
         return { state: next, offsets: loaded.offsets };
       }
@@ -519,7 +515,7 @@ export class GroupCoordinator {
       const ops: WriteOp[] = [
         {
           kind: 'put',
-          key: { pk: groupPk(group), sk: stateSk },
+          key: groupStateKey(group),
           attrs: stateAttrs(written),
           condition: loaded.exists ? { kind: 'match', fields: { version: loaded.state.version } } : { kind: 'absent' },
         },
@@ -527,7 +523,7 @@ export class GroupCoordinator {
           const lease = loaded.leases.get(id);
           return {
             kind: 'check',
-            key: { pk: groupPk(group), sk: memberPrefix + id },
+            key: memberKey(group, id),
             condition: lease ? { kind: 'match', fields: { lastHeartbeatMs: lease.lastHeartbeatMs } } : { kind: 'absent' },
           };
         }),
@@ -536,7 +532,7 @@ export class GroupCoordinator {
           ? [
               {
                 kind: 'check',
-                key: { pk: groupPk(group), sk: vouchSk },
+                key: vouchKey(group),
                 condition: loaded.vouch ? { kind: 'match', fields: { aliveUntilMs: loaded.vouch.aliveUntilMs } } : { kind: 'absent' },
               } satisfies WriteOp,
             ]
@@ -544,14 +540,14 @@ export class GroupCoordinator {
       ];
       try {
         if (ops.length === 1) await this.metadata.write(ops[0]!);
-        else await this.metadata.transact(ops.slice(0, 100));
+        else await this.metadata.transact(ops);
       } catch (error) {
         if (error instanceof ConditionFailedError || error instanceof TransactionConflictError) continue;
         throw error;
       }
       for (const id of expired) {
         const lease = loaded.leases.get(id);
-        if (lease) await this.metadata.write({ kind: 'delete', key: { pk: groupPk(group), sk: memberPrefix + id }, condition: { kind: 'match', fields: { lastHeartbeatMs: lease.lastHeartbeatMs } } }).catch(() => undefined);
+        if (lease) await this.metadata.write({ kind: 'delete', key: memberKey(group, id), condition: { kind: 'match', fields: { lastHeartbeatMs: lease.lastHeartbeatMs } } }).catch(() => undefined);
       }
       return { state: written, offsets: loaded.offsets };
     }
@@ -559,7 +555,7 @@ export class GroupCoordinator {
   }
 
   private async renew(group: string, memberId: string, sessionTimeoutMs: number): Promise<void> {
-    await this.metadata.write({ kind: 'put', key: { pk: groupPk(group), sk: memberPrefix + memberId }, attrs: { lastHeartbeatMs: this.now(), sessionTimeoutMs } });
+    await this.metadata.write({ kind: 'put', key: memberKey(group, memberId), attrs: { lastHeartbeatMs: this.now(), sessionTimeoutMs } });
   }
 
   /** A position the member may resume from: written by this run of it, in this generation. */
@@ -593,9 +589,9 @@ export class GroupCoordinator {
 
   private async ensureGroup(group: string): Promise<void> {
     checkGroupName(group);
-    await this.metadata.write({ kind: 'put', key: { pk: groupsPk, sk: group }, attrs: { createdMs: this.now() } });
+    await this.metadata.write({ kind: 'put', key: groupIndexKey(group), attrs: { createdMs: this.now() } });
     await this.metadata
-      .write({ kind: 'put', key: { pk: groupPk(group), sk: stateSk }, attrs: stateAttrs({ ...emptyGroup, incarnation: randomUUID() }), condition: { kind: 'absent' } })
+      .write({ kind: 'put', key: groupStateKey(group), attrs: stateAttrs({ ...emptyGroup, incarnation: randomUUID() }), condition: { kind: 'absent' } })
       .catch((error) => {
         if (!(error instanceof ConditionFailedError)) throw error;
       });
@@ -604,7 +600,7 @@ export class GroupCoordinator {
   private async partitionCounts(members: Readonly<Record<string, MemberState>>): Promise<Record<string, number>> {
     const counts: Record<string, number> = {};
     for (const topic of new Set(Object.values(members).flatMap((m) => m.topics))) {
-      const item = await this.log.topics.get(topic);
+      const item = await this.log.topic(topic);
       if (item) counts[topic] = item.partitions;
     }
     return counts;

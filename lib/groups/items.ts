@@ -1,16 +1,9 @@
 /**
- * Where consumer groups live in the MetadataStore. Shared by the HTTP groups (coordinator.ts) and
- * Kafka's classic groups (classic.ts), so both kinds are listed, described, reset and deleted alike,
- * and a committed offset is one item whichever protocol wrote it.
- *
- *   pk group#<group>   sk state                  GroupState; with `classic` while Kafka manages the group
- *                      sk member#<member id>     HTTP members' leases: { lastHeartbeatMs, sessionTimeoutMs }
- *                      sk offset#<topic>/<p>     { committed, committedMs, metadata?, topicId, position, positionRun,
- *                                                positionGeneration, positionTopicId }: see OffsetEntry
- *                      sk kafka-vouch            Kafka groups: { aliveUntilMs, renewedMs }: the coordinating
- *                                                agent vouches for the members in `state` until then
- *                      sk coordinator            the Kafka coordinator's lease (lib/kafka/cluster.ts; not read here)
- *   pk groups          sk <group>                index for listing
+ * Consumer groups in the MetadataStore, shared by the HTTP groups (coordinator.ts) and Kafka's
+ * classic groups (classic.ts), so both kinds are listed, described, reset and deleted alike, and a
+ * committed offset is one item whichever protocol wrote it. The group's items, under its partition
+ * key, are listed with every other kind in lib/keys.ts: its state, HTTP members' leases, offsets, the
+ * Kafka coordinator's vouch and lease, and the index entry listing it.
  *
  * Liveness differs by kind: an HTTP member is live while its own lease runs; a Kafka group's members
  * live in the coordinating agent's memory (heartbeats are not written), and the store knows only that
@@ -19,22 +12,14 @@
  */
 import { describeValue, SpoolError } from '../errors.js';
 import { TransactionConflictError, type Attributes, type AttributeValue, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { groupOffsetKey, groupPk, groupStateKey, groupStateSk, memberSkPrefix, offsetSkPrefix, vouchSk } from '../keys.js';
 import { parseTpKey } from './assignors.js';
 import { emptyGroup, type GroupState, type MemberState } from './state.js';
 
-export const stateSk = 'state';
-export const groupsPk = 'groups';
-export const memberPrefix = 'member#';
-export const offsetPrefix = 'offset#';
-export const vouchSk = 'kafka-vouch';
 /** Offset items per transaction: one more op checks the group. */
 export const offsetsPerTransaction = 99;
 
 const groupName = /^[a-zA-Z0-9._-]{1,249}$/;
-
-export function groupPk(group: string): string {
-  return `group#${group}`;
-}
 
 export function checkGroupName(group: string): void {
   if (!groupName.test(group)) {
@@ -102,24 +87,24 @@ export async function loadGroup(metadata: MetadataStore, group: string, topics: 
   const leases = new Map<string, Lease>();
   const offsetItems: Item[] = [];
   for (const item of items) {
-    if (item.sk === stateSk) {
+    if (item.sk === groupStateSk) {
       state = stateFromItem(item);
       exists = true;
     } else if (item.sk === vouchSk) {
       vouch = item.attrs as unknown as Vouch;
-    } else if (item.sk.startsWith(memberPrefix)) {
-      leases.set(item.sk.slice(memberPrefix.length), item.attrs as unknown as Lease);
-    } else if (item.sk.startsWith(offsetPrefix)) {
+    } else if (item.sk.startsWith(memberSkPrefix)) {
+      leases.set(item.sk.slice(memberSkPrefix.length), item.attrs as unknown as Lease);
+    } else if (item.sk.startsWith(offsetSkPrefix)) {
       offsetItems.push(item);
     }
   }
   const offsets = await currentOffsets(offsetItems, topics);
-  return { state, exists, leases, offsets, storedOffsetKeys: offsetItems.map((item) => item.sk.slice(offsetPrefix.length)), vouch };
+  return { state, exists, leases, offsets, storedOffsetKeys: offsetItems.map((item) => item.sk.slice(offsetSkPrefix.length)), vouch };
 }
 
 /** Only the offset items (a range read that skips the state and the leases), as they stand now. */
 export async function loadOffsets(metadata: MetadataStore, group: string, topics: TopicIdentities): Promise<Map<string, OffsetEntry>> {
-  return currentOffsets(await metadata.query(groupPk(group), { from: offsetPrefix, to: `${offsetPrefix}\uffff` }), topics);
+  return currentOffsets(await metadata.query(groupPk(group), { from: offsetSkPrefix, to: `${offsetSkPrefix}\uffff` }), topics);
 }
 
 /**
@@ -130,7 +115,7 @@ export async function loadOffsets(metadata: MetadataStore, group: string, topics
 async function currentOffsets(items: readonly Item[], topics: TopicIdentities): Promise<Map<string, OffsetEntry>> {
   const byTopic = new Map<string, Item[]>();
   for (const item of items) {
-    const { topic } = parseTpKey(item.sk.slice(offsetPrefix.length));
+    const { topic } = parseTpKey(item.sk.slice(offsetSkPrefix.length));
     byTopic.set(topic, [...(byTopic.get(topic) ?? []), item]);
   }
   const offsets = new Map<string, OffsetEntry>();
@@ -141,7 +126,7 @@ async function currentOffsets(items: readonly Item[], topics: TopicIdentities): 
     if (identity === undefined) continue;
     for (const item of topicItems) {
       const entry = offsetEntry(item, identity);
-      if (entry.committed !== null || entry.position !== null) offsets.set(item.sk.slice(offsetPrefix.length), entry);
+      if (entry.committed !== null || entry.position !== null) offsets.set(item.sk.slice(offsetSkPrefix.length), entry);
     }
   }
   return offsets;
@@ -208,10 +193,10 @@ export async function writeOffsets(
   const entries = [...updates.entries()];
   for (let start = 0; start < entries.length; start += offsetsPerTransaction) {
     const ops: WriteOp[] = [
-      { kind: 'check', key: { pk: groupPk(group), sk: stateSk }, condition: { kind: 'match', fields: fence } },
+      { kind: 'check', key: groupStateKey(group), condition: { kind: 'match', fields: fence } },
       ...entries.slice(start, start + offsetsPerTransaction).map(([key, update]): WriteOp => ({
         kind: 'update',
-        key: { pk: groupPk(group), sk: offsetPrefix + key },
+        key: groupOffsetKey(group, key),
         set: withTopicId(update),
         condition: update.expect && { kind: 'match', fields: update.expect },
       })),

@@ -17,7 +17,7 @@ import { errorResponse, handleError, unsupportedMediaType, validationError } fro
 import { fromJsonRecords, fromNdjson, fromTextLines, toJsonRecord, type Encoding } from './records.js';
 import * as s from './schemas.js';
 import { errorResponses, json } from './responses.js';
-import { GroupCoordinator } from '../groups/coordinator.js';
+import type { GroupCoordinator } from '../groups/coordinator.js';
 import { registerGroupRoutes } from './groups.js';
 import { registerKeyRoutes } from './keys.js';
 import { allows, allowsGroup, type Action, type ApiKeys, type GroupAction, type Principal } from '../auth.js';
@@ -32,8 +32,8 @@ export interface AppOptions {
   readonly logger?: Logger;
   /** Long-poll slice of a server-sent-event stream. @default 15000 */
   readonly streamPollMs?: number;
-  /** Consumer groups over the same stores. @default one built from `log` */
-  readonly groups?: GroupCoordinator;
+  /** Consumer groups over the same stores. */
+  readonly groups: GroupCoordinator;
   /** Whether server-sent-event streams are served (Lambda buffers whole responses: it says no). @default true */
   readonly streaming?: boolean;
   /** Per-route requests, latency, errors and throttles; records and bytes produced and fetched. @default none */
@@ -149,7 +149,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   app.openapi(
     createRoute({ method: 'get', path: '/v1/topics', summary: 'List topics', responses: { 200: json(s.TopicListOut, 'topics') } }),
     async (c) => {
-      const readable = (await log.topics.list()).filter((t) => readableBy(c.get('principal'), t.name));
+      const readable = (await log.listTopics()).filter((t) => readableBy(c.get('principal'), t.name));
       return c.json({ topics: readable.map((t) => ({ name: t.name, partitions: t.partitions })) }, 200);
     },
   );
@@ -341,7 +341,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     },
   );
 
-  registerGroupRoutes(app, options.groups ?? new GroupCoordinator(log, log.options.stores.metadata), { shutdown: options.shutdown, authorize, authorizeGroup, readable: (c, group) => readableGroup(c.get('principal'), group) });
+  registerGroupRoutes(app, options.groups, { shutdown: options.shutdown, authorize, authorizeGroup, readable: (c, group) => readableGroup(c.get('principal'), group) });
   if (options.auth) registerKeyRoutes(app, options.auth, authorize);
 
   // ---- admin ----------------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
     }),
     async (c) => {
       authorize(c, 'admin');
-      return c.json(await log.maintenance.run(), 200);
+      return c.json(await log.runMaintenance(), 200);
     },
   );
 

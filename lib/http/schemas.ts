@@ -3,8 +3,7 @@
  * /openapi.json, so the document cannot drift from what the server accepts. JSON is snake_case.
  */
 import { z } from '@hono/zod-openapi';
-import { maxPartitions, maxTopicNameLength } from '../log/topics.js';
-import { topicConfigKeys, topicConfigRules, type TopicConfigKey } from '../log/topic-config.js';
+import { maxPartitions, maxTopicNameLength, topicConfigKeys, topicConfigRules, type TopicConfigKey } from '../log/index.js';
 
 const safeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 

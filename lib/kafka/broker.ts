@@ -9,6 +9,7 @@ import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Logger } from '../logger.js';
 import { noMetrics, type Metrics } from '../metrics.js';
 import type { Log } from '../log/index.js';
+import type { MetadataStore } from '../storage/ports.js';
 import type { ApiHandler } from './api.js';
 import { ClassicGroups, type ClassicGroupsOptions } from './classic-groups.js';
 import { StoreCluster } from './cluster.js';
@@ -37,6 +38,8 @@ export interface KafkaListenerOptions {
   readonly maxBufferedBytes?: number;
   /** When set, clients must authenticate with SASL/PLAIN, an API key as the password. */
   readonly apiKeys?: ApiKeys;
+  /** The metadata store the log is over: broker registrations and group coordination live there too. */
+  readonly metadata: MetadataStore;
   /** The HTTP consumer groups over the same store: Kafka groups share their offsets and are described with them. */
   readonly groups: GroupCoordinator;
   /** Kafka's group.initial.rebalance.delay.ms and group.min/max.session.timeout.ms. @default 3000, 6000, 1 800 000 */
@@ -67,12 +70,12 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     ...groupHandlers({ groups: classic, cluster: deps.cluster }),
   ];
   const advertisedHost = options.advertisedHost === 'auto' ? machineAddress() : (options.advertisedHost ?? options.host);
-  const cluster = new StoreCluster(options.log.options.stores.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
+  const cluster = new StoreCluster(options.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
   const metrics = options.metrics ?? noMetrics;
   const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster, metrics };
   const classic = new ClassicGroups({
     log: options.log,
-    metadata: options.log.options.stores.metadata,
+    metadata: options.metadata,
     groups: options.groups,
     cluster,
     logger: options.logger,

@@ -676,7 +676,7 @@ export class ClassicGroups {
     const errors = new Map<string, number>();
     const commits: { key: string; offset: number; metadata: string | null; topicId: string }[] = [];
     for (const topic of request.topics) {
-      const item = allowed(topic.name) ? await this.options.log.topics.get(topic.name) : undefined;
+      const item = allowed(topic.name) ? await this.options.log.topic(topic.name) : undefined;
       for (const p of topic.partitions) {
         const key = tpKey(topic.name, p.partitionIndex);
         if (!allowed(topic.name)) errors.set(key, KafkaErrors.TOPIC_AUTHORIZATION_FAILED);

@@ -9,6 +9,7 @@ import pMap from 'p-map';
 import { SpoolError } from '../errors.js';
 import type { Log, TopicItem } from '../log/index.js';
 import { ConditionFailedError, type Item, type ItemKey, type MetadataStore } from '../storage/ports.js';
+import { brokerKey, brokersPk, clusterIdKey, coordinatorKey } from '../keys.js';
 
 export interface BrokerNode {
   readonly nodeId: number;
@@ -50,9 +51,6 @@ interface Registration extends BrokerNode {
   readonly expiresMs: number;
 }
 
-const brokersPk = 'brokers';
-const clusterIdKey: ItemKey = { pk: 'cluster', sk: 'id' };
-const coordinatorSk = 'coordinator';
 /** Group lease writes a renewal round has in flight. */
 const parallelLeaseWrites = 32;
 /** How long the list of live brokers is reused. */
@@ -61,11 +59,8 @@ const brokersCacheMs = 1000;
 const groupLeaseIdleMs = 60_000;
 
 /**
- * The cluster kept in the MetadataStore:
- *
- *   pk brokers        sk <node id, 10 digits>   { host, port, rack, owner, expiresMs }: a registration lease
- *   pk cluster        sk id                     { clusterId }
- *   pk group#<group>  sk coordinator            { owner, epoch, expiresMs }: the group's coordinator lease
+ * The cluster kept in the MetadataStore (its items in lib/keys.ts): a registration lease per broker,
+ * the cluster id, and a coordinator lease per Kafka group.
  *
  * A node id is the lowest whose registration is absent or expired, taken by compare-and-set. A
  * partition's leader is its lease holder (log/leases.ts) when that agent is live; otherwise the live
@@ -89,7 +84,7 @@ export class StoreCluster implements ClusterView {
     private readonly log: Log,
     private readonly options: StoreClusterOptions,
   ) {
-    this.leaseMs = options.leaseMs ?? log.leases.leaseMs;
+    this.leaseMs = options.leaseMs ?? log.leaseMs;
     this.now = options.now ?? Date.now;
   }
 
@@ -123,15 +118,15 @@ export class StoreCluster implements ClusterView {
     const port = this.port;
     const mine = (await this.metadata.query(brokersPk))
       .map(registrationFromItem)
-      .find((broker) => broker.host === this.options.advertisedHost && broker.port === port && broker.owner !== this.log.producer.writerId && broker.expiresMs > this.now());
+      .find((broker) => broker.host === this.options.advertisedHost && broker.port === port && broker.owner !== this.log.writerId && broker.expiresMs > this.now());
     if (mine && (await this.claim(mine.nodeId, mine))) {
-      this.log.leases.ownerGone(mine.owner);
+      this.log.writerGone(mine.owner);
       return;
     }
     for (let nodeId = 1; ; nodeId++) {
       const current = await this.metadata.get(brokerKey(nodeId));
       const registration = current && registrationFromItem(current);
-      if (registration && registration.expiresMs > this.now() && registration.owner !== this.log.producer.writerId) continue;
+      if (registration && registration.expiresMs > this.now() && registration.owner !== this.log.writerId) continue;
       if (await this.claim(nodeId, registration)) return;
     }
   }
@@ -218,7 +213,7 @@ export class StoreCluster implements ClusterView {
     const owner = attrs?.owner as string | undefined;
     const expiresMs = (attrs?.expiresMs as number | undefined) ?? 0;
     const epoch = (attrs?.epoch as number | undefined) ?? 0;
-    if (owner === this.log.producer.writerId && expiresMs > this.now()) {
+    if (owner === this.log.writerId && expiresMs > this.now()) {
       this.groupLeases.set(group, { epoch, expiresMs, usedMs: this.now() });
       return true;
     }
@@ -229,7 +224,7 @@ export class StoreCluster implements ClusterView {
       await this.metadata.write({
         kind: 'put',
         key,
-        attrs: { owner: this.log.producer.writerId, ...lease },
+        attrs: { owner: this.log.writerId, ...lease },
         condition: current ? { kind: 'match', fields: { epoch, expiresMs } } : { kind: 'absent' },
       });
     } catch (error) {
@@ -245,7 +240,7 @@ export class StoreCluster implements ClusterView {
     this.groupLeases.delete(group);
     if (!lease) return;
     await this.metadata
-      .write({ kind: 'delete', key: coordinatorKey(group), condition: { kind: 'match', fields: { owner: this.log.producer.writerId, epoch: lease.epoch } } })
+      .write({ kind: 'delete', key: coordinatorKey(group), condition: { kind: 'match', fields: { owner: this.log.writerId, epoch: lease.epoch } } })
       .catch((error) => {
         if (!(error instanceof ConditionFailedError)) throw error;
       });
@@ -270,7 +265,7 @@ export class StoreCluster implements ClusterView {
         if (this.now() - lease.usedMs > groupLeaseIdleMs) return this.releaseGroup(group);
         const next = { epoch: lease.epoch, expiresMs: this.now() + this.leaseMs, usedMs: lease.usedMs };
         try {
-          await this.metadata.write({ kind: 'update', key: coordinatorKey(group), set: { expiresMs: next.expiresMs }, condition: { kind: 'match', fields: { owner: this.log.producer.writerId, epoch: lease.epoch } } });
+          await this.metadata.write({ kind: 'update', key: coordinatorKey(group), set: { expiresMs: next.expiresMs }, condition: { kind: 'match', fields: { owner: this.log.writerId, epoch: lease.epoch } } });
           // Unless it was released meanwhile; `usedMs` may have moved on.
           const now = this.groupLeases.get(group);
           if (now?.epoch === lease.epoch) this.groupLeases.set(group, { ...next, usedMs: now.usedMs });
@@ -284,7 +279,7 @@ export class StoreCluster implements ClusterView {
   }
 
   private registrationFor(nodeId: number): Registration {
-    return { nodeId, host: this.options.advertisedHost, port: this.port, rack: this.options.rack ?? null, owner: this.log.producer.writerId, expiresMs: this.now() + this.leaseMs };
+    return { nodeId, host: this.options.advertisedHost, port: this.port, rack: this.options.rack ?? null, owner: this.log.writerId, expiresMs: this.now() + this.leaseMs };
   }
 
   private async liveRegistrations(): Promise<Registration[]> {
@@ -310,14 +305,6 @@ export class StoreCluster implements ClusterView {
       throw error;
     }
   }
-}
-
-function brokerKey(nodeId: number): ItemKey {
-  return { pk: brokersPk, sk: String(nodeId).padStart(10, '0') };
-}
-
-function coordinatorKey(group: string): ItemKey {
-  return { pk: `group#${group}`, sk: coordinatorSk };
 }
 
 function registrationFromItem(item: Item): Registration {

@@ -21,7 +21,7 @@
  * conflict). Epoch fencing (3) rides in the same condition. Retention only moves logStartOffset and
  * deletes rows below it; it never touches nextOffset, so it cannot collide with a commit.
  *
- * Why this and not "create the row at the end learned from the last row" (protocol (a) in DESIGN):
+ * Why this and not "create the row at the end learned from the last row":
  * there the end is inferred from rows, which compaction rewrites and retention deletes, and fencing
  * would need a ConditionCheck on a lease item anyway — a transaction after all. Here the single
  * nextOffset field is the truth, and fencing is free.
@@ -45,8 +45,9 @@
 import { SpoolError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { TransactionConflictError, maxTransactionOps, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
-import { advance, producerKey, producerStateAttrs, type ProducerState, type ProducerStates } from './idempotence.js';
-import { batchRowAttrs, batchRowFromItem, partitionKey, partitionStateFromItem, rowKey, type BatchRow } from './layout.js';
+import { advance, producerStateAttrs, type ProducerState, type ProducerStates } from './idempotence.js';
+import { batchRowAttrs, batchRowFromItem, partitionStateFromItem, type BatchRow } from './layout.js';
+import { partitionKey, producerStateKey, rowKey } from '../keys.js';
 
 /** Chunks per transaction: two writes each, within DynamoDB's 100-item limit. */
 export const maxChunksPerTransaction = 50;
@@ -74,6 +75,12 @@ export interface CommitChunk {
 }
 
 export type CommitOutcome = { readonly ok: true; readonly baseOffset: number } | { readonly ok: false; readonly error: SpoolError };
+
+/** One write of a chunk's commit, tagged with what it writes: a conflict on it is read by that, not by its place. */
+interface CommitWrite {
+  readonly about: 'partition' | 'row' | 'producer';
+  readonly op: WriteOp;
+}
 
 export interface CommitterOptions {
   readonly now?: () => number;
@@ -192,11 +199,11 @@ export class Committer {
 
       const bases = live.map((index) => this.nextOffsets.get(partitionId(chunks[index]!.topicId, chunks[index]!.partition))!);
       const planned = live.map((index, i) => this.opsFor(chunks[index]!, bases[i]!));
-      // Which chunk and which of its writes each op of the transaction is.
-      const owners = planned.flatMap((plan, i) => plan.ops.map((_, op) => ({ i, kind: op === 0 ? 'partition' : op === 1 ? 'row' : 'producer' })));
+      // Which chunk and which of its writes each op of the transaction is (a conflict names an op by its index).
+      const owners = planned.flatMap((plan, i) => plan.writes.map(({ about }) => ({ i, about })));
       try {
         this.stats.transactions++;
-        await this.metadata.transact(planned.flatMap((plan) => plan.ops));
+        await this.metadata.transact(planned.flatMap((plan) => plan.writes.map(({ op }) => op)));
         live.forEach((index, i) => (outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates, planned[i]!.lease)));
         break;
       } catch (error) {
@@ -204,7 +211,7 @@ export class Committer {
           this.stats.conflicts++;
           conflicts++;
           // Rows first: a row that turns out to be ours settles its chunk before any other news of it.
-          const ordered = [...error.conflicts].sort((a, b) => Number(owners[b.index]?.kind === 'row') - Number(owners[a.index]?.kind === 'row'));
+          const ordered = [...error.conflicts].sort((a, b) => Number(owners[b.index]?.about === 'row') - Number(owners[a.index]?.about === 'row'));
           for (const conflict of ordered) {
             const owner = owners[conflict.index];
             if (owner === undefined) continue;
@@ -212,10 +219,10 @@ export class Committer {
             const index = live[i]!;
             if (outcomes[index] !== undefined) continue;
             const chunk = chunks[index]!;
-            if (owner.kind === 'row') {
+            if (owner.about === 'row') {
               // The row at our base exists. If it is ours, an earlier attempt landed.
               if (conflict.current && isOurs(batchRowFromItem(conflict.current), chunk)) outcomes[index] = this.committed(chunk, bases[i]!, planned[i]!.producerStates);
-            } else if (owner.kind === 'partition') {
+            } else if (owner.about === 'partition') {
               const verdict = this.learn(chunk, conflict.current);
               if (verdict) outcomes[index] = verdict;
             } else {
@@ -277,26 +284,29 @@ export class Committer {
     }
   }
 
-  private opsFor(chunk: CommitChunk, base: number): { ops: WriteOp[]; producerStates: { producerId: number; state: ProducerState }[]; lease?: { epoch: number; expiresMs: number } } {
+  private opsFor(chunk: CommitChunk, base: number): { writes: CommitWrite[]; producerStates: { producerId: number; state: ProducerState }[]; lease?: { epoch: number; expiresMs: number } } {
     const lease = chunk.leaderEpoch !== undefined && (this.options.leaseMs ?? 0) > 0 ? { epoch: chunk.leaderEpoch, expiresMs: this.now() + this.options.leaseMs! } : undefined;
-    const ops = this.logOpsFor(chunk, base, lease?.expiresMs);
+    const writes = this.logOpsFor(chunk, base, lease?.expiresMs);
     const producerStates: { producerId: number; state: ProducerState }[] = [];
     for (const producer of chunk.producers ?? []) {
       const before = this.options.producerStates!.committed(chunk.topicId, chunk.partition, producer.producerId);
       if (before === undefined) throw new SpoolError('STORAGE_UNAVAILABLE', `producer ${producer.producerId} state on ${chunk.topic}/${chunk.partition} is not loaded`);
       const state = advance(before, producer.producerEpoch, producer.batches.map((b) => ({ firstSequence: b.firstSequence, lastSequence: b.lastSequence, baseOffset: base + b.startDelta })));
       producerStates.push({ producerId: producer.producerId, state });
-      ops.push({
-        kind: 'put',
-        key: producerKey(chunk.topicId, chunk.partition, producer.producerId),
-        attrs: producerStateAttrs(state),
-        condition: before === null ? { kind: 'absent' } : { kind: 'match', fields: { producerEpoch: before.producerEpoch, nextSequence: before.nextSequence } },
+      writes.push({
+        about: 'producer',
+        op: {
+          kind: 'put',
+          key: producerStateKey(chunk.topicId, chunk.partition, producer.producerId),
+          attrs: producerStateAttrs(state),
+          condition: before === null ? { kind: 'absent' } : { kind: 'match', fields: { producerEpoch: before.producerEpoch, nextSequence: before.nextSequence } },
+        },
       });
     }
-    return { ops, producerStates, lease };
+    return { writes, producerStates, lease };
   }
 
-  private logOpsFor(chunk: CommitChunk, base: number, leaseExpiresMs: number | undefined): WriteOp[] {
+  private logOpsFor(chunk: CommitChunk, base: number, leaseExpiresMs: number | undefined): CommitWrite[] {
     const fields: Record<string, number> = { nextOffset: base };
     if (chunk.leaderEpoch !== undefined) fields.epoch = chunk.leaderEpoch;
     const row: BatchRow = {
@@ -311,12 +321,15 @@ export class Committer {
     };
     return [
       {
-        kind: 'update',
-        key: partitionKey(chunk.topicId, chunk.partition),
-        set: leaseExpiresMs === undefined ? { nextOffset: base + chunk.recordCount } : { nextOffset: base + chunk.recordCount, leaseExpiresMs },
-        condition: { kind: 'match', fields },
+        about: 'partition',
+        op: {
+          kind: 'update',
+          key: partitionKey(chunk.topicId, chunk.partition),
+          set: leaseExpiresMs === undefined ? { nextOffset: base + chunk.recordCount } : { nextOffset: base + chunk.recordCount, leaseExpiresMs },
+          condition: { kind: 'match', fields },
+        },
       },
-      { kind: 'put', key: rowKey(chunk.topicId, chunk.partition, base), attrs: batchRowAttrs(row), condition: { kind: 'absent' } },
+      { about: 'row', op: { kind: 'put', key: rowKey(chunk.topicId, chunk.partition, base), attrs: batchRowAttrs(row), condition: { kind: 'absent' } } },
     ];
   }
 

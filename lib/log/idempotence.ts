@@ -2,10 +2,9 @@
  * Idempotent producers: a batch retried with the same (producer id, epoch, sequence) is acknowledged
  * with its first offsets and never appended twice; a gap in sequences is refused.
  *
- * State, per partition and producer id, lives in the MetadataStore beside the partition's own item:
- *
- *   pk part#<topic id>#<partition>   sk producer#<producer id>
- *      producerEpoch, nextSequence, batches: the last 5 committed (firstSequence, lastSequence, baseOffset)
+ * State, per partition and producer id, lives in the MetadataStore beside the partition's own item
+ * (lib/keys.ts, "producer state"): producerEpoch, nextSequence, and the last 5 committed batches
+ * (firstSequence, lastSequence, baseOffset).
  *
  * Invariants:
  *  1. The item changes only in the commit transaction that appends the producer's batches, with a
@@ -26,6 +25,7 @@
  */
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, type Attributes, type Item, type ItemKey, type MetadataStore } from '../storage/ports.js';
+import { producerIdsKey, producerStateKey } from '../keys.js';
 
 /** How many committed batches per producer are remembered for duplicate detection (Kafka's 5 in flight). */
 export const rememberedBatches = 5;
@@ -65,10 +65,6 @@ interface Entry {
   /** As in the store after this writer's last commit; null: no item. */
   committed: ProducerState | null;
   pending: Pending[];
-}
-
-export function producerKey(topicId: string, partition: number, producerId: number): ItemKey {
-  return { pk: `part#${topicId}#${partition}`, sk: `producer#${producerId}` };
 }
 
 export function producerStateFromItem(item: Item | undefined): ProducerState | null {
@@ -190,7 +186,7 @@ export class ProducerStates {
     const cached = this.entries.get(id);
     if (cached) return cached;
     this.stats.loads++;
-    const committed = producerStateFromItem(await this.metadata.get(producerKey(topicId, partition, producerId)));
+    const committed = producerStateFromItem(await this.metadata.get(producerStateKey(topicId, partition, producerId)));
     // Another call may have loaded it meanwhile; keep the first so pending batches are not lost.
     const existing = this.entries.get(id);
     if (existing) return existing;
@@ -212,8 +208,6 @@ function stateId(topicId: string, partition: number, producerId: number): string
   return `${topicId}#${partition}#${producerId}`;
 }
 
-/** Where the next unreserved producer id is kept. */
-const producerIdsKey: ItemKey = { pk: 'producer-ids', sk: 'next' };
 
 /**
  * Producer ids, unique across every writer sharing the store: each writer reserves a block by a

@@ -1,25 +1,9 @@
 /**
- * Where the log keeps its state in the MetadataStore, and the shape of each item. Pure.
- *
- *   pk                              sk                 item
- *   topics                          <topic name>       TopicItem: id, partitions, config
- *   part#<topic id>#<partition>     state              PartitionItem: nextOffset (high watermark),
- *                                                      logStartOffset, lease (owner, epoch, expiry)
- *   rows#<topic id>#<partition>     <base offset, 16   BatchRow: where the records [base, base+count)
- *                                   digits, 0-padded>  live: object key, byte position and length
- *
- * Keys carry the topic *id* (a UUID minted at creation), not its name, so a topic deleted and created
- * again under the same name never sees the old incarnation's rows. Each partition has its own pk for
- * its state and for its rows, so DynamoDB's per-key throughput limit applies per partition.
- * Base offsets are padded to 16 decimal digits (enough for 2^53), so sk order is offset order.
+ * The shape of the log's items in the MetadataStore (their keys, and where each lives: lib/keys.ts).
+ * Pure.
  */
-import type { Attributes, Item, ItemKey } from '../storage/ports.js';
+import type { Attributes, Item } from '../storage/ports.js';
 import { withDefaults, type TopicConfig } from './topic-config.js';
-
-export const topicsPk = 'topics';
-export const partitionSk = 'state';
-const offsetDigits = 16;
-
 
 export interface TopicItem {
   readonly id: string;
@@ -91,26 +75,6 @@ export function effectiveRows<T extends BatchRow>(rows: readonly T[]): { live: T
     }
   }
   return { live, shadowed };
-}
-
-export function topicKey(name: string): ItemKey {
-  return { pk: topicsPk, sk: name };
-}
-
-export function partitionKey(topicId: string, partition: number): ItemKey {
-  return { pk: `part#${topicId}#${partition}`, sk: partitionSk };
-}
-
-export function rowsPk(topicId: string, partition: number): string {
-  return `rows#${topicId}#${partition}`;
-}
-
-export function offsetSk(offset: number): string {
-  return String(offset).padStart(offsetDigits, '0');
-}
-
-export function rowKey(topicId: string, partition: number, baseOffset: number): ItemKey {
-  return { pk: rowsPk(topicId, partition), sk: offsetSk(baseOffset) };
 }
 
 /** A stored topic; config keys it was created without take the built-in defaults (the registry applies its own). */

@@ -24,7 +24,8 @@ import pMap from 'p-map';
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, type MetadataStore } from '../storage/ports.js';
 import { partitionId } from './commit.js';
-import { partitionKey, partitionStateFromItem } from './layout.js';
+import { partitionStateFromItem } from './layout.js';
+import { partitionKey } from '../keys.js';
 
 export interface Lease {
   readonly topicId: string;

@@ -15,7 +15,7 @@ import { defaultLeaseMs, LeaseManager, type Lease } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
 import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions, type TimestampedOffset } from './reader.js';
 import { TopicRegistry, defaultTopicConfig, notFound, validatePartitionCount } from './topics.js';
-import { Maintenance, type MaintenanceOptions } from './maintenance/index.js';
+import { Maintenance, type MaintenanceOptions, type MaintenanceResult } from './maintenance/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
@@ -81,7 +81,9 @@ export type OffsetSpec = number | 'earliest' | 'latest';
 /** What `listOffset` looks up. */
 export type OffsetQuery = 'earliest' | 'latest' | 'max-timestamp' | { readonly timestampMs: number };
 
-export class Log {
+/** The engine's parts: for lib/log and tests only; no transport reaches them (test/architecture.test.ts). */
+export interface LogInternals {
+  readonly options: LogOptions;
   readonly topics: TopicRegistry;
   readonly producer: Producer;
   readonly reader: Reader;
@@ -91,6 +93,27 @@ export class Log {
   readonly maintenance: Maintenance;
   readonly producerStates: ProducerStates;
   readonly producerIds: ProducerIds;
+}
+
+/** What a transport may know of how the engine was configured. */
+export interface LogSettings {
+  readonly autoCreateTopics: boolean;
+  readonly defaultPartitions: number;
+  /** The config of a topic created without one (Kafka's broker defaults, as DescribeConfigs shows them). */
+  readonly topicDefaults: TopicConfig;
+}
+
+export class Log {
+  readonly settings: LogSettings;
+  private readonly topics: TopicRegistry;
+  private readonly producer: Producer;
+  private readonly reader: Reader;
+  private readonly leases: LeaseManager;
+  private readonly committer: Committer;
+  private readonly cache: ChunkCache;
+  private readonly maintenance: Maintenance;
+  private readonly producerStates: ProducerStates;
+  private readonly producerIds: ProducerIds;
   private readonly autoCreate: boolean;
   private readonly defaultPartitions: number;
   private readonly topicCacheMs: number;
@@ -98,7 +121,7 @@ export class Log {
   private readonly topicCache = new Map<string, { topic: TopicItem; expiresMs: number }>();
   private readonly sticky = new Map<string, { partition: number; flush: number }>();
 
-  constructor(readonly options: LogOptions) {
+  constructor(private readonly options: LogOptions) {
     const { metadata, objects } = options.stores;
     this.now = options.now ?? Date.now;
     this.autoCreate = options.autoCreateTopics ?? true;
@@ -129,9 +152,28 @@ export class Log {
       idleMs: options.leaseIdleMs,
       now: this.now,
     });
+    this.settings = { autoCreateTopics: this.autoCreate, defaultPartitions: this.defaultPartitions, topicDefaults: { ...defaultTopicConfig, ...options.topicDefaults } };
+  }
+
+  get internals(): LogInternals {
+    const { options, topics, producer, reader, leases, committer, cache, maintenance, producerStates, producerIds } = this;
+    return { options, topics, producer, reader, leases, committer, cache, maintenance, producerStates, producerIds };
   }
 
   // ---- topics -------------------------------------------------------------------------------------
+
+  topic(name: string): Promise<TopicItem | undefined> {
+    return this.topics.get(name);
+  }
+
+  /** The topic, or TOPIC_NOT_FOUND. */
+  requireTopic(name: string): Promise<TopicItem> {
+    return this.topics.require(name);
+  }
+
+  listTopics(): Promise<TopicItem[]> {
+    return this.topics.list();
+  }
 
   async createTopic(name: string, partitions = this.defaultPartitions, config: Partial<TopicConfig> = {}): Promise<TopicItem> {
     const topic = await this.topics.create(name, partitions, config);
@@ -302,9 +344,39 @@ export class Log {
 
   // ---- leadership ---------------------------------------------------------------------------------
 
+  /** This process's writer identity: the owner of the leases it holds (partitions here; brokers and group coordination in lib/kafka). */
+  get writerId(): string {
+    return this.producer.writerId;
+  }
+
+  /** How long a lease lasts unless renewed. */
+  get leaseMs(): number {
+    return this.leases.leaseMs;
+  }
+
+  /** The writer `owner` is known to have stopped (an agent restarted in its place): its partition leases are taken over without waiting for them to expire. */
+  writerGone(owner: string): void {
+    this.leases.ownerGone(owner);
+  }
+
   async acquireLeadership(topicName: string, partition: number): Promise<Lease> {
     const topic = await this.requirePartition(topicName, partition);
     return this.leases.acquire(topic.id, partition);
+  }
+
+  /** A new idempotent producer's id (Kafka's InitProducerId), unique across every writer. */
+  allocateProducerId(): Promise<number> {
+    return this.producerIds.allocate();
+  }
+
+  /** Commits everything accepted so far (a Lambda invocation's end). */
+  flush(): Promise<void> {
+    return this.producer.flush();
+  }
+
+  /** One maintenance pass (compaction, retention, garbage collection); joins a pass already running. */
+  runMaintenance(): Promise<MaintenanceResult> {
+    return this.maintenance.run();
   }
 
   /** Flushes and commits everything accepted, waits for a maintenance pass, releases leases. The stores stay open. */

@@ -21,7 +21,8 @@ import type { MetadataStore, ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
 import { offsetForTime, positionFor } from './segment-index.js';
 import { partitionId } from './commit.js';
-import { batchRowFromItem, offsetSk, partitionKey, partitionStateFromItem, rowsPk, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
+import { batchRowFromItem, partitionStateFromItem, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
+import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 
 export interface ReadOptions {
   /** Stop after this many bytes of batches (the first batch is returned whatever its size). */

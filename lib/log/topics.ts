@@ -12,18 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
 import { ConditionFailedError, TransactionConflictError, maxTransactionOps, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { markUnreferenced } from './maintenance/ledger.js';
-import {
-  batchRowFromItem,
-  newPartitionAttrs,
-  objectsOf,
-  partitionKey,
-  rowsPk,
-  topicAttrs,
-  topicFromItem,
-  topicKey,
-  topicsPk,
-  type TopicItem,
-} from './layout.js';
+import { batchRowFromItem, newPartitionAttrs, objectsOf, topicAttrs, topicFromItem, type TopicItem } from './layout.js';
+import { partitionKey, rowsPk, topicKey, topicsPk } from '../keys.js';
 import { defaultTopicConfig, validateTopicConfig, withDefaults, type TopicConfig } from './topic-config.js';
 
 export { defaultTopicConfig, topicConfigRules, validateTopicConfig } from './topic-config.js';

@@ -5,8 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { groupPk, offsetPrefix } from '../../lib/groups/items.js';
+import { groupOffsetKey, groupPk, groupStateKey } from '../../lib/keys.js';
 import type { Log } from '../../lib/log/index.js';
+import { maxTransactionOps, type WriteOp } from '../../lib/storage/ports.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 
@@ -237,6 +238,41 @@ export function groupSuite(kind: () => StoreKind): void {
       expect((await groups[0].describe(group)).members.map((m) => m.memberId)).toEqual([b.memberId]);
     });
 
+    it('expires more members than one transaction holds over several changes, checking each one it removes', { timeout: 60_000 }, async () => {
+      const { groups, topic, group, clock, stores } = await setup(2);
+      const count = maxTransactionOps + 20;
+      for (let i = 0; i < count; i++) await groups[i % 2]!.join(group, { topics: [topic], memberId: `gone-${i}`, sessionTimeoutMs: 5000 });
+      clock.skewMs += 6000;
+      const transactions: WriteOp[][] = [];
+      const transact = stores.metadata.transact.bind(stores.metadata);
+      stores.metadata.transact = async (ops) => {
+        transactions.push([...ops]);
+        return transact(ops);
+      };
+      const stateOf = (ops: readonly WriteOp[]) => ops.find((op) => op.kind === 'put' && op.key.sk === 'state');
+      const { memberId } = await groups[0].join(group, { topics: [topic] });
+      // The first change expired one transaction's worth; the next (a heartbeat) the rest.
+      const storedMembers = async () => Object.keys((await stores.metadata.get(groupStateKey(group)))!.attrs.members as Record<string, unknown>).length;
+      expect(await storedMembers()).toBe(count - (maxTransactionOps - 1) + 1);
+      await groups[1].heartbeat(group, memberId);
+      expect(await storedMembers()).toBe(1);
+      const described = await groups[0].describe(group);
+      expect(described.members.map((m) => m.memberId)).toEqual([memberId]);
+      expect(described.members[0]!.assignments).toHaveLength(2);
+      // Every transaction fits, and every member a state write removed was checked in the same one.
+      const writes = transactions.filter((ops) => stateOf(ops) !== undefined);
+      expect(writes.length).toBeGreaterThanOrEqual(2);
+      let members = new Set(Array.from({ length: count }, (_, i) => `gone-${i}`));
+      for (const ops of writes) {
+        expect(ops.length).toBeLessThanOrEqual(maxTransactionOps);
+        const state = stateOf(ops) as Extract<WriteOp, { kind: 'put' }>;
+        const after = new Set(Object.keys(state.attrs.members as Record<string, unknown>));
+        const checked = new Set(ops.filter((op) => op.kind === 'check').map((op) => op.key.sk.slice('member#'.length)));
+        for (const id of members) if (!after.has(id)) expect(checked.has(id), `${id} removed unchecked`).toBe(true);
+        members = after;
+      }
+    });
+
     it('never moves a committed offset backwards by auto-commit', async () => {
       const { groups, topic, group, log } = await setup(1);
       await produceN(log, topic, 10);
@@ -315,10 +351,10 @@ export function groupSuite(kind: () => StoreKind): void {
 
     it('counts an offset stored without a topic id (before ids were stored) only if it was committed after the topic was created', async () => {
       const { log, stores, groups, topic, group } = await setup(2);
-      const created = (await log.topics.require(topic)).createdMs;
+      const created = (await log.requireTopic(topic)).createdMs;
       await groups[0].commit(group, { offsets: [{ topic, partition: 0, offset: 0 }] }); // creates the group
       const legacy = (partition: number, committed: number, committedMs: number) =>
-        stores.metadata.write({ kind: 'put', key: { pk: groupPk(group), sk: `${offsetPrefix}${topic}/${partition}` }, attrs: { committed, committedMs } });
+        stores.metadata.write({ kind: 'put', key: groupOffsetKey(group, `${topic}/${partition}`), attrs: { committed, committedMs } });
       await legacy(0, 7, created - 1);
       await legacy(1, 9, created + 1);
       expect(await groups[0].offsets(group)).toEqual([{ topic, partition: 1, committed: 9 }]);

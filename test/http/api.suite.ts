@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
+import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { createApp, type AppOptions } from '../../lib/http/app.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -24,7 +25,7 @@ export function apiSuite(kind: () => StoreKind): void {
     opened.push(stores);
     const log = newLog(stores, options.log);
     logs.push(log);
-    const app = createApp({ log, logger: silentLogger, streamPollMs: 200, ...options.app });
+    const app = createApp({ log, groups: new GroupCoordinator(log, stores.metadata), logger: silentLogger, streamPollMs: 200, ...options.app });
     const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
       const init: RequestInit = { method, headers: { ...headers } };
       if (body !== undefined) {
@@ -272,7 +273,7 @@ export function apiSuite(kind: () => StoreKind): void {
       const { call, log } = await setup();
       const name = topicName();
       expect((await call('POST', `/v1/topics/${name}/records?acks=0`, { records: [{ value: 'fire' }] })).body).toEqual({ offsets: [{ partition: 0, offset: -1 }] });
-      await log.producer.flush();
+      await log.flush();
       expect((await call('GET', `/v1/topics/${name}/partitions/0/records`)).body.records.map((r: any) => r.value)).toEqual(['fire']);
       expect(await call('POST', `/v1/topics/${name}/records?acks=2`, { records: [{ value: 'x' }] })).toMatchObject({ status: 400 });
     });
@@ -328,7 +329,7 @@ export function apiSuite(kind: () => StoreKind): void {
       await call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'a' }] });
       const cold = newLog(stores, { cacheBytes: 0 });
       logs.push(cold);
-      const app = createApp({ log: cold, logger: silentLogger });
+      const app = createApp({ log: cold, groups: new GroupCoordinator(cold, stores.metadata), logger: silentLogger });
       const get = stores.objects.get.bind(stores.objects);
       stores.objects.get = async () => {
         throw new TypeError('secret internal detail at /srv/spool');

@@ -32,7 +32,7 @@ let listener: KafkaListener;
 beforeAll(async () => {
   stores = await openTestStores(embedded.locations());
   log = newLog(stores, { defaultPartitions: 2 });
-  listener = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata) });
+  listener = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata) });
 });
 
 afterAll(async () => {
@@ -249,7 +249,7 @@ describe('kafka > Produce and Fetch', () => {
       return get(key);
     };
     await withClient(async (c) => {
-      const watchReads = log.reader.stats.watchReads;
+      const watchReads = log.internals.reader.stats.watchReads;
       const answer = await c.call('Fetch', 11, {
         maxWaitTime: 300,
         minBytes: 1,
@@ -258,7 +258,7 @@ describe('kafka > Produce and Fetch', () => {
       });
       expect(answer.responses[0].partitions.map((p: any) => [p.errorCode, p.highWatermark, p.messages.length])).toEqual(Array.from({ length: 30 }, (_, p) => [0, p === 3 ? '1' : '0', 0]));
       // One consistent read of each partition's item (the watch's own reads aside), not two.
-      expect(stateReads - (log.reader.stats.watchReads - watchReads)).toBe(30);
+      expect(stateReads - (log.internals.reader.stats.watchReads - watchReads)).toBe(30);
     }).finally(() => (stores.metadata.get = get));
   });
 
@@ -327,6 +327,7 @@ describe('kafka > metrics', () => {
     const lines: Record<string, unknown>[] = [];
     const own = await startKafkaListener({
       log,
+      metadata: stores.metadata,
       logger: silentLogger,
       metrics: emfMetrics((line) => lines.push(JSON.parse(line))),
       host: '127.0.0.1',
@@ -353,7 +354,7 @@ describe('kafka > metrics', () => {
 
 describe('kafka > shutdown', () => {
   it('answers a pending long-poll when the listener closes, instead of holding shutdown for max_wait_ms', async () => {
-    const own = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata) });
+    const own = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata) });
     const topic = newTopic();
     await log.createTopic(topic, 1);
     const client = await WireClient.open(own.bootstrap);
@@ -405,7 +406,7 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
       'bad/name': KafkaErrors.INVALID_TOPIC_EXCEPTION,
       [`${topic}-x`]: KafkaErrors.INVALID_CONFIG,
     });
-    const item = await log.topics.require(topic);
+    const item = await log.requireTopic(topic);
     expect([item.partitions, item.config['retention.ms']]).toEqual([3, 60_000]);
     const again = await withClient((c) => c.call('CreateTopics', version, { topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], timeout: 1000 }));
     expect(again.topicErrors[0].errorCode).toBe(KafkaErrors.TOPIC_ALREADY_EXISTS);
@@ -533,7 +534,7 @@ describe('kafka > bad input', () => {
   });
 
   it('answers every pipelined request when they arrive faster than one frame\'s worth of buffer', async () => {
-    const small = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, maxRequestBytes: 2048, groups: new GroupCoordinator(log, stores.metadata) });
+    const small = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, maxRequestBytes: 2048, groups: new GroupCoordinator(log, stores.metadata) });
     try {
       // ApiVersions v3 with a 1,500-byte client name: twelve of them are 9 times the buffer allowed.
       const name = 'n'.repeat(1500);
@@ -580,7 +581,7 @@ describe('kafka > SASL/PLAIN with API keys', () => {
   it('serves nothing but the handshake before authentication, then what the key permits', async () => {
     const keys = new ApiKeys(stores.metadata, { rootToken: 'root-token' });
     const reader = await keys.create('reader', [{ topics: 'public-*', actions: ['read'] }]);
-    const secured = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys, groups: new GroupCoordinator(log, stores.metadata) });
+    const secured = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys, groups: new GroupCoordinator(log, stores.metadata) });
     const plain = (password: string) => Buffer.from(`\u0000reader\u0000${password}`);
     try {
       const before = await WireClient.open(secured.bootstrap);
@@ -611,7 +612,7 @@ describe('kafka > SASL/PLAIN with API keys', () => {
       { groups: 'mine-*', actions: ['read'] },
     ]);
     const groups = new GroupCoordinator(log, stores.metadata);
-    const secured = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys, groups, groupTimeouts: { initialRebalanceDelayMs: 0 } });
+    const secured = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys, groups, groupTimeouts: { initialRebalanceDelayMs: 0 } });
     const suffix = randomUUID().slice(0, 6);
     for (const group of [`mine-${suffix}`, `theirs-${suffix}`]) {
       await log.createTopic(`public-${suffix}`, 1).catch(() => undefined);

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { groupPk } from '../../lib/keys.js';
 import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -24,6 +25,7 @@ beforeAll(async () => {
   http = new GroupCoordinator(log, stores.metadata);
   listener = await startKafkaListener({
     log,
+    metadata: stores.metadata,
     logger: process.env.DEBUG_E2E ? { log: (level, message, fields) => console.log(level, message, JSON.stringify(fields)) } : silentLogger,
     host: '127.0.0.1',
     port: 0,
@@ -143,5 +145,10 @@ describe('kafka > groups > kafkajs', () => {
     expect(await consumeAll(30)).toEqual(Array.from({ length: 30 }, (_, i) => `second-${i}`));
     await producer.disconnect();
     await admin.disconnect();
+    // Deleting the group leaves nothing of it: state, offsets of both incarnations, the coordinator's vouch and lease.
+    await until(async () => (await http.describe(groupId)).state === 'empty');
+    expect((await stores.metadata.query(groupPk(groupId))).map((item) => item.sk)).toContain('coordinator');
+    await http.deleteGroup(groupId);
+    expect(await stores.metadata.query(groupPk(groupId))).toEqual([]);
   });
 });

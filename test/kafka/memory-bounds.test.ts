@@ -62,7 +62,7 @@ describe('kafka > memory held for clients', () => {
     const stores: TestStores = await openTestStores(embedded.locations());
     const log: Log = newLog(stores);
     const keys = new ApiKeys(stores.metadata);
-    const listener: KafkaListener = await startKafkaListener({ log, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata), apiKeys: keys });
+    const listener: KafkaListener = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata), apiKeys: keys });
     cleanup.push(async () => {
       await listener.close();
       await closeAll([log], [stores]);

@@ -34,7 +34,7 @@ export function engineSuite(kind: () => StoreKind): void {
       const name = topicName();
       const created = await log.createTopic(name, 3, { 'retention.ms': 60_000 });
       expect(created).toMatchObject({ name, partitions: 3, config: { 'retention.ms': 60_000, 'retention.bytes': -1, 'max.message.bytes': 1_048_588 } });
-      expect((await log.topics.list()).map((t) => t.name)).toContain(name);
+      expect((await log.listTopics()).map((t) => t.name)).toContain(name);
       const described = await log.describeTopic(name);
       expect(described.partitions.map((p) => [p.partition, p.logStartOffset, p.nextOffset])).toEqual([
         [0, 0, 0],
@@ -43,10 +43,10 @@ export function engineSuite(kind: () => StoreKind): void {
       ]);
       await log.alterTopic(name, { partitions: 5, config: { 'retention.bytes': 1000 } });
       expect((await log.describeTopic(name)).partitions).toHaveLength(5);
-      expect((await log.topics.require(name)).config['retention.bytes']).toBe(1000);
+      expect((await log.requireTopic(name)).config['retention.bytes']).toBe(1000);
       await expect(log.alterTopic(name, { partitions: 2 })).rejects.toMatchObject({ code: 'INVALID_PARTITIONS' });
       await log.deleteTopic(name);
-      expect(await log.topics.get(name)).toBeUndefined();
+      expect(await log.topic(name)).toBeUndefined();
       await expect(log.describeTopic(name)).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' });
     });
 
@@ -112,8 +112,8 @@ export function engineSuite(kind: () => StoreKind): void {
       };
       await expect(log.deleteTopic(name)).rejects.toThrow('gone mid-deletion');
       stores.metadata.write = write;
-      expect(await log.topics.get(name)).toBeUndefined(); // invisible already
-      expect((await log.topics.list()).map((t) => t.name)).not.toContain(name);
+      expect(await log.topic(name)).toBeUndefined(); // invisible already
+      expect((await log.listTopics()).map((t) => t.name)).not.toContain(name);
       const fresh = await log.createTopic(name, 1);
       expect(fresh.id).not.toBe(old.id);
       expect(await stores.metadata.query(`rows#${old.id}#1`)).toEqual([]);
@@ -124,7 +124,7 @@ export function engineSuite(kind: () => StoreKind): void {
       const { log } = await setup({ defaultPartitions: 4 });
       const name = topicName();
       await log.produce(name, [{ key: null, value: text('x') }]);
-      expect((await log.topics.require(name)).partitions).toBe(4);
+      expect((await log.requireTopic(name)).partitions).toBe(4);
     });
 
     it('creates no topic for a produce it refuses', async () => {
@@ -133,7 +133,7 @@ export function engineSuite(kind: () => StoreKind): void {
       const name = topicName();
       await expect(log.produce(name, [{ key: null, value: text('x') }, { key: null, value: text('y'), partition: 2 }])).rejects.toMatchObject({ code: 'PARTITION_NOT_FOUND' });
       await expect(log.produce(name, [{ key: null, value: Buffer.alloc(2000) }])).rejects.toMatchObject({ code: 'RECORD_TOO_LARGE' });
-      expect(await log.topics.get(name)).toBeUndefined();
+      expect(await log.topic(name)).toBeUndefined();
       expect(await log.produce(name, [{ key: null, value: text('z'), partition: 1 }])).toEqual([{ partition: 1, offset: 0 }]);
     });
 
@@ -210,7 +210,7 @@ export function engineSuite(kind: () => StoreKind): void {
       const name = topicName();
       await log.createTopic(name, 1);
       expect(await log.produce(name, [{ key: null, value: text('a') }], { acks: 0 })).toEqual([{ partition: 0, offset: -1 }]);
-      await log.producer.flush();
+      await log.flush();
       expect((await log.fetch(name, 0, 0)).records.map((r) => str(r.value))).toEqual(['a']);
     });
 
@@ -311,16 +311,16 @@ export function engineSuite(kind: () => StoreKind): void {
       const waiting = Array.from({ length: 40 }, (_, i) => log.fetch(name, i % 2, 0, { waitMs: 10_000 }));
       // About six rounds pass before the commit: 2 partitions × 6, where a poll per waiter would make 240 reads.
       await new Promise((resolve) => setTimeout(resolve, 320));
-      const readsWhileIdle = log.reader.stats.watchReads;
+      const readsWhileIdle = log.internals.reader.stats.watchReads;
       expect(readsWhileIdle).toBeGreaterThanOrEqual(2);
       expect(readsWhileIdle).toBeLessThanOrEqual(2 * 8);
       await writer.produce(name, [0, 1].map((partition) => ({ key: null, value: text(`p${partition}`), partition })));
       const woken = await Promise.all(waiting);
       expect(woken.map((r, i) => r.records.map((record) => str(record.value)))).toEqual(woken.map((_, i) => [`p${i % 2}`]));
       // Nobody waits any more: the watch stops.
-      const after = log.reader.stats.watchReads;
+      const after = log.internals.reader.stats.watchReads;
       await new Promise((resolve) => setTimeout(resolve, 150));
-      expect(log.reader.stats.watchReads).toBeLessThanOrEqual(after + 2);
+      expect(log.internals.reader.stats.watchReads).toBeLessThanOrEqual(after + 2);
     });
 
     it('lists offsets as Kafka: the first record at or after a time with its timestamp, the max timestamp, earliest and latest', async () => {

@@ -8,7 +8,8 @@ import { afterEach, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { producerKey, producerStateAttrs } from '../../lib/log/idempotence.js';
+import { producerStateKey } from '../../lib/keys.js';
+import { producerStateAttrs } from '../../lib/log/idempotence.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 import type { StoreKind } from '../support/stores.js';
 
@@ -92,7 +93,7 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     const { stores, first, topic } = await setup();
     // A producer that has already sent 2^31 - 3 records (too many to send here): its state as the store would hold it.
     const near = 0x7fffffff - 2;
-    await stores.metadata.write({ kind: 'put', key: producerKey((await first.topics.require(topic)).id, 0, 21), attrs: producerStateAttrs({ producerEpoch: 0, nextSequence: near, batches: [] }) });
+    await stores.metadata.write({ kind: 'put', key: producerStateKey((await first.requireTopic(topic)).id, 0, 21), attrs: producerStateAttrs({ producerEpoch: 0, nextSequence: near, batches: [] }) });
     // Five records: sequences 2^31 - 3 … 2^31 - 1, 0, 1.
     expect(await append(first, topic, batch(21, 0, near, 5, 'w'))).toEqual({ baseOffset: 0, duplicate: false });
     expect(await append(first, topic, batch(21, 0, 2, 1, 'after'))).toEqual({ baseOffset: 5, duplicate: false });
@@ -105,7 +106,7 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     const { first, make, topic } = await setup();
     await first.acquireLeadership(topic, 0);
     await append(first, topic, batch(21, 0, 0, 4));
-    await first.leases.release((await first.topics.require(topic)).id, 0);
+    await first.internals.leases.release((await first.requireTopic(topic)).id, 0);
     const second = make();
     await second.acquireLeadership(topic, 0);
     expect(await append(second, topic, batch(21, 0, 0, 4))).toEqual({ baseOffset: 0, duplicate: true });

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import type { Log } from '../../lib/log/index.js';
-import { partitionKey } from '../../lib/log/layout.js';
+import { partitionKey } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 
@@ -79,7 +79,7 @@ export function invariantSuite(kind: () => StoreKind): void {
       ]);
       // a still believes the end is 1.
       expect(await a.produce(topic, [{ key: null, value: text('a3') }])).toEqual([{ partition: 0, offset: 3 }]);
-      expect(a.committer.stats.conflicts).toBeGreaterThanOrEqual(1);
+      expect(a.internals.committer.stats.conflicts).toBeGreaterThanOrEqual(1);
       expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['a0', 'b1', 'b2', 'a3']);
     });
 
@@ -164,8 +164,8 @@ export function invariantSuite(kind: () => StoreKind): void {
 
       // …and wakes up believing it still leads: its commit is refused, and nothing of it is visible.
       await expect(old.produce(topic, [{ key: null, value: text('zombie') }])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
-      await expect(old.leases.renewAll()).resolves.toHaveLength(1);
-      const state = await stores.metadata.get(partitionKey((await old.topics.require(topic)).id, 0));
+      await expect(old.internals.leases.renewAll()).resolves.toHaveLength(1);
+      const state = await stores.metadata.get(partitionKey((await old.requireTopic(topic)).id, 0));
       expect(state?.attrs).toMatchObject({ epoch: 2, nextOffset: 2 });
       expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['by-old', 'by-new']);
     });
@@ -180,10 +180,10 @@ export function invariantSuite(kind: () => StoreKind): void {
       await leader.createTopic(topic, 1);
       await leader.acquireLeadership(topic, 0);
       nowMs += 800;
-      expect(await leader.leases.renewAll()).toEqual([]);
+      expect(await leader.internals.leases.renewAll()).toEqual([]);
       nowMs += 800; // past the first expiry, within the renewed one
       await expect(other.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
-      expect(leader.leases.epochFor((await leader.topics.require(topic)).id, 0)).toBe(1);
+      expect(leader.internals.leases.epochFor((await leader.requireTopic(topic)).id, 0)).toBe(1);
     });
 
     it('releases a lease left idle instead of renewing it; the next write takes it again with a new epoch, fencing the old one', async () => {
@@ -193,17 +193,17 @@ export function invariantSuite(kind: () => StoreKind): void {
       const leader = make({ now: clock, leaseMs: 1000, leaseRenewIntervalMs: 0, leaseIdleMs: 5000 });
       const topic = `idle-${randomUUID().slice(0, 8)}`;
       await leader.createTopic(topic, 2);
-      const id = (await leader.topics.require(topic)).id;
+      const id = (await leader.requireTopic(topic)).id;
       await leader.acquireLeadership(topic, 0);
       await leader.acquireLeadership(topic, 1);
       nowMs += 3000;
-      leader.leases.epochFor(id, 1); // partition 1 is written through; partition 0 is not
+      leader.internals.leases.epochFor(id, 1); // partition 1 is written through; partition 0 is not
       nowMs += 3000;
-      expect(await leader.leases.renewAll()).toEqual([]);
-      expect(leader.leases.epochFor(id, 0)).toBeUndefined();
-      expect(leader.leases.epochFor(id, 1)).toBe(1);
+      expect(await leader.internals.leases.renewAll()).toEqual([]);
+      expect(leader.internals.leases.epochFor(id, 0)).toBeUndefined();
+      expect(leader.internals.leases.epochFor(id, 1)).toBe(1);
       expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ owner: null, epoch: 1 });
-      expect((await stores.metadata.get(partitionKey(id, 1)))?.attrs).toMatchObject({ owner: leader.producer.writerId, epoch: 1, leaseExpiresMs: nowMs + 1000 });
+      expect((await stores.metadata.get(partitionKey(id, 1)))?.attrs).toMatchObject({ owner: leader.writerId, epoch: 1, leaseExpiresMs: nowMs + 1000 });
       // Free at once for anyone: no waiting for an expiry.
       const other = make({ now: clock, leaseMs: 1000, leaseRenewIntervalMs: 0 });
       expect((await other.acquireLeadership(topic, 0)).epoch).toBe(2);
@@ -215,14 +215,14 @@ export function invariantSuite(kind: () => StoreKind): void {
       const leader = make({ now: () => nowMs, leaseMs: 3000, leaseRenewIntervalMs: 1000 });
       const topic = `ride-${randomUUID().slice(0, 8)}`;
       await leader.createTopic(topic, 2);
-      const id = (await leader.topics.require(topic)).id;
+      const id = (await leader.requireTopic(topic)).id;
       await leader.acquireLeadership(topic, 0);
       await leader.acquireLeadership(topic, 1);
       nowMs += 1500;
       await leader.produce(topic, [{ key: null, value: text('x'), partition: 0 }]);
       expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ leaseExpiresMs: nowMs + 3000, nextOffset: 1 });
       const writes = stores.metadata.calls.write;
-      expect(await leader.leases.renewAll()).toEqual([]);
+      expect(await leader.internals.leases.renewAll()).toEqual([]);
       // Only partition 1 needed a renewal write.
       expect(stores.metadata.calls.write - writes).toBe(1);
       expect((await stores.metadata.get(partitionKey(id, 1)))?.attrs).toMatchObject({ leaseExpiresMs: nowMs + 3000 });
@@ -239,8 +239,8 @@ export function invariantSuite(kind: () => StoreKind): void {
       const topic = `many-${randomUUID().slice(0, 8)}`;
       await leader.createTopic(topic, 100);
       await Promise.all(Array.from({ length: 100 }, (_, partition) => leader.acquireLeadership(topic, partition)));
-      const most = await stores.metadata.mostWritesInFlight(async () => expect(await leader.leases.renewAll()).toEqual([]));
-      expect(leader.leases.heldCount).toBe(100);
+      const most = await stores.metadata.mostWritesInFlight(async () => expect(await leader.internals.leases.renewAll()).toEqual([]));
+      expect(leader.internals.leases.heldCount).toBe(100);
       expect(most).toBeGreaterThanOrEqual(16);
       expect(most).toBeLessThanOrEqual(32);
     });

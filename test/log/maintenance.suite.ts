@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch, readBatchHeader, setMaxTimestamp } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { partitionKey, rowKey, rowsPk } from '../../lib/log/layout.js';
+import { partitionKey, rowKey, rowsPk } from '../../lib/keys.js';
 import { buildIndexes } from '../../lib/log/segment-index.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
@@ -80,7 +80,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const before = new Map<string, Seen[]>();
       for (const topic of topics) for (let p = 0; p < 3; p++) before.set(`${topic}/${p}`, await readAll(make({ cacheBytes: 0 }), topic, p));
 
-      const first = await writer.maintenance.run();
+      const first = await writer.runMaintenance();
       expect(first.segments_compacted).toBeGreaterThanOrEqual(6);
       expect(first.rows_after).toBeLessThan(first.rows_before);
       expect(first.rows_after).toBe(6);
@@ -93,7 +93,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
 
       clock.skewMs = 2 * hourMs;
       const objectsBefore = await countObjects();
-      const second = await writer.maintenance.run();
+      const second = await writer.runMaintenance();
       expect(second.objects_deleted).toBeGreaterThan(30);
       expect(await countObjects()).toBe(objectsBefore - second.objects_deleted);
       expect(second.objects_after).toBe(18); // 6 segments × (.log, .index, .timeindex)
@@ -116,12 +116,12 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         await writer.produce(small, [{ key: null, value: text(`s${i}`) }]);
         await writer.produce(large, [{ key: null, value: text(`l${i}`.padEnd(8 * 1024, '.')) }]); // 40 × 8 KiB: past the smallest range read
       }
-      await writer.maintenance.run();
+      await writer.runMaintenance();
       const cold = make({ cacheBytes: 0 });
       const getsFor = async (topic: string, offset: number, maxBytes: number) => {
-        const before = cold.reader.stats.objectGets;
+        const before = cold.internals.reader.stats.objectGets;
         const fetched = await cold.fetch(topic, 0, offset, { maxRecords: 3, maxBytes });
-        return { gets: cold.reader.stats.objectGets - before, first: str(fetched.records[0]!.value)!.replace(/\.+$/, ''), count: fetched.records.length };
+        return { gets: cold.internals.reader.stats.objectGets - before, first: str(fetched.records[0]!.value)!.replace(/\.+$/, ''), count: fetched.records.length };
       };
       expect(await getsFor(small, 25, 1024)).toEqual({ gets: 1, first: 's25', count: 3 });
       // The index (fetched once, then cached) and a range from the batch at offset 30.
@@ -139,7 +139,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         setMaxTimestamp(batch, 0, 'create', -1); // what sarama's fork sends
         await (await writer.appendBatches(topic, 0, batch)).done;
       }
-      const result = await writer.maintenance.run();
+      const result = await writer.runMaintenance();
       expect(result).toMatchObject({ records_expired: 0, partitions_trimmed: 0, rows_timestamps_repaired: 0 });
       expect((await readAll(make(), topic, 0)).map((r) => r.value)).toHaveLength(8);
       const served = await make().readBatches(topic, 0, 0);
@@ -157,7 +157,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const legacy = (i: number) => {
         const batch = encodeRecordBatch([0, 1, 2].map((j) => ({ key: null, value: text(`old-${i}-${j}`), timestampMs: baseTimeMs + i * 1000 + j })), { compression: 'snappy' });
         setMaxTimestamp(batch, 0, 'create', -1);
-        return writer.producer.appendAll([{ topic: item, partition: 0, payload: { kind: 'batches', bytes: batch, recordCount: 3, maxTimestampMs: -1 } }], 'all');
+        return writer.internals.producer.appendAll([{ topic: item, partition: 0, payload: { kind: 'batches', bytes: batch, recordCount: 3, maxTimestampMs: -1 } }], 'all');
       };
       for (let i = 0; i < 3; i++) await legacy(i);
       const rows = async () => (await stores.metadata.query(rowsPk(item.id, 0))).map((row) => row.attrs.maxTimestampMs);
@@ -170,14 +170,14 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect(await reader.listOffset(topic, 0, 'max-timestamp')).toEqual({ offset: 8, timestampMs: baseTimeMs + 2002 });
 
       // Maintenance: rows repaired once, nothing expired under the default retention.
-      const first = await writer.maintenance.run();
+      const first = await writer.runMaintenance();
       expect(first).toMatchObject({ rows_timestamps_repaired: 3, records_expired: 0 });
       expect(await rows()).toEqual([0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2));
-      expect((await writer.maintenance.run()).rows_timestamps_repaired).toBe(0);
+      expect((await writer.runMaintenance()).rows_timestamps_repaired).toBe(0);
 
       // Compaction copies the batches with real headers, and its time index finds them.
       const compactor = make({ maintenance: { compactionTailAgeMs: 0 } });
-      expect((await compactor.maintenance.run()).segments_compacted).toBe(1);
+      expect((await compactor.runMaintenance()).segments_compacted).toBe(1);
       expect(await rows()).toEqual([baseTimeMs + 2002]);
       const cold = make({ cacheBytes: 0 });
       expect((await cold.readBatches(topic, 0, 0)).batches.map((b) => readBatchHeader(b).maxTimestampMs)).toEqual([0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2));
@@ -222,7 +222,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const { make, stores } = await setup();
       const writer = make();
       const [topic] = await produceMany(writer, `t-${randomUUID().slice(0, 6)}`, 20);
-      await writer.maintenance.run();
+      await writer.runMaintenance();
       const reader = make({ cacheBytes: 0 });
       const keys: string[] = [];
       const get = stores.objects.get.bind(stores.objects);
@@ -249,7 +249,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         for (let i = 0; i < 5; i++) await writer.produce(topic, [{ key: null, value: text(`old-${i}`), timestampMs: old }]);
         for (let i = 0; i < 3; i++) await writer.produce(topic, [{ key: null, value: text(`new-${i}`) }]);
       }
-      const result = await writer.maintenance.run();
+      const result = await writer.runMaintenance();
       expect(result.partitions_trimmed).toBe(1);
       expect(result.records_expired).toBe(5);
       expect((await readAll(make(), short, 0)).map((r) => [r.offset, r.value])).toEqual([
@@ -261,7 +261,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect(await readAll(make(), long, 0)).toHaveLength(8);
       expect((await writer.describeTopic(short)).partitions[0]).toMatchObject({ logStartOffset: 5, nextOffset: 8 });
       clock.skewMs = 2 * hourMs; // now even the new records are past 1 s
-      await writer.maintenance.run();
+      await writer.runMaintenance();
       expect((await writer.describeTopic(short)).partitions[0]).toMatchObject({ logStartOffset: 8, nextOffset: 8 });
       expect(await writer.produce(short, [{ key: null, value: text('after') }])).toEqual([{ partition: 0, offset: 8 }]);
       expect(await readAll(make(), long, 0)).toHaveLength(8);
@@ -273,7 +273,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const topic = `rb-${randomUUID().slice(0, 6)}`;
       await writer.createTopic(topic, 1, { 'retention.bytes': 2500 });
       for (let i = 0; i < 10; i++) await writer.produce(topic, [{ key: null, value: Buffer.alloc(1000, i) }]);
-      await writer.maintenance.run();
+      await writer.runMaintenance();
       const kept = await readAll(make(), topic, 0);
       expect(kept.map((r) => r.offset)).toEqual([8, 9]);
     });
@@ -290,10 +290,10 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       await expect(writer.produce(topic, [{ key: null, value: text('orphaned') }])).rejects.toThrow('writer died');
       stores.metadata.beforeTransact = undefined;
       expect(await countObjects()).toBe(2);
-      const young = await make({ maintenance: { compactionTailAgeMs: hourMs } }).maintenance.run();
+      const young = await make({ maintenance: { compactionTailAgeMs: hourMs } }).runMaintenance();
       expect(young.objects_deleted).toBe(0);
       clock.skewMs = 2 * hourMs;
-      const old = await make({ maintenance: { compactionTailAgeMs: 100 * hourMs } }).maintenance.run();
+      const old = await make({ maintenance: { compactionTailAgeMs: 100 * hourMs } }).runMaintenance();
       expect(old.objects_deleted).toBe(1); // the orphan; the committed segment stays
       expect(await countObjects()).toBe(1);
       expect((await readAll(make({ cacheBytes: 0 }), topic, 0)).map((r) => r.value)).toEqual(['kept']);
@@ -315,10 +315,10 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         if (pk.startsWith('rows#')) clock.skewMs += 20 * 60_000; // a very slow scan
         return query(pk, options);
       };
-      expect((await make().maintenance.run()).objects_deleted).toBe(0);
+      expect((await make().runMaintenance()).objects_deleted).toBe(0);
       stores.metadata.query = query;
       expect(await countObjects()).toBe(1);
-      expect((await make().maintenance.run()).objects_deleted).toBe(1);
+      expect((await make().runMaintenance()).objects_deleted).toBe(1);
     });
 
     it('removes a deleted topic’s rows at once and its objects after the grace period', async () => {
@@ -331,7 +331,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect(await stores.metadata.query(rowsPk(id, 0))).toEqual([]);
       expect(await countObjects()).toBe(5);
       clock.skewMs = 2 * hourMs;
-      const result = await writer.maintenance.run();
+      const result = await writer.runMaintenance();
       expect(result.objects_deleted).toBe(5);
       expect(await countObjects()).toBe(0);
     });
@@ -351,14 +351,14 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         };
         stores.metadata.write = async (op) => (maybeDie(), write(op));
         stores.metadata.transact = async (ops) => (maybeDie(), transact(ops));
-        await make().maintenance.run().catch((error) => expect(String(error)).toContain('maintenance killed'));
+        await make().runMaintenance().catch((error) => expect(String(error)).toContain('maintenance killed'));
         stores.metadata.write = write;
         stores.metadata.transact = transact;
         const reader = make({ cacheBytes: 0 });
         for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
       }
       clock.skewMs = 2 * hourMs;
-      const finished = await make().maintenance.run();
+      const finished = await make().runMaintenance();
       expect(finished.rows_after).toBe(6);
       const reader = make({ cacheBytes: 0 });
       for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
@@ -377,7 +377,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       })();
       const compacting = (async () => {
         while (!stop) {
-          await Promise.all(compactors.map((c) => c.maintenance.run()));
+          await Promise.all(compactors.map((c) => c.runMaintenance()));
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
       })();
@@ -407,7 +407,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const topic = `walk-${randomUUID().slice(0, 6)}`;
       await writer.createTopic(topic, 1);
       for (let i = 0; i < 6; i++) await writer.produce(topic, [{ key: null, value: text(`m${i}`) }]);
-      const rows = await stores.metadata.query(rowsPk((await writer.topics.require(topic)).id, 0));
+      const rows = await stores.metadata.query(rowsPk((await writer.requireTopic(topic)).id, 0));
       expect(rows).toHaveLength(6);
       // Compacts rows 0–3 into one (a group of four rows' bytes); rows 4 and 5 are too young to follow.
       const compactor = make({ maintenance: { compactionTargetBytes: 4 * (rows[0]!.attrs.sizeBytes as number), compactionTailAgeMs: hourMs } });
@@ -418,7 +418,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         // The reader's second lookup (the rows after the covering one) runs right after the compaction.
         if (!compacted && pk.startsWith('rows#') && options?.from !== undefined && !options.reverse) {
           compacted = true;
-          expect((await compactor.maintenance.run()).segments_compacted).toBe(1);
+          expect((await compactor.runMaintenance()).segments_compacted).toBe(1);
         }
         return query(pk, options);
       };

@@ -43,7 +43,7 @@ const json = (method: string, path: string, body: unknown) => call(method, path,
 
 /** What a client can observe, without clocks (heartbeat times move on every request). */
 async function observable(): Promise<unknown> {
-  await log.producer.flush(); // acks=0 writes land before we look
+  await log.flush(); // acks=0 writes land before we look
   const topics = (await json('GET', '/v1/topics', undefined)).body.topics as { name: string }[];
   const described = await Promise.all(topics.map((t) => json('GET', `/v1/topics/${encodeURIComponent(t.name)}`, undefined).then((r) => r.body)));
   const groups = (await json('GET', '/v1/groups', undefined)).body.groups as { group: string }[];

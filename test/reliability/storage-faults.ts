@@ -17,7 +17,8 @@ import { pathToFileURL } from 'node:url';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch, partitionForKey } from '../../lib/format/index.js';
 import { Log, type LogOptions } from '../../lib/log/index.js';
-import { batchRowFromItem, effectiveRows, rowsPk, topicFromItem, topicsPk } from '../../lib/log/layout.js';
+import { batchRowFromItem, effectiveRows, topicFromItem } from '../../lib/log/layout.js';
+import { rowsPk, topicsPk } from '../../lib/keys.js';
 import { openStores, type Stores } from '../../lib/storage/open.js';
 import type { MetadataStore } from '../../lib/storage/ports.js';
 import { FaultPlan, faultKinds, withFaults, type FaultKind, type FaultRates } from '../support/fault-plan.js';
@@ -115,7 +116,7 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   /** Log.appendBatches: one client batch per request, partitioned by key as a Kafka client does. */
   const batchProducer = async (name: string, idempotent: boolean) => {
     const counter = { next: 0 };
-    const producerId = idempotent ? await client(() => random.pick(logs).producerIds.allocate()) : -1;
+    const producerId = idempotent ? await client(() => random.pick(logs).internals.producerIds.allocate()) : -1;
     const sequences = new Array<number>(partitions).fill(0);
     for (let i = 0; i < options.requestsPerProducer; i++) {
       const key = `key-${random.int(0, 49)}`;
@@ -150,7 +151,7 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   const maintaining = async () => {
     while (running) {
       try {
-        const result = await maintainer.maintenance.run();
+        const result = await maintainer.runMaintenance();
         maintenance.passes++;
         maintenance.objectsDeleted += result.objects_deleted;
       } catch (error) {
@@ -209,7 +210,7 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     seed: options.seed,
     faults: Object.fromEntries(faultKinds.map((kind) => [kind, plan.counts[kind] + maintenancePlan.counts[kind]])) as Record<FaultKind, number>,
     faultsTotal: plan.total() + maintenancePlan.total(),
-    commitConflicts: logs.reduce((sum, log) => sum + log.committer.stats.conflicts, racer.committer.stats.conflicts),
+    commitConflicts: logs.reduce((sum, log) => sum + log.internals.committer.stats.conflicts, racer.internals.committer.stats.conflicts),
     retries,
     figures: checked.figures,
     tailed,

@@ -38,7 +38,7 @@ const serverDefault = -1;
 export function createTopicsHandler({ log }: BrokerDeps): ApiHandler<CreateTopicsRequest, CreateTopicsResponse> {
   const plan = (topic: CreatableTopic): { name: string; partitions: number; config: Partial<TopicConfig> } => {
     const name = validateTopicName(topic.name);
-    const partitions = topic.numPartitions === serverDefault ? (log.options.defaultPartitions ?? 1) : validatePartitionCount(topic.numPartitions, 'num_partitions');
+    const partitions = topic.numPartitions === serverDefault ? log.settings.defaultPartitions : validatePartitionCount(topic.numPartitions, 'num_partitions');
     const config: Record<string, number | string> = {};
     for (const { name: key, value } of topic.configs) {
       if (key === 'cleanup.policy') {
@@ -59,7 +59,7 @@ export function createTopicsHandler({ log }: BrokerDeps): ApiHandler<CreateTopic
           if (!permits(context.principal, 'admin', topic.name)) throw new SpoolError('FORBIDDEN', `not allowed to create topic ${topic.name}`);
           const planned = plan(topic);
           if (!request.validateOnly) {
-            if (await log.topics.get(planned.name)) throw new SpoolError('TOPIC_ALREADY_EXISTS', `topic ${planned.name} already exists`);
+            if (await log.topic(planned.name)) throw new SpoolError('TOPIC_ALREADY_EXISTS', `topic ${planned.name} already exists`);
             await log.createTopic(planned.name, planned.partitions, planned.config);
           }
           topics.push({ name: topic.name, errorCode: KafkaErrors.NONE, errorMessage: null });
@@ -111,11 +111,11 @@ export function describeConfigsHandler({ log }: BrokerDeps): ApiHandler<Describe
           try {
             if (resource.resourceType === RESOURCE_TOPIC) {
               if (!permits(context.principal, 'read', resource.resourceName)) throw new SpoolError('FORBIDDEN', `not allowed to describe topic ${resource.resourceName}`);
-              const topic = await log.topics.require(resource.resourceName);
+              const topic = await log.requireTopic(resource.resourceName);
               return { ...base, errorCode: KafkaErrors.NONE, errorMessage: null, configs: only(entries(topic.config, (key) => (topic.config[key] === defaultTopicConfig[key] ? SOURCE_DEFAULT : SOURCE_TOPIC))) };
             }
             if (resource.resourceType === RESOURCE_BROKER) {
-              return { ...base, errorCode: KafkaErrors.NONE, errorMessage: null, configs: only(entries({ ...defaultTopicConfig, ...log.options.topicDefaults }, () => SOURCE_DEFAULT)) };
+              return { ...base, errorCode: KafkaErrors.NONE, errorMessage: null, configs: only(entries(log.settings.topicDefaults, () => SOURCE_DEFAULT)) };
             }
             return { ...base, errorCode: KafkaErrors.INVALID_REQUEST, errorMessage: `resource type ${resource.resourceType} is not supported; expected 2 (topic) or 4 (broker)`, configs: [] };
           } catch (error) {

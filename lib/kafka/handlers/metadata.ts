@@ -26,10 +26,10 @@ export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<Metada
   type Topic = Encodable<MetadataResponseTopic>;
   const describe = async (name: string, allowCreate: boolean): Promise<Topic> => {
     try {
-      let topic = await log.topics.get(name);
-      if (topic === undefined && allowCreate && log.options.autoCreateTopics !== false) {
+      let topic = await log.topic(name);
+      if (topic === undefined && allowCreate && log.settings.autoCreateTopics) {
         topic = await log.createTopic(name).catch(async (error) => {
-          if (error instanceof SpoolError && error.code === 'TOPIC_ALREADY_EXISTS') return log.topics.require(name);
+          if (error instanceof SpoolError && error.code === 'TOPIC_ALREADY_EXISTS') return log.requireTopic(name);
           throw error;
         });
       }
@@ -60,7 +60,7 @@ export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<Metada
       // All topics: a null list (v1+), or an empty one in v0.
       const all = request.topics === null || (context.apiVersion === 0 && request.topics.length === 0);
       const wanted: readonly { readonly name: string | null; readonly topicId: string }[] = all
-        ? (await log.topics.list()).filter((topic) => permits(context.principal, 'read', topic.name)).map((topic) => ({ name: topic.name, topicId: topic.id }))
+        ? (await log.listTopics()).filter((topic) => permits(context.principal, 'read', topic.name)).map((topic) => ({ name: topic.name, topicId: topic.id }))
         : request.topics!;
       const topics = await Promise.all(
         wanted.map(async ({ name, topicId }): Promise<Topic> => {

@@ -102,7 +102,7 @@ export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProdu
         // Transactions are not supported; an idempotent producer sends no transactional id.
         return { errorCode: KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
       }
-      const producerId = await log.producerIds.allocate().catch((error: unknown) => {
+      const producerId = await log.allocateProducerId().catch((error: unknown) => {
         throw error instanceof SpoolError ? error : new SpoolError('STORAGE_UNAVAILABLE', 'could not allocate a producer id', { cause: error });
       });
       return { errorCode: KafkaErrors.NONE, producerId, producerEpoch: 0 };

@@ -18,7 +18,8 @@
 import { monotonicFactory } from 'ulid';
 import { batchesIn, patchBaseOffset, readBatchHeader, repairMaxTimestamp } from '../../format/index.js';
 import { maxTransactionOps, TransactionConflictError, ConditionFailedError, type WriteOp } from '../../storage/ports.js';
-import { batchRowAttrs, batchRowFromItem, effectiveRows, objectsOf, offsetSk, rowKey, rowsPk, type BatchRow, type PartitionState, type TopicItem } from '../layout.js';
+import { batchRowAttrs, batchRowFromItem, effectiveRows, objectsOf, type BatchRow, type PartitionState, type TopicItem } from '../layout.js';
+import { offsetSk, rowKey, rowsPk } from '../../keys.js';
 import { buildIndexes, type BatchPlacement } from '../segment-index.js';
 import { unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
 import { markUnreferenced } from './ledger.js';

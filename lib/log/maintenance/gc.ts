@@ -10,9 +10,9 @@
  * come from the object store's clock against ours: they must agree to well within the grace period.
  * Nothing reachable is ever deleted.
  */
-import { batchRowFromItem, objectsOf, rowsPk, topicFromItem, topicsPk } from '../layout.js';
+import { batchRowFromItem, objectsOf, topicFromItem } from '../layout.js';
+import { ledgerKey, ledgerPk, rowsPk, topicsPk } from '../../keys.js';
 import type { MaintenanceContext, MaintenanceResult } from './context.js';
-import { ledgerPk } from './ledger.js';
 
 export const objectPrefixes = ['segments/', 'partitions/'] as const;
 
@@ -47,7 +47,7 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
   // Ledger entries of objects that are gone (deleted now, or before) are done with.
   const gone = new Set(doomed);
   for (const key of ledger.keys()) {
-    if (!existing.has(key) || gone.has(key)) await ctx.metadata.write({ kind: 'delete', key: { pk: ledgerPk, sk: key } });
+    if (!existing.has(key) || gone.has(key)) await ctx.metadata.write({ kind: 'delete', key: ledgerKey(key) });
   }
 }
 

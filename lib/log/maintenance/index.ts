@@ -8,7 +8,8 @@
 import { SpoolError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { MetadataStore, ObjectStore } from '../../storage/ports.js';
-import { partitionKey, partitionStateFromItem, topicFromItem, topicsPk } from '../layout.js';
+import { partitionStateFromItem, topicFromItem } from '../layout.js';
+import { partitionKey, topicsPk } from '../../keys.js';
 import type { TopicRegistry } from '../topics.js';
 import { compactPartition } from './compaction.js';
 import { emptyResult, type MaintenanceContext, type MaintenanceOptions, type MaintenanceResult } from './context.js';

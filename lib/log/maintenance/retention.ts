@@ -8,7 +8,8 @@
  * its records' (rows written before append validation are repaired first: timestamps.ts).
  */
 import { ConditionFailedError } from '../../storage/ports.js';
-import { batchRowFromItem, effectiveRows, partitionKey, rowsPk, type BatchRow, type PartitionState, type TopicItem } from '../layout.js';
+import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from '../layout.js';
+import { partitionKey, rowsPk } from '../../keys.js';
 import { deleteRows } from './compaction.js';
 import type { MaintenanceContext, MaintenanceResult } from './context.js';
 import { repairRowTimestamps } from './timestamps.js';

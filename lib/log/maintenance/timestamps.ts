@@ -14,7 +14,8 @@
  */
 import { repairChunkTimestamps } from '../../format/index.js';
 import { ConditionFailedError, type Attributes } from '../../storage/ports.js';
-import { rowKey, type BatchRow, type TopicItem } from '../layout.js';
+import { type BatchRow, type TopicItem } from '../layout.js';
+import { rowKey } from '../../keys.js';
 import { unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
 
 /** The rows, with every row stored with an unknown (negative) maxTimestampMs repaired in the store and in the result. */

@@ -1,0 +1,115 @@
+/**
+ * Where everything lives in the MetadataStore: every item kind, its key, the module that owns it and
+ * what it holds, in one table (`itemKinds`), and the one function that builds each key. No module
+ * builds a key of its own; a test runs a full scenario (HTTP, Kafka, groups, maintenance, keys) and
+ * fails on any item written that this table does not name (test/keys.test.ts). Pure.
+ *
+ * Keys carry a topic's *id* (a UUID minted at its creation), not its name, where the item belongs to
+ * one incarnation of the topic: a topic deleted and created again never sees the old one's state.
+ * Each partition has its own partition keys, so DynamoDB's per-key throughput limit applies per
+ * partition. Base offsets are padded to 16 decimal digits (enough for 2^53), so sort-key order is
+ * offset order; node ids to 10.
+ */
+import type { ItemKey } from './storage/ports.js';
+
+export interface ItemKind {
+  readonly kind: string;
+  readonly pk: string;
+  readonly sk: string;
+  /** The module that writes it. */
+  readonly owner: string;
+  readonly holds: string;
+  /** Matches the key of an item of this kind. */
+  readonly matches: (key: ItemKey) => boolean;
+}
+
+const offsetDigits = 16;
+const nodeIdDigits = 10;
+
+// ---- the log (lib/log) ----------------------------------------------------------------------------
+
+export const topicsPk = 'topics';
+export const topicKey = (name: string): ItemKey => ({ pk: topicsPk, sk: name });
+
+const partitionPkPrefix = 'part#';
+export const partitionSk = 'state';
+export const partitionPk = (topicId: string, partition: number): string => `${partitionPkPrefix}${topicId}#${partition}`;
+export const partitionKey = (topicId: string, partition: number): ItemKey => ({ pk: partitionPk(topicId, partition), sk: partitionSk });
+
+const producerSkPrefix = 'producer#';
+export const producerStateKey = (topicId: string, partition: number, producerId: number): ItemKey => ({ pk: partitionPk(topicId, partition), sk: `${producerSkPrefix}${producerId}` });
+
+const rowsPkPrefix = 'rows#';
+export const rowsPk = (topicId: string, partition: number): string => `${rowsPkPrefix}${topicId}#${partition}`;
+export const offsetSk = (offset: number): string => String(offset).padStart(offsetDigits, '0');
+export const rowKey = (topicId: string, partition: number, baseOffset: number): ItemKey => ({ pk: rowsPk(topicId, partition), sk: offsetSk(baseOffset) });
+
+export const producerIdsKey: ItemKey = { pk: 'producer-ids', sk: 'next' };
+
+export const ledgerPk = 'unreferenced';
+export const ledgerKey = (objectKey: string): ItemKey => ({ pk: ledgerPk, sk: objectKey });
+
+// ---- consumer groups (lib/groups, lib/kafka) ------------------------------------------------------
+
+const groupPkPrefix = 'group#';
+export const groupPk = (group: string): string => `${groupPkPrefix}${group}`;
+export const groupStateSk = 'state';
+export const memberSkPrefix = 'member#';
+export const offsetSkPrefix = 'offset#';
+export const vouchSk = 'kafka-vouch';
+export const coordinatorSk = 'coordinator';
+export const groupStateKey = (group: string): ItemKey => ({ pk: groupPk(group), sk: groupStateSk });
+export const memberKey = (group: string, memberId: string): ItemKey => ({ pk: groupPk(group), sk: `${memberSkPrefix}${memberId}` });
+/** `tp` is `<topic>/<partition>` (groups/assignors.ts, tpKey). */
+export const groupOffsetKey = (group: string, tp: string): ItemKey => ({ pk: groupPk(group), sk: `${offsetSkPrefix}${tp}` });
+export const vouchKey = (group: string): ItemKey => ({ pk: groupPk(group), sk: vouchSk });
+export const coordinatorKey = (group: string): ItemKey => ({ pk: groupPk(group), sk: coordinatorSk });
+
+export const groupsPk = 'groups';
+export const groupIndexKey = (group: string): ItemKey => ({ pk: groupsPk, sk: group });
+
+// ---- the Kafka cluster (lib/kafka/cluster.ts) -----------------------------------------------------
+
+export const brokersPk = 'brokers';
+export const brokerKey = (nodeId: number): ItemKey => ({ pk: brokersPk, sk: String(nodeId).padStart(nodeIdDigits, '0') });
+export const clusterIdKey: ItemKey = { pk: 'cluster', sk: 'id' };
+
+// ---- API keys (lib/auth.ts) -----------------------------------------------------------------------
+
+export const authPk = 'auth';
+const apiKeySkPrefix = 'key#';
+export const apiKeyKey = (id: string): ItemKey => ({ pk: authPk, sk: `${apiKeySkPrefix}${id}` });
+export const apiKeyIdOf = (sk: string): string => sk.slice(apiKeySkPrefix.length);
+
+// ---- the table --------------------------------------------------------------------------------------
+
+const startsWith = (prefix: string) => (text: string) => text.startsWith(prefix);
+const exactly = (value: string) => (text: string) => text === value;
+const digits = (count: number) => (text: string) => new RegExp(`^\\d{${count}}$`).test(text);
+const any = () => true;
+
+/** Every item kind, by key; a key matches at most one kind. */
+export const itemKinds: readonly ItemKind[] = (
+  [
+    ['topic', topicsPk, '<topic name>', 'lib/log/topics.ts', 'TopicItem: id, partitions, config, createdMs, deleting?', exactly(topicsPk), any],
+    ['partition', 'part#<topic id>#<partition>', partitionSk, 'lib/log/commit.ts, leases.ts, topics.ts, retention.ts', 'nextOffset (high watermark), logStartOffset, lease: owner, epoch, leaseExpiresMs', startsWith(partitionPkPrefix), exactly(partitionSk)],
+    ['producer state', 'part#<topic id>#<partition>', 'producer#<producer id>', 'lib/log/idempotence.ts', "an idempotent producer's epoch, next sequence and last batches with their offsets", startsWith(partitionPkPrefix), startsWith(producerSkPrefix)],
+    ['batch row', 'rows#<topic id>#<partition>', '<base offset, 16 digits>', 'lib/log/commit.ts, maintenance/', 'BatchRow: where records [base, base + count) live', startsWith(rowsPkPrefix), digits(offsetDigits)],
+    ['producer id counter', producerIdsKey.pk, producerIdsKey.sk, 'lib/log/idempotence.ts', 'the next unreserved producer id', exactly(producerIdsKey.pk), exactly(producerIdsKey.sk)],
+    ['unreferenced object', ledgerPk, '<object key>', 'lib/log/maintenance/ledger.ts', 'sinceMs: when the object stopped being referenced', exactly(ledgerPk), any],
+    ['group state', 'group#<group>', groupStateSk, 'lib/groups/coordinator.ts, classic.ts', 'GroupState: incarnation, generation, members, assignments (classic: the Kafka members)', startsWith(groupPkPrefix), exactly(groupStateSk)],
+    ['group member lease', 'group#<group>', 'member#<member id>', 'lib/groups/coordinator.ts', "an HTTP member's lastHeartbeatMs and sessionTimeoutMs", startsWith(groupPkPrefix), startsWith(memberSkPrefix)],
+    ['group offset', 'group#<group>', 'offset#<topic>/<partition>', 'lib/groups/items.ts', 'committed, metadata, topicId; an HTTP member position, its run, generation and topicId', startsWith(groupPkPrefix), startsWith(offsetSkPrefix)],
+    ['group vouch', 'group#<group>', vouchSk, 'lib/groups/classic.ts', "aliveUntilMs: until when a Kafka group's coordinator vouches for its members", startsWith(groupPkPrefix), exactly(vouchSk)],
+    ['group coordinator lease', 'group#<group>', coordinatorSk, 'lib/kafka/cluster.ts', "owner, epoch, expiresMs of the agent coordinating the group's Kafka members", startsWith(groupPkPrefix), exactly(coordinatorSk)],
+    ['group index', groupsPk, '<group>', 'lib/groups/coordinator.ts', 'createdMs: one item per group, for listing', exactly(groupsPk), any],
+    ['broker registration', brokersPk, '<node id, 10 digits>', 'lib/kafka/cluster.ts', "an agent's host, port, rack, writer id and registration lease", exactly(brokersPk), digits(nodeIdDigits)],
+    ['cluster id', clusterIdKey.pk, clusterIdKey.sk, 'lib/kafka/cluster.ts', "the Kafka cluster id, minted once", exactly(clusterIdKey.pk), exactly(clusterIdKey.sk)],
+    ['API key', authPk, 'key#<id>', 'lib/auth.ts', "a key's name, SHA-256 of its secret, permissions and createdMs", exactly(authPk), startsWith(apiKeySkPrefix)],
+  ] as const
+).map(([kind, pk, sk, owner, holds, pkMatches, skMatches]) => ({ kind, pk, sk, owner, holds, matches: (key: ItemKey) => pkMatches(key.pk) && skMatches(key.sk) }));
+
+/** The kind of item a key names; undefined for a key no module should write. */
+export function kindOf(key: ItemKey): ItemKind | undefined {
+  return itemKinds.find((kind) => kind.matches(key));
+}

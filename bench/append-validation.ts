@@ -71,7 +71,7 @@ async function inProcess(): Promise<void> {
 async function endToEnd(): Promise<void> {
   const count = 100_000;
   const file = join(tmpdir(), `spool-bench-lines-${process.pid}.txt`);
-  writeFileSync(file, Array.from({ length: count }, (_, i) => logLine(i, recordBytes - 1)).join('\n') + '\n');
+  writeFileSync(file, `${Array.from({ length: count }, (_, i) => logLine(i, recordBytes - 1)).join('\n')}\n`);
   const baseline = process.env.SPOOL_BENCH_BASELINE;
   const trees = [{ name: 'this tree', root: undefined }, ...(baseline ? [{ name: `baseline (${baseline})`, root: baseline }] : [])];
   const env = { SPOOL_DEFAULT_PARTITIONS: '8', SPOOL_LINGER_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };

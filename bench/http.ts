@@ -13,7 +13,7 @@
  *   npm run bench -- http
  */
 import { dynamoDb, s3Standard } from './support/latency-model.js';
-import { median, percentile, startAgent as startAgentProcess, stopAgent, type Agent } from './support/process.js';
+import { median, percentile, startAgent as startAgentProcess, stopAgent, } from './support/process.js';
 
 const recordBytes = 1024;
 const runs = 3;
@@ -77,7 +77,7 @@ function summarise(name: string, results: RunResult[]): string {
 const value = 'x'.repeat(recordBytes - 1);
 /** One value per line (text/plain, as a console producer sends). */
 const lines = (count: number) => `${value}\n`.repeat(count);
-const json = (count: number) => JSON.stringify({ records: Array.from({ length: count }, () => ({ value: value + 'y' })) });
+const json = (count: number) => JSON.stringify({ records: Array.from({ length: count }, () => ({ value: `${value}y` })) });
 
 console.log(`HTTP benchmark, ${new Date().toISOString()}, Node ${process.version}, linger ${lingerMs} ms, 1 KiB records, median of ${runs} runs`);
 console.log('| workload | MB/s | records/s | p50 ms | p99 ms |');

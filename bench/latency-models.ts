@@ -65,7 +65,7 @@ for (const model of models) {
     const runs = results.get(`${model} ${rate.name}`)!;
     const p50 = m(runs, 'produceP50Ms');
     const p99 = m(runs, 'produceP99Ms');
-    const label = model === 'embedded' ? 'embedded (no model)' : storageModels[model].objects.name.replace(' PUT/GET', '') + ' + DynamoDB';
+    const label = model === 'embedded' ? 'embedded (no model)' : `${storageModels[model].objects.name.replace(' PUT/GET', '')} + DynamoDB`;
     console.log(`| ${label} | ${rate.name} | ${p50} | ${p99} | ${m(runs, 'endToEndP50Ms')} | ${m(runs, 'endToEndP99Ms')} | ${(p50 / warpStream.p50Ms).toFixed(2)} | ${(p99 / warpStream.p99Ms).toFixed(2)} |`);
   }
 }

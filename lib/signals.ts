@@ -25,5 +25,7 @@ export function linkedSignal(sources: readonly (AbortSignal | undefined)[]): Lin
     setMaxListeners(0, source);
     source.addEventListener('abort', abort, { once: true });
   }
-  return { signal: controller.signal, dispose: () => linked.forEach((source) => source.removeEventListener('abort', abort)) };
+  return { signal: controller.signal, dispose: () => {
+      for (const source of linked) source.removeEventListener('abort', abort);
+    } };
 }

@@ -2,10 +2,11 @@
  * Consumer groups with no coordinator process: the group's state lives in the MetadataStore and
  * changes only by compare-and-set (state.ts holds the rules), so any API instance — any Lambda — can
  * serve any request of any member. Its items are listed in lib/keys.ts, read and written through
- * items.ts. A group managed by Kafka's classic protocol (lib/kafka/classic-groups.ts)
- * lives in the same items: here it is listed, described, has its offsets read, reset and deleted, and
- * takes commits with no member while it has no live members; joining it, or acting as one of its
- * members, is INCONSISTENT_GROUP_PROTOCOL until its members are gone.
+ * items.ts. A group another protocol manages (Kafka's classic groups) lives in the same items: here
+ * it is listed, described, has its offsets read, reset and deleted, and takes commits with no member
+ * while it has no live members; joining it, or acting as one of its members, is
+ * INCONSISTENT_GROUP_PROTOCOL until its members are gone. Which protocol holds a group, and what
+ * taking it over means, is ownership.ts's to answer.
  *
  * Heartbeats write only the member's own lease item, so members do not contend; the state item is
  * written when membership, subscriptions, partition counts or ownership change, or once per member
@@ -35,9 +36,6 @@ import { assignorNames, parseTpKey, tpKey, type AssignorName } from './assignors
 import { coordinatorKey, groupIndexKey, groupOffsetKey, groupsPk, groupStateKey, memberKey, vouchKey } from '../keys.js';
 import {
   checkGroupName,
-  classicLive,
-
-  liveCount,
   liveMembers,
   loadGroup,
   stateAttrs,
@@ -47,6 +45,7 @@ import {
   type OffsetUpdate,
   type TopicIdentities,
 } from './items.js';
+import { heldByOther, heldElsewhere, heldView, groupKind, liveCount, takeOver, takeOverChecks, type GroupKind } from './ownership.js';
 import { acknowledge, assignmentOf, emptyGroup, notified, phaseOf, rebalance, type AutoOffsetReset, type GroupPhase, type GroupState, type MemberState } from './state.js';
 import { linkedSignal } from '../signals.js';
 
@@ -87,7 +86,7 @@ export interface GroupDescription {
   readonly state: GroupPhase;
   readonly generation: number;
   /** Which protocol manages the group: Spool's HTTP groups or Kafka's classic JoinGroup/SyncGroup. */
-  readonly kind: 'http' | 'kafka';
+  readonly kind: GroupKind;
   /** HTTP: the assignor; Kafka: the protocol the members chose (e.g. "range", "cooperative-sticky"). */
   readonly assignor: string | null;
   readonly members: { memberId: string; topics: readonly string[]; assignments: TopicPartition[]; lastHeartbeatMs: number; sessionTimeoutMs: number }[];
@@ -279,7 +278,7 @@ export class GroupCoordinator {
         }
       }
       const memberId = request.memberId;
-      if (loaded.state.classic) throw kafkaManaged(group, loaded.state);
+      if (groupKind(loaded.state) !== 'http') throw heldElsewhere(group, loaded.state);
       if (live[memberId] === undefined) throw unknownMember(group, memberId);
       if (request.generation !== loaded.state.generation) {
         throw new SpoolError('ILLEGAL_GENERATION', `generation ${describeValue(request.generation)} of member ${memberId} is not the group's current ${loaded.state.generation}: rejoin`, {
@@ -329,9 +328,8 @@ export class GroupCoordinator {
     const loaded = await this.load(group);
     if (!loaded.exists && loaded.offsets.size === 0) throw groupNotFound(group);
     const state = this.withoutExpired(loaded);
-    const { classic } = state;
-    // A Kafka group's owners are what its leader assigned (decoded when the group synced).
-    const owners = classic ? Object.fromEntries(Object.entries(classic.members).flatMap(([id, m]) => m.assigned.map((key) => [key, id]))) : state.owners;
+    const held = heldView(state, loaded.vouch);
+    const owners = held?.owners ?? state.owners;
     const keys = [...new Set([...loaded.offsets.keys(), ...Object.keys(state.target), ...Object.keys(owners)])].sort();
     const partitions = await Promise.all(
       keys.map(async (key) => {
@@ -342,14 +340,8 @@ export class GroupCoordinator {
         return { topic, partition, committed, highWatermark, lag: committed === null ? null : highWatermark - committed, owner: owners[key] ?? null };
       }),
     );
-    const members = classic
-      ? Object.entries(classic.members).map(([memberId, member]) => ({
-          memberId,
-          topics: member.topics,
-          assignments: member.assigned.map(parseTpKey).sort(byTopicPartition),
-          lastHeartbeatMs: loaded.vouch?.renewedMs ?? 0,
-          sessionTimeoutMs: member.sessionTimeoutMs,
-        }))
+    const members = held
+      ? held.members.map(({ assigned, ...member }) => ({ ...member, assignments: assigned.map(parseTpKey).sort(byTopicPartition) }))
       : Object.entries(state.members).map(([memberId, member]) => ({
           memberId,
           topics: member.topics,
@@ -359,10 +351,10 @@ export class GroupCoordinator {
         }));
     return {
       group,
-      kind: classic ? 'kafka' : 'http',
+      kind: groupKind(state),
       state: phaseOf(state),
       generation: state.generation,
-      assignor: classic ? classic.protocol : state.assignor,
+      assignor: held ? held.assignor : state.assignor,
       members,
       partitions: partitions.sort(byTopicPartition),
     };
@@ -491,17 +483,18 @@ export class GroupCoordinator {
   private async change(group: string, memberId: string, mutate: (loaded: Loaded, live: Record<string, MemberState>) => Promise<GroupState>): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
     for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
       const loaded = await this.load(group);
-      // A Kafka group with live members is its coordinator's; once they are gone it is anyone's.
-      if (classicLive(loaded, this.now())) throw kafkaManaged(group, loaded.state);
+      // A group another protocol holds with live members is theirs; once they are gone it is anyone's.
+      if (heldByOther(loaded, 'http', this.now())) throw heldElsewhere(group, loaded.state);
       const live = this.liveMembers(loaded);
       const self = live[memberId];
       if (self) await this.renew(group, memberId, self.sessionTimeoutMs);
       // Each member expired is checked in the same transaction as the state: as many as fit expire
       // now; the rest stay members until the next change (a heartbeat, a poll) expires them.
       const expired = Object.keys(loaded.state.members).filter((id) => live[id] === undefined);
-      const expiringCapacity = maxTransactionOps - 1 - (loaded.state.classic ? 1 : 0);
+      const takeOverOps = takeOverChecks(group, loaded);
+      const expiringCapacity = maxTransactionOps - 1 - takeOverOps.length;
       for (const id of expired.splice(expiringCapacity)) live[id] = loaded.state.members[id]!;
-      let base = loaded.state.classic ? withoutClassic(loaded.state) : loaded.state;
+      let base = takeOver(loaded.state);
       if (expired.length > 0) base = rebalance(base, live, await this.partitionCounts(live));
       let next = notified(await mutate({ ...loaded, state: base }, live), memberId);
       if (next === loaded.state) {
@@ -527,16 +520,7 @@ export class GroupCoordinator {
             condition: lease ? { kind: 'match', fields: { lastHeartbeatMs: lease.lastHeartbeatMs } } : { kind: 'absent' },
           };
         }),
-        // The Kafka members were read as gone: only if their coordinator has not vouched for them since.
-        ...(loaded.state.classic
-          ? [
-              {
-                kind: 'check',
-                key: vouchKey(group),
-                condition: loaded.vouch ? { kind: 'match', fields: { aliveUntilMs: loaded.vouch.aliveUntilMs } } : { kind: 'absent' },
-              } satisfies WriteOp,
-            ]
-          : []),
+        ...takeOverOps,
       ];
       try {
         if (ops.length === 1) await this.metadata.write(ops[0]!);
@@ -576,7 +560,7 @@ export class GroupCoordinator {
 
   /** The state as it would be with expired members gone (for views; not written). */
   private withoutExpired(loaded: Loaded): GroupState {
-    if (loaded.state.classic) return loaded.state.memberCount === 0 || classicLive(loaded, this.now()) ? loaded.state : withoutClassic(loaded.state);
+    if (groupKind(loaded.state) !== 'http') return loaded.state.memberCount === 0 || heldByOther(loaded, 'http', this.now()) ? loaded.state : takeOver(loaded.state);
     const live = this.liveMembers(loaded);
     if (Object.keys(live).length === loaded.state.memberCount) return loaded.state;
     return rebalance(loaded.state, live, loaded.state.partitionCounts);
@@ -706,22 +690,6 @@ function sameCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<stri
 
 function unknownMember(group: string, memberId: string): SpoolError {
   return new SpoolError('UNKNOWN_MEMBER_ID', `member ${memberId} is not in group ${group} (it left, or its session expired): join again`);
-}
-
-function kafkaManaged(group: string, state: GroupState): SpoolError {
-  return new SpoolError(
-    'INCONSISTENT_GROUP_PROTOCOL',
-    `group ${group} has ${state.memberCount} live Kafka consumer members (protocol ${state.classic?.protocol ?? 'none yet'}); it takes HTTP members once they have left`,
-  );
-}
-
-/**
- * A Kafka group whose coordinator no longer vouches for its members, as an empty HTTP group. The
- * generation moves on, so nothing of the Kafka generation (a coordinator cut off from the store, a
- * member of it) can commit any more.
- */
-function withoutClassic(state: GroupState): GroupState {
-  return { ...state, classic: undefined, generation: state.generation + 1, assignor: null, members: {}, memberCount: 0, target: {}, owners: {} };
 }
 
 function groupNotFound(group: string): SpoolError {

@@ -8,7 +8,7 @@
  * Liveness differs by kind: an HTTP member is live while its own lease runs; a Kafka group's members
  * live in the coordinating agent's memory (heartbeats are not written), and the store knows only that
  * the agent vouched for them until `aliveUntilMs`. Past it (the agent died and no other took over)
- * every reader counts the group as having no live members.
+ * every reader counts the group as having no live members (ownership.ts asks both).
  */
 import { describeValue, SpoolError } from '../errors.js';
 import { TransactionConflictError, type Attributes, type AttributeValue, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
@@ -157,17 +157,6 @@ export function liveMembers(loaded: LoadedGroup, now: number): Record<string, Me
     if (lastSeenMs + member.sessionTimeoutMs > now) live[id] = member;
   }
   return live;
-}
-
-/** Whether a Kafka group's members are vouched for by a live coordinator. */
-export function classicLive(loaded: LoadedGroup, now: number): boolean {
-  return loaded.state.classic !== undefined && loaded.state.memberCount > 0 && (loaded.vouch?.aliveUntilMs ?? 0) > now;
-}
-
-/** Live members of either kind. */
-export function liveCount(loaded: LoadedGroup, now: number): number {
-  if (loaded.state.classic) return classicLive(loaded, now) ? loaded.state.memberCount : 0;
-  return Object.keys(liveMembers(loaded, now)).length;
 }
 
 export interface OffsetUpdate {

@@ -55,7 +55,7 @@ export interface KafkaListener {
 
 export async function startKafkaListener(options: KafkaListenerOptions): Promise<KafkaListener> {
   let server: KafkaServer | undefined;
-  const handlers = (deps: BrokerDeps): ApiHandler<any, any>[] => [
+  const handlers = (deps: BrokerDeps): ApiHandler<unknown, unknown>[] => [
     apiVersionsHandler(() => server!.versions),
     metadataHandler(deps),
     produceHandler(deps),

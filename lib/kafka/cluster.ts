@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import pMap from 'p-map';
 import { SpoolError } from '../errors.js';
 import type { Log, TopicItem } from '../log/index.js';
-import { ConditionFailedError, type Item, type ItemKey, type MetadataStore } from '../storage/ports.js';
+import { ConditionFailedError, type Item, type MetadataStore } from '../storage/ports.js';
 import { brokerKey, brokersPk, clusterIdKey, coordinatorKey } from '../keys.js';
 
 export interface BrokerNode {

@@ -35,7 +35,7 @@ import { KafkaErrors, kafkaErrorFor } from './errors.js';
 import { KafkaReader, KafkaWriter } from './wire.js';
 
 export interface KafkaServerOptions {
-  readonly handlers: readonly ApiHandler<any, any>[];
+  readonly handlers: readonly ApiHandler<unknown, unknown>[];
   readonly logger: Logger;
   /** Largest request frame accepted; a larger one closes the connection. @default 100 MiB (Kafka's socket.request.max.bytes) */
   readonly maxRequestBytes?: number;
@@ -64,7 +64,7 @@ const preAuthApis = new Set([18, 17, 36]);
 export const maxUnauthenticatedFrameBytes = 512 * 1024;
 
 export class KafkaServer {
-  private readonly handlers = new Map<number, ApiHandler<any, any>>();
+  private readonly handlers = new Map<number, ApiHandler<unknown, unknown>>();
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
   private readonly maxRequestBytes: number;
@@ -91,7 +91,7 @@ export class KafkaServer {
     });
   }
 
-  handler(apiKey: number): ApiHandler<any, any> | undefined {
+  handler(apiKey: number): ApiHandler<unknown, unknown> | undefined {
     return this.handlers.get(apiKey);
   }
 
@@ -314,7 +314,7 @@ class Connection {
     const startedMs = performance.now();
     let header: Header;
     let reader: KafkaReader;
-    let handler: ApiHandler<any, any> | undefined;
+    let handler: ApiHandler<unknown, unknown> | undefined;
     let request: unknown;
     try {
       const classic = new KafkaReader(frame, false, 'request header');
@@ -360,7 +360,7 @@ class Connection {
     }
   }
 
-  private async handle(handler: ApiHandler<any, any>, request: unknown, context: RequestContext): Promise<unknown> {
+  private async handle(handler: ApiHandler<unknown, unknown>, request: unknown, context: RequestContext): Promise<unknown> {
     // SASL handlers change the connection's state, so they get the connection itself.
     if (handler.codec.key === 17 || handler.codec.key === 36) return (handler as unknown as SaslApiHandler).handleSasl(request, context, this.sasl());
     return handler.handle(request, context);
@@ -401,7 +401,7 @@ class Connection {
     this.queueWrite(Promise.resolve([size]));
   }
 
-  private enqueue(header: Header, handler: ApiHandler<any, any>, request: unknown, answer: Promise<unknown>, startedMs: number): void {
+  private enqueue(header: Header, handler: ApiHandler<unknown, unknown>, request: unknown, answer: Promise<unknown>, startedMs: number): void {
     // The request holds its frame (its batches are views of it) until it is answered.
     const reservation = this.accepting;
     this.accepting = 0;
@@ -429,7 +429,7 @@ class Connection {
     this.queueWrite(bytes);
   }
 
-  private encode(header: Header, handler: ApiHandler<any, any>, response: unknown): Buffer[] | null {
+  private encode(header: Header, handler: ApiHandler<unknown, unknown>, response: unknown): Buffer[] | null {
     if (response === noResponse) return [];
     try {
       const { codec } = handler;

@@ -144,7 +144,7 @@ export class Committer {
         // A group's failure is its chunks' outcome; it must not hide the outcome of the other groups.
         const committed = await this.commitGroup(group.chunks, options.notAfterMs ?? Infinity).catch((error: unknown) => ({ outcomes: group.chunks.map(() => failed(error)), conflicts: 0 }));
         this.options.metrics?.emit({ Commits: [1, 'Count'], CommitConflicts: [committed.conflicts, 'Count'] });
-        committed.outcomes.forEach((outcome, index) => (outcomes[group.start + index] = outcome));
+        for (const [index, outcome] of committed.outcomes.entries()) outcomes[group.start + index] = outcome;
       }),
     );
     return outcomes;
@@ -204,7 +204,7 @@ export class Committer {
       try {
         this.stats.transactions++;
         await this.metadata.transact(planned.flatMap((plan) => plan.writes.map(({ op }) => op)));
-        live.forEach((index, i) => (outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates, planned[i]!.lease)));
+        for (const [i, index] of live.entries()) outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates, planned[i]!.lease);
         break;
       } catch (error) {
         if (error instanceof TransactionConflictError) {
@@ -245,7 +245,7 @@ export class Committer {
           break;
         }
         // Ambiguous: it may have landed. Keep the cached bases so the retry can recognise our rows.
-        live.forEach((index, i) => uncertain.set(index, [...(uncertain.get(index) ?? []), { base: bases[i]!, producerStates: planned[i]!.producerStates }]));
+        for (const [i, index] of live.entries()) uncertain.set(index, [...(uncertain.get(index) ?? []), { base: bases[i]!, producerStates: planned[i]!.producerStates }]);
         lastError = failure;
       }
     }

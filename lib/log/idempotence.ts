@@ -24,7 +24,7 @@
  * (2 write units; transactional writes cost double).
  */
 import { SpoolError } from '../errors.js';
-import { ConditionFailedError, type Attributes, type Item, type ItemKey, type MetadataStore } from '../storage/ports.js';
+import { ConditionFailedError, type Attributes, type Item, type MetadataStore } from '../storage/ports.js';
 import { producerIdsKey, producerStateKey } from '../keys.js';
 
 /** How many committed batches per producer are remembered for duplicate detection (Kafka's 5 in flight). */

@@ -236,7 +236,7 @@ export class Log {
     });
     const out: ProducedOffset[] = new Array(records.length);
     groups.forEach(([partition, group], g) => {
-      group.indexes.forEach((index, i) => (out[index] = { partition, offset: acks === 0 ? -1 : bases[g]! + i }));
+      for (const [i, index] of group.indexes.entries()) out[index] = { partition, offset: acks === 0 ? -1 : bases[g]! + i };
     });
     return out;
   }

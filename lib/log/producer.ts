@@ -118,7 +118,7 @@ export class Producer {
   private closed = false;
 
   constructor(
-    private readonly objects: ObjectStore,
+    objects: ObjectStore,
     private readonly committer: Committer,
     private readonly cache: ChunkCache,
     options: ProducerOptions = {},
@@ -251,7 +251,9 @@ export class Producer {
    */
   private runFlush(buffers: PartitionBuffer[]): Promise<void> {
     this.stats.flushes++;
-    const failAll = (error: unknown) => buffers.forEach((buffer) => buffer.waiters.forEach((waiter) => waiter.reject(error)));
+    const failAll = (error: unknown) => {
+      for (const buffer of buffers) for (const waiter of buffer.waiters) waiter.reject(error);
+    };
     const upload = this.upload(buffers).catch((error) => {
       failAll(error);
       return undefined;
@@ -293,14 +295,14 @@ export class Producer {
     outcomes.forEach((outcome, index) => {
       const buffer = buffers[index]!;
       if (!outcome.ok) {
-        buffer.waiters.forEach((waiter) => waiter.reject(outcome.error));
+        for (const waiter of buffer.waiters) waiter.reject(outcome.error);
         return;
       }
       const chunk = chunks[index]!;
       this.cache.set(chunk.objectKey, chunk.position, Buffer.from(bytesByChunk[index]!));
       this.stats.chunksCommitted++;
       this.stats.recordsCommitted += chunk.recordCount;
-      buffer.waiters.forEach((waiter) => waiter.resolve(outcome.baseOffset + waiter.startDelta));
+      for (const waiter of buffer.waiters) waiter.resolve(outcome.baseOffset + waiter.startDelta);
     });
   }
 

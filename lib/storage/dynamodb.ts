@@ -10,7 +10,7 @@ import {
   CreateTableCommand,
   DeleteItemCommand,
   DescribeTableCommand,
-  DynamoDBClient,
+  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
@@ -20,6 +20,7 @@ import {
   waitUntilTableExists,
   type AttributeValue as DynamoValue,
   type ConsumedCapacity,
+  type QueryCommandOutput,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -78,7 +79,7 @@ export class DynamoMetadataStore implements MetadataStore {
     const items: Item[] = [];
     let startKey: Record<string, DynamoValue> | undefined;
     do {
-      let response;
+      let response: QueryCommandOutput;
       try {
         response = await this.client.send(
           new QueryCommand({

@@ -6,7 +6,8 @@
  * listed.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SpoolError } from '../errors.js';
@@ -37,7 +38,7 @@ export class FileObjectStore implements ObjectStore {
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
-    let file;
+    let file: FileHandle;
     try {
       file = await open(this.pathOf(key), 'r');
     } catch (error) {
@@ -95,7 +96,7 @@ export class FileObjectStore implements ObjectStore {
 }
 
 async function walk(directory: string): Promise<string[]> {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(directory, { withFileTypes: true });
   } catch (error) {

@@ -28,7 +28,7 @@ export function runTransaction(access: ItemAccess, ops: readonly WriteOp[]): voi
   const currents = ops.map((op) => access.read(op.key));
   const conflicts = ops.flatMap((op, index) => (conditionHolds(currents[index], op.condition) ? [] : [{ index, current: currents[index] }]));
   if (conflicts.length > 0) throw new TransactionConflictError(conflicts);
-  ops.forEach((op, index) => access.store(op.key, applyWrite(currents[index], op)));
+  for (const [index, op] of ops.entries()) access.store(op.key, applyWrite(currents[index], op));
 }
 
 export function checkTransaction(ops: readonly WriteOp[]): void {

@@ -11,8 +11,9 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { mapAwsError } from './aws-errors.js';
 import { ObjectNotFoundError } from './ports.js';
@@ -71,7 +72,7 @@ export class S3ObjectStore implements ObjectStore {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     let continuationToken: string | undefined;
     do {
-      let response;
+      let response: ListObjectsV2CommandOutput;
       try {
         response = await this.client.send(
           new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: continuationToken }),

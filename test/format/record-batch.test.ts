@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   batchesIn,
-  compress,
   compressionReady,
   decodeRecordBatch,
   encodeRecordBatch,
@@ -12,7 +11,7 @@ import {
   type EncodeBatchOptions,
   type RecordInput,
 } from '../../lib/format/index.js';
-import { expectSpoolError, fixCrc, flipByte, loadFixture, prng, randomRecord, requireCjs } from './support.js';
+import { expectSpoolError, fixCrc, loadFixture, prng, randomRecord, requireCjs } from './support.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -352,24 +351,4 @@ function kafkajsHeaders(record: RecordInput): Record<string, unknown> {
     out[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
   }
   return out;
-}
-
-/** A batch with the given raw records section and header overrides; batchLength and CRC made consistent. */
-function withRecords(
-  records: Buffer,
-  fields: { recordCount: number; lastOffsetDelta?: number; attributes?: number },
-): Buffer {
-  const header = Buffer.from(encodeRecordBatch([{ key: null, value: null, timestampMs: T0 }]).subarray(0, 61));
-  const batch = Buffer.concat([header, records]);
-  batch.writeInt32BE(batch.length - 12, 8);
-  batch.writeInt16BE(fields.attributes ?? 0, 21);
-  batch.writeInt32BE(fields.lastOffsetDelta ?? fields.recordCount - 1, 23);
-  batch.writeInt32BE(fields.recordCount, 57);
-  return fixCrc(batch);
-}
-
-/** One record with the given offsetDelta, null key and value, no headers. */
-function rawRecord({ offsetDelta }: { offsetDelta: number }): Buffer {
-  // length 6: attributes 0, timestampDelta 0, offsetDelta, keyLength -1, valueLength -1, headersCount 0
-  return Buffer.from([12, 0, 0, offsetDelta * 2, 1, 1, 0]);
 }

@@ -176,7 +176,7 @@ export function engineSuite(kind: () => StoreKind): void {
       await log.createTopic(name, 7);
       const keys = Array.from({ length: 50 }, (_, i) => `key-${i}`);
       const produced = await log.produce(name, keys.map((key) => ({ key: text(key), value: text(key) })));
-      produced.forEach((p, i) => expect(p.partition).toBe(partitionForKey(text(keys[i]!), 7)));
+      for (const [i, p] of produced.entries()) expect(p.partition).toBe(partitionForKey(text(keys[i]!), 7));
       for (let partition = 0; partition < 7; partition++) {
         const fetched = await log.fetch(name, partition, 0, { maxRecords: 1000 });
         for (const record of fetched.records) expect(partitionForKey(record.key!, 7)).toBe(partition);
@@ -316,7 +316,7 @@ export function engineSuite(kind: () => StoreKind): void {
       expect(readsWhileIdle).toBeLessThanOrEqual(2 * 8);
       await writer.produce(name, [0, 1].map((partition) => ({ key: null, value: text(`p${partition}`), partition })));
       const woken = await Promise.all(waiting);
-      expect(woken.map((r, i) => r.records.map((record) => str(record.value)))).toEqual(woken.map((_, i) => [`p${i % 2}`]));
+      expect(woken.map((r) => r.records.map((record) => str(record.value)))).toEqual(woken.map((_, i) => [`p${i % 2}`]));
       // Nobody waits any more: the watch stops.
       const after = log.internals.reader.stats.watchReads;
       await new Promise((resolve) => setTimeout(resolve, 150));

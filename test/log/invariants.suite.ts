@@ -54,7 +54,7 @@ export function invariantSuite(kind: () => StoreKind): void {
           for (let i = 0; i < perWriter; i++) {
             const batch = [0, 1].map((j) => ({ key: null, value: text(`w${w}-${i}-${j}`), partition: 0 }));
             const offsets = await writer.produce(topic, batch);
-            offsets.forEach((o, j) => acknowledged.set(`w${w}-${i}-${j}`, o.offset));
+            for (const [j, o] of offsets.entries()) acknowledged.set(`w${w}-${i}-${j}`, o.offset);
           }
         }),
       );

@@ -349,8 +349,14 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         const maybeDie = () => {
           if (++calls > cutAfter) throw new SpoolError('INTERNAL', 'maintenance killed', { retriable: false });
         };
-        stores.metadata.write = async (op) => (maybeDie(), write(op));
-        stores.metadata.transact = async (ops) => (maybeDie(), transact(ops));
+        stores.metadata.write = async (op) => {
+          maybeDie();
+          return write(op);
+        };
+        stores.metadata.transact = async (ops) => {
+          maybeDie();
+          return transact(ops);
+        };
         await make().runMaintenance().catch((error) => expect(String(error)).toContain('maintenance killed'));
         stores.metadata.write = write;
         stores.metadata.transact = transact;

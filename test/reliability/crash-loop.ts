@@ -148,13 +148,13 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const httpProducer = async (name: string) => {
     for (let sequence = 0; !stopping; ) {
       const values = Array.from({ length: random.int(1, 3) }, () => `${name}:${sequence++}`);
-      values.forEach((value) => sent.add(value));
+      for (const value of values) sent.add(value);
       const body = { records: values.map((value) => ({ key: `key-${random.int(0, 49)}`, value })) };
       const acknowledged = await untilAcknowledged(name, async () => {
         try {
           const answer = await call('POST', `/v1/topics/${topic}/records?acks=all`, body);
           if (answer.status === 200) {
-            (answer.body.offsets as { partition: number; offset: number }[]).forEach(({ partition, offset }, i) => acks.push({ producer: name, idempotent: false, value: values[i]!, partition, offset }));
+            for (const [i, { partition, offset }] of (answer.body.offsets as { partition: number; offset: number }[]).entries()) acks.push({ producer: name, idempotent: false, value: values[i]!, partition, offset });
             return true;
           }
           if (answer.status < 500 && answer.status !== 429) violations.push(`${name}: unexpected answer ${answer.status} ${JSON.stringify(answer.body)}`);

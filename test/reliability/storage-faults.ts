@@ -106,10 +106,10 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     const counter = { next: 0 };
     for (let i = 0; i < options.requestsPerProducer; i++) {
       const values = newValues(name, counter);
-      values.forEach((value) => sent.add(value));
+      for (const value of values) sent.add(value);
       const records = values.map((value) => ({ key: text(`key-${random.int(0, 49)}`), value: text(value) }));
       const offsets = await client(() => random.pick(logs).produce(topic, records));
-      offsets.forEach(({ partition, offset }, j) => acks.push({ producer: name, idempotent: false, value: values[j]!, partition, offset }));
+      for (const [j, { partition, offset }] of offsets.entries()) acks.push({ producer: name, idempotent: false, value: values[j]!, partition, offset });
     }
   };
 
@@ -122,7 +122,7 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
       const key = `key-${random.int(0, 49)}`;
       const partition = partitionForKey(text(key), partitions);
       const values = newValues(name, counter);
-      values.forEach((value) => sent.add(value));
+      for (const value of values) sent.add(value);
       const batch = encodeRecordBatch(
         values.map((value) => ({ key: text(key), value: text(value) })),
         idempotent ? { producerId, producerEpoch: 0, baseSequence: sequences[partition]! } : {},
@@ -130,7 +130,7 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
       sequences[partition]! += values.length;
       // The same bytes on every attempt: a retry is recognised by its sequence.
       const { baseOffset } = await client(async () => (await random.pick(logs).appendBatches(topic, partition, batch)).done);
-      values.forEach((value, j) => acks.push({ producer: name, idempotent, value, partition, offset: baseOffset + j }));
+      for (const [j, value] of values.entries()) acks.push({ producer: name, idempotent, value, partition, offset: baseOffset + j });
     }
   };
 

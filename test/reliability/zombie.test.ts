@@ -50,7 +50,7 @@ describe('reliability > zombie leader', () => {
     /** Sends `<name>:<sequence>` to each partition given (sequences from `first`), one record each. */
     const send = async (producer: ReturnType<ReturnType<typeof kafka>['producer']>, name: string, idempotent: boolean, first: number, partitions: number[]) => {
       const values = partitions.map((_, i) => `${name}:${first + i}`);
-      values.forEach((value) => sent.add(value));
+      for (const value of values) sent.add(value);
       const results = await producer.send({ topic, acks: -1, messages: partitions.map((partition, i) => ({ partition, value: values[i]! })) });
       partitions.forEach((partition, i) => {
         const result = results.find((r) => r.partition === partition)!;
@@ -69,7 +69,7 @@ describe('reliability > zombie leader', () => {
     expect(ownersBefore[1]).toBe(ownersBefore[0]);
 
     // Writes A accepts as leader (its lease epoch stamped on them), still buffered when it freezes.
-    ['zombie-http:0', 'zombie-http:1'].forEach((value) => sent.add(value));
+    for (const value of ['zombie-http:0', 'zombie-http:1']) sent.add(value);
     const zombieHttp = fetch(`${a.httpUrl}/v1/topics/${topic}/records`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -22,7 +22,7 @@
  * Runs are seeded but not bit-for-bit repeatable: concurrent callers draw in the order the event loop
  * happens to run them. Every fault is counted once it has been delivered to the caller.
  */
-import { SpoolError } from '../../lib/errors.js';
+import type { SpoolError } from '../../lib/errors.js';
 import { mapAwsError } from '../../lib/storage/aws-errors.js';
 import type { Stores } from '../../lib/storage/open.js';
 import type { ByteRange, Item, ItemKey, MetadataStore, ObjectInfo, ObjectStore, QueryOptions, WriteOp } from '../../lib/storage/ports.js';

@@ -17,7 +17,7 @@
  */
 import { SpoolError, type ErrorCode } from '../../errors.js';
 import { later, type ApiHandler, type RequestContext } from '../api.js';
-import { ClassicGroups, errorJoin, GroupRefusal } from '../classic-groups.js';
+import { type ClassicGroups, errorJoin, GroupRefusal } from '../classic-groups.js';
 import type { ClusterView } from '../cluster.js';
 import { describeGroups, operationsNotAsked, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../apis/describe-groups.js';
 import { coordinatorKeyTypes, findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../apis/find-coordinator.js';
@@ -200,7 +200,7 @@ export function describeGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<
 }
 
 /** Every consumer-group API handler, for the server's handler list. */
-export function groupHandlers(deps: GroupHandlerDeps): ApiHandler<any, any>[] {
+export function groupHandlers(deps: GroupHandlerDeps): ApiHandler<unknown, unknown>[] {
   return [
     findCoordinatorHandler(deps),
     joinGroupHandler(deps),

@@ -14,7 +14,7 @@
  */
 import { repairChunkTimestamps } from '../../format/index.js';
 import { ConditionFailedError, type Attributes } from '../../storage/ports.js';
-import { type BatchRow, type TopicItem } from '../layout.js';
+import type { BatchRow, TopicItem } from '../layout.js';
 import { rowKey } from '../../keys.js';
 import { unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
 

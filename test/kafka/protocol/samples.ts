@@ -147,7 +147,7 @@ export function sample(file: FileDescriptor, name: string, version: number, rand
     }
   };
 
-  const valueOf = (field: FieldDescriptor, nullable: boolean): { input: Value; expected: Value } => {
+  const sampleOf = (field: FieldDescriptor, nullable: boolean): { input: Value; expected: Value } => {
     if (nullable && random() < 0.2) return same(null);
     const one = (): { input: Value; expected: Value } => (field.type === 'struct' ? structSample(field.struct!) : primitive(field.type));
     if (!field.array) return one();
@@ -164,7 +164,7 @@ export function sample(file: FileDescriptor, name: string, version: number, rand
       const tagged = versionSet(field.tagged).has(version);
       if (!present) {
         // A value the version cannot carry is not written: decoding gives the default.
-        if (!options.complete && random() < 0.2) input[field.name] = valueOf(field, false).input;
+        if (!options.complete && random() < 0.2) input[field.name] = sampleOf(field, false).input;
         expected[field.name] = defaultOf(file, field);
         continue;
       }
@@ -180,7 +180,7 @@ export function sample(file: FileDescriptor, name: string, version: number, rand
         expected[field.name] = value;
         continue;
       }
-      const value = valueOf(field, nullable);
+      const value = sampleOf(field, nullable);
       input[field.name] = value.input;
       expected[field.name] = value.expected;
     }

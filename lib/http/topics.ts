@@ -1,0 +1,105 @@
+/**
+ * Topic routes of the HTTP API: create, list, describe, alter and delete, over the Log façade.
+ * Config travels as Kafka's keys with "." spelled "_" (schemas.ts); the engine checks the values.
+ * Creating, altering and deleting need admin on the topic; describing, read; the list holds only the
+ * topics the key may read.
+ */
+import type { z } from '@hono/zod-openapi';
+import { topicConfigKeys, type Log, type TopicConfig, type TopicItem } from '../log/index.js';
+import { declareRoute, permitted } from './access.js';
+import { newRouter } from './middleware.js';
+import { errorResponses, json } from './responses.js';
+import * as s from './schemas.js';
+
+export function topicRoutes(log: Log) {
+  const app = newRouter();
+
+  app.openapi(
+    declareRoute('post', '/v1/topics', {
+      summary: 'Create a topic',
+      access: { topic: 'admin', from: 'body:name' },
+      request: { body: { content: { 'application/json': { schema: s.CreateTopicBody } }, required: true } },
+      responses: { 201: json(s.TopicOut, 'created'), ...errorResponses(400, 409) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const topic = await log.createTopic(body.name, body.partitions, toTopicConfig(body.config));
+      return c.json(topicOut(topic), 201);
+    },
+  );
+
+  app.openapi(
+    declareRoute('get', '/v1/topics', {
+      summary: 'List topics',
+      access: { topic: 'read', from: 'listed' },
+      responses: { 200: json(s.TopicListOut, 'topics') },
+    }),
+    async (c) => {
+      const readable = (await log.listTopics()).filter((t) => permitted(c, { topic: 'read' }, t.name));
+      return c.json({ topics: readable.map((t) => ({ name: t.name, partitions: t.partitions })) }, 200);
+    },
+  );
+
+  app.openapi(
+    declareRoute('get', '/v1/topics/{topic}', {
+      summary: 'Describe a topic: its partitions’ offsets and its config',
+      access: { topic: 'read', from: 'param:topic' },
+      request: { params: s.TopicParams },
+      responses: { 200: json(s.TopicDescriptionOut, 'the topic'), ...errorResponses(404) },
+    }),
+    async (c) => {
+      const { topic, partitions } = await log.describeTopic(c.req.valid('param').topic);
+      return c.json(
+        {
+          name: topic.name,
+          partitions: partitions.map((p) => ({ partition: p.partition, earliest_offset: p.logStartOffset, high_watermark: p.nextOffset })),
+          config: configOut(topic.config),
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    declareRoute('patch', '/v1/topics/{topic}', {
+      summary: 'Add partitions or change config',
+      access: { topic: 'admin', from: 'param:topic' },
+      request: { params: s.TopicParams, body: { content: { 'application/json': { schema: s.AlterTopicBody } }, required: true } },
+      responses: { 200: json(s.TopicOut, 'the topic as changed'), ...errorResponses(400, 404, 409) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const topic = await log.alterTopic(c.req.valid('param').topic, { partitions: body.partitions, config: toTopicConfig(body.config) });
+      return c.json(topicOut(topic), 200);
+    },
+  );
+
+  app.openapi(
+    declareRoute('delete', '/v1/topics/{topic}', {
+      summary: 'Delete a topic and its records',
+      access: { topic: 'admin', from: 'param:topic' },
+      request: { params: s.TopicParams },
+      responses: { 204: { description: 'deleted' }, ...errorResponses(404) },
+    }),
+    async (c) => {
+      await log.deleteTopic(c.req.valid('param').topic);
+      return c.body(null, 204);
+    },
+  );
+
+  return app;
+}
+
+function toTopicConfig(config: z.infer<typeof s.TopicConfigBody> | undefined): Partial<TopicConfig> {
+  const out: Record<string, unknown> = {};
+  for (const key of topicConfigKeys) if (config?.[s.configField(key)] !== undefined) out[key] = config[s.configField(key)];
+  return out as Partial<TopicConfig>;
+}
+
+function configOut(config: TopicConfig) {
+  return Object.fromEntries(topicConfigKeys.map((key) => [s.configField(key), config[key]]));
+}
+
+function topicOut(topic: TopicItem) {
+  return { name: topic.name, partitions: topic.partitions, config: configOut(topic.config) };
+}

@@ -1,0 +1,448 @@
+/**
+ * The rebalance protocol of classic groups: JoinGroup, SyncGroup, Heartbeat and LeaveGroup, members'
+ * sessions and the rebalance timers, moving each group through the states of classic-state.ts.
+ * A rebalance lives only here, in memory; what is durable is written through classic-store.ts.
+ *
+ * Invariants (test/kafka/classic-groups.test.ts):
+ * - A member learns a generation only once it is complete (JoinGroup answers are sent together), and
+ *   learns its assignment only once that is written.
+ * - Every waiting JoinGroup and SyncGroup is answered exactly once: with the generation, or with the
+ *   error that ended it (failJoin, failSync in group.ts).
+ * - A member waiting in JoinGroup or SyncGroup cannot heartbeat, so its session does not end while it
+ *   waits (Kafka's rule).
+ */
+import { randomUUID } from 'node:crypto';
+import type { GroupProtocol, JoinGroupRequest, JoinGroupResponse } from '../apis/join-group.js';
+import type { LeaveGroupRequest, LeaveGroupResponse } from '../apis/leave-group.js';
+import type { SyncGroupRequest, SyncGroupResponse } from '../apis/sync-group.js';
+import { KafkaErrors } from '../errors.js';
+import type { ClassicGroupStore } from './classic-store.js';
+import { isDead, transition } from './classic-state.js';
+import type { CommitCheck } from './offsets.js';
+import {
+  checkGroupId,
+  errorMessage,
+  failJoin,
+  failSync,
+  GroupRefusal,
+  memberOf,
+  notCoordinator,
+  unknownMember,
+  type ClientInfo,
+  type Group,
+  type GroupContext,
+  type Member,
+} from './group.js';
+
+export interface MembershipTimeouts {
+  /** How long a new group waits for more members before its first generation (Kafka's group.initial.rebalance.delay.ms). @default 3000 */
+  readonly initialRebalanceDelayMs?: number;
+  /** Kafka's group.min.session.timeout.ms. @default 6000 */
+  readonly minSessionTimeoutMs?: number;
+  /** Kafka's group.max.session.timeout.ms. @default 1 800 000 */
+  readonly maxSessionTimeoutMs?: number;
+}
+
+export class ClassicMembership implements CommitCheck {
+  private readonly initialRebalanceDelayMs: number;
+  private readonly minSessionTimeoutMs: number;
+  private readonly maxSessionTimeoutMs: number;
+
+  constructor(
+    private readonly context: GroupContext,
+    private readonly store: ClassicGroupStore,
+    timeouts: MembershipTimeouts = {},
+  ) {
+    this.initialRebalanceDelayMs = timeouts.initialRebalanceDelayMs ?? 3000;
+    this.minSessionTimeoutMs = timeouts.minSessionTimeoutMs ?? 6000;
+    this.maxSessionTimeoutMs = timeouts.maxSessionTimeoutMs ?? 1_800_000;
+  }
+
+  /** A group taken over with its members (classic-store.ts `load`): their sessions run from now. */
+  resume(group: Group): void {
+    if (group.members.size === 0) return;
+    for (const member of group.members.values()) this.watchSession(group, member);
+    void this.store.vouch(group);
+    this.context.logger?.log('info', 'kafka group taken over', { group: group.id, generation: group.generation, members: group.members.size });
+  }
+
+  // ---- JoinGroup --------------------------------------------------------------------------------
+
+  /** Answers once the rebalance this join belongs to completes (or at once, with an error or the current generation). */
+  async join(request: JoinGroupRequest, client: ClientInfo, version: number): Promise<JoinGroupResponse> {
+    checkGroupId(request.groupId);
+    if (request.sessionTimeoutMs < this.minSessionTimeoutMs || request.sessionTimeoutMs > this.maxSessionTimeoutMs) {
+      throw new GroupRefusal(KafkaErrors.INVALID_SESSION_TIMEOUT, `session timeout ${request.sessionTimeoutMs} ms is outside [${this.minSessionTimeoutMs}, ${this.maxSessionTimeoutMs}]`);
+    }
+    if (request.protocolType === '' || request.protocols.length === 0) {
+      throw new GroupRefusal(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL, 'a member must name a protocol type and at least one protocol');
+    }
+    const group = await this.context.group(request.groupId);
+    if (group.phase === 'Empty') await this.store.refuseIfHeldByOther(group);
+    if (isDead(group)) throw notCoordinator(group.id); // lost while the store was read
+    const existing = request.memberId === '' ? undefined : group.members.get(request.memberId);
+    if (request.memberId !== '' && existing === undefined && !group.pending.has(request.memberId)) throw unknownMember(group, request.memberId);
+    if (!supports(group, request.protocolType, request.protocols, request.memberId)) {
+      throw new GroupRefusal(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL, `group ${group.id} shares no protocol with this member (${request.protocols.map((p) => p.name).join(', ')})`);
+    }
+    if (request.memberId === '') {
+      const memberId = `${client.clientId || 'member'}-${randomUUID()}`;
+      // v4+: the member must come back with its id, so a lost answer never leaves a ghost member behind.
+      if (version >= 4) {
+        this.addPending(group, memberId, request.sessionTimeoutMs);
+        throw new GroupRefusal(KafkaErrors.MEMBER_ID_REQUIRED, `join group ${group.id} again with member id ${memberId}`, memberId);
+      }
+      return this.addMember(group, memberId, request, client);
+    }
+    if (existing === undefined) {
+      group.pending.get(request.memberId)!();
+      group.pending.delete(request.memberId);
+      return this.addMember(group, request.memberId, request, client);
+    }
+    return this.rejoin(group, existing, request, client);
+  }
+
+  private addMember(group: Group, memberId: string, request: JoinGroupRequest, client: ClientInfo): Promise<JoinGroupResponse> {
+    const now = this.context.scheduler.now();
+    const member: Member = {
+      id: memberId,
+      groupInstanceId: request.groupInstanceId,
+      clientId: client.clientId,
+      clientHost: client.clientHost,
+      sessionTimeoutMs: request.sessionTimeoutMs,
+      rebalanceTimeoutMs: request.rebalanceTimeoutMs,
+      protocols: request.protocols,
+      metadata: Buffer.alloc(0),
+      assignment: Buffer.alloc(0),
+      joinedMs: now,
+      deadlineMs: now + request.sessionTimeoutMs,
+    };
+    group.members.set(memberId, member);
+    if (group.leader === null) group.leader = memberId;
+    if (group.protocolType === null || group.phase === 'Empty') group.protocolType = request.protocolType;
+    this.watchSession(group, member);
+    const answer = awaitJoin(member);
+    if (group.phase === 'PreparingRebalance') {
+      if (group.initialJoinUntilMs !== undefined) this.extendInitialJoin(group);
+      else this.tryCompleteJoin(group);
+    } else {
+      this.prepareRebalance(group, `member ${memberId} joined`);
+    }
+    return answer;
+  }
+
+  private rejoin(group: Group, member: Member, request: JoinGroupRequest, client: ClientInfo): Promise<JoinGroupResponse> | JoinGroupResponse {
+    const unchanged = sameProtocols(member.protocols, request.protocols);
+    const update = () => {
+      member.protocols = request.protocols;
+      member.sessionTimeoutMs = request.sessionTimeoutMs;
+      member.rebalanceTimeoutMs = request.rebalanceTimeoutMs;
+      member.groupInstanceId = request.groupInstanceId;
+      member.clientId = client.clientId;
+      member.clientHost = client.clientHost;
+    };
+    switch (group.phase) {
+      case 'PreparingRebalance': {
+        update();
+        const answer = awaitJoin(member);
+        this.tryCompleteJoin(group);
+        return answer;
+      }
+      case 'CompletingRebalance':
+      case 'Stable':
+        // A follower that lost its answer and joins again unchanged gets the generation it is in;
+        // a leader joining again, or a changed subscription, starts a new one.
+        if (unchanged && (group.phase === 'CompletingRebalance' || member.id !== group.leader)) {
+          this.renewSession(member);
+          return joinAnswer(group, member);
+        }
+        update();
+        {
+          const answer = awaitJoin(member);
+          this.prepareRebalance(group, `member ${member.id} joined again${unchanged ? '' : ' with new metadata'}`);
+          return answer;
+        }
+      case 'Empty':
+        throw unknownMember(group, member.id);
+      case 'Dead':
+        throw notCoordinator(group.id);
+    }
+  }
+
+  private addPending(group: Group, memberId: string, sessionTimeoutMs: number): void {
+    const cancel = this.context.scheduler.schedule(sessionTimeoutMs, () => {
+      if (isDead(group) || !group.pending.delete(memberId)) return;
+      if (group.phase === 'PreparingRebalance') this.tryCompleteJoin(group);
+    });
+    group.pending.set(memberId, cancel);
+  }
+
+  // ---- rebalancing ------------------------------------------------------------------------------
+
+  private prepareRebalance(group: Group, reason: string): void {
+    this.context.logger?.log('debug', 'kafka group rebalancing', { group: group.id, generation: group.generation, reason });
+    if (group.phase === 'CompletingRebalance') for (const member of group.members.values()) failSync(member, KafkaErrors.REBALANCE_IN_PROGRESS);
+    const wasEmpty = group.phase === 'Empty';
+    transition(group, 'PreparingRebalance');
+    group.assigning = undefined;
+    group.cancelRebalanceTimer?.();
+    if (wasEmpty && this.initialRebalanceDelayMs > 0) {
+      group.initialJoinUntilMs = this.context.scheduler.now() + maxRebalanceTimeoutMs(group);
+      group.cancelRebalanceTimer = this.context.scheduler.schedule(this.initialRebalanceDelayMs, () => this.initialJoinElapsed(group));
+      return;
+    }
+    this.collectJoins(group);
+  }
+
+  /** Kafka's InitialDelayedJoin: each new member of a new group restarts the delay, up to the rebalance timeout. */
+  private extendInitialJoin(group: Group): void {
+    const remainingMs = group.initialJoinUntilMs! - this.context.scheduler.now();
+    group.cancelRebalanceTimer?.();
+    group.cancelRebalanceTimer = this.context.scheduler.schedule(Math.max(0, Math.min(this.initialRebalanceDelayMs, remainingMs)), () => this.initialJoinElapsed(group));
+  }
+
+  private initialJoinElapsed(group: Group): void {
+    if (group.phase !== 'PreparingRebalance') return;
+    group.initialJoinUntilMs = undefined;
+    this.collectJoins(group);
+  }
+
+  /** The rebalance completes when every member has joined again, or when the longest rebalance timeout runs out. */
+  private collectJoins(group: Group): void {
+    group.cancelRebalanceTimer = this.context.scheduler.schedule(maxRebalanceTimeoutMs(group), () => {
+      if (group.phase === 'PreparingRebalance') this.completeJoin(group);
+    });
+    this.tryCompleteJoin(group);
+  }
+
+  private tryCompleteJoin(group: Group): void {
+    if (group.phase !== 'PreparingRebalance' || group.initialJoinUntilMs !== undefined) return;
+    const allJoined = [...group.members.values()].every((m) => m.joining !== undefined) && group.pending.size === 0;
+    if (allJoined) this.completeJoin(group);
+  }
+
+  /** Members that did not join again are out; the others get the new generation, the leader with everyone's metadata. */
+  private completeJoin(group: Group): void {
+    group.cancelRebalanceTimer?.();
+    group.cancelRebalanceTimer = undefined;
+    group.initialJoinUntilMs = undefined;
+    for (const member of [...group.members.values()]) if (member.joining === undefined) this.removeMember(group, member);
+    const protocol = group.members.size === 0 ? undefined : chooseProtocol(group);
+    if (protocol === undefined) {
+      // Members changed their protocols while rebalancing until none is common: none of them can be in it.
+      for (const member of [...group.members.values()]) {
+        failJoin(member, KafkaErrors.INCONSISTENT_GROUP_PROTOCOL);
+        this.removeMember(group, member);
+      }
+    }
+    group.generation = Math.max(group.generation, group.stored.generation) + 1;
+    group.committed.clear();
+    if (protocol === undefined) {
+      transition(group, 'Empty');
+      group.protocol = null;
+      group.leader = null;
+      this.store.enqueue(group, () => this.store.writeEmpty(group));
+      return;
+    }
+    group.protocol = protocol;
+    if (group.leader === null || !group.members.has(group.leader)) group.leader = group.members.keys().next().value!;
+    transition(group, 'CompletingRebalance');
+    for (const member of group.members.values()) {
+      member.metadata = member.protocols.find((p) => p.name === group.protocol)!.metadata;
+      member.assignment = Buffer.alloc(0);
+    }
+    for (const member of group.members.values()) {
+      const answer = member.joining!;
+      member.joining = undefined;
+      this.renewSession(member);
+      answer(joinAnswer(group, member));
+    }
+    this.context.logger?.log('debug', 'kafka group joined', { group: group.id, generation: group.generation, members: group.members.size, protocol: group.protocol });
+  }
+
+  // ---- SyncGroup --------------------------------------------------------------------------------
+
+  async sync(request: SyncGroupRequest): Promise<SyncGroupResponse> {
+    checkGroupId(request.groupId);
+    const group = await this.context.group(request.groupId);
+    const member = memberOf(group, request.memberId, request.generationId);
+    switch (group.phase) {
+      case 'PreparingRebalance':
+        throw new GroupRefusal(KafkaErrors.REBALANCE_IN_PROGRESS, `group ${group.id} is rebalancing: join again`);
+      case 'Stable':
+        this.renewSession(member);
+        return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, assignment: member.assignment };
+      case 'Dead':
+        throw notCoordinator(group.id);
+      case 'CompletingRebalance':
+      case 'Empty': // (memberOf has refused: an Empty group has no members)
+        break;
+    }
+    failSync(member, KafkaErrors.REBALANCE_IN_PROGRESS); // a second SyncGroup while one waits takes its place
+    const answer = new Promise<SyncGroupResponse>((resolve) => (member.syncing = resolve));
+    if (member.id === group.leader && group.assigning === undefined) {
+      const assigning = new Map<string, Buffer>();
+      for (const { memberId, assignment } of request.assignments) if (group.members.has(memberId)) assigning.set(memberId, assignment);
+      group.assigning = assigning;
+      const generation = group.generation;
+      this.store.enqueue(group, () => this.completeSync(group, generation));
+    }
+    return answer;
+  }
+
+  /** Writes the generation with its assignment; only then does any member learn its assignment. */
+  private async completeSync(group: Group, generation: number): Promise<void> {
+    if (group.phase !== 'CompletingRebalance' || group.generation !== generation || group.assigning === undefined) return;
+    const assigning = group.assigning;
+    const current = () => group.phase === 'CompletingRebalance' && group.generation === generation;
+    try {
+      if (!(await this.store.writeStable(group, generation, assigning, current))) return;
+    } catch (error) {
+      // As Kafka does when the group cannot be stored: the members hear it and join again.
+      this.context.logger?.log('warn', 'kafka group assignment could not be written', { group: group.id, generation, message: errorMessage(error) });
+      if (current()) this.prepareRebalance(group, 'its assignment could not be written');
+      return;
+    }
+    if (!current()) return;
+    transition(group, 'Stable');
+    group.assigning = undefined;
+    for (const member of group.members.values()) {
+      member.assignment = assigning.get(member.id) ?? Buffer.alloc(0);
+      const answer = member.syncing;
+      member.syncing = undefined;
+      if (answer) {
+        this.renewSession(member);
+        answer({ throttleTimeMs: 0, errorCode: KafkaErrors.NONE, assignment: member.assignment });
+      }
+    }
+    this.context.logger?.log('debug', 'kafka group stable', { group: group.id, generation, members: group.members.size });
+  }
+
+  // ---- Heartbeat, LeaveGroup, sessions ----------------------------------------------------------
+
+  async heartbeat(groupId: string, memberId: string, generationId: number): Promise<number> {
+    checkGroupId(groupId);
+    const group = await this.context.group(groupId);
+    const member = memberOf(group, memberId, generationId);
+    this.renewSession(member);
+    void this.store.vouch(group);
+    return group.phase === 'PreparingRebalance' ? KafkaErrors.REBALANCE_IN_PROGRESS : KafkaErrors.NONE;
+  }
+
+  async leave(request: LeaveGroupRequest): Promise<LeaveGroupResponse> {
+    checkGroupId(request.groupId);
+    const group = await this.context.group(request.groupId);
+    const members = request.members.map((leaving) => {
+      const id = leaving.memberId !== '' ? leaving.memberId : [...group.members.values()].find((m) => m.groupInstanceId !== null && m.groupInstanceId === leaving.groupInstanceId)?.id;
+      const member = id === undefined ? undefined : group.members.get(id);
+      if (member) {
+        this.removeMember(group, member);
+        this.membershipChanged(group, `member ${member.id} left`);
+        return { ...leaving, errorCode: KafkaErrors.NONE };
+      }
+      const cancelPending = id === undefined ? undefined : group.pending.get(id);
+      if (cancelPending) {
+        cancelPending();
+        group.pending.delete(id!);
+        if (group.phase === 'PreparingRebalance') this.tryCompleteJoin(group);
+        return { ...leaving, errorCode: KafkaErrors.NONE };
+      }
+      return { ...leaving, errorCode: KafkaErrors.UNKNOWN_MEMBER_ID };
+    });
+    // v0–2 name one member: its error is the answer's.
+    const errorCode = request.members.length === 1 ? members[0]!.errorCode : KafkaErrors.NONE;
+    return { throttleTimeMs: 0, errorCode, members };
+  }
+
+  /**
+   * Whether the member may commit offsets at this generation: NONE (its session renewed), or the
+   * error each partition of its commit is answered with.
+   */
+  checkCommit(group: Group, memberId: string, generationId: number): number {
+    const member = group.members.get(memberId);
+    if (member === undefined) return KafkaErrors.UNKNOWN_MEMBER_ID;
+    if (generationId !== group.generation) return KafkaErrors.ILLEGAL_GENERATION;
+    if (group.phase === 'CompletingRebalance') return KafkaErrors.REBALANCE_IN_PROGRESS;
+    this.renewSession(member);
+    return KafkaErrors.NONE;
+  }
+
+  private membershipChanged(group: Group, reason: string): void {
+    if (group.phase === 'Stable' || group.phase === 'CompletingRebalance') this.prepareRebalance(group, reason);
+    else if (group.phase === 'PreparingRebalance') this.tryCompleteJoin(group);
+  }
+
+  private removeMember(group: Group, member: Member): void {
+    group.members.delete(member.id);
+    member.cancelSessionTimer?.();
+    failJoin(member, KafkaErrors.UNKNOWN_MEMBER_ID);
+    failSync(member, KafkaErrors.UNKNOWN_MEMBER_ID);
+    if (group.leader === member.id) group.leader = group.members.keys().next().value ?? null;
+  }
+
+  private renewSession(member: Member): void {
+    member.deadlineMs = this.context.scheduler.now() + member.sessionTimeoutMs;
+  }
+
+  /** One timer per member, re-armed when it fires before the (moved) deadline. */
+  private watchSession(group: Group, member: Member): void {
+    const { scheduler } = this.context;
+    member.cancelSessionTimer = scheduler.schedule(Math.max(0, member.deadlineMs - scheduler.now()), () => {
+      if (isDead(group) || group.members.get(member.id) !== member) return;
+      // A member waiting in JoinGroup or SyncGroup cannot heartbeat: it stays (Kafka's rule).
+      if (member.joining || member.syncing) member.deadlineMs = Math.max(member.deadlineMs, scheduler.now() + member.sessionTimeoutMs);
+      if (scheduler.now() < member.deadlineMs) return this.watchSession(group, member);
+      this.context.logger?.log('info', 'kafka group member session expired', { group: group.id, member: member.id, session_timeout_ms: member.sessionTimeoutMs });
+      this.removeMember(group, member);
+      this.membershipChanged(group, `member ${member.id}'s session expired`);
+    });
+  }
+}
+
+function awaitJoin(member: Member): Promise<JoinGroupResponse> {
+  // A second JoinGroup while one waits (its connection was lost, say) takes its place.
+  failJoin(member, KafkaErrors.REBALANCE_IN_PROGRESS);
+  return new Promise((resolve) => (member.joining = resolve));
+}
+
+function joinAnswer(group: Group, member: Member): JoinGroupResponse {
+  const isLeader = member.id === group.leader;
+  return {
+    throttleTimeMs: 0,
+    errorCode: KafkaErrors.NONE,
+    generationId: group.generation,
+    protocolName: group.protocol ?? '',
+    leader: group.leader ?? '',
+    memberId: member.id,
+    members: isLeader ? [...group.members.values()].map((m) => ({ memberId: m.id, groupInstanceId: m.groupInstanceId, metadata: m.metadata })) : [],
+  };
+}
+
+/** Whether a member with these protocols may be in the group (with the others, excluding itself). */
+function supports(group: Group, protocolType: string, protocols: readonly GroupProtocol[], memberId: string): boolean {
+  const others = [...group.members.values()].filter((m) => m.id !== memberId);
+  if (others.length === 0) return true;
+  if (group.protocolType !== protocolType) return false;
+  return protocols.some((p) => others.every((m) => m.protocols.some((q) => q.name === p.name)));
+}
+
+/** Each member votes for its most preferred protocol that every member supports; the most votes wins (first named on a tie). */
+function chooseProtocol(group: Group): string | undefined {
+  const members = [...group.members.values()];
+  const candidates = members[0]!.protocols.map((p) => p.name).filter((name) => members.every((m) => m.protocols.some((p) => p.name === name)));
+  if (candidates.length === 0) return undefined;
+  const votes = new Map<string, number>(candidates.map((name) => [name, 0]));
+  for (const member of members) {
+    const vote = member.protocols.find((p) => votes.has(p.name))!.name;
+    votes.set(vote, votes.get(vote)! + 1);
+  }
+  return [...votes.entries()].reduce((best, entry) => (entry[1] > best[1] ? entry : best))[0];
+}
+
+function maxRebalanceTimeoutMs(group: Group): number {
+  return Math.max(0, ...[...group.members.values()].map((m) => m.rebalanceTimeoutMs));
+}
+
+function sameProtocols(a: readonly GroupProtocol[], b: readonly GroupProtocol[]): boolean {
+  return a.length === b.length && a.every((p, i) => p.name === b[i]!.name && p.metadata.equals(b[i]!.metadata));
+}

@@ -1,0 +1,174 @@
+/**
+ * A classic group as its coordinator holds it in memory, what every part of the coordinator reaches
+ * (GroupContext), and the answers they give members. No I/O here.
+ *
+ * Invariants:
+ * - `phase` changes only through classic-state.ts's `transition` (it is readonly everywhere else).
+ * - A member waits in at most one JoinGroup and one SyncGroup (`joining`, `syncing`); whoever ends
+ *   the wait answers it and clears it (`failJoin`, `failSync`), so no request is answered twice or
+ *   left hanging.
+ */
+import { checkGroupName } from '../../groups/items.js';
+import type { GroupCoordinator } from '../../groups/coordinator.js';
+import type { GroupState } from '../../groups/state.js';
+import type { Log } from '../../log/index.js';
+import type { Logger } from '../../logger.js';
+import type { MetadataStore } from '../../storage/ports.js';
+import type { GroupProtocol, JoinGroupResponse } from '../apis/join-group.js';
+import type { SyncGroupResponse } from '../apis/sync-group.js';
+import type { ClusterView } from '../cluster.js';
+import { KafkaErrors } from '../errors.js';
+import type { ClassicGroupPhase } from './classic-state.js';
+
+/** A whole request refused with one Kafka error code (the handler builds the answer). */
+export class GroupRefusal extends Error {
+  constructor(
+    readonly errorCode: number,
+    message: string,
+    /** JoinGroup's MEMBER_ID_REQUIRED: the id to join with. */
+    readonly memberId?: string,
+  ) {
+    super(message);
+    this.name = 'GroupRefusal';
+  }
+}
+
+/** Time and timers, injectable so tests step through sessions and rebalances deterministically. */
+export interface Scheduler {
+  now(): number;
+  /** Runs `task` after `delayMs`; the returned function cancels it. */
+  schedule(delayMs: number, task: () => void): () => void;
+}
+
+export const realScheduler: Scheduler = {
+  now: Date.now,
+  schedule(delayMs, task) {
+    const timer = setTimeout(task, delayMs);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
+/** Who sent a request, as DescribeGroups shows members. */
+export interface ClientInfo {
+  readonly clientId: string;
+  readonly clientHost: string;
+}
+
+export interface Member {
+  readonly id: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  /** In the member's order of preference. A member read from the store has only the chosen one. */
+  protocols: readonly GroupProtocol[];
+  /** Its metadata for the chosen protocol (once a generation is complete). */
+  metadata: Buffer;
+  assignment: Buffer;
+  readonly joinedMs: number;
+  /** The session ends at this time unless renewed. */
+  deadlineMs: number;
+  cancelSessionTimer?: () => void;
+  /** Set while its JoinGroup waits for the rebalance. */
+  joining?: (response: JoinGroupResponse) => void;
+  /** Set while its SyncGroup waits for the leader's assignment. */
+  syncing?: (response: SyncGroupResponse) => void;
+}
+
+export interface Group {
+  readonly id: string;
+  /** Changed only by `transition` (classic-state.ts). Dead once this agent has let the group go. */
+  readonly phase: ClassicGroupPhase;
+  generation: number;
+  protocolType: string | null;
+  protocol: string | null;
+  leader: string | null;
+  readonly members: Map<string, Member>;
+  /** Member ids handed out with MEMBER_ID_REQUIRED, not yet joined with: each expires after its session timeout. */
+  readonly pending: Map<string, () => void>;
+  /** The state item as last read or written: the base of the next compare-and-set. */
+  stored: GroupState;
+  storedExists: boolean;
+  cancelRebalanceTimer?: () => void;
+  /** The first generation of a group waits `initialRebalanceDelayMs` for more members, up to this time. */
+  initialJoinUntilMs?: number;
+  /** The leader's assignment, while it is being written. */
+  assigning?: ReadonlyMap<string, Buffer>;
+  /** What this coordinator last committed per partition (and of which topic incarnation) in this generation: an unchanged commit is not written again. */
+  readonly committed: Map<string, { offset: number; metadata: string | null; topicId: string }>;
+  vouchedUntilMs: number;
+  vouching: boolean;
+  /** Writes, one at a time. */
+  queue: Promise<void>;
+}
+
+/** What the parts of the coordinator share: the store, the clock, and the groups this agent coordinates. */
+export interface GroupContext {
+  readonly log: Log;
+  readonly metadata: MetadataStore;
+  /** The HTTP groups over the same store: for describing them to Kafka tools and for commits from outside a group. */
+  readonly groups: GroupCoordinator;
+  readonly cluster: ClusterView;
+  readonly logger?: Logger;
+  readonly scheduler: Scheduler;
+  /** The groups this agent coordinates now, by id. */
+  readonly coordinated: ReadonlyMap<string, Group>;
+  /** The group, once this agent is known to coordinate it (NOT_COORDINATOR otherwise); read from the store the first time. */
+  group(groupId: string): Promise<Group>;
+  /** Refuses with NOT_COORDINATOR (and lets the group go) unless this agent coordinates it. */
+  requireCoordinator(groupId: string): Promise<void>;
+  /** This agent no longer coordinates the group: waiting members are told `errorCode`, and it is Dead. */
+  drop(groupId: string, errorCode: number): void;
+}
+
+export function errorJoin(memberId: string, errorCode: number): JoinGroupResponse {
+  return { throttleTimeMs: 0, errorCode, generationId: -1, protocolName: '', leader: '', memberId, members: [] };
+}
+
+export function errorSync(errorCode: number): SyncGroupResponse {
+  return { throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) };
+}
+
+/** Ends the member's waiting JoinGroup, if any, with `errorCode`. */
+export function failJoin(member: Member, errorCode: number): void {
+  member.joining?.(errorJoin(member.id, errorCode));
+  member.joining = undefined;
+}
+
+/** Ends the member's waiting SyncGroup, if any, with `errorCode`. */
+export function failSync(member: Member, errorCode: number): void {
+  member.syncing?.(errorSync(errorCode));
+  member.syncing = undefined;
+}
+
+/** The member, if it is in the group at this generation. */
+export function memberOf(group: Group, memberId: string, generationId: number): Member {
+  const member = group.members.get(memberId);
+  if (member === undefined) throw unknownMember(group, memberId);
+  if (generationId !== group.generation) {
+    throw new GroupRefusal(KafkaErrors.ILLEGAL_GENERATION, `generation ${generationId} is not group ${group.id}'s current ${group.generation}`);
+  }
+  return member;
+}
+
+export function unknownMember(group: Group, memberId: string): GroupRefusal {
+  return new GroupRefusal(KafkaErrors.UNKNOWN_MEMBER_ID, `member ${memberId} is not in group ${group.id}`);
+}
+
+export function notCoordinator(groupId: string): GroupRefusal {
+  return new GroupRefusal(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${groupId}`);
+}
+
+export function checkGroupId(groupId: string): void {
+  try {
+    checkGroupName(groupId);
+  } catch (error) {
+    throw new GroupRefusal(KafkaErrors.INVALID_GROUP_ID, errorMessage(error));
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -18,7 +18,7 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compressionReady, crc32c, encodeRecordBatch, readBatchHeader, validateAppend, type Compression } from '../lib/format/index.js';
-import { run } from './support/kafka-tools.js';
+import { kcatBulkSettings, kcatProduce } from './support/kafka-tools.js';
 import { median, startAgent, stopAgent } from './support/process.js';
 
 const codecs: Compression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
@@ -27,7 +27,14 @@ const recordBytes = 1024;
 /** A log line of about `bytes` bytes: JSON with a timestamp, a level, a few varying fields and a message. */
 function logLine(i: number, bytes: number): string {
   const levels = ['INFO', 'WARN', 'DEBUG', 'ERROR'];
-  const head = JSON.stringify({ '@timestamp': new Date(1_700_000_000_000 + i * 37).toISOString(), level: levels[i % 4], host: `web-${i % 17}`, request_id: (i * 2654435761 >>> 0).toString(16), status: 200 + (i % 5) * 100, duration_ms: (i * 7919) % 3000 });
+  const head = JSON.stringify({
+    '@timestamp': new Date(1_700_000_000_000 + i * 37).toISOString(),
+    level: levels[i % 4],
+    host: `web-${i % 17}`,
+    request_id: ((i * 2654435761) >>> 0).toString(16),
+    status: 200 + (i % 5) * 100,
+    duration_ms: (i * 7919) % 3000,
+  });
   const words = ['user', 'checkout', 'cart', 'payment', 'retry', 'timeout', 'session', 'cache', 'miss', 'hit', 'order', 'item'];
   let message = '';
   for (let w = i; message.length < bytes - head.length - 16; w = (w * 31 + 7) % 1009) message += `${words[w % words.length]} ${w} `;
@@ -37,14 +44,24 @@ function logLine(i: number, bytes: number): string {
 async function inProcess(): Promise<void> {
   await compressionReady();
   const nowMs = Date.now();
-  const settings = { timestampType: 'CreateTime' as const, timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER, timestampAfterMaxMs: 3_600_000, maxBatchBytes: 64 << 20, nowMs };
+  const settings = {
+    timestampType: 'CreateTime' as const,
+    timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
+    timestampAfterMaxMs: 3_600_000,
+    maxBatchBytes: 64 << 20,
+    nowMs,
+  };
   const perBatch = (1024 * 1024) / recordBytes;
   console.log('| codec | stored bytes per 1 MiB | header + CRC only, MB/s | validateAppend, MB/s | ratio |');
   console.log('|---|---|---|---|---|');
   for (const compression of codecs) {
     const batches = Array.from({ length: 64 }, (_, b) =>
       encodeRecordBatch(
-        Array.from({ length: perBatch }, (_, i) => ({ key: null, value: Buffer.from(logLine(b * perBatch + i, recordBytes)), timestampMs: nowMs - 1000 + i })),
+        Array.from({ length: perBatch }, (_, i) => ({
+          key: null,
+          value: Buffer.from(logLine(b * perBatch + i, recordBytes)),
+          timestampMs: nowMs - 1000 + i,
+        })),
         { compression },
       ),
     );
@@ -64,7 +81,9 @@ async function inProcess(): Promise<void> {
     });
     const full = rate((batch) => validateAppend(batch, settings));
     const stored = median(batches.map((batch) => batch.length));
-    console.log(`| ${compression} | ${(stored / 1024).toFixed(0)} KiB | ${headerOnly.toFixed(0)} | ${full.toFixed(0)} | ${(full / headerOnly).toFixed(3)} |`);
+    console.log(
+      `| ${compression} | ${(stored / 1024).toFixed(0)} KiB | ${headerOnly.toFixed(0)} | ${full.toFixed(0)} | ${(full / headerOnly).toFixed(3)} |`,
+    );
   }
 }
 
@@ -84,16 +103,19 @@ async function endToEnd(): Promise<void> {
         for (const [t, tree] of trees.entries()) {
           const agent = await startAgent(env, { root: tree.root });
           try {
-            const started = performance.now();
-            await run('kcat', ['-P', '-b', agent.kafka, '-t', `lines-${compression}`, '-z', compression, '-X', 'acks=all', '-X', 'linger.ms=20', '-X', 'batch.size=1048576', '-X', 'batch.num.messages=100000', '-X', 'queue.buffering.max.kbytes=2097151', '-X', 'message.max.bytes=10000000'], { stdinPath: file });
-            runs[t]!.push((count * recordBytes) / 1e6 / ((performance.now() - started) / 1000));
+            const settings = [...kcatBulkSettings, `compression.codec=${compression}`];
+            runs[t]!.push(
+              (await kcatProduce(agent.kafka, `lines-${compression}`, { path: file, records: count, recordBytes }, settings)).mbPerS,
+            );
           } finally {
             await stopAgent(agent);
           }
         }
       }
       const medians = runs.map((values) => median(values));
-      console.log(`| ${compression} | ${medians.map((m, t) => `${m.toFixed(1)} (${runs[t]!.map((v) => v.toFixed(1)).join(', ')})`).join(' | ')}${baseline ? ` | ${(medians[0]! / medians[1]!).toFixed(2)}` : ''} |`);
+      console.log(
+        `| ${compression} | ${medians.map((m, t) => `${m.toFixed(1)} (${runs[t]!.map((v) => v.toFixed(1)).join(', ')})`).join(' | ')}${baseline ? ` | ${(medians[0]! / medians[1]!).toFixed(2)}` : ''} |`,
+      );
     }
   } finally {
     rmSync(file, { force: true });

@@ -48,13 +48,18 @@ try {
     });
   };
   console.log(`commit cost, ${flushes} flushes per row, DynamoDB Local + s3rver, ${new Date().toISOString()}`);
-  console.log('| partitions per flush | object PUTs | TransactWriteItems | items written | WCU | WCU per partition | reads on commit path |');
+  console.log(
+    '| partitions per flush | object PUTs | TransactWriteItems | items written | WCU | WCU per partition | reads on commit path |',
+  );
   console.log('|---|---|---|---|---|---|---|');
   for (const partitions of partitionCounts) {
     const topic = `cost-${partitions}`;
     await log.createTopic(topic, partitions);
     const flushOnce = async () => {
-      await log.produce(topic, Array.from({ length: partitions }, (_, partition) => ({ key: null, value: Buffer.alloc(1024, 1), partition })));
+      await log.produce(
+        topic,
+        Array.from({ length: partitions }, (_, partition) => ({ key: null, value: Buffer.alloc(1024, 1), partition })),
+      );
     };
     await flushOnce(); // warm-up: learns each partition's end offset
     const before = { ...written, puts: log.internals.producer.stats.objectsPut, reads: log.internals.committer.stats.partitionReads };

@@ -30,7 +30,15 @@ import { loadConfig } from '../lib/config.js';
 import { tempDir } from '../test/support/stores.js';
 import { difference, dollars, kindsBetween, prices, snapshot, type Counts } from './support/counting.js';
 import { startBenchAgent, type BenchAgent } from './support/embedded-agent.js';
-import { createTopics, kafkaToolsClasspath, kcatConsume, kcatProduce, pacedProduce, writeRecords } from './support/kafka-tools.js';
+import {
+  createTopics,
+  kafkaToolsClasspath,
+  kcatBulkSettings,
+  kcatConsume,
+  kcatProduce,
+  pacedProduce,
+  writeRecords,
+} from './support/kafka-tools.js';
 import { median } from './support/process.js';
 
 const runs = 3;
@@ -39,7 +47,7 @@ const recordBytes = 1024;
 const paced = { recordsPerS: 1000, warmUpSeconds: 0, seconds: 5 };
 const bulkRecords = 50_000;
 const idleSeconds = 7;
-const kcatSettings = ['acks=all', 'enable.idempotence=true', 'linger.ms=20', 'batch.size=1048576', 'batch.num.messages=100000', 'queue.buffering.max.kbytes=2097151', 'message.max.bytes=10000000'];
+const kcatSettings = [...kcatBulkSettings, 'enable.idempotence=true'];
 
 interface Phase {
   counts: Counts;
@@ -88,7 +96,12 @@ async function runOnce(partitions: number, bulkFile: string): Promise<Map<PhaseN
       const pacedGb = (paced.recordsPerS * paced.seconds * recordBytes) / 1e9;
       phases.set('paced', await measure(agent, pacedGb, () => pacedProduce(bootstrap(), 'paced', { ...paced, recordBytes, keyed: true })));
       const bulkGb = (bulkRecords * recordBytes) / 1e9;
-      phases.set('bulk', await measure(agent, bulkGb, () => kcatProduce(bootstrap(), 'bulk', { path: bulkFile, records: bulkRecords, recordBytes, keyed: true }, kcatSettings)));
+      phases.set(
+        'bulk',
+        await measure(agent, bulkGb, () =>
+          kcatProduce(bootstrap(), 'bulk', { path: bulkFile, records: bulkRecords, recordBytes, keyed: true }, kcatSettings),
+        ),
+      );
       const tail = spawn('kcat', ['-C', '-b', bootstrap(), '-t', 'bulk', '-o', 'end', '-u', '-q'], { stdio: 'ignore' });
       await new Promise((resolve) => setTimeout(resolve, 1500)); // the consumer is at the end
       phases.set('idle', await measure(agent, 0, () => new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000))));
@@ -119,7 +132,9 @@ async function runOnce(partitions: number, bulkFile: string): Promise<Map<PhaseN
   return phases;
 }
 
-console.log(`cost model, ${new Date().toISOString()}, Node ${process.version}; ${runs} runs, medians; prices: S3 PUT $${prices.s3PutUsd * 1000}/1,000, GET $${prices.s3GetUsd * 1000}/1,000; DynamoDB on demand $${prices.dynamoWriteUnitUsd * 1e6}/million WRU, $${prices.dynamoReadUnitUsd * 1e6}/million RRU`);
+console.log(
+  `cost model, ${new Date().toISOString()}, Node ${process.version}; ${runs} runs, medians; prices: S3 PUT $${prices.s3PutUsd * 1000}/1,000, GET $${prices.s3GetUsd * 1000}/1,000; DynamoDB on demand $${prices.dynamoWriteUnitUsd * 1e6}/million WRU, $${prices.dynamoReadUnitUsd * 1e6}/million RRU`,
+);
 kafkaToolsClasspath();
 const bulkFile = join(tmpdir(), `spool-bench-cost-${process.pid}.txt`);
 await writeRecords(bulkFile, bulkRecords, recordBytes, { keyed: true });
@@ -147,16 +162,31 @@ const f = (value: number, digits = 0) => value.toLocaleString('en-US', { maximum
 const usd = (value: number) => `$${value < 0.01 ? value.toFixed(4) : value.toFixed(3)}`;
 
 console.log('\ningest, per GB');
-console.log('| partitions | workload | PUT | commit transactions | items per transaction | commit WCU | other WCU | RCU | S3 $ | DynamoDB $ | total $ | DynamoDB / S3 |');
+console.log(
+  '| partitions | workload | PUT | commit transactions | items per transaction | commit WCU | other WCU | RCU | S3 $ | DynamoDB $ | total $ | DynamoDB / S3 |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const partitions of partitionCounts) {
   for (const phase of ['paced', 'bulk'] as const) {
     const s3 = med(partitions, phase, (p) => dollars(p.counts).s3 / p.gb);
     const dynamo = med(partitions, phase, (p) => dollars(p.counts).dynamo / p.gb);
     const name = phase === 'paced' ? 'Java, 1 MB/s' : 'kcat, bulk';
-    const itemsPerTransaction = med(partitions, phase, (p) => p.counts.metadata.transactItems / Math.max(1, p.counts.metadata.transactions));
+    const gb = (count: (counts: Counts) => number) => f(med(partitions, phase, perGb(count)));
+    const itemsPerTransaction = med(
+      partitions,
+      phase,
+      (p) => p.counts.metadata.transactItems / Math.max(1, p.counts.metadata.transactions),
+    );
+    const cells = [
+      gb((c) => c.objects.puts),
+      gb((c) => c.metadata.transactions),
+      f(itemsPerTransaction, 1),
+      gb((c) => c.metadata.transactWriteUnits),
+      gb((c) => c.metadata.writeUnits - c.metadata.transactWriteUnits),
+      gb((c) => c.metadata.readUnits),
+    ];
     console.log(
-      `| ${f(partitions)} | ${name} | ${f(med(partitions, phase, perGb((c) => c.objects.puts)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.transactions)))} | ${f(itemsPerTransaction, 1)} | ${f(med(partitions, phase, perGb((c) => c.metadata.transactWriteUnits)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.writeUnits - c.metadata.transactWriteUnits)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.readUnits)))} | ${usd(s3)} | ${usd(dynamo)} | ${usd(s3 + dynamo)} | ${(dynamo / s3).toFixed(1)} |`,
+      `| ${f(partitions)} | ${name} | ${cells.join(' | ')} | ${usd(s3)} | ${usd(dynamo)} | ${usd(s3 + dynamo)} | ${(dynamo / s3).toFixed(1)} |`,
     );
   }
 }
@@ -168,21 +198,53 @@ for (const partitions of partitionCounts) {
   for (const phase of ['read before', 'compaction', 'read after'] as const) {
     const s3 = med(partitions, phase, (p) => dollars(p.counts).s3 / p.gb);
     const dynamo = med(partitions, phase, (p) => dollars(p.counts).dynamo / p.gb);
-    const name = { 'read before': 'read, before compaction', compaction: 'compaction pass (per GB compacted)', 'read after': 'read, after compaction' }[phase];
-    console.log(
-      `| ${f(partitions)} | ${name} | ${f(med(partitions, phase, perGb((c) => c.objects.gets)))} | ${f(med(partitions, phase, perGb((c) => c.objects.puts)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.writeUnits)))} | ${f(med(partitions, phase, perGb((c) => c.metadata.readUnits)))} | ${usd(s3)} | ${usd(dynamo)} | ${usd(s3 + dynamo)} |`,
-    );
+    const name = {
+      'read before': 'read, before compaction',
+      compaction: 'compaction pass (per GB compacted)',
+      'read after': 'read, after compaction',
+    }[phase];
+    const gb = (count: (counts: Counts) => number) => f(med(partitions, phase, perGb(count)));
+    const cells = [gb((c) => c.objects.gets), gb((c) => c.objects.puts), gb((c) => c.metadata.writeUnits), gb((c) => c.metadata.readUnits)];
+    console.log(`| ${f(partitions)} | ${name} | ${cells.join(' | ')} | ${usd(s3)} | ${usd(dynamo)} | ${usd(s3 + dynamo)} |`);
   }
 }
 
 console.log(`\nidle agent (leases held on every partition written, one kcat consumer tailing the bulk topic), per hour`);
-console.log('| partitions | metadata writes | WCU | RCU | DynamoDB $ per hour | $ per day | items written, by kind (last run) | items read, by kind (last run) |');
+console.log(
+  '| partitions | metadata writes | WCU | RCU | DynamoDB $ per hour | $ per day | items written, by kind (last run) | items read, by kind (last run) |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const partitions of partitionCounts) {
-  const dynamo = med(partitions, 'idle', perHour((c) => dollars(c).dynamo));
+  const dynamo = med(
+    partitions,
+    'idle',
+    perHour((c) => dollars(c).dynamo),
+  );
   const last = results.get(partitions)!.get('idle')!.at(-1)!;
-  const kinds = (list: [string, number][]) => list.slice(0, 3).map(([kind, n]) => `${kind} ${f((n / last.seconds) * 3600)}`).join(', ');
+  const kinds = (list: [string, number][]) =>
+    list
+      .slice(0, 3)
+      .map(([kind, n]) => `${kind} ${f((n / last.seconds) * 3600)}`)
+      .join(', ');
   console.log(
-    `| ${f(partitions)} | ${f(med(partitions, 'idle', perHour((c) => c.metadata.writes + c.metadata.transactions)))} | ${f(med(partitions, 'idle', perHour((c) => c.metadata.writeUnits)))} | ${f(med(partitions, 'idle', perHour((c) => c.metadata.readUnits)))} | ${usd(dynamo)} | ${usd(dynamo * 24)} | ${kinds(last.kinds.writes)} | ${kinds(last.kinds.reads)} |`,
+    `| ${f(partitions)} | ${f(
+      med(
+        partitions,
+        'idle',
+        perHour((c) => c.metadata.writes + c.metadata.transactions),
+      ),
+    )} | ${f(
+      med(
+        partitions,
+        'idle',
+        perHour((c) => c.metadata.writeUnits),
+      ),
+    )} | ${f(
+      med(
+        partitions,
+        'idle',
+        perHour((c) => c.metadata.readUnits),
+      ),
+    )} | ${usd(dynamo)} | ${usd(dynamo * 24)} | ${kinds(last.kinds.writes)} | ${kinds(last.kinds.reads)} |`,
   );
 }

@@ -42,7 +42,8 @@ class CountingMetadataStore extends DelegatingMetadataStore {
 
 const runs = 3;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]!;
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]!;
 
 async function open(model: boolean): Promise<{ stores: Stores; counting: CountingMetadataStore; close: () => Promise<void> }> {
   const raw = await openStores({ dataDir: tempDir('spool-bench-groups-') }, { createIfMissing: true });
@@ -50,7 +51,11 @@ async function open(model: boolean): Promise<{ stores: Stores; counting: Countin
   const metadata = model ? new SlowMetadataStore(raw.metadata, dynamoDb, random) : raw.metadata;
   const objects = model ? new SlowObjectStore(raw.objects, s3Standard, random) : raw.objects;
   const counting = new CountingMetadataStore(metadata);
-  return { stores: { metadata: counting, objects }, counting, close: async () => Promise.all([raw.objects.close(), raw.metadata.close()]).then(() => undefined) };
+  return {
+    stores: { metadata: counting, objects },
+    counting,
+    close: async () => Promise.all([raw.objects.close(), raw.metadata.close()]).then(() => undefined),
+  };
 }
 
 async function joinRun(): Promise<{ ms: number; requests: number }> {
@@ -89,7 +94,11 @@ async function pollRun(model: boolean): Promise<{ p50: number; p99: number; call
   const log = new Log({ stores, producer: { lingerMs: 5 } });
   await log.createTopic('events', 4);
   const value = Buffer.alloc(1024, 1);
-  for (let i = 0; i < 40; i++) await log.produce('events', Array.from({ length: 100 }, (_, j) => ({ key: null, value, partition: (i + j) % 4 })));
+  for (let i = 0; i < 40; i++)
+    await log.produce(
+      'events',
+      Array.from({ length: 100 }, (_, j) => ({ key: null, value, partition: (i + j) % 4 })),
+    );
   const groups = new GroupCoordinator(log, stores.metadata);
   const id = (await groups.join('readers', { topics: ['events'], autoOffsetReset: 'earliest' })).memberId;
   const latencies: number[] = [];
@@ -115,10 +124,14 @@ for (let run = 0; run < runs; run++) {
   modelPolls.push(await pollRun(true));
   rawPolls.push(await pollRun(false));
 }
-console.log(`groups benchmark, ${new Date().toISOString()}, Node ${process.version}; model: DynamoDB p50 ${dynamoDb.p50Ms} / p99 ${dynamoDb.p99Ms} ms, S3 p50 ${s3Standard.p50Ms} / p99 ${s3Standard.p99Ms} ms (seed 11); median of ${runs} runs`);
+console.log(
+  `groups benchmark, ${new Date().toISOString()}, Node ${process.version}; model: DynamoDB p50 ${dynamoDb.p50Ms} / p99 ${dynamoDb.p99Ms} ms, S3 p50 ${s3Standard.p50Ms} / p99 ${s3Standard.p99Ms} ms (seed 11); median of ${runs} runs`,
+);
 console.log('| measure | median |');
 console.log('|---|---|');
-console.log(`| 10th member joins a 9-member group on 100 partitions: ms to stable (DynamoDB model) | ${median(join.map((r) => r.ms)).toFixed(0)} |`);
+console.log(
+  `| 10th member joins a 9-member group on 100 partitions: ms to stable (DynamoDB model) | ${median(join.map((r) => r.ms)).toFixed(0)} |`,
+);
 console.log(`| … requests made until stable (join + heartbeats) | ${median(join.map((r) => r.requests))} |`);
 console.log(`| poll of 100 × 1 KiB records, p50 ms (model) | ${median(modelPolls.map((r) => r.p50)).toFixed(1)} |`);
 console.log(`| poll, p99 ms (model) | ${median(modelPolls.map((r) => r.p99)).toFixed(1)} |`);

@@ -13,15 +13,13 @@
  *   npm run bench -- http
  */
 import { dynamoDb, s3Standard } from './support/latency-model.js';
-import { median, percentile, startAgent as startAgentProcess, stopAgent, } from './support/process.js';
+import { median, percentile, startAgent as startAgentProcess, stopAgent } from './support/process.js';
 
 const recordBytes = 1024;
 const runs = 3;
 const lingerMs = 10;
 
 const startAgent = (env: Record<string, string>) => startAgentProcess({ SPOOL_LINGER_MS: String(lingerMs), ...env });
-
-
 
 interface RunResult {
   mbPerS: number;
@@ -31,7 +29,15 @@ interface RunResult {
 }
 
 /** Sends `requests` bodies with `inFlight` concurrent, timing each; all must succeed. */
-async function produceRun(url: string, topic: string, body: string, contentType: string, recordsPerRequest: number, requests: number, inFlight: number): Promise<RunResult> {
+async function produceRun(
+  url: string,
+  topic: string,
+  body: string,
+  contentType: string,
+  recordsPerRequest: number,
+  requests: number,
+  inFlight: number,
+): Promise<RunResult> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -40,7 +46,11 @@ async function produceRun(url: string, topic: string, body: string, contentType:
       while (next < requests) {
         next++;
         const t0 = performance.now();
-        const response = await fetch(`${url}/v1/topics/${topic}/records`, { method: 'POST', headers: { 'content-type': contentType }, body });
+        const response = await fetch(`${url}/v1/topics/${topic}/records`, {
+          method: 'POST',
+          headers: { 'content-type': contentType },
+          body,
+        });
         const text = await response.text();
         if (response.status !== 200) throw new Error(`produce answered ${response.status}: ${text.slice(0, 200)}`);
         latencies.push(performance.now() - t0);
@@ -49,7 +59,12 @@ async function produceRun(url: string, topic: string, body: string, contentType:
   );
   const seconds = (performance.now() - started) / 1000;
   const records = requests * recordsPerRequest;
-  return { mbPerS: (records * recordBytes) / 1e6 / seconds, recordsPerS: records / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return {
+    mbPerS: (records * recordBytes) / 1e6 / seconds,
+    recordsPerS: records / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
 }
 
 async function fetchRun(url: string, topic: string, total: number): Promise<RunResult> {
@@ -59,14 +74,21 @@ async function fetchRun(url: string, topic: string, total: number): Promise<RunR
   const started = performance.now();
   while (offset < total) {
     const t0 = performance.now();
-    const response = await fetch(`${url}/v1/topics/${topic}/partitions/0/records?offset=${offset}&max_bytes=${4 * 1024 * 1024}&max_records=100000`);
+    const response = await fetch(
+      `${url}/v1/topics/${topic}/partitions/0/records?offset=${offset}&max_bytes=${4 * 1024 * 1024}&max_records=100000`,
+    );
     const body = (await response.json()) as { records: { value: string }[]; next_offset: number };
     latencies.push(performance.now() - t0);
     for (const record of body.records) bytes += record.value.length;
     offset = body.next_offset;
   }
   const seconds = (performance.now() - started) / 1000;
-  return { mbPerS: bytes / 1e6 / seconds, recordsPerS: total / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return {
+    mbPerS: bytes / 1e6 / seconds,
+    recordsPerS: total / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
 }
 
 function summarise(name: string, results: RunResult[]): string {
@@ -79,7 +101,9 @@ const value = 'x'.repeat(recordBytes - 1);
 const lines = (count: number) => `${value}\n`.repeat(count);
 const json = (count: number) => JSON.stringify({ records: Array.from({ length: count }, () => ({ value: `${value}y` })) });
 
-console.log(`HTTP benchmark, ${new Date().toISOString()}, Node ${process.version}, linger ${lingerMs} ms, 1 KiB records, median of ${runs} runs`);
+console.log(
+  `HTTP benchmark, ${new Date().toISOString()}, Node ${process.version}, linger ${lingerMs} ms, 1 KiB records, median of ${runs} runs`,
+);
 console.log('| workload | MB/s | records/s | p50 ms | p99 ms |');
 console.log('|---|---|---|---|---|');
 
@@ -124,6 +148,8 @@ console.log('|---|---|---|---|---|');
   console.log(summarise('S3 model: fetch from the object store (no cache), 4 MiB per request, 1 consumer', fetchRuns));
   const budget = lingerMs + s3Standard.p99Ms + dynamoDb.p99Ms;
   const p99 = median(latencyRuns.map((r) => r.p99Ms));
-  console.log(`S3 model: produce p99 ${p99.toFixed(1)} ms vs linger + PUT p99 + commit p99 = ${budget} ms: ratio ${(p99 / budget).toFixed(2)}`);
+  console.log(
+    `S3 model: produce p99 ${p99.toFixed(1)} ms vs linger + PUT p99 + commit p99 = ${budget} ms: ratio ${(p99 / budget).toFixed(2)}`,
+  );
   console.log(`S3 model: agent peak RSS ${rssMb.toFixed(0)} MiB`);
 }

@@ -1,24 +1,8 @@
-/**
- * Kafka clients against the agent's Kafka listener, embedded store, the agent in its own process and
- * the clients in others (all on this machine's 2 cores). Three runs per workload; medians reported.
- *
- *   throughput, librdkafka:  kcat -P, 1 KiB records, 200,000 of them (195 MiB), acks=all, no
- *                            compression, linger 20 ms, batches up to 1 MiB, topic of 8 partitions
- *   throughput, kafkajs:     producer.send of 1,000 records (1 MiB) per call, 4 calls in flight,
- *                            acks=all, 50,000 records
- *   latency:                 kafkajs producer sends one 1 KiB record every 20 ms (acks=all) for
- *                            10 s; produce latency = send → ack; end-to-end = record timestamp →
- *                            line printed by a kcat consumer tailing the partition
- *
- *   npm run bench -- kafka
- */
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
-import { run, writeRecords } from './support/kafka-tools.js';
+import { kcatBulkSettings, kcatProduce, kcatTail, writeRecords } from './support/kafka-tools.js';
 import { median, percentile, startAgent, stopAgent } from './support/process.js';
 
 const recordBytes = 1024;
@@ -32,10 +16,8 @@ async function kcatThroughput(): Promise<{ mbPerS: number; rssMiB: number }> {
   await writeRecords(file, count, recordBytes);
   const agent = await startAgent(env);
   try {
-    const started = performance.now();
-    await run('kcat', ['-P', '-b', agent.kafka, '-t', 'bench-kcat', '-X', 'acks=all', '-X', 'linger.ms=20', '-X', 'batch.size=1048576', '-X', 'batch.num.messages=100000', '-X', 'queue.buffering.max.kbytes=2097151', '-X', 'message.max.bytes=10000000'], { stdinPath: file });
-    const seconds = (performance.now() - started) / 1000;
-    return { mbPerS: (count * recordBytes) / 1e6 / seconds, rssMiB: await stopAgent(agent) };
+    const { mbPerS } = await kcatProduce(agent.kafka, 'bench-kcat', { path: file, records: count, recordBytes }, kcatBulkSettings);
+    return { mbPerS, rssMiB: await stopAgent(agent) };
   } catch (error) {
     await stopAgent(agent);
     throw error;
@@ -60,7 +42,11 @@ async function kafkajsThroughput(): Promise<{ mbPerS: number }> {
       Array.from({ length: inFlight }, async () => {
         while (next < calls) {
           const call = next++;
-          await producer.send({ topic: 'bench-kafkajs', acks: -1, messages: Array.from({ length: perCall }, (_, i) => ({ key: String(call * perCall + i).padStart(16, '0'), value })) });
+          await producer.send({
+            topic: 'bench-kafkajs',
+            acks: -1,
+            messages: Array.from({ length: perCall }, (_, i) => ({ key: String(call * perCall + i).padStart(16, '0'), value })),
+          });
         }
       }),
     );
@@ -77,17 +63,16 @@ async function latency(): Promise<{ produceP50: number; produceP99: number; e2eP
   const kafka = new Kafka({ brokers: [agent.kafka], logLevel: logLevel.NOTHING, clientId: 'bench' });
   const producer = kafka.producer();
   const topic = 'bench-latency';
-  const consumer = spawn('kcat', ['-C', '-b', agent.kafka, '-t', topic, '-p', '0', '-o', 'end', '-u', '-f', '%T\\n', '-X', 'fetch.wait.max.ms=5000', '-X', 'fetch.error.backoff.ms=10'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const endToEnd: number[] = [];
-  createInterface({ input: consumer.stdout! }).on('line', (line) => {
-    const sentMs = Number(line.trim());
-    if (Number.isFinite(sentMs) && sentMs > 0) endToEnd.push(Date.now() - sentMs);
-  });
   const produce: number[] = [];
+  let tail: Awaited<ReturnType<typeof kcatTail>> | undefined;
   try {
     await producer.connect();
-    await producer.send({ topic, messages: [{ value: 'warm-up', timestamp: '0' }] });
-    await new Promise((resolve) => setTimeout(resolve, 1500)); // the consumer is at the end
+    await producer.send({ topic, messages: [{ value: 'create' }] }); // auto-creates the topic before kcat looks for it
+    tail = await kcatTail(
+      agent.kafka,
+      topic,
+      async () => void (await producer.send({ topic, messages: [{ value: 'warm-up', timestamp: '1' }] })),
+    );
     const value = Buffer.alloc(recordBytes, 'x');
     const until = Date.now() + 10_000;
     while (Date.now() < until) {
@@ -98,10 +83,11 @@ async function latency(): Promise<{ produceP50: number; produceP99: number; e2eP
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
   } finally {
-    consumer.kill();
+    tail?.stop();
     await producer.disconnect();
     await stopAgent(agent);
   }
+  const endToEnd = tail.timestampedMs.map(([, latencyMs]) => latencyMs);
   return { produceP50: median(produce), produceP99: percentile(produce, 99), e2eP50: median(endToEnd), e2eP99: percentile(endToEnd, 99) };
 }
 
@@ -110,7 +96,9 @@ console.log(`date ${new Date().toISOString()}, node ${process.version}, ${runs} 
 
 const kcat: { mbPerS: number; rssMiB: number }[] = [];
 for (let i = 0; i < runs; i++) kcat.push(await kcatThroughput());
-console.log(`kcat (librdkafka) produce, acks=all: ${kcat.map((r) => fmt(r.mbPerS)).join(', ')} MB/s; median ${fmt(median(kcat.map((r) => r.mbPerS)))} MB/s (target ≥ 100); agent peak RSS ${fmt(Math.max(...kcat.map((r) => r.rssMiB)))} MiB`);
+console.log(
+  `kcat (librdkafka) produce, acks=all: ${kcat.map((r) => fmt(r.mbPerS)).join(', ')} MB/s; median ${fmt(median(kcat.map((r) => r.mbPerS)))} MB/s (target ≥ 100); agent peak RSS ${fmt(Math.max(...kcat.map((r) => r.rssMiB)))} MiB`,
+);
 
 const kafkajs: number[] = [];
 for (let i = 0; i < runs; i++) kafkajs.push((await kafkajsThroughput()).mbPerS);
@@ -119,4 +107,6 @@ console.log(`kafkajs produce, acks=all: ${kafkajs.map(fmt).join(', ')} MB/s; med
 const latencies: Awaited<ReturnType<typeof latency>>[] = [];
 for (let i = 0; i < runs; i++) latencies.push(await latency());
 const m = (key: keyof (typeof latencies)[number]) => fmt(median(latencies.map((l) => l[key])));
-console.log(`latency, one record every 20 ms (median of ${runs} runs): produce p50 ${m('produceP50')} ms, p99 ${m('produceP99')} ms; end-to-end p50 ${m('e2eP50')} ms, p99 ${m('e2eP99')} ms`);
+console.log(
+  `latency, one record every 20 ms (median of ${runs} runs): produce p50 ${m('produceP50')} ms, p99 ${m('produceP99')} ms; end-to-end p50 ${m('e2eP50')} ms, p99 ${m('e2eP99')} ms`,
+);

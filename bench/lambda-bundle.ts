@@ -18,7 +18,9 @@ writeFileSync(
   `${outdir}/measure.mjs`,
   `const t0 = performance.now(); await import('./api.mjs'); process.stdout.write(String(performance.now() - t0));`,
 );
-const runs = Array.from({ length: 15 }, () => Number(execFileSync(process.execPath, [`${outdir}/measure.mjs`], { env: { ...process.env, AWS_REGION: 'us-east-1' } }).toString()));
+const runs = Array.from({ length: 15 }, () =>
+  Number(execFileSync(process.execPath, [`${outdir}/measure.mjs`], { env: { ...process.env, AWS_REGION: 'us-east-1' } }).toString()),
+);
 const median = [...runs].sort((a, b) => a - b)[Math.floor(runs.length / 2)]!;
 const size = (name: string) => statSync(`${outdir}/${name}.mjs`).size;
 console.log(`Lambda bundle, ${new Date().toISOString()}, Node ${process.version} (Lambda runs nodejs22.x on arm64; this is x64)`);

@@ -37,16 +37,31 @@ const batchBytes = 1024 * 1024;
 
 const results = new Map<string, LatencyResult[]>();
 
-console.log(`latency models, ${new Date().toISOString()}, Node ${process.version}; ${rounds} rounds, models alternating; agent linger ${lingerMs} ms, ${partitions} partitions, ${recordBytes} B records, producer batch.size ${batchBytes} B`);
-for (const [name, model] of Object.entries(storageModels)) console.log(`model ${name}: ${describeModel(model.objects)}; ${describeModel(model.metadata)}; log-normal, seed 42`);
+console.log(
+  `latency models, ${new Date().toISOString()}, Node ${process.version}; ${rounds} rounds, models alternating; agent linger ${lingerMs} ms, ${partitions} partitions, ${recordBytes} B records, producer batch.size ${batchBytes} B`,
+);
+for (const [name, model] of Object.entries(storageModels))
+  console.log(`model ${name}: ${describeModel(model.objects)}; ${describeModel(model.metadata)}; log-normal, seed 42`);
 kafkaToolsClasspath();
 for (let round = 0; round < rounds; round++) {
   for (const model of models) {
-    const agent = await startAgent({ SPOOL_LINGER_MS: String(lingerMs), SPOOL_MAINTENANCE_INTERVAL_MS: '0', ...(model === 'embedded' ? {} : { BENCH_MODEL: model }) });
+    const agent = await startAgent({
+      SPOOL_LINGER_MS: String(lingerMs),
+      SPOOL_MAINTENANCE_INTERVAL_MS: '0',
+      ...(model === 'embedded' ? {} : { BENCH_MODEL: model }),
+    });
     try {
-      await createTopics(agent.kafka, rates.map((rate) => `latency-${rate.recordsPerS}`), partitions);
+      await createTopics(
+        agent.kafka,
+        rates.map((rate) => `latency-${rate.recordsPerS}`),
+        partitions,
+      );
       for (const rate of rates) {
-        const result = await pacedLatency(agent.kafka, `latency-${rate.recordsPerS}`, { ...rate, recordBytes, props: { 'batch.size': batchBytes } });
+        const result = await pacedLatency(agent.kafka, `latency-${rate.recordsPerS}`, {
+          ...rate,
+          recordBytes,
+          props: { 'batch.size': batchBytes },
+        });
         const key = `${model} ${rate.name}`;
         results.set(key, [...(results.get(key) ?? []), result]);
       }
@@ -58,7 +73,9 @@ for (let round = 0; round < rounds; round++) {
 }
 
 const m = (runs: LatencyResult[], field: keyof LatencyResult) => median(runs.map((run) => run[field]));
-console.log('| store | rate | produce p50 ms | produce p99 ms | end-to-end p50 ms | end-to-end p99 ms | produce p50 / WarpStream | produce p99 / WarpStream |');
+console.log(
+  '| store | rate | produce p50 ms | produce p99 ms | end-to-end p50 ms | end-to-end p99 ms | produce p50 / WarpStream | produce p99 / WarpStream |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const model of models) {
   for (const rate of rates) {
@@ -66,7 +83,9 @@ for (const model of models) {
     const p50 = m(runs, 'produceP50Ms');
     const p99 = m(runs, 'produceP99Ms');
     const label = model === 'embedded' ? 'embedded (no model)' : `${storageModels[model].objects.name.replace(' PUT/GET', '')} + DynamoDB`;
-    console.log(`| ${label} | ${rate.name} | ${p50} | ${p99} | ${m(runs, 'endToEndP50Ms')} | ${m(runs, 'endToEndP99Ms')} | ${(p50 / warpStream.p50Ms).toFixed(2)} | ${(p99 / warpStream.p99Ms).toFixed(2)} |`);
+    console.log(
+      `| ${label} | ${rate.name} | ${p50} | ${p99} | ${m(runs, 'endToEndP50Ms')} | ${m(runs, 'endToEndP99Ms')} | ${(p50 / warpStream.p50Ms).toFixed(2)} | ${(p99 / warpStream.p99Ms).toFixed(2)} |`,
+    );
   }
 }
 console.log(`WarpStream (published, S3 Standard): produce p50 ${warpStream.p50Ms} ms, p99 ${warpStream.p99Ms} ms`);

@@ -53,7 +53,10 @@ async function catchUp(stores: Stores, topic: string): Promise<{ getsPerMb: numb
 
 function modelled(stores: Stores): Stores {
   const random = seededRandom(7);
-  return { objects: new SlowObjectStore(stores.objects, s3Standard, random), metadata: new SlowMetadataStore(stores.metadata, dynamoDb, random) };
+  return {
+    objects: new SlowObjectStore(stores.objects, s3Standard, random),
+    metadata: new SlowMetadataStore(stores.metadata, dynamoDb, random),
+  };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -68,7 +71,10 @@ for (let run = 0; run < runs; run++) {
   const value = Buffer.alloc(recordBytes, 7);
   const flushes = (partitions * bytesPerPartition) / (recordBytes * recordsPerFlush);
   for (let i = 0; i < flushes; i++) {
-    await log.produce(topic, Array.from({ length: recordsPerFlush }, () => ({ key: null, value, partition: i % partitions })));
+    await log.produce(
+      topic,
+      Array.from({ length: recordsPerFlush }, () => ({ key: null, value, partition: i % partitions })),
+    );
   }
   const before = await catchUp(stores, topic);
   const beforeModel = await catchUp(modelled(stores), topic);
@@ -89,9 +95,13 @@ for (let run = 0; run < runs; run++) {
   await Promise.all([stores.objects.close(), stores.metadata.close()]);
 }
 
-console.log(`maintenance benchmark, ${new Date().toISOString()}, Node ${process.version}, ${partitions} partitions × ${bytesPerPartition / 1024 / 1024} MiB, flushes of ${recordsPerFlush} × ${recordBytes} B, median of ${runs} runs`);
+console.log(
+  `maintenance benchmark, ${new Date().toISOString()}, Node ${process.version}, ${partitions} partitions × ${bytesPerPartition / 1024 / 1024} MiB, flushes of ${recordsPerFlush} × ${recordBytes} B, median of ${runs} runs`,
+);
 console.log('| measure | median |');
 console.log('|---|---|');
 for (const [name, values] of Object.entries(results)) console.log(`| ${name} | ${median(values).toFixed(2)} |`);
 const g = (name: string) => median(results[name]!);
-console.log(`catch-up GETs per MB fell ${(g('GETs/MB before') / g('GETs/MB after')).toFixed(1)}×; S3-model catch-up read rose ${(g('S3 model catch-up MB/s after') / g('S3 model catch-up MB/s before')).toFixed(1)}×`);
+console.log(
+  `catch-up GETs per MB fell ${(g('GETs/MB before') / g('GETs/MB after')).toFixed(1)}×; S3-model catch-up read rose ${(g('S3 model catch-up MB/s after') / g('S3 model catch-up MB/s before')).toFixed(1)}×`,
+);

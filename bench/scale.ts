@@ -45,7 +45,7 @@ import { loadConfig } from '../lib/config.js';
 import { tempDir } from '../test/support/stores.js';
 import { difference, dollars, kindsBetween, snapshot, type Counts } from './support/counting.js';
 import { startBenchAgent } from './support/embedded-agent.js';
-import { createTopics, javaBulkProduce, kcatProduce, writeRecords } from './support/kafka-tools.js';
+import { createTopics, javaBulkProduce, kcatBulkSettings, kcatProduce, writeRecords } from './support/kafka-tools.js';
 import { median, startAgent, stopAgent } from './support/process.js';
 
 interface Configuration {
@@ -70,13 +70,30 @@ const recordBytes = 1024;
 const records = 100_000;
 const javaRecords = 20_000;
 /** The Java producer as kcat is set: acks=all, linger 20 ms, batches ≤ 1 MiB (idempotent by default). */
-const javaProps = { acks: 'all', 'linger.ms': 20, 'batch.size': 1024 * 1024, 'max.request.size': 10 * 1024 * 1024, 'buffer.memory': 256 * 1024 * 1024, 'request.timeout.ms': 300_000, 'delivery.timeout.ms': 600_000 };
-const kcatSettings = ['acks=all', 'enable.idempotence=true', 'linger.ms=20', 'batch.size=1048576', 'batch.num.messages=100000', 'queue.buffering.max.kbytes=2097151', 'message.max.bytes=10000000', 'request.timeout.ms=300000', 'socket.timeout.ms=300000', 'message.timeout.ms=600000'];
+const javaProps = {
+  acks: 'all',
+  'linger.ms': 20,
+  'batch.size': 1024 * 1024,
+  'max.request.size': 10 * 1024 * 1024,
+  'buffer.memory': 256 * 1024 * 1024,
+  'request.timeout.ms': 300_000,
+  'delivery.timeout.ms': 600_000,
+};
+const kcatSettings = [
+  ...kcatBulkSettings,
+  'enable.idempotence=true',
+  'request.timeout.ms=300000',
+  'socket.timeout.ms=300000',
+  'message.timeout.ms=600000',
+];
 const groups = 100;
 const groupRecords = 2000;
 const idleSeconds = 10;
 const spoolEnv = { SPOOL_LINGER_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
-const envFor = (configuration: Configuration) => ({ ...spoolEnv, ...(configuration.leaseMs ? { SPOOL_LEASE_MS: String(configuration.leaseMs) } : {}) });
+const envFor = (configuration: Configuration) => ({
+  ...spoolEnv,
+  ...(configuration.leaseMs ? { SPOOL_LEASE_MS: String(configuration.leaseMs) } : {}),
+});
 
 const fmt = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -180,15 +197,27 @@ async function countedRun(configuration: Configuration, files: Files): Promise<C
     const stats = { ...agent.log.internals.producer.stats };
     const { mbPerS } = await produce();
     const after = agent.log.internals.producer.stats;
-    return { counts: difference(agent.counts(), before), mbPerS, flushes: after.flushes - stats.flushes, chunks: after.chunksCommitted - stats.chunksCommitted };
+    return {
+      counts: difference(agent.counts(), before),
+      mbPerS,
+      flushes: after.flushes - stats.flushes,
+      chunks: after.chunksCommitted - stats.chunksCommitted,
+    };
   };
   let closeMs = 0;
   try {
     const beforeCreate = agent.counts();
     await createTopics(agent.bootstrap, ['scale'], configuration.partitions);
     const create = difference(agent.counts(), beforeCreate);
-    await kcatProduce(agent.bootstrap, 'scale', { path: files.cold, records: configuration.partitions, recordBytes, keyed: true }, kcatSettings);
-    const kcat = await warmCounts(() => kcatProduce(agent.bootstrap, 'scale', { path: files.warm, records, recordBytes, keyed: true }, kcatSettings));
+    await kcatProduce(
+      agent.bootstrap,
+      'scale',
+      { path: files.cold, records: configuration.partitions, recordBytes, keyed: true },
+      kcatSettings,
+    );
+    const kcat = await warmCounts(() =>
+      kcatProduce(agent.bootstrap, 'scale', { path: files.warm, records, recordBytes, keyed: true }, kcatSettings),
+    );
     const java = configuration.java ? await warmCounts(await javaWarm(agent.bootstrap, configuration.partitions)) : undefined;
     result = { create, ...kcat, java };
   } finally {
@@ -200,14 +229,18 @@ async function countedRun(configuration: Configuration, files: Files): Promise<C
 }
 
 console.log(`scale benchmark, ${new Date().toISOString()}, Node ${process.version}; medians; ${recordBytes} B keyed records`);
-const files: Files = { cold: join(tmpdir(), `spool-bench-scale-cold-${process.pid}.txt`), warm: join(tmpdir(), `spool-bench-scale-${process.pid}.txt`) };
+const files: Files = {
+  cold: join(tmpdir(), `spool-bench-scale-cold-${process.pid}.txt`),
+  warm: join(tmpdir(), `spool-bench-scale-${process.pid}.txt`),
+};
 await writeRecords(files.warm, records, recordBytes, { keyed: true });
 const throughput = new Map<Configuration, ThroughputRun[]>();
 const counted = new Map<Configuration, CountedRun>();
 try {
   for (const configuration of configurations) {
     await writeRecords(files.cold, configuration.partitions, recordBytes, { keyed: true });
-    for (let run = 0; run < configuration.runs; run++) throughput.set(configuration, [...(throughput.get(configuration) ?? []), await throughputRun(configuration, files)]);
+    for (let run = 0; run < configuration.runs; run++)
+      throughput.set(configuration, [...(throughput.get(configuration) ?? []), await throughputRun(configuration, files)]);
     if (configuration.coldOnlyWithinMs === undefined) counted.set(configuration, await countedRun(configuration, files));
     console.log(`${configuration.name} partitions done`);
   }
@@ -218,10 +251,17 @@ try {
 
 const seconds = (ms: number, cutMs?: number) => (Number.isFinite(ms) ? fmt(ms / 1000, 1) : `> ${fmt((cutMs ?? 0) / 1000)} (cut)`);
 console.log('\nproduce as partitions grow (throughput: agent in its own process, no counters; medians)');
-console.log('| partitions | runs | CreateTopics ms (WCU) | cold: one record per partition, s | kcat warm: runs MB/s | kcat warm: median MB/s | vs 8 partitions | Java warm: runs MB/s | Java warm: median MB/s | vs 8 partitions | graceful close of the counted run, s |');
+console.log(
+  '| partitions | runs | CreateTopics ms (WCU) | cold: one record per partition, s | kcat warm: runs MB/s | kcat warm: median MB/s | vs 8 partitions | Java warm: runs MB/s | Java warm: median MB/s | vs 8 partitions | graceful close of the counted run, s |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-const medianOf = (configuration: Configuration, value: (run: ThroughputRun) => number | undefined) => median(throughput.get(configuration)!.map((r) => value(r) ?? NaN));
-const runsOf = (configuration: Configuration, value: (run: ThroughputRun) => number | undefined) => throughput.get(configuration)!.map((r) => value(r)).filter((v): v is number => v !== undefined);
+const medianOf = (configuration: Configuration, value: (run: ThroughputRun) => number | undefined) =>
+  median(throughput.get(configuration)!.map((r) => value(r) ?? NaN));
+const runsOf = (configuration: Configuration, value: (run: ThroughputRun) => number | undefined) =>
+  throughput
+    .get(configuration)!
+    .map((r) => value(r))
+    .filter((v): v is number => v !== undefined);
 const kcatBase = medianOf(configurations[0]!, (r) => r.mbPerS);
 const javaBase = medianOf(configurations[0]!, (r) => r.javaMbPerS);
 for (const configuration of configurations) {
@@ -239,10 +279,15 @@ for (const configuration of configurations) {
 }
 
 console.log('\ncommit cost of the warm phase (the counted run, agent in this process)');
-console.log('| partitions | client | MB/s (counted) | flushes | partitions per flush | commit transactions per flush | commit WCU per flush | commit WCU per GB | other WCU per GB (leases, producer ids) | PUT per GB | $ per GB (S3 + DynamoDB) | DynamoDB / S3 |');
+console.log(
+  '| partitions | client | MB/s (counted) | flushes | partitions per flush | commit transactions per flush | commit WCU per flush | commit WCU per GB | other WCU per GB (leases, producer ids) | PUT per GB | $ per GB (S3 + DynamoDB) | DynamoDB / S3 |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const [configuration, c] of counted) {
-  for (const [client, warm, count] of [['kcat', c, records], ['Java', c.java, javaRecords]] as const) {
+  for (const [client, warm, count] of [
+    ['kcat', c, records],
+    ['Java', c.java, javaRecords],
+  ] as const) {
     if (warm === undefined) continue;
     const gb = (count * recordBytes) / 1e9;
     const price = dollars(warm.counts);
@@ -261,7 +306,12 @@ for (const [configuration, c] of counted) {
     await createTopics(agent.bootstrap, ['shared'], 8);
     const groupFile = join(tmpdir(), `spool-bench-groups-${process.pid}.txt`);
     await writeRecords(groupFile, groupRecords, recordBytes, { keyed: true });
-    await kcatProduce(agent.bootstrap, 'shared', { path: groupFile, records: groupRecords, recordBytes, keyed: true }, kcatSettings).finally(() => rmSync(groupFile, { force: true }));
+    await kcatProduce(
+      agent.bootstrap,
+      'shared',
+      { path: groupFile, records: groupRecords, recordBytes, keyed: true },
+      kcatSettings,
+    ).finally(() => rmSync(groupFile, { force: true }));
 
     const before = agent.counts();
     const started = performance.now();
@@ -302,16 +352,26 @@ for (const [configuration, c] of counted) {
         .join(', ');
     const perHour = (value: number) => (value / idleSeconds) * 3600;
     const offsetCommits = read.metadata.transactions;
-    console.log(`\n${groups} consumer groups (kafkajs 2.2.4, one member each, auto-commit) reading one 8-partition topic of ${groupRecords} × ${recordBytes} B records`);
+    console.log(
+      `\n${groups} consumer groups (kafkajs 2.2.4, one member each, auto-commit) reading one 8-partition topic of ${groupRecords} × ${recordBytes} B records`,
+    );
     console.log('| measure | value |');
     console.log('|---|---|');
     console.log(`| all ${groups} groups have read every record, s | ${fmt(seconds, 1)} |`);
-    console.log(`| aggregate read MB/s (${groups} × ${fmt((groupRecords * recordBytes) / 1e6, 1)} MB) | ${fmt((groups * groupRecords * recordBytes) / 1e6 / seconds, 1)} |`);
-    console.log(`| first batch reached a group, median / max s (group join included) | ${fmt(median(firstRecordMs) / 1000, 1)} / ${fmt(Math.max(...firstRecordMs) / 1000, 1)} |`);
+    console.log(
+      `| aggregate read MB/s (${groups} × ${fmt((groupRecords * recordBytes) / 1e6, 1)} MB) | ${fmt((groups * groupRecords * recordBytes) / 1e6 / seconds, 1)} |`,
+    );
+    console.log(
+      `| first batch reached a group, median / max s (group join included) | ${fmt(median(firstRecordMs) / 1000, 1)} / ${fmt(Math.max(...firstRecordMs) / 1000, 1)} |`,
+    );
     console.log(`| offset-commit transactions, per group | ${fmt(offsetCommits / groups, 1)} |`);
     console.log(`| write units while reading, per group (offset commits, group state) | ${fmt(read.metadata.writeUnits / groups, 1)} |`);
-    console.log(`| read units while reading, per MB read | ${fmt(read.metadata.readUnits / ((groups * groupRecords * recordBytes) / 1e6), 1)} |`);
-    console.log(`| idle, ${groups} groups connected: metadata writes per hour | ${fmt(perHour(idle.metadata.writes + idle.metadata.transactions))} |`);
+    console.log(
+      `| read units while reading, per MB read | ${fmt(read.metadata.readUnits / ((groups * groupRecords * recordBytes) / 1e6), 1)} |`,
+    );
+    console.log(
+      `| idle, ${groups} groups connected: metadata writes per hour | ${fmt(perHour(idle.metadata.writes + idle.metadata.transactions))} |`,
+    );
     console.log(`| idle: WCU / RCU per hour | ${fmt(perHour(idle.metadata.writeUnits))} / ${fmt(perHour(idle.metadata.readUnits))} |`);
     console.log(`| idle: DynamoDB $ per day for the ${groups} groups | $${(perHour(dollars(idle).dynamo) * 24).toFixed(2)} |`);
     console.log(`| idle: items written per hour, by kind | ${kinds('writes')} |`);

@@ -38,6 +38,7 @@ import {
   createTopics,
   kafkaToolsClasspath,
   kafkaToolsVersion,
+  kcatBulkSettings,
   kcatConsume,
   kcatProduce,
   pacedLatency,
@@ -55,7 +56,6 @@ const partitions = 8;
 const bulkRecords = 200_000;
 const latency = { recordsPerS: 1000, warmUpSeconds: 3, seconds: 10 };
 const spoolEnv = { SPOOL_LINGER_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
-const kcatSettings = ['acks=all', 'linger.ms=20', 'batch.size=1048576', 'batch.num.messages=100000', 'queue.buffering.max.kbytes=2097151', 'message.max.bytes=10000000'];
 
 /** Kafka with `flush.messages=1` on its topics: an fsync of the log after every append, as Spool syncs every segment. */
 type System = 'kafka' | 'kafka-fsync' | 'spool';
@@ -86,11 +86,19 @@ async function measure(system: System, bootstrap: string, kcatFile: string): Pro
     props: { acks: 'all', 'linger.ms': 10, 'batch.size': 1024 * 1024, 'max.request.size': 10 * 1024 * 1024, 'compression.type': 'none' },
   });
   note(system, 'java produce MB/s', produced.mbPerS);
-  const consumed = await consumerPerformance(bootstrap, 'java', { records: bulkRecords, recordBytes, group: `perf-${system}-${Date.now()}` });
+  const consumed = await consumerPerformance(bootstrap, 'java', {
+    records: bulkRecords,
+    recordBytes,
+    group: `perf-${system}-${Date.now()}`,
+  });
   note(system, 'java consume MB/s', consumed.fetchMbPerS);
   note(system, 'java group join ms', consumed.rebalanceMs);
 
-  note(system, 'kcat produce MB/s', (await kcatProduce(bootstrap, 'kcat', { path: kcatFile, records: bulkRecords, recordBytes }, kcatSettings)).mbPerS);
+  note(
+    system,
+    'kcat produce MB/s',
+    (await kcatProduce(bootstrap, 'kcat', { path: kcatFile, records: bulkRecords, recordBytes }, kcatBulkSettings)).mbPerS,
+  );
   note(system, 'kcat consume MB/s', (await kcatConsume(bootstrap, 'kcat', bulkRecords)).mbPerS);
   await measureLatency(system, bootstrap, 'latency');
 }
@@ -98,7 +106,11 @@ async function measure(system: System, bootstrap: string, kcatFile: string): Pro
 /** kcat produce and latency alone, on topics created with `configs`. */
 async function measureProduce(system: System, bootstrap: string, kcatFile: string, configs: Record<string, string>): Promise<void> {
   await createTopics(bootstrap, [`kcat-${system}`, `latency-${system}`], partitions, configs);
-  note(system, 'kcat produce MB/s', (await kcatProduce(bootstrap, `kcat-${system}`, { path: kcatFile, records: bulkRecords, recordBytes }, kcatSettings)).mbPerS);
+  note(
+    system,
+    'kcat produce MB/s',
+    (await kcatProduce(bootstrap, `kcat-${system}`, { path: kcatFile, records: bulkRecords, recordBytes }, kcatBulkSettings)).mbPerS,
+  );
   await measureLatency(system, bootstrap, `latency-${system}`);
 }
 
@@ -110,7 +122,9 @@ async function measureLatency(system: System, bootstrap: string, topic: string):
   note(system, 'end-to-end latency p99 ms', paced.endToEndP99Ms);
 }
 
-console.log(`Spool vs Apache Kafka ${kafkaToolsVersion}, ${new Date().toISOString()}, Node ${process.version}; ${rounds} rounds, alternating; ${partitions} partitions, ${recordBytes} B records`);
+console.log(
+  `Spool vs Apache Kafka ${kafkaToolsVersion}, ${new Date().toISOString()}, Node ${process.version}; ${rounds} rounds, alternating; ${partitions} partitions, ${recordBytes} B records`,
+);
 kafkaToolsClasspath(); // resolved before the first round, so Maven's time is not measured
 const kcatFile = join(tmpdir(), `spool-bench-versus-${process.pid}.txt`);
 await writeRecords(kcatFile, bulkRecords, recordBytes);
@@ -141,12 +155,16 @@ try {
 const fmt = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 const runsOf = (system: System, name: Measure) => results[system][name] ?? [];
 const cell = (values: number[]) => (values.length === 0 ? '–' : fmt(median(values)));
-console.log('| measure | Kafka runs | Spool runs | Kafka median | Spool median | Spool / Kafka | Kafka, flush.messages=1: median | Spool / that |');
+console.log(
+  '| measure | Kafka runs | Spool runs | Kafka median | Spool median | Spool / Kafka | Kafka, flush.messages=1: median | Spool / that |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const [name, better] of measures) {
   const kafka = runsOf('kafka', name);
   const spool = runsOf('spool', name);
   const fsync = runsOf('kafka-fsync', name);
   const versusFsync = fsync.length === 0 ? '–' : (median(spool) / median(fsync)).toFixed(2);
-  console.log(`| ${name} (${better} is better) | ${kafka.map(fmt).join(', ')} | ${spool.map(fmt).join(', ')} | ${cell(kafka)} | ${cell(spool)} | ${(median(spool) / median(kafka)).toFixed(2)} | ${cell(fsync)} | ${versusFsync} |`);
+  console.log(
+    `| ${name} (${better} is better) | ${kafka.map(fmt).join(', ')} | ${spool.map(fmt).join(', ')} | ${cell(kafka)} | ${cell(spool)} | ${(median(spool) / median(kafka)).toFixed(2)} | ${cell(fsync)} | ${versusFsync} |`,
+  );
 }

@@ -8,7 +8,8 @@
 import type { BuildOptions } from 'esbuild';
 
 export const lambdaExternalModules = ['lmdb', '@node-rs/crc32'];
-export const lambdaBanner = "import { createRequire as spoolCreateRequire } from 'module'; const require = spoolCreateRequire(import.meta.url);";
+export const lambdaBanner =
+  "import { createRequire as spoolCreateRequire } from 'module'; const require = spoolCreateRequire(import.meta.url);";
 export const lambdaMainFields = ['module', 'main'];
 
 /** The same bundle, built directly with esbuild (tests and benchmarks). */

@@ -27,7 +27,16 @@ import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, type IBuck
 import { Alarm, ComparisonOperator, Dashboard, GraphWidget, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { FlowLogDestination, FlowLogTrafficType, Peer, Port, SecurityGroup, Vpc, type IPeer, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
-import { Cluster, ContainerImage, ContainerInsights, CpuArchitecture, FargateService, FargateTaskDefinition, LogDrivers, OperatingSystemFamily } from 'aws-cdk-lib/aws-ecs';
+import {
+  Cluster,
+  ContainerImage,
+  ContainerInsights,
+  CpuArchitecture,
+  FargateService,
+  FargateTaskDefinition,
+  LogDrivers,
+  OperatingSystemFamily,
+} from 'aws-cdk-lib/aws-ecs';
 import { NetworkLoadBalancer, Protocol } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Construct } from 'constructs';
 import { metricsNamespace } from '../lib/metrics.js';
@@ -156,7 +165,7 @@ export class Spool extends Construct {
       Validations.of(this.bucket).acknowledge({
         id: 'AwsSolutions-S1',
         reason:
-          'Server access logs are opt-in (serverAccessLogsBucket): only the stack\'s own roles can reach this private, TLS-only bucket, ' +
+          "Server access logs are opt-in (serverAccessLogsBucket): only the stack's own roles can reach this private, TLS-only bucket, " +
           'and every produce and fetch is an S3 request, so logging by default would add a log bucket whose cost grows with traffic.',
       });
     }
@@ -338,7 +347,10 @@ export class Spool extends Construct {
     });
     this.grantStorage(task.taskRole);
     this.table.grantReadWriteData(task.taskRole);
-    const securityGroup = new SecurityGroup(this, 'AgentSecurityGroup', { vpc, description: 'Spool agents: Kafka 9092 and HTTP 8080 from clients' });
+    const securityGroup = new SecurityGroup(this, 'AgentSecurityGroup', {
+      vpc,
+      description: 'Spool agents: Kafka 9092 and HTTP 8080 from clients',
+    });
     const allowFrom = props.allowFrom ?? Peer.ipv4(vpc.vpcCidrBlock);
     securityGroup.addIngressRule(allowFrom, Port.tcp(9092), 'Kafka clients');
     securityGroup.addIngressRule(allowFrom, Port.tcp(8080), 'HTTP API clients');
@@ -346,7 +358,7 @@ export class Spool extends Construct {
       // A peer given in props is left to the rule, which can read it.
       Validations.of(securityGroup).acknowledge({
         id: 'AwsSolutions-EC23',
-        reason: 'Ingress comes from the VPC\'s own CIDR block, a reference the rule cannot evaluate; it is never 0.0.0.0/0.',
+        reason: "Ingress comes from the VPC's own CIDR block, a reference the rule cannot evaluate; it is never 0.0.0.0/0.",
       });
     }
     const service = new FargateService(this, 'AgentService', {
@@ -400,19 +412,47 @@ export class Spool extends Construct {
       return created;
     };
     alarm('ApiErrors', spoolMetric('Errors', 'Sum', Duration.minutes(5)), 1, 'The HTTP API answered 5xx (internal errors)', 1);
-    alarm('Throttles', spoolMetric('Throttles', 'Sum', Duration.minutes(5)), 10, 'Storage throttled or was unavailable (429/503 answers)', 1);
+    alarm(
+      'Throttles',
+      spoolMetric('Throttles', 'Sum', Duration.minutes(5)),
+      10,
+      'Storage throttled or was unavailable (429/503 answers)',
+      1,
+    );
     alarm('Latency', spoolMetric('Latency', 'p99'), props.latencyAlarmMs ?? 1000, 'API latency p99 is high', 3);
-    alarm('CommitConflicts', spoolMetric('CommitConflicts', 'Sum', Duration.minutes(5)), 100, 'Writers keep colliding on the same partitions', 1);
-    alarm('ConsumerLag', spoolMetric('ConsumerLag', 'Maximum', Duration.minutes(5)), props.lagAlarmRecords ?? 100_000, 'A consumer group is far behind', 3);
+    alarm(
+      'CommitConflicts',
+      spoolMetric('CommitConflicts', 'Sum', Duration.minutes(5)),
+      100,
+      'Writers keep colliding on the same partitions',
+      1,
+    );
+    alarm(
+      'ConsumerLag',
+      spoolMetric('ConsumerLag', 'Maximum', Duration.minutes(5)),
+      props.lagAlarmRecords ?? 100_000,
+      'A consumer group is far behind',
+      3,
+    );
     alarm('ApiFunctionErrors', this.api.metricErrors({ period: Duration.minutes(5) }), 1, 'The API function failed', 1);
-    alarm('MaintenanceFunctionErrors', this.maintenance.metricErrors({ period: Duration.minutes(15) }), 1, 'The maintenance pass failed', 1);
+    alarm(
+      'MaintenanceFunctionErrors',
+      this.maintenance.metricErrors({ period: Duration.minutes(15) }),
+      1,
+      'The maintenance pass failed',
+      1,
+    );
 
     const dashboard = new Dashboard(this, 'Dashboard', { dashboardName: `${Stack.of(this).stackName}-spool` });
     const graph = (title: string, metrics: IMetric[]) => new GraphWidget({ title, left: metrics, width: 12 });
     dashboard.addWidgets(
       graph('Requests', [spoolMetric('Requests', 'Sum')]),
       graph('Latency (ms)', [spoolMetric('Latency', 'p50'), spoolMetric('Latency', 'p99')]),
-      graph('Errors, client errors, throttles', [spoolMetric('Errors', 'Sum'), spoolMetric('ClientErrors', 'Sum'), spoolMetric('Throttles', 'Sum')]),
+      graph('Errors, client errors, throttles', [
+        spoolMetric('Errors', 'Sum'),
+        spoolMetric('ClientErrors', 'Sum'),
+        spoolMetric('Throttles', 'Sum'),
+      ]),
       graph('Records produced and fetched', [spoolMetric('RecordsProduced', 'Sum'), spoolMetric('RecordsFetched', 'Sum')]),
       graph('Bytes produced', [spoolMetric('BytesProduced', 'Sum')]),
       graph('Commits and commit conflicts', [spoolMetric('Commits', 'Sum'), spoolMetric('CommitConflicts', 'Sum')]),

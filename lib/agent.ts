@@ -31,7 +31,15 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   const runtime = options.runtime ?? (await openRuntime(config, { log: { logger } }));
   const shutdown = new AbortController();
   const { groups } = runtime;
-  const app = createApp({ log: runtime.log, shutdown: shutdown.signal, logger, maxBodyBytes: config.httpMaxBodyBytes, metrics: runtime.metrics, groups, auth: runtime.auth });
+  const app = createApp({
+    log: runtime.log,
+    shutdown: shutdown.signal,
+    logger,
+    maxBodyBytes: config.httpMaxBodyBytes,
+    metrics: runtime.metrics,
+    groups,
+    auth: runtime.auth,
+  });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: config.host, port: config.httpPort }, () => resolve(started));
     started.once('error', reject);
@@ -62,7 +70,8 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   const maintenance =
     config.maintenanceIntervalMs > 0
       ? setInterval(() => {
-          runtime.log.runMaintenance()
+          runtime.log
+            .runMaintenance()
             .then(() => emitGroupLag(groups, runtime.metrics))
             .catch((error) => logger.log('error', 'maintenance pass failed', { message: String(error) }));
         }, config.maintenanceIntervalMs).unref()

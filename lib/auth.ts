@@ -53,7 +53,10 @@ function covers(pattern: string, name: string | undefined): boolean {
 /** Whether the principal may do `action` on `topic` (undefined: on the service as a whole). */
 export function allows(principal: Principal, action: Action, topic?: string): boolean {
   return principal.permissions.some(
-    (permission) => permission.topics !== undefined && (permission.actions.includes(action) || permission.actions.includes('admin')) && covers(permission.topics, topic),
+    (permission) =>
+      permission.topics !== undefined &&
+      (permission.actions.includes(action) || permission.actions.includes('admin')) &&
+      covers(permission.topics, topic),
   );
 }
 
@@ -62,7 +65,10 @@ export function allowsGroup(principal: Principal, action: GroupAction, group: st
   if (allows(principal, 'admin')) return true;
   const implied: readonly (GroupAction | 'admin')[] = action === 'describe' ? ['describe', 'read', 'delete', 'admin'] : [action, 'admin'];
   return principal.permissions.some(
-    (permission) => permission.groups !== undefined && permission.actions.some((granted) => implied.includes(granted)) && covers(permission.groups, group),
+    (permission) =>
+      permission.groups !== undefined &&
+      permission.actions.some((granted) => implied.includes(granted)) &&
+      covers(permission.groups, group),
   );
 }
 
@@ -70,28 +76,43 @@ const namePattern = /^(\*|[a-zA-Z0-9._-]+\*?)$/;
 
 export function checkPermissions(permissions: unknown): Permission[] {
   if (!Array.isArray(permissions) || permissions.length === 0) {
-    throw new SpoolError('INVALID_ARGUMENT', `permissions: expected a non-empty array of {topics, actions} or {groups, actions}, got ${describeValue(permissions)}`, {
-      details: { field: 'permissions' },
-    });
+    throw new SpoolError(
+      'INVALID_ARGUMENT',
+      `permissions: expected a non-empty array of {topics, actions} or {groups, actions}, got ${describeValue(permissions)}`,
+      {
+        details: { field: 'permissions' },
+      },
+    );
   }
   return permissions.map((p: { topics?: unknown; groups?: unknown; actions?: unknown } | null, index): Permission => {
     const invalid = (field: string, expected: string, got: unknown) =>
-      new SpoolError('INVALID_ARGUMENT', `permissions[${index}].${field}: expected ${expected}, got ${describeValue(got)}`, { details: { field: `permissions[${index}].${field}` } });
+      new SpoolError('INVALID_ARGUMENT', `permissions[${index}].${field}: expected ${expected}, got ${describeValue(got)}`, {
+        details: { field: `permissions[${index}].${field}` },
+      });
     const kind = p?.topics !== undefined ? 'topics' : 'groups';
-    if ((p?.topics === undefined) === (p?.groups === undefined)) throw invalid('topics', 'exactly one of topics or groups', p?.topics ?? p?.groups);
+    if ((p?.topics === undefined) === (p?.groups === undefined))
+      throw invalid('topics', 'exactly one of topics or groups', p?.topics ?? p?.groups);
     const names = p![kind];
-    if (typeof names !== 'string' || !namePattern.test(names)) throw invalid(kind, `a ${kind === 'topics' ? 'topic' : 'group'} name, a prefix ending in "*", or "*"`, names);
+    if (typeof names !== 'string' || !namePattern.test(names))
+      throw invalid(kind, `a ${kind === 'topics' ? 'topic' : 'group'} name, a prefix ending in "*", or "*"`, names);
     const allowed: readonly string[] = kind === 'topics' ? actions : groupActions;
     const granted = p!.actions;
-    if (!Array.isArray(granted) || granted.length === 0 || granted.some((a) => !allowed.includes(a))) throw invalid('actions', `some of ${allowed.join(', ')}`, granted);
+    if (!Array.isArray(granted) || granted.length === 0 || granted.some((a) => !allowed.includes(a)))
+      throw invalid('actions', `some of ${allowed.join(', ')}`, granted);
     const unique = [...new Set(granted as string[])];
-    return kind === 'topics' ? { topics: names, actions: unique as Action[] } : { groups: names, actions: unique as (GroupAction | 'admin')[] };
+    return kind === 'topics'
+      ? { topics: names, actions: unique as Action[] }
+      : { groups: names, actions: unique as (GroupAction | 'admin')[] };
   });
 }
 
 /** A permission as stored and shown: the name it grants on, and its actions. */
-export function permissionAttrs(permission: Permission): { topics: string; actions: Action[] } | { groups: string; actions: (GroupAction | 'admin')[] } {
-  return permission.topics !== undefined ? { topics: permission.topics, actions: [...permission.actions] } : { groups: permission.groups, actions: [...permission.actions] };
+export function permissionAttrs(
+  permission: Permission,
+): { topics: string; actions: Action[] } | { groups: string; actions: (GroupAction | 'admin')[] } {
+  return permission.topics !== undefined
+    ? { topics: permission.topics, actions: [...permission.actions] }
+    : { groups: permission.groups, actions: [...permission.actions] };
 }
 
 export class ApiKeys {
@@ -139,9 +160,11 @@ export class ApiKeys {
 
   /** The principal a bearer token names; UNAUTHENTICATED when it names none. */
   async authenticate(token: string | undefined): Promise<Principal> {
-    if (token === undefined || token === '') throw new SpoolError('UNAUTHENTICATED', 'this API needs a bearer token (Authorization: Bearer <key>)');
+    if (token === undefined || token === '')
+      throw new SpoolError('UNAUTHENTICATED', 'this API needs a bearer token (Authorization: Bearer <key>)');
     const presented = sha256(token);
-    if (this.rootHash && timingSafeEqual(presented, this.rootHash)) return { id: 'root', name: 'bootstrap token', permissions: [{ topics: '*', actions: ['admin'] }] };
+    if (this.rootHash && timingSafeEqual(presented, this.rootHash))
+      return { id: 'root', name: 'bootstrap token', permissions: [{ topics: '*', actions: ['admin'] }] };
     const match = keyPattern.exec(token);
     const item = match && (await this.metadata.get(apiKeyKey(match[1]!)));
     if (!match || !item || !timingSafeEqual(presented, Buffer.from(item.attrs.hash as string, 'hex'))) {

@@ -43,8 +43,20 @@ export interface GroupDescription {
   readonly state: string;
   readonly generation: number;
   readonly assignor: string | null;
-  readonly members: { member_id: string; topics: string[]; assignments: { topic: string; partition: number }[]; last_heartbeat_ms: number }[];
-  readonly partitions: { topic: string; partition: number; committed_offset: number | null; high_watermark: number; lag: number | null; member_id: string | null }[];
+  readonly members: {
+    member_id: string;
+    topics: string[];
+    assignments: { topic: string; partition: number }[];
+    last_heartbeat_ms: number;
+  }[];
+  readonly partitions: {
+    topic: string;
+    partition: number;
+    committed_offset: number | null;
+    high_watermark: number;
+    lag: number | null;
+    member_id: string | null;
+  }[];
 }
 
 type Query = Record<string, string | number | undefined>;
@@ -55,7 +67,11 @@ export class SpoolClient {
     private readonly token?: string,
   ) {}
 
-  async request<T>(method: string, path: string, options: { json?: unknown; body?: string; contentType?: string; query?: Query; signal?: AbortSignal } = {}): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    options: { json?: unknown; body?: string; contentType?: string; query?: Query; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const url = new URL(path, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
     for (const [name, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(name, String(value));
     const headers: Record<string, string> = {};
@@ -73,7 +89,11 @@ export class SpoolClient {
       response = await fetch(url, { method, headers, body, signal: options.signal });
     } catch (cause) {
       if (options.signal?.aborted) throw cause;
-      throw new SpoolError('STORAGE_UNAVAILABLE', `cannot reach Spool at ${this.baseUrl} (${(cause as Error).cause ?? (cause as Error).message}); is it running? (--url or SPOOL_URL)`, { cause });
+      throw new SpoolError(
+        'STORAGE_UNAVAILABLE',
+        `cannot reach Spool at ${this.baseUrl} (${(cause as Error).cause ?? (cause as Error).message}); is it running? (--url or SPOOL_URL)`,
+        { cause },
+      );
     }
     const text = await response.text();
     if (!response.ok) {
@@ -83,7 +103,11 @@ export class SpoolClient {
       } catch {
         // not Spool's JSON: report the status
       }
-      throw new SpoolError((error.code as ErrorCode) ?? 'INTERNAL', error.message ?? `HTTP ${response.status} from ${method} ${url.pathname}`, { details: { status: response.status } });
+      throw new SpoolError(
+        (error.code as ErrorCode) ?? 'INTERNAL',
+        error.message ?? `HTTP ${response.status} from ${method} ${url.pathname}`,
+        { details: { status: response.status } },
+      );
     }
     return (text === '' ? undefined : JSON.parse(text)) as T;
   }
@@ -107,7 +131,10 @@ export class SpoolClient {
 
   // records
   produce(topic: string, records: readonly ProduceJsonRecord[], acks: string) {
-    return this.request<{ offsets: { partition: number; offset: number }[] }>('POST', `v1/topics/${encodeURIComponent(topic)}/records`, { json: { records }, query: { acks } });
+    return this.request<{ offsets: { partition: number; offset: number }[] }>('POST', `v1/topics/${encodeURIComponent(topic)}/records`, {
+      json: { records },
+      query: { acks },
+    });
   }
   produceLines(topic: string, lines: string, options: { acks: string; keySeparator?: string; partition?: number }) {
     return this.request<{ offsets: { partition: number; offset: number }[] }>('POST', `v1/topics/${encodeURIComponent(topic)}/records`, {
@@ -116,7 +143,12 @@ export class SpoolClient {
       query: { acks: options.acks, key_separator: options.keySeparator, partition: options.partition },
     });
   }
-  fetch(topic: string, partition: number, query: { offset: string | number; max_records?: number; wait_ms?: number }, signal?: AbortSignal) {
+  fetch(
+    topic: string,
+    partition: number,
+    query: { offset: string | number; max_records?: number; wait_ms?: number },
+    signal?: AbortSignal,
+  ) {
     return this.request<{ records: ClientRecord[]; next_offset: number; high_watermark: number }>(
       'GET',
       `v1/topics/${encodeURIComponent(topic)}/partitions/${partition}/records`,
@@ -124,7 +156,11 @@ export class SpoolClient {
     );
   }
   offsetFor(topic: string, partition: number, timestamp: number | 'earliest' | 'latest' | 'max_timestamp') {
-    return this.request<{ offset: number | null; timestamp: number | null }>('GET', `v1/topics/${encodeURIComponent(topic)}/partitions/${partition}/offsets`, { query: { timestamp } });
+    return this.request<{ offset: number | null; timestamp: number | null }>(
+      'GET',
+      `v1/topics/${encodeURIComponent(topic)}/partitions/${partition}/offsets`,
+      { query: { timestamp } },
+    );
   }
 
   // groups
@@ -132,10 +168,14 @@ export class SpoolClient {
     return this.request<Membership>('POST', `v1/groups/${encodeURIComponent(group)}/members`, { json: body });
   }
   poll(group: string, member: string, query: { max_records?: number; wait_ms?: number }, signal?: AbortSignal) {
-    return this.request<{ records: ClientRecord[]; generation: number }>('GET', `v1/groups/${encodeURIComponent(group)}/members/${encodeURIComponent(member)}/records`, {
-      query,
-      signal,
-    });
+    return this.request<{ records: ClientRecord[]; generation: number }>(
+      'GET',
+      `v1/groups/${encodeURIComponent(group)}/members/${encodeURIComponent(member)}/records`,
+      {
+        query,
+        signal,
+      },
+    );
   }
   leave(group: string, member: string) {
     return this.request<void>('DELETE', `v1/groups/${encodeURIComponent(group)}/members/${encodeURIComponent(member)}`);
@@ -147,12 +187,19 @@ export class SpoolClient {
     return this.request<GroupDescription>('GET', `v1/groups/${encodeURIComponent(group)}`);
   }
   groupOffsets(group: string) {
-    return this.request<{ offsets: { topic: string; partition: number; offset: number | null }[] }>('GET', `v1/groups/${encodeURIComponent(group)}/offsets`);
+    return this.request<{ offsets: { topic: string; partition: number; offset: number | null }[] }>(
+      'GET',
+      `v1/groups/${encodeURIComponent(group)}/offsets`,
+    );
   }
   resetOffsets(group: string, to: unknown, topics: string[]) {
-    return this.request<{ offsets: { topic: string; partition: number; offset: number | null }[] }>('POST', `v1/groups/${encodeURIComponent(group)}/offsets/reset`, {
-      json: { to, topics },
-    });
+    return this.request<{ offsets: { topic: string; partition: number; offset: number | null }[] }>(
+      'POST',
+      `v1/groups/${encodeURIComponent(group)}/offsets/reset`,
+      {
+        json: { to, topics },
+      },
+    );
   }
   deleteGroup(group: string) {
     return this.request<void>('DELETE', `v1/groups/${encodeURIComponent(group)}`);

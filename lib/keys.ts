@@ -37,12 +37,18 @@ export const partitionPk = (topicId: string, partition: number): string => `${pa
 export const partitionKey = (topicId: string, partition: number): ItemKey => ({ pk: partitionPk(topicId, partition), sk: partitionSk });
 
 const producerSkPrefix = 'producer#';
-export const producerStateKey = (topicId: string, partition: number, producerId: number): ItemKey => ({ pk: partitionPk(topicId, partition), sk: `${producerSkPrefix}${producerId}` });
+export const producerStateKey = (topicId: string, partition: number, producerId: number): ItemKey => ({
+  pk: partitionPk(topicId, partition),
+  sk: `${producerSkPrefix}${producerId}`,
+});
 
 const rowsPkPrefix = 'rows#';
 export const rowsPk = (topicId: string, partition: number): string => `${rowsPkPrefix}${topicId}#${partition}`;
 export const offsetSk = (offset: number): string => String(offset).padStart(offsetDigits, '0');
-export const rowKey = (topicId: string, partition: number, baseOffset: number): ItemKey => ({ pk: rowsPk(topicId, partition), sk: offsetSk(baseOffset) });
+export const rowKey = (topicId: string, partition: number, baseOffset: number): ItemKey => ({
+  pk: rowsPk(topicId, partition),
+  sk: offsetSk(baseOffset),
+});
 
 export const producerIdsKey: ItemKey = { pk: 'producer-ids', sk: 'next' };
 
@@ -91,23 +97,142 @@ const any = () => true;
 /** Every item kind, by key; a key matches at most one kind. */
 export const itemKinds: readonly ItemKind[] = (
   [
-    ['topic', topicsPk, '<topic name>', 'lib/log/topics.ts', 'TopicItem: id, partitions, config, createdMs, deleting?', exactly(topicsPk), any],
-    ['partition', 'part#<topic id>#<partition>', partitionSk, 'lib/log/commit.ts, leases.ts, topics.ts, retention.ts', 'nextOffset (high watermark), logStartOffset, lease: owner, epoch, leaseExpiresMs', startsWith(partitionPkPrefix), exactly(partitionSk)],
-    ['producer state', 'part#<topic id>#<partition>', 'producer#<producer id>', 'lib/log/idempotence.ts', "an idempotent producer's epoch, next sequence and last batches with their offsets", startsWith(partitionPkPrefix), startsWith(producerSkPrefix)],
-    ['batch row', 'rows#<topic id>#<partition>', '<base offset, 16 digits>', 'lib/log/commit.ts, maintenance/', 'BatchRow: where records [base, base + count) live', startsWith(rowsPkPrefix), digits(offsetDigits)],
-    ['producer id counter', producerIdsKey.pk, producerIdsKey.sk, 'lib/log/idempotence.ts', 'the next unreserved producer id', exactly(producerIdsKey.pk), exactly(producerIdsKey.sk)],
-    ['unreferenced object', ledgerPk, '<object key>', 'lib/log/maintenance/ledger.ts', 'sinceMs: when the object stopped being referenced', exactly(ledgerPk), any],
-    ['group state', 'group#<group>', groupStateSk, 'lib/groups/coordinator.ts, classic.ts', 'GroupState: incarnation, generation, members, assignments (classic: the Kafka members)', startsWith(groupPkPrefix), exactly(groupStateSk)],
-    ['group member lease', 'group#<group>', 'member#<member id>', 'lib/groups/coordinator.ts', "an HTTP member's lastHeartbeatMs and sessionTimeoutMs", startsWith(groupPkPrefix), startsWith(memberSkPrefix)],
-    ['group offset', 'group#<group>', 'offset#<topic>/<partition>', 'lib/groups/items.ts', 'committed, metadata, topicId; an HTTP member position, its run, generation and topicId', startsWith(groupPkPrefix), startsWith(offsetSkPrefix)],
-    ['group vouch', 'group#<group>', vouchSk, 'lib/groups/classic.ts', "aliveUntilMs: until when a Kafka group's coordinator vouches for its members", startsWith(groupPkPrefix), exactly(vouchSk)],
-    ['group coordinator lease', 'group#<group>', coordinatorSk, 'lib/kafka/cluster.ts', "owner, epoch, expiresMs of the agent coordinating the group's Kafka members", startsWith(groupPkPrefix), exactly(coordinatorSk)],
+    [
+      'topic',
+      topicsPk,
+      '<topic name>',
+      'lib/log/topics.ts',
+      'TopicItem: id, partitions, config, createdMs, deleting?',
+      exactly(topicsPk),
+      any,
+    ],
+    [
+      'partition',
+      'part#<topic id>#<partition>',
+      partitionSk,
+      'lib/log/commit.ts, leases.ts, topics.ts, retention.ts',
+      'nextOffset (high watermark), logStartOffset, lease: owner, epoch, leaseExpiresMs',
+      startsWith(partitionPkPrefix),
+      exactly(partitionSk),
+    ],
+    [
+      'producer state',
+      'part#<topic id>#<partition>',
+      'producer#<producer id>',
+      'lib/log/idempotence.ts',
+      "an idempotent producer's epoch, next sequence and last batches with their offsets",
+      startsWith(partitionPkPrefix),
+      startsWith(producerSkPrefix),
+    ],
+    [
+      'batch row',
+      'rows#<topic id>#<partition>',
+      '<base offset, 16 digits>',
+      'lib/log/commit.ts, maintenance/',
+      'BatchRow: where records [base, base + count) live',
+      startsWith(rowsPkPrefix),
+      digits(offsetDigits),
+    ],
+    [
+      'producer id counter',
+      producerIdsKey.pk,
+      producerIdsKey.sk,
+      'lib/log/idempotence.ts',
+      'the next unreserved producer id',
+      exactly(producerIdsKey.pk),
+      exactly(producerIdsKey.sk),
+    ],
+    [
+      'unreferenced object',
+      ledgerPk,
+      '<object key>',
+      'lib/log/maintenance/ledger.ts',
+      'sinceMs: when the object stopped being referenced',
+      exactly(ledgerPk),
+      any,
+    ],
+    [
+      'group state',
+      'group#<group>',
+      groupStateSk,
+      'lib/groups/coordinator.ts, classic.ts',
+      'GroupState: incarnation, generation, members, assignments (classic: the Kafka members)',
+      startsWith(groupPkPrefix),
+      exactly(groupStateSk),
+    ],
+    [
+      'group member lease',
+      'group#<group>',
+      'member#<member id>',
+      'lib/groups/coordinator.ts',
+      "an HTTP member's lastHeartbeatMs and sessionTimeoutMs",
+      startsWith(groupPkPrefix),
+      startsWith(memberSkPrefix),
+    ],
+    [
+      'group offset',
+      'group#<group>',
+      'offset#<topic>/<partition>',
+      'lib/groups/items.ts',
+      'committed, metadata, topicId; an HTTP member position, its run, generation and topicId',
+      startsWith(groupPkPrefix),
+      startsWith(offsetSkPrefix),
+    ],
+    [
+      'group vouch',
+      'group#<group>',
+      vouchSk,
+      'lib/groups/classic.ts',
+      "aliveUntilMs: until when a Kafka group's coordinator vouches for its members",
+      startsWith(groupPkPrefix),
+      exactly(vouchSk),
+    ],
+    [
+      'group coordinator lease',
+      'group#<group>',
+      coordinatorSk,
+      'lib/kafka/cluster.ts',
+      "owner, epoch, expiresMs of the agent coordinating the group's Kafka members",
+      startsWith(groupPkPrefix),
+      exactly(coordinatorSk),
+    ],
     ['group index', groupsPk, '<group>', 'lib/groups/coordinator.ts', 'createdMs: one item per group, for listing', exactly(groupsPk), any],
-    ['broker registration', brokersPk, '<node id, 10 digits>', 'lib/kafka/cluster.ts', "an agent's host, port, rack, writer id and registration lease", exactly(brokersPk), digits(nodeIdDigits)],
-    ['cluster id', clusterIdKey.pk, clusterIdKey.sk, 'lib/kafka/cluster.ts', "the Kafka cluster id, minted once", exactly(clusterIdKey.pk), exactly(clusterIdKey.sk)],
-    ['API key', authPk, 'key#<id>', 'lib/auth.ts', "a key's name, SHA-256 of its secret, permissions and createdMs", exactly(authPk), startsWith(apiKeySkPrefix)],
+    [
+      'broker registration',
+      brokersPk,
+      '<node id, 10 digits>',
+      'lib/kafka/cluster.ts',
+      "an agent's host, port, rack, writer id and registration lease",
+      exactly(brokersPk),
+      digits(nodeIdDigits),
+    ],
+    [
+      'cluster id',
+      clusterIdKey.pk,
+      clusterIdKey.sk,
+      'lib/kafka/cluster.ts',
+      'the Kafka cluster id, minted once',
+      exactly(clusterIdKey.pk),
+      exactly(clusterIdKey.sk),
+    ],
+    [
+      'API key',
+      authPk,
+      'key#<id>',
+      'lib/auth.ts',
+      "a key's name, SHA-256 of its secret, permissions and createdMs",
+      exactly(authPk),
+      startsWith(apiKeySkPrefix),
+    ],
   ] as const
-).map(([kind, pk, sk, owner, holds, pkMatches, skMatches]) => ({ kind, pk, sk, owner, holds, matches: (key: ItemKey) => pkMatches(key.pk) && skMatches(key.sk) }));
+).map(([kind, pk, sk, owner, holds, pkMatches, skMatches]) => ({
+  kind,
+  pk,
+  sk,
+  owner,
+  holds,
+  matches: (key: ItemKey) => pkMatches(key.pk) && skMatches(key.sk),
+}));
 
 /** The kind of item a key names; undefined for a key no module should write. */
 export function kindOf(key: ItemKey): ItemKind | undefined {

@@ -9,7 +9,10 @@ export interface Logger {
   log(level: Level, message: string, fields?: Record<string, unknown>): void;
 }
 
-export function jsonLogger(minLevel: Level = (process.env.SPOOL_LOG_LEVEL as Level | undefined) ?? 'info', write: (line: string) => void = (line) => void process.stderr.write(line)): Logger {
+export function jsonLogger(
+  minLevel: Level = (process.env.SPOOL_LOG_LEVEL as Level | undefined) ?? 'info',
+  write: (line: string) => void = (line) => void process.stderr.write(line),
+): Logger {
   const threshold = order[minLevel] ?? order.info;
   return {
     log(level, message, fields = {}) {

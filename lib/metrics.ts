@@ -15,7 +15,11 @@ export type MetricUnit = 'Count' | 'Milliseconds' | 'Bytes';
 
 export interface Metrics {
   /** Records values under the given dimensions (and extra properties, searchable in logs but not metrics). */
-  emit(values: Readonly<Record<string, readonly [value: number, unit: MetricUnit]>>, dimensions?: Readonly<Record<string, string>>, properties?: Readonly<Record<string, unknown>>): void;
+  emit(
+    values: Readonly<Record<string, readonly [value: number, unit: MetricUnit]>>,
+    dimensions?: Readonly<Record<string, string>>,
+    properties?: Readonly<Record<string, unknown>>,
+  ): void;
 }
 
 export const metricsNamespace = 'Spool';

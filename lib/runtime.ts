@@ -25,11 +25,17 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: SpoolConfig, overrides: { locations?: Partial<StoreLocations>; log?: Partial<LogOptions> } = {}): Promise<Runtime> {
+export async function openRuntime(
+  config: SpoolConfig,
+  overrides: { locations?: Partial<StoreLocations>; log?: Partial<LogOptions> } = {},
+): Promise<Runtime> {
   // zstd's encoder may load asynchronously (WASM on Node < 22.15); refuse a codec this process cannot encode.
   await compressionReady();
   if (!isCompressionSupported(config.compression)) {
-    throw new SpoolError('INVALID_CONFIG', `SPOOL_COMPRESSION=${config.compression} cannot be encoded by this process (Node ${process.version}); choose one of ${supportedCompressions.join(', ')}`);
+    throw new SpoolError(
+      'INVALID_CONFIG',
+      `SPOOL_COMPRESSION=${config.compression} cannot be encoded by this process (Node ${process.version}); choose one of ${supportedCompressions.join(', ')}`,
+    );
   }
   const stores = await openStores(
     { dataDir: config.dataDir, objectStoreUrl: config.objectStoreUrl, metadataStoreUrl: config.metadataStoreUrl, ...overrides.locations },
@@ -45,7 +51,11 @@ export async function openRuntime(config: SpoolConfig, overrides: { locations?: 
     leaseMs: config.leaseMs,
     leaseIdleMs: config.leaseIdleMs,
     pollIntervalMs: config.pollIntervalMs,
-    maintenance: { compactionTargetBytes: config.compactionTargetBytes, compactionTailAgeMs: config.compactionTailAgeMs, gcGraceMs: config.gcGraceMs },
+    maintenance: {
+      compactionTargetBytes: config.compactionTargetBytes,
+      compactionTailAgeMs: config.compactionTailAgeMs,
+      gcGraceMs: config.gcGraceMs,
+    },
     ...overrides.log,
     producer: { lingerMs: config.lingerMs, flushBytes: config.flushBytes, compression: config.compression, ...overrides.log?.producer },
   });

@@ -25,7 +25,10 @@ export function linkedSignal(sources: readonly (AbortSignal | undefined)[]): Lin
     setMaxListeners(0, source);
     source.addEventListener('abort', abort, { once: true });
   }
-  return { signal: controller.signal, dispose: () => {
+  return {
+    signal: controller.signal,
+    dispose: () => {
       for (const source of linked) source.removeEventListener('abort', abort);
-    } };
+    },
+  };
 }

@@ -22,7 +22,9 @@ const inLog = (file: string) => file.startsWith('lib/log/');
 /** Relative import specifiers of a module, resolved to repository paths (.js → .ts). */
 function imports(file: string): string[] {
   const text = readFileSync(join(root, file), 'utf8');
-  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)].map(([, specifier]) => relative(root, resolve(root, dirname(file), specifier!)).replace(/\.js$/, '.ts'));
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)].map(([, specifier]) =>
+    relative(root, resolve(root, dirname(file), specifier!)).replace(/\.js$/, '.ts'),
+  );
 }
 
 describe('architecture', () => {
@@ -35,7 +37,11 @@ describe('architecture', () => {
   it('lets no module outside lib/log import anything of it but its index', () => {
     const reaching = files
       .filter((file) => !inLog(file))
-      .flatMap((file) => imports(file).filter((target) => inLog(target) && target !== 'lib/log/index.ts').map((target) => `${file} → ${target}`));
+      .flatMap((file) =>
+        imports(file)
+          .filter((target) => inLog(target) && target !== 'lib/log/index.ts')
+          .map((target) => `${file} → ${target}`),
+      );
     expect(reaching).toEqual([]);
   });
 

@@ -5,13 +5,24 @@ import { openMetadataStore, openObjectStore } from '../lib/storage/open.js';
 describe('config', () => {
   it('runs locally with no variables set', async () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ dataDir: './.spool', objectStoreUrl: undefined, metadataStoreUrl: undefined, autoCreateTopics: true, defaultPartitions: 1 });
+    expect(config).toMatchObject({
+      dataDir: './.spool',
+      objectStoreUrl: undefined,
+      metadataStoreUrl: undefined,
+      autoCreateTopics: true,
+      defaultPartitions: 1,
+    });
     expect(openObjectStore({ dataDir: '/tmp/x' }).url).toBe('file:///tmp/x/objects');
     expect((await openMetadataStore({ dataDir: '/tmp/spool-config-test' })).url).toBe('lmdb:///tmp/spool-config-test/metadata');
   });
 
   it('reads typed values', () => {
-    const config = loadConfig({ SPOOL_AUTO_CREATE_TOPICS: 'false', SPOOL_DEFAULT_PARTITIONS: '6', SPOOL_COMPRESSION: 'gzip', SPOOL_LINGER_MS: '0' });
+    const config = loadConfig({
+      SPOOL_AUTO_CREATE_TOPICS: 'false',
+      SPOOL_DEFAULT_PARTITIONS: '6',
+      SPOOL_COMPRESSION: 'gzip',
+      SPOOL_LINGER_MS: '0',
+    });
     expect(config).toMatchObject({ autoCreateTopics: false, defaultPartitions: 6, compression: 'gzip', lingerMs: 0 });
   });
 
@@ -25,8 +36,12 @@ describe('config', () => {
   });
 
   it('refuses store URLs of unknown schemes, saying what is accepted', async () => {
-    expect(() => openObjectStore({ dataDir: '.', objectStoreUrl: 'ftp://x' })).toThrow(/SPOOL_OBJECT_STORE must be file:\/\/… or s3:\/\/… or memory:\/\/…, got "ftp:\/\/x"/);
-    await expect(openMetadataStore({ dataDir: '.', metadataStoreUrl: 'dynamodb://' })).rejects.toThrow(/SPOOL_METADATA_STORE must be dynamodb:\/\/table/);
+    expect(() => openObjectStore({ dataDir: '.', objectStoreUrl: 'ftp://x' })).toThrow(
+      /SPOOL_OBJECT_STORE must be file:\/\/… or s3:\/\/… or memory:\/\/…, got "ftp:\/\/x"/,
+    );
+    await expect(openMetadataStore({ dataDir: '.', metadataStoreUrl: 'dynamodb://' })).rejects.toThrow(
+      /SPOOL_METADATA_STORE must be dynamodb:\/\/table/,
+    );
   });
 });
 

@@ -45,7 +45,13 @@ let agent: Agent;
 
 beforeAll(async () => {
   const dataDir = tempDir();
-  const config = loadConfig({ SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_LINGER_MS: '2', SPOOL_MAINTENANCE_INTERVAL_MS: '0' });
+  const config = loadConfig({
+    SPOOL_DATA_DIR: dataDir,
+    SPOOL_HTTP_PORT: '0',
+    SPOOL_KAFKA_PORT: '0',
+    SPOOL_LINGER_MS: '2',
+    SPOOL_MAINTENANCE_INTERVAL_MS: '0',
+  });
   const opened = await openStores({ dataDir }, { createIfMissing: true });
   metadata = new RecordingMetadataStore(opened.metadata);
   const stores = { objects: opened.objects, metadata };
@@ -96,10 +102,21 @@ describe('keys', () => {
     for (let i = 0; i < 6; i++) await http('POST', `/v1/topics/${topic}/records`, { records: [{ value: `http-${i}`, partition: i % 2 }] });
 
     // A Kafka idempotent producer and a Kafka consumer group that commits.
-    const kafka = new Kafka({ clientId: 'keys', brokers: [agent.kafkaBootstrap!], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } });
+    const kafka = new Kafka({
+      clientId: 'keys',
+      brokers: [agent.kafkaBootstrap!],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 100 },
+    });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    await producer.send({ topic, messages: [{ value: 'kafka-0', partition: 0 }, { value: 'kafka-1', partition: 1 }] });
+    await producer.send({
+      topic,
+      messages: [
+        { value: 'kafka-0', partition: 0 },
+        { value: 'kafka-1', partition: 1 },
+      ],
+    });
     await producer.disconnect();
     const consumer = kafka.consumer({ groupId: kafkaGroup, sessionTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 100 });
     await consumer.connect();
@@ -112,7 +129,9 @@ describe('keys', () => {
     await consumer.disconnect();
 
     // An HTTP group member that reads and commits, then leaves.
-    const joined = (await (await http('POST', `/v1/groups/${httpGroup}/members`, { topics: [topic], auto_offset_reset: 'earliest' })).json()) as { member_id: string };
+    const joined = (await (
+      await http('POST', `/v1/groups/${httpGroup}/members`, { topics: [topic], auto_offset_reset: 'earliest' })
+    ).json()) as { member_id: string };
     await http('GET', `/v1/groups/${httpGroup}/members/${joined.member_id}/records?max_records=100`);
     await http('POST', `/v1/groups/${httpGroup}/members/${joined.member_id}/heartbeat`);
     await http('DELETE', `/v1/groups/${httpGroup}/members/${joined.member_id}`);

@@ -10,19 +10,37 @@ import { MemoryMetadataStore, MemoryObjectStore } from '../lib/storage/memory.js
 
 function capture() {
   const lines: Record<string, any>[] = [];
-  return { lines, metrics: emfMetrics((line) => lines.push(JSON.parse(line)), () => 1_700_000_000_000) };
+  return {
+    lines,
+    metrics: emfMetrics(
+      (line) => lines.push(JSON.parse(line)),
+      () => 1_700_000_000_000,
+    ),
+  };
 }
 
 describe('metrics > embedded metric format', () => {
   it('writes one JSON line per emit, declaring its metrics, units and dimensions under _aws', () => {
     const lines: string[] = [];
-    emfMetrics((line) => lines.push(line), () => 1_700_000_000_000).emit({ Latency: [12.5, 'Milliseconds'], Requests: [1, 'Count'] }, { Route: 'GET /x' }, { request_id: 'r1' });
+    emfMetrics(
+      (line) => lines.push(line),
+      () => 1_700_000_000_000,
+    ).emit({ Latency: [12.5, 'Milliseconds'], Requests: [1, 'Count'] }, { Route: 'GET /x' }, { request_id: 'r1' });
     expect(lines).toHaveLength(1);
     expect(lines[0]!.endsWith('\n')).toBe(true);
     expect(JSON.parse(lines[0]!)).toEqual({
       _aws: {
         Timestamp: 1_700_000_000_000,
-        CloudWatchMetrics: [{ Namespace: 'Spool', Dimensions: [['Route'], []], Metrics: [{ Name: 'Latency', Unit: 'Milliseconds' }, { Name: 'Requests', Unit: 'Count' }] }],
+        CloudWatchMetrics: [
+          {
+            Namespace: 'Spool',
+            Dimensions: [['Route'], []],
+            Metrics: [
+              { Name: 'Latency', Unit: 'Milliseconds' },
+              { Name: 'Requests', Unit: 'Count' },
+            ],
+          },
+        ],
       },
       Route: 'GET /x',
       Latency: 12.5,
@@ -36,7 +54,11 @@ describe('metrics > embedded metric format', () => {
     const metadata = new MemoryMetadataStore();
     const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() }, producer: { lingerMs: 0 }, metrics });
     const app = createApp({ log, groups: new GroupCoordinator(log, metadata), logger: silentLogger, metrics });
-    await app.request('/v1/topics/m/records', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: [{ value: 'abc' }, { key: 'k', value: 'de' }] }) });
+    await app.request('/v1/topics/m/records', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ records: [{ value: 'abc' }, { key: 'k', value: 'de' }] }),
+    });
     await app.request('/v1/topics/m/partitions/0/records');
     await app.request('/v1/topics/m/partitions/0/records?offset=99');
     const requests = lines.filter((l) => 'Requests' in l);
@@ -69,10 +91,21 @@ describe('logs > request log', () => {
     const lines: Record<string, unknown>[] = [];
     const metadata = new MemoryMetadataStore();
     const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() } });
-    const app = createApp({ log, groups: new GroupCoordinator(log, metadata), logger: jsonLogger('debug', (line) => lines.push(JSON.parse(line))) });
+    const app = createApp({
+      log,
+      groups: new GroupCoordinator(log, metadata),
+      logger: jsonLogger('debug', (line) => lines.push(JSON.parse(line))),
+    });
     const response = await app.request('/v1/topics');
     expect(lines).toEqual([
-      expect.objectContaining({ level: 'debug', message: 'request', method: 'GET', route: '/v1/topics', status: 200, request_id: response.headers.get('x-request-id') }),
+      expect.objectContaining({
+        level: 'debug',
+        message: 'request',
+        method: 'GET',
+        route: '/v1/topics',
+        status: 200,
+        request_id: response.headers.get('x-request-id'),
+      }),
     ]);
   });
 });

@@ -10,7 +10,10 @@ import { storageModels, type StorageModelName } from './latency-model.js';
 
 const model = process.env.BENCH_MODEL || undefined;
 if (model !== undefined && !(model in storageModels)) {
-  throw new SpoolError('INVALID_CONFIG', `BENCH_MODEL must be one of ${Object.keys(storageModels).join(', ')}, got ${JSON.stringify(model)}`);
+  throw new SpoolError(
+    'INVALID_CONFIG',
+    `BENCH_MODEL must be one of ${Object.keys(storageModels).join(', ')}, got ${JSON.stringify(model)}`,
+  );
 }
 const agent = await startBenchAgent({ config: loadConfig(), model: model as StorageModelName | undefined });
 process.stdout.write(`${JSON.stringify({ url: agent.httpUrl, kafka: agent.kafkaBootstrap, pid: process.pid })}\n`);

@@ -17,7 +17,17 @@
  * + 1), keys included. The adapter reads with ConsistentRead (lib/storage/dynamodb.ts), so reads are
  * counted as strongly consistent.
  */
-import type { AttributeValue, Attributes, ByteRange, Item, ItemKey, MetadataStore, ObjectStore, QueryOptions, WriteOp } from '../../lib/storage/ports.js';
+import type {
+  AttributeValue,
+  Attributes,
+  ByteRange,
+  Item,
+  ItemKey,
+  MetadataStore,
+  ObjectStore,
+  QueryOptions,
+  WriteOp,
+} from '../../lib/storage/ports.js';
 import { DelegatingMetadataStore, DelegatingObjectStore } from '../../test/support/delegating.js';
 
 /** List prices (DESIGN.md, us-east-1): dollars per request or per unit. */
@@ -60,7 +70,17 @@ export interface Counts {
 }
 
 const zeroObjects = (): ObjectCounts => ({ puts: 0, gets: 0, heads: 0, lists: 0, deletes: 0, bytesPut: 0, bytesGot: 0 });
-const zeroMetadata = (): MetadataCounts => ({ gets: 0, queries: 0, writes: 0, transactions: 0, transactItems: 0, conflicts: 0, readUnits: 0, writeUnits: 0, transactWriteUnits: 0 });
+const zeroMetadata = (): MetadataCounts => ({
+  gets: 0,
+  queries: 0,
+  writes: 0,
+  transactions: 0,
+  transactItems: 0,
+  conflicts: 0,
+  readUnits: 0,
+  writeUnits: 0,
+  transactWriteUnits: 0,
+});
 
 export class CountingObjectStore extends DelegatingObjectStore {
   counts = zeroObjects();
@@ -131,7 +151,11 @@ export class CountingMetadataStore extends DelegatingMetadataStore {
       failed = error;
     });
     const news = failed === undefined ? await Promise.all(ops.map((op) => inner.get(op.key))) : olds;
-    const units = ops.reduce((sum, op, i) => sum + factor * Math.max(1, Math.ceil(Math.max(itemBytes(op.key, olds[i]?.attrs), itemBytes(op.key, news[i]?.attrs)) / 1024)), 0);
+    const units = ops.reduce(
+      (sum, op, i) =>
+        sum + factor * Math.max(1, Math.ceil(Math.max(itemBytes(op.key, olds[i]?.attrs), itemBytes(op.key, news[i]?.attrs)) / 1024)),
+      0,
+    );
     if (failed !== undefined) {
       this.counts.conflicts++;
       this.counts.writeUnits += units;
@@ -165,7 +189,10 @@ export function kindsBetween(after: ReadonlyMap<string, number>, before: Readonl
 }
 
 /** Wraps both stores in counters. */
-export function counting(stores: { objects: ObjectStore; metadata: MetadataStore }): { objects: CountingObjectStore; metadata: CountingMetadataStore } {
+export function counting(stores: { objects: ObjectStore; metadata: MetadataStore }): {
+  objects: CountingObjectStore;
+  metadata: CountingMetadataStore;
+} {
   return { objects: new CountingObjectStore(stores.objects), metadata: new CountingMetadataStore(stores.metadata) };
 }
 
@@ -175,13 +202,17 @@ export function snapshot(stores: { objects: CountingObjectStore; metadata: Count
 
 /** `after − before`, field by field. */
 export function difference(after: Counts, before: Counts): Counts {
-  const minus = <T extends object>(a: T, b: T): T => Object.fromEntries(Object.entries(a).map(([name, value]) => [name, (value as number) - (b[name as keyof T] as number)])) as T;
+  const minus = <T extends object>(a: T, b: T): T =>
+    Object.fromEntries(Object.entries(a).map(([name, value]) => [name, (value as number) - (b[name as keyof T] as number)])) as T;
   return { objects: minus(after.objects, before.objects), metadata: minus(after.metadata, before.metadata) };
 }
 
 /** Dollars at list prices for the counted requests and units. */
 export function dollars(counts: Counts): { s3: number; dynamo: number; total: number } {
-  const s3 = counts.objects.puts * prices.s3PutUsd + (counts.objects.gets + counts.objects.heads) * prices.s3GetUsd + counts.objects.lists * prices.s3PutUsd;
+  const s3 =
+    counts.objects.puts * prices.s3PutUsd +
+    (counts.objects.gets + counts.objects.heads) * prices.s3GetUsd +
+    counts.objects.lists * prices.s3PutUsd;
   const dynamo = counts.metadata.writeUnits * prices.dynamoWriteUnitUsd + counts.metadata.readUnits * prices.dynamoReadUnitUsd;
   return { s3, dynamo, total: s3 + dynamo };
 }

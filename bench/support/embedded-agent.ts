@@ -42,7 +42,11 @@ export async function startBenchAgent(options: BenchAgentOptions): Promise<Bench
     defaultPartitions: config.defaultPartitions,
     cacheBytes: config.cacheBytes,
     leaseMs: config.leaseMs,
-    maintenance: { compactionTargetBytes: config.compactionTargetBytes, compactionTailAgeMs: config.compactionTailAgeMs, gcGraceMs: config.gcGraceMs },
+    maintenance: {
+      compactionTargetBytes: config.compactionTargetBytes,
+      compactionTailAgeMs: config.compactionTailAgeMs,
+      gcGraceMs: config.gcGraceMs,
+    },
     producer: { lingerMs: config.lingerMs, flushBytes: config.flushBytes, compression: config.compression },
   });
   const runtime = {

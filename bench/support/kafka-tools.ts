@@ -9,7 +9,18 @@
  * test/interop/.build/bench-kafka-tools/ (git-ignored), next to the broker's classpath.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -128,8 +139,11 @@ export function kafkaToolsClasspath(): string {
   const sources = [toolsPom, join(toolsDir, 'src', 'main', 'java', 'spool', 'bench', 'LatencyProducer.java')];
   if (!existsSync(cache) || sources.some((source) => statSync(source).mtimeMs > statSync(cache).mtimeMs)) {
     mkdirSync(toolsBuild, { recursive: true });
-    const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', toolsPom, 'package'], { stdio: ['ignore', 'inherit', 'inherit'] });
-    if (mvn.status !== 0) throw new Error(`mvn could not build ${toolsPom} (exit ${mvn.status}); are Java and Maven installed (test/interop/setup.sh)?`);
+    const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', toolsPom, 'package'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    if (mvn.status !== 0)
+      throw new Error(`mvn could not build ${toolsPom} (exit ${mvn.status}); are Java and Maven installed (test/interop/setup.sh)?`);
     const now = new Date();
     utimesSync(cache, now, now); // Maven leaves an unchanged classpath file as it was
   }
@@ -144,9 +158,23 @@ function javaTool(mainClass: string, args: readonly string[], options: RunOption
     log4jConfig = join(tmpdir(), `spool-bench-log4j-${process.pid}.properties`);
     const path = log4jConfig;
     process.once('exit', () => rmSync(path, { force: true }));
-    writeFileSync(log4jConfig, ['log4j.rootLogger=WARN, stderr', 'log4j.appender.stderr=org.apache.log4j.ConsoleAppender', 'log4j.appender.stderr.Target=System.err', 'log4j.appender.stderr.layout=org.apache.log4j.PatternLayout', 'log4j.appender.stderr.layout.ConversionPattern=%p %m (%c)%n', ''].join('\n'));
+    writeFileSync(
+      log4jConfig,
+      [
+        'log4j.rootLogger=WARN, stderr',
+        'log4j.appender.stderr=org.apache.log4j.ConsoleAppender',
+        'log4j.appender.stderr.Target=System.err',
+        'log4j.appender.stderr.layout=org.apache.log4j.PatternLayout',
+        'log4j.appender.stderr.layout.ConversionPattern=%p %m (%c)%n',
+        '',
+      ].join('\n'),
+    );
   }
-  return run('java', ['-Xms256m', '-Xmx1g', '-XX:+UseG1GC', `-Dlog4j.configuration=file:${log4jConfig}`, '-cp', kafkaToolsClasspath(), mainClass, ...args], { timeoutMs: 300_000, ...options });
+  return run(
+    'java',
+    ['-Xms256m', '-Xmx1g', '-XX:+UseG1GC', `-Dlog4j.configuration=file:${log4jConfig}`, '-cp', kafkaToolsClasspath(), mainClass, ...args],
+    { timeoutMs: 300_000, ...options },
+  );
 }
 
 export interface ProducerPerfResult {
@@ -171,12 +199,31 @@ export async function producerPerformance(
 ): Promise<ProducerPerfResult> {
   const props = Object.entries({ 'bootstrap.servers': bootstrap, ...workload.props }).map(([name, value]) => `${name}=${value}`);
   const out = await javaTool('org.apache.kafka.tools.ProducerPerformance', [
-    '--topic', topic, '--num-records', String(workload.records), '--record-size', String(workload.recordBytes), '--throughput', String(workload.recordsPerS), '--producer-props', ...props,
+    '--topic',
+    topic,
+    '--num-records',
+    String(workload.records),
+    '--record-size',
+    String(workload.recordBytes),
+    '--throughput',
+    String(workload.recordsPerS),
+    '--producer-props',
+    ...props,
   ]);
-  const summary = /(\d+) records sent, ([\d.]+) records\/sec \([\d.]+ MB\/sec\), ([\d.]+) ms avg latency, [\d.]+ ms max latency, (\d+) ms 50th, \d+ ms 95th, (\d+) ms 99th/.exec(out);
+  const summary =
+    /(\d+) records sent, ([\d.]+) records\/sec \([\d.]+ MB\/sec\), ([\d.]+) ms avg latency, [\d.]+ ms max latency, (\d+) ms 50th, \d+ ms 95th, (\d+) ms 99th/.exec(
+      out,
+    );
   if (!summary) throw new Error(`ProducerPerformance printed no summary: ${out.slice(-500)}`);
   const recordsPerS = Number(summary[2]);
-  return { records: Number(summary[1]), recordsPerS, mbPerS: (recordsPerS * workload.recordBytes) / 1e6, avgMs: Number(summary[3]), p50Ms: Number(summary[4]), p99Ms: Number(summary[5]) };
+  return {
+    records: Number(summary[1]),
+    recordsPerS,
+    mbPerS: (recordsPerS * workload.recordBytes) / 1e6,
+    avgMs: Number(summary[3]),
+    p50Ms: Number(summary[4]),
+    p99Ms: Number(summary[5]),
+  };
 }
 
 export interface ConsumerPerfResult {
@@ -188,17 +235,51 @@ export interface ConsumerPerfResult {
 }
 
 /** `kafka-consumer-perf-test`: a new consumer group reads `records` records from the start of `topic`. */
-export async function consumerPerformance(bootstrap: string, topic: string, workload: { records: number; recordBytes: number; group: string }): Promise<ConsumerPerfResult> {
+export async function consumerPerformance(
+  bootstrap: string,
+  topic: string,
+  workload: { records: number; recordBytes: number; group: string },
+): Promise<ConsumerPerfResult> {
   const out = await javaTool('org.apache.kafka.tools.ConsumerPerformance', [
-    '--bootstrap-server', bootstrap, '--topic', topic, '--messages', String(workload.records), '--group', workload.group, '--timeout', '30000', '--hide-header',
+    '--bootstrap-server',
+    bootstrap,
+    '--topic',
+    topic,
+    '--messages',
+    String(workload.records),
+    '--group',
+    workload.group,
+    '--timeout',
+    '30000',
+    '--hide-header',
   ]);
   // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
-  const fields = out.trim().split('\n').pop()!.split(',').map((field) => field.trim());
-  if (fields.length < 10 || Number(fields[4]) < workload.records) throw new Error(`ConsumerPerformance did not read ${workload.records} records: ${out.slice(-500)}`);
-  return { mbPerS: (Number(fields[5]) * workload.recordBytes) / 1e6, fetchMbPerS: (Number(fields[9]) * workload.recordBytes) / 1e6, rebalanceMs: Number(fields[6]) };
+  const fields = out
+    .trim()
+    .split('\n')
+    .pop()!
+    .split(',')
+    .map((field) => field.trim());
+  if (fields.length < 10 || Number(fields[4]) < workload.records)
+    throw new Error(`ConsumerPerformance did not read ${workload.records} records: ${out.slice(-500)}`);
+  return {
+    mbPerS: (Number(fields[5]) * workload.recordBytes) / 1e6,
+    fetchMbPerS: (Number(fields[9]) * workload.recordBytes) / 1e6,
+    rebalanceMs: Number(fields[6]),
+  };
 }
 
 // ---- kcat (librdkafka) -------------------------------------------------------------------------------
+
+/** librdkafka settings for bulk produce: acks=all, 20 ms linger, batches up to 1 MiB and 100,000 records. */
+export const kcatBulkSettings = [
+  'acks=all',
+  'linger.ms=20',
+  'batch.size=1048576',
+  'batch.num.messages=100000',
+  'queue.buffering.max.kbytes=2097151',
+  'message.max.bytes=10000000',
+] as const;
 
 /**
  * `kcat -P` of a file of records, one a line (`keyed`: `key:value` lines); MB/s of payload from the
@@ -213,7 +294,10 @@ export async function kcatProduce(
 ): Promise<{ mbPerS: number }> {
   const started = performance.now();
   const keys = file.keyed ? ['-K', ':'] : [];
-  await run('kcat', ['-P', '-b', bootstrap, '-t', topic, ...keys, ...settings.flatMap((setting) => ['-X', setting])], { stdinPath: file.path, timeoutMs: options.timeoutMs ?? 300_000 });
+  await run('kcat', ['-P', '-b', bootstrap, '-t', topic, ...keys, ...settings.flatMap((setting) => ['-X', setting])], {
+    stdinPath: file.path,
+    timeoutMs: options.timeoutMs ?? 300_000,
+  });
   return { mbPerS: (file.records * file.recordBytes) / 1e6 / ((performance.now() - started) / 1000) };
 }
 
@@ -242,11 +326,35 @@ export async function kcatConsume(bootstrap: string, topic: string, expectedReco
  * timestamp (the producer's CreateTime) and the time from it to the line's arrival here. Resolves once the
  * consumer has received `warmUp()`'s record, i.e. is at the end and fetching.
  */
-export async function kcatTail(bootstrap: string, topic: string, warmUp: () => Promise<void>): Promise<{ timestampedMs: [sentMs: number, latencyMs: number][]; stop: () => void }> {
+export async function kcatTail(
+  bootstrap: string,
+  topic: string,
+  warmUp: () => Promise<void>,
+): Promise<{ timestampedMs: [sentMs: number, latencyMs: number][]; stop: () => void }> {
   const timestampedMs: [number, number][] = [];
   let warmedUp: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (warmedUp = resolve));
-  const child = spawn('kcat', ['-C', '-b', bootstrap, '-t', topic, '-o', 'end', '-u', '-q', '-f', '%T\\n', '-X', 'fetch.wait.max.ms=5000', '-X', 'fetch.error.backoff.ms=10'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(
+    'kcat',
+    [
+      '-C',
+      '-b',
+      bootstrap,
+      '-t',
+      topic,
+      '-o',
+      'end',
+      '-u',
+      '-q',
+      '-f',
+      '%T\\n',
+      '-X',
+      'fetch.wait.max.ms=5000',
+      '-X',
+      'fetch.error.backoff.ms=10',
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   createInterface({ input: child.stdout! }).on('line', (line) => {
     const sentMs = Number(line.trim());
     if (!Number.isFinite(sentMs) || sentMs <= 0) return;
@@ -273,12 +381,21 @@ export async function kcatTail(bootstrap: string, topic: string, warmUp: () => P
 // ---- workloads on both systems -------------------------------------------------------------------------
 
 /** Creates the topics with one kafkajs admin call (CreateTopics), on Kafka and Spool alike. */
-export async function createTopics(bootstrap: string, names: readonly string[], partitions: number, configs: Readonly<Record<string, string>> = {}): Promise<void> {
+export async function createTopics(
+  bootstrap: string,
+  names: readonly string[],
+  partitions: number,
+  configs: Readonly<Record<string, string>> = {},
+): Promise<void> {
   const configEntries = Object.entries(configs).map(([name, value]) => ({ name, value }));
   const admin = new Kafka({ brokers: [bootstrap], logLevel: logLevel.NOTHING, clientId: 'bench-admin' }).admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1, configEntries })), waitForLeaders: true, timeout: 120_000 });
+    await admin.createTopics({
+      topics: names.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1, configEntries })),
+      waitForLeaders: true,
+      timeout: 120_000,
+    });
   } finally {
     await admin.disconnect();
   }
@@ -312,10 +429,31 @@ export interface PacedWorkload {
  * spool.bench.LatencyProducer: a Java producer (kafka-clients 3.9.1) sending at a steady rate, a
  * warm-up then a measured window; due time → ack percentiles of the measured records.
  */
-export async function pacedProduce(bootstrap: string, topic: string, workload: PacedWorkload): Promise<{ records: number; p50Ms: number; p99Ms: number; measuringFromMs: number; elapsedMs: number }> {
+export async function pacedProduce(
+  bootstrap: string,
+  topic: string,
+  workload: PacedWorkload,
+): Promise<{ records: number; p50Ms: number; p99Ms: number; measuringFromMs: number; elapsedMs: number }> {
   let measuringFromMs = Infinity;
   let result = '';
-  const args = ['--bootstrap', bootstrap, '--topic', topic, '--rate', workload.recordsPerS, '--warmup-seconds', workload.warmUpSeconds, '--seconds', workload.seconds, '--records', workload.records ?? 0, '--record-bytes', workload.recordBytes, '--keyed', workload.keyed ?? false];
+  const args = [
+    '--bootstrap',
+    bootstrap,
+    '--topic',
+    topic,
+    '--rate',
+    workload.recordsPerS,
+    '--warmup-seconds',
+    workload.warmUpSeconds,
+    '--seconds',
+    workload.seconds,
+    '--records',
+    workload.records ?? 0,
+    '--record-bytes',
+    workload.recordBytes,
+    '--keyed',
+    workload.keyed ?? false,
+  ];
   for (const [name, value] of Object.entries(workload.props ?? {})) args.push('--prop', `${name}=${value}`);
   await javaTool('spool.bench.LatencyProducer', args.map(String), {
     onLine: (line) => {
@@ -323,8 +461,19 @@ export async function pacedProduce(bootstrap: string, topic: string, workload: P
       else if (line.startsWith('result ')) result = line;
     },
   });
-  const fields = Object.fromEntries(result.slice('result '.length).split(' ').map((pair) => pair.split('=') as [string, string]));
-  return { records: Number(fields.records), p50Ms: Number(fields.p50), p99Ms: Number(fields.p99), measuringFromMs, elapsedMs: Number(fields.elapsedMs) };
+  const fields = Object.fromEntries(
+    result
+      .slice('result '.length)
+      .split(' ')
+      .map((pair) => pair.split('=') as [string, string]),
+  );
+  return {
+    records: Number(fields.records),
+    p50Ms: Number(fields.p50),
+    p99Ms: Number(fields.p99),
+    measuringFromMs,
+    elapsedMs: Number(fields.elapsedMs),
+  };
 }
 
 /**
@@ -360,7 +509,13 @@ export async function pacedLatency(bootstrap: string, topic: string, workload: P
     while (measured().length < records && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     const endToEnd = measured();
     if (endToEnd.length < records) throw new Error(`the tailing consumer saw ${endToEnd.length} of ${records} records`);
-    return { records, produceP50Ms: produced.p50Ms, produceP99Ms: produced.p99Ms, endToEndP50Ms: percentile(endToEnd, 50), endToEndP99Ms: percentile(endToEnd, 99) };
+    return {
+      records,
+      produceP50Ms: produced.p50Ms,
+      produceP99Ms: produced.p99Ms,
+      endToEndP50Ms: percentile(endToEnd, 50),
+      endToEndP99Ms: percentile(endToEnd, 99),
+    };
   } finally {
     tail.stop();
   }

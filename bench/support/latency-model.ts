@@ -38,10 +38,17 @@ export function describeModel(model: LatencyModel): string {
 }
 
 /** The stores behind the named model's delays (log-normal, seeded). */
-export function modelledStores(stores: { objects: ObjectStore; metadata: MetadataStore }, name: StorageModelName, seed: number): { objects: ObjectStore; metadata: MetadataStore } {
+export function modelledStores(
+  stores: { objects: ObjectStore; metadata: MetadataStore },
+  name: StorageModelName,
+  seed: number,
+): { objects: ObjectStore; metadata: MetadataStore } {
   const random = seededRandom(seed);
   const model = storageModels[name];
-  return { objects: new SlowObjectStore(stores.objects, model.objects, random), metadata: new SlowMetadataStore(stores.metadata, model.metadata, random) };
+  return {
+    objects: new SlowObjectStore(stores.objects, model.objects, random),
+    metadata: new SlowMetadataStore(stores.metadata, model.metadata, random),
+  };
 }
 
 const z99 = 2.326;

@@ -29,7 +29,17 @@ const maxPerRequest = 1000;
 export async function consume(client: SpoolClient, out: Output, topic: string, options: ConsumeOptions): Promise<void> {
   const print = (record: ClientRecord & { topic?: string }) => {
     if (options.format === 'json') {
-      out.line(JSON.stringify({ topic, partition: record.partition, offset: record.offset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers }));
+      out.line(
+        JSON.stringify({
+          topic,
+          partition: record.partition,
+          offset: record.offset,
+          timestamp: record.timestamp,
+          key: record.key,
+          value: record.value,
+          headers: record.headers,
+        }),
+      );
     } else out.line(options.printKey ? `${record.key ?? 'null'}\t${record.value ?? 'null'}` : (record.value ?? 'null'));
   };
   const stop = new AbortController();
@@ -41,7 +51,10 @@ export async function consume(client: SpoolClient, out: Output, topic: string, o
   let printed = 0;
   let lastRecordMs = Date.now();
   const remaining = () => (options.maxMessages === undefined ? maxPerRequest : Math.min(maxPerRequest, options.maxMessages - printed));
-  const done = () => stop.signal.aborted || (options.maxMessages !== undefined && printed >= options.maxMessages) || (options.timeoutMs !== undefined && Date.now() - lastRecordMs >= options.timeoutMs);
+  const done = () =>
+    stop.signal.aborted ||
+    (options.maxMessages !== undefined && printed >= options.maxMessages) ||
+    (options.timeoutMs !== undefined && Date.now() - lastRecordMs >= options.timeoutMs);
   const waitMs = () => (options.follow || options.timeoutMs !== undefined ? Math.min(pollWaitMs, options.timeoutMs ?? pollWaitMs) : 0);
   const take = (records: readonly ClientRecord[]) => {
     for (const record of records.slice(0, remaining())) {
@@ -54,15 +67,22 @@ export async function consume(client: SpoolClient, out: Output, topic: string, o
   try {
     if (options.group !== undefined) {
       if (!options.fromBeginning && !(await hasCommittedOffsets(client, options.group, topic))) {
-        out.info(`group ${options.group} has no committed offsets for ${topic}: it starts at the latest offset and prints only new records (--from-beginning starts it at the earliest)`);
+        out.info(
+          `group ${options.group} has no committed offsets for ${topic}: it starts at the latest offset and prints only new records (--from-beginning starts it at the earliest)`,
+        );
       }
-      const member = await client.join(options.group, { topics: [topic], auto_offset_reset: options.fromBeginning ? 'earliest' : 'latest' });
+      const member = await client.join(options.group, {
+        topics: [topic],
+        auto_offset_reset: options.fromBeginning ? 'earliest' : 'latest',
+      });
       try {
         while (!done()) {
-          const { records } = await client.poll(options.group, member.member_id, { max_records: remaining(), wait_ms: waitMs() }, stop.signal).catch((error) => {
-            if (stop.signal.aborted) return { records: [] };
-            throw error;
-          });
+          const { records } = await client
+            .poll(options.group, member.member_id, { max_records: remaining(), wait_ms: waitMs() }, stop.signal)
+            .catch((error) => {
+              if (stop.signal.aborted) return { records: [] };
+              throw error;
+            });
           take(records);
           if (records.length === 0 && !options.follow && options.timeoutMs === undefined) break;
         }

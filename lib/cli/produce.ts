@@ -29,16 +29,28 @@ export async function produce(client: SpoolClient, out: Output, topic: string, o
     await produceAll(client, out, topic, options, progress);
   } catch (error) {
     if (error instanceof SpoolError) {
-      throw new SpoolError(error.code, `${error.message} (${progress.sent} records before it were produced)`, { cause: error, details: error.details });
+      throw new SpoolError(error.code, `${error.message} (${progress.sent} records before it were produced)`, {
+        cause: error,
+        details: error.details,
+      });
     }
     throw error;
   }
 }
 
-async function produceAll(client: SpoolClient, out: Output, topic: string, options: ProduceOptions, progress: { sent: number }): Promise<void> {
+async function produceAll(
+  client: SpoolClient,
+  out: Output,
+  topic: string,
+  options: ProduceOptions,
+  progress: { sent: number },
+): Promise<void> {
   const input = options.file ? createReadStream(options.file) : process.stdin;
   const totalBytes = options.file ? statSync(options.file).size : 0;
-  const bar = options.file && process.stderr.isTTY ? new SingleBar({ format: ' {bar} {percentage}% | {records} records | {mb} MB | {rate} records/s', stream: process.stderr }) : undefined;
+  const bar =
+    options.file && process.stderr.isTTY
+      ? new SingleBar({ format: ' {bar} {percentage}% | {records} records | {mb} MB | {rate} records/s', stream: process.stderr })
+      : undefined;
   bar?.start(totalBytes, 0, { records: 0, mb: '0.0', rate: 0 });
   const started = performance.now();
   let records = 0;
@@ -54,8 +66,16 @@ async function produceAll(client: SpoolClient, out: Output, topic: string, optio
     pendingBytes = 0;
     const answer =
       options.format === 'text'
-        ? await client.produceLines(topic, `${lines.join('\n')}\n`, { acks: options.acks, keySeparator: options.keySeparator, partition: options.partition })
-        : await client.produce(topic, lines.map((line) => JSON.parse(line) as ProduceJsonRecord), options.acks);
+        ? await client.produceLines(topic, `${lines.join('\n')}\n`, {
+            acks: options.acks,
+            keySeparator: options.keySeparator,
+            partition: options.partition,
+          })
+        : await client.produce(
+            topic,
+            lines.map((line) => JSON.parse(line) as ProduceJsonRecord),
+            options.acks,
+          );
     sent += lines.length;
     progress.sent = sent;
     if (options.verbose) for (const o of answer.offsets) out.line(`${o.partition}\t${o.offset}`);
@@ -72,7 +92,8 @@ async function produceAll(client: SpoolClient, out: Output, topic: string, optio
     } catch {
       throw new SpoolError('INVALID_ARGUMENT', 'input must be a JSON array of records (--format json)');
     }
-    if (!Array.isArray(parsed)) throw new SpoolError('INVALID_ARGUMENT', `input must be a JSON array of records (--format json), got a ${typeof parsed}`);
+    if (!Array.isArray(parsed))
+      throw new SpoolError('INVALID_ARGUMENT', `input must be a JSON array of records (--format json), got a ${typeof parsed}`);
     for (const item of parsed) {
       records++;
       pending.push(JSON.stringify(checkRecord(item, records, options.partition)));
@@ -86,7 +107,10 @@ async function produceAll(client: SpoolClient, out: Output, topic: string, optio
       // Checked here, so an error names the line of the input, before anything after it is sent.
       if (options.format === 'ndjson') pending.push(JSON.stringify(parseRecord(line, records, options.partition)));
       else if (options.keySeparator !== undefined && !line.includes(options.keySeparator)) {
-        throw new SpoolError('INVALID_ARGUMENT', `line ${records}: expected a key separated by ${JSON.stringify(options.keySeparator)}, got none`);
+        throw new SpoolError(
+          'INVALID_ARGUMENT',
+          `line ${records}: expected a key separated by ${JSON.stringify(options.keySeparator)}, got none`,
+        );
       } else pending.push(line);
       const size = Buffer.byteLength(line) + 1;
       bytes += size;
@@ -98,7 +122,9 @@ async function produceAll(client: SpoolClient, out: Output, topic: string, optio
   bar?.update(totalBytes);
   bar?.stop();
   const seconds = (performance.now() - started) / 1000;
-  out.info(`produced ${records} records (${(bytes / 1e6).toFixed(1)} MB) to ${topic} in ${seconds.toFixed(1)} s: ${Math.round(records / Math.max(seconds, 0.001))} records/s`);
+  out.info(
+    `produced ${records} records (${(bytes / 1e6).toFixed(1)} MB) to ${topic} in ${seconds.toFixed(1)} s: ${Math.round(records / Math.max(seconds, 0.001))} records/s`,
+  );
 }
 
 function parseRecord(line: string, number: number, partition: number | undefined): ProduceJsonRecord {

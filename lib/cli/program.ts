@@ -34,7 +34,8 @@ const examples = (lines: string[]) => `\nExamples:\n${lines.map((line) => `  $ $
 
 function integer(name: string, min = 0) {
   return (value: string): number => {
-    if (!/^-?\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+    if (!/^-?\d+$/.test(value) || Number(value) < min)
+      throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
     return Number(value);
   };
 }
@@ -42,7 +43,10 @@ function integer(name: string, min = 0) {
 /** `--config retention.ms=60000`: Kafka's names, sent as the API's snake_case; integers as numbers, other values as text (the server checks both). */
 function configPairs(value: string, previous: Record<string, number | string> = {}): Record<string, number | string> {
   const match = /^([a-z.]+)=(\S+)$/.exec(value);
-  if (!match) throw new InvalidArgumentError(`--config takes key=value (e.g. retention.ms=86400000 or message.timestamp.type=LogAppendTime), got ${JSON.stringify(value)}`);
+  if (!match)
+    throw new InvalidArgumentError(
+      `--config takes key=value (e.g. retention.ms=86400000 or message.timestamp.type=LogAppendTime), got ${JSON.stringify(value)}`,
+    );
   const text = match[2]!;
   return { ...previous, [match[1]!.replaceAll('.', '_')]: /^-?\d+$/.test(text) ? Number(text) : text };
 }
@@ -67,11 +71,22 @@ export function buildProgram(out: Output = output()): Command {
   const serve = program
     .command('serve')
     .description('run the agent (as npm start): the HTTP API on the embedded store, or on S3/DynamoDB')
-    .addHelpText('after', examples(['spool serve', 'spool serve --http-port 9000 --data-dir /var/lib/spool', 'spool serve --object-store s3://bucket/spool --metadata-store dynamodb://spool']));
-  for (const [name, help] of configVariables) serve.addOption(new Option(`--${name.slice('SPOOL_'.length).toLowerCase().replaceAll('_', '-')} <value>`, `${help} [${name}]`));
+    .addHelpText(
+      'after',
+      examples([
+        'spool serve',
+        'spool serve --http-port 9000 --data-dir /var/lib/spool',
+        'spool serve --object-store s3://bucket/spool --metadata-store dynamodb://spool',
+      ]),
+    );
+  for (const [name, help] of configVariables)
+    serve.addOption(new Option(`--${name.slice('SPOOL_'.length).toLowerCase().replaceAll('_', '-')} <value>`, `${help} [${name}]`));
   serve.action(async (options: Record<string, string>) => {
     for (const [name] of configVariables) {
-      const key = name.slice('SPOOL_'.length).toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      const key = name
+        .slice('SPOOL_'.length)
+        .toLowerCase()
+        .replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
       if (options[key] !== undefined) process.env[name] = options[key];
     }
     await serveFromEnvironment();
@@ -84,7 +99,10 @@ export function buildProgram(out: Output = output()): Command {
     .description('create a topic')
     .option('--partitions <n>', 'partition count', integer('--partitions', 1))
     .option('--config <key=value>', `topic config (${topicConfigKeys.join(', ')}); repeatable`, configPairs)
-    .addHelpText('after', examples(['spool topics create orders --partitions 6', 'spool topics create audit --config retention.ms=604800000']))
+    .addHelpText(
+      'after',
+      examples(['spool topics create orders --partitions 6', 'spool topics create audit --config retention.ms=604800000']),
+    )
     .action(async (name: string, options: { partitions?: number; config?: Record<string, number | string> }) => {
       const topic = await client().createTopic(name, options.partitions, options.config);
       out.info(`created topic ${topic.name} with ${topic.partitions} partition(s)`);
@@ -94,22 +112,34 @@ export function buildProgram(out: Output = output()): Command {
     .description('list topics')
     .action(async () => {
       const { topics: list } = await client().listTopics();
-      out.table(['TOPIC', 'PARTITIONS'], list.map((t) => [t.name, t.partitions]));
+      out.table(
+        ['TOPIC', 'PARTITIONS'],
+        list.map((t) => [t.name, t.partitions]),
+      );
     });
   topics
     .command('describe <name>')
     .description('partitions (earliest offset, high watermark) and config of a topic')
     .action(async (name: string) => {
       const topic = await client().describeTopic(name);
-      out.table(['PARTITION', 'EARLIEST', 'HIGH-WATERMARK'], topic.partitions.map((p) => [p.partition, p.earliest_offset, p.high_watermark]));
-      out.table(['CONFIG', 'VALUE'], Object.entries(topic.config).map(([key, value]) => [key.replaceAll('_', '.'), value]));
+      out.table(
+        ['PARTITION', 'EARLIEST', 'HIGH-WATERMARK'],
+        topic.partitions.map((p) => [p.partition, p.earliest_offset, p.high_watermark]),
+      );
+      out.table(
+        ['CONFIG', 'VALUE'],
+        Object.entries(topic.config).map(([key, value]) => [key.replaceAll('_', '.'), value]),
+      );
     });
   topics
     .command('alter <name>')
     .description('add partitions or change config')
     .option('--partitions <n>', 'new partition count (only grows)', integer('--partitions', 1))
     .option('--config <key=value>', 'topic config; repeatable', configPairs)
-    .addHelpText('after', examples(['spool topics alter orders --partitions 12', 'spool topics alter orders --config retention.ms=3600000']))
+    .addHelpText(
+      'after',
+      examples(['spool topics alter orders --partitions 12', 'spool topics alter orders --config retention.ms=3600000']),
+    )
     .action(async (name: string, options: { partitions?: number; config?: Record<string, number | string> }) => {
       if (options.partitions === undefined && options.config === undefined) throw new UsageError('alter needs --partitions or --config');
       const topic = await client().alterTopic(name, { partitions: options.partitions, config: options.config });
@@ -131,10 +161,21 @@ export function buildProgram(out: Output = output()): Command {
     .option('--key-separator <sep>', 'split each line into key and value at the first separator')
     .option('--partition <p>', 'write every record to this partition', integer('--partition'))
     .addOption(new Option('--acks <acks>', 'when the server answers').choices(['0', '1', 'all']).default('all'))
-    .addOption(new Option('--format <format>', 'text: a value per line; ndjson: a JSON record per line; json: a JSON array of records').choices(['text', 'json', 'ndjson']).default('text'))
+    .addOption(
+      new Option('--format <format>', 'text: a value per line; ndjson: a JSON record per line; json: a JSON array of records')
+        .choices(['text', 'json', 'ndjson'])
+        .default('text'),
+    )
     .option('--batch-records <n>', 'records per request', integer('--batch-records', 1), 1000)
     .option('--verbose', 'print each record’s partition and offset')
-    .addHelpText('after', examples(['seq 1 1000 | spool produce numbers', 'spool produce orders --file orders.txt --key-separator :', 'spool produce events --format ndjson < events.ndjson']))
+    .addHelpText(
+      'after',
+      examples([
+        'seq 1 1000 | spool produce numbers',
+        'spool produce orders --file orders.txt --key-separator :',
+        'spool produce events --format ndjson < events.ndjson',
+      ]),
+    )
     .action(async (topic: string, options) => produce(client(), out, topic, options));
 
   program
@@ -149,10 +190,18 @@ export function buildProgram(out: Output = output()): Command {
     .option('--follow', 'keep waiting for new records at the end of the log')
     .addOption(new Option('--format <format>', 'text: the value; json: one object per line').choices(['text', 'json']).default('text'))
     .option('--print-key', 'text format: print key<TAB>value')
-    .addHelpText('after', examples(['spool consume orders --from-beginning', 'spool consume orders --group billing --follow', 'spool consume orders --partition 0 --offset 42 --max-messages 10 --format json']))
+    .addHelpText(
+      'after',
+      examples([
+        'spool consume orders --from-beginning',
+        'spool consume orders --group billing --follow',
+        'spool consume orders --partition 0 --offset 42 --max-messages 10 --format json',
+      ]),
+    )
     .action(async (topic: string, options) => {
       if (options.offset !== undefined && options.partition === undefined) throw new UsageError('--offset needs --partition');
-      if (options.group !== undefined && (options.partition !== undefined || options.offset !== undefined)) throw new UsageError('--group cannot be combined with --partition or --offset');
+      if (options.group !== undefined && (options.partition !== undefined || options.offset !== undefined))
+        throw new UsageError('--group cannot be combined with --partition or --offset');
       await consume(client(), out, topic, options);
     });
 
@@ -163,14 +212,19 @@ export function buildProgram(out: Output = output()): Command {
     .description('list groups')
     .action(async () => {
       const { groups: list } = await client().listGroups();
-      out.table(['GROUP', 'STATE', 'GENERATION', 'MEMBERS'], list.map((g) => [g.group, g.state, g.generation, g.members]));
+      out.table(
+        ['GROUP', 'STATE', 'GENERATION', 'MEMBERS'],
+        list.map((g) => [g.group, g.state, g.generation, g.members]),
+      );
     });
   groups
     .command('describe <group>')
     .description('per partition: committed offset, high watermark, lag and member')
     .action(async (group: string) => {
       const d = await client().describeGroup(group);
-      out.info(`group ${d.group} (${d.kind === 'kafka' ? 'Kafka consumers' : 'HTTP'}${d.assignor ? `, ${d.assignor}` : ''}): ${d.state}, generation ${d.generation}, ${d.members.length} member(s)`);
+      out.info(
+        `group ${d.group} (${d.kind === 'kafka' ? 'Kafka consumers' : 'HTTP'}${d.assignor ? `, ${d.assignor}` : ''}): ${d.state}, generation ${d.generation}, ${d.members.length} member(s)`,
+      );
       out.table(
         ['TOPIC', 'PARTITION', 'COMMITTED', 'HIGH-WATERMARK', 'LAG', 'MEMBER'],
         d.partitions.map((p) => [p.topic, p.partition, p.committed_offset, p.high_watermark, p.lag, p.member_id]),
@@ -185,41 +239,64 @@ export function buildProgram(out: Output = output()): Command {
     .option('--to-datetime <iso>', 'the first offset at or after this time (e.g. 2026-11-21T08:00:00Z)')
     .option('--to-offset <n>', 'this offset', integer('--to-offset'))
     .option('--execute', 'apply the change (without it, only show it)')
-    .addHelpText('after', examples(['spool groups reset-offsets billing --topic orders --to-earliest', 'spool groups reset-offsets billing --topic orders --to-datetime 2026-11-21T00:00:00Z --execute']))
-    .action(async (group: string, options: { topic: string; toEarliest?: boolean; toLatest?: boolean; toDatetime?: string; toOffset?: number; execute?: boolean }) => {
-      const chosen = [options.toEarliest, options.toLatest, options.toDatetime, options.toOffset].filter((v) => v !== undefined);
-      if (chosen.length !== 1) throw new UsageError('reset-offsets needs exactly one of --to-earliest, --to-latest, --to-datetime, --to-offset');
-      let timestamp: number | undefined;
-      if (options.toDatetime !== undefined) {
-        timestamp = Date.parse(options.toDatetime);
-        if (Number.isNaN(timestamp)) throw new UsageError(`--to-datetime must be an ISO 8601 time, got ${JSON.stringify(options.toDatetime)}`);
-      }
-      const to: 'earliest' | 'latest' | { timestamp: number } | { offset: number } =
-        options.toEarliest ? 'earliest' : options.toLatest ? 'latest' : timestamp !== undefined ? { timestamp } : { offset: options.toOffset! };
-      const api = client();
-      const topic = await api.describeTopic(options.topic);
-      const current = new Map((await api.groupOffsets(group).catch(() => ({ offsets: [] }))).offsets.map((o) => [`${o.topic}/${o.partition}`, o.offset]));
-      if (!options.execute) {
-        const rows = await Promise.all(
-          topic.partitions.map(async (p): Promise<(string | number | null)[]> => {
-            const target =
-              to === 'earliest'
-                ? p.earliest_offset
-                : to === 'latest'
-                  ? p.high_watermark
-                  : 'offset' in to
-                    ? Math.min(Math.max(to.offset, p.earliest_offset), p.high_watermark) // as the server applies it
-                    : ((await api.offsetFor(options.topic, p.partition, to.timestamp)).offset ?? p.high_watermark);
-            return [options.topic, p.partition, current.get(`${options.topic}/${p.partition}`) ?? null, target ?? null];
-          }),
+    .addHelpText(
+      'after',
+      examples([
+        'spool groups reset-offsets billing --topic orders --to-earliest',
+        'spool groups reset-offsets billing --topic orders --to-datetime 2026-11-21T00:00:00Z --execute',
+      ]),
+    )
+    .action(
+      async (
+        group: string,
+        options: { topic: string; toEarliest?: boolean; toLatest?: boolean; toDatetime?: string; toOffset?: number; execute?: boolean },
+      ) => {
+        const chosen = [options.toEarliest, options.toLatest, options.toDatetime, options.toOffset].filter((v) => v !== undefined);
+        if (chosen.length !== 1)
+          throw new UsageError('reset-offsets needs exactly one of --to-earliest, --to-latest, --to-datetime, --to-offset');
+        let timestamp: number | undefined;
+        if (options.toDatetime !== undefined) {
+          timestamp = Date.parse(options.toDatetime);
+          if (Number.isNaN(timestamp))
+            throw new UsageError(`--to-datetime must be an ISO 8601 time, got ${JSON.stringify(options.toDatetime)}`);
+        }
+        const to: 'earliest' | 'latest' | { timestamp: number } | { offset: number } = options.toEarliest
+          ? 'earliest'
+          : options.toLatest
+            ? 'latest'
+            : timestamp !== undefined
+              ? { timestamp }
+              : { offset: options.toOffset! };
+        const api = client();
+        const topic = await api.describeTopic(options.topic);
+        const current = new Map(
+          (await api.groupOffsets(group).catch(() => ({ offsets: [] }))).offsets.map((o) => [`${o.topic}/${o.partition}`, o.offset]),
         );
-        out.table(['TOPIC', 'PARTITION', 'CURRENT', 'NEW'], rows);
-        out.info('dry run: nothing changed; add --execute to apply');
-        return;
-      }
-      const { offsets } = await api.resetOffsets(group, to, [options.topic]);
-      out.table(['TOPIC', 'PARTITION', 'PREVIOUS', 'NEW'], offsets.map((o) => [o.topic, o.partition, current.get(`${o.topic}/${o.partition}`) ?? null, o.offset]));
-    });
+        if (!options.execute) {
+          const rows = await Promise.all(
+            topic.partitions.map(async (p): Promise<(string | number | null)[]> => {
+              const target =
+                to === 'earliest'
+                  ? p.earliest_offset
+                  : to === 'latest'
+                    ? p.high_watermark
+                    : 'offset' in to
+                      ? Math.min(Math.max(to.offset, p.earliest_offset), p.high_watermark) // as the server applies it
+                      : ((await api.offsetFor(options.topic, p.partition, to.timestamp)).offset ?? p.high_watermark);
+              return [options.topic, p.partition, current.get(`${options.topic}/${p.partition}`) ?? null, target ?? null];
+            }),
+          );
+          out.table(['TOPIC', 'PARTITION', 'CURRENT', 'NEW'], rows);
+          out.info('dry run: nothing changed; add --execute to apply');
+          return;
+        }
+        const { offsets } = await api.resetOffsets(group, to, [options.topic]);
+        out.table(
+          ['TOPIC', 'PARTITION', 'PREVIOUS', 'NEW'],
+          offsets.map((o) => [o.topic, o.partition, current.get(`${o.topic}/${o.partition}`) ?? null, o.offset]),
+        );
+      },
+    );
   groups
     .command('delete <group>')
     .description('delete a group and its offsets (it must have no live members)')

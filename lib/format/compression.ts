@@ -114,11 +114,7 @@ export function compress(compression: Compression, bytes: Buffer): Buffer {
  * Decompress a batch's records section. Malformed input is CORRUPT_RECORD; output larger than
  * `maxOutputBytes` is RECORD_TOO_LARGE (a guard against decompression bombs).
  */
-export function decompress(
-  compression: Compression,
-  bytes: Buffer,
-  maxOutputBytes: number = DEFAULT_MAX_DECOMPRESSED_BYTES,
-): Buffer {
+export function decompress(compression: Compression, bytes: Buffer, maxOutputBytes: number = DEFAULT_MAX_DECOMPRESSED_BYTES): Buffer {
   const codec = codecFor(compression);
   try {
     return codec.decompress(bytes, maxOutputBytes);
@@ -130,10 +126,9 @@ export function decompress(
         { cause: error, details: { compression, maxOutputBytes } },
       );
     }
-    throw new SpoolError(
-      'CORRUPT_RECORD',
-      `${compression} records section does not decompress: ${(error as Error).message}`,
-      { cause: error, details: { compression } },
-    );
+    throw new SpoolError('CORRUPT_RECORD', `${compression} records section does not decompress: ${(error as Error).message}`, {
+      cause: error,
+      details: { compression },
+    });
   }
 }

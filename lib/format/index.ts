@@ -16,7 +16,14 @@ export {
   scanRecords,
   setMaxTimestamp,
 } from './record-batch.js';
-export { appendRules, normalisations, repairChunkTimestamps, repairMaxTimestamp, timestampWindow, validateAppend } from './log-validator.js';
+export {
+  appendRules,
+  normalisations,
+  repairChunkTimestamps,
+  repairMaxTimestamp,
+  timestampWindow,
+  validateAppend,
+} from './log-validator.js';
 export type { AppendRule, AppendSettings, RecordFacts, ValidatedBatch } from './log-validator.js';
 export type {
   BatchHeader,

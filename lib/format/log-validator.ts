@@ -77,7 +77,10 @@ interface RuleBase {
 
 export type AppendRule =
   | (RuleBase & { readonly level: 'batch'; check(bytes: Buffer, header: BatchHeader, settings: AppendSettings): string | undefined })
-  | (RuleBase & { readonly level: 'record'; check(record: RecordFacts, header: BatchHeader, settings: AppendSettings): string | undefined });
+  | (RuleBase & {
+      readonly level: 'record';
+      check(record: RecordFacts, header: BatchHeader, settings: AppendSettings): string | undefined;
+    });
 
 /** The checks, in the order they run. Batch rules stop at the first failure; record rules report every failing record. */
 export const appendRules: readonly AppendRule[] = [
@@ -86,10 +89,13 @@ export const appendRules: readonly AppendRule[] = [
     level: 'batch',
     error: 'CORRUPT_RECORD',
     kafka: 'UnifiedLog.analyzeAndValidateRecords: batch.isValid, CRC-32C of attributes..end [CORRUPT_MESSAGE]',
-    spool: 'checked first, so a damaged header (a batchLength cut short, say) is reported as damage rather than as whatever it now resembles',
+    spool:
+      'checked first, so a damaged header (a batchLength cut short, say) is reported as damage rather than as whatever it now resembles',
     check: (bytes, header) => {
       const computed = crc32c(bytes, 21, header.sizeBytes);
-      return computed === header.crc ? undefined : `the record batch fails its CRC-32C check: the header says ${hex32(header.crc)}, the bytes give ${hex32(computed)}`;
+      return computed === header.crc
+        ? undefined
+        : `the record batch fails its CRC-32C check: the header says ${hex32(header.crc)}, the bytes give ${hex32(computed)}`;
     },
   },
   {
@@ -98,14 +104,17 @@ export const appendRules: readonly AppendRule[] = [
     error: 'INVALID_RECORD',
     kafka: 'ProduceRequest.validateRecords (v3+) and LogValidator: exactly one batch per partition per request [INVALID_RECORD]',
     check: (bytes, header) =>
-      header.sizeBytes === bytes.length ? undefined : `expected exactly one record batch per partition, got ${bytes.length - header.sizeBytes} bytes after the first batch`,
+      header.sizeBytes === bytes.length
+        ? undefined
+        : `expected exactly one record batch per partition, got ${bytes.length - header.sizeBytes} bytes after the first batch`,
   },
   {
     id: 'base-offset-zero',
     level: 'batch',
     error: 'INVALID_RECORD',
     kafka: 'UnifiedLog.analyzeAndValidateRecords: a client batch has baseOffset 0 [INVALID_RECORD]',
-    check: (_bytes, header) => (header.baseOffset === 0 ? undefined : `the baseOffset of a produced record batch must be 0, got ${header.baseOffset}`),
+    check: (_bytes, header) =>
+      header.baseOffset === 0 ? undefined : `the baseOffset of a produced record batch must be 0, got ${header.baseOffset}`,
   },
   {
     id: 'max-message-bytes',
@@ -113,21 +122,25 @@ export const appendRules: readonly AppendRule[] = [
     error: 'RECORD_TOO_LARGE',
     kafka: 'UnifiedLog.analyzeAndValidateRecords: batch size <= max.message.bytes [MESSAGE_TOO_LARGE]',
     check: (_bytes, header, settings) =>
-      header.sizeBytes <= settings.maxBatchBytes ? undefined : `the record batch is ${header.sizeBytes} bytes, over max.message.bytes ${settings.maxBatchBytes}`,
+      header.sizeBytes <= settings.maxBatchBytes
+        ? undefined
+        : `the record batch is ${header.sizeBytes} bytes, over max.message.bytes ${settings.maxBatchBytes}`,
   },
   {
     id: 'offset-range',
     level: 'batch',
     error: 'INVALID_RECORD',
     kafka: 'LogValidator.validateBatch: lastOffset - baseOffset + 1 > 0 [INVALID_RECORD]',
-    check: (_bytes, header) => (header.lastOffsetDelta >= 0 ? undefined : `the batch has an invalid offset range: lastOffsetDelta ${header.lastOffsetDelta}`),
+    check: (_bytes, header) =>
+      header.lastOffsetDelta >= 0 ? undefined : `the batch has an invalid offset range: lastOffsetDelta ${header.lastOffsetDelta}`,
   },
   {
     id: 'record-count',
     level: 'batch',
     error: 'INVALID_RECORD',
     kafka: 'LogValidator.validateBatch: recordCount > 0 [INVALID_RECORD]',
-    check: (_bytes, header) => (header.recordCount > 0 ? undefined : `a record batch must hold at least one record, got ${header.recordCount}`),
+    check: (_bytes, header) =>
+      header.recordCount > 0 ? undefined : `a record batch must hold at least one record, got ${header.recordCount}`,
   },
   {
     id: 'count-matches-offsets',
@@ -152,23 +165,29 @@ export const appendRules: readonly AppendRule[] = [
     error: 'INVALID_RECORD',
     kafka: 'LogValidator.validateBatch: a batch with a producerId has baseSequence >= 0 [INVALID_RECORD]',
     check: (_bytes, header) =>
-      header.producerId < 0 || header.baseSequence >= 0 ? undefined : `invalid sequence number ${header.baseSequence} in a record batch with producerId ${header.producerId}`,
+      header.producerId < 0 || header.baseSequence >= 0
+        ? undefined
+        : `invalid sequence number ${header.baseSequence} in a record batch with producerId ${header.producerId}`,
   },
   {
     id: 'inner-offsets',
     level: 'record',
     error: 'INVALID_RECORD',
-    kafka: 'LogValidator: inner records of a compressed batch have offsetDelta 0, 1, 2, … or the batch is rebuilt (not checked uncompressed)',
+    kafka:
+      'LogValidator: inner records of a compressed batch have offsetDelta 0, 1, 2, … or the batch is rebuilt (not checked uncompressed)',
     spool:
       'a compressed batch is rebuilt as in Kafka (normalisation dense-inner-offsets); an uncompressed one is refused, since Kafka would store offsets outside its batch',
     check: (record, header) =>
-      record.offsetDelta === record.index || header.compression !== 'none' ? undefined : `record ${record.index} has offsetDelta ${record.offsetDelta}; expected ${record.index}`,
+      record.offsetDelta === record.index || header.compression !== 'none'
+        ? undefined
+        : `record ${record.index} has offsetDelta ${record.offsetDelta}; expected ${record.index}`,
   },
   {
     id: 'no-log-append-time-from-producer',
     level: 'record',
     error: 'INVALID_TIMESTAMP',
-    kafka: 'LogValidator.validateTimestamp: a producer may not send a log-append-time batch to a LogAppendTime topic, nor one without timestamps [INVALID_TIMESTAMP]',
+    kafka:
+      'LogValidator.validateTimestamp: a producer may not send a log-append-time batch to a LogAppendTime topic, nor one without timestamps [INVALID_TIMESTAMP]',
     check: (record, header, settings) =>
       header.timestampType === 'log-append' && (settings.timestampType === 'LogAppendTime' || record.timestampMs === NO_TIMESTAMP)
         ? `invalid timestamp type in record ${record.index}: a producer should not set the timestamp type to LogAppendTime`
@@ -181,7 +200,9 @@ export const appendRules: readonly AppendRule[] = [
     kafka: 'none on the broker (the Java producer refuses negative timestamps itself)',
     spool: 'refused: a timestamp below -1 would expire at once and has no meaning; -1 means "none" (see normalisation no-timestamps)',
     check: (record) =>
-      record.timestampMs >= NO_TIMESTAMP ? undefined : `record ${record.index} has timestamp ${record.timestampMs}; expected a time in ms since the epoch, or -1 for none`,
+      record.timestampMs >= NO_TIMESTAMP
+        ? undefined
+        : `record ${record.index} has timestamp ${record.timestampMs}; expected a time in ms since the epoch, or -1 for none`,
   },
   {
     id: 'timestamp-bounds',
@@ -203,14 +224,22 @@ export const appendRules: readonly AppendRule[] = [
 export const normalisations: readonly { readonly id: string; readonly kafka: string; readonly spool?: string }[] = [
   {
     id: 'dense-inner-offsets',
-    kafka: 'LogValidator.buildRecordsAndAssignOffsets: a compressed batch whose inner offsets are not 0, 1, 2, … is re-encoded with the same codec',
+    kafka:
+      'LogValidator.buildRecordsAndAssignOffsets: a compressed batch whose inner offsets are not 0, 1, 2, … is re-encoded with the same codec',
   },
-  { id: 'create-time-max-timestamp', kafka: 'LogValidator: with CreateTime, maxTimestamp := the largest record timestamp and the type := CreateTime (setMaxTimestamp)' },
-  { id: 'log-append-time', kafka: 'LogValidator: with LogAppendTime, the type := LogAppendTime and maxTimestamp := the time of append (setMaxTimestamp)' },
+  {
+    id: 'create-time-max-timestamp',
+    kafka: 'LogValidator: with CreateTime, maxTimestamp := the largest record timestamp and the type := CreateTime (setMaxTimestamp)',
+  },
+  {
+    id: 'log-append-time',
+    kafka: 'LogValidator: with LogAppendTime, the type := LogAppendTime and maxTimestamp := the time of append (setMaxTimestamp)',
+  },
   {
     id: 'no-timestamps',
     kafka: 'stores maxTimestamp -1 when no record carries a timestamp; retention then uses the segment file modification time',
-    spool: 'the batch is stored as log-append time at the time of append, so every stored batch has a real maxTimestamp for retention and time lookups',
+    spool:
+      'the batch is stored as log-append time at the time of append, so every stored batch has a real maxTimestamp for retention and time lookups',
   },
   {
     id: 'partition-leader-epoch',
@@ -227,7 +256,10 @@ function hex32(n: number): string {
 }
 
 /** The range of CreateTime timestamps accepted at `nowMs` (bounds saturate instead of overflowing). */
-export function timestampWindow(settings: Pick<AppendSettings, 'nowMs' | 'timestampBeforeMaxMs' | 'timestampAfterMaxMs'>): { earliestMs: number; latestMs: number } {
+export function timestampWindow(settings: Pick<AppendSettings, 'nowMs' | 'timestampBeforeMaxMs' | 'timestampAfterMaxMs'>): {
+  earliestMs: number;
+  latestMs: number;
+} {
   return {
     earliestMs: Math.max(Number.MIN_SAFE_INTEGER, settings.nowMs - settings.timestampBeforeMaxMs),
     latestMs: Math.min(Number.MAX_SAFE_INTEGER, settings.nowMs + settings.timestampAfterMaxMs),
@@ -268,7 +300,8 @@ export function validateAppend(bytes: Buffer, settings: AppendSettings): Validat
         const problem = rule.check(facts, header, settings);
         if (problem === undefined) continue;
         failures++;
-        if (recordErrors.length < maxRecordErrors) recordErrors.push({ batch_index: index, message: problem, rule: rule.id, error: rule.error });
+        if (recordErrors.length < maxRecordErrors)
+          recordErrors.push({ batch_index: index, message: problem, rule: rule.id, error: rule.error });
         break;
       }
     },
@@ -326,7 +359,9 @@ export function repairChunkTimestamps(chunk: Buffer, appendedMs: number): number
 
 /** A compressed batch with inner offsets other than 0, 1, 2, …: its records re-encoded, in order, with dense offsets and the same codec and producer fields. */
 function rebuild(bytes: Buffer, settings: AppendSettings): Buffer {
-  const { header, records } = decodeRecordBatch(bytes, 0, { maxDecompressedBytes: settings.maxDecompressedBytes ?? defaultMaxInflatedBytes });
+  const { header, records } = decodeRecordBatch(bytes, 0, {
+    maxDecompressedBytes: settings.maxDecompressedBytes ?? defaultMaxInflatedBytes,
+  });
   return encodeRecordBatch(
     records.map((record) => ({ key: record.key, value: record.value, headers: record.headers, timestampMs: record.timestampMs })),
     {

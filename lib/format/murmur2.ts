@@ -50,11 +50,9 @@ export function toPositive(n: number): number {
 /** The partition the Java client's default partitioner picks for a non-null key. */
 export function partitionForKey(key: Uint8Array, numPartitions: number): number {
   if (!Number.isInteger(numPartitions) || numPartitions < 1 || numPartitions > 0x7fffffff) {
-    throw new SpoolError(
-      'INVALID_ARGUMENT',
-      `numPartitions must be a positive int32, got ${numPartitions}`,
-      { details: { numPartitions } },
-    );
+    throw new SpoolError('INVALID_ARGUMENT', `numPartitions must be a positive int32, got ${numPartitions}`, {
+      details: { numPartitions },
+    });
   }
   return toPositive(murmur2(key)) % numPartitions;
 }

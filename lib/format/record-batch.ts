@@ -63,14 +63,7 @@ import {
   decompress,
 } from './compression.js';
 import { crc32c } from './crc32c.js';
-import {
-  readVarint,
-  readVarlong,
-  sizeOfVarint,
-  sizeOfVarlong,
-  writeVarint,
-  writeVarlong,
-} from './varint.js';
+import { readVarint, readVarlong, sizeOfVarint, sizeOfVarlong, writeVarint, writeVarlong } from './varint.js';
 
 export type { Compression } from './compression.js';
 
@@ -265,8 +258,7 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
 
     const key = checkBytes(record.key, i, 'key');
     const value = checkBytes(record.value, i, 'value');
-    let body =
-      1 + sizeOfVarlong(timestamp - baseTimestamp) + sizeOfVarint(i) + bytesFieldSize(key) + bytesFieldSize(value);
+    let body = 1 + sizeOfVarlong(timestamp - baseTimestamp) + sizeOfVarint(i) + bytesFieldSize(key) + bytesFieldSize(value);
     const headers = record.headers;
     if (headers === undefined || headers.length === 0) {
       body += 1;
@@ -327,7 +319,9 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   out.writeInt32BE(options.partitionLeaderEpoch ?? -1, PARTITION_LEADER_EPOCH_AT);
   out.writeInt8(MAGIC_V2, MAGIC_AT);
   const attributes =
-    compressionIds[compression] | (options.isTransactional === true ? TRANSACTIONAL_FLAG : 0) | (options.timestampType === 'log-append' ? TIMESTAMP_TYPE_FLAG : 0);
+    compressionIds[compression] |
+    (options.isTransactional === true ? TRANSACTIONAL_FLAG : 0) |
+    (options.timestampType === 'log-append' ? TIMESTAMP_TYPE_FLAG : 0);
   out.writeInt16BE(attributes, ATTRIBUTES_AT);
   out.writeInt32BE(count - 1, LAST_OFFSET_DELTA_AT);
   writeInt64(out, BASE_TIMESTAMP_AT, baseTimestamp);
@@ -360,10 +354,10 @@ function checkPosition(buf: Buffer, pos: number): void {
 function int64Field(buf: Buffer, pos: number, at: number, name: string): number {
   const value = readInt64(buf, pos + at);
   if (value === undefined) {
-    throw corrupt(
-      `record batch at position ${pos}: ${name} must be within ±2^53, got ${buf.readBigInt64BE(pos + at)}`,
-      { position: pos, field: name },
-    );
+    throw corrupt(`record batch at position ${pos}: ${name} must be within ±2^53, got ${buf.readBigInt64BE(pos + at)}`, {
+      position: pos,
+      field: name,
+    });
   }
   return value;
 }
@@ -377,33 +371,32 @@ export function readBatchHeader(buf: Buffer, pos = 0): BatchHeader {
   checkPosition(buf, pos);
   const available = buf.length - pos;
   if (available < MAGIC_AT + 1) {
-    throw corrupt(
-      `record batch at position ${pos} is truncated: its header needs ${BATCH_HEADER_BYTES} bytes, got ${available}`,
-      { position: pos, available },
-    );
+    throw corrupt(`record batch at position ${pos} is truncated: its header needs ${BATCH_HEADER_BYTES} bytes, got ${available}`, {
+      position: pos,
+      available,
+    });
   }
   const magic = buf.readInt8(pos + MAGIC_AT);
   if (magic !== MAGIC_V2) {
     throw corrupt(`record batch magic must be ${MAGIC_V2}, got ${magic}`, { position: pos, magic });
   }
   if (available < BATCH_HEADER_BYTES) {
-    throw corrupt(
-      `record batch at position ${pos} is truncated: its header needs ${BATCH_HEADER_BYTES} bytes, got ${available}`,
-      { position: pos, available },
-    );
+    throw corrupt(`record batch at position ${pos} is truncated: its header needs ${BATCH_HEADER_BYTES} bytes, got ${available}`, {
+      position: pos,
+      available,
+    });
   }
   const batchLength = buf.readInt32BE(pos + BATCH_LENGTH_AT);
   if (batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES) {
-    throw corrupt(
-      `record batch batchLength must be at least ${BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES}, got ${batchLength}`,
-      { position: pos, batchLength },
-    );
+    throw corrupt(`record batch batchLength must be at least ${BATCH_HEADER_BYTES - LOG_OVERHEAD_BYTES}, got ${batchLength}`, {
+      position: pos,
+      batchLength,
+    });
   }
   const sizeBytes = LOG_OVERHEAD_BYTES + batchLength;
   if (sizeBytes > available) {
     throw corrupt(
-      `record batch at position ${pos} is truncated: batchLength ${batchLength} needs ${sizeBytes} bytes, ` +
-        `got ${available}`,
+      `record batch at position ${pos} is truncated: batchLength ${batchLength} needs ${sizeBytes} bytes, ` + `got ${available}`,
       { position: pos, batchLength, available },
     );
   }
@@ -473,12 +466,7 @@ function recordsReader(buf: Buffer, pos: number, header: BatchHeader, maxDecompr
  * records are materialised into it; without, they are only checked (no allocation). `visit` is
  * told of each record's offsetDelta and timestamp (the log validator's rules need no more).
  */
-function readRecords(
-  reader: ByteReader,
-  header: BatchHeader,
-  sink: DecodedRecord[] | null,
-  visit?: RecordVisitor,
-): void {
+function readRecords(reader: ByteReader, header: BatchHeader, sink: DecodedRecord[] | null, visit?: RecordVisitor): void {
   const count = header.recordCount;
   const batchEnd = reader.end;
   if (count > reader.remaining / MIN_RECORD_BYTES) {
@@ -511,10 +499,7 @@ function readRecords(
     const timestampDelta = readVarlong(reader, `record ${i} timestampDelta`);
     const offsetDelta = readVarint(reader, `record ${i} offsetDelta`);
     if (offsetDelta < 0) {
-      throw corrupt(
-        `${reader.context}: record ${i} offsetDelta must be >= 0, got ${offsetDelta}`,
-        { record: i, offsetDelta },
-      );
+      throw corrupt(`${reader.context}: record ${i} offsetDelta must be >= 0, got ${offsetDelta}`, { record: i, offsetDelta });
     }
     const keyLength = readVarint(reader, `record ${i} keyLength`);
     if (keyLength < -1) throw corrupt(`${reader.context}: record ${i} keyLength must be >= -1, got ${keyLength}`);
@@ -551,9 +536,7 @@ function readRecords(
       else headerKey = reader.utf8(headerKeyLength, `record ${i} header ${h} key`);
       const headerValueLength = readVarint(reader, `record ${i} header ${h} valueLength`);
       if (headerValueLength < -1) {
-        throw corrupt(
-          `${reader.context}: record ${i} header ${h} valueLength must be >= -1, got ${headerValueLength}`,
-        );
+        throw corrupt(`${reader.context}: record ${i} header ${h} valueLength must be >= -1, got ${headerValueLength}`);
       }
       let headerValue: Buffer | null = null;
       if (headerValueLength >= 0) {
@@ -563,10 +546,10 @@ function readRecords(
       if (sink !== null) headers.push({ key: headerKey, value: headerValue });
     }
     if (reader.pos !== recordEnd) {
-      throw corrupt(
-        `${reader.context}: record ${i} declares ${length} bytes but its fields take ${reader.pos - bodyStart}`,
-        { record: i, length },
-      );
+      throw corrupt(`${reader.context}: record ${i} declares ${length} bytes but its fields take ${reader.pos - bodyStart}`, {
+        record: i,
+        length,
+      });
     }
     reader.end = batchEnd;
     if (sink !== null || visit !== undefined) {
@@ -579,10 +562,10 @@ function readRecords(
     }
   }
   if (reader.pos !== batchEnd) {
-    throw corrupt(
-      `${reader.context} declares ${count} records but has ${batchEnd - reader.pos} bytes left after them`,
-      { recordCount: count, trailingBytes: batchEnd - reader.pos },
-    );
+    throw corrupt(`${reader.context} declares ${count} records but has ${batchEnd - reader.pos} bytes left after them`, {
+      recordCount: count,
+      trailingBytes: batchEnd - reader.pos,
+    });
   }
 }
 
@@ -629,8 +612,7 @@ export function patchBaseOffset(buf: Buffer, pos: number, baseOffset: number): v
   }
   if (buf.length - pos < BATCH_HEADER_BYTES) {
     throw corrupt(
-      `record batch at position ${pos} is truncated: its header needs ${BATCH_HEADER_BYTES} bytes, ` +
-        `got ${buf.length - pos}`,
+      `record batch at position ${pos} is truncated: its header needs ${BATCH_HEADER_BYTES} bytes, ` + `got ${buf.length - pos}`,
       { position: pos },
     );
   }

@@ -77,10 +77,13 @@ export function walkFrames(bytes: Buffer, maxOutputBytes: number): void {
     pos += dictionaryBytes;
     if (contentSizeBytes > 0) {
       const contentSize =
-        contentSizeBytes === 1 ? bytes[pos]!
-        : contentSizeBytes === 2 ? bytes.readUInt16LE(pos) + 256
-        : contentSizeBytes === 4 ? bytes.readUInt32LE(pos)
-        : Number(bytes.readBigUInt64LE(pos));
+        contentSizeBytes === 1
+          ? bytes[pos]!
+          : contentSizeBytes === 2
+            ? bytes.readUInt16LE(pos) + 256
+            : contentSizeBytes === 4
+              ? bytes.readUInt32LE(pos)
+              : Number(bytes.readBigUInt64LE(pos));
       pos += contentSizeBytes;
       if (contentSize > maxOutputBytes) throw outputTooLarge(maxOutputBytes);
       if (singleSegment) windowBytes = contentSize;

@@ -27,7 +27,11 @@ export function parseTpKey(key: string): { topic: string; partition: number } {
   return { topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)) };
 }
 
-export function assign(name: AssignorName, members: readonly MemberSubscription[], partitionsByTopic: Readonly<Record<string, number>>): Assignment {
+export function assign(
+  name: AssignorName,
+  members: readonly MemberSubscription[],
+  partitionsByTopic: Readonly<Record<string, number>>,
+): Assignment {
   const sorted = [...members].sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
   const topics = [...new Set(sorted.flatMap((m) => m.topics))].filter((t) => (partitionsByTopic[t] ?? 0) > 0).sort();
   const out: Assignment = {};

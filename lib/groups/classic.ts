@@ -28,7 +28,13 @@ export interface StoredState {
  * Writes `next` over `base` if the item is still as `base` was read; the state as written.
  * Throws ConditionFailedError (with the item as it is now) if it is not.
  */
-export async function saveClassicState(metadata: MetadataStore, group: string, base: StoredState, next: GroupState, nowMs: number): Promise<GroupState> {
+export async function saveClassicState(
+  metadata: MetadataStore,
+  group: string,
+  base: StoredState,
+  next: GroupState,
+  nowMs: number,
+): Promise<GroupState> {
   const written: GroupState = { ...next, version: base.state.version + 1, incarnation: next.incarnation || randomUUID() };
   if (!base.exists) await metadata.write({ kind: 'put', key: groupIndexKey(group), attrs: { createdMs: nowMs } });
   await metadata.write({
@@ -65,12 +71,17 @@ export async function commitClassicOffsets(
   commits: readonly ClassicCommit[],
   nowMs: number,
 ): Promise<void> {
-  const updates = new Map<string, OffsetUpdate>(commits.map((c) => [c.key, { topicId: c.topicId, set: { committed: c.offset, committedMs: nowMs, metadata: c.metadata } }]));
+  const updates = new Map<string, OffsetUpdate>(
+    commits.map((c) => [c.key, { topicId: c.topicId, set: { committed: c.offset, committedMs: nowMs, metadata: c.metadata } }]),
+  );
   await writeOffsets(
     metadata,
     group,
     { incarnation: fence.incarnation, generation: fence.generation },
     updates,
-    () => new SpoolError('ILLEGAL_GENERATION', `group ${group} is no longer at generation ${fence.generation} as stored`, { details: { generation: fence.generation } }),
+    () =>
+      new SpoolError('ILLEGAL_GENERATION', `group ${group} is no longer at generation ${fence.generation} as stored`, {
+        details: { generation: fence.generation },
+      }),
   );
 }

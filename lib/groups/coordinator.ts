@@ -31,7 +31,14 @@ import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
 import type { DecodedRecord } from '../format/index.js';
 import type { Log } from '../log/index.js';
-import { TransactionConflictError, ConditionFailedError, maxTransactionOps, type Attributes, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import {
+  TransactionConflictError,
+  ConditionFailedError,
+  maxTransactionOps,
+  type Attributes,
+  type MetadataStore,
+  type WriteOp,
+} from '../storage/ports.js';
 import { assignorNames, parseTpKey, tpKey, type AssignorName } from './assignors.js';
 import { coordinatorKey, groupIndexKey, groupOffsetKey, groupsPk, groupStateKey, memberKey, vouchKey } from '../keys.js';
 import {
@@ -46,7 +53,18 @@ import {
   type TopicIdentities,
 } from './items.js';
 import { heldByOther, heldElsewhere, heldView, groupKind, liveCount, takeOver, takeOverChecks, type GroupKind } from './ownership.js';
-import { acknowledge, assignmentOf, emptyGroup, notified, phaseOf, rebalance, type AutoOffsetReset, type GroupPhase, type GroupState, type MemberState } from './state.js';
+import {
+  acknowledge,
+  assignmentOf,
+  emptyGroup,
+  notified,
+  phaseOf,
+  rebalance,
+  type AutoOffsetReset,
+  type GroupPhase,
+  type GroupState,
+  type MemberState,
+} from './state.js';
 import { linkedSignal } from '../signals.js';
 
 export interface JoinOptions {
@@ -89,8 +107,21 @@ export interface GroupDescription {
   readonly kind: GroupKind;
   /** HTTP: the assignor; Kafka: the protocol the members chose (e.g. "range", "cooperative-sticky"). */
   readonly assignor: string | null;
-  readonly members: { memberId: string; topics: readonly string[]; assignments: TopicPartition[]; lastHeartbeatMs: number; sessionTimeoutMs: number }[];
-  readonly partitions: { topic: string; partition: number; committed: number | null; highWatermark: number; lag: number | null; owner: string | null }[];
+  readonly members: {
+    memberId: string;
+    topics: readonly string[];
+    assignments: TopicPartition[];
+    lastHeartbeatMs: number;
+    sessionTimeoutMs: number;
+  }[];
+  readonly partitions: {
+    topic: string;
+    partition: number;
+    committed: number | null;
+    highWatermark: number;
+    lag: number | null;
+    owner: string | null;
+  }[];
 }
 
 export type ResetTarget = 'earliest' | 'latest' | { readonly timestamp: number } | { readonly offset: number };
@@ -121,7 +152,8 @@ export class GroupCoordinator {
   async join(group: string, options: JoinOptions): Promise<MembershipView> {
     checkGroupName(group);
     const topics = [...new Set(options.topics)];
-    if (topics.length === 0) throw new SpoolError('INVALID_ARGUMENT', 'topics: expected at least one topic, got none', { details: { field: 'topics' } });
+    if (topics.length === 0)
+      throw new SpoolError('INVALID_ARGUMENT', 'topics: expected at least one topic, got none', { details: { field: 'topics' } });
     for (const topic of topics) await this.log.requireTopic(topic);
     const memberId = options.memberId ?? `${group}-${randomUUID()}`;
     const member: MemberState = {
@@ -142,9 +174,18 @@ export class GroupCoordinator {
       }
       // A member joining again has dropped what it consumed: that acknowledges any revocation.
       const previous = live[memberId];
-      const base = previous ? acknowledge({ ...loaded.state, members: { ...live, [memberId]: { ...previous, notifiedGeneration: loaded.state.generation } } }, memberId) : loaded.state;
+      const base = previous
+        ? acknowledge(
+            { ...loaded.state, members: { ...live, [memberId]: { ...previous, notifiedGeneration: loaded.state.generation } } },
+            memberId,
+          )
+        : loaded.state;
       const members = { ...live, [memberId]: member };
-      return rebalance({ ...base, assignor: others.length === 0 ? requested : base.assignor }, members, await this.partitionCounts(members));
+      return rebalance(
+        { ...base, assignor: others.length === 0 ? requested : base.assignor },
+        members,
+        await this.partitionCounts(members),
+      );
     });
     await this.renew(group, memberId, member.sessionTimeoutMs);
     return this.view(memberId, state);
@@ -194,12 +235,18 @@ export class GroupCoordinator {
         owned.map((key) => {
           const stored = offsets.get(key);
           const { topic, partition } = parseTpKey(key);
-          return this.startOffset(topic, partition, this.ownPosition(stored, member, state) ?? stored?.committed ?? null, member.autoOffsetReset);
+          return this.startOffset(
+            topic,
+            partition,
+            this.ownPosition(stored, member, state) ?? stored?.committed ?? null,
+            member.autoOffsetReset,
+          );
         }),
       );
       const starts = new Map(owned.map((key, index) => [key, resumeAt[index]!]));
       const records = await this.fetchFrom(starts, { ...options, waitMs });
-      if (options.signal?.aborted) return { records: [], generation: state.generation, assignments: view.assignments, revoking: view.revoking };
+      if (options.signal?.aborted)
+        return { records: [], generation: state.generation, assignments: view.assignments, revoking: view.revoking };
 
       // Positions are of the topics as they were read: a topic created again since reads them as none.
       const topicIds = new Map<string, string>();
@@ -211,7 +258,8 @@ export class GroupCoordinator {
         const updates = new Map<string, OffsetUpdate>();
         for (const [key, offset] of entries) {
           const topicId = topicIds.get(parseTpKey(key).topic);
-          if (topicId !== undefined) updates.set(key, { topicId, set: { position: offset, positionRun: member.runId, positionGeneration: state.generation } });
+          if (topicId !== undefined)
+            updates.set(key, { topicId, set: { position: offset, positionRun: member.runId, positionGeneration: state.generation } });
         }
         return updates;
       };
@@ -219,7 +267,9 @@ export class GroupCoordinator {
       // Partitions that started from a commit or a reset hold their start as position, so records
       // produced before the next poll are not skipped by a second "latest".
       const started = positions(
-        owned.filter((key) => !advanced.has(key) && this.ownPosition(offsets.get(key), member, state) !== starts.get(key)).map((key) => [key, starts.get(key)!]),
+        owned
+          .filter((key) => !advanced.has(key) && this.ownPosition(offsets.get(key), member, state) !== starts.get(key))
+          .map((key) => [key, starts.get(key)!]),
       );
       try {
         await this.updateOffsets(group, state, advanced);
@@ -236,7 +286,14 @@ export class GroupCoordinator {
   }
 
   /** Commits offsets: by a member of the current generation for its own partitions, or by anyone while the group has no live members. */
-  async commit(group: string, request: { memberId?: string; generation?: number; offsets: readonly (TopicPartition & { offset: number; metadata?: string | null })[] }): Promise<void> {
+  async commit(
+    group: string,
+    request: {
+      memberId?: string;
+      generation?: number;
+      offsets: readonly (TopicPartition & { offset: number; metadata?: string | null })[];
+    },
+  ): Promise<void> {
     checkGroupName(group);
     const topicIds = new Map<string, string>();
     for (const { topic, partition, offset } of request.offsets) {
@@ -244,7 +301,8 @@ export class GroupCoordinator {
       if (!Number.isInteger(partition) || partition < 0 || partition >= topicItem.partitions) {
         throw new SpoolError('PARTITION_NOT_FOUND', `topic ${topic} has no partition ${describeValue(partition)}`);
       }
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new SpoolError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${describeValue(offset)}`);
+      if (!Number.isSafeInteger(offset) || offset < 0)
+        throw new SpoolError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${describeValue(offset)}`);
       topicIds.set(topic, topicItem.id);
     }
     const updates = new Map<string, OffsetUpdate>(
@@ -263,7 +321,10 @@ export class GroupCoordinator {
           continue;
         }
         if (liveNow > 0) {
-          throw new SpoolError('GROUP_NOT_EMPTY', `group ${group} has ${liveNow} live members: commit as a member (member_id and generation)`);
+          throw new SpoolError(
+            'GROUP_NOT_EMPTY',
+            `group ${group} has ${liveNow} live members: commit as a member (member_id and generation)`,
+          );
         }
         if (!loaded.exists) {
           await this.ensureGroup(group);
@@ -281,15 +342,23 @@ export class GroupCoordinator {
       if (groupKind(loaded.state) !== 'http') throw heldElsewhere(group, loaded.state);
       if (live[memberId] === undefined) throw unknownMember(group, memberId);
       if (request.generation !== loaded.state.generation) {
-        throw new SpoolError('ILLEGAL_GENERATION', `generation ${describeValue(request.generation)} of member ${memberId} is not the group's current ${loaded.state.generation}: rejoin`, {
-          details: { generation: loaded.state.generation },
-        });
+        throw new SpoolError(
+          'ILLEGAL_GENERATION',
+          `generation ${describeValue(request.generation)} of member ${memberId} is not the group's current ${loaded.state.generation}: rejoin`,
+          {
+            details: { generation: loaded.state.generation },
+          },
+        );
       }
       for (const key of updates.keys()) {
         if (loaded.state.owners[key] !== memberId) {
-          throw new SpoolError('REBALANCE_IN_PROGRESS', `partition ${key} is not assigned to member ${memberId} in generation ${loaded.state.generation}`, {
-            details: { generation: loaded.state.generation },
-          });
+          throw new SpoolError(
+            'REBALANCE_IN_PROGRESS',
+            `partition ${key} is not assigned to member ${memberId} in generation ${loaded.state.generation}`,
+            {
+              details: { generation: loaded.state.generation },
+            },
+          );
         }
       }
       try {
@@ -337,7 +406,14 @@ export class GroupCoordinator {
         const committed = loaded.offsets.get(key)?.committed ?? null;
         const highWatermark = (await this.log.listOffset(topic, partition, 'latest').catch(() => undefined))?.offset ?? 0;
         // As kafka-consumer-groups.sh: negative for an offset committed beyond the end (a consumer there waits for records that are not there).
-        return { topic, partition, committed, highWatermark, lag: committed === null ? null : highWatermark - committed, owner: owners[key] ?? null };
+        return {
+          topic,
+          partition,
+          committed,
+          highWatermark,
+          lag: committed === null ? null : highWatermark - committed,
+          owner: owners[key] ?? null,
+        };
       }),
     );
     const members = held
@@ -380,9 +456,15 @@ export class GroupCoordinator {
             ? (await this.log.listOffset(topic, partition, to))!.offset
             : 'offset' in to
               ? clamp(to.offset, await this.log.offsetRange(topic, partition))
-              : ((await this.log.listOffset(topic, partition, { timestampMs: to.timestamp })) ?? (await this.log.listOffset(topic, partition, 'latest'))!).offset;
+              : (
+                  (await this.log.listOffset(topic, partition, { timestampMs: to.timestamp })) ??
+                  (await this.log.listOffset(topic, partition, 'latest'))!
+                ).offset;
         committed.set(tpKey(topic, partition), offset);
-        updates.set(tpKey(topic, partition), { topicId, set: { committed: offset, committedMs: this.now(), position: null, positionRun: null, positionGeneration: null } });
+        updates.set(tpKey(topic, partition), {
+          topicId,
+          set: { committed: offset, committedMs: this.now(), position: null, positionRun: null, positionGeneration: null },
+        });
       }
     }
     if (!loaded.exists) await this.ensureGroup(group);
@@ -398,9 +480,14 @@ export class GroupCoordinator {
     // Fence first: the state item goes only if still empty, then the rest.
     if (loaded.exists) {
       try {
-        await this.metadata.write({ kind: 'delete', key: groupStateKey(group), condition: { kind: 'match', fields: { version: loaded.state.version } } });
+        await this.metadata.write({
+          kind: 'delete',
+          key: groupStateKey(group),
+          condition: { kind: 'match', fields: { version: loaded.state.version } },
+        });
       } catch (error) {
-        if (error instanceof ConditionFailedError) throw new SpoolError('CONFLICT', `group ${group} changed while being deleted; try again`, { retriable: true });
+        if (error instanceof ConditionFailedError)
+          throw new SpoolError('CONFLICT', `group ${group} changed while being deleted; try again`, { retriable: true });
         throw error;
       }
     }
@@ -439,7 +526,12 @@ export class GroupCoordinator {
         if (which === 'revoking' && loaded.state.target[key] === memberId) continue;
         const stored = loaded.offsets.get(key);
         // Forward only: an explicit commit ahead of the polled position is never undone.
-        if (stored && stored.positionRun === member.runId && stored.position !== null && (stored.committed === null || stored.position > stored.committed)) {
+        if (
+          stored &&
+          stored.positionRun === member.runId &&
+          stored.position !== null &&
+          (stored.committed === null || stored.position > stored.committed)
+        ) {
           const topicId = stored.positionTopicId ?? (await this.log.topicIdentity(parseTpKey(key).topic))?.id;
           if (topicId === undefined) continue; // the topic is gone: nothing to commit
           updates.set(key, {
@@ -464,7 +556,11 @@ export class GroupCoordinator {
    * the current generation — but only once the auto-commit has landed, so a partition never moves on
    * with this member's progress uncommitted.
    */
-  private async touch(group: string, memberId: string, commit: 'owned' | 'revoking' | 'none'): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
+  private async touch(
+    group: string,
+    memberId: string,
+    commit: 'owned' | 'revoking' | 'none',
+  ): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
     const committed = await this.autoCommit(group, memberId, commit);
     return this.change(group, memberId, async (loaded, live) => {
       if (live[memberId] === undefined) throw unknownMember(group, memberId);
@@ -480,7 +576,11 @@ export class GroupCoordinator {
    * write with compare-and-set (and, for each member expired, a check that its lease is still the one
    * read); on conflict, again from the read.
    */
-  private async change(group: string, memberId: string, mutate: (loaded: Loaded, live: Record<string, MemberState>) => Promise<GroupState>): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
+  private async change(
+    group: string,
+    memberId: string,
+    mutate: (loaded: Loaded, live: Record<string, MemberState>) => Promise<GroupState>,
+  ): Promise<{ state: GroupState; offsets: Loaded['offsets'] }> {
     for (let attempt = 0; attempt < maxCasAttempts; attempt++) {
       const loaded = await this.load(group);
       // A group another protocol holds with live members is theirs; once they are gone it is anyone's.
@@ -531,7 +631,14 @@ export class GroupCoordinator {
       }
       for (const id of expired) {
         const lease = loaded.leases.get(id);
-        if (lease) await this.metadata.write({ kind: 'delete', key: memberKey(group, id), condition: { kind: 'match', fields: { lastHeartbeatMs: lease.lastHeartbeatMs } } }).catch(() => undefined);
+        if (lease)
+          await this.metadata
+            .write({
+              kind: 'delete',
+              key: memberKey(group, id),
+              condition: { kind: 'match', fields: { lastHeartbeatMs: lease.lastHeartbeatMs } },
+            })
+            .catch(() => undefined);
       }
       return { state: written, offsets: loaded.offsets };
     }
@@ -560,7 +667,8 @@ export class GroupCoordinator {
 
   /** The state as it would be with expired members gone (for views; not written). */
   private withoutExpired(loaded: Loaded): GroupState {
-    if (groupKind(loaded.state) !== 'http') return loaded.state.memberCount === 0 || heldByOther(loaded, 'http', this.now()) ? loaded.state : takeOver(loaded.state);
+    if (groupKind(loaded.state) !== 'http')
+      return loaded.state.memberCount === 0 || heldByOther(loaded, 'http', this.now()) ? loaded.state : takeOver(loaded.state);
     const live = this.liveMembers(loaded);
     if (Object.keys(live).length === loaded.state.memberCount) return loaded.state;
     return rebalance(loaded.state, live, loaded.state.partitionCounts);
@@ -568,14 +676,23 @@ export class GroupCoordinator {
 
   private requireEmpty(group: string, loaded: Loaded): void {
     const live = liveCount(loaded, this.now());
-    if (live > 0) throw new SpoolError('GROUP_NOT_EMPTY', `group ${group} has ${live} live members; stop them (or wait for their sessions to expire) first`);
+    if (live > 0)
+      throw new SpoolError(
+        'GROUP_NOT_EMPTY',
+        `group ${group} has ${live} live members; stop them (or wait for their sessions to expire) first`,
+      );
   }
 
   private async ensureGroup(group: string): Promise<void> {
     checkGroupName(group);
     await this.metadata.write({ kind: 'put', key: groupIndexKey(group), attrs: { createdMs: this.now() } });
     await this.metadata
-      .write({ kind: 'put', key: groupStateKey(group), attrs: stateAttrs({ ...emptyGroup, incarnation: randomUUID() }), condition: { kind: 'absent' } })
+      .write({
+        kind: 'put',
+        key: groupStateKey(group),
+        attrs: stateAttrs({ ...emptyGroup, incarnation: randomUUID() }),
+        condition: { kind: 'absent' },
+      })
       .catch((error) => {
         if (!(error instanceof ConditionFailedError)) throw error;
       });
@@ -595,7 +712,12 @@ export class GroupCoordinator {
    * generation and owners (or, for `requireEmpty`, its emptiness) are as read. A failed group check is
    * REBALANCE_IN_PROGRESS (or GROUP_NOT_EMPTY); a failed offset-item expectation is CONFLICT.
    */
-  private async updateOffsets(group: string, state: GroupState, updates: ReadonlyMap<string, OffsetUpdate>, requireEmpty = false): Promise<void> {
+  private async updateOffsets(
+    group: string,
+    state: GroupState,
+    updates: ReadonlyMap<string, OffsetUpdate>,
+    requireEmpty = false,
+  ): Promise<void> {
     if (updates.size === 0) return;
     const fence: Attributes = requireEmpty
       ? { memberCount: 0, incarnation: state.incarnation }
@@ -603,7 +725,9 @@ export class GroupCoordinator {
     await writeOffsets(this.metadata, group, fence, updates, () =>
       requireEmpty
         ? new SpoolError('GROUP_NOT_EMPTY', `group ${group} gained members; commit as a member`)
-        : new SpoolError('REBALANCE_IN_PROGRESS', `group ${group} changed since generation ${state.generation}: rejoin or poll again`, { details: { generation: state.generation } }),
+        : new SpoolError('REBALANCE_IN_PROGRESS', `group ${group} changed since generation ${state.generation}: rejoin or poll again`, {
+            details: { generation: state.generation },
+          }),
     );
   }
 
@@ -611,13 +735,19 @@ export class GroupCoordinator {
     const { earliest, latest } = await this.log.offsetRange(topic, partition);
     if (stored !== null && stored >= earliest && stored <= latest) return stored;
     if (reset === 'none') {
-      throw new SpoolError('NO_COMMITTED_OFFSET', `${stored === null ? 'no committed offset' : `committed offset ${stored} is out of range`} for ${topic}/${partition} and auto_offset_reset is none`);
+      throw new SpoolError(
+        'NO_COMMITTED_OFFSET',
+        `${stored === null ? 'no committed offset' : `committed offset ${stored} is out of range`} for ${topic}/${partition} and auto_offset_reset is none`,
+      );
     }
     return reset === 'earliest' ? earliest : latest;
   }
 
   /** Reads the member's partitions in turn within the budget; waits (long-poll) on all when none has records. */
-  private async fetchFrom(starts: ReadonlyMap<string, number>, options: { maxRecords?: number; maxBytes?: number; waitMs?: number; signal?: AbortSignal }): Promise<GroupRecord[]> {
+  private async fetchFrom(
+    starts: ReadonlyMap<string, number>,
+    options: { maxRecords?: number; maxBytes?: number; waitMs?: number; signal?: AbortSignal },
+  ): Promise<GroupRecord[]> {
     let maxRecords = options.maxRecords ?? 500;
     let maxBytes = options.maxBytes ?? 1024 * 1024;
     const records: GroupRecord[] = [];
@@ -644,7 +774,12 @@ export class GroupCoordinator {
     await Promise.all(
       keys.map(async (key) => {
         const { topic, partition } = parseTpKey(key);
-        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, { maxRecords: 1, maxBytes: 1, waitMs: options.waitMs, signal: linked.signal });
+        const fetched = await this.log.fetch(topic, partition, starts.get(key)!, {
+          maxRecords: 1,
+          maxBytes: 1,
+          waitMs: options.waitMs,
+          signal: linked.signal,
+        });
         if (fetched.records.length > 0) stop.abort();
       }),
     ).finally(() => linked.dispose());

@@ -11,7 +11,14 @@
  * every reader counts the group as having no live members (ownership.ts asks both).
  */
 import { describeValue, SpoolError } from '../errors.js';
-import { TransactionConflictError, type Attributes, type AttributeValue, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import {
+  TransactionConflictError,
+  type Attributes,
+  type AttributeValue,
+  type Item,
+  type MetadataStore,
+  type WriteOp,
+} from '../storage/ports.js';
 import { groupOffsetKey, groupPk, groupStateKey, groupStateSk, memberSkPrefix, offsetSkPrefix, vouchSk } from '../keys.js';
 import { parseTpKey } from './assignors.js';
 import { emptyGroup, type GroupState, type MemberState } from './state.js';
@@ -23,7 +30,9 @@ const groupName = /^[a-zA-Z0-9._-]{1,249}$/;
 
 export function checkGroupName(group: string): void {
   if (!groupName.test(group)) {
-    throw new SpoolError('INVALID_ARGUMENT', `group must be 1 to 249 ASCII letters, digits, ".", "_" or "-", got ${describeValue(group)}`, { details: { field: 'group' } });
+    throw new SpoolError('INVALID_ARGUMENT', `group must be 1 to 249 ASCII letters, digits, ".", "_" or "-", got ${describeValue(group)}`, {
+      details: { field: 'group' },
+    });
   }
 }
 
@@ -136,7 +145,8 @@ function offsetEntry(item: Item, topic: TopicIdentity): OffsetEntry {
   const a = item.attrs;
   const storedCommitted = (a.committed as number | null | undefined) ?? null;
   const committedMs = a.committedMs as number | undefined;
-  const committedHere = typeof a.topicId === 'string' ? a.topicId === topic.id : committedMs === undefined || committedMs >= topic.createdMs;
+  const committedHere =
+    typeof a.topicId === 'string' ? a.topicId === topic.id : committedMs === undefined || committedMs >= topic.createdMs;
   const positionHere = typeof a.positionTopicId === 'string' ? a.positionTopicId === topic.id : true;
   return {
     committed: committedHere ? storedCommitted : null,
@@ -183,12 +193,14 @@ export async function writeOffsets(
   for (let start = 0; start < entries.length; start += offsetsPerTransaction) {
     const ops: WriteOp[] = [
       { kind: 'check', key: groupStateKey(group), condition: { kind: 'match', fields: fence } },
-      ...entries.slice(start, start + offsetsPerTransaction).map(([key, update]): WriteOp => ({
-        kind: 'update',
-        key: groupOffsetKey(group, key),
-        set: withTopicId(update),
-        condition: update.expect && { kind: 'match', fields: update.expect },
-      })),
+      ...entries.slice(start, start + offsetsPerTransaction).map(
+        ([key, update]): WriteOp => ({
+          kind: 'update',
+          key: groupOffsetKey(group, key),
+          set: withTopicId(update),
+          condition: update.expect && { kind: 'match', fields: update.expect },
+        }),
+      ),
     ];
     try {
       await metadata.transact(ops);

@@ -51,13 +51,28 @@ export function heldElsewhere(group: string, state: GroupState): SpoolError {
  */
 export function takeOver(state: GroupState): GroupState {
   if (groupKind(state) === 'http') return state;
-  return { ...state, classic: undefined, generation: state.generation + 1, assignor: null, members: {}, memberCount: 0, target: {}, owners: {} };
+  return {
+    ...state,
+    classic: undefined,
+    generation: state.generation + 1,
+    assignor: null,
+    members: {},
+    memberCount: 0,
+    target: {},
+    owners: {},
+  };
 }
 
 /** For the transaction that writes `takeOver`: the other protocol's members were read as gone, and must be still. */
 export function takeOverChecks(group: string, loaded: LoadedGroup): WriteOp[] {
   if (groupKind(loaded.state) === 'http') return [];
-  return [{ kind: 'check', key: vouchKey(group), condition: loaded.vouch ? { kind: 'match', fields: { aliveUntilMs: loaded.vouch.aliveUntilMs } } : { kind: 'absent' } }];
+  return [
+    {
+      kind: 'check',
+      key: vouchKey(group),
+      condition: loaded.vouch ? { kind: 'match', fields: { aliveUntilMs: loaded.vouch.aliveUntilMs } } : { kind: 'absent' },
+    },
+  ];
 }
 
 /** The members and owners of a group another protocol manages, as HTTP describes groups; undefined for an HTTP group. */
@@ -68,7 +83,13 @@ export function heldView(
   | {
       readonly assignor: string | null;
       readonly owners: Readonly<Record<string, string>>;
-      readonly members: { memberId: string; topics: readonly string[]; assigned: readonly string[]; lastHeartbeatMs: number; sessionTimeoutMs: number }[];
+      readonly members: {
+        memberId: string;
+        topics: readonly string[];
+        assigned: readonly string[];
+        lastHeartbeatMs: number;
+        sessionTimeoutMs: number;
+      }[];
     }
   | undefined {
   const { classic } = state;

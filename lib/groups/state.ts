@@ -115,11 +115,30 @@ export function assignmentOf(state: GroupState, memberId: string): string[] {
 }
 
 /** New generation: members and partition counts as given, a fresh target, owners moved where invariant 2 allows. */
-export function rebalance(state: GroupState, members: Readonly<Record<string, MemberState>>, partitionCounts: Readonly<Record<string, number>>): GroupState {
+export function rebalance(
+  state: GroupState,
+  members: Readonly<Record<string, MemberState>>,
+  partitionCounts: Readonly<Record<string, number>>,
+): GroupState {
   const ids = Object.keys(members);
   const assignor = ids.length === 0 ? null : (state.assignor ?? 'range');
-  const target = assignor === null ? {} : assign(assignor, ids.map((memberId) => ({ memberId, topics: members[memberId]!.topics })), partitionCounts);
-  const next: GroupState = { ...state, generation: state.generation + 1, members, memberCount: ids.length, partitionCounts, target, assignor };
+  const target =
+    assignor === null
+      ? {}
+      : assign(
+          assignor,
+          ids.map((memberId) => ({ memberId, topics: members[memberId]!.topics })),
+          partitionCounts,
+        );
+  const next: GroupState = {
+    ...state,
+    generation: state.generation + 1,
+    members,
+    memberCount: ids.length,
+    partitionCounts,
+    target,
+    assignor,
+  };
   return settle(next);
 }
 

@@ -140,8 +140,8 @@ export function validationError(error: ZodError, target: string, input: unknown,
       : issue.code === 'invalid_union'
         ? 'expected one of the documented forms (see /openapi.json)'
         : issue.code === 'unrecognized_keys'
-        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}; expected only the documented fields`
-        : issue.message.replace(/^Invalid input: /, '');
+          ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}; expected only the documented fields`
+          : issue.message.replace(/^Invalid input: /, '');
   const message = issue.code === 'unrecognized_keys' ? `${field}: ${expected}` : `${field}: ${expected}, got ${got}`;
   return new SpoolError('INVALID_ARGUMENT', message, { details: { field } });
 }

@@ -71,7 +71,9 @@ export function groupRoutes(groups: GroupCoordinator, shutdown: AbortSignal | un
       const query = c.req.valid('query');
       // A client that goes away before its records are ready must not have its positions advanced.
       const stop = linkedSignal([c.req.raw.signal, shutdown]);
-      const polled = await groups.poll(group, member, { maxRecords: query.max_records, maxBytes: query.max_bytes, waitMs: query.wait_ms, signal: stop.signal }).finally(() => stop.dispose());
+      const polled = await groups
+        .poll(group, member, { maxRecords: query.max_records, maxBytes: query.max_bytes, waitMs: query.wait_ms, signal: stop.signal })
+        .finally(() => stop.dispose());
       const encoding = query.encoding ?? 'utf8';
       return c.json(
         {
@@ -101,14 +103,19 @@ export function groupRoutes(groups: GroupCoordinator, shutdown: AbortSignal | un
 
   app.openapi(
     declareRoute('post', '/v1/groups/{group}/offsets', {
-      summary: 'Commit offsets (the next offset to read), as a member of the current generation, or with no member while the group is empty',
+      summary:
+        'Commit offsets (the next offset to read), as a member of the current generation, or with no member while the group is empty',
       access: { group: 'read', from: 'param:group' },
       request: { params: s.GroupParams, body: { content: { 'application/json': { schema: s.CommitBody } }, required: true } },
       responses: { 204: { description: 'committed' }, ...errors(400, 404, 409) },
     }),
     async (c) => {
       const body = c.req.valid('json');
-      requireTopics(c, 'read', body.offsets.map((o) => o.topic));
+      requireTopics(
+        c,
+        'read',
+        body.offsets.map((o) => o.topic),
+      );
       await groups.commit(c.req.valid('param').group, { memberId: body.member_id, generation: body.generation, offsets: body.offsets });
       return c.body(null, 204);
     },

@@ -7,10 +7,16 @@ import { errorResponses as errors, json } from './responses.js';
 
 /** A grant on topics or on groups: exactly one of the two (checked, with the actions each takes, by checkPermissions). */
 const Permission = z
-  .object({ topics: z.string().optional(), groups: z.string().optional(), actions: z.array(z.enum(['read', 'write', 'admin', 'describe', 'delete'])) })
+  .object({
+    topics: z.string().optional(),
+    groups: z.string().optional(),
+    actions: z.array(z.enum(['read', 'write', 'admin', 'describe', 'delete'])),
+  })
   .strict()
   .openapi('Permission', { description: 'topics: read, write, admin; groups: read, describe, delete, admin' });
-const KeyOut = z.object({ id: z.string(), name: z.string(), permissions: z.array(Permission), created_ms: z.number().int() }).openapi('ApiKey');
+const KeyOut = z
+  .object({ id: z.string(), name: z.string(), permissions: z.array(Permission), created_ms: z.number().int() })
+  .openapi('ApiKey');
 
 export function keyRoutes(keys: ApiKeys) {
   const app = newRouter();
@@ -18,7 +24,16 @@ export function keyRoutes(keys: ApiKeys) {
     declareRoute('post', '/v1/admin/keys', {
       summary: 'Make an API key; the answer holds its only copy',
       access: { service: 'admin' },
-      request: { body: { content: { 'application/json': { schema: z.object({ name: z.string().min(1).max(200), permissions: z.array(Permission).min(1) }).strict() } }, required: true } },
+      request: {
+        body: {
+          content: {
+            'application/json': {
+              schema: z.object({ name: z.string().min(1).max(200), permissions: z.array(Permission).min(1) }).strict(),
+            },
+          },
+          required: true,
+        },
+      },
       responses: { 201: json(KeyOut.extend({ key: z.string() }), 'the key'), ...errors(400, 401, 403) },
     }),
     async (c) => {

@@ -17,7 +17,20 @@ export function createLambdaHandler(env: Readonly<Record<string, string | undefi
   let ready: Promise<{ runtime: Runtime; serve: LambdaHandler }> | undefined;
   const start = async () => {
     const runtime = await openRuntime(loadConfig({ SPOOL_LINGER_MS: '0', SPOOL_CREATE_STORES: 'false', ...env }));
-    return { runtime, serve: handle(createApp({ log: runtime.log, groups: runtime.groups, logger: jsonLogger(), maxBodyBytes: runtime.config.httpMaxBodyBytes, streaming: false, metrics: runtime.metrics, auth: runtime.auth })) };
+    return {
+      runtime,
+      serve: handle(
+        createApp({
+          log: runtime.log,
+          groups: runtime.groups,
+          logger: jsonLogger(),
+          maxBodyBytes: runtime.config.httpMaxBodyBytes,
+          streaming: false,
+          metrics: runtime.metrics,
+          auth: runtime.auth,
+        }),
+      ),
+    };
   };
   const handler = async (...args: Parameters<LambdaHandler>): Promise<Awaited<ReturnType<LambdaHandler>>> => {
     ready ??= start().catch((error) => {

@@ -36,13 +36,20 @@ export function fromJsonRecords(records: readonly JsonRecordIn[], encoding: Enco
       if (text === null || text === undefined) return null;
       if (encoding === 'utf8') return Buffer.from(text, 'utf8');
       if (!base64Pattern.test(text)) {
-        throw new SpoolError('INVALID_ARGUMENT', `records[${index}].${field}: expected base64 (encoding is "base64"), got ${JSON.stringify(text.slice(0, 40))}`, {
-          details: { field: `records[${index}].${field}` },
-        });
+        throw new SpoolError(
+          'INVALID_ARGUMENT',
+          `records[${index}].${field}: expected base64 (encoding is "base64"), got ${JSON.stringify(text.slice(0, 40))}`,
+          {
+            details: { field: `records[${index}].${field}` },
+          },
+        );
       }
       return Buffer.from(text, 'base64');
     };
-    const headers: RecordHeader[] = Object.entries(record.headers ?? {}).map(([key, value]) => ({ key, value: decode(value, `headers.${key}`) }));
+    const headers: RecordHeader[] = Object.entries(record.headers ?? {}).map(([key, value]) => ({
+      key,
+      value: decode(value, `headers.${key}`),
+    }));
     return {
       key: decode(record.key, 'key'),
       value: decode(record.value, 'value'),
@@ -72,9 +79,15 @@ export function fromTextLines(body: string, keySeparator: string | undefined, pa
     }
     const at = line.indexOf(keySeparator);
     if (at < 0) {
-      throw new SpoolError('INVALID_ARGUMENT', `line ${number}: expected a key separated by ${JSON.stringify(keySeparator)}, got none`, { details: { field: `line ${number}` } });
+      throw new SpoolError('INVALID_ARGUMENT', `line ${number}: expected a key separated by ${JSON.stringify(keySeparator)}, got none`, {
+        details: { field: `line ${number}` },
+      });
     }
-    records.push({ key: Buffer.from(line.slice(0, at), 'utf8'), value: Buffer.from(line.slice(at + keySeparator.length), 'utf8'), partition });
+    records.push({
+      key: Buffer.from(line.slice(0, at), 'utf8'),
+      value: Buffer.from(line.slice(at + keySeparator.length), 'utf8'),
+      partition,
+    });
   }
   return records;
 }
@@ -84,7 +97,12 @@ export function fromTextLines(body: string, keySeparator: string | undefined, pa
  * (`{key?, value, partition?, headers?, timestamp?}`); lines of only whitespace are no record.
  * `check` validates a parsed line (the JSON body's schema) and names what is wrong with it.
  */
-export function fromNdjson(body: string, encoding: Encoding, partition: number | undefined, check: (record: unknown, field: string) => JsonRecordIn): ProduceRecord[] {
+export function fromNdjson(
+  body: string,
+  encoding: Encoding,
+  partition: number | undefined,
+  check: (record: unknown, field: string) => JsonRecordIn,
+): ProduceRecord[] {
   const records: JsonRecordIn[] = [];
   for (const { line, number } of lines(body)) {
     if (line.trim() === '') continue;
@@ -92,9 +110,13 @@ export function fromNdjson(body: string, encoding: Encoding, partition: number |
     try {
       parsed = JSON.parse(line);
     } catch {
-      throw new SpoolError('INVALID_ARGUMENT', `line ${number}: expected a JSON record such as {"value": "…"}, got ${JSON.stringify(line.slice(0, 40))}`, {
-        details: { field: `line ${number}` },
-      });
+      throw new SpoolError(
+        'INVALID_ARGUMENT',
+        `line ${number}: expected a JSON record such as {"value": "…"}, got ${JSON.stringify(line.slice(0, 40))}`,
+        {
+          details: { field: `line ${number}` },
+        },
+      );
     }
     const record = check(parsed, `line ${number}`);
     records.push(partition !== undefined && record.partition === undefined ? { ...record, partition } : record);

@@ -40,7 +40,10 @@ export const TopicConfigBody = z
 export const TopicConfigOut = z.object(Object.fromEntries(topicConfigKeys.map((key) => [configField(key), configSchema(key)])));
 
 /** Checked by the engine (INVALID_TOPIC_NAME, as in a path): only the type is checked here. */
-export const TopicName = z.string().openapi({ example: 'orders', description: `1 to ${maxTopicNameLength} ASCII letters, digits, ".", "_" and "-"; not one of Kafka's internal names` });
+export const TopicName = z.string().openapi({
+  example: 'orders',
+  description: `1 to ${maxTopicNameLength} ASCII letters, digits, ".", "_" and "-"; not one of Kafka's internal names`,
+});
 
 /** Checked by the engine (INVALID_PARTITIONS, as Kafka's CreateTopics): only the type is checked here. */
 const PartitionCount = z.number().openapi({ minimum: 1, maximum: maxPartitions, description: 'how many partitions; they only grow' });
@@ -61,7 +64,9 @@ export const AlterTopicBody = z
 
 export const TopicOut = z.object({ name: z.string(), partitions: z.number().int(), config: TopicConfigOut }).openapi('Topic');
 
-export const TopicListOut = z.object({ topics: z.array(z.object({ name: z.string(), partitions: z.number().int() })) }).openapi('TopicList');
+export const TopicListOut = z
+  .object({ topics: z.array(z.object({ name: z.string(), partitions: z.number().int() })) })
+  .openapi('TopicList');
 
 export const TopicDescriptionOut = z
   .object({
@@ -95,15 +100,30 @@ export const ProduceBody = z
   .openapi('Produce', { description: 'Keys, values and header values are UTF-8 text, or base64 with encoding "base64".' });
 
 export const ProduceQuery = z.object({
-  acks: z.enum(['0', '1', 'all']).optional().openapi({ description: '0: answer on receipt; 1 and all: after the commit (the same in Spool)' }),
-  key_separator: z.string().min(1).optional().openapi({ description: 'text/plain only: split each line into key and value at the first separator' }),
-  partition: digits(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'text/plain and NDJSON: write every line to this partition (unless an NDJSON record names one)' }),
+  acks: z
+    .enum(['0', '1', 'all'])
+    .optional()
+    .openapi({ description: '0: answer on receipt; 1 and all: after the commit (the same in Spool)' }),
+  key_separator: z
+    .string()
+    .min(1)
+    .optional()
+    .openapi({ description: 'text/plain only: split each line into key and value at the first separator' }),
+  partition: digits(0, Number.MAX_SAFE_INTEGER)
+    .optional()
+    .openapi({ description: 'text/plain and NDJSON: write every line to this partition (unless an NDJSON record names one)' }),
   encoding: Encoding.optional().openapi({ description: 'NDJSON only: keys, values and header values are UTF-8 text (default) or base64' }),
 });
 
-export const ProduceOut = z.object({ offsets: z.array(z.object({ partition: z.number().int(), offset: z.number().int() })) }).openapi('Produced');
+export const ProduceOut = z
+  .object({ offsets: z.array(z.object({ partition: z.number().int(), offset: z.number().int() })) })
+  .openapi('Produced');
 
-const offsetSpec = z.union([z.literal('earliest'), z.literal('latest'), z.string().regex(/^\d+$/, 'expected a non-negative integer, "earliest" or "latest"')]);
+const offsetSpec = z.union([
+  z.literal('earliest'),
+  z.literal('latest'),
+  z.string().regex(/^\d+$/, 'expected a non-negative integer, "earliest" or "latest"'),
+]);
 
 export const FetchQuery = z.object({
   offset: offsetSpec.optional().openapi({ description: 'first offset to return: a number, earliest (default) or latest' }),
@@ -128,9 +148,10 @@ export const FetchOut = z
   .openapi('Records');
 
 export const OffsetsQuery = z.object({
-  timestamp: z
-    .union([offsetSpec, z.literal('max_timestamp')])
-    .openapi({ description: 'ms since the epoch (the first record at or after it), earliest, latest, or max_timestamp (the record with the largest timestamp)' }),
+  timestamp: z.union([offsetSpec, z.literal('max_timestamp')]).openapi({
+    description:
+      'ms since the epoch (the first record at or after it), earliest, latest, or max_timestamp (the record with the largest timestamp)',
+  }),
 });
 
 export const OffsetOut = z
@@ -193,7 +214,9 @@ export const MembershipOut = z
     member_id: z.string(),
     generation: z.number().int(),
     assignments: z.array(TopicPartitionOut),
-    revoking: z.array(TopicPartitionOut).openapi({ description: 'assigned partitions being moved to another member: commit them before the next request' }),
+    revoking: z
+      .array(TopicPartitionOut)
+      .openapi({ description: 'assigned partitions being moved to another member: commit them before the next request' }),
     state: z.enum(['empty', 'stable', 'rebalancing']),
   })
   .openapi('Membership');
@@ -229,7 +252,11 @@ export const OffsetsOut = z
 
 export const ResetBody = z
   .object({
-    to: z.union([z.enum(['earliest', 'latest']), z.object({ timestamp: z.number().int() }).strict(), z.object({ offset: z.number().int().min(0) }).strict()]),
+    to: z.union([
+      z.enum(['earliest', 'latest']),
+      z.object({ timestamp: z.number().int() }).strict(),
+      z.object({ offset: z.number().int().min(0) }).strict(),
+    ]),
     topics: z.array(z.string()).optional(),
   })
   .strict()
@@ -242,7 +269,9 @@ export const GroupListOut = z
 export const GroupOut = z
   .object({
     group: z.string(),
-    kind: z.enum(['http', 'kafka']).openapi({ description: 'who manages the membership: HTTP members, or Kafka consumers (JoinGroup/SyncGroup)' }),
+    kind: z
+      .enum(['http', 'kafka'])
+      .openapi({ description: 'who manages the membership: HTTP members, or Kafka consumers (JoinGroup/SyncGroup)' }),
     state: z.enum(['empty', 'stable', 'rebalancing']),
     generation: z.number().int(),
     assignor: z.string().nullable().openapi({ description: 'the assignor (for a Kafka group, the protocol its members chose)' }),

@@ -24,9 +24,14 @@ export interface ApiCodec<Request, Response> {
  * `versions` (which ApiVersions answers); handlers answer in the message's Encodable form, so a
  * field they leave out goes out as the schema's default.
  */
-export function served<Request, Response>(pair: MessagePair<Request, Response>, versions: { readonly min: number; readonly max: number }): ApiCodec<Request, Encodable<Response>> {
+export function served<Request, Response>(
+  pair: MessagePair<Request, Response>,
+  versions: { readonly min: number; readonly max: number },
+): ApiCodec<Request, Encodable<Response>> {
   if (versions.min < pair.minVersion || versions.max > pair.maxVersion || versions.min > versions.max) {
-    throw new Error(`${pair.name} versions ${versions.min}-${versions.max} are outside the generated ${pair.minVersion}-${pair.maxVersion}`);
+    throw new Error(
+      `${pair.name} versions ${versions.min}-${versions.max} are outside the generated ${pair.minVersion}-${pair.maxVersion}`,
+    );
   }
   return {
     key: pair.apiKey,

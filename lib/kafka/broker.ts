@@ -81,7 +81,14 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     logger: options.logger,
     ...options.groupTimeouts,
   });
-  server = new KafkaServer({ handlers: handlers(deps), logger: options.logger, metrics, maxRequestBytes: options.maxRequestBytes, maxBufferedBytes: options.maxBufferedBytes, sasl: options.apiKeys ? apiKeySasl(options.apiKeys) : undefined });
+  server = new KafkaServer({
+    handlers: handlers(deps),
+    logger: options.logger,
+    metrics,
+    maxRequestBytes: options.maxRequestBytes,
+    maxBufferedBytes: options.maxBufferedBytes,
+    sasl: options.apiKeys ? apiKeySasl(options.apiKeys) : undefined,
+  });
   // The bound port is known only after listening; the registration that advertises it follows at once.
   const address = await server.listen(options.host, options.port);
   await cluster.start(address.port);
@@ -103,6 +110,10 @@ function machineAddress(): string {
   const address = Object.values(networkInterfaces())
     .flat()
     .find((candidate) => candidate !== undefined && candidate.family === 'IPv4' && !candidate.internal);
-  if (!address) throw new SpoolError('INVALID_CONFIG', 'SPOOL_KAFKA_ADVERTISED_HOST=auto found no non-loopback IPv4 address on this machine; set the host explicitly');
+  if (!address)
+    throw new SpoolError(
+      'INVALID_CONFIG',
+      'SPOOL_KAFKA_ADVERTISED_HOST=auto found no non-loopback IPv4 address on this machine; set the host explicitly',
+    );
   return address.address;
 }

@@ -44,7 +44,16 @@ import { ClassicMembership, type MembershipTimeouts } from './groups/classic-mem
 import { transition } from './groups/classic-state.js';
 import { ClassicGroupStore } from './groups/classic-store.js';
 import { describeGroup, listGroups } from './groups/describe.js';
-import { failJoin, failSync, notCoordinator, realScheduler, type ClientInfo, type Group, type GroupContext, type Scheduler } from './groups/group.js';
+import {
+  failJoin,
+  failSync,
+  notCoordinator,
+  realScheduler,
+  type ClientInfo,
+  type Group,
+  type GroupContext,
+  type Scheduler,
+} from './groups/group.js';
 import { GroupOffsets } from './groups/offsets.js';
 
 export { errorJoin, GroupRefusal, realScheduler, type ClientInfo, type Scheduler } from './groups/group.js';

@@ -33,7 +33,6 @@ export interface ClusterView {
   coordinates(group: string): Promise<boolean>;
 }
 
-
 export interface StoreClusterOptions {
   /** What clients are told to connect to. */
   readonly advertisedHost: string;
@@ -118,7 +117,13 @@ export class StoreCluster implements ClusterView {
     const port = this.port;
     const mine = (await this.metadata.query(brokersPk))
       .map(registrationFromItem)
-      .find((broker) => broker.host === this.options.advertisedHost && broker.port === port && broker.owner !== this.log.writerId && broker.expiresMs > this.now());
+      .find(
+        (broker) =>
+          broker.host === this.options.advertisedHost &&
+          broker.port === port &&
+          broker.owner !== this.log.writerId &&
+          broker.expiresMs > this.now(),
+      );
     if (mine && (await this.claim(mine.nodeId, mine))) {
       this.log.writerGone(mine.owner);
       return;
@@ -153,11 +158,14 @@ export class StoreCluster implements ClusterView {
   /** A renewal round every leaseMs / 3, each starting after the last one ended. */
   private scheduleRenewal(): void {
     if (this.stopped) return;
-    this.renewTimer = setTimeout(() => {
-      void this.renew()
-        .catch(() => undefined) // a failed round is retried on the next one
-        .finally(() => this.scheduleRenewal());
-    }, Math.max(10, Math.floor(this.leaseMs / 3)));
+    this.renewTimer = setTimeout(
+      () => {
+        void this.renew()
+          .catch(() => undefined) // a failed round is retried on the next one
+          .finally(() => this.scheduleRenewal());
+      },
+      Math.max(10, Math.floor(this.leaseMs / 3)),
+    );
     this.renewTimer.unref();
   }
 
@@ -167,7 +175,9 @@ export class StoreCluster implements ClusterView {
     clearTimeout(this.renewTimer);
     const registration = this.registration;
     if (!registration) return;
-    await pMap([...this.groupLeases.keys()], (group) => this.releaseGroup(group).catch(() => undefined), { concurrency: parallelLeaseWrites });
+    await pMap([...this.groupLeases.keys()], (group) => this.releaseGroup(group).catch(() => undefined), {
+      concurrency: parallelLeaseWrites,
+    });
     await this.metadata
       .write({ kind: 'delete', key: brokerKey(registration.nodeId), condition: { kind: 'match', fields: { owner: registration.owner } } })
       .catch((error) => {
@@ -183,9 +193,14 @@ export class StoreCluster implements ClusterView {
    * The broker clients should send a partition's produce requests to, with the leader epoch. Only
    * reads: the chosen broker takes the lease itself when the produce arrives.
    */
-  async leaderOf(topic: TopicItem, partition: number, state: { owner: string | null; leaseExpiresMs: number; epoch: number }): Promise<{ leader: BrokerNode; epoch: number }> {
+  async leaderOf(
+    topic: TopicItem,
+    partition: number,
+    state: { owner: string | null; leaseExpiresMs: number; epoch: number },
+  ): Promise<{ leader: BrokerNode; epoch: number }> {
     const live = await this.liveRegistrations();
-    const holder = state.owner !== null && state.leaseExpiresMs > this.now() ? live.find((broker) => broker.owner === state.owner) : undefined;
+    const holder =
+      state.owner !== null && state.leaseExpiresMs > this.now() ? live.find((broker) => broker.owner === state.owner) : undefined;
     if (holder) return { leader: publicNode(holder), epoch: state.epoch };
     // Consecutive partitions go to consecutive brokers, from a place the topic picks: an even spread.
     const chosen = live[(hashOf(topic.id) + partition) % live.length] ?? this.registration!;
@@ -218,7 +233,8 @@ export class StoreCluster implements ClusterView {
       return true;
     }
     // A live holder keeps it, unless its agent is no longer registered (stopped cleanly or lost).
-    if (owner !== undefined && expiresMs > this.now() && (await this.liveRegistrations()).some((broker) => broker.owner === owner)) return false;
+    if (owner !== undefined && expiresMs > this.now() && (await this.liveRegistrations()).some((broker) => broker.owner === owner))
+      return false;
     const lease = { epoch: epoch + 1, expiresMs: this.now() + this.leaseMs };
     try {
       await this.metadata.write({
@@ -240,7 +256,11 @@ export class StoreCluster implements ClusterView {
     this.groupLeases.delete(group);
     if (!lease) return;
     await this.metadata
-      .write({ kind: 'delete', key: coordinatorKey(group), condition: { kind: 'match', fields: { owner: this.log.writerId, epoch: lease.epoch } } })
+      .write({
+        kind: 'delete',
+        key: coordinatorKey(group),
+        condition: { kind: 'match', fields: { owner: this.log.writerId, epoch: lease.epoch } },
+      })
       .catch((error) => {
         if (!(error instanceof ConditionFailedError)) throw error;
       });
@@ -252,7 +272,12 @@ export class StoreCluster implements ClusterView {
     if (!registration) return;
     const renewed = this.registrationFor(registration.nodeId);
     try {
-      await this.metadata.write({ kind: 'put', key: brokerKey(registration.nodeId), attrs: { ...renewed }, condition: { kind: 'match', fields: { owner: registration.owner } } });
+      await this.metadata.write({
+        kind: 'put',
+        key: brokerKey(registration.nodeId),
+        attrs: { ...renewed },
+        condition: { kind: 'match', fields: { owner: registration.owner } },
+      });
       this.registration = renewed;
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
@@ -265,7 +290,12 @@ export class StoreCluster implements ClusterView {
         if (this.now() - lease.usedMs > groupLeaseIdleMs) return this.releaseGroup(group);
         const next = { epoch: lease.epoch, expiresMs: this.now() + this.leaseMs, usedMs: lease.usedMs };
         try {
-          await this.metadata.write({ kind: 'update', key: coordinatorKey(group), set: { expiresMs: next.expiresMs }, condition: { kind: 'match', fields: { owner: this.log.writerId, epoch: lease.epoch } } });
+          await this.metadata.write({
+            kind: 'update',
+            key: coordinatorKey(group),
+            set: { expiresMs: next.expiresMs },
+            condition: { kind: 'match', fields: { owner: this.log.writerId, epoch: lease.epoch } },
+          });
           // Unless it was released meanwhile; `usedMs` may have moved on.
           const now = this.groupLeases.get(group);
           if (now?.epoch === lease.epoch) this.groupLeases.set(group, { ...next, usedMs: now.usedMs });
@@ -279,14 +309,23 @@ export class StoreCluster implements ClusterView {
   }
 
   private registrationFor(nodeId: number): Registration {
-    return { nodeId, host: this.options.advertisedHost, port: this.port, rack: this.options.rack ?? null, owner: this.log.writerId, expiresMs: this.now() + this.leaseMs };
+    return {
+      nodeId,
+      host: this.options.advertisedHost,
+      port: this.port,
+      rack: this.options.rack ?? null,
+      owner: this.log.writerId,
+      expiresMs: this.now() + this.leaseMs,
+    };
   }
 
   private async liveRegistrations(): Promise<Registration[]> {
     const cached = this.brokersCache;
     if (cached && this.now() - cached.atMs < brokersCacheMs) return cached.brokers;
     const items = await this.metadata.query(brokersPk);
-    const brokers = items.map(registrationFromItem).filter((broker) => broker.expiresMs > this.now() || broker.owner === this.registration?.owner);
+    const brokers = items
+      .map(registrationFromItem)
+      .filter((broker) => broker.expiresMs > this.now() || broker.owner === this.registration?.owner);
     if (this.registration && !brokers.some((broker) => broker.nodeId === this.registration!.nodeId)) brokers.push(this.registration);
     brokers.sort((a, b) => a.nodeId - b.nodeId);
     this.brokersCache = { brokers, atMs: this.now() };
@@ -309,7 +348,14 @@ export class StoreCluster implements ClusterView {
 
 function registrationFromItem(item: Item): Registration {
   const a = item.attrs;
-  return { nodeId: Number(item.sk), host: a.host as string, port: a.port as number, rack: (a.rack as string | null) ?? null, owner: a.owner as string, expiresMs: a.expiresMs as number };
+  return {
+    nodeId: Number(item.sk),
+    host: a.host as string,
+    port: a.port as number,
+    rack: (a.rack as string | null) ?? null,
+    owner: a.owner as string,
+    expiresMs: a.expiresMs as number,
+  };
 }
 
 function publicNode(broker: BrokerNode): BrokerNode {

@@ -340,7 +340,14 @@ class Connection {
       this.log('debug', 'kafka request could not be parsed', { message: error instanceof Error ? error.message : String(error) });
       return this.closeAfterAnswers();
     }
-    const context: RequestContext = { apiVersion: header.apiVersion, clientId: header.clientId, clientHost: this.socket.remoteAddress ?? '', principal: this.principal, signal: this.abort.signal, connection: this };
+    const context: RequestContext = {
+      apiVersion: header.apiVersion,
+      clientId: header.clientId,
+      clientHost: this.socket.remoteAddress ?? '',
+      principal: this.principal,
+      signal: this.abort.signal,
+      connection: this,
+    };
     let answer: Promise<unknown>;
     if (handler.handledFrom !== undefined && header.apiVersion < handler.handledFrom) {
       if (!handler.refuse) return this.refuse(header, `${handler.codec.name} version ${header.apiVersion} is not served`);
@@ -362,7 +369,8 @@ class Connection {
 
   private async handle(handler: ApiHandler<unknown, unknown>, request: unknown, context: RequestContext): Promise<unknown> {
     // SASL handlers change the connection's state, so they get the connection itself.
-    if (handler.codec.key === 17 || handler.codec.key === 36) return (handler as unknown as SaslApiHandler).handleSasl(request, context, this.sasl());
+    if (handler.codec.key === 17 || handler.codec.key === 36)
+      return (handler as unknown as SaslApiHandler).handleSasl(request, context, this.sasl());
     return handler.handle(request, context);
   }
 
@@ -401,7 +409,13 @@ class Connection {
     this.queueWrite(Promise.resolve([size]));
   }
 
-  private enqueue(header: Header, handler: ApiHandler<unknown, unknown>, request: unknown, answer: Promise<unknown>, startedMs: number): void {
+  private enqueue(
+    header: Header,
+    handler: ApiHandler<unknown, unknown>,
+    request: unknown,
+    answer: Promise<unknown>,
+    startedMs: number,
+  ): void {
     // The request holds its frame (its batches are views of it) until it is answered.
     const reservation = this.accepting;
     this.accepting = 0;
@@ -415,14 +429,22 @@ class Connection {
       (error: unknown) => {
         const code = kafkaErrorFor(error);
         failed = code.unexpected;
-        if (code.unexpected) this.log('error', 'kafka request failed', { api: handler.codec.name, message: error instanceof Error ? error.message : String(error) });
+        if (code.unexpected)
+          this.log('error', 'kafka request failed', {
+            api: handler.codec.name,
+            message: error instanceof Error ? error.message : String(error),
+          });
         if (!handler.refuse) return null;
         return this.encode(header, handler, handler.refuse(request, code.code));
       },
     );
     void bytes.then((chunks) =>
       (this.server.options.metrics ?? noMetrics).emit(
-        { Requests: [1, 'Count'], Latency: [performance.now() - startedMs, 'Milliseconds'], Errors: [failed || chunks === null ? 1 : 0, 'Count'] },
+        {
+          Requests: [1, 'Count'],
+          Latency: [performance.now() - startedMs, 'Milliseconds'],
+          Errors: [failed || chunks === null ? 1 : 0, 'Count'],
+        },
         { Route: `Kafka ${handler.codec.name}` },
       ),
     );
@@ -443,7 +465,10 @@ class Connection {
       chunks[0]!.writeInt32BE(writer.sizeBytes - 4, 0);
       return chunks;
     } catch (error) {
-      this.log('error', 'kafka response could not be encoded', { api: handler.codec.name, message: error instanceof Error ? error.message : String(error) });
+      this.log('error', 'kafka response could not be encoded', {
+        api: handler.codec.name,
+        message: error instanceof Error ? error.message : String(error),
+      });
       return null;
     }
   }
@@ -486,7 +511,12 @@ class Connection {
   }
 
   private refuse(header: Header, reason: string): void {
-    this.log('debug', 'kafka request refused; closing the connection', { reason, api_key: header.apiKey, api_version: header.apiVersion, client_id: header.clientId });
+    this.log('debug', 'kafka request refused; closing the connection', {
+      reason,
+      api_key: header.apiKey,
+      api_version: header.apiVersion,
+      client_id: header.clientId,
+    });
     this.closeAfterAnswers();
   }
 

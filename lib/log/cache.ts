@@ -10,7 +10,8 @@ export class ChunkCache {
   readonly stats = { hits: 0, misses: 0 };
 
   constructor(readonly maxBytes: number) {
-    this.lru = maxBytes > 0 ? new LRUCache<string, Buffer>({ maxSize: maxBytes, sizeCalculation: (value) => Math.max(1, value.length) }) : undefined;
+    this.lru =
+      maxBytes > 0 ? new LRUCache<string, Buffer>({ maxSize: maxBytes, sizeCalculation: (value) => Math.max(1, value.length) }) : undefined;
   }
 
   get(objectKey: string, position: number, sizeBytes: number): Buffer | undefined {

@@ -91,7 +91,12 @@ export interface CommitterOptions {
    * Told after every successful commit, e.g. to wake long-polling readers. `lease`: the extension a
    * leader's commit wrote to its lease (see `leaseMs`).
    */
-  readonly onCommitted?: (topicId: string, partition: number, nextOffset: number, lease?: { readonly epoch: number; readonly expiresMs: number }) => void;
+  readonly onCommitted?: (
+    topicId: string,
+    partition: number,
+    nextOffset: number,
+    lease?: { readonly epoch: number; readonly expiresMs: number },
+  ) => void;
   /** A leader's commit extends its lease on the partition to commit time + this (renewal for free, on the item the commit updates anyway). 0: it does not. */
   readonly leaseMs?: number;
   /** Commits and commit conflicts are counted here. @default none */
@@ -132,7 +137,8 @@ export class Committer {
     const groups: { start: number; chunks: readonly CommitChunk[] }[] = [];
     for (let start = 0, end = 0; start < chunks.length; start = end) {
       let ops = 0;
-      while (end < chunks.length && end - start < maxChunksPerTransaction && ops + opCount(chunks[end]!) <= maxTransactionOps) ops += opCount(chunks[end++]!);
+      while (end < chunks.length && end - start < maxChunksPerTransaction && ops + opCount(chunks[end]!) <= maxTransactionOps)
+        ops += opCount(chunks[end++]!);
       if (end === start) end++;
       groups.push({ start, chunks: chunks.slice(start, end) });
     }
@@ -142,7 +148,10 @@ export class Committer {
     await Promise.all(
       groups.map(async (group) => {
         // A group's failure is its chunks' outcome; it must not hide the outcome of the other groups.
-        const committed = await this.commitGroup(group.chunks, options.notAfterMs ?? Infinity).catch((error: unknown) => ({ outcomes: group.chunks.map(() => failed(error)), conflicts: 0 }));
+        const committed = await this.commitGroup(group.chunks, options.notAfterMs ?? Infinity).catch((error: unknown) => ({
+          outcomes: group.chunks.map(() => failed(error)),
+          conflicts: 0,
+        }));
         this.options.metrics?.emit({ Commits: [1, 'Count'], CommitConflicts: [committed.conflicts, 'Count'] });
         for (const [index, outcome] of committed.outcomes.entries()) outcomes[group.start + index] = outcome;
       }),
@@ -204,14 +213,17 @@ export class Committer {
       try {
         this.stats.transactions++;
         await this.metadata.transact(planned.flatMap((plan) => plan.writes.map(({ op }) => op)));
-        for (const [i, index] of live.entries()) outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates, planned[i]!.lease);
+        for (const [i, index] of live.entries())
+          outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates, planned[i]!.lease);
         break;
       } catch (error) {
         if (error instanceof TransactionConflictError) {
           this.stats.conflicts++;
           conflicts++;
           // Rows first: a row that turns out to be ours settles its chunk before any other news of it.
-          const ordered = [...error.conflicts].sort((a, b) => Number(owners[b.index]?.about === 'row') - Number(owners[a.index]?.about === 'row'));
+          const ordered = [...error.conflicts].sort(
+            (a, b) => Number(owners[b.index]?.about === 'row') - Number(owners[a.index]?.about === 'row'),
+          );
           for (const conflict of ordered) {
             const owner = owners[conflict.index];
             if (owner === undefined) continue;
@@ -221,19 +233,25 @@ export class Committer {
             const chunk = chunks[index]!;
             if (owner.about === 'row') {
               // The row at our base exists. If it is ours, an earlier attempt landed.
-              if (conflict.current && isOurs(batchRowFromItem(conflict.current), chunk)) outcomes[index] = this.committed(chunk, bases[i]!, planned[i]!.producerStates);
+              if (conflict.current && isOurs(batchRowFromItem(conflict.current), chunk))
+                outcomes[index] = this.committed(chunk, bases[i]!, planned[i]!.producerStates);
             } else if (owner.about === 'partition') {
               const verdict = this.learn(chunk, conflict.current);
               if (verdict) outcomes[index] = verdict;
             } else {
               // A producer's state moved under us: another writer appended for it. Never retry blindly (that
               // could append a duplicate): fail the chunk; the client's retry is checked against the new state.
-              for (const producer of chunk.producers ?? []) this.options.producerStates?.forget(chunk.topicId, chunk.partition, producer.producerId);
+              for (const producer of chunk.producers ?? [])
+                this.options.producerStates?.forget(chunk.topicId, chunk.partition, producer.producerId);
               outcomes[index] = {
                 ok: false,
-                error: new SpoolError('NOT_LEADER', `an idempotent producer's state on ${chunk.topic}/${chunk.partition} was changed by another writer; send again`, {
-                  details: { topic: chunk.topic, partition: chunk.partition },
-                }),
+                error: new SpoolError(
+                  'NOT_LEADER',
+                  `an idempotent producer's state on ${chunk.topic}/${chunk.partition} was changed by another writer; send again`,
+                  {
+                    details: { topic: chunk.topic, partition: chunk.partition },
+                  },
+                ),
               };
             }
           }
@@ -245,12 +263,14 @@ export class Committer {
           break;
         }
         // Ambiguous: it may have landed. Keep the cached bases so the retry can recognise our rows.
-        for (const [i, index] of live.entries()) uncertain.set(index, [...(uncertain.get(index) ?? []), { base: bases[i]!, producerStates: planned[i]!.producerStates }]);
+        for (const [i, index] of live.entries())
+          uncertain.set(index, [...(uncertain.get(index) ?? []), { base: bases[i]!, producerStates: planned[i]!.producerStates }]);
         lastError = failure;
       }
     }
     await this.settleUncertain(chunks, outcomes, uncertain);
-    const gaveUp = lastError ?? new SpoolError('CONFLICT', `commit did not succeed after ${this.maxAttempts} attempts against racing writers`);
+    const gaveUp =
+      lastError ?? new SpoolError('CONFLICT', `commit did not succeed after ${this.maxAttempts} attempts against racing writers`);
     return settled(outcomes.map((outcome) => outcome ?? { ok: false, error: gaveUp }));
   }
 
@@ -280,18 +300,37 @@ export class Committer {
     if (!chunk.producers?.length) return;
     if (!states) throw new SpoolError('INTERNAL', 'a chunk with idempotent batches needs producer states');
     for (const producer of chunk.producers) {
-      if (states.committed(chunk.topicId, chunk.partition, producer.producerId) === undefined) await states.load(chunk.topicId, chunk.partition, producer.producerId);
+      if (states.committed(chunk.topicId, chunk.partition, producer.producerId) === undefined)
+        await states.load(chunk.topicId, chunk.partition, producer.producerId);
     }
   }
 
-  private opsFor(chunk: CommitChunk, base: number): { writes: CommitWrite[]; producerStates: { producerId: number; state: ProducerState }[]; lease?: { epoch: number; expiresMs: number } } {
-    const lease = chunk.leaderEpoch !== undefined && (this.options.leaseMs ?? 0) > 0 ? { epoch: chunk.leaderEpoch, expiresMs: this.now() + this.options.leaseMs! } : undefined;
+  private opsFor(
+    chunk: CommitChunk,
+    base: number,
+  ): {
+    writes: CommitWrite[];
+    producerStates: { producerId: number; state: ProducerState }[];
+    lease?: { epoch: number; expiresMs: number };
+  } {
+    const lease =
+      chunk.leaderEpoch !== undefined && (this.options.leaseMs ?? 0) > 0
+        ? { epoch: chunk.leaderEpoch, expiresMs: this.now() + this.options.leaseMs! }
+        : undefined;
     const writes = this.logOpsFor(chunk, base, lease?.expiresMs);
     const producerStates: { producerId: number; state: ProducerState }[] = [];
     for (const producer of chunk.producers ?? []) {
       const before = this.options.producerStates!.committed(chunk.topicId, chunk.partition, producer.producerId);
-      if (before === undefined) throw new SpoolError('STORAGE_UNAVAILABLE', `producer ${producer.producerId} state on ${chunk.topic}/${chunk.partition} is not loaded`);
-      const state = advance(before, producer.producerEpoch, producer.batches.map((b) => ({ firstSequence: b.firstSequence, lastSequence: b.lastSequence, baseOffset: base + b.startDelta })));
+      if (before === undefined)
+        throw new SpoolError(
+          'STORAGE_UNAVAILABLE',
+          `producer ${producer.producerId} state on ${chunk.topic}/${chunk.partition} is not loaded`,
+        );
+      const state = advance(
+        before,
+        producer.producerEpoch,
+        producer.batches.map((b) => ({ firstSequence: b.firstSequence, lastSequence: b.lastSequence, baseOffset: base + b.startDelta })),
+      );
       producerStates.push({ producerId: producer.producerId, state });
       writes.push({
         about: 'producer',
@@ -299,7 +338,10 @@ export class Committer {
           kind: 'put',
           key: producerStateKey(chunk.topicId, chunk.partition, producer.producerId),
           attrs: producerStateAttrs(state),
-          condition: before === null ? { kind: 'absent' } : { kind: 'match', fields: { producerEpoch: before.producerEpoch, nextSequence: before.nextSequence } },
+          condition:
+            before === null
+              ? { kind: 'absent' }
+              : { kind: 'match', fields: { producerEpoch: before.producerEpoch, nextSequence: before.nextSequence } },
         },
       });
     }
@@ -325,11 +367,17 @@ export class Committer {
         op: {
           kind: 'update',
           key: partitionKey(chunk.topicId, chunk.partition),
-          set: leaseExpiresMs === undefined ? { nextOffset: base + chunk.recordCount } : { nextOffset: base + chunk.recordCount, leaseExpiresMs },
+          set:
+            leaseExpiresMs === undefined
+              ? { nextOffset: base + chunk.recordCount }
+              : { nextOffset: base + chunk.recordCount, leaseExpiresMs },
           condition: { kind: 'match', fields },
         },
       },
-      { about: 'row', op: { kind: 'put', key: rowKey(chunk.topicId, chunk.partition, base), attrs: batchRowAttrs(row), condition: { kind: 'absent' } } },
+      {
+        about: 'row',
+        op: { kind: 'put', key: rowKey(chunk.topicId, chunk.partition, base), attrs: batchRowAttrs(row), condition: { kind: 'absent' } },
+      },
     ];
   }
 
@@ -361,8 +409,14 @@ export class Committer {
   }
 
   /** `lease`: the lease extension this commit is known to have written (not known of an attempt whose answer was lost). */
-  private committed(chunk: CommitChunk, base: number, producerStates: readonly { producerId: number; state: ProducerState }[], lease?: { epoch: number; expiresMs: number }): CommitOutcome {
-    for (const { producerId, state } of producerStates) this.options.producerStates?.committedAs(chunk.topicId, chunk.partition, producerId, state);
+  private committed(
+    chunk: CommitChunk,
+    base: number,
+    producerStates: readonly { producerId: number; state: ProducerState }[],
+    lease?: { epoch: number; expiresMs: number },
+  ): CommitOutcome {
+    for (const { producerId, state } of producerStates)
+      this.options.producerStates?.committedAs(chunk.topicId, chunk.partition, producerId, state);
     const next = base + chunk.recordCount;
     const id = partitionId(chunk.topicId, chunk.partition);
     if ((this.nextOffsets.get(id) ?? -1) <= base) this.nextOffsets.set(id, next);

@@ -56,7 +56,12 @@ export class HedgedPut {
     });
     if (winner === hedgeKey) this.stats.hedgeWins++;
     const loser = winner === key ? second : first;
-    void loser.then((landed) => this.objects.delete([landed]), () => undefined).catch(() => undefined);
+    void loser
+      .then(
+        (landed) => this.objects.delete([landed]),
+        () => undefined,
+      )
+      .catch(() => undefined);
     return winner;
   }
 

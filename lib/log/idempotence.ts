@@ -70,7 +70,11 @@ interface Entry {
 export function producerStateFromItem(item: Item | undefined): ProducerState | null {
   if (item === undefined) return null;
   const a = item.attrs;
-  return { producerEpoch: a.producerEpoch as number, nextSequence: a.nextSequence as number, batches: (a.batches as unknown as CommittedBatch[]) ?? [] };
+  return {
+    producerEpoch: a.producerEpoch as number,
+    nextSequence: a.nextSequence as number,
+    batches: (a.batches as unknown as CommittedBatch[]) ?? [],
+  };
 }
 
 export function producerStateAttrs(state: ProducerState): Attributes {
@@ -89,11 +93,21 @@ function nextAfter(sequence: number): number {
 /**
  * The rule, pure: what to do with `batch` given the producer's state (committed, then pending).
  */
-export function checkSequence(state: { producerEpoch: number; nextSequence: number } | null, known: readonly { firstSequence: number; lastSequence: number; producerEpoch: number; baseOffset: number | Promise<number> }[], batch: ProducerBatch, where: string): SequenceVerdict {
-  const duplicate = known.find((k) => k.producerEpoch === batch.producerEpoch && k.firstSequence === batch.firstSequence && k.lastSequence === batch.lastSequence);
+export function checkSequence(
+  state: { producerEpoch: number; nextSequence: number } | null,
+  known: readonly { firstSequence: number; lastSequence: number; producerEpoch: number; baseOffset: number | Promise<number> }[],
+  batch: ProducerBatch,
+  where: string,
+): SequenceVerdict {
+  const duplicate = known.find(
+    (k) => k.producerEpoch === batch.producerEpoch && k.firstSequence === batch.firstSequence && k.lastSequence === batch.lastSequence,
+  );
   if (duplicate) return { kind: 'duplicate', baseOffset: duplicate.baseOffset };
   if (state !== null && batch.producerEpoch < state.producerEpoch) {
-    return refuse('INVALID_PRODUCER_EPOCH', `producer ${batch.producerId} epoch ${batch.producerEpoch} on ${where} is older than its current epoch ${state.producerEpoch}`);
+    return refuse(
+      'INVALID_PRODUCER_EPOCH',
+      `producer ${batch.producerId} epoch ${batch.producerEpoch} on ${where} is older than its current epoch ${state.producerEpoch}`,
+    );
   }
   const expected = state === null || batch.producerEpoch > state.producerEpoch ? 0 : state.nextSequence;
   if (batch.firstSequence !== expected) {
@@ -133,7 +147,12 @@ export class ProducerStates {
    * Checks a batch. On `append` the batch is recorded as pending at once (so the next batch of the
    * same producer is checked against it), and the caller must `settle` it with the append's outcome.
    */
-  async accept(topicId: string, partition: number, batch: ProducerBatch, where: string): Promise<{ verdict: SequenceVerdict; settle?: (baseOffset: Promise<number>) => void }> {
+  async accept(
+    topicId: string,
+    partition: number,
+    batch: ProducerBatch,
+    where: string,
+  ): Promise<{ verdict: SequenceVerdict; settle?: (baseOffset: Promise<number>) => void }> {
     const id = stateId(topicId, partition, batch.producerId);
     let entry = await this.entry(topicId, partition, batch.producerId);
     let verdict = check(entry, batch, where);
@@ -147,7 +166,12 @@ export class ProducerStates {
     if (verdict.kind !== 'append') return { verdict };
     let settled!: (baseOffset: Promise<number>) => void;
     const baseOffset = new Promise<number>((resolve) => (settled = (outcome) => resolve(outcome)));
-    const pending: Pending = { producerEpoch: batch.producerEpoch, firstSequence: batch.firstSequence, lastSequence: batch.lastSequence, baseOffset };
+    const pending: Pending = {
+      producerEpoch: batch.producerEpoch,
+      firstSequence: batch.firstSequence,
+      lastSequence: batch.lastSequence,
+      baseOffset,
+    };
     entry.pending.push(pending);
     baseOffset.then(
       () => {
@@ -198,7 +222,10 @@ export class ProducerStates {
 
 /** The verdict on `batch` against what this writer knows: committed state, then its pending batches. */
 function check(entry: Entry, batch: ProducerBatch, where: string): SequenceVerdict {
-  const known = [...(entry.committed?.batches ?? []).map((b) => ({ ...b, producerEpoch: entry.committed!.producerEpoch })), ...entry.pending];
+  const known = [
+    ...(entry.committed?.batches ?? []).map((b) => ({ ...b, producerEpoch: entry.committed!.producerEpoch })),
+    ...entry.pending,
+  ];
   const last = entry.pending[entry.pending.length - 1];
   const state = last ? { producerEpoch: last.producerEpoch, nextSequence: nextAfter(last.lastSequence) } : entry.committed;
   return checkSequence(state, known, batch, where);
@@ -207,7 +234,6 @@ function check(entry: Entry, batch: ProducerBatch, where: string): SequenceVerdi
 function stateId(topicId: string, partition: number, producerId: number): string {
   return `${topicId}#${partition}#${producerId}`;
 }
-
 
 /**
  * Producer ids, unique across every writer sharing the store: each writer reserves a block by a

@@ -82,9 +82,13 @@ export class LeaseManager {
     const now = this.now();
     if (state.owner === this.owner) return this.hold(await this.renewFrom(topicId, partition, state.epoch));
     if (state.owner !== null && state.leaseExpiresMs > now && !this.gone.has(state.owner)) {
-      throw new SpoolError('NOT_LEADER', `partition ${partition} is led by ${state.owner} until ${new Date(state.leaseExpiresMs).toISOString()}`, {
-        details: { leader: state.owner, epoch: state.epoch },
-      });
+      throw new SpoolError(
+        'NOT_LEADER',
+        `partition ${partition} is led by ${state.owner} until ${new Date(state.leaseExpiresMs).toISOString()}`,
+        {
+          details: { leader: state.owner, epoch: state.epoch },
+        },
+      );
     }
     const lease: Lease = { topicId, partition, epoch: state.epoch + 1, expiresMs: now + this.leaseMs };
     try {
@@ -152,7 +156,8 @@ export class LeaseManager {
   extendedByCommit(topicId: string, partition: number, extension: { readonly epoch: number; readonly expiresMs: number }): void {
     const id = partitionId(topicId, partition);
     const lease = this.held.get(id);
-    if (lease?.epoch === extension.epoch && extension.expiresMs > lease.expiresMs) this.held.set(id, { ...lease, expiresMs: extension.expiresMs });
+    if (lease?.epoch === extension.epoch && extension.expiresMs > lease.expiresMs)
+      this.held.set(id, { ...lease, expiresMs: extension.expiresMs });
   }
 
   /** The epoch to fence commits with, if we hold the lease (even one past its expiry: the epoch decides). */
@@ -221,9 +226,13 @@ export class LeaseManager {
         this.held.delete(partitionId(topicId, partition));
         this.usedMs.delete(partitionId(topicId, partition));
         const now = error.current && partitionStateFromItem(error.current);
-        throw new SpoolError('FENCED_LEADER_EPOCH', `lease on partition ${partition} was taken over (epoch ${now?.epoch ?? 'gone'} > ${epoch})`, {
-          details: { epoch: now?.epoch },
-        });
+        throw new SpoolError(
+          'FENCED_LEADER_EPOCH',
+          `lease on partition ${partition} was taken over (epoch ${now?.epoch ?? 'gone'} > ${epoch})`,
+          {
+            details: { epoch: now?.epoch },
+          },
+        );
       }
       throw error;
     }

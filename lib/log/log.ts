@@ -4,7 +4,14 @@
  * before buffering any of it, so a request that fails writes nothing.
  */
 import { describeValue, SpoolError } from '../errors.js';
-import { partitionForKey, timestampWindow, validateAppend, type AppendSettings, type BatchHeader, type RecordHeader } from '../format/index.js';
+import {
+  partitionForKey,
+  timestampWindow,
+  validateAppend,
+  type AppendSettings,
+  type BatchHeader,
+  type RecordHeader,
+} from '../format/index.js';
 import { incrementSequence, ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
 import type { Stores } from '../storage/open.js';
 import { ChunkCache } from './cache.js';
@@ -145,14 +152,24 @@ export class Log {
     // Writers must commit within the bound the garbage collector assumes (half its grace period).
     const maxCommitAgeMs = options.maintenance?.maxCommitAgeMs ?? (options.maintenance?.gcGraceMs ?? 3_600_000) / 2;
     this.producer = new Producer(objects, this.committer, this.cache, { now: this.now, maxCommitAgeMs, ...options.producer });
-    this.maintenance = new Maintenance(options.stores, this.topics, { ...options.maintenance, maxCommitAgeMs, now: this.now, logger: options.logger });
-    this.leases = new LeaseManager(metadata, { owner: this.producer.writerId,
+    this.maintenance = new Maintenance(options.stores, this.topics, {
+      ...options.maintenance,
+      maxCommitAgeMs,
+      now: this.now,
+      logger: options.logger,
+    });
+    this.leases = new LeaseManager(metadata, {
+      owner: this.producer.writerId,
       leaseMs: options.leaseMs,
       renewIntervalMs: options.leaseRenewIntervalMs,
       idleMs: options.leaseIdleMs,
       now: this.now,
     });
-    this.settings = { autoCreateTopics: this.autoCreate, defaultPartitions: this.defaultPartitions, topicDefaults: { ...defaultTopicConfig, ...options.topicDefaults } };
+    this.settings = {
+      autoCreateTopics: this.autoCreate,
+      defaultPartitions: this.defaultPartitions,
+      topicDefaults: { ...defaultTopicConfig, ...options.topicDefaults },
+    };
   }
 
   get internals(): LogInternals {
@@ -250,7 +267,12 @@ export class Log {
    * refused (idempotence.ts). Resolves once the batch is accepted (buffered, in call order); `done`
    * once it is committed.
    */
-  async appendBatches(topicName: string, partition: number, bytes: Buffer, options: { acks?: Acks; asLeader?: boolean } = {}): Promise<{ done: Promise<AppendedBatches>; records: number }> {
+  async appendBatches(
+    topicName: string,
+    partition: number,
+    bytes: Buffer,
+    options: { acks?: Acks; asLeader?: boolean } = {},
+  ): Promise<{ done: Promise<AppendedBatches>; records: number }> {
     const topic = await this.topicForProduce(topicName);
     checkPartition(topic, partition);
     // A transport that writes only as leader (Kafka) holds the partition's lease, taking it when free;
@@ -265,7 +287,14 @@ export class Log {
       const check = await this.producerStates.accept(topic.id, partition, producer, `${topic.name}/${partition}`);
       if (check.verdict.kind === 'refuse') throw check.verdict.error;
       if (check.verdict.kind === 'duplicate') {
-        return { done: Promise.resolve(check.verdict.baseOffset).then((baseOffset) => ({ baseOffset, duplicate: true, logAppendTimeMs: batch.logAppendTimeMs })), records: 0 };
+        return {
+          done: Promise.resolve(check.verdict.baseOffset).then((baseOffset) => ({
+            baseOffset,
+            duplicate: true,
+            logAppendTimeMs: batch.logAppendTimeMs,
+          })),
+          records: 0,
+        };
       }
       settle = check.settle;
     }
@@ -301,7 +330,9 @@ export class Log {
   // ---- fetch --------------------------------------------------------------------------------------
 
   async fetch(topicName: string, partition: number, offset: OffsetSpec, options: FetchOptions = {}): Promise<FetchResult> {
-    return this.reading(topicName, partition, async (topic) => this.reader.fetch(topic, partition, await this.resolveOffset(topic, partition, offset), options));
+    return this.reading(topicName, partition, async (topic) =>
+      this.reader.fetch(topic, partition, await this.resolveOffset(topic, partition, offset), options),
+    );
   }
 
   async readBatches(topicName: string, partition: number, offset: number, options: ReadOptions = {}): Promise<ReadBatchesResult> {
@@ -313,8 +344,18 @@ export class Log {
    * at most `waitMs`: true if there is news, false if the wait ended without. Partitions that do not
    * exist are not waited on (news: the caller reads again and meets the error).
    */
-  async waitForRecords(targets: readonly { topic: string; partition: number; offset: number }[], waitMs: number, signal?: AbortSignal): Promise<boolean> {
-    const known = await Promise.all(targets.map(async ({ topic, partition, offset }) => ({ topic: await this.requirePartition(topic, partition).catch(() => undefined), partition, offset })));
+  async waitForRecords(
+    targets: readonly { topic: string; partition: number; offset: number }[],
+    waitMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const known = await Promise.all(
+      targets.map(async ({ topic, partition, offset }) => ({
+        topic: await this.requirePartition(topic, partition).catch(() => undefined),
+        partition,
+        offset,
+      })),
+    );
     const waits = known.filter((target): target is { topic: TopicItem; partition: number; offset: number } => target.topic !== undefined);
     if (waits.length < known.length) return true;
     return this.reader.waitForAny(waits, waitMs, signal);
@@ -506,7 +547,11 @@ export class Log {
 /** The producer of a batch sent with a producer id (idempotent), as its span of sequences; undefined when the producer is not idempotent. */
 function idempotentBatch(header: BatchHeader): ProducerBatch | undefined {
   if (header.producerId < 0) return undefined;
-  if (header.isTransactional) throw new SpoolError('INVALID_ARGUMENT', 'transactional batches are not supported; use an idempotent producer without a transactional id');
+  if (header.isTransactional)
+    throw new SpoolError(
+      'INVALID_ARGUMENT',
+      'transactional batches are not supported; use an idempotent producer without a transactional id',
+    );
   return {
     producerId: header.producerId,
     producerEpoch: header.producerEpoch,
@@ -537,9 +582,13 @@ function checkRecords(topic: TopicShape, records: readonly ProduceRecord[], nowM
     if (record.partition !== undefined) checkPartition(topic, record.partition, `record ${index}: `);
     const size = recordSize(record);
     if (size > maxRecordBytes) {
-      throw new SpoolError('RECORD_TOO_LARGE', `record ${index} is ${size} bytes, over max.message.bytes ${maxRecordBytes} of topic ${topic.name}`, {
-        details: { index, size_bytes: size, max_message_bytes: maxRecordBytes },
-      });
+      throw new SpoolError(
+        'RECORD_TOO_LARGE',
+        `record ${index} is ${size} bytes, over max.message.bytes ${maxRecordBytes} of topic ${topic.name}`,
+        {
+          details: { index, size_bytes: size, max_message_bytes: maxRecordBytes },
+        },
+      );
     }
     const timestampMs = record.timestampMs;
     if (timestampMs !== undefined && settings.timestampType === 'CreateTime' && (timestampMs < earliestMs || timestampMs > latestMs)) {

@@ -29,7 +29,11 @@ export type Acks = 0 | 1 | 'all';
 
 export type AppendPayload =
   /** Records to encode; each must carry its timestamp (the time of append, when `timestampType` is log-append). */
-  | { readonly kind: 'records'; readonly records: readonly (RecordInput & { readonly timestampMs: number })[]; readonly timestampType: 'create' | 'log-append' }
+  | {
+      readonly kind: 'records';
+      readonly records: readonly (RecordInput & { readonly timestampMs: number })[];
+      readonly timestampType: 'create' | 'log-append';
+    }
   /** Validated client RecordBatches, stored byte for byte. */
   | { readonly kind: 'batches'; readonly bytes: Buffer; readonly recordCount: number; readonly maxTimestampMs: number };
 
@@ -191,7 +195,16 @@ export class Producer {
     const id = partitionId(request.topic.id, request.partition);
     let buffer = this.current.partitions.get(id);
     if (buffer === undefined) {
-      buffer = { topic: request.topic, partition: request.partition, payloads: [], waiters: [], recordCount: 0, sizeBytes: 0, maxTimestampMs: -1, producers: new Map() };
+      buffer = {
+        topic: request.topic,
+        partition: request.partition,
+        payloads: [],
+        waiters: [],
+        recordCount: 0,
+        sizeBytes: 0,
+        maxTimestampMs: -1,
+        producers: new Map(),
+      };
       this.current.partitions.set(id, buffer);
     }
     if (request.leaderEpoch !== undefined) buffer.leaderEpoch = request.leaderEpoch;
@@ -207,7 +220,8 @@ export class Producer {
       const { producerId, producerEpoch, firstSequence, lastSequence } = request.producer;
       let producer = buffer.producers.get(producerId);
       // A new epoch starts the producer's sequences over: only its batches are remembered.
-      if (producer === undefined || producer.producerEpoch !== producerEpoch) buffer.producers.set(producerId, (producer = { producerEpoch, batches: [] }));
+      if (producer === undefined || producer.producerEpoch !== producerEpoch)
+        buffer.producers.set(producerId, (producer = { producerEpoch, batches: [] }));
       producer.batches.push({ firstSequence, lastSequence, startDelta });
     }
     return new Promise<number>((resolve, reject) => buffer.waiters.push({ startDelta, count, resolve, reject }));
@@ -284,7 +298,12 @@ export class Producer {
     this.stats.objectsPut++;
     this.stats.bytesPut += body.length;
     return {
-      chunks: entries.map((entry, index) => ({ ...entry, objectKey, leaderEpoch: buffers[index]!.leaderEpoch, producers: chunkProducers(buffers[index]!) })),
+      chunks: entries.map((entry, index) => ({
+        ...entry,
+        objectKey,
+        leaderEpoch: buffers[index]!.leaderEpoch,
+        producers: chunkProducers(buffers[index]!),
+      })),
       bytesByChunk: entries.map((entry) => body.subarray(entry.position, entry.position + entry.sizeBytes)),
       notAfterMs: createdMs + this.maxCommitAgeMs,
     };
@@ -353,7 +372,8 @@ function chunkProducers(buffer: PartitionBuffer): ChunkProducer[] | undefined {
 }
 
 function measure(payload: AppendPayload): { count: number; sizeBytes: number; maxTimestampMs: number } {
-  if (payload.kind === 'batches') return { count: payload.recordCount, sizeBytes: payload.bytes.length, maxTimestampMs: payload.maxTimestampMs };
+  if (payload.kind === 'batches')
+    return { count: payload.recordCount, sizeBytes: payload.bytes.length, maxTimestampMs: payload.maxTimestampMs };
   let sizeBytes = 0;
   let maxTimestampMs = -1;
   for (const record of payload.records) {

@@ -117,7 +117,9 @@ export class Reader {
   async state(topic: TopicItem, partition: number): Promise<PartitionState> {
     const item = await this.metadata.get(partitionKey(topic.id, partition));
     if (item === undefined) {
-      throw new SpoolError('PARTITION_NOT_FOUND', `topic ${topic.name} has no partition ${partition}`, { details: { topic: topic.name, partition } });
+      throw new SpoolError('PARTITION_NOT_FOUND', `topic ${topic.name} has no partition ${partition}`, {
+        details: { topic: topic.name, partition },
+      });
     }
     return partitionStateFromItem(item);
   }
@@ -185,7 +187,9 @@ export class Reader {
         wanted.push(row);
         planned += row.sizeBytes;
       }
-      const reads = await pMap(wanted, (row, index) => this.rowBatches(row, index === 0 ? covered : row.baseOffset, maxBytes - bytes), { concurrency: parallelReads });
+      const reads = await pMap(wanted, (row, index) => this.rowBatches(row, index === 0 ? covered : row.baseOffset, maxBytes - bytes), {
+        concurrency: parallelReads,
+      });
       for (const read of reads) {
         for (const batch of read.batches) {
           if (batch.lastOffset < covered) continue; // already returned, or before the offset asked for
@@ -238,7 +242,8 @@ export class Reader {
       for await (const batch of this.batchesOf(row, start)) {
         if (batch.lastOffset < start || batch.maxTimestampMs < timestampMs) continue;
         for (const record of decodeRecordBatch(batch.bytes).records) {
-          if (record.offset >= start && record.timestampMs >= timestampMs) return { offset: record.offset, timestampMs: record.timestampMs };
+          if (record.offset >= start && record.timestampMs >= timestampMs)
+            return { offset: record.offset, timestampMs: record.timestampMs };
         }
       }
     }
@@ -254,7 +259,8 @@ export class Reader {
     let best: { row: BatchRow; maxTimestampMs: number } | undefined;
     for await (const row of this.rowsIn(topic, partition, state)) {
       let maxTimestampMs = row.maxTimestampMs;
-      if (maxTimestampMs < 0) for await (const batch of this.batchesOf(row, row.baseOffset)) maxTimestampMs = Math.max(maxTimestampMs, batch.maxTimestampMs);
+      if (maxTimestampMs < 0)
+        for await (const batch of this.batchesOf(row, row.baseOffset)) maxTimestampMs = Math.max(maxTimestampMs, batch.maxTimestampMs);
       if (best === undefined || maxTimestampMs > best.maxTimestampMs) best = { row, maxTimestampMs };
     }
     if (best === undefined) return undefined;
@@ -262,7 +268,8 @@ export class Reader {
     for await (const batch of this.batchesOf(best.row, start)) {
       if (batch.maxTimestampMs !== best.maxTimestampMs) continue;
       for (const record of decodeRecordBatch(batch.bytes).records) {
-        if (record.offset >= start && record.timestampMs === best.maxTimestampMs) return { offset: record.offset, timestampMs: record.timestampMs };
+        if (record.offset >= start && record.timestampMs === best.maxTimestampMs)
+          return { offset: record.offset, timestampMs: record.timestampMs };
       }
     }
     return undefined;
@@ -311,7 +318,10 @@ export class Reader {
     if (covering === undefined) {
       // Retention may have advanced the log start while we read.
       checkRange(topic, partition, offset, await this.state(topic, partition));
-      throw new SpoolError('INTERNAL', `no row covers offset ${offset} of ${topic.name}/${partition} below high watermark ${state.nextOffset}`);
+      throw new SpoolError(
+        'INTERNAL',
+        `no row covers offset ${offset} of ${topic.name}/${partition} below high watermark ${state.nextOffset}`,
+      );
     }
     const rows = [covering];
     let end = covering.baseOffset + covering.recordCount;
@@ -393,7 +403,13 @@ export class Reader {
     return index;
   }
 
-  private async waitBeyond(topic: TopicItem, partition: number, offset: number, state: PartitionState, options: ReadOptions): Promise<PartitionState> {
+  private async waitBeyond(
+    topic: TopicItem,
+    partition: number,
+    offset: number,
+    state: PartitionState,
+    options: ReadOptions,
+  ): Promise<PartitionState> {
     const deadline = Date.now() + options.waitMs!;
     let current = state;
     while (current.nextOffset <= offset && Date.now() < deadline && !options.signal?.aborted) {

@@ -27,14 +27,19 @@ export interface BatchPlacement {
 }
 
 /** Builds both indexes from the batches of a segment, in order. */
-export function buildIndexes(segmentBaseOffset: number, batches: readonly BatchPlacement[], intervalBytes = defaultIndexIntervalBytes): { offsetIndex: Buffer; timeIndex: Buffer } {
+export function buildIndexes(
+  segmentBaseOffset: number,
+  batches: readonly BatchPlacement[],
+  intervalBytes = defaultIndexIntervalBytes,
+): { offsetIndex: Buffer; timeIndex: Buffer } {
   const offsets: Buffer[] = [];
   const times: Buffer[] = [];
   let lastIndexedPosition = -Infinity;
   let maxTimestamp = -Infinity;
   for (const batch of batches) {
     const relative = batch.baseOffset - segmentBaseOffset;
-    if (relative < 0 || relative > 0x7fffffff) throw new SpoolError('INTERNAL', `batch offset ${batch.baseOffset} does not fit the segment at ${segmentBaseOffset}`);
+    if (relative < 0 || relative > 0x7fffffff)
+      throw new SpoolError('INTERNAL', `batch offset ${batch.baseOffset} does not fit the segment at ${segmentBaseOffset}`);
     if (batch.position - lastIndexedPosition >= intervalBytes) {
       const entry = Buffer.alloc(offsetEntryBytes);
       entry.writeInt32BE(relative, 0);
@@ -86,5 +91,6 @@ export function offsetForTime(timeIndex: Buffer, timestampMs: number): number | 
 }
 
 function checkLength(index: Buffer, entryBytes: number, what: string): void {
-  if (index.length % entryBytes !== 0) throw new SpoolError('CORRUPT_RECORD', `${what} must be a whole number of ${entryBytes}-byte entries, got ${index.length} bytes`);
+  if (index.length % entryBytes !== 0)
+    throw new SpoolError('CORRUPT_RECORD', `${what} must be a whole number of ${entryBytes}-byte entries, got ${index.length} bytes`);
 }

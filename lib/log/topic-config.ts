@@ -31,14 +31,41 @@ const kafkaLongMax = '9223372036854775807';
 const unbounded = Number.MAX_SAFE_INTEGER;
 
 type ConfigRule =
-  | { readonly kind: 'integer'; readonly min: number; readonly max: number; readonly long?: boolean; readonly default: number; readonly meaning: string }
+  | {
+      readonly kind: 'integer';
+      readonly min: number;
+      readonly max: number;
+      readonly long?: boolean;
+      readonly default: number;
+      readonly meaning: string;
+    }
   | { readonly kind: 'enum'; readonly values: readonly string[]; readonly default: string; readonly meaning: string };
 
 /** Validation as data: every topic config key, what it accepts, its default and what it means. */
 export const topicConfigRules: Readonly<Record<TopicConfigKey, ConfigRule>> = {
-  'retention.ms': { kind: 'integer', min: -1, max: unbounded, long: true, default: 7 * 24 * 60 * 60 * 1000, meaning: 'how long records are kept, in ms; -1 keeps them forever' },
-  'retention.bytes': { kind: 'integer', min: -1, max: unbounded, long: true, default: -1, meaning: 'how many bytes a partition keeps; -1 for no limit' },
-  'max.message.bytes': { kind: 'integer', min: 1, max: 64 * 1024 * 1024, default: 1_048_588, meaning: 'the largest record batch (or record, over HTTP) accepted, in bytes' },
+  'retention.ms': {
+    kind: 'integer',
+    min: -1,
+    max: unbounded,
+    long: true,
+    default: 7 * 24 * 60 * 60 * 1000,
+    meaning: 'how long records are kept, in ms; -1 keeps them forever',
+  },
+  'retention.bytes': {
+    kind: 'integer',
+    min: -1,
+    max: unbounded,
+    long: true,
+    default: -1,
+    meaning: 'how many bytes a partition keeps; -1 for no limit',
+  },
+  'max.message.bytes': {
+    kind: 'integer',
+    min: 1,
+    max: 64 * 1024 * 1024,
+    default: 1_048_588,
+    meaning: 'the largest record batch (or record, over HTTP) accepted, in bytes',
+  },
   'message.timestamp.type': {
     kind: 'enum',
     values: ['CreateTime', 'LogAppendTime'],
@@ -65,7 +92,9 @@ export const topicConfigRules: Readonly<Record<TopicConfigKey, ConfigRule>> = {
 
 export const topicConfigKeys = Object.keys(topicConfigRules) as TopicConfigKey[];
 
-export const defaultTopicConfig: TopicConfig = Object.fromEntries(topicConfigKeys.map((key) => [key, topicConfigRules[key].default])) as unknown as TopicConfig;
+export const defaultTopicConfig: TopicConfig = Object.fromEntries(
+  topicConfigKeys.map((key) => [key, topicConfigRules[key].default]),
+) as unknown as TopicConfig;
 
 /** Checks a partial config against the rules; unknown keys are refused, not ignored. */
 export function validateTopicConfig(config: unknown): Partial<TopicConfig> {
@@ -104,17 +133,28 @@ export function withDefaults(stored: Partial<TopicConfig> | undefined, defaults:
 
 function ruleFor(key: string): ConfigRule {
   const rule = topicConfigRules[key as TopicConfigKey];
-  if (rule === undefined) throw new SpoolError('INVALID_CONFIG', `unknown topic config ${JSON.stringify(key)}; known: ${topicConfigKeys.join(', ')}`, { details: { key } });
+  if (rule === undefined)
+    throw new SpoolError('INVALID_CONFIG', `unknown topic config ${JSON.stringify(key)}; known: ${topicConfigKeys.join(', ')}`, {
+      details: { key },
+    });
   return rule;
 }
 
 function checkValue(rule: ConfigRule, key: string, value: unknown): number | string {
   if (rule.kind === 'enum') {
     if (typeof value === 'string' && rule.values.includes(value)) return value;
-    throw new SpoolError('INVALID_CONFIG', `${key} must be one of ${rule.values.join(', ')} (${rule.meaning}), got ${describeValue(value)}`, { details: { key } });
+    throw new SpoolError(
+      'INVALID_CONFIG',
+      `${key} must be one of ${rule.values.join(', ')} (${rule.meaning}), got ${describeValue(value)}`,
+      { details: { key } },
+    );
   }
   if (typeof value !== 'number' || !Number.isInteger(value) || value < rule.min || value > rule.max) {
-    throw new SpoolError('INVALID_CONFIG', `${key} must be an integer in [${rule.min}, ${rule.max}] (${rule.meaning}), got ${describeValue(value)}`, { details: { key } });
+    throw new SpoolError(
+      'INVALID_CONFIG',
+      `${key} must be an integer in [${rule.min}, ${rule.max}] (${rule.meaning}), got ${describeValue(value)}`,
+      { details: { key } },
+    );
   }
   return value;
 }

@@ -10,7 +10,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
-import { ConditionFailedError, TransactionConflictError, maxTransactionOps, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import {
+  ConditionFailedError,
+  TransactionConflictError,
+  maxTransactionOps,
+  type Item,
+  type MetadataStore,
+  type WriteOp,
+} from '../storage/ports.js';
 import { markUnreferenced } from './maintenance/ledger.js';
 import { batchRowFromItem, newPartitionAttrs, objectsOf, topicAttrs, topicFromItem, type TopicItem } from './layout.js';
 import { partitionKey, rowsPk, topicKey, topicsPk } from '../keys.js';
@@ -20,7 +27,12 @@ export { defaultTopicConfig, topicConfigRules, validateTopicConfig } from './top
 
 export const maxTopicNameLength = 249;
 /** Names Kafka keeps for its own topics (its Topic.INTERNAL_TOPICS and the KRaft metadata log): no client may create them. */
-export const reservedTopicNames: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state', '__share_group_state', '__cluster_metadata']);
+export const reservedTopicNames: ReadonlySet<string> = new Set([
+  '__consumer_offsets',
+  '__transaction_state',
+  '__share_group_state',
+  '__cluster_metadata',
+]);
 export const maxPartitions = 10_000;
 const legalName = /^[a-zA-Z0-9._-]+$/;
 
@@ -35,7 +47,7 @@ export function validateTopicName(name: unknown): string {
           : !legalName.test(name)
             ? 'only ASCII letters, digits, ".", "_" and "-"'
             : reservedTopicNames.has(name)
-              ? "not one of the names Kafka keeps for its internal topics (__consumer_offsets, __transaction_state, __share_group_state, __cluster_metadata)"
+              ? 'not one of the names Kafka keeps for its internal topics (__consumer_offsets, __transaction_state, __share_group_state, __cluster_metadata)'
               : undefined;
   if (problem !== undefined) {
     throw new SpoolError('INVALID_TOPIC_NAME', `topic name must be ${problem}, got ${describeValue(name)}`, { details: { topic: name } });
@@ -79,7 +91,10 @@ export class TopicRegistry {
     const existing = await this.list();
     const clash = existing.find((topic) => topic.name !== name && collisionName(topic.name) === collisionName(name));
     if (clash) {
-      throw new SpoolError('INVALID_TOPIC_NAME', `topic ${name} collides with existing topic ${clash.name} ("." and "_" are interchangeable in Kafka names)`);
+      throw new SpoolError(
+        'INVALID_TOPIC_NAME',
+        `topic ${name} collides with existing topic ${clash.name} ("." and "_" are interchangeable in Kafka names)`,
+      );
     }
     if (existing.some((topic) => topic.name === name)) throw alreadyExists(name);
     const dying = await this.getIncludingDeleted(name);
@@ -119,7 +134,10 @@ export class TopicRegistry {
     if (change.partitions !== undefined) {
       validatePartitionCount(change.partitions);
       if (change.partitions < topic.partitions) {
-        throw new SpoolError('INVALID_PARTITIONS', `partitions may only grow: topic ${name} has ${topic.partitions}, got ${change.partitions}`);
+        throw new SpoolError(
+          'INVALID_PARTITIONS',
+          `partitions may only grow: topic ${name} has ${topic.partitions}, got ${change.partitions}`,
+        );
       }
     }
     const partitions = change.partitions ?? topic.partitions;
@@ -152,7 +170,12 @@ export class TopicRegistry {
     if (found === undefined) throw notFound(name);
     if (!found.deleting) {
       try {
-        await this.metadata.write({ kind: 'update', key: topicKey(name), set: { deleting: true }, condition: { kind: 'match', fields: { id: found.id, deleting: null } } });
+        await this.metadata.write({
+          kind: 'update',
+          key: topicKey(name),
+          set: { deleting: true },
+          condition: { kind: 'match', fields: { id: found.id, deleting: null } },
+        });
       } catch (error) {
         if (!(error instanceof ConditionFailedError)) throw error;
         if (error.current === undefined) throw notFound(name);
@@ -174,7 +197,9 @@ export class TopicRegistry {
         await this.metadata.write({ kind: 'delete', key: { pk: row.pk, sk: row.sk } });
       }
     }
-    await this.metadata.write({ kind: 'delete', key: topicKey(topic.name), condition: { kind: 'match', fields: { id: topic.id } } }).catch(ignoreConditionFailed);
+    await this.metadata
+      .write({ kind: 'delete', key: topicKey(topic.name), condition: { kind: 'match', fields: { id: topic.id } } })
+      .catch(ignoreConditionFailed);
   }
 
   private async getIncludingDeleted(name: string): Promise<TopicItem | undefined> {

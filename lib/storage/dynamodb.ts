@@ -240,15 +240,35 @@ export class DynamoMetadataStore implements MetadataStore {
     const TableName = this.tableName;
     switch (op.kind) {
       case 'put':
-        return { Put: { TableName, Item: marshallItem(op.key, op.attrs), ...expressionParams(conditionExpression(op.condition)), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } };
+        return {
+          Put: {
+            TableName,
+            Item: marshallItem(op.key, op.attrs),
+            ...expressionParams(conditionExpression(op.condition)),
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        };
       case 'update': {
         const update = updateExpression(op.set, op.remove ?? [], op.condition);
         return {
-          Update: { TableName, Key: marshallKey(op.key), UpdateExpression: update.update, ...expressionParams(update.condition), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' },
+          Update: {
+            TableName,
+            Key: marshallKey(op.key),
+            UpdateExpression: update.update,
+            ...expressionParams(update.condition),
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
         };
       }
       case 'delete':
-        return { Delete: { TableName, Key: marshallKey(op.key), ...expressionParams(conditionExpression(op.condition)), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } };
+        return {
+          Delete: {
+            TableName,
+            Key: marshallKey(op.key),
+            ...expressionParams(conditionExpression(op.condition)),
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        };
       case 'check': {
         const condition = conditionExpression(op.condition);
         return {
@@ -266,7 +286,11 @@ export class DynamoMetadataStore implements MetadataStore {
   }
 }
 
-function conditionExpression(condition: Condition | undefined, names: Record<string, string> = {}, values: Record<string, DynamoValue> = {}): Expression {
+function conditionExpression(
+  condition: Condition | undefined,
+  names: Record<string, string> = {},
+  values: Record<string, DynamoValue> = {},
+): Expression {
   if (condition === undefined) return { names, values };
   names['#pk'] = 'pk';
   switch (condition.kind) {
@@ -292,7 +316,11 @@ function conditionExpression(condition: Condition | undefined, names: Record<str
   }
 }
 
-function updateExpression(set: Attributes, remove: readonly string[], condition: Condition | undefined): { update: string; condition: Expression } {
+function updateExpression(
+  set: Attributes,
+  remove: readonly string[],
+  condition: Condition | undefined,
+): { update: string; condition: Expression } {
   const names: Record<string, string> = {};
   const values: Record<string, DynamoValue> = {};
   const setClauses = Object.entries(set)

@@ -89,7 +89,10 @@ export class FileObjectStore implements ObjectStore {
 
   private pathOf(key: string): string {
     if (key === '' || key.split('/').some((part) => part === '' || part === '.' || part === '..' || part.startsWith('.tmp-'))) {
-      throw new SpoolError('INVALID_ARGUMENT', `object keys are non-empty /-separated names without . or .. parts, got ${JSON.stringify(key)}`);
+      throw new SpoolError(
+        'INVALID_ARGUMENT',
+        `object keys are non-empty /-separated names without . or .. parts, got ${JSON.stringify(key)}`,
+      );
     }
     return join(this.root, ...key.split('/'));
   }

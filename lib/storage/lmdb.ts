@@ -79,5 +79,4 @@ export class LmdbMetadataStore implements MetadataStore {
       else this.db.putSync([key.pk, key.sk], item.attrs);
     },
   };
-
 }

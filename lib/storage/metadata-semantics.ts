@@ -26,7 +26,9 @@ export function runWrite(access: ItemAccess, op: WriteOp): void {
 export function runTransaction(access: ItemAccess, ops: readonly WriteOp[]): void {
   checkTransaction(ops);
   const currents = ops.map((op) => access.read(op.key));
-  const conflicts = ops.flatMap((op, index) => (conditionHolds(currents[index], op.condition) ? [] : [{ index, current: currents[index] }]));
+  const conflicts = ops.flatMap((op, index) =>
+    conditionHolds(currents[index], op.condition) ? [] : [{ index, current: currents[index] }],
+  );
   if (conflicts.length > 0) throw new TransactionConflictError(conflicts);
   for (const [index, op] of ops.entries()) access.store(op.key, applyWrite(currents[index], op));
 }

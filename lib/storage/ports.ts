@@ -83,10 +83,7 @@ export interface ItemKey {
  * - `match`: the item exists and every listed attribute equals the given value; `null` in `fields`
  *   means the attribute must be absent or null.
  */
-export type Condition =
-  | { readonly kind: 'absent' }
-  | { readonly kind: 'exists' }
-  | { readonly kind: 'match'; readonly fields: Attributes };
+export type Condition = { readonly kind: 'absent' } | { readonly kind: 'exists' } | { readonly kind: 'match'; readonly fields: Attributes };
 
 export type WriteOp =
   /** Replaces the whole item. */

@@ -118,11 +118,17 @@ export class S3ObjectStore implements ObjectStore {
         // Outside us-east-1, S3 wants the bucket's region named (IllegalLocationConstraintException otherwise).
         const region = await this.client.config.region();
         await this.client.send(
-          new CreateBucketCommand({ Bucket: this.bucket, ...(region && region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } } : {}) }),
+          new CreateBucketCommand({
+            Bucket: this.bucket,
+            ...(region && region !== 'us-east-1'
+              ? { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }
+              : {}),
+          }),
         );
       } catch (createError) {
         const name = (createError as { name?: string }).name;
-        if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw mapAwsError(createError, `CREATE bucket ${this.bucket}`);
+        if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists')
+          throw mapAwsError(createError, `CREATE bucket ${this.bucket}`);
       }
     }
   }

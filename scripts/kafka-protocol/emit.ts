@@ -98,7 +98,8 @@ export function declare(messages: readonly Message[], reservedNames: readonly st
   const resolved = new Map<string, Decl>(); // by side + struct name
   const decls: Decl[] = [];
   const byName = new Map<string, Occurrence[]>();
-  for (const occurrence of occurrences.values()) byName.set(occurrence.schemaName, [...(byName.get(occurrence.schemaName) ?? []), occurrence]);
+  for (const occurrence of occurrences.values())
+    byName.set(occurrence.schemaName, [...(byName.get(occurrence.schemaName) ?? []), occurrence]);
   const maxDepth = (group: Occurrence[]) => Math.max(...group.map((o) => o.depth));
   // Deepest first, so a parent compares its children by their resolved declarations.
   for (const group of [...byName.values()].sort((a, b) => maxDepth(b) - maxDepth(a))) {
@@ -157,7 +158,8 @@ function share(group: Occurrence[], flexibleOf: Map<string, Versions>, resolved:
     if (decl.fields.length !== first.fields.length) return undefined;
     for (const [i, f] of decl.fields.entries()) {
       const g = first.fields[i]!;
-      if (f.field.name !== g.field.name || f.field.typeText !== g.field.typeText || f.field.defaultText !== g.field.defaultText) return undefined;
+      if (f.field.name !== g.field.name || f.field.typeText !== g.field.typeText || f.field.defaultText !== g.field.defaultText)
+        return undefined;
       if (f.field.tag !== g.field.tag || f.struct !== g.struct) return undefined;
     }
   }
@@ -233,7 +235,8 @@ export function defaultValue(f: DeclField, notes: Notes): DefaultValue {
   const what = `field ${field.name}`;
   const nullableEverywhere = !f.presence.empty && f.nullable.equals(f.presence);
   if (text === 'null') {
-    if (!nullableEverywhere && field.type.kind !== 'primitive') throw new Error(`${what}: default null, but it is not nullable in every version`);
+    if (!nullableEverywhere && field.type.kind !== 'primitive')
+      throw new Error(`${what}: default null, but it is not nullable in every version`);
     return null;
   }
   if (field.type.kind === 'array') {
@@ -263,7 +266,8 @@ export function defaultValue(f: DeclField, notes: Notes): DefaultValue {
     if (big === undefined) throw new Error(`${what}: invalid ${type} default "${text}"`);
     const value = negative ? -big : big;
     const range = intRanges[type];
-    if (range && (value < BigInt(range[0]) || value > BigInt(range[1]))) throw new Error(`${what}: default ${text} is out of ${type} range`);
+    if (range && (value < BigInt(range[0]) || value > BigInt(range[1])))
+      throw new Error(`${what}: default ${text} is out of ${type} range`);
     if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
       const clamped = value > 0n ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
       notes.header.push(`${field.name}'s default ${text} is beyond ±2^53 and stands as ${clamped} (a JS number holds int64 here).`);
@@ -330,12 +334,25 @@ export interface FileDescriptor {
 
 export function emitFile(input: FileInput): Emitted {
   const exportNames = input.kind === 'pair' ? [input.name] : input.messages.map((m) => `${m.name}Data`);
-  const runtimeNames = ['Encodable', 'MessagePair', 'MessageData', 'EMPTY_BYTES', 'ZERO_UUID', 'bytesLength', 'messageData', 'messagePair', 'notNull', 'writeBytes'];
+  const runtimeNames = [
+    'Encodable',
+    'MessagePair',
+    'MessageData',
+    'EMPTY_BYTES',
+    'ZERO_UUID',
+    'bytesLength',
+    'messageData',
+    'messagePair',
+    'notNull',
+    'writeBytes',
+  ];
   const { sides, decls } = declare(input.messages, [...exportNames, ...runtimeNames, 'KafkaReader', 'KafkaWriter']);
   const first = input.messages[0]!;
   for (const m of input.messages) {
     if (!m.versions.equals(first.versions) || !m.flexibleVersions.equals(first.flexibleVersions)) {
-      throw new Error(`${m.name}: versions ${m.versions.describe()} (flexible ${m.flexibleVersions.describe()}) differ from ${first.name}'s`);
+      throw new Error(
+        `${m.name}: versions ${m.versions.describe()} (flexible ${m.flexibleVersions.describe()}) differ from ${first.name}'s`,
+      );
     }
   }
   const notes: Notes = { header: [] };
@@ -510,8 +527,10 @@ function header(input: FileInput, sides: readonly Side[], ctx: Context, notes: N
         if (f.presence.empty) continue;
         const notesOf: string[] = [];
         if (!f.presence.equals(decl.context)) notesOf.push(`v${f.presence.describe(ctx.maxVersion)}`);
-        if (!f.nullable.empty) notesOf.push(f.nullable.equals(f.presence) ? 'nullable' : `nullable v${f.nullable.describe(ctx.maxVersion)}`);
-        if (!f.tagged.empty) notesOf.push(f.tagged.equals(f.presence) ? `tag ${f.field.tag}` : `tag ${f.field.tag} in v${f.tagged.describe(ctx.maxVersion)}`);
+        if (!f.nullable.empty)
+          notesOf.push(f.nullable.equals(f.presence) ? 'nullable' : `nullable v${f.nullable.describe(ctx.maxVersion)}`);
+        if (!f.tagged.empty)
+          notesOf.push(f.tagged.equals(f.presence) ? `tag ${f.field.tag}` : `tag ${f.field.tag} in v${f.tagged.describe(ctx.maxVersion)}`);
         if (f.field.defaultText !== '') notesOf.push(`default ${f.field.defaultText}`);
         const element = f.field.type.kind === 'array' ? f.field.type.element : f.field.type;
         const typeName = element.kind === 'struct' ? f.struct!.tsName : element.name;
@@ -678,7 +697,9 @@ class Context {
         lines.push(`  const ${f.local} = ${reads[0]![1]};`);
         continue;
       }
-      const oneLine = reads.length === 1 && `  const ${f.local} = ${condition(reads[0]![0], decl.context)} ? ${reads[0]![1]} : ${this.decodedDefault(f)};`;
+      const oneLine =
+        reads.length === 1 &&
+        `  const ${f.local} = ${condition(reads[0]![0], decl.context)} ? ${reads[0]![1]} : ${this.decodedDefault(f)};`;
       if (f.tagged.empty && oneLine && oneLine.length <= 140) {
         lines.push(oneLine);
         continue;
@@ -715,7 +736,13 @@ class Context {
         lines.push('    else return false;', '    return true;', '  });');
       }
     }
-    lines.push(...wrapList('  return { ', decl.fields.map((f) => (f.local === f.camel ? f.camel : `${f.camel}: ${f.local}`)), ' };'));
+    lines.push(
+      ...wrapList(
+        '  return { ',
+        decl.fields.map((f) => (f.local === f.camel ? f.camel : `${f.camel}: ${f.local}`)),
+        ' };',
+      ),
+    );
     lines.push('}');
     return lines;
   }
@@ -791,7 +818,11 @@ class Context {
   }
 
   emitWriter(decl: Decl): string[] {
-    const lines = signature(`function write${decl.tsName}(`, ['w: KafkaWriter', 'version: number', `input: Encodable<${decl.tsName}>`], '): void {');
+    const lines = signature(
+      `function write${decl.tsName}(`,
+      ['w: KafkaWriter', 'version: number', `input: Encodable<${decl.tsName}>`],
+      '): void {',
+    );
     this.runtimeUsed.add('Encodable');
     const written = decl.fields.filter((f) => !f.presence.empty);
     if (written.length > 0) {
@@ -816,7 +847,9 @@ class Context {
         lines.push('  w.taggedFieldsOf([');
         for (const f of [...tagged].sort((a, b) => a.field.tag! - b.field.tag!)) {
           const when = condition(f.tagged, decl.context.intersect(decl.flexible));
-          const test = [when === 'true' ? '' : when.includes('||') ? `(${when})` : when, this.differsFromDefault(f, f.local)].filter(Boolean).join(' && ');
+          const test = [when === 'true' ? '' : when.includes('||') ? `(${when})` : when, this.differsFromDefault(f, f.local)]
+            .filter(Boolean)
+            .join(' && ');
           const nullable = !f.nullable.intersect(f.tagged).empty;
           const write = this.writeValue(f, f.local, nullable, true, 'w').replace(/;$/, '');
           const body = write.startsWith('if ') ? `{ ${write}; }` : write;

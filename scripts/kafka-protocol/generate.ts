@@ -67,7 +67,8 @@ const protocolDir = join(root, 'lib/kafka/protocol');
 const messagesDir = join(protocolDir, 'messages');
 const descriptorPath = join(root, 'test/kafka/protocol/schemas.json');
 
-const defaultJar = (version: string) => join(homedir(), `.m2/repository/org/apache/kafka/kafka-clients/${version}/kafka-clients-${version}.jar`);
+const defaultJar = (version: string) =>
+  join(homedir(), `.m2/repository/org/apache/kafka/kafka-clients/${version}/kafka-clients-${version}.jar`);
 
 interface Options {
   readonly newest: string;
@@ -92,7 +93,9 @@ function parseArgs(argv: readonly string[]): Options {
   for (const jar of [newest, baseline]) {
     if (!existsSync(jar)) {
       const version = /kafka-clients-(.+)\.jar$/.exec(jar)?.[1] ?? '<version>';
-      throw new Error(`${jar} does not exist; fetch it with: mvn -q -B dependency:get -Dartifact=org.apache.kafka:kafka-clients:${version} -Dtransitive=false`);
+      throw new Error(
+        `${jar} does not exist; fetch it with: mvn -q -B dependency:get -Dartifact=org.apache.kafka:kafka-clients:${version} -Dtransitive=false`,
+      );
     }
   }
   return { newest, baseline, check };
@@ -125,7 +128,10 @@ function indexSource(generatedFrom: string, files: readonly { name: string; kind
     ' *',
     ' * Every generated API, by key. Each module in messages/ also exports its interfaces; import those from the module.',
     ' *',
-    ...pairs.map((f) => ` *   ${String(f.descriptor.exports[0]!.apiKey).padStart(3)}  ${f.name.padEnd(44)} v${f.descriptor.minVersion}-${f.descriptor.maxVersion}`),
+    ...pairs.map(
+      (f) =>
+        ` *   ${String(f.descriptor.exports[0]!.apiKey).padStart(3)}  ${f.name.padEnd(44)} v${f.descriptor.minVersion}-${f.descriptor.maxVersion}`,
+    ),
     ' */',
     "import type { MessagePair } from './runtime.js';",
     ...pairs.map((f) => `import { ${f.name} } from './messages/${kebabCase(f.name)}.js';`),
@@ -175,7 +181,11 @@ function main(): void {
   outputs.set(join(protocolDir, 'index.ts'), indexSource(generatedFrom, emitted));
   outputs.set(descriptorPath, `${compactJson({ generatedFrom, files: emitted.map((e) => e.descriptor) })}\n`);
 
-  const stale = existsSync(messagesDir) ? readdirSync(messagesDir).map((f) => join(messagesDir, f)).filter((f) => !outputs.has(f)) : [];
+  const stale = existsSync(messagesDir)
+    ? readdirSync(messagesDir)
+        .map((f) => join(messagesDir, f))
+        .filter((f) => !outputs.has(f))
+    : [];
   const changed = [...outputs].filter(([path, text]) => !existsSync(path) || readFileSync(path, 'utf8') !== text).map(([path]) => path);
   if (options.check) {
     for (const path of [...changed, ...stale]) console.error(`out of date: ${relative(root, path)}`);
@@ -192,7 +202,12 @@ function main(): void {
   }
   for (const path of stale) rmSync(path);
   const long = [...outputs].flatMap(([path, text]) =>
-    path.endsWith('.ts') ? text.split('\n').filter((l) => l.length > 140).map(() => relative(root, path)) : [],
+    path.endsWith('.ts')
+      ? text
+          .split('\n')
+          .filter((l) => l.length > 140)
+          .map(() => relative(root, path))
+      : [],
   );
   console.log(
     `${emitted.length} modules from ${generatedFrom}: ${changed.length} written, ${stale.length} removed, ` +

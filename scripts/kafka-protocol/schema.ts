@@ -108,7 +108,20 @@ export class Versions {
 
 // ---------- the model ----------
 
-export const primitiveTypes = ['bool', 'int8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'float64', 'string', 'bytes', 'uuid', 'records'] as const;
+export const primitiveTypes = [
+  'bool',
+  'int8',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'int64',
+  'float64',
+  'string',
+  'bytes',
+  'uuid',
+  'records',
+] as const;
 export type PrimitiveType = (typeof primitiveTypes)[number];
 
 export type ElementType = { readonly kind: 'primitive'; readonly name: PrimitiveType } | { readonly kind: 'struct'; readonly name: string };
@@ -280,7 +293,10 @@ function view(raw: RawMessage, release: string): View {
     // A removed API keeps a stub: validVersions "none" and nothing else (ControlledShutdown in 4.0).
     flexible: Versions.parse(raw.flexibleVersions ?? 'none', valid, `${what} flexibleVersions`),
     fields: (raw.fields ?? []).map((f) => viewField(f, valid, what)),
-    commonStructs: (raw.commonStructs ?? []).map((s) => ({ name: s.name, fields: s.fields.map((f) => viewField(f, valid, `${what}.${s.name}`)) })),
+    commonStructs: (raw.commonStructs ?? []).map((s) => ({
+      name: s.name,
+      fields: s.fields.map((f) => viewField(f, valid, `${what}.${s.name}`)),
+    })),
   };
 }
 
@@ -296,7 +312,8 @@ export interface MergeInput {
  * an API now and then: ListClientMetricsResources became ListConfigResources), data schemas by name.
  */
 export function mergeReleases({ newest, baseline }: MergeInput): Message[] {
-  const keyOf = (raw: RawMessage): string => (raw.type === 'request' || raw.type === 'response' ? `${raw.type}:${raw.apiKey}` : `${raw.type}:${raw.name}`);
+  const keyOf = (raw: RawMessage): string =>
+    raw.type === 'request' || raw.type === 'response' ? `${raw.type}:${raw.apiKey}` : `${raw.type}:${raw.name}`;
   const byKey = (release: Release) => new Map([...release.schemas.values()].map((raw) => [keyOf(raw), raw]));
   const newestByKey = byKey(newest);
   const baselineByKey = byKey(baseline);
@@ -348,7 +365,10 @@ function mergeMessage(newest: Side | undefined, baseline: Side | undefined): Mes
   if (versions.empty) return undefined;
   if (versions.runs().length !== 1) throw new Error(`${name}: the merged versions ${versions.describe()} have a gap`);
 
-  const sources = { newest: newest && { view: newest.view, defines: fromNewest }, baseline: baseline && { view: baseline.view, defines: fromBaseline } };
+  const sources = {
+    newest: newest && { view: newest.view, defines: fromNewest },
+    baseline: baseline && { view: baseline.view, defines: fromBaseline },
+  };
   const flexibleVersions = (newest ? newest.view.flexible.intersect(fromNewest) : Versions.none).union(
     baseline ? baseline.view.flexible.intersect(fromBaseline) : Versions.none,
   );
@@ -395,7 +415,12 @@ interface Sources {
   readonly baseline: { readonly view: View; readonly defines: Versions } | undefined;
 }
 
-function mergeFields(newest: readonly Field[] | undefined, baseline: readonly Field[] | undefined, sources: Sources, path: string): Field[] {
+function mergeFields(
+  newest: readonly Field[] | undefined,
+  baseline: readonly Field[] | undefined,
+  sources: Sources,
+  path: string,
+): Field[] {
   const newestDefines = sources.newest?.defines ?? Versions.none;
   const baselineDefines = sources.baseline?.defines ?? Versions.none;
   const merged: Field[] = [];
@@ -428,11 +453,14 @@ function mergeField(
   path: string,
 ): Field {
   const what = `${path}.${(n ?? b)!.name}`;
-  const both = n !== undefined && b !== undefined && !n.versions.intersect(newestDefines).empty && !b.versions.intersect(baselineDefines).empty;
+  const both =
+    n !== undefined && b !== undefined && !n.versions.intersect(newestDefines).empty && !b.versions.intersect(baselineDefines).empty;
   if (both) {
     if (n.typeText !== b.typeText) throw new Error(`${what}: type ${n.typeText} in the newest release, ${b.typeText} in the baseline`);
-    if (n.defaultText !== b.defaultText) throw new Error(`${what}: default "${n.defaultText}" in the newest release, "${b.defaultText}" in the baseline`);
-    if (!n.taggedVersions.empty && !b.taggedVersions.empty && n.tag !== b.tag) throw new Error(`${what}: tag ${n.tag} in the newest release, ${b.tag} in the baseline`);
+    if (n.defaultText !== b.defaultText)
+      throw new Error(`${what}: default "${n.defaultText}" in the newest release, "${b.defaultText}" in the baseline`);
+    if (!n.taggedVersions.empty && !b.taggedVersions.empty && n.tag !== b.tag)
+      throw new Error(`${what}: tag ${n.tag} in the newest release, ${b.tag} in the baseline`);
   }
   const pick = (get: (f: Field) => Versions): Versions =>
     (n ? get(n).intersect(newestDefines) : Versions.none).union(b ? get(b).intersect(baselineDefines) : Versions.none);

@@ -11,7 +11,9 @@ import { deleteAwsResources, externalTargetFromEnv, identifyEndpoints } from '..
 const prefix = process.argv[2];
 const external = externalTargetFromEnv(process.env);
 if (prefix === undefined || external === undefined) {
-  console.error('usage: SPOOL_TEST_AWS=1 (or SPOOL_TEST_S3_ENDPOINT=… SPOOL_TEST_DYNAMODB_ENDPOINT=…) node --import tsx test/aws/cleanup.ts <name prefix>');
+  console.error(
+    'usage: SPOOL_TEST_AWS=1 (or SPOOL_TEST_S3_ENDPOINT=… SPOOL_TEST_DYNAMODB_ENDPOINT=…) node --import tsx test/aws/cleanup.ts <name prefix>',
+  );
   process.exit(2);
 }
 const target = await identifyEndpoints(external);

@@ -5,7 +5,14 @@
  * run created (all named `<prefix><run id>-…`).
  */
 import type { TestProject } from 'vitest/node';
-import { checkReachable, deleteAwsResources, externalTargetFromEnv, identifyEndpoints, localTarget, type AwsTarget } from '../support/aws-target.js';
+import {
+  checkReachable,
+  deleteAwsResources,
+  externalTargetFromEnv,
+  identifyEndpoints,
+  localTarget,
+  type AwsTarget,
+} from '../support/aws-target.js';
 import { startLocalAws } from '../support/services.js';
 
 declare module 'vitest' {
@@ -27,6 +34,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('awsTarget', target);
   return async () => {
     const deleted = await deleteAwsResources(target, target.resourcePrefix);
-    console.info(`aws project: deleted ${deleted.buckets.length} buckets and ${deleted.tables.length} tables named ${target.resourcePrefix}* on ${target.name}`);
+    console.info(
+      `aws project: deleted ${deleted.buckets.length} buckets and ${deleted.tables.length} tables named ${target.resourcePrefix}* on ${target.name}`,
+    );
   };
 }

@@ -24,19 +24,29 @@ describe('lambda > bundled API function', () => {
   it('serves a produce and a fetch from the bundle', async () => {
     useSdkEnvironment(target);
     Object.assign(process.env, env);
-    const stores = await openStores({ dataDir: env.SPOOL_DATA_DIR, objectStoreUrl: env.SPOOL_OBJECT_STORE, metadataStoreUrl: env.SPOOL_METADATA_STORE }, { createIfMissing: true });
+    const stores = await openStores(
+      { dataDir: env.SPOOL_DATA_DIR, objectStoreUrl: env.SPOOL_OBJECT_STORE, metadataStoreUrl: env.SPOOL_METADATA_STORE },
+      { createIfMissing: true },
+    );
     await Promise.all([stores.objects.close(), stores.metadata.close()]);
 
     // Inside the repository, so the bundle finds node_modules for what it leaves external.
     const outdir = `node_modules/.cache/spool-bundle-${suffix}`;
     mkdirSync(outdir, { recursive: true });
     await build(lambdaBuildOptions('functions/api.ts', `${outdir}/api.mjs`));
-    const { handler } = (await import(`${process.cwd()}/${outdir}/api.mjs`)) as { handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }> };
+    const { handler } = (await import(`${process.cwd()}/${outdir}/api.mjs`)) as {
+      handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
+    };
     const invoke = async (...args: Parameters<typeof lambdaEvent>) => {
       const result = await handler(lambdaEvent(...args), {});
       return { status: result.statusCode, body: JSON.parse(result.body) };
     };
-    expect(await invoke('POST', '/v1/topics/bundled/records', { body: JSON.stringify({ records: [{ value: 'from the bundle' }] }), functionUrl: true })).toMatchObject({
+    expect(
+      await invoke('POST', '/v1/topics/bundled/records', {
+        body: JSON.stringify({ records: [{ value: 'from the bundle' }] }),
+        functionUrl: true,
+      }),
+    ).toMatchObject({
       status: 200,
       body: { offsets: [{ partition: 0, offset: 0 }] },
     });

@@ -21,7 +21,10 @@ describe(`aws (${inject('awsTarget').name})`, () => {
   // In the cloud CDK creates the bucket and table; here the test does, and the handler must not.
   const prepare = async () => {
     endpoints();
-    const stores = await openStores({ dataDir: env.SPOOL_DATA_DIR, objectStoreUrl: env.SPOOL_OBJECT_STORE, metadataStoreUrl: env.SPOOL_METADATA_STORE }, { createIfMissing: true });
+    const stores = await openStores(
+      { dataDir: env.SPOOL_DATA_DIR, objectStoreUrl: env.SPOOL_OBJECT_STORE, metadataStoreUrl: env.SPOOL_METADATA_STORE },
+      { createIfMissing: true },
+    );
     await stores.objects.close();
     await stores.metadata.close();
   };

@@ -42,7 +42,10 @@ afterEach(() => {
  * has `keepBytes` (0: nothing at all), then closes its end of the pipe.
  */
 async function spoolIntoLeavingReader(url: string, args: string[], keepBytes: number): Promise<Run & { signal: NodeJS.Signals | null }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/spool.ts', '--url', url, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/spool.ts', '--url', url, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   running.add(child);
   child.once('exit', () => running.delete(child));
   let stdout = '';
@@ -56,7 +59,9 @@ async function spoolIntoLeavingReader(url: string, args: string[], keepBytes: nu
       if (stdout.length >= keepBytes) leave();
     });
   }
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (...exit) => resolve(exit)));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once('exit', (...exit) => resolve(exit)),
+  );
   return { code: code ?? -1, signal, stdout, stderr };
 }
 
@@ -65,7 +70,10 @@ describe('cli > spool command', () => {
   let agent: Agent;
   let url: string;
   const start = async () => {
-    agent = await startAgent(loadConfig({ SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_MAINTENANCE_INTERVAL_MS: '0' }), { logger: silentLogger });
+    agent = await startAgent(
+      loadConfig({ SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_MAINTENANCE_INTERVAL_MS: '0' }),
+      { logger: silentLogger },
+    );
     url = agent.httpUrl;
   };
   beforeAll(start);
@@ -74,7 +82,9 @@ describe('cli > spool command', () => {
 
   it('creates, lists, describes, alters and deletes a topic', async () => {
     const topic = name('cli');
-    expect(await spool(url, ['topics', 'create', topic, '--partitions', '3', '--config', 'retention.ms=3600000'])).toMatchObject({ code: 0 });
+    expect(await spool(url, ['topics', 'create', topic, '--partitions', '3', '--config', 'retention.ms=3600000'])).toMatchObject({
+      code: 0,
+    });
     const listed = await spool(url, ['topics', 'list']);
     expect(listed.stdout.split('\n')[0]).toBe('TOPIC\tPARTITIONS');
     expect(listed.stdout).toContain(`${topic}\t3`);
@@ -99,7 +109,10 @@ describe('cli > spool command', () => {
     expect(produced.stderr).toMatch(/produced 10000 records/);
     const consumed = await spool(url, ['consume', topic, '--from-beginning', '--max-messages', '10000', '--format', 'json']);
     expect(consumed.code).toBe(0);
-    const records = consumed.stdout.trim().split('\n').map((line) => JSON.parse(line) as { partition: number; offset: number; key: string; value: string });
+    const records = consumed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { partition: number; offset: number; key: string; value: string });
     expect(records).toHaveLength(10_000);
     expect(new Set(records.map((r) => r.value)).size).toBe(10_000);
     const byPartition = new Map<number, number[]>();
@@ -157,9 +170,26 @@ describe('cli > spool command', () => {
 
   it('serves the agent with flags for the SPOOL_ settings, and stops cleanly on SIGTERM', async () => {
     const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/spool.ts', 'serve', '--http-port', '0', '--kafka-port', '0', '--data-dir', tempDir('spool-serve-'), '--default-partitions', '3'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bin/spool.ts',
+        'serve',
+        '--http-port',
+        '0',
+        '--kafka-port',
+        '0',
+        '--data-dir',
+        tempDir('spool-serve-'),
+        '--default-partitions',
+        '3',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     const served = await new Promise<string>((resolve, reject) => {
       child.stdout!.on('data', (chunk: Buffer) => {
@@ -182,7 +212,9 @@ describe('cli > spool command', () => {
     const value = 'v'.repeat(1000);
     await spool(url, ['topics', 'create', topic, '--partitions', '2']);
     // 2 MB: far more than a pipe holds, so the command is still writing when the reader leaves.
-    expect(await spool(url, ['produce', topic], `${Array.from({ length: 2000 }, (_, i) => `${i}${value}`).join('\n')}\n`)).toMatchObject({ code: 0 });
+    expect(await spool(url, ['produce', topic], `${Array.from({ length: 2000 }, (_, i) => `${i}${value}`).join('\n')}\n`)).toMatchObject({
+      code: 0,
+    });
     const direct = await spoolIntoLeavingReader(url, ['consume', topic, '--from-beginning'], 1);
     expect(direct).toMatchObject({ code: 0, signal: null });
     expect(direct.stderr).not.toMatch(/EPIPE|Error/);
@@ -249,9 +281,18 @@ describe('cli > spool command', () => {
 describe('cli > spool command against an API with keys', () => {
   it('sends --token (or SPOOL_TOKEN) as the bearer token', async () => {
     const token = `root-${randomUUID()}`;
-    const agent = await startAgent(loadConfig({ SPOOL_DATA_DIR: tempDir('spool-cli-auth-'), SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_AUTH_TOKEN: token, SPOOL_MAINTENANCE_INTERVAL_MS: '0' }), {
-      logger: silentLogger,
-    });
+    const agent = await startAgent(
+      loadConfig({
+        SPOOL_DATA_DIR: tempDir('spool-cli-auth-'),
+        SPOOL_HTTP_PORT: '0',
+        SPOOL_KAFKA_PORT: '0',
+        SPOOL_AUTH_TOKEN: token,
+        SPOOL_MAINTENANCE_INTERVAL_MS: '0',
+      }),
+      {
+        logger: silentLogger,
+      },
+    );
     try {
       const refused = await spool(agent.httpUrl, ['topics', 'list']);
       expect(refused.code).toBe(1);

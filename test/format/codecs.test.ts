@@ -54,7 +54,6 @@ function expectRecords(decoded: readonly DecodedRecord[], inputs: readonly Recor
   expect(decoded.map((r) => r.offset)).toEqual(inputs.map((_, i) => i));
 }
 
-
 /** Compressible input of a given size: record-like text with some random bytes mixed in. */
 function sampleInput(seed: number, length: number): Buffer {
   const random = prng(seed);
@@ -77,7 +76,14 @@ describe('format > compression > snappy, lz4, zstd', () => {
   });
 
   it('round-trips empty, tiny, multi-block, incompressible and large inputs through every codec', () => {
-    const inputs = [Buffer.alloc(0), Buffer.from('x'), sampleInput(1, 100), sampleInput(2, 200_000), prng(3).bytes(70_000), Buffer.alloc(1_500_000, 7)];
+    const inputs = [
+      Buffer.alloc(0),
+      Buffer.from('x'),
+      sampleInput(1, 100),
+      sampleInput(2, 200_000),
+      prng(3).bytes(70_000),
+      Buffer.alloc(1_500_000, 7),
+    ];
     for (const name of kafkaCodecs) {
       for (const input of inputs) {
         const packed = compress(name, input);
@@ -135,7 +141,7 @@ describe('format > compression > golden bytes from other implementations', () =>
     expect(decompress('lz4', frame).equals(fixturePayload())).toBe(true);
   });
 
-  it('reads the Java client\'s streamed zstd frame, which does not declare its content size', () => {
+  it("reads the Java client's streamed zstd frame, which does not declare its content size", () => {
     expect(loadFixture('java-zstd')[61 + 4]! & 0xc0).toBe(0);
   });
 
@@ -224,10 +230,17 @@ describe('format > compression > encoder loading', () => {
 describe('format > compression > malformed input', () => {
   it('reports garbage and truncated payloads as CORRUPT_RECORD for every codec', () => {
     for (const name of kafkaCodecs) {
-      expectSpoolError(() => decompress(name, Buffer.from('definitely not compressed data')), 'CORRUPT_RECORD', new RegExp(`^${name} records section does not decompress`));
+      expectSpoolError(
+        () => decompress(name, Buffer.from('definitely not compressed data')),
+        'CORRUPT_RECORD',
+        new RegExp(`^${name} records section does not decompress`),
+      );
       const packed = compress(name, sampleInput(9, 50_000));
       for (const cut of [1, 5, 17, packed.length >> 1, packed.length - 1]) {
-        expect(outcome(() => decompress(name, packed.subarray(0, cut))), `${name} cut at ${cut}`).toBe('CORRUPT_RECORD');
+        expect(
+          outcome(() => decompress(name, packed.subarray(0, cut))),
+          `${name} cut at ${cut}`,
+        ).toBe('CORRUPT_RECORD');
       }
     }
   });
@@ -236,9 +249,17 @@ describe('format > compression > malformed input', () => {
     const xerial = compress('snappy', sampleInput(10, 1000));
     const lying = Buffer.from(xerial);
     lying.writeInt32BE(1_000_000, 16);
-    expectSpoolError(() => decompress('snappy', lying), 'CORRUPT_RECORD', /xerial snappy chunk at byte 16 must be 1-\d+ bytes, got 1000000/);
+    expectSpoolError(
+      () => decompress('snappy', lying),
+      'CORRUPT_RECORD',
+      /xerial snappy chunk at byte 16 must be 1-\d+ bytes, got 1000000/,
+    );
     // A raw block declaring ~1 GiB from 6 bytes: refused before anything is allocated.
-    expectSpoolError(() => decompress('snappy', Buffer.from([0x80, 0x80, 0x80, 0x80, 0x04, 0x00])), 'CORRUPT_RECORD', /declares 1073741824 uncompressed bytes/);
+    expectSpoolError(
+      () => decompress('snappy', Buffer.from([0x80, 0x80, 0x80, 0x80, 0x04, 0x00])),
+      'CORRUPT_RECORD',
+      /declares 1073741824 uncompressed bytes/,
+    );
   });
 
   it('names what is wrong in an LZ4 frame', () => {
@@ -246,7 +267,10 @@ describe('format > compression > malformed input', () => {
     const cases: [Buffer, RegExp][] = [
       [Buffer.concat([frame, Buffer.from([0])]), /lz4 frame must end at byte/],
       [Buffer.from(frame).fill(0xff, 7, 11), /lz4 block at byte 7 must be at most 65536 bytes/],
-      [Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x61, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]), /must not need a dictionary/],
+      [
+        Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x61, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]),
+        /must not need a dictionary/,
+      ],
       [Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82, 0x10, 0x00, 0x00, 0x00, 0x01]), /lz4 block at byte 7 runs past the end/],
       [Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x20, 0x40, 0x82]), /lz4 frame version must be 01/],
     ];
@@ -259,7 +283,11 @@ describe('format > compression > malformed input', () => {
     expectSpoolError(() => decompress('zstd', hugeWindow), 'CORRUPT_RECORD', /needs a \d+-byte window, more than the 134217728 allowed/);
     const reservedBlock = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50, 0x07, 0x00, 0x00]);
     expectSpoolError(() => decompress('zstd', reservedBlock), 'CORRUPT_RECORD', /reserved type 3/);
-    expectSpoolError(() => decompress('zstd', Buffer.concat([frame, Buffer.from([1, 2])])), 'CORRUPT_RECORD', /zstd frame magic at byte \d+ is truncated/);
+    expectSpoolError(
+      () => decompress('zstd', Buffer.concat([frame, Buffer.from([1, 2])])),
+      'CORRUPT_RECORD',
+      /zstd frame magic at byte \d+ is truncated/,
+    );
     expectSpoolError(() => decompress('zstd', Buffer.alloc(0)), 'CORRUPT_RECORD', /zstd input is empty/);
   });
 
@@ -268,7 +296,11 @@ describe('format > compression > malformed input', () => {
     for (const name of kafkaCodecs) {
       const bomb = compress(name, zeros);
       expect(bomb.length, name).toBeLessThan(zeros.length / 20);
-      expectSpoolError(() => decompress(name, bomb, 100_000), 'RECORD_TOO_LARGE', `${name} records section must decompress to at most 100000 bytes, got more`);
+      expectSpoolError(
+        () => decompress(name, bomb, 100_000),
+        'RECORD_TOO_LARGE',
+        `${name} records section must decompress to at most 100000 bytes, got more`,
+      );
       expect(decompress(name, bomb, zeros.length).length).toBe(zeros.length);
     }
     // Declared sizes are refused up front: the LZ4 content size field, the zstd frame content size.

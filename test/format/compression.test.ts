@@ -1,12 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import {
-  compress,
-  compressionFromId,
-  compressionIds,
-  decompress,
-  type Compression,
-} from '../../lib/format/index.js';
+import { compress, compressionFromId, compressionIds, decompress, type Compression } from '../../lib/format/index.js';
 import { expectSpoolError, prng } from './support.js';
 
 describe('format > compression', () => {
@@ -24,7 +18,11 @@ describe('format > compression', () => {
 
   it('decodes every codec Kafka defines: none of them is UNSUPPORTED_COMPRESSION for reading', () => {
     for (const name of ['snappy', 'lz4', 'zstd'] as const) {
-      expectSpoolError(() => decompress(name, Buffer.from('x')), 'CORRUPT_RECORD', new RegExp(`^${name} records section does not decompress`));
+      expectSpoolError(
+        () => decompress(name, Buffer.from('x')),
+        'CORRUPT_RECORD',
+        new RegExp(`^${name} records section does not decompress`),
+      );
     }
   });
 

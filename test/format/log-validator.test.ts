@@ -26,12 +26,19 @@ import {
 import { expectSpoolError, fixCrc, loadFixture } from './support.js';
 
 const nowMs = 1_700_000_000_000;
-const createTime: AppendSettings = { timestampType: 'CreateTime', timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER, timestampAfterMaxMs: 3_600_000, maxBatchBytes: 1_048_588, nowMs };
+const createTime: AppendSettings = {
+  timestampType: 'CreateTime',
+  timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
+  timestampAfterMaxMs: 3_600_000,
+  maxBatchBytes: 1_048_588,
+  nowMs,
+};
 const logAppendTime: AppendSettings = { ...createTime, timestampType: 'LogAppendTime' };
 const codecs: Compression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
 
 const text = (s: string) => Buffer.from(s);
-const records = (count: number, firstMs = nowMs - 10_000) => Array.from({ length: count }, (_, i) => ({ key: text(`k${i}`), value: text(`v${i}`), timestampMs: firstMs + i * 100 }));
+const records = (count: number, firstMs = nowMs - 10_000) =>
+  Array.from({ length: count }, (_, i) => ({ key: text(`k${i}`), value: text(`v${i}`), timestampMs: firstMs + i * 100 }));
 
 /** What Filebeat's sarama fork sends: a correct batch whose header says maxTimestamp -1. */
 function filebeatBatch(compression: Compression = 'gzip', count = 3): Buffer {
@@ -47,7 +54,10 @@ interface RawRecord {
 }
 
 /** A batch written field by field, so a test can break what encodeRecordBatch never would. */
-function rawBatch(recordsIn: readonly RawRecord[], options: { compression?: Compression; baseTimestampMs?: number; maxTimestampMs?: number; attributes?: number } = {}): Buffer {
+function rawBatch(
+  recordsIn: readonly RawRecord[],
+  options: { compression?: Compression; baseTimestampMs?: number; maxTimestampMs?: number; attributes?: number } = {},
+): Buffer {
   const body = new ByteWriter(256);
   for (const record of recordsIn) {
     const inner = new ByteWriter(64);
@@ -103,9 +113,19 @@ beforeAll(() => compressionReady());
 describe('format > log validator > rules', () => {
   /** Per rule: a batch that breaks exactly it, and the settings to validate with. */
   const breaking: Record<string, () => { bytes: Buffer; settings?: AppendSettings; message: RegExp }> = {
-    'one-batch': () => ({ bytes: Buffer.concat([encodeRecordBatch(records(2)), encodeRecordBatch(records(1))]), message: /exactly one record batch per partition/ }),
-    'base-offset-zero': () => ({ bytes: edited((b) => b.writeBigInt64BE(5n, 0)), message: /baseOffset of a produced record batch must be 0, got 5/ }),
-    'max-message-bytes': () => ({ bytes: encodeRecordBatch(records(3)), settings: { ...createTime, maxBatchBytes: 50 }, message: /over max.message.bytes 50/ }),
+    'one-batch': () => ({
+      bytes: Buffer.concat([encodeRecordBatch(records(2)), encodeRecordBatch(records(1))]),
+      message: /exactly one record batch per partition/,
+    }),
+    'base-offset-zero': () => ({
+      bytes: edited((b) => b.writeBigInt64BE(5n, 0)),
+      message: /baseOffset of a produced record batch must be 0, got 5/,
+    }),
+    'max-message-bytes': () => ({
+      bytes: encodeRecordBatch(records(3)),
+      settings: { ...createTime, maxBatchBytes: 50 },
+      message: /over max.message.bytes 50/,
+    }),
     crc: () => {
       const bytes = encodeRecordBatch(records(3));
       bytes[bytes.length - 1]! ^= 0xff;
@@ -113,9 +133,18 @@ describe('format > log validator > rules', () => {
     },
     'offset-range': () => ({ bytes: edited((b) => b.writeInt32BE(-1, 23)), message: /invalid offset range: lastOffsetDelta -1/ }),
     'record-count': () => ({ bytes: edited((b) => b.writeInt32BE(0, 57)), message: /at least one record, got 0/ }),
-    'count-matches-offsets': () => ({ bytes: edited((b) => b.writeInt32BE(4, 23)), message: /lastOffsetDelta 4 spans 5 offsets but recordCount is 3/ }),
-    'no-control-batch': () => ({ bytes: edited((b) => b.writeInt16BE(b.readInt16BE(21) | 0x20, 21)), message: /not allowed to write control records/ }),
-    'sequence-with-producer-id': () => ({ bytes: edited((b) => b.writeBigInt64BE(7n, 43)), message: /invalid sequence number -1 in a record batch with producerId 7/ }),
+    'count-matches-offsets': () => ({
+      bytes: edited((b) => b.writeInt32BE(4, 23)),
+      message: /lastOffsetDelta 4 spans 5 offsets but recordCount is 3/,
+    }),
+    'no-control-batch': () => ({
+      bytes: edited((b) => b.writeInt16BE(b.readInt16BE(21) | 0x20, 21)),
+      message: /not allowed to write control records/,
+    }),
+    'sequence-with-producer-id': () => ({
+      bytes: edited((b) => b.writeBigInt64BE(7n, 43)),
+      message: /invalid sequence number -1 in a record batch with producerId 7/,
+    }),
     'inner-offsets': () => ({
       bytes: rawBatch([
         { offsetDelta: 0, timestampDelta: 0, value: 'a' },
@@ -128,10 +157,15 @@ describe('format > log validator > rules', () => {
       settings: logAppendTime,
       message: /should not set the timestamp type to LogAppendTime/,
     }),
-    'timestamp-not-negative': () => ({ bytes: rawBatch([{ offsetDelta: 0, timestampDelta: 0, value: 'a' }], { baseTimestampMs: -5, maxTimestampMs: -5 }), message: /timestamp -5; expected a time in ms/ }),
+    'timestamp-not-negative': () => ({
+      bytes: rawBatch([{ offsetDelta: 0, timestampDelta: 0, value: 'a' }], { baseTimestampMs: -5, maxTimestampMs: -5 }),
+      message: /timestamp -5; expected a time in ms/,
+    }),
     'timestamp-bounds': () => ({
       bytes: encodeRecordBatch([...records(2), { key: null, value: text('future'), timestampMs: nowMs + 3_600_001 }]),
-      message: new RegExp(`timestamp ${nowMs + 3_600_001} of record 2 is out of range; it should be within \\[-?\\d+, ${nowMs + 3_600_000}\\]`),
+      message: new RegExp(
+        `timestamp ${nowMs + 3_600_001} of record 2 is out of range; it should be within \\[-?\\d+, ${nowMs + 3_600_000}\\]`,
+      ),
     }),
   };
 
@@ -149,7 +183,11 @@ describe('format > log validator > rules', () => {
 
   it('reports every failing record with its index, as Produce v8 record_errors, and refuses the batch whole', () => {
     const future = nowMs + 7_200_000;
-    const batch = encodeRecordBatch([...records(2), { key: null, value: text('x'), timestampMs: future }, { key: null, value: text('y'), timestampMs: future + 1 }]);
+    const batch = encodeRecordBatch([
+      ...records(2),
+      { key: null, value: text('x'), timestampMs: future },
+      { key: null, value: text('y'), timestampMs: future + 1 },
+    ]);
     const error = refusal(() => validateAppend(batch, createTime));
     expect(error.code).toBe('INVALID_TIMESTAMP');
     expect(error.message).toMatch(/record 2 is out of range.*\(and 1 more record\)/);
@@ -163,9 +201,14 @@ describe('format > log validator > rules', () => {
     const window = { ...createTime, timestampBeforeMaxMs: 60_000 };
     expect(() => validateAppend(encodeRecordBatch([{ key: null, value: null, timestampMs: nowMs - 60_000 }]), window)).not.toThrow();
     expect(() => validateAppend(encodeRecordBatch([{ key: null, value: null, timestampMs: nowMs + 3_600_000 }]), window)).not.toThrow();
-    expectSpoolError(() => validateAppend(encodeRecordBatch([{ key: null, value: null, timestampMs: nowMs - 60_001 }]), window), 'INVALID_TIMESTAMP');
+    expectSpoolError(
+      () => validateAppend(encodeRecordBatch([{ key: null, value: null, timestampMs: nowMs - 60_001 }]), window),
+      'INVALID_TIMESTAMP',
+    );
     expect(() => validateAppend(encodeRecordBatch([{ key: null, value: null, timestampMs: 0 }]), createTime)).not.toThrow();
-    expect(() => validateAppend(encodeRecordBatch([{ key: null, value: null, timestampMs: nowMs + 86_400_000 }]), logAppendTime)).not.toThrow();
+    expect(() =>
+      validateAppend(encodeRecordBatch([{ key: null, value: null, timestampMs: nowMs + 86_400_000 }]), logAppendTime),
+    ).not.toThrow();
   });
 
   it('refuses a compressed batch that inflates beyond maxDecompressedBytes (a compression bomb) with RECORD_TOO_LARGE', () => {
@@ -184,7 +227,13 @@ describe('format > log validator > rules', () => {
 
 describe('format > log validator > normalisations', () => {
   it('lists each normalisation with what Kafka does', () => {
-    expect(normalisations.map((n) => n.id)).toEqual(['dense-inner-offsets', 'create-time-max-timestamp', 'log-append-time', 'no-timestamps', 'partition-leader-epoch']);
+    expect(normalisations.map((n) => n.id)).toEqual([
+      'dense-inner-offsets',
+      'create-time-max-timestamp',
+      'log-append-time',
+      'no-timestamps',
+      'partition-leader-epoch',
+    ]);
     for (const normalisation of normalisations) expect(normalisation.kafka.length).toBeGreaterThan(10);
   });
 
@@ -199,7 +248,9 @@ describe('format > log validator > normalisations', () => {
       // Everything after the header (the compressed records) is byte for byte what the client sent.
       expect(validated.bytes.subarray(61).equals(sent.subarray(61))).toBe(true);
       const decoded = decodeRecordBatch(validated.bytes); // checks the new CRC
-      expect(decoded.records.map((r) => [r.timestampMs, r.value!.toString()])).toEqual(records(3).map((r) => [r.timestampMs, r.value.toString()]));
+      expect(decoded.records.map((r) => [r.timestampMs, r.value!.toString()])).toEqual(
+        records(3).map((r) => [r.timestampMs, r.value.toString()]),
+      );
       expect(validated.logAppendTimeMs).toBe(-1);
     });
   }
@@ -212,7 +263,11 @@ describe('format > log validator > normalisations', () => {
 
   it('log-append-time: with LogAppendTime the batch says so and every record reads the time of append', () => {
     const validated = validateAppend(encodeRecordBatch(records(3), { compression: 'lz4' }), logAppendTime);
-    expect(validated).toMatchObject({ rewrite: 'header', logAppendTimeMs: nowMs, header: { timestampType: 'log-append', maxTimestampMs: nowMs } });
+    expect(validated).toMatchObject({
+      rewrite: 'header',
+      logAppendTimeMs: nowMs,
+      header: { timestampType: 'log-append', maxTimestampMs: nowMs },
+    });
     expect(decodeRecordBatch(validated.bytes).records.map((r) => r.timestampMs)).toEqual([nowMs, nowMs, nowMs]);
   });
 

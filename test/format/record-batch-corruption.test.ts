@@ -14,10 +14,15 @@ import {
 import { expectSpoolError, outcome, fixCrc, flipByte, loadFixture, prng, randomRecord } from './support.js';
 
 /** Validation that only structure can fail: any time, any size. */
-const anyTime: AppendSettings = { timestampType: 'CreateTime', timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER, timestampAfterMaxMs: Number.MAX_SAFE_INTEGER, maxBatchBytes: Number.MAX_SAFE_INTEGER, nowMs: 0 };
+const anyTime: AppendSettings = {
+  timestampType: 'CreateTime',
+  timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
+  timestampAfterMaxMs: Number.MAX_SAFE_INTEGER,
+  maxBatchBytes: Number.MAX_SAFE_INTEGER,
+  nowMs: 0,
+};
 
 const T0 = 1_700_000_000_000;
-
 
 function decodeAll(buf: Buffer): void {
   for (const { pos } of batchesIn(buf)) decodeRecordBatch(buf, pos);
@@ -69,7 +74,11 @@ describe('format > record batch > corruption', () => {
   it('reports a flipped CRC byte', () => {
     const batch = loadFixture('uncompressed');
     flipByte(batch, 18, 0x01);
-    expectSpoolError(() => decodeRecordBatch(batch), 'CORRUPT_RECORD', /record batch at position 0 fails its CRC-32C check: the header says 0x0d9d5745, the bytes give 0x0d9c5745/);
+    expectSpoolError(
+      () => decodeRecordBatch(batch),
+      'CORRUPT_RECORD',
+      /record batch at position 0 fails its CRC-32C check: the header says 0x0d9d5745, the bytes give 0x0d9c5745/,
+    );
   });
 
   it('reports a flipped payload byte as a CRC failure', () => {
@@ -88,7 +97,11 @@ describe('format > record batch > corruption', () => {
   it('reports a batchLength larger than the buffer', () => {
     const batch = loadFixture('uncompressed');
     batch.writeInt32BE(1000, 8);
-    expectSpoolError(() => readBatchHeader(batch), 'CORRUPT_RECORD', 'record batch at position 0 is truncated: batchLength 1000 needs 1012 bytes, got 161');
+    expectSpoolError(
+      () => readBatchHeader(batch),
+      'CORRUPT_RECORD',
+      'record batch at position 0 is truncated: batchLength 1000 needs 1012 bytes, got 161',
+    );
   });
 
   it('reports a batchLength too small for the header', () => {
@@ -101,12 +114,28 @@ describe('format > record batch > corruption', () => {
     const batch = loadFixture('uncompressed');
     for (let length = 1; length < batch.length; length++) {
       const cut = batch.subarray(0, length);
-      expect(outcome(() => readBatchHeader(cut)), `readBatchHeader at ${length}`).toBe('CORRUPT_RECORD');
-      expect(outcome(() => decodeRecordBatch(cut)), `decodeRecordBatch at ${length}`).toBe('CORRUPT_RECORD');
-      expect(outcome(() => validateAppend(cut, anyTime)), `validateAppend at ${length}`).toBe('CORRUPT_RECORD');
-      expect(outcome(() => [...batchesIn(cut)]), `batchesIn at ${length}`).toBe('CORRUPT_RECORD');
+      expect(
+        outcome(() => readBatchHeader(cut)),
+        `readBatchHeader at ${length}`,
+      ).toBe('CORRUPT_RECORD');
+      expect(
+        outcome(() => decodeRecordBatch(cut)),
+        `decodeRecordBatch at ${length}`,
+      ).toBe('CORRUPT_RECORD');
+      expect(
+        outcome(() => validateAppend(cut, anyTime)),
+        `validateAppend at ${length}`,
+      ).toBe('CORRUPT_RECORD');
+      expect(
+        outcome(() => [...batchesIn(cut)]),
+        `batchesIn at ${length}`,
+      ).toBe('CORRUPT_RECORD');
     }
-    expectSpoolError(() => decodeRecordBatch(batch.subarray(0, 40)), 'CORRUPT_RECORD', 'record batch at position 0 is truncated: its header needs 61 bytes, got 40');
+    expectSpoolError(
+      () => decodeRecordBatch(batch.subarray(0, 40)),
+      'CORRUPT_RECORD',
+      'record batch at position 0 is truncated: its header needs 61 bytes, got 40',
+    );
   });
 
   it('reports a truncated tail after whole batches when walking', () => {
@@ -123,7 +152,10 @@ describe('format > record batch > corruption', () => {
         const cut = Buffer.from(source.subarray(0, length));
         cut.writeInt32BE(length - 12, 8);
         fixCrc(cut);
-        expect(outcome(() => decodeRecordBatch(cut)), `cut at ${length}`).toBe('CORRUPT_RECORD');
+        expect(
+          outcome(() => decodeRecordBatch(cut)),
+          `cut at ${length}`,
+        ).toBe('CORRUPT_RECORD');
         // INVALID_RECORD: the transactional fixture was stored at baseOffset 100, which no client sends.
         expect(['CORRUPT_RECORD', 'INVALID_RECORD', 'ok']).toContain(outcome(() => validateAppend(cut, anyTime)));
       }
@@ -133,7 +165,11 @@ describe('format > record batch > corruption', () => {
   it('reports a record count larger or smaller than the records present', () => {
     const more = loadFixture('uncompressed');
     more.writeInt32BE(4, 57);
-    expectSpoolError(() => decodeRecordBatch(fixCrc(more)), 'CORRUPT_RECORD', 'record batch at position 0 declares 4 records but its records end after 3');
+    expectSpoolError(
+      () => decodeRecordBatch(fixCrc(more)),
+      'CORRUPT_RECORD',
+      'record batch at position 0 declares 4 records but its records end after 3',
+    );
 
     const fewer = loadFixture('uncompressed');
     fewer.writeInt32BE(2, 57);
@@ -141,7 +177,11 @@ describe('format > record batch > corruption', () => {
 
     const absurd = loadFixture('uncompressed');
     absurd.writeInt32BE(2 ** 31 - 1, 57);
-    expectSpoolError(() => decodeRecordBatch(fixCrc(absurd)), 'CORRUPT_RECORD', /declares 2147483647 records but its 100 bytes of records hold at most 14/);
+    expectSpoolError(
+      () => decodeRecordBatch(fixCrc(absurd)),
+      'CORRUPT_RECORD',
+      /declares 2147483647 records but its 100 bytes of records hold at most 14/,
+    );
 
     const negative = loadFixture('uncompressed');
     negative.writeInt32BE(-1, 57);
@@ -172,7 +212,11 @@ describe('format > record batch > corruption', () => {
     expectSpoolError(() => decodeRecordBatch(tooShort), 'CORRUPT_RECORD', /record 0 headersCount is truncated/);
 
     const pastEnd = withRecords(recordBytes(100, ...validBody), 1);
-    expectSpoolError(() => decodeRecordBatch(pastEnd), 'CORRUPT_RECORD', /record 0 length must be in \[6, 7\] \(the bytes left in the batch\), got 100/);
+    expectSpoolError(
+      () => decodeRecordBatch(pastEnd),
+      'CORRUPT_RECORD',
+      /record 0 length must be in \[6, 7\] \(the bytes left in the batch\), got 100/,
+    );
   });
 
   it('reports negative lengths other than -1 and negative header counts', () => {
@@ -194,10 +238,18 @@ describe('format > record batch > corruption', () => {
     unknown.writeInt16BE(5, 21);
     expectSpoolError(() => decodeRecordBatch(fixCrc(unknown)), 'CORRUPT_RECORD', 'record batch compression id must be 0-4, got 5');
 
-    for (const [id, name] of [[2, 'snappy'], [3, 'lz4'], [4, 'zstd']] as const) {
+    for (const [id, name] of [
+      [2, 'snappy'],
+      [3, 'lz4'],
+      [4, 'zstd'],
+    ] as const) {
       const relabelled = loadFixture('uncompressed');
       relabelled.writeInt16BE(id, 21);
-      expectSpoolError(() => decodeRecordBatch(fixCrc(relabelled)), 'CORRUPT_RECORD', new RegExp(`^${name} records section does not decompress`));
+      expectSpoolError(
+        () => decodeRecordBatch(fixCrc(relabelled)),
+        'CORRUPT_RECORD',
+        new RegExp(`^${name} records section does not decompress`),
+      );
     }
   });
 
@@ -215,7 +267,11 @@ describe('format > record batch > corruption', () => {
   it('reports int64 header fields outside ±2^53', () => {
     const batch = loadFixture('uncompressed');
     batch.writeBigInt64BE(2n ** 60n, 27);
-    expectSpoolError(() => decodeRecordBatch(fixCrc(batch)), 'CORRUPT_RECORD', /baseTimestamp must be within ±2\^53, got 1152921504606846976/);
+    expectSpoolError(
+      () => decodeRecordBatch(fixCrc(batch)),
+      'CORRUPT_RECORD',
+      /baseTimestamp must be within ±2\^53, got 1152921504606846976/,
+    );
   });
 
   it('rejects a position outside the buffer as an invalid argument', () => {
@@ -252,7 +308,9 @@ describe('format > record batch > corruption', () => {
         for (let f = 0; f < flips; f++) flipByte(flipped, random.int(21, source.length - 1), random.int(1, 255));
         fixCrc(flipped);
         expect(allowed).toContain(outcome(() => decodeRecordBatch(flipped)));
-        expect([...allowed, 'INVALID_RECORD', 'INVALID_TIMESTAMP', 'RECORD_TOO_LARGE']).toContain(outcome(() => validateAppend(flipped, anyTime)));
+        expect([...allowed, 'INVALID_RECORD', 'INVALID_TIMESTAMP', 'RECORD_TOO_LARGE']).toContain(
+          outcome(() => validateAppend(flipped, anyTime)),
+        );
         expect(allowed).toContain(outcome(() => decodeAll(flipped)));
       }
     }
@@ -265,10 +323,10 @@ describe('format > record batch > corruption', () => {
       if (junk.length > 16 && random.bool()) junk[16] = 2; // get past the magic check half the time
       if (junk.length > 12 && random.bool()) junk.writeInt32BE(junk.length - 12, 8);
       if (junk.length > 61 && random.bool()) fixCrc(junk);
-      expect(['ok', 'CORRUPT_RECORD', 'UNSUPPORTED_COMPRESSION', 'RECORD_TOO_LARGE']).toContain(
-        outcome(() => decodeAll(junk)),
+      expect(['ok', 'CORRUPT_RECORD', 'UNSUPPORTED_COMPRESSION', 'RECORD_TOO_LARGE']).toContain(outcome(() => decodeAll(junk)));
+      expect(['ok', 'CORRUPT_RECORD', 'UNSUPPORTED_COMPRESSION', 'INVALID_RECORD', 'INVALID_TIMESTAMP', 'RECORD_TOO_LARGE']).toContain(
+        outcome(() => validateAppend(junk, anyTime)),
       );
-      expect(['ok', 'CORRUPT_RECORD', 'UNSUPPORTED_COMPRESSION', 'INVALID_RECORD', 'INVALID_TIMESTAMP', 'RECORD_TOO_LARGE']).toContain(outcome(() => validateAppend(junk, anyTime)));
     }
   });
 

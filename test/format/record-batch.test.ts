@@ -137,7 +137,11 @@ describe('format > record batch > golden fixtures (written by kafkajs)', () => {
       maxTimestampMs: T0 + 1000,
       lastOffsetDelta: 1,
     });
-    expectDecodedAs(records, transactionalRecords.map((r) => ({ ...r, headers: [] })), 100);
+    expectDecodedAs(
+      records,
+      transactionalRecords.map((r) => ({ ...r, headers: [] })),
+      100,
+    );
     expect(encodeRecordBatch(transactionalRecords, transactionalOptions).equals(fixture)).toBe(true);
   });
 });
@@ -184,13 +188,7 @@ describe('format > record batch > encode and decode', () => {
         // An independent decoder reads the same records.
         const theirs = await decodeWithKafkajs(new KafkajsDecoder(batch));
         expect(theirs.records.map((r) => [r.offset, r.timestamp, hex(r.key), hex(r.value), r.headers])).toEqual(
-          inputs.map((r, i) => [
-            String(options.baseOffset! + i),
-            String(r.timestampMs),
-            hex(r.key),
-            hex(r.value),
-            kafkajsHeaders(r),
-          ]),
+          inputs.map((r, i) => [String(options.baseOffset! + i), String(r.timestampMs), hex(r.key), hex(r.value), kafkajsHeaders(r)]),
         );
       }
     }
@@ -234,7 +232,13 @@ describe('format > record batch > encode and decode', () => {
 
   it('stamps records without a timestamp with nowMs, else with the current time', () => {
     const stamped = decodeRecordBatch(
-      encodeRecordBatch([{ key: null, value: null }, { key: null, value: null, timestampMs: T0 }], { nowMs: T0 + 7 }),
+      encodeRecordBatch(
+        [
+          { key: null, value: null },
+          { key: null, value: null, timestampMs: T0 },
+        ],
+        { nowMs: T0 + 7 },
+      ),
     );
     expect(stamped.records.map((r) => r.timestampMs)).toEqual([T0 + 7, T0]);
     expect(stamped.header.baseTimestampMs).toBe(T0 + 7);
@@ -286,9 +290,18 @@ describe('format > record batch > encode and decode', () => {
       [() => encodeRecordBatch(one, { producerId: 2 ** 53 }), /producerId must be an integer/],
       [() => encodeRecordBatch(one, { nowMs: -5 }), /nowMs .* got -5/],
       [() => encodeRecordBatch([{ key: 'abc' as unknown as Buffer, value: null }]), 'record 0 key must be a Buffer or null, got "abc"'],
-      [() => encodeRecordBatch([...one, { key: null, value: null, timestampMs: -1 }]), 'record 1 timestampMs must be a non-negative safe integer, got -1'],
-      [() => encodeRecordBatch([{ key: null, value: null, headers: [{ key: 5 as unknown as string, value: null }] }]), /record 0 header key must be a string, got 5/],
-      [() => encodeRecordBatch([{ key: null, value: null, headers: [{ key: 'h', value: 'x' as unknown as Buffer }] }]), /record 0 header value must be a Buffer or null/],
+      [
+        () => encodeRecordBatch([...one, { key: null, value: null, timestampMs: -1 }]),
+        'record 1 timestampMs must be a non-negative safe integer, got -1',
+      ],
+      [
+        () => encodeRecordBatch([{ key: null, value: null, headers: [{ key: 5 as unknown as string, value: null }] }]),
+        /record 0 header key must be a string, got 5/,
+      ],
+      [
+        () => encodeRecordBatch([{ key: null, value: null, headers: [{ key: 'h', value: 'x' as unknown as Buffer }] }]),
+        /record 0 header value must be a Buffer or null/,
+      ],
     ];
     for (const [call, message] of cases) expectSpoolError(call, 'INVALID_ARGUMENT', message);
   });
@@ -305,11 +318,7 @@ describe('format > record batch > offsets and walking', () => {
   });
 
   it('walks concatenated batches and patches them into one dense offset range', () => {
-    const chunk = Buffer.concat([
-      encodeRecordBatch(threeRecords),
-      loadFixture('gzip'),
-      loadFixture('transactional'),
-    ]);
+    const chunk = Buffer.concat([encodeRecordBatch(threeRecords), loadFixture('gzip'), loadFixture('transactional')]);
     const walked = [...batchesIn(chunk)];
     expect(walked.map((b) => b.pos)).toEqual([0, 161, 161 + 180]);
     expect(walked.map((b) => b.header.recordCount)).toEqual([3, 3, 2]);

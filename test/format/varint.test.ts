@@ -114,11 +114,7 @@ describe('format > varint', () => {
   it('rejects varints longer than 5 bytes and varlongs longer than 10', () => {
     expectSpoolError(() => readVarint(reader('808080808000')), 'CORRUPT_RECORD', /longer than 5 bytes/);
     expectSpoolError(() => readUVarint(reader('ffffffffff01')), 'CORRUPT_RECORD', /longer than 5 bytes/);
-    expectSpoolError(
-      () => readVarlong(reader('8080808080808080808000')),
-      'CORRUPT_RECORD',
-      /longer than 10 bytes/,
-    );
+    expectSpoolError(() => readVarlong(reader('8080808080808080808000')), 'CORRUPT_RECORD', /longer than 10 bytes/);
   });
 
   it('rejects a last byte with bits beyond the type width', () => {

@@ -60,12 +60,18 @@ export function groupSuite(kind: () => StoreKind): void {
         };
         for (let i = 0; i < 5; i++) {
           // The last to join will go silent: a short session; the others' outlast the clock skew below.
-          const joined = await groups[i % 2]!.join(group, { topics: [topic], autoOffsetReset: 'earliest', sessionTimeoutMs: i === 4 ? 5_000 : 60_000 });
+          const joined = await groups[i % 2]!.join(group, {
+            topics: [topic],
+            autoOffsetReset: 'earliest',
+            sessionTimeoutMs: i === 4 ? 5_000 : 60_000,
+          });
           ids.push(joined.memberId);
           await check();
           await settle();
         }
-        expect((await groups[0].describe(group)).members.filter((m) => m.assignments.length === 0)).toHaveLength(Math.max(0, 5 - partitions));
+        expect((await groups[0].describe(group)).members.filter((m) => m.assignments.length === 0)).toHaveLength(
+          Math.max(0, 5 - partitions),
+        );
         await groups[1].leave(group, ids.shift()!);
         await check();
         await settle();
@@ -90,17 +96,25 @@ export function groupSuite(kind: () => StoreKind): void {
       expect(told.generation).toBe(b.generation);
       expect(told.revoking).toHaveLength(1);
       // a commits what it is giving up, then acknowledges with its next request.
-      await groups[0].commit(group, { memberId: a.memberId, generation: told.generation, offsets: told.revoking.map((tp) => ({ ...tp, offset: 0 })) });
+      await groups[0].commit(group, {
+        memberId: a.memberId,
+        generation: told.generation,
+        offsets: told.revoking.map((tp) => ({ ...tp, offset: 0 })),
+      });
       const acked = await groups[0].heartbeat(group, a.memberId);
       expect(acked.assignments).toHaveLength(1);
       expect((await groups[1].heartbeat(group, b.memberId)).assignments).toHaveLength(1);
       // A commit from the old generation is refused, and nothing is written.
-      await expect(groups[0].commit(group, { memberId: a.memberId, generation: a.generation, offsets: [{ ...acked.assignments[0]!, offset: 3 }] })).rejects.toMatchObject({
+      await expect(
+        groups[0].commit(group, { memberId: a.memberId, generation: a.generation, offsets: [{ ...acked.assignments[0]!, offset: 3 }] }),
+      ).rejects.toMatchObject({
         code: 'ILLEGAL_GENERATION',
       });
       // A member committing a partition it does not hold is refused too.
       const other = (await groups[1].heartbeat(group, b.memberId)).assignments[0]!;
-      await expect(groups[0].commit(group, { memberId: a.memberId, generation: acked.generation, offsets: [{ ...other, offset: 3 }] })).rejects.toMatchObject({
+      await expect(
+        groups[0].commit(group, { memberId: a.memberId, generation: acked.generation, offsets: [{ ...other, offset: 3 }] }),
+      ).rejects.toMatchObject({
         code: 'REBALANCE_IN_PROGRESS',
       });
       expect((await groups[0].offsets(group)).every((o) => o.committed === 0)).toBe(true);
@@ -109,12 +123,20 @@ export function groupSuite(kind: () => StoreKind): void {
     it('refuses a joiner whose assignor differs from the group’s', async () => {
       const { groups, topic, group } = await setup(2);
       await groups[0].join(group, { topics: [topic], assignor: 'range' });
-      await expect(groups[1].join(group, { topics: [topic], assignor: 'roundrobin' })).rejects.toMatchObject({ code: 'INCONSISTENT_GROUP_PROTOCOL' });
+      await expect(groups[1].join(group, { topics: [topic], assignor: 'roundrobin' })).rejects.toMatchObject({
+        code: 'INCONSISTENT_GROUP_PROTOCOL',
+      });
     });
   });
 
   describe('groups > consuming', () => {
-    async function drain(groups: readonly GroupCoordinator[], group: string, members: string[], expected: number, seen: Map<string, string[]>) {
+    async function drain(
+      groups: readonly GroupCoordinator[],
+      group: string,
+      members: string[],
+      expected: number,
+      seen: Map<string, string[]>,
+    ) {
       for (let round = 0; round < 200 && [...seen.values()].flat().length < expected; round++) {
         for (const [i, id] of members.entries()) {
           const { records } = await groups[i % groups.length]!.poll(group, id, { maxRecords: 3 });
@@ -127,7 +149,8 @@ export function groupSuite(kind: () => StoreKind): void {
       const { groups, topic, group, log } = await setup(4);
       await produceN(log, topic, 40);
       const members = [];
-      for (let i = 0; i < 3; i++) members.push((await groups[i % 2]!.join(group, { topics: [topic], autoOffsetReset: 'earliest' })).memberId);
+      for (let i = 0; i < 3; i++)
+        members.push((await groups[i % 2]!.join(group, { topics: [topic], autoOffsetReset: 'earliest' })).memberId);
       for (let round = 0; round < 2; round++) for (const id of members) await groups[0].heartbeat(group, id);
       const seen = new Map(members.map((id) => [id, [] as string[]]));
       await drain(groups, group, members, 40, seen);
@@ -144,7 +167,12 @@ export function groupSuite(kind: () => StoreKind): void {
         const id = (await groups[0].join(group, { topics: [topic], autoOffsetReset: 'earliest' })).memberId;
         const seen = new Map([[id, [] as string[]]]);
         await drain(groups, group, [id], 15, seen);
-        expect(seen.get(id)!.map((r) => r.split('=')[1]).sort()).toEqual(Array.from({ length: 15 }, (_, i) => `v${i}`).sort());
+        expect(
+          seen
+            .get(id)!
+            .map((r) => r.split('=')[1])
+            .sort(),
+        ).toEqual(Array.from({ length: 15 }, (_, i) => `v${i}`).sort());
       }
     });
 
@@ -238,7 +266,9 @@ export function groupSuite(kind: () => StoreKind): void {
       expect((await groups[0].describe(group)).members.map((m) => m.memberId)).toEqual([b.memberId]);
     });
 
-    it('expires more members than one transaction holds over several changes, checking each one it removes', { timeout: 60_000 }, async () => {
+    it('expires more members than one transaction holds over several changes, checking each one it removes', {
+      timeout: 60_000,
+    }, async () => {
       const { groups, topic, group, clock, stores } = await setup(2);
       const count = maxTransactionOps + 20;
       for (let i = 0; i < count; i++) await groups[i % 2]!.join(group, { topics: [topic], memberId: `gone-${i}`, sessionTimeoutMs: 5000 });
@@ -252,7 +282,8 @@ export function groupSuite(kind: () => StoreKind): void {
       const stateOf = (ops: readonly WriteOp[]) => ops.find((op) => op.kind === 'put' && op.key.sk === 'state');
       const { memberId } = await groups[0].join(group, { topics: [topic] });
       // The first change expired one transaction's worth; the next (a heartbeat) the rest.
-      const storedMembers = async () => Object.keys((await stores.metadata.get(groupStateKey(group)))!.attrs.members as Record<string, unknown>).length;
+      const storedMembers = async () =>
+        Object.keys((await stores.metadata.get(groupStateKey(group)))!.attrs.members as Record<string, unknown>).length;
       expect(await storedMembers()).toBe(count - (maxTransactionOps - 1) + 1);
       await groups[1].heartbeat(group, memberId);
       expect(await storedMembers()).toBe(1);
@@ -291,7 +322,9 @@ export function groupSuite(kind: () => StoreKind): void {
       await groups[0].commit(group, { offsets: [{ topic, partition: 0, offset: 1 }] });
       expect(await groups[0].offsets(group)).toEqual([{ topic, partition: 0, committed: 1 }]);
       const id = (await groups[0].join(group, { topics: [topic], sessionTimeoutMs: 5000 })).memberId;
-      await expect(groups[0].commit(group, { offsets: [{ topic, partition: 0, offset: 2 }] })).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
+      await expect(groups[0].commit(group, { offsets: [{ topic, partition: 0, offset: 2 }] })).rejects.toMatchObject({
+        code: 'GROUP_NOT_EMPTY',
+      });
       await expect(groups[0].resetOffsets(group, 'earliest')).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
       await expect(groups[0].deleteGroup(group)).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
       expect((await groups[0].list()).find((g) => g.group === group)).toMatchObject({ members: 1 });

@@ -6,7 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { assign, tpKey } from '../../lib/groups/assignors.js';
 import { acknowledge, emptyGroup, notified, phaseOf, rebalance, type GroupState, type MemberState } from '../../lib/groups/state.js';
 
-const member = (topics: string[] = ['t']): MemberState => ({ topics, sessionTimeoutMs: 30_000, autoOffsetReset: 'latest', autoCommit: true, joinedMs: 0, runId: 'r', notifiedGeneration: -1 });
+const member = (topics: string[] = ['t']): MemberState => ({
+  topics,
+  sessionTimeoutMs: 30_000,
+  autoOffsetReset: 'latest',
+  autoCommit: true,
+  joinedMs: 0,
+  runId: 'r',
+  notifiedGeneration: -1,
+});
 
 function random(seed: number) {
   let state = seed >>> 0;
@@ -18,14 +26,29 @@ function random(seed: number) {
 
 describe('groups > assignors', () => {
   it('range: contiguous ranges per topic, the first members taking the remainder', () => {
-    const members = [{ memberId: 'b', topics: ['t'] }, { memberId: 'a', topics: ['t', 'u'] }, { memberId: 'c', topics: ['t'] }];
+    const members = [
+      { memberId: 'b', topics: ['t'] },
+      { memberId: 'a', topics: ['t', 'u'] },
+      { memberId: 'c', topics: ['t'] },
+    ];
     expect(assign('range', members, { t: 7, u: 2 })).toEqual({
-      't/0': 'a', 't/1': 'a', 't/2': 'a', 't/3': 'b', 't/4': 'b', 't/5': 'c', 't/6': 'c', 'u/0': 'a', 'u/1': 'a',
+      't/0': 'a',
+      't/1': 'a',
+      't/2': 'a',
+      't/3': 'b',
+      't/4': 'b',
+      't/5': 'c',
+      't/6': 'c',
+      'u/0': 'a',
+      'u/1': 'a',
     });
   });
 
   it('roundrobin: pairs dealt in turn, skipping members not subscribed', () => {
-    const members = [{ memberId: 'a', topics: ['t'] }, { memberId: 'b', topics: ['t', 'u'] }];
+    const members = [
+      { memberId: 'a', topics: ['t'] },
+      { memberId: 'b', topics: ['t', 'u'] },
+    ];
     expect(assign('roundrobin', members, { t: 3, u: 2 })).toEqual({ 't/0': 'a', 't/1': 'b', 't/2': 'a', 'u/0': 'b', 'u/1': 'b' });
   });
 
@@ -66,7 +89,8 @@ describe('groups > state invariants', () => {
           }
         }
         // 3: membership changes bump the generation.
-        if (Object.keys(before.members).join() !== Object.keys(state.members).join()) expect(state.generation).toBeGreaterThan(before.generation);
+        if (Object.keys(before.members).join() !== Object.keys(state.members).join())
+          expect(state.generation).toBeGreaterThan(before.generation);
       }
       // Once every member has been told and answered, the group is stable with every partition owned.
       for (let round = 0; round < 2; round++) for (const id of Object.keys(state.members)) state = notified(acknowledge(state, id), id);

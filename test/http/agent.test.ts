@@ -31,7 +31,12 @@ describe('agent > HTTP server', () => {
       headers: { 'content-type': 'text/plain' },
       body: 'one\ntwo\n',
     });
-    expect(await produced.json()).toEqual({ offsets: [{ partition: 0, offset: 0 }, { partition: 0, offset: 1 }] });
+    expect(await produced.json()).toEqual({
+      offsets: [
+        { partition: 0, offset: 0 },
+        { partition: 0, offset: 1 },
+      ],
+    });
     const fetched = (await (await fetch(`${agent.httpUrl}/v1/topics/web/partitions/0/records`)).json()) as { records: { value: string }[] };
     expect(fetched.records.map((r: { value: string }) => r.value)).toEqual(['one', 'two']);
   });
@@ -39,11 +44,19 @@ describe('agent > HTTP server', () => {
   it('on shutdown ends long-polls, refuses new connections, and commits what it accepted', async () => {
     const { agent, dataDir, config } = await start();
     const url = agent.httpUrl;
-    await fetch(`${url}/v1/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'jobs' }) });
+    await fetch(`${url}/v1/topics`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'jobs' }),
+    });
     // acks=0: answered before the commit, so only a clean shutdown can make these durable.
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        fetch(`${url}/v1/topics/jobs/records?acks=0`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: [{ value: `job-${i}` }] }) }),
+        fetch(`${url}/v1/topics/jobs/records?acks=0`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ records: [{ value: `job-${i}` }] }),
+        }),
       ),
     );
     expect(answers.every((r) => r.status === 200)).toBe(true);

@@ -25,7 +25,13 @@ export function apiSuite(kind: () => StoreKind): void {
     opened.push(stores);
     const log = newLog(stores, options.log);
     logs.push(log);
-    const app = createApp({ log, groups: new GroupCoordinator(log, stores.metadata), logger: silentLogger, streamPollMs: 200, ...options.app });
+    const app = createApp({
+      log,
+      groups: new GroupCoordinator(log, stores.metadata),
+      logger: silentLogger,
+      streamPollMs: 200,
+      ...options.app,
+    });
     const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
       const init: RequestInit = { method, headers: { ...headers } };
       if (body !== undefined) {
@@ -68,7 +74,11 @@ export function apiSuite(kind: () => StoreKind): void {
         '/v1/topics/{topic}/records',
       ]);
       expect(body.paths['/v1/topics'].post.requestBody.content['application/json'].schema).toBeDefined();
-      expect(Object.keys(body.paths['/v1/topics/{topic}/records'].post.requestBody.content)).toEqual(['application/json', 'application/x-ndjson', 'text/plain']);
+      expect(Object.keys(body.paths['/v1/topics/{topic}/records'].post.requestBody.content)).toEqual([
+        'application/json',
+        'application/x-ndjson',
+        'text/plain',
+      ]);
       expect(body.components.schemas.Produce.properties.records).toBeDefined();
     });
 
@@ -83,11 +93,20 @@ export function apiSuite(kind: () => StoreKind): void {
       const { call } = await setup();
       const name = topicName();
       const created = await call('POST', '/v1/topics', { name, partitions: 2, config: { retention_ms: 3_600_000 } });
-      expect(created).toMatchObject({ status: 201, body: { name, partitions: 2, config: { retention_ms: 3_600_000, retention_bytes: -1, max_message_bytes: 1_048_588 } } });
+      expect(created).toMatchObject({
+        status: 201,
+        body: { name, partitions: 2, config: { retention_ms: 3_600_000, retention_bytes: -1, max_message_bytes: 1_048_588 } },
+      });
       expect((await call('GET', '/v1/topics')).body.topics).toContainEqual({ name, partitions: 2 });
       expect(await call('GET', `/v1/topics/${name}`)).toMatchObject({
         status: 200,
-        body: { name, partitions: [{ partition: 0, earliest_offset: 0, high_watermark: 0 }, { partition: 1, earliest_offset: 0, high_watermark: 0 }] },
+        body: {
+          name,
+          partitions: [
+            { partition: 0, earliest_offset: 0, high_watermark: 0 },
+            { partition: 1, earliest_offset: 0, high_watermark: 0 },
+          ],
+        },
       });
       expect(await call('PATCH', `/v1/topics/${name}`, { partitions: 4, config: { max_message_bytes: 2048 } })).toMatchObject({
         status: 200,
@@ -100,7 +119,10 @@ export function apiSuite(kind: () => StoreKind): void {
 
     it('defaults to one partition and the default config', async () => {
       const { call } = await setup();
-      expect((await call('POST', '/v1/topics', { name: topicName() })).body).toMatchObject({ partitions: 1, config: { retention_ms: 604_800_000 } });
+      expect((await call('POST', '/v1/topics', { name: topicName() })).body).toMatchObject({
+        partitions: 1,
+        config: { retention_ms: 604_800_000 },
+      });
     });
 
     it.each([
@@ -111,7 +133,11 @@ export function apiSuite(kind: () => StoreKind): void {
       [{ name: 't', partitions: 0 }, 'INVALID_PARTITIONS', /partitions must be an integer in \[1, 10000\], got 0/],
       [{ name: 't', partitions: 1.5 }, 'INVALID_PARTITIONS', /got 1\.5/],
       [{ name: 't', config: { retention_ms: -2 } }, 'INVALID_CONFIG', /retention\.ms must be an integer in \[-1, /],
-      [{ name: 't', config: { message_timestamp_type: 'WallClock' } }, 'INVALID_CONFIG', /message\.timestamp\.type must be one of CreateTime, LogAppendTime/],
+      [
+        { name: 't', config: { message_timestamp_type: 'WallClock' } },
+        'INVALID_CONFIG',
+        /message\.timestamp\.type must be one of CreateTime, LogAppendTime/,
+      ],
       [{ name: 't', partitions: '3' }, 'INVALID_ARGUMENT', /^partitions: expected number, got "3"/],
       [{ name: 't', config: { retention_ms: 'x' } }, 'INVALID_ARGUMENT', /^config\.retention_ms: expected number, got "x"/],
       [{ name: 't', config: { cleanup_policy: 'compact' } }, 'INVALID_ARGUMENT', /^config: unknown field cleanup_policy/],
@@ -134,9 +160,15 @@ export function apiSuite(kind: () => StoreKind): void {
       const name = topicName();
       await call('POST', '/v1/topics', { name, partitions: 3 });
       expect(await call('POST', '/v1/topics', { name })).toMatchObject({ status: 409, body: { error: { code: 'TOPIC_ALREADY_EXISTS' } } });
-      expect(await call('PATCH', `/v1/topics/${name}`, { partitions: 2 })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_PARTITIONS' } } });
+      expect(await call('PATCH', `/v1/topics/${name}`, { partitions: 2 })).toMatchObject({
+        status: 400,
+        body: { error: { code: 'INVALID_PARTITIONS' } },
+      });
       expect(await call('PATCH', `/v1/topics/${topicName()}`, { partitions: 2 })).toMatchObject({ status: 404 });
-      expect(await call('DELETE', `/v1/topics/${topicName()}`)).toMatchObject({ status: 404, body: { error: { code: 'TOPIC_NOT_FOUND' } } });
+      expect(await call('DELETE', `/v1/topics/${topicName()}`)).toMatchObject({
+        status: 404,
+        body: { error: { code: 'TOPIC_NOT_FOUND' } },
+      });
     });
   });
 
@@ -178,7 +210,10 @@ export function apiSuite(kind: () => StoreKind): void {
       const { call } = await setup();
       const name = topicName();
       const bytes = Buffer.from([0, 255, 128, 10]).toString('base64');
-      await call('POST', `/v1/topics/${name}/records`, { encoding: 'base64', records: [{ key: bytes, value: bytes, headers: { h: bytes } }] });
+      await call('POST', `/v1/topics/${name}/records`, {
+        encoding: 'base64',
+        records: [{ key: bytes, value: bytes, headers: { h: bytes } }],
+      });
       const fetched = await call('GET', `/v1/topics/${name}/partitions/0/records?encoding=base64`);
       expect(fetched.body.records[0]).toMatchObject({ key: bytes, value: bytes, headers: { h: bytes } });
     });
@@ -201,10 +236,13 @@ export function apiSuite(kind: () => StoreKind): void {
         ['user-2', 'b:c'],
       ]);
       const missing = await call('POST', `/v1/topics/${name}/records?key_separator=%3A`, 'ok:1\nno separator\n', ndjson);
-      expect(missing).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT', message: 'line 2: expected a key separated by ":", got none' } } });
+      expect(missing).toMatchObject({
+        status: 400,
+        body: { error: { code: 'INVALID_ARGUMENT', message: 'line 2: expected a key separated by ":", got none' } },
+      });
     });
 
-    it('produces NDJSON as one JSON record per line, as a JSON body\'s records, naming the line of a bad one', async () => {
+    it("produces NDJSON as one JSON record per line, as a JSON body's records, naming the line of a bad one", async () => {
       const { call } = await setup();
       const name = topicName();
       await call('POST', '/v1/topics', { name, partitions: 2 });
@@ -219,9 +257,18 @@ export function apiSuite(kind: () => StoreKind): void {
       expect((await call('POST', `/v1/topics/${name}/records?encoding=base64&partition=1`, '{"value":"aGk="}\n', ndjson)).status).toBe(200);
       expect(await call('POST', `/v1/topics/${name}/records`, '{"value":"ok"}\nplain text\n', ndjson)).toMatchObject({
         status: 400,
-        body: { error: { code: 'INVALID_ARGUMENT', field: 'line 2', message: 'line 2: expected a JSON record such as {"value": "…"}, got "plain text"' } },
+        body: {
+          error: {
+            code: 'INVALID_ARGUMENT',
+            field: 'line 2',
+            message: 'line 2: expected a JSON record such as {"value": "…"}, got "plain text"',
+          },
+        },
       });
-      expect(await call('POST', `/v1/topics/${name}/records`, '{"value":42}\n', ndjson)).toMatchObject({ status: 400, body: { error: { field: 'line 1.value' } } });
+      expect(await call('POST', `/v1/topics/${name}/records`, '{"value":42}\n', ndjson)).toMatchObject({
+        status: 400,
+        body: { error: { field: 'line 1.value' } },
+      });
       expect((await call('GET', `/v1/topics/${name}`)).body.partitions.map((p: any) => p.high_watermark)).toEqual([1, 2]); // nothing of a refused body
     });
 
@@ -241,17 +288,29 @@ export function apiSuite(kind: () => StoreKind): void {
       expect((await call('GET', `/v1/topics/${name}`)).body.partitions.map((p: any) => p.high_watermark)).toEqual([0, 0]);
     });
 
-    it('refuses a timestamp outside the topic\'s message.timestamp bounds with INVALID_TIMESTAMP, and stamps a LogAppendTime topic\'s records itself', async () => {
+    it("refuses a timestamp outside the topic's message.timestamp bounds with INVALID_TIMESTAMP, and stamps a LogAppendTime topic's records itself", async () => {
       const { call } = await setup();
       const bounded = topicName();
       await call('POST', '/v1/topics', { name: bounded, config: { message_timestamp_before_max_ms: 60_000 } });
       const now = Date.now();
-      const refused = await call('POST', `/v1/topics/${bounded}/records`, { records: [{ value: 'ok', timestamp: now }, { value: 'old', timestamp: now - 120_000 }] });
+      const refused = await call('POST', `/v1/topics/${bounded}/records`, {
+        records: [
+          { value: 'ok', timestamp: now },
+          { value: 'old', timestamp: now - 120_000 },
+        ],
+      });
       expect(refused).toMatchObject({ status: 400, body: { error: { code: 'INVALID_TIMESTAMP', index: 1, timestamp_ms: now - 120_000 } } });
-      expect((await call('POST', `/v1/topics/${bounded}/records`, { records: [{ value: 'future', timestamp: now + 7_200_000 }] })).body.error.code).toBe('INVALID_TIMESTAMP');
+      expect(
+        (await call('POST', `/v1/topics/${bounded}/records`, { records: [{ value: 'future', timestamp: now + 7_200_000 }] })).body.error
+          .code,
+      ).toBe('INVALID_TIMESTAMP');
       expect((await call('GET', `/v1/topics/${bounded}`)).body).toMatchObject({
         partitions: [{ high_watermark: 0 }],
-        config: { message_timestamp_type: 'CreateTime', message_timestamp_before_max_ms: 60_000, message_timestamp_after_max_ms: 3_600_000 },
+        config: {
+          message_timestamp_type: 'CreateTime',
+          message_timestamp_before_max_ms: 60_000,
+          message_timestamp_after_max_ms: 3_600_000,
+        },
       });
 
       const stamped = topicName();
@@ -264,7 +323,11 @@ export function apiSuite(kind: () => StoreKind): void {
     it('names the field, what was expected and what came in', async () => {
       const { call } = await setup();
       const response = await call('POST', `/v1/topics/${topicName()}/records`, { records: [{ value: 'a' }, { value: 42 }] });
-      expect(response.body.error).toEqual({ code: 'INVALID_ARGUMENT', message: 'records[1].value: expected string, got 42', field: 'records[1].value' });
+      expect(response.body.error).toEqual({
+        code: 'INVALID_ARGUMENT',
+        message: 'records[1].value: expected string, got 42',
+        field: 'records[1].value',
+      });
       const base64 = await call('POST', `/v1/topics/${topicName()}/records`, { encoding: 'base64', records: [{ value: '%%%' }] });
       expect(base64.body.error.message).toBe('records[0].value: expected base64 (encoding is "base64"), got "%%%"');
     });
@@ -272,7 +335,9 @@ export function apiSuite(kind: () => StoreKind): void {
     it('answers acks=0 at once with offset -1, and commits anyway', async () => {
       const { call, log } = await setup();
       const name = topicName();
-      expect((await call('POST', `/v1/topics/${name}/records?acks=0`, { records: [{ value: 'fire' }] })).body).toEqual({ offsets: [{ partition: 0, offset: -1 }] });
+      expect((await call('POST', `/v1/topics/${name}/records?acks=0`, { records: [{ value: 'fire' }] })).body).toEqual({
+        offsets: [{ partition: 0, offset: -1 }],
+      });
       await log.flush();
       expect((await call('GET', `/v1/topics/${name}/partitions/0/records`)).body.records.map((r: any) => r.value)).toEqual(['fire']);
       expect(await call('POST', `/v1/topics/${name}/records?acks=2`, { records: [{ value: 'x' }] })).toMatchObject({ status: 400 });
@@ -350,9 +415,17 @@ export function apiSuite(kind: () => StoreKind): void {
       const group = `g-${randomUUID().slice(0, 8)}`;
       await call('POST', '/v1/topics', { name: topic, partitions: 2 });
       await call('POST', `/v1/topics/${topic}/records`, { records: ['a', 'b', 'c', 'd'].map((value, i) => ({ value, partition: i % 2 })) });
-      const joined = await call('POST', `/v1/groups/${group}/members`, { topics: [topic], auto_offset_reset: 'earliest', auto_commit: false, session_timeout_ms: 10_000 });
+      const joined = await call('POST', `/v1/groups/${group}/members`, {
+        topics: [topic],
+        auto_offset_reset: 'earliest',
+        auto_commit: false,
+        session_timeout_ms: 10_000,
+      });
       expect(joined).toMatchObject({ status: 200, body: { generation: 1, state: 'stable', revoking: [] } });
-      expect(joined.body.assignments).toEqual([{ topic, partition: 0 }, { topic, partition: 1 }]);
+      expect(joined.body.assignments).toEqual([
+        { topic, partition: 0 },
+        { topic, partition: 1 },
+      ]);
       const member = joined.body.member_id as string;
       const polled = await call('GET', `/v1/groups/${group}/members/${member}/records?max_records=10`);
       expect(polled.body.generation).toBe(1);
@@ -362,9 +435,19 @@ export function apiSuite(kind: () => StoreKind): void {
         [true, 1, 0, 'b'],
         [true, 1, 1, 'd'],
       ]);
-      expect(await call('POST', `/v1/groups/${group}/offsets`, { member_id: member, generation: 1, offsets: [{ topic, partition: 0, offset: 2 }] })).toMatchObject({ status: 204 });
+      expect(
+        await call('POST', `/v1/groups/${group}/offsets`, {
+          member_id: member,
+          generation: 1,
+          offsets: [{ topic, partition: 0, offset: 2 }],
+        }),
+      ).toMatchObject({ status: 204 });
       expect((await call('GET', `/v1/groups/${group}/offsets`)).body).toEqual({ offsets: [{ topic, partition: 0, offset: 2 }] });
-      expect((await call('POST', `/v1/groups/${group}/members/${member}/heartbeat`)).body).toMatchObject({ member_id: member, generation: 1, state: 'stable' });
+      expect((await call('POST', `/v1/groups/${group}/members/${member}/heartbeat`)).body).toMatchObject({
+        member_id: member,
+        generation: 1,
+        state: 'stable',
+      });
       const described = await call('GET', `/v1/groups/${group}`);
       expect(described.body).toMatchObject({ group, state: 'stable', generation: 1, assignor: 'range' });
       expect(described.body.members[0]).toMatchObject({ member_id: member, topics: [topic], session_timeout_ms: 10_000 });
@@ -374,16 +457,24 @@ export function apiSuite(kind: () => StoreKind): void {
       ]);
       expect((await call('GET', '/v1/groups')).body.groups).toContainEqual({ group, state: 'stable', generation: 1, members: 1 });
       expect(await call('DELETE', `/v1/groups/${group}`)).toMatchObject({ status: 409, body: { error: { code: 'GROUP_NOT_EMPTY' } } });
-      expect(await call('POST', `/v1/groups/${group}/offsets/reset`, { to: 'earliest' })).toMatchObject({ status: 409, body: { error: { code: 'GROUP_NOT_EMPTY' } } });
+      expect(await call('POST', `/v1/groups/${group}/offsets/reset`, { to: 'earliest' })).toMatchObject({
+        status: 409,
+        body: { error: { code: 'GROUP_NOT_EMPTY' } },
+      });
       expect(await call('DELETE', `/v1/groups/${group}/members/${member}`)).toMatchObject({ status: 204 });
-      expect(await call('POST', `/v1/groups/${group}/members/${member}/heartbeat`)).toMatchObject({ status: 404, body: { error: { code: 'UNKNOWN_MEMBER_ID' } } });
+      expect(await call('POST', `/v1/groups/${group}/members/${member}/heartbeat`)).toMatchObject({
+        status: 404,
+        body: { error: { code: 'UNKNOWN_MEMBER_ID' } },
+      });
       expect((await call('POST', `/v1/groups/${group}/offsets/reset`, { to: { offset: 1 }, topics: [topic] })).body).toEqual({
         offsets: [
           { topic, partition: 0, offset: 1 },
           { topic, partition: 1, offset: 1 },
         ],
       });
-      expect(await call('POST', `/v1/groups/${group}/offsets`, { offsets: [{ topic, partition: 1, offset: 2 }] })).toMatchObject({ status: 204 });
+      expect(await call('POST', `/v1/groups/${group}/offsets`, { offsets: [{ topic, partition: 1, offset: 2 }] })).toMatchObject({
+        status: 204,
+      });
       expect(await call('DELETE', `/v1/groups/${group}`)).toMatchObject({ status: 204 });
       expect(await call('GET', `/v1/groups/${group}`)).toMatchObject({ status: 404, body: { error: { code: 'GROUP_NOT_FOUND' } } });
     });
@@ -396,28 +487,58 @@ export function apiSuite(kind: () => StoreKind): void {
       const a = (await call('POST', `/v1/groups/${group}/members`, { topics: [topic] })).body;
       const b = (await call('POST', `/v1/groups/${group}/members`, { topics: [topic] })).body;
       expect(b.generation).toBe(2);
-      expect(await call('POST', `/v1/groups/${group}/offsets`, { member_id: a.member_id, generation: 1, offsets: [{ topic, partition: 0, offset: 1 }] })).toMatchObject({
+      expect(
+        await call('POST', `/v1/groups/${group}/offsets`, {
+          member_id: a.member_id,
+          generation: 1,
+          offsets: [{ topic, partition: 0, offset: 1 }],
+        }),
+      ).toMatchObject({
         status: 409,
         body: { error: { code: 'ILLEGAL_GENERATION', generation: 2 } },
       });
-      expect(await call('POST', `/v1/groups/${group}/offsets`, { offsets: [{ topic, partition: 0, offset: 1 }] })).toMatchObject({ status: 409, body: { error: { code: 'GROUP_NOT_EMPTY' } } });
+      expect(await call('POST', `/v1/groups/${group}/offsets`, { offsets: [{ topic, partition: 0, offset: 1 }] })).toMatchObject({
+        status: 409,
+        body: { error: { code: 'GROUP_NOT_EMPTY' } },
+      });
       expect(await call('POST', `/v1/groups/${group}/members`, { topics: [topic], assignor: 'roundrobin' })).toMatchObject({
         status: 409,
         body: { error: { code: 'INCONSISTENT_GROUP_PROTOCOL' } },
       });
-      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [topicName()] })).toMatchObject({ status: 404, body: { error: { code: 'TOPIC_NOT_FOUND' } } });
-      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [] })).toMatchObject({ status: 400, body: { error: { field: 'topics' } } });
-      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [topic], auto_offset_reset: 'sometimes' })).toMatchObject({ status: 400, body: { error: { field: 'auto_offset_reset' } } });
-      expect(await call('POST', `/v1/groups/bad group/members`, { topics: [topic] })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT' } } });
-      expect(await call('GET', `/v1/groups/${group}/members/nobody/records`)).toMatchObject({ status: 404, body: { error: { code: 'UNKNOWN_MEMBER_ID' } } });
-      expect(await call('GET', `/v1/groups/nothing-${randomUUID().slice(0, 6)}/offsets`)).toMatchObject({ status: 404, body: { error: { code: 'GROUP_NOT_FOUND' } } });
+      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [topicName()] })).toMatchObject({
+        status: 404,
+        body: { error: { code: 'TOPIC_NOT_FOUND' } },
+      });
+      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [] })).toMatchObject({
+        status: 400,
+        body: { error: { field: 'topics' } },
+      });
+      expect(await call('POST', `/v1/groups/${group}/members`, { topics: [topic], auto_offset_reset: 'sometimes' })).toMatchObject({
+        status: 400,
+        body: { error: { field: 'auto_offset_reset' } },
+      });
+      expect(await call('POST', `/v1/groups/bad group/members`, { topics: [topic] })).toMatchObject({
+        status: 400,
+        body: { error: { code: 'INVALID_ARGUMENT' } },
+      });
+      expect(await call('GET', `/v1/groups/${group}/members/nobody/records`)).toMatchObject({
+        status: 404,
+        body: { error: { code: 'UNKNOWN_MEMBER_ID' } },
+      });
+      expect(await call('GET', `/v1/groups/nothing-${randomUUID().slice(0, 6)}/offsets`)).toMatchObject({
+        status: 404,
+        body: { error: { code: 'GROUP_NOT_FOUND' } },
+      });
     });
   });
 
   describe('http > hardening', () => {
     it('bounds the body of every route, not only produce', async () => {
       const { call } = await setup({ app: { maxBodyBytes: 1000 } });
-      expect(await call('POST', '/v1/topics', { name: 'x'.repeat(2000) })).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+      expect(await call('POST', '/v1/topics', { name: 'x'.repeat(2000) })).toMatchObject({
+        status: 413,
+        body: { error: { code: 'PAYLOAD_TOO_LARGE' } },
+      });
       expect(await call('POST', '/v1/groups/g/members', { topics: ['x'.repeat(2000)] })).toMatchObject({ status: 413 });
     });
 
@@ -489,14 +610,20 @@ export function apiSuite(kind: () => StoreKind): void {
       await log.deleteTopic(name);
       expect(await poll).toMatchObject({ status: 404, body: { error: { code: 'TOPIC_NOT_FOUND' } } });
       await call('POST', '/v1/topics', { name });
-      expect(await call('GET', `/v1/topics/${name}/partitions/0/records?offset=99999999999999999999`)).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT', field: 'offset' } } });
+      expect(await call('GET', `/v1/topics/${name}/partitions/0/records?offset=99999999999999999999`)).toMatchObject({
+        status: 400,
+        body: { error: { code: 'INVALID_ARGUMENT', field: 'offset' } },
+      });
     });
 
     it('refuses a Last-Event-ID that is not an offset with 400, before streaming', async () => {
       const { call } = await setup();
       const name = topicName();
       await call('POST', '/v1/topics', { name });
-      const answer = await call('GET', `/v1/topics/${name}/partitions/0/records`, undefined, { accept: 'text/event-stream', 'last-event-id': 'abc' });
+      const answer = await call('GET', `/v1/topics/${name}/partitions/0/records`, undefined, {
+        accept: 'text/event-stream',
+        'last-event-id': 'abc',
+      });
       expect(answer).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT', field: 'Last-Event-ID' } } });
     });
 
@@ -504,8 +631,13 @@ export function apiSuite(kind: () => StoreKind): void {
       const { call } = await setup();
       const name = topicName();
       await call('POST', '/v1/topics', { name, partitions: 2 });
-      expect(await call('POST', `/v1/topics/${name}/records?partition=`, 'a\n', { 'content-type': 'text/plain' })).toMatchObject({ status: 400 });
-      expect(await call('GET', `/v1/topics/${name}/partitions/0x1/records`)).toMatchObject({ status: 400, body: { error: { field: 'partition' } } });
+      expect(await call('POST', `/v1/topics/${name}/records?partition=`, 'a\n', { 'content-type': 'text/plain' })).toMatchObject({
+        status: 400,
+      });
+      expect(await call('GET', `/v1/topics/${name}/partitions/0x1/records`)).toMatchObject({
+        status: 400,
+        body: { error: { field: 'partition' } },
+      });
       expect(await call('GET', `/v1/topics/${name}/partitions/1e0/records`)).toMatchObject({ status: 400 });
       expect(await call('GET', `/v1/topics/${name}/partitions/0/records?wait_ms=`)).toMatchObject({ status: 400 });
     });
@@ -513,8 +645,13 @@ export function apiSuite(kind: () => StoreKind): void {
     it('skips empty text lines, but keeps a line of spaces as a value (as a console producer); skips NDJSON lines of only whitespace', async () => {
       const { call } = await setup();
       const name = topicName();
-      expect((await call('POST', `/v1/topics/${name}/records`, '\n\r\nonly\n  \n\n', { 'content-type': 'text/plain' })).body.offsets).toHaveLength(2);
-      expect((await call('POST', `/v1/topics/${name}/records`, '\n \t\r\n{"value":"only"}\n\n', { 'content-type': 'application/x-ndjson' })).body.offsets).toHaveLength(1);
+      expect(
+        (await call('POST', `/v1/topics/${name}/records`, '\n\r\nonly\n  \n\n', { 'content-type': 'text/plain' })).body.offsets,
+      ).toHaveLength(2);
+      expect(
+        (await call('POST', `/v1/topics/${name}/records`, '\n \t\r\n{"value":"only"}\n\n', { 'content-type': 'application/x-ndjson' })).body
+          .offsets,
+      ).toHaveLength(1);
     });
 
     it('describes storage failures without quoting storage', async () => {
@@ -524,7 +661,10 @@ export function apiSuite(kind: () => StoreKind): void {
       };
       const response = await call('POST', `/v1/topics/${topicName()}/records`, { records: [{ value: 'a' }] });
       stores.objects.beforePut = undefined;
-      expect(response.body.error).toEqual({ code: 'STORAGE_UNAVAILABLE', message: 'storage is unavailable; retry after the Retry-After delay' });
+      expect(response.body.error).toEqual({
+        code: 'STORAGE_UNAVAILABLE',
+        message: 'storage is unavailable; retry after the Retry-After delay',
+      });
     });
   });
 
@@ -536,7 +676,12 @@ export function apiSuite(kind: () => StoreKind): void {
       const { status, body } = await call('POST', '/v1/admin/maintenance');
       expect(status).toBe(200);
       expect(body).toMatchObject({ segments_compacted: 1, rows_merged: 4, rows_before: 4, rows_after: 1, objects_written: 3 });
-      expect((await call('GET', `/v1/topics/${name}/partitions/0/records`)).body.records.map((r: any) => r.value)).toEqual(['v0', 'v1', 'v2', 'v3']);
+      expect((await call('GET', `/v1/topics/${name}/partitions/0/records`)).body.records.map((r: any) => r.value)).toEqual([
+        'v0',
+        'v1',
+        'v2',
+        'v3',
+      ]);
     });
   });
 
@@ -567,11 +712,20 @@ export function apiSuite(kind: () => StoreKind): void {
         status: 416,
         body: { error: { code: 'OFFSET_OUT_OF_RANGE', earliest_offset: 0, high_watermark: 2 } },
       });
-      expect(await call('GET', `${base}/0/records?offset=-1`)).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT' } } });
-      expect(await call('GET', `${base}/0/records?max_records=0`)).toMatchObject({ status: 400, body: { error: { field: 'max_records' } } });
+      expect(await call('GET', `${base}/0/records?offset=-1`)).toMatchObject({
+        status: 400,
+        body: { error: { code: 'INVALID_ARGUMENT' } },
+      });
+      expect(await call('GET', `${base}/0/records?max_records=0`)).toMatchObject({
+        status: 400,
+        body: { error: { field: 'max_records' } },
+      });
       expect(await call('GET', `${base}/5/records`)).toMatchObject({ status: 404, body: { error: { code: 'PARTITION_NOT_FOUND' } } });
       expect(await call('GET', `${base}/x/records`)).toMatchObject({ status: 400, body: { error: { field: 'partition' } } });
-      expect(await call('GET', `/v1/topics/${topicName()}/partitions/0/records`)).toMatchObject({ status: 404, body: { error: { code: 'TOPIC_NOT_FOUND' } } });
+      expect(await call('GET', `/v1/topics/${topicName()}/partitions/0/records`)).toMatchObject({
+        status: 404,
+        body: { error: { code: 'TOPIC_NOT_FOUND' } },
+      });
     });
 
     it('long-polls with wait_ms until a record arrives', async () => {
@@ -588,7 +742,9 @@ export function apiSuite(kind: () => StoreKind): void {
       const { app, call, name } = await withRecords(3);
       const shutdown = new AbortController();
       const read = async (headers: Record<string, string>, count: number) => {
-        const response = await app.request(`/v1/topics/${name}/partitions/0/records?offset=0`, { headers: { accept: 'text/event-stream', ...headers } });
+        const response = await app.request(`/v1/topics/${name}/partitions/0/records?offset=0`, {
+          headers: { accept: 'text/event-stream', ...headers },
+        });
         expect(response.headers.get('content-type')).toContain('text/event-stream');
         const reader = response.body!.getReader();
         let text = '';
@@ -621,7 +777,9 @@ export function apiSuite(kind: () => StoreKind): void {
         ['3', 'v3'],
       ]);
       shutdown.abort();
-      expect(await call('GET', `/v1/topics/${name}/partitions/0/records?offset=99`, undefined, { accept: 'text/event-stream' })).toMatchObject({ status: 416 });
+      expect(
+        await call('GET', `/v1/topics/${name}/partitions/0/records?offset=99`, undefined, { accept: 'text/event-stream' }),
+      ).toMatchObject({ status: 416 });
     });
 
     it('finds offsets by timestamp (with the record found), the max timestamp, earliest and latest', async () => {
@@ -632,7 +790,10 @@ export function apiSuite(kind: () => StoreKind): void {
       expect(await at('earliest')).toEqual({ offset: 0, timestamp: null });
       expect(await at('latest')).toEqual({ offset: 4, timestamp: null });
       expect(await at('5000')).toEqual({ offset: null, timestamp: null });
-      expect(await call('GET', `/v1/topics/${name}/partitions/0/offsets?timestamp=yesterday`)).toMatchObject({ status: 400, body: { error: { field: 'timestamp' } } });
+      expect(await call('GET', `/v1/topics/${name}/partitions/0/offsets?timestamp=yesterday`)).toMatchObject({
+        status: 400,
+        body: { error: { field: 'timestamp' } },
+      });
       expect(await call('GET', `/v1/topics/${name}/partitions/0/offsets`)).toMatchObject({ status: 400 });
     });
   });

@@ -23,7 +23,12 @@ export function authSuite(kind: () => StoreKind): void {
     const log = newLog(stores);
     logs.push(log);
     const root = `root-${randomUUID()}`;
-    const app = createApp({ log, groups: new GroupCoordinator(log, stores.metadata), logger: silentLogger, auth: new ApiKeys(stores.metadata, { rootToken: root }) });
+    const app = createApp({
+      log,
+      groups: new GroupCoordinator(log, stores.metadata),
+      logger: silentLogger,
+      auth: new ApiKeys(stores.metadata, { rootToken: root }),
+    });
     const call = async (token: string | undefined, method: string, path: string, body?: unknown) => {
       const headers: Record<string, string> = {};
       if (token !== undefined) headers.authorization = `Bearer ${token}`;
@@ -40,8 +45,13 @@ export function authSuite(kind: () => StoreKind): void {
       const { call, log } = await setup();
       expect((await call(undefined, 'GET', '/healthz')).status).toBe(200);
       expect((await call(undefined, 'GET', '/openapi.json')).status).toBe(200);
-      expect(await call(undefined, 'POST', '/v1/topics/t401/records', { records: [{ value: 'x' }] })).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHENTICATED' } } });
-      expect(await call('spool_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'GET', '/v1/topics')).toMatchObject({ status: 401 });
+      expect(await call(undefined, 'POST', '/v1/topics/t401/records', { records: [{ value: 'x' }] })).toMatchObject({
+        status: 401,
+        body: { error: { code: 'UNAUTHENTICATED' } },
+      });
+      expect(await call('spool_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'GET', '/v1/topics')).toMatchObject({
+        status: 401,
+      });
       expect(await call('not-a-key', 'POST', '/v1/topics', { name: 't401' })).toMatchObject({ status: 401 });
       expect(await log.topic('t401')).toBeUndefined();
     });
@@ -69,7 +79,10 @@ export function authSuite(kind: () => StoreKind): void {
       expect((await call(key, 'POST', '/v1/topics/orders/records', { records: [{ value: 'ok' }] })).status).toBe(200);
       expect((await call(key, 'GET', '/v1/topics/orders/partitions/0/records')).body.records).toHaveLength(1);
       expect((await call(key, 'GET', '/v1/topics/audit-2026')).status).toBe(200);
-      expect((await call(key, 'GET', '/v1/topics')).body.topics.map((t: { name: string }) => t.name).sort()).toEqual(['audit-2026', 'orders']);
+      expect((await call(key, 'GET', '/v1/topics')).body.topics.map((t: { name: string }) => t.name).sort()).toEqual([
+        'audit-2026',
+        'orders',
+      ]);
       const forbidden = [
         await call(key, 'POST', '/v1/topics/payroll/records', { records: [{ value: 'no' }] }),
         await call(key, 'POST', '/v1/topics/audit-2026/records', { records: [{ value: 'no' }] }),
@@ -88,7 +101,7 @@ export function authSuite(kind: () => StoreKind): void {
       expect((await call(key, 'POST', `/v1/groups/g-${randomUUID().slice(0, 6)}/members`, { topics: ['orders'] })).status).toBe(403);
     });
 
-    it('scopes consumer groups as Kafka\'s group ACLs: read to consume and commit, describe to see, delete to delete', async () => {
+    it("scopes consumer groups as Kafka's group ACLs: read to consume and commit, describe to see, delete to delete", async () => {
       const { call, root } = await setup();
       await call(root, 'POST', '/v1/topics', { name: 'orders' });
       await call(root, 'POST', '/v1/topics', { name: 'payroll' });
@@ -106,7 +119,8 @@ export function authSuite(kind: () => StoreKind): void {
         { groups: 'audit', actions: ['describe'] },
       ]);
       const key = made.body.key as string;
-      for (const group of ['billing-1', 'audit', 'payroll-team']) await call(root, 'POST', `/v1/groups/${group}/offsets`, { offsets: [{ topic: 'orders', partition: 0, offset: 0 }] });
+      for (const group of ['billing-1', 'audit', 'payroll-team'])
+        await call(root, 'POST', `/v1/groups/${group}/offsets`, { offsets: [{ topic: 'orders', partition: 0, offset: 0 }] });
 
       const joined = await call(key, 'POST', '/v1/groups/billing-1/members', { topics: ['orders'] });
       expect(joined.status).toBe(200);
@@ -114,7 +128,10 @@ export function authSuite(kind: () => StoreKind): void {
       expect((await call(key, 'GET', `/v1/groups/billing-1/members/${member}/records`)).status).toBe(200);
       expect((await call(key, 'GET', '/v1/groups/billing-1')).status).toBe(200); // read implies describe
       expect((await call(key, 'GET', '/v1/groups/audit/offsets')).status).toBe(200);
-      expect((await call(key, 'GET', '/v1/groups')).body.groups.map((g: { group: string }) => g.group).sort()).toEqual(['audit', 'billing-1']);
+      expect((await call(key, 'GET', '/v1/groups')).body.groups.map((g: { group: string }) => g.group).sort()).toEqual([
+        'audit',
+        'billing-1',
+      ]);
       const forbidden = [
         await call(key, 'POST', '/v1/groups/payroll-team/members', { topics: ['orders'] }), // no grant on the group
         await call(key, 'POST', '/v1/groups/billing-2/members', { topics: ['payroll'] }), // the group, not the topic
@@ -127,7 +144,10 @@ export function authSuite(kind: () => StoreKind): void {
       expect((await call(root, 'GET', '/v1/groups/audit/offsets')).body.offsets).toEqual([{ topic: 'orders', partition: 0, offset: 0 }]);
       const bad = await call(root, 'POST', '/v1/admin/keys', { name: 'bad', permissions: [{ groups: 'g', actions: ['write'] }] });
       expect(bad).toMatchObject({ status: 400, body: { error: { field: 'permissions[0].actions' } } });
-      const both = await call(root, 'POST', '/v1/admin/keys', { name: 'bad', permissions: [{ topics: 't', groups: 'g', actions: ['read'] }] });
+      const both = await call(root, 'POST', '/v1/admin/keys', {
+        name: 'bad',
+        permissions: [{ topics: 't', groups: 'g', actions: ['read'] }],
+      });
       expect(both).toMatchObject({ status: 400 });
     });
 
@@ -135,13 +155,23 @@ export function authSuite(kind: () => StoreKind): void {
       const { call, root } = await setup();
       const made = (await call(root, 'POST', '/v1/admin/keys', { name: 'temp', permissions: [{ topics: '*', actions: ['read'] }] })).body;
       const listed = (await call(root, 'GET', '/v1/admin/keys')).body.keys;
-      expect(listed).toContainEqual({ id: made.id, name: 'temp', permissions: [{ topics: '*', actions: ['read'] }], created_ms: made.created_ms });
+      expect(listed).toContainEqual({
+        id: made.id,
+        name: 'temp',
+        permissions: [{ topics: '*', actions: ['read'] }],
+        created_ms: made.created_ms,
+      });
       expect(JSON.stringify(listed)).not.toContain(made.key);
       expect((await call(made.key, 'GET', '/v1/topics')).status).toBe(200);
       expect((await call(root, 'DELETE', `/v1/admin/keys/${made.id}`)).status).toBe(204);
       expect(await call(made.key, 'GET', '/v1/topics')).toMatchObject({ status: 401 });
-      expect(await call(root, 'DELETE', `/v1/admin/keys/${made.id}`)).toMatchObject({ status: 404, body: { error: { code: 'KEY_NOT_FOUND' } } });
-      expect(await call(root, 'POST', '/v1/admin/keys', { name: 'bad', permissions: [{ topics: 'a b', actions: ['read'] }] })).toMatchObject({ status: 400 });
+      expect(await call(root, 'DELETE', `/v1/admin/keys/${made.id}`)).toMatchObject({
+        status: 404,
+        body: { error: { code: 'KEY_NOT_FOUND' } },
+      });
+      expect(
+        await call(root, 'POST', '/v1/admin/keys', { name: 'bad', permissions: [{ topics: 'a b', actions: ['read'] }] }),
+      ).toMatchObject({ status: 400 });
     });
   });
 }

@@ -6,7 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLambdaHandler } from '../../lib/http/lambda.js';
 
-export function lambdaEvent(method: string, path: string, options: { query?: string; body?: string; headers?: Record<string, string>; functionUrl?: boolean } = {}) {
+export function lambdaEvent(
+  method: string,
+  path: string,
+  options: { query?: string; body?: string; headers?: Record<string, string>; functionUrl?: boolean } = {},
+) {
   const domainName = options.functionUrl ? 'abcdefghij.lambda-url.eu-west-1.on.aws' : 'abcdefghij.execute-api.eu-west-1.amazonaws.com';
   return {
     version: '2.0',
@@ -42,15 +46,28 @@ export function lambdaSuite(env: () => Record<string, string>, prepare: () => Pr
       await prepare();
       handler = createLambdaHandler(env());
       const invoke = async (...args: Parameters<typeof lambdaEvent>) => {
-        const result = (await handler(lambdaEvent(...args) as never, {} as never)) as { statusCode: number; body: string; headers: Record<string, string> };
+        const result = (await handler(lambdaEvent(...args) as never, {} as never)) as {
+          statusCode: number;
+          body: string;
+          headers: Record<string, string>;
+        };
         return { status: result.statusCode, body: result.body ? JSON.parse(result.body) : undefined, headers: result.headers };
       };
       const topic = `lambda-${randomUUID().slice(0, 8)}`;
-      expect(await invoke('POST', '/v1/topics', { body: JSON.stringify({ name: topic, partitions: 2 }) })).toMatchObject({ status: 201, body: { name: topic } });
-      const produced = await invoke('POST', `/v1/topics/${topic}/records`, { body: JSON.stringify({ records: [{ key: 'a', value: '1', partition: 1 }] }), functionUrl: true });
+      expect(await invoke('POST', '/v1/topics', { body: JSON.stringify({ name: topic, partitions: 2 }) })).toMatchObject({
+        status: 201,
+        body: { name: topic },
+      });
+      const produced = await invoke('POST', `/v1/topics/${topic}/records`, {
+        body: JSON.stringify({ records: [{ key: 'a', value: '1', partition: 1 }] }),
+        functionUrl: true,
+      });
       expect(produced).toMatchObject({ status: 200, body: { offsets: [{ partition: 1, offset: 0 }] } });
       // acks=0 is answered at once, but the handler flushes before returning: the record is committed.
-      await invoke('POST', `/v1/topics/${topic}/records`, { query: 'acks=0', body: JSON.stringify({ records: [{ value: '2', partition: 1 }] }) });
+      await invoke('POST', `/v1/topics/${topic}/records`, {
+        query: 'acks=0',
+        body: JSON.stringify({ records: [{ value: '2', partition: 1 }] }),
+      });
       const fetched = await invoke('GET', `/v1/topics/${topic}/partitions/1/records`, { query: 'offset=earliest', functionUrl: true });
       expect(fetched.body.records.map((r: { value: string }) => r.value)).toEqual(['1', '2']);
       expect(await invoke('GET', `/v1/topics/${topic}/partitions/1/records`, { query: 'offset=7' })).toMatchObject({

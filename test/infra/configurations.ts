@@ -49,7 +49,10 @@ export function synthesizeConfigurations(outdir: string): { app: App; stacks: Re
 /** A user's existing VPC (10.20.0.0/16) and log bucket (`central-access-logs`), imported. */
 export function givenResources(app: App): { vpc: IVpc; accessLogs: IBucket } {
   const given = new Stack(app, 'Given');
-  Validations.of(given).acknowledge({ id: 'CloudFormation-Validate::F0001', reason: 'The stack only imports existing resources: it has none of its own.' });
+  Validations.of(given).acknowledge({
+    id: 'CloudFormation-Validate::F0001',
+    reason: 'The stack only imports existing resources: it has none of its own.',
+  });
   const vpc = Vpc.fromVpcAttributes(given, 'Vpc', {
     vpcId: 'vpc-0123456789abcdef0',
     vpcCidrBlock: '10.20.0.0/16',

@@ -29,9 +29,19 @@ describe('infra > cdk-nag AwsSolutions', () => {
 
   it('acknowledges only the reviewed rules, each with a reason', () => {
     // aws-cdk-lib acknowledges rules of its own (e.g. `CloudFormation-Validate::…`) the same way.
-    const acknowledged = configurationNames.flatMap((name) => acknowledgements(stacks[name])).filter(({ id }) => id.startsWith('AwsSolutions-'));
+    const acknowledged = configurationNames
+      .flatMap((name) => acknowledgements(stacks[name]))
+      .filter(({ id }) => id.startsWith('AwsSolutions-'));
     expect(new Set(acknowledged.map(({ id }) => id.replace(/\[.*$/, '')))).toEqual(
-      new Set(['AwsSolutions-S1', 'AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-APIG4', 'AwsSolutions-ECS2', 'AwsSolutions-EC23', 'AwsSolutions-ELB2']),
+      new Set([
+        'AwsSolutions-S1',
+        'AwsSolutions-IAM5',
+        'AwsSolutions-L1',
+        'AwsSolutions-APIG4',
+        'AwsSolutions-ECS2',
+        'AwsSolutions-EC23',
+        'AwsSolutions-ELB2',
+      ]),
     );
     for (const { id, reason } of acknowledged) expect(reason.length, `reason for ${id}`).toBeGreaterThan(60);
   });
@@ -42,9 +52,9 @@ describe('infra > cdk-nag AwsSolutions', () => {
     const stack = new SpoolStack(app, 'Open', { spool: { kafkaAgents: { allowFrom: Peer.anyIpv4() } } });
     app.synth();
     const report = new AwsSolutionsChecks().validateScope(stack);
-    expect(report.violations.map((violation) => [violation.ruleName, violation.violatingResources.map((resource) => resource.constructPath)])).toEqual([
-      ['AwsSolutions-EC23', ['Open/Spool/AgentSecurityGroup/Resource']],
-    ]);
+    expect(
+      report.violations.map((violation) => [violation.ruleName, violation.violatingResources.map((resource) => resource.constructPath)]),
+    ).toEqual([['AwsSolutions-EC23', ['Open/Spool/AgentSecurityGroup/Resource']]]);
   }, 120_000);
 });
 
@@ -55,9 +65,13 @@ function describeViolation(violation: PolicyViolation): string {
 
 /** The rules acknowledged anywhere in a stack, read back from construct metadata. */
 function acknowledgements(scope: IConstruct): { id: string; reason: string }[] {
-  return scope.node.findAll().flatMap((construct) =>
-    construct.node.metadata
-      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-      .flatMap((entry) => Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({ id: id.replace(/^annotation::/i, ''), reason }))),
-  );
+  return scope.node
+    .findAll()
+    .flatMap((construct) =>
+      construct.node.metadata
+        .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+        .flatMap((entry) =>
+          Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({ id: id.replace(/^annotation::/i, ''), reason })),
+        ),
+    );
 }

@@ -25,13 +25,22 @@ describe('infra > Spool stack', () => {
   it('stores segments in an encrypted, TLS-only, private bucket kept on stack deletion', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-      LifecycleConfiguration: { Rules: [Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' })] },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LifecycleConfiguration: {
+        Rules: [Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' })],
+      },
     });
     template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: {
-        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
       },
     });
   });
@@ -55,7 +64,9 @@ describe('infra > Spool stack', () => {
     expect(Object.keys(functions)).toHaveLength(2);
     for (const fn of Object.values(functions)) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
-      expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(expect.arrayContaining(['SPOOL_OBJECT_STORE', 'SPOOL_METADATA_STORE', 'SPOOL_CREATE_STORES']));
+      expect(Object.keys(fn.Properties.Environment.Variables)).toEqual(
+        expect.arrayContaining(['SPOOL_OBJECT_STORE', 'SPOOL_METADATA_STORE', 'SPOOL_CREATE_STORES']),
+      );
       expect(fn.Properties.Environment.Variables.SPOOL_CREATE_STORES).toBe('false');
     }
   });
@@ -77,7 +88,7 @@ describe('infra > Spool stack', () => {
     expect(httpApi.toJSON().Resources[logGroupId]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: 30 } });
   }, 120_000);
 
-  it('writes each function\'s logs to a log group of its own, kept 30 days, and may write no other', () => {
+  it("writes each function's logs to a log group of its own, kept 30 days, and may write no other", () => {
     const resources = template.toJSON().Resources;
     const functions = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }));
     const logGroups = functions.map((fn) => fn.Properties.LoggingConfig.LogGroup.Ref as string);
@@ -86,7 +97,9 @@ describe('infra > Spool stack', () => {
       expect(resources[logGroups[index]!]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: 30 } });
       const [roleId] = fn.Properties.Role['Fn::GetAtt'];
       expect(resources[roleId].Properties.ManagedPolicyArns).toBeUndefined();
-      const logStatements = statementsOf(template, roleId).filter((statement) => actionsOf(statement).some((action) => action.startsWith('logs:')));
+      const logStatements = statementsOf(template, roleId).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('logs:')),
+      );
       expect(logStatements).toEqual([
         { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logGroups[index], 'Arn'] } },
       ]);
@@ -107,7 +120,9 @@ describe('infra > Spool stack', () => {
     const objectsArn = { 'Fn::Join': ['', [bucketArn, '/*']] };
     const granted = new Set(Object.values(s3ActionsByCommand).filter((action) => action !== undefined));
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))) {
-      const s3Statements = statementsOf(template, fn.Properties.Role['Fn::GetAtt'][0]).filter((statement) => actionsOf(statement).some((action) => action.startsWith('s3:')));
+      const s3Statements = statementsOf(template, fn.Properties.Role['Fn::GetAtt'][0]).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('s3:')),
+      );
       expect(s3Statements).toEqual([
         { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
         { Effect: 'Allow', Action: [...granted].filter((action) => action !== 's3:ListBucket'), Resource: objectsArn },
@@ -117,10 +132,15 @@ describe('infra > Spool stack', () => {
 
   it('logs requests to the bucket only when given a bucket for the logs', () => {
     expect(Object.values(template.findResources('AWS::S3::Bucket'))[0]!.Properties.LoggingConfiguration).toBeUndefined();
-    const app = new App({ outdir: `/tmp/spool-cdk-${process.pid}-${Math.random().toString(36).slice(2)}`, context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = new App({
+      outdir: `/tmp/spool-cdk-${process.pid}-${Math.random().toString(36).slice(2)}`,
+      context: { 'aws:cdk:bundling-stacks': [] },
+    });
     const { accessLogs } = givenResources(app);
     const logged = Template.fromStack(new SpoolStack(app, 'Logged', { spool: { serverAccessLogsBucket: accessLogs } }));
-    logged.hasResourceProperties('AWS::S3::Bucket', { LoggingConfiguration: { DestinationBucketName: 'central-access-logs', LogFilePrefix: 'spool-segments/' } });
+    logged.hasResourceProperties('AWS::S3::Bucket', {
+      LoggingConfiguration: { DestinationBucketName: 'central-access-logs', LogFilePrefix: 'spool-segments/' },
+    });
   });
 
   it('destroys the bucket and table with the stack only when asked to', () => {
@@ -133,7 +153,10 @@ describe('infra > Spool stack', () => {
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))) {
       expect(fn.Properties.Environment.Variables.SPOOL_METRICS).toBe('emf');
     }
-    const alarmed = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => [a.Properties.Namespace, a.Properties.MetricName]);
+    const alarmed = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => [
+      a.Properties.Namespace,
+      a.Properties.MetricName,
+    ]);
     expect(alarmed).toEqual(
       expect.arrayContaining([
         ['Spool', 'Errors'],
@@ -149,7 +172,8 @@ describe('infra > Spool stack', () => {
     const dashboards = template.findResources('AWS::CloudWatch::Dashboard');
     expect(Object.keys(dashboards)).toHaveLength(1);
     const body = JSON.stringify(Object.values(dashboards)[0]!.Properties.DashboardBody);
-    for (const name of ['Requests', 'Latency', 'Throttles', 'RecordsProduced', 'RecordsFetched', 'CommitConflicts', 'ConsumerLag']) expect(body).toContain(name);
+    for (const name of ['Requests', 'Latency', 'Throttles', 'RecordsProduced', 'RecordsFetched', 'CommitConflicts', 'ConsumerLag'])
+      expect(body).toContain(name);
   });
 
   it('grants no wildcard action on the bucket or the table', () => {
@@ -167,7 +191,7 @@ describe('infra > Spool stack', () => {
       agents = synth({ spool: { kafkaAgents: { desiredCount: 3 } } });
     }, 120_000);
 
-    it('runs the agent container on Fargate (arm64), advertising each task\'s own address', () => {
+    it("runs the agent container on Fargate (arm64), advertising each task's own address", () => {
       agents.hasResourceProperties('AWS::ECS::Service', { LaunchType: 'FARGATE', DesiredCount: 3 });
       agents.hasResourceProperties('AWS::ECS::TaskDefinition', {
         RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
@@ -190,9 +214,16 @@ describe('infra > Spool stack', () => {
     it('puts them behind an internal Network Load Balancer on 9092, open to the VPC only', () => {
       agents.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Type: 'network', Scheme: 'internal' });
       agents.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 9092, Protocol: 'TCP' });
-      agents.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 9092, Protocol: 'TCP', TargetType: 'ip', HealthCheckProtocol: 'TCP' });
+      agents.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+        Port: 9092,
+        Protocol: 'TCP',
+        TargetType: 'ip',
+        HealthCheckProtocol: 'TCP',
+      });
       agents.hasResourceProperties('AWS::EC2::SecurityGroup', {
-        SecurityGroupIngress: Match.arrayWith([Match.objectLike({ FromPort: 9092, ToPort: 9092, IpProtocol: 'tcp', CidrIp: { 'Fn::GetAtt': [Match.anyValue(), 'CidrBlock'] } })]),
+        SecurityGroupIngress: Match.arrayWith([
+          Match.objectLike({ FromPort: 9092, ToPort: 9092, IpProtocol: 'tcp', CidrIp: { 'Fn::GetAtt': [Match.anyValue(), 'CidrBlock'] } }),
+        ]),
       });
       expect(Object.keys(agents.findOutputs('KafkaBootstrap'))).toHaveLength(1);
     });
@@ -202,13 +233,20 @@ describe('infra > Spool stack', () => {
       const flowLogs = Object.values(agents.findResources('AWS::EC2::FlowLog'));
       expect(flowLogs).toHaveLength(1);
       expect(flowLogs[0]!.Properties).toMatchObject({ ResourceType: 'VPC', TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs' });
-      expect(agents.toJSON().Resources[flowLogs[0]!.Properties.LogGroupName.Ref]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: 30 } });
+      expect(agents.toJSON().Resources[flowLogs[0]!.Properties.LogGroupName.Ref]).toMatchObject({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: { RetentionInDays: 30 },
+      });
     });
 
     it('grants the agents the bucket and the table, still with no wildcard action', () => {
       expectNoWildcardActions(agents);
-      const taskPolicies = Object.values(agents.findResources('AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties.Roles).includes('AgentTaskTaskRole'));
-      const actions = taskPolicies.flatMap((p) => p.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) => ([] as string[]).concat(st.Action)));
+      const taskPolicies = Object.values(agents.findResources('AWS::IAM::Policy')).filter((p) =>
+        JSON.stringify(p.Properties.Roles).includes('AgentTaskTaskRole'),
+      );
+      const actions = taskPolicies.flatMap((p) =>
+        p.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) => ([] as string[]).concat(st.Action)),
+      );
       expect(actions).toEqual(expect.arrayContaining(['s3:PutObject', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem']));
     });
   });

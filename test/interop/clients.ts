@@ -237,7 +237,8 @@ function programClient(name: string, command: () => string[], assertInstalled: (
     async createTopic(bootstrap, topic, partitions) {
       const args = ['create-topic', '--bootstrap', bootstrap, '--topic', topic, '--partitions', String(partitions)];
       const { stdout } = await runToEnd([...command(), ...args], '', `${name} create-topic`);
-      if (!jsonLines(stdout).some((event) => event.event === 'topic')) throw new Error(`${name} create-topic printed no topic event: ${stdout}`);
+      if (!jsonLines(stdout).some((event) => event.event === 'topic'))
+        throw new Error(`${name} create-topic printed no topic event: ${stdout}`);
     },
     async produce(bootstrap, topic, records) {
       const args = ['produce', '--bootstrap', bootstrap, '--topic', topic];
@@ -247,7 +248,19 @@ function programClient(name: string, command: () => string[], assertInstalled: (
         .map(toAck);
     },
     startMember(bootstrap, topic, group, member) {
-      const args = ['member', '--bootstrap', bootstrap, '--topic', topic, '--group', group, '--member', member, '--timeout-ms', String(memberTimeoutMs)];
+      const args = [
+        'member',
+        '--bootstrap',
+        bootstrap,
+        '--topic',
+        topic,
+        '--group',
+        group,
+        '--member',
+        member,
+        '--timeout-ms',
+        String(memberTimeoutMs),
+      ];
       return new MemberProcess(member, launch([...command(), ...args]), {
         stopBy: 'stdin',
         onStdout: (line, self) => self.apply(JSON.parse(line) as Record<string, unknown>),
@@ -315,7 +328,22 @@ export const kcat: InteropClient = {
   createTopic: (bootstrap, topic, partitions) => kafkajs.createTopic(bootstrap, topic, partitions),
   async produce(bootstrap, topic, records) {
     const produced = await runToEnd(
-      ['kcat', '-P', '-b', bootstrap, '-t', topic, '-K:', '-z', 'gzip', '-X', 'partitioner=murmur2_random', '-X', 'client.id=interop-kcat', '-vv'],
+      [
+        'kcat',
+        '-P',
+        '-b',
+        bootstrap,
+        '-t',
+        topic,
+        '-K:',
+        '-z',
+        'gzip',
+        '-X',
+        'partitioner=murmur2_random',
+        '-X',
+        'client.id=interop-kcat',
+        '-vv',
+      ],
       inputOf(records),
       'kcat -P',
     );
@@ -337,7 +365,20 @@ export const kcat: InteropClient = {
     return acks;
   },
   startMember(bootstrap, topic, group, member) {
-    const child = launch(['kcat', '-b', bootstrap, '-G', group, '-X', 'auto.offset.reset=earliest', '-X', `client.id=interop-kcat-${member}`, '-J', '-u', topic]);
+    const child = launch([
+      'kcat',
+      '-b',
+      bootstrap,
+      '-G',
+      group,
+      '-X',
+      'auto.offset.reset=earliest',
+      '-X',
+      `client.id=interop-kcat-${member}`,
+      '-J',
+      '-u',
+      topic,
+    ]);
     return new MemberProcess(member, child, {
       stopBy: 'SIGTERM',
       onStdout: (line, self) => {

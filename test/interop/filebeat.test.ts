@@ -120,7 +120,16 @@ class FilebeatProcess {
     const logPath = join(dir, 'filebeat.out');
     const out = openSync(logPath, 'w');
     try {
-      const paths = ['--path.home', join(dir, 'home'), '--path.config', dir, '--path.data', join(dir, 'data'), '--path.logs', join(dir, 'logs')];
+      const paths = [
+        '--path.home',
+        join(dir, 'home'),
+        '--path.config',
+        dir,
+        '--path.data',
+        join(dir, 'data'),
+        '--path.logs',
+        join(dir, 'logs'),
+      ];
       const child = spawn(binary, ['-e', '--strict.perms=false', '-c', configPath, ...paths], { stdio: ['ignore', out, out] });
       child.once('error', () => {}); // reported through the exit (code null) and the log
       return new FilebeatProcess(child, logPath);
@@ -208,8 +217,12 @@ function expectRealTimestamps(records: readonly FilebeatRecord[], fromMs: number
   const outside = records
     .filter((record) => !(record.timestamp >= fromMs - timestampSlackMs && record.timestamp <= toMs + timestampSlackMs))
     .map((r) => `${position(r)}: ${r.timestamp}`);
-  expect(sample(outside), `records whose timestamp is not within the run, ${fromMs}..${toMs} ms ± ${timestampSlackMs}${context}`).toEqual(none);
-  const notTheEvents = records.filter((record) => record.timestamp !== record.eventTimestamp).map((r) => `${position(r)}: ${r.timestamp}, event @timestamp ${r.eventTimestamp}`);
+  expect(sample(outside), `records whose timestamp is not within the run, ${fromMs}..${toMs} ms ± ${timestampSlackMs}${context}`).toEqual(
+    none,
+  );
+  const notTheEvents = records
+    .filter((record) => record.timestamp !== record.eventTimestamp)
+    .map((r) => `${position(r)}: ${r.timestamp}, event @timestamp ${r.eventTimestamp}`);
   expect(sample(notTheEvents), `records whose timestamp is not their event's @timestamp${context}`).toEqual(none);
 }
 
@@ -222,29 +235,43 @@ function lookupTimestamps(records: readonly FilebeatRecord[]): [label: string, t
   // with a single distinct timestamp this is "just after the last record" again
   return [
     ['a minute before the first record', sorted[0]! - 60_000],
-    ['the first record\'s', sorted[0]!],
-    ['the middle record\'s', sorted[Math.floor(sorted.length / 2)]!],
+    ["the first record's", sorted[0]!],
+    ["the middle record's", sorted[Math.floor(sorted.length / 2)]!],
     ['just after the widest gap between records', distinct[gapAt]! + 1],
-    ['the last record\'s', sorted.at(-1)!],
+    ["the last record's", sorted.at(-1)!],
     ['just after the last record', sorted.at(-1)! + 1],
   ];
 }
 
 /** Kafka's answer: per partition, the first offset whose record timestamp is >= T, and that timestamp. */
-function expectedLookup(records: readonly FilebeatRecord[], timestamp: number, partition: number): { offset: number; timestamp: number } | null {
+function expectedLookup(
+  records: readonly FilebeatRecord[],
+  timestamp: number,
+  partition: number,
+): { offset: number; timestamp: number } | null {
   const found = records
     .filter((record) => record.partition === partition && record.timestamp >= timestamp)
     .sort((a, b) => a.offset - b.offset)[0];
   return found ? { offset: found.offset, timestamp: found.timestamp } : null;
 }
 
-const show = (answer: { offset: number; timestamp: number } | null) => (answer ? `offset ${answer.offset} (timestamp ${answer.timestamp})` : 'none');
+const show = (answer: { offset: number; timestamp: number } | null) =>
+  answer ? `offset ${answer.offset} (timestamp ${answer.timestamp})` : 'none';
 
 /** offsetsForTimes through the Java client, compared with what Kafka answers for `records`. */
 async function expectOffsetsForTimes(bootstrap: string, topic: string, records: readonly FilebeatRecord[], context: string): Promise<void> {
   const lookups = lookupTimestamps(records);
   const { stdout } = await runToEnd(
-    [...javaProgram(), 'offsets-for-times', '--bootstrap', bootstrap, '--topic', topic, '--timestamps', lookups.map(([, timestamp]) => timestamp).join(',')],
+    [
+      ...javaProgram(),
+      'offsets-for-times',
+      '--bootstrap',
+      bootstrap,
+      '--topic',
+      topic,
+      '--timestamps',
+      lookups.map(([, timestamp]) => timestamp).join(','),
+    ],
     '',
     'java offsets-for-times',
   );
@@ -258,16 +285,22 @@ async function expectOffsetsForTimes(bootstrap: string, topic: string, records: 
     }
     for (let partition = 0; partition < partitions; partition++) {
       const expected = expectedLookup(records, timestamp, partition);
-      const answer = events.find((event) => event.event === 'offset-for-time' && event.timestamp === timestamp && event.partition === partition);
+      const answer = events.find(
+        (event) => event.event === 'offset-for-time' && event.timestamp === timestamp && event.partition === partition,
+      );
       if (!answer) {
         wrong.push(`T=${timestamp} (${label}) partition ${partition}: expected ${show(expected)}, got no answer at all`);
         continue;
       }
       const got = answer.offset === null ? null : { offset: Number(answer.offset), timestamp: Number(answer.recordTimestamp) };
-      if (show(got) !== show(expected)) wrong.push(`T=${timestamp} (${label}) partition ${partition}: expected ${show(expected)}, got ${show(got)}`);
+      if (show(got) !== show(expected))
+        wrong.push(`T=${timestamp} (${label}) partition ${partition}: expected ${show(expected)}, got ${show(got)}`);
     }
   }
-  expect(wrong, `offsetsForTimes answers that differ from Kafka's (the first offset whose record timestamp >= T, with that timestamp)${context}`).toEqual([]);
+  expect(
+    wrong,
+    `offsetsForTimes answers that differ from Kafka's (the first offset whose record timestamp >= T, with that timestamp)${context}`,
+  ).toEqual([]);
 }
 
 function describeFilebeat(build: FilebeatBuild): void {
@@ -331,7 +364,11 @@ function describeFilebeat(build: FilebeatBuild): void {
       };
       await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
 
-      const wave = (n: number) => ids.slice(n * linesPerWave, (n + 1) * linesPerWave).map((line) => `${line}\n`).join('');
+      const wave = (n: number) =>
+        ids
+          .slice(n * linesPerWave, (n + 1) * linesPerWave)
+          .map((line) => `${line}\n`)
+          .join('');
       shippedFromMs = Date.now();
       await writeFile(logFile, wave(0));
       filebeat = FilebeatProcess.start(build.binary, dir!, configPath);
@@ -354,7 +391,9 @@ function describeFilebeat(build: FilebeatBuild): void {
       shippedToMs = Date.now();
       await filebeat.stop();
       const ends = await endOffsets(bootstrap, topic);
-      expect(total(ends), `records in ${topic} once Filebeat stopped (end offsets ${JSON.stringify(Object.fromEntries(ends))})`).toBe(lineCount);
+      expect(total(ends), `records in ${topic} once Filebeat stopped (end offsets ${JSON.stringify(Object.fromEntries(ends))})`).toBe(
+        lineCount,
+      );
       const empty = [...ends].filter(([, end]) => end === 0).map(([partition]) => partition);
       expect(empty, 'partitions Filebeat sent nothing to (it picks one at random per event)').toEqual([]);
     });
@@ -367,13 +406,13 @@ function describeFilebeat(build: FilebeatBuild): void {
       firstRead = records;
     });
 
-    it('answers offsetsForTimes as Kafka does: the first offset at or after the time, with its record\'s timestamp', async () => {
+    it("answers offsetsForTimes as Kafka does: the first offset at or after the time, with its record's timestamp", async () => {
       expect(firstRead, 'the consumer group read every line').toBeDefined();
       await expectOffsetsForTimes(bootstrap, topic, firstRead!, '');
     });
 
     // Kafka (and a server given by INTEROP_BOOTSTRAP) has no maintenance pass to run on demand.
-    it.skipIf(!httpUrl)('runs one maintenance pass through the Spool agent\'s admin API (Spool only: skipped against Kafka)', async () => {
+    it.skipIf(!httpUrl)("runs one maintenance pass through the Spool agent's admin API (Spool only: skipped against Kafka)", async () => {
       const response = await fetch(`${httpUrl}/v1/admin/maintenance`, { method: 'POST' });
       maintenance = await response.text();
       expect(response.status, `POST /v1/admin/maintenance answered ${maintenance}`).toBe(200);
@@ -387,12 +426,20 @@ function describeFilebeat(build: FilebeatBuild): void {
       expectRealTimestamps(records, shippedFromMs, shippedToMs, context);
       const before = new Map(firstRead!.map((record) => [position(record), record.timestamp]));
       const changed = records.filter((record) => before.has(position(record)) && before.get(position(record)) !== record.timestamp);
-      expect(sample(changed.map((r) => `${position(r)}: ${before.get(position(r))} then ${r.timestamp}`)), `records whose timestamp changed${context}`).toEqual(none);
+      expect(
+        sample(changed.map((r) => `${position(r)}: ${before.get(position(r))} then ${r.timestamp}`)),
+        `records whose timestamp changed${context}`,
+      ).toEqual(none);
     });
 
     it('answers offsetsForTimes as Kafka does after that', async () => {
       expect(firstRead, 'the first group read every line').toBeDefined();
-      await expectOffsetsForTimes(bootstrap, topic, firstRead!, maintenance ? ` (after a maintenance pass that reported ${maintenance})` : '');
+      await expectOffsetsForTimes(
+        bootstrap,
+        topic,
+        firstRead!,
+        maintenance ? ` (after a maintenance pass that reported ${maintenance})` : '',
+      );
     });
   });
 }

@@ -23,7 +23,17 @@ const bootstrap = inject('interopBootstrap');
 
 /** A Kafka tool, as its shell script runs it (`kafka-run-class.sh <class> <args>`); its stdout. */
 async function tool(mainClass: string, args: readonly string[]): Promise<string> {
-  const command = ['java', '-Xmx512m', '-Dlog4j.configuration=file:/dev/null', '-cp', kafkaToolsClasspath(), mainClass, '--bootstrap-server', bootstrap, ...args];
+  const command = [
+    'java',
+    '-Xmx512m',
+    '-Dlog4j.configuration=file:/dev/null',
+    '-cp',
+    kafkaToolsClasspath(),
+    mainClass,
+    '--bootstrap-server',
+    bootstrap,
+    ...args,
+  ];
   return (await runToEnd(command, '', `${mainClass.split('.').pop()} ${args.join(' ')}`)).stdout;
 }
 
@@ -32,7 +42,19 @@ const getOffsets = (...args: string[]) => tool('org.apache.kafka.tools.GetOffset
 const consumerGroups = (...args: string[]) => tool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', args);
 /** kafka-console-consumer in a group, from the beginning unless the group has committed offsets, until `count` records. */
 const consume = async (topic: string, group: string, count: number) =>
-  (await tool('org.apache.kafka.tools.consumer.ConsoleConsumer', ['--topic', topic, '--group', group, '--from-beginning', '--max-messages', String(count), '--timeout-ms', '30000']))
+  (
+    await tool('org.apache.kafka.tools.consumer.ConsoleConsumer', [
+      '--topic',
+      topic,
+      '--group',
+      group,
+      '--from-beginning',
+      '--max-messages',
+      String(count),
+      '--timeout-ms',
+      '30000',
+    ])
+  )
     .split('\n')
     .filter((line) => line.length > 0);
 

@@ -90,7 +90,8 @@ async function waitForPartitions(bootstrap: string, topic: string, count: number
       if (listed.length === count && listed.every((partition) => partition.leader >= 0)) {
         return listed.map((partition) => partition.partitionId).sort((a, b) => a - b);
       }
-      if (Date.now() > deadline) throw new Error(`topic ${topic} still lists ${JSON.stringify(listed)} after 30 s, expected ${count} partitions with leaders`);
+      if (Date.now() > deadline)
+        throw new Error(`topic ${topic} still lists ${JSON.stringify(listed)} after 30 s, expected ${count} partitions with leaders`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   });
@@ -135,11 +136,14 @@ function expectAcknowledged(acks: readonly Ack[], records: readonly KeyedValue[]
   expect(acks.map(({ key, value }) => `${key}:${value}`).sort()).toEqual(records.map(({ key, value }) => `${key}:${value}`).sort());
   // where Java's default partitioner (murmur2) puts its key
   const misplaced = acks.filter((ack) => ack.partition !== partitionForKey(Buffer.from(ack.key), partitions));
-  expect(misplaced, 'records acknowledged off their key\'s murmur2 partition').toEqual([]);
+  expect(misplaced, "records acknowledged off their key's murmur2 partition").toEqual([]);
   for (const [partition, list] of byPartition(acks)) {
     // dense offsets, following what the partition held
     const first = before.get(partition) ?? 0;
-    expect(list.map((ack) => ack.offset), `offsets of partition ${partition}`).toEqual(list.map((_, i) => first + i));
+    expect(
+      list.map((ack) => ack.offset),
+      `offsets of partition ${partition}`,
+    ).toEqual(list.map((_, i) => first + i));
     // stored in the order they were produced
     const seqs = list.map((ack) => seqOf(ack.value));
     expect(seqs, `produce order of partition ${partition}`).toEqual([...seqs].sort((a, b) => a - b));
@@ -152,7 +156,10 @@ function expectOffsetOrder(members: readonly GroupMember[]): void {
     const seen = new Map<number, number>();
     for (const record of member.records) {
       const previous = seen.get(record.partition) ?? -1;
-      expect(record.offset, `${member.name} got offset ${record.offset} of partition ${record.partition} after ${previous}`).toBeGreaterThan(previous);
+      expect(
+        record.offset,
+        `${member.name} got offset ${record.offset} of partition ${record.partition} after ${previous}`,
+      ).toBeGreaterThan(previous);
       seen.set(record.partition, record.offset);
     }
   }
@@ -202,7 +209,7 @@ export function describeInterop(client: InteropClient): void {
       expect(Object.fromEntries(ends)).toEqual({ 0: 0, 1: 0, 2: 0, 3: 0 });
     });
 
-    it('acknowledges gzip-compressed keyed records at their key\'s murmur2 partition, at dense offsets in produce order', async () => {
+    it("acknowledges gzip-compressed keyed records at their key's murmur2 partition, at dense offsets in produce order", async () => {
       const records = range(0, firstRunRecords / 2);
       const acks = await client.produce(bootstrap, topic, records);
       expectAcknowledged(acks, records, new Map());
@@ -213,8 +220,11 @@ export function describeInterop(client: InteropClient): void {
 
     it('forms a group of two members started together that split the partitions between them', async () => {
       firstMembers = [client.startMember(bootstrap, topic, group, 'm1'), client.startMember(bootstrap, topic, group, 'm2')];
-      await waitUntil('both members own partitions, together all of them once', () => splitsPartitions(firstMembers), groupFormsWithinMs, () =>
-        describeMembers(firstMembers),
+      await waitUntil(
+        'both members own partitions, together all of them once',
+        () => splitsPartitions(firstMembers),
+        groupFormsWithinMs,
+        () => describeMembers(firstMembers),
       );
       splitAt = new Map(firstMembers.flatMap((member) => member.assignment!.map((partition) => [partition, member.name] as const)));
     });
@@ -229,14 +239,20 @@ export function describeInterop(client: InteropClient): void {
 
       const wanted = new Set(firstAcks.map(position));
       const received = () => new Set(firstMembers.flatMap((member) => member.records.map(position)).filter((at) => wanted.has(at)));
-      await waitUntil(`the members received all ${firstRunRecords} records`, () => received().size === wanted.size, consumedWithinMs, () =>
-        `${received().size} of ${wanted.size} received\n${describeMembers(firstMembers)}`,
+      await waitUntil(
+        `the members received all ${firstRunRecords} records`,
+        () => received().size === wanted.size,
+        consumedWithinMs,
+        () => `${received().size} of ${wanted.size} received\n${describeMembers(firstMembers)}`,
       );
       // Nobody joined or left since the split, so the owner of a partition got all of its new records.
       for (const member of firstMembers) {
         const got = new Set(member.records.map(position));
         const owned = acks.filter((ack) => splitAt!.get(ack.partition) === member.name);
-        expect(owned.filter((ack) => !got.has(position(ack))), `records of ${member.name}'s partitions it did not get`).toEqual([]);
+        expect(
+          owned.filter((ack) => !got.has(position(ack))),
+          `records of ${member.name}'s partitions it did not get`,
+        ).toEqual([]);
         expect(owned.length, `records produced to ${member.name}'s partitions`).toBeGreaterThan(0);
       }
     });
@@ -270,8 +286,11 @@ export function describeInterop(client: InteropClient): void {
         const received = () => new Set(members.flatMap((member) => member.records.map(position)).filter((at) => wanted.has(at)));
         // Each partition is read in offset order, so once the new records are in, anything older
         // that was going to be delivered again already was.
-        await waitUntil(`the restarted group received all ${secondRunRecords} new records`, () => received().size === wanted.size, consumedWithinMs, () =>
-          `${received().size} of ${wanted.size} received\n${describeMembers(members)}`,
+        await waitUntil(
+          `the restarted group received all ${secondRunRecords} new records`,
+          () => received().size === wanted.size,
+          consumedWithinMs,
+          () => `${received().size} of ${wanted.size} received\n${describeMembers(members)}`,
         );
       } finally {
         await Promise.all(members.map((member) => member.stop()));

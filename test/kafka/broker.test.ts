@@ -32,7 +32,14 @@ let listener: KafkaListener;
 beforeAll(async () => {
   stores = await openTestStores(embedded.locations());
   log = newLog(stores, { defaultPartitions: 2 });
-  listener = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata) });
+  listener = await startKafkaListener({
+    log,
+    metadata: stores.metadata,
+    logger: silentLogger,
+    host: '127.0.0.1',
+    port: 0,
+    groups: new GroupCoordinator(log, stores.metadata),
+  });
 });
 
 afterAll(async () => {
@@ -94,7 +101,9 @@ describe('kafka > Metadata', () => {
   it.each([0, 1, 2, 3, 4, 5, 6])('v%i names this broker as leader of every partition, creating the topic on request', async (version) => {
     const topic = newTopic();
     const answer = await withClient((c) => c.call('Metadata', version, { topics: [topic], allowAutoTopicCreation: true }));
-    expect(answer.brokers).toEqual([expect.objectContaining({ nodeId: listener.cluster.self.nodeId, host: '127.0.0.1', port: listener.cluster.self.port })]);
+    expect(answer.brokers).toEqual([
+      expect.objectContaining({ nodeId: listener.cluster.self.nodeId, host: '127.0.0.1', port: listener.cluster.self.port }),
+    ]);
     const described = answer.topicMetadata.find((t: any) => t.topic === topic);
     expect(described.topicErrorCode).toBe(0);
     expect(described.partitionMetadata.map((p: any) => [p.partitionId, p.leader])).toEqual([
@@ -105,14 +114,18 @@ describe('kafka > Metadata', () => {
 
   it('answers UNKNOWN_TOPIC_OR_PARTITION when creation is not allowed, and INVALID_TOPIC_EXCEPTION for a bad name', async () => {
     const answer = await withClient((c) => c.call('Metadata', 4, { topics: [newTopic(), 'bad/name'], allowAutoTopicCreation: false }));
-    expect(answer.topicMetadata.map((t: any) => t.topicErrorCode)).toEqual([KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION]);
+    expect(answer.topicMetadata.map((t: any) => t.topicErrorCode)).toEqual([
+      KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION,
+      KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION,
+    ]);
     const created = await withClient((c) => c.call('Metadata', 4, { topics: ['bad/name'], allowAutoTopicCreation: true }));
     expect(created.topicMetadata[0].topicErrorCode).toBe(KafkaErrors.INVALID_TOPIC_EXCEPTION);
   });
 });
 
 describe('kafka > Produce and Fetch', () => {
-  const messages = (n: number, label: string) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: `${label}-${i}`, timestamp: 1_700_000_000_000 + i }));
+  const messages = (n: number, label: string) =>
+    Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: `${label}-${i}`, timestamp: 1_700_000_000_000 + i }));
 
   it.each([3, 4, 5, 6, 7])('Produce v%i stores gzip batches as sent; Fetch v4–v11 returns them with real offsets', async (version) => {
     const topic = newTopic();
@@ -148,35 +161,54 @@ describe('kafka > Produce and Fetch', () => {
     expect(records.map((r) => str(r.value))).toEqual([...messages(5, 'r0'), ...messages(5, 'r1')].map((m) => m.value));
   });
 
-  it.each(['snappy', 'lz4', 'zstd'])('stores the Java client\'s %s batch byte for byte, and the HTTP read path decodes it', async (codec) => {
-    const topic = newTopic();
-    await log.createTopic(topic, 1);
-    const batch = Buffer.from(readFileSync(new URL(`../format/fixtures/java-${codec}.hex`, import.meta.url), 'utf8').trim(), 'hex');
-    const answer = await withClient((c) => c.sendRaw(frame(0, 3, 9, produceBody(topic, 0, batch, -1))));
-    const nameLength = answer.readInt16BE(8);
-    expect(answer.readInt16BE(4 + 4 + 2 + nameLength + 4 + 4)).toBe(0);
-    // Fetch answers the same bytes; only the base offset (the first 8 bytes, outside the CRC) is the log's.
-    const fetched = await withClient((c) =>
-      c.send(requestFor('Fetch', 11, { maxWaitTime: 0, minBytes: 1, maxBytes: 1 << 22, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1 << 22 }] }] })),
-    );
-    expect(fetched.includes(batch.subarray(8))).toBe(true);
-    const expected = decodeRecordBatch(batch).records.map((r) => str(r.value));
-    const read = await log.fetch(topic, 0, 0, { maxRecords: 5000, maxBytes: 1 << 24 });
-    expect(read.records.map((r) => str(r.value))).toEqual(expected);
-    expect(expected).toHaveLength(1000);
-  });
+  it.each(['snappy', 'lz4', 'zstd'])(
+    "stores the Java client's %s batch byte for byte, and the HTTP read path decodes it",
+    async (codec) => {
+      const topic = newTopic();
+      await log.createTopic(topic, 1);
+      const batch = Buffer.from(readFileSync(new URL(`../format/fixtures/java-${codec}.hex`, import.meta.url), 'utf8').trim(), 'hex');
+      const answer = await withClient((c) => c.sendRaw(frame(0, 3, 9, produceBody(topic, 0, batch, -1))));
+      const nameLength = answer.readInt16BE(8);
+      expect(answer.readInt16BE(4 + 4 + 2 + nameLength + 4 + 4)).toBe(0);
+      // Fetch answers the same bytes; only the base offset (the first 8 bytes, outside the CRC) is the log's.
+      const fetched = await withClient((c) =>
+        c.send(
+          requestFor('Fetch', 11, {
+            maxWaitTime: 0,
+            minBytes: 1,
+            maxBytes: 1 << 22,
+            topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1 << 22 }] }],
+          }),
+        ),
+      );
+      expect(fetched.includes(batch.subarray(8))).toBe(true);
+      const expected = decodeRecordBatch(batch).records.map((r) => str(r.value));
+      const read = await log.fetch(topic, 0, 0, { maxRecords: 5000, maxBytes: 1 << 24 });
+      expect(read.records.map((r) => str(r.value))).toEqual(expected);
+      expect(expected).toHaveLength(1000);
+    },
+  );
 
   it('Fetch over many partitions spends max_bytes in request order: the first batch whatever its size, then only what fits', async () => {
     const topic = newTopic();
     await log.createTopic(topic, 40);
     // One 1,000-byte record in each partition.
-    await log.produce(topic, Array.from({ length: 40 }, (_, partition) => ({ key: null, value: Buffer.alloc(1000, partition), partition })));
+    await log.produce(
+      topic,
+      Array.from({ length: 40 }, (_, partition) => ({ key: null, value: Buffer.alloc(1000, partition), partition })),
+    );
     const order = Array.from({ length: 40 }, (_, i) => (i * 7) % 40); // not partition order
     const fetchWith = (maxBytes: number) =>
       withClient((c) =>
-        c.call('Fetch', 11, { maxWaitTime: 0, minBytes: 1, maxBytes, topics: [{ topic, partitions: order.map((partition) => ({ partition, fetchOffset: '0', maxBytes: 1 << 20 })) }] }),
+        c.call('Fetch', 11, {
+          maxWaitTime: 0,
+          minBytes: 1,
+          maxBytes,
+          topics: [{ topic, partitions: order.map((partition) => ({ partition, fetchOffset: '0', maxBytes: 1 << 20 })) }],
+        }),
       );
-    const answered = (answer: any) => answer.responses[0].partitions.map((p: any) => [p.partition, p.errorCode, p.highWatermark, p.messages.length]);
+    const answered = (answer: any) =>
+      answer.responses[0].partitions.map((p: any) => [p.partition, p.errorCode, p.highWatermark, p.messages.length]);
     // A budget of 3.5 batches: the first three partitions asked for get their batch, the rest only their high watermark.
     const some = await fetchWith(3500);
     expect(answered(some)).toEqual(order.map((partition, i) => [partition, 0, '1', i < 3 ? 1 : 0]));
@@ -216,7 +248,15 @@ describe('kafka > Produce and Fetch', () => {
         c.call('Produce', 7, {
           acks: -1,
           timeout: 5000,
-          topicData: [{ topic, partitions: [...Array.from({ length: 64 }, (_, partition) => ({ partition, messages: messages(1, `p${partition}`) })), { partition: 5, messages: messages(1, 'again') }] }],
+          topicData: [
+            {
+              topic,
+              partitions: [
+                ...Array.from({ length: 64 }, (_, partition) => ({ partition, messages: messages(1, `p${partition}`) })),
+                { partition: 5, messages: messages(1, 'again') },
+              ],
+            },
+          ],
         }),
       );
       expect(answer.topics[0].partitions.map((p: any) => p.errorCode)).toEqual(new Array(65).fill(0));
@@ -230,12 +270,24 @@ describe('kafka > Produce and Fetch', () => {
     await log.createTopic(topic, 32);
     const most = await stores.metadata.mostWritesInFlight(async () => {
       const answers = await withClient((c) =>
-        Promise.all(Array.from({ length: 32 }, (_, partition) => c.sendRaw(frame(0, 3, 100 + partition, produceBody(topic, partition, encodeRecordBatch([{ key: null, value: Buffer.from(`p${partition}`), timestampMs: 1 }]), -1))))),
+        Promise.all(
+          Array.from({ length: 32 }, (_, partition) =>
+            c.sendRaw(
+              frame(
+                0,
+                3,
+                100 + partition,
+                produceBody(topic, partition, encodeRecordBatch([{ key: null, value: Buffer.from(`p${partition}`), timestampMs: 1 }]), -1),
+              ),
+            ),
+          ),
+        ),
       );
       expect(answers.map((a) => a.readInt32BE(0))).toEqual(Array.from({ length: 32 }, (_, i) => 100 + i));
     });
     expect(most).toBeGreaterThanOrEqual(8);
-    for (const partition of [0, 17, 31]) expect((await log.fetch(topic, partition, 0)).records.map((r) => str(r.value))).toEqual([`p${partition}`]);
+    for (const partition of [0, 17, 31])
+      expect((await log.fetch(topic, partition, 0)).records.map((r) => str(r.value))).toEqual([`p${partition}`]);
   });
 
   it('a Fetch whose wait ends with no news answers from its first pass: an idle consumer costs one read per partition per fetch', async () => {
@@ -254,9 +306,20 @@ describe('kafka > Produce and Fetch', () => {
         maxWaitTime: 300,
         minBytes: 1,
         maxBytes: 1 << 20,
-        topics: [{ topic, partitions: Array.from({ length: 30 }, (_, partition) => ({ partition, fetchOffset: partition === 3 ? '1' : '0', maxBytes: 1 << 20 })) }],
+        topics: [
+          {
+            topic,
+            partitions: Array.from({ length: 30 }, (_, partition) => ({
+              partition,
+              fetchOffset: partition === 3 ? '1' : '0',
+              maxBytes: 1 << 20,
+            })),
+          },
+        ],
       });
-      expect(answer.responses[0].partitions.map((p: any) => [p.errorCode, p.highWatermark, p.messages.length])).toEqual(Array.from({ length: 30 }, (_, p) => [0, p === 3 ? '1' : '0', 0]));
+      expect(answer.responses[0].partitions.map((p: any) => [p.errorCode, p.highWatermark, p.messages.length])).toEqual(
+        Array.from({ length: 30 }, (_, p) => [0, p === 3 ? '1' : '0', 0]),
+      );
       // One consistent read of each partition's item (the watch's own reads aside), not two.
       expect(stateReads - (log.internals.reader.stats.watchReads - watchReads)).toBe(30);
     }).finally(() => (stores.metadata.get = get));
@@ -280,8 +343,13 @@ describe('kafka > Produce and Fetch', () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);
     const batch = (sequence: number) =>
-      encodeRecordBatch([0, 1].map((i) => ({ key: null, value: Buffer.from(`s${sequence + i}`), timestampMs: 1 })), { producerId: 4242, producerEpoch: 0, baseSequence: sequence });
-    const answers = await withClient((c) => Promise.all([0, 2, 4, 6, 8].map((sequence, i) => c.sendRaw(frame(0, 3, 50 + i, produceBody(topic, 0, batch(sequence), -1))))));
+      encodeRecordBatch(
+        [0, 1].map((i) => ({ key: null, value: Buffer.from(`s${sequence + i}`), timestampMs: 1 })),
+        { producerId: 4242, producerEpoch: 0, baseSequence: sequence },
+      );
+    const answers = await withClient((c) =>
+      Promise.all([0, 2, 4, 6, 8].map((sequence, i) => c.sendRaw(frame(0, 3, 50 + i, produceBody(topic, 0, batch(sequence), -1))))),
+    );
     expect(answers.map((a) => a.readInt32BE(0))).toEqual([50, 51, 52, 53, 54]);
     const records = (await log.fetch(topic, 0, 0)).records.map((r) => str(r.value));
     expect(records).toEqual(['s0', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9']);
@@ -303,9 +371,19 @@ describe('kafka > Produce and Fetch', () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);
     await withClient(async (c) => {
-      const past = await c.call('Fetch', 11, { maxWaitTime: 5000, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '7', maxBytes: 1024 }] }] });
+      const past = await c.call('Fetch', 11, {
+        maxWaitTime: 5000,
+        minBytes: 1,
+        maxBytes: 1024,
+        topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '7', maxBytes: 1024 }] }],
+      });
       expect(past.responses[0].partitions[0].errorCode).toBe(KafkaErrors.OFFSET_OUT_OF_RANGE);
-      const old = await c.call('Fetch', 3, { maxWaitTime: 0, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }] });
+      const old = await c.call('Fetch', 3, {
+        maxWaitTime: 0,
+        minBytes: 1,
+        maxBytes: 1024,
+        topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }],
+      });
       expect(old.responses[0].partitions[0].errorCode).toBe(KafkaErrors.UNSUPPORTED_VERSION);
     });
   });
@@ -314,7 +392,12 @@ describe('kafka > Produce and Fetch', () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);
     await withClient(async (c) => {
-      const fetching = c.call('Fetch', 11, { maxWaitTime: 10_000, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }] });
+      const fetching = c.call('Fetch', 11, {
+        maxWaitTime: 10_000,
+        minBytes: 1,
+        maxBytes: 1024,
+        topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }],
+      });
       await log.produce(topic, [{ key: null, value: Buffer.from('late') }]);
       const answer = await fetching;
       expect(answer.responses[0].partitions[0].messages.map((m: any) => m.value.toString())).toEqual(['late']);
@@ -338,8 +421,17 @@ describe('kafka > metrics', () => {
     await log.createTopic(topic, 1);
     try {
       await withClientAt(own.bootstrap, async (c) => {
-        await c.call('Produce', 7, { acks: -1, timeout: 1000, topicData: [{ topic, partitions: [{ partition: 0, messages: [{ value: 'a' }, { value: 'b' }] }] }] });
-        await c.call('Fetch', 11, { maxWaitTime: 0, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }] });
+        await c.call('Produce', 7, {
+          acks: -1,
+          timeout: 1000,
+          topicData: [{ topic, partitions: [{ partition: 0, messages: [{ value: 'a' }, { value: 'b' }] }] }],
+        });
+        await c.call('Fetch', 11, {
+          maxWaitTime: 0,
+          minBytes: 1,
+          maxBytes: 1024,
+          topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }],
+        });
       });
     } finally {
       await own.close();
@@ -354,11 +446,23 @@ describe('kafka > metrics', () => {
 
 describe('kafka > shutdown', () => {
   it('answers a pending long-poll when the listener closes, instead of holding shutdown for max_wait_ms', async () => {
-    const own = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata) });
+    const own = await startKafkaListener({
+      log,
+      metadata: stores.metadata,
+      logger: silentLogger,
+      host: '127.0.0.1',
+      port: 0,
+      groups: new GroupCoordinator(log, stores.metadata),
+    });
     const topic = newTopic();
     await log.createTopic(topic, 1);
     const client = await WireClient.open(own.bootstrap);
-    const fetching = client.call('Fetch', 11, { maxWaitTime: 60_000, minBytes: 1, maxBytes: 1024, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }] });
+    const fetching = client.call('Fetch', 11, {
+      maxWaitTime: 60_000,
+      minBytes: 1,
+      maxBytes: 1024,
+      topics: [{ topic, partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 1024 }] }],
+    });
     await new Promise((resolve) => setTimeout(resolve, 100));
     await own.close();
     const answer = await fetching;
@@ -371,7 +475,10 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
   it.each([0, 1, 2, 3])('ListOffsets v%i answers earliest and latest', async (version) => {
     const topic = newTopic();
     await log.createTopic(topic, 1);
-    await log.produce(topic, [{ key: null, value: Buffer.from('a') }, { key: null, value: Buffer.from('b') }]);
+    await log.produce(topic, [
+      { key: null, value: Buffer.from('a') },
+      { key: null, value: Buffer.from('b') },
+    ]);
     const ask = (timestamp: number) =>
       withClient((c) => c.call('ListOffsets', version, { topics: [{ topic, partitions: [{ partition: 0, timestamp }] }] }));
     const latest = (await ask(-1)).responses[0].partitions[0];
@@ -382,7 +489,10 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
   });
 
   it('InitProducerId hands out distinct ids and refuses transactional ids', async () => {
-    const ids = await withClient(async (c) => [await c.call('InitProducerId', 0, { transactionTimeout: 1000 }), await c.call('InitProducerId', 1, { transactionTimeout: 1000 })]);
+    const ids = await withClient(async (c) => [
+      await c.call('InitProducerId', 0, { transactionTimeout: 1000 }),
+      await c.call('InitProducerId', 1, { transactionTimeout: 1000 }),
+    ]);
     expect(ids.map((a: any) => a.errorCode)).toEqual([0, 0]);
     expect(ids[0].producerId).not.toBe(ids[1].producerId);
     const transactional = await withClient((c) => c.call('InitProducerId', 1, { transactionalId: 'tx', transactionTimeout: 1000 }));
@@ -408,22 +518,33 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
     });
     const item = await log.requireTopic(topic);
     expect([item.partitions, item.config['retention.ms']]).toEqual([3, 60_000]);
-    const again = await withClient((c) => c.call('CreateTopics', version, { topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], timeout: 1000 }));
+    const again = await withClient((c) =>
+      c.call('CreateTopics', version, { topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], timeout: 1000 }),
+    );
     expect(again.topicErrors[0].errorCode).toBe(KafkaErrors.TOPIC_ALREADY_EXISTS);
     const deleted = await withClient((c) => c.call('DeleteTopics', Math.min(version, 1), { topics: [topic, newTopic()], timeout: 1000 }));
     expect(deleted.topicErrors.find((t: any) => t.topic === topic).errorCode).toBe(0);
     expect(deleted.topicErrors.find((t: any) => t.topic !== topic).errorCode).toBe(KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
   });
 
-  it('DescribeConfigs answers a topic\'s configs and UNKNOWN_TOPIC_OR_PARTITION for a missing one', async () => {
+  it("DescribeConfigs answers a topic's configs and UNKNOWN_TOPIC_OR_PARTITION for a missing one", async () => {
     const topic = newTopic();
     await log.createTopic(topic, 1, { 'retention.bytes': 4096 });
     const answer = await withClient((c) =>
-      c.call('DescribeConfigs', 1, { resources: [{ type: 2, name: topic, configNames: ['retention.bytes', 'cleanup.policy'] }, { type: 2, name: newTopic() }], includeSynonyms: false }),
+      c.call('DescribeConfigs', 1, {
+        resources: [
+          { type: 2, name: topic, configNames: ['retention.bytes', 'cleanup.policy'] },
+          { type: 2, name: newTopic() },
+        ],
+        includeSynonyms: false,
+      }),
     );
     const [found, missing] = answer.resources;
     expect(found.errorCode).toBe(0);
-    expect(Object.fromEntries(found.configEntries.map((e: any) => [e.configName, e.configValue]))).toEqual({ 'retention.bytes': '4096', 'cleanup.policy': 'delete' });
+    expect(Object.fromEntries(found.configEntries.map((e: any) => [e.configName, e.configValue]))).toEqual({
+      'retention.bytes': '4096',
+      'cleanup.policy': 'delete',
+    });
     expect(missing.errorCode).toBe(KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
   });
 });
@@ -437,7 +558,13 @@ describe('kafka > append validation, timestamps and topic ids', () => {
       { key: null, value: Buffer.from('ok'), timestampMs: now },
       { key: null, value: Buffer.from('future'), timestampMs: now + 7_200_000 },
     ]);
-    const answer = await withClient((c) => c.callGenerated(Produce, 8, { acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records: batch }] }] }));
+    const answer = await withClient((c) =>
+      c.callGenerated(Produce, 8, {
+        acks: -1,
+        timeoutMs: 5000,
+        topicData: [{ name: topic, partitionData: [{ index: 0, records: batch }] }],
+      }),
+    );
     expect(answer.responses[0]!.partitionResponses[0]).toMatchObject({
       errorCode: KafkaErrors.INVALID_TIMESTAMP,
       recordErrors: [{ batchIndex: 1, batchIndexErrorMessage: expect.stringContaining('out of range') }],
@@ -445,12 +572,29 @@ describe('kafka > append validation, timestamps and topic ids', () => {
     expect((await log.offsetRange(topic, 0)).latest).toBe(0);
   });
 
-  it('stores a LogAppendTime topic\'s batches with the time of append, and answers it as log_append_time_ms', async () => {
+  it("stores a LogAppendTime topic's batches with the time of append, and answers it as log_append_time_ms", async () => {
     const topic = newTopic();
     await log.createTopic(topic, 1, { 'message.timestamp.type': 'LogAppendTime' });
     const before = Date.now();
     const answer = await withClient((c) =>
-      c.call('Produce', 7, { acks: -1, timeout: 5000, topicData: [{ topic, partitions: [{ partition: 0, messages: [{ value: 'a', timestamp: 1000 }, { value: 'b', timestamp: 2000 }] }] }] }),
+      c.call('Produce', 7, {
+        acks: -1,
+        timeout: 5000,
+        topicData: [
+          {
+            topic,
+            partitions: [
+              {
+                partition: 0,
+                messages: [
+                  { value: 'a', timestamp: 1000 },
+                  { value: 'b', timestamp: 2000 },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
     );
     const appended = Number(answer.topics[0].partitions[0].logAppendTime);
     expect(appended).toBeGreaterThanOrEqual(before);
@@ -461,9 +605,20 @@ describe('kafka > append validation, timestamps and topic ids', () => {
     const topic = newTopic();
     await log.createTopic(topic, 1);
     const base = Date.now() - 10_000;
-    await log.produce(topic, [0, 3000, 1000].map((delta) => ({ key: null, value: Buffer.from('x'), timestampMs: base + delta })));
+    await log.produce(
+      topic,
+      [0, 3000, 1000].map((delta) => ({ key: null, value: Buffer.from('x'), timestampMs: base + delta })),
+    );
     const ask = (version: number, ...timestamps: number[]) =>
-      withClient(async (c) => (await c.callGenerated(ListOffsets, version, { replicaId: -1, topics: [{ name: topic, partitions: timestamps.map((timestamp) => ({ partitionIndex: 0, timestamp })) }] })).topics[0]!.partitions);
+      withClient(
+        async (c) =>
+          (
+            await c.callGenerated(ListOffsets, version, {
+              replicaId: -1,
+              topics: [{ name: topic, partitions: timestamps.map((timestamp) => ({ partitionIndex: 0, timestamp })) }],
+            })
+          ).topics[0]!.partitions,
+      );
     const pick = (p: { errorCode: number; offset: number; timestamp: number }) => [p.errorCode, p.offset, p.timestamp];
     for (const version of [7, 9, 10, 11]) {
       expect(pick((await ask(version, -3))[0]!)).toEqual([0, 1, base + 3000]);
@@ -486,7 +641,15 @@ describe('kafka > append validation, timestamps and topic ids', () => {
     const byName = await withClient((c) => c.callGenerated(Metadata, 12, { topics: [{ name: topic }], allowAutoTopicCreation: false }));
     expect(byName.topics[0]).toMatchObject({ errorCode: 0, name: topic, topicId: item.id });
     const unknown = randomUUID();
-    const byId = await withClient((c) => c.callGenerated(Metadata, 12, { topics: [{ name: null, topicId: item.id }, { name: null, topicId: unknown }], allowAutoTopicCreation: false }));
+    const byId = await withClient((c) =>
+      c.callGenerated(Metadata, 12, {
+        topics: [
+          { name: null, topicId: item.id },
+          { name: null, topicId: unknown },
+        ],
+        allowAutoTopicCreation: false,
+      }),
+    );
     expect(byId.topics.map((t) => [t.errorCode, t.name, t.topicId, t.partitions.length])).toEqual([
       [0, topic, item.id, 2],
       [KafkaErrors.UNKNOWN_TOPIC_ID, null, unknown, 0],
@@ -498,7 +661,18 @@ describe('kafka > append validation, timestamps and topic ids', () => {
     const first = await log.createTopic(topic, 1);
     await log.produce(topic, [{ key: null, value: Buffer.from('one') }]);
     const fetch = (version: number, topicId: string) =>
-      withClient(async (c) => (await c.callGenerated(Fetch, version, { replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, topics: [{ topicId, partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }] })).responses[0]!);
+      withClient(
+        async (c) =>
+          (
+            await c.callGenerated(Fetch, version, {
+              replicaId: -1,
+              maxWaitMs: 0,
+              minBytes: 1,
+              maxBytes: 1 << 20,
+              topics: [{ topicId, partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }],
+            })
+          ).responses[0]!,
+      );
     for (const version of [13, 16, 18]) {
       const answer = await fetch(version, first.id);
       expect(answer.topicId).toBe(first.id);
@@ -533,8 +707,16 @@ describe('kafka > bad input', () => {
     await stillServes();
   });
 
-  it('answers every pipelined request when they arrive faster than one frame\'s worth of buffer', async () => {
-    const small = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, maxRequestBytes: 2048, groups: new GroupCoordinator(log, stores.metadata) });
+  it("answers every pipelined request when they arrive faster than one frame's worth of buffer", async () => {
+    const small = await startKafkaListener({
+      log,
+      metadata: stores.metadata,
+      logger: silentLogger,
+      host: '127.0.0.1',
+      port: 0,
+      maxRequestBytes: 2048,
+      groups: new GroupCoordinator(log, stores.metadata),
+    });
     try {
       // ApiVersions v3 with a 1,500-byte client name: twelve of them are 9 times the buffer allowed.
       const name = 'n'.repeat(1500);
@@ -581,7 +763,15 @@ describe('kafka > SASL/PLAIN with API keys', () => {
   it('serves nothing but the handshake before authentication, then what the key permits', async () => {
     const keys = new ApiKeys(stores.metadata, { rootToken: 'root-token' });
     const reader = await keys.create('reader', [{ topics: 'public-*', actions: ['read'] }]);
-    const secured = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys, groups: new GroupCoordinator(log, stores.metadata) });
+    const secured = await startKafkaListener({
+      log,
+      metadata: stores.metadata,
+      logger: silentLogger,
+      host: '127.0.0.1',
+      port: 0,
+      apiKeys: keys,
+      groups: new GroupCoordinator(log, stores.metadata),
+    });
     const plain = (password: string) => Buffer.from(`\u0000reader\u0000${password}`);
     try {
       const before = await WireClient.open(secured.bootstrap);
@@ -597,7 +787,10 @@ describe('kafka > SASL/PLAIN with API keys', () => {
       expect((await ok.call('SaslHandshake', 1, { mechanism: 'SCRAM-SHA-512' })).errorCode).toBe(KafkaErrors.UNSUPPORTED_SASL_MECHANISM);
       expect((await ok.call('SaslHandshake', 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
       expect(saslAnswerCode(await ok.sendRaw(saslAuthenticate(plain(reader.key))))).toBe(0);
-      const created = await ok.call('CreateTopics', 0, { topics: [{ topic: 'public-x', numPartitions: 1, replicationFactor: 1 }], timeout: 1000 });
+      const created = await ok.call('CreateTopics', 0, {
+        topics: [{ topic: 'public-x', numPartitions: 1, replicationFactor: 1 }],
+        timeout: 1000,
+      });
       expect(created.topicErrors[0].errorCode).toBe(KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
       ok.close();
     } finally {
@@ -605,14 +798,23 @@ describe('kafka > SASL/PLAIN with API keys', () => {
     }
   });
 
-  it('scopes consumer groups as Kafka\'s group ACLs: GROUP_AUTHORIZATION_FAILED without a grant, and ListGroups lists only what the key may describe', async () => {
+  it("scopes consumer groups as Kafka's group ACLs: GROUP_AUTHORIZATION_FAILED without a grant, and ListGroups lists only what the key may describe", async () => {
     const keys = new ApiKeys(stores.metadata);
     const consumer = await keys.create('consumer', [
       { topics: 'public-*', actions: ['read'] },
       { groups: 'mine-*', actions: ['read'] },
     ]);
     const groups = new GroupCoordinator(log, stores.metadata);
-    const secured = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, apiKeys: keys, groups, groupTimeouts: { initialRebalanceDelayMs: 0 } });
+    const secured = await startKafkaListener({
+      log,
+      metadata: stores.metadata,
+      logger: silentLogger,
+      host: '127.0.0.1',
+      port: 0,
+      apiKeys: keys,
+      groups,
+      groupTimeouts: { initialRebalanceDelayMs: 0 },
+    });
     const suffix = randomUUID().slice(0, 6);
     for (const group of [`mine-${suffix}`, `theirs-${suffix}`]) {
       await log.createTopic(`public-${suffix}`, 1).catch(() => undefined);
@@ -626,11 +828,27 @@ describe('kafka > SASL/PLAIN with API keys', () => {
       expect((await find(`mine-${suffix}`)).errorCode).toBe(0);
       expect((await find(`theirs-${suffix}`)).errorCode).toBe(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
       const join = (groupId: string) =>
-        c.call('JoinGroup', 2, { groupId, sessionTimeout: 10_000, rebalanceTimeout: 10_000, memberId: '', protocolType: 'consumer', groupProtocols: [{ name: 'range', metadata: Buffer.alloc(0) }] });
+        c.call('JoinGroup', 2, {
+          groupId,
+          sessionTimeout: 10_000,
+          rebalanceTimeout: 10_000,
+          memberId: '',
+          protocolType: 'consumer',
+          groupProtocols: [{ name: 'range', metadata: Buffer.alloc(0) }],
+        });
       expect((await join(`theirs-${suffix}`)).errorCode).toBe(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
-      const fetchOffsets = await c.call('OffsetFetch', 3, { groupId: `theirs-${suffix}`, topics: [{ topic: `public-${suffix}`, partitions: [{ partition: 0 }] }] });
+      const fetchOffsets = await c.call('OffsetFetch', 3, {
+        groupId: `theirs-${suffix}`,
+        topics: [{ topic: `public-${suffix}`, partitions: [{ partition: 0 }] }],
+      });
       expect(fetchOffsets.errorCode).toBe(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
-      const commit = await c.call('OffsetCommit', 2, { groupId: `theirs-${suffix}`, groupGenerationId: -1, memberId: '', retentionTime: -1, topics: [{ topic: `public-${suffix}`, partitions: [{ partition: 0, offset: '5' }] }] });
+      const commit = await c.call('OffsetCommit', 2, {
+        groupId: `theirs-${suffix}`,
+        groupGenerationId: -1,
+        memberId: '',
+        retentionTime: -1,
+        topics: [{ topic: `public-${suffix}`, partitions: [{ partition: 0, offset: '5' }] }],
+      });
       expect(commit.responses[0].partitions[0].errorCode).toBe(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
       const listed = (await c.call('ListGroups', 2)).groups.map((g: { groupId: string }) => g.groupId);
       expect(listed).toContain(`mine-${suffix}`);

@@ -92,7 +92,15 @@ async function setup(kind: StoreKind, partitions = 4) {
   await log.createTopic(topic, partitions);
   const agent = (nodeId: number) => {
     const cluster = new FakeCluster(node(nodeId));
-    const groups = new ClassicGroups({ log, metadata: stores.metadata, groups: http, cluster, scheduler: clock, initialRebalanceDelayMs: 0, minSessionTimeoutMs: 1000 });
+    const groups = new ClassicGroups({
+      log,
+      metadata: stores.metadata,
+      groups: http,
+      cluster,
+      scheduler: clock,
+      initialRebalanceDelayMs: 0,
+      minSessionTimeoutMs: 1000,
+    });
     coordinators.push(groups);
     return { cluster, groups, api: api(groupHandlers({ groups, cluster })) };
   };
@@ -103,7 +111,14 @@ async function setup(kind: StoreKind, partitions = 4) {
 function api(handlers: ApiHandler<any, any>[]) {
   const byName = new Map(handlers.map((h) => [h.codec.name, h]));
   return async (name: string, request: unknown, version: number, clientId = 'test-client'): Promise<any> => {
-    const handled = await byName.get(name)!.handle(request, { apiVersion: version, clientId, clientHost: '127.0.0.1', principal: undefined, signal: new AbortController().signal, connection: {} });
+    const handled = await byName.get(name)!.handle(request, {
+      apiVersion: version,
+      clientId,
+      clientHost: '127.0.0.1',
+      principal: undefined,
+      signal: new AbortController().signal,
+      connection: {},
+    });
     return isLater(handled) ? handled.later : handled;
   };
 }
@@ -144,7 +159,9 @@ async function memberIdFor(call: Api, group: string, topics: readonly string[]):
 function assignments(memberIds: readonly string[], topic: string, partitions: number) {
   return memberIds.map((memberId, index) => ({
     memberId,
-    assignment: encodeAssignment({ partitions: [{ topic, partitions: [...Array(partitions).keys()].filter((p) => p % memberIds.length === index) }] }),
+    assignment: encodeAssignment({
+      partitions: [{ topic, partitions: [...Array(partitions).keys()].filter((p) => p % memberIds.length === index) }],
+    }),
   }));
 }
 
@@ -157,7 +174,24 @@ async function rebalance(call: Api, clock: ManualClock, group: string, topic: st
   const leader = joined.find((j) => j.memberId === j.leader)!;
   const generation = leader.generationId;
   const syncs = joined.map((j) =>
-    call('SyncGroup', { groupId: group, generationId: generation, memberId: j.memberId, groupInstanceId: null, assignments: j === leader ? assignments(leader.members.map((m) => m.memberId), topic, partitions) : [] }, 3),
+    call(
+      'SyncGroup',
+      {
+        groupId: group,
+        generationId: generation,
+        memberId: j.memberId,
+        groupInstanceId: null,
+        assignments:
+          j === leader
+            ? assignments(
+                leader.members.map((m) => m.memberId),
+                topic,
+                partitions,
+              )
+            : [],
+      },
+      3,
+    ),
   );
   const synced = await Promise.all(syncs);
   return { joined, leader, generation, synced };
@@ -209,9 +243,15 @@ function suite(kind: StoreKind): void {
       const joined = watch<JoinGroupResponse>(call('JoinGroup', joinRequest(group, '', [topic]), 3));
       await clock.advance(0);
       expect(joined.value).toMatchObject({ errorCode: 0, generationId: 1 });
-      const other = await call('JoinGroup', joinRequest(group, '', [topic], { protocols: [{ name: 'roundrobin', metadata: Buffer.alloc(0) }] }), 3);
+      const other = await call(
+        'JoinGroup',
+        joinRequest(group, '', [topic], { protocols: [{ name: 'roundrobin', metadata: Buffer.alloc(0) }] }),
+        3,
+      );
       expect(other.errorCode).toBe(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL);
-      expect((await call('JoinGroup', joinRequest(group, '', [topic], { sessionTimeoutMs: 10 }), 3)).errorCode).toBe(KafkaErrors.INVALID_SESSION_TIMEOUT);
+      expect((await call('JoinGroup', joinRequest(group, '', [topic], { sessionTimeoutMs: 10 }), 3)).errorCode).toBe(
+        KafkaErrors.INVALID_SESSION_TIMEOUT,
+      );
       expect((await call('JoinGroup', joinRequest(group, 'nobody', [topic]), 5)).errorCode).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
       expect((await call('JoinGroup', joinRequest('bad group!', '', [topic]), 5)).errorCode).toBe(KafkaErrors.INVALID_GROUP_ID);
     });
@@ -222,13 +262,19 @@ function suite(kind: StoreKind): void {
       const ids = [await memberIdFor(call, group, [topic]), await memberIdFor(call, group, [topic])];
       const first = await rebalance(call, clock, group, topic, ids);
       expect(first.generation).toBe(1);
-      expect(await call('Heartbeat', { groupId: group, generationId: 1, memberId: ids[0], groupInstanceId: null }, 3)).toEqual({ throttleTimeMs: 0, errorCode: 0 });
+      expect(await call('Heartbeat', { groupId: group, generationId: 1, memberId: ids[0], groupInstanceId: null }, 3)).toEqual({
+        throttleTimeMs: 0,
+        errorCode: 0,
+      });
 
       const c = await memberIdFor(call, group, [topic]);
       const joinC = watch<JoinGroupResponse>(call('JoinGroup', joinRequest(group, c, [topic]), 5));
       await clock.advance(0);
       expect(joinC.value).toBeUndefined();
-      for (const id of ids) expect((await call('Heartbeat', { groupId: group, generationId: 1, memberId: id, groupInstanceId: null }, 3)).errorCode).toBe(KafkaErrors.REBALANCE_IN_PROGRESS);
+      for (const id of ids)
+        expect((await call('Heartbeat', { groupId: group, generationId: 1, memberId: id, groupInstanceId: null }, 3)).errorCode).toBe(
+          KafkaErrors.REBALANCE_IN_PROGRESS,
+        );
       // Until the new generation is complete, the store still shows the last one.
       expect((await http.describe(group)).generation).toBe(1);
 
@@ -237,7 +283,9 @@ function suite(kind: StoreKind): void {
       expect(joinC.value).toMatchObject({ errorCode: 0, generationId: 2, memberId: c });
       expect(second.leader.members.map((m) => m.memberId).sort()).toEqual([...ids, c].sort());
       // The old generation is fenced.
-      expect((await call('Heartbeat', { groupId: group, generationId: 1, memberId: ids[0], groupInstanceId: null }, 3)).errorCode).toBe(KafkaErrors.ILLEGAL_GENERATION);
+      expect((await call('Heartbeat', { groupId: group, generationId: 1, memberId: ids[0], groupInstanceId: null }, 3)).errorCode).toBe(
+        KafkaErrors.ILLEGAL_GENERATION,
+      );
       // The late joiner syncs after the leader: it gets its part at once.
       const syncC = await call('SyncGroup', { groupId: group, generationId: 2, memberId: c, groupInstanceId: null, assignments: [] }, 3);
       expect(decodeAssignment(syncC.assignment).partitions[0]!.partitions.length).toBeGreaterThan(0);
@@ -249,10 +297,15 @@ function suite(kind: StoreKind): void {
     it('expels a member whose session runs out, and one that does not join again within the rebalance timeout', async () => {
       const { agent, group, topic, clock, http } = await setup(kind);
       const { api: call } = agent(1);
-      const [a, b, c] = [await memberIdFor(call, group, [topic]), await memberIdFor(call, group, [topic]), await memberIdFor(call, group, [topic])];
+      const [a, b, c] = [
+        await memberIdFor(call, group, [topic]),
+        await memberIdFor(call, group, [topic]),
+        await memberIdFor(call, group, [topic]),
+      ];
       await rebalance(call, clock, group, topic, [a!, b!, c!]);
       const start = clock.now();
-      const beat = async (id: string) => (await call('Heartbeat', { groupId: group, generationId: 1, memberId: id, groupInstanceId: null }, 3)).errorCode;
+      const beat = async (id: string) =>
+        (await call('Heartbeat', { groupId: group, generationId: 1, memberId: id, groupInstanceId: null }, 3)).errorCode;
       // a and b heartbeat; c goes silent.
       for (let elapsed = 3000; elapsed < sessionTimeoutMs; elapsed += 3000) {
         await clock.advance(3000);
@@ -274,7 +327,11 @@ function suite(kind: StoreKind): void {
       await clock.advance(1);
       expect(joinA.value).toMatchObject({ errorCode: 0, generationId: 2, leader: a, members: [{ memberId: a }] });
       expect(await beat(b!)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
-      await call('SyncGroup', { groupId: group, generationId: 2, memberId: a, groupInstanceId: null, assignments: assignments([a!], topic, 4) }, 3);
+      await call(
+        'SyncGroup',
+        { groupId: group, generationId: 2, memberId: a, groupInstanceId: null, assignments: assignments([a!], topic, 4) },
+        3,
+      );
       expect((await http.describe(group)).members.map((m) => m.memberId)).toEqual([a]);
     });
 
@@ -287,8 +344,23 @@ function suite(kind: StoreKind): void {
       stores.metadata.beforeWrite = (op) => {
         if (op.key.sk === 'state') throw new SpoolError('STORAGE_UNAVAILABLE', 'the store is down', { retriable: true });
       };
-      const syncs = joins.map((j) => call('SyncGroup', { groupId: group, generationId: 1, memberId: j.value!.memberId, groupInstanceId: null, assignments: j.value!.members.length ? assignments([a, b], topic, 4) : [] }, 3));
-      expect((await Promise.all(syncs)).map((r) => r.errorCode)).toEqual([KafkaErrors.REBALANCE_IN_PROGRESS, KafkaErrors.REBALANCE_IN_PROGRESS]);
+      const syncs = joins.map((j) =>
+        call(
+          'SyncGroup',
+          {
+            groupId: group,
+            generationId: 1,
+            memberId: j.value!.memberId,
+            groupInstanceId: null,
+            assignments: j.value!.members.length ? assignments([a, b], topic, 4) : [],
+          },
+          3,
+        ),
+      );
+      expect((await Promise.all(syncs)).map((r) => r.errorCode)).toEqual([
+        KafkaErrors.REBALANCE_IN_PROGRESS,
+        KafkaErrors.REBALANCE_IN_PROGRESS,
+      ]);
       stores.metadata.beforeWrite = undefined;
       const again = await rebalance(call, clock, group, topic, [a, b]);
       expect(again.generation).toBe(2);
@@ -298,10 +370,18 @@ function suite(kind: StoreKind): void {
     it('rebalances when members leave, and writes the group Empty when the last goes (one v3 request for several)', async () => {
       const { agent, group, topic, clock, http } = await setup(kind);
       const { api: call } = agent(1);
-      const [a, b, c] = [await memberIdFor(call, group, [topic]), await memberIdFor(call, group, [topic]), await memberIdFor(call, group, [topic])];
+      const [a, b, c] = [
+        await memberIdFor(call, group, [topic]),
+        await memberIdFor(call, group, [topic]),
+        await memberIdFor(call, group, [topic]),
+      ];
       await rebalance(call, clock, group, topic, [a!, b!, c!]);
-      expect(await call('LeaveGroup', { groupId: group, members: [{ memberId: c, groupInstanceId: null }] }, 0)).toMatchObject({ errorCode: 0 });
-      expect((await call('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(KafkaErrors.REBALANCE_IN_PROGRESS);
+      expect(await call('LeaveGroup', { groupId: group, members: [{ memberId: c, groupInstanceId: null }] }, 0)).toMatchObject({
+        errorCode: 0,
+      });
+      expect((await call('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(
+        KafkaErrors.REBALANCE_IN_PROGRESS,
+      );
       const second = await rebalance(call, clock, group, topic, [a!, b!]);
       expect(second.generation).toBe(2);
       const left = await call(
@@ -320,7 +400,10 @@ function suite(kind: StoreKind): void {
       await clock.advance(0);
       const described = await http.describe(group);
       expect(described).toMatchObject({ kind: 'kafka', state: 'empty', generation: 3, members: [] });
-      expect((await call('DescribeGroups', { groups: [group], includeAuthorizedOperations: false }, 4)).groups[0]).toMatchObject({ groupState: 'Empty', protocolType: 'consumer' });
+      expect((await call('DescribeGroups', { groups: [group], includeAuthorizedOperations: false }, 4)).groups[0]).toMatchObject({
+        groupState: 'Empty',
+        protocolType: 'consumer',
+      });
     });
   });
 
@@ -338,19 +421,40 @@ function suite(kind: StoreKind): void {
           generationId: generation,
           memberId: a,
           groupInstanceId: null,
-          topics: [{ name: topic, partitions: [0, 2].map((p) => ({ partitionIndex: p, committedOffset: 1, committedLeaderEpoch: -1, committedMetadata: `m${p}` })) }],
+          topics: [
+            {
+              name: topic,
+              partitions: [0, 2].map((p) => ({
+                partitionIndex: p,
+                committedOffset: 1,
+                committedLeaderEpoch: -1,
+                committedMetadata: `m${p}`,
+              })),
+            },
+          ],
         },
         7,
       );
       expect(committed.topics[0].partitions.map((p: { errorCode: number }) => p.errorCode)).toEqual([0, 0]);
       const fetched = await call('OffsetFetch', { groupId: group, topics: [{ name: topic, partitionIndexes: [0, 1, 2] }] }, 5);
-      expect(fetched.topics[0].partitions.map((p: { committedOffset: number; metadata: string }) => [p.committedOffset, p.metadata])).toEqual([
+      expect(
+        fetched.topics[0].partitions.map((p: { committedOffset: number; metadata: string }) => [p.committedOffset, p.metadata]),
+      ).toEqual([
         [1, 'm0'],
         [-1, ''],
         [1, 'm2'],
       ]);
       expect((await call('OffsetFetch', { groupId: group, topics: null }, 5)).topics).toEqual([
-        { name: topic, partitions: [0, 2].map((p) => ({ partitionIndex: p, committedOffset: 1, committedLeaderEpoch: -1, metadata: `m${p}`, errorCode: 0 })) },
+        {
+          name: topic,
+          partitions: [0, 2].map((p) => ({
+            partitionIndex: p,
+            committedOffset: 1,
+            committedLeaderEpoch: -1,
+            metadata: `m${p}`,
+            errorCode: 0,
+          })),
+        },
       ]);
       const described = await http.describe(group);
       const byPartition = new Map(described.partitions.map((p) => [p.partition, p]));
@@ -368,7 +472,13 @@ function suite(kind: StoreKind): void {
       const commit = (memberId: string, generationId: number, partitionIndex = 0, name = topic) =>
         call(
           'OffsetCommit',
-          { groupId: group, generationId, memberId, groupInstanceId: null, topics: [{ name, partitions: [{ partitionIndex, committedOffset: 5, committedLeaderEpoch: -1, committedMetadata: null }] }] },
+          {
+            groupId: group,
+            generationId,
+            memberId,
+            groupInstanceId: null,
+            topics: [{ name, partitions: [{ partitionIndex, committedOffset: 5, committedLeaderEpoch: -1, committedMetadata: null }] }],
+          },
           5,
         ).then((r) => r.topics[0].partitions[0].errorCode);
       const [a, b] = [await memberIdFor(call, group, [topic]), await memberIdFor(call, group, [topic])];
@@ -383,7 +493,17 @@ function suite(kind: StoreKind): void {
       // Joined but not synced: no commits until the assignment is in.
       expect(await commit(a!, 2)).toBe(KafkaErrors.REBALANCE_IN_PROGRESS);
       const leader = joins.map((j) => j.value!).find((j) => j.leader === j.memberId)!;
-      await call('SyncGroup', { groupId: group, generationId: 2, memberId: leader.memberId, groupInstanceId: null, assignments: assignments([a!, b!, c], topic, 4) }, 3);
+      await call(
+        'SyncGroup',
+        {
+          groupId: group,
+          generationId: 2,
+          memberId: leader.memberId,
+          groupInstanceId: null,
+          assignments: assignments([a!, b!, c], topic, 4),
+        },
+        3,
+      );
       expect(await commit(a!, 2)).toBe(0);
       expect(await commit(b!, 1)).toBe(KafkaErrors.ILLEGAL_GENERATION); // the zombie
       expect(await commit('ghost', 2)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
@@ -396,9 +516,19 @@ function suite(kind: StoreKind): void {
       const { agent, group, topic, clock, http } = await setup(kind);
       const { api: call } = agent(1);
       const commitOutside = (committedOffset: number, version = 2) =>
-        call('OffsetCommit', { groupId: group, generationId: -1, memberId: '', groupInstanceId: null, topics: [{ name: topic, partitions: [{ partitionIndex: 1, committedOffset, committedLeaderEpoch: -1, committedMetadata: null }] }] }, version).then(
-          (r) => r.topics[0].partitions[0].errorCode,
-        );
+        call(
+          'OffsetCommit',
+          {
+            groupId: group,
+            generationId: -1,
+            memberId: '',
+            groupInstanceId: null,
+            topics: [
+              { name: topic, partitions: [{ partitionIndex: 1, committedOffset, committedLeaderEpoch: -1, committedMetadata: null }] },
+            ],
+          },
+          version,
+        ).then((r) => r.topics[0].partitions[0].errorCode);
       expect(await commitOutside(3, 0)).toBe(0);
       expect(await http.offsets(group)).toEqual([{ topic, partition: 1, committed: 3 }]);
       const a = await memberIdFor(call, group, [topic]);
@@ -416,7 +546,19 @@ function suite(kind: StoreKind): void {
       const a = await memberIdFor(call, group, [topic]);
       await rebalance(call, clock, group, topic, [a]);
       const commit = () =>
-        call('OffsetCommit', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null, topics: [{ name: topic, partitions: [{ partitionIndex: 0, committedOffset: 1, committedLeaderEpoch: -1, committedMetadata: null }] }] }, 5);
+        call(
+          'OffsetCommit',
+          {
+            groupId: group,
+            generationId: 1,
+            memberId: a,
+            groupInstanceId: null,
+            topics: [
+              { name: topic, partitions: [{ partitionIndex: 0, committedOffset: 1, committedLeaderEpoch: -1, committedMetadata: null }] },
+            ],
+          },
+          5,
+        );
       await commit();
       const before = { ...stores.metadata.calls };
       // The vouch covers the longest timeout (the rebalance timeout); renewed once half of it has run.
@@ -438,8 +580,12 @@ function suite(kind: StoreKind): void {
       const a = await memberIdFor(call, group, [topic]);
       await rebalance(call, clock, group, topic, [a]);
       await expect(http.join(group, { topics: [topic] })).rejects.toMatchObject({ code: 'INCONSISTENT_GROUP_PROTOCOL' });
-      await expect(http.commit(group, { memberId: a, generation: 1, offsets: [{ topic, partition: 0, offset: 1 }] })).rejects.toMatchObject({ code: 'INCONSISTENT_GROUP_PROTOCOL' });
-      await expect(http.commit(group, { offsets: [{ topic, partition: 0, offset: 1 }] })).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
+      await expect(http.commit(group, { memberId: a, generation: 1, offsets: [{ topic, partition: 0, offset: 1 }] })).rejects.toMatchObject(
+        { code: 'INCONSISTENT_GROUP_PROTOCOL' },
+      );
+      await expect(http.commit(group, { offsets: [{ topic, partition: 0, offset: 1 }] })).rejects.toMatchObject({
+        code: 'GROUP_NOT_EMPTY',
+      });
       await expect(http.resetOffsets(group, 'earliest', [topic])).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
       await call('LeaveGroup', { groupId: group, members: [{ memberId: a, groupInstanceId: null }] }, 3);
       await clock.advance(0);
@@ -489,20 +635,38 @@ function suite(kind: StoreKind): void {
       const [a, b] = [await memberIdFor(first.api, group, [topic]), await memberIdFor(first.api, group, [topic])];
       const { synced } = await rebalance(first.api, clock, group, topic, [a!, b!]);
       const commit = (call: Api, memberId: string, committedOffset: number) =>
-        call('OffsetCommit', { groupId: group, generationId: 1, memberId, groupInstanceId: null, topics: [{ name: topic, partitions: [{ partitionIndex: 0, committedOffset, committedLeaderEpoch: -1, committedMetadata: null }] }] }, 5).then(
-          (r) => r.topics[0].partitions[0].errorCode,
-        );
+        call(
+          'OffsetCommit',
+          {
+            groupId: group,
+            generationId: 1,
+            memberId,
+            groupInstanceId: null,
+            topics: [
+              { name: topic, partitions: [{ partitionIndex: 0, committedOffset, committedLeaderEpoch: -1, committedMetadata: null }] },
+            ],
+          },
+          5,
+        ).then((r) => r.topics[0].partitions[0].errorCode);
       expect(await commit(first.api, a!, 3)).toBe(0);
 
       // Agent 1 loses the group's lease; agent 2 takes it and reads the group from the store.
       first.cluster.coordinating = false;
       second.cluster.coordinating = true;
-      expect((await first.api('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(KafkaErrors.NOT_COORDINATOR);
+      expect((await first.api('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(
+        KafkaErrors.NOT_COORDINATOR,
+      );
       expect((await second.api('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(0);
       expect(await commit(second.api, a!, 4)).toBe(0);
-      expect((await second.api('OffsetFetch', { groupId: group, topics: [{ name: topic, partitionIndexes: [0] }] }, 3)).topics[0].partitions[0].committedOffset).toBe(4);
+      expect(
+        (await second.api('OffsetFetch', { groupId: group, topics: [{ name: topic, partitionIndexes: [0] }] }, 3)).topics[0].partitions[0]
+          .committedOffset,
+      ).toBe(4);
       // A member that re-syncs in the same generation gets the assignment it had.
-      expect((await second.api('SyncGroup', { groupId: group, generationId: 1, memberId: b, groupInstanceId: null, assignments: [] }, 3)).assignment).toEqual(synced[1]!.assignment);
+      expect(
+        (await second.api('SyncGroup', { groupId: group, generationId: 1, memberId: b, groupInstanceId: null, assignments: [] }, 3))
+          .assignment,
+      ).toEqual(synced[1]!.assignment);
       expect((await second.api('DescribeGroups', { groups: [group], includeAuthorizedOperations: false }, 4)).groups[0]).toMatchObject({
         groupState: 'Stable',
         protocolData: 'cooperative-sticky',
@@ -514,7 +678,9 @@ function suite(kind: StoreKind): void {
         await clock.advance(3000);
         await second.api('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3);
       }
-      expect((await second.api('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(KafkaErrors.REBALANCE_IN_PROGRESS);
+      expect((await second.api('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(
+        KafkaErrors.REBALANCE_IN_PROGRESS,
+      );
       const again = await rebalance(second.api, clock, group, topic, [a!]);
       expect(again.generation).toBe(2);
       expect((await http.describe(group)).members.map((m) => m.memberId)).toEqual([a]);
@@ -530,7 +696,9 @@ function suite(kind: StoreKind): void {
       first.cluster.coordinating = false; // no request tells agent 1: its session timer for a is still set
       for (let elapsed = 0; elapsed <= 2 * sessionTimeoutMs; elapsed += 3000) {
         await clock.advance(3000);
-        expect((await second.api('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(0);
+        expect((await second.api('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(
+          0,
+        );
       }
       expect(await http.describe(group)).toMatchObject({ state: 'stable', generation: 1, members: [{ memberId: a }] });
     });
@@ -538,7 +706,15 @@ function suite(kind: StoreKind): void {
     it('waits for more members before a new group’s first generation (group.initial.rebalance.delay.ms)', async () => {
       const { log, stores, http, clock, group, topic } = await setup(kind);
       const cluster = new FakeCluster(node(1));
-      const groups = new ClassicGroups({ log, metadata: stores.metadata, groups: http, cluster, scheduler: clock, initialRebalanceDelayMs: 3000, minSessionTimeoutMs: 1000 });
+      const groups = new ClassicGroups({
+        log,
+        metadata: stores.metadata,
+        groups: http,
+        cluster,
+        scheduler: clock,
+        initialRebalanceDelayMs: 3000,
+        minSessionTimeoutMs: 1000,
+      });
       coordinators.push(groups);
       const call = api(groupHandlers({ groups, cluster }));
       const first = watch<JoinGroupResponse>(call('JoinGroup', joinRequest(group, '', [topic]), 3));
@@ -555,7 +731,8 @@ function suite(kind: StoreKind): void {
     it('describes groups through their states and lists them', async () => {
       const { agent, group, topic, clock } = await setup(kind);
       const { api: call } = agent(1);
-      const state = async (groupId = group) => (await call('DescribeGroups', { groups: [groupId], includeAuthorizedOperations: false }, 1)).groups[0].groupState;
+      const state = async (groupId = group) =>
+        (await call('DescribeGroups', { groups: [groupId], includeAuthorizedOperations: false }, 1)).groups[0].groupState;
       expect(await state(`unknown-${randomUUID().slice(0, 6)}`)).toBe('Dead');
       const a = await memberIdFor(call, group, [topic]);
       const b = await memberIdFor(call, group, [topic]);
@@ -565,7 +742,11 @@ function suite(kind: StoreKind): void {
       const joinB = call('JoinGroup', joinRequest(group, b, [topic]), 5);
       await Promise.all([joinA, joinB]);
       expect(await state()).toBe('CompletingRebalance');
-      await call('SyncGroup', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null, assignments: assignments([a, b], topic, 4) }, 3);
+      await call(
+        'SyncGroup',
+        { groupId: group, generationId: 1, memberId: a, groupInstanceId: null, assignments: assignments([a, b], topic, 4) },
+        3,
+      );
       const described = (await call('DescribeGroups', { groups: [group], includeAuthorizedOperations: false }, 4)).groups[0];
       expect(described).toMatchObject({ groupState: 'Stable', protocolType: 'consumer', protocolData: 'cooperative-sticky' });
       expect(described.members.map((m: { memberId: string; clientId: string }) => [m.memberId, m.clientId])).toEqual([

@@ -4,7 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
-import { canTransition, classicGroupPhases, isDead, transition, validPreviousPhases, type ClassicGroupPhase } from '../../lib/kafka/groups/classic-state.js';
+import {
+  canTransition,
+  classicGroupPhases,
+  isDead,
+  transition,
+  validPreviousPhases,
+  type ClassicGroupPhase,
+} from '../../lib/kafka/groups/classic-state.js';
 
 /** Kafka's ClassicGroupState, written out independently of the module's table. */
 const kafka: readonly [from: ClassicGroupPhase, to: ClassicGroupPhase][] = [
@@ -31,7 +38,12 @@ describe('kafka > classic group states', () => {
   it("has Kafka's five states and its table of valid previous states", () => {
     expect([...classicGroupPhases].sort()).toEqual(['CompletingRebalance', 'Dead', 'Empty', 'PreparingRebalance', 'Stable']);
     for (const to of classicGroupPhases) {
-      expect([...validPreviousPhases[to]].sort(), to).toEqual(kafka.filter(([, t]) => t === to).map(([f]) => f).sort());
+      expect([...validPreviousPhases[to]].sort(), to).toEqual(
+        kafka
+          .filter(([, t]) => t === to)
+          .map(([f]) => f)
+          .sort(),
+      );
     }
     expect(valid).toHaveLength(kafka.length);
   });

@@ -17,14 +17,19 @@ afterEach(async () => {
 });
 
 describe('kafka > several agents on one store', () => {
-  it('splits partition leadership, and moves a killed agent\'s partitions to the survivor', { timeout: 90_000 }, async () => {
+  it("splits partition leadership, and moves a killed agent's partitions to the survivor", { timeout: 90_000 }, async () => {
     const dataDir = tempDir('spool-cluster-');
     const env = { SPOOL_DATA_DIR: dataDir, SPOOL_LEASE_MS: String(leaseMs), SPOOL_DEFAULT_PARTITIONS: '4' };
     const a = await startAgentProcess(env);
     const b = await startAgentProcess(env);
     started.push(a, b);
 
-    const kafka = new Kafka({ brokers: [a.kafkaBootstrap], logLevel: logLevel.NOTHING, clientId: 'cluster-test', retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+    const kafka = new Kafka({
+      brokers: [a.kafkaBootstrap],
+      logLevel: logLevel.NOTHING,
+      clientId: 'cluster-test',
+      retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: 'shared', numPartitions: 4 }] });
@@ -64,7 +69,11 @@ describe('kafka > several agents on one store', () => {
       expected.set(partition, list);
     }
     const stored = await withLog(dataDir, (log) =>
-      Promise.all([0, 1, 2, 3].map(async (partition) => (await log.fetch('shared', partition, 0, { maxRecords: 1000 })).records.map((r) => r.value!.toString()))),
+      Promise.all(
+        [0, 1, 2, 3].map(async (partition) =>
+          (await log.fetch('shared', partition, 0, { maxRecords: 1000 })).records.map((r) => r.value!.toString()),
+        ),
+      ),
     );
     expect(stored).toEqual([0, 1, 2, 3].map((partition) => expected.get(partition) ?? []));
     await producer.disconnect();

@@ -18,7 +18,12 @@ import { KafkaReader } from '../../lib/kafka/wire.js';
 
 const seed = 20261121;
 const require = createRequire(import.meta.url);
-const kafkajs = require('kafkajs/src/protocol/requests/index.js') as { requests: Record<string, { protocol: (o: { version: number }) => (args?: any) => { request: { encode: () => Promise<{ buffer: Buffer }> } } }> };
+const kafkajs = require('kafkajs/src/protocol/requests/index.js') as {
+  requests: Record<
+    string,
+    { protocol: (o: { version: number }) => (args?: any) => { request: { encode: () => Promise<{ buffer: Buffer }> } } }
+  >;
+};
 
 const apisDir = new URL('../../lib/kafka/apis/', import.meta.url);
 // The hand-written codecs, and the generated ones at the versions the server serves.
@@ -26,7 +31,8 @@ const codecs: ApiCodec<unknown, unknown>[] = [fetchCodec, listOffsetsCodec, meta
 for (const file of readdirSync(apisDir).filter((f) => f.endsWith('.ts'))) {
   const module = (await import(new URL(file, apisDir).href)) as Record<string, unknown>;
   for (const value of Object.values(module)) {
-    if (typeof value === 'object' && value !== null && 'decodeRequest' in value && 'key' in value) codecs.push(value as ApiCodec<unknown, unknown>);
+    if (typeof value === 'object' && value !== null && 'decodeRequest' in value && 'key' in value)
+      codecs.push(value as ApiCodec<unknown, unknown>);
   }
 }
 
@@ -45,15 +51,49 @@ function decodes(codec: ApiCodec<unknown, unknown>, version: number, bytes: Uint
 /** Valid request bodies from kafkajs's encoders, to mutate. */
 const samples: Record<string, { api: string; version: number; args: unknown }> = {
   Metadata: { api: 'Metadata', version: 4, args: { topics: ['a', 'b'], allowAutoTopicCreation: true } },
-  Produce: { api: 'Produce', version: 3, args: { acks: -1, timeout: 100, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ key: 'k', value: 'v' }] }] }] } },
-  Fetch: { api: 'Fetch', version: 11, args: { maxWaitTime: 10, minBytes: 1, maxBytes: 100, topics: [{ topic: 't', partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 100 }] }] } },
+  Produce: {
+    api: 'Produce',
+    version: 3,
+    args: { acks: -1, timeout: 100, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ key: 'k', value: 'v' }] }] }] },
+  },
+  Fetch: {
+    api: 'Fetch',
+    version: 11,
+    args: {
+      maxWaitTime: 10,
+      minBytes: 1,
+      maxBytes: 100,
+      topics: [{ topic: 't', partitions: [{ partition: 0, fetchOffset: '0', maxBytes: 100 }] }],
+    },
+  },
   ListOffsets: { api: 'ListOffsets', version: 2, args: { topics: [{ topic: 't', partitions: [{ partition: 0, timestamp: -1 }] }] } },
-  CreateTopics: { api: 'CreateTopics', version: 2, args: { topics: [{ topic: 't', numPartitions: 2, replicationFactor: 1, configEntries: [{ name: 'retention.ms', value: '1' }] }], timeout: 10 } },
+  CreateTopics: {
+    api: 'CreateTopics',
+    version: 2,
+    args: {
+      topics: [{ topic: 't', numPartitions: 2, replicationFactor: 1, configEntries: [{ name: 'retention.ms', value: '1' }] }],
+      timeout: 10,
+    },
+  },
 };
 
 describe('kafka > fuzzing the decoders', () => {
   it('found codecs for the APIs served', () => {
-    expect(codecs.map((c) => c.name)).toEqual(expect.arrayContaining(['ApiVersions', 'Metadata', 'Produce', 'Fetch', 'ListOffsets', 'CreateTopics', 'DeleteTopics', 'DescribeConfigs', 'InitProducerId', 'SaslHandshake', 'SaslAuthenticate']));
+    expect(codecs.map((c) => c.name)).toEqual(
+      expect.arrayContaining([
+        'ApiVersions',
+        'Metadata',
+        'Produce',
+        'Fetch',
+        'ListOffsets',
+        'CreateTopics',
+        'DeleteTopics',
+        'DescribeConfigs',
+        'InitProducerId',
+        'SaslHandshake',
+        'SaslAuthenticate',
+      ]),
+    );
   });
 
   it('decodes or refuses random bytes, for every API and version, with CORRUPT_RECORD only', () => {
@@ -87,7 +127,12 @@ describe('kafka > fuzzing the decoders', () => {
 
   it('validates or refuses mutated record batches with SpoolError only, with the CRC fixed up so the mutation reaches the records', () => {
     const batch = encodeRecordBatch(
-      Array.from({ length: 5 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(`value-${i}`), headers: [{ key: 'h', value: Buffer.from('x') }], timestampMs: 1000 + i })),
+      Array.from({ length: 5 }, (_, i) => ({
+        key: Buffer.from(`k${i}`),
+        value: Buffer.from(`value-${i}`),
+        headers: [{ key: 'h', value: Buffer.from('x') }],
+        timestampMs: 1000 + i,
+      })),
       { compression: 'gzip' },
     );
     fc.assert(
@@ -97,7 +142,13 @@ describe('kafka > fuzzing the decoders', () => {
         // The CRC covers attributes (byte 21) to the end; recompute it so the parser, not the CRC, meets the mutation.
         if (at >= 21) mutated.writeUInt32BE(crc32c(mutated, 21), 17);
         try {
-          validateAppend(mutated, { timestampType: createTime ? 'CreateTime' : 'LogAppendTime', timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER, timestampAfterMaxMs: Number.MAX_SAFE_INTEGER, maxBatchBytes: 1 << 20, nowMs: 0 });
+          validateAppend(mutated, {
+            timestampType: createTime ? 'CreateTime' : 'LogAppendTime',
+            timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
+            timestampAfterMaxMs: Number.MAX_SAFE_INTEGER,
+            maxBatchBytes: 1 << 20,
+            nowMs: 0,
+          });
         } catch (error) {
           if (!(error instanceof SpoolError)) throw error;
         }

@@ -67,9 +67,17 @@ const assignment = MemberAssignment.encode({ version: 0, assignment: { orders: [
 
 describe('kafka > codecs > FindCoordinator', () => {
   it.each([0, 1, 2])('reads kafkajs v%i requests and answers in a way kafkajs reads', async (version) => {
-    const request = decode(findCoordinator, version, await kafkajsRequest('findCoordinator', version, { groupId: 'billing', coordinatorKey: 'billing', coordinatorType: 0 }));
+    const request = decode(
+      findCoordinator,
+      version,
+      await kafkajsRequest('findCoordinator', version, { groupId: 'billing', coordinatorKey: 'billing', coordinatorType: 0 }),
+    );
     expect(request).toEqual({ key: 'billing', keyType: 0 });
-    const answer = await kafkajsResponse('findCoordinator', version, encode(findCoordinator, version, { throttleTimeMs: 0, errorCode: 0, errorMessage: null, nodeId: 3, host: 'agent-3', port: 9092 }));
+    const answer = await kafkajsResponse(
+      'findCoordinator',
+      version,
+      encode(findCoordinator, version, { throttleTimeMs: 0, errorCode: 0, errorMessage: null, nodeId: 3, host: 'agent-3', port: 9092 }),
+    );
     expect(answer.errorCode).toBe(0);
     expect(answer.coordinator).toEqual({ nodeId: 3, host: 'agent-3', port: 9092 });
   });
@@ -109,18 +117,39 @@ describe('kafka > codecs > JoinGroup', () => {
     const answer = await kafkajsResponse(
       'joinGroup',
       version,
-      encode(joinGroup, version, { throttleTimeMs: 0, errorCode: 0, generationId: 7, protocolName: 'roundrobin', leader: 'm-1', memberId: 'm-2', members }),
+      encode(joinGroup, version, {
+        throttleTimeMs: 0,
+        errorCode: 0,
+        generationId: 7,
+        protocolName: 'roundrobin',
+        leader: 'm-1',
+        memberId: 'm-2',
+        members,
+      }),
     );
     expect(answer).toMatchObject({ errorCode: 0, generationId: 7, groupProtocol: 'roundrobin', leaderId: 'm-1', memberId: 'm-2' });
     expect(answer.members).toEqual(
-      members.map((m) => ({ memberId: m.memberId, memberMetadata: m.metadata, ...(version >= 5 ? { groupInstanceId: m.groupInstanceId } : {}) })),
+      members.map((m) => ({
+        memberId: m.memberId,
+        memberMetadata: m.metadata,
+        ...(version >= 5 ? { groupInstanceId: m.groupInstanceId } : {}),
+      })),
     );
   });
 });
 
 describe('kafka > codecs > SyncGroup', () => {
   it.each([0, 1, 2, 3])('reads kafkajs v%i requests and answers in a way kafkajs reads', async (version) => {
-    const args = { groupId: 'billing', generationId: 7, memberId: 'm-1', groupInstanceId: 'i-1', groupAssignment: [{ memberId: 'm-1', memberAssignment: assignment }, { memberId: 'm-2', memberAssignment: Buffer.alloc(0) }] };
+    const args = {
+      groupId: 'billing',
+      generationId: 7,
+      memberId: 'm-1',
+      groupInstanceId: 'i-1',
+      groupAssignment: [
+        { memberId: 'm-1', memberAssignment: assignment },
+        { memberId: 'm-2', memberAssignment: Buffer.alloc(0) },
+      ],
+    };
     const request = decode(syncGroup, version, await kafkajsRequest('syncGroup', version, args));
     expect(request).toEqual({
       groupId: 'billing',
@@ -139,7 +168,11 @@ describe('kafka > codecs > SyncGroup', () => {
 
 describe('kafka > codecs > Heartbeat', () => {
   it.each([0, 1, 2, 3])('reads kafkajs v%i requests and answers in a way kafkajs reads', async (version) => {
-    const request = decode(heartbeat, version, await kafkajsRequest('heartbeat', version, { groupId: 'billing', groupGenerationId: 7, memberId: 'm-1', groupInstanceId: 'i-1' }));
+    const request = decode(
+      heartbeat,
+      version,
+      await kafkajsRequest('heartbeat', version, { groupId: 'billing', groupGenerationId: 7, memberId: 'm-1', groupInstanceId: 'i-1' }),
+    );
     expect(request).toEqual({ groupId: 'billing', generationId: 7, memberId: 'm-1', groupInstanceId: version >= 3 ? 'i-1' : null });
     const answer = await kafkajsResponse('heartbeat', version, encode(heartbeat, version, { throttleTimeMs: 0, errorCode: 27 }));
     expect(answer.errorCode).toBe(27);
@@ -150,7 +183,11 @@ describe('kafka > codecs > LeaveGroup', () => {
   it.each([0, 1, 2])('reads kafkajs v%i requests (one member) and answers in a way kafkajs reads', async (version) => {
     const request = decode(leaveGroup, version, await kafkajsRequest('leaveGroup', version, { groupId: 'billing', memberId: 'm-1' }));
     expect(request).toEqual({ groupId: 'billing', members: [{ memberId: 'm-1', groupInstanceId: null }] });
-    const answer = await kafkajsResponse('leaveGroup', version, encode(leaveGroup, version, { throttleTimeMs: 0, errorCode: 25, members: [] }));
+    const answer = await kafkajsResponse(
+      'leaveGroup',
+      version,
+      encode(leaveGroup, version, { throttleTimeMs: 0, errorCode: 25, members: [] }),
+    );
     expect(answer.errorCode).toBe(25);
   });
 
@@ -159,7 +196,10 @@ describe('kafka > codecs > LeaveGroup', () => {
       { memberId: 'm-1', groupInstanceId: null },
       { memberId: '', groupInstanceId: 'i-2' },
     ];
-    expect(decode(leaveGroup, 3, await kafkajsRequest('leaveGroup', 3, { groupId: 'billing', members }))).toEqual({ groupId: 'billing', members });
+    expect(decode(leaveGroup, 3, await kafkajsRequest('leaveGroup', 3, { groupId: 'billing', members }))).toEqual({
+      groupId: 'billing',
+      members,
+    });
     const answered = [
       { memberId: 'm-1', groupInstanceId: null, errorCode: 0 },
       { memberId: '', groupInstanceId: 'i-2', errorCode: 25 },
@@ -171,7 +211,13 @@ describe('kafka > codecs > LeaveGroup', () => {
 
 describe('kafka > codecs > OffsetCommit', () => {
   const topics = [
-    { topic: 'orders', partitions: [{ partition: 0, offset: '42', metadata: 'meta' }, { partition: 3, offset: '7', metadata: null }] },
+    {
+      topic: 'orders',
+      partitions: [
+        { partition: 0, offset: '42', metadata: 'meta' },
+        { partition: 3, offset: '7', metadata: null },
+      ],
+    },
     { topic: 'payments', partitions: [{ partition: 1, offset: '9007199254740991', metadata: '' }] },
   ];
   const expected = (version: number) => ({
@@ -187,16 +233,44 @@ describe('kafka > codecs > OffsetCommit', () => {
           { partitionIndex: 3, committedOffset: 7, committedLeaderEpoch: -1, committedMetadata: null },
         ],
       },
-      { name: 'payments', partitions: [{ partitionIndex: 1, committedOffset: Number.MAX_SAFE_INTEGER, committedLeaderEpoch: -1, committedMetadata: '' }] },
+      {
+        name: 'payments',
+        partitions: [{ partitionIndex: 1, committedOffset: Number.MAX_SAFE_INTEGER, committedLeaderEpoch: -1, committedMetadata: '' }],
+      },
     ],
   });
 
   it.each([0, 1, 2, 3, 4, 5])('reads kafkajs v%i requests and answers in a way kafkajs reads', async (version) => {
-    const bytes = await kafkajsRequest('offsetCommit', version, { groupId: 'billing', groupGenerationId: 7, memberId: 'm-1', retentionTime: -1, topics });
+    const bytes = await kafkajsRequest('offsetCommit', version, {
+      groupId: 'billing',
+      groupGenerationId: 7,
+      memberId: 'm-1',
+      retentionTime: -1,
+      topics,
+    });
     expect(decode(offsetCommit, version, bytes)).toEqual(expected(version));
-    const response = { throttleTimeMs: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, errorCode: 0 }, { partitionIndex: 3, errorCode: 22 }] }] };
+    const response = {
+      throttleTimeMs: 0,
+      topics: [
+        {
+          name: 'orders',
+          partitions: [
+            { partitionIndex: 0, errorCode: 0 },
+            { partitionIndex: 3, errorCode: 22 },
+          ],
+        },
+      ],
+    };
     const answer = await kafkajsResponse('offsetCommit', version, encode(offsetCommit, version, response));
-    expect(answer.responses).toEqual([{ topic: 'orders', partitions: [{ partition: 0, errorCode: 0 }, { partition: 3, errorCode: 22 }] }]);
+    expect(answer.responses).toEqual([
+      {
+        topic: 'orders',
+        partitions: [
+          { partition: 0, errorCode: 0 },
+          { partition: 3, errorCode: 22 },
+        ],
+      },
+    ]);
   });
 
   it('reads v7 requests (leader epoch and group instance id) from golden bytes', () => {
@@ -218,7 +292,9 @@ describe('kafka > codecs > OffsetCommit', () => {
       generationId: 7,
       memberId: 'm-1',
       groupInstanceId: 'i-1',
-      topics: [{ name: 'orders', partitions: [{ partitionIndex: 2, committedOffset: 100, committedLeaderEpoch: 5, committedMetadata: null }] }],
+      topics: [
+        { name: 'orders', partitions: [{ partitionIndex: 2, committedOffset: 100, committedLeaderEpoch: 5, committedMetadata: null }] },
+      ],
     });
   });
 });
@@ -235,7 +311,11 @@ describe('kafka > codecs > OffsetFetch', () => {
       groupId: 'billing',
       topics: [{ name: 'orders', partitionIndexes: [0, 1] }],
     });
-    const answer = await kafkajsResponse('offsetFetch', version, encode(offsetFetch, version, { throttleTimeMs: 0, errorCode: 0, topics: [{ name: 'orders', partitions }] }));
+    const answer = await kafkajsResponse(
+      'offsetFetch',
+      version,
+      encode(offsetFetch, version, { throttleTimeMs: 0, errorCode: 0, topics: [{ name: 'orders', partitions }] }),
+    );
     expect(answer.responses).toEqual([
       {
         topic: 'orders',
@@ -252,7 +332,11 @@ describe('kafka > codecs > OffsetFetch', () => {
   });
 
   it('gives v1 clients a group error in every partition (they have no group-level error)', async () => {
-    const answer = await kafkajsResponse('offsetFetch', 1, encode(offsetFetch, 1, { throttleTimeMs: 0, errorCode: 16, topics: [{ name: 'orders', partitions }] }));
+    const answer = await kafkajsResponse(
+      'offsetFetch',
+      1,
+      encode(offsetFetch, 1, { throttleTimeMs: 0, errorCode: 16, topics: [{ name: 'orders', partitions }] }),
+    );
     expect(answer.responses[0].partitions.map((p: { errorCode: number }) => p.errorCode)).toEqual([16, 16]);
   });
 
@@ -277,15 +361,34 @@ describe('kafka > codecs > ListGroups', () => {
 });
 
 describe('kafka > codecs > DescribeGroups', () => {
-  const member = { memberId: 'm-1', groupInstanceId: 'i-1', clientId: 'app', clientHost: '/10.0.0.1', memberMetadata: subscription, memberAssignment: assignment };
-  const group = { errorCode: 0, groupId: 'billing', groupState: 'Stable', protocolType: 'consumer', protocolData: 'range', members: [member], authorizedOperations: -2147483648 };
+  const member = {
+    memberId: 'm-1',
+    groupInstanceId: 'i-1',
+    clientId: 'app',
+    clientHost: '/10.0.0.1',
+    memberMetadata: subscription,
+    memberAssignment: assignment,
+  };
+  const group = {
+    errorCode: 0,
+    groupId: 'billing',
+    groupState: 'Stable',
+    protocolType: 'consumer',
+    protocolData: 'range',
+    members: [member],
+    authorizedOperations: -2147483648,
+  };
 
   it.each([0, 1, 2])('reads kafkajs v%i requests and answers in a way kafkajs reads', async (version) => {
     expect(decode(describeGroups, version, await kafkajsRequest('describeGroups', version, { groupIds: ['billing', 'audit'] }))).toEqual({
       groups: ['billing', 'audit'],
       includeAuthorizedOperations: false,
     });
-    const answer = await kafkajsResponse('describeGroups', version, encode(describeGroups, version, { throttleTimeMs: 0, groups: [group] }));
+    const answer = await kafkajsResponse(
+      'describeGroups',
+      version,
+      encode(describeGroups, version, { throttleTimeMs: 0, groups: [group] }),
+    );
     expect(answer.groups).toEqual([
       {
         errorCode: 0,
@@ -293,13 +396,18 @@ describe('kafka > codecs > DescribeGroups', () => {
         state: 'Stable',
         protocolType: 'consumer',
         protocol: 'range',
-        members: [{ memberId: 'm-1', clientId: 'app', clientHost: '/10.0.0.1', memberMetadata: subscription, memberAssignment: assignment }],
+        members: [
+          { memberId: 'm-1', clientId: 'app', clientHost: '/10.0.0.1', memberMetadata: subscription, memberAssignment: assignment },
+        ],
       },
     ]);
   });
 
   it('reads v4 requests and writes v4 answers (authorized operations, group instance ids) as golden bytes', () => {
-    expect(decode(describeGroups, 4, Buffer.concat([int32(1), string('billing'), int8(1)]))).toEqual({ groups: ['billing'], includeAuthorizedOperations: true });
+    expect(decode(describeGroups, 4, Buffer.concat([int32(1), string('billing'), int8(1)]))).toEqual({
+      groups: ['billing'],
+      includeAuthorizedOperations: true,
+    });
     expect(encode(describeGroups, 4, { throttleTimeMs: 0, groups: [group] })).toEqual(
       Buffer.concat([
         int32(0), // throttle_time_ms
@@ -324,7 +432,14 @@ describe('kafka > codecs > DescribeGroups', () => {
 
 describe('kafka > codecs > consumer protocol', () => {
   it('reads kafkajs subscriptions and assignments, and writes ones kafkajs reads', () => {
-    expect(decodeSubscription(subscription)).toEqual({ version: 0, topics: ['orders', 'payments'], userData: Buffer.from('ud'), ownedPartitions: [], generationId: -1, rackId: null });
+    expect(decodeSubscription(subscription)).toEqual({
+      version: 0,
+      topics: ['orders', 'payments'],
+      userData: Buffer.from('ud'),
+      ownedPartitions: [],
+      generationId: -1,
+      rackId: null,
+    });
     expect(decodeAssignment(assignment)).toEqual({
       version: 0,
       partitions: [
@@ -334,13 +449,45 @@ describe('kafka > codecs > consumer protocol', () => {
       userData: Buffer.alloc(0),
     });
     expect(MemberMetadata.decode(encodeSubscription({ topics: ['a', 'b'] }))).toEqual({ version: 0, topics: ['a', 'b'], userData: null });
-    expect(MemberAssignment.decode(encodeAssignment({ partitions: [{ topic: 'a', partitions: [3] }] }))).toEqual({ version: 0, assignment: { a: [3] }, userData: null });
+    expect(MemberAssignment.decode(encodeAssignment({ partitions: [{ topic: 'a', partitions: [3] }] }))).toEqual({
+      version: 0,
+      assignment: { a: [3] },
+      userData: null,
+    });
   });
 
   it('reads every field of a v3 subscription, and the v0 fields of a version it does not know', () => {
-    const v3 = encodeSubscription({ version: 3, topics: ['a'], userData: null, ownedPartitions: [{ topic: 'a', partitions: [0, 1] }], generationId: 4, rackId: 'rack-1' });
-    expect(v3).toEqual(Buffer.concat([int16(3), int32(1), string('a'), int32(-1), int32(1), string('a'), int32(2), int32(0), int32(1), int32(4), string('rack-1')]));
-    expect(decodeSubscription(v3)).toEqual({ version: 3, topics: ['a'], userData: null, ownedPartitions: [{ topic: 'a', partitions: [0, 1] }], generationId: 4, rackId: 'rack-1' });
+    const v3 = encodeSubscription({
+      version: 3,
+      topics: ['a'],
+      userData: null,
+      ownedPartitions: [{ topic: 'a', partitions: [0, 1] }],
+      generationId: 4,
+      rackId: 'rack-1',
+    });
+    expect(v3).toEqual(
+      Buffer.concat([
+        int16(3),
+        int32(1),
+        string('a'),
+        int32(-1),
+        int32(1),
+        string('a'),
+        int32(2),
+        int32(0),
+        int32(1),
+        int32(4),
+        string('rack-1'),
+      ]),
+    );
+    expect(decodeSubscription(v3)).toEqual({
+      version: 3,
+      topics: ['a'],
+      userData: null,
+      ownedPartitions: [{ topic: 'a', partitions: [0, 1] }],
+      generationId: 4,
+      rackId: 'rack-1',
+    });
     const future = Buffer.concat([int16(9), int32(1), string('a'), int32(-1), int32(0), int32(-1), string(null), Buffer.from('more')]);
     expect(decodeSubscription(future).topics).toEqual(['a']);
     expect(decodeAssignment(Buffer.alloc(0))).toEqual({ version: 0, partitions: [], userData: null });

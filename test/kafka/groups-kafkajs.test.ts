@@ -48,11 +48,18 @@ async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15
 }
 
 describe('kafka > groups > kafkajs', () => {
-  it('splits a 4-partition topic between two consumers of a group, and a later consumer resumes from their commits', { timeout: 60_000 }, async () => {
+  it('splits a 4-partition topic between two consumers of a group, and a later consumer resumes from their commits', {
+    timeout: 60_000,
+  }, async () => {
     const topic = `e2e-${randomUUID().slice(0, 8)}`;
     const groupId = `group-${randomUUID().slice(0, 8)}`;
     await log.createTopic(topic, 4);
-    const kafka = new Kafka({ clientId: 'spool-e2e', brokers: [listener.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } });
+    const kafka = new Kafka({
+      clientId: 'spool-e2e',
+      brokers: [listener.bootstrap],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 100 },
+    });
     const producer = kafka.producer();
     await producer.connect();
     const send = (from: number, count: number) =>
@@ -110,17 +117,30 @@ describe('kafka > groups > kafkajs', () => {
     await admin.disconnect();
   });
 
-  it('forgets the committed offsets of a deleted topic (as Kafka): a topic created again under its name is read whole', { timeout: 60_000 }, async () => {
+  it('forgets the committed offsets of a deleted topic (as Kafka): a topic created again under its name is read whole', {
+    timeout: 60_000,
+  }, async () => {
     const topic = `recreated-${randomUUID().slice(0, 8)}`;
     const groupId = `group-${randomUUID().slice(0, 8)}`;
-    const kafka = new Kafka({ clientId: 'spool-e2e', brokers: [listener.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } });
+    const kafka = new Kafka({
+      clientId: 'spool-e2e',
+      brokers: [listener.bootstrap],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 100 },
+    });
     const admin = kafka.admin();
     await admin.connect();
     const producer = kafka.producer();
     await producer.connect();
     const consumeAll = async (count: number): Promise<string[]> => {
       const values: string[] = [];
-      const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 100 });
+      const consumer = kafka.consumer({
+        groupId,
+        sessionTimeout: 6000,
+        rebalanceTimeout: 6000,
+        heartbeatInterval: 300,
+        maxWaitTimeInMs: 100,
+      });
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
       await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!.toString()) });
@@ -133,7 +153,9 @@ describe('kafka > groups > kafkajs', () => {
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
     await producer.send({ topic, messages: Array.from({ length: 20 }, (_, i) => ({ value: `first-${i}` })) });
     expect(await consumeAll(20)).toHaveLength(20);
-    expect((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions).toEqual([{ partition: 0, offset: '20', metadata: null }]);
+    expect((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions).toEqual([
+      { partition: 0, offset: '20', metadata: null },
+    ]);
 
     await admin.deleteTopics({ topics: [topic] });
     // The group describes normally, with no offsets of the deleted topic.

@@ -58,11 +58,19 @@ function paddedApiVersions(correlationId: number, bytes: number): Buffer {
 }
 
 describe('kafka > memory held for clients', () => {
-  it('closes an unauthenticated connection that declares a frame over 512 KiB, before reading it; an authenticated limit is the listener\'s', async () => {
+  it("closes an unauthenticated connection that declares a frame over 512 KiB, before reading it; an authenticated limit is the listener's", async () => {
     const stores: TestStores = await openTestStores(embedded.locations());
     const log: Log = newLog(stores);
     const keys = new ApiKeys(stores.metadata);
-    const listener: KafkaListener = await startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, groups: new GroupCoordinator(log, stores.metadata), apiKeys: keys });
+    const listener: KafkaListener = await startKafkaListener({
+      log,
+      metadata: stores.metadata,
+      logger: silentLogger,
+      host: '127.0.0.1',
+      port: 0,
+      groups: new GroupCoordinator(log, stores.metadata),
+      apiKeys: keys,
+    });
     cleanup.push(async () => {
       await listener.close();
       await closeAll([log], [stores]);
@@ -126,10 +134,14 @@ describe('kafka > memory held for clients', () => {
     expect(server.bufferedBytes).toBe(0);
   });
 
-  it('releases a closed connection\'s reservation, so others waiting behind it go on', async () => {
+  it("releases a closed connection's reservation, so others waiting behind it go on", async () => {
     const frameBytes = 600 * 1024;
     let server: KafkaServer | undefined;
-    server = new KafkaServer({ handlers: [apiVersionsHandler(() => server!.versions)], logger: silentLogger, maxBufferedBytes: 1024 * 1024 });
+    server = new KafkaServer({
+      handlers: [apiVersionsHandler(() => server!.versions)],
+      logger: silentLogger,
+      maxBufferedBytes: 1024 * 1024,
+    });
     const address = await server.listen('127.0.0.1', 0);
     cleanup.push(() => server!.close(100));
     const bootstrap = `127.0.0.1:${address.port}`;

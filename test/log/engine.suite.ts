@@ -33,7 +33,11 @@ export function engineSuite(kind: () => StoreKind): void {
       const { log } = await setup();
       const name = topicName();
       const created = await log.createTopic(name, 3, { 'retention.ms': 60_000 });
-      expect(created).toMatchObject({ name, partitions: 3, config: { 'retention.ms': 60_000, 'retention.bytes': -1, 'max.message.bytes': 1_048_588 } });
+      expect(created).toMatchObject({
+        name,
+        partitions: 3,
+        config: { 'retention.ms': 60_000, 'retention.bytes': -1, 'max.message.bytes': 1_048_588 },
+      });
       expect((await log.listTopics()).map((t) => t.name)).toContain(name);
       const described = await log.describeTopic(name);
       expect(described.partitions.map((p) => [p.partition, p.logStartOffset, p.nextOffset])).toEqual([
@@ -91,7 +95,8 @@ export function engineSuite(kind: () => StoreKind): void {
       const query = stores.metadata.query.bind(stores.metadata);
       let during: Promise<unknown> | undefined;
       stores.metadata.query = async (pk, options) => {
-        if (pk.startsWith('rows#') && during === undefined) during = writer.produce(name, [{ key: null, value: text('during') }]).catch((e) => e);
+        if (pk.startsWith('rows#') && during === undefined)
+          during = writer.produce(name, [{ key: null, value: text('during') }]).catch((e) => e);
         return query(pk, options);
       };
       await log.deleteTopic(name);
@@ -131,7 +136,12 @@ export function engineSuite(kind: () => StoreKind): void {
       // Found by the HTTP fuzzing of test/reliability: a refused request left an auto-created topic behind.
       const { log } = await setup({ defaultPartitions: 2, topicDefaults: { 'max.message.bytes': 1024 } });
       const name = topicName();
-      await expect(log.produce(name, [{ key: null, value: text('x') }, { key: null, value: text('y'), partition: 2 }])).rejects.toMatchObject({ code: 'PARTITION_NOT_FOUND' });
+      await expect(
+        log.produce(name, [
+          { key: null, value: text('x') },
+          { key: null, value: text('y'), partition: 2 },
+        ]),
+      ).rejects.toMatchObject({ code: 'PARTITION_NOT_FOUND' });
       await expect(log.produce(name, [{ key: null, value: Buffer.alloc(2000) }])).rejects.toMatchObject({ code: 'RECORD_TOO_LARGE' });
       expect(await log.topic(name)).toBeUndefined();
       expect(await log.produce(name, [{ key: null, value: text('z'), partition: 1 }])).toEqual([{ partition: 1, offset: 0 }]);
@@ -175,7 +185,10 @@ export function engineSuite(kind: () => StoreKind): void {
       const name = topicName();
       await log.createTopic(name, 7);
       const keys = Array.from({ length: 50 }, (_, i) => `key-${i}`);
-      const produced = await log.produce(name, keys.map((key) => ({ key: text(key), value: text(key) })));
+      const produced = await log.produce(
+        name,
+        keys.map((key) => ({ key: text(key), value: text(key) })),
+      );
       for (const [i, p] of produced.entries()) expect(p.partition).toBe(partitionForKey(text(keys[i]!), 7));
       for (let partition = 0; partition < 7; partition++) {
         const fetched = await log.fetch(name, partition, 0, { maxRecords: 1000 });
@@ -187,7 +200,10 @@ export function engineSuite(kind: () => StoreKind): void {
       const { log } = await setup();
       const name = topicName();
       await log.createTopic(name, 8);
-      const produced = await log.produce(name, Array.from({ length: 20 }, (_, i) => ({ key: null, value: text(`v${i}`) })));
+      const produced = await log.produce(
+        name,
+        Array.from({ length: 20 }, (_, i) => ({ key: null, value: text(`v${i}`) })),
+      );
       expect(new Set(produced.map((p) => p.partition)).size).toBe(1);
     });
 
@@ -195,10 +211,20 @@ export function engineSuite(kind: () => StoreKind): void {
       const { log } = await setup();
       const name = topicName();
       await log.createTopic(name, 2, { 'max.message.bytes': 100 });
-      await expect(log.produce(name, [{ key: null, value: text('ok') }, { key: null, value: Buffer.alloc(200) }])).rejects.toMatchObject({
+      await expect(
+        log.produce(name, [
+          { key: null, value: text('ok') },
+          { key: null, value: Buffer.alloc(200) },
+        ]),
+      ).rejects.toMatchObject({
         code: 'RECORD_TOO_LARGE',
       });
-      await expect(log.produce(name, [{ key: null, value: text('ok') }, { key: null, value: text('x'), partition: 2 }])).rejects.toMatchObject({
+      await expect(
+        log.produce(name, [
+          { key: null, value: text('ok') },
+          { key: null, value: text('x'), partition: 2 },
+        ]),
+      ).rejects.toMatchObject({
         code: 'PARTITION_NOT_FOUND',
       });
       const described = await log.describeTopic(name);
@@ -232,7 +258,10 @@ export function engineSuite(kind: () => StoreKind): void {
       const name = topicName();
       await log.createTopic(name, 1);
       // One request of 3 MB becomes one chunk of several 1 MiB batches.
-      await log.produce(name, Array.from({ length: 3000 }, (_, i) => ({ key: null, value: Buffer.alloc(1000, i % 256) })));
+      await log.produce(
+        name,
+        Array.from({ length: 3000 }, (_, i) => ({ key: null, value: Buffer.alloc(1000, i % 256) })),
+      );
       const seen: number[] = [];
       let offset = 0;
       for (let fetches = 0; offset < 3000 && fetches < 50; fetches++) {
@@ -272,7 +301,10 @@ export function engineSuite(kind: () => StoreKind): void {
       const name = topicName();
       await log.createTopic(name, 1);
       await log.produce(name, [{ key: null, value: text('a') }]);
-      await expect(log.fetch(name, 0, 5)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE', details: { earliest_offset: 0, high_watermark: 1 } });
+      await expect(log.fetch(name, 0, 5)).rejects.toMatchObject({
+        code: 'OFFSET_OUT_OF_RANGE',
+        details: { earliest_offset: 0, high_watermark: 1 },
+      });
       await expect(log.fetch(name, 0, -1)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
       await expect(log.fetch(name, 3, 0)).rejects.toMatchObject({ code: 'PARTITION_NOT_FOUND' });
     });
@@ -314,7 +346,10 @@ export function engineSuite(kind: () => StoreKind): void {
       const readsWhileIdle = log.internals.reader.stats.watchReads;
       expect(readsWhileIdle).toBeGreaterThanOrEqual(2);
       expect(readsWhileIdle).toBeLessThanOrEqual(2 * 8);
-      await writer.produce(name, [0, 1].map((partition) => ({ key: null, value: text(`p${partition}`), partition })));
+      await writer.produce(
+        name,
+        [0, 1].map((partition) => ({ key: null, value: text(`p${partition}`), partition })),
+      );
       const woken = await Promise.all(waiting);
       expect(woken.map((r) => r.records.map((record) => str(record.value)))).toEqual(woken.map((_, i) => [`p${i % 2}`]));
       // Nobody waits any more: the watch stops.
@@ -328,8 +363,14 @@ export function engineSuite(kind: () => StoreKind): void {
       const name = topicName();
       await log.createTopic(name, 1);
       expect(await log.listOffset(name, 0, 'max-timestamp')).toBeUndefined();
-      await log.produce(name, [10, 20, 30].map((t) => ({ key: null, value: text(`t${t}`), timestampMs: 1_000 + t })));
-      await log.produce(name, [40, 35].map((t) => ({ key: null, value: text(`t${t}`), timestampMs: 1_000 + t })));
+      await log.produce(
+        name,
+        [10, 20, 30].map((t) => ({ key: null, value: text(`t${t}`), timestampMs: 1_000 + t })),
+      );
+      await log.produce(
+        name,
+        [40, 35].map((t) => ({ key: null, value: text(`t${t}`), timestampMs: 1_000 + t })),
+      );
       const at = (timestampMs: number) => log.listOffset(name, 0, { timestampMs });
       expect(await at(1_000)).toEqual({ offset: 0, timestampMs: 1_010 });
       expect(await at(1_020)).toEqual({ offset: 1, timestampMs: 1_020 });
@@ -372,7 +413,10 @@ export function engineSuite(kind: () => StoreKind): void {
       const { log, stores, locations } = await setup();
       const name = topicName();
       await log.createTopic(name, 2);
-      await log.produce(name, Array.from({ length: 10 }, (_, i) => ({ key: null, value: text(`r${i}`), partition: i % 2 })));
+      await log.produce(
+        name,
+        Array.from({ length: 10 }, (_, i) => ({ key: null, value: text(`r${i}`), partition: i % 2 })),
+      );
       await log.close();
       await stores.objects.close();
       await stores.metadata.close();

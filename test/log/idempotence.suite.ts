@@ -50,7 +50,10 @@ export function idempotenceSuite(kind: () => StoreKind): void {
   const values = async (log: Log, topic: string) => (await log.fetch(topic, 0, 0, { maxRecords: 1000 })).records.map((r) => str(r.value));
 
   const codeOf = async (promise: Promise<unknown>) => {
-    const error = await promise.then(() => undefined, (e: unknown) => e);
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     return error instanceof SpoolError ? error.code : error;
   };
 
@@ -93,7 +96,11 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     const { stores, first, topic } = await setup();
     // A producer that has already sent 2^31 - 3 records (too many to send here): its state as the store would hold it.
     const near = 0x7fffffff - 2;
-    await stores.metadata.write({ kind: 'put', key: producerStateKey((await first.requireTopic(topic)).id, 0, 21), attrs: producerStateAttrs({ producerEpoch: 0, nextSequence: near, batches: [] }) });
+    await stores.metadata.write({
+      kind: 'put',
+      key: producerStateKey((await first.requireTopic(topic)).id, 0, 21),
+      attrs: producerStateAttrs({ producerEpoch: 0, nextSequence: near, batches: [] }),
+    });
     // Five records: sequences 2^31 - 3 … 2^31 - 1, 0, 1.
     expect(await append(first, topic, batch(21, 0, near, 5, 'w'))).toEqual({ baseOffset: 0, duplicate: false });
     expect(await append(first, topic, batch(21, 0, 2, 1, 'after'))).toEqual({ baseOffset: 5, duplicate: false });

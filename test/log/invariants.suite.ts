@@ -73,7 +73,12 @@ export function invariantSuite(kind: () => StoreKind): void {
       const topic = `stale-${randomUUID().slice(0, 8)}`;
       await a.createTopic(topic, 1);
       expect(await a.produce(topic, [{ key: null, value: text('a0') }])).toEqual([{ partition: 0, offset: 0 }]);
-      expect(await b.produce(topic, [{ key: null, value: text('b1') }, { key: null, value: text('b2') }])).toEqual([
+      expect(
+        await b.produce(topic, [
+          { key: null, value: text('b1') },
+          { key: null, value: text('b2') },
+        ]),
+      ).toEqual([
         { partition: 0, offset: 1 },
         { partition: 0, offset: 2 },
       ]);
@@ -94,9 +99,12 @@ export function invariantSuite(kind: () => StoreKind): void {
       stores.metadata.beforeTransact = () => {
         throw new SpoolError('INTERNAL', 'writer died', { retriable: false });
       };
-      await expect(writer.produce(topic, [{ key: null, value: text('lost-0'), partition: 0 }, { key: null, value: text('lost-1'), partition: 1 }])).rejects.toThrow(
-        'writer died',
-      );
+      await expect(
+        writer.produce(topic, [
+          { key: null, value: text('lost-0'), partition: 0 },
+          { key: null, value: text('lost-1'), partition: 1 },
+        ]),
+      ).rejects.toThrow('writer died');
       stores.metadata.beforeTransact = undefined;
       expect(stores.objects.calls.put).toBe(objectsBefore + 1); // the orphan exists…
       const reader = make();
@@ -203,7 +211,11 @@ export function invariantSuite(kind: () => StoreKind): void {
       expect(leader.internals.leases.epochFor(id, 0)).toBeUndefined();
       expect(leader.internals.leases.epochFor(id, 1)).toBe(1);
       expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ owner: null, epoch: 1 });
-      expect((await stores.metadata.get(partitionKey(id, 1)))?.attrs).toMatchObject({ owner: leader.writerId, epoch: 1, leaseExpiresMs: nowMs + 1000 });
+      expect((await stores.metadata.get(partitionKey(id, 1)))?.attrs).toMatchObject({
+        owner: leader.writerId,
+        epoch: 1,
+        leaseExpiresMs: nowMs + 1000,
+      });
       // Free at once for anyone: no waiting for an expiry.
       const other = make({ now: clock, leaseMs: 1000, leaseRenewIntervalMs: 0 });
       expect((await other.acquireLeadership(topic, 0)).epoch).toBe(2);
@@ -268,8 +280,14 @@ export function invariantSuite(kind: () => StoreKind): void {
         transactions.push(new Set(ops.map((op) => Number(op.key.pk.split('#')[2]))));
       };
       // Two requests that together touch 53 partitions: the second must not be split across transactions.
-      const a = writer.produce(topic, Array.from({ length: 49 }, (_, p) => ({ key: null, value: text(`a${p}`), partition: p })));
-      const b = writer.produce(topic, [49, 50, 51, 52].map((p) => ({ key: null, value: text(`b${p}`), partition: p })));
+      const a = writer.produce(
+        topic,
+        Array.from({ length: 49 }, (_, p) => ({ key: null, value: text(`a${p}`), partition: p })),
+      );
+      const b = writer.produce(
+        topic,
+        [49, 50, 51, 52].map((p) => ({ key: null, value: text(`b${p}`), partition: p })),
+      );
       await Promise.all([a, b]);
       const bParts = [49, 50, 51, 52];
       expect(transactions.filter((t) => bParts.some((p) => t.has(p)))).toHaveLength(1);
@@ -284,7 +302,10 @@ export function invariantSuite(kind: () => StoreKind): void {
         }
         return get(key);
       };
-      const wide = await writer.produce(topic, Array.from({ length: 60 }, (_, p) => ({ key: null, value: text(`w${p}`), partition: p })));
+      const wide = await writer.produce(
+        topic,
+        Array.from({ length: 60 }, (_, p) => ({ key: null, value: text(`w${p}`), partition: p })),
+      );
       stores.metadata.get = get;
       stores.metadata.beforeTransact = undefined;
       expect(wide.map((o) => o.partition)).toEqual(Array.from({ length: 60 }, (_, p) => p));
@@ -320,7 +341,10 @@ export function invariantSuite(kind: () => StoreKind): void {
       };
       stores.metadata.afterTransact = () => void inFlight--;
       try {
-        const offsets = await writer.produce(topic, Array.from({ length: 120 }, (_, p) => ({ key: null, value: text(`f${p}`), partition: p })));
+        const offsets = await writer.produce(
+          topic,
+          Array.from({ length: 120 }, (_, p) => ({ key: null, value: text(`f${p}`), partition: p })),
+        );
         expect(offsets).toEqual(Array.from({ length: 120 }, (_, p) => ({ partition: p, offset: 0 })));
       } finally {
         stores.metadata.beforeTransact = undefined;

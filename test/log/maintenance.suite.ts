@@ -48,7 +48,13 @@ export function maintenanceSuite(kind: () => StoreKind): void {
     for (;;) {
       const fetched = await log.fetch(topic, partition, offset, { maxRecords: 5000, maxBytes: 8 * 1024 * 1024 });
       for (const r of fetched.records) {
-        out.push({ offset: r.offset, key: str(r.key), value: str(r.value), timestampMs: r.timestampMs, headers: JSON.stringify(r.headers.map((h) => [h.key, str(h.value)])) });
+        out.push({
+          offset: r.offset,
+          key: str(r.key),
+          value: str(r.value),
+          timestampMs: r.timestampMs,
+          headers: JSON.stringify(r.headers.map((h) => [h.key, str(h.value)])),
+        });
       }
       if (fetched.nextOffset >= fetched.highWatermark) return out;
       offset = fetched.nextOffset;
@@ -64,7 +70,13 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         topics.map((topic) =>
           log.produce(
             topic,
-            [0, 1, 2].map((partition) => ({ key: text(`k${i}`), value: text(`${topic}/${partition}/${i}`), partition, headers: [{ key: 'i', value: text(String(i)) }], timestampMs: baseTimeMs + i * 1000 })),
+            [0, 1, 2].map((partition) => ({
+              key: text(`k${i}`),
+              value: text(`${topic}/${partition}/${i}`),
+              partition,
+              headers: [{ key: 'i', value: text(String(i)) }],
+              timestampMs: baseTimeMs + i * 1000,
+            })),
           ),
         ),
       );
@@ -121,7 +133,11 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const getsFor = async (topic: string, offset: number, maxBytes: number) => {
         const before = cold.internals.reader.stats.objectGets;
         const fetched = await cold.fetch(topic, 0, offset, { maxRecords: 3, maxBytes });
-        return { gets: cold.internals.reader.stats.objectGets - before, first: str(fetched.records[0]!.value)!.replace(/\.+$/, ''), count: fetched.records.length };
+        return {
+          gets: cold.internals.reader.stats.objectGets - before,
+          first: str(fetched.records[0]!.value)!.replace(/\.+$/, ''),
+          count: fetched.records.length,
+        };
       };
       expect(await getsFor(small, 25, 1024)).toEqual({ gets: 1, first: 's25', count: 3 });
       // The index (fetched once, then cached) and a range from the batch at offset 30.
@@ -135,7 +151,10 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const topic = `fb-${randomUUID().slice(0, 6)}`;
       await writer.createTopic(topic, 1);
       for (let i = 0; i < 4; i++) {
-        const batch = encodeRecordBatch([0, 1].map((j) => ({ key: null, value: text(`line-${i}-${j}`), timestampMs: baseTimeMs + i * 1000 + j })), { compression: 'gzip' });
+        const batch = encodeRecordBatch(
+          [0, 1].map((j) => ({ key: null, value: text(`line-${i}-${j}`), timestampMs: baseTimeMs + i * 1000 + j })),
+          { compression: 'gzip' },
+        );
         setMaxTimestamp(batch, 0, 'create', -1); // what sarama's fork sends
         await (await writer.appendBatches(topic, 0, batch)).done;
       }
@@ -148,16 +167,22 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect(await writer.listOffset(topic, 0, 'max-timestamp')).toEqual({ offset: 7, timestampMs: baseTimeMs + 3001 });
     });
 
-    it('repairs rows and batches stored with maxTimestamp -1 before append validation: served, found by time, retained and compacted by their records\' time', async () => {
+    it("repairs rows and batches stored with maxTimestamp -1 before append validation: served, found by time, retained and compacted by their records' time", async () => {
       const { make, stores } = await setup();
       const writer = make({ maintenance: { compactionTailAgeMs: hourMs } });
       const topic = `legacy-${randomUUID().slice(0, 6)}`;
       const item = await writer.createTopic(topic, 1);
       // As the engine stored a client batch before it validated them: header and row both at -1.
       const legacy = (i: number) => {
-        const batch = encodeRecordBatch([0, 1, 2].map((j) => ({ key: null, value: text(`old-${i}-${j}`), timestampMs: baseTimeMs + i * 1000 + j })), { compression: 'snappy' });
+        const batch = encodeRecordBatch(
+          [0, 1, 2].map((j) => ({ key: null, value: text(`old-${i}-${j}`), timestampMs: baseTimeMs + i * 1000 + j })),
+          { compression: 'snappy' },
+        );
         setMaxTimestamp(batch, 0, 'create', -1);
-        return writer.internals.producer.appendAll([{ topic: item, partition: 0, payload: { kind: 'batches', bytes: batch, recordCount: 3, maxTimestampMs: -1 } }], 'all');
+        return writer.internals.producer.appendAll(
+          [{ topic: item, partition: 0, payload: { kind: 'batches', bytes: batch, recordCount: 3, maxTimestampMs: -1 } }],
+          'all',
+        );
       };
       for (let i = 0; i < 3; i++) await legacy(i);
       const rows = async () => (await stores.metadata.query(rowsPk(item.id, 0))).map((row) => row.attrs.maxTimestampMs);
@@ -165,7 +190,9 @@ export function maintenanceSuite(kind: () => StoreKind): void {
 
       // Read side, before any maintenance: served with real headers, and found by time.
       const reader = make({ cacheBytes: 0 });
-      expect((await reader.readBatches(topic, 0, 0)).batches.map((b) => readBatchHeader(b).maxTimestampMs)).toEqual([0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2));
+      expect((await reader.readBatches(topic, 0, 0)).batches.map((b) => readBatchHeader(b).maxTimestampMs)).toEqual(
+        [0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2),
+      );
       expect(await reader.listOffset(topic, 0, { timestampMs: baseTimeMs + 1001 })).toEqual({ offset: 4, timestampMs: baseTimeMs + 1001 });
       expect(await reader.listOffset(topic, 0, 'max-timestamp')).toEqual({ offset: 8, timestampMs: baseTimeMs + 2002 });
 
@@ -180,7 +207,9 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect((await compactor.runMaintenance()).segments_compacted).toBe(1);
       expect(await rows()).toEqual([baseTimeMs + 2002]);
       const cold = make({ cacheBytes: 0 });
-      expect((await cold.readBatches(topic, 0, 0)).batches.map((b) => readBatchHeader(b).maxTimestampMs)).toEqual([0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2));
+      expect((await cold.readBatches(topic, 0, 0)).batches.map((b) => readBatchHeader(b).maxTimestampMs)).toEqual(
+        [0, 1, 2].map((i) => baseTimeMs + i * 1000 + 2),
+      );
       expect(await cold.listOffset(topic, 0, { timestampMs: baseTimeMs + 2000 })).toEqual({ offset: 6, timestampMs: baseTimeMs + 2000 });
       expect((await readAll(cold, topic, 0)).map((r) => r.value)).toEqual([0, 1, 2].flatMap((i) => [0, 1, 2].map((j) => `old-${i}-${j}`)));
     });
@@ -194,7 +223,10 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       // one as Filebeat sent it (maxTimestamp -1, its records at 1500 and 1600), and a time index built
       // from the headers, which therefore jumps from the first batch (1100) to the last (1700).
       const batch = (base: number, times: number[], legacy = false) => {
-        const bytes = encodeRecordBatch(times.map((t) => ({ key: null, value: text(`t${t}`), timestampMs: baseTimeMs + t })), { baseOffset: base });
+        const bytes = encodeRecordBatch(
+          times.map((t) => ({ key: null, value: text(`t${t}`), timestampMs: baseTimeMs + t })),
+          { baseOffset: base },
+        );
         if (legacy) setMaxTimestamp(bytes, 0, 'create', -1);
         return bytes;
       };
@@ -208,8 +240,22 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       });
       const { offsetIndex, timeIndex } = buildIndexes(0, placements);
       const stem = `partitions/${item.id}/0/old`;
-      await Promise.all([stores.objects.put(`${stem}.log`, body), stores.objects.put(`${stem}.index`, offsetIndex), stores.objects.put(`${stem}.timeindex`, timeIndex)]);
-      const row = { baseOffset: 0, recordCount: 6, objectKey: `${stem}.log`, position: 0, sizeBytes: body.length, maxTimestampMs: baseTimeMs + 1700, committedMs: Date.now(), indexKey: `${stem}.index`, timeIndexKey: `${stem}.timeindex` };
+      await Promise.all([
+        stores.objects.put(`${stem}.log`, body),
+        stores.objects.put(`${stem}.index`, offsetIndex),
+        stores.objects.put(`${stem}.timeindex`, timeIndex),
+      ]);
+      const row = {
+        baseOffset: 0,
+        recordCount: 6,
+        objectKey: `${stem}.log`,
+        position: 0,
+        sizeBytes: body.length,
+        maxTimestampMs: baseTimeMs + 1700,
+        committedMs: Date.now(),
+        indexKey: `${stem}.index`,
+        timeIndexKey: `${stem}.timeindex`,
+      };
       await stores.metadata.write({ kind: 'put', key: rowKey(item.id, 0, 0), attrs: row });
       await stores.metadata.write({ kind: 'update', key: partitionKey(item.id, 0), set: { nextOffset: 6 } });
 
@@ -257,7 +303,10 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         [6, 'new-1'],
         [7, 'new-2'],
       ]);
-      await expect(writer.fetch(short, 0, 0)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE', details: { earliest_offset: 5, high_watermark: 8 } });
+      await expect(writer.fetch(short, 0, 0)).rejects.toMatchObject({
+        code: 'OFFSET_OUT_OF_RANGE',
+        details: { earliest_offset: 5, high_watermark: 8 },
+      });
       expect(await readAll(make(), long, 0)).toHaveLength(8);
       expect((await writer.describeTopic(short)).partitions[0]).toMatchObject({ logStartOffset: 5, nextOffset: 8 });
       clock.skewMs = 2 * hourMs; // now even the new records are past 1 s
@@ -357,7 +406,9 @@ export function maintenanceSuite(kind: () => StoreKind): void {
           maybeDie();
           return transact(ops);
         };
-        await make().runMaintenance().catch((error) => expect(String(error)).toContain('maintenance killed'));
+        await make()
+          .runMaintenance()
+          .catch((error) => expect(String(error)).toContain('maintenance killed'));
         stores.metadata.write = write;
         stores.metadata.transact = transact;
         const reader = make({ cacheBytes: 0 });
@@ -416,7 +467,9 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const rows = await stores.metadata.query(rowsPk((await writer.requireTopic(topic)).id, 0));
       expect(rows).toHaveLength(6);
       // Compacts rows 0–3 into one (a group of four rows' bytes); rows 4 and 5 are too young to follow.
-      const compactor = make({ maintenance: { compactionTargetBytes: 4 * (rows[0]!.attrs.sizeBytes as number), compactionTailAgeMs: hourMs } });
+      const compactor = make({
+        maintenance: { compactionTargetBytes: 4 * (rows[0]!.attrs.sizeBytes as number), compactionTailAgeMs: hourMs },
+      });
       const reader = make({ cacheBytes: 0 });
       const query = stores.metadata.query.bind(stores.metadata);
       let compacted = false;

@@ -68,7 +68,14 @@ describe('log > compaction groups', () => {
   const ctx = { compactionTargetBytes: 1000, compactionTailAgeMs: 100, now: () => 10_000 };
 
   it('cuts runs at the target size and at compacted rows, and leaves the young tail', () => {
-    const rows = [row(0, 1, 400, 0), row(1, 1, 400, 0), row(2, 1, 400, 0), row(3, 5, 900, 0, { indexKey: 'i' }), row(8, 1, 100, 0), row(9, 1, 100, 9_950)];
+    const rows = [
+      row(0, 1, 400, 0),
+      row(1, 1, 400, 0),
+      row(2, 1, 400, 0),
+      row(3, 5, 900, 0, { indexKey: 'i' }),
+      row(8, 1, 100, 0),
+      row(9, 1, 100, 9_950),
+    ];
     expect(groupsToCompact(ctx, rows).map((g) => g.map((r) => r.baseOffset))).toEqual([[0, 1], [2]]);
   });
 
@@ -80,7 +87,11 @@ describe('log > compaction groups', () => {
 
 describe('log > retention cut', () => {
   const state: PartitionState = { nextOffset: 10, logStartOffset: 0, epoch: 0, owner: null, leaseExpiresMs: 0 };
-  const rows = [row(0, 2, 100, 0, { maxTimestampMs: 1000 }), row(2, 3, 100, 0, { maxTimestampMs: 5000 }), row(5, 5, 100, 0, { maxTimestampMs: 2000 })];
+  const rows = [
+    row(0, 2, 100, 0, { maxTimestampMs: 1000 }),
+    row(2, 3, 100, 0, { maxTimestampMs: 5000 }),
+    row(5, 5, 100, 0, { maxTimestampMs: 2000 }),
+  ];
 
   it('drops the leading segments whose newest record is past retention.ms, stopping at the first kept', () => {
     expect(retentionCut(rows, state, 1000, -1, 4000)).toBe(2);

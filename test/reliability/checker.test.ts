@@ -15,16 +15,41 @@ const idempotent = new Set(['i']);
 
 describe('reliability > checker', () => {
   it('passes a log that keeps every promise, counting a plain producer’s duplicate', () => {
-    const result = checkLog([ack('a', 0, 0, 0), ack('a', 1, 0, 2), ack('i', 0, 1, 0, true)], [stored('a:0', 'a:1', 'a:1'), stored('i:0')], sent, idempotent);
+    const result = checkLog(
+      [ack('a', 0, 0, 0), ack('a', 1, 0, 2), ack('i', 0, 1, 0, true)],
+      [stored('a:0', 'a:1', 'a:1'), stored('i:0')],
+      sent,
+      idempotent,
+    );
     expect(result).toEqual({ figures: { records: 4, acknowledged: 3, duplicates: 1, unacknowledgedVisible: 0 }, violations: [] });
   });
 
   it.each([
-    ['a lost acknowledged record', [ack('a', 0, 0, 0), ack('a', 1, 0, 1)], [stored('a:0')], /a:1 was acknowledged at 0\/1, which holds nothing/],
-    ['a gap in offsets', [], [[{ offset: 0, value: 'a:0' }, { offset: 2, value: 'a:1' }]], /offsets are not dense/],
+    [
+      'a lost acknowledged record',
+      [ack('a', 0, 0, 0), ack('a', 1, 0, 1)],
+      [stored('a:0')],
+      /a:1 was acknowledged at 0\/1, which holds nothing/,
+    ],
+    [
+      'a gap in offsets',
+      [],
+      [
+        [
+          { offset: 0, value: 'a:0' },
+          { offset: 2, value: 'a:1' },
+        ],
+      ],
+      /offsets are not dense/,
+    ],
     ['a record never sent', [], [stored('zz:9')], /zz:9 was never sent/],
     ['an idempotent duplicate', [ack('i', 0, 0, 0, true)], [stored('i:0', 'i:0')], /i:0 of idempotent producer i is visible 2 times/],
-    ['acknowledgements out of order', [ack('a', 0, 0, 1), ack('a', 1, 0, 0)], [stored('a:1', 'a:0')], /a:1 acknowledged at 0, after a:0 at 1/],
+    [
+      'acknowledgements out of order',
+      [ack('a', 0, 0, 1), ack('a', 1, 0, 0)],
+      [stored('a:1', 'a:0')],
+      /a:1 acknowledged at 0, after a:0 at 1/,
+    ],
   ])('finds %s', (_name, acks, partitions, message) => {
     expect(checkLog(acks, partitions, sent, idempotent).violations.join('\n')).toMatch(message);
   });
@@ -52,7 +77,9 @@ describe('reliability > checker', () => {
       { member: 'm3', generation: null, partition: 0, offset: 0, value: 'a:0' },
     ];
     expect(checkDeliveries(deliveries, log)).toEqual([]);
-    expect(checkDeliveries([{ member: 'm2', generation: null, partition: 0, offset: 0, value: 'a:1' }], log)).toEqual(['m2 got a:1 at 0/0, where the log holds a:0']);
+    expect(checkDeliveries([{ member: 'm2', generation: null, partition: 0, offset: 0, value: 'a:1' }], log)).toEqual([
+      'm2 got a:1 at 0/0, where the log holds a:0',
+    ]);
   });
 
   it('finds an acknowledged record the group never consumed, and allows one consumed twice', () => {
@@ -60,7 +87,9 @@ describe('reliability > checker', () => {
       { member: 'm1', generation: 3, partition: 0, offset: 0, value: 'a:0' },
       { member: 'm2', generation: 4, partition: 0, offset: 0, value: 'a:0' },
     ];
-    expect(checkConsumed('g', [ack('a', 0, 0, 0), ack('a', 1, 0, 1)], deliveries)).toEqual(['g: a:1, acknowledged at 0/1, was never consumed']);
+    expect(checkConsumed('g', [ack('a', 0, 0, 0), ack('a', 1, 0, 1)], deliveries)).toEqual([
+      'g: a:1, acknowledged at 0/1, was never consumed',
+    ]);
   });
 
   it('finds a committed offset moving backwards', () => {

@@ -82,7 +82,8 @@ export function checkLog(
   partitions.forEach((stored, partition) => {
     stored.forEach((record, index) => {
       records++;
-      if (record.offset !== index) violations.add(`partition ${partition}: offset ${record.offset} at position ${index}: offsets are not dense from 0`);
+      if (record.offset !== index)
+        violations.add(`partition ${partition}: offset ${record.offset} at position ${index}: offsets are not dense from 0`);
       const value = record.value ?? '<null>';
       if (!sent.has(value)) violations.add(`partition ${partition} offset ${record.offset}: ${value} was never sent`);
       const places = seen.get(value) ?? [];
@@ -97,12 +98,16 @@ export function checkLog(
     acknowledgedValues.add(ack.value);
     const at = partitions[ack.partition]?.[ack.offset];
     if (at?.value !== ack.value) {
-      violations.add(`${ack.value} was acknowledged at ${ack.partition}/${ack.offset}, which holds ${at === undefined ? 'nothing' : at.value}`);
+      violations.add(
+        `${ack.value} was acknowledged at ${ack.partition}/${ack.offset}, which holds ${at === undefined ? 'nothing' : at.value}`,
+      );
     }
     const key = `${ack.producer}#${ack.partition}`;
     const previous = lastOffset.get(key);
     if (previous && previous.offset >= ack.offset) {
-      violations.add(`${ack.producer} on partition ${ack.partition}: ${ack.value} acknowledged at ${ack.offset}, after ${previous.value} at ${previous.offset}`);
+      violations.add(
+        `${ack.producer} on partition ${ack.partition}: ${ack.value} acknowledged at ${ack.offset}, after ${previous.value} at ${previous.offset}`,
+      );
     }
     lastOffset.set(key, { offset: ack.offset, value: ack.value });
   }
@@ -112,7 +117,9 @@ export function checkLog(
   for (const [value, places] of seen) {
     const producer = value.slice(0, value.lastIndexOf(':'));
     if (idempotentProducers.has(producer) && places.length > 1) {
-      violations.add(`${value} of idempotent producer ${producer} is visible ${places.length} times: ${places.map((p) => `${p.partition}/${p.offset}`).join(', ')}`);
+      violations.add(
+        `${value} of idempotent producer ${producer} is visible ${places.length} times: ${places.map((p) => `${p.partition}/${p.offset}`).join(', ')}`,
+      );
     }
     duplicates += places.length - 1;
     if (!acknowledgedValues.has(value)) unacknowledgedVisible++;
@@ -127,13 +134,17 @@ export function checkDeliveries(deliveries: readonly Delivery[], partitions: rea
   for (const delivery of deliveries) {
     const stored = partitions[delivery.partition]?.[delivery.offset];
     if (stored?.value !== delivery.value) {
-      violations.add(`${delivery.member} got ${delivery.value} at ${delivery.partition}/${delivery.offset}, where the log holds ${stored === undefined ? 'nothing' : stored.value}`);
+      violations.add(
+        `${delivery.member} got ${delivery.value} at ${delivery.partition}/${delivery.offset}, where the log holds ${stored === undefined ? 'nothing' : stored.value}`,
+      );
     }
     if (delivery.generation === null) continue;
     const key = `${delivery.generation}#${delivery.partition}#${delivery.offset}`;
     const first = owner.get(key);
     if (first !== undefined && first !== delivery.member) {
-      violations.add(`${delivery.partition}/${delivery.offset} went to ${first} and ${delivery.member} in generation ${delivery.generation}`);
+      violations.add(
+        `${delivery.partition}/${delivery.offset} went to ${first} and ${delivery.member} in generation ${delivery.generation}`,
+      );
     }
     owner.set(key, delivery.member);
   }
@@ -145,7 +156,8 @@ export function checkConsumed(group: string, acks: readonly Acknowledged[], deli
   const violations = new Violations();
   const delivered = new Set(deliveries.map((d) => `${d.partition}/${d.offset}`));
   for (const ack of acks) {
-    if (!delivered.has(`${ack.partition}/${ack.offset}`)) violations.add(`${group}: ${ack.value}, acknowledged at ${ack.partition}/${ack.offset}, was never consumed`);
+    if (!delivered.has(`${ack.partition}/${ack.offset}`))
+      violations.add(`${group}: ${ack.value}, acknowledged at ${ack.partition}/${ack.offset}, was never consumed`);
   }
   return violations.done();
 }
@@ -157,7 +169,9 @@ export function checkCommits(samples: readonly CommitSample[]): string[] {
   for (const sample of samples) {
     const previous = last.get(sample.partition);
     if (previous && sample.committed < previous.committed) {
-      violations.add(`partition ${sample.partition}: committed offset went from ${previous.committed} to ${sample.committed} (${sample.atMs - previous.atMs} ms later)`);
+      violations.add(
+        `partition ${sample.partition}: committed offset went from ${previous.committed} to ${sample.committed} (${sample.atMs - previous.atMs} ms later)`,
+      );
     }
     last.set(sample.partition, sample);
   }

@@ -16,7 +16,8 @@ describe('reliability > crash loop', () => {
     expect(report.violations).toEqual([]);
     expect(report.crashes).toBe(20);
     // Every kind of client got records through, and the group consumed and committed throughout.
-    for (const producer of ['http-0', 'http-1', 'kafka-idempotent', 'kafka-plain']) expect(report.acknowledged[producer], producer).toBeGreaterThan(0);
+    for (const producer of ['http-0', 'http-1', 'kafka-idempotent', 'kafka-plain'])
+      expect(report.acknowledged[producer], producer).toBeGreaterThan(0);
     expect(report.deliveries).toBeGreaterThan(0);
     expect(report.commitSamples).toBeGreaterThan(0);
     // The kafkajs group read between kills too, not only in the catch-up, and committed throughout.

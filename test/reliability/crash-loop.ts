@@ -30,7 +30,16 @@ import { Kafka, logLevel, type ConsumerCommitOffsetsEvent, type ConsumerHeartbea
 import { startAgentProcess, withLog, type AgentProcess } from '../support/agent-process.js';
 import { freePort } from '../support/services.js';
 import { tempDir } from '../support/stores.js';
-import { checkCommits, checkConsumed, checkDeliveries, checkLog, type Acknowledged, type CommitSample, type Delivery, type LogFigures } from './checker.js';
+import {
+  checkCommits,
+  checkConsumed,
+  checkDeliveries,
+  checkLog,
+  type Acknowledged,
+  type CommitSample,
+  type Delivery,
+  type LogFigures,
+} from './checker.js';
 import { choices, numberFlags, readPartitions, sleep } from './support.js';
 
 export interface CrashLoopOptions {
@@ -103,7 +112,14 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const [httpPort, kafkaPort] = [await freePort(), await freePort()];
   // Fixed ports, so clients find the agent again after each restart, as they would behind a service address.
   // The Kafka group forms at once rather than waiting 3 s for more members (the first settle's cost).
-  const env = { SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: String(httpPort), SPOOL_KAFKA_PORT: String(kafkaPort), SPOOL_LEASE_MS: String(leaseMs), SPOOL_LINGER_MS: '5', SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS: '0' };
+  const env = {
+    SPOOL_DATA_DIR: dataDir,
+    SPOOL_HTTP_PORT: String(httpPort),
+    SPOOL_KAFKA_PORT: String(kafkaPort),
+    SPOOL_LEASE_MS: String(leaseMs),
+    SPOOL_LINGER_MS: '5',
+    SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS: '0',
+  };
   const url = `http://127.0.0.1:${httpPort}`;
   let agent = await start(env);
 
@@ -154,13 +170,17 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
         try {
           const answer = await call('POST', `/v1/topics/${topic}/records?acks=all`, body);
           if (answer.status === 200) {
-            for (const [i, { partition, offset }] of (answer.body.offsets as { partition: number; offset: number }[]).entries()) acks.push({ producer: name, idempotent: false, value: values[i]!, partition, offset });
+            for (const [i, { partition, offset }] of (answer.body.offsets as { partition: number; offset: number }[]).entries())
+              acks.push({ producer: name, idempotent: false, value: values[i]!, partition, offset });
             return true;
           }
-          if (answer.status < 500 && answer.status !== 429) violations.push(`${name}: unexpected answer ${answer.status} ${JSON.stringify(answer.body)}`);
+          if (answer.status < 500 && answer.status !== 429)
+            violations.push(`${name}: unexpected answer ${answer.status} ${JSON.stringify(answer.body)}`);
           failed(`http ${answer.status} ${answer.body?.error?.code ?? ''}`.trim());
         } catch (error) {
-          failed(`http ${(error as Error).cause ? String(((error as Error).cause as { code?: string }).code ?? 'network') : (error as Error).name}`);
+          failed(
+            `http ${(error as Error).cause ? String(((error as Error).cause as { code?: string }).code ?? 'network') : (error as Error).name}`,
+          );
         }
         return false;
       });
@@ -177,7 +197,12 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
   });
   const kafkaProducer = async (name: string, producer: Producer, idempotent: boolean) => {
-    await untilAcknowledged(name, () => producer.connect().then(() => true, () => false));
+    await untilAcknowledged(name, () =>
+      producer.connect().then(
+        () => true,
+        () => false,
+      ),
+    );
     for (let sequence = 0; !stopping; ) {
       const value = `${name}:${sequence++}`;
       const key = `key-${random.int(0, 49)}`;
@@ -210,14 +235,26 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     while (!stopping) {
       try {
         if (!joined) {
-          const join = await call('POST', `/v1/groups/${group}/members`, { topics: [topic], member_id: member, session_timeout_ms: 10_000, auto_offset_reset: 'earliest' });
+          const join = await call('POST', `/v1/groups/${group}/members`, {
+            topics: [topic],
+            member_id: member,
+            session_timeout_ms: 10_000,
+            auto_offset_reset: 'earliest',
+          });
           joined = join.status === 200;
           if (!joined) await sleep(50);
           continue;
         }
         const polled = await call('GET', `/v1/groups/${group}/members/${member}/records?max_records=200&wait_ms=100`);
         if (polled.status === 200) {
-          for (const record of polled.body.records) deliveries.push({ member, generation: polled.body.generation, partition: record.partition, offset: record.offset, value: record.value });
+          for (const record of polled.body.records)
+            deliveries.push({
+              member,
+              generation: polled.body.generation,
+              partition: record.partition,
+              offset: record.offset,
+              value: record.value,
+            });
           // Now and then a member leaves and joins again: the group rebalances under load too.
           if (random.next() < 0.03 && (await call('DELETE', `/v1/groups/${group}/members/${member}`)).status === 204) joined = false;
         } else if (polled.status === 404) {
@@ -251,7 +288,14 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   // restarts and comes back as a new member, which the group then waits for.
   const consumerRetry = { retries: 10_000, initialRetryTime: 100, maxRetryTime: 500 };
   const kafkaMember = (name: string) => {
-    const consumer = new Kafka({ clientId: name, brokers: [`127.0.0.1:${kafkaPort}`], retry: consumerRetry, logLevel: logLevel.NOTHING, connectionTimeout: 1000, requestTimeout: 5000 }).consumer({
+    const consumer = new Kafka({
+      clientId: name,
+      brokers: [`127.0.0.1:${kafkaPort}`],
+      retry: consumerRetry,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1000,
+      requestTimeout: 5000,
+    }).consumer({
       groupId: kafkaGroup,
       sessionTimeout: 6000, // the agent's minimum: a crashed consumer's old member is gone soonest
       rebalanceTimeout: 2000, // a rebalance waits this long for a member that crashed
@@ -267,7 +311,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     const named = ({ payload }: ConsumerHeartbeatEvent | ConsumerCommitOffsetsEvent) => {
       if (tenure === undefined || payload.memberId !== tenure.memberId) return;
       if (tenure.generation === null) tenure.generation = payload.groupGenerationId;
-      else if (tenure.generation !== payload.groupGenerationId) violations.push(`${tenure.memberId} named generations ${tenure.generation} and ${payload.groupGenerationId} within one join`);
+      else if (tenure.generation !== payload.groupGenerationId)
+        violations.push(`${tenure.memberId} named generations ${tenure.generation} and ${payload.groupGenerationId} within one join`);
     };
     consumer.on(consumer.events.HEARTBEAT, named);
     consumer.on(consumer.events.COMMIT_OFFSETS, named);
@@ -280,7 +325,12 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     });
     const running = (async () => {
       for (const step of [() => consumer.connect(), () => consumer.subscribe({ topics: [topic], fromBeginning: true })]) {
-        while (!(await step().then(() => true, () => false))) {
+        while (
+          !(await step().then(
+            () => true,
+            () => false,
+          ))
+        ) {
           if (Date.now() - started > settleMs) throw new Error(`no connection within ${settleMs} ms`);
           await sleep(100);
         }
@@ -291,7 +341,13 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
           const current = tenure!;
           for (const message of batch.messages) {
             const offset = Number(message.offset);
-            kafkaReceived.push({ tenure: current, phase, partition: batch.partition, offset, value: message.value?.toString('utf8') ?? null });
+            kafkaReceived.push({
+              tenure: current,
+              phase,
+              partition: batch.partition,
+              offset,
+              value: message.value?.toString('utf8') ?? null,
+            });
             kafkaConsumed.add(`${batch.partition}/${offset}`);
           }
         },
@@ -303,7 +359,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const sampleCommits = async (name: string, into: CommitSample[]) => {
     const answer = await call('GET', `/v1/groups/${name}`).catch(() => undefined);
     if (answer?.status !== 200) return;
-    for (const p of answer.body.partitions) if (p.committed_offset !== null) into.push({ atMs: Date.now(), partition: p.partition, committed: p.committed_offset });
+    for (const p of answer.body.partitions)
+      if (p.committed_offset !== null) into.push({ atMs: Date.now(), partition: p.partition, committed: p.committed_offset });
   };
   const sampler = async () => {
     while (sampling) {
@@ -322,7 +379,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const sampled = sampler();
 
   const kafkaMembers = [kafkaMember('kafka-member-0'), kafkaMember('kafka-member-1')];
-  const settled = () => kafkaMembers[0]!.generation() !== null && kafkaMembers.every((m) => m.generation() === kafkaMembers[0]!.generation());
+  const settled = () =>
+    kafkaMembers[0]!.generation() !== null && kafkaMembers.every((m) => m.generation() === kafkaMembers[0]!.generation());
   const settles: number[] = [];
   const settle = async (round: number, after: string) => {
     const fromMs = Date.now();
@@ -350,7 +408,9 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     await agent.kill();
     crashes++;
     agent = await start(env);
-    progress(`round ${round}: killed and restarted; ${acks.length} records acknowledged, ${deliveries.length} delivered over HTTP, ${kafkaReceived.length} over Kafka`);
+    progress(
+      `round ${round}: killed and restarted; ${acks.length} records acknowledged, ${deliveries.length} delivered over HTTP, ${kafkaReceived.length} over Kafka`,
+    );
   }
   phase = 'catchUp';
   // The last agent lives: let the clients find it, then drain.
@@ -372,7 +432,13 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
 
   const stored = await withLog(dataDir, (log) => readPartitions(log, topic, partitions));
   const checked = checkLog(acks, stored, sent, new Set(['kafka-idempotent']));
-  const kafkaDeliveries: Delivery[] = kafkaReceived.map(({ tenure, partition, offset, value }) => ({ member: tenure.memberId, generation: tenure.generation, partition, offset, value }));
+  const kafkaDeliveries: Delivery[] = kafkaReceived.map(({ tenure, partition, offset, value }) => ({
+    member: tenure.memberId,
+    generation: tenure.generation,
+    partition,
+    offset,
+    value,
+  }));
   violations.push(
     ...checked.violations,
     ...checkDeliveries(deliveries, stored),
@@ -393,7 +459,11 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     commitSamples: samples.length,
     kafkaGroup: {
       deliveries: kafkaDeliveries.length,
-      deliveriesByPhase: { settle: count(kafkaReceived, 'settle'), load: count(kafkaReceived, 'load'), catchUp: count(kafkaReceived, 'catchUp') },
+      deliveriesByPhase: {
+        settle: count(kafkaReceived, 'settle'),
+        load: count(kafkaReceived, 'load'),
+        catchUp: count(kafkaReceived, 'catchUp'),
+      },
       redeliveries: kafkaDeliveries.length - kafkaConsumed.size,
       deliveriesWithoutGeneration: kafkaDeliveries.filter((d) => d.generation === null).length,
       generations: new Set(kafkaDeliveries.flatMap((d) => (d.generation === null ? [] : [d.generation]))).size,
@@ -424,7 +494,13 @@ async function start(env: Record<string, string>): Promise<AgentProcess> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const flags = numberFlags(process.argv.slice(2), { rounds: 50, seed: 20261121, 'min-load-ms': 300, 'max-load-ms': 800, 'kafka-settle-every': 5 });
+  const flags = numberFlags(process.argv.slice(2), {
+    rounds: 50,
+    seed: 20261121,
+    'min-load-ms': 300,
+    'max-load-ms': 800,
+    'kafka-settle-every': 5,
+  });
   const report = await runCrashLoop({
     rounds: flags.rounds,
     seed: flags.seed,

@@ -52,12 +52,17 @@ function readInChunks(text: string, size: number): HeapSummary {
 
 /** The same summary from the whole file parsed at once: the reference the streaming read must match. */
 function summariseWhole(text: string): ReturnType<typeof plain> {
-  const snapshot = JSON.parse(text) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
+  const snapshot = JSON.parse(text) as {
+    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+    nodes: number[];
+    strings: string[];
+  };
   const fields = snapshot.snapshot.meta.node_fields;
   const types = snapshot.snapshot.meta.node_types[0];
   const byType: Record<string, KindTotal> = {};
   const byKind: Record<string, KindTotal> = {};
-  const add = (map: Record<string, KindTotal>, key: string, bytes: number) => (map[key] = { count: (map[key]?.count ?? 0) + 1, bytes: (map[key]?.bytes ?? 0) + bytes });
+  const add = (map: Record<string, KindTotal>, key: string, bytes: number) =>
+    (map[key] = { count: (map[key]?.count ?? 0) + 1, bytes: (map[key]?.bytes ?? 0) + bytes });
   let totalBytes = 0;
   for (let i = 0; i < snapshot.nodes.length; i += fields.length) {
     const type = types[snapshot.nodes[i + fields.indexOf('type')]!]!;
@@ -76,7 +81,12 @@ describe('reliability > heap snapshot summary', () => {
     expect(plain(readInChunks(fixture, fixture.length))).toEqual({
       nodeCount: 5,
       totalBytes: 1164,
-      byType: { object: { count: 2, bytes: 80 }, string: { count: 1, bytes: 20 }, closure: { count: 1, bytes: 40 }, native: { count: 1, bytes: 1024 } },
+      byType: {
+        object: { count: 2, bytes: 80 },
+        string: { count: 1, bytes: 20 },
+        closure: { count: 1, bytes: 40 },
+        native: { count: 1, bytes: 1024 },
+      },
       byKind: {
         Map: { count: 2, bytes: 80 },
         '(string)': { count: 1, bytes: 20 },
@@ -101,7 +111,10 @@ describe('reliability > heap snapshot summary', () => {
     const dir = tempDir('spool-heap-snapshot-');
     try {
       const path = join(dir, 'child.heapsnapshot');
-      execFileSync(process.execPath, ['-e', `globalThis.kept = Array.from({ length: 5000 }, (_, i) => new Map([[i, Buffer.alloc(100)]])); require('node:v8').writeHeapSnapshot(${JSON.stringify(path)})`]);
+      execFileSync(process.execPath, [
+        '-e',
+        `globalThis.kept = Array.from({ length: 5000 }, (_, i) => new Map([[i, Buffer.alloc(100)]])); require('node:v8').writeHeapSnapshot(${JSON.stringify(path)})`,
+      ]);
       const summary = plain(await summariseHeapSnapshot(path));
       expect(summary).toEqual(summariseWhole(readFileSync(path, 'utf8')));
       expect(summary.byKind.Map!.count).toBeGreaterThanOrEqual(5000);

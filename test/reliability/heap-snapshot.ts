@@ -101,7 +101,8 @@ export class HeapSnapshotReader {
       if (end < 0) return;
       chunk = chunk.subarray(end);
       this.state = 'seek-strings';
-      if (this.nodeCount !== this.declaredNodeCount) throw new Error(`the snapshot declares ${this.declaredNodeCount} nodes, its nodes array holds ${this.nodeCount}`);
+      if (this.nodeCount !== this.declaredNodeCount)
+        throw new Error(`the snapshot declares ${this.declaredNodeCount} nodes, its nodes array holds ${this.nodeCount}`);
       for (const key of this.totals.keys()) if (key % TWO_32 !== NO_NAME) this.neededNames.add(key % TWO_32);
     }
     if (this.state === 'seek-strings') {
@@ -141,10 +142,16 @@ export class HeapSnapshotReader {
       const type = this.typeNames[Math.floor(key / TWO_32)] ?? `type ${Math.floor(key / TWO_32)}`;
       const nameIndex = key % TWO_32;
       const name = nameIndex === NO_NAME ? undefined : this.names.get(nameIndex);
-      if (nameIndex !== NO_NAME && name === undefined) throw new Error(`a node names string ${nameIndex}, past the ${this.stringIndex} strings`);
+      if (nameIndex !== NO_NAME && name === undefined)
+        throw new Error(`a node names string ${nameIndex}, past the ${this.stringIndex} strings`);
       totalBytes += bytes;
       add(byType, type, count, bytes);
-      add(byKind, name === undefined ? `(${type})` : type === 'object' ? name || '(anonymous object)' : `(${type}) ${name || '(anonymous)'}`, count, bytes);
+      add(
+        byKind,
+        name === undefined ? `(${type})` : type === 'object' ? name || '(anonymous object)' : `(${type}) ${name || '(anonymous)'}`,
+        count,
+        bytes,
+      );
     }
     return { nodeCount: this.nodeCount, totalBytes, byType, byKind };
   }
@@ -177,7 +184,8 @@ export class HeapSnapshotReader {
         this.hasDigits = true;
         continue;
       }
-      if (byte !== COMMA && byte !== CLOSE_BRACKET && !isSpace(byte)) throw new Error(`unexpected ${JSON.stringify(String.fromCharCode(byte))} in the nodes array`);
+      if (byte !== COMMA && byte !== CLOSE_BRACKET && !isSpace(byte))
+        throw new Error(`unexpected ${JSON.stringify(String.fromCharCode(byte))} in the nodes array`);
       if (this.hasDigits) this.endField();
       if (byte === CLOSE_BRACKET) {
         if (this.field !== 0) throw new Error(`the nodes array ends inside a node (field ${this.field} of ${this.fieldCount})`);
@@ -215,7 +223,8 @@ export class HeapSnapshotReader {
           this.inString = true;
           start = i;
         } else if (byte === CLOSE_BRACKET) return i + 1;
-        else if (byte !== COMMA && !isSpace(byte)) throw new Error(`unexpected ${JSON.stringify(String.fromCharCode(byte))} in the strings array`);
+        else if (byte !== COMMA && !isSpace(byte))
+          throw new Error(`unexpected ${JSON.stringify(String.fromCharCode(byte))} in the strings array`);
       } else if (this.escaped) this.escaped = false;
       else if (byte === BACKSLASH) this.escaped = true;
       else if (byte === QUOTE) {

@@ -39,13 +39,16 @@ async function call(method: string, path: string, body?: string | Uint8Array, co
   return { status: response.status, text };
 }
 
-const json = (method: string, path: string, body: unknown) => call(method, path, JSON.stringify(body), 'application/json').then((r) => ({ ...r, body: JSON.parse(r.text || 'null') }));
+const json = (method: string, path: string, body: unknown) =>
+  call(method, path, JSON.stringify(body), 'application/json').then((r) => ({ ...r, body: JSON.parse(r.text || 'null') }));
 
 /** What a client can observe, without clocks (heartbeat times move on every request). */
 async function observable(): Promise<unknown> {
   await log.flush(); // acks=0 writes land before we look
   const topics = (await json('GET', '/v1/topics', undefined)).body.topics as { name: string }[];
-  const described = await Promise.all(topics.map((t) => json('GET', `/v1/topics/${encodeURIComponent(t.name)}`, undefined).then((r) => r.body)));
+  const described = await Promise.all(
+    topics.map((t) => json('GET', `/v1/topics/${encodeURIComponent(t.name)}`, undefined).then((r) => r.body)),
+  );
   const groups = (await json('GET', '/v1/groups', undefined)).body.groups as { group: string }[];
   const groupDetails = await Promise.all(
     groups.map((g) =>
@@ -65,7 +68,16 @@ beforeAll(async () => {
   const frozenMs = Date.now();
   app = createApp({ log, logger: silentLogger, groups: new GroupCoordinator(log, stores.metadata, { now: () => frozenMs }) });
   expect((await json('POST', '/v1/topics', { name: 'fz', partitions: 2 })).status).toBe(201);
-  expect((await json('POST', '/v1/topics/fz/records', { records: [{ key: 'a', value: '1' }, { value: '2', partition: 1 }] })).status).toBe(200);
+  expect(
+    (
+      await json('POST', '/v1/topics/fz/records', {
+        records: [
+          { key: 'a', value: '1' },
+          { value: '2', partition: 1 },
+        ],
+      })
+    ).status,
+  ).toBe(200);
   const joined = await json('POST', '/v1/groups/live/members', { topics: ['fz'], auto_offset_reset: 'earliest' });
   expect(joined.status).toBe(200);
   memberId = joined.body.member_id;
@@ -83,12 +95,24 @@ const contentTypes = fc.oneof(
   { weight: 8, arbitrary: fc.constant('application/json') },
   {
     weight: 3,
-    arbitrary: fc.constantFrom<string | undefined>('application/json; charset=utf-8', 'application/vnd.spool+json', 'application/x-ndjson', 'text/plain', 'multipart/form-data; boundary=x', '', undefined),
+    arbitrary: fc.constantFrom<string | undefined>(
+      'application/json; charset=utf-8',
+      'application/vnd.spool+json',
+      'application/x-ndjson',
+      'text/plain',
+      'multipart/form-data; boundary=x',
+      '',
+      undefined,
+    ),
   },
 );
 
 /** Strings with the awkward parts: unicode, lone surrogates, quotes, control characters, NUL. */
-const anyString = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom('', '\u0000', '"', '\\', '\ud800', 'fz', 'live', '-1', '1e3', '__proto__'));
+const anyString = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  fc.constantFrom('', '\u0000', '"', '\\', '\ud800', 'fz', 'live', '-1', '1e3', '__proto__'),
+);
 const anyNumber = fc.oneof(fc.integer(), fc.double(), fc.constantFrom(-1, 0, 1, 2, 2 ** 53, Number.MAX_SAFE_INTEGER + 2));
 const anyValue = fc.oneof(anyString, anyNumber, fc.boolean(), fc.constant(null), fc.constant([]), fc.constant({}));
 /** Mostly a value of the field's own kind (so requests get past validation), now and then anything. */
@@ -97,11 +121,15 @@ const maybe = <T>(arb: fc.Arbitrary<T>) => fc.oneof({ weight: 8, arbitrary: arb 
 /** Objects with the endpoint's field names (the required ones present, others or not), and rarely an unknown field. */
 const shaped = (fields: Record<string, fc.Arbitrary<unknown>>, required: string[] = []) =>
   fc
-    .tuple(fc.record(Object.fromEntries(Object.entries(fields).map(([name, arb]) => [name, maybe(arb)])), { requiredKeys: required }), fc.oneof({ weight: 15, arbitrary: fc.constant(undefined) }, anyValue))
+    .tuple(
+      fc.record(Object.fromEntries(Object.entries(fields).map(([name, arb]) => [name, maybe(arb)])), { requiredKeys: required }),
+      fc.oneof({ weight: 15, arbitrary: fc.constant(undefined) }, anyValue),
+    )
     .map(([body, extra]) => (extra === undefined ? body : { ...body, [`x${String(extra).length}`]: extra }));
 
 /** Mostly `valid` values (so requests get deep), sometimes near misses just outside the rules. */
-const nearly = (valid: fc.Arbitrary<unknown>, ...nearMisses: unknown[]): fc.Arbitrary<unknown> => fc.oneof({ weight: 6, arbitrary: valid }, fc.constantFrom(...nearMisses));
+const nearly = (valid: fc.Arbitrary<unknown>, ...nearMisses: unknown[]): fc.Arbitrary<unknown> =>
+  fc.oneof({ weight: 6, arbitrary: valid }, fc.constantFrom(...nearMisses));
 
 const recordIn = shaped(
   {
@@ -123,7 +151,10 @@ const topicConfig = shaped({
 const partitionCount = nearly(fc.integer({ min: 1, max: 4 }), 0, -1, 100_001);
 
 const bodies = {
-  produce: shaped({ records: fc.array(recordIn, { minLength: 1, maxLength: 4 }), encoding: nearly(fc.constantFrom('utf8', 'base64'), 'hex') }, ['records']),
+  produce: shaped(
+    { records: fc.array(recordIn, { minLength: 1, maxLength: 4 }), encoding: nearly(fc.constantFrom('utf8', 'base64'), 'hex') },
+    ['records'],
+  ),
   createTopic: shaped({ name: topicName, partitions: partitionCount, config: topicConfig }, ['name']),
   alterTopic: shaped({ partitions: partitionCount, config: topicConfig }),
   join: shaped(
@@ -142,20 +173,37 @@ const bodies = {
       member_id: nearly(fc.constant('<member>'), 'm-1', ''),
       generation: nearly(fc.integer({ min: 1, max: 4 }), -1, 0),
       offsets: fc.array(
-        shaped({ topic: nearly(fc.constant('fz'), 'nope'), partition: nearly(fc.integer({ min: 0, max: 1 }), -1, 7), offset: nearly(fc.integer({ min: 0, max: 5 }), -1) }, ['topic', 'partition', 'offset']),
+        shaped(
+          {
+            topic: nearly(fc.constant('fz'), 'nope'),
+            partition: nearly(fc.integer({ min: 0, max: 1 }), -1, 7),
+            offset: nearly(fc.integer({ min: 0, max: 5 }), -1),
+          },
+          ['topic', 'partition', 'offset'],
+        ),
         { minLength: 1, maxLength: 3 },
       ),
     },
     ['offsets'],
   ),
   reset: shaped(
-    { to: nearly(fc.oneof(fc.constantFrom('earliest', 'latest'), fc.record({ offset: fc.nat(5) }), fc.record({ timestamp: fc.nat() })), 'now', { offset: -1 }), topics: nearly(fc.constant(['fz']), ['nope'], []) },
+    {
+      to: nearly(
+        fc.oneof(fc.constantFrom('earliest', 'latest'), fc.record({ offset: fc.nat(5) }), fc.record({ timestamp: fc.nat() })),
+        'now',
+        { offset: -1 },
+      ),
+      topics: nearly(fc.constant(['fz']), ['nope'], []),
+    },
     ['to'],
   ),
 };
 
 const validSamples: Record<keyof typeof bodies, string[]> = {
-  produce: ['{"records":[{"key":"k","value":"v","partition":1,"headers":{"h":"x"},"timestamp":1700000000000}]}', '{"encoding":"base64","records":[{"value":"AAE="}]}'],
+  produce: [
+    '{"records":[{"key":"k","value":"v","partition":1,"headers":{"h":"x"},"timestamp":1700000000000}]}',
+    '{"encoding":"base64","records":[{"value":"AAE="}]}',
+  ],
   createTopic: ['{"name":"made-by-fuzz","partitions":2,"config":{"retention_ms":3600000}}'],
   alterTopic: ['{"partitions":2,"config":{"max_message_bytes":2048}}'],
   join: ['{"topics":["fz"],"session_timeout_ms":30000,"auto_offset_reset":"earliest","assignor":"range","auto_commit":true}'],
@@ -168,7 +216,10 @@ const mutation = (samples: readonly string[]) =>
   fc
     .tuple(
       fc.constantFrom(...samples),
-      fc.array(fc.tuple(fc.constantFrom('delete', 'insert', 'replace', 'truncate'), fc.nat(), fc.string({ minLength: 1, maxLength: 3 })), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.tuple(fc.constantFrom('delete', 'insert', 'replace', 'truncate'), fc.nat(), fc.string({ minLength: 1, maxLength: 3 })), {
+        minLength: 1,
+        maxLength: 4,
+      }),
     )
     .map(([sample, edits]) =>
       edits.reduce((text, [edit, at, chars]) => {
@@ -194,14 +245,23 @@ const bodyFor = (name: keyof typeof bodies): fc.Arbitrary<string | Uint8Array | 
 const percentEncoded = (text: string) => [...Buffer.from(text, 'utf8')].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join('');
 /** A path segment: a known name, any string, or broken percent-encoding. */
 const segment = (...known: string[]) =>
-  fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...known) }, anyString.map(percentEncoded), fc.constantFrom('%', '%zz', '%C0%AF', '..', '%2F'));
+  fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom(...known) },
+    anyString.map(percentEncoded),
+    fc.constantFrom('%', '%zz', '%C0%AF', '..', '%2F'),
+  );
 
 /** Mostly one of the `valid` values, sometimes a near miss or anything. */
-const mostly = (valid: string[], nearMisses: string[]) => fc.oneof({ weight: 12, arbitrary: fc.constantFrom(...valid) }, fc.constantFrom(...nearMisses), anyString);
+const mostly = (valid: string[], nearMisses: string[]) =>
+  fc.oneof({ weight: 12, arbitrary: fc.constantFrom(...valid) }, fc.constantFrom(...nearMisses), anyString);
 
 const produceQuery = fc
   .record(
-    { acks: mostly(['0', '1', 'all'], ['2', '', 'ALL']), key_separator: mostly([':', '|'], ['']), partition: mostly(['0', '1'], ['7', '-1', '01', '1.5', '', ' 1']) },
+    {
+      acks: mostly(['0', '1', 'all'], ['2', '', 'ALL']),
+      key_separator: mostly([':', '|'], ['']),
+      partition: mostly(['0', '1'], ['7', '-1', '01', '1.5', '', ' 1']),
+    },
     { requiredKeys: [] },
   )
   .map((query) => new URLSearchParams(query as Record<string, string>).toString());
@@ -209,18 +269,38 @@ const maybeQuery = fc.oneof({ weight: 2, arbitrary: fc.constant('') }, produceQu
 
 const endpoints: Record<string, fc.Arbitrary<FuzzRequest>> = {
   'POST /v1/topics/{topic}/records': fc
-    .record({ topic: segment('fz', 'fz-auto'), query: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('', 'acks=all', 'acks=1', 'acks=0') }, maybeQuery), contentType: contentTypes, body: bodyFor('produce') })
-    .map(({ topic, query, contentType, body }) => ({ method: 'POST', path: `/v1/topics/${topic}/records${query ? `?${query}` : ''}`, contentType, body })),
+    .record({
+      topic: segment('fz', 'fz-auto'),
+      query: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('', 'acks=all', 'acks=1', 'acks=0') }, maybeQuery),
+      contentType: contentTypes,
+      body: bodyFor('produce'),
+    })
+    .map(({ topic, query, contentType, body }) => ({
+      method: 'POST',
+      path: `/v1/topics/${topic}/records${query ? `?${query}` : ''}`,
+      contentType,
+      body,
+    })),
   'POST /v1/topics/{topic}/records (NDJSON)': fc
     .record({
       topic: segment('fz'),
       query: maybeQuery,
-      lines: fc.array(fc.oneof(anyString, fc.constantFrom('k:v', 'a|b', '', '\r', '{"value":1}'), fc.string({ unit: 'binary', maxLength: 40 })), { maxLength: 6 }),
+      lines: fc.array(
+        fc.oneof(anyString, fc.constantFrom('k:v', 'a|b', '', '\r', '{"value":1}'), fc.string({ unit: 'binary', maxLength: 40 })),
+        { maxLength: 6 },
+      ),
       ending: fc.constantFrom('\n', '\r\n'),
       contentType: fc.constantFrom('application/x-ndjson', 'text/plain'),
     })
-    .map(({ topic, query, lines, ending, contentType }) => ({ method: 'POST', path: `/v1/topics/${topic}/records${query ? `?${query}` : ''}`, contentType, body: lines.join(ending) })),
-  'POST /v1/topics': fc.record({ contentType: contentTypes, body: bodyFor('createTopic') }).map(({ contentType, body }) => ({ method: 'POST', path: '/v1/topics', contentType, body })),
+    .map(({ topic, query, lines, ending, contentType }) => ({
+      method: 'POST',
+      path: `/v1/topics/${topic}/records${query ? `?${query}` : ''}`,
+      contentType,
+      body: lines.join(ending),
+    })),
+  'POST /v1/topics': fc
+    .record({ contentType: contentTypes, body: bodyFor('createTopic') })
+    .map(({ contentType, body }) => ({ method: 'POST', path: '/v1/topics', contentType, body })),
   'PATCH /v1/topics/{topic}': fc
     .record({ topic: segment('fz'), contentType: contentTypes, body: bodyFor('alterTopic') })
     .map(({ topic, contentType, body }) => ({ method: 'PATCH', path: `/v1/topics/${topic}`, contentType, body })),
@@ -235,8 +315,15 @@ const endpoints: Record<string, fc.Arbitrary<FuzzRequest>> = {
     .map(({ group, contentType, body }) => ({ method: 'POST', path: `/v1/groups/${group}/offsets/reset`, contentType, body })),
   'POST /v1/groups/{group}/members/{member}/heartbeat': fc
     .record({ group: segment('live'), member: segment('<member>', 'nobody'), contentType: contentTypes, body: bodyFor('commit') })
-    .map(({ group, member, contentType, body }) => ({ method: 'POST', path: `/v1/groups/${group}/members/${member}/heartbeat`, contentType, body })),
-  'POST /v1/admin/maintenance': fc.record({ contentType: contentTypes, body: bodyFor('reset') }).map(({ contentType, body }) => ({ method: 'POST', path: '/v1/admin/maintenance', contentType, body })),
+    .map(({ group, member, contentType, body }) => ({
+      method: 'POST',
+      path: `/v1/groups/${group}/members/${member}/heartbeat`,
+      contentType,
+      body,
+    })),
+  'POST /v1/admin/maintenance': fc
+    .record({ contentType: contentTypes, body: bodyFor('reset') })
+    .map(({ contentType, body }) => ({ method: 'POST', path: '/v1/admin/maintenance', contentType, body })),
 };
 
 describe('reliability > HTTP body fuzzing', () => {
@@ -255,7 +342,9 @@ describe('reliability > HTTP body fuzzing', () => {
         seen[outcome] = (seen[outcome] ?? 0) + 1;
         expect(answer.status, answer.text).toBeLessThan(500);
         if (answer.status >= 400) {
-          expect(JSON.parse(answer.text)).toEqual({ error: expect.objectContaining({ code: expect.any(String), message: expect.any(String) }) });
+          expect(JSON.parse(answer.text)).toEqual({
+            error: expect.objectContaining({ code: expect.any(String), message: expect.any(String) }),
+          });
           expect(await observable()).toEqual(before);
         }
       }),

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { soak } from './soak.js';
 
 describe('reliability > soak', () => {
-  it('keeps the agent\'s memory bounded under mixed HTTP and Kafka load, with consumers keeping up', { timeout: 120_000 }, async () => {
+  it("keeps the agent's memory bounded under mixed HTTP and Kafka load, with consumers keeping up", { timeout: 120_000 }, async () => {
     const report = await soak(40);
     expect(report.bounded, report.verdict).toBe(true);
     expect(report.samples.length).toBeGreaterThanOrEqual(20);

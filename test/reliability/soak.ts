@@ -88,7 +88,9 @@ export interface SoakReport {
 export async function soak(seconds: number, options: SoakOptions = {}): Promise<SoakReport> {
   const snapshotCount = options.heapSnapshots ?? 0;
   const snapshotDir = snapshotCount > 0 ? tempDir('spool-soak-heap-') : undefined;
-  const nodeOptions = [process.env.NODE_OPTIONS, snapshotDir && `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}`].filter(Boolean).join(' ');
+  const nodeOptions = [process.env.NODE_OPTIONS, snapshotDir && `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}`]
+    .filter(Boolean)
+    .join(' ');
   const dataDir = tempDir('spool-soak-');
   try {
     const agent = await startAgentProcess({
@@ -144,7 +146,9 @@ async function load(seconds: number, agent: AgentProcess, snapshotCount: number,
   const snapshotter = (async () => {
     if (!snapshotDir) return;
     for (let k = 1; k <= snapshotCount; k++) {
-      const atMs = startedMs + Math.min((k * seconds * 1000) / snapshotCount, seconds * 1000 - Math.min(10_000, (seconds * 1000) / (2 * snapshotCount)));
+      const atMs =
+        startedMs +
+        Math.min((k * seconds * 1000) / snapshotCount, seconds * 1000 - Math.min(10_000, (seconds * 1000) / (2 * snapshotCount)));
       await sleep(atMs - Date.now());
       const before = { atS: sinceStartS(), ...residentMiB(pid), lmdbMapMiB: lmdbMapMiB(pid) };
       const { path, writeS } = await takeHeapSnapshot(pid, agent.httpUrl, snapshotDir);
@@ -155,7 +159,11 @@ async function load(seconds: number, agent: AgentProcess, snapshotCount: number,
   const httpProducer = (async () => {
     for (let i = 0; running(); i++) {
       const body = Array.from({ length: 100 }, (_, j) => JSON.stringify({ key: `k${(i * 100 + j) % 500}`, value })).join('\n');
-      const response = await request(`${agent.httpUrl}/v1/topics/soak-http/records`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+      const response = await request(`${agent.httpUrl}/v1/topics/soak-http/records`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson' },
+        body,
+      });
       if (response.ok) counts.httpProduced += 100;
       await response.arrayBuffer();
     }
@@ -170,13 +178,23 @@ async function load(seconds: number, agent: AgentProcess, snapshotCount: number,
     await producer.connect();
     const kafkaProducer = (async () => {
       for (let i = 0; running(); i++) {
-        await producer.send({ topic: 'soak-kafka', acks: -1, messages: Array.from({ length: 50 }, (_, j) => ({ key: `k${(i * 50 + j) % 500}`, value })) });
+        await producer.send({
+          topic: 'soak-kafka',
+          acks: -1,
+          messages: Array.from({ length: 50 }, (_, j) => ({ key: `k${(i * 50 + j) % 500}`, value })),
+        });
         counts.kafkaProduced += 50;
       }
     })();
 
     for (const [i, consumer] of consumers.entries()) {
-      consumer.on(consumer.events.CRASH, ({ payload }) => void kafkaClientErrors.push(`consumer ${i} crashed (${payload.restart ? '' : 'not '}restarted): ${payload.error.name}: ${payload.error.message}`));
+      consumer.on(
+        consumer.events.CRASH,
+        ({ payload }) =>
+          void kafkaClientErrors.push(
+            `consumer ${i} crashed (${payload.restart ? '' : 'not '}restarted): ${payload.error.name}: ${payload.error.message}`,
+          ),
+      );
       await consumer.connect();
       await consumer.subscribe({ topic: 'soak-kafka', fromBeginning: true });
       await consumer.run({ eachBatch: async ({ batch }) => void (counts.kafkaConsumed += batch.messages.length) });
@@ -224,7 +242,11 @@ async function load(seconds: number, agent: AgentProcess, snapshotCount: number,
     kafkaClientErrors,
     bounded: last <= limit,
     verdict: `peak RSS ${second} MiB in the second quarter, ${last} MiB in the last (limit ${Math.round(limit)} MiB)`,
-    ...(snapshotDir && heapFigures(written.map((snapshot) => snapshot.figures), summaries)),
+    ...(snapshotDir &&
+      heapFigures(
+        written.map((snapshot) => snapshot.figures),
+        summaries,
+      )),
   };
 }
 
@@ -232,7 +254,11 @@ async function load(seconds: number, agent: AgentProcess, snapshotCount: number,
 function residentMiB(pid: number): Omit<MemorySample, 'atS'> {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kiB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rssMiB: Math.round(kiB('VmRSS') / 1024), anonMiB: Math.round(kiB('RssAnon') / 1024), fileMiB: Math.round(kiB('RssFile') / 1024) };
+  return {
+    rssMiB: Math.round(kiB('VmRSS') / 1024),
+    anonMiB: Math.round(kiB('RssAnon') / 1024),
+    fileMiB: Math.round(kiB('RssFile') / 1024),
+  };
 }
 
 /** The resident part of process `pid`'s LMDB maps: the Rss of its mappings of `*.mdb` files. */
@@ -286,7 +312,9 @@ function heapFigures(
     heapMiB: toMiB(summary.totalBytes),
     arrayBufferDataMiB: toMiB(summary.byKind.get('(native) system / JSArrayBufferData')?.bytes ?? 0),
     nodes: summary.nodeCount,
-    byTypeMiB: Object.fromEntries([...summary.byType].sort(([, a], [, b]) => b.bytes - a.bytes).map(([type, total]) => [type, toMiB(total.bytes)])),
+    byTypeMiB: Object.fromEntries(
+      [...summary.byType].sort(([, a], [, b]) => b.bytes - a.bytes).map(([type, total]) => [type, toMiB(total.bytes)]),
+    ),
   }));
   const first = summaries[0];
   const last = summaries.at(-1);

@@ -77,7 +77,10 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   const faulty: Stores = withFaults(bare, plan);
   // A maintenance pass makes hundreds of calls and stops at the first failure (to run again later):
   // it gets a tenth of the faults, or it would never finish one.
-  const maintenancePlan = new FaultPlan(options.seed + 1, Object.fromEntries(Object.entries(rates).map(([kind, rate]) => [kind, rate / 10])));
+  const maintenancePlan = new FaultPlan(
+    options.seed + 1,
+    Object.fromEntries(Object.entries(rates).map(([kind, rate]) => [kind, rate / 10])),
+  );
   const plans = [plan, maintenancePlan];
   const random = choices(options.seed ^ 0x5eed);
   // Every writer commits within half the collector's grace period: garbage collection runs throughout.
@@ -99,7 +102,8 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   const retries: Record<string, number> = {};
   const violations: string[] = [];
   const client = <T>(attempt: () => Promise<T>) => retrying(retries, random.next, attempt);
-  const newValues = (name: string, counter: { next: number }) => Array.from({ length: random.int(1, 3) }, () => `${name}:${counter.next++}`);
+  const newValues = (name: string, counter: { next: number }) =>
+    Array.from({ length: random.int(1, 3) }, () => `${name}:${counter.next++}`);
 
   /** Log.produce: keyed records, partitioned by the writer; not idempotent, so a retry may duplicate. */
   const recordsProducer = async (name: string) => {
@@ -109,7 +113,8 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
       for (const value of values) sent.add(value);
       const records = values.map((value) => ({ key: text(`key-${random.int(0, 49)}`), value: text(value) }));
       const offsets = await client(() => random.pick(logs).produce(topic, records));
-      for (const [j, { partition, offset }] of offsets.entries()) acks.push({ producer: name, idempotent: false, value: values[j]!, partition, offset });
+      for (const [j, { partition, offset }] of offsets.entries())
+        acks.push({ producer: name, idempotent: false, value: values[j]!, partition, offset });
     }
   };
 
@@ -172,7 +177,8 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
           const fetched = await reader.fetch(topic, partition, next[partition]!, { maxRecords: 500 });
           for (const record of fetched.records) {
             const value = record.value?.toString('utf8') ?? '<null>';
-            if (record.offset !== next[partition]) violations.push(`reader: partition ${partition} jumped from ${next[partition]} to ${record.offset}`);
+            if (record.offset !== next[partition])
+              violations.push(`reader: partition ${partition} jumped from ${next[partition]} to ${record.offset}`);
             if (!sent.has(value)) violations.push(`reader: ${partition}/${record.offset} holds ${value}, never sent`);
             next[partition] = record.offset + 1;
             tailed++;
@@ -208,7 +214,10 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   return {
     store: options.kind.name,
     seed: options.seed,
-    faults: Object.fromEntries(faultKinds.map((kind) => [kind, plan.counts[kind] + maintenancePlan.counts[kind]])) as Record<FaultKind, number>,
+    faults: Object.fromEntries(faultKinds.map((kind) => [kind, plan.counts[kind] + maintenancePlan.counts[kind]])) as Record<
+      FaultKind,
+      number
+    >,
     faultsTotal: plan.total() + maintenancePlan.total(),
     commitConflicts: logs.reduce((sum, log) => sum + log.internals.committer.stats.conflicts, racer.internals.committer.stats.conflicts),
     retries,

@@ -39,7 +39,12 @@ export async function readPartitions(log: Log, topic: string, partitions: number
  * Calls `attempt` until it succeeds, as a client retries a request: again after any retriable
  * SpoolError (counted by code in `retries`), at once on anything else.
  */
-export async function retrying<T>(retries: Record<string, number>, random: () => number, attempt: () => Promise<T>, maxAttempts = 500): Promise<T> {
+export async function retrying<T>(
+  retries: Record<string, number>,
+  random: () => number,
+  attempt: () => Promise<T>,
+  maxAttempts = 500,
+): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
       return await attempt();
@@ -56,7 +61,12 @@ export function numberFlags<T extends Record<string, number>>(argv: readonly str
   const out: Record<string, number> = { ...defaults };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i]!.replace(/^--/, '');
-    if (!(name in defaults)) throw new Error(`unknown flag ${argv[i]}; expected one of ${Object.keys(defaults).map((n) => `--${n}`).join(', ')}`);
+    if (!(name in defaults))
+      throw new Error(
+        `unknown flag ${argv[i]}; expected one of ${Object.keys(defaults)
+          .map((n) => `--${n}`)
+          .join(', ')}`,
+      );
     const value = Number(argv[++i]);
     if (!Number.isFinite(value)) throw new Error(`--${name} needs a number, got ${JSON.stringify(argv[i])}`);
     out[name] = value;

@@ -28,18 +28,28 @@ afterEach(async () => {
 
 /** Every file under `dir`, recursively. */
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? files(join(dir, entry.name)) : [join(dir, entry.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? files(join(dir, entry.name)) : [join(dir, entry.name)],
+  );
 }
 
 describe('reliability > zombie leader', () => {
-  it('refuses every commit of an agent paused past its lease, and keeps the log dense and duplicate-free', { timeout: 90_000 }, async () => {
+  it('refuses every commit of an agent paused past its lease, and keeps the log dense and duplicate-free', {
+    timeout: 90_000,
+  }, async () => {
     const dataDir = tempDir('spool-zombie-');
     const env = { SPOOL_DATA_DIR: dataDir, SPOOL_LEASE_MS: String(leaseMs) };
     // A long linger on A: what it accepts just before the pause is committed only after it.
     const a = await startAgentProcess({ ...env, SPOOL_LINGER_MS: '3000' });
     started.push(a);
     const topic = 'zombie';
-    const kafka = (broker: string) => new Kafka({ brokers: [broker], logLevel: logLevel.NOTHING, requestTimeout: 2500, retry: { retries: 20, initialRetryTime: 100, maxRetryTime: 1000 } });
+    const kafka = (broker: string) =>
+      new Kafka({
+        brokers: [broker],
+        logLevel: logLevel.NOTHING,
+        requestTimeout: 2500,
+        retry: { retries: 20, initialRetryTime: 100, maxRetryTime: 1000 },
+      });
     const admin = kafka(a.kafkaBootstrap).admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
@@ -48,10 +58,20 @@ describe('reliability > zombie leader', () => {
     const acks: Acknowledged[] = [];
     const sent = new Set<string>();
     /** Sends `<name>:<sequence>` to each partition given (sequences from `first`), one record each. */
-    const send = async (producer: ReturnType<ReturnType<typeof kafka>['producer']>, name: string, idempotent: boolean, first: number, partitions: number[]) => {
+    const send = async (
+      producer: ReturnType<ReturnType<typeof kafka>['producer']>,
+      name: string,
+      idempotent: boolean,
+      first: number,
+      partitions: number[],
+    ) => {
       const values = partitions.map((_, i) => `${name}:${first + i}`);
       for (const value of values) sent.add(value);
-      const results = await producer.send({ topic, acks: -1, messages: partitions.map((partition, i) => ({ partition, value: values[i]! })) });
+      const results = await producer.send({
+        topic,
+        acks: -1,
+        messages: partitions.map((partition, i) => ({ partition, value: values[i]! })),
+      });
       partitions.forEach((partition, i) => {
         const result = results.find((r) => r.partition === partition)!;
         acks.push({ producer: name, idempotent, value: values[i]!, partition, offset: Number(result.baseOffset) });
@@ -73,7 +93,12 @@ describe('reliability > zombie leader', () => {
     const zombieHttp = fetch(`${a.httpUrl}/v1/topics/${topic}/records`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ records: [{ value: 'zombie-http:0', partition: 0 }, { value: 'zombie-http:1', partition: 1 }] }),
+      body: JSON.stringify({
+        records: [
+          { value: 'zombie-http:0', partition: 0 },
+          { value: 'zombie-http:1', partition: 1 },
+        ],
+      }),
     }).then(async (response) => ({ status: response.status, body: (await response.json()) as { error?: { code: string } } }));
     const inFlight = send(idempotent, 'kafka-idempotent', true, 2, [0]);
     await sleep(1500); // ample time for A to accept both; its linger (3 s) has not run out
@@ -95,7 +120,11 @@ describe('reliability > zombie leader', () => {
     await inFlight;
     // New writes sent to the zombie are turned away: it no longer leads.
     const wire = await WireClient.open(a.kafkaBootstrap);
-    const answer = await wire.call('Produce', 3, { acks: -1, timeout: 5000, topicData: [{ topic, partitions: [{ partition: 0, messages: [{ value: 'zombie-kafka:0' }] }] }] });
+    const answer = await wire.call('Produce', 3, {
+      acks: -1,
+      timeout: 5000,
+      topicData: [{ topic, partitions: [{ partition: 0, messages: [{ value: 'zombie-kafka:0' }] }] }],
+    });
     sent.add('zombie-kafka:0');
     expect(answer.topics[0].partitions[0].errorCode).toBe(6); // NOT_LEADER_OR_FOLLOWER
     wire.close();

@@ -20,7 +20,17 @@ export function metadataStoreContract(kind: () => StoreKind): void {
 
     it('reads back what it put, with every attribute type', async () => {
       const key = { pk: pk(), sk: 'a' };
-      const attrs = { s: 'text', n: 42, f: 1.5, big: 2 ** 52, t: true, nil: null, b: Buffer.from([0, 1, 255]), list: [1, 'two'], map: { x: 1 } };
+      const attrs = {
+        s: 'text',
+        n: 42,
+        f: 1.5,
+        big: 2 ** 52,
+        t: true,
+        nil: null,
+        b: Buffer.from([0, 1, 255]),
+        list: [1, 'two'],
+        map: { x: 1 },
+      };
       await store.write({ kind: 'put', key, attrs });
       const item = await store.get(key);
       expect(item?.attrs).toEqual(attrs);
@@ -56,15 +66,15 @@ export function metadataStoreContract(kind: () => StoreKind): void {
 
     it('treats a null expectation as "absent or null", and match on a missing item as a conflict', async () => {
       const key = { pk: pk(), sk: 'n' };
-      await expect(store.write({ kind: 'update', key, set: { a: 1 }, condition: { kind: 'match', fields: { owner: null } } })).rejects.toBeInstanceOf(
-        ConditionFailedError,
-      );
+      await expect(
+        store.write({ kind: 'update', key, set: { a: 1 }, condition: { kind: 'match', fields: { owner: null } } }),
+      ).rejects.toBeInstanceOf(ConditionFailedError);
       expect(await store.get(key)).toBeUndefined();
       await store.write({ kind: 'put', key, attrs: { a: 0 } });
       await store.write({ kind: 'update', key, set: { owner: 'me' }, condition: { kind: 'match', fields: { owner: null } } });
-      await expect(store.write({ kind: 'update', key, set: { owner: 'you' }, condition: { kind: 'match', fields: { owner: null } } })).rejects.toBeInstanceOf(
-        ConditionFailedError,
-      );
+      await expect(
+        store.write({ kind: 'update', key, set: { owner: 'you' }, condition: { kind: 'match', fields: { owner: null } } }),
+      ).rejects.toBeInstanceOf(ConditionFailedError);
     });
 
     it('creates the item on an unconditional update and removes named attributes', async () => {
@@ -77,7 +87,9 @@ export function metadataStoreContract(kind: () => StoreKind): void {
     it('deletes only if the condition holds', async () => {
       const key = { pk: pk(), sk: 'd' };
       await store.write({ kind: 'put', key, attrs: { v: 1 } });
-      await expect(store.write({ kind: 'delete', key, condition: { kind: 'match', fields: { v: 2 } } })).rejects.toBeInstanceOf(ConditionFailedError);
+      await expect(store.write({ kind: 'delete', key, condition: { kind: 'match', fields: { v: 2 } } })).rejects.toBeInstanceOf(
+        ConditionFailedError,
+      );
       await store.write({ kind: 'delete', key, condition: { kind: 'match', fields: { v: 1 } } });
       expect(await store.get(key)).toBeUndefined();
     });
@@ -143,7 +155,12 @@ export function metadataStoreContract(kind: () => StoreKind): void {
 
     it('refuses a transaction touching one item twice', async () => {
       const key = { pk: pk(), sk: 'twice' };
-      await expect(store.transact([{ kind: 'put', key, attrs: {} }, { kind: 'delete', key }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(
+        store.transact([
+          { kind: 'put', key, attrs: {} },
+          { kind: 'delete', key },
+        ]),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     });
 
     it('lets exactly one of many racing compare-and-sets win each round', async () => {

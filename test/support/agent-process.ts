@@ -19,7 +19,14 @@ export interface AgentProcess {
 
 export async function startAgentProcess(env: Record<string, string>): Promise<AgentProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/agent.ts'], {
-    env: { ...process.env, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_MAINTENANCE_INTERVAL_MS: '0', SPOOL_LOG_LEVEL: 'error', ...env },
+    env: {
+      ...process.env,
+      SPOOL_HTTP_PORT: '0',
+      SPOOL_KAFKA_PORT: '0',
+      SPOOL_MAINTENANCE_INTERVAL_MS: '0',
+      SPOOL_LOG_LEVEL: 'error',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

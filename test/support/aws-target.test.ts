@@ -8,7 +8,10 @@ describe('test support > aws target from the environment', () => {
   });
 
   it('uses both given endpoints with test credentials and us-east-1', () => {
-    const target = externalTargetFromEnv({ SPOOL_TEST_S3_ENDPOINT: 'http://127.0.0.1:4566/', SPOOL_TEST_DYNAMODB_ENDPOINT: 'http://127.0.0.1:4566' })!;
+    const target = externalTargetFromEnv({
+      SPOOL_TEST_S3_ENDPOINT: 'http://127.0.0.1:4566/',
+      SPOOL_TEST_DYNAMODB_ENDPOINT: 'http://127.0.0.1:4566',
+    })!;
     expect(target).toMatchObject({
       kind: 'endpoints',
       s3Endpoint: 'http://127.0.0.1:4566',
@@ -21,8 +24,12 @@ describe('test support > aws target from the environment', () => {
   });
 
   it('refuses one endpoint alone, naming the missing variable', () => {
-    expect(() => externalTargetFromEnv({ SPOOL_TEST_S3_ENDPOINT: 'http://127.0.0.1:4566' })).toThrow(/SPOOL_TEST_DYNAMODB_ENDPOINT is not set/);
-    expect(() => externalTargetFromEnv({ SPOOL_TEST_DYNAMODB_ENDPOINT: 'localhost:4566', SPOOL_TEST_S3_ENDPOINT: 'http://x' })).toThrow(/SPOOL_TEST_DYNAMODB_ENDPOINT must be http\(s\):\/\/host\[:port\], got "localhost:4566"/);
+    expect(() => externalTargetFromEnv({ SPOOL_TEST_S3_ENDPOINT: 'http://127.0.0.1:4566' })).toThrow(
+      /SPOOL_TEST_DYNAMODB_ENDPOINT is not set/,
+    );
+    expect(() => externalTargetFromEnv({ SPOOL_TEST_DYNAMODB_ENDPOINT: 'localhost:4566', SPOOL_TEST_S3_ENDPOINT: 'http://x' })).toThrow(
+      /SPOOL_TEST_DYNAMODB_ENDPOINT must be http\(s\):\/\/host\[:port\], got "localhost:4566"/,
+    );
   });
 
   it('leaves region, credentials and endpoints to the SDK on AWS, and clears emulator endpoints from the environment', () => {
@@ -40,7 +47,9 @@ describe('test support > aws target from the environment', () => {
   });
 
   it('refuses a prefix that would make invalid or too long bucket names', () => {
-    expect(() => externalTargetFromEnv({ SPOOL_TEST_AWS: '1', SPOOL_TEST_PREFIX: 'Spool_' })).toThrow(/SPOOL_TEST_PREFIX must be .* got "Spool_"/);
+    expect(() => externalTargetFromEnv({ SPOOL_TEST_AWS: '1', SPOOL_TEST_PREFIX: 'Spool_' })).toThrow(
+      /SPOOL_TEST_PREFIX must be .* got "Spool_"/,
+    );
     expect(() => externalTargetFromEnv({ SPOOL_TEST_AWS: 'yes' })).toThrow(/SPOOL_TEST_AWS must be 1 or 0, got "yes"/);
     const longest = externalTargetFromEnv({ SPOOL_TEST_AWS: '1', SPOOL_TEST_PREFIX: 'a'.repeat(30) })!;
     const name = awsResourceName(longest, 'maintenance');

@@ -59,15 +59,27 @@ export function externalTargetFromEnv(env: Readonly<Record<string, string | unde
   const s3Endpoint = nonEmpty(env.SPOOL_TEST_S3_ENDPOINT);
   const dynamoEndpoint = nonEmpty(env.SPOOL_TEST_DYNAMODB_ENDPOINT);
   const realAws = env.SPOOL_TEST_AWS === '1' || env.SPOOL_TEST_AWS === 'true';
-  if (env.SPOOL_TEST_AWS !== undefined && env.SPOOL_TEST_AWS !== '' && !realAws && env.SPOOL_TEST_AWS !== '0' && env.SPOOL_TEST_AWS !== 'false') {
+  if (
+    env.SPOOL_TEST_AWS !== undefined &&
+    env.SPOOL_TEST_AWS !== '' &&
+    !realAws &&
+    env.SPOOL_TEST_AWS !== '0' &&
+    env.SPOOL_TEST_AWS !== 'false'
+  ) {
     throw new Error(`SPOOL_TEST_AWS must be 1 or 0, got ${JSON.stringify(env.SPOOL_TEST_AWS)}`);
   }
   const prefix = nonEmpty(env.SPOOL_TEST_PREFIX) ?? defaultResourcePrefix;
   if (!prefixPattern.test(prefix)) {
-    throw new Error(`SPOOL_TEST_PREFIX must be 1-30 lowercase letters, digits or hyphens, starting with a letter or digit, got ${JSON.stringify(prefix)}`);
+    throw new Error(
+      `SPOOL_TEST_PREFIX must be 1-30 lowercase letters, digits or hyphens, starting with a letter or digit, got ${JSON.stringify(prefix)}`,
+    );
   }
-  for (const [variable, value] of [['SPOOL_TEST_S3_ENDPOINT', s3Endpoint], ['SPOOL_TEST_DYNAMODB_ENDPOINT', dynamoEndpoint]] as const) {
-    if (value !== undefined && !/^https?:\/\/[^/]+\/?$/.test(value)) throw new Error(`${variable} must be http(s)://host[:port], got ${JSON.stringify(value)}`);
+  for (const [variable, value] of [
+    ['SPOOL_TEST_S3_ENDPOINT', s3Endpoint],
+    ['SPOOL_TEST_DYNAMODB_ENDPOINT', dynamoEndpoint],
+  ] as const) {
+    if (value !== undefined && !/^https?:\/\/[^/]+\/?$/.test(value))
+      throw new Error(`${variable} must be http(s)://host[:port], got ${JSON.stringify(value)}`);
   }
   const resourcePrefix = `${prefix}${runId()}-`;
   if (realAws) {
@@ -202,7 +214,8 @@ export interface DeletedResources {
  * passes the run's own prefix; test/aws/cleanup.ts passes one given by hand, after an interrupted run.
  */
 export async function deleteAwsResources(target: AwsTarget, prefix: string): Promise<DeletedResources> {
-  if (!/^[a-z0-9][a-z0-9-]{3,62}$/.test(prefix)) throw new Error(`refusing to delete by the prefix ${JSON.stringify(prefix)}: want 4-63 lowercase letters, digits or hyphens`);
+  if (!/^[a-z0-9][a-z0-9-]{3,62}$/.test(prefix))
+    throw new Error(`refusing to delete by the prefix ${JSON.stringify(prefix)}: want 4-63 lowercase letters, digits or hyphens`);
   const dynamo = new DynamoDBClient(dynamoClientConfig(target));
   const s3 = new S3Client(s3ClientConfig(target));
   try {
@@ -267,5 +280,7 @@ function describeError(error: unknown): string {
 
 /** The object without its undefined properties: the SDK treats a present `endpoint: undefined` unlike an absent one in places. */
 function defined<T extends object>(object: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
 }

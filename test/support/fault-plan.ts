@@ -108,7 +108,8 @@ const sdkErrors: Partial<Record<FaultKind, () => Error>> = {
   's3.slowDown': () => sdkError('SlowDown', 503, 'Please reduce your request rate.'),
   's3.internalError': () => sdkError('InternalError', 500, 'We encountered an internal error. Please try again.'),
   's3.timeoutAfterWrite': () => sdkError('TimeoutError', undefined, 'socket timed out after the request was sent'),
-  'dynamo.throttled': () => sdkError('ProvisionedThroughputExceededException', 400, 'The level of configured provisioned throughput for the table was exceeded.'),
+  'dynamo.throttled': () =>
+    sdkError('ProvisionedThroughputExceededException', 400, 'The level of configured provisioned throughput for the table was exceeded.'),
   'dynamo.unavailable': () => sdkError('InternalServerError', 500, 'Internal server error'),
   'dynamo.transactionConflict': () => sdkError('TransactionConflictException', 400, 'Transaction is ongoing for the item'),
   'dynamo.lostResponse': () => sdkError('TimeoutError', undefined, 'socket timed out after the request was sent'),

@@ -28,7 +28,17 @@ export async function startLocalAws(): Promise<LocalAws> {
   const dynamo = spawnDynamo({ port: dynamoPort, stdio: 'ignore' });
   const s3rver = spawn(
     process.execPath,
-    ['--openssl-legacy-provider', require.resolve('s3rver/bin/s3rver.js'), '--directory', s3Dir, '--port', String(s3Port), '--address', '127.0.0.1', '--silent'],
+    [
+      '--openssl-legacy-provider',
+      require.resolve('s3rver/bin/s3rver.js'),
+      '--directory',
+      s3Dir,
+      '--port',
+      String(s3Port),
+      '--address',
+      '127.0.0.1',
+      '--silent',
+    ],
     { stdio: 'ignore' },
   );
   const stop = async (): Promise<void> => {

@@ -44,7 +44,10 @@ export const apiVersions: ApiCodec<ApiVersionsRequest, ApiVersionsResponse> = {
   flexibleFrom: 3,
   decodeRequest(reader, version) {
     if (version < 3) return {};
-    const request = { clientSoftwareName: reader.string('client_software_name'), clientSoftwareVersion: reader.string('client_software_version') };
+    const request = {
+      clientSoftwareName: reader.string('client_software_name'),
+      clientSoftwareVersion: reader.string('client_software_version'),
+    };
     reader.taggedFields();
     return request;
   },

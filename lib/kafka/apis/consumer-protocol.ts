@@ -46,7 +46,10 @@ export interface ConsumerAssignment {
   readonly userData: Buffer | null;
 }
 
-const topicPartitions = (r: KafkaReader): TopicPartitions => ({ topic: r.string('topic'), partitions: r.array('partitions', (p) => p.int32('partition')) });
+const topicPartitions = (r: KafkaReader): TopicPartitions => ({
+  topic: r.string('topic'),
+  partitions: r.array('partitions', (p) => p.int32('partition')),
+});
 
 export function decodeSubscription(bytes: Buffer): ConsumerSubscription {
   const reader = new KafkaReader(bytes, false, 'ConsumerProtocolSubscription');
@@ -63,7 +66,10 @@ export function decodeSubscription(bytes: Buffer): ConsumerSubscription {
 export function encodeSubscription(subscription: Pick<ConsumerSubscription, 'topics'> & Partial<ConsumerSubscription>): Buffer {
   const version = subscription.version ?? 0;
   const writer = new KafkaWriter();
-  writer.int16(version).array(subscription.topics, (w, topic) => void w.string(topic)).nullableBytes(subscription.userData ?? null);
+  writer
+    .int16(version)
+    .array(subscription.topics, (w, topic) => void w.string(topic))
+    .nullableBytes(subscription.userData ?? null);
   if (version >= 1) writer.array(subscription.ownedPartitions ?? [], writeTopicPartitions);
   if (version >= 2) writer.int32(subscription.generationId ?? -1);
   if (version >= 3) writer.nullableString(subscription.rackId ?? null);
@@ -82,7 +88,10 @@ export function decodeAssignment(bytes: Buffer): ConsumerAssignment {
 
 export function encodeAssignment(assignment: Pick<ConsumerAssignment, 'partitions'> & Partial<ConsumerAssignment>): Buffer {
   const writer = new KafkaWriter();
-  writer.int16(assignment.version ?? 0).array(assignment.partitions, writeTopicPartitions).nullableBytes(assignment.userData ?? null);
+  writer
+    .int16(assignment.version ?? 0)
+    .array(assignment.partitions, writeTopicPartitions)
+    .nullableBytes(assignment.userData ?? null);
   return Buffer.concat(writer.finish());
 }
 

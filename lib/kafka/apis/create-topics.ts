@@ -40,7 +40,10 @@ export const createTopics: ApiCodec<CreateTopicsRequest, CreateTopicsResponse> =
       name: r.string('topic name'),
       numPartitions: r.int32('num_partitions'),
       replicationFactor: r.int16('replication_factor'),
-      assignments: r.array('assignments', (a) => ({ partition: a.int32('partition_index'), brokers: a.array('broker_ids', (b) => b.int32('broker id')) })).length,
+      assignments: r.array('assignments', (a) => ({
+        partition: a.int32('partition_index'),
+        brokers: a.array('broker_ids', (b) => b.int32('broker id')),
+      })).length,
       configs: r.array('configs', (c) => ({ name: c.string('config name'), value: c.nullableString('config value') })),
     }));
     const timeoutMs = reader.int32('timeout_ms');

@@ -77,12 +77,20 @@ export const joinGroup: ApiCodec<JoinGroupRequest, JoinGroupResponse> = {
     const memberId = reader.string('member_id');
     const groupInstanceId = version >= 5 ? reader.nullableString('group_instance_id') : null;
     const protocolType = reader.string('protocol_type');
-    const protocols = reader.array('protocols', (r) => ({ name: r.string('protocols name'), metadata: r.bytesField('protocols metadata') }));
+    const protocols = reader.array('protocols', (r) => ({
+      name: r.string('protocols name'),
+      metadata: r.bytesField('protocols metadata'),
+    }));
     return { groupId, sessionTimeoutMs, rebalanceTimeoutMs, memberId, groupInstanceId, protocolType, protocols };
   },
   encodeResponse(writer, version, response) {
     if (version >= 2) writer.int32(response.throttleTimeMs);
-    writer.int16(response.errorCode).int32(response.generationId).string(response.protocolName).string(response.leader).string(response.memberId);
+    writer
+      .int16(response.errorCode)
+      .int32(response.generationId)
+      .string(response.protocolName)
+      .string(response.leader)
+      .string(response.memberId);
     writer.array(response.members, (w, member) => {
       w.string(member.memberId);
       if (version >= 5) w.nullableString(member.groupInstanceId);

@@ -48,7 +48,10 @@ export const leaveGroup: ApiCodec<LeaveGroupRequest, LeaveGroupResponse> = {
   decodeRequest(reader, version) {
     const groupId = reader.string('group_id');
     if (version < 3) return { groupId, members: [{ memberId: reader.string('member_id'), groupInstanceId: null }] };
-    const members = reader.array('members', (r) => ({ memberId: r.string('members member_id'), groupInstanceId: r.nullableString('members group_instance_id') }));
+    const members = reader.array('members', (r) => ({
+      memberId: r.string('members member_id'),
+      groupInstanceId: r.nullableString('members group_instance_id'),
+    }));
     return { groupId, members };
   },
   encodeResponse(writer, version, response) {

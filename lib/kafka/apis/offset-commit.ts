@@ -53,7 +53,10 @@ export interface OffsetCommitRequest {
 
 export interface OffsetCommitResponse {
   readonly throttleTimeMs: number;
-  readonly topics: readonly { readonly name: string; readonly partitions: readonly { readonly partitionIndex: number; readonly errorCode: number }[] }[];
+  readonly topics: readonly {
+    readonly name: string;
+    readonly partitions: readonly { readonly partitionIndex: number; readonly errorCode: number }[];
+  }[];
 }
 
 export const offsetCommit: ApiCodec<OffsetCommitRequest, OffsetCommitResponse> = {

@@ -53,7 +53,10 @@ export const offsetFetch: ApiCodec<OffsetFetchRequest, OffsetFetchResponse> = {
   maxVersion: 5,
   decodeRequest(reader, version) {
     const groupId = reader.string('group_id');
-    const topic = (r: typeof reader) => ({ name: r.string('topics name'), partitionIndexes: r.array('partition_indexes', (p) => p.int32('partition_index')) });
+    const topic = (r: typeof reader) => ({
+      name: r.string('topics name'),
+      partitionIndexes: r.array('partition_indexes', (p) => p.int32('partition_index')),
+    });
     const topics = version >= 2 ? reader.nullableArray('topics', topic) : reader.array('topics', topic);
     return { groupId, topics };
   },

@@ -67,7 +67,10 @@ export const produce: ApiCodec<ProduceRequest, ProduceResponse> = {
         pw.int32(partition.index).int16(partition.errorCode).int64(partition.baseOffset);
         if (version >= 2) pw.int64(partition.logAppendTimeMs);
         if (version >= 5) pw.int64(partition.logStartOffset);
-        if (version >= 8) pw.array(partition.recordErrors, (ew, error) => ew.int32(error.batchIndex).nullableString(error.message)).nullableString(partition.errorMessage);
+        if (version >= 8)
+          pw.array(partition.recordErrors, (ew, error) => ew.int32(error.batchIndex).nullableString(error.message)).nullableString(
+            partition.errorMessage,
+          );
       });
     });
     if (version >= 1) writer.int32(0);

@@ -50,7 +50,10 @@ export const syncGroup: ApiCodec<SyncGroupRequest, SyncGroupResponse> = {
     const generationId = reader.int32('generation_id');
     const memberId = reader.string('member_id');
     const groupInstanceId = version >= 3 ? reader.nullableString('group_instance_id') : null;
-    const assignments = reader.array('assignments', (r) => ({ memberId: r.string('assignments member_id'), assignment: r.bytesField('assignments assignment') }));
+    const assignments = reader.array('assignments', (r) => ({
+      memberId: r.string('assignments member_id'),
+      assignment: r.bytesField('assignments assignment'),
+    }));
     return { groupId, generationId, memberId, groupInstanceId, assignments };
   },
   encodeResponse(writer, version, response) {

@@ -63,7 +63,11 @@ export class ClassicMembership implements CommitCheck {
     if (group.members.size === 0) return;
     for (const member of group.members.values()) this.watchSession(group, member);
     void this.store.vouch(group);
-    this.context.logger?.log('info', 'kafka group taken over', { group: group.id, generation: group.generation, members: group.members.size });
+    this.context.logger?.log('info', 'kafka group taken over', {
+      group: group.id,
+      generation: group.generation,
+      members: group.members.size,
+    });
   }
 
   // ---- JoinGroup --------------------------------------------------------------------------------
@@ -72,7 +76,10 @@ export class ClassicMembership implements CommitCheck {
   async join(request: JoinGroupRequest, client: ClientInfo, version: number): Promise<JoinGroupResponse> {
     checkGroupId(request.groupId);
     if (request.sessionTimeoutMs < this.minSessionTimeoutMs || request.sessionTimeoutMs > this.maxSessionTimeoutMs) {
-      throw new GroupRefusal(KafkaErrors.INVALID_SESSION_TIMEOUT, `session timeout ${request.sessionTimeoutMs} ms is outside [${this.minSessionTimeoutMs}, ${this.maxSessionTimeoutMs}]`);
+      throw new GroupRefusal(
+        KafkaErrors.INVALID_SESSION_TIMEOUT,
+        `session timeout ${request.sessionTimeoutMs} ms is outside [${this.minSessionTimeoutMs}, ${this.maxSessionTimeoutMs}]`,
+      );
     }
     if (request.protocolType === '' || request.protocols.length === 0) {
       throw new GroupRefusal(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL, 'a member must name a protocol type and at least one protocol');
@@ -81,9 +88,13 @@ export class ClassicMembership implements CommitCheck {
     if (group.phase === 'Empty') await this.store.refuseIfHeldByOther(group);
     if (isDead(group)) throw notCoordinator(group.id); // lost while the store was read
     const existing = request.memberId === '' ? undefined : group.members.get(request.memberId);
-    if (request.memberId !== '' && existing === undefined && !group.pending.has(request.memberId)) throw unknownMember(group, request.memberId);
+    if (request.memberId !== '' && existing === undefined && !group.pending.has(request.memberId))
+      throw unknownMember(group, request.memberId);
     if (!supports(group, request.protocolType, request.protocols, request.memberId)) {
-      throw new GroupRefusal(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL, `group ${group.id} shares no protocol with this member (${request.protocols.map((p) => p.name).join(', ')})`);
+      throw new GroupRefusal(
+        KafkaErrors.INCONSISTENT_GROUP_PROTOCOL,
+        `group ${group.id} shares no protocol with this member (${request.protocols.map((p) => p.name).join(', ')})`,
+      );
     }
     if (request.memberId === '') {
       const memberId = `${client.clientId || 'member'}-${randomUUID()}`;
@@ -131,7 +142,12 @@ export class ClassicMembership implements CommitCheck {
     return answer;
   }
 
-  private rejoin(group: Group, member: Member, request: JoinGroupRequest, client: ClientInfo): Promise<JoinGroupResponse> | JoinGroupResponse {
+  private rejoin(
+    group: Group,
+    member: Member,
+    request: JoinGroupRequest,
+    client: ClientInfo,
+  ): Promise<JoinGroupResponse> | JoinGroupResponse {
     const unchanged = sameProtocols(member.protocols, request.protocols);
     const update = () => {
       member.protocols = request.protocols;
@@ -181,7 +197,8 @@ export class ClassicMembership implements CommitCheck {
 
   private prepareRebalance(group: Group, reason: string): void {
     this.context.logger?.log('debug', 'kafka group rebalancing', { group: group.id, generation: group.generation, reason });
-    if (group.phase === 'CompletingRebalance') for (const member of group.members.values()) failSync(member, KafkaErrors.REBALANCE_IN_PROGRESS);
+    if (group.phase === 'CompletingRebalance')
+      for (const member of group.members.values()) failSync(member, KafkaErrors.REBALANCE_IN_PROGRESS);
     const wasEmpty = group.phase === 'Empty';
     transition(group, 'PreparingRebalance');
     group.assigning = undefined;
@@ -198,7 +215,9 @@ export class ClassicMembership implements CommitCheck {
   private extendInitialJoin(group: Group): void {
     const remainingMs = group.initialJoinUntilMs! - this.context.scheduler.now();
     group.cancelRebalanceTimer?.();
-    group.cancelRebalanceTimer = this.context.scheduler.schedule(Math.max(0, Math.min(this.initialRebalanceDelayMs, remainingMs)), () => this.initialJoinElapsed(group));
+    group.cancelRebalanceTimer = this.context.scheduler.schedule(Math.max(0, Math.min(this.initialRebalanceDelayMs, remainingMs)), () =>
+      this.initialJoinElapsed(group),
+    );
   }
 
   private initialJoinElapsed(group: Group): void {
@@ -257,7 +276,12 @@ export class ClassicMembership implements CommitCheck {
       this.renewSession(member);
       answer(joinAnswer(group, member));
     }
-    this.context.logger?.log('debug', 'kafka group joined', { group: group.id, generation: group.generation, members: group.members.size, protocol: group.protocol });
+    this.context.logger?.log('debug', 'kafka group joined', {
+      group: group.id,
+      generation: group.generation,
+      members: group.members.size,
+      protocol: group.protocol,
+    });
   }
 
   // ---- SyncGroup --------------------------------------------------------------------------------
@@ -299,7 +323,11 @@ export class ClassicMembership implements CommitCheck {
       if (!(await this.store.writeStable(group, generation, assigning, current))) return;
     } catch (error) {
       // As Kafka does when the group cannot be stored: the members hear it and join again.
-      this.context.logger?.log('warn', 'kafka group assignment could not be written', { group: group.id, generation, message: errorMessage(error) });
+      this.context.logger?.log('warn', 'kafka group assignment could not be written', {
+        group: group.id,
+        generation,
+        message: errorMessage(error),
+      });
       if (current()) this.prepareRebalance(group, 'its assignment could not be written');
       return;
     }
@@ -333,7 +361,10 @@ export class ClassicMembership implements CommitCheck {
     checkGroupId(request.groupId);
     const group = await this.context.group(request.groupId);
     const members = request.members.map((leaving) => {
-      const id = leaving.memberId !== '' ? leaving.memberId : [...group.members.values()].find((m) => m.groupInstanceId !== null && m.groupInstanceId === leaving.groupInstanceId)?.id;
+      const id =
+        leaving.memberId !== ''
+          ? leaving.memberId
+          : [...group.members.values()].find((m) => m.groupInstanceId !== null && m.groupInstanceId === leaving.groupInstanceId)?.id;
       const member = id === undefined ? undefined : group.members.get(id);
       if (member) {
         this.removeMember(group, member);
@@ -392,7 +423,11 @@ export class ClassicMembership implements CommitCheck {
       // A member waiting in JoinGroup or SyncGroup cannot heartbeat: it stays (Kafka's rule).
       if (member.joining || member.syncing) member.deadlineMs = Math.max(member.deadlineMs, scheduler.now() + member.sessionTimeoutMs);
       if (scheduler.now() < member.deadlineMs) return this.watchSession(group, member);
-      this.context.logger?.log('info', 'kafka group member session expired', { group: group.id, member: member.id, session_timeout_ms: member.sessionTimeoutMs });
+      this.context.logger?.log('info', 'kafka group member session expired', {
+        group: group.id,
+        member: member.id,
+        session_timeout_ms: member.sessionTimeoutMs,
+      });
       this.removeMember(group, member);
       this.membershipChanged(group, `member ${member.id}'s session expired`);
     });
@@ -414,7 +449,9 @@ function joinAnswer(group: Group, member: Member): JoinGroupResponse {
     protocolName: group.protocol ?? '',
     leader: group.leader ?? '',
     memberId: member.id,
-    members: isLeader ? [...group.members.values()].map((m) => ({ memberId: m.id, groupInstanceId: m.groupInstanceId, metadata: m.metadata })) : [],
+    members: isLeader
+      ? [...group.members.values()].map((m) => ({ memberId: m.id, groupInstanceId: m.groupInstanceId, metadata: m.metadata }))
+      : [],
   };
 }
 
@@ -429,7 +466,9 @@ function supports(group: Group, protocolType: string, protocols: readonly GroupP
 /** Each member votes for its most preferred protocol that every member supports; the most votes wins (first named on a tie). */
 function chooseProtocol(group: Group): string | undefined {
   const members = [...group.members.values()];
-  const candidates = members[0]!.protocols.map((p) => p.name).filter((name) => members.every((m) => m.protocols.some((p) => p.name === name)));
+  const candidates = members[0]!.protocols
+    .map((p) => p.name)
+    .filter((name) => members.every((m) => m.protocols.some((p) => p.name === name)));
   if (candidates.length === 0) return undefined;
   const votes = new Map<string, number>(candidates.map((name) => [name, 0]));
   for (const member of members) {

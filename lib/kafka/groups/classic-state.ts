@@ -34,7 +34,10 @@ export function canTransition(from: ClassicGroupPhase, to: ClassicGroupPhase): b
 /** Moves the group to `to`; throws INTERNAL (and leaves it as it was) if `to` may not follow its phase. */
 export function transition(group: { readonly id: string; readonly phase: ClassicGroupPhase }, to: ClassicGroupPhase): void {
   if (!canTransition(group.phase, to)) {
-    throw new SpoolError('INTERNAL', `group ${group.id} cannot go from ${group.phase} to ${to}: ${to} follows only ${validPreviousPhases[to].join(', ')}`);
+    throw new SpoolError(
+      'INTERNAL',
+      `group ${group.id} cannot go from ${group.phase} to ${to}: ${to} follows only ${validPreviousPhases[to].join(', ')}`,
+    );
   }
   (group as { phase: ClassicGroupPhase }).phase = to;
 }

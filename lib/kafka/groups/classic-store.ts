@@ -80,7 +80,10 @@ export class ClassicGroupStore {
     group.storedExists = loaded.exists;
     group.generation = Math.max(group.generation, loaded.state.generation);
     if (heldByOther(loaded, 'kafka', this.context.scheduler.now())) {
-      throw new GroupRefusal(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL, `group ${group.id} has live HTTP members; Kafka consumers may join once they have left`);
+      throw new GroupRefusal(
+        KafkaErrors.INCONSISTENT_GROUP_PROTOCOL,
+        `group ${group.id} has live HTTP members; Kafka consumers may join once they have left`,
+      );
     }
   }
 
@@ -178,7 +181,13 @@ export class ClassicGroupStore {
     }
     for (let attempt = 0; attempt < 3 && !isDead(group); attempt++) {
       try {
-        group.stored = await saveClassicState(this.context.metadata, group.id, { state: group.stored, exists: group.storedExists }, next, this.context.scheduler.now());
+        group.stored = await saveClassicState(
+          this.context.metadata,
+          group.id,
+          { state: group.stored, exists: group.storedExists },
+          next,
+          this.context.scheduler.now(),
+        );
         group.storedExists = true;
         return true;
       } catch (error) {

@@ -46,7 +46,8 @@ export async function describeGroup(context: GroupContext, groupId: string): Pro
     throw error;
   });
   if (stored === undefined) return described({});
-  if (stored.kind === 'kafka' || stored.members.length === 0) return described({ groupState: 'Empty', protocolType: group.protocolType ?? 'consumer' });
+  if (stored.kind === 'kafka' || stored.members.length === 0)
+    return described({ groupState: 'Empty', protocolType: group.protocolType ?? 'consumer' });
   return described({
     groupState: stored.state === 'stable' ? 'Stable' : 'PreparingRebalance',
     protocolType: 'consumer',

@@ -148,7 +148,10 @@ export function memberOf(group: Group, memberId: string, generationId: number): 
   const member = group.members.get(memberId);
   if (member === undefined) throw unknownMember(group, memberId);
   if (generationId !== group.generation) {
-    throw new GroupRefusal(KafkaErrors.ILLEGAL_GENERATION, `generation ${generationId} is not group ${group.id}'s current ${group.generation}`);
+    throw new GroupRefusal(
+      KafkaErrors.ILLEGAL_GENERATION,
+      `generation ${generationId} is not group ${group.id}'s current ${group.generation}`,
+    );
   }
   return member;
 }

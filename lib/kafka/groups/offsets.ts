@@ -38,7 +38,10 @@ export class GroupOffsets {
     const group = await this.context.group(request.groupId);
     const everyPartition = (errorCode: number): OffsetCommitResponse => ({
       throttleTimeMs: 0,
-      topics: request.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })) })),
+      topics: request.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })),
+      })),
     });
     const outsider = request.generationId < 0 && request.memberId === '';
     const asMember = !outsider || group.members.size > 0;
@@ -54,7 +57,8 @@ export class GroupOffsets {
       for (const p of topic.partitions) {
         const key = tpKey(topic.name, p.partitionIndex);
         if (!allowed(topic.name)) errors.set(key, KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
-        else if (item === undefined || p.partitionIndex < 0 || p.partitionIndex >= item.partitions) errors.set(key, KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
+        else if (item === undefined || p.partitionIndex < 0 || p.partitionIndex >= item.partitions)
+          errors.set(key, KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
         else if ((p.committedMetadata?.length ?? 0) > maxMetadataChars) errors.set(key, KafkaErrors.OFFSET_METADATA_TOO_LARGE);
         else if (p.committedOffset < 0) errors.set(key, KafkaErrors.OFFSET_OUT_OF_RANGE);
         else commits.push({ key, offset: p.committedOffset, metadata: p.committedMetadata, topicId: item.id });
@@ -64,13 +68,21 @@ export class GroupOffsets {
       for (const c of commits) errors.set(c.key, code);
     };
     if (asMember && (isDead(group) || group.generation !== request.generationId || !group.members.has(request.memberId))) {
-      failed(isDead(group) ? KafkaErrors.NOT_COORDINATOR : group.members.has(request.memberId) ? KafkaErrors.ILLEGAL_GENERATION : KafkaErrors.UNKNOWN_MEMBER_ID); // changed while the topics were read
+      failed(
+        isDead(group)
+          ? KafkaErrors.NOT_COORDINATOR
+          : group.members.has(request.memberId)
+            ? KafkaErrors.ILLEGAL_GENERATION
+            : KafkaErrors.UNKNOWN_MEMBER_ID,
+      ); // changed while the topics were read
     } else if (!asMember) {
       // From outside the group, while it has no members: through the HTTP groups' rule, which also
       // expires HTTP members whose leases ran out and refuses while live ones remain.
       try {
         if (commits.length > 0) {
-          await this.context.groups.commit(request.groupId, { offsets: commits.map((c) => ({ ...parseTpKey(c.key), offset: c.offset, metadata: c.metadata })) });
+          await this.context.groups.commit(request.groupId, {
+            offsets: commits.map((c) => ({ ...parseTpKey(c.key), offset: c.offset, metadata: c.metadata })),
+          });
         }
       } catch (error) {
         if (!(error instanceof SpoolError && error.code === 'GROUP_NOT_EMPTY')) throw error;
@@ -83,8 +95,15 @@ export class GroupOffsets {
       });
       try {
         if (changed.length > 0) {
-          await commitClassicOffsets(this.context.metadata, group.id, { incarnation: group.stored.incarnation, generation: request.generationId }, changed, this.context.scheduler.now());
-          if (group.generation === request.generationId) for (const c of changed) group.committed.set(c.key, { offset: c.offset, metadata: c.metadata, topicId: c.topicId });
+          await commitClassicOffsets(
+            this.context.metadata,
+            group.id,
+            { incarnation: group.stored.incarnation, generation: request.generationId },
+            changed,
+            this.context.scheduler.now(),
+          );
+          if (group.generation === request.generationId)
+            for (const c of changed) group.committed.set(c.key, { offset: c.offset, metadata: c.metadata, topicId: c.topicId });
         }
       } catch (error) {
         if (!(error instanceof SpoolError && error.code === 'ILLEGAL_GENERATION')) throw error;
@@ -97,7 +116,10 @@ export class GroupOffsets {
       throttleTimeMs: 0,
       topics: request.topics.map((t) => ({
         name: t.name,
-        partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: errors.get(tpKey(t.name, p.partitionIndex)) ?? KafkaErrors.NONE })),
+        partitions: t.partitions.map((p) => ({
+          partitionIndex: p.partitionIndex,
+          errorCode: errors.get(tpKey(t.name, p.partitionIndex)) ?? KafkaErrors.NONE,
+        })),
       })),
     };
   }
@@ -128,6 +150,10 @@ export class GroupOffsets {
       }
       topics = [...byTopic.entries()].map(([name, partitions]) => ({ name, partitionIndexes: partitions.sort((a, b) => a - b) }));
     }
-    return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, topics: topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((p) => entry(t.name, p)) })) };
+    return {
+      throttleTimeMs: 0,
+      errorCode: KafkaErrors.NONE,
+      topics: topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((p) => entry(t.name, p)) })),
+    };
   }
 }

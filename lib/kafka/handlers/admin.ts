@@ -38,11 +38,18 @@ const serverDefault = -1;
 export function createTopicsHandler({ log }: BrokerDeps): ApiHandler<CreateTopicsRequest, CreateTopicsResponse> {
   const plan = (topic: CreatableTopic): { name: string; partitions: number; config: Partial<TopicConfig> } => {
     const name = validateTopicName(topic.name);
-    const partitions = topic.numPartitions === serverDefault ? log.settings.defaultPartitions : validatePartitionCount(topic.numPartitions, 'num_partitions');
+    const partitions =
+      topic.numPartitions === serverDefault
+        ? log.settings.defaultPartitions
+        : validatePartitionCount(topic.numPartitions, 'num_partitions');
     const config: Record<string, number | string> = {};
     for (const { name: key, value } of topic.configs) {
       if (key === 'cleanup.policy') {
-        if (value !== 'delete') throw new SpoolError('INVALID_CONFIG', `cleanup.policy must be "delete" (compaction by key is not supported), got ${describeValue(value)}`);
+        if (value !== 'delete')
+          throw new SpoolError(
+            'INVALID_CONFIG',
+            `cleanup.policy must be "delete" (compaction by key is not supported), got ${describeValue(value)}`,
+          );
         continue;
       }
       config[key] = parseTopicConfigValue(key, value);
@@ -56,7 +63,8 @@ export function createTopicsHandler({ log }: BrokerDeps): ApiHandler<CreateTopic
       const topics = [];
       for (const topic of request.topics) {
         try {
-          if (!permits(context.principal, 'admin', topic.name)) throw new SpoolError('FORBIDDEN', `not allowed to create topic ${topic.name}`);
+          if (!permits(context.principal, 'admin', topic.name))
+            throw new SpoolError('FORBIDDEN', `not allowed to create topic ${topic.name}`);
           const planned = plan(topic);
           if (!request.validateOnly) {
             if (await log.topic(planned.name)) throw new SpoolError('TOPIC_ALREADY_EXISTS', `topic ${planned.name} already exists`);
@@ -101,23 +109,48 @@ export function describeConfigsHandler({ log }: BrokerDeps): ApiHandler<Describe
   return {
     codec: describeConfigs,
     refuse: (request, errorCode) => ({
-      results: request.resources.map((r) => ({ errorCode, errorMessage: null, resourceType: r.resourceType, resourceName: r.resourceName, configs: [] })),
+      results: request.resources.map((r) => ({
+        errorCode,
+        errorMessage: null,
+        resourceType: r.resourceType,
+        resourceName: r.resourceName,
+        configs: [],
+      })),
     }),
     async handle(request, context) {
       const results = await Promise.all(
         request.resources.map(async (resource) => {
           const base = { resourceType: resource.resourceType, resourceName: resource.resourceName };
-          const only = (configs: ConfigEntry[]) => (resource.keys === null ? configs : configs.filter((c) => resource.keys!.includes(c.name)));
+          const only = (configs: ConfigEntry[]) =>
+            resource.keys === null ? configs : configs.filter((c) => resource.keys!.includes(c.name));
           try {
             if (resource.resourceType === RESOURCE_TOPIC) {
-              if (!permits(context.principal, 'read', resource.resourceName)) throw new SpoolError('FORBIDDEN', `not allowed to describe topic ${resource.resourceName}`);
+              if (!permits(context.principal, 'read', resource.resourceName))
+                throw new SpoolError('FORBIDDEN', `not allowed to describe topic ${resource.resourceName}`);
               const topic = await log.requireTopic(resource.resourceName);
-              return { ...base, errorCode: KafkaErrors.NONE, errorMessage: null, configs: only(entries(topic.config, (key) => (topic.config[key] === defaultTopicConfig[key] ? SOURCE_DEFAULT : SOURCE_TOPIC))) };
+              return {
+                ...base,
+                errorCode: KafkaErrors.NONE,
+                errorMessage: null,
+                configs: only(
+                  entries(topic.config, (key) => (topic.config[key] === defaultTopicConfig[key] ? SOURCE_DEFAULT : SOURCE_TOPIC)),
+                ),
+              };
             }
             if (resource.resourceType === RESOURCE_BROKER) {
-              return { ...base, errorCode: KafkaErrors.NONE, errorMessage: null, configs: only(entries(log.settings.topicDefaults, () => SOURCE_DEFAULT)) };
+              return {
+                ...base,
+                errorCode: KafkaErrors.NONE,
+                errorMessage: null,
+                configs: only(entries(log.settings.topicDefaults, () => SOURCE_DEFAULT)),
+              };
             }
-            return { ...base, errorCode: KafkaErrors.INVALID_REQUEST, errorMessage: `resource type ${resource.resourceType} is not supported; expected 2 (topic) or 4 (broker)`, configs: [] };
+            return {
+              ...base,
+              errorCode: KafkaErrors.INVALID_REQUEST,
+              errorMessage: `resource type ${resource.resourceType} is not supported; expected 2 (topic) or 4 (broker)`,
+              configs: [],
+            };
           } catch (error) {
             const { code, message } = kafkaErrorFor(error);
             return { ...base, errorCode: code, errorMessage: message, configs: [] };

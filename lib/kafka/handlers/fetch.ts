@@ -62,10 +62,19 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
       })),
     };
   };
-  const failed = (partitionIndex: number, errorCode: number): PartitionAnswer => ({ partitionIndex, errorCode, highWatermark: -1, logStartOffset: -1, records: [] });
+  const failed = (partitionIndex: number, errorCode: number): PartitionAnswer => ({
+    partitionIndex,
+    errorCode,
+    highWatermark: -1,
+    logStartOffset: -1,
+    records: [],
+  });
   const refuse = (request: FetchRequest, errorCode: number): Encodable<FetchResponse> => {
     const topics = request.topics.map((topic) => ({ name: topic.topic, id: topic.topicId, partitions: topic.partitions }));
-    return answer(topics, topics.flatMap((topic) => topic.partitions.map((p) => failed(p.partition, errorCode))));
+    return answer(
+      topics,
+      topics.flatMap((topic) => topic.partitions.map((p) => failed(p.partition, errorCode))),
+    );
   };
 
   /** The request's topics with their names: v13+ names them by id. */
@@ -83,7 +92,11 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
    * later batches only within the request's max_bytes. A partition not yet started when the budget
    * is spent reads only its high watermark.
    */
-  const readAll = async (request: FetchRequest, topics: readonly RequestedTopic[], context: RequestContext): Promise<{ answers: PartitionAnswer[]; bytes: number }> => {
+  const readAll = async (
+    request: FetchRequest,
+    topics: readonly RequestedTopic[],
+    context: RequestContext,
+  ): Promise<{ answers: PartitionAnswer[]; bytes: number }> => {
     const budget = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
     let bytesRead = 0;
     const wanted = topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.name, ...partition })));
@@ -93,14 +106,38 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
       try {
         if (bytesRead >= budget) {
           const range = await log.offsetRange(topic, partition);
-          return { partitionIndex: partition, errorCode: KafkaErrors.NONE, highWatermark: range.latest, logStartOffset: range.earliest, records: [] };
+          return {
+            partitionIndex: partition,
+            errorCode: KafkaErrors.NONE,
+            highWatermark: range.latest,
+            logStartOffset: range.earliest,
+            records: [],
+          };
         }
-        const result = await log.readBatches(topic, partition, fetchOffset, { maxBytes: Math.min(partitionMaxBytes, budget - bytesRead), signal: context.signal });
+        const result = await log.readBatches(topic, partition, fetchOffset, {
+          maxBytes: Math.min(partitionMaxBytes, budget - bytesRead),
+          signal: context.signal,
+        });
         for (const batch of result.batches) bytesRead += batch.length;
-        return { partitionIndex: partition, errorCode: KafkaErrors.NONE, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records: result.batches };
+        return {
+          partitionIndex: partition,
+          errorCode: KafkaErrors.NONE,
+          highWatermark: result.highWatermark,
+          logStartOffset: result.logStartOffset,
+          records: result.batches,
+        };
       } catch (error) {
-        const range = error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE' ? await log.offsetRange(topic, partition).catch(() => undefined) : undefined;
-        return { partitionIndex: partition, errorCode: kafkaErrorFor(error).code, highWatermark: range?.latest ?? -1, logStartOffset: range?.earliest ?? -1, records: [] };
+        const range =
+          error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE'
+            ? await log.offsetRange(topic, partition).catch(() => undefined)
+            : undefined;
+        return {
+          partitionIndex: partition,
+          errorCode: kafkaErrorFor(error).code,
+          highWatermark: range?.latest ?? -1,
+          logStartOffset: range?.earliest ?? -1,
+          records: [],
+        };
       }
     };
     const answers = await pMap(wanted, read, { concurrency: parallelPartitionReads });
@@ -114,7 +151,12 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
         bytes += batch.length;
       }
       answers[index] = { ...answer, records: kept };
-      if (kept.length > 0) metrics.emit({ RecordsFetched: [recordsIn(kept), 'Count'] }, {}, { topic: wanted[index]!.topic!, partition: answer.partitionIndex });
+      if (kept.length > 0)
+        metrics.emit(
+          { RecordsFetched: [recordsIn(kept), 'Count'] },
+          {},
+          { topic: wanted[index]!.topic!, partition: answer.partitionIndex },
+        );
     });
     return { answers, bytes };
   };
@@ -136,7 +178,11 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
           // Past what the first pass saw: a partition with too few bytes for min_bytes waits for more.
           let next = 0;
           const targets = topics.flatMap((topic) =>
-            topic.partitions.map((p) => ({ topic: topic.name!, partition: p.partition, offset: Math.max(p.fetchOffset, first.answers[next++]!.highWatermark) })),
+            topic.partitions.map((p) => ({
+              topic: topic.name!,
+              partition: p.partition,
+              offset: Math.max(p.fetchOffset, first.answers[next++]!.highWatermark),
+            })),
           );
           // No news in the whole wait: the first pass is still the answer (a high watermark it shows
           // is at most one watch interval old), and idle consumers cost one pass per fetch, not two.
@@ -167,29 +213,46 @@ export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsR
   const answer = (partitionIndex: number, errorCode: number, found?: TimestampedOffset) => {
     const offset = found?.offset ?? -1;
     // v0 answers a list of at most one offset; v1+ the offset and the timestamp of the record found.
-    return { partitionIndex, errorCode, timestamp: found?.timestampMs ?? -1, offset, oldStyleOffsets: offset >= 0 ? [offset] : [], leaderEpoch: -1 };
+    return {
+      partitionIndex,
+      errorCode,
+      timestamp: found?.timestampMs ?? -1,
+      offset,
+      oldStyleOffsets: offset >= 0 ? [offset] : [],
+      leaderEpoch: -1,
+    };
   };
   const refuse = (request: ListOffsetsRequest, errorCode: number): Encodable<ListOffsetsResponse> => ({
-    topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((p) => answer(p.partitionIndex, errorCode)) })),
+    topics: request.topics.map((topic) => ({
+      name: topic.name,
+      partitions: topic.partitions.map((p) => answer(p.partitionIndex, errorCode)),
+    })),
   });
   return {
     codec: listOffsetsCodec,
     refuse,
     async handle(request, context) {
       const named = new Map<string, number>();
-      for (const topic of request.topics) for (const { partitionIndex } of topic.partitions) named.set(`${topic.name}\u0000${partitionIndex}`, (named.get(`${topic.name}\u0000${partitionIndex}`) ?? 0) + 1);
+      for (const topic of request.topics)
+        for (const { partitionIndex } of topic.partitions)
+          named.set(`${topic.name}\u0000${partitionIndex}`, (named.get(`${topic.name}\u0000${partitionIndex}`) ?? 0) + 1);
       const lookup = async (topic: string, partitionIndex: number, timestamp: number) => {
         if (!permits(context.principal, 'read', topic)) return answer(partitionIndex, KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
         // Kafka answers a partition named twice INVALID_REQUEST, both times.
         if (named.get(`${topic}\u0000${partitionIndex}`)! > 1) return answer(partitionIndex, KafkaErrors.INVALID_REQUEST);
         const special = specialTimestamps.get(timestamp);
-        if (timestamp < 0 && (special === undefined || context.apiVersion < special.sinceVersion)) return answer(partitionIndex, KafkaErrors.UNSUPPORTED_VERSION);
+        if (timestamp < 0 && (special === undefined || context.apiVersion < special.sinceVersion))
+          return answer(partitionIndex, KafkaErrors.UNSUPPORTED_VERSION);
         try {
           if (special?.query === 'none') {
             await log.offsetRange(topic, partitionIndex); // the partition must exist
             return answer(partitionIndex, KafkaErrors.NONE);
           }
-          return answer(partitionIndex, KafkaErrors.NONE, await log.listOffset(topic, partitionIndex, special?.query ?? { timestampMs: timestamp }));
+          return answer(
+            partitionIndex,
+            KafkaErrors.NONE,
+            await log.listOffset(topic, partitionIndex, special?.query ?? { timestampMs: timestamp }),
+          );
         } catch (error) {
           return answer(partitionIndex, kafkaErrorFor(error).code);
         }
@@ -197,7 +260,9 @@ export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsR
       const topics = await Promise.all(
         request.topics.map(async (topic) => ({
           name: topic.name,
-          partitions: await Promise.all(topic.partitions.map(({ partitionIndex, timestamp }) => lookup(topic.name, partitionIndex, timestamp))),
+          partitions: await Promise.all(
+            topic.partitions.map(({ partitionIndex, timestamp }) => lookup(topic.name, partitionIndex, timestamp)),
+          ),
         })),
       );
       return { topics };

@@ -20,7 +20,12 @@ import { later, type ApiHandler, type RequestContext } from '../api.js';
 import { type ClassicGroups, errorJoin, GroupRefusal } from '../classic-groups.js';
 import type { ClusterView } from '../cluster.js';
 import { describeGroups, operationsNotAsked, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../apis/describe-groups.js';
-import { coordinatorKeyTypes, findCoordinator, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../apis/find-coordinator.js';
+import {
+  coordinatorKeyTypes,
+  findCoordinator,
+  type FindCoordinatorRequest,
+  type FindCoordinatorResponse,
+} from '../apis/find-coordinator.js';
 import { heartbeat, type HeartbeatRequest, type HeartbeatResponse } from '../apis/heartbeat.js';
 import { joinGroup, type JoinGroupRequest, type JoinGroupResponse } from '../apis/join-group.js';
 import { leaveGroup, type LeaveGroupRequest, type LeaveGroupResponse } from '../apis/leave-group.js';
@@ -37,7 +42,14 @@ export interface GroupHandlerDeps {
 }
 
 /** The transient failures a group client should meet as COORDINATOR_NOT_AVAILABLE. */
-const transient: ReadonlySet<ErrorCode> = new Set(['STORAGE_UNAVAILABLE', 'THROTTLED', 'TIMEOUT', 'CONFLICT', 'NOT_LEADER', 'SHUTTING_DOWN']);
+const transient: ReadonlySet<ErrorCode> = new Set([
+  'STORAGE_UNAVAILABLE',
+  'THROTTLED',
+  'TIMEOUT',
+  'CONFLICT',
+  'NOT_LEADER',
+  'SHUTTING_DOWN',
+]);
 
 function errorCodeOf(error: unknown): number {
   if (error instanceof GroupRefusal) return error.errorCode;
@@ -62,14 +74,22 @@ function groupApi<Request, Response>(
     codec,
     refuse,
     async handle(request, context) {
-      if (access && !permitsGroup(context.principal, access.action, access.group(request))) return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED);
-      return later(run(request, context).catch((error: unknown) => refuse(request, errorCodeOf(error), error instanceof GroupRefusal ? error.memberId : undefined)));
+      if (access && !permitsGroup(context.principal, access.action, access.group(request)))
+        return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+      return later(
+        run(request, context).catch((error: unknown) =>
+          refuse(request, errorCodeOf(error), error instanceof GroupRefusal ? error.memberId : undefined),
+        ),
+      );
     },
   };
 }
 
 /** The permission the group APIs that act as a member need. */
-const reading = <Request extends { readonly groupId: string }>() => ({ group: (request: Request) => request.groupId, action: 'read' as const });
+const reading = <Request extends { readonly groupId: string }>() => ({
+  group: (request: Request) => request.groupId,
+  action: 'read' as const,
+});
 
 const client = (context: RequestContext) => ({ clientId: context.clientId ?? '', clientHost: context.clientHost });
 const reads = (context: RequestContext) => (topic: string) => permits(context.principal, 'read', topic);
@@ -87,11 +107,20 @@ export function findCoordinatorHandler({ cluster }: GroupHandlerDeps): ApiHandle
     codec: findCoordinator,
     refuse: (request, errorCode) => refuse(request, errorCode),
     async handle(request, context) {
-      if (request.keyType !== coordinatorKeyTypes.group) return refuse(request, KafkaErrors.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported');
-      if (!permitsGroup(context.principal, 'describe', request.key)) return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED, `not allowed to describe group ${request.key}`);
+      if (request.keyType !== coordinatorKeyTypes.group)
+        return refuse(request, KafkaErrors.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported');
+      if (!permitsGroup(context.principal, 'describe', request.key))
+        return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED, `not allowed to describe group ${request.key}`);
       try {
         const node = await cluster.coordinatorFor(request.key);
-        return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, errorMessage: null, nodeId: node.nodeId, host: node.host, port: node.port };
+        return {
+          throttleTimeMs: 0,
+          errorCode: KafkaErrors.NONE,
+          errorMessage: null,
+          nodeId: node.nodeId,
+          host: node.host,
+          port: node.port,
+        };
       } catch (error) {
         return refuse(request, errorCodeOf(error), error instanceof SpoolError ? error.message : null);
       }
@@ -109,7 +138,12 @@ export function joinGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<JoinG
 }
 
 export function syncGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<SyncGroupRequest, SyncGroupResponse> {
-  return groupApi(syncGroup, (_request, errorCode) => ({ throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) }), (request) => groups.sync(request), reading());
+  return groupApi(
+    syncGroup,
+    (_request, errorCode) => ({ throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) }),
+    (request) => groups.sync(request),
+    reading(),
+  );
 }
 
 export function heartbeatHandler({ groups }: GroupHandlerDeps): ApiHandler<HeartbeatRequest, HeartbeatResponse> {
@@ -135,7 +169,10 @@ export function offsetCommitHandler({ groups }: GroupHandlerDeps): ApiHandler<Of
     offsetCommit,
     (request, errorCode) => ({
       throttleTimeMs: 0,
-      topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })) })),
+      topics: request.topics.map((topic) => ({
+        name: topic.name,
+        partitions: topic.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })),
+      })),
     }),
     (request, context) => groups.commitOffsets(request, reads(context)),
     reading(),
@@ -150,7 +187,13 @@ export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<Off
       errorCode,
       topics: (request.topics ?? []).map((topic) => ({
         name: topic.name,
-        partitions: topic.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1, committedLeaderEpoch: -1, metadata: '', errorCode })),
+        partitions: topic.partitionIndexes.map((partitionIndex) => ({
+          partitionIndex,
+          committedOffset: -1,
+          committedLeaderEpoch: -1,
+          metadata: '',
+          errorCode,
+        })),
       })),
     }),
     (request, context) => groups.fetchOffsets(request, reads(context)),
@@ -167,7 +210,14 @@ export function listGroupsHandler({ groups, cluster }: GroupHandlerDeps): ApiHan
       // Each broker lists the groups it coordinates (an admin client asks them all and adds up the
       // answers). With one broker that is every group, found without taking a lease for each.
       if ((await cluster.brokers()).length <= 1) return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, groups: all };
-      const mine = await Promise.all(all.map((group) => cluster.coordinatorFor(group.groupId).then((node) => node.nodeId === cluster.self.nodeId, () => false)));
+      const mine = await Promise.all(
+        all.map((group) =>
+          cluster.coordinatorFor(group.groupId).then(
+            (node) => node.nodeId === cluster.self.nodeId,
+            () => false,
+          ),
+        ),
+      );
       return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, groups: all.filter((_, index) => mine[index]) };
     },
   );

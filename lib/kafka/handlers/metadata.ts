@@ -48,27 +48,41 @@ export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<Metada
       partitions: await Promise.all(
         partitions.map(async (state) => {
           const { leader, epoch } = await cluster.leaderOf(topic, state.partition, state);
-          return { errorCode: KafkaErrors.NONE, partitionIndex: state.partition, leaderId: leader.nodeId, leaderEpoch: epoch, replicaNodes: [leader.nodeId], isrNodes: [leader.nodeId] };
+          return {
+            errorCode: KafkaErrors.NONE,
+            partitionIndex: state.partition,
+            leaderId: leader.nodeId,
+            leaderEpoch: epoch,
+            replicaNodes: [leader.nodeId],
+            isrNodes: [leader.nodeId],
+          };
         }),
       ),
     };
   };
-  const allowed = (context: RequestContext, name: string) => permits(context.principal, 'read', name) || permits(context.principal, 'write', name);
+  const allowed = (context: RequestContext, name: string) =>
+    permits(context.principal, 'read', name) || permits(context.principal, 'write', name);
   return {
     codec: metadataCodec,
     async handle(request, context) {
       // All topics: a null list (v1+), or an empty one in v0.
       const all = request.topics === null || (context.apiVersion === 0 && request.topics.length === 0);
       const wanted: readonly { readonly name: string | null; readonly topicId: string }[] = all
-        ? (await log.listTopics()).filter((topic) => permits(context.principal, 'read', topic.name)).map((topic) => ({ name: topic.name, topicId: topic.id }))
+        ? (await log.listTopics())
+            .filter((topic) => permits(context.principal, 'read', topic.name))
+            .map((topic) => ({ name: topic.name, topicId: topic.id }))
         : request.topics!;
       const topics = await Promise.all(
         wanted.map(async ({ name, topicId }): Promise<Topic> => {
           // v10+ may name a topic by id alone.
           const resolved = name ?? (await log.topicById(topicId))?.name;
           if (resolved === undefined) return { errorCode: KafkaErrors.UNKNOWN_TOPIC_ID, name: null, topicId, partitions: [] };
-          if (!allowed(context, resolved)) return { errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED, name: resolved, topicId: ZERO_UUID, partitions: [] };
-          return describe(resolved, request.allowAutoTopicCreation && !all && name !== null && permits(context.principal, 'write', resolved));
+          if (!allowed(context, resolved))
+            return { errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED, name: resolved, topicId: ZERO_UUID, partitions: [] };
+          return describe(
+            resolved,
+            request.allowAutoTopicCreation && !all && name !== null && permits(context.principal, 'write', resolved),
+          );
         }),
       );
       return { brokers: await cluster.brokers(), clusterId: cluster.clusterId, controllerId: cluster.self.nodeId, topics };

@@ -20,7 +20,12 @@ const connections = new WeakMap<object, { readonly last: Map<string, Promise<unk
 const parallelAccepts = 32;
 
 export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler<ProduceRequest, ProduceResponse> {
-  const failed = (index: number, errorCode: number, errorMessage: string | null, recordErrors: ProducePartitionResponse['recordErrors'] = []): ProducePartitionResponse => ({
+  const failed = (
+    index: number,
+    errorCode: number,
+    errorMessage: string | null,
+    recordErrors: ProducePartitionResponse['recordErrors'] = [],
+  ): ProducePartitionResponse => ({
     index,
     errorCode,
     baseOffset: -1,
@@ -30,7 +35,10 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
     errorMessage,
   });
   const refuse = (request: ProduceRequest, errorCode: number): ProduceResponse => ({
-    topics: request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map((p) => failed(p.index, errorCode, null)) })),
+    topics: request.topics.map((topic) => ({
+      name: topic.name,
+      partitions: topic.partitions.map((p) => failed(p.index, errorCode, null)),
+    })),
   });
   const failure = (index: number, error: unknown): ProducePartitionResponse => {
     const mapped = kafkaErrorFor(error);
@@ -47,15 +55,28 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
       // A partition's answer, once accepted: wrapped, since a promise returned by an async function is awaited with it.
       type Accepted = { readonly answer: Promise<ProducePartitionResponse> };
       const refused = (answer: ProducePartitionResponse): Accepted => ({ answer: Promise.resolve(answer) });
-      const accept = async (topic: string, { index, records }: ProduceRequest['topics'][number]['partitions'][number]): Promise<Accepted> => {
-        if (!permits(context.principal, 'write', topic)) return refused(failed(index, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `not allowed to write to ${topic}`));
-        if (records === null || records.length === 0) return refused(failed(index, KafkaErrors.CORRUPT_MESSAGE, 'expected record batches, got none'));
+      const accept = async (
+        topic: string,
+        { index, records }: ProduceRequest['topics'][number]['partitions'][number],
+      ): Promise<Accepted> => {
+        if (!permits(context.principal, 'write', topic))
+          return refused(failed(index, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `not allowed to write to ${topic}`));
+        if (records === null || records.length === 0)
+          return refused(failed(index, KafkaErrors.CORRUPT_MESSAGE, 'expected record batches, got none'));
         try {
           const { done, records: count } = await log.appendBatches(topic, index, records, { acks, asLeader: true });
           if (count > 0) metrics.emit({ RecordsProduced: [count, 'Count'], BytesProduced: [records.length, 'Bytes'] }, {}, { topic });
           return {
             answer: done.then(
-              ({ baseOffset, logAppendTimeMs }) => ({ index, errorCode: KafkaErrors.NONE, baseOffset, logAppendTimeMs, logStartOffset: -1, recordErrors: [], errorMessage: null }),
+              ({ baseOffset, logAppendTimeMs }) => ({
+                index,
+                errorCode: KafkaErrors.NONE,
+                baseOffset,
+                logAppendTimeMs,
+                logStartOffset: -1,
+                recordErrors: [],
+                errorMessage: null,
+              }),
               (error: unknown) => failure(index, error),
             ),
           };
@@ -82,7 +103,10 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
         }),
       );
       let next = 0;
-      const topics = request.topics.map((topic) => ({ name: topic.name, partitions: topic.partitions.map(() => accepted[next++]!.answer) }));
+      const topics = request.topics.map((topic) => ({
+        name: topic.name,
+        partitions: topic.partitions.map(() => accepted[next++]!.answer),
+      }));
       const response = Promise.all(topics.map(async (topic) => ({ name: topic.name, partitions: await Promise.all(topic.partitions) })));
       if (acks === 0) {
         // The client reads no answer; failures are only logged (by then the engine counted them).
@@ -103,7 +127,9 @@ export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProdu
         return { errorCode: KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
       }
       const producerId = await log.allocateProducerId().catch((error: unknown) => {
-        throw error instanceof SpoolError ? error : new SpoolError('STORAGE_UNAVAILABLE', 'could not allocate a producer id', { cause: error });
+        throw error instanceof SpoolError
+          ? error
+          : new SpoolError('STORAGE_UNAVAILABLE', 'could not allocate a producer id', { cause: error });
       });
       return { errorCode: KafkaErrors.NONE, producerId, producerEpoch: 0 };
     },

@@ -6,7 +6,14 @@
 import { SpoolError } from '../../errors.js';
 import { allows, allowsGroup, type ApiKeys } from '../../auth.js';
 import type { ApiHandler, Principal } from '../api.js';
-import { saslAuthenticate, saslHandshake, type SaslAuthenticateRequest, type SaslAuthenticateResponse, type SaslHandshakeRequest, type SaslHandshakeResponse } from '../apis/sasl.js';
+import {
+  saslAuthenticate,
+  saslHandshake,
+  type SaslAuthenticateRequest,
+  type SaslAuthenticateResponse,
+  type SaslHandshakeRequest,
+  type SaslHandshakeResponse,
+} from '../apis/sasl.js';
 import { KafkaErrors } from '../errors.js';
 import type { SaslApiHandler, SaslConnection, SaslOptions } from '../server.js';
 
@@ -23,7 +30,11 @@ export function apiKeySasl(keys: ApiKeys): SaslOptions {
       if (parts.length !== 3) return undefined;
       try {
         const principal = await keys.authenticate(parts[2]);
-        return { name: principal.name, allows: (action, topic) => allows(principal, action, topic), allowsGroup: (action, group) => allowsGroup(principal, action, group) };
+        return {
+          name: principal.name,
+          allows: (action, topic) => allows(principal, action, topic),
+          allowsGroup: (action, group) => allowsGroup(principal, action, group),
+        };
       } catch (error) {
         if (error instanceof SpoolError && error.code === 'UNAUTHENTICATED') return undefined;
         throw error;
@@ -43,7 +54,8 @@ export function saslHandshakeHandler(): Sasl<SaslHandshakeRequest, SaslHandshake
       // A listener without SASL answers as Kafka's PLAINTEXT listener does: the client is in the wrong
       // state to authenticate (not "unsupported mechanism, supported: <nothing>").
       if (connection.mechanisms.length === 0) return { errorCode: KafkaErrors.ILLEGAL_SASL_STATE, mechanisms: [] };
-      if (!connection.mechanisms.includes(mechanism)) return { errorCode: KafkaErrors.UNSUPPORTED_SASL_MECHANISM, mechanisms: connection.mechanisms };
+      if (!connection.mechanisms.includes(mechanism))
+        return { errorCode: KafkaErrors.UNSUPPORTED_SASL_MECHANISM, mechanisms: connection.mechanisms };
       connection.handshake(mechanism, context.apiVersion);
       return { errorCode: KafkaErrors.NONE, mechanisms: connection.mechanisms };
     },
@@ -51,15 +63,21 @@ export function saslHandshakeHandler(): Sasl<SaslHandshakeRequest, SaslHandshake
 }
 
 export function saslAuthenticateHandler(): Sasl<SaslAuthenticateRequest, SaslAuthenticateResponse> {
-  const answer = (errorCode: number, errorMessage: string | null): SaslAuthenticateResponse => ({ errorCode, errorMessage, authBytes: Buffer.alloc(0) });
+  const answer = (errorCode: number, errorMessage: string | null): SaslAuthenticateResponse => ({
+    errorCode,
+    errorMessage,
+    authBytes: Buffer.alloc(0),
+  });
   return {
     codec: saslAuthenticate,
     refuse: (_request, errorCode) => answer(errorCode, null),
     handle: () => Promise.reject(new SpoolError('INTERNAL', 'SaslAuthenticate is served with its connection')),
     async handleSasl(request: unknown, _context, connection: SaslConnection) {
-      if (connection.mechanism() === undefined) return answer(KafkaErrors.ILLEGAL_SASL_STATE, 'SaslAuthenticate must follow a SaslHandshake v1');
+      if (connection.mechanism() === undefined)
+        return answer(KafkaErrors.ILLEGAL_SASL_STATE, 'SaslAuthenticate must follow a SaslHandshake v1');
       const principal = await connection.authenticate((request as SaslAuthenticateRequest).authBytes);
-      if (!principal) return answer(KafkaErrors.SASL_AUTHENTICATION_FAILED, 'authentication failed: the password must be a valid Spool API key');
+      if (!principal)
+        return answer(KafkaErrors.SASL_AUTHENTICATION_FAILED, 'authentication failed: the password must be a valid Spool API key');
       return answer(KafkaErrors.NONE, null);
     },
   };

@@ -70,7 +70,8 @@ export function isUuid(value: string): boolean {
 
 /** Kafka's display form of a UUID (Uuid.toString): the 16 bytes in URL-safe base64, without padding. */
 export function uuidToKafkaString(uuid: string): string {
-  if (!isUuid(uuid)) throw new SpoolError('INVALID_ARGUMENT', `uuid must be "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in lower-case hex, got "${uuid}"`);
+  if (!isUuid(uuid))
+    throw new SpoolError('INVALID_ARGUMENT', `uuid must be "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in lower-case hex, got "${uuid}"`);
   return Buffer.from(uuid.replaceAll('-', ''), 'hex').toString('base64url');
 }
 
@@ -120,7 +121,10 @@ interface Versioned {
 function checked<T>(spec: Versioned, what: string, codec: Codec<T>): Codec<T> {
   const check = (version: number, flexible: boolean): void => {
     if (!Number.isInteger(version) || version < spec.minVersion || version > spec.maxVersion) {
-      throw new SpoolError('INVALID_ARGUMENT', `${spec.name} ${what} version must be in [${spec.minVersion}, ${spec.maxVersion}], got ${version}`);
+      throw new SpoolError(
+        'INVALID_ARGUMENT',
+        `${spec.name} ${what} version must be in [${spec.minVersion}, ${spec.maxVersion}], got ${version}`,
+      );
     }
     const expected = spec.flexibleFrom !== undefined && version >= spec.flexibleFrom;
     if (flexible !== expected) {
@@ -162,5 +166,12 @@ export function messagePair<Req, Res>(
 
 export function messageData<T>(spec: Versioned & Codec<T>): MessageData<T> {
   const codec = checked(spec, 'data', spec);
-  return { name: spec.name, minVersion: spec.minVersion, maxVersion: spec.maxVersion, flexibleFrom: spec.flexibleFrom, decode: codec.read, encode: codec.write };
+  return {
+    name: spec.name,
+    minVersion: spec.minVersion,
+    maxVersion: spec.maxVersion,
+    flexibleFrom: spec.flexibleFrom,
+    decode: codec.read,
+    encode: codec.write,
+  };
 }

@@ -18,7 +18,15 @@
 import { monotonicFactory } from 'ulid';
 import { batchesIn, patchBaseOffset, readBatchHeader, repairMaxTimestamp } from '../../format/index.js';
 import { maxTransactionOps, TransactionConflictError, ConditionFailedError, type WriteOp } from '../../storage/ports.js';
-import { batchRowAttrs, batchRowFromItem, effectiveRows, objectsOf, type BatchRow, type PartitionState, type TopicItem } from '../layout.js';
+import {
+  batchRowAttrs,
+  batchRowFromItem,
+  effectiveRows,
+  objectsOf,
+  type BatchRow,
+  type PartitionState,
+  type TopicItem,
+} from '../layout.js';
 import { offsetSk, rowKey, rowsPk } from '../../keys.js';
 import { buildIndexes, type BatchPlacement } from '../segment-index.js';
 import { unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
@@ -26,17 +34,31 @@ import { markUnreferenced } from './ledger.js';
 
 const ulid = monotonicFactory();
 
-export async function compactPartition(ctx: MaintenanceContext, topic: TopicItem, partition: number, state: PartitionState, result: MaintenanceResult): Promise<void> {
-  const rows = (await ctx.metadata.query(rowsPk(topic.id, partition))).map(batchRowFromItem).filter((row) => row.baseOffset < state.nextOffset);
+export async function compactPartition(
+  ctx: MaintenanceContext,
+  topic: TopicItem,
+  partition: number,
+  state: PartitionState,
+  result: MaintenanceResult,
+): Promise<void> {
+  const rows = (await ctx.metadata.query(rowsPk(topic.id, partition)))
+    .map(batchRowFromItem)
+    .filter((row) => row.baseOffset < state.nextOffset);
   const { live, shadowed } = effectiveRows(rows);
   await deleteRows(ctx, topic, partition, shadowed, result);
-  for (const group of groupsToCompact(ctx, live.filter((row) => row.baseOffset + row.recordCount > state.logStartOffset))) {
+  for (const group of groupsToCompact(
+    ctx,
+    live.filter((row) => row.baseOffset + row.recordCount > state.logStartOffset),
+  )) {
     await compactGroup(ctx, topic, partition, group, result);
   }
 }
 
 /** Runs of flush rows, cut at compacted rows and at the target size; the young tail waits. */
-export function groupsToCompact(ctx: Pick<MaintenanceContext, 'compactionTargetBytes' | 'compactionTailAgeMs' | 'now'>, rows: readonly BatchRow[]): BatchRow[][] {
+export function groupsToCompact(
+  ctx: Pick<MaintenanceContext, 'compactionTargetBytes' | 'compactionTailAgeMs' | 'now'>,
+  rows: readonly BatchRow[],
+): BatchRow[][] {
   const groups: BatchRow[][] = [];
   const oldEnough = (group: BatchRow[]) => Math.max(...group.map((row) => row.committedMs)) <= ctx.now() - ctx.compactionTailAgeMs;
   let current: BatchRow[] = [];
@@ -59,7 +81,13 @@ export function groupsToCompact(ctx: Pick<MaintenanceContext, 'compactionTargetB
   return groups;
 }
 
-async function compactGroup(ctx: MaintenanceContext, topic: TopicItem, partition: number, group: BatchRow[], result: MaintenanceResult): Promise<void> {
+async function compactGroup(
+  ctx: MaintenanceContext,
+  topic: TopicItem,
+  partition: number,
+  group: BatchRow[],
+  result: MaintenanceResult,
+): Promise<void> {
   const startedMs = ctx.now();
   const first = group[0]!;
   const parts: Buffer[] = [];
@@ -96,13 +124,19 @@ async function compactGroup(ctx: MaintenanceContext, topic: TopicItem, partition
     timeIndexKey: `${stem}.timeindex`,
     recordTimes: true,
   };
-  await Promise.all([ctx.objects.put(merged.objectKey, body), ctx.objects.put(merged.indexKey!, offsetIndex), ctx.objects.put(merged.timeIndexKey!, timeIndex)]);
+  await Promise.all([
+    ctx.objects.put(merged.objectKey, body),
+    ctx.objects.put(merged.indexKey!, offsetIndex),
+    ctx.objects.put(merged.timeIndexKey!, timeIndex),
+  ]);
   result.objects_written += 3;
   result.bytes_written += body.length + offsetIndex.length + timeIndex.length;
   if (ctx.now() - startedMs > ctx.maxCommitAgeMs) return; // too late to commit safely: the objects are orphans now
 
   await markUnreferenced(ctx.metadata, group.flatMap(objectsOf), ctx.now());
-  const deletes = group.slice(1).map((row): WriteOp => ({ kind: 'delete', key: rowKey(topic.id, partition, row.baseOffset), condition: unchanged(row) }));
+  const deletes = group
+    .slice(1)
+    .map((row): WriteOp => ({ kind: 'delete', key: rowKey(topic.id, partition, row.baseOffset), condition: unchanged(row) }));
   const firstOps: WriteOp[] = [
     { kind: 'put', key: rowKey(topic.id, partition, first.baseOffset), attrs: batchRowAttrs(merged), condition: unchanged(first) },
     ...deletes.slice(0, maxTransactionOps - 1),
@@ -129,7 +163,13 @@ async function compactGroup(ctx: MaintenanceContext, topic: TopicItem, partition
 }
 
 /** Deletes rows, each only if unchanged, after recording their objects as unreferenced. */
-export async function deleteRows(ctx: MaintenanceContext, topic: TopicItem, partition: number, rows: readonly BatchRow[], result: MaintenanceResult): Promise<void> {
+export async function deleteRows(
+  ctx: MaintenanceContext,
+  topic: TopicItem,
+  partition: number,
+  rows: readonly BatchRow[],
+  result: MaintenanceResult,
+): Promise<void> {
   if (rows.length === 0) return;
   await markUnreferenced(ctx.metadata, rows.flatMap(objectsOf), ctx.now());
   for (const row of rows) {

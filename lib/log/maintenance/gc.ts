@@ -21,7 +21,8 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
   const referenced = new Set<string>();
   for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
     for (let partition = 0; partition < topic.partitions; partition++) {
-      for (const item of await ctx.metadata.query(rowsPk(topic.id, partition))) for (const key of objectsOf(batchRowFromItem(item))) referenced.add(key);
+      for (const item of await ctx.metadata.query(rowsPk(topic.id, partition)))
+        for (const key of objectsOf(batchRowFromItem(item))) referenced.add(key);
     }
   }
   const ledger = new Map((await ctx.metadata.query(ledgerPk)).map((item) => [item.sk, item.attrs.sinceMs as number]));
@@ -63,7 +64,8 @@ export async function census(ctx: MaintenanceContext): Promise<{ objects: number
   }
   let rows = 0;
   for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
-    for (let partition = 0; partition < topic.partitions; partition++) rows += (await ctx.metadata.query(rowsPk(topic.id, partition))).length;
+    for (let partition = 0; partition < topic.partitions; partition++)
+      rows += (await ctx.metadata.query(rowsPk(topic.id, partition))).length;
   }
   return { objects, bytes, rows };
 }

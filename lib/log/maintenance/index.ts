@@ -80,7 +80,12 @@ export class Maintenance {
     await collectGarbage(this.ctx, result);
 
     const after = await census(this.ctx);
-    Object.assign(result, { objects_after: after.objects, bytes_after: after.bytes, rows_after: after.rows, duration_ms: this.ctx.now() - started });
+    Object.assign(result, {
+      objects_after: after.objects,
+      bytes_after: after.bytes,
+      rows_after: after.rows,
+      duration_ms: this.ctx.now() - started,
+    });
     this.logger?.log('info', 'maintenance pass', { ...result });
     return result;
   }

@@ -14,5 +14,7 @@ import { ledgerKey } from '../../keys.js';
 const parallelWrites = 16;
 
 export async function markUnreferenced(metadata: MetadataStore, objectKeys: Iterable<string>, nowMs: number): Promise<void> {
-  await pMap(new Set(objectKeys), (key) => metadata.write({ kind: 'put', key: ledgerKey(key), attrs: { sinceMs: nowMs } }), { concurrency: parallelWrites });
+  await pMap(new Set(objectKeys), (key) => metadata.write({ kind: 'put', key: ledgerKey(key), attrs: { sinceMs: nowMs } }), {
+    concurrency: parallelWrites,
+  });
 }

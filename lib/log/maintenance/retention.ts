@@ -14,8 +14,16 @@ import { deleteRows } from './compaction.js';
 import type { MaintenanceContext, MaintenanceResult } from './context.js';
 import { repairRowTimestamps } from './timestamps.js';
 
-export async function retainPartition(ctx: MaintenanceContext, topic: TopicItem, partition: number, state: PartitionState, result: MaintenanceResult): Promise<PartitionState> {
-  const stored = (await ctx.metadata.query(rowsPk(topic.id, partition))).map(batchRowFromItem).filter((row) => row.baseOffset < state.nextOffset);
+export async function retainPartition(
+  ctx: MaintenanceContext,
+  topic: TopicItem,
+  partition: number,
+  state: PartitionState,
+  result: MaintenanceResult,
+): Promise<PartitionState> {
+  const stored = (await ctx.metadata.query(rowsPk(topic.id, partition)))
+    .map(batchRowFromItem)
+    .filter((row) => row.baseOffset < state.nextOffset);
   // Never judge a row by a time it does not have: rows from before append validation get their records' time first.
   const rows = await repairRowTimestamps(ctx, topic, partition, stored, result);
   const newStart = retentionCut(rows, state, topic.config['retention.ms'], topic.config['retention.bytes'], ctx.now());
@@ -47,7 +55,13 @@ export async function retainPartition(ctx: MaintenanceContext, topic: TopicItem,
 }
 
 /** The new log start: the base of the first row kept, or the high watermark when none is. Pure. */
-export function retentionCut(rows: readonly BatchRow[], state: PartitionState, retentionMs: number, retentionBytes: number, nowMs: number): number {
+export function retentionCut(
+  rows: readonly BatchRow[],
+  state: PartitionState,
+  retentionMs: number,
+  retentionBytes: number,
+  nowMs: number,
+): number {
   const live = effectiveRows(rows).live.filter((row) => row.baseOffset + row.recordCount > state.logStartOffset);
   let cut = 0;
   if (retentionMs >= 0) while (cut < live.length && live[cut]!.maxTimestampMs < nowMs - retentionMs) cut++;

@@ -19,7 +19,13 @@ import { rowKey } from '../../keys.js';
 import { unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
 
 /** The rows, with every row stored with an unknown (negative) maxTimestampMs repaired in the store and in the result. */
-export async function repairRowTimestamps(ctx: MaintenanceContext, topic: TopicItem, partition: number, rows: readonly BatchRow[], result: MaintenanceResult): Promise<BatchRow[]> {
+export async function repairRowTimestamps(
+  ctx: MaintenanceContext,
+  topic: TopicItem,
+  partition: number,
+  rows: readonly BatchRow[],
+  result: MaintenanceResult,
+): Promise<BatchRow[]> {
   const repaired: BatchRow[] = [];
   for (const row of rows) {
     if (row.maxTimestampMs >= 0) {

@@ -12,14 +12,7 @@
  */
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
-import {
-  CompressionTypes,
-  Kafka,
-  logLevel,
-  Partitioners,
-  type Message,
-  type PartitionMetadata,
-} from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel, Partitioners, type Message, type PartitionMetadata } from 'kafkajs';
 
 const clientId = 'interop-kafkajs';
 /** Records per `send()`: each call is one produce request with a gzip batch per partition. */
@@ -35,10 +28,12 @@ function connect(bootstrap: string): Kafka {
     clientId,
     brokers: bootstrap.split(','),
     logLevel: level,
-    logCreator: () => ({ namespace, level, log }) => {
-      const { message, ...extra } = log;
-      process.stderr.write(`[kafkajs ${logLevel[level]}] ${namespace}: ${message} ${JSON.stringify(extra)}\n`);
-    },
+    logCreator:
+      () =>
+      ({ namespace, level, log }) => {
+        const { message, ...extra } = log;
+        process.stderr.write(`[kafkajs ${logLevel[level]}] ${namespace}: ${message} ${JSON.stringify(extra)}\n`);
+      },
   });
 }
 
@@ -130,7 +125,10 @@ async function runMember(kafka: Kafka, topic: string, group: string, member: str
   });
 
   const stdinClosed = new Promise<'stopped'>((resolve) => {
-    process.stdin.on('end', () => resolve('stopped')).on('close', () => resolve('stopped')).resume();
+    process.stdin
+      .on('end', () => resolve('stopped'))
+      .on('close', () => resolve('stopped'))
+      .resume();
   });
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {

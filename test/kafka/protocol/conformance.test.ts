@@ -12,7 +12,13 @@ import { KafkaReader, KafkaWriter } from '../../../lib/kafka/wire.js';
 import { fromKafkaJson, schemas, versionSet, type FileDescriptor } from './samples.js';
 
 interface Fixture {
-  readonly cases: readonly { readonly message: string; readonly version: number; readonly kafka: string; readonly json: Record<string, unknown>; readonly hex: string }[];
+  readonly cases: readonly {
+    readonly message: string;
+    readonly version: number;
+    readonly kafka: string;
+    readonly json: Record<string, unknown>;
+    readonly hex: string;
+  }[];
 }
 
 const fixturesDir = new URL('./fixtures/', import.meta.url);
@@ -51,7 +57,18 @@ function taggedFieldsSet(file: FileDescriptor, struct: string, version: number, 
 describe('kafka > protocol > conformance with Apache Kafka', () => {
   it('has fixtures for the APIs Spool serves most, both sides, classic and flexible versions, with tagged fields', () => {
     expect(fixtures.map((f) => f.name)).toEqual(
-      expect.arrayContaining(['list-offsets', 'metadata', 'fetch', 'produce', 'offset-commit', 'offset-fetch', 'join-group', 'api-versions', 'create-topics', 'describe-configs']),
+      expect.arrayContaining([
+        'list-offsets',
+        'metadata',
+        'fetch',
+        'produce',
+        'offset-commit',
+        'offset-fetch',
+        'join-group',
+        'api-versions',
+        'create-topics',
+        'describe-configs',
+      ]),
     );
     let tagged = 0;
     for (const { name, fixture } of fixtures) {
@@ -66,18 +83,21 @@ describe('kafka > protocol > conformance with Apache Kafka', () => {
   describe.each(fixtures)('$name', ({ name, fixture }) => {
     const file = schemas.files.find((f) => f.file === name)!;
 
-    it.each(fixture.cases.map((c) => [`${c.message} v${c.version}`, c] as const))('%s: decodes Kafka\'s bytes to the sample and encodes the sample to them', async (_, c) => {
-      const codec = await codecFor(file, c.message);
-      const flexible = codec.flexibleFrom !== undefined && c.version >= codec.flexibleFrom;
-      const value = fromKafkaJson(file, c.message, c.version, c.json);
+    it.each(fixture.cases.map((c) => [`${c.message} v${c.version}`, c] as const))(
+      "%s: decodes Kafka's bytes to the sample and encodes the sample to them",
+      async (_, c) => {
+        const codec = await codecFor(file, c.message);
+        const flexible = codec.flexibleFrom !== undefined && c.version >= codec.flexibleFrom;
+        const value = fromKafkaJson(file, c.message, c.version, c.json);
 
-      const reader = new KafkaReader(Buffer.from(c.hex, 'hex'), flexible);
-      expect(codec.decode(reader, c.version)).toEqual(value);
-      expect(reader.remaining).toBe(0);
+        const reader = new KafkaReader(Buffer.from(c.hex, 'hex'), flexible);
+        expect(codec.decode(reader, c.version)).toEqual(value);
+        expect(reader.remaining).toBe(0);
 
-      const writer = new KafkaWriter(flexible);
-      codec.encode(writer, c.version, value);
-      expect(Buffer.concat(writer.finish()).toString('hex')).toBe(c.hex);
-    });
+        const writer = new KafkaWriter(flexible);
+        codec.encode(writer, c.version, value);
+        expect(Buffer.concat(writer.finish()).toString('hex')).toBe(c.hex);
+      },
+    );
   });
 });

@@ -77,7 +77,11 @@ describe('kafka > protocol > generated codecs', () => {
     expect(schemas.files.length).toBeGreaterThan(70);
     expect(codecs.length).toBe(messagePairs.length * 2 + 2);
     for (const codec of codecs) {
-      expect([codec.minVersion, codec.maxVersion, codec.flexibleFrom ?? null]).toEqual([codec.file.minVersion, codec.file.maxVersion, codec.file.flexibleFrom]);
+      expect([codec.minVersion, codec.maxVersion, codec.flexibleFrom ?? null]).toEqual([
+        codec.file.minVersion,
+        codec.file.maxVersion,
+        codec.file.flexibleFrom,
+      ]);
     }
     expect(messagePairFor(1)).toBe(Fetch);
     expect(messagePairFor(-1)).toBeUndefined();
@@ -106,31 +110,38 @@ describe('kafka > protocol > generated codecs', () => {
     }
   });
 
-  it.each(codecs.map((c) => [c.label, c] as const))('%s: refuses random, truncated and mutated bytes with CORRUPT_RECORD only', (_, codec) => {
-    for (const version of versionsOf(codec)) {
-      fc.assert(
-        fc.property(fc.uint8Array({ maxLength: 48 }), (bytes) => decodesOrRefuses(codec, version, Buffer.from(bytes))),
-        { seed: seed + version, numRuns: 15 },
-      );
-      const valid = encode(codec, version, sample(codec.file, codec.struct, version, seeded(seed + version), { maxItems: 3 }).input);
-      if (valid.length === 0) continue;
-      fc.assert(
-        fc.property(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: valid.length }), (at, byte, cut) => {
-          const mutated = Buffer.from(valid);
-          mutated[at] = byte;
-          decodesOrRefuses(codec, version, mutated);
-          decodesOrRefuses(codec, version, valid.subarray(0, cut));
-        }),
-        { seed: seed + version, numRuns: 15 },
-      );
-    }
-  });
+  it.each(codecs.map((c) => [c.label, c] as const))(
+    '%s: refuses random, truncated and mutated bytes with CORRUPT_RECORD only',
+    (_, codec) => {
+      for (const version of versionsOf(codec)) {
+        fc.assert(
+          fc.property(fc.uint8Array({ maxLength: 48 }), (bytes) => decodesOrRefuses(codec, version, Buffer.from(bytes))),
+          { seed: seed + version, numRuns: 15 },
+        );
+        const valid = encode(codec, version, sample(codec.file, codec.struct, version, seeded(seed + version), { maxItems: 3 }).input);
+        if (valid.length === 0) continue;
+        fc.assert(
+          fc.property(
+            fc.nat({ max: valid.length - 1 }),
+            fc.integer({ min: 0, max: 255 }),
+            fc.nat({ max: valid.length }),
+            (at, byte, cut) => {
+              const mutated = Buffer.from(valid);
+              mutated[at] = byte;
+              decodesOrRefuses(codec, version, mutated);
+              decodesOrRefuses(codec, version, valid.subarray(0, cut));
+            },
+          ),
+          { seed: seed + version, numRuns: 15 },
+        );
+      }
+    },
+  );
 });
 
 describe('kafka > protocol > tagged fields', () => {
   // Heartbeat v4 request: group_id, generation_id, member_id, group_instance_id, then a tagged-field section.
-  const heartbeatV4 = (tags: number[]) =>
-    Buffer.from([2, ...Buffer.from('g'), 0, 0, 0, 7, 2, ...Buffer.from('m'), 0, ...tags]);
+  const heartbeatV4 = (tags: number[]) => Buffer.from([2, ...Buffer.from('g'), 0, 0, 0, 7, 2, ...Buffer.from('m'), 0, ...tags]);
 
   it('skips tags the schema does not know', () => {
     const bytes = heartbeatV4([2, 5, 3, 1, 2, 3, 9, 0]);
@@ -149,7 +160,12 @@ describe('kafka > protocol > tagged fields', () => {
   it('writes only the tagged fields that differ from their defaults, in tag order, and reads them back', () => {
     const value: Encodable<import('../../../lib/kafka/protocol/messages/fetch.js').FetchResponse> = {
       nodeEndpoints: [{ nodeId: 1, host: 'h', port: 9092 }],
-      responses: [{ topicId: ZERO_UUID, partitions: [{ partitionIndex: 0, snapshotId: { epoch: 3 }, currentLeader: { leaderId: 2 }, records: null }] }],
+      responses: [
+        {
+          topicId: ZERO_UUID,
+          partitions: [{ partitionIndex: 0, snapshotId: { epoch: 3 }, currentLeader: { leaderId: 2 }, records: null }],
+        },
+      ],
     };
     const writer = new KafkaWriter(true);
     Fetch.encodeResponse(writer, 16, value);
@@ -168,7 +184,7 @@ describe('kafka > protocol > tagged fields', () => {
 });
 
 describe('kafka > protocol > runtime', () => {
-  it('converts UUIDs to and from Kafka\'s display form', () => {
+  it("converts UUIDs to and from Kafka's display form", () => {
     const uuid = '5f4dcc3b-5aa7-65d6-1d83-27deb882cf99';
     expect(uuidToKafkaString(uuid)).toBe('X03MO1qnZdYdgyfeuILPmQ');
     expect(uuidFromKafkaString('X03MO1qnZdYdgyfeuILPmQ')).toBe(uuid);
@@ -178,8 +194,12 @@ describe('kafka > protocol > runtime', () => {
   });
 
   it('refuses a version outside the range, and a reader whose flexibility does not match the version', () => {
-    expect(() => Fetch.decodeRequest(new KafkaReader(Buffer.alloc(0), false), 19)).toThrow(/Fetch request version must be in \[0, 18\], got 19/);
-    expect(() => Fetch.decodeRequest(new KafkaReader(Buffer.alloc(0), false), 12)).toThrow(/v12 is flexible, but the reader or writer given is classic/);
+    expect(() => Fetch.decodeRequest(new KafkaReader(Buffer.alloc(0), false), 19)).toThrow(
+      /Fetch request version must be in \[0, 18\], got 19/,
+    );
+    expect(() => Fetch.decodeRequest(new KafkaReader(Buffer.alloc(0), false), 12)).toThrow(
+      /v12 is flexible, but the reader or writer given is classic/,
+    );
     expect(() => ConsumerProtocolSubscriptionData.encode(new KafkaWriter(true), 3, {})).toThrow(SpoolError);
   });
 

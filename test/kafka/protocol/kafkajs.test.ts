@@ -13,7 +13,14 @@ import { KafkaReader, KafkaWriter } from '../../../lib/kafka/wire.js';
 
 const require = createRequire(import.meta.url);
 const kafkajs = require('kafkajs/src/protocol/requests/index.js') as {
-  requests: Record<string, { protocol: (o: { version: number }) => (args: any) => { request: { encode: () => Promise<{ buffer: Buffer }> }; response: { decode: (b: Buffer) => Promise<any> } } }>;
+  requests: Record<
+    string,
+    {
+      protocol: (o: {
+        version: number;
+      }) => (args: any) => { request: { encode: () => Promise<{ buffer: Buffer }> }; response: { decode: (b: Buffer) => Promise<any> } };
+    }
+  >;
 };
 
 async function kafkajsRequest(api: string, version: number, args: unknown): Promise<Buffer> {
@@ -31,7 +38,11 @@ function decodeRequest<Req>(pair: MessagePair<Req, unknown>, version: number, by
   return request;
 }
 
-function encodeResponse<Res>(pair: MessagePair<unknown, Res>, version: number, response: Parameters<MessagePair<unknown, Res>['encodeResponse']>[2]): Buffer {
+function encodeResponse<Res>(
+  pair: MessagePair<unknown, Res>,
+  version: number,
+  response: Parameters<MessagePair<unknown, Res>['encodeResponse']>[2],
+): Buffer {
   const writer = new KafkaWriter(false);
   pair.encodeResponse(writer, version, response);
   return Buffer.concat(writer.finish());
@@ -39,7 +50,10 @@ function encodeResponse<Res>(pair: MessagePair<unknown, Res>, version: number, r
 
 describe('kafka > protocol > ListOffsets against kafkajs', () => {
   it.each([0, 1, 2, 3])('v%i: reads the request kafkajs writes', async (version) => {
-    const bytes = await kafkajsRequest('ListOffsets', version, { isolationLevel: 1, topics: [{ topic: 't', partitions: [{ partition: 3, timestamp: -2 }] }] });
+    const bytes = await kafkajsRequest('ListOffsets', version, {
+      isolationLevel: 1,
+      topics: [{ topic: 't', partitions: [{ partition: 3, timestamp: -2 }] }],
+    });
     const request = decodeRequest(ListOffsets, version, bytes);
     expect(request).toEqual({
       replicaId: -1,
@@ -52,7 +66,9 @@ describe('kafka > protocol > ListOffsets against kafkajs', () => {
   it.each([0, 1, 2, 3])('v%i: writes a response kafkajs reads', async (version) => {
     const bytes = encodeResponse(ListOffsets, version, {
       throttleTimeMs: 7,
-      topics: [{ name: 't', partitions: [{ partitionIndex: 3, errorCode: 0, oldStyleOffsets: [42], timestamp: 1_700_000_000_000, offset: 42 }] }],
+      topics: [
+        { name: 't', partitions: [{ partitionIndex: 3, errorCode: 0, oldStyleOffsets: [42], timestamp: 1_700_000_000_000, offset: 42 }] },
+      ],
     });
     const decoded = await kafkajsResponse('ListOffsets', version, bytes);
     const partition = decoded.responses[0].partitions[0];
@@ -89,7 +105,13 @@ describe('kafka > protocol > Metadata against kafkajs', () => {
       brokers: [{ nodeId: 1, host: 'spool.local', port: 9092, rack: 'az-1' }],
       clusterId: 'spool',
       controllerId: 1,
-      topics: [{ name: 'events', isInternal: false, partitions: [{ partitionIndex: 0, leaderId: 1, replicaNodes: [1], isrNodes: [1], offlineReplicas: [] }] }],
+      topics: [
+        {
+          name: 'events',
+          isInternal: false,
+          partitions: [{ partitionIndex: 0, leaderId: 1, replicaNodes: [1], isrNodes: [1], offlineReplicas: [] }],
+        },
+      ],
     });
     const decoded = await kafkajsResponse('Metadata', version, bytes);
     expect(decoded.brokers).toEqual([{ nodeId: 1, host: 'spool.local', port: 9092, ...(version >= 1 ? { rack: 'az-1' } : {}) }]);
@@ -150,14 +172,23 @@ describe('kafka > protocol > Fetch against kafkajs', () => {
   });
 
   it.each([4, 5, 6, 7, 8, 9, 10, 11])('v%i: writes a response kafkajs reads, record batches included', async (version) => {
-    const batch = encodeRecordBatch([{ key: Buffer.from('k'), value: Buffer.from('v1'), timestampMs: 1_700_000_000_000 }], { baseOffset: 10 });
+    const batch = encodeRecordBatch([{ key: Buffer.from('k'), value: Buffer.from('v1'), timestampMs: 1_700_000_000_000 }], {
+      baseOffset: 10,
+    });
     const bytes = encodeResponse(Fetch, version, {
       responses: [
         {
           topic: 't',
           partitions: [
             // The records field in two parts, written as one without copying (KafkaWriter.bytesOf).
-            { partitionIndex: 2, highWatermark: 11, lastStableOffset: 11, logStartOffset: 0, abortedTransactions: null, records: [batch.subarray(0, 20), batch.subarray(20)] },
+            {
+              partitionIndex: 2,
+              highWatermark: 11,
+              lastStableOffset: 11,
+              logStartOffset: 0,
+              abortedTransactions: null,
+              records: [batch.subarray(0, 20), batch.subarray(20)],
+            },
           ],
         },
       ],

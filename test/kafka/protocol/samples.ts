@@ -13,7 +13,20 @@ import { uuidFromKafkaString, uuidToKafkaString } from '../../../lib/kafka/proto
 
 export interface FieldDescriptor {
   readonly name: string;
-  readonly type: 'bool' | 'int8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'float64' | 'string' | 'bytes' | 'uuid' | 'records' | 'struct';
+  readonly type:
+    | 'bool'
+    | 'int8'
+    | 'int16'
+    | 'uint16'
+    | 'int32'
+    | 'uint32'
+    | 'int64'
+    | 'float64'
+    | 'string'
+    | 'bytes'
+    | 'uuid'
+    | 'records'
+    | 'struct';
   readonly array?: true;
   readonly struct?: string;
   readonly versions: string;
@@ -27,7 +40,12 @@ export interface FieldDescriptor {
 export interface FileDescriptor {
   readonly file: string;
   readonly kind: 'pair' | 'data';
-  readonly exports: readonly { readonly name: string; readonly struct: string; readonly apiKey?: number; readonly side?: 'request' | 'response' }[];
+  readonly exports: readonly {
+    readonly name: string;
+    readonly struct: string;
+    readonly apiKey?: number;
+    readonly side?: 'request' | 'response';
+  }[];
   readonly minVersion: number;
   readonly maxVersion: number;
   readonly flexibleFrom: number | null;
@@ -125,7 +143,14 @@ export function sample(file: FileDescriptor, name: string, version: number, rand
       case 'uint32':
         return same(pick([int(0, 4294967295), 4294967295, 0]));
       case 'int64':
-        return same(pick([int(-1000, 1000), Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, int(-2147483648, 2147483647) * 2097152 + int(0, 2097151)]));
+        return same(
+          pick([
+            int(-1000, 1000),
+            Number.MAX_SAFE_INTEGER,
+            Number.MIN_SAFE_INTEGER,
+            int(-2147483648, 2147483647) * 2097152 + int(0, 2097151),
+          ]),
+        );
       case 'float64':
         if (options.complete) return same(pick([0.5, -1.25, 1e-7, 12345.678, int(-1000, 1000) + 0.5]));
         return same(pick([0, -0, 1.5, -1e300, Number.MIN_VALUE, Number.POSITIVE_INFINITY, Number.NaN, random() * 1e6]));
@@ -139,7 +164,8 @@ export function sample(file: FileDescriptor, name: string, version: number, rand
       case 'records': {
         const bytes = Buffer.from(Array.from({ length: int(0, 8) }, () => int(0, 255)));
         // Several buffers written as one field (KafkaWriter.bytesOf), sometimes.
-        if (!options.complete && random() < 0.3) return { input: [bytes.subarray(0, 3), Buffer.alloc(0), bytes.subarray(3)], expected: bytes };
+        if (!options.complete && random() < 0.3)
+          return { input: [bytes.subarray(0, 3), Buffer.alloc(0), bytes.subarray(3)], expected: bytes };
         return same(bytes);
       }
       case 'struct':

@@ -11,8 +11,14 @@ import type { Encodable, MessagePair } from '../../../lib/kafka/protocol/runtime
 import { KafkaReader, KafkaWriter } from '../../../lib/kafka/wire.js';
 
 const require = createRequire(import.meta.url);
-const requests = require('kafkajs/src/protocol/requests/index.js') as { requests: Record<string, { protocol: (options: { version: number }) => (args?: any) => KafkajsRequest }> };
-const encodeRequest = require('kafkajs/src/protocol/request.js') as (args: { correlationId: number; clientId: string; request: KafkajsRequest['request'] }) => Promise<{ buffer: Buffer }>;
+const requests = require('kafkajs/src/protocol/requests/index.js') as {
+  requests: Record<string, { protocol: (options: { version: number }) => (args?: any) => KafkajsRequest }>;
+};
+const encodeRequest = require('kafkajs/src/protocol/request.js') as (args: {
+  correlationId: number;
+  clientId: string;
+  request: KafkajsRequest['request'];
+}) => Promise<{ buffer: Buffer }>;
 
 interface KafkajsRequest {
   request: { apiKey: number; apiVersion: number; encode: () => Promise<unknown> };
@@ -69,7 +75,11 @@ export class WireClient {
   async callGenerated<Req, Res>(pair: MessagePair<Req, Res>, version: number, request: Encodable<Req>): Promise<Res> {
     const flexible = pair.flexibleFrom !== undefined && version >= pair.flexibleFrom;
     const writer = new KafkaWriter(flexible);
-    writer.int32(0).int16(pair.apiKey).int16(version).int32(++this.correlationId);
+    writer
+      .int32(0)
+      .int16(pair.apiKey)
+      .int16(version)
+      .int32(++this.correlationId);
     writer.int16(-1); // client id: always a classic nullable string
     if (flexible) writer.taggedFields();
     pair.encodeRequest(writer, version, request);

@@ -57,7 +57,10 @@ function casesOf(file: FileDescriptor): Case[] {
   for (const entry of file.exports) {
     for (let version = file.minVersion; version <= file.maxVersion; version++) {
       const release = file.sources.find((s) => versionSet(s.versions).has(version))!.release;
-      const { expected } = sample(file, entry.struct, version, seeded(seedOf(`${file.file}:${entry.struct}:${version}`)), { complete: true, maxItems: 2 });
+      const { expected } = sample(file, entry.struct, version, seeded(seedOf(`${file.file}:${entry.struct}:${version}`)), {
+        complete: true,
+        maxItems: 2,
+      });
       cases.push({
         file,
         struct: entry.struct,
@@ -127,7 +130,9 @@ function main(): void {
       const given = withoutRecords(c.file, c.struct, fromKafkaJson(c.file, c.struct, c.version, c.json));
       const readBack = withoutRecords(c.file, c.struct, fromKafkaJson(c.file, c.struct, c.version, result.readBack!));
       if (!isDeepStrictEqual(readBack, given)) {
-        throw new Error(`${what}: Kafka read its encoding back as\n${JSON.stringify(result.readBack)}\nnot as given\n${JSON.stringify(c.json)}`);
+        throw new Error(
+          `${what}: Kafka read its encoding back as\n${JSON.stringify(result.readBack)}\nnot as given\n${JSON.stringify(c.json)}`,
+        );
       }
       hexes.set(c, result.hex);
     });
@@ -142,7 +147,9 @@ function main(): void {
     };
     writeFileSync(`${fixturesDir}${file.file}.json`, `${compactJson(fixture)}\n`);
   }
-  console.log(`${cases.length} cases in ${files.length} fixture files, encoded by Apache Kafka ${[...new Set(cases.map((c) => c.release))].join(' and ')}`);
+  console.log(
+    `${cases.length} cases in ${files.length} fixture files, encoded by Apache Kafka ${[...new Set(cases.map((c) => c.release))].join(' and ')}`,
+  );
 }
 
 main();

@@ -271,8 +271,13 @@ export function groupSuite(kind: () => StoreKind): void {
     }, async () => {
       const { groups, topic, group, clock, stores } = await setup(2);
       const count = maxTransactionOps + 20;
-      for (let i = 0; i < count; i++) await groups[i % 2]!.join(group, { topics: [topic], memberId: `gone-${i}`, sessionTimeoutMs: 5000 });
-      clock.skewMs += 6000;
+      // Sessions long enough that none lapses in real time while 120 joins run against a slow store.
+      const sessionTimeoutMs = 600_000;
+      for (let i = 0; i < count; i++) await groups[i % 2]!.join(group, { topics: [topic], memberId: `gone-${i}`, sessionTimeoutMs });
+      const storedMembers = async () =>
+        Object.keys((await stores.metadata.get(groupStateKey(group)))!.attrs.members as Record<string, unknown>).length;
+      expect(await storedMembers()).toBe(count);
+      clock.skewMs += sessionTimeoutMs + 1000;
       const transactions: WriteOp[][] = [];
       const transact = stores.metadata.transact.bind(stores.metadata);
       stores.metadata.transact = async (ops) => {
@@ -282,8 +287,6 @@ export function groupSuite(kind: () => StoreKind): void {
       const stateOf = (ops: readonly WriteOp[]) => ops.find((op) => op.kind === 'put' && op.key.sk === 'state');
       const { memberId } = await groups[0].join(group, { topics: [topic] });
       // The first change expired one transaction's worth; the next (a heartbeat) the rest.
-      const storedMembers = async () =>
-        Object.keys((await stores.metadata.get(groupStateKey(group)))!.attrs.members as Record<string, unknown>).length;
       expect(await storedMembers()).toBe(count - (maxTransactionOps - 1) + 1);
       await groups[1].heartbeat(group, memberId);
       expect(await storedMembers()).toBe(1);

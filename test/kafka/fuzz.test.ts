@@ -1,19 +1,16 @@
 /**
- * Fuzzing of every request decoder the server uses (each codec in lib/kafka/apis and the generated
- * ones it serves, every advertised version) and of
- * the record-batch validator, with fast-check and a fixed seed: any input either decodes or fails
+ * Fuzzing of every request decoder the server serves (lib/kafka/served.ts, every advertised version)
+ * and of the record-batch validator, with fast-check and a fixed seed: any input either decodes or fails
  * with SpoolError (which the server turns into a closed connection or an error code) — never another
  * exception, never a hang. Inputs are random bytes and single-byte mutations of valid requests.
  */
-import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { crc32c, encodeRecordBatch, validateAppend } from '../../lib/format/index.js';
 import type { ApiCodec } from '../../lib/kafka/api.js';
-import { fetchCodec, listOffsetsCodec } from '../../lib/kafka/handlers/fetch.js';
-import { metadataCodec } from '../../lib/kafka/handlers/metadata.js';
+import { servedCodecs } from '../../lib/kafka/served.js';
 import { KafkaReader } from '../../lib/kafka/wire.js';
 
 const seed = 20261121;
@@ -25,16 +22,8 @@ const kafkajs = require('kafkajs/src/protocol/requests/index.js') as {
   >;
 };
 
-const apisDir = new URL('../../lib/kafka/apis/', import.meta.url);
-// The hand-written codecs, and the generated ones at the versions the server serves.
-const codecs: ApiCodec<unknown, unknown>[] = [fetchCodec, listOffsetsCodec, metadataCodec] as ApiCodec<unknown, unknown>[];
-for (const file of readdirSync(apisDir).filter((f) => f.endsWith('.ts'))) {
-  const module = (await import(new URL(file, apisDir).href)) as Record<string, unknown>;
-  for (const value of Object.values(module)) {
-    if (typeof value === 'object' && value !== null && 'decodeRequest' in value && 'key' in value)
-      codecs.push(value as ApiCodec<unknown, unknown>);
-  }
-}
+// Every codec the server serves, at every version it advertises.
+const codecs = servedCodecs;
 
 function decodes(codec: ApiCodec<unknown, unknown>, version: number, bytes: Uint8Array): boolean {
   const flexible = codec.flexibleFrom !== undefined && version >= codec.flexibleFrom;

@@ -17,10 +17,10 @@ import {
   type TopicConfigKey,
 } from '../../log/index.js';
 import type { ApiHandler } from '../api.js';
-import { createTopics, type CreatableTopic, type CreateTopicsRequest, type CreateTopicsResponse } from '../apis/create-topics.js';
-import { deleteTopics, type DeleteTopicsRequest, type DeleteTopicsResponse } from '../apis/delete-topics.js';
+import { codecs } from '../served.js';
+import type { CreatableTopic, CreateTopicsRequest, CreateTopicsResponse } from '../apis/create-topics.js';
+import type { DeleteTopicsRequest, DeleteTopicsResponse } from '../apis/delete-topics.js';
 import {
-  describeConfigs,
   RESOURCE_BROKER,
   RESOURCE_TOPIC,
   SOURCE_DEFAULT,
@@ -57,7 +57,7 @@ export function createTopicsHandler({ log }: BrokerDeps): ApiHandler<CreateTopic
     return { name, partitions, config: validateTopicConfig(config) };
   };
   return {
-    codec: createTopics,
+    codec: codecs.createTopics,
     refuse: (request, errorCode) => ({ topics: request.topics.map((topic) => ({ name: topic.name, errorCode, errorMessage: null })) }),
     async handle(request, context) {
       const topics = [];
@@ -83,7 +83,7 @@ export function createTopicsHandler({ log }: BrokerDeps): ApiHandler<CreateTopic
 
 export function deleteTopicsHandler({ log }: BrokerDeps): ApiHandler<DeleteTopicsRequest, DeleteTopicsResponse> {
   return {
-    codec: deleteTopics,
+    codec: codecs.deleteTopics,
     refuse: (request, errorCode) => ({ responses: request.topicNames.map((name) => ({ name, errorCode })) }),
     async handle(request, context) {
       const responses = [];
@@ -107,7 +107,7 @@ export function describeConfigsHandler({ log }: BrokerDeps): ApiHandler<Describe
     ...topicConfigKeys.map((key) => ({ name: key, value: renderTopicConfigValue(key, config[key]), readOnly: false, source: source(key) })),
   ];
   return {
-    codec: describeConfigs,
+    codec: codecs.describeConfigs,
     refuse: (request, errorCode) => ({
       results: request.resources.map((r) => ({
         errorCode,

@@ -14,16 +14,13 @@
 import pMap from 'p-map';
 import { SpoolError } from '../../errors.js';
 import type { OffsetQuery, TimestampedOffset } from '../../log/index.js';
-import { later, served, type ApiHandler, type Handled, type RequestContext } from '../api.js';
+import { later, type ApiHandler, type Handled, type RequestContext } from '../api.js';
+import { codecs } from '../served.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
-import { Fetch, type FetchRequest, type FetchResponse } from '../protocol/messages/fetch.js';
-import { ListOffsets, type ListOffsetsRequest, type ListOffsetsResponse } from '../protocol/messages/list-offsets.js';
+import type { FetchRequest, FetchResponse } from '../protocol/messages/fetch.js';
+import type { ListOffsetsRequest, ListOffsetsResponse } from '../protocol/messages/list-offsets.js';
 import type { Encodable } from '../protocol/runtime.js';
 import { permits, type BrokerDeps } from './deps.js';
-
-/** The versions served: what ApiVersions advertises. */
-export const fetchCodec = served(Fetch, { min: 0, max: 18 });
-export const listOffsetsCodec = served(ListOffsets, { min: 0, max: 11 });
 
 /** Longest wait a client may ask of a fetch. */
 const maxWaitCapMs = 30_000;
@@ -162,7 +159,7 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
   };
 
   return {
-    codec: fetchCodec,
+    codec: codecs.fetch,
     // Versions below 4 cannot carry RecordBatch v2: answered UNSUPPORTED_VERSION per partition (advertised from 0 for librdkafka's feature probe).
     handledFrom: 4,
     refuse,
@@ -229,7 +226,7 @@ export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsR
     })),
   });
   return {
-    codec: listOffsetsCodec,
+    codec: codecs.listOffsets,
     refuse,
     async handle(request, context) {
       const named = new Map<string, number>();

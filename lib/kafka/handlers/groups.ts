@@ -17,22 +17,18 @@
  */
 import { SpoolError, type ErrorCode } from '../../errors.js';
 import { later, type ApiHandler, type RequestContext } from '../api.js';
+import { codecs } from '../served.js';
 import { type ClassicGroups, errorJoin, GroupRefusal } from '../classic-groups.js';
 import type { ClusterView } from '../cluster.js';
-import { describeGroups, operationsNotAsked, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../apis/describe-groups.js';
-import {
-  coordinatorKeyTypes,
-  findCoordinator,
-  type FindCoordinatorRequest,
-  type FindCoordinatorResponse,
-} from '../apis/find-coordinator.js';
-import { heartbeat, type HeartbeatRequest, type HeartbeatResponse } from '../apis/heartbeat.js';
-import { joinGroup, type JoinGroupRequest, type JoinGroupResponse } from '../apis/join-group.js';
-import { leaveGroup, type LeaveGroupRequest, type LeaveGroupResponse } from '../apis/leave-group.js';
-import { listGroups, type ListGroupsRequest, type ListGroupsResponse } from '../apis/list-groups.js';
-import { offsetCommit, type OffsetCommitRequest, type OffsetCommitResponse } from '../apis/offset-commit.js';
-import { offsetFetch, type OffsetFetchRequest, type OffsetFetchResponse } from '../apis/offset-fetch.js';
-import { syncGroup, type SyncGroupRequest, type SyncGroupResponse } from '../apis/sync-group.js';
+import { operationsNotAsked, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../apis/describe-groups.js';
+import { coordinatorKeyTypes, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../apis/find-coordinator.js';
+import type { HeartbeatRequest, HeartbeatResponse } from '../apis/heartbeat.js';
+import type { JoinGroupRequest, JoinGroupResponse } from '../apis/join-group.js';
+import type { LeaveGroupRequest, LeaveGroupResponse } from '../apis/leave-group.js';
+import type { ListGroupsRequest, ListGroupsResponse } from '../apis/list-groups.js';
+import type { OffsetCommitRequest, OffsetCommitResponse } from '../apis/offset-commit.js';
+import type { OffsetFetchRequest, OffsetFetchResponse } from '../apis/offset-fetch.js';
+import type { SyncGroupRequest, SyncGroupResponse } from '../apis/sync-group.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
 import { permits, permitsGroup } from './deps.js';
 
@@ -104,7 +100,7 @@ export function findCoordinatorHandler({ cluster }: GroupHandlerDeps): ApiHandle
     port: -1,
   });
   return {
-    codec: findCoordinator,
+    codec: codecs.findCoordinator,
     refuse: (request, errorCode) => refuse(request, errorCode),
     async handle(request, context) {
       if (request.keyType !== coordinatorKeyTypes.group)
@@ -130,7 +126,7 @@ export function findCoordinatorHandler({ cluster }: GroupHandlerDeps): ApiHandle
 
 export function joinGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<JoinGroupRequest, JoinGroupResponse> {
   return groupApi(
-    joinGroup,
+    codecs.joinGroup,
     (request, errorCode, memberId) => errorJoin(memberId ?? request.memberId, errorCode),
     (request, context) => groups.join(request, client(context), context.apiVersion),
     reading(),
@@ -139,7 +135,7 @@ export function joinGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<JoinG
 
 export function syncGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<SyncGroupRequest, SyncGroupResponse> {
   return groupApi(
-    syncGroup,
+    codecs.syncGroup,
     (_request, errorCode) => ({ throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) }),
     (request) => groups.sync(request),
     reading(),
@@ -148,7 +144,7 @@ export function syncGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<SyncG
 
 export function heartbeatHandler({ groups }: GroupHandlerDeps): ApiHandler<HeartbeatRequest, HeartbeatResponse> {
   return groupApi(
-    heartbeat,
+    codecs.heartbeat,
     (_request, errorCode) => ({ throttleTimeMs: 0, errorCode }),
     async (request) => ({ throttleTimeMs: 0, errorCode: await groups.heartbeat(request.groupId, request.memberId, request.generationId) }),
     reading(),
@@ -157,7 +153,7 @@ export function heartbeatHandler({ groups }: GroupHandlerDeps): ApiHandler<Heart
 
 export function leaveGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<LeaveGroupRequest, LeaveGroupResponse> {
   return groupApi(
-    leaveGroup,
+    codecs.leaveGroup,
     (request, errorCode) => ({ throttleTimeMs: 0, errorCode, members: request.members.map((member) => ({ ...member, errorCode })) }),
     (request) => groups.leave(request),
     reading(),
@@ -166,7 +162,7 @@ export function leaveGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<Leav
 
 export function offsetCommitHandler({ groups }: GroupHandlerDeps): ApiHandler<OffsetCommitRequest, OffsetCommitResponse> {
   return groupApi(
-    offsetCommit,
+    codecs.offsetCommit,
     (request, errorCode) => ({
       throttleTimeMs: 0,
       topics: request.topics.map((topic) => ({
@@ -181,7 +177,7 @@ export function offsetCommitHandler({ groups }: GroupHandlerDeps): ApiHandler<Of
 
 export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<OffsetFetchRequest, OffsetFetchResponse> {
   return groupApi(
-    offsetFetch,
+    codecs.offsetFetch,
     (request, errorCode) => ({
       throttleTimeMs: 0,
       errorCode,
@@ -203,7 +199,7 @@ export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<Off
 
 export function listGroupsHandler({ groups, cluster }: GroupHandlerDeps): ApiHandler<ListGroupsRequest, ListGroupsResponse> {
   return groupApi(
-    listGroups,
+    codecs.listGroups,
     (_request, errorCode) => ({ throttleTimeMs: 0, errorCode, groups: [] }),
     async (_request, context) => {
       const all = (await groups.list()).filter((group) => permitsGroup(context.principal, 'describe', group.groupId));
@@ -234,7 +230,7 @@ export function describeGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<
     authorizedOperations: operationsNotAsked,
   });
   return groupApi(
-    describeGroups,
+    codecs.describeGroups,
     (request, errorCode) => ({ throttleTimeMs: 0, groups: request.groups.map((groupId) => failed(groupId, errorCode)) }),
     async (request, context) => ({
       throttleTimeMs: 0,

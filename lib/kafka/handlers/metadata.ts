@@ -5,22 +5,20 @@
  */
 import { SpoolError } from '../../errors.js';
 import type { TopicItem } from '../../log/index.js';
-import { served, type ApiHandler, type RequestContext } from '../api.js';
-import { apiVersions, type ApiVersionRange, type ApiVersionsRequest, type ApiVersionsResponse } from '../apis/api-versions.js';
-import { Metadata, type MetadataRequest, type MetadataResponse, type MetadataResponseTopic } from '../protocol/messages/metadata.js';
+import type { ApiHandler, RequestContext } from '../api.js';
+import { codecs } from '../served.js';
+import type { ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse } from '../apis/api-versions.js';
+import type { MetadataRequest, MetadataResponse, MetadataResponseTopic } from '../protocol/messages/metadata.js';
 import { ZERO_UUID, type Encodable } from '../protocol/runtime.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
 import { permits, type BrokerDeps } from './deps.js';
 
 export function apiVersionsHandler(versions: () => readonly ApiVersionRange[]): ApiHandler<ApiVersionsRequest, ApiVersionsResponse> {
   return {
-    codec: apiVersions,
+    codec: codecs.apiVersions,
     handle: async () => ({ errorCode: KafkaErrors.NONE, apiKeys: versions(), throttleTimeMs: 0 }),
   };
 }
-
-/** The versions served: what ApiVersions advertises. */
-export const metadataCodec = served(Metadata, { min: 0, max: 13 });
 
 export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<MetadataRequest, Encodable<MetadataResponse>> {
   type Topic = Encodable<MetadataResponseTopic>;
@@ -63,7 +61,7 @@ export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<Metada
   const allowed = (context: RequestContext, name: string) =>
     permits(context.principal, 'read', name) || permits(context.principal, 'write', name);
   return {
-    codec: metadataCodec,
+    codec: codecs.metadata,
     async handle(request, context) {
       // All topics: a null list (v1+), or an empty one in v0.
       const all = request.topics === null || (context.apiVersion === 0 && request.topics.length === 0);

@@ -8,8 +8,9 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import { SpoolError } from '../../errors.js';
 import { later, type ApiHandler, type Handled } from '../api.js';
-import { initProducerId, type InitProducerIdRequest, type InitProducerIdResponse } from '../apis/init-producer-id.js';
-import { produce, type ProducePartitionResponse, type ProduceRequest, type ProduceResponse } from '../apis/produce.js';
+import { codecs } from '../served.js';
+import type { InitProducerIdRequest, InitProducerIdResponse } from '../apis/init-producer-id.js';
+import type { ProducePartitionResponse, ProduceRequest, ProduceResponse } from '../apis/produce.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
 import { noResponse } from '../server.js';
 import { permits, type BrokerDeps } from './deps.js';
@@ -46,7 +47,7 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
     return failed(index, mapped.code, mapped.unexpected ? null : mapped.message, recordErrorsOf(error));
   };
   return {
-    codec: produce,
+    codec: codecs.produce,
     handledFrom: 3,
     refuse,
     async handle(request, context): Promise<Handled<ProduceResponse>> {
@@ -119,7 +120,7 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
 
 export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProducerIdRequest, InitProducerIdResponse> {
   return {
-    codec: initProducerId,
+    codec: codecs.initProducerId,
     refuse: (_request, errorCode) => ({ errorCode, producerId: -1, producerEpoch: -1 }),
     async handle(request) {
       if (request.transactionalId !== null) {

@@ -6,14 +6,8 @@
 import { SpoolError } from '../../errors.js';
 import { allows, allowsGroup, type ApiKeys } from '../../auth.js';
 import type { ApiHandler, Principal } from '../api.js';
-import {
-  saslAuthenticate,
-  saslHandshake,
-  type SaslAuthenticateRequest,
-  type SaslAuthenticateResponse,
-  type SaslHandshakeRequest,
-  type SaslHandshakeResponse,
-} from '../apis/sasl.js';
+import { codecs } from '../served.js';
+import type { SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse } from '../apis/sasl.js';
 import { KafkaErrors } from '../errors.js';
 import type { SaslApiHandler, SaslConnection, SaslOptions } from '../server.js';
 
@@ -47,7 +41,7 @@ type Sasl<Request, Response> = ApiHandler<Request, Response> & SaslApiHandler;
 
 export function saslHandshakeHandler(): Sasl<SaslHandshakeRequest, SaslHandshakeResponse> {
   return {
-    codec: saslHandshake,
+    codec: codecs.saslHandshake,
     handle: () => Promise.reject(new SpoolError('INTERNAL', 'SaslHandshake is served with its connection')),
     async handleSasl(request: unknown, context, connection: SaslConnection) {
       const { mechanism } = request as SaslHandshakeRequest;
@@ -69,7 +63,7 @@ export function saslAuthenticateHandler(): Sasl<SaslAuthenticateRequest, SaslAut
     authBytes: Buffer.alloc(0),
   });
   return {
-    codec: saslAuthenticate,
+    codec: codecs.saslAuthenticate,
     refuse: (_request, errorCode) => answer(errorCode, null),
     handle: () => Promise.reject(new SpoolError('INTERNAL', 'SaslAuthenticate is served with its connection')),
     async handleSasl(request: unknown, _context, connection: SaslConnection) {

@@ -10,7 +10,9 @@ import type { SpoolConfig } from './config.js';
 import { createApp } from './http/app.js';
 import { emitGroupLag } from './groups/metrics.js';
 import { jsonLogger, type Logger } from './logger.js';
+import { prometheusMetrics } from './metrics-prometheus.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { instrumentStores } from './storage/instrumented.js';
 import { startKafkaListener, type KafkaListener } from './kafka/broker.js';
 
 export interface Agent {
@@ -28,9 +30,18 @@ const shutdownGraceMs = 5000;
 
 export async function startAgent(config: SpoolConfig, options: { logger?: Logger; runtime?: Runtime } = {}): Promise<Agent> {
   const logger = options.logger ?? jsonLogger();
-  const runtime = options.runtime ?? (await openRuntime(config, { log: { logger } }));
+  // Prometheus at GET /metrics; EMF too when SPOOL_METRICS=emf. A runtime handed in keeps its own metrics and stores.
+  const prometheus = prometheusMetrics({ lagCacheMs: config.metricsLagCacheMs });
+  const runtime =
+    options.runtime ??
+    (await openRuntime(config, {
+      log: { logger },
+      metrics: prometheus,
+      stores: (stores) => instrumentStores(stores, prometheus.observeStoreCall),
+    }));
   const shutdown = new AbortController();
   const { groups } = runtime;
+  prometheus.watch({ log: runtime.log, groups });
   const app = createApp({
     log: runtime.log,
     shutdown: shutdown.signal,
@@ -39,6 +50,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
     metrics: runtime.metrics,
     groups,
     auth: runtime.auth,
+    prometheus,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: config.host, port: config.httpPort }, () => resolve(started));

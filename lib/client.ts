@@ -113,7 +113,7 @@ export class SpoolClient {
   }
 
   // topics
-  createTopic(name: string, partitions?: number, config?: Record<string, number | string>) {
+  createTopic(name: string, partitions?: number, config?: Record<string, number | string | boolean>) {
     return this.request<{ name: string; partitions: number }>('POST', 'v1/topics', { json: { name, partitions, config } });
   }
   listTopics() {
@@ -122,7 +122,7 @@ export class SpoolClient {
   describeTopic(topic: string) {
     return this.request<TopicDescription>('GET', `v1/topics/${encodeURIComponent(topic)}`);
   }
-  alterTopic(topic: string, change: { partitions?: number; config?: Record<string, number | string> }) {
+  alterTopic(topic: string, change: { partitions?: number; config?: Record<string, number | string | boolean> }) {
     return this.request<{ name: string; partitions: number }>('PATCH', `v1/topics/${encodeURIComponent(topic)}`, { json: change });
   }
   deleteTopic(topic: string) {

@@ -35,6 +35,8 @@ export interface SpoolConfig {
   readonly compactionTailAgeMs: number;
   readonly gcGraceMs: number;
   readonly metrics: 'off' | 'emf';
+  /** How long the agent's GET /metrics reuses consumer lag read from the stores. */
+  readonly metricsLagCacheMs: number;
   /** API keys required on the HTTP API: with SPOOL_AUTH=keys, or when a bootstrap token is set. */
   readonly auth: boolean;
   readonly authToken: string | undefined;
@@ -79,6 +81,7 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_AUTH', 'off, or keys: every API request needs an API key with the right permission (default off)'],
   ['SPOOL_AUTH_TOKEN', 'a bootstrap admin token (turns keys on); make API keys with it'],
   ['SPOOL_METRICS', 'off, or emf: CloudWatch Embedded Metric Format lines on stdout (default off)'],
+  ['SPOOL_METRICS_LAG_CACHE_MS', 'how long GET /metrics reuses consumer lag read from the stores (default 15000)'],
   ['SPOOL_LOG_LEVEL', 'debug, info, warn or error (default info)'],
 ];
 
@@ -111,6 +114,7 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),
     gcGraceMs: intVar(env, 'SPOOL_GC_GRACE_MS', 3_600_000, 1000, 30 * 86_400_000),
     metrics: enumVar(env, 'SPOOL_METRICS', ['off', 'emf'] as const, 'off'),
+    metricsLagCacheMs: intVar(env, 'SPOOL_METRICS_LAG_CACHE_MS', 15_000, 0, 3_600_000),
     auth: enumVar(env, 'SPOOL_AUTH', ['off', 'keys'] as const, 'off') === 'keys' || Boolean(env.SPOOL_AUTH_TOKEN),
     authToken: env.SPOOL_AUTH_TOKEN || undefined,
   };

@@ -41,6 +41,9 @@ export const producerStateKey = (topicId: string, partition: number, producerId:
   pk: partitionPk(topicId, partition),
   sk: `${producerSkPrefix}${producerId}`,
 });
+/** The sk range holding a partition's producer states (a query of its partitionPk), and a state's producer id. */
+export const producerStateSks = { from: producerSkPrefix, to: `${producerSkPrefix}\uffff` } as const;
+export const producerIdOfSk = (sk: string): number => Number(sk.slice(producerSkPrefix.length));
 
 const rowsPkPrefix = 'rows#';
 export const rowsPk = (topicId: string, partition: number): string => `${rowsPkPrefix}${topicId}#${partition}`;
@@ -155,8 +158,8 @@ export const itemKinds: readonly ItemKind[] = (
       'group state',
       'group#<group>',
       groupStateSk,
-      'lib/groups/coordinator.ts, classic.ts',
-      'GroupState: incarnation, generation, members, assignments (classic: the Kafka members)',
+      'lib/groups/coordinator.ts, classic.ts, lib/kafka/consumer-groups.ts',
+      'GroupState: incarnation, generation, members, assignments (classic: the Kafka members; consumer: a KIP-848 group)',
       startsWith(groupPkPrefix),
       exactly(groupStateSk),
     ],

@@ -51,3 +51,15 @@ export function emfMetrics(write: (line: string) => void = (line) => process.std
     },
   };
 }
+
+/** Every observation to each of `sinks` (EMF lines and the Prometheus registry, on an agent with SPOOL_METRICS=emf). */
+export function teeMetrics(...sinks: readonly Metrics[]): Metrics {
+  const live = sinks.filter((sink) => sink !== noMetrics);
+  if (live.length === 0) return noMetrics;
+  if (live.length === 1) return live[0]!;
+  return {
+    emit(values, dimensions, properties) {
+      for (const sink of live) sink.emit(values, dimensions, properties);
+    },
+  };
+}

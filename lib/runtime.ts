@@ -6,7 +6,7 @@
 import type { SpoolConfig } from './config.js';
 import { Log, type LogOptions } from './log/index.js';
 import { openStores, type StoreLocations, type Stores } from './storage/open.js';
-import { emfMetrics, noMetrics, type Metrics } from './metrics.js';
+import { emfMetrics, noMetrics, teeMetrics, type Metrics } from './metrics.js';
 import { ApiKeys } from './auth.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { SpoolError } from './errors.js';
@@ -27,7 +27,14 @@ export interface Runtime {
 
 export async function openRuntime(
   config: SpoolConfig,
-  overrides: { locations?: Partial<StoreLocations>; log?: Partial<LogOptions> } = {},
+  overrides: {
+    locations?: Partial<StoreLocations>;
+    log?: Partial<LogOptions>;
+    /** Where metrics go besides EMF (when SPOOL_METRICS=emf): the agent's Prometheus registry. */
+    metrics?: Metrics;
+    /** Wraps the stores once opened (the agent counts their calls: lib/storage/instrumented.ts). */
+    stores?: (stores: Stores) => Stores;
+  } = {},
 ): Promise<Runtime> {
   // zstd's encoder may load asynchronously (WASM on Node < 22.15); refuse a codec this process cannot encode.
   await compressionReady();
@@ -37,11 +44,12 @@ export async function openRuntime(
       `SPOOL_COMPRESSION=${config.compression} cannot be encoded by this process (Node ${process.version}); choose one of ${supportedCompressions.join(', ')}`,
     );
   }
-  const stores = await openStores(
+  const opened = await openStores(
     { dataDir: config.dataDir, objectStoreUrl: config.objectStoreUrl, metadataStoreUrl: config.metadataStoreUrl, ...overrides.locations },
     { createIfMissing: config.createStores },
   );
-  const metrics = config.metrics === 'emf' ? emfMetrics() : noMetrics;
+  const stores = overrides.stores ? overrides.stores(opened) : opened;
+  const metrics = teeMetrics(config.metrics === 'emf' ? emfMetrics() : noMetrics, overrides.metrics ?? noMetrics);
   const log = new Log({
     stores,
     metrics,

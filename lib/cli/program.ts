@@ -9,7 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { SpoolClient } from '../client.js';
 import { configVariables } from '../config.js';
 import { SpoolError } from '../errors.js';
-import { topicConfigKeys } from '../log/index.js';
+import { isTopicConfigKey, topicConfigRules, type TopicConfigValue } from '../log/index.js';
 import { consume } from './consume.js';
 import { output, type Output } from './output.js';
 import { produce } from './produce.js';
@@ -40,15 +40,25 @@ function integer(name: string, min = 0) {
   };
 }
 
-/** `--config retention.ms=60000`: Kafka's names, sent as the API's snake_case; integers as numbers, other values as text (the server checks both). */
-function configPairs(value: string, previous: Record<string, number | string> = {}): Record<string, number | string> {
-  const match = /^([a-z.]+)=(\S+)$/.exec(value);
+/**
+ * `--config retention.ms=60000`: Kafka's names, sent as the API's snake_case; numbers and booleans
+ * typed by the topic config's rule, other values as text (the server checks both).
+ */
+function configPairs(value: string, previous: Record<string, TopicConfigValue> = {}): Record<string, TopicConfigValue> {
+  const match = /^([a-z0-9.]+)=(\S*)$/.exec(value);
   if (!match)
     throw new InvalidArgumentError(
       `--config takes key=value (e.g. retention.ms=86400000 or message.timestamp.type=LogAppendTime), got ${JSON.stringify(value)}`,
     );
-  const text = match[2]!;
-  return { ...previous, [match[1]!.replaceAll('.', '_')]: /^-?\d+$/.test(text) ? Number(text) : text };
+  const [key, text] = [match[1]!, match[2]!];
+  const kind = isTopicConfigKey(key) ? topicConfigRules[key].kind : 'integer';
+  const typed =
+    (kind === 'integer' || kind === 'double') && /^-?\d+(\.\d+)?$/.test(text)
+      ? Number(text)
+      : kind === 'boolean' && /^(true|false)$/i.test(text)
+        ? text.toLowerCase() === 'true'
+        : text;
+  return { ...previous, [key.replaceAll('.', '_')]: typed };
 }
 
 export function buildProgram(out: Output = output()): Command {
@@ -98,12 +108,12 @@ export function buildProgram(out: Output = output()): Command {
     .command('create <name>')
     .description('create a topic')
     .option('--partitions <n>', 'partition count', integer('--partitions', 1))
-    .option('--config <key=value>', `topic config (${topicConfigKeys.join(', ')}); repeatable`, configPairs)
+    .option('--config <key=value>', 'topic config, as Kafka names it (README, "Topic configuration"); repeatable', configPairs)
     .addHelpText(
       'after',
       examples(['spool topics create orders --partitions 6', 'spool topics create audit --config retention.ms=604800000']),
     )
-    .action(async (name: string, options: { partitions?: number; config?: Record<string, number | string> }) => {
+    .action(async (name: string, options: { partitions?: number; config?: Record<string, TopicConfigValue> }) => {
       const topic = await client().createTopic(name, options.partitions, options.config);
       out.info(`created topic ${topic.name} with ${topic.partitions} partition(s)`);
     });
@@ -140,7 +150,7 @@ export function buildProgram(out: Output = output()): Command {
       'after',
       examples(['spool topics alter orders --partitions 12', 'spool topics alter orders --config retention.ms=3600000']),
     )
-    .action(async (name: string, options: { partitions?: number; config?: Record<string, number | string> }) => {
+    .action(async (name: string, options: { partitions?: number; config?: Record<string, TopicConfigValue> }) => {
       if (options.partitions === undefined && options.config === undefined) throw new UsageError('alter needs --partitions or --config');
       const topic = await client().alterTopic(name, { partitions: options.partitions, config: options.config });
       out.info(`altered topic ${topic.name}: ${topic.partitions} partition(s)`);

@@ -116,6 +116,11 @@ export async function loadOffsets(metadata: MetadataStore, group: string, topics
   return currentOffsets(await metadata.query(groupPk(group), { from: offsetSkPrefix, to: `${offsetSkPrefix}\uffff` }), topics);
 }
 
+/** Deletes the offset items of these `topic/partition` keys (OffsetDelete): each goes as a whole, committed offset and position. */
+export async function deleteOffsetItems(metadata: MetadataStore, group: string, keys: readonly string[]): Promise<void> {
+  for (const key of keys) await metadata.write({ kind: 'delete', key: groupOffsetKey(group, key) });
+}
+
 /**
  * The entries of offset items that belong to the topics as they are now; a topic that does not
  * exist has none. Each topic is looked up once from the cache, and again from the store only when

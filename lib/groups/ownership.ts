@@ -18,16 +18,16 @@ import type { WriteOp } from '../storage/ports.js';
 import { liveMembers, type LoadedGroup, type Vouch } from './items.js';
 import type { GroupState } from './state.js';
 
-/** Which protocol manages a group: Spool's HTTP groups or Kafka's classic JoinGroup/SyncGroup. */
+/** Which protocol manages a group: Spool's HTTP groups or Kafka's (classic JoinGroup/SyncGroup, or KIP-848 ConsumerGroupHeartbeat). */
 export type GroupKind = 'http' | 'kafka';
 
 export function groupKind(state: GroupState): GroupKind {
-  return state.classic ? 'kafka' : 'http';
+  return state.classic || state.consumer ? 'kafka' : 'http';
 }
 
 /** Live members of either kind. */
 export function liveCount(loaded: LoadedGroup, now: number): number {
-  if (loaded.state.classic) return classicLive(loaded, now) ? loaded.state.memberCount : 0;
+  if (groupKind(loaded.state) === 'kafka') return classicLive(loaded, now) ? loaded.state.memberCount : 0;
   return Object.keys(liveMembers(loaded, now)).length;
 }
 
@@ -54,6 +54,7 @@ export function takeOver(state: GroupState): GroupState {
   return {
     ...state,
     classic: undefined,
+    consumer: undefined,
     generation: state.generation + 1,
     assignor: null,
     members: {},
@@ -92,7 +93,20 @@ export function heldView(
       }[];
     }
   | undefined {
-  const { classic } = state;
+  const { classic, consumer } = state;
+  if (consumer) {
+    return {
+      assignor: consumer.assignor,
+      owners: Object.fromEntries(Object.entries(consumer.members).flatMap(([id, m]) => m.assigned.map((key) => [key, id]))),
+      members: Object.entries(consumer.members).map(([memberId, member]) => ({
+        memberId,
+        topics: member.topics,
+        assigned: member.assigned,
+        lastHeartbeatMs: vouch?.renewedMs ?? 0,
+        sessionTimeoutMs: member.sessionTimeoutMs,
+      })),
+    };
+  }
   if (!classic) return undefined;
   return {
     assignor: classic.protocol,
@@ -110,5 +124,5 @@ export function heldView(
 
 /** Whether a Kafka group's members are vouched for by a live coordinator. */
 function classicLive(loaded: LoadedGroup, now: number): boolean {
-  return loaded.state.classic !== undefined && loaded.state.memberCount > 0 && (loaded.vouch?.aliveUntilMs ?? 0) > now;
+  return groupKind(loaded.state) === 'kafka' && loaded.state.memberCount > 0 && (loaded.vouch?.aliveUntilMs ?? 0) > now;
 }

@@ -49,6 +49,27 @@ export interface GroupState {
    * groups. A group changes hands only while it has no live members.
    */
   readonly classic?: ClassicState;
+  /**
+   * Present while Kafka's consumer protocol (KIP-848, ConsumerGroupHeartbeat) manages the group; like
+   * `classic`, `members`, `target` and `owners` stay empty, `memberCount` counts its members and
+   * `generation` is its group epoch. Absent otherwise.
+   */
+  readonly consumer?: ConsumerProtocolState;
+}
+
+/** The durable part of a KIP-848 group: what HTTP describes, and the coordinator's group, opaque here. */
+export interface ConsumerProtocolState {
+  readonly assignor: string;
+  readonly members: Readonly<Record<string, ConsumerProtocolMember>>;
+  /** The coordinator's whole group (lib/kafka/groups/consumer-state.ts ConsumerGroup), as plain data. */
+  readonly group: Readonly<Record<string, unknown>>;
+}
+
+export interface ConsumerProtocolMember {
+  readonly topics: readonly string[];
+  /** `topic/partition` keys it holds (assigned or still revoking). */
+  readonly assigned: readonly string[];
+  readonly sessionTimeoutMs: number;
 }
 
 /**
@@ -103,6 +124,7 @@ export type GroupPhase = 'empty' | 'stable' | 'rebalancing';
 export function phaseOf(state: GroupState): GroupPhase {
   if (state.memberCount === 0) return 'empty';
   if (state.classic) return 'stable'; // as last written: a Kafka rebalance is not written
+  if (state.consumer) return 'stable'; // KIP-848 groups reconcile member by member: no group-wide rebalance
   const keys = new Set([...Object.keys(state.target), ...Object.keys(state.owners)]);
   for (const key of keys) if (state.target[key] !== state.owners[key]) return 'rebalancing';
   return 'stable';

@@ -39,6 +39,8 @@ export interface AppOptions {
   readonly metrics?: Metrics;
   /** API keys: every request but to routes declared public (/healthz, /openapi.json) needs one with the permission its route declares. @default none (open) */
   readonly auth?: ApiKeys;
+  /** Metrics in Prometheus text format, served at GET /metrics (the agent's; lib/metrics-prometheus.ts). @default not served */
+  readonly prometheus?: { readonly contentType: string; scrape(): Promise<string> };
 }
 
 export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
@@ -60,6 +62,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   app.route('/', groupRoutes(options.groups, options.shutdown));
   if (options.auth) app.route('/', keyRoutes(options.auth));
   app.route('/', adminRoutes(options.log));
+  if (options.prometheus) app.route('/', metricsRoutes(options.prometheus));
   return app;
 }
 
@@ -73,5 +76,17 @@ function publicRoutes(document: () => unknown) {
   const app = newRouter();
   app.get('/healthz', requires({ public: true }), (c) => c.json({ status: 'ok' }));
   app.get('/openapi.json', requires({ public: true }), (c) => c.json(document()));
+  return app;
+}
+
+/**
+ * Prometheus scrapes: read on every topic (a key with `{"topics": "*", "actions": ["read"]}`),
+ * since the metrics name every topic and group and their offsets. Not in /openapi.json: the format is Prometheus's.
+ */
+function metricsRoutes(prometheus: NonNullable<AppOptions['prometheus']>) {
+  const app = newRouter();
+  app.get('/metrics', requires({ service: 'read' }), async (c) =>
+    c.body(await prometheus.scrape(), 200, { 'content-type': prometheus.contentType }),
+  );
   return app;
 }

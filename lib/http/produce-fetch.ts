@@ -164,7 +164,14 @@ export function recordRoutes(options: RecordRoutesOptions) {
       }
       const offset = await resolveOffset(log, topic, partition, query.offset);
       const result = await log.fetch(topic, partition, offset, { ...fetchOptions, waitMs: query.wait_ms, signal: options.shutdown });
-      metrics.emit({ RecordsFetched: [result.records.length, 'Count'] }, {}, { topic, partition });
+      metrics.emit(
+        {
+          RecordsFetched: [result.records.length, 'Count'],
+          BytesFetched: [result.records.reduce((sum, r) => sum + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0), 'Bytes'],
+        },
+        {},
+        { topic, partition },
+      );
       return c.json(
         {
           records: result.records.map((r) => toJsonRecord(r, encoding)),

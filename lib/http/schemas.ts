@@ -27,9 +27,19 @@ export function configField(key: TopicConfigKey): string {
  */
 const configSchema = (key: TopicConfigKey) => {
   const rule = topicConfigRules[key];
-  return rule.kind === 'enum'
-    ? z.string().openapi({ enum: [...rule.values], description: rule.meaning })
-    : z.number().openapi({ minimum: rule.min, maximum: rule.max, description: rule.meaning });
+  switch (rule.kind) {
+    case 'enum':
+      return z.string().openapi({ enum: [...rule.values], description: rule.meaning });
+    case 'integer':
+    case 'double':
+      return z.number().openapi({ minimum: rule.min, maximum: rule.max, description: rule.meaning });
+    case 'boolean':
+      return z.boolean().openapi({ description: rule.meaning });
+    case 'list':
+      return z.string().openapi({ description: `${rule.meaning}; a comma-separated list of ${rule.items}` });
+    case 'string':
+      return z.string().openapi({ description: `${rule.meaning}; ${rule.shape}` });
+  }
 };
 
 export const TopicConfigBody = z

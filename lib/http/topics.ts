@@ -2,9 +2,10 @@
  * Topic routes of the HTTP API: create, list, describe, alter and delete, over the Log façade.
  * Config travels as Kafka's keys with "." spelled "_" (schemas.ts); the engine checks the values.
  * Creating, altering and deleting need admin on the topic; describing, read; the list holds only the
- * topics the key may read.
+ * topics the key may read. Deleting records (Kafka's DeleteRecords) raises a partition's earliest offset
+ * and needs admin.
  */
-import type { z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { topicConfigKeys, type Log, type TopicConfig, type TopicItem } from '../log/index.js';
 import { declareRoute, permitted } from './access.js';
 import { newRouter } from './middleware.js';
@@ -87,8 +88,39 @@ export function topicRoutes(log: Log) {
     },
   );
 
+  app.openapi(
+    declareRoute('post', '/v1/topics/{topic}/partitions/{partition}/delete-records', {
+      summary: 'Delete the records before an offset: raise the partition’s earliest offset (Kafka’s DeleteRecords)',
+      access: { topic: 'admin', from: 'param:topic' },
+      request: {
+        params: s.PartitionParams,
+        body: { content: { 'application/json': { schema: DeleteRecordsBody } }, required: true },
+      },
+      responses: { 200: json(DeleteRecordsOut, 'the earliest offset now'), ...errorResponses(400, 404, 416) },
+    }),
+    async (c) => {
+      const { topic, partition } = c.req.valid('param');
+      const { before_offset } = c.req.valid('json');
+      const before = before_offset === 'high_watermark' ? 'high-watermark' : before_offset;
+      const { logStartOffset } = await log.deleteRecordsBefore(topic, partition, before);
+      return c.json({ earliest_offset: logStartOffset }, 200);
+    },
+  );
+
   return app;
 }
+
+const DeleteRecordsBody = z
+  .object({
+    before_offset: z
+      .union([z.number().int().min(0), z.literal('high_watermark')])
+      .openapi({ description: 'records at offsets below this are deleted; "high_watermark" deletes every record', example: 100 }),
+  })
+  .openapi('DeleteRecords');
+
+const DeleteRecordsOut = z
+  .object({ earliest_offset: z.number().int().openapi({ description: 'the first offset still readable (never lowered)' }) })
+  .openapi('DeleteRecordsResult');
 
 function toTopicConfig(config: z.infer<typeof s.TopicConfigBody> | undefined): Partial<TopicConfig> {
   const out: Record<string, unknown> = {};

@@ -1,7 +1,8 @@
 /**
  * What one Kafka API is to the server: a codec (pure: bytes ⇄ objects, per version) and a handler
- * (the broker's behaviour, over the engine). Codecs live in apis/<name>.ts, each headed by the
- * protocol grammar; handlers in handlers/*.ts. The server (server.ts) frames, dispatches, and keeps
+ * (the broker's behaviour, over the engine). Codecs are the generated message pairs
+ * (protocol/messages/<api>.ts, each headed by its grammar) narrowed with `served` in served.ts;
+ * handlers are in handlers/*.ts. The server (server.ts) frames, dispatches, and keeps
  * responses in request order per connection.
  */
 import type { Encodable, MessagePair } from './protocol/runtime.js';
@@ -15,6 +16,11 @@ export interface ApiCodec<Request, Response> {
   readonly maxVersion: number;
   /** First flexible (tagged-field) version; absent when no advertised version is flexible. */
   readonly flexibleFrom?: number;
+  /**
+   * Advertised versions below this one are refused (UNSUPPORTED_VERSION, or the handler's own
+   * refusal): advertised because clients probe them to detect features (server.ts), not carried out.
+   */
+  readonly handledFrom?: number;
   decodeRequest(reader: KafkaReader, version: number): Request;
   encodeResponse(writer: KafkaWriter, version: number, response: Response): void;
 }
@@ -26,9 +32,10 @@ export interface ApiCodec<Request, Response> {
  */
 export function served<Request, Response>(
   pair: MessagePair<Request, Response>,
-  versions: { readonly min: number; readonly max: number },
+  versions: { readonly min: number; readonly max: number; readonly handledFrom?: number },
 ): ApiCodec<Request, Encodable<Response>> {
-  if (versions.min < pair.minVersion || versions.max > pair.maxVersion || versions.min > versions.max) {
+  const { handledFrom = versions.min } = versions;
+  if (versions.min < pair.minVersion || versions.max > pair.maxVersion || handledFrom < versions.min || handledFrom > versions.max) {
     throw new Error(
       `${pair.name} versions ${versions.min}-${versions.max} are outside the generated ${pair.minVersion}-${pair.maxVersion}`,
     );
@@ -38,6 +45,7 @@ export function served<Request, Response>(
     name: pair.name,
     minVersion: versions.min,
     maxVersion: versions.max,
+    handledFrom: handledFrom > versions.min ? handledFrom : undefined,
     flexibleFrom: pair.flexibleFrom !== undefined && pair.flexibleFrom <= versions.max ? pair.flexibleFrom : undefined,
     decodeRequest: (reader, version) => pair.decodeRequest(reader, version),
     encodeResponse: (writer, version, response) => pair.encodeResponse(writer, version, response),
@@ -56,6 +64,20 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   /** The same object for every request of one connection: the key of a handler's per-connection state (in a WeakMap). */
   readonly connection: object;
+  /** The connection's SASL state: what SaslHandshake and SaslAuthenticate change. */
+  readonly sasl: SaslConnection;
+}
+
+/** A connection's SASL state, as the SASL handlers see and change it. */
+export interface SaslConnection {
+  /** The listener's mechanisms; none on a listener without SASL. */
+  readonly mechanisms: readonly string[];
+  /** The mechanism a SaslHandshake v1 chose, which SaslAuthenticate then uses. */
+  mechanism(): string | undefined;
+  /** Chooses the mechanism; after a v0 handshake the next frame is a bare token (server.ts reads it). */
+  handshake(mechanism: string, version: number): void;
+  /** Checks the token for the handshake's mechanism; the principal on success (else the connection closes once answered). */
+  authenticate(token: Buffer): Promise<Principal | undefined>;
 }
 
 export interface Principal {
@@ -77,8 +99,8 @@ export type Handled<Response> = Response | { readonly later: Promise<Response> }
 
 export interface ApiHandler<Request, Response> {
   readonly codec: ApiCodec<Request, Response>;
-  /** Versions from the advertised minimum up to this one (exclusive) are refused: see server.ts. */
-  readonly handledFrom?: number;
+  /** Served before SASL authentication completes, on a listener that requires it (ApiVersions and SASL itself). */
+  readonly beforeAuthentication?: boolean;
   handle(request: Request, context: RequestContext): Promise<Handled<Response>>;
   /** The answer for a request this server will not carry out (an old version, authorization). */
   refuse?(request: Request, errorCode: number): Response;

@@ -12,13 +12,24 @@ import type { Log } from '../log/index.js';
 import type { MetadataStore } from '../storage/ports.js';
 import type { ApiHandler } from './api.js';
 import { ClassicGroups, type ClassicGroupsOptions } from './classic-groups.js';
+import { ConsumerGroups } from './consumer-groups.js';
+import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from './handlers/consumer-groups.js';
 import { StoreCluster } from './cluster.js';
 import { groupHandlers } from './handlers/groups.js';
-import { createTopicsHandler, deleteTopicsHandler, describeConfigsHandler } from './handlers/admin.js';
+import {
+  createPartitionsHandler,
+  createTopicsHandler,
+  deleteRecordsHandler,
+  deleteTopicsHandler,
+  describeClusterHandler,
+  describeLogDirsHandler,
+  describeTopicPartitionsHandler,
+} from './handlers/admin.js';
+import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './handlers/configs.js';
 import type { BrokerDeps } from './handlers/deps.js';
 import { fetchHandler, listOffsetsHandler } from './handlers/fetch.js';
 import { apiVersionsHandler, metadataHandler } from './handlers/metadata.js';
-import { initProducerIdHandler, produceHandler } from './handlers/produce.js';
+import { describeProducersHandler, initProducerIdHandler, produceHandler } from './handlers/produce.js';
 import { apiKeySasl, saslAuthenticateHandler, saslHandshakeHandler } from './handlers/sasl.js';
 import { KafkaServer } from './server.js';
 
@@ -62,23 +73,42 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     fetchHandler(deps),
     listOffsetsHandler(deps),
     initProducerIdHandler(deps),
+    describeProducersHandler(deps),
     createTopicsHandler(deps),
     deleteTopicsHandler(deps),
+    createPartitionsHandler(deps),
+    deleteRecordsHandler(deps),
+    describeLogDirsHandler(deps),
+    describeClusterHandler(deps),
+    describeTopicPartitionsHandler(deps),
     describeConfigsHandler(deps),
+    alterConfigsHandler(deps),
+    incrementalAlterConfigsHandler(deps),
     saslHandshakeHandler(),
     saslAuthenticateHandler(),
     ...groupHandlers({ groups: classic, cluster: deps.cluster }),
+    consumerGroupHeartbeatHandler({ consumerGroups }),
+    consumerGroupDescribeHandler({ consumerGroups }),
   ];
   const advertisedHost = options.advertisedHost === 'auto' ? machineAddress() : (options.advertisedHost ?? options.host);
   const cluster = new StoreCluster(options.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
   const metrics = options.metrics ?? noMetrics;
   const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster, metrics };
+  // KIP-848 groups (ConsumerGroupHeartbeat), coordinated by the same lease as classic groups.
+  const consumerGroups = new ConsumerGroups({
+    log: options.log,
+    metadata: options.metadata,
+    cluster,
+    topicIdentities: options.groups.topicIdentities,
+    logger: options.logger,
+  });
   const classic = new ClassicGroups({
     log: options.log,
     metadata: options.metadata,
     groups: options.groups,
     cluster,
     logger: options.logger,
+    consumer: consumerGroups,
     ...options.groupTimeouts,
   });
   server = new KafkaServer({
@@ -99,6 +129,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     close: async () => {
       // Requests held open by a rebalance are answered first, so connections can drain.
       classic.close();
+      consumerGroups.close();
       await server!.close();
       await cluster.stop();
     },

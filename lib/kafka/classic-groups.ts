@@ -9,6 +9,7 @@
  *   classic-store.ts       what is written (a generation, an Empty group, the vouch), and ownership
  *   offsets.ts             OffsetCommit, OffsetFetch, over the offset items every group kind shares
  *   describe.ts            DescribeGroups, ListGroups
+ *   admin.ts               DeleteGroups, OffsetDelete
  *
  * Why here and not in lib/groups: the protocol is a rendezvous of blocked requests (every JoinGroup
  * waits for the others, every SyncGroup for the leader's), which only one process can hold, and it
@@ -26,24 +27,20 @@
  *   handed out but never written never let anyone commit, so handing its number out again is safe.
  *
  * Not supported: static membership (group.instance.id is kept and shown, but a member that restarts
- * with the same instance id joins as a new member), and KIP-848's consumer protocol.
+ * with the same instance id joins as a new member). KIP-848's consumer protocol is consumer-groups.ts; its
+ * members' commits come through offsets.ts here, fenced by member epoch (`consumer` option).
  */
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Log } from '../log/index.js';
 import type { Logger } from '../logger.js';
 import type { MetadataStore } from '../storage/ports.js';
 import type { ClusterView } from './cluster.js';
-import type { DescribedGroup } from './apis/describe-groups.js';
-import type { JoinGroupRequest, JoinGroupResponse } from './apis/join-group.js';
-import type { LeaveGroupRequest, LeaveGroupResponse } from './apis/leave-group.js';
-import type { OffsetCommitRequest, OffsetCommitResponse } from './apis/offset-commit.js';
-import type { OffsetFetchRequest, OffsetFetchResponse } from './apis/offset-fetch.js';
-import type { SyncGroupRequest, SyncGroupResponse } from './apis/sync-group.js';
 import { KafkaErrors } from './errors.js';
+import { deleteGroup, deleteOffsets } from './groups/admin.js';
 import { ClassicMembership, type MembershipTimeouts } from './groups/classic-membership.js';
 import { transition } from './groups/classic-state.js';
 import { ClassicGroupStore } from './groups/classic-store.js';
-import { describeGroup, listGroups } from './groups/describe.js';
+import { describeGroup, type ListedGroup, listGroups } from './groups/describe.js';
 import {
   failJoin,
   failSync,
@@ -54,7 +51,15 @@ import {
   type GroupContext,
   type Scheduler,
 } from './groups/group.js';
-import { GroupOffsets } from './groups/offsets.js';
+import { type ConsumerCommits, GroupOffsets } from './groups/offsets.js';
+import type { DescribedGroup } from './protocol/messages/describe-groups.js';
+import type { JoinGroupRequest, JoinGroupResponse } from './protocol/messages/join-group.js';
+import type { LeaveGroupResponse, MemberIdentity } from './protocol/messages/leave-group.js';
+import type { OffsetCommitRequest, OffsetCommitResponse } from './protocol/messages/offset-commit.js';
+import type { OffsetDeleteRequest, OffsetDeleteResponse } from './protocol/messages/offset-delete.js';
+import type { OffsetFetchRequestGroup, OffsetFetchResponseGroup } from './protocol/messages/offset-fetch.js';
+import type { SyncGroupRequest, SyncGroupResponse } from './protocol/messages/sync-group.js';
+import type { Encodable } from './protocol/runtime.js';
 
 export { errorJoin, GroupRefusal, realScheduler, type ClientInfo, type Scheduler } from './groups/group.js';
 
@@ -67,6 +72,8 @@ export interface ClassicGroupsOptions extends MembershipTimeouts {
   readonly logger?: Logger;
   /** @default real time */
   readonly scheduler?: Scheduler;
+  /** KIP-848 groups (consumer-groups.ts): their members' commits are fenced by member epoch. @default none */
+  readonly consumer?: ConsumerCommits;
 }
 
 export class ClassicGroups {
@@ -93,7 +100,7 @@ export class ClassicGroups {
     };
     this.store = new ClassicGroupStore(this.context);
     this.membership = new ClassicMembership(this.context, this.store, options);
-    this.offsets = new GroupOffsets(this.context, this.membership);
+    this.offsets = new GroupOffsets(this.context, this.membership, options.consumer);
   }
 
   /** Answers once the rebalance this join belongs to completes (or at once, with an error or the current generation). */
@@ -109,25 +116,44 @@ export class ClassicGroups {
     return this.membership.heartbeat(groupId, memberId, generationId);
   }
 
-  leave(request: LeaveGroupRequest): Promise<LeaveGroupResponse> {
-    return this.membership.leave(request);
+  leave(groupId: string, members: readonly MemberIdentity[]): Promise<LeaveGroupResponse> {
+    return this.membership.leave(groupId, members);
   }
 
-  commitOffsets(request: OffsetCommitRequest, allowed: (topic: string) => boolean): Promise<OffsetCommitResponse> {
-    return this.offsets.commit(request, allowed);
+  /** `byTopicId`: the request names its topics by id (OffsetCommit v10+). */
+  commitOffsets(
+    request: OffsetCommitRequest,
+    allowed: (topic: string) => boolean,
+    byTopicId: boolean,
+  ): Promise<Encodable<OffsetCommitResponse>> {
+    return this.offsets.commit(request, allowed, byTopicId);
   }
 
-  /** Committed offsets; -1 for a partition with none. `topics: null` answers every committed partition. */
-  fetchOffsets(request: OffsetFetchRequest, allowed: (topic: string) => boolean): Promise<OffsetFetchResponse> {
-    return this.offsets.fetch(request, allowed);
+  /** One group's committed offsets; -1 for a partition with none. `topics: null` answers every committed partition. */
+  fetchOffsets(
+    request: Pick<OffsetFetchRequestGroup, 'groupId' | 'topics'>,
+    allowed: (topic: string) => boolean,
+    byTopicId: boolean,
+  ): Promise<Encodable<OffsetFetchResponseGroup>> {
+    return this.offsets.fetch(request, allowed, byTopicId);
+  }
+
+  /** Deletes an empty group with all its items (DeleteGroups). */
+  deleteGroup(groupId: string): Promise<void> {
+    return deleteGroup(this.context, groupId);
+  }
+
+  /** Deletes committed offsets of topics the group does not consume (OffsetDelete). */
+  deleteOffsets(request: OffsetDeleteRequest, allowed: (topic: string) => boolean): Promise<Encodable<OffsetDeleteResponse>> {
+    return deleteOffsets(this.context, request, allowed);
   }
 
   describe(groupId: string): Promise<DescribedGroup> {
     return describeGroup(this.context, groupId);
   }
 
-  /** Every group in the store, and Kafka groups still forming here; with their protocol type. */
-  list(): Promise<{ groupId: string; protocolType: string }[]> {
+  /** Every group in the store, and Kafka groups still forming here; with their protocol type, state and type. */
+  list(): Promise<ListedGroup[]> {
     return listGroups(this.context);
   }
 

@@ -4,51 +4,78 @@
  * fuzz tests decode every entry at every version; the README's API table is generated from it.
  *
  * An entry is a generated message pair (protocol/messages/*.ts) narrowed with `served` to the
- * versions handled, or (until each moves to its generated pair) a hand-written codec in apis/.
+ * versions handled.
  */
 import type { ApiCodec } from './api.js';
 import { served } from './api.js';
-import { apiVersions } from './apis/api-versions.js';
-import { createTopics } from './apis/create-topics.js';
-import { deleteTopics } from './apis/delete-topics.js';
-import { describeConfigs } from './apis/describe-configs.js';
-import { describeGroups } from './apis/describe-groups.js';
-import { findCoordinator } from './apis/find-coordinator.js';
-import { heartbeat } from './apis/heartbeat.js';
-import { initProducerId } from './apis/init-producer-id.js';
-import { joinGroup } from './apis/join-group.js';
-import { leaveGroup } from './apis/leave-group.js';
-import { listGroups } from './apis/list-groups.js';
-import { offsetCommit } from './apis/offset-commit.js';
-import { offsetFetch } from './apis/offset-fetch.js';
-import { produce } from './apis/produce.js';
-import { saslAuthenticate, saslHandshake } from './apis/sasl.js';
-import { syncGroup } from './apis/sync-group.js';
+import { AlterConfigs } from './protocol/messages/alter-configs.js';
+import { ApiVersions } from './protocol/messages/api-versions.js';
+import { DescribeConfigs } from './protocol/messages/describe-configs.js';
 import { Fetch } from './protocol/messages/fetch.js';
+import { Produce } from './protocol/messages/produce.js';
+import { SaslAuthenticate } from './protocol/messages/sasl-authenticate.js';
+import { SaslHandshake } from './protocol/messages/sasl-handshake.js';
+import { DeleteGroups } from './protocol/messages/delete-groups.js';
+import { DescribeGroups } from './protocol/messages/describe-groups.js';
+import { DescribeProducers } from './protocol/messages/describe-producers.js';
+import { FindCoordinator } from './protocol/messages/find-coordinator.js';
+import { Heartbeat } from './protocol/messages/heartbeat.js';
+import { InitProducerId } from './protocol/messages/init-producer-id.js';
+import { JoinGroup } from './protocol/messages/join-group.js';
+import { LeaveGroup } from './protocol/messages/leave-group.js';
+import { ListGroups } from './protocol/messages/list-groups.js';
+import { OffsetCommit } from './protocol/messages/offset-commit.js';
+import { OffsetDelete } from './protocol/messages/offset-delete.js';
+import { OffsetFetch } from './protocol/messages/offset-fetch.js';
+import { SyncGroup } from './protocol/messages/sync-group.js';
+import { IncrementalAlterConfigs } from './protocol/messages/incremental-alter-configs.js';
 import { ListOffsets } from './protocol/messages/list-offsets.js';
+import { ConsumerGroupDescribe } from './protocol/messages/consumer-group-describe.js';
+import { ConsumerGroupHeartbeat } from './protocol/messages/consumer-group-heartbeat.js';
 import { Metadata } from './protocol/messages/metadata.js';
+import { CreatePartitions } from './protocol/messages/create-partitions.js';
+import { CreateTopics } from './protocol/messages/create-topics.js';
+import { DeleteRecords } from './protocol/messages/delete-records.js';
+import { DeleteTopics } from './protocol/messages/delete-topics.js';
+import { DescribeCluster } from './protocol/messages/describe-cluster.js';
+import { DescribeLogDirs } from './protocol/messages/describe-log-dirs.js';
+import { DescribeTopicPartitions } from './protocol/messages/describe-topic-partitions.js';
 
 export const codecs = {
-  produce,
-  fetch: served(Fetch, { min: 0, max: 18 }),
+  // Produce v0-2 and Fetch v0-3 carry message sets older than RecordBatch v2, the only format stored (no down-conversion);
+  // advertised from 0 for librdkafka's feature probes, refused with UNSUPPORTED_VERSION.
+  produce: served(Produce, { min: 0, max: 13, handledFrom: 3 }),
+  fetch: served(Fetch, { min: 0, max: 18, handledFrom: 4 }),
   listOffsets: served(ListOffsets, { min: 0, max: 11 }),
   metadata: served(Metadata, { min: 0, max: 13 }),
-  offsetCommit,
-  offsetFetch,
-  findCoordinator,
-  joinGroup,
-  heartbeat,
-  leaveGroup,
-  syncGroup,
-  describeGroups,
-  listGroups,
-  saslHandshake,
-  apiVersions,
-  createTopics,
-  deleteTopics,
-  initProducerId,
-  describeConfigs,
-  saslAuthenticate,
+  offsetCommit: served(OffsetCommit, { min: 0, max: 10 }),
+  offsetFetch: served(OffsetFetch, { min: 0, max: 10 }),
+  findCoordinator: served(FindCoordinator, { min: 0, max: 6 }),
+  joinGroup: served(JoinGroup, { min: 0, max: 9 }),
+  heartbeat: served(Heartbeat, { min: 0, max: 4 }),
+  leaveGroup: served(LeaveGroup, { min: 0, max: 5 }),
+  syncGroup: served(SyncGroup, { min: 0, max: 5 }),
+  describeGroups: served(DescribeGroups, { min: 0, max: 6 }),
+  listGroups: served(ListGroups, { min: 0, max: 5 }),
+  saslHandshake: served(SaslHandshake, { min: 0, max: 1 }),
+  apiVersions: served(ApiVersions, { min: 0, max: 4 }),
+  createTopics: served(CreateTopics, { min: 0, max: 7 }),
+  deleteTopics: served(DeleteTopics, { min: 0, max: 6 }),
+  deleteRecords: served(DeleteRecords, { min: 0, max: 2 }),
+  initProducerId: served(InitProducerId, { min: 0, max: 5 }),
+  describeConfigs: served(DescribeConfigs, { min: 0, max: 4 }),
+  alterConfigs: served(AlterConfigs, { min: 0, max: 2 }),
+  incrementalAlterConfigs: served(IncrementalAlterConfigs, { min: 0, max: 1 }),
+  saslAuthenticate: served(SaslAuthenticate, { min: 0, max: 2 }),
+  describeLogDirs: served(DescribeLogDirs, { min: 0, max: 4 }),
+  createPartitions: served(CreatePartitions, { min: 0, max: 3 }),
+  describeCluster: served(DescribeCluster, { min: 0, max: 2 }),
+  describeTopicPartitions: served(DescribeTopicPartitions, { min: 0, max: 0 }),
+  deleteGroups: served(DeleteGroups, { min: 0, max: 3 }),
+  offsetDelete: served(OffsetDelete, { min: 0, max: 0 }),
+  consumerGroupHeartbeat: served(ConsumerGroupHeartbeat, { min: 0, max: 1 }),
+  consumerGroupDescribe: served(ConsumerGroupDescribe, { min: 0, max: 1 }),
+  describeProducers: served(DescribeProducers, { min: 0, max: 0 }),
 } as const;
 
 /** Every served codec, by API key. */

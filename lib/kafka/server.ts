@@ -16,9 +16,9 @@
  *   unknown API key or version) closes that connection: it cannot be answered, because the answer's
  *   layout depends on what could not be read. An oversized frame closes the connection before it is
  *   buffered. A request that parses but fails is answered with the API's error code.
- * - Before SASL authentication completes on a listener that requires it, only ApiVersions,
- *   SaslHandshake and SaslAuthenticate are served, and a frame over 512 KiB (Kafka's
- *   sasl.server.max.receive.size) closes the connection before it is read.
+ * - Before SASL authentication completes on a listener that requires it, only the handlers marked
+ *   `beforeAuthentication` (ApiVersions, SaslHandshake, SaslAuthenticate) are served, and a frame
+ *   over 512 KiB (Kafka's sasl.server.max.receive.size) closes the connection before it is read.
  * - Memory is bounded across connections: a frame's declared size is reserved from
  *   `maxBufferedBytes` before its bytes are read, and released once its request is answered (or
  *   the connection closes). A connection whose next frame does not fit waits, unread (back-pressure,
@@ -29,9 +29,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
 import { noMetrics, type Metrics } from '../metrics.js';
-import { isLater, type ApiHandler, type Principal, type RequestContext } from './api.js';
-import { apiVersions, type ApiVersionRange } from './apis/api-versions.js';
+import { isLater, type ApiHandler, type Principal, type RequestContext, type SaslConnection } from './api.js';
 import { KafkaErrors, kafkaErrorFor } from './errors.js';
+import { ApiVersions, type ApiVersion } from './protocol/messages/api-versions.js';
 import { KafkaReader, KafkaWriter } from './wire.js';
 
 export interface KafkaServerOptions {
@@ -58,8 +58,6 @@ export interface SaslOptions {
 /** A handler's answer when the protocol sends none (Produce with acks=0). */
 export const noResponse: unique symbol = Symbol('no response');
 
-/** The APIs served before authentication. */
-const preAuthApis = new Set([18, 17, 36]);
 /** Largest frame read before authentication (Kafka's sasl.server.max.receive.size). */
 export const maxUnauthenticatedFrameBytes = 512 * 1024;
 
@@ -69,7 +67,7 @@ export class KafkaServer {
   private readonly connections = new Set<Connection>();
   private readonly maxRequestBytes: number;
   readonly maxInflight: number;
-  readonly versions: ApiVersionRange[];
+  readonly versions: ApiVersion[];
   private readonly maxBufferedBytes: number;
   /** Bytes reserved for frames being read or in flight, across connections. */
   private reservedBytes = 0;
@@ -187,12 +185,15 @@ class Connection {
   private accepting = 0;
   /** Waiting for the server to release reserved bytes before reading the next frame. */
   private waitingForMemory = false;
+  /** The connection's SASL state, as requests see it. */
+  private readonly sasl: SaslConnection;
 
   constructor(
     private readonly server: KafkaServer,
     private readonly socket: Socket,
     private readonly maxRequestBytes: number,
   ) {
+    this.sasl = this.saslState();
     socket.setNoDelay(true);
     socket.on('data', (data) => this.receive(data));
     socket.on('error', () => this.destroy());
@@ -327,10 +328,10 @@ class Connection {
       if (handler === undefined) return this.refuse(header, `unknown API key ${apiKey}`);
       const { codec } = handler;
       if (apiVersion < codec.minVersion || apiVersion > codec.maxVersion) {
-        if (apiKey === apiVersions.key) return this.respondUnsupportedApiVersions(header);
+        if (apiKey === ApiVersions.apiKey) return this.respondUnsupportedApiVersions(header);
         return this.refuse(header, `${codec.name} version ${apiVersion} is outside [${codec.minVersion}, ${codec.maxVersion}]`);
       }
-      if (!this.authenticated && !preAuthApis.has(apiKey)) return this.refuse(header, `${codec.name} before SASL authentication`);
+      if (!this.authenticated && !handler.beforeAuthentication) return this.refuse(header, `${codec.name} before SASL authentication`);
       const flexible = codec.flexibleFrom !== undefined && apiVersion >= codec.flexibleFrom;
       reader = new KafkaReader(frame, flexible, `${codec.name} v${apiVersion} request`);
       reader.bytes.pos = classic.bytes.pos;
@@ -347,14 +348,15 @@ class Connection {
       principal: this.principal,
       signal: this.abort.signal,
       connection: this,
+      sasl: this.sasl,
     };
     let answer: Promise<unknown>;
-    if (handler.handledFrom !== undefined && header.apiVersion < handler.handledFrom) {
+    if (handler.codec.handledFrom !== undefined && header.apiVersion < handler.codec.handledFrom) {
       if (!handler.refuse) return this.refuse(header, `${handler.codec.name} version ${header.apiVersion} is not served`);
       answer = Promise.resolve(handler.refuse(request, KafkaErrors.UNSUPPORTED_VERSION));
     } else {
       try {
-        const handled = await this.handle(handler, request, context);
+        const handled = await handler.handle(request, context);
         answer = isLater(handled) ? handled.later : Promise.resolve(handled);
       } catch (error) {
         answer = Promise.reject(error);
@@ -367,15 +369,8 @@ class Connection {
     }
   }
 
-  private async handle(handler: ApiHandler<unknown, unknown>, request: unknown, context: RequestContext): Promise<unknown> {
-    // SASL handlers change the connection's state, so they get the connection itself.
-    if (handler.codec.key === 17 || handler.codec.key === 36)
-      return (handler as unknown as SaslApiHandler).handleSasl(request, context, this.sasl());
-    return handler.handle(request, context);
-  }
-
-  /** What the SASL handlers may do to this connection. */
-  private sasl(): SaslConnection {
+  /** What the SASL handlers may do to this connection (RequestContext.sasl). */
+  private saslState(): SaslConnection {
     const options = this.server.options.sasl;
     return {
       mechanisms: options?.mechanisms ?? [],
@@ -444,6 +439,7 @@ class Connection {
           Requests: [1, 'Count'],
           Latency: [performance.now() - startedMs, 'Milliseconds'],
           Errors: [failed || chunks === null ? 1 : 0, 'Count'],
+          ResponseBytes: [chunks?.reduce((sum, chunk) => sum + chunk.length, 0) ?? 0, 'Bytes'],
         },
         { Route: `Kafka ${handler.codec.name}` },
       ),
@@ -459,7 +455,7 @@ class Connection {
       const writer = new KafkaWriter(flexible);
       writer.int32(0).int32(header.correlationId);
       // ApiVersions answers with header v0 even when flexible.
-      if (flexible && codec.key !== apiVersions.key) writer.taggedFields();
+      if (flexible && codec.key !== ApiVersions.apiKey) writer.taggedFields();
       codec.encodeResponse(writer, header.apiVersion, response);
       const chunks = writer.finish();
       chunks[0]!.writeInt32BE(writer.sizeBytes - 4, 0);
@@ -504,7 +500,7 @@ class Connection {
   private respondUnsupportedApiVersions(header: Header): void {
     const writer = new KafkaWriter(false);
     writer.int32(0).int32(header.correlationId);
-    apiVersions.encodeResponse(writer, 0, { errorCode: KafkaErrors.UNSUPPORTED_VERSION, apiKeys: this.server.versions, throttleTimeMs: 0 });
+    ApiVersions.encodeResponse(writer, 0, { errorCode: KafkaErrors.UNSUPPORTED_VERSION, apiKeys: this.server.versions });
     const chunks = writer.finish();
     chunks[0]!.writeInt32BE(writer.sizeBytes - 4, 0);
     this.queueWrite(Promise.resolve(chunks));
@@ -528,17 +524,4 @@ class Connection {
   private log(level: 'debug' | 'info' | 'error', message: string, fields: Record<string, unknown>): void {
     this.server.options.logger.log(level, message, { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}`, ...fields });
   }
-}
-
-/** The connection's SASL state, as SaslHandshake and SaslAuthenticate see it. */
-export interface SaslConnection {
-  readonly mechanisms: readonly string[];
-  mechanism(): string | undefined;
-  handshake(mechanism: string, version: number): void;
-  /** Checks the token for the handshake's mechanism; the principal on success. */
-  authenticate(token: Buffer): Promise<Principal | undefined>;
-}
-
-export interface SaslApiHandler {
-  handleSasl(request: unknown, context: RequestContext, connection: SaslConnection): Promise<unknown>;
 }

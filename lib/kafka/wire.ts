@@ -1,5 +1,5 @@
 /**
- * The Kafka protocol's primitive types, read and written. Every API codec (apis/*.ts) is a list of
+ * The Kafka protocol's primitive types, read and written. Every API codec (protocol/messages/*.ts) is a list of
  * these calls, in the order of the grammar in its header comment.
  *
  *   type              classic encoding                 flexible ("compact") encoding

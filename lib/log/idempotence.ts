@@ -25,7 +25,7 @@
  */
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, type Attributes, type Item, type MetadataStore } from '../storage/ports.js';
-import { producerIdsKey, producerStateKey } from '../keys.js';
+import { partitionPk, producerIdOfSk, producerIdsKey, producerStateKey, producerStateSks } from '../keys.js';
 
 /** How many committed batches per producer are remembered for duplicate detection (Kafka's 5 in flight). */
 export const rememberedBatches = 5;
@@ -199,6 +199,12 @@ export class ProducerStates {
   committedAs(topicId: string, partition: number, producerId: number, state: ProducerState): void {
     const entry = this.entries.get(stateId(topicId, partition, producerId));
     if (entry) entry.committed = state;
+  }
+
+  /** Every producer with committed state on the partition, as the store holds it (DescribeProducers). */
+  async list(topicId: string, partition: number): Promise<{ readonly producerId: number; readonly state: ProducerState }[]> {
+    const items = await this.metadata.query(partitionPk(topicId, partition), producerStateSks);
+    return items.map((item) => ({ producerId: producerIdOfSk(item.sk), state: producerStateFromItem(item)! }));
   }
 
   forget(topicId: string, partition: number, producerId: number): void {

@@ -4,6 +4,7 @@ export {
   type LogOptions,
   type LogInternals,
   type LogSettings,
+  type LogStats,
   type ProduceRecord,
   type ProducedOffset,
   type OffsetSpec,
@@ -12,17 +13,23 @@ export {
 } from './log.js';
 export type { Acks } from './producer.js';
 export type { TopicItem, PartitionState } from './layout.js';
-export { maxPartitions, maxTopicNameLength, validatePartitionCount, validateTopicName } from './topics.js';
+export { maxPartitions, maxTopicNameLength, overridesOf, validatePartitionCount, validateTopicName, type TopicChange } from './topics.js';
 export {
   defaultTopicConfig,
+  checkTopicConfigKey,
+  isTopicConfigKey,
+  listItems,
   parseTopicConfigValue,
   renderTopicConfigValue,
   topicConfigKeys,
   topicConfigRules,
   validateTopicConfig,
+  validateTopicConfigSet,
+  type ConfigRule,
   type TimestampType,
   type TopicConfig,
   type TopicConfigKey,
+  type TopicConfigValue,
 } from './topic-config.js';
 export type { FetchResult, FetchOptions, TimestampedOffset } from './reader.js';
 export type { MaintenanceOptions, MaintenanceResult } from './maintenance/index.js';

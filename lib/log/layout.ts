@@ -10,6 +10,8 @@ export interface TopicItem {
   readonly name: string;
   readonly partitions: number;
   readonly config: TopicConfig;
+  /** The config keys the topic sets itself (Kafka's topic overrides); absent on topics stored before they were kept. */
+  readonly configOverrides?: readonly string[];
   readonly createdMs: number;
   /** Set while the topic is being deleted: it is then invisible and cannot grow. */
   readonly deleting?: boolean;

@@ -14,14 +14,16 @@ import {
 } from '../format/index.js';
 import { incrementSequence, ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
 import type { Stores } from '../storage/open.js';
+import { ConditionFailedError } from '../storage/ports.js';
+import { partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
 import { Committer } from './commit.js';
-import type { PartitionState, TopicItem } from './layout.js';
+import { batchRowFromItem, effectiveRows, type PartitionState, type TopicItem } from './layout.js';
 import type { TopicConfig } from './topic-config.js';
 import { defaultLeaseMs, LeaseManager, type Lease } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
 import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions, type TimestampedOffset } from './reader.js';
-import { TopicRegistry, defaultTopicConfig, notFound, validatePartitionCount } from './topics.js';
+import { TopicRegistry, defaultTopicConfig, notFound, validatePartitionCount, type TopicChange } from './topics.js';
 import { Maintenance, type MaintenanceOptions, type MaintenanceResult } from './maintenance/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -110,6 +112,20 @@ export interface LogSettings {
   readonly topicDefaults: TopicConfig;
 }
 
+/** Counters and gauges of this process's engine, read when metrics are scraped (lib/metrics-prometheus.ts). */
+export interface LogStats {
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+  readonly flushes: number;
+  readonly objectsPut: number;
+  readonly bytesPut: number;
+  readonly recordsCommitted: number;
+  readonly leasesHeld: number;
+  readonly maintenancePasses: number;
+  /** The last maintenance pass this process ran (or joined), and when it ended. */
+  readonly lastMaintenance: { readonly result: MaintenanceResult; readonly endedMs: number } | undefined;
+}
+
 export class Log {
   readonly settings: LogSettings;
   private readonly topics: TopicRegistry;
@@ -127,6 +143,8 @@ export class Log {
   private readonly now: () => number;
   private readonly topicCache = new Map<string, { topic: TopicItem; expiresMs: number }>();
   private readonly sticky = new Map<string, { partition: number; flush: number }>();
+  private maintenancePasses = 0;
+  private lastMaintenance: LogStats['lastMaintenance'];
 
   constructor(private readonly options: LogOptions) {
     const { metadata, objects } = options.stores;
@@ -198,7 +216,7 @@ export class Log {
     return topic;
   }
 
-  async alterTopic(name: string, change: { partitions?: number; config?: Partial<TopicConfig> }): Promise<TopicItem> {
+  async alterTopic(name: string, change: TopicChange): Promise<TopicItem> {
     this.topicCache.delete(name);
     return this.topics.alter(name, change);
   }
@@ -383,6 +401,67 @@ export class Log {
     });
   }
 
+  /** Where segment objects are stored (the object store's URL): DescribeLogDirs' one log dir. */
+  get storageUrl(): string {
+    return this.options.stores.objects.url;
+  }
+
+  /**
+   * The stored bytes of a partition's readable records: the sizes of its rows not wholly below the log
+   * start, from one query of the row items (no object is read). Rows below the start still awaiting
+   * retention's deletion are not counted.
+   */
+  async partitionSizeBytes(topicName: string, partition: number): Promise<number> {
+    return this.reading(topicName, partition, async (topic) => {
+      const state = await this.reader.state(topic, partition);
+      const rows = (await this.options.stores.metadata.query(rowsPk(topic.id, partition))).map(batchRowFromItem);
+      return effectiveRows(rows)
+        .live.filter((row) => row.baseOffset + row.recordCount > state.logStartOffset && row.baseOffset < state.nextOffset)
+        .reduce((bytes, row) => bytes + row.sizeBytes, 0);
+    });
+  }
+
+  /**
+   * Kafka's DeleteRecords: raises the partition's log start offset to `beforeOffset` (or to the high
+   * watermark), after which the offsets below it are out of range for every reader. The write is
+   * conditional on the start offset as read, so it never lowers it (a racing raise wins or is retried
+   * against), and it never touches nextOffset, so it cannot collide with a commit (commit.ts) nor let
+   * an offset be assigned twice. Rows below the new start are deleted by retention's next pass.
+   * Answers the log start after the call: the low watermark.
+   */
+  async deleteRecordsBefore(
+    topicName: string,
+    partition: number,
+    beforeOffset: number | 'high-watermark',
+  ): Promise<{ logStartOffset: number }> {
+    return this.reading(topicName, partition, async (topic) => {
+      for (let attempt = 0; ; attempt++) {
+        const state = await this.reader.state(topic, partition);
+        const target = beforeOffset === 'high-watermark' ? state.nextOffset : beforeOffset;
+        if (!Number.isSafeInteger(target) || target < 0 || target > state.nextOffset) {
+          throw new SpoolError(
+            'OFFSET_OUT_OF_RANGE',
+            `cannot delete records of ${topic.name}/${partition} before offset ${describeValue(beforeOffset)}: the high watermark is ${state.nextOffset}`,
+            { details: { topic: topic.name, partition, earliest_offset: state.logStartOffset, high_watermark: state.nextOffset } },
+          );
+        }
+        if (target <= state.logStartOffset) return { logStartOffset: state.logStartOffset };
+        try {
+          await this.options.stores.metadata.write({
+            kind: 'update',
+            key: partitionKey(topic.id, partition),
+            set: { logStartOffset: target },
+            condition: { kind: 'match', fields: { logStartOffset: state.logStartOffset } },
+          });
+          return { logStartOffset: target };
+        } catch (error) {
+          // Another raise (retention, a racing delete) or the partition's deletion: read again.
+          if (!(error instanceof ConditionFailedError) || attempt >= 4) throw error;
+        }
+      }
+    });
+  }
+
   // ---- leadership ---------------------------------------------------------------------------------
 
   /** This process's writer identity: the owner of the leases it holds (partitions here; brokers and group coordination in lib/kafka). */
@@ -405,6 +484,25 @@ export class Log {
     return this.leases.acquire(topic.id, partition);
   }
 
+  /**
+   * The idempotent producers with committed state on a partition (Kafka's DescribeProducers): each
+   * one's epoch and the last sequence it committed, by producer id.
+   */
+  async producers(
+    topicName: string,
+    partition: number,
+  ): Promise<{ readonly producerId: number; readonly producerEpoch: number; readonly lastSequence: number }[]> {
+    return this.reading(topicName, partition, async (topic) =>
+      (await this.producerStates.list(topic.id, partition))
+        .map(({ producerId, state }) => ({
+          producerId,
+          producerEpoch: state.producerEpoch,
+          lastSequence: state.batches.at(-1)?.lastSequence ?? -1,
+        }))
+        .sort((a, b) => a.producerId - b.producerId),
+    );
+  }
+
   /** A new idempotent producer's id (Kafka's InitProducerId), unique across every writer. */
   allocateProducerId(): Promise<number> {
     return this.producerIds.allocate();
@@ -417,7 +515,29 @@ export class Log {
 
   /** One maintenance pass (compaction, retention, garbage collection); joins a pass already running. */
   runMaintenance(): Promise<MaintenanceResult> {
-    return this.maintenance.run();
+    return this.maintenance.run().then((result) => {
+      // A caller joining a pass already running gets the same result: counted once.
+      if (this.lastMaintenance?.result !== result) {
+        this.maintenancePasses++;
+        this.lastMaintenance = { result, endedMs: this.now() };
+      }
+      return result;
+    });
+  }
+
+  get stats(): LogStats {
+    const { cache, producer, leases } = this;
+    return {
+      cacheHits: cache.stats.hits,
+      cacheMisses: cache.stats.misses,
+      flushes: producer.stats.flushes,
+      objectsPut: producer.stats.objectsPut,
+      bytesPut: producer.stats.bytesPut,
+      recordsCommitted: producer.stats.recordsCommitted,
+      leasesHeld: leases.heldCount,
+      maintenancePasses: this.maintenancePasses,
+      lastMaintenance: this.lastMaintenance,
+    };
   }
 
   /** Flushes and commits everything accepted, waits for a maintenance pass, releases leases. The stores stay open. */

@@ -21,7 +21,15 @@ import {
 import { markUnreferenced } from './maintenance/ledger.js';
 import { batchRowFromItem, newPartitionAttrs, objectsOf, topicAttrs, topicFromItem, type TopicItem } from './layout.js';
 import { partitionKey, rowsPk, topicKey, topicsPk } from '../keys.js';
-import { defaultTopicConfig, validateTopicConfig, withDefaults, type TopicConfig } from './topic-config.js';
+import {
+  defaultTopicConfig,
+  checkTopicConfigKey,
+  validateTopicConfig,
+  validateTopicConfigSet,
+  withDefaults,
+  type TopicConfig,
+  type TopicConfigKey,
+} from './topic-config.js';
 
 export { defaultTopicConfig, topicConfigRules, validateTopicConfig } from './topic-config.js';
 
@@ -67,6 +75,24 @@ function collisionName(name: string): string {
   return name.replaceAll('.', '_');
 }
 
+/** A change to a topic: more partitions, configs set (overrides), configs reset to the defaults. */
+export interface TopicChange {
+  readonly partitions?: number;
+  readonly config?: Partial<TopicConfig>;
+  readonly reset?: readonly TopicConfigKey[];
+}
+
+/**
+ * The keys a topic sets itself (Kafka's topic overrides). Topics stored before these were kept
+ * count the keys whose values differ from the defaults.
+ */
+export function overridesOf(topic: Pick<TopicItem, 'config' | 'configOverrides'>, defaults: TopicConfig): readonly string[] {
+  return (
+    topic.configOverrides ??
+    Object.keys(topic.config).filter((key) => topic.config[key as TopicConfigKey] !== defaults[key as TopicConfigKey])
+  );
+}
+
 export interface TopicRegistryOptions {
   readonly defaultConfig?: Partial<TopicConfig>;
   readonly now?: () => number;
@@ -100,7 +126,9 @@ export class TopicRegistry {
     const dying = await this.getIncludingDeleted(name);
     if (dying?.deleting) await this.finishDeletion(dying);
 
-    const topic: TopicItem = { id: randomUUID(), name, partitions, config: { ...this.defaults, ...checked }, createdMs: this.now() };
+    const full = validateTopicConfigSet({ ...this.defaults, ...checked });
+    const configOverrides = Object.keys(checked).sort();
+    const topic: TopicItem = { id: randomUUID(), name, partitions, config: full, configOverrides, createdMs: this.now() };
     await this.createPartitionItems(topic.id, 0, partitions);
     try {
       await this.metadata.write({ kind: 'put', key: topicKey(name), attrs: topicAttrs(topic), condition: { kind: 'absent' } });
@@ -127,10 +155,18 @@ export class TopicRegistry {
     return (await this.metadata.query(topicsPk)).map((item) => this.fromItem(item)).filter((topic) => !topic.deleting);
   }
 
-  /** Grows the partition count and/or changes config. Partitions never shrink. */
-  async alter(name: string, change: { partitions?: number; config?: Partial<TopicConfig> }): Promise<TopicItem> {
+  /**
+   * Grows the partition count and/or changes config: `config` sets keys (they become the topic's
+   * overrides), `reset` returns keys to the defaults. Partitions never shrink. The write is
+   * conditional on the config as read too, so of two racing alters of different keys neither is lost.
+   */
+  async alter(name: string, change: TopicChange): Promise<TopicItem> {
     const checked = validateTopicConfig(change.config);
-    const topic = await this.require(name);
+    const reset = new Set(change.reset ?? []);
+    for (const key of reset) checkTopicConfigKey(key);
+    const item = await this.metadata.get(topicKey(name));
+    if (item === undefined || item.attrs.deleting) throw notFound(name);
+    const topic = this.fromItem(item);
     if (change.partitions !== undefined) {
       validatePartitionCount(change.partitions);
       if (change.partitions < topic.partitions) {
@@ -142,13 +178,26 @@ export class TopicRegistry {
     }
     const partitions = change.partitions ?? topic.partitions;
     if (partitions > topic.partitions) await this.createPartitionItems(topic.id, topic.partitions, partitions);
-    const config = { ...topic.config, ...checked };
+    const defaults = Object.fromEntries([...reset].map((key) => [key, this.defaults[key]]));
+    const config = validateTopicConfigSet({ ...topic.config, ...defaults, ...checked });
+    const configOverrides = [...new Set([...overridesOf(topic, this.defaults), ...Object.keys(checked)])]
+      .filter((key) => !reset.has(key as TopicConfigKey) || Object.hasOwn(checked, key))
+      .sort();
     try {
       await this.metadata.write({
         kind: 'update',
         key: topicKey(name),
-        set: { partitions, config: { ...config } },
-        condition: { kind: 'match', fields: { id: topic.id, partitions: topic.partitions, deleting: null } },
+        set: { partitions, config: { ...config }, configOverrides },
+        condition: {
+          kind: 'match',
+          fields: {
+            id: topic.id,
+            partitions: topic.partitions,
+            deleting: null,
+            config: item.attrs.config ?? null,
+            configOverrides: item.attrs.configOverrides ?? null,
+          },
+        },
       });
     } catch (error) {
       if (error instanceof ConditionFailedError) {
@@ -156,7 +205,7 @@ export class TopicRegistry {
       }
       throw error;
     }
-    return { ...topic, partitions, config };
+    return { ...topic, partitions, config, configOverrides };
   }
 
   /**

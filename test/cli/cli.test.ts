@@ -91,8 +91,25 @@ describe('cli > spool command', () => {
     const described = await spool(url, ['topics', 'describe', topic]);
     expect(described.stdout).toContain('PARTITION\tEARLIEST\tHIGH-WATERMARK\n0\t0\t0\n1\t0\t0\n2\t0\t0');
     expect(described.stdout).toContain('retention.ms\t3600000');
-    expect(await spool(url, ['topics', 'alter', topic, '--partitions', '5'])).toMatchObject({ code: 0 });
-    expect((await spool(url, ['topics', 'describe', topic])).stdout).toContain('\n4\t0\t0');
+    // Booleans, decimals and text typed by the config's rule, as the HTTP API takes them.
+    const altered = await spool(url, [
+      'topics',
+      'alter',
+      topic,
+      '--partitions',
+      '5',
+      '--config',
+      'preallocate=true',
+      '--config',
+      'min.cleanable.dirty.ratio=0.25',
+      '--config',
+      'message.format.version=3.0',
+    ]);
+    expect(altered).toMatchObject({ code: 0 });
+    const after = (await spool(url, ['topics', 'describe', topic])).stdout;
+    expect(after).toContain('\n4\t0\t0');
+    expect(after).toContain('preallocate\ttrue');
+    expect(after).toContain('min.cleanable.dirty.ratio\t0.25');
     expect(await spool(url, ['topics', 'delete', topic])).toMatchObject({ code: 0 });
     const missing = await spool(url, ['topics', 'describe', topic]);
     expect(missing.code).toBe(1);

@@ -69,6 +69,7 @@ export function apiSuite(kind: () => StoreKind): void {
         '/v1/groups/{group}/offsets/reset',
         '/v1/topics',
         '/v1/topics/{topic}',
+        '/v1/topics/{topic}/partitions/{partition}/delete-records',
         '/v1/topics/{topic}/partitions/{partition}/offsets',
         '/v1/topics/{topic}/partitions/{partition}/records',
         '/v1/topics/{topic}/records',
@@ -112,6 +113,25 @@ export function apiSuite(kind: () => StoreKind): void {
         status: 200,
         body: { partitions: 4, config: { max_message_bytes: 2048, retention_ms: 3_600_000 } },
       });
+      // Configs Spool accepts and reports without acting on them (replication, segments) keep their Kafka types.
+      expect(
+        await call('PATCH', `/v1/topics/${name}`, {
+          config: { min_insync_replicas: 2, segment_bytes: 1_048_576, preallocate: true, min_cleanable_dirty_ratio: 0.25 },
+        }),
+      ).toMatchObject({
+        status: 200,
+        body: {
+          config: {
+            min_insync_replicas: 2,
+            segment_bytes: 1_048_576,
+            preallocate: true,
+            min_cleanable_dirty_ratio: 0.25,
+            cleanup_policy: 'delete',
+            compression_type: 'producer',
+            max_message_bytes: 2048,
+          },
+        },
+      });
       expect((await call('GET', `/v1/topics/${name}`)).body.partitions).toHaveLength(4);
       expect(await call('DELETE', `/v1/topics/${name}`)).toMatchObject({ status: 204, body: undefined });
       expect(await call('GET', `/v1/topics/${name}`)).toMatchObject({ status: 404, body: { error: { code: 'TOPIC_NOT_FOUND' } } });
@@ -140,7 +160,14 @@ export function apiSuite(kind: () => StoreKind): void {
       ],
       [{ name: 't', partitions: '3' }, 'INVALID_ARGUMENT', /^partitions: expected number, got "3"/],
       [{ name: 't', config: { retention_ms: 'x' } }, 'INVALID_ARGUMENT', /^config\.retention_ms: expected number, got "x"/],
-      [{ name: 't', config: { cleanup_policy: 'compact' } }, 'INVALID_ARGUMENT', /^config: unknown field cleanup_policy/],
+      [
+        { name: 't', config: { cleanup_policy: 'compact' } },
+        'INVALID_CONFIG',
+        /^cleanup\.policy="compact" is not supported yet: log compaction/,
+      ],
+      [{ name: 't', config: { segment_bytes: 13 } }, 'INVALID_CONFIG', /^segment\.bytes must be an integer in \[14, 2147483647\]/],
+      [{ name: 't', config: { preallocate: 'yes' } }, 'INVALID_ARGUMENT', /^config\.preallocate: expected boolean, got "yes"/],
+      [{ name: 't', config: { cleanup_policies: 'delete' } }, 'INVALID_ARGUMENT', /^config: unknown field cleanup_policies/],
       [{ partitions: 1 }, 'INVALID_ARGUMENT', /^name: expected string, got nothing/],
     ])('refuses %j with 400 %s', async (body, code, message) => {
       const { call } = await setup();

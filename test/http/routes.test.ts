@@ -15,7 +15,11 @@ function appWithKeys() {
   const metadata = new MemoryMetadataStore();
   const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() } });
   const keys = new ApiKeys(metadata, { rootToken: 'root' });
-  return Object.assign(createApp({ log, groups: new GroupCoordinator(log, metadata), logger: silentLogger, auth: keys }), { keys });
+  // The agent's Prometheus exposition, so GET /metrics is among the routes checked.
+  const prometheus = { contentType: 'text/plain; version=0.0.4; charset=utf-8', scrape: async () => '' };
+  return Object.assign(createApp({ log, groups: new GroupCoordinator(log, metadata), logger: silentLogger, auth: keys, prometheus }), {
+    keys,
+  });
 }
 
 /** A request to each route with its path parameters filled in (`x`, partition 0) and an empty JSON object as body. */
@@ -49,7 +53,7 @@ describe('http > routes', () => {
     );
     expect(documented.length).toBeGreaterThan(20);
     expect(served).toEqual(expect.arrayContaining(documented));
-    expect(served).toEqual(expect.arrayContaining(['GET /healthz', 'GET /openapi.json', 'POST /v1/admin/keys']));
+    expect(served).toEqual(expect.arrayContaining(['GET /healthz', 'GET /openapi.json', 'GET /metrics', 'POST /v1/admin/keys']));
   });
 
   it('declares exactly one access on every route', () => {

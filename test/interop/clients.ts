@@ -291,15 +291,15 @@ export const kafkajs: InteropClient = programClient(
 
 const javaBuild = join(buildDir, 'java');
 
-/** The command line of the Java client program (java/), before its command and flags. */
-export function javaProgram(): string[] {
+/** The command line of the Java client program (java/), before its command and flags; `build`: java4/ for kafka-clients 4.x. */
+export function javaProgram(build = javaBuild): string[] {
   return [
     'java',
     // A short-lived JVM: skip the optimising compiler, start faster.
     '-XX:TieredStopAtLevel=1',
     '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
     '-cp',
-    `${join(javaBuild, 'classes')}:${readFileSync(join(javaBuild, 'classpath.txt'), 'utf8').trim()}`,
+    `${join(build, 'classes')}:${readFileSync(join(build, 'classpath.txt'), 'utf8').trim()}`,
     'spool.interop.JavaInterop',
   ];
 }
@@ -308,6 +308,21 @@ export const java: InteropClient = programClient('java', javaProgram, () => {
   assertCommand('java', ['-version'], 'java is not installed');
   assertBuilt(join(javaBuild, 'classpath.txt'), 'the Java client program (mvn -f test/interop/java/pom.xml package)');
 });
+
+const java4Build = join(buildDir, 'java4');
+
+/** The same Java program built against kafka-clients 4.x (`mvn -P kafka4`), classic group protocol. */
+export const java4: InteropClient = programClient(
+  'java4',
+  () => javaProgram(java4Build),
+  () => {
+    assertCommand('java', ['-version'], 'java is not installed');
+    assertBuilt(
+      join(java4Build, 'classpath.txt'),
+      'the Java client program on kafka-clients 4.x (mvn -f test/interop/java/pom.xml -P kafka4 package)',
+    );
+  },
+);
 
 const saramaProgram = join(buildDir, 'sarama-interop');
 

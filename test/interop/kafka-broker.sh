@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# A real Apache Kafka broker (3.9, KRaft, one node acting as broker and controller) on loopback,
-# for the interop suite (INTEROP_TARGET=kafka) and for benchmarks that compare Spool with Kafka.
+# A real Apache Kafka broker (3.9 by default, or a 4.x release, KRaft, one node acting as broker and
+# controller) on loopback, for the interop suite (INTEROP_TARGET=kafka, differential.test.ts) and for
+# benchmarks that compare Spool with Kafka.
 #
-#   test/interop/kafka-broker.sh start [--dir DIR] [--port PORT] [--request-log]   # prints the bootstrap address
+#   test/interop/kafka-broker.sh start [--dir DIR] [--port PORT] [--request-log] [--version V]   # prints the bootstrap address
 #   test/interop/kafka-broker.sh stop  [--dir DIR]
 #   test/interop/kafka-broker.sh status [--dir DIR]
+#   test/interop/kafka-broker.sh classpath [--version V]   # resolves (and caches) the broker's classpath, prints it
 #
 # DIR (default /tmp/spool-kafka, or $KAFKA_BROKER_DIR) holds server.properties, the data, the log
 # (server.log) and the pid; `start` wipes it first, so every start is a fresh, empty cluster.
@@ -12,7 +14,9 @@
 # (or --controller-port). --request-log writes every request the broker completes, with its API key,
 # version and client id, to DIR/requests.log (api-versions.ts summarises it per client).
 # The broker's jars come from Maven Central through test/interop/broker/pom.xml; the resolved
-# classpath is cached in test/interop/.build/. Needs java (11+) and mvn.
+# classpath is cached in test/interop/.build/ (kafka-broker.classpath for 3.9.1, the pom's version;
+# kafka-broker-V.classpath for any other, e.g. --version 4.1.1; or $KAFKA_VERSION). Needs mvn and
+# java (11+; 17+ for Kafka 4.x).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,12 +26,16 @@ dir="${KAFKA_BROKER_DIR:-/tmp/spool-kafka}"
 port="${KAFKA_PORT:-19092}"
 controller_port=""
 request_log=false
+# The broker pom's own version; any other is resolved with -Dkafka.version into its own cache file.
+default_version=3.9.1
+version="${KAFKA_VERSION:-$default_version}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     --controller-port) controller_port="$2"; shift 2 ;;
     --request-log) request_log=true; shift ;;
+    --version) version="$2"; shift 2 ;;
     *) echo "kafka-broker.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -37,9 +45,10 @@ start_timeout_s="${KAFKA_START_TIMEOUT_S:-90}"
 
 classpath() {
   local cache="$here/.build/kafka-broker.classpath"
+  [ "$version" = "$default_version" ] || cache="$here/.build/kafka-broker-$version.classpath"
   if [ ! -s "$cache" ] || [ "$here/broker/pom.xml" -nt "$cache" ]; then
     mkdir -p "$here/.build"
-    mvn -q -f "$here/broker/pom.xml" dependency:build-classpath -Dmdep.outputFile="$cache" >&2
+    mvn -q -B -f "$here/broker/pom.xml" dependency:build-classpath -Dkafka.version="$version" -Dmdep.outputFile="$cache" >&2
   fi
   cat "$cache"
 }
@@ -148,8 +157,9 @@ EOF
 
 case "$command" in
   start) start ;;
+  classpath) classpath ;;
   stop) stop ;;
   status)
     if pid="$(running_pid)"; then echo "running (pid $pid) on 127.0.0.1:$port"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|status [--dir DIR] [--port PORT] [--controller-port PORT] [--request-log]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|classpath [--dir DIR] [--port PORT] [--controller-port PORT] [--request-log] [--version V]" >&2; exit 2 ;;
 esac

@@ -11,10 +11,15 @@ import { decodeRecordBatch, encodeRecordBatch } from '../../lib/format/index.js'
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
+import { ApiVersions } from '../../lib/kafka/protocol/messages/api-versions.js';
+import { DescribeProducers } from '../../lib/kafka/protocol/messages/describe-producers.js';
 import { Fetch } from '../../lib/kafka/protocol/messages/fetch.js';
+import { InitProducerId } from '../../lib/kafka/protocol/messages/init-producer-id.js';
 import { ListOffsets } from '../../lib/kafka/protocol/messages/list-offsets.js';
 import { Metadata } from '../../lib/kafka/protocol/messages/metadata.js';
 import { Produce } from '../../lib/kafka/protocol/messages/produce.js';
+import { SaslAuthenticate } from '../../lib/kafka/protocol/messages/sasl-authenticate.js';
+import { SaslHandshake } from '../../lib/kafka/protocol/messages/sasl-handshake.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
 import { emfMetrics } from '../../lib/metrics.js';
@@ -68,12 +73,12 @@ describe('kafka > ApiVersions', () => {
     expect(answer.errorCode).toBe(0);
     const byKey = new Map<number, { minVersion: number; maxVersion: number }>(answer.apiVersions.map((v: any) => [v.apiKey, v]));
     // librdkafka's feature probes need the old versions inside the ranges.
-    expect(byKey.get(0)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 8 }));
+    expect(byKey.get(0)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 13 }));
     expect(byKey.get(1)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 18 }));
     expect(byKey.get(2)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 11 }));
     expect(byKey.get(3)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 13 }));
-    expect(byKey.get(18)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 3 }));
-    expect(byKey.get(22)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 1 }));
+    expect(byKey.get(18)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 4 }));
+    expect(byKey.get(22)).toEqual(expect.objectContaining({ minVersion: 0, maxVersion: 5 }));
   });
 
   it('answers v3 (flexible request, header v0 response) with compact arrays', async () => {
@@ -86,7 +91,7 @@ describe('kafka > ApiVersions', () => {
     const count = answer[6]! - 1; // compact array length (uvarint; fewer than 127 APIs)
     expect(count).toBeGreaterThanOrEqual(11);
     const first = { apiKey: answer.readInt16BE(7), min: answer.readInt16BE(9), max: answer.readInt16BE(11), tags: answer[13] };
-    expect(first).toEqual({ apiKey: 0, min: 0, max: 8, tags: 0 });
+    expect(first).toEqual({ apiKey: 0, min: 0, max: 13, tags: 0 });
   });
 
   it('answers an unknown ApiVersions version with the v0 layout, UNSUPPORTED_VERSION and the ranges', async () => {
@@ -94,6 +99,27 @@ describe('kafka > ApiVersions', () => {
     expect(answer.readInt32BE(0)).toBe(5);
     expect(answer.readInt16BE(4)).toBe(KafkaErrors.UNSUPPORTED_VERSION);
     expect(answer.readInt32BE(6)).toBeGreaterThanOrEqual(11);
+  });
+
+  it('answers v4 with the ranges and no features; a client software name or version Kafka would refuse is INVALID_REQUEST', async () => {
+    const ask = (name: string, version: string) =>
+      withClient((c) => c.callGenerated(ApiVersions, 4, { clientSoftwareName: name, clientSoftwareVersion: version }));
+    const answer = await ask('librdkafka', '2.6.1-RC1');
+    expect(answer.errorCode).toBe(0);
+    expect(answer.apiKeys.find((v) => v.apiKey === 18)).toEqual({ apiKey: 18, minVersion: 0, maxVersion: 4 });
+    expect(answer.supportedFeatures).toEqual([]);
+    expect(answer.finalizedFeatures).toEqual([]);
+    for (const [name, version] of [
+      ['', '1.0'],
+      ['kafka java', '1.0'],
+      ['kafka-java', '1.0-'],
+      ['-kafka', '1.0'],
+    ]) {
+      const refused = await ask(name!, version!);
+      expect(refused.errorCode).toBe(KafkaErrors.INVALID_REQUEST);
+      expect(refused.apiKeys).toEqual([]);
+    }
+    expect((await withClient((c) => c.callGenerated(ApiVersions, 2, {}))).errorCode).toBe(0);
   });
 });
 
@@ -499,6 +525,54 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
     expect(transactional.errorCode).toBe(KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
   });
 
+  it("DescribeProducers lists a partition's idempotent producers with epoch and last sequence; unknown partitions and unreadable topics fail", async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 2);
+    const batch = (producerId: number, producerEpoch: number, baseSequence: number, count: number) =>
+      encodeRecordBatch(
+        Array.from({ length: count }, (_, i) => ({ key: null, value: Buffer.from(`r${i}`) })),
+        { producerId, producerEpoch, baseSequence },
+      );
+    await withClient(async (c) => {
+      for (const records of [batch(901, 0, 0, 3), batch(901, 0, 3, 2), batch(77, 2, 0, 1)]) {
+        const produced = await c.callGenerated(Produce, 9, {
+          acks: -1,
+          timeoutMs: 5000,
+          topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+        });
+        expect(produced.responses[0]!.partitionResponses[0]!.errorCode).toBe(0);
+      }
+      const answer = await c.callGenerated(DescribeProducers, 0, { topics: [{ name: topic, partitionIndexes: [0, 1, 5] }] });
+      const [zero, one, five] = answer.topics[0]!.partitions;
+      expect(zero).toEqual({
+        partitionIndex: 0,
+        errorCode: 0,
+        errorMessage: null,
+        activeProducers: [
+          { producerId: 77, producerEpoch: 2, lastSequence: 0, lastTimestamp: -1, coordinatorEpoch: -1, currentTxnStartOffset: -1 },
+          { producerId: 901, producerEpoch: 0, lastSequence: 4, lastTimestamp: -1, coordinatorEpoch: -1, currentTxnStartOffset: -1 },
+        ],
+      });
+      expect(one).toMatchObject({ partitionIndex: 1, errorCode: 0, activeProducers: [] });
+      expect(five).toMatchObject({ partitionIndex: 5, errorCode: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, activeProducers: [] });
+      const missing = await c.callGenerated(DescribeProducers, 0, { topics: [{ name: newTopic(), partitionIndexes: [0] }] });
+      expect(missing.topics[0]!.partitions[0]!.errorCode).toBe(KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
+    });
+  });
+
+  it('InitProducerId v5 (flexible): a KIP-360 epoch bump gets a fresh id; a half-set producer id/epoch is INVALID_REQUEST', async () => {
+    const [first, bumped, half, transactional] = await withClient(async (c) => [
+      await c.callGenerated(InitProducerId, 5, { transactionalId: null, transactionTimeoutMs: 1000 }),
+      await c.callGenerated(InitProducerId, 5, { transactionalId: null, transactionTimeoutMs: 1000, producerId: 7, producerEpoch: 0 }),
+      await c.callGenerated(InitProducerId, 3, { transactionalId: null, transactionTimeoutMs: 1000, producerId: 7, producerEpoch: -1 }),
+      await c.callGenerated(InitProducerId, 4, { transactionalId: 'tx', transactionTimeoutMs: 1000 }),
+    ]);
+    expect([first.errorCode, first.producerEpoch, bumped.errorCode, bumped.producerEpoch]).toEqual([0, 0, 0, 0]);
+    expect(bumped.producerId).not.toBe(first.producerId);
+    expect([half.errorCode, half.producerId]).toEqual([KafkaErrors.INVALID_REQUEST, -1]);
+    expect(transactional.errorCode).toBe(KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  });
+
   it.each([0, 1, 2, 3])('CreateTopics v%i creates with partitions and configs; DeleteTopics removes; errors per topic', async (version) => {
     const topic = newTopic();
     const created = await withClient((c) =>
@@ -684,6 +758,72 @@ describe('kafka > append validation, timestamps and topic ids', () => {
     expect((await fetch(13, first.id)).partitions[0]!.errorCode).toBe(KafkaErrors.UNKNOWN_TOPIC_ID);
     expect((await fetch(13, second.id)).partitions[0]).toMatchObject({ errorCode: 0, highWatermark: 0 });
   });
+
+  it('Produce v9–v13 (flexible): v13 names the topic by id, and an unknown id is UNKNOWN_TOPIC_ID', async () => {
+    const topic = newTopic();
+    const { id } = await log.createTopic(topic, 1);
+    const produce = (version: number, named: { name?: string; topicId?: string }, value: string) =>
+      withClient((c) =>
+        c.callGenerated(Produce, version, {
+          acks: -1,
+          timeoutMs: 5000,
+          topicData: [{ ...named, partitionData: [{ index: 0, records: encodeRecordBatch([{ key: null, value: Buffer.from(value) }]) }] }],
+        }),
+      );
+    for (const [offset, version] of [9, 10, 11, 12].entries()) {
+      const answer = await produce(version, { name: topic }, `v${version}`);
+      expect(answer.responses[0]!.name).toBe(topic);
+      expect(answer.responses[0]!.partitionResponses[0]).toMatchObject({ index: 0, errorCode: 0, baseOffset: offset });
+      expect(answer.nodeEndpoints).toEqual([]);
+    }
+    const byId = await produce(13, { topicId: id }, 'v13');
+    expect(byId.responses[0]!.topicId).toBe(id);
+    expect(byId.responses[0]!.partitionResponses[0]).toMatchObject({ errorCode: 0, baseOffset: 4 });
+    const unknown = await produce(13, { topicId: randomUUID() }, 'lost');
+    expect(unknown.responses[0]!.partitionResponses[0]).toMatchObject({ errorCode: KafkaErrors.UNKNOWN_TOPIC_ID, baseOffset: -1 });
+    const stored = decodeRecordBatch((await log.readBatches(topic, 0, 4)).batches[0]!);
+    expect(stored.records.map((r) => str(r.value))).toEqual(['v13']);
+    expect((await log.offsetRange(topic, 0)).latest).toBe(5);
+  });
+
+  it('Produce v10+ answers NOT_LEADER_OR_FOLLOWER with the current leader and its endpoint; v9 without them', async () => {
+    const topic = newTopic();
+    await log.createTopic(topic, 1);
+    const other = newLog(stores);
+    try {
+      // Another agent holds the partition's lease.
+      await other.appendBatches(topic, 0, encodeRecordBatch([{ key: null, value: Buffer.from('theirs') }]), {
+        acks: 'all',
+        asLeader: true,
+      });
+      const produce = (version: number) =>
+        withClient((c) =>
+          c.callGenerated(Produce, version, {
+            acks: -1,
+            timeoutMs: 5000,
+            topicData: [
+              { name: topic, partitionData: [{ index: 0, records: encodeRecordBatch([{ key: null, value: Buffer.from('x') }]) }] },
+            ],
+          }),
+        );
+      const answer = await produce(11);
+      const partition = answer.responses[0]!.partitionResponses[0]!;
+      expect(partition.errorCode).toBe(KafkaErrors.NOT_LEADER_OR_FOLLOWER);
+      expect(partition.currentLeader.leaderId).toBeGreaterThanOrEqual(0);
+      expect(partition.currentLeader.leaderEpoch).toBeGreaterThanOrEqual(0);
+      expect(answer.nodeEndpoints).toEqual([
+        expect.objectContaining({ nodeId: partition.currentLeader.leaderId, port: expect.any(Number) }),
+      ]);
+      const old = await produce(9);
+      expect(old.responses[0]!.partitionResponses[0]).toMatchObject({
+        errorCode: KafkaErrors.NOT_LEADER_OR_FOLLOWER,
+        currentLeader: { leaderId: -1, leaderEpoch: -1 },
+      });
+      expect(old.nodeEndpoints).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
 });
 
 describe('kafka > bad input', () => {
@@ -792,6 +932,8 @@ describe('kafka > SASL/PLAIN with API keys', () => {
         timeout: 1000,
       });
       expect(created.topicErrors[0].errorCode).toBe(KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
+      const described = await ok.callGenerated(DescribeProducers, 0, { topics: [{ name: 'private-x', partitionIndexes: [0] }] });
+      expect(described.topics[0]!.partitions[0]!.errorCode).toBe(KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
       ok.close();
     } finally {
       await secured.close();
@@ -857,6 +999,59 @@ describe('kafka > SASL/PLAIN with API keys', () => {
       expect(described.groups.map((g: { errorCode: number }) => g.errorCode)).toEqual([0, KafkaErrors.GROUP_AUTHORIZATION_FAILED]);
       expect((await groups.offsets(`theirs-${suffix}`))[0]!.committed).toBe(0); // the refused commit wrote nothing
       c.close();
+    } finally {
+      await secured.close();
+    }
+  });
+  it('authenticates by a SaslHandshake v0 raw token, or SaslAuthenticate v1 and v2 (flexible) with no re-authentication', async () => {
+    const keys = new ApiKeys(stores.metadata, { rootToken: 'root-token' });
+    const writer = await keys.create('writer', [{ topics: '*', actions: ['read', 'write'] }]);
+    const secured = await startKafkaListener({
+      log,
+      metadata: stores.metadata,
+      logger: silentLogger,
+      host: '127.0.0.1',
+      port: 0,
+      apiKeys: keys,
+      groups: new GroupCoordinator(log, stores.metadata),
+    });
+    const plain = (password: string) => Buffer.from(`\u0000writer\u0000${password}`);
+    const served = async (c: WireClient) => (await c.callGenerated(Metadata, 12, { topics: [] })).controllerId;
+    try {
+      // v0: the token is a bare frame, answered by an empty one.
+      const raw = await WireClient.open(secured.bootstrap);
+      expect((await raw.callGenerated(SaslHandshake, 0, { mechanism: 'PLAIN' })).errorCode).toBe(0);
+      const token = plain(writer.key);
+      const sized = Buffer.alloc(4 + token.length);
+      sized.writeInt32BE(token.length);
+      token.copy(sized, 4);
+      expect((await raw.sendRaw(sized)).length).toBe(0);
+      expect(await served(raw)).toBeGreaterThanOrEqual(0);
+      raw.close();
+
+      for (const version of [1, 2]) {
+        const c = await WireClient.open(secured.bootstrap);
+        // Before the handshake: ILLEGAL_SASL_STATE, and still unauthenticated.
+        expect(await c.callGenerated(SaslAuthenticate, version, { authBytes: token })).toMatchObject({
+          errorCode: KafkaErrors.ILLEGAL_SASL_STATE,
+        });
+        expect((await c.callGenerated(SaslHandshake, 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
+        expect(await c.callGenerated(SaslAuthenticate, version, { authBytes: token })).toEqual({
+          errorCode: 0,
+          errorMessage: null,
+          authBytes: Buffer.alloc(0),
+          sessionLifetimeMs: 0,
+        });
+        expect(await served(c)).toBeGreaterThanOrEqual(0);
+        c.close();
+      }
+
+      const refused = await WireClient.open(secured.bootstrap);
+      expect((await refused.callGenerated(SaslHandshake, 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
+      expect((await refused.callGenerated(SaslAuthenticate, 2, { authBytes: plain('nope') })).errorCode).toBe(
+        KafkaErrors.SASL_AUTHENTICATION_FAILED,
+      );
+      await refused.closed;
     } finally {
       await secured.close();
     }

@@ -8,8 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { isLater, type ApiHandler } from '../../lib/kafka/api.js';
-import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../../lib/kafka/apis/consumer-protocol.js';
-import type { JoinGroupRequest, JoinGroupResponse } from '../../lib/kafka/apis/join-group.js';
+import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
+import { messagePairFor } from '../../lib/kafka/protocol/index.js';
+import type { JoinGroupRequest, JoinGroupResponse } from '../../lib/kafka/protocol/messages/join-group.js';
+import { KafkaReader, KafkaWriter } from '../../lib/kafka/wire.js';
 import { ClassicGroups, type Scheduler } from '../../lib/kafka/classic-groups.js';
 import type { BrokerNode, ClusterView } from '../../lib/kafka/cluster.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
@@ -107,24 +109,43 @@ async function setup(kind: StoreKind, partitions = 4) {
   return { stores, log, clock, http, topic, group: `g-${randomUUID().slice(0, 8)}`, agent };
 }
 
-/** The handlers by API name; each call answers once the request completes. */
+/**
+ * The handlers by API name; each call answers once the request completes. Requests and answers go
+ * through the served codecs (bytes and back), so a field left out is the schema's default and the
+ * answer is what a client of that version reads.
+ */
 function api(handlers: ApiHandler<any, any>[]) {
   const byName = new Map(handlers.map((h) => [h.codec.name, h]));
   return async (name: string, request: unknown, version: number, clientId = 'test-client'): Promise<any> => {
-    const handled = await byName.get(name)!.handle(request, {
+    const handler = byName.get(name)!;
+    const pair = messagePairFor(handler.codec.key)!;
+    const flexible = pair.flexibleFrom !== undefined && version >= pair.flexibleFrom;
+    const written = new KafkaWriter(flexible);
+    pair.encodeRequest(written, version, request);
+    const decoded = handler.codec.decodeRequest(new KafkaReader(Buffer.concat(written.finish()), flexible), version);
+    const handled = await handler.handle(decoded, {
       apiVersion: version,
       clientId,
       clientHost: '127.0.0.1',
       principal: undefined,
+      sasl: { mechanisms: [], mechanism: () => undefined, handshake: () => undefined, authenticate: async () => undefined },
       signal: new AbortController().signal,
       connection: {},
     });
-    return isLater(handled) ? handled.later : handled;
+    const answer = isLater(handled) ? await handled.later : handled;
+    const answered = new KafkaWriter(flexible);
+    handler.codec.encodeResponse(answered, version, answer);
+    return pair.decodeResponse(new KafkaReader(Buffer.concat(answered.finish()), flexible), version);
   };
 }
 type Api = ReturnType<typeof api>;
 
-function joinRequest(group: string, memberId: string, topics: readonly string[], more: Partial<JoinGroupRequest> = {}): JoinGroupRequest {
+function joinRequest(
+  group: string,
+  memberId: string,
+  topics: readonly string[],
+  more: Partial<JoinGroupRequest> = {},
+): Omit<JoinGroupRequest, 'reason'> {
   return {
     groupId: group,
     sessionTimeoutMs,
@@ -223,8 +244,14 @@ function suite(kind: StoreKind): void {
       const given = assignments([a, b], topic, 4);
       const syncA = await call('SyncGroup', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null, assignments: given }, 3);
       await clock.advance(0);
-      expect(syncA).toEqual({ throttleTimeMs: 0, errorCode: 0, assignment: given[0]!.assignment });
-      expect(syncB.value).toEqual({ throttleTimeMs: 0, errorCode: 0, assignment: given[1]!.assignment });
+      expect(syncA).toEqual({ throttleTimeMs: 0, errorCode: 0, protocolType: null, protocolName: null, assignment: given[0]!.assignment });
+      expect(syncB.value).toEqual({
+        throttleTimeMs: 0,
+        errorCode: 0,
+        protocolType: null,
+        protocolName: null,
+        assignment: given[1]!.assignment,
+      });
       expect(decodeAssignment((syncB.value as { assignment: Buffer }).assignment).partitions).toEqual([{ topic, partitions: [1, 3] }]);
 
       // The HTTP side sees the Kafka group: its members, subscriptions and assignments.
@@ -376,7 +403,7 @@ function suite(kind: StoreKind): void {
         await memberIdFor(call, group, [topic]),
       ];
       await rebalance(call, clock, group, topic, [a!, b!, c!]);
-      expect(await call('LeaveGroup', { groupId: group, members: [{ memberId: c, groupInstanceId: null }] }, 0)).toMatchObject({
+      expect(await call('LeaveGroup', { groupId: group, memberId: c }, 0)).toMatchObject({
         errorCode: 0,
       });
       expect((await call('Heartbeat', { groupId: group, generationId: 1, memberId: a, groupInstanceId: null }, 3)).errorCode).toBe(
@@ -418,7 +445,7 @@ function suite(kind: StoreKind): void {
         'OffsetCommit',
         {
           groupId: group,
-          generationId: generation,
+          generationIdOrMemberEpoch: generation,
           memberId: a,
           groupInstanceId: null,
           topics: [
@@ -474,7 +501,7 @@ function suite(kind: StoreKind): void {
           'OffsetCommit',
           {
             groupId: group,
-            generationId,
+            generationIdOrMemberEpoch: generationId,
             memberId,
             groupInstanceId: null,
             topics: [{ name, partitions: [{ partitionIndex, committedOffset: 5, committedLeaderEpoch: -1, committedMetadata: null }] }],
@@ -520,7 +547,7 @@ function suite(kind: StoreKind): void {
           'OffsetCommit',
           {
             groupId: group,
-            generationId: -1,
+            generationIdOrMemberEpoch: -1,
             memberId: '',
             groupInstanceId: null,
             topics: [
@@ -534,7 +561,7 @@ function suite(kind: StoreKind): void {
       const a = await memberIdFor(call, group, [topic]);
       await rebalance(call, clock, group, topic, [a]);
       expect(await commitOutside(4)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
-      await call('LeaveGroup', { groupId: group, members: [{ memberId: a, groupInstanceId: null }] }, 1);
+      await call('LeaveGroup', { groupId: group, memberId: a }, 1);
       await clock.advance(0);
       expect(await commitOutside(5)).toBe(0);
       expect(await http.offsets(group)).toEqual([{ topic, partition: 1, committed: 5 }]);
@@ -550,7 +577,7 @@ function suite(kind: StoreKind): void {
           'OffsetCommit',
           {
             groupId: group,
-            generationId: 1,
+            generationIdOrMemberEpoch: 1,
             memberId: a,
             groupInstanceId: null,
             topics: [
@@ -639,7 +666,7 @@ function suite(kind: StoreKind): void {
           'OffsetCommit',
           {
             groupId: group,
-            generationId: 1,
+            generationIdOrMemberEpoch: 1,
             memberId,
             groupInstanceId: null,
             topics: [
@@ -755,7 +782,7 @@ function suite(kind: StoreKind): void {
       ]);
       expect(decodeAssignment(described.members[0].memberAssignment).partitions).toEqual([{ topic, partitions: [0, 2] }]);
       const listed = await call('ListGroups', {}, 2);
-      expect(listed.groups).toContainEqual({ groupId: group, protocolType: 'consumer' });
+      expect(listed.groups).toContainEqual({ groupId: group, protocolType: 'consumer', groupState: '', groupType: '' });
     });
   });
 }

@@ -1,8 +1,10 @@
 /**
  * Fuzzing of every request decoder the server serves (lib/kafka/served.ts, every advertised version)
- * and of the record-batch validator, with fast-check and a fixed seed: any input either decodes or fails
- * with SpoolError (which the server turns into a closed connection or an error code) — never another
- * exception, never a hang. Inputs are random bytes and single-byte mutations of valid requests.
+ * and of the record-batch validator, with a fixed seed: any input either decodes or fails with
+ * SpoolError (which the server turns into a closed connection or an error code) — never another
+ * exception, never a hang, never a decoded array or buffer larger than its frame. Inputs are the
+ * structure-aware ones of test/kafka/fuzz/inputs.ts (a bounded run here; `npm run fuzz` runs a
+ * million), random bytes, and single-byte mutations of requests kafkajs encodes.
  */
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
@@ -11,7 +13,8 @@ import { SpoolError } from '../../lib/errors.js';
 import { crc32c, encodeRecordBatch, validateAppend } from '../../lib/format/index.js';
 import type { ApiCodec } from '../../lib/kafka/api.js';
 import { servedCodecs } from '../../lib/kafka/served.js';
-import { KafkaReader } from '../../lib/kafka/wire.js';
+import { KafkaReader, KafkaWriter } from '../../lib/kafka/wire.js';
+import { decodeChecked, FuzzFailure, type FuzzTarget, fuzzTargets, type InputKind, nthInput } from './fuzz/inputs.js';
 
 const seed = 20261121;
 const require = createRequire(import.meta.url);
@@ -83,6 +86,87 @@ describe('kafka > fuzzing the decoders', () => {
         'SaslAuthenticate',
       ]),
     );
+  });
+
+  it('decodes or refuses structure-aware inputs for every served API at every served version, allocating nothing beyond the frame', () => {
+    const targets = fuzzTargets();
+    expect(targets.length).toBe(codecs.reduce((sum, c) => sum + c.maxVersion - c.minVersion + 1, 0));
+    const inputs = targets.length * 500;
+    const kinds = new Map<InputKind, number>();
+    const decodedValid = new Set<string>();
+    const failures: string[] = [];
+    for (let index = 0; index < inputs; index++) {
+      const { target, input } = nthInput(targets, seed, index);
+      kinds.set(input.kind, (kinds.get(input.kind) ?? 0) + 1);
+      try {
+        const outcome = decodeChecked(target, input.bytes);
+        if (input.kind === 'valid' && outcome === 'decoded') decodedValid.add(target.label);
+      } catch (error) {
+        if (!(error instanceof FuzzFailure)) throw error;
+        failures.push(`${error.message} (npm run fuzz -- --seed ${seed} --index ${index}: ${input.bytes.toString('hex')})`);
+      }
+    }
+    expect(failures).toEqual([]);
+    // Every kind of mutation ran, and the unmutated requests decode: the mutations start from valid input.
+    expect([...kinds.keys()].sort()).toEqual(['flips', 'junk', 'length', 'random', 'tags', 'truncate', 'valid', 'value']);
+    const encodable = targets.filter((t) => t.pair !== undefined);
+    expect(encodable.length).toBeGreaterThan(targets.length * 0.9);
+    expect(encodable.map((t) => t.label).filter((label) => !decodedValid.has(label))).toEqual([]);
+  });
+
+  it('would report a decoder that throws something else, or allocates from an untrusted count', () => {
+    const fake = (decodeRequest: (r: KafkaReader) => unknown): FuzzTarget => ({
+      codec: { key: 9999, name: 'Fake', minVersion: 0, maxVersion: 0, decodeRequest, encodeResponse: () => undefined },
+      version: 0,
+      flexible: false,
+      label: 'Fake v0',
+    });
+    const count = Buffer.from([0, 0, 0x10, 0]);
+    expect(() =>
+      decodeChecked(
+        fake((r) => new Array(r.int32('count')).fill(0)),
+        count,
+      ),
+    ).toThrow(/an array of 4096 items from a 4-byte frame/);
+    expect(() =>
+      decodeChecked(
+        fake((r) => Buffer.alloc(r.int32('size')).length),
+        count,
+      ),
+    ).toThrow(/allocated a buffer of 4096 bytes for a 4-byte frame/);
+    expect(() =>
+      decodeChecked(
+        fake(() => (JSON.parse('null') as { a: number }).a),
+        count,
+      ),
+    ).toThrow(/TypeError/);
+    expect(() =>
+      decodeChecked(
+        fake(() => {
+          throw new SpoolError('INVALID_ARGUMENT', 'no');
+        }),
+        count,
+      ),
+    ).toThrow(/INVALID_ARGUMENT/);
+    expect(
+      decodeChecked(
+        fake((r) => r.array('items', (r) => r.int8('item'))),
+        count,
+      ),
+    ).toBe('refused');
+  });
+
+  it.each([false, true])('refuses an array count larger than the bytes left before allocating (flexible: %s)', (flexible) => {
+    const writer = new KafkaWriter(flexible);
+    if (flexible) writer.uvarint(0xffffffff);
+    else writer.int32(0x7fffffff);
+    writer.int8(1);
+    const bytes = Buffer.concat(writer.finish());
+    const startedMs = performance.now();
+    expect(() => new KafkaReader(bytes, flexible).array('items', (r) => r.int8('item'))).toThrow(
+      /claims \d+ items but only 1 bytes remain/,
+    );
+    expect(performance.now() - startedMs).toBeLessThan(100);
   });
 
   it('decodes or refuses random bytes, for every API and version, with CORRUPT_RECORD only', () => {

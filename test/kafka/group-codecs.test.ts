@@ -1,23 +1,19 @@
 /**
- * The consumer-group codecs against an independent implementation: requests are built by kafkajs's
- * own protocol encoders and read by Spool's codecs; Spool's responses are read by kafkajs's decoders.
+ * The consumer-group codecs as served (the generated pairs, lib/kafka/served.ts) against an independent
+ * implementation: requests are built by kafkajs's own protocol encoders and read by Spool's codecs;
+ * Spool's responses are read by kafkajs's decoders. A decoded request carries every field of the
+ * schema (defaults for those its version lacks), so requests are matched on the fields kafkajs sends.
  * Versions kafkajs does not speak (OffsetCommit 6–7, OffsetFetch 0 and 5, DescribeGroups 3–4) are
  * checked against golden bytes written out field by field from the grammar.
  */
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type { ApiCodec } from '../../lib/kafka/api.js';
-import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../../lib/kafka/apis/consumer-protocol.js';
-import { describeGroups } from '../../lib/kafka/apis/describe-groups.js';
-import { findCoordinator } from '../../lib/kafka/apis/find-coordinator.js';
-import { heartbeat } from '../../lib/kafka/apis/heartbeat.js';
-import { joinGroup } from '../../lib/kafka/apis/join-group.js';
-import { leaveGroup } from '../../lib/kafka/apis/leave-group.js';
-import { listGroups } from '../../lib/kafka/apis/list-groups.js';
-import { offsetCommit } from '../../lib/kafka/apis/offset-commit.js';
-import { offsetFetch } from '../../lib/kafka/apis/offset-fetch.js';
-import { syncGroup } from '../../lib/kafka/apis/sync-group.js';
+import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
+import { codecs } from '../../lib/kafka/served.js';
 import { KafkaReader, KafkaWriter } from '../../lib/kafka/wire.js';
+
+const { describeGroups, findCoordinator, heartbeat, joinGroup, leaveGroup, listGroups, offsetCommit, offsetFetch, syncGroup } = codecs;
 
 const require = createRequire(import.meta.url);
 const kafkajs = (path: string) => require(`kafkajs/src/protocol/requests/${path}.js`);
@@ -33,15 +29,15 @@ function kafkajsResponse(api: string, version: number, bytes: Buffer): Promise<a
   return kafkajs(`${api}/v${version}/response`).decode(bytes);
 }
 
-function decode<Request>(codec: ApiCodec<Request, unknown>, version: number, bytes: Buffer): Request {
-  const reader = new KafkaReader(bytes, false);
+function decode<Request>(codec: ApiCodec<Request, any>, version: number, bytes: Buffer): Request {
+  const reader = new KafkaReader(bytes, codec.flexibleFrom !== undefined && version >= codec.flexibleFrom);
   const request = codec.decodeRequest(reader, version);
   expect(reader.remaining).toBe(0);
   return request;
 }
 
-function encode<Response>(codec: ApiCodec<unknown, Response>, version: number, response: Response): Buffer {
-  const writer = new KafkaWriter(false);
+function encode<Response>(codec: ApiCodec<any, Response>, version: number, response: Response): Buffer {
+  const writer = new KafkaWriter(codec.flexibleFrom !== undefined && version >= codec.flexibleFrom);
   codec.encodeResponse(writer, version, response);
   return Buffer.concat(writer.finish());
 }
@@ -72,7 +68,7 @@ describe('kafka > codecs > FindCoordinator', () => {
       version,
       await kafkajsRequest('findCoordinator', version, { groupId: 'billing', coordinatorKey: 'billing', coordinatorType: 0 }),
     );
-    expect(request).toEqual({ key: 'billing', keyType: 0 });
+    expect(request).toMatchObject({ key: 'billing', keyType: 0 });
     const answer = await kafkajsResponse(
       'findCoordinator',
       version,
@@ -98,10 +94,10 @@ describe('kafka > codecs > JoinGroup', () => {
       ],
     };
     const request = decode(joinGroup, version, await kafkajsRequest('joinGroup', version, args));
-    expect(request).toEqual({
+    expect(request).toMatchObject({
       groupId: 'billing',
       sessionTimeoutMs: 30_000,
-      rebalanceTimeoutMs: version === 0 ? 30_000 : 60_000,
+      rebalanceTimeoutMs: version === 0 ? -1 : 60_000, // v0 has none (the handler uses the session timeout)
       memberId: 'm-1',
       groupInstanceId: version >= 5 ? 'instance-1' : null,
       protocolType: 'consumer',
@@ -151,7 +147,7 @@ describe('kafka > codecs > SyncGroup', () => {
       ],
     };
     const request = decode(syncGroup, version, await kafkajsRequest('syncGroup', version, args));
-    expect(request).toEqual({
+    expect(request).toMatchObject({
       groupId: 'billing',
       generationId: 7,
       memberId: 'm-1',
@@ -173,7 +169,7 @@ describe('kafka > codecs > Heartbeat', () => {
       version,
       await kafkajsRequest('heartbeat', version, { groupId: 'billing', groupGenerationId: 7, memberId: 'm-1', groupInstanceId: 'i-1' }),
     );
-    expect(request).toEqual({ groupId: 'billing', generationId: 7, memberId: 'm-1', groupInstanceId: version >= 3 ? 'i-1' : null });
+    expect(request).toMatchObject({ groupId: 'billing', generationId: 7, memberId: 'm-1', groupInstanceId: version >= 3 ? 'i-1' : null });
     const answer = await kafkajsResponse('heartbeat', version, encode(heartbeat, version, { throttleTimeMs: 0, errorCode: 27 }));
     expect(answer.errorCode).toBe(27);
   });
@@ -182,7 +178,7 @@ describe('kafka > codecs > Heartbeat', () => {
 describe('kafka > codecs > LeaveGroup', () => {
   it.each([0, 1, 2])('reads kafkajs v%i requests (one member) and answers in a way kafkajs reads', async (version) => {
     const request = decode(leaveGroup, version, await kafkajsRequest('leaveGroup', version, { groupId: 'billing', memberId: 'm-1' }));
-    expect(request).toEqual({ groupId: 'billing', members: [{ memberId: 'm-1', groupInstanceId: null }] });
+    expect(request).toMatchObject({ groupId: 'billing', memberId: 'm-1', members: [] });
     const answer = await kafkajsResponse(
       'leaveGroup',
       version,
@@ -198,7 +194,8 @@ describe('kafka > codecs > LeaveGroup', () => {
     ];
     expect(decode(leaveGroup, 3, await kafkajsRequest('leaveGroup', 3, { groupId: 'billing', members }))).toEqual({
       groupId: 'billing',
-      members,
+      memberId: '',
+      members: members.map((m) => ({ ...m, reason: null })),
     });
     const answered = [
       { memberId: 'm-1', groupInstanceId: null, errorCode: 0 },
@@ -222,7 +219,7 @@ describe('kafka > codecs > OffsetCommit', () => {
   ];
   const expected = (version: number) => ({
     groupId: 'billing',
-    generationId: version === 0 ? -1 : 7,
+    generationIdOrMemberEpoch: version === 0 ? -1 : 7,
     memberId: version === 0 ? '' : 'm-1',
     groupInstanceId: null,
     topics: [
@@ -248,7 +245,7 @@ describe('kafka > codecs > OffsetCommit', () => {
       retentionTime: -1,
       topics,
     });
-    expect(decode(offsetCommit, version, bytes)).toEqual(expected(version));
+    expect(decode(offsetCommit, version, bytes)).toMatchObject(expected(version));
     const response = {
       throttleTimeMs: 0,
       topics: [
@@ -287,9 +284,9 @@ describe('kafka > codecs > OffsetCommit', () => {
       int32(5), // committed_leader_epoch
       string(null), // committed_metadata
     ]);
-    expect(decode(offsetCommit, 7, body)).toEqual({
+    expect(decode(offsetCommit, 7, body)).toMatchObject({
       groupId: 'billing',
-      generationId: 7,
+      generationIdOrMemberEpoch: 7,
       memberId: 'm-1',
       groupInstanceId: 'i-1',
       topics: [
@@ -307,7 +304,7 @@ describe('kafka > codecs > OffsetFetch', () => {
 
   it.each([1, 2, 3, 4])('reads kafkajs v%i requests and answers in a way kafkajs reads', async (version) => {
     const topics = [{ topic: 'orders', partitions: [{ partition: 0 }, { partition: 1 }] }];
-    expect(decode(offsetFetch, version, await kafkajsRequest('offsetFetch', version, { groupId: 'billing', topics }))).toEqual({
+    expect(decode(offsetFetch, version, await kafkajsRequest('offsetFetch', version, { groupId: 'billing', topics }))).toMatchObject({
       groupId: 'billing',
       topics: [{ name: 'orders', partitionIndexes: [0, 1] }],
     });
@@ -328,16 +325,7 @@ describe('kafka > codecs > OffsetFetch', () => {
   });
 
   it('reads a null topic list (v2+: every committed offset)', () => {
-    expect(decode(offsetFetch, 2, Buffer.concat([string('billing'), int32(-1)]))).toEqual({ groupId: 'billing', topics: null });
-  });
-
-  it('gives v1 clients a group error in every partition (they have no group-level error)', async () => {
-    const answer = await kafkajsResponse(
-      'offsetFetch',
-      1,
-      encode(offsetFetch, 1, { throttleTimeMs: 0, errorCode: 16, topics: [{ name: 'orders', partitions }] }),
-    );
-    expect(answer.responses[0].partitions.map((p: { errorCode: number }) => p.errorCode)).toEqual([16, 16]);
+    expect(decode(offsetFetch, 2, Buffer.concat([string('billing'), int32(-1)]))).toMatchObject({ groupId: 'billing', topics: null });
   });
 
   it('writes v5 answers (with the leader epoch) as golden bytes', () => {
@@ -350,7 +338,7 @@ describe('kafka > codecs > OffsetFetch', () => {
 
 describe('kafka > codecs > ListGroups', () => {
   it.each([0, 1, 2])('reads kafkajs v%i requests and answers in a way kafkajs reads', async (version) => {
-    expect(decode(listGroups, version, await kafkajsRequest('listGroups', version, {}))).toEqual({});
+    expect(decode(listGroups, version, await kafkajsRequest('listGroups', version, {}))).toEqual({ statesFilter: [], typesFilter: [] });
     const groups = [
       { groupId: 'billing', protocolType: 'consumer' },
       { groupId: 'audit', protocolType: '' },

@@ -12,9 +12,9 @@
  *   waits (Kafka's rule).
  */
 import { randomUUID } from 'node:crypto';
-import type { GroupProtocol, JoinGroupRequest, JoinGroupResponse } from '../apis/join-group.js';
-import type { LeaveGroupRequest, LeaveGroupResponse } from '../apis/leave-group.js';
-import type { SyncGroupRequest, SyncGroupResponse } from '../apis/sync-group.js';
+import type { JoinGroupRequest, JoinGroupRequestProtocol as GroupProtocol, JoinGroupResponse } from '../protocol/messages/join-group.js';
+import type { LeaveGroupResponse, MemberIdentity } from '../protocol/messages/leave-group.js';
+import type { SyncGroupRequest, SyncGroupResponse } from '../protocol/messages/sync-group.js';
 import { KafkaErrors } from '../errors.js';
 import type { ClassicGroupStore } from './classic-store.js';
 import { isDead, transition } from './classic-state.js';
@@ -137,7 +137,7 @@ export class ClassicMembership implements CommitCheck {
       if (group.initialJoinUntilMs !== undefined) this.extendInitialJoin(group);
       else this.tryCompleteJoin(group);
     } else {
-      this.prepareRebalance(group, `member ${memberId} joined`);
+      this.prepareRebalance(group, `member ${memberId} joined${request.reason ? `: ${request.reason}` : ''}`);
     }
     return answer;
   }
@@ -175,7 +175,10 @@ export class ClassicMembership implements CommitCheck {
         update();
         {
           const answer = awaitJoin(member);
-          this.prepareRebalance(group, `member ${member.id} joined again${unchanged ? '' : ' with new metadata'}`);
+          this.prepareRebalance(
+            group,
+            `member ${member.id} joined again${unchanged ? '' : ' with new metadata'}${request.reason ? `: ${request.reason}` : ''}`,
+          );
           return answer;
         }
       case 'Empty':
@@ -290,12 +293,19 @@ export class ClassicMembership implements CommitCheck {
     checkGroupId(request.groupId);
     const group = await this.context.group(request.groupId);
     const member = memberOf(group, request.memberId, request.generationId);
+    // v5+: a member names the protocol type and name it joined with; a mismatch is Kafka's INCONSISTENT_GROUP_PROTOCOL.
+    if (inconsistent(request.protocolType, group.protocolType) || inconsistent(request.protocolName, group.protocol)) {
+      throw new GroupRefusal(
+        KafkaErrors.INCONSISTENT_GROUP_PROTOCOL,
+        `group ${group.id} has protocol ${group.protocolType}/${group.protocol}, the member names ${request.protocolType}/${request.protocolName}`,
+      );
+    }
     switch (group.phase) {
       case 'PreparingRebalance':
         throw new GroupRefusal(KafkaErrors.REBALANCE_IN_PROGRESS, `group ${group.id} is rebalancing: join again`);
       case 'Stable':
         this.renewSession(member);
-        return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, assignment: member.assignment };
+        return syncAnswer(group, member.assignment);
       case 'Dead':
         throw notCoordinator(group.id);
       case 'CompletingRebalance':
@@ -340,7 +350,7 @@ export class ClassicMembership implements CommitCheck {
       member.syncing = undefined;
       if (answer) {
         this.renewSession(member);
-        answer({ throttleTimeMs: 0, errorCode: KafkaErrors.NONE, assignment: member.assignment });
+        answer(syncAnswer(group, member.assignment));
       }
     }
     this.context.logger?.log('debug', 'kafka group stable', { group: group.id, generation, members: group.members.size });
@@ -357,10 +367,12 @@ export class ClassicMembership implements CommitCheck {
     return group.phase === 'PreparingRebalance' ? KafkaErrors.REBALANCE_IN_PROGRESS : KafkaErrors.NONE;
   }
 
-  async leave(request: LeaveGroupRequest): Promise<LeaveGroupResponse> {
-    checkGroupId(request.groupId);
-    const group = await this.context.group(request.groupId);
-    const members = request.members.map((leaving) => {
+  /** Each member named leaves (v0–2 name one; v3+ several, by member id or group instance id); `reason` (v5+) is logged. */
+  async leave(groupId: string, leavingMembers: readonly MemberIdentity[]): Promise<LeaveGroupResponse> {
+    checkGroupId(groupId);
+    const group = await this.context.group(groupId);
+    const members = leavingMembers.map((identity) => {
+      const leaving = { memberId: identity.memberId, groupInstanceId: identity.groupInstanceId };
       const id =
         leaving.memberId !== ''
           ? leaving.memberId
@@ -368,7 +380,7 @@ export class ClassicMembership implements CommitCheck {
       const member = id === undefined ? undefined : group.members.get(id);
       if (member) {
         this.removeMember(group, member);
-        this.membershipChanged(group, `member ${member.id} left`);
+        this.membershipChanged(group, `member ${member.id} left${identity.reason ? `: ${identity.reason}` : ''}`);
         return { ...leaving, errorCode: KafkaErrors.NONE };
       }
       const cancelPending = id === undefined ? undefined : group.pending.get(id);
@@ -381,7 +393,7 @@ export class ClassicMembership implements CommitCheck {
       return { ...leaving, errorCode: KafkaErrors.UNKNOWN_MEMBER_ID };
     });
     // v0–2 name one member: its error is the answer's.
-    const errorCode = request.members.length === 1 ? members[0]!.errorCode : KafkaErrors.NONE;
+    const errorCode = leavingMembers.length === 1 ? members[0]!.errorCode : KafkaErrors.NONE;
     return { throttleTimeMs: 0, errorCode, members };
   }
 
@@ -446,13 +458,25 @@ function joinAnswer(group: Group, member: Member): JoinGroupResponse {
     throttleTimeMs: 0,
     errorCode: KafkaErrors.NONE,
     generationId: group.generation,
+    protocolType: group.protocolType,
     protocolName: group.protocol ?? '',
     leader: group.leader ?? '',
+    // v9: true only for a static leader whose assignment stands (KIP-814); Spool has no static membership.
+    skipAssignment: false,
     memberId: member.id,
     members: isLeader
       ? [...group.members.values()].map((m) => ({ memberId: m.id, groupInstanceId: m.groupInstanceId, metadata: m.metadata }))
       : [],
   };
+}
+
+function syncAnswer(group: Group, assignment: Buffer): SyncGroupResponse {
+  return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, protocolType: group.protocolType, protocolName: group.protocol, assignment };
+}
+
+/** Kafka's rule for SyncGroup v5's protocol fields: a name given that differs from the group's. */
+function inconsistent(named: string | null, groups: string | null): boolean {
+  return named !== null && groups !== null && named !== groups;
 }
 
 /** Whether a member with these protocols may be in the group (with the others, excluding itself). */

@@ -18,7 +18,7 @@ import { loadGroup } from '../../groups/items.js';
 import { heldByOther, liveCount } from '../../groups/ownership.js';
 import type { ClassicMember, GroupState } from '../../groups/state.js';
 import { ConditionFailedError } from '../../storage/ports.js';
-import { decodeAssignment, decodeSubscription } from '../apis/consumer-protocol.js';
+import { decodeAssignment, decodeSubscription } from './consumer-protocol.js';
 import { KafkaErrors } from '../errors.js';
 import { isDead } from './classic-state.js';
 import { errorMessage, GroupRefusal, type Group, type GroupContext } from './group.js';
@@ -85,6 +85,13 @@ export class ClassicGroupStore {
         `group ${group.id} has live HTTP members; Kafka consumers may join once they have left`,
       );
     }
+    // Spool does not mix classic and KIP-848 members in one group (Kafka 4.x does, converting it).
+    if (loaded.state.consumer !== undefined && liveCount(loaded, this.context.scheduler.now()) > 0) {
+      throw new GroupRefusal(
+        KafkaErrors.INCONSISTENT_GROUP_PROTOCOL,
+        `group ${group.id} has live members using the consumer protocol (group.protocol=consumer); classic members may join once they have left`,
+      );
+    }
   }
 
   /** Writes run one at a time per group, in the order they were asked for; one that fails lets the group go. */
@@ -126,6 +133,7 @@ export class ClassicGroupStore {
       target: {},
       owners: {},
       classic: { protocolType: group.protocolType ?? '', protocol: group.protocol, leader: group.leader, phase: 'Stable', members },
+      consumer: undefined,
     };
     await this.vouch(group);
     if (!current()) return false; // a rebalance began meanwhile: its members were told

@@ -14,8 +14,8 @@ import type { GroupState } from '../../groups/state.js';
 import type { Log } from '../../log/index.js';
 import type { Logger } from '../../logger.js';
 import type { MetadataStore } from '../../storage/ports.js';
-import type { GroupProtocol, JoinGroupResponse } from '../apis/join-group.js';
-import type { SyncGroupResponse } from '../apis/sync-group.js';
+import type { JoinGroupRequestProtocol as GroupProtocol, JoinGroupResponse } from '../protocol/messages/join-group.js';
+import type { SyncGroupResponse } from '../protocol/messages/sync-group.js';
 import type { ClusterView } from '../cluster.js';
 import { KafkaErrors } from '../errors.js';
 import type { ClassicGroupPhase } from './classic-state.js';
@@ -124,11 +124,21 @@ export interface GroupContext {
 }
 
 export function errorJoin(memberId: string, errorCode: number): JoinGroupResponse {
-  return { throttleTimeMs: 0, errorCode, generationId: -1, protocolName: '', leader: '', memberId, members: [] };
+  return {
+    throttleTimeMs: 0,
+    errorCode,
+    generationId: -1,
+    protocolType: null,
+    protocolName: '',
+    leader: '',
+    skipAssignment: false,
+    memberId,
+    members: [],
+  };
 }
 
 export function errorSync(errorCode: number): SyncGroupResponse {
-  return { throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) };
+  return { throttleTimeMs: 0, errorCode, protocolType: null, protocolName: null, assignment: Buffer.alloc(0) };
 }
 
 /** Ends the member's waiting JoinGroup, if any, with `errorCode`. */

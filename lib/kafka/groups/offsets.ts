@@ -3,6 +3,9 @@
  * kind of group shares (lib/groups/items.ts). Whether a member may commit is its membership's
  * question (`CommitCheck`); what is written, and fenced, is the same for every kind.
  *
+ * Topics are named (OffsetCommit v0–9, OffsetFetch v0–9) or given by id (v10+): an id is looked up as
+ * Fetch v13 does, and one that names no topic is UNKNOWN_TOPIC_ID for each of its partitions.
+ *
  * Invariants (test/kafka/classic-groups.test.ts):
  * - Offsets are committed only by a member of the current generation (or, from outside the group,
  *   only while the group has no members), checked here and again by the store: each commit is fenced
@@ -11,70 +14,135 @@
  */
 import { SpoolError } from '../../errors.js';
 import { parseTpKey, tpKey } from '../../groups/assignors.js';
-import { commitClassicOffsets } from '../../groups/classic.js';
+import { commitClassicOffsets, type ClassicCommit } from '../../groups/classic.js';
 import { loadOffsets } from '../../groups/items.js';
-import type { OffsetCommitRequest, OffsetCommitResponse } from '../apis/offset-commit.js';
-import type { OffsetFetchRequest, OffsetFetchResponse } from '../apis/offset-fetch.js';
+import type { OffsetCommitRequest, OffsetCommitResponse } from '../protocol/messages/offset-commit.js';
+import type { OffsetFetchRequestGroup, OffsetFetchResponseGroup } from '../protocol/messages/offset-fetch.js';
+import { ZERO_UUID, type Encodable } from '../protocol/runtime.js';
 import { KafkaErrors } from '../errors.js';
 import { isDead } from './classic-state.js';
 import { checkGroupId, type Group, type GroupContext } from './group.js';
 
-/** What the offsets ask of a group's membership. */
+/**
+ * What the offsets ask of a group's membership: the one place that decides whether a commit's
+ * member may commit. Classic groups fence by generation; a consumer-protocol (KIP-848) group would
+ * fence by member epoch behind the same question.
+ */
 export interface CommitCheck {
-  /** NONE if the member may commit at this generation (its session renewed), or the error each partition is answered with. */
-  checkCommit(group: Group, memberId: string, generationId: number): number;
+  /**
+   * NONE if `memberId` may commit at `generationIdOrMemberEpoch` (its session renewed), or the error
+   * each partition is answered with.
+   */
+  checkCommit(group: Group, memberId: string, generationIdOrMemberEpoch: number): number;
+}
+
+/**
+ * Consumer-protocol (KIP-848) groups' side of a member's commit (lib/kafka/consumer-groups.ts): they fence
+ * by member epoch, and their commits are fenced in the store by the group's incarnation only (the
+ * group epoch moves on while members keep committing).
+ */
+export interface ConsumerCommits {
+  /** undefined when the group is not a consumer-protocol group held here; else NONE or the error for every partition. */
+  consumerOffsetCheck(groupId: string, memberId: string, memberEpoch: number, kind: 'commit' | 'fetch'): number | undefined;
+  commitConsumerOffsets(groupId: string, commits: readonly ClassicCommit[]): Promise<void>;
 }
 
 const maxMetadataChars = 4096; // Kafka's offset.metadata.max.bytes
+
+/** A request's topic, named or by id: its name once looked up (undefined when the id names no topic). */
+interface ResolvedTopic {
+  readonly name: string | undefined;
+  readonly topicId: string;
+}
 
 export class GroupOffsets {
   constructor(
     private readonly context: GroupContext,
     private readonly membership: CommitCheck,
+    private readonly consumer?: ConsumerCommits,
   ) {}
 
-  async commit(request: OffsetCommitRequest, allowed: (topic: string) => boolean): Promise<OffsetCommitResponse> {
+  /** The topic each request topic names: by id when `byTopicId` (v10+), else by name. */
+  private async resolve(
+    topics: readonly { readonly name: string; readonly topicId: string }[],
+    byTopicId: boolean,
+  ): Promise<ResolvedTopic[]> {
+    return Promise.all(
+      topics.map(async (t) => {
+        if (!byTopicId) return { name: t.name, topicId: t.topicId };
+        return { name: (await this.context.log.topicById(t.topicId))?.name, topicId: t.topicId };
+      }),
+    );
+  }
+
+  async commit(
+    request: OffsetCommitRequest,
+    allowed: (topic: string) => boolean,
+    byTopicId: boolean,
+  ): Promise<Encodable<OffsetCommitResponse>> {
     checkGroupId(request.groupId);
     const group = await this.context.group(request.groupId);
-    const everyPartition = (errorCode: number): OffsetCommitResponse => ({
+    const generation = request.generationIdOrMemberEpoch;
+    const resolved = await this.resolve(request.topics, byTopicId);
+    // errors[topic index][partition index]
+    const errors = request.topics.map((t) => t.partitions.map((): number => KafkaErrors.NONE));
+    const answer = (): Encodable<OffsetCommitResponse> => ({
       throttleTimeMs: 0,
-      topics: request.topics.map((t) => ({
+      topics: request.topics.map((t, ti) => ({
         name: t.name,
-        partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })),
+        topicId: t.topicId,
+        partitions: t.partitions.map((p, pi) => ({ partitionIndex: p.partitionIndex, errorCode: errors[ti]![pi]! })),
       })),
     });
-    const outsider = request.generationId < 0 && request.memberId === '';
+    const outsider = generation < 0 && request.memberId === '';
     const asMember = !outsider || group.members.size > 0;
+    const consumerCheck = () =>
+      outsider ? undefined : this.consumer?.consumerOffsetCheck(request.groupId, request.memberId, generation, 'commit');
+    const byEpoch = consumerCheck() !== undefined;
+    // The one membership question, asked before the topics are read and again after (the group may have moved on meanwhile).
+    const fenced = () =>
+      byEpoch
+        ? (consumerCheck() ?? KafkaErrors.NOT_COORDINATOR)
+        : isDead(group)
+          ? KafkaErrors.NOT_COORDINATOR
+          : this.membership.checkCommit(group, request.memberId, generation);
     if (asMember) {
-      const refused = this.membership.checkCommit(group, request.memberId, request.generationId);
-      if (refused !== KafkaErrors.NONE) return everyPartition(refused);
+      const refused = fenced();
+      if (refused !== KafkaErrors.NONE) {
+        for (const row of errors) row.fill(refused);
+        return answer();
+      }
     }
     // Per partition: is it one to commit?
-    const errors = new Map<string, number>();
-    const commits: { key: string; offset: number; metadata: string | null; topicId: string }[] = [];
-    for (const topic of request.topics) {
-      const item = allowed(topic.name) ? await this.context.log.topic(topic.name) : undefined;
-      for (const p of topic.partitions) {
-        const key = tpKey(topic.name, p.partitionIndex);
-        if (!allowed(topic.name)) errors.set(key, KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
+    const commits: { key: string; offset: number; metadata: string | null; topicId: string; at: [number, number] }[] = [];
+    for (const [ti, topic] of request.topics.entries()) {
+      const name = resolved[ti]!.name;
+      const permitted = name !== undefined && allowed(name);
+      const item = permitted ? await this.context.log.topic(name) : undefined;
+      for (const [pi, p] of topic.partitions.entries()) {
+        const row = errors[ti]!;
+        if (name === undefined) row[pi] = KafkaErrors.UNKNOWN_TOPIC_ID;
+        else if (!permitted) row[pi] = KafkaErrors.TOPIC_AUTHORIZATION_FAILED;
         else if (item === undefined || p.partitionIndex < 0 || p.partitionIndex >= item.partitions)
-          errors.set(key, KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);
-        else if ((p.committedMetadata?.length ?? 0) > maxMetadataChars) errors.set(key, KafkaErrors.OFFSET_METADATA_TOO_LARGE);
-        else if (p.committedOffset < 0) errors.set(key, KafkaErrors.OFFSET_OUT_OF_RANGE);
-        else commits.push({ key, offset: p.committedOffset, metadata: p.committedMetadata, topicId: item.id });
+          row[pi] = byTopicId ? KafkaErrors.UNKNOWN_TOPIC_ID : KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION;
+        else if ((p.committedMetadata?.length ?? 0) > maxMetadataChars) row[pi] = KafkaErrors.OFFSET_METADATA_TOO_LARGE;
+        else if (p.committedOffset < 0) row[pi] = KafkaErrors.OFFSET_OUT_OF_RANGE;
+        else
+          commits.push({
+            key: tpKey(name, p.partitionIndex),
+            offset: p.committedOffset,
+            metadata: p.committedMetadata,
+            topicId: item.id,
+            at: [ti, pi],
+          });
       }
     }
     const failed = (code: number) => {
-      for (const c of commits) errors.set(c.key, code);
+      for (const { at } of commits) errors[at[0]]![at[1]] = code;
     };
-    if (asMember && (isDead(group) || group.generation !== request.generationId || !group.members.has(request.memberId))) {
-      failed(
-        isDead(group)
-          ? KafkaErrors.NOT_COORDINATOR
-          : group.members.has(request.memberId)
-            ? KafkaErrors.ILLEGAL_GENERATION
-            : KafkaErrors.UNKNOWN_MEMBER_ID,
-      ); // changed while the topics were read
+    const refusedNow = asMember ? fenced() : KafkaErrors.NONE;
+    if (refusedNow !== KafkaErrors.NONE) {
+      failed(refusedNow); // changed while the topics were read
     } else if (!asMember) {
       // From outside the group, while it has no members: through the HTTP groups' rule, which also
       // expires HTTP members whose leases ran out and refuses while live ones remain.
@@ -94,15 +162,17 @@ export class GroupOffsets {
         return known === undefined || known.offset !== c.offset || known.metadata !== c.metadata || known.topicId !== c.topicId;
       });
       try {
-        if (changed.length > 0) {
+        if (byEpoch) {
+          if (commits.length > 0) await this.consumer!.commitConsumerOffsets(group.id, commits);
+        } else if (changed.length > 0) {
           await commitClassicOffsets(
             this.context.metadata,
             group.id,
-            { incarnation: group.stored.incarnation, generation: request.generationId },
+            { incarnation: group.stored.incarnation, generation },
             changed,
             this.context.scheduler.now(),
           );
-          if (group.generation === request.generationId)
+          if (group.generation === generation)
             for (const c of changed) group.committed.set(c.key, { offset: c.offset, metadata: c.metadata, topicId: c.topicId });
         }
       } catch (error) {
@@ -112,48 +182,62 @@ export class GroupOffsets {
         failed(KafkaErrors.NOT_COORDINATOR);
       }
     }
-    return {
-      throttleTimeMs: 0,
-      topics: request.topics.map((t) => ({
-        name: t.name,
-        partitions: t.partitions.map((p) => ({
-          partitionIndex: p.partitionIndex,
-          errorCode: errors.get(tpKey(t.name, p.partitionIndex)) ?? KafkaErrors.NONE,
-        })),
-      })),
-    };
+    return answer();
   }
 
-  /** Committed offsets; -1 for a partition with none. `topics: null` answers every committed partition. */
-  async fetch(request: OffsetFetchRequest, allowed: (topic: string) => boolean): Promise<OffsetFetchResponse> {
+  /**
+   * One group's committed offsets; -1 for a partition with none. `topics: null` answers every
+   * committed partition. (v9's member id and epoch matter only to consumer-protocol groups: a classic
+   * group's offsets are read by anyone allowed to describe it, as in Kafka.)
+   */
+  async fetch(
+    request: Pick<OffsetFetchRequestGroup, 'groupId' | 'topics'> & Partial<Pick<OffsetFetchRequestGroup, 'memberId' | 'memberEpoch'>>,
+    allowed: (topic: string) => boolean,
+    byTopicId: boolean,
+  ): Promise<Encodable<OffsetFetchResponseGroup>> {
     checkGroupId(request.groupId);
     await this.context.requireCoordinator(request.groupId);
+    // v9+ from a member of a consumer-protocol group: fenced by its epoch, as Kafka's validateOffsetFetch.
+    if (request.memberId !== undefined && request.memberId !== null) {
+      const refused = this.consumer?.consumerOffsetCheck(request.groupId, request.memberId, request.memberEpoch ?? -1, 'fetch');
+      if (refused !== undefined && refused !== KafkaErrors.NONE) return { groupId: request.groupId, errorCode: refused, topics: [] };
+    }
     const stored = await loadOffsets(this.context.metadata, request.groupId, this.context.groups.topicIdentities);
-    const entry = (name: string, partitionIndex: number) => {
-      const offset = allowed(name) ? stored.get(tpKey(name, partitionIndex)) : undefined;
+    const entry = (name: string | undefined, partitionIndex: number) => {
+      const offset = name !== undefined && allowed(name) ? stored.get(tpKey(name, partitionIndex)) : undefined;
       const committed = offset?.committed ?? null;
       return {
         partitionIndex,
         committedOffset: committed ?? -1,
         committedLeaderEpoch: -1,
         metadata: committed === null ? '' : (offset?.metadata ?? ''),
-        errorCode: allowed(name) ? KafkaErrors.NONE : KafkaErrors.TOPIC_AUTHORIZATION_FAILED,
+        errorCode:
+          name === undefined ? KafkaErrors.UNKNOWN_TOPIC_ID : allowed(name) ? KafkaErrors.NONE : KafkaErrors.TOPIC_AUTHORIZATION_FAILED,
       };
     };
-    let topics: { name: string; partitionIndexes: readonly number[] }[];
-    if (request.topics !== null) topics = [...request.topics];
-    else {
+    let topics: { name: string; topicId: string; resolved: string | undefined; partitionIndexes: readonly number[] }[];
+    if (request.topics !== null) {
+      const resolved = await this.resolve(request.topics, byTopicId);
+      topics = request.topics.map((t, i) => ({ ...t, resolved: resolved[i]!.name }));
+    } else {
       const byTopic = new Map<string, number[]>();
       for (const [key, offset] of stored) {
         const { topic, partition } = parseTpKey(key);
         if (offset.committed !== null && allowed(topic)) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
       }
-      topics = [...byTopic.entries()].map(([name, partitions]) => ({ name, partitionIndexes: partitions.sort((a, b) => a - b) }));
+      topics = await Promise.all(
+        [...byTopic.entries()].map(async ([name, partitions]) => ({
+          name,
+          topicId: (await this.context.log.topic(name))?.id ?? ZERO_UUID,
+          resolved: name,
+          partitionIndexes: partitions.sort((a, b) => a - b),
+        })),
+      );
     }
     return {
-      throttleTimeMs: 0,
+      groupId: request.groupId,
       errorCode: KafkaErrors.NONE,
-      topics: topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((p) => entry(t.name, p)) })),
+      topics: topics.map((t) => ({ name: t.name, topicId: t.topicId, partitions: t.partitionIndexes.map((p) => entry(t.resolved, p)) })),
     };
   }
 }

@@ -2,7 +2,7 @@
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import type { Log } from '../../log/index.js';
-import type { Principal } from '../api.js';
+import type { Principal, RequestContext } from '../api.js';
 import type { StoreCluster } from '../cluster.js';
 
 export interface BrokerDeps {
@@ -21,4 +21,9 @@ export function permits(principal: Principal | undefined, action: 'read' | 'writ
 /** Whether the connection may do `action` on the consumer group `group`: always on an open listener. */
 export function permitsGroup(principal: Principal | undefined, action: 'read' | 'describe' | 'delete', group: string): boolean {
   return principal === undefined || principal.allowsGroup(action, group);
+}
+
+/** A group member's client host as Kafka reports it (Java's InetAddress.toString: "/127.0.0.1"), so Kafka's tools show the same. */
+export function memberClientHost(context: Pick<RequestContext, 'clientHost'>): string {
+  return `/${context.clientHost}`;
 }

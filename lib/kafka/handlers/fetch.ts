@@ -161,7 +161,6 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
   return {
     codec: codecs.fetch,
     // Versions below 4 cannot carry RecordBatch v2: answered UNSUPPORTED_VERSION per partition (advertised from 0 for librdkafka's feature probe).
-    handledFrom: 4,
     refuse,
     async handle(request, context): Promise<Handled<Encodable<FetchResponse>>> {
       const topics = await resolve(request, context.apiVersion);

@@ -1,8 +1,13 @@
 /**
  * The consumer-group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
- * OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, over the classic coordinator
- * (classic-groups.ts). Each advertises version 0 upwards: librdkafka enables its balanced consumer
- * only when the broker's ranges include the old versions.
+ * OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete, over the classic
+ * coordinator (classic-groups.ts), on their generated messages. Each advertises version 0 upwards
+ * (librdkafka enables its balanced consumer only when the broker's ranges include the old versions)
+ * up to the newest Kafka 4.x serves for classic groups. What a version changes is decided here, so
+ * the coordinator sees one shape: FindCoordinator v4+ batches keys (one answer per key), LeaveGroup
+ * v0–2 name one member, OffsetCommit/OffsetFetch v10 name topics by id, OffsetFetch v8+ asks for
+ * several groups (each answered, or refused, on its own), DescribeGroups v6 reports an unknown group
+ * as GROUP_ID_NOT_FOUND with a message (earlier versions: Dead, no error).
  *
  * Errors: the coordinator's protocol answers (UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS, …) come
  * through as they are. A transient failure underneath (the store, a lease) is COORDINATOR_NOT_AVAILABLE
@@ -12,7 +17,8 @@
  *
  * Authorization, as Kafka's group ACLs (with SASL, lib/auth.ts): finding a group's coordinator,
  * describing it and reading its offsets need describe on the group; joining, syncing, heartbeats,
- * leaving and committing need read; ListGroups lists only the groups the principal may describe. A
+ * leaving and committing need read; DeleteGroups and OffsetDelete need delete (and OffsetDelete read
+ * on each topic); ListGroups lists only the groups the principal may describe. A
  * refusal is GROUP_AUTHORIZATION_FAILED; topics are then checked as before (TOPIC_AUTHORIZATION_FAILED).
  */
 import { SpoolError, type ErrorCode } from '../../errors.js';
@@ -20,17 +26,26 @@ import { later, type ApiHandler, type RequestContext } from '../api.js';
 import { codecs } from '../served.js';
 import { type ClassicGroups, errorJoin, GroupRefusal } from '../classic-groups.js';
 import type { ClusterView } from '../cluster.js';
-import { operationsNotAsked, type DescribeGroupsRequest, type DescribeGroupsResponse } from '../apis/describe-groups.js';
-import { coordinatorKeyTypes, type FindCoordinatorRequest, type FindCoordinatorResponse } from '../apis/find-coordinator.js';
-import type { HeartbeatRequest, HeartbeatResponse } from '../apis/heartbeat.js';
-import type { JoinGroupRequest, JoinGroupResponse } from '../apis/join-group.js';
-import type { LeaveGroupRequest, LeaveGroupResponse } from '../apis/leave-group.js';
-import type { ListGroupsRequest, ListGroupsResponse } from '../apis/list-groups.js';
-import type { OffsetCommitRequest, OffsetCommitResponse } from '../apis/offset-commit.js';
-import type { OffsetFetchRequest, OffsetFetchResponse } from '../apis/offset-fetch.js';
-import type { SyncGroupRequest, SyncGroupResponse } from '../apis/sync-group.js';
+import { notFound } from '../groups/describe.js';
+import type { DeleteGroupsRequest, DeleteGroupsResponse } from '../protocol/messages/delete-groups.js';
+import type { DescribedGroup, DescribeGroupsRequest, DescribeGroupsResponse } from '../protocol/messages/describe-groups.js';
+import type { Coordinator, FindCoordinatorRequest, FindCoordinatorResponse } from '../protocol/messages/find-coordinator.js';
+import type { HeartbeatRequest, HeartbeatResponse } from '../protocol/messages/heartbeat.js';
+import type { JoinGroupRequest, JoinGroupResponse } from '../protocol/messages/join-group.js';
+import type { LeaveGroupRequest, LeaveGroupResponse, MemberIdentity } from '../protocol/messages/leave-group.js';
+import type { ListGroupsRequest, ListGroupsResponse } from '../protocol/messages/list-groups.js';
+import type { OffsetCommitRequest, OffsetCommitResponse } from '../protocol/messages/offset-commit.js';
+import type { OffsetDeleteRequest, OffsetDeleteResponse } from '../protocol/messages/offset-delete.js';
+import type {
+  OffsetFetchRequest,
+  OffsetFetchRequestGroup,
+  OffsetFetchResponse,
+  OffsetFetchResponseGroup,
+} from '../protocol/messages/offset-fetch.js';
+import type { SyncGroupRequest, SyncGroupResponse } from '../protocol/messages/sync-group.js';
+import { type Encodable, ZERO_UUID } from '../protocol/runtime.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
-import { permits, permitsGroup } from './deps.js';
+import { memberClientHost, permits, permitsGroup } from './deps.js';
 
 export interface GroupHandlerDeps {
   readonly groups: ClassicGroups;
@@ -55,6 +70,11 @@ function errorCodeOf(error: unknown): number {
   return code;
 }
 
+/** The message to answer with, for versions that carry one: a refusal's or a SpoolError's own, never an internal one. */
+function messageOf(error: unknown): string | null {
+  return error instanceof GroupRefusal || error instanceof SpoolError ? error.message : null;
+}
+
 /**
  * A handler whose work may wait (on a rebalance, or the store): it is accepted at once and answered
  * in order when done; a refusal becomes the API's all-error answer.
@@ -64,7 +84,7 @@ function groupApi<Request, Response>(
   refuse: (request: Request, errorCode: number, memberId?: string) => Response,
   run: (request: Request, context: RequestContext) => Promise<Response>,
   /** The group the request acts on, and the group permission it needs; none for requests that check their own. */
-  access?: { readonly group: (request: Request) => string; readonly action: 'read' | 'describe' },
+  access?: { readonly group: (request: Request) => string; readonly action: 'read' | 'describe' | 'delete' },
 ): ApiHandler<Request, Response> {
   return {
     codec,
@@ -87,122 +107,199 @@ const reading = <Request extends { readonly groupId: string }>() => ({
   action: 'read' as const,
 });
 
-const client = (context: RequestContext) => ({ clientId: context.clientId ?? '', clientHost: context.clientHost });
+const client = (context: RequestContext) => ({ clientId: context.clientId ?? '', clientHost: memberClientHost(context) });
 const reads = (context: RequestContext) => (topic: string) => permits(context.principal, 'read', topic);
 
-export function findCoordinatorHandler({ cluster }: GroupHandlerDeps): ApiHandler<FindCoordinatorRequest, FindCoordinatorResponse> {
-  const refuse = (_request: FindCoordinatorRequest, errorCode: number, errorMessage: string | null = null): FindCoordinatorResponse => ({
-    throttleTimeMs: 0,
-    errorCode,
-    errorMessage,
+/** FindCoordinator's key types (0 group, 1 transaction; 2 share in Kafka 4.x, not served here). */
+export const coordinatorKeyTypes = { group: 0, transaction: 1 } as const;
+
+export function findCoordinatorHandler({
+  cluster,
+}: GroupHandlerDeps): ApiHandler<FindCoordinatorRequest, Encodable<FindCoordinatorResponse>> {
+  const failed = (key: string, errorCode: number, errorMessage: string | null = null): Coordinator => ({
+    key,
     nodeId: -1,
     host: '',
     port: -1,
+    errorCode,
+    errorMessage,
   });
+  /** One key's answer: the agent holding the group's coordinator lease. */
+  const find = async (key: string, keyType: number, context: RequestContext): Promise<Coordinator> => {
+    // Kafka answers COORDINATOR_NOT_AVAILABLE while it has no transaction coordinator; Spool has none yet.
+    if (keyType === coordinatorKeyTypes.transaction)
+      return failed(key, KafkaErrors.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported: there is no transaction coordinator');
+    if (keyType !== coordinatorKeyTypes.group) return failed(key, KafkaErrors.INVALID_REQUEST, `unknown coordinator key type ${keyType}`);
+    if (!permitsGroup(context.principal, 'describe', key))
+      return failed(key, KafkaErrors.GROUP_AUTHORIZATION_FAILED, `not allowed to describe group ${key}`);
+    try {
+      const node = await cluster.coordinatorFor(key);
+      return { key, nodeId: node.nodeId, host: node.host, port: node.port, errorCode: KafkaErrors.NONE, errorMessage: null };
+    } catch (error) {
+      return failed(key, errorCodeOf(error), messageOf(error));
+    }
+  };
+  /** v0–3 carry one key, answered in the top-level fields; v4+ a list, answered in `coordinators`. */
+  const answer = (request: FindCoordinatorRequest, version: number, coordinators: readonly Coordinator[]) => {
+    if (version >= 4) return { throttleTimeMs: 0, coordinators };
+    const { errorCode, errorMessage, nodeId, host, port } = coordinators[0] ?? failed(request.key, KafkaErrors.INVALID_REQUEST);
+    return { throttleTimeMs: 0, errorCode, errorMessage, nodeId, host, port };
+  };
   return {
     codec: codecs.findCoordinator,
-    refuse: (request, errorCode) => refuse(request, errorCode),
+    refuse: (request, errorCode) => ({
+      throttleTimeMs: 0,
+      errorCode,
+      nodeId: -1,
+      host: '',
+      port: -1,
+      coordinators: request.coordinatorKeys.map((key) => failed(key, errorCode)),
+    }),
     async handle(request, context) {
-      if (request.keyType !== coordinatorKeyTypes.group)
-        return refuse(request, KafkaErrors.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported');
-      if (!permitsGroup(context.principal, 'describe', request.key))
-        return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED, `not allowed to describe group ${request.key}`);
-      try {
-        const node = await cluster.coordinatorFor(request.key);
-        return {
-          throttleTimeMs: 0,
-          errorCode: KafkaErrors.NONE,
-          errorMessage: null,
-          nodeId: node.nodeId,
-          host: node.host,
-          port: node.port,
-        };
-      } catch (error) {
-        return refuse(request, errorCodeOf(error), error instanceof SpoolError ? error.message : null);
-      }
+      const keys = context.apiVersion >= 4 ? request.coordinatorKeys : [request.key];
+      return answer(request, context.apiVersion, await Promise.all(keys.map((key) => find(key, request.keyType, context))));
     },
   };
 }
 
-export function joinGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<JoinGroupRequest, JoinGroupResponse> {
+export function joinGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<JoinGroupRequest, Encodable<JoinGroupResponse>> {
   return groupApi(
     codecs.joinGroup,
-    (request, errorCode, memberId) => errorJoin(memberId ?? request.memberId, errorCode),
-    (request, context) => groups.join(request, client(context), context.apiVersion),
+    (request, errorCode, memberId): Encodable<JoinGroupResponse> => errorJoin(memberId ?? request.memberId, errorCode),
+    (request, context) =>
+      groups.join(
+        // v0 has no rebalance timeout: the session timeout serves as both, as in Kafka.
+        context.apiVersion === 0 ? { ...request, rebalanceTimeoutMs: request.sessionTimeoutMs } : request,
+        client(context),
+        context.apiVersion,
+      ),
     reading(),
   );
 }
 
-export function syncGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<SyncGroupRequest, SyncGroupResponse> {
+export function syncGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<SyncGroupRequest, Encodable<SyncGroupResponse>> {
   return groupApi(
     codecs.syncGroup,
-    (_request, errorCode) => ({ throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) }),
+    (_request, errorCode): Encodable<SyncGroupResponse> => ({ throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) }),
     (request) => groups.sync(request),
     reading(),
   );
 }
 
-export function heartbeatHandler({ groups }: GroupHandlerDeps): ApiHandler<HeartbeatRequest, HeartbeatResponse> {
+export function heartbeatHandler({ groups }: GroupHandlerDeps): ApiHandler<HeartbeatRequest, Encodable<HeartbeatResponse>> {
   return groupApi(
     codecs.heartbeat,
-    (_request, errorCode) => ({ throttleTimeMs: 0, errorCode }),
+    (_request, errorCode): Encodable<HeartbeatResponse> => ({ throttleTimeMs: 0, errorCode }),
     async (request) => ({ throttleTimeMs: 0, errorCode: await groups.heartbeat(request.groupId, request.memberId, request.generationId) }),
     reading(),
   );
 }
 
-export function leaveGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<LeaveGroupRequest, LeaveGroupResponse> {
-  return groupApi(
+/** The members a LeaveGroup names: v0–2 one, by member id; v3+ a list. */
+const leaving = (request: LeaveGroupRequest, version: number): readonly MemberIdentity[] =>
+  version >= 3 ? request.members : [{ memberId: request.memberId, groupInstanceId: null, reason: null }];
+
+export function leaveGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<LeaveGroupRequest, Encodable<LeaveGroupResponse>> {
+  const handler = groupApi<LeaveGroupRequest, Encodable<LeaveGroupResponse>>(
     codecs.leaveGroup,
-    (request, errorCode) => ({ throttleTimeMs: 0, errorCode, members: request.members.map((member) => ({ ...member, errorCode })) }),
-    (request) => groups.leave(request),
+    (request, errorCode) => ({
+      throttleTimeMs: 0,
+      errorCode,
+      members: request.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, errorCode })),
+    }),
+    (request, context) => groups.leave(request.groupId, leaving(request, context.apiVersion)),
     reading(),
   );
+  return handler;
 }
 
-export function offsetCommitHandler({ groups }: GroupHandlerDeps): ApiHandler<OffsetCommitRequest, OffsetCommitResponse> {
+export function offsetCommitHandler({ groups }: GroupHandlerDeps): ApiHandler<OffsetCommitRequest, Encodable<OffsetCommitResponse>> {
   return groupApi(
     codecs.offsetCommit,
-    (request, errorCode) => ({
+    (request, errorCode): Encodable<OffsetCommitResponse> => ({
       throttleTimeMs: 0,
       topics: request.topics.map((topic) => ({
         name: topic.name,
+        topicId: topic.topicId,
         partitions: topic.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })),
       })),
     }),
-    (request, context) => groups.commitOffsets(request, reads(context)),
+    (request, context) => groups.commitOffsets(request, reads(context), context.apiVersion >= 10),
     reading(),
   );
 }
 
-export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<OffsetFetchRequest, OffsetFetchResponse> {
-  return groupApi(
-    codecs.offsetFetch,
-    (request, errorCode) => ({
+/** The groups an OffsetFetch asks about: v0–7 one (top-level fields), v8+ a list. */
+const fetchedGroups = (request: OffsetFetchRequest, version: number): readonly Pick<OffsetFetchRequestGroup, 'groupId' | 'topics'>[] =>
+  version >= 8
+    ? request.groups
+    : [{ groupId: request.groupId, topics: request.topics?.map((t) => ({ ...t, topicId: ZERO_UUID })) ?? null }];
+
+export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<OffsetFetchRequest, Encodable<OffsetFetchResponse>> {
+  const failedGroup = (
+    group: Pick<OffsetFetchRequestGroup, 'groupId' | 'topics'>,
+    errorCode: number,
+  ): Encodable<OffsetFetchResponseGroup> => ({
+    groupId: group.groupId,
+    errorCode,
+    topics: (group.topics ?? []).map((topic) => ({
+      name: topic.name,
+      topicId: topic.topicId,
+      partitions: topic.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1, metadata: '', errorCode })),
+    })),
+  });
+  /** v0–7 answer their one group in the top-level fields (v0–1 carry no group error: each partition does). */
+  const answer = (version: number, answered: readonly Encodable<OffsetFetchResponseGroup>[]): Encodable<OffsetFetchResponse> => {
+    if (version >= 8) return { throttleTimeMs: 0, groups: answered };
+    const [group] = answered;
+    const errorCode = group?.errorCode ?? KafkaErrors.NONE;
+    const topics = group?.topics ?? [];
+    // v0–1 have no group-level error: as Kafka, each partition carries it.
+    if (version < 2 && errorCode !== KafkaErrors.NONE)
+      return { throttleTimeMs: 0, topics: topics.map((t) => ({ ...t, partitions: t.partitions?.map((p) => ({ ...p, errorCode })) })) };
+    return { throttleTimeMs: 0, errorCode, topics };
+  };
+  return {
+    codec: codecs.offsetFetch,
+    refuse: (request, errorCode) => ({
       throttleTimeMs: 0,
       errorCode,
       topics: (request.topics ?? []).map((topic) => ({
         name: topic.name,
-        partitions: topic.partitionIndexes.map((partitionIndex) => ({
-          partitionIndex,
-          committedOffset: -1,
-          committedLeaderEpoch: -1,
-          metadata: '',
-          errorCode,
-        })),
+        partitions: topic.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1, metadata: '', errorCode })),
       })),
+      groups: request.groups.map((group) => failedGroup(group, errorCode)),
     }),
-    (request, context) => groups.fetchOffsets(request, reads(context)),
-    { group: (request) => request.groupId, action: 'describe' },
-  );
+    async handle(request, context) {
+      const version = context.apiVersion;
+      const asked = fetchedGroups(request, version);
+      return later(
+        Promise.all(
+          asked.map((group) =>
+            permitsGroup(context.principal, 'describe', group.groupId)
+              ? groups.fetchOffsets(group, reads(context), version >= 10).catch((error: unknown) => failedGroup(group, errorCodeOf(error)))
+              : failedGroup(group, KafkaErrors.GROUP_AUTHORIZATION_FAILED),
+          ),
+        ).then((answered) => answer(version, answered)),
+      );
+    },
+  };
 }
 
-export function listGroupsHandler({ groups, cluster }: GroupHandlerDeps): ApiHandler<ListGroupsRequest, ListGroupsResponse> {
+export function listGroupsHandler({ groups, cluster }: GroupHandlerDeps): ApiHandler<ListGroupsRequest, Encodable<ListGroupsResponse>> {
   return groupApi(
     codecs.listGroups,
-    (_request, errorCode) => ({ throttleTimeMs: 0, errorCode, groups: [] }),
-    async (_request, context) => {
-      const all = (await groups.list()).filter((group) => permitsGroup(context.principal, 'describe', group.groupId));
+    (_request, errorCode): Encodable<ListGroupsResponse> => ({ throttleTimeMs: 0, errorCode, groups: [] }),
+    async (request, context) => {
+      // v4 filters by state, v5 by type; an empty filter lets every group through; both compare without case, as Kafka.
+      const states = new Set(request.statesFilter.map((s) => s.toLowerCase()));
+      const types = new Set(request.typesFilter.map((t) => t.toLowerCase()));
+      const all = (await groups.list()).filter(
+        (group) =>
+          permitsGroup(context.principal, 'describe', group.groupId) &&
+          (states.size === 0 || states.has(group.groupState.toLowerCase())) &&
+          (types.size === 0 || types.has(group.groupType)),
+      );
       // Each broker lists the groups it coordinates (an admin client asks them all and adds up the
       // answers). With one broker that is every group, found without taking a lease for each.
       if ((await cluster.brokers()).length <= 1) return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, groups: all };
@@ -219,29 +316,75 @@ export function listGroupsHandler({ groups, cluster }: GroupHandlerDeps): ApiHan
   );
 }
 
-export function describeGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<DescribeGroupsRequest, DescribeGroupsResponse> {
-  const failed = (groupId: string, errorCode: number) => ({
+export function describeGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<DescribeGroupsRequest, Encodable<DescribeGroupsResponse>> {
+  const failed = (groupId: string, errorCode: number, errorMessage: string | null = null): Encodable<DescribedGroup> => ({
     errorCode,
+    errorMessage,
     groupId,
     groupState: '',
     protocolType: '',
     protocolData: '',
     members: [],
-    authorizedOperations: operationsNotAsked,
   });
+  /** v6 reports a group that does not exist as GROUP_ID_NOT_FOUND (earlier versions: Dead, no error). */
+  const asVersion = (group: DescribedGroup, version: number): Encodable<DescribedGroup> =>
+    version >= 6 && group.errorCode === KafkaErrors.NONE && group.groupState === 'Dead'
+      ? { ...group, errorCode: KafkaErrors.GROUP_ID_NOT_FOUND, errorMessage: group.errorMessage ?? notFound(group.groupId) }
+      : { ...group, errorMessage: group.errorCode === KafkaErrors.NONE ? null : group.errorMessage };
   return groupApi(
     codecs.describeGroups,
-    (request, errorCode) => ({ throttleTimeMs: 0, groups: request.groups.map((groupId) => failed(groupId, errorCode)) }),
+    (request, errorCode): Encodable<DescribeGroupsResponse> => ({
+      throttleTimeMs: 0,
+      groups: request.groups.map((groupId) => failed(groupId, errorCode)),
+    }),
     async (request, context) => ({
       throttleTimeMs: 0,
       groups: await Promise.all(
         request.groups.map((groupId) =>
           permitsGroup(context.principal, 'describe', groupId)
-            ? groups.describe(groupId).catch((error: unknown) => failed(groupId, errorCodeOf(error)))
-            : failed(groupId, KafkaErrors.GROUP_AUTHORIZATION_FAILED),
+            ? groups.describe(groupId).then(
+                (group) => asVersion(group, context.apiVersion),
+                (error: unknown) => failed(groupId, errorCodeOf(error), messageOf(error)),
+              )
+            : failed(groupId, KafkaErrors.GROUP_AUTHORIZATION_FAILED, `not allowed to describe group ${groupId}`),
         ),
       ),
     }),
+  );
+}
+
+export function deleteGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<DeleteGroupsRequest, Encodable<DeleteGroupsResponse>> {
+  return groupApi(
+    codecs.deleteGroups,
+    (request, errorCode): Encodable<DeleteGroupsResponse> => ({
+      throttleTimeMs: 0,
+      results: request.groupsNames.map((groupId) => ({ groupId, errorCode })),
+    }),
+    async (request, context) => ({
+      throttleTimeMs: 0,
+      // Each group on its own, as Kafka: one refused or missing does not stop the others.
+      results: await Promise.all(
+        request.groupsNames.map(async (groupId) => {
+          if (!permitsGroup(context.principal, 'delete', groupId))
+            return { groupId, errorCode: KafkaErrors.GROUP_AUTHORIZATION_FAILED, errorMessage: `not allowed to delete group ${groupId}` };
+          try {
+            await groups.deleteGroup(groupId);
+            return { groupId, errorCode: KafkaErrors.NONE, errorMessage: null };
+          } catch (error) {
+            return { groupId, errorCode: errorCodeOf(error), errorMessage: messageOf(error) };
+          }
+        }),
+      ),
+    }),
+  );
+}
+
+export function offsetDeleteHandler({ groups }: GroupHandlerDeps): ApiHandler<OffsetDeleteRequest, Encodable<OffsetDeleteResponse>> {
+  return groupApi(
+    codecs.offsetDelete,
+    (_request, errorCode): Encodable<OffsetDeleteResponse> => ({ errorCode, throttleTimeMs: 0, topics: [] }),
+    (request, context) => groups.deleteOffsets(request, reads(context)),
+    { group: (request) => request.groupId, action: 'delete' },
   );
 }
 
@@ -257,5 +400,7 @@ export function groupHandlers(deps: GroupHandlerDeps): ApiHandler<unknown, unkno
     offsetFetchHandler(deps),
     listGroupsHandler(deps),
     describeGroupsHandler(deps),
+    deleteGroupsHandler(deps),
+    offsetDeleteHandler(deps),
   ];
 }

@@ -7,17 +7,63 @@ import { SpoolError } from '../../errors.js';
 import type { TopicItem } from '../../log/index.js';
 import type { ApiHandler, RequestContext } from '../api.js';
 import { codecs } from '../served.js';
-import type { ApiVersionRange, ApiVersionsRequest, ApiVersionsResponse } from '../apis/api-versions.js';
+import type { ApiVersion, ApiVersionsRequest, ApiVersionsResponse } from '../protocol/messages/api-versions.js';
 import type { MetadataRequest, MetadataResponse, MetadataResponseTopic } from '../protocol/messages/metadata.js';
 import { ZERO_UUID, type Encodable } from '../protocol/runtime.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
 import { permits, type BrokerDeps } from './deps.js';
 
-export function apiVersionsHandler(versions: () => readonly ApiVersionRange[]): ApiHandler<ApiVersionsRequest, ApiVersionsResponse> {
+/** A client software name or version as Kafka accepts it (ApiVersions v3+; KIP-511). */
+const clientSoftwarePattern = /^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$/;
+
+/**
+ * ApiVersions v0–4: the ranges the registered codecs advertise. v3+ names the client software, which
+ * must match Kafka's pattern (INVALID_REQUEST and no ranges otherwise). No features are advertised:
+ * none is served. (A version beyond 4 is answered by the server itself: v0, UNSUPPORTED_VERSION.)
+ */
+export function apiVersionsHandler(versions: () => readonly ApiVersion[]): ApiHandler<ApiVersionsRequest, Encodable<ApiVersionsResponse>> {
   return {
     codec: codecs.apiVersions,
-    handle: async () => ({ errorCode: KafkaErrors.NONE, apiKeys: versions(), throttleTimeMs: 0 }),
+    beforeAuthentication: true,
+    async handle(request, context) {
+      const valid =
+        context.apiVersion < 3 ||
+        (clientSoftwarePattern.test(request.clientSoftwareName) && clientSoftwarePattern.test(request.clientSoftwareVersion));
+      if (!valid) return { errorCode: KafkaErrors.INVALID_REQUEST, apiKeys: [] };
+      return { errorCode: KafkaErrors.NONE, apiKeys: versions() };
+    },
   };
+}
+
+/** A partition as Metadata and DescribeTopicPartitions report it: its leader (the one replica, in sync) and epoch. */
+export interface PartitionLeader {
+  readonly errorCode: number;
+  readonly partitionIndex: number;
+  readonly leaderId: number;
+  readonly leaderEpoch: number;
+  readonly replicaNodes: number[];
+  readonly isrNodes: number[];
+}
+
+/** Every partition of `topic` with its leader from the cluster view. */
+export async function partitionLeaders(
+  { log, cluster }: Pick<BrokerDeps, 'log' | 'cluster'>,
+  topic: TopicItem,
+): Promise<PartitionLeader[]> {
+  const { partitions } = await log.describeTopic(topic.name);
+  return Promise.all(
+    partitions.map(async (state) => {
+      const { leader, epoch } = await cluster.leaderOf(topic, state.partition, state);
+      return {
+        errorCode: KafkaErrors.NONE,
+        partitionIndex: state.partition,
+        leaderId: leader.nodeId,
+        leaderEpoch: epoch,
+        replicaNodes: [leader.nodeId],
+        isrNodes: [leader.nodeId],
+      };
+    }),
+  );
 }
 
 export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<MetadataRequest, Encodable<MetadataResponse>> {
@@ -37,27 +83,12 @@ export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<Metada
       return { errorCode: kafkaErrorFor(error).code, name, topicId: ZERO_UUID, partitions: [] };
     }
   };
-  const partitionsOf = async (topic: TopicItem): Promise<Topic> => {
-    const { partitions } = await log.describeTopic(topic.name);
-    return {
-      errorCode: KafkaErrors.NONE,
-      name: topic.name,
-      topicId: topic.id,
-      partitions: await Promise.all(
-        partitions.map(async (state) => {
-          const { leader, epoch } = await cluster.leaderOf(topic, state.partition, state);
-          return {
-            errorCode: KafkaErrors.NONE,
-            partitionIndex: state.partition,
-            leaderId: leader.nodeId,
-            leaderEpoch: epoch,
-            replicaNodes: [leader.nodeId],
-            isrNodes: [leader.nodeId],
-          };
-        }),
-      ),
-    };
-  };
+  const partitionsOf = async (topic: TopicItem): Promise<Topic> => ({
+    errorCode: KafkaErrors.NONE,
+    name: topic.name,
+    topicId: topic.id,
+    partitions: await partitionLeaders({ log, cluster }, topic),
+  });
   const allowed = (context: RequestContext, name: string) =>
     permits(context.principal, 'read', name) || permits(context.principal, 'write', name);
   return {

@@ -1,5 +1,5 @@
 /**
- * Produce and InitProducerId. A partition's batches are appended as the client sent them
+ * Produce, InitProducerId and DescribeProducers. A partition's batches are appended as the client sent them
  * (Log.appendBatches validates and stores them byte for byte). A partition's batches are *accepted*
  * (buffered) in the order the connection sent them; different partitions, in one request or in
  * pipelined ones, are accepted concurrently. The answer follows once every partition is committed.
@@ -9,57 +9,95 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { SpoolError } from '../../errors.js';
 import { later, type ApiHandler, type Handled } from '../api.js';
 import { codecs } from '../served.js';
-import type { InitProducerIdRequest, InitProducerIdResponse } from '../apis/init-producer-id.js';
-import type { ProducePartitionResponse, ProduceRequest, ProduceResponse } from '../apis/produce.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
+import type {
+  DescribeProducersRequest,
+  DescribeProducersResponse,
+  PartitionResponse as DescribedPartition,
+} from '../protocol/messages/describe-producers.js';
+import type { InitProducerIdRequest, InitProducerIdResponse } from '../protocol/messages/init-producer-id.js';
+import type {
+  BatchIndexAndErrorMessage,
+  PartitionProduceData,
+  PartitionProduceResponse,
+  ProduceRequest,
+  ProduceResponse,
+} from '../protocol/messages/produce.js';
+import type { Encodable } from '../protocol/runtime.js';
 import { noResponse } from '../server.js';
 import { permits, type BrokerDeps } from './deps.js';
+import { partitionLeaders } from './metadata.js';
 
 /** Per connection: the acceptance of its last batch for each partition, and a bound on acceptances at once. */
 const connections = new WeakMap<object, { readonly last: Map<string, Promise<unknown>>; readonly limit: LimitFunction }>();
 /** Partitions one connection has being accepted at once (a first write to each takes its lease). */
 const parallelAccepts = 32;
 
-export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler<ProduceRequest, ProduceResponse> {
+type PartitionAnswer = Encodable<PartitionProduceResponse> & { readonly index: number; readonly errorCode: number };
+type TopicAnswer = { readonly name: string; readonly topicId: string; readonly partitionResponses: PartitionAnswer[] };
+
+/**
+ * Produce v3–13 (v0–2 are advertised for librdkafka's feature probe and refused: message sets v0/v1).
+ * v13 names topics by id (an unknown id answers UNKNOWN_TOPIC_ID); v10+ answers NOT_LEADER_OR_FOLLOWER
+ * with the partition's current leader and that broker's endpoint. v12 differs from v11 only in
+ * transactional semantics (KIP-890), and transactions are refused.
+ */
+export function produceHandler({ log, cluster, logger, metrics }: BrokerDeps): ApiHandler<ProduceRequest, Encodable<ProduceResponse>> {
   const failed = (
     index: number,
     errorCode: number,
     errorMessage: string | null,
-    recordErrors: ProducePartitionResponse['recordErrors'] = [],
-  ): ProducePartitionResponse => ({
-    index,
-    errorCode,
-    baseOffset: -1,
-    logAppendTimeMs: -1,
-    logStartOffset: -1,
-    recordErrors,
-    errorMessage,
-  });
-  const refuse = (request: ProduceRequest, errorCode: number): ProduceResponse => ({
-    topics: request.topics.map((topic) => ({
+    recordErrors: Encodable<BatchIndexAndErrorMessage>[] = [],
+  ): PartitionAnswer => ({ index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, recordErrors, errorMessage });
+  const refuse = (request: ProduceRequest, errorCode: number): Encodable<ProduceResponse> => ({
+    responses: request.topicData.map((topic) => ({
       name: topic.name,
-      partitions: topic.partitions.map((p) => failed(p.index, errorCode, null)),
+      topicId: topic.topicId,
+      partitionResponses: topic.partitionData.map((p) => failed(p.index, errorCode, null)),
     })),
   });
-  const failure = (index: number, error: unknown): ProducePartitionResponse => {
+  const failure = (index: number, error: unknown): PartitionAnswer => {
     const mapped = kafkaErrorFor(error);
     if (mapped.unexpected) logger.log('error', 'kafka produce failed', { message: error instanceof Error ? error.message : String(error) });
     return failed(index, mapped.code, mapped.unexpected ? null : mapped.message, recordErrorsOf(error));
   };
+  /** v10+: NOT_LEADER_OR_FOLLOWER answers name the partition's current leader, and node_endpoints its address. */
+  const withLeaders = async (topics: TopicAnswer[]): Promise<Encodable<ProduceResponse>> => {
+    const leaderIds = new Set<number>();
+    const answered = await Promise.all(
+      topics.map(async (topic) => {
+        if (!topic.partitionResponses.some((p) => p.errorCode === KafkaErrors.NOT_LEADER_OR_FOLLOWER)) return topic;
+        const item = await log.topic(topic.name).catch(() => undefined);
+        const leaders = item ? await partitionLeaders({ log, cluster }, item).catch(() => []) : [];
+        const partitionResponses = topic.partitionResponses.map((p) => {
+          const leader = leaders.find((l) => l.partitionIndex === p.index);
+          if (p.errorCode !== KafkaErrors.NOT_LEADER_OR_FOLLOWER || leader === undefined) return p;
+          leaderIds.add(leader.leaderId);
+          return { ...p, currentLeader: { leaderId: leader.leaderId, leaderEpoch: leader.leaderEpoch } };
+        });
+        return { ...topic, partitionResponses };
+      }),
+    );
+    const nodeEndpoints = leaderIds.size === 0 ? [] : (await cluster.brokers().catch(() => [])).filter((b) => leaderIds.has(b.nodeId));
+    return { responses: answered, nodeEndpoints };
+  };
   return {
     codec: codecs.produce,
-    handledFrom: 3,
     refuse,
-    async handle(request, context): Promise<Handled<ProduceResponse>> {
+    async handle(request, context): Promise<Handled<Encodable<ProduceResponse>>> {
       if (request.transactionalId !== null) return refuse(request, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
       const acks = request.acks === 0 ? 0 : request.acks === 1 ? 1 : 'all';
+      // v13+ names topics by id; an unknown id answers UNKNOWN_TOPIC_ID.
+      const topicData = await Promise.all(
+        request.topicData.map(async (topic) => ({
+          ...topic,
+          name: context.apiVersion >= 13 ? (await log.topicById(topic.topicId))?.name : topic.name,
+        })),
+      );
       // A partition's answer, once accepted: wrapped, since a promise returned by an async function is awaited with it.
-      type Accepted = { readonly answer: Promise<ProducePartitionResponse> };
-      const refused = (answer: ProducePartitionResponse): Accepted => ({ answer: Promise.resolve(answer) });
-      const accept = async (
-        topic: string,
-        { index, records }: ProduceRequest['topics'][number]['partitions'][number],
-      ): Promise<Accepted> => {
+      type Accepted = { readonly answer: Promise<PartitionAnswer> };
+      const refused = (answer: PartitionAnswer): Accepted => ({ answer: Promise.resolve(answer) });
+      const accept = async (topic: string, { index, records }: PartitionProduceData): Promise<Accepted> => {
         if (!permits(context.principal, 'write', topic))
           return refused(failed(index, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `not allowed to write to ${topic}`));
         if (records === null || records.length === 0)
@@ -69,7 +107,7 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
           if (count > 0) metrics.emit({ RecordsProduced: [count, 'Count'], BytesProduced: [records.length, 'Bytes'] }, {}, { topic });
           return {
             answer: done.then(
-              ({ baseOffset, logAppendTimeMs }) => ({
+              ({ baseOffset, logAppendTimeMs }): PartitionAnswer => ({
                 index,
                 errorCode: KafkaErrors.NONE,
                 baseOffset,
@@ -92,41 +130,55 @@ export function produceHandler({ log, logger, metrics }: BrokerDeps): ApiHandler
       let connection = connections.get(context.connection);
       if (!connection) connections.set(context.connection, (connection = { last: new Map(), limit: pLimit(parallelAccepts) }));
       const { last, limit } = connection;
-      const accepted = request.topics.flatMap((topic) =>
-        topic.partitions.map((partition) => {
-          const key = `${topic.name}\u0000${partition.index}`;
-          const accepting = (last.get(key) ?? Promise.resolve()).then(() => limit(() => accept(topic.name, partition)));
-          last.set(key, accepting);
-          void accepting.then(() => {
-            if (last.get(key) === accepting) last.delete(key);
-          });
-          return { answer: accepting.then((done) => done.answer) };
-        }),
-      );
-      let next = 0;
-      const topics = request.topics.map((topic) => ({
-        name: topic.name,
-        partitions: topic.partitions.map(() => accepted[next++]!.answer),
+      const answerOf = (topic: string | undefined, partition: PartitionProduceData): Promise<PartitionAnswer> => {
+        if (topic === undefined) return Promise.resolve(failed(partition.index, KafkaErrors.UNKNOWN_TOPIC_ID, null));
+        const key = `${topic}\u0000${partition.index}`;
+        const accepting = (last.get(key) ?? Promise.resolve()).then(() => limit(() => accept(topic, partition)));
+        last.set(key, accepting);
+        void accepting.then(() => {
+          if (last.get(key) === accepting) last.delete(key);
+        });
+        return accepting.then((done) => done.answer);
+      };
+      const pending = topicData.map((topic) => ({
+        name: topic.name ?? '',
+        topicId: topic.topicId,
+        partitions: topic.partitionData.map((partition) => answerOf(topic.name, partition)),
       }));
-      const response = Promise.all(topics.map(async (topic) => ({ name: topic.name, partitions: await Promise.all(topic.partitions) })));
+      const response = Promise.all(
+        pending.map(
+          async (topic): Promise<TopicAnswer> => ({
+            name: topic.name,
+            topicId: topic.topicId,
+            partitionResponses: await Promise.all(topic.partitions),
+          }),
+        ),
+      );
       if (acks === 0) {
         // The client reads no answer; failures are only logged (by then the engine counted them).
-        return later(response.then(() => noResponse as unknown as ProduceResponse));
+        return later(response.then(() => noResponse as unknown as Encodable<ProduceResponse>));
       }
-      return later(response.then((answered) => ({ topics: answered })));
+      return later(response.then((answered) => (context.apiVersion >= 10 ? withLeaders(answered) : { responses: answered })));
     },
   };
 }
 
-export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProducerIdRequest, InitProducerIdResponse> {
+/**
+ * InitProducerId for idempotent producers. As Kafka does without a transactional id, every request gets
+ * a fresh producer id at epoch 0 — including a v3+ epoch bump (KIP-360), whose producer id and epoch
+ * must then be both set or both -1 (INVALID_REQUEST otherwise). Transactional ids are refused.
+ */
+export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProducerIdRequest, Encodable<InitProducerIdResponse>> {
+  const failed = (errorCode: number): Encodable<InitProducerIdResponse> => ({ errorCode, producerId: -1, producerEpoch: -1 });
   return {
     codec: codecs.initProducerId,
-    refuse: (_request, errorCode) => ({ errorCode, producerId: -1, producerEpoch: -1 }),
+    refuse: (_request, errorCode) => failed(errorCode),
     async handle(request) {
       if (request.transactionalId !== null) {
         // Transactions are not supported; an idempotent producer sends no transactional id.
-        return { errorCode: KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
+        return failed(KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
       }
+      if ((request.producerId === -1) !== (request.producerEpoch === -1)) return failed(KafkaErrors.INVALID_REQUEST);
       const producerId = await log.allocateProducerId().catch((error: unknown) => {
         throw error instanceof SpoolError
           ? error
@@ -138,8 +190,56 @@ export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProdu
 }
 
 /** A validation failure's failing records (format/log-validator.ts), as Produce v8+ reports them. */
-function recordErrorsOf(error: unknown): ProducePartitionResponse['recordErrors'] {
+function recordErrorsOf(error: unknown): Encodable<BatchIndexAndErrorMessage>[] {
   const errors = error instanceof SpoolError ? error.details.record_errors : undefined;
   if (!Array.isArray(errors)) return [];
-  return errors.map((entry: { batch_index: number; message: string }) => ({ batchIndex: entry.batch_index, message: entry.message }));
+  return errors.map((entry: { batch_index: number; message: string }) => ({
+    batchIndex: entry.batch_index,
+    batchIndexErrorMessage: entry.message,
+  }));
+}
+
+/**
+ * DescribeProducers v0: a partition's idempotent producers, as the store holds them (lib/log/idempotence.ts).
+ * Spool keeps no batch timestamps and no transactions: last_timestamp, coordinator_epoch and
+ * current_txn_start_offset are -1. Needs read permission on the topic, as Kafka's topic READ.
+ */
+export function describeProducersHandler({ log }: BrokerDeps): ApiHandler<DescribeProducersRequest, Encodable<DescribeProducersResponse>> {
+  const answer = (request: DescribeProducersRequest, partition: (topic: string, index: number) => Promise<Encodable<DescribedPartition>>) =>
+    Promise.all(
+      request.topics.map(async (topic) => ({
+        name: topic.name,
+        partitions: await Promise.all(topic.partitionIndexes.map((index) => partition(topic.name, index))),
+      })),
+    );
+  const failed = (partitionIndex: number, errorCode: number, errorMessage: string | null = null): Encodable<DescribedPartition> => ({
+    partitionIndex,
+    errorCode,
+    errorMessage,
+    activeProducers: [],
+  });
+  return {
+    codec: codecs.describeProducers,
+    refuse: (request, errorCode) => ({
+      topics: request.topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((i) => failed(i, errorCode)) })),
+    }),
+    async handle(request, context) {
+      const topics = await answer(request, async (topic, index) => {
+        if (!permits(context.principal, 'read', topic))
+          return failed(index, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `not allowed to read ${topic}`);
+        try {
+          const producers = await log.producers(topic, index);
+          return {
+            partitionIndex: index,
+            errorCode: KafkaErrors.NONE,
+            activeProducers: producers.map((p) => ({ ...p, lastTimestamp: -1, coordinatorEpoch: -1, currentTxnStartOffset: -1 })),
+          };
+        } catch (error) {
+          const mapped = kafkaErrorFor(error);
+          return failed(index, mapped.code, mapped.unexpected ? null : mapped.message);
+        }
+      });
+      return { topics };
+    },
+  };
 }

@@ -7,9 +7,11 @@ import { SpoolError } from '../../errors.js';
 import { allows, allowsGroup, type ApiKeys } from '../../auth.js';
 import type { ApiHandler, Principal } from '../api.js';
 import { codecs } from '../served.js';
-import type { SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse } from '../apis/sasl.js';
 import { KafkaErrors } from '../errors.js';
-import type { SaslApiHandler, SaslConnection, SaslOptions } from '../server.js';
+import type { SaslAuthenticateRequest, SaslAuthenticateResponse } from '../protocol/messages/sasl-authenticate.js';
+import type { SaslHandshakeRequest, SaslHandshakeResponse } from '../protocol/messages/sasl-handshake.js';
+import type { Encodable } from '../protocol/runtime.js';
+import type { SaslOptions } from '../server.js';
 
 export const plainMechanism = 'PLAIN';
 
@@ -37,39 +39,36 @@ export function apiKeySasl(keys: ApiKeys): SaslOptions {
   };
 }
 
-type Sasl<Request, Response> = ApiHandler<Request, Response> & SaslApiHandler;
-
-export function saslHandshakeHandler(): Sasl<SaslHandshakeRequest, SaslHandshakeResponse> {
+/** SaslHandshake v0–1: chooses the mechanism (after v0 the token comes as a bare frame: server.ts). */
+export function saslHandshakeHandler(): ApiHandler<SaslHandshakeRequest, Encodable<SaslHandshakeResponse>> {
   return {
     codec: codecs.saslHandshake,
-    handle: () => Promise.reject(new SpoolError('INTERNAL', 'SaslHandshake is served with its connection')),
-    async handleSasl(request: unknown, context, connection: SaslConnection) {
-      const { mechanism } = request as SaslHandshakeRequest;
+    beforeAuthentication: true,
+    async handle({ mechanism }, { apiVersion, sasl }) {
       // A listener without SASL answers as Kafka's PLAINTEXT listener does: the client is in the wrong
       // state to authenticate (not "unsupported mechanism, supported: <nothing>").
-      if (connection.mechanisms.length === 0) return { errorCode: KafkaErrors.ILLEGAL_SASL_STATE, mechanisms: [] };
-      if (!connection.mechanisms.includes(mechanism))
-        return { errorCode: KafkaErrors.UNSUPPORTED_SASL_MECHANISM, mechanisms: connection.mechanisms };
-      connection.handshake(mechanism, context.apiVersion);
-      return { errorCode: KafkaErrors.NONE, mechanisms: connection.mechanisms };
+      if (sasl.mechanisms.length === 0) return { errorCode: KafkaErrors.ILLEGAL_SASL_STATE, mechanisms: [] };
+      if (!sasl.mechanisms.includes(mechanism)) return { errorCode: KafkaErrors.UNSUPPORTED_SASL_MECHANISM, mechanisms: sasl.mechanisms };
+      sasl.handshake(mechanism, apiVersion);
+      return { errorCode: KafkaErrors.NONE, mechanisms: sasl.mechanisms };
     },
   };
 }
 
-export function saslAuthenticateHandler(): Sasl<SaslAuthenticateRequest, SaslAuthenticateResponse> {
-  const answer = (errorCode: number, errorMessage: string | null): SaslAuthenticateResponse => ({
+/** SaslAuthenticate v0–2 (v2 flexible). session_lifetime_ms (v1+) is 0: no re-authentication (KIP-368). */
+export function saslAuthenticateHandler(): ApiHandler<SaslAuthenticateRequest, Encodable<SaslAuthenticateResponse>> {
+  const answer = (errorCode: number, errorMessage: string | null): Encodable<SaslAuthenticateResponse> => ({
     errorCode,
     errorMessage,
-    authBytes: Buffer.alloc(0),
+    sessionLifetimeMs: 0,
   });
   return {
     codec: codecs.saslAuthenticate,
+    beforeAuthentication: true,
     refuse: (_request, errorCode) => answer(errorCode, null),
-    handle: () => Promise.reject(new SpoolError('INTERNAL', 'SaslAuthenticate is served with its connection')),
-    async handleSasl(request: unknown, _context, connection: SaslConnection) {
-      if (connection.mechanism() === undefined)
-        return answer(KafkaErrors.ILLEGAL_SASL_STATE, 'SaslAuthenticate must follow a SaslHandshake v1');
-      const principal = await connection.authenticate((request as SaslAuthenticateRequest).authBytes);
+    async handle({ authBytes }, { sasl }) {
+      if (sasl.mechanism() === undefined) return answer(KafkaErrors.ILLEGAL_SASL_STATE, 'SaslAuthenticate must follow a SaslHandshake v1');
+      const principal = await sasl.authenticate(authBytes);
       if (!principal)
         return answer(KafkaErrors.SASL_AUTHENTICATION_FAILED, 'authentication failed: the password must be a valid Spool API key');
       return answer(KafkaErrors.NONE, null);

@@ -5,6 +5,7 @@
 //	sarama-interop create-topic --bootstrap HOST:PORT --topic T --partitions N
 //	sarama-interop produce      --bootstrap HOST:PORT --topic T      < lines "key:value"
 //	sarama-interop member       --bootstrap HOST:PORT --topic T --group G --member NAME [--timeout-ms MS]
+//	sarama-interop admin        --bootstrap HOST:PORT --topic T --group G   (differential.test.ts; admin.go)
 //
 // Every result is one JSON object per line on stdout (see test/interop/clients.ts for the schema);
 // diagnostics go to stderr. A member consumes until its standard input is closed (or the timeout
@@ -56,7 +57,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("sarama-interop: ")
 	if len(os.Args) < 2 {
-		log.Fatal("usage: sarama-interop create-topic|produce|member [flags]")
+		log.Fatal("usage: sarama-interop create-topic|produce|member|admin [flags]")
 	}
 	command := os.Args[1]
 	flags := flag.NewFlagSet(command, flag.ExitOnError)
@@ -87,6 +88,11 @@ func main() {
 			log.Fatal("member needs --group and --member")
 		}
 		err = runMember(brokers, *topic, *group, *member, time.Duration(*timeoutMs)*time.Millisecond)
+	case "admin":
+		if *group == "" {
+			log.Fatal("admin needs --group")
+		}
+		err = runAdmin(brokers, *topic, *group)
 	default:
 		log.Fatalf("unknown command %q", command)
 	}

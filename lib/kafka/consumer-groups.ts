@@ -1,0 +1,476 @@
+/**
+ * KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe) on the agent that
+ * coordinates the group — the holder of its lease in the ClusterView, as for classic groups. The
+ * protocol itself is pure (groups/consumer-state.ts); this module holds the groups in memory, runs
+ * their members' session and revocation timers, and writes them.
+ *
+ * What is written: the group's state item, with `consumer` set (the whole group, and per member its
+ * topics and partitions for HTTP describe), whenever a heartbeat or a timer changed the group;
+ * compare-and-set on `version`, so a coordinator that lost the group cannot overwrite who took it (a
+ * conflict lets the group go: NOT_COORDINATOR, and the member finds the coordinator again). Before any
+ * write that shows live members, the coordinator's vouch (lib/groups/classic.ts), renewed about twice
+ * per session timeout: while it runs, HTTP and classic readers count the members as live.
+ *
+ * Invariants:
+ * - Requests and timers of one group run one at a time (`queue`), each on the group as last written.
+ * - A group is in memory only while this agent coordinates it; a refused write or a lost lease drops it.
+ * - An agent taking a group over reads it as written: every member gets a fresh session.
+ * - A group changes protocol only while it has no live members (lib/groups/ownership.ts): a heartbeat
+ *   for a group held by live HTTP or classic members is refused with GROUP_ID_NOT_FOUND (Kafka's answer
+ *   for a group that is not a consumer group and cannot be converted).
+ */
+import { randomUUID } from 'node:crypto';
+import { tpKey } from '../groups/assignors.js';
+import { saveClassicState, vouchForMembers, type ClassicCommit } from '../groups/classic.js';
+import { SpoolError } from '../errors.js';
+import { loadGroup, writeOffsets, type OffsetUpdate, type TopicIdentities } from '../groups/items.js';
+import { groupKind, liveCount } from '../groups/ownership.js';
+import type { ConsumerProtocolMember, GroupState } from '../groups/state.js';
+import type { Log } from '../log/index.js';
+import type { Logger } from '../logger.js';
+import { ConditionFailedError, type MetadataStore } from '../storage/ports.js';
+import type { ClusterView } from './cluster.js';
+import { KafkaErrors } from './errors.js';
+import type { ConsumerCommits } from './groups/offsets.js';
+import type { TopicPartitions } from './groups/consumer-assignors.js';
+import {
+  ConsumerGroupError,
+  consumerOffsetFence,
+  emptyConsumerGroup,
+  groupPhase,
+  heartbeat,
+  removeMember,
+  type ConsumerGroup,
+  type HeartbeatInput,
+} from './groups/consumer-state.js';
+import { realScheduler, type ClientInfo, type Scheduler } from './groups/group.js';
+import type { DescribedGroup } from './protocol/messages/consumer-group-describe.js';
+import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from './protocol/messages/consumer-group-heartbeat.js';
+import type { Encodable } from './protocol/runtime.js';
+
+type DescribedConsumerGroup = Encodable<DescribedGroup>;
+
+export interface ConsumerGroupTimeouts {
+  /** group.consumer.session.timeout.ms @default 45 000 */
+  readonly sessionTimeoutMs?: number;
+  /** group.consumer.heartbeat.interval.ms @default 5 000 */
+  readonly heartbeatIntervalMs?: number;
+  /** group.consumer.max.size @default 2 147 483 647 */
+  readonly maxSize?: number;
+}
+
+export interface ConsumerGroupsOptions extends ConsumerGroupTimeouts {
+  readonly log: Log;
+  readonly metadata: MetadataStore;
+  readonly cluster: ClusterView;
+  readonly topicIdentities: TopicIdentities;
+  readonly logger?: Logger;
+  /** @default real time */
+  readonly scheduler?: Scheduler;
+}
+
+interface Held {
+  group: ConsumerGroup;
+  stored: GroupState;
+  storedExists: boolean;
+  vouchedUntilMs: number;
+  dead: boolean;
+  readonly sessions: Map<string, () => void>;
+  readonly revocations: Map<string, () => void>;
+}
+
+interface Topics {
+  readonly counts: Record<string, number>;
+  readonly idByName: ReadonlyMap<string, string>;
+  readonly nameById: ReadonlyMap<string, string>;
+}
+
+export class ConsumerGroups implements ConsumerCommits {
+  private readonly held = new Map<string, Held>();
+  /** Per group, the end of its queue of requests and timers. */
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly scheduler: Scheduler;
+  private readonly sessionTimeoutMs: number;
+  private readonly heartbeatIntervalMs: number;
+  private readonly maxSize: number;
+  private closed = false;
+
+  constructor(private readonly options: ConsumerGroupsOptions) {
+    this.scheduler = options.scheduler ?? realScheduler;
+    this.sessionTimeoutMs = options.sessionTimeoutMs ?? 45_000;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000;
+    this.maxSize = options.maxSize ?? 2_147_483_647;
+  }
+
+  async heartbeat(
+    request: ConsumerGroupHeartbeatRequest,
+    client: ClientInfo,
+    version: number,
+  ): Promise<Encodable<ConsumerGroupHeartbeatResponse>> {
+    const refuse = (errorCode: number, errorMessage: string): Encodable<ConsumerGroupHeartbeatResponse> => ({
+      throttleTimeMs: 0,
+      errorCode,
+      errorMessage,
+      memberId: request.memberId,
+      memberEpoch: request.memberEpoch,
+      heartbeatIntervalMs: 0,
+      assignment: null,
+    });
+    if (request.groupId === '') return refuse(KafkaErrors.INVALID_REQUEST, 'GroupId can not be empty.');
+    if (this.closed || !(await this.options.cluster.coordinates(request.groupId))) {
+      this.drop(request.groupId);
+      return refuse(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${request.groupId}`);
+    }
+    return this.serially(request.groupId, async (held) => {
+      const topics = await this.topics();
+      const input: HeartbeatInput = {
+        apiVersion: version,
+        memberId: request.memberId,
+        memberEpoch: request.memberEpoch,
+        instanceId: request.instanceId,
+        rackId: request.rackId,
+        rebalanceTimeoutMs: request.rebalanceTimeoutMs,
+        subscribedTopicNames: request.subscribedTopicNames,
+        subscribedTopicRegex: request.subscribedTopicRegex,
+        serverAssignor: request.serverAssignor,
+        ownedTopicPartitions: request.topicPartitions === null ? null : byName(request.topicPartitions, topics),
+        clientId: client.clientId,
+        clientHost: client.clientHost,
+      };
+      let result: ReturnType<typeof heartbeat>;
+      try {
+        result = heartbeat(held.group, input, { topics: topics.counts, newMemberId: randomUUID, maxSize: this.maxSize });
+      } catch (error) {
+        if (error instanceof ConsumerGroupError) return refuse(error.errorCode, error.message);
+        throw error;
+      }
+      const { reply } = result;
+      const previous = held.group.members[reply.memberId];
+      if (!(await this.save(held, result.group))) {
+        return refuse(KafkaErrors.NOT_COORDINATOR, `group ${request.groupId} moved to another coordinator`);
+      }
+      for (const id of result.removed) this.stopTimers(held, id);
+      const member = held.group.members[reply.memberId];
+      if (member === undefined) this.stopTimers(held, reply.memberId);
+      else {
+        this.startSession(request.groupId, held, reply.memberId);
+        if (member.state === 'UNREVOKED_PARTITIONS' && previous?.state !== 'UNREVOKED_PARTITIONS') {
+          this.startRevocation(request.groupId, held, reply.memberId, member.memberEpoch, member.rebalanceTimeoutMs);
+        }
+        if (member.state !== 'UNREVOKED_PARTITIONS') {
+          held.revocations.get(reply.memberId)?.();
+          held.revocations.delete(reply.memberId);
+        }
+      }
+      return {
+        throttleTimeMs: 0,
+        errorCode: KafkaErrors.NONE,
+        errorMessage: null,
+        memberId: reply.memberId,
+        memberEpoch: reply.memberEpoch,
+        heartbeatIntervalMs: this.heartbeatIntervalMs,
+        assignment: reply.assignment === null ? null : { topicPartitions: byId(reply.assignment, topics) },
+      };
+    }).catch((error: unknown) => {
+      if (error instanceof NotCoordinated) return refuse(error.errorCode, error.message);
+      throw error;
+    });
+  }
+
+  /** One group as ConsumerGroupDescribe shows it: GROUP_ID_NOT_FOUND unless it is a consumer-protocol group. */
+  async describe(groupId: string): Promise<DescribedConsumerGroup> {
+    const refuse = (errorCode: number, errorMessage: string): DescribedConsumerGroup => ({
+      errorCode,
+      errorMessage,
+      groupId,
+      groupState: '',
+      groupEpoch: 0,
+      assignmentEpoch: 0,
+      assignorName: '',
+      members: [],
+    });
+    if (this.closed || !(await this.options.cluster.coordinates(groupId))) {
+      this.drop(groupId);
+      return refuse(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${groupId}`);
+    }
+    let group = this.held.get(groupId)?.group;
+    if (group === undefined) {
+      const loaded = await loadGroup(this.options.metadata, groupId, this.options.topicIdentities);
+      // Kafka's two answers: no group at all, or a group of another kind.
+      if (loaded.state.consumer === undefined)
+        return refuse(
+          KafkaErrors.GROUP_ID_NOT_FOUND,
+          loaded.exists ? `Group ${groupId} is not a consumer group.` : `Group ${groupId} not found.`,
+        );
+      group = loaded.state.consumer.group as unknown as ConsumerGroup;
+    }
+    const topics = await this.topics();
+    const withNames = (tp: TopicPartitions) => byId(tp, topics).map((t) => ({ ...t, topicName: topics.nameById.get(t.topicId) ?? '' }));
+    return {
+      errorCode: KafkaErrors.NONE,
+      errorMessage: null,
+      groupId,
+      groupState: groupPhase(group),
+      groupEpoch: group.groupEpoch,
+      assignmentEpoch: group.assignmentEpoch,
+      assignorName: group.assignor,
+      members: Object.values(group.members).map((m) => ({
+        memberId: m.memberId,
+        instanceId: m.instanceId,
+        rackId: m.rackId,
+        memberEpoch: m.memberEpoch,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        subscribedTopicNames: [...m.subscribedTopicNames],
+        subscribedTopicRegex: m.subscribedTopicRegex,
+        assignment: { topicPartitions: withNames(m.assigned) },
+        targetAssignment: { topicPartitions: withNames(group.target[m.memberId] ?? {}) },
+        memberType: 1,
+      })),
+    };
+  }
+
+  /**
+   * For OffsetCommit/OffsetFetch v9+ of a group this agent holds as a consumer-protocol group: NONE when
+   * the member may commit (fetch) with that epoch, else UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH;
+   * undefined when the group is not a consumer-protocol group held here (the classic path decides).
+   */
+  consumerOffsetCheck(groupId: string, memberId: string, memberEpoch: number, kind: 'commit' | 'fetch'): number | undefined {
+    const held = this.held.get(groupId);
+    if (held === undefined || held.dead) return undefined;
+    return consumerOffsetFence(held.group, { memberId, memberEpoch, kind });
+  }
+
+  /**
+   * Writes a member's commits (checked by `consumerOffsetCheck`), fenced by the group's stored incarnation:
+   * a group deleted (or taken by HTTP members) meanwhile refuses them (ILLEGAL_GENERATION).
+   */
+  async commitConsumerOffsets(groupId: string, commits: readonly ClassicCommit[]): Promise<void> {
+    const held = this.held.get(groupId);
+    if (held === undefined || held.dead) throw new SpoolError('ILLEGAL_GENERATION', `group ${groupId} is no longer coordinated here`);
+    const updates = new Map<string, OffsetUpdate>(
+      commits.map((c) => [
+        c.key,
+        { topicId: c.topicId, set: { committed: c.offset, committedMs: this.scheduler.now(), metadata: c.metadata } },
+      ]),
+    );
+    const incarnation = held.stored.incarnation;
+    await writeOffsets(this.options.metadata, groupId, { incarnation }, updates, () => {
+      this.drop(groupId);
+      return new SpoolError('ILLEGAL_GENERATION', `group ${groupId} is no longer the incarnation ${incarnation} as stored`);
+    });
+  }
+
+  /** Whether this agent holds `groupId` as a consumer-protocol group (then the classic protocol must not take it). */
+  holds(groupId: string): boolean {
+    const held = this.held.get(groupId);
+    return held !== undefined && !held.dead && Object.keys(held.group.members).length > 0;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const id of [...this.held.keys()]) this.drop(id);
+  }
+
+  /** Runs `task` after the group's earlier requests and timers, on the group as held (loaded first if need be). */
+  private serially<T>(groupId: string, task: (held: Held) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      let held = this.held.get(groupId);
+      if (held === undefined || held.dead) held = await this.load(groupId);
+      return task(held);
+    };
+    const next = (this.queues.get(groupId) ?? Promise.resolve()).then(run, run);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(groupId, settled);
+    void settled.then(() => {
+      if (this.queues.get(groupId) === settled) this.queues.delete(groupId);
+    });
+    return next;
+  }
+
+  private async load(groupId: string): Promise<Held> {
+    const loaded = await loadGroup(this.options.metadata, groupId, this.options.topicIdentities);
+    const now = this.scheduler.now();
+    const { state } = loaded;
+    if (groupKind(state) === 'kafka' && state.consumer === undefined && liveCount(loaded, now) > 0) {
+      throw new NotCoordinated(
+        KafkaErrors.GROUP_ID_NOT_FOUND,
+        `Group ${groupId} is a classic group with live members, not a consumer group.`,
+      );
+    }
+    if (groupKind(state) === 'http' && liveCount(loaded, now) > 0) {
+      throw new NotCoordinated(KafkaErrors.GROUP_ID_NOT_FOUND, `Group ${groupId} has live HTTP members, not a consumer group.`);
+    }
+    const group: ConsumerGroup =
+      state.consumer !== undefined
+        ? (state.consumer.group as unknown as ConsumerGroup)
+        : { ...emptyConsumerGroup(groupId), groupEpoch: state.generation, assignmentEpoch: state.generation };
+    const held: Held = {
+      group,
+      stored: state,
+      storedExists: loaded.exists,
+      vouchedUntilMs: loaded.vouch?.aliveUntilMs ?? 0,
+      dead: false,
+      sessions: new Map(),
+      revocations: new Map(),
+    };
+    this.held.set(groupId, held);
+    for (const memberId of Object.keys(group.members)) this.startSession(groupId, held, memberId);
+    return held;
+  }
+
+  /** Writes the group if it changed (the vouch first while it has members); false when the group was let go. */
+  private async save(held: Held, next: ConsumerGroup): Promise<boolean> {
+    if (JSON.stringify(next) === JSON.stringify(held.group) && held.storedExists) {
+      await this.vouch(held, next);
+      return true;
+    }
+    const groupId = next.groupId;
+    if (held.dead || !(await this.options.cluster.coordinates(groupId))) {
+      this.drop(groupId);
+      return false;
+    }
+    await this.vouch(held, next);
+    const members: Record<string, ConsumerProtocolMember> = {};
+    for (const m of Object.values(next.members)) {
+      members[m.memberId] = {
+        topics: m.subscribedTopicRegex === null ? [...m.subscribedTopicNames].sort() : Object.keys(next.target[m.memberId] ?? {}),
+        assigned: [m.assigned, m.pendingRevocation].flatMap((tp) => Object.entries(tp).flatMap(([t, ps]) => ps.map((p) => tpKey(t, p)))),
+        sessionTimeoutMs: this.sessionTimeoutMs,
+      };
+    }
+    const state: GroupState = {
+      ...held.stored,
+      generation: Math.max(next.groupEpoch, held.stored.generation),
+      assignor: null,
+      members: {},
+      memberCount: Object.keys(next.members).length,
+      target: {},
+      owners: {},
+      classic: undefined,
+      consumer: { assignor: next.assignor, members, group: next as unknown as Record<string, unknown> },
+    };
+    try {
+      held.stored = await saveClassicState(
+        this.options.metadata,
+        groupId,
+        { state: held.stored, exists: held.storedExists },
+        state,
+        this.scheduler.now(),
+      );
+      held.storedExists = true;
+      held.group = next;
+      // An empty group is not kept: the next request reads it again, whichever protocol has taken it meanwhile.
+      if (Object.keys(next.members).length === 0) this.drop(groupId);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+      this.options.logger?.log('info', 'kafka consumer group changed under its coordinator; letting it go', { group: groupId });
+      this.drop(groupId);
+      return false;
+    }
+  }
+
+  private async vouch(held: Held, group: ConsumerGroup): Promise<void> {
+    const now = this.scheduler.now();
+    if (Object.keys(group.members).length === 0 || held.vouchedUntilMs - now > this.sessionTimeoutMs / 2) return;
+    await vouchForMembers(this.options.metadata, group.groupId, now + this.sessionTimeoutMs, now);
+    held.vouchedUntilMs = now + this.sessionTimeoutMs;
+  }
+
+  private startSession(groupId: string, held: Held, memberId: string): void {
+    held.sessions.get(memberId)?.();
+    held.sessions.set(
+      memberId,
+      this.scheduler.schedule(this.sessionTimeoutMs, () => {
+        this.options.logger?.log('info', 'kafka consumer group member session expired', { group: groupId, member: memberId });
+        this.expel(groupId, held, memberId, () => true);
+      }),
+    );
+  }
+
+  /** A member that does not revoke within its rebalance timeout is fenced (removed), as in Kafka. */
+  private startRevocation(groupId: string, held: Held, memberId: string, memberEpoch: number, timeoutMs: number): void {
+    held.revocations.get(memberId)?.();
+    held.revocations.set(
+      memberId,
+      this.scheduler.schedule(timeoutMs, () => {
+        this.expel(
+          groupId,
+          held,
+          memberId,
+          (g) => g.members[memberId]?.state === 'UNREVOKED_PARTITIONS' && g.members[memberId]?.memberEpoch === memberEpoch,
+        );
+      }),
+    );
+  }
+
+  private expel(groupId: string, held: Held, memberId: string, still: (group: ConsumerGroup) => boolean): void {
+    this.stopTimers(held, memberId);
+    this.serially(groupId, async (current) => {
+      if (current !== held || !still(current.group)) return;
+      await this.save(current, removeMember(current.group, memberId));
+    }).catch((error: unknown) => {
+      this.options.logger?.log('warn', 'kafka consumer group member could not be removed', {
+        group: groupId,
+        message: error instanceof Error ? error.message : String(error),
+      });
+      this.drop(groupId);
+    });
+  }
+
+  private stopTimers(held: Held, memberId: string): void {
+    held.sessions.get(memberId)?.();
+    held.sessions.delete(memberId);
+    held.revocations.get(memberId)?.();
+    held.revocations.delete(memberId);
+  }
+
+  private drop(groupId: string): void {
+    const held = this.held.get(groupId);
+    if (held === undefined) return;
+    this.held.delete(groupId);
+    held.dead = true;
+    for (const cancel of [...held.sessions.values(), ...held.revocations.values()]) cancel();
+  }
+
+  private async topics(): Promise<Topics> {
+    const all = await this.options.log.listTopics();
+    return {
+      counts: Object.fromEntries(all.map((t) => [t.name, t.partitions])),
+      idByName: new Map(all.map((t) => [t.name, t.id])),
+      nameById: new Map(all.map((t) => [t.id, t.name])),
+    };
+  }
+}
+
+class NotCoordinated extends Error {
+  constructor(
+    readonly errorCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function byName(
+  partitions: readonly { readonly topicId: string; readonly partitions: readonly number[] }[],
+  topics: Topics,
+): TopicPartitions {
+  const out: Record<string, number[]> = {};
+  for (const { topicId, partitions: ps } of partitions) {
+    const name = topics.nameById.get(topicId);
+    if (name !== undefined) out[name] = [...(out[name] ?? []), ...ps];
+  }
+  return out;
+}
+
+function byId(tp: TopicPartitions, topics: Topics): { topicId: string; partitions: number[] }[] {
+  return Object.entries(tp).flatMap(([name, partitions]) => {
+    const topicId = topics.idByName.get(name);
+    return topicId === undefined ? [] : [{ topicId, partitions: [...partitions] }];
+  });
+}

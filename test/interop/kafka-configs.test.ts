@@ -1,0 +1,93 @@
+/**
+ * Topic configs with Apache Kafka 3.9.1's own tools: `kafka-topics --create --config` with the
+ * replication and segment configs operators set, `kafka-configs --describe` (DescribeConfigs with
+ * synonyms) and `kafka-configs --alter --add-config/--delete-config` (IncrementalAlterConfigs). The
+ * same expectations hold against Apache Kafka (INTEROP_TARGET=kafka), except the refusal of
+ * cleanup.policy=compact, which is Spool's (not supported yet).
+ *
+ * kafka-configs.sh runs kafka.admin.ConfigCommand, which 3.9 keeps in the broker's jar: the broker
+ * classpath that test/interop/setup.sh resolves is added to the tools'.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, inject, it } from 'vitest';
+import { kafkaToolsClasspath } from '../../bench/support/kafka-tools.js';
+import { runToEnd } from './clients.js';
+
+const bootstrap = inject('interopBootstrap');
+const target = inject('interopTarget');
+
+function classpath(): string {
+  const broker = readFileSync(join(import.meta.dirname, '.build', 'kafka-broker.classpath'), 'utf8').trim();
+  return `${kafkaToolsClasspath()}:${broker}`;
+}
+
+/** A Kafka tool as its shell script runs it; its stdout, or its stderr too when `failing`. */
+async function tool(mainClass: string, args: readonly string[], failing = false): Promise<string> {
+  const command = [
+    'java',
+    '-Xmx256m',
+    '-Dlog4j.configuration=file:/dev/null',
+    '-cp',
+    classpath(),
+    mainClass,
+    '--bootstrap-server',
+    bootstrap,
+  ];
+  const name = `${mainClass.split('.').pop()} ${args.join(' ')}`;
+  if (!failing) return (await runToEnd([...command, ...args], '', name)).stdout;
+  try {
+    const { stdout, stderr } = await runToEnd([...command, ...args], '', name);
+    return stdout + stderr;
+  } catch (error) {
+    return String(error);
+  }
+}
+
+const topics = (...args: string[]) => tool('org.apache.kafka.tools.TopicCommand', args);
+const configCommand = (failing: boolean, topic: string, args: readonly string[]) =>
+  tool('kafka.admin.ConfigCommand', ['--entity-type', 'topics', '--entity-name', topic, ...args], failing);
+const configs = (topic: string, ...args: string[]) => configCommand(false, topic, args);
+
+describe('interop > kafka-topics --config and kafka-configs', () => {
+  it('creates with segment and replication configs, describes them with synonyms, adds and deletes configs', async () => {
+    const topic = `configs-${randomUUID().slice(0, 8)}`;
+    await topics(
+      '--create',
+      '--topic',
+      topic,
+      '--partitions',
+      '1',
+      '--replication-factor',
+      '1',
+      '--config',
+      'segment.bytes=1048576',
+      '--config',
+      'min.insync.replicas=1',
+      '--config',
+      'retention.ms=86400000',
+    );
+    const created = await configs(topic, '--describe');
+    // Set to its default, it is still the topic's own.
+    expect(created).toMatch(
+      /min\.insync\.replicas=1 sensitive=false synonyms=\{DYNAMIC_TOPIC_CONFIG:min\.insync\.replicas=1, .*DEFAULT_CONFIG:min\.insync\.replicas=1\}/,
+    );
+    expect(created).toMatch(
+      /segment\.bytes=1048576 sensitive=false synonyms=\{DYNAMIC_TOPIC_CONFIG:segment\.bytes=1048576, .*DEFAULT_CONFIG:log\.segment\.bytes=1073741824\}/,
+    );
+    expect(created).toMatch(/retention\.ms=86400000 sensitive=false synonyms=\{DYNAMIC_TOPIC_CONFIG:retention\.ms=86400000\}/);
+
+    await configs(topic, '--alter', '--add-config', 'retention.ms=3600000,max.message.bytes=2048', '--delete-config', 'segment.bytes');
+    const altered = await configs(topic, '--describe');
+    expect(altered).toMatch(/retention\.ms=3600000 sensitive=false synonyms=\{DYNAMIC_TOPIC_CONFIG:retention\.ms=3600000/);
+    expect(altered).toMatch(/max\.message\.bytes=2048 /);
+    expect(altered).not.toMatch(/segment\.bytes=/);
+    expect(altered).toMatch(/min\.insync\.replicas=1 /);
+
+    if (target === 'spool') {
+      const refused = await configCommand(true, topic, ['--alter', '--add-config', 'cleanup.policy=compact']);
+      expect(refused).toMatch(/InvalidConfigurationException: cleanup\.policy="compact" is not supported yet/);
+    }
+  });
+});

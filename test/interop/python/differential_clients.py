@@ -1,0 +1,137 @@
+"""The produce, consume and group part of differential.test.ts's quickstart, with a Python client.
+
+    python differential_clients.py confluent|kafka-python BOOTSTRAP TOPIC GROUP
+
+confluent-kafka (librdkafka) or kafka-python, from PyPI (a venv in test/interop/.build/, made by
+setup.sh). Prints one JSON line per step, {"step": ..., "result": ...}, with what the client saw,
+in an order that does not depend on timing (sorted), so that the test can compare servers:
+
+- create: the topic, 3 partitions, with the client's admin API;
+- produce: 9 keyed records, acks=all; each acknowledgement's key, partition and offset;
+- consume: a group member reads from the earliest offset until it has 9 records, commits, leaves;
+- committed: the group's committed offsets, per partition;
+- groups: whether the admin API lists the group, and its state;
+- produce-more and consume-more: 3 more records; a new member of the same group gets exactly those.
+"""
+
+import json
+import sys
+import time
+
+CLIENT, BOOTSTRAP, TOPIC, GROUP = sys.argv[1:5]
+PARTITIONS = 3
+FIRST = [("alice", "a1"), ("bob", "b1"), ("carol", "c1"), ("dave", "d1"), ("erin", "e1"), ("frank", "f1"),
+         ("grace", "g1"), ("heidi", "h1"), ("ivan", "i1")]
+MORE = [("judy", "j1"), ("mallory", "m1"), ("oscar", "o1")]
+DEADLINE_S = 60
+
+
+def emit(step, result):
+    print(json.dumps({"step": step, "result": result}, sort_keys=True), flush=True)
+
+
+def confluent():
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+
+    def create():
+        future = admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=1)])[TOPIC]
+        future.result(30)
+        return {"topic": TOPIC, "partitions": len(admin.list_topics(TOPIC, timeout=30).topics[TOPIC].partitions)}
+
+    def produce(records):
+        producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "partitioner": "murmur2_random"})
+        acks = []
+
+        def delivered(error, message):
+            acks.append([message.key().decode(), message.partition(), message.offset(), str(error) if error else None])
+
+        for key, value in records:
+            producer.produce(TOPIC, key=key.encode(), value=value.encode(), on_delivery=delivered)
+        producer.flush(30)
+        return sorted(acks)
+
+    def consume(count):
+        consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "auto.offset.reset": "earliest",
+                             "enable.auto.commit": False})
+        consumer.subscribe([TOPIC])
+        records = []
+        deadline = time.time() + DEADLINE_S
+        while len(records) < count and time.time() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            records.append([message.partition(), message.offset(), message.key().decode(), message.value().decode()])
+        consumer.commit(asynchronous=False)
+        committed = consumer.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=30)
+        consumer.close()
+        return sorted(records), sorted([tp.partition, tp.offset] for tp in committed)
+
+    def groups():
+        listed = admin.list_consumer_groups().result(30)
+        states = {g.group_id: str(g.state).split(".")[-1] for g in listed.valid}
+        return {"listed": GROUP in states, "state": states.get(GROUP)}
+
+    return create, produce, consume, groups
+
+
+def kafka_python():
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+
+    def create():
+        admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=1)])
+        described = admin.describe_topics([TOPIC])
+        return {"topic": TOPIC, "partitions": len(described[0]["partitions"])}
+
+    def produce(records):
+        producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+        futures = [(key, producer.send(TOPIC, key=key.encode(), value=value.encode())) for key, value in records]
+        acks = []
+        for key, future in futures:
+            metadata = future.get(timeout=30)
+            acks.append([key, metadata.partition, metadata.offset, None])
+        producer.close()
+        return sorted(acks)
+
+    def consume(count):
+        consumer = KafkaConsumer(TOPIC, bootstrap_servers=BOOTSTRAP, group_id=GROUP, auto_offset_reset="earliest",
+                                 enable_auto_commit=False)
+        records = []
+        deadline = time.time() + DEADLINE_S
+        while len(records) < count and time.time() < deadline:
+            for batch in consumer.poll(timeout_ms=1000).values():
+                for message in batch:
+                    records.append([message.partition, message.offset, message.key.decode(), message.value.decode()])
+        consumer.commit()
+        committed = sorted([p, consumer.committed(TopicPartition(TOPIC, p))] for p in range(PARTITIONS))
+        consumer.close()
+        return sorted(records), committed
+
+    def groups():
+        listed = {group["group_id"]: group["group_state"] for group in admin.list_groups()}
+        described = admin.describe_groups([GROUP])[GROUP]
+        return {"listed": GROUP in listed, "state": listed.get(GROUP), "described": described["group_state"]}
+
+    return create, produce, consume, groups
+
+
+def main():
+    create, produce, consume, groups = confluent() if CLIENT == "confluent" else kafka_python()
+    emit("create", create())
+    emit("produce", produce(FIRST))
+    records, committed = consume(len(FIRST))
+    emit("consume", records)
+    emit("committed", committed)
+    emit("groups", groups())
+    emit("produce-more", produce(MORE))
+    records, committed = consume(len(MORE))
+    emit("consume-more", records)
+    emit("committed-more", committed)
+
+
+main()

@@ -1,0 +1,302 @@
+/**
+ * KIP-848 consumer groups through the wire (ConsumerGroupHeartbeat, ConsumerGroupDescribe with the
+ * generated codecs): joining, incremental reconciliation between two members, Kafka's error codes, what
+ * is written to the store (and so what HTTP sees), and session expiry on the coordinator.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { loadGroup } from '../../lib/groups/items.js';
+import { liveCount } from '../../lib/groups/ownership.js';
+import { type KafkaListener, startKafkaListener } from '../../lib/kafka/broker.js';
+import { ConsumerGroups } from '../../lib/kafka/consumer-groups.js';
+import { KafkaErrors } from '../../lib/kafka/errors.js';
+import { encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
+import type { Scheduler } from '../../lib/kafka/groups/group.js';
+import { ConsumerGroupDescribe } from '../../lib/kafka/protocol/messages/consumer-group-describe.js';
+import {
+  ConsumerGroupHeartbeat,
+  type ConsumerGroupHeartbeatRequest,
+  type TopicPartitions,
+} from '../../lib/kafka/protocol/messages/consumer-group-heartbeat.js';
+import { JoinGroup } from '../../lib/kafka/protocol/messages/join-group.js';
+import { OffsetCommit } from '../../lib/kafka/protocol/messages/offset-commit.js';
+import { OffsetFetch } from '../../lib/kafka/protocol/messages/offset-fetch.js';
+import { SyncGroup } from '../../lib/kafka/protocol/messages/sync-group.js';
+import type { Encodable } from '../../lib/kafka/protocol/runtime.js';
+import type { Log } from '../../lib/log/index.js';
+import { silentLogger } from '../../lib/logger.js';
+import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
+import { embedded } from '../support/stores.js';
+import { WireClient } from './support/wire-client.js';
+
+let stores: TestStores;
+let log: Log;
+let http: GroupCoordinator;
+let listener: KafkaListener;
+let client: WireClient;
+
+beforeAll(async () => {
+  stores = await openTestStores(embedded.locations());
+  log = newLog(stores, { defaultPartitions: 2 });
+  http = new GroupCoordinator(log, stores.metadata);
+  listener = await startKafkaListener({
+    log,
+    metadata: stores.metadata,
+    logger: silentLogger,
+    host: '127.0.0.1',
+    port: 0,
+    groups: http,
+    groupTimeouts: { initialRebalanceDelayMs: 0 },
+  });
+  client = await WireClient.open(listener.bootstrap);
+});
+
+afterAll(async () => {
+  client.close();
+  await listener.close();
+  await closeAll([log], [stores]);
+});
+
+const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+async function newTopic(partitions: number): Promise<{ name: string; id: string }> {
+  const name = unique('t');
+  await log.createTopic(name, partitions);
+  return { name, id: (await log.topic(name))!.id };
+}
+
+const join = (groupId: string, memberId: string, topics: readonly string[], over: Partial<Encodable<ConsumerGroupHeartbeatRequest>> = {}) =>
+  client.callGenerated(ConsumerGroupHeartbeat, 1, {
+    groupId,
+    memberId,
+    memberEpoch: 0,
+    rebalanceTimeoutMs: 30_000,
+    subscribedTopicNames: topics,
+    topicPartitions: [],
+    ...over,
+  });
+
+const beat = (groupId: string, memberId: string, memberEpoch: number, owned: readonly TopicPartitions[] | null = null) =>
+  client.callGenerated(ConsumerGroupHeartbeat, 1, { groupId, memberId, memberEpoch, topicPartitions: owned });
+
+const count = (tps: readonly TopicPartitions[] | undefined): number => (tps ?? []).reduce((n, tp) => n + tp.partitions.length, 0);
+
+describe('kafka > consumer groups (KIP-848)', () => {
+  it('two members share a topic, the second getting partitions only once the first revoked them', async () => {
+    const topic = await newTopic(4);
+    const group = unique('g');
+    const a = await join(group, 'member-a', [topic.name]);
+    expect(a).toMatchObject({ errorCode: 0, memberId: 'member-a', memberEpoch: 1, heartbeatIntervalMs: 5000 });
+    expect(a.assignment!.topicPartitions).toEqual([{ topicId: topic.id, partitions: [0, 1, 2, 3] }]);
+
+    const b = await join(group, 'member-b', [topic.name]);
+    expect(b).toMatchObject({ errorCode: 0, memberEpoch: 2 });
+    expect(count(b.assignment!.topicPartitions)).toBe(0);
+
+    const revoke = await beat(group, 'member-a', 1);
+    expect(revoke.memberEpoch).toBe(1);
+    const kept = revoke.assignment!.topicPartitions;
+    expect(count(kept)).toBe(2);
+
+    const acked = await beat(group, 'member-a', 1, kept);
+    expect(acked.memberEpoch).toBe(2);
+    const got = await beat(group, 'member-b', 2);
+    expect(got.memberEpoch).toBe(2);
+    expect(count(got.assignment!.topicPartitions)).toBe(2);
+    const all = [...kept, ...got.assignment!.topicPartitions].flatMap((tp) => tp.partitions).sort();
+    expect(all).toEqual([0, 1, 2, 3]);
+
+    const described = await client.callGenerated(ConsumerGroupDescribe, 1, { groupIds: [group, unique('none')] });
+    expect(described.groups[0]).toMatchObject({
+      errorCode: 0,
+      groupState: 'Stable',
+      groupEpoch: 2,
+      assignmentEpoch: 2,
+      assignorName: 'uniform',
+    });
+    expect(described.groups[0]!.members.map((m) => m.memberId).sort()).toEqual(['member-a', 'member-b']);
+    expect(described.groups[0]!.members[0]!.assignment.topicPartitions[0]!.topicName).toBe(topic.name);
+    expect(described.groups[1]!.errorCode).toBe(KafkaErrors.GROUP_ID_NOT_FOUND);
+
+    // Written with the coordinator's vouch: HTTP readers count two live Kafka members.
+    const loaded = await loadGroup(stores.metadata, group, http.topicIdentities);
+    expect(loaded.state.consumer?.members['member-b']?.assigned).toHaveLength(2);
+    expect(liveCount(loaded, Date.now())).toBe(2);
+
+    const left = await beat(group, 'member-a', -1);
+    expect(left).toMatchObject({ errorCode: 0, memberEpoch: -1 });
+    const alone = await beat(group, 'member-b', 2);
+    expect(alone.memberEpoch).toBe(3);
+    expect(count(alone.assignment!.topicPartitions)).toBe(4);
+  });
+
+  it("answers Kafka's error codes", async () => {
+    const topic = await newTopic(1);
+    const group = unique('g');
+    expect((await join(group, 'm', [topic.name], { rebalanceTimeoutMs: -1 })).errorCode).toBe(KafkaErrors.INVALID_REQUEST);
+    expect((await join(group, 'm', [topic.name], { serverAssignor: 'sticky' })).errorCode).toBe(KafkaErrors.UNSUPPORTED_ASSIGNOR);
+    expect((await join(group, 'm', [], { subscribedTopicNames: null, subscribedTopicRegex: '(?=x)' })).errorCode).toBe(
+      KafkaErrors.INVALID_REGULAR_EXPRESSION,
+    );
+    expect((await join(group, 'm', [topic.name])).errorCode).toBe(0);
+    expect((await beat(group, 'm', 7)).errorCode).toBe(KafkaErrors.FENCED_MEMBER_EPOCH);
+    expect((await beat(group, 'nobody', 1)).errorCode).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    expect((await join(group, 's1', [topic.name], { instanceId: 'i' })).errorCode).toBe(0);
+    expect((await join(group, 's2', [topic.name], { instanceId: 'i' })).errorCode).toBe(KafkaErrors.UNRELEASED_INSTANCE_ID);
+  });
+
+  it('OffsetCommit and OffsetFetch v9 from a member are fenced by its member epoch (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID)', async () => {
+    const topic = await newTopic(1);
+    const group = unique('g');
+    expect((await join(group, 'm', [topic.name])).memberEpoch).toBe(1);
+    const commit = (memberId: string, epoch: number, offset: number) =>
+      client.callGenerated(OffsetCommit, 9, {
+        groupId: group,
+        generationIdOrMemberEpoch: epoch,
+        memberId,
+        groupInstanceId: null,
+        topics: [
+          {
+            name: topic.name,
+            partitions: [{ partitionIndex: 0, committedOffset: offset, committedLeaderEpoch: -1, committedMetadata: null }],
+          },
+        ],
+      });
+    const code = async (memberId: string, epoch: number, offset: number) =>
+      (await commit(memberId, epoch, offset)).topics[0]!.partitions[0]!.errorCode;
+    expect(await code('m', 1, 5)).toBe(KafkaErrors.NONE);
+    expect(await code('m', 0, 6)).toBe(KafkaErrors.STALE_MEMBER_EPOCH);
+    expect(await code('x', 1, 6)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    expect(await code('', -1, 6)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID); // from outside, while the group has members
+    const fetched = await client.callGenerated(OffsetFetch, 9, {
+      groups: [{ groupId: group, memberId: 'm', memberEpoch: 1, topics: [{ name: topic.name, partitionIndexes: [0] }] }],
+      requireStable: false,
+    });
+    expect(fetched.groups[0]!.topics[0]!.partitions[0]!.committedOffset).toBe(5);
+    const stale = await client.callGenerated(OffsetFetch, 9, {
+      groups: [{ groupId: group, memberId: 'm', memberEpoch: 0, topics: [{ name: topic.name, partitionIndexes: [0] }] }],
+      requireStable: false,
+    });
+    expect(stale.groups[0]!.errorCode).toBe(KafkaErrors.STALE_MEMBER_EPOCH);
+  });
+
+  it('classic and consumer-protocol members do not share a group while either has live members', async () => {
+    const topic = await newTopic(1);
+    const group = unique('g');
+    expect((await join(group, 'm', [topic.name])).errorCode).toBe(0);
+    const classic = (memberId: string) =>
+      client.callGenerated(JoinGroup, 9, {
+        groupId: group,
+        sessionTimeoutMs: 10_000,
+        rebalanceTimeoutMs: 10_000,
+        memberId,
+        protocolType: 'consumer',
+        protocols: [{ name: 'range', metadata: encodeSubscription({ topics: [topic.name] }) }],
+        reason: null,
+      });
+    expect((await classic('')).errorCode).toBe(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL);
+    // Once the consumer-protocol member has left, a classic member may take the group.
+    expect((await beat(group, 'm', -1)).errorCode).toBe(0);
+    const first = await classic('');
+    expect(first.errorCode).toBe(KafkaErrors.MEMBER_ID_REQUIRED);
+    const joined = await classic(first.memberId);
+    expect(joined.errorCode).toBe(0);
+    const synced = await client.callGenerated(SyncGroup, 5, {
+      groupId: group,
+      generationId: joined.generationId,
+      memberId: joined.memberId,
+      protocolType: 'consumer',
+      protocolName: 'range',
+      assignments: [{ memberId: joined.memberId, assignment: encodeAssignment({ partitions: [{ topic: topic.name, partitions: [0] }] }) }],
+    });
+    expect(synced.errorCode).toBe(0);
+    // … and then a consumer-protocol member may not.
+    expect((await join(group, 'n', [topic.name])).errorCode).toBe(KafkaErrors.GROUP_ID_NOT_FOUND);
+  });
+
+  it('a regex subscription takes every matching topic', async () => {
+    const prefix = unique('rx');
+    await log.createTopic(`${prefix}-one`, 1);
+    await log.createTopic(`${prefix}-two`, 2);
+    const r = await join(unique('g'), 'm', [], { subscribedTopicNames: null, subscribedTopicRegex: `${prefix}-.*` });
+    expect(r.errorCode).toBe(0);
+    expect(count(r.assignment!.topicPartitions)).toBe(3);
+  });
+});
+
+describe('kafka > consumer groups > sessions', () => {
+  it('a member silent for the session timeout is removed and its partitions reassigned', async () => {
+    const timers: { atMs: number; task: () => void; cancelled: boolean }[] = [];
+    let nowMs = Date.now();
+    const scheduler: Scheduler = {
+      now: () => nowMs,
+      schedule(delayMs, task) {
+        const timer = { atMs: nowMs + delayMs, task, cancelled: false };
+        timers.push(timer);
+        return () => {
+          timer.cancelled = true;
+        };
+      },
+    };
+    const advance = async (ms: number) => {
+      nowMs += ms;
+      for (const t of timers.filter((t) => !t.cancelled && t.atMs <= nowMs)) {
+        t.cancelled = true;
+        t.task();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    };
+    const groups = new ConsumerGroups({
+      log,
+      metadata: stores.metadata,
+      cluster: listener.cluster,
+      topicIdentities: http.topicIdentities,
+      scheduler,
+      sessionTimeoutMs: 1000,
+    });
+    const topic = await newTopic(2);
+    const group = unique('g');
+    const request = (memberId: string, memberEpoch: number): ConsumerGroupHeartbeatRequest => ({
+      groupId: group,
+      memberId,
+      memberEpoch,
+      instanceId: null,
+      rackId: null,
+      rebalanceTimeoutMs: memberEpoch === 0 ? 5000 : -1,
+      subscribedTopicNames: memberEpoch === 0 ? [topic.name] : null,
+      subscribedTopicRegex: null,
+      serverAssignor: null,
+      topicPartitions: memberEpoch === 0 ? [] : null,
+    });
+    const info = { clientId: 'c', clientHost: '/127.0.0.1' };
+    expect((await groups.heartbeat(request('a', 0), info, 1)).memberEpoch).toBe(1);
+    expect((await groups.heartbeat(request('b', 0), info, 1)).memberEpoch).toBe(2);
+    await advance(600);
+    await groups.heartbeat(request('b', 2), info, 1);
+    await advance(600); // a has been silent 1200 ms
+    expect(groups.consumerOffsetCheck(group, 'a', 1, 'commit')).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    const b = await groups.heartbeat(request('b', 2), info, 1);
+    expect(b.memberEpoch).toBe(3);
+    expect(b.assignment!.topicPartitions).toEqual([{ topicId: topic.id, partitions: [0, 1] }]);
+    expect(groups.consumerOffsetCheck(group, 'b', 3, 'commit')).toBe(KafkaErrors.NONE);
+    expect(groups.consumerOffsetCheck(group, 'b', 2, 'commit')).toBe(KafkaErrors.STALE_MEMBER_EPOCH);
+
+    // c joins; b is asked to give up a partition and does not within its rebalance timeout (5 s): it is removed.
+    expect((await groups.heartbeat(request('c', 0), info, 1)).memberEpoch).toBe(4);
+    const revoking = await groups.heartbeat(request('b', 3), info, 1);
+    expect(revoking.memberEpoch).toBe(3);
+    expect(revoking.assignment?.topicPartitions?.[0]?.partitions).toHaveLength(1);
+    let c = await groups.heartbeat(request('c', 4), info, 1);
+    for (let i = 0; i < 6; i++) {
+      await advance(900);
+      await groups.heartbeat(request('b', 3), info, 1); // heartbeats, but never reports the partition revoked
+      c = await groups.heartbeat(request('c', c.memberEpoch!), info, 1);
+    }
+    expect(groups.consumerOffsetCheck(group, 'b', 3, 'commit')).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    expect(c.errorCode).toBe(KafkaErrors.NONE);
+    expect(c.memberEpoch).toBe(5);
+    expect(groups.consumerOffsetCheck(group, 'c', 5, 'commit')).toBe(KafkaErrors.NONE);
+    groups.close();
+  });
+});

@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SpoolError } from '../errors.js';
-import type { MetadataStore } from '../storage/ports.js';
+import { ConditionFailedError, TransactionConflictError, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { groupIndexKey, groupStateKey, vouchKey } from '../keys.js';
 import { stateAttrs, writeOffsets, type OffsetUpdate } from './items.js';
 import type { GroupState } from './state.js';
@@ -46,9 +46,28 @@ export async function saveClassicState(
   return written;
 }
 
-/** The coordinator vouches for the group's members until `aliveUntilMs`. */
-export async function vouchForMembers(metadata: MetadataStore, group: string, aliveUntilMs: number, nowMs: number): Promise<void> {
-  await metadata.write({ kind: 'put', key: vouchKey(group), attrs: { aliveUntilMs, renewedMs: nowMs } });
+/**
+ * The coordinator vouches for the group's members until `aliveUntilMs`; with `ifVersion`, only while
+ * the state item is still that version (else ConditionFailedError, and nothing is written).
+ */
+export async function vouchForMembers(
+  metadata: MetadataStore,
+  group: string,
+  aliveUntilMs: number,
+  nowMs: number,
+  ifVersion?: number,
+): Promise<void> {
+  const put: WriteOp = { kind: 'put', key: vouchKey(group), attrs: { aliveUntilMs, renewedMs: nowMs } };
+  if (ifVersion === undefined) return metadata.write(put);
+  try {
+    await metadata.transact([
+      { kind: 'check', key: groupStateKey(group), condition: { kind: 'match', fields: { version: ifVersion } } },
+      put,
+    ]);
+  } catch (error) {
+    if (error instanceof TransactionConflictError) throw new ConditionFailedError(groupStateKey(group), undefined);
+    throw error;
+  }
 }
 
 export interface ClassicCommit {

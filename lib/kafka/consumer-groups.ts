@@ -7,14 +7,20 @@
  * What is written: the group's state item, with `consumer` set (the whole group, and per member its
  * topics and partitions for HTTP describe), whenever a heartbeat or a timer changed the group;
  * compare-and-set on `version`, so a coordinator that lost the group cannot overwrite who took it (a
- * conflict lets the group go: NOT_COORDINATOR, and the member finds the coordinator again). Before any
- * write that shows live members, the coordinator's vouch (lib/groups/classic.ts), renewed about twice
- * per session timeout: while it runs, HTTP and classic readers count the members as live.
+ * conflict lets the group go: NOT_COORDINATOR, and the member finds the coordinator again). After a
+ * write that shows live members, and then about every half session, the coordinator's vouch
+ * (lib/groups/classic.ts) for 1.5 session timeouts, so it always covers the last heartbeat's session:
+ * while it runs, HTTP and classic readers count the members as live. A renewal with no write beside it
+ * is conditional on the state item's version, so a coordinator that lost the group learns it then.
+ * Members' commits are fenced the same way: on the version the coordinator holds, in the group's queue.
  *
  * Invariants:
  * - Requests and timers of one group run one at a time (`queue`), each on the group as last written.
  * - A group is in memory only while this agent coordinates it; a refused write or a lost lease drops it.
- * - An agent taking a group over reads it as written: every member gets a fresh session.
+ * - An agent taking a group over reads it as written: every member gets a fresh session, and one that
+ *   was revoking, a fresh rebalance timeout.
+ * - A member's offsets are written only while the group is, in the store, the version whose epochs
+ *   allowed the commit (`commitOffsets`): a coordinator that lost the group commits nothing.
  * - A group changes protocol only while it has no live members (lib/groups/ownership.ts): a heartbeat
  *   for a group held by live HTTP or classic members is refused with GROUP_ID_NOT_FOUND (Kafka's answer
  *   for a group that is not a consumer group and cannot be converted).
@@ -40,7 +46,9 @@ import {
   groupPhase,
   heartbeat,
   removeMember,
+  samePartitions,
   type ConsumerGroup,
+  type ConsumerMember,
   type HeartbeatInput,
 } from './groups/consumer-state.js';
 import { realScheduler, type ClientInfo, type Scheduler } from './groups/group.js';
@@ -57,6 +65,8 @@ export interface ConsumerGroupTimeouts {
   readonly heartbeatIntervalMs?: number;
   /** group.consumer.max.size @default 2 147 483 647 */
   readonly maxSize?: number;
+  /** How long the topic list the assignors see is reused across heartbeats. @default 1 000 */
+  readonly topicsCacheMs?: number;
 }
 
 export interface ConsumerGroupsOptions extends ConsumerGroupTimeouts {
@@ -77,6 +87,8 @@ interface Held {
   dead: boolean;
   readonly sessions: Map<string, () => void>;
   readonly revocations: Map<string, () => void>;
+  /** Offsets this coordinator wrote, by `topic/partition`: an unchanged commit is not written again. */
+  readonly committed: Map<string, { offset: number; metadata: string | null; topicId: string }>;
 }
 
 interface Topics {
@@ -93,6 +105,8 @@ export class ConsumerGroups implements ConsumerCommits {
   private readonly sessionTimeoutMs: number;
   private readonly heartbeatIntervalMs: number;
   private readonly maxSize: number;
+  private readonly topicsCacheMs: number;
+  private topicsCache: { readonly atMs: number; readonly topics: Promise<Topics> } | undefined;
   private closed = false;
 
   constructor(private readonly options: ConsumerGroupsOptions) {
@@ -100,6 +114,7 @@ export class ConsumerGroups implements ConsumerCommits {
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 45_000;
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000;
     this.maxSize = options.maxSize ?? 2_147_483_647;
+    this.topicsCacheMs = options.topicsCacheMs ?? 1000;
   }
 
   async heartbeat(
@@ -122,7 +137,8 @@ export class ConsumerGroups implements ConsumerCommits {
       return refuse(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${request.groupId}`);
     }
     return this.serially(request.groupId, async (held) => {
-      const topics = await this.topics();
+      // A heartbeat that (re)states a subscription sees the topics as they are now; others, as of up to topicsCacheMs ago.
+      const topics = await this.topics(request.subscribedTopicNames !== null || request.subscribedTopicRegex !== null);
       const input: HeartbeatInput = {
         apiVersion: version,
         memberId: request.memberId,
@@ -137,12 +153,18 @@ export class ConsumerGroups implements ConsumerCommits {
         clientId: client.clientId,
         clientHost: client.clientHost,
       };
+      // Kafka's answer for a group that does not exist (as a consumer group) to anything but a join.
+      if (request.memberEpoch !== 0 && held.stored.consumer === undefined && Object.keys(held.group.members).length === 0) {
+        this.drop(request.groupId);
+        return refuse(KafkaErrors.GROUP_ID_NOT_FOUND, `Group ${request.groupId} not found.`);
+      }
       let result: ReturnType<typeof heartbeat>;
       try {
         result = heartbeat(held.group, input, { topics: topics.counts, newMemberId: randomUUID, maxSize: this.maxSize });
       } catch (error) {
-        if (error instanceof ConsumerGroupError) return refuse(error.errorCode, error.message);
-        throw error;
+        if (!(error instanceof ConsumerGroupError)) throw error;
+        this.dropIfEmpty(held);
+        return refuse(error.errorCode, error.message);
       }
       const { reply } = result;
       const previous = held.group.members[reply.memberId];
@@ -154,12 +176,10 @@ export class ConsumerGroups implements ConsumerCommits {
       if (member === undefined) this.stopTimers(held, reply.memberId);
       else {
         this.startSession(request.groupId, held, reply.memberId);
-        if (member.state === 'UNREVOKED_PARTITIONS' && previous?.state !== 'UNREVOKED_PARTITIONS') {
-          this.startRevocation(request.groupId, held, reply.memberId, member.memberEpoch, member.rebalanceTimeoutMs);
-        }
-        if (member.state !== 'UNREVOKED_PARTITIONS') {
-          held.revocations.get(reply.memberId)?.();
-          held.revocations.delete(reply.memberId);
+        // As Kafka: a reconciliation step that leaves the member revoking (again) starts its rebalance timeout anew.
+        if (previous === undefined || reconciliationMoved(previous, member)) {
+          if (member.state === 'UNREVOKED_PARTITIONS') this.startRevocation(request.groupId, held, member);
+          else this.stopRevocation(held, reply.memberId);
         }
       }
       return {
@@ -231,40 +251,78 @@ export class ConsumerGroups implements ConsumerCommits {
   }
 
   /**
-   * For OffsetCommit/OffsetFetch v9+ of a group this agent holds as a consumer-protocol group: NONE when
-   * the member may commit (fetch) with that epoch, else UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH;
-   * undefined when the group is not a consumer-protocol group held here (the classic path decides).
+   * For OffsetCommit/OffsetFetch v9+ of a consumer-protocol group: NONE when the member may commit (fetch)
+   * with that epoch, else UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH; undefined when the group is not a
+   * consumer-protocol group (the classic path decides). A group stored as one but not held here yet (its
+   * members have not heartbeated since it moved to this agent) is loaded, as a heartbeat would.
    */
-  consumerOffsetCheck(groupId: string, memberId: string, memberEpoch: number, kind: 'commit' | 'fetch'): number | undefined {
-    const held = this.held.get(groupId);
-    if (held === undefined || held.dead) return undefined;
-    return consumerOffsetFence(held.group, { memberId, memberEpoch, kind });
+  async offsetFence(
+    groupId: string,
+    request: { readonly memberId: string; readonly memberEpoch: number; readonly kind: 'commit' | 'fetch' },
+  ): Promise<number | undefined> {
+    const held = await this.heldOrStored(groupId);
+    return held === undefined ? undefined : consumerOffsetFence(held.group, request);
   }
 
   /**
-   * Writes a member's commits (checked by `consumerOffsetCheck`), fenced by the group's stored incarnation:
-   * a group deleted (or taken by HTTP members) meanwhile refuses them (ILLEGAL_GENERATION).
+   * Writes a member's commits if its epoch still allows them, in the group's queue: fenced in the store on
+   * the group's version as held, so nothing commits once another coordinator (or HTTP members) changed
+   * the group. NONE, or the error every partition is answered with (NOT_COORDINATOR when the group was
+   * lost: it is let go, and the member finds its coordinator again).
    */
-  async commitConsumerOffsets(groupId: string, commits: readonly ClassicCommit[]): Promise<void> {
-    const held = this.held.get(groupId);
-    if (held === undefined || held.dead) throw new SpoolError('ILLEGAL_GENERATION', `group ${groupId} is no longer coordinated here`);
-    const updates = new Map<string, OffsetUpdate>(
-      commits.map((c) => [
-        c.key,
-        { topicId: c.topicId, set: { committed: c.offset, committedMs: this.scheduler.now(), metadata: c.metadata } },
-      ]),
-    );
-    const incarnation = held.stored.incarnation;
-    await writeOffsets(this.options.metadata, groupId, { incarnation }, updates, () => {
-      this.drop(groupId);
-      return new SpoolError('ILLEGAL_GENERATION', `group ${groupId} is no longer the incarnation ${incarnation} as stored`);
+  async commitOffsets(groupId: string, memberId: string, memberEpoch: number, commits: readonly ClassicCommit[]): Promise<number> {
+    if ((await this.heldOrStored(groupId)) === undefined) return KafkaErrors.NOT_COORDINATOR;
+    return this.serially(groupId, async (held) => {
+      const refused = consumerOffsetFence(held.group, { memberId, memberEpoch, kind: 'commit' });
+      this.dropIfEmpty(held);
+      if (refused !== KafkaErrors.NONE) return refused;
+      const changed = commits.filter((c) => {
+        const known = held.committed.get(c.key);
+        return known === undefined || known.offset !== c.offset || known.metadata !== c.metadata || known.topicId !== c.topicId;
+      });
+      if (changed.length === 0) return KafkaErrors.NONE;
+      const updates = new Map<string, OffsetUpdate>(
+        changed.map((c) => [
+          c.key,
+          { topicId: c.topicId, set: { committed: c.offset, committedMs: this.scheduler.now(), metadata: c.metadata } },
+        ]),
+      );
+      const { incarnation, version } = held.stored;
+      const lost = () => new SpoolError('ILLEGAL_GENERATION', `group ${groupId} is no longer at version ${version} as stored`);
+      try {
+        await writeOffsets(this.options.metadata, groupId, { incarnation, version }, updates, lost);
+      } catch (error) {
+        if (!(error instanceof SpoolError && error.code === 'ILLEGAL_GENERATION')) throw error;
+        this.options.logger?.log('info', 'kafka consumer group changed under its coordinator; letting it go', { group: groupId });
+        this.drop(groupId);
+        return KafkaErrors.NOT_COORDINATOR;
+      }
+      for (const c of changed) held.committed.set(c.key, { offset: c.offset, metadata: c.metadata, topicId: c.topicId });
+      return KafkaErrors.NONE;
+    }).catch((error: unknown) => {
+      if (error instanceof NotCoordinated) return KafkaErrors.NOT_COORDINATOR;
+      throw error;
     });
   }
 
-  /** Whether this agent holds `groupId` as a consumer-protocol group (then the classic protocol must not take it). */
-  holds(groupId: string): boolean {
+  /** The group as held here, loading it if the store shows a consumer-protocol group; undefined if it is not one. */
+  private async heldOrStored(groupId: string): Promise<Held | undefined> {
     const held = this.held.get(groupId);
-    return held !== undefined && !held.dead && Object.keys(held.group.members).length > 0;
+    if (held !== undefined && !held.dead) return held;
+    const { state } = await loadGroup(this.options.metadata, groupId, this.options.topicIdentities);
+    if (state.consumer === undefined) return undefined;
+    return this.serially(groupId, async (loaded) => {
+      this.dropIfEmpty(loaded);
+      return loaded;
+    }).catch((error: unknown) => {
+      if (error instanceof NotCoordinated) return undefined;
+      throw error;
+    });
+  }
+
+  /** A group with no members is not kept in memory (the next request reads it again). */
+  private dropIfEmpty(held: Held): void {
+    if (Object.keys(held.group.members).length === 0) this.drop(held.group.groupId);
   }
 
   close(): void {
@@ -316,24 +374,24 @@ export class ConsumerGroups implements ConsumerCommits {
       dead: false,
       sessions: new Map(),
       revocations: new Map(),
+      committed: new Map(),
     };
     this.held.set(groupId, held);
-    for (const memberId of Object.keys(group.members)) this.startSession(groupId, held, memberId);
+    for (const member of Object.values(group.members)) {
+      this.startSession(groupId, held, member.memberId);
+      if (member.state === 'UNREVOKED_PARTITIONS') this.startRevocation(groupId, held, member);
+    }
     return held;
   }
 
-  /** Writes the group if it changed (the vouch first while it has members); false when the group was let go. */
+  /** Writes the group if it changed, then the vouch if due while it has members; false when the group was let go. */
   private async save(held: Held, next: ConsumerGroup): Promise<boolean> {
-    if (JSON.stringify(next) === JSON.stringify(held.group) && held.storedExists) {
-      await this.vouch(held, next);
-      return true;
-    }
     const groupId = next.groupId;
+    if (JSON.stringify(next) === JSON.stringify(held.group) && held.storedExists) return this.vouch(held, next, held.stored.version);
     if (held.dead || !(await this.options.cluster.coordinates(groupId))) {
       this.drop(groupId);
       return false;
     }
-    await this.vouch(held, next);
     const members: Record<string, ConsumerProtocolMember> = {};
     for (const m of Object.values(next.members)) {
       members[m.memberId] = {
@@ -364,8 +422,11 @@ export class ConsumerGroups implements ConsumerCommits {
       held.storedExists = true;
       held.group = next;
       // An empty group is not kept: the next request reads it again, whichever protocol has taken it meanwhile.
-      if (Object.keys(next.members).length === 0) this.drop(groupId);
-      return true;
+      if (Object.keys(next.members).length === 0) {
+        this.drop(groupId);
+        return true;
+      }
+      return this.vouch(held, next);
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
       this.options.logger?.log('info', 'kafka consumer group changed under its coordinator; letting it go', { group: groupId });
@@ -374,11 +435,25 @@ export class ConsumerGroups implements ConsumerCommits {
     }
   }
 
-  private async vouch(held: Held, group: ConsumerGroup): Promise<void> {
+  /**
+   * Renews the vouch once less than a session of it is left, for 1.5 sessions: it always covers the session
+   * of the member that heartbeated last. `ifVersion`: only while the state item is still that version (a
+   * renewal with no write beside it); false, and the group let go, if it is not.
+   */
+  private async vouch(held: Held, group: ConsumerGroup, ifVersion?: number): Promise<boolean> {
     const now = this.scheduler.now();
-    if (Object.keys(group.members).length === 0 || held.vouchedUntilMs - now > this.sessionTimeoutMs / 2) return;
-    await vouchForMembers(this.options.metadata, group.groupId, now + this.sessionTimeoutMs, now);
-    held.vouchedUntilMs = now + this.sessionTimeoutMs;
+    if (Object.keys(group.members).length === 0 || held.vouchedUntilMs - now > this.sessionTimeoutMs) return true;
+    const untilMs = now + (this.sessionTimeoutMs * 3) / 2;
+    try {
+      await vouchForMembers(this.options.metadata, group.groupId, untilMs, now, ifVersion);
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+      this.options.logger?.log('info', 'kafka consumer group changed under its coordinator; letting it go', { group: group.groupId });
+      this.drop(group.groupId);
+      return false;
+    }
+    held.vouchedUntilMs = untilMs;
+    return true;
   }
 
   private startSession(groupId: string, held: Held, memberId: string): void {
@@ -387,30 +462,37 @@ export class ConsumerGroups implements ConsumerCommits {
       memberId,
       this.scheduler.schedule(this.sessionTimeoutMs, () => {
         this.options.logger?.log('info', 'kafka consumer group member session expired', { group: groupId, member: memberId });
-        this.expel(groupId, held, memberId, () => true);
+        return this.expel(groupId, held, memberId, () => true);
       }),
     );
   }
 
   /** A member that does not revoke within its rebalance timeout is fenced (removed), as in Kafka. */
-  private startRevocation(groupId: string, held: Held, memberId: string, memberEpoch: number, timeoutMs: number): void {
+  private startRevocation(groupId: string, held: Held, member: ConsumerMember): void {
+    const { memberId, memberEpoch } = member;
     held.revocations.get(memberId)?.();
     held.revocations.set(
       memberId,
-      this.scheduler.schedule(timeoutMs, () => {
+      this.scheduler.schedule(member.rebalanceTimeoutMs, () =>
         this.expel(
           groupId,
           held,
           memberId,
           (g) => g.members[memberId]?.state === 'UNREVOKED_PARTITIONS' && g.members[memberId]?.memberEpoch === memberEpoch,
-        );
-      }),
+        ),
+      ),
     );
   }
 
-  private expel(groupId: string, held: Held, memberId: string, still: (group: ConsumerGroup) => boolean): void {
+  private stopRevocation(held: Held, memberId: string): void {
+    held.revocations.get(memberId)?.();
+    held.revocations.delete(memberId);
+  }
+
+  /** Removes the member if `still` holds of the group when its turn comes; settles when done (or given up). */
+  private expel(groupId: string, held: Held, memberId: string, still: (group: ConsumerGroup) => boolean): Promise<void> {
     this.stopTimers(held, memberId);
-    this.serially(groupId, async (current) => {
+    return this.serially(groupId, async (current) => {
       if (current !== held || !still(current.group)) return;
       await this.save(current, removeMember(current.group, memberId));
     }).catch((error: unknown) => {
@@ -425,8 +507,7 @@ export class ConsumerGroups implements ConsumerCommits {
   private stopTimers(held: Held, memberId: string): void {
     held.sessions.get(memberId)?.();
     held.sessions.delete(memberId);
-    held.revocations.get(memberId)?.();
-    held.revocations.delete(memberId);
+    this.stopRevocation(held, memberId);
   }
 
   private drop(groupId: string): void {
@@ -437,14 +518,32 @@ export class ConsumerGroups implements ConsumerCommits {
     for (const cancel of [...held.sessions.values(), ...held.revocations.values()]) cancel();
   }
 
-  private async topics(): Promise<Topics> {
-    const all = await this.options.log.listTopics();
-    return {
-      counts: Object.fromEntries(all.map((t) => [t.name, t.partitions])),
-      idByName: new Map(all.map((t) => [t.name, t.id])),
-      nameById: new Map(all.map((t) => [t.id, t.name])),
-    };
+  /** Every topic, as the assignors see them: one query per `topicsCacheMs` whatever the number of heartbeats (or now, if `fresh`). */
+  private topics(fresh = false): Promise<Topics> {
+    const now = this.scheduler.now();
+    if (fresh || this.topicsCache === undefined || now - this.topicsCache.atMs >= this.topicsCacheMs) {
+      const topics = this.options.log.listTopics().then((all) => ({
+        counts: Object.fromEntries(all.map((t) => [t.name, t.partitions])),
+        idByName: new Map(all.map((t) => [t.name, t.id])),
+        nameById: new Map(all.map((t) => [t.id, t.name])),
+      }));
+      this.topicsCache = { atMs: now, topics };
+      topics.catch(() => {
+        if (this.topicsCache?.topics === topics) this.topicsCache = undefined;
+      });
+    }
+    return this.topicsCache.topics;
   }
+}
+
+/** Whether a heartbeat moved the member's reconciliation (its epoch, state or partitions), as Kafka's "member changed". */
+function reconciliationMoved(before: ConsumerMember, after: ConsumerMember): boolean {
+  return (
+    before.memberEpoch !== after.memberEpoch ||
+    before.state !== after.state ||
+    !samePartitions(before.assigned, after.assigned) ||
+    !samePartitions(before.pendingRevocation, after.pendingRevocation)
+  );
 }
 
 class NotCoordinated extends Error {

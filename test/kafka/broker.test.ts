@@ -12,6 +12,7 @@ import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
 import { ApiVersions } from '../../lib/kafka/protocol/messages/api-versions.js';
+import { ConsumerGroupHeartbeat } from '../../lib/kafka/protocol/messages/consumer-group-heartbeat.js';
 import { DescribeProducers } from '../../lib/kafka/protocol/messages/describe-producers.js';
 import { Fetch } from '../../lib/kafka/protocol/messages/fetch.js';
 import { InitProducerId } from '../../lib/kafka/protocol/messages/init-producer-id.js';
@@ -998,6 +999,22 @@ describe('kafka > SASL/PLAIN with API keys', () => {
       const described = await c.call('DescribeGroups', 1, { groupIds: [`mine-${suffix}`, `theirs-${suffix}`] });
       expect(described.groups.map((g: { errorCode: number }) => g.errorCode)).toEqual([0, KafkaErrors.GROUP_AUTHORIZATION_FAILED]);
       expect((await groups.offsets(`theirs-${suffix}`))[0]!.committed).toBe(0); // the refused commit wrote nothing
+      // KIP-848: a heartbeat naming a topic the key may not describe is refused as a whole.
+      const subscribe = (memberId: string, topics: string[]) =>
+        c.callGenerated(ConsumerGroupHeartbeat, 1, {
+          groupId: `mine-848-${suffix}`,
+          memberId,
+          memberEpoch: 0,
+          rebalanceTimeoutMs: 10_000,
+          subscribedTopicNames: topics,
+          topicPartitions: [],
+        });
+      const hidden = await subscribe('m1', [`public-${suffix}`, `private-${suffix}`]);
+      expect(hidden).toMatchObject({
+        errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED,
+        errorMessage: expect.stringContaining(`private-${suffix}`),
+      });
+      expect((await subscribe('m2', [`public-${suffix}`])).errorCode).toBe(0);
       c.close();
     } finally {
       await secured.close();

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { loadGroup } from '../../lib/groups/items.js';
+import { loadGroup, loadOffsets } from '../../lib/groups/items.js';
+import { groupPk } from '../../lib/keys.js';
 import { liveCount } from '../../lib/groups/ownership.js';
 import { type KafkaListener, startKafkaListener } from '../../lib/kafka/broker.js';
 import { ConsumerGroups } from '../../lib/kafka/consumer-groups.js';
@@ -225,28 +226,58 @@ describe('kafka > consumer groups (KIP-848)', () => {
   });
 });
 
+/** A scheduler whose time moves only by `advance`, which runs the timers due and waits for what they start. */
+function fakeClock(): { scheduler: Scheduler; advance: (ms: number) => Promise<void> } {
+  const timers: { atMs: number; task: () => void | Promise<void>; cancelled: boolean }[] = [];
+  let nowMs = Date.now();
+  const scheduler: Scheduler = {
+    now: () => nowMs,
+    schedule(delayMs, task) {
+      const timer = { atMs: nowMs + delayMs, task, cancelled: false };
+      timers.push(timer);
+      return () => {
+        timer.cancelled = true;
+      };
+    },
+  };
+  const advance = async (ms: number) => {
+    nowMs += ms;
+    for (const t of timers.filter((t) => !t.cancelled && t.atMs <= nowMs)) {
+      t.cancelled = true;
+      await t.task();
+    }
+  };
+  return { scheduler, advance };
+}
+
+/** A heartbeat as the Java client sends it: the whole subscription when joining, nothing unchanged after. */
+function heartbeatRequest(
+  groupId: string,
+  memberId: string,
+  memberEpoch: number,
+  topic: string,
+  over: Partial<ConsumerGroupHeartbeatRequest> = {},
+): ConsumerGroupHeartbeatRequest {
+  return {
+    groupId,
+    memberId,
+    memberEpoch,
+    instanceId: null,
+    rackId: null,
+    rebalanceTimeoutMs: memberEpoch === 0 ? 5000 : -1,
+    subscribedTopicNames: memberEpoch === 0 ? [topic] : null,
+    subscribedTopicRegex: null,
+    serverAssignor: null,
+    topicPartitions: memberEpoch === 0 ? [] : null,
+    ...over,
+  };
+}
+
+const clientInfo = { clientId: 'c', clientHost: '/127.0.0.1' };
+
 describe('kafka > consumer groups > sessions', () => {
   it('a member silent for the session timeout is removed and its partitions reassigned', async () => {
-    const timers: { atMs: number; task: () => void; cancelled: boolean }[] = [];
-    let nowMs = Date.now();
-    const scheduler: Scheduler = {
-      now: () => nowMs,
-      schedule(delayMs, task) {
-        const timer = { atMs: nowMs + delayMs, task, cancelled: false };
-        timers.push(timer);
-        return () => {
-          timer.cancelled = true;
-        };
-      },
-    };
-    const advance = async (ms: number) => {
-      nowMs += ms;
-      for (const t of timers.filter((t) => !t.cancelled && t.atMs <= nowMs)) {
-        t.cancelled = true;
-        t.task();
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    };
+    const { scheduler, advance } = fakeClock();
     const groups = new ConsumerGroups({
       log,
       metadata: stores.metadata,
@@ -257,30 +288,19 @@ describe('kafka > consumer groups > sessions', () => {
     });
     const topic = await newTopic(2);
     const group = unique('g');
-    const request = (memberId: string, memberEpoch: number): ConsumerGroupHeartbeatRequest => ({
-      groupId: group,
-      memberId,
-      memberEpoch,
-      instanceId: null,
-      rackId: null,
-      rebalanceTimeoutMs: memberEpoch === 0 ? 5000 : -1,
-      subscribedTopicNames: memberEpoch === 0 ? [topic.name] : null,
-      subscribedTopicRegex: null,
-      serverAssignor: null,
-      topicPartitions: memberEpoch === 0 ? [] : null,
-    });
-    const info = { clientId: 'c', clientHost: '/127.0.0.1' };
+    const request = (memberId: string, memberEpoch: number) => heartbeatRequest(group, memberId, memberEpoch, topic.name);
+    const info = clientInfo;
     expect((await groups.heartbeat(request('a', 0), info, 1)).memberEpoch).toBe(1);
     expect((await groups.heartbeat(request('b', 0), info, 1)).memberEpoch).toBe(2);
     await advance(600);
     await groups.heartbeat(request('b', 2), info, 1);
     await advance(600); // a has been silent 1200 ms
-    expect(groups.consumerOffsetCheck(group, 'a', 1, 'commit')).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    expect(await groups.offsetFence(group, { memberId: 'a', memberEpoch: 1, kind: 'commit' })).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
     const b = await groups.heartbeat(request('b', 2), info, 1);
     expect(b.memberEpoch).toBe(3);
     expect(b.assignment!.topicPartitions).toEqual([{ topicId: topic.id, partitions: [0, 1] }]);
-    expect(groups.consumerOffsetCheck(group, 'b', 3, 'commit')).toBe(KafkaErrors.NONE);
-    expect(groups.consumerOffsetCheck(group, 'b', 2, 'commit')).toBe(KafkaErrors.STALE_MEMBER_EPOCH);
+    expect(await groups.offsetFence(group, { memberId: 'b', memberEpoch: 3, kind: 'commit' })).toBe(KafkaErrors.NONE);
+    expect(await groups.offsetFence(group, { memberId: 'b', memberEpoch: 2, kind: 'commit' })).toBe(KafkaErrors.STALE_MEMBER_EPOCH);
 
     // c joins; b is asked to give up a partition and does not within its rebalance timeout (5 s): it is removed.
     expect((await groups.heartbeat(request('c', 0), info, 1)).memberEpoch).toBe(4);
@@ -293,10 +313,136 @@ describe('kafka > consumer groups > sessions', () => {
       await groups.heartbeat(request('b', 3), info, 1); // heartbeats, but never reports the partition revoked
       c = await groups.heartbeat(request('c', c.memberEpoch!), info, 1);
     }
-    expect(groups.consumerOffsetCheck(group, 'b', 3, 'commit')).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    expect(await groups.offsetFence(group, { memberId: 'b', memberEpoch: 3, kind: 'commit' })).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
     expect(c.errorCode).toBe(KafkaErrors.NONE);
     expect(c.memberEpoch).toBe(5);
-    expect(groups.consumerOffsetCheck(group, 'c', 5, 'commit')).toBe(KafkaErrors.NONE);
+    expect(await groups.offsetFence(group, { memberId: 'c', memberEpoch: 5, kind: 'commit' })).toBe(KafkaErrors.NONE);
+    groups.close();
+  });
+});
+
+/**
+ * Two coordinators of one group on one store, as when an agent lost the group's lease without noticing
+ * (paused) and another took it: the store, not either one's memory, decides what is written.
+ */
+describe('kafka > consumer groups > a coordinator that lost the group', () => {
+  const coordinator = (scheduler: Scheduler) =>
+    new ConsumerGroups({
+      log,
+      metadata: stores.metadata,
+      cluster: {
+        self: listener.cluster.self,
+        clusterId: listener.cluster.clusterId,
+        brokers: () => listener.cluster.brokers(),
+        coordinatorFor: (group: string) => listener.cluster.coordinatorFor(group),
+        coordinates: async () => true,
+      },
+      topicIdentities: http.topicIdentities,
+      scheduler,
+      sessionTimeoutMs: 10_000,
+    });
+  const commitOf = (key: string, topicId: string, offset: number) => [{ key, topicId, offset, metadata: null }];
+
+  it('commits nothing once another coordinator changed the group (NOT_COORDINATOR), and lets the group go', async () => {
+    const clock = fakeClock();
+    const [stale, next] = [coordinator(clock.scheduler), coordinator(clock.scheduler)];
+    const topic = await newTopic(2);
+    const group = unique('g');
+    const key = `${topic.name}/0`;
+    expect((await stale.heartbeat(heartbeatRequest(group, 'a', 0, topic.name), clientInfo, 1)).memberEpoch).toBe(1);
+    expect(await stale.commitOffsets(group, 'a', 1, commitOf(key, topic.id, 5))).toBe(KafkaErrors.NONE);
+    // The new coordinator reads the group as written and changes it: b joins.
+    expect((await next.heartbeat(heartbeatRequest(group, 'b', 0, topic.name), clientInfo, 1)).memberEpoch).toBe(2);
+    // In the stale coordinator's memory a is still at epoch 1 and may commit; the store refuses it.
+    expect(await stale.offsetFence(group, { memberId: 'a', memberEpoch: 1, kind: 'commit' })).toBe(KafkaErrors.NONE);
+    expect(await stale.commitOffsets(group, 'a', 1, commitOf(key, topic.id, 9))).toBe(KafkaErrors.NOT_COORDINATOR);
+    expect((await loadOffsets(stores.metadata, group, http.topicIdentities)).get(key)?.committed).toBe(5);
+    // Let go: its next answer comes from the group as stored now (a is at epoch 1 still: nothing revoked yet).
+    expect(await stale.offsetFence(group, { memberId: 'b', memberEpoch: 2, kind: 'commit' })).toBe(KafkaErrors.NONE);
+    // The coordinator that holds the group as stored commits.
+    expect(await next.commitOffsets(group, 'a', 1, commitOf(key, topic.id, 9))).toBe(KafkaErrors.NONE);
+    expect((await loadOffsets(stores.metadata, group, http.topicIdentities)).get(key)?.committed).toBe(9);
+    stale.close();
+    next.close();
+  });
+
+  it('learns it lost the group when renewing its vouch, and vouches for no one after', async () => {
+    const clock = fakeClock();
+    const [stale, next] = [coordinator(clock.scheduler), coordinator(clock.scheduler)];
+    const topic = await newTopic(1);
+    const group = unique('g');
+    expect((await stale.heartbeat(heartbeatRequest(group, 'a', 0, topic.name), clientInfo, 1)).errorCode).toBe(0);
+    const vouched = (await loadGroup(stores.metadata, group, http.topicIdentities)).vouch!.aliveUntilMs;
+    expect(vouched).toBe(clock.scheduler.now() + 15_000); // 1.5 sessions
+    expect((await next.heartbeat(heartbeatRequest(group, 'b', 0, topic.name), clientInfo, 1)).errorCode).toBe(0);
+    const renewedByNext = (await loadGroup(stores.metadata, group, http.topicIdentities)).vouch!.aliveUntilMs;
+    await clock.advance(6_000); // less than a session of the vouch left: a heartbeat renews it
+    const answer = await stale.heartbeat(heartbeatRequest(group, 'a', 1, topic.name), clientInfo, 1);
+    expect(answer.errorCode).toBe(KafkaErrors.NOT_COORDINATOR);
+    expect((await loadGroup(stores.metadata, group, http.topicIdentities)).vouch!.aliveUntilMs).toBe(renewedByNext);
+    stale.close();
+    next.close();
+  });
+
+  it('a member commits at a newly responsible coordinator before its first heartbeat there', async () => {
+    const clock = fakeClock();
+    const [first, second] = [coordinator(clock.scheduler), coordinator(clock.scheduler)];
+    const topic = await newTopic(1);
+    const group = unique('g');
+    expect((await first.heartbeat(heartbeatRequest(group, 'a', 0, topic.name), clientInfo, 1)).memberEpoch).toBe(1);
+    first.close();
+    expect(await second.commitOffsets(group, 'a', 1, commitOf(`${topic.name}/0`, topic.id, 3))).toBe(KafkaErrors.NONE);
+    expect(await second.commitOffsets(group, 'a', 0, commitOf(`${topic.name}/0`, topic.id, 4))).toBe(KafkaErrors.STALE_MEMBER_EPOCH);
+    expect(await second.commitOffsets(group, 'x', 1, commitOf(`${topic.name}/0`, topic.id, 4))).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    expect((await loadOffsets(stores.metadata, group, http.topicIdentities)).get(`${topic.name}/0`)?.committed).toBe(3);
+    second.close();
+  });
+
+  it('a member that was revoking when the group moved is removed after its rebalance timeout at the new coordinator', async () => {
+    const clock = fakeClock();
+    const [first, second] = [coordinator(clock.scheduler), coordinator(clock.scheduler)];
+    const topic = await newTopic(2);
+    const group = unique('g');
+    expect((await first.heartbeat(heartbeatRequest(group, 'a', 0, topic.name), clientInfo, 1)).memberEpoch).toBe(1);
+    expect((await first.heartbeat(heartbeatRequest(group, 'b', 0, topic.name), clientInfo, 1)).memberEpoch).toBe(2);
+    // a is asked to revoke one partition (it stays at epoch 1, revoking) …
+    const revoking = await first.heartbeat(heartbeatRequest(group, 'a', 1, topic.name), clientInfo, 1);
+    expect(revoking.assignment?.topicPartitions?.[0]?.partitions).toHaveLength(1);
+    first.close();
+    // … and the group moves: b heartbeats at the second coordinator, which loads the group.
+    expect((await second.heartbeat(heartbeatRequest(group, 'b', 2, topic.name), clientInfo, 1)).errorCode).toBe(0);
+    for (let i = 0; i < 2; i++) {
+      await clock.advance(2_000); // a keeps its session but never reports the partition revoked
+      expect((await second.heartbeat(heartbeatRequest(group, 'a', 1, topic.name), clientInfo, 1)).errorCode).toBe(0);
+    }
+    await clock.advance(1_000); // 5 s, a's rebalance timeout, since the second coordinator loaded the group
+    expect(await second.offsetFence(group, { memberId: 'a', memberEpoch: 1, kind: 'commit' })).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    const b = await second.heartbeat(heartbeatRequest(group, 'b', 2, topic.name), clientInfo, 1);
+    expect(b.assignment?.topicPartitions?.[0]?.partitions).toEqual([0, 1]);
+    second.close();
+  });
+
+  it('a heartbeat with an epoch for a group that does not exist is GROUP_ID_NOT_FOUND', async () => {
+    const clock = fakeClock();
+    const groups = coordinator(clock.scheduler);
+    const topic = await newTopic(1);
+    const answer = await groups.heartbeat(heartbeatRequest(unique('none'), 'a', 3, topic.name), clientInfo, 1);
+    expect(answer).toMatchObject({ errorCode: KafkaErrors.GROUP_ID_NOT_FOUND, errorMessage: expect.stringMatching(/not found/) });
+    groups.close();
+  });
+
+  it('writes a commit only when it changes an offset', async () => {
+    const clock = fakeClock();
+    const groups = coordinator(clock.scheduler);
+    const topic = await newTopic(1);
+    const group = unique('g');
+    const key = `${topic.name}/0`;
+    expect((await groups.heartbeat(heartbeatRequest(group, 'a', 0, topic.name), clientInfo, 1)).memberEpoch).toBe(1);
+    expect(await groups.commitOffsets(group, 'a', 1, commitOf(key, topic.id, 7))).toBe(KafkaErrors.NONE);
+    const written = await stores.metadata.query(groupPk(group), {});
+    await clock.advance(1_000);
+    expect(await groups.commitOffsets(group, 'a', 1, commitOf(key, topic.id, 7))).toBe(KafkaErrors.NONE);
+    expect(await stores.metadata.query(groupPk(group), {})).toEqual(written);
     groups.close();
   });
 });

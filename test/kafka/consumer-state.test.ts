@@ -318,6 +318,39 @@ describe('consumer groups > heartbeat', () => {
     expectExclusive(back.group);
   });
 
+  it('a known member rejoining with epoch 0 gets its current epoch and assignment back (KAFKA-19233)', () => {
+    let g = heartbeat(emptyConsumerGroup('g'), input('a', 0), env).group;
+    g = heartbeat(g, input('b', 0), env).group;
+    g = heartbeat(g, input('a', 1), env).group;
+    g = heartbeat(g, input('a', 1, { ownedTopicPartitions: g.members.a!.assigned }), env).group;
+    g = heartbeat(g, input('b', 2), env).group;
+    expect(g.members.a!.memberEpoch).toBe(2);
+    const rejoined = heartbeat(g, input('a', 0), env);
+    expect(rejoined.reply).toEqual({ memberId: 'a', memberEpoch: 2, assignment: g.members.a!.assigned });
+    expect(rejoined.group.groupEpoch).toBe(g.groupEpoch);
+    expect(rejoined.group.members.b).toEqual(g.members.b);
+    expectExclusive(rejoined.group);
+    // A static member back under its own id after leaving with -2 takes its epoch again.
+    let s = heartbeat(emptyConsumerGroup('s'), input('x', 0, { instanceId: 'i' }), env).group;
+    s = heartbeat(s, input('x', -2, { instanceId: 'i' }), env).group;
+    expect(heartbeat(s, input('x', 0, { instanceId: 'i' }), env).reply).toEqual({
+      memberId: 'x',
+      memberEpoch: 1,
+      assignment: { orders: [0, 1, 2, 3] },
+    });
+  });
+
+  it('a static member leaving for good (-1) is found by its instance id', () => {
+    let g = heartbeat(emptyConsumerGroup('g'), input('a', 0, { instanceId: 'i' }), env).group;
+    g = heartbeat(g, input('b', 0), env).group;
+    expect(refusal(() => heartbeat(g, input('a', -1, { instanceId: 'other' }), env))).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    expect(refusal(() => heartbeat(g, input('b', -1, { instanceId: 'i' }), env))).toBe(KafkaErrors.FENCED_INSTANCE_ID);
+    const left = heartbeat(g, input('a', -1, { instanceId: 'i' }), env);
+    expect(left.reply).toEqual({ memberId: 'a', memberEpoch: -1, assignment: null });
+    expect(left.group.members.a).toBeUndefined();
+    expect(left.removed).toEqual(['a']);
+  });
+
   it('refuses members beyond group.consumer.max.size with GROUP_MAX_SIZE_REACHED', () => {
     const g = heartbeat(emptyConsumerGroup('g'), input('a', 0), { ...env, maxSize: 1 }).group;
     expect(refusal(() => heartbeat(g, input('b', 0), { ...env, maxSize: 1 }))).toBe(KafkaErrors.GROUP_MAX_SIZE_REACHED);

@@ -238,12 +238,6 @@ export function removeMember(group: ConsumerGroup, memberId: string): ConsumerGr
   return { ...group, members, target, groupEpoch: group.groupEpoch + 1 };
 }
 
-/** The topic partition counts changed: the group epoch moves on if any subscribed topic's did. */
-export function refreshMetadata(group: ConsumerGroup, topics: Readonly<Record<string, number>>): ConsumerGroup {
-  const counts = subscribedPartitionCounts(group, topics);
-  return sameCounts(counts, group.partitionCounts) ? group : { ...group, groupEpoch: group.groupEpoch + 1, partitionCounts: counts };
-}
-
 export function groupPhase(group: ConsumerGroup): ConsumerGroupPhase {
   const members = Object.values(group.members);
   if (members.length === 0) return 'Empty';
@@ -384,7 +378,13 @@ function join(
       `The consumer group has reached its maximum capacity of ${env.maxSize} members.`,
     );
   }
-  // A new member, or one rejoining with epoch 0 (it holds nothing now): it starts from scratch.
+  if (existing !== undefined) {
+    // A known member rejoining with epoch 0 (its answer lost, or after FENCED_MEMBER_EPOCH) gets its current
+    // state back, as Kafka since KAFKA-19233; a static member back from a leave with epoch -2, its epoch too.
+    const member =
+      existing.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH ? { ...existing, memberEpoch: existing.previousMemberEpoch } : existing;
+    return { group, member, removed: [] };
+  }
   const member: ConsumerMember = {
     memberId: input.memberId,
     instanceId: input.instanceId,
@@ -392,7 +392,7 @@ function join(
     clientId: input.clientId,
     clientHost: input.clientHost,
     memberEpoch: 0,
-    previousMemberEpoch: existing?.memberEpoch ?? 0,
+    previousMemberEpoch: 0,
     state: 'STABLE',
     rebalanceTimeoutMs: input.rebalanceTimeoutMs,
     subscribedTopicNames: input.subscribedTopicNames ?? [],
@@ -401,15 +401,16 @@ function join(
     assigned: {},
     pendingRevocation: {},
   };
-  if (existing === undefined) return { group, member, removed: [] };
-  // The rejoining member gave up what it held: the group (and its target) moves on without it.
-  const without = removeMember(group, input.memberId);
-  return { group: without, member, removed: [] };
+  return { group, member, removed: [] };
 }
 
+/**
+ * A member leaves: for good (epoch -1), or a static member for now (-2). A static member (instance id
+ * given) is found by its instance id, and must be the member id that holds it (FENCED_INSTANCE_ID).
+ */
 function leave(group: ConsumerGroup, input: HeartbeatInput): HeartbeatResult {
   let member = group.members[input.memberId];
-  if (input.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH) {
+  if (input.instanceId !== null) {
     const byInstance = Object.values(group.members).find((m) => m.instanceId === input.instanceId);
     if (byInstance === undefined)
       throw new ConsumerGroupError(KafkaErrors.UNKNOWN_MEMBER_ID, `Instance id ${input.instanceId} is unknown.`);
@@ -420,6 +421,8 @@ function leave(group: ConsumerGroup, input: HeartbeatInput): HeartbeatResult {
       );
     }
     member = byInstance;
+  }
+  if (input.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH && member !== undefined) {
     // It keeps its partitions (held, not consumed) for its next incarnation; the group epoch does not move.
     const kept: ConsumerMember = { ...member, previousMemberEpoch: member.memberEpoch, memberEpoch: LEAVE_GROUP_STATIC_MEMBER_EPOCH };
     return {

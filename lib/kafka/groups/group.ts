@@ -36,8 +36,11 @@ export class GroupRefusal extends Error {
 /** Time and timers, injectable so tests step through sessions and rebalances deterministically. */
 export interface Scheduler {
   now(): number;
-  /** Runs `task` after `delayMs`; the returned function cancels it. */
-  schedule(delayMs: number, task: () => void): () => void;
+  /**
+   * Runs `task` after `delayMs`; the returned function cancels it. A task may return the promise of the
+   * work it starts (settling, never rejecting, once done): a test's scheduler awaits it.
+   */
+  schedule(delayMs: number, task: () => void | Promise<void>): () => void;
 }
 
 export const realScheduler: Scheduler = {

@@ -9,7 +9,8 @@
  * Invariants (test/kafka/classic-groups.test.ts):
  * - Offsets are committed only by a member of the current generation (or, from outside the group,
  *   only while the group has no members), checked here and again by the store: each commit is fenced
- *   by the stored incarnation and generation.
+ *   by the stored incarnation and generation (a KIP-848 group's, by its stored version: the coordinator
+ *   checks the member epoch on the group as held, and the store that it is still the group as held).
  * - Unchanged offsets (a consumer's periodic auto-commit of an idle partition) are not written again.
  */
 import { SpoolError } from '../../errors.js';
@@ -38,13 +39,17 @@ export interface CommitCheck {
 
 /**
  * Consumer-protocol (KIP-848) groups' side of a member's commit (lib/kafka/consumer-groups.ts): they fence
- * by member epoch, and their commits are fenced in the store by the group's incarnation only (the
- * group epoch moves on while members keep committing).
+ * by member epoch, and write in the group's queue, fenced in the store by the group's version as their
+ * coordinator holds it.
  */
 export interface ConsumerCommits {
-  /** undefined when the group is not a consumer-protocol group held here; else NONE or the error for every partition. */
-  consumerOffsetCheck(groupId: string, memberId: string, memberEpoch: number, kind: 'commit' | 'fetch'): number | undefined;
-  commitConsumerOffsets(groupId: string, commits: readonly ClassicCommit[]): Promise<void>;
+  /** undefined when the group is not a consumer-protocol group (held, or as stored); else NONE or the error for every partition. */
+  offsetFence(
+    groupId: string,
+    request: { readonly memberId: string; readonly memberEpoch: number; readonly kind: 'commit' | 'fetch' },
+  ): Promise<number | undefined>;
+  /** Checks the member's epoch again and writes: NONE, or the error for every partition. */
+  commitOffsets(groupId: string, memberId: string, memberEpoch: number, commits: readonly ClassicCommit[]): Promise<number>;
 }
 
 const maxMetadataChars = 4096; // Kafka's offset.metadata.max.bytes
@@ -96,18 +101,21 @@ export class GroupOffsets {
     });
     const outsider = generation < 0 && request.memberId === '';
     const asMember = !outsider || group.members.size > 0;
-    const consumerCheck = () =>
-      outsider ? undefined : this.consumer?.consumerOffsetCheck(request.groupId, request.memberId, generation, 'commit');
-    const byEpoch = consumerCheck() !== undefined;
+    // A member of a consumer-protocol group (not a classic group with members here): fenced by its member epoch.
+    const consumerCheck = async () =>
+      outsider || group.members.size > 0
+        ? undefined
+        : this.consumer?.offsetFence(request.groupId, { memberId: request.memberId, memberEpoch: generation, kind: 'commit' });
+    const byEpoch = (await consumerCheck()) !== undefined;
     // The one membership question, asked before the topics are read and again after (the group may have moved on meanwhile).
-    const fenced = () =>
+    const fenced = async () =>
       byEpoch
-        ? (consumerCheck() ?? KafkaErrors.NOT_COORDINATOR)
+        ? ((await consumerCheck()) ?? KafkaErrors.NOT_COORDINATOR)
         : isDead(group)
           ? KafkaErrors.NOT_COORDINATOR
           : this.membership.checkCommit(group, request.memberId, generation);
     if (asMember) {
-      const refused = fenced();
+      const refused = await fenced();
       if (refused !== KafkaErrors.NONE) {
         for (const row of errors) row.fill(refused);
         return answer();
@@ -140,7 +148,7 @@ export class GroupOffsets {
     const failed = (code: number) => {
       for (const { at } of commits) errors[at[0]]![at[1]] = code;
     };
-    const refusedNow = asMember ? fenced() : KafkaErrors.NONE;
+    const refusedNow = asMember ? await fenced() : KafkaErrors.NONE;
     if (refusedNow !== KafkaErrors.NONE) {
       failed(refusedNow); // changed while the topics were read
     } else if (!asMember) {
@@ -163,7 +171,7 @@ export class GroupOffsets {
       });
       try {
         if (byEpoch) {
-          if (commits.length > 0) await this.consumer!.commitConsumerOffsets(group.id, commits);
+          if (commits.length > 0) failed(await this.consumer!.commitOffsets(group.id, request.memberId, generation, commits));
         } else if (changed.length > 0) {
           await commitClassicOffsets(
             this.context.metadata,
@@ -199,7 +207,11 @@ export class GroupOffsets {
     await this.context.requireCoordinator(request.groupId);
     // v9+ from a member of a consumer-protocol group: fenced by its epoch, as Kafka's validateOffsetFetch.
     if (request.memberId !== undefined && request.memberId !== null) {
-      const refused = this.consumer?.consumerOffsetCheck(request.groupId, request.memberId, request.memberEpoch ?? -1, 'fetch');
+      const refused = await this.consumer?.offsetFence(request.groupId, {
+        memberId: request.memberId,
+        memberEpoch: request.memberEpoch ?? -1,
+        kind: 'fetch',
+      });
       if (refused !== undefined && refused !== KafkaErrors.NONE) return { groupId: request.groupId, errorCode: refused, topics: [] };
     }
     const stored = await loadOffsets(this.context.metadata, request.groupId, this.context.groups.topicIdentities);

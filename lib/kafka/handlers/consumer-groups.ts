@@ -7,7 +7,9 @@
  * server to log and answer UNKNOWN_SERVER_ERROR.
  *
  * Authorization, as Kafka's: a heartbeat needs read on the group, describing needs describe on it
- * (GROUP_AUTHORIZATION_FAILED otherwise).
+ * (GROUP_AUTHORIZATION_FAILED otherwise); a heartbeat naming topics needs describe on each of them
+ * (TOPIC_AUTHORIZATION_FAILED, the group unchanged). A regex subscription is resolved against every
+ * topic, whoever may see it.
  */
 import { SpoolError, type ErrorCode } from '../../errors.js';
 import { later, type ApiHandler } from '../api.js';
@@ -17,7 +19,7 @@ import type { ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse } from
 import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from '../protocol/messages/consumer-group-heartbeat.js';
 import type { Encodable } from '../protocol/runtime.js';
 import { codecs } from '../served.js';
-import { memberClientHost, permitsGroup } from './deps.js';
+import { memberClientHost, permitsDescribe, permitsGroup } from './deps.js';
 
 export interface ConsumerGroupHandlerDeps {
   readonly consumerGroups: ConsumerGroups;
@@ -57,6 +59,9 @@ export function consumerGroupHeartbeatHandler({
     refuse: (request, errorCode) => refuse(request, errorCode),
     async handle(request, context) {
       if (!permitsGroup(context.principal, 'read', request.groupId)) return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+      const hidden = (request.subscribedTopicNames ?? []).filter((name) => !permitsDescribe(context.principal, name));
+      if (hidden.length > 0)
+        return refuse(request, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `Not authorized to describe topics: ${hidden.join(', ')}.`);
       return later(
         consumerGroups
           .heartbeat(request, { clientId: context.clientId ?? '', clientHost: memberClientHost(context) }, context.apiVersion)

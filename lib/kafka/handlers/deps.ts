@@ -18,6 +18,11 @@ export function permits(principal: Principal | undefined, action: 'read' | 'writ
   return principal === undefined || principal.allows(action, topic);
 }
 
+/** Whether the connection may see `topic` (Kafka's DESCRIBE, implied by read or write): always on an open listener. */
+export function permitsDescribe(principal: Principal | undefined, topic: string): boolean {
+  return permits(principal, 'read', topic) || permits(principal, 'write', topic);
+}
+
 /** Whether the connection may do `action` on the consumer group `group`: always on an open listener. */
 export function permitsGroup(principal: Principal | undefined, action: 'read' | 'describe' | 'delete', group: string): boolean {
   return principal === undefined || principal.allowsGroup(action, group);

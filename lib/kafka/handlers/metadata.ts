@@ -11,7 +11,7 @@ import type { ApiVersion, ApiVersionsRequest, ApiVersionsResponse } from '../pro
 import type { MetadataRequest, MetadataResponse, MetadataResponseTopic } from '../protocol/messages/metadata.js';
 import { ZERO_UUID, type Encodable } from '../protocol/runtime.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
-import { permits, type BrokerDeps } from './deps.js';
+import { permits, permitsDescribe, type BrokerDeps } from './deps.js';
 
 /** A client software name or version as Kafka accepts it (ApiVersions v3+; KIP-511). */
 const clientSoftwarePattern = /^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$/;
@@ -89,8 +89,7 @@ export function metadataHandler({ log, cluster }: BrokerDeps): ApiHandler<Metada
     topicId: topic.id,
     partitions: await partitionLeaders({ log, cluster }, topic),
   });
-  const allowed = (context: RequestContext, name: string) =>
-    permits(context.principal, 'read', name) || permits(context.principal, 'write', name);
+  const allowed = (context: RequestContext, name: string) => permitsDescribe(context.principal, name);
   return {
     codec: codecs.metadata,
     async handle(request, context) {

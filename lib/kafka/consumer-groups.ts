@@ -131,7 +131,7 @@ export class ConsumerGroups implements ConsumerCommits {
       heartbeatIntervalMs: 0,
       assignment: null,
     });
-    if (request.groupId === '') return refuse(KafkaErrors.INVALID_REQUEST, 'GroupId can not be empty.');
+    if (request.groupId === '') return refuse(KafkaErrors.INVALID_REQUEST, "GroupId can't be empty.");
     if (this.closed || !(await this.options.cluster.coordinates(request.groupId))) {
       this.drop(request.groupId);
       return refuse(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${request.groupId}`);

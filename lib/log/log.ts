@@ -218,7 +218,11 @@ export class Log {
 
   async alterTopic(name: string, change: TopicChange): Promise<TopicItem> {
     this.topicCache.delete(name);
-    return this.topics.alter(name, change);
+    try {
+      return await this.topics.alter(name, change);
+    } finally {
+      this.topicCache.delete(name); // a read while it was written may have cached the topic as it was
+    }
   }
 
   async deleteTopic(name: string): Promise<void> {

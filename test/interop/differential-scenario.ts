@@ -80,12 +80,14 @@ function sortLines(text: string): string {
  * `kafka-consumer-groups --describe` of a group whose member is still running: the committed offset
  * and the lag depend on when its last auto-commit ran (every 5 s), so those two columns are masked.
  */
-function maskCommittedOffsets(result: ToolResult): ToolResult {
+const maskCommittedOffsets = (result: ToolResult): ToolResult => maskCommittedOffsetsOf(liveGroup, result);
+
+function maskCommittedOffsetsOf(groupId: string, result: ToolResult): ToolResult {
   const stdout = result.stdout
     .split('\n')
     .map((line) => {
       const fields = line.split(' ');
-      if (fields[0] !== liveGroup || fields.length < 9) return line;
+      if (fields[0] !== groupId || fields.length < 9) return line;
       fields[3] = '<committed>';
       fields[5] = '<lag>';
       return fields.join(' ');
@@ -397,6 +399,177 @@ export const steps: readonly Step[] = [
     ['--create', '--topic', 'quickstart-rf3', '--partitions', '1', '--replication-factor', '3'],
     { kafkaExit: 1 },
   ),
+];
+
+/**
+ * KIP-848 with Kafka 4.x's own tools: the console consumer with group.protocol=consumer, then the
+ * group as kafka-consumer-groups shows a consumer-protocol group (ConsumerGroupDescribe: member and
+ * target epochs and assignments). Run against Kafka 4.x only (Kafka 3.9 does not serve the protocol
+ * by default), on a topic and groups of their own. A 4.x client names its member by a Uuid it makes
+ * (KIP-1082): the 22-character ids become placeholders.
+ */
+export const kip848Topic = 'quickstart-848';
+export const kip848Group = 'quickstart-848-group';
+export const kip848LiveGroup = 'quickstart-848-live';
+const consumerProtocol = ['--consumer-property', 'group.protocol=consumer'];
+const kip848Live = new Map<string, ReturnType<Session['background']>>();
+
+/** The header and the lines naming these steps' groups, sorted: other steps' groups live on the same servers. */
+function onlyKip848Groups(result: ToolResult): ToolResult {
+  const [header = '', ...rest] = result.stdout.split('\n');
+  const kept = rest.filter((line) => line.includes(kip848Group) || line.includes(kip848LiveGroup)).sort();
+  return { ...result, stdout: [header, ...kept].join('\n') };
+}
+
+const memberUuids = (result: ToolResult): ToolResult => ({
+  ...result,
+  stdout: result.stdout.replace(/(^|\s)[A-Za-z0-9_-]{22}(?=\s|$)/gm, '$1<member-id>'),
+});
+
+/**
+ * `--describe --members --verbose` of a consumer-protocol group, member ids and epochs masked: Kafka
+ * 4.4 computes a new member's target assignment after answering its join (first an empty assignment
+ * at epoch 2, then the partitions at epoch 3), so which epoch the tool sees depends on when it asks;
+ * Spool assigns in the join (epoch 1). Clients only echo epochs back.
+ */
+function membersWithoutEpochs(result: ToolResult): ToolResult {
+  const stdout = memberUuids(result)
+    .stdout.split('\n')
+    .map((line) => {
+      const fields = line.split(' ');
+      if (fields[0] !== kip848LiveGroup || fields.length !== 9) return line;
+      fields[5] = '<epoch>';
+      fields[7] = '<epoch>';
+      return fields.join(' ');
+    })
+    .join('\n');
+  return { ...result, stdout };
+}
+
+export const kip848Steps: readonly Step[] = [
+  tool('kip848-topics-create', `kafka-topics --create --topic ${kip848Topic} --partitions 3`, tools.topics, [
+    '--create',
+    '--topic',
+    kip848Topic,
+    '--partitions',
+    '3',
+  ]),
+  {
+    id: 'kip848-produce',
+    command: `kafka-console-producer --topic ${kip848Topic} --reader-property parse.key=true (9 records)`,
+    run: (session) =>
+      session.tool(
+        tools.producer,
+        ['--topic', kip848Topic, '--reader-property', 'parse.key=true', '--reader-property', 'key.separator=:'],
+        `${[...runA, ...runB].join('\n')}\n`,
+      ),
+  },
+  tool(
+    'kip848-consume',
+    `kafka-console-consumer --topic ${kip848Topic} --group ${kip848Group} --consumer-property group.protocol=consumer --from-beginning --max-messages 9`,
+    tools.consumer,
+    [
+      '--topic',
+      kip848Topic,
+      '--group',
+      kip848Group,
+      ...consumerProtocol,
+      '--from-beginning',
+      '--max-messages',
+      '9',
+      '--timeout-ms',
+      '60000',
+      ...consumerFormat,
+    ],
+    { normalise: sortStdout },
+  ),
+  tool('kip848-groups-list-type', 'kafka-consumer-groups --list --type', tools.groups, ['--list', '--type'], {
+    normalise: onlyKip848Groups,
+  }),
+  tool('kip848-groups-describe', `kafka-consumer-groups --describe --group ${kip848Group}`, tools.groups, [
+    '--describe',
+    '--group',
+    kip848Group,
+  ]),
+  tool('kip848-groups-describe-state', `kafka-consumer-groups --describe --group ${kip848Group} --state`, tools.groups, [
+    '--describe',
+    '--group',
+    kip848Group,
+    '--state',
+  ]),
+  {
+    id: 'kip848-live-consumer',
+    command: `kafka-console-consumer --topic ${kip848Topic} --group ${kip848LiveGroup} --consumer-property group.protocol=consumer --max-messages 10 (stays in the group)`,
+    run: async (session) => {
+      const live = session.background(tools.consumer, [
+        '--topic',
+        kip848Topic,
+        '--group',
+        kip848LiveGroup,
+        ...consumerProtocol,
+        '--from-beginning',
+        '--max-messages',
+        '10',
+        '--timeout-ms',
+        '90000',
+        ...consumerFormat,
+      ]);
+      kip848Live.set(session.name, live);
+      await live.waitForLines(9, 60_000);
+      return { exit: 0, stdout: sortLines(live.lines.map((line) => `${line}\n`).join('')), stderr: '' };
+    },
+  },
+  tool(
+    'kip848-groups-describe-members',
+    `kafka-consumer-groups --describe --group ${kip848LiveGroup} --members --verbose`,
+    tools.groups,
+    ['--describe', '--group', kip848LiveGroup, '--members', '--verbose'],
+    { normalise: membersWithoutEpochs },
+  ),
+  tool('kip848-groups-describe-state-live', `kafka-consumer-groups --describe --group ${kip848LiveGroup} --state`, tools.groups, [
+    '--describe',
+    '--group',
+    kip848LiveGroup,
+    '--state',
+  ]),
+  tool(
+    'kip848-groups-describe-offsets-live',
+    `kafka-consumer-groups --describe --group ${kip848LiveGroup} --offsets`,
+    tools.groups,
+    ['--describe', '--group', kip848LiveGroup, '--offsets'],
+    { normalise: (result) => memberUuids(maskCommittedOffsetsOf(kip848LiveGroup, result)) },
+  ),
+  tool(
+    'kip848-groups-delete-active',
+    `kafka-consumer-groups --delete --group ${kip848LiveGroup} (while its member is live)`,
+    tools.groups,
+    ['--delete', '--group', kip848LiveGroup],
+  ),
+  {
+    id: 'kip848-live-consumer-done',
+    command: `kafka-console-producer --topic ${kip848Topic} (1 record: the live consumer's 10th, it commits and leaves)`,
+    run: async (session) => {
+      const produced = await session.tool(
+        tools.producer,
+        ['--topic', kip848Topic, '--reader-property', 'parse.key=true', '--reader-property', 'key.separator=:'],
+        `${runC.join('\n')}\n`,
+      );
+      const consumer = kip848Live.get(session.name);
+      if (!consumer) return { exit: -1, stdout: '', stderr: 'the live consumer did not start' };
+      const finished = await consumer.finished(60_000);
+      return { exit: produced.exit + finished.exit, stdout: sortLines(finished.stdout), stderr: produced.stderr + finished.stderr };
+    },
+  },
+  tool('kip848-groups-describe-left', `kafka-consumer-groups --describe --group ${kip848LiveGroup}`, tools.groups, [
+    '--describe',
+    '--group',
+    kip848LiveGroup,
+  ]),
+  tool('kip848-groups-delete', `kafka-consumer-groups --delete --group ${kip848LiveGroup}`, tools.groups, [
+    '--delete',
+    '--group',
+    kip848LiveGroup,
+  ]),
 ];
 
 /** What every step's result goes through before comparison: placeholders for what differs run to run. */

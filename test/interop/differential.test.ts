@@ -23,7 +23,7 @@ import {
   type TargetName,
   type ToolResult,
 } from './differential-targets.js';
-import { normalise, steps } from './differential-scenario.js';
+import { kip848Steps, normalise, steps } from './differential-scenario.js';
 import { intendedDifferences } from './intended-differences.js';
 import { buildDir, interopDir } from './support.js';
 
@@ -62,7 +62,7 @@ describe('interop > differential: Kafka CLI quickstart on Spool vs Apache Kafka'
     const readme = readFileSync(join(interopDir, 'README.md'), 'utf8');
     for (const row of intendedDifferences) {
       expect(
-        steps.map((step) => step.id),
+        [...steps, ...kip848Steps].map((step) => step.id),
         row.step,
       ).toContain(row.step);
       expect(readme, `README's table of intended differences lacks ${row.step}`).toContain(`| \`${row.step}\` |`);
@@ -70,23 +70,36 @@ describe('interop > differential: Kafka CLI quickstart on Spool vs Apache Kafka'
   });
 
   for (const step of steps) {
-    it(`${step.id}: ${step.command}`, async () => {
-      const byTarget = new Map<TargetName, ToolResult>();
-      await Promise.all(targets.map(async (name) => byTarget.set(name, await runStep(step, name))));
-      results.set(step.id, byTarget);
-      const spool = byTarget.get('spool')!;
-      for (const version of kafkas) {
-        const kafka = byTarget.get(`kafka-${version}`)!;
-        expect
-          .soft(kafka.exit, `Kafka ${version}'s exit status (the scenario's own check): ${kafka.stdout} ${kafka.stderr}`)
-          .toBe(step.kafkaExit ?? 0);
-        const rows = intendedDifferences.filter((row) => row.step === step.id && (!row.kafka || row.kafka.includes(version)));
-        const expected = rows.reduce((result, row) => row.spool(result), kafka);
-        expect.soft(spool, `Spool vs Kafka ${version}`).toEqual(expected);
-        if (rows.length > 0)
-          expect.soft(spool, `Spool vs Kafka ${version}: the intended difference no longer occurs; remove its row`).not.toEqual(kafka);
-      }
-    });
+    it(`${step.id}: ${step.command}`, () => compareStep(step, kafkas));
+  }
+});
+
+/**
+ * Runs a step on Spool and on each of `against`, and compares: Kafka's exit status must be the
+ * scenario's, and Spool's normalised result Kafka's (after the intended differences for that release).
+ */
+async function compareStep(step: (typeof steps)[number], against: readonly string[]): Promise<void> {
+  const byTarget = new Map<TargetName, ToolResult>();
+  const names: TargetName[] = ['spool', ...against.map((version) => `kafka-${version}` as const)];
+  await Promise.all(names.map(async (name) => byTarget.set(name, await runStep(step, name))));
+  results.set(step.id, byTarget);
+  const spool = byTarget.get('spool')!;
+  for (const version of against) {
+    const kafka = byTarget.get(`kafka-${version}`)!;
+    expect
+      .soft(kafka.exit, `Kafka ${version}'s exit status (the scenario's own check): ${kafka.stdout} ${kafka.stderr}`)
+      .toBe(step.kafkaExit ?? 0);
+    const rows = intendedDifferences.filter((row) => row.step === step.id && (!row.kafka || row.kafka.includes(version)));
+    const expected = rows.reduce((result, row) => row.spool(result), kafka);
+    expect.soft(spool, `Spool vs Kafka ${version}`).toEqual(expected);
+    if (rows.length > 0)
+      expect.soft(spool, `Spool vs Kafka ${version}: the intended difference no longer occurs; remove its row`).not.toEqual(kafka);
+  }
+}
+
+describe('interop > differential: KIP-848 consumers (group.protocol=consumer) with Kafka 4.x tools on Spool vs Apache Kafka 4.x', () => {
+  for (const step of kip848Steps) {
+    it(`${step.id}: ${step.command}`, () => compareStep(step, [kafka4Version]));
   }
 });
 
@@ -128,13 +141,20 @@ function runJsonLines([file, ...args]: readonly string[]): Promise<Map<string, s
 }
 
 describe('interop > differential: Python clients (produce, consume, group) on Spool vs Apache Kafka', () => {
-  for (const client of ['confluent', 'kafka-python']) {
+  // confluent-kafka (librdkafka) with group.protocol=consumer too: against Kafka 4.x, which serves KIP-848 by default.
+  const clients: Readonly<Record<string, readonly string[]>> = {
+    confluent: kafkas,
+    'kafka-python': kafkas,
+    'confluent-consumer-protocol': [kafka4Version],
+  };
+  for (const [client, against] of Object.entries(clients)) {
     it(`${client}: every step's result on Spool equals Kafka's`, async () => {
       const byTarget = new Map<TargetName, Map<string, string>>();
-      await Promise.all(targets.map(async (name) => byTarget.set(name, await runPythonClient(client, sessions.get(name)!))));
+      const names: TargetName[] = ['spool', ...against.map((version) => `kafka-${version}` as const)];
+      await Promise.all(names.map(async (name) => byTarget.set(name, await runPythonClient(client, sessions.get(name)!))));
       clientResults.set(client, byTarget);
       const spool = byTarget.get('spool')!;
-      for (const version of kafkas) {
+      for (const version of against) {
         const kafka = byTarget.get(`kafka-${version}`)!;
         expect.soft(kafka.has('exit') ? kafka.get('exit') : 'ok', `${client} on Kafka ${version} (the program's own check)`).toBe('ok');
         expect.soft(Object.fromEntries(spool), `${client}: Spool vs Kafka ${version}`).toEqual(Object.fromEntries(kafka));
@@ -199,7 +219,7 @@ function writeReport(): void {
   const block = (result: ToolResult | undefined) =>
     result ? `exit ${result.exit}\n${result.stdout}${result.stderr ? `\n[stderr]\n${result.stderr}` : ''}` : '(not run)';
   const lines = ['# Differential run: Kafka CLI quickstart', ''];
-  for (const step of steps) {
+  for (const step of [...steps, ...kip848Steps]) {
     const byTarget = results.get(step.id);
     const [spool, kafka3, kafka4] = targets.map((name) => byTarget?.get(name));
     const same = (a?: ToolResult, b?: ToolResult) => JSON.stringify(a) === JSON.stringify(b);

@@ -201,9 +201,23 @@ describe('consumer groups > heartbeat', () => {
     expect(refusal(() => heartbeat(g, input('m', 0, { subscribedTopicNames: null }), env))).toBe(KafkaErrors.INVALID_REQUEST);
     expect(refusal(() => heartbeat(g, input('m', 0, { ownedTopicPartitions: { orders: [0] } }), env))).toBe(KafkaErrors.INVALID_REQUEST);
     expect(refusal(() => heartbeat(g, input('', 0), env))).toBe(KafkaErrors.INVALID_REQUEST);
-    expect(refusal(() => heartbeat(g, input('m', 0, { subscribedTopicRegex: 'x' }), env))).toBe(KafkaErrors.INVALID_REQUEST);
     expect(refusal(() => heartbeat(g, input('m', -3), env))).toBe(KafkaErrors.INVALID_REQUEST);
     expect(refusal(() => heartbeat(g, input('m', 0, { serverAssignor: 'sticky' }), env))).toBe(KafkaErrors.UNSUPPORTED_ASSIGNOR);
+  });
+
+  it('takes names and a regex together (their union), and an empty regex beside names as none, as librdkafka sends it', () => {
+    const librdkafka = heartbeat(emptyConsumerGroup('g'), input('m', 0, { subscribedTopicRegex: '' }), env);
+    expect(librdkafka.reply.assignment).toEqual({ orders: [0, 1, 2, 3] });
+    expect(librdkafka.group.members.m!.subscribedTopicRegex).toBeNull();
+    const both = heartbeat(emptyConsumerGroup('g'), input('m', 0, { subscribedTopicRegex: 'logs-.*' }), env);
+    expect(both.reply.assignment).toEqual({ 'logs-a': [0], 'logs-b': [0, 1, 2], orders: [0, 1, 2, 3] });
+    // Later heartbeats change one field at a time: the regex alone, then cleared by an empty one.
+    const regexOnly = heartbeat(both.group, input('m', 1, { subscribedTopicNames: [], ownedTopicPartitions: both.reply.assignment }), env);
+    expect(regexOnly.group.members.m!.subscribedTopicRegex).toBe('logs-.*');
+    expect(regexOnly.group.target.m).toEqual({ 'logs-a': [0], 'logs-b': [0, 1, 2] });
+    const cleared = heartbeat(regexOnly.group, input('m', 1, { subscribedTopicRegex: '' }), env);
+    expect(cleared.group.members.m!.subscribedTopicRegex).toBeNull();
+    expect(cleared.group.target.m).toEqual({});
   });
 
   it('gives a version-0 member without an id one', () => {

@@ -204,15 +204,12 @@ export function compileTopicRegex(source: string): TopicRegex | string {
   return compiled;
 }
 
-/** The topics a subscription names: the names themselves (existing or not), or the existing topics the regex matches. Sorted. */
+/** The topics a subscription names: the names themselves (existing or not) and the existing topics the regex matches. Sorted. */
 export function resolveSubscription(
   names: readonly string[],
   regex: TopicRegex | null,
   topics: Readonly<Record<string, number>>,
 ): string[] {
-  if (regex !== null)
-    return Object.keys(topics)
-      .filter((t) => regex.test(t))
-      .sort();
-  return [...new Set(names)].sort();
+  const matching = regex === null ? [] : Object.keys(topics).filter((t) => regex.test(t));
+  return [...new Set([...names, ...matching])].sort();
 }

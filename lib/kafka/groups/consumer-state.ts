@@ -130,31 +130,32 @@ export interface HeartbeatResult {
   readonly removed: readonly string[];
 }
 
-/** Checks a heartbeat as Kafka does before touching the group; throws INVALID_REQUEST and friends. */
+/**
+ * Checks a heartbeat as Kafka 4.x does before touching the group (its messages too); throws
+ * INVALID_REQUEST and friends. Names and a regex may come together (librdkafka sends an empty regex
+ * beside its names): the member subscribes to both, and an empty regex is none.
+ */
 export function validateHeartbeat(groupId: string, input: HeartbeatInput): void {
   const invalid = (message: string): ConsumerGroupError => new ConsumerGroupError(KafkaErrors.INVALID_REQUEST, message);
-  if (groupId === '') throw invalid('GroupId can not be empty.');
-  if (input.instanceId !== null && input.instanceId === '') throw invalid('InstanceId can not be empty.');
-  if (input.rackId !== null && input.rackId === '') throw invalid('RackId can not be empty.');
-  if (input.apiVersion >= 1 && input.memberId === '') throw invalid('MemberId can not be empty.');
+  if (input.memberId === '' && (input.apiVersion >= 1 || input.memberEpoch > 0 || input.memberEpoch === LEAVE_GROUP_MEMBER_EPOCH))
+    throw invalid("MemberId can't be empty.");
+  if (groupId === '') throw invalid("GroupId can't be empty.");
+  if (input.instanceId !== null && input.instanceId === '') throw invalid("InstanceId can't be empty.");
+  if (input.rackId !== null && input.rackId === '') throw invalid("RackId can't be empty.");
   if (input.memberEpoch === 0) {
     if (input.rebalanceTimeoutMs === -1) throw invalid('RebalanceTimeoutMs must be provided in first request.');
     if (input.ownedTopicPartitions === null || Object.keys(input.ownedTopicPartitions).length > 0) {
       throw invalid('TopicPartitions must be empty when (re-)joining.');
     }
     if (input.subscribedTopicNames === null && input.subscribedTopicRegex === null) {
-      throw invalid('SubscribedTopicNames or SubscribedTopicRegex must be set in first request.');
+      throw invalid('Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.');
     }
   } else if (input.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH) {
-    if (input.instanceId === null) throw invalid('InstanceId can not be null.');
+    if (input.instanceId === null) throw invalid("InstanceId can't be null.");
   } else if (input.memberEpoch < LEAVE_GROUP_STATIC_MEMBER_EPOCH) {
-    throw invalid(`MemberEpoch is invalid: ${input.memberEpoch}.`);
+    throw invalid('MemberEpoch is invalid.');
   }
-  if (input.memberEpoch !== 0 && input.memberId === '') throw invalid('MemberId can not be empty.');
-  if (input.subscribedTopicNames !== null && input.subscribedTopicRegex !== null) {
-    throw invalid('SubscribedTopicNames and SubscribedTopicRegex cannot be used together.');
-  }
-  if (input.subscribedTopicRegex !== null) {
+  if (input.subscribedTopicRegex !== null && input.subscribedTopicRegex !== '') {
     const compiled = compileTopicRegex(input.subscribedTopicRegex);
     if (typeof compiled === 'string') throw new ConsumerGroupError(KafkaErrors.INVALID_REGULAR_EXPRESSION, compiled);
   }
@@ -200,8 +201,9 @@ export function heartbeat(group: ConsumerGroup, input: HeartbeatInput, env: Hear
     clientId: input.clientId,
     clientHost: input.clientHost,
     rebalanceTimeoutMs: input.rebalanceTimeoutMs === -1 ? member.rebalanceTimeoutMs : input.rebalanceTimeoutMs,
-    subscribedTopicNames: input.subscribedTopicNames ?? (input.subscribedTopicRegex !== null ? [] : member.subscribedTopicNames),
-    subscribedTopicRegex: input.subscribedTopicRegex ?? (input.subscribedTopicNames !== null ? null : member.subscribedTopicRegex),
+    // Each field null: unchanged since the last heartbeat; an empty regex: none.
+    subscribedTopicNames: input.subscribedTopicNames ?? member.subscribedTopicNames,
+    subscribedTopicRegex: input.subscribedTopicRegex === null ? member.subscribedTopicRegex : input.subscribedTopicRegex || null,
     serverAssignor: input.serverAssignor ?? member.serverAssignor,
   };
   const subscriptionChanged =
@@ -396,7 +398,7 @@ function join(
     state: 'STABLE',
     rebalanceTimeoutMs: input.rebalanceTimeoutMs,
     subscribedTopicNames: input.subscribedTopicNames ?? [],
-    subscribedTopicRegex: input.subscribedTopicRegex,
+    subscribedTopicRegex: input.subscribedTopicRegex || null,
     serverAssignor: input.serverAssignor,
     assigned: {},
     pendingRevocation: {},
@@ -484,9 +486,8 @@ function chooseAssignor(members: readonly ConsumerMember[]): ConsumerAssignorNam
 }
 
 function memberTopics(member: ConsumerMember, topics: Readonly<Record<string, number>>): string[] {
-  if (member.subscribedTopicRegex === null) return resolveSubscription(member.subscribedTopicNames, null, topics);
-  const regex = compileTopicRegex(member.subscribedTopicRegex);
-  return typeof regex === 'string' ? [] : resolveSubscription([], regex, topics);
+  const regex = member.subscribedTopicRegex === null ? null : compileTopicRegex(member.subscribedTopicRegex);
+  return resolveSubscription(member.subscribedTopicNames, typeof regex === 'string' ? null : regex, topics);
 }
 
 function subscribedPartitionCounts(group: ConsumerGroup, topics: Readonly<Record<string, number>>): Record<string, number> {

@@ -1,9 +1,10 @@
 """The produce, consume and group part of differential.test.ts's quickstart, with a Python client.
 
-    python differential_clients.py confluent|kafka-python BOOTSTRAP TOPIC GROUP
+    python differential_clients.py confluent|confluent-consumer-protocol|kafka-python BOOTSTRAP TOPIC GROUP
 
 confluent-kafka (librdkafka) or kafka-python, from PyPI (a venv in test/interop/.build/, made by
-setup.sh). Prints one JSON line per step, {"step": ..., "result": ...}, with what the client saw,
+setup.sh); `confluent-consumer-protocol` is confluent-kafka with group.protocol=consumer (KIP-848,
+compared with Kafka 4.x only). Prints one JSON line per step, {"step": ..., "result": ...}, with what the client saw,
 in an order that does not depend on timing (sorted), so that the test can compare servers:
 
 - create: the topic, 3 partitions, with the client's admin API;
@@ -54,8 +55,11 @@ def confluent():
         return sorted(acks)
 
     def consume(count):
-        consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "auto.offset.reset": "earliest",
-                             "enable.auto.commit": False})
+        config = {"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False}
+        if CLIENT == "confluent-consumer-protocol":
+            config["group.protocol"] = "consumer"
+        consumer = Consumer(config)
         consumer.subscribe([TOPIC])
         records = []
         deadline = time.time() + DEADLINE_S
@@ -121,7 +125,7 @@ def kafka_python():
 
 
 def main():
-    create, produce, consume, groups = confluent() if CLIENT == "confluent" else kafka_python()
+    create, produce, consume, groups = kafka_python() if CLIENT == "kafka-python" else confluent()
     emit("create", create())
     emit("produce", produce(FIRST))
     records, committed = consume(len(FIRST))

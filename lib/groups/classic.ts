@@ -26,7 +26,8 @@ export interface StoredState {
 
 /**
  * Writes `next` over `base` if the item is still as `base` was read; the state as written.
- * Throws ConditionFailedError (with the item as it is now) if it is not.
+ * Throws ConditionFailedError if it is not. `alongside`: a write made in the same transaction (the
+ * vouch that must not outlive a refused state, nor the state appear without it).
  */
 export async function saveClassicState(
   metadata: MetadataStore,
@@ -34,16 +35,34 @@ export async function saveClassicState(
   base: StoredState,
   next: GroupState,
   nowMs: number,
+  alongside?: WriteOp,
 ): Promise<GroupState> {
   const written: GroupState = { ...next, version: base.state.version + 1, incarnation: next.incarnation || randomUUID() };
   if (!base.exists) await metadata.write({ kind: 'put', key: groupIndexKey(group), attrs: { createdMs: nowMs } });
-  await metadata.write({
+  const put: WriteOp = {
     kind: 'put',
     key: groupStateKey(group),
     attrs: stateAttrs(written),
     condition: base.exists ? { kind: 'match', fields: { version: base.state.version } } : { kind: 'absent' },
-  });
+  };
+  if (alongside === undefined) await metadata.write(put);
+  else await transactOnState(metadata, group, [put, alongside]);
   return written;
+}
+
+/** The write of a vouch for the group's members until `aliveUntilMs`. */
+export function vouchOp(group: string, aliveUntilMs: number, nowMs: number): WriteOp {
+  return { kind: 'put', key: vouchKey(group), attrs: { aliveUntilMs, renewedMs: nowMs } };
+}
+
+/** `ops` (one of them conditional on the state item) in one transaction; ConditionFailedError if a condition failed. */
+async function transactOnState(metadata: MetadataStore, group: string, ops: readonly WriteOp[]): Promise<void> {
+  try {
+    await metadata.transact(ops);
+  } catch (error) {
+    if (error instanceof TransactionConflictError) throw new ConditionFailedError(groupStateKey(group), undefined);
+    throw error;
+  }
 }
 
 /**
@@ -57,17 +76,12 @@ export async function vouchForMembers(
   nowMs: number,
   ifVersion?: number,
 ): Promise<void> {
-  const put: WriteOp = { kind: 'put', key: vouchKey(group), attrs: { aliveUntilMs, renewedMs: nowMs } };
+  const put = vouchOp(group, aliveUntilMs, nowMs);
   if (ifVersion === undefined) return metadata.write(put);
-  try {
-    await metadata.transact([
-      { kind: 'check', key: groupStateKey(group), condition: { kind: 'match', fields: { version: ifVersion } } },
-      put,
-    ]);
-  } catch (error) {
-    if (error instanceof TransactionConflictError) throw new ConditionFailedError(groupStateKey(group), undefined);
-    throw error;
-  }
+  await transactOnState(metadata, group, [
+    { kind: 'check', key: groupStateKey(group), condition: { kind: 'match', fields: { version: ifVersion } } },
+    put,
+  ]);
 }
 
 export interface ClassicCommit {

@@ -7,11 +7,12 @@
  * What is written: the group's state item, with `consumer` set (the whole group, and per member its
  * topics and partitions for HTTP describe), whenever a heartbeat or a timer changed the group;
  * compare-and-set on `version`, so a coordinator that lost the group cannot overwrite who took it (a
- * conflict lets the group go: NOT_COORDINATOR, and the member finds the coordinator again). After a
- * write that shows live members, and then about every half session, the coordinator's vouch
- * (lib/groups/classic.ts) for 1.5 session timeouts, so it always covers the last heartbeat's session:
- * while it runs, HTTP and classic readers count the members as live. A renewal with no write beside it
- * is conditional on the state item's version, so a coordinator that lost the group learns it then.
+ * conflict lets the group go: NOT_COORDINATOR, and the member finds the coordinator again). About
+ * every half session while it has members, the coordinator's vouch (lib/groups/classic.ts) for 1.5
+ * session timeouts, so it always covers the last heartbeat's session: while it runs, HTTP and classic
+ * readers count the members as live. It is written in one transaction with the state write that falls
+ * due (a reader never sees members without it, nor a refused write vouched for), or alone, conditional
+ * on the state item's version, so a coordinator that lost the group learns it then.
  * Members' commits are fenced the same way: on the version the coordinator holds, in the group's queue.
  *
  * Invariants:
@@ -27,7 +28,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { tpKey } from '../groups/assignors.js';
-import { saveClassicState, vouchForMembers, type ClassicCommit } from '../groups/classic.js';
+import { saveClassicState, vouchForMembers, vouchOp, type ClassicCommit } from '../groups/classic.js';
 import { SpoolError } from '../errors.js';
 import { loadGroup, writeOffsets, type OffsetUpdate, type TopicIdentities } from '../groups/items.js';
 import { groupKind, liveCount } from '../groups/ownership.js';
@@ -387,7 +388,7 @@ export class ConsumerGroups implements ConsumerCommits {
   /** Writes the group if it changed, then the vouch if due while it has members; false when the group was let go. */
   private async save(held: Held, next: ConsumerGroup): Promise<boolean> {
     const groupId = next.groupId;
-    if (JSON.stringify(next) === JSON.stringify(held.group) && held.storedExists) return this.vouch(held, next, held.stored.version);
+    if (JSON.stringify(next) === JSON.stringify(held.group) && held.storedExists) return this.vouch(held, next);
     if (held.dead || !(await this.options.cluster.coordinates(groupId))) {
       this.drop(groupId);
       return false;
@@ -411,22 +412,24 @@ export class ConsumerGroups implements ConsumerCommits {
       classic: undefined,
       consumer: { assignor: next.assignor, members, group: next as unknown as Record<string, unknown> },
     };
+    // A vouch due goes in the same transaction: a reader never sees the members without it, nor a refused write vouched for.
+    const now = this.scheduler.now();
+    const vouchUntilMs = this.vouchDue(held, next, now) ? now + (this.sessionTimeoutMs * 3) / 2 : undefined;
     try {
       held.stored = await saveClassicState(
         this.options.metadata,
         groupId,
         { state: held.stored, exists: held.storedExists },
         state,
-        this.scheduler.now(),
+        now,
+        vouchUntilMs === undefined ? undefined : vouchOp(groupId, vouchUntilMs, now),
       );
       held.storedExists = true;
       held.group = next;
+      if (vouchUntilMs !== undefined) held.vouchedUntilMs = vouchUntilMs;
       // An empty group is not kept: the next request reads it again, whichever protocol has taken it meanwhile.
-      if (Object.keys(next.members).length === 0) {
-        this.drop(groupId);
-        return true;
-      }
-      return this.vouch(held, next);
+      if (Object.keys(next.members).length === 0) this.drop(groupId);
+      return true;
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
       this.options.logger?.log('info', 'kafka consumer group changed under its coordinator; letting it go', { group: groupId });
@@ -436,16 +439,20 @@ export class ConsumerGroups implements ConsumerCommits {
   }
 
   /**
-   * Renews the vouch once less than a session of it is left, for 1.5 sessions: it always covers the session
-   * of the member that heartbeated last. `ifVersion`: only while the state item is still that version (a
-   * renewal with no write beside it); false, and the group let go, if it is not.
+   * The vouch is renewed once less than a session of it is left, for 1.5 sessions: it always covers the
+   * session of the member that heartbeated last.
    */
-  private async vouch(held: Held, group: ConsumerGroup, ifVersion?: number): Promise<boolean> {
+  private vouchDue(held: Held, group: ConsumerGroup, now: number): boolean {
+    return Object.keys(group.members).length > 0 && held.vouchedUntilMs - now <= this.sessionTimeoutMs;
+  }
+
+  /** Renews the vouch if due, while the state item is still the version held; false, and the group let go, if it is not. */
+  private async vouch(held: Held, group: ConsumerGroup): Promise<boolean> {
     const now = this.scheduler.now();
-    if (Object.keys(group.members).length === 0 || held.vouchedUntilMs - now > this.sessionTimeoutMs) return true;
+    if (!this.vouchDue(held, group, now)) return true;
     const untilMs = now + (this.sessionTimeoutMs * 3) / 2;
     try {
-      await vouchForMembers(this.options.metadata, group.groupId, untilMs, now, ifVersion);
+      await vouchForMembers(this.options.metadata, group.groupId, untilMs, now, held.stored.version);
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
       this.options.logger?.log('info', 'kafka consumer group changed under its coordinator; letting it go', { group: group.groupId });

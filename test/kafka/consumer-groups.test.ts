@@ -4,12 +4,10 @@
  * is written to the store (and so what HTTP sees), and session expiry on the coordinator.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { describe, expect, it } from 'vitest';
 import { loadGroup, loadOffsets } from '../../lib/groups/items.js';
 import { groupPk } from '../../lib/keys.js';
 import { liveCount } from '../../lib/groups/ownership.js';
-import { type KafkaListener, startKafkaListener } from '../../lib/kafka/broker.js';
 import { ConsumerGroups } from '../../lib/kafka/consumer-groups.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
 import { encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
@@ -25,39 +23,11 @@ import { OffsetCommit } from '../../lib/kafka/protocol/messages/offset-commit.js
 import { OffsetFetch } from '../../lib/kafka/protocol/messages/offset-fetch.js';
 import { SyncGroup } from '../../lib/kafka/protocol/messages/sync-group.js';
 import type { Encodable } from '../../lib/kafka/protocol/runtime.js';
-import type { Log } from '../../lib/log/index.js';
-import { silentLogger } from '../../lib/logger.js';
-import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
-import { embedded } from '../support/stores.js';
-import { WireClient } from './support/wire-client.js';
+import { useWireHarness } from './support/wire-harness.js';
 
-let stores: TestStores;
-let log: Log;
-let http: GroupCoordinator;
-let listener: KafkaListener;
-let client: WireClient;
-
-beforeAll(async () => {
-  stores = await openTestStores(embedded.locations());
-  log = newLog(stores, { defaultPartitions: 2 });
-  http = new GroupCoordinator(log, stores.metadata);
-  listener = await startKafkaListener({
-    log,
-    metadata: stores.metadata,
-    logger: silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    groups: http,
-    groupTimeouts: { initialRebalanceDelayMs: 0 },
-  });
-  client = await WireClient.open(listener.bootstrap);
-});
-
-afterAll(async () => {
-  client.close();
-  await listener.close();
-  await closeAll([log], [stores]);
-});
+const kafka = await useWireHarness({ log: { defaultPartitions: 2 }, listener: { groupTimeouts: { initialRebalanceDelayMs: 0 } } });
+const { stores, log, groups: http, listener } = kafka;
+const client = await kafka.connect();
 
 const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
@@ -366,22 +336,27 @@ describe('kafka > consumer groups > a coordinator that lost the group', () => {
     next.close();
   });
 
-  it('learns it lost the group when renewing its vouch, and vouches for no one after', async () => {
+  it('learns it lost the group when its vouch falls due, and vouches for no one after', async () => {
     const clock = fakeClock();
-    const [stale, next] = [coordinator(clock.scheduler), coordinator(clock.scheduler)];
+    const [stale, staleToo, next] = [coordinator(clock.scheduler), coordinator(clock.scheduler), coordinator(clock.scheduler)];
     const topic = await newTopic(1);
     const group = unique('g');
+    const vouch = async () => (await loadGroup(stores.metadata, group, http.topicIdentities)).vouch!.aliveUntilMs;
     expect((await stale.heartbeat(heartbeatRequest(group, 'a', 0, topic.name), clientInfo, 1)).errorCode).toBe(0);
-    const vouched = (await loadGroup(stores.metadata, group, http.topicIdentities)).vouch!.aliveUntilMs;
-    expect(vouched).toBe(clock.scheduler.now() + 15_000); // 1.5 sessions
+    expect(await vouch()).toBe(clock.scheduler.now() + 15_000); // 1.5 sessions, written with the group
+    expect((await staleToo.heartbeat(heartbeatRequest(group, 'a', 1, topic.name), clientInfo, 1)).errorCode).toBe(0);
     expect((await next.heartbeat(heartbeatRequest(group, 'b', 0, topic.name), clientInfo, 1)).errorCode).toBe(0);
-    const renewedByNext = (await loadGroup(stores.metadata, group, http.topicIdentities)).vouch!.aliveUntilMs;
-    await clock.advance(6_000); // less than a session of the vouch left: a heartbeat renews it
-    const answer = await stale.heartbeat(heartbeatRequest(group, 'a', 1, topic.name), clientInfo, 1);
-    expect(answer.errorCode).toBe(KafkaErrors.NOT_COORDINATOR);
-    expect((await loadGroup(stores.metadata, group, http.topicIdentities)).vouch!.aliveUntilMs).toBe(renewedByNext);
-    stale.close();
-    next.close();
+    const vouched = await vouch();
+    await clock.advance(6_000); // less than a session of the vouch left: the next write renews it
+    // A heartbeat that changes nothing renews it alone, conditional on the group's version …
+    expect((await stale.heartbeat(heartbeatRequest(group, 'a', 1, topic.name), clientInfo, 1)).errorCode).toBe(KafkaErrors.NOT_COORDINATOR);
+    // … one that changes the group, in the transaction of the (refused) state write.
+    expect((await staleToo.heartbeat(heartbeatRequest(group, 'c', 0, topic.name), clientInfo, 1)).errorCode).toBe(
+      KafkaErrors.NOT_COORDINATOR,
+    );
+    expect(await vouch()).toBe(vouched);
+    expect(await next.offsetFence(group, { memberId: 'c', memberEpoch: 0, kind: 'commit' })).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    for (const c of [stale, staleToo, next]) c.close();
   });
 
   it('a member commits at a newly responsible coordinator before its first heartbeat there', async () => {

@@ -385,7 +385,7 @@ export class ConsumerGroups implements ConsumerCommits {
     return held;
   }
 
-  /** Writes the group if it changed, then the vouch if due while it has members; false when the group was let go. */
+  /** Writes the group if it changed (with the vouch, if due), else renews the vouch if due; false when the group was let go. */
   private async save(held: Held, next: ConsumerGroup): Promise<boolean> {
     const groupId = next.groupId;
     if (JSON.stringify(next) === JSON.stringify(held.group) && held.storedExists) return this.vouch(held, next);

@@ -127,28 +127,35 @@ export function peakRssMiB(pid: number): number {
 
 // ---- Apache Kafka's performance tools ---------------------------------------------------------------
 
-let classpath: string | undefined;
+const classpaths = new Map<string, string>();
 
 /**
- * kafka-tools' classpath and LatencyProducer's classes, built by Maven on first use (and again when
- * the pom or the Java source changes).
+ * The classpath of a Maven project whose pom writes its runtime classpath to `<buildDir>/classpath.txt`
+ * (its own classes first), built by Maven on first use and again when the pom or one of `sources`
+ * changes.
  */
-export function kafkaToolsClasspath(): string {
-  if (classpath !== undefined) return classpath;
-  const cache = join(toolsBuild, 'classpath.txt');
-  const sources = [toolsPom, join(toolsDir, 'src', 'main', 'java', 'spool', 'bench', 'LatencyProducer.java')];
-  if (!existsSync(cache) || sources.some((source) => statSync(source).mtimeMs > statSync(cache).mtimeMs)) {
-    mkdirSync(toolsBuild, { recursive: true });
-    const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', toolsPom, 'package'], {
+export function mavenClasspath(pom: string, buildDir: string, sources: readonly string[]): string {
+  const known = classpaths.get(pom);
+  if (known !== undefined) return known;
+  const cache = join(buildDir, 'classpath.txt');
+  if (!existsSync(cache) || [pom, ...sources].some((source) => statSync(source).mtimeMs > statSync(cache).mtimeMs)) {
+    mkdirSync(buildDir, { recursive: true });
+    const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', pom, 'package'], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     if (mvn.status !== 0)
-      throw new Error(`mvn could not build ${toolsPom} (exit ${mvn.status}); are Java and Maven installed (test/interop/setup.sh)?`);
+      throw new Error(`mvn could not build ${pom} (exit ${mvn.status}); are Java and Maven installed (test/interop/setup.sh)?`);
     const now = new Date();
     utimesSync(cache, now, now); // Maven leaves an unchanged classpath file as it was
   }
-  classpath = `${join(toolsBuild, 'classes')}:${readFileSync(cache, 'utf8').trim()}`;
+  const classpath = `${join(buildDir, 'classes')}:${readFileSync(cache, 'utf8').trim()}`;
+  classpaths.set(pom, classpath);
   return classpath;
+}
+
+/** kafka-tools' classpath and LatencyProducer's classes (bench/kafka-tools/). */
+export function kafkaToolsClasspath(): string {
+  return mavenClasspath(toolsPom, toolsBuild, [join(toolsDir, 'src', 'main', 'java', 'spool', 'bench', 'LatencyProducer.java')]);
 }
 
 let log4jConfig: string | undefined;

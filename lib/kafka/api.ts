@@ -23,18 +23,29 @@ export interface ApiCodec<Request, Response> {
   readonly handledFrom?: number;
   decodeRequest(reader: KafkaReader, version: number): Request;
   encodeResponse(writer: KafkaWriter, version: number, response: Response): void;
+  /**
+   * The answer to a request refused as a whole, as Kafka's AbstractRequest.getErrorResponse: the
+   * error at the top and in every topic, partition, group or resource the request names, each
+   * echoing its keys (generated: MessagePair.errorResponse). The one way to answer "this error for
+   * every item", for the server (a failed request, an old version) and for handlers alike.
+   */
+  errorResponse(request: Request, version: number, errorCode: number, errorMessage?: string | null): Response;
 }
 
 /**
  * A generated message pair (protocol/messages/*.ts) as the server's codec, advertised for
  * `versions` (which ApiVersions answers); handlers answer in the message's Encodable form, so a
- * field they leave out goes out as the schema's default.
+ * field they leave out goes out as the schema's default. The pair must have an errorResponse
+ * (listed in scripts/kafka-protocol/error-responses.ts): every served API can refuse a request whole.
  */
 export function served<Request, Response>(
   pair: MessagePair<Request, Response>,
   versions: { readonly min: number; readonly max: number; readonly handledFrom?: number },
 ): ApiCodec<Request, Encodable<Response>> {
   const { handledFrom = versions.min } = versions;
+  const { errorResponse } = pair;
+  if (errorResponse === undefined)
+    throw new Error(`${pair.name} has no errorResponse; list it in scripts/kafka-protocol/error-responses.ts and regenerate`);
   if (versions.min < pair.minVersion || versions.max > pair.maxVersion || handledFrom < versions.min || handledFrom > versions.max) {
     throw new Error(
       `${pair.name} versions ${versions.min}-${versions.max} are outside the generated ${pair.minVersion}-${pair.maxVersion}`,
@@ -49,6 +60,7 @@ export function served<Request, Response>(
     flexibleFrom: pair.flexibleFrom !== undefined && pair.flexibleFrom <= versions.max ? pair.flexibleFrom : undefined,
     decodeRequest: (reader, version) => pair.decodeRequest(reader, version),
     encodeResponse: (writer, version, response) => pair.encodeResponse(writer, version, response),
+    errorResponse,
   };
 }
 
@@ -102,8 +114,12 @@ export interface ApiHandler<Request, Response> {
   /** Served before SASL authentication completes, on a listener that requires it (ApiVersions and SASL itself). */
   readonly beforeAuthentication?: boolean;
   handle(request: Request, context: RequestContext): Promise<Handled<Response>>;
-  /** The answer for a request this server will not carry out (an old version, authorization). */
-  refuse?(request: Request, errorCode: number): Response;
+  /**
+   * Whether the client reads no answer to this request (Produce with acks=0). The handler then
+   * answers `noResponse`; a request of this kind that fails or is refused as a whole closes the
+   * connection instead, as in Kafka: it is the only way the client learns of it.
+   */
+  answersNothing?(request: Request): boolean;
 }
 
 export function later<Response>(promise: Promise<Response>): { readonly later: Promise<Response> } {

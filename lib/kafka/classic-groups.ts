@@ -26,8 +26,10 @@
  *   (each gets a fresh session), and the next rebalance continues from that generation. A generation
  *   handed out but never written never let anyone commit, so handing its number out again is safe.
  *
- * Not supported: static membership (group.instance.id is kept and shown, but a member that restarts
- * with the same instance id joins as a new member). KIP-848's consumer protocol is consumer-groups.ts; its
+ * Static membership (KIP-345, group.instance.id) is Kafka's (classic-membership.ts): a restarted
+ * instance takes its place under a new member id without a rebalance, and the id it replaced is
+ * fenced; the instance ids are written with the members, so an agent taking over keeps them.
+ * KIP-848's consumer protocol is consumer-groups.ts; its
  * members' commits come through offsets.ts here, fenced by member epoch (`consumer` option).
  */
 import type { GroupCoordinator } from '../groups/coordinator.js';
@@ -112,21 +114,21 @@ export class ClassicGroups {
     return this.membership.sync(request);
   }
 
-  heartbeat(groupId: string, memberId: string, generationId: number): Promise<number> {
-    return this.membership.heartbeat(groupId, memberId, generationId);
+  heartbeat(groupId: string, memberId: string, groupInstanceId: string | null, generationId: number): Promise<number> {
+    return this.membership.heartbeat(groupId, memberId, groupInstanceId, generationId);
   }
 
   leave(groupId: string, members: readonly MemberIdentity[]): Promise<LeaveGroupResponse> {
     return this.membership.leave(groupId, members);
   }
 
-  /** `byTopicId`: the request names its topics by id (OffsetCommit v10+). */
+  /** OffsetCommit at `version` (v10+ names its topics by id). */
   commitOffsets(
     request: OffsetCommitRequest,
     allowed: (topic: string) => boolean,
-    byTopicId: boolean,
+    version: number,
   ): Promise<Encodable<OffsetCommitResponse>> {
-    return this.offsets.commit(request, allowed, byTopicId);
+    return this.offsets.commit(request, allowed, version);
   }
 
   /** One group's committed offsets; -1 for a partition with none. `topics: null` answers every committed partition. */

@@ -53,6 +53,7 @@ import {
   type HeartbeatInput,
 } from './groups/consumer-state.js';
 import { realScheduler, type ClientInfo, type Scheduler } from './groups/group.js';
+import { codecs } from './served.js';
 import type { DescribedGroup } from './protocol/messages/consumer-group-describe.js';
 import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from './protocol/messages/consumer-group-heartbeat.js';
 import type { Encodable } from './protocol/runtime.js';
@@ -123,15 +124,8 @@ export class ConsumerGroups implements ConsumerCommits {
     client: ClientInfo,
     version: number,
   ): Promise<Encodable<ConsumerGroupHeartbeatResponse>> {
-    const refuse = (errorCode: number, errorMessage: string): Encodable<ConsumerGroupHeartbeatResponse> => ({
-      throttleTimeMs: 0,
-      errorCode,
-      errorMessage,
-      memberId: request.memberId,
-      memberEpoch: request.memberEpoch,
-      heartbeatIntervalMs: 0,
-      assignment: null,
-    });
+    const refuse = (errorCode: number, errorMessage: string): Encodable<ConsumerGroupHeartbeatResponse> =>
+      codecs.consumerGroupHeartbeat.errorResponse(request, version, errorCode, errorMessage);
     if (request.groupId === '') return refuse(KafkaErrors.INVALID_REQUEST, "GroupId can't be empty.");
     if (this.closed || !(await this.options.cluster.coordinates(request.groupId))) {
       this.drop(request.groupId);

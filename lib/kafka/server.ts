@@ -15,7 +15,10 @@
  * - Input never crashes the server. A frame that cannot be parsed (truncated, a hostile length, an
  *   unknown API key or version) closes that connection: it cannot be answered, because the answer's
  *   layout depends on what could not be read. An oversized frame closes the connection before it is
- *   buffered. A request that parses but fails is answered with the API's error code.
+ *   buffered. A request that parses but fails (its handler throws, or its version is advertised but
+ *   not carried out) is answered as Kafka does, with the API's error response (ApiCodec.errorResponse:
+ *   the error in every topic, partition, group or resource it names), UNKNOWN_SERVER_ERROR with no
+ *   message for an unexpected failure; a request the client expects no answer to closes the connection.
  * - Before SASL authentication completes on a listener that requires it, only the handlers marked
  *   `beforeAuthentication` (ApiVersions, SaslHandshake, SaslAuthenticate) are served, and a frame
  *   over 512 KiB (Kafka's sasl.server.max.receive.size) closes the connection before it is read.
@@ -53,6 +56,14 @@ export interface SaslOptions {
   readonly mechanisms: readonly string[];
   /** Checks a client's token for a mechanism; a principal on success, undefined on failure. */
   authenticate(mechanism: string, token: Buffer): Promise<Principal | undefined>;
+}
+
+/** A request refused whole by the server itself, before its handler: answered with the API's error response. */
+class RefusedWhole {
+  constructor(
+    readonly code: number,
+    readonly message: string,
+  ) {}
 }
 
 /** A handler's answer when the protocol sends none (Produce with acks=0). */
@@ -352,8 +363,9 @@ class Connection {
     };
     let answer: Promise<unknown>;
     if (handler.codec.handledFrom !== undefined && header.apiVersion < handler.codec.handledFrom) {
-      if (!handler.refuse) return this.refuse(header, `${handler.codec.name} version ${header.apiVersion} is not served`);
-      answer = Promise.resolve(handler.refuse(request, KafkaErrors.UNSUPPORTED_VERSION));
+      answer = Promise.reject(
+        new RefusedWhole(KafkaErrors.UNSUPPORTED_VERSION, `${handler.codec.name} v${header.apiVersion} is advertised, not served`),
+      );
     } else {
       try {
         const handled = await handler.handle(request, context);
@@ -420,17 +432,21 @@ class Connection {
     );
     let failed = false;
     const bytes = answer.then(
-      (response) => this.encode(header, handler, response),
+      // An answer to a request the client reads none of is a refusal: as Kafka, the connection closes.
+      (response) => (response !== noResponse && handler.answersNothing?.(request) ? null : this.encode(header, handler, response)),
       (error: unknown) => {
-        const code = kafkaErrorFor(error);
+        const code = error instanceof RefusedWhole ? { ...error, unexpected: false } : kafkaErrorFor(error);
         failed = code.unexpected;
         if (code.unexpected)
           this.log('error', 'kafka request failed', {
             api: handler.codec.name,
             message: error instanceof Error ? error.message : String(error),
           });
-        if (!handler.refuse) return null;
-        return this.encode(header, handler, handler.refuse(request, code.code));
+        // As Kafka (RequestHandlerHelper.handleError): the API's error response, or, when the client
+        // reads no answer (Produce acks=0), a closed connection. An internal error's words stay here.
+        if (handler.answersNothing?.(request)) return null;
+        const response = handler.codec.errorResponse(request, header.apiVersion, code.code, code.unexpected ? null : code.message);
+        return this.encode(header, handler, response);
       },
     );
     void bytes.then((chunks) =>

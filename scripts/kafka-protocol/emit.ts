@@ -6,6 +6,7 @@
  * Each field's versions are cut to that context and turned into the shortest `version` test over it
  * (`version >= 4`, `version === 0`), so the code reads like a hand-written codec.
  */
+import type { ErrorItems, ErrorResponseSpec, ErrorValue } from './error-responses.js';
 import { Versions, type Field, type Message, type PrimitiveType } from './schema.js';
 
 // ---------- declarations ----------
@@ -300,6 +301,8 @@ export interface FileInput {
   /** request then response, or the data schemas */
   readonly messages: readonly Message[];
   readonly generatedFrom: string;
+  /** A pair's answer to a request refused as a whole (error-responses.ts); none: the pair has no errorResponse. */
+  readonly errorResponse?: ErrorResponseSpec;
 }
 
 export interface Emitted {
@@ -383,6 +386,7 @@ export function emitFile(input: FileInput): Emitted {
       `  flexibleFrom: ${flexibleFrom ?? 'undefined'},`,
       `  request: { read: read${request!.decl.tsName}, write: write${request!.decl.tsName} },`,
       `  response: { read: read${response!.decl.tsName}, write: write${response!.decl.tsName} },`,
+      ...(input.errorResponse ? ['  errorResponse,'] : []),
       '});',
       '',
     );
@@ -404,6 +408,10 @@ export function emitFile(input: FileInput): Emitted {
     ctx.runtimeUsed.add('MessageData').add('messageData');
   }
   for (const decl of orderedDecls) body.push(...ctx.emitInterface(decl), '');
+  if (input.kind === 'pair' && input.errorResponse) {
+    const [request, response] = sides;
+    body.push(...ctx.emitErrorResponse(input.name, input.errorResponse, request!.decl, response!.decl), '');
+  }
   for (const decl of orderedDecls) {
     body.push(...ctx.emitReader(decl), '');
     body.push(...ctx.emitWriter(decl), '');
@@ -862,6 +870,184 @@ class Context {
     }
     lines.push('}');
     return lines;
+  }
+
+  // ----- the error response (error-responses.ts) -----
+
+  /**
+   * `errorResponse(request, version, errorCode, errorMessage)`: the response in which the top level
+   * and every item answered carry the error, the items echoing their request items' keys. Every name
+   * the spec uses is checked against the schemas here, so a wrong entry fails the generator.
+   */
+  emitErrorResponse(apiName: string, spec: ErrorResponseSpec, request: Decl, response: Decl): string[] {
+    const what = (path: string) => `${apiName} error response: ${path}`;
+    const fieldOf = (decl: Decl, name: string, path: string): DeclField => {
+      const f = decl.fields.find((g) => g.field.name === name);
+      if (!f || f.presence.empty) throw new Error(what(`${path}: ${decl.schemaName} has no field ${name}`));
+      return f;
+    };
+    const elementOf = (f: DeclField) => (f.field.type.kind === 'array' ? f.field.type.element : f.field.type);
+    /** `value` where the field can be null in every version it has; `nullCase` where only in some; never: an error. */
+    const nullable = (f: DeclField, value: string, otherwise: string | undefined, path: string): string => {
+      if (f.nullable.equals(f.presence)) return value;
+      if (otherwise === undefined) throw new Error(what(`${path} cannot be null`));
+      if (f.nullable.empty) return otherwise;
+      const when = condition(f.nullable, f.presence);
+      return `${when.includes('||') ? `(${when})` : when} ? ${value} : ${otherwise}`;
+    };
+    const setValue = (f: DeclField, value: ErrorValue, path: string): string => {
+      const element = elementOf(f);
+      if (f.field.type.kind === 'array' || element.kind !== 'primitive') throw new Error(what(`${path} is not a primitive field`));
+      if (value === null) {
+        if (f.nullable.empty) throw new Error(what(`${path} cannot be null`));
+        return nullable(f, 'null', this.literal(f, this.defaults.get(f)!, 'encoded'), path);
+      }
+      const ok =
+        typeof value === 'number'
+          ? numericTypes.has(element.name) && Number.isSafeInteger(value)
+          : typeof value === 'string'
+            ? element.name === 'string'
+            : element.name === 'bool';
+      if (!ok) throw new Error(what(`${path} is ${element.name}, got ${JSON.stringify(value)}`));
+      return typeof value === 'string' ? quote(value) : String(value);
+    };
+    const taken = new Set(['request', 'version', 'errorCode', 'errorMessage']);
+    const itemName = (base: string): string => {
+      let name = base[0]!.toLowerCase() + base.slice(1);
+      while (taken.has(name) || jsReserved.has(name)) name = `${name}Item`;
+      return name;
+    };
+
+    /** The properties of one response struct: its error fields, `set`, keys echoed from `source`, lists answered. */
+    const properties = (
+      decl: Decl,
+      path: string,
+      set: Readonly<Record<string, ErrorValue>> = {},
+      lists: ErrorResponseSpec['lists'] = {},
+      echo: { readonly keys: ErrorItems['keys']; readonly item: string; readonly from: Decl | DeclField } | undefined,
+    ): string[][] => {
+      const keys = new Map<string, string>();
+      for (const key of echo?.keys ?? []) {
+        const [responseName, requestName] = typeof key === 'string' ? [key, key] : key;
+        keys.set(responseName, requestName);
+      }
+      for (const name of [...Object.keys(set), ...keys.keys(), ...Object.keys(lists ?? {})]) fieldOf(decl, name, path);
+      if (echo && !('fields' in echo.from) && keys.size !== 1)
+        throw new Error(what(`${path}: a list of ${echo.from.field.name} values fills exactly one key`));
+      const out: string[][] = [];
+      for (const f of decl.fields) {
+        if (f.presence.empty) continue;
+        const name = f.field.name;
+        const at = `${path}.${name}`;
+        const element = elementOf(f);
+        let expression: string[] | undefined;
+        if (Object.hasOwn(set, name)) expression = [setValue(f, set[name]!, at)];
+        else if (name === 'ErrorCode' && f.field.type.kind === 'primitive' && element.kind === 'primitive' && element.name === 'int16')
+          expression = ['errorCode'];
+        else if (name === 'ErrorMessage' && f.field.type.kind === 'primitive' && element.kind === 'primitive' && element.name === 'string')
+          expression = [nullable(f, 'errorMessage', `errorMessage ?? ${this.literal(f, this.defaults.get(f)!, 'encoded')}`, at)];
+        else if (keys.has(name)) expression = [keyValue(f, echo!, keys.get(name)!, at)];
+        else if (lists && Object.hasOwn(lists, name)) expression = answered(f, lists[name]!, echo, at);
+        if (!expression) continue;
+        const [first, ...rest] = expression;
+        out.push([`${f.camel === first ? f.camel : `${f.camel}: ${first}`}`, ...rest]);
+      }
+      return out;
+    };
+
+    const keyValue = (
+      f: DeclField,
+      echo: { readonly item: string; readonly from: Decl | DeclField },
+      requestName: string,
+      path: string,
+    ): string => {
+      const element = elementOf(f);
+      if (f.field.type.kind === 'array' || element.kind !== 'primitive') throw new Error(what(`${path}: a key must be a primitive field`));
+      // A list of primitives: the value itself.
+      if (!('fields' in echo.from)) {
+        const source = elementOf(echo.from);
+        if (source.kind !== 'primitive' || source.name !== element.name)
+          throw new Error(
+            what(`${path} is ${element.name}, but ${echo.from.field.name} holds ${source.kind === 'primitive' ? source.name : 'structs'}`),
+          );
+        return echo.item;
+      }
+      const source = fieldOf(echo.from, requestName, `request ${echo.from.schemaName}`);
+      const sourceElement = elementOf(source);
+      if (source.field.type.kind === 'array' || sourceElement.kind !== 'primitive' || sourceElement.name !== element.name)
+        throw new Error(what(`${path} is ${element.name}, but the request's ${requestName} is ${source.field.typeText}`));
+      const value = `${echo.item}.${source.camel}`;
+      const sourceCanBeNull = !source.nullable.empty || this.defaults.get(source) === null;
+      if (!sourceCanBeNull) return value;
+      // Null where the version can carry it, the default where it cannot.
+      return nullable(f, value, `${value} ?? ${this.literal(f, this.defaults.get(f)!, 'encoded')}`, path);
+    };
+
+    /** A response list answering one or more request lists, item for item. */
+    const answered = (
+      f: DeclField,
+      given: ErrorItems | readonly ErrorItems[],
+      parent: { readonly item: string; readonly from: Decl | DeclField } | undefined,
+      path: string,
+    ): string[] => {
+      const element = elementOf(f);
+      if (f.field.type.kind !== 'array' || element.kind !== 'struct') throw new Error(what(`${path} is not a list of structs`));
+      const owner = parent ? parent.from : request;
+      if (!('fields' in owner)) throw new Error(what(`${path}: the items of a list of primitives have no lists`));
+      const ownerExpression = parent ? parent.item : 'request';
+      const sources = (Array.isArray(given) ? given : [given]) as readonly ErrorItems[];
+      const parts = sources.map((items): string[] => {
+        const from = fieldOf(owner, items.from, `request ${owner.schemaName}`);
+        if (from.field.type.kind !== 'array') throw new Error(what(`${path}: the request's ${items.from} is not a list`));
+        const fromElement = elementOf(from);
+        const item = itemName(
+          fromElement.kind === 'struct'
+            ? from.struct!.tsName
+            : (f.struct!.fields.find((g) => g.field.name === firstKey(items))?.camel ?? 'value'),
+        );
+        taken.add(item);
+        const canBeNull = !from.nullable.empty || this.defaults.get(from) === null;
+        const list = `${ownerExpression}.${from.camel}${canBeNull ? ' ?? []' : ''}`;
+        const echo = { keys: items.keys, item, from: fromElement.kind === 'struct' ? from.struct! : from };
+        const props = properties(f.struct!, `${path}[]`, items.set, items.lists, echo);
+        taken.delete(item);
+        const lines = [`${canBeNull ? `(${list})` : list}.map((${item}) => ({`, ...indentProperties(props), '}))'];
+        if (items.versions === undefined) return lines;
+        const gate = Versions.parse(items.versions, f.presence, what(`${path} versions`));
+        if (gate.empty) throw new Error(what(`${path}: versions ${items.versions} are none of the list's`));
+        const when = condition(gate, f.presence);
+        if (when === 'true') return lines;
+        return [`${when.includes('||') ? `(${when})` : when}`, `  ? ${lines[0]}`, ...lines.slice(1).map((l) => `    ${l}`), '  : []'];
+      });
+      if (parts.length === 1) return parts[0]!;
+      return ['[', ...parts.flatMap((part) => [`  ...${part[0]}`, ...part.slice(1, -1).map((l) => `  ${l}`), `  ${part.at(-1)},`]), ']'];
+    };
+    const firstKey = (items: ErrorItems): string => {
+      const key = items.keys[0];
+      if (key === undefined) throw new Error(what(`${items.from}: no keys`));
+      return typeof key === 'string' ? key : key[0];
+    };
+    const indentProperties = (props: string[][]): string[] =>
+      props.flatMap(([first, ...rest]) =>
+        rest.length === 0 ? [`  ${first},`] : [`  ${first}`, ...rest.slice(0, -1).map((l) => `  ${l}`), `  ${rest.at(-1)},`],
+      );
+
+    const body = indentProperties(properties(response, response.schemaName, spec.set, spec.lists, undefined));
+    this.runtimeUsed.add('Encodable');
+    return [
+      '/**',
+      ` * The answer to a ${apiName} request refused as a whole, as Kafka's ${request.schemaName}.getErrorResponse: the error`,
+      ' * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).',
+      ' */',
+      ...signature(
+        'function errorResponse(',
+        [`request: ${request.tsName}`, 'version: number', 'errorCode: number', 'errorMessage: string | null = null'],
+        `): Encodable<${response.tsName}> {`,
+      ),
+      body.length === 0 ? '  return {};' : '  return {',
+      ...(body.length === 0 ? [] : [...body.map((l) => `  ${l}`), '  };']),
+      '}',
+    ];
   }
 
   emitDefault(decl: Decl): string[] {

@@ -52,6 +52,10 @@
  * default is not), in tag order, each sized by writing it on a writer of its own. A nullable struct
  * is a presence marker then the struct: int8 -1/1, or uvarint 0/1 when tagged.
  *
+ * Error responses (error-responses.ts). An API listed there also gets `errorResponse(request, version,
+ * errorCode, errorMessage)`, on its MessagePair: Kafka's AbstractRequest.getErrorResponse, the answer
+ * to a request refused as a whole, with the error in every item answered and the items' keys echoed.
+ *
  * Not supported, and refused when a schema needs it: field-level flexibleVersions overrides (only
  * the request header uses one, and the server reads headers itself), tagged records, nested arrays.
  */
@@ -60,6 +64,7 @@ import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compactJson, emitFile, kebabCase, type FileDescriptor } from './emit.js';
+import { errorResponses } from './error-responses.js';
 import { mergeReleases, readRelease, type Message } from './schema.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -173,8 +178,13 @@ function main(): void {
   const generatedFrom = `Apache Kafka ${newest.version} and ${baseline.version}`;
   const messages = mergeReleases({ newest, baseline });
   const outputs = new Map<string, string>();
-  const emitted = selectFiles(messages).map((file) => {
-    const { source, descriptor } = emitFile({ ...file, generatedFrom });
+  const files = selectFiles(messages);
+  for (const name of Object.keys(errorResponses))
+    if (!files.some((f) => f.kind === 'pair' && f.name === name))
+      throw new Error(`error-responses.ts names ${name}, which is not generated`);
+  const emitted = files.map((file) => {
+    const errorResponse = file.kind === 'pair' ? errorResponses[file.name] : undefined;
+    const { source, descriptor } = emitFile({ ...file, generatedFrom, ...(errorResponse ? { errorResponse } : {}) });
     outputs.set(join(messagesDir, `${kebabCase(file.name)}.ts`), source);
     return { name: file.name, kind: file.kind, descriptor };
   });

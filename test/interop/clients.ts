@@ -291,8 +291,11 @@ export const kafkajs: InteropClient = programClient(
 
 const javaBuild = join(buildDir, 'java');
 
-/** The command line of the Java client program (java/), before its command and flags; `build`: java4/ for kafka-clients 4.x. */
-export function javaProgram(build = javaBuild): string[] {
+/**
+ * The command line of the Java client program (java/), before its command and flags; `build`: java4/
+ * for kafka-clients 4.x; `mainClass`: another program of the module.
+ */
+export function javaProgram(build = javaBuild, mainClass = 'spool.interop.JavaInterop'): string[] {
   return [
     'java',
     // A short-lived JVM: skip the optimising compiler, start faster.
@@ -300,7 +303,7 @@ export function javaProgram(build = javaBuild): string[] {
     '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
     '-cp',
     `${join(build, 'classes')}:${readFileSync(join(build, 'classpath.txt'), 'utf8').trim()}`,
-    'spool.interop.JavaInterop',
+    mainClass,
   ];
 }
 

@@ -16,7 +16,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Session, ToolResult } from './differential-targets.js';
+import type { Background, Session, ToolResult } from './differential-targets.js';
 
 export const tools = {
   topics: 'org.apache.kafka.tools.TopicCommand',
@@ -69,6 +69,12 @@ function tool(id: string, command: string, mainClass: string, args: readonly str
   return { id, command, run: (session) => session.tool(mainClass, args), ...extra };
 }
 
+/** A kafka-configs step on the quickstart topic: `kafka-configs --entity-type topics --entity-name quickstart ARGS`. */
+function topicConfigs(id: string, args: readonly string[], extra: Partial<Step> = {}): Step {
+  const all = ['--entity-type', 'topics', '--entity-name', topic, ...args];
+  return tool(id, `kafka-configs ${all.join(' ')}`, tools.configs, all, extra);
+}
+
 const sortStdout = (result: ToolResult): ToolResult => ({ ...result, stdout: sortLines(result.stdout) });
 
 function sortLines(text: string): string {
@@ -106,8 +112,52 @@ function adminConfig(session: Session): string {
   return file;
 }
 
-/** The live consumer of each server's run, from `groups-live-consumer` to `groups-live-consumer-done`. */
-const liveBySession = new Map<string, ReturnType<Session['background']>>();
+/** kafka-console-producer with keys (`key:value` lines). */
+const produceKeyed = (session: Session, topicName: string, records: readonly string[]) =>
+  session.tool(
+    tools.producer,
+    ['--topic', topicName, '--reader-property', 'parse.key=true', '--reader-property', 'key.separator=:'],
+    `${records.join('\n')}\n`,
+  );
+
+/**
+ * A console consumer that stays in its group until its 10th record, one per server: `start` runs it
+ * and answers once it has printed the 9 records produced so far; `done` produces the 10th (run C),
+ * after which it commits and leaves, and answers what it printed.
+ */
+function liveConsumer(topicName: string, groupId: string, consumerArgs: readonly string[] = []): Record<'start' | 'done', Step['run']> {
+  const bySession = new Map<string, Background>();
+  return {
+    start: async (session) => {
+      const live = session.background(tools.consumer, [
+        '--topic',
+        topicName,
+        '--group',
+        groupId,
+        ...consumerArgs,
+        '--from-beginning',
+        '--max-messages',
+        '10',
+        '--timeout-ms',
+        '90000',
+        ...consumerFormat,
+      ]);
+      bySession.set(session.name, live);
+      await live.waitForLines(9, 60_000);
+      return { exit: 0, stdout: sortLines(live.lines.map((line) => `${line}\n`).join('')), stderr: '' };
+    },
+    done: async (session) => {
+      const produced = await produceKeyed(session, topicName, runC);
+      const consumer = bySession.get(session.name);
+      if (!consumer) return { exit: -1, stdout: '', stderr: 'the live consumer did not start' };
+      const finished = await consumer.finished(60_000);
+      return { exit: produced.exit + finished.exit, stdout: sortLines(finished.stdout), stderr: produced.stderr + finished.stderr };
+    },
+  };
+}
+
+/** From `groups-live-consumer` to `groups-live-consumer-done`. */
+const live = liveConsumer(topic, liveGroup);
 
 export const steps: readonly Step[] = [
   tool(
@@ -153,68 +203,21 @@ export const steps: readonly Step[] = [
     { kafkaExit: 1 },
   ),
   tool('topics-describe-altered', `kafka-topics --describe --topic ${topic}`, tools.topics, ['--describe', '--topic', topic]),
-  tool('configs-describe', `kafka-configs --entity-type topics --entity-name ${topic} --describe`, tools.configs, [
-    '--entity-type',
-    'topics',
-    '--entity-name',
-    topic,
-    '--describe',
-  ]),
-  tool(
-    'configs-add',
-    `kafka-configs --entity-type topics --entity-name ${topic} --alter --add-config retention.ms=3600000,cleanup.policy=delete`,
-    tools.configs,
-    ['--entity-type', 'topics', '--entity-name', topic, '--alter', '--add-config', 'retention.ms=3600000,cleanup.policy=delete'],
-  ),
-  tool('configs-describe-added', `kafka-configs --entity-type topics --entity-name ${topic} --describe`, tools.configs, [
-    '--entity-type',
-    'topics',
-    '--entity-name',
-    topic,
-    '--describe',
-  ]),
-  tool('configs-delete', `kafka-configs --entity-type topics --entity-name ${topic} --alter --delete-config retention.ms`, tools.configs, [
-    '--entity-type',
-    'topics',
-    '--entity-name',
-    topic,
-    '--alter',
-    '--delete-config',
-    'retention.ms',
-  ]),
-  tool('configs-describe-deleted', `kafka-configs --entity-type topics --entity-name ${topic} --describe`, tools.configs, [
-    '--entity-type',
-    'topics',
-    '--entity-name',
-    topic,
-    '--describe',
-  ]),
-  tool(
-    'configs-add-unknown',
-    `kafka-configs --entity-type topics --entity-name ${topic} --alter --add-config no.such.config=1`,
-    tools.configs,
-    ['--entity-type', 'topics', '--entity-name', topic, '--alter', '--add-config', 'no.such.config=1'],
-    { kafkaExit: 1 },
-  ),
+  topicConfigs('configs-describe', ['--describe']),
+  topicConfigs('configs-add', ['--alter', '--add-config', 'retention.ms=3600000,cleanup.policy=delete']),
+  topicConfigs('configs-describe-added', ['--describe']),
+  topicConfigs('configs-delete', ['--alter', '--delete-config', 'retention.ms']),
+  topicConfigs('configs-describe-deleted', ['--describe']),
+  topicConfigs('configs-add-unknown', ['--alter', '--add-config', 'no.such.config=1'], { kafkaExit: 1 }),
   {
     id: 'produce-keyed',
     command: `kafka-console-producer --topic ${topic} --reader-property parse.key=true --reader-property key.separator=: (6 records)`,
-    run: (session) =>
-      session.tool(
-        tools.producer,
-        ['--topic', topic, '--reader-property', 'parse.key=true', '--reader-property', 'key.separator=:'],
-        `${runA.join('\n')}\n`,
-      ),
+    run: (session) => produceKeyed(session, topic, runA),
   },
   {
     id: 'produce-keyed-later',
     command: `kafka-console-producer --topic ${topic} --reader-property parse.key=true (3 records, later)`,
-    run: (session) =>
-      session.tool(
-        tools.producer,
-        ['--topic', topic, '--reader-property', 'parse.key=true', '--reader-property', 'key.separator=:'],
-        `${runB.join('\n')}\n`,
-      ),
+    run: (session) => produceKeyed(session, topic, runB),
   },
   tool('get-offsets-latest', `kafka-get-offsets --topic ${topic} --time -1`, tools.getOffsets, ['--topic', topic, '--time', '-1']),
   tool('get-offsets-earliest', `kafka-get-offsets --topic ${topic} --time -2`, tools.getOffsets, ['--topic', topic, '--time', '-2']),
@@ -232,23 +235,7 @@ export const steps: readonly Step[] = [
   {
     id: 'groups-live-consumer',
     command: `kafka-console-consumer --topic ${topic} --group ${liveGroup} --from-beginning --max-messages 10 (stays in the group)`,
-    run: async (session) => {
-      const live = session.background(tools.consumer, [
-        '--topic',
-        topic,
-        '--group',
-        liveGroup,
-        '--from-beginning',
-        '--max-messages',
-        '10',
-        '--timeout-ms',
-        '90000',
-        ...consumerFormat,
-      ]);
-      liveBySession.set(session.name, live);
-      await live.waitForLines(9, 60_000);
-      return { exit: 0, stdout: sortLines(live.lines.map((line) => `${line}\n`).join('')), stderr: '' };
-    },
+    run: live.start,
   },
   tool('groups-describe-members', `kafka-consumer-groups --describe --group ${liveGroup} --members`, tools.groups, [
     '--describe',
@@ -285,17 +272,7 @@ export const steps: readonly Step[] = [
   {
     id: 'groups-live-consumer-done',
     command: `kafka-console-producer --topic ${topic} (1 record: the live consumer's 10th, it commits and leaves)`,
-    run: async (session) => {
-      const produced = await session.tool(
-        tools.producer,
-        ['--topic', topic, '--reader-property', 'parse.key=true', '--reader-property', 'key.separator=:'],
-        `${runC.join('\n')}\n`,
-      );
-      const consumer = liveBySession.get(session.name);
-      if (!consumer) return { exit: -1, stdout: '', stderr: 'the live consumer did not start' };
-      const finished = await consumer.finished(60_000);
-      return { exit: produced.exit + finished.exit, stdout: sortLines(finished.stdout), stderr: produced.stderr + finished.stderr };
-    },
+    run: live.done,
   },
   tool('groups-list-state-both', 'kafka-consumer-groups --list --state', tools.groups, ['--list', '--state'], { normalise: sortStdout }),
   tool('groups-reset-dry-run', `kafka-consumer-groups --reset-offsets --group ${group} --topic ${topic} --to-earliest`, tools.groups, [
@@ -412,7 +389,7 @@ export const kip848Topic = 'quickstart-848';
 export const kip848Group = 'quickstart-848-group';
 export const kip848LiveGroup = 'quickstart-848-live';
 const consumerProtocol = ['--consumer-property', 'group.protocol=consumer'];
-const kip848Live = new Map<string, ReturnType<Session['background']>>();
+const kip848Live = liveConsumer(kip848Topic, kip848LiveGroup, consumerProtocol);
 
 /** The header and the lines naming these steps' groups, sorted: other steps' groups live on the same servers. */
 function onlyKip848Groups(result: ToolResult): ToolResult {
@@ -457,12 +434,7 @@ export const kip848Steps: readonly Step[] = [
   {
     id: 'kip848-produce',
     command: `kafka-console-producer --topic ${kip848Topic} --reader-property parse.key=true (9 records)`,
-    run: (session) =>
-      session.tool(
-        tools.producer,
-        ['--topic', kip848Topic, '--reader-property', 'parse.key=true', '--reader-property', 'key.separator=:'],
-        `${[...runA, ...runB].join('\n')}\n`,
-      ),
+    run: (session) => produceKeyed(session, kip848Topic, [...runA, ...runB]),
   },
   tool(
     'kip848-consume',
@@ -500,24 +472,7 @@ export const kip848Steps: readonly Step[] = [
   {
     id: 'kip848-live-consumer',
     command: `kafka-console-consumer --topic ${kip848Topic} --group ${kip848LiveGroup} --consumer-property group.protocol=consumer --max-messages 10 (stays in the group)`,
-    run: async (session) => {
-      const live = session.background(tools.consumer, [
-        '--topic',
-        kip848Topic,
-        '--group',
-        kip848LiveGroup,
-        ...consumerProtocol,
-        '--from-beginning',
-        '--max-messages',
-        '10',
-        '--timeout-ms',
-        '90000',
-        ...consumerFormat,
-      ]);
-      kip848Live.set(session.name, live);
-      await live.waitForLines(9, 60_000);
-      return { exit: 0, stdout: sortLines(live.lines.map((line) => `${line}\n`).join('')), stderr: '' };
-    },
+    run: kip848Live.start,
   },
   tool(
     'kip848-groups-describe-members',
@@ -548,17 +503,7 @@ export const kip848Steps: readonly Step[] = [
   {
     id: 'kip848-live-consumer-done',
     command: `kafka-console-producer --topic ${kip848Topic} (1 record: the live consumer's 10th, it commits and leaves)`,
-    run: async (session) => {
-      const produced = await session.tool(
-        tools.producer,
-        ['--topic', kip848Topic, '--reader-property', 'parse.key=true', '--reader-property', 'key.separator=:'],
-        `${runC.join('\n')}\n`,
-      );
-      const consumer = kip848Live.get(session.name);
-      if (!consumer) return { exit: -1, stdout: '', stderr: 'the live consumer did not start' };
-      const finished = await consumer.finished(60_000);
-      return { exit: produced.exit + finished.exit, stdout: sortLines(finished.stdout), stderr: produced.stderr + finished.stderr };
-    },
+    run: kip848Live.done,
   },
   tool('kip848-groups-describe-left', `kafka-consumer-groups --describe --group ${kip848LiveGroup}`, tools.groups, [
     '--describe',

@@ -5,7 +5,9 @@
  * equal Kafka's, for each Kafka, unless intended-differences.ts lists the difference with its
  * reason. The three servers run each step at the same time; steps run in order. Then the
  * quickstart's produce, consume and group part with two Python clients (confluent-kafka and
- * kafka-python), and admin steps with franz-go, sarama and kafkajs, against the same servers.
+ * kafka-python), and admin steps with franz-go, sarama and kafkajs, against the same servers: each
+ * program's steps on Spool must equal each Kafka's, unless intended-differences.ts lists the
+ * difference too (a row with `client`).
  *
  * After the run, .build/differential-report.md holds every step's normalised results side by side
  * (Kafka 3.9.1 against 4.x too).
@@ -14,18 +16,12 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  kafka3Version,
-  kafka4Version,
-  kafkaCliClasspath,
-  type Session,
-  startSession,
-  type TargetName,
-  type ToolResult,
-} from './differential-targets.js';
+import { kafka3Version, kafka4Version, type Session, startSession, type TargetName, type ToolResult } from './differential-targets.js';
 import { kip848Steps, normalise, steps } from './differential-scenario.js';
+import { canonical, clientRows, expectedClientResults, expectedToolResult, rowName, toolStepRows } from './difference-rows.js';
 import { intendedDifferences } from './intended-differences.js';
 import { buildDir, interopDir } from './support.js';
+import { kafkaCliClasspath } from './tool-runner.js';
 
 const kafkas = [kafka3Version, kafka4Version] as const;
 const targets: readonly TargetName[] = ['spool', ...kafkas.map((version) => `kafka-${version}` as const)];
@@ -58,14 +54,17 @@ async function runStep(step: (typeof steps)[number], name: TargetName): Promise<
 }
 
 describe('interop > differential: Kafka CLI quickstart on Spool vs Apache Kafka', () => {
-  it('every intended difference names a step of the scenario and is in the README table', () => {
+  it('every intended difference names a step of the scenario or a client program and is in the README table', () => {
     const readme = readFileSync(join(interopDir, 'README.md'), 'utf8');
     for (const row of intendedDifferences) {
-      expect(
-        [...steps, ...kip848Steps].map((step) => step.id),
-        row.step,
-      ).toContain(row.step);
-      expect(readme, `README's table of intended differences lacks ${row.step}`).toContain(`| \`${row.step}\` |`);
+      // A client program's steps are known once it has run: its test checks that Kafka's run printed the row's step.
+      if (row.client === undefined)
+        expect(
+          [...steps, ...kip848Steps].map((step) => step.id),
+          row.step,
+        ).toContain(row.step);
+      else expect(Object.keys(clientPrograms), rowName(row)).toContain(row.client);
+      expect(readme, `README's table of intended differences lacks ${rowName(row)}`).toContain(`| \`${rowName(row)}\` |`);
     }
   });
 
@@ -89,9 +88,8 @@ async function compareStep(step: (typeof steps)[number], against: readonly strin
     expect
       .soft(kafka.exit, `Kafka ${version}'s exit status (the scenario's own check): ${kafka.stdout} ${kafka.stderr}`)
       .toBe(step.kafkaExit ?? 0);
-    const rows = intendedDifferences.filter((row) => row.step === step.id && (!row.kafka || row.kafka.includes(version)));
-    const expected = rows.reduce((result, row) => row.spool(result), kafka);
-    expect.soft(spool, `Spool vs Kafka ${version}`).toEqual(expected);
+    const rows = toolStepRows(intendedDifferences, step.id, version);
+    expect.soft(spool, `Spool vs Kafka ${version}`).toEqual(expectedToolResult(rows, kafka));
     if (rows.length > 0)
       expect.soft(spool, `Spool vs Kafka ${version}: the intended difference no longer occurs; remove its row`).not.toEqual(kafka);
   }
@@ -104,28 +102,88 @@ describe('interop > differential: KIP-848 consumers (group.protocol=consumer) wi
 });
 
 /**
+ * The client programs: each prints its steps' results as JSON lines ({"step", "result"}), in an
+ * order that does not depend on timing, and each step's result must be the same on Spool as on each
+ * Kafka it is compared with, unless intended-differences.ts has a row for the program's step.
+ *
  * The produce, consume and group part of the quickstart with the Python clients (python/
- * differential_clients.py, in setup.sh's venv): each prints its steps' results as JSON lines, in an
- * order that does not depend on timing; each step's must be the same on Spool as on each Kafka.
+ * differential_clients.py, in setup.sh's venv); confluent-kafka (librdkafka) with
+ * group.protocol=consumer too, against Kafka 4.x only, which serves KIP-848 by default.
+ *
+ * The admin steps (create a topic with configs, add partitions, alter and describe configs, produce
+ * and consume in a group with commits, list and describe groups, lag, delete offsets, delete records,
+ * list offsets at start, end and by time, delete groups and topics, each also where it must fail)
+ * with three more clients: franz-go (franz/, kgo and kadm), sarama's ClusterAdmin (go/admin.go, the
+ * `admin` command of sarama-interop) and kafkajs (kafkajs/admin.ts). Each has a topic and group of
+ * its own on the same servers.
  */
+interface ClientProgram {
+  /** The program and its arguments against a server. */
+  readonly command: (bootstrap: string) => string[];
+  /** The Kafka releases it is compared with. */
+  readonly against: readonly string[];
+  /** The step a complete run ends with, checked on Kafka. */
+  readonly lastStep?: string;
+}
+
 const python = join(buildDir, 'python-clients', 'bin', 'python');
+const pythonClient = (client: string, against: readonly string[]): ClientProgram => ({
+  command: (bootstrap) => [
+    python,
+    join(interopDir, 'python', 'differential_clients.py'),
+    client,
+    bootstrap,
+    `py-${client}`,
+    `py-${client}-group`,
+  ],
+  against,
+});
 
-function runPythonClient(client: string, session: Session): Promise<Map<string, string>> {
-  if (!existsSync(python)) throw new Error(`${python} is missing: run test/interop/setup.sh`);
-  const program = join(interopDir, 'python', 'differential_clients.py');
-  return runJsonLines([python, program, client, session.bootstrap, `py-${client}`, `py-${client}-group`]);
-}
+const pythonClients: Readonly<Record<string, ClientProgram>> = {
+  confluent: pythonClient('confluent', kafkas),
+  'kafka-python': pythonClient('kafka-python', kafkas),
+  'confluent-consumer-protocol': pythonClient('confluent-consumer-protocol', [kafka4Version]),
+};
 
-/** JSON text with object keys sorted, so that the order a client prints its fields in does not matter. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_, inner: unknown) =>
-    inner && typeof inner === 'object' && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : inner,
-  );
-}
+const adminClients: Readonly<Record<string, ClientProgram>> = {
+  'franz-go': {
+    command: (bootstrap) => [join(buildDir, 'franz-interop'), bootstrap, 'admin-franz', 'admin-franz-group'],
+    against: kafkas,
+    lastStep: 'delete-topics-again',
+  },
+  sarama: {
+    command: (bootstrap) => [
+      join(buildDir, 'sarama-interop'),
+      'admin',
+      '--bootstrap',
+      bootstrap,
+      '--topic',
+      'admin-sarama',
+      '--group',
+      'admin-sarama-group',
+    ],
+    against: kafkas,
+    lastStep: 'delete-topics-again',
+  },
+  kafkajs: {
+    command: (bootstrap) => [
+      process.execPath,
+      '--import',
+      'tsx',
+      join(interopDir, 'kafkajs', 'admin.ts'),
+      bootstrap,
+      'admin-kafkajs',
+      'admin-kafkajs-group',
+    ],
+    against: kafkas,
+    lastStep: 'delete-topics-again',
+  },
+};
 
-/** Runs a client program that prints {"step", "result"} JSON lines: each step's result, and `exit` when the program failed. */
+/** Every client program, by the name intended-differences.ts's rows give in `client`. */
+const clientPrograms: Readonly<Record<string, ClientProgram>> = { ...pythonClients, ...adminClients };
+
+/** Runs a client program: each step's result, and `exit` when the program failed. */
 function runJsonLines([file, ...args]: readonly string[]): Promise<Map<string, string>> {
   return new Promise((resolve) => {
     execFile(file!, args, { timeout: 150_000 }, (error, stdout, stderr) => {
@@ -140,77 +198,39 @@ function runJsonLines([file, ...args]: readonly string[]): Promise<Map<string, s
   });
 }
 
+/** Runs a client program on Spool and on each Kafka it is compared with, and compares (after the intended differences). */
+async function compareClientProgram(client: string, program: ClientProgram): Promise<void> {
+  const executable = program.command('')[0]!;
+  if (!existsSync(executable)) throw new Error(`${executable} is missing: run test/interop/setup.sh`);
+  const byTarget = new Map<TargetName, Map<string, string>>();
+  const names: TargetName[] = ['spool', ...program.against.map((version) => `kafka-${version}` as const)];
+  await Promise.all(names.map(async (name) => byTarget.set(name, await runJsonLines(program.command(sessions.get(name)!.bootstrap)))));
+  clientResults.set(client, byTarget);
+  const spool = byTarget.get('spool')!;
+  for (const version of program.against) {
+    const kafka = byTarget.get(`kafka-${version}`)!;
+    expect.soft(kafka.get('exit') ?? 'ok', `${client} on Kafka ${version} (the program's own check)`).toBe('ok');
+    if (program.lastStep) expect.soft(kafka.has(program.lastStep), `${client} on Kafka ${version} ran every step`).toBe(true);
+    const rows = clientRows(intendedDifferences, client, version);
+    const { expected, unmatched } = expectedClientResults(rows, kafka);
+    expect.soft(unmatched.map(rowName), `intended differences naming a step ${client} did not print on Kafka ${version}`).toEqual([]);
+    expect.soft(Object.fromEntries(spool), `${client}: Spool vs Kafka ${version}`).toEqual(Object.fromEntries(expected));
+    for (const row of rows.filter((row) => !unmatched.includes(row)))
+      expect
+        .soft(spool.get(row.step), `${rowName(row)} vs Kafka ${version}: the intended difference no longer occurs; remove its row`)
+        .not.toEqual(kafka.get(row.step));
+  }
+}
+
 describe('interop > differential: Python clients (produce, consume, group) on Spool vs Apache Kafka', () => {
-  // confluent-kafka (librdkafka) with group.protocol=consumer too: against Kafka 4.x, which serves KIP-848 by default.
-  const clients: Readonly<Record<string, readonly string[]>> = {
-    confluent: kafkas,
-    'kafka-python': kafkas,
-    'confluent-consumer-protocol': [kafka4Version],
-  };
-  for (const [client, against] of Object.entries(clients)) {
-    it(`${client}: every step's result on Spool equals Kafka's`, async () => {
-      const byTarget = new Map<TargetName, Map<string, string>>();
-      const names: TargetName[] = ['spool', ...against.map((version) => `kafka-${version}` as const)];
-      await Promise.all(names.map(async (name) => byTarget.set(name, await runPythonClient(client, sessions.get(name)!))));
-      clientResults.set(client, byTarget);
-      const spool = byTarget.get('spool')!;
-      for (const version of against) {
-        const kafka = byTarget.get(`kafka-${version}`)!;
-        expect.soft(kafka.has('exit') ? kafka.get('exit') : 'ok', `${client} on Kafka ${version} (the program's own check)`).toBe('ok');
-        expect.soft(Object.fromEntries(spool), `${client}: Spool vs Kafka ${version}`).toEqual(Object.fromEntries(kafka));
-      }
-    }, 180_000);
+  for (const [client, program] of Object.entries(pythonClients)) {
+    it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
   }
 });
 
-/**
- * The admin steps (create a topic with configs, add partitions, alter and describe configs, produce
- * and consume in a group with commits, list and describe groups, lag, delete offsets, delete records,
- * list offsets at start, end and by time, delete groups and topics, each also where it must fail)
- * with three more clients, each printing its steps' results as JSON lines: franz-go (franz/, kgo
- * and kadm), sarama's ClusterAdmin (go/admin.go, the `admin` command of sarama-interop) and kafkajs
- * (kafkajs/admin.ts). Each has a topic and group of its own on the same servers; each step's result
- * must be the same on Spool as on each Kafka.
- */
-const adminClients: Readonly<Record<string, (bootstrap: string) => string[]>> = {
-  'franz-go': (bootstrap) => [join(buildDir, 'franz-interop'), bootstrap, 'admin-franz', 'admin-franz-group'],
-  sarama: (bootstrap) => [
-    join(buildDir, 'sarama-interop'),
-    'admin',
-    '--bootstrap',
-    bootstrap,
-    '--topic',
-    'admin-sarama',
-    '--group',
-    'admin-sarama-group',
-  ],
-  kafkajs: (bootstrap) => [
-    process.execPath,
-    '--import',
-    'tsx',
-    join(interopDir, 'kafkajs', 'admin.ts'),
-    bootstrap,
-    'admin-kafkajs',
-    'admin-kafkajs-group',
-  ],
-};
-
 describe('interop > differential: admin steps with franz-go, sarama and kafkajs on Spool vs Apache Kafka', () => {
-  for (const [client, command] of Object.entries(adminClients)) {
-    it(`${client}: every step's result on Spool equals Kafka's`, async () => {
-      const program = command('')[0]!;
-      if (!existsSync(program)) throw new Error(`${program} is missing: run test/interop/setup.sh`);
-      const byTarget = new Map<TargetName, Map<string, string>>();
-      await Promise.all(targets.map(async (name) => byTarget.set(name, await runJsonLines(command(sessions.get(name)!.bootstrap)))));
-      clientResults.set(client, byTarget);
-      const spool = byTarget.get('spool')!;
-      for (const version of kafkas) {
-        const kafka = byTarget.get(`kafka-${version}`)!;
-        expect.soft(kafka.get('exit') ?? 'ok', `${client} on Kafka ${version} (the program's own check)`).toBe('ok');
-        expect.soft(kafka.has('delete-topics-again'), `${client} on Kafka ${version} ran every step`).toBe(true);
-        expect.soft(Object.fromEntries(spool), `${client}: Spool vs Kafka ${version}`).toEqual(Object.fromEntries(kafka));
-      }
-    }, 180_000);
+  for (const [client, program] of Object.entries(adminClients)) {
+    it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
   }
 });
 

@@ -1,23 +1,16 @@
 /**
- * Where Spool answers Kafka's command-line tools differently from Apache Kafka on purpose: the rows
- * differential.test.ts accepts (README "Differential conformance" shows the same table). A row says
- * which step, against which Kafka release, what differs, why, and turns Kafka's normalised result
- * into the one Spool must give: the rest of the step is still compared, and a row whose difference
- * no longer occurs fails the test (remove it). A difference not listed here fails the test.
+ * Where Spool answers Kafka's command-line tools, or a client program's steps, differently from
+ * Apache Kafka on purpose: the rows differential.test.ts accepts (the interop README's "Differential
+ * conformance" shows the same table). A row says which step (with `client`, a client program's step,
+ * by the name it prints), against which Kafka release, what differs, why, and turns Kafka's result
+ * into the one Spool must give (difference-rows.ts): the rest of the step is still compared, and a
+ * row whose difference no longer occurs fails the test (remove it). A difference not listed here
+ * fails the test.
  *
  * Missing features are not listed: a step fails until Spool serves what it needs.
  */
+import type { IntendedDifference } from './difference-rows.js';
 import { kafka3Version, kafka4Version, type ToolResult } from './differential-targets.js';
-
-export interface IntendedDifference {
-  readonly step: string;
-  /** The Kafka releases the row applies to ('3.9.1', '4.4.0'); all when absent. */
-  readonly kafka?: readonly string[];
-  readonly what: string;
-  readonly why: string;
-  /** Kafka's normalised result → Spool's. */
-  readonly spool: (kafka: ToolResult) => ToolResult;
-}
 
 const withoutMinInsyncReplicas = (kafka: ToolResult): ToolResult => ({
   ...kafka,

@@ -12,43 +12,25 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import { kafkaToolsClasspath } from '../../bench/support/kafka-tools.js';
-import { runToEnd } from './clients.js';
+import { buildDir } from './support.js';
+import { useKafkaTools } from './tool-runner.js';
 
 const bootstrap = inject('interopBootstrap');
 const target = inject('interopTarget');
 
-function classpath(): string {
-  const broker = readFileSync(join(import.meta.dirname, '.build', 'kafka-broker.classpath'), 'utf8').trim();
-  return `${kafkaToolsClasspath()}:${broker}`;
-}
+const tools = useKafkaTools(bootstrap, {
+  extraClasspath: readFileSync(join(buildDir, 'kafka-broker.classpath'), 'utf8').trim(),
+});
 
-/** A Kafka tool as its shell script runs it; its stdout, or its stderr too when `failing`. */
-async function tool(mainClass: string, args: readonly string[], failing = false): Promise<string> {
-  const command = [
-    'java',
-    '-Xmx256m',
-    '-Dlog4j.configuration=file:/dev/null',
-    '-cp',
-    classpath(),
-    mainClass,
-    '--bootstrap-server',
-    bootstrap,
-  ];
-  const name = `${mainClass.split('.').pop()} ${args.join(' ')}`;
-  if (!failing) return (await runToEnd([...command, ...args], '', name)).stdout;
-  try {
-    const { stdout, stderr } = await runToEnd([...command, ...args], '', name);
-    return stdout + stderr;
-  } catch (error) {
-    return String(error);
-  }
-}
-
-const topics = (...args: string[]) => tool('org.apache.kafka.tools.TopicCommand', args);
-const configCommand = (failing: boolean, topic: string, args: readonly string[]) =>
-  tool('kafka.admin.ConfigCommand', ['--entity-type', 'topics', '--entity-name', topic, ...args], failing);
-const configs = (topic: string, ...args: string[]) => configCommand(false, topic, args);
+const topics = (...args: string[]) => tools.stdout('org.apache.kafka.tools.TopicCommand', args);
+const configArgs = (topic: string, args: readonly string[]) => ['--entity-type', 'topics', '--entity-name', topic, ...args];
+/** kafka-configs; its stdout. */
+const configs = (topic: string, ...args: string[]) => tools.stdout('kafka.admin.ConfigCommand', configArgs(topic, args));
+/** kafka-configs where it may fail: its stdout and stderr, whatever its exit status. */
+const configsFailing = async (topic: string, ...args: string[]) => {
+  const { stdout, stderr } = await tools.result('kafka.admin.ConfigCommand', configArgs(topic, args));
+  return stdout + stderr;
+};
 
 describe('interop > kafka-topics --config and kafka-configs', () => {
   it('creates with segment and replication configs, describes them with synonyms, adds and deletes configs', async () => {
@@ -86,7 +68,7 @@ describe('interop > kafka-topics --config and kafka-configs', () => {
     expect(altered).toMatch(/min\.insync\.replicas=1 /);
 
     if (target === 'spool') {
-      const refused = await configCommand(true, topic, ['--alter', '--add-config', 'cleanup.policy=compact']);
+      const refused = await configsFailing(topic, '--alter', '--add-config', 'cleanup.policy=compact');
       expect(refused).toMatch(/InvalidConfigurationException: cleanup\.policy="compact" is not supported yet/);
     }
   });

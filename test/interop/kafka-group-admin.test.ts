@@ -7,32 +7,18 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { kafkaToolsClasspath } from '../../bench/support/kafka-tools.js';
-import { runToEnd } from './clients.js';
+import { useKafkaTools } from './tool-runner.js';
 
 const bootstrap = inject('interopBootstrap');
 
-async function tool(mainClass: string, args: readonly string[]): Promise<string> {
-  const command = [
-    'java',
-    '-Xmx512m',
-    '-Dlog4j.configuration=file:/dev/null',
-    '-cp',
-    kafkaToolsClasspath(),
-    mainClass,
-    '--bootstrap-server',
-    bootstrap,
-    ...args,
-  ];
-  return (await runToEnd(command, '', `${mainClass.split('.').pop()} ${args.join(' ')}`)).stdout;
-}
+/** A Kafka tool, as its shell script runs it (`kafka-run-class.sh <class> <args>`); its stdout. */
+const { stdout: tool } = useKafkaTools(bootstrap);
 
 const consumerGroups = (...args: string[]) => tool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', args);
 
 let kafka: Kafka;
 
 beforeAll(() => {
-  kafkaToolsClasspath();
   kafka = new Kafka({ clientId: 'interop-group-admin', brokers: [bootstrap], logLevel: logLevel.NOTHING });
 });
 

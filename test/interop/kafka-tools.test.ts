@@ -16,26 +16,12 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { kafkaToolsClasspath } from '../../bench/support/kafka-tools.js';
-import { runToEnd } from './clients.js';
+import { useKafkaTools } from './tool-runner.js';
 
 const bootstrap = inject('interopBootstrap');
 
 /** A Kafka tool, as its shell script runs it (`kafka-run-class.sh <class> <args>`); its stdout. */
-async function tool(mainClass: string, args: readonly string[]): Promise<string> {
-  const command = [
-    'java',
-    '-Xmx512m',
-    '-Dlog4j.configuration=file:/dev/null',
-    '-cp',
-    kafkaToolsClasspath(),
-    mainClass,
-    '--bootstrap-server',
-    bootstrap,
-    ...args,
-  ];
-  return (await runToEnd(command, '', `${mainClass.split('.').pop()} ${args.join(' ')}`)).stdout;
-}
+const { stdout: tool } = useKafkaTools(bootstrap);
 
 const topics = (...args: string[]) => tool('org.apache.kafka.tools.TopicCommand', args);
 const getOffsets = (...args: string[]) => tool('org.apache.kafka.tools.GetOffsetShell', args);
@@ -62,7 +48,6 @@ let kafka: Kafka;
 let producer: Producer;
 
 beforeAll(async () => {
-  kafkaToolsClasspath(); // built by setup.sh; built here on first use otherwise
   kafka = new Kafka({ clientId: 'interop-kafka-tools', brokers: [bootstrap], logLevel: logLevel.NOTHING });
   producer = kafka.producer();
   await producer.connect();

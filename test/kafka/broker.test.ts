@@ -4,12 +4,11 @@
  */
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../lib/auth.js';
 import { readFileSync } from 'node:fs';
 import { decodeRecordBatch, encodeRecordBatch } from '../../lib/format/index.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
 import { ApiVersions } from '../../lib/kafka/protocol/messages/api-versions.js';
 import { ConsumerGroupHeartbeat } from '../../lib/kafka/protocol/messages/consumer-group-heartbeat.js';
@@ -21,52 +20,17 @@ import { Metadata } from '../../lib/kafka/protocol/messages/metadata.js';
 import { Produce } from '../../lib/kafka/protocol/messages/produce.js';
 import { SaslAuthenticate } from '../../lib/kafka/protocol/messages/sasl-authenticate.js';
 import { SaslHandshake } from '../../lib/kafka/protocol/messages/sasl-handshake.js';
-import type { Log } from '../../lib/log/index.js';
-import { silentLogger } from '../../lib/logger.js';
 import { emfMetrics } from '../../lib/metrics.js';
-import { closeAll, newLog, openTestStores, str, type TestStores } from '../support/logs.js';
-import { embedded } from '../support/stores.js';
+import { newLog, str } from '../support/logs.js';
 import { frame, requestFor, WireClient } from './support/wire-client.js';
+import { useWireHarness, withClientAt } from './support/wire-harness.js';
 
 const require = createRequire(import.meta.url);
 const { Types: CompressionTypes } = require('kafkajs/src/protocol/message/compression/index.js') as { Types: Record<string, number> };
 
-let stores: TestStores;
-let log: Log;
-let listener: KafkaListener;
-
-beforeAll(async () => {
-  stores = await openTestStores(embedded.locations());
-  log = newLog(stores, { defaultPartitions: 2 });
-  listener = await startKafkaListener({
-    log,
-    metadata: stores.metadata,
-    logger: silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    groups: new GroupCoordinator(log, stores.metadata),
-  });
-});
-
-afterAll(async () => {
-  await listener.close();
-  await closeAll([log], [stores]);
-});
+const { stores, log, listener, withClient, listen } = await useWireHarness({ log: { defaultPartitions: 2 } });
 
 const newTopic = () => `kafka-${randomUUID().slice(0, 8)}`;
-
-async function withClient<T>(run: (client: WireClient) => Promise<T>): Promise<T> {
-  return withClientAt(listener.bootstrap, run);
-}
-
-async function withClientAt<T>(bootstrap: string, run: (client: WireClient) => Promise<T>): Promise<T> {
-  const client = await WireClient.open(bootstrap);
-  try {
-    return await run(client);
-  } finally {
-    client.close();
-  }
-}
 
 describe('kafka > ApiVersions', () => {
   it.each([0, 1, 2])('answers v%i with the ranges of every API served', async (version) => {
@@ -435,15 +399,7 @@ describe('kafka > Produce and Fetch', () => {
 describe('kafka > metrics', () => {
   it('counts requests, latency and errors per API, and records produced and fetched, as EMF lines', async () => {
     const lines: Record<string, unknown>[] = [];
-    const own = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      metrics: emfMetrics((line) => lines.push(JSON.parse(line))),
-      host: '127.0.0.1',
-      port: 0,
-      groups: new GroupCoordinator(log, stores.metadata),
-    });
+    const own = await listen({ metrics: emfMetrics((line) => lines.push(JSON.parse(line))) });
     const topic = newTopic();
     await log.createTopic(topic, 1);
     try {
@@ -473,14 +429,7 @@ describe('kafka > metrics', () => {
 
 describe('kafka > shutdown', () => {
   it('answers a pending long-poll when the listener closes, instead of holding shutdown for max_wait_ms', async () => {
-    const own = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      host: '127.0.0.1',
-      port: 0,
-      groups: new GroupCoordinator(log, stores.metadata),
-    });
+    const own = await listen();
     const topic = newTopic();
     await log.createTopic(topic, 1);
     const client = await WireClient.open(own.bootstrap);
@@ -849,15 +798,7 @@ describe('kafka > bad input', () => {
   });
 
   it("answers every pipelined request when they arrive faster than one frame's worth of buffer", async () => {
-    const small = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      host: '127.0.0.1',
-      port: 0,
-      maxRequestBytes: 2048,
-      groups: new GroupCoordinator(log, stores.metadata),
-    });
+    const small = await listen({ maxRequestBytes: 2048 });
     try {
       // ApiVersions v3 with a 1,500-byte client name: twelve of them are 9 times the buffer allowed.
       const name = 'n'.repeat(1500);
@@ -904,15 +845,7 @@ describe('kafka > SASL/PLAIN with API keys', () => {
   it('serves nothing but the handshake before authentication, then what the key permits', async () => {
     const keys = new ApiKeys(stores.metadata, { rootToken: 'root-token' });
     const reader = await keys.create('reader', [{ topics: 'public-*', actions: ['read'] }]);
-    const secured = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      host: '127.0.0.1',
-      port: 0,
-      apiKeys: keys,
-      groups: new GroupCoordinator(log, stores.metadata),
-    });
+    const secured = await listen({ apiKeys: keys });
     const plain = (password: string) => Buffer.from(`\u0000reader\u0000${password}`);
     try {
       const before = await WireClient.open(secured.bootstrap);
@@ -948,16 +881,7 @@ describe('kafka > SASL/PLAIN with API keys', () => {
       { groups: 'mine-*', actions: ['read'] },
     ]);
     const groups = new GroupCoordinator(log, stores.metadata);
-    const secured = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      host: '127.0.0.1',
-      port: 0,
-      apiKeys: keys,
-      groups,
-      groupTimeouts: { initialRebalanceDelayMs: 0 },
-    });
+    const secured = await listen({ apiKeys: keys, groups, groupTimeouts: { initialRebalanceDelayMs: 0 } });
     const suffix = randomUUID().slice(0, 6);
     for (const group of [`mine-${suffix}`, `theirs-${suffix}`]) {
       await log.createTopic(`public-${suffix}`, 1).catch(() => undefined);
@@ -1023,15 +947,7 @@ describe('kafka > SASL/PLAIN with API keys', () => {
   it('authenticates by a SaslHandshake v0 raw token, or SaslAuthenticate v1 and v2 (flexible) with no re-authentication', async () => {
     const keys = new ApiKeys(stores.metadata, { rootToken: 'root-token' });
     const writer = await keys.create('writer', [{ topics: '*', actions: ['read', 'write'] }]);
-    const secured = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      host: '127.0.0.1',
-      port: 0,
-      apiKeys: keys,
-      groups: new GroupCoordinator(log, stores.metadata),
-    });
+    const secured = await listen({ apiKeys: keys });
     const plain = (password: string) => Buffer.from(`\u0000writer\u0000${password}`);
     const served = async (c: WireClient) => (await c.callGenerated(Metadata, 12, { topics: [] })).controllerId;
     try {

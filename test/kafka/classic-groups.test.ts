@@ -7,71 +7,16 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { isLater, type ApiHandler } from '../../lib/kafka/api.js';
 import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
-import { messagePairFor } from '../../lib/kafka/protocol/index.js';
 import type { JoinGroupRequest, JoinGroupResponse } from '../../lib/kafka/protocol/messages/join-group.js';
-import { KafkaReader, KafkaWriter } from '../../lib/kafka/wire.js';
-import { ClassicGroups, type Scheduler } from '../../lib/kafka/classic-groups.js';
-import type { BrokerNode, ClusterView } from '../../lib/kafka/cluster.js';
+import { ClassicGroups } from '../../lib/kafka/classic-groups.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
 import { groupHandlers } from '../../lib/kafka/handlers/groups.js';
 import type { Log } from '../../lib/log/index.js';
+import { api, FakeCluster, ManualClock, node, settle, watch, type Api } from '../support/classic-groups.js';
 import { closeAll, newLog, openTestStores, text, type TestStores } from '../support/logs.js';
 import { embedded, memory, type StoreKind } from '../support/stores.js';
 
-/** Timers that run only when the test moves the clock. */
-class ManualClock implements Scheduler {
-  private nowMs = Date.now();
-  private readonly tasks: { atMs: number; run: () => void; cancelled: boolean }[] = [];
-
-  now(): number {
-    return this.nowMs;
-  }
-
-  schedule(delayMs: number, run: () => void): () => void {
-    const task = { atMs: this.nowMs + delayMs, run, cancelled: false };
-    this.tasks.push(task);
-    return () => void (task.cancelled = true);
-  }
-
-  /** Moves time forward, running each timer due on the way, in order, and what it sets off. */
-  async advance(ms: number): Promise<void> {
-    const until = this.nowMs + ms;
-    for (;;) {
-      await settle();
-      const due = this.tasks.filter((t) => !t.cancelled && t.atMs <= until).sort((a, b) => a.atMs - b.atMs)[0];
-      if (!due) break;
-      this.tasks.splice(this.tasks.indexOf(due), 1);
-      this.nowMs = Math.max(this.nowMs, due.atMs);
-      due.run();
-    }
-    this.nowMs = until;
-    await settle();
-  }
-}
-
-/** Lets store operations (memory adapter: promises only) and what they set off run to the end. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-class FakeCluster implements ClusterView {
-  coordinating = true;
-  readonly clusterId = 'test-cluster';
-  constructor(readonly self: BrokerNode) {}
-  async brokers() {
-    return [this.self];
-  }
-  async coordinatorFor() {
-    return this.self;
-  }
-  async coordinates() {
-    return this.coordinating;
-  }
-}
-
-const node = (nodeId: number): BrokerNode => ({ nodeId, host: `agent-${nodeId}`, port: 9092, rack: null });
 const sessionTimeoutMs = 10_000;
 const rebalanceTimeoutMs = 20_000;
 
@@ -109,37 +54,6 @@ async function setup(kind: StoreKind, partitions = 4) {
   return { stores, log, clock, http, topic, group: `g-${randomUUID().slice(0, 8)}`, agent };
 }
 
-/**
- * The handlers by API name; each call answers once the request completes. Requests and answers go
- * through the served codecs (bytes and back), so a field left out is the schema's default and the
- * answer is what a client of that version reads.
- */
-function api(handlers: ApiHandler<any, any>[]) {
-  const byName = new Map(handlers.map((h) => [h.codec.name, h]));
-  return async (name: string, request: unknown, version: number, clientId = 'test-client'): Promise<any> => {
-    const handler = byName.get(name)!;
-    const pair = messagePairFor(handler.codec.key)!;
-    const flexible = pair.flexibleFrom !== undefined && version >= pair.flexibleFrom;
-    const written = new KafkaWriter(flexible);
-    pair.encodeRequest(written, version, request);
-    const decoded = handler.codec.decodeRequest(new KafkaReader(Buffer.concat(written.finish()), flexible), version);
-    const handled = await handler.handle(decoded, {
-      apiVersion: version,
-      clientId,
-      clientHost: '127.0.0.1',
-      principal: undefined,
-      sasl: { mechanisms: [], mechanism: () => undefined, handshake: () => undefined, authenticate: async () => undefined },
-      signal: new AbortController().signal,
-      connection: {},
-    });
-    const answer = isLater(handled) ? await handled.later : handled;
-    const answered = new KafkaWriter(flexible);
-    handler.codec.encodeResponse(answered, version, answer);
-    return pair.decodeResponse(new KafkaReader(Buffer.concat(answered.finish()), flexible), version);
-  };
-}
-type Api = ReturnType<typeof api>;
-
 function joinRequest(
   group: string,
   memberId: string,
@@ -159,13 +73,6 @@ function joinRequest(
     ],
     ...more,
   };
-}
-
-/** A pending answer, checked without waiting. */
-function watch<T>(promise: Promise<T>) {
-  const state: { value?: T } = {};
-  void promise.then((value) => (state.value = value));
-  return state;
 }
 
 /** Joins as a v5 client does: first without an id (MEMBER_ID_REQUIRED), then with the one given. */

@@ -3,57 +3,22 @@
  * codecs: what Kafka's admin client and kafka-configs send and read.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeys } from '../../lib/auth.js';
-import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
+import { describe, expect, it } from 'vitest';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
 import { AlterOp, ConfigSource, ResourceType } from '../../lib/kafka/handlers/configs.js';
 import { AlterConfigs } from '../../lib/kafka/protocol/messages/alter-configs.js';
 import { CreateTopics } from '../../lib/kafka/protocol/messages/create-topics.js';
 import { DescribeConfigs, type DescribeConfigsResourceResult } from '../../lib/kafka/protocol/messages/describe-configs.js';
 import { IncrementalAlterConfigs } from '../../lib/kafka/protocol/messages/incremental-alter-configs.js';
-import { SaslAuthenticate } from '../../lib/kafka/protocol/messages/sasl-authenticate.js';
-import { SaslHandshake } from '../../lib/kafka/protocol/messages/sasl-handshake.js';
-import { topicConfigKeys, type Log } from '../../lib/log/index.js';
-import { silentLogger } from '../../lib/logger.js';
-import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
-import { embedded } from '../support/stores.js';
-import { WireClient } from './support/wire-client.js';
+import { topicConfigKeys } from '../../lib/log/index.js';
+import { useWireHarness } from './support/wire-harness.js';
 
-let stores: TestStores;
-let log: Log;
-let listener: KafkaListener;
-
-beforeAll(async () => {
-  stores = await openTestStores(embedded.locations());
-  // An agent started with its own default for one config: Kafka's STATIC_BROKER_CONFIG.
-  log = newLog(stores, { topicDefaults: { 'retention.bytes': 1_000_000_000 } });
-  listener = await startKafkaListener({
-    log,
-    metadata: stores.metadata,
-    logger: silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    groups: new GroupCoordinator(log, stores.metadata),
-  });
-});
-
-afterAll(async () => {
-  await listener.close();
-  await closeAll([log], [stores]);
+// An agent started with its own default for one config: Kafka's STATIC_BROKER_CONFIG.
+const { stores, log, listener, withClient, withKey } = await useWireHarness({
+  log: { topicDefaults: { 'retention.bytes': 1_000_000_000 } },
 });
 
 const newTopic = () => `configs-${randomUUID().slice(0, 8)}`;
-
-async function withClient<T>(run: (client: WireClient) => Promise<T>): Promise<T> {
-  const client = await WireClient.open(listener.bootstrap);
-  try {
-    return await run(client);
-  } finally {
-    client.close();
-  }
-}
 
 const describeTopic = (topic: string, version = 4, keys: string[] | null = null) =>
   withClient((c) =>
@@ -407,24 +372,9 @@ describe('kafka > AlterConfigs and IncrementalAlterConfigs', () => {
   });
 
   it('needs admin on the topic: TOPIC_AUTHORIZATION_FAILED for a key that may only read, and nothing changes', async () => {
-    const keys = new ApiKeys(stores.metadata);
-    const reader = await keys.create('reader', [{ topics: 'configs-*', actions: ['read'] }]);
-    const secured = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      host: '127.0.0.1',
-      port: 0,
-      apiKeys: keys,
-      groups: new GroupCoordinator(log, stores.metadata),
-    });
     const topic = newTopic();
     await log.createTopic(topic, 1);
-    const c = await WireClient.open(secured.bootstrap);
-    try {
-      expect((await c.callGenerated(SaslHandshake, 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
-      const auth = await c.callGenerated(SaslAuthenticate, 1, { authBytes: Buffer.from(`\u0000reader\u0000${reader.key}`) });
-      expect(auth.errorCode).toBe(0);
+    await withKey('reader', [{ topics: 'configs-*', actions: ['read'] }], async (c) => {
       const altered = await c.callGenerated(AlterConfigs, 1, {
         resources: [{ resourceType: ResourceType.TOPIC, resourceName: topic, configs: [{ name: 'retention.ms', value: '1000' }] }],
         validateOnly: false,
@@ -435,9 +385,6 @@ describe('kafka > AlterConfigs and IncrementalAlterConfigs', () => {
       });
       expect(described.results[0]).toMatchObject({ errorCode: 0, configs: [{ name: 'retention.ms', value: '604800000' }] });
       expect((await log.requireTopic(topic)).config['retention.ms']).toBe(604_800_000);
-    } finally {
-      c.close();
-      await secured.close();
-    }
+    });
   });
 });

@@ -10,7 +10,6 @@ import { groupPk } from '../../lib/keys.js';
 import { liveCount } from '../../lib/groups/ownership.js';
 import { ConsumerGroups } from '../../lib/kafka/consumer-groups.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
-import { encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
 import type { Scheduler } from '../../lib/kafka/groups/group.js';
 import { ConsumerGroupDescribe } from '../../lib/kafka/protocol/messages/consumer-group-describe.js';
 import {
@@ -18,12 +17,10 @@ import {
   type ConsumerGroupHeartbeatRequest,
   type TopicPartitions,
 } from '../../lib/kafka/protocol/messages/consumer-group-heartbeat.js';
-import { JoinGroup } from '../../lib/kafka/protocol/messages/join-group.js';
 import { OffsetCommit } from '../../lib/kafka/protocol/messages/offset-commit.js';
 import { OffsetFetch } from '../../lib/kafka/protocol/messages/offset-fetch.js';
-import { SyncGroup } from '../../lib/kafka/protocol/messages/sync-group.js';
 import type { Encodable } from '../../lib/kafka/protocol/runtime.js';
-import { useWireHarness } from './support/wire-harness.js';
+import { joinGroupV9, stableClassicMember, useWireHarness } from './support/wire-harness.js';
 
 const kafka = await useWireHarness({ log: { defaultPartitions: 2 }, listener: { groupTimeouts: { initialRebalanceDelayMs: 0 } } });
 const { stores, log, groups: http, listener } = kafka;
@@ -156,31 +153,12 @@ describe('kafka > consumer groups (KIP-848)', () => {
     const topic = await newTopic(1);
     const group = unique('g');
     expect((await join(group, 'm', [topic.name])).errorCode).toBe(0);
-    const classic = (memberId: string) =>
-      client.callGenerated(JoinGroup, 9, {
-        groupId: group,
-        sessionTimeoutMs: 10_000,
-        rebalanceTimeoutMs: 10_000,
-        memberId,
-        protocolType: 'consumer',
-        protocols: [{ name: 'range', metadata: encodeSubscription({ topics: [topic.name] }) }],
-        reason: null,
-      });
+    const classic = (memberId: string) => joinGroupV9(client, group, memberId, [topic.name]);
     expect((await classic('')).errorCode).toBe(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL);
     // Once the consumer-protocol member has left, a classic member may take the group.
     expect((await beat(group, 'm', -1)).errorCode).toBe(0);
-    const first = await classic('');
-    expect(first.errorCode).toBe(KafkaErrors.MEMBER_ID_REQUIRED);
-    const joined = await classic(first.memberId);
+    const { joined, synced } = await stableClassicMember(client, group, topic.name, 1);
     expect(joined.errorCode).toBe(0);
-    const synced = await client.callGenerated(SyncGroup, 5, {
-      groupId: group,
-      generationId: joined.generationId,
-      memberId: joined.memberId,
-      protocolType: 'consumer',
-      protocolName: 'range',
-      assignments: [{ memberId: joined.memberId, assignment: encodeAssignment({ partitions: [{ topic: topic.name, partitions: [0] }] }) }],
-    });
     expect(synced.errorCode).toBe(0);
     // … and then a consumer-protocol member may not.
     expect((await join(group, 'n', [topic.name])).errorCode).toBe(KafkaErrors.GROUP_ID_NOT_FOUND);

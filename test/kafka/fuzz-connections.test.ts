@@ -7,17 +7,13 @@
  * its RSS stays within a bound.
  */
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
-import type { Log } from '../../lib/log/index.js';
-import { silentLogger } from '../../lib/logger.js';
+import { describe, expect, it } from 'vitest';
 import { KafkaWriter } from '../../lib/kafka/wire.js';
-import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { memory } from '../support/stores.js';
 import { fuzzTargets, nthInput } from './fuzz/inputs.js';
 import { seeded } from './protocol/samples.js';
 import { frame, splitHostPort, WireClient } from './support/wire-client.js';
+import { useWireHarness } from './support/wire-harness.js';
 
 const seed = 20261205;
 /** A fuzzed connection neither answered nor closed by then hangs. */
@@ -27,28 +23,7 @@ const connectionsPerBatch = 50;
 /** Largest frame the listener accepts here. */
 const maxRequestBytes = 1024 * 1024;
 
-let stores: TestStores;
-let log: Log;
-let listener: KafkaListener;
-
-beforeAll(async () => {
-  stores = await openTestStores(memory.locations());
-  log = newLog(stores, { defaultPartitions: 1 });
-  listener = await startKafkaListener({
-    log,
-    metadata: stores.metadata,
-    logger: silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    maxRequestBytes,
-    groups: new GroupCoordinator(log, stores.metadata),
-  });
-});
-
-afterAll(async () => {
-  await listener.close();
-  await closeAll([log], [stores]);
-});
+const { listener } = await useWireHarness({ stores: memory, log: { defaultPartitions: 1 }, listener: { maxRequestBytes } });
 
 type Outcome = 'answered' | 'closed' | 'hang';
 

@@ -116,7 +116,15 @@ describe('kafka > fuzzing the decoders', () => {
 
   it('would report a decoder that throws something else, or allocates from an untrusted count', () => {
     const fake = (decodeRequest: (r: KafkaReader) => unknown): FuzzTarget => ({
-      codec: { key: 9999, name: 'Fake', minVersion: 0, maxVersion: 0, decodeRequest, encodeResponse: () => undefined },
+      codec: {
+        key: 9999,
+        name: 'Fake',
+        minVersion: 0,
+        maxVersion: 0,
+        decodeRequest,
+        encodeResponse: () => undefined,
+        errorResponse: () => ({}),
+      },
       version: 0,
       flexible: false,
       label: 'Fake v0',

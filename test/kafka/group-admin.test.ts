@@ -6,60 +6,30 @@
  * admin APIs DeleteGroups and OffsetDelete with Kafka's error codes.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeys } from '../../lib/auth.js';
+import { describe, expect, it } from 'vitest';
+import type { Permission } from '../../lib/auth.js';
 import { SpoolError } from '../../lib/errors.js';
-import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { type KafkaListener, startKafkaListener } from '../../lib/kafka/broker.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
-import { encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
+import { encodeAssignment } from '../../lib/kafka/groups/consumer-protocol.js';
 import { DeleteGroups } from '../../lib/kafka/protocol/messages/delete-groups.js';
 import { DescribeGroups } from '../../lib/kafka/protocol/messages/describe-groups.js';
 import { FindCoordinator } from '../../lib/kafka/protocol/messages/find-coordinator.js';
 import { Heartbeat } from '../../lib/kafka/protocol/messages/heartbeat.js';
-import { JoinGroup } from '../../lib/kafka/protocol/messages/join-group.js';
 import { LeaveGroup } from '../../lib/kafka/protocol/messages/leave-group.js';
 import { ListGroups } from '../../lib/kafka/protocol/messages/list-groups.js';
 import { OffsetCommit } from '../../lib/kafka/protocol/messages/offset-commit.js';
 import { OffsetDelete } from '../../lib/kafka/protocol/messages/offset-delete.js';
 import { OffsetFetch } from '../../lib/kafka/protocol/messages/offset-fetch.js';
-import { SaslAuthenticate } from '../../lib/kafka/protocol/messages/sasl-authenticate.js';
-import { SaslHandshake } from '../../lib/kafka/protocol/messages/sasl-handshake.js';
 import { SyncGroup } from '../../lib/kafka/protocol/messages/sync-group.js';
 import { ZERO_UUID } from '../../lib/kafka/protocol/runtime.js';
-import type { Log } from '../../lib/log/index.js';
-import { silentLogger } from '../../lib/logger.js';
-import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
-import { embedded } from '../support/stores.js';
-import { WireClient } from './support/wire-client.js';
+import { joinGroupV9, stableClassicMember, useWireHarness } from './support/wire-harness.js';
 
-let stores: TestStores;
-let log: Log;
-let http: GroupCoordinator;
-let listener: KafkaListener;
-let client: WireClient;
-
-beforeAll(async () => {
-  stores = await openTestStores(embedded.locations());
-  log = newLog(stores, { defaultPartitions: 2 });
-  http = new GroupCoordinator(log, stores.metadata);
-  listener = await startKafkaListener({
-    log,
-    metadata: stores.metadata,
-    logger: silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    groups: http,
-    groupTimeouts: { initialRebalanceDelayMs: 0, minSessionTimeoutMs: 1000 },
-  });
-  client = await WireClient.open(listener.bootstrap);
+const kafka = await useWireHarness({
+  log: { defaultPartitions: 2 },
+  listener: { groupTimeouts: { initialRebalanceDelayMs: 0, minSessionTimeoutMs: 1000 } },
 });
-
-afterAll(async () => {
-  client.close();
-  await listener.close();
-  await closeAll([log], [stores]);
-});
+const { log, groups: http, listener, withKey } = kafka;
+const client = await kafka.connect();
 
 const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
@@ -70,31 +40,7 @@ async function newTopic(partitions = 2): Promise<{ name: string; id: string }> {
 }
 
 /** One consumer joined (v9, as a Kafka 4.x client: MEMBER_ID_REQUIRED first) and synced, owning every partition. */
-async function stableMember(group: string, topic: string, partitions = 2) {
-  const join = (memberId: string) =>
-    client.callGenerated(JoinGroup, 9, {
-      groupId: group,
-      sessionTimeoutMs: 10_000,
-      rebalanceTimeoutMs: 10_000,
-      memberId,
-      protocolType: 'consumer',
-      protocols: [{ name: 'range', metadata: encodeSubscription({ topics: [topic] }) }],
-      reason: 'starting',
-    });
-  const first = await join('');
-  expect(first.errorCode).toBe(KafkaErrors.MEMBER_ID_REQUIRED);
-  const joined = await join(first.memberId);
-  const assignment = encodeAssignment({ partitions: [{ topic, partitions: [...Array(partitions).keys()] }] });
-  const synced = await client.callGenerated(SyncGroup, 5, {
-    groupId: group,
-    generationId: joined.generationId,
-    memberId: joined.memberId,
-    protocolType: 'consumer',
-    protocolName: 'range',
-    assignments: [{ memberId: joined.memberId, assignment }],
-  });
-  return { joined, synced, memberId: joined.memberId, generationId: joined.generationId };
-}
+const stableMember = (group: string, topic: string, partitions = 2) => stableClassicMember(client, group, topic, partitions, 'starting');
 
 const commitV9 = (group: string, memberId: string, generation: number, topic: string, offset: number, partitionIndex = 0) =>
   client.callGenerated(OffsetCommit, 9, {
@@ -140,16 +86,7 @@ describe('kafka > groups > JoinGroup v9, SyncGroup v5, Heartbeat v4, LeaveGroup 
   it('answers the protocol type and name, never skips the assignment, and refuses a SyncGroup naming another protocol', async () => {
     const { name: topic } = await newTopic();
     const group = unique('g');
-    const join = (memberId: string) =>
-      client.callGenerated(JoinGroup, 9, {
-        groupId: group,
-        sessionTimeoutMs: 10_000,
-        rebalanceTimeoutMs: 10_000,
-        memberId,
-        protocolType: 'consumer',
-        protocols: [{ name: 'range', metadata: encodeSubscription({ topics: [topic] }) }],
-        reason: 'rejoining after a test',
-      });
+    const join = (memberId: string) => joinGroupV9(client, group, memberId, [topic], 'rejoining after a test');
     const memberId = (await join('')).memberId;
     const joined = await join(memberId);
     expect(joined).toMatchObject({
@@ -395,33 +332,18 @@ describe('kafka > groups > OffsetCommit v9', () => {
 
 describe('kafka > groups > admin ACLs', () => {
   it('needs delete on the group for DeleteGroups and OffsetDelete (GROUP_AUTHORIZATION_FAILED), and read on each topic', async () => {
-    const keys = new ApiKeys(stores.metadata);
     const suffix = randomUUID().slice(0, 6);
-    const operator = await keys.create('operator', [
-      { topics: `open-${suffix}`, actions: ['read'] },
-      { groups: `ops-${suffix}-*`, actions: ['delete'] },
-      { groups: `ro-${suffix}-*`, actions: ['read'] },
-    ]);
-    const secured = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      host: '127.0.0.1',
-      port: 0,
-      apiKeys: keys,
-      groups: http,
-    });
     const [open, closed] = [`open-${suffix}`, `closed-${suffix}`];
     for (const topic of [open, closed]) await log.createTopic(topic, 1);
     const [deletable, readOnly] = [`ops-${suffix}-a`, `ro-${suffix}-a`];
     for (const group of [deletable, readOnly])
       await http.commit(group, { offsets: [open, closed].map((topic) => ({ topic, partition: 0, offset: 1 })) });
-    const c = await WireClient.open(secured.bootstrap);
-    try {
-      expect((await c.callGenerated(SaslHandshake, 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
-      expect(
-        (await c.callGenerated(SaslAuthenticate, 1, { authBytes: Buffer.from(`\u0000operator\u0000${operator.key}`) })).errorCode,
-      ).toBe(0);
+    const grants: Permission[] = [
+      { topics: open, actions: ['read'] },
+      { groups: `ops-${suffix}-*`, actions: ['delete'] },
+      { groups: `ro-${suffix}-*`, actions: ['read'] },
+    ];
+    await withKey('operator', grants, async (c) => {
       const offsetDelete = (groupId: string) =>
         c.callGenerated(OffsetDelete, 0, {
           groupId,
@@ -434,9 +356,6 @@ describe('kafka > groups > admin ACLs', () => {
       const results = (await c.callGenerated(DeleteGroups, 3, { groupsNames: [readOnly, deletable] })).results;
       expect(results.map((r) => r.errorCode)).toEqual([KafkaErrors.GROUP_AUTHORIZATION_FAILED, 0]);
       expect((await http.offsets(readOnly)).length).toBe(2);
-    } finally {
-      c.close();
-      await secured.close();
-    }
+    });
   });
 });

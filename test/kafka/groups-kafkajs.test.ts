@@ -5,39 +5,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { describe, expect, it } from 'vitest';
 import { groupPk } from '../../lib/keys.js';
-import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
-import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
-import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
-import { embedded } from '../support/stores.js';
+import { useWireHarness } from './support/wire-harness.js';
 
-let stores: TestStores;
-let log: Log;
-let http: GroupCoordinator;
-let listener: KafkaListener;
-
-beforeAll(async () => {
-  stores = await openTestStores(embedded.locations());
-  log = newLog(stores);
-  http = new GroupCoordinator(log, stores.metadata);
-  listener = await startKafkaListener({
-    log,
-    metadata: stores.metadata,
+const harness = await useWireHarness({
+  listener: {
     logger: process.env.DEBUG_E2E ? { log: (level, message, fields) => console.log(level, message, JSON.stringify(fields)) } : silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    groups: http,
     groupTimeouts: { initialRebalanceDelayMs: 300, minSessionTimeoutMs: 1000 },
-  });
+  },
 });
-
-afterAll(async () => {
-  await listener.close();
-  await closeAll([log], [stores]);
-});
+const { stores, log, groups: http, listener } = harness;
 
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

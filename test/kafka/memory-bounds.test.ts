@@ -6,15 +6,11 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../lib/auth.js';
-import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
 import { apiVersionsHandler } from '../../lib/kafka/handlers/metadata.js';
 import { KafkaServer, maxUnauthenticatedFrameBytes } from '../../lib/kafka/server.js';
-import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
-import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
-import { embedded } from '../support/stores.js';
 import { frame, splitHostPort } from './support/wire-client.js';
+import { startWireHarness } from './support/wire-harness.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -59,22 +55,10 @@ function paddedApiVersions(correlationId: number, bytes: number): Buffer {
 
 describe('kafka > memory held for clients', () => {
   it("closes an unauthenticated connection that declares a frame over 512 KiB, before reading it; an authenticated limit is the listener's", async () => {
-    const stores: TestStores = await openTestStores(embedded.locations());
-    const log: Log = newLog(stores);
-    const keys = new ApiKeys(stores.metadata);
-    const listener: KafkaListener = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      host: '127.0.0.1',
-      port: 0,
-      groups: new GroupCoordinator(log, stores.metadata),
-      apiKeys: keys,
-    });
-    cleanup.push(async () => {
-      await listener.close();
-      await closeAll([log], [stores]);
-    });
+    const kafka = await startWireHarness();
+    cleanup.push(() => kafka.close());
+    const listener = await kafka.listen({ apiKeys: new ApiKeys(kafka.stores.metadata) });
+    cleanup.push(() => listener.close());
     // Ten clients each declaring a 99 MB frame (the reproduction): each closed at once, nothing buffered.
     const sockets = await Promise.all(Array.from({ length: 10 }, () => open(listener.bootstrap)));
     for (const socket of sockets) {

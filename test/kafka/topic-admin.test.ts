@@ -4,10 +4,7 @@
  * DescribeTopicPartitions, as Kafka's admin client and CLI tools send them.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKeys } from '../../lib/auth.js';
-import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { startKafkaListener, type KafkaListener } from '../../lib/kafka/broker.js';
+import { describe, expect, it } from 'vitest';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
 import { ConfigSource } from '../../lib/kafka/handlers/configs.js';
 import { CreatePartitions } from '../../lib/kafka/protocol/messages/create-partitions.js';
@@ -19,47 +16,12 @@ import { DescribeLogDirs } from '../../lib/kafka/protocol/messages/describe-log-
 import { DescribeTopicPartitions } from '../../lib/kafka/protocol/messages/describe-topic-partitions.js';
 import { Fetch } from '../../lib/kafka/protocol/messages/fetch.js';
 import { ListOffsets } from '../../lib/kafka/protocol/messages/list-offsets.js';
-import { SaslAuthenticate } from '../../lib/kafka/protocol/messages/sasl-authenticate.js';
-import { SaslHandshake } from '../../lib/kafka/protocol/messages/sasl-handshake.js';
 import { ZERO_UUID } from '../../lib/kafka/protocol/runtime.js';
-import type { Log } from '../../lib/log/index.js';
-import { silentLogger } from '../../lib/logger.js';
-import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
-import { embedded } from '../support/stores.js';
-import { WireClient } from './support/wire-client.js';
+import { useWireHarness } from './support/wire-harness.js';
 
-let stores: TestStores;
-let log: Log;
-let listener: KafkaListener;
-
-beforeAll(async () => {
-  stores = await openTestStores(embedded.locations());
-  log = newLog(stores, { topicDefaults: { 'retention.bytes': 1_000_000_000 } });
-  listener = await startKafkaListener({
-    log,
-    metadata: stores.metadata,
-    logger: silentLogger,
-    host: '127.0.0.1',
-    port: 0,
-    groups: new GroupCoordinator(log, stores.metadata),
-  });
-});
-
-afterAll(async () => {
-  await listener.close();
-  await closeAll([log], [stores]);
-});
+const { log, listener, withClient, withKey } = await useWireHarness({ log: { topicDefaults: { 'retention.bytes': 1_000_000_000 } } });
 
 const newTopic = () => `admin-${randomUUID().slice(0, 8)}`;
-
-async function withClient<T>(run: (client: WireClient) => Promise<T>): Promise<T> {
-  const client = await WireClient.open(listener.bootstrap);
-  try {
-    return await run(client);
-  } finally {
-    client.close();
-  }
-}
 
 const createTopic = (
   name: string,
@@ -383,24 +345,10 @@ describe('kafka > DescribeTopicPartitions', () => {
 
 describe('kafka > topic administration permissions', () => {
   it('a key that may only read gets TOPIC_AUTHORIZATION_FAILED / CLUSTER_AUTHORIZATION_FAILED, and nothing changes', async () => {
-    const keys = new ApiKeys(stores.metadata);
-    const reader = await keys.create('reader', [{ topics: 'admin-*', actions: ['read'] }]);
-    const secured = await startKafkaListener({
-      log,
-      metadata: stores.metadata,
-      logger: silentLogger,
-      host: '127.0.0.1',
-      port: 0,
-      apiKeys: keys,
-      groups: new GroupCoordinator(log, stores.metadata),
-    });
     const topic = newTopic();
     await log.createTopic(topic, 1);
     await produce(topic, 3);
-    const c = await WireClient.open(secured.bootstrap);
-    try {
-      expect((await c.callGenerated(SaslHandshake, 1, { mechanism: 'PLAIN' })).errorCode).toBe(0);
-      expect((await c.callGenerated(SaslAuthenticate, 1, { authBytes: Buffer.from(`\u0000reader\u0000${reader.key}`) })).errorCode).toBe(0);
+    await withKey('reader', [{ topics: 'admin-*', actions: ['read'] }], async (c) => {
       const grown = await c.callGenerated(CreatePartitions, 3, { topics: [{ name: topic, count: 2, assignments: null }] });
       expect(grown.results[0]!.errorCode).toBe(KafkaErrors.TOPIC_AUTHORIZATION_FAILED);
       const deleted = await c.callGenerated(DeleteRecords, 2, {
@@ -416,9 +364,6 @@ describe('kafka > topic administration permissions', () => {
       expect(described.topics[0]).toMatchObject({ name: topic, errorCode: KafkaErrors.NONE });
       expect((await log.requireTopic(topic)).partitions).toBe(1);
       expect(await log.offsetRange(topic, 0)).toEqual({ earliest: 0, latest: 3 });
-    } finally {
-      c.close();
-      await secured.close();
-    }
+    });
   });
 });

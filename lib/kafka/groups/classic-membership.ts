@@ -10,6 +10,14 @@
  *   error that ended it (failJoin, failSync in group.ts).
  * - A member waiting in JoinGroup or SyncGroup cannot heartbeat, so its session does not end while it
  *   waits (Kafka's rule).
+ *
+ * Static members (KIP-345, test/kafka/static-membership.test.ts), as Kafka's coordinator:
+ * - A group instance id belongs to at most one member. A request naming an instance id must come from
+ *   the member that holds it (else FENCED_INSTANCE_ID, or UNKNOWN_MEMBER_ID for an unknown instance).
+ * - A known instance joining without a member id (restarted) takes the member's place under a new id,
+ *   assignment kept; in a Stable group whose chosen protocol stays, without a rebalance (written first).
+ * - A static member that does not join a rebalance stays in the group (it may be restarting) until
+ *   its session runs out; a dynamic one is out at the rebalance timeout.
  */
 import { randomUUID } from 'node:crypto';
 import type { JoinGroupRequest, JoinGroupRequestProtocol as GroupProtocol, JoinGroupResponse } from '../protocol/messages/join-group.js';
@@ -21,13 +29,16 @@ import { isDead, transition } from './classic-state.js';
 import type { CommitCheck } from './offsets.js';
 import {
   checkGroupId,
+  errorJoin,
   errorMessage,
   failJoin,
   failSync,
   GroupRefusal,
   memberOf,
   notCoordinator,
+  staticMemberId,
   unknownMember,
+  validateMember,
   type ClientInfo,
   type Group,
   type GroupContext,
@@ -87,30 +98,42 @@ export class ClassicMembership implements CommitCheck {
     const group = await this.context.group(request.groupId);
     if (group.phase === 'Empty') await this.store.refuseIfHeldByOther(group);
     if (isDead(group)) throw notCoordinator(group.id); // lost while the store was read
-    const existing = request.memberId === '' ? undefined : group.members.get(request.memberId);
-    if (request.memberId !== '' && existing === undefined && !group.pending.has(request.memberId))
-      throw unknownMember(group, request.memberId);
     if (!supports(group, request.protocolType, request.protocols, request.memberId)) {
       throw new GroupRefusal(
         KafkaErrors.INCONSISTENT_GROUP_PROTOCOL,
         `group ${group.id} shares no protocol with this member (${request.protocols.map((p) => p.name).join(', ')})`,
       );
     }
-    if (request.memberId === '') {
-      const memberId = `${client.clientId || 'member'}-${randomUUID()}`;
-      // v4+: the member must come back with its id, so a lost answer never leaves a ghost member behind.
-      if (version >= 4) {
-        this.addPending(group, memberId, request.sessionTimeoutMs);
-        throw new GroupRefusal(KafkaErrors.MEMBER_ID_REQUIRED, `join group ${group.id} again with member id ${memberId}`, memberId);
-      }
-      return this.addMember(group, memberId, request, client);
-    }
-    if (existing === undefined) {
-      group.pending.get(request.memberId)!();
+    if (request.memberId === '') return this.joinNew(group, request, client, version);
+    const cancelPending = request.groupInstanceId === null ? group.pending.get(request.memberId) : undefined;
+    if (cancelPending) {
+      cancelPending();
       group.pending.delete(request.memberId);
       return this.addMember(group, request.memberId, request, client);
     }
-    return this.rejoin(group, existing, request, client);
+    return this.rejoin(group, validateMember(group, request.memberId, request.groupInstanceId), request, client);
+  }
+
+  /**
+   * A member without an id. A static one (group instance id) gets its id at once (Kafka asks only
+   * dynamic members to come back with one): a new instance joins, a known one takes its previous
+   * incarnation's place. A dynamic one joining with v4+ must come back with the id it is given, so a
+   * lost answer never leaves a ghost member behind.
+   */
+  private joinNew(group: Group, request: JoinGroupRequest, client: ClientInfo, version: number): Promise<JoinGroupResponse> {
+    const instanceId = request.groupInstanceId;
+    if (instanceId !== null) {
+      const memberId = `${instanceId}-${randomUUID()}`;
+      const previous = staticMemberId(group, instanceId);
+      if (previous !== undefined) return this.replaceStaticMember(group, group.members.get(previous)!, memberId, request, version);
+      return this.addMember(group, memberId, request, client);
+    }
+    const memberId = `${client.clientId || 'member'}-${randomUUID()}`;
+    if (version >= 4) {
+      this.addPending(group, memberId, request.sessionTimeoutMs);
+      throw new GroupRefusal(KafkaErrors.MEMBER_ID_REQUIRED, `join group ${group.id} again with member id ${memberId}`, memberId);
+    }
+    return this.addMember(group, memberId, request, client);
   }
 
   private addMember(group: Group, memberId: string, request: JoinGroupRequest, client: ClientInfo): Promise<JoinGroupResponse> {
@@ -153,7 +176,6 @@ export class ClassicMembership implements CommitCheck {
       member.protocols = request.protocols;
       member.sessionTimeoutMs = request.sessionTimeoutMs;
       member.rebalanceTimeoutMs = request.rebalanceTimeoutMs;
-      member.groupInstanceId = request.groupInstanceId;
       member.clientId = client.clientId;
       member.clientHost = client.clientHost;
     };
@@ -186,6 +208,117 @@ export class ClassicMembership implements CommitCheck {
       case 'Dead':
         throw notCoordinator(group.id);
     }
+  }
+
+  /**
+   * Kafka's updateStaticMemberAndRebalance: a static member's next incarnation (it restarted, and
+   * joins with its instance id and no member id) takes the member's place under `newId` — its
+   * assignment, client and join time kept — and the old id is fenced (its waiting requests, and any
+   * it sends later with the instance id, are answered FENCED_INSTANCE_ID). In a Stable group whose
+   * chosen protocol stays the same, there is no rebalance: the swap is written, then answered with
+   * the current generation. Otherwise the group rebalances (in CompletingRebalance always: the
+   * leader may be assigning to the old id).
+   */
+  private replaceStaticMember(
+    group: Group,
+    member: Member,
+    newId: string,
+    request: JoinGroupRequest,
+    version: number,
+  ): Promise<JoinGroupResponse> {
+    const oldId = member.id;
+    const previousLeader = group.leader;
+    const previous = {
+      protocols: member.protocols,
+      sessionTimeoutMs: member.sessionTimeoutMs,
+      rebalanceTimeoutMs: member.rebalanceTimeoutMs,
+    };
+    failJoin(member, KafkaErrors.FENCED_INSTANCE_ID);
+    failSync(member, KafkaErrors.FENCED_INSTANCE_ID);
+    renameMember(group, oldId, newId);
+    member.protocols = request.protocols;
+    member.sessionTimeoutMs = request.sessionTimeoutMs;
+    member.rebalanceTimeoutMs = request.rebalanceTimeoutMs;
+    this.renewSession(member);
+    this.context.logger?.log('info', 'kafka group static member replaced', {
+      group: group.id,
+      group_instance_id: member.groupInstanceId,
+      old_member: oldId,
+      member: newId,
+      state: group.phase,
+    });
+    const answer = awaitJoin(member); // it counts as joined should a rebalance begin before it is answered
+    const reason = `static member ${newId} (instance ${member.groupInstanceId}) replaced ${oldId}${request.reason ? `: ${request.reason}` : ''}`;
+    switch (group.phase) {
+      case 'Stable':
+        if (chooseProtocol(group) === group.protocol) {
+          member.metadata = member.protocols.find((p) => p.name === group.protocol)!.metadata;
+          const generation = group.generation;
+          const current = () => group.phase === 'Stable' && group.generation === generation && group.members.get(newId) === member;
+          const revert = () => {
+            renameMember(group, newId, oldId);
+            Object.assign(member, previous);
+          };
+          this.store.enqueue(group, () => this.keepStaticMember(group, member, current, revert, previousLeader, version));
+          return answer;
+        }
+        this.prepareRebalance(group, `${reason}, with protocols that change the group's`);
+        return answer;
+      case 'CompletingRebalance':
+        this.prepareRebalance(group, reason);
+        return answer;
+      case 'PreparingRebalance':
+        this.tryCompleteJoin(group);
+        return answer;
+      case 'Empty': // (an Empty group has no members)
+      case 'Dead':
+        throw notCoordinator(group.id);
+    }
+  }
+
+  /**
+   * Writes a Stable group's static member under its new id, then answers its join with the current
+   * generation: at v9+ a leader learns it leads and is told to skip the assignment (KIP-814: the
+   * group keeps the one it has); before v9 it is named no leader (the previous id stands in), so it
+   * assigns nothing. If the store fails, the swap is undone and the member told to join again.
+   */
+  private async keepStaticMember(
+    group: Group,
+    member: Member,
+    current: () => boolean,
+    revert: () => void,
+    previousLeader: string | null,
+    version: number,
+  ): Promise<void> {
+    if (!current()) return; // a rebalance began meanwhile: the member is in it
+    const assignments = new Map([...group.members.values()].map((m) => [m.id, m.assignment]));
+    try {
+      if (!(await this.store.writeStable(group, group.generation, assignments, current))) return;
+    } catch (error) {
+      this.context.logger?.log('warn', 'kafka group static member could not be written', {
+        group: group.id,
+        member: member.id,
+        message: errorMessage(error),
+      });
+      if (!current()) return;
+      const answer = member.joining;
+      member.joining = undefined;
+      revert();
+      answer?.(errorJoin('', KafkaErrors.COORDINATOR_NOT_AVAILABLE));
+      return;
+    }
+    if (!current() || member.joining === undefined) return;
+    const answer = member.joining;
+    member.joining = undefined;
+    this.renewSession(member);
+    const joined = joinAnswer(group, member);
+    const v9 = version >= 9;
+    answer({
+      ...joined,
+      members: v9 ? joined.members : [],
+      leader: (v9 ? group.leader : previousLeader) ?? '',
+      skipAssignment: v9 && member.id === group.leader,
+    });
   }
 
   private addPending(group: Group, memberId: string, sessionTimeoutMs: number): void {
@@ -243,12 +376,24 @@ export class ClassicMembership implements CommitCheck {
     if (allJoined) this.completeJoin(group);
   }
 
-  /** Members that did not join again are out; the others get the new generation, the leader with everyone's metadata. */
+  /**
+   * Dynamic members that did not join again are out; static ones stay until their session runs out
+   * (Kafka's rule: a restarting static member keeps its place). The members that joined get the new
+   * generation, the leader (one of them) with everyone's metadata. If only static members that have
+   * not joined are left, the rebalance waits another rebalance timeout (or until their sessions end).
+   */
   private completeJoin(group: Group): void {
     group.cancelRebalanceTimer?.();
     group.cancelRebalanceTimer = undefined;
     group.initialJoinUntilMs = undefined;
-    for (const member of [...group.members.values()]) if (member.joining === undefined) this.removeMember(group, member);
+    for (const member of [...group.members.values()])
+      if (member.joining === undefined && member.groupInstanceId === null) this.removeMember(group, member);
+    const joined = [...group.members.values()].filter((m) => m.joining !== undefined);
+    if (group.members.size > 0 && joined.length === 0) {
+      this.context.logger?.log('info', 'kafka group rebalance waits: no member joined again', { group: group.id });
+      this.collectJoins(group);
+      return;
+    }
     const protocol = group.members.size === 0 ? undefined : chooseProtocol(group);
     if (protocol === undefined) {
       // Members changed their protocols while rebalancing until none is common: none of them can be in it.
@@ -267,17 +412,17 @@ export class ClassicMembership implements CommitCheck {
       return;
     }
     group.protocol = protocol;
-    if (group.leader === null || !group.members.has(group.leader)) group.leader = group.members.keys().next().value!;
+    if (group.leader === null || group.members.get(group.leader)?.joining === undefined) group.leader = joined[0]!.id;
     transition(group, 'CompletingRebalance');
     for (const member of group.members.values()) {
       member.metadata = member.protocols.find((p) => p.name === group.protocol)!.metadata;
       member.assignment = Buffer.alloc(0);
     }
     for (const member of group.members.values()) {
-      const answer = member.joining!;
+      const answer = member.joining;
       member.joining = undefined;
       this.renewSession(member);
-      answer(joinAnswer(group, member));
+      answer?.(joinAnswer(group, member));
     }
     this.context.logger?.log('debug', 'kafka group joined', {
       group: group.id,
@@ -292,7 +437,7 @@ export class ClassicMembership implements CommitCheck {
   async sync(request: SyncGroupRequest): Promise<SyncGroupResponse> {
     checkGroupId(request.groupId);
     const group = await this.context.group(request.groupId);
-    const member = memberOf(group, request.memberId, request.generationId);
+    const member = memberOf(group, request.memberId, request.generationId, request.groupInstanceId);
     // v5+: a member names the protocol type and name it joined with; a mismatch is Kafka's INCONSISTENT_GROUP_PROTOCOL.
     if (inconsistent(request.protocolType, group.protocolType) || inconsistent(request.protocolName, group.protocol)) {
       throw new GroupRefusal(
@@ -358,52 +503,70 @@ export class ClassicMembership implements CommitCheck {
 
   // ---- Heartbeat, LeaveGroup, sessions ----------------------------------------------------------
 
-  async heartbeat(groupId: string, memberId: string, generationId: number): Promise<number> {
+  async heartbeat(groupId: string, memberId: string, groupInstanceId: string | null, generationId: number): Promise<number> {
     checkGroupId(groupId);
     const group = await this.context.group(groupId);
-    const member = memberOf(group, memberId, generationId);
+    const member = memberOf(group, memberId, generationId, groupInstanceId);
     this.renewSession(member);
     void this.store.vouch(group);
     return group.phase === 'PreparingRebalance' ? KafkaErrors.REBALANCE_IN_PROGRESS : KafkaErrors.NONE;
   }
 
-  /** Each member named leaves (v0–2 name one; v3+ several, by member id or group instance id); `reason` (v5+) is logged. */
+  /**
+   * Each member named leaves (v0–2 name one; v3+ several), as Kafka: by member id (with its group
+   * instance id, if static: FENCED_INSTANCE_ID if another incarnation holds it now), or by group
+   * instance id alone (an administrator removing a static member). Each is answered on its own;
+   * `reason` (v5+) is logged.
+   */
   async leave(groupId: string, leavingMembers: readonly MemberIdentity[]): Promise<LeaveGroupResponse> {
     checkGroupId(groupId);
     const group = await this.context.group(groupId);
-    const members = leavingMembers.map((identity) => {
-      const leaving = { memberId: identity.memberId, groupInstanceId: identity.groupInstanceId };
-      const id =
-        leaving.memberId !== ''
-          ? leaving.memberId
-          : [...group.members.values()].find((m) => m.groupInstanceId !== null && m.groupInstanceId === leaving.groupInstanceId)?.id;
-      const member = id === undefined ? undefined : group.members.get(id);
-      if (member) {
-        this.removeMember(group, member);
-        this.membershipChanged(group, `member ${member.id} left${identity.reason ? `: ${identity.reason}` : ''}`);
-        return { ...leaving, errorCode: KafkaErrors.NONE };
-      }
-      const cancelPending = id === undefined ? undefined : group.pending.get(id);
+    const members = leavingMembers.map(({ memberId, groupInstanceId, reason }) => ({
+      memberId,
+      groupInstanceId,
+      errorCode: this.leaveOne(group, memberId, groupInstanceId, reason),
+    }));
+    return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, members };
+  }
+
+  private leaveOne(group: Group, memberId: string, groupInstanceId: string | null, reason: string | null): number {
+    if (memberId === '') {
+      const id = groupInstanceId === null ? undefined : staticMemberId(group, groupInstanceId);
+      if (id === undefined) return KafkaErrors.UNKNOWN_MEMBER_ID;
+      memberId = id;
+    } else {
+      const cancelPending = group.pending.get(memberId);
       if (cancelPending) {
         cancelPending();
-        group.pending.delete(id!);
+        group.pending.delete(memberId);
         if (group.phase === 'PreparingRebalance') this.tryCompleteJoin(group);
-        return { ...leaving, errorCode: KafkaErrors.NONE };
+        return KafkaErrors.NONE;
       }
-      return { ...leaving, errorCode: KafkaErrors.UNKNOWN_MEMBER_ID };
-    });
-    // v0–2 name one member: its error is the answer's.
-    const errorCode = leavingMembers.length === 1 ? members[0]!.errorCode : KafkaErrors.NONE;
-    return { throttleTimeMs: 0, errorCode, members };
+    }
+    let member: Member;
+    try {
+      member = validateMember(group, memberId, groupInstanceId);
+    } catch (error) {
+      if (error instanceof GroupRefusal) return error.errorCode;
+      throw error;
+    }
+    this.removeMember(group, member);
+    this.membershipChanged(group, `member ${member.id} left${reason ? `: ${reason}` : ''}`);
+    return KafkaErrors.NONE;
   }
 
   /**
    * Whether the member may commit offsets at this generation: NONE (its session renewed), or the
    * error each partition of its commit is answered with.
    */
-  checkCommit(group: Group, memberId: string, generationId: number): number {
-    const member = group.members.get(memberId);
-    if (member === undefined) return KafkaErrors.UNKNOWN_MEMBER_ID;
+  checkCommit(group: Group, memberId: string, generationId: number, groupInstanceId: string | null): number {
+    let member: Member;
+    try {
+      member = validateMember(group, memberId, groupInstanceId);
+    } catch (error) {
+      if (error instanceof GroupRefusal) return error.errorCode;
+      throw error;
+    }
     if (generationId !== group.generation) return KafkaErrors.ILLEGAL_GENERATION;
     if (group.phase === 'CompletingRebalance') return KafkaErrors.REBALANCE_IN_PROGRESS;
     this.renewSession(member);
@@ -446,6 +609,17 @@ export class ClassicMembership implements CommitCheck {
   }
 }
 
+/** The member known as `from` is known as `to`, in the same place among the members (and as leader, if it leads). */
+function renameMember(group: Group, from: string, to: string): void {
+  const members = [...group.members.values()];
+  group.members.clear();
+  for (const m of members) {
+    if (m.id === from) m.id = to;
+    group.members.set(m.id, m);
+  }
+  if (group.leader === from) group.leader = to;
+}
+
 function awaitJoin(member: Member): Promise<JoinGroupResponse> {
   // A second JoinGroup while one waits (its connection was lost, say) takes its place.
   failJoin(member, KafkaErrors.REBALANCE_IN_PROGRESS);
@@ -461,7 +635,7 @@ function joinAnswer(group: Group, member: Member): JoinGroupResponse {
     protocolType: group.protocolType,
     protocolName: group.protocol ?? '',
     leader: group.leader ?? '',
-    // v9: true only for a static leader whose assignment stands (KIP-814); Spool has no static membership.
+    // v9: true only for a static leader back in a Stable group (keepStaticMember).
     skipAssignment: false,
     memberId: member.id,
     members: isLeader

@@ -59,8 +59,10 @@ export interface ClientInfo {
 }
 
 export interface Member {
-  readonly id: string;
-  groupInstanceId: string | null;
+  /** Changes only when a static member's next incarnation takes its place (a new id, all else kept). */
+  id: string;
+  /** A static member's (KIP-345): at most one member of a group has it; set when it joins, never changed after. */
+  readonly groupInstanceId: string | null;
   clientId: string;
   clientHost: string;
   sessionTimeoutMs: number;
@@ -156,10 +158,36 @@ export function failSync(member: Member, errorCode: number): void {
   member.syncing = undefined;
 }
 
-/** The member, if it is in the group at this generation. */
-export function memberOf(group: Group, memberId: string, generationId: number): Member {
+/** The id of the member that holds this group instance id now, if any. */
+export function staticMemberId(group: Group, groupInstanceId: string): string | undefined {
+  for (const member of group.members.values()) if (member.groupInstanceId === groupInstanceId) return member.id;
+  return undefined;
+}
+
+/**
+ * The member a request names, as Kafka's validateMember: with a group instance id, that instance must
+ * be in the group under this member id (FENCED_INSTANCE_ID when it is under another: the request comes
+ * from an incarnation another has replaced); and the member must be in the group (UNKNOWN_MEMBER_ID).
+ */
+export function validateMember(group: Group, memberId: string, groupInstanceId: string | null): Member {
+  if (groupInstanceId !== null) {
+    const current = staticMemberId(group, groupInstanceId);
+    if (current === undefined) throw unknownMember(group, memberId);
+    if (current !== memberId) {
+      throw new GroupRefusal(
+        KafkaErrors.FENCED_INSTANCE_ID,
+        `member ${memberId} of group ${group.id} was replaced by member ${current} with the same group instance id ${groupInstanceId}`,
+      );
+    }
+  }
   const member = group.members.get(memberId);
   if (member === undefined) throw unknownMember(group, memberId);
+  return member;
+}
+
+/** The member, if it is in the group (and holds the instance id it names) at this generation. */
+export function memberOf(group: Group, memberId: string, generationId: number, groupInstanceId: string | null = null): Member {
+  const member = validateMember(group, memberId, groupInstanceId);
   if (generationId !== group.generation) {
     throw new GroupRefusal(
       KafkaErrors.ILLEGAL_GENERATION,

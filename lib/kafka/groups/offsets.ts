@@ -23,6 +23,7 @@ import { ZERO_UUID, type Encodable } from '../protocol/runtime.js';
 import { KafkaErrors } from '../errors.js';
 import { isDead } from './classic-state.js';
 import { checkGroupId, type Group, type GroupContext } from './group.js';
+import { codecs } from '../served.js';
 
 /**
  * What the offsets ask of a group's membership: the one place that decides whether a commit's
@@ -31,10 +32,10 @@ import { checkGroupId, type Group, type GroupContext } from './group.js';
  */
 export interface CommitCheck {
   /**
-   * NONE if `memberId` may commit at `generationIdOrMemberEpoch` (its session renewed), or the error
-   * each partition is answered with.
+   * NONE if `memberId` (holding `groupInstanceId`, if static) may commit at `generationIdOrMemberEpoch`
+   * (its session renewed), or the error each partition is answered with.
    */
-  checkCommit(group: Group, memberId: string, generationIdOrMemberEpoch: number): number;
+  checkCommit(group: Group, memberId: string, generationIdOrMemberEpoch: number, groupInstanceId: string | null): number;
 }
 
 /**
@@ -80,11 +81,13 @@ export class GroupOffsets {
     );
   }
 
+  /** OffsetCommit at `version` (v10+ names its topics by id). */
   async commit(
     request: OffsetCommitRequest,
     allowed: (topic: string) => boolean,
-    byTopicId: boolean,
+    version: number,
   ): Promise<Encodable<OffsetCommitResponse>> {
+    const byTopicId = version >= 10;
     checkGroupId(request.groupId);
     const group = await this.context.group(request.groupId);
     const generation = request.generationIdOrMemberEpoch;
@@ -113,13 +116,10 @@ export class GroupOffsets {
         ? ((await consumerCheck()) ?? KafkaErrors.NOT_COORDINATOR)
         : isDead(group)
           ? KafkaErrors.NOT_COORDINATOR
-          : this.membership.checkCommit(group, request.memberId, generation);
+          : this.membership.checkCommit(group, request.memberId, generation, request.groupInstanceId);
     if (asMember) {
       const refused = await fenced();
-      if (refused !== KafkaErrors.NONE) {
-        for (const row of errors) row.fill(refused);
-        return answer();
-      }
+      if (refused !== KafkaErrors.NONE) return codecs.offsetCommit.errorResponse(request, version, refused);
     }
     // Per partition: is it one to commit?
     const commits: { key: string; offset: number; metadata: string | null; topicId: string; at: [number, number] }[] = [];

@@ -97,7 +97,6 @@ export function createTopicsHandler({ log }: BrokerDeps): ApiHandler<CreateTopic
   };
   return {
     codec: codecs.createTopics,
-    refuse: (request, errorCode) => ({ topics: request.topics.map((topic) => ({ name: topic.name, errorCode, errorMessage: null })) }),
     async handle(request, context) {
       const duplicates = duplicatesOf(request.topics.map((topic) => topic.name));
       const topics: Encodable<CreatableTopicResult>[] = [];
@@ -138,9 +137,6 @@ export function deleteTopicsHandler({ log }: BrokerDeps): ApiHandler<DeleteTopic
   ];
   return {
     codec: codecs.deleteTopics,
-    refuse: (request, errorCode) => ({
-      responses: targets(request).map(({ name, topicId }) => ({ name, topicId, errorCode })),
-    }),
     async handle(request, context) {
       const responses: Encodable<DeletableTopicResult>[] = [];
       for (const { name, topicId } of targets(request)) {
@@ -170,7 +166,6 @@ export function deleteTopicsHandler({ log }: BrokerDeps): ApiHandler<DeleteTopic
 export function createPartitionsHandler({ log }: BrokerDeps): ApiHandler<CreatePartitionsRequest, Encodable<CreatePartitionsResponse>> {
   return {
     codec: codecs.createPartitions,
-    refuse: (request, errorCode) => ({ results: request.topics.map(({ name }) => ({ name, errorCode })) }),
     async handle(request, context) {
       const duplicates = duplicatesOf(request.topics.map((topic) => topic.name));
       const results = [];
@@ -207,12 +202,6 @@ const highWatermarkOffset = -1;
 export function deleteRecordsHandler({ log }: BrokerDeps): ApiHandler<DeleteRecordsRequest, Encodable<DeleteRecordsResponse>> {
   return {
     codec: codecs.deleteRecords,
-    refuse: (request, errorCode) => ({
-      topics: request.topics.map(({ name, partitions }) => ({
-        name,
-        partitions: partitions.map(({ partitionIndex }) => ({ partitionIndex, lowWatermark: -1, errorCode })),
-      })),
-    }),
     async handle(request, context) {
       const topics = [];
       for (const { name, partitions } of request.topics) {
@@ -259,10 +248,10 @@ export function describeLogDirsHandler({ log }: BrokerDeps): ApiHandler<Describe
   type Described = { name: string; partitions: unknown[] };
   return {
     codec: codecs.describeLogDirs,
-    refuse: (_request, errorCode) => ({ errorCode, results: [] }),
     async handle(request, context) {
       // Kafka requires DESCRIBE on the cluster, and answers no log dir without it.
-      if (!permits(context.principal, 'admin')) return { errorCode: KafkaErrors.CLUSTER_AUTHORIZATION_FAILED, results: [] };
+      if (!permits(context.principal, 'admin'))
+        return codecs.describeLogDirs.errorResponse(request, context.apiVersion, KafkaErrors.CLUSTER_AUTHORIZATION_FAILED);
       const topics: (Encodable<DescribeLogDirsTopic> & Described)[] = [];
       if (request.topics === null) {
         for (const topic of await log.listTopics()) topics.push(await describeTopic(topic, null));
@@ -295,7 +284,6 @@ const EndpointType = { BROKERS: 1, CONTROLLERS: 2 } as const;
 export function describeClusterHandler({ cluster }: BrokerDeps): ApiHandler<DescribeClusterRequest, Encodable<DescribeClusterResponse>> {
   return {
     codec: codecs.describeCluster,
-    refuse: (_request, errorCode) => ({ errorCode, clusterId: cluster.clusterId, brokers: [] }),
     async handle(request, context) {
       if (context.apiVersion >= 1 && request.endpointType !== EndpointType.BROKERS) {
         return {
@@ -332,13 +320,11 @@ export function describeTopicPartitionsHandler(
   const failed = (name: string, errorCode: number): Topic => ({ errorCode, name, topicId: ZERO_UUID, partitions: [] });
   return {
     codec: codecs.describeTopicPartitions,
-    refuse: (request, errorCode) => ({ topics: request.topics.map(({ name }) => failed(name, errorCode)) }),
     async handle(request, context) {
       const cursor = request.cursor;
       // Kafka refuses a negative cursor partition as an invalid request, for every topic named.
-      if (cursor !== null && cursor.partitionIndex < 0) {
-        return { topics: request.topics.map(({ name }) => failed(name, KafkaErrors.INVALID_REQUEST)) };
-      }
+      if (cursor !== null && cursor.partitionIndex < 0)
+        return codecs.describeTopicPartitions.errorResponse(request, context.apiVersion, KafkaErrors.INVALID_REQUEST);
       // All topics the principal may describe when none are named; in name order, from the cursor's topic on.
       const names = (
         request.topics.length === 0

@@ -201,9 +201,6 @@ export function describeConfigsHandler(deps: BrokerDeps): ApiHandler<DescribeCon
   };
   return {
     codec: codecs.describeConfigs,
-    refuse: (request, errorCode) => ({
-      results: request.resources.map((r) => ({ errorCode, resourceType: r.resourceType, resourceName: r.resourceName, configs: [] })),
-    }),
     async handle(request, context) {
       const options = { synonyms: request.includeSynonyms, documentation: request.includeDocumentation };
       const results = await Promise.all(
@@ -295,9 +292,6 @@ async function alterEach(
 export function alterConfigsHandler(deps: BrokerDeps): ApiHandler<AlterConfigsRequest, Encodable<AlterConfigsResponse>> {
   return {
     codec: codecs.alterConfigs,
-    refuse: (request, errorCode) => ({
-      responses: request.resources.map((r) => ({ errorCode, resourceType: r.resourceType, resourceName: r.resourceName })),
-    }),
     async handle(request, context) {
       const responses = await alterEach(deps, request.resources, request.validateOnly, context, (resource) => {
         // The whole set: what the request names; every other config returns to its default (a null value is left out, as in Kafka).
@@ -316,9 +310,6 @@ export function incrementalAlterConfigsHandler(
 ): ApiHandler<IncrementalAlterConfigsRequest, Encodable<IncrementalAlterConfigsResponse>> {
   return {
     codec: codecs.incrementalAlterConfigs,
-    refuse: (request, errorCode) => ({
-      responses: request.resources.map((r) => ({ errorCode, resourceType: r.resourceType, resourceName: r.resourceName })),
-    }),
     async handle(request, context) {
       const responses = await alterEach(deps, request.resources, request.validateOnly, context, (resource, current) => {
         // Only the configs named change; the engine merges them over the topic's current set.

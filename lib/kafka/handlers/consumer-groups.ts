@@ -45,29 +45,22 @@ function failure(error: unknown): { errorCode: number; errorMessage: string | nu
 export function consumerGroupHeartbeatHandler({
   consumerGroups,
 }: ConsumerGroupHandlerDeps): ApiHandler<ConsumerGroupHeartbeatRequest, Encodable<ConsumerGroupHeartbeatResponse>> {
-  const refuse = (request: ConsumerGroupHeartbeatRequest, errorCode: number, errorMessage: string | null = null) => ({
-    throttleTimeMs: 0,
-    errorCode,
-    errorMessage,
-    memberId: request.memberId,
-    memberEpoch: request.memberEpoch,
-    heartbeatIntervalMs: 0,
-    assignment: null,
-  });
   return {
     codec: codecs.consumerGroupHeartbeat,
-    refuse: (request, errorCode) => refuse(request, errorCode),
     async handle(request, context) {
-      if (!permitsGroup(context.principal, 'read', request.groupId)) return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+      // A refusal is the error and its message alone, as Kafka's coordinator answers (no member id or epoch).
+      const refuse = (errorCode: number, errorMessage: string | null = null) =>
+        codecs.consumerGroupHeartbeat.errorResponse(request, context.apiVersion, errorCode, errorMessage);
+      if (!permitsGroup(context.principal, 'read', request.groupId)) return refuse(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
       const hidden = (request.subscribedTopicNames ?? []).filter((name) => !permitsDescribe(context.principal, name));
       if (hidden.length > 0)
-        return refuse(request, KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `Not authorized to describe topics: ${hidden.join(', ')}.`);
+        return refuse(KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `Not authorized to describe topics: ${hidden.join(', ')}.`);
       return later(
         consumerGroups
           .heartbeat(request, { clientId: context.clientId ?? '', clientHost: memberClientHost(context) }, context.apiVersion)
           .catch((error: unknown) => {
             const { errorCode, errorMessage } = failure(error);
-            return refuse(request, errorCode, errorMessage);
+            return refuse(errorCode, errorMessage);
           }),
       );
     },
@@ -89,7 +82,6 @@ export function consumerGroupDescribeHandler({
   });
   return {
     codec: codecs.consumerGroupDescribe,
-    refuse: (request, errorCode) => ({ throttleTimeMs: 0, groups: request.groupIds.map((id) => refused(id, errorCode, null)) }),
     async handle(request, context) {
       return later(
         Promise.all(

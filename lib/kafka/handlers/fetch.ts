@@ -66,13 +66,6 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
     logStartOffset: -1,
     records: [],
   });
-  const refuse = (request: FetchRequest, errorCode: number): Encodable<FetchResponse> => {
-    const topics = request.topics.map((topic) => ({ name: topic.topic, id: topic.topicId, partitions: topic.partitions }));
-    return answer(
-      topics,
-      topics.flatMap((topic) => topic.partitions.map((p) => failed(p.partition, errorCode))),
-    );
-  };
 
   /** The request's topics with their names: v13+ names them by id. */
   const resolve = async (request: FetchRequest, version: number): Promise<RequestedTopic[]> =>
@@ -159,9 +152,8 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
   };
 
   return {
+    // Versions below 4 cannot carry RecordBatch v2: the server answers them UNSUPPORTED_VERSION per partition (advertised from 0 for librdkafka's feature probe).
     codec: codecs.fetch,
-    // Versions below 4 cannot carry RecordBatch v2: answered UNSUPPORTED_VERSION per partition (advertised from 0 for librdkafka's feature probe).
-    refuse,
     async handle(request, context): Promise<Handled<Encodable<FetchResponse>>> {
       const topics = await resolve(request, context.apiVersion);
       const first = await readAll(request, topics, context);
@@ -218,15 +210,8 @@ export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsR
       leaderEpoch: -1,
     };
   };
-  const refuse = (request: ListOffsetsRequest, errorCode: number): Encodable<ListOffsetsResponse> => ({
-    topics: request.topics.map((topic) => ({
-      name: topic.name,
-      partitions: topic.partitions.map((p) => answer(p.partitionIndex, errorCode)),
-    })),
-  });
   return {
     codec: codecs.listOffsets,
-    refuse,
     async handle(request, context) {
       const named = new Map<string, number>();
       for (const topic of request.topics)

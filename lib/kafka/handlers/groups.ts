@@ -7,7 +7,9 @@
  * the coordinator sees one shape: FindCoordinator v4+ batches keys (one answer per key), LeaveGroup
  * v0–2 name one member, OffsetCommit/OffsetFetch v10 name topics by id, OffsetFetch v8+ asks for
  * several groups (each answered, or refused, on its own), DescribeGroups v6 reports an unknown group
- * as GROUP_ID_NOT_FOUND with a message (earlier versions: Dead, no error).
+ * as GROUP_ID_NOT_FOUND with a message (earlier versions: Dead, no error), and so a consumer-protocol
+ * (KIP-848) group too, which it does not describe (groups/describe.ts); ListGroups v5 types each group
+ * "classic" or "consumer".
  *
  * Errors: the coordinator's protocol answers (UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS, …) come
  * through as they are. A transient failure underneath (the store, a lease) is COORDINATOR_NOT_AVAILABLE
@@ -77,24 +79,26 @@ function messageOf(error: unknown): string | null {
 
 /**
  * A handler whose work may wait (on a rebalance, or the store): it is accepted at once and answered
- * in order when done; a refusal becomes the API's all-error answer.
+ * in order when done; a refusal becomes the API's error response (codec.errorResponse: the error for
+ * every item the request names), unless the API answers refusals its own way (`refuse`).
  */
 function groupApi<Request, Response>(
   codec: ApiHandler<Request, Response>['codec'],
-  refuse: (request: Request, errorCode: number, memberId?: string) => Response,
   run: (request: Request, context: RequestContext) => Promise<Response>,
   /** The group the request acts on, and the group permission it needs; none for requests that check their own. */
   access?: { readonly group: (request: Request) => string; readonly action: 'read' | 'describe' | 'delete' },
+  refuse?: (request: Request, errorCode: number, memberId?: string) => Response,
 ): ApiHandler<Request, Response> {
   return {
     codec,
-    refuse,
     async handle(request, context) {
+      const refused = (errorCode: number, memberId?: string) =>
+        refuse ? refuse(request, errorCode, memberId) : codec.errorResponse(request, context.apiVersion, errorCode);
       if (access && !permitsGroup(context.principal, access.action, access.group(request)))
-        return refuse(request, KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+        return refused(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
       return later(
         run(request, context).catch((error: unknown) =>
-          refuse(request, errorCodeOf(error), error instanceof GroupRefusal ? error.memberId : undefined),
+          refused(errorCodeOf(error), error instanceof GroupRefusal ? error.memberId : undefined),
         ),
       );
     },
@@ -147,14 +151,6 @@ export function findCoordinatorHandler({
   };
   return {
     codec: codecs.findCoordinator,
-    refuse: (request, errorCode) => ({
-      throttleTimeMs: 0,
-      errorCode,
-      nodeId: -1,
-      host: '',
-      port: -1,
-      coordinators: request.coordinatorKeys.map((key) => failed(key, errorCode)),
-    }),
     async handle(request, context) {
       const keys = context.apiVersion >= 4 ? request.coordinatorKeys : [request.key];
       return answer(request, context.apiVersion, await Promise.all(keys.map((key) => find(key, request.keyType, context))));
@@ -165,7 +161,6 @@ export function findCoordinatorHandler({
 export function joinGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<JoinGroupRequest, Encodable<JoinGroupResponse>> {
   return groupApi(
     codecs.joinGroup,
-    (request, errorCode, memberId): Encodable<JoinGroupResponse> => errorJoin(memberId ?? request.memberId, errorCode),
     (request, context) =>
       groups.join(
         // v0 has no rebalance timeout: the session timeout serves as both, as in Kafka.
@@ -174,23 +169,22 @@ export function joinGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<JoinG
         context.apiVersion,
       ),
     reading(),
+    // The coordinator's refusals name the member (a new member's id comes with MEMBER_ID_REQUIRED).
+    (request, errorCode, memberId): Encodable<JoinGroupResponse> => errorJoin(memberId ?? request.memberId, errorCode),
   );
 }
 
 export function syncGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<SyncGroupRequest, Encodable<SyncGroupResponse>> {
-  return groupApi(
-    codecs.syncGroup,
-    (_request, errorCode): Encodable<SyncGroupResponse> => ({ throttleTimeMs: 0, errorCode, assignment: Buffer.alloc(0) }),
-    (request) => groups.sync(request),
-    reading(),
-  );
+  return groupApi(codecs.syncGroup, (request) => groups.sync(request), reading());
 }
 
 export function heartbeatHandler({ groups }: GroupHandlerDeps): ApiHandler<HeartbeatRequest, Encodable<HeartbeatResponse>> {
   return groupApi(
     codecs.heartbeat,
-    (_request, errorCode): Encodable<HeartbeatResponse> => ({ throttleTimeMs: 0, errorCode }),
-    async (request) => ({ throttleTimeMs: 0, errorCode: await groups.heartbeat(request.groupId, request.memberId, request.generationId) }),
+    async (request) => ({
+      throttleTimeMs: 0,
+      errorCode: await groups.heartbeat(request.groupId, request.memberId, request.groupInstanceId, request.generationId),
+    }),
     reading(),
   );
 }
@@ -200,33 +194,19 @@ const leaving = (request: LeaveGroupRequest, version: number): readonly MemberId
   version >= 3 ? request.members : [{ memberId: request.memberId, groupInstanceId: null, reason: null }];
 
 export function leaveGroupHandler({ groups }: GroupHandlerDeps): ApiHandler<LeaveGroupRequest, Encodable<LeaveGroupResponse>> {
-  const handler = groupApi<LeaveGroupRequest, Encodable<LeaveGroupResponse>>(
+  return groupApi<LeaveGroupRequest, Encodable<LeaveGroupResponse>>(
     codecs.leaveGroup,
-    (request, errorCode) => ({
-      throttleTimeMs: 0,
-      errorCode,
-      members: request.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, errorCode })),
-    }),
-    (request, context) => groups.leave(request.groupId, leaving(request, context.apiVersion)),
+    async (request, context) => {
+      const answer = await groups.leave(request.groupId, leaving(request, context.apiVersion));
+      // v0–2 name one member and answer only a top-level error: that member's, as Kafka's LeaveGroupResponse.
+      return context.apiVersion < 3 ? { ...answer, errorCode: answer.members[0]!.errorCode } : answer;
+    },
     reading(),
   );
-  return handler;
 }
 
 export function offsetCommitHandler({ groups }: GroupHandlerDeps): ApiHandler<OffsetCommitRequest, Encodable<OffsetCommitResponse>> {
-  return groupApi(
-    codecs.offsetCommit,
-    (request, errorCode): Encodable<OffsetCommitResponse> => ({
-      throttleTimeMs: 0,
-      topics: request.topics.map((topic) => ({
-        name: topic.name,
-        topicId: topic.topicId,
-        partitions: topic.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode })),
-      })),
-    }),
-    (request, context) => groups.commitOffsets(request, reads(context), context.apiVersion >= 10),
-    reading(),
-  );
+  return groupApi(codecs.offsetCommit, (request, context) => groups.commitOffsets(request, reads(context), context.apiVersion), reading());
 }
 
 /** The groups an OffsetFetch asks about: v0–7 one (top-level fields), v8+ a list. */
@@ -261,15 +241,6 @@ export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<Off
   };
   return {
     codec: codecs.offsetFetch,
-    refuse: (request, errorCode) => ({
-      throttleTimeMs: 0,
-      errorCode,
-      topics: (request.topics ?? []).map((topic) => ({
-        name: topic.name,
-        partitions: topic.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1, metadata: '', errorCode })),
-      })),
-      groups: request.groups.map((group) => failedGroup(group, errorCode)),
-    }),
     async handle(request, context) {
       const version = context.apiVersion;
       const asked = fetchedGroups(request, version);
@@ -287,33 +258,30 @@ export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<Off
 }
 
 export function listGroupsHandler({ groups, cluster }: GroupHandlerDeps): ApiHandler<ListGroupsRequest, Encodable<ListGroupsResponse>> {
-  return groupApi(
-    codecs.listGroups,
-    (_request, errorCode): Encodable<ListGroupsResponse> => ({ throttleTimeMs: 0, errorCode, groups: [] }),
-    async (request, context) => {
-      // v4 filters by state, v5 by type; an empty filter lets every group through; both compare without case, as Kafka.
-      const states = new Set(request.statesFilter.map((s) => s.toLowerCase()));
-      const types = new Set(request.typesFilter.map((t) => t.toLowerCase()));
-      const all = (await groups.list()).filter(
-        (group) =>
-          permitsGroup(context.principal, 'describe', group.groupId) &&
-          (states.size === 0 || states.has(group.groupState.toLowerCase())) &&
-          (types.size === 0 || types.has(group.groupType)),
-      );
-      // Each broker lists the groups it coordinates (an admin client asks them all and adds up the
-      // answers). With one broker that is every group, found without taking a lease for each.
-      if ((await cluster.brokers()).length <= 1) return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, groups: all };
-      const mine = await Promise.all(
-        all.map((group) =>
-          cluster.coordinatorFor(group.groupId).then(
-            (node) => node.nodeId === cluster.self.nodeId,
-            () => false,
-          ),
+  return groupApi(codecs.listGroups, async (request, context) => {
+    // v4 filters by state, v5 by type; an empty filter lets every group through; both compare without case (states
+    // also without surrounding spaces), as Kafka's GroupMetadataManager.listGroups: an unknown name matches no group.
+    const states = new Set(request.statesFilter.map((s) => s.toLowerCase().trim()));
+    const types = new Set(request.typesFilter.map((t) => t.toLowerCase()));
+    const all = (await groups.list()).filter(
+      (group) =>
+        permitsGroup(context.principal, 'describe', group.groupId) &&
+        (states.size === 0 || states.has(group.groupState.toLowerCase())) &&
+        (types.size === 0 || types.has(group.groupType)),
+    );
+    // Each broker lists the groups it coordinates (an admin client asks them all and adds up the
+    // answers). With one broker that is every group, found without taking a lease for each.
+    if ((await cluster.brokers()).length <= 1) return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, groups: all };
+    const mine = await Promise.all(
+      all.map((group) =>
+        cluster.coordinatorFor(group.groupId).then(
+          (node) => node.nodeId === cluster.self.nodeId,
+          () => false,
         ),
-      );
-      return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, groups: all.filter((_, index) => mine[index]) };
-    },
-  );
+      ),
+    );
+    return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, groups: all.filter((_, index) => mine[index]) };
+  });
 }
 
 export function describeGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<DescribeGroupsRequest, Encodable<DescribeGroupsResponse>> {
@@ -331,61 +299,45 @@ export function describeGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<
     version >= 6 && group.errorCode === KafkaErrors.NONE && group.groupState === 'Dead'
       ? { ...group, errorCode: KafkaErrors.GROUP_ID_NOT_FOUND, errorMessage: group.errorMessage ?? notFound(group.groupId) }
       : { ...group, errorMessage: group.errorCode === KafkaErrors.NONE ? null : group.errorMessage };
-  return groupApi(
-    codecs.describeGroups,
-    (request, errorCode): Encodable<DescribeGroupsResponse> => ({
-      throttleTimeMs: 0,
-      groups: request.groups.map((groupId) => failed(groupId, errorCode)),
-    }),
-    async (request, context) => ({
-      throttleTimeMs: 0,
-      groups: await Promise.all(
-        request.groups.map((groupId) =>
-          permitsGroup(context.principal, 'describe', groupId)
-            ? groups.describe(groupId).then(
-                (group) => asVersion(group, context.apiVersion),
-                (error: unknown) => failed(groupId, errorCodeOf(error), messageOf(error)),
-              )
-            : failed(groupId, KafkaErrors.GROUP_AUTHORIZATION_FAILED, `not allowed to describe group ${groupId}`),
-        ),
+  return groupApi(codecs.describeGroups, async (request, context) => ({
+    throttleTimeMs: 0,
+    groups: await Promise.all(
+      request.groups.map((groupId) =>
+        permitsGroup(context.principal, 'describe', groupId)
+          ? groups.describe(groupId).then(
+              (group) => asVersion(group, context.apiVersion),
+              (error: unknown) => failed(groupId, errorCodeOf(error), messageOf(error)),
+            )
+          : failed(groupId, KafkaErrors.GROUP_AUTHORIZATION_FAILED, `not allowed to describe group ${groupId}`),
       ),
-    }),
-  );
+    ),
+  }));
 }
 
 export function deleteGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<DeleteGroupsRequest, Encodable<DeleteGroupsResponse>> {
-  return groupApi(
-    codecs.deleteGroups,
-    (request, errorCode): Encodable<DeleteGroupsResponse> => ({
-      throttleTimeMs: 0,
-      results: request.groupsNames.map((groupId) => ({ groupId, errorCode })),
-    }),
-    async (request, context) => ({
-      throttleTimeMs: 0,
-      // Each group on its own, as Kafka: one refused or missing does not stop the others.
-      results: await Promise.all(
-        request.groupsNames.map(async (groupId) => {
-          if (!permitsGroup(context.principal, 'delete', groupId))
-            return { groupId, errorCode: KafkaErrors.GROUP_AUTHORIZATION_FAILED, errorMessage: `not allowed to delete group ${groupId}` };
-          try {
-            await groups.deleteGroup(groupId);
-            return { groupId, errorCode: KafkaErrors.NONE, errorMessage: null };
-          } catch (error) {
-            return { groupId, errorCode: errorCodeOf(error), errorMessage: messageOf(error) };
-          }
-        }),
-      ),
-    }),
-  );
+  return groupApi(codecs.deleteGroups, async (request, context) => ({
+    throttleTimeMs: 0,
+    // Each group on its own, as Kafka: one refused or missing does not stop the others.
+    results: await Promise.all(
+      request.groupsNames.map(async (groupId) => {
+        if (!permitsGroup(context.principal, 'delete', groupId))
+          return { groupId, errorCode: KafkaErrors.GROUP_AUTHORIZATION_FAILED, errorMessage: `not allowed to delete group ${groupId}` };
+        try {
+          await groups.deleteGroup(groupId);
+          return { groupId, errorCode: KafkaErrors.NONE, errorMessage: null };
+        } catch (error) {
+          return { groupId, errorCode: errorCodeOf(error), errorMessage: messageOf(error) };
+        }
+      }),
+    ),
+  }));
 }
 
 export function offsetDeleteHandler({ groups }: GroupHandlerDeps): ApiHandler<OffsetDeleteRequest, Encodable<OffsetDeleteResponse>> {
-  return groupApi(
-    codecs.offsetDelete,
-    (_request, errorCode): Encodable<OffsetDeleteResponse> => ({ errorCode, throttleTimeMs: 0, topics: [] }),
-    (request, context) => groups.deleteOffsets(request, reads(context)),
-    { group: (request) => request.groupId, action: 'delete' },
-  );
+  return groupApi(codecs.offsetDelete, (request, context) => groups.deleteOffsets(request, reads(context)), {
+    group: (request) => request.groupId,
+    action: 'delete',
+  });
 }
 
 /** Every consumer-group API handler, for the server's handler list. */

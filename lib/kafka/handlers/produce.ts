@@ -49,13 +49,6 @@ export function produceHandler({ log, cluster, logger, metrics }: BrokerDeps): A
     errorMessage: string | null,
     recordErrors: Encodable<BatchIndexAndErrorMessage>[] = [],
   ): PartitionAnswer => ({ index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, recordErrors, errorMessage });
-  const refuse = (request: ProduceRequest, errorCode: number): Encodable<ProduceResponse> => ({
-    responses: request.topicData.map((topic) => ({
-      name: topic.name,
-      topicId: topic.topicId,
-      partitionResponses: topic.partitionData.map((p) => failed(p.index, errorCode, null)),
-    })),
-  });
   const failure = (index: number, error: unknown): PartitionAnswer => {
     const mapped = kafkaErrorFor(error);
     if (mapped.unexpected) logger.log('error', 'kafka produce failed', { message: error instanceof Error ? error.message : String(error) });
@@ -83,9 +76,10 @@ export function produceHandler({ log, cluster, logger, metrics }: BrokerDeps): A
   };
   return {
     codec: codecs.produce,
-    refuse,
+    answersNothing: (request) => request.acks === 0,
     async handle(request, context): Promise<Handled<Encodable<ProduceResponse>>> {
-      if (request.transactionalId !== null) return refuse(request, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+      if (request.transactionalId !== null)
+        return codecs.produce.errorResponse(request, context.apiVersion, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
       const acks = request.acks === 0 ? 0 : request.acks === 1 ? 1 : 'all';
       // v13+ names topics by id; an unknown id answers UNKNOWN_TOPIC_ID.
       const topicData = await Promise.all(
@@ -169,16 +163,16 @@ export function produceHandler({ log, cluster, logger, metrics }: BrokerDeps): A
  * must then be both set or both -1 (INVALID_REQUEST otherwise). Transactional ids are refused.
  */
 export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProducerIdRequest, Encodable<InitProducerIdResponse>> {
-  const failed = (errorCode: number): Encodable<InitProducerIdResponse> => ({ errorCode, producerId: -1, producerEpoch: -1 });
+  const { errorResponse } = codecs.initProducerId;
   return {
     codec: codecs.initProducerId,
-    refuse: (_request, errorCode) => failed(errorCode),
-    async handle(request) {
+    async handle(request, { apiVersion }) {
       if (request.transactionalId !== null) {
         // Transactions are not supported; an idempotent producer sends no transactional id.
-        return failed(KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        return errorResponse(request, apiVersion, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
       }
-      if ((request.producerId === -1) !== (request.producerEpoch === -1)) return failed(KafkaErrors.INVALID_REQUEST);
+      if ((request.producerId === -1) !== (request.producerEpoch === -1))
+        return errorResponse(request, apiVersion, KafkaErrors.INVALID_REQUEST);
       const producerId = await log.allocateProducerId().catch((error: unknown) => {
         throw error instanceof SpoolError
           ? error
@@ -220,9 +214,6 @@ export function describeProducersHandler({ log }: BrokerDeps): ApiHandler<Descri
   });
   return {
     codec: codecs.describeProducers,
-    refuse: (request, errorCode) => ({
-      topics: request.topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((i) => failed(i, errorCode)) })),
-    }),
     async handle(request, context) {
       const topics = await answer(request, async (topic, index) => {
         if (!permits(context.principal, 'read', topic))

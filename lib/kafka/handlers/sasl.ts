@@ -65,7 +65,6 @@ export function saslAuthenticateHandler(): ApiHandler<SaslAuthenticateRequest, E
   return {
     codec: codecs.saslAuthenticate,
     beforeAuthentication: true,
-    refuse: (_request, errorCode) => answer(errorCode, null),
     async handle({ authBytes }, { sasl }) {
       if (sasl.mechanism() === undefined) return answer(KafkaErrors.ILLEGAL_SASL_STATE, 'SaslAuthenticate must follow a SaslHandshake v1');
       const principal = await sasl.authenticate(authBytes);

@@ -1,7 +1,7 @@
 /**
  * What the generated protocol messages (messages/*.ts, written by scripts/kafka-protocol/generate.ts)
- * share: the `MessagePair` each API exports, the `Encodable` form a message is encoded from, and
- * the UUID forms.
+ * share: the `MessagePair` each API exports (codecs, and for the APIs served an `errorResponse`),
+ * the `Encodable` form a message is encoded from, and the UUID forms.
  *
  * Invariants the generated code keeps:
  * - A decoded message has every field of its schema, readonly: a field the version does not carry
@@ -46,7 +46,17 @@ export interface MessagePair<Req, Res> {
   encodeRequest(w: KafkaWriter, version: number, value: Encodable<Req>): void;
   decodeResponse(r: KafkaReader, version: number): Res;
   encodeResponse(w: KafkaWriter, version: number, value: Encodable<Res>): void;
+  /**
+   * The answer to a request refused as a whole (Kafka's AbstractRequest.getErrorResponse): the error
+   * at the top and in every item answered (topic, partition, group, resource…), each echoing the keys
+   * of the request item it answers; the message in every error message field the version has.
+   * Generated for the APIs scripts/kafka-protocol/error-responses.ts lists (every served one).
+   */
+  errorResponse?(request: Req, version: number, errorCode: number, errorMessage?: string | null): Encodable<Res>;
 }
+
+/** A generated errorResponse: see MessagePair.errorResponse. */
+export type ErrorResponse<Req, Res> = (request: Req, version: number, errorCode: number, errorMessage?: string | null) => Encodable<Res>;
 
 /** A versioned data schema that is not a request or response (the consumer protocol's subscription and assignment). */
 export interface MessageData<T> {
@@ -147,7 +157,12 @@ function checked<T>(spec: Versioned, what: string, codec: Codec<T>): Codec<T> {
 }
 
 export function messagePair<Req, Res>(
-  spec: Versioned & { readonly apiKey: number; readonly request: Codec<Req>; readonly response: Codec<Res> },
+  spec: Versioned & {
+    readonly apiKey: number;
+    readonly request: Codec<Req>;
+    readonly response: Codec<Res>;
+    readonly errorResponse?: ErrorResponse<Req, Res>;
+  },
 ): MessagePair<Req, Res> {
   const request = checked(spec, 'request', spec.request);
   const response = checked(spec, 'response', spec.response);
@@ -161,6 +176,7 @@ export function messagePair<Req, Res>(
     encodeRequest: request.write,
     decodeResponse: response.read,
     encodeResponse: response.write,
+    ...(spec.errorResponse ? { errorResponse: spec.errorResponse } : {}),
   };
 }
 

@@ -35,6 +35,7 @@ export const AlterConfigs: MessagePair<AlterConfigsRequest, AlterConfigsResponse
   flexibleFrom: 2,
   request: { read: readAlterConfigsRequest, write: writeAlterConfigsRequest },
   response: { read: readAlterConfigsResponse, write: writeAlterConfigsResponse },
+  errorResponse,
 });
 
 export interface AlterConfigsRequest {
@@ -87,6 +88,26 @@ export interface AlterConfigsResourceResponse {
 
   /** The resource name. */
   readonly resourceName: string;
+}
+
+/**
+ * The answer to a AlterConfigs request refused as a whole, as Kafka's AlterConfigsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: AlterConfigsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<AlterConfigsResponse> {
+  return {
+    responses: request.resources.map((alterConfigsResource) => ({
+      errorCode,
+      errorMessage,
+      resourceType: alterConfigsResource.resourceType,
+      resourceName: alterConfigsResource.resourceName,
+    })),
+  };
 }
 
 function readAlterConfigsRequest(r: KafkaReader, version: number): AlterConfigsRequest {

@@ -42,6 +42,7 @@ export const ApiVersions: MessagePair<ApiVersionsRequest, ApiVersionsResponse> =
   flexibleFrom: 3,
   request: { read: readApiVersionsRequest, write: writeApiVersionsRequest },
   response: { read: readApiVersionsResponse, write: writeApiVersionsResponse },
+  errorResponse,
 });
 
 export interface ApiVersionsRequest {
@@ -118,6 +119,21 @@ export interface FinalizedFeatureKey {
 
   /** The cluster-wide finalized min version level for the feature. */
   readonly minVersionLevel: number;
+}
+
+/**
+ * The answer to a ApiVersions request refused as a whole, as Kafka's ApiVersionsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ApiVersionsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ApiVersionsResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readApiVersionsRequest(r: KafkaReader, version: number): ApiVersionsRequest {

@@ -54,6 +54,7 @@ export const ConsumerGroupDescribe: MessagePair<ConsumerGroupDescribeRequest, Co
   flexibleFrom: 0,
   request: { read: readConsumerGroupDescribeRequest, write: writeConsumerGroupDescribeRequest },
   response: { read: readConsumerGroupDescribeResponse, write: writeConsumerGroupDescribeResponse },
+  errorResponse,
 });
 
 export interface ConsumerGroupDescribeRequest {
@@ -153,6 +154,25 @@ export interface TopicPartitions {
 
   /** The partitions. */
   readonly partitions: readonly number[];
+}
+
+/**
+ * The answer to a ConsumerGroupDescribe request refused as a whole, as Kafka's ConsumerGroupDescribeRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ConsumerGroupDescribeRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ConsumerGroupDescribeResponse> {
+  return {
+    groups: request.groupIds.map((groupId) => ({
+      errorCode,
+      errorMessage,
+      groupId,
+    })),
+  };
 }
 
 function readConsumerGroupDescribeRequest(r: KafkaReader, version: number): ConsumerGroupDescribeRequest {

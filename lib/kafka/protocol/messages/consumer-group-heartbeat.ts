@@ -44,6 +44,7 @@ export const ConsumerGroupHeartbeat: MessagePair<ConsumerGroupHeartbeatRequest, 
   flexibleFrom: 0,
   request: { read: readConsumerGroupHeartbeatRequest, write: writeConsumerGroupHeartbeatRequest },
   response: { read: readConsumerGroupHeartbeatResponse, write: writeConsumerGroupHeartbeatResponse },
+  errorResponse,
 });
 
 export interface ConsumerGroupHeartbeatRequest {
@@ -127,6 +128,22 @@ export interface ConsumerGroupHeartbeatResponse {
 export interface Assignment {
   /** The partitions assigned to the member that can be used immediately. */
   readonly topicPartitions: readonly TopicPartitions[];
+}
+
+/**
+ * The answer to a ConsumerGroupHeartbeat request refused as a whole, as Kafka's ConsumerGroupHeartbeatRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ConsumerGroupHeartbeatRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ConsumerGroupHeartbeatResponse> {
+  return {
+    errorCode,
+    errorMessage,
+  };
 }
 
 function readConsumerGroupHeartbeatRequest(r: KafkaReader, version: number): ConsumerGroupHeartbeatRequest {

@@ -34,6 +34,7 @@ export const CreatePartitions: MessagePair<CreatePartitionsRequest, CreatePartit
   flexibleFrom: 2,
   request: { read: readCreatePartitionsRequest, write: writeCreatePartitionsRequest },
   response: { read: readCreatePartitionsResponse, write: writeCreatePartitionsResponse },
+  errorResponse,
 });
 
 export interface CreatePartitionsRequest {
@@ -83,6 +84,25 @@ export interface CreatePartitionsTopicResult {
 
   /** The result message, or null if there was no error. */
   readonly errorMessage: string | null;
+}
+
+/**
+ * The answer to a CreatePartitions request refused as a whole, as Kafka's CreatePartitionsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: CreatePartitionsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<CreatePartitionsResponse> {
+  return {
+    results: request.topics.map((createPartitionsTopic) => ({
+      name: createPartitionsTopic.name,
+      errorCode,
+      errorMessage,
+    })),
+  };
 }
 
 function readCreatePartitionsRequest(r: KafkaReader, version: number): CreatePartitionsRequest {

@@ -49,6 +49,7 @@ export const CreateTopics: MessagePair<CreateTopicsRequest, CreateTopicsResponse
   flexibleFrom: 5,
   request: { read: readCreateTopicsRequest, write: writeCreateTopicsRequest },
   response: { read: readCreateTopicsResponse, write: writeCreateTopicsResponse },
+  errorResponse,
 });
 
 export interface CreateTopicsRequest {
@@ -153,6 +154,25 @@ export interface CreatableTopicConfigs {
 
   /** True if this configuration is sensitive. */
   readonly isSensitive: boolean;
+}
+
+/**
+ * The answer to a CreateTopics request refused as a whole, as Kafka's CreateTopicsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: CreateTopicsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<CreateTopicsResponse> {
+  return {
+    topics: request.topics.map((creatableTopic) => ({
+      name: creatableTopic.name,
+      errorCode,
+      errorMessage,
+    })),
+  };
 }
 
 function readCreateTopicsRequest(r: KafkaReader, version: number): CreateTopicsRequest {

@@ -28,6 +28,7 @@ export const DeleteGroups: MessagePair<DeleteGroupsRequest, DeleteGroupsResponse
   flexibleFrom: 2,
   request: { read: readDeleteGroupsRequest, write: writeDeleteGroupsRequest },
   response: { read: readDeleteGroupsResponse, write: writeDeleteGroupsResponse },
+  errorResponse,
 });
 
 export interface DeleteGroupsRequest {
@@ -55,6 +56,25 @@ export interface DeletableGroupResult {
 
   /** The error message, or null if there was no error. */
   readonly errorMessage: string | null;
+}
+
+/**
+ * The answer to a DeleteGroups request refused as a whole, as Kafka's DeleteGroupsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DeleteGroupsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DeleteGroupsResponse> {
+  return {
+    results: request.groupsNames.map((groupId) => ({
+      groupId,
+      errorCode,
+      errorMessage,
+    })),
+  };
 }
 
 function readDeleteGroupsRequest(r: KafkaReader, version: number): DeleteGroupsRequest {

@@ -35,6 +35,7 @@ export const DeleteRecords: MessagePair<DeleteRecordsRequest, DeleteRecordsRespo
   flexibleFrom: 2,
   request: { read: readDeleteRecordsRequest, write: writeDeleteRecordsRequest },
   response: { read: readDeleteRecordsResponse, write: writeDeleteRecordsResponse },
+  errorResponse,
 });
 
 export interface DeleteRecordsRequest {
@@ -89,6 +90,28 @@ export interface DeleteRecordsPartitionResult {
 
   /** The deletion error code, or 0 if the deletion succeeded. */
   readonly errorCode: number;
+}
+
+/**
+ * The answer to a DeleteRecords request refused as a whole, as Kafka's DeleteRecordsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DeleteRecordsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DeleteRecordsResponse> {
+  return {
+    topics: request.topics.map((deleteRecordsTopic) => ({
+      name: deleteRecordsTopic.name,
+      partitions: deleteRecordsTopic.partitions.map((deleteRecordsPartition) => ({
+        partitionIndex: deleteRecordsPartition.partitionIndex,
+        lowWatermark: -1,
+        errorCode,
+      })),
+    })),
+  };
 }
 
 function readDeleteRecordsRequest(r: KafkaReader, version: number): DeleteRecordsRequest {

@@ -33,6 +33,7 @@ export const DeleteTopics: MessagePair<DeleteTopicsRequest, DeleteTopicsResponse
   flexibleFrom: 4,
   request: { read: readDeleteTopicsRequest, write: writeDeleteTopicsRequest },
   response: { read: readDeleteTopicsResponse, write: writeDeleteTopicsResponse },
+  errorResponse,
 });
 
 export interface DeleteTopicsRequest {
@@ -77,6 +78,33 @@ export interface DeletableTopicResult {
 
   /** The error message, or null if there was no error. */
   readonly errorMessage: string | null;
+}
+
+/**
+ * The answer to a DeleteTopics request refused as a whole, as Kafka's DeleteTopicsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DeleteTopicsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DeleteTopicsResponse> {
+  return {
+    responses: [
+      ...request.topics.map((deleteTopicState) => ({
+        name: version >= 6 ? deleteTopicState.name : deleteTopicState.name ?? '',
+        topicId: deleteTopicState.topicId,
+        errorCode,
+        errorMessage,
+      })),
+      ...request.topicNames.map((name) => ({
+        name,
+        errorCode,
+        errorMessage,
+      })),
+    ],
+  };
 }
 
 function readDeleteTopicsRequest(r: KafkaReader, version: number): DeleteTopicsRequest {

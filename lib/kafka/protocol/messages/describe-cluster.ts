@@ -38,6 +38,7 @@ export const DescribeCluster: MessagePair<DescribeClusterRequest, DescribeCluste
   flexibleFrom: 0,
   request: { read: readDescribeClusterRequest, write: writeDescribeClusterRequest },
   response: { read: readDescribeClusterResponse, write: writeDescribeClusterResponse },
+  errorResponse,
 });
 
 export interface DescribeClusterRequest {
@@ -98,6 +99,22 @@ export interface DescribeClusterBroker {
 
   /** Whether the broker is fenced */
   readonly isFenced: boolean;
+}
+
+/**
+ * The answer to a DescribeCluster request refused as a whole, as Kafka's DescribeClusterRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DescribeClusterRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DescribeClusterResponse> {
+  return {
+    errorCode,
+    errorMessage,
+  };
 }
 
 function readDescribeClusterRequest(r: KafkaReader, version: number): DescribeClusterRequest {

@@ -47,6 +47,7 @@ export const DescribeConfigs: MessagePair<DescribeConfigsRequest, DescribeConfig
   flexibleFrom: 4,
   request: { read: readDescribeConfigsRequest, write: writeDescribeConfigsRequest },
   response: { read: readDescribeConfigsResponse, write: writeDescribeConfigsResponse },
+  errorResponse,
 });
 
 export interface DescribeConfigsRequest {
@@ -140,6 +141,26 @@ export interface DescribeConfigsSynonym {
 
   /** The synonym source. */
   readonly source: number;
+}
+
+/**
+ * The answer to a DescribeConfigs request refused as a whole, as Kafka's DescribeConfigsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DescribeConfigsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DescribeConfigsResponse> {
+  return {
+    results: request.resources.map((describeConfigsResource) => ({
+      errorCode,
+      errorMessage,
+      resourceType: describeConfigsResource.resourceType,
+      resourceName: describeConfigsResource.resourceName,
+    })),
+  };
 }
 
 function readDescribeConfigsRequest(r: KafkaReader, version: number): DescribeConfigsRequest {

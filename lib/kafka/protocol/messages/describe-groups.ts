@@ -40,6 +40,7 @@ export const DescribeGroups: MessagePair<DescribeGroupsRequest, DescribeGroupsRe
   flexibleFrom: 5,
   request: { read: readDescribeGroupsRequest, write: writeDescribeGroupsRequest },
   response: { read: readDescribeGroupsResponse, write: writeDescribeGroupsResponse },
+  errorResponse,
 });
 
 export interface DescribeGroupsRequest {
@@ -105,6 +106,25 @@ export interface DescribedGroupMember {
 
   /** The current assignment provided by the group leader. */
   readonly memberAssignment: Buffer;
+}
+
+/**
+ * The answer to a DescribeGroups request refused as a whole, as Kafka's DescribeGroupsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DescribeGroupsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DescribeGroupsResponse> {
+  return {
+    groups: request.groups.map((groupId) => ({
+      errorCode,
+      errorMessage,
+      groupId,
+    })),
+  };
 }
 
 function readDescribeGroupsRequest(r: KafkaReader, version: number): DescribeGroupsRequest {

@@ -40,6 +40,7 @@ export const DescribeLogDirs: MessagePair<DescribeLogDirsRequest, DescribeLogDir
   flexibleFrom: 2,
   request: { read: readDescribeLogDirsRequest, write: writeDescribeLogDirsRequest },
   response: { read: readDescribeLogDirsResponse, write: writeDescribeLogDirsResponse },
+  errorResponse,
 });
 
 export interface DescribeLogDirsRequest {
@@ -121,6 +122,21 @@ export interface DescribeLogDirsPartition {
    * the future.
    */
   readonly isFutureKey: boolean;
+}
+
+/**
+ * The answer to a DescribeLogDirs request refused as a whole, as Kafka's DescribeLogDirsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DescribeLogDirsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DescribeLogDirsResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readDescribeLogDirsRequest(r: KafkaReader, version: number): DescribeLogDirsRequest {

@@ -39,6 +39,7 @@ export const DescribeProducers: MessagePair<DescribeProducersRequest, DescribePr
   flexibleFrom: 0,
   request: { read: readDescribeProducersRequest, write: writeDescribeProducersRequest },
   response: { read: readDescribeProducersResponse, write: writeDescribeProducersResponse },
+  errorResponse,
 });
 
 export interface DescribeProducersRequest {
@@ -105,6 +106,28 @@ export interface ProducerState {
 
   /** The current transaction start offset of the producer. */
   readonly currentTxnStartOffset: number;
+}
+
+/**
+ * The answer to a DescribeProducers request refused as a whole, as Kafka's DescribeProducersRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DescribeProducersRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DescribeProducersResponse> {
+  return {
+    topics: request.topics.map((topicRequest) => ({
+      name: topicRequest.name,
+      partitions: topicRequest.partitionIndexes.map((partitionIndex) => ({
+        partitionIndex,
+        errorCode,
+        errorMessage,
+      })),
+    })),
+  };
 }
 
 function readDescribeProducersRequest(r: KafkaReader, version: number): DescribeProducersRequest {

@@ -48,6 +48,7 @@ export const DescribeTopicPartitions: MessagePair<DescribeTopicPartitionsRequest
   flexibleFrom: 0,
   request: { read: readDescribeTopicPartitionsRequest, write: writeDescribeTopicPartitionsRequest },
   response: { read: readDescribeTopicPartitionsResponse, write: writeDescribeTopicPartitionsResponse },
+  errorResponse,
 });
 
 export interface DescribeTopicPartitionsRequest {
@@ -135,6 +136,24 @@ export interface DescribeTopicPartitionsResponsePartition {
 
   /** The set of offline replicas of this partition. */
   readonly offlineReplicas: readonly number[];
+}
+
+/**
+ * The answer to a DescribeTopicPartitions request refused as a whole, as Kafka's DescribeTopicPartitionsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DescribeTopicPartitionsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DescribeTopicPartitionsResponse> {
+  return {
+    topics: request.topics.map((topicRequest) => ({
+      errorCode,
+      name: topicRequest.name,
+    })),
+  };
 }
 
 function readDescribeTopicPartitionsRequest(r: KafkaReader, version: number): DescribeTopicPartitionsRequest {

@@ -83,6 +83,7 @@ export const Fetch: MessagePair<FetchRequest, FetchResponse> = messagePair({
   flexibleFrom: 12,
   request: { read: readFetchRequest, write: writeFetchRequest },
   response: { read: readFetchResponse, write: writeFetchResponse },
+  errorResponse,
 });
 
 export interface FetchRequest {
@@ -313,6 +314,32 @@ export interface NodeEndpoint {
 
   /** The rack of the node, or null if it has not been assigned to a rack. */
   readonly rack: string | null;
+}
+
+/**
+ * The answer to a Fetch request refused as a whole, as Kafka's FetchRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: FetchRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<FetchResponse> {
+  return {
+    errorCode,
+    responses: version <= 12
+      ? request.topics.map((fetchTopic) => ({
+          topic: fetchTopic.topic,
+          topicId: fetchTopic.topicId,
+          partitions: fetchTopic.partitions.map((fetchPartition) => ({
+            partitionIndex: fetchPartition.partition,
+            errorCode,
+            highWatermark: -1,
+          })),
+        }))
+      : [],
+  };
 }
 
 function readFetchRequest(r: KafkaReader, version: number): FetchRequest {

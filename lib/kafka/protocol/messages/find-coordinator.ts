@@ -38,6 +38,7 @@ export const FindCoordinator: MessagePair<FindCoordinatorRequest, FindCoordinato
   flexibleFrom: 3,
   request: { read: readFindCoordinatorRequest, write: writeFindCoordinatorRequest },
   response: { read: readFindCoordinatorResponse, write: writeFindCoordinatorResponse },
+  errorResponse,
 });
 
 export interface FindCoordinatorRequest {
@@ -95,6 +96,31 @@ export interface Coordinator {
 
   /** The error message, or null if there was no error. */
   readonly errorMessage: string | null;
+}
+
+/**
+ * The answer to a FindCoordinator request refused as a whole, as Kafka's FindCoordinatorRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: FindCoordinatorRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<FindCoordinatorResponse> {
+  return {
+    errorCode,
+    errorMessage,
+    nodeId: -1,
+    port: -1,
+    coordinators: request.coordinatorKeys.map((key) => ({
+      key,
+      nodeId: -1,
+      port: -1,
+      errorCode,
+      errorMessage,
+    })),
+  };
 }
 
 function readFindCoordinatorRequest(r: KafkaReader, version: number): FindCoordinatorRequest {

@@ -28,6 +28,7 @@ export const Heartbeat: MessagePair<HeartbeatRequest, HeartbeatResponse> = messa
   flexibleFrom: 4,
   request: { read: readHeartbeatRequest, write: writeHeartbeatRequest },
   response: { read: readHeartbeatResponse, write: writeHeartbeatResponse },
+  errorResponse,
 });
 
 export interface HeartbeatRequest {
@@ -53,6 +54,21 @@ export interface HeartbeatResponse {
 
   /** The error code, or 0 if there was no error. */
   readonly errorCode: number;
+}
+
+/**
+ * The answer to a Heartbeat request refused as a whole, as Kafka's HeartbeatRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: HeartbeatRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<HeartbeatResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readHeartbeatRequest(r: KafkaReader, version: number): HeartbeatRequest {

@@ -36,6 +36,7 @@ export const IncrementalAlterConfigs: MessagePair<IncrementalAlterConfigsRequest
   flexibleFrom: 1,
   request: { read: readIncrementalAlterConfigsRequest, write: writeIncrementalAlterConfigsRequest },
   response: { read: readIncrementalAlterConfigsResponse, write: writeIncrementalAlterConfigsResponse },
+  errorResponse,
 });
 
 export interface IncrementalAlterConfigsRequest {
@@ -91,6 +92,26 @@ export interface AlterConfigsResourceResponse {
 
   /** The resource name. */
   readonly resourceName: string;
+}
+
+/**
+ * The answer to a IncrementalAlterConfigs request refused as a whole, as Kafka's IncrementalAlterConfigsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: IncrementalAlterConfigsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<IncrementalAlterConfigsResponse> {
+  return {
+    responses: request.resources.map((alterConfigsResource) => ({
+      errorCode,
+      errorMessage,
+      resourceType: alterConfigsResource.resourceType,
+      resourceName: alterConfigsResource.resourceName,
+    })),
+  };
 }
 
 function readIncrementalAlterConfigsRequest(r: KafkaReader, version: number): IncrementalAlterConfigsRequest {

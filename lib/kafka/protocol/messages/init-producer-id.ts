@@ -30,6 +30,7 @@ export const InitProducerId: MessagePair<InitProducerIdRequest, InitProducerIdRe
   flexibleFrom: 2,
   request: { read: readInitProducerIdRequest, write: writeInitProducerIdRequest },
   response: { read: readInitProducerIdResponse, write: writeInitProducerIdResponse },
+  errorResponse,
 });
 
 export interface InitProducerIdRequest {
@@ -70,6 +71,23 @@ export interface InitProducerIdResponse {
 
   /** The current epoch associated with the producer id. */
   readonly producerEpoch: number;
+}
+
+/**
+ * The answer to a InitProducerId request refused as a whole, as Kafka's InitProducerIdRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: InitProducerIdRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<InitProducerIdResponse> {
+  return {
+    errorCode,
+    producerId: -1,
+    producerEpoch: -1,
+  };
 }
 
 function readInitProducerIdRequest(r: KafkaReader, version: number): InitProducerIdRequest {

@@ -44,6 +44,7 @@ export const JoinGroup: MessagePair<JoinGroupRequest, JoinGroupResponse> = messa
   flexibleFrom: 6,
   request: { read: readJoinGroupRequest, write: writeJoinGroupRequest },
   response: { read: readJoinGroupResponse, write: writeJoinGroupResponse },
+  errorResponse,
 });
 
 export interface JoinGroupRequest {
@@ -124,6 +125,22 @@ export interface JoinGroupResponseMember {
 
   /** The group member metadata. */
   readonly metadata: Buffer;
+}
+
+/**
+ * The answer to a JoinGroup request refused as a whole, as Kafka's JoinGroupRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: JoinGroupRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<JoinGroupResponse> {
+  return {
+    errorCode,
+    protocolName: version >= 7 ? null : '',
+  };
 }
 
 function readJoinGroupRequest(r: KafkaReader, version: number): JoinGroupRequest {

@@ -34,6 +34,7 @@ export const LeaveGroup: MessagePair<LeaveGroupRequest, LeaveGroupResponse> = me
   flexibleFrom: 4,
   request: { read: readLeaveGroupRequest, write: writeLeaveGroupRequest },
   response: { read: readLeaveGroupResponse, write: writeLeaveGroupResponse },
+  errorResponse,
 });
 
 export interface LeaveGroupRequest {
@@ -81,6 +82,21 @@ export interface MemberResponse {
 
   /** The error code, or 0 if there was no error. */
   readonly errorCode: number;
+}
+
+/**
+ * The answer to a LeaveGroup request refused as a whole, as Kafka's LeaveGroupRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: LeaveGroupRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<LeaveGroupResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readLeaveGroupRequest(r: KafkaReader, version: number): LeaveGroupRequest {

@@ -31,6 +31,7 @@ export const ListGroups: MessagePair<ListGroupsRequest, ListGroupsResponse> = me
   flexibleFrom: 3,
   request: { read: readListGroupsRequest, write: writeListGroupsRequest },
   response: { read: readListGroupsResponse, write: writeListGroupsResponse },
+  errorResponse,
 });
 
 export interface ListGroupsRequest {
@@ -67,6 +68,21 @@ export interface ListedGroup {
 
   /** The group type name. */
   readonly groupType: string;
+}
+
+/**
+ * The answer to a ListGroups request refused as a whole, as Kafka's ListGroupsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ListGroupsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ListGroupsResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readListGroupsRequest(r: KafkaReader, version: number): ListGroupsRequest {

@@ -42,6 +42,7 @@ export const ListOffsets: MessagePair<ListOffsetsRequest, ListOffsetsResponse> =
   flexibleFrom: 6,
   request: { read: readListOffsetsRequest, write: writeListOffsetsRequest },
   response: { read: readListOffsetsResponse, write: writeListOffsetsResponse },
+  errorResponse,
 });
 
 export interface ListOffsetsRequest {
@@ -126,6 +127,27 @@ export interface ListOffsetsPartitionResponse {
 
   /** The leader epoch associated with the returned offset. */
   readonly leaderEpoch: number;
+}
+
+/**
+ * The answer to a ListOffsets request refused as a whole, as Kafka's ListOffsetsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ListOffsetsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ListOffsetsResponse> {
+  return {
+    topics: request.topics.map((listOffsetsTopic) => ({
+      name: listOffsetsTopic.name,
+      partitions: listOffsetsTopic.partitions.map((listOffsetsPartition) => ({
+        partitionIndex: listOffsetsPartition.partitionIndex,
+        errorCode,
+      })),
+    })),
+  };
 }
 
 function readListOffsetsRequest(r: KafkaReader, version: number): ListOffsetsRequest {

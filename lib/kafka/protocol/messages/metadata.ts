@@ -52,6 +52,7 @@ export const Metadata: MessagePair<MetadataRequest, MetadataResponse> = messageP
   flexibleFrom: 9,
   request: { read: readMetadataRequest, write: writeMetadataRequest },
   response: { read: readMetadataResponse, write: writeMetadataResponse },
+  errorResponse,
 });
 
 export interface MetadataRequest {
@@ -166,6 +167,26 @@ export interface MetadataResponsePartition {
 
   /** The set of offline replicas of this partition. */
   readonly offlineReplicas: readonly number[];
+}
+
+/**
+ * The answer to a Metadata request refused as a whole, as Kafka's MetadataRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: MetadataRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<MetadataResponse> {
+  return {
+    topics: (request.topics ?? []).map((metadataRequestTopic) => ({
+      errorCode,
+      name: version >= 12 ? metadataRequestTopic.name : metadataRequestTopic.name ?? '',
+      topicId: metadataRequestTopic.topicId,
+    })),
+    errorCode: 0,
+  };
 }
 
 function readMetadataRequest(r: KafkaReader, version: number): MetadataRequest {

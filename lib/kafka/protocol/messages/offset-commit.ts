@@ -43,6 +43,7 @@ export const OffsetCommit: MessagePair<OffsetCommitRequest, OffsetCommitResponse
   flexibleFrom: 8,
   request: { read: readOffsetCommitRequest, write: writeOffsetCommitRequest },
   response: { read: readOffsetCommitResponse, write: writeOffsetCommitResponse },
+  errorResponse,
 });
 
 export interface OffsetCommitRequest {
@@ -124,6 +125,28 @@ export interface OffsetCommitResponsePartition {
 
   /** The error code, or 0 if there was no error. */
   readonly errorCode: number;
+}
+
+/**
+ * The answer to a OffsetCommit request refused as a whole, as Kafka's OffsetCommitRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: OffsetCommitRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<OffsetCommitResponse> {
+  return {
+    topics: request.topics.map((offsetCommitRequestTopic) => ({
+      name: offsetCommitRequestTopic.name,
+      topicId: offsetCommitRequestTopic.topicId,
+      partitions: offsetCommitRequestTopic.partitions.map((offsetCommitRequestPartition) => ({
+        partitionIndex: offsetCommitRequestPartition.partitionIndex,
+        errorCode,
+      })),
+    })),
+  };
 }
 
 function readOffsetCommitRequest(r: KafkaReader, version: number): OffsetCommitRequest {

@@ -34,6 +34,7 @@ export const OffsetDelete: MessagePair<OffsetDeleteRequest, OffsetDeleteResponse
   flexibleFrom: undefined,
   request: { read: readOffsetDeleteRequest, write: writeOffsetDeleteRequest },
   response: { read: readOffsetDeleteResponse, write: writeOffsetDeleteResponse },
+  errorResponse,
 });
 
 export interface OffsetDeleteRequest {
@@ -85,6 +86,21 @@ export interface OffsetDeleteResponsePartition {
 
   /** The error code, or 0 if there was no error. */
   readonly errorCode: number;
+}
+
+/**
+ * The answer to a OffsetDelete request refused as a whole, as Kafka's OffsetDeleteRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: OffsetDeleteRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<OffsetDeleteResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readOffsetDeleteRequest(r: KafkaReader, version: number): OffsetDeleteRequest {

@@ -57,6 +57,7 @@ export const OffsetFetch: MessagePair<OffsetFetchRequest, OffsetFetchResponse> =
   flexibleFrom: 6,
   request: { read: readOffsetFetchRequest, write: writeOffsetFetchRequest },
   response: { read: readOffsetFetchResponse, write: writeOffsetFetchResponse },
+  errorResponse,
 });
 
 export interface OffsetFetchRequest {
@@ -185,6 +186,35 @@ export interface OffsetFetchResponsePartitions {
 
   /** The partition-level error code, or 0 if there was no error. */
   readonly errorCode: number;
+}
+
+/**
+ * The answer to a OffsetFetch request refused as a whole, as Kafka's OffsetFetchRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: OffsetFetchRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<OffsetFetchResponse> {
+  return {
+    topics: version <= 1
+      ? (request.topics ?? []).map((offsetFetchRequestTopic) => ({
+          name: offsetFetchRequestTopic.name,
+          partitions: offsetFetchRequestTopic.partitionIndexes.map((partitionIndex) => ({
+            partitionIndex,
+            committedOffset: -1,
+            errorCode,
+          })),
+        }))
+      : [],
+    errorCode,
+    groups: request.groups.map((offsetFetchRequestGroup) => ({
+      groupId: offsetFetchRequestGroup.groupId,
+      errorCode,
+    })),
+  };
 }
 
 function readOffsetFetchRequest(r: KafkaReader, version: number): OffsetFetchRequest {

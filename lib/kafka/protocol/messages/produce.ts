@@ -53,6 +53,7 @@ export const Produce: MessagePair<ProduceRequest, ProduceResponse> = messagePair
   flexibleFrom: 9,
   request: { read: readProduceRequest, write: writeProduceRequest },
   response: { read: readProduceResponse, write: writeProduceResponse },
+  errorResponse,
 });
 
 export interface ProduceRequest {
@@ -174,6 +175,30 @@ export interface NodeEndpoint {
 
   /** The rack of the node, or null if it has not been assigned to a rack. */
   readonly rack: string | null;
+}
+
+/**
+ * The answer to a Produce request refused as a whole, as Kafka's ProduceRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ProduceRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ProduceResponse> {
+  return {
+    responses: request.topicData.map((topicProduceData) => ({
+      name: topicProduceData.name,
+      topicId: topicProduceData.topicId,
+      partitionResponses: topicProduceData.partitionData.map((partitionProduceData) => ({
+        index: partitionProduceData.index,
+        errorCode,
+        baseOffset: -1,
+        errorMessage,
+      })),
+    })),
+  };
 }
 
 function readProduceRequest(r: KafkaReader, version: number): ProduceRequest {

@@ -27,6 +27,7 @@ export const SaslAuthenticate: MessagePair<SaslAuthenticateRequest, SaslAuthenti
   flexibleFrom: 2,
   request: { read: readSaslAuthenticateRequest, write: writeSaslAuthenticateRequest },
   response: { read: readSaslAuthenticateResponse, write: writeSaslAuthenticateResponse },
+  errorResponse,
 });
 
 export interface SaslAuthenticateRequest {
@@ -49,6 +50,22 @@ export interface SaslAuthenticateResponse {
    * can occur.
    */
   readonly sessionLifetimeMs: number;
+}
+
+/**
+ * The answer to a SaslAuthenticate request refused as a whole, as Kafka's SaslAuthenticateRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: SaslAuthenticateRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<SaslAuthenticateResponse> {
+  return {
+    errorCode,
+    errorMessage,
+  };
 }
 
 function readSaslAuthenticateRequest(r: KafkaReader, version: number): SaslAuthenticateRequest {

@@ -25,6 +25,7 @@ export const SaslHandshake: MessagePair<SaslHandshakeRequest, SaslHandshakeRespo
   flexibleFrom: undefined,
   request: { read: readSaslHandshakeRequest, write: writeSaslHandshakeRequest },
   response: { read: readSaslHandshakeResponse, write: writeSaslHandshakeResponse },
+  errorResponse,
 });
 
 export interface SaslHandshakeRequest {
@@ -38,6 +39,21 @@ export interface SaslHandshakeResponse {
 
   /** The mechanisms enabled in the server. */
   readonly mechanisms: readonly string[];
+}
+
+/**
+ * The answer to a SaslHandshake request refused as a whole, as Kafka's SaslHandshakeRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: SaslHandshakeRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<SaslHandshakeResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readSaslHandshakeRequest(r: KafkaReader, version: number): SaslHandshakeRequest {

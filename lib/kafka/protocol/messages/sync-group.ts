@@ -36,6 +36,7 @@ export const SyncGroup: MessagePair<SyncGroupRequest, SyncGroupResponse> = messa
   flexibleFrom: 4,
   request: { read: readSyncGroupRequest, write: writeSyncGroupRequest },
   response: { read: readSyncGroupResponse, write: writeSyncGroupResponse },
+  errorResponse,
 });
 
 export interface SyncGroupRequest {
@@ -87,6 +88,21 @@ export interface SyncGroupResponse {
 
   /** The member assignment. */
   readonly assignment: Buffer;
+}
+
+/**
+ * The answer to a SyncGroup request refused as a whole, as Kafka's SyncGroupRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: SyncGroupRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<SyncGroupResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readSyncGroupRequest(r: KafkaReader, version: number): SyncGroupRequest {

@@ -73,6 +73,7 @@ public final class ToolRunner {
     System.setIn(new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)));
     System.setOut(toolOut);
     System.setErr(toolErr);
+    redirectScalaConsole(toolOut, toolErr);
     exitStatus = -1;
     synchronized (hooks) {
       hooks.clear();
@@ -110,6 +111,24 @@ public final class ToolRunner {
     toolOut.flush();
     toolErr.flush();
     return status;
+  }
+
+  /**
+   * Scala's Console (println in the tools Kafka 3.x writes in Scala, such as kafka.admin.ConfigCommand)
+   * holds the System.out of its first use: pointed at this tool's streams too, where Scala is on the
+   * classpath.
+   */
+  private static void redirectScalaConsole(PrintStream out, PrintStream err) {
+    try {
+      Class<?> console = Class.forName("scala.Console$");
+      Object module = console.getField("MODULE$").get(null);
+      console.getMethod("setOutDirect", PrintStream.class).invoke(module, out);
+      console.getMethod("setErrDirect", PrintStream.class).invoke(module, err);
+    } catch (ClassNotFoundException e) {
+      // No Scala here: nothing to redirect.
+    } catch (ReflectiveOperationException e) {
+      e.printStackTrace(err);
+    }
   }
 
   /** Exit.setExitProcedure/setHaltProcedure/setShutdownHookAdder, wherever this Kafka keeps Exit. */

@@ -194,16 +194,7 @@ export class ConsumerGroups implements ConsumerCommits {
 
   /** One group as ConsumerGroupDescribe shows it: GROUP_ID_NOT_FOUND unless it is a consumer-protocol group. */
   async describe(groupId: string): Promise<DescribedConsumerGroup> {
-    const refuse = (errorCode: number, errorMessage: string): DescribedConsumerGroup => ({
-      errorCode,
-      errorMessage,
-      groupId,
-      groupState: '',
-      groupEpoch: 0,
-      assignmentEpoch: 0,
-      assignorName: '',
-      members: [],
-    });
+    const refuse = (errorCode: number, errorMessage: string) => refusedDescribe(groupId, errorCode, errorMessage);
     if (this.closed || !(await this.options.cluster.coordinates(groupId))) {
       this.drop(groupId);
       return refuse(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${groupId}`);
@@ -535,6 +526,11 @@ export class ConsumerGroups implements ConsumerCommits {
     }
     return this.topicsCache.topics;
   }
+}
+
+/** One group of a ConsumerGroupDescribe answer, refused with `errorCode`. */
+export function refusedDescribe(groupId: string, errorCode: number, errorMessage: string | null): DescribedConsumerGroup {
+  return { errorCode, errorMessage, groupId, groupState: '', groupEpoch: 0, assignmentEpoch: 0, assignorName: '', members: [] };
 }
 
 /** Whether a heartbeat moved the member's reconciliation (its epoch, state or partitions), as Kafka's "member changed". */

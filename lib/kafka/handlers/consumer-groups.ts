@@ -11,35 +11,18 @@
  * (TOPIC_AUTHORIZATION_FAILED, the group unchanged). A regex subscription is resolved against every
  * topic, whoever may see it.
  */
-import { SpoolError, type ErrorCode } from '../../errors.js';
 import { later, type ApiHandler } from '../api.js';
-import type { ConsumerGroups } from '../consumer-groups.js';
-import { KafkaErrors, kafkaErrorFor } from '../errors.js';
+import { refusedDescribe, type ConsumerGroups } from '../consumer-groups.js';
+import { KafkaErrors } from '../errors.js';
 import type { ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse } from '../protocol/messages/consumer-group-describe.js';
 import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from '../protocol/messages/consumer-group-heartbeat.js';
 import type { Encodable } from '../protocol/runtime.js';
 import { codecs } from '../served.js';
 import { memberClientHost, permitsDescribe, permitsGroup } from './deps.js';
+import { groupFailure } from './groups.js';
 
 export interface ConsumerGroupHandlerDeps {
   readonly consumerGroups: ConsumerGroups;
-}
-
-const transient: ReadonlySet<ErrorCode> = new Set([
-  'STORAGE_UNAVAILABLE',
-  'THROTTLED',
-  'TIMEOUT',
-  'CONFLICT',
-  'NOT_LEADER',
-  'SHUTTING_DOWN',
-]);
-
-function failure(error: unknown): { errorCode: number; errorMessage: string | null } {
-  if (error instanceof SpoolError && transient.has(error.code))
-    return { errorCode: KafkaErrors.COORDINATOR_NOT_AVAILABLE, errorMessage: error.message };
-  const { code, unexpected } = kafkaErrorFor(error);
-  if (unexpected) throw error;
-  return { errorCode: code, errorMessage: error instanceof SpoolError ? error.message : null };
 }
 
 export function consumerGroupHeartbeatHandler({
@@ -59,7 +42,7 @@ export function consumerGroupHeartbeatHandler({
         consumerGroups
           .heartbeat(request, { clientId: context.clientId ?? '', clientHost: memberClientHost(context) }, context.apiVersion)
           .catch((error: unknown) => {
-            const { errorCode, errorMessage } = failure(error);
+            const { errorCode, errorMessage } = groupFailure(error);
             return refuse(errorCode, errorMessage);
           }),
       );
@@ -70,16 +53,6 @@ export function consumerGroupHeartbeatHandler({
 export function consumerGroupDescribeHandler({
   consumerGroups,
 }: ConsumerGroupHandlerDeps): ApiHandler<ConsumerGroupDescribeRequest, Encodable<ConsumerGroupDescribeResponse>> {
-  const refused = (groupId: string, errorCode: number, errorMessage: string | null) => ({
-    errorCode,
-    errorMessage,
-    groupId,
-    groupState: '',
-    groupEpoch: 0,
-    assignmentEpoch: 0,
-    assignorName: '',
-    members: [],
-  });
   return {
     codec: codecs.consumerGroupDescribe,
     async handle(request, context) {
@@ -87,12 +60,12 @@ export function consumerGroupDescribeHandler({
         Promise.all(
           request.groupIds.map(async (groupId) => {
             if (!permitsGroup(context.principal, 'describe', groupId))
-              return refused(groupId, KafkaErrors.GROUP_AUTHORIZATION_FAILED, null);
+              return refusedDescribe(groupId, KafkaErrors.GROUP_AUTHORIZATION_FAILED, null);
             try {
               return await consumerGroups.describe(groupId);
             } catch (error) {
-              const { errorCode, errorMessage } = failure(error);
-              return refused(groupId, errorCode, errorMessage);
+              const { errorCode, errorMessage } = groupFailure(error);
+              return refusedDescribe(groupId, errorCode, errorMessage);
             }
           }),
         ).then((groups) => ({ throttleTimeMs: 0, groups })),

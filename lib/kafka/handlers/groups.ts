@@ -77,6 +77,11 @@ function messageOf(error: unknown): string | null {
   return error instanceof GroupRefusal || error instanceof SpoolError ? error.message : null;
 }
 
+/** A group API's failure as Kafka's error code and message (transient ones: COORDINATOR_NOT_AVAILABLE); rethrows the unexpected. */
+export function groupFailure(error: unknown): { errorCode: number; errorMessage: string | null } {
+  return { errorCode: errorCodeOf(error), errorMessage: messageOf(error) };
+}
+
 /**
  * A handler whose work may wait (on a rebalance, or the store): it is accepted at once and answered
  * in order when done; a refusal becomes the API's error response (codec.errorResponse: the error for

@@ -124,6 +124,34 @@ async function startStatic(
   return { ids, assignment, leader: leaderInstance, follower, generation: leader.generationId };
 }
 
+/**
+ * Static members a (leader) and b (its session, 30 s, outlasts the rebalance timeout) are Stable;
+ * then a dynamic member c joins, a joins again, b (away) does not. At the rebalance timeout
+ * generation 2 forms with b in it (the leader assigns to it too), and a and c sync.
+ */
+async function awayThroughRebalance(call: Api, clock: ManualClock, group: string, topic: string) {
+  const { ids, leader } = await startStatic(call, clock, group, topic, ['i-a', 'i-b'], [sessionTimeoutMs, 30_000]);
+  expect(leader).toBe('i-a');
+  const [a, b] = [ids.get('i-a')!, ids.get('i-b')!];
+  const first = await call('JoinGroup', join(group, topic, null), 5);
+  const joinC = watch<JoinGroupResponse>(call('JoinGroup', join(group, topic, null, first.memberId), 5));
+  const joinA = watch<JoinGroupResponse>(call('JoinGroup', join(group, topic, 'i-a', a), 5));
+  await clock.advance(rebalanceTimeoutMs - 1);
+  expect(joinA.value).toBeUndefined();
+  await clock.advance(1);
+  const formedAt = clock.now();
+  expect(joinA.value).toMatchObject({ errorCode: 0, generationId: 2, leader: a });
+  expect(joinC.value).toMatchObject({ errorCode: 0, generationId: 2, members: [] });
+  expect(joinA.value!.members.map((m) => m.groupInstanceId ?? 'dynamic').sort()).toEqual(['dynamic', 'i-a', 'i-b']);
+  const given = joinA.value!.members.map((m, i) => ({
+    memberId: m.memberId,
+    assignment: encodeAssignment({ partitions: [{ topic, partitions: [0, 1, 2, 3].filter((p) => p % 3 === i) }] }),
+  }));
+  await call('SyncGroup', { groupId: group, generationId: 2, memberId: a, groupInstanceId: 'i-a', assignments: given }, 3);
+  await call('SyncGroup', { groupId: group, generationId: 2, memberId: first.memberId, groupInstanceId: null, assignments: [] }, 3);
+  return { a, b, c: first.memberId as string, given, formedAt };
+}
+
 function suite(kind: StoreKind): void {
   describe('kafka > groups > static membership', () => {
     it('lets a restarted instance take its place under a new member id, keeping its assignment, with no rebalance; the id it replaced is fenced', async () => {
@@ -299,49 +327,61 @@ function suite(kind: StoreKind): void {
       expect(leaderAnswer.members.map((m) => m.memberId)).toContain(rejoined.value!.memberId);
     });
 
-    it('keeps a silent instance (a static consumer closes without LeaveGroup) through a rebalance, until its session runs out', async () => {
-      const { agent, group, topic, clock, http } = await setup(kind);
+    it('keeps a silent instance (a static consumer closes without LeaveGroup) and its partitions until its session runs out', async () => {
+      const { agent, group, topic, clock } = await setup(kind);
       const { api: call } = agent(1);
-      // b's session (30 s) outlasts the rebalance timeout (20 s).
-      const { ids, leader, follower } = await startStatic(call, clock, group, topic, ['i-a', 'i-b'], [sessionTimeoutMs, 30_000]);
-      expect(follower).toBe('i-b');
-      const a = ids.get(leader)!;
-      const start = clock.now();
-      // A dynamic member joins; a joins again, b (gone) does not.
-      const first = await call('JoinGroup', join(group, topic, null), 5);
-      const joinC = watch<JoinGroupResponse>(call('JoinGroup', join(group, topic, null, first.memberId), 5));
-      const joinA = watch<JoinGroupResponse>(call('JoinGroup', join(group, topic, leader, a), 5));
-      await clock.advance(rebalanceTimeoutMs - 1);
-      expect(joinA.value).toBeUndefined();
-      await clock.advance(1);
-      // At the rebalance timeout the generation goes on with b in it: the leader assigns to it too.
-      expect(joinA.value).toMatchObject({ errorCode: 0, generationId: 2, leader: a });
-      expect(joinC.value).toMatchObject({ errorCode: 0, generationId: 2, members: [] });
-      expect(joinA.value!.members.map((m) => m.groupInstanceId ?? 'dynamic').sort()).toEqual(['dynamic', 'i-a', 'i-b']);
-      const members = joinA.value!.members.map((m) => m.memberId);
-      const given = members.map((memberId, i) => ({
-        memberId,
-        assignment: encodeAssignment({ partitions: [{ topic, partitions: [0, 1, 2, 3].filter((p) => p % 3 === i) }] }),
-      }));
-      await call('SyncGroup', { groupId: group, generationId: 2, memberId: a, groupInstanceId: leader, assignments: given }, 3);
-      await call('SyncGroup', { groupId: group, generationId: 2, memberId: first.memberId, groupInstanceId: null, assignments: [] }, 3);
-      expect((await http.describe(group)).members.map((m) => m.memberId).sort()).toEqual([...members].sort());
-
-      // b's session, renewed when generation 2 was formed, ends 30 s later; the others heartbeat meanwhile.
-      const expiresAt = start + rebalanceTimeoutMs + 30_000;
+      const { ids, leader, follower } = await startStatic(call, clock, group, topic, ['i-a', 'i-b']);
+      const expiresAt = clock.now() + sessionTimeoutMs; // the follower's last request was its SyncGroup
+      const instances = async () =>
+        (await call('DescribeGroups', { groups: [group], includeAuthorizedOperations: false }, 4)).groups[0].members
+          .map((m: { groupInstanceId: string }) => m.groupInstanceId)
+          .sort();
       while (clock.now() + 3000 < expiresAt) {
         await clock.advance(3000);
-        expect(await heartbeat(call, group, a, leader, 2)).toBe(0);
-        expect(await heartbeat(call, group, first.memberId, null, 2)).toBe(0);
+        expect(await heartbeat(call, group, ids.get(leader)!, leader)).toBe(0);
+      }
+      expect(await instances()).toEqual(['i-a', 'i-b']);
+      await clock.advance(expiresAt - clock.now());
+      expect(await heartbeat(call, group, ids.get(leader)!, leader)).toBe(KafkaErrors.REBALANCE_IN_PROGRESS);
+      expect(await heartbeat(call, group, ids.get(follower)!, follower)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+      expect(await instances()).toEqual([leader]);
+    });
+
+    it('keeps an instance that is away during a rebalance in the next generation, and takes it back if it restarts in time', async () => {
+      const { agent, group, topic, clock } = await setup(kind);
+      const { api: call } = agent(1);
+      const away = await awayThroughRebalance(call, clock, group, topic);
+      const rejoined = watch<JoinGroupResponse>(call('JoinGroup', join(group, topic, 'i-b'), 5));
+      await clock.advance(0);
+      expect(rejoined.value).toMatchObject({ errorCode: 0, generationId: 2 });
+      const synced = await call(
+        'SyncGroup',
+        { groupId: group, generationId: 2, memberId: rejoined.value!.memberId, groupInstanceId: 'i-b', assignments: [] },
+        3,
+      );
+      expect(synced.assignment).toEqual(away.given.find((g) => g.memberId === away.b)!.assignment);
+      // Past the rebalance timeout every member has synced: no one is out, no rebalance.
+      for (let elapsed = 0; elapsed <= rebalanceTimeoutMs; elapsed += 3000) {
+        await clock.advance(3000);
+        expect(await heartbeat(call, group, away.a, 'i-a', 2)).toBe(0);
+        expect(await heartbeat(call, group, away.c, null, 2)).toBe(0);
+        expect(await heartbeat(call, group, rejoined.value!.memberId, 'i-b', 2)).toBe(0);
+      }
+    });
+
+    it('removes an instance that is away during a rebalance once it has not synced within the rebalance timeout (Kafka’s pending sync)', async () => {
+      const { agent, group, topic, clock } = await setup(kind);
+      const { api: call } = agent(1);
+      const away = await awayThroughRebalance(call, clock, group, topic);
+      const expiresAt = away.formedAt + rebalanceTimeoutMs; // before b's 30 s session
+      while (clock.now() + 3000 < expiresAt) {
+        await clock.advance(3000);
+        expect(await heartbeat(call, group, away.a, 'i-a', 2)).toBe(0);
+        expect(await heartbeat(call, group, away.c, null, 2)).toBe(0);
       }
       await clock.advance(expiresAt - clock.now());
-      expect(await heartbeat(call, group, a, leader, 2)).toBe(KafkaErrors.REBALANCE_IN_PROGRESS);
-      expect(await heartbeat(call, group, ids.get(follower)!, follower, 2)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
-      const described = (await call('DescribeGroups', { groups: [group], includeAuthorizedOperations: false }, 4)).groups[0];
-      expect(described.members.map((m: { groupInstanceId: string | null }) => m.groupInstanceId ?? 'dynamic').sort()).toEqual([
-        'dynamic',
-        'i-a',
-      ]);
+      expect(await heartbeat(call, group, away.a, 'i-a', 2)).toBe(KafkaErrors.REBALANCE_IN_PROGRESS);
+      expect(await heartbeat(call, group, away.b, 'i-b', 2)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
     });
 
     it('removes members by group instance id alone (the admin API), answering each as Kafka does', async () => {

@@ -10,6 +10,8 @@
  *   error that ended it (failJoin, failSync in group.ts).
  * - A member waiting in JoinGroup or SyncGroup cannot heartbeat, so its session does not end while it
  *   waits (Kafka's rule).
+ * - A member of a new generation that sends no SyncGroup within the rebalance timeout is out, and the
+ *   group rebalances (Kafka's pending sync expiry).
  *
  * Static members (KIP-345, test/kafka/static-membership.test.ts), as Kafka's coordinator:
  * - A group instance id belongs to at most one member. A request naming an instance id must come from
@@ -338,6 +340,7 @@ export class ClassicMembership implements CommitCheck {
     const wasEmpty = group.phase === 'Empty';
     transition(group, 'PreparingRebalance');
     group.assigning = undefined;
+    group.awaitingSync.clear();
     group.cancelRebalanceTimer?.();
     if (wasEmpty && this.initialRebalanceDelayMs > 0) {
       group.initialJoinUntilMs = this.context.scheduler.now() + maxRebalanceTimeoutMs(group);
@@ -418,6 +421,9 @@ export class ClassicMembership implements CommitCheck {
       member.metadata = member.protocols.find((p) => p.name === group.protocol)!.metadata;
       member.assignment = Buffer.alloc(0);
     }
+    for (const member of group.members.values()) group.awaitingSync.add(member.id);
+    const generation = group.generation;
+    group.cancelRebalanceTimer = this.context.scheduler.schedule(maxRebalanceTimeoutMs(group), () => this.syncExpired(group, generation));
     for (const member of group.members.values()) {
       const answer = member.joining;
       member.joining = undefined;
@@ -445,6 +451,7 @@ export class ClassicMembership implements CommitCheck {
         `group ${group.id} has protocol ${group.protocolType}/${group.protocol}, the member names ${request.protocolType}/${request.protocolName}`,
       );
     }
+    if (group.phase === 'CompletingRebalance' || group.phase === 'Stable') this.synced(group, member);
     switch (group.phase) {
       case 'PreparingRebalance':
         throw new GroupRefusal(KafkaErrors.REBALANCE_IN_PROGRESS, `group ${group.id} is rebalancing: join again`);
@@ -499,6 +506,30 @@ export class ClassicMembership implements CommitCheck {
       }
     }
     this.context.logger?.log('debug', 'kafka group stable', { group: group.id, generation, members: group.members.size });
+  }
+
+  /** The member has sent SyncGroup for this generation; once all have, the wait for them ends. */
+  private synced(group: Group, member: Member): void {
+    if (!group.awaitingSync.delete(member.id) || group.awaitingSync.size > 0) return;
+    group.cancelRebalanceTimer?.();
+    group.cancelRebalanceTimer = undefined;
+  }
+
+  /**
+   * Kafka's pending sync expiry: members that have sent no SyncGroup a rebalance timeout after the
+   * generation formed (a static member that was away, a client that lost its answer) are out, and the
+   * group rebalances without them.
+   */
+  private syncExpired(group: Group, generation: number): void {
+    if (group.generation !== generation || (group.phase !== 'CompletingRebalance' && group.phase !== 'Stable')) return;
+    const late = [...group.awaitingSync];
+    if (late.length === 0) return;
+    this.context.logger?.log('info', 'kafka group members sent no SyncGroup in time', { group: group.id, generation, members: late });
+    for (const id of late) {
+      const member = group.members.get(id);
+      if (member) this.removeMember(group, member);
+    }
+    this.prepareRebalance(group, `members ${late.join(', ')} sent no SyncGroup within the rebalance timeout`);
   }
 
   // ---- Heartbeat, LeaveGroup, sessions ----------------------------------------------------------
@@ -580,6 +611,7 @@ export class ClassicMembership implements CommitCheck {
 
   private removeMember(group: Group, member: Member): void {
     group.members.delete(member.id);
+    group.awaitingSync.delete(member.id);
     member.cancelSessionTimer?.();
     failJoin(member, KafkaErrors.UNKNOWN_MEMBER_ID);
     failSync(member, KafkaErrors.UNKNOWN_MEMBER_ID);
@@ -618,6 +650,7 @@ function renameMember(group: Group, from: string, to: string): void {
     group.members.set(m.id, m);
   }
   if (group.leader === from) group.leader = to;
+  if (group.awaitingSync.delete(from)) group.awaitingSync.add(to);
 }
 
 function awaitJoin(member: Member): Promise<JoinGroupResponse> {

@@ -2,8 +2,9 @@
  * What a classic group's coordinator reads and writes (through lib/groups/classic.ts), and whether
  * the group is its to hold. Nothing per heartbeat:
  * - when the leader's assignment is in: generation, protocol, leader, members (their metadata and
- *   assignment, and the consumer protocol decoded for GET /v1/groups/{group}); compare-and-set, so
- *   a coordinator that lost the group cannot overwrite who took it;
+ *   assignment, group instance ids, and the consumer protocol decoded for GET /v1/groups/{group});
+ *   compare-and-set, so a coordinator that lost the group cannot overwrite who took it; the same
+ *   generation again when a static member's next incarnation takes its place (its new member id);
  * - when the last member goes: the group, Empty;
  * - about twice per the members' longest timeout, while members are live: the coordinator's vouch
  *   (until when HTTP readers count them as live). The vouch is written before any state that shows
@@ -44,6 +45,7 @@ export class ClassicGroupStore {
       leader: takingOver ? classic.leader : null,
       members: new Map(),
       pending: new Map(),
+      awaitingSync: new Set(),
       stored: state,
       storedExists: loaded.exists,
       committed: new Map(),

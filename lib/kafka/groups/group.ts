@@ -96,7 +96,10 @@ export interface Group {
   /** The state item as last read or written: the base of the next compare-and-set. */
   stored: GroupState;
   storedExists: boolean;
+  /** The rebalance's one timer: the initial delay, the wait for joins, then the wait for every member's SyncGroup. */
   cancelRebalanceTimer?: () => void;
+  /** Members of the generation that have sent no SyncGroup yet (Kafka's pending sync): those left at the rebalance timeout are out. */
+  readonly awaitingSync: Set<string>;
   /** The first generation of a group waits `initialRebalanceDelayMs` for more members, up to this time. */
   initialJoinUntilMs?: number;
   /** The leader's assignment, while it is being written. */

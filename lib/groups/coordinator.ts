@@ -383,12 +383,17 @@ export class GroupCoordinator {
   }
 
   async list(): Promise<{ group: string; state: GroupPhase; generation: number; members: number }[]> {
+    return (await this.listLoaded()).map(({ loaded: _, ...listed }) => listed);
+  }
+
+  /** Every group as `list` shows it, with the group as read, for a caller that looks further (Kafka's ListGroups): one read each. */
+  async listLoaded(): Promise<{ group: string; state: GroupPhase; generation: number; members: number; loaded: Loaded }[]> {
     const names = (await this.metadata.query(groupsPk)).map((item) => item.sk);
     return Promise.all(
       names.map(async (group) => {
         const loaded = await this.load(group);
         const state = this.withoutExpired(loaded);
-        return { group, state: phaseOf(state), generation: state.generation, members: state.memberCount };
+        return { group, state: phaseOf(state), generation: state.generation, members: state.memberCount, loaded };
       }),
     );
   }

@@ -115,13 +115,9 @@ const httpStates: Readonly<Record<GroupPhase, string>> = { empty: 'Empty', stabl
 /** Every group in the store, and Kafka groups still forming here; with their protocol type, state and type. */
 export async function listGroups(context: GroupContext): Promise<ListedGroup[]> {
   const now = context.scheduler.now();
-  const stored = await context.groups.list();
+  const stored = await context.groups.listLoaded();
   // Which groups are consumer-protocol groups, and their state, is in their state items (the HTTP listing does not say).
-  const consumers = await Promise.all(
-    stored.map(async ({ group }) =>
-      listedConsumerGroup(group, await loadGroup(context.metadata, group, context.groups.topicIdentities), now),
-    ),
-  );
+  const consumers = stored.map(({ group, loaded }) => listedConsumerGroup(group, loaded, now));
   const listed = new Map<string, ListedGroup>();
   stored.forEach((g, index) => {
     listed.set(

@@ -6,53 +6,19 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
-import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { decodeAssignment, decodeSubscription, encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
 import type { JoinGroupRequest, JoinGroupResponse } from '../../lib/kafka/protocol/messages/join-group.js';
-import { ClassicGroups } from '../../lib/kafka/classic-groups.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
-import { groupHandlers } from '../../lib/kafka/handlers/groups.js';
-import type { Log } from '../../lib/log/index.js';
-import { api, FakeCluster, ManualClock, node, settle, watch, type Api } from '../support/classic-groups.js';
-import { closeAll, newLog, openTestStores, text, type TestStores } from '../support/logs.js';
+import { classicGroupsSetup, closeClassicGroupsSetups, type ManualClock, settle, watch, type Api } from '../support/classic-groups.js';
+import { text } from '../support/logs.js';
 import { embedded, memory, type StoreKind } from '../support/stores.js';
 
 const sessionTimeoutMs = 10_000;
 const rebalanceTimeoutMs = 20_000;
 
-const logs: Log[] = [];
-const opened: TestStores[] = [];
-const coordinators: ClassicGroups[] = [];
-afterEach(async () => {
-  for (const groups of coordinators.splice(0)) groups.close();
-  await closeAll(logs.splice(0), opened.splice(0));
-});
+afterEach(closeClassicGroupsSetups);
 
-async function setup(kind: StoreKind, partitions = 4) {
-  const stores = await openTestStores(kind.locations());
-  opened.push(stores);
-  const log = newLog(stores);
-  logs.push(log);
-  const clock = new ManualClock();
-  const http = new GroupCoordinator(log, stores.metadata, { now: () => clock.now() });
-  const topic = `t-${randomUUID().slice(0, 8)}`;
-  await log.createTopic(topic, partitions);
-  const agent = (nodeId: number) => {
-    const cluster = new FakeCluster(node(nodeId));
-    const groups = new ClassicGroups({
-      log,
-      metadata: stores.metadata,
-      groups: http,
-      cluster,
-      scheduler: clock,
-      initialRebalanceDelayMs: 0,
-      minSessionTimeoutMs: 1000,
-    });
-    coordinators.push(groups);
-    return { cluster, groups, api: api(groupHandlers({ groups, cluster })) };
-  };
-  return { stores, log, clock, http, topic, group: `g-${randomUUID().slice(0, 8)}`, agent };
-}
+const setup = (kind: StoreKind, partitions = 4) => classicGroupsSetup(kind, { partitions });
 
 function joinRequest(
   group: string,
@@ -638,19 +604,8 @@ function suite(kind: StoreKind): void {
     });
 
     it('waits for more members before a new group’s first generation (group.initial.rebalance.delay.ms)', async () => {
-      const { log, stores, http, clock, group, topic } = await setup(kind);
-      const cluster = new FakeCluster(node(1));
-      const groups = new ClassicGroups({
-        log,
-        metadata: stores.metadata,
-        groups: http,
-        cluster,
-        scheduler: clock,
-        initialRebalanceDelayMs: 3000,
-        minSessionTimeoutMs: 1000,
-      });
-      coordinators.push(groups);
-      const call = api(groupHandlers({ groups, cluster }));
+      const { clock, group, topic, agent } = await classicGroupsSetup(kind, { initialRebalanceDelayMs: 3000 });
+      const call = agent(1).api;
       const first = watch<JoinGroupResponse>(call('JoinGroup', joinRequest(group, '', [topic]), 3));
       await clock.advance(2000);
       const second = watch<JoinGroupResponse>(call('JoinGroup', joinRequest(group, '', [topic]), 3));

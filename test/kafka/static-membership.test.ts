@@ -1,61 +1,18 @@
-/**
- * Static membership (KIP-345, `group.instance.id`) in classic groups, as Apache Kafka's group
- * coordinator has it (GroupMetadataManager's updateStaticMemberThenRebalanceOrCompleteJoin, ClassicGroup's
- * validateMember): a restarted instance takes its place under a new member id without a rebalance,
- * the id it replaced is fenced, an instance that goes silent keeps its place until its session runs
- * out, and administrators remove instances by id. Driven through the group handlers with a manual clock.
- */
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
-import { GroupCoordinator } from '../../lib/groups/coordinator.js';
-import { ClassicGroups } from '../../lib/kafka/classic-groups.js';
 import { decodeAssignment, encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
-import { groupHandlers } from '../../lib/kafka/handlers/groups.js';
 import type { JoinGroupRequest, JoinGroupResponse } from '../../lib/kafka/protocol/messages/join-group.js';
-import type { Log } from '../../lib/log/index.js';
-import { api, FakeCluster, ManualClock, node, watch, type Api } from '../support/classic-groups.js';
-import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
+import { classicGroupsSetup, closeClassicGroupsSetups, type ManualClock, watch, type Api } from '../support/classic-groups.js';
 import { embedded, memory, type StoreKind } from '../support/stores.js';
 
 const sessionTimeoutMs = 10_000;
 const rebalanceTimeoutMs = 20_000;
 const initialRebalanceDelayMs = 3000;
 
-const logs: Log[] = [];
-const opened: TestStores[] = [];
-const coordinators: ClassicGroups[] = [];
-afterEach(async () => {
-  for (const groups of coordinators.splice(0)) groups.close();
-  await closeAll(logs.splice(0), opened.splice(0));
-});
+afterEach(closeClassicGroupsSetups);
 
-async function setup(kind: StoreKind) {
-  const stores = await openTestStores(kind.locations());
-  opened.push(stores);
-  const log = newLog(stores);
-  logs.push(log);
-  const clock = new ManualClock();
-  const http = new GroupCoordinator(log, stores.metadata, { now: () => clock.now() });
-  const topic = `t-${randomUUID().slice(0, 8)}`;
-  await log.createTopic(topic, 4);
-  const agent = (nodeId: number) => {
-    const cluster = new FakeCluster(node(nodeId));
-    const groups = new ClassicGroups({
-      log,
-      metadata: stores.metadata,
-      groups: http,
-      cluster,
-      scheduler: clock,
-      initialRebalanceDelayMs,
-      minSessionTimeoutMs: 1000,
-    });
-    coordinators.push(groups);
-    return { cluster, api: api(groupHandlers({ groups, cluster })) };
-  };
-  return { stores, clock, http, topic, group: `g-${randomUUID().slice(0, 8)}`, agent };
-}
+const setup = (kind: StoreKind) => classicGroupsSetup(kind, { initialRebalanceDelayMs });
 
 const protocols = (topic: string, names = ['cooperative-sticky', 'range']) =>
   names.map((name) => ({ name, metadata: encodeSubscription({ topics: [topic] }) }));

@@ -3,11 +3,17 @@
  * test moves it, a cluster view the test switches, and the group handlers called through their
  * codecs (bytes and back), so each answer is what a client of that version reads.
  */
+import { randomUUID } from 'node:crypto';
+import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { isLater, type ApiHandler } from '../../lib/kafka/api.js';
-import type { Scheduler } from '../../lib/kafka/classic-groups.js';
+import { ClassicGroups, type Scheduler } from '../../lib/kafka/classic-groups.js';
 import type { BrokerNode, ClusterView } from '../../lib/kafka/cluster.js';
 import { messagePairFor } from '../../lib/kafka/protocol/index.js';
+import { groupHandlers } from '../../lib/kafka/handlers/groups.js';
 import { KafkaReader, KafkaWriter } from '../../lib/kafka/wire.js';
+import type { Log } from '../../lib/log/index.js';
+import { closeAll, newLog, openTestStores, type TestStores } from './logs.js';
+import type { StoreKind } from './stores.js';
 
 /** Timers that run only when the test moves the clock. */
 export class ManualClock implements Scheduler {
@@ -99,4 +105,42 @@ export function watch<T>(promise: Promise<T>) {
   const state: { value?: T } = {};
   void promise.then((value) => (state.value = value));
   return state;
+}
+
+const opened = { stores: [] as TestStores[], logs: [] as Log[], coordinators: [] as ClassicGroups[] };
+
+/**
+ * Stores of `kind`, a log with a fresh topic, the HTTP groups on a manual clock, and `agent(nodeId)`:
+ * a classic coordinator on that node with its handlers called through their codecs. Closed by
+ * `closeClassicGroupsSetups` (after each test).
+ */
+export async function classicGroupsSetup(kind: StoreKind, options: { partitions?: number; initialRebalanceDelayMs?: number } = {}) {
+  const stores = await openTestStores(kind.locations());
+  opened.stores.push(stores);
+  const log = newLog(stores);
+  opened.logs.push(log);
+  const clock = new ManualClock();
+  const http = new GroupCoordinator(log, stores.metadata, { now: () => clock.now() });
+  const topic = `t-${randomUUID().slice(0, 8)}`;
+  await log.createTopic(topic, options.partitions ?? 4);
+  const agent = (nodeId: number) => {
+    const cluster = new FakeCluster(node(nodeId));
+    const groups = new ClassicGroups({
+      log,
+      metadata: stores.metadata,
+      groups: http,
+      cluster,
+      scheduler: clock,
+      initialRebalanceDelayMs: options.initialRebalanceDelayMs ?? 0,
+      minSessionTimeoutMs: 1000,
+    });
+    opened.coordinators.push(groups);
+    return { cluster, groups, api: api(groupHandlers({ groups, cluster })) };
+  };
+  return { stores, log, clock, http, topic, group: `g-${randomUUID().slice(0, 8)}`, agent };
+}
+
+export async function closeClassicGroupsSetups(): Promise<void> {
+  for (const groups of opened.coordinators.splice(0)) groups.close();
+  await closeAll(opened.logs.splice(0), opened.stores.splice(0));
 }

@@ -109,6 +109,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     cluster,
     logger: options.logger,
     consumer: consumerGroups,
+    consumerClassic: consumerGroups,
     ...options.groupTimeouts,
   });
   server = new KafkaServer({

@@ -30,7 +30,9 @@
  * instance takes its place under a new member id without a rebalance, and the id it replaced is
  * fenced; the instance ids are written with the members, so an agent taking over keeps them.
  * KIP-848's consumer protocol is consumer-groups.ts; its
- * members' commits come through offsets.ts here, fenced by member epoch (`consumer` option).
+ * members' commits come through offsets.ts here, fenced by member epoch (`consumer` option). A classic
+ * member's JoinGroup/SyncGroup/Heartbeat/LeaveGroup for a consumer-protocol group with members is served
+ * there (`consumerClassic` option), as Kafka 4.x serves classic members inside a consumer group.
  */
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Log } from '../log/index.js';
@@ -76,6 +78,21 @@ export interface ClassicGroupsOptions extends MembershipTimeouts {
   readonly scheduler?: Scheduler;
   /** KIP-848 groups (consumer-groups.ts): their members' commits are fenced by member epoch. @default none */
   readonly consumer?: ConsumerCommits;
+  /** KIP-848 groups that serve classic members (consumer-groups.ts): their JoinGroup/SyncGroup/Heartbeat/LeaveGroup go there. @default none */
+  readonly consumerClassic?: ClassicMembersOfConsumerGroups;
+}
+
+/**
+ * Classic members of a consumer-protocol group (Kafka 4.x's mixed groups): served by the KIP-848 coordinator
+ * (lib/kafka/consumer-groups.ts) while the group has members there; refusals are thrown as GroupRefusal.
+ */
+export interface ClassicMembersOfConsumerGroups {
+  /** Whether the group is a consumer-protocol group with members, on this coordinator. */
+  servesClassic(groupId: string): Promise<boolean>;
+  classicJoin(request: JoinGroupRequest, client: ClientInfo, version: number): Promise<JoinGroupResponse>;
+  classicSync(request: SyncGroupRequest): Promise<SyncGroupResponse>;
+  classicHeartbeat(groupId: string, memberId: string, groupInstanceId: string | null, generationId: number): Promise<number>;
+  classicLeave(groupId: string, members: readonly MemberIdentity[]): Promise<LeaveGroupResponse>;
 }
 
 export class ClassicGroups {
@@ -85,6 +102,7 @@ export class ClassicGroups {
   private readonly membership: ClassicMembership;
   private readonly offsets: GroupOffsets;
   private readonly context: GroupContext;
+  private readonly consumerClassic?: ClassicMembersOfConsumerGroups;
   private closed = false;
 
   constructor(options: ClassicGroupsOptions) {
@@ -103,23 +121,54 @@ export class ClassicGroups {
     this.store = new ClassicGroupStore(this.context);
     this.membership = new ClassicMembership(this.context, this.store, options);
     this.offsets = new GroupOffsets(this.context, this.membership, options.consumer);
+    this.consumerClassic = options.consumerClassic;
   }
 
   /** Answers once the rebalance this join belongs to completes (or at once, with an error or the current generation). */
   join(request: JoinGroupRequest, client: ClientInfo, version: number): Promise<JoinGroupResponse> {
-    return this.membership.join(request, client, version);
+    return this.routed(
+      request.groupId,
+      () => this.membership.join(request, client, version),
+      (c) => c.classicJoin(request, client, version),
+    );
   }
 
   sync(request: SyncGroupRequest): Promise<SyncGroupResponse> {
-    return this.membership.sync(request);
+    return this.routed(
+      request.groupId,
+      () => this.membership.sync(request),
+      (c) => c.classicSync(request),
+    );
   }
 
   heartbeat(groupId: string, memberId: string, groupInstanceId: string | null, generationId: number): Promise<number> {
-    return this.membership.heartbeat(groupId, memberId, groupInstanceId, generationId);
+    return this.routed(
+      groupId,
+      () => this.membership.heartbeat(groupId, memberId, groupInstanceId, generationId),
+      (c) => c.classicHeartbeat(groupId, memberId, groupInstanceId, generationId),
+    );
   }
 
   leave(groupId: string, members: readonly MemberIdentity[]): Promise<LeaveGroupResponse> {
-    return this.membership.leave(groupId, members);
+    return this.routed(
+      groupId,
+      () => this.membership.leave(groupId, members),
+      (c) => c.classicLeave(groupId, members),
+    );
+  }
+
+  /**
+   * A classic member's request goes to the classic group, unless it has no members here and the group is a
+   * consumer-protocol group with members: then the KIP-848 coordinator serves it (Kafka's mixed group).
+   */
+  private async routed<T>(
+    groupId: string,
+    classic: () => Promise<T>,
+    consumer: (port: ClassicMembersOfConsumerGroups) => Promise<T>,
+  ): Promise<T> {
+    const port = this.consumerClassic;
+    if (port === undefined || (this.coordinated.get(groupId)?.members.size ?? 0) > 0) return classic();
+    return (await port.servesClassic(groupId)) ? consumer(port) : classic();
   }
 
   /** OffsetCommit at `version` (v10+ names its topics by id). */

@@ -25,6 +25,12 @@
  * - A group changes protocol only while it has no live members (lib/groups/ownership.ts): a heartbeat
  *   for a group held by live HTTP or classic members is refused with GROUP_ID_NOT_FOUND (Kafka's answer
  *   for a group that is not a consumer group and cannot be converted).
+ * - Classic members (JoinGroup/SyncGroup/Heartbeat/LeaveGroup) of a group that has members here are
+ *   members of it like any other, as in Kafka 4.x's mixed groups (groups/consumer-classic.ts); the
+ *   classic coordinator hands their requests over (`servesClassic`). Each has its own session timeout,
+ *   and its rebalance timeout to SyncGroup after a join and to rejoin after REBALANCE_IN_PROGRESS.
+ *   Not done: Kafka's online upgrade (converting a classic group with live members) and downgrade
+ *   (converting back once only classic members are left); the group stays a consumer group until empty.
  */
 import { randomUUID } from 'node:crypto';
 import { tpKey } from '../groups/assignors.js';
@@ -40,6 +46,7 @@ import type { ClusterView } from './cluster.js';
 import { KafkaErrors } from './errors.js';
 import type { ConsumerCommits } from './groups/offsets.js';
 import type { TopicPartitions } from './groups/consumer-assignors.js';
+import { classicHeartbeat, classicJoin, classicLeave, classicSync, CONSUMER_PROTOCOL_TYPE } from './groups/consumer-classic.js';
 import {
   ConsumerGroupError,
   consumerOffsetFence,
@@ -52,10 +59,13 @@ import {
   type ConsumerMember,
   type HeartbeatInput,
 } from './groups/consumer-state.js';
-import { realScheduler, type ClientInfo, type Scheduler } from './groups/group.js';
+import { GroupRefusal, realScheduler, type ClientInfo, type Scheduler } from './groups/group.js';
 import { codecs } from './served.js';
 import type { DescribedGroup } from './protocol/messages/consumer-group-describe.js';
 import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from './protocol/messages/consumer-group-heartbeat.js';
+import type { JoinGroupRequest, JoinGroupResponse } from './protocol/messages/join-group.js';
+import type { LeaveGroupResponse, MemberIdentity } from './protocol/messages/leave-group.js';
+import type { SyncGroupRequest, SyncGroupResponse } from './protocol/messages/sync-group.js';
 import type { Encodable } from './protocol/runtime.js';
 
 type DescribedConsumerGroup = Encodable<DescribedGroup>;
@@ -89,6 +99,10 @@ interface Held {
   dead: boolean;
   readonly sessions: Map<string, () => void>;
   readonly revocations: Map<string, () => void>;
+  /** Classic members: a SyncGroup is due within the rebalance timeout after a JoinGroup (Kafka's sync timeout). */
+  readonly syncs: Map<string, () => void>;
+  /** Classic members told REBALANCE_IN_PROGRESS: a JoinGroup is due within the rebalance timeout (Kafka's join timeout). */
+  readonly rejoins: Map<string, () => void>;
   /** Offsets this coordinator wrote, by `topic/partition`: an unchanged commit is not written again. */
   readonly committed: Map<string, { offset: number; metadata: string | null; topicId: string }>;
 }
@@ -192,6 +206,150 @@ export class ConsumerGroups implements ConsumerCommits {
     });
   }
 
+  /**
+   * Whether classic-protocol requests (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) for the group are served
+   * here: it is a consumer-protocol group with members, held here or, as stored, with live members (then it
+   * is loaded, as a heartbeat would). Kafka serves classic members inside a non-empty consumer group; an empty
+   * one becomes a classic group (the classic coordinator takes it).
+   */
+  async servesClassic(groupId: string): Promise<boolean> {
+    if (this.closed || !(await this.options.cluster.coordinates(groupId))) return false;
+    const held = this.held.get(groupId);
+    if (held !== undefined && !held.dead) return Object.keys(held.group.members).length > 0;
+    const loaded = await loadGroup(this.options.metadata, groupId, this.options.topicIdentities);
+    if (loaded.state.consumer === undefined || liveCount(loaded, this.scheduler.now()) === 0) return false;
+    const now = await this.heldOrStored(groupId);
+    return now !== undefined && Object.keys(now.group.members).length > 0;
+  }
+
+  /** A classic member's JoinGroup, served inside the consumer group (groups/consumer-classic.ts): answered at once, as a follower. */
+  async classicJoin(request: JoinGroupRequest, client: ClientInfo, version: number): Promise<JoinGroupResponse> {
+    return this.classically(request.groupId, async (held) => {
+      const topics = await this.topics(true);
+      const result = classicJoin(
+        held.group,
+        {
+          apiVersion: version,
+          memberId: request.memberId,
+          instanceId: request.groupInstanceId,
+          sessionTimeoutMs: request.sessionTimeoutMs,
+          rebalanceTimeoutMs: request.rebalanceTimeoutMs,
+          protocolType: request.protocolType,
+          protocols: request.protocols,
+          clientId: client.clientId,
+          clientHost: client.clientHost,
+        },
+        { topics: topics.counts, newMemberId: randomUUID, maxSize: this.maxSize },
+      );
+      if (result.kind === 'member-id-required') {
+        throw new GroupRefusal(KafkaErrors.MEMBER_ID_REQUIRED, 'a new member must join with the member id given', result.memberId);
+      }
+      const previous = held.group.members[result.memberId];
+      await this.saveOrRefuse(held, result.group);
+      for (const id of result.removed) this.stopTimers(held, id);
+      const member = held.group.members[result.memberId]!;
+      this.startSession(request.groupId, held, member.memberId);
+      this.stopTimer(held.rejoins, member.memberId);
+      this.startDeadline(request.groupId, held, held.syncs, member);
+      if (previous === undefined || reconciliationMoved(previous, member)) {
+        if (member.state === 'UNREVOKED_PARTITIONS') this.startRevocation(request.groupId, held, member);
+        else this.stopRevocation(held, member.memberId);
+      }
+      return {
+        throttleTimeMs: 0,
+        errorCode: KafkaErrors.NONE,
+        generationId: result.generationId,
+        protocolType: CONSUMER_PROTOCOL_TYPE,
+        protocolName: result.protocolName,
+        leader: '',
+        skipAssignment: false,
+        memberId: result.memberId,
+        members: [],
+      };
+    });
+  }
+
+  /** A classic member's SyncGroup: its assigned partitions as a ConsumerProtocolAssignment. */
+  async classicSync(request: SyncGroupRequest): Promise<SyncGroupResponse> {
+    return this.classically(request.groupId, async (held) => {
+      const answer = classicSync(held.group, {
+        memberId: request.memberId,
+        instanceId: request.groupInstanceId,
+        generationId: request.generationId,
+        protocolType: request.protocolType,
+        protocolName: request.protocolName,
+      });
+      await this.saveOrRefuse(held, held.group);
+      this.stopTimer(held.syncs, request.memberId);
+      this.startSession(request.groupId, held, request.memberId);
+      return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, ...answer };
+    });
+  }
+
+  /** A classic member's Heartbeat: NONE, or REBALANCE_IN_PROGRESS (it then has its rebalance timeout to JoinGroup again). */
+  async classicHeartbeat(groupId: string, memberId: string, groupInstanceId: string | null, generationId: number): Promise<number> {
+    return this.classically(groupId, async (held) => {
+      const topics = await this.topics();
+      const { group, errorCode } = classicHeartbeat(held.group, { memberId, instanceId: groupInstanceId, generationId }, topics.counts);
+      await this.saveOrRefuse(held, group);
+      this.startSession(groupId, held, memberId);
+      const member = held.group.members[memberId]!;
+      if (errorCode === KafkaErrors.REBALANCE_IN_PROGRESS && !held.rejoins.has(memberId))
+        this.startDeadline(groupId, held, held.rejoins, member);
+      return errorCode;
+    }).catch((error: unknown) => {
+      if (error instanceof GroupRefusal) return error.errorCode;
+      throw error;
+    });
+  }
+
+  /** A classic LeaveGroup: each named classic member leaves for good; each is answered alone. */
+  async classicLeave(groupId: string, members: readonly MemberIdentity[]): Promise<LeaveGroupResponse> {
+    return this.classically(groupId, async (held) => {
+      const result = classicLeave(
+        held.group,
+        members.map((m) => ({ memberId: m.memberId, instanceId: m.groupInstanceId })),
+      );
+      await this.saveOrRefuse(held, result.group);
+      for (const id of result.removed) this.stopTimers(held, id);
+      return {
+        throttleTimeMs: 0,
+        errorCode: KafkaErrors.NONE,
+        members: result.outcomes.map((o) => ({ memberId: o.memberId, groupInstanceId: o.instanceId, errorCode: o.errorCode })),
+      };
+    });
+  }
+
+  /**
+   * Runs a classic member's request in the group's queue; a refusal (the group unchanged) or a lost group is
+   * thrown as a GroupRefusal, which the classic handlers answer.
+   */
+  private async classically<T>(groupId: string, task: (held: Held) => Promise<T>): Promise<T> {
+    if (this.closed || !(await this.options.cluster.coordinates(groupId))) {
+      this.drop(groupId);
+      throw new GroupRefusal(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${groupId}`);
+    }
+    return this.serially(groupId, async (held) => {
+      try {
+        return await task(held);
+      } catch (error) {
+        if (!(error instanceof ConsumerGroupError)) throw error;
+        this.dropIfEmpty(held);
+        throw new GroupRefusal(error.errorCode, error.message);
+      }
+    }).catch((error: unknown) => {
+      if (error instanceof NotCoordinated) throw new GroupRefusal(error.errorCode, error.message);
+      throw error;
+    });
+  }
+
+  /** Writes the group (or renews the vouch); a group let go is NOT_COORDINATOR: the member finds its coordinator again. */
+  private async saveOrRefuse(held: Held, next: ConsumerGroup): Promise<void> {
+    if (!(await this.save(held, next))) {
+      throw new GroupRefusal(KafkaErrors.NOT_COORDINATOR, `group ${next.groupId} moved to another coordinator`);
+    }
+  }
+
   /** One group as ConsumerGroupDescribe shows it: GROUP_ID_NOT_FOUND unless it is a consumer-protocol group. */
   async describe(groupId: string): Promise<DescribedConsumerGroup> {
     const refuse = (errorCode: number, errorMessage: string) => refusedDescribe(groupId, errorCode, errorMessage);
@@ -231,7 +389,7 @@ export class ConsumerGroups implements ConsumerCommits {
         subscribedTopicRegex: m.subscribedTopicRegex,
         assignment: { topicPartitions: withNames(m.assigned) },
         targetAssignment: { topicPartitions: withNames(group.target[m.memberId] ?? {}) },
-        memberType: 1,
+        memberType: m.classic === undefined ? 1 : 0,
       })),
     };
   }
@@ -360,6 +518,8 @@ export class ConsumerGroups implements ConsumerCommits {
       dead: false,
       sessions: new Map(),
       revocations: new Map(),
+      syncs: new Map(),
+      rejoins: new Map(),
       committed: new Map(),
     };
     this.held.set(groupId, held);
@@ -383,7 +543,7 @@ export class ConsumerGroups implements ConsumerCommits {
       members[m.memberId] = {
         topics: m.subscribedTopicRegex === null ? [...m.subscribedTopicNames].sort() : Object.keys(next.target[m.memberId] ?? {}),
         assigned: [m.assigned, m.pendingRevocation].flatMap((tp) => Object.entries(tp).flatMap(([t, ps]) => ps.map((p) => tpKey(t, p)))),
-        sessionTimeoutMs: this.sessionTimeoutMs,
+        sessionTimeoutMs: m.classic?.sessionTimeoutMs ?? this.sessionTimeoutMs,
       };
     }
     const state: GroupState = {
@@ -452,7 +612,7 @@ export class ConsumerGroups implements ConsumerCommits {
     held.sessions.get(memberId)?.();
     held.sessions.set(
       memberId,
-      this.scheduler.schedule(this.sessionTimeoutMs, () => {
+      this.scheduler.schedule(held.group.members[memberId]?.classic?.sessionTimeoutMs ?? this.sessionTimeoutMs, () => {
         this.options.logger?.log('info', 'kafka consumer group member session expired', { group: groupId, member: memberId });
         return this.expel(groupId, held, memberId, () => true);
       }),
@@ -500,6 +660,29 @@ export class ConsumerGroups implements ConsumerCommits {
     held.sessions.get(memberId)?.();
     held.sessions.delete(memberId);
     this.stopRevocation(held, memberId);
+    this.stopTimer(held.syncs, memberId);
+    this.stopTimer(held.rejoins, memberId);
+  }
+
+  /** A classic member must act (SyncGroup after a join, JoinGroup after REBALANCE_IN_PROGRESS) within its rebalance timeout, or it is removed. */
+  private startDeadline(groupId: string, held: Held, timers: Map<string, () => void>, member: ConsumerMember): void {
+    const { memberId } = member;
+    timers.get(memberId)?.();
+    timers.set(
+      memberId,
+      this.scheduler.schedule(member.rebalanceTimeoutMs, () => {
+        this.options.logger?.log('info', 'kafka consumer group classic member did not rejoin or sync in time', {
+          group: groupId,
+          member: memberId,
+        });
+        return this.expel(groupId, held, memberId, (g) => g.members[memberId] !== undefined);
+      }),
+    );
+  }
+
+  private stopTimer(timers: Map<string, () => void>, memberId: string): void {
+    timers.get(memberId)?.();
+    timers.delete(memberId);
   }
 
   private drop(groupId: string): void {
@@ -507,7 +690,7 @@ export class ConsumerGroups implements ConsumerCommits {
     if (held === undefined) return;
     this.held.delete(groupId);
     held.dead = true;
-    for (const cancel of [...held.sessions.values(), ...held.revocations.values()]) cancel();
+    for (const timers of [held.sessions, held.revocations, held.syncs, held.rejoins]) for (const cancel of timers.values()) cancel();
   }
 
   /** Every topic, as the assignors see them: one query per `topicsCacheMs` whatever the number of heartbeats (or now, if `fresh`). */

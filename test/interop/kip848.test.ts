@@ -3,7 +3,8 @@
  * `mvn -f test/interop/kip848/pom.xml package`, part of setup.sh). Two share a topic's six partitions,
  * consume every record once and commit; a third joins and gets partitions while the first two keep some
  * (incremental: neither is asked to give up everything). Then the group as HTTP shows it: a Kafka group
- * with the committed offsets at the end of each partition, no lag.
+ * with the committed offsets at the end of each partition, no lag. And a mixed group (MixedInterop): one
+ * group.protocol=classic and one group.protocol=consumer consumer share a topic, as Kafka 4.x allows.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -83,5 +84,40 @@ describe('interop > KIP-848 consumer groups with kafka-clients 4.x (group.protoc
       expect(described.partitions).toHaveLength(partitions);
       for (const p of described.partitions) expect(p.lag).toBe(0);
     }
+  }, 180_000);
+
+  it('mixes a classic member (group.protocol=classic) and a consumer-protocol one in one group, as Kafka 4.x', async () => {
+    const id = randomUUID().slice(0, 8);
+    const topic = `mixed-${id}`;
+    const group = `mixed-group-${id}`;
+    const command = [
+      'java',
+      '-XX:TieredStopAtLevel=1',
+      '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+      '-cp',
+      `${join(build, 'classes')}:${readFileSync(join(build, 'classpath.txt'), 'utf8').trim()}`,
+      'spool.interop.MixedInterop',
+      bootstrap,
+      topic,
+      group,
+      String(partitions),
+      String(records),
+    ];
+    const { stdout } = await runToEnd(command, '', 'mixed-group consumers');
+    const outcome = JSON.parse(stdout.trim().split('\n').pop()!) as {
+      readonly records: number;
+      readonly consumed: number;
+      readonly duplicates: number;
+      readonly shared: { readonly consumer: number[]; readonly classic: number[]; readonly overlap: number };
+      readonly committedAtEnd: boolean;
+      readonly described: { readonly type?: string; readonly upgraded?: Record<string, boolean | null>; readonly error?: string };
+    };
+    expect(outcome.consumed).toBe(outcome.records);
+    expect(outcome.duplicates).toBe(0);
+    expect(outcome.committedAtEnd).toBe(true);
+    expect(outcome.shared.overlap).toBe(0);
+    expect(outcome.shared.consumer.length + outcome.shared.classic.length).toBe(partitions);
+    // ConsumerGroupDescribe's member type: 1 (upgraded) for the consumer-protocol member, 0 for the classic one.
+    expect(outcome.described).toMatchObject({ type: 'Consumer', upgraded: { 'mixed-consumer': true, 'mixed-classic': false } });
   }, 180_000);
 });

@@ -17,7 +17,11 @@ import {
   type ConsumerGroupHeartbeatRequest,
   type TopicPartitions,
 } from '../../lib/kafka/protocol/messages/consumer-group-heartbeat.js';
+import { decodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
+import { Heartbeat } from '../../lib/kafka/protocol/messages/heartbeat.js';
+import { LeaveGroup } from '../../lib/kafka/protocol/messages/leave-group.js';
 import { OffsetCommit } from '../../lib/kafka/protocol/messages/offset-commit.js';
+import { SyncGroup } from '../../lib/kafka/protocol/messages/sync-group.js';
 import { OffsetFetch } from '../../lib/kafka/protocol/messages/offset-fetch.js';
 import type { Encodable } from '../../lib/kafka/protocol/runtime.js';
 import { joinGroupV9, stableClassicMember, useWireHarness } from './support/wire-harness.js';
@@ -149,18 +153,66 @@ describe('kafka > consumer groups (KIP-848)', () => {
     expect(stale.groups[0]!.errorCode).toBe(KafkaErrors.STALE_MEMBER_EPOCH);
   });
 
-  it('classic and consumer-protocol members do not share a group while either has live members', async () => {
-    const topic = await newTopic(1);
+  it('serves a classic member inside a consumer-protocol group, as Kafka 4.x does (a mixed group)', async () => {
+    const topic = await newTopic(2);
     const group = unique('g');
-    expect((await join(group, 'm', [topic.name])).errorCode).toBe(0);
-    const classic = (memberId: string) => joinGroupV9(client, group, memberId, [topic.name]);
-    expect((await classic('')).errorCode).toBe(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL);
-    // Once the consumer-protocol member has left, a classic member may take the group.
+    expect(count((await join(group, 'm', [topic.name])).assignment!.topicPartitions)).toBe(2);
+    const first = await joinGroupV9(client, group, '', [topic.name]);
+    expect(first.errorCode).toBe(KafkaErrors.MEMBER_ID_REQUIRED);
+    const joined = await joinGroupV9(client, group, first.memberId, [topic.name]);
+    // Every classic member is a follower; its generation is its member epoch.
+    expect(joined).toMatchObject({
+      errorCode: 0,
+      generationId: 2,
+      protocolType: 'consumer',
+      protocolName: 'range',
+      leader: '',
+      members: [],
+    });
+    const classicId = joined.memberId;
+    const sync = (generationId: number) =>
+      client.callGenerated(SyncGroup, 5, {
+        groupId: group,
+        generationId,
+        memberId: classicId,
+        protocolType: 'consumer',
+        protocolName: 'range',
+        assignments: [],
+      });
+    const classicBeat = (generationId: number) =>
+      client.callGenerated(Heartbeat, 4, { groupId: group, generationId, memberId: classicId, groupInstanceId: null });
+    expect(decodeAssignment((await sync(2)).assignment).partitions).toEqual([]);
+    expect((await classicBeat(2)).errorCode).toBe(KafkaErrors.NONE); // m still holds what it is to get
+
+    const revoke = await beat(group, 'm', 1);
+    const kept = revoke.assignment!.topicPartitions;
+    expect(count(kept)).toBe(1);
+    expect((await beat(group, 'm', 1, kept)).memberEpoch).toBe(2);
+    expect((await classicBeat(2)).errorCode).toBe(KafkaErrors.REBALANCE_IN_PROGRESS);
+    const rejoined = await joinGroupV9(client, group, classicId, [topic.name]);
+    expect(rejoined).toMatchObject({ errorCode: 0, generationId: 2 });
+    const given = decodeAssignment((await sync(2)).assignment).partitions;
+    expect(given).toEqual([{ topic: topic.name, partitions: [1 - kept[0]!.partitions[0]!] }]);
+    expect((await classicBeat(2)).errorCode).toBe(KafkaErrors.NONE);
+    expect((await classicBeat(1)).errorCode).toBe(KafkaErrors.ILLEGAL_GENERATION);
+
+    const described = await client.callGenerated(ConsumerGroupDescribe, 1, { groupIds: [group] });
+    expect(described.groups[0]!.groupState).toBe('Stable');
+    const types = Object.fromEntries(described.groups[0]!.members.map((member) => [member.memberId, member.memberType]));
+    expect(types).toEqual({ m: 1, [classicId]: 0 });
+
+    // Both leave: the group is empty, and whichever protocol joins first takes it.
+    const left = await client.callGenerated(LeaveGroup, 3, {
+      groupId: group,
+      memberId: '',
+      members: [{ memberId: classicId, groupInstanceId: null }],
+    });
+    expect(left.members[0]!.errorCode).toBe(KafkaErrors.NONE);
     expect((await beat(group, 'm', -1)).errorCode).toBe(0);
-    const { joined, synced } = await stableClassicMember(client, group, topic.name, 1);
-    expect(joined.errorCode).toBe(0);
+    const { joined: classicAgain, synced } = await stableClassicMember(client, group, topic.name, 2);
+    expect(classicAgain.errorCode).toBe(0);
     expect(synced.errorCode).toBe(0);
-    // … and then a consumer-protocol member may not.
+    // A classic group with live members is not converted (Kafka's online upgrade is not done): GROUP_ID_NOT_FOUND.
     expect((await join(group, 'n', [topic.name])).errorCode).toBe(KafkaErrors.GROUP_ID_NOT_FOUND);
   });
 
@@ -265,6 +317,74 @@ describe('kafka > consumer groups > sessions', () => {
     expect(c.errorCode).toBe(KafkaErrors.NONE);
     expect(c.memberEpoch).toBe(5);
     expect(await groups.offsetFence(group, { memberId: 'c', memberEpoch: 5, kind: 'commit' })).toBe(KafkaErrors.NONE);
+    groups.close();
+  });
+});
+
+describe('kafka > consumer groups > classic members (timers)', () => {
+  it('a classic member keeps its own session, must SyncGroup after a join and rejoin after REBALANCE_IN_PROGRESS within its rebalance timeout', async () => {
+    const { scheduler, advance } = fakeClock();
+    const groups = new ConsumerGroups({
+      log,
+      metadata: stores.metadata,
+      cluster: listener.cluster,
+      topicIdentities: http.topicIdentities,
+      scheduler,
+      sessionTimeoutMs: 1000,
+    });
+    const topic = await newTopic(2);
+    const group = unique('g');
+    const classicJoin = (memberId: string) =>
+      groups.classicJoin(
+        {
+          groupId: group,
+          sessionTimeoutMs: 3000,
+          rebalanceTimeoutMs: 2000,
+          memberId,
+          groupInstanceId: null,
+          protocolType: 'consumer',
+          protocols: [{ name: 'range', metadata: encodeSubscription({ topics: [topic.name] }) }],
+          reason: null,
+        },
+        clientInfo,
+        9,
+      );
+    const classicSync = (memberId: string, generationId: number) =>
+      groups.classicSync({
+        groupId: group,
+        generationId,
+        memberId,
+        groupInstanceId: null,
+        protocolType: 'consumer',
+        protocolName: 'range',
+        assignments: [],
+      });
+    const a = (await groups.heartbeat(heartbeatRequest(group, 'a', 0, topic.name), clientInfo, 1)).memberEpoch!;
+    expect(await groups.servesClassic(group)).toBe(true);
+
+    // b joins and never syncs: removed after its rebalance timeout (2 s), though its session (3 s) still runs.
+    expect((await classicJoin('b')).generationId).toBe(2);
+    for (let i = 0; i < 3; i++) {
+      await advance(900);
+      await groups.heartbeat(heartbeatRequest(group, 'a', a, topic.name), clientInfo, 1);
+    }
+    expect(await groups.offsetFence(group, { memberId: 'b', memberEpoch: 2, kind: 'commit' })).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+
+    // c joins and syncs: its session is its JoinGroup's 3 s, not the group's 1 s.
+    const c = await classicJoin('c');
+    await classicSync('c', c.generationId);
+    await advance(1500);
+    await groups.heartbeat(heartbeatRequest(group, 'a', a, topic.name), clientInfo, 1);
+    expect(await groups.classicHeartbeat(group, 'c', null, c.generationId)).not.toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+
+    // Told to rejoin, c does not: removed after its rebalance timeout.
+    await groups.heartbeat(heartbeatRequest(group, 'd', 0, topic.name), clientInfo, 1);
+    expect(await groups.classicHeartbeat(group, 'c', null, c.generationId)).toBe(KafkaErrors.REBALANCE_IN_PROGRESS);
+    for (let i = 0; i < 3; i++) {
+      await advance(900);
+      expect(await groups.classicHeartbeat(group, 'c', null, c.generationId)).not.toBe(KafkaErrors.NONE);
+    }
+    expect(await groups.classicHeartbeat(group, 'c', null, c.generationId)).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
     groups.close();
   });
 });

@@ -87,7 +87,8 @@ export class ClassicGroupStore {
         `group ${group.id} has live HTTP members; Kafka consumers may join once they have left`,
       );
     }
-    // Spool does not mix classic and KIP-848 members in one group (Kafka 4.x does, converting it).
+    // A consumer-protocol group with members serves classic members itself (ClassicGroups routes them
+    // there); one that gained its members after that routing is not taken over: the member joins again.
     if (loaded.state.consumer !== undefined && liveCount(loaded, this.context.scheduler.now()) > 0) {
       throw new GroupRefusal(
         KafkaErrors.INCONSISTENT_GROUP_PROTOCOL,

@@ -61,6 +61,16 @@ export interface ConsumerMember {
   readonly assigned: TopicPartitions;
   /** What it still holds and was asked to give up. */
   readonly pendingRevocation: TopicPartitions;
+  /** Set for a member speaking the classic protocol (JoinGroup/SyncGroup/Heartbeat; groups/consumer-classic.ts). */
+  readonly classic?: ClassicMemberMetadata;
+}
+
+/** What a classic-protocol member of a consumer group joined with (Kafka's ClassicMemberMetadata). */
+export interface ClassicMemberMetadata {
+  /** Its JoinGroup's session timeout: its session, instead of group.consumer.session.timeout.ms. */
+  readonly sessionTimeoutMs: number;
+  /** Its JoinGroup's protocols in its order of preference; metadata base64 (the group is stored as JSON). */
+  readonly protocols: readonly { readonly name: string; readonly metadata: string }[];
 }
 
 export interface ConsumerGroup {
@@ -212,10 +222,7 @@ export function heartbeat(group: ConsumerGroup, input: HeartbeatInput, env: Hear
     updated.subscribedTopicRegex !== g.members[memberId].subscribedTopicRegex ||
     updated.serverAssignor !== g.members[memberId].serverAssignor ||
     updated.rackId !== g.members[memberId].rackId;
-  g = { ...g, members: { ...g.members, [memberId]: updated } };
-  const counts = subscribedPartitionCounts(g, env.topics);
-  if (subscriptionChanged || !sameCounts(counts, g.partitionCounts)) g = { ...g, groupEpoch: g.groupEpoch + 1, partitionCounts: counts };
-  if (g.groupEpoch > g.assignmentEpoch) g = computeTarget(g, env.topics);
+  g = advanceTarget({ ...g, members: { ...g.members, [memberId]: updated } }, env.topics, subscriptionChanged);
   const reconciled = reconcile(g.members[memberId]!, g, input.ownedTopicPartitions);
   g = { ...g, members: { ...g.members, [memberId]: reconciled } };
   const changed =
@@ -228,6 +235,17 @@ export function heartbeat(group: ConsumerGroup, input: HeartbeatInput, env: Hear
     reply: { memberId, memberEpoch: reconciled.memberEpoch, assignment: full || changed ? reconciled.assigned : null },
     removed,
   };
+}
+
+/**
+ * The group epoch moves on if `moved` (a member's subscription changed) or the subscribed topics' partition
+ * counts did; the target is then recomputed whenever the group epoch is ahead of it.
+ */
+export function advanceTarget(group: ConsumerGroup, topics: Readonly<Record<string, number>>, moved = false): ConsumerGroup {
+  const counts = subscribedPartitionCounts(group, topics);
+  const g =
+    moved || !sameCounts(counts, group.partitionCounts) ? { ...group, groupEpoch: group.groupEpoch + 1, partitionCounts: counts } : group;
+  return g.groupEpoch > g.assignmentEpoch ? computeTarget(g, topics) : g;
 }
 
 /** A member gone (session expired, revocation timed out, fenced): its partitions are free, the group epoch moves on. */
@@ -252,7 +270,8 @@ export function groupPhase(group: ConsumerGroup): ConsumerGroupPhase {
  * Whether a member of a consumer-protocol group may commit (OffsetCommit v9+) or fetch (OffsetFetch v9+)
  * offsets with the epoch it sent, as Kafka's ConsumerGroup.validateOffsetCommit/validateOffsetFetch:
  * a commit from outside the group (memberEpoch < 0, no member id) only while it has no members (fetches
- * always); otherwise the member must exist (UNKNOWN_MEMBER_ID) at exactly that epoch (STALE_MEMBER_EPOCH).
+ * always); otherwise the member must exist (UNKNOWN_MEMBER_ID) at exactly that epoch (STALE_MEMBER_EPOCH; for a
+ * classic-protocol member, whose generation is its epoch, ILLEGAL_GENERATION).
  * Answers the Kafka error code, NONE when it may.
  */
 export function consumerOffsetFence(
@@ -264,7 +283,9 @@ export function consumerOffsetFence(
   }
   const member = group.members[request.memberId];
   if (member === undefined) return KafkaErrors.UNKNOWN_MEMBER_ID;
-  return request.memberEpoch === member.memberEpoch ? KafkaErrors.NONE : KafkaErrors.STALE_MEMBER_EPOCH;
+  if (request.memberEpoch === member.memberEpoch) return KafkaErrors.NONE;
+  // A classic-protocol member sends its generation, which is its member epoch: Kafka's classic answer.
+  return member.classic !== undefined ? KafkaErrors.ILLEGAL_GENERATION : KafkaErrors.STALE_MEMBER_EPOCH;
 }
 
 /** The member that holds (assigned or pending revocation) each partition, by `topic`, then partition. */

@@ -143,7 +143,7 @@ function liveConsumer(topicName: string, groupId: string, consumerArgs: readonly
         ...consumerFormat,
       ]);
       bySession.set(session.name, live);
-      await live.waitForLines(9, 60_000);
+      await live.waitForLines(9, 60_000, /^Partition:/);
       return { exit: 0, stdout: sortLines(live.lines.map((line) => `${line}\n`).join('')), stderr: '' };
     },
     done: async (session) => {

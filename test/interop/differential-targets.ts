@@ -46,8 +46,11 @@ export interface Session {
 export interface Background {
   /** Lines printed on stdout so far. */
   readonly lines: readonly string[];
-  /** Resolves once `count` lines are out (rejects after `timeoutMs`). */
-  waitForLines(count: number, timeoutMs: number): Promise<void>;
+  /**
+   * Resolves once `count` lines matching `matching` are out (rejects after `timeoutMs`): a tool may print
+   * other lines too (Kafka 4.x's tools warn of deprecated options on stdout).
+   */
+  waitForLines(count: number, timeoutMs: number, matching: RegExp): Promise<void>;
   /** Resolves with the result once the tool exits (kills it after `timeoutMs`). */
   finished(timeoutMs: number): Promise<ToolResult>;
 }
@@ -85,24 +88,25 @@ function background(name: TargetName, mainClass: string, args: readonly string[]
   const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
   return {
     lines,
-    waitForLines: (count, timeoutMs) =>
+    waitForLines: (count, timeoutMs, matching) =>
       new Promise<void>((resolve, reject) => {
+        const matched = () => lines.filter((line) => matching.test(line)).length;
         const check = () => {
-          if (lines.length < count) return;
+          if (matched() < count) return;
           clearTimeout(timer);
           waiters.delete(check);
           resolve();
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`${mainClass} printed ${lines.length} of ${count} lines in ${timeoutMs} ms: ${stderr.slice(-800)}`));
+          reject(new Error(`${mainClass} printed ${matched()} of ${count} lines in ${timeoutMs} ms: ${stderr.slice(-800)}`));
         }, timeoutMs);
         waiters.add(check);
         void exited.then(() => {
-          if (lines.length >= count) return;
+          if (matched() >= count) return;
           clearTimeout(timer);
           waiters.delete(check);
-          reject(new Error(`${mainClass} exited after ${lines.length} of ${count} lines: ${stderr.slice(-800)}`));
+          reject(new Error(`${mainClass} exited after ${matched()} of ${count} lines: ${stderr.slice(-800)}`));
         });
         check();
       }),

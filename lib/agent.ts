@@ -73,6 +73,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
       apiKeys: runtime.auth,
       groups,
       groupTimeouts: { initialRebalanceDelayMs: config.kafkaInitialRebalanceDelayMs },
+      groupMigrationPolicy: config.kafkaGroupMigrationPolicy,
     }).catch(async (error) => {
       await new Promise((resolve) => server.close(resolve));
       throw error;

@@ -5,6 +5,7 @@
  */
 import { SpoolError } from './errors.js';
 import type { Compression } from './format/index.js';
+import type { MigrationPolicy } from './kafka/groups/consumer-classic.js';
 
 export interface SpoolConfig {
   readonly dataDir: string;
@@ -30,6 +31,8 @@ export interface SpoolConfig {
   readonly kafkaMaxRequestBytes: number;
   readonly kafkaMaxBufferedBytes: number;
   readonly kafkaInitialRebalanceDelayMs: number;
+  /** Kafka's group.consumer.migration.policy. */
+  readonly kafkaGroupMigrationPolicy: MigrationPolicy;
   readonly maintenanceIntervalMs: number;
   readonly compactionTargetBytes: number;
   readonly compactionTailAgeMs: number;
@@ -74,6 +77,10 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
     'SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS',
     "how long a new consumer group waits for more members before its first generation, as Kafka's group.initial.rebalance.delay.ms (default 3000)",
   ],
+  [
+    'SPOOL_KAFKA_GROUP_MIGRATION_POLICY',
+    "online conversion of a live classic group to a consumer group (KIP-848) and back, as Kafka's group.consumer.migration.policy: bidirectional, upgrade, downgrade or disabled (default bidirectional)",
+  ],
   ['SPOOL_MAINTENANCE_INTERVAL_MS', 'maintenance pass interval (default 60000; 0: never)'],
   ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
   ['SPOOL_COMPACTION_TAIL_AGE_MS', 'longest a record stays uncompacted (default 600000)'],
@@ -84,6 +91,9 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_METRICS_LAG_CACHE_MS', 'how long GET /metrics reuses consumer lag read from the stores (default 15000)'],
   ['SPOOL_LOG_LEVEL', 'debug, info, warn or error (default info)'],
 ];
+
+/** Kafka's group.consumer.migration.policy values (a type-only import: the Lambda bundle stays without the Kafka listener). */
+const migrationPolicies = ['bidirectional', 'upgrade', 'downgrade', 'disabled'] as const satisfies readonly MigrationPolicy[];
 
 export function loadConfig(env: Env = process.env): SpoolConfig {
   return {
@@ -109,6 +119,7 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     kafkaMaxRequestBytes: intVar(env, 'SPOOL_KAFKA_MAX_REQUEST_BYTES', 100 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     kafkaMaxBufferedBytes: intVar(env, 'SPOOL_KAFKA_MAX_BUFFERED_BYTES', 256 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
     kafkaInitialRebalanceDelayMs: intVar(env, 'SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS', 3000, 0, 300_000),
+    kafkaGroupMigrationPolicy: enumVar(env, 'SPOOL_KAFKA_GROUP_MIGRATION_POLICY', migrationPolicies, 'bidirectional'),
     maintenanceIntervalMs: intVar(env, 'SPOOL_MAINTENANCE_INTERVAL_MS', 60_000, 0, 86_400_000),
     compactionTargetBytes: intVar(env, 'SPOOL_COMPACTION_TARGET_BYTES', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
     compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),

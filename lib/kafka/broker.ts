@@ -13,6 +13,7 @@ import type { MetadataStore } from '../storage/ports.js';
 import type { ApiHandler } from './api.js';
 import { ClassicGroups, type ClassicGroupsOptions } from './classic-groups.js';
 import { ConsumerGroups } from './consumer-groups.js';
+import type { MigrationPolicy } from './groups/consumer-classic.js';
 import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from './handlers/consumer-groups.js';
 import { StoreCluster } from './cluster.js';
 import { groupHandlers } from './handlers/groups.js';
@@ -55,6 +56,8 @@ export interface KafkaListenerOptions {
   readonly groups: GroupCoordinator;
   /** Kafka's group.initial.rebalance.delay.ms and group.min/max.session.timeout.ms. @default 3000, 6000, 1 800 000 */
   readonly groupTimeouts?: Pick<ClassicGroupsOptions, 'initialRebalanceDelayMs' | 'minSessionTimeoutMs' | 'maxSessionTimeoutMs'>;
+  /** Kafka's group.consumer.migration.policy: online upgrades of classic groups to consumer groups and back. @default bidirectional */
+  readonly groupMigrationPolicy?: MigrationPolicy;
 }
 
 export interface KafkaListener {
@@ -101,6 +104,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     cluster,
     topicIdentities: options.groups.topicIdentities,
     logger: options.logger,
+    migrationPolicy: options.groupMigrationPolicy,
   });
   const classic = new ClassicGroups({
     log: options.log,
@@ -112,6 +116,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     consumerClassic: consumerGroups,
     ...options.groupTimeouts,
   });
+  consumerGroups.convertsWith(classic);
   server = new KafkaServer({
     handlers: handlers(deps),
     logger: options.logger,

@@ -32,9 +32,14 @@
  * KIP-848's consumer protocol is consumer-groups.ts; its
  * members' commits come through offsets.ts here, fenced by member epoch (`consumer` option). A classic
  * member's JoinGroup/SyncGroup/Heartbeat/LeaveGroup for a consumer-protocol group with members is served
- * there (`consumerClassic` option), as Kafka 4.x serves classic members inside a consumer group.
+ * there (`consumerClassic` option), as Kafka 4.x serves classic members inside a consumer group. A live
+ * group migrates between the protocols as Kafka 4.x's (consumer-groups.ts): this coordinator hands a
+ * classic group over to an upgrade (`handOver`: not loaded again until the consumer group is written)
+ * and takes a downgraded one back (`takeBack`: loaded as written, then rebalanced).
  */
 import type { GroupCoordinator } from '../groups/coordinator.js';
+import { loadGroup } from '../groups/items.js';
+import { liveCount } from '../groups/ownership.js';
 import type { Log } from '../log/index.js';
 import type { Logger } from '../logger.js';
 import type { MetadataStore } from '../storage/ports.js';
@@ -42,14 +47,18 @@ import type { ClusterView } from './cluster.js';
 import { KafkaErrors } from './errors.js';
 import { deleteGroup, deleteOffsets } from './groups/admin.js';
 import { ClassicMembership, type MembershipTimeouts } from './groups/classic-membership.js';
-import { transition } from './groups/classic-state.js';
+import { isDead, transition } from './groups/classic-state.js';
+import type { ClassicGroupSnapshot } from './groups/consumer-classic.js';
+import type { ClassicGroupBase, ClassicGroupConversions } from './consumer-groups.js';
 import { ClassicGroupStore } from './groups/classic-store.js';
 import { describeGroup, type ListedGroup, listGroups } from './groups/describe.js';
 import {
   failJoin,
   failSync,
+  GroupRefusal,
   notCoordinator,
   realScheduler,
+  Rerouted,
   type ClientInfo,
   type Group,
   type GroupContext,
@@ -95,9 +104,11 @@ export interface ClassicMembersOfConsumerGroups {
   classicLeave(groupId: string, members: readonly MemberIdentity[]): Promise<LeaveGroupResponse>;
 }
 
-export class ClassicGroups {
+export class ClassicGroups implements ClassicGroupConversions {
   private readonly coordinated = new Map<string, Group>();
   private readonly loading = new Map<string, Promise<Group>>();
+  /** Groups being upgraded to consumer groups (`handOver`): not loaded again until the consumer group is written. */
+  private readonly converting = new Map<string, Promise<void>>();
   private readonly store: ClassicGroupStore;
   private readonly membership: ClassicMembership;
   private readonly offsets: GroupOffsets;
@@ -114,7 +125,7 @@ export class ClassicGroups {
       logger: options.logger,
       scheduler: options.scheduler ?? realScheduler,
       coordinated: this.coordinated,
-      group: (groupId) => this.group(groupId),
+      group: (groupId, forMember) => this.group(groupId, forMember),
       requireCoordinator: (groupId) => this.requireCoordinator(groupId),
       drop: (groupId, errorCode) => this.drop(groupId, errorCode),
     };
@@ -159,7 +170,8 @@ export class ClassicGroups {
 
   /**
    * A classic member's request goes to the classic group, unless it has no members here and the group is a
-   * consumer-protocol group with members: then the KIP-848 coordinator serves it (Kafka's mixed group).
+   * consumer-protocol group with members: then the KIP-848 coordinator serves it (Kafka's mixed group). One
+   * that finds the group converted between the protocols while it waited (`Rerouted`) is routed again.
    */
   private async routed<T>(
     groupId: string,
@@ -167,8 +179,15 @@ export class ClassicGroups {
     consumer: (port: ClassicMembersOfConsumerGroups) => Promise<T>,
   ): Promise<T> {
     const port = this.consumerClassic;
-    if (port === undefined || (this.coordinated.get(groupId)?.members.size ?? 0) > 0) return classic();
-    return (await port.servesClassic(groupId)) ? consumer(port) : classic();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (port === undefined || (this.coordinated.get(groupId)?.members.size ?? 0) > 0) return await classic();
+        return (await port.servesClassic(groupId)) ? await consumer(port) : await classic();
+      } catch (error) {
+        if (!(error instanceof Rerouted)) throw error;
+        if (attempt === 3) throw new GroupRefusal(KafkaErrors.NOT_COORDINATOR, error.message); // the client finds the group again
+      }
+    }
   }
 
   /** OffsetCommit at `version` (v10+ names its topics by id). */
@@ -208,6 +227,59 @@ export class ClassicGroups {
     return listGroups(this.context);
   }
 
+  /**
+   * Online upgrade (Kafka 4.x): the classic group, if it has members here (held, or stored with live members,
+   * then loaded), goes to `convert` as held, after the writes in flight; `convert` may refuse by throwing, and
+   * then nothing changes. Once converted, the group is let go (its waiting JoinGroup and SyncGroup answered
+   * REBALANCE_IN_PROGRESS: its members join again, into the consumer group) and `write` runs on the state item
+   * as this coordinator last had it; until it settles, nothing here loads the group again (a member's request
+   * waiting for it is routed again). Answers what `write` answers; undefined, with nothing called, when the
+   * group has no members here.
+   */
+  async handOver<T, R>(
+    groupId: string,
+    convert: (group: ClassicGroupSnapshot) => T,
+    write: (converted: T, base: ClassicGroupBase) => Promise<R>,
+  ): Promise<R | undefined> {
+    await this.requireCoordinator(groupId);
+    let group = this.coordinated.get(groupId);
+    if (group === undefined) {
+      const loaded = await loadGroup(this.context.metadata, groupId, this.context.groups.topicIdentities);
+      if (loaded.state.classic === undefined || liveCount(loaded, this.context.scheduler.now()) === 0) return undefined;
+      group = await this.group(groupId);
+    }
+    for (let writes = group.queue; ; writes = group.queue) {
+      await writes;
+      if (group.queue === writes) break; // no write was queued meanwhile
+    }
+    if (isDead(group) || group.members.size === 0) return undefined;
+    const converted = convert(snapshotOf(group));
+    const base: ClassicGroupBase = { state: group.stored, exists: group.storedExists, vouchedUntilMs: group.vouchedUntilMs };
+    let settled!: () => void;
+    const gate = new Promise<void>((resolve) => (settled = resolve));
+    this.converting.set(groupId, gate);
+    this.drop(groupId, KafkaErrors.REBALANCE_IN_PROGRESS);
+    try {
+      return await write(converted, base);
+    } finally {
+      settled();
+      if (this.converting.get(groupId) === gate) this.converting.delete(groupId);
+    }
+  }
+
+  /**
+   * Online downgrade (Kafka 4.x): the group as the consumer coordinator just wrote it (classic, Stable, its
+   * members with their assignments) is taken up here with fresh sessions, and rebalanced for `reason`
+   * (null when a classic static member replaced the last consumer-protocol one: Kafka does not rebalance then).
+   */
+  async takeBack(groupId: string, reason: string | null): Promise<void> {
+    // An Empty group held (or being read) here from while the consumer group had it is out of date.
+    await this.loading.get(groupId)?.catch(() => undefined);
+    if (this.coordinated.get(groupId)?.members.size === 0) this.drop(groupId, KafkaErrors.NOT_COORDINATOR);
+    const group = await this.group(groupId);
+    if (reason !== null) this.membership.rebalance(group, reason);
+  }
+
   /** Answers pending requests with NOT_COORDINATOR and forgets every group (on shutdown). */
   close(): void {
     this.closed = true;
@@ -221,9 +293,14 @@ export class ClassicGroups {
     }
   }
 
-  /** The group, read from the store the first time this agent coordinates it. */
-  private async group(groupId: string): Promise<Group> {
+  /** The group, read from the store the first time this agent coordinates it (see GroupContext.group for `forMember`). */
+  private async group(groupId: string, forMember = false): Promise<Group> {
     await this.requireCoordinator(groupId);
+    const converting = this.converting.get(groupId);
+    if (converting !== undefined) {
+      await converting;
+      if (forMember) throw new Rerouted(groupId);
+    }
     const known = this.coordinated.get(groupId);
     if (known) return known;
     let loading = this.loading.get(groupId);
@@ -255,4 +332,24 @@ export class ClassicGroups {
       failSync(member, errorCode);
     }
   }
+}
+
+/** The group as `handOver` gives it: each member with its protocols (only the chosen one, for a member read from the store). */
+function snapshotOf(group: Group): ClassicGroupSnapshot {
+  return {
+    groupId: group.id,
+    generation: group.generation,
+    protocolType: group.protocolType,
+    protocol: group.protocol,
+    members: [...group.members.values()].map((m) => ({
+      memberId: m.id,
+      instanceId: m.groupInstanceId,
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      sessionTimeoutMs: m.sessionTimeoutMs,
+      rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+      protocols: m.protocols,
+      assignment: m.assignment,
+    })),
+  };
 }

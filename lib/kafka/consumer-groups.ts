@@ -22,15 +22,23 @@
  *   was revoking, a fresh rebalance timeout.
  * - A member's offsets are written only while the group is, in the store, the version whose epochs
  *   allowed the commit (`commitOffsets`): a coordinator that lost the group commits nothing.
- * - A group changes protocol only while it has no live members (lib/groups/ownership.ts): a heartbeat
- *   for a group held by live HTTP or classic members is refused with GROUP_ID_NOT_FOUND (Kafka's answer
- *   for a group that is not a consumer group and cannot be converted).
+ * - A group held by live HTTP members is refused with GROUP_ID_NOT_FOUND (lib/groups/ownership.ts;
+ *   Kafka's answer for a group that is not a consumer group and cannot be converted).
  * - Classic members (JoinGroup/SyncGroup/Heartbeat/LeaveGroup) of a group that has members here are
  *   members of it like any other, as in Kafka 4.x's mixed groups (groups/consumer-classic.ts); the
  *   classic coordinator hands their requests over (`servesClassic`). Each has its own session timeout,
  *   and its rebalance timeout to SyncGroup after a join and to rejoin after REBALANCE_IN_PROGRESS.
- *   Not done: Kafka's online upgrade (converting a classic group with live members) and downgrade
- *   (converting back once only classic members are left); the group stays a consumer group until empty.
+ * - A live group changes protocol only as Kafka 4.x migrates it (`migrationPolicy`), in the group's
+ *   queue, through the classic coordinator (ClassicGroupConversions). Upgrade: a join to a classic group
+ *   with members takes it over as the classic coordinator held it (after its writes in flight) and
+ *   writes the consumer group before anything else touches it; the classic coordinator loads nothing
+ *   for the group meanwhile, and classic requests wait for the queue (`servesClassic`). Downgrade: a
+ *   change that leaves only classic members writes the classic group (compare-and-set on the version
+ *   held, as every write here), lets the group go, and the classic coordinator takes it up. Either
+ *   write is conditional (the upgrade's on the state item as the classic coordinator last had it), so a
+ *   coordinator that lost the group converts nothing; each member's partitions carry over, so no
+ *   partition is held by two members across a conversion; a classic member's request that waited out
+ *   a conversion is routed again (Rerouted), to the group as it is now.
  */
 import { randomUUID } from 'node:crypto';
 import { tpKey } from '../groups/assignors.js';
@@ -38,15 +46,27 @@ import { saveClassicState, vouchForMembers, vouchOp, type ClassicCommit } from '
 import { SpoolError } from '../errors.js';
 import { loadGroup, writeOffsets, type OffsetUpdate, type TopicIdentities } from '../groups/items.js';
 import { groupKind, liveCount } from '../groups/ownership.js';
-import type { ConsumerProtocolMember, GroupState } from '../groups/state.js';
+import type { ClassicState, ConsumerProtocolMember, GroupState } from '../groups/state.js';
 import type { Log } from '../log/index.js';
 import type { Logger } from '../logger.js';
-import { ConditionFailedError, type MetadataStore } from '../storage/ports.js';
+import { ConditionFailedError, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import type { ClusterView } from './cluster.js';
 import { KafkaErrors } from './errors.js';
 import type { ConsumerCommits } from './groups/offsets.js';
 import type { TopicPartitions } from './groups/consumer-assignors.js';
-import { classicHeartbeat, classicJoin, classicLeave, classicSync, CONSUMER_PROTOCOL_TYPE } from './groups/consumer-classic.js';
+import {
+  checkUpgrade,
+  classicHeartbeat,
+  classicJoin,
+  classicLeave,
+  classicSync,
+  CONSUMER_PROTOCOL_TYPE,
+  downgradeDue,
+  fromClassicGroup,
+  toClassicState,
+  type ClassicGroupSnapshot,
+  type MigrationPolicy,
+} from './groups/consumer-classic.js';
 import {
   ConsumerGroupError,
   consumerOffsetFence,
@@ -59,7 +79,7 @@ import {
   type ConsumerMember,
   type HeartbeatInput,
 } from './groups/consumer-state.js';
-import { GroupRefusal, realScheduler, type ClientInfo, type Scheduler } from './groups/group.js';
+import { GroupRefusal, realScheduler, Rerouted, type ClientInfo, type Scheduler } from './groups/group.js';
 import { codecs } from './served.js';
 import type { DescribedGroup } from './protocol/messages/consumer-group-describe.js';
 import type { ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse } from './protocol/messages/consumer-group-heartbeat.js';
@@ -79,6 +99,35 @@ export interface ConsumerGroupTimeouts {
   readonly maxSize?: number;
   /** How long the topic list the assignors see is reused across heartbeats. @default 1 000 */
   readonly topicsCacheMs?: number;
+  /** group.consumer.migration.policy: online upgrades of classic groups and downgrades back. @default bidirectional */
+  readonly migrationPolicy?: MigrationPolicy;
+}
+
+/** The state item as the classic coordinator last read or wrote it, and its vouch: what an upgrade's write is conditional on. */
+export interface ClassicGroupBase {
+  readonly state: GroupState;
+  readonly exists: boolean;
+  readonly vouchedUntilMs: number;
+}
+
+/**
+ * The classic coordinator's side of online upgrades and downgrades (lib/kafka/classic-groups.ts), as Kafka
+ * 4.x converts a group between the two protocols while its members stay.
+ */
+export interface ClassicGroupConversions {
+  /**
+   * The classic group, if it has members, goes to `convert` (which may refuse by throwing: nothing changes);
+   * then the classic coordinator lets it go and `write` runs (conditional on `base`, the state item as that
+   * coordinator last read or wrote it), before it would load the group again. Answers what `write` did;
+   * undefined, with nothing called, when the classic group has no members.
+   */
+  handOver<T, R>(
+    groupId: string,
+    convert: (group: ClassicGroupSnapshot) => T,
+    write: (converted: T, base: ClassicGroupBase) => Promise<R>,
+  ): Promise<R | undefined>;
+  /** The group just written back as a classic group: the classic coordinator takes it up and rebalances it for `reason` (null: not). */
+  takeBack(groupId: string, reason: string | null): Promise<void>;
 }
 
 export interface ConsumerGroupsOptions extends ConsumerGroupTimeouts {
@@ -122,6 +171,8 @@ export class ConsumerGroups implements ConsumerCommits {
   private readonly heartbeatIntervalMs: number;
   private readonly maxSize: number;
   private readonly topicsCacheMs: number;
+  private readonly migrationPolicy: MigrationPolicy;
+  private conversions: ClassicGroupConversions | undefined;
   private topicsCache: { readonly atMs: number; readonly topics: Promise<Topics> } | undefined;
   private closed = false;
 
@@ -131,6 +182,12 @@ export class ConsumerGroups implements ConsumerCommits {
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5_000;
     this.maxSize = options.maxSize ?? 2_147_483_647;
     this.topicsCacheMs = options.topicsCacheMs ?? 1000;
+    this.migrationPolicy = options.migrationPolicy ?? 'bidirectional';
+  }
+
+  /** Online upgrades and downgrades go through the classic coordinator (constructed after this one, which it serves). */
+  convertsWith(conversions: ClassicGroupConversions): void {
+    this.conversions = conversions;
   }
 
   async heartbeat(
@@ -145,62 +202,63 @@ export class ConsumerGroups implements ConsumerCommits {
       this.drop(request.groupId);
       return refuse(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${request.groupId}`);
     }
-    return this.serially(request.groupId, async (held) => {
-      // A heartbeat that (re)states a subscription sees the topics as they are now; others, as of up to topicsCacheMs ago.
-      const topics = await this.topics(request.subscribedTopicNames !== null || request.subscribedTopicRegex !== null);
-      const input: HeartbeatInput = {
-        apiVersion: version,
-        memberId: request.memberId,
-        memberEpoch: request.memberEpoch,
-        instanceId: request.instanceId,
-        rackId: request.rackId,
-        rebalanceTimeoutMs: request.rebalanceTimeoutMs,
-        subscribedTopicNames: request.subscribedTopicNames,
-        subscribedTopicRegex: request.subscribedTopicRegex,
-        serverAssignor: request.serverAssignor,
-        ownedTopicPartitions: request.topicPartitions === null ? null : byName(request.topicPartitions, topics),
-        clientId: client.clientId,
-        clientHost: client.clientHost,
-      };
-      // Kafka's answer for a group that does not exist (as a consumer group) to anything but a join.
-      if (request.memberEpoch !== 0 && held.stored.consumer === undefined && Object.keys(held.group.members).length === 0) {
-        this.drop(request.groupId);
-        return refuse(KafkaErrors.GROUP_ID_NOT_FOUND, `Group ${request.groupId} not found.`);
-      }
-      let result: ReturnType<typeof heartbeat>;
-      try {
-        result = heartbeat(held.group, input, { topics: topics.counts, newMemberId: randomUUID, maxSize: this.maxSize });
-      } catch (error) {
-        if (!(error instanceof ConsumerGroupError)) throw error;
-        this.dropIfEmpty(held);
-        return refuse(error.errorCode, error.message);
-      }
-      const { reply } = result;
-      const previous = held.group.members[reply.memberId];
-      if (!(await this.save(held, result.group))) {
-        return refuse(KafkaErrors.NOT_COORDINATOR, `group ${request.groupId} moved to another coordinator`);
-      }
-      for (const id of result.removed) this.stopTimers(held, id);
-      const member = held.group.members[reply.memberId];
-      if (member === undefined) this.stopTimers(held, reply.memberId);
-      else {
-        this.startSession(request.groupId, held, reply.memberId);
-        // As Kafka: a reconciliation step that leaves the member revoking (again) starts its rebalance timeout anew.
-        if (previous === undefined || reconciliationMoved(previous, member)) {
-          if (member.state === 'UNREVOKED_PARTITIONS') this.startRevocation(request.groupId, held, member);
-          else this.stopRevocation(held, reply.memberId);
+    // A heartbeat that (re)states a subscription sees the topics as they are now; others, as of up to topicsCacheMs ago.
+    const topicsNow = this.topics(request.subscribedTopicNames !== null || request.subscribedTopicRegex !== null);
+    return this.serially(
+      request.groupId,
+      async (held) => {
+        const topics = await topicsNow;
+        const input: HeartbeatInput = {
+          apiVersion: version,
+          memberId: request.memberId,
+          memberEpoch: request.memberEpoch,
+          instanceId: request.instanceId,
+          rackId: request.rackId,
+          rebalanceTimeoutMs: request.rebalanceTimeoutMs,
+          subscribedTopicNames: request.subscribedTopicNames,
+          subscribedTopicRegex: request.subscribedTopicRegex,
+          serverAssignor: request.serverAssignor,
+          ownedTopicPartitions: request.topicPartitions === null ? null : byName(request.topicPartitions, topics),
+          clientId: client.clientId,
+          clientHost: client.clientHost,
+        };
+        // Kafka's answer for a group that does not exist (as a consumer group) to anything but a join.
+        if (request.memberEpoch !== 0 && held.stored.consumer === undefined && Object.keys(held.group.members).length === 0) {
+          this.drop(request.groupId);
+          return refuse(KafkaErrors.GROUP_ID_NOT_FOUND, `Group ${request.groupId} not found.`);
         }
-      }
-      return {
-        throttleTimeMs: 0,
-        errorCode: KafkaErrors.NONE,
-        errorMessage: null,
-        memberId: reply.memberId,
-        memberEpoch: reply.memberEpoch,
-        heartbeatIntervalMs: this.heartbeatIntervalMs,
-        assignment: reply.assignment === null ? null : { topicPartitions: byId(reply.assignment, topics) },
-      };
-    }).catch((error: unknown) => {
+        let result: ReturnType<typeof heartbeat>;
+        try {
+          result = heartbeat(held.group, input, { topics: topics.counts, newMemberId: randomUUID, maxSize: this.maxSize });
+        } catch (error) {
+          if (!(error instanceof ConsumerGroupError)) throw error;
+          this.dropIfEmpty(held);
+          return refuse(error.errorCode, error.message);
+        }
+        const { reply } = result;
+        const previous = held.group.members[reply.memberId];
+        if (!(await this.saveOrDowngrade(held, result.group))) {
+          return refuse(KafkaErrors.NOT_COORDINATOR, `group ${request.groupId} moved to another coordinator`);
+        }
+        for (const id of result.removed) this.stopTimers(held, id);
+        const member = held.group.members[reply.memberId];
+        if (member === undefined) this.stopTimers(held, reply.memberId);
+        else {
+          this.startSession(request.groupId, held, reply.memberId);
+          this.watchRevocation(request.groupId, held, previous, member);
+        }
+        return {
+          throttleTimeMs: 0,
+          errorCode: KafkaErrors.NONE,
+          errorMessage: null,
+          memberId: reply.memberId,
+          memberEpoch: reply.memberEpoch,
+          heartbeatIntervalMs: this.heartbeatIntervalMs,
+          assignment: reply.assignment === null ? null : { topicPartitions: byId(reply.assignment, topics) },
+        };
+      },
+      request.memberEpoch === 0 ? topicsNow : undefined,
+    ).catch((error: unknown) => {
       if (error instanceof NotCoordinated) return refuse(error.errorCode, error.message);
       throw error;
     });
@@ -214,6 +272,7 @@ export class ConsumerGroups implements ConsumerCommits {
    */
   async servesClassic(groupId: string): Promise<boolean> {
     if (this.closed || !(await this.options.cluster.coordinates(groupId))) return false;
+    await this.queues.get(groupId); // an upgrade or a downgrade under way settles first
     const held = this.held.get(groupId);
     if (held !== undefined && !held.dead) return Object.keys(held.group.members).length > 0;
     const loaded = await loadGroup(this.options.metadata, groupId, this.options.topicIdentities);
@@ -245,27 +304,25 @@ export class ConsumerGroups implements ConsumerCommits {
         throw new GroupRefusal(KafkaErrors.MEMBER_ID_REQUIRED, 'a new member must join with the member id given', result.memberId);
       }
       const previous = held.group.members[result.memberId];
+      // Kafka: the last consumer-protocol member replaced by a classic static member's next incarnation downgrades the group, with no rebalance.
+      const replacedLast = result.removed.some((id) => held.group.members[id]?.classic === undefined);
+      const classic = replacedLast ? this.downgradeOf(held, result.group) : undefined;
+      if (classic !== undefined) {
+        const written = await this.downgrade(held, result.group, classic, null);
+        if (written === undefined) {
+          throw new GroupRefusal(KafkaErrors.NOT_COORDINATOR, `group ${request.groupId} moved to another coordinator`);
+        }
+        // The classic group's generation and protocol: its SyncGroup goes there.
+        return classicJoinAnswer(result.memberId, written.generation, classic.protocol ?? result.protocolName);
+      }
       await this.saveOrRefuse(held, result.group);
       for (const id of result.removed) this.stopTimers(held, id);
       const member = held.group.members[result.memberId]!;
       this.startSession(request.groupId, held, member.memberId);
       this.stopTimer(held.rejoins, member.memberId);
       this.startDeadline(request.groupId, held, held.syncs, member);
-      if (previous === undefined || reconciliationMoved(previous, member)) {
-        if (member.state === 'UNREVOKED_PARTITIONS') this.startRevocation(request.groupId, held, member);
-        else this.stopRevocation(held, member.memberId);
-      }
-      return {
-        throttleTimeMs: 0,
-        errorCode: KafkaErrors.NONE,
-        generationId: result.generationId,
-        protocolType: CONSUMER_PROTOCOL_TYPE,
-        protocolName: result.protocolName,
-        leader: '',
-        skipAssignment: false,
-        memberId: result.memberId,
-        members: [],
-      };
+      this.watchRevocation(request.groupId, held, previous, member);
+      return classicJoinAnswer(result.memberId, result.generationId, result.protocolName);
     });
   }
 
@@ -310,7 +367,9 @@ export class ConsumerGroups implements ConsumerCommits {
         held.group,
         members.map((m) => ({ memberId: m.memberId, instanceId: m.groupInstanceId })),
       );
-      await this.saveOrRefuse(held, result.group);
+      if (!(await this.saveOrDowngrade(held, result.group))) {
+        throw new GroupRefusal(KafkaErrors.NOT_COORDINATOR, `group ${groupId} moved to another coordinator`);
+      }
       for (const id of result.removed) this.stopTimers(held, id);
       return {
         throttleTimeMs: 0,
@@ -338,6 +397,7 @@ export class ConsumerGroups implements ConsumerCommits {
         throw new GroupRefusal(error.errorCode, error.message);
       }
     }).catch((error: unknown) => {
+      if (error instanceof ClassicGroupLive) throw new Rerouted(groupId); // downgraded while the request waited
       if (error instanceof NotCoordinated) throw new GroupRefusal(error.errorCode, error.message);
       throw error;
     });
@@ -474,11 +534,15 @@ export class ConsumerGroups implements ConsumerCommits {
     for (const id of [...this.held.keys()]) this.drop(id);
   }
 
-  /** Runs `task` after the group's earlier requests and timers, on the group as held (loaded first if need be). */
-  private serially<T>(groupId: string, task: (held: Held) => Promise<T>): Promise<T> {
+  /**
+   * Runs `task` after the group's earlier requests and timers, on the group as held (loaded first if need be;
+   * for a join, a classic group with members is upgraded with the topics `upgradeWith`).
+   */
+  private serially<T>(groupId: string, task: (held: Held) => Promise<T>, upgradeWith?: Promise<Topics>): Promise<T> {
     const run = async (): Promise<T> => {
       let held = this.held.get(groupId);
-      if (held === undefined || held.dead) held = await this.load(groupId);
+      if (held === undefined || held.dead)
+        held = (upgradeWith === undefined ? undefined : await this.upgrade(groupId, upgradeWith)) ?? (await this.load(groupId));
       return task(held);
     };
     const next = (this.queues.get(groupId) ?? Promise.resolve()).then(run, run);
@@ -498,10 +562,7 @@ export class ConsumerGroups implements ConsumerCommits {
     const now = this.scheduler.now();
     const { state } = loaded;
     if (groupKind(state) === 'kafka' && state.consumer === undefined && liveCount(loaded, now) > 0) {
-      throw new NotCoordinated(
-        KafkaErrors.GROUP_ID_NOT_FOUND,
-        `Group ${groupId} is a classic group with live members, not a consumer group.`,
-      );
+      throw new ClassicGroupLive(KafkaErrors.GROUP_ID_NOT_FOUND, `Group ${groupId} is not a consumer group.`);
     }
     if (groupKind(state) === 'http' && liveCount(loaded, now) > 0) {
       throw new NotCoordinated(KafkaErrors.GROUP_ID_NOT_FOUND, `Group ${groupId} has live HTTP members, not a consumer group.`);
@@ -510,18 +571,50 @@ export class ConsumerGroups implements ConsumerCommits {
       state.consumer !== undefined
         ? (state.consumer.group as unknown as ConsumerGroup)
         : { ...emptyConsumerGroup(groupId), groupEpoch: state.generation, assignmentEpoch: state.generation };
-    const held: Held = {
-      group,
-      stored: state,
-      storedExists: loaded.exists,
-      vouchedUntilMs: loaded.vouch?.aliveUntilMs ?? 0,
-      dead: false,
-      sessions: new Map(),
-      revocations: new Map(),
-      syncs: new Map(),
-      rejoins: new Map(),
-      committed: new Map(),
-    };
+    return this.keep(heldOf(group, loaded.state, loaded.exists, loaded.vouch?.aliveUntilMs ?? 0));
+  }
+
+  /**
+   * Kafka's online upgrade: a member joining a classic group with members converts it (groups/consumer-classic.ts
+   * `fromClassicGroup`: its members stay, with their assignments) if the policy allows, and the consumer group is
+   * written before anything else happens to it; the join then goes on in it. Undefined when there is no classic
+   * group with members to convert; a refusal is GROUP_ID_NOT_FOUND, a lost group NOT_COORDINATOR.
+   */
+  private async upgrade(groupId: string, readingTopics: Promise<Topics>): Promise<Held | undefined> {
+    const conversions = this.conversions;
+    if (conversions === undefined) return undefined;
+    const topics = await readingTopics;
+    return conversions.handOver(
+      groupId,
+      (snapshot) => {
+        try {
+          checkUpgrade(snapshot, this.migrationPolicy, this.maxSize);
+          return fromClassicGroup(snapshot, topics.counts);
+        } catch (error) {
+          if (error instanceof ConsumerGroupError) throw new NotCoordinated(error.errorCode, error.message);
+          throw error;
+        }
+      },
+      async (group, base) => {
+        // Written on the state item as the classic coordinator had it (not as read now); held here only once written.
+        const held = heldOf(emptyConsumerGroup(groupId), base.state, base.exists, base.vouchedUntilMs);
+        if (!(await this.write(held, group))) {
+          throw new NotCoordinated(KafkaErrors.NOT_COORDINATOR, `group ${groupId} moved to another coordinator`);
+        }
+        this.options.logger?.log('info', 'kafka classic group upgraded to a consumer group', {
+          group: groupId,
+          generation: group.groupEpoch,
+          members: Object.keys(group.members).length,
+        });
+        return this.keep(held);
+      },
+    );
+  }
+
+  /** Holds the group here, its members' sessions and revocations running from now. */
+  private keep(held: Held): Held {
+    const { group } = held;
+    const groupId = group.groupId;
     this.held.set(groupId, held);
     for (const member of Object.values(group.members)) {
       this.startSession(groupId, held, member.memberId);
@@ -532,8 +625,69 @@ export class ConsumerGroups implements ConsumerCommits {
 
   /** Writes the group if it changed (with the vouch, if due), else renews the vouch if due; false when the group was let go. */
   private async save(held: Held, next: ConsumerGroup): Promise<boolean> {
-    const groupId = next.groupId;
     if (JSON.stringify(next) === JSON.stringify(held.group) && held.storedExists) return this.vouch(held, next);
+    return this.write(held, next);
+  }
+
+  /**
+   * Saves the group, unless it just lost members and only classic members are left: then, as Kafka's online
+   * downgrade, it is written back as a classic group (groups/consumer-classic.ts `toClassicState`: Stable at
+   * the group epoch, each member's target as its assignment) and the classic coordinator takes it up and
+   * rebalances it. False when the group was let go.
+   */
+  private async saveOrDowngrade(held: Held, next: ConsumerGroup): Promise<boolean> {
+    const classic = this.downgradeOf(held, next);
+    if (classic === undefined) return this.save(held, next);
+    return (await this.downgrade(held, next, classic, `Downgrade group ${next.groupId} from consumer to classic.`)) !== undefined;
+  }
+
+  /** The classic group `next` becomes if it lost members and only classic ones are left (and the policy allows). */
+  private downgradeOf(held: Held, next: ConsumerGroup): ClassicState | undefined {
+    const lost = Object.keys(held.group.members).some((id) => next.members[id] === undefined);
+    return lost && this.conversions !== undefined && downgradeDue(next, this.migrationPolicy)
+      ? toClassicState(next, this.scheduler.now())
+      : undefined;
+  }
+
+  /** Writes `classic` in place of the group and hands it to the classic coordinator, which rebalances it for `reason` (null: not). */
+  private async downgrade(held: Held, next: ConsumerGroup, classic: ClassicState, reason: string | null): Promise<GroupState | undefined> {
+    const groupId = next.groupId;
+    if (held.dead || !(await this.options.cluster.coordinates(groupId))) {
+      this.drop(groupId);
+      return undefined;
+    }
+    const state: GroupState = {
+      ...held.stored,
+      // Kafka's: the group epoch before the change, so a member in step with it is told REBALANCE_IN_PROGRESS.
+      generation: Math.max(held.group.groupEpoch, held.stored.generation),
+      assignor: null,
+      members: {},
+      memberCount: Object.keys(next.members).length,
+      target: {},
+      owners: {},
+      classic,
+      consumer: undefined,
+    };
+    if (!(await this.writeState(held, groupId, state, this.scheduler.now()))) return undefined;
+    held.group = next; // what the request that did this reads back (its member gone, say)
+    this.drop(groupId);
+    this.options.logger?.log('info', 'kafka consumer group downgraded to a classic group', {
+      group: groupId,
+      generation: state.generation,
+      members: state.memberCount,
+    });
+    await this.conversions!.takeBack(groupId, reason).catch((error: unknown) =>
+      this.options.logger?.log('warn', 'kafka classic coordinator could not take the downgraded group up', {
+        group: groupId,
+        message: error instanceof Error ? error.message : String(error),
+      }),
+    );
+    return held.stored;
+  }
+
+  /** Writes the group (with the vouch, if due); false when the group was let go. */
+  private async write(held: Held, next: ConsumerGroup): Promise<boolean> {
+    const groupId = next.groupId;
     if (held.dead || !(await this.options.cluster.coordinates(groupId))) {
       this.drop(groupId);
       return false;
@@ -560,6 +714,20 @@ export class ConsumerGroups implements ConsumerCommits {
     // A vouch due goes in the same transaction: a reader never sees the members without it, nor a refused write vouched for.
     const now = this.scheduler.now();
     const vouchUntilMs = this.vouchDue(held, next, now) ? now + (this.sessionTimeoutMs * 3) / 2 : undefined;
+    if (!(await this.writeState(held, groupId, state, now, vouchUntilMs === undefined ? undefined : vouchOp(groupId, vouchUntilMs, now))))
+      return false;
+    held.group = next;
+    if (vouchUntilMs !== undefined) held.vouchedUntilMs = vouchUntilMs;
+    // An empty group is not kept: the next request reads it again, whichever protocol has taken it meanwhile.
+    if (Object.keys(next.members).length === 0) this.drop(groupId);
+    return true;
+  }
+
+  /**
+   * Writes `state` over the state item as held (compare-and-set on its version), with `alongside` in the same
+   * transaction; false, and the group let go, when someone else changed it meanwhile.
+   */
+  private async writeState(held: Held, groupId: string, state: GroupState, now: number, alongside?: WriteOp): Promise<boolean> {
     try {
       held.stored = await saveClassicState(
         this.options.metadata,
@@ -567,13 +735,9 @@ export class ConsumerGroups implements ConsumerCommits {
         { state: held.stored, exists: held.storedExists },
         state,
         now,
-        vouchUntilMs === undefined ? undefined : vouchOp(groupId, vouchUntilMs, now),
+        alongside,
       );
       held.storedExists = true;
-      held.group = next;
-      if (vouchUntilMs !== undefined) held.vouchedUntilMs = vouchUntilMs;
-      // An empty group is not kept: the next request reads it again, whichever protocol has taken it meanwhile.
-      if (Object.keys(next.members).length === 0) this.drop(groupId);
       return true;
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
@@ -636,6 +800,13 @@ export class ConsumerGroups implements ConsumerCommits {
     );
   }
 
+  /** As Kafka: a reconciliation step that leaves the member revoking (again) starts its rebalance timeout anew. */
+  private watchRevocation(groupId: string, held: Held, previous: ConsumerMember | undefined, member: ConsumerMember): void {
+    if (previous !== undefined && !reconciliationMoved(previous, member)) return;
+    if (member.state === 'UNREVOKED_PARTITIONS') this.startRevocation(groupId, held, member);
+    else this.stopRevocation(held, member.memberId);
+  }
+
   private stopRevocation(held: Held, memberId: string): void {
     held.revocations.get(memberId)?.();
     held.revocations.delete(memberId);
@@ -646,7 +817,7 @@ export class ConsumerGroups implements ConsumerCommits {
     this.stopTimers(held, memberId);
     return this.serially(groupId, async (current) => {
       if (current !== held || !still(current.group)) return;
-      await this.save(current, removeMember(current.group, memberId));
+      await this.saveOrDowngrade(current, removeMember(current.group, memberId));
     }).catch((error: unknown) => {
       this.options.logger?.log('warn', 'kafka consumer group member could not be removed', {
         group: groupId,
@@ -711,6 +882,37 @@ export class ConsumerGroups implements ConsumerCommits {
   }
 }
 
+/** A classic member's JoinGroup answer in a consumer group (or one just downgraded): a follower's, with its generation. */
+function classicJoinAnswer(memberId: string, generationId: number, protocolName: string): JoinGroupResponse {
+  return {
+    throttleTimeMs: 0,
+    errorCode: KafkaErrors.NONE,
+    generationId,
+    protocolType: CONSUMER_PROTOCOL_TYPE,
+    protocolName,
+    leader: '',
+    skipAssignment: false,
+    memberId,
+    members: [],
+  };
+}
+
+/** A group as held here, on the state item `stored` (as read or written): no timers yet (ConsumerGroups.keep starts them). */
+function heldOf(group: ConsumerGroup, stored: GroupState, storedExists: boolean, vouchedUntilMs: number): Held {
+  return {
+    group,
+    stored,
+    storedExists,
+    vouchedUntilMs,
+    dead: false,
+    sessions: new Map(),
+    revocations: new Map(),
+    syncs: new Map(),
+    rejoins: new Map(),
+    committed: new Map(),
+  };
+}
+
 /** One group of a ConsumerGroupDescribe answer, refused with `errorCode`. */
 export function refusedDescribe(groupId: string, errorCode: number, errorMessage: string | null): DescribedConsumerGroup {
   return { errorCode, errorMessage, groupId, groupState: '', groupEpoch: 0, assignmentEpoch: 0, assignorName: '', members: [] };
@@ -734,6 +936,9 @@ class NotCoordinated extends Error {
     super(message);
   }
 }
+
+/** The group is a classic group with live members (not converted): a classic member's request goes there. */
+class ClassicGroupLive extends NotCoordinated {}
 
 function byName(
   partitions: readonly { readonly topicId: string; readonly partitions: readonly number[] }[],

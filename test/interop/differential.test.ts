@@ -14,7 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafka3Version, kafka4Version, type Session, startSession, type TargetName, type ToolResult } from './differential-targets.js';
 import { kip848Steps, normalise, steps } from './differential-scenario.js';
@@ -180,8 +180,37 @@ const adminClients: Readonly<Record<string, ClientProgram>> = {
   },
 };
 
+/**
+ * Kafka 4.x's online migration of a live group between the protocols with kafka-clients 4.4 (kip848/
+ * MigrationInterop.java): a classic consumer's group upgraded by a consumer-protocol member joining it,
+ * downgraded back when that member leaves. Against Kafka 4.x only (Kafka 3.9 does not serve KIP-848 by
+ * default); each server's run has its own topic and group.
+ */
+const kip848Build = join(buildDir, 'kip848');
+const javaClients: Readonly<Record<string, ClientProgram>> = {
+  'java-group-migration': {
+    command: (bootstrap) => [
+      'java',
+      '-XX:TieredStopAtLevel=1',
+      '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+      '-cp',
+      existsSync(join(kip848Build, 'classpath.txt'))
+        ? `${join(kip848Build, 'classes')}:${readFileSync(join(kip848Build, 'classpath.txt'), 'utf8').trim()}`
+        : '',
+      'spool.interop.MigrationInterop',
+      bootstrap,
+      'java-migration',
+      'java-migration-group',
+      '6',
+      '200',
+    ],
+    against: [kafka4Version],
+    lastStep: 'consumed',
+  },
+};
+
 /** Every client program, by the name intended-differences.ts's rows give in `client`. */
-const clientPrograms: Readonly<Record<string, ClientProgram>> = { ...pythonClients, ...adminClients };
+const clientPrograms: Readonly<Record<string, ClientProgram>> = { ...pythonClients, ...adminClients, ...javaClients };
 
 /** Runs a client program: each step's result, and `exit` when the program failed. */
 function runJsonLines([file, ...args]: readonly string[]): Promise<Map<string, string>> {
@@ -200,8 +229,9 @@ function runJsonLines([file, ...args]: readonly string[]): Promise<Map<string, s
 
 /** Runs a client program on Spool and on each Kafka it is compared with, and compares (after the intended differences). */
 async function compareClientProgram(client: string, program: ClientProgram): Promise<void> {
+  // A built program (not `java`, whose classes setup.sh builds too): missing means setup.sh did not run.
   const executable = program.command('')[0]!;
-  if (!existsSync(executable)) throw new Error(`${executable} is missing: run test/interop/setup.sh`);
+  if (isAbsolute(executable) && !existsSync(executable)) throw new Error(`${executable} is missing: run test/interop/setup.sh`);
   const byTarget = new Map<TargetName, Map<string, string>>();
   const names: TargetName[] = ['spool', ...program.against.map((version) => `kafka-${version}` as const)];
   await Promise.all(names.map(async (name) => byTarget.set(name, await runJsonLines(program.command(sessions.get(name)!.bootstrap)))));
@@ -230,6 +260,12 @@ describe('interop > differential: Python clients (produce, consume, group) on Sp
 
 describe('interop > differential: admin steps with franz-go, sarama and kafkajs on Spool vs Apache Kafka', () => {
   for (const [client, program] of Object.entries(adminClients)) {
+    it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
+  }
+});
+
+describe('interop > differential: online group migration (classic ⇄ consumer protocol) with kafka-clients 4.4 on Spool vs Apache Kafka 4.x', () => {
+  for (const [client, program] of Object.entries(javaClients)) {
     it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
   }
 });

@@ -1,14 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
 import {
+  checkUpgrade,
   classicHeartbeat as heartbeatClassic,
   classicJoin,
   classicLeave,
   classicSync,
+  downgradeDue,
+  fromClassicGroup,
+  toClassicState,
+  type ClassicGroupSnapshot,
   type ClassicJoinInput,
   type ClassicJoinResult,
 } from '../../lib/kafka/groups/consumer-classic.js';
-import { decodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
+import { decodeAssignment, encodeAssignment, encodeSubscription } from '../../lib/kafka/groups/consumer-protocol.js';
 import type { TopicPartitions } from '../../lib/kafka/groups/consumer-assignors.js';
 import {
   ConsumerGroupError,
@@ -294,5 +299,153 @@ describe('kafka > consumer group > classic-protocol members', () => {
     g = joined(classicJoin(g, join('b'), small)).group;
     expect(refusal(() => classicJoin(g, join('c'), small))).toBe(KafkaErrors.GROUP_MAX_SIZE_REACHED);
     expect(joined(classicJoin(g, join('b'), small)).memberId).toBe('b');
+  });
+});
+
+describe('kafka > consumer groups > online migration (pure)', () => {
+  const member = (memberId: string, assigned: TopicPartitions, over: Partial<ClassicGroupSnapshot['members'][number]> = {}) => ({
+    memberId,
+    instanceId: null,
+    clientId: 'classic',
+    clientHost: '/127.0.0.1',
+    sessionTimeoutMs: 10_000,
+    rebalanceTimeoutMs: 30_000,
+    protocols: [{ name: 'range', metadata: subscription() }],
+    assignment: encodeAssignment({ partitions: Object.entries(assigned).map(([topic, partitions]) => ({ topic, partitions })) }),
+    ...over,
+  });
+  const snapshot = (members: ClassicGroupSnapshot['members'], over: Partial<ClassicGroupSnapshot> = {}): ClassicGroupSnapshot => ({
+    groupId: 'g',
+    generation: 4,
+    protocolType: 'consumer',
+    protocol: 'range',
+    members,
+    ...over,
+  });
+
+  it('fromClassicGroup: every member Stable at the generation, holding and targeted with its last assignment', () => {
+    const group = fromClassicGroup(snapshot([member('a', { orders: [0, 1] }), member('b', { orders: [2, 3] })]), topics);
+    expect(group).toMatchObject({ groupEpoch: 4, assignmentEpoch: 4, target: { a: { orders: [0, 1] }, b: { orders: [2, 3] } } });
+    expect(group.partitionCounts).toEqual({ orders: 4 });
+    expect(group.members.a).toMatchObject({ memberEpoch: 4, previousMemberEpoch: 4, state: 'STABLE', assigned: { orders: [0, 1] } });
+    expect(group.members.a!.classic).toMatchObject({ sessionTimeoutMs: 10_000, protocols: [{ name: 'range' }] });
+    expect(groupPhase(group)).toBe('Stable');
+    // Nothing moves until a member joins: a classic member's heartbeat at its generation is NONE.
+    expect(classicHeartbeat(group, { memberId: 'a', instanceId: null, generationId: 4 })).toBe(KafkaErrors.NONE);
+  });
+
+  it('fromClassicGroup: drops gone topics and partitions, and gives a partition two members were given to the first only', () => {
+    const group = fromClassicGroup(
+      snapshot([
+        member('a', { orders: [0, 1, 9], gone: [0] }),
+        member('b', { orders: [1, 2] }),
+        member('c', {}, { assignment: Buffer.alloc(0) }),
+      ]),
+      topics,
+    );
+    expect(group.members.a!.assigned).toEqual({ orders: [0, 1] });
+    expect(group.members.b!.assigned).toEqual({ orders: [2] });
+    expect(group.members.c!.assigned).toEqual({});
+  });
+
+  it('checkUpgrade and fromClassicGroup refuse with GROUP_ID_NOT_FOUND: policy, protocol type, size, malformed metadata', () => {
+    const refusal = (run: () => unknown) => {
+      try {
+        run();
+      } catch (error) {
+        return error instanceof ConsumerGroupError ? [error.errorCode, error.message] : error;
+      }
+      return 'accepted';
+    };
+    const two = snapshot([member('a', {}), member('b', {})]);
+    expect(refusal(() => checkUpgrade(two, 'bidirectional', 2))).toBe('accepted');
+    expect(refusal(() => checkUpgrade(two, 'upgrade', 2))).toBe('accepted');
+    expect(refusal(() => checkUpgrade(two, 'downgrade', 2))).toEqual([KafkaErrors.GROUP_ID_NOT_FOUND, expect.stringContaining('disabled')]);
+    expect(refusal(() => checkUpgrade(two, 'bidirectional', 1))).toEqual([
+      KafkaErrors.GROUP_ID_NOT_FOUND,
+      expect.stringContaining('maximum size'),
+    ]);
+    expect(refusal(() => checkUpgrade({ ...two, protocolType: 'connect' }, 'bidirectional', 2))).toEqual([
+      KafkaErrors.GROUP_ID_NOT_FOUND,
+      expect.stringContaining('consumer embedded protocol'),
+    ]);
+    const garbled = snapshot([member('a', {}, { protocols: [{ name: 'range', metadata: Buffer.from([0, 3, 0]) }] })]);
+    expect(refusal(() => fromClassicGroup(garbled, topics))).toEqual([
+      KafkaErrors.GROUP_ID_NOT_FOUND,
+      expect.stringContaining('malformed'),
+    ]);
+  });
+
+  it('downgradeDue: members left, all classic, and a policy that allows it', () => {
+    const classicOnly = fromClassicGroup(snapshot([member('a', { orders: [0] })]), topics);
+    expect(downgradeDue(classicOnly, 'bidirectional')).toBe(true);
+    expect(downgradeDue(classicOnly, 'downgrade')).toBe(true);
+    expect(downgradeDue(classicOnly, 'upgrade')).toBe(false);
+    expect(downgradeDue(classicOnly, 'disabled')).toBe(false);
+    expect(downgradeDue({ ...classicOnly, members: {} }, 'bidirectional')).toBe(false);
+    const mixed = heartbeat(classicOnly, consumerHeartbeat('n', 0), env).group;
+    expect(downgradeDue(mixed, 'bidirectional')).toBe(false);
+  });
+
+  it('toClassicState: the protocol the members vote for, the first member leading, each target encoded at its subscription version', () => {
+    const metadata = (version: number) => encodeSubscription({ version, topics: ['orders'] });
+    const group = fromClassicGroup(
+      snapshot([
+        member(
+          'a',
+          { orders: [0, 1] },
+          {
+            protocols: [
+              { name: 'cooperative-sticky', metadata: metadata(3) },
+              { name: 'range', metadata: metadata(3) },
+            ],
+          },
+        ),
+        member(
+          'b',
+          { orders: [2, 3] },
+          {
+            protocols: [
+              { name: 'range', metadata: metadata(1) },
+              { name: 'cooperative-sticky', metadata: metadata(1) },
+            ],
+          },
+        ),
+        member(
+          'c',
+          {},
+          {
+            protocols: [
+              { name: 'range', metadata: metadata(0) },
+              { name: 'cooperative-sticky', metadata: metadata(0) },
+            ],
+          },
+        ),
+      ]),
+      topics,
+    );
+    const state = toClassicState(group, 1000)!;
+    expect(state).toMatchObject({ protocolType: 'consumer', protocol: 'range', leader: 'a', phase: 'Stable' });
+    expect(decodeAssignment(state.members.a!.assignment)).toMatchObject({
+      version: 3,
+      partitions: [{ topic: 'orders', partitions: [0, 1] }],
+    });
+    expect(decodeAssignment(state.members.b!.assignment)).toMatchObject({
+      version: 1,
+      partitions: [{ topic: 'orders', partitions: [2, 3] }],
+    });
+    expect(state.members.a).toMatchObject({
+      sessionTimeoutMs: 10_000,
+      rebalanceTimeoutMs: 30_000,
+      topics: ['orders'],
+      assigned: ['orders/0', 'orders/1'],
+    });
+    expect(state.members.a!.metadata.equals(metadata(3))).toBe(true);
+    // No protocol common to all: no classic group.
+    const apart = fromClassicGroup(
+      snapshot([member('a', {}), member('b', {}, { protocols: [{ name: 'roundrobin', metadata: metadata(0) }] })]),
+      topics,
+    );
+    expect(toClassicState(apart, 1000)).toBeUndefined();
   });
 });

@@ -7,6 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { isLater, type ApiHandler } from '../../lib/kafka/api.js';
 import { ClassicGroups, type Scheduler } from '../../lib/kafka/classic-groups.js';
+import { ConsumerGroups, type ConsumerGroupTimeouts } from '../../lib/kafka/consumer-groups.js';
+import type { MigrationPolicy } from '../../lib/kafka/groups/consumer-classic.js';
+import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from '../../lib/kafka/handlers/consumer-groups.js';
 import type { BrokerNode, ClusterView } from '../../lib/kafka/cluster.js';
 import { messagePairFor } from '../../lib/kafka/protocol/index.js';
 import { groupHandlers } from '../../lib/kafka/handlers/groups.js';
@@ -107,7 +110,12 @@ export function watch<T>(promise: Promise<T>) {
   return state;
 }
 
-const opened = { stores: [] as TestStores[], logs: [] as Log[], coordinators: [] as ClassicGroups[] };
+const opened = { stores: [] as TestStores[], logs: [] as Log[], coordinators: [] as { close(): void }[] };
+
+/** An agent that also coordinates KIP-848 consumer groups, the two coordinators wired as the broker wires them. */
+export interface ConsumerAgentOptions extends ConsumerGroupTimeouts {
+  readonly migrationPolicy?: MigrationPolicy;
+}
 
 /**
  * Stores of `kind`, a log with a fresh topic, the HTTP groups on a manual clock, and `agent(nodeId)`:
@@ -123,8 +131,20 @@ export async function classicGroupsSetup(kind: StoreKind, options: { partitions?
   const http = new GroupCoordinator(log, stores.metadata, { now: () => clock.now() });
   const topic = `t-${randomUUID().slice(0, 8)}`;
   await log.createTopic(topic, options.partitions ?? 4);
-  const agent = (nodeId: number) => {
+  /** A classic coordinator on node `nodeId`; with `consumer`, a KIP-848 coordinator beside it (their handlers too). */
+  const agent = (nodeId: number, consumer?: ConsumerAgentOptions) => {
     const cluster = new FakeCluster(node(nodeId));
+    const consumerGroups =
+      consumer === undefined
+        ? undefined
+        : new ConsumerGroups({
+            log,
+            metadata: stores.metadata,
+            cluster,
+            topicIdentities: http.topicIdentities,
+            scheduler: clock,
+            ...consumer,
+          });
     const groups = new ClassicGroups({
       log,
       metadata: stores.metadata,
@@ -133,9 +153,18 @@ export async function classicGroupsSetup(kind: StoreKind, options: { partitions?
       scheduler: clock,
       initialRebalanceDelayMs: options.initialRebalanceDelayMs ?? 0,
       minSessionTimeoutMs: 1000,
+      consumer: consumerGroups,
+      consumerClassic: consumerGroups,
     });
-    opened.coordinators.push(groups);
-    return { cluster, groups, api: api(groupHandlers({ groups, cluster })) };
+    consumerGroups?.convertsWith(groups);
+    opened.coordinators.push(groups, ...(consumerGroups === undefined ? [] : [consumerGroups]));
+    const handlers = [
+      ...groupHandlers({ groups, cluster }),
+      ...(consumerGroups === undefined
+        ? []
+        : [consumerGroupHeartbeatHandler({ consumerGroups }), consumerGroupDescribeHandler({ consumerGroups })]),
+    ];
+    return { cluster, groups, consumerGroups, api: api(handlers) };
   };
   return { stores, log, clock, http, topic, group: `g-${randomUUID().slice(0, 8)}`, agent };
 }

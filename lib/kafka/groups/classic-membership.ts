@@ -41,6 +41,7 @@ import {
   staticMemberId,
   unknownMember,
   validateMember,
+  voteProtocol,
   type ClientInfo,
   type Group,
   type GroupContext,
@@ -83,6 +84,11 @@ export class ClassicMembership implements CommitCheck {
     });
   }
 
+  /** A group taken back from a consumer group (an online downgrade, as Kafka's): its members join a new generation. */
+  rebalance(group: Group, reason: string): void {
+    if (group.members.size > 0) this.membershipChanged(group, reason);
+  }
+
   // ---- JoinGroup --------------------------------------------------------------------------------
 
   /** Answers once the rebalance this join belongs to completes (or at once, with an error or the current generation). */
@@ -97,7 +103,7 @@ export class ClassicMembership implements CommitCheck {
     if (request.protocolType === '' || request.protocols.length === 0) {
       throw new GroupRefusal(KafkaErrors.INCONSISTENT_GROUP_PROTOCOL, 'a member must name a protocol type and at least one protocol');
     }
-    const group = await this.context.group(request.groupId);
+    const group = await this.context.group(request.groupId, true);
     if (group.phase === 'Empty') await this.store.refuseIfHeldByOther(group);
     if (isDead(group)) throw notCoordinator(group.id); // lost while the store was read
     if (!supports(group, request.protocolType, request.protocols, request.memberId)) {
@@ -335,8 +341,12 @@ export class ClassicMembership implements CommitCheck {
 
   private prepareRebalance(group: Group, reason: string): void {
     this.context.logger?.log('debug', 'kafka group rebalancing', { group: group.id, generation: group.generation, reason });
+    // Kafka's resetAndPropagateAssignmentWithError: a generation that never got its assignment leaves every member with none.
     if (group.phase === 'CompletingRebalance')
-      for (const member of group.members.values()) failSync(member, KafkaErrors.REBALANCE_IN_PROGRESS);
+      for (const member of group.members.values()) {
+        member.assignment = Buffer.alloc(0);
+        failSync(member, KafkaErrors.REBALANCE_IN_PROGRESS);
+      }
     const wasEmpty = group.phase === 'Empty';
     transition(group, 'PreparingRebalance');
     group.assigning = undefined;
@@ -417,10 +427,8 @@ export class ClassicMembership implements CommitCheck {
     group.protocol = protocol;
     if (group.leader === null || group.members.get(group.leader)?.joining === undefined) group.leader = joined[0]!.id;
     transition(group, 'CompletingRebalance');
-    for (const member of group.members.values()) {
-      member.metadata = member.protocols.find((p) => p.name === group.protocol)!.metadata;
-      member.assignment = Buffer.alloc(0);
-    }
+    // Each member keeps its last assignment until the leader's is in (Kafka's: an upgrade meanwhile sees what it still owns).
+    for (const member of group.members.values()) member.metadata = member.protocols.find((p) => p.name === group.protocol)!.metadata;
     for (const member of group.members.values()) group.awaitingSync.add(member.id);
     const generation = group.generation;
     group.cancelRebalanceTimer = this.context.scheduler.schedule(maxRebalanceTimeoutMs(group), () => this.syncExpired(group, generation));
@@ -442,7 +450,7 @@ export class ClassicMembership implements CommitCheck {
 
   async sync(request: SyncGroupRequest): Promise<SyncGroupResponse> {
     checkGroupId(request.groupId);
-    const group = await this.context.group(request.groupId);
+    const group = await this.context.group(request.groupId, true);
     const member = memberOf(group, request.memberId, request.generationId, request.groupInstanceId);
     // v5+: a member names the protocol type and name it joined with; a mismatch is Kafka's INCONSISTENT_GROUP_PROTOCOL.
     if (inconsistent(request.protocolType, group.protocolType) || inconsistent(request.protocolName, group.protocol)) {
@@ -536,7 +544,7 @@ export class ClassicMembership implements CommitCheck {
 
   async heartbeat(groupId: string, memberId: string, groupInstanceId: string | null, generationId: number): Promise<number> {
     checkGroupId(groupId);
-    const group = await this.context.group(groupId);
+    const group = await this.context.group(groupId, true);
     const member = memberOf(group, memberId, generationId, groupInstanceId);
     this.renewSession(member);
     void this.store.vouch(group);
@@ -551,7 +559,7 @@ export class ClassicMembership implements CommitCheck {
    */
   async leave(groupId: string, leavingMembers: readonly MemberIdentity[]): Promise<LeaveGroupResponse> {
     checkGroupId(groupId);
-    const group = await this.context.group(groupId);
+    const group = await this.context.group(groupId, true);
     const members = leavingMembers.map(({ memberId, groupInstanceId, reason }) => ({
       memberId,
       groupInstanceId,
@@ -694,19 +702,8 @@ function supports(group: Group, protocolType: string, protocols: readonly GroupP
   return protocols.some((p) => others.every((m) => m.protocols.some((q) => q.name === p.name)));
 }
 
-/** Each member votes for its most preferred protocol that every member supports; the most votes wins (first named on a tie). */
 function chooseProtocol(group: Group): string | undefined {
-  const members = [...group.members.values()];
-  const candidates = members[0]!.protocols
-    .map((p) => p.name)
-    .filter((name) => members.every((m) => m.protocols.some((p) => p.name === name)));
-  if (candidates.length === 0) return undefined;
-  const votes = new Map<string, number>(candidates.map((name) => [name, 0]));
-  for (const member of members) {
-    const vote = member.protocols.find((p) => votes.has(p.name))!.name;
-    votes.set(vote, votes.get(vote)! + 1);
-  }
-  return [...votes.entries()].reduce((best, entry) => (entry[1] > best[1] ? entry : best))[0];
+  return voteProtocol([...group.members.values()].map((m) => m.protocols.map((p) => p.name)));
 }
 
 function maxRebalanceTimeoutMs(group: Group): number {

@@ -23,16 +23,27 @@
  *  2. A classic member's generation (JoinGroup answer, SyncGroup/Heartbeat check) is its member epoch.
  *  3. A refused request changes nothing (ConsumerGroupError thrown, the group as it was).
  *
+ * Online migration (Kafka 4.x's group.consumer.migration.policy), also pure: `fromClassicGroup` (upgrade:
+ * a classic group as held becomes a consumer group of classic members, each Stable at the generation with
+ * its last assignment, so invariant 1 holds from the start) and `toClassicState` (downgrade: the classic
+ * members, once alone, as a Stable classic group with their targets as assignments, to be rebalanced).
+ *
  * The shell (timers: the classic session timeout, SyncGroup within the rebalance timeout after a join, a
- * rejoin within it after REBALANCE_IN_PROGRESS; writes) is lib/kafka/consumer-groups.ts.
+ * rejoin within it after REBALANCE_IN_PROGRESS; writes; conversions) is lib/kafka/consumer-groups.ts.
  */
+import { tpKey } from '../../groups/assignors.js';
+import type { ClassicMember, ClassicState } from '../../groups/state.js';
 import { KafkaErrors } from '../errors.js';
-import type { TopicPartitions } from './consumer-assignors.js';
-import { decodeSubscription, encodeAssignment } from './consumer-protocol.js';
+import { voteProtocol } from './group.js';
+import { ConsumerProtocolAssignmentData } from '../protocol/messages/consumer-protocol.js';
+import { defaultConsumerAssignor, type TopicPartitions } from './consumer-assignors.js';
+import { decodeAssignment, decodeSubscription, encodeAssignment } from './consumer-protocol.js';
 import {
   advanceTarget,
   ConsumerGroupError,
   heartbeat,
+  normalise,
+  subscribedPartitionCounts,
   LEAVE_GROUP_STATIC_MEMBER_EPOCH,
   partitionHolders,
   removeMember,
@@ -265,6 +276,161 @@ export function assignmentBytes(assigned: TopicPartitions): Buffer {
     version: ASSIGNMENT_VERSION,
     partitions: Object.entries(assigned).map(([topic, partitions]) => ({ topic, partitions: [...partitions] })),
   });
+}
+
+// ---- online upgrade and downgrade ------------------------------------------------------------------
+
+/**
+ * Kafka's group.consumer.migration.policy: which online conversions between a classic group and a consumer
+ * group are allowed (Kafka 4.x's default: both).
+ */
+export type MigrationPolicy = 'bidirectional' | 'upgrade' | 'downgrade' | 'disabled';
+
+/** A classic group as its coordinator holds it, handed over for an online upgrade. */
+export interface ClassicGroupSnapshot {
+  readonly groupId: string;
+  readonly generation: number;
+  readonly protocolType: string | null;
+  /** The protocol of its last generation; null before its first. */
+  readonly protocol: string | null;
+  readonly members: readonly {
+    readonly memberId: string;
+    readonly instanceId: string | null;
+    readonly clientId: string;
+    readonly clientHost: string;
+    readonly sessionTimeoutMs: number;
+    readonly rebalanceTimeoutMs: number;
+    /** In its order of preference (a member read from the store has only the chosen one). */
+    readonly protocols: readonly { readonly name: string; readonly metadata: Buffer }[];
+    /** Its assignment of the last generation; empty while it has none. */
+    readonly assignment: Buffer;
+  }[];
+}
+
+/**
+ * Kafka's validateOnlineUpgrade: a ConsumerGroupHeartbeat joining a classic group with members converts it
+ * only if the policy allows upgrades, its members speak the consumer protocol, and they fit in a consumer
+ * group. Else GROUP_ID_NOT_FOUND, as Kafka answers a group that is not a consumer group.
+ */
+export function checkUpgrade(snapshot: ClassicGroupSnapshot, policy: MigrationPolicy, maxSize: number): void {
+  const why =
+    policy !== 'bidirectional' && policy !== 'upgrade'
+      ? 'the online upgrade is disabled'
+      : snapshot.protocolType !== CONSUMER_PROTOCOL_TYPE
+        ? 'the group does not use the consumer embedded protocol'
+        : snapshot.members.length > maxSize
+          ? 'the group size exceeds the consumer group maximum size'
+          : undefined;
+  if (why !== undefined)
+    throw refusal(KafkaErrors.GROUP_ID_NOT_FOUND, `Group ${snapshot.groupId} is not a consumer group (cannot upgrade it: ${why}).`);
+}
+
+/**
+ * Kafka's ConsumerGroup.fromClassicGroup: the classic group as a consumer group of classic members, each
+ * Stable at the generation as its member epoch, holding (and targeted with) its last assignment, so nothing
+ * moves until the joining member bumps the group epoch. Partitions of topics that no longer exist are
+ * dropped; a partition two members were given (a custom assignor's doing) stays with the first (invariant 1).
+ * A subscription or assignment that does not parse refuses the upgrade (GROUP_ID_NOT_FOUND, as Kafka).
+ */
+export function fromClassicGroup(snapshot: ClassicGroupSnapshot, topics: Readonly<Record<string, number>>): ConsumerGroup {
+  const taken = new Set<string>();
+  const members: Record<string, ConsumerMember> = {};
+  const target: Record<string, TopicPartitions> = {};
+  for (const m of snapshot.members) {
+    const metadata = (m.protocols.find((p) => p.name === snapshot.protocol) ?? m.protocols[0])?.metadata ?? Buffer.alloc(0);
+    let subscription: ReturnType<typeof decodeSubscription>;
+    let assignment: ReturnType<typeof decodeAssignment>;
+    try {
+      subscription = decodeSubscription(metadata);
+      assignment = decodeAssignment(m.assignment);
+    } catch {
+      throw refusal(
+        KafkaErrors.GROUP_ID_NOT_FOUND,
+        `Cannot upgrade the classic group ${snapshot.groupId} to consumer group because the embedded consumer protocol is malformed.`,
+      );
+    }
+    const assigned: Record<string, number[]> = {};
+    for (const { topic, partitions } of assignment.partitions)
+      for (const p of partitions)
+        if (p >= 0 && p < (topics[topic] ?? 0) && !taken.has(tpKey(topic, p))) {
+          taken.add(tpKey(topic, p));
+          (assigned[topic] ??= []).push(p);
+        }
+    members[m.memberId] = {
+      memberId: m.memberId,
+      instanceId: m.instanceId,
+      rackId: subscription.rackId === null || subscription.rackId === '' ? null : subscription.rackId,
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      memberEpoch: snapshot.generation,
+      previousMemberEpoch: snapshot.generation,
+      state: 'STABLE',
+      rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+      subscribedTopicNames: [...subscription.topics],
+      subscribedTopicRegex: null,
+      serverAssignor: null,
+      assigned: normalise(assigned),
+      pendingRevocation: {},
+      classic: {
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        protocols: m.protocols.map((p) => ({ name: p.name, metadata: p.metadata.toString('base64') })),
+      },
+    };
+    target[m.memberId] = normalise(assigned);
+  }
+  const group: ConsumerGroup = {
+    groupId: snapshot.groupId,
+    groupEpoch: snapshot.generation,
+    assignmentEpoch: snapshot.generation,
+    assignor: defaultConsumerAssignor,
+    members,
+    target,
+    partitionCounts: {},
+  };
+  return { ...group, partitionCounts: subscribedPartitionCounts(group, topics) };
+}
+
+/**
+ * Kafka's validateOnlineDowngradeWithFencedMembers, for a group that just lost members (left, or fenced by a
+ * timeout): it goes back to being a classic group when members are left, all of them classic, and the policy
+ * allows downgrades.
+ */
+export function downgradeDue(group: ConsumerGroup, policy: MigrationPolicy): boolean {
+  const members = Object.values(group.members);
+  return (policy === 'bidirectional' || policy === 'downgrade') && members.length > 0 && members.every((m) => m.classic !== undefined);
+}
+
+/**
+ * Kafka's ClassicGroup.fromConsumerGroup: the group of classic members as a classic group to write — Stable at
+ * the group epoch as generation, the protocol the members vote for, the first member leading, each member's
+ * assignment its target, encoded at its subscription's version. Undefined when the members share no protocol.
+ */
+export function toClassicState(group: ConsumerGroup, nowMs: number): ClassicState | undefined {
+  const members = Object.values(group.members);
+  const protocol = voteProtocol(members.map((m) => (m.classic?.protocols ?? []).map((p) => p.name)));
+  if (protocol === undefined) return undefined;
+  const classicMembers: Record<string, ClassicMember> = {};
+  for (const m of members) {
+    const metadata = Buffer.from(m.classic!.protocols.find((p) => p.name === protocol)!.metadata, 'base64');
+    const version = Math.min(metadata.length >= 2 ? metadata.readInt16BE(0) : 0, ConsumerProtocolAssignmentData.maxVersion);
+    const assigned = group.target[m.memberId] ?? {};
+    classicMembers[m.memberId] = {
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      groupInstanceId: m.instanceId,
+      sessionTimeoutMs: m.classic!.sessionTimeoutMs,
+      rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+      joinedMs: nowMs,
+      metadata,
+      assignment: encodeAssignment({
+        version: Math.max(0, version),
+        partitions: Object.entries(assigned).map(([topic, partitions]) => ({ topic, partitions: [...partitions] })),
+      }),
+      topics: [...m.subscribedTopicNames].sort(),
+      assigned: Object.entries(assigned).flatMap(([topic, partitions]) => partitions.map((p) => tpKey(topic, p))),
+    };
+  }
+  return { protocolType: CONSUMER_PROTOCOL_TYPE, protocol, leader: members[0]!.memberId, phase: 'Stable', members: classicMembers };
 }
 
 function classicMember(group: ConsumerGroup, memberId: string, instanceId: string | null): ConsumerMember {

@@ -511,7 +511,8 @@ function memberTopics(member: ConsumerMember, topics: Readonly<Record<string, nu
   return resolveSubscription(member.subscribedTopicNames, typeof regex === 'string' ? null : regex, topics);
 }
 
-function subscribedPartitionCounts(group: ConsumerGroup, topics: Readonly<Record<string, number>>): Record<string, number> {
+/** The partition counts of the topics the group's members subscribe to (those that exist). */
+export function subscribedPartitionCounts(group: ConsumerGroup, topics: Readonly<Record<string, number>>): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const m of Object.values(group.members)) for (const t of memberTopics(m, topics)) if (topics[t] !== undefined) counts[t] = topics[t];
   return counts;
@@ -525,7 +526,8 @@ function subset(a: TopicPartitions, b: TopicPartitions): boolean {
   return Object.entries(a).every(([topic, partitions]) => partitions.every((p) => (b[topic] ?? []).includes(p)));
 }
 
-function normalise(tp: Record<string, number[]>): TopicPartitions {
+/** Topics in order, each with its partitions sorted and distinct; topics with none left out. */
+export function normalise(tp: Record<string, number[]>): TopicPartitions {
   return Object.fromEntries(
     Object.entries(tp)
       .filter(([, ps]) => ps.length > 0)

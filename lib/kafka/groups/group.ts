@@ -33,6 +33,14 @@ export class GroupRefusal extends Error {
   }
 }
 
+/** A member's request that found its group converted between the protocols meanwhile: it is routed again. */
+export class Rerouted extends Error {
+  constructor(groupId: string) {
+    super(`group ${groupId} changed protocol while the request waited`);
+    this.name = 'Rerouted';
+  }
+}
+
 /** Time and timers, injectable so tests step through sessions and rebalances deterministically. */
 export interface Scheduler {
   now(): number;
@@ -123,8 +131,12 @@ export interface GroupContext {
   readonly scheduler: Scheduler;
   /** The groups this agent coordinates now, by id. */
   readonly coordinated: ReadonlyMap<string, Group>;
-  /** The group, once this agent is known to coordinate it (NOT_COORDINATOR otherwise); read from the store the first time. */
-  group(groupId: string): Promise<Group>;
+  /**
+   * The group, once this agent is known to coordinate it (NOT_COORDINATOR otherwise); read from the store the
+   * first time. A member's JoinGroup/SyncGroup/Heartbeat/LeaveGroup asks `forMember`: if the group was being
+   * converted to a consumer group meanwhile, that is `Rerouted` (the request goes there instead).
+   */
+  group(groupId: string, forMember?: boolean): Promise<Group>;
   /** Refuses with NOT_COORDINATOR (and lets the group go) unless this agent coordinates it. */
   requireCoordinator(groupId: string): Promise<void>;
   /** This agent no longer coordinates the group: waiting members are told `errorCode`, and it is Dead. */
@@ -198,6 +210,24 @@ export function memberOf(group: Group, memberId: string, generationId: number, g
     );
   }
   return member;
+}
+
+/**
+ * The protocol a group's members use, from each member's protocol names in its order of preference (Kafka's
+ * ClassicGroup.selectProtocol): each member votes for its most preferred protocol that every member supports;
+ * the most votes wins (first named on a tie). Undefined when no protocol is common to all (or no members).
+ */
+export function voteProtocol(preferences: readonly (readonly string[])[]): string | undefined {
+  const [first, ...others] = preferences;
+  if (first === undefined) return undefined;
+  const candidates = first.filter((name) => others.every((names) => names.includes(name)));
+  if (candidates.length === 0) return undefined;
+  const votes = new Map<string, number>(candidates.map((name) => [name, 0]));
+  for (const names of preferences) {
+    const vote = names.find((name) => votes.has(name))!;
+    votes.set(vote, votes.get(vote)! + 1);
+  }
+  return [...votes.entries()].reduce((best, entry) => (entry[1] > best[1] ? entry : best))[0];
 }
 
 export function unknownMember(group: Group, memberId: string): GroupRefusal {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -126,12 +127,26 @@ func runAdmin(brokers []string, topic, group string) error {
 		sort.Strings(dynamic)
 		return map[string]any{"dynamic": dynamic, "watched": watched}, nil
 	}
-	step("describe-configs", describe)
+	var beforeLegacy any
+	step("describe-configs", func() (any, error) {
+		described, err := describe()
+		beforeLegacy = described
+		return described, err
+	})
 	// The legacy (whole-set) AlterConfigs: the topic's configs become exactly these.
 	step("alter-configs-legacy", func() (any, error) {
 		return errorOnly(admin.AlterConfig(sarama.TopicResource, topic, map[string]*string{"retention.ms": str("7200000")}, false))
 	})
-	step("describe-configs-after-legacy", describe)
+	// Kafka serves DescribeConfigs from its broker's metadata image, which follows the controller's
+	// change a moment later: as a user would, ask again (up to 5 s) while it shows the configs as before.
+	step("describe-configs-after-legacy", func() (any, error) {
+		now, err := describe()
+		for i := 0; err == nil && i < 50 && reflect.DeepEqual(now, beforeLegacy); i++ {
+			time.Sleep(100 * time.Millisecond)
+			now, err = describe()
+		}
+		return now, err
+	})
 	step("describe-configs-unknown", func() (any, error) {
 		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic + "-unknown"})
 		return map[string]any{"error": errorCode(err), "configs": len(entries)}, nil

@@ -139,16 +139,7 @@ public final class Kip848Interop {
       for (Member m : List.of(a, b, c)) m.thread.join(30_000);
       for (Member m : List.of(a, b, c)) if (m.failure != null) throw new RuntimeException(m.name + " failed", m.failure);
 
-      Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
-      Map<TopicPartition, OffsetSpec> latest = new java.util.HashMap<>();
-      for (int p = 0; p < partitions; p++) latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
-      var ends = admin.listOffsets(latest).all().get();
-      boolean committedAtEnd = true;
-      for (int p = 0; p < partitions; p++) {
-        TopicPartition tp = new TopicPartition(topic, p);
-        OffsetAndMetadata o = committed.get(tp);
-        if (o == null || o.offset() != ends.get(tp).offset()) committedAtEnd = false;
-      }
+      boolean committedAtEnd = MixedInterop.committedAtEnd(admin, group, topic, partitions);
       long duplicates = consumed.values().stream().filter(n -> n.get() > 1).count();
       StringBuilder json = new StringBuilder("{");
       json.append("\"records\":").append(2 * records);

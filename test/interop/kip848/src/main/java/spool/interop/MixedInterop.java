@@ -33,7 +33,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *   java -cp classes:<classpath> spool.interop.MixedInterop BOOTSTRAP TOPIC GROUP PARTITIONS RECORDS
  */
 public final class MixedInterop {
-  private static final Map<String, AtomicInteger> consumed = new ConcurrentHashMap<>();
+  /** Times each record (partition:offset) was consumed, by any member. */
+  static final Map<String, AtomicInteger> consumed = new ConcurrentHashMap<>();
 
   static final class Member implements Runnable {
     final String name;
@@ -129,23 +130,28 @@ public final class MixedInterop {
       classic.thread.join(30_000);
       for (Member m : List.of(next, classic)) if (m.failure != null) throw new RuntimeException(m.name + " failed", m.failure);
 
-      Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
-      Map<TopicPartition, OffsetSpec> latest = new java.util.HashMap<>();
-      for (int p = 0; p < partitions; p++) latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
-      var ends = admin.listOffsets(latest).all().get();
-      boolean committedAtEnd = true;
-      for (int p = 0; p < partitions; p++) {
-        TopicPartition tp = new TopicPartition(topic, p);
-        OffsetAndMetadata o = committed.get(tp);
-        if (o == null || o.offset() != ends.get(tp).offset()) committedAtEnd = false;
-      }
+      boolean committedAtEnd = committedAtEnd(admin, group, topic, partitions);
       long duplicates = consumed.values().stream().filter(n -> n.get() > 1).count();
       System.out.println("{\"records\":" + 2 * records + ",\"consumed\":" + consumed.size() + ",\"duplicates\":" + duplicates
           + ",\"shared\":" + both + ",\"committedAtEnd\":" + committedAtEnd + ",\"described\":" + described + "}");
     }
   }
 
-  private static void produce(String bootstrap, String topic, int from, int count) throws Exception {
+  /** Whether the group's committed offset of every partition of the topic is the partition's end. */
+  static boolean committedAtEnd(Admin admin, String group, String topic, int partitions) throws Exception {
+    Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+    Map<TopicPartition, OffsetSpec> latest = new java.util.HashMap<>();
+    for (int p = 0; p < partitions; p++) latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
+    var ends = admin.listOffsets(latest).all().get();
+    for (int p = 0; p < partitions; p++) {
+      TopicPartition tp = new TopicPartition(topic, p);
+      OffsetAndMetadata o = committed.get(tp);
+      if (o == null || o.offset() != ends.get(tp).offset()) return false;
+    }
+    return true;
+  }
+
+  static void produce(String bootstrap, String topic, int from, int count) throws Exception {
     Properties p = new Properties();
     p.put("bootstrap.servers", bootstrap);
     p.put("key.serializer", StringSerializer.class.getName());
@@ -156,7 +162,7 @@ public final class MixedInterop {
     }
   }
 
-  private static void await(String what, BooleanSupplier done, Member... members) throws InterruptedException {
+  static void await(String what, BooleanSupplier done, Member... members) throws InterruptedException {
     long deadline = System.currentTimeMillis() + 60_000;
     while (!done.getAsBoolean()) {
       for (Member m : members) if (m.failure != null) throw new RuntimeException(m.name + " failed while waiting until " + what, m.failure);
@@ -169,7 +175,7 @@ public final class MixedInterop {
     }
   }
 
-  private static String quote(String s) {
+  static String quote(String s) {
     return '"' + s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", " ") + '"';
   }
 }

@@ -4,6 +4,7 @@
  * long-polls and streams, let requests in flight finish, flush and commit what was accepted, release
  * leases, close stores.
  */
+import { defaultConsoleDir } from './http/console.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { SpoolConfig } from './config.js';
@@ -51,6 +52,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
     groups,
     auth: runtime.auth,
     prometheus,
+    consoleDir: defaultConsoleDir(),
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: config.host, port: config.httpPort }, () => resolve(started));

@@ -14,6 +14,7 @@ import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Log } from '../log/index.js';
 import { jsonLogger, type Logger } from '../logger.js';
 import { noMetrics, type Metrics } from '../metrics.js';
+import { consoleRoutes } from './console.js';
 import { authenticate, requires } from './access.js';
 import { adminRoutes } from './admin.js';
 import { groupRoutes } from './groups.js';
@@ -41,6 +42,8 @@ export interface AppOptions {
   readonly auth?: ApiKeys;
   /** Metrics in Prometheus text format, served at GET /metrics (the agent's; lib/metrics-prometheus.ts). @default not served */
   readonly prometheus?: { readonly contentType: string; scrape(): Promise<string> };
+  /** The console's built bundle, served at /ui (lib/http/console.ts). @default not served */
+  readonly consoleDir?: string;
 }
 
 export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
@@ -63,6 +66,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   if (options.auth) app.route('/', keyRoutes(options.auth));
   app.route('/', adminRoutes(options.log));
   if (options.prometheus) app.route('/', metricsRoutes(options.prometheus));
+  if (options.consoleDir !== undefined) app.route('/', consoleRoutes(options.consoleDir));
   return app;
 }
 

@@ -1,0 +1,369 @@
+/**
+ * The Spool console: a single page served by the agent at /ui (lib/http/console.ts), talking only to
+ * the HTTP API (api.ts), with Preact and htm (no build step for JSX), Pico CSS and uPlot, all bundled
+ * at build time (scripts/build-console.ts), nothing fetched from elsewhere at run time.
+ *
+ * Pages, by location hash: #/topics (list, create), #/topics/{topic} (partitions, config, produce a
+ * test record, records newest first as text, JSON or hex), #/groups, #/groups/{group} (members, lag per
+ * partition, and total lag over time while the page is open). A 401 from the API asks for an API key.
+ */
+import '@picocss/pico/css/pico.min.css';
+import 'uplot/dist/uPlot.min.css';
+import './style.css';
+import { html } from 'htm/preact';
+import { render } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import uPlot from 'uplot';
+import {
+  api,
+  ApiError,
+  apiKey,
+  path,
+  setApiKey,
+  type FetchedRecord,
+  type GroupDescription,
+  type GroupSummary,
+  type TopicDescription,
+  type TopicSummary,
+} from './api.js';
+import { bestView, bytesText, fromBase64, show, type View } from './render.js';
+
+/** How many records the browser shows per page. */
+const pageRecords = 20;
+/** How often the group page samples lag for its chart. */
+const lagSampleMs = 2000;
+
+function useHash(): string {
+  const [hash, setHash] = useState(location.hash || '#/topics');
+  useEffect(() => {
+    const changed = () => setHash(location.hash || '#/topics');
+    addEventListener('hashchange', changed);
+    return () => removeEventListener('hashchange', changed);
+  }, []);
+  return hash;
+}
+
+/** Loads `load()` now and whenever `deps` change; `reload` loads again. */
+function useLoaded<T>(load: () => Promise<T>, deps: readonly unknown[]) {
+  const [state, setState] = useState<{ value?: T; error?: unknown }>({});
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    load().then(
+      (value) => live && setState({ value }),
+      (error: unknown) => live && setState({ error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  return { ...state, reload: () => setTick((t) => t + 1) };
+}
+
+function Failure({ error }: { error: unknown }) {
+  if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return html`<${SignIn} error=${error} />`;
+  const message = error instanceof ApiError ? `${error.code}: ${error.message}` : String(error);
+  return html`<p role="alert" class="error" data-testid="error">${message}</p>`;
+}
+
+function SignIn({ error }: { error?: ApiError }) {
+  const [key, setKey] = useState('');
+  return html`<article data-testid="sign-in">
+    <h3>Sign in</h3>
+    ${error ? html`<p role="alert" class="error">${error.code}: ${error.message}</p>` : null}
+    <form
+      onSubmit=${(event: Event) => {
+        event.preventDefault();
+        setApiKey(key);
+        location.reload();
+      }}
+    >
+      <label>API key <input type="password" name="key" autocomplete="off" value=${key} onInput=${(e: Event) => setKey((e.target as HTMLInputElement).value)} /></label>
+      <button type="submit">Sign in</button>
+    </form>
+  </article>`;
+}
+
+function Topics() {
+  const topics = useLoaded(() => api<{ topics: TopicSummary[] }>('GET', '/v1/topics'), []);
+  const [name, setName] = useState('');
+  const [partitions, setPartitions] = useState('1');
+  const [failed, setFailed] = useState<unknown>();
+  const create = async (event: Event) => {
+    event.preventDefault();
+    try {
+      await api('POST', '/v1/topics', { name, partitions: Number(partitions) });
+      setFailed(undefined);
+      location.hash = `#/topics/${encodeURIComponent(name)}`;
+    } catch (error) {
+      setFailed(error);
+    }
+  };
+  return html`<section>
+    <h2>Topics</h2>
+    ${topics.error ? html`<${Failure} error=${topics.error} />` : null}
+    ${
+      topics.value
+        ? html`<table data-testid="topics">
+          <thead><tr><th>Topic</th><th>Partitions</th></tr></thead>
+          <tbody>
+            ${topics.value.topics.map(
+              (t) => html`<tr><td><a href=${`#/topics/${encodeURIComponent(t.name)}`}>${t.name}</a></td><td>${t.partitions}</td></tr>`,
+            )}
+          </tbody>
+        </table>`
+        : null
+    }
+    <details>
+      <summary role="button" class="secondary">New topic</summary>
+      <form onSubmit=${create} data-testid="create-topic">
+        <div class="grid">
+          <label>Name <input name="name" required value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} /></label>
+          <label>Partitions <input name="partitions" type="number" min="1" value=${partitions} onInput=${(e: Event) => setPartitions((e.target as HTMLInputElement).value)} /></label>
+        </div>
+        <button type="submit">Create</button>
+        ${failed ? html`<${Failure} error=${failed} />` : null}
+      </form>
+    </details>
+  </section>`;
+}
+
+function Topic({ name }: { name: string }) {
+  const topic = useLoaded(() => api<TopicDescription>('GET', path`/v1/topics/${name}`), [name]);
+  if (topic.error) return html`<${Failure} error=${topic.error} />`;
+  if (!topic.value) return html`<p aria-busy="true">Loading…</p>`;
+  const t = topic.value;
+  return html`<section>
+    <h2>${t.name}</h2>
+    <table data-testid="partitions">
+      <thead><tr><th>Partition</th><th>Earliest</th><th>High watermark</th><th>Records</th></tr></thead>
+      <tbody>
+        ${t.partitions.map(
+          (p) =>
+            html`<tr><td>${p.partition}</td><td>${p.earliest_offset}</td><td>${p.high_watermark}</td><td>${p.high_watermark - p.earliest_offset}</td></tr>`,
+        )}
+      </tbody>
+    </table>
+    <details>
+      <summary>Config</summary>
+      <table data-testid="config">
+        <tbody>${Object.entries(t.config).map(([k, v]) => html`<tr><td>${k}</td><td>${String(v)}</td></tr>`)}</tbody>
+      </table>
+    </details>
+    <${Produce} topic=${t.name} partitions=${t.partitions.length} produced=${topic.reload} />
+    <${Records} topic=${t} />
+  </section>`;
+}
+
+function Produce({ topic, partitions, produced }: { topic: string; partitions: number; produced: () => void }) {
+  const [key, setKey] = useState('');
+  const [value, setValue] = useState('');
+  const [partition, setPartition] = useState('');
+  const [outcome, setOutcome] = useState<{ error?: unknown; offset?: string }>({});
+  const send = async (event: Event) => {
+    event.preventDefault();
+    const record: Record<string, unknown> = { value };
+    if (key !== '') record.key = key;
+    if (partition !== '') record.partition = Number(partition);
+    try {
+      const { offsets } = await api<{ offsets: { partition: number; offset: number }[] }>('POST', path`/v1/topics/${topic}/records`, {
+        records: [record],
+      });
+      setOutcome({ offset: `partition ${offsets[0]!.partition}, offset ${offsets[0]!.offset}` });
+      produced();
+    } catch (error) {
+      setOutcome({ error });
+    }
+  };
+  return html`<details>
+    <summary role="button" class="secondary">Produce a test record</summary>
+    <form onSubmit=${send} data-testid="produce">
+      <div class="grid">
+        <label>Key <input name="key" value=${key} onInput=${(e: Event) => setKey((e.target as HTMLInputElement).value)} /></label>
+        <label>Partition
+          <select name="partition" value=${partition} onChange=${(e: Event) => setPartition((e.target as HTMLSelectElement).value)}>
+            <option value="">by key</option>
+            ${[...Array(partitions).keys()].map((p) => html`<option value=${String(p)}>${p}</option>`)}
+          </select>
+        </label>
+      </div>
+      <label>Value <textarea name="value" required value=${value} onInput=${(e: Event) => setValue((e.target as HTMLTextAreaElement).value)}></textarea></label>
+      <button type="submit">Produce</button>
+      ${outcome.offset ? html`<p data-testid="produced">Written: ${outcome.offset}</p>` : null}
+      ${outcome.error ? html`<${Failure} error=${outcome.error} />` : null}
+    </form>
+  </details>`;
+}
+
+function Records({ topic }: { topic: TopicDescription }) {
+  const [partition, setPartition] = useState(0);
+  const [view, setView] = useState<View | 'auto'>('auto');
+  const p = topic.partitions[partition] ?? topic.partitions[0]!;
+  const from = Math.max(p.earliest_offset, p.high_watermark - pageRecords);
+  const records = useLoaded(
+    () =>
+      api<{ records: FetchedRecord[] }>(
+        'GET',
+        `${path`/v1/topics/${topic.name}/partitions/${p.partition}/records`}?offset=${from}&max_records=${pageRecords}&encoding=base64`,
+      ),
+    [topic, partition],
+  );
+  return html`<section>
+    <h3>Records</h3>
+    <div class="grid">
+      <label>Partition
+        <select name="records-partition" value=${String(partition)} onChange=${(e: Event) => setPartition(Number((e.target as HTMLSelectElement).value))}>
+          ${topic.partitions.map((q) => html`<option value=${String(q.partition)}>${q.partition}</option>`)}
+        </select>
+      </label>
+      <label>Show as
+        <select name="view" value=${view} onChange=${(e: Event) => setView((e.target as HTMLSelectElement).value as View | 'auto')}>
+          ${['auto', 'text', 'json', 'hex'].map((v) => html`<option value=${v}>${v}</option>`)}
+        </select>
+      </label>
+    </div>
+    ${records.error ? html`<${Failure} error=${records.error} />` : null}
+    <table data-testid="records">
+      <thead><tr><th>Offset</th><th>Time</th><th>Key</th><th>Value</th><th>Headers</th></tr></thead>
+      <tbody>
+        ${[...(records.value?.records ?? [])].reverse().map((r) => {
+          const key = fromBase64(r.key);
+          const value = fromBase64(r.value);
+          return html`<tr>
+            <td>${r.offset}</td>
+            <td>${new Date(r.timestamp).toISOString()}</td>
+            <td><pre>${show(key, view === 'auto' ? bestView(key) : view)}</pre></td>
+            <td><pre>${show(value, view === 'auto' ? bestView(value) : view)}</pre><small>${value === null ? '' : bytesText(value.length)}</small></td>
+            <td>${Object.entries(r.headers).map(([k, v]) => html`<div><code>${k}</code> ${v === null ? '(null)' : show(fromBase64(v), 'text')}</div>`)}</td>
+          </tr>`;
+        })}
+      </tbody>
+    </table>
+  </section>`;
+}
+
+function Groups() {
+  const groups = useLoaded(() => api<{ groups: GroupSummary[] }>('GET', '/v1/groups'), []);
+  if (groups.error) return html`<${Failure} error=${groups.error} />`;
+  return html`<section>
+    <h2>Consumer groups</h2>
+    <table data-testid="groups">
+      <thead><tr><th>Group</th><th>State</th><th>Members</th></tr></thead>
+      <tbody>
+        ${(groups.value?.groups ?? []).map(
+          (g) =>
+            html`<tr><td><a href=${`#/groups/${encodeURIComponent(g.group)}`}>${g.group}</a></td><td>${g.state}</td><td>${g.members}</td></tr>`,
+        )}
+      </tbody>
+    </table>
+  </section>`;
+}
+
+function Group({ name }: { name: string }) {
+  const [group, setGroup] = useState<{ value?: GroupDescription; error?: unknown }>({});
+  const samples = useRef<{ atS: number[]; lag: number[] }>({ atS: [], lag: [] });
+  useEffect(() => {
+    let live = true;
+    samples.current = { atS: [], lag: [] };
+    const sample = async () => {
+      try {
+        const value = await api<GroupDescription>('GET', path`/v1/groups/${name}`);
+        if (!live) return;
+        samples.current.atS.push(Date.now() / 1000);
+        samples.current.lag.push(value.partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0));
+        setGroup({ value });
+      } catch (error) {
+        if (live) setGroup({ error });
+      }
+    };
+    void sample();
+    const timer = setInterval(sample, lagSampleMs);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [name]);
+  if (group.error) return html`<${Failure} error=${group.error} />`;
+  if (!group.value) return html`<p aria-busy="true">Loading…</p>`;
+  const g = group.value;
+  const total = g.partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0);
+  return html`<section>
+    <h2>${g.group}</h2>
+    <p>State <strong data-testid="group-state">${g.state}</strong>, generation ${g.generation}, total lag <strong data-testid="total-lag">${total}</strong></p>
+    <${LagChart} samples=${samples.current} />
+    <h3>Partitions</h3>
+    <table data-testid="lag">
+      <thead><tr><th>Topic</th><th>Partition</th><th>Committed</th><th>High watermark</th><th>Lag</th><th>Member</th></tr></thead>
+      <tbody>
+        ${g.partitions.map(
+          (p) =>
+            html`<tr><td>${p.topic}</td><td>${p.partition}</td><td>${p.committed_offset ?? '–'}</td><td>${p.high_watermark}</td><td>${p.lag ?? '–'}</td><td>${p.member_id ?? ''}</td></tr>`,
+        )}
+      </tbody>
+    </table>
+    <h3>Members</h3>
+    <table data-testid="members">
+      <thead><tr><th>Member</th><th>Topics</th></tr></thead>
+      <tbody>${g.members.map((m) => html`<tr><td>${m.member_id}</td><td>${m.topics.join(', ')}</td></tr>`)}</tbody>
+    </table>
+  </section>`;
+}
+
+/** The group's total lag over time, one point per sample since the page opened. */
+function LagChart({ samples }: { samples: { atS: number[]; lag: number[] } }) {
+  const box = useRef<HTMLDivElement>(null);
+  const chart = useRef<uPlot | undefined>(undefined);
+  useEffect(() => {
+    if (box.current === null) return;
+    const width = Math.max(280, box.current.clientWidth);
+    chart.current = new uPlot(
+      {
+        width,
+        height: 200,
+        // The last two minutes at least, so that the first samples do not stretch across the axis.
+        scales: { x: { time: true, range: (_chart, min, max) => [Math.min(min, max - 120), max] } },
+        series: [{}, { label: 'lag (records)', stroke: '#1095c1', width: 2 }],
+        axes: [{}, { size: 60 }],
+      },
+      [samples.atS, samples.lag],
+      box.current,
+    );
+    return () => chart.current?.destroy();
+  }, []);
+  useEffect(() => chart.current?.setData([samples.atS, samples.lag]));
+  return html`<div ref=${box} data-testid="lag-chart"></div>`;
+}
+
+function signOut(event: Event): void {
+  event.preventDefault();
+  setApiKey(null);
+  location.reload();
+}
+
+function App() {
+  const hash = useHash();
+  const [, section, name] = hash.slice(1).split('/').map(decodeURIComponent);
+  const page =
+    section === 'topics' && name
+      ? html`<${Topic} name=${name} />`
+      : section === 'groups' && name
+        ? html`<${Group} name=${name} />`
+        : section === 'groups'
+          ? html`<${Groups} />`
+          : html`<${Topics} />`;
+  return html`<header class="container">
+      <nav>
+        <ul><li><strong>Spool</strong></li></ul>
+        <ul>
+          <li><a href="#/topics" aria-current=${section === 'topics' ? 'page' : undefined}>Topics</a></li>
+          <li><a href="#/groups" aria-current=${section === 'groups' ? 'page' : undefined}>Groups</a></li>
+          <li>
+            ${apiKey() === null ? html`<small>no API key</small>` : html`<a href="#" onClick=${signOut}>Sign out</a>`}
+          </li>
+        </ul>
+      </nav>
+    </header>
+    <main class="container">${page}</main>`;
+}
+
+render(html`<${App} />`, document.getElementById('app')!);

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { bestView, bytesText, fromBase64, hex, show } from '../../lib/console/ui/render.js';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+describe('console > how a record is shown', () => {
+  it('picks JSON for JSON, text for UTF-8, hex for anything else; null stays null', () => {
+    expect(bestView(bytes('{"a":1}'))).toBe('json');
+    expect(bestView(bytes('[1, 2]'))).toBe('json');
+    expect(bestView(bytes('{not json'))).toBe('text');
+    expect(bestView(bytes('héllo'))).toBe('text');
+    expect(bestView(new Uint8Array([0xff, 0xfe, 0x00]))).toBe('hex');
+    expect(show(null, 'json')).toBe('(null)');
+  });
+
+  it('shows JSON pretty, text as it is, and falls back to hex for bytes that are not UTF-8', () => {
+    expect(show(bytes('{"a":[1,2]}'), 'json')).toBe('{\n  "a": [\n    1,\n    2\n  ]\n}');
+    expect(show(bytes('plain'), 'json')).toBe('plain');
+    expect(show(bytes('plain'), 'text')).toBe('plain');
+    expect(show(new Uint8Array([0xc3, 0x28]), 'text')).toBe(hex(new Uint8Array([0xc3, 0x28])));
+  });
+
+  it('writes hex sixteen bytes a line, with offsets and printable ASCII', () => {
+    const dump = hex(bytes('0123456789abcdefXYZ\n'));
+    expect(dump.split('\n')).toEqual([
+      '00000000  30 31 32 33 34 35 36 37 38 39 61 62 63 64 65 66  0123456789abcdef',
+      '00000010  58 59 5a 0a                                      XYZ.',
+    ]);
+  });
+
+  it('reads the HTTP API base64 and counts bytes for people', () => {
+    expect([...fromBase64(Buffer.from([0, 1, 255]).toString('base64'))!]).toEqual([0, 1, 255]);
+    expect(fromBase64(null)).toBeNull();
+    expect(bytesText(340)).toBe('340 B');
+    expect(bytesText(1_234_567)).toBe('1.2 MB');
+  });
+});

@@ -20,22 +20,18 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { describeValue, SpoolError } from './errors.js';
 import { apiKeyIdOf, apiKeyKey, authPk } from './keys.js';
 import type { MetadataStore } from './storage/ports.js';
+import { actions, groupActions, type Action, type GroupAction, type Permission, type Principal } from './permissions.js';
 
-export type Action = 'read' | 'write' | 'admin';
-export const actions: readonly Action[] = ['read', 'write', 'admin'];
-export type GroupAction = 'read' | 'describe' | 'delete';
-export const groupActions: readonly (GroupAction | 'admin')[] = ['read', 'describe', 'delete', 'admin'];
-
-/** A grant on topics, or on consumer groups (exactly one of the two names it). */
-export type Permission =
-  | { readonly topics: string; readonly groups?: undefined; readonly actions: readonly Action[] }
-  | { readonly groups: string; readonly topics?: undefined; readonly actions: readonly (GroupAction | 'admin')[] };
-
-export interface Principal {
-  readonly id: string;
-  readonly name: string;
-  readonly permissions: readonly Permission[];
-}
+export {
+  type Action,
+  actions,
+  allows,
+  allowsGroup,
+  type GroupAction,
+  groupActions,
+  type Permission,
+  type Principal,
+} from './permissions.js';
 
 export interface KeyInfo extends Principal {
   readonly createdMs: number;
@@ -44,33 +40,6 @@ export interface KeyInfo extends Principal {
 const keyPattern = /^spool_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
-
-/** A name matched by a grant: exactly, by a prefix ending in `*`, or `*` for all. */
-function covers(pattern: string, name: string | undefined): boolean {
-  return pattern === '*' || (name !== undefined && (pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern));
-}
-
-/** Whether the principal may do `action` on `topic` (undefined: on the service as a whole). */
-export function allows(principal: Principal, action: Action, topic?: string): boolean {
-  return principal.permissions.some(
-    (permission) =>
-      permission.topics !== undefined &&
-      (permission.actions.includes(action) || permission.actions.includes('admin')) &&
-      covers(permission.topics, topic),
-  );
-}
-
-/** Whether the principal may do `action` on the consumer group `group` (read and delete imply describe; the service admin may do all). */
-export function allowsGroup(principal: Principal, action: GroupAction, group: string): boolean {
-  if (allows(principal, 'admin')) return true;
-  const implied: readonly (GroupAction | 'admin')[] = action === 'describe' ? ['describe', 'read', 'delete', 'admin'] : [action, 'admin'];
-  return principal.permissions.some(
-    (permission) =>
-      permission.groups !== undefined &&
-      permission.actions.some((granted) => implied.includes(granted)) &&
-      covers(permission.groups, group),
-  );
-}
 
 const namePattern = /^(\*|[a-zA-Z0-9._-]+\*?)$/;
 

@@ -18,7 +18,7 @@ import { consoleRoutes } from './console.js';
 import { authenticate, requires } from './access.js';
 import { adminRoutes } from './admin.js';
 import { groupRoutes } from './groups.js';
-import { keyRoutes } from './keys.js';
+import { keyRoutes, meRoutes } from './keys.js';
 import { answerError, answerNoRoute, limitBody, newRouter, refuseAfterShutdown, requestMetrics, type AppEnv } from './middleware.js';
 import { recordRoutes } from './produce-fetch.js';
 import { topicRoutes } from './topics.js';
@@ -64,6 +64,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   app.route('/', recordRoutes({ ...options, metrics, logger }));
   app.route('/', groupRoutes(options.groups, options.shutdown));
   if (options.auth) app.route('/', keyRoutes(options.auth));
+  app.route('/', meRoutes(options.auth !== undefined));
   app.route('/', adminRoutes(options.log));
   if (options.prometheus) app.route('/', metricsRoutes(options.prometheus));
   if (options.consoleDir !== undefined) app.route('/', consoleRoutes(options.consoleDir));

@@ -68,6 +68,31 @@ export function keyRoutes(keys: ApiKeys) {
   return app;
 }
 
+/**
+ * GET /v1/me: the key the request came with and what it may do, so that a client (the web console) shows
+ * only what the key may do. Any valid key may ask about itself; with keys off, it is the open access
+ * everyone has (`auth: false`).
+ */
+export function meRoutes(authOn: boolean) {
+  const app = newRouter();
+  app.openapi(
+    declareRoute('get', '/v1/me', {
+      summary: 'The API key of the request and its permissions',
+      // Any key: it is answered about itself only.
+      access: { topic: 'read', from: 'listed' },
+      responses: {
+        200: json(z.object({ auth: z.boolean(), name: z.string(), permissions: z.array(Permission) }), 'the key'),
+        ...errors(401),
+      },
+    }),
+    (c) => {
+      const principal = c.get('principal')!;
+      return c.json({ auth: authOn, name: principal.name, permissions: principal.permissions.map(permissionAttrs) }, 200);
+    },
+  );
+  return app;
+}
+
 function keyOut(key: KeyInfo) {
   return { id: key.id, name: key.name, permissions: key.permissions.map(permissionAttrs), created_ms: key.createdMs };
 }

@@ -3,7 +3,8 @@
  * against an agent this file starts (embedded stores, a temporary data directory) with the console
  * built first. A user creates a topic in the UI, produces a record, sees it rendered as JSON, and
  * watches a consumer group's lag rise and fall. Every page must render without console errors at
- * 1280×800 and 390×844; screenshots of each go into test/browser/.output/.
+ * 1280×800 and 390×844; screenshots of each go into test/browser/.output/. With API keys on, the console
+ * asks for one, and a limited key is offered only what it may do and refused the rest.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -24,24 +25,34 @@ const viewports = [
   { name: 'phone', width: 390, height: 844 },
 ] as const;
 
+const rootToken = 'console-test-root-token';
 let agent: Agent;
-let dataDir: string;
+let secured: Agent;
+const dataDirs: string[] = [];
 let browser: Browser;
+
+/** An agent on a data directory of its own, with `env` on top of the test's settings. */
+async function startConsoleAgent(env: Record<string, string> = {}): Promise<Agent> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'spool-console-'));
+  dataDirs.push(dataDir);
+  const settings = { SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '-1', SPOOL_MAINTENANCE_INTERVAL_MS: '0', ...env };
+  return startAgent(loadConfig(settings), { logger: jsonLogger('warn') });
+}
 
 beforeAll(async () => {
   if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install chromium (or set SPOOL_CHROMIUM)`);
   await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'scripts', 'build-console.ts')]);
   mkdirSync(output, { recursive: true });
-  dataDir = await mkdtemp(join(tmpdir(), 'spool-console-'));
-  const config = loadConfig({ SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '-1', SPOOL_MAINTENANCE_INTERVAL_MS: '0' });
-  agent = await startAgent(config, { logger: jsonLogger('warn') });
+  agent = await startConsoleAgent();
+  secured = await startConsoleAgent({ SPOOL_AUTH_TOKEN: rootToken });
   browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 });
 
 afterAll(async () => {
   await browser?.close();
   await agent?.close();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await secured?.close();
+  for (const dir of dataDirs) await rm(dir, { recursive: true, force: true });
 });
 
 /** A page at the viewport that fails the test on any console error or uncaught exception. */
@@ -58,10 +69,12 @@ async function open(viewport: (typeof viewports)[number]): Promise<{ page: Page;
   return { page, errors };
 }
 
-async function http<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${agent.httpUrl}${path}`, {
+async function http<T>(method: string, path: string, body?: unknown, on: { agent: Agent; key?: string } = { agent }): Promise<T> {
+  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+  if (on.key !== undefined) headers.authorization = `Bearer ${on.key}`;
+  const response = await fetch(`${on.agent.httpUrl}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   expect(response.ok, `${method} ${path}: ${response.status}`).toBe(true);
@@ -133,5 +146,44 @@ describe('console (Chromium)', () => {
       expect(errors, `${viewport.name}`).toEqual([]);
       await page.close();
     }
+  });
+});
+
+describe('console (Chromium) with API keys', () => {
+  it('asks for a key, then offers a limited key only what it may do and shows the refusal of the rest', async () => {
+    const root = { agent: secured, key: rootToken };
+    await http('POST', '/v1/topics', { name: 'orders', partitions: 1 }, root);
+    await http('POST', '/v1/topics', { name: 'payroll', partitions: 1 }, root);
+    await http('POST', '/v1/topics/orders/records', { records: [{ value: 'order 1' }] }, root);
+    const reader = await http<{ key: string }>(
+      'POST',
+      '/v1/admin/keys',
+      { name: 'orders-reader', permissions: [{ topics: 'orders', actions: ['read'] }] },
+      root,
+    );
+    const { page, errors } = await open(viewports[0]);
+    await page.goto(`${secured.httpUrl}/ui/`);
+    await page.locator('[data-testid=sign-in] input[name=key]').fill(reader.key);
+    await page.locator('[data-testid=sign-in] button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=signed-in]').textContent()).toBe('orders-reader');
+    // Only the topics it may read, and no way to create one.
+    await expect.poll(() => page.locator('[data-testid=topics] tbody').textContent()).toBe('orders1');
+    expect(await page.getByText('New topic').count()).toBe(0);
+    // It may read orders but not write to it: the records, and no produce form.
+    await page.goto(`${secured.httpUrl}/ui/#/topics/orders`);
+    await expect.poll(() => page.locator('[data-testid=records] tbody').textContent()).toContain('order 1');
+    expect(await page.getByText('Produce a test record').count()).toBe(0);
+    // A topic it may not read: the API's refusal, shown.
+    await page.goto(`${secured.httpUrl}/ui/#/topics/payroll`);
+    await expect.poll(() => page.locator('[data-testid=error]').textContent()).toContain('FORBIDDEN');
+    await page.screenshot({ path: join(output, 'refused-desktop.png'), fullPage: true });
+    // The failed requests are the two expected: who-am-I before signing in, and the refused topic; nothing else went wrong.
+    expect(errors.map((e) => e.replace(secured.httpUrl, '')).sort()).toEqual([
+      '401 /v1/me',
+      '403 /v1/topics/payroll',
+      'Failed to load resource: the server responded with a status of 401 (Unauthorized)',
+      'Failed to load resource: the server responded with a status of 403 (Forbidden)',
+    ]);
+    await page.close();
   });
 });

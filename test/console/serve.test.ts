@@ -1,7 +1,7 @@
 /**
  * /ui on the HTTP API: the console's built files, public even with API keys on (they hold no data),
  * each with its content type; nothing else on disk is reachable; without a build, a 503 that says how
- * to make one.
+ * to make one. And GET /v1/me, which the console asks what the key may do, with keys off.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,6 +54,16 @@ describe('console > served at /ui', () => {
       expect((await ui.request(path)).status, path).toBe(404);
     // The API itself still needs a key.
     expect((await ui.request('/v1/topics')).status).toBe(401);
+  });
+
+  it('GET /v1/me with keys off: open access, an admin on everything', async () => {
+    const stores = await openTestStores(memory.locations());
+    opened.push(stores);
+    const log = newLog(stores);
+    logs.push(log);
+    const open = createApp({ log, groups: new GroupCoordinator(log, stores.metadata), logger: silentLogger });
+    const me = await open.request('/v1/me');
+    expect(await me.json()).toEqual({ auth: false, name: 'open access', permissions: [{ topics: '*', actions: ['admin'] }] });
   });
 
   it('answers 503 with how to build it when there is no build', async () => {

@@ -56,6 +56,30 @@ export function authSuite(kind: () => StoreKind): void {
       expect(await log.topic('t401')).toBeUndefined();
     });
 
+    it('GET /v1/me answers a key about itself (what the console shows), and 401 without one', async () => {
+      const { call, root } = await setup();
+      const made = await call(root, 'POST', '/v1/admin/keys', {
+        name: 'reader',
+        permissions: [
+          { topics: 'orders', actions: ['read'] },
+          { groups: 'dash-*', actions: ['describe'] },
+        ],
+      });
+      expect(await call(made.body.key, 'GET', '/v1/me')).toEqual({
+        status: 200,
+        body: {
+          auth: true,
+          name: 'reader',
+          permissions: [
+            { topics: 'orders', actions: ['read'] },
+            { groups: 'dash-*', actions: ['describe'] },
+          ],
+        },
+      });
+      expect((await call(root, 'GET', '/v1/me')).body).toMatchObject({ auth: true, permissions: [{ topics: '*', actions: ['admin'] }] });
+      expect(await call(undefined, 'GET', '/v1/me')).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHENTICATED' } } });
+    });
+
     it('makes keys with per-topic permissions, stores only their hash, and enforces them with 403', async () => {
       const { call, root, stores, log } = await setup();
       const made = await call(root, 'POST', '/v1/admin/keys', {

@@ -26,7 +26,14 @@ import {
   type TopicDescription,
   type TopicSummary,
 } from './api.js';
+import { allows, type Principal } from '../../permissions.js';
 import { bestView, bytesText, fromBase64, show, type View } from './render.js';
+
+/** The signed-in key (GET /v1/me): the pages offer only what it may do. */
+interface Me extends Pick<Principal, 'name' | 'permissions'> {
+  /** false: keys are off, everyone may do everything. */
+  readonly auth: boolean;
+}
 
 /** How many records the browser shows per page. */
 const pageRecords = 20;
@@ -61,7 +68,7 @@ function useLoaded<T>(load: () => Promise<T>, deps: readonly unknown[]) {
 }
 
 function Failure({ error }: { error: unknown }) {
-  if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return html`<${SignIn} error=${error} />`;
+  if (error instanceof ApiError && error.status === 401) return html`<${SignIn} error=${error} />`;
   const message = error instanceof ApiError ? `${error.code}: ${error.message}` : String(error);
   return html`<p role="alert" class="error" data-testid="error">${message}</p>`;
 }
@@ -84,7 +91,10 @@ function SignIn({ error }: { error?: ApiError }) {
   </article>`;
 }
 
-function Topics() {
+/** Whether the key may create some topic (admin on a topic name or prefix). */
+const mayCreateTopics = (me: Me) => me.permissions.some((p) => p.topics !== undefined && p.actions.includes('admin'));
+
+function Topics({ me }: { me: Me }) {
   const topics = useLoaded(() => api<{ topics: TopicSummary[] }>('GET', '/v1/topics'), []);
   const [name, setName] = useState('');
   const [partitions, setPartitions] = useState('1');
@@ -114,7 +124,9 @@ function Topics() {
         </table>`
         : null
     }
-    <details>
+    ${
+      mayCreateTopics(me)
+        ? html`<details>
       <summary role="button" class="secondary">New topic</summary>
       <form onSubmit=${create} data-testid="create-topic">
         <div class="grid">
@@ -124,11 +136,13 @@ function Topics() {
         <button type="submit">Create</button>
         ${failed ? html`<${Failure} error=${failed} />` : null}
       </form>
-    </details>
+    </details>`
+        : null
+    }
   </section>`;
 }
 
-function Topic({ name }: { name: string }) {
+function Topic({ name, me }: { name: string; me: Me }) {
   const topic = useLoaded(() => api<TopicDescription>('GET', path`/v1/topics/${name}`), [name]);
   if (topic.error) return html`<${Failure} error=${topic.error} />`;
   if (!topic.value) return html`<p aria-busy="true">Loading…</p>`;
@@ -150,7 +164,7 @@ function Topic({ name }: { name: string }) {
         <tbody>${Object.entries(t.config).map(([k, v]) => html`<tr><td>${k}</td><td>${String(v)}</td></tr>`)}</tbody>
       </table>
     </details>
-    <${Produce} topic=${t.name} partitions=${t.partitions.length} produced=${topic.reload} />
+    ${allows(me, 'write', t.name) ? html`<${Produce} topic=${t.name} partitions=${t.partitions.length} produced=${topic.reload} />` : null}
     <${Records} topic=${t} />
   </section>`;
 }
@@ -342,15 +356,19 @@ function signOut(event: Event): void {
 
 function App() {
   const hash = useHash();
+  const me = useLoaded(() => api<Me>('GET', '/v1/me'), []);
   const [, section, name] = hash.slice(1).split('/').map(decodeURIComponent);
-  const page =
-    section === 'topics' && name
-      ? html`<${Topic} name=${name} />`
-      : section === 'groups' && name
-        ? html`<${Group} name=${name} />`
-        : section === 'groups'
-          ? html`<${Groups} />`
-          : html`<${Topics} />`;
+  const page = me.error
+    ? html`<${Failure} error=${me.error} />`
+    : me.value === undefined
+      ? html`<p aria-busy="true">Loading…</p>`
+      : section === 'topics' && name
+        ? html`<${Topic} name=${name} me=${me.value} />`
+        : section === 'groups' && name
+          ? html`<${Group} name=${name} />`
+          : section === 'groups'
+            ? html`<${Groups} />`
+            : html`<${Topics} me=${me.value} />`;
   return html`<header class="container">
       <nav>
         <ul><li><strong>Spool</strong></li></ul>
@@ -358,7 +376,13 @@ function App() {
           <li><a href="#/topics" aria-current=${section === 'topics' ? 'page' : undefined}>Topics</a></li>
           <li><a href="#/groups" aria-current=${section === 'groups' ? 'page' : undefined}>Groups</a></li>
           <li>
-            ${apiKey() === null ? html`<small>no API key</small>` : html`<a href="#" onClick=${signOut}>Sign out</a>`}
+            ${
+              me.value?.auth === false
+                ? html`<small>open access</small>`
+                : apiKey() === null
+                  ? html`<small>not signed in</small>`
+                  : html`<small data-testid="signed-in">${me.value?.name ?? ''}</small> <a href="#" onClick=${signOut}>Sign out</a>`
+            }
           </li>
         </ul>
       </nav>

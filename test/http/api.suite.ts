@@ -67,6 +67,7 @@ export function apiSuite(kind: () => StoreKind): void {
         '/v1/groups/{group}/members/{member}/records',
         '/v1/groups/{group}/offsets',
         '/v1/groups/{group}/offsets/reset',
+        '/v1/me',
         '/v1/topics',
         '/v1/topics/{topic}',
         '/v1/topics/{topic}/partitions/{partition}/delete-records',

@@ -192,12 +192,12 @@ export class SpoolClient {
       `v1/groups/${encodeURIComponent(group)}/offsets`,
     );
   }
-  resetOffsets(group: string, to: unknown, topics: string[]) {
+  resetOffsets(group: string, to: unknown, topics: string[], dryRun = false) {
     return this.request<{ offsets: { topic: string; partition: number; offset: number | null }[] }>(
       'POST',
       `v1/groups/${encodeURIComponent(group)}/offsets/reset`,
       {
-        json: { to, topics },
+        json: { to, topics, dry_run: dryRun },
       },
     );
   }

@@ -278,33 +278,16 @@ export function buildProgram(out: Output = output()): Command {
               ? { timestamp }
               : { offset: options.toOffset! };
         const api = client();
-        const topic = await api.describeTopic(options.topic);
         const current = new Map(
           (await api.groupOffsets(group).catch(() => ({ offsets: [] }))).offsets.map((o) => [`${o.topic}/${o.partition}`, o.offset]),
         );
-        if (!options.execute) {
-          const rows = await Promise.all(
-            topic.partitions.map(async (p): Promise<(string | number | null)[]> => {
-              const target =
-                to === 'earliest'
-                  ? p.earliest_offset
-                  : to === 'latest'
-                    ? p.high_watermark
-                    : 'offset' in to
-                      ? Math.min(Math.max(to.offset, p.earliest_offset), p.high_watermark) // as the server applies it
-                      : ((await api.offsetFor(options.topic, p.partition, to.timestamp)).offset ?? p.high_watermark);
-              return [options.topic, p.partition, current.get(`${options.topic}/${p.partition}`) ?? null, target ?? null];
-            }),
-          );
-          out.table(['TOPIC', 'PARTITION', 'CURRENT', 'NEW'], rows);
-          out.info('dry run: nothing changed; add --execute to apply');
-          return;
-        }
-        const { offsets } = await api.resetOffsets(group, to, [options.topic]);
+        // The server's dry run answers what the reset would set, computed as the reset itself (and refused alike).
+        const { offsets } = await api.resetOffsets(group, to, [options.topic], !options.execute);
         out.table(
-          ['TOPIC', 'PARTITION', 'PREVIOUS', 'NEW'],
+          ['TOPIC', 'PARTITION', options.execute ? 'PREVIOUS' : 'CURRENT', 'NEW'],
           offsets.map((o) => [o.topic, o.partition, current.get(`${o.topic}/${o.partition}`) ?? null, o.offset]),
         );
+        if (!options.execute) out.info('dry run: nothing changed; add --execute to apply');
       },
     );
   groups

@@ -444,9 +444,10 @@ export class GroupCoordinator {
   /**
    * Sets committed offsets (and positions) of the given topics, or of every partition with an
    * offset; only with no live members. An offset outside a partition's [earliest, high watermark] is
-   * brought inside, as kafka-consumer-groups.sh --reset-offsets --to-offset does.
+   * brought inside, as kafka-consumer-groups.sh --reset-offsets --to-offset does. `dryRun`: answers the
+   * offsets it would set, writing nothing (kafka-consumer-groups.sh --dry-run: refused alike on a live group).
    */
-  async resetOffsets(group: string, to: ResetTarget, topics?: readonly string[]): Promise<OffsetView[]> {
+  async resetOffsets(group: string, to: ResetTarget, topics?: readonly string[], dryRun = false): Promise<OffsetView[]> {
     await this.expire(group);
     const loaded = await this.load(group);
     this.requireEmpty(group, loaded);
@@ -472,8 +473,10 @@ export class GroupCoordinator {
         });
       }
     }
-    if (!loaded.exists) await this.ensureGroup(group);
-    await this.updateOffsets(group, (await this.load(group)).state, updates, true);
+    if (!dryRun) {
+      if (!loaded.exists) await this.ensureGroup(group);
+      await this.updateOffsets(group, (await this.load(group)).state, updates, true);
+    }
     return [...committed.entries()].map(([key, offset]) => ({ ...parseTpKey(key), committed: offset })).sort(byTopicPartition);
   }
 

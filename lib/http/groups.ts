@@ -148,7 +148,7 @@ export function groupRoutes(groups: GroupCoordinator, shutdown: AbortSignal | un
       // As kafka-consumer-groups --reset-offsets, which commits: read on the group and on each topic reset.
       const topics = body.topics ?? [...new Set((await groups.offsets(group)).map((o) => o.topic))];
       requireTopics(c, 'read', topics);
-      const offsets = await groups.resetOffsets(group, body.to, topics);
+      const offsets = await groups.resetOffsets(group, body.to, topics, body.dry_run ?? false);
       return c.json(offsetsOut(offsets), 200);
     },
   );

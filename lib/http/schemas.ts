@@ -268,6 +268,8 @@ export const ResetBody = z
       z.object({ offset: z.number().int().min(0) }).strict(),
     ]),
     topics: z.array(z.string()).optional(),
+    /** Answer the offsets the reset would set, changing nothing (kafka-consumer-groups --dry-run). */
+    dry_run: z.boolean().optional(),
   })
   .strict()
   .openapi('ResetOffsets');

@@ -123,6 +123,45 @@ describe('console (Chromium)', () => {
     await commit(5);
     await expect.poll(() => page.locator('[data-testid=total-lag]').textContent(), { timeout: 10_000 }).toBe('0');
     expect(await page.locator('[data-testid=lag-chart] canvas').count()).toBeGreaterThan(0);
+
+    // Reset the group to the earliest offset: a dry run first (nothing changes), then applied once the member left.
+    await http('DELETE', `/v1/groups/dashboards/members/${member.member_id}`);
+    await page.getByText('Reset offsets').click();
+    await page.locator('[data-testid=reset] select[name=to]').selectOption('earliest');
+    await page.locator('[data-testid=reset] button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=reset-plan] tbody').textContent()).toBe('clicks050');
+    expect((await http<{ offsets: { offset: number }[] }>('GET', '/v1/groups/dashboards/offsets')).offsets[0]!.offset).toBe(5);
+    await page.locator('button[name=apply]').click();
+    await expect.poll(() => page.locator('[data-testid=reset-done]').count()).toBe(1);
+    expect((await http<{ offsets: { offset: number }[] }>('GET', '/v1/groups/dashboards/offsets')).offsets[0]!.offset).toBe(0);
+    await expect.poll(() => page.locator('[data-testid=total-lag]').textContent(), { timeout: 10_000 }).toBe('5');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('pages through a partition by offset and by time, newest first', async () => {
+    await http('POST', '/v1/topics', { name: 'events', partitions: 1 });
+    const base = Date.parse('2026-12-01T00:00:00Z');
+    await http('POST', '/v1/topics/events/records', {
+      records: [...Array(30).keys()].map((i) => ({ value: `event ${i}`, timestamp: base + i * 60_000 })),
+    });
+    const { page, errors } = await open(viewports[0]);
+    await page.goto(`${agent.httpUrl}/ui/#/topics/events`);
+    const range = () => page.locator('[data-testid=records-range]').textContent();
+    await expect.poll(range).toBe('offsets 10–29 of 0–29, newest first');
+    expect(await page.locator('[data-testid=records] tbody tr td').first().textContent()).toBe('29');
+    await page.locator('[data-testid=records-go] input[name=go-to]').fill('3');
+    await page.locator('[data-testid=records-go] button[type=submit]').click();
+    await expect.poll(range).toBe('offsets 3–22 of 0–29, newest first');
+    await page.locator('button[name=older]').click();
+    await expect.poll(range).toBe('offsets 0–2 of 0–29, newest first');
+    expect(await page.locator('button[name=older]').isDisabled()).toBe(true);
+    // The first record at or after 00:07:30 is offset 8 (one a minute from midnight).
+    await page.locator('[data-testid=records-go] input[name=go-to]').fill('2026-12-01T00:07:30Z');
+    await page.locator('[data-testid=records-go] button[type=submit]').click();
+    await expect.poll(range).toBe('offsets 8–27 of 0–29, newest first');
+    await page.locator('button[name=newest]').click();
+    await expect.poll(range).toBe('offsets 10–29 of 0–29, newest first');
     expect(errors).toEqual([]);
     await page.close();
   });

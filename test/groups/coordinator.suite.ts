@@ -329,6 +329,7 @@ export function groupSuite(kind: () => StoreKind): void {
         code: 'GROUP_NOT_EMPTY',
       });
       await expect(groups[0].resetOffsets(group, 'earliest')).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
+      await expect(groups[0].resetOffsets(group, 'earliest', [topic], true)).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
       await expect(groups[0].deleteGroup(group)).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
       expect((await groups[0].list()).find((g) => g.group === group)).toMatchObject({ members: 1 });
       clock.skewMs += 6000; // the member's session runs out
@@ -349,6 +350,9 @@ export function groupSuite(kind: () => StoreKind): void {
       const { log, groups, topic, group } = await setup(1);
       await produceN(log, topic, 2);
       expect(await groups[0].resetOffsets(group, { offset: 50 })).toEqual([]); // a group with no offsets and no topics named
+      // A dry run answers what the reset would set and writes nothing.
+      expect(await groups[0].resetOffsets(group, { offset: 50 }, [topic], true)).toEqual([{ topic, partition: 0, committed: 2 }]);
+      expect(await groups[0].offsets(group)).toEqual([]);
       expect(await groups[0].resetOffsets(group, { offset: 50 }, [topic])).toEqual([{ topic, partition: 0, committed: 2 }]);
       expect((await groups[0].describe(group)).partitions[0]).toMatchObject({ committed: 2, highWatermark: 2, lag: 0 });
       // A commit is taken as sent (Kafka's OffsetCommit does not check the log), and its lag says so.

@@ -26,7 +26,7 @@ import {
   type TopicDescription,
   type TopicSummary,
 } from './api.js';
-import { allows, type Principal } from '../../permissions.js';
+import { allows, allowsGroup, type Principal } from '../../permissions.js';
 import { bestView, bytesText, fromBase64, show, type View } from './render.js';
 
 /** The signed-in key (GET /v1/me): the pages offer only what it may do. */
@@ -212,21 +212,50 @@ function Produce({ topic, partitions, produced }: { topic: string; partitions: n
 function Records({ topic }: { topic: TopicDescription }) {
   const [partition, setPartition] = useState(0);
   const [view, setView] = useState<View | 'auto'>('auto');
+  /** The last offset of the page shown (newest first); undefined: the newest records. */
+  const [until, setUntil] = useState<number | undefined>(undefined);
+  const [asked, setAsked] = useState('');
+  const [failed, setFailed] = useState<unknown>();
+  const choosePartition = (event: Event) => {
+    setPartition(Number((event.target as HTMLSelectElement).value));
+    setUntil(undefined);
+  };
   const p = topic.partitions[partition] ?? topic.partitions[0]!;
-  const from = Math.max(p.earliest_offset, p.high_watermark - pageRecords);
+  const last = Math.min(until ?? p.high_watermark - 1, p.high_watermark - 1);
+  const from = Math.max(p.earliest_offset, last - pageRecords + 1);
   const records = useLoaded(
-    () =>
-      api<{ records: FetchedRecord[] }>(
-        'GET',
-        `${path`/v1/topics/${topic.name}/partitions/${p.partition}/records`}?offset=${from}&max_records=${pageRecords}&encoding=base64`,
-      ),
-    [topic, partition],
+    async () =>
+      last < from
+        ? { records: [] } // an empty partition
+        : api<{ records: FetchedRecord[] }>(
+            'GET',
+            `${path`/v1/topics/${topic.name}/partitions/${p.partition}/records`}?offset=${from}&max_records=${last - from + 1}&encoding=base64`,
+          ),
+    [topic, partition, from, last],
   );
+  /** A page ending at the offset asked for, or at the first record at or after the time asked for. */
+  const go = async (event: Event) => {
+    event.preventDefault();
+    setFailed(undefined);
+    const text = asked.trim();
+    if (/^\d+$/.test(text)) return setUntil(Math.max(Number(text), p.earliest_offset) + pageRecords - 1);
+    const ms = Date.parse(text);
+    if (Number.isNaN(ms)) return setFailed(new Error(`expected an offset or a time (2026-12-05T08:00:00Z), got ${JSON.stringify(text)}`));
+    try {
+      const found = await api<{ offset: number | null }>(
+        'GET',
+        `${path`/v1/topics/${topic.name}/partitions/${p.partition}/offsets`}?timestamp=${ms}`,
+      );
+      setUntil(found.offset === null ? undefined : found.offset + pageRecords - 1);
+    } catch (error) {
+      setFailed(error);
+    }
+  };
   return html`<section>
     <h3>Records</h3>
     <div class="grid">
       <label>Partition
-        <select name="records-partition" value=${String(partition)} onChange=${(e: Event) => setPartition(Number((e.target as HTMLSelectElement).value))}>
+        <select name="records-partition" value=${String(partition)} onChange=${choosePartition}>
           ${topic.partitions.map((q) => html`<option value=${String(q.partition)}>${q.partition}</option>`)}
         </select>
       </label>
@@ -236,6 +265,17 @@ function Records({ topic }: { topic: TopicDescription }) {
         </select>
       </label>
     </div>
+    <form class="grid" onSubmit=${go} data-testid="records-go">
+      <input name="go-to" placeholder="offset, or a time such as 2026-12-05T08:00:00Z" value=${asked} onInput=${(e: Event) => setAsked((e.target as HTMLInputElement).value)} />
+      <div class="buttons">
+        <button type="submit">Go</button>
+        <button type="button" class="secondary" name="older" disabled=${from <= p.earliest_offset} onClick=${() => setUntil(from - 1)}>Older</button>
+        <button type="button" class="secondary" name="newer" disabled=${last >= p.high_watermark - 1} onClick=${() => setUntil(last + pageRecords)}>Newer</button>
+        <button type="button" class="secondary" name="newest" onClick=${() => setUntil(undefined)}>Newest</button>
+      </div>
+    </form>
+    <p><small data-testid="records-range">${last < from ? 'no records' : `offsets ${from}–${last} of ${p.earliest_offset}–${p.high_watermark - 1}, newest first`}</small></p>
+    ${failed ? html`<${Failure} error=${failed} />` : null}
     ${records.error ? html`<${Failure} error=${records.error} />` : null}
     <table data-testid="records">
       <thead><tr><th>Offset</th><th>Time</th><th>Key</th><th>Value</th><th>Headers</th></tr></thead>
@@ -273,7 +313,7 @@ function Groups() {
   </section>`;
 }
 
-function Group({ name }: { name: string }) {
+function Group({ name, me }: { name: string; me: Me }) {
   const [group, setGroup] = useState<{ value?: GroupDescription; error?: unknown }>({});
   const samples = useRef<{ atS: number[]; lag: number[] }>({ atS: [], lag: [] });
   useEffect(() => {
@@ -320,7 +360,82 @@ function Group({ name }: { name: string }) {
       <thead><tr><th>Member</th><th>Topics</th></tr></thead>
       <tbody>${g.members.map((m) => html`<tr><td>${m.member_id}</td><td>${m.topics.join(', ')}</td></tr>`)}</tbody>
     </table>
+    ${allowsGroup(me, 'read', g.group) ? html`<${ResetOffsets} group=${g} />` : null}
   </section>`;
+}
+
+/**
+ * Resetting a group's committed offsets as `spool groups reset-offsets` does it: first a dry run (the
+ * server answers the offsets it would set, changing nothing), then, confirmed, the reset. Both are
+ * refused while the group has live members.
+ */
+function ResetOffsets({ group }: { group: GroupDescription }) {
+  const topics = [...new Set(group.partitions.map((p) => p.topic))];
+  const [topic, setTopic] = useState(topics[0] ?? '');
+  const [to, setTo] = useState('earliest');
+  const [value, setValue] = useState('');
+  const [plan, setPlan] = useState<{
+    offsets?: { topic: string; partition: number; offset: number | null }[];
+    applied?: boolean;
+    error?: unknown;
+  }>({});
+  const target = () => (to === 'offset' ? { offset: Number(value) } : to === 'timestamp' ? { timestamp: Date.parse(value) } : to);
+  const reset = async (dryRun: boolean) => {
+    try {
+      const { offsets } = await api<{ offsets: { topic: string; partition: number; offset: number | null }[] }>(
+        'POST',
+        path`/v1/groups/${group.group}/offsets/reset`,
+        { to: target(), topics: [topic], dry_run: dryRun },
+      );
+      setPlan({ offsets, applied: !dryRun });
+    } catch (error) {
+      setPlan({ error });
+    }
+  };
+  const preview = (event: Event) => {
+    event.preventDefault();
+    void reset(true);
+  };
+  const current = new Map(group.partitions.map((p) => [`${p.topic}/${p.partition}`, p.committed_offset]));
+  return html`<details>
+    <summary role="button" class="secondary">Reset offsets</summary>
+    <form data-testid="reset" onSubmit=${preview}>
+      <div class="grid">
+        <label>Topic <select name="topic" value=${topic} onChange=${(e: Event) => setTopic((e.target as HTMLSelectElement).value)}>
+          ${topics.map((t) => html`<option value=${t}>${t}</option>`)}
+        </select></label>
+        <label>To <select name="to" value=${to} onChange=${(e: Event) => setTo((e.target as HTMLSelectElement).value)}>
+          <option value="earliest">earliest</option>
+          <option value="latest">latest</option>
+          <option value="offset">offset</option>
+          <option value="timestamp">time</option>
+        </select></label>
+        ${
+          to === 'offset' || to === 'timestamp'
+            ? html`<label>${to === 'offset' ? 'Offset' : 'Time (ISO 8601)'} <input name="value" required value=${value} onInput=${(e: Event) => setValue((e.target as HTMLInputElement).value)} /></label>`
+            : null
+        }
+      </div>
+      <button type="submit" class="secondary">Preview (dry run)</button>
+    </form>
+    ${plan.error ? html`<${Failure} error=${plan.error} />` : null}
+    ${
+      plan.offsets
+        ? html`<table data-testid="reset-plan">
+            <thead><tr><th>Topic</th><th>Partition</th><th>${plan.applied ? 'Previous' : 'Current'}</th><th>New</th></tr></thead>
+            <tbody>${plan.offsets.map(
+              (o) =>
+                html`<tr><td>${o.topic}</td><td>${o.partition}</td><td>${current.get(`${o.topic}/${o.partition}`) ?? '–'}</td><td>${o.offset ?? '–'}</td></tr>`,
+            )}</tbody>
+          </table>
+          ${
+            plan.applied
+              ? html`<p data-testid="reset-done">Reset: the group reads from the new offsets.</p>`
+              : html`<p>Dry run: nothing changed.</p><button type="button" name="apply" onClick=${() => reset(false)}>Apply this reset</button>`
+          }`
+        : null
+    }
+  </details>`;
 }
 
 /** The group's total lag over time, one point per sample since the page opened. */
@@ -365,7 +480,7 @@ function App() {
       : section === 'topics' && name
         ? html`<${Topic} name=${name} me=${me.value} />`
         : section === 'groups' && name
-          ? html`<${Group} name=${name} />`
+          ? html`<${Group} name=${name} me=${me.value} />`
           : section === 'groups'
             ? html`<${Groups} />`
             : html`<${Topics} me=${me.value} />`;

@@ -99,8 +99,6 @@ export interface ConsumerGroupTimeouts {
   readonly maxSize?: number;
   /** How long the topic list the assignors see is reused across heartbeats. @default 1 000 */
   readonly topicsCacheMs?: number;
-  /** group.consumer.migration.policy: online upgrades of classic groups and downgrades back. @default bidirectional */
-  readonly migrationPolicy?: MigrationPolicy;
 }
 
 /** The state item as the classic coordinator last read or wrote it, and its vouch: what an upgrade's write is conditional on. */
@@ -138,6 +136,8 @@ export interface ConsumerGroupsOptions extends ConsumerGroupTimeouts {
   readonly logger?: Logger;
   /** @default real time */
   readonly scheduler?: Scheduler;
+  /** group.consumer.migration.policy: online upgrades of classic groups and downgrades back. @default bidirectional */
+  readonly migrationPolicy?: MigrationPolicy;
 }
 
 interface Held {
@@ -203,11 +203,11 @@ export class ConsumerGroups implements ConsumerCommits {
       return refuse(KafkaErrors.NOT_COORDINATOR, `this agent does not coordinate group ${request.groupId}`);
     }
     // A heartbeat that (re)states a subscription sees the topics as they are now; others, as of up to topicsCacheMs ago.
-    const topicsNow = this.topics(request.subscribedTopicNames !== null || request.subscribedTopicRegex !== null);
+    const readingTopics = this.topics(request.subscribedTopicNames !== null || request.subscribedTopicRegex !== null);
     return this.serially(
       request.groupId,
       async (held) => {
-        const topics = await topicsNow;
+        const topics = await readingTopics;
         const input: HeartbeatInput = {
           apiVersion: version,
           memberId: request.memberId,
@@ -257,7 +257,7 @@ export class ConsumerGroups implements ConsumerCommits {
           assignment: reply.assignment === null ? null : { topicPartitions: byId(reply.assignment, topics) },
         };
       },
-      request.memberEpoch === 0 ? topicsNow : undefined,
+      request.memberEpoch === 0 ? readingTopics : undefined,
     ).catch((error: unknown) => {
       if (error instanceof NotCoordinated) return refuse(error.errorCode, error.message);
       throw error;
@@ -571,7 +571,7 @@ export class ConsumerGroups implements ConsumerCommits {
       state.consumer !== undefined
         ? (state.consumer.group as unknown as ConsumerGroup)
         : { ...emptyConsumerGroup(groupId), groupEpoch: state.generation, assignmentEpoch: state.generation };
-    return this.keep(heldOf(group, loaded.state, loaded.exists, loaded.vouch?.aliveUntilMs ?? 0));
+    return this.keep(heldOf(group, state, loaded.exists, loaded.vouch?.aliveUntilMs ?? 0));
   }
 
   /**

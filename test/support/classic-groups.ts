@@ -7,8 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { isLater, type ApiHandler } from '../../lib/kafka/api.js';
 import { ClassicGroups, type Scheduler } from '../../lib/kafka/classic-groups.js';
-import { ConsumerGroups, type ConsumerGroupTimeouts } from '../../lib/kafka/consumer-groups.js';
-import type { MigrationPolicy } from '../../lib/kafka/groups/consumer-classic.js';
+import { ConsumerGroups, type ConsumerGroupsOptions, type ConsumerGroupTimeouts } from '../../lib/kafka/consumer-groups.js';
 import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from '../../lib/kafka/handlers/consumer-groups.js';
 import type { BrokerNode, ClusterView } from '../../lib/kafka/cluster.js';
 import { messagePairFor } from '../../lib/kafka/protocol/index.js';
@@ -113,9 +112,7 @@ export function watch<T>(promise: Promise<T>) {
 const opened = { stores: [] as TestStores[], logs: [] as Log[], coordinators: [] as { close(): void }[] };
 
 /** An agent that also coordinates KIP-848 consumer groups, the two coordinators wired as the broker wires them. */
-export interface ConsumerAgentOptions extends ConsumerGroupTimeouts {
-  readonly migrationPolicy?: MigrationPolicy;
-}
+export type ConsumerAgentOptions = ConsumerGroupTimeouts & Pick<ConsumerGroupsOptions, 'migrationPolicy'>;
 
 /**
  * Stores of `kind`, a log with a fresh topic, the HTTP groups on a manual clock, and `agent(nodeId)`:

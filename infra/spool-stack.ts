@@ -1,7 +1,9 @@
 /**
  * Spool on AWS as one construct: the S3 bucket for segments, the DynamoDB table for coordination,
  * the HTTP API as a Lambda function (behind a function URL or an API Gateway HTTP API) and the
- * maintenance pass as a Lambda on an EventBridge schedule. Access is granted with grant* calls only,
+ * maintenance pass as a Lambda on an EventBridge schedule. The API function also serves the web console
+ * at /ui: its asset holds the console's build (dist/console, `npm run build`) as `console/` beside the
+ * bundle, and synthesis stops when there is none to copy. Access is granted with grant* calls only,
  * scoped to the bucket, the table and each function's own log group; on the bucket, exactly the S3
  * actions the object store sends (`s3ActionsByCommand`). The functions write CloudWatch EMF metrics
  * (lib/metrics.ts); alarms and a dashboard watch them. Nothing runs while idle: the cost at rest is
@@ -12,6 +14,8 @@
  * Spool, the construct acknowledges it with `Validations.of(...).acknowledge()` next to the resource,
  * with the reason; cdk-nag reads those, and nothing here depends on cdk-nag itself.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { type CfnStage, HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -133,6 +137,8 @@ export interface KafkaAgentsProps {
 
 const functionsDir = fileURLToPath(new URL('../functions/', import.meta.url));
 const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
+/** The console's build, relative to the repository (the bundling's input directory). */
+const consoleBuild = join('dist', 'console');
 
 export class Spool extends Construct {
   readonly bucket: Bucket;
@@ -189,6 +195,7 @@ export class Spool extends Construct {
       ...props.environment,
     };
     const common = {
+      projectRoot: repositoryRoot,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       environment,
@@ -203,8 +210,24 @@ export class Spool extends Construct {
       },
     };
 
+    // Checked here, where it can say what to do, rather than by a failing cp; only when this stack is bundled.
+    if (Stack.of(this).bundlingRequired && !existsSync(join(repositoryRoot, consoleBuild, 'index.html'))) {
+      throw new Error(
+        `The console is not built (no ${join(repositoryRoot, consoleBuild, 'index.html')}): run npm run build before synthesis.`,
+      );
+    }
     this.api = new NodejsFunction(this, 'Api', {
       ...common,
+      bundling: {
+        ...common.bundling,
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) => [
+            `cp -R "${join(inputDir, consoleBuild)}" "${join(outputDir, 'console')}"`,
+          ],
+        },
+      },
       ...this.functionLogging('Api'),
       entry: `${functionsDir}api.ts`,
       handler: 'handler',

@@ -4,6 +4,8 @@
  * long-polls and streams, let requests in flight finish, flush and commit what was accepted, release
  * leases, close stores.
  */
+import { clusterStatusSource } from './cluster-status.js';
+import { CostMeter } from './cost.js';
 import { defaultConsoleDir } from './http/console.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
@@ -33,12 +35,18 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
   const logger = options.logger ?? jsonLogger();
   // Prometheus at GET /metrics; EMF too when SPOOL_METRICS=emf. A runtime handed in keeps its own metrics and stores.
   const prometheus = prometheusMetrics({ lagCacheMs: config.metricsLagCacheMs });
+  // The storage calls this agent makes, priced, for the console's cluster page (a runtime handed in is not counted).
+  const cost = options.runtime ? undefined : new CostMeter();
   const runtime =
     options.runtime ??
     (await openRuntime(config, {
       log: { logger },
       metrics: prometheus,
-      stores: (stores) => instrumentStores(stores, prometheus.observeStoreCall),
+      stores: (stores) =>
+        instrumentStores(stores, (call) => {
+          prometheus.observeStoreCall(call);
+          cost?.observe(call);
+        }),
     }));
   const shutdown = new AbortController();
   const { groups } = runtime;
@@ -52,6 +60,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
     groups,
     auth: runtime.auth,
     prometheus,
+    cluster: clusterStatusSource({ log: runtime.log, metadata: runtime.stores.metadata, cost }),
     consoleDir: defaultConsoleDir(),
   });
   const server = await new Promise<ServerType>((resolve, reject) => {

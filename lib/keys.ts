@@ -82,6 +82,8 @@ export const groupIndexKey = (group: string): ItemKey => ({ pk: groupsPk, sk: gr
 export const brokersPk = 'brokers';
 export const brokerKey = (nodeId: number): ItemKey => ({ pk: brokersPk, sk: String(nodeId).padStart(nodeIdDigits, '0') });
 export const clusterIdKey: ItemKey = { pk: 'cluster', sk: 'id' };
+/** The last maintenance pass's report, whoever ran it (lib/log/maintenance). */
+export const maintenanceReportKey: ItemKey = { pk: 'cluster', sk: 'maintenance' };
 
 // ---- API keys (lib/auth.ts) -----------------------------------------------------------------------
 
@@ -217,6 +219,15 @@ export const itemKinds: readonly ItemKind[] = (
       'the Kafka cluster id, minted once',
       exactly(clusterIdKey.pk),
       exactly(clusterIdKey.sk),
+    ],
+    [
+      'maintenance report',
+      maintenanceReportKey.pk,
+      maintenanceReportKey.sk,
+      'lib/log/maintenance/index.ts',
+      "the last pass: endedMs, its result and the bytes each topic's rows point at (JSON)",
+      exactly(maintenanceReportKey.pk),
+      exactly(maintenanceReportKey.sk),
     ],
     [
       'API key',

@@ -28,15 +28,10 @@ import type {
   QueryOptions,
   WriteOp,
 } from '../../lib/storage/ports.js';
+import { prices } from '../../lib/cost.js';
 import { DelegatingMetadataStore, DelegatingObjectStore } from '../../test/support/delegating.js';
 
-/** List prices (DESIGN.md, us-east-1): dollars per request or per unit. */
-export const prices = {
-  s3PutUsd: 0.005 / 1000,
-  s3GetUsd: 0.0004 / 1000,
-  dynamoWriteUnitUsd: 0.625 / 1e6,
-  dynamoReadUnitUsd: 0.125 / 1e6,
-} as const;
+export { prices } from '../../lib/cost.js';
 
 export interface ObjectCounts {
   puts: number;

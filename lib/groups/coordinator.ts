@@ -103,8 +103,10 @@ export interface GroupDescription {
   readonly group: string;
   readonly state: GroupPhase;
   readonly generation: number;
-  /** Which protocol manages the group: Spool's HTTP groups or Kafka's classic JoinGroup/SyncGroup. */
+  /** Which protocol manages the group: Spool's HTTP groups or Kafka's (classic or KIP-848). */
   readonly kind: GroupKind;
+  /** Kafka's two: classic (JoinGroup/SyncGroup) or consumer (KIP-848 ConsumerGroupHeartbeat; `generation` is its group epoch). */
+  readonly protocol: 'http' | 'classic' | 'consumer';
   /** HTTP: the assignor; Kafka: the protocol the members chose (e.g. "range", "cooperative-sticky"). */
   readonly assignor: string | null;
   readonly members: {
@@ -433,6 +435,7 @@ export class GroupCoordinator {
     return {
       group,
       kind: groupKind(state),
+      protocol: state.consumer ? 'consumer' : state.classic ? 'classic' : 'http',
       state: phaseOf(state),
       generation: state.generation,
       assignor: held ? held.assignor : state.assignor,

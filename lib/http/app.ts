@@ -10,13 +10,15 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import type { ApiKeys } from '../auth.js';
+import type { ClusterStatus } from '../cluster-status.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Log } from '../log/index.js';
 import { jsonLogger, type Logger } from '../logger.js';
 import { noMetrics, type Metrics } from '../metrics.js';
-import { consoleRoutes } from './console.js';
 import { authenticate, requires } from './access.js';
 import { adminRoutes } from './admin.js';
+import { clusterRoutes } from './cluster.js';
+import { consoleRoutes } from './console.js';
 import { groupRoutes } from './groups.js';
 import { keyRoutes, meRoutes } from './keys.js';
 import { answerError, answerNoRoute, limitBody, newRouter, refuseAfterShutdown, requestMetrics, type AppEnv } from './middleware.js';
@@ -42,6 +44,8 @@ export interface AppOptions {
   readonly auth?: ApiKeys;
   /** Metrics in Prometheus text format, served at GET /metrics (the agent's; lib/metrics-prometheus.ts). @default not served */
   readonly prometheus?: { readonly contentType: string; scrape(): Promise<string> };
+  /** The cluster's status, served at GET /v1/cluster (lib/cluster-status.ts). @default not served */
+  readonly cluster?: () => Promise<ClusterStatus>;
   /** The console's built bundle, served at /ui (lib/http/console.ts). @default not served */
   readonly consoleDir?: string;
 }
@@ -66,6 +70,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   if (options.auth) app.route('/', keyRoutes(options.auth));
   app.route('/', meRoutes(options.auth !== undefined));
   app.route('/', adminRoutes(options.log));
+  if (options.cluster) app.route('/', clusterRoutes(options.cluster));
   if (options.prometheus) app.route('/', metricsRoutes(options.prometheus));
   if (options.consoleDir !== undefined) app.route('/', consoleRoutes(options.consoleDir));
   return app;

@@ -176,6 +176,7 @@ export function groupRoutes(groups: GroupCoordinator, shutdown: AbortSignal | un
         {
           group: d.group,
           kind: d.kind,
+          protocol: d.protocol,
           state: d.state,
           generation: d.generation,
           assignor: d.assignor,

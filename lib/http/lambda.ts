@@ -3,9 +3,12 @@
  * Lambda adapter. The engine is opened once per execution environment, at the first invocation.
  * Lambda writers are leaderless and, by default, linger 0 ms: a container serves one request at a
  * time, so there is nothing to batch with. Before returning, the handler flushes, so even acks=0
- * records are committed before the environment may be frozen.
+ * records are committed before the environment may be frozen. The console is served from the
+ * directory given (functions/api.ts: the `console/` the stack copies beside the bundle), read at the
+ * first invocation with the engine, not at init.
  */
 import { handle } from 'hono/aws-lambda';
+import { clusterStatusSource } from '../cluster-status.js';
 import { loadConfig } from '../config.js';
 import { jsonLogger } from '../logger.js';
 import { openRuntime, type Runtime } from '../runtime.js';
@@ -13,7 +16,12 @@ import { createApp } from './app.js';
 
 type LambdaHandler = ReturnType<typeof handle>;
 
-export function createLambdaHandler(env: Readonly<Record<string, string | undefined>> = process.env) {
+export interface LambdaHandlerOptions {
+  /** The console's built bundle, served at /ui (lib/http/console.ts). @default not served */
+  readonly consoleDir?: string;
+}
+
+export function createLambdaHandler(env: Readonly<Record<string, string | undefined>> = process.env, options: LambdaHandlerOptions = {}) {
   let ready: Promise<{ runtime: Runtime; serve: LambdaHandler }> | undefined;
   const start = async () => {
     const runtime = await openRuntime(loadConfig({ SPOOL_LINGER_MS: '0', SPOOL_CREATE_STORES: 'false', ...env }));
@@ -28,6 +36,9 @@ export function createLambdaHandler(env: Readonly<Record<string, string | undefi
           streaming: false,
           metrics: runtime.metrics,
           auth: runtime.auth,
+          consoleDir: options.consoleDir,
+          // No cost meter: an instance sees only its own calls, a misleading share of the fleet's.
+          cluster: clusterStatusSource({ log: runtime.log, metadata: runtime.stores.metadata }),
         }),
       ),
     };

@@ -8,7 +8,7 @@ import { maxPartitions, maxTopicNameLength, topicConfigKeys, topicConfigRules, t
 const safeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 /** An integer in a query or path: decimal digits only (no "", "0x1", "1e0" or " "), then range-checked. */
-const digits = (min: number, max: number) =>
+export const digits = (min: number, max: number) =>
   z
     .string()
     .regex(/^\d{1,16}$/, 'expected a non-negative integer')
@@ -75,7 +75,15 @@ export const AlterTopicBody = z
 export const TopicOut = z.object({ name: z.string(), partitions: z.number().int(), config: TopicConfigOut }).openapi('Topic');
 
 export const TopicListOut = z
-  .object({ topics: z.array(z.object({ name: z.string(), partitions: z.number().int() })) })
+  .object({
+    topics: z.array(
+      TopicOut.extend({
+        stored_bytes: z.number().int().nullable().openapi({
+          description: 'bytes its records take in the object store, as of the last maintenance pass (null: none counted it yet)',
+        }),
+      }),
+    ),
+  })
   .openapi('TopicList');
 
 export const TopicDescriptionOut = z
@@ -281,9 +289,10 @@ export const GroupListOut = z
 export const GroupOut = z
   .object({
     group: z.string(),
-    kind: z
-      .enum(['http', 'kafka'])
-      .openapi({ description: 'who manages the membership: HTTP members, or Kafka consumers (JoinGroup/SyncGroup)' }),
+    kind: z.enum(['http', 'kafka']).openapi({ description: 'who manages the membership: HTTP members, or Kafka consumers' }),
+    protocol: z.enum(['http', 'classic', 'consumer']).openapi({
+      description: "Kafka's classic protocol (JoinGroup/SyncGroup) or its consumer protocol (KIP-848; generation is the group epoch)",
+    }),
     state: z.enum(['empty', 'stable', 'rebalancing']),
     generation: z.number().int(),
     assignor: z.string().nullable().openapi({ description: 'the assignor (for a Kafka group, the protocol its members chose)' }),

@@ -7,6 +7,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { topicConfigKeys, type Log, type TopicConfig, type TopicItem } from '../log/index.js';
+import { SpoolError } from '../errors.js';
 import { declareRoute, permitted } from './access.js';
 import { newRouter } from './middleware.js';
 import { errorResponses, json } from './responses.js';
@@ -36,8 +37,12 @@ export function topicRoutes(log: Log) {
       responses: { 200: json(s.TopicListOut, 'topics') },
     }),
     async (c) => {
-      const readable = (await log.listTopics()).filter((t) => permitted(c, { topic: 'read' }, t.name));
-      return c.json({ topics: readable.map((t) => ({ name: t.name, partitions: t.partitions })) }, 200);
+      // The stored bytes are an extra: a failed read of them leaves them null, not the list failed.
+      const [topics, report] = await Promise.all([log.listTopics(), log.maintenanceReport().catch(() => undefined)]);
+      const readable = topics.filter((t) => permitted(c, { topic: 'read' }, t.name));
+      // null for a topic the last pass did not count: made since, or among the smallest it left out
+      const storedBytes = (name: string) => report?.topicBytes[name] ?? null;
+      return c.json({ topics: readable.map((t) => ({ ...topicOut(t), stored_bytes: storedBytes(t.name) })) }, 200);
     },
   );
 
@@ -89,6 +94,44 @@ export function topicRoutes(log: Log) {
   );
 
   app.openapi(
+    declareRoute('get', '/v1/topics/{topic}/activity', {
+      summary: 'Records and bytes committed per time step, from the partitions’ rows (no record is read)',
+      access: { topic: 'read', from: 'param:topic' },
+      request: { params: s.TopicParams, query: ActivityQuery },
+      responses: { 200: json(ActivityOut, 'the topic’s activity'), ...errorResponses(400, 404) },
+    }),
+    async (c) => {
+      const query = c.req.valid('query');
+      const stepMs = (query.step_seconds ?? 60) * 1000;
+      const windowMs = (query.minutes ?? 60) * 60_000;
+      const steps = Math.ceil(windowMs / stepMs);
+      if (steps > maxActivitySteps)
+        throw new SpoolError('INVALID_ARGUMENT', `expected at most ${maxActivitySteps} steps (minutes × 60 / step_seconds), got ${steps}`, {
+          details: { field: 'step_seconds' },
+        });
+      // Steps end at the next step boundary after now: the last one is still filling.
+      const toMs = Math.ceil((Date.now() + 1) / stepMs) * stepMs;
+      const activity = await log.topicActivity(c.req.valid('param').topic, {
+        fromMs: toMs - steps * stepMs,
+        stepMs,
+        steps,
+        maxPartitions: maxActivityPartitions,
+      });
+      return c.json(
+        {
+          from_ms: activity.fromMs,
+          step_ms: activity.stepMs,
+          records: activity.records.map(thousandths),
+          bytes: activity.bytes.map(thousandths),
+          partitions: activity.partitions,
+          partitions_read: activity.partitionsRead,
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
     declareRoute('post', '/v1/topics/{topic}/partitions/{partition}/delete-records', {
       summary: 'Delete the records before an offset: raise the partition’s earliest offset (Kafka’s DeleteRecords)',
       access: { topic: 'admin', from: 'param:topic' },
@@ -109,6 +152,34 @@ export function topicRoutes(log: Log) {
 
   return app;
 }
+
+/** Steps one activity answer holds, and partitions whose rows it reads (one query each). */
+const maxActivitySteps = 1440;
+const maxActivityPartitions = 256;
+
+/** Fractions of a record or byte kept, so that the steps of a quiet topic still add up. */
+const thousandths = (n: number) => Math.round(n * 1000) / 1000;
+
+const ActivityQuery = z.object({
+  minutes: s
+    .digits(1, 7 * 24 * 60)
+    .optional()
+    .openapi({ description: 'how far back, up to a week (default 60)' }),
+  step_seconds: s.digits(1, 86_400).optional().openapi({ description: 'the step (default 60); at most 1,440 steps' }),
+});
+
+const ActivityOut = z
+  .object({
+    from_ms: z.number().int().openapi({ description: 'start of the first step' }),
+    step_ms: z.number().int(),
+    records: z.array(z.number()).openapi({
+      description: 'records committed in each step; a compacted row’s spread evenly over the commits it merged, so fractions occur',
+    }),
+    bytes: z.array(z.number()).openapi({ description: 'bytes stored (compressed batches) committed in each step' }),
+    partitions: z.number().int(),
+    partitions_read: z.number().int().openapi({ description: 'the first 256 partitions are counted' }),
+  })
+  .openapi('TopicActivity');
 
 const DeleteRecordsBody = z
   .object({

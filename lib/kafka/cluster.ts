@@ -44,7 +44,7 @@ export interface StoreClusterOptions {
   readonly now?: () => number;
 }
 
-interface Registration extends BrokerNode {
+export interface Registration extends BrokerNode {
   /** The writer id of the agent: partition leases name it as their owner. */
   readonly owner: string;
   readonly expiresMs: number;
@@ -322,10 +322,9 @@ export class StoreCluster implements ClusterView {
   private async liveRegistrations(): Promise<Registration[]> {
     const cached = this.brokersCache;
     if (cached && this.now() - cached.atMs < brokersCacheMs) return cached.brokers;
-    const items = await this.metadata.query(brokersPk);
-    const brokers = items
-      .map(registrationFromItem)
-      .filter((broker) => broker.expiresMs > this.now() || broker.owner === this.registration?.owner);
+    const brokers = (await readRegistrations(this.metadata)).filter(
+      (broker) => broker.expiresMs > this.now() || broker.owner === this.registration?.owner,
+    );
     if (this.registration && !brokers.some((broker) => broker.nodeId === this.registration!.nodeId)) brokers.push(this.registration);
     brokers.sort((a, b) => a.nodeId - b.nodeId);
     this.brokersCache = { brokers, atMs: this.now() };
@@ -344,6 +343,11 @@ export class StoreCluster implements ClusterView {
       throw error;
     }
   }
+}
+
+/** Every broker registration in the store, live or expired (one query). */
+export async function readRegistrations(metadata: MetadataStore): Promise<Registration[]> {
+  return (await metadata.query(brokersPk)).map(registrationFromItem);
 }
 
 function registrationFromItem(item: Item): Registration {

@@ -32,4 +32,4 @@ export {
   type TopicConfigValue,
 } from './topic-config.js';
 export type { FetchResult, FetchOptions, TimestampedOffset } from './reader.js';
-export type { MaintenanceOptions, MaintenanceResult } from './maintenance/index.js';
+export type { MaintenanceOptions, MaintenanceReport, MaintenanceResult } from './maintenance/index.js';

@@ -43,7 +43,10 @@ export interface BatchRow {
   readonly position: number;
   readonly sizeBytes: number;
   readonly maxTimestampMs: number;
+  /** When the row was committed (a compacted row: its newest row's commit), by the writer's clock. */
   readonly committedMs: number;
+  /** A compacted row: its oldest row's commit, so the span its records were written over is known (absent on rows compacted before it was kept). */
+  readonly firstCommittedMs?: number;
   readonly indexKey?: string;
   readonly timeIndexKey?: string;
   /**

@@ -3,6 +3,7 @@
  * Everything a transport (HTTP, Kafka, Lambda) needs goes through here; it validates a whole request
  * before buffering any of it, so a request that fails writes nothing.
  */
+import pMap from 'p-map';
 import { describeValue, SpoolError } from '../errors.js';
 import {
   partitionForKey,
@@ -15,16 +16,23 @@ import {
 import { incrementSequence, ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
 import type { Stores } from '../storage/open.js';
 import { ConditionFailedError } from '../storage/ports.js';
-import { partitionKey, rowsPk } from '../keys.js';
+import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
 import { Committer } from './commit.js';
-import { batchRowFromItem, effectiveRows, type PartitionState, type TopicItem } from './layout.js';
+import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import type { TopicConfig } from './topic-config.js';
 import { defaultLeaseMs, LeaseManager, type Lease } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
 import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions, type TimestampedOffset } from './reader.js';
 import { TopicRegistry, defaultTopicConfig, notFound, validatePartitionCount, type TopicChange } from './topics.js';
-import { Maintenance, type MaintenanceOptions, type MaintenanceResult } from './maintenance/index.js';
+import { addActivity, emptyActivity, type Activity } from './activity.js';
+import {
+  Maintenance,
+  readMaintenanceReport,
+  type MaintenanceOptions,
+  type MaintenanceReport,
+  type MaintenanceResult,
+} from './maintenance/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
@@ -426,6 +434,40 @@ export class Log {
   }
 
   /**
+   * What was committed to a topic per time step since `fromMs` (activity.ts): per partition, its rows
+   * newest first, a page at a time, until one committed before the window; `maxPartitions` partitions
+   * at most (the lowest), 8 at a time.
+   */
+  async topicActivity(
+    topicName: string,
+    window: { readonly fromMs: number; readonly stepMs: number; readonly steps: number; readonly maxPartitions: number },
+  ): Promise<Activity & { readonly partitionsRead: number; readonly partitions: number }> {
+    const topic = await this.topics.require(topicName);
+    const activity = emptyActivity(window.fromMs, window.stepMs, window.steps);
+    const partitionsRead = Math.min(topic.partitions, window.maxPartitions);
+    const pageRows = 200;
+    await pMap(
+      Array.from({ length: partitionsRead }, (_, partition) => partition),
+      async (partition) => {
+        const rows: BatchRow[] = [];
+        let to: string | undefined;
+        for (;;) {
+          const page = (await this.options.stores.metadata.query(rowsPk(topic.id, partition), { reverse: true, limit: pageRows, to })).map(
+            batchRowFromItem,
+          );
+          rows.push(...page);
+          const oldest = page.at(-1);
+          if (page.length < pageRows || oldest === undefined || oldest.committedMs < window.fromMs || oldest.baseOffset === 0) break;
+          to = offsetSk(oldest.baseOffset - 1);
+        }
+        addActivity(activity, effectiveRows(rows.reverse()).live);
+      },
+      { concurrency: 8 },
+    );
+    return { ...activity, partitionsRead, partitions: topic.partitions };
+  }
+
+  /**
    * Kafka's DeleteRecords: raises the partition's log start offset to `beforeOffset` (or to the high
    * watermark), after which the offsets below it are out of range for every reader. The write is
    * conditional on the start offset as read, so it never lowers it (a racing raise wins or is retried
@@ -527,6 +569,11 @@ export class Log {
       }
       return result;
     });
+  }
+
+  /** The last maintenance pass of any agent or Lambda on these stores (one read). */
+  maintenanceReport(): Promise<MaintenanceReport | undefined> {
+    return readMaintenanceReport(this.options.stores.metadata);
   }
 
   get stats(): LogStats {

@@ -25,6 +25,8 @@ export interface StoreCall {
   readonly op: string;
   readonly outcome: StoreCallOutcome;
   readonly seconds: number;
+  /** Items the call wrote (a transaction: its ops); 1 for every other call. */
+  readonly items: number;
 }
 
 export type StoreCallObserver = (call: StoreCall) => void;
@@ -37,9 +39,9 @@ export function instrumentStores(stores: Stores, observe: StoreCallObserver): St
 const outcomeOf = (error: unknown): StoreCallOutcome =>
   error instanceof ConditionFailedError || error instanceof TransactionConflictError ? 'conflict' : 'error';
 
-function timed<T>(observe: StoreCallObserver, store: StoreCall['store'], op: string, call: () => Promise<T>): Promise<T> {
+function timed<T>(observe: StoreCallObserver, store: StoreCall['store'], op: string, call: () => Promise<T>, items = 1): Promise<T> {
   const started = performance.now();
-  const report = (outcome: StoreCallOutcome) => observe({ store, op, outcome, seconds: (performance.now() - started) / 1000 });
+  const report = (outcome: StoreCallOutcome) => observe({ store, op, outcome, seconds: (performance.now() - started) / 1000, items });
   return call().then(
     (value) => {
       report('ok');
@@ -73,7 +75,7 @@ function countedListing(listing: AsyncIterable<ObjectInfo>, observe: StoreCallOb
     [Symbol.asyncIterator]() {
       const started = performance.now();
       const report = (outcome: StoreCallOutcome) =>
-        observe({ store: 'object', op: 'list', outcome, seconds: (performance.now() - started) / 1000 });
+        observe({ store: 'object', op: 'list', outcome, seconds: (performance.now() - started) / 1000, items: 1 });
       const iterator = listing[Symbol.asyncIterator]();
       let reported = false;
       const once = (outcome: StoreCallOutcome) => {
@@ -100,7 +102,7 @@ function countedListing(listing: AsyncIterable<ObjectInfo>, observe: StoreCallOb
 }
 
 export function instrumentMetadataStore(inner: MetadataStore, observe: StoreCallObserver): MetadataStore {
-  const call = <T>(op: string, run: () => Promise<T>) => timed(observe, 'metadata', op, run);
+  const call = <T>(op: string, run: () => Promise<T>, items?: number) => timed(observe, 'metadata', op, run, items);
   return {
     get url() {
       return inner.url;
@@ -108,7 +110,7 @@ export function instrumentMetadataStore(inner: MetadataStore, observe: StoreCall
     get: (key: ItemKey): Promise<Item | undefined> => call('get', () => inner.get(key)),
     query: (pk: string, options?: QueryOptions) => call('query', () => inner.query(pk, options)),
     write: (op: WriteOp) => call(op.kind, () => inner.write(op)),
-    transact: (ops: readonly WriteOp[]) => call('transact', () => inner.transact(ops)),
+    transact: (ops: readonly WriteOp[]) => call('transact', () => inner.transact(ops), ops.length),
     ensureReady: () => inner.ensureReady(),
     close: () => inner.close(),
   };

@@ -1,10 +1,10 @@
 /**
  * The API function as CDK bundles it (esbuild, ESM, minified, the AWS SDK bundled in, native modules
- * left out), loaded and
+ * left out), with a console in `console/` beside it as the stack's asset has it, loaded and
  * invoked in process with a function-URL event against the aws project's target.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import { lambdaBuildOptions } from '../../infra/lambda-bundle.js';
 import { describe, expect, inject, it } from 'vitest';
@@ -34,6 +34,8 @@ describe('lambda > bundled API function', () => {
     const outdir = `node_modules/.cache/spool-bundle-${suffix}`;
     mkdirSync(outdir, { recursive: true });
     await build(lambdaBuildOptions('functions/api.ts', `${outdir}/api.mjs`));
+    mkdirSync(`${outdir}/console`);
+    writeFileSync(`${outdir}/console/index.html`, '<!doctype html><div id="app"></div>');
     const { handler } = (await import(`${process.cwd()}/${outdir}/api.mjs`)) as {
       handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
     };
@@ -52,5 +54,8 @@ describe('lambda > bundled API function', () => {
     });
     const fetched = await invoke('GET', '/v1/topics/bundled/partitions/0/records', { functionUrl: true });
     expect(fetched.body.records.map((r: { value: string }) => r.value)).toEqual(['from the bundle']);
+    // The bundle finds the console beside itself (functions/api.ts: relative to import.meta.url).
+    const page = await handler(lambdaEvent('GET', '/ui/', { functionUrl: true }), {});
+    expect([page.statusCode, page.body]).toEqual([200, '<!doctype html><div id="app"></div>']);
   }, 120_000);
 });

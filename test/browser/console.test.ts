@@ -43,7 +43,7 @@ beforeAll(async () => {
   if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install chromium (or set SPOOL_CHROMIUM)`);
   await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'scripts', 'build-console.ts')]);
   mkdirSync(output, { recursive: true });
-  agent = await startConsoleAgent();
+  agent = await startConsoleAgent({ SPOOL_KAFKA_PORT: '0' }); // registered as a broker: the cluster page shows it
   secured = await startConsoleAgent({ SPOOL_AUTH_TOKEN: rootToken });
   browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 });
@@ -120,6 +120,8 @@ describe('console (Chromium)', () => {
     const { page, errors } = await open(viewports[0]);
     await page.goto(`${agent.httpUrl}/ui/#/groups/dashboards`);
     await expect.poll(() => page.locator('[data-testid=total-lag]').textContent()).toBe('4');
+    expect(await page.locator('[data-testid=group-protocol]').textContent()).toBe('HTTP members');
+    expect(await page.locator('[data-testid=members] tbody').textContent()).toContain('clicks/0');
     await commit(5);
     await expect.poll(() => page.locator('[data-testid=total-lag]').textContent(), { timeout: 10_000 }).toBe('0');
     expect(await page.locator('[data-testid=lag-chart] canvas').count()).toBeGreaterThan(0);
@@ -166,6 +168,76 @@ describe('console (Chromium)', () => {
     await page.close();
   });
 
+  it("edits a topic's config and partitions, charts what was written, and follows a partition live", async () => {
+    await http('POST', '/v1/topics', { name: 'live', partitions: 1 });
+    await http('POST', '/v1/topics/live/records', { records: [{ value: 'before 1' }, { value: 'before 2' }] });
+    const { page, errors } = await open(viewports[0]);
+    await page.goto(`${agent.httpUrl}/ui/#/topics/live`);
+    await expect.poll(() => page.locator('[data-testid=activity-total]').textContent()).toMatch(/^2 records, \d+(\.\d)? k?B stored$/);
+    expect(await page.locator('[data-testid=activity-chart] canvas').count()).toBeGreaterThan(0);
+
+    await page.locator('summary', { hasText: 'Config' }).click();
+    await page.locator('[data-testid=config] input[name=config-retention_ms]').fill('soon');
+    await page.locator('[data-testid=config] button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=config] [data-testid=error]').textContent()).toContain('retention');
+    await page.locator('[data-testid=config] input[name=config-retention_ms]').fill('3600000');
+    await page.locator('[data-testid=config] input[name=partitions]').fill('2');
+    await page.locator('[data-testid=config] button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=config-saved]').count()).toBe(1);
+    const changed = await http<{ partitions: unknown[]; config: { retention_ms: number } }>('GET', '/v1/topics/live');
+    expect({ partitions: changed.partitions.length, retention: changed.config.retention_ms }).toEqual({
+      partitions: 2,
+      retention: 3_600_000,
+    });
+    await expect.poll(() => page.locator('[data-testid=partitions] tbody tr').count()).toBe(2);
+
+    await page.locator('input[name=live]').check();
+    await expect.poll(() => page.locator('[data-testid=tail-status]').textContent()).toBe('following from offset 2: 0 received');
+    await http('POST', '/v1/topics/live/records', { records: [{ value: 'live 1', partition: 0 }] });
+    await http('POST', '/v1/topics/live/records', { records: [{ value: '{"live":2}', partition: 0 }] });
+    await expect
+      .poll(() => page.locator('[data-testid=tail-status]').textContent(), { timeout: 10_000 })
+      .toBe('following from offset 2: 2 received');
+    // Newest first, rendered as the records browser renders them.
+    expect(await page.locator('[data-testid=tail] tbody tr td:nth-child(1)').allTextContents()).toEqual(['3', '2']);
+    expect(await page.locator('[data-testid=tail] tbody').textContent()).toContain('"live": 2');
+    await page.locator('input[name=live]').uncheck();
+    await expect.poll(() => page.locator('[data-testid=records-range]').textContent()).toBe('offsets 0–3 of 0–3, newest first');
+    // The refused value's 400 is the one failed request.
+    expect(errors.map((e) => e.replace(agent.httpUrl, '')).sort()).toEqual([
+      '400 /v1/topics/live',
+      'Failed to load resource: the server responded with a status of 400 (Bad Request)',
+    ]);
+    await page.close();
+  });
+
+  it('shows the cluster: this agent and what it leads, the last maintenance pass, and the storage cost of the last hour', async () => {
+    const { page, errors } = await open(viewports[0]);
+    await page.goto(`${agent.httpUrl}/ui/#/cluster`);
+    await expect
+      .poll(() => page.locator('[data-testid=maintenance]').textContent())
+      .toBe('No maintenance pass has run on these stores yet.');
+    await expect.poll(() => page.locator('[data-testid=agents] tbody').textContent()).toContain('(this agent)');
+    expect(await page.locator('[data-testid=agents] tbody tr td:nth-child(4)').textContent()).toBe('live');
+    await expect.poll(() => page.locator('[data-testid=cost-total]').textContent()).toMatch(/^\$0\.\d+$/);
+    expect(Number(await page.locator('[data-testid=cost-requests] tbody td:nth-child(1)').textContent())).toBeGreaterThan(0);
+
+    await http('POST', '/v1/admin/maintenance');
+    // The agent reuses its answer for 5 s.
+    const maintenance = async () => {
+      await page.reload();
+      return page.locator('[data-testid=maintenance]').textContent();
+    };
+    await expect.poll(maintenance, { timeout: 15_000, interval: 1000 }).toMatch(/^Last pass ended .* ago/);
+    expect(await page.locator('[data-testid=stored] tbody tr').count()).toBe(2);
+    // The list of topics now shows what each stores.
+    await page.goto(`${agent.httpUrl}/ui/#/topics`);
+    const liveRow = page.locator('[data-testid=topics] tbody tr', { hasText: 'live' });
+    await expect.poll(() => liveRow.locator('td:nth-child(4)').textContent()).toMatch(/^\d+(\.\d)? k?B$/);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('renders every page without console errors on a desktop and a phone (screenshots in test/browser/.output)', async () => {
     for (const viewport of viewports) {
       const { page, errors } = await open(viewport);
@@ -174,6 +246,7 @@ describe('console (Chromium)', () => {
         ['topic', '#/topics/orders', '[data-testid=records]'],
         ['groups', '#/groups', '[data-testid=groups]'],
         ['group', '#/groups/dashboards', '[data-testid=lag]'],
+        ['cluster', '#/cluster', '[data-testid=agents]'],
       ] as const) {
         await page.goto(`${agent.httpUrl}/ui/${hash}`);
         await page.locator(ready).waitFor();
@@ -206,12 +279,15 @@ describe('console (Chromium) with API keys', () => {
     await page.locator('[data-testid=sign-in] button[type=submit]').click();
     await expect.poll(() => page.locator('[data-testid=signed-in]').textContent()).toBe('orders-reader');
     // Only the topics it may read, and no way to create one.
-    await expect.poll(() => page.locator('[data-testid=topics] tbody').textContent()).toBe('orders1');
+    await expect.poll(() => page.locator('[data-testid=topics] tbody tr td:first-child').allTextContents()).toEqual(['orders']);
     expect(await page.getByText('New topic').count()).toBe(0);
+    expect(await page.locator('a[href="#/cluster"]').count()).toBe(0);
     // It may read orders but not write to it: the records, and no produce form.
     await page.goto(`${secured.httpUrl}/ui/#/topics/orders`);
     await expect.poll(() => page.locator('[data-testid=records] tbody').textContent()).toContain('order 1');
     expect(await page.getByText('Produce a test record').count()).toBe(0);
+    expect(await page.locator('[data-testid=config] input').count()).toBe(0);
+    expect(await page.getByText('Save config').count()).toBe(0);
     // A topic it may not read: the API's refusal, shown.
     await page.goto(`${secured.httpUrl}/ui/#/topics/payroll`);
     await expect.poll(() => page.locator('[data-testid=error]').textContent()).toContain('FORBIDDEN');

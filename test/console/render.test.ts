@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bestView, bytesText, fromBase64, hex, show } from '../../lib/console/ui/render.js';
+import { bestView, bytesText, durationText, fromBase64, hex, show } from '../../lib/console/ui/render.js';
+import { parseSse } from '../../lib/console/ui/sse.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -33,5 +34,31 @@ describe('console > how a record is shown', () => {
     expect(fromBase64(null)).toBeNull();
     expect(bytesText(340)).toBe('340 B');
     expect(bytesText(1_234_567)).toBe('1.2 MB');
+  });
+
+  it("says durations for people, Kafka's -1 as forever", () => {
+    expect(durationText(604_800_000)).toBe('7 d');
+    expect(durationText(5_400_000)).toBe('1.5 h');
+    expect(durationText(30_000)).toBe('30 s');
+    expect(durationText(250)).toBe('250 ms');
+    expect(durationText(-1)).toBe('forever');
+    expect(durationText(Number.NaN)).toBe('–');
+  });
+});
+
+describe('console > server-sent events', () => {
+  it('parses events at blank lines, joins data lines, skips comments, and keeps the event still arriving', () => {
+    const { events, rest } = parseSse('id: 4\nevent: record\ndata: {"a":\ndata: 1}\n\n: waiting\n\ndata: x\r\n\r\nid: 5\nevent: rec');
+    expect(events).toEqual([
+      { event: 'record', id: '4', data: '{"a":\n1}' },
+      { event: 'message', id: undefined, data: 'x' },
+    ]);
+    expect(rest).toBe('id: 5\nevent: rec');
+  });
+
+  it('reads an event split across chunks once it is whole', () => {
+    const first = parseSse('event: record\nda');
+    expect(first.events).toEqual([]);
+    expect(parseSse(`${first.rest}ta: 7\n\n`).events).toEqual([{ event: 'record', id: undefined, data: '7' }]);
   });
 });

@@ -75,6 +75,37 @@ describe('agent > HTTP server', () => {
     expect(dataDir).toBeTruthy();
   });
 
+  it('describes the cluster: itself registered, the partitions it leads, and what its storage calls cost', async () => {
+    const { agent } = await start();
+    await fetch(`${agent.httpUrl}/v1/topics`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'led', partitions: 3 }),
+    });
+    // The HTTP API writes leaderless; Kafka produce leads: as its first produce to a partition does, take two leases.
+    for (const partition of [0, 1]) await agent.runtime.log.acquireLeadership('led', partition);
+    await fetch(`${agent.httpUrl}/v1/topics/led/records`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ records: [{ value: 'x' }, { value: 'y' }] }),
+    });
+    const cluster = (await (await fetch(`${agent.httpUrl}/v1/cluster`)).json()) as any;
+    expect(cluster.agents).toEqual([
+      expect.objectContaining({ node_id: 1, port: Number(agent.kafkaBootstrap!.split(':')[1]), writer_id: cluster.writer_id, live: true }),
+    ]);
+    expect(cluster.agents[0].partitions_led).toBe(2);
+    expect(cluster.leadership).toMatchObject({
+      partitions: 3,
+      partitions_read: 3,
+      without_leader: 1,
+      by_writer: { [cluster.writer_id]: 2 },
+    });
+    expect(cluster.cost_last_hour.requests.s3_puts).toBeGreaterThanOrEqual(1);
+    expect(cluster.cost_last_hour.requests.dynamodb_write_units).toBeGreaterThan(0);
+    expect(cluster.cost_last_hour.total_usd).toBeGreaterThan(0);
+    expect(cluster.cost_last_hour.total_usd).toBeCloseTo(cluster.cost_last_hour.s3_usd + cluster.cost_last_hour.dynamodb_usd, 12);
+  });
+
   it('refuses to start on invalid configuration, naming the variable', () => {
     expect(() => loadConfig({ SPOOL_HTTP_PORT: 'eighty' })).toThrow(/SPOOL_HTTP_PORT must be an integer in \[0, 65535\], got "eighty"/);
   });

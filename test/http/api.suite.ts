@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
+import { clusterStatusSource } from '../../lib/cluster-status.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { createApp, type AppOptions } from '../../lib/http/app.js';
 import type { Log } from '../../lib/log/index.js';
@@ -20,7 +21,7 @@ export function apiSuite(kind: () => StoreKind): void {
     await closeAll(logs.splice(0), opened.splice(0));
   });
 
-  async function setup(options: { log?: Parameters<typeof newLog>[1]; app?: Partial<AppOptions> } = {}) {
+  async function setup(options: { log?: Parameters<typeof newLog>[1]; app?: Partial<AppOptions>; cluster?: boolean } = {}) {
     const stores = await openTestStores(kind().locations());
     opened.push(stores);
     const log = newLog(stores, options.log);
@@ -30,6 +31,7 @@ export function apiSuite(kind: () => StoreKind): void {
       groups: new GroupCoordinator(log, stores.metadata),
       logger: silentLogger,
       streamPollMs: 200,
+      ...(options.cluster ? { cluster: clusterStatusSource({ log, metadata: stores.metadata, cacheMs: 0 }) } : {}),
       ...options.app,
     });
     const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
@@ -70,6 +72,7 @@ export function apiSuite(kind: () => StoreKind): void {
         '/v1/me',
         '/v1/topics',
         '/v1/topics/{topic}',
+        '/v1/topics/{topic}/activity',
         '/v1/topics/{topic}/partitions/{partition}/delete-records',
         '/v1/topics/{topic}/partitions/{partition}/offsets',
         '/v1/topics/{topic}/partitions/{partition}/records',
@@ -99,7 +102,7 @@ export function apiSuite(kind: () => StoreKind): void {
         status: 201,
         body: { name, partitions: 2, config: { retention_ms: 3_600_000, retention_bytes: -1, max_message_bytes: 1_048_588 } },
       });
-      expect((await call('GET', '/v1/topics')).body.topics).toContainEqual({ name, partitions: 2 });
+      expect((await call('GET', '/v1/topics')).body.topics).toContainEqual(expect.objectContaining({ name, partitions: 2 }));
       expect(await call('GET', `/v1/topics/${name}`)).toMatchObject({
         status: 200,
         body: {
@@ -710,6 +713,78 @@ export function apiSuite(kind: () => StoreKind): void {
         'v2',
         'v3',
       ]);
+    });
+
+    it("keeps the last pass for GET /v1/cluster, and the topic list shows each topic's stored bytes from it", async () => {
+      const { call, log } = await setup({ cluster: true });
+      const name = topicName();
+      await call('POST', '/v1/topics', { name, partitions: 2 });
+      expect((await call('GET', '/v1/topics')).body.topics).toContainEqual(
+        expect.objectContaining({
+          name,
+          partitions: 2,
+          stored_bytes: null,
+          config: expect.objectContaining({ retention_ms: 604_800_000 }),
+        }),
+      );
+      for (let i = 0; i < 6; i++) await call('POST', `/v1/topics/${name}/records`, { records: [{ value: `v${i}`, partition: i % 2 }] });
+      const before = await call('GET', '/v1/cluster');
+      expect(before).toMatchObject({ status: 200, body: { maintenance: null, leadership: { without_leader: expect.any(Number) } } });
+      const pass = (await call('POST', '/v1/admin/maintenance')).body;
+      const stored = (await log.partitionSizeBytes(name, 0)) + (await log.partitionSizeBytes(name, 1));
+      expect(stored).toBeGreaterThan(0);
+      expect((await call('GET', '/v1/topics')).body.topics).toContainEqual(expect.objectContaining({ name, stored_bytes: stored }));
+      const { body } = await call('GET', '/v1/cluster');
+      expect(body.maintenance).toMatchObject({
+        result: { rows_after: pass.rows_after, objects_after: pass.objects_after },
+        topics_omitted: 0,
+      });
+      expect(body.maintenance.topic_bytes[name]).toBe(stored);
+      expect(body.maintenance.ended_ms).toBeLessThanOrEqual(body.now_ms);
+      expect(body.leadership.partitions).toBeGreaterThanOrEqual(2);
+      expect(body.cost_last_hour).toBeNull(); // no meter: the stores here are not counted
+    });
+  });
+
+  describe('http > activity', () => {
+    it('answers records and bytes committed per step from the rows, the newest step last, before and after compaction', async () => {
+      const { call } = await setup({ log: { maintenance: { compactionTailAgeMs: 0 } } });
+      const name = topicName();
+      await call('POST', '/v1/topics', { name, partitions: 2 });
+      await call('POST', `/v1/topics/${name}/records`, {
+        records: [
+          { value: 'a', partition: 0 },
+          { value: 'b', partition: 1 },
+        ],
+      });
+      await call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'c', partition: 1 }] });
+      const { status, body } = await call('GET', `/v1/topics/${name}/activity?minutes=10&step_seconds=60`);
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ step_ms: 60_000, partitions: 2, partitions_read: 2 });
+      expect(body.records).toHaveLength(10);
+      expect(body.records.reduce((sum: number, n: number) => sum + n, 0)).toBe(3);
+      // In the newest step, or the one before if a minute began in between.
+      expect(body.records.at(-1) + body.records.at(-2)).toBe(3);
+      expect(body.bytes.at(-1) + body.bytes.at(-2)).toBeGreaterThan(0);
+      expect(body.from_ms + 10 * 60_000).toBeGreaterThan(Date.now());
+      // Compaction rewrites each partition's rows into one (partition 1's spread over its two commits): the same total.
+      expect((await call('POST', '/v1/admin/maintenance')).body).toMatchObject({ rows_merged: 3, rows_after: 2 });
+      const after = (await call('GET', `/v1/topics/${name}/activity?minutes=10&step_seconds=60`)).body;
+      expect(after.records.reduce((sum: number, n: number) => sum + n, 0)).toBeCloseTo(3, 6);
+      expect(after.bytes.reduce((sum: number, n: number) => sum + n, 0)).toBeGreaterThan(0);
+    });
+
+    it('refuses a window of too many steps or a step of nothing, and a topic that does not exist', async () => {
+      const { call } = await setup();
+      const name = topicName();
+      await call('POST', '/v1/topics', { name, partitions: 1 });
+      expect(await call('GET', `/v1/topics/${name}/activity?minutes=10080&step_seconds=1`)).toMatchObject({
+        status: 400,
+        body: { error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('at most 1440 steps') } },
+      });
+      expect((await call('GET', `/v1/topics/${name}/activity?step_seconds=0`)).status).toBe(400);
+      expect((await call('GET', `/v1/topics/${name}/activity?minutes=1e3`)).status).toBe(400);
+      expect((await call('GET', `/v1/topics/${topicName()}/activity`)).body.error.code).toBe('TOPIC_NOT_FOUND');
     });
   });
 

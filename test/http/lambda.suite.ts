@@ -3,6 +3,9 @@
  * function URLs deliver, against a given store. The handler reads its configuration from `env`.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLambdaHandler } from '../../lib/http/lambda.js';
 
@@ -35,23 +38,32 @@ export function lambdaEvent(
   };
 }
 
+type Handler = ReturnType<typeof createLambdaHandler>;
+
+/** Invokes the handler with an event as `lambdaEvent` makes it; the body as the adapter returned it (text here). */
+async function invokeRaw(handler: Handler, ...args: Parameters<typeof lambdaEvent>) {
+  const result = (await handler(lambdaEvent(...args) as never, {} as never)) as {
+    statusCode: number;
+    body: string;
+    headers: Record<string, string>;
+  };
+  return { status: result.statusCode, body: result.body, headers: result.headers };
+}
+
 export function lambdaSuite(env: () => Record<string, string>, prepare: () => Promise<void> = async () => {}): void {
   describe('lambda > HTTP API handler', () => {
-    let handler: ReturnType<typeof createLambdaHandler>;
+    const handlers: Handler[] = [];
     afterAll(async () => {
-      await (await handler?.runtime())?.close();
+      for (const handler of handlers) await (await handler.runtime())?.close();
     });
 
     it('serves API Gateway v2 and function URL events', async () => {
       await prepare();
-      handler = createLambdaHandler(env());
+      const handler = createLambdaHandler(env());
+      handlers.push(handler);
       const invoke = async (...args: Parameters<typeof lambdaEvent>) => {
-        const result = (await handler(lambdaEvent(...args) as never, {} as never)) as {
-          statusCode: number;
-          body: string;
-          headers: Record<string, string>;
-        };
-        return { status: result.statusCode, body: result.body ? JSON.parse(result.body) : undefined, headers: result.headers };
+        const result = await invokeRaw(handler, ...args);
+        return { ...result, body: result.body ? JSON.parse(result.body) : undefined };
       };
       const topic = `lambda-${randomUUID().slice(0, 8)}`;
       expect(await invoke('POST', '/v1/topics', { body: JSON.stringify({ name: topic, partitions: 2 }) })).toMatchObject({
@@ -75,6 +87,29 @@ export function lambdaSuite(env: () => Record<string, string>, prepare: () => Pr
         body: { error: { code: 'OFFSET_OUT_OF_RANGE', high_watermark: 2 } },
       });
       expect(await invoke('POST', '/v1/topics', { body: '{' })).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_JSON' } } });
+      // The cluster page's view: no cost, since an instance sees only its own calls.
+      const cluster = await invoke('GET', '/v1/cluster');
+      expect(cluster).toMatchObject({ status: 200, body: { cost_last_hour: null, leadership: { partitions: expect.any(Number) } } });
+      expect(cluster.body.leadership.partitions).toBeGreaterThanOrEqual(2);
+    });
+
+    it('serves the console at /ui/ without a key, while the API still needs one', async () => {
+      await prepare();
+      const consoleDir = mkdtempSync(join(tmpdir(), 'spool-lambda-console-'));
+      writeFileSync(join(consoleDir, 'index.html'), '<!doctype html><div id="app"></div>');
+      writeFileSync(join(consoleDir, 'app.js'), 'console.log(1)');
+      const handler = createLambdaHandler({ ...env(), SPOOL_AUTH_TOKEN: 'root' }, { consoleDir });
+      handlers.push(handler);
+      const page = await invokeRaw(handler, 'GET', '/ui/', { functionUrl: true });
+      expect(page).toMatchObject({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8' } });
+      expect(page.body).toContain('id="app"');
+      expect(await invokeRaw(handler, 'GET', '/ui/app.js')).toMatchObject({
+        status: 200,
+        body: 'console.log(1)',
+        headers: { 'content-type': 'text/javascript; charset=utf-8' },
+      });
+      expect((await invokeRaw(handler, 'GET', '/v1/topics')).status).toBe(401);
+      expect((await invokeRaw(handler, 'GET', '/v1/topics', { headers: { authorization: 'Bearer root' } })).status).toBe(200);
     });
   });
 }

@@ -2,24 +2,28 @@
  * The CDK stack, asserted on its synthesized template: storage security, Lambda settings, the
  * schedule, the endpoint choice, logging, and least privilege (no `*` action on the bucket or the
  * table; on the bucket, exactly the actions of the S3 calls the object store sends).
- * Synthesis bundles the functions with esbuild, offline.
+ * Synthesis bundles the functions with esbuild, offline, into assets the tests read too.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, RemovalPolicy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3ActionsByCommand, SpoolStack } from '../../infra/spool-stack.js';
 import { givenResources } from './configurations.js';
 
-function synth(props: ConstructorParameters<typeof SpoolStack>[2] = {}): Template {
-  const app = new App({ outdir: `/tmp/spool-cdk-${process.pid}-${Math.random().toString(36).slice(2)}` });
+const newOutdir = () => `/tmp/spool-cdk-${process.pid}-${Math.random().toString(36).slice(2)}`;
+
+function synth(props: ConstructorParameters<typeof SpoolStack>[2] = {}, outdir = newOutdir()): Template {
+  const app = new App({ outdir });
   return Template.fromStack(new SpoolStack(app, 'Test', props));
 }
 
 describe('infra > Spool stack', () => {
+  const outdir = newOutdir();
   let template: Template;
   beforeAll(() => {
-    template = synth();
+    template = synth({}, outdir);
   }, 120_000);
 
   it('stores segments in an encrypted, TLS-only, private bucket kept on stack deletion', () => {
@@ -69,6 +73,17 @@ describe('infra > Spool stack', () => {
       );
       expect(fn.Properties.Environment.Variables.SPOOL_CREATE_STORES).toBe('false');
     }
+  });
+
+  it("ships the console's build beside the API function's bundle, and only there", () => {
+    const files = (description: string) => {
+      const [fn] = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: description } }));
+      const asset = join(outdir, `asset.${(fn!.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
+      return readdirSync(asset, { recursive: true, encoding: 'utf8' }).sort();
+    };
+    const built = readdirSync(new URL('../../dist/console/', import.meta.url)).map((name) => join('console', name));
+    expect(files('Spool HTTP API')).toEqual(['console', ...built, 'index.mjs', 'index.mjs.map'].sort());
+    expect(files('Spool maintenance pass: compaction, retention, garbage collection')).toEqual(['index.mjs', 'index.mjs.map']);
   });
 
   it('runs maintenance on an EventBridge schedule', () => {

@@ -5,6 +5,8 @@
  * stable code and message (or the HTTP status when the answer has none).
  */
 
+import { parseSse } from './sse.js';
+
 const keyItem = 'spool.apiKey';
 
 export class ApiError extends Error {
@@ -27,12 +29,12 @@ export function setApiKey(key: string | null): void {
   else sessionStorage.setItem(keyItem, key);
 }
 
-export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
+export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   const key = apiKey();
   if (key !== null) headers.authorization = `Bearer ${key}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
   if (response.status === 204) return undefined as T;
   const answer = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
   if (!response.ok) {
@@ -47,6 +49,9 @@ export const path = (strings: TemplateStringsArray, ...names: readonly (string |
 export interface TopicSummary {
   readonly name: string;
   readonly partitions: number;
+  readonly config: Readonly<Record<string, unknown>>;
+  /** As of the last maintenance pass; null: not counted yet. */
+  readonly stored_bytes: number | null;
 }
 
 export interface TopicDescription {
@@ -72,12 +77,15 @@ export interface GroupSummary {
 
 export interface GroupDescription {
   readonly group: string;
-  readonly kind?: string;
+  readonly kind: 'http' | 'kafka';
+  readonly protocol: 'http' | 'classic' | 'consumer';
+  readonly assignor: string | null;
   readonly state: string;
   readonly generation: number;
   readonly members: readonly {
     readonly member_id: string;
     readonly topics: readonly string[];
+    readonly assignments: readonly { readonly topic: string; readonly partition: number }[];
     readonly last_heartbeat_ms: number | null;
   }[];
   readonly partitions: readonly {
@@ -88,4 +96,104 @@ export interface GroupDescription {
     readonly lag: number | null;
     readonly member_id: string | null;
   }[];
+}
+
+/**
+ * A partition's records from `offset` on, as they arrive: the API's server-sent-event stream (on the
+ * agent), or long-polls where the deployment buffers responses (Lambda answers NOT_ACCEPTABLE). Ends
+ * when `signal` aborts, or when the server ends the stream (it is shutting down); a failure is thrown
+ * as an ApiError.
+ */
+export async function* tailRecords(recordsPath: string, offset: number, signal: AbortSignal): AsyncGenerator<FetchedRecord> {
+  const headers: Record<string, string> = { accept: 'text/event-stream' };
+  const key = apiKey();
+  if (key !== null) headers.authorization = `Bearer ${key}`;
+  const response = await fetch(`${recordsPath}?offset=${offset}&encoding=base64`, { headers, signal });
+  if (response.status === 406) {
+    await response.body?.cancel();
+    yield* pollRecords(recordsPath, offset, signal);
+    return;
+  }
+  if (!response.ok || response.body === null) {
+    const answer = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
+    throw new ApiError(response.status, answer?.error?.code ?? `HTTP_${response.status}`, answer?.error?.message ?? response.statusText);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  try {
+    while (!signal.aborted) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const parsed = parseSse(buffer + value);
+      buffer = parsed.rest;
+      for (const event of parsed.events) {
+        if (event.event === 'record') yield JSON.parse(event.data) as FetchedRecord;
+        else if (event.event === 'error') {
+          const { error } = JSON.parse(event.data) as { error: { code: string; message: string } };
+          throw new ApiError(200, error.code, error.message);
+        }
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+}
+
+async function* pollRecords(recordsPath: string, from: number, signal: AbortSignal): AsyncGenerator<FetchedRecord> {
+  let offset = from;
+  while (!signal.aborted) {
+    const { records } = await api<{ records: FetchedRecord[] }>(
+      'GET',
+      `${recordsPath}?offset=${offset}&wait_ms=10000&encoding=base64`,
+      undefined,
+      signal,
+    );
+    for (const record of records) {
+      yield record;
+      offset = record.offset + 1;
+    }
+  }
+}
+
+export interface TopicActivity {
+  readonly from_ms: number;
+  readonly step_ms: number;
+  readonly records: readonly number[];
+  readonly bytes: readonly number[];
+  readonly partitions: number;
+  readonly partitions_read: number;
+}
+
+export interface ClusterStatus {
+  readonly writer_id: string;
+  readonly now_ms: number;
+  readonly agents: readonly {
+    readonly node_id: number;
+    readonly host: string;
+    readonly port: number;
+    readonly rack: string | null;
+    readonly writer_id: string;
+    readonly registration_expires_ms: number;
+    readonly live: boolean;
+    readonly partitions_led: number;
+  }[];
+  readonly leadership: {
+    readonly partitions: number;
+    readonly partitions_read: number;
+    readonly by_writer: Readonly<Record<string, number>>;
+    readonly without_leader: number;
+  };
+  readonly maintenance: {
+    readonly ended_ms: number;
+    readonly result: Readonly<Record<string, number>>;
+    readonly topic_bytes: Readonly<Record<string, number>>;
+    readonly topics_omitted: number;
+  } | null;
+  readonly cost_last_hour: {
+    readonly window_seconds: number;
+    readonly requests: Readonly<Record<string, number>>;
+    readonly s3_usd: number;
+    readonly dynamodb_usd: number;
+    readonly total_usd: number;
+  } | null;
 }

@@ -75,3 +75,17 @@ export function bytesText(count: number): string {
   }
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
+
+/** A duration for people: 7 d, 1.5 h, 30 s; a negative one (Kafka's -1) is "forever". */
+export function durationText(ms: number): string {
+  if (!Number.isFinite(ms)) return '–';
+  if (ms < 0) return 'forever';
+  const units: [string, number][] = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['min', 60_000],
+    ['s', 1000],
+  ];
+  for (const [unit, size] of units) if (ms >= size) return `${Number((ms / size).toFixed(1))} ${unit}`;
+  return `${ms} ms`;
+}

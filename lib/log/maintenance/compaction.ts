@@ -120,6 +120,7 @@ async function compactGroup(
     sizeBytes: body.length,
     maxTimestampMs,
     committedMs: Math.max(...group.map((row) => row.committedMs)),
+    firstCommittedMs: Math.min(...group.map((row) => row.firstCommittedMs ?? row.committedMs)),
     indexKey: `${stem}.index`,
     timeIndexKey: `${stem}.timeindex`,
     recordTimes: true,

@@ -52,8 +52,10 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
   }
 }
 
-/** Objects and rows right now, for the cost report. */
-export async function census(ctx: MaintenanceContext): Promise<{ objects: number; bytes: number; rows: number }> {
+/** Objects and rows right now, and the bytes each topic's rows point at, for the cost report. */
+export async function census(
+  ctx: MaintenanceContext,
+): Promise<{ objects: number; bytes: number; rows: number; topicBytes: Record<string, number> }> {
   let objects = 0;
   let bytes = 0;
   for (const prefix of objectPrefixes) {
@@ -63,9 +65,15 @@ export async function census(ctx: MaintenanceContext): Promise<{ objects: number
     }
   }
   let rows = 0;
+  const topicBytes: Record<string, number> = {};
   for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
-    for (let partition = 0; partition < topic.partitions; partition++)
-      rows += (await ctx.metadata.query(rowsPk(topic.id, partition))).length;
+    let topicTotal = 0;
+    for (let partition = 0; partition < topic.partitions; partition++) {
+      const items = await ctx.metadata.query(rowsPk(topic.id, partition));
+      rows += items.length;
+      for (const item of items) topicTotal += batchRowFromItem(item).sizeBytes;
+    }
+    if (!topic.deleting) topicBytes[topic.name] = topicTotal;
   }
-  return { objects, bytes, rows };
+  return { objects, bytes, rows, topicBytes };
 }

@@ -3,13 +3,15 @@
  * then garbage collection of objects. Every step is a sequence of conditional writes that can stop at
  * any point and be run again (by this process, another agent or the scheduled Lambda) and leaves the
  * log consistent. The pass reports what it did and the objects and rows before and after, and logs
- * that report: the cost of the log is visible where it is run.
+ * that report: the cost of the log is visible where it is run. The last pass's report is also kept in
+ * one item (whichever agent or Lambda ran it), with the bytes each topic's rows point at, for the
+ * console and `GET /v1/cluster`; one write per pass, and a failed write fails nothing.
  */
 import { SpoolError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { MetadataStore, ObjectStore } from '../../storage/ports.js';
 import { partitionStateFromItem, topicFromItem } from '../layout.js';
-import { partitionKey, topicsPk } from '../../keys.js';
+import { maintenanceReportKey, partitionKey, topicsPk } from '../../keys.js';
 import type { TopicRegistry } from '../topics.js';
 import { compactPartition } from './compaction.js';
 import { emptyResult, type MaintenanceContext, type MaintenanceOptions, type MaintenanceResult } from './context.js';
@@ -17,6 +19,48 @@ import { census, collectGarbage } from './gc.js';
 import { retainPartition } from './retention.js';
 
 export type { MaintenanceOptions, MaintenanceResult } from './context.js';
+
+/** The last pass, as kept in the metadata store. */
+export interface MaintenanceReport {
+  readonly endedMs: number;
+  readonly result: MaintenanceResult;
+  /** Bytes of record batches each topic's rows point at after the pass: the largest `maxReportTopics` topics. */
+  readonly topicBytes: Readonly<Record<string, number>>;
+  /** Topics left out of `topicBytes` (the smallest), keeping the item far below DynamoDB's 400 KB. */
+  readonly topicsOmitted: number;
+}
+
+/** ~300 bytes a topic at most (a 249-character name and a number): 1,000 topics stay under 300 KB. */
+const maxReportTopics = 1000;
+
+export function maintenanceReport(
+  endedMs: number,
+  result: MaintenanceResult,
+  topicBytes: Readonly<Record<string, number>>,
+): MaintenanceReport {
+  const largest = Object.entries(topicBytes).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return {
+    endedMs,
+    result,
+    topicBytes: Object.fromEntries(largest.slice(0, maxReportTopics)),
+    topicsOmitted: Math.max(0, largest.length - maxReportTopics),
+  };
+}
+
+/** The last pass's report, if any pass has ended since the store was made; an item not in this shape (another version's) is none. */
+export async function readMaintenanceReport(metadata: MetadataStore): Promise<MaintenanceReport | undefined> {
+  const item = await metadata.get(maintenanceReportKey);
+  if (typeof item?.attrs.report !== 'string') return undefined;
+  try {
+    const report = JSON.parse(item.attrs.report) as Partial<MaintenanceReport> | null;
+    const isRecord = (value: unknown) => typeof value === 'object' && value !== null;
+    if (!isRecord(report) || typeof report!.endedMs !== 'number' || !isRecord(report!.result) || !isRecord(report!.topicBytes))
+      return undefined;
+    return { topicsOmitted: 0, ...report } as MaintenanceReport;
+  } catch {
+    return undefined;
+  }
+}
 
 export class Maintenance {
   private readonly ctx: MaintenanceContext;
@@ -87,6 +131,10 @@ export class Maintenance {
       duration_ms: this.ctx.now() - started,
     });
     this.logger?.log('info', 'maintenance pass', { ...result });
+    const report = maintenanceReport(this.ctx.now(), result, after.topicBytes);
+    await this.ctx.metadata
+      .write({ kind: 'put', key: maintenanceReportKey, attrs: { report: JSON.stringify(report) } })
+      .catch((error: unknown) => this.logger?.log('warn', 'maintenance report not kept', { error: String(error) }));
     return result;
   }
 }

@@ -5,8 +5,8 @@
  * items are created before that, under a fresh topic id; so readers never see a half-made topic, and
  * two racing creators cannot both win. Partitions only grow: new partition items first, then the
  * count in the topic item, conditional on the count read. Deletion marks the topic item first (the
- * topic is then unreachable), then removes its partition and row items, then the topic item; segment
- * objects are collected by maintenance, since they are shared between topics.
+ * topic is then unreachable), then removes its partition, producer-state and row items, then the
+ * topic item; segment objects are collected by maintenance, since they are shared between topics.
  */
 import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
@@ -20,7 +20,7 @@ import {
 } from '../storage/ports.js';
 import { markUnreferenced } from './maintenance/ledger.js';
 import { batchRowFromItem, newPartitionAttrs, objectsOf, topicAttrs, topicFromItem, type TopicItem } from './layout.js';
-import { partitionKey, rowsPk, topicKey, topicsPk } from '../keys.js';
+import { partitionKey, partitionPk, producerStateSks, rowsPk, topicKey, topicsPk } from '../keys.js';
 import {
   defaultTopicConfig,
   checkTopicConfigKey,
@@ -240,6 +240,9 @@ export class TopicRegistry {
   private async finishDeletion(topic: TopicItem): Promise<void> {
     for (let partition = 0; partition < topic.partitions; partition++) {
       await this.metadata.write({ kind: 'delete', key: partitionKey(topic.id, partition) });
+      // With the partition item gone no commit can write a producer state here again (its transaction checks that item).
+      for (const state of await this.metadata.query(partitionPk(topic.id, partition), producerStateSks))
+        await this.metadata.write({ kind: 'delete', key: { pk: state.pk, sk: state.sk } });
       for (const row of await this.metadata.query(rowsPk(topic.id, partition))) {
         // The ledger first: a row gone without its entry would leave its objects to the orphan rule.
         await markUnreferenced(this.metadata, objectsOf(batchRowFromItem(row)), this.now());

@@ -56,9 +56,13 @@ describe('console > server-sent events', () => {
     expect(rest).toBe('id: 5\nevent: rec');
   });
 
-  it('reads an event split across chunks once it is whole', () => {
+  it('reads an event split across chunks once it is whole, a CRLF split in two included', () => {
     const first = parseSse('event: record\nda');
     expect(first.events).toEqual([]);
     expect(parseSse(`${first.rest}ta: 7\n\n`).events).toEqual([{ event: 'record', id: undefined, data: '7' }]);
+    const halfLine = parseSse('data: a\r');
+    expect(halfLine).toEqual({ events: [], rest: 'data: a\r' });
+    const next = parseSse(`${halfLine.rest}\ndata: b\r\n\r\n`);
+    expect(next.events).toEqual([{ event: 'message', id: undefined, data: 'a\nb' }]);
   });
 });

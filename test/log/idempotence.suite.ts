@@ -4,6 +4,7 @@
  * writers (a leader change) and across a lost commit response. Written once, run on every adapter.
  */
 import { randomUUID } from 'node:crypto';
+import { partitionPk, producerStateSks } from '../../lib/keys.js';
 import { afterEach, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
@@ -56,6 +57,18 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     );
     return error instanceof SpoolError ? error.code : error;
   };
+
+  it("deletes the topic's producer states with it, and a topic made again under the name starts with none", async () => {
+    const { first, topic, stores } = await setup();
+    const { id } = (await first.topic(topic))!;
+    await append(first, topic, batch(7, 0, 0, 3));
+    await append(first, topic, batch(8, 0, 0, 1));
+    expect(await stores.metadata.query(partitionPk(id, 0), producerStateSks)).toHaveLength(2);
+    await first.deleteTopic(topic);
+    expect(await stores.metadata.query(partitionPk(id, 0))).toEqual([]);
+    await first.createTopic(topic, 1);
+    expect(await first.producers(topic, 0)).toEqual([]);
+  });
 
   it('answers a retried batch with its first offsets and does not append it again', async () => {
     const { first, topic } = await setup();

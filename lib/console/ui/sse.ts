@@ -15,9 +15,11 @@ export interface SseEvent {
 /** The complete events at the front of `buffer`, and what is left of it (an event still arriving). */
 export function parseSse(buffer: string): { events: SseEvent[]; rest: string } {
   const events: SseEvent[] = [];
-  const normalized = buffer.replace(/\r\n?/g, '\n');
+  // A CR at the very end may be the first half of a CRLF split across chunks: it waits for the next one.
+  const held = buffer.endsWith('\r') ? '\r' : '';
+  const normalized = buffer.slice(0, buffer.length - held.length).replace(/\r\n?/g, '\n');
   const blocks = normalized.split('\n\n');
-  const rest = blocks.pop() ?? '';
+  const rest = (blocks.pop() ?? '') + held;
   for (const block of blocks) {
     let event = 'message';
     let id: string | undefined;

@@ -3,7 +3,13 @@
  * compaction: object GETs per MB read, and read MB/s through the S3/DynamoDB latency model.
  * Fixed workload per run: 4 partitions × 16 MiB of 1 KiB records, written in flushes of 64 records
  * (64 KiB) each touching one partition, into the embedded store; then one maintenance pass
- * (compaction tail age 0, target 64 MiB). Three runs; medians.
+ * (compaction tail age 0, target 64 MiB). Then how fast shutdown stops a pass: the same backlog again
+ * in a second topic, a pass over it through the S3/DynamoDB latency model, and the log closed
+ * `stopAfterMs` into it (as on SIGTERM): the time from close() to the pass's end, which is the rest
+ * of the step it was in (a partition's retention, one chunk read of a compaction group, a page of a
+ * scan). And the worst case: close() as the pass starts uploading a compacted segment, which it must
+ * then commit (uploads, commit, the rows it replaced) before it may stop.
+ * Three runs; medians.
  *
  *   npm run bench -- maintenance
  */
@@ -19,6 +25,7 @@ const bytesPerPartition = 16 * 1024 * 1024;
 const recordBytes = 1024;
 const recordsPerFlush = 64;
 const runs = 3;
+const stopAfterMs = 1500;
 
 /** Counts GETs and bytes read on the way through. */
 class CountingObjectStore extends DelegatingObjectStore {
@@ -59,14 +66,8 @@ function modelled(stores: Stores): Stores {
   };
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const results: Record<string, number[]> = {};
-const note = (name: string, value: number) => (results[name] ??= []).push(value);
-
-for (let run = 0; run < runs; run++) {
-  const stores = await openStores({ dataDir: tempDir('spool-bench-maint-') }, { createIfMissing: true });
-  const log = new Log({ stores, producer: { lingerMs: 0 }, maintenance: { compactionTailAgeMs: 0 } });
-  const topic = `catchup-${run}`;
+/** `partitions` × `bytesPerPartition` of records in flushes of `recordsPerFlush`, each to one partition. */
+async function backlog(log: Log, topic: string): Promise<void> {
   await log.createTopic(topic, partitions);
   const value = Buffer.alloc(recordBytes, 7);
   const flushes = (partitions * bytesPerPartition) / (recordBytes * recordsPerFlush);
@@ -76,6 +77,17 @@ for (let run = 0; run < runs; run++) {
       Array.from({ length: recordsPerFlush }, () => ({ key: null, value, partition: i % partitions })),
     );
   }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const results: Record<string, number[]> = {};
+const note = (name: string, value: number) => (results[name] ??= []).push(value);
+
+for (let run = 0; run < runs; run++) {
+  const stores = await openStores({ dataDir: tempDir('spool-bench-maint-') }, { createIfMissing: true });
+  const log = new Log({ stores, producer: { lingerMs: 0 }, maintenance: { compactionTailAgeMs: 0 } });
+  const topic = `catchup-${run}`;
+  await backlog(log, topic);
   const before = await catchUp(stores, topic);
   const beforeModel = await catchUp(modelled(stores), topic);
   const started = performance.now();
@@ -91,6 +103,43 @@ for (let run = 0; run < runs; run++) {
   note('GETs/MB after', after.getsPerMb);
   note('S3 model catch-up MB/s before', beforeModel.mbPerS);
   note('S3 model catch-up MB/s after', afterModel.mbPerS);
+
+  await backlog(log, `stop-${run}`);
+  const stopping = new Log({ stores: modelled(stores), producer: { lingerMs: 0 }, maintenance: { compactionTailAgeMs: 0 } });
+  const stoppedPass = stopping.runMaintenance();
+  await new Promise((resolve) => setTimeout(resolve, stopAfterMs));
+  const closeAsked = performance.now();
+  await stopping.close();
+  const stopped = await stoppedPass;
+  if (!stopped.stopped) throw new Error(`the pass ended before it was stopped (${stopped.duration_ms} ms): raise the backlog`);
+  note(`shutdown: ms from close() ${stopAfterMs} ms into a pass to its end (S3 model)`, performance.now() - closeAsked);
+  note('shutdown: segments compacted before the stop', stopped.segments_compacted);
+
+  // Worst case: the stop arrives as a compacted segment's upload starts.
+  await backlog(log, `stop-late-${run}`);
+  const slow = modelled(stores);
+  let lateAsked: number | undefined;
+  let lateClosing: Promise<void> | undefined;
+  const late: Log = new Log({
+    stores: {
+      metadata: slow.metadata,
+      objects: new (class extends DelegatingObjectStore {
+        override async put(key: string, body: Uint8Array) {
+          if (key.startsWith('partitions/') && lateAsked === undefined) {
+            lateAsked = performance.now();
+            lateClosing = late.close();
+          }
+          return super.put(key, body);
+        }
+      })(slow.objects),
+    },
+    producer: { lingerMs: 0 },
+    maintenance: { compactionTailAgeMs: 0 },
+  });
+  const latePass = await late.runMaintenance();
+  await lateClosing;
+  if (!latePass.stopped || lateAsked === undefined) throw new Error('the late stop did not happen during an upload');
+  note('shutdown: ms from close() at a segment upload to the end (S3 model)', performance.now() - lateAsked);
   await log.close();
   await Promise.all([stores.objects.close(), stores.metadata.close()]);
 }

@@ -205,7 +205,9 @@ export const MaintenanceOut = z
     objects_after: count,
     bytes_after: count,
     rows_after: count,
+    rows_timestamps_repaired: count,
     duration_ms: count,
+    stopped: z.boolean().openapi({ description: 'the pass stopped early at a safe point (the agent shutting down); no census after it' }),
   })
   .openapi('MaintenanceResult');
 

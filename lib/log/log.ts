@@ -562,10 +562,10 @@ export class Log {
   /** One maintenance pass (compaction, retention, garbage collection); joins a pass already running. */
   runMaintenance(): Promise<MaintenanceResult> {
     return this.maintenance.run().then((result) => {
-      // A caller joining a pass already running gets the same result: counted once.
+      // A caller joining a pass already running gets the same result: counted once. A pass stopped by shutdown counted nothing after it.
       if (this.lastMaintenance?.result !== result) {
         this.maintenancePasses++;
-        this.lastMaintenance = { result, endedMs: this.now() };
+        if (!result.stopped) this.lastMaintenance = { result, endedMs: this.now() };
       }
       return result;
     });
@@ -591,8 +591,9 @@ export class Log {
     };
   }
 
-  /** Flushes and commits everything accepted, waits for a maintenance pass, releases leases. The stores stay open. */
+  /** Flushes and commits everything accepted, stops a maintenance pass at its next safe point, releases leases. The stores stay open. */
   async close(): Promise<void> {
+    this.maintenance.stop(); // a running pass ends at its next safe point, within one step
     await this.producer.close();
     await this.maintenance.settled();
     await this.leases.releaseAll();

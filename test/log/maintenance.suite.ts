@@ -421,6 +421,31 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
     });
 
+    it('stops a pass at its next safe point when the log closes (shutdown), consistent, and the next pass finishes', async () => {
+      const { make, stores, clock } = await setup();
+      const writer = make();
+      const topics = await produceMany(writer, `s-${randomUUID().slice(0, 6)}`, 12);
+      const expected = new Map<string, Seen[]>();
+      for (const topic of topics) for (let p = 0; p < 3; p++) expected.set(`${topic}#${p}`, await readAll(make(), topic, p));
+      const transact = stores.metadata.transact.bind(stores.metadata);
+      const maintainer = make();
+      let closing: Promise<void> | undefined;
+      // Shutdown arrives while the pass commits its first compacted segment.
+      stores.metadata.transact = async (ops) => {
+        closing ??= maintainer.close();
+        return transact(ops);
+      };
+      const stopped = await maintainer.runMaintenance();
+      stores.metadata.transact = transact;
+      await closing;
+      expect(stopped).toMatchObject({ stopped: true, segments_compacted: 1, rows_after: 0 });
+      const reader = make({ cacheBytes: 0 });
+      for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
+      clock.skewMs = 2 * hourMs;
+      expect(await make().runMaintenance()).toMatchObject({ stopped: false, segments_compacted: 5, rows_after: 6 });
+      for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
+    });
+
     it('lets producers and consumers run through compaction with dense offsets, nothing lost or repeated', async () => {
       const { make } = await setup();
       const writer = make();

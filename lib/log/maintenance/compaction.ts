@@ -29,7 +29,7 @@ import {
 } from '../layout.js';
 import { offsetSk, rowKey, rowsPk } from '../../keys.js';
 import { buildIndexes, type BatchPlacement } from '../segment-index.js';
-import { unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
+import { checkpoint, unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
 import { markUnreferenced } from './ledger.js';
 
 const ulid = monotonicFactory();
@@ -50,6 +50,7 @@ export async function compactPartition(
     ctx,
     live.filter((row) => row.baseOffset + row.recordCount > state.logStartOffset),
   )) {
+    checkpoint(ctx);
     await compactGroup(ctx, topic, partition, group, result);
   }
 }
@@ -95,6 +96,7 @@ async function compactGroup(
   let position = 0;
   let maxTimestampMs = -1;
   for (const row of group) {
+    checkpoint(ctx); // nothing is written until the group is read: stopping here leaves nothing behind
     const chunk = await ctx.objects.get(row.objectKey, { offset: row.position, length: row.sizeBytes });
     let base = row.baseOffset;
     for (const { header: stored, pos } of batchesIn(chunk)) {

@@ -24,6 +24,25 @@ export interface MaintenanceContext {
   readonly gcGraceMs: number;
   readonly maxCommitAgeMs: number;
   readonly indexIntervalBytes: number;
+  /** Aborted when the process shuts down: the pass ends at its next safe point (`checkpoint`). */
+  readonly stopping: AbortSignal;
+}
+
+/** Thrown at a safe point of a pass asked to stop: between steps, never between a step's upload and its commit. */
+export class MaintenanceStopped extends Error {
+  constructor() {
+    super('maintenance pass stopped: the process is shutting down');
+    this.name = 'MaintenanceStopped';
+  }
+}
+
+/**
+ * A safe point: every step is a sequence of conditional writes that may stop between any two of them
+ * and be run again (the module comments of retention, compaction and gc say why), so a pass asked to
+ * stop ends here, at once.
+ */
+export function checkpoint(ctx: Pick<MaintenanceContext, 'stopping'>): void {
+  if (ctx.stopping.aborted) throw new MaintenanceStopped();
 }
 
 /** One pass's result; snake_case because it is shown as it is (HTTP, logs). */
@@ -48,6 +67,8 @@ export interface MaintenanceResult {
   bytes_after: number;
   rows_after: number;
   duration_ms: number;
+  /** The pass stopped early at a safe point (shutdown): the counts are of what it did; the census after it was not taken. */
+  stopped: boolean;
 }
 
 export function emptyResult(): MaintenanceResult {
@@ -71,6 +92,7 @@ export function emptyResult(): MaintenanceResult {
     bytes_after: 0,
     rows_after: 0,
     duration_ms: 0,
+    stopped: false,
   };
 }
 

@@ -12,7 +12,7 @@
  */
 import { batchRowFromItem, objectsOf, topicFromItem } from '../layout.js';
 import { ledgerKey, ledgerPk, rowsPk, topicsPk } from '../../keys.js';
-import type { MaintenanceContext, MaintenanceResult } from './context.js';
+import { checkpoint, type MaintenanceContext, type MaintenanceResult } from './context.js';
 
 export const objectPrefixes = ['segments/', 'partitions/'] as const;
 
@@ -21,6 +21,7 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
   const referenced = new Set<string>();
   for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
     for (let partition = 0; partition < topic.partitions; partition++) {
+      checkpoint(ctx);
       for (const item of await ctx.metadata.query(rowsPk(topic.id, partition)))
         for (const key of objectsOf(batchRowFromItem(item))) referenced.add(key);
     }
@@ -32,6 +33,7 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
   const existing = new Set<string>();
   for (const prefix of objectPrefixes) {
     for await (const object of ctx.objects.list(prefix)) {
+      checkpoint(ctx);
       existing.add(object.key);
       if (referenced.has(object.key)) continue;
       const sinceMs = Math.max(ledger.get(object.key) ?? 0, object.lastModifiedMs);
@@ -48,6 +50,7 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
   // Ledger entries of objects that are gone (deleted now, or before) are done with.
   const gone = new Set(doomed);
   for (const key of ledger.keys()) {
+    checkpoint(ctx);
     if (!existing.has(key) || gone.has(key)) await ctx.metadata.write({ kind: 'delete', key: ledgerKey(key) });
   }
 }
@@ -60,6 +63,7 @@ export async function census(
   let bytes = 0;
   for (const prefix of objectPrefixes) {
     for await (const object of ctx.objects.list(prefix)) {
+      checkpoint(ctx);
       objects++;
       bytes += object.sizeBytes;
     }
@@ -69,6 +73,7 @@ export async function census(
   for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
     let topicTotal = 0;
     for (let partition = 0; partition < topic.partitions; partition++) {
+      checkpoint(ctx);
       const items = await ctx.metadata.query(rowsPk(topic.id, partition));
       rows += items.length;
       for (const item of items) topicTotal += batchRowFromItem(item).sizeBytes;

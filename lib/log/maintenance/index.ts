@@ -5,7 +5,8 @@
  * log consistent. The pass reports what it did and the objects and rows before and after, and logs
  * that report: the cost of the log is visible where it is run. The last pass's report is also kept in
  * one item (whichever agent or Lambda ran it), with the bytes each topic's rows point at, for the
- * console and `GET /v1/cluster`; one write per pass, and a failed write fails nothing.
+ * console and `GET /v1/cluster`; one write per pass, and a failed write fails nothing. On shutdown a
+ * pass stops at its next safe point and reports `stopped` (no census after it, no report kept).
  */
 import { SpoolError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -14,7 +15,14 @@ import { partitionStateFromItem, topicFromItem } from '../layout.js';
 import { maintenanceReportKey, partitionKey, topicsPk } from '../../keys.js';
 import type { TopicRegistry } from '../topics.js';
 import { compactPartition } from './compaction.js';
-import { emptyResult, type MaintenanceContext, type MaintenanceOptions, type MaintenanceResult } from './context.js';
+import {
+  checkpoint,
+  emptyResult,
+  MaintenanceStopped,
+  type MaintenanceContext,
+  type MaintenanceOptions,
+  type MaintenanceResult,
+} from './context.js';
 import { census, collectGarbage } from './gc.js';
 import { retainPartition } from './retention.js';
 
@@ -65,6 +73,7 @@ export async function readMaintenanceReport(metadata: MetadataStore): Promise<Ma
 export class Maintenance {
   private readonly ctx: MaintenanceContext;
   private running: Promise<MaintenanceResult> | undefined;
+  private readonly stopper = new AbortController();
 
   constructor(
     stores: { readonly metadata: MetadataStore; readonly objects: ObjectStore },
@@ -85,6 +94,7 @@ export class Maintenance {
       gcGraceMs,
       maxCommitAgeMs,
       indexIntervalBytes: options.indexIntervalBytes ?? 4096,
+      stopping: this.stopper.signal,
     };
     this.logger = options.logger;
   }
@@ -97,6 +107,15 @@ export class Maintenance {
     return this.running;
   }
 
+  /**
+   * Ends a running pass at its next safe point (context.ts `checkpoint`: between partitions, between
+   * compaction groups and a group's chunk reads, within the scans; a group being uploaded is committed
+   * first), and any later pass at its start. For shutdown: the process will not run another.
+   */
+  stop(): void {
+    this.stopper.abort();
+  }
+
   /** Resolves when no pass is running (a running one's failure is not rethrown here). */
   async settled(): Promise<void> {
     await this.running?.catch(() => undefined);
@@ -105,6 +124,27 @@ export class Maintenance {
   private async pass(): Promise<MaintenanceResult> {
     const started = this.ctx.now();
     const result = emptyResult();
+    let topicBytes: Record<string, number>;
+    try {
+      topicBytes = await this.steps(result);
+    } catch (error) {
+      if (!(error instanceof MaintenanceStopped)) throw error;
+      result.stopped = true;
+      result.duration_ms = this.ctx.now() - started;
+      this.logger?.log('info', 'maintenance pass stopped at a safe point', { ...result });
+      return result;
+    }
+    result.duration_ms = this.ctx.now() - started;
+    this.logger?.log('info', 'maintenance pass', { ...result });
+    const report = maintenanceReport(this.ctx.now(), result, topicBytes);
+    await this.ctx.metadata
+      .write({ kind: 'put', key: maintenanceReportKey, attrs: { report: JSON.stringify(report) } })
+      .catch((error: unknown) => this.logger?.log('warn', 'maintenance report not kept', { error: String(error) }));
+    return result;
+  }
+
+  /** The steps of a pass, counted into `result`; answers the bytes each topic's rows point at after them. */
+  private async steps(result: MaintenanceResult): Promise<Record<string, number>> {
     const before = await census(this.ctx);
     Object.assign(result, { objects_before: before.objects, bytes_before: before.bytes, rows_before: before.rows });
 
@@ -115,26 +155,18 @@ export class Maintenance {
         continue;
       }
       for (let partition = 0; partition < topic.partitions; partition++) {
+        checkpoint(this.ctx);
         const item = await this.ctx.metadata.get(partitionKey(topic.id, partition));
         if (item === undefined) continue;
         const state = await retainPartition(this.ctx, topic, partition, partitionStateFromItem(item), result);
         await compactPartition(this.ctx, topic, partition, state, result);
       }
     }
+    checkpoint(this.ctx);
     await collectGarbage(this.ctx, result);
 
     const after = await census(this.ctx);
-    Object.assign(result, {
-      objects_after: after.objects,
-      bytes_after: after.bytes,
-      rows_after: after.rows,
-      duration_ms: this.ctx.now() - started,
-    });
-    this.logger?.log('info', 'maintenance pass', { ...result });
-    const report = maintenanceReport(this.ctx.now(), result, after.topicBytes);
-    await this.ctx.metadata
-      .write({ kind: 'put', key: maintenanceReportKey, attrs: { report: JSON.stringify(report) } })
-      .catch((error: unknown) => this.logger?.log('warn', 'maintenance report not kept', { error: String(error) }));
-    return result;
+    Object.assign(result, { objects_after: after.objects, bytes_after: after.bytes, rows_after: after.rows });
+    return after.topicBytes;
   }
 }

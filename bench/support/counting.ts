@@ -28,7 +28,7 @@ import type {
   QueryOptions,
   WriteOp,
 } from '../../lib/storage/ports.js';
-import { prices } from '../../lib/cost.js';
+import { dollarsOf } from '../../lib/cost.js';
 import { DelegatingMetadataStore, DelegatingObjectStore } from '../../test/support/delegating.js';
 
 export { prices } from '../../lib/cost.js';
@@ -202,14 +202,17 @@ export function difference(after: Counts, before: Counts): Counts {
   return { objects: minus(after.objects, before.objects), metadata: minus(after.metadata, before.metadata) };
 }
 
-/** Dollars at list prices for the counted requests and units. */
+/** Dollars at list prices for the counted requests and units, priced as the console's estimate prices them (lib/cost.ts). */
 export function dollars(counts: Counts): { s3: number; dynamo: number; total: number } {
-  const s3 =
-    counts.objects.puts * prices.s3PutUsd +
-    (counts.objects.gets + counts.objects.heads) * prices.s3GetUsd +
-    counts.objects.lists * prices.s3PutUsd;
-  const dynamo = counts.metadata.writeUnits * prices.dynamoWriteUnitUsd + counts.metadata.readUnits * prices.dynamoReadUnitUsd;
-  return { s3, dynamo, total: s3 + dynamo };
+  const { s3Usd, dynamoUsd } = dollarsOf({
+    s3Puts: counts.objects.puts,
+    s3Gets: counts.objects.gets + counts.objects.heads,
+    s3Lists: counts.objects.lists,
+    s3Deletes: counts.objects.deletes,
+    dynamoReadUnits: counts.metadata.readUnits,
+    dynamoWriteUnits: counts.metadata.writeUnits,
+  });
+  return { s3: s3Usd, dynamo: dynamoUsd, total: s3Usd + dynamoUsd };
 }
 
 /** An item's size as DynamoDB bills it: attribute names and values, keys included. */

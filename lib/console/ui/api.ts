@@ -36,11 +36,14 @@ export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: 
   if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
   if (response.status === 204) return undefined as T;
+  if (!response.ok) throw await failureOf(response);
+  return (await response.json().catch(() => undefined)) as T;
+}
+
+/** A failed answer as an ApiError: the API's stable code and message, or the HTTP status when the body holds none. */
+async function failureOf(response: Response): Promise<ApiError> {
   const answer = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
-  if (!response.ok) {
-    throw new ApiError(response.status, answer?.error?.code ?? `HTTP_${response.status}`, answer?.error?.message ?? response.statusText);
-  }
-  return answer as T;
+  return new ApiError(response.status, answer?.error?.code ?? `HTTP_${response.status}`, answer?.error?.message ?? response.statusText);
 }
 
 export const path = (strings: TemplateStringsArray, ...names: readonly (string | number)[]) =>
@@ -114,10 +117,7 @@ export async function* tailRecords(recordsPath: string, offset: number, signal: 
     yield* pollRecords(recordsPath, offset, signal);
     return;
   }
-  if (!response.ok || response.body === null) {
-    const answer = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
-    throw new ApiError(response.status, answer?.error?.code ?? `HTTP_${response.status}`, answer?.error?.message ?? response.statusText);
-  }
+  if (!response.ok || response.body === null) throw await failureOf(response);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   try {

@@ -37,36 +37,26 @@ export function Groups() {
 }
 
 export function Group({ name, me }: { name: string; me: Me }) {
-  const [group, setGroup] = useState<{ value?: GroupDescription; error?: unknown }>({});
   const samples = useRef<{ atS: number[]; lag: number[] }>({ atS: [], lag: [] });
   useEffect(() => {
-    let live = true;
     samples.current = { atS: [], lag: [] };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    // The next sample is asked for once this one is in: a slow answer delays the chart, never piles requests up.
-    const sample = async () => {
-      try {
-        const value = await api<GroupDescription>('GET', path`/v1/groups/${name}`);
-        if (!live) return;
-        const { atS, lag } = samples.current;
-        atS.push(Date.now() / 1000);
-        lag.push(value.partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0));
-        if (atS.length > maxLagSamples) {
-          atS.shift();
-          lag.shift();
-        }
-        setGroup({ value });
-      } catch (error) {
-        if (live) setGroup({ error });
-      }
-      if (live) timer = setTimeout(sample, lagSampleMs);
-    };
-    void sample();
-    return () => {
-      live = false;
-      clearTimeout(timer);
-    };
   }, [name]);
+  // Each load is a sample of the chart, into the samples of the group it was asked for.
+  const group = useLoaded(
+    async () => {
+      const { atS, lag } = samples.current;
+      const value = await api<GroupDescription>('GET', path`/v1/groups/${name}`);
+      atS.push(Date.now() / 1000);
+      lag.push(value.partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0));
+      if (atS.length > maxLagSamples) {
+        atS.shift();
+        lag.shift();
+      }
+      return value;
+    },
+    [name],
+    lagSampleMs,
+  );
   if (group.error) return html`<${Failure} error=${group.error} />`;
   if (!group.value) return html`<p aria-busy="true">Loading…</p>`;
   const g = group.value;

@@ -37,6 +37,8 @@ export interface SpoolConfig {
   readonly compactionTargetBytes: number;
   readonly compactionTailAgeMs: number;
   readonly gcGraceMs: number;
+  /** Kafka's producer.id.expiration.ms. */
+  readonly producerIdExpirationMs: number;
   readonly metrics: 'off' | 'emf';
   /** How long the agent's GET /metrics reuses consumer lag read from the stores. */
   readonly metricsLagCacheMs: number;
@@ -85,6 +87,10 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
   ['SPOOL_COMPACTION_TAIL_AGE_MS', 'longest a record stays uncompacted (default 600000)'],
   ['SPOOL_GC_GRACE_MS', 'grace period before unreferenced objects are deleted (default 3600000)'],
+  [
+    'SPOOL_PRODUCER_ID_EXPIRATION_MS',
+    "an idempotent producer's state not written for this long is forgotten, as Kafka's producer.id.expiration.ms (default 86400000)",
+  ],
   ['SPOOL_AUTH', 'off, or keys: every API request needs an API key with the right permission (default off)'],
   ['SPOOL_AUTH_TOKEN', 'a bootstrap admin token (turns keys on); make API keys with it'],
   ['SPOOL_METRICS', 'off, or emf: CloudWatch Embedded Metric Format lines on stdout (default off)'],
@@ -124,6 +130,7 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     compactionTargetBytes: intVar(env, 'SPOOL_COMPACTION_TARGET_BYTES', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
     compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),
     gcGraceMs: intVar(env, 'SPOOL_GC_GRACE_MS', 3_600_000, 1000, 30 * 86_400_000),
+    producerIdExpirationMs: intVar(env, 'SPOOL_PRODUCER_ID_EXPIRATION_MS', 86_400_000, 1, 2 ** 31 - 1),
     metrics: enumVar(env, 'SPOOL_METRICS', ['off', 'emf'] as const, 'off'),
     metricsLagCacheMs: intVar(env, 'SPOOL_METRICS_LAG_CACHE_MS', 15_000, 0, 3_600_000),
     auth: enumVar(env, 'SPOOL_AUTH', ['off', 'keys'] as const, 'off') === 'keys' || Boolean(env.SPOOL_AUTH_TOKEN),

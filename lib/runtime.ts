@@ -59,6 +59,7 @@ export async function openRuntime(
     leaseMs: config.leaseMs,
     leaseIdleMs: config.leaseIdleMs,
     pollIntervalMs: config.pollIntervalMs,
+    producerIdExpirationMs: config.producerIdExpirationMs,
     maintenance: {
       compactionTargetBytes: config.compactionTargetBytes,
       compactionTailAgeMs: config.compactionTailAgeMs,

@@ -206,6 +206,7 @@ export const MaintenanceOut = z
     bytes_after: count,
     rows_after: count,
     rows_timestamps_repaired: count,
+    producer_states_expired: count,
     duration_ms: count,
     stopped: z.boolean().openapi({ description: 'the pass stopped early at a safe point (the agent shutting down); no census after it' }),
   })

@@ -326,10 +326,12 @@ export class Committer {
           'STORAGE_UNAVAILABLE',
           `producer ${producer.producerId} state on ${chunk.topic}/${chunk.partition} is not loaded`,
         );
+      // An expired state is no state (idempotence.ts), but the condition is on the item as it is.
       const state = advance(
-        before,
+        this.options.producerStates!.live(before),
         producer.producerEpoch,
         producer.batches.map((b) => ({ firstSequence: b.firstSequence, lastSequence: b.lastSequence, baseOffset: base + b.startDelta })),
+        this.now(),
       );
       producerStates.push({ producerId: producer.producerId, state });
       writes.push({

@@ -20,12 +20,26 @@
  *     writer may have appended for the producer meanwhile (leadership moved away and came back).
  *     An append decided on a stale cache needs no such read: its commit condition catches it (1).
  *
+ * Expiry (Kafka's producer.id.expiration.ms, default one day): the commit stamps the item with its
+ * time (`lastWriteMs`, the committing writer's clock, not the producer's record timestamps). A state
+ * not written for the expiration time is no state: its batches are forgotten, and the producer is
+ * as unknown as one that never wrote. An unknown producer may continue its sequences on a partition
+ * that has held records (its state expired there: Kafka since 2.5, KIP-360), but its first batch on
+ * a partition that never held a record must start at 0 (Kafka 4.5, KAFKA-15591: otherwise a batch
+ * overtaking a retried one of a new producer would be taken, and the retried one refused for good).
+ * An expired item is overwritten by the producer's next commit (its condition is the item as read,
+ * expired or not), and maintenance deletes it (maintenance/producers.ts): expiry is decided on read,
+ * so the deletion changes nothing a producer sees.
+ *
  * Cost: one more item in the flush's transaction per idempotent producer per partition touched
- * (2 write units; transactional writes cost double).
+ * (2 write units; transactional writes cost double). Items live at most the expiration time plus a
+ * maintenance check interval after their last write. This writer's cache forgets a producer unused
+ * for `cacheIdleMs` (it is read again if it comes back): memory follows the producers in use.
  */
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, type Attributes, type Item, type MetadataStore } from '../storage/ports.js';
-import { partitionPk, producerIdOfSk, producerIdsKey, producerStateKey, producerStateSks } from '../keys.js';
+import { partitionKey, partitionPk, producerIdOfSk, producerIdsKey, producerStateKey, producerStateSks } from '../keys.js';
+import { partitionStateFromItem } from './layout.js';
 
 /** How many committed batches per producer are remembered for duplicate detection (Kafka's 5 in flight). */
 export const rememberedBatches = 5;
@@ -47,7 +61,12 @@ export interface ProducerState {
   readonly producerEpoch: number;
   readonly nextSequence: number;
   readonly batches: readonly CommittedBatch[];
+  /** When the commit that wrote this state was made (the writer's clock); undefined on an item written before expiry existed. */
+  readonly lastWriteMs?: number;
 }
+
+/** Kafka's producer.id.expiration.ms default: a producer's state is kept a day after its last write. */
+export const defaultProducerIdExpirationMs = 86_400_000;
 
 export type SequenceVerdict =
   | { readonly kind: 'append' }
@@ -62,9 +81,11 @@ interface Pending {
 }
 
 interface Entry {
-  /** As in the store after this writer's last commit; null: no item. */
+  /** As in the store after this writer's last commit (expired or not); null: no item. */
   committed: ProducerState | null;
   pending: Pending[];
+  /** When this writer last checked a batch of the producer (the cache drops it after `cacheIdleMs`). */
+  usedMs: number;
 }
 
 export function producerStateFromItem(item: Item | undefined): ProducerState | null {
@@ -74,11 +95,22 @@ export function producerStateFromItem(item: Item | undefined): ProducerState | n
     producerEpoch: a.producerEpoch as number,
     nextSequence: a.nextSequence as number,
     batches: (a.batches as unknown as CommittedBatch[]) ?? [],
+    ...(typeof a.lastWriteMs === 'number' ? { lastWriteMs: a.lastWriteMs } : {}),
   };
 }
 
 export function producerStateAttrs(state: ProducerState): Attributes {
-  return { producerEpoch: state.producerEpoch, nextSequence: state.nextSequence, batches: state.batches.map((batch) => ({ ...batch })) };
+  const attrs: Attributes = {
+    producerEpoch: state.producerEpoch,
+    nextSequence: state.nextSequence,
+    batches: state.batches.map((batch) => ({ ...batch })),
+  };
+  return state.lastWriteMs === undefined ? attrs : { ...attrs, lastWriteMs: state.lastWriteMs };
+}
+
+/** Whether a stored state has expired at `nowMs`: not written for `expirationMs`. An item with no time (older than expiry) has not. */
+export function isExpired(state: ProducerState, nowMs: number, expirationMs: number): boolean {
+  return state.lastWriteMs !== undefined && nowMs - state.lastWriteMs >= expirationMs;
 }
 
 /** The sequence `increment` after `sequence`: Kafka's sequences wrap from 2^31 - 1 to 0 (DefaultRecordBatch.incrementSequence). */
@@ -91,13 +123,16 @@ function nextAfter(sequence: number): number {
 }
 
 /**
- * The rule, pure: what to do with `batch` given the producer's state (committed, then pending).
+ * The rule, pure: what to do with `batch` given the producer's state (committed, then pending; null:
+ * unknown here, never written or expired). `partitionWritten`: the partition has held records, so an
+ * unknown producer may continue its sequences (see the module comment).
  */
 export function checkSequence(
   state: { producerEpoch: number; nextSequence: number } | null,
   known: readonly { firstSequence: number; lastSequence: number; producerEpoch: number; baseOffset: number | Promise<number> }[],
   batch: ProducerBatch,
   where: string,
+  partitionWritten = false,
 ): SequenceVerdict {
   const duplicate = known.find(
     (k) => k.producerEpoch === batch.producerEpoch && k.firstSequence === batch.firstSequence && k.lastSequence === batch.lastSequence,
@@ -109,6 +144,7 @@ export function checkSequence(
       `producer ${batch.producerId} epoch ${batch.producerEpoch} on ${where} is older than its current epoch ${state.producerEpoch}`,
     );
   }
+  if (state === null && partitionWritten) return { kind: 'append' };
   const expected = state === null || batch.producerEpoch > state.producerEpoch ? 0 : state.nextSequence;
   if (batch.firstSequence !== expected) {
     return refuse(
@@ -123,14 +159,28 @@ function refuse(code: 'INVALID_PRODUCER_EPOCH' | 'OUT_OF_ORDER_SEQUENCE', messag
   return { kind: 'refuse', error: new SpoolError(code, message) };
 }
 
-/** The state after appending `batches` (in order) at their offsets. */
-export function advance(state: ProducerState | null, producerEpoch: number, batches: readonly CommittedBatch[]): ProducerState {
+/** The state after appending `batches` (in order) at their offsets, in a commit made at `nowMs`; `state`: the live one (not expired), or null. */
+export function advance(
+  state: ProducerState | null,
+  producerEpoch: number,
+  batches: readonly CommittedBatch[],
+  nowMs: number,
+): ProducerState {
   const kept = state !== null && state.producerEpoch === producerEpoch ? state.batches : [];
   return {
     producerEpoch,
     nextSequence: nextAfter(batches[batches.length - 1]!.lastSequence),
     batches: [...kept, ...batches].slice(-rememberedBatches),
+    lastWriteMs: nowMs,
   };
+}
+
+export interface ProducerStatesOptions {
+  /** Kafka's producer.id.expiration.ms. @default 86 400 000 (a day) */
+  readonly expirationMs?: number;
+  /** A producer not used by this writer for this long is dropped from its cache (read again when it comes back). @default 600 000 */
+  readonly cacheIdleMs?: number;
+  readonly now?: () => number;
 }
 
 /**
@@ -139,9 +189,21 @@ export function advance(state: ProducerState | null, producerEpoch: number, batc
  */
 export class ProducerStates {
   private readonly entries = new Map<string, Entry>();
-  readonly stats = { loads: 0 };
+  private readonly now: () => number;
+  readonly expirationMs: number;
+  private readonly cacheIdleMs: number;
+  private lastPruneMs: number;
+  readonly stats = { loads: 0, partitionReads: 0 };
 
-  constructor(private readonly metadata: MetadataStore) {}
+  constructor(
+    private readonly metadata: MetadataStore,
+    options: ProducerStatesOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.expirationMs = options.expirationMs ?? defaultProducerIdExpirationMs;
+    this.cacheIdleMs = options.cacheIdleMs ?? 600_000;
+    this.lastPruneMs = this.now();
+  }
 
   /**
    * Checks a batch. On `append` the batch is recorded as pending at once (so the next batch of the
@@ -153,15 +215,18 @@ export class ProducerStates {
     batch: ProducerBatch,
     where: string,
   ): Promise<{ verdict: SequenceVerdict; settle?: (baseOffset: Promise<number>) => void }> {
+    this.prune();
     const id = stateId(topicId, partition, batch.producerId);
     let entry = await this.entry(topicId, partition, batch.producerId);
-    let verdict = check(entry, batch, where);
+    let verdict = this.check(entry, batch, where, false);
     if (verdict.kind === 'refuse' && entry.pending.length === 0 && this.entries.get(id) === entry) {
       // A refusal must rest on the store's state, not on what this writer last saw: another writer may
-      // have appended for the producer since (leadership moved away and came back). Read it again.
+      // have appended for the producer since (leadership moved away and came back). Read it again; and
+      // an unknown producer continuing its sequences is taken where the partition has held records.
       this.entries.delete(id);
       entry = await this.entry(topicId, partition, batch.producerId);
-      verdict = check(entry, batch, where);
+      const unknown = entry.pending.length === 0 && this.live(entry.committed) === null;
+      verdict = this.check(entry, batch, where, unknown && batch.firstSequence !== 0 && (await this.partitionWritten(topicId, partition)));
     }
     if (verdict.kind !== 'append') return { verdict };
     let settled!: (baseOffset: Promise<number>) => void;
@@ -186,9 +251,14 @@ export class ProducerStates {
     return { verdict, settle: settled };
   }
 
-  /** The committed state as this writer knows it; undefined: unknown (load it first). */
+  /** The committed state as this writer knows it, expired or not; undefined: unknown (load it first). */
   committed(topicId: string, partition: number, producerId: number): ProducerState | null | undefined {
     return this.entries.get(stateId(topicId, partition, producerId))?.committed;
+  }
+
+  /** `state` if it has not expired, else null (no state). */
+  live(state: ProducerState | null): ProducerState | null {
+    return state !== null && isExpired(state, this.now(), this.expirationMs) ? null : state;
   }
 
   async load(topicId: string, partition: number, producerId: number): Promise<ProducerState | null> {
@@ -201,40 +271,64 @@ export class ProducerStates {
     if (entry) entry.committed = state;
   }
 
-  /** Every producer with committed state on the partition, as the store holds it (DescribeProducers). */
+  /** Every producer with live (unexpired) state on the partition, as the store holds it (DescribeProducers). */
   async list(topicId: string, partition: number): Promise<{ readonly producerId: number; readonly state: ProducerState }[]> {
     const items = await this.metadata.query(partitionPk(topicId, partition), producerStateSks);
-    return items.map((item) => ({ producerId: producerIdOfSk(item.sk), state: producerStateFromItem(item)! }));
+    return items
+      .map((item) => ({ producerId: producerIdOfSk(item.sk), state: producerStateFromItem(item)! }))
+      .filter(({ state }) => this.live(state) !== null);
   }
 
   forget(topicId: string, partition: number, producerId: number): void {
     this.entries.delete(stateId(topicId, partition, producerId));
   }
 
+  /** Producers this writer holds in memory (for tests and stats). */
+  get cached(): number {
+    return this.entries.size;
+  }
+
   private async entry(topicId: string, partition: number, producerId: number): Promise<Entry> {
     const id = stateId(topicId, partition, producerId);
     const cached = this.entries.get(id);
-    if (cached) return cached;
+    if (cached) {
+      cached.usedMs = this.now();
+      return cached;
+    }
     this.stats.loads++;
     const committed = producerStateFromItem(await this.metadata.get(producerStateKey(topicId, partition, producerId)));
     // Another call may have loaded it meanwhile; keep the first so pending batches are not lost.
     const existing = this.entries.get(id);
     if (existing) return existing;
-    const entry: Entry = { committed, pending: [] };
+    const entry: Entry = { committed, pending: [], usedMs: this.now() };
     this.entries.set(id, entry);
     return entry;
   }
-}
 
-/** The verdict on `batch` against what this writer knows: committed state, then its pending batches. */
-function check(entry: Entry, batch: ProducerBatch, where: string): SequenceVerdict {
-  const known = [
-    ...(entry.committed?.batches ?? []).map((b) => ({ ...b, producerEpoch: entry.committed!.producerEpoch })),
-    ...entry.pending,
-  ];
-  const last = entry.pending[entry.pending.length - 1];
-  const state = last ? { producerEpoch: last.producerEpoch, nextSequence: nextAfter(last.lastSequence) } : entry.committed;
-  return checkSequence(state, known, batch, where);
+  /** Whether the partition has ever held a record (its end offset moved), read from the store. */
+  private async partitionWritten(topicId: string, partition: number): Promise<boolean> {
+    this.stats.partitionReads++;
+    const item = await this.metadata.get(partitionKey(topicId, partition));
+    return item !== undefined && partitionStateFromItem(item).nextOffset > 0;
+  }
+
+  /** Drops producers unused for `cacheIdleMs` with nothing pending, at most once per a tenth of that. */
+  private prune(): void {
+    const nowMs = this.now();
+    if (nowMs - this.lastPruneMs < this.cacheIdleMs / 10) return;
+    this.lastPruneMs = nowMs;
+    for (const [id, entry] of this.entries)
+      if (entry.pending.length === 0 && nowMs - entry.usedMs >= this.cacheIdleMs) this.entries.delete(id);
+  }
+
+  /** The verdict on `batch` against what this writer knows: live committed state, then its pending batches. */
+  private check(entry: Entry, batch: ProducerBatch, where: string, partitionWritten: boolean): SequenceVerdict {
+    const committed = this.live(entry.committed);
+    const known = [...(committed?.batches ?? []).map((b) => ({ ...b, producerEpoch: committed!.producerEpoch })), ...entry.pending];
+    const last = entry.pending[entry.pending.length - 1];
+    const state = last ? { producerEpoch: last.producerEpoch, nextSequence: nextAfter(last.lastSequence) } : committed;
+    return checkSequence(state, known, batch, where, partitionWritten);
+  }
 }
 
 function stateId(topicId: string, partition: number, producerId: number): string {

@@ -32,4 +32,5 @@ export {
   type TopicConfigValue,
 } from './topic-config.js';
 export type { FetchResult, FetchOptions, TimestampedOffset } from './reader.js';
+export { defaultProducerIdExpirationMs } from './idempotence.js';
 export type { MaintenanceOptions, MaintenanceReport, MaintenanceResult } from './maintenance/index.js';

@@ -13,7 +13,7 @@ import {
   type BatchHeader,
   type RecordHeader,
 } from '../format/index.js';
-import { incrementSequence, ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
+import { defaultProducerIdExpirationMs, incrementSequence, ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
 import type { Stores } from '../storage/open.js';
 import { ConditionFailedError } from '../storage/ports.js';
 import { offsetSk, partitionKey, rowsPk } from '../keys.js';
@@ -59,6 +59,8 @@ export interface LogOptions {
   readonly topicCacheMs?: number;
   /** Compaction, retention and garbage collection settings (see maintenance/context.ts). */
   readonly maintenance?: MaintenanceOptions;
+  /** Kafka's producer.id.expiration.ms: an idempotent producer's state not written for this long is forgotten (idempotence.ts). @default 86 400 000 */
+  readonly producerIdExpirationMs?: number;
   readonly logger?: Logger;
   /** Where the engine's metrics (commits, commit conflicts) go. @default none */
   readonly metrics?: Metrics;
@@ -118,6 +120,8 @@ export interface LogSettings {
   readonly defaultPartitions: number;
   /** The config of a topic created without one (Kafka's broker defaults, as DescribeConfigs shows them). */
   readonly topicDefaults: TopicConfig;
+  /** Kafka's producer.id.expiration.ms (a broker config). */
+  readonly producerIdExpirationMs: number;
 }
 
 /** Counters and gauges of this process's engine, read when metrics are scraped (lib/metrics-prometheus.ts). */
@@ -163,7 +167,8 @@ export class Log {
     this.cache = new ChunkCache(options.cacheBytes ?? 64 * 1024 * 1024);
     this.topics = new TopicRegistry(metadata, { defaultConfig: options.topicDefaults, now: this.now });
     this.reader = new Reader(metadata, objects, this.cache, { pollIntervalMs: options.pollIntervalMs });
-    this.producerStates = new ProducerStates(metadata);
+    const producerIdExpirationMs = options.producerIdExpirationMs ?? defaultProducerIdExpirationMs;
+    this.producerStates = new ProducerStates(metadata, { now: this.now, expirationMs: producerIdExpirationMs });
     this.producerIds = new ProducerIds(metadata);
     this.committer = new Committer(metadata, {
       now: this.now,
@@ -181,6 +186,7 @@ export class Log {
     this.maintenance = new Maintenance(options.stores, this.topics, {
       ...options.maintenance,
       maxCommitAgeMs,
+      producerIdExpirationMs,
       now: this.now,
       logger: options.logger,
     });
@@ -195,6 +201,7 @@ export class Log {
       autoCreateTopics: this.autoCreate,
       defaultPartitions: this.defaultPartitions,
       topicDefaults: { ...defaultTopicConfig, ...options.topicDefaults },
+      producerIdExpirationMs,
     };
   }
 
@@ -531,19 +538,22 @@ export class Log {
   }
 
   /**
-   * The idempotent producers with committed state on a partition (Kafka's DescribeProducers): each
-   * one's epoch and the last sequence it committed, by producer id.
+   * The idempotent producers with live (unexpired) state on a partition (Kafka's DescribeProducers):
+   * each one's epoch, the last sequence it committed and when (-1: before expiry existed), by producer id.
    */
   async producers(
     topicName: string,
     partition: number,
-  ): Promise<{ readonly producerId: number; readonly producerEpoch: number; readonly lastSequence: number }[]> {
+  ): Promise<
+    { readonly producerId: number; readonly producerEpoch: number; readonly lastSequence: number; readonly lastWriteMs: number }[]
+  > {
     return this.reading(topicName, partition, async (topic) =>
       (await this.producerStates.list(topic.id, partition))
         .map(({ producerId, state }) => ({
           producerId,
           producerEpoch: state.producerEpoch,
           lastSequence: state.batches.at(-1)?.lastSequence ?? -1,
+          lastWriteMs: state.lastWriteMs ?? -1,
         }))
         .sort((a, b) => a.producerId - b.producerId),
     );

@@ -28,6 +28,14 @@ export type { ToolResult };
 export const kafka4Version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(kafkaCliPom, 'utf8'))![1]!;
 export const kafka3Version = '3.9.1';
 
+/**
+ * Every server runs with a 2 s producer.id.expiration.ms (Kafka's is checked every 0.5 s here), so
+ * the producer-expiry client programs can idle past it; the rest of the run never idles a producer
+ * that long between batches it expects to be deduplicated.
+ */
+export const producerIdExpirationMs = 2000;
+const kafkaSettings = [`producer.id.expiration.ms=${producerIdExpirationMs}`, 'producer.id.expiration.check.interval.ms=500'];
+
 export type TargetName = 'spool' | `kafka-${string}`;
 
 /** A server under test and a tool runner pointed at it. */
@@ -122,7 +130,10 @@ function background(name: TargetName, mainClass: string, args: readonly string[]
 /** Starts a server (`spool`, or `kafka-<version>`) and a ToolRunner for it. */
 export async function startSession(name: TargetName): Promise<Session> {
   const scratch = await mkdtemp(join(tmpdir(), `spool-differential-${name}-`));
-  const server = name === 'spool' ? await startTarget({ INTEROP_TARGET: 'spool' }) : await startKafka(name.slice('kafka-'.length));
+  const server =
+    name === 'spool'
+      ? await startTarget({ INTEROP_TARGET: 'spool', SPOOL_PRODUCER_ID_EXPIRATION_MS: String(producerIdExpirationMs) })
+      : await startKafka(name.slice('kafka-'.length));
   let runner = new ToolRunner(javaOptions(name));
   return {
     name,
@@ -148,7 +159,8 @@ async function startKafka(version: string): Promise<{ bootstrap: string; close()
   const dir = await mkdtemp(join(tmpdir(), `spool-differential-kafka-${version}-`));
   const port = await freePortPair();
   const where = ['--dir', dir, '--port', String(port)];
-  const out = await run('bash', [brokerScript, 'start', ...where, '--version', version], { timeoutMs: 180_000 });
+  const settings = kafkaSettings.flatMap((setting) => ['--set', setting]);
+  const out = await run('bash', [brokerScript, 'start', ...where, '--version', version, ...settings], { timeoutMs: 180_000 });
   return {
     bootstrap: out.trim().split('\n').pop()!,
     close: async () => {

@@ -14,12 +14,21 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kafka3Version, kafka4Version, type Session, startSession, type TargetName, type ToolResult } from './differential-targets.js';
+import {
+  kafka3Version,
+  kafka4Version,
+  producerIdExpirationMs,
+  type Session,
+  startSession,
+  type TargetName,
+  type ToolResult,
+} from './differential-targets.js';
 import { kip848Steps, normalise, steps } from './differential-scenario.js';
 import { canonical, clientRows, expectedClientResults, expectedToolResult, rowName, toolStepRows } from './difference-rows.js';
 import { intendedDifferences } from './intended-differences.js';
+import { javaProgram } from './clients.js';
 import { buildDir, interopDir } from './support.js';
 import { kafkaCliClasspath } from './tool-runner.js';
 
@@ -187,17 +196,15 @@ const adminClients: Readonly<Record<string, ClientProgram>> = {
  * default); each server's run has its own topic and group.
  */
 const kip848Build = join(buildDir, 'kip848');
+/** A Java program's command (clients.ts); until setup.sh has built it, one that fails saying so. */
+const javaMain = (build: string, mainClass: string): string[] =>
+  existsSync(join(build, 'classpath.txt'))
+    ? javaProgram(build, mainClass)
+    : ['java', `${mainClass} is not built in ${build}: run setup.sh`];
 const javaClients: Readonly<Record<string, ClientProgram>> = {
   'java-group-migration': {
     command: (bootstrap) => [
-      'java',
-      '-XX:TieredStopAtLevel=1',
-      '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
-      '-cp',
-      existsSync(join(kip848Build, 'classpath.txt'))
-        ? `${join(kip848Build, 'classes')}:${readFileSync(join(kip848Build, 'classpath.txt'), 'utf8').trim()}`
-        : '',
-      'spool.interop.MigrationInterop',
+      ...javaMain(kip848Build, 'spool.interop.MigrationInterop'),
       bootstrap,
       'java-migration',
       'java-migration-group',
@@ -209,8 +216,31 @@ const javaClients: Readonly<Record<string, ClientProgram>> = {
   },
 };
 
+/**
+ * Producer id expiration (producer.id.expiration.ms, 2 s on every server here: differential-targets.ts):
+ * an idempotent producer writes, idles past it, and goes on with its sequences; its state is listed
+ * before, not while idle, and again after (java/ ProducerExpiryInterop, kafka-clients 3.9 and 4.4), and
+ * librdkafka's does the same (python/ confluent-producer-expiry). Each program idles 4 s.
+ */
+const expiryIdleMs = producerIdExpirationMs * 2;
+const javaExpiry = (build: string): ClientProgram => ({
+  command: (bootstrap) => [
+    ...javaMain(build, 'spool.interop.ProducerExpiryInterop'),
+    bootstrap,
+    `expiry-${basename(build)}`,
+    String(expiryIdleMs),
+  ],
+  against: kafkas,
+  lastStep: 'consume',
+});
+const expiryClients: Readonly<Record<string, ClientProgram>> = {
+  'java-producer-expiry': javaExpiry(join(buildDir, 'java')),
+  'java4-producer-expiry': javaExpiry(join(buildDir, 'java4')),
+  'confluent-producer-expiry': { ...pythonClient('confluent-producer-expiry', kafkas), lastStep: 'consume' },
+};
+
 /** Every client program, by the name intended-differences.ts's rows give in `client`. */
-const clientPrograms: Readonly<Record<string, ClientProgram>> = { ...pythonClients, ...adminClients, ...javaClients };
+const clientPrograms: Readonly<Record<string, ClientProgram>> = { ...pythonClients, ...adminClients, ...javaClients, ...expiryClients };
 
 /** Runs a client program: each step's result, and `exit` when the program failed. */
 function runJsonLines([file, ...args]: readonly string[]): Promise<Map<string, string>> {
@@ -266,6 +296,12 @@ describe('interop > differential: admin steps with franz-go, sarama and kafkajs 
 
 describe('interop > differential: online group migration (classic ⇄ consumer protocol) with kafka-clients 4.4 on Spool vs Apache Kafka 4.x', () => {
   for (const [client, program] of Object.entries(javaClients)) {
+    it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
+  }
+});
+
+describe('interop > differential: producer id expiration with kafka-clients 3.9 and 4.4 and confluent-kafka on Spool vs Apache Kafka', () => {
+  for (const [client, program] of Object.entries(expiryClients)) {
     it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
   }
 });

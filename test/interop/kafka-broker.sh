@@ -3,7 +3,7 @@
 # controller) on loopback, for the interop suite (INTEROP_TARGET=kafka, differential.test.ts) and for
 # benchmarks that compare Spool with Kafka.
 #
-#   test/interop/kafka-broker.sh start [--dir DIR] [--port PORT] [--request-log] [--version V]   # prints the bootstrap address
+#   test/interop/kafka-broker.sh start [--dir DIR] [--port PORT] [--request-log] [--version V] [--set KEY=VALUE]...   # prints the bootstrap address
 #   test/interop/kafka-broker.sh stop  [--dir DIR]
 #   test/interop/kafka-broker.sh status [--dir DIR]
 #   test/interop/kafka-broker.sh classpath [--version V]   # resolves (and caches) the broker's classpath, prints it
@@ -12,7 +12,8 @@
 # (server.log) and the pid; `start` wipes it first, so every start is a fresh, empty cluster.
 # PORT (default 19092, or $KAFKA_PORT) is the client listener; the controller listens on PORT+1
 # (or --controller-port). --request-log writes every request the broker completes, with its API key,
-# version and client id, to DIR/requests.log (api-versions.ts summarises it per client).
+# version and client id, to DIR/requests.log (api-versions.ts summarises it per client). --set adds a
+# line to server.properties (a broker config, e.g. producer.id.expiration.ms=2000); it may be repeated.
 # The broker's jars come from Maven Central through test/interop/broker/pom.xml; the resolved
 # classpath is cached in test/interop/.build/ (kafka-broker.classpath for 3.9.1, the pom's version;
 # kafka-broker-V.classpath for any other, e.g. --version 4.1.1; or $KAFKA_VERSION). Needs mvn and
@@ -26,6 +27,7 @@ dir="${KAFKA_BROKER_DIR:-/tmp/spool-kafka}"
 port="${KAFKA_PORT:-19092}"
 controller_port=""
 request_log=false
+settings=()
 # The broker pom's own version; any other is resolved with -Dkafka.version into its own cache file.
 default_version=3.9.1
 version="${KAFKA_VERSION:-$default_version}"
@@ -36,6 +38,9 @@ while [ $# -gt 0 ]; do
     --controller-port) controller_port="$2"; shift 2 ;;
     --request-log) request_log=true; shift ;;
     --version) version="$2"; shift 2 ;;
+    --set)
+      [[ "$2" == *=* ]] || { echo "kafka-broker.sh: --set takes KEY=VALUE, got $2" >&2; exit 2; }
+      settings+=("$2"); shift 2 ;;
     *) echo "kafka-broker.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -100,6 +105,7 @@ transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=4
 group.initial.rebalance.delay.ms=0
 EOF
+  for setting in ${settings[@]+"${settings[@]}"}; do echo "$setting" >> "$dir/server.properties"; done
   cat > "$dir/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender

@@ -39,7 +39,7 @@ export async function startTarget(env: NodeJS.ProcessEnv = process.env): Promise
   if (env.INTEROP_BOOTSTRAP) return { kind: 'external', bootstrap: env.INTEROP_BOOTSTRAP, close: async () => {} };
   const target = env.INTEROP_TARGET ?? 'spool';
   if (target === 'kafka') return startKafka();
-  if (target === 'spool') return startSpool();
+  if (target === 'spool') return startSpool(env);
   throw new Error(`INTEROP_TARGET must be spool or kafka, got ${JSON.stringify(target)}`);
 }
 
@@ -79,7 +79,8 @@ interface SpoolAgent {
   close(): Promise<void>;
 }
 
-async function startSpool(): Promise<Target> {
+/** `env`'s SPOOL_ variables are the agent's settings, but for the suite's own (data directory, ports, no maintenance). */
+async function startSpool(env: NodeJS.ProcessEnv): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'spool-interop-'));
   const { startAgent } = (await import('../../lib/agent.js')) as unknown as {
     startAgent(config: unknown, options?: { logger?: unknown }): Promise<SpoolAgent>;
@@ -87,6 +88,7 @@ async function startSpool(): Promise<Target> {
   const { loadConfig } = await import('../../lib/config.js');
   const { jsonLogger } = await import('../../lib/logger.js');
   const config = loadConfig({
+    ...Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('SPOOL_'))),
     SPOOL_DATA_DIR: dataDir,
     SPOOL_HTTP_PORT: '0',
     SPOOL_KAFKA_PORT: '0',

@@ -494,13 +494,18 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
       }
       const answer = await c.callGenerated(DescribeProducers, 0, { topics: [{ name: topic, partitionIndexes: [0, 1, 5] }] });
       const [zero, one, five] = answer.topics[0]!.partitions;
+      // lastTimestamp: when the producer's last batch was committed (Spool's clock).
+      const [at77, at901] = zero!.activeProducers.map((p) => p.lastTimestamp);
+      expect(at77).toBeGreaterThanOrEqual(at901!);
+      expect(at77).toBeLessThanOrEqual(Date.now());
+      expect(at901).toBeGreaterThan(Date.now() - 60_000);
       expect(zero).toEqual({
         partitionIndex: 0,
         errorCode: 0,
         errorMessage: null,
         activeProducers: [
-          { producerId: 77, producerEpoch: 2, lastSequence: 0, lastTimestamp: -1, coordinatorEpoch: -1, currentTxnStartOffset: -1 },
-          { producerId: 901, producerEpoch: 0, lastSequence: 4, lastTimestamp: -1, coordinatorEpoch: -1, currentTxnStartOffset: -1 },
+          { producerId: 77, producerEpoch: 2, lastSequence: 0, lastTimestamp: at77, coordinatorEpoch: -1, currentTxnStartOffset: -1 },
+          { producerId: 901, producerEpoch: 0, lastSequence: 4, lastTimestamp: at901, coordinatorEpoch: -1, currentTxnStartOffset: -1 },
         ],
       });
       expect(one).toMatchObject({ partitionIndex: 1, errorCode: 0, activeProducers: [] });

@@ -13,9 +13,9 @@ import { IncrementalAlterConfigs } from '../../lib/kafka/protocol/messages/incre
 import { topicConfigKeys } from '../../lib/log/index.js';
 import { useWireHarness } from './support/wire-harness.js';
 
-// An agent started with its own default for one config: Kafka's STATIC_BROKER_CONFIG.
+// An agent started with its own default for one topic config and its own producer id expiration: Kafka's STATIC_BROKER_CONFIG.
 const { stores, log, listener, withClient, withKey } = await useWireHarness({
-  log: { topicDefaults: { 'retention.bytes': 1_000_000_000 } },
+  log: { topicDefaults: { 'retention.bytes': 1_000_000_000 }, producerIdExpirationMs: 3_600_000 },
 });
 
 const newTopic = () => `configs-${randomUUID().slice(0, 8)}`;
@@ -126,6 +126,16 @@ describe('kafka > DescribeConfigs', () => {
     expect(configs['log.retention.bytes']).toMatchObject({ value: '1000000000', configSource: ConfigSource.STATIC_BROKER_CONFIG });
     expect(configs['message.max.bytes']!.value).toBe('1048588');
     expect(configs['min.insync.replicas']).toMatchObject({ value: '1', readOnly: true, configSource: ConfigSource.DEFAULT_CONFIG });
+    expect(configs['producer.id.expiration.ms']).toMatchObject({
+      value: '3600000',
+      readOnly: true,
+      configSource: ConfigSource.STATIC_BROKER_CONFIG,
+      configType: 3, // INT, as Kafka's
+      synonyms: [
+        { name: 'producer.id.expiration.ms', value: '3600000', source: ConfigSource.STATIC_BROKER_CONFIG },
+        { name: 'producer.id.expiration.ms', value: '86400000', source: ConfigSource.DEFAULT_CONFIG },
+      ],
+    });
     expect(defaults).toMatchObject({ errorCode: 0, configs: [] });
     expect(other).toMatchObject({ errorCode: KafkaErrors.INVALID_REQUEST, errorMessage: expect.stringContaining('Unexpected broker id') });
     expect(missing!.errorCode).toBe(KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION);

@@ -8,11 +8,13 @@ import { partitionPk, producerStateSks } from '../../lib/keys.js';
 import { afterEach, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
-import type { Log } from '../../lib/log/index.js';
+import type { Log, LogOptions } from '../../lib/log/index.js';
 import { producerStateKey } from '../../lib/keys.js';
 import { producerStateAttrs } from '../../lib/log/idempotence.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 import type { StoreKind } from '../support/stores.js';
+import { DelegatingMetadataStore } from '../support/delegating.js';
+import type { Item, QueryOptions } from '../../lib/storage/ports.js';
 
 export function idempotenceSuite(kind: () => StoreKind): void {
   const logs: Log[] = [];
@@ -21,8 +23,8 @@ export function idempotenceSuite(kind: () => StoreKind): void {
   async function setup() {
     const stores = await openTestStores(kind().locations());
     storesOpened.push(stores);
-    const make = () => {
-      const log = newLog(stores);
+    const make = (options: Partial<LogOptions> = {}) => {
+      const log = newLog(stores, options);
       logs.push(log);
       return log;
     };
@@ -97,8 +99,6 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     await append(first, topic, batch(11, 1, 0, 2));
     expect(await codeOf(append(first, topic, batch(11, 1, 5, 1)))).toBe('OUT_OF_ORDER_SEQUENCE');
     expect(await codeOf(append(first, topic, batch(11, 0, 2, 1)))).toBe('INVALID_PRODUCER_EPOCH');
-    // A first batch of an unknown producer must start at 0.
-    expect(await codeOf(append(first, topic, batch(12, 0, 4, 1)))).toBe('OUT_OF_ORDER_SEQUENCE');
     // A new epoch starts its sequences over.
     expect(await append(first, topic, batch(11, 2, 0, 1, 'e2'))).toEqual({ baseOffset: 2, duplicate: false });
     expect(await values(first, topic)).toEqual(['r-0', 'r-1', 'e2-0']);
@@ -176,5 +176,135 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     const loser = results[0]!.status === 'rejected' ? first : second;
     expect(await append(loser, topic, batch(41, 0, 0, 2))).toEqual({ baseOffset: 0, duplicate: true });
     expect(await values(first, topic)).toEqual(['r-0', 'r-1']);
+  });
+
+  it('takes an unknown producer continuing its sequence where the partition has held records, and only sequence 0 where it never has (Kafka 4.5)', async () => {
+    const { first, topic } = await setup();
+    const fresh = `${topic}-fresh`;
+    await first.createTopic(fresh, 1);
+    expect(await codeOf(append(first, fresh, batch(12, 0, 4, 1)))).toBe('OUT_OF_ORDER_SEQUENCE');
+    expect((await first.offsetRange(fresh, 0)).latest).toBe(0);
+    expect(await append(first, fresh, batch(12, 0, 0, 1))).toEqual({ baseOffset: 0, duplicate: false });
+
+    await append(first, topic, batch(11, 0, 0, 2));
+    // Producer 12 has no state here (never wrote, or its state expired): its sequences go on from where it is.
+    expect(await append(first, topic, batch(12, 0, 4, 2, 'u'))).toEqual({ baseOffset: 2, duplicate: false });
+    expect(await append(first, topic, batch(12, 0, 4, 2, 'u'))).toEqual({ baseOffset: 2, duplicate: true });
+    expect(await codeOf(append(first, topic, batch(12, 0, 9, 1)))).toBe('OUT_OF_ORDER_SEQUENCE'); // known now: a gap
+    expect(await values(first, topic)).toEqual(['r-0', 'r-1', 'u-4', 'u-5']);
+  });
+
+  it('forgets a producer not written for producer.id.expiration.ms; its next batch continues it and maintenance deletes the expired item', async () => {
+    const { stores, make, topic } = await setup();
+    let nowMs = Date.now();
+    const log = make({ now: () => nowMs, producerIdExpirationMs: 60_000, maintenance: { producerIdExpirationCheckIntervalMs: 0 } });
+    const { id } = await log.requireTopic(topic);
+    const stored = async () => (await stores.metadata.query(partitionPk(id, 0), producerStateSks)).map((item) => item.attrs);
+
+    expect(await append(log, topic, batch(51, 0, 0, 3))).toEqual({ baseOffset: 0, duplicate: false });
+    const writtenMs = nowMs;
+    expect(await log.producers(topic, 0)).toEqual([{ producerId: 51, producerEpoch: 0, lastSequence: 2, lastWriteMs: writtenMs }]);
+    expect((await log.runMaintenance()).producer_states_expired).toBe(0);
+    nowMs += 59_999;
+    expect(await append(log, topic, batch(51, 0, 0, 3))).toEqual({ baseOffset: 0, duplicate: true }); // still known
+
+    nowMs += 1; // 60 s after its last commit: no state
+    expect(await log.producers(topic, 0)).toEqual([]);
+    expect(await stored()).toHaveLength(1); // still in the store, but expired on read
+    expect(await append(log, topic, batch(51, 0, 3, 2))).toEqual({ baseOffset: 3, duplicate: false });
+    // The commit overwrote the expired item (its condition was the item as read): the old batches are forgotten.
+    expect(await stored()).toEqual([expect.objectContaining({ nextSequence: 5, lastWriteMs: nowMs })]);
+    expect(await codeOf(append(log, topic, batch(51, 0, 0, 3)))).toBe('OUT_OF_ORDER_SEQUENCE');
+    expect(await append(log, topic, batch(51, 0, 3, 2))).toEqual({ baseOffset: 3, duplicate: true });
+
+    nowMs += 30_000;
+    expect((await log.runMaintenance()).producer_states_expired).toBe(0); // 30 s old: live
+    nowMs += 30_000;
+    expect((await log.runMaintenance()).producer_states_expired).toBe(1);
+    expect(await stored()).toEqual([]);
+    expect(await append(log, topic, batch(51, 0, 5, 1))).toEqual({ baseOffset: 5, duplicate: false });
+    expect((await log.offsetRange(topic, 0)).latest).toBe(6); // (retention has dropped the records, stamped 1970)
+  });
+
+  it("keeps a producer's state that maintenance read as expired when the producer wrote before the delete", async () => {
+    const { stores, make, topic } = await setup();
+    let nowMs = Date.now();
+    const options = { now: () => nowMs, producerIdExpirationMs: 60_000, maintenance: { producerIdExpirationCheckIntervalMs: 0 } };
+    const writer = make(options);
+    await append(writer, topic, batch(52, 0, 0, 2));
+    nowMs += 60_000;
+    // Maintenance on another process, whose query is answered before the producer's next commit lands.
+    const racing = new (class extends DelegatingMetadataStore {
+      override async query(pk: string, options?: QueryOptions): Promise<Item[]> {
+        const items = await super.query(pk, options);
+        if (options === producerStateSks) await append(writer, topic, batch(52, 0, 2, 1));
+        return items;
+      }
+    })(stores.metadata);
+    const maintainer = make({ ...options, stores: { ...stores, metadata: racing } });
+    expect((await maintainer.runMaintenance()).producer_states_expired).toBe(0);
+    expect(await writer.producers(topic, 0)).toEqual([{ producerId: 52, producerEpoch: 0, lastSequence: 2, lastWriteMs: nowMs }]);
+    expect(await append(writer, topic, batch(52, 0, 2, 1))).toEqual({ baseOffset: 2, duplicate: true });
+  });
+
+  it('gives a state written before expiry existed a time at the first check, and expires it a full expiration later', async () => {
+    const { stores, make, topic } = await setup();
+    let nowMs = Date.now();
+    const log = make({ now: () => nowMs, producerIdExpirationMs: 60_000, maintenance: { producerIdExpirationCheckIntervalMs: 0 } });
+    const { id } = await log.requireTopic(topic);
+    await append(log, topic, batch(53, 0, 0, 2));
+    const key = producerStateKey(id, 0, 53);
+    const { lastWriteMs: _, ...legacy } = (await stores.metadata.get(key))!.attrs;
+    await stores.metadata.write({ kind: 'put', key, attrs: legacy });
+
+    nowMs += 3_600_000; // no time on the item: not expired
+    expect(await append(log, topic, batch(53, 0, 0, 2))).toEqual({ baseOffset: 0, duplicate: true });
+    expect((await log.runMaintenance()).producer_states_expired).toBe(0);
+    expect((await stores.metadata.get(key))!.attrs.lastWriteMs).toBe(nowMs);
+    nowMs += 59_999;
+    expect((await log.runMaintenance()).producer_states_expired).toBe(0);
+    expect(await append(log, topic, batch(53, 0, 0, 2))).toEqual({ baseOffset: 0, duplicate: true });
+    nowMs += 1;
+    expect((await log.runMaintenance()).producer_states_expired).toBe(1);
+    expect(await stores.metadata.get(key)).toBeUndefined();
+  });
+
+  it('looks for expired states at most once per check interval', async () => {
+    const { stores, make, topic } = await setup();
+    let nowMs = Date.now();
+    const options = { now: () => nowMs, producerIdExpirationMs: 60_000, maintenance: { producerIdExpirationCheckIntervalMs: 600_000 } };
+    const writer = make(options);
+    await append(writer, topic, batch(54, 0, 0, 1));
+    const { id } = await writer.requireTopic(topic);
+    let queries = 0;
+    const counting = new (class extends DelegatingMetadataStore {
+      override query(pk: string, options?: QueryOptions): Promise<Item[]> {
+        if (pk === partitionPk(id, 0) && options === producerStateSks) queries++;
+        return super.query(pk, options);
+      }
+    })(stores.metadata);
+    const log = make({ ...options, stores: { ...stores, metadata: counting } });
+    await log.runMaintenance(); // the first pass looks
+    nowMs += 120_000;
+    await log.runMaintenance(); // 2 minutes later: does not look, although the state has expired
+    expect(queries).toBe(1);
+    nowMs += 480_000;
+    expect((await log.runMaintenance()).producer_states_expired).toBe(1);
+    expect(queries).toBe(2);
+  });
+
+  it("drops producers unused for 10 minutes from the writer's memory, and reads a returning one from the store", async () => {
+    const { make, topic } = await setup();
+    let nowMs = Date.now();
+    const log = make({ now: () => nowMs });
+    const states = log.internals.producerStates;
+    for (let producerId = 60; producerId < 70; producerId++) await append(log, topic, batch(producerId, 0, 0, 1));
+    expect(states.cached).toBe(10);
+    nowMs += 600_000;
+    await append(log, topic, batch(70, 0, 0, 1));
+    expect(states.cached).toBe(1);
+    const loads = states.stats.loads;
+    expect(await append(log, topic, batch(60, 0, 0, 1))).toEqual({ baseOffset: 0, duplicate: true });
+    expect(states.stats.loads).toBe(loads + 1);
   });
 }

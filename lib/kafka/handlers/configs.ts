@@ -24,7 +24,9 @@ import {
   topicConfigRules,
   validateTopicConfig,
   validateTopicConfigSet,
+  defaultProducerIdExpirationMs,
   type ConfigRule,
+  type LogSettings,
   type TopicConfig,
   type TopicConfigKey,
   type TopicConfigValue,
@@ -151,9 +153,39 @@ function entry(
   };
 }
 
-/** The agent's defaults behind topic configs, under Kafka's broker names: read-only, set when the agent starts. */
-function brokerEntries(brokerDefaults: TopicConfig, options: DescribeOptions): ConfigEntry[] {
-  const entries: ConfigEntry[] = [];
+/** Kafka's producer.id.expiration.ms, a broker config with no topic config behind it (Spool's SPOOL_PRODUCER_ID_EXPIRATION_MS). */
+const producerIdExpiration: ConfigRule = {
+  kind: 'integer',
+  long: false,
+  min: 1,
+  max: 2 ** 31 - 1,
+  default: defaultProducerIdExpirationMs,
+  meaning:
+    "The time in ms that a topic partition leader will wait before expiring producer IDs. Spool counts from the producer's last commit.",
+  honoured: true,
+};
+
+/** The agent's defaults behind topic configs, under Kafka's broker names, and its broker-only settings: read-only, set when the agent starts. */
+function brokerEntries(settings: LogSettings, options: DescribeOptions): ConfigEntry[] {
+  const brokerDefaults = settings.topicDefaults;
+  const expiration = String(settings.producerIdExpirationMs);
+  const expirationIsDefault = settings.producerIdExpirationMs === producerIdExpiration.default;
+  const entries: ConfigEntry[] = [
+    entry(
+      producerIdExpiration,
+      'producer.id.expiration.ms',
+      expiration,
+      expirationIsDefault ? ConfigSource.DEFAULT_CONFIG : ConfigSource.STATIC_BROKER_CONFIG,
+      [
+        ...(expirationIsDefault
+          ? []
+          : [{ name: 'producer.id.expiration.ms', value: expiration, source: ConfigSource.STATIC_BROKER_CONFIG }]),
+        { name: 'producer.id.expiration.ms', value: String(producerIdExpiration.default), source: ConfigSource.DEFAULT_CONFIG },
+      ],
+      true,
+      options,
+    ),
+  ];
   for (const key of topicConfigKeys) {
     const rule = topicConfigRules[key];
     const name = rule.synonyms?.[0];
@@ -195,7 +227,7 @@ export function describeConfigsHandler(deps: BrokerDeps): ApiHandler<DescribeCon
     if (resource.resourceType === ResourceType.BROKER) {
       checkBrokerName(deps, resource.resourceName);
       // "": the cluster-wide dynamic defaults, of which Spool has none.
-      return resource.resourceName === '' ? [] : brokerEntries(log.settings.topicDefaults, options);
+      return resource.resourceName === '' ? [] : brokerEntries(log.settings, options);
     }
     throw unsupportedType(resource.resourceType);
   };

@@ -223,7 +223,12 @@ export function describeProducersHandler({ log }: BrokerDeps): ApiHandler<Descri
           return {
             partitionIndex: index,
             errorCode: KafkaErrors.NONE,
-            activeProducers: producers.map((p) => ({ ...p, lastTimestamp: -1, coordinatorEpoch: -1, currentTxnStartOffset: -1 })),
+            activeProducers: producers.map(({ lastWriteMs, ...p }) => ({
+              ...p,
+              lastTimestamp: lastWriteMs,
+              coordinatorEpoch: -1,
+              currentTxnStartOffset: -1,
+            })),
           };
         } catch (error) {
           const mapped = kafkaErrorFor(error);

@@ -13,6 +13,10 @@ export interface MaintenanceOptions {
   readonly maxCommitAgeMs?: number;
   /** Bytes of log between offset index entries. @default 4096 */
   readonly indexIntervalBytes?: number;
+  /** Kafka's producer.id.expiration.ms: the Log passes its own (idempotence.ts). @default 86 400 000 (a day) */
+  readonly producerIdExpirationMs?: number;
+  /** Kafka's producer.id.expiration.check.interval.ms: how often a pass looks for expired producer states. @default 600 000 */
+  readonly producerIdExpirationCheckIntervalMs?: number;
 }
 
 export interface MaintenanceContext {
@@ -24,6 +28,7 @@ export interface MaintenanceContext {
   readonly gcGraceMs: number;
   readonly maxCommitAgeMs: number;
   readonly indexIntervalBytes: number;
+  readonly producerIdExpirationMs: number;
   /** Aborted when the process shuts down: the pass ends at its next safe point (`checkpoint`). */
   readonly stopping: AbortSignal;
 }
@@ -60,6 +65,8 @@ export interface MaintenanceResult {
   topics_deletion_finished: number;
   /** Rows written with maxTimestampMs -1 (before append validation) given their records' real time. */
   rows_timestamps_repaired: number;
+  /** Idempotent producers' states deleted once expired (producers.ts). */
+  producer_states_expired: number;
   objects_before: number;
   bytes_before: number;
   rows_before: number;
@@ -85,6 +92,7 @@ export function emptyResult(): MaintenanceResult {
     bytes_deleted: 0,
     topics_deletion_finished: 0,
     rows_timestamps_repaired: 0,
+    producer_states_expired: 0,
     objects_before: 0,
     bytes_before: 0,
     rows_before: 0,

@@ -7,6 +7,7 @@
  * one item (whichever agent or Lambda ran it), with the bytes each topic's rows point at, for the
  * console and `GET /v1/cluster`; one write per pass, and a failed write fails nothing. On shutdown a
  * pass stops at its next safe point and reports `stopped` (no census after it, no report kept).
+ * Expired producer states are looked for at most once per check interval (producers.ts).
  */
 import { SpoolError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -24,7 +25,9 @@ import {
   type MaintenanceResult,
 } from './context.js';
 import { census, collectGarbage } from './gc.js';
+import { expireProducerStates } from './producers.js';
 import { retainPartition } from './retention.js';
+import { defaultProducerIdExpirationMs } from '../idempotence.js';
 
 export type { MaintenanceOptions, MaintenanceResult } from './context.js';
 
@@ -94,12 +97,17 @@ export class Maintenance {
       gcGraceMs,
       maxCommitAgeMs,
       indexIntervalBytes: options.indexIntervalBytes ?? 4096,
+      producerIdExpirationMs: options.producerIdExpirationMs ?? defaultProducerIdExpirationMs,
       stopping: this.stopper.signal,
     };
     this.logger = options.logger;
+    this.producerCheckIntervalMs = options.producerIdExpirationCheckIntervalMs ?? 600_000;
   }
 
   private readonly logger: Logger | undefined;
+  private readonly producerCheckIntervalMs: number;
+  /** When a pass of this process last looked at every partition's producer states (producers.ts); none yet: -Infinity. */
+  private producersCheckedMs = -Infinity;
 
   /** Runs one pass; a call while a pass is running joins it rather than starting a second. */
   run(): Promise<MaintenanceResult> {
@@ -147,6 +155,8 @@ export class Maintenance {
   private async steps(result: MaintenanceResult): Promise<Record<string, number>> {
     const before = await census(this.ctx);
     Object.assign(result, { objects_before: before.objects, bytes_before: before.bytes, rows_before: before.rows });
+    const started = this.ctx.now();
+    const checkProducers = started - this.producersCheckedMs >= this.producerCheckIntervalMs;
 
     for (const topic of (await this.ctx.metadata.query(topicsPk)).map(topicFromItem)) {
       if (topic.deleting) {
@@ -160,8 +170,10 @@ export class Maintenance {
         if (item === undefined) continue;
         const state = await retainPartition(this.ctx, topic, partition, partitionStateFromItem(item), result);
         await compactPartition(this.ctx, topic, partition, state, result);
+        if (checkProducers) await expireProducerStates(this.ctx, topic, partition, result);
       }
     }
+    if (checkProducers) this.producersCheckedMs = started;
     checkpoint(this.ctx);
     await collectGarbage(this.ctx, result);
 

@@ -1,6 +1,6 @@
 """The produce, consume and group part of differential.test.ts's quickstart, with a Python client.
 
-    python differential_clients.py confluent|confluent-consumer-protocol|kafka-python BOOTSTRAP TOPIC GROUP
+    python differential_clients.py confluent|confluent-consumer-protocol|confluent-producer-expiry|kafka-python BOOTSTRAP TOPIC GROUP
 
 confluent-kafka (librdkafka) or kafka-python, from PyPI (a venv in test/interop/.build/, made by
 setup.sh); `confluent-consumer-protocol` is confluent-kafka with group.protocol=consumer (KIP-848,
@@ -13,6 +13,9 @@ in an order that does not depend on timing (sorted), so that the test can compar
 - committed: the group's committed offsets, per partition;
 - groups: whether the admin API lists the group, and its state;
 - produce-more and consume-more: 3 more records; a new member of the same group gets exactly those.
+
+`confluent-producer-expiry` is another scenario: an idempotent producer idle past the server's
+producer.id.expiration.ms goes on with its sequences (`producer_expiry`).
 """
 
 import json
@@ -25,6 +28,8 @@ FIRST = [("alice", "a1"), ("bob", "b1"), ("carol", "c1"), ("dave", "d1"), ("erin
          ("grace", "g1"), ("heidi", "h1"), ("ivan", "i1")]
 MORE = [("judy", "j1"), ("mallory", "m1"), ("oscar", "o1")]
 DEADLINE_S = 60
+# How long confluent-producer-expiry's producer stays idle: past the 2 s producer.id.expiration.ms and Kafka's 0.5 s check.
+IDLE_S = 4
 
 
 def emit(step, result):
@@ -124,7 +129,44 @@ def kafka_python():
     return create, produce, consume, groups
 
 
+def producer_expiry():
+    """confluent-producer-expiry: one idempotent producer writes, stays idle past the server's
+    producer.id.expiration.ms (differential.test.ts starts every server with 2 s), then goes on with its
+    next sequences, which the server must take (Kafka accepts any sequence from a producer it has no
+    state for on a partition that has held records); then the partition is read from the start."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])[TOPIC].result(30)
+    emit("create", TOPIC)
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True, "message.timeout.ms": 30000})
+
+    def produce(label):
+        acks = []
+        for i in range(3):
+            producer.produce(TOPIC, partition=0, value=f"{label}{i}".encode(),
+                             on_delivery=lambda error, message: acks.append(str(error) if error else message.offset()))
+            producer.flush(30)
+        return acks
+
+    emit("produce-first", produce("a"))
+    time.sleep(IDLE_S)
+    emit("produce-after", produce("b"))
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "enable.auto.commit": False})
+    consumer.assign([TopicPartition(TOPIC, 0, 0)])
+    records, deadline = [], time.time() + DEADLINE_S
+    while len(records) < 6 and time.time() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            records.append(f"{message.offset()}:{message.value().decode()}")
+    consumer.close()
+    emit("consume", records)
+
+
 def main():
+    if CLIENT == "confluent-producer-expiry":
+        return producer_expiry()
     create, produce, consume, groups = kafka_python() if CLIENT == "kafka-python" else confluent()
     emit("create", create())
     emit("produce", produce(FIRST))

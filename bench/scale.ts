@@ -33,9 +33,10 @@
  *                counted agent); time until every group has read every record, group joins, offset
  *                commits and their write units; then 10 s with all 100 groups idle and connected
  *                (heartbeats, long-polls): metadata reads and writes per hour, by kind of item.
- * Takes about 10 minutes, most of it the 10,000-partition runs.
+ * Takes about 10 minutes, most of it the 10,000-partition runs; the groups alone about a minute.
  *
  *   npm run bench -- scale
+ *   SCALE_PARTS=groups npm run bench -- scale     # only the 100 groups (or SCALE_PARTS=partitions)
  */
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -228,78 +229,82 @@ async function countedRun(configuration: Configuration, files: Files): Promise<C
   return { ...result, closeMs };
 }
 
+/** SCALE_PARTS: which parts run, comma-separated (partitions, groups); both by default. */
+const parts = new Set((process.env.SCALE_PARTS ?? 'partitions,groups').split(','));
 console.log(`scale benchmark, ${new Date().toISOString()}, Node ${process.version}; medians; ${recordBytes} B keyed records`);
-const files: Files = {
-  cold: join(tmpdir(), `spool-bench-scale-cold-${process.pid}.txt`),
-  warm: join(tmpdir(), `spool-bench-scale-${process.pid}.txt`),
-};
-await writeRecords(files.warm, records, recordBytes, { keyed: true });
-const throughput = new Map<Configuration, ThroughputRun[]>();
-const counted = new Map<Configuration, CountedRun>();
-try {
-  for (const configuration of configurations) {
-    await writeRecords(files.cold, configuration.partitions, recordBytes, { keyed: true });
-    for (let run = 0; run < configuration.runs; run++)
-      throughput.set(configuration, [...(throughput.get(configuration) ?? []), await throughputRun(configuration, files)]);
-    if (configuration.coldOnlyWithinMs === undefined) counted.set(configuration, await countedRun(configuration, files));
-    console.log(`${configuration.name} partitions done`);
-  }
-} finally {
-  rmSync(files.warm, { force: true });
-  rmSync(files.cold, { force: true });
-}
-
-const seconds = (ms: number, cutMs?: number) => (Number.isFinite(ms) ? fmt(ms / 1000, 1) : `> ${fmt((cutMs ?? 0) / 1000)} (cut)`);
-console.log('\nproduce as partitions grow (throughput: agent in its own process, no counters; medians)');
-console.log(
-  '| partitions | runs | CreateTopics ms (WCU) | cold: one record per partition, s | kcat warm: runs MB/s | kcat warm: median MB/s | vs 8 partitions | Java warm: runs MB/s | Java warm: median MB/s | vs 8 partitions | graceful close of the counted run, s |',
-);
-console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-const medianOf = (configuration: Configuration, value: (run: ThroughputRun) => number | undefined) =>
-  median(throughput.get(configuration)!.map((r) => value(r) ?? NaN));
-const runsOf = (configuration: Configuration, value: (run: ThroughputRun) => number | undefined) =>
-  throughput
-    .get(configuration)!
-    .map((r) => value(r))
-    .filter((v): v is number => v !== undefined);
-const kcatBase = medianOf(configurations[0]!, (r) => r.mbPerS);
-const javaBase = medianOf(configurations[0]!, (r) => r.javaMbPerS);
-for (const configuration of configurations) {
-  const rows = throughput.get(configuration)!;
-  const c = counted.get(configuration);
-  const cells = (value: (run: ThroughputRun) => number | undefined, base: number) => {
-    const runs = runsOf(configuration, value);
-    if (runs.length === 0) return ['not run', '–', '–'];
-    const mid = median(runs);
-    return [runs.map((v) => fmt(v, 1)).join(', '), fmt(mid, 1), (mid / base).toFixed(2)];
+if (parts.has('partitions')) {
+  const files: Files = {
+    cold: join(tmpdir(), `spool-bench-scale-cold-${process.pid}.txt`),
+    warm: join(tmpdir(), `spool-bench-scale-${process.pid}.txt`),
   };
-  console.log(
-    `| ${configuration.name} | ${rows.length} | ${fmt(median(rows.map((r) => r.createMs)))} (${c ? fmt(c.create.metadata.writeUnits) : 'not counted'}) | ${seconds(median(rows.map((r) => r.coldMs)), configuration.coldOnlyWithinMs)} | ${cells((r) => r.mbPerS, kcatBase).join(' | ')} | ${cells((r) => r.javaMbPerS, javaBase).join(' | ')} | ${c ? fmt(c.closeMs / 1000, 1) : 'killed'} |`,
-  );
-}
+  await writeRecords(files.warm, records, recordBytes, { keyed: true });
+  const throughput = new Map<Configuration, ThroughputRun[]>();
+  const counted = new Map<Configuration, CountedRun>();
+  try {
+    for (const configuration of configurations) {
+      await writeRecords(files.cold, configuration.partitions, recordBytes, { keyed: true });
+      for (let run = 0; run < configuration.runs; run++)
+        throughput.set(configuration, [...(throughput.get(configuration) ?? []), await throughputRun(configuration, files)]);
+      if (configuration.coldOnlyWithinMs === undefined) counted.set(configuration, await countedRun(configuration, files));
+      console.log(`${configuration.name} partitions done`);
+    }
+  } finally {
+    rmSync(files.warm, { force: true });
+    rmSync(files.cold, { force: true });
+  }
 
-console.log('\ncommit cost of the warm phase (the counted run, agent in this process)');
-console.log(
-  '| partitions | client | MB/s (counted) | flushes | partitions per flush | commit transactions per flush | commit WCU per flush | commit WCU per GB | other WCU per GB (leases, producer ids) | PUT per GB | $ per GB (S3 + DynamoDB) | DynamoDB / S3 |',
-);
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
-for (const [configuration, c] of counted) {
-  for (const [client, warm, count] of [
-    ['kcat', c, records],
-    ['Java', c.java, javaRecords],
-  ] as const) {
-    if (warm === undefined) continue;
-    const gb = (count * recordBytes) / 1e9;
-    const price = dollars(warm.counts);
-    const meta = warm.counts.metadata;
+  const seconds = (ms: number, cutMs?: number) => (Number.isFinite(ms) ? fmt(ms / 1000, 1) : `> ${fmt((cutMs ?? 0) / 1000)} (cut)`);
+  console.log('\nproduce as partitions grow (throughput: agent in its own process, no counters; medians)');
+  console.log(
+    '| partitions | runs | CreateTopics ms (WCU) | cold: one record per partition, s | kcat warm: runs MB/s | kcat warm: median MB/s | vs 8 partitions | Java warm: runs MB/s | Java warm: median MB/s | vs 8 partitions | graceful close of the counted run, s |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  const medianOf = (configuration: Configuration, value: (run: ThroughputRun) => number | undefined) =>
+    median(throughput.get(configuration)!.map((r) => value(r) ?? NaN));
+  const runsOf = (configuration: Configuration, value: (run: ThroughputRun) => number | undefined) =>
+    throughput
+      .get(configuration)!
+      .map((r) => value(r))
+      .filter((v): v is number => v !== undefined);
+  const kcatBase = medianOf(configurations[0]!, (r) => r.mbPerS);
+  const javaBase = medianOf(configurations[0]!, (r) => r.javaMbPerS);
+  for (const configuration of configurations) {
+    const rows = throughput.get(configuration)!;
+    const c = counted.get(configuration);
+    const cells = (value: (run: ThroughputRun) => number | undefined, base: number) => {
+      const runs = runsOf(configuration, value);
+      if (runs.length === 0) return ['not run', '–', '–'];
+      const mid = median(runs);
+      return [runs.map((v) => fmt(v, 1)).join(', '), fmt(mid, 1), (mid / base).toFixed(2)];
+    };
     console.log(
-      `| ${configuration.name} | ${client} | ${fmt(warm.mbPerS, 1)} | ${fmt(warm.flushes)} | ${fmt(warm.chunks / warm.flushes, 1)} | ${fmt(meta.transactions / warm.flushes, 1)} | ${fmt(meta.transactWriteUnits / warm.flushes)} | ${fmt(meta.transactWriteUnits / gb)} | ${fmt((meta.writeUnits - meta.transactWriteUnits) / gb)} | ${fmt(warm.counts.objects.puts / gb)} | $${(price.total / gb).toFixed(3)} | ${(price.dynamo / price.s3).toFixed(1)} |`,
+      `| ${configuration.name} | ${rows.length} | ${fmt(median(rows.map((r) => r.createMs)))} (${c ? fmt(c.create.metadata.writeUnits) : 'not counted'}) | ${seconds(median(rows.map((r) => r.coldMs)), configuration.coldOnlyWithinMs)} | ${cells((r) => r.mbPerS, kcatBase).join(' | ')} | ${cells((r) => r.javaMbPerS, javaBase).join(' | ')} | ${c ? fmt(c.closeMs / 1000, 1) : 'killed'} |`,
     );
+  }
+
+  console.log('\ncommit cost of the warm phase (the counted run, agent in this process)');
+  console.log(
+    '| partitions | client | MB/s (counted) | flushes | partitions per flush | commit transactions per flush | commit WCU per flush | commit WCU per GB | other WCU per GB (leases, producer ids) | PUT per GB | $ per GB (S3 + DynamoDB) | DynamoDB / S3 |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const [configuration, c] of counted) {
+    for (const [client, warm, count] of [
+      ['kcat', c, records],
+      ['Java', c.java, javaRecords],
+    ] as const) {
+      if (warm === undefined) continue;
+      const gb = (count * recordBytes) / 1e9;
+      const price = dollars(warm.counts);
+      const meta = warm.counts.metadata;
+      console.log(
+        `| ${configuration.name} | ${client} | ${fmt(warm.mbPerS, 1)} | ${fmt(warm.flushes)} | ${fmt(warm.chunks / warm.flushes, 1)} | ${fmt(meta.transactions / warm.flushes, 1)} | ${fmt(meta.transactWriteUnits / warm.flushes)} | ${fmt(meta.transactWriteUnits / gb)} | ${fmt((meta.writeUnits - meta.transactWriteUnits) / gb)} | ${fmt(warm.counts.objects.puts / gb)} | $${(price.total / gb).toFixed(3)} | ${(price.dynamo / price.s3).toFixed(1)} |`,
+      );
+    }
   }
 }
 
 // ---- 100 consumer groups ------------------------------------------------------------------------------
-{
+if (parts.has('groups')) {
   const agent = await countedAgent(spoolEnv);
   const consumers: Consumer[] = [];
   try {

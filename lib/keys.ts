@@ -193,11 +193,11 @@ export const itemKinds: readonly ItemKind[] = (
       exactly(vouchSk),
     ],
     [
-      'group coordinator lease',
+      'group coordinator',
       'group#<group>',
       coordinatorSk,
       'lib/kafka/cluster.ts',
-      "owner, epoch, expiresMs of the agent coordinating the group's Kafka members",
+      "owner, nodeId, epoch of the agent coordinating the group's Kafka members, held while its registration lives (expiresMs: for agents before that)",
       startsWith(groupPkPrefix),
       exactly(coordinatorSk),
     ],

@@ -1,14 +1,33 @@
 /**
  * The cluster as Kafka clients see it: brokers (Spool agents serving the Kafka listener), partition
- * leaders and group coordinators. Leadership is a lease in the MetadataStore (log/leases.ts for
- * partitions, a lease item per group for coordinators), so agents sharing one store split the work
- * between them and take over from an agent that stops renewing.
+ * leaders and group coordinators. Partition leadership is a lease in the MetadataStore
+ * (log/leases.ts); a group's coordinator is named by one item per group, which lives as long as its
+ * owner's broker registration: agents sharing one store split the work between them and take over
+ * from an agent that stops renewing its registration.
+ *
+ * Group coordination rides on the registration (no write per group while it is held; an idle agent
+ * renews one item, whatever the number of groups):
+ *  - The coordinator item names the owner (writer id) and its node id, with an epoch. An agent takes
+ *    a group whose item is absent, or whose owner's registration is absent, another writer's, or
+ *    expired as read, in one transaction with a check that the registration is still exactly as read
+ *    (so a registration renewed meanwhile makes the takeover fail).
+ *  - An agent acts as coordinator only while its own registration is valid by its clock, and only
+ *    for groups it confirmed since its registration last lapsed: a renewal that returns after the
+ *    registration it extends had expired (a pause, a slow store) starts a new generation, and every
+ *    group is confirmed again from the store before it is coordinated.
+ *  - So a paused agent cannot coordinate beside its successor: the successor's takeover landed while
+ *    the stored registration had expired, so the paused agent's next renewal lands after that expiry,
+ *    returns after it, and drops its groups; until it returns, the expired registration stops it.
+ *    (As for any lease, this assumes clocks agree to well within a lease.) Group state itself is
+ *    written by compare-and-set (lib/groups), so even a write decided before a pause cannot overwrite
+ *    a successor's.
+ *  - `expiresMs` on the item is the largest safe integer, so agents of the version before, which
+ *    renewed a lease per group, read it as held while its owner is registered.
  */
 import { randomUUID } from 'node:crypto';
-import pMap from 'p-map';
 import { SpoolError } from '../errors.js';
 import type { Log, TopicItem } from '../log/index.js';
-import { ConditionFailedError, type Item, type MetadataStore } from '../storage/ports.js';
+import { ConditionFailedError, TransactionConflictError, type Item, type MetadataStore } from '../storage/ports.js';
 import { brokerKey, brokersPk, clusterIdKey, coordinatorKey } from '../keys.js';
 
 export interface BrokerNode {
@@ -39,7 +58,7 @@ export interface StoreClusterOptions {
   /** @default the port given to `start` */
   readonly advertisedPort?: number;
   readonly rack?: string | null;
-  /** Broker registrations and group coordinator leases last this long without renewal. @default the log's lease length */
+  /** Broker registrations (and with them group coordination) last this long without renewal. @default the log's lease length */
   readonly leaseMs?: number;
   readonly now?: () => number;
 }
@@ -50,12 +69,12 @@ export interface Registration extends BrokerNode {
   readonly expiresMs: number;
 }
 
-/** Group lease writes a renewal round has in flight. */
-const parallelLeaseWrites = 32;
 /** How long the list of live brokers is reused. */
 const brokersCacheMs = 1000;
-/** A group lease nobody asked about for this long is given up instead of renewed (a live group's members ask every few seconds). */
-const groupLeaseIdleMs = 60_000;
+/** A group nobody asked about for this long is forgotten here (confirmed from the store when asked again); nothing is written. */
+const groupIdleMs = 600_000;
+/** The coordinator item's `expiresMs`: agents of the version before read it as a lease held while its owner is registered. */
+const registrationBound = Number.MAX_SAFE_INTEGER;
 
 /**
  * The cluster kept in the MetadataStore (its items in lib/keys.ts): a registration lease per broker,
@@ -72,7 +91,10 @@ export class StoreCluster implements ClusterView {
   private renewTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private brokersCache: { brokers: Registration[]; atMs: number } | undefined;
-  private readonly groupLeases = new Map<string, { epoch: number; expiresMs: number; usedMs: number }>();
+  /** Groups this agent coordinates, each with the registration generation it was confirmed in. */
+  private readonly groups = new Map<string, { generation: number; usedMs: number }>();
+  /** Moves on whenever this agent's registration may have lapsed: groups confirmed before are confirmed again. */
+  private generation = 0;
   private readonly leaseMs: number;
   private readonly now: () => number;
   clusterId = '';
@@ -92,7 +114,7 @@ export class StoreCluster implements ClusterView {
     return this.registration;
   }
 
-  /** Registers this agent under a free node id and keeps the registration (and group leases) renewed. */
+  /** Registers this agent under a free node id and keeps the registration renewed. */
   async start(boundPort?: number): Promise<void> {
     this.port = this.options.advertisedPort ?? boundPort ?? this.port;
     this.clusterId = await this.ensureClusterId();
@@ -147,6 +169,7 @@ export class StoreCluster implements ClusterView {
         condition: current ? { kind: 'match', fields: { owner: current.owner, expiresMs: current.expiresMs } } : { kind: 'absent' },
       });
       this.registration = registration;
+      this.generation++;
       this.brokersCache = undefined;
       return true;
     } catch (error) {
@@ -169,15 +192,14 @@ export class StoreCluster implements ClusterView {
     this.renewTimer.unref();
   }
 
-  /** Gives up the registration and group leases, so others take over at once. */
+  /** Gives up the registration (and so its groups), so others take over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.renewTimer);
     const registration = this.registration;
     if (!registration) return;
-    await pMap([...this.groupLeases.keys()], (group) => this.releaseGroup(group).catch(() => undefined), {
-      concurrency: parallelLeaseWrites,
-    });
+    this.groups.clear();
+    this.generation++;
     await this.metadata
       .write({ kind: 'delete', key: brokerKey(registration.nodeId), condition: { kind: 'match', fields: { owner: registration.owner } } })
       .catch((error) => {
@@ -217,56 +239,68 @@ export class StoreCluster implements ClusterView {
   }
 
   async coordinates(group: string): Promise<boolean> {
-    const held = this.groupLeases.get(group);
-    if (held && held.expiresMs > this.now()) {
+    const registration = this.registration;
+    // A lapsed registration coordinates nothing until it is renewed (its groups may be taken meanwhile).
+    if (!registration || this.stopped || registration.expiresMs <= this.now()) return false;
+    const held = this.groups.get(group);
+    if (held?.generation === this.generation) {
       held.usedMs = this.now();
       return true;
     }
+    this.groups.delete(group);
+    const generation = this.generation;
+    if (!(await this.take(group, registration))) return false;
+    // Confirmed in a generation that ended meanwhile: not to be trusted; the next call confirms it again.
+    if (generation !== this.generation) return false;
+    this.groups.set(group, { generation, usedMs: this.now() });
+    return true;
+  }
+
+  /** Whether the group is this agent's per the store: its item names us, or we take it (see the module comment). */
+  private async take(group: string, registration: Registration): Promise<boolean> {
     const key = coordinatorKey(group);
     const current = await this.metadata.get(key);
     const attrs = current?.attrs;
     const owner = attrs?.owner as string | undefined;
-    const expiresMs = (attrs?.expiresMs as number | undefined) ?? 0;
     const epoch = (attrs?.epoch as number | undefined) ?? 0;
-    if (owner === this.log.writerId && expiresMs > this.now()) {
-      this.groupLeases.set(group, { epoch, expiresMs, usedMs: this.now() });
-      return true;
-    }
-    // A live holder keeps it, unless its agent is no longer registered (stopped cleanly or lost).
-    if (owner !== undefined && expiresMs > this.now() && (await this.liveRegistrations()).some((broker) => broker.owner === owner))
-      return false;
-    const lease = { epoch: epoch + 1, expiresMs: this.now() + this.leaseMs };
+    if (owner === this.log.writerId) return true;
+    const mine = { owner: this.log.writerId, nodeId: registration.nodeId, epoch: epoch + 1, expiresMs: registrationBound };
     try {
-      await this.metadata.write({
-        kind: 'put',
-        key,
-        attrs: { owner: this.log.writerId, ...lease },
-        condition: current ? { kind: 'match', fields: { epoch, expiresMs } } : { kind: 'absent' },
-      });
+      if (current === undefined) {
+        await this.metadata.write({ kind: 'put', key, attrs: mine, condition: { kind: 'absent' } });
+        return true;
+      }
+      const ownerNode = attrs?.nodeId as number | undefined;
+      if (ownerNode === undefined) {
+        // An item of the version before: a lease of its own, renewed by its holder.
+        const expiresMs = (attrs?.expiresMs as number | undefined) ?? 0;
+        if (expiresMs > this.now() && (await this.liveRegistrations()).some((broker) => broker.owner === owner)) return false;
+        await this.metadata.write({ kind: 'put', key, attrs: mine, condition: { kind: 'match', fields: { epoch, expiresMs } } });
+        return true;
+      }
+      const held = await this.metadata.get(brokerKey(ownerNode));
+      const holder = held && registrationFromItem(held);
+      if (holder && holder.owner === owner && holder.expiresMs > this.now()) return false;
+      await this.metadata.transact([
+        {
+          kind: 'check',
+          key: brokerKey(ownerNode),
+          condition: holder ? { kind: 'match', fields: { owner: holder.owner, expiresMs: holder.expiresMs } } : { kind: 'absent' },
+        },
+        { kind: 'put', key, attrs: mine, condition: { kind: 'match', fields: { owner: owner!, epoch } } },
+      ]);
+      return true;
     } catch (error) {
-      if (error instanceof ConditionFailedError) return false;
+      if (error instanceof ConditionFailedError || error instanceof TransactionConflictError) return false;
       throw error;
     }
-    this.groupLeases.set(group, { ...lease, usedMs: this.now() });
-    return true;
   }
 
-  private async releaseGroup(group: string): Promise<void> {
-    const lease = this.groupLeases.get(group);
-    this.groupLeases.delete(group);
-    if (!lease) return;
-    await this.metadata
-      .write({
-        kind: 'delete',
-        key: coordinatorKey(group),
-        condition: { kind: 'match', fields: { owner: this.log.writerId, epoch: lease.epoch } },
-      })
-      .catch((error) => {
-        if (!(error instanceof ConditionFailedError)) throw error;
-      });
-  }
-
-  /** Renews the registration and the group leases in use (the timer calls it every leaseMs / 3). */
+  /**
+   * Renews the registration (the timer calls it every leaseMs / 3): one write, whatever the number of
+   * groups. A renewal that returns after the registration it extended had expired starts a new
+   * generation (groups are confirmed again); groups unused for 10 minutes are forgotten here.
+   */
   async renew(): Promise<void> {
     const registration = this.registration;
     if (!registration) return;
@@ -278,34 +312,14 @@ export class StoreCluster implements ClusterView {
         attrs: { ...renewed },
         condition: { kind: 'match', fields: { owner: registration.owner } },
       });
+      if (this.now() >= registration.expiresMs) this.generation++;
       this.registration = renewed;
     } catch (error) {
       if (!(error instanceof ConditionFailedError)) throw error;
       // Our node id was taken while we were away (paused past the lease): register afresh.
       await this.register();
     }
-    await pMap(
-      [...this.groupLeases],
-      async ([group, lease]) => {
-        if (this.now() - lease.usedMs > groupLeaseIdleMs) return this.releaseGroup(group);
-        const next = { epoch: lease.epoch, expiresMs: this.now() + this.leaseMs, usedMs: lease.usedMs };
-        try {
-          await this.metadata.write({
-            kind: 'update',
-            key: coordinatorKey(group),
-            set: { expiresMs: next.expiresMs },
-            condition: { kind: 'match', fields: { owner: this.log.writerId, epoch: lease.epoch } },
-          });
-          // Unless it was released meanwhile; `usedMs` may have moved on.
-          const now = this.groupLeases.get(group);
-          if (now?.epoch === lease.epoch) this.groupLeases.set(group, { ...next, usedMs: now.usedMs });
-        } catch (error) {
-          if (!(error instanceof ConditionFailedError)) throw error;
-          this.groupLeases.delete(group);
-        }
-      },
-      { concurrency: parallelLeaseWrites, stopOnError: false },
-    );
+    for (const [group, held] of this.groups) if (this.now() - held.usedMs > groupIdleMs) this.groups.delete(group);
   }
 
   private registrationFor(nodeId: number): Registration {

@@ -10,8 +10,12 @@
  *
  * Long-polls wake on local commits at once. For other writers' commits, the partitions someone waits
  * on are watched: one consistent read per watched partition every `pollIntervalMs`, however many
- * fetches wait on it, and only the waiters it has news for read again. So the cost of idle consumers
- * is per partition and agent, not per partition and consumer.
+ * fetches wait on it, and only the waiters it has news for read again. A long-poll's first look at a
+ * partition takes the last consistent read of it when that is under one watch interval old and holds
+ * its offset (`recentState`): an older state only has a lower high watermark (never ahead of the
+ * data), and news it misses wakes the long-poll within one watch interval, as the watch would. A
+ * local commit forgets the partition's last read. So the cost of idle consumers is per partition and
+ * agent, not per partition and consumer.
  */
 import { SpoolError } from '../errors.js';
 import { LRUCache } from 'lru-cache';
@@ -29,6 +33,11 @@ export interface ReadOptions {
   readonly maxBytes?: number;
   /** Wait up to this long for records when `offset` is at the high watermark. */
   readonly waitMs?: number;
+  /**
+   * The caller long-polls (it waits itself) when this read finds nothing new: the partition's state
+   * may be up to one watch interval old, as with `waitMs` (see the module comment).
+   */
+  readonly longPoll?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -99,11 +108,16 @@ export const defaultMaxBytes = 1024 * 1024;
 export const defaultMaxRecords = 500;
 
 export class Reader {
-  readonly stats = { objectGets: 0, bytesRead: 0, watchReads: 0 };
+  readonly stats = { objectGets: 0, bytesRead: 0, watchReads: 0, recentStates: 0 };
   private readonly pollIntervalMs: number;
   private readonly watches = new Map<string, Watch>();
   private watchTimer: NodeJS.Timeout | undefined;
   private readonly indexes = new LRUCache<string, Buffer>({ max: 4096 });
+  /** The last consistent read of partition items, with the time it was asked for (`recentState`). */
+  private readonly recent = new LRUCache<string, { state: PartitionState; askedMs: number }>({ max: 65_536 });
+  /** When this writer last committed to a partition: a read asked for before then is not kept (it may predate the commit). */
+  private readonly committedMs = new LRUCache<string, number>({ max: 65_536 });
+  private readonly now: () => number;
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -112,20 +126,43 @@ export class Reader {
     options: ReaderOptions = {},
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.now = options.now ?? Date.now;
   }
 
   async state(topic: TopicItem, partition: number): Promise<PartitionState> {
+    const id = partitionId(topic.id, partition);
+    const askedMs = this.now();
     const item = await this.metadata.get(partitionKey(topic.id, partition));
     if (item === undefined) {
+      this.recent.delete(id);
       throw new SpoolError('PARTITION_NOT_FOUND', `topic ${topic.name} has no partition ${partition}`, {
         details: { topic: topic.name, partition },
       });
     }
-    return partitionStateFromItem(item);
+    const state = partitionStateFromItem(item);
+    if (askedMs > (this.committedMs.get(id) ?? -Infinity)) this.recent.set(id, { state, askedMs });
+    return state;
   }
 
-  /** Called by the local writer after each commit: wakes long-polls on that partition. */
+  /** For a long-poll's first look: the last consistent read if under one watch interval old and holding `offset`, else a read. */
+  private async recentState(topic: TopicItem, partition: number, offset: number): Promise<PartitionState> {
+    const recent = this.recent.get(partitionId(topic.id, partition));
+    if (
+      recent !== undefined &&
+      this.now() - recent.askedMs < this.pollIntervalMs &&
+      offset >= recent.state.logStartOffset &&
+      offset <= recent.state.nextOffset
+    ) {
+      this.stats.recentStates++;
+      return recent.state;
+    }
+    return this.state(topic, partition);
+  }
+
+  /** Called by the local writer after each commit: wakes long-polls on that partition, and forgets its last read. */
   notify(topicId: string, partition: number): void {
+    this.recent.delete(partitionId(topicId, partition));
+    this.committedMs.set(partitionId(topicId, partition), this.now());
     const watch = this.watches.get(partitionId(topicId, partition));
     if (watch) for (const waiter of [...watch.waiters]) waiter.wake();
   }
@@ -168,7 +205,8 @@ export class Reader {
   }
 
   async readBatches(topic: TopicItem, partition: number, offset: number, options: ReadOptions = {}): Promise<ReadBatchesResult> {
-    let state = await this.state(topic, partition);
+    const longPoll = options.longPoll === true || (options.waitMs ?? 0) > 0;
+    let state = longPoll ? await this.recentState(topic, partition, offset) : await this.state(topic, partition);
     checkRange(topic, partition, offset, state);
     if (offset === state.nextOffset && (options.waitMs ?? 0) > 0) state = await this.waitBeyond(topic, partition, offset, state, options);
     const maxBytes = options.maxBytes ?? defaultMaxBytes;

@@ -1,6 +1,7 @@
 /**
  * The cluster kept in the store (lib/kafka/cluster.ts): broker registrations, partition leaders and
- * group coordinator leases, with two agents over one store and a manual clock.
+ * group coordinators (held as long as their agent's registration), with two agents over one store
+ * and a manual clock.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
@@ -127,22 +128,85 @@ describe('kafka > cluster in the store', () => {
 
     expect(await b.cluster.coordinates('g2')).toBe(true);
     const c = opened.clusters[0]!;
-    // b stops renewing (paused): once its lease and registration expire, another agent takes the group.
+    // b stops renewing (paused): once its registration expires, another agent takes the group.
     nowMs += leaseMs + 1;
     await c.start(9001);
     expect(await c.coordinates('g2')).toBe(true);
+    expect(await b.cluster.coordinates('g2')).toBe(false);
   });
 
-  it('gives up group leases nobody has asked about for a minute, instead of renewing them forever', async () => {
+  it('costs one write per renewal however many groups it coordinates, and writes nothing to forget an idle one', async () => {
     const { stores, a } = await twoAgents();
-    await a.cluster.coordinates('idle');
-    await a.cluster.coordinates('busy');
+    for (let i = 0; i < 50; i++) expect(await a.cluster.coordinates(`many-${i}`)).toBe(true);
+    const writes = stores.metadata.calls.write + stores.metadata.calls.transact;
     for (let i = 0; i < 4; i++) {
-      nowMs += 20_000;
-      await a.cluster.coordinates('busy');
+      nowMs += 3000;
       await a.cluster.renew();
     }
-    expect(await stores.metadata.get({ pk: 'group#idle', sk: 'coordinator' })).toBeUndefined();
-    expect((await stores.metadata.get({ pk: 'group#busy', sk: 'coordinator' }))?.attrs.expiresMs).toBe(nowMs + leaseMs);
+    expect(stores.metadata.calls.write + stores.metadata.calls.transact - writes).toBe(4); // the registration, four times
+    // Unused for 10 minutes: forgotten here, confirmed from the store (a read, no write) when asked again.
+    for (let i = 0; i < 4; i++) {
+      nowMs += 3000;
+      await a.cluster.renew();
+    }
+    nowMs += 600_000;
+    await a.cluster.renew();
+    const [reads, writesBefore] = [stores.metadata.calls.get, stores.metadata.calls.write + stores.metadata.calls.transact];
+    expect(await a.cluster.coordinates('many-0')).toBe(true);
+    expect(stores.metadata.calls.get - reads).toBe(1);
+    expect(stores.metadata.calls.write + stores.metadata.calls.transact).toBe(writesBefore);
+    expect((await stores.metadata.get({ pk: 'group#many-0', sk: 'coordinator' }))?.attrs).toMatchObject({
+      owner: a.log.writerId,
+      nodeId: 1,
+    });
+  });
+
+  it('a paused agent cannot coordinate beside its successor: its late renewal drops the groups, which it finds taken', async () => {
+    const { a, b } = await twoAgents();
+    expect(await a.cluster.coordinates('paused')).toBe(true);
+    await b.cluster.renew();
+    // a is paused: no renewal for longer than its registration lasts. b renews and takes the group.
+    nowMs += leaseMs / 2;
+    await b.cluster.renew();
+    nowMs += leaseMs / 2 + 1;
+    await b.cluster.renew();
+    expect(await b.cluster.coordinates('paused')).toBe(true);
+    // a wakes up: its registration has expired by its own clock, so it coordinates nothing…
+    expect(await a.cluster.coordinates('paused')).toBe(false);
+    // …and its late renewal (returned after the expiry) starts a new generation: the group is read again, b's.
+    await a.cluster.renew();
+    expect(await a.cluster.coordinates('paused')).toBe(false);
+    expect((await a.cluster.coordinatorFor('paused')).nodeId).toBe(b.cluster.self.nodeId);
+    expect(await b.cluster.coordinates('paused')).toBe(true);
+  });
+
+  it('a takeover fails when the holder renews its registration between the read and the write', async () => {
+    const { stores, a, b } = await twoAgents();
+    expect(await a.cluster.coordinates('raced')).toBe(true);
+    nowMs += leaseMs + 1; // both registrations expire; b renews first and looks at the group
+    await b.cluster.renew();
+    stores.metadata.beforeTransact = async () => {
+      stores.metadata.beforeTransact = undefined;
+      await a.cluster.renew(); // a renews (late) after b read its registration as expired
+    };
+    expect(await b.cluster.coordinates('raced')).toBe(false);
+    // a's renewal came late: it confirms the group from the store, which still names it.
+    expect(await a.cluster.coordinates('raced')).toBe(true);
+    expect(await b.cluster.coordinates('raced')).toBe(false);
+  });
+
+  it('takes over a coordinator lease of the version before only once it expired or its holder is gone; its own item reads as held to that version', async () => {
+    const { stores, a, b } = await twoAgents();
+    const key = { pk: 'group#legacy', sk: 'coordinator' };
+    await stores.metadata.write({ kind: 'put', key, attrs: { owner: b.log.writerId, epoch: 4, expiresMs: nowMs + 5000 } });
+    expect(await a.cluster.coordinates('legacy')).toBe(false);
+    nowMs += 5001;
+    expect(await a.cluster.coordinates('legacy')).toBe(true);
+    expect((await stores.metadata.get(key))?.attrs).toEqual({
+      owner: a.log.writerId,
+      nodeId: 1,
+      epoch: 5,
+      expiresMs: Number.MAX_SAFE_INTEGER,
+    });
   });
 });

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { partitionForKey } from '../../lib/format/index.js';
+import { partitionSk } from '../../lib/keys.js';
 import type { Log } from '../../lib/log/index.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
@@ -356,6 +357,51 @@ export function engineSuite(kind: () => StoreKind): void {
       const after = log.internals.reader.stats.watchReads;
       await new Promise((resolve) => setTimeout(resolve, 150));
       expect(log.internals.reader.stats.watchReads).toBeLessThanOrEqual(after + 2);
+    });
+
+    it("takes a long-poll's first look from a read under one watch interval old, never a stale one after its own commit; other reads read", async () => {
+      const { log, stores } = await setup({ pollIntervalMs: 60_000 });
+      const name = topicName();
+      await log.createTopic(name, 1);
+      await log.produce(name, [{ key: null, value: text('a') }]);
+      await new Promise((resolve) => setTimeout(resolve, 5)); // a read asked in the millisecond of a commit is not kept
+      let stateReads = 0;
+      const get = stores.metadata.get.bind(stores.metadata);
+      stores.metadata.get = (key) => {
+        if (key.sk === partitionSk) stateReads++;
+        return get(key);
+      };
+      const reads = () => stateReads;
+      const first = reads();
+      await log.readBatches(name, 0, 1, { longPoll: true });
+      await log.readBatches(name, 0, 1, { longPoll: true });
+      expect((await log.fetch(name, 0, 0, { waitMs: 10_000 })).records.map((r) => str(r.value))).toEqual(['a']); // a wait is a long-poll too
+      expect(reads() - first).toBe(1); // the first look read; the next two took it
+      await log.readBatches(name, 0, 1);
+      expect(reads() - first).toBe(2); // no long-poll: a read
+      // Its own commit forgets the last read: the next look sees the record at once.
+      await log.produce(name, [{ key: null, value: text('b') }]);
+      const after = await log.readBatches(name, 0, 1, { longPoll: true });
+      expect([after.highWatermark, after.batches.length]).toEqual([2, 1]);
+      // An offset past the last read (a client that learnt of a commit elsewhere) is read, not refused.
+      const writer = newLog(stores);
+      logs.push(writer);
+      await writer.produce(name, [{ key: null, value: text('c') }]);
+      expect((await log.readBatches(name, 0, 3, { longPoll: true })).highWatermark).toBe(3);
+    });
+
+    it("a long-poll that took a read from before another writer's commit still wakes for it within one watch interval", async () => {
+      const { log, stores } = await setup({ pollIntervalMs: 200 });
+      const writer = newLog(stores);
+      logs.push(writer);
+      const name = topicName();
+      await log.createTopic(name, 1);
+      await log.readBatches(name, 0, 0, { longPoll: true }); // the last read: empty
+      await writer.produce(name, [{ key: null, value: text('remote') }]);
+      const started = Date.now();
+      const woken = await log.fetch(name, 0, 0, { waitMs: 10_000 });
+      expect(woken.records.map((r) => str(r.value))).toEqual(['remote']);
+      expect(Date.now() - started).toBeLessThan(5000);
     });
 
     it('lists offsets as Kafka: the first record at or after a time with its timestamp, the max timestamp, earliest and latest', async () => {

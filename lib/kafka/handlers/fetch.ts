@@ -80,12 +80,14 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
    * One pass over every partition asked for. Partitions are read concurrently; the byte budget goes
    * to them in request order, as in Kafka: the first batch found is answered whatever its size,
    * later batches only within the request's max_bytes. A partition not yet started when the budget
-   * is spent reads only its high watermark.
+   * is spent reads only its high watermark. `longPoll`: the request waits when this pass finds too
+   * little, so a partition state up to one watch interval old may answer (lib/log/reader.ts).
    */
   const readAll = async (
     request: FetchRequest,
     topics: readonly RequestedTopic[],
     context: RequestContext,
+    longPoll = false,
   ): Promise<{ answers: PartitionAnswer[]; bytes: number }> => {
     const budget = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
     let bytesRead = 0;
@@ -106,6 +108,7 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
         }
         const result = await log.readBatches(topic, partition, fetchOffset, {
           maxBytes: Math.min(partitionMaxBytes, budget - bytesRead),
+          longPoll,
           signal: context.signal,
         });
         for (const batch of result.batches) bytesRead += batch.length;
@@ -156,8 +159,8 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
     codec: codecs.fetch,
     async handle(request, context): Promise<Handled<Encodable<FetchResponse>>> {
       const topics = await resolve(request, context.apiVersion);
-      const first = await readAll(request, topics, context);
       const waitMs = Math.min(Math.max(request.maxWaitMs, 0), maxWaitCapMs);
+      const first = await readAll(request, topics, context, waitMs > 0);
       const anyError = first.answers.some((p) => p.errorCode !== KafkaErrors.NONE);
       if (first.bytes >= Math.max(request.minBytes, 1) || waitMs === 0 || anyError) return answer(topics, first.answers);
       // Nothing yet: wait for news of any partition asked for (a commit here, or the log's watch), then read again.

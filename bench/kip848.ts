@@ -68,6 +68,7 @@ async function run(busy: boolean): Promise<{ counts: Counts; kinds: [string, num
     brokers: async () => [self],
     coordinatorFor: async () => self,
     coordinates: async () => true,
+    release: async () => {},
   };
   const groups = new ConsumerGroups({
     log,

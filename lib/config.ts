@@ -5,6 +5,7 @@
  */
 import { SpoolError } from './errors.js';
 import type { Compression } from './format/index.js';
+import { defaultProducerIdExpirationMs } from './log/index.js';
 import type { MigrationPolicy } from './kafka/groups/consumer-classic.js';
 
 export interface SpoolConfig {
@@ -130,7 +131,7 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     compactionTargetBytes: intVar(env, 'SPOOL_COMPACTION_TARGET_BYTES', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
     compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),
     gcGraceMs: intVar(env, 'SPOOL_GC_GRACE_MS', 3_600_000, 1000, 30 * 86_400_000),
-    producerIdExpirationMs: intVar(env, 'SPOOL_PRODUCER_ID_EXPIRATION_MS', 86_400_000, 1, 2 ** 31 - 1),
+    producerIdExpirationMs: intVar(env, 'SPOOL_PRODUCER_ID_EXPIRATION_MS', defaultProducerIdExpirationMs, 1, 2 ** 31 - 1),
     metrics: enumVar(env, 'SPOOL_METRICS', ['off', 'emf'] as const, 'off'),
     metricsLagCacheMs: intVar(env, 'SPOOL_METRICS_LAG_CACHE_MS', 15_000, 0, 3_600_000),
     auth: enumVar(env, 'SPOOL_AUTH', ['off', 'keys'] as const, 'off') === 'keys' || Boolean(env.SPOOL_AUTH_TOKEN),

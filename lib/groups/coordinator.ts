@@ -40,7 +40,7 @@ import {
   type WriteOp,
 } from '../storage/ports.js';
 import { assignorNames, parseTpKey, tpKey, type AssignorName } from './assignors.js';
-import { coordinatorKey, groupIndexKey, groupOffsetKey, groupsPk, groupStateKey, memberKey, vouchKey } from '../keys.js';
+import { groupIndexKey, groupOffsetKey, groupsPk, groupStateKey, memberKey, vouchKey } from '../keys.js';
 import {
   checkGroupName,
   liveMembers,
@@ -506,8 +506,9 @@ export class GroupCoordinator {
     for (const id of loaded.leases.keys()) await this.metadata.write({ kind: 'delete', key: memberKey(group, id) });
     for (const key of loaded.storedOffsetKeys) await this.metadata.write({ kind: 'delete', key: groupOffsetKey(group, key) });
     if (loaded.vouch) await this.metadata.write({ kind: 'delete', key: vouchKey(group) });
-    // The Kafka coordinator's lease too (lib/kafka/cluster.ts): a group used again takes a new one.
-    await this.metadata.write({ kind: 'delete', key: coordinatorKey(group) });
+    // Not the Kafka coordinator item (lib/kafka/cluster.ts): only the agent it names may delete it
+    // (ClusterView.release), which Kafka's DeleteGroups does; another agent deleting it would let a
+    // second agent take the group while the first still coordinates it from memory.
     await this.metadata.write({ kind: 'delete', key: groupIndexKey(group) });
   }
 

@@ -44,12 +44,15 @@ export interface ClusterView {
   /** Live brokers (this one included). */
   brokers(): Promise<BrokerNode[]>;
   /**
-   * The agent coordinating a group: the holder of its lease, taken by this agent when the lease is
-   * free or expired. Throws SpoolError('NOT_LEADER', retriable) if no agent can be named now.
+   * The agent coordinating a group: the one its coordinator item names while that agent is
+   * registered, or this agent, which takes the group when it is free. Throws SpoolError('NOT_LEADER',
+   * retriable) if no agent can be named now.
    */
   coordinatorFor(group: string): Promise<BrokerNode>;
-  /** Whether this agent holds the group's coordinator lease now (takes it if free). */
+  /** Whether this agent coordinates the group now (takes it if free). */
   coordinates(group: string): Promise<boolean>;
+  /** The group was deleted here: its coordinator item goes if it names this agent, and the group is forgotten here. */
+  release(group: string): Promise<void>;
 }
 
 export interface StoreClusterOptions {
@@ -250,10 +253,25 @@ export class StoreCluster implements ClusterView {
     this.groups.delete(group);
     const generation = this.generation;
     if (!(await this.take(group, registration))) return false;
-    // Confirmed in a generation that ended meanwhile: not to be trusted; the next call confirms it again.
-    if (generation !== this.generation) return false;
+    // Confirmed in a generation that ended meanwhile, or past the registration it was confirmed
+    // under: not to be trusted; a later call confirms it again.
+    if (generation !== this.generation || this.registration!.expiresMs <= this.now()) return false;
     this.groups.set(group, { generation, usedMs: this.now() });
     return true;
+  }
+
+  /**
+   * Deletes the group's coordinator item if it names this agent, then forgets the group here (in
+   * that order: forgetting first would let a request in between confirm the group from the item
+   * about to go, and keep it beside whoever takes it next).
+   */
+  async release(group: string): Promise<void> {
+    await this.metadata
+      .write({ kind: 'delete', key: coordinatorKey(group), condition: { kind: 'match', fields: { owner: this.log.writerId } } })
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      });
+    this.groups.delete(group);
   }
 
   /** Whether the group is this agent's per the store: its item names us, or we take it (see the module comment). */
@@ -263,9 +281,15 @@ export class StoreCluster implements ClusterView {
     const attrs = current?.attrs;
     const owner = attrs?.owner as string | undefined;
     const epoch = (attrs?.epoch as number | undefined) ?? 0;
-    if (owner === this.log.writerId) return true;
     const mine = { owner: this.log.writerId, nodeId: registration.nodeId, epoch: epoch + 1, expiresMs: registrationBound };
     try {
+      if (owner === this.log.writerId) {
+        if (attrs?.nodeId === registration.nodeId) return true;
+        // Ours under another node id (we registered afresh after a pause): others judge the item by the
+        // registration it names, which may be someone else's now. Name ours.
+        await this.metadata.write({ kind: 'put', key, attrs: mine, condition: { kind: 'match', fields: { owner, epoch } } });
+        return true;
+      }
       if (current === undefined) {
         await this.metadata.write({ kind: 'put', key, attrs: mine, condition: { kind: 'absent' } });
         return true;

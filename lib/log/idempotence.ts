@@ -23,7 +23,8 @@
  * Expiry (Kafka's producer.id.expiration.ms, default one day): the commit stamps the item with its
  * time (`lastWriteMs`, the committing writer's clock, not the producer's record timestamps). A state
  * not written for the expiration time is no state: its batches are forgotten, and the producer is
- * as unknown as one that never wrote. An unknown producer may continue its sequences on a partition
+ * as unknown as one that never wrote (at the expiration time itself: Kafka forgets at its next check,
+ * up to 10 minutes later). An unknown producer may continue its sequences on a partition
  * that has held records (its state expired there: Kafka since 2.5, KIP-360), but its first batch on
  * a partition that never held a record must start at 0 (Kafka 4.5, KAFKA-15591: otherwise a batch
  * overtaking a retried one of a new producer would be taken, and the retried one refused for good).
@@ -32,9 +33,10 @@
  * so the deletion changes nothing a producer sees.
  *
  * Cost: one more item in the flush's transaction per idempotent producer per partition touched
- * (2 write units; transactional writes cost double). Items live at most the expiration time plus a
- * maintenance check interval after their last write. This writer's cache forgets a producer unused
- * for `cacheIdleMs` (it is read again if it comes back): memory follows the producers in use.
+ * (2 write units; transactional writes cost double). Where maintenance runs, items live at most the
+ * expiration time plus its check interval after their last write. This writer's cache forgets a
+ * producer unused for `cacheIdleMs` (it is read again if it comes back): memory follows the
+ * producers in use.
  */
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, type Attributes, type Item, type MetadataStore } from '../storage/ports.js';

@@ -506,6 +506,7 @@ export class Log {
             set: { logStartOffset: target },
             condition: { kind: 'match', fields: { logStartOffset: state.logStartOffset } },
           });
+          this.reader.forget(topic.id, partition);
           return { logStartOffset: target };
         } catch (error) {
           // Another raise (retention, a racing delete) or the partition's deletion: read again.

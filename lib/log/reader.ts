@@ -11,11 +11,13 @@
  * Long-polls wake on local commits at once. For other writers' commits, the partitions someone waits
  * on are watched: one consistent read per watched partition every `pollIntervalMs`, however many
  * fetches wait on it, and only the waiters it has news for read again. A long-poll's first look at a
- * partition takes the last consistent read of it when that is under one watch interval old and holds
- * its offset (`recentState`): an older state only has a lower high watermark (never ahead of the
- * data), and news it misses wakes the long-poll within one watch interval, as the watch would. A
- * local commit forgets the partition's last read. So the cost of idle consumers is per partition and
- * agent, not per partition and consumer.
+ * partition takes the last consistent read of it (`recentState`) when that is under one watch
+ * interval old and the offset asked for is that read's high watermark (the idle consumer's case):
+ * the look finds nothing new, anything committed past that offset since wakes the long-poll within
+ * one watch interval (as the watch's own read would), and no row is read, so a log start that moved
+ * since cannot mislead it (below the high watermark, the look reads afresh). The agent's own commits
+ * and record deletions forget the partition's last read. So the cost of idle consumers is per
+ * partition and agent, not per partition and consumer.
  */
 import { SpoolError } from '../errors.js';
 import { LRUCache } from 'lru-cache';
@@ -113,11 +115,10 @@ export class Reader {
   private readonly watches = new Map<string, Watch>();
   private watchTimer: NodeJS.Timeout | undefined;
   private readonly indexes = new LRUCache<string, Buffer>({ max: 4096 });
-  /** The last consistent read of partition items, with the time it was asked for (`recentState`). */
+  /** The last consistent read of partition items, with when it was asked for (`recentState`; monotonic ms). */
   private readonly recent = new LRUCache<string, { state: PartitionState; askedMs: number }>({ max: 65_536 });
-  /** When this writer last committed to a partition: a read asked for before then is not kept (it may predate the commit). */
-  private readonly committedMs = new LRUCache<string, number>({ max: 65_536 });
-  private readonly now: () => number;
+  /** When this writer last changed a partition (monotonic ms): a read asked for before then is not kept (it may predate the change). */
+  private readonly changedMs = new LRUCache<string, number>({ max: 65_536 });
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -126,12 +127,11 @@ export class Reader {
     options: ReaderOptions = {},
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
-    this.now = options.now ?? Date.now;
   }
 
   async state(topic: TopicItem, partition: number): Promise<PartitionState> {
     const id = partitionId(topic.id, partition);
-    const askedMs = this.now();
+    const askedMs = performance.now();
     const item = await this.metadata.get(partitionKey(topic.id, partition));
     if (item === undefined) {
       this.recent.delete(id);
@@ -140,29 +140,30 @@ export class Reader {
       });
     }
     const state = partitionStateFromItem(item);
-    if (askedMs > (this.committedMs.get(id) ?? -Infinity)) this.recent.set(id, { state, askedMs });
+    if (askedMs > (this.changedMs.get(id) ?? -Infinity)) this.recent.set(id, { state, askedMs });
     return state;
   }
 
-  /** For a long-poll's first look: the last consistent read if under one watch interval old and holding `offset`, else a read. */
+  /** For a long-poll's first look: the last consistent read if under one watch interval old and `offset` is its high watermark, else a read. */
   private async recentState(topic: TopicItem, partition: number, offset: number): Promise<PartitionState> {
     const recent = this.recent.get(partitionId(topic.id, partition));
-    if (
-      recent !== undefined &&
-      this.now() - recent.askedMs < this.pollIntervalMs &&
-      offset >= recent.state.logStartOffset &&
-      offset <= recent.state.nextOffset
-    ) {
+    if (recent !== undefined && performance.now() - recent.askedMs < this.pollIntervalMs && offset === recent.state.nextOffset) {
       this.stats.recentStates++;
       return recent.state;
     }
     return this.state(topic, partition);
   }
 
+  /** Called when this process changed a partition's item (its log start): its last read is forgotten, and one under way is not kept. */
+  forget(topicId: string, partition: number): void {
+    const id = partitionId(topicId, partition);
+    this.recent.delete(id);
+    this.changedMs.set(id, performance.now());
+  }
+
   /** Called by the local writer after each commit: wakes long-polls on that partition, and forgets its last read. */
   notify(topicId: string, partition: number): void {
-    this.recent.delete(partitionId(topicId, partition));
-    this.committedMs.set(partitionId(topicId, partition), this.now());
+    this.forget(topicId, partition);
     const watch = this.watches.get(partitionId(topicId, partition));
     if (watch) for (const waiter of [...watch.waiters]) waiter.wake();
   }

@@ -132,7 +132,7 @@ export async function startSession(name: TargetName): Promise<Session> {
   const scratch = await mkdtemp(join(tmpdir(), `spool-differential-${name}-`));
   const server =
     name === 'spool'
-      ? await startTarget({ INTEROP_TARGET: 'spool', SPOOL_PRODUCER_ID_EXPIRATION_MS: String(producerIdExpirationMs) })
+      ? await startTarget({ INTEROP_TARGET: 'spool' }, { SPOOL_PRODUCER_ID_EXPIRATION_MS: String(producerIdExpirationMs) })
       : await startKafka(name.slice('kafka-'.length));
   let runner = new ToolRunner(javaOptions(name));
   return {

@@ -35,11 +35,12 @@ export interface Target {
   close(): Promise<void>;
 }
 
-export async function startTarget(env: NodeJS.ProcessEnv = process.env): Promise<Target> {
+/** `settings`: SPOOL_ variables for a Spool agent started here (not read from the environment). */
+export async function startTarget(env: NodeJS.ProcessEnv = process.env, settings: Readonly<Record<string, string>> = {}): Promise<Target> {
   if (env.INTEROP_BOOTSTRAP) return { kind: 'external', bootstrap: env.INTEROP_BOOTSTRAP, close: async () => {} };
   const target = env.INTEROP_TARGET ?? 'spool';
   if (target === 'kafka') return startKafka();
-  if (target === 'spool') return startSpool(env);
+  if (target === 'spool') return startSpool(settings);
   throw new Error(`INTEROP_TARGET must be spool or kafka, got ${JSON.stringify(target)}`);
 }
 
@@ -79,8 +80,8 @@ interface SpoolAgent {
   close(): Promise<void>;
 }
 
-/** `env`'s SPOOL_ variables are the agent's settings, but for the suite's own (data directory, ports, no maintenance). */
-async function startSpool(env: NodeJS.ProcessEnv): Promise<Target> {
+/** `settings` are the agent's, but for the suite's own (data directory, ports, no maintenance). */
+async function startSpool(settings: Readonly<Record<string, string>>): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'spool-interop-'));
   const { startAgent } = (await import('../../lib/agent.js')) as unknown as {
     startAgent(config: unknown, options?: { logger?: unknown }): Promise<SpoolAgent>;
@@ -88,7 +89,7 @@ async function startSpool(env: NodeJS.ProcessEnv): Promise<Target> {
   const { loadConfig } = await import('../../lib/config.js');
   const { jsonLogger } = await import('../../lib/logger.js');
   const config = loadConfig({
-    ...Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('SPOOL_'))),
+    ...settings,
     SPOOL_DATA_DIR: dataDir,
     SPOOL_HTTP_PORT: '0',
     SPOOL_KAFKA_PORT: '0',

@@ -406,6 +406,7 @@ describe('kafka > consumer groups > a coordinator that lost the group', () => {
         brokers: () => listener.cluster.brokers(),
         coordinatorFor: (group: string) => listener.cluster.coordinatorFor(group),
         coordinates: async () => true,
+        release: async () => {},
       },
       topicIdentities: http.topicIdentities,
       scheduler,

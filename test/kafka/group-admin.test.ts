@@ -22,6 +22,7 @@ import { OffsetDelete } from '../../lib/kafka/protocol/messages/offset-delete.js
 import { OffsetFetch } from '../../lib/kafka/protocol/messages/offset-fetch.js';
 import { SyncGroup } from '../../lib/kafka/protocol/messages/sync-group.js';
 import { ZERO_UUID } from '../../lib/kafka/protocol/runtime.js';
+import { groupPk } from '../../lib/keys.js';
 import { joinGroupV9, stableClassicMember, useWireHarness } from './support/wire-harness.js';
 
 const kafka = await useWireHarness({
@@ -310,6 +311,8 @@ describe('kafka > groups > DeleteGroups', () => {
     // The last member leaves: the group is Empty, and deleting it takes its offsets and its state too.
     await client.callGenerated(LeaveGroup, 5, { groupId: active, members: [{ memberId, reason: 'done' }] });
     expect((await client.callGenerated(DeleteGroups, 1, { groupsNames: [active] })).results[0]!.errorCode).toBe(0);
+    // Nothing of it is left, its coordinator item included (the coordinating agent gave it up).
+    expect(await kafka.stores.metadata.query(groupPk(active))).toEqual([]);
     expect((await fetchV9(active, topic.name)).topics[0]!.partitions[0]!.committedOffset).toBe(-1);
     expect((await client.callGenerated(DescribeGroups, 6, { groups: [active] })).groups[0]!.errorCode).toBe(KafkaErrors.GROUP_ID_NOT_FOUND);
     expect((await client.callGenerated(ListGroups, 5, {})).groups.map((g) => g.groupId)).not.toContain(active);

@@ -195,6 +195,35 @@ describe('kafka > cluster in the store', () => {
     expect(await b.cluster.coordinates('raced')).toBe(false);
   });
 
+  it('releases a group deleted through its coordinator: its item goes, and whoever takes it next is its only coordinator', async () => {
+    const { stores, a, b } = await twoAgents();
+    expect(await a.cluster.coordinates('deleted')).toBe(true);
+    await b.cluster.release('deleted'); // not b's: nothing happens
+    expect(await stores.metadata.get({ pk: 'group#deleted', sk: 'coordinator' })).toBeDefined();
+    await a.cluster.release('deleted');
+    expect(await stores.metadata.get({ pk: 'group#deleted', sk: 'coordinator' })).toBeUndefined();
+    expect(await b.cluster.coordinates('deleted')).toBe(true);
+    expect(await a.cluster.coordinates('deleted')).toBe(false);
+  });
+
+  it('an agent registered afresh under another node id names that one in the items of the groups it confirms', async () => {
+    const { stores, a, b } = await twoAgents();
+    expect(await a.cluster.coordinates('moved')).toBe(true);
+    nowMs += leaseMs + 1; // a is paused; b renews, and a new agent takes a's node id
+    await b.cluster.renew();
+    const c = await agentOn(stores, 9003);
+    expect(c.cluster.self.nodeId).toBe(1);
+    await a.cluster.renew(); // refused (node 1 is c's): a registers afresh
+    expect(a.cluster.self.nodeId).toBe(3);
+    expect(await a.cluster.coordinates('moved')).toBe(true);
+    expect((await stores.metadata.get({ pk: 'group#moved', sk: 'coordinator' }))?.attrs).toMatchObject({
+      owner: a.log.writerId,
+      nodeId: 3,
+    });
+    expect(await b.cluster.coordinates('moved')).toBe(false);
+    expect(await c.cluster.coordinates('moved')).toBe(false);
+  });
+
   it('takes over a coordinator lease of the version before only once it expired or its holder is gone; its own item reads as held to that version', async () => {
     const { stores, a, b } = await twoAgents();
     const key = { pk: 'group#legacy', sk: 'coordinator' };

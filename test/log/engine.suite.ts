@@ -359,11 +359,14 @@ export function engineSuite(kind: () => StoreKind): void {
       expect(log.internals.reader.stats.watchReads).toBeLessThanOrEqual(after + 2);
     });
 
-    it("takes a long-poll's first look from a read under one watch interval old, never a stale one after its own commit; other reads read", async () => {
+    it("takes a long-poll's first look at the high watermark from a read under one watch interval old, never one older than its own changes", async () => {
       const { log, stores } = await setup({ pollIntervalMs: 60_000 });
       const name = topicName();
       await log.createTopic(name, 1);
-      await log.produce(name, [{ key: null, value: text('a') }]);
+      await log.produce(name, [
+        { key: null, value: text('a') },
+        { key: null, value: text('b') },
+      ]);
       await new Promise((resolve) => setTimeout(resolve, 5)); // a read asked in the millisecond of a commit is not kept
       let stateReads = 0;
       const get = stores.metadata.get.bind(stores.metadata);
@@ -371,37 +374,49 @@ export function engineSuite(kind: () => StoreKind): void {
         if (key.sk === partitionSk) stateReads++;
         return get(key);
       };
-      const reads = () => stateReads;
-      const first = reads();
-      await log.readBatches(name, 0, 1, { longPoll: true });
-      await log.readBatches(name, 0, 1, { longPoll: true });
-      expect((await log.fetch(name, 0, 0, { waitMs: 10_000 })).records.map((r) => str(r.value))).toEqual(['a']); // a wait is a long-poll too
-      expect(reads() - first).toBe(1); // the first look read; the next two took it
-      await log.readBatches(name, 0, 1);
-      expect(reads() - first).toBe(2); // no long-poll: a read
+      const { stats } = log.internals.reader;
+      const looks = () => [stateReads, stats.recentStates];
+      await log.readBatches(name, 0, 2, { longPoll: true });
+      await log.readBatches(name, 0, 2, { longPoll: true });
+      expect(looks()).toEqual([1, 1]); // the first look read; the second took it
+      await log.readBatches(name, 0, 2);
+      expect(looks()).toEqual([2, 1]); // no long-poll: a read
+      expect((await log.readBatches(name, 0, 0, { longPoll: true })).batches).toHaveLength(1); // below the high watermark: a read
+      expect(looks()).toEqual([3, 1]);
+      // A wait is a long-poll too: its first look takes the last read; after the wait it reads.
+      expect((await log.fetch(name, 0, 2, { waitMs: 1 })).records).toEqual([]);
+      expect(looks()).toEqual([4, 2]);
       // Its own commit forgets the last read: the next look sees the record at once.
-      await log.produce(name, [{ key: null, value: text('b') }]);
-      const after = await log.readBatches(name, 0, 1, { longPoll: true });
-      expect([after.highWatermark, after.batches.length]).toEqual([2, 1]);
-      // An offset past the last read (a client that learnt of a commit elsewhere) is read, not refused.
+      await log.produce(name, [{ key: null, value: text('c') }]);
+      const after = await log.readBatches(name, 0, 2, { longPoll: true });
+      expect([after.highWatermark, after.batches.length]).toEqual([3, 1]);
+      // So does its own deletion of records: the log start it answers is the new one.
+      await log.readBatches(name, 0, 3, { longPoll: true });
+      await log.deleteRecordsBefore(name, 0, 2);
+      expect((await log.readBatches(name, 0, 3, { longPoll: true })).logStartOffset).toBe(2);
+      await expect(log.fetch(name, 0, 1, { waitMs: 1000 })).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
+      // An offset past the last read (a client that learnt of another writer's commit elsewhere) is read, not refused.
       const writer = newLog(stores);
       logs.push(writer);
-      await writer.produce(name, [{ key: null, value: text('c') }]);
-      expect((await log.readBatches(name, 0, 3, { longPoll: true })).highWatermark).toBe(3);
+      await writer.produce(name, [{ key: null, value: text('d') }]);
+      expect((await log.readBatches(name, 0, 4, { longPoll: true })).highWatermark).toBe(4);
     });
 
     it("a long-poll that took a read from before another writer's commit still wakes for it within one watch interval", async () => {
-      const { log, stores } = await setup({ pollIntervalMs: 200 });
+      const { log, stores } = await setup({ pollIntervalMs: 1000 });
       const writer = newLog(stores);
       logs.push(writer);
       const name = topicName();
       await log.createTopic(name, 1);
       await log.readBatches(name, 0, 0, { longPoll: true }); // the last read: empty
       await writer.produce(name, [{ key: null, value: text('remote') }]);
+      const taken = log.internals.reader.stats.recentStates;
       const started = Date.now();
       const woken = await log.fetch(name, 0, 0, { waitMs: 10_000 });
       expect(woken.records.map((r) => str(r.value))).toEqual(['remote']);
       expect(Date.now() - started).toBeLessThan(5000);
+      // Its first look took the read from before the commit, and found nothing: the watch woke it.
+      expect(log.internals.reader.stats.recentStates - taken).toBe(1);
     });
 
     it('lists offsets as Kafka: the first record at or after a time with its timestamp, the max timestamp, earliest and latest', async () => {

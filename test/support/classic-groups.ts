@@ -67,6 +67,7 @@ export class FakeCluster implements ClusterView {
   async coordinates() {
     return this.coordinating;
   }
+  async release() {}
 }
 
 export const node = (nodeId: number): BrokerNode => ({ nodeId, host: `agent-${nodeId}`, port: 9092, rack: null });

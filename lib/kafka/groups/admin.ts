@@ -44,7 +44,8 @@ export async function deleteGroup(context: GroupContext, groupId: string): Promi
     if (error instanceof SpoolError && error.code === 'GROUP_NOT_EMPTY') throw notEmpty(groupId);
     throw error;
   }
-  // Its state and lease are gone: a group of the same name starts afresh (and is coordinated anew).
+  // Its state and coordinator item are gone: a group of the same name starts afresh (and is coordinated anew).
+  await context.cluster.release(groupId);
   context.drop(groupId, KafkaErrors.NOT_COORDINATOR);
 }
 

@@ -109,12 +109,20 @@ function brokerSynonyms(key: TopicConfigKey, brokerValue: TopicConfigValue): Enc
   const rule = topicConfigRules[key];
   const names = rule.synonyms ?? [];
   if (names.length === 0) return [];
-  const out: Encodable<DescribeConfigsSynonym>[] = [];
-  if (brokerValue !== rule.default)
-    out.push({ name: names[0]!, value: renderTopicConfigValue(key, brokerValue), source: ConfigSource.STATIC_BROKER_CONFIG });
-  if (names.length === 1)
-    out.push({ name: names[0]!, value: renderTopicConfigValue(key, rule.default), source: ConfigSource.DEFAULT_CONFIG });
-  return out;
+  return settingSynonyms(
+    names[0]!,
+    renderTopicConfigValue(key, brokerValue),
+    renderTopicConfigValue(key, rule.default),
+    names.length === 1,
+  );
+}
+
+/** A broker setting's synonyms, most specific first: the agent's value when it is not the default, then the default (when `withDefault`). */
+function settingSynonyms(name: string, value: string, defaultValue: string, withDefault: boolean): Encodable<DescribeConfigsSynonym>[] {
+  return [
+    ...(value === defaultValue ? [] : [{ name, value, source: ConfigSource.STATIC_BROKER_CONFIG }]),
+    ...(withDefault ? [{ name, value: defaultValue, source: ConfigSource.DEFAULT_CONFIG }] : []),
+  ];
 }
 
 /** Where a topic's value of `key` comes from: the topic itself, or the broker setting behind it (DescribeConfigs, CreateTopics v5+). */
@@ -123,7 +131,12 @@ export function topicConfigSource(key: TopicConfigKey, overridden: boolean, brok
 }
 
 function brokerSource(key: TopicConfigKey, brokerValue: TopicConfigValue): number {
-  return brokerValue === topicConfigRules[key].default ? ConfigSource.DEFAULT_CONFIG : ConfigSource.STATIC_BROKER_CONFIG;
+  return settingSource(brokerValue, topicConfigRules[key].default);
+}
+
+/** A broker setting's source: Kafka's default, or the agent's own (set when it starts). */
+function settingSource(value: TopicConfigValue, defaultValue: TopicConfigValue): number {
+  return value === defaultValue ? ConfigSource.DEFAULT_CONFIG : ConfigSource.STATIC_BROKER_CONFIG;
 }
 
 interface DescribeOptions {
@@ -168,20 +181,14 @@ const producerIdExpiration: ConfigRule = {
 /** The agent's defaults behind topic configs, under Kafka's broker names, and its broker-only settings: read-only, set when the agent starts. */
 function brokerEntries(settings: LogSettings, options: DescribeOptions): ConfigEntry[] {
   const brokerDefaults = settings.topicDefaults;
-  const expiration = String(settings.producerIdExpirationMs);
-  const expirationIsDefault = settings.producerIdExpirationMs === producerIdExpiration.default;
+  const [name, value, defaultValue] = ['producer.id.expiration.ms', settings.producerIdExpirationMs, producerIdExpiration.default];
   const entries: ConfigEntry[] = [
     entry(
       producerIdExpiration,
-      'producer.id.expiration.ms',
-      expiration,
-      expirationIsDefault ? ConfigSource.DEFAULT_CONFIG : ConfigSource.STATIC_BROKER_CONFIG,
-      [
-        ...(expirationIsDefault
-          ? []
-          : [{ name: 'producer.id.expiration.ms', value: expiration, source: ConfigSource.STATIC_BROKER_CONFIG }]),
-        { name: 'producer.id.expiration.ms', value: String(producerIdExpiration.default), source: ConfigSource.DEFAULT_CONFIG },
-      ],
+      name,
+      String(value),
+      settingSource(value, defaultValue),
+      settingSynonyms(name, String(value), String(defaultValue), true),
       true,
       options,
     ),

@@ -13,8 +13,6 @@ export interface MaintenanceOptions {
   readonly maxCommitAgeMs?: number;
   /** Bytes of log between offset index entries. @default 4096 */
   readonly indexIntervalBytes?: number;
-  /** Kafka's producer.id.expiration.ms: the Log passes its own (idempotence.ts). @default 86 400 000 (a day) */
-  readonly producerIdExpirationMs?: number;
   /** Kafka's producer.id.expiration.check.interval.ms: how often a pass looks for expired producer states. @default 600 000 */
   readonly producerIdExpirationCheckIntervalMs?: number;
 }

@@ -81,7 +81,8 @@ export class Maintenance {
   constructor(
     stores: { readonly metadata: MetadataStore; readonly objects: ObjectStore },
     private readonly topics: TopicRegistry,
-    options: MaintenanceOptions & { now?: () => number; logger?: Logger } = {},
+    /** `producerIdExpirationMs`: the Log's (LogOptions). */
+    options: MaintenanceOptions & { now?: () => number; logger?: Logger; producerIdExpirationMs?: number } = {},
   ) {
     const gcGraceMs = options.gcGraceMs ?? 3_600_000;
     const maxCommitAgeMs = options.maxCommitAgeMs ?? gcGraceMs / 2;

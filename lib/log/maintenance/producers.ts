@@ -11,7 +11,8 @@
  * upgrade keeps its duplicate detection.
  *
  * Run per partition at most once per check interval (Kafka's producer.id.expiration.check.interval.ms,
- * 10 minutes): one query of the partition's producer states, 0.5 read units when it has none.
+ * 10 minutes) by each process that runs maintenance (each agent, each Lambda container): one strongly
+ * consistent query of the partition's producer states, one read unit when it has none.
  */
 import { producerStateKey, partitionPk, producerIdOfSk, producerStateSks } from '../../keys.js';
 import { ConditionFailedError, type WriteOp } from '../../storage/ports.js';

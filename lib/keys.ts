@@ -197,7 +197,7 @@ export const itemKinds: readonly ItemKind[] = (
       'group#<group>',
       coordinatorSk,
       'lib/kafka/cluster.ts',
-      "owner, nodeId, epoch of the agent coordinating the group's Kafka members, held while its registration lives (expiresMs: for agents before that)",
+      "owner, nodeId, epoch of the agent coordinating the group's Kafka members, held while its registration lives (expiresMs: for agents before that); outlives a group deleted over HTTP",
       startsWith(groupPkPrefix),
       exactly(coordinatorSk),
     ],

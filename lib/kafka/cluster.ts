@@ -98,6 +98,8 @@ export class StoreCluster implements ClusterView {
   private readonly groups = new Map<string, { generation: number; usedMs: number }>();
   /** Moves on whenever this agent's registration may have lapsed: groups confirmed before are confirmed again. */
   private generation = 0;
+  /** Groups released so far: a confirmation under way across a release does not count (it may have read the item the release deleted). */
+  private releases = 0;
   private readonly leaseMs: number;
   private readonly now: () => number;
   clusterId = '';
@@ -251,11 +253,11 @@ export class StoreCluster implements ClusterView {
       return true;
     }
     this.groups.delete(group);
-    const generation = this.generation;
+    const [generation, releases] = [this.generation, this.releases];
     if (!(await this.take(group, registration))) return false;
-    // Confirmed in a generation that ended meanwhile, or past the registration it was confirmed
-    // under: not to be trusted; a later call confirms it again.
-    if (generation !== this.generation || this.registration!.expiresMs <= this.now()) return false;
+    // Confirmed in a generation that ended meanwhile, past the registration it was confirmed under,
+    // or across a release: not to be trusted; a later call confirms it again.
+    if (generation !== this.generation || releases !== this.releases || this.registration!.expiresMs <= this.now()) return false;
     this.groups.set(group, { generation, usedMs: this.now() });
     return true;
   }
@@ -266,6 +268,7 @@ export class StoreCluster implements ClusterView {
    * about to go, and keep it beside whoever takes it next).
    */
   async release(group: string): Promise<void> {
+    this.releases++;
     await this.metadata
       .write({ kind: 'delete', key: coordinatorKey(group), condition: { kind: 'match', fields: { owner: this.log.writerId } } })
       .catch((error: unknown) => {

@@ -78,7 +78,6 @@ export interface WaitTarget {
 export interface ReaderOptions {
   /** How often a watched partition's item is read for other writers' commits. @default 250 */
   readonly pollIntervalMs?: number;
-  readonly now?: () => number;
 }
 
 const rowsPerPage = 32;

@@ -206,6 +206,23 @@ describe('kafka > cluster in the store', () => {
     expect(await a.cluster.coordinates('deleted')).toBe(false);
   });
 
+  it('does not count a confirmation that ends past its registration, or across a release', async () => {
+    const { stores, a } = await twoAgents();
+    stores.metadata.beforeWrite = () => {
+      stores.metadata.beforeWrite = undefined;
+      nowMs += leaseMs + 1; // the store is slow: the registration expires meanwhile
+    };
+    expect(await a.cluster.coordinates('slow')).toBe(false);
+    await a.cluster.renew(); // late: a new generation
+    expect(await a.cluster.coordinates('slow')).toBe(true); // the item names it: confirmed now
+
+    stores.metadata.beforeWrite = async () => {
+      stores.metadata.beforeWrite = undefined;
+      await a.cluster.release('released'); // DeleteGroups while the group is being confirmed
+    };
+    expect(await a.cluster.coordinates('released')).toBe(false);
+  });
+
   it('an agent registered afresh under another node id names that one in the items of the groups it confirms', async () => {
     const { stores, a, b } = await twoAgents();
     expect(await a.cluster.coordinates('moved')).toBe(true);

@@ -4,7 +4,8 @@
  *
  * - A group is deleted only while it has no members (NON_EMPTY_GROUP otherwise); a group with neither
  *   state nor offsets is GROUP_ID_NOT_FOUND. Deleting removes every item of the group, as the HTTP
- *   delete does (GroupCoordinator.deleteGroup), and this agent forgets the group.
+ *   delete does (GroupCoordinator.deleteGroup); then this agent, its coordinator, deletes the group's
+ *   coordinator item (ClusterView.release, which the HTTP delete leaves) and forgets the group.
  * - An offset is deleted only for a topic the group is not subscribed to (GROUP_SUBSCRIBED_TO_TOPIC
  *   per partition otherwise): an Empty group is subscribed to nothing; a consumer group's members to
  *   the topics their subscriptions name; a group of another protocol type with members is

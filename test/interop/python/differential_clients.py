@@ -45,7 +45,13 @@ def confluent():
     def create():
         future = admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=1)])[TOPIC]
         future.result(30)
-        return {"topic": TOPIC, "partitions": len(admin.list_topics(TOPIC, timeout=30).topics[TOPIC].partitions)}
+        # Kafka answers CreateTopics before every broker's metadata has the partitions: ask until it has them.
+        deadline = time.time() + DEADLINE_S
+        while True:
+            partitions = len(admin.list_topics(TOPIC, timeout=30).topics[TOPIC].partitions)
+            if partitions > 0 or time.time() > deadline:
+                return {"topic": TOPIC, "partitions": partitions}
+            time.sleep(0.2)
 
     def produce(records):
         producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "partitioner": "murmur2_random"})

@@ -195,7 +195,7 @@ export class ProducerStates {
   readonly expirationMs: number;
   private readonly cacheIdleMs: number;
   private lastPruneMs: number;
-  readonly stats = { loads: 0, partitionReads: 0 };
+  readonly stats = { loads: 0 };
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -309,7 +309,6 @@ export class ProducerStates {
 
   /** Whether the partition has ever held a record (its end offset moved), read from the store. */
   private async partitionWritten(topicId: string, partition: number): Promise<boolean> {
-    this.stats.partitionReads++;
     const item = await this.metadata.get(partitionKey(topicId, partition));
     return item !== undefined && partitionStateFromItem(item).nextOffset > 0;
   }

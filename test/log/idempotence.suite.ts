@@ -14,7 +14,7 @@ import { producerStateAttrs } from '../../lib/log/idempotence.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 import type { StoreKind } from '../support/stores.js';
 import { DelegatingMetadataStore } from '../support/delegating.js';
-import type { Item, QueryOptions } from '../../lib/storage/ports.js';
+import type { Item, MetadataStore, QueryOptions } from '../../lib/storage/ports.js';
 
 export function idempotenceSuite(kind: () => StoreKind): void {
   const logs: Log[] = [];
@@ -49,6 +49,23 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     const { baseOffset, duplicate } = await (await log.appendBatches(topic, 0, bytes)).done;
     return { baseOffset, duplicate };
   };
+
+  /** Log options on a manual clock, with a 60 s producer id expiration looked for every `checkIntervalMs` by maintenance. */
+  const expiringOn = (now: () => number, checkIntervalMs = 0): Partial<LogOptions> => ({
+    now,
+    producerIdExpirationMs: 60_000,
+    maintenance: { producerIdExpirationCheckIntervalMs: checkIntervalMs },
+  });
+
+  /** `inner`, running `then` after each query of a partition's producer states (as maintenance makes it), before it answers. */
+  const afterProducerStateQuery = (inner: MetadataStore, then: (pk: string) => unknown) =>
+    new (class extends DelegatingMetadataStore {
+      override async query(pk: string, options?: QueryOptions): Promise<Item[]> {
+        const items = await super.query(pk, options);
+        if (options === producerStateSks) await then(pk);
+        return items;
+      }
+    })(inner);
 
   const values = async (log: Log, topic: string) => (await log.fetch(topic, 0, 0, { maxRecords: 1000 })).records.map((r) => str(r.value));
 
@@ -197,7 +214,7 @@ export function idempotenceSuite(kind: () => StoreKind): void {
   it('forgets a producer not written for producer.id.expiration.ms; its next batch continues it and maintenance deletes the expired item', async () => {
     const { stores, make, topic } = await setup();
     let nowMs = Date.now();
-    const log = make({ now: () => nowMs, producerIdExpirationMs: 60_000, maintenance: { producerIdExpirationCheckIntervalMs: 0 } });
+    const log = make(expiringOn(() => nowMs));
     const { id } = await log.requireTopic(topic);
     const stored = async () => (await stores.metadata.query(partitionPk(id, 0), producerStateSks)).map((item) => item.attrs);
 
@@ -229,18 +246,12 @@ export function idempotenceSuite(kind: () => StoreKind): void {
   it("keeps a producer's state that maintenance read as expired when the producer wrote before the delete", async () => {
     const { stores, make, topic } = await setup();
     let nowMs = Date.now();
-    const options = { now: () => nowMs, producerIdExpirationMs: 60_000, maintenance: { producerIdExpirationCheckIntervalMs: 0 } };
+    const options = expiringOn(() => nowMs);
     const writer = make(options);
     await append(writer, topic, batch(52, 0, 0, 2));
     nowMs += 60_000;
     // Maintenance on another process, whose query is answered before the producer's next commit lands.
-    const racing = new (class extends DelegatingMetadataStore {
-      override async query(pk: string, options?: QueryOptions): Promise<Item[]> {
-        const items = await super.query(pk, options);
-        if (options === producerStateSks) await append(writer, topic, batch(52, 0, 2, 1));
-        return items;
-      }
-    })(stores.metadata);
+    const racing = afterProducerStateQuery(stores.metadata, () => append(writer, topic, batch(52, 0, 2, 1)));
     const maintainer = make({ ...options, stores: { ...stores, metadata: racing } });
     expect((await maintainer.runMaintenance()).producer_states_expired).toBe(0);
     expect(await writer.producers(topic, 0)).toEqual([{ producerId: 52, producerEpoch: 0, lastSequence: 2, lastWriteMs: nowMs }]);
@@ -250,7 +261,7 @@ export function idempotenceSuite(kind: () => StoreKind): void {
   it('gives a state written before expiry existed a time at the first check, and expires it a full expiration later', async () => {
     const { stores, make, topic } = await setup();
     let nowMs = Date.now();
-    const log = make({ now: () => nowMs, producerIdExpirationMs: 60_000, maintenance: { producerIdExpirationCheckIntervalMs: 0 } });
+    const log = make(expiringOn(() => nowMs));
     const { id } = await log.requireTopic(topic);
     await append(log, topic, batch(53, 0, 0, 2));
     const key = producerStateKey(id, 0, 53);
@@ -272,17 +283,14 @@ export function idempotenceSuite(kind: () => StoreKind): void {
   it('looks for expired states at most once per check interval', async () => {
     const { stores, make, topic } = await setup();
     let nowMs = Date.now();
-    const options = { now: () => nowMs, producerIdExpirationMs: 60_000, maintenance: { producerIdExpirationCheckIntervalMs: 600_000 } };
+    const options = expiringOn(() => nowMs, 600_000);
     const writer = make(options);
     await append(writer, topic, batch(54, 0, 0, 1));
     const { id } = await writer.requireTopic(topic);
     let queries = 0;
-    const counting = new (class extends DelegatingMetadataStore {
-      override query(pk: string, options?: QueryOptions): Promise<Item[]> {
-        if (pk === partitionPk(id, 0) && options === producerStateSks) queries++;
-        return super.query(pk, options);
-      }
-    })(stores.metadata);
+    const counting = afterProducerStateQuery(stores.metadata, (pk) => {
+      if (pk === partitionPk(id, 0)) queries++;
+    });
     const log = make({ ...options, stores: { ...stores, metadata: counting } });
     await log.runMaintenance(); // the first pass looks
     nowMs += 120_000;

@@ -62,6 +62,13 @@ export function maintenanceSuite(kind: () => StoreKind): void {
   }
 
   /** Many small flushes over 2 topics × 3 partitions, so segments hold chunks of several partitions. */
+  /** Every record of each of `topics`' three partitions (produceMany's), by `topic#partition`. */
+  async function readAllOf(log: Log, topics: readonly string[]): Promise<Map<string, Seen[]>> {
+    const all = new Map<string, Seen[]>();
+    for (const topic of topics) for (let p = 0; p < 3; p++) all.set(`${topic}#${p}`, await readAll(log, topic, p));
+    return all;
+  }
+
   async function produceMany(log: Log, prefix: string, flushes = 40) {
     const topics = [`${prefix}-a`, `${prefix}-b`];
     for (const topic of topics) await log.createTopic(topic, 3);
@@ -389,8 +396,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const { make, stores, clock } = await setup();
       const writer = make();
       const topics = await produceMany(writer, `k-${randomUUID().slice(0, 6)}`, 12);
-      const expected = new Map<string, Seen[]>();
-      for (const topic of topics) for (let p = 0; p < 3; p++) expected.set(`${topic}#${p}`, await readAll(make(), topic, p));
+      const expected = await readAllOf(make(), topics);
       const write = stores.metadata.write.bind(stores.metadata);
       const transact = stores.metadata.transact.bind(stores.metadata);
       for (const cutAfter of [1, 2, 3, 5, 8, 13, 21, 34]) {
@@ -412,21 +418,20 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         stores.metadata.write = write;
         stores.metadata.transact = transact;
         const reader = make({ cacheBytes: 0 });
-        for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
+        expect(await readAllOf(reader, topics)).toEqual(expected);
       }
       clock.skewMs = 2 * hourMs;
       const finished = await make().runMaintenance();
       expect(finished.rows_after).toBe(6);
       const reader = make({ cacheBytes: 0 });
-      for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
+      expect(await readAllOf(reader, topics)).toEqual(expected);
     });
 
     it('stops a pass at its next safe point when the log closes (shutdown), consistent, and the next pass finishes', async () => {
       const { make, stores, clock } = await setup();
       const writer = make();
       const topics = await produceMany(writer, `s-${randomUUID().slice(0, 6)}`, 12);
-      const expected = new Map<string, Seen[]>();
-      for (const topic of topics) for (let p = 0; p < 3; p++) expected.set(`${topic}#${p}`, await readAll(make(), topic, p));
+      const expected = await readAllOf(make(), topics);
       const transact = stores.metadata.transact.bind(stores.metadata);
       const maintainer = make();
       let closing: Promise<void> | undefined;
@@ -440,10 +445,10 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       await closing;
       expect(stopped).toMatchObject({ stopped: true, segments_compacted: 1, rows_after: 0 });
       const reader = make({ cacheBytes: 0 });
-      for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
+      expect(await readAllOf(reader, topics)).toEqual(expected);
       clock.skewMs = 2 * hourMs;
       expect(await make().runMaintenance()).toMatchObject({ stopped: false, segments_compacted: 5, rows_after: 6 });
-      for (const [id, records] of expected) expect(await readAll(reader, id.split('#')[0]!, Number(id.split('#')[1]))).toEqual(records);
+      expect(await readAllOf(reader, topics)).toEqual(expected);
     });
 
     it('lets producers and consumers run through compaction with dense offsets, nothing lost or repeated', async () => {

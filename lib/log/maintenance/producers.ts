@@ -14,7 +14,7 @@
  * 10 minutes) by each process that runs maintenance (each agent, each Lambda container): one strongly
  * consistent query of the partition's producer states, one read unit when it has none.
  */
-import { producerStateKey, partitionPk, producerIdOfSk, producerStateSks } from '../../keys.js';
+import { partitionPk, producerStateSks } from '../../keys.js';
 import { ConditionFailedError, type WriteOp } from '../../storage/ports.js';
 import { isExpired, producerStateFromItem } from '../idempotence.js';
 import type { TopicItem } from '../layout.js';
@@ -29,7 +29,7 @@ export async function expireProducerStates(
   const nowMs = ctx.now();
   for (const item of await ctx.metadata.query(partitionPk(topic.id, partition), producerStateSks)) {
     const state = producerStateFromItem(item)!;
-    const key = producerStateKey(topic.id, partition, producerIdOfSk(item.sk));
+    const key = { pk: item.pk, sk: item.sk };
     const asRead = { producerEpoch: state.producerEpoch, nextSequence: state.nextSequence };
     let op: WriteOp;
     if (state.lastWriteMs === undefined) {

@@ -93,7 +93,7 @@ async function endToEnd(): Promise<void> {
   writeFileSync(file, `${Array.from({ length: count }, (_, i) => logLine(i, recordBytes - 1)).join('\n')}\n`);
   const baseline = process.env.SPOOL_BENCH_BASELINE;
   const trees = [{ name: 'this tree', root: undefined }, ...(baseline ? [{ name: `baseline (${baseline})`, root: baseline }] : [])];
-  const env = { SPOOL_DEFAULT_PARTITIONS: '8', SPOOL_LINGER_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
+  const env = { SPOOL_DEFAULT_PARTITIONS: '8', SPOOL_BATCH_INTERVAL_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
   console.log(`\n| codec | ${trees.map((tree) => `${tree.name}, MB/s`).join(' | ')}${baseline ? ' | ratio' : ''} |`);
   console.log(`|---|${trees.map(() => '---|').join('')}${baseline ? '---|' : ''}`);
   try {

@@ -24,7 +24,7 @@ const aws = await startLocalAws();
 try {
   const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   const runtime = await openRuntime(
-    { ...loadConfig({}), objectStoreUrl: 's3://spool-bench/data', metadataStoreUrl: 'dynamodb://spool-bench', lingerMs: 1000 },
+    { ...loadConfig({}), objectStoreUrl: 's3://spool-bench/data', metadataStoreUrl: 'dynamodb://spool-bench', batchIntervalMs: 1000 },
     {
       locations: {
         s3ClientConfig: { endpoint: aws.s3Endpoint, region: 'us-east-1', credentials, forcePathStyle: true },

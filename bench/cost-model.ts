@@ -65,7 +65,7 @@ async function start(dataDir: string, partitions: number): Promise<BenchAgent & 
     SPOOL_DATA_DIR: dataDir,
     SPOOL_HTTP_PORT: '0',
     SPOOL_KAFKA_PORT: '0',
-    SPOOL_LINGER_MS: '10',
+    SPOOL_BATCH_INTERVAL_MS: '10',
     SPOOL_DEFAULT_PARTITIONS: String(partitions),
     SPOOL_MAINTENANCE_INTERVAL_MS: '0',
     SPOOL_COMPACTION_TAIL_AGE_MS: '0',

@@ -60,7 +60,7 @@ async function open(model: boolean): Promise<{ stores: Stores; counting: Countin
 
 async function joinRun(): Promise<{ ms: number; requests: number }> {
   const { stores, close } = await open(true);
-  const log = new Log({ stores, producer: { lingerMs: 0 } });
+  const log = new Log({ stores, producer: { batchIntervalMs: 0 } });
   await log.createTopic('wide', 100);
   const groups = new GroupCoordinator(log, stores.metadata);
   const members: string[] = [];
@@ -91,7 +91,7 @@ async function joinRun(): Promise<{ ms: number; requests: number }> {
 
 async function pollRun(model: boolean): Promise<{ p50: number; p99: number; callsPerPoll: number }> {
   const { stores, counting, close } = await open(model);
-  const log = new Log({ stores, producer: { lingerMs: 5 } });
+  const log = new Log({ stores, producer: { batchIntervalMs: 5 } });
   await log.createTopic('events', 4);
   const value = Buffer.alloc(1024, 1);
   for (let i = 0; i < 40; i++)

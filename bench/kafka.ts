@@ -8,7 +8,7 @@ import { median, percentile, startAgent, stopAgent } from './support/process.js'
 const recordBytes = 1024;
 const runs = 3;
 const partitions = 8;
-const env = { SPOOL_DEFAULT_PARTITIONS: String(partitions), SPOOL_LINGER_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
+const env = { SPOOL_DEFAULT_PARTITIONS: String(partitions), SPOOL_BATCH_INTERVAL_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
 
 async function kcatThroughput(): Promise<{ mbPerS: number; rssMiB: number }> {
   const count = 200_000;

@@ -56,7 +56,7 @@ function steppedClock(): { scheduler: Scheduler; advance: (ms: number) => Promis
 async function run(busy: boolean): Promise<{ counts: Counts; kinds: [string, number][] }> {
   const raw = await openStores({ dataDir: tempDir('spool-bench-kip848-') }, { createIfMissing: true });
   const stores = counting(raw);
-  const log = new Log({ stores, producer: { lingerMs: 0 } });
+  const log = new Log({ stores, producer: { batchIntervalMs: 0 } });
   const topic = await log.createTopic('events', partitions);
   const http = new GroupCoordinator(log, stores.metadata);
   const clock = steppedClock();

@@ -20,7 +20,7 @@ import { median, startAgent, stopAgent } from './support/process.js';
 const rounds = 3;
 const recordBytes = 1024;
 const partitions = 8;
-const lingerMs = 10;
+const batchIntervalMs = 10;
 const rates = [
   { name: '1 MB/s', recordsPerS: 1000, warmUpSeconds: 2, seconds: 8 },
   { name: '10 MB/s', recordsPerS: 10_000, warmUpSeconds: 2, seconds: 4 },
@@ -38,7 +38,7 @@ const batchBytes = 1024 * 1024;
 const results = new Map<string, LatencyResult[]>();
 
 console.log(
-  `latency models, ${new Date().toISOString()}, Node ${process.version}; ${rounds} rounds, models alternating; agent linger ${lingerMs} ms, ${partitions} partitions, ${recordBytes} B records, producer batch.size ${batchBytes} B`,
+  `latency models, ${new Date().toISOString()}, Node ${process.version}; ${rounds} rounds, models alternating; agent linger ${batchIntervalMs} ms, ${partitions} partitions, ${recordBytes} B records, producer batch.size ${batchBytes} B`,
 );
 for (const [name, model] of Object.entries(storageModels))
   console.log(`model ${name}: ${describeModel(model.objects)}; ${describeModel(model.metadata)}; log-normal, seed 42`);
@@ -46,7 +46,7 @@ kafkaToolsClasspath();
 for (let round = 0; round < rounds; round++) {
   for (const model of models) {
     const agent = await startAgent({
-      SPOOL_LINGER_MS: String(lingerMs),
+      SPOOL_BATCH_INTERVAL_MS: String(batchIntervalMs),
       SPOOL_MAINTENANCE_INTERVAL_MS: '0',
       ...(model === 'embedded' ? {} : { BENCH_MODEL: model }),
     });

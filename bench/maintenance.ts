@@ -85,7 +85,7 @@ const note = (name: string, value: number) => (results[name] ??= []).push(value)
 
 for (let run = 0; run < runs; run++) {
   const stores = await openStores({ dataDir: tempDir('spool-bench-maint-') }, { createIfMissing: true });
-  const log = new Log({ stores, producer: { lingerMs: 0 }, maintenance: { compactionTailAgeMs: 0 } });
+  const log = new Log({ stores, producer: { batchIntervalMs: 0 }, maintenance: { compactionTailAgeMs: 0 } });
   const topic = `catchup-${run}`;
   await backlog(log, topic);
   const before = await catchUp(stores, topic);
@@ -105,7 +105,7 @@ for (let run = 0; run < runs; run++) {
   note('S3 model catch-up MB/s after', afterModel.mbPerS);
 
   await backlog(log, `stop-${run}`);
-  const stopping = new Log({ stores: modelled(stores), producer: { lingerMs: 0 }, maintenance: { compactionTailAgeMs: 0 } });
+  const stopping = new Log({ stores: modelled(stores), producer: { batchIntervalMs: 0 }, maintenance: { compactionTailAgeMs: 0 } });
   const stoppedPass = stopping.runMaintenance();
   await new Promise((resolve) => setTimeout(resolve, stopAfterMs));
   const closeAsked = performance.now();
@@ -133,7 +133,7 @@ for (let run = 0; run < runs; run++) {
         }
       })(slow.objects),
     },
-    producer: { lingerMs: 0 },
+    producer: { batchIntervalMs: 0 },
     maintenance: { compactionTailAgeMs: 0 },
   });
   const latePass = await late.runMaintenance();

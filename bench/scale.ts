@@ -90,7 +90,7 @@ const kcatSettings = [
 const groups = 100;
 const groupRecords = 2000;
 const idleSeconds = 10;
-const spoolEnv = { SPOOL_LINGER_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
+const spoolEnv = { SPOOL_BATCH_INTERVAL_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
 const envFor = (configuration: Configuration) => ({
   ...spoolEnv,
   ...(configuration.leaseMs ? { SPOOL_LEASE_MS: String(configuration.leaseMs) } : {}),

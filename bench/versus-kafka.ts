@@ -55,7 +55,7 @@ const recordBytes = 1024;
 const partitions = 8;
 const bulkRecords = 200_000;
 const latency = { recordsPerS: 1000, warmUpSeconds: 3, seconds: 10 };
-const spoolEnv = { SPOOL_LINGER_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
+const spoolEnv = { SPOOL_BATCH_INTERVAL_MS: '10', SPOOL_MAINTENANCE_INTERVAL_MS: '0' };
 
 /** Kafka with `flush.messages=1` on its topics: an fsync of the log after every append, as Spool syncs every segment. */
 type System = 'kafka' | 'kafka-fsync' | 'spool';

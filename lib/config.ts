@@ -15,7 +15,8 @@ export interface SpoolConfig {
   readonly createStores: boolean;
   readonly autoCreateTopics: boolean;
   readonly defaultPartitions: number;
-  readonly lingerMs: number;
+  /** Least time between the starts of a writer's flushes (group commit; producer.ts). */
+  readonly batchIntervalMs: number;
   readonly flushBytes: number;
   readonly compression: Compression;
   readonly cacheBytes: number;
@@ -58,7 +59,11 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_CREATE_STORES', 'create the bucket, table or directories when missing (default true)'],
   ['SPOOL_AUTO_CREATE_TOPICS', 'create a topic on first produce (default true)'],
   ['SPOOL_DEFAULT_PARTITIONS', 'partitions of auto-created topics (default 1)'],
-  ['SPOOL_LINGER_MS', 'how long a writer batches records (default 10)'],
+  [
+    'SPOOL_BATCH_INTERVAL_MS',
+    "least time between the starts of a writer's flushes; a flush starts when a flush slot is free and this has passed, or at SPOOL_FLUSH_BYTES buffered (default 10)",
+  ],
+  ['SPOOL_LINGER_MS', 'former name of SPOOL_BATCH_INTERVAL_MS, read when that is not set'],
   ['SPOOL_FLUSH_BYTES', 'buffered bytes that start a flush (default 4194304)'],
   ['SPOOL_COMPRESSION', 'none, gzip, snappy, lz4 or zstd (default none)'],
   ['SPOOL_CACHE_BYTES', 'memory for recent chunks (default 67108864)'],
@@ -110,7 +115,7 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     createStores: boolVar(env, 'SPOOL_CREATE_STORES', true),
     autoCreateTopics: boolVar(env, 'SPOOL_AUTO_CREATE_TOPICS', true),
     defaultPartitions: intVar(env, 'SPOOL_DEFAULT_PARTITIONS', 1, 1, 10_000),
-    lingerMs: intVar(env, 'SPOOL_LINGER_MS', 10, 0, 60_000),
+    batchIntervalMs: intVar(env, renamed(env, 'SPOOL_LINGER_MS', 'SPOOL_BATCH_INTERVAL_MS'), 10, 0, 60_000),
     flushBytes: intVar(env, 'SPOOL_FLUSH_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     compression: enumVar(env, 'SPOOL_COMPRESSION', ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const, 'none'),
     cacheBytes: intVar(env, 'SPOOL_CACHE_BYTES', 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
@@ -137,6 +142,11 @@ export function loadConfig(env: Env = process.env): SpoolConfig {
     auth: enumVar(env, 'SPOOL_AUTH', ['off', 'keys'] as const, 'off') === 'keys' || Boolean(env.SPOOL_AUTH_TOKEN),
     authToken: env.SPOOL_AUTH_TOKEN || undefined,
   };
+}
+
+/** The variable to read of a renamed one: the new name, unless only the former one is set (errors then name what the user set). */
+function renamed(env: Env, former: string, name: string): string {
+  return (env[name] === undefined || env[name] === '') && env[former] !== undefined && env[former] !== '' ? former : name;
 }
 
 function stringVar(env: Env, name: string, fallback: string): string {

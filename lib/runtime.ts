@@ -66,7 +66,12 @@ export async function openRuntime(
       gcGraceMs: config.gcGraceMs,
     },
     ...overrides.log,
-    producer: { lingerMs: config.lingerMs, flushBytes: config.flushBytes, compression: config.compression, ...overrides.log?.producer },
+    producer: {
+      batchIntervalMs: config.batchIntervalMs,
+      flushBytes: config.flushBytes,
+      compression: config.compression,
+      ...overrides.log?.producer,
+    },
   });
   let closing: Promise<void> | undefined;
   return {

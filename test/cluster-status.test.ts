@@ -12,7 +12,7 @@ describe('cluster status', () => {
 
   function open() {
     const metadata = new MemoryMetadataStore();
-    const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() }, producer: { lingerMs: 0 } });
+    const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() }, producer: { batchIntervalMs: 0 } });
     logs.push(log);
     return { metadata, log };
   }

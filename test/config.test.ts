@@ -21,9 +21,16 @@ describe('config', () => {
       SPOOL_AUTO_CREATE_TOPICS: 'false',
       SPOOL_DEFAULT_PARTITIONS: '6',
       SPOOL_COMPRESSION: 'gzip',
-      SPOOL_LINGER_MS: '0',
+      SPOOL_BATCH_INTERVAL_MS: '0',
     });
-    expect(config).toMatchObject({ autoCreateTopics: false, defaultPartitions: 6, compression: 'gzip', lingerMs: 0 });
+    expect(config).toMatchObject({ autoCreateTopics: false, defaultPartitions: 6, compression: 'gzip', batchIntervalMs: 0 });
+  });
+
+  it("reads SPOOL_LINGER_MS, the batch interval's former name, only when SPOOL_BATCH_INTERVAL_MS is not set", () => {
+    expect(loadConfig({}).batchIntervalMs).toBe(10);
+    expect(loadConfig({ SPOOL_LINGER_MS: '40' }).batchIntervalMs).toBe(40);
+    expect(loadConfig({ SPOOL_LINGER_MS: '40', SPOOL_BATCH_INTERVAL_MS: '250' }).batchIntervalMs).toBe(250);
+    expect(() => loadConfig({ SPOOL_LINGER_MS: 'soon' })).toThrow(/SPOOL_LINGER_MS must be an integer in \[0, 60000\], got "soon"/);
   });
 
   it.each([

@@ -49,7 +49,7 @@ beforeAll(async () => {
     SPOOL_DATA_DIR: dataDir,
     SPOOL_HTTP_PORT: '0',
     SPOOL_KAFKA_PORT: '0',
-    SPOOL_LINGER_MS: '2',
+    SPOOL_BATCH_INTERVAL_MS: '2',
     SPOOL_MAINTENANCE_INTERVAL_MS: '0',
   });
   const opened = await openStores({ dataDir }, { createIfMissing: true });
@@ -59,7 +59,7 @@ beforeAll(async () => {
     stores,
     pollIntervalMs: 20,
     topicCacheMs: 0,
-    producer: { lingerMs: 2 },
+    producer: { batchIntervalMs: 2 },
     maintenance: { compactionTailAgeMs: 0, gcGraceMs: gcGraceMs },
   });
   const runtime: Runtime = {

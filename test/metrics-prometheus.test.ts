@@ -103,7 +103,7 @@ describe('metrics > prometheus', () => {
       SPOOL_DATA_DIR: tempDir(),
       SPOOL_HTTP_PORT: '0',
       SPOOL_KAFKA_PORT: '0',
-      SPOOL_LINGER_MS: '5',
+      SPOOL_BATCH_INTERVAL_MS: '5',
       SPOOL_MAINTENANCE_INTERVAL_MS: '0',
       SPOOL_METRICS_LAG_CACHE_MS: '0', // lag as of each scrape (the cache itself is tested below)
       ...env,

@@ -52,7 +52,7 @@ describe('metrics > embedded metric format', () => {
   it('reports requests by route, records produced and fetched, and commits', async () => {
     const { lines, metrics } = capture();
     const metadata = new MemoryMetadataStore();
-    const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() }, producer: { lingerMs: 0 }, metrics });
+    const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() }, producer: { batchIntervalMs: 0 }, metrics });
     const app = createApp({ log, groups: new GroupCoordinator(log, metadata), logger: silentLogger, metrics });
     await app.request('/v1/topics/m/records', {
       method: 'POST',
@@ -75,7 +75,7 @@ describe('metrics > embedded metric format', () => {
   it('reports each consumer group’s lag', async () => {
     const { lines, metrics } = capture();
     const stores = { metadata: new MemoryMetadataStore(), objects: new MemoryObjectStore() };
-    const log = new Log({ stores, producer: { lingerMs: 0 } });
+    const log = new Log({ stores, producer: { batchIntervalMs: 0 } });
     await log.createTopic('lagging', 1);
     for (let i = 0; i < 5; i++) await log.produce('lagging', [{ key: null, value: Buffer.from(`v${i}`) }]);
     const groups = new GroupCoordinator(log, stores.metadata);

@@ -47,7 +47,7 @@ export async function startBenchAgent(options: BenchAgentOptions): Promise<Bench
       compactionTailAgeMs: config.compactionTailAgeMs,
       gcGraceMs: config.gcGraceMs,
     },
-    producer: { lingerMs: config.lingerMs, flushBytes: config.flushBytes, compression: config.compression },
+    producer: { batchIntervalMs: config.batchIntervalMs, flushBytes: config.flushBytes, compression: config.compression },
   });
   const runtime = {
     config,

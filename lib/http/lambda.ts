@@ -24,7 +24,7 @@ export interface LambdaHandlerOptions {
 export function createLambdaHandler(env: Readonly<Record<string, string | undefined>> = process.env, options: LambdaHandlerOptions = {}) {
   let ready: Promise<{ runtime: Runtime; serve: LambdaHandler }> | undefined;
   const start = async () => {
-    const runtime = await openRuntime(loadConfig({ SPOOL_LINGER_MS: '0', SPOOL_CREATE_STORES: 'false', ...env }));
+    const runtime = await openRuntime(loadConfig({ SPOOL_BATCH_INTERVAL_MS: '0', SPOOL_CREATE_STORES: 'false', ...env }));
     return {
       runtime,
       serve: handle(

@@ -32,7 +32,8 @@
  * Cost: per partition per flush, 2 items in a transaction = 4 write units (items under 1 KB;
  * transactional writes cost double). Per flush: 1 object PUT + 4 WCU × partitions touched, in one
  * TransactWriteItems call (up to 50 partitions; more are split into several, each atomic, committed
- * concurrently since they share no item). No read on the happy path: the leader caches nextOffset,
+ * concurrently since they share no item; the chunks of one unit, a request's partitions, are kept in
+ * one transaction when they fit in one). No read on the happy path: the leader caches nextOffset,
  * and a conflict returns the current item.
  *
  * Lost responses: when a commit fails ambiguously (timeout, 5xx) we keep the same base and try again.
@@ -72,6 +73,11 @@ export interface CommitChunk {
   readonly leaderEpoch?: number;
   /** Idempotent producers whose state (idempotence.ts) moves in the same transaction. */
   readonly producers?: readonly ChunkProducer[];
+  /**
+   * Chunks of a flush with the same unit commit in one transaction when they fit in one (one
+   * request's partitions: all or nothing). @default a unit of its own
+   */
+  readonly unit?: string;
 }
 
 export type CommitOutcome = { readonly ok: true; readonly baseOffset: number } | { readonly ok: false; readonly error: SpoolError };
@@ -134,26 +140,22 @@ export class Committer {
   async commit(chunks: readonly CommitChunk[], options: { notAfterMs?: number } = {}): Promise<CommitOutcome[]> {
     const ids = chunks.map((chunk) => partitionId(chunk.topicId, chunk.partition));
     if (new Set(ids).size !== ids.length) throw new SpoolError('INTERNAL', 'a flush holds at most one chunk per partition');
-    const groups: { start: number; chunks: readonly CommitChunk[] }[] = [];
-    for (let start = 0, end = 0; start < chunks.length; start = end) {
-      let ops = 0;
-      while (end < chunks.length && end - start < maxChunksPerTransaction && ops + opCount(chunks[end]!) <= maxTransactionOps)
-        ops += opCount(chunks[end++]!);
-      if (end === start) end++;
-      groups.push({ start, chunks: chunks.slice(start, end) });
-    }
+    const groups = transactionGroups(chunks);
     // The groups touch different partitions, so they commit concurrently: a flush over many
     // partitions waits about one transaction's time, not one per group.
     const outcomes: CommitOutcome[] = new Array(chunks.length);
     await Promise.all(
       groups.map(async (group) => {
         // A group's failure is its chunks' outcome; it must not hide the outcome of the other groups.
-        const committed = await this.commitGroup(group.chunks, options.notAfterMs ?? Infinity).catch((error: unknown) => ({
-          outcomes: group.chunks.map(() => failed(error)),
+        const committed = await this.commitGroup(
+          group.map((index) => chunks[index]!),
+          options.notAfterMs ?? Infinity,
+        ).catch((error: unknown) => ({
+          outcomes: group.map(() => failed(error)),
           conflicts: 0,
         }));
         this.options.metrics?.emit({ Commits: [1, 'Count'], CommitConflicts: [committed.conflicts, 'Count'] });
-        for (const [index, outcome] of committed.outcomes.entries()) outcomes[group.start + index] = outcome;
+        for (const [i, outcome] of committed.outcomes.entries()) outcomes[group[i]!] = outcome;
       }),
     );
     return outcomes;
@@ -425,6 +427,42 @@ export class Committer {
     this.options.onCommitted?.(chunk.topicId, chunk.partition, next, lease);
     return { ok: true, baseOffset: base };
   }
+}
+
+/**
+ * The chunks' indexes in transactions: each within DynamoDB's limits (`maxChunksPerTransaction`
+ * chunks, `maxTransactionOps` writes), the chunks of a unit together, units packed in order of first
+ * appearance. Only a unit too big for one transaction is split, in order.
+ */
+function transactionGroups(chunks: readonly CommitChunk[]): number[][] {
+  const units = new Map<string, number[]>();
+  chunks.forEach((chunk, index) => {
+    const unit = chunk.unit ?? `#${index}`;
+    const members = units.get(unit);
+    if (members) members.push(index);
+    else units.set(unit, [index]);
+  });
+  const groups: number[][] = [];
+  let group: number[] = [];
+  let ops = 0;
+  const fits = (count: number, more: number) => group.length + count <= maxChunksPerTransaction && ops + more <= maxTransactionOps;
+  const close = () => {
+    if (group.length > 0) groups.push(group);
+    group = [];
+    ops = 0;
+  };
+  for (const members of units.values()) {
+    const unitOps = members.reduce((sum, index) => sum + opCount(chunks[index]!), 0);
+    if (!fits(members.length, unitOps)) close();
+    for (const index of members) {
+      // Only a unit larger than a transaction gets here with the group full.
+      if (group.length > 0 && !fits(1, opCount(chunks[index]!))) close();
+      group.push(index);
+      ops += opCount(chunks[index]!);
+    }
+  }
+  close();
+  return groups;
 }
 
 function opCount(chunk: CommitChunk): number {

@@ -1,16 +1,24 @@
 /**
  * The write path: buffer, segment, commit, acknowledge.
  *
- * Appends are buffered per partition. A flush starts when the buffer reaches `flushBytes`, touches
- * `maxChunksPerTransaction` partitions, or is `lingerMs` old; it takes the whole buffer, encodes each
- * partition's records as Kafka RecordBatch v2 batches (client batches are kept as they came), writes
- * ONE segment object holding every partition's chunk, then commits all chunks in one transaction
- * (commit.ts) and resolves each append with its base offset. One `appendAll` call lands in one flush,
- * so a request spread over partitions is committed all or nothing (up to 50 partitions).
+ * Appends are buffered per partition. Flushes are group commits: the buffer is flushed as soon as
+ * one of `maxInflightFlushes` flush slots is free and `batchIntervalMs` have passed since the
+ * previous flush started, so a lone request after a quiet spell waits for no timer, and a writer
+ * whose slots are all busy batches whatever arrives until one is free (with one slot: until its
+ * previous flush is committed). The interval is the cost/latency knob: a writer starts at most one
+ * flush per interval (one object PUT and one commit per partition touched), unless the buffer
+ * reaches `flushBytes`, which seals it and flushes it as soon as a slot is free, whatever the
+ * interval. A flush takes the whole buffer, encodes each partition's records as Kafka
+ * RecordBatch v2 batches (client batches are kept as they came), writes ONE segment object holding
+ * every partition's chunk, then commits the chunks (commit.ts: transactions of up to 50 partitions,
+ * concurrently) and resolves each append with its base offset. One `appendAll` call lands in one
+ * flush and its partitions in one transaction (a commit unit), so a request spread over partitions is
+ * committed all or nothing (up to 50 partitions). Calls that share a partition share a unit; the
+ * buffer is sealed before a call whose unit would outgrow a transaction.
  *
- * Uploads of several flushes may overlap (`maxInflightFlushes`), but commits run one at a time in
- * flush order, so offsets follow acceptance order within a partition. `acks=0` appends resolve at
- * once; failures are then only counted.
+ * Uploads of several flushes may overlap, but commits run one at a time in flush order, so offsets
+ * follow acceptance order within a partition. `acks=0` appends resolve at once; failures are then
+ * only counted.
  */
 import { hostname } from 'node:os';
 import { monotonicFactory } from 'ulid';
@@ -49,7 +57,8 @@ export interface AppendRequest {
 
 export interface ProducerOptions {
   readonly writerId?: string;
-  readonly lingerMs?: number;
+  /** Least time between the starts of two flushes, unless `flushBytes` are buffered. 0: a flush starts whenever a slot is free. @default 10 */
+  readonly batchIntervalMs?: number;
   readonly flushBytes?: number;
   /** Largest encoded RecordBatch the writer makes from HTTP records. */
   readonly maxBatchBytes?: number;
@@ -80,6 +89,8 @@ interface PartitionBuffer {
   sizeBytes: number;
   maxTimestampMs: number;
   leaderEpoch?: number;
+  /** Set when the buffer is taken for a flush: the root of the partition's unit (commit.ts). */
+  unit?: string;
   /** Idempotent producers' batches, by producer id, in order. */
   readonly producers: Map<number, { producerEpoch: number; batches: ChunkProducer['batches'][number][] }>;
 }
@@ -92,13 +103,62 @@ interface Uploaded {
 
 interface OpenBuffer {
   readonly partitions: Map<string, PartitionBuffer>;
+  /** The partitions that commit together (those of one request, and transitively), as a forest: partition → parent. */
+  readonly units: Map<string, string>;
+  /** Partitions per unit, by its root. */
+  readonly unitSizes: Map<string, number>;
   sizeBytes: number;
+}
+
+const openBuffer = (): OpenBuffer => ({ partitions: new Map(), units: new Map(), unitSizes: new Map(), sizeBytes: 0 });
+
+/** The root of a partition's unit in `buffer` (the partition must be in it). */
+function unitOf(buffer: OpenBuffer, id: string): string {
+  let root = id;
+  while (buffer.units.get(root) !== root) root = buffer.units.get(root)!;
+  for (let at = id; at !== root; ) {
+    const next = buffer.units.get(at)!;
+    buffer.units.set(at, root);
+    at = next;
+  }
+  return root;
+}
+
+/** Partitions the unit of `ids` would hold if they joined `buffer`. */
+function joinedUnitSize(buffer: OpenBuffer, ids: ReadonlySet<string>): number {
+  const roots = new Set<string>();
+  let fresh = 0;
+  for (const id of ids) {
+    if (buffer.units.has(id)) roots.add(unitOf(buffer, id));
+    else fresh++;
+  }
+  let size = fresh;
+  for (const root of roots) size += buffer.unitSizes.get(root)!;
+  return size;
+}
+
+/** Makes `ids` (partitions already added to `buffer`) one unit. */
+function joinUnit(buffer: OpenBuffer, ids: ReadonlySet<string>): void {
+  let root: string | undefined;
+  for (const id of ids) {
+    if (!buffer.units.has(id)) {
+      buffer.units.set(id, id);
+      buffer.unitSizes.set(id, 1);
+    }
+    const other = unitOf(buffer, id);
+    if (root === undefined) root = other;
+    else if (other !== root) {
+      buffer.units.set(other, root);
+      buffer.unitSizes.set(root, buffer.unitSizes.get(root)! + buffer.unitSizes.get(other)!);
+      buffer.unitSizes.delete(other);
+    }
+  }
 }
 
 export class Producer {
   readonly writerId: string;
   readonly stats = { flushes: 0, objectsPut: 0, bytesPut: 0, recordsCommitted: 0, chunksCommitted: 0, failedAppends: 0 };
-  private readonly lingerMs: number;
+  private readonly batchIntervalMs: number;
   private readonly flushBytes: number;
   private readonly maxBatchBytes: number;
   private readonly compression: Compression;
@@ -110,13 +170,15 @@ export class Producer {
   readonly uploads: HedgedPut;
 
   /** Appends land here until it is sealed; sealed buffers wait for a flush slot, oldest first. */
-  private current: OpenBuffer = { partitions: new Map(), sizeBytes: 0 };
+  private current: OpenBuffer = openBuffer();
   private readonly sealed: OpenBuffer[] = [];
   /** Bytes in `current` and `sealed`. */
   private bufferedBytes = 0;
   private inflightBytes = 0;
   private inflight = 0;
-  private lingerTimer: NodeJS.Timeout | undefined;
+  /** When the last flush started (performance.now(): timers run on real time, whatever `now` says), and the timer that starts the next one an interval later. */
+  private lastFlushStartMs = Number.NEGATIVE_INFINITY;
+  private intervalTimer: NodeJS.Timeout | undefined;
   private commitChain: Promise<void> = Promise.resolve();
   private readonly idle = new Set<() => void>();
   private closed = false;
@@ -128,7 +190,7 @@ export class Producer {
     options: ProducerOptions = {},
   ) {
     this.writerId = options.writerId ?? `${hostname().replace(/[^a-zA-Z0-9-]/g, '-')}-${process.pid}-${this.ulid().slice(-6)}`;
-    this.lingerMs = options.lingerMs ?? 10;
+    this.batchIntervalMs = options.batchIntervalMs ?? 10;
     this.flushBytes = options.flushBytes ?? 4 * 1024 * 1024;
     this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
     this.compression = options.compression ?? 'none';
@@ -150,13 +212,14 @@ export class Producer {
     for (const request of requests) {
       if (measure(request.payload).count === 0) throw new SpoolError('INVALID_ARGUMENT', 'an append must hold at least one record');
     }
-    // Keep one call's requests in one transaction: seal the buffer first if they would overflow it.
-    const adding = new Set(requests.map((r) => partitionId(r.topic.id, r.partition)).filter((id) => !this.current.partitions.has(id)));
-    if (this.current.partitions.size > 0 && this.current.partitions.size + adding.size > maxChunksPerTransaction) this.seal();
+    // One call's partitions commit in one transaction (commit.ts units): seal the buffer first if the
+    // unit they would join, through partitions shared with earlier calls, would not fit in one.
+    const ids = new Set(requests.map((r) => partitionId(r.topic.id, r.partition)));
+    if (this.current.partitions.size > 0 && joinedUnitSize(this.current, ids) > maxChunksPerTransaction) this.seal();
     const results = requests.map((request) => this.add(request));
-    if (this.current.partitions.size >= maxChunksPerTransaction || this.current.sizeBytes >= this.flushBytes) this.seal();
-    if (this.sealed.length > 0 || this.lingerMs <= 0) this.startFlush();
-    else this.lingerTimer ??= setTimeout(() => this.startFlush(), this.lingerMs);
+    joinUnit(this.current, ids);
+    if (this.current.sizeBytes >= this.flushBytes) this.seal();
+    this.schedule();
     if (acks === 0) {
       for (const result of results) result.catch(() => this.stats.failedAppends++);
       return requests.map(() => -1);
@@ -172,11 +235,11 @@ export class Producer {
     while (this.bufferedBytes + this.inflightBytes > this.maxBufferedBytes) await this.waitForProgress();
   }
 
-  /** Flushes what is buffered and waits for every flush in flight. */
+  /** Flushes what is buffered now, whatever the interval, and waits for every flush in flight. */
   async flush(): Promise<void> {
     this.seal();
     while (this.inflight > 0 || this.sealed.length > 0) {
-      this.startFlush();
+      this.startSealed();
       await this.waitForProgress();
     }
   }
@@ -185,6 +248,8 @@ export class Producer {
   async close(): Promise<void> {
     this.closed = true;
     await this.flush();
+    clearTimeout(this.intervalTimer);
+    this.intervalTimer = undefined;
   }
 
   private checkOpen(): void {
@@ -231,29 +296,42 @@ export class Producer {
   private seal(): void {
     if (this.current.partitions.size === 0) return;
     this.sealed.push(this.current);
-    this.current = { partitions: new Map(), sizeBytes: 0 };
+    this.current = openBuffer();
   }
 
   /**
-   * Fills free flush slots: sealed buffers first, oldest first, then the current buffer. With no slot
-   * free the current buffer stays open, so it keeps batching until a flush completes.
+   * The group commit: sealed buffers go as soon as a flush slot is free; the open buffer goes when a
+   * slot is free and an interval has passed since the last flush started (else a timer, or the end
+   * of a flush in flight, calls this again).
    */
-  private startFlush(): void {
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    this.lingerTimer = undefined;
-    while (this.inflight < this.maxInflight) {
-      if (this.sealed.length === 0) {
-        if (this.current.partitions.size === 0) break;
-        this.seal();
-      }
+  private schedule(): void {
+    this.startSealed();
+    if (this.current.partitions.size === 0 || this.inflight >= this.maxInflight || this.intervalTimer !== undefined) return;
+    const waitMs = this.lastFlushStartMs + this.batchIntervalMs - performance.now();
+    if (waitMs > 0) {
+      this.intervalTimer = setTimeout(() => {
+        this.intervalTimer = undefined;
+        this.schedule();
+      }, waitMs);
+      return;
+    }
+    this.seal();
+    this.startSealed();
+  }
+
+  /** Starts sealed buffers, oldest first, while flush slots are free. */
+  private startSealed(): void {
+    while (this.inflight < this.maxInflight && this.sealed.length > 0) {
       const taken = this.sealed.shift()!;
+      this.lastFlushStartMs = performance.now();
       this.bufferedBytes -= taken.sizeBytes;
       this.inflightBytes += taken.sizeBytes;
       this.inflight++;
-      void this.runFlush([...taken.partitions.values()]).finally(() => {
+      const buffers = [...taken.partitions].map(([id, buffer]) => Object.assign(buffer, { unit: unitOf(taken, id) }));
+      void this.runFlush(buffers).finally(() => {
         this.inflight--;
         this.inflightBytes -= taken.sizeBytes;
-        if (this.sealed.length > 0 || this.current.partitions.size > 0) this.startFlush();
+        this.schedule();
         for (const wake of [...this.idle]) wake();
       });
     }
@@ -303,6 +381,7 @@ export class Producer {
         objectKey,
         leaderEpoch: buffers[index]!.leaderEpoch,
         producers: chunkProducers(buffers[index]!),
+        unit: buffers[index]!.unit,
       })),
       bytesByChunk: entries.map((entry) => body.subarray(entry.position, entry.position + entry.sizeBytes)),
       notAfterMs: createdMs + this.maxCommitAgeMs,

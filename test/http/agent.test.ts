@@ -16,7 +16,13 @@ describe('agent > HTTP server', () => {
   });
 
   async function start(dataDir = tempDir(), env: Record<string, string> = {}) {
-    const config = loadConfig({ SPOOL_DATA_DIR: dataDir, SPOOL_HTTP_PORT: '0', SPOOL_KAFKA_PORT: '0', SPOOL_LINGER_MS: '20', ...env });
+    const config = loadConfig({
+      SPOOL_DATA_DIR: dataDir,
+      SPOOL_HTTP_PORT: '0',
+      SPOOL_KAFKA_PORT: '0',
+      SPOOL_BATCH_INTERVAL_MS: '20',
+      ...env,
+    });
     const agent = await startAgent(config, { logger: silentLogger });
     agents.push(agent);
     return { agent, dataDir, config };

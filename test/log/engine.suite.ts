@@ -29,6 +29,27 @@ export function engineSuite(kind: () => StoreKind): void {
     await closeAll(logs.splice(0), storesOpened.splice(0));
   });
 
+  /**
+   * Holds the next segment PUT until `release`, resolving `firstUploading` when it starts; records
+   * the partitions of every commit transaction from then on (until `beforeTransact` is reset).
+   */
+  function holdFirstFlush(stores: TestStores) {
+    const transacted: number[][] = [];
+    stores.metadata.beforeTransact = (ops) => {
+      transacted.push(ops.filter((op) => op.key.sk === partitionSk).map((op) => Number(op.key.pk.split('#')[2])));
+    };
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let uploading!: () => void;
+    const firstUploading = new Promise<void>((resolve) => (uploading = resolve));
+    stores.objects.beforePut = () => {
+      stores.objects.beforePut = undefined;
+      uploading();
+      return held;
+    };
+    return { transacted, firstUploading, release };
+  }
+
   describe('log > topics', () => {
     it('creates, lists, describes, grows and deletes a topic', async () => {
       const { log } = await setup();
@@ -277,7 +298,8 @@ export function engineSuite(kind: () => StoreKind): void {
     });
 
     it('commits flushes in the order they were taken, even when an earlier upload is slower', async () => {
-      const { log, stores } = await setup({ producer: { lingerMs: 0 } });
+      // Every request fills a flush (flushBytes 1), so the second starts while the first uploads.
+      const { log, stores } = await setup({ producer: { batchIntervalMs: 0, flushBytes: 1 } });
       const name = topicName();
       await log.createTopic(name, 1);
       let puts = 0;
@@ -462,15 +484,79 @@ export function engineSuite(kind: () => StoreKind): void {
       expect(stores.objects.calls.get).toBe(getsBefore + 1);
     });
 
-    it('puts one segment object per flush for all partitions touched', async () => {
-      const { log, stores } = await setup({ producer: { lingerMs: 300 } }); // long enough for all four requests to arrive
+    it('flushes a lone request at once, whatever the batch interval', async () => {
+      const { log } = await setup({ producer: { batchIntervalMs: 600_000 } }); // a timer this long would outlast the test
+      const name = topicName();
+      await log.createTopic(name, 1);
+      expect(await log.produce(name, [{ key: null, value: text('alone') }])).toEqual([{ partition: 0, offset: 0 }]);
+    });
+
+    it('gathers the requests that arrive while every flush slot is busy into the next flush: one object and one transaction for all their partitions', async () => {
+      // One slot, and a cached topic: the requests reach the writer with no store read on the way.
+      const { log, stores } = await setup({ producer: { batchIntervalMs: 0, maxInflightFlushes: 1 }, topicCacheMs: 60_000 });
       const name = topicName();
       await log.createTopic(name, 4);
+      await log.requireTopic(name);
       const putsBefore = stores.objects.calls.put;
-      const transactsBefore = stores.metadata.calls.transact;
-      await Promise.all([0, 1, 2, 3].map((partition) => log.produce(name, [{ key: null, value: text(`p${partition}`), partition }])));
-      expect(stores.objects.calls.put - putsBefore).toBe(1);
-      expect(stores.metadata.calls.transact - transactsBefore).toBe(1);
+      const { transacted, firstUploading, release } = holdFirstFlush(stores);
+      const first = log.produce(name, [{ key: null, value: text('p0'), partition: 0 }]);
+      await firstUploading;
+      const rest = [1, 2, 3].map((partition) => log.produce(name, [{ key: null, value: text(`p${partition}`), partition }]));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(stores.objects.calls.put - putsBefore).toBe(1); // the rest wait for the flush in flight
+      release();
+      await Promise.all([first, ...rest]);
+      stores.metadata.beforeTransact = undefined;
+      expect(stores.objects.calls.put - putsBefore).toBe(2);
+      expect(transacted).toEqual([[0], [1, 2, 3]]);
+    });
+
+    it('puts a flush over more than 50 partitions in one object, each request in one transaction, sealing before a request whose partitions would join two', async () => {
+      const { log, stores } = await setup({ producer: { batchIntervalMs: 0, maxInflightFlushes: 1 }, topicCacheMs: 60_000 });
+      const name = topicName();
+      await log.createTopic(name, 100);
+      await log.requireTopic(name);
+      const putsBefore = stores.objects.calls.put;
+      const { transacted, firstUploading, release } = holdFirstFlush(stores);
+      const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
+      const send = (partitions: number[]) =>
+        log.produce(
+          name,
+          partitions.map((partition) => ({ key: null, value: text(`v${partition}`), partition })),
+        );
+      const first = send([99]);
+      await firstUploading;
+      // Three requests of 30 partitions each, then one joining the first two (30 + 30 > 50: a new flush).
+      const requests = [range(0, 30), range(30, 30), range(60, 30), [29, 30]];
+      const sent = requests.map(send);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      release();
+      await Promise.all([first, ...sent]);
+      stores.metadata.beforeTransact = undefined;
+      expect(stores.objects.calls.put - putsBefore).toBe(3);
+      const sorted = (sets: number[][]) =>
+        sets.map((set) => [...set].sort((a, b) => a - b)).sort((a, b) => a[0]! - b[0]! || a.length - b.length);
+      expect(sorted(transacted)).toEqual(sorted([[99], ...requests]));
+      for (const partition of [29, 30])
+        expect((await log.fetch(name, partition, 0)).records.map((r) => str(r.value))).toEqual([`v${partition}`, `v${partition}`]);
+    });
+
+    it('starts flushes at least the batch interval apart, and at once when flushBytes are buffered', async () => {
+      const { log, stores } = await setup({ producer: { batchIntervalMs: 300, flushBytes: 4096 } });
+      const name = topicName();
+      await log.createTopic(name, 1);
+      const putAtMs: number[] = [];
+      stores.objects.beforePut = () => void putAtMs.push(performance.now());
+      await log.produce(name, [{ key: null, value: text('a') }]);
+      await log.produce(name, [{ key: null, value: text('b') }]);
+      // Each PUT follows its flush's start by the same few steps: the gap is the interval, less jitter.
+      expect(putAtMs[1]! - putAtMs[0]!).toBeGreaterThanOrEqual(250);
+      stores.objects.beforePut = undefined;
+      const slow = newLog(stores, { producer: { batchIntervalMs: 600_000, flushBytes: 4096 } });
+      logs.push(slow);
+      expect(await slow.produce(name, [{ key: null, value: text('c') }])).toEqual([{ partition: 0, offset: 2 }]);
+      // Within the interval of the last flush, only a full buffer starts one.
+      expect(await slow.produce(name, [{ key: null, value: Buffer.alloc(5000) }])).toEqual([{ partition: 0, offset: 3 }]);
     });
   });
 

@@ -272,7 +272,7 @@ export function invariantSuite(kind: () => StoreKind): void {
 
     it('commits each request whole, and one spanning over 50 partitions without loss when a group retries', async () => {
       const { stores, make } = await setup();
-      const writer = make({ producer: { lingerMs: 100 } });
+      const writer = make({ producer: { batchIntervalMs: 100 } });
       const topic = `wide-${randomUUID().slice(0, 8)}`;
       await writer.createTopic(topic, 60);
       const transactions: Set<number>[] = [];
@@ -318,7 +318,7 @@ export function invariantSuite(kind: () => StoreKind): void {
 
     it('commits the transactions of a flush over many partitions concurrently, each whole', async () => {
       const { stores, make } = await setup();
-      const writer = make({ producer: { lingerMs: 50 } });
+      const writer = make({ producer: { batchIntervalMs: 50 } });
       const topic = `fan-${randomUUID().slice(0, 8)}`;
       await writer.createTopic(topic, 120);
       let inFlight = 0;

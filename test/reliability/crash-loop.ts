@@ -117,7 +117,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     SPOOL_HTTP_PORT: String(httpPort),
     SPOOL_KAFKA_PORT: String(kafkaPort),
     SPOOL_LEASE_MS: String(leaseMs),
-    SPOOL_LINGER_MS: '5',
+    SPOOL_BATCH_INTERVAL_MS: '5',
     SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS: '0',
   };
   const url = `http://127.0.0.1:${httpPort}`;

@@ -87,7 +87,7 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   const logOptions: Omit<LogOptions, 'stores'> = {
     topicCacheMs: 0,
     pollIntervalMs: 20,
-    producer: { lingerMs: 2 },
+    producer: { batchIntervalMs: 2 },
     maintenance: { gcGraceMs: 4000, compactionTailAgeMs: 0, compactionTargetBytes: 16 * 1024 },
   };
   const logs = Array.from({ length: writers }, () => new Log({ stores: faulty, ...logOptions }));

@@ -1,7 +1,7 @@
 /**
  * Two agents and a zombie. Agent A leads every partition; it accepts writes (an HTTP produce and an
- * idempotent Kafka producer's batch), and before its linger runs out it is paused with SIGSTOP, past
- * its lease. Agent B takes the partitions over and writes to them. Then A is resumed with SIGCONT:
+ * idempotent Kafka producer's batch) right after a flush, and before its batch interval lets the next
+ * flush start it is paused with SIGSTOP, past its lease. Agent B takes the partitions over and writes to them. Then A is resumed with SIGCONT:
  * its flush uploads a segment and tries to commit it as the old leader — and is refused. Nothing A
  * buffered becomes visible, the idempotent producer's batch lands once (through B), offsets stay
  * dense, and a write sent to A afterwards is turned away as from a non-leader.
@@ -39,8 +39,8 @@ describe('reliability > zombie leader', () => {
   }, async () => {
     const dataDir = tempDir('spool-zombie-');
     const env = { SPOOL_DATA_DIR: dataDir, SPOOL_LEASE_MS: String(leaseMs) };
-    // A long linger on A: what it accepts just before the pause is committed only after it.
-    const a = await startAgentProcess({ ...env, SPOOL_LINGER_MS: '3000' });
+    // A long batch interval on A: what it accepts within 3 s of its last flush is committed only after the pause.
+    const a = await startAgentProcess({ ...env, SPOOL_BATCH_INTERVAL_MS: '3000' });
     started.push(a);
     const topic = 'zombie';
     const kafka = (broker: string) =>
@@ -81,13 +81,20 @@ describe('reliability > zombie leader', () => {
     const idempotent = kafka(a.kafkaBootstrap).producer({ idempotent: true, maxInFlightRequests: 1 });
     await idempotent.connect();
     await send(idempotent, 'kafka-idempotent', true, 0, [0, 1]);
-    const b = await startAgentProcess({ ...env, SPOOL_LINGER_MS: '5' });
+    const b = await startAgentProcess({ ...env, SPOOL_BATCH_INTERVAL_MS: '5' });
     started.push(b);
     const owners = () => withLog(dataDir, async (log) => (await log.describeTopic(topic)).partitions.map((p) => p.owner));
     const ownersBefore = await owners();
     expect(ownersBefore[0]).not.toBeNull();
     expect(ownersBefore[1]).toBe(ownersBefore[0]);
 
+    // A flush of A's starts now (a lone write is flushed at once), so the next may not start for 3 s.
+    const primed = await fetch(`${a.httpUrl}/v1/topics/zombie-prime/records`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ records: [{ value: 'prime' }] }),
+    });
+    expect(primed.status).toBe(200);
     // Writes A accepts as leader (its lease epoch stamped on them), still buffered when it freezes.
     for (const value of ['zombie-http:0', 'zombie-http:1']) sent.add(value);
     const zombieHttp = fetch(`${a.httpUrl}/v1/topics/${topic}/records`, {
@@ -101,7 +108,7 @@ describe('reliability > zombie leader', () => {
       }),
     }).then(async (response) => ({ status: response.status, body: (await response.json()) as { error?: { code: string } } }));
     const inFlight = send(idempotent, 'kafka-idempotent', true, 2, [0]);
-    await sleep(1500); // ample time for A to accept both; its linger (3 s) has not run out
+    await sleep(1500); // ample time for A to accept both; its batch interval (3 s) has not run out
     a.child.kill('SIGSTOP');
 
     // Past A's lease (and its broker registration), B is the only live broker and takes the partitions over.

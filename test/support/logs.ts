@@ -14,7 +14,7 @@ export async function openTestStores(locations: StoreLocations): Promise<TestSto
 }
 
 export function newLog(stores: Stores, options: Partial<LogOptions> = {}): Log {
-  return new Log({ stores, pollIntervalMs: 20, topicCacheMs: 0, ...options, producer: { lingerMs: 2, ...options.producer } });
+  return new Log({ stores, pollIntervalMs: 20, topicCacheMs: 0, ...options, producer: { batchIntervalMs: 2, ...options.producer } });
 }
 
 export async function closeAll(logs: readonly Log[], stores: readonly Stores[]): Promise<void> {

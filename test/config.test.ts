@@ -33,6 +33,13 @@ describe('config', () => {
     expect(() => loadConfig({ SPOOL_LINGER_MS: 'soon' })).toThrow(/SPOOL_LINGER_MS must be an integer in \[0, 60000\], got "soon"/);
   });
 
+  it('gives a Lambda a batch interval of 0 unless one is set, under either name', async () => {
+    const { lambdaConfig } = await import('../lib/http/lambda.js');
+    expect(lambdaConfig({})).toMatchObject({ batchIntervalMs: 0, createStores: false });
+    expect(lambdaConfig({ SPOOL_LINGER_MS: '25' }).batchIntervalMs).toBe(25);
+    expect(lambdaConfig({ SPOOL_BATCH_INTERVAL_MS: '40' }).batchIntervalMs).toBe(40);
+  });
+
   it.each([
     ['SPOOL_DEFAULT_PARTITIONS', 'many', /SPOOL_DEFAULT_PARTITIONS must be an integer in \[1, 10000\], got "many"/],
     ['SPOOL_DEFAULT_PARTITIONS', '0', /got "0"/],

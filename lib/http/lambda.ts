@@ -1,15 +1,15 @@
 /**
  * The HTTP API as an AWS Lambda handler (API Gateway HTTP API v2 or a function URL), through hono's
  * Lambda adapter. The engine is opened once per execution environment, at the first invocation.
- * Lambda writers are leaderless and, by default, linger 0 ms: a container serves one request at a
- * time, so there is nothing to batch with. Before returning, the handler flushes, so even acks=0
+ * Lambda writers are leaderless and, by default, flush with a batch interval of 0 ms: a container
+ * serves one request at a time, so there is nothing to batch with. Before returning, the handler flushes, so even acks=0
  * records are committed before the environment may be frozen. The console is served from the
  * directory given (functions/api.ts: the `console/` the stack copies beside the bundle), read at the
  * first invocation with the engine, not at init.
  */
 import { handle } from 'hono/aws-lambda';
 import { clusterStatusSource } from '../cluster-status.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, type SpoolConfig } from '../config.js';
 import { jsonLogger } from '../logger.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 import { createApp } from './app.js';
@@ -21,10 +21,19 @@ export interface LambdaHandlerOptions {
   readonly consoleDir?: string;
 }
 
+/**
+ * A Lambda's configuration: the environment's, with a batch interval of 0 and no store creation
+ * where it is silent (a batch interval set under its former name, SPOOL_LINGER_MS, counts as set).
+ */
+export function lambdaConfig(env: Readonly<Record<string, string | undefined>>): SpoolConfig {
+  const intervalSet = Boolean(env.SPOOL_BATCH_INTERVAL_MS || env.SPOOL_LINGER_MS);
+  return loadConfig({ ...(intervalSet ? {} : { SPOOL_BATCH_INTERVAL_MS: '0' }), SPOOL_CREATE_STORES: 'false', ...env });
+}
+
 export function createLambdaHandler(env: Readonly<Record<string, string | undefined>> = process.env, options: LambdaHandlerOptions = {}) {
   let ready: Promise<{ runtime: Runtime; serve: LambdaHandler }> | undefined;
   const start = async () => {
-    const runtime = await openRuntime(loadConfig({ SPOOL_BATCH_INTERVAL_MS: '0', SPOOL_CREATE_STORES: 'false', ...env }));
+    const runtime = await openRuntime(lambdaConfig(env));
     return {
       runtime,
       serve: handle(

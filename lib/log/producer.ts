@@ -25,7 +25,7 @@ import { monotonicFactory } from 'ulid';
 import { SpoolError } from '../errors.js';
 import { encodeRecordBatch, type RecordInput } from '../format/index.js';
 import type { Compression } from '../format/index.js';
-import type { ObjectStore } from '../storage/ports.js';
+import { maxTransactionOps, type ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
 import { maxChunksPerTransaction, partitionId, type ChunkProducer, type CommitChunk, type Committer } from './commit.js';
 import type { ProducerBatch } from './idempotence.js';
@@ -105,12 +105,17 @@ interface OpenBuffer {
   readonly partitions: Map<string, PartitionBuffer>;
   /** The partitions that commit together (those of one request, and transitively), as a forest: partition → parent. */
   readonly units: Map<string, string>;
-  /** Partitions per unit, by its root. */
-  readonly unitSizes: Map<string, number>;
+  /** Per unit, by its root: its partitions, and the writes its commit takes (commit.ts: 2 per partition, 1 per idempotent producer in each). */
+  readonly unitShapes: Map<string, UnitShape>;
   sizeBytes: number;
 }
 
-const openBuffer = (): OpenBuffer => ({ partitions: new Map(), units: new Map(), unitSizes: new Map(), sizeBytes: 0 });
+interface UnitShape {
+  partitions: number;
+  writes: number;
+}
+
+const openBuffer = (): OpenBuffer => ({ partitions: new Map(), units: new Map(), unitShapes: new Map(), sizeBytes: 0 });
 
 /** The root of a partition's unit in `buffer` (the partition must be in it). */
 function unitOf(buffer: OpenBuffer, id: string): string {
@@ -124,33 +129,47 @@ function unitOf(buffer: OpenBuffer, id: string): string {
   return root;
 }
 
-/** Partitions the unit of `ids` would hold if they joined `buffer`. */
-function joinedUnitSize(buffer: OpenBuffer, ids: ReadonlySet<string>): number {
+/** The unit the requests' partitions would form in `buffer` with the units they share a partition with. */
+function joinedShape(buffer: OpenBuffer, requests: readonly AppendRequest[]): UnitShape {
   const roots = new Set<string>();
-  let fresh = 0;
-  for (const id of ids) {
-    if (buffer.units.has(id)) roots.add(unitOf(buffer, id));
-    else fresh++;
+  const added = new Set<string>();
+  let partitions = 0;
+  let writes = 0;
+  for (const request of requests) {
+    const id = partitionId(request.topic.id, request.partition);
+    const buffered = buffer.partitions.get(id);
+    if (buffered) roots.add(unitOf(buffer, id));
+    else if (!added.has(id)) {
+      added.add(id);
+      partitions++;
+      writes += 2;
+    }
+    const producer = request.producer?.producerId;
+    if (producer !== undefined && !buffered?.producers.has(producer) && !added.has(`${id}\u0000${producer}`)) {
+      added.add(`${id}\u0000${producer}`);
+      writes++;
+    }
   }
-  let size = fresh;
-  for (const root of roots) size += buffer.unitSizes.get(root)!;
-  return size;
+  for (const root of roots) {
+    partitions += buffer.unitShapes.get(root)!.partitions;
+    writes += buffer.unitShapes.get(root)!.writes;
+  }
+  return { partitions, writes };
 }
 
-/** Makes `ids` (partitions already added to `buffer`) one unit. */
+/** Makes `ids` (partitions already added to `buffer`, each a unit at least) one unit. */
 function joinUnit(buffer: OpenBuffer, ids: ReadonlySet<string>): void {
   let root: string | undefined;
   for (const id of ids) {
-    if (!buffer.units.has(id)) {
-      buffer.units.set(id, id);
-      buffer.unitSizes.set(id, 1);
-    }
     const other = unitOf(buffer, id);
     if (root === undefined) root = other;
     else if (other !== root) {
+      const into = buffer.unitShapes.get(root)!;
+      const from = buffer.unitShapes.get(other)!;
       buffer.units.set(other, root);
-      buffer.unitSizes.set(root, buffer.unitSizes.get(root)! + buffer.unitSizes.get(other)!);
-      buffer.unitSizes.delete(other);
+      into.partitions += from.partitions;
+      into.writes += from.writes;
+      buffer.unitShapes.delete(other);
     }
   }
 }
@@ -214,10 +233,12 @@ export class Producer {
     }
     // One call's partitions commit in one transaction (commit.ts units): seal the buffer first if the
     // unit they would join, through partitions shared with earlier calls, would not fit in one.
-    const ids = new Set(requests.map((r) => partitionId(r.topic.id, r.partition)));
-    if (this.current.partitions.size > 0 && joinedUnitSize(this.current, ids) > maxChunksPerTransaction) this.seal();
+    if (this.current.partitions.size > 0) {
+      const joined = joinedShape(this.current, requests);
+      if (joined.partitions > maxChunksPerTransaction || joined.writes > maxTransactionOps) this.seal();
+    }
     const results = requests.map((request) => this.add(request));
-    joinUnit(this.current, ids);
+    joinUnit(this.current, new Set(requests.map((r) => partitionId(r.topic.id, r.partition))));
     if (this.current.sizeBytes >= this.flushBytes) this.seal();
     this.schedule();
     if (acks === 0) {
@@ -237,6 +258,9 @@ export class Producer {
 
   /** Flushes what is buffered now, whatever the interval, and waits for every flush in flight. */
   async flush(): Promise<void> {
+    // Nothing is left for the interval's timer to start (appends arriving meanwhile set their own).
+    clearTimeout(this.intervalTimer);
+    this.intervalTimer = undefined;
     this.seal();
     while (this.inflight > 0 || this.sealed.length > 0) {
       this.startSealed();
@@ -248,8 +272,6 @@ export class Producer {
   async close(): Promise<void> {
     this.closed = true;
     await this.flush();
-    clearTimeout(this.intervalTimer);
-    this.intervalTimer = undefined;
   }
 
   private checkOpen(): void {
@@ -271,6 +293,8 @@ export class Producer {
         producers: new Map(),
       };
       this.current.partitions.set(id, buffer);
+      this.current.units.set(id, id);
+      this.current.unitShapes.set(id, { partitions: 1, writes: 2 });
     }
     if (request.leaderEpoch !== undefined) buffer.leaderEpoch = request.leaderEpoch;
     const { count, sizeBytes, maxTimestampMs } = measure(request.payload);
@@ -284,6 +308,8 @@ export class Producer {
     if (request.producer) {
       const { producerId, producerEpoch, firstSequence, lastSequence } = request.producer;
       let producer = buffer.producers.get(producerId);
+      // A new producer in the chunk is one more write in its unit's commit (its state item).
+      if (producer === undefined) this.current.unitShapes.get(unitOf(this.current, id))!.writes++;
       // A new epoch starts the producer's sequences over: only its batches are remembered.
       if (producer === undefined || producer.producerEpoch !== producerEpoch)
         buffer.producers.set(producerId, (producer = { producerEpoch, batches: [] }));

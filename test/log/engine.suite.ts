@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
-import { partitionForKey } from '../../lib/format/index.js';
+import { encodeRecordBatch, partitionForKey } from '../../lib/format/index.js';
 import { partitionSk } from '../../lib/keys.js';
 import type { Log } from '../../lib/log/index.js';
 import type { StoreKind } from '../support/stores.js';
@@ -492,11 +492,10 @@ export function engineSuite(kind: () => StoreKind): void {
     });
 
     it('gathers the requests that arrive while every flush slot is busy into the next flush: one object and one transaction for all their partitions', async () => {
-      // One slot, and a cached topic: the requests reach the writer with no store read on the way.
+      // One slot, and a cached topic (filled by the first produce): the rest reach the writer with no store read on the way.
       const { log, stores } = await setup({ producer: { batchIntervalMs: 0, maxInflightFlushes: 1 }, topicCacheMs: 60_000 });
       const name = topicName();
       await log.createTopic(name, 4);
-      await log.requireTopic(name);
       const putsBefore = stores.objects.calls.put;
       const { transacted, firstUploading, release } = holdFirstFlush(stores);
       const first = log.produce(name, [{ key: null, value: text('p0'), partition: 0 }]);
@@ -515,7 +514,6 @@ export function engineSuite(kind: () => StoreKind): void {
       const { log, stores } = await setup({ producer: { batchIntervalMs: 0, maxInflightFlushes: 1 }, topicCacheMs: 60_000 });
       const name = topicName();
       await log.createTopic(name, 100);
-      await log.requireTopic(name);
       const putsBefore = stores.objects.calls.put;
       const { transacted, firstUploading, release } = holdFirstFlush(stores);
       const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
@@ -539,6 +537,34 @@ export function engineSuite(kind: () => StoreKind): void {
       expect(sorted(transacted)).toEqual(sorted([[99], ...requests]));
       for (const partition of [29, 30])
         expect((await log.fetch(name, partition, 0)).records.map((r) => str(r.value))).toEqual([`v${partition}`, `v${partition}`]);
+    });
+
+    it("seals the buffer before an idempotent batch that would take a buffered request's transaction past 100 writes", async () => {
+      const { log, stores } = await setup({ producer: { batchIntervalMs: 0, maxInflightFlushes: 1 }, topicCacheMs: 60_000 });
+      const name = topicName();
+      await log.createTopic(name, 51);
+      const putsBefore = stores.objects.calls.put;
+      const { transacted, firstUploading, release } = holdFirstFlush(stores);
+      const first = log.produce(name, [{ key: null, value: text('first'), partition: 50 }]);
+      await firstUploading;
+      // 50 partitions: 100 writes, a whole transaction; a producer's batch to one of them adds its state's write.
+      const wide = log.produce(
+        name,
+        Array.from({ length: 50 }, (_, partition) => ({ key: null, value: text(`w${partition}`), partition })),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const idempotent = encodeRecordBatch([{ key: null, value: text('idempotent'), timestampMs: Date.now() }], {
+        producerId: 7,
+        producerEpoch: 0,
+        baseSequence: 0,
+      });
+      const appended = await log.appendBatches(name, 0, idempotent);
+      release();
+      await Promise.all([first, wide, appended.done]);
+      stores.metadata.beforeTransact = undefined;
+      expect(stores.objects.calls.put - putsBefore).toBe(3);
+      expect(transacted).toEqual([[50], Array.from({ length: 50 }, (_, partition) => partition), [0]]);
+      expect((await log.fetch(name, 0, 0)).records.map((r) => str(r.value))).toEqual(['w0', 'idempotent']);
     });
 
     it('starts flushes at least the batch interval apart, and at once when flushBytes are buffered', async () => {

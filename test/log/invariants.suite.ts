@@ -272,14 +272,17 @@ export function invariantSuite(kind: () => StoreKind): void {
 
     it('commits each request whole, and one spanning over 50 partitions without loss when a group retries', async () => {
       const { stores, make } = await setup();
-      const writer = make({ producer: { batchIntervalMs: 100 } });
+      const writer = make({ producer: { batchIntervalMs: 2000 }, topicCacheMs: 60_000 });
       const topic = `wide-${randomUUID().slice(0, 8)}`;
       await writer.createTopic(topic, 60);
+      // A flush starts now, so the next may not start for 2 s: the two requests below share it.
+      await writer.produce(topic, [{ key: null, value: text('prime'), partition: 59 }]);
+      const putsBefore = stores.objects.calls.put;
       const transactions: Set<number>[] = [];
       stores.metadata.beforeTransact = (ops) => {
         transactions.push(new Set(ops.map((op) => Number(op.key.pk.split('#')[2]))));
       };
-      // Two requests that together touch 53 partitions: the second must not be split across transactions.
+      // Two requests that together touch 53 partitions, in one flush: the second must not be split across transactions.
       const a = writer.produce(
         topic,
         Array.from({ length: 49 }, (_, p) => ({ key: null, value: text(`a${p}`), partition: p })),
@@ -289,6 +292,7 @@ export function invariantSuite(kind: () => StoreKind): void {
         [49, 50, 51, 52].map((p) => ({ key: null, value: text(`b${p}`), partition: p })),
       );
       await Promise.all([a, b]);
+      expect(stores.objects.calls.put - putsBefore).toBe(1);
       const bParts = [49, 50, 51, 52];
       expect(transactions.filter((t) => bParts.some((p) => t.has(p)))).toHaveLength(1);
       // One request over 60 partitions, where the second group's first read fails once: all land once.

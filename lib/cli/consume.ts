@@ -75,6 +75,8 @@ export async function consume(client: SpoolClient, out: Output, topic: string, o
         topics: [topic],
         auto_offset_reset: options.fromBeginning ? 'earliest' : 'latest',
       });
+      // --timeout-ms counts from here: a join slower than it must still poll (and so commit a position).
+      lastRecordMs = Date.now();
       try {
         while (!done()) {
           const { records } = await client
@@ -95,6 +97,7 @@ export async function consume(client: SpoolClient, out: Output, topic: string, o
       const next = new Map<number, number | string>(
         partitions.map((p) => [p, options.offset !== undefined ? options.offset : options.fromBeginning ? 'earliest' : 'latest']),
       );
+      lastRecordMs = Date.now(); // --timeout-ms counts from the first fetch
       while (!done()) {
         let got = 0;
         let atEnd = true;

@@ -10,11 +10,13 @@
  * every writer sends requests of 10 records of 1 KiB, each to one partition drawn at random (seeded),
  * back to back for 8 s; the last 6 s are measured. Throughput is
  * records acknowledged per second; p50/p99 are request latencies; conflicts are commit transactions
- * refused by their condition, per commit that landed; failures are requests answered with an error.
+ * refused by their condition, per commit that landed; reads are metadata reads per commit (a lost
+ * race reads its partition's end again before retrying); failures are requests answered with an error.
  * All writers share this process (2 cores here): at 200 writers its CPU, not the model, may bound
  * throughput, which the output says. Three rounds; medians.
  *
  *   npm run bench -- scale-out
+ *   SCALE_OUT_PARTITIONS=1 npm run bench -- scale-out    # one topic size only
  */
 import { rmSync } from 'node:fs';
 import { Log } from '../lib/log/index.js';
@@ -26,7 +28,7 @@ import { median, percentile } from './support/process.js';
 
 const rounds = 3;
 const writerCounts = [1, 10, 50, 200];
-const partitionCounts = [1, 10];
+const partitionCounts = (process.env.SCALE_OUT_PARTITIONS ?? '1,10').split(',').map(Number);
 const recordsPerRequest = 10;
 const recordBytes = 1024;
 const warmUpMs = 2000;
@@ -38,6 +40,8 @@ interface Run {
   readonly p99Ms: number;
   readonly commits: number;
   readonly conflicts: number;
+  /** Metadata reads (a lost race reads its partition's end again before retrying). */
+  readonly reads: number;
   readonly failures: number;
   /** Busy fraction of this process's event loop over the measured window (1: CPU-bound). */
   readonly loopUtilization: number;
@@ -98,6 +102,7 @@ async function runOnce(stores: ReturnType<typeof counting>, writers: number, par
     p99Ms: percentile(latenciesMs, 99),
     commits,
     conflicts: counts.metadata.conflicts,
+    reads: counts.metadata.gets,
     failures,
     loopUtilization,
   };
@@ -130,9 +135,9 @@ try {
 
 const f = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 console.log(
-  '\n| partitions | writers | records/s | vs 1 writer | request p50 ms | request p99 ms | p99 vs 1 writer | conflicts per commit | failed requests | event loop busy |',
+  '\n| partitions | writers | records/s | vs 1 writer | request p50 ms | request p99 ms | p99 vs 1 writer | conflicts per commit | reads per commit | failed requests | event loop busy |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const partitions of partitionCounts) {
   const m = (writers: number, value: (run: Run) => number) => median(results.get(`${partitions} ${writers}`)!.map(value));
   const single = { recordsPerS: m(1, (run) => run.recordsPerS), p99Ms: m(1, (run) => run.p99Ms) };
@@ -145,6 +150,9 @@ for (const partitions of partitionCounts) {
         1,
       )} | ${f(p99Ms, 1)} | ${f(p99Ms / single.p99Ms, 2)}× | ${f(
         m(writers, (run) => run.conflicts / Math.max(1, run.commits)),
+        2,
+      )} | ${f(
+        m(writers, (run) => run.reads / Math.max(1, run.commits)),
         2,
       )} | ${f(m(writers, (run) => run.failures))} | ${f(100 * m(writers, (run) => run.loopUtilization))} % |`,
     );

@@ -36,6 +36,14 @@
  * one transaction when they fit in one). No read on the happy path: the leader caches nextOffset,
  * and a conflict returns the current item.
  *
+ * Racing writers: a commit refused because another writer got there first (its condition failed on
+ * a partition that moved on, or DynamoDB cancelled it for a concurrent transaction on the same item)
+ * is not a failure of this writer: the partition is advancing, and a retry at the end the refusal
+ * returned may win. Such losses are bounded by time (`maxContentionMs`, below the API's 30 s Lambda
+ * timeout), not by a count: with many writers on one hot partition a fair writer loses many times
+ * in a row, and a count would fail a request while the partition committed every round trip. Only
+ * storage errors spend the `maxAttempts`.
+ *
  * Lost responses: when a commit fails ambiguously (timeout, 5xx) we keep the same base and try again.
  * If the first attempt did land, the retry's row create fails and returns the row: it names our
  * object and position, so the chunk is known committed at that base and is not written twice. When
@@ -90,8 +98,13 @@ interface CommitWrite {
 
 export interface CommitterOptions {
   readonly now?: () => number;
-  /** Attempts per chunk before giving up on conflicts or storage errors. */
+  /** Attempts lost to storage errors (throttling, 5xx, timeouts) before a commit gives up. @default 30 */
   readonly maxAttempts?: number;
+  /**
+   * How long a commit keeps retrying while it loses races to other writers on its partitions (each
+   * loss shows them advancing). @default 20 000 (below the API Lambda's 30 s timeout)
+   */
+  readonly maxContentionMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   /**
    * Told after every successful commit, e.g. to wake long-polling readers. `lease`: the extension a
@@ -118,6 +131,7 @@ export class Committer {
   private readonly nextOffsets = new Map<string, number>();
   private readonly now: () => number;
   private readonly maxAttempts: number;
+  private readonly maxContentionMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   /** Counters for cost reports and tests. */
   readonly stats = { transactions: 0, conflicts: 0, retries: 0, partitionReads: 0 };
@@ -128,6 +142,7 @@ export class Committer {
   ) {
     this.now = options.now ?? Date.now;
     this.maxAttempts = options.maxAttempts ?? 30;
+    this.maxContentionMs = options.maxContentionMs ?? 20_000;
     this.sleep = options.sleep ?? defaultSleep;
   }
 
@@ -171,14 +186,35 @@ export class Committer {
     const settled = (final: CommitOutcome[]) => ({ outcomes: final, conflicts });
     const outcomes: (CommitOutcome | undefined)[] = new Array(chunks.length).fill(undefined);
     let lastError: SpoolError | undefined;
+    // Attempts lost to storage errors; attempts lost to other writers are bounded by time instead.
+    let failures = 0;
+    const contentionDeadlineMs = this.now() + this.maxContentionMs;
+    // Chunks that lost the last attempt's race: their end offset is read again after the backoff.
+    const raced = new Set<number>();
     // Per chunk, the attempts whose transaction may have landed unbeknown to us (the answer was lost).
     const uncertain = new Map<number, { base: number; producerStates: { producerId: number; state: ProducerState }[] }[]>();
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+    for (let attempt = 1; failures < this.maxAttempts; attempt++) {
       const pending = chunks.map((_, index) => index).filter((index) => outcomes[index] === undefined);
       if (pending.length === 0) break;
+      if (attempt > 1 && this.now() > contentionDeadlineMs) {
+        if (raced.size > 0 || lastError === undefined)
+          lastError = new SpoolError(
+            'CONFLICT',
+            `commit lost the race to other writers on the same partitions for ${this.maxContentionMs} ms; send again`,
+            { retriable: true },
+          );
+        break;
+      }
       if (attempt > 1) {
         this.stats.retries++;
-        await this.sleep(Math.min(200, 2 ** Math.min(attempt, 8)) * Math.random());
+        // Backoff: up to 2^attempt ms, capped lower after a lost race (the next try reads the end
+        // afresh, and waiting longer only loses the race to writers that did not wait) than after a
+        // storage error (throttling wants room).
+        await this.sleep(Math.min(raced.size > 0 ? 50 : 200, 2 ** Math.min(attempt, 8)) * Math.random());
+        // The end a lost race returned is as old as the backoff, and on a hot partition other writers
+        // moved it meanwhile: a retry at it would surely lose again. One read is cheaper than that.
+        for (const index of raced) this.nextOffsets.delete(partitionId(chunks[index]!.topicId, chunks[index]!.partition));
+        raced.clear();
       }
       if (this.now() > notAfterMs) {
         // No new attempt now; but one whose answer was lost may have landed: look before saying it did not.
@@ -203,6 +239,7 @@ export class Committer {
         const failure = failed(error).error;
         if (!failure.retriable) return settled(outcomes.map((outcome) => outcome ?? { ok: false, error: failure }));
         lastError = failure;
+        failures++;
         continue;
       }
       const live = pending.filter((index) => outcomes[index] === undefined);
@@ -237,9 +274,11 @@ export class Committer {
               // The row at our base exists. If it is ours, an earlier attempt landed.
               if (conflict.current && isOurs(batchRowFromItem(conflict.current), chunk))
                 outcomes[index] = this.committed(chunk, bases[i]!, planned[i]!.producerStates);
+              else raced.add(index);
             } else if (owner.about === 'partition') {
               const verdict = this.learn(chunk, conflict.current);
               if (verdict) outcomes[index] = verdict;
+              else raced.add(index);
             } else {
               // A producer's state moved under us: another writer appended for it. Never retry blindly (that
               // could append a duplicate): fail the chunk; the client's retry is checked against the new state.
@@ -264,6 +303,15 @@ export class Committer {
           for (const index of live) outcomes[index] = { ok: false, error: failure };
           break;
         }
+        // Cancelled for a concurrent transaction on the same item: nothing was written, another writer
+        // is at work (storage/ports.ts). A lost race, like a condition conflict.
+        if (failure.code === 'CONFLICT') {
+          this.stats.conflicts++;
+          conflicts++;
+          for (const index of live) raced.add(index);
+          continue;
+        }
+        failures++;
         // Ambiguous: it may have landed. Keep the cached bases so the retry can recognise our rows.
         for (const [i, index] of live.entries())
           uncertain.set(index, [...(uncertain.get(index) ?? []), { base: bases[i]!, producerStates: planned[i]!.producerStates }]);
@@ -271,8 +319,7 @@ export class Committer {
       }
     }
     await this.settleUncertain(chunks, outcomes, uncertain);
-    const gaveUp =
-      lastError ?? new SpoolError('CONFLICT', `commit did not succeed after ${this.maxAttempts} attempts against racing writers`);
+    const gaveUp = lastError ?? new SpoolError('INTERNAL', 'commit ended without an outcome');
     return settled(outcomes.map((outcome) => outcome ?? { ok: false, error: gaveUp }));
   }
 

@@ -117,7 +117,11 @@ export interface MetadataStore {
   get(key: ItemKey): Promise<Item | undefined>;
   query(pk: string, options?: QueryOptions): Promise<Item[]>;
   write(op: WriteOp): Promise<void>;
-  /** All of `ops` or none. At most `maxTransactionOps`, each on a different key. */
+  /**
+   * All of `ops` or none. At most `maxTransactionOps`, each on a different key. A failed condition
+   * throws TransactionConflictError; a retriable 'CONFLICT' (a concurrent transaction on the same
+   * item) means nothing was written; any other retriable error leaves it unknown whether it was.
+   */
   transact(ops: readonly WriteOp[]): Promise<void>;
   ensureReady(): Promise<void>;
   close(): Promise<void>;

@@ -67,6 +67,64 @@ export function invariantSuite(kind: () => StoreKind): void {
       expect(new Set(records.map((r) => r.value)).size).toBe(total);
     });
 
+    /**
+     * Makes `victim`'s next commits lose `losses` races: before each of its transactions, `rival`
+     * commits a record to the same partition first. `onLoss(n)` runs after the nth rival commit; what it
+     * throws, the victim's transaction throws.
+     */
+    function rivalFirst(stores: TestStores, rival: Log, topic: string, losses: number, onLoss: (n: number) => void = () => {}) {
+      let rivalCommitting = false;
+      let lost = 0;
+      stores.metadata.beforeTransact = async () => {
+        if (rivalCommitting || lost >= losses) return;
+        rivalCommitting = true;
+        try {
+          await rival.produce(topic, [{ key: null, value: text(`rival-${lost}`) }]);
+        } finally {
+          rivalCommitting = false;
+        }
+        lost++;
+        onLoss(lost);
+      };
+      return { rivalRecords: () => Array.from({ length: lost }, (_, i) => `rival-${i}`) };
+    }
+
+    it('keeps a writer trying while it loses more races in a row than its 30 attempts, since each shows the partition advancing', async () => {
+      // Found in CI on LocalStack: the racing-writers test above failed now and then, a writer giving
+      // up after 30 conflicts though its partition committed all the while.
+      const { stores, make } = await setup();
+      const [victim, rival] = [make(), make()];
+      const topic = `losing-${randomUUID().slice(0, 8)}`;
+      await victim.createTopic(topic, 1);
+      // Every other loss is DynamoDB's other way of losing: cancelled for a concurrent transaction.
+      const race = rivalFirst(stores, rival, topic, 35, (n) => {
+        if (n % 2 === 0) throw new SpoolError('CONFLICT', 'transaction cancelled (TransactionConflict)', { retriable: true });
+      });
+      expect(await victim.produce(topic, [{ key: null, value: text('late but whole') }])).toEqual([{ partition: 0, offset: 35 }]);
+      stores.metadata.beforeTransact = undefined;
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual([...race.rivalRecords(), 'late but whole']);
+    });
+
+    it('gives up on a commit that keeps losing races for 20 s, retriable, with nothing of it visible', async () => {
+      let nowMs = 1_000_000;
+      const clock = () => nowMs;
+      const { stores, make } = await setup();
+      const [victim, rival] = [make({ now: clock }), make({ now: clock })];
+      const topic = `starved-${randomUUID().slice(0, 8)}`;
+      await victim.createTopic(topic, 1);
+      const race = rivalFirst(stores, rival, topic, 1000, () => {
+        nowMs += 2_000;
+      });
+      const refused = await victim.produce(topic, [{ key: null, value: text('starved') }]).catch((error: unknown) => error);
+      stores.metadata.beforeTransact = undefined;
+      expect(refused).toBeInstanceOf(SpoolError);
+      expect(refused).toMatchObject({ code: 'CONFLICT', retriable: true });
+      expect((refused as SpoolError).message).toMatch(/lost the race to other writers .* for 20000 ms/);
+      const { records } = await readAll(make({ now: clock }), topic, 0);
+      expect(records.map((r) => r.value)).toEqual(race.rivalRecords());
+      expect(records.length).toBeGreaterThanOrEqual(10);
+    });
+
     it('stays dense when a writer’s cached end offset is stale', async () => {
       const { make } = await setup();
       const [a, b] = [make(), make()];

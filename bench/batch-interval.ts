@@ -8,7 +8,7 @@
  * model) and spool.bench.LatencyProducer (kafka-clients 3.9.1, idempotent, acks=all, linger.ms=0,
  * batch.size 1 MiB, buffer.memory 256 MiB) sending 1,000 keyed 1 KiB records/s (1 MB/s): 2 s of warm-up,
  * then 8 s measured. (With the default 32 MiB buffer.memory, 100 partitions' 1 MiB batches do not
- * fit, send() blocks, and a trial measured the client's queue: p50 8.3 s through the model.)
+ * fit, send() blocks, and the latency measured is the client's queue, not Spool.)
  * Produce latency is due time → acknowledgement of the measured records; cost is every request of
  * the whole run (warm-up included) over the GB it sent. Topics of 8 and of 100 partitions. Three
  * rounds, intervals alternating; medians.
@@ -17,7 +17,9 @@
  * produce of one 1 KiB record every 50 ms (low load: each finds the last flush over an interval
  * old), 300 requests after 20 unmeasured, latency p50/p99; beside the p50 of this disk's fsync (a
  * 4 KiB write and fsync in the data directory, 300 times). A produce there makes three: the segment
- * file, its directory entry, and the LMDB commit.
+ * file, its directory entry, and the LMDB commit. Where that time goes: the same lone produces
+ * straight into a Log (no HTTP) over the same embedded stores, timing each object put and metadata
+ * transaction beside the produce.
  *
  *   npm run bench -- batch-interval
  *   INTERVAL_PARTS=lone npm run bench -- batch-interval     # only the lone requests (or INTERVAL_PARTS=table)
@@ -25,6 +27,10 @@
 import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config.js';
+import { Log } from '../lib/log/index.js';
+import { openStores } from '../lib/storage/open.js';
+import type { WriteOp } from '../lib/storage/ports.js';
+import { DelegatingMetadataStore, DelegatingObjectStore } from '../test/support/delegating.js';
 import { tempDir } from '../test/support/stores.js';
 import { difference, dollars, snapshot, type Counts } from './support/counting.js';
 import { startBenchAgent } from './support/embedded-agent.js';
@@ -161,9 +167,54 @@ async function loneRequests(): Promise<{ p50Ms: number; p99Ms: number; fsyncP50M
   }
 }
 
+/** Lone produces straight into a Log on the embedded store: p50 of the produce, of its object put and of its commit transaction, in ms. */
+async function loneBreakdown(): Promise<{ produceP50Ms: number; putP50Ms: number; transactP50Ms: number }> {
+  const dataDir = tempDir('spool-bench-lone-log-');
+  const raw = await openStores({ dataDir }, { createIfMissing: true });
+  const putsMs: number[] = [];
+  const transactsMs: number[] = [];
+  const timed = async (into: number[], call: () => Promise<void>) => {
+    const startMs = performance.now();
+    await call();
+    into.push(performance.now() - startMs);
+  };
+  const objects = new (class extends DelegatingObjectStore {
+    override put(key: string, body: Uint8Array) {
+      return timed(putsMs, () => super.put(key, body));
+    }
+  })(raw.objects);
+  const metadata = new (class extends DelegatingMetadataStore {
+    override transact(ops: readonly WriteOp[]) {
+      return timed(transactsMs, () => super.transact(ops));
+    }
+  })(raw.metadata);
+  const log = new Log({ stores: { objects, metadata }, producer: { batchIntervalMs: 10 } });
+  try {
+    await log.createTopic('lone', 1);
+    const value = Buffer.alloc(recordBytes, 'x');
+    const producesMs: number[] = [];
+    for (let i = 0; i < 320; i++) {
+      if (i === 20) for (const samples of [putsMs, transactsMs]) samples.length = 0;
+      const startMs = performance.now();
+      await log.produce('lone', [{ key: null, value }]);
+      if (i >= 20) producesMs.push(performance.now() - startMs);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return { produceP50Ms: percentile(producesMs, 50), putP50Ms: percentile(putsMs, 50), transactP50Ms: percentile(transactsMs, 50) };
+  } finally {
+    await log.close();
+    await Promise.all([raw.objects.close(), raw.metadata.close()]);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 if (parts.includes('lone')) {
   const lone = await loneRequests();
   console.log(
     `\nlone requests, embedded store, batch interval 10 ms: produce p50 ${f(lone.p50Ms, 1)} ms, p99 ${f(lone.p99Ms, 1)} ms; this disk's fsync p50 ${f(lone.fsyncP50Ms, 2)} ms`,
+  );
+  const breakdown = await loneBreakdown();
+  console.log(
+    `lone produces into the Log (no HTTP): produce p50 ${f(breakdown.produceP50Ms, 1)} ms, of which object put p50 ${f(breakdown.putP50Ms, 1)} ms and commit transaction p50 ${f(breakdown.transactP50Ms, 1)} ms`,
   );
 }

@@ -107,15 +107,21 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
 /** Kafka's group.consumer.migration.policy values (a type-only import: the Lambda bundle stays without the Kafka listener). */
 const migrationPolicies = ['bidirectional', 'upgrade', 'downgrade', 'disabled'] as const satisfies readonly MigrationPolicy[];
 
-export function loadConfig(env: Env = process.env): SpoolConfig {
+/** Defaults a deployment changes (a Lambda: no batch interval, no store creation); the environment still wins. */
+export interface ConfigDefaults {
+  readonly batchIntervalMs?: number;
+  readonly createStores?: boolean;
+}
+
+export function loadConfig(env: Env = process.env, defaults: ConfigDefaults = {}): SpoolConfig {
   return {
     dataDir: stringVar(env, 'SPOOL_DATA_DIR', './.spool'),
     objectStoreUrl: env.SPOOL_OBJECT_STORE || undefined,
     metadataStoreUrl: env.SPOOL_METADATA_STORE || undefined,
-    createStores: boolVar(env, 'SPOOL_CREATE_STORES', true),
+    createStores: boolVar(env, 'SPOOL_CREATE_STORES', defaults.createStores ?? true),
     autoCreateTopics: boolVar(env, 'SPOOL_AUTO_CREATE_TOPICS', true),
     defaultPartitions: intVar(env, 'SPOOL_DEFAULT_PARTITIONS', 1, 1, 10_000),
-    batchIntervalMs: intVar(env, renamed(env, 'SPOOL_LINGER_MS', 'SPOOL_BATCH_INTERVAL_MS'), 10, 0, 60_000),
+    batchIntervalMs: intVar(env, renamed(env, 'SPOOL_LINGER_MS', 'SPOOL_BATCH_INTERVAL_MS'), defaults.batchIntervalMs ?? 10, 0, 60_000),
     flushBytes: intVar(env, 'SPOOL_FLUSH_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     compression: enumVar(env, 'SPOOL_COMPRESSION', ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const, 'none'),
     cacheBytes: intVar(env, 'SPOOL_CACHE_BYTES', 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),

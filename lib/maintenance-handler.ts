@@ -13,7 +13,7 @@ import { openRuntime, type Runtime } from './runtime.js';
 export function createMaintenanceHandler(env: Readonly<Record<string, string | undefined>> = process.env) {
   let ready: Promise<Runtime> | undefined;
   const handler = async (): Promise<MaintenanceResult> => {
-    ready ??= openRuntime(loadConfig({ SPOOL_CREATE_STORES: 'false', ...env }), { log: { logger: jsonLogger() } }).catch((error) => {
+    ready ??= openRuntime(loadConfig(env, { createStores: false }), { log: { logger: jsonLogger() } }).catch((error) => {
       ready = undefined;
       throw error;
     });

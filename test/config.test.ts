@@ -38,6 +38,7 @@ describe('config', () => {
     expect(lambdaConfig({})).toMatchObject({ batchIntervalMs: 0, createStores: false });
     expect(lambdaConfig({ SPOOL_LINGER_MS: '25' }).batchIntervalMs).toBe(25);
     expect(lambdaConfig({ SPOOL_BATCH_INTERVAL_MS: '40' }).batchIntervalMs).toBe(40);
+    expect(lambdaConfig({ SPOOL_CREATE_STORES: 'true' }).createStores).toBe(true);
   });
 
   it.each([

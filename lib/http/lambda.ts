@@ -21,13 +21,9 @@ export interface LambdaHandlerOptions {
   readonly consoleDir?: string;
 }
 
-/**
- * A Lambda's configuration: the environment's, with a batch interval of 0 and no store creation
- * where it is silent (a batch interval set under its former name, SPOOL_LINGER_MS, counts as set).
- */
+/** A Lambda's configuration: the environment's, with a batch interval of 0 and no store creation where it is silent. */
 export function lambdaConfig(env: Readonly<Record<string, string | undefined>>): SpoolConfig {
-  const intervalSet = Boolean(env.SPOOL_BATCH_INTERVAL_MS || env.SPOOL_LINGER_MS);
-  return loadConfig({ ...(intervalSet ? {} : { SPOOL_BATCH_INTERVAL_MS: '0' }), SPOOL_CREATE_STORES: 'false', ...env });
+  return loadConfig(env, { batchIntervalMs: 0, createStores: false });
 }
 
 export function createLambdaHandler(env: Readonly<Record<string, string | undefined>> = process.env, options: LambdaHandlerOptions = {}) {

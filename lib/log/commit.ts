@@ -33,16 +33,16 @@
  * transactional writes cost double). Per flush: 1 object PUT + 4 WCU × partitions touched, in one
  * TransactWriteItems call (up to 50 partitions; more are split into several, each atomic, committed
  * concurrently since they share no item; the chunks of one unit, a request's partitions, are kept in
- * one transaction when they fit in one). No read on the happy path: the leader caches nextOffset,
- * and a conflict returns the current item.
+ * one transaction when they fit in one). No read on the happy path: the leader caches nextOffset.
  *
  * Racing writers: a commit refused because another writer got there first (its condition failed on
  * a partition that moved on, or DynamoDB cancelled it for a concurrent transaction on the same item)
- * is not a failure of this writer: the partition is advancing, and a retry at the end the refusal
- * returned may win. Such losses are bounded by time (`maxContentionMs`, below the API's 30 s Lambda
- * timeout), not by a count: with many writers on one hot partition a fair writer loses many times
- * in a row, and a count would fail a request while the partition committed every round trip. Only
- * storage errors spend the `maxAttempts`.
+ * is not a failure of this writer: the partition is advancing. The loser backs off, reads the
+ * partition's end again (the end its refusal returned is as old as the backoff, and on a hot
+ * partition a retry there would lose again) and retries. Lost races are bounded by time
+ * (`maxContentionMs`, below the API's 30 s Lambda timeout), not by a count: with many writers on one
+ * hot partition a fair writer loses many times in a row, and a count would fail a request while the
+ * partition committed every round trip. Only storage errors spend the `maxAttempts`.
  *
  * Lost responses: when a commit fails ambiguously (timeout, 5xx) we keep the same base and try again.
  * If the first attempt did land, the retry's row create fails and returns the row: it names our
@@ -191,18 +191,18 @@ export class Committer {
     const contentionDeadlineMs = this.now() + this.maxContentionMs;
     // Chunks that lost the last attempt's race: their end offset is read again after the backoff.
     const raced = new Set<number>();
+    let lostRace = false;
     // Per chunk, the attempts whose transaction may have landed unbeknown to us (the answer was lost).
     const uncertain = new Map<number, { base: number; producerStates: { producerId: number; state: ProducerState }[] }[]>();
     for (let attempt = 1; failures < this.maxAttempts; attempt++) {
       const pending = chunks.map((_, index) => index).filter((index) => outcomes[index] === undefined);
       if (pending.length === 0) break;
-      if (attempt > 1 && this.now() > contentionDeadlineMs) {
-        if (raced.size > 0 || lastError === undefined)
-          lastError = new SpoolError(
-            'CONFLICT',
-            `commit lost the race to other writers on the same partitions for ${this.maxContentionMs} ms; send again`,
-            { retriable: true },
-          );
+      if (lostRace && this.now() > contentionDeadlineMs) {
+        lastError = new SpoolError(
+          'CONFLICT',
+          `commit lost the race to other writers on the same partitions for ${this.maxContentionMs} ms; send again`,
+          { retriable: true },
+        );
         break;
       }
       if (attempt > 1) {
@@ -210,11 +210,12 @@ export class Committer {
         // Backoff: up to 2^attempt ms, capped lower after a lost race (the next try reads the end
         // afresh, and waiting longer only loses the race to writers that did not wait) than after a
         // storage error (throttling wants room).
-        await this.sleep(Math.min(raced.size > 0 ? 50 : 200, 2 ** Math.min(attempt, 8)) * Math.random());
+        await this.sleep(Math.min(lostRace ? 50 : 200, 2 ** Math.min(attempt, 8)) * Math.random());
         // The end a lost race returned is as old as the backoff, and on a hot partition other writers
         // moved it meanwhile: a retry at it would surely lose again. One read is cheaper than that.
         for (const index of raced) this.nextOffsets.delete(partitionId(chunks[index]!.topicId, chunks[index]!.partition));
         raced.clear();
+        lostRace = false;
       }
       if (this.now() > notAfterMs) {
         // No new attempt now; but one whose answer was lost may have landed: look before saying it did not.
@@ -236,9 +237,8 @@ export class Committer {
           }),
         );
       } catch (error) {
-        const failure = failed(error).error;
-        if (!failure.retriable) return settled(outcomes.map((outcome) => outcome ?? { ok: false, error: failure }));
-        lastError = failure;
+        lastError = failed(error).error;
+        if (!lastError.retriable) break; // (an earlier attempt whose answer was lost is looked for below)
         failures++;
         continue;
       }
@@ -259,6 +259,7 @@ export class Committer {
         if (error instanceof TransactionConflictError) {
           this.stats.conflicts++;
           conflicts++;
+          lostRace = true;
           // Rows first: a row that turns out to be ours settles its chunk before any other news of it.
           const ordered = [...error.conflicts].sort(
             (a, b) => Number(owners[b.index]?.about === 'row') - Number(owners[a.index]?.about === 'row'),
@@ -300,15 +301,18 @@ export class Committer {
         }
         const failure = failed(error).error;
         if (!failure.retriable) {
-          for (const index of live) outcomes[index] = { ok: false, error: failure };
+          lastError = failure; // (an earlier attempt whose answer was lost is looked for below)
           break;
         }
-        // Cancelled for a concurrent transaction on the same item: nothing was written, another writer
-        // is at work (storage/ports.ts). A lost race, like a condition conflict.
+        // Cancelled for a concurrent transaction on the same item: this attempt wrote nothing, another
+        // writer is at work (storage/ports.ts). A lost race, like a condition conflict; but it tells
+        // nothing of an earlier attempt whose answer was lost, so such a chunk keeps its base (its
+        // retry there finds its row if that attempt landed).
         if (failure.code === 'CONFLICT') {
           this.stats.conflicts++;
           conflicts++;
-          for (const index of live) raced.add(index);
+          lostRace = true;
+          for (const index of live) if (!uncertain.has(index)) raced.add(index);
           continue;
         }
         failures++;

@@ -89,8 +89,6 @@ interface PartitionBuffer {
   sizeBytes: number;
   maxTimestampMs: number;
   leaderEpoch?: number;
-  /** Set when the buffer is taken for a flush: the root of the partition's unit (commit.ts). */
-  unit?: string;
   /** Idempotent producers' batches, by producer id, in order. */
   readonly producers: Map<number, { producerEpoch: number; batches: ChunkProducer['batches'][number][] }>;
 }
@@ -353,8 +351,10 @@ export class Producer {
       this.bufferedBytes -= taken.sizeBytes;
       this.inflightBytes += taken.sizeBytes;
       this.inflight++;
-      const buffers = [...taken.partitions].map(([id, buffer]) => Object.assign(buffer, { unit: unitOf(taken, id) }));
-      void this.runFlush(buffers).finally(() => {
+      const buffers = [...taken.partitions.values()];
+      // Per buffer, the root of its partition's unit: the chunks that commit in one transaction (commit.ts).
+      const units = [...taken.partitions.keys()].map((id) => unitOf(taken, id));
+      void this.runFlush(buffers, units).finally(() => {
         this.inflight--;
         this.inflightBytes -= taken.sizeBytes;
         this.schedule();
@@ -367,12 +367,12 @@ export class Producer {
    * Starts the upload now, and takes the next place in the commit chain now (not when the upload
    * ends), so flushes commit in the order they were taken even when a later upload finishes first.
    */
-  private runFlush(buffers: PartitionBuffer[]): Promise<void> {
+  private runFlush(buffers: PartitionBuffer[], units: readonly string[]): Promise<void> {
     this.stats.flushes++;
     const failAll = (error: unknown) => {
       for (const buffer of buffers) for (const waiter of buffer.waiters) waiter.reject(error);
     };
-    const upload = this.upload(buffers).catch((error) => {
+    const upload = this.upload(buffers, units).catch((error) => {
       failAll(error);
       return undefined;
     });
@@ -386,7 +386,7 @@ export class Producer {
     return done;
   }
 
-  private async upload(buffers: PartitionBuffer[]): Promise<Uploaded> {
+  private async upload(buffers: PartitionBuffer[], units: readonly string[]): Promise<Uploaded> {
     const createdMs = this.now();
     const inputs: ChunkInput[] = buffers.map((buffer) => ({
       topicId: buffer.topic.id,
@@ -407,7 +407,7 @@ export class Producer {
         objectKey,
         leaderEpoch: buffers[index]!.leaderEpoch,
         producers: chunkProducers(buffers[index]!),
-        unit: buffers[index]!.unit,
+        unit: units[index],
       })),
       bytesByChunk: entries.map((entry) => body.subarray(entry.position, entry.position + entry.sizeBytes)),
       notAfterMs: createdMs + this.maxCommitAgeMs,

@@ -4,7 +4,8 @@
  * - Throttling: THROTTLED (retriable).
  * - A write that met a concurrent transaction on the same item (TransactionConflictException, which the
  *   SDK does not retry): CONFLICT (retriable; nothing was written).
- * - 5xx, timeouts and network failures: STORAGE_UNAVAILABLE (retriable; the write may have happened).
+ * - 5xx, timeouts, network failures, and a transaction still in progress (TransactionInProgressException):
+ *   STORAGE_UNAVAILABLE (retriable; the write may have happened).
  * - Anything else — bad requests, missing credentials, values the SDK cannot marshal: INTERNAL, not
  *   retriable, because trying again cannot help.
  */
@@ -30,6 +31,25 @@ const networkCodes = new Set([
   'ECONNABORTED',
 ]);
 
+/**
+ * A TransactWriteItems cancelled for no failed condition, by its per-item reason codes: nothing was
+ * written. Only concurrent transactions on the same items (every reason TransactionConflict) are a
+ * CONFLICT, which a caller may read as "this call wrote nothing"; throttling may pass; a request
+ * DynamoDB refuses (ValidationError, a full item collection) will not; no reason, or one not known
+ * here, is taken as ambiguous.
+ */
+export function mapCancellation(codes: readonly string[], cause: unknown): SpoolError {
+  const given = codes.filter((code) => code !== 'None');
+  const message = `transaction cancelled (${given.join(', ') || 'no reason given'})`;
+  if (given.length > 0 && given.every((code) => code === 'TransactionConflict'))
+    return new SpoolError('CONFLICT', message, { cause, retriable: true });
+  if (given.some((code) => code === 'ThrottlingError' || code === 'ProvisionedThroughputExceeded'))
+    return new SpoolError('THROTTLED', message, { cause, retriable: true });
+  if (given.some((code) => code === 'ValidationError' || code === 'ItemCollectionSizeLimitExceeded'))
+    return new SpoolError('INTERNAL', message, { cause, retriable: false });
+  return new SpoolError('STORAGE_UNAVAILABLE', message, { cause, retriable: true });
+}
+
 export function mapAwsError(error: unknown, action: string): SpoolError {
   if (error instanceof SpoolError) return error;
   const name = (error as { name?: string })?.name ?? 'Error';
@@ -38,6 +58,10 @@ export function mapAwsError(error: unknown, action: string): SpoolError {
   const message = (error as { message?: string })?.message ?? String(error);
   if (throttlingNames.has(name) || status === 429) {
     return new SpoolError('THROTTLED', `${action} was throttled by storage (${name})`, { cause: error });
+  }
+  // The same request (its token) is still being applied: it may yet land.
+  if (name === 'TransactionInProgressException') {
+    return new SpoolError('STORAGE_UNAVAILABLE', `${action} is still in progress at storage`, { cause: error });
   }
   if (name === 'TransactionConflictException') {
     return new SpoolError('CONFLICT', `${action} met a concurrent transaction on the same item`, { cause: error, retriable: true });

@@ -25,7 +25,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { SpoolError } from '../errors.js';
-import { mapAwsError } from './aws-errors.js';
+import { mapAwsError, mapCancellation } from './aws-errors.js';
 import { ConditionFailedError, TransactionConflictError } from './ports.js';
 import type { Attributes, AttributeValue, Condition, Item, ItemKey, MetadataStore, QueryOptions, WriteOp } from './ports.js';
 import { checkQuery, checkTransaction, checkWrite, conditionHolds } from './metadata-semantics.js';
@@ -186,14 +186,10 @@ export class DynamoMetadataStore implements MetadataStore {
           );
           throw new TransactionConflictError(conflicts);
         }
-        // Cancelled for another reason (a concurrent transaction on the same items, throttling):
-        // nothing was written, and trying again may succeed.
-        const codes = reasons.map((reason) => reason.Code).filter((code) => code && code !== 'None');
-        const throttled = codes.includes('ThrottlingError') || codes.includes('ProvisionedThroughputExceeded');
-        throw new SpoolError(throttled ? 'THROTTLED' : 'CONFLICT', `transaction cancelled (${codes.join(', ') || 'no reason given'})`, {
-          cause: error,
-          retriable: true,
-        });
+        throw mapCancellation(
+          reasons.map((reason) => reason.Code ?? 'None'),
+          error,
+        );
       }
       throw mapAwsError(error, `TransactWriteItems of ${ops.length}`);
     }

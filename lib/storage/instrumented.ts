@@ -4,19 +4,9 @@
  * they were. A listing counts once when it is first iterated, however many pages the adapter reads.
  * The observer must not throw (it runs beside the call, not in it).
  */
+import { SpoolError } from '../errors.js';
 import type { Stores } from './open.js';
-import {
-  ConditionFailedError,
-  TransactionConflictError,
-  type ByteRange,
-  type Item,
-  type ItemKey,
-  type MetadataStore,
-  type ObjectInfo,
-  type ObjectStore,
-  type QueryOptions,
-  type WriteOp,
-} from './ports.js';
+import type { ByteRange, Item, ItemKey, MetadataStore, ObjectInfo, ObjectStore, QueryOptions, WriteOp } from './ports.js';
 
 export type StoreCallOutcome = 'ok' | 'conflict' | 'error';
 
@@ -35,9 +25,8 @@ export function instrumentStores(stores: Stores, observe: StoreCallObserver): St
   return { objects: instrumentObjectStore(stores.objects, observe), metadata: instrumentMetadataStore(stores.metadata, observe) };
 }
 
-/** A failed condition is the caller's answer, not a fault: it is told apart from errors. */
-const outcomeOf = (error: unknown): StoreCallOutcome =>
-  error instanceof ConditionFailedError || error instanceof TransactionConflictError ? 'conflict' : 'error';
+/** A failed condition, or a transaction cancelled for a concurrent one, is the caller's answer, not a fault: it is told apart from errors. */
+const outcomeOf = (error: unknown): StoreCallOutcome => (error instanceof SpoolError && error.code === 'CONFLICT' ? 'conflict' : 'error');
 
 function timed<T>(observe: StoreCallObserver, store: StoreCall['store'], op: string, call: () => Promise<T>, items = 1): Promise<T> {
   const started = performance.now();

@@ -120,7 +120,7 @@ export interface MetadataStore {
   /**
    * All of `ops` or none. At most `maxTransactionOps`, each on a different key. A failed condition
    * throws TransactionConflictError; a retriable 'CONFLICT' (a concurrent transaction on the same
-   * item) means nothing was written; any other retriable error leaves it unknown whether it was.
+   * item) means this call wrote nothing; any other retriable error leaves it unknown whether it did.
    */
   transact(ops: readonly WriteOp[]): Promise<void>;
   ensureReady(): Promise<void>;

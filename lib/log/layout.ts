@@ -15,6 +15,8 @@ export interface TopicItem {
   readonly createdMs: number;
   /** Set while the topic is being deleted: it is then invisible and cannot grow. */
   readonly deleting?: boolean;
+  /** A fresh value after any of its partitions' leases changed hands (leadership.ts); absent until then. */
+  readonly leadership?: string;
 }
 
 export interface PartitionState {

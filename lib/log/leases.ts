@@ -19,6 +19,8 @@
  * extended since the last one. A lease not used for `idleMs` is released at its next round rather
  * than renewed: an idle partition costs nothing, and its next write takes the lease again (epoch + 1).
  * A writer known to have stopped (`ownerGone`) loses its leases to a takeover before they expire.
+ * After a lease changes hands here (taken, released) `onHandsChanged` is told, after the write
+ * (leadership.ts: caches of who leads what rely on that order).
  */
 import pMap from 'p-map';
 import { SpoolError } from '../errors.js';
@@ -29,6 +31,7 @@ import { partitionKey } from '../keys.js';
 
 export interface Lease {
   readonly topicId: string;
+  readonly topicName: string;
   readonly partition: number;
   readonly epoch: number;
   readonly expiresMs: number;
@@ -47,6 +50,8 @@ export interface LeaseManagerOptions {
   /** A lease not used (epochFor, acquire) for this long is released instead of renewed. @default 60 000 */
   readonly idleMs?: number;
   readonly now?: () => number;
+  /** Told after this writer took a partition's lease from no one or from another writer, and after it released one. */
+  readonly onHandsChanged?: (topic: { readonly id: string; readonly name: string }) => void;
 }
 
 export class LeaseManager {
@@ -64,7 +69,7 @@ export class LeaseManager {
 
   constructor(
     private readonly metadata: MetadataStore,
-    options: LeaseManagerOptions,
+    private readonly options: LeaseManagerOptions,
   ) {
     this.owner = options.owner;
     this.leaseMs = options.leaseMs ?? defaultLeaseMs;
@@ -74,13 +79,14 @@ export class LeaseManager {
   }
 
   /** Takes (or renews) the lease. Throws NOT_LEADER, naming the owner, if another live lease holds it. */
-  async acquire(topicId: string, partition: number): Promise<Lease> {
+  async acquire(topic: { readonly id: string; readonly name: string }, partition: number): Promise<Lease> {
+    const topicId = topic.id;
     const key = partitionKey(topicId, partition);
     const item = await this.metadata.get(key);
     if (item === undefined) throw new SpoolError('PARTITION_NOT_FOUND', `partition ${partition} of topic id ${topicId} does not exist`);
     const state = partitionStateFromItem(item);
     const now = this.now();
-    if (state.owner === this.owner) return this.hold(await this.renewFrom(topicId, partition, state.epoch));
+    if (state.owner === this.owner) return this.hold(await this.renewFrom(topic.name, topicId, partition, state.epoch));
     if (state.owner !== null && state.leaseExpiresMs > now && !this.gone.has(state.owner)) {
       throw new SpoolError(
         'NOT_LEADER',
@@ -90,7 +96,7 @@ export class LeaseManager {
         },
       );
     }
-    const lease: Lease = { topicId, partition, epoch: state.epoch + 1, expiresMs: now + this.leaseMs };
+    const lease: Lease = { topicId, topicName: topic.name, partition, epoch: state.epoch + 1, expiresMs: now + this.leaseMs };
     try {
       await this.metadata.write({
         kind: 'update',
@@ -104,6 +110,7 @@ export class LeaseManager {
       }
       throw error;
     }
+    this.options.onHandsChanged?.(topic);
     return this.hold(lease);
   }
 
@@ -131,7 +138,7 @@ export class LeaseManager {
         // Extended by a commit since the last round: still as long as a renewal would leave it at the next one.
         if (lease.expiresMs - this.now() > this.leaseMs - this.renewIntervalMs) return;
         try {
-          const renewed = await this.renewFrom(lease.topicId, lease.partition, lease.epoch);
+          const renewed = await this.renewFrom(lease.topicName, lease.topicId, lease.partition, lease.epoch);
           // Unless it was released (or lost) meanwhile.
           if (this.held.get(id)?.epoch === lease.epoch) this.held.set(id, renewed);
         } catch (error) {
@@ -179,16 +186,18 @@ export class LeaseManager {
     if (!lease) return;
     this.held.delete(id);
     this.usedMs.delete(id);
-    await this.metadata
-      .write({
+    try {
+      await this.metadata.write({
         kind: 'update',
         key: partitionKey(topicId, partition),
         set: { owner: null, leaseExpiresMs: 0 },
         condition: { kind: 'match', fields: { owner: this.owner, epoch: lease.epoch } },
-      })
-      .catch((error) => {
-        if (!(error instanceof ConditionFailedError)) throw error;
       });
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return; // taken over already: its taker told of it
+      throw error;
+    }
+    this.options.onHandsChanged?.({ id: topicId, name: lease.topicName });
   }
 
   /** Releases every lease, many at once, and stops renewing. */
@@ -212,8 +221,8 @@ export class LeaseManager {
     this.renewTimer.unref();
   }
 
-  private async renewFrom(topicId: string, partition: number, epoch: number): Promise<Lease> {
-    const lease: Lease = { topicId, partition, epoch, expiresMs: this.now() + this.leaseMs };
+  private async renewFrom(topicName: string, topicId: string, partition: number, epoch: number): Promise<Lease> {
+    const lease: Lease = { topicId, topicName, partition, epoch, expiresMs: this.now() + this.leaseMs };
     try {
       await this.metadata.write({
         kind: 'update',

@@ -21,6 +21,7 @@ import { ChunkCache } from './cache.js';
 import { Committer } from './commit.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import type { TopicConfig } from './topic-config.js';
+import { LeadershipCache, type PartitionLeadership } from './leadership.js';
 import { defaultLeaseMs, LeaseManager, type Lease } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
 import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions, type TimestampedOffset } from './reader.js';
@@ -107,6 +108,7 @@ export interface LogInternals {
   readonly producer: Producer;
   readonly reader: Reader;
   readonly leases: LeaseManager;
+  readonly leadership: LeadershipCache;
   readonly committer: Committer;
   readonly cache: ChunkCache;
   readonly maintenance: Maintenance;
@@ -144,6 +146,7 @@ export class Log {
   private readonly producer: Producer;
   private readonly reader: Reader;
   private readonly leases: LeaseManager;
+  private readonly leadership: LeadershipCache;
   private readonly committer: Committer;
   private readonly cache: ChunkCache;
   private readonly maintenance: Maintenance;
@@ -190,12 +193,14 @@ export class Log {
       now: this.now,
       logger: options.logger,
     });
+    this.leadership = new LeadershipCache(metadata, (topic, partition) => this.reader.state(topic, partition), { now: this.now });
     this.leases = new LeaseManager(metadata, {
       owner: this.producer.writerId,
       leaseMs: options.leaseMs,
       renewIntervalMs: options.leaseRenewIntervalMs,
       idleMs: options.leaseIdleMs,
       now: this.now,
+      onHandsChanged: (topic) => void this.leadership.changed(topic),
     });
     this.settings = {
       autoCreateTopics: this.autoCreate,
@@ -206,8 +211,8 @@ export class Log {
   }
 
   get internals(): LogInternals {
-    const { options, topics, producer, reader, leases, committer, cache, maintenance, producerStates, producerIds } = this;
-    return { options, topics, producer, reader, leases, committer, cache, maintenance, producerStates, producerIds };
+    const { options, topics, producer, reader, leases, leadership, committer, cache, maintenance, producerStates, producerIds } = this;
+    return { options, topics, producer, reader, leases, leadership, committer, cache, maintenance, producerStates, producerIds };
   }
 
   // ---- topics -------------------------------------------------------------------------------------
@@ -244,6 +249,15 @@ export class Log {
     this.topicCache.delete(name);
     const topic = await this.topics.delete(name);
     for (let partition = 0; partition < topic.partitions; partition++) this.committer.forget(topic.id, partition);
+  }
+
+  /**
+   * Each partition's lease fields (who leads it, in which epoch, until when), in partition order,
+   * without reading every partition item each time: cached, and checked against `topic` as the caller
+   * read it (leadership.ts). For Kafka's Metadata; offsets come from describeTopic.
+   */
+  partitionLeadership(topic: TopicItem): Promise<PartitionLeadership[]> {
+    return this.leadership.of(topic);
   }
 
   async describeTopic(name: string): Promise<{ topic: TopicItem; partitions: PartitionDescription[] }> {
@@ -314,7 +328,7 @@ export class Log {
     checkPartition(topic, partition);
     // A transport that writes only as leader (Kafka) holds the partition's lease, taking it when free;
     // NOT_LEADER when another live writer holds it.
-    if (options.asLeader && this.leases.epochFor(topic.id, partition) === undefined) await this.leases.acquire(topic.id, partition);
+    if (options.asLeader && this.leases.epochFor(topic.id, partition) === undefined) await this.leases.acquire(topic, partition);
     const batch = validateAppend(bytes, appendSettings(topic.config, this.now()));
     const { header } = batch;
     const producer = idempotentBatch(header);
@@ -535,7 +549,7 @@ export class Log {
 
   async acquireLeadership(topicName: string, partition: number): Promise<Lease> {
     const topic = await this.requirePartition(topicName, partition);
-    return this.leases.acquire(topic.id, partition);
+    return this.leases.acquire(topic, partition);
   }
 
   /**
@@ -608,6 +622,7 @@ export class Log {
     await this.producer.close();
     await this.maintenance.settled();
     await this.leases.releaseAll();
+    await this.leadership.settled();
   }
 
   // ---- helpers ------------------------------------------------------------------------------------

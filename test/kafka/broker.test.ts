@@ -103,6 +103,47 @@ describe('kafka > Metadata', () => {
     ]);
   });
 
+  it('answers Metadata again without reading every partition item, and reads again after a partition changed hands', async () => {
+    const topic = newTopic();
+    const { id } = await log.createTopic(topic, 200);
+    const get = stores.metadata.get.bind(stores.metadata);
+    let stateReads = 0;
+    stores.metadata.get = (key) => {
+      if (key.pk.startsWith(`part#${id}#`) && key.sk === 'state') stateReads++;
+      return get(key);
+    };
+    const leaders = async () => {
+      const answer = await withClient((c) => c.call('Metadata', 4, { topics: [topic], allowAutoTopicCreation: false }));
+      return answer.topicMetadata[0].partitionMetadata.map((p: any) => [p.partitionId, p.leader]);
+    };
+    try {
+      const first = await leaders();
+      expect(first).toHaveLength(200);
+      expect(stateReads).toBe(200);
+      expect(await leaders()).toEqual(first);
+      expect(stateReads).toBe(200);
+      // A produce takes partition 7's lease: the next Metadata reads the partitions again, and names its epoch.
+      await withClient((c) =>
+        c.call('Produce', 7, {
+          acks: -1,
+          timeout: 5000,
+          topicData: [{ topic, partitions: [{ partition: 7, messages: [{ value: 'x' }] }] }],
+        }),
+      );
+      await log.internals.leadership.settled();
+      const readsBefore = stateReads;
+      expect(await leaders()).toEqual(first);
+      expect(stateReads - readsBefore).toBe(200);
+      expect((await log.partitionLeadership((await log.topic(topic))!))[7]).toMatchObject({
+        owner: log.internals.producer.writerId,
+        epoch: 1,
+      });
+      expect(stateReads - readsBefore).toBe(200);
+    } finally {
+      stores.metadata.get = get;
+    }
+  });
+
   it('answers UNKNOWN_TOPIC_OR_PARTITION when creation is not allowed, and INVALID_TOPIC_EXCEPTION for a bad name', async () => {
     const answer = await withClient((c) => c.call('Metadata', 4, { topics: [newTopic(), 'bad/name'], allowAutoTopicCreation: false }));
     expect(answer.topicMetadata.map((t: any) => t.topicErrorCode)).toEqual([

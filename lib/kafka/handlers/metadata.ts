@@ -50,13 +50,13 @@ export async function partitionLeaders(
   { log, cluster }: Pick<BrokerDeps, 'log' | 'cluster'>,
   topic: TopicItem,
 ): Promise<PartitionLeader[]> {
-  const { partitions } = await log.describeTopic(topic.name);
+  const partitions = await log.partitionLeadership(topic);
   return Promise.all(
-    partitions.map(async (state) => {
-      const { leader, epoch } = await cluster.leaderOf(topic, state.partition, state);
+    partitions.map(async (state, partition) => {
+      const { leader, epoch } = await cluster.leaderOf(topic, partition, state);
       return {
         errorCode: KafkaErrors.NONE,
-        partitionIndex: state.partition,
+        partitionIndex: partition,
         leaderId: leader.nodeId,
         leaderEpoch: epoch,
         replicaNodes: [leader.nodeId],

@@ -33,10 +33,18 @@
  *                counted agent); time until every group has read every record, group joins, offset
  *                commits and their write units; then 10 s with all 100 groups idle and connected
  *                (heartbeats, long-polls): metadata reads and writes per hour, by kind of item.
- * Takes about 10 minutes, most of it the 10,000-partition runs; the groups alone about a minute.
+ *   idle agent   (only when asked: SCALE_PARTS=idle) a counted agent with maintenance on (every
+ *                60 s, as deployed) and a topic of 1,000 partitions; kcat writes 3,000 keyed records
+ *                (the agent then leads ~95 % of the partitions), then nothing is sent: what the agent
+ *                costs per day while it still leads them (5–45 s after the last write: leases held
+ *                and renewed), and once they have gone idle (70–190 s: leases released after
+ *                SPOOL_LEASE_IDLE_MS, 60 s; two maintenance passes), with one Metadata request for
+ *                the topic every 10 s (a connected client's refresh, at 30× Kafka's 5-minute default).
+ * Takes about 10 minutes, most of it the 10,000-partition runs; the groups alone about a minute, the
+ * idle agent about 4.
  *
  *   npm run bench -- scale
- *   SCALE_PARTS=groups npm run bench -- scale     # only the 100 groups (or SCALE_PARTS=partitions)
+ *   SCALE_PARTS=groups npm run bench -- scale     # only the 100 groups (or SCALE_PARTS=partitions, or idle)
  */
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -229,7 +237,7 @@ async function countedRun(configuration: Configuration, files: Files): Promise<C
   return { ...result, closeMs };
 }
 
-/** SCALE_PARTS: which parts run, comma-separated (partitions, groups); both by default. */
+/** SCALE_PARTS: which parts run, comma-separated (partitions, groups, idle); the first two by default. */
 const parts = new Set((process.env.SCALE_PARTS ?? 'partitions,groups').split(','));
 console.log(`scale benchmark, ${new Date().toISOString()}, Node ${process.version}; medians; ${recordBytes} B keyed records`);
 if (parts.has('partitions')) {
@@ -383,6 +391,71 @@ if (parts.has('groups')) {
     console.log(`| idle: items read per hour, by kind | ${kinds('reads')} |`);
   } finally {
     await Promise.all(consumers.map((consumer) => consumer.disconnect().catch(() => undefined)));
+    await agent.close();
+  }
+}
+
+// ---- an idle agent leading 1,000 partitions -----------------------------------------------------------
+if (parts.has('idle')) {
+  const partitions = 1000;
+  const agent = await countedAgent({ SPOOL_BATCH_INTERVAL_MS: '10' });
+  const file = join(tmpdir(), `spool-bench-idle-${process.pid}.txt`);
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const kafka = new Kafka({ brokers: [agent.bootstrap], logLevel: logLevel.NOTHING, clientId: 'bench-idle' });
+  const admin = kafka.admin();
+  try {
+    await createTopics(agent.bootstrap, ['idle'], partitions);
+    await writeRecords(file, 3 * partitions, recordBytes, { keyed: true });
+    await kcatProduce(agent.bootstrap, 'idle', { path: file, records: 3 * partitions, recordBytes, keyed: true }, kcatSettings);
+    const lastWriteMs = performance.now();
+    await admin.connect();
+    let metadataRequests = 0;
+    const refreshing = setInterval(() => {
+      metadataRequests++;
+      void admin.fetchTopicMetadata({ topics: ['idle'] }).catch(() => undefined);
+    }, 10_000);
+    const window = async (fromS: number, toS: number) => {
+      await sleep(lastWriteMs + fromS * 1000 - performance.now());
+      const before = agent.counts();
+      const kindsBefore = { reads: new Map(agent.metadata.byKind.reads), writes: new Map(agent.metadata.byKind.writes) };
+      const leasesHeld = agent.log.stats.leasesHeld;
+      await sleep(lastWriteMs + toS * 1000 - performance.now());
+      const counts = difference(agent.counts(), before);
+      const perDay = (value: number) => (value / (toS - fromS)) * 86_400;
+      const kinds = (which: 'reads' | 'writes') =>
+        kindsBetween(agent.metadata.byKind[which], kindsBefore[which])
+          .slice(0, 5)
+          .map(([kind, n]) => `${kind} ${fmt(perDay(n))}`)
+          .join(', ');
+      const price = dollars(counts);
+      return {
+        label: `${fromS}–${toS} s after the last write (${fmt(leasesHeld)} leases held at its start)`,
+        cells: [
+          fmt(perDay(counts.metadata.writes + counts.metadata.transactions)),
+          fmt(perDay(counts.metadata.gets + counts.metadata.queries)),
+          fmt(perDay(counts.metadata.writeUnits)),
+          fmt(perDay(counts.metadata.readUnits)),
+          fmt(perDay(counts.objects.puts + counts.objects.gets + counts.objects.lists + counts.objects.deletes)),
+          `$${perDay(price.total).toFixed(3)}`,
+          kinds('writes'),
+          kinds('reads'),
+        ],
+      };
+    };
+    const leading = await window(5, 45);
+    const idle = await window(70, 190);
+    clearInterval(refreshing);
+    console.log(
+      `\nan agent with a topic of ${fmt(partitions)} partitions after ${fmt(3 * partitions)} keyed records, then idle (maintenance every 60 s; a Metadata request for the topic every 10 s; ${metadataRequests} sent); per day`,
+    );
+    console.log(
+      '| window | metadata writes | metadata reads | WCU | RCU | S3 requests | $ per day (S3 + DynamoDB) | items written, by kind | items read, by kind |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    for (const { label, cells } of [leading, idle]) console.log(`| ${label} | ${cells.join(' | ')} |`);
+  } finally {
+    rmSync(file, { force: true });
+    await admin.disconnect().catch(() => undefined);
     await agent.close();
   }
 }

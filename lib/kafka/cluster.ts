@@ -94,6 +94,8 @@ export class StoreCluster implements ClusterView {
   private renewTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private brokersCache: { brokers: Registration[]; atMs: number } | undefined;
+  /** The read of the registrations under way: concurrent callers (a Metadata's partitions) share it. */
+  private brokersReading: Promise<Registration[]> | undefined;
   /** Groups this agent coordinates, each with the registration generation it was confirmed in. */
   private readonly groups = new Map<string, { generation: number; usedMs: number }>();
   /** Moves on whenever this agent's registration may have lapsed: groups confirmed before are confirmed again. */
@@ -218,16 +220,18 @@ export class StoreCluster implements ClusterView {
 
   /**
    * The broker clients should send a partition's produce requests to, with the leader epoch. Only
-   * reads: the chosen broker takes the lease itself when the produce arrives.
+   * reads: the chosen broker takes the lease itself when the produce arrives. The lease's owner while
+   * its agent's registration lives, whatever the expiry `state` shows (a cached state's is as old as
+   * the cache, log/leadership.ts; a live agent renews its leases, or releases them, which clears the
+   * owner, or has them taken, which changes it); else a broker chosen by the partition.
    */
   async leaderOf(
     topic: TopicItem,
     partition: number,
-    state: { owner: string | null; leaseExpiresMs: number; epoch: number },
+    state: { readonly owner: string | null; readonly epoch: number },
   ): Promise<{ leader: BrokerNode; epoch: number }> {
     const live = await this.liveRegistrations();
-    const holder =
-      state.owner !== null && state.leaseExpiresMs > this.now() ? live.find((broker) => broker.owner === state.owner) : undefined;
+    const holder = state.owner !== null ? live.find((broker) => broker.owner === state.owner) : undefined;
     if (holder) return { leader: publicNode(holder), epoch: state.epoch };
     // Consecutive partitions go to consecutive brokers, from a place the topic picks: an even spread.
     const chosen = live[(hashOf(topic.id) + partition) % live.length] ?? this.registration!;
@@ -363,13 +367,22 @@ export class StoreCluster implements ClusterView {
   private async liveRegistrations(): Promise<Registration[]> {
     const cached = this.brokersCache;
     if (cached && this.now() - cached.atMs < brokersCacheMs) return cached.brokers;
-    const brokers = (await readRegistrations(this.metadata)).filter(
-      (broker) => broker.expiresMs > this.now() || broker.owner === this.registration?.owner,
-    );
-    if (this.registration && !brokers.some((broker) => broker.nodeId === this.registration!.nodeId)) brokers.push(this.registration);
-    brokers.sort((a, b) => a.nodeId - b.nodeId);
-    this.brokersCache = { brokers, atMs: this.now() };
-    return brokers;
+    this.brokersReading ??= (async () => {
+      const generation = this.generation;
+      try {
+        const brokers = (await readRegistrations(this.metadata)).filter(
+          (broker) => broker.expiresMs > this.now() || broker.owner === this.registration?.owner,
+        );
+        if (this.registration && !brokers.some((broker) => broker.nodeId === this.registration!.nodeId)) brokers.push(this.registration);
+        brokers.sort((a, b) => a.nodeId - b.nodeId);
+        // Not kept across a registration of ours made meanwhile (which dropped the cache).
+        if (generation === this.generation) this.brokersCache = { brokers, atMs: this.now() };
+        return brokers;
+      } finally {
+        this.brokersReading = undefined;
+      }
+    })();
+    return this.brokersReading;
   }
 
   private async ensureClusterId(): Promise<string> {

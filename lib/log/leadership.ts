@@ -8,21 +8,29 @@
  * being the same live incarnation. Changes coalesce: one such write in flight per topic, at most one
  * per `minBumpIntervalMs`, the last always after the last change.
  * Readers: a topic's cache is filled from partition reads made after the topic item it is tagged
- * with was read, and used while the topic item (as the caller read it, at most the topic cache's age)
- * shows the same value. A cached lease that has expired by our clock is read again (its holder may
- * have renewed it: renewals move no value).
+ * with was read, and used while the topic item (as the caller read it) shows the same value. Lease
+ * expiry is not watched: renewals move no value, so a cached expiry is as old as the cache; the owner
+ * is what counts, and Metadata sends clients to it while its agent's registration lives
+ * (kafka/cluster.ts), which is the case exactly while it would renew. A fill that was under way when
+ * this process saw a change is not kept.
  * Why a cache never hides a change for long: a change is written before its value moves, and a cache
  * is tagged with a value read before its partitions were. A cache that missed a change is therefore
  * tagged with a value from before that change's write, which the next topic read after the change's
- * value moved no longer shows. Stale answers last at most that write's delay plus the topic cache's
- * age; a value that never moves (its writer died in between) at most `maxAgeMs`. A stale answer
- * costs a client a NOT_LEADER and a retry, never data: commits are fenced by the partition's epoch.
+ * value moved no longer shows. Stale answers last at most that write's delay; a value that never
+ * moves (its writer died in between) at most `maxAgeMs`. A stale answer costs a client a NOT_LEADER
+ * and a retry, never data: commits are fenced by the partition's epoch.
+ * Cost: a Metadata request reads the topic item (which the handler reads anyway) and no partition
+ * item while the value stands; each change of hands costs one write (coalesced) and, at each agent
+ * asked for Metadata after it, one read of every partition of the topic. A topic whose leases change
+ * hands often (partitions written now and then, their leases released after SPOOL_LEASE_IDLE_MS and
+ * taken again) gains little.
  */
 import { randomUUID } from 'node:crypto';
-import type { MetadataStore } from '../storage/ports.js';
+import { ConditionFailedError, type MetadataStore } from '../storage/ports.js';
 import { topicKey } from '../keys.js';
 import type { PartitionState, TopicItem } from './layout.js';
 
+/** A partition's lease as last read; `leaseExpiresMs` may be older than the lease (renewals move no value). */
 export type PartitionLeadership = Pick<PartitionState, 'owner' | 'epoch' | 'leaseExpiresMs'>;
 
 export interface LeadershipOptions {
@@ -41,13 +49,15 @@ interface Cached {
 
 export class LeadershipCache {
   private readonly cached = new Map<string, Cached>();
+  /** Per topic id, changes seen here: a fill during which one was seen is not kept. */
+  private readonly changes = new Map<string, number>();
   /** Per topic id: the write of its value in flight, and whether another is due after it. */
   private readonly bumps = new Map<string, { again: boolean; done: Promise<void> }>();
   private readonly now: () => number;
   private readonly maxAgeMs: number;
   private readonly minBumpIntervalMs: number;
   /** Counters for tests and cost reports. */
-  readonly stats = { partitionReads: 0, bumps: 0 };
+  readonly stats = { partitionReads: 0, bumps: 0, bumpsFailed: 0 };
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -64,21 +74,30 @@ export class LeadershipCache {
     const nowMs = this.now();
     const cached = this.cached.get(topic.id);
     const usable = cached !== undefined && cached.leadership === topic.leadership && nowMs - cached.filledMs < this.maxAgeMs;
-    const partitions: (PartitionLeadership | undefined)[] = Array.from({ length: topic.partitions }, (_, partition) => {
-      const known = usable ? cached.partitions[partition] : undefined;
-      return known && !(known.owner !== null && known.leaseExpiresMs <= nowMs) ? known : undefined;
-    });
-    const read = await Promise.all(
-      partitions.map(async (known, partition) => {
-        if (known) return known;
+    if (usable && cached.partitions.length >= topic.partitions) return cached.partitions.slice(0, topic.partitions);
+    // A fill (or, for partitions added since, a top-up).
+    const changesBefore = this.changes.get(topic.id) ?? 0;
+    const known = usable ? cached.partitions : [];
+    const partitions = await Promise.all(
+      Array.from({ length: topic.partitions }, async (_, partition): Promise<PartitionLeadership> => {
+        const cachedLease = known[partition];
+        if (cachedLease) return cachedLease;
         this.stats.partitionReads++;
         const { owner, epoch, leaseExpiresMs } = await this.readPartition(topic, partition);
         return { owner, epoch, leaseExpiresMs };
       }),
     );
-    for (const [id, entry] of this.cached) if (nowMs - entry.filledMs >= this.maxAgeMs) this.cached.delete(id);
-    this.cached.set(topic.id, { leadership: topic.leadership, filledMs: usable ? cached.filledMs : nowMs, partitions: read });
-    return read;
+    if ((this.changes.get(topic.id) ?? 0) === changesBefore) {
+      for (const [id, entry] of this.cached) if (nowMs - entry.filledMs >= this.maxAgeMs) this.cached.delete(id);
+      this.cached.set(topic.id, { leadership: topic.leadership, filledMs: usable ? cached.filledMs : nowMs, partitions });
+    }
+    return partitions;
+  }
+
+  /** A partition of the topic was seen led by another writer than this process thought: its cache here is dropped. */
+  forget(topicId: string): void {
+    this.changes.set(topicId, (this.changes.get(topicId) ?? 0) + 1);
+    this.cached.delete(topicId);
   }
 
   /**
@@ -87,7 +106,7 @@ export class LeadershipCache {
    * caches of other processes then wait out `maxAgeMs`).
    */
   changed(topic: { readonly id: string; readonly name: string }): Promise<void> {
-    this.cached.delete(topic.id);
+    this.forget(topic.id);
     const inFlight = this.bumps.get(topic.id);
     if (inFlight) {
       inFlight.again = true;
@@ -118,15 +137,17 @@ export class LeadershipCache {
 
   private async bump(topic: { readonly id: string; readonly name: string }): Promise<void> {
     this.stats.bumps++;
-    // A failed condition: the topic was deleted (or is being, or was created again), and nobody asks
-    // who leads the old one. Any other failure leaves other processes' caches to maxAgeMs.
-    await this.metadata
-      .write({
+    try {
+      await this.metadata.write({
         kind: 'update',
         key: topicKey(topic.name),
         set: { leadership: randomUUID() },
         condition: { kind: 'match', fields: { id: topic.id, deleting: null } },
-      })
-      .catch(() => undefined);
+      });
+    } catch (error) {
+      // A failed condition: the topic was deleted (or is being, or was created again), and nobody asks
+      // who leads the old one. Any other failure leaves other processes' caches to maxAgeMs.
+      if (!(error instanceof ConditionFailedError)) this.stats.bumpsFailed++;
+    }
   }
 }

@@ -52,6 +52,8 @@ export interface LeaseManagerOptions {
   readonly now?: () => number;
   /** Told after this writer took a partition's lease from no one or from another writer, and after it released one. */
   readonly onHandsChanged?: (topic: { readonly id: string; readonly name: string }) => void;
+  /** Told when this writer finds a partition of the topic led by another (a take refused, a renewal fenced). */
+  readonly onHandsSeen?: (topicId: string) => void;
 }
 
 export class LeaseManager {
@@ -88,6 +90,7 @@ export class LeaseManager {
     const now = this.now();
     if (state.owner === this.owner) return this.hold(await this.renewFrom(topic.name, topicId, partition, state.epoch));
     if (state.owner !== null && state.leaseExpiresMs > now && !this.gone.has(state.owner)) {
+      this.options.onHandsSeen?.(topicId);
       throw new SpoolError(
         'NOT_LEADER',
         `partition ${partition} is led by ${state.owner} until ${new Date(state.leaseExpiresMs).toISOString()}`,
@@ -106,6 +109,7 @@ export class LeaseManager {
       });
     } catch (error) {
       if (error instanceof ConditionFailedError) {
+        this.options.onHandsSeen?.(topicId);
         throw new SpoolError('NOT_LEADER', `lost the race for partition ${partition}: another writer took it first`, { retriable: true });
       }
       throw error;
@@ -234,6 +238,7 @@ export class LeaseManager {
       if (error instanceof ConditionFailedError) {
         this.held.delete(partitionId(topicId, partition));
         this.usedMs.delete(partitionId(topicId, partition));
+        this.options.onHandsSeen?.(topicId);
         const now = error.current && partitionStateFromItem(error.current);
         throw new SpoolError(
           'FENCED_LEADER_EPOCH',

@@ -201,6 +201,7 @@ export class Log {
       idleMs: options.leaseIdleMs,
       now: this.now,
       onHandsChanged: (topic) => void this.leadership.changed(topic),
+      onHandsSeen: (topicId) => this.leadership.forget(topicId),
     });
     this.settings = {
       autoCreateTopics: this.autoCreate,

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Log } from '../../lib/log/index.js';
+import { LeadershipCache } from '../../lib/log/leadership.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { embedded } from '../support/stores.js';
 
@@ -64,7 +65,7 @@ describe('log > leadership cache', () => {
     expect((await a.partitionLeadership(before))[5]!.owner).toBe(writerOf(a));
   });
 
-  it('reads again only a cached lease that expired by its clock, since its holder may have renewed it', async () => {
+  it('keeps a cached lease past its expiry: renewals move no value, and the owner is what counts', async () => {
     let nowMs = 1_000_000;
     const clock = () => nowMs;
     const { make, name, leaders, writerOf } = await setup(8);
@@ -74,11 +75,48 @@ describe('log > leadership cache', () => {
     expect((await leaders(a))[0]).toBe(writerOf(b));
     const reads = a.internals.leadership.stats;
     const readBefore = reads.partitionReads;
-    nowMs += 1500;
-    await b.internals.leases.renewAll(); // a renewal moves no value
-    const [lease] = await a.partitionLeadership((await a.topic(name))!);
-    expect(lease).toMatchObject({ owner: writerOf(b), leaseExpiresMs: nowMs + 1000 });
-    expect(reads.partitionReads).toBe(readBefore + 1);
+    for (let round = 0; round < 3; round++) {
+      nowMs += 1500;
+      await b.internals.leases.renewAll();
+      expect((await leaders(a))[0]).toBe(writerOf(b));
+    }
+    expect(reads.partitionReads).toBe(readBefore);
+  });
+
+  it('drops its cache when it finds a partition led by another writer, though the value has not moved', async () => {
+    const { stores, first: a, make, name, leaders, writerOf } = await setup(4);
+    const b = make();
+    await leaders(a);
+    stores.metadata.beforeWrite = (op) => {
+      if (op.kind === 'update' && 'leadership' in op.set) throw new Error('gone before writing the value');
+    };
+    await b.acquireLeadership(name, 1);
+    await b.internals.leadership.settled();
+    stores.metadata.beforeWrite = undefined;
+    expect((await leaders(a))[1]).toBeNull(); // stale: b's value never moved
+    await expect(a.acquireLeadership(name, 1)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+    expect((await leaders(a))[1]).toBe(writerOf(b));
+  });
+
+  it('does not keep a fill that was under way when a change was seen', async () => {
+    const { first: log, name } = await setup(2);
+    const topic = (await log.topic(name))!;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const cache = new LeadershipCache(log.internals.options.stores.metadata, async (t, partition) => {
+      await held;
+      return log.internals.reader.state(t, partition);
+    });
+    const filling = cache.of(topic);
+    cache.forget(topic.id);
+    release();
+    await filling;
+    await cache.of(topic);
+    expect(cache.stats.partitionReads).toBe(4);
+    await cache.of(topic);
+    expect(cache.stats.partitionReads).toBe(4);
   });
 
   it('answers from a stale cache for at most maxAgeMs when the topic’s value never moved', async () => {

@@ -8,7 +8,8 @@
  * and is never touched. That argument needs the row scan to be recent when objects are deleted, so
  * a pass whose scan and listing took over a quarter of the grace period deletes nothing. Object ages
  * come from the object store's clock against ours: they must agree to well within the grace period.
- * Nothing reachable is ever deleted.
+ * Nothing reachable is ever deleted. Its scan and listing are also the pass's census after it (what
+ * the cost report counts), so a pass reads each partition's rows for it once.
  */
 import { batchRowFromItem, objectsOf, topicFromItem } from '../layout.js';
 import { ledgerKey, ledgerPk, rowsPk, topicsPk } from '../../keys.js';
@@ -16,25 +17,45 @@ import { checkpoint, type MaintenanceContext, type MaintenanceResult } from './c
 
 export const objectPrefixes = ['segments/', 'partitions/'] as const;
 
-export async function collectGarbage(ctx: MaintenanceContext, result: MaintenanceResult): Promise<void> {
+/** Objects and rows after a pass, and the bytes each live topic's rows point at, for the cost report. */
+export interface Census {
+  readonly objects: number;
+  readonly bytes: number;
+  readonly rows: number;
+  readonly topicBytes: Record<string, number>;
+}
+
+/** Deletes what may be deleted; returns the census of what is left. */
+export async function collectGarbage(ctx: MaintenanceContext, result: MaintenanceResult): Promise<Census> {
   const scanStartedMs = ctx.now();
   const referenced = new Set<string>();
+  let rows = 0;
+  const topicBytes: Record<string, number> = {};
   for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
+    let topicTotal = 0;
     for (let partition = 0; partition < topic.partitions; partition++) {
       checkpoint(ctx);
-      for (const item of await ctx.metadata.query(rowsPk(topic.id, partition)))
-        for (const key of objectsOf(batchRowFromItem(item))) referenced.add(key);
+      const items = await ctx.metadata.query(rowsPk(topic.id, partition));
+      rows += items.length;
+      for (const item of items) {
+        const row = batchRowFromItem(item);
+        topicTotal += row.sizeBytes;
+        for (const key of objectsOf(row)) referenced.add(key);
+      }
     }
+    if (!topic.deleting) topicBytes[topic.name] = topicTotal;
   }
   const ledger = new Map((await ctx.metadata.query(ledgerPk)).map((item) => [item.sk, item.attrs.sinceMs as number]));
   const now = ctx.now();
   const doomed: string[] = [];
   let doomedBytes = 0;
+  let existingBytes = 0;
   const existing = new Set<string>();
   for (const prefix of objectPrefixes) {
     for await (const object of ctx.objects.list(prefix)) {
       checkpoint(ctx);
       existing.add(object.key);
+      existingBytes += object.sizeBytes;
       if (referenced.has(object.key)) continue;
       const sinceMs = Math.max(ledger.get(object.key) ?? 0, object.lastModifiedMs);
       if (now - sinceMs < ctx.gcGraceMs) continue;
@@ -43,7 +64,7 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
     }
   }
   // The reasoning above holds only if the scan of rows is recent: a pass this slow deletes nothing.
-  if (ctx.now() - scanStartedMs > ctx.gcGraceMs / 4) return;
+  if (ctx.now() - scanStartedMs > ctx.gcGraceMs / 4) return { objects: existing.size, bytes: existingBytes, rows, topicBytes };
   await ctx.objects.delete(doomed);
   result.objects_deleted += doomed.length;
   result.bytes_deleted += doomedBytes;
@@ -53,12 +74,11 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
     checkpoint(ctx);
     if (!existing.has(key) || gone.has(key)) await ctx.metadata.write({ kind: 'delete', key: ledgerKey(key) });
   }
+  return { objects: existing.size - doomed.length, bytes: existingBytes - doomedBytes, rows, topicBytes };
 }
 
-/** Objects and rows right now, and the bytes each topic's rows point at, for the cost report. */
-export async function census(
-  ctx: MaintenanceContext,
-): Promise<{ objects: number; bytes: number; rows: number; topicBytes: Record<string, number> }> {
+/** The objects stored now, and their bytes (the census before a pass; its rows are counted as the pass reads them). */
+export async function countObjects(ctx: MaintenanceContext): Promise<{ objects: number; bytes: number }> {
   let objects = 0;
   let bytes = 0;
   for (const prefix of objectPrefixes) {
@@ -68,17 +88,5 @@ export async function census(
       bytes += object.sizeBytes;
     }
   }
-  let rows = 0;
-  const topicBytes: Record<string, number> = {};
-  for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
-    let topicTotal = 0;
-    for (let partition = 0; partition < topic.partitions; partition++) {
-      checkpoint(ctx);
-      const items = await ctx.metadata.query(rowsPk(topic.id, partition));
-      rows += items.length;
-      for (const item of items) topicTotal += batchRowFromItem(item).sizeBytes;
-    }
-    if (!topic.deleting) topicBytes[topic.name] = topicTotal;
-  }
-  return { objects, bytes, rows, topicBytes };
+  return { objects, bytes };
 }

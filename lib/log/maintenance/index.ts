@@ -8,6 +8,9 @@
  * console and `GET /v1/cluster`; one write per pass, and a failed write fails nothing. On shutdown a
  * pass stops at its next safe point and reports `stopped` (no census after it, no report kept).
  * Expired producer states are looked for at most once per check interval (producers.ts).
+ * Reads per partition per pass: its item, and its rows three times (retention, whose read is also
+ * the census before; compaction, after retention changed them; the collector's scan, also the
+ * census after). An idle partition costs those four reads a pass.
  */
 import { SpoolError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -24,7 +27,7 @@ import {
   type MaintenanceOptions,
   type MaintenanceResult,
 } from './context.js';
-import { census, collectGarbage } from './gc.js';
+import { collectGarbage, countObjects } from './gc.js';
 import { expireProducerStates } from './producers.js';
 import { retainPartition } from './retention.js';
 import { defaultProducerIdExpirationMs } from '../idempotence.js';
@@ -154,8 +157,8 @@ export class Maintenance {
 
   /** The steps of a pass, counted into `result`; answers the bytes each topic's rows point at after them. */
   private async steps(result: MaintenanceResult): Promise<Record<string, number>> {
-    const before = await census(this.ctx);
-    Object.assign(result, { objects_before: before.objects, bytes_before: before.bytes, rows_before: before.rows });
+    const before = await countObjects(this.ctx);
+    Object.assign(result, { objects_before: before.objects, bytes_before: before.bytes }); // rows_before: counted by retention
     const started = this.ctx.now();
     const checkProducers = started - this.producersCheckedMs >= this.producerCheckIntervalMs;
 
@@ -176,9 +179,7 @@ export class Maintenance {
     }
     if (checkProducers) this.producersCheckedMs = started;
     checkpoint(this.ctx);
-    await collectGarbage(this.ctx, result);
-
-    const after = await census(this.ctx);
+    const after = await collectGarbage(this.ctx, result);
     Object.assign(result, { objects_after: after.objects, bytes_after: after.bytes, rows_after: after.rows });
     return after.topicBytes;
   }

@@ -21,9 +21,9 @@ export async function retainPartition(
   state: PartitionState,
   result: MaintenanceResult,
 ): Promise<PartitionState> {
-  const stored = (await ctx.metadata.query(rowsPk(topic.id, partition)))
-    .map(batchRowFromItem)
-    .filter((row) => row.baseOffset < state.nextOffset);
+  const items = await ctx.metadata.query(rowsPk(topic.id, partition));
+  result.rows_before += items.length; // the pass's census before: each partition's rows as it first reads them
+  const stored = items.map(batchRowFromItem).filter((row) => row.baseOffset < state.nextOffset);
   // Never judge a row by a time it does not have: rows from before append validation get their records' time first.
   const rows = await repairRowTimestamps(ctx, topic, partition, stored, result);
   const newStart = retentionCut(rows, state, topic.config['retention.ms'], topic.config['retention.bytes'], ctx.now());

@@ -17,8 +17,10 @@
  * is tagged with a value read before its partitions were. A cache that missed a change is therefore
  * tagged with a value from before that change's write, which the next topic read after the change's
  * value moved no longer shows. Stale answers last at most that write's delay; a value that never
- * moves (its writer died in between) at most `maxAgeMs`. A stale answer costs a client a NOT_LEADER
- * and a retry, never data: commits are fenced by the partition's epoch.
+ * moves (its write failed, or its writer died in between) at most `maxAgeMs`. A stale answer costs a
+ * client a NOT_LEADER and a retry, never data: commits are fenced by the partition's epoch. (A
+ * writer that died there is no stale answer for long: its registration lapses, and Metadata then
+ * chooses a broker by partition, as it would from a fresh read.)
  * Cost: a Metadata request reads the topic item (which the handler reads anyway) and no partition
  * item while the value stands; each change of hands costs one write (coalesced) and, at each agent
  * asked for Metadata after it, one read of every partition of the topic. A topic whose leases change
@@ -35,7 +37,10 @@ export type PartitionLeadership = Pick<PartitionState, 'owner' | 'epoch' | 'leas
 
 export interface LeadershipOptions {
   readonly now?: () => number;
-  /** A topic's cache is read again after this long whatever its value. @default 30 000 */
+  /**
+   * A topic's cache is read again after this long whatever its value. @default 300 000 (Kafka's
+   * metadata.max.age.ms: clients refresh no more often unless told they asked the wrong broker)
+   */
   readonly maxAgeMs?: number;
   /** Least time between two writes of one topic's value by this process. @default 100 */
   readonly minBumpIntervalMs?: number;
@@ -65,7 +70,7 @@ export class LeadershipCache {
     options: LeadershipOptions = {},
   ) {
     this.now = options.now ?? Date.now;
-    this.maxAgeMs = options.maxAgeMs ?? 30_000;
+    this.maxAgeMs = options.maxAgeMs ?? 300_000;
     this.minBumpIntervalMs = options.minBumpIntervalMs ?? 100;
   }
 

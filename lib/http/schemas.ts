@@ -201,14 +201,17 @@ export const MaintenanceOut = z
     topics_deletion_finished: count,
     objects_before: count,
     bytes_before: count,
-    rows_before: count,
+    rows_before: count.openapi({ description: 'rows of the live partitions as the pass first read them' }),
     objects_after: count,
     bytes_after: count,
     rows_after: count,
     rows_timestamps_repaired: count,
     producer_states_expired: count,
     duration_ms: count,
-    stopped: z.boolean().openapi({ description: 'the pass stopped early at a safe point (the agent shutting down); no census after it' }),
+    stopped: z.boolean().openapi({
+      description:
+        'the pass stopped early at a safe point (the agent shutting down); no census after it, rows_before of the partitions it reached',
+    }),
   })
   .openapi('MaintenanceResult');
 

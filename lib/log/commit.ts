@@ -116,6 +116,8 @@ export interface CommitterOptions {
     nextOffset: number,
     lease?: { readonly epoch: number; readonly expiresMs: number },
   ) => void;
+  /** Told when a leader's commit finds its lease taken over (the partition in a later epoch). */
+  readonly onFenced?: (topicId: string, partition: number) => void;
   /** A leader's commit extends its lease on the partition to commit time + this (renewal for free, on the item the commit updates anyway). 0: it does not. */
   readonly leaseMs?: number;
   /** Commits and commit conflicts are counted here. @default none */
@@ -451,6 +453,7 @@ export class Committer {
     const state = partitionStateFromItem(item);
     this.nextOffsets.set(id, state.nextOffset);
     if (chunk.leaderEpoch !== undefined && state.epoch !== chunk.leaderEpoch) {
+      this.options.onFenced?.(chunk.topicId, chunk.partition);
       return {
         ok: false,
         error: new SpoolError(

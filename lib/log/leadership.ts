@@ -16,11 +16,14 @@
  * Why a cache never hides a change for long: a change is written before its value moves, and a cache
  * is tagged with a value read before its partitions were. A cache that missed a change is therefore
  * tagged with a value from before that change's write, which the next topic read after the change's
- * value moved no longer shows. Stale answers last at most that write's delay; a value that never
- * moves (its write failed, or its writer died in between) at most `maxAgeMs`. A stale answer costs a
- * client a NOT_LEADER and a retry, never data: commits are fenced by the partition's epoch. (A
- * writer that died there is no stale answer for long: its registration lapses, and Metadata then
- * chooses a broker by partition, as it would from a fresh read.)
+ * value moved no longer shows. Stale answers last at most that write's delay. A stale answer never
+ * costs data (commits are fenced by the partition's epoch) but it costs clients: the agent it names
+ * answers NOT_LEADER, drops its own cache (leases.ts: onHandsSeen) and answers right from then on,
+ * while a client that asks another agent is sent back until that agent's cache moves on. So the
+ * value's write is retried for about 3 s; a value that still never moves (storage refused it
+ * throughout, or its writer died in between) leaves other agents stale for at most `maxAgeMs`. A
+ * writer that died there heals sooner: once its lease expires the agent the stale answers name
+ * takes the partition, which moves the value.
  * Cost: a Metadata request reads the topic item (which the handler reads anyway) and no partition
  * item while the value stands; each change of hands costs one write (coalesced) and, at each agent
  * asked for Metadata after it, one read of every partition of the topic. A topic whose leases change
@@ -33,13 +36,17 @@ import { topicKey } from '../keys.js';
 import type { PartitionState, TopicItem } from './layout.js';
 
 /** A partition's lease as last read; `leaseExpiresMs` may be older than the lease (renewals move no value). */
+/** Tries at moving a topic's value before giving up (waits of 0.1, 0.2, 0.4, 0.8, 1.6 s between). */
+const bumpAttempts = 6;
+
 export type PartitionLeadership = Pick<PartitionState, 'owner' | 'epoch' | 'leaseExpiresMs'>;
 
 export interface LeadershipOptions {
   readonly now?: () => number;
   /**
-   * A topic's cache is read again after this long whatever its value. @default 300 000 (Kafka's
-   * metadata.max.age.ms: clients refresh no more often unless told they asked the wrong broker)
+   * A topic's cache is read again after this long whatever its value: how long a value that could
+   * not be moved leaves this process stale. @default 300 000 (Kafka's metadata.max.age.ms; shorter
+   * reads every partition of every topic asked for that much more often)
    */
   readonly maxAgeMs?: number;
   /** Least time between two writes of one topic's value by this process. @default 100 */
@@ -107,7 +114,7 @@ export class LeadershipCache {
 
   /**
    * A partition of `topic` changed hands here (its write landed): this process's cache of the topic
-   * is dropped now, and the topic's value moves soon. Resolves when it has (or failed to: the
+   * is dropped now, and the topic's value moves soon. Resolves when it has (or could not: the
    * caches of other processes then wait out `maxAgeMs`).
    */
   changed(topic: { readonly id: string; readonly name: string }): Promise<void> {
@@ -140,19 +147,31 @@ export class LeadershipCache {
     while (this.bumps.size > 0) await Promise.all([...this.bumps.values()].map((bump) => bump.done));
   }
 
+  /**
+   * Moves the topic's value. A failed condition: the topic was deleted (or is being, or was created
+   * again), and nobody asks who leads the old one. Any other failure is tried again, `bumpAttempts`
+   * times in all over about 3 s (a takeover often comes when storage struggles); then other
+   * processes' caches wait out `maxAgeMs`.
+   */
   private async bump(topic: { readonly id: string; readonly name: string }): Promise<void> {
-    this.stats.bumps++;
-    try {
-      await this.metadata.write({
-        kind: 'update',
-        key: topicKey(topic.name),
-        set: { leadership: randomUUID() },
-        condition: { kind: 'match', fields: { id: topic.id, deleting: null } },
-      });
-    } catch (error) {
-      // A failed condition: the topic was deleted (or is being, or was created again), and nobody asks
-      // who leads the old one. Any other failure leaves other processes' caches to maxAgeMs.
-      if (!(error instanceof ConditionFailedError)) this.stats.bumpsFailed++;
+    for (let attempt = 1; ; attempt++) {
+      this.stats.bumps++;
+      try {
+        await this.metadata.write({
+          kind: 'update',
+          key: topicKey(topic.name),
+          set: { leadership: randomUUID() },
+          condition: { kind: 'match', fields: { id: topic.id, deleting: null } },
+        });
+        return;
+      } catch (error) {
+        if (error instanceof ConditionFailedError) return;
+        if (attempt >= bumpAttempts) {
+          this.stats.bumpsFailed++;
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)));
+      }
     }
   }
 }

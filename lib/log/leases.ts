@@ -198,7 +198,10 @@ export class LeaseManager {
         condition: { kind: 'match', fields: { owner: this.owner, epoch: lease.epoch } },
       });
     } catch (error) {
-      if (error instanceof ConditionFailedError) return; // taken over already: its taker told of it
+      if (error instanceof ConditionFailedError) {
+        this.options.onHandsSeen?.(topicId); // taken over already (its taker moves the topic's value; this process learns now)
+        return;
+      }
       throw error;
     }
     this.options.onHandsChanged?.({ id: topicId, name: lease.topicName });

@@ -178,6 +178,7 @@ export class Log {
       metrics: options.metrics,
       producerStates: this.producerStates,
       leaseMs: options.leaseMs ?? defaultLeaseMs,
+      onFenced: (topicId) => this.leadership.forget(topicId),
       onCommitted: (topicId, partition, _nextOffset, lease) => {
         this.reader.notify(topicId, partition);
         if (lease) this.leases.extendedByCommit(topicId, partition, lease);

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { LeadershipCache } from '../../lib/log/leadership.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
@@ -130,13 +131,50 @@ describe('log > leadership cache', () => {
       if (op.kind === 'update' && 'leadership' in op.set) throw new Error('gone before writing the value');
     };
     await b.acquireLeadership(name, 2);
-    await b.internals.leadership.settled();
+    await b.internals.leadership.settled(); // after its tries, about 3 s
     stores.metadata.beforeWrite = undefined;
+    expect(b.internals.leadership.stats).toMatchObject({ bumps: 6, bumpsFailed: 1 });
     expect((await leaders(a))[2]).toBeNull();
     nowMs += 299_000;
     expect((await leaders(a))[2]).toBeNull();
     nowMs += 1_000;
     expect((await leaders(a))[2]).toBe(writerOf(b));
+  });
+
+  it('tries again to move the value when storage refuses the write for a while', async () => {
+    const { stores, first: a, make, name, leaders, writerOf } = await setup(4);
+    const b = make();
+    await leaders(a);
+    let refusals = 2;
+    stores.metadata.beforeWrite = (op) => {
+      if (op.kind === 'update' && 'leadership' in op.set && refusals-- > 0) throw new Error('throttled');
+    };
+    await b.acquireLeadership(name, 3);
+    await b.internals.leadership.settled();
+    stores.metadata.beforeWrite = undefined;
+    expect(b.internals.leadership.stats).toMatchObject({ bumps: 3, bumpsFailed: 0 });
+    expect((await leaders(a))[3]).toBe(writerOf(b));
+  });
+
+  it('drops its cache when a commit of its own finds its lease taken over', async () => {
+    const { stores, first: a, make, name, leaders, writerOf } = await setup(2);
+    const b = make();
+    await a.acquireLeadership(name, 0);
+    await a.internals.leadership.settled();
+    expect((await leaders(a))[0]).toBe(writerOf(a));
+    // b takes the partition over (a is taken for gone) and its value write fails: a's cache still says a.
+    stores.metadata.beforeWrite = (op) => {
+      if (op.kind === 'update' && 'leadership' in op.set) throw new Error('refused');
+    };
+    b.writerGone(writerOf(a));
+    await b.acquireLeadership(name, 0);
+    await b.internals.leadership.settled();
+    stores.metadata.beforeWrite = undefined;
+    expect((await leaders(a))[0]).toBe(writerOf(a));
+    const batch = encodeRecordBatch([{ key: null, value: Buffer.from('late'), timestampMs: Date.now() }]);
+    const appended = await a.appendBatches(name, 0, batch, { asLeader: true });
+    await expect(appended.done).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
+    expect((await leaders(a))[0]).toBe(writerOf(b));
   });
 
   it('writes the value once for many changes while a write is in flight, and once more after them', async () => {

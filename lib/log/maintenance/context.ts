@@ -67,12 +67,13 @@ export interface MaintenanceResult {
   producer_states_expired: number;
   objects_before: number;
   bytes_before: number;
+  /** Rows of the live partitions as the pass first read them (a topic being deleted is not counted). */
   rows_before: number;
   objects_after: number;
   bytes_after: number;
   rows_after: number;
   duration_ms: number;
-  /** The pass stopped early at a safe point (shutdown): the counts are of what it did; the census after it was not taken. */
+  /** The pass stopped early at a safe point (shutdown): the counts are of what it did (rows_before: of the partitions it reached); the census after it was not taken. */
   stopped: boolean;
 }
 

@@ -10,7 +10,8 @@
  * Expired producer states are looked for at most once per check interval (producers.ts).
  * Reads per partition per pass: its item, and its rows three times (retention, whose read is also
  * the census before; compaction, after retention changed them; the collector's scan, also the
- * census after). An idle partition costs those four reads a pass.
+ * census after). An idle partition costs those four reads a pass, and one query of its producer
+ * states every check interval.
  */
 import { SpoolError } from '../../errors.js';
 import type { Logger } from '../../logger.js';

@@ -1,7 +1,7 @@
 /**
  * Who leads each partition of a topic, for Kafka's Metadata, without reading every partition item per
  * request: the partitions' lease fields are cached per topic and checked against one value on the
- * topic item, `leadership`, which the topic cache reads anyway.
+ * topic item, `leadership`, which the Metadata handler reads anyway.
  *
  * Writers: after a partition's lease changes hands here (taken, released: leases.ts tells after its
  * write landed), the topic item's `leadership` is set to a fresh value, conditional on the topic
@@ -35,10 +35,10 @@ import { ConditionFailedError, type MetadataStore } from '../storage/ports.js';
 import { topicKey } from '../keys.js';
 import type { PartitionState, TopicItem } from './layout.js';
 
-/** A partition's lease as last read; `leaseExpiresMs` may be older than the lease (renewals move no value). */
 /** Tries at moving a topic's value before giving up (waits of 0.1, 0.2, 0.4, 0.8, 1.6 s between). */
 const bumpAttempts = 6;
 
+/** A partition's lease as last read; `leaseExpiresMs` may be older than the lease (renewals move no value). */
 export type PartitionLeadership = Pick<PartitionState, 'owner' | 'epoch' | 'leaseExpiresMs'>;
 
 export interface LeadershipOptions {

@@ -52,7 +52,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { loadConfig } from '../lib/config.js';
 import { tempDir } from '../test/support/stores.js';
-import { difference, dollars, kindsBetween, snapshot, type Counts } from './support/counting.js';
+import { difference, dollars, kindsBetween, snapshot, type CountingMetadataStore, type Counts } from './support/counting.js';
 import { startBenchAgent } from './support/embedded-agent.js';
 import { createTopics, javaBulkProduce, kcatBulkSettings, kcatProduce, writeRecords } from './support/kafka-tools.js';
 import { median, startAgent, stopAgent } from './support/process.js';
@@ -105,6 +105,19 @@ const envFor = (configuration: Configuration) => ({
 });
 
 const fmt = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/**
+ * The kinds of item `metadata` reads and writes from now on, for a table cell: `cell(which, top,
+ * scale)` names the `top` kinds since this call, most first, each count scaled (per hour, per day).
+ */
+function kindsFrom(metadata: CountingMetadataStore) {
+  const before = { reads: new Map(metadata.byKind.reads), writes: new Map(metadata.byKind.writes) };
+  return (which: 'reads' | 'writes', top: number, scale: (n: number) => number) =>
+    kindsBetween(metadata.byKind[which], before[which])
+      .slice(0, top)
+      .map(([kind, n]) => `${kind} ${fmt(scale(n))}`)
+      .join(', ');
+}
 
 /** An agent in this process, with counters, on a fresh data directory. */
 async function countedAgent(env: Record<string, string>) {
@@ -355,14 +368,10 @@ if (parts.has('groups')) {
     // Let the last auto-commits land, then measure an idle period with every group connected.
     await new Promise((resolve) => setTimeout(resolve, 6000));
     const idleBefore = agent.counts();
-    const kindsBefore = { reads: new Map(agent.metadata.byKind.reads), writes: new Map(agent.metadata.byKind.writes) };
+    const kindsSince = kindsFrom(agent.metadata);
     await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
     const idle = difference(agent.counts(), idleBefore);
-    const kinds = (which: 'reads' | 'writes') =>
-      kindsBetween(agent.metadata.byKind[which], kindsBefore[which])
-        .slice(0, 4)
-        .map(([kind, n]) => `${kind} ${fmt(perHour(n))}`)
-        .join(', ');
+    const kinds = (which: 'reads' | 'writes') => kindsSince(which, 4, perHour);
     const perHour = (value: number) => (value / idleSeconds) * 3600;
     const offsetCommits = read.metadata.transactions;
     console.log(
@@ -417,16 +426,12 @@ if (parts.has('idle')) {
     const window = async (fromS: number, toS: number) => {
       await sleep(lastWriteMs + fromS * 1000 - performance.now());
       const before = agent.counts();
-      const kindsBefore = { reads: new Map(agent.metadata.byKind.reads), writes: new Map(agent.metadata.byKind.writes) };
+      const kindsSince = kindsFrom(agent.metadata);
       const leasesHeld = agent.log.stats.leasesHeld;
       await sleep(lastWriteMs + toS * 1000 - performance.now());
       const counts = difference(agent.counts(), before);
       const perDay = (value: number) => (value / (toS - fromS)) * 86_400;
-      const kinds = (which: 'reads' | 'writes') =>
-        kindsBetween(agent.metadata.byKind[which], kindsBefore[which])
-          .slice(0, 5)
-          .map(([kind, n]) => `${kind} ${fmt(perDay(n))}`)
-          .join(', ');
+      const kinds = (which: 'reads' | 'writes') => kindsSince(which, 5, perDay);
       const price = dollars(counts);
       return {
         label: `${fromS}–${toS} s after the last write (${fmt(leasesHeld)} leases held at its start)`,

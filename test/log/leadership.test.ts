@@ -8,8 +8,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { LeadershipCache } from '../../lib/log/leadership.js';
+import type { WriteOp } from '../../lib/storage/ports.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { embedded } from '../support/stores.js';
+
+/** A write of a topic's leadership value (leadership.ts). */
+const isValueWrite = (op: WriteOp) => op.kind === 'update' && 'leadership' in op.set;
+
+/** Until undone, the store refuses the next `times` writes of a leadership value (all of them by default). */
+function refuseValueWrites(stores: TestStores, times = Number.POSITIVE_INFINITY): void {
+  let left = times;
+  stores.metadata.beforeWrite = (op) => {
+    if (isValueWrite(op) && left-- > 0) throw new Error('storage refused the write');
+  };
+}
 
 describe('log > leadership cache', () => {
   const logs: Log[] = [];
@@ -88,9 +100,7 @@ describe('log > leadership cache', () => {
     const { stores, first: a, make, name, leaders, writerOf } = await setup(4);
     const b = make();
     await leaders(a);
-    stores.metadata.beforeWrite = (op) => {
-      if (op.kind === 'update' && 'leadership' in op.set) throw new Error('gone before writing the value');
-    };
+    refuseValueWrites(stores);
     await b.acquireLeadership(name, 1);
     await b.internals.leadership.settled();
     stores.metadata.beforeWrite = undefined;
@@ -127,9 +137,7 @@ describe('log > leadership cache', () => {
     const [a, b] = [make({ now: clock }), make({ now: clock })];
     await leaders(a);
     // b's write of the value fails (storage refused it, say).
-    stores.metadata.beforeWrite = (op) => {
-      if (op.kind === 'update' && 'leadership' in op.set) throw new Error('gone before writing the value');
-    };
+    refuseValueWrites(stores);
     await b.acquireLeadership(name, 2);
     await b.internals.leadership.settled(); // after its tries, about 3 s
     stores.metadata.beforeWrite = undefined;
@@ -145,10 +153,7 @@ describe('log > leadership cache', () => {
     const { stores, first: a, make, name, leaders, writerOf } = await setup(4);
     const b = make();
     await leaders(a);
-    let refusals = 2;
-    stores.metadata.beforeWrite = (op) => {
-      if (op.kind === 'update' && 'leadership' in op.set && refusals-- > 0) throw new Error('throttled');
-    };
+    refuseValueWrites(stores, 2);
     await b.acquireLeadership(name, 3);
     await b.internals.leadership.settled();
     stores.metadata.beforeWrite = undefined;
@@ -163,9 +168,7 @@ describe('log > leadership cache', () => {
     await a.internals.leadership.settled();
     expect((await leaders(a))[0]).toBe(writerOf(a));
     // b takes the partition over (a is taken for gone) and its value write fails: a's cache still says a.
-    stores.metadata.beforeWrite = (op) => {
-      if (op.kind === 'update' && 'leadership' in op.set) throw new Error('refused');
-    };
+    refuseValueWrites(stores);
     b.writerGone(writerOf(a));
     await b.acquireLeadership(name, 0);
     await b.internals.leadership.settled();
@@ -187,7 +190,7 @@ describe('log > leadership cache', () => {
     });
     let valueWrites = 0;
     stores.metadata.beforeWrite = async (op) => {
-      if (op.kind === 'update' && 'leadership' in op.set && ++valueWrites === 1) await firstHeld;
+      if (isValueWrite(op) && ++valueWrites === 1) await firstHeld;
     };
     await Promise.all(Array.from({ length: 50 }, (_, partition) => b.acquireLeadership(name, partition)));
     releaseFirst();

@@ -37,7 +37,7 @@
  *                60 s, as deployed) and a topic of 1,000 partitions; kcat writes 3,000 keyed records
  *                (the agent then leads ~95 % of the partitions), then nothing is sent: what the agent
  *                costs per day while it still leads them (5–45 s after the last write: leases held
- *                and renewed), and once they have gone idle (70–190 s: leases released after
+ *                on its registration), and once they have gone idle (70–190 s: leases released after
  *                SPOOL_LEASE_IDLE_MS, 60 s; two maintenance passes), with one Metadata request for
  *                the topic every 10 s (a connected client's refresh, at 30× Kafka's 5-minute default).
  * Takes about 10 minutes, most of it the 10,000-partition runs; the groups alone about a minute, the

@@ -114,7 +114,7 @@ export interface KafkaAgentsProps {
   readonly vpc?: IVpc;
   /**
    * How many agents run. Partitions and groups are spread over them by lease; one that stops is
-   * replaced, and its partitions move to the others once its leases expire.
+   * replaced, and its partitions move to the others once its registration expires.
    * @default 2
    */
   readonly desiredCount?: number;

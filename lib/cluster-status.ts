@@ -12,7 +12,7 @@
  */
 import pMap from 'p-map';
 import type { CostEstimate, CostMeter } from './cost.js';
-import type { Log, MaintenanceReport } from './log/index.js';
+import { leaseHolds, type Log, type MaintenanceReport } from './log/index.js';
 import { readRegistrations, type Registration } from './kafka/cluster.js';
 import type { MetadataStore } from './storage/ports.js';
 
@@ -87,8 +87,8 @@ async function readStatus(options: ClusterStatusOptions, now: () => number): Pro
   let withoutLeader = 0;
   for (const state of described.flatMap((d) => d?.partitions ?? [])) {
     partitionsRead++;
-    if (state.owner === null || state.leaseExpiresMs <= nowMs) withoutLeader++;
-    else byWriter[state.owner] = (byWriter[state.owner] ?? 0) + 1;
+    if (!leaseHolds(state, (nodeId) => registrations.find((r) => r.nodeId === nodeId), nowMs)) withoutLeader++;
+    else byWriter[state.owner!] = (byWriter[state.owner!] ?? 0) + 1;
   }
   const agents = registrations
     .map((r) => ({ ...r, live: r.expiresMs > nowMs, partitionsLed: byWriter[r.owner] ?? 0 }))

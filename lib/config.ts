@@ -67,8 +67,11 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_FLUSH_BYTES', 'buffered bytes that start a flush (default 4194304)'],
   ['SPOOL_COMPRESSION', 'none, gzip, snappy, lz4 or zstd (default none)'],
   ['SPOOL_CACHE_BYTES', 'memory for recent chunks (default 67108864)'],
-  ['SPOOL_LEASE_MS', 'partition leader lease length (default 10000)'],
-  ['SPOOL_LEASE_IDLE_MS', 'a partition lease unused this long is released, not renewed (default 60000)'],
+  [
+    'SPOOL_LEASE_MS',
+    'how long an agent registration, and the partition leases and groups held on it, lives unless renewed (default 10000)',
+  ],
+  ['SPOOL_LEASE_IDLE_MS', 'a partition lease unused this long is released (default 60000)'],
   ['SPOOL_POLL_INTERVAL_MS', "how often a long-poll checks for other writers' commits (default 250)"],
   ['SPOOL_HOST', 'address to listen on (default 127.0.0.1)'],
   ['SPOOL_HTTP_PORT', 'HTTP port (default 8080; 0: any free port)'],

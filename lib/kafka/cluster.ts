@@ -1,9 +1,10 @@
 /**
  * The cluster as Kafka clients see it: brokers (Spool agents serving the Kafka listener), partition
- * leaders and group coordinators. Partition leadership is a lease in the MetadataStore
- * (log/leases.ts); a group's coordinator is named by one item per group, which lives as long as its
- * owner's broker registration: agents sharing one store split the work between them and take over
- * from an agent that stops renewing its registration.
+ * leaders and group coordinators. Partition leadership is a lease on the partition item
+ * (log/leases.ts) and a group's coordinator is named by one item per group; both live as long as
+ * their owner's broker registration: agents sharing one store split the work between them and take
+ * over from an agent that stops renewing its registration. An idle agent renews one item, whatever
+ * the number of partitions it leads and groups it coordinates.
  *
  * Group coordination rides on the registration (no write per group while it is held; an idle agent
  * renews one item, whatever the number of groups):
@@ -127,6 +128,7 @@ export class StoreCluster implements ClusterView {
     this.clusterId = await this.ensureClusterId();
     await this.register();
     this.stopped = false;
+    this.log.leaseOnRegistration(() => this.registration);
     this.scheduleRenewal();
   }
 
@@ -199,7 +201,10 @@ export class StoreCluster implements ClusterView {
     this.renewTimer.unref();
   }
 
-  /** Gives up the registration (and so its groups), so others take over at once. */
+  /**
+   * Gives up the registration (and so its groups and partition leases), so others take over at once.
+   * Records accepted before are committed first, under the leases they were accepted with.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.renewTimer);
@@ -207,6 +212,7 @@ export class StoreCluster implements ClusterView {
     if (!registration) return;
     this.groups.clear();
     this.generation++;
+    await this.log.flush().catch(() => undefined); // what fails here fails for its producers, as it would under a takeover
     await this.metadata
       .write({ kind: 'delete', key: brokerKey(registration.nodeId), condition: { kind: 'match', fields: { owner: registration.owner } } })
       .catch((error) => {

@@ -26,8 +26,9 @@
  * would need a ConditionCheck on a lease item anyway — a transaction after all. Here the single
  * nextOffset field is the truth, and fencing is free.
  *
- * A leader's commit also sets the partition's leaseExpiresMs (same item, same write, same epoch
- * condition): a partition written at least every renewal interval needs no separate lease renewal.
+ * A leader's commit on a lease of its own also sets the partition's leaseExpiresMs (same item, same
+ * write, same epoch condition): a partition written at least every renewal interval needs no separate
+ * lease renewal. A lease on an agent's registration (leases.ts) has no expiry to extend.
  *
  * Cost: per partition per flush, 2 items in a transaction = 4 write units (items under 1 KB;
  * transactional writes cost double). Per flush: 1 object PUT + 4 WCU × partitions touched, in one
@@ -116,10 +117,14 @@ export interface CommitterOptions {
     nextOffset: number,
     lease?: { readonly epoch: number; readonly expiresMs: number },
   ) => void;
-  /** Told when a leader's commit finds its lease taken over (the partition in a later epoch). */
-  readonly onFenced?: (topicId: string, partition: number) => void;
-  /** A leader's commit extends its lease on the partition to commit time + this (renewal for free, on the item the commit updates anyway). 0: it does not. */
-  readonly leaseMs?: number;
+  /** Told when a leader's commit finds its lease (taken at `epoch`) taken over: the partition is in a later epoch. */
+  readonly onFenced?: (topicId: string, partition: number, epoch: number) => void;
+  /**
+   * How long a leader's commit extends its lease on the partition from commit time (renewal for free,
+   * on the item the commit updates anyway); asked at each commit. 0: it does not (leases.ts: a lease
+   * on a registration has nothing to extend). @default 0
+   */
+  readonly leaseExtensionMs?: () => number;
   /** Commits and commit conflicts are counted here. @default none */
   readonly metrics?: Metrics;
   /** Idempotent producers' state; required to commit chunks with `producers`. */
@@ -368,10 +373,8 @@ export class Committer {
     producerStates: { producerId: number; state: ProducerState }[];
     lease?: { epoch: number; expiresMs: number };
   } {
-    const lease =
-      chunk.leaderEpoch !== undefined && (this.options.leaseMs ?? 0) > 0
-        ? { epoch: chunk.leaderEpoch, expiresMs: this.now() + this.options.leaseMs! }
-        : undefined;
+    const extensionMs = chunk.leaderEpoch === undefined ? 0 : (this.options.leaseExtensionMs?.() ?? 0);
+    const lease = extensionMs > 0 ? { epoch: chunk.leaderEpoch!, expiresMs: this.now() + extensionMs } : undefined;
     const writes = this.logOpsFor(chunk, base, lease?.expiresMs);
     const producerStates: { producerId: number; state: ProducerState }[] = [];
     for (const producer of chunk.producers ?? []) {
@@ -453,7 +456,7 @@ export class Committer {
     const state = partitionStateFromItem(item);
     this.nextOffsets.set(id, state.nextOffset);
     if (chunk.leaderEpoch !== undefined && state.epoch !== chunk.leaderEpoch) {
-      this.options.onFenced?.(chunk.topicId, chunk.partition);
+      this.options.onFenced?.(chunk.topicId, chunk.partition, chunk.leaderEpoch);
       return {
         ok: false,
         error: new SpoolError(

@@ -27,6 +27,11 @@ export interface PartitionState {
   /** Leader epoch: bumped on every lease takeover; commits by a leader are conditional on it. */
   readonly epoch: number;
   readonly owner: string | null;
+  /**
+   * The node id of the agent registration the lease rides on (leases.ts): the lease holds while that
+   * registration names its owner and is unexpired. null: a lease of its own, held until leaseExpiresMs.
+   */
+  readonly ownerNode: number | null;
   readonly leaseExpiresMs: number;
 }
 
@@ -97,6 +102,7 @@ export function partitionStateFromItem(item: Item): PartitionState {
     logStartOffset: a.logStartOffset as number,
     epoch: a.epoch as number,
     owner: (a.owner as string | null | undefined) ?? null,
+    ownerNode: (a.ownerNode as number | null | undefined) ?? null,
     leaseExpiresMs: (a.leaseExpiresMs as number | undefined) ?? 0,
   };
 }
@@ -106,7 +112,7 @@ export function batchRowFromItem(item: Item): BatchRow {
 }
 
 export function newPartitionAttrs(): Attributes {
-  return { nextOffset: 0, logStartOffset: 0, epoch: 0, owner: null, leaseExpiresMs: 0 };
+  return { nextOffset: 0, logStartOffset: 0, epoch: 0, owner: null, ownerNode: null, leaseExpiresMs: 0 };
 }
 
 export function batchRowAttrs(row: BatchRow): Attributes {

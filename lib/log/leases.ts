@@ -1,24 +1,42 @@
 /**
- * Partition leadership by leases. The lease lives on the partition item itself (owner, epoch,
- * leaseExpiresMs), so a leader's commit can require its epoch in the same condition that assigns
+ * Partition leadership by leases. The lease lives on the partition item itself (owner, epoch, and
+ * what keeps it), so a leader's commit can require its epoch in the same condition that assigns
  * offsets (see commit.ts): fencing costs nothing extra.
  *
- * - Acquire: when the item has no owner, or its lease has expired by our clock, set owner := us,
- *   epoch := epoch + 1, conditional on the epoch and expiry we read. A racing renewal changes the
- *   expiry, so a takeover cannot slip past a lease that was just renewed.
- * - Renew: extend the expiry, conditional on owner = us and epoch = ours.
- * - Release: clear the owner and expiry, same condition.
- * Correctness never depends on clocks: a writer that still believes it leads after a takeover is
- * refused by the epoch condition. Clocks only decide when a takeover may be tried.
- * A lost lease is dropped; the writer's later commits to that partition carry no epoch (leaderless,
- * as a Lambda writer's), so a transport that must only write as leader (Kafka) checks `epochFor`.
+ * Two kinds of lease, told apart by the item's `ownerNode`:
+ * - **On a registration** (an agent serving Kafka, once `rideOn` names its registration,
+ *   lib/kafka/cluster.ts): the item names the owner and the node id of its registration, and the
+ *   lease holds while that registration names the owner and is unexpired. Holding costs no write per
+ *   partition: the agent renews its one registration item, whatever the number of leases (an idle
+ *   agent leading 1,000 partitions wrote 288 lease renewals a second before). Taking it from another
+ *   writer reads that registration and, if it is absent, another writer's, or expired, takes the
+ *   lease in one transaction with a check that the registration is still exactly as read: a
+ *   registration renewed meanwhile makes the takeover fail. `leaseExpiresMs` is the largest safe
+ *   integer, so agents of the version before (which judge by it alone) never take such a lease; they
+ *   take it once its owner releases it (idle, or on a graceful stop). An agent that registers again
+ *   under another node id (it was away past its registration and the id was taken) points its
+ *   leases at the new one at its next round, one write each.
+ * - **Of its own** (a Log with no registration: tests, an agent without the Kafka listener): held
+ *   until `leaseExpiresMs`, renewed by rounds as below. `ownerNode` is null.
  *
- * Held leases are renewed in rounds, many at once, each round starting only after the last one
- * ended (a round over thousands of leases never overlaps the next). A leader's commit extends its
- * lease in the write it makes anyway (commit.ts), so a round renews only the leases no commit
+ * - Acquire: set owner := us, epoch := epoch + 1, conditional on the fields read (epoch, and the
+ *   expiry or the registration's node id), when the item has no owner or its lease no longer holds.
+ * - Renew (own leases): extend the expiry, conditional on owner = us and epoch = ours.
+ * - Release: clear the owner, its node and the expiry, same condition.
+ * Correctness never depends on clocks: a writer that still believes it leads after a takeover is
+ * refused by the epoch condition. So a paused agent cannot commit beside its successor: the
+ * successor's take moved the epoch, and every commit as leader requires the epoch it was taken at.
+ * Clocks (the expiry, the registration's) only decide when a takeover may be tried.
+ * A lost lease is dropped (found by a round, or by a commit refused for its epoch: `fenced`); the
+ * writer's later commits to that partition carry no epoch (leaderless, as a Lambda writer's), so a
+ * transport that must only write as leader (Kafka) checks `epochFor`.
+ *
+ * Rounds run every renewIntervalMs while any lease is held, each starting only after the last one
+ * ended (a round over thousands of leases never overlaps the next). A leader's commit extends an own
+ * lease in the write it makes anyway (commit.ts), so a round renews only the own leases no commit
  * extended since the last one. A lease not used for `idleMs` is released at its next round rather
- * than renewed: an idle partition costs nothing, and its next write takes the lease again (epoch + 1).
- * A writer known to have stopped (`ownerGone`) loses its leases to a takeover before they expire.
+ * than kept: an idle partition is free for any agent, and its next write takes it again (epoch + 1).
+ * A writer known to have stopped (`ownerGone`) loses its own leases to a takeover before they expire.
  * After a lease changes hands here (taken, released) `onHandsChanged` is told, after the write
  * (leadership.ts: caches of who leads what rely on that order).
  */
@@ -26,18 +44,31 @@ import pMap from 'p-map';
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, type MetadataStore } from '../storage/ports.js';
 import { partitionId } from './commit.js';
-import { partitionStateFromItem } from './layout.js';
-import { partitionKey } from '../keys.js';
+import { partitionStateFromItem, type PartitionState } from './layout.js';
+import { brokerKey, partitionKey } from '../keys.js';
 
 export interface Lease {
   readonly topicId: string;
   readonly topicName: string;
   readonly partition: number;
   readonly epoch: number;
+  /** An own lease's expiry; `onRegistration` for one on a registration. */
+  readonly expiresMs: number;
+  /** The node id of the registration a lease rides on; undefined: an own lease. */
+  readonly node?: number;
+}
+
+/** An agent's registration as leases judge it (the broker registration item, keys.ts brokerKey). */
+export interface WriterRegistration {
+  readonly nodeId: number;
+  readonly owner: string;
   readonly expiresMs: number;
 }
 
 export const defaultLeaseMs = 10_000;
+
+/** `leaseExpiresMs` of a lease on a registration: agents of the version before, which judge by it alone, read it as held. */
+export const onRegistration = Number.MAX_SAFE_INTEGER;
 
 /** Lease writes one round (renewals, releases) has in flight. */
 const parallelLeaseWrites = 32;
@@ -56,6 +87,21 @@ export interface LeaseManagerOptions {
   readonly onHandsSeen?: (topicId: string) => void;
 }
 
+/**
+ * Whether a partition's lease holds at `nowMs`: one on a registration while the registration at its
+ * node (`registrationAt`, as read) names its owner and is unexpired; an own lease until its expiry.
+ */
+export function leaseHolds(
+  state: Pick<PartitionState, 'owner' | 'ownerNode' | 'leaseExpiresMs'>,
+  registrationAt: (nodeId: number) => Pick<WriterRegistration, 'owner' | 'expiresMs'> | undefined,
+  nowMs: number,
+): boolean {
+  if (state.owner === null) return false;
+  if (state.ownerNode === null) return state.leaseExpiresMs > nowMs;
+  const registration = registrationAt(state.ownerNode);
+  return registration?.owner === state.owner && registration.expiresMs > nowMs;
+}
+
 export class LeaseManager {
   readonly owner: string;
   readonly leaseMs: number;
@@ -68,6 +114,8 @@ export class LeaseManager {
   /** Writers known to have stopped (ownerGone): their leases are taken over without waiting for expiry. */
   private readonly gone = new Set<string>();
   private renewTimer: NodeJS.Timeout | undefined;
+  /** This writer's registration, once leases ride on it (rideOn). */
+  private registration: () => WriterRegistration | undefined = () => undefined;
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -80,35 +128,64 @@ export class LeaseManager {
     this.now = options.now ?? Date.now;
   }
 
-  /** Takes (or renews) the lease. Throws NOT_LEADER, naming the owner, if another live lease holds it. */
+  /**
+   * Leases taken from now on ride on this writer's registration (`registration()`, undefined while
+   * there is none): no renewal per lease. The registration item must be the one at brokerKey(nodeId).
+   */
+  rideOn(registration: () => WriterRegistration | undefined): void {
+    this.registration = registration;
+  }
+
+  /** Takes the lease (or confirms ours). Throws NOT_LEADER, naming the owner, if another live lease holds it. */
   async acquire(topic: { readonly id: string; readonly name: string }, partition: number): Promise<Lease> {
     const topicId = topic.id;
     const key = partitionKey(topicId, partition);
     const item = await this.metadata.get(key);
     if (item === undefined) throw new SpoolError('PARTITION_NOT_FOUND', `partition ${partition} of topic id ${topicId} does not exist`);
     const state = partitionStateFromItem(item);
-    const now = this.now();
-    if (state.owner === this.owner) return this.hold(await this.renewFrom(topic.name, topicId, partition, state.epoch));
-    if (state.owner !== null && state.leaseExpiresMs > now && !this.gone.has(state.owner)) {
-      this.options.onHandsSeen?.(topicId);
-      throw new SpoolError(
-        'NOT_LEADER',
-        `partition ${partition} is led by ${state.owner} until ${new Date(state.leaseExpiresMs).toISOString()}`,
-        {
-          details: { leader: state.owner, epoch: state.epoch },
-        },
-      );
+    const mine = this.registration();
+    if (state.owner === this.owner) {
+      // Ours already: on our registration as it is now, nothing to write.
+      if (mine !== undefined && state.ownerNode === mine.nodeId)
+        return this.hold({ topicId, topicName: topic.name, partition, epoch: state.epoch, expiresMs: onRegistration, node: mine.nodeId });
+      return this.hold(await this.renewFrom(topic.name, topicId, partition, state.epoch));
     }
-    const lease: Lease = { topicId, topicName: topic.name, partition, epoch: state.epoch + 1, expiresMs: now + this.leaseMs };
+    const lease: Lease = {
+      topicId,
+      topicName: topic.name,
+      partition,
+      epoch: state.epoch + 1,
+      ...(mine ? { expiresMs: onRegistration, node: mine.nodeId } : { expiresMs: this.now() + this.leaseMs }),
+    };
+    const set = { owner: this.owner, ownerNode: lease.node ?? null, epoch: lease.epoch, leaseExpiresMs: lease.expiresMs };
     try {
-      await this.metadata.write({
-        kind: 'update',
-        key,
-        set: { owner: this.owner, epoch: lease.epoch, leaseExpiresMs: lease.expiresMs },
-        condition: { kind: 'match', fields: { epoch: state.epoch, leaseExpiresMs: state.leaseExpiresMs } },
-      });
+      if (state.owner !== null && state.ownerNode !== null) {
+        // Rides on its owner's registration: free once that registration no longer holds it, checked in the same transaction.
+        const held = await this.metadata.get(brokerKey(state.ownerNode));
+        const holder = held && { owner: held.attrs.owner as string, expiresMs: held.attrs.expiresMs as number };
+        if (leaseHolds(state, () => holder, this.now()) && !this.gone.has(state.owner))
+          throw this.ledBy(topicId, partition, state, `while its registration as node ${state.ownerNode} lives`);
+        await this.metadata.transact([
+          {
+            kind: 'check',
+            key: brokerKey(state.ownerNode),
+            condition: holder ? { kind: 'match', fields: { owner: holder.owner, expiresMs: holder.expiresMs } } : { kind: 'absent' },
+          },
+          { kind: 'update', key, set, condition: { kind: 'match', fields: { epoch: state.epoch, ownerNode: state.ownerNode } } },
+        ]);
+      } else {
+        if (leaseHolds(state, () => undefined, this.now()) && !this.gone.has(state.owner!))
+          throw this.ledBy(topicId, partition, state, `until ${new Date(state.leaseExpiresMs).toISOString()}`);
+        await this.metadata.write({
+          kind: 'update',
+          key,
+          set,
+          condition: { kind: 'match', fields: { epoch: state.epoch, leaseExpiresMs: state.leaseExpiresMs } },
+        });
+      }
     } catch (error) {
-      if (error instanceof ConditionFailedError) {
+      // A condition refused, or (DynamoDB) a transaction cancelled for a concurrent one on these items.
+      if (error instanceof ConditionFailedError || (error instanceof SpoolError && error.code === 'CONFLICT')) {
         this.options.onHandsSeen?.(topicId);
         throw new SpoolError('NOT_LEADER', `lost the race for partition ${partition}: another writer took it first`, { retriable: true });
       }
@@ -116,6 +193,13 @@ export class LeaseManager {
     }
     this.options.onHandsChanged?.(topic);
     return this.hold(lease);
+  }
+
+  private ledBy(topicId: string, partition: number, state: PartitionState, how: string): SpoolError {
+    this.options.onHandsSeen?.(topicId);
+    return new SpoolError('NOT_LEADER', `partition ${partition} is led by ${state.owner} ${how}`, {
+      details: { leader: state.owner, epoch: state.epoch },
+    });
   }
 
   private hold(lease: Lease): Lease {
@@ -127,20 +211,23 @@ export class LeaseManager {
   }
 
   /**
-   * Extends every lease held and in use; releases those idle for `idleMs`; drops (and returns) those
-   * we turn out to have lost. A transient failure on one lease does not stop the others; it is
-   * retried on the next round.
+   * A round: releases the leases idle for `idleMs`; extends the own leases in use, and points those on
+   * a registration at ours if it changed; drops (and returns) those we turn out to have lost. A
+   * transient failure on one lease does not stop the others; it is retried on the next round.
    */
   async renewAll(): Promise<Lease[]> {
     const lost: Lease[] = [];
     const idleBefore = this.now() - this.idleMs;
+    const mine = this.registration();
     await pMap(
       [...this.held.values()],
       async (lease) => {
         const id = partitionId(lease.topicId, lease.partition);
         if ((this.usedMs.get(id) ?? 0) < idleBefore) return this.release(lease.topicId, lease.partition).catch(() => undefined);
+        // On our registration as it is now: held as long as it lives.
+        if (lease.node !== undefined && lease.node === mine?.nodeId) return;
         // Extended by a commit since the last round: still as long as a renewal would leave it at the next one.
-        if (lease.expiresMs - this.now() > this.leaseMs - this.renewIntervalMs) return;
+        if (lease.node === undefined && lease.expiresMs - this.now() > this.leaseMs - this.renewIntervalMs) return;
         try {
           const renewed = await this.renewFrom(lease.topicName, lease.topicId, lease.partition, lease.epoch);
           // Unless it was released (or lost) meanwhile.
@@ -161,6 +248,19 @@ export class LeaseManager {
    */
   ownerGone(owner: string): void {
     if (owner !== this.owner) this.gone.add(owner);
+  }
+
+  /** A commit as leader found the partition in a later epoch (commit.ts): the lease taken at `epoch` is lost. */
+  fenced(topicId: string, partition: number, epoch: number): void {
+    const id = partitionId(topicId, partition);
+    if (this.held.get(id)?.epoch !== epoch) return;
+    this.held.delete(id);
+    this.usedMs.delete(id);
+  }
+
+  /** How long a leader's commit extends its lease (commit.ts): 0 while leases ride on a registration (nothing to extend). */
+  get commitExtensionMs(): number {
+    return this.registration() === undefined ? this.leaseMs : 0;
   }
 
   /** A commit as leader extended the lease (commit.ts): the next rounds need not renew it. */
@@ -194,7 +294,7 @@ export class LeaseManager {
       await this.metadata.write({
         kind: 'update',
         key: partitionKey(topicId, partition),
-        set: { owner: null, leaseExpiresMs: 0 },
+        set: { owner: null, ownerNode: null, leaseExpiresMs: 0 },
         condition: { kind: 'match', fields: { owner: this.owner, epoch: lease.epoch } },
       });
     } catch (error) {
@@ -228,13 +328,21 @@ export class LeaseManager {
     this.renewTimer.unref();
   }
 
+  /** Keeps our lease at `epoch`: on our registration as it is now if there is one, else extended by leaseMs. */
   private async renewFrom(topicName: string, topicId: string, partition: number, epoch: number): Promise<Lease> {
-    const lease: Lease = { topicId, topicName, partition, epoch, expiresMs: this.now() + this.leaseMs };
+    const mine = this.registration();
+    const lease: Lease = {
+      topicId,
+      topicName,
+      partition,
+      epoch,
+      ...(mine ? { expiresMs: onRegistration, node: mine.nodeId } : { expiresMs: this.now() + this.leaseMs }),
+    };
     try {
       await this.metadata.write({
         kind: 'update',
         key: partitionKey(topicId, partition),
-        set: { leaseExpiresMs: lease.expiresMs },
+        set: { ownerNode: lease.node ?? null, leaseExpiresMs: lease.expiresMs },
         condition: { kind: 'match', fields: { owner: this.owner, epoch } },
       });
     } catch (error) {

@@ -22,7 +22,7 @@ import { Committer } from './commit.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import type { TopicConfig } from './topic-config.js';
 import { LeadershipCache, type PartitionLeadership } from './leadership.js';
-import { defaultLeaseMs, LeaseManager, type Lease } from './leases.js';
+import { LeaseManager, type Lease, type WriterRegistration } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
 import { Reader, type FetchOptions, type FetchResult, type ReadBatchesResult, type ReadOptions, type TimestampedOffset } from './reader.js';
 import { TopicRegistry, defaultTopicConfig, notFound, validatePartitionCount, type TopicChange } from './topics.js';
@@ -177,8 +177,11 @@ export class Log {
       now: this.now,
       metrics: options.metrics,
       producerStates: this.producerStates,
-      leaseMs: options.leaseMs ?? defaultLeaseMs,
-      onFenced: (topicId) => this.leadership.forget(topicId),
+      leaseExtensionMs: () => this.leases.commitExtensionMs,
+      onFenced: (topicId, partition, epoch) => {
+        this.leases.fenced(topicId, partition, epoch);
+        this.leadership.forget(topicId);
+      },
       onCommitted: (topicId, partition, _nextOffset, lease) => {
         this.reader.notify(topicId, partition);
         if (lease) this.leases.extendedByCommit(topicId, partition, lease);
@@ -542,6 +545,14 @@ export class Log {
   /** How long a lease lasts unless renewed. */
   get leaseMs(): number {
     return this.leases.leaseMs;
+  }
+
+  /**
+   * Partition leases taken from now on ride on this agent's registration (lib/kafka/cluster.ts): held
+   * while it lives, with no write per lease (leases.ts). `registration` gives it as it is now.
+   */
+  leaseOnRegistration(registration: () => WriterRegistration | undefined): void {
+    this.leases.rideOn(registration);
   }
 
   /** The writer `owner` is known to have stopped (an agent restarted in its place): its partition leases are taken over without waiting for them to expire. */

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import { StoreCluster } from '../../lib/kafka/cluster.js';
-import type { Log } from '../../lib/log/index.js';
+import { leaseHolds, type Log } from '../../lib/log/index.js';
+import { partitionKey } from '../../lib/keys.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { memory } from '../support/stores.js';
 
@@ -30,6 +31,19 @@ async function agentOn(stores: TestStores, port: number, { stop = true } = {}) {
   if (stop) opened.clusters.push(cluster);
   return { log, cluster };
 }
+
+/** `a` is paused past its registration; `b` renews, and a new agent (returned) takes a's node id; a then registers afresh, as node 3. */
+async function replacedWhilePaused(stores: TestStores, a: Agent, b: Agent): Promise<Agent> {
+  nowMs += leaseMs + 1;
+  await b.cluster.renew();
+  const c = await agentOn(stores, 9003);
+  expect(c.cluster.self.nodeId).toBe(1);
+  await a.cluster.renew(); // refused (node 1 is c's): a registers afresh
+  expect(a.cluster.self.nodeId).toBe(3);
+  return c;
+}
+
+type Agent = Awaited<ReturnType<typeof agentOn>>;
 
 async function twoAgents() {
   const stores = await openTestStores(memory.locations());
@@ -226,12 +240,7 @@ describe('kafka > cluster in the store', () => {
   it('an agent registered afresh under another node id names that one in the items of the groups it confirms', async () => {
     const { stores, a, b } = await twoAgents();
     expect(await a.cluster.coordinates('moved')).toBe(true);
-    nowMs += leaseMs + 1; // a is paused; b renews, and a new agent takes a's node id
-    await b.cluster.renew();
-    const c = await agentOn(stores, 9003);
-    expect(c.cluster.self.nodeId).toBe(1);
-    await a.cluster.renew(); // refused (node 1 is c's): a registers afresh
-    expect(a.cluster.self.nodeId).toBe(3);
+    const c = await replacedWhilePaused(stores, a, b);
     expect(await a.cluster.coordinates('moved')).toBe(true);
     expect((await stores.metadata.get({ pk: 'group#moved', sk: 'coordinator' }))?.attrs).toMatchObject({
       owner: a.log.writerId,
@@ -254,5 +263,116 @@ describe('kafka > cluster in the store', () => {
       epoch: 5,
       expiresMs: Number.MAX_SAFE_INTEGER,
     });
+  });
+});
+
+describe('kafka > partition leases on the registration', () => {
+  const batch = encodeRecordBatch([{ key: null, value: Buffer.from('x'), timestampMs: 1 }]);
+  /** Appends as leader; resolves to the base offset, or the error's code. */
+  const append = async (log: Log, topic: string, partition: number) =>
+    log
+      .appendBatches(topic, partition, batch, { asLeader: true })
+      .then(({ done }) => done)
+      .then(
+        ({ baseOffset }) => baseOffset,
+        (error: unknown) => (error as SpoolError).code,
+      );
+  const leaseOf = async (stores: TestStores, log: Log, topic: string, partition: number) =>
+    (await stores.metadata.get(partitionKey((await log.requireTopic(topic)).id, partition)))?.attrs;
+
+  it('judges a lease: one on a registration while that registration names its owner and lives, an own one until its expiry', () => {
+    const live = { owner: 'w1', expiresMs: 2000 };
+    const onNode = { owner: 'w1', ownerNode: 1, leaseExpiresMs: Number.MAX_SAFE_INTEGER };
+    expect(leaseHolds(onNode, (node) => (node === 1 ? live : undefined), 1000)).toBe(true);
+    expect(leaseHolds(onNode, () => ({ ...live, expiresMs: 1000 }), 1000)).toBe(false); // expired
+    expect(leaseHolds(onNode, () => ({ ...live, owner: 'w2' }), 1000)).toBe(false); // the node id is another agent's now
+    expect(leaseHolds(onNode, () => undefined, 1000)).toBe(false); // deregistered
+    expect(leaseHolds({ ...onNode, owner: null }, () => live, 1000)).toBe(false);
+    expect(leaseHolds({ owner: 'w1', ownerNode: null, leaseExpiresMs: 1001 }, () => undefined, 1000)).toBe(true);
+    expect(leaseHolds({ owner: 'w1', ownerNode: null, leaseExpiresMs: 1000 }, () => undefined, 1000)).toBe(false);
+  });
+
+  it('holds leases with no write per lease: the registration renewed is the only write, and commits leave the lease as it is', async () => {
+    const { stores, a } = await twoAgents();
+    await a.log.createTopic('held', 50);
+    for (let p = 0; p < 50; p++) expect(await append(a.log, 'held', p)).toBe(0);
+    expect(await leaseOf(stores, a.log, 'held', 7)).toMatchObject({
+      owner: a.log.writerId,
+      ownerNode: 1,
+      epoch: 1,
+      leaseExpiresMs: Number.MAX_SAFE_INTEGER,
+    });
+    const writes = () => stores.metadata.calls.write + stores.metadata.calls.transact;
+    const before = writes();
+    for (let i = 0; i < 4; i++) {
+      nowMs += 3000;
+      await a.cluster.renew();
+      await a.log.internals.leases.renewAll();
+    }
+    expect(writes() - before).toBe(4); // the registration, four times
+    expect(a.log.internals.leases.heldCount).toBe(50);
+    // A commit as leader writes its offsets, not the lease; taking a lease held already writes nothing.
+    expect(await append(a.log, 'held', 7)).toBe(1);
+    expect(await leaseOf(stores, a.log, 'held', 7)).toMatchObject({ epoch: 1, leaseExpiresMs: Number.MAX_SAFE_INTEGER, nextOffset: 2 });
+    const afterCommit = writes();
+    expect((await a.log.acquireLeadership('held', 7)).epoch).toBe(1);
+    expect(writes()).toBe(afterCommit);
+  });
+
+  it('a partition moves only once its leader stops or its registration lapses; the paused leader cannot commit beside its successor', async () => {
+    const { stores, a, b } = await twoAgents();
+    await a.log.createTopic('moves', 2);
+    expect(await append(a.log, 'moves', 0)).toBe(0);
+    expect(await append(a.log, 'moves', 1)).toBe(0);
+    expect(await append(b.log, 'moves', 0)).toBe('NOT_LEADER');
+    // Long after any lease of its own would have expired, a's registration keeps its lease.
+    for (let i = 0; i < 5; i++) {
+      nowMs += leaseMs / 2;
+      await a.cluster.renew();
+      await b.cluster.renew();
+    }
+    expect(await append(b.log, 'moves', 0)).toBe('NOT_LEADER');
+    // a is paused past its registration; b takes the partition, fencing a.
+    nowMs += leaseMs + 1;
+    await b.cluster.renew();
+    expect(await append(b.log, 'moves', 0)).toBe(1);
+    expect(await leaseOf(stores, b.log, 'moves', 0)).toMatchObject({ owner: b.log.writerId, ownerNode: 2, epoch: 2 });
+    // a wakes and renews late; its commit under the old epoch is refused and nothing of it is visible…
+    await a.cluster.renew();
+    expect(await append(a.log, 'moves', 0)).toBe('FENCED_LEADER_EPOCH');
+    expect(await leaseOf(stores, a.log, 'moves', 0)).toMatchObject({ epoch: 2, nextOffset: 2 });
+    // …and it has dropped the lease: b's registration lives, so a is told to go to the leader.
+    expect(await append(a.log, 'moves', 0)).toBe('NOT_LEADER');
+    // A partition a still leads (its registration renewed in time for b to see it) stays a's; once a stops, it is b's at once.
+    expect(await append(b.log, 'moves', 1)).toBe('NOT_LEADER');
+    await a.cluster.stop();
+    expect(await append(b.log, 'moves', 1)).toBe(1);
+  });
+
+  it('a takeover fails when the leader renews its registration between the read and the take', async () => {
+    const { stores, a, b } = await twoAgents();
+    await a.log.createTopic('raced-lease', 1);
+    expect(await append(a.log, 'raced-lease', 0)).toBe(0);
+    nowMs += leaseMs + 1; // both registrations expire; b renews first and tries the partition
+    await b.cluster.renew();
+    stores.metadata.beforeTransact = async () => {
+      stores.metadata.beforeTransact = undefined;
+      await a.cluster.renew(); // a renews (late) after b read its registration as expired
+    };
+    expect(await append(b.log, 'raced-lease', 0)).toBe('NOT_LEADER');
+    expect(await append(a.log, 'raced-lease', 0)).toBe(1);
+    expect(await leaseOf(stores, a.log, 'raced-lease', 0)).toMatchObject({ owner: a.log.writerId, epoch: 1 });
+  });
+
+  it('an agent registered afresh under another node id points its leases at it at its next round', async () => {
+    const { stores, a, b } = await twoAgents();
+    await a.log.createTopic('repointed', 1);
+    expect(await append(a.log, 'repointed', 0)).toBe(0);
+    const c = await replacedWhilePaused(stores, a, b);
+    await a.log.internals.leases.renewAll();
+    expect(await leaseOf(stores, a.log, 'repointed', 0)).toMatchObject({ owner: a.log.writerId, ownerNode: 3, epoch: 1 });
+    expect(await append(b.log, 'repointed', 0)).toBe('NOT_LEADER');
+    expect(await append(c.log, 'repointed', 0)).toBe('NOT_LEADER');
+    expect(await append(a.log, 'repointed', 0)).toBe(1);
   });
 });

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import type { Log } from '../../lib/log/index.js';
-import { partitionKey } from '../../lib/keys.js';
+import { brokerKey, partitionKey } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 
@@ -259,10 +259,46 @@ export function invariantSuite(kind: () => StoreKind): void {
 
       // …and wakes up believing it still leads: its commit is refused, and nothing of it is visible.
       await expect(old.produce(topic, [{ key: null, value: text('zombie') }])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
-      await expect(old.internals.leases.renewAll()).resolves.toHaveLength(1);
-      const state = await stores.metadata.get(partitionKey((await old.requireTopic(topic)).id, 0));
+      // The refusal drops its lease: its next produce as leader would have to take the partition again.
+      const id = (await old.requireTopic(topic)).id;
+      expect(old.internals.leases.epochFor(id, 0)).toBeUndefined();
+      const state = await stores.metadata.get(partitionKey(id, 0));
       expect(state?.attrs).toMatchObject({ epoch: 2, nextOffset: 2 });
       expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['by-old', 'by-new']);
+    });
+
+    it('refuses commits from a leader whose lease rode on a registration that lapsed, once a successor took it', async () => {
+      let nowMs = 2_000_000;
+      const clock = () => nowMs;
+      const { stores, make } = await setup();
+      const [old, successor] = [make({ now: clock, leaseRenewIntervalMs: 0 }), make({ now: clock, leaseRenewIntervalMs: 0 })];
+      // Each rides on a registration item as an agent's (lib/kafka/cluster.ts), under node ids of its own.
+      const [oldNode, successorNode] = [900_000 + Math.floor(Math.random() * 50_000), 960_000 + Math.floor(Math.random() * 30_000)];
+      const register = (log: Log, nodeId: number) =>
+        stores.metadata.write({ kind: 'put', key: brokerKey(nodeId), attrs: { owner: log.writerId, expiresMs: nowMs + 10_000 } });
+      await register(old, oldNode);
+      await register(successor, successorNode);
+      old.leaseOnRegistration(() => ({ nodeId: oldNode, owner: old.writerId, expiresMs: nowMs + 10_000 }));
+      successor.leaseOnRegistration(() => ({ nodeId: successorNode, owner: successor.writerId, expiresMs: nowMs + 10_000 }));
+      const topic = `ride-${randomUUID().slice(0, 8)}`;
+      await old.createTopic(topic, 1);
+      expect((await old.acquireLeadership(topic, 0)).epoch).toBe(1);
+      expect(await old.produce(topic, [{ key: null, value: text('by-old') }])).toEqual([{ partition: 0, offset: 0 }]);
+      const id = (await old.requireTopic(topic)).id;
+      expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ ownerNode: oldNode, epoch: 1 });
+      nowMs += 60_000; // long past any lease of its own: its registration, renewed, keeps it
+      await register(old, oldNode);
+      await expect(successor.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+
+      // The old leader stalls; its registration is not renewed and expires. The successor takes the partition.
+      await stores.metadata.write({ kind: 'put', key: brokerKey(oldNode), attrs: { owner: old.writerId, expiresMs: nowMs - 1 } });
+      await register(successor, successorNode);
+      expect((await successor.acquireLeadership(topic, 0)).epoch).toBe(2);
+      expect(await successor.produce(topic, [{ key: null, value: text('by-new') }])).toEqual([{ partition: 0, offset: 1 }]);
+      await expect(old.produce(topic, [{ key: null, value: text('zombie') }])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
+      expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ ownerNode: successorNode, epoch: 2, nextOffset: 2 });
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['by-old', 'by-new']);
+      for (const nodeId of [oldNode, successorNode]) await stores.metadata.write({ kind: 'delete', key: brokerKey(nodeId) });
     });
 
     it('renews a held lease, and lets a takeover fail when the lease was just renewed', async () => {

@@ -86,7 +86,7 @@ describe('log > compaction groups', () => {
 });
 
 describe('log > retention cut', () => {
-  const state: PartitionState = { nextOffset: 10, logStartOffset: 0, epoch: 0, owner: null, leaseExpiresMs: 0 };
+  const state: PartitionState = { nextOffset: 10, logStartOffset: 0, epoch: 0, owner: null, ownerNode: null, leaseExpiresMs: 0 };
   const rows = [
     row(0, 2, 100, 0, { maxTimestampMs: 1000 }),
     row(2, 3, 100, 0, { maxTimestampMs: 5000 }),

@@ -116,7 +116,7 @@ export const itemKinds: readonly ItemKind[] = (
       'part#<topic id>#<partition>',
       partitionSk,
       'lib/log/commit.ts, leases.ts, topics.ts, retention.ts',
-      'nextOffset (high watermark), logStartOffset, lease: owner, epoch, leaseExpiresMs',
+      'nextOffset (high watermark), logStartOffset, lease: owner, epoch, ownerNode (its registration) or leaseExpiresMs',
       startsWith(partitionPkPrefix),
       exactly(partitionSk),
     ],

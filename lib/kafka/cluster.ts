@@ -26,6 +26,7 @@
  *    renewed a lease per group, read it as held while its owner is registered.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SpoolError } from '../errors.js';
 import type { Log, TopicItem } from '../log/index.js';
 import { ConditionFailedError, TransactionConflictError, type Item, type MetadataStore } from '../storage/ports.js';
@@ -62,7 +63,7 @@ export interface StoreClusterOptions {
   /** @default the port given to `start` */
   readonly advertisedPort?: number;
   readonly rack?: string | null;
-  /** Broker registrations (and with them group coordination) last this long without renewal. @default the log's lease length */
+  /** Broker registrations (and with them the partition leases and groups held on them) last this long without renewal. @default the log's lease length */
   readonly leaseMs?: number;
   readonly now?: () => number;
 }
@@ -73,6 +74,9 @@ export interface Registration extends BrokerNode {
   readonly expiresMs: number;
 }
 
+/** Tries of one renewal against retriable refusals, `renewalRetryMs` × the try apart (jittered). */
+const renewalAttempts = 5;
+const renewalRetryMs = 20;
 /** How long the list of live brokers is reused. */
 const brokersCacheMs = 1000;
 /** A group nobody asked about for this long is forgotten here (confirmed from the store when asked again); nothing is written. */
@@ -88,7 +92,8 @@ const registrationBound = Number.MAX_SAFE_INTEGER;
  * partition's leader is its lease holder (log/leases.ts) when that agent is live; otherwise the live
  * broker chosen by the partition's index (from an offset the topic id picks), which takes the lease
  * on its first produce. So with
- * several agents partitions spread over them, and an agent's partitions move once its leases expire.
+ * several agents partitions spread over them, and an agent's partitions move once its registration
+ * expires (or at once, when it stops and deregisters).
  */
 export class StoreCluster implements ClusterView {
   private registration: Registration | undefined;
@@ -139,8 +144,9 @@ export class StoreCluster implements ClusterView {
    * A live registration at the address we advertise, by another writer, is a predecessor that died
    * without deregistering (we hold its port now): an agent restarted after a crash. We take over its
    * node id, so clients never see two brokers at one address (kafkajs merges them into one and then
-   * sends produce requests that name no partition, silently writing nothing), and tell the log its
-   * leases are gone, so its partitions move to us at once instead of when its leases expire.
+   * sends produce requests that name no partition, silently writing nothing). Its partition leases
+   * name this node id, now ours: any agent may take them at once. The log is also told the writer is
+   * gone, for leases of its own (of an agent that had no registration then), which it takes at once.
    * Leases are fenced by epoch, so even a wrong guess (two live agents advertising one address,
    * which Kafka forbids too) costs leadership moves, never a second writer's commit.
    */
@@ -202,8 +208,9 @@ export class StoreCluster implements ClusterView {
   }
 
   /**
-   * Gives up the registration (and so its groups and partition leases), so others take over at once.
-   * Records accepted before are committed first, under the leases they were accepted with.
+   * Gives up the registration (and so its groups), so others take over at once. Records accepted
+   * before are committed first, under the leases they were accepted with, then the leases are
+   * released (agents of the version before take a released lease, not one whose registration went).
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -212,7 +219,7 @@ export class StoreCluster implements ClusterView {
     if (!registration) return;
     this.groups.clear();
     this.generation++;
-    await this.log.flush().catch(() => undefined); // what fails here fails for its producers, as it would under a takeover
+    await this.log.releaseLeadership();
     await this.metadata
       .write({ kind: 'delete', key: brokerKey(registration.nodeId), condition: { kind: 'match', fields: { owner: registration.owner } } })
       .catch((error) => {
@@ -228,8 +235,9 @@ export class StoreCluster implements ClusterView {
    * The broker clients should send a partition's produce requests to, with the leader epoch. Only
    * reads: the chosen broker takes the lease itself when the produce arrives. The lease's owner while
    * its agent's registration lives, whatever the expiry `state` shows (a cached state's is as old as
-   * the cache, log/leadership.ts; a live agent renews its leases, or releases them, which clears the
-   * owner, or has them taken, which changes it); else a broker chosen by the partition.
+   * the cache, log/leadership.ts; a live agent's leases hold on its registration until it releases
+   * them, which clears the owner, or they are taken, which changes it); else a broker chosen by the
+   * partition.
    */
   async leaderOf(
     topic: TopicItem,
@@ -342,19 +350,28 @@ export class StoreCluster implements ClusterView {
     const registration = this.registration;
     if (!registration) return;
     const renewed = this.registrationFor(registration.nodeId);
-    try {
-      await this.metadata.write({
-        kind: 'put',
-        key: brokerKey(registration.nodeId),
-        attrs: { ...renewed },
-        condition: { kind: 'match', fields: { owner: registration.owner } },
-      });
-      if (this.now() >= registration.expiresMs) this.generation++;
-      this.registration = renewed;
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error;
-      // Our node id was taken while we were away (paused past the lease): register afresh.
-      await this.register();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.metadata.write({
+          kind: 'put',
+          key: brokerKey(registration.nodeId),
+          attrs: { ...renewed },
+          condition: { kind: 'match', fields: { owner: registration.owner } },
+        });
+        if (this.now() >= registration.expiresMs) this.generation++;
+        this.registration = renewed;
+        break;
+      } catch (error) {
+        if (error instanceof ConditionFailedError) {
+          // Our node id was taken while we were away (paused past the lease): register afresh.
+          await this.register();
+          break;
+        }
+        // DynamoDB refuses a write to an item a transaction in flight checks (another agent's takeover of
+        // a partition or group on this node id): try again at once, not a round (a third of the lease) later.
+        if (!(error instanceof SpoolError && error.retriable) || attempt >= renewalAttempts) throw error;
+        await sleep(renewalRetryMs * attempt * (0.5 + Math.random()));
+      }
     }
     for (const [group, held] of this.groups) if (this.now() - held.usedMs > groupIdleMs) this.groups.delete(group);
   }

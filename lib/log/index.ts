@@ -13,7 +13,7 @@ export {
 } from './log.js';
 export type { Acks } from './producer.js';
 export type { TopicItem, PartitionState } from './layout.js';
-export { leaseHolds, type WriterRegistration } from './leases.js';
+export { leaseHolds, onRegistration, type WriterRegistration } from './leases.js';
 export { maxPartitions, maxTopicNameLength, overridesOf, validatePartitionCount, validateTopicName, type TopicChange } from './topics.js';
 export {
   defaultTopicConfig,

@@ -9,9 +9,10 @@
  * per `minBumpIntervalMs`, the last always after the last change.
  * Readers: a topic's cache is filled from partition reads made after the topic item it is tagged
  * with was read, and used while the topic item (as the caller read it) shows the same value. Lease
- * expiry is not watched: renewals move no value, so a cached expiry is as old as the cache; the owner
- * is what counts, and Metadata sends clients to it while its agent's registration lives
- * (kafka/cluster.ts), which is the case exactly while it would renew. A fill that was under way when
+ * expiry is not watched (a lease on a registration has none; an own lease's renewals move no value,
+ * so its cached expiry is as old as the cache): the owner is what counts, and Metadata sends clients
+ * to it while its agent's registration lives (kafka/cluster.ts), which is exactly while a lease on it
+ * holds. A fill that was under way when
  * this process saw a change is not kept.
  * Why a cache never hides a change for long: a change is written before its value moves, and a cache
  * is tagged with a value read before its partitions were. A cache that missed a change is therefore
@@ -22,8 +23,8 @@
  * while a client that asks another agent is sent back until that agent's cache moves on. So the
  * value's write is retried for about 3 s; a value that still never moves (storage refused it
  * throughout, or its writer died in between) leaves other agents stale for at most `maxAgeMs`. A
- * writer that died there heals sooner: once its lease expires the agent the stale answers name
- * takes the partition, which moves the value.
+ * writer that died there heals sooner: once its registration expires the agent the stale answers
+ * name takes the partition, which moves the value.
  * Cost: a Metadata request reads the topic item (which the handler reads anyway) and no partition
  * item while the value stands; each change of hands costs one write (coalesced) and, at each agent
  * asked for Metadata after it, one read of every partition of the topic. A topic whose leases change
@@ -38,7 +39,7 @@ import type { PartitionState, TopicItem } from './layout.js';
 /** Tries at moving a topic's value before giving up (waits of 0.1, 0.2, 0.4, 0.8, 1.6 s between). */
 const bumpAttempts = 6;
 
-/** A partition's lease as last read; `leaseExpiresMs` may be older than the lease (renewals move no value). */
+/** A partition's lease as last read; an own lease's `leaseExpiresMs` may be older than the lease (renewals move no value). */
 export type PartitionLeadership = Pick<PartitionState, 'owner' | 'epoch' | 'leaseExpiresMs'>;
 
 export interface LeadershipOptions {

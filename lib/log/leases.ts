@@ -27,7 +27,8 @@
  * refused by the epoch condition. So a paused agent cannot commit beside its successor: the
  * successor's take moved the epoch, and every commit as leader requires the epoch it was taken at.
  * Clocks (the expiry, the registration's) only decide when a takeover may be tried.
- * A lost lease is dropped (found by a round, or by a commit refused for its epoch: `fenced`); the
+ * A lost lease is dropped when found (an own lease by its renewal; any by a commit refused for its
+ * epoch, `fenced`, or by its release as idle finding it taken); the
  * writer's later commits to that partition carry no epoch (leaderless, as a Lambda writer's), so a
  * transport that must only write as leader (Kafka) checks `epochFor`.
  *
@@ -36,7 +37,7 @@
  * lease in the write it makes anyway (commit.ts), so a round renews only the own leases no commit
  * extended since the last one. A lease not used for `idleMs` is released at its next round rather
  * than kept: an idle partition is free for any agent, and its next write takes it again (epoch + 1).
- * A writer known to have stopped (`ownerGone`) loses its own leases to a takeover before they expire.
+ * A writer known to have stopped (`ownerGone`) loses its leases to a takeover at once, whatever keeps them.
  * After a lease changes hands here (taken, released) `onHandsChanged` is told, after the write
  * (leadership.ts: caches of who leads what rely on that order).
  */
@@ -67,8 +68,12 @@ export interface WriterRegistration {
 
 export const defaultLeaseMs = 10_000;
 
-/** `leaseExpiresMs` of a lease on a registration: agents of the version before, which judge by it alone, read it as held. */
-export const onRegistration = Number.MAX_SAFE_INTEGER;
+/**
+ * `leaseExpiresMs` of a lease on a registration: the latest time a Date can hold (agents of the
+ * version before, which judge by it alone, read it as held, and can print it: a larger number would
+ * make their NOT_LEADER message throw).
+ */
+export const onRegistration = 8_640_000_000_000_000;
 
 /** Lease writes one round (renewals, releases) has in flight. */
 const parallelLeaseWrites = 32;
@@ -76,9 +81,9 @@ const parallelLeaseWrites = 32;
 export interface LeaseManagerOptions {
   readonly owner: string;
   readonly leaseMs?: number;
-  /** How often held leases are renewed; 0 renews only when asked. @default leaseMs / 3 */
+  /** How often rounds run (own leases renewed, idle ones released); 0: only when asked. @default leaseMs / 3 */
   readonly renewIntervalMs?: number;
-  /** A lease not used (epochFor, acquire) for this long is released instead of renewed. @default 60 000 */
+  /** A lease not used (epochFor, acquire) for this long is released at its next round. @default 60 000 */
   readonly idleMs?: number;
   readonly now?: () => number;
   /** Told after this writer took a partition's lease from no one or from another writer, and after it released one. */
@@ -169,7 +174,13 @@ export class LeaseManager {
           {
             kind: 'check',
             key: brokerKey(state.ownerNode),
-            condition: holder ? { kind: 'match', fields: { owner: holder.owner, expiresMs: holder.expiresMs } } : { kind: 'absent' },
+            // The owner's registration must still be the one judged (a renewal moves its expiry); another
+            // writer's there only must stay another's (the lease holds again only if its owner claims the node back).
+            condition: !holder
+              ? { kind: 'absent' }
+              : holder.owner === state.owner
+                ? { kind: 'match', fields: { owner: holder.owner, expiresMs: holder.expiresMs } }
+                : { kind: 'match', fields: { owner: holder.owner } },
           },
           { kind: 'update', key, set, condition: { kind: 'match', fields: { epoch: state.epoch, ownerNode: state.ownerNode } } },
         ]);
@@ -347,8 +358,12 @@ export class LeaseManager {
       });
     } catch (error) {
       if (error instanceof ConditionFailedError) {
-        this.held.delete(partitionId(topicId, partition));
-        this.usedMs.delete(partitionId(topicId, partition));
+        const id = partitionId(topicId, partition);
+        // Not a lease taken again since (at a later epoch) while this write was under way.
+        if (this.held.get(id)?.epoch === epoch) {
+          this.held.delete(id);
+          this.usedMs.delete(id);
+        }
         this.options.onHandsSeen?.(topicId);
         const now = error.current && partitionStateFromItem(error.current);
         throw new SpoolError(

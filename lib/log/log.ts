@@ -48,11 +48,11 @@ export interface LogOptions {
   readonly producer?: ProducerOptions;
   /** Bytes of recent chunks kept in memory for tail reads. @default 64 MiB */
   readonly cacheBytes?: number;
-  /** Lease length for partition leadership. @default 10 000 */
+  /** Length of a partition lease of its own (one not on an agent's registration, leases.ts). @default 10 000 */
   readonly leaseMs?: number;
-  /** How often held leases are renewed; 0 renews only on `leases.renewAll()`. @default leaseMs / 3 */
+  /** How often lease rounds run (renewing own leases, releasing idle ones); 0: only on `leases.renewAll()`. @default leaseMs / 3 */
   readonly leaseRenewIntervalMs?: number;
-  /** A partition lease not used for this long is released instead of renewed. @default 60 000 */
+  /** A partition lease not used for this long is released at its next round. @default 60 000 */
   readonly leaseIdleMs?: number;
   /** How often a partition someone long-polls is read for other writers' commits (once per partition, however many wait). @default 250 */
   readonly pollIntervalMs?: number;
@@ -627,6 +627,15 @@ export class Log {
       maintenancePasses: this.maintenancePasses,
       lastMaintenance: this.lastMaintenance,
     };
+  }
+
+  /**
+   * Commits what was accepted, then gives up every partition lease (an agent leaving the cluster,
+   * before its registration goes): writes after it commit leaderless, so no successor fences them.
+   */
+  async releaseLeadership(): Promise<void> {
+    await this.producer.flush().catch(() => undefined); // what fails here fails for its producers, as under a takeover
+    await this.leases.releaseAll();
   }
 
   /** Flushes and commits everything accepted, stops a maintenance pass at its next safe point, releases leases. The stores stay open. */

@@ -6,8 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
-import { StoreCluster } from '../../lib/kafka/cluster.js';
-import { leaseHolds, type Log } from '../../lib/log/index.js';
+import { readRegistrations, StoreCluster } from '../../lib/kafka/cluster.js';
+import { leaseHolds, onRegistration, type Log } from '../../lib/log/index.js';
 import { partitionKey } from '../../lib/keys.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { memory } from '../support/stores.js';
@@ -282,7 +282,7 @@ describe('kafka > partition leases on the registration', () => {
 
   it('judges a lease: one on a registration while that registration names its owner and lives, an own one until its expiry', () => {
     const live = { owner: 'w1', expiresMs: 2000 };
-    const onNode = { owner: 'w1', ownerNode: 1, leaseExpiresMs: Number.MAX_SAFE_INTEGER };
+    const onNode = { owner: 'w1', ownerNode: 1, leaseExpiresMs: onRegistration };
     expect(leaseHolds(onNode, (node) => (node === 1 ? live : undefined), 1000)).toBe(true);
     expect(leaseHolds(onNode, () => ({ ...live, expiresMs: 1000 }), 1000)).toBe(false); // expired
     expect(leaseHolds(onNode, () => ({ ...live, owner: 'w2' }), 1000)).toBe(false); // the node id is another agent's now
@@ -290,6 +290,8 @@ describe('kafka > partition leases on the registration', () => {
     expect(leaseHolds({ ...onNode, owner: null }, () => live, 1000)).toBe(false);
     expect(leaseHolds({ owner: 'w1', ownerNode: null, leaseExpiresMs: 1001 }, () => undefined, 1000)).toBe(true);
     expect(leaseHolds({ owner: 'w1', ownerNode: null, leaseExpiresMs: 1000 }, () => undefined, 1000)).toBe(false);
+    // Agents of the version before judge by the expiry alone, and print it in their NOT_LEADER message.
+    expect(new Date(onRegistration).toISOString()).toBe('+275760-09-13T00:00:00.000Z');
   });
 
   it('holds leases with no write per lease: the registration renewed is the only write, and commits leave the lease as it is', async () => {
@@ -300,9 +302,10 @@ describe('kafka > partition leases on the registration', () => {
       owner: a.log.writerId,
       ownerNode: 1,
       epoch: 1,
-      leaseExpiresMs: Number.MAX_SAFE_INTEGER,
+      leaseExpiresMs: onRegistration,
     });
     const writes = () => stores.metadata.calls.write + stores.metadata.calls.transact;
+    await a.log.internals.leadership.settled(); // the topic's leadership value, moved by the takes: not in the count below
     const before = writes();
     for (let i = 0; i < 4; i++) {
       nowMs += 3000;
@@ -313,7 +316,7 @@ describe('kafka > partition leases on the registration', () => {
     expect(a.log.internals.leases.heldCount).toBe(50);
     // A commit as leader writes its offsets, not the lease; taking a lease held already writes nothing.
     expect(await append(a.log, 'held', 7)).toBe(1);
-    expect(await leaseOf(stores, a.log, 'held', 7)).toMatchObject({ epoch: 1, leaseExpiresMs: Number.MAX_SAFE_INTEGER, nextOffset: 2 });
+    expect(await leaseOf(stores, a.log, 'held', 7)).toMatchObject({ epoch: 1, leaseExpiresMs: onRegistration, nextOffset: 2 });
     const afterCommit = writes();
     expect((await a.log.acquireLeadership('held', 7)).epoch).toBe(1);
     expect(writes()).toBe(afterCommit);
@@ -346,7 +349,11 @@ describe('kafka > partition leases on the registration', () => {
     // A partition a still leads (its registration renewed in time for b to see it) stays a's; once a stops, it is b's at once.
     expect(await append(b.log, 'moves', 1)).toBe('NOT_LEADER');
     await a.cluster.stop();
+    // Stopping released the lease before the registration went (agents of the version before take only a released one)…
+    expect(await leaseOf(stores, a.log, 'moves', 1)).toMatchObject({ owner: null, ownerNode: null, epoch: 1 });
     expect(await append(b.log, 'moves', 1)).toBe(1);
+    // …so what a accepts over HTTP while it drains commits leaderless, not fenced by its successor.
+    expect(await a.log.produce('moves', [{ key: null, value: Buffer.from('late'), partition: 1 }])).toEqual([{ partition: 1, offset: 2 }]);
   });
 
   it('a takeover fails when the leader renews its registration between the read and the take', async () => {
@@ -362,6 +369,33 @@ describe('kafka > partition leases on the registration', () => {
     expect(await append(b.log, 'raced-lease', 0)).toBe('NOT_LEADER');
     expect(await append(a.log, 'raced-lease', 0)).toBe(1);
     expect(await leaseOf(stores, a.log, 'raced-lease', 0)).toMatchObject({ owner: a.log.writerId, epoch: 1 });
+  });
+
+  it("a takeover fails when the lease it read on a node id now another's is pointed at its owner's new registration meanwhile", async () => {
+    const { stores, a, b } = await twoAgents();
+    await a.log.createTopic('repoint-race', 1);
+    expect(await append(a.log, 'repoint-race', 0)).toBe(0);
+    await replacedWhilePaused(stores, a, b);
+    stores.metadata.beforeTransact = async () => {
+      stores.metadata.beforeTransact = undefined;
+      await a.log.internals.leases.renewAll(); // a points its lease at node 3 after b read it on node 1 (now c's)
+    };
+    expect(await append(b.log, 'repoint-race', 0)).toBe('NOT_LEADER');
+    expect(await leaseOf(stores, a.log, 'repoint-race', 0)).toMatchObject({ owner: a.log.writerId, ownerNode: 3, epoch: 1 });
+  });
+
+  it('renews its registration through refusals a takeover transaction checking it causes, instead of a round later', async () => {
+    const { stores, a } = await twoAgents();
+    let refused = 0;
+    stores.metadata.beforeWrite = () => {
+      if (++refused === 3) stores.metadata.beforeWrite = undefined;
+      throw new SpoolError('CONFLICT', 'transaction cancelled: TransactionConflict', { retriable: true });
+    };
+    nowMs += 3000;
+    await a.cluster.renew();
+    expect(refused).toBe(3);
+    expect(a.cluster.self).toMatchObject({ nodeId: 1 });
+    expect((await readRegistrations(stores.metadata)).find((r) => r.nodeId === 1)?.expiresMs).toBe(nowMs + leaseMs);
   });
 
   it('an agent registered afresh under another node id points its leases at it at its next round', async () => {

@@ -281,24 +281,31 @@ export function invariantSuite(kind: () => StoreKind): void {
       old.leaseOnRegistration(() => ({ nodeId: oldNode, owner: old.writerId, expiresMs: nowMs + 10_000 }));
       successor.leaseOnRegistration(() => ({ nodeId: successorNode, owner: successor.writerId, expiresMs: nowMs + 10_000 }));
       const topic = `ride-${randomUUID().slice(0, 8)}`;
-      await old.createTopic(topic, 1);
-      expect((await old.acquireLeadership(topic, 0)).epoch).toBe(1);
-      expect(await old.produce(topic, [{ key: null, value: text('by-old') }])).toEqual([{ partition: 0, offset: 0 }]);
-      const id = (await old.requireTopic(topic)).id;
-      expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ ownerNode: oldNode, epoch: 1 });
-      nowMs += 60_000; // long past any lease of its own: its registration, renewed, keeps it
-      await register(old, oldNode);
-      await expect(successor.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+      try {
+        await old.createTopic(topic, 1);
+        expect((await old.acquireLeadership(topic, 0)).epoch).toBe(1);
+        expect(await old.produce(topic, [{ key: null, value: text('by-old') }])).toEqual([{ partition: 0, offset: 0 }]);
+        const id = (await old.requireTopic(topic)).id;
+        expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ ownerNode: oldNode, epoch: 1 });
+        nowMs += 60_000; // long past any lease of its own: its registration, renewed, keeps it
+        await register(old, oldNode);
+        await expect(successor.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER' });
 
-      // The old leader stalls; its registration is not renewed and expires. The successor takes the partition.
-      await stores.metadata.write({ kind: 'put', key: brokerKey(oldNode), attrs: { owner: old.writerId, expiresMs: nowMs - 1 } });
-      await register(successor, successorNode);
-      expect((await successor.acquireLeadership(topic, 0)).epoch).toBe(2);
-      expect(await successor.produce(topic, [{ key: null, value: text('by-new') }])).toEqual([{ partition: 0, offset: 1 }]);
-      await expect(old.produce(topic, [{ key: null, value: text('zombie') }])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
-      expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ ownerNode: successorNode, epoch: 2, nextOffset: 2 });
-      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['by-old', 'by-new']);
-      for (const nodeId of [oldNode, successorNode]) await stores.metadata.write({ kind: 'delete', key: brokerKey(nodeId) });
+        // The old leader stalls; its registration is not renewed and expires. The successor takes the partition.
+        await stores.metadata.write({ kind: 'put', key: brokerKey(oldNode), attrs: { owner: old.writerId, expiresMs: nowMs - 1 } });
+        await register(successor, successorNode);
+        expect((await successor.acquireLeadership(topic, 0)).epoch).toBe(2);
+        expect(await successor.produce(topic, [{ key: null, value: text('by-new') }])).toEqual([{ partition: 0, offset: 1 }]);
+        await expect(old.produce(topic, [{ key: null, value: text('zombie') }])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
+        expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({
+          ownerNode: successorNode,
+          epoch: 2,
+          nextOffset: 2,
+        });
+        expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['by-old', 'by-new']);
+      } finally {
+        for (const nodeId of [oldNode, successorNode]) await stores.metadata.write({ kind: 'delete', key: brokerKey(nodeId) });
+      }
     });
 
     it('renews a held lease, and lets a takeover fail when the lease was just renewed', async () => {

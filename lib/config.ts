@@ -94,7 +94,7 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ],
   ['SPOOL_MAINTENANCE_INTERVAL_MS', 'maintenance pass interval (default 60000; 0: never)'],
   ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
-  ['SPOOL_COMPACTION_TAIL_AGE_MS', 'longest a record stays uncompacted (default 600000)'],
+  ['SPOOL_COMPACTION_TAIL_AGE_MS', 'records younger than this wait uncompacted unless they fill a segment (default 600000)'],
   ['SPOOL_GC_GRACE_MS', 'grace period before unreferenced objects are deleted (default 3600000)'],
   [
     'SPOOL_PRODUCER_ID_EXPIRATION_MS',

@@ -73,11 +73,12 @@ export function objectsOf(row: BatchRow): string[] {
 /**
  * The rows a reader follows, in offset order: rows wholly covered by an earlier row are dropped (a
  * compaction cut short, or two racing compactors, can leave such shadows; they hold the same data).
+ * Rows read a page at a time pass each page's `covered` (the end of the last live row) to the next.
  */
-export function effectiveRows<T extends BatchRow>(rows: readonly T[]): { live: T[]; shadowed: T[] } {
+export function effectiveRows<T extends BatchRow>(rows: readonly T[], coveredBefore = -1): { live: T[]; shadowed: T[]; covered: number } {
   const live: T[] = [];
   const shadowed: T[] = [];
-  let covered = -1;
+  let covered = coveredBefore;
   for (const row of rows) {
     const end = row.baseOffset + row.recordCount;
     if (end <= covered) shadowed.push(row);
@@ -86,7 +87,7 @@ export function effectiveRows<T extends BatchRow>(rows: readonly T[]): { live: T
       covered = end;
     }
   }
-  return { live, shadowed };
+  return { live, shadowed, covered };
 }
 
 /** A stored topic; config keys it was created without take the built-in defaults (the registry applies its own). */

@@ -36,7 +36,8 @@
  * ended (a round over thousands of leases never overlaps the next). A leader's commit extends an own
  * lease in the write it makes anyway (commit.ts), so a round renews only the own leases no commit
  * extended since the last one. A lease not used for `idleMs` is released at its next round rather
- * than kept: an idle partition is free for any agent, and its next write takes it again (epoch + 1).
+ * than kept: an idle partition is free for any agent, and its next write takes it again (epoch + 1);
+ * a release whose write fails is held again and tried at the next round.
  * A writer known to have stopped (`ownerGone`) loses its leases to a takeover at once, whatever keeps them.
  * After a lease changes hands here (taken, released) `onHandsChanged` is told, after the write
  * (leadership.ts: caches of who leads what rely on that order).
@@ -299,6 +300,7 @@ export class LeaseManager {
     const id = partitionId(topicId, partition);
     const lease = this.held.get(id);
     if (!lease) return;
+    const usedMs = this.usedMs.get(id) ?? 0;
     this.held.delete(id);
     this.usedMs.delete(id);
     try {
@@ -312,6 +314,13 @@ export class LeaseManager {
       if (error instanceof ConditionFailedError) {
         this.options.onHandsSeen?.(topicId); // taken over already (its taker moves the topic's value; this process learns now)
         return;
+      }
+      // Still ours in the store (a lease on our registration would stay so while we live): held again,
+      // so a later round releases it, unless it was taken again here meanwhile.
+      if (!this.held.has(id)) {
+        this.held.set(id, lease);
+        this.usedMs.set(id, usedMs);
+        this.keepRenewing();
       }
       throw error;
     }

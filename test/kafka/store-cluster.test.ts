@@ -398,6 +398,24 @@ describe('kafka > partition leases on the registration', () => {
     expect((await readRegistrations(stores.metadata)).find((r) => r.nodeId === 1)?.expiresMs).toBe(nowMs + leaseMs);
   });
 
+  it('releases an idle lease at a later round when the write releasing it fails', async () => {
+    const { stores, a } = await twoAgents();
+    await a.log.createTopic('idle-release', 1);
+    expect(await append(a.log, 'idle-release', 0)).toBe(0);
+    nowMs += 61_000; // past SPOOL_LEASE_IDLE_MS
+    stores.metadata.beforeWrite = (op) => {
+      if (op.kind !== 'update' || op.set.owner !== null) return;
+      stores.metadata.beforeWrite = undefined;
+      throw new SpoolError('STORAGE_UNAVAILABLE', 'throttled', { retriable: true });
+    };
+    await a.log.internals.leases.renewAll();
+    expect(await leaseOf(stores, a.log, 'idle-release', 0)).toMatchObject({ owner: a.log.writerId });
+    expect(a.log.internals.leases.heldCount).toBe(1);
+    await a.log.internals.leases.renewAll();
+    expect(await leaseOf(stores, a.log, 'idle-release', 0)).toMatchObject({ owner: null, ownerNode: null });
+    expect(a.log.internals.leases.heldCount).toBe(0);
+  });
+
   it('an agent registered afresh under another node id points its leases at it at its next round', async () => {
     const { stores, a, b } = await twoAgents();
     await a.log.createTopic('repointed', 1);

@@ -9,6 +9,9 @@ import { encodeRecordBatch, readBatchHeader, setMaxTimestamp } from '../../lib/f
 import type { Log } from '../../lib/log/index.js';
 import { partitionKey, rowKey, rowsPk } from '../../lib/keys.js';
 import { buildIndexes } from '../../lib/log/segment-index.js';
+import type { BatchRow } from '../../lib/log/layout.js';
+import { groupsToCompact } from '../../lib/log/maintenance/compaction.js';
+import { retentionCut } from '../../lib/log/maintenance/retention.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 
@@ -360,6 +363,54 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       await writer.runMaintenance();
       const kept = await readAll(make(), topic, 0);
       expect(kept.map((r) => r.offset)).toEqual([8, 9]);
+    });
+
+    it('reads rows a page at a time: a pass over a backlog holds a page of them, and cuts and merges as a whole read would', async () => {
+      const { stores, make } = await setup();
+      const chunkBytes = 70; // one small record's chunk: a run of three fits the target below, four do not
+      const writer = make({
+        maintenance: { rowsPerPage: 4, compactionTargetBytes: 3.5 * chunkBytes, compactionTailAgeMs: 0, gcGraceMs: hourMs },
+      });
+      const [timed, sized] = [`pg-${randomUUID().slice(0, 6)}`, `pg-${randomUUID().slice(0, 6)}-bytes`];
+      const { id } = await writer.createTopic(timed, 1, { 'retention.ms': 60_000 });
+      await writer.createTopic(sized, 1, { 'retention.bytes': 2500 });
+      const old = Date.now() - 600_000;
+      for (let i = 0; i < 30; i++)
+        await writer.produce(timed, [{ key: null, value: text(`r${String(i).padStart(2, '0')}`), timestampMs: i < 10 ? old : undefined }]);
+      for (let i = 0; i < 10; i++) await writer.produce(sized, [{ key: null, value: Buffer.alloc(1000, i) }]);
+      // The oracle: the pure cut and runs over the partition's rows read whole.
+      const whole = (await stores.metadata.query(rowsPk(id, 0))).map((item) => item.attrs as unknown as BatchRow);
+      expect(whole.every((row) => row.sizeBytes > chunkBytes * 0.5 && row.sizeBytes < chunkBytes * 1.5)).toBe(true);
+      const state = { nextOffset: 30, logStartOffset: 0, epoch: 0, owner: null, ownerNode: null, leaseExpiresMs: 0 };
+      expect(retentionCut(whole, state, 60_000, -1, Date.now())).toBe(10);
+      const runs = groupsToCompact(
+        { compactionTargetBytes: 3.5 * chunkBytes, compactionTailAgeMs: 0, compactionRunRows: 1000, now: Date.now },
+        whole.filter((row) => row.baseOffset >= 10),
+      );
+      expect(runs.length).toBeGreaterThan(4); // runs that straddle pages
+
+      const query = stores.metadata.query.bind(stores.metadata);
+      let largestPage = 0;
+      stores.metadata.query = async (pk, options) => {
+        const items = await query(pk, options);
+        if (pk.startsWith('rows#')) largestPage = Math.max(largestPage, items.length);
+        return items;
+      };
+      try {
+        const pass = await writer.runMaintenance();
+        expect(largestPage).toBe(4);
+        expect(pass.records_expired).toBe(10 + 8);
+      } finally {
+        stores.metadata.query = query;
+      }
+      const after = (await stores.metadata.query(rowsPk(id, 0))).map((item) => item.attrs as unknown as BatchRow);
+      expect(after.map((row) => [row.baseOffset, row.recordCount])).toEqual(
+        runs.map((run) => [run[0]!.baseOffset, run.reduce((sum, row) => sum + row.recordCount, 0)]),
+      );
+      expect((await readAll(make(), timed, 0)).map((r) => [r.offset, r.value])).toEqual(
+        Array.from({ length: 20 }, (_, i) => [10 + i, `r${10 + i}`]),
+      );
+      expect((await readAll(make(), sized, 0)).map((r) => r.offset)).toEqual([8, 9]);
     });
 
     it('deletes orphans and dereferenced objects only after the grace period, and never a referenced one', async () => {

@@ -65,7 +65,7 @@ const row = (baseOffset: number, recordCount: number, sizeBytes: number, committ
 });
 
 describe('log > compaction groups', () => {
-  const ctx = { compactionTargetBytes: 1000, compactionTailAgeMs: 100, now: () => 10_000 };
+  const ctx = { compactionTargetBytes: 1000, compactionTailAgeMs: 100, compactionRunRows: 1, now: () => 10_000 };
 
   it('cuts runs at the target size and at compacted rows, and leaves the young tail', () => {
     const rows = [
@@ -76,7 +76,45 @@ describe('log > compaction groups', () => {
       row(8, 1, 100, 0),
       row(9, 1, 100, 9_950),
     ];
-    expect(groupsToCompact(ctx, rows).map((g) => g.map((r) => r.baseOffset))).toEqual([[0, 1], [2]]);
+    expect(groupsToCompact(ctx, rows).map((g) => g.map((r) => r.baseOffset))).toEqual([[0, 1], [2], [8]]);
+  });
+
+  it('compacts the rows older than the tail age of a partition written without pause, leaving only the young tail', () => {
+    // 20 small rows, one every 10 ms up to now: the run is far below the target, and its newest row is always young.
+    const rows = Array.from({ length: 20 }, (_, i) => row(i, 1, 10, 9_810 + i * 10));
+    const runs = (runRows: number) => groupsToCompact({ ...ctx, compactionRunRows: runRows }, rows).map((g) => g.map((r) => r.baseOffset));
+    expect(runs(10)).toEqual([Array.from({ length: 10 }, (_, i) => i)]);
+    expect(runs(11)).toEqual([]); // fewer old rows than a run's worth wait for more
+  });
+
+  it('lets a tail of half the target or more fill it, as before, rather than cutting its old rows off at every pass', () => {
+    const rows = [row(0, 1, 300, 0), row(1, 1, 300, 0), row(2, 1, 300, 9_990)];
+    expect(groupsToCompact(ctx, rows)).toEqual([]);
+    const small = [row(0, 1, 100, 0), row(1, 1, 100, 0), row(2, 1, 100, 9_990)]; // below half the target: its old rows go now
+    expect(groupsToCompact(ctx, small).map((g) => g.map((r) => r.baseOffset))).toEqual([[0, 1]]);
+  });
+
+  it('cuts only at the first young row, compacts a young run only when full, and never cuts a run of old rows', () => {
+    const ids = (rows: BatchRow[], runRows: number) =>
+      groupsToCompact({ ...ctx, compactionRunRows: runRows }, rows).map((g) => g.map((r) => r.baseOffset));
+    expect(ids([row(0, 1, 400, 9_990), row(1, 1, 400, 9_990), row(2, 1, 400, 9_990)], 1)).toEqual([[0, 1]]);
+    expect(ids([row(0, 1, 10, 9_990), row(1, 1, 10, 9_990), row(5, 1, 10, 0)], 1)).toEqual([[5]]); // young before a gap: not compacted
+    const backwards = [0, 0, 0, 9_990, 0, 0, 0, 9_990].map((committedMs, i) => row(i, 1, 10, committedMs));
+    expect(ids(backwards, 3)).toEqual([[0, 1, 2]]);
+    expect(
+      ids(
+        Array.from({ length: 20 }, (_, i) => row(i, 1, 10, 0)),
+        10,
+      ),
+    ).toEqual([Array.from({ length: 20 }, (_, i) => i)]);
+  });
+
+  it('never merges across missing offsets (rows another compactor merged between two pages)', () => {
+    const rows = [row(0, 1, 100, 0), row(1, 1, 100, 0), row(4, 1, 100, 0), row(5, 1, 100, 0)];
+    expect(groupsToCompact(ctx, rows).map((g) => g.map((r) => r.baseOffset))).toEqual([
+      [0, 1],
+      [4, 5],
+    ]);
   });
 
   it('compacts a full run even when it is young', () => {
@@ -103,6 +141,28 @@ describe('log > retention cut', () => {
     expect(retentionCut(rows, state, -1, 250, 0)).toBe(2);
     expect(retentionCut(rows, state, -1, 100, 0)).toBe(5);
     expect(retentionCut(rows, state, -1, 0, 0)).toBe(10);
+  });
+
+  it('never cuts past missing offsets, whose records it could not judge; gaps below the log start do not count', () => {
+    const gapped = [
+      row(0, 2, 100, 0, { maxTimestampMs: 1000 }),
+      row(4, 1, 100, 0, { maxTimestampMs: 1000 }),
+      row(5, 5, 100, 0, { maxTimestampMs: 9000 }),
+    ];
+    expect(retentionCut(gapped, state, 1000, -1, 4000)).toBe(2); // not 5: offsets 2–3 were not seen
+    expect(retentionCut(gapped, state, -1, 100, 0)).toBe(2);
+    expect(retentionCut(gapped, { ...state, logStartOffset: 4 }, 1000, -1, 4000)).toBe(5); // the gap is below the start
+    // Missing after the last row seen: the cut stops at its end, not at the high watermark.
+    const cutShort = [row(0, 2, 100, 0, { maxTimestampMs: 1000 }), row(2, 3, 100, 0, { maxTimestampMs: 1000 })];
+    expect(retentionCut(cutShort, state, 1000, -1, 4000)).toBe(5);
+    expect(retentionCut(cutShort, state, -1, 50, 0)).toBe(5);
+    // Missing from a row below the start to one above it: the cut stops at the start.
+    const fromBelow = [
+      row(0, 2, 100, 0, { maxTimestampMs: 1000 }),
+      row(5, 1, 100, 0, { maxTimestampMs: 1000 }),
+      row(6, 4, 100, 0, { maxTimestampMs: 9000 }),
+    ];
+    expect(retentionCut(fromBelow, { ...state, logStartOffset: 3 }, 1000, -1, 4000)).toBe(3);
   });
 
   it('never moves the log start backwards', () => {

@@ -10,6 +10,13 @@
  * 1.25 × the largest of the second quarter + 64 MiB. A leak grows without bound and fails it; caches
  * filling to their limits (chunk cache 64 MiB) happen in the warm-up.
  *
+ * With `retentionSeconds` (`--retention-seconds n`) the two topics keep n seconds of records
+ * (retention.ms) and unreferenced objects are collected after `gcGraceSeconds` (SPOOL_GC_GRACE_MS):
+ * under sustained ingest the store can then reach a steady state, and the report gives its curve,
+ * each maintenance pass's census after it (objects, bytes, rows; GET /v1/cluster) and duration, with
+ * the same verdict on them as on memory (`storageSteady`: the last quarter's largest at most 1.25 × the
+ * second quarter's + a margin). A pass that cannot keep up shows as rows and objects that keep growing.
+ *
  * RSS alone cannot tell a leak from LMDB's memory map (counted in RSS as its pages are touched). With
  * `heapSnapshots: n` the agent writes n V8 heap snapshots (on SIGUSR2, `--heapsnapshot-signal`) at
  * evenly spaced moments of the load, the last shortly before it stops; after the run each is summarised
@@ -26,6 +33,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import type { MaintenanceResult } from '../../lib/log/index.js';
 import { startAgentProcess, type AgentProcess } from '../support/agent-process.js';
 import { tempDir } from '../support/stores.js';
 import { summariseHeapSnapshot, type HeapSummary, type KindTotal } from './heap-snapshot.js';
@@ -34,6 +42,20 @@ import { numberFlags, sleep } from './support.js';
 export interface SoakOptions {
   /** Heap snapshots of the agent taken during the load, summarised in the report. @default 0 (none) */
   readonly heapSnapshots?: number;
+  /** The topics' retention.ms in seconds; with it the report has the storage curve. @default none (the topics' default, 7 days) */
+  readonly retentionSeconds?: number;
+  /** With retentionSeconds: SPOOL_GC_GRACE_MS in seconds. @default 60 */
+  readonly gcGraceSeconds?: number;
+}
+
+/** One maintenance pass's census after it, as the agent reports it. */
+export interface StorageSample {
+  /** Seconds from the start of the load to the end of the pass. */
+  readonly atS: number;
+  readonly objects: number;
+  readonly bytesMiB: number;
+  readonly rows: number;
+  readonly passMs: number;
 }
 
 export interface MemorySample {
@@ -83,6 +105,10 @@ export interface SoakReport {
   readonly heapSnapshots?: HeapSnapshotFigures[];
   /** With 2 or more snapshots: the (at most) 15 kinds whose bytes, then count, grew most from the first snapshot to the last. */
   readonly heapGrowth?: HeapGrowth[];
+  /** With retentionSeconds: each pass's census, and whether objects, bytes and rows reached a steady state. */
+  readonly storage?: StorageSample[];
+  readonly storageSteady?: boolean;
+  readonly storageVerdict?: string;
 }
 
 export async function soak(seconds: number, options: SoakOptions = {}): Promise<SoakReport> {
@@ -93,15 +119,26 @@ export async function soak(seconds: number, options: SoakOptions = {}): Promise<
     .join(' ');
   const dataDir = tempDir('spool-soak-');
   try {
+    const retentionMs = options.retentionSeconds === undefined ? undefined : options.retentionSeconds * 1000;
     const agent = await startAgentProcess({
       SPOOL_DATA_DIR: dataDir,
       SPOOL_DEFAULT_PARTITIONS: '8',
       SPOOL_MAINTENANCE_INTERVAL_MS: '5000',
       SPOOL_COMPACTION_TAIL_AGE_MS: '2000',
+      ...(retentionMs !== undefined && { SPOOL_GC_GRACE_MS: String((options.gcGraceSeconds ?? 60) * 1000) }),
       ...(nodeOptions && { NODE_OPTIONS: nodeOptions }),
     });
     try {
-      return await load(seconds, agent, snapshotCount, snapshotDir);
+      if (retentionMs !== undefined)
+        for (const name of ['soak-http', 'soak-kafka']) {
+          const created = await fetch(`${agent.httpUrl}/v1/topics`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ name, partitions: 8, config: { retention_ms: retentionMs } }),
+          });
+          if (!created.ok) throw new Error(`creating ${name}: ${created.status} ${await created.text()}`);
+        }
+      return await load(seconds, agent, snapshotCount, snapshotDir, retentionMs !== undefined);
     } finally {
       await agent.stop();
     }
@@ -112,7 +149,13 @@ export async function soak(seconds: number, options: SoakOptions = {}): Promise<
   }
 }
 
-async function load(seconds: number, agent: AgentProcess, snapshotCount: number, snapshotDir: string | undefined): Promise<SoakReport> {
+async function load(
+  seconds: number,
+  agent: AgentProcess,
+  snapshotCount: number,
+  snapshotDir: string | undefined,
+  withStorage: boolean,
+): Promise<SoakReport> {
   const pid = agent.child.pid!;
   const startedMs = Date.now();
   const until = startedMs + seconds * 1000;
@@ -134,9 +177,18 @@ async function load(seconds: number, agent: AgentProcess, snapshotCount: number,
   const samples: MemorySample[] = [];
   const value = 'x'.repeat(1000);
 
+  const storage: StorageSample[] = [];
+  let lastPassEndedMs = 0;
   const sampler = (async () => {
     while (running()) {
       samples.push({ atS: sinceStartS(), ...residentMiB(pid) });
+      if (withStorage) {
+        const pass = await lastPass(agent.httpUrl);
+        if (pass && pass.endedMs >= startedMs && pass.endedMs !== lastPassEndedMs) {
+          lastPassEndedMs = pass.endedMs;
+          storage.push({ ...pass.sample, atS: Math.round((pass.endedMs - startedMs) / 1000) });
+        }
+      }
       await sleep(Math.max(1000, (seconds * 1000) / 120));
     }
   })();
@@ -232,6 +284,7 @@ async function load(seconds: number, agent: AgentProcess, snapshotCount: number,
   const last = peak(samples.length - quarter, samples.length);
   const limit = 1.25 * second + 64;
   return {
+    ...(withStorage && storageVerdict(storage)),
     seconds,
     samples,
     httpRecordsProduced: counts.httpProduced,
@@ -247,6 +300,44 @@ async function load(seconds: number, agent: AgentProcess, snapshotCount: number,
         written.map((snapshot) => snapshot.figures),
         summaries,
       )),
+  };
+}
+
+/** The agent's last maintenance pass (GET /v1/cluster): when it ended, and its census after it. */
+async function lastPass(httpUrl: string): Promise<{ endedMs: number; sample: Omit<StorageSample, 'atS'> } | undefined> {
+  try {
+    const response = await fetch(`${httpUrl}/v1/cluster`);
+    if (!response.ok) return undefined;
+    const { maintenance } = (await response.json()) as {
+      maintenance: { ended_ms: number; result: MaintenanceResult } | null;
+    };
+    if (!maintenance || maintenance.result.stopped) return undefined;
+    const { objects_after: objects, bytes_after: bytes, rows_after: rows, duration_ms: passMs } = maintenance.result;
+    return { endedMs: maintenance.ended_ms, sample: { objects, bytesMiB: Math.round(bytes / MiB), rows, passMs } };
+  } catch {
+    return undefined; // a connection reset: the next sample asks again
+  }
+}
+
+/**
+ * Whether the store stopped growing: after the first quarter of the passes, the last quarter's largest
+ * objects, bytes and rows are each at most 1.25 × the second quarter's + a margin (100 objects and rows,
+ * 64 MiB), as the memory verdict.
+ */
+function storageVerdict(storage: readonly StorageSample[]): Pick<SoakReport, 'storage' | 'storageSteady' | 'storageVerdict'> {
+  const quarter = Math.floor(storage.length / 4);
+  if (quarter === 0) return { storage: [...storage], storageSteady: false, storageVerdict: `only ${storage.length} passes ended` };
+  const peak = (of: 'objects' | 'bytesMiB' | 'rows', from: number, to: number) => Math.max(...storage.slice(from, to).map((s) => s[of]));
+  const margins = { objects: 100, bytesMiB: 64, rows: 100 } as const;
+  const parts = (Object.keys(margins) as (keyof typeof margins)[]).map((of) => {
+    const [second, last] = [peak(of, quarter, 2 * quarter), peak(of, storage.length - quarter, storage.length)];
+    const limit = Math.round(1.25 * second + margins[of]);
+    return { steady: last <= limit, text: `${of} ${second} → ${last} (limit ${limit})` };
+  });
+  return {
+    storage: [...storage],
+    storageSteady: parts.every((part) => part.steady),
+    storageVerdict: `peaks of the second quarter's passes → the last quarter's: ${parts.map((part) => part.text).join(', ')}`,
   };
 }
 
@@ -334,11 +425,12 @@ function heapFigures(
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { seconds, 'heap-snapshots': heapSnapshots } = numberFlags(process.argv.slice(2), { seconds: 600, 'heap-snapshots': 0 });
+  const flags = numberFlags(process.argv.slice(2), { seconds: 600, 'heap-snapshots': 0, 'retention-seconds': -1, 'gc-grace-seconds': 60 });
+  const { seconds, 'heap-snapshots': heapSnapshots, 'retention-seconds': retention, 'gc-grace-seconds': gcGraceSeconds } = flags;
   // A consumer's failed LeaveGroup once reached no handler inside kafkajs at the end of a 15-minute
   // run and ended the process before its report: say so, and let the run finish.
   process.on('unhandledRejection', (error) => console.error('soak: unhandled rejection (carrying on):', error));
-  const report = await soak(seconds, { heapSnapshots });
+  const report = await soak(seconds, { heapSnapshots, ...(retention >= 0 && { retentionSeconds: retention, gcGraceSeconds }) });
   console.log(JSON.stringify(report));
-  process.exit(report.bounded ? 0 : 1);
+  process.exit(report.bounded && report.storageSteady !== false ? 0 : 1);
 }

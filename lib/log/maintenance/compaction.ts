@@ -15,24 +15,21 @@
  * - The compactor's own segment is committed within maxCommitAgeMs of its upload, below the
  *   collector's grace period, as writers' are.
  */
+import pMap from 'p-map';
 import { monotonicFactory } from 'ulid';
 import { batchesIn, patchBaseOffset, readBatchHeader, repairMaxTimestamp } from '../../format/index.js';
 import { maxTransactionOps, TransactionConflictError, ConditionFailedError, type WriteOp } from '../../storage/ports.js';
-import {
-  batchRowAttrs,
-  batchRowFromItem,
-  effectiveRows,
-  objectsOf,
-  type BatchRow,
-  type PartitionState,
-  type TopicItem,
-} from '../layout.js';
-import { offsetSk, rowKey, rowsPk } from '../../keys.js';
+import { batchRowAttrs, effectiveRows, objectsOf, type BatchRow, type PartitionState, type TopicItem } from '../layout.js';
+import { offsetSk, rowKey } from '../../keys.js';
 import { buildIndexes, type BatchPlacement } from '../segment-index.js';
-import { checkpoint, unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
+import { checkpoint, rowPages, unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
 import { markUnreferenced } from './ledger.js';
 
 const ulid = monotonicFactory();
+/** Chunk reads one compaction run has in flight. */
+const parallelReads = 8;
+/** Row deletes in flight. */
+const parallelWrites = 16;
 
 export async function compactPartition(
   ctx: MaintenanceContext,
@@ -41,45 +38,99 @@ export async function compactPartition(
   state: PartitionState,
   result: MaintenanceResult,
 ): Promise<void> {
-  const rows = (await ctx.metadata.query(rowsPk(topic.id, partition)))
-    .map(batchRowFromItem)
-    .filter((row) => row.baseOffset < state.nextOffset);
-  const { live, shadowed } = effectiveRows(rows);
-  await deleteRows(ctx, topic, partition, shadowed, result);
-  for (const group of groupsToCompact(
-    ctx,
-    live.filter((row) => row.baseOffset + row.recordCount > state.logStartOffset),
-  )) {
+  const groups = new CompactionGroups(ctx);
+  let covered = -1;
+  for await (const page of rowPages(ctx, topic, partition)) {
+    checkpoint(ctx);
+    const effective = effectiveRows(
+      page.filter((row) => row.baseOffset < state.nextOffset),
+      covered,
+    );
+    covered = effective.covered;
+    await deleteRows(ctx, topic, partition, effective.shadowed, result);
+    for (const row of effective.live) {
+      if (row.baseOffset + row.recordCount <= state.logStartOffset) continue;
+      for (const group of groups.add(row)) {
+        checkpoint(ctx);
+        await compactGroup(ctx, topic, partition, group, result);
+      }
+    }
+  }
+  for (const group of groups.end()) {
     checkpoint(ctx);
     await compactGroup(ctx, topic, partition, group, result);
   }
 }
 
-/** Runs of flush rows, cut at compacted rows and at the target size; the young tail waits. */
-export function groupsToCompact(
-  ctx: Pick<MaintenanceContext, 'compactionTargetBytes' | 'compactionTailAgeMs' | 'now'>,
-  rows: readonly BatchRow[],
-): BatchRow[][] {
-  const groups: BatchRow[][] = [];
-  const oldEnough = (group: BatchRow[]) => Math.max(...group.map((row) => row.committedMs)) <= ctx.now() - ctx.compactionTailAgeMs;
-  let current: BatchRow[] = [];
-  let bytes = 0;
-  const close = (full: boolean) => {
-    if (current.length > 0 && (full || oldEnough(current))) groups.push(current);
-    current = [];
-    bytes = 0;
-  };
-  for (const row of rows) {
-    if (row.indexKey !== undefined) {
-      close(false);
-      continue;
-    }
-    if (current.length > 0 && bytes + row.sizeBytes > ctx.compactionTargetBytes) close(bytes >= ctx.compactionTargetBytes / 2);
-    current.push(row);
-    bytes += row.sizeBytes;
+/** What decides compaction's runs. */
+export type CompactionGrouping = Pick<MaintenanceContext, 'compactionTargetBytes' | 'compactionTailAgeMs' | 'compactionRunRows' | 'now'>;
+
+/**
+ * Runs of flush rows, cut at compacted rows and at the target size. A run is compacted when full
+ * (half the target at a cut, the target at the end), or when all its rows are older than
+ * compactionTailAgeMs; of a run that is neither, the old rows before its first young one are
+ * compacted once they are `compactionRunRows`, if the run is below half the target (a larger one
+ * soon fills it, as before). So a partition written without pause below half the target per tail
+ * age has its old rows compacted about that many at a time, instead of one run growing until it
+ * fills the target (at the soak's rate: tens of thousands of rows, and a pass of minutes); a trickle
+ * costs one compaction (3 PUTs) per that many flushes, not one per pass.
+ * Fed rows in offset order, it answers the runs each row closes, so a run is compacted as soon as it
+ * is known, while the rows after it are still being read; it holds one run's rows at most.
+ * A run is also cut where a row does not start at the end of the one before: rows read in pages
+ * can miss rows another compactor merged between two reads, and a run across that gap would name
+ * offsets it does not hold (its rows are contiguous as read, so conditions on them catch the rest).
+ */
+export class CompactionGroups {
+  private current: BatchRow[] = [];
+  private bytes = 0;
+  /** Where the current run's first young row is; its length while it has none. */
+  private youngFrom = 0;
+
+  constructor(private readonly ctx: CompactionGrouping) {}
+
+  /** The runs `row` closes (none, or one). */
+  add(row: BatchRow): BatchRow[][] {
+    if (row.indexKey !== undefined) return this.close(false);
+    const last = this.current.at(-1);
+    const closed =
+      last === undefined
+        ? []
+        : row.baseOffset !== last.baseOffset + last.recordCount
+          ? this.close(false)
+          : this.bytes + row.sizeBytes > this.ctx.compactionTargetBytes
+            ? this.close(this.bytes >= this.ctx.compactionTargetBytes / 2)
+            : [];
+    if (this.youngFrom === this.current.length && !this.young(row)) this.youngFrom++;
+    this.current.push(row);
+    this.bytes += row.sizeBytes;
+    return closed;
   }
-  close(bytes >= ctx.compactionTargetBytes);
-  return groups;
+
+  /** The last run, if it is full or old enough (or its old part). */
+  end(): BatchRow[][] {
+    return this.close(this.bytes >= this.ctx.compactionTargetBytes);
+  }
+
+  private young(row: BatchRow): boolean {
+    return row.committedMs > this.ctx.now() - this.ctx.compactionTailAgeMs;
+  }
+
+  private close(full: boolean): BatchRow[][] {
+    const [run, bytes, youngFrom] = [this.current, this.bytes, this.youngFrom];
+    this.current = [];
+    this.bytes = 0;
+    this.youngFrom = 0;
+    if (run.length === 0) return [];
+    if (full || run.every((row) => !this.young(row))) return [run];
+    const oldPart = run.slice(0, youngFrom);
+    return oldPart.length >= this.ctx.compactionRunRows && bytes < this.ctx.compactionTargetBytes / 2 ? [oldPart] : [];
+  }
+}
+
+/** The runs of `rows` (in offset order) compaction would merge. Pure. */
+export function groupsToCompact(ctx: CompactionGrouping, rows: readonly BatchRow[]): BatchRow[][] {
+  const groups = new CompactionGroups(ctx);
+  return [...rows.flatMap((row) => groups.add(row)), ...groups.end()];
 }
 
 async function compactGroup(
@@ -95,9 +146,17 @@ async function compactGroup(
   const placements: BatchPlacement[] = [];
   let position = 0;
   let maxTimestampMs = -1;
-  for (const row of group) {
-    checkpoint(ctx); // nothing is written until the group is read: stopping here leaves nothing behind
-    const chunk = await ctx.objects.get(row.objectKey, { offset: row.position, length: row.sizeBytes });
+  // Read several at once (one GET per flush row: on S3 their latency, not their bytes, bounds a run).
+  const chunks = await pMap(
+    group,
+    (row) => {
+      checkpoint(ctx); // nothing is written until the group is read: stopping here leaves nothing behind
+      return ctx.objects.get(row.objectKey, { offset: row.position, length: row.sizeBytes });
+    },
+    { concurrency: parallelReads },
+  );
+  for (const [i, row] of group.entries()) {
+    const chunk = chunks[i]!;
     let base = row.baseOffset;
     for (const { header: stored, pos } of batchesIn(chunk)) {
       const batch = Buffer.from(chunk.subarray(pos, pos + stored.sizeBytes));
@@ -154,15 +213,7 @@ async function compactGroup(
   result.segments_compacted++;
   result.rows_merged += group.length;
   result.rows_deleted += firstOps.length - 1;
-  for (const op of deletes.slice(maxTransactionOps - 1)) {
-    try {
-      await ctx.metadata.write(op);
-      result.rows_deleted++;
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error;
-      break; // changed under us: what is left is a shadow for the next pass
-    }
-  }
+  await deleteEach(ctx, deletes.slice(maxTransactionOps - 1), result);
 }
 
 /** Deletes rows, each only if unchanged, after recording their objects as unreferenced. */
@@ -175,12 +226,29 @@ export async function deleteRows(
 ): Promise<void> {
   if (rows.length === 0) return;
   await markUnreferenced(ctx.metadata, rows.flatMap(objectsOf), ctx.now());
-  for (const row of rows) {
-    try {
-      await ctx.metadata.write({ kind: 'delete', key: rowKey(topic.id, partition, row.baseOffset), condition: unchanged(row) });
-      result.rows_deleted++;
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error;
-    }
-  }
+  await deleteEach(
+    ctx,
+    rows.map((row): WriteOp => ({ kind: 'delete', key: rowKey(topic.id, partition, row.baseOffset), condition: unchanged(row) })),
+    result,
+  );
+}
+
+/**
+ * Deletes rows, each only if unchanged, many at once (one after another, each waits a round trip,
+ * and on LMDB a sync of its own). A row changed meanwhile (another compactor, retention) is left: a
+ * shadow, if it is one, for the next pass.
+ */
+async function deleteEach(ctx: MaintenanceContext, deletes: readonly WriteOp[], result: MaintenanceResult): Promise<void> {
+  await pMap(
+    deletes,
+    async (op) => {
+      try {
+        await ctx.metadata.write(op);
+        result.rows_deleted++;
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      }
+    },
+    { concurrency: parallelWrites },
+  );
 }

@@ -1,12 +1,15 @@
 /** What every maintenance step works with, and the counters one pass reports. */
 import type { MetadataStore, ObjectStore } from '../../storage/ports.js';
-import type { BatchRow } from '../layout.js';
+import { batchRowFromItem, type BatchRow, type TopicItem } from '../layout.js';
+import { offsetSk, rowsPk } from '../../keys.js';
 
 export interface MaintenanceOptions {
   /** Size a compacted per-partition segment grows to. @default 64 MiB */
   readonly compactionTargetBytes?: number;
-  /** Rows older than this are compacted even into a segment below the target size. @default 600 000 (10 min) */
+  /** Rows older than this may be compacted into a segment below the target size (compaction.ts says when). @default 600 000 (10 min) */
   readonly compactionTailAgeMs?: number;
+  /** Old rows before a young tail are compacted once they are this many (compaction.ts). @default 1000 */
+  readonly compactionRunRows?: number;
   /** An unreferenced object is deleted this long after it was dereferenced or written. @default 3 600 000 (1 h) */
   readonly gcGraceMs?: number;
   /** Longest time from upload to commit for the compactor's own segments. @default gcGraceMs / 2 */
@@ -15,6 +18,8 @@ export interface MaintenanceOptions {
   readonly indexIntervalBytes?: number;
   /** Kafka's producer.id.expiration.check.interval.ms: how often a pass looks for expired producer states. @default 600 000 */
   readonly producerIdExpirationCheckIntervalMs?: number;
+  /** Rows read at once (one query): a pass holds at most this many of a partition's rows, plus a compaction group's. @default 1000 */
+  readonly rowsPerPage?: number;
 }
 
 export interface MaintenanceContext {
@@ -23,10 +28,12 @@ export interface MaintenanceContext {
   readonly now: () => number;
   readonly compactionTargetBytes: number;
   readonly compactionTailAgeMs: number;
+  readonly compactionRunRows: number;
   readonly gcGraceMs: number;
   readonly maxCommitAgeMs: number;
   readonly indexIntervalBytes: number;
   readonly producerIdExpirationMs: number;
+  readonly rowsPerPage: number;
   /** Aborted when the process shuts down: the pass ends at its next safe point (`checkpoint`). */
   readonly stopping: AbortSignal;
 }
@@ -106,4 +113,24 @@ export function emptyResult(): MaintenanceResult {
 /** The condition that a row is still exactly as read: maintenance never overwrites a row that changed. */
 export function unchanged(row: BatchRow) {
   return { kind: 'match' as const, fields: { objectKey: row.objectKey, position: row.position, recordCount: row.recordCount } };
+}
+
+/**
+ * A partition's rows in offset order, from `fromOffset`, one page (`rowsPerPage`, one query) at a
+ * time: a pass holds a page, not the partition, whatever its backlog. A partition with fewer rows
+ * than a page costs one query, as a whole read would.
+ */
+export async function* rowPages(
+  ctx: Pick<MaintenanceContext, 'metadata' | 'rowsPerPage'>,
+  topic: TopicItem,
+  partition: number,
+  fromOffset = 0,
+): AsyncGenerator<BatchRow[]> {
+  let from = offsetSk(fromOffset);
+  for (;;) {
+    const rows = (await ctx.metadata.query(rowsPk(topic.id, partition), { from, limit: ctx.rowsPerPage })).map(batchRowFromItem);
+    if (rows.length > 0) yield rows;
+    if (rows.length < ctx.rowsPerPage) return;
+    from = offsetSk(rows.at(-1)!.baseOffset + 1);
+  }
 }

@@ -9,13 +9,18 @@
  * a pass whose scan and listing took over a quarter of the grace period deletes nothing. Object ages
  * come from the object store's clock against ours: they must agree to well within the grace period.
  * Nothing reachable is ever deleted. Its scan and listing are also the pass's census after it (what
- * the cost report counts), so a pass reads each partition's rows for it once.
+ * the cost report counts), so a pass reads each partition's rows for it once, a page at a time; it
+ * holds the keys of the objects rows reference (one per segment and index, not per row).
  */
-import { batchRowFromItem, objectsOf, topicFromItem } from '../layout.js';
-import { ledgerKey, ledgerPk, rowsPk, topicsPk } from '../../keys.js';
-import { checkpoint, type MaintenanceContext, type MaintenanceResult } from './context.js';
+import pMap from 'p-map';
+import { objectsOf, topicFromItem } from '../layout.js';
+import { ledgerKey, ledgerPk, topicsPk } from '../../keys.js';
+import { checkpoint, rowPages, type MaintenanceContext, type MaintenanceResult } from './context.js';
 
 export const objectPrefixes = ['segments/', 'partitions/'] as const;
+
+/** Ledger deletes in flight. */
+const parallelWrites = 16;
 
 /** Objects and rows after a pass, and the bytes each live topic's rows point at, for the cost report. */
 export interface Census {
@@ -34,13 +39,13 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
   for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {
     let topicTotal = 0;
     for (let partition = 0; partition < topic.partitions; partition++) {
-      checkpoint(ctx);
-      const items = await ctx.metadata.query(rowsPk(topic.id, partition));
-      rows += items.length;
-      for (const item of items) {
-        const row = batchRowFromItem(item);
-        topicTotal += row.sizeBytes;
-        for (const key of objectsOf(row)) referenced.add(key);
+      for await (const page of rowPages(ctx, topic, partition)) {
+        checkpoint(ctx);
+        rows += page.length;
+        for (const row of page) {
+          topicTotal += row.sizeBytes;
+          for (const key of objectsOf(row)) referenced.add(key);
+        }
       }
     }
     if (!topic.deleting) topicBytes[topic.name] = topicTotal;
@@ -70,10 +75,14 @@ export async function collectGarbage(ctx: MaintenanceContext, result: Maintenanc
   result.bytes_deleted += doomedBytes;
   // Ledger entries of objects that are gone (deleted now, or before) are done with.
   const gone = new Set(doomed);
-  for (const key of ledger.keys()) {
-    checkpoint(ctx);
-    if (!existing.has(key) || gone.has(key)) await ctx.metadata.write({ kind: 'delete', key: ledgerKey(key) });
-  }
+  await pMap(
+    [...ledger.keys()].filter((key) => !existing.has(key) || gone.has(key)),
+    (key) => {
+      checkpoint(ctx);
+      return ctx.metadata.write({ kind: 'delete', key: ledgerKey(key) });
+    },
+    { concurrency: parallelWrites },
+  );
   return { objects: existing.size - doomed.length, bytes: existingBytes - doomedBytes, rows, topicBytes };
 }
 

@@ -10,8 +10,10 @@
  * Expired producer states are looked for at most once per check interval (producers.ts).
  * Reads per partition per pass: its item, and its rows three times (retention, whose read is also
  * the census before; compaction, after retention changed them; the collector's scan, also the
- * census after). An idle partition costs those four reads a pass, and one query of its producer
- * states every check interval.
+ * census after), each a page (`rowsPerPage`, 1,000) at a time: a pass holds a page of rows and one
+ * compaction run, whatever a partition's backlog (retention also reads again the rows it drops, and
+ * all of them when a partition is over retention.bytes, to find the cut once it knows the total). An idle partition
+ * costs those four reads a pass, and one query of its producer states every check interval.
  */
 import { SpoolError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -77,6 +79,13 @@ export async function readMaintenanceReport(metadata: MetadataStore): Promise<Ma
   }
 }
 
+/** A count option, checked: a whole number of at least 1. */
+function countOf(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new SpoolError('INVALID_CONFIG', `${name} must be a whole number of at least 1, got ${value}`);
+  return value;
+}
+
 export class Maintenance {
   private readonly ctx: MaintenanceContext;
   private running: Promise<MaintenanceResult> | undefined;
@@ -89,6 +98,7 @@ export class Maintenance {
     options: MaintenanceOptions & { now?: () => number; logger?: Logger; producerIdExpirationMs?: number } = {},
   ) {
     const gcGraceMs = options.gcGraceMs ?? 3_600_000;
+    const rowsPerPage = countOf('rows per page', options.rowsPerPage ?? 1000);
     const maxCommitAgeMs = options.maxCommitAgeMs ?? gcGraceMs / 2;
     if (maxCommitAgeMs >= gcGraceMs && gcGraceMs > 0) {
       throw new SpoolError('INVALID_CONFIG', `the commit bound (${maxCommitAgeMs} ms) must be below the GC grace period (${gcGraceMs} ms)`);
@@ -99,10 +109,12 @@ export class Maintenance {
       now: options.now ?? Date.now,
       compactionTargetBytes: options.compactionTargetBytes ?? 64 * 1024 * 1024,
       compactionTailAgeMs: options.compactionTailAgeMs ?? 600_000,
+      compactionRunRows: countOf('compaction run rows', options.compactionRunRows ?? 1000),
       gcGraceMs,
       maxCommitAgeMs,
       indexIntervalBytes: options.indexIntervalBytes ?? 4096,
       producerIdExpirationMs: options.producerIdExpirationMs ?? defaultProducerIdExpirationMs,
+      rowsPerPage,
       stopping: this.stopper.signal,
     };
     this.logger = options.logger;

@@ -6,12 +6,18 @@
  * (objects recorded in the ledger first), and the objects follow after the collector's grace period.
  * Rows left below the log start by a pass cut short are deleted by the next one. A row's time is
  * its records' (rows written before append validation are repaired first: timestamps.ts).
+ * Rows are read a page at a time (context.ts rowPages) and judged as they come (RetentionCut): the
+ * cut is found without holding the partition's rows; the rows below it are read again to delete them.
+ * Reads in pages may miss rows another compactor merged between two reads (offsets above the log
+ * start that no row seen holds: before a row, or after the last): the cut never passes such a gap,
+ * whose records were not judged. A cut
+ * may land inside a row merged meanwhile, as a DeleteRecords' can; only rows wholly below it go.
  */
 import { ConditionFailedError } from '../../storage/ports.js';
-import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from '../layout.js';
-import { partitionKey, rowsPk } from '../../keys.js';
+import type { BatchRow, PartitionState, TopicItem } from '../layout.js';
+import { partitionKey } from '../../keys.js';
 import { deleteRows } from './compaction.js';
-import type { MaintenanceContext, MaintenanceResult } from './context.js';
+import { checkpoint, rowPages, type MaintenanceContext, type MaintenanceResult } from './context.js';
 import { repairRowTimestamps } from './timestamps.js';
 
 export async function retainPartition(
@@ -21,12 +27,23 @@ export async function retainPartition(
   state: PartitionState,
   result: MaintenanceResult,
 ): Promise<PartitionState> {
-  const items = await ctx.metadata.query(rowsPk(topic.id, partition));
-  result.rows_before += items.length; // the pass's census before: each partition's rows as it first reads them
-  const stored = items.map(batchRowFromItem).filter((row) => row.baseOffset < state.nextOffset);
-  // Never judge a row by a time it does not have: rows from before append validation get their records' time first.
-  const rows = await repairRowTimestamps(ctx, topic, partition, stored, result);
-  const newStart = retentionCut(rows, state, topic.config['retention.ms'], topic.config['retention.bytes'], ctx.now());
+  const cut = new RetentionCut(state, topic.config['retention.ms'], topic.config['retention.bytes'], ctx.now());
+  let firstEnd: number | undefined; // of the first row stored: is anything below the new start to delete?
+  for await (const page of rowPages(ctx, topic, partition)) {
+    checkpoint(ctx);
+    result.rows_before += page.length; // the pass's census before: each partition's rows as it first reads them
+    firstEnd ??= page[0]!.baseOffset + page[0]!.recordCount;
+    // Never judge a row by a time it does not have: rows from before append validation get their records' time first.
+    const stored = page.filter((row) => row.baseOffset < state.nextOffset);
+    for (const row of await repairRowTimestamps(ctx, topic, partition, stored, result)) cut.add(row);
+  }
+  // retention.bytes needs the partition's total first: a second read finds where the rest fits.
+  if (cut.needsBytesScan)
+    for await (const page of rowPages(ctx, topic, partition)) {
+      checkpoint(ctx);
+      for (const row of page) if (row.baseOffset < state.nextOffset) cut.addForBytes(row);
+    }
+  const newStart = cut.offset();
   let start = state.logStartOffset;
   if (newStart > state.logStartOffset) {
     try {
@@ -44,17 +61,94 @@ export async function retainPartition(
       return state; // another pass moved it; it will be read afresh next time
     }
   }
-  await deleteRows(
-    ctx,
-    topic,
-    partition,
-    rows.filter((row) => row.baseOffset + row.recordCount <= start),
-    result,
-  );
+  // The rows wholly below the start (dropped now, or left by a pass cut short), read again a page at a time.
+  if (firstEnd !== undefined && firstEnd <= start)
+    for await (const page of rowPages(ctx, topic, partition)) {
+      checkpoint(ctx);
+      const below = page.filter((row) => row.baseOffset + row.recordCount <= start);
+      await deleteRows(ctx, topic, partition, below, result);
+      if (below.length < page.length) break;
+    }
   return { ...state, logStartOffset: start };
 }
 
-/** The new log start: the base of the first row kept, or the high watermark when none is. Pure. */
+/**
+ * Where retention cuts a partition, from its rows fed in offset order (retention.ms's cut: the first
+ * live row above the log start whose newest record is not past retention.ms; retention.bytes's: the
+ * first from which the rest fits, which needs the total, so a second feed, `addForBytes`). Holds a
+ * few numbers, not the rows. Pure.
+ */
+export class RetentionCut {
+  private covered = -1;
+  private timeDropped = 0;
+  private timeKept: number | undefined;
+  private totalBytes = 0;
+  private bytesCovered = -1;
+  private bytesLeft: number | undefined;
+  private bytesDropped = 0;
+  private bytesKept: number | undefined;
+
+  constructor(
+    private readonly state: Pick<PartitionState, 'logStartOffset' | 'nextOffset'>,
+    private readonly retentionMs: number,
+    private readonly retentionBytes: number,
+    private readonly nowMs: number,
+  ) {}
+
+  add(row: BatchRow): void {
+    const gapAt = this.gapBefore(row, this.covered);
+    if (!this.live(row, 'covered')) return;
+    this.totalBytes += row.sizeBytes;
+    if (this.timeKept !== undefined) return;
+    if (gapAt !== undefined) this.timeKept = gapAt;
+    else if (this.retentionMs >= 0 && row.maxTimestampMs < this.nowMs - this.retentionMs) this.timeDropped++;
+    else this.timeKept = row.baseOffset;
+  }
+
+  /** Whether retention.bytes cuts anything: the rows are then fed again, to addForBytes. */
+  get needsBytesScan(): boolean {
+    return this.retentionBytes >= 0 && this.totalBytes > this.retentionBytes;
+  }
+
+  addForBytes(row: BatchRow): void {
+    const gapAt = this.gapBefore(row, this.bytesCovered);
+    if (!this.live(row, 'bytesCovered') || this.bytesKept !== undefined) return;
+    this.bytesLeft ??= this.totalBytes;
+    if (gapAt !== undefined) this.bytesKept = gapAt;
+    else if (this.bytesLeft > this.retentionBytes) {
+      this.bytesLeft -= row.sizeBytes;
+      this.bytesDropped++;
+    } else this.bytesKept = row.baseOffset;
+  }
+
+  /** The new log start: the base of the first row kept, or the high watermark when none is. */
+  offset(): number {
+    // Every row seen dropped: up to the end of the last one seen (the high watermark, unless rows went missing after it).
+    const at = (dropped: number, kept: number | undefined, covered: number) =>
+      dropped === 0 ? this.state.logStartOffset : (kept ?? Math.min(this.state.nextOffset, covered));
+    return Math.max(
+      this.state.logStartOffset,
+      at(this.timeDropped, this.timeKept, this.covered),
+      at(this.bytesDropped, this.bytesKept, this.bytesCovered),
+    );
+  }
+
+  /** Where offsets at or above the log start before `row` are missing (rows read in pages, changed meanwhile). */
+  private gapBefore(row: BatchRow, covered: number): number | undefined {
+    const from = Math.max(covered, this.state.logStartOffset);
+    return row.baseOffset > from ? from : undefined;
+  }
+
+  /** Whether a row is live (no earlier row of the same feed covers it) and above the log start. */
+  private live(row: BatchRow, covered: 'covered' | 'bytesCovered'): boolean {
+    const end = row.baseOffset + row.recordCount;
+    if (end <= this[covered]) return false;
+    this[covered] = end;
+    return end > this.state.logStartOffset;
+  }
+}
+
+/** The new log start for `rows` (all of a partition's, in offset order): RetentionCut over an array. Pure. */
 export function retentionCut(
   rows: readonly BatchRow[],
   state: PartitionState,
@@ -62,15 +156,8 @@ export function retentionCut(
   retentionBytes: number,
   nowMs: number,
 ): number {
-  const live = effectiveRows(rows).live.filter((row) => row.baseOffset + row.recordCount > state.logStartOffset);
-  let cut = 0;
-  if (retentionMs >= 0) while (cut < live.length && live[cut]!.maxTimestampMs < nowMs - retentionMs) cut++;
-  if (retentionBytes >= 0) {
-    let total = live.reduce((sum, row) => sum + row.sizeBytes, 0);
-    let dropped = 0;
-    while (dropped < live.length && total > retentionBytes) total -= live[dropped++]!.sizeBytes;
-    cut = Math.max(cut, dropped);
-  }
-  if (cut === 0) return state.logStartOffset;
-  return Math.max(state.logStartOffset, cut < live.length ? live[cut]!.baseOffset : state.nextOffset);
+  const cut = new RetentionCut(state, retentionMs, retentionBytes, nowMs);
+  for (const row of rows) cut.add(row);
+  if (cut.needsBytesScan) for (const row of rows) cut.addForBytes(row);
+  return cut.offset();
 }

@@ -11,11 +11,11 @@
  *   agent leading 1,000 partitions wrote 288 lease renewals a second before). Taking it from another
  *   writer reads that registration and, if it is absent, another writer's, or expired, takes the
  *   lease in one transaction with a check that the registration is still exactly as read: a
- *   registration renewed meanwhile makes the takeover fail. `leaseExpiresMs` is the largest safe
- *   integer, so agents of the version before (which judge by it alone) never take such a lease; they
- *   take it once its owner releases it (idle, or on a graceful stop). An agent that registers again
- *   under another node id (it was away past its registration and the id was taken) points its
- *   leases at the new one at its next round, one write each.
+ *   registration renewed meanwhile makes the takeover fail. `leaseExpiresMs` is the last time a Date
+ *   can hold (`onRegistration`), so agents of the version before (which judge by it alone) never
+ *   take such a lease; they take it once its owner releases it (idle, or on a graceful stop). An
+ *   agent that registers again under another node id (it was away past its registration and the
+ *   id was taken) points its leases at the new one at its next round, one write each.
  * - **Of its own** (a Log with no registration: tests, an agent without the Kafka listener): held
  *   until `leaseExpiresMs`, renewed by rounds as below. `ownerNode` is null.
  *

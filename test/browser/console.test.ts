@@ -124,7 +124,7 @@ describe('console (Chromium)', () => {
     expect(await page.locator('[data-testid=members] tbody').textContent()).toContain('clicks/0');
     await commit(5);
     await expect.poll(() => page.locator('[data-testid=total-lag]').textContent(), { timeout: 10_000 }).toBe('0');
-    expect(await page.locator('[data-testid=lag-chart] canvas').count()).toBeGreaterThan(0);
+    await expect.poll(() => page.locator('[data-testid=lag-chart] canvas').count()).toBeGreaterThan(0);
 
     // Reset the group to the earliest offset: a dry run first (nothing changes), then applied once the member left.
     await http('DELETE', `/v1/groups/dashboards/members/${member.member_id}`);
@@ -174,7 +174,8 @@ describe('console (Chromium)', () => {
     const { page, errors } = await open(viewports[0]);
     await page.goto(`${agent.httpUrl}/ui/#/topics/live`);
     await expect.poll(() => page.locator('[data-testid=activity-total]').textContent()).toMatch(/^2 records, \d+(\.\d)? k?B stored$/);
-    expect(await page.locator('[data-testid=activity-chart] canvas').count()).toBeGreaterThan(0);
+    // The chart draws its canvas in an effect after the total is rendered: wait for it as for the total.
+    await expect.poll(() => page.locator('[data-testid=activity-chart] canvas').count()).toBeGreaterThan(0);
 
     await page.locator('summary', { hasText: 'Config' }).click();
     await page.locator('[data-testid=config] input[name=config-retention_ms]').fill('soon');

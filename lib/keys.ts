@@ -45,6 +45,9 @@ export const producerStateKey = (topicId: string, partition: number, producerId:
 export const producerStateSks = { from: producerSkPrefix, to: `${producerSkPrefix}\uffff` } as const;
 export const producerIdOfSk = (sk: string): number => Number(sk.slice(producerSkPrefix.length));
 
+const cleanerSk = 'cleaner';
+export const cleanerKey = (topicId: string, partition: number): ItemKey => ({ pk: partitionPk(topicId, partition), sk: cleanerSk });
+
 const rowsPkPrefix = 'rows#';
 export const rowsPk = (topicId: string, partition: number): string => `${rowsPkPrefix}${topicId}#${partition}`;
 export const offsetSk = (offset: number): string => String(offset).padStart(offsetDigits, '0');
@@ -128,6 +131,15 @@ export const itemKinds: readonly ItemKind[] = (
       "an idempotent producer's epoch, next sequence and last batches with their offsets",
       startsWith(partitionPkPrefix),
       startsWith(producerSkPrefix),
+    ],
+    [
+      'cleaner checkpoint',
+      'part#<topic id>#<partition>',
+      cleanerSk,
+      'lib/log/maintenance/cleaner.ts',
+      "a compacted partition's first dirty offset and when the cleaner reached each offset (for delete.retention.ms)",
+      startsWith(partitionPkPrefix),
+      exactly(cleanerSk),
     ],
     [
       'batch row',

@@ -238,6 +238,7 @@ function watchEngine(
   lastPass('duration_seconds', 'how long it took.', (p) => p.result.duration_ms / 1000);
   lastPass('segments_compacted', 'segments compacted.', (p) => p.result.segments_compacted);
   lastPass('records_expired', 'records past retention.', (p) => p.result.records_expired);
+  lastPass('records_cleaned', 'records the log cleaner removed (compacted topics).', (p) => p.result.records_cleaned);
   lastPass('objects_deleted', 'objects deleted.', (p) => p.result.objects_deleted);
   lastPass('bytes_deleted', 'bytes of objects deleted.', (p) => p.result.bytes_deleted);
   lastPass('objects', 'objects stored after it.', (p) => p.result.objects_after);

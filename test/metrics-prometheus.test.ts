@@ -80,6 +80,7 @@ const documented: Record<string, string> = {
   spool_maintenance_last_duration_seconds: 'GAUGE',
   spool_maintenance_last_segments_compacted: 'GAUGE',
   spool_maintenance_last_records_expired: 'GAUGE',
+  spool_maintenance_last_records_cleaned: 'GAUGE',
   spool_maintenance_last_objects_deleted: 'GAUGE',
   spool_maintenance_last_bytes_deleted: 'GAUGE',
   spool_maintenance_last_objects: 'GAUGE',

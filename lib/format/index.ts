@@ -25,6 +25,8 @@ export {
   validateAppend,
 } from './log-validator.js';
 export type { AppendRule, AppendSettings, RecordFacts, ValidatedBatch } from './log-validator.js';
+export { retainRecords } from './retain.js';
+export type { RetainedBatch } from './retain.js';
 export type {
   BatchHeader,
   DecodeBatchOptions,

@@ -22,7 +22,7 @@ import { SpoolError, type ErrorCode } from '../errors.js';
 import {
   NO_TIMESTAMP,
   decodeRecordBatch,
-  encodeRecordBatch,
+  encodeLike,
   readBatchHeader,
   scanRecords,
   setMaxTimestamp,
@@ -44,6 +44,8 @@ export interface AppendSettings {
   readonly nowMs: number;
   /** Refuse a compressed batch that inflates beyond this (RECORD_TOO_LARGE). @default `defaultMaxInflatedBytes` */
   readonly maxDecompressedBytes?: number;
+  /** cleanup.policy includes compact: every record needs a key. @default false */
+  readonly keysRequired?: boolean;
 }
 
 export interface ValidatedBatch {
@@ -63,6 +65,7 @@ export interface RecordFacts {
   readonly offsetDelta: number;
   /** The record's timestamp as the client wrote it (the batch's maxTimestamp in a log-append batch). */
   readonly timestampMs: number;
+  readonly hasKey: boolean;
 }
 
 interface RuleBase {
@@ -183,6 +186,16 @@ export const appendRules: readonly AppendRule[] = [
         : `record ${record.index} has offsetDelta ${record.offsetDelta}; expected ${record.index}`,
   },
   {
+    id: 'key-on-compacted-topic',
+    level: 'record',
+    error: 'INVALID_RECORD',
+    kafka: 'LogValidator.validateKey: a topic with cleanup.policy compact refuses a record without a key [INVALID_RECORD]',
+    check: (record, _header, settings) =>
+      settings.keysRequired === true && !record.hasKey
+        ? `record ${record.index} has no key: a compacted topic (cleanup.policy=compact) keeps the latest record per key, so every record needs one`
+        : undefined,
+  },
+  {
     id: 'no-log-append-time-from-producer',
     level: 'record',
     error: 'INVALID_TIMESTAMP',
@@ -292,10 +305,10 @@ export function validateAppend(bytes: Buffer, settings: AppendSettings): Validat
     bytes,
     0,
     header,
-    (index, offsetDelta, timestampMs) => {
+    (index, offsetDelta, timestampMs, hasKey) => {
       if (offsetDelta !== index) dense = false;
       if (timestampMs > maxTimestampMs) maxTimestampMs = timestampMs;
-      const facts = { index, offsetDelta, timestampMs };
+      const facts = { index, offsetDelta, timestampMs, hasKey };
       for (const rule of recordRules) {
         const problem = rule.check(facts, header, settings);
         if (problem === undefined) continue;
@@ -362,18 +375,9 @@ function rebuild(bytes: Buffer, settings: AppendSettings): Buffer {
   const { header, records } = decodeRecordBatch(bytes, 0, {
     maxDecompressedBytes: settings.maxDecompressedBytes ?? defaultMaxInflatedBytes,
   });
-  return encodeRecordBatch(
+  return encodeLike(
+    header,
     records.map((record) => ({ key: record.key, value: record.value, headers: record.headers, timestampMs: record.timestampMs })),
-    {
-      compression: header.compression,
-      producerId: header.producerId,
-      producerEpoch: header.producerEpoch,
-      baseSequence: header.baseSequence,
-      isTransactional: header.isTransactional,
-      partitionLeaderEpoch: header.partitionLeaderEpoch,
-      timestampType: header.timestampType,
-      allowNoTimestamp: true,
-    },
   );
 }
 

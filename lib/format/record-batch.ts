@@ -112,6 +112,11 @@ export interface RecordInput {
   readonly headers?: readonly RecordHeader[];
   /** Create time, ms since the epoch. @default options.nowMs */
   readonly timestampMs?: number;
+  /**
+   * The record's offset less the batch's base offset. @default its index (0, 1, 2, …, as producers
+   * write them). Only a cleaned batch (retainRecords) has gaps: increasing, not dense.
+   */
+  readonly offsetDelta?: number;
 }
 
 export interface EncodeBatchOptions {
@@ -135,6 +140,8 @@ export interface EncodeBatchOptions {
   readonly timestampType?: 'create' | 'log-append';
   /** Accept records whose timestampMs is -1 (Kafka's NO_TIMESTAMP), as a rebuilt client batch may hold. @default false */
   readonly allowNoTimestamp?: boolean;
+  /** The batch's last offset less its base, at least the last record's offsetDelta. @default the last record's offsetDelta */
+  readonly lastOffsetDelta?: number;
 }
 
 export interface BatchHeader {
@@ -234,9 +241,10 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   const compression = options.compression ?? 'none';
   assertCompressionSupported(compression);
 
-  // Pass 1: timestamps and exact sizes (the record length prefix needs the body size anyway).
+  // Pass 1: timestamps, offset deltas and exact sizes (the record length prefix needs the body size anyway).
   let nowMs = options.nowMs;
   const timestamps = new Array<number>(count);
+  const offsetDeltas = new Array<number>(count);
   const bodySizes = new Array<number>(count);
   const headerKeyBytes: number[] = [];
   let recordsBytes = 0;
@@ -256,9 +264,18 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
     else if (timestamp > maxTimestamp) maxTimestamp = timestamp;
     timestamps[i] = timestamp;
 
+    const offsetDelta = record.offsetDelta ?? i;
+    if (!Number.isInteger(offsetDelta) || offsetDelta > INT32[1] || offsetDelta < (i === 0 ? 0 : offsetDeltas[i - 1]! + 1)) {
+      throw invalid(
+        `record ${i} offsetDelta must be an int32 above the one before (at least ${i === 0 ? 0 : offsetDeltas[i - 1]! + 1}), got ${describeValue(offsetDelta)}`,
+        { index: i },
+      );
+    }
+    offsetDeltas[i] = offsetDelta;
+
     const key = checkBytes(record.key, i, 'key');
     const value = checkBytes(record.value, i, 'value');
-    let body = 1 + sizeOfVarlong(timestamp - baseTimestamp) + sizeOfVarint(i) + bytesFieldSize(key) + bytesFieldSize(value);
+    let body = 1 + sizeOfVarlong(timestamp - baseTimestamp) + sizeOfVarint(offsetDelta) + bytesFieldSize(key) + bytesFieldSize(value);
     const headers = record.headers;
     if (headers === undefined || headers.length === 0) {
       body += 1;
@@ -288,7 +305,7 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
     writeVarint(writer, bodySizes[i]!);
     writer.int8(0);
     writeVarlong(writer, timestamps[i]! - baseTimestamp);
-    writeVarint(writer, i);
+    writeVarint(writer, offsetDeltas[i]!);
     writeBytesField(writer, record.key ?? null);
     writeBytesField(writer, record.value ?? null);
     const headers = record.headers;
@@ -305,6 +322,12 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
     }
   }
 
+  const lastOffsetDelta = options.lastOffsetDelta ?? offsetDeltas[count - 1]!;
+  if (!Number.isInteger(lastOffsetDelta) || lastOffsetDelta < offsetDeltas[count - 1]! || lastOffsetDelta > INT32[1]) {
+    throw invalid(
+      `lastOffsetDelta must be an int32 of at least the last record's offsetDelta ${offsetDeltas[count - 1]}, got ${describeValue(lastOffsetDelta)}`,
+    );
+  }
   let out: Buffer;
   if (uncompressed) {
     out = writer.finish();
@@ -323,7 +346,7 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
     (options.isTransactional === true ? TRANSACTIONAL_FLAG : 0) |
     (options.timestampType === 'log-append' ? TIMESTAMP_TYPE_FLAG : 0);
   out.writeInt16BE(attributes, ATTRIBUTES_AT);
-  out.writeInt32BE(count - 1, LAST_OFFSET_DELTA_AT);
+  out.writeInt32BE(lastOffsetDelta, LAST_OFFSET_DELTA_AT);
   writeInt64(out, BASE_TIMESTAMP_AT, baseTimestamp);
   writeInt64(out, MAX_TIMESTAMP_AT, maxTimestamp);
   writeInt64(out, PRODUCER_ID_AT, options.producerId ?? -1);
@@ -332,6 +355,30 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   out.writeInt32BE(count, RECORD_COUNT_AT);
   out.writeUInt32BE(crc32c(out, ATTRIBUTES_AT), CRC_AT);
   return out;
+}
+
+/**
+ * Encode `records` as a batch that stands in for the stored batch `header` describes: the same codec,
+ * producer id, epoch and base sequence, transactional flag, partition leader epoch and timestamp type
+ * (records without a timestamp are allowed, as a stored batch may hold them); `options` adds the rest
+ * (the base and last offsets).
+ */
+export function encodeLike(
+  header: BatchHeader,
+  records: readonly RecordInput[],
+  options: Pick<EncodeBatchOptions, 'baseOffset' | 'lastOffsetDelta'> = {},
+): Buffer {
+  return encodeRecordBatch(records, {
+    ...options,
+    compression: header.compression,
+    producerId: header.producerId,
+    producerEpoch: header.producerEpoch,
+    baseSequence: header.baseSequence,
+    isTransactional: header.isTransactional,
+    partitionLeaderEpoch: header.partitionLeaderEpoch,
+    timestampType: header.timestampType,
+    allowNoTimestamp: true,
+  });
 }
 
 function writeBytesField(writer: ByteWriter, bytes: Uint8Array | null): void {
@@ -558,7 +605,7 @@ function readRecords(reader: ByteReader, header: BatchHeader, sink: DecodedRecor
         throw corrupt(`${reader.context}: record ${i} timestamp must be within ±2^53, got ${timestampMs}`);
       }
       sink?.push({ offset: header.baseOffset + offsetDelta, timestampMs, key, value, headers });
-      visit?.(i, offsetDelta, timestampMs);
+      visit?.(i, offsetDelta, timestampMs, keyLength >= 0);
     }
   }
   if (reader.pos !== batchEnd) {
@@ -622,7 +669,7 @@ export function patchBaseOffset(buf: Buffer, pos: number, baseOffset: number): v
 }
 
 /** Told of each record of a batch, in order: its index, offsetDelta and timestamp (the batch's for log-append time). */
-export type RecordVisitor = (index: number, offsetDelta: number, timestampMs: number) => void;
+export type RecordVisitor = (index: number, offsetDelta: number, timestampMs: number, hasKey: boolean) => void;
 
 /**
  * Walks the records of the batch at `pos` (decompressing them if needed) and checks their structure,

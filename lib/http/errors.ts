@@ -62,6 +62,7 @@ const publicDetails: Partial<Record<ErrorCode, readonly string[]>> = {
   INVALID_ARGUMENT: ['field'],
   METHOD_NOT_ALLOWED: ['allow'],
   INVALID_TIMESTAMP: ['index', 'timestamp_ms', 'earliest_ms', 'latest_ms'],
+  INVALID_RECORD: ['index', 'cleanup_policy'],
   ILLEGAL_GENERATION: ['generation'],
   REBALANCE_IN_PROGRESS: ['generation'],
 };

@@ -191,6 +191,12 @@ export const MaintenanceOut = z
     segments_compacted: count,
     rows_merged: count,
     compaction_conflicts: count,
+    partitions_cleaned: count.openapi({ description: 'compacted topics: partitions whose cleaner checkpoint the pass advanced' }),
+    segments_cleaned: count,
+    records_cleaned: count.openapi({
+      description: 'records the log cleaner removed (superseded by a later record of their key, or tombstones past delete.retention.ms)',
+    }),
+    cleaner_conflicts: count,
     partitions_trimmed: count,
     records_expired: count,
     rows_deleted: count,

@@ -36,7 +36,10 @@ export interface PartitionState {
 }
 
 /**
- * Where records [baseOffset, baseOffset + recordCount) live. Two kinds:
+ * Where records [baseOffset, baseOffset + recordCount) live: `recordCount` is the row's span of
+ * offsets, and rows tile the log from its start to the high watermark. Every offset of a span holds a
+ * record, except in a segment the log cleaner rewrote (cleanup.policy=compact), whose batches keep
+ * their offsets but not every record, as a compacted Kafka log. Two kinds:
  * - a flush row points at one partition's chunk inside a multi-partition segment object; its batches
  *   are stored with relative offsets (baseOffset 0, 1, …), patched on read;
  * - a compacted row (it has `indexKey`) points at a whole per-partition segment object whose batches
@@ -63,6 +66,13 @@ export interface BatchRow {
    * a row's max (maintenance/timestamps.ts), and readers do not trust its time index.
    */
   readonly recordTimes?: boolean;
+  /**
+   * A segment the log cleaner wrote or went through (cleanup.policy=compact) that still holds a
+   * tombstone (a record with a null value) other than the partition's newest record: the earliest
+   * time one of them may be removed (delete.retention.ms after the cleaner reached it), so a pass
+   * knows when cleaning is due for it. Absent: none (or a row the cleaner has not reached).
+   */
+  readonly tombstonesDueMs?: number;
 }
 
 /** Every object a row keeps alive. */

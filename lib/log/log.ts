@@ -20,7 +20,7 @@ import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
 import { Committer } from './commit.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
-import type { TopicConfig } from './topic-config.js';
+import { cleanupPolicy, type TopicConfig } from './topic-config.js';
 import { LeadershipCache, type PartitionLeadership } from './leadership.js';
 import { LeaseManager, type Lease, type WriterRegistration } from './leases.js';
 import { Producer, recordSize, type Acks, type AppendRequest, type ProducerOptions } from './producer.js';
@@ -788,6 +788,7 @@ export function appendSettings(config: TopicConfig, nowMs: number): AppendSettin
     timestampAfterMaxMs: config['message.timestamp.after.max.ms'],
     maxBatchBytes: config['max.message.bytes'],
     nowMs,
+    keysRequired: cleanupPolicy(config).compact,
   };
 }
 
@@ -808,6 +809,13 @@ function checkRecords(topic: TopicShape, records: readonly ProduceRecord[], nowM
         {
           details: { index, size_bytes: size, max_message_bytes: maxRecordBytes },
         },
+      );
+    }
+    if (settings.keysRequired && (record.key === null || record.key === undefined)) {
+      throw new SpoolError(
+        'INVALID_RECORD',
+        `record ${index} has no key: topic ${topic.name} is compacted (cleanup.policy=${topic.config['cleanup.policy']}), which keeps the latest record per key, so every record needs one`,
+        { details: { index, cleanup_policy: topic.config['cleanup.policy'] } },
       );
     }
     const timestampMs = record.timestampMs;

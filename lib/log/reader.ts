@@ -6,7 +6,10 @@
  * was stored before the commit, so a reader never sees an offset before its data. A fetch finds the
  * row at or below the offset (floor lookup: query descending, limit 1), then walks forward; chunks
  * come from the in-memory cache or a ranged GET of the segment object. Batches are copied and their
- * baseOffset patched from the row (stored batches carry relative offsets).
+ * baseOffset patched from the row (stored batches carry relative offsets). In a compacted topic a
+ * row's span may hold fewer records than offsets (the log cleaner removed some, maintenance/cleaner.ts):
+ * a row read to its end moves the read past its whole span, so a fetch at a removed offset answers
+ * the next record, and the partition's newest record is never removed, so one is always ahead.
  *
  * Long-polls wake on local commits at once. For other writers' commits, the partitions someone waits
  * on are watched: one consistent read per watched partition every `pollIntervalMs`, however many
@@ -50,6 +53,11 @@ export interface FetchOptions extends ReadOptions {
 export interface ReadBatchesResult {
   /** Whole RecordBatches with their real base offsets; the first may start before `offset`. */
   readonly batches: Buffer[];
+  /**
+   * The offset after what was read: the last batch's last offset + 1, or further where the log
+   * cleaner removed every record after it in its row (a compacted topic); `offset` if nothing was.
+   */
+  readonly endOffset: number;
   readonly highWatermark: number;
   readonly logStartOffset: number;
 }
@@ -215,7 +223,7 @@ export class Reader {
     // Everything below `covered` has been returned (or was not asked for). Rows may overlap after a
     // compaction cut short; skipping what is covered keeps every offset exactly once.
     let covered = offset;
-    const result = () => ({ batches, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset });
+    const result = () => ({ batches, endOffset: covered, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset });
     while (covered < state.nextOffset && bytes < maxBytes) {
       const rows = (await this.rowsFrom(topic, partition, covered, state)).filter((row) => row.baseOffset + row.recordCount > covered);
       // Read the chunks this fetch will need in parallel (object GETs are slow, and independent).
@@ -228,7 +236,7 @@ export class Reader {
       const reads = await pMap(wanted, (row, index) => this.rowBatches(row, index === 0 ? covered : row.baseOffset, maxBytes - bytes), {
         concurrency: parallelReads,
       });
-      for (const read of reads) {
+      for (const [i, read] of reads.entries()) {
         for (const batch of read.batches) {
           if (batch.lastOffset < covered) continue; // already returned, or before the offset asked for
           if (batches.length > 0 && bytes + batch.bytes.length > maxBytes) return result();
@@ -236,7 +244,10 @@ export class Reader {
           bytes += batch.bytes.length;
           covered = batch.lastOffset + 1;
         }
-        if (!read.complete || bytes >= maxBytes) return result();
+        if (!read.complete) return result();
+        // A row read to its end holds nothing more: in a cleaned segment its last records may be gone.
+        covered = Math.max(covered, wanted[i]!.baseOffset + wanted[i]!.recordCount);
+        if (bytes >= maxBytes) return result();
       }
     }
     return result();
@@ -245,19 +256,25 @@ export class Reader {
   async fetch(topic: TopicItem, partition: number, offset: number, options: FetchOptions = {}): Promise<FetchResult> {
     const maxRecords = options.maxRecords ?? defaultMaxRecords;
     const maxBytes = options.maxBytes ?? defaultMaxBytes;
-    const { batches, highWatermark, logStartOffset } = await this.readBatches(topic, partition, offset, options);
+    const { batches, endOffset, highWatermark, logStartOffset } = await this.readBatches(topic, partition, offset, options);
     const records: DecodedRecord[] = [];
     let bytes = 0;
+    let full = false;
     outer: for (const batch of batches) {
       for (const record of decodeRecordBatch(batch).records) {
         if (record.offset < offset) continue;
         const size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
-        if (records.length >= maxRecords || (records.length > 0 && bytes + size > maxBytes)) break outer;
+        if (records.length >= maxRecords || (records.length > 0 && bytes + size > maxBytes)) {
+          full = true;
+          break outer;
+        }
         records.push(record);
         bytes += size;
       }
     }
-    const nextOffset = records.length > 0 ? records[records.length - 1]!.offset + 1 : offset;
+    // Past every batch read when all their records were taken: in a compacted topic, past offsets the cleaner removed too.
+    const last = records.at(-1);
+    const nextOffset = full ? (last === undefined ? offset : last.offset + 1) : Math.max(offset, endOffset);
     return { records, nextOffset, highWatermark, logStartOffset };
   }
 
@@ -296,6 +313,7 @@ export class Reader {
     const state = await this.state(topic, partition);
     let best: { row: BatchRow; maxTimestampMs: number } | undefined;
     for await (const row of this.rowsIn(topic, partition, state)) {
+      if (row.sizeBytes === 0) continue; // a segment the log cleaner emptied keeps its rows' time, but no record
       let maxTimestampMs = row.maxTimestampMs;
       if (maxTimestampMs < 0)
         for await (const batch of this.batchesOf(row, row.baseOffset)) maxTimestampMs = Math.max(maxTimestampMs, batch.maxTimestampMs);
@@ -384,6 +402,7 @@ export class Reader {
    * lookup); `complete` says whether the row's end was reached.
    */
   private async rowBatches(row: BatchRow, fromOffset: number, maxBytes: number): Promise<{ batches: ReadBatch[]; complete: boolean }> {
+    if (row.sizeBytes === 0) return { batches: [], complete: true }; // a segment the log cleaner emptied
     if (row.indexKey === undefined) {
       const chunk = await this.readRange(row.objectKey, row.position, row.sizeBytes);
       const batches: ReadBatch[] = [];

@@ -94,14 +94,8 @@ export type ConfigRule = RuleCommon &
     | { readonly kind: 'double'; readonly min: number; readonly max: number; readonly default: number }
     | { readonly kind: 'boolean'; readonly default: boolean }
     | { readonly kind: 'enum'; readonly values: readonly string[]; readonly default: string }
-    /** Comma-separated items, each matching `item` (described by `items`); `only` refuses supported-by-Kafka values Spool cannot honour yet. */
-    | {
-        readonly kind: 'list';
-        readonly item: RegExp;
-        readonly items: string;
-        readonly default: string;
-        readonly only?: { readonly values: readonly string[]; readonly why: string };
-      }
+    /** Comma-separated items, each matching `item` (described by `items`). */
+    | { readonly kind: 'list'; readonly item: RegExp; readonly items: string; readonly default: string }
     | { readonly kind: 'string'; readonly pattern: RegExp; readonly shape: string; readonly default: string }
   );
 
@@ -123,7 +117,8 @@ const throttledReplicas = (meaning: string) =>
 
 const noReplicas = 'no effect: partitions are not replicated between brokers; durability is the object store';
 const noSegments = 'no effect: Spool lays out its own objects and indexes in object storage';
-const noCompaction = 'no effect until log compaction (cleanup.policy=compact) is supported';
+/** What a config of the log cleaner (cleanup.policy=compact, maintenance/cleaner.ts) does. */
+const cleaner = (what: string) => `${what}; only with cleanup.policy=compact`;
 
 /** Validation as data: every topic config, what it accepts, its default and what it means. */
 export const topicConfigRules: Readonly<Record<TopicConfigKey, ConfigRule>> = {
@@ -132,8 +127,8 @@ export const topicConfigRules: Readonly<Record<TopicConfigKey, ConfigRule>> = {
     item: /^(compact|delete)$/,
     items: 'compact, delete',
     default: 'delete',
-    only: { values: ['delete'], why: 'log compaction (compact) is not supported yet; delete is the only policy' },
-    meaning: 'delete: records are removed by retention.ms and retention.bytes',
+    meaning:
+      'delete: records are removed by retention.ms and retention.bytes; compact: the latest record per key is kept (older ones and, after delete.retention.ms, tombstones are removed); both: compact, then delete; empty: kept until deleted by hand',
     honoured: true,
     synonyms: ['log.cleanup.policy'],
   },
@@ -169,7 +164,13 @@ export const topicConfigRules: Readonly<Record<TopicConfigKey, ConfigRule>> = {
     ['compression.zstd.level'],
     22,
   ),
-  'delete.retention.ms': long(0, 86_400_000, noCompaction, false, ['log.cleaner.delete.retention.ms']),
+  'delete.retention.ms': long(
+    0,
+    86_400_000,
+    cleaner('how long a tombstone (a record with a null value) stays readable after the cleaner first reaches it, in ms'),
+    true,
+    ['log.cleaner.delete.retention.ms'],
+  ),
   'file.delete.delay.ms': long(0, 60_000, 'no effect: expired objects are deleted by the garbage collector', false, [
     'log.segment.delete.delay.ms',
   ]),
@@ -185,7 +186,13 @@ export const topicConfigRules: Readonly<Record<TopicConfigKey, ConfigRule>> = {
   'leader.replication.throttled.replicas': throttledReplicas(noReplicas),
   'local.retention.bytes': long(-2, -2, 'no effect: there is no local tier; retention.bytes applies', false, ['log.local.retention.bytes']),
   'local.retention.ms': long(-2, -2, 'no effect: there is no local tier; retention.ms applies', false, ['log.local.retention.ms']),
-  'max.compaction.lag.ms': long(1, unbounded, noCompaction, false, ['log.cleaner.max.compaction.lag.ms']),
+  'max.compaction.lag.ms': long(
+    1,
+    unbounded,
+    cleaner('the longest a record waits to be cleaned, in ms, whatever min.cleanable.dirty.ratio says (after the merge of its flush rows)'),
+    true,
+    ['log.cleaner.max.compaction.lag.ms'],
+  ),
   'max.message.bytes': {
     kind: 'integer',
     long: false,
@@ -234,11 +241,17 @@ export const topicConfigRules: Readonly<Record<TopicConfigKey, ConfigRule>> = {
     min: 0,
     max: 1,
     default: 0.5,
-    meaning: noCompaction,
-    honoured: false,
+    meaning: cleaner('a partition is cleaned once this share of its cleanable bytes has not been cleaned yet'),
+    honoured: true,
     synonyms: ['log.cleaner.min.cleanable.ratio'],
   },
-  'min.compaction.lag.ms': long(0, 0, noCompaction, false, ['log.cleaner.min.compaction.lag.ms']),
+  'min.compaction.lag.ms': long(
+    0,
+    0,
+    cleaner('the least time a record stays uncleaned, in ms (judged by the newest record timestamp of its segment)'),
+    true,
+    ['log.cleaner.min.compaction.lag.ms'],
+  ),
   'min.insync.replicas': int(1, 1, `${noReplicas}; an acknowledged batch is durable in object storage`, ['min.insync.replicas']),
   preallocate: bool(false, noSegments, ['log.preallocate']),
   'remote.log.copy.disable': bool(false, 'no effect: there is no local tier to copy from'),
@@ -253,7 +266,13 @@ export const topicConfigRules: Readonly<Record<TopicConfigKey, ConfigRule>> = {
   'segment.bytes': int(14, 1_073_741_824, noSegments, ['log.segment.bytes']),
   'segment.index.bytes': int(4, 10_485_760, noSegments, ['log.index.size.max.bytes']),
   'segment.jitter.ms': long(0, 0, noSegments, false, ['log.roll.jitter.ms', 'log.roll.jitter.hours']),
-  'segment.ms': long(1, 7 * 24 * 60 * 60 * 1000, noSegments, false, ['log.roll.ms', 'log.roll.hours']),
+  'segment.ms': long(
+    1,
+    7 * 24 * 60 * 60 * 1000,
+    "compacted topics: the longest a flush's records wait to be merged into a per-partition segment (and so become cleanable), in ms, if less than the agent's SPOOL_COMPACTION_TAIL_AGE_MS; no effect on other topics",
+    true,
+    ['log.roll.ms', 'log.roll.hours'],
+  ),
   'unclean.leader.election.enable': bool(false, `${noReplicas}; there is no leader election to be unclean`, [
     'unclean.leader.election.enable',
   ]),
@@ -328,6 +347,12 @@ export function listItems(value: string): string[] {
   return value === '' ? [] : value.split(',');
 }
 
+/** What cleanup.policy asks of maintenance: retention (delete), the log cleaner (compact), both, or neither (""). */
+export function cleanupPolicy(config: Pick<TopicConfig, 'cleanup.policy'>): { readonly compact: boolean; readonly delete: boolean } {
+  const items = listItems(config['cleanup.policy']);
+  return { compact: items.includes('compact'), delete: items.includes('delete') };
+}
+
 /** A stored topic's config: keys added to Spool after the topic was created take the current defaults. */
 export function withDefaults(stored: Partial<TopicConfig> | undefined, defaults: TopicConfig = defaultTopicConfig): TopicConfig {
   return { ...defaults, ...stored };
@@ -375,11 +400,6 @@ function checkValue(rule: ConfigRule, key: string, value: unknown): TopicConfigV
       if (typeof value !== 'string') return refuse(`a comma-separated list of ${rule.items}`);
       const items = listItems(value).map((item) => item.trim());
       if (items.some((item) => !rule.item.test(item))) return refuse(`a comma-separated list of ${rule.items}`);
-      const unsupported = rule.only && (items.length === 0 || items.some((item) => !rule.only!.values.includes(item)));
-      if (unsupported)
-        throw new SpoolError('INVALID_CONFIG', `${key}=${describeValue(value)} is not supported yet: ${rule.only!.why}`, {
-          details: { key },
-        });
       return [...new Set(items)].join(',');
     }
   }

@@ -20,7 +20,7 @@ import {
 } from '../storage/ports.js';
 import { markUnreferenced } from './maintenance/ledger.js';
 import { batchRowFromItem, newPartitionAttrs, objectsOf, topicAttrs, topicFromItem, type TopicItem } from './layout.js';
-import { partitionKey, partitionPk, producerStateSks, rowsPk, topicKey, topicsPk } from '../keys.js';
+import { cleanerKey, partitionKey, partitionPk, producerStateSks, rowsPk, topicKey, topicsPk } from '../keys.js';
 import {
   defaultTopicConfig,
   checkTopicConfigKey,
@@ -243,6 +243,7 @@ export class TopicRegistry {
       // With the partition item gone no commit can write a producer state here again (its transaction checks that item).
       for (const state of await this.metadata.query(partitionPk(topic.id, partition), producerStateSks))
         await this.metadata.write({ kind: 'delete', key: { pk: state.pk, sk: state.sk } });
+      await this.metadata.write({ kind: 'delete', key: cleanerKey(topic.id, partition) });
       for (const row of await this.metadata.query(rowsPk(topic.id, partition))) {
         // The ledger first: a row gone without its entry would leave its objects to the orphan rule.
         await markUnreferenced(this.metadata, objectsOf(batchRowFromItem(row)), this.now());

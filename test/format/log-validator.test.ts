@@ -152,6 +152,11 @@ describe('format > log validator > rules', () => {
       ]),
       message: /record 1 has offsetDelta 2; expected 1/,
     }),
+    'key-on-compacted-topic': () => ({
+      bytes: encodeRecordBatch([...records(1), { key: null, value: text('keyless'), timestampMs: nowMs }]),
+      settings: { ...createTime, keysRequired: true },
+      message: /record 1 has no key: a compacted topic/,
+    }),
     'no-log-append-time-from-producer': () => ({
       bytes: edited((b) => b.writeInt16BE(b.readInt16BE(21) | 0x08, 21)),
       settings: logAppendTime,

@@ -165,9 +165,9 @@ export function apiSuite(kind: () => StoreKind): void {
       [{ name: 't', partitions: '3' }, 'INVALID_ARGUMENT', /^partitions: expected number, got "3"/],
       [{ name: 't', config: { retention_ms: 'x' } }, 'INVALID_ARGUMENT', /^config\.retention_ms: expected number, got "x"/],
       [
-        { name: 't', config: { cleanup_policy: 'compact' } },
+        { name: 't', config: { cleanup_policy: 'compact,shred' } },
         'INVALID_CONFIG',
-        /^cleanup\.policy="compact" is not supported yet: log compaction/,
+        /^cleanup\.policy must be a comma-separated list of compact, delete/,
       ],
       [{ name: 't', config: { segment_bytes: 13 } }, 'INVALID_CONFIG', /^segment\.bytes must be an integer in \[14, 2147483647\]/],
       [{ name: 't', config: { preallocate: 'yes' } }, 'INVALID_ARGUMENT', /^config\.preallocate: expected boolean, got "yes"/],
@@ -713,6 +713,34 @@ export function apiSuite(kind: () => StoreKind): void {
         'v2',
         'v3',
       ]);
+    });
+
+    it('cleans a compacted topic: the latest record per key stays at its offset, next_offset steps over the gaps; keyless records are refused', async () => {
+      const { call } = await setup({ log: { maintenance: { compactionTailAgeMs: 0 } } });
+      const name = topicName();
+      expect(await call('POST', '/v1/topics', { name, config: { cleanup_policy: 'compact' } })).toMatchObject({ status: 201 });
+      const keyless = await call('POST', `/v1/topics/${name}/records`, { records: [{ key: 'a', value: '1' }, { value: 'no key' }] });
+      expect(keyless).toMatchObject({ status: 400, body: { error: { code: 'INVALID_RECORD', index: 1 } } });
+      for (const value of ['1', '2', '3'])
+        await call('POST', `/v1/topics/${name}/records`, {
+          records: [
+            { key: 'a', value },
+            { key: `b${value}`, value },
+          ],
+        });
+      const pass = await call('POST', '/v1/admin/maintenance');
+      expect(pass.body).toMatchObject({ partitions_cleaned: 1, records_cleaned: 2 });
+      const read = (await call('GET', `/v1/topics/${name}/partitions/0/records?offset=0&max_records=2`)).body;
+      expect(read.records.map((r: any) => [r.offset, r.key, r.value])).toEqual([
+        [1, 'b1', '1'],
+        [3, 'b2', '2'],
+      ]);
+      const rest = (await call('GET', `/v1/topics/${name}/partitions/0/records?offset=${read.next_offset}`)).body;
+      expect(rest.records.map((r: any) => [r.offset, r.key, r.value])).toEqual([
+        [4, 'a', '3'],
+        [5, 'b3', '3'],
+      ]);
+      expect(rest.next_offset).toBe(6);
     });
 
     it("keeps the last pass for GET /v1/cluster, and the topic list shows each topic's stored bytes from it", async () => {

@@ -2,8 +2,8 @@
  * Topic configs with Apache Kafka 3.9.1's own tools: `kafka-topics --create --config` with the
  * replication and segment configs operators set, `kafka-configs --describe` (DescribeConfigs with
  * synonyms) and `kafka-configs --alter --add-config/--delete-config` (IncrementalAlterConfigs). The
- * same expectations hold against Apache Kafka (INTEROP_TARGET=kafka), except the refusal of
- * cleanup.policy=compact, which is Spool's (not supported yet).
+ * same expectations hold against Apache Kafka (INTEROP_TARGET=kafka), cleanup.policy=compact
+ * included.
  *
  * kafka-configs.sh runs kafka.admin.ConfigCommand, which 3.9 keeps in the broker's jar: the broker
  * classpath that test/interop/setup.sh resolves is added to the tools'.
@@ -16,7 +16,6 @@ import { buildDir } from './support.js';
 import { useKafkaTools } from './tool-runner.js';
 
 const bootstrap = inject('interopBootstrap');
-const target = inject('interopTarget');
 
 const tools = useKafkaTools(bootstrap, {
   extraClasspath: readFileSync(join(buildDir, 'kafka-broker.classpath'), 'utf8').trim(),
@@ -67,9 +66,14 @@ describe('interop > kafka-topics --config and kafka-configs', () => {
     expect(altered).not.toMatch(/segment\.bytes=/);
     expect(altered).toMatch(/min\.insync\.replicas=1 /);
 
-    if (target === 'spool') {
-      const refused = await configsFailing(topic, '--alter', '--add-config', 'cleanup.policy=compact');
-      expect(refused).toMatch(/InvalidConfigurationException: cleanup\.policy="compact" is not supported yet/);
-    }
+    await configs(topic, '--alter', '--add-config', 'cleanup.policy=[compact,delete],delete.retention.ms=60000,min.compaction.lag.ms=1000');
+    const compacted = await configs(topic, '--describe');
+    expect(compacted).toMatch(
+      /cleanup\.policy=compact,delete sensitive=false synonyms=\{DYNAMIC_TOPIC_CONFIG:cleanup\.policy=compact,delete/,
+    );
+    expect(compacted).toMatch(/delete\.retention\.ms=60000 /);
+    expect(compacted).toMatch(/min\.compaction\.lag\.ms=1000 /);
+    const refused = await configsFailing(topic, '--alter', '--add-config', 'cleanup.policy=shred');
+    expect(refused).toMatch(/InvalidConfigurationException: .*cleanup\.policy/);
   });
 });

@@ -11,14 +11,21 @@
  *   after that time;
  * - a consumer group that read a topic reads the whole of a topic deleted and created again under
  *   that name (the deleted topic's committed offsets went with it), and `kafka-consumer-groups
- *   --describe` answers for such a group, alone and with `--all-groups`.
+ *   --describe` answers for such a group, alone and with `--all-groups`;
+ * - a compacted topic (`--config cleanup.policy=compact`) keeps the latest record of each key at its
+ *   offset once cleaned (Spool: a maintenance pass through the admin API; Kafka: its cleaner, within
+ *   a minute), the console consumer reads across the gaps, and a record without a key is refused
+ *   with INVALID_RECORD.
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { useKafkaTools } from './tool-runner.js';
 
 const bootstrap = inject('interopBootstrap');
+/** Spool's HTTP API (INTEROP_TARGET=spool only). */
+const httpUrl = inject('interopHttp');
 
 /** A Kafka tool, as its shell script runs it (`kafka-run-class.sh <class> <args>`); its stdout. */
 const { stdout: tool } = useKafkaTools(bootstrap);
@@ -107,5 +114,41 @@ describe('interop > Apache Kafka command-line tools', () => {
     await producer.send({ topic, messages: Array.from({ length: 30 }, (_, i) => ({ value: `second-${i}` })) });
     expect(await consume(topic, group, 30)).toEqual(Array.from({ length: 30 }, (_, i) => `second-${i}`));
     expect(await consumerGroups('--describe', '--group', group)).toMatch(new RegExp(`${group}\\s+${topic}\\s+0\\s+30\\s+30\\s+0`));
+  });
+
+  it('a compacted topic keeps the latest record of each key at its offset; the console consumer reads across the gaps; a keyless record is refused', async () => {
+    const topic = `tools-compacted-${randomUUID().slice(0, 8)}`;
+    // segment.ms: Kafka rolls its active segment (Spool merges the flushes into a segment) 100 ms on.
+    const config = ['cleanup.policy=compact', 'segment.ms=100', 'min.cleanable.dirty.ratio=0.01'];
+    await topics('--create', '--topic', topic, '--partitions', '1', '--replication-factor', '1', ...config.flatMap((c) => ['--config', c]));
+    for (let round = 0; round < 4; round++)
+      await producer.send({ topic, messages: ['a', 'b', 'c'].map((key) => ({ key, value: `${key}${round}` })) });
+    await sleep(300);
+    await producer.send({ topic, messages: [{ key: 'end', value: 'end' }] }); // Kafka: in a segment of its own, never cleaned
+    await expect(producer.send({ topic, messages: [{ key: null, value: 'keyless' }] })).rejects.toMatchObject({ type: 'INVALID_RECORD' });
+
+    const read = async () =>
+      (
+        await tool('org.apache.kafka.tools.consumer.ConsoleConsumer', [
+          ...['--topic', topic, '--from-beginning', '--max-messages', '4', '--timeout-ms', '10000'],
+          ...['--property', 'print.offset=true', '--property', 'print.key=true'],
+        ])
+      )
+        .split('\n')
+        .filter((line) => line.length > 0)
+        .map((line) => line.split('\t').join(' '));
+    const cleaned = ['Offset:9 a a3', 'Offset:10 b b3', 'Offset:11 c c3', 'Offset:12 end end'];
+    if (httpUrl) {
+      await sleep(300);
+      const response = await fetch(`${httpUrl}/v1/admin/maintenance`, { method: 'POST' });
+      expect(await response.json()).toMatchObject({ records_cleaned: 9 });
+    }
+    let seen = await read();
+    for (const deadline = Date.now() + 60_000; seen.join() !== cleaned.join() && Date.now() < deadline; ) {
+      await sleep(2000); // Kafka's cleaner looks every 15 s (log.cleaner.backoff.ms)
+      seen = await read();
+    }
+    expect(seen).toEqual(cleaned);
+    expect((await getOffsets('--topic', topic, '--time', '-1')).trim()).toBe(`${topic}:0:13`);
   });
 });

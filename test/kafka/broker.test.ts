@@ -576,7 +576,12 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
         topics: [
           { topic, numPartitions: 3, replicationFactor: 3, configEntries: [{ name: 'retention.ms', value: '60000' }] },
           { topic: 'bad/name', numPartitions: 1, replicationFactor: 1 },
-          { topic: `${topic}-x`, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+          {
+            topic: `${topic}-x`,
+            numPartitions: 1,
+            replicationFactor: 1,
+            configEntries: [{ name: 'cleanup.policy', value: 'compact,shred' }],
+          },
         ],
         timeout: 1000,
       }),

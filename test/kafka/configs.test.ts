@@ -261,7 +261,7 @@ describe('kafka > AlterConfigs and IncrementalAlterConfigs', () => {
       KafkaErrors.INVALID_CONFIG,
       'Unknown topic config name: no.such.config',
     ],
-    [[{ name: 'cleanup.policy', configOperation: AlterOp.SET, value: 'compact' }], KafkaErrors.INVALID_CONFIG, 'not supported yet'],
+    [[{ name: 'cleanup.policy', configOperation: AlterOp.SET, value: 'compact,tidy' }], KafkaErrors.INVALID_CONFIG, 'compact, delete'],
     [[{ name: 'cleanup.policy', configOperation: AlterOp.SET, value: 'shred' }], KafkaErrors.INVALID_CONFIG, 'compact, delete'],
     [[{ name: 'retention.ms', configOperation: AlterOp.APPEND, value: '1' }], KafkaErrors.INVALID_CONFIG, 'append is not allowed'],
     [[{ name: 'compression.type', configOperation: AlterOp.SET, value: 'brotli' }], KafkaErrors.INVALID_CONFIG, 'one of uncompressed'],

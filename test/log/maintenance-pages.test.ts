@@ -48,6 +48,7 @@ async function partitionOf(rows: readonly BatchRow[], logStartOffset: number, ne
     indexIntervalBytes: 4096,
     producerIdExpirationMs: hourMs,
     rowsPerPage,
+    cleanerMapKeys: 1000,
     stopping: new AbortController().signal,
   };
   return { metadata, topic, state, ctx };

@@ -177,3 +177,70 @@ export function checkCommits(samples: readonly CommitSample[]): string[] {
   }
   return violations.done();
 }
+
+/** A record of a compacted topic as acknowledged (`partition`) or as read back. Tombstones have value null. */
+export interface KeyedRecord {
+  readonly offset: number;
+  readonly key: string;
+  readonly value: string | null;
+}
+
+export interface CompactedAck extends KeyedRecord {
+  readonly partition: number;
+}
+
+/**
+ * A compacted topic (cleanup.policy=compact) at the end of a run, after the log cleaner worked on it
+ * throughout. `sent` maps every value sent to its key. Promises checked, per partition:
+ *  - offsets only grow (they are sparse once cleaned, never renumbered);
+ *  - a record kept was sent with that key (a tombstone: some tombstone of that key was sent);
+ *  - an acknowledged record is either where it was acknowledged, or gone because a later
+ *    acknowledged record of its key exists, or it is a tombstone (removed once past its time);
+ *  - a deleted key stays deleted: a value kept below an acknowledged tombstone of its key means that
+ *    tombstone is kept too (the cleaner removes the values a tombstone deletes before the tombstone).
+ */
+export function checkCompacted(
+  acks: readonly CompactedAck[],
+  partitions: readonly (readonly KeyedRecord[])[],
+  sent: ReadonlyMap<string, string>,
+  tombstonedKeys: ReadonlySet<string>,
+): { figures: { acknowledged: number; kept: number }; violations: string[] } {
+  const violations = new Violations();
+  const byOffset = partitions.map((records) => new Map(records.map((record) => [record.offset, record])));
+  partitions.forEach((records, partition) => {
+    records.forEach((record, index) => {
+      if (index > 0 && record.offset <= records[index - 1]!.offset)
+        violations.add(`compacted partition ${partition}: offset ${record.offset} after ${records[index - 1]!.offset}`);
+      if (record.value === null ? !tombstonedKeys.has(record.key) : sent.get(record.value) !== record.key)
+        violations.add(`compacted ${partition}/${record.offset}: ${record.key}=${record.value} was never sent`);
+    });
+  });
+  const latestAck = new Map<string, CompactedAck>(); // by partition#key: the highest acknowledged offset
+  for (const ack of acks) {
+    const id = `${ack.partition}#${ack.key}`;
+    if ((latestAck.get(id)?.offset ?? -1) < ack.offset) latestAck.set(id, ack);
+  }
+  for (const ack of acks) {
+    const kept = byOffset[ack.partition]?.get(ack.offset);
+    if (kept !== undefined) {
+      if (kept.key !== ack.key || kept.value !== ack.value)
+        violations.add(`compacted ${ack.partition}/${ack.offset}: acknowledged ${ack.key}=${ack.value}, holds ${kept.key}=${kept.value}`);
+      continue;
+    }
+    if (ack.value !== null && latestAck.get(`${ack.partition}#${ack.key}`)!.offset === ack.offset)
+      violations.add(`compacted ${ack.partition}/${ack.offset}: ${ack.key}=${ack.value}, the key's latest acknowledged value, is gone`);
+  }
+  for (const ack of acks) {
+    if (ack.value !== null || byOffset[ack.partition]!.has(ack.offset)) continue;
+    for (const record of partitions[ack.partition]!) {
+      if (record.offset < ack.offset && record.key === ack.key && record.value !== null)
+        violations.add(
+          `compacted ${ack.partition}: ${record.key}=${record.value} at ${record.offset} outlived the tombstone acknowledged at ${ack.offset}`,
+        );
+    }
+  }
+  return {
+    figures: { acknowledged: acks.length, kept: partitions.reduce((sum, records) => sum + records.length, 0) },
+    violations: violations.done(),
+  };
+}

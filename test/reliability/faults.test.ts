@@ -1,7 +1,9 @@
 /**
  * The log under seeded storage faults (storage-faults.ts): every acknowledged record is kept at its
  * offset, idempotent producers' records appear exactly once, each producer's records keep their
- * order within a partition, and offsets stay dense — on the embedded store and the memory store.
+ * order within a partition, and offsets stay dense; in a compacted topic beside it, the log cleaner
+ * keeps each key's latest acknowledged value and never lets a deleted key's value outlive its
+ * tombstone — on the embedded store and the memory store.
  */
 import { describe, expect, it } from 'vitest';
 import { faultKinds } from '../support/fault-plan.js';
@@ -21,6 +23,7 @@ describe('reliability > storage faults', () => {
       expect(report.figures.records).toBeGreaterThanOrEqual(report.figures.acknowledged);
       expect(report.tailed).toBeGreaterThan(0);
       expect(report.maintenance.segmentsCompacted).toBeGreaterThan(0);
+      expect(report.compacted.kept).toBeLessThan(report.compacted.acknowledged); // the cleaner removed records under faults
     });
   }
 });

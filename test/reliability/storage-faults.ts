@@ -4,7 +4,8 @@
  * kind while a FaultPlan (test/support/fault-plan.ts) fails, delays and half-completes their storage
  * calls, a writer on the bare stores races them for the same partitions (real conditional-check
  * conflicts), maintenance compacts and collects garbage throughout, and a reader tails every
- * partition. Producers retry failed requests as clients do: an idempotent producer resends the same
+ * partition. Beside it, a compacted topic (cleanup.policy=compact) takes keyed records and tombstones
+ * from one more producer while the log cleaner works on it in every pass. Producers retry failed requests as clients do: an idempotent producer resends the same
  * batch (same producer id, epoch and sequence), to whichever writer it picks.
  *
  * At the end the log is read back from the bare stores and handed to the checker (checker.ts).
@@ -24,7 +25,7 @@ import type { MetadataStore } from '../../lib/storage/ports.js';
 import { FaultPlan, faultKinds, withFaults, type FaultKind, type FaultRates } from '../support/fault-plan.js';
 import { text } from '../support/logs.js';
 import { embedded, memory, type StoreKind } from '../support/stores.js';
-import { checkLog, type Acknowledged, type LogFigures } from './checker.js';
+import { checkCompacted, checkLog, type Acknowledged, type CompactedAck, type KeyedRecord, type LogFigures } from './checker.js';
 import { choices, numberFlags, readPartitions, retrying, sleep } from './support.js';
 
 export const defaultRates: FaultRates = {
@@ -64,6 +65,8 @@ export interface StorageFaultsReport {
    * segments in the log at the end, whether or not the pass that made each went on to complete.
    */
   readonly maintenance: { passes: number; failed: number; segmentsCompacted: number; objectsDeleted: number };
+  /** The compacted topic: records acknowledged, and records kept at the end (fewer once cleaned). */
+  readonly compacted: { acknowledged: number; kept: number };
   readonly violations: string[];
 }
 
@@ -96,6 +99,12 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   const maintainer = new Log({ stores: withFaults(bare, maintenancePlan), ...logOptions });
   const topic = `faults-${randomUUID().slice(0, 8)}`;
   await racer.createTopic(topic, partitions);
+  const compactedTopic = `compacted-${topic}`; // first in a pass (by name), which the faults often cut short
+  await racer.createTopic(compactedTopic, partitions, {
+    'cleanup.policy': 'compact',
+    'min.cleanable.dirty.ratio': 0,
+    'delete.retention.ms': 300,
+  });
 
   const acks: Acknowledged[] = [];
   const sent = new Set<string>();
@@ -136,6 +145,26 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
       // The same bytes on every attempt: a retry is recognised by its sequence.
       const { baseOffset } = await client(async () => (await random.pick(logs).appendBatches(topic, partition, batch)).done);
       for (const [j, value] of values.entries()) acks.push({ producer: name, idempotent, value, partition, offset: baseOffset + j });
+    }
+  };
+
+  const compactedAcks: CompactedAck[] = [];
+  const compactedSent = new Map<string, string>();
+  const tombstonedKeys = new Set<string>();
+  /** Log.produce to the compacted topic: 20 keys, one record in 8 a tombstone; not idempotent, so a retry may duplicate. */
+  const compactedProducer = async () => {
+    const counter = { next: 0 };
+    for (let i = 0; i < options.requestsPerProducer; i++) {
+      const records = Array.from({ length: random.int(1, 3) }, () => {
+        const key = `key-${random.int(0, 19)}`;
+        const value = random.int(0, 7) === 0 ? null : `compacted:${counter.next++}`;
+        if (value === null) tombstonedKeys.add(key);
+        else compactedSent.set(value, key);
+        return { key, value };
+      });
+      const produced = records.map(({ key, value }) => ({ key: text(key), value: value === null ? null : text(value) }));
+      const offsets = await client(() => random.pick(logs).produce(compactedTopic, produced));
+      for (const [j, { partition, offset }] of offsets.entries()) compactedAcks.push({ ...records[j]!, partition, offset });
     }
   };
 
@@ -198,6 +227,7 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     batchProducer('idempotent-1', true),
     batchProducer('idempotent-2', true),
     batchProducer('batches-0', false),
+    compactedProducer(),
   ];
   const outcome = await Promise.allSettled(producers);
   running = false;
@@ -207,10 +237,12 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   for (const each of plans) each.active = false;
   for (const log of [...logs, racer, reader, maintainer]) await log.close();
   const stored = await readPartitions(new Log({ stores: bare }), topic, partitions);
+  const compactedStored = await readKeyed(new Log({ stores: bare }), compactedTopic, partitions);
   maintenance.segmentsCompacted = await compactedSegments(bare.metadata, topic, partitions);
   await bare.objects.close();
   await bare.metadata.close();
   const checked = checkLog(acks, stored, sent, new Set(['idempotent-0', 'idempotent-1', 'idempotent-2']));
+  const compacted = checkCompacted(compactedAcks, compactedStored, compactedSent, tombstonedKeys);
   return {
     store: options.kind.name,
     seed: options.seed,
@@ -224,8 +256,26 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     figures: checked.figures,
     tailed,
     maintenance,
-    violations: [...violations, ...checked.violations],
+    compacted: compacted.figures,
+    violations: [...violations, ...checked.violations, ...compacted.violations],
   };
+}
+
+/** A compacted topic's partitions, read from offset 0, with keys. */
+async function readKeyed(log: Log, topic: string, partitions: number): Promise<KeyedRecord[][]> {
+  const out: KeyedRecord[][] = [];
+  for (let partition = 0; partition < partitions; partition++) {
+    const records: KeyedRecord[] = [];
+    for (let offset = 0; ; ) {
+      const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000 });
+      for (const record of fetched.records)
+        records.push({ offset: record.offset, key: record.key!.toString('utf8'), value: record.value?.toString('utf8') ?? null });
+      if (fetched.nextOffset >= fetched.highWatermark) break;
+      offset = fetched.nextOffset;
+    }
+    out.push(records);
+  }
+  return out;
 }
 
 /**

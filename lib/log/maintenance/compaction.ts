@@ -24,6 +24,7 @@ import { offsetSk, rowKey } from '../../keys.js';
 import { buildIndexes, type BatchPlacement } from '../segment-index.js';
 import { checkpoint, rowPages, unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
 import { markUnreferenced } from './ledger.js';
+import { cleanupPolicy } from '../topic-config.js';
 
 const ulid = monotonicFactory();
 /** Chunk reads one compaction run has in flight. */
@@ -38,7 +39,7 @@ export async function compactPartition(
   state: PartitionState,
   result: MaintenanceResult,
 ): Promise<void> {
-  const groups = new CompactionGroups(ctx);
+  const groups = new CompactionGroups({ ...ctx, compactionTailAgeMs: tailAgeMs(ctx, topic) });
   let covered = -1;
   for await (const page of rowPages(ctx, topic, partition)) {
     checkpoint(ctx);
@@ -60,6 +61,18 @@ export async function compactPartition(
     checkpoint(ctx);
     await compactGroup(ctx, topic, partition, group, result);
   }
+}
+
+/**
+ * How long a topic's flush rows may stay young (unmerged): the agent's tail age; for a compacted
+ * topic, less if its segment.ms or max.compaction.lag.ms asks, as Kafka rolls a compacted log's
+ * active segment after either (the log cleaner reaches records only once they are in a segment).
+ * Other topics ignore segment.ms: retention cuts rows, not segments, and smaller segments would only
+ * cost more PUTs.
+ */
+export function tailAgeMs(ctx: Pick<MaintenanceContext, 'compactionTailAgeMs'>, topic: Pick<TopicItem, 'config'>): number {
+  if (!cleanupPolicy(topic.config).compact) return ctx.compactionTailAgeMs;
+  return Math.min(ctx.compactionTailAgeMs, topic.config['segment.ms'], topic.config['max.compaction.lag.ms']);
 }
 
 /** What decides compaction's runs. */
@@ -141,7 +154,6 @@ async function compactGroup(
   result: MaintenanceResult,
 ): Promise<void> {
   const startedMs = ctx.now();
-  const first = group[0]!;
   const parts: Buffer[] = [];
   const placements: BatchPlacement[] = [];
   let position = 0;
@@ -170,50 +182,90 @@ async function compactGroup(
       base += header.lastOffsetDelta + 1;
     }
   }
-  const body = Buffer.concat(parts);
+  const merged = await storeSegment(ctx, topic, partition, group, parts, placements, { maxTimestampMs, recordTimes: true }, result);
+  if (ctx.now() - startedMs > ctx.maxCommitAgeMs) return; // too late to commit safely: the objects are orphans now
+  if (!(await replaceRun(ctx, topic, partition, group, merged, result))) {
+    result.compaction_conflicts++;
+    return;
+  }
+  result.segments_compacted++;
+  result.rows_merged += group.length;
+}
+
+/**
+ * Stores a per-partition segment for a run of rows (its batches, with absolute offsets, and where each
+ * starts) with its offset and time indexes, and answers the row that would point at it: the run's
+ * base offset and offset span, its commit times.
+ */
+export async function storeSegment(
+  ctx: MaintenanceContext,
+  topic: TopicItem,
+  partition: number,
+  run: readonly BatchRow[],
+  batches: readonly Buffer[],
+  placements: readonly BatchPlacement[],
+  fields: Pick<BatchRow, 'maxTimestampMs' | 'recordTimes' | 'tombstonesDueMs'>,
+  result: MaintenanceResult,
+): Promise<BatchRow> {
+  const first = run[0]!;
+  const last = run.at(-1)!;
+  const body = Buffer.concat(batches);
   const { offsetIndex, timeIndex } = buildIndexes(first.baseOffset, placements, ctx.indexIntervalBytes);
   const stem = `partitions/${topic.id}/${partition}/${offsetSk(first.baseOffset)}-${ulid()}`;
-  const merged: BatchRow = {
+  const row: BatchRow = {
     baseOffset: first.baseOffset,
-    recordCount: group.reduce((sum, row) => sum + row.recordCount, 0),
+    recordCount: last.baseOffset + last.recordCount - first.baseOffset,
     objectKey: `${stem}.log`,
     position: 0,
     sizeBytes: body.length,
-    maxTimestampMs,
-    committedMs: Math.max(...group.map((row) => row.committedMs)),
-    firstCommittedMs: Math.min(...group.map((row) => row.firstCommittedMs ?? row.committedMs)),
+    committedMs: Math.max(...run.map((row) => row.committedMs)),
+    firstCommittedMs: Math.min(...run.map((row) => row.firstCommittedMs ?? row.committedMs)),
     indexKey: `${stem}.index`,
     timeIndexKey: `${stem}.timeindex`,
-    recordTimes: true,
+    ...fields,
   };
   await Promise.all([
-    ctx.objects.put(merged.objectKey, body),
-    ctx.objects.put(merged.indexKey!, offsetIndex),
-    ctx.objects.put(merged.timeIndexKey!, timeIndex),
+    ctx.objects.put(row.objectKey, body),
+    ctx.objects.put(row.indexKey!, offsetIndex),
+    ctx.objects.put(row.timeIndexKey!, timeIndex),
   ]);
   result.objects_written += 3;
   result.bytes_written += body.length + offsetIndex.length + timeIndex.length;
-  if (ctx.now() - startedMs > ctx.maxCommitAgeMs) return; // too late to commit safely: the objects are orphans now
+  return row;
+}
 
-  await markUnreferenced(ctx.metadata, group.flatMap(objectsOf), ctx.now());
-  const deletes = group
+/**
+ * Replaces a run of contiguous rows by one row covering them: ONE conditional transaction puts the
+ * new row in place of the first (readers switch there, atomically) and deletes as many of the others
+ * as fit; the rest are deleted after it (shadows until then). Every write requires its row exactly as
+ * read; false, with nothing changed, if one was not (a racing compactor, cleaner or retention).
+ */
+export async function replaceRun(
+  ctx: MaintenanceContext,
+  topic: TopicItem,
+  partition: number,
+  run: readonly BatchRow[],
+  row: BatchRow,
+  result: MaintenanceResult,
+): Promise<boolean> {
+  const first = run[0]!;
+  await markUnreferenced(ctx.metadata, run.flatMap(objectsOf), ctx.now());
+  const deletes = run
     .slice(1)
-    .map((row): WriteOp => ({ kind: 'delete', key: rowKey(topic.id, partition, row.baseOffset), condition: unchanged(row) }));
+    .map((old): WriteOp => ({ kind: 'delete', key: rowKey(topic.id, partition, old.baseOffset), condition: unchanged(old) }));
   const firstOps: WriteOp[] = [
-    { kind: 'put', key: rowKey(topic.id, partition, first.baseOffset), attrs: batchRowAttrs(merged), condition: unchanged(first) },
+    { kind: 'put', key: rowKey(topic.id, partition, first.baseOffset), attrs: batchRowAttrs(row), condition: unchanged(first) },
     ...deletes.slice(0, maxTransactionOps - 1),
   ];
   try {
     await ctx.metadata.transact(firstOps);
   } catch (error) {
     if (!(error instanceof TransactionConflictError)) throw error;
-    result.compaction_conflicts++;
-    return;
+    return false;
   }
-  result.segments_compacted++;
-  result.rows_merged += group.length;
   result.rows_deleted += firstOps.length - 1;
   await deleteEach(ctx, deletes.slice(maxTransactionOps - 1), result);
+  return true;
 }
 
 /** Deletes rows, each only if unchanged, after recording their objects as unreferenced. */

@@ -20,6 +20,8 @@ export interface MaintenanceOptions {
   readonly producerIdExpirationCheckIntervalMs?: number;
   /** Rows read at once (one query): a pass holds at most this many of a partition's rows, plus a compaction group's. @default 1000 */
   readonly rowsPerPage?: number;
+  /** Keys the log cleaner's map holds in a pass (cleaner.ts; ~100 bytes each): a larger dirty part is cleaned over several passes. @default 500 000 */
+  readonly cleanerMapKeys?: number;
 }
 
 export interface MaintenanceContext {
@@ -34,6 +36,7 @@ export interface MaintenanceContext {
   readonly indexIntervalBytes: number;
   readonly producerIdExpirationMs: number;
   readonly rowsPerPage: number;
+  readonly cleanerMapKeys: number;
   /** Aborted when the process shuts down: the pass ends at its next safe point (`checkpoint`). */
   readonly stopping: AbortSignal;
 }
@@ -60,6 +63,11 @@ export interface MaintenanceResult {
   segments_compacted: number;
   rows_merged: number;
   compaction_conflicts: number;
+  /** The log cleaner (cleanup.policy=compact, cleaner.ts): partitions whose checkpoint it advanced, segments it rewrote, records it removed, runs a racing writer changed first. */
+  partitions_cleaned: number;
+  segments_cleaned: number;
+  records_cleaned: number;
+  cleaner_conflicts: number;
   partitions_trimmed: number;
   records_expired: number;
   rows_deleted: number;
@@ -89,6 +97,10 @@ export function emptyResult(): MaintenanceResult {
     segments_compacted: 0,
     rows_merged: 0,
     compaction_conflicts: 0,
+    partitions_cleaned: 0,
+    segments_cleaned: 0,
+    records_cleaned: 0,
+    cleaner_conflicts: 0,
     partitions_trimmed: 0,
     records_expired: 0,
     rows_deleted: 0,

@@ -1,6 +1,7 @@
 /**
- * One maintenance pass: finish cut-short topic deletions; per partition, retention then compaction;
- * then garbage collection of objects. Every step is a sequence of conditional writes that can stop at
+ * One maintenance pass: finish cut-short topic deletions; per partition, retention (cleanup.policy
+ * delete), compaction, then the log cleaner (cleanup.policy compact: cleaner.ts, which also reads the
+ * checkpoint item and, when cleaning is due, the segments); then garbage collection of objects. Every step is a sequence of conditional writes that can stop at
  * any point and be run again (by this process, another agent or the scheduled Lambda) and leaves the
  * log consistent. The pass reports what it did and the objects and rows before and after, and logs
  * that report: the cost of the log is visible where it is run. The last pass's report is also kept in
@@ -21,6 +22,7 @@ import type { MetadataStore, ObjectStore } from '../../storage/ports.js';
 import { partitionStateFromItem, topicFromItem } from '../layout.js';
 import { maintenanceReportKey, partitionKey, topicsPk } from '../../keys.js';
 import type { TopicRegistry } from '../topics.js';
+import { cleanPartition } from './cleaner.js';
 import { compactPartition } from './compaction.js';
 import {
   checkpoint,
@@ -115,6 +117,7 @@ export class Maintenance {
       indexIntervalBytes: options.indexIntervalBytes ?? 4096,
       producerIdExpirationMs: options.producerIdExpirationMs ?? defaultProducerIdExpirationMs,
       rowsPerPage,
+      cleanerMapKeys: countOf('cleaner map keys', options.cleanerMapKeys ?? 500_000),
       stopping: this.stopper.signal,
     };
     this.logger = options.logger;
@@ -187,6 +190,7 @@ export class Maintenance {
         if (item === undefined) continue;
         const state = await retainPartition(this.ctx, topic, partition, partitionStateFromItem(item), result);
         await compactPartition(this.ctx, topic, partition, state, result);
+        await cleanPartition(this.ctx, topic, partition, state, result);
         if (checkProducers) await expireProducerStates(this.ctx, topic, partition, result);
       }
     }

@@ -1,5 +1,6 @@
 /**
- * Retention, as Kafka's log.retention.ms / log.retention.bytes: whole segments (rows) at the start of
+ * Retention, as Kafka's log.retention.ms / log.retention.bytes, for topics whose cleanup.policy
+ * includes delete: whole segments (rows) at the start of
  * a partition are dropped while their newest record is older than retention.ms, or while the
  * partition holds more than retention.bytes. The log start offset advances first, by a conditional
  * write: from then on those offsets are out of range for readers. Only then are the rows deleted
@@ -15,6 +16,7 @@
  */
 import { ConditionFailedError } from '../../storage/ports.js';
 import type { BatchRow, PartitionState, TopicItem } from '../layout.js';
+import { cleanupPolicy } from '../topic-config.js';
 import { partitionKey } from '../../keys.js';
 import { deleteRows } from './compaction.js';
 import { checkpoint, rowPages, type MaintenanceContext, type MaintenanceResult } from './context.js';
@@ -27,7 +29,14 @@ export async function retainPartition(
   state: PartitionState,
   result: MaintenanceResult,
 ): Promise<PartitionState> {
-  const cut = new RetentionCut(state, topic.config['retention.ms'], topic.config['retention.bytes'], ctx.now());
+  // cleanup.policy without delete (compact alone, or none): nothing expires; rows below a log start moved by DeleteRecords still go.
+  const expires = cleanupPolicy(topic.config).delete;
+  const cut = new RetentionCut(
+    state,
+    expires ? topic.config['retention.ms'] : -1,
+    expires ? topic.config['retention.bytes'] : -1,
+    ctx.now(),
+  );
   let firstEnd: number | undefined; // of the first row stored: is anything below the new start to delete?
   for await (const page of rowPages(ctx, topic, partition)) {
     checkpoint(ctx);

@@ -19,11 +19,23 @@ describe('reliability > storage faults', () => {
       // The run was a real test: every kind of fault struck, writers really raced, and the checker read everything.
       for (const fault of faultKinds) expect(report.faults[fault], fault).toBeGreaterThan(0);
       expect(report.commitConflicts).toBeGreaterThan(0);
-      expect(report.figures.acknowledged).toBeGreaterThan(7 * 60);
-      expect(report.figures.records).toBeGreaterThanOrEqual(report.figures.acknowledged);
+      expect(report.figures!.acknowledged).toBeGreaterThan(7 * 60);
+      expect(report.figures!.records).toBeGreaterThanOrEqual(report.figures!.acknowledged);
       expect(report.tailed).toBeGreaterThan(0);
       expect(report.maintenance.segmentsCompacted).toBeGreaterThan(0);
-      expect(report.compacted.kept).toBeLessThan(report.compacted.acknowledged); // the cleaner removed records under faults
+    });
+
+    it(`keeps each key's latest acknowledged value, and no value a tombstone deleted, in a compacted topic cleaned throughout (${kind.name})`, {
+      timeout: 120_000,
+    }, async () => {
+      const report = await runStorageFaults({ kind, seed: 20261121, requestsPerProducer: 60, compacted: true });
+      console.info(`reliability: storage faults on ${kind.name}, compacted topic: ${JSON.stringify(report)}`);
+      expect(report.violations).toEqual([]);
+      for (const fault of faultKinds) expect(report.faults[fault], fault).toBeGreaterThan(0);
+      expect(report.commitConflicts).toBeGreaterThan(0);
+      expect(report.compacted!.acknowledged).toBeGreaterThan(3 * 60);
+      expect(report.compacted!.kept).toBeLessThan(report.compacted!.acknowledged); // the cleaner removed records under faults
+      expect(report.maintenance.segmentsCompacted).toBeGreaterThan(0);
     });
   }
 });

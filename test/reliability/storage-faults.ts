@@ -4,8 +4,9 @@
  * kind while a FaultPlan (test/support/fault-plan.ts) fails, delays and half-completes their storage
  * calls, a writer on the bare stores races them for the same partitions (real conditional-check
  * conflicts), maintenance compacts and collects garbage throughout, and a reader tails every
- * partition. Beside it, a compacted topic (cleanup.policy=compact) takes keyed records and tombstones
- * from one more producer while the log cleaner works on it in every pass. Producers retry failed requests as clients do: an idempotent producer resends the same
+ * partition. With `compacted`, the topic is a compacted one (cleanup.policy=compact): producers send
+ * keyed records and tombstones over 20 keys, the log cleaner works on it in every pass, and the
+ * checker holds it to a compacted topic's promises (checkCompacted) instead. Producers retry failed requests as clients do: an idempotent producer resends the same
  * batch (same producer id, epoch and sequence), to whichever writer it picks.
  *
  * At the end the log is read back from the bare stores and handed to the checker (checker.ts).
@@ -46,6 +47,8 @@ export interface StorageFaultsOptions {
   /** Requests each producer sends (each of 1 to 3 records). */
   readonly requestsPerProducer: number;
   readonly rates?: FaultRates;
+  /** The topic is compacted (see the module comment). @default false */
+  readonly compacted?: boolean;
 }
 
 export interface StorageFaultsReport {
@@ -57,16 +60,17 @@ export interface StorageFaultsReport {
   readonly commitConflicts: number;
   /** Client retries, by the error code that caused them. */
   readonly retries: Record<string, number>;
-  readonly figures: LogFigures;
-  /** Records the tailing reader saw and checked while the run went on. */
+  /** The log's figures (not `compacted`). */
+  readonly figures?: LogFigures;
+  /** Records the tailing reader saw and checked while the run went on (not `compacted`). */
   readonly tailed: number;
   /**
    * `passes` completed and `failed` (stopped at a fault, to run again); `segmentsCompacted`: compacted
    * segments in the log at the end, whether or not the pass that made each went on to complete.
    */
   readonly maintenance: { passes: number; failed: number; segmentsCompacted: number; objectsDeleted: number };
-  /** The compacted topic: records acknowledged, and records kept at the end (fewer once cleaned). */
-  readonly compacted: { acknowledged: number; kept: number };
+  /** With `compacted`: records acknowledged, and records kept at the end (fewer once cleaned). */
+  readonly compacted?: { acknowledged: number; kept: number };
   readonly violations: string[];
 }
 
@@ -98,13 +102,9 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   const reader = new Log({ stores: faulty, ...logOptions, cacheBytes: 0 });
   const maintainer = new Log({ stores: withFaults(bare, maintenancePlan), ...logOptions });
   const topic = `faults-${randomUUID().slice(0, 8)}`;
-  await racer.createTopic(topic, partitions);
-  const compactedTopic = `compacted-${topic}`; // first in a pass (by name), which the faults often cut short
-  await racer.createTopic(compactedTopic, partitions, {
-    'cleanup.policy': 'compact',
-    'min.cleanable.dirty.ratio': 0,
-    'delete.retention.ms': 300,
-  });
+  // Compacted: cleaned whenever anything is new, and tombstones go 300 ms after the cleaner reaches them.
+  const compactedConfig = { 'cleanup.policy': 'compact', 'min.cleanable.dirty.ratio': 0, 'delete.retention.ms': 300 } as const;
+  await racer.createTopic(topic, partitions, options.compacted ? compactedConfig : {});
 
   const acks: Acknowledged[] = [];
   const sent = new Set<string>();
@@ -151,19 +151,19 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
   const compactedAcks: CompactedAck[] = [];
   const compactedSent = new Map<string, string>();
   const tombstonedKeys = new Set<string>();
-  /** Log.produce to the compacted topic: 20 keys, one record in 8 a tombstone; not idempotent, so a retry may duplicate. */
-  const compactedProducer = async () => {
+  /** Log.produce to a compacted topic: 20 keys, one record in 8 a tombstone; not idempotent, so a retry may duplicate. */
+  const compactedProducer = async (name: string) => {
     const counter = { next: 0 };
     for (let i = 0; i < options.requestsPerProducer; i++) {
       const records = Array.from({ length: random.int(1, 3) }, () => {
         const key = `key-${random.int(0, 19)}`;
-        const value = random.int(0, 7) === 0 ? null : `compacted:${counter.next++}`;
+        const value = random.int(0, 7) === 0 ? null : `${name}:${counter.next++}`;
         if (value === null) tombstonedKeys.add(key);
         else compactedSent.set(value, key);
         return { key, value };
       });
       const produced = records.map(({ key, value }) => ({ key: text(key), value: value === null ? null : text(value) }));
-      const offsets = await client(() => random.pick(logs).produce(compactedTopic, produced));
+      const offsets = await client(() => random.pick(logs).produce(topic, produced));
       for (const [j, { partition, offset }] of offsets.entries()) compactedAcks.push({ ...records[j]!, partition, offset });
     }
   };
@@ -175,8 +175,12 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     while (running) {
       const value = `racer:${counter.next++}`;
       sent.add(value);
-      const [ack] = await client(() => racer.produce(topic, [{ key: null, value: text(value), partition: random.int(0, partitions - 1) }]));
+      const key = options.compacted ? `key-${random.int(0, 19)}` : null; // a compacted topic refuses keyless records
+      if (key !== null) compactedSent.set(value, key);
+      const record = { key: key === null ? null : text(key), value: text(value), partition: random.int(0, partitions - 1) };
+      const [ack] = await client(() => racer.produce(topic, [record]));
       acks.push({ producer: 'racer', idempotent: false, value, partition: ack!.partition, offset: ack!.offset });
+      if (key !== null) compactedAcks.push({ key, value, partition: ack!.partition, offset: ack!.offset });
       await sleep(random.int(0, 10));
     }
   };
@@ -220,15 +224,17 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     }
   };
 
-  const background = [racing(), maintaining(), tailing()];
-  const producers = [
-    ...['records-0', 'records-1', 'records-2'].map((name) => recordsProducer(name)),
-    batchProducer('idempotent-0', true),
-    batchProducer('idempotent-1', true),
-    batchProducer('idempotent-2', true),
-    batchProducer('batches-0', false),
-    compactedProducer(),
-  ];
+  // A compacted topic's offsets have gaps once cleaned: the tailing reader's density checks are the plain log's.
+  const background = options.compacted ? [racing(), maintaining()] : [racing(), maintaining(), tailing()];
+  const producers = options.compacted
+    ? ['compacted-0', 'compacted-1', 'compacted-2'].map((name) => compactedProducer(name))
+    : [
+        ...['records-0', 'records-1', 'records-2'].map((name) => recordsProducer(name)),
+        batchProducer('idempotent-0', true),
+        batchProducer('idempotent-1', true),
+        batchProducer('idempotent-2', true),
+        batchProducer('batches-0', false),
+      ];
   const outcome = await Promise.allSettled(producers);
   running = false;
   await Promise.allSettled(background);
@@ -236,13 +242,26 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
 
   for (const each of plans) each.active = false;
   for (const log of [...logs, racer, reader, maintainer]) await log.close();
-  const stored = await readPartitions(new Log({ stores: bare }), topic, partitions);
-  const compactedStored = await readKeyed(new Log({ stores: bare }), compactedTopic, partitions);
+  const checked = options.compacted
+    ? {
+        compacted: checkCompacted(
+          compactedAcks,
+          await readKeyed(new Log({ stores: bare }), topic, partitions),
+          compactedSent,
+          tombstonedKeys,
+        ),
+      }
+    : {
+        log: checkLog(
+          acks,
+          await readPartitions(new Log({ stores: bare }), topic, partitions),
+          sent,
+          new Set(['idempotent-0', 'idempotent-1', 'idempotent-2']),
+        ),
+      };
   maintenance.segmentsCompacted = await compactedSegments(bare.metadata, topic, partitions);
   await bare.objects.close();
   await bare.metadata.close();
-  const checked = checkLog(acks, stored, sent, new Set(['idempotent-0', 'idempotent-1', 'idempotent-2']));
-  const compacted = checkCompacted(compactedAcks, compactedStored, compactedSent, tombstonedKeys);
   return {
     store: options.kind.name,
     seed: options.seed,
@@ -253,11 +272,11 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     faultsTotal: plan.total() + maintenancePlan.total(),
     commitConflicts: logs.reduce((sum, log) => sum + log.internals.committer.stats.conflicts, racer.internals.committer.stats.conflicts),
     retries,
-    figures: checked.figures,
+    figures: checked.log?.figures,
     tailed,
     maintenance,
-    compacted: compacted.figures,
-    violations: [...violations, ...checked.violations, ...compacted.violations],
+    compacted: checked.compacted?.figures,
+    violations: [...violations, ...(checked.log ?? checked.compacted)!.violations],
   };
 }
 

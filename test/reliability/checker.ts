@@ -196,8 +196,10 @@ export interface CompactedAck extends KeyedRecord {
  *  - a record kept was sent with that key (a tombstone: some tombstone of that key was sent);
  *  - an acknowledged record is either where it was acknowledged, or gone because a later
  *    acknowledged record of its key exists, or it is a tombstone (removed once past its time);
- *  - a deleted key stays deleted: a value kept below an acknowledged tombstone of its key means that
- *    tombstone is kept too (the cleaner removes the values a tombstone deletes before the tombstone).
+ *  - a deleted key stays deleted: a value kept below a tombstone that is its key's last record means
+ *    that tombstone is kept too (the cleaner removes the values a tombstone deletes before the
+ *    tombstone; with a later record of the key, an older value may outlive a tombstone between two
+ *    passes, which no reader can tell from a key written again).
  */
 export function checkCompacted(
   acks: readonly CompactedAck[],
@@ -227,11 +229,15 @@ export function checkCompacted(
         violations.add(`compacted ${ack.partition}/${ack.offset}: acknowledged ${ack.key}=${ack.value}, holds ${kept.key}=${kept.value}`);
       continue;
     }
-    if (ack.value !== null && latestAck.get(`${ack.partition}#${ack.key}`)!.offset === ack.offset)
+    const superseded = partitions[ack.partition]!.some((record) => record.key === ack.key && record.offset > ack.offset);
+    if (ack.value !== null && !superseded && latestAck.get(`${ack.partition}#${ack.key}`)!.offset === ack.offset)
       violations.add(`compacted ${ack.partition}/${ack.offset}: ${ack.key}=${ack.value}, the key's latest acknowledged value, is gone`);
   }
   for (const ack of acks) {
     if (ack.value !== null || byOffset[ack.partition]!.has(ack.offset)) continue;
+    // Only a deletion that stands: a later record of the key (acknowledged or kept) supersedes what came before it anyway.
+    const later = (record: KeyedRecord) => record.key === ack.key && record.offset > ack.offset;
+    if (latestAck.get(`${ack.partition}#${ack.key}`)!.offset !== ack.offset || partitions[ack.partition]!.some(later)) continue;
     for (const record of partitions[ack.partition]!) {
       if (record.offset < ack.offset && record.key === ack.key && record.value !== null)
         violations.add(

@@ -68,7 +68,7 @@ export interface BatchRow {
   readonly recordTimes?: boolean;
   /**
    * A segment the log cleaner wrote or went through (cleanup.policy=compact) that still holds a
-   * tombstone (a record with a null value) other than the partition's newest record: the earliest
+   * tombstone (a record with a null value): the earliest
    * time one of them may be removed (delete.retention.ms after the cleaner reached it), so a pass
    * knows when cleaning is due for it. Absent: none (or a row the cleaner has not reached).
    */

@@ -27,14 +27,17 @@ describe('log > cleaner rules', () => {
   it('is due when the dirty share is more than min.cleanable.dirty.ratio (not equal), when a dirty row passes max.compaction.lag.ms, or when a tombstone is due', () => {
     const rows = [row(0, 10, 100), row(10, 10, 100)];
     const cleanTo10 = { through: 10, reached: [[10, nowMs - hourMs] as const] };
-    expect(cleaningDue(rows, cleanTo10, config, nowMs)).toBe(false); // 100 / 200 is not more than 0.5
-    expect(cleaningDue(rows, cleanTo10, { ...config, 'min.cleanable.dirty.ratio': 0.49 }, nowMs)).toBe(true);
-    expect(cleaningDue(rows, cleanTo10, { ...config, 'max.compaction.lag.ms': hourMs }, nowMs)).toBe(true);
-    expect(cleaningDue(rows, cleanTo10, { ...config, 'max.compaction.lag.ms': hourMs + 1 }, nowMs)).toBe(false);
+    expect(cleaningDue(rows, cleanTo10, config, nowMs, 20)).toBe(false); // 100 / 200 is not more than 0.5
+    expect(cleaningDue(rows, cleanTo10, { ...config, 'min.cleanable.dirty.ratio': 0.49 }, nowMs, 20)).toBe(true);
+    expect(cleaningDue(rows, cleanTo10, { ...config, 'max.compaction.lag.ms': hourMs }, nowMs, 20)).toBe(true);
+    expect(cleaningDue(rows, cleanTo10, { ...config, 'max.compaction.lag.ms': hourMs + 1 }, nowMs, 20)).toBe(false);
     const clean = { through: 20, reached: [[20, nowMs - hourMs] as const] };
-    expect(cleaningDue(rows, clean, { ...config, 'min.cleanable.dirty.ratio': 0 }, nowMs)).toBe(false); // nothing dirty
-    expect(cleaningDue([row(0, 10, 100, { tombstonesDueMs: nowMs + 1 }), rows[1]!], clean, config, nowMs)).toBe(false);
-    expect(cleaningDue([row(0, 10, 100, { tombstonesDueMs: nowMs }), rows[1]!], clean, config, nowMs)).toBe(true);
+    expect(cleaningDue(rows, clean, { ...config, 'min.cleanable.dirty.ratio': 0 }, nowMs, 20)).toBe(false); // nothing dirty
+    expect(cleaningDue([row(0, 10, 100, { tombstonesDueMs: nowMs + 1 }), rows[1]!], clean, config, nowMs, 20)).toBe(false);
+    expect(cleaningDue([row(0, 10, 100, { tombstonesDueMs: nowMs }), rows[1]!], clean, config, nowMs, 20)).toBe(true);
+    // The segment holding the newest record waits for the partition to move on.
+    expect(cleaningDue([rows[0]!, row(10, 10, 100, { tombstonesDueMs: nowMs })], clean, config, nowMs, 20)).toBe(false);
+    expect(cleaningDue([rows[0]!, row(10, 10, 100, { tombstonesDueMs: nowMs })], clean, config, nowMs, 21)).toBe(true);
   });
 
   it('cuts runs at the clean/dirty boundary and at the target size, up to where the map reached', () => {

@@ -13,7 +13,8 @@
  * The checkpoint item (keys.ts cleanerKey) says where the dirty part starts (`through`) and when
  * the cleaner reached each point (`reached`); a partition is cleaned when its dirty bytes are more
  * than min.cleanable.dirty.ratio of the cleanable bytes, when a dirty row is older than
- * max.compaction.lag.ms, or when a clean segment holds a tombstone now due (`tombstonesDueMs`).
+ * max.compaction.lag.ms, or when a clean segment other than the newest holds a tombstone now due
+ * (`tombstonesDueMs`; the newest waits for the partition to move on, as Kafka's active segment).
  *
  * A pass reads the dirty segments into a map of key digest (MD5, as Kafka's) → latest offset (at most
  * about `cleanerMapKeys` keys: a larger dirty part is cleaned in several passes), then rewrites the
@@ -89,13 +90,17 @@ export function cleaningDue(
   checkpoint: CleanerCheckpoint,
   config: Pick<TopicItem['config'], 'min.cleanable.dirty.ratio' | 'max.compaction.lag.ms'>,
   nowMs: number,
+  nextOffset: number,
 ): boolean {
   const dirty = rows.filter((row) => row.baseOffset + row.recordCount > checkpoint.through);
   const totalBytes = rows.reduce((sum, row) => sum + row.sizeBytes, 0);
   const dirtyBytes = dirty.reduce((sum, row) => sum + row.sizeBytes, 0);
   if (dirty.length > 0 && dirtyBytes / Math.max(1, totalBytes) > config['min.cleanable.dirty.ratio']) return true;
   if (dirty.some((row) => (row.firstCommittedMs ?? row.committedMs) <= nowMs - config['max.compaction.lag.ms'])) return true;
-  return rows.some((row) => row.tombstonesDueMs !== undefined && row.tombstonesDueMs <= nowMs);
+  // The segment holding the newest record waits, as Kafka's active segment: that record may not go, and an idle partition costs no read.
+  return rows.some(
+    (row) => row.tombstonesDueMs !== undefined && row.tombstonesDueMs <= nowMs && row.baseOffset + row.recordCount < nextOffset,
+  );
 }
 
 /**
@@ -116,6 +121,7 @@ async function cleanableRows(ctx: MaintenanceContext, topic: TopicItem, partitio
       if (end <= state.logStartOffset) continue;
       const stop =
         row.indexKey === undefined || // a flush row: merged into a segment first
+        end > state.nextOffset || // merged by another maintainer since `state` was read: its newest record is not the one protected
         row.baseOffset !== expected || // a gap (rows merged between two page reads) or an overlap (a replacement half done): next pass
         row.maxTimestampMs < 0 ||
         (topic.config['min.compaction.lag.ms'] > 0 && row.maxTimestampMs > horizonMs);
@@ -157,7 +163,7 @@ export async function cleanPartition(
     : { through: 0, reached: [] };
   const rows = await cleanableRows(ctx, topic, partition, state);
   const nowMs = ctx.now();
-  if (rows.length === 0 || !cleaningDue(rows, previous, topic.config, nowMs)) return;
+  if (rows.length === 0 || !cleaningDue(rows, previous, topic.config, nowMs, state.nextOffset)) return;
 
   // The map: the dirty rows, oldest first, as many as fit.
   const latest = new Map<string, number>();
@@ -186,10 +192,7 @@ export async function cleanPartition(
       return reached === undefined || reached + deleteRetentionMs > nowMs;
     },
     // When a tombstone kept may go: delete.retention.ms after the cleaner reached it (this pass, if it had not).
-    dueMs: (record) =>
-      record.value !== null || record.offset === newestOffset
-        ? undefined
-        : (reachedAt(previous, record.offset) ?? nowMs) + deleteRetentionMs,
+    dueMs: (record) => (record.value !== null ? undefined : (reachedAt(previous, record.offset) ?? nowMs) + deleteRetentionMs),
   };
 
   let complete = true;

@@ -12,7 +12,11 @@ import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import type { TopicConfig } from '../../lib/log/topic-config.js';
-import { offsetSk } from '../../lib/keys.js';
+import { offsetSk, partitionKey, topicsPk } from '../../lib/keys.js';
+import { partitionStateFromItem, topicFromItem, type PartitionState } from '../../lib/log/layout.js';
+import { cleanPartition } from '../../lib/log/maintenance/cleaner.js';
+import { compactPartition } from '../../lib/log/maintenance/compaction.js';
+import { emptyResult, type MaintenanceContext } from '../../lib/log/maintenance/context.js';
 import { TransactionConflictError } from '../../lib/storage/ports.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
@@ -83,6 +87,31 @@ export function cleanerSuite(kind: () => StoreKind): void {
   }
 
   const latestOf = (seen: readonly Seen[]) => new Map(seen.map((r) => [r.key, r]));
+
+  /** A pass's steps one at a time over the stores (as Maintenance runs them), to interleave two maintainers. */
+  function maintenanceSteps(stores: TestStores, now: () => number) {
+    const ctx: MaintenanceContext = {
+      metadata: stores.metadata,
+      objects: stores.objects,
+      now,
+      compactionTargetBytes: 64 * 1024 * 1024,
+      compactionTailAgeMs: 0,
+      compactionRunRows: 1000,
+      gcGraceMs: 4 * hourMs,
+      maxCommitAgeMs: 2 * hourMs,
+      indexIntervalBytes: 4096,
+      producerIdExpirationMs: 24 * hourMs,
+      rowsPerPage: 1000,
+      cleanerMapKeys: 1000,
+      stopping: new AbortController().signal,
+    };
+    const topicItem = async (name: string) => (await stores.metadata.query(topicsPk)).map(topicFromItem).find((t) => t.name === name)!;
+    return {
+      state: async (name: string) => partitionStateFromItem((await stores.metadata.get(partitionKey((await topicItem(name)).id, 0)))!),
+      compact: async (name: string, state: PartitionState) => compactPartition(ctx, await topicItem(name), 0, state, emptyResult()),
+      clean: async (name: string, state: PartitionState) => cleanPartition(ctx, await topicItem(name), 0, state, emptyResult()),
+    };
+  }
 
   describe('log > cleaner (cleanup.policy=compact)', () => {
     it('keeps the latest record of each key at its offset; the high watermark and log start stay', async () => {
@@ -337,6 +366,36 @@ export function cleanerSuite(kind: () => StoreKind): void {
         await log.runMaintenance();
       }
       expect((await readAll(log, topic)).map((r) => r.key)).toEqual(['x', 'y', 'z']); // the tombstone went once it had done its work
+    });
+
+    it('a pass working from a partition state read before another maintainer merged newer records protects nothing past that state', async () => {
+      const { make, clock, stores } = await setup();
+      const log = make();
+      const topic = await compactedTopic(log, { 'delete.retention.ms': hourMs });
+      const steps = maintenanceSteps(stores, () => Date.now() + clock.skewMs);
+      await produce(log, topic, [
+        ['a', 'a0'],
+        ['j', 'j0'],
+      ]);
+      // Pass A reads the partition (its newest record: j0 at 1), then waits.
+      const stale = await steps.state(topic);
+      // Meanwhile j is deleted and pass B merges everything into one segment [0, 4).
+      await produce(log, topic, [
+        ['j', null],
+        ['b', 'b0'],
+      ]);
+      await steps.compact(topic, await steps.state(topic));
+      // Pass A's cleaner goes on from its state: j0 is not the newest record of the segment it would clean.
+      await steps.clean(topic, stale);
+      // An hour on, with a record after that segment, a fresh pass cleans it: j's tombstone goes, and j0 must have gone first.
+      clock.skewMs += 2 * hourMs;
+      await produce(log, topic, [['c', 'c0']]);
+      for (let pass = 0; pass < 3; pass++) {
+        await steps.clean(topic, await steps.state(topic));
+        clock.skewMs += 2 * hourMs;
+      }
+      expect((await readAll(log, topic)).filter((r) => r.key === 'j')).toEqual([]); // without the bound: j0 came back
+      expect((await readAll(log, topic)).map((r) => r.key)).toEqual(['a', 'b', 'c']);
     });
 
     it('refuses a record without a key (INVALID_RECORD) over both produce paths, appending nothing', async () => {

@@ -27,6 +27,8 @@ export interface Acknowledged {
 
 export interface StoredRecord {
   readonly offset: number;
+  /** null: a record without a key (absent: not read; checkLog does not look at keys). */
+  readonly key?: string | null;
   readonly value: string | null;
 }
 
@@ -179,10 +181,9 @@ export function checkCommits(samples: readonly CommitSample[]): string[] {
 }
 
 /** A record of a compacted topic as acknowledged (`partition`) or as read back. Tombstones have value null. */
-export interface KeyedRecord {
-  readonly offset: number;
+/** A record of a compacted topic, which refuses records without a key. */
+export interface KeyedRecord extends StoredRecord {
   readonly key: string;
-  readonly value: string | null;
 }
 
 export interface CompactedAck extends KeyedRecord {
@@ -199,15 +200,25 @@ export interface CompactedAck extends KeyedRecord {
  *  - a deleted key stays deleted: a value kept below a tombstone that is its key's last record means
  *    that tombstone is kept too (the cleaner removes the values a tombstone deletes before the
  *    tombstone; with a later record of the key, an older value may outlive a tombstone between two
- *    passes, which no reader can tell from a key written again).
+ *    passes, which no reader can tell from a key written again);
+ *  - settled (fault-free passes ran after the last write, each past delete.retention.ms): one record
+ *    per key at most: whatever the faults cut short, cleaning converges.
  */
 export function checkCompacted(
   acks: readonly CompactedAck[],
-  partitions: readonly (readonly KeyedRecord[])[],
+  stored: readonly (readonly StoredRecord[])[],
   sent: ReadonlyMap<string, string>,
   tombstonedKeys: ReadonlySet<string>,
+  /** settled: fault-free passes ran after the last write, past delete.retention.ms: each key has one record left, at most. */
+  options: { readonly settled?: boolean } = {},
 ): { figures: { acknowledged: number; kept: number }; violations: string[] } {
   const violations = new Violations();
+  const partitions = stored.map((records, partition) =>
+    records.filter((record): record is KeyedRecord => {
+      if (typeof record.key !== 'string') violations.add(`compacted ${partition}/${record.offset}: a record without a key`);
+      return typeof record.key === 'string';
+    }),
+  );
   const byOffset = partitions.map((records) => new Map(records.map((record) => [record.offset, record])));
   partitions.forEach((records, partition) => {
     records.forEach((record, index) => {
@@ -244,6 +255,15 @@ export function checkCompacted(
           `compacted ${ack.partition}: ${record.key}=${record.value} at ${record.offset} outlived the tombstone acknowledged at ${ack.offset}`,
         );
     }
+  }
+  if (options.settled) {
+    partitions.forEach((records, partition) => {
+      const offsets = new Map<string, number[]>();
+      for (const record of records) offsets.set(record.key, [...(offsets.get(record.key) ?? []), record.offset]);
+      for (const [key, at] of offsets)
+        if (at.length > 1)
+          violations.add(`compacted partition ${partition}: key ${key} still has ${at.length} records (${at.join(', ')}) once settled`);
+    });
   }
   return {
     figures: { acknowledged: acks.length, kept: partitions.reduce((sum, records) => sum + records.length, 0) },

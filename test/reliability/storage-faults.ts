@@ -6,7 +6,9 @@
  * conflicts), maintenance compacts and collects garbage throughout, and a reader tails every
  * partition. With `compacted`, the topic is a compacted one (cleanup.policy=compact): producers send
  * keyed records and tombstones over 20 keys, the log cleaner works on it in every pass, and the
- * checker holds it to a compacted topic's promises (checkCompacted) instead. Producers retry failed requests as clients do: an idempotent producer resends the same
+ * checker holds it to a compacted topic's promises (checkCompacted) instead; once the faults stop,
+ * fault-free passes run on, and the cleaning must have converged: one record per key.
+ * Producers retry failed requests as clients do: an idempotent producer resends the same
  * batch (same producer id, epoch and sequence), to whichever writer it picks.
  *
  * At the end the log is read back from the bare stores and handed to the checker (checker.ts).
@@ -26,7 +28,7 @@ import type { MetadataStore } from '../../lib/storage/ports.js';
 import { FaultPlan, faultKinds, withFaults, type FaultKind, type FaultRates } from '../support/fault-plan.js';
 import { text } from '../support/logs.js';
 import { embedded, memory, type StoreKind } from '../support/stores.js';
-import { checkCompacted, checkLog, type Acknowledged, type CompactedAck, type KeyedRecord, type LogFigures } from './checker.js';
+import { checkCompacted, checkLog, type Acknowledged, type CompactedAck, type LogFigures } from './checker.js';
 import { choices, numberFlags, readPartitions, retrying, sleep } from './support.js';
 
 export const defaultRates: FaultRates = {
@@ -242,13 +244,23 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
 
   for (const each of plans) each.active = false;
   for (const log of [...logs, racer, reader, maintainer]) await log.close();
+  if (options.compacted) {
+    // Faults over, passes go on as a cluster's would: whatever the faults cut short, cleaning must converge.
+    const settler = new Log({ stores: bare, ...logOptions });
+    for (let pass = 0; pass < 4; pass++) {
+      await sleep(compactedConfig['delete.retention.ms'] + 50);
+      await settler.runMaintenance();
+    }
+    await settler.close();
+  }
   const checked = options.compacted
     ? {
         compacted: checkCompacted(
           compactedAcks,
-          await readKeyed(new Log({ stores: bare }), topic, partitions),
+          await readPartitions(new Log({ stores: bare }), topic, partitions),
           compactedSent,
           tombstonedKeys,
+          { settled: true },
         ),
       }
     : {
@@ -278,23 +290,6 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     compacted: checked.compacted?.figures,
     violations: [...violations, ...(checked.log ?? checked.compacted)!.violations],
   };
-}
-
-/** A compacted topic's partitions, read from offset 0, with keys. */
-async function readKeyed(log: Log, topic: string, partitions: number): Promise<KeyedRecord[][]> {
-  const out: KeyedRecord[][] = [];
-  for (let partition = 0; partition < partitions; partition++) {
-    const records: KeyedRecord[] = [];
-    for (let offset = 0; ; ) {
-      const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000 });
-      for (const record of fetched.records)
-        records.push({ offset: record.offset, key: record.key!.toString('utf8'), value: record.value?.toString('utf8') ?? null });
-      if (fetched.nextOffset >= fetched.highWatermark) break;
-      offset = fetched.nextOffset;
-    }
-    out.push(records);
-  }
-  return out;
 }
 
 /**

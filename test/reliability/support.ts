@@ -26,7 +26,8 @@ export async function readPartitions(log: Log, topic: string, partitions: number
     const records: StoredRecord[] = [];
     for (let offset = 0; ; ) {
       const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000, maxBytes: 64 * 1024 * 1024 });
-      for (const record of fetched.records) records.push({ offset: record.offset, value: record.value?.toString('utf8') ?? null });
+      for (const record of fetched.records)
+        records.push({ offset: record.offset, key: record.key?.toString('utf8') ?? null, value: record.value?.toString('utf8') ?? null });
       if (fetched.nextOffset >= fetched.highWatermark) break;
       offset = fetched.nextOffset;
     }

@@ -141,7 +141,8 @@ describe('interop > Apache Kafka command-line tools', () => {
     if (httpUrl) {
       await sleep(300);
       const response = await fetch(`${httpUrl}/v1/admin/maintenance`, { method: 'POST' });
-      expect(await response.json()).toMatchObject({ records_cleaned: 9 });
+      // The pass cleans every compacted topic of the suite's agent (connect.test.ts and streams.test.ts leave theirs): 9 of them are this topic's.
+      expect(((await response.json()) as { records_cleaned: number }).records_cleaned).toBeGreaterThanOrEqual(9);
     }
     let seen = await read();
     for (const deadline = Date.now() + 60_000; seen.join() !== cleaned.join() && Date.now() < deadline; ) {

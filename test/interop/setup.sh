@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the interop suite (npm run test:interop): installs kcat and the JDK/Maven/Go it needs
 # if missing (Debian packages), builds the Java client program (on kafka-clients 3.9 and 4.4), the
-# sarama and franz-go client programs and two Filebeat builds into test/interop/.build/, resolves Kafka Connect's
+# sarama and franz-go client programs, a Kafka Streams application and two Filebeat builds into test/interop/.build/, resolves Kafka Connect's
 # jars (connect.test.ts) and the Apache Kafka broker's (for
 # INTEROP_TARGET=kafka; 3.9.1, and the 4.x release and its tools for differential.test.ts). The Go
 # builds run in the background while Maven works; their output goes to .build/logs/ and is shown
@@ -109,6 +109,10 @@ echo "built $build/kip848 (classes + classpath.txt)"
 step "Apache Kafka's command-line tools (kafka-tools 3.9.1, Maven Central; kafka-tools.test.ts and the benchmarks)"
 mvn -q -B -Dstyle.color=never -f "$here/../../bench/kafka-tools/pom.xml" package
 echo "built $build/bench-kafka-tools (classes + classpath.txt)"
+
+step "Kafka Streams program (kafka-streams 3.9.1, Maven Central; streams.test.ts)"
+mvn -q -B -Dstyle.color=never -f "$here/streams/pom.xml" package
+echo "built $build/streams (classes + classpath.txt)"
 
 step "Kafka Connect 3.9.1: connect-runtime, connect-file, connect-json (Maven Central; connect.test.ts)"
 mvn -q -B -Dstyle.color=never -f "$here/connect/pom.xml" dependency:build-classpath -Dmdep.outputFile="$build/connect.classpath"

@@ -112,6 +112,19 @@ async function startSpool(settings: Readonly<Record<string, string>>): Promise<T
   };
 }
 
+/**
+ * A maintenance pass on the Spool agent at `httpUrl` (POST /v1/admin/maintenance), answering the
+ * records its log cleaner removed; undefined for a server with no such API (Kafka runs its own).
+ */
+export function maintenancePass(httpUrl: string | undefined): (() => Promise<number>) | undefined {
+  if (!httpUrl) return undefined;
+  return async () => {
+    const response = await fetch(`${httpUrl}/v1/admin/maintenance`, { method: 'POST' });
+    if (!response.ok) throw new Error(`POST /v1/admin/maintenance: ${response.status} ${await response.text()}`);
+    return ((await response.json()) as { records_cleaned: number }).records_cleaned;
+  };
+}
+
 /** A port nothing listens on now, on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,0 +1,111 @@
+/**
+ * Long-running Java applications of the interop suite (Kafka Connect workers, Kafka Streams
+ * instances): started with their output in a log file under .build/logs/, stopped with a signal as
+ * an operator would stop them, and killed after the test file if still running; with the waits and
+ * the DescribeConfigs their tests share.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
+import { afterAll } from 'vitest';
+import { buildDir, startTarget } from './support.js';
+
+export interface JavaApp {
+  readonly child: ChildProcess;
+  /** The application's stdout and stderr. */
+  readonly logFile: string;
+  /** Sends `signal` (SIGTERM: the application shuts down cleanly; SIGKILL: a crash) and waits for the exit; SIGKILL after 60 s. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** `java ARGS`, its output appended to .build/logs/`logName`.log. */
+export function startJavaApp(args: readonly string[], logName: string): JavaApp {
+  mkdirSync(join(buildDir, 'logs'), { recursive: true });
+  const logFile = join(buildDir, 'logs', `${logName}.log`);
+  const out = openSync(logFile, 'a');
+  const child = spawn('java', args, { stdio: ['ignore', out, out] });
+  running.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => running.delete(child));
+  return {
+    child,
+    logFile,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Runs `scenario` against an Apache Kafka 3.9.1 broker started for it (kafka-broker.sh), stopped after. */
+export async function onKafka<T>(scenario: (bootstrap: string) => Promise<T>): Promise<T> {
+  const kafka = await startTarget({ INTEROP_TARGET: 'kafka' });
+  try {
+    return await scenario(kafka.bootstrap);
+  } finally {
+    await kafka.close();
+  }
+}
+
+/** Polls `check` every 250 ms until it answers true; rejects after `timeoutMs`, naming `what`. */
+export async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; ; await sleep(250)) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  }
+}
+
+/**
+ * The records a topic holds, read from the start of each partition with kafkajs, and the offsets its
+ * partitions span (high watermark - log start): fewer records than offsets once the cleaner ran.
+ */
+export async function recordsKept(bootstrap: string, topic: string): Promise<{ records: number; offsets: number }> {
+  const kafka = new Kafka({ clientId: 'interop-count', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const bounds = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const last = new Map(bounds.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high) - 1]));
+  const offsets = bounds.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+  const consumer = kafka.consumer({ groupId: `interop-count-${Date.now()}-${Math.random()}` });
+  let records = 0;
+  const reached = new Set<number>();
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        records++;
+        if (Number(message.offset) >= last.get(partition)!) reached.add(partition); // the newest record is never cleaned away
+      },
+    });
+    await waitFor(`a read of ${topic} to its end`, 60_000, () => reached.size === last.size);
+  } finally {
+    await consumer.disconnect();
+  }
+  return { records, offsets };
+}
+
+/** One config of each topic, as DescribeConfigs answers it (kafkajs's admin client); 'none' where absent. */
+export async function topicConfig(bootstrap: string, topics: readonly string[], name: string): Promise<Record<string, string>> {
+  const admin = new Kafka({ clientId: 'interop-describe', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({
+      resources: topics.map((topic) => ({ type: ConfigResourceTypes.TOPIC, name: topic, configNames: [name] })),
+      includeSynonyms: false,
+    });
+    return Object.fromEntries(resources.map((r) => [r.resourceName, r.configEntries[0]?.configValue ?? 'none']));
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -5,51 +5,65 @@
  * the DescribeConfigs their tests share.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll } from 'vitest';
-import { buildDir, startTarget } from './support.js';
+import { buildDir, startKafka } from './support.js';
 
 export interface JavaApp {
   readonly child: ChildProcess;
   /** The application's stdout and stderr. */
   readonly logFile: string;
-  /** Sends `signal` (SIGTERM: the application shuts down cleanly; SIGKILL: a crash) and waits for the exit; SIGKILL after 60 s. */
-  stop(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Sends `signal` (SIGTERM: the application shuts down cleanly; SIGKILL: a crash) and answers how it
+   * exited; SIGKILL after 60 s.
+   */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 const running = new Set<ChildProcess>();
+let fileDone = false;
 afterAll(() => {
-  for (const child of running) child.kill('SIGKILL');
+  fileDone = true;
+  killJavaApps();
 });
 
-/** `java ARGS`, its output appended to .build/logs/`logName`.log. */
+/** Kills every application still running (a scenario that failed half-way leaves none behind). */
+export function killJavaApps(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
+/** `java ARGS`, its output in .build/logs/`logName`.log (written anew). */
 export function startJavaApp(args: readonly string[], logName: string): JavaApp {
+  if (fileDone) throw new Error(`${logName}: the test file is over (a timed-out scenario went on)`);
   mkdirSync(join(buildDir, 'logs'), { recursive: true });
   const logFile = join(buildDir, 'logs', `${logName}.log`);
-  const out = openSync(logFile, 'a');
+  const out = openSync(logFile, 'w');
   const child = spawn('java', args, { stdio: ['ignore', out, out] });
+  closeSync(out); // the child has its own copy
   running.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   void exited.then(() => running.delete(child));
   return {
     child,
     logFile,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      await exited;
+      const how = await exited;
       clearTimeout(timer);
+      return how;
     },
   };
 }
 
 /** Runs `scenario` against an Apache Kafka 3.9.1 broker started for it (kafka-broker.sh), stopped after. */
 export async function onKafka<T>(scenario: (bootstrap: string) => Promise<T>): Promise<T> {
-  const kafka = await startTarget({ INTEROP_TARGET: 'kafka' });
+  const kafka = await startKafka({ requestLog: false });
   try {
     return await scenario(kafka.bootstrap);
   } finally {
@@ -77,22 +91,24 @@ export async function recordsKept(bootstrap: string, topic: string): Promise<{ r
   const last = new Map(bounds.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high) - 1]));
   const offsets = bounds.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
   const consumer = kafka.consumer({ groupId: `interop-count-${Date.now()}-${Math.random()}` });
-  let records = 0;
+  const seen = new Set<string>(); // partition:offset below the high watermark read: a redelivery or a later write is not counted
   const reached = new Set<number>();
   try {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
-        records++;
-        if (Number(message.offset) >= last.get(partition)!) reached.add(partition); // the newest record is never cleaned away
+        const offset = Number(message.offset);
+        if (!last.has(partition) || offset > last.get(partition)!) return;
+        seen.add(`${partition}:${offset}`);
+        if (offset === last.get(partition)) reached.add(partition); // the newest record is never cleaned away
       },
     });
     await waitFor(`a read of ${topic} to its end`, 60_000, () => reached.size === last.size);
   } finally {
     await consumer.disconnect();
   }
-  return { records, offsets };
+  return { records: seen.size, offsets };
 }
 
 /** One config of each topic, as DescribeConfigs answers it (kafkajs's admin client); 'none' where absent. */

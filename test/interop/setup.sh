@@ -118,7 +118,7 @@ step "Kafka Connect 3.9.1: connect-runtime, connect-file, connect-json (Maven Ce
 mvn -q -B -Dstyle.color=never -f "$here/connect/pom.xml" dependency:build-classpath -Dmdep.outputFile="$build/connect.classpath"
 echo "resolved $build/connect.classpath"
 
-step "Apache Kafka broker jars (for INTEROP_TARGET=kafka and benchmarks)"
+step "Apache Kafka broker jars (for INTEROP_TARGET=kafka, the brokers connect.test.ts and streams.test.ts start, and benchmarks)"
 mvn -q -B -Dstyle.color=never -f "$here/broker/pom.xml" dependency:build-classpath -Dmdep.outputFile="$build/kafka-broker.classpath"
 echo "resolved $build/kafka-broker.classpath"
 

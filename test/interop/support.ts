@@ -46,14 +46,19 @@ export async function startTarget(env: NodeJS.ProcessEnv = process.env, settings
 
 const run = promisify(execFile);
 
-async function startKafka(): Promise<Target> {
+/**
+ * An Apache Kafka 3.9.1 broker (kafka-broker.sh) in a temporary directory. `requestLog`: the suite's
+ * own broker keeps its request log and API-version summary in .build/ when it stops; brokers that
+ * single test files start for a scenario of their own (onKafka) leave them alone.
+ */
+export async function startKafka(options: { requestLog: boolean } = { requestLog: true }): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), 'spool-interop-kafka-'));
   const [port, controllerPort] = [await freePort(), await freePort()];
   const script = join(interopDir, 'kafka-broker.sh');
   const where = ['--dir', dir, '--port', String(port), '--controller-port', String(controllerPort)];
   let bootstrap: string;
   try {
-    const { stdout } = await run(script, ['start', ...where, '--request-log'], { timeout: 180_000 });
+    const { stdout } = await run(script, ['start', ...where, ...(options.requestLog ? ['--request-log'] : [])], { timeout: 180_000 });
     bootstrap = stdout.trim().split('\n').at(-1)!;
   } catch (error) {
     const { stderr } = error as { stderr?: string };
@@ -64,10 +69,12 @@ async function startKafka(): Promise<Target> {
     bootstrap,
     close: async () => {
       await run(script, ['stop', ...where]);
-      await mkdir(buildDir, { recursive: true });
-      const requestLog = join(dir, 'requests.log');
-      await writeFile(join(buildDir, 'kafka-api-versions.md'), await summariseRequestLog(requestLog));
-      await copyFile(requestLog, join(buildDir, 'kafka-requests.log')).catch(() => {});
+      if (options.requestLog) {
+        await mkdir(buildDir, { recursive: true });
+        const requestLog = join(dir, 'requests.log');
+        await writeFile(join(buildDir, 'kafka-api-versions.md'), await summariseRequestLog(requestLog));
+        await copyFile(requestLog, join(buildDir, 'kafka-requests.log')).catch(() => {});
+      }
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -180,8 +180,7 @@ export function checkCommits(samples: readonly CommitSample[]): string[] {
   return violations.done();
 }
 
-/** A record of a compacted topic as acknowledged (`partition`) or as read back. Tombstones have value null. */
-/** A record of a compacted topic, which refuses records without a key. */
+/** A record of a compacted topic (which refuses records without a key) as read back. Tombstones have value null. */
 export interface KeyedRecord extends StoredRecord {
   readonly key: string;
 }

@@ -244,6 +244,13 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
 
   for (const each of plans) each.active = false;
   for (const log of [...logs, racer, reader, maintainer]) await log.close();
+  // What the faults left, checked and counted before anything else runs.
+  maintenance.segmentsCompacted = await compactedSegments(bare.metadata, topic, partitions);
+  const compactedCheck = async (settled: boolean) =>
+    checkCompacted(compactedAcks, await readPartitions(new Log({ stores: bare }), topic, partitions), compactedSent, tombstonedKeys, {
+      settled,
+    });
+  const underFaults = options.compacted ? await compactedCheck(false) : undefined;
   if (options.compacted) {
     // Faults over, passes go on as a cluster's would: whatever the faults cut short, cleaning must converge.
     const settler = new Log({ stores: bare, ...logOptions });
@@ -253,16 +260,9 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     }
     await settler.close();
   }
-  const checked = options.compacted
-    ? {
-        compacted: checkCompacted(
-          compactedAcks,
-          await readPartitions(new Log({ stores: bare }), topic, partitions),
-          compactedSent,
-          tombstonedKeys,
-          { settled: true },
-        ),
-      }
+  const settled = options.compacted ? await compactedCheck(true) : undefined;
+  const checked = underFaults
+    ? { compacted: { figures: underFaults.figures, violations: [...underFaults.violations, ...settled!.violations] } }
     : {
         log: checkLog(
           acks,
@@ -271,7 +271,6 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
           new Set(['idempotent-0', 'idempotent-1', 'idempotent-2']),
         ),
       };
-  maintenance.segmentsCompacted = await compactedSegments(bare.metadata, topic, partitions);
   await bare.objects.close();
   await bare.metadata.close();
   return {

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -20,7 +21,8 @@ import org.apache.kafka.streams.kstream.Produced;
  * <pre>StreamsWordCount BOOTSTRAP APPLICATION_ID INPUT OUTPUT STATE_DIR PROCESSING_GUARANTEE</pre>
  *
  * Prints "state RUNNING" (and each other state) on stdout as the application moves; on SIGTERM it
- * closes (committing what it processed) and exits 0; exits 1 if the application fails.
+ * closes (committing what it processed) and the JVM ends as signalled (status 143); exits 1 if the
+ * application fails.
  */
 public final class StreamsWordCount {
   public static void main(String[] args) throws InterruptedException {
@@ -42,6 +44,9 @@ public final class StreamsWordCount {
     props.put(StreamsConfig.topicPrefix("segment.ms"), 500);
     props.put(StreamsConfig.topicPrefix("min.cleanable.dirty.ratio"), 0.01);
     props.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
+    // Streams leaves no group on close: a successor waits for the session to expire (45 s by default).
+    props.put(StreamsConfig.consumerPrefix("session.timeout.ms"), 10_000);
+    props.put(StreamsConfig.consumerPrefix("heartbeat.interval.ms"), 2_000);
 
     StreamsBuilder builder = new StreamsBuilder();
     builder.<String, String>stream(args[2])
@@ -54,6 +59,7 @@ public final class StreamsWordCount {
 
     KafkaStreams streams = new KafkaStreams(builder.build(), props);
     CountDownLatch done = new CountDownLatch(1);
+    AtomicBoolean signalled = new AtomicBoolean(false);
     streams.setStateListener((next, previous) -> {
       System.out.println("state " + next);
       System.out.flush();
@@ -64,11 +70,13 @@ public final class StreamsWordCount {
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
     });
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      signalled.set(true);
       streams.close(Duration.ofSeconds(30));
       done.countDown();
     }));
     streams.start();
     done.await();
-    System.exit(streams.state() == KafkaStreams.State.ERROR ? 1 : 0);
+    // On a signal the JVM ends once the hook is done (System.exit here would wait on the hook forever).
+    if (!signalled.get()) System.exit(streams.state() == KafkaStreams.State.ERROR ? 1 : 0);
   }
 }

@@ -239,8 +239,19 @@ const expiryClients: Readonly<Record<string, ClientProgram>> = {
   'confluent-producer-expiry': { ...pythonClient('confluent-producer-expiry', kafkas), lastStep: 'consume' },
 };
 
+/** librdkafka on a compacted topic (python/ confluent-compacted): its config, keys, a record without a key refused, a tombstone, read back. */
+const compactedClients: Readonly<Record<string, ClientProgram>> = {
+  'confluent-compacted': { ...pythonClient('confluent-compacted', kafkas), lastStep: 'consume' },
+};
+
 /** Every client program, by the name intended-differences.ts's rows give in `client`. */
-const clientPrograms: Readonly<Record<string, ClientProgram>> = { ...pythonClients, ...adminClients, ...javaClients, ...expiryClients };
+const clientPrograms: Readonly<Record<string, ClientProgram>> = {
+  ...pythonClients,
+  ...adminClients,
+  ...javaClients,
+  ...expiryClients,
+  ...compactedClients,
+};
 
 /** Runs a client program: each step's result, and `exit` when the program failed. */
 function runJsonLines([file, ...args]: readonly string[]): Promise<Map<string, string>> {
@@ -302,6 +313,12 @@ describe('interop > differential: online group migration (classic ⇄ consumer p
 
 describe('interop > differential: producer id expiration with kafka-clients 3.9 and 4.4 and confluent-kafka on Spool vs Apache Kafka', () => {
   for (const [client, program] of Object.entries(expiryClients)) {
+    it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
+  }
+});
+
+describe('interop > differential: a compacted topic with confluent-kafka (librdkafka) on Spool vs Apache Kafka', () => {
+  for (const [client, program] of Object.entries(compactedClients)) {
     it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
   }
 });

@@ -1,6 +1,6 @@
 """The produce, consume and group part of differential.test.ts's quickstart, with a Python client.
 
-    python differential_clients.py confluent|confluent-consumer-protocol|confluent-producer-expiry|kafka-python BOOTSTRAP TOPIC GROUP
+    python differential_clients.py confluent|confluent-consumer-protocol|confluent-producer-expiry|confluent-compacted|kafka-python BOOTSTRAP TOPIC GROUP
 
 confluent-kafka (librdkafka) or kafka-python, from PyPI (a venv in test/interop/.build/, made by
 setup.sh); `confluent-consumer-protocol` is confluent-kafka with group.protocol=consumer (KIP-848,
@@ -15,7 +15,8 @@ in an order that does not depend on timing (sorted), so that the test can compar
 - produce-more and consume-more: 3 more records; a new member of the same group gets exactly those.
 
 `confluent-producer-expiry` is another scenario: an idempotent producer idle past the server's
-producer.id.expiration.ms goes on with its sequences (`producer_expiry`).
+producer.id.expiration.ms goes on with its sequences (`producer_expiry`); `confluent-compacted`
+another: librdkafka on a compacted topic, keys, a tombstone and a record without a key (`compacted`).
 """
 
 import json
@@ -135,12 +136,27 @@ def kafka_python():
     return create, produce, consume, groups
 
 
+def read_partition(count, convert):
+    """Partition 0 of TOPIC from offset 0 with confluent-kafka, until `count` records (or DEADLINE_S): each as `convert` makes it."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "enable.auto.commit": False})
+    consumer.assign([TopicPartition(TOPIC, 0, 0)])
+    records, deadline = [], time.time() + DEADLINE_S
+    while len(records) < count and time.time() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            records.append(convert(message))
+    consumer.close()
+    return records
+
+
 def producer_expiry():
     """confluent-producer-expiry: one idempotent producer writes, stays idle past the server's
     producer.id.expiration.ms (differential.test.ts starts every server with 2 s), then goes on with its
     next sequences, which the server must take (Kafka accepts any sequence from a producer it has no
     state for on a partition that has held records); then the partition is read from the start."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
@@ -159,20 +175,56 @@ def producer_expiry():
     emit("produce-first", produce("a"))
     time.sleep(IDLE_S)
     emit("produce-after", produce("b"))
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "enable.auto.commit": False})
-    consumer.assign([TopicPartition(TOPIC, 0, 0)])
-    records, deadline = [], time.time() + DEADLINE_S
-    while len(records) < 6 and time.time() < deadline:
-        message = consumer.poll(0.5)
-        if message is not None and message.error() is None:
-            records.append(f"{message.offset()}:{message.value().decode()}")
-    consumer.close()
+    records = read_partition(6, lambda message: f"{message.offset()}:{message.value().decode()}")
+    emit("consume", records)
+
+
+def compacted():
+    """confluent-compacted: a one-partition topic created with cleanup.policy=compact; its config as
+    described; keyed records, then a record without a key (refused: INVALID_RECORD, as Kafka's
+    LogValidator refuses it), then a tombstone (a key with no value), each in a request of its own;
+    then the partition read from the start, tombstone included (nothing is cleaned yet)."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1,
+                                  config={"cleanup.policy": "compact"})])[TOPIC].result(30)
+    emit("create", TOPIC)
+    resource = ConfigResource("topic", TOPIC)
+    deadline = time.time() + DEADLINE_S
+    while True:  # Kafka answers CreateTopics before every broker has the topic
+        try:
+            described = admin.describe_configs([resource])[resource].result(30)
+            break
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+    emit("config", described["cleanup.policy"].value)
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "retries": 0, "message.timeout.ms": 30000})
+
+    def produce(records):
+        acks = []
+        for key, value in records:
+            producer.produce(TOPIC, partition=0, key=key, value=value,
+                             on_delivery=lambda error, message: acks.append(error.name() if error else message.offset()))
+        producer.flush(30)
+        return acks
+
+    emit("produce-keyed", produce([(b"a", b"a1"), (b"b", b"b1"), (b"a", b"a2")]))
+    emit("produce-keyless", produce([(None, b"no key")]))
+    emit("produce-tombstone", produce([(b"b", None)]))
+    records = read_partition(4, lambda message: [message.offset(), message.key().decode(),
+                                                 message.value().decode() if message.value() is not None else None])
     emit("consume", records)
 
 
 def main():
     if CLIENT == "confluent-producer-expiry":
         return producer_expiry()
+    if CLIENT == "confluent-compacted":
+        return compacted()
     create, produce, consume, groups = kafka_python() if CLIENT == "kafka-python" else confluent()
     emit("create", create())
     emit("produce", produce(FIRST))

@@ -95,6 +95,28 @@ const apiKeySkPrefix = 'key#';
 export const apiKeyKey = (id: string): ItemKey => ({ pk: authPk, sk: `${apiKeySkPrefix}${id}` });
 export const apiKeyIdOf = (sk: string): string => sk.slice(apiKeySkPrefix.length);
 
+// ---- transactions (lib/transactions) ---------------------------------------------------------------
+
+/**
+ * Transactional ids' states are spread over this many partition keys by a hash of the id, as Kafka
+ * spreads them over __transaction_state's partitions: each key has DynamoDB's own write limit, and
+ * listing every id (ListTransactions, the timeout sweep) is one query per shard. Fixed: changing it
+ * moves every id.
+ */
+export const transactionShards = 32;
+const transactionPkPrefix = 'txns#';
+export const transactionPk = (shard: number): string => `${transactionPkPrefix}${String(shard).padStart(2, '0')}`;
+/** FNV-1a over the id's UTF-8 bytes, modulo transactionShards. */
+export function transactionShardOf(transactionalId: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(transactionalId, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash % transactionShards;
+}
+export const transactionKey = (transactionalId: string): ItemKey => ({
+  pk: transactionPk(transactionShardOf(transactionalId)),
+  sk: transactionalId,
+});
+
 // ---- the table --------------------------------------------------------------------------------------
 
 const startsWith = (prefix: string) => (text: string) => text.startsWith(prefix);
@@ -240,6 +262,15 @@ export const itemKinds: readonly ItemKind[] = (
       "the last pass: endedMs, its result and the bytes each topic's rows point at (JSON)",
       exactly(maintenanceReportKey.pk),
       exactly(maintenanceReportKey.sk),
+    ],
+    [
+      'transaction',
+      'txns#<shard 00-31>',
+      '<transactional id>',
+      'lib/transactions/store.ts',
+      "a transactional id's producer id and epoch, the previous ones (for retries), phase, timeout, partitions and groups of the open transaction, version (the compare-and-set field)",
+      startsWith(transactionPkPrefix),
+      any,
     ],
     [
       'API key',

@@ -1,7 +1,7 @@
 /**
  * lib/keys.ts is the whole map of the MetadataStore: a full scenario (HTTP produce, fetch and groups,
  * a kafkajs idempotent producer and consumer group, maintenance compacting and collecting, an API key,
- * deleting a topic and groups) records every key it writes, and each must be of a kind the table
+ * deleting a topic and groups, a transactional id's state) records every key it writes, and each must be of a kind the table
  * names, and each kind in the table must be written by something.
  */
 import { randomUUID } from 'node:crypto';
@@ -18,6 +18,8 @@ import { silentLogger } from '../lib/logger.js';
 import type { Runtime } from '../lib/runtime.js';
 import { openStores } from '../lib/storage/open.js';
 import type { ItemKey, WriteOp } from '../lib/storage/ports.js';
+import { initProducerId } from '../lib/transactions/state.js';
+import { TransactionStore } from '../lib/transactions/store.js';
 import { DelegatingMetadataStore } from './support/delegating.js';
 import { tempDir } from './support/stores.js';
 
@@ -142,8 +144,11 @@ describe('keys', () => {
     await new Promise((resolve) => setTimeout(resolve, gcGraceMs + 100));
     expect((await agent.runtime.log.runMaintenance()).objects_deleted).toBeGreaterThan(0);
 
-    // An API key, then deleting the groups and the topic.
+    // An API key, a transactional id (the transaction coordinator's rules, not yet served over Kafka), then deleting the groups and the topic.
     await new ApiKeys(metadata).create('keys-test', [{ topics: topic, actions: ['read'] }]);
+    await new TransactionStore(metadata, () => agent.runtime.log.allocateProducerId()).apply('keys-test', (state, fresh, nowMs) =>
+      initProducerId(state, { timeoutMs: 60_000, producerId: -1, epoch: -1 }, nowMs, 900_000, fresh),
+    );
     await http('DELETE', `/v1/groups/${httpGroup}`);
     await http('DELETE', `/v1/groups/${kafkaGroup}`);
     await http('DELETE', `/v1/topics/${topic}`);

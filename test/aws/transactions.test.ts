@@ -1,0 +1,7 @@
+import { describe, inject } from 'vitest';
+import { transactionStoreSuite } from '../transactions/store.suite.js';
+import { awsKind } from '../support/stores.js';
+
+describe(`aws (${inject('awsTarget').name})`, () => {
+  transactionStoreSuite(() => awsKind(inject('awsTarget')));
+});

@@ -8,10 +8,12 @@
  * (issue 19): the layers below the wire, written and proved first.
  *
  * Invariants (each proved in test/transactions/state.test.ts):
- *  1. Fencing: once an epoch of a producer id is handed out, a request with an older epoch changes
- *     nothing (PRODUCER_FENCED), nor does one naming another producer id
- *     (INVALID_PRODUCER_ID_MAPPING), except the retry of the request that made the bump, which is
- *     answered as before.
+ *  1. Fencing: at most one producer instance holds the live identity (producer id and epoch).
+ *     Once an epoch is handed out, a request with an older one changes nothing (PRODUCER_FENCED),
+ *     nor does one naming another producer id (INVALID_PRODUCER_ID_MAPPING). The one exception is
+ *     the retry of a request that made a bump for the same instance (KIP-360's own bump, a TV2
+ *     EndTxn), which is answered as before; a new instance's InitProducerId, a fence and a timeout
+ *     leave nothing such a retry could match, so an older instance can never be handed the epoch.
  *  2. A transaction ends once: PrepareCommit / PrepareAbort are entered from Ongoing (TV2: an
  *     abort from Empty or Complete* too), and only move on to the matching Complete*; a decision
  *     once written is never reversed.
@@ -23,6 +25,9 @@
  *     bump that ends a transaction at maxEpoch); the producer then continues under `nextProducerId`.
  *  5. A transaction open longer than its timeout is aborted with a bumped epoch (`expire`): the
  *     producer that left it is fenced.
+ *  6. While a decision's markers are written (Prepare*), the producer's requests wait
+ *     (CONCURRENT_TRANSACTIONS), and only the completer of that very Prepare (its `version`) may
+ *     complete it: a stalled marker writer never completes a later transaction.
  *
  * TV2 (KIP-890 part 2, EndTxn v5+): every EndTxn bumps the epoch, the markers carry the new epoch
  * and the answer hands it to the client for its next transaction, so a delayed write or EndTxn of
@@ -92,15 +97,23 @@ export interface InitRequest {
 
 /**
  * Whether a bump of this state's epoch (InitProducerId, a fence, a timeout, a TV2 EndTxn) moves the
- * producer to a new producer id: none yet, or the epoch is spent. The coordinator allocates one
- * first and passes it in.
+ * producer to a new producer id: none yet, or the epoch is spent. A rule that needs one and was
+ * given none throws ProducerIdNeeded: the coordinator allocates one then and asks again, so a
+ * request that needs no id costs no allocation.
  */
 export function needsProducerId(state: TxnState | undefined): boolean {
   return state === undefined || state.epoch >= maxEpoch;
 }
 
+export class ProducerIdNeeded extends Error {
+  constructor() {
+    super('this decision hands out a new producer id: allocate one and decide again');
+    this.name = 'ProducerIdNeeded';
+  }
+}
+
 function required(freshProducerId: number | undefined): number {
-  if (freshProducerId === undefined) throw new Error('allocate a producer id first (needsProducerId)');
+  if (freshProducerId === undefined) throw new ProducerIdNeeded();
   return freshProducerId;
 }
 
@@ -113,22 +126,40 @@ const changed = (state: TxnState, nowMs: number, fields: Partial<TxnState>): Txn
 
 type Identity = Pick<TxnState, 'producerId' | 'epoch' | 'lastEpoch' | 'previousProducerId' | 'nextProducerId'>;
 
-/** InitProducerId's bump: the next epoch, or a fresh producer id at epoch 0 once the epoch is spent. */
-function bumped(state: TxnState, freshProducerId: number | undefined): Identity {
-  if (state.epoch < maxEpoch) return { ...identityOf(state), epoch: state.epoch + 1, lastEpoch: state.epoch };
+/**
+ * InitProducerId's bump: the next epoch, or a fresh producer id at epoch 0 once the epoch is spent.
+ * `retriable`: the request named the producer's own id and epoch (KIP-360), so its retry, carrying
+ * them again, is answered as the first time. A new instance's request (-1, -1) leaves nothing a
+ * retry could match: every earlier instance is fenced, whatever it sends (Kafka sets
+ * lastProducerEpoch to -1 there).
+ */
+function bumped(state: TxnState, freshProducerId: number | undefined, retriable: boolean): Identity {
+  const lastEpoch = retriable ? state.epoch : -1;
+  if (state.epoch < maxEpoch) return { ...identityOf(state), epoch: state.epoch + 1, lastEpoch, previousProducerId: -1 };
   return {
     producerId: required(freshProducerId),
     epoch: 0,
-    lastEpoch: state.epoch,
-    previousProducerId: state.producerId,
+    lastEpoch,
+    previousProducerId: retriable ? state.producerId : -1,
     nextProducerId: -1,
   };
 }
 
-/** The bump that ends a transaction (a fence, a timeout, a TV2 EndTxn): its markers carry epoch + 1, under the same producer id. */
-function bumpedForMarkers(state: TxnState, freshProducerId: number | undefined): Identity {
+/**
+ * The bump that ends a transaction (a fence, a timeout, a TV2 EndTxn): its markers carry epoch + 1,
+ * under the same producer id. `retriable` (a TV2 EndTxn): its retry, at the epoch before, is
+ * answered again; a fence's epoch is never handed to anyone, and the fenced producer's requests
+ * at the epoch before are refused.
+ */
+function bumpedForMarkers(state: TxnState, freshProducerId: number | undefined, retriable: boolean): Identity {
   const spent = state.epoch >= maxEpoch;
-  return { ...identityOf(state), epoch: state.epoch + 1, lastEpoch: state.epoch, nextProducerId: spent ? required(freshProducerId) : -1 };
+  return {
+    ...identityOf(state),
+    epoch: state.epoch + 1,
+    lastEpoch: retriable ? state.epoch : -1,
+    previousProducerId: -1,
+    nextProducerId: spent ? required(freshProducerId) : -1,
+  };
 }
 
 const identityOf = (state: TxnState): Identity => ({
@@ -139,6 +170,8 @@ const identityOf = (state: TxnState): Identity => ({
   nextProducerId: state.nextProducerId,
 });
 
+const preparing = (state: TxnState) => state.phase === 'PrepareCommit' || state.phase === 'PrepareAbort';
+
 /** What the producer continues under once a Prepare* state is complete. */
 function afterCompletion(state: TxnState): ProducerIdentity {
   return state.nextProducerId === -1
@@ -146,19 +179,35 @@ function afterCompletion(state: TxnState): ProducerIdentity {
     : { producerId: state.nextProducerId, epoch: 0 };
 }
 
-/** Whether `request` names this state's producer: its id, or the id before a rotation at its last epoch. */
-function sameProducer(state: TxnState, request: ProducerIdentity): boolean {
-  return request.producerId === state.producerId || (request.producerId === state.previousProducerId && request.epoch === state.lastEpoch);
+/**
+ * While markers are being written, the producer's requests wait (CONCURRENT_TRANSACTIONS, which
+ * clients retry): those of the ending transaction and, TV2, of the next one, already under the
+ * identity the EndTxn answer handed out (a new producer id, after a rotation). Kafka checks the
+ * pending transition before the epoch for the same reason (KAFKA-18464, KAFKA-18660).
+ */
+function waitsForMarkers(state: TxnState, request: ProducerIdentity): boolean {
+  if (!preparing(state)) return false;
+  const next = afterCompletion(state);
+  const current = request.producerId === state.producerId && request.epoch === state.epoch;
+  return current || isRetry(state, request) || (request.producerId === next.producerId && request.epoch === next.epoch);
 }
 
-/** A retry of the request that made the last bump (its answer was lost): it carries the epoch before it. */
+/** Whether `request` names this state's producer: its id, or the id before a rotation, at the spent epoch it had. */
+function sameProducer(state: TxnState, request: ProducerIdentity): boolean {
+  return (
+    request.producerId === state.producerId ||
+    (request.producerId === state.previousProducerId && request.epoch === state.lastEpoch && state.lastEpoch >= maxEpoch)
+  );
+}
+
+/** A retry of the request that made the last retriable bump (its answer was lost): it carries the epoch before it. */
 function isRetry(state: TxnState, request: ProducerIdentity): boolean {
   return state.lastEpoch >= 0 && request.epoch === state.lastEpoch && sameProducer(state, request);
 }
 
 /**
  * InitProducerId with a transactional.id: the producer's id and a new epoch, fencing every older
- * instance. `freshProducerId`: allocated by the caller when `needsProducerId(state)`.
+ * instance. `freshProducerId`: see ProducerIdNeeded.
  */
 export function initProducerId(
   state: TxnState | undefined,
@@ -186,33 +235,29 @@ export function initProducerId(
     return { next, answer: { producerId: next.producerId, epoch: 0 } };
   }
   const recovering = request.producerId !== -1;
+  if (preparing(state))
+    return recovering && !waitsForMarkers(state, request) ? { error: 'PRODUCER_FENCED' } : { error: 'CONCURRENT_TRANSACTIONS' };
   if (recovering && !sameProducer(state, request)) return { error: 'PRODUCER_FENCED' };
-  switch (state.phase) {
-    case 'PrepareCommit':
-    case 'PrepareAbort':
-      return { error: 'CONCURRENT_TRANSACTIONS' };
-    case 'Ongoing':
-      // Fence the open transaction: abort it under a bumped epoch; the client retries until the abort is complete.
-      if (recovering && request.epoch !== state.epoch) return { error: 'PRODUCER_FENCED' };
-      return {
-        error: 'CONCURRENT_TRANSACTIONS',
-        next: changed(state, nowMs, { ...bumpedForMarkers(state, freshProducerId), phase: 'PrepareAbort' }),
-      };
-    default: {
-      if (recovering && isRetry(state, request)) return { next: null, answer: { producerId: state.producerId, epoch: state.epoch } };
-      if (recovering && request.epoch !== state.epoch) return { error: 'PRODUCER_FENCED' };
-      const identity = bumped(state, freshProducerId);
-      const next = changed(state, nowMs, {
-        ...identity,
-        phase: 'Empty',
-        timeoutMs: request.timeoutMs,
-        partitions: [],
-        groups: [],
-        startedMs: -1,
-      });
-      return { next, answer: { producerId: identity.producerId, epoch: identity.epoch } };
-    }
+  if (state.phase === 'Ongoing') {
+    // Fence the open transaction: abort it under a bumped epoch; the client retries until the abort is complete.
+    if (recovering && request.epoch !== state.epoch) return { error: 'PRODUCER_FENCED' };
+    return {
+      error: 'CONCURRENT_TRANSACTIONS',
+      next: changed(state, nowMs, { ...bumpedForMarkers(state, freshProducerId, false), phase: 'PrepareAbort' }),
+    };
   }
+  if (recovering && isRetry(state, request)) return { next: null, answer: { producerId: state.producerId, epoch: state.epoch } };
+  if (recovering && (request.producerId !== state.producerId || request.epoch !== state.epoch)) return { error: 'PRODUCER_FENCED' };
+  const identity = bumped(state, freshProducerId, recovering);
+  const next = changed(state, nowMs, {
+    ...identity,
+    phase: 'Empty',
+    timeoutMs: request.timeoutMs,
+    partitions: [],
+    groups: [],
+    startedMs: -1,
+  });
+  return { next, answer: { producerId: identity.producerId, epoch: identity.epoch } };
 }
 
 export interface AddRequest extends ProducerIdentity {
@@ -225,9 +270,10 @@ export interface AddRequest extends ProducerIdentity {
  * which begins if none is open. TV2's implicit adds (Produce v12, TxnOffsetCommit v5) come here too.
  */
 export function addToTransaction(state: TxnState | undefined, request: AddRequest, nowMs: number): Decision<null> {
-  if (state === undefined || request.producerId !== state.producerId) return { error: 'INVALID_PRODUCER_ID_MAPPING' };
+  if (state === undefined) return { error: 'INVALID_PRODUCER_ID_MAPPING' };
+  if (waitsForMarkers(state, request)) return { error: 'CONCURRENT_TRANSACTIONS' };
+  if (request.producerId !== state.producerId) return { error: 'INVALID_PRODUCER_ID_MAPPING' };
   if (request.epoch !== state.epoch) return { error: 'PRODUCER_FENCED' };
-  if (state.phase === 'PrepareCommit' || state.phase === 'PrepareAbort') return { error: 'CONCURRENT_TRANSACTIONS' };
   const open = state.phase === 'Ongoing';
   const partitions = open ? [...state.partitions] : [];
   for (const added of request.partitions ?? [])
@@ -248,8 +294,7 @@ export interface EndRequest extends ProducerIdentity {
  * EndTxn: the decision is written (PrepareCommit / PrepareAbort) and answered; the coordinator then
  * writes the markers into every partition of the transaction (and applies or drops its groups'
  * offsets), and `complete` records that. The answer is the producer id and epoch for the next
- * transaction (TV2; before TV2 they do not change). `freshProducerId`: when `needsProducerId(state)`
- * and `tv2`.
+ * transaction (TV2; before TV2 they do not change). `freshProducerId`: see ProducerIdNeeded.
  */
 export function endTransaction(
   state: TxnState | undefined,
@@ -257,41 +302,40 @@ export function endTransaction(
   nowMs: number,
   freshProducerId?: number,
 ): Decision<ProducerIdentity> {
-  if (state === undefined || !sameProducer(state, request)) return { error: 'INVALID_PRODUCER_ID_MAPPING' };
+  if (state === undefined) return { error: 'INVALID_PRODUCER_ID_MAPPING' };
+  if (waitsForMarkers(state, request)) return { error: 'CONCURRENT_TRANSACTIONS' };
+  if (!sameProducer(state, request)) return { error: 'INVALID_PRODUCER_ID_MAPPING' };
   const current = { producerId: state.producerId, epoch: state.epoch };
   const result = request.commit ? 'Commit' : 'Abort';
   // Before TV2 an EndTxn never bumps the epoch: its retry carries the current one, and an older one is a zombie's.
   const retry = request.tv2 && isRetry(state, request);
-  if (!retry && (request.producerId !== state.producerId || request.epoch !== state.epoch)) return { error: 'PRODUCER_FENCED' };
+  if (!retry && (request.producerId !== state.producerId || request.epoch !== state.epoch || preparing(state)))
+    return { error: 'PRODUCER_FENCED' };
   const prepare = (): Decision<ProducerIdentity> => {
-    const next = changed(state, nowMs, { ...(request.tv2 ? bumpedForMarkers(state, freshProducerId) : {}), phase: `Prepare${result}` });
+    const next = changed(state, nowMs, {
+      ...(request.tv2 ? bumpedForMarkers(state, freshProducerId, true) : {}),
+      phase: `Prepare${result}`,
+      startedMs: state.phase === 'Ongoing' ? state.startedMs : nowMs, // TV2 ends an empty transaction too: it starts and ends now
+    });
     return { next, answer: afterCompletion(next) };
   };
-  switch (state.phase) {
-    case 'Ongoing':
-      return retry ? { error: 'PRODUCER_FENCED' } : prepare();
-    case 'PrepareCommit':
-    case 'PrepareAbort':
-      // The decision is being carried out: the same decision is retried later, another is refused.
-      return state.phase === `Prepare${result}` ? { error: 'CONCURRENT_TRANSACTIONS' } : { error: 'INVALID_TXN_STATE' };
-    default: {
-      const done = state.phase === `Complete${result}`;
-      if (!request.tv2) return done ? { next: null, answer: current } : { error: 'INVALID_TXN_STATE' };
-      // TV2: a retry of the EndTxn that completed is answered again; an abort with nothing open is allowed (and bumps).
-      if (retry)
-        return done
-          ? { next: null, answer: current }
-          : state.phase === 'Empty'
-            ? { error: 'PRODUCER_FENCED' }
-            : { error: 'INVALID_TXN_STATE' };
-      return request.commit ? { error: 'INVALID_TXN_STATE' } : prepare();
-    }
-  }
+  if (state.phase === 'Ongoing') return retry ? { error: 'PRODUCER_FENCED' } : prepare();
+  const done = state.phase === `Complete${result}`;
+  if (!request.tv2) return done ? { next: null, answer: current } : { error: 'INVALID_TXN_STATE' };
+  // TV2: a retry of the EndTxn that completed is answered again; an abort with nothing open is allowed (and bumps).
+  if (retry)
+    return done ? { next: null, answer: current } : state.phase === 'Empty' ? { error: 'PRODUCER_FENCED' } : { error: 'INVALID_TXN_STATE' };
+  return request.commit ? { error: 'INVALID_TXN_STATE' } : prepare();
 }
 
-/** The markers are in every partition and the groups' offsets settled: the transaction is complete. */
-export function complete(state: TxnState, nowMs: number): TxnState {
-  if (state.phase !== 'PrepareCommit' && state.phase !== 'PrepareAbort') throw new Error(`no decision to complete in ${state.phase}`);
+/**
+ * The markers of the Prepare* state at `preparedVersion` are in every partition and its groups'
+ * offsets settled: that transaction is complete. Null (nothing to write) when the state is no longer
+ * that one (another agent completed it, and perhaps a later transaction is being ended): a stalled
+ * marker writer never completes a transaction whose markers it did not write.
+ */
+export function complete(state: TxnState | undefined, preparedVersion: number, nowMs: number): TxnState | null {
+  if (state === undefined || !preparing(state) || state.version !== preparedVersion) return null;
   const rotated = state.nextProducerId !== -1;
   return changed(state, nowMs, {
     phase: state.phase === 'PrepareCommit' ? 'CompleteCommit' : 'CompleteAbort',
@@ -303,10 +347,11 @@ export function complete(state: TxnState, nowMs: number): TxnState {
 }
 
 /**
- * A transaction open past its timeout is aborted under a bumped epoch, fencing the producer that
- * left it; undefined when nothing is due. `freshProducerId`: when `needsProducerId(state)`.
+ * A transaction open past its timeout (Kafka: start + timeout < now) is aborted under a bumped
+ * epoch, fencing the producer that left it; undefined when nothing is due. `freshProducerId`: see
+ * ProducerIdNeeded.
  */
 export function expire(state: TxnState, nowMs: number, freshProducerId?: number): TxnState | undefined {
-  if (state.phase !== 'Ongoing' || state.startedMs + state.timeoutMs > nowMs) return undefined;
-  return changed(state, nowMs, { ...bumpedForMarkers(state, freshProducerId), phase: 'PrepareAbort' });
+  if (state.phase !== 'Ongoing' || state.startedMs + state.timeoutMs >= nowMs) return undefined;
+  return changed(state, nowMs, { ...bumpedForMarkers(state, freshProducerId, false), phase: 'PrepareAbort' });
 }

@@ -9,12 +9,13 @@
  * (test/transactions/store.suite.ts races them on the embedded store and DynamoDB Local).
  *
  * Cost: one conditional put per change (a transaction's first add, its end, its completion), one
- * read per request; a retry after a lost race costs no read.
+ * read per request; a retry after a lost race costs no read; a producer id is allocated only for a
+ * decision that hands one out (a new id, a spent epoch).
  */
 import { describeValue, SpoolError } from '../errors.js';
 import { transactionKey, transactionPk, transactionShards } from '../keys.js';
 import { type Attributes, ConditionFailedError, type Item, type MetadataStore } from '../storage/ports.js';
-import { type Decision, needsProducerId, type TxnPartition, type TxnPhase, type TxnState } from './state.js';
+import { type Decision, ProducerIdNeeded, type TxnPartition, type TxnPhase, type TxnState } from './state.js';
 
 /** Kafka's limit on a transactional id is the request's string; DynamoDB's on a sort key is 1,024 bytes. */
 const maxIdBytes = 1024;
@@ -32,7 +33,7 @@ export function checkTransactionalId(transactionalId: string): void {
   }
 }
 
-/** Decides from the state as read (undefined: none), with a fresh producer id when state.ts needs one. */
+/** Decides from the state as read (undefined: none); given a fresh producer id only after asking for one (ProducerIdNeeded). */
 export type Decide<T> = (state: TxnState | undefined, freshProducerId: number | undefined, nowMs: number) => Decision<T>;
 
 /** Lost races before giving up: each means another agent changed this id meanwhile. */
@@ -70,8 +71,7 @@ export class TransactionStore {
     let item = await this.metadata.get(key);
     for (let attempt = 1; ; attempt++) {
       const state = item ? stateFromItem(item) : undefined;
-      const fresh = needsProducerId(state) ? await this.allocateProducerId() : undefined;
-      const decision = decide(state, fresh, this.now());
+      const decision = await this.decideWithId(decide, state);
       if (!decision.next) return decision;
       try {
         await this.metadata.write({
@@ -85,6 +85,16 @@ export class TransactionStore {
         if (!(error instanceof ConditionFailedError) || attempt >= maxAttempts) throw error;
         item = error.current;
       }
+    }
+  }
+
+  /** An id is allocated (a shared counter's write) only for a decision that hands one out. */
+  private async decideWithId<T>(decide: Decide<T>, state: TxnState | undefined): Promise<Decision<T>> {
+    try {
+      return decide(state, undefined, this.now());
+    } catch (error) {
+      if (!(error instanceof ProducerIdNeeded)) throw error;
+      return decide(state, await this.allocateProducerId(), this.now());
     }
   }
 }

@@ -71,7 +71,8 @@ export function transactionStoreSuite(kind: () => StoreKind): void {
         await store.apply(txn, (state, fresh, nowMs) => endTransaction(state, { ...producer, commit: true, tv2: true }, nowMs, fresh)),
       );
       expect(next).toEqual({ producerId: 1000, epoch: 1 });
-      await store.apply(txn, (state, _fresh, nowMs) => ({ next: complete(state!, nowMs), answer: null }));
+      const prepared = (await store.get(txn))!;
+      await store.apply(txn, (state, _fresh, nowMs) => ({ next: complete(state, prepared.version, nowMs), answer: null }));
       expect(await store.get(txn)).toMatchObject({ phase: 'CompleteCommit', epoch: 1, partitions: [], version: 3 });
     });
 

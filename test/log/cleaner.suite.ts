@@ -16,7 +16,8 @@ import { offsetSk, partitionKey, topicsPk } from '../../lib/keys.js';
 import { partitionStateFromItem, topicFromItem, type PartitionState } from '../../lib/log/layout.js';
 import { cleanPartition } from '../../lib/log/maintenance/cleaner.js';
 import { compactPartition } from '../../lib/log/maintenance/compaction.js';
-import { emptyResult, type MaintenanceContext } from '../../lib/log/maintenance/context.js';
+import { emptyResult } from '../../lib/log/maintenance/context.js';
+import { maintenanceContext } from '../../lib/log/maintenance/index.js';
 import { TransactionConflictError } from '../../lib/storage/ports.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
@@ -90,21 +91,13 @@ export function cleanerSuite(kind: () => StoreKind): void {
 
   /** A pass's steps one at a time over the stores (as Maintenance runs them), to interleave two maintainers. */
   function maintenanceSteps(stores: TestStores, now: () => number) {
-    const ctx: MaintenanceContext = {
-      metadata: stores.metadata,
-      objects: stores.objects,
+    const ctx = maintenanceContext(stores, {
       now,
-      compactionTargetBytes: 64 * 1024 * 1024,
       compactionTailAgeMs: 0,
-      compactionRunRows: 1000,
       gcGraceMs: 4 * hourMs,
-      maxCommitAgeMs: 2 * hourMs,
-      indexIntervalBytes: 4096,
       producerIdExpirationMs: 24 * hourMs,
-      rowsPerPage: 1000,
       cleanerMapKeys: 1000,
-      stopping: new AbortController().signal,
-    };
+    });
     const topicItem = async (name: string) => (await stores.metadata.query(topicsPk)).map(topicFromItem).find((t) => t.name === name)!;
     return {
       state: async (name: string) => partitionStateFromItem((await stores.metadata.get(partitionKey((await topicItem(name)).id, 0)))!),

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { partitionKey, rowKey } from '../../lib/keys.js';
 import { batchRowAttrs, batchRowFromItem, type BatchRow, type TopicItem } from '../../lib/log/layout.js';
-import { emptyResult, type MaintenanceContext } from '../../lib/log/maintenance/context.js';
+import { emptyResult } from '../../lib/log/maintenance/context.js';
+import { maintenanceContext } from '../../lib/log/maintenance/index.js';
 import { compactPartition } from '../../lib/log/maintenance/compaction.js';
 import { retainPartition } from '../../lib/log/maintenance/retention.js';
 import { defaultTopicConfig, Log } from '../../lib/log/index.js';
@@ -36,21 +37,10 @@ async function partitionOf(rows: readonly BatchRow[], logStartOffset: number, ne
   const state = { nextOffset, logStartOffset, epoch: 0, owner: null, ownerNode: null, leaseExpiresMs: 0 };
   await metadata.write({ kind: 'put', key: partitionKey('t', 0), attrs: { ...state } });
   for (const r of rows) await metadata.write({ kind: 'put', key: rowKey('t', 0, r.baseOffset), attrs: batchRowAttrs(r) });
-  const ctx: MaintenanceContext = {
-    metadata,
-    objects: new MemoryObjectStore(),
-    now: () => nowMs,
-    compactionTargetBytes: 64 * 1024 * 1024,
-    compactionTailAgeMs: 0,
-    compactionRunRows: 1000,
-    gcGraceMs: hourMs,
-    maxCommitAgeMs: hourMs / 2,
-    indexIntervalBytes: 4096,
-    producerIdExpirationMs: hourMs,
-    rowsPerPage,
-    cleanerMapKeys: 1000,
-    stopping: new AbortController().signal,
-  };
+  const ctx = maintenanceContext(
+    { metadata, objects: new MemoryObjectStore() },
+    { now: () => nowMs, compactionTailAgeMs: 0, gcGraceMs: hourMs, producerIdExpirationMs: hourMs, rowsPerPage, cleanerMapKeys: 1000 },
+  );
   return { metadata, topic, state, ctx };
 }
 

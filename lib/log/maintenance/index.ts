@@ -88,6 +88,40 @@ function countOf(name: string, value: number): number {
   return value;
 }
 
+/**
+ * What every step of a pass works with, from the options (MaintenanceOptions' defaults), checked;
+ * `stopping`: aborted when the process shuts down. Maintenance builds its own; tests that run steps
+ * one at a time build theirs here.
+ */
+export function maintenanceContext(
+  stores: { readonly metadata: MetadataStore; readonly objects: ObjectStore },
+  /** `producerIdExpirationMs`: the Log's (LogOptions). */
+  options: MaintenanceOptions & { now?: () => number; producerIdExpirationMs?: number } = {},
+  stopping: AbortSignal = new AbortController().signal,
+): MaintenanceContext {
+  const gcGraceMs = options.gcGraceMs ?? 3_600_000;
+  const rowsPerPage = countOf('rows per page', options.rowsPerPage ?? 1000);
+  const maxCommitAgeMs = options.maxCommitAgeMs ?? gcGraceMs / 2;
+  if (maxCommitAgeMs >= gcGraceMs && gcGraceMs > 0) {
+    throw new SpoolError('INVALID_CONFIG', `the commit bound (${maxCommitAgeMs} ms) must be below the GC grace period (${gcGraceMs} ms)`);
+  }
+  return {
+    metadata: stores.metadata,
+    objects: stores.objects,
+    now: options.now ?? Date.now,
+    compactionTargetBytes: options.compactionTargetBytes ?? 64 * 1024 * 1024,
+    compactionTailAgeMs: options.compactionTailAgeMs ?? 600_000,
+    compactionRunRows: countOf('compaction run rows', options.compactionRunRows ?? 1000),
+    gcGraceMs,
+    maxCommitAgeMs,
+    indexIntervalBytes: options.indexIntervalBytes ?? 4096,
+    producerIdExpirationMs: options.producerIdExpirationMs ?? defaultProducerIdExpirationMs,
+    rowsPerPage,
+    cleanerMapKeys: countOf('cleaner map keys', options.cleanerMapKeys ?? 500_000),
+    stopping,
+  };
+}
+
 export class Maintenance {
   private readonly ctx: MaintenanceContext;
   private running: Promise<MaintenanceResult> | undefined;
@@ -99,27 +133,7 @@ export class Maintenance {
     /** `producerIdExpirationMs`: the Log's (LogOptions). */
     options: MaintenanceOptions & { now?: () => number; logger?: Logger; producerIdExpirationMs?: number } = {},
   ) {
-    const gcGraceMs = options.gcGraceMs ?? 3_600_000;
-    const rowsPerPage = countOf('rows per page', options.rowsPerPage ?? 1000);
-    const maxCommitAgeMs = options.maxCommitAgeMs ?? gcGraceMs / 2;
-    if (maxCommitAgeMs >= gcGraceMs && gcGraceMs > 0) {
-      throw new SpoolError('INVALID_CONFIG', `the commit bound (${maxCommitAgeMs} ms) must be below the GC grace period (${gcGraceMs} ms)`);
-    }
-    this.ctx = {
-      metadata: stores.metadata,
-      objects: stores.objects,
-      now: options.now ?? Date.now,
-      compactionTargetBytes: options.compactionTargetBytes ?? 64 * 1024 * 1024,
-      compactionTailAgeMs: options.compactionTailAgeMs ?? 600_000,
-      compactionRunRows: countOf('compaction run rows', options.compactionRunRows ?? 1000),
-      gcGraceMs,
-      maxCommitAgeMs,
-      indexIntervalBytes: options.indexIntervalBytes ?? 4096,
-      producerIdExpirationMs: options.producerIdExpirationMs ?? defaultProducerIdExpirationMs,
-      rowsPerPage,
-      cleanerMapKeys: countOf('cleaner map keys', options.cleanerMapKeys ?? 500_000),
-      stopping: this.stopper.signal,
-    };
+    this.ctx = maintenanceContext(stores, options, this.stopper.signal);
     this.logger = options.logger;
     this.producerCheckIntervalMs = options.producerIdExpirationCheckIntervalMs ?? 600_000;
   }

@@ -21,7 +21,7 @@
  *
  * The same scenario runs against the interop target (Spool, or Kafka with INTEROP_TARGET=kafka) and
  * against an Apache Kafka 3.9.1 broker started here, and both outcomes must be the same. Workers'
- * logs: test/interop/.build/logs/connect-*.log. About 45 s per server.
+ * logs: test/interop/.build/logs/connect-*.log. About 55 s on Spool (its maintenance passes included) and 35 s on Kafka.
  */
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -67,6 +67,7 @@ async function run(busy: boolean): Promise<{ counts: Counts; kinds: [string, num
     clusterId: 'bench',
     brokers: async () => [self],
     coordinatorFor: async () => self,
+    transactionCoordinatorFor: async () => self,
     coordinates: async () => true,
     release: async () => {},
   };

@@ -30,6 +30,13 @@ export type ErrorCode =
   | 'FENCED_LEADER_EPOCH'
   | 'INVALID_PRODUCER_EPOCH'
   | 'OUT_OF_ORDER_SEQUENCE'
+  // transactions (lib/transactions): Kafka's codes of the same names
+  | 'PRODUCER_FENCED'
+  | 'INVALID_PRODUCER_ID_MAPPING'
+  | 'INVALID_TXN_STATE'
+  | 'INVALID_TRANSACTION_TIMEOUT'
+  | 'CONCURRENT_TRANSACTIONS'
+  | 'TRANSACTION_ABORTABLE'
   | 'NOT_LEADER'
   | 'CONFLICT'
   | 'OBJECT_NOT_FOUND'
@@ -63,6 +70,7 @@ const retriableByDefault: ReadonlySet<ErrorCode> = new Set([
   'NOT_LEADER',
   'CONFLICT',
   'REBALANCE_IN_PROGRESS',
+  'CONCURRENT_TRANSACTIONS',
 ]);
 
 export class SpoolError extends Error {

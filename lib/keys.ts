@@ -45,6 +45,23 @@ export const producerStateKey = (topicId: string, partition: number, producerId:
 export const producerStateSks = { from: producerSkPrefix, to: `${producerSkPrefix}\uffff` } as const;
 export const producerIdOfSk = (sk: string): number => Number(sk.slice(producerSkPrefix.length));
 
+/**
+ * A partition's aborted transactions (Kafka's .txnindex): one item per abort marker, by the marker's
+ * offset, so a fetch finds those that end at or after its offset with one range query.
+ */
+const abortedSkPrefix = 'aborted#';
+export const abortedTxnKey = (topicId: string, partition: number, markerOffset: number): ItemKey => ({
+  pk: partitionPk(topicId, partition),
+  sk: `${abortedSkPrefix}${offsetSk(markerOffset)}`,
+});
+/** The sk range of a partition's aborted transactions whose markers are below `offset`. */
+export const abortedTxnSksBelow = (offset: number) => ({ from: abortedSkPrefix, to: `${abortedSkPrefix}${offsetSk(offset - 1)}` });
+/** The sk range of a partition's aborted transactions whose markers are at or after `fromOffset`. */
+export const abortedTxnSks = (fromOffset: number) => ({
+  from: `${abortedSkPrefix}${offsetSk(fromOffset)}`,
+  to: `${abortedSkPrefix}\uffff`,
+});
+
 const cleanerSk = 'cleaner';
 export const cleanerKey = (topicId: string, partition: number): ItemKey => ({ pk: partitionPk(topicId, partition), sk: cleanerSk });
 
@@ -150,9 +167,18 @@ export const itemKinds: readonly ItemKind[] = (
       'part#<topic id>#<partition>',
       'producer#<producer id>',
       'lib/log/idempotence.ts',
-      "an idempotent producer's epoch, next sequence and last batches with their offsets",
+      "an idempotent producer's epoch, next sequence and last batches with their offsets; a transactional one's open transaction's first offset and last marker",
       startsWith(partitionPkPrefix),
       startsWith(producerSkPrefix),
+    ],
+    [
+      'aborted transaction',
+      'part#<topic id>#<partition>',
+      'aborted#<marker offset, 16 digits>',
+      'lib/log/commit.ts, maintenance/retention.ts',
+      "an aborted transaction's producer id and first offset on the partition, and the last stable offset after its marker",
+      startsWith(partitionPkPrefix),
+      startsWith(abortedSkPrefix),
     ],
     [
       'cleaner checkpoint',

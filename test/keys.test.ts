@@ -1,6 +1,6 @@
 /**
  * lib/keys.ts is the whole map of the MetadataStore: a full scenario (HTTP produce, fetch and groups,
- * a kafkajs idempotent producer and consumer group, maintenance compacting and collecting, an API key,
+ * a kafkajs idempotent producer, transactional producer and consumer group, maintenance compacting and collecting, an API key,
  * deleting a topic and groups, a transactional id's state) records every key it writes, and each must be of a kind the table
  * names, and each kind in the table must be written by something.
  */
@@ -18,8 +18,6 @@ import { silentLogger } from '../lib/logger.js';
 import type { Runtime } from '../lib/runtime.js';
 import { openStores } from '../lib/storage/open.js';
 import type { ItemKey, WriteOp } from '../lib/storage/ports.js';
-import { initProducerId } from '../lib/transactions/state.js';
-import { TransactionStore } from '../lib/transactions/store.js';
 import { DelegatingMetadataStore } from './support/delegating.js';
 import { tempDir } from './support/stores.js';
 
@@ -139,19 +137,30 @@ describe('keys', () => {
     await http('DELETE', `/v1/groups/${httpGroup}/members/${joined.member_id}`);
     await http('POST', `/v1/groups/${httpGroup}/offsets`, { offsets: [{ topic, partition: 0, offset: 1 }] });
 
+    // A compacted topic, whose cleaning keeps a checkpoint.
+    const compacted = `keys-compact-${randomUUID().slice(0, 8)}`;
+    await http('POST', '/v1/topics', { name: compacted, partitions: 1, config: { cleanup_policy: 'compact' } });
+    for (const value of ['v1', 'v2', 'v3']) await http('POST', `/v1/topics/${compacted}/records`, { records: [{ key: 'k', value }] });
+
     // Maintenance: compaction rewrites the rows and ledgers the replaced objects, collection removes them.
     expect((await agent.runtime.log.runMaintenance()).segments_compacted).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, gcGraceMs + 100));
     expect((await agent.runtime.log.runMaintenance()).objects_deleted).toBeGreaterThan(0);
 
-    // An API key, a transactional id (the transaction coordinator's rules, not yet served over Kafka), then deleting the groups and the topic.
+    // A kafkajs transactional producer whose transaction is aborted (its id's state, markers, an aborted-transaction entry).
+    const transactional = kafka.producer({ transactionalId: `keys-${randomUUID().slice(0, 8)}`, idempotent: true, maxInFlightRequests: 1 });
+    await transactional.connect();
+    const transaction = await transactional.transaction();
+    await transaction.send({ topic, messages: [{ value: 'aborted', partition: 0 }] });
+    await transaction.abort();
+    await transactional.disconnect();
+
+    // An API key, then deleting the groups and the topic.
     await new ApiKeys(metadata).create('keys-test', [{ topics: topic, actions: ['read'] }]);
-    await new TransactionStore(metadata, () => agent.runtime.log.allocateProducerId()).apply('keys-test', (state, fresh, nowMs) =>
-      initProducerId(state, { timeoutMs: 60_000, producerId: -1, epoch: -1 }, nowMs, 900_000, fresh),
-    );
     await http('DELETE', `/v1/groups/${httpGroup}`);
     await http('DELETE', `/v1/groups/${kafkaGroup}`);
     await http('DELETE', `/v1/topics/${topic}`);
+    await http('DELETE', `/v1/topics/${compacted}`);
     await agent.runtime.log.runMaintenance();
 
     const unnamed = metadata.written.filter((key) => kindOf(key) === undefined);

@@ -10,11 +10,13 @@ export {
   batchesIn,
   decodeRecordBatch,
   encodeRecordBatch,
+  encodeTxnMarker,
   patchBaseOffset,
   NO_TIMESTAMP,
   readBatchHeader,
   scanRecords,
   setMaxTimestamp,
+  txnMarkerType,
 } from './record-batch.js';
 export {
   appendRules,

@@ -132,6 +132,8 @@ export interface EncodeBatchOptions {
   readonly baseSequence?: number;
   /** @default false */
   readonly isTransactional?: boolean;
+  /** A control batch (transaction markers: `encodeTxnMarker`). @default false */
+  readonly isControl?: boolean;
   /** @default -1 */
   readonly partitionLeaderEpoch?: number;
   /** Timestamp for records that carry none. @default Date.now() at the call */
@@ -344,6 +346,7 @@ export function encodeRecordBatch(records: readonly RecordInput[], options: Enco
   const attributes =
     compressionIds[compression] |
     (options.isTransactional === true ? TRANSACTIONAL_FLAG : 0) |
+    (options.isControl === true ? CONTROL_FLAG : 0) |
     (options.timestampType === 'log-append' ? TIMESTAMP_TYPE_FLAG : 0);
   out.writeInt16BE(attributes, ATTRIBUTES_AT);
   out.writeInt32BE(lastOffsetDelta, LAST_OFFSET_DELTA_AT);
@@ -694,4 +697,39 @@ export function setMaxTimestamp(buf: Buffer, pos: number, timestampType: 'create
   writeInt64(buf, pos + MAX_TIMESTAMP_AT, maxTimestampMs);
   buf.writeUInt32BE(crc32c(buf, pos + ATTRIBUTES_AT, pos + header.sizeBytes), pos + CRC_AT);
   return true;
+}
+
+/**
+ * A transaction marker as Kafka writes it (EndTransactionMarker): a transactional control batch of
+ * one record, sequence -1, whose key is (version 0, type: 0 abort, 1 commit) and value (version 0,
+ * coordinator epoch), all big-endian int16 but the int32 epoch.
+ */
+export function encodeTxnMarker(marker: {
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  readonly commit: boolean;
+  readonly coordinatorEpoch: number;
+  readonly timestampMs: number;
+}): Buffer {
+  const key = Buffer.alloc(4);
+  key.writeInt16BE(0, 0);
+  key.writeInt16BE(marker.commit ? 1 : 0, 2);
+  const value = Buffer.alloc(6);
+  value.writeInt16BE(0, 0);
+  value.writeInt32BE(marker.coordinatorEpoch, 2);
+  return encodeRecordBatch([{ key, value, timestampMs: marker.timestampMs }], {
+    producerId: marker.producerId,
+    producerEpoch: marker.producerEpoch,
+    baseSequence: -1,
+    isTransactional: true,
+    isControl: true,
+    nowMs: marker.timestampMs,
+  });
+}
+
+/** A control batch's marker type, from its record's key: 'commit', 'abort', or undefined (not a transaction marker). */
+export function txnMarkerType(key: Buffer | null): 'commit' | 'abort' | undefined {
+  if (key === null || key.length < 4) return undefined;
+  const type = key.readInt16BE(2);
+  return type === 1 ? 'commit' : type === 0 ? 'abort' : undefined;
 }

@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SpoolError } from '../errors.js';
-import { ConditionFailedError, TransactionConflictError, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { ConditionFailedError, TransactionConflictError, type ItemKey, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { groupIndexKey, groupStateKey, vouchKey } from '../keys.js';
 import { stateAttrs, writeOffsets, type OffsetUpdate } from './items.js';
 import type { GroupState } from './state.js';
@@ -97,6 +97,37 @@ export interface ClassicCommit {
  * Commits offsets of a member of `generation` of the group `incarnation`. Throws
  * ILLEGAL_GENERATION if the stored group has moved on (another coordinator, or HTTP members, took it).
  */
+/** Commits as the offset items' updates, made at `nowMs`. */
+function offsetUpdates(commits: readonly ClassicCommit[], nowMs: number): Map<string, OffsetUpdate> {
+  return new Map(
+    commits.map((c) => [c.key, { topicId: c.topicId, set: { committed: c.offset, committedMs: nowMs, metadata: c.metadata } }]),
+  );
+}
+
+/**
+ * A committed transaction's offsets (lib/transactions): written whatever the group's generation now,
+ * as Kafka's group coordinator applies pending offsets when the COMMIT marker reaches the offsets
+ * partition (the member's right to commit was checked when they were staged), and only while the
+ * transaction is still at the decision `fence` names: a stalled finisher of an old decision never
+ * writes its offsets over a later transaction's (CONFLICT, nothing written).
+ */
+export async function commitTransactionalOffsets(
+  metadata: MetadataStore,
+  group: string,
+  commits: readonly ClassicCommit[],
+  nowMs: number,
+  fence: { readonly key: ItemKey; readonly version: number },
+): Promise<void> {
+  const updates = offsetUpdates(commits, nowMs);
+  await writeOffsets(
+    metadata,
+    group,
+    { otherCheck: { kind: 'check', key: fence.key, condition: { kind: 'match', fields: { version: fence.version } } } },
+    updates,
+    () => new SpoolError('CONFLICT', `the transaction deciding offsets of group ${group} has moved on; its offsets were not written`),
+  );
+}
+
 export async function commitClassicOffsets(
   metadata: MetadataStore,
   group: string,
@@ -104,9 +135,7 @@ export async function commitClassicOffsets(
   commits: readonly ClassicCommit[],
   nowMs: number,
 ): Promise<void> {
-  const updates = new Map<string, OffsetUpdate>(
-    commits.map((c) => [c.key, { topicId: c.topicId, set: { committed: c.offset, committedMs: nowMs, metadata: c.metadata } }]),
-  );
+  const updates = offsetUpdates(commits, nowMs);
   await writeOffsets(
     metadata,
     group,

@@ -184,20 +184,21 @@ export interface OffsetUpdate {
 
 /**
  * Offset updates in transactions of at most `offsetsPerTransaction`, each with a check that the
- * group's state item matches `fence` (its incarnation and generation, say). A failed fence is
+ * group's state item matches `fence` (its incarnation and generation, say), or another check (a
+ * transaction's offsets: that the transaction is still the one deciding them). A failed fence is
  * `fenceError()`; a failed offset-item expectation is CONFLICT.
  */
 export async function writeOffsets(
   metadata: MetadataStore,
   group: string,
-  fence: Attributes,
+  fence: Attributes | { readonly otherCheck: WriteOp & { readonly kind: 'check' } },
   updates: ReadonlyMap<string, OffsetUpdate>,
   fenceError: () => SpoolError,
 ): Promise<void> {
   const entries = [...updates.entries()];
   for (let start = 0; start < entries.length; start += offsetsPerTransaction) {
     const ops: WriteOp[] = [
-      { kind: 'check', key: groupStateKey(group), condition: { kind: 'match', fields: fence } },
+      isOtherCheck(fence) ? fence.otherCheck : { kind: 'check', key: groupStateKey(group), condition: { kind: 'match', fields: fence } },
       ...entries.slice(start, start + offsetsPerTransaction).map(
         ([key, update]): WriteOp => ({
           kind: 'update',
@@ -215,6 +216,13 @@ export async function writeOffsets(
       throw new SpoolError('CONFLICT', `offsets of group ${group} changed concurrently`, { retriable: true });
     }
   }
+}
+
+function isOtherCheck(
+  fence: Attributes | { readonly otherCheck: WriteOp },
+): fence is { readonly otherCheck: WriteOp & { readonly kind: 'check' } } {
+  const check = (fence as { otherCheck?: unknown }).otherCheck;
+  return typeof check === 'object' && check !== null && (check as { kind?: unknown }).kind === 'check';
 }
 
 /** An update's fields with the topic id beside each offset it sets (see OffsetEntry). */

@@ -17,6 +17,12 @@ import type { MigrationPolicy } from './groups/consumer-classic.js';
 import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from './handlers/consumer-groups.js';
 import { StoreCluster } from './cluster.js';
 import { groupHandlers } from './handlers/groups.js';
+import { transactionHandlers } from './handlers/transactions.js';
+import { TransactionCoordinator, type CoordinatorOptions } from '../transactions/coordinator.js';
+import { TransactionStore } from '../transactions/store.js';
+import { commitTransactionalOffsets } from '../groups/classic.js';
+import { tpKey } from '../groups/assignors.js';
+import { transactionKey } from '../keys.js';
 import {
   createPartitionsHandler,
   createTopicsHandler,
@@ -58,6 +64,10 @@ export interface KafkaListenerOptions {
   readonly groupTimeouts?: Pick<ClassicGroupsOptions, 'initialRebalanceDelayMs' | 'minSessionTimeoutMs' | 'maxSessionTimeoutMs'>;
   /** Kafka's group.consumer.migration.policy: online upgrades of classic groups to consumer groups and back. @default bidirectional */
   readonly groupMigrationPolicy?: MigrationPolicy;
+  /** Kafka's transaction.max.timeout.ms and transactional.id.expiration.ms; how soon a stalled end is carried on. */
+  readonly transactions?: Pick<CoordinatorOptions, 'maxTimeoutMs' | 'idExpirationMs' | 'stalledAfterMs'>;
+  /** How often the agent sweeps transactions (timeouts, stalled ends). @default 10 000 (Kafka's transaction.abort.timed.out.transaction.cleanup.interval.ms) */
+  readonly transactionSweepIntervalMs?: number;
 }
 
 export interface KafkaListener {
@@ -90,13 +100,41 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     saslHandshakeHandler(),
     saslAuthenticateHandler(),
     ...groupHandlers({ groups: classic, cluster: deps.cluster }),
+    ...transactionHandlers({ transactions: deps.transactions, cluster: deps.cluster, groups: classic }),
     consumerGroupHeartbeatHandler({ consumerGroups }),
     consumerGroupDescribeHandler({ consumerGroups }),
   ];
   const advertisedHost = options.advertisedHost === 'auto' ? machineAddress() : (options.advertisedHost ?? options.host);
   const cluster = new StoreCluster(options.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
   const metrics = options.metrics ?? noMetrics;
-  const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster, metrics };
+  const transactions = new TransactionCoordinator(
+    new TransactionStore(options.metadata, () => options.log.allocateProducerId()),
+    options.log,
+    {
+      commitTransactionalOffsets: (group, offsets, decision) =>
+        commitTransactionalOffsets(
+          options.metadata,
+          group,
+          offsets.map((o) => ({ key: tpKey(o.topic, o.partition), topicId: o.topicId, offset: o.offset, metadata: o.metadata })),
+          Date.now(),
+          { key: transactionKey(decision.transactionalId), version: decision.version },
+        ),
+    },
+    { logger: options.logger, ...options.transactions },
+  );
+  const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster, metrics, transactions };
+  // The coordinator's housekeeping (timeouts, stalled ends, expired ids): every agent runs it; it is safe concurrently.
+  const sweepIntervalMs = options.transactionSweepIntervalMs ?? 10_000;
+  let sweeping: Promise<unknown> | undefined;
+  const sweeper = setInterval(() => {
+    sweeping ??= transactions
+      .sweep()
+      .catch((error: unknown) =>
+        options.logger.log('warn', 'transaction sweep failed', { message: error instanceof Error ? error.message : String(error) }),
+      )
+      .finally(() => (sweeping = undefined));
+  }, sweepIntervalMs);
+  sweeper.unref();
   // KIP-848 groups (ConsumerGroupHeartbeat), coordinated by the same lease as classic groups.
   const consumerGroups = new ConsumerGroups({
     log: options.log,
@@ -134,6 +172,8 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     bootstrap: `${advertisedHost.includes(':') ? `[${advertisedHost}]` : advertisedHost}:${advertisedPort}`,
     close: async () => {
       // Requests held open by a rebalance are answered first, so connections can drain.
+      clearInterval(sweeper);
+      await sweeping;
       classic.close();
       consumerGroups.close();
       await server!.close();

@@ -69,6 +69,7 @@ import type { DescribedGroup } from './protocol/messages/describe-groups.js';
 import type { JoinGroupRequest, JoinGroupResponse } from './protocol/messages/join-group.js';
 import type { LeaveGroupResponse, MemberIdentity } from './protocol/messages/leave-group.js';
 import type { OffsetCommitRequest, OffsetCommitResponse } from './protocol/messages/offset-commit.js';
+import type { TxnOffsetCommitRequest } from './protocol/messages/txn-offset-commit.js';
 import type { OffsetDeleteRequest, OffsetDeleteResponse } from './protocol/messages/offset-delete.js';
 import type { OffsetFetchRequestGroup, OffsetFetchResponseGroup } from './protocol/messages/offset-fetch.js';
 import type { SyncGroupRequest, SyncGroupResponse } from './protocol/messages/sync-group.js';
@@ -197,6 +198,11 @@ export class ClassicGroups implements ClassicGroupConversions {
     version: number,
   ): Promise<Encodable<OffsetCommitResponse>> {
     return this.offsets.commit(request, allowed, version);
+  }
+
+  /** TxnOffsetCommit's group side: whether the member may commit, and the offsets to stage in its transaction (GroupOffsets.checkTransactional). */
+  checkTransactionalOffsets(request: TxnOffsetCommitRequest, allowed: (topic: string) => boolean) {
+    return this.offsets.checkTransactional(request, allowed);
   }
 
   /** One group's committed offsets; -1 for a partition with none. `topics: null` answers every committed partition. */

@@ -30,7 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SpoolError } from '../errors.js';
 import type { Log, TopicItem } from '../log/index.js';
 import { ConditionFailedError, TransactionConflictError, type Item, type MetadataStore } from '../storage/ports.js';
-import { brokerKey, brokersPk, clusterIdKey, coordinatorKey } from '../keys.js';
+import { brokerKey, brokersPk, clusterIdKey, coordinatorKey, transactionShardOf } from '../keys.js';
 
 export interface BrokerNode {
   readonly nodeId: number;
@@ -55,6 +55,8 @@ export interface ClusterView {
   coordinates(group: string): Promise<boolean>;
   /** The group was deleted here: its coordinator item goes if it names this agent, and the group is forgotten here. */
   release(group: string): Promise<void>;
+  /** The agent FindCoordinator names for a transactional id (any agent serves any). */
+  transactionCoordinatorFor(transactionalId: string): Promise<BrokerNode>;
 }
 
 export interface StoreClusterOptions {
@@ -250,6 +252,22 @@ export class StoreCluster implements ClusterView {
     // Consecutive partitions go to consecutive brokers, from a place the topic picks: an even spread.
     const chosen = live[(hashOf(topic.id) + partition) % live.length] ?? this.registration!;
     return { leader: publicNode(chosen), epoch: state.epoch };
+  }
+
+  /**
+   * The agent FindCoordinator names for a transactional id: any agent serves any id (its state is in
+   * the store), so this only spreads ids over the live agents, by the id's shard (keys.ts).
+   */
+  async transactionCoordinatorFor(transactionalId: string): Promise<BrokerNode> {
+    const live = await this.liveRegistrations();
+    return publicNode(live[transactionShardOf(transactionalId) % live.length] ?? this.registration!);
+  }
+
+  /** Which transactional ids FindCoordinator gives this agent (ListTransactions answers for those: the admin client asks every agent). */
+  async transactionCoordinatorIds(): Promise<(transactionalId: string) => boolean> {
+    const live = await this.liveRegistrations();
+    const self = this.self.nodeId;
+    return (transactionalId) => (live[transactionShardOf(transactionalId) % live.length]?.nodeId ?? self) === self;
   }
 
   async coordinatorFor(group: string): Promise<BrokerNode> {

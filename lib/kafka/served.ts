@@ -21,6 +21,12 @@ import { DescribeProducers } from './protocol/messages/describe-producers.js';
 import { FindCoordinator } from './protocol/messages/find-coordinator.js';
 import { Heartbeat } from './protocol/messages/heartbeat.js';
 import { InitProducerId } from './protocol/messages/init-producer-id.js';
+import { AddOffsetsToTxn } from './protocol/messages/add-offsets-to-txn.js';
+import { AddPartitionsToTxn } from './protocol/messages/add-partitions-to-txn.js';
+import { DescribeTransactions } from './protocol/messages/describe-transactions.js';
+import { EndTxn } from './protocol/messages/end-txn.js';
+import { ListTransactions } from './protocol/messages/list-transactions.js';
+import { TxnOffsetCommit } from './protocol/messages/txn-offset-commit.js';
 import { JoinGroup } from './protocol/messages/join-group.js';
 import { LeaveGroup } from './protocol/messages/leave-group.js';
 import { ListGroups } from './protocol/messages/list-groups.js';
@@ -76,6 +82,13 @@ export const codecs = {
   consumerGroupHeartbeat: served(ConsumerGroupHeartbeat, { min: 0, max: 1 }),
   consumerGroupDescribe: served(ConsumerGroupDescribe, { min: 0, max: 1 }),
   describeProducers: served(DescribeProducers, { min: 0, max: 0 }),
+  // The client's AddPartitionsToTxn (v4+ is broker to coordinator, KIP-890, which Spool has no need of).
+  addPartitionsToTxn: served(AddPartitionsToTxn, { min: 0, max: 3 }),
+  addOffsetsToTxn: served(AddOffsetsToTxn, { min: 0, max: 4 }),
+  endTxn: served(EndTxn, { min: 0, max: 5 }),
+  txnOffsetCommit: served(TxnOffsetCommit, { min: 0, max: 5 }),
+  describeTransactions: served(DescribeTransactions, { min: 0, max: 0 }),
+  listTransactions: served(ListTransactions, { min: 0, max: 2 }),
 } as const;
 
 /** Every served codec, by API key. */

@@ -54,10 +54,17 @@
  */
 import { SpoolError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { TransactionConflictError, maxTransactionOps, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import {
+  TransactionConflictError,
+  maxTransactionOps,
+  type AttributeValue,
+  type Item,
+  type MetadataStore,
+  type WriteOp,
+} from '../storage/ports.js';
 import { advance, producerStateAttrs, type ProducerState, type ProducerStates } from './idempotence.js';
-import { batchRowAttrs, batchRowFromItem, partitionStateFromItem, type BatchRow } from './layout.js';
-import { partitionKey, producerStateKey, rowKey } from '../keys.js';
+import { abortedTxnAttrs, batchRowAttrs, batchRowFromItem, partitionStateFromItem, type AbortedTxn, type BatchRow } from './layout.js';
+import { abortedTxnKey, partitionKey, producerStateKey, rowKey } from '../keys.js';
 
 /** Chunks per transaction: two writes each, within DynamoDB's 100-item limit. */
 export const maxChunksPerTransaction = 50;
@@ -67,6 +74,22 @@ export interface ChunkProducer {
   readonly producerId: number;
   readonly producerEpoch: number;
   readonly batches: readonly { readonly firstSequence: number; readonly lastSequence: number; readonly startDelta: number }[];
+  /**
+   * Transactional batches: the producer state's marker version when they were found to belong to the
+   * producer's open transaction (Log.appendBatches). A marker written since ended that transaction:
+   * the chunk is then refused (TRANSACTION_ABORTABLE), never committed into a transaction that no
+   * marker will close (Kafka's verification guard, KIP-890).
+   */
+  readonly transaction?: { readonly markerVersion: number };
+}
+
+/** A transaction marker (control batch) of a chunk that holds it alone. */
+export interface ChunkMarker {
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  readonly commit: boolean;
+  /** The coordinator's version of the Prepare it ends (lib/transactions): written once per partition; a repeat is answered as done. */
+  readonly version: number;
 }
 
 export interface CommitChunk {
@@ -82,6 +105,8 @@ export interface CommitChunk {
   readonly leaderEpoch?: number;
   /** Idempotent producers whose state (idempotence.ts) moves in the same transaction. */
   readonly producers?: readonly ChunkProducer[];
+  /** The chunk is one transaction marker: its producer's state, the partition's open transactions and (an abort) its aborted-transaction entry move with it. */
+  readonly marker?: ChunkMarker;
   /**
    * Chunks of a flush with the same unit commit in one transaction when they fit in one (one
    * request's partitions: all or nothing). @default a unit of its own
@@ -89,11 +114,14 @@ export interface CommitChunk {
   readonly unit?: string;
 }
 
-export type CommitOutcome = { readonly ok: true; readonly baseOffset: number } | { readonly ok: false; readonly error: SpoolError };
+/** `repeated`: a marker already in the partition (baseOffset -1), written by an earlier attempt or another writer. */
+export type CommitOutcome =
+  | { readonly ok: true; readonly baseOffset: number; readonly repeated?: true }
+  | { readonly ok: false; readonly error: SpoolError };
 
 /** One write of a chunk's commit, tagged with what it writes: a conflict on it is read by that, not by its place. */
 interface CommitWrite {
-  readonly about: 'partition' | 'row' | 'producer';
+  readonly about: 'partition' | 'row' | 'producer' | 'aborted';
   readonly op: WriteOp;
 }
 
@@ -136,6 +164,12 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export class Committer {
   /** Cached nextOffset per partition: a hint only, verified by every commit's condition. */
   private readonly nextOffsets = new Map<string, number>();
+  /**
+   * The open transactions (producer id → first offset) of each partition whose nextOffset is cached,
+   * as of that nextOffset: every change to them is a commit, which moves nextOffset, so the commit
+   * condition on nextOffset also proves them current.
+   */
+  private readonly openTxns = new Map<string, Readonly<Record<string, number>>>();
   private readonly now: () => number;
   private readonly maxAttempts: number;
   private readonly maxContentionMs: number;
@@ -249,6 +283,13 @@ export class Committer {
         failures++;
         continue;
       }
+      for (const index of pending) {
+        const settled = this.settledWithout(chunks[index]!);
+        // A refusal must not hide an earlier attempt that landed (its answer lost): its rows are looked for first.
+        if (settled && !settled.ok && uncertain.has(index))
+          await this.settleUncertain(chunks, outcomes, new Map([[index, uncertain.get(index)!]]));
+        outcomes[index] ??= settled;
+      }
       const live = pending.filter((index) => outcomes[index] === undefined);
       if (live.length === 0) break;
 
@@ -260,7 +301,7 @@ export class Committer {
         this.stats.transactions++;
         await this.metadata.transact(planned.flatMap((plan) => plan.writes.map(({ op }) => op)));
         for (const [i, index] of live.entries())
-          outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates, planned[i]!.lease);
+          outcomes[index] = this.committed(chunks[index]!, bases[i]!, planned[i]!.producerStates, planned[i]!.lease, planned[i]!.openTxns);
         break;
       } catch (error) {
         if (error instanceof TransactionConflictError) {
@@ -287,6 +328,12 @@ export class Committer {
               const verdict = this.learn(chunk, conflict.current);
               if (verdict) outcomes[index] = verdict;
               else raced.add(index);
+            } else if (owner.about === 'aborted') {
+              raced.add(index); // (only with our row there: an earlier attempt landed, settled above)
+            } else if (chunk.marker) {
+              // A marker may be retried blindly: its producer's state is read again, and one already written is found there.
+              this.options.producerStates?.forget(chunk.topicId, chunk.partition, chunk.marker.producerId);
+              raced.add(index);
             } else {
               // A producer's state moved under us: another writer appended for it. Never retry blindly (that
               // could append a duplicate): fail the chunk; the client's retry is checked against the new state.
@@ -354,15 +401,39 @@ export class Committer {
     }
   }
 
-  /** Loads the committed state of the chunk's producers that this writer does not know yet. */
+  /** Loads the committed state of the chunk's producers (and its marker's) that this writer does not know yet. */
   private async learnProducers(chunk: CommitChunk): Promise<void> {
     const states = this.options.producerStates;
-    if (!chunk.producers?.length) return;
+    const ids = [...(chunk.producers ?? []).map((p) => p.producerId), ...(chunk.marker ? [chunk.marker.producerId] : [])];
+    if (ids.length === 0) return;
     if (!states) throw new SpoolError('INTERNAL', 'a chunk with idempotent batches needs producer states');
-    for (const producer of chunk.producers) {
-      if (states.committed(chunk.topicId, chunk.partition, producer.producerId) === undefined)
-        await states.load(chunk.topicId, chunk.partition, producer.producerId);
+    for (const producerId of ids) {
+      if (states.committed(chunk.topicId, chunk.partition, producerId) === undefined)
+        await states.load(chunk.topicId, chunk.partition, producerId);
     }
+  }
+
+  /**
+   * An outcome a chunk has without a commit (after its producers are loaded): a marker already in
+   * the partition (a repeat: done), or transactional batches whose transaction a marker has ended
+   * since they were accepted (refused).
+   */
+  private settledWithout(chunk: CommitChunk): CommitOutcome | undefined {
+    const states = this.options.producerStates;
+    if (!states) return undefined;
+    const markerVersionOf = (producerId: number) => states.committed(chunk.topicId, chunk.partition, producerId)?.markerVersion ?? -1;
+    if (chunk.marker && markerVersionOf(chunk.marker.producerId) >= chunk.marker.version)
+      return { ok: true, baseOffset: -1, repeated: true };
+    const ended = chunk.producers?.find((p) => p.transaction && markerVersionOf(p.producerId) !== p.transaction.markerVersion);
+    if (ended === undefined) return undefined;
+    return {
+      ok: false,
+      error: new SpoolError(
+        'TRANSACTION_ABORTABLE',
+        `the transaction of producer ${ended.producerId} (epoch ${ended.producerEpoch}) on ${chunk.topic}/${chunk.partition} ended before its batch was committed`,
+        { details: { topic: chunk.topic, partition: chunk.partition, producer_id: ended.producerId } },
+      ),
+    };
   }
 
   private opsFor(
@@ -372,43 +443,95 @@ export class Committer {
     writes: CommitWrite[];
     producerStates: { producerId: number; state: ProducerState }[];
     lease?: { epoch: number; expiresMs: number };
+    openTxns: Readonly<Record<string, number>>;
   } {
     const extensionMs = chunk.leaderEpoch === undefined ? 0 : (this.options.leaseExtensionMs?.() ?? 0);
     const lease = extensionMs > 0 ? { epoch: chunk.leaderEpoch!, expiresMs: this.now() + extensionMs } : undefined;
-    const writes = this.logOpsFor(chunk, base, lease?.expiresMs);
+    const states = this.options.producerStates;
+    const id = partitionId(chunk.topicId, chunk.partition);
+    const openBefore = this.openTxns.get(id) ?? {};
+    const open: Record<string, number> = { ...openBefore };
     const producerStates: { producerId: number; state: ProducerState }[] = [];
-    for (const producer of chunk.producers ?? []) {
-      const before = this.options.producerStates!.committed(chunk.topicId, chunk.partition, producer.producerId);
+    const producerWrites: CommitWrite[] = [];
+    let aborted: AbortedTxn | undefined;
+    const stateOf = (producerId: number): ProducerState | null => {
+      const before = states?.committed(chunk.topicId, chunk.partition, producerId);
       if (before === undefined)
-        throw new SpoolError(
-          'STORAGE_UNAVAILABLE',
-          `producer ${producer.producerId} state on ${chunk.topic}/${chunk.partition} is not loaded`,
-        );
+        throw new SpoolError('STORAGE_UNAVAILABLE', `producer ${producerId} state on ${chunk.topic}/${chunk.partition} is not loaded`);
+      return before;
+    };
+    const write = (producerId: number, before: ProducerState | null, state: ProducerState) => {
+      producerStates.push({ producerId, state });
+      producerWrites.push({
+        about: 'producer',
+        op: {
+          kind: 'put',
+          key: producerStateKey(chunk.topicId, chunk.partition, producerId),
+          attrs: producerStateAttrs(state),
+          // The marker version is in the condition: a marker written meanwhile (by any writer) ended the transaction a batch was verified for.
+          condition:
+            before === null
+              ? { kind: 'absent' }
+              : {
+                  kind: 'match',
+                  fields: {
+                    producerEpoch: before.producerEpoch,
+                    nextSequence: before.nextSequence,
+                    markerVersion: before.markerVersion ?? null,
+                  },
+                },
+        },
+      });
+    };
+    for (const producer of chunk.producers ?? []) {
+      const before = stateOf(producer.producerId);
       // An expired state is no state (idempotence.ts), but the condition is on the item as it is.
-      const state = advance(
-        this.options.producerStates!.live(before),
+      const live = states!.live(before);
+      const advanced = advance(
+        live,
         producer.producerEpoch,
         producer.batches.map((b) => ({ firstSequence: b.firstSequence, lastSequence: b.lastSequence, baseOffset: base + b.startDelta })),
         this.now(),
       );
-      producerStates.push({ producerId: producer.producerId, state });
-      writes.push({
-        about: 'producer',
-        op: {
-          kind: 'put',
-          key: producerStateKey(chunk.topicId, chunk.partition, producer.producerId),
-          attrs: producerStateAttrs(state),
-          condition:
-            before === null
-              ? { kind: 'absent' }
-              : { kind: 'match', fields: { producerEpoch: before.producerEpoch, nextSequence: before.nextSequence } },
-        },
+      // An open transaction stays open whatever else the producer's batches are (a plain one is refused on accept, Log.checkTransactional).
+      const txnFirstOffset = live?.txnFirstOffset ?? (producer.transaction ? base + producer.batches[0]!.startDelta : undefined);
+      if (txnFirstOffset !== undefined) open[producer.producerId] = txnFirstOffset;
+      write(producer.producerId, before, {
+        ...advanced,
+        ...(before?.markerVersion === undefined ? {} : { markerVersion: before.markerVersion }),
+        ...(txnFirstOffset === undefined ? {} : { txnFirstOffset }),
       });
     }
-    return { writes, producerStates, lease };
+    if (chunk.marker) {
+      const { producerId, producerEpoch, commit, version } = chunk.marker;
+      const before = stateOf(producerId);
+      const live = states!.live(before);
+      // A marker with a new epoch (TV2, a fence) starts the producer's sequences over, as in Kafka.
+      const sameEpoch = live !== null && live.producerEpoch === producerEpoch;
+      write(producerId, before, {
+        producerEpoch,
+        nextSequence: sameEpoch ? live.nextSequence : 0,
+        batches: sameEpoch ? live.batches : [],
+        lastWriteMs: this.now(),
+        markerVersion: version,
+      });
+      delete open[producerId];
+      const firstOffset = live?.txnFirstOffset;
+      if (!commit && firstOffset !== undefined)
+        aborted = { producerId, firstOffset, lastStableOffset: Math.min(base + 1, ...Object.values(open)) };
+    }
+    const txnsChanged = !sameOpenTxns(openBefore, open);
+    const writes = [...this.logOpsFor(chunk, base, lease?.expiresMs, txnsChanged ? open : undefined, aborted), ...producerWrites];
+    return { writes, producerStates, lease, openTxns: open };
   }
 
-  private logOpsFor(chunk: CommitChunk, base: number, leaseExpiresMs: number | undefined): CommitWrite[] {
+  private logOpsFor(
+    chunk: CommitChunk,
+    base: number,
+    leaseExpiresMs: number | undefined,
+    openTxns: Readonly<Record<string, number>> | undefined,
+    aborted: AbortedTxn | undefined,
+  ): CommitWrite[] {
     const fields: Record<string, number> = { nextOffset: base };
     if (chunk.leaderEpoch !== undefined) fields.epoch = chunk.leaderEpoch;
     const row: BatchRow = {
@@ -421,23 +544,32 @@ export class Committer {
       committedMs: this.now(),
       recordTimes: true,
     };
+    const set: Record<string, AttributeValue> = { nextOffset: base + chunk.recordCount };
+    if (leaseExpiresMs !== undefined) set.leaseExpiresMs = leaseExpiresMs;
+    if (openTxns !== undefined) set.openTxns = { ...openTxns };
+    if (aborted !== undefined) set.lastAbortedOffset = base;
     return [
       {
         about: 'partition',
-        op: {
-          kind: 'update',
-          key: partitionKey(chunk.topicId, chunk.partition),
-          set:
-            leaseExpiresMs === undefined
-              ? { nextOffset: base + chunk.recordCount }
-              : { nextOffset: base + chunk.recordCount, leaseExpiresMs },
-          condition: { kind: 'match', fields },
-        },
+        op: { kind: 'update', key: partitionKey(chunk.topicId, chunk.partition), set, condition: { kind: 'match', fields } },
       },
       {
         about: 'row',
         op: { kind: 'put', key: rowKey(chunk.topicId, chunk.partition, base), attrs: batchRowAttrs(row), condition: { kind: 'absent' } },
       },
+      ...(aborted === undefined
+        ? []
+        : [
+            {
+              about: 'aborted' as const,
+              op: {
+                kind: 'put' as const,
+                key: abortedTxnKey(chunk.topicId, chunk.partition, base),
+                attrs: abortedTxnAttrs(aborted),
+                condition: { kind: 'absent' as const },
+              },
+            },
+          ]),
     ];
   }
 
@@ -446,6 +578,7 @@ export class Committer {
     const id = partitionId(chunk.topicId, chunk.partition);
     if (item === undefined) {
       this.nextOffsets.delete(id);
+      this.openTxns.delete(id);
       return {
         ok: false,
         error: new SpoolError('TOPIC_NOT_FOUND', `topic ${chunk.topic} (partition ${chunk.partition}) was deleted before the commit`, {
@@ -455,6 +588,7 @@ export class Committer {
     }
     const state = partitionStateFromItem(item);
     this.nextOffsets.set(id, state.nextOffset);
+    this.openTxns.set(id, state.openTransactions);
     if (chunk.leaderEpoch !== undefined && state.epoch !== chunk.leaderEpoch) {
       this.options.onFenced?.(chunk.topicId, chunk.partition, chunk.leaderEpoch);
       return {
@@ -469,18 +603,29 @@ export class Committer {
     return undefined;
   }
 
-  /** `lease`: the lease extension this commit is known to have written (not known of an attempt whose answer was lost). */
+  /**
+   * `lease`: the lease extension this commit is known to have written (not known of an attempt whose
+   * answer was lost); `openTxns`: the partition's open transactions it wrote (unknown of such an
+   * attempt: the partition is then read again before its next commit).
+   */
   private committed(
     chunk: CommitChunk,
     base: number,
     producerStates: readonly { producerId: number; state: ProducerState }[],
     lease?: { epoch: number; expiresMs: number },
+    openTxns?: Readonly<Record<string, number>>,
   ): CommitOutcome {
     for (const { producerId, state } of producerStates)
       this.options.producerStates?.committedAs(chunk.topicId, chunk.partition, producerId, state);
     const next = base + chunk.recordCount;
     const id = partitionId(chunk.topicId, chunk.partition);
-    if ((this.nextOffsets.get(id) ?? -1) <= base) this.nextOffsets.set(id, next);
+    if (openTxns === undefined) {
+      this.nextOffsets.delete(id);
+      this.openTxns.delete(id);
+    } else if ((this.nextOffsets.get(id) ?? -1) <= base) {
+      this.nextOffsets.set(id, next);
+      this.openTxns.set(id, openTxns);
+    }
     this.options.onCommitted?.(chunk.topicId, chunk.partition, next, lease);
     return { ok: true, baseOffset: base };
   }
@@ -523,7 +668,13 @@ function transactionGroups(chunks: readonly CommitChunk[]): number[][] {
 }
 
 function opCount(chunk: CommitChunk): number {
-  return 2 + (chunk.producers?.length ?? 0);
+  // A marker: its producer's state, and (an abort) the aborted-transaction entry.
+  return 2 + (chunk.producers?.length ?? 0) + (chunk.marker ? 2 : 0);
+}
+
+function sameOpenTxns(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
 }
 
 function failed(error: unknown): { ok: false; error: SpoolError } {

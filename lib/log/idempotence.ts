@@ -51,6 +51,8 @@ export interface ProducerBatch {
   readonly producerEpoch: number;
   readonly firstSequence: number;
   readonly lastSequence: number;
+  /** A transactional batch: the marker version it was verified under (commit.ts, ChunkProducer). */
+  readonly transaction?: { readonly markerVersion: number };
 }
 
 export interface CommittedBatch {
@@ -65,6 +67,10 @@ export interface ProducerState {
   readonly batches: readonly CommittedBatch[];
   /** When the commit that wrote this state was made (the writer's clock); undefined on an item written before expiry existed. */
   readonly lastWriteMs?: number;
+  /** A transactional producer's open transaction on the partition: the offset of its first batch (cleared by the marker). */
+  readonly txnFirstOffset?: number;
+  /** The coordinator's version of the last transaction marker written for the producer here (commit.ts). */
+  readonly markerVersion?: number;
 }
 
 /** Kafka's producer.id.expiration.ms default: a producer's state is kept a day after its last write. */
@@ -76,6 +82,7 @@ export type SequenceVerdict =
   | { readonly kind: 'refuse'; readonly error: SpoolError };
 
 interface Pending {
+  readonly transactional: boolean;
   readonly producerEpoch: number;
   readonly firstSequence: number;
   readonly lastSequence: number;
@@ -98,6 +105,8 @@ export function producerStateFromItem(item: Item | undefined): ProducerState | n
     nextSequence: a.nextSequence as number,
     batches: (a.batches as unknown as CommittedBatch[]) ?? [],
     ...(typeof a.lastWriteMs === 'number' ? { lastWriteMs: a.lastWriteMs } : {}),
+    ...(typeof a.txnFirstOffset === 'number' ? { txnFirstOffset: a.txnFirstOffset } : {}),
+    ...(typeof a.markerVersion === 'number' ? { markerVersion: a.markerVersion } : {}),
   };
 }
 
@@ -107,12 +116,20 @@ export function producerStateAttrs(state: ProducerState): Attributes {
     nextSequence: state.nextSequence,
     batches: state.batches.map((batch) => ({ ...batch })),
   };
-  return state.lastWriteMs === undefined ? attrs : { ...attrs, lastWriteMs: state.lastWriteMs };
+  return {
+    ...attrs,
+    ...(state.lastWriteMs === undefined ? {} : { lastWriteMs: state.lastWriteMs }),
+    ...(state.txnFirstOffset === undefined ? {} : { txnFirstOffset: state.txnFirstOffset }),
+    ...(state.markerVersion === undefined ? {} : { markerVersion: state.markerVersion }),
+  };
 }
 
-/** Whether a stored state has expired at `nowMs`: not written for `expirationMs`. An item with no time (older than expiry) has not. */
+/**
+ * Whether a stored state has expired at `nowMs`: not written for `expirationMs`. An item with no time
+ * (older than expiry) has not, nor one with an open transaction (as in Kafka: its marker must find it).
+ */
 export function isExpired(state: ProducerState, nowMs: number, expirationMs: number): boolean {
-  return state.lastWriteMs !== undefined && nowMs - state.lastWriteMs >= expirationMs;
+  return state.txnFirstOffset === undefined && state.lastWriteMs !== undefined && nowMs - state.lastWriteMs >= expirationMs;
 }
 
 /** The sequence `increment` after `sequence`: Kafka's sequences wrap from 2^31 - 1 to 0 (DefaultRecordBatch.incrementSequence). */
@@ -234,6 +251,7 @@ export class ProducerStates {
     let settled!: (baseOffset: Promise<number>) => void;
     const baseOffset = new Promise<number>((resolve) => (settled = (outcome) => resolve(outcome)));
     const pending: Pending = {
+      transactional: batch.transaction !== undefined,
       producerEpoch: batch.producerEpoch,
       firstSequence: batch.firstSequence,
       lastSequence: batch.lastSequence,
@@ -264,7 +282,24 @@ export class ProducerStates {
   }
 
   async load(topicId: string, partition: number, producerId: number): Promise<ProducerState | null> {
+    this.prune();
     return (await this.entry(topicId, partition, producerId)).committed;
+  }
+
+  /**
+   * The committed state as the store holds it now, read again unless batches of the producer are
+   * pending here (then this writer's view is the one its commits will be checked against). For a
+   * decision another writer's commit may have changed: a transaction marker written elsewhere.
+   */
+  async fresh(topicId: string, partition: number, producerId: number): Promise<ProducerState | null> {
+    const id = stateId(topicId, partition, producerId);
+    if ((this.entries.get(id)?.pending.length ?? 0) === 0) this.entries.delete(id);
+    return this.load(topicId, partition, producerId);
+  }
+
+  /** Whether a transactional batch of the producer is accepted here and not committed yet. */
+  transactionalPending(topicId: string, partition: number, producerId: number): boolean {
+    return this.entries.get(stateId(topicId, partition, producerId))?.pending.some((p) => p.transactional) ?? false;
   }
 
   /** Called by the committer, in commit order, once a transaction holding the producer's write landed. */

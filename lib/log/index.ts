@@ -10,6 +10,8 @@ export {
   type OffsetSpec,
   type OffsetQuery,
   type PartitionDescription,
+  type TransactionalAppend,
+  type TxnMarker,
 } from './log.js';
 export type { Acks } from './producer.js';
 export type { TopicItem, PartitionState } from './layout.js';
@@ -32,6 +34,6 @@ export {
   type TopicConfigKey,
   type TopicConfigValue,
 } from './topic-config.js';
-export type { FetchResult, FetchOptions, TimestampedOffset } from './reader.js';
+export type { AbortedTransaction, FetchResult, FetchOptions, Isolation, TimestampedOffset } from './reader.js';
 export { defaultProducerIdExpirationMs } from './idempotence.js';
 export type { MaintenanceOptions, MaintenanceReport, MaintenanceResult } from './maintenance/index.js';

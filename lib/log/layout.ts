@@ -33,6 +33,41 @@ export interface PartitionState {
    */
   readonly ownerNode: number | null;
   readonly leaseExpiresMs: number;
+  /** Open transactions on the partition: producer id → the offset of its first batch in it (commit.ts). */
+  readonly openTransactions: Readonly<Record<string, number>>;
+  /**
+   * The last stable offset (Kafka's LSO): the first offset of the oldest open transaction, else the
+   * high watermark. A read_committed reader reads below it only.
+   */
+  readonly lastStableOffset: number;
+  /** The offset of the newest abort marker (-1: none): a read above it needs no aborted-transaction lookup. */
+  readonly lastAbortedOffset: number;
+}
+
+/**
+ * An aborted transaction on a partition (Kafka's AbortedTxn in the .txnindex), stored under its
+ * marker's offset: its records in [firstOffset, marker) are not for read_committed readers.
+ * `lastStableOffset`: the LSO just after the marker; a search past a fetch's end stops at an entry
+ * whose LSO is at or past that end (no later abort can overlap the fetch).
+ */
+export interface AbortedTxn {
+  readonly producerId: number;
+  readonly firstOffset: number;
+  readonly lastStableOffset: number;
+}
+
+export function abortedTxnAttrs(txn: AbortedTxn): Attributes {
+  return { ...txn };
+}
+
+export function abortedTxnFromItem(item: Item): AbortedTxn & { readonly markerOffset: number } {
+  const a = item.attrs;
+  return {
+    producerId: a.producerId as number,
+    firstOffset: a.firstOffset as number,
+    lastStableOffset: a.lastStableOffset as number,
+    markerOffset: Number(item.sk.slice(item.sk.indexOf('#') + 1)),
+  };
 }
 
 /**
@@ -108,8 +143,13 @@ export function topicFromItem(item: Item): TopicItem {
 
 export function partitionStateFromItem(item: Item): PartitionState {
   const a = item.attrs;
+  const nextOffset = a.nextOffset as number;
+  const openTransactions = (a.openTxns as Record<string, number> | undefined) ?? {};
   return {
-    nextOffset: a.nextOffset as number,
+    nextOffset,
+    openTransactions,
+    lastStableOffset: Math.min(nextOffset, ...Object.values(openTransactions)),
+    lastAbortedOffset: (a.lastAbortedOffset as number | undefined) ?? -1,
     logStartOffset: a.logStartOffset as number,
     epoch: a.epoch as number,
     owner: (a.owner as string | null | undefined) ?? null,

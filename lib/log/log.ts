@@ -6,6 +6,7 @@
 import pMap from 'p-map';
 import { describeValue, SpoolError } from '../errors.js';
 import {
+  encodeTxnMarker,
   partitionForKey,
   timestampWindow,
   validateAppend,
@@ -13,7 +14,14 @@ import {
   type BatchHeader,
   type RecordHeader,
 } from '../format/index.js';
-import { defaultProducerIdExpirationMs, incrementSequence, ProducerIds, ProducerStates, type ProducerBatch } from './idempotence.js';
+import {
+  defaultProducerIdExpirationMs,
+  incrementSequence,
+  ProducerIds,
+  ProducerStates,
+  type ProducerBatch,
+  type ProducerState,
+} from './idempotence.js';
 import type { Stores } from '../storage/open.js';
 import { ConditionFailedError } from '../storage/ports.js';
 import { offsetSk, partitionKey, rowsPk } from '../keys.js';
@@ -92,6 +100,28 @@ export interface AppendedBatches {
   readonly logAppendTimeMs: number;
 }
 
+/**
+ * How a transport that serves transactions checks a transactional batch (lib/transactions, through
+ * the Kafka listener): `verify` throws unless the producer's transaction (by its transactional id)
+ * is open with the partition in it (TV2: adds it), as Kafka's partition leader asks its transaction
+ * coordinator (KIP-890). Transports without it refuse transactional batches.
+ */
+export interface TransactionalAppend {
+  readonly transactionalId: string;
+  verify(topic: string, partition: number, producerId: number, producerEpoch: number): Promise<void>;
+}
+
+/** A transaction marker to write into a partition (lib/transactions writes them when a transaction ends). */
+export interface TxnMarker {
+  readonly topic: string;
+  readonly partition: number;
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  readonly commit: boolean;
+  /** The coordinator's version of the decision: a marker already written at this version or later is not written again. */
+  readonly version: number;
+}
+
 export interface PartitionDescription extends PartitionState {
   readonly partition: number;
 }
@@ -99,7 +129,8 @@ export interface PartitionDescription extends PartitionState {
 export type OffsetSpec = number | 'earliest' | 'latest';
 
 /** What `listOffset` looks up. */
-export type OffsetQuery = 'earliest' | 'latest' | 'max-timestamp' | { readonly timestampMs: number };
+/** `last-stable`: the end a read_committed reader sees (Kafka's ListOffsets LATEST with isolation_level 1). */
+export type OffsetQuery = 'earliest' | 'latest' | 'last-stable' | 'max-timestamp' | { readonly timestampMs: number };
 
 /** The engine's parts: for lib/log and tests only; no transport reaches them (test/architecture.test.ts). */
 export interface LogInternals {
@@ -327,7 +358,7 @@ export class Log {
     topicName: string,
     partition: number,
     bytes: Buffer,
-    options: { acks?: Acks; asLeader?: boolean } = {},
+    options: { acks?: Acks; asLeader?: boolean; transaction?: TransactionalAppend } = {},
   ): Promise<{ done: Promise<AppendedBatches>; records: number }> {
     const topic = await this.topicForProduce(topicName);
     checkPartition(topic, partition);
@@ -336,8 +367,9 @@ export class Log {
     if (options.asLeader && this.leases.epochFor(topic.id, partition) === undefined) await this.leases.acquire(topic, partition);
     const batch = validateAppend(bytes, appendSettings(topic.config, this.now()));
     const { header } = batch;
-    const producer = idempotentBatch(header);
     const acks = options.acks ?? 'all';
+    let producer = idempotentBatch(header);
+    if (producer) producer = await this.checkTransactional(topic, partition, producer, header, options.transaction);
     let settle: ((baseOffset: Promise<number>) => void) | undefined;
     if (producer) {
       const check = await this.producerStates.accept(topic.id, partition, producer, `${topic.name}/${partition}`);
@@ -383,6 +415,101 @@ export class Log {
     return { done, records: header.recordCount };
   }
 
+  /**
+   * A transactional batch must belong to its producer's open transaction: open on this partition
+   * already (its state, read afresh, has the transaction's first offset, same epoch), or checked by
+   * the transport (`transaction.verify`). The batch carries the marker version it was checked under, and its
+   * commit is refused if a marker was written since (commit.ts). A non-transactional batch of a
+   * producer with a transaction open, or a transactional batch of it pending, is refused, as in Kafka.
+   */
+  private async checkTransactional(
+    topic: TopicItem,
+    partition: number,
+    producer: ProducerBatch,
+    header: BatchHeader,
+    transaction: TransactionalAppend | undefined,
+  ): Promise<ProducerBatch> {
+    const where = `${topic.name}/${partition}`;
+    const openOn = (stored: ProducerState | null) => {
+      const live = this.producerStates.live(stored);
+      return live?.txnFirstOffset !== undefined && live.producerEpoch === producer.producerEpoch;
+    };
+    let stored = await this.producerStates.load(topic.id, partition, producer.producerId);
+    if (!header.isTransactional) {
+      if (
+        this.producerStates.live(stored)?.txnFirstOffset !== undefined ||
+        this.producerStates.transactionalPending(topic.id, partition, producer.producerId)
+      )
+        throw new SpoolError(
+          'INVALID_TXN_STATE',
+          `producer ${producer.producerId} has a transaction open on ${where}: a non-transactional batch is refused until it ends`,
+        );
+      return producer;
+    }
+    if (transaction === undefined)
+      throw new SpoolError('INVALID_RECORD', 'transactional batches are only accepted over the Kafka protocol, with a transactional id');
+    // Read afresh (one consistent read; not while its earlier batches are pending here): the leader of
+    // a partition is rarely the agent that wrote the last marker, and a stale view would cost the
+    // client a refused batch and a retry at every transaction's first batch.
+    stored = await this.producerStates.fresh(topic.id, partition, producer.producerId);
+    if (!openOn(stored)) await transaction.verify(topic.name, partition, producer.producerId, producer.producerEpoch);
+    // The marker version as stored, expired or not: the commit compares it with the item as it is (commit.ts).
+    return { ...producer, transaction: { markerVersion: stored?.markerVersion ?? -1 } };
+  }
+
+  /**
+   * Writes transaction markers (control batches) into their partitions: one segment object for all
+   * of them, then one commit per partition, each moving the producer's state, the partition's open
+   * transactions and last stable offset, and (an abort) its aborted-transaction entry in the same
+   * transaction (commit.ts). Idempotent: a marker already written at its version, by any writer, is
+   * not written again. Throws a retriable error if some could not be written (the caller tries
+   * again); a partition whose topic is gone needs no marker.
+   */
+  async writeMarkers(markers: readonly TxnMarker[]): Promise<void> {
+    const pending: { marker: TxnMarker; topic: TopicItem }[] = [];
+    for (const marker of markers) {
+      const topic = await this.topics.get(marker.topic);
+      if (topic === undefined || marker.partition >= topic.partitions) continue;
+      const state = await this.producerStates.load(topic.id, marker.partition, marker.producerId);
+      if ((state?.markerVersion ?? -1) < marker.version) pending.push({ marker, topic });
+    }
+    if (pending.length === 0) return;
+    const nowMs = this.now();
+    const { chunks, bytesByChunk } = await this.producer.uploadChunks(
+      pending.map(({ marker, topic }) => ({
+        topic,
+        partition: marker.partition,
+        bytes: encodeTxnMarker({ ...marker, coordinatorEpoch: 0, timestampMs: nowMs }),
+        recordCount: 1,
+        maxTimestampMs: nowMs,
+      })),
+      nowMs,
+    );
+    const outcomes = await this.committer.commit(
+      chunks.map((chunk, index) => {
+        const { producerId, producerEpoch, commit, version } = pending[index]!.marker;
+        return { ...chunk, marker: { producerId, producerEpoch, commit, version } };
+      }),
+      { notAfterMs: this.producer.commitDeadlineMs(nowMs) },
+    );
+    const failed = outcomes.flatMap((outcome, index) => {
+      if (outcome.ok) {
+        if (!outcome.repeated) this.cache.set(chunks[index]!.objectKey, chunks[index]!.position, Buffer.from(bytesByChunk[index]!));
+        return [];
+      }
+      return outcome.error.code === 'TOPIC_NOT_FOUND' ? [] : [outcome.error];
+    });
+    if (failed.length > 0)
+      throw new SpoolError(
+        'STORAGE_UNAVAILABLE',
+        `${failed.length} of ${pending.length} transaction markers were not written: ${failed[0]!.message}`,
+        {
+          retriable: true,
+          cause: failed[0],
+        },
+      );
+  }
+
   // ---- fetch --------------------------------------------------------------------------------------
 
   async fetch(topicName: string, partition: number, offset: OffsetSpec, options: FetchOptions = {}): Promise<FetchResult> {
@@ -426,16 +553,17 @@ export class Log {
   async listOffset(topicName: string, partition: number, query: OffsetQuery): Promise<TimestampedOffset | undefined> {
     return this.reading(topicName, partition, async (topic) => {
       if (query === 'earliest' || query === 'latest') return { offset: await this.resolveOffset(topic, partition, query), timestampMs: -1 };
+      if (query === 'last-stable') return { offset: (await this.reader.state(topic, partition)).lastStableOffset, timestampMs: -1 };
       if (query === 'max-timestamp') return this.reader.maxTimestampOffset(topic, partition);
       return this.reader.offsetForTimestamp(topic, partition, query.timestampMs);
     });
   }
 
-  /** The valid offsets of a partition, in one consistent read: [earliest, latest]. */
-  async offsetRange(topicName: string, partition: number): Promise<{ earliest: number; latest: number }> {
+  /** The valid offsets of a partition, in one consistent read: [earliest, latest], and the last stable offset. */
+  async offsetRange(topicName: string, partition: number): Promise<{ earliest: number; latest: number; lastStable: number }> {
     return this.reading(topicName, partition, async (topic) => {
       const state = await this.reader.state(topic, partition);
-      return { earliest: state.logStartOffset, latest: state.nextOffset };
+      return { earliest: state.logStartOffset, latest: state.nextOffset, lastStable: state.lastStableOffset };
     });
   }
 
@@ -567,13 +695,20 @@ export class Log {
 
   /**
    * The idempotent producers with live (unexpired) state on a partition (Kafka's DescribeProducers):
-   * each one's epoch, the last sequence it committed and when (-1: before expiry existed), by producer id.
+   * each one's epoch, the last sequence it committed and when (-1: before expiry existed), and the
+   * first offset of its open transaction (-1: none), by producer id.
    */
   async producers(
     topicName: string,
     partition: number,
   ): Promise<
-    { readonly producerId: number; readonly producerEpoch: number; readonly lastSequence: number; readonly lastWriteMs: number }[]
+    {
+      readonly producerId: number;
+      readonly producerEpoch: number;
+      readonly lastSequence: number;
+      readonly lastWriteMs: number;
+      readonly currentTxnStartOffset: number;
+    }[]
   > {
     return this.reading(topicName, partition, async (topic) =>
       (await this.producerStates.list(topic.id, partition))
@@ -582,6 +717,7 @@ export class Log {
           producerEpoch: state.producerEpoch,
           lastSequence: state.batches.at(-1)?.lastSequence ?? -1,
           lastWriteMs: state.lastWriteMs ?? -1,
+          currentTxnStartOffset: state.txnFirstOffset ?? -1,
         }))
         .sort((a, b) => a.producerId - b.producerId),
     );
@@ -764,14 +900,12 @@ export class Log {
   }
 }
 
-/** The producer of a batch sent with a producer id (idempotent), as its span of sequences; undefined when the producer is not idempotent. */
+/** The producer of a batch sent with a producer id (idempotent or transactional), as its span of sequences; undefined when the producer is not idempotent. */
 function idempotentBatch(header: BatchHeader): ProducerBatch | undefined {
-  if (header.producerId < 0) return undefined;
-  if (header.isTransactional)
-    throw new SpoolError(
-      'INVALID_ARGUMENT',
-      'transactional batches are not supported; use an idempotent producer without a transactional id',
-    );
+  if (header.producerId < 0) {
+    if (header.isTransactional) throw new SpoolError('INVALID_RECORD', 'a transactional batch must carry a producer id, got -1');
+    return undefined;
+  }
   return {
     producerId: header.producerId,
     producerEpoch: header.producerEpoch,

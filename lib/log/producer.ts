@@ -76,6 +76,8 @@ export interface ProducerOptions {
 interface Waiter {
   readonly startDelta: number;
   readonly count: number;
+  /** The idempotent or transactional producer of the append, if any. */
+  readonly producerId?: number;
   resolve(baseOffset: number): void;
   reject(error: unknown): void;
 }
@@ -90,7 +92,10 @@ interface PartitionBuffer {
   maxTimestampMs: number;
   leaderEpoch?: number;
   /** Idempotent producers' batches, by producer id, in order. */
-  readonly producers: Map<number, { producerEpoch: number; batches: ChunkProducer['batches'][number][] }>;
+  readonly producers: Map<
+    number,
+    { producerEpoch: number; batches: ChunkProducer['batches'][number][]; transaction?: ChunkProducer['transaction'] }
+  >;
 }
 
 interface Uploaded {
@@ -234,6 +239,8 @@ export class Producer {
     if (this.current.partitions.size > 0) {
       const joined = joinedShape(this.current, requests);
       if (joined.partitions > maxChunksPerTransaction || joined.writes > maxTransactionOps) this.seal();
+      // A chunk holds one transactional state per producer: batches of another epoch or verified under another marker go in the next.
+      else if (requests.some((request) => this.changesTransaction(request))) this.seal();
     }
     const results = requests.map((request) => this.add(request));
     joinUnit(this.current, new Set(requests.map((r) => partitionId(r.topic.id, r.partition))));
@@ -308,12 +315,32 @@ export class Producer {
       let producer = buffer.producers.get(producerId);
       // A new producer in the chunk is one more write in its unit's commit (its state item).
       if (producer === undefined) this.current.unitShapes.get(unitOf(this.current, id))!.writes++;
-      // A new epoch starts the producer's sequences over: only its batches are remembered.
+      // A new epoch starts the producer's sequences over: only its batches are remembered (the buffer
+      // was sealed before a transactional producer's new epoch, appendAll).
       if (producer === undefined || producer.producerEpoch !== producerEpoch)
         buffer.producers.set(producerId, (producer = { producerEpoch, batches: [] }));
       producer.batches.push({ firstSequence, lastSequence, startDelta });
+      if (request.producer.transaction) producer.transaction = request.producer.transaction;
     }
-    return new Promise<number>((resolve, reject) => buffer.waiters.push({ startDelta, count, resolve, reject }));
+    const producerId = request.producer?.producerId;
+    return new Promise<number>((resolve, reject) => buffer.waiters.push({ startDelta, count, producerId, resolve, reject }));
+  }
+
+  /**
+   * Whether the request's producer is buffered for its partition under another epoch or another
+   * marker version, either one transactional: the chunk's commit checks one transactional state per
+   * producer (commit.ts), so such a batch waits for the next buffer.
+   */
+  private changesTransaction(request: AppendRequest): boolean {
+    if (request.producer === undefined) return false;
+    const buffered = this.current.partitions
+      .get(partitionId(request.topic.id, request.partition))
+      ?.producers.get(request.producer.producerId);
+    if (buffered === undefined || (buffered.transaction === undefined && request.producer.transaction === undefined)) return false;
+    return (
+      buffered.producerEpoch !== request.producer.producerEpoch ||
+      buffered.transaction?.markerVersion !== request.producer.transaction?.markerVersion
+    );
   }
 
   /** Closes the current buffer to further appends; it is flushed, in order, as soon as a slot is free. */
@@ -388,13 +415,48 @@ export class Producer {
 
   private async upload(buffers: PartitionBuffer[], units: readonly string[]): Promise<Uploaded> {
     const createdMs = this.now();
-    const inputs: ChunkInput[] = buffers.map((buffer) => ({
-      topicId: buffer.topic.id,
-      topic: buffer.topic.name,
-      partition: buffer.partition,
-      bytes: this.encode(buffer, createdMs),
-      recordCount: buffer.recordCount,
-      maxTimestampMs: buffer.maxTimestampMs,
+    const uploaded = await this.uploadChunks(
+      buffers.map((buffer) => ({
+        topic: buffer.topic,
+        partition: buffer.partition,
+        bytes: this.encode(buffer, createdMs),
+        recordCount: buffer.recordCount,
+        maxTimestampMs: buffer.maxTimestampMs,
+      })),
+      createdMs,
+    );
+    return {
+      chunks: uploaded.chunks.map((chunk, index) => ({
+        ...chunk,
+        leaderEpoch: buffers[index]!.leaderEpoch,
+        producers: chunkProducers(buffers[index]!),
+        unit: units[index],
+      })),
+      bytesByChunk: uploaded.bytesByChunk,
+      notAfterMs: this.commitDeadlineMs(createdMs),
+    };
+  }
+
+  /** The latest time a segment stored at `createdMs` may be committed (see Committer.commit's notAfterMs). */
+  commitDeadlineMs(createdMs: number): number {
+    return createdMs + this.maxCommitAgeMs;
+  }
+
+  /**
+   * Stores one segment object holding the chunks (one per partition), made at `createdMs`: the
+   * chunks to commit, and each one's bytes. The flush's path, and the transaction markers' (Log.writeMarkers).
+   */
+  async uploadChunks(
+    chunks: readonly { topic: TopicItem; partition: number; bytes: Buffer | Buffer[]; recordCount: number; maxTimestampMs: number }[],
+    createdMs: number,
+  ): Promise<{ chunks: CommitChunk[]; bytesByChunk: Buffer[] }> {
+    const inputs: ChunkInput[] = chunks.map((chunk) => ({
+      topicId: chunk.topic.id,
+      topic: chunk.topic.name,
+      partition: chunk.partition,
+      bytes: Array.isArray(chunk.bytes) ? chunk.bytes : [chunk.bytes],
+      recordCount: chunk.recordCount,
+      maxTimestampMs: chunk.maxTimestampMs,
     }));
     const key = `segments/${new Date(createdMs).toISOString().slice(0, 13)}/${this.writerId}-${this.ulid(createdMs)}`;
     const { body, entries } = buildSegment(inputs, this.writerId, createdMs);
@@ -402,15 +464,8 @@ export class Producer {
     this.stats.objectsPut++;
     this.stats.bytesPut += body.length;
     return {
-      chunks: entries.map((entry, index) => ({
-        ...entry,
-        objectKey,
-        leaderEpoch: buffers[index]!.leaderEpoch,
-        producers: chunkProducers(buffers[index]!),
-        unit: units[index],
-      })),
+      chunks: entries.map((entry) => ({ ...entry, objectKey })),
       bytesByChunk: entries.map((entry) => body.subarray(entry.position, entry.position + entry.sizeBytes)),
-      notAfterMs: createdMs + this.maxCommitAgeMs,
     };
   }
 
@@ -419,7 +474,10 @@ export class Producer {
     outcomes.forEach((outcome, index) => {
       const buffer = buffers[index]!;
       if (!outcome.ok) {
-        for (const waiter of buffer.waiters) waiter.reject(outcome.error);
+        // A refusal of one producer's batches (a transaction ended under them) is theirs; the others' records were refused with them, and are sent again.
+        const producerId = outcome.error.details.producer_id;
+        for (const waiter of buffer.waiters)
+          waiter.reject(producerId === undefined || waiter.producerId === producerId ? outcome.error : sendAgain(buffer, outcome.error));
         return;
       }
       const chunk = chunks[index]!;
@@ -471,9 +529,22 @@ export class Producer {
   }
 }
 
+function sendAgain(buffer: PartitionBuffer, cause: SpoolError): SpoolError {
+  return new SpoolError(
+    'NOT_LEADER',
+    `${buffer.topic.name}/${buffer.partition}: the chunk was refused for another producer's batch (${cause.message}); send again`,
+    { details: { topic: buffer.topic.name, partition: buffer.partition } },
+  );
+}
+
 function chunkProducers(buffer: PartitionBuffer): ChunkProducer[] | undefined {
   if (buffer.producers.size === 0) return undefined;
-  return [...buffer.producers.entries()].map(([producerId, { producerEpoch, batches }]) => ({ producerId, producerEpoch, batches }));
+  return [...buffer.producers.entries()].map(([producerId, { producerEpoch, batches, transaction }]) => ({
+    producerId,
+    producerEpoch,
+    batches,
+    ...(transaction ? { transaction } : {}),
+  }));
 }
 
 function measure(payload: AppendPayload): { count: number; sizeBytes: number; maxTimestampMs: number } {

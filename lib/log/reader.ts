@@ -25,13 +25,29 @@
 import { SpoolError } from '../errors.js';
 import { LRUCache } from 'lru-cache';
 import pMap from 'p-map';
-import { batchesIn, decodeRecordBatch, patchBaseOffset, readBatchHeader, repairMaxTimestamp, type DecodedRecord } from '../format/index.js';
+import {
+  batchesIn,
+  decodeRecordBatch,
+  patchBaseOffset,
+  readBatchHeader,
+  repairMaxTimestamp,
+  txnMarkerType,
+  type BatchHeader,
+  type DecodedRecord,
+} from '../format/index.js';
 import type { MetadataStore, ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
 import { offsetForTime, positionFor } from './segment-index.js';
 import { partitionId } from './commit.js';
-import { batchRowFromItem, partitionStateFromItem, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
-import { offsetSk, partitionKey, rowsPk } from '../keys.js';
+import {
+  abortedTxnFromItem,
+  batchRowFromItem,
+  partitionStateFromItem,
+  type BatchRow,
+  type PartitionState,
+  type TopicItem,
+} from './layout.js';
+import { abortedTxnSks, offsetSk, partitionKey, partitionPk, rowsPk } from '../keys.js';
 
 export interface ReadOptions {
   /** Stop after this many bytes of batches (the first batch is returned whatever its size). */
@@ -44,6 +60,20 @@ export interface ReadOptions {
    */
   readonly longPoll?: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * read_committed: only offsets below the last stable offset are read (no open transaction's
+   * records), and the answer names the aborted transactions the batches read may hold (Kafka's
+   * FetchIsolation TXN_COMMITTED). @default 'read_uncommitted'
+   */
+  readonly isolation?: Isolation;
+}
+
+export type Isolation = 'read_uncommitted' | 'read_committed';
+
+/** An aborted transaction a read_committed fetch must skip: its producer's batches from `firstOffset` until its abort marker. */
+export interface AbortedTransaction {
+  readonly producerId: number;
+  readonly firstOffset: number;
 }
 
 export interface FetchOptions extends ReadOptions {
@@ -59,7 +89,10 @@ export interface ReadBatchesResult {
    */
   readonly endOffset: number;
   readonly highWatermark: number;
+  readonly lastStableOffset: number;
   readonly logStartOffset: number;
+  /** read_committed: the aborted transactions that overlap the batches read, in marker order (else undefined). */
+  readonly abortedTransactions?: readonly AbortedTransaction[];
 }
 
 /** A record's offset and timestamp, as ListOffsets answers a time lookup. */
@@ -94,6 +127,7 @@ const minRangeBytes = 64 * 1024;
 
 interface ReadBatch {
   readonly bytes: Buffer;
+  readonly baseOffset: number;
   readonly lastOffset: number;
   readonly maxTimestampMs: number;
 }
@@ -218,13 +252,23 @@ export class Reader {
     checkRange(topic, partition, offset, state);
     if (offset === state.nextOffset && (options.waitMs ?? 0) > 0) state = await this.waitBeyond(topic, partition, offset, state, options);
     const maxBytes = options.maxBytes ?? defaultMaxBytes;
+    const committedOnly = options.isolation === 'read_committed';
+    // read_committed stops at the last stable offset: the first batch of the oldest open transaction.
+    const bound = committedOnly ? state.lastStableOffset : state.nextOffset;
     const batches: Buffer[] = [];
     let bytes = 0;
     // Everything below `covered` has been returned (or was not asked for). Rows may overlap after a
     // compaction cut short; skipping what is covered keeps every offset exactly once.
     let covered = offset;
-    const result = () => ({ batches, endOffset: covered, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset });
-    while (covered < state.nextOffset && bytes < maxBytes) {
+    const result = async (): Promise<ReadBatchesResult> => ({
+      batches,
+      endOffset: covered,
+      highWatermark: state.nextOffset,
+      lastStableOffset: state.lastStableOffset,
+      logStartOffset: state.logStartOffset,
+      ...(committedOnly ? { abortedTransactions: await this.abortedIn(topic, partition, state, offset, covered) } : {}),
+    });
+    while (covered < bound && bytes < maxBytes) {
       const rows = (await this.rowsFrom(topic, partition, covered, state)).filter((row) => row.baseOffset + row.recordCount > covered);
       // Read the chunks this fetch will need in parallel (object GETs are slow, and independent).
       const wanted: BatchRow[] = [];
@@ -239,6 +283,7 @@ export class Reader {
       for (const [i, read] of reads.entries()) {
         for (const batch of read.batches) {
           if (batch.lastOffset < covered) continue; // already returned, or before the offset asked for
+          if (batch.baseOffset >= bound) return result(); // an open transaction's (a batch never straddles the bound: it is a batch's start)
           if (batches.length > 0 && bytes + batch.bytes.length > maxBytes) return result();
           batches.push(batch.bytes);
           bytes += batch.bytes.length;
@@ -246,22 +291,59 @@ export class Reader {
         }
         if (!read.complete) return result();
         // A row read to its end holds nothing more: in a cleaned segment its last records may be gone.
-        covered = Math.max(covered, wanted[i]!.baseOffset + wanted[i]!.recordCount);
+        covered = Math.min(bound, Math.max(covered, wanted[i]!.baseOffset + wanted[i]!.recordCount));
         if (bytes >= maxBytes) return result();
       }
     }
     return result();
   }
 
+  /**
+   * The aborted transactions a read_committed fetch of [from, to) must be told of: those whose
+   * range overlaps it (marker at or after `from`, first offset before `to`), as Kafka's
+   * TransactionIndex.collectAbortedTxns. Omitting one would show its records; naming one whose
+   * marker is before `from` would hide its producer's later committed batches (the client drops a
+   * producer's batches until it sees the abort marker). No read when no abort is at or after `from`.
+   */
+  private async abortedIn(
+    topic: TopicItem,
+    partition: number,
+    state: PartitionState,
+    from: number,
+    to: number,
+  ): Promise<AbortedTransaction[]> {
+    if (state.lastAbortedOffset < from || to <= from) return [];
+    const found: AbortedTransaction[] = [];
+    for (let start = from; ; ) {
+      const page = await this.metadata.query(partitionPk(topic.id, partition), { ...abortedTxnSks(start), limit: rowsPerPage });
+      for (const item of page) {
+        const txn = abortedTxnFromItem(item);
+        if (txn.firstOffset < to) found.push({ producerId: txn.producerId, firstOffset: txn.firstOffset });
+        // Every later abort began after this marker or at or after the LSO it left: none can overlap [from, to).
+        if (txn.lastStableOffset >= to) return found;
+        start = txn.markerOffset + 1;
+      }
+      if (page.length < rowsPerPage) return found;
+    }
+  }
+
   async fetch(topic: TopicItem, partition: number, offset: number, options: FetchOptions = {}): Promise<FetchResult> {
     const maxRecords = options.maxRecords ?? defaultMaxRecords;
     const maxBytes = options.maxBytes ?? defaultMaxBytes;
-    const { batches, endOffset, highWatermark, logStartOffset } = await this.readBatches(topic, partition, offset, options);
+    const { batches, endOffset, highWatermark, logStartOffset, abortedTransactions } = await this.readBatches(
+      topic,
+      partition,
+      offset,
+      options,
+    );
+    const skipped = skippedBatches(abortedTransactions);
     const records: DecodedRecord[] = [];
     let bytes = 0;
     let full = false;
     outer: for (const batch of batches) {
-      for (const record of decodeRecordBatch(batch).records) {
+      const decoded = decodeRecordBatch(batch);
+      if (skipped(decoded.header, decoded.records)) continue;
+      for (const record of decoded.records) {
         if (record.offset < offset) continue;
         const size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
         if (records.length >= maxRecords || (records.length > 0 && bytes + size > maxBytes)) {
@@ -517,6 +599,40 @@ function checkRange(topic: TopicItem, partition: number, offset: number, state: 
   }
 }
 
+/** A partition's aborted transactions whose markers are at or after `fromOffset`, in marker order (the cleaner's view of them). */
+export async function abortedTransactionsFrom(
+  metadata: MetadataStore,
+  topicId: string,
+  partition: number,
+  fromOffset: number,
+): Promise<AbortedTransaction[]> {
+  return (await metadata.query(partitionPk(topicId, partition), abortedTxnSks(fromOffset))).map((item) => {
+    const { producerId, firstOffset } = abortedTxnFromItem(item);
+    return { producerId, firstOffset };
+  });
+}
+
+/**
+ * Which batches a reader of records skips, in offset order (as Kafka's consumer does): control
+ * batches (transaction markers) always; with `aborted` (read_committed), a transactional batch of a
+ * producer with an aborted transaction begun at or before it, until that producer's abort marker.
+ */
+export function skippedBatches(
+  aborted: readonly AbortedTransaction[] | undefined,
+): (header: BatchHeader, records: readonly DecodedRecord[]) => boolean {
+  const pending = [...(aborted ?? [])].sort((a, b) => a.firstOffset - b.firstOffset);
+  const abortedProducers = new Set<number>();
+  return (header, records) => {
+    const lastOffset = header.baseOffset + header.lastOffsetDelta;
+    while (pending.length > 0 && pending[0]!.firstOffset <= lastOffset) abortedProducers.add(pending.shift()!.producerId);
+    if (header.isControl) {
+      if (txnMarkerType(records[0]?.key ?? null) === 'abort') abortedProducers.delete(header.producerId);
+      return true;
+    }
+    return header.isTransactional && abortedProducers.has(header.producerId);
+  };
+}
+
 /**
  * A batch as it leaves the store. One stored before append validation may still say maxTimestamp
  * -1: it is given its records' time here, on the reader's own copy, so no batch is served, indexed
@@ -525,5 +641,10 @@ function checkRange(topic: TopicItem, partition: number, offset: number, state: 
 function servedBatch(bytes: Buffer, row: BatchRow): ReadBatch {
   repairMaxTimestamp(bytes, 0, row.committedMs);
   const header = readBatchHeader(bytes, 0);
-  return { bytes, lastOffset: header.baseOffset + header.lastOffsetDelta, maxTimestampMs: header.maxTimestampMs };
+  return {
+    bytes,
+    baseOffset: header.baseOffset,
+    lastOffset: header.baseOffset + header.lastOffsetDelta,
+    maxTimestampMs: header.maxTimestampMs,
+  };
 }

@@ -20,7 +20,7 @@ import {
 } from '../storage/ports.js';
 import { markUnreferenced } from './maintenance/ledger.js';
 import { batchRowFromItem, newPartitionAttrs, objectsOf, topicAttrs, topicFromItem, type TopicItem } from './layout.js';
-import { cleanerKey, partitionKey, partitionPk, producerStateSks, rowsPk, topicKey, topicsPk } from '../keys.js';
+import { partitionKey, partitionPk, rowsPk, topicKey, topicsPk } from '../keys.js';
 import {
   defaultTopicConfig,
   checkTopicConfigKey,
@@ -240,10 +240,10 @@ export class TopicRegistry {
   private async finishDeletion(topic: TopicItem): Promise<void> {
     for (let partition = 0; partition < topic.partitions; partition++) {
       await this.metadata.write({ kind: 'delete', key: partitionKey(topic.id, partition) });
-      // With the partition item gone no commit can write a producer state here again (its transaction checks that item).
-      for (const state of await this.metadata.query(partitionPk(topic.id, partition), producerStateSks))
-        await this.metadata.write({ kind: 'delete', key: { pk: state.pk, sk: state.sk } });
-      await this.metadata.write({ kind: 'delete', key: cleanerKey(topic.id, partition) });
+      // With the partition item gone no commit can write here again (its transaction checks that item): the
+      // producer states, aborted-transaction entries and cleaner checkpoint under the partition's key go.
+      for (const item of await this.metadata.query(partitionPk(topic.id, partition)))
+        await this.metadata.write({ kind: 'delete', key: { pk: item.pk, sk: item.sk } });
       for (const row of await this.metadata.query(rowsPk(topic.id, partition))) {
         // The ledger first: a row gone without its entry would leave its objects to the orphan rule.
         await markUnreferenced(this.metadata, objectsOf(batchRowFromItem(row)), this.now());

@@ -42,6 +42,17 @@ export interface TxnPartition {
   readonly partition: number;
 }
 
+/** An offset a transaction commits for a consumer group (TxnOffsetCommit): applied with its COMMIT, dropped with its ABORT. */
+export interface PendingOffset {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** The id of the topic incarnation it is of. */
+  readonly topicId: string;
+  readonly offset: number;
+  readonly metadata: string | null;
+}
+
 export interface TxnState {
   readonly producerId: number;
   readonly epoch: number;
@@ -57,6 +68,8 @@ export interface TxnState {
   readonly partitions: readonly TxnPartition[];
   /** The consumer groups whose offsets it commits (AddOffsetsToTxn; TV2: TxnOffsetCommit). */
   readonly groups: readonly string[];
+  /** The offsets it commits (TxnOffsetCommit), the last one per group and partition. */
+  readonly offsets: readonly PendingOffset[];
   /** When the open transaction began (its first partition or group); -1 when none is open. */
   readonly startedMs: number;
   readonly updatedMs: number;
@@ -72,7 +85,8 @@ export type TxnError =
   | 'PRODUCER_FENCED'
   | 'INVALID_PRODUCER_ID_MAPPING'
   | 'INVALID_TXN_STATE'
-  | 'INVALID_TRANSACTION_TIMEOUT';
+  | 'INVALID_TRANSACTION_TIMEOUT'
+  | 'TRANSACTION_ABORTABLE';
 
 /**
  * What a request does: the state to write (null: nothing) and then the answer; or an error, after
@@ -228,6 +242,7 @@ export function initProducerId(
       timeoutMs: request.timeoutMs,
       partitions: [],
       groups: [],
+      offsets: [],
       startedMs: -1,
       updatedMs: nowMs,
       version: 0,
@@ -255,6 +270,7 @@ export function initProducerId(
     timeoutMs: request.timeoutMs,
     partitions: [],
     groups: [],
+    offsets: [],
     startedMs: -1,
   });
   return { next, answer: { producerId: identity.producerId, epoch: identity.epoch } };
@@ -279,9 +295,42 @@ export function addToTransaction(state: TxnState | undefined, request: AddReques
   for (const added of request.partitions ?? [])
     if (!partitions.some((p) => p.topic === added.topic && p.partition === added.partition)) partitions.push({ ...added });
   const groups = open ? [...state.groups] : [];
+  const offsets = open ? state.offsets : [];
   for (const group of request.groups ?? []) if (!groups.includes(group)) groups.push(group);
   if (open && partitions.length === state.partitions.length && groups.length === state.groups.length) return { next: null, answer: null };
-  return { next: changed(state, nowMs, { phase: 'Ongoing', partitions, groups, startedMs: open ? state.startedMs : nowMs }), answer: null };
+  return {
+    next: changed(state, nowMs, { phase: 'Ongoing', partitions, groups, offsets, startedMs: open ? state.startedMs : nowMs }),
+    answer: null,
+  };
+}
+
+export interface StageOffsetsRequest extends ProducerIdentity {
+  readonly group: string;
+  readonly offsets: readonly PendingOffset[];
+  /** TxnOffsetCommit v5+ (TV2): the group joins the transaction; before, AddOffsetsToTxn must have added it. */
+  readonly addsGroup: boolean;
+}
+
+/**
+ * TxnOffsetCommit: the offsets wait in the transaction until it ends (applied on commit, dropped on
+ * abort). Before TV2 the group must be in the open transaction (KIP-890 part 1: else TRANSACTION_ABORTABLE).
+ */
+export function stageOffsets(state: TxnState | undefined, request: StageOffsetsRequest, nowMs: number): Decision<null> {
+  if (request.addsGroup) {
+    const added = addToTransaction(state, { ...request, groups: [request.group] }, nowMs);
+    if (added.error !== undefined) return added;
+    state = added.next ?? state;
+  } else {
+    if (state === undefined) return { error: 'INVALID_PRODUCER_ID_MAPPING' };
+    if (waitsForMarkers(state, request)) return { error: 'CONCURRENT_TRANSACTIONS' };
+    if (request.producerId !== state.producerId) return { error: 'INVALID_PRODUCER_ID_MAPPING' };
+    if (request.epoch !== state.epoch) return { error: 'PRODUCER_FENCED' };
+    if (state.phase !== 'Ongoing' || !state.groups.includes(request.group)) return { error: 'TRANSACTION_ABORTABLE' };
+  }
+  const current = state!;
+  const same = (a: PendingOffset, b: PendingOffset) => a.group === b.group && a.topic === b.topic && a.partition === b.partition;
+  const offsets = [...current.offsets.filter((o) => !request.offsets.some((n) => same(o, n))), ...request.offsets];
+  return { next: changed(current, nowMs, { offsets }), answer: null };
 }
 
 export interface EndRequest extends ProducerIdentity {
@@ -342,6 +391,7 @@ export function complete(state: TxnState | undefined, preparedVersion: number, n
     ...(rotated ? { producerId: state.nextProducerId, epoch: 0, previousProducerId: state.producerId, nextProducerId: -1 } : {}),
     partitions: [],
     groups: [],
+    offsets: [],
     startedMs: -1,
   });
 }

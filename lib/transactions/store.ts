@@ -15,7 +15,7 @@
 import { describeValue, SpoolError } from '../errors.js';
 import { transactionKey, transactionPk, transactionShards } from '../keys.js';
 import { type Attributes, ConditionFailedError, type Item, type MetadataStore } from '../storage/ports.js';
-import { type Decision, ProducerIdNeeded, type TxnPartition, type TxnPhase, type TxnState } from './state.js';
+import { type Decision, type PendingOffset, ProducerIdNeeded, type TxnPartition, type TxnPhase, type TxnState } from './state.js';
 
 /** Kafka's limit on a transactional id is the request's string; DynamoDB's on a sort key is 1,024 bytes. */
 const maxIdBytes = 1024;
@@ -88,6 +88,21 @@ export class TransactionStore {
     }
   }
 
+  /** Deletes an id's state if it is still at `version` (an expired id, Kafka's Dead); whether it did. */
+  async forget(transactionalId: string, version: number): Promise<boolean> {
+    try {
+      await this.metadata.write({
+        kind: 'delete',
+        key: transactionKey(transactionalId),
+        condition: { kind: 'match', fields: { version } },
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false;
+      throw error;
+    }
+  }
+
   /** An id is allocated (a shared counter's write) only for a decision that hands one out. */
   private async decideWithId<T>(decide: Decide<T>, state: TxnState | undefined): Promise<Decision<T>> {
     try {
@@ -110,6 +125,7 @@ export function stateAttrs(state: TxnState): Attributes {
     timeoutMs: state.timeoutMs,
     partitions: state.partitions.map(({ topic, partition }) => [topic, partition]),
     groups: [...state.groups],
+    offsets: state.offsets.map((o) => ({ ...o })),
     startedMs: state.startedMs,
     updatedMs: state.updatedMs,
     version: state.version,
@@ -128,6 +144,7 @@ export function stateFromItem(item: Item): TxnState {
     timeoutMs: a.timeoutMs as number,
     partitions: (a.partitions as readonly (readonly [string, number])[]).map(([topic, partition]): TxnPartition => ({ topic, partition })),
     groups: [...(a.groups as readonly string[])],
+    offsets: ((a.offsets as unknown as PendingOffset[] | undefined) ?? []).map((o) => ({ ...o })),
     startedMs: a.startedMs as number,
     updatedMs: a.updatedMs as number,
     version: a.version as number,

@@ -135,6 +135,28 @@ export const errorResponses: Readonly<Record<string, ErrorResponseSpec>> = {
   },
   // InitProducerIdRequest: NO_PRODUCER_ID and NO_PRODUCER_EPOCH.
   InitProducerId: { set: { ProducerId: unknown, ProducerEpoch: unknown } },
+  // AddPartitionsToTxnRequest: v0-3 every partition gets the error; v4+ the top-level error only.
+  AddPartitionsToTxn: {
+    lists: {
+      ResultsByTopicV3AndBelow: {
+        from: 'V3AndBelowTopics',
+        keys: ['Name'],
+        versions: '0-3',
+        lists: { ResultsByPartition: { from: 'Partitions', keys: ['PartitionIndex'] } },
+      },
+    },
+  },
+  AddOffsetsToTxn: {},
+  // EndTxnRequest: NO_PRODUCER_ID and NO_PRODUCER_EPOCH (v5+).
+  EndTxn: { set: { ProducerId: unknown, ProducerEpoch: unknown } },
+  TxnOffsetCommit: {
+    lists: {
+      Topics: { from: 'Topics', keys: ['Name', 'TopicId'], lists: { Partitions: { from: 'Partitions', keys: ['PartitionIndex'] } } },
+    },
+  },
+  // DescribeTransactionsRequest: each id answered with the error.
+  DescribeTransactions: { lists: { TransactionStates: { from: 'TransactionalIds', keys: ['TransactionalId'] } } },
+  ListTransactions: {},
   DescribeConfigs: { lists: { Results: { from: 'Resources', keys: ['ResourceType', 'ResourceName'] } } },
   AlterConfigs: { lists: { Responses: { from: 'Resources', keys: ['ResourceType', 'ResourceName'] } } },
   IncrementalAlterConfigs: { lists: { Responses: { from: 'Resources', keys: ['ResourceType', 'ResourceName'] } } },

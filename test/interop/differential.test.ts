@@ -244,6 +244,35 @@ const compactedClients: Readonly<Record<string, ClientProgram>> = {
   'confluent-compacted': { ...pythonClient('confluent-compacted', kafkas), lastStep: 'consume' },
 };
 
+/**
+ * Transactions (python/ confluent-transactions, java/ TransactionsInterop on kafka-clients 3.9 and 4.4):
+ * a transactional producer commits, aborts and commits again on a 2-partition topic (each marker takes
+ * an offset), read_committed and read_uncommitted consumers read it, a transaction left open shows the
+ * last stable offset below the high watermark (ListOffsets per isolation level; the Java program also
+ * ListTransactions, DescribeTransactions and DescribeProducers), consume-transform-produce commits a
+ * group's offsets with sendOffsetsToTransaction, and a second instance of the transactional id fences
+ * the first. kafka-clients 4.4 is compared with Kafka 4.x only: Kafka 4 finalizes transaction.version 2
+ * (KIP-890), which a 4.x client then uses, so its fenced zombie's send and commit fail with the
+ * abortable InvalidProducerEpochException (its Produce is refused; its abort then hears PRODUCER_FENCED),
+ * where on Kafka 3.9 (transaction.version 0) they fail with ProducerFencedException (AddPartitionsToTxn
+ * is refused), as for the 3.9 client on either; librdkafka 2.16 uses the pre-KIP-890 requests on both.
+ */
+const javaTransactions = (build: string, against: readonly string[]): ClientProgram => ({
+  command: (bootstrap) => [
+    ...javaMain(build, 'spool.interop.TransactionsInterop'),
+    bootstrap,
+    `txn-${basename(build)}`,
+    `txn-${basename(build)}-group`,
+  ],
+  against,
+  lastStep: 'transactions-final',
+});
+const transactionClients: Readonly<Record<string, ClientProgram>> = {
+  'confluent-transactions': { ...pythonClient('confluent-transactions', kafkas), lastStep: 'fenced' },
+  'java-transactions': javaTransactions(join(buildDir, 'java'), kafkas),
+  'java4-transactions': javaTransactions(join(buildDir, 'java4'), [kafka4Version]),
+};
+
 /** Every client program, by the name intended-differences.ts's rows give in `client`. */
 const clientPrograms: Readonly<Record<string, ClientProgram>> = {
   ...pythonClients,
@@ -251,6 +280,7 @@ const clientPrograms: Readonly<Record<string, ClientProgram>> = {
   ...javaClients,
   ...expiryClients,
   ...compactedClients,
+  ...transactionClients,
 };
 
 /** Runs a client program: each step's result, and `exit` when the program failed. */
@@ -319,6 +349,12 @@ describe('interop > differential: producer id expiration with kafka-clients 3.9 
 
 describe('interop > differential: a compacted topic with confluent-kafka (librdkafka) on Spool vs Apache Kafka', () => {
   for (const [client, program] of Object.entries(compactedClients)) {
+    it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
+  }
+});
+
+describe('interop > differential: transactions with confluent-kafka and kafka-clients 3.9 / 4.4 on Spool vs Apache Kafka', () => {
+  for (const [client, program] of Object.entries(transactionClients)) {
     it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
   }
 });

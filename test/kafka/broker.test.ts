@@ -66,14 +66,15 @@ describe('kafka > ApiVersions', () => {
     expect(answer.readInt32BE(6)).toBeGreaterThanOrEqual(11);
   });
 
-  it('answers v4 with the ranges and no features; a client software name or version Kafka would refuse is INVALID_REQUEST', async () => {
+  it('answers v4 with the ranges and transaction.version 2 finalized (KIP-890); a client software name or version Kafka would refuse is INVALID_REQUEST', async () => {
     const ask = (name: string, version: string) =>
       withClient((c) => c.callGenerated(ApiVersions, 4, { clientSoftwareName: name, clientSoftwareVersion: version }));
     const answer = await ask('librdkafka', '2.6.1-RC1');
     expect(answer.errorCode).toBe(0);
     expect(answer.apiKeys.find((v) => v.apiKey === 18)).toEqual({ apiKey: 18, minVersion: 0, maxVersion: 4 });
-    expect(answer.supportedFeatures).toEqual([]);
-    expect(answer.finalizedFeatures).toEqual([]);
+    expect(answer.supportedFeatures).toEqual([{ name: 'transaction.version', minVersion: 0, maxVersion: 2 }]);
+    expect(answer.finalizedFeatures).toEqual([{ name: 'transaction.version', minVersionLevel: 2, maxVersionLevel: 2 }]);
+    expect(answer.finalizedFeaturesEpoch).toBeGreaterThanOrEqual(0);
     for (const [name, version] of [
       ['', '1.0'],
       ['kafka java', '1.0'],
@@ -505,15 +506,20 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
     expect(version === 0 ? earliest.offsets : earliest.offset).toEqual(version === 0 ? ['0'] : '0');
   });
 
-  it('InitProducerId hands out distinct ids and refuses transactional ids', async () => {
+  it('InitProducerId hands out distinct ids; a transactional id keeps its producer id and bumps its epoch', async () => {
     const ids = await withClient(async (c) => [
       await c.call('InitProducerId', 0, { transactionTimeout: 1000 }),
       await c.call('InitProducerId', 1, { transactionTimeout: 1000 }),
     ]);
     expect(ids.map((a: any) => a.errorCode)).toEqual([0, 0]);
     expect(ids[0].producerId).not.toBe(ids[1].producerId);
-    const transactional = await withClient((c) => c.call('InitProducerId', 1, { transactionalId: 'tx', transactionTimeout: 1000 }));
-    expect(transactional.errorCode).toBe(KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    const id = `tx-${randomUUID()}`;
+    const [first, second] = await withClient(async (c) => [
+      await c.call('InitProducerId', 1, { transactionalId: id, transactionTimeout: 1000 }),
+      await c.call('InitProducerId', 1, { transactionalId: id, transactionTimeout: 1000 }),
+    ]);
+    expect([first.errorCode, first.producerEpoch, second.errorCode, second.producerEpoch]).toEqual([0, 0, 0, 1]);
+    expect(second.producerId).toBe(first.producerId);
   });
 
   it("DescribeProducers lists a partition's idempotent producers with epoch and last sequence; unknown partitions and unreadable topics fail", async () => {
@@ -556,17 +562,17 @@ describe('kafka > ListOffsets, InitProducerId, topics and configs', () => {
     });
   });
 
-  it('InitProducerId v5 (flexible): a KIP-360 epoch bump gets a fresh id; a half-set producer id/epoch is INVALID_REQUEST', async () => {
+  it('InitProducerId v5 (flexible): a KIP-360 epoch bump gets a fresh id; a half-set producer id/epoch is INVALID_REQUEST; a timeout past the maximum INVALID_TRANSACTION_TIMEOUT', async () => {
     const [first, bumped, half, transactional] = await withClient(async (c) => [
       await c.callGenerated(InitProducerId, 5, { transactionalId: null, transactionTimeoutMs: 1000 }),
       await c.callGenerated(InitProducerId, 5, { transactionalId: null, transactionTimeoutMs: 1000, producerId: 7, producerEpoch: 0 }),
       await c.callGenerated(InitProducerId, 3, { transactionalId: null, transactionTimeoutMs: 1000, producerId: 7, producerEpoch: -1 }),
-      await c.callGenerated(InitProducerId, 4, { transactionalId: 'tx', transactionTimeoutMs: 1000 }),
+      await c.callGenerated(InitProducerId, 4, { transactionalId: `tx-${randomUUID()}`, transactionTimeoutMs: 900_001 }),
     ]);
     expect([first.errorCode, first.producerEpoch, bumped.errorCode, bumped.producerEpoch]).toEqual([0, 0, 0, 0]);
     expect(bumped.producerId).not.toBe(first.producerId);
     expect([half.errorCode, half.producerId]).toEqual([KafkaErrors.INVALID_REQUEST, -1]);
-    expect(transactional.errorCode).toBe(KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    expect([transactional.errorCode, transactional.producerId]).toEqual([KafkaErrors.INVALID_TRANSACTION_TIMEOUT, -1]);
   });
 
   it.each([0, 1, 2, 3])('CreateTopics v%i creates with partitions and configs; DeleteTopics removes; errors per topic', async (version) => {

@@ -405,6 +405,7 @@ describe('kafka > consumer groups > a coordinator that lost the group', () => {
         clusterId: listener.cluster.clusterId,
         brokers: () => listener.cluster.brokers(),
         coordinatorFor: (group: string) => listener.cluster.coordinatorFor(group),
+        transactionCoordinatorFor: (id: string) => listener.cluster.transactionCoordinatorFor(id),
         coordinates: async () => true,
         release: async () => {},
       },

@@ -363,7 +363,7 @@ describe('kafka > topic administration permissions', () => {
       const described = await c.callGenerated(DescribeTopicPartitions, 0, { topics: [{ name: topic }] });
       expect(described.topics[0]).toMatchObject({ name: topic, errorCode: KafkaErrors.NONE });
       expect((await log.requireTopic(topic)).partitions).toBe(1);
-      expect(await log.offsetRange(topic, 0)).toEqual({ earliest: 0, latest: 3 });
+      expect(await log.offsetRange(topic, 0)).toEqual({ earliest: 0, latest: 3, lastStable: 3 });
     });
   });
 });

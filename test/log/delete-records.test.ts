@@ -37,7 +37,7 @@ describe('log > delete records', () => {
     await log.flush();
 
     expect(await log.deleteRecordsBefore(name, 0, 4)).toEqual({ logStartOffset: 4 });
-    expect(await log.offsetRange(name, 0)).toEqual({ earliest: 4, latest: 10 });
+    expect(await log.offsetRange(name, 0)).toEqual({ earliest: 4, latest: 10, lastStable: 10 });
     expect(await log.listOffset(name, 0, 'earliest')).toMatchObject({ offset: 4 });
     await expect(log.fetch(name, 0, 3)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
     await expect(log.readBatches(name, 0, 0)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
@@ -67,7 +67,7 @@ describe('log > delete records', () => {
     await expect(log.deleteRecordsBefore(name, 0, 6)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
     await expect(log.deleteRecordsBefore(name, 0, -5)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
     await expect(log.deleteRecordsBefore(name, 0, 2.5)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
-    expect(await log.offsetRange(name, 0)).toEqual({ earliest: 3, latest: 5 });
+    expect(await log.offsetRange(name, 0)).toEqual({ earliest: 3, latest: 5, lastStable: 5 });
     expect(await log.deleteRecordsBefore(name, 0, 'high-watermark')).toEqual({ logStartOffset: 5 });
     expect(await log.deleteRecordsBefore(name, 1, 'high-watermark')).toEqual({ logStartOffset: 0 });
     await expect(log.deleteRecordsBefore(name, 2, 0)).rejects.toMatchObject({ code: 'PARTITION_NOT_FOUND' });
@@ -117,7 +117,7 @@ describe('log > delete records', () => {
     await log.deleteRecordsBefore(name, 0, 4);
     expect(await log.partitionSizeBytes(name, 0)).toBeLessThan(before);
     await log.runMaintenance();
-    expect(await log.offsetRange(name, 0)).toEqual({ earliest: 4, latest: 8 });
+    expect(await log.offsetRange(name, 0)).toEqual({ earliest: 4, latest: 8, lastStable: 8 });
     expect((await log.fetch(name, 0, 'earliest')).records.map((r) => str(r.value))).toEqual(['b0', 'b1', 'b2', 'b3']);
     expect(await log.produce(name, records(1, 'c'))).toEqual([{ partition: 0, offset: 8 }]);
   });

@@ -220,7 +220,9 @@ export function idempotenceSuite(kind: () => StoreKind): void {
 
     expect(await append(log, topic, batch(51, 0, 0, 3))).toEqual({ baseOffset: 0, duplicate: false });
     const writtenMs = nowMs;
-    expect(await log.producers(topic, 0)).toEqual([{ producerId: 51, producerEpoch: 0, lastSequence: 2, lastWriteMs: writtenMs }]);
+    expect(await log.producers(topic, 0)).toEqual([
+      { producerId: 51, producerEpoch: 0, lastSequence: 2, lastWriteMs: writtenMs, currentTxnStartOffset: -1 },
+    ]);
     expect((await log.runMaintenance()).producer_states_expired).toBe(0);
     nowMs += 59_999;
     expect(await append(log, topic, batch(51, 0, 0, 3))).toEqual({ baseOffset: 0, duplicate: true }); // still known
@@ -254,7 +256,9 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     const racing = afterProducerStateQuery(stores.metadata, () => append(writer, topic, batch(52, 0, 2, 1)));
     const maintainer = make({ ...options, stores: { ...stores, metadata: racing } });
     expect((await maintainer.runMaintenance()).producer_states_expired).toBe(0);
-    expect(await writer.producers(topic, 0)).toEqual([{ producerId: 52, producerEpoch: 0, lastSequence: 2, lastWriteMs: nowMs }]);
+    expect(await writer.producers(topic, 0)).toEqual([
+      { producerId: 52, producerEpoch: 0, lastSequence: 2, lastWriteMs: nowMs, currentTxnStartOffset: -1 },
+    ]);
     expect(await append(writer, topic, batch(52, 0, 2, 1))).toEqual({ baseOffset: 2, duplicate: true });
   });
 

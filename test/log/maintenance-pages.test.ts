@@ -34,7 +34,17 @@ function row(baseOffset: number, recordCount: number, maxTimestampMs: number): B
 async function partitionOf(rows: readonly BatchRow[], logStartOffset: number, nextOffset: number, rowsPerPage: number) {
   const metadata = new MemoryMetadataStore();
   const topic: TopicItem = { id: 't', name: 't', partitions: 1, createdMs: 0, config: { ...defaultTopicConfig, 'retention.ms': hourMs } };
-  const state = { nextOffset, logStartOffset, epoch: 0, owner: null, ownerNode: null, leaseExpiresMs: 0 };
+  const state = {
+    nextOffset,
+    logStartOffset,
+    epoch: 0,
+    owner: null,
+    ownerNode: null,
+    leaseExpiresMs: 0,
+    openTransactions: {},
+    lastStableOffset: nextOffset,
+    lastAbortedOffset: -1,
+  };
   await metadata.write({ kind: 'put', key: partitionKey('t', 0), attrs: { ...state } });
   for (const r of rows) await metadata.write({ kind: 'put', key: rowKey('t', 0, r.baseOffset), attrs: batchRowAttrs(r) });
   const ctx = maintenanceContext(

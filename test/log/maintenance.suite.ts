@@ -381,7 +381,17 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       // The oracle: the pure cut and runs over the partition's rows read whole.
       const whole = (await stores.metadata.query(rowsPk(id, 0))).map((item) => item.attrs as unknown as BatchRow);
       expect(whole.every((row) => row.sizeBytes > chunkBytes * 0.5 && row.sizeBytes < chunkBytes * 1.5)).toBe(true);
-      const state = { nextOffset: 30, logStartOffset: 0, epoch: 0, owner: null, ownerNode: null, leaseExpiresMs: 0 };
+      const state = {
+        nextOffset: 30,
+        logStartOffset: 0,
+        epoch: 0,
+        owner: null,
+        ownerNode: null,
+        leaseExpiresMs: 0,
+        openTransactions: {},
+        lastStableOffset: 30,
+        lastAbortedOffset: -1,
+      };
       expect(retentionCut(whole, state, 60_000, -1, Date.now())).toBe(10);
       const runs = groupsToCompact(
         { compactionTargetBytes: 3.5 * chunkBytes, compactionTailAgeMs: 0, compactionRunRows: 1000, now: Date.now },

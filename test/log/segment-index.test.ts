@@ -124,7 +124,17 @@ describe('log > compaction groups', () => {
 });
 
 describe('log > retention cut', () => {
-  const state: PartitionState = { nextOffset: 10, logStartOffset: 0, epoch: 0, owner: null, ownerNode: null, leaseExpiresMs: 0 };
+  const state: PartitionState = {
+    nextOffset: 10,
+    logStartOffset: 0,
+    epoch: 0,
+    owner: null,
+    ownerNode: null,
+    leaseExpiresMs: 0,
+    openTransactions: {},
+    lastStableOffset: 10,
+    lastAbortedOffset: -1,
+  };
   const rows = [
     row(0, 2, 100, 0, { maxTimestampMs: 1000 }),
     row(2, 3, 100, 0, { maxTimestampMs: 5000 }),

@@ -68,6 +68,9 @@ export class FakeCluster implements ClusterView {
     return this.coordinating;
   }
   async release() {}
+  async transactionCoordinatorFor() {
+    return this.self;
+  }
 }
 
 export const node = (nodeId: number): BrokerNode => ({ nodeId, host: `agent-${nodeId}`, port: 9092, rack: null });

@@ -19,6 +19,7 @@ import { commitClassicOffsets, type ClassicCommit } from '../../groups/classic.j
 import { loadOffsets } from '../../groups/items.js';
 import type { OffsetCommitRequest, OffsetCommitResponse } from '../protocol/messages/offset-commit.js';
 import type { OffsetFetchRequestGroup, OffsetFetchResponseGroup } from '../protocol/messages/offset-fetch.js';
+import type { TxnOffsetCommitRequest } from '../protocol/messages/txn-offset-commit.js';
 import { ZERO_UUID, type Encodable } from '../protocol/runtime.js';
 import { KafkaErrors } from '../errors.js';
 import { isDead } from './classic-state.js';
@@ -121,30 +122,7 @@ export class GroupOffsets {
       const refused = await fenced();
       if (refused !== KafkaErrors.NONE) return codecs.offsetCommit.errorResponse(request, version, refused);
     }
-    // Per partition: is it one to commit?
-    const commits: { key: string; offset: number; metadata: string | null; topicId: string; at: [number, number] }[] = [];
-    for (const [ti, topic] of request.topics.entries()) {
-      const name = resolved[ti]!.name;
-      const permitted = name !== undefined && allowed(name);
-      const item = permitted ? await this.context.log.topic(name) : undefined;
-      for (const [pi, p] of topic.partitions.entries()) {
-        const row = errors[ti]!;
-        if (name === undefined) row[pi] = KafkaErrors.UNKNOWN_TOPIC_ID;
-        else if (!permitted) row[pi] = KafkaErrors.TOPIC_AUTHORIZATION_FAILED;
-        else if (item === undefined || p.partitionIndex < 0 || p.partitionIndex >= item.partitions)
-          row[pi] = byTopicId ? KafkaErrors.UNKNOWN_TOPIC_ID : KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION;
-        else if ((p.committedMetadata?.length ?? 0) > maxMetadataChars) row[pi] = KafkaErrors.OFFSET_METADATA_TOO_LARGE;
-        else if (p.committedOffset < 0) row[pi] = KafkaErrors.OFFSET_OUT_OF_RANGE;
-        else
-          commits.push({
-            key: tpKey(name, p.partitionIndex),
-            offset: p.committedOffset,
-            metadata: p.committedMetadata,
-            topicId: item.id,
-            at: [ti, pi],
-          });
-      }
-    }
+    const commits = await this.committable(request.topics, resolved, allowed, byTopicId, errors);
     const failed = (code: number) => {
       for (const { at } of commits) errors[at[0]]![at[1]] = code;
     };
@@ -191,6 +169,76 @@ export class GroupOffsets {
       }
     }
     return answer();
+  }
+
+  /** Per partition of a commit: the offset to write, or (in `errors`) why not. */
+  private async committable(
+    topics: readonly {
+      readonly partitions: readonly {
+        readonly partitionIndex: number;
+        readonly committedOffset: number;
+        readonly committedMetadata: string | null;
+      }[];
+    }[],
+    resolved: readonly ResolvedTopic[],
+    allowed: (topic: string) => boolean,
+    byTopicId: boolean,
+    errors: number[][],
+  ): Promise<(ClassicCommit & { readonly at: readonly [number, number] })[]> {
+    const commits: (ClassicCommit & { at: [number, number] })[] = [];
+    for (const [ti, topic] of topics.entries()) {
+      const name = resolved[ti]!.name;
+      const permitted = name !== undefined && allowed(name);
+      const item = permitted ? await this.context.log.topic(name) : undefined;
+      for (const [pi, p] of topic.partitions.entries()) {
+        const row = errors[ti]!;
+        if (name === undefined) row[pi] = KafkaErrors.UNKNOWN_TOPIC_ID;
+        else if (!permitted) row[pi] = KafkaErrors.TOPIC_AUTHORIZATION_FAILED;
+        else if (item === undefined || p.partitionIndex < 0 || p.partitionIndex >= item.partitions)
+          row[pi] = byTopicId ? KafkaErrors.UNKNOWN_TOPIC_ID : KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION;
+        else if ((p.committedMetadata?.length ?? 0) > maxMetadataChars) row[pi] = KafkaErrors.OFFSET_METADATA_TOO_LARGE;
+        else if (p.committedOffset < 0) row[pi] = KafkaErrors.OFFSET_OUT_OF_RANGE;
+        else
+          commits.push({
+            key: tpKey(name, p.partitionIndex),
+            offset: p.committedOffset,
+            metadata: p.committedMetadata,
+            topicId: item.id,
+            at: [ti, pi],
+          });
+      }
+    }
+    return commits;
+  }
+
+  /**
+   * TxnOffsetCommit's group side (KIP-447): the member's right to commit, checked as OffsetCommit's
+   * (a member id and generation given; v0-2, or -1 and "", make no check), and each partition's
+   * offset; nothing is written (the transaction holds the offsets until it ends). Answers the errors
+   * per partition and the offsets to stage.
+   */
+  async checkTransactional(
+    request: TxnOffsetCommitRequest,
+    allowed: (topic: string) => boolean,
+  ): Promise<{ errors: number[][]; commits: (ClassicCommit & { readonly at: readonly [number, number] })[] }> {
+    checkGroupId(request.groupId);
+    const errors = request.topics.map((t) => t.partitions.map((): number => KafkaErrors.NONE));
+    const generation = request.generationIdOrMemberEpoch;
+    if (request.memberId !== '' || generation >= 0) {
+      const group = await this.context.group(request.groupId);
+      const byEpoch =
+        group.members.size > 0
+          ? undefined
+          : await this.consumer?.offsetFence(request.groupId, { memberId: request.memberId, memberEpoch: generation, kind: 'commit' });
+      const refused =
+        byEpoch ??
+        (isDead(group)
+          ? KafkaErrors.NOT_COORDINATOR
+          : this.membership.checkCommit(group, request.memberId, generation, request.groupInstanceId));
+      if (refused !== KafkaErrors.NONE) return { errors: errors.map((row) => row.map(() => refused)), commits: [] };
+    }
+    const resolved = request.topics.map((t) => ({ name: t.name, topicId: t.topicId }));
+    return { errors, commits: await this.committable(request.topics, resolved, allowed, false, errors) };
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Metrics } from '../../metrics.js';
 import type { Log } from '../../log/index.js';
 import type { Principal, RequestContext } from '../api.js';
 import type { StoreCluster } from '../cluster.js';
+import type { TransactionCoordinator } from '../../transactions/coordinator.js';
 
 export interface BrokerDeps {
   readonly log: Log;
@@ -11,6 +12,8 @@ export interface BrokerDeps {
   readonly logger: Logger;
   /** Records and bytes produced and fetched, as the HTTP API counts them. */
   readonly metrics: Metrics;
+  /** The transaction coordinator (any agent serves any transactional id). */
+  readonly transactions: TransactionCoordinator;
 }
 
 /** Whether the connection may do `action` on `topic`: always on an open listener. */

@@ -8,8 +8,12 @@
  *
  * From Fetch v13 topics are named by id (the ids Metadata v10+ gives); an id no live topic has is
  * UNKNOWN_TOPIC_ID, which sends the client to refresh its metadata. Spool keeps no fetch sessions:
- * it answers session_id 0, and clients then send full fetches. With no transactions the last stable
- * offset is the high watermark and no transaction is ever aborted.
+ * it answers session_id 0, and clients then send full fetches.
+ *
+ * isolation_level 1 (read_committed) reads below the last stable offset only and answers the
+ * aborted transactions the batches returned may hold (lib/log/reader.ts); isolation 0 answers them
+ * null, as Kafka does (a list there makes some clients drop records). Both answer the last stable
+ * offset. ListOffsets LATEST under read_committed is the last stable offset.
  */
 import pMap from 'p-map';
 import { SpoolError } from '../../errors.js';
@@ -32,7 +36,9 @@ interface PartitionAnswer {
   readonly partitionIndex: number;
   readonly errorCode: number;
   readonly highWatermark: number;
+  readonly lastStableOffset: number;
   readonly logStartOffset: number;
+  readonly abortedTransactions: readonly { readonly producerId: number; readonly firstOffset: number }[] | null;
   readonly records: readonly Buffer[];
 }
 
@@ -54,7 +60,7 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
         topicId: topic.id,
         partitions: topic.partitions.map(() => {
           const { records, ...partition } = answers[next++]!;
-          return { ...partition, lastStableOffset: partition.highWatermark, abortedTransactions: null, records };
+          return { ...partition, records };
         }),
       })),
     };
@@ -63,7 +69,9 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
     partitionIndex,
     errorCode,
     highWatermark: -1,
+    lastStableOffset: -1,
     logStartOffset: -1,
+    abortedTransactions: null,
     records: [],
   });
 
@@ -90,6 +98,8 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
     longPoll = false,
   ): Promise<{ answers: PartitionAnswer[]; bytes: number }> => {
     const budget = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
+    const isolation = request.isolationLevel === 1 ? 'read_committed' : 'read_uncommitted';
+    const noAborted = isolation === 'read_committed' ? [] : null;
     let bytesRead = 0;
     const wanted = topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.name, ...partition })));
     const read = async ({ topic, partition, fetchOffset, partitionMaxBytes }: (typeof wanted)[number]): Promise<PartitionAnswer> => {
@@ -102,7 +112,9 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
             partitionIndex: partition,
             errorCode: KafkaErrors.NONE,
             highWatermark: range.latest,
+            lastStableOffset: range.lastStable,
             logStartOffset: range.earliest,
+            abortedTransactions: noAborted,
             records: [],
           };
         }
@@ -110,13 +122,16 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
           maxBytes: Math.min(partitionMaxBytes, budget - bytesRead),
           longPoll,
           signal: context.signal,
+          isolation,
         });
         for (const batch of result.batches) bytesRead += batch.length;
         return {
           partitionIndex: partition,
           errorCode: KafkaErrors.NONE,
           highWatermark: result.highWatermark,
+          lastStableOffset: result.lastStableOffset,
           logStartOffset: result.logStartOffset,
+          abortedTransactions: result.abortedTransactions ?? noAborted,
           records: result.batches,
         };
       } catch (error) {
@@ -128,7 +143,9 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
           partitionIndex: partition,
           errorCode: kafkaErrorFor(error).code,
           highWatermark: range?.latest ?? -1,
+          lastStableOffset: range?.lastStable ?? -1,
           logStartOffset: range?.earliest ?? -1,
+          abortedTransactions: null,
           records: [],
         };
       }
@@ -143,7 +160,10 @@ export function fetchHandler({ log, metrics }: BrokerDeps): ApiHandler<FetchRequ
         kept.push(batch);
         bytes += batch.length;
       }
-      answers[index] = { ...answer, records: kept };
+      // Aborted transactions that begin after the batches kept are not the client's concern yet.
+      const end = kept.length === 0 ? -1 : lastOffsetOf(kept.at(-1)!) + 1;
+      const abortedTransactions = answer.abortedTransactions?.filter((txn) => txn.firstOffset < end) ?? null;
+      answers[index] = { ...answer, abortedTransactions, records: kept };
       if (kept.length > 0)
         metrics.emit(
           { RecordsFetched: [recordsIn(kept), 'Count'] },
@@ -232,11 +252,10 @@ export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsR
             await log.offsetRange(topic, partitionIndex); // the partition must exist
             return answer(partitionIndex, KafkaErrors.NONE);
           }
-          return answer(
-            partitionIndex,
-            KafkaErrors.NONE,
-            await log.listOffset(topic, partitionIndex, special?.query ?? { timestampMs: timestamp }),
-          );
+          // LATEST under read_committed (v2+) is the last stable offset.
+          const query =
+            special?.query === 'latest' && request.isolationLevel === 1 ? 'last-stable' : (special?.query ?? { timestampMs: timestamp });
+          return answer(partitionIndex, KafkaErrors.NONE, await log.listOffset(topic, partitionIndex, query));
         } catch (error) {
           return answer(partitionIndex, kafkaErrorFor(error).code);
         }
@@ -252,6 +271,11 @@ export function listOffsetsHandler({ log }: BrokerDeps): ApiHandler<ListOffsetsR
       return { topics };
     },
   };
+}
+
+/** A whole batch's last offset, from its header (baseOffset at byte 0, lastOffsetDelta at 23). */
+function lastOffsetOf(batch: Buffer): number {
+  return Number(batch.readBigInt64BE(0)) + batch.readInt32BE(23);
 }
 
 /** Records in whole batches, from their headers (recordCount is the int32 at byte 57). */

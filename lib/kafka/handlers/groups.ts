@@ -135,9 +135,17 @@ export function findCoordinatorHandler({
   });
   /** One key's answer: the agent holding the group's coordinator lease. */
   const find = async (key: string, keyType: number, context: RequestContext): Promise<Coordinator> => {
-    // Kafka answers COORDINATOR_NOT_AVAILABLE while it has no transaction coordinator; Spool has none yet.
-    if (keyType === coordinatorKeyTypes.transaction)
-      return failed(key, KafkaErrors.COORDINATOR_NOT_AVAILABLE, 'transactions are not supported: there is no transaction coordinator');
+    // Any agent serves any transactional id (lib/transactions): the ids are only spread over the live agents.
+    if (keyType === coordinatorKeyTypes.transaction) {
+      if (!permits(context.principal, 'write'))
+        return failed(key, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, `not allowed to use transactional id ${key}`);
+      try {
+        const node = await cluster.transactionCoordinatorFor(key);
+        return { key, nodeId: node.nodeId, host: node.host, port: node.port, errorCode: KafkaErrors.NONE, errorMessage: null };
+      } catch (error) {
+        return failed(key, errorCodeOf(error), messageOf(error));
+      }
+    }
     if (keyType !== coordinatorKeyTypes.group) return failed(key, KafkaErrors.INVALID_REQUEST, `unknown coordinator key type ${keyType}`);
     if (!permitsGroup(context.principal, 'describe', key))
       return failed(key, KafkaErrors.GROUP_AUTHORIZATION_FAILED, `not allowed to describe group ${key}`);

@@ -16,10 +16,20 @@ import { permits, permitsDescribe, type BrokerDeps } from './deps.js';
 /** A client software name or version as Kafka accepts it (ApiVersions v3+; KIP-511). */
 const clientSoftwarePattern = /^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$/;
 
+/** The features as Kafka 4.x brokers give them (v3+ tagged fields); the finalized epoch only has to be at least 0. */
+const transactionVersionFeature = {
+  supportedFeatures: [{ name: 'transaction.version', minVersion: 0, maxVersion: 2 }],
+  finalizedFeaturesEpoch: 1,
+  finalizedFeatures: [{ name: 'transaction.version', maxVersionLevel: 2, minVersionLevel: 2 }],
+};
+
 /**
  * ApiVersions v0–4: the ranges the registered codecs advertise. v3+ names the client software, which
- * must match Kafka's pattern (INVALID_REQUEST and no ranges otherwise). No features are advertised:
- * none is served. (A version beyond 4 is answered by the server itself: v0, UNSUPPORTED_VERSION.)
+ * must match Kafka's pattern (INVALID_REQUEST and no ranges otherwise). One feature is advertised and
+ * finalized, `transaction.version` 2 (KIP-890 part 2, lib/transactions): Kafka 4.x clients then use
+ * TV2 (EndTxn v5 bumps the epoch per transaction, Produce v12+ and TxnOffsetCommit v5 add their
+ * partition or group themselves); older clients ignore it and keep TV1, which is served too. (A
+ * version beyond 4 is answered by the server itself: v0, UNSUPPORTED_VERSION.)
  */
 export function apiVersionsHandler(versions: () => readonly ApiVersion[]): ApiHandler<ApiVersionsRequest, Encodable<ApiVersionsResponse>> {
   return {
@@ -30,7 +40,7 @@ export function apiVersionsHandler(versions: () => readonly ApiVersion[]): ApiHa
         context.apiVersion < 3 ||
         (clientSoftwarePattern.test(request.clientSoftwareName) && clientSoftwarePattern.test(request.clientSoftwareVersion));
       if (!valid) return { errorCode: KafkaErrors.INVALID_REQUEST, apiKeys: [] };
-      return { errorCode: KafkaErrors.NONE, apiKeys: versions() };
+      return { errorCode: KafkaErrors.NONE, apiKeys: versions(), ...transactionVersionFeature };
     },
   };
 }

@@ -27,6 +27,7 @@ import type { Encodable } from '../protocol/runtime.js';
 import { noResponse } from '../server.js';
 import { permits, type BrokerDeps } from './deps.js';
 import { partitionLeaders } from './metadata.js';
+import { initTransactionalProducer } from './transactions.js';
 
 /** Per connection: the acceptance of its last batch for each partition, and a bound on acceptances at once. */
 const connections = new WeakMap<object, { readonly last: Map<string, Promise<unknown>>; readonly limit: LimitFunction }>();
@@ -42,17 +43,23 @@ type TopicAnswer = { readonly name: string; readonly topicId: string; readonly p
  * with the partition's current leader and that broker's endpoint. v12 differs from v11 only in
  * transactional semantics (KIP-890), and transactions are refused.
  */
-export function produceHandler({ log, cluster, logger, metrics }: BrokerDeps): ApiHandler<ProduceRequest, Encodable<ProduceResponse>> {
+export function produceHandler({
+  log,
+  cluster,
+  logger,
+  metrics,
+  transactions,
+}: BrokerDeps): ApiHandler<ProduceRequest, Encodable<ProduceResponse>> {
   const failed = (
     index: number,
     errorCode: number,
     errorMessage: string | null,
     recordErrors: Encodable<BatchIndexAndErrorMessage>[] = [],
   ): PartitionAnswer => ({ index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, recordErrors, errorMessage });
-  const failure = (index: number, error: unknown): PartitionAnswer => {
+  const failure = (index: number, error: unknown, version: number): PartitionAnswer => {
     const mapped = kafkaErrorFor(error);
     if (mapped.unexpected) logger.log('error', 'kafka produce failed', { message: error instanceof Error ? error.message : String(error) });
-    return failed(index, mapped.code, mapped.unexpected ? null : mapped.message, recordErrorsOf(error));
+    return failed(index, produceErrorCode(mapped.code, version), mapped.unexpected ? null : mapped.message, recordErrorsOf(error));
   };
   /** v10+: NOT_LEADER_OR_FOLLOWER answers name the partition's current leader, and node_endpoints its address. */
   const withLeaders = async (topics: TopicAnswer[]): Promise<Encodable<ProduceResponse>> => {
@@ -78,8 +85,23 @@ export function produceHandler({ log, cluster, logger, metrics }: BrokerDeps): A
     codec: codecs.produce,
     answersNothing: (request) => request.acks === 0,
     async handle(request, context): Promise<Handled<Encodable<ProduceResponse>>> {
-      if (request.transactionalId !== null)
+      const { transactionalId } = request;
+      if (transactionalId !== null && !permits(context.principal, 'write'))
         return codecs.produce.errorResponse(request, context.apiVersion, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+      // KIP-890: Produce v12+ adds its partition to the transaction (TV2); older versions must have added it (AddPartitionsToTxn).
+      const transaction =
+        transactionalId === null
+          ? undefined
+          : {
+              transactionalId,
+              verify: (topic: string, partition: number, producerId: number, epoch: number) =>
+                transactions.verify(
+                  transactionalId,
+                  { producerId, epoch },
+                  { topic, partition },
+                  context.apiVersion >= 12 ? 'add' : 'check',
+                ),
+            };
       const acks = request.acks === 0 ? 0 : request.acks === 1 ? 1 : 'all';
       // v13+ names topics by id; an unknown id answers UNKNOWN_TOPIC_ID.
       const topicData = await Promise.all(
@@ -97,7 +119,7 @@ export function produceHandler({ log, cluster, logger, metrics }: BrokerDeps): A
         if (records === null || records.length === 0)
           return refused(failed(index, KafkaErrors.CORRUPT_MESSAGE, 'expected record batches, got none'));
         try {
-          const { done, records: count } = await log.appendBatches(topic, index, records, { acks, asLeader: true });
+          const { done, records: count } = await log.appendBatches(topic, index, records, { acks, asLeader: true, transaction });
           if (count > 0) metrics.emit({ RecordsProduced: [count, 'Count'], BytesProduced: [records.length, 'Bytes'] }, {}, { topic });
           return {
             answer: done.then(
@@ -110,11 +132,11 @@ export function produceHandler({ log, cluster, logger, metrics }: BrokerDeps): A
                 recordErrors: [],
                 errorMessage: null,
               }),
-              (error: unknown) => failure(index, error),
+              (error: unknown) => failure(index, error, context.apiVersion),
             ),
           };
         } catch (error) {
-          return refused(failure(index, error));
+          return refused(failure(index, error, context.apiVersion));
         }
       };
       // Each partition is accepted after the same partition of the connection's earlier requests (so
@@ -162,14 +184,20 @@ export function produceHandler({ log, cluster, logger, metrics }: BrokerDeps): A
  * a fresh producer id at epoch 0 — including a v3+ epoch bump (KIP-360), whose producer id and epoch
  * must then be both set or both -1 (INVALID_REQUEST otherwise). Transactional ids are refused.
  */
-export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProducerIdRequest, Encodable<InitProducerIdResponse>> {
+export function initProducerIdHandler({
+  log,
+  transactions,
+}: BrokerDeps): ApiHandler<InitProducerIdRequest, Encodable<InitProducerIdResponse>> {
   const { errorResponse } = codecs.initProducerId;
   return {
     codec: codecs.initProducerId,
-    async handle(request, { apiVersion }) {
-      if (request.transactionalId !== null) {
-        // Transactions are not supported; an idempotent producer sends no transactional id.
-        return errorResponse(request, apiVersion, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    async handle(request, { apiVersion, principal }) {
+      const { transactionalId } = request;
+      if (transactionalId !== null) {
+        if (!permits(principal, 'write')) return errorResponse(request, apiVersion, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        // Kafka answers an empty transactional id INVALID_REQUEST.
+        if (transactionalId === '') return errorResponse(request, apiVersion, KafkaErrors.INVALID_REQUEST);
+        return initTransactionalProducer(transactions, { ...request, transactionalId }, apiVersion);
       }
       if ((request.producerId === -1) !== (request.producerEpoch === -1))
         return errorResponse(request, apiVersion, KafkaErrors.INVALID_REQUEST);
@@ -183,6 +211,18 @@ export function initProducerIdHandler({ log }: BrokerDeps): ApiHandler<InitProdu
   };
 }
 
+/**
+ * A transaction check's failure as Produce says it (Kafka's partition leader does the same): a
+ * fenced producer is INVALID_PRODUCER_EPOCH; a transaction being ended is NOT_ENOUGH_REPLICAS (the
+ * client retries); TRANSACTION_ABORTABLE is INVALID_TXN_STATE before v11 (KIP-890).
+ */
+function produceErrorCode(code: number, version: number): number {
+  if (code === KafkaErrors.PRODUCER_FENCED) return KafkaErrors.INVALID_PRODUCER_EPOCH;
+  if (code === KafkaErrors.CONCURRENT_TRANSACTIONS) return KafkaErrors.NOT_ENOUGH_REPLICAS;
+  if (code === KafkaErrors.TRANSACTION_ABORTABLE && version < 11) return KafkaErrors.INVALID_TXN_STATE;
+  return code;
+}
+
 /** A validation failure's failing records (format/log-validator.ts), as Produce v8+ reports them. */
 function recordErrorsOf(error: unknown): Encodable<BatchIndexAndErrorMessage>[] {
   const errors = error instanceof SpoolError ? error.details.record_errors : undefined;
@@ -194,9 +234,9 @@ function recordErrorsOf(error: unknown): Encodable<BatchIndexAndErrorMessage>[] 
 }
 
 /**
- * DescribeProducers v0: a partition's idempotent producers, as the store holds them (lib/log/idempotence.ts).
- * Spool keeps no batch timestamps and no transactions: last_timestamp, coordinator_epoch and
- * current_txn_start_offset are -1. Needs read permission on the topic, as Kafka's topic READ.
+ * DescribeProducers v0: a partition's idempotent and transactional producers, as the store holds them
+ * (lib/log/idempotence.ts), with their open transaction's first offset. last_timestamp is the time of
+ * the producer's last commit; Spool has no coordinator epoch (-1). Needs read permission on the topic, as Kafka's topic READ.
  */
 export function describeProducersHandler({ log }: BrokerDeps): ApiHandler<DescribeProducersRequest, Encodable<DescribeProducersResponse>> {
   const answer = (request: DescribeProducersRequest, partition: (topic: string, index: number) => Promise<Encodable<DescribedPartition>>) =>
@@ -227,7 +267,6 @@ export function describeProducersHandler({ log }: BrokerDeps): ApiHandler<Descri
               ...p,
               lastTimestamp: lastWriteMs,
               coordinatorEpoch: -1,
-              currentTxnStartOffset: -1,
             })),
           };
         } catch (error) {

@@ -22,6 +22,12 @@
  * A record is removed when the map holds its key at a later offset, when it has no key (as Kafka's
  * cleaner does), or when it is a tombstone the cleaner reached delete.retention.ms ago.
  *
+ * Transactions (as Kafka's cleaner): nothing at or past the last stable offset is cleanable (an open
+ * transaction's records are undecided); transaction markers are kept whole, and neither they nor an
+ * aborted transaction's records count as a key's latest record, so a read_committed reader always
+ * finds its committed value. (Kafka also removes aborted records and, after delete.retention.ms,
+ * markers whose transaction is empty: Spool keeps both, which costs space, never a read.)
+ *
  * Safety, with producers, consumers, compactors, retention and other cleaners running:
  * - A record is removed only when a later record of its key exists (the map's offset is a record
  *   read from an immutable object), or the key's latest record is a tombstone past its time.
@@ -43,6 +49,7 @@ import { effectiveRows, type BatchRow, type PartitionState, type TopicItem } fro
 import { cleanupPolicy } from '../topic-config.js';
 import type { BatchPlacement } from '../segment-index.js';
 import { checkpoint, rowPages, unchanged, type MaintenanceContext, type MaintenanceResult } from './context.js';
+import { abortedTransactionsFrom, skippedBatches } from '../reader.js';
 import { replaceRun, storeSegment } from './compaction.js';
 
 /** A compacted partition's cleaner state (the checkpoint item). */
@@ -122,6 +129,7 @@ async function cleanableRows(ctx: MaintenanceContext, topic: TopicItem, partitio
       const stop =
         row.indexKey === undefined || // a flush row: merged into a segment first
         end > state.nextOffset || // merged by another maintainer since `state` was read: its newest record is not the one protected
+        end > state.lastStableOffset || // an open transaction's records are not decided yet (Kafka never cleans past the LSO)
         row.baseOffset !== expected || // a gap (rows merged between two page reads) or an overlap (a replacement half done): next pass
         row.maxTimestampMs < 0 ||
         (topic.config['min.compaction.lag.ms'] > 0 && row.maxTimestampMs > horizonMs);
@@ -165,16 +173,20 @@ export async function cleanPartition(
   const nowMs = ctx.now();
   if (rows.length === 0 || !cleaningDue(rows, previous, topic.config, nowMs, state.nextOffset)) return;
 
-  // The map: the dirty rows, oldest first, as many as fit.
+  // The map: the dirty rows, oldest first, as many as fit. Transaction markers and aborted
+  // transactions' records are not a key's latest record (a read_committed reader never sees them).
   const latest = new Map<string, number>();
   let through = previous.through;
+  const skipped = skippedBatches(await abortedTransactionsFrom(ctx.metadata, topic.id, partition, previous.through));
   for (const row of rows) {
     const end = row.baseOffset + row.recordCount;
     if (end <= previous.through) continue;
     if (latest.size >= ctx.cleanerMapKeys) break;
     checkpoint(ctx);
     for (const batch of await segmentBatches(ctx, row)) {
-      for (const record of decodeRecordBatch(batch).records) if (record.key !== null) latest.set(keyDigest(record.key), record.offset);
+      const { header, records } = decodeRecordBatch(batch);
+      if (skipped(header, records)) continue;
+      for (const record of records) if (record.key !== null) latest.set(keyDigest(record.key), record.offset);
     }
     through = end;
   }
@@ -275,7 +287,10 @@ async function cleanRun(
   for (const segment of segments) {
     let dueMs: number | undefined;
     for (const batch of segment) {
-      const retained = retainRecords(batch, (record) => judge.keep(record));
+      // A transaction marker stays whole: read_committed readers need it (and the aborted-transaction entries) to skip what it ends.
+      const retained = readBatchHeader(batch, 0).isControl
+        ? { bytes: batch, removed: 0, refusedButKept: 0 }
+        : retainRecords(batch, (record) => judge.keep(record));
       removed += retained.removed;
       refusedButKept += retained.refusedButKept;
       if (retained.bytes === null) continue;

@@ -17,7 +17,7 @@
 import { ConditionFailedError } from '../../storage/ports.js';
 import type { BatchRow, PartitionState, TopicItem } from '../layout.js';
 import { cleanupPolicy } from '../topic-config.js';
-import { partitionKey } from '../../keys.js';
+import { abortedTxnSksBelow, partitionKey, partitionPk } from '../../keys.js';
 import { deleteRows } from './compaction.js';
 import { checkpoint, rowPages, type MaintenanceContext, type MaintenanceResult } from './context.js';
 import { repairRowTimestamps } from './timestamps.js';
@@ -77,6 +77,12 @@ export async function retainPartition(
       const below = page.filter((row) => row.baseOffset + row.recordCount <= start);
       await deleteRows(ctx, topic, partition, below, result);
       if (below.length < page.length) break;
+    }
+  // Aborted-transaction entries whose markers are below the start: no reader can reach them (Kafka's .txnindex goes with its segment).
+  if (state.lastAbortedOffset >= 0 && start > 0)
+    for (const item of await ctx.metadata.query(partitionPk(topic.id, partition), abortedTxnSksBelow(start))) {
+      checkpoint(ctx);
+      await ctx.metadata.write({ kind: 'delete', key: item });
     }
   return { ...state, logStartOffset: start };
 }

@@ -1,6 +1,6 @@
 """The produce, consume and group part of differential.test.ts's quickstart, with a Python client.
 
-    python differential_clients.py confluent|confluent-consumer-protocol|confluent-producer-expiry|confluent-compacted|kafka-python BOOTSTRAP TOPIC GROUP
+    python differential_clients.py confluent|confluent-consumer-protocol|confluent-producer-expiry|confluent-compacted|confluent-transactions|kafka-python BOOTSTRAP TOPIC GROUP
 
 confluent-kafka (librdkafka) or kafka-python, from PyPI (a venv in test/interop/.build/, made by
 setup.sh); `confluent-consumer-protocol` is confluent-kafka with group.protocol=consumer (KIP-848,
@@ -16,7 +16,9 @@ in an order that does not depend on timing (sorted), so that the test can compar
 
 `confluent-producer-expiry` is another scenario: an idempotent producer idle past the server's
 producer.id.expiration.ms goes on with its sequences (`producer_expiry`); `confluent-compacted`
-another: librdkafka on a compacted topic, keys, a tombstone and a record without a key (`compacted`).
+another: librdkafka on a compacted topic, keys, a tombstone and a record without a key (`compacted`);
+`confluent-transactions` another: librdkafka's transactional producer and read_committed consumer
+(`transactions`).
 """
 
 import json
@@ -220,7 +222,205 @@ def compacted():
     emit("consume", records)
 
 
+def transactions():
+    """confluent-transactions: librdkafka's transactional producer and its read_committed consumer.
+
+    TOPIC-in (2 partitions) and TOPIC-out (1); transactional ids TOPIC-txn and TOPIC-ctp; GROUP for
+    consume-transform-produce. Every record is flushed before its transaction ends (librdkafka purges
+    what is unsent on abort), so the offsets are the same on every run: a transaction's marker takes the
+    offset after its records on each partition it wrote (3 records at 0-2, the commit marker at 3).
+    Steps:
+
+    - create: both topics;
+    - commit, abort, commit-again: 3, 2 and 1 records per partition (explicit partitions), each
+      delivery's [partition, offset, value];
+    - read-committed, read-uncommitted: TOPIC-in from the start to its end (partition EOF, which for
+      read_committed is at the last stable offset): the records returned (never a marker; no aborted
+      record for read_committed) and the positions there (past the last marker);
+    - open-transaction: one record to partition 0 in a transaction left open: a read_committed consumer
+      assigned at its offset gets nothing in 3 s (but EOF), a read_uncommitted one gets it; the latest
+      offset the admin client lists per isolation level and each consumer's watermark query (librdkafka
+      lists with its isolation level: the last stable offset against the high watermark); after the
+      commit the read_committed consumer gets the record, and both levels list the same end;
+    - consume-transform-produce: a consumer of GROUP (subscribed, read_committed, no auto commit) reads
+      TOPIC-in to its end; a transactional producer writes the values upper-cased to TOPIC-out and
+      commits the consumer's positions with send_offsets_to_transaction; TOPIC-out read read_committed,
+      and GROUP's committed offsets;
+    - fenced: a second producer with TOPIC-txn's id (init_transactions) fences the first: what the
+      first's begin_transaction, produce, commit_transaction and its record's delivery report answer
+      (KafkaError names and flags, as librdkafka reports them); then the new instance commits a record
+      to partition 1, which a read_committed read shows, and no record of the zombie's.
+    """
+    from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+
+    source, sink = f"{TOPIC}-in", f"{TOPIC}-out"
+    common = {"bootstrap.servers": BOOTSTRAP, "client.id": "interop-txn-confluent"}  # client.id: in Kafka's request log
+    admin = AdminClient(common)
+    futures = admin.create_topics([NewTopic(source, num_partitions=2, replication_factor=1),
+                                   NewTopic(sink, num_partitions=1, replication_factor=1)])
+    for future in futures.values():
+        future.result(30)
+    deadline = time.time() + DEADLINE_S
+    while True:  # Kafka answers CreateTopics before every broker's metadata has the partitions
+        topics = admin.list_topics(timeout=30).topics
+        counts = {name: len(topics[name].partitions) if name in topics else 0 for name in (source, sink)}
+        if all(counts.values()) or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    emit("create", counts)
+
+    def transactional(txn_id):
+        return Producer({**common, "transactional.id": txn_id, "transaction.timeout.ms": 60000,
+                         "message.timeout.ms": 30000})
+
+    def send(producer, topic, records):
+        """Produces (partition, value) records (the value is the key too) and flushes: each delivery's [partition, offset, value]."""
+        acks = []
+
+        def delivered(error, message):
+            acks.append([message.partition(), error.name() if error else message.offset(), message.value().decode()])
+
+        for partition, value in records:
+            producer.produce(topic, partition=partition, key=value.encode(), value=value.encode(), on_delivery=delivered)
+        producer.flush(30)
+        return sorted(acks, key=str)
+
+    def batch(label, count):
+        return [(p, f"{label}-{p}-{i}") for p in (0, 1) for i in range(count)]
+
+    def reader(isolation, group=f"{GROUP}-reader"):
+        """A consumer to assign partitions to (its group.id is never joined nor committed to)."""
+        return Consumer({**common, "group.id": group, "enable.auto.commit": False, "isolation.level": isolation,
+                         "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+
+    def read(consumer, partitions, seconds=DEADLINE_S, until=None):
+        """Polls until `until(records, eof)` holds (by default: every partition in `partitions` is at EOF) or
+        `seconds` pass: the records ([partition, offset, value], sorted) and the partitions that reached EOF."""
+        records, eof, deadline = [], set(), time.time() + seconds
+        until = until or (lambda records, eof: eof >= set(partitions))
+        while time.time() < deadline and not until(records, eof):
+            message = consumer.poll(0.2)
+            if message is None:
+                continue
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    eof.add(message.partition())
+                continue
+            records.append([message.partition(), message.offset(), message.value().decode()])
+        return sorted(records), sorted(eof)
+
+    producer = transactional(f"{TOPIC}-txn")
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    acks = send(producer, source, batch("commit", 3))
+    producer.commit_transaction(30)
+    emit("commit", acks)
+    producer.begin_transaction()
+    acks = send(producer, source, batch("abort", 2))
+    producer.abort_transaction(30)
+    emit("abort", acks)
+    producer.begin_transaction()
+    acks = send(producer, source, batch("again", 1))
+    producer.commit_transaction(30)
+    emit("commit-again", acks)
+
+    for isolation in ("read_committed", "read_uncommitted"):
+        consumer = reader(isolation)
+        consumer.assign([TopicPartition(source, p, 0) for p in (0, 1)])
+        records, _ = read(consumer, [0, 1])
+        positions = consumer.position([TopicPartition(source, p) for p in (0, 1)])
+        consumer.close()
+        emit(isolation.replace("_", "-"), {"records": records, "positions": [[tp.partition, tp.offset] for tp in positions]})
+
+    partition0 = TopicPartition(source, 0)
+
+    def latest():
+        """The latest offset of partition 0 the admin client lists (ListOffsets) per isolation level."""
+        return {str(level).split(".")[-1].lower(): admin.list_offsets({partition0: OffsetSpec.latest()}, isolation_level=level)
+                [partition0].result(30).offset for level in (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED)}
+
+    producer.begin_transaction()
+    [[_, open_offset, _]] = send(producer, source, [(0, "open-0")])
+    committed_reader, uncommitted_reader = reader("read_committed"), reader("read_uncommitted")
+    for consumer in (committed_reader, uncommitted_reader):
+        consumer.assign([TopicPartition(source, 0, open_offset)])
+    seen, eof = read(committed_reader, [0], seconds=3, until=lambda records, eof: records)
+    while_open = {
+        "delivered": open_offset,
+        "read-committed": {"records": seen, "eof": eof},
+        "read-uncommitted": read(uncommitted_reader, [0])[0],
+        "list-offsets": latest(),
+        "watermarks": {"read_committed": list(committed_reader.get_watermark_offsets(partition0, timeout=30)),
+                       "read_uncommitted": list(uncommitted_reader.get_watermark_offsets(partition0, timeout=30))},
+    }
+    producer.commit_transaction(30)
+    while_open["read-committed-after-commit"] = read(committed_reader, [0], until=lambda records, eof: records)[0]
+    while_open["list-offsets-after-commit"] = latest()
+    committed_reader.close()
+    uncommitted_reader.close()
+    emit("open-transaction", while_open)
+
+    consumer = Consumer({**common, "group.id": GROUP, "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    consumer.subscribe([source])
+    records, eof = read(consumer, [0, 1])
+    transformer = transactional(f"{TOPIC}-ctp")
+    transformer.init_transactions(30)
+    transformer.begin_transaction()
+    send(transformer, sink, [(0, value.upper()) for _, _, value in records])
+    positions = consumer.position(consumer.assignment())
+    transformer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
+    transformer.commit_transaction(30)
+    # OffsetFetch with require_stable: Kafka answers UNSTABLE_OFFSET_COMMIT until the markers are written, librdkafka asks again.
+    group_offsets = consumer.committed([TopicPartition(source, p) for p in (0, 1)], timeout=30)
+    consumer.close()
+    output_reader = reader("read_committed")
+    output_reader.assign([TopicPartition(sink, 0, 0)])
+    output, _ = read(output_reader, [0])
+    output_reader.close()
+    emit("consume-transform-produce", {
+        "consumed": records,
+        "eof": eof,
+        "sent-offsets": sorted([tp.partition, tp.offset] for tp in positions),
+        "output": output,
+        "committed": sorted([tp.partition, tp.offset] for tp in group_offsets),
+    })
+
+    def outcome(action):
+        """None when `action` succeeds, else the KafkaError it raised: its name and flags as librdkafka reports them."""
+        try:
+            action()
+            return None
+        except KafkaException as e:
+            error = e.args[0]
+            return {"name": error.name(), "fatal": error.fatal(), "retriable": error.retriable(),
+                    "abortable": error.txn_requires_abort()}
+
+    successor = transactional(f"{TOPIC}-txn")
+    successor.init_transactions(30)
+    zombie = []
+    fenced = {
+        "begin": outcome(producer.begin_transaction),
+        "produce": outcome(lambda: producer.produce(source, partition=1, key=b"zombie", value=b"zombie", on_delivery=lambda
+                                                    error, message: zombie.append(error.name() if error else message.offset()))),
+        "commit": outcome(lambda: producer.commit_transaction(30)),
+    }
+    producer.flush(30)
+    fenced["delivery"] = zombie
+    successor.begin_transaction()
+    fenced["successor"] = send(successor, source, [(1, "successor")])
+    successor.commit_transaction(30)
+    check = reader("read_committed")
+    check.assign([TopicPartition(source, 1, 0)])
+    fenced["partition-1"] = read(check, [1])[0]
+    check.close()
+    emit("fenced", fenced)
+
+
 def main():
+    if CLIENT == "confluent-transactions":
+        return transactions()
     if CLIENT == "confluent-producer-expiry":
         return producer_expiry()
     if CLIENT == "confluent-compacted":

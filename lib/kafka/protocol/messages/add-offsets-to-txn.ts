@@ -28,6 +28,7 @@ export const AddOffsetsToTxn: MessagePair<AddOffsetsToTxnRequest, AddOffsetsToTx
   flexibleFrom: 3,
   request: { read: readAddOffsetsToTxnRequest, write: writeAddOffsetsToTxnRequest },
   response: { read: readAddOffsetsToTxnResponse, write: writeAddOffsetsToTxnResponse },
+  errorResponse,
 });
 
 export interface AddOffsetsToTxnRequest {
@@ -53,6 +54,21 @@ export interface AddOffsetsToTxnResponse {
 
   /** The response error code, or 0 if there was no error. */
   readonly errorCode: number;
+}
+
+/**
+ * The answer to a AddOffsetsToTxn request refused as a whole, as Kafka's AddOffsetsToTxnRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: AddOffsetsToTxnRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<AddOffsetsToTxnResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readAddOffsetsToTxnRequest(r: KafkaReader, version: number): AddOffsetsToTxnRequest {

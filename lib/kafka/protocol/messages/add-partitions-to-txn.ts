@@ -50,6 +50,7 @@ export const AddPartitionsToTxn: MessagePair<AddPartitionsToTxnRequest, AddParti
   flexibleFrom: 3,
   request: { read: readAddPartitionsToTxnRequest, write: writeAddPartitionsToTxnRequest },
   response: { read: readAddPartitionsToTxnResponse, write: writeAddPartitionsToTxnResponse },
+  errorResponse,
 });
 
 export interface AddPartitionsToTxnRequest {
@@ -133,6 +134,27 @@ export interface AddPartitionsToTxnPartitionResult {
 
   /** The response error code. */
   readonly partitionErrorCode: number;
+}
+
+/**
+ * The answer to a AddPartitionsToTxn request refused as a whole, as Kafka's AddPartitionsToTxnRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: AddPartitionsToTxnRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<AddPartitionsToTxnResponse> {
+  return {
+    errorCode,
+    resultsByTopicV3AndBelow: request.v3AndBelowTopics.map((addPartitionsToTxnTopic) => ({
+      name: addPartitionsToTxnTopic.name,
+      resultsByPartition: addPartitionsToTxnTopic.partitions.map((partitionIndex) => ({
+        partitionIndex,
+      })),
+    })),
+  };
 }
 
 function readAddPartitionsToTxnRequest(r: KafkaReader, version: number): AddPartitionsToTxnRequest {

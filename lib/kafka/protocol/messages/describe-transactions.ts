@@ -35,6 +35,7 @@ export const DescribeTransactions: MessagePair<DescribeTransactionsRequest, Desc
   flexibleFrom: 0,
   request: { read: readDescribeTransactionsRequest, write: writeDescribeTransactionsRequest },
   response: { read: readDescribeTransactionsResponse, write: writeDescribeTransactionsResponse },
+  errorResponse,
 });
 
 export interface DescribeTransactionsRequest {
@@ -88,6 +89,24 @@ export interface TopicData {
 
   /** The partition ids included in the current transaction. */
   readonly partitions: readonly number[];
+}
+
+/**
+ * The answer to a DescribeTransactions request refused as a whole, as Kafka's DescribeTransactionsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DescribeTransactionsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DescribeTransactionsResponse> {
+  return {
+    transactionStates: request.transactionalIds.map((transactionalId) => ({
+      errorCode,
+      transactionalId,
+    })),
+  };
 }
 
 function readDescribeTransactionsRequest(r: KafkaReader, version: number): DescribeTransactionsRequest {

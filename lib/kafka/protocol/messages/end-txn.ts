@@ -30,6 +30,7 @@ export const EndTxn: MessagePair<EndTxnRequest, EndTxnResponse> = messagePair({
   flexibleFrom: 3,
   request: { read: readEndTxnRequest, write: writeEndTxnRequest },
   response: { read: readEndTxnResponse, write: writeEndTxnResponse },
+  errorResponse,
 });
 
 export interface EndTxnRequest {
@@ -61,6 +62,23 @@ export interface EndTxnResponse {
 
   /** The current epoch associated with the producer. */
   readonly producerEpoch: number;
+}
+
+/**
+ * The answer to a EndTxn request refused as a whole, as Kafka's EndTxnRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: EndTxnRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<EndTxnResponse> {
+  return {
+    errorCode,
+    producerId: -1,
+    producerEpoch: -1,
+  };
 }
 
 function readEndTxnRequest(r: KafkaReader, version: number): EndTxnRequest {

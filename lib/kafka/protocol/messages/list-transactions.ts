@@ -33,6 +33,7 @@ export const ListTransactions: MessagePair<ListTransactionsRequest, ListTransact
   flexibleFrom: 0,
   request: { read: readListTransactionsRequest, write: writeListTransactionsRequest },
   response: { read: readListTransactionsResponse, write: writeListTransactionsResponse },
+  errorResponse,
 });
 
 export interface ListTransactionsRequest {
@@ -87,6 +88,21 @@ export interface TransactionState {
 
   /** The current transaction state of the producer. */
   readonly transactionState: string;
+}
+
+/**
+ * The answer to a ListTransactions request refused as a whole, as Kafka's ListTransactionsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ListTransactionsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ListTransactionsResponse> {
+  return {
+    errorCode,
+  };
 }
 
 function readListTransactionsRequest(r: KafkaReader, version: number): ListTransactionsRequest {

@@ -44,6 +44,7 @@ export const TxnOffsetCommit: MessagePair<TxnOffsetCommitRequest, TxnOffsetCommi
   flexibleFrom: 3,
   request: { read: readTxnOffsetCommitRequest, write: writeTxnOffsetCommitRequest },
   response: { read: readTxnOffsetCommitResponse, write: writeTxnOffsetCommitResponse },
+  errorResponse,
 });
 
 export interface TxnOffsetCommitRequest {
@@ -128,6 +129,28 @@ export interface TxnOffsetCommitResponsePartition {
 
   /** The error code, or 0 if there was no error. */
   readonly errorCode: number;
+}
+
+/**
+ * The answer to a TxnOffsetCommit request refused as a whole, as Kafka's TxnOffsetCommitRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: TxnOffsetCommitRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<TxnOffsetCommitResponse> {
+  return {
+    topics: request.topics.map((txnOffsetCommitRequestTopic) => ({
+      name: txnOffsetCommitRequestTopic.name,
+      topicId: txnOffsetCommitRequestTopic.topicId,
+      partitions: txnOffsetCommitRequestTopic.partitions.map((txnOffsetCommitRequestPartition) => ({
+        partitionIndex: txnOffsetCommitRequestPartition.partitionIndex,
+        errorCode,
+      })),
+    })),
+  };
 }
 
 function readTxnOffsetCommitRequest(r: KafkaReader, version: number): TxnOffsetCommitRequest {

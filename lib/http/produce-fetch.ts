@@ -112,7 +112,7 @@ export function recordRoutes(options: RecordRoutesOptions) {
       const { topic, partition } = c.req.valid('param');
       const query = c.req.valid('query');
       const encoding: Encoding = query.encoding ?? 'utf8';
-      const fetchOptions = { maxRecords: query.max_records, maxBytes: query.max_bytes };
+      const fetchOptions = { maxRecords: query.max_records, maxBytes: query.max_bytes, isolation: query.isolation };
       if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
         if (options.streaming === false) {
           throw new SpoolError(

@@ -149,6 +149,10 @@ export const FetchQuery = z.object({
   max_bytes: digits(1, 64 * 1024 * 1024).optional(),
   wait_ms: digits(0, 60_000).optional().openapi({ description: 'long-poll: wait up to this long for records' }),
   encoding: Encoding.optional(),
+  isolation: z.enum(['read_uncommitted', 'read_committed']).optional().openapi({
+    description:
+      "read_committed: only committed transactions' records, up to the last stable offset; read_uncommitted (default, as Kafka's consumer): every record but transaction markers",
+  }),
 });
 
 export const RecordOut = z

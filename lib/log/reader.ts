@@ -250,9 +250,10 @@ export class Reader {
     const longPoll = options.longPoll === true || (options.waitMs ?? 0) > 0;
     let state = longPoll ? await this.recentState(topic, partition, offset) : await this.state(topic, partition);
     checkRange(topic, partition, offset, state);
-    if (offset === state.nextOffset && (options.waitMs ?? 0) > 0) state = await this.waitBeyond(topic, partition, offset, state, options);
-    const maxBytes = options.maxBytes ?? defaultMaxBytes;
     const committedOnly = options.isolation === 'read_committed';
+    const endOf = (s: PartitionState) => (committedOnly ? s.lastStableOffset : s.nextOffset);
+    if (offset >= endOf(state) && (options.waitMs ?? 0) > 0) state = await this.waitBeyond(topic, partition, offset, state, endOf, options);
+    const maxBytes = options.maxBytes ?? defaultMaxBytes;
     // read_committed stops at the last stable offset: the first batch of the oldest open transaction.
     const bound = committedOnly ? state.lastStableOffset : state.nextOffset;
     const batches: Buffer[] = [];
@@ -547,12 +548,14 @@ export class Reader {
     partition: number,
     offset: number,
     state: PartitionState,
+    endOf: (state: PartitionState) => number,
     options: ReadOptions,
   ): Promise<PartitionState> {
     const deadline = Date.now() + options.waitMs!;
     let current = state;
-    while (current.nextOffset <= offset && Date.now() < deadline && !options.signal?.aborted) {
-      await this.waitForAny([{ topic, partition, offset }], deadline - Date.now(), options.signal);
+    while (endOf(current) <= offset && Date.now() < deadline && !options.signal?.aborted) {
+      // Woken by the next commit past the high watermark (read_committed: the marker that moves the last stable offset is one).
+      await this.waitForAny([{ topic, partition, offset: Math.max(offset, current.nextOffset) }], deadline - Date.now(), options.signal);
       current = await this.state(topic, partition);
     }
     return current;

@@ -4,8 +4,8 @@
  * state as read (undefined: none yet) and a request, and answers either an error for the client or
  * the state to write (null: nothing to write) with the answer to give once it is written; the
  * coordinator writes it with a compare-and-set on `version`, so any agent may serve any request and
- * no coordinator process exists (store.ts does the writing). Not wired to the Kafka listener yet
- * (issue 19): the layers below the wire, written and proved first.
+ * no coordinator process exists (store.ts does the writing; coordinator.ts carries out an end:
+ * markers, offsets, completion; lib/kafka/handlers/transactions.ts serves it over the wire).
  *
  * Invariants (each proved in test/transactions/state.test.ts):
  *  1. Fencing: at most one producer instance holds the live identity (producer id and epoch).

@@ -9,6 +9,7 @@ import { SpoolError } from '../../lib/errors.js';
 import { clusterStatusSource } from '../../lib/cluster-status.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { createApp, type AppOptions } from '../../lib/http/app.js';
+import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
 import type { StoreKind } from '../support/stores.js';
@@ -645,6 +646,30 @@ export function apiSuite(kind: () => StoreKind): void {
         status: 400,
         body: { error: { code: 'INVALID_ARGUMENT', field: 'offset' } },
       });
+    });
+
+    it('reads with ?isolation=read_committed up to the last stable offset, long-polls there until the commit, never shows a marker', async () => {
+      const { call, log } = await setup();
+      const name = topicName();
+      await call('POST', '/v1/topics', { name });
+      const transactional = encodeRecordBatch([{ key: null, value: Buffer.from('in-txn'), timestampMs: Date.now() }], {
+        producerId: 5,
+        producerEpoch: 0,
+        baseSequence: 0,
+        isTransactional: true,
+      });
+      const transaction = { transactionalId: 'tx', verify: async () => {} };
+      await (await log.appendBatches(name, 0, transactional, { transaction })).done;
+      await call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'plain', partition: 0 }] });
+      const values = (body: unknown) => (body as { records: { value: string }[] }).records.map((r) => r.value);
+      expect(values((await call('GET', `/v1/topics/${name}/partitions/0/records`)).body)).toEqual(['in-txn', 'plain']);
+      expect(values((await call('GET', `/v1/topics/${name}/partitions/0/records?isolation=read_committed`)).body)).toEqual([]);
+      const poll = call('GET', `/v1/topics/${name}/partitions/0/records?isolation=read_committed&wait_ms=10000`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await log.writeMarkers([{ topic: name, partition: 0, producerId: 5, producerEpoch: 0, commit: true, version: 1 }]);
+      expect(values((await poll).body)).toEqual(['in-txn', 'plain']);
+      expect(values((await call('GET', `/v1/topics/${name}/partitions/0/records?offset=2`)).body)).toEqual([]); // the marker, at 2
+      expect(await call('GET', `/v1/topics/${name}/partitions/0/records?isolation=serializable`)).toMatchObject({ status: 400 });
     });
 
     it('refuses a Last-Event-ID that is not an offset with 400, before streaming', async () => {

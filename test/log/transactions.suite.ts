@@ -198,15 +198,17 @@ export function transactionsSuite(kind: () => StoreKind): void {
   it("never commits a fenced transaction's batch after the marker that ended it, even buffered beside the new epoch's", async () => {
     const { make, topic } = await setup(2);
     const writer = await bufferingWriter(make, topic);
-    const zombie = writer.appendBatches(topic, 0, batch(21, 0, 0, ['zombie']), { transaction: open() });
-    await zombie;
+    const zombieAccepted = writer.appendBatches(topic, 0, batch(21, 0, 0, ['zombie']), { transaction: open() });
+    const zombie = settle(zombieAccepted);
+    await zombieAccepted;
     // The fence's abort (epoch 1), by the writer itself: its own view of the producer then knows the marker (the hardest case).
     await writer.writeMarkers([marker(topic, 21, 1, false, 5)]);
-    const successor = writer.appendBatches(topic, 0, batch(21, 1, 0, ['successor']), { transaction: open() });
-    await successor;
+    const successorAccepted = writer.appendBatches(topic, 0, batch(21, 1, 0, ['successor']), { transaction: open() });
+    const successor = settle(successorAccepted);
+    await successorAccepted;
     await writer.flush();
-    expect(await settle(zombie)).not.toBe('ok');
-    await settle(successor);
+    expect(await zombie).not.toBe('ok');
+    await successor;
     const range = await writer.offsetRange(topic, 0);
     expect(await committed(writer, topic)).not.toContainEqual([expect.any(Number), 'zombie']);
     // Nothing is left open but what a marker will close: the successor's own transaction, if it was taken.
@@ -220,11 +222,12 @@ export function transactionsSuite(kind: () => StoreKind): void {
   it('refuses a plain batch queued behind a transactional one of the same producer, so the abort still covers it', async () => {
     const { make, topic } = await setup(2);
     const writer = await bufferingWriter(make, topic);
-    const inTransaction = writer.appendBatches(topic, 0, batch(22, 0, 0, ['txn']), { transaction: open() });
-    await inTransaction;
+    const inTransactionAccepted = writer.appendBatches(topic, 0, batch(22, 0, 0, ['txn']), { transaction: open() });
+    const inTransaction = settle(inTransactionAccepted);
+    await inTransactionAccepted;
     expect(await settle(writer.appendBatches(topic, 0, batch(22, 0, 1, ['plain'], false)))).toBe('INVALID_TXN_STATE');
     await writer.flush();
-    expect(await settle(inTransaction)).toBe('ok');
+    expect(await inTransaction).toBe('ok');
     await writer.writeMarkers([marker(topic, 22, 0, false, 1)]);
     expect(await committed(writer, topic)).toEqual([]);
     expect(await writer.offsetRange(topic, 0)).toEqual({ earliest: 0, latest: 2, lastStable: 2 });
@@ -233,16 +236,59 @@ export function transactionsSuite(kind: () => StoreKind): void {
   it("answers the other producers of a chunk refused for a late transactional batch with a retriable error, and the late one's with its own", async () => {
     const { make, topic } = await setup(2);
     const writer = await bufferingWriter(make, topic);
-    const innocent = writer.appendBatches(topic, 0, batch(23, 0, 0, ['innocent'], false));
-    await innocent;
-    const late = writer.appendBatches(topic, 0, batch(24, 0, 0, ['late']), {
+    const innocentAccepted = writer.appendBatches(topic, 0, batch(23, 0, 0, ['innocent'], false));
+    const innocent = innocentAccepted.then(({ done }) => done).catch((error: unknown) => error);
+    await innocentAccepted;
+    const lateAccepted = writer.appendBatches(topic, 0, batch(24, 0, 0, ['late']), {
       transaction: { transactionalId: 'tx', verify: () => writer.writeMarkers([marker(topic, 24, 0, true, 3)]) },
     });
-    await late;
+    const late = settle(lateAccepted);
+    await lateAccepted;
     await writer.flush();
-    expect(await settle(late)).toBe('TRANSACTION_ABORTABLE');
-    const refused = await innocent.then(({ done }) => done).catch((error: unknown) => error);
+    expect(await late).toBe('TRANSACTION_ABORTABLE');
+    const refused = await innocent;
     expect(refused).toMatchObject({ code: 'NOT_LEADER', retriable: true });
     expect((await uncommitted(writer, topic)).map(([, value]) => value)).toEqual([]);
+  });
+
+  it("cleans a compacted topic as a read_committed reader sees it: an aborted record is no key's latest, markers stay, nothing past the LSO goes", async () => {
+    const stores = await openTestStores(kind().locations());
+    storesOpened.push(stores);
+    const log = newLog(stores, { maintenance: { compactionTailAgeMs: 0 } });
+    logs.push(log);
+    const topic = `txn-compact-${randomUUID()}`;
+    await log.createTopic(topic, 1, { 'cleanup.policy': 'compact' });
+    const keyed = (producerId: number, sequence: number, key: string, value: string) =>
+      encodeRecordBatch([{ key: text(key), value: text(value), timestampMs: 1000 }], {
+        producerId,
+        producerEpoch: 0,
+        baseSequence: sequence,
+        isTransactional: true,
+      });
+    const plain = (key: string, value: string) => log.produce(topic, [{ key: text(key), value: text(value), partition: 0 }]);
+    await plain('k', 'committed'); // 0
+    await append(log, topic, keyed(31, 0, 'k', 'aborted'), open()); // 1
+    await log.writeMarkers([marker(topic, 31, 0, false, 1)]); // 2
+    await append(log, topic, keyed(32, 0, 'k', 'undecided'), open()); // 3: open, the LSO
+    await plain('z', 'last'); // 4: past the LSO
+    await log.runMaintenance(); // while 3 is undecided
+    const read = async () =>
+      (await log.fetch(topic, 0, 0, { isolation: 'read_committed', maxRecords: 100 })).records.map((r) => [
+        r.offset,
+        str(r.key),
+        str(r.value),
+      ]);
+    expect(await read()).toEqual([[0, 'k', 'committed']]);
+    await log.writeMarkers([marker(topic, 32, 0, false, 1)]); // 5: 3 is aborted after all
+    await plain('y', 'end'); // 6
+    await log.runMaintenance();
+    expect(await read()).toEqual([
+      [0, 'k', 'committed'],
+      [4, 'z', 'last'],
+      [6, 'y', 'end'],
+    ]);
+    const { batches } = await log.readBatches(topic, 0, 0);
+    const markers = batches.map((bytes) => decodeRecordBatch(bytes).header).filter((header) => header.isControl);
+    expect(markers.map((header) => header.baseOffset)).toEqual([2, 5]);
   });
 }

@@ -18,7 +18,14 @@ import org.apache.kafka.streams.kstream.Produced;
  * (a repartition topic) and counted in a state store (its changelog a compacted topic); each new
  * count goes to the output topic, keyed by word, as a long.
  *
- * <pre>StreamsWordCount BOOTSTRAP APPLICATION_ID INPUT OUTPUT STATE_DIR PROCESSING_GUARANTEE</pre>
+ * <pre>StreamsWordCount BOOTSTRAP APPLICATION_ID INPUT OUTPUT STATE_DIR [PROCESSING_GUARANTEE]</pre>
+ *
+ * PROCESSING_GUARANTEE is at_least_once (the default, Streams' own) or exactly_once_v2: then each
+ * stream thread's producer is transactional (KIP-447: one transactional id per thread, its commits
+ * carrying the consumed offsets through TxnOffsetCommit), the consumers read read_committed, and an
+ * instance killed mid-transaction leaves a transaction the broker aborts when a successor with the
+ * same state directory (hence the same transactional id) calls InitProducerId, or after
+ * transaction.timeout.ms (10 s, Streams' default under EOS, set here explicitly).
  *
  * Prints "state RUNNING" (and each other state) on stdout as the application moves; on SIGTERM it
  * closes (committing what it processed) and the JVM ends as signalled (status 143); exits 1 if the
@@ -26,15 +33,21 @@ import org.apache.kafka.streams.kstream.Produced;
  */
 public final class StreamsWordCount {
   public static void main(String[] args) throws InterruptedException {
-    if (args.length != 6) {
-      System.err.println("usage: StreamsWordCount BOOTSTRAP APPLICATION_ID INPUT OUTPUT STATE_DIR PROCESSING_GUARANTEE");
+    String guarantee = args.length == 6 ? args[5] : StreamsConfig.AT_LEAST_ONCE;
+    if ((args.length != 5 && args.length != 6)
+        || !(guarantee.equals(StreamsConfig.AT_LEAST_ONCE) || guarantee.equals(StreamsConfig.EXACTLY_ONCE_V2))) {
+      System.err.println("usage: StreamsWordCount BOOTSTRAP APPLICATION_ID INPUT OUTPUT STATE_DIR [at_least_once|exactly_once_v2]");
       System.exit(2);
     }
     Properties props = new Properties();
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, args[1]);
     props.put(StreamsConfig.STATE_DIR_CONFIG, args[4]);
-    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, args[5]);
+    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
+    if (guarantee.equals(StreamsConfig.EXACTLY_ONCE_V2)) {
+      // A transaction left open by a killed instance is aborted at most this long after its start.
+      props.put(StreamsConfig.producerPrefix("transaction.timeout.ms"), 10_000);
+    }
     props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.String().getClass());
     props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.String().getClass());
     props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 500);

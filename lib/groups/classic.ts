@@ -93,14 +93,13 @@ export interface ClassicCommit {
   readonly metadata: string | null;
 }
 
-/**
- * Commits offsets of a member of `generation` of the group `incarnation`. Throws
- * ILLEGAL_GENERATION if the stored group has moved on (another coordinator, or HTTP members, took it).
- */
-/** Commits as the offset items' updates, made at `nowMs`. */
-function offsetUpdates(commits: readonly ClassicCommit[], nowMs: number): Map<string, OffsetUpdate> {
+/** Commits as the offset items' updates, made at `nowMs` (removing `remove` in the same write). */
+function offsetUpdates(commits: readonly ClassicCommit[], nowMs: number, remove?: readonly string[]): Map<string, OffsetUpdate> {
   return new Map(
-    commits.map((c) => [c.key, { topicId: c.topicId, set: { committed: c.offset, committedMs: nowMs, metadata: c.metadata } }]),
+    commits.map((c) => [
+      c.key,
+      { topicId: c.topicId, set: { committed: c.offset, committedMs: nowMs, metadata: c.metadata }, ...(remove ? { remove } : {}) },
+    ]),
   );
 }
 
@@ -118,7 +117,8 @@ export async function commitTransactionalOffsets(
   nowMs: number,
   fence: { readonly key: ItemKey; readonly version: number },
 ): Promise<void> {
-  const updates = offsetUpdates(commits, nowMs);
+  // The transaction's marks go with it (items.ts markPendingOffsets).
+  const updates = offsetUpdates(commits, nowMs, ['pendingTxn']);
   await writeOffsets(
     metadata,
     group,
@@ -128,6 +128,10 @@ export async function commitTransactionalOffsets(
   );
 }
 
+/**
+ * Commits offsets of a member of `generation` of the group `incarnation`. Throws
+ * ILLEGAL_GENERATION if the stored group has moved on (another coordinator, or HTTP members, took it).
+ */
 export async function commitClassicOffsets(
   metadata: MetadataStore,
   group: string,

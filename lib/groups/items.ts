@@ -12,6 +12,7 @@
  */
 import { describeValue, SpoolError } from '../errors.js';
 import {
+  ConditionFailedError,
   TransactionConflictError,
   type Attributes,
   type AttributeValue,
@@ -60,6 +61,11 @@ export interface OffsetEntry {
   readonly positionTopicId: string | null;
   /** The committed offset as stored, of whichever incarnation: what a conditional write must expect. */
   readonly storedCommitted: number | null;
+  /**
+   * The transactional id of a transaction that staged an offset for this partition (TxnOffsetCommit)
+   * and may not have ended: an OffsetFetch with require_stable asks the coordinator (lib/transactions).
+   */
+  readonly pendingTransaction: string | null;
 }
 
 /** What offsets are checked against: a topic's id and creation time. */
@@ -140,7 +146,8 @@ async function currentOffsets(items: readonly Item[], topics: TopicIdentities): 
     if (identity === undefined) continue;
     for (const item of topicItems) {
       const entry = offsetEntry(item, identity);
-      if (entry.committed !== null || entry.position !== null) offsets.set(item.sk.slice(offsetSkPrefix.length), entry);
+      if (entry.committed !== null || entry.position !== null || entry.pendingTransaction !== null)
+        offsets.set(item.sk.slice(offsetSkPrefix.length), entry);
     }
   }
   return offsets;
@@ -161,7 +168,48 @@ function offsetEntry(item: Item, topic: TopicIdentity): OffsetEntry {
     positionGeneration: positionHere ? ((a.positionGeneration as number | null | undefined) ?? null) : null,
     positionTopicId: positionHere ? ((a.positionTopicId as string | null | undefined) ?? null) : null,
     storedCommitted,
+    pendingTransaction: (a.pendingTxn as string | undefined) ?? null,
   };
+}
+
+/**
+ * Marks offsets a transaction staged (TxnOffsetCommit) on the group's offset items, so an OffsetFetch
+ * with require_stable knows to ask whether it is still open. Written after the transaction holds
+ * the offsets: a marker whose transaction ended is read as stable (and a later commit removes it).
+ */
+export async function markPendingOffsets(
+  metadata: MetadataStore,
+  group: string,
+  keys: readonly string[],
+  transactionalId: string,
+): Promise<void> {
+  for (let start = 0; start < keys.length; start += offsetsPerTransaction)
+    await metadata.transact(
+      keys
+        .slice(start, start + offsetsPerTransaction)
+        .map((key) => ({ kind: 'update', key: groupOffsetKey(group, key), set: { pendingTxn: transactionalId } })),
+    );
+}
+
+/** Removes an aborted transaction's marks (only those still naming it); best effort: a mark left is read as stable once the transaction ended. */
+export async function clearPendingOffsets(
+  metadata: MetadataStore,
+  group: string,
+  keys: readonly string[],
+  transactionalId: string,
+): Promise<void> {
+  for (const key of keys)
+    await metadata
+      .write({
+        kind: 'update',
+        key: groupOffsetKey(group, key),
+        set: {},
+        remove: ['pendingTxn'],
+        condition: { kind: 'match', fields: { pendingTxn: transactionalId } },
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      });
 }
 
 /** HTTP members whose lease is still running; a member whose lease was never written counts from its join. */
@@ -178,6 +226,8 @@ export interface OffsetUpdate {
   /** The id of the topic incarnation the offset or position is of: stored beside what `set` sets. */
   readonly topicId: string;
   readonly set: Attributes;
+  /** Attributes removed in the same write. */
+  readonly remove?: readonly string[];
   /** Required of the offset item as it is now (auto-commit: unchanged since read). */
   readonly expect?: Attributes;
 }
@@ -204,6 +254,7 @@ export async function writeOffsets(
           kind: 'update',
           key: groupOffsetKey(group, key),
           set: withTopicId(update),
+          ...(update.remove ? { remove: update.remove } : {}),
           condition: update.expect && { kind: 'match', fields: update.expect },
         }),
       ),

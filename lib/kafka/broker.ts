@@ -21,6 +21,7 @@ import { transactionHandlers } from './handlers/transactions.js';
 import { TransactionCoordinator, type CoordinatorOptions } from '../transactions/coordinator.js';
 import { TransactionStore } from '../transactions/store.js';
 import { commitTransactionalOffsets } from '../groups/classic.js';
+import { clearPendingOffsets } from '../groups/items.js';
 import { tpKey } from '../groups/assignors.js';
 import { transactionKey } from '../keys.js';
 import {
@@ -119,6 +120,13 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
           Date.now(),
           { key: transactionKey(decision.transactionalId), version: decision.version },
         ),
+      abortTransactionalOffsets: (group, offsets, transactionalId) =>
+        clearPendingOffsets(
+          options.metadata,
+          group,
+          offsets.map((o) => tpKey(o.topic, o.partition)),
+          transactionalId,
+        ),
     },
     { logger: options.logger, ...options.transactions },
   );
@@ -152,6 +160,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     logger: options.logger,
     consumer: consumerGroups,
     consumerClassic: consumerGroups,
+    transactionalOffsetPending: (transactionalId) => transactions.heldOffsets(transactionalId),
     ...options.groupTimeouts,
   });
   consumerGroups.convertsWith(classic);

@@ -70,6 +70,8 @@ import type { JoinGroupRequest, JoinGroupResponse } from './protocol/messages/jo
 import type { LeaveGroupResponse, MemberIdentity } from './protocol/messages/leave-group.js';
 import type { OffsetCommitRequest, OffsetCommitResponse } from './protocol/messages/offset-commit.js';
 import type { TxnOffsetCommitRequest } from './protocol/messages/txn-offset-commit.js';
+import { markPendingOffsets } from '../groups/items.js';
+import type { TransactionalOffsetPending } from './groups/offsets.js';
 import type { OffsetDeleteRequest, OffsetDeleteResponse } from './protocol/messages/offset-delete.js';
 import type { OffsetFetchRequestGroup, OffsetFetchResponseGroup } from './protocol/messages/offset-fetch.js';
 import type { SyncGroupRequest, SyncGroupResponse } from './protocol/messages/sync-group.js';
@@ -90,6 +92,8 @@ export interface ClassicGroupsOptions extends MembershipTimeouts {
   readonly consumer?: ConsumerCommits;
   /** KIP-848 groups that serve classic members (consumer-groups.ts): their JoinGroup/SyncGroup/Heartbeat/LeaveGroup go there. @default none */
   readonly consumerClassic?: ClassicMembersOfConsumerGroups;
+  /** Whether a transaction still holds an offset it staged for the group (OffsetFetch require_stable). @default none: every offset is stable */
+  readonly transactionalOffsetPending?: TransactionalOffsetPending;
 }
 
 /**
@@ -132,7 +136,7 @@ export class ClassicGroups implements ClassicGroupConversions {
     };
     this.store = new ClassicGroupStore(this.context);
     this.membership = new ClassicMembership(this.context, this.store, options);
-    this.offsets = new GroupOffsets(this.context, this.membership, options.consumer);
+    this.offsets = new GroupOffsets(this.context, this.membership, options.consumer, options.transactionalOffsetPending);
     this.consumerClassic = options.consumerClassic;
   }
 
@@ -210,8 +214,14 @@ export class ClassicGroups implements ClassicGroupConversions {
     request: Pick<OffsetFetchRequestGroup, 'groupId' | 'topics'>,
     allowed: (topic: string) => boolean,
     byTopicId: boolean,
+    requireStable = false,
   ): Promise<Encodable<OffsetFetchResponseGroup>> {
-    return this.offsets.fetch(request, allowed, byTopicId);
+    return this.offsets.fetch(request, allowed, byTopicId, requireStable);
+  }
+
+  /** Marks the offsets a transaction staged for the group (`topic/partition` keys), for require_stable (items.ts markPendingOffsets). */
+  markTransactionalOffsets(groupId: string, keys: readonly string[], transactionalId: string): Promise<void> {
+    return markPendingOffsets(this.context.metadata, groupId, keys, transactionalId);
   }
 
   /** Deletes an empty group with all its items (DeleteGroups). */

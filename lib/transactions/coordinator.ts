@@ -71,6 +71,8 @@ export interface OffsetWriter {
     offsets: readonly PendingOffset[],
     decision: { readonly transactionalId: string; readonly version: number },
   ): Promise<void>;
+  /** An aborted transaction's offsets are dropped: their require_stable marks go (best effort). */
+  abortTransactionalOffsets(group: string, offsets: readonly PendingOffset[], transactionalId: string): Promise<void>;
 }
 
 export interface CoordinatorOptions {
@@ -175,6 +177,12 @@ export class TransactionCoordinator {
     return answer;
   }
 
+  /** The offsets the id's transaction holds until it ends (OffsetFetch require_stable); none once it has ended. */
+  async heldOffsets(transactionalId: string): Promise<readonly PendingOffset[]> {
+    const state = await this.store.get(transactionalId);
+    return state && (state.phase === 'Ongoing' || preparing(state)) ? state.offsets : [];
+  }
+
   /** DescribeTransactions: the id's state; undefined when the id is unknown. */
   describe(transactionalId: string): Promise<TxnState | undefined> {
     return this.store.get(transactionalId);
@@ -251,7 +259,6 @@ export class TransactionCoordinator {
       running = (async () => {
         const commit = prepared.phase === 'PrepareCommit';
         // Offsets after the markers (as Kafka writes the offsets partition's marker with the rest), before the completion.
-        const offsetsLater = commit ? prepared.offsets : [];
         await this.markers.writeMarkers(
           prepared.partitions.map(({ topic, partition }) => ({
             topic,
@@ -263,9 +270,14 @@ export class TransactionCoordinator {
           })),
         );
         const byGroup = new Map<string, PendingOffset[]>();
-        for (const offset of offsetsLater) byGroup.set(offset.group, [...(byGroup.get(offset.group) ?? []), offset]);
-        for (const [group, offsets] of byGroup)
-          await this.offsets.commitTransactionalOffsets(group, offsets, { transactionalId, version: prepared.version });
+        for (const offset of prepared.offsets) byGroup.set(offset.group, [...(byGroup.get(offset.group) ?? []), offset]);
+        for (const [group, offsets] of byGroup) {
+          if (commit) await this.offsets.commitTransactionalOffsets(group, offsets, { transactionalId, version: prepared.version });
+          else
+            await this.offsets
+              .abortTransactionalOffsets(group, offsets, transactionalId)
+              .catch((error: unknown) => this.deferred(transactionalId, error));
+        }
         await this.store.apply(transactionalId, (state, _fresh, nowMs) => ({
           next: complete(state, prepared.version, nowMs),
           answer: null,

@@ -39,6 +39,7 @@ async function setup() {
     async commitTransactionalOffsets(group, pending, decision) {
       written.push({ group, offsets: pending, version: decision.version });
     },
+    async abortTransactionalOffsets() {},
   };
   const store = new TransactionStore(stores.metadata, () => log.allocateProducerId(), now);
   const coordinator = new TransactionCoordinator(store, log, offsets, { now, stalledAfterMs: 5_000, idExpirationMs: 3_600_000 });

@@ -62,11 +62,17 @@ interface ResolvedTopic {
   readonly topicId: string;
 }
 
+/** The offsets the transaction `transactionalId` still holds (staged, not yet ended), by group and partition (lib/transactions). */
+export type TransactionalOffsetPending = (
+  transactionalId: string,
+) => Promise<readonly { readonly group: string; readonly topic: string; readonly partition: number }[]>;
+
 export class GroupOffsets {
   constructor(
     private readonly context: GroupContext,
     private readonly membership: CommitCheck,
     private readonly consumer?: ConsumerCommits,
+    private readonly transactionalOffsetPending?: TransactionalOffsetPending,
   ) {}
 
   /** The topic each request topic names: by id when `byTopicId` (v10+), else by name. */
@@ -243,13 +249,15 @@ export class GroupOffsets {
 
   /**
    * One group's committed offsets; -1 for a partition with none. `topics: null` answers every
-   * committed partition. (v9's member id and epoch matter only to consumer-protocol groups: a classic
+   * committed partition. `requireStable` (v7+, KIP-447): a partition whose offset a transaction still
+   * holds answers UNSTABLE_OFFSET_COMMIT (the consumer asks again), as Kafka's coordinator does. (v9's member id and epoch matter only to consumer-protocol groups: a classic
    * group's offsets are read by anyone allowed to describe it, as in Kafka.)
    */
   async fetch(
     request: Pick<OffsetFetchRequestGroup, 'groupId' | 'topics'> & Partial<Pick<OffsetFetchRequestGroup, 'memberId' | 'memberEpoch'>>,
     allowed: (topic: string) => boolean,
     byTopicId: boolean,
+    requireStable = false,
   ): Promise<Encodable<OffsetFetchResponseGroup>> {
     checkGroupId(request.groupId);
     await this.context.requireCoordinator(request.groupId);
@@ -263,8 +271,27 @@ export class GroupOffsets {
       if (refused !== undefined && refused !== KafkaErrors.NONE) return { groupId: request.groupId, errorCode: refused, topics: [] };
     }
     const stored = await loadOffsets(this.context.metadata, request.groupId, this.context.groups.topicIdentities);
+    // The partitions a transaction still holds (one coordinator read per transactional id marked here).
+    const unstable = new Set<string>();
+    if (requireStable && this.transactionalOffsetPending) {
+      const held = new Map<string, Promise<readonly { group: string; topic: string; partition: number }[]>>();
+      for (const [key, offset] of stored) {
+        const id = offset.pendingTransaction;
+        if (id === null) continue;
+        if (!held.has(id)) held.set(id, this.transactionalOffsetPending(id));
+        if ((await held.get(id)!).some((o) => o.group === request.groupId && tpKey(o.topic, o.partition) === key)) unstable.add(key);
+      }
+    }
     const entry = (name: string | undefined, partitionIndex: number) => {
       const offset = name !== undefined && allowed(name) ? stored.get(tpKey(name, partitionIndex)) : undefined;
+      if (name !== undefined && unstable.has(tpKey(name, partitionIndex)))
+        return {
+          partitionIndex,
+          committedOffset: -1,
+          committedLeaderEpoch: -1,
+          metadata: '',
+          errorCode: KafkaErrors.UNSTABLE_OFFSET_COMMIT,
+        };
       const committed = offset?.committed ?? null;
       return {
         partitionIndex,

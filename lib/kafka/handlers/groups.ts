@@ -261,7 +261,9 @@ export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<Off
         Promise.all(
           asked.map((group) =>
             permitsGroup(context.principal, 'describe', group.groupId)
-              ? groups.fetchOffsets(group, reads(context), version >= 10).catch((error: unknown) => failedGroup(group, errorCodeOf(error)))
+              ? groups
+                  .fetchOffsets(group, reads(context), version >= 10, version >= 7 && request.requireStable)
+                  .catch((error: unknown) => failedGroup(group, errorCodeOf(error)))
               : failedGroup(group, KafkaErrors.GROUP_AUTHORIZATION_FAILED),
           ),
         ).then((answered) => answer(version, answered)),

@@ -230,6 +230,14 @@ export function txnOffsetCommitHandler({
                   })),
                   context.apiVersion >= 5,
                 )
+                // Then marked on the group's offset items, for OffsetFetch's require_stable (UNSTABLE_OFFSET_COMMIT until the transaction ends).
+                .then(() =>
+                  groups.markTransactionalOffsets(
+                    request.groupId,
+                    commits.map((c) => c.key),
+                    request.transactionalId,
+                  ),
+                )
                 .catch((error: unknown) => {
                   const code = transactionErrorCode(error, context.apiVersion, known);
                   for (const { at } of commits) errors[at[0]]![at[1]] = code;

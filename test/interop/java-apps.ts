@@ -80,8 +80,12 @@ export async function waitFor(what: string, timeoutMs: number, check: () => Prom
 }
 
 /**
- * The records a topic holds, read from the start of each partition with kafkajs, and the offsets its
- * partitions span (high watermark - log start): fewer records than offsets once the cleaner ran.
+ * The records a topic holds, read from the start of each partition with kafkajs (read_uncommitted:
+ * aborted transactions' records are held too; transaction markers are not records here, kafkajs
+ * hands none to the application), and the offsets its partitions span (log start to the end
+ * ListOffsets answers kafkajs, which asks read_committed: the high watermark, or the last stable
+ * offset while a transaction is open): fewer records than offsets once the cleaner ran, on a topic
+ * written without transactions.
  */
 export async function recordsKept(bootstrap: string, topic: string): Promise<{ records: number; offsets: number }> {
   const kafka = new Kafka({ clientId: 'interop-count', brokers: [bootstrap], logLevel: logLevel.NOTHING });
@@ -90,18 +94,22 @@ export async function recordsKept(bootstrap: string, topic: string): Promise<{ r
   const bounds = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
   const last = new Map(bounds.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high) - 1]));
   const offsets = bounds.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
-  const consumer = kafka.consumer({ groupId: `interop-count-${Date.now()}-${Math.random()}` });
+  // A short long-poll: disconnect waits for the one under way.
+  const consumer = kafka.consumer({ groupId: `interop-count-${Date.now()}-${Math.random()}`, readUncommitted: true, maxWaitTimeInMs: 500 });
   const seen = new Set<string>(); // partition:offset below the high watermark read: a redelivery or a later write is not counted
   const reached = new Set<number>();
   try {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
+    // Each fetched batch's last offset, a marker's included (a batch of markers only is reported but not handed over):
+    // the newest record or marker is never cleaned away.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (last.has(payload.partition) && Number(payload.lastOffset) >= last.get(payload.partition)!) reached.add(payload.partition);
+    });
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
         const offset = Number(message.offset);
-        if (!last.has(partition) || offset > last.get(partition)!) return;
-        seen.add(`${partition}:${offset}`);
-        if (offset === last.get(partition)) reached.add(partition); // the newest record is never cleaned away
+        if (last.has(partition) && offset <= last.get(partition)!) seen.add(`${partition}:${offset}`);
       },
     });
     await waitFor(`a read of ${topic} to its end`, 60_000, () => reached.size === last.size);

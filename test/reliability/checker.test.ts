@@ -1,6 +1,18 @@
 /** The reliability checker itself: each broken promise it is meant to find, it finds. */
 import { describe, expect, it } from 'vitest';
-import { checkCommits, checkConsumed, checkDeliveries, checkLog, type Acknowledged } from './checker.js';
+import {
+  checkCommits,
+  checkConsumed,
+  checkDeliveries,
+  checkLog,
+  checkReadCommitted,
+  checkTransactions,
+  transactionFates,
+  type Acknowledged,
+  type ClientTransaction,
+  type ReadRecord,
+  type StoredRecord,
+} from './checker.js';
 
 const ack = (producer: string, sequence: number, partition: number, offset: number, idempotent = false): Acknowledged => ({
   producer,
@@ -21,7 +33,10 @@ describe('reliability > checker', () => {
       sent,
       idempotent,
     );
-    expect(result).toEqual({ figures: { records: 4, acknowledged: 3, duplicates: 1, unacknowledgedVisible: 0 }, violations: [] });
+    expect(result).toEqual({
+      figures: { records: 4, markers: 0, acknowledged: 3, duplicates: 1, unacknowledgedVisible: 0 },
+      violations: [],
+    });
   });
 
   it.each([
@@ -100,5 +115,281 @@ describe('reliability > checker', () => {
         { atMs: 20, partition: 0, committed: 4 },
       ]),
     ).toEqual(['partition 0: committed offset went from 5 to 4 (20 ms later)']);
+  });
+
+  describe('transactions', () => {
+    // Producer 7's transactions t#0..t#3, one record on each of partitions 0 and 1, and plain records a:0, a:1.
+    const data = (offset: number, value: string, producerId = 7): StoredRecord => ({
+      offset,
+      value,
+      producerId,
+      transactional: producerId !== -1,
+    });
+    const marker = (offset: number, control: 'commit' | 'abort', producerId = 7): StoredRecord => ({
+      offset,
+      key: null,
+      value: null,
+      producerId,
+      transactional: true,
+      control,
+    });
+    const log = (): StoredRecord[][] => [
+      [
+        data(0, 'a:0', -1),
+        data(1, 't:0-0'),
+        marker(2, 'commit'),
+        data(3, 't:1-0'),
+        marker(4, 'abort'),
+        data(5, 't:2-0'),
+        marker(6, 'commit'),
+        data(7, 't:3-0'),
+        marker(8, 'abort'),
+      ],
+      [
+        data(0, 't:0-1'),
+        marker(1, 'commit'),
+        data(2, 't:1-1'),
+        marker(3, 'abort'),
+        data(4, 't:2-1'),
+        marker(5, 'commit'),
+        data(6, 't:3-1'),
+        marker(7, 'abort'),
+        data(8, 'a:1', -1),
+      ],
+    ];
+    const txn = (n: number, asked: ClientTransaction['asked'], told: ClientTransaction['told']): ClientTransaction => ({
+      id: `t#${n}`,
+      records: [0, 1].map((partition) => ({ partition, value: `t:${n}-${partition}` })),
+      asked,
+      told,
+    });
+    // t#2 and t#3 asked to commit and heard nothing: t#2's commit landed, t#3's did not (the log aborted it).
+    const transactions = [
+      txn(0, 'commit', 'committed'),
+      txn(1, 'abort', 'aborted'),
+      txn(2, 'commit', 'unknown'),
+      txn(3, 'commit', 'unknown'),
+    ];
+    const view = (): ReadRecord[] => [
+      { partition: 0, offset: 0, value: 'a:0' },
+      { partition: 0, offset: 1, value: 't:0-0' },
+      { partition: 0, offset: 5, value: 't:2-0' },
+      { partition: 1, offset: 0, value: 't:0-1' },
+      { partition: 1, offset: 4, value: 't:2-1' },
+      { partition: 1, offset: 8, value: 'a:1' },
+    ];
+    const without = (value: string) => view().filter((r) => r.value !== value);
+    const txnSent = new Set(['a:0', 'a:1', ...transactions.flatMap((t) => t.records.map((r) => r.value))]);
+
+    it('decides each transactional record by its producer’s next marker in its partition, or leaves it open', () => {
+      const partitions = log();
+      partitions[1]!.splice(7, 2, data(7, 'a:1', -1)); // t#3's ABORT on 1 not written yet
+      const fates = transactionFates(partitions);
+      expect(fates.get('0/1')).toEqual({ fate: 'committed', marker: 2 });
+      expect(fates.get('0/3')).toEqual({ fate: 'aborted', marker: 4 });
+      expect(fates.get('1/6')).toEqual({ fate: 'open' });
+      expect(fates.has('0/0')).toBe(false); // not transactional
+      // Producers' transactions interleave in a partition: each record waits for its own producer's marker.
+      const interleaved = transactionFates([
+        [
+          data(0, 'u:0', 8),
+          data(1, 't:0', 7),
+          marker(2, 'commit', 7),
+          data(3, 'u:1', 8),
+          marker(4, 'abort', 8),
+          data(5, 'u:2', 8),
+          data(6, 't:1', 7),
+          marker(7, 'abort', 7),
+        ],
+      ]);
+      expect([...interleaved]).toEqual([
+        ['0/0', { fate: 'aborted', marker: 4 }],
+        ['0/1', { fate: 'committed', marker: 2 }],
+        ['0/3', { fate: 'aborted', marker: 4 }],
+        ['0/5', { fate: 'open' }], // producer 7's marker after it is not its own
+        ['0/6', { fate: 'aborted', marker: 7 }],
+      ]);
+    });
+
+    it('passes a log with markers and views that keep every promise', () => {
+      expect(checkLog([], log(), txnSent, new Set(['t'])).figures).toMatchObject({ records: 10, markers: 8 });
+      expect(checkLog([], log(), txnSent, new Set(['t'])).violations).toEqual([]);
+      expect(checkReadCommitted('r', view(), log(), { complete: true })).toEqual([]);
+      expect(checkTransactions('r', transactions, view(), log())).toEqual({
+        figures: { transactions: 4, committed: 1, aborted: 1, unknown: 2, unknownCommits: 2, unknownCommitsVisible: 1, visible: 2 },
+        violations: [],
+      });
+    });
+
+    it('finds a marker that is not dense, or of no known type, and a consumer handed a marker', () => {
+      const partitions = log();
+      partitions[0]![2] = { ...partitions[0]![2]!, control: 'unknown' };
+      expect(checkLog([], partitions, txnSent, new Set()).violations).toEqual(['partition 0 offset 2: a control record of no known type']);
+      expect(checkDeliveries([{ member: 'm', generation: 1, partition: 0, offset: 2, value: null }], log())).toEqual([
+        'm got null at 0/2, where the log holds a commit marker',
+      ]);
+    });
+
+    it.each([
+      [
+        'a marker',
+        [...view(), { partition: 0, offset: 2, value: null }],
+        log(),
+        /r was handed null at 0\/2, where the log holds a commit marker/,
+      ],
+      [
+        'an aborted transaction’s record',
+        [...view(), { partition: 0, offset: 3, value: 't:1-0' }],
+        log(),
+        /r was handed t:1-0 at 0\/3, a record of a transaction aborted by the marker at 4/,
+      ],
+      [
+        'an open transaction’s record',
+        [...view(), { partition: 1, offset: 6, value: 't:3-1' }],
+        (() => {
+          const partitions = log();
+          partitions[1]!.splice(7, 2, data(7, 'a:1', -1));
+          return partitions;
+        })(),
+        /r was handed t:3-1 at 1\/6, a record of a transaction open/,
+      ],
+      [
+        'a record that is not the log’s',
+        [...view(), { partition: 1, offset: 8, value: 'a:9' }],
+        log(),
+        /r was handed a:9 at 1\/8, where the log holds a:1/,
+      ],
+    ])('finds a read_committed reader handed %s', (_name, records, partitions, message) => {
+      expect(checkReadCommitted('r', records, partitions).join('\n')).toMatch(message);
+    });
+
+    it('finds a complete read_committed view missing a plain or committed record, or holding one twice, and lets a partial view miss them', () => {
+      expect(checkReadCommitted('r', without('a:1'), log(), { complete: true })).toEqual([
+        'r was handed a:1 at 1/8 (not transactional) 0 times',
+      ]);
+      expect(checkReadCommitted('r', without('t:2-0'), log(), { complete: true })).toEqual([
+        'r was handed t:2-0 at 0/5 (committed by the marker at 6) 0 times',
+      ]);
+      expect(checkReadCommitted('r', [...view(), view()[0]!], log(), { complete: true })).toEqual([
+        'r was handed a:0 at 0/0 (not transactional) 2 times',
+      ]);
+      expect(checkReadCommitted('r', without('a:1'), log())).toEqual([]);
+    });
+
+    const partlyCommitted = (() => {
+      const partitions = log();
+      partitions[1]![5] = marker(5, 'abort'); // t#2 committed on 0, aborted on 1
+      return partitions;
+    })();
+    it.each([
+      [
+        '(a) a transaction partly visible',
+        transactions,
+        without('t:2-1'),
+        log(),
+        /transaction t#2 \(asked commit, told unknown\) is partly visible to r: on partitions 0 \(t:2-0 at 0\/5, committed by the marker at 6\); not on 1 \(t:2-1 at 1\/4, committed by the marker at 5\)/,
+      ],
+      [
+        '(b) a committed transaction not visible',
+        transactions,
+        without('t:0-0').filter((r) => r.value !== 't:0-1'),
+        log(),
+        /transaction t#0 \(asked commit, told committed\) committed, but r did not see it on partitions 0 .*, 1 /,
+      ],
+      [
+        '(b) a committed transaction not in the log',
+        transactions,
+        without('t:0-1'),
+        log().map((records) => records.filter((r) => r.value !== 't:0-1')),
+        /t#0 .* committed, but r did not see it on partitions 1 \(t:0-1 not in the log\)/,
+      ],
+      [
+        '(c) an aborted transaction visible',
+        transactions,
+        [...view(), { partition: 0, offset: 3, value: 't:1-0' }, { partition: 1, offset: 2, value: 't:1-1' }],
+        log(),
+        /transaction t#1 \(asked abort, told aborted\) never committed, but r saw it on partitions 0 .*, 1 /,
+      ],
+      [
+        '(c) a transaction never asked to commit visible',
+        [txn(0, 'none', 'unknown'), ...transactions.slice(1)],
+        view(),
+        log(),
+        /transaction t#0 \(asked none, told unknown\) never committed, but r saw it/,
+      ],
+      [
+        '(c) a transaction told aborted after it asked to commit, visible',
+        [txn(0, 'commit', 'aborted'), ...transactions.slice(1)],
+        view(),
+        log(),
+        /transaction t#0 \(asked commit, told aborted\) never committed, but r saw it/,
+      ],
+      [
+        '(c) a transaction aborted after its commit failed, visible',
+        [txn(0, 'abort', 'unknown'), ...transactions.slice(1)],
+        view(),
+        log(),
+        /transaction t#0 \(asked abort, told unknown\) never committed, but r saw it/,
+      ],
+      [
+        '(e) a record visible twice',
+        transactions,
+        [...view(), view()[1]!],
+        log(),
+        /t:0-0 of transaction t#0, sent to partition 0, was handed to r at 0\/1, 0\/1/,
+      ],
+      [
+        '(e) a record visible on another partition',
+        [
+          {
+            ...txn(0, 'commit', 'committed'),
+            records: [
+              { partition: 1, value: 't:0-0' },
+              { partition: 1, value: 't:0-1' },
+            ],
+          },
+        ],
+        view(),
+        log(),
+        /t:0-0 of transaction t#0, sent to partition 1, was handed to r at 0\/1/,
+      ],
+      [
+        '(e) a record in the log twice',
+        transactions,
+        view(),
+        log().map((records, partition) => (partition === 0 ? [...records, data(9, 't:1-0'), marker(10, 'abort')] : records)),
+        /t:1-0 of transaction t#1 is in the log 2 times: at 0\/3, aborted by the marker at 4; at 0\/9, aborted by the marker at 10/,
+      ],
+      [
+        'markers that disagree',
+        transactions,
+        without('t:2-1'),
+        partlyCommitted,
+        /transaction t#2 .*: the log's markers disagree: 0 \(t:2-0 at 0\/5, committed by the marker at 6\), 1 \(t:2-1 at 1\/4, aborted by the marker at 5\)/,
+      ],
+      [
+        'a transaction left open',
+        transactions,
+        view(),
+        log().map((records, partition) => (partition === 1 ? records.filter((r) => r.offset !== 7) : records)),
+        /transaction t#3 \(asked commit, told unknown\) is still open at the end: t:3-1 at 1\/6 has no marker after it/,
+      ],
+    ])('finds %s', (_name, clientView, readerView, partitions, message) => {
+      expect(checkTransactions('r', clientView, readerView, partitions).violations.join('\n')).toMatch(message);
+    });
+
+    it('passes an unknown outcome either way, all or nothing', () => {
+      const aborted = log().map((records, partition) =>
+        records.map((r) => (r.offset === (partition === 0 ? 6 : 5) ? marker(r.offset, 'abort') : r)),
+      );
+      const result = checkTransactions(
+        'r',
+        transactions,
+        without('t:2-0').filter((r) => r.value !== 't:2-1'),
+        aborted,
+      );
+      expect(result.violations).toEqual([]);
+      expect(result.figures.unknownCommitsVisible).toBe(0);
+    });
   });
 });

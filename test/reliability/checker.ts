@@ -14,7 +14,14 @@
  *    offset) goes to two members in one generation;
  *  - a group that read to the end consumed every acknowledged record (at least once: a record read
  *    again in a later generation, as after a rebalance, is allowed);
- *  - committed group offsets never move backwards.
+ *  - committed group offsets never move backwards;
+ *  - transactions (checkReadCommitted, checkTransactions), against the log read with its markers
+ *    (support.ts's readPartitionsWithMarkers): a read_committed reader is handed no marker and no
+ *    record of a transaction aborted or still open in the log, and, reading everything once it is
+ *    all decided, every other record once; each transaction is visible to it all or nothing across
+ *    its partitions, fully if its producer was told it committed, not at all if it was told it
+ *    aborted or never asked to commit, each record at most once; its markers agree, and none is
+ *    left open at the end.
  */
 
 export interface Acknowledged {
@@ -30,6 +37,11 @@ export interface StoredRecord {
   /** null: a record without a key (absent: not read; checkLog does not look at keys). */
   readonly key?: string | null;
   readonly value: string | null;
+  /** Its batch's producer id (-1: none) and transactional flag (absent: not read, as in a read without markers). */
+  readonly producerId?: number;
+  readonly transactional?: boolean;
+  /** A transaction marker (a control record, key and value null here): the end it writes. Absent: a data record. */
+  readonly control?: 'commit' | 'abort' | 'unknown';
 }
 
 export interface Delivery {
@@ -48,8 +60,10 @@ export interface CommitSample {
 }
 
 export interface LogFigures {
-  /** Records read back and checked. */
+  /** Records read back and checked (data records: markers are counted apart). */
   readonly records: number;
+  /** Transaction markers in the log (each takes an offset). */
+  readonly markers: number;
   readonly acknowledged: number;
   /** Visible copies beyond the first of non-idempotent producers' values (retries after a lost answer). */
   readonly duplicates: number;
@@ -81,11 +95,18 @@ export function checkLog(
   const violations = new Violations();
   const seen = new Map<string, { partition: number; offset: number }[]>();
   let records = 0;
+  let markers = 0;
   partitions.forEach((stored, partition) => {
     stored.forEach((record, index) => {
-      records++;
       if (record.offset !== index)
         violations.add(`partition ${partition}: offset ${record.offset} at position ${index}: offsets are not dense from 0`);
+      if (record.control !== undefined) {
+        markers++;
+        if (record.control === 'unknown')
+          violations.add(`partition ${partition} offset ${record.offset}: a control record of no known type`);
+        return;
+      }
+      records++;
       const value = record.value ?? '<null>';
       if (!sent.has(value)) violations.add(`partition ${partition} offset ${record.offset}: ${value} was never sent`);
       const places = seen.get(value) ?? [];
@@ -126,7 +147,7 @@ export function checkLog(
     duplicates += places.length - 1;
     if (!acknowledgedValues.has(value)) unacknowledgedVisible++;
   }
-  return { figures: { records, acknowledged: acks.length, duplicates, unacknowledgedVisible }, violations: violations.done() };
+  return { figures: { records, markers, acknowledged: acks.length, duplicates, unacknowledgedVisible }, violations: violations.done() };
 }
 
 /** Consumers' deliveries against the final log. */
@@ -135,9 +156,9 @@ export function checkDeliveries(deliveries: readonly Delivery[], partitions: rea
   const owner = new Map<string, string>();
   for (const delivery of deliveries) {
     const stored = partitions[delivery.partition]?.[delivery.offset];
-    if (stored?.value !== delivery.value) {
+    if (stored?.value !== delivery.value || stored.control !== undefined) {
       violations.add(
-        `${delivery.member} got ${delivery.value} at ${delivery.partition}/${delivery.offset}, where the log holds ${stored === undefined ? 'nothing' : stored.value}`,
+        `${delivery.member} got ${delivery.value} at ${delivery.partition}/${delivery.offset}, where the log holds ${held(stored)}`,
       );
     }
     if (delivery.generation === null) continue;
@@ -152,6 +173,9 @@ export function checkDeliveries(deliveries: readonly Delivery[], partitions: rea
   }
   return violations.done();
 }
+
+const held = (stored: StoredRecord | undefined) =>
+  stored === undefined ? 'nothing' : stored.control !== undefined ? `a ${stored.control} marker` : stored.value;
 
 /** At least once: every acknowledged record was handed to some member of `group`, in any generation, any number of times. */
 export function checkConsumed(group: string, acks: readonly Acknowledged[], deliveries: readonly Delivery[]): string[] {
@@ -178,6 +202,206 @@ export function checkCommits(samples: readonly CommitSample[]): string[] {
     last.set(sample.partition, sample);
   }
   return violations.done();
+}
+
+/** A transaction as its producer saw it. */
+export interface ClientTransaction {
+  /** Names it in reports: `<transactional id>#<n>`. */
+  readonly id: string;
+  /** Every record the producer sent in it, answered or not, each with a value of its own. */
+  readonly records: readonly { readonly partition: number; readonly value: string }[];
+  /** The end the producer last asked for; none: it asked for none (a failure came first, or it dropped the transaction). */
+  readonly asked: 'commit' | 'abort' | 'none';
+  /** What it was told of the end; unknown: the request failed, or none was made. */
+  readonly told: 'committed' | 'aborted' | 'unknown';
+}
+
+/** A record a reader was handed. */
+export interface ReadRecord {
+  readonly partition: number;
+  readonly offset: number;
+  readonly value: string | null;
+}
+
+export interface TransactionFigures {
+  readonly transactions: number;
+  /** By what the producer was told. */
+  readonly committed: number;
+  readonly aborted: number;
+  readonly unknown: number;
+  /** Of the unknown, those that asked to commit, and of them those the reader saw (their commit landed). */
+  readonly unknownCommits: number;
+  readonly unknownCommitsVisible: number;
+  /** Transactions whose records the reader saw. */
+  readonly visible: number;
+}
+
+interface Fate {
+  readonly fate: 'committed' | 'aborted' | 'open';
+  /** The offset of the marker that decided it. */
+  readonly marker?: number;
+}
+
+/**
+ * Each transactional record's fate, by `<partition>/<offset>`, as the log's markers decide it: its
+ * producer's next marker in its partition (COMMIT or ABORT); none after it: still open.
+ */
+export function transactionFates(partitions: readonly (readonly StoredRecord[])[]): Map<string, Fate> {
+  const fates = new Map<string, Fate>();
+  partitions.forEach((stored, partition) => {
+    const pending = new Map<number, string[]>(); // producer id → its transactional records since its last marker
+    for (const record of stored) {
+      const producerId = record.producerId ?? -1;
+      if (record.control !== undefined) {
+        const fate = record.control === 'commit' ? 'committed' : 'aborted';
+        for (const at of pending.get(producerId) ?? []) fates.set(at, { fate, marker: record.offset });
+        pending.delete(producerId);
+      } else if (record.transactional === true) {
+        const at = `${partition}/${record.offset}`;
+        fates.set(at, { fate: 'open' });
+        pending.set(producerId, [...(pending.get(producerId) ?? []), at]);
+      }
+    }
+  });
+  return fates;
+}
+
+const fateOf = (fate: Fate | undefined) =>
+  fate === undefined ? 'not transactional' : fate.marker === undefined ? fate.fate : `${fate.fate} by the marker at ${fate.marker}`;
+
+/**
+ * A read_committed reader's view (records in the order handed) against the log read with its
+ * markers: it was handed data records of the log at their offsets, no marker, and no record of a
+ * transaction that the log has aborted (an ABORT marker after it) or still open (no marker after
+ * it). `complete`: the reader read every partition from 0 to the end once every transaction was
+ * decided (the last stable offset at the high watermark): it was handed every other record (plain,
+ * or of a committed transaction) exactly once.
+ */
+export function checkReadCommitted(
+  reader: string,
+  view: readonly ReadRecord[],
+  partitions: readonly (readonly StoredRecord[])[],
+  options: { readonly complete?: boolean } = {},
+): string[] {
+  const violations = new Violations();
+  const fates = transactionFates(partitions);
+  const handed = new Map<string, number>();
+  for (const record of view) {
+    const at = `${record.partition}/${record.offset}`;
+    handed.set(at, (handed.get(at) ?? 0) + 1);
+    const stored = partitions[record.partition]?.[record.offset];
+    if (stored === undefined || stored.control !== undefined || stored.value !== record.value) {
+      violations.add(`${reader} was handed ${record.value} at ${at}, where the log holds ${held(stored)}`);
+      continue;
+    }
+    const fate = fates.get(at);
+    if (fate !== undefined && fate.fate !== 'committed')
+      violations.add(`${reader} was handed ${record.value} at ${at}, a record of a transaction ${fateOf(fate)}`);
+  }
+  if (options.complete) {
+    partitions.forEach((stored, partition) => {
+      for (const record of stored) {
+        const at = `${partition}/${record.offset}`;
+        const fate = fates.get(at);
+        if (record.control !== undefined || (fate !== undefined && fate.fate !== 'committed')) continue;
+        const times = handed.get(at) ?? 0;
+        if (times !== 1) violations.add(`${reader} was handed ${record.value} at ${at} (${fateOf(fate)}) ${times} times`);
+      }
+    });
+  }
+  return violations.done();
+}
+
+/**
+ * Each transaction, from what its producer was told and what a read_committed reader saw once
+ * everything was decided (a complete view, as in checkReadCommitted), with the log read with its
+ * markers as evidence. Promises checked, per transaction:
+ *  (a) all or nothing: its records are visible on all its partitions or on none;
+ *  (b) told committed: visible, all of it;
+ *  (c) told aborted, or never asked to commit: not visible at all;
+ *  (d) unknown after asking to commit: either, by (a);
+ *  (e) each record visible at most once, on the partition it was sent to, and in the log at most once;
+ *  and in the log: the markers that decide its records agree (all COMMIT or all ABORT), and none of
+ *  its records is left without a marker (a transaction still open at the end would hold the last
+ *  stable offset back for ever).
+ */
+export function checkTransactions(
+  reader: string,
+  transactions: readonly ClientTransaction[],
+  view: readonly ReadRecord[],
+  partitions: readonly (readonly StoredRecord[])[],
+): { figures: TransactionFigures; violations: string[] } {
+  const violations = new Violations();
+  const fates = transactionFates(partitions);
+  const places = (records: Iterable<ReadRecord>) => {
+    const out = new Map<string, ReadRecord[]>();
+    for (const record of records) if (record.value !== null) out.set(record.value, [...(out.get(record.value) ?? []), record]);
+    return out;
+  };
+  const inLog = places(
+    partitions.flatMap((stored, partition) => stored.filter((r) => r.control === undefined).map((r) => ({ ...r, partition }))),
+  );
+  const seen = places(view);
+  const whereInLog = (value: string) => {
+    const at = inLog.get(value) ?? [];
+    return at.length === 0
+      ? 'not in the log'
+      : at.map((r) => `at ${r.partition}/${r.offset}, ${fateOf(fates.get(`${r.partition}/${r.offset}`))}`).join('; ');
+  };
+  const describe = (records: ClientTransaction['records']) =>
+    records.map((r) => `${r.partition} (${r.value} ${whereInLog(r.value)})`).join(', ');
+  let unknownCommits = 0;
+  let unknownCommitsVisible = 0;
+  let visibleTransactions = 0;
+  for (const txn of transactions) {
+    const name = `transaction ${txn.id} (asked ${txn.asked}, told ${txn.told})`;
+    const visible = txn.records.filter((r) => seen.has(r.value));
+    const hidden = txn.records.filter((r) => !seen.has(r.value));
+    if (visible.length > 0) visibleTransactions++;
+    if (txn.told === 'unknown' && txn.asked === 'commit') {
+      unknownCommits++;
+      if (visible.length > 0) unknownCommitsVisible++;
+    }
+    if (visible.length > 0 && hidden.length > 0)
+      violations.add(`${name} is partly visible to ${reader}: on partitions ${describe(visible)}; not on ${describe(hidden)}`);
+    if (txn.told === 'committed' && hidden.length > 0)
+      violations.add(`${name} committed, but ${reader} did not see it on partitions ${describe(hidden)}`);
+    if ((txn.told === 'aborted' || txn.asked !== 'commit') && visible.length > 0)
+      violations.add(`${name} never committed, but ${reader} saw it on partitions ${describe(visible)}`);
+    for (const record of txn.records) {
+      const handed = seen.get(record.value) ?? [];
+      if (handed.length > 1 || handed.some((r) => r.partition !== record.partition))
+        violations.add(
+          `${record.value} of transaction ${txn.id}, sent to partition ${record.partition}, was handed to ${reader} at ${handed.map((r) => `${r.partition}/${r.offset}`).join(', ')}`,
+        );
+      const stored = inLog.get(record.value) ?? [];
+      if (stored.length > 1)
+        violations.add(`${record.value} of transaction ${txn.id} is in the log ${stored.length} times: ${whereInLog(record.value)}`);
+      for (const r of stored) {
+        if (fates.get(`${r.partition}/${r.offset}`)?.fate === 'open')
+          violations.add(`${name} is still open at the end: ${record.value} at ${r.partition}/${r.offset} has no marker after it`);
+      }
+    }
+    const decided = new Set(
+      txn.records.flatMap((r) =>
+        (inLog.get(r.value) ?? []).map((s) => fates.get(`${s.partition}/${s.offset}`)?.fate ?? 'not transactional'),
+      ),
+    );
+    if (decided.size > 1) violations.add(`${name}: the log's markers disagree: ${describe(txn.records)}`);
+  }
+  const told = (outcome: ClientTransaction['told']) => transactions.filter((t) => t.told === outcome).length;
+  return {
+    figures: {
+      transactions: transactions.length,
+      committed: told('committed'),
+      aborted: told('aborted'),
+      unknown: told('unknown'),
+      unknownCommits,
+      unknownCommitsVisible,
+      visible: visibleTransactions,
+    },
+    violations: violations.done(),
+  };
 }
 
 /** A record of a compacted topic (which refuses records without a key) as read back. Tombstones have value null. */

@@ -17,16 +17,30 @@
  *    timeout). So the agent of every fifth round (and the first) is killed only once the group has
  *    both members in one generation again (a settle), and then once more after one member has left
  *    and a new consumer has taken its place (partitions move); the kills land while it consumes;
- *  - a sampler reads both groups' committed offsets (GET /v1/groups/{g}) over and over.
- * After the last round the agent stays up until every producer's last record is acknowledged and the
- * Kafka group has consumed every acknowledged record, then stops cleanly, and the data directory is
- * opened in this process and checked (checker.ts).
+ *  - a sampler reads both groups' committed offsets (GET /v1/groups/{g}) over and over;
+ *  - a kafkajs transactional producer (transaction.timeout.ms 5 s) sends transactions of one record
+ *    on each of two or three partitions of the same topic, committing three in four and aborting the
+ *    fourth on purpose, and notes per transaction what it asked for and what it was told (committed,
+ *    aborted, or unknown: a kill cut the end short); after a failure it starts a new producer, whose
+ *    InitProducerId ends what the last one left open. It runs until the last round, where it stops
+ *    (its id's transactions all decided) and another transactional id opens a transaction on two
+ *    partitions and drops it: the last kill lands while it is open, and only the agents' sweep (every
+ *    10 s) can abort it. (One transactional producer at a time, so no two producers' transactions
+ *    overlap: kafkajs's read_committed filter handles aborted transactions only in first-offset
+ *    order, one per record, where Kafka, and Spool, list them in marker order.) The Kafka group reads
+ *    read_committed, kafkajs's default, throughout.
+ * After the last round the agent stays up until every producer's last record is acknowledged, the
+ * last stable offset of every partition has reached its high watermark (the dropped transaction
+ * aborted) and the Kafka group has consumed every acknowledged record; then two read_committed
+ * readers read the whole topic, a fresh kafkajs consumer and the HTTP API (?isolation=read_committed),
+ * and the agent stops cleanly, and the data directory is opened in this process, read with its
+ * transaction markers, and checked (checker.ts).
  *
  * As a script (longer than CI's run):
  *   node --import tsx test/reliability/crash-loop.ts --rounds 50 --seed 7
  */
 import { pathToFileURL } from 'node:url';
-import { Kafka, logLevel, type ConsumerCommitOffsetsEvent, type ConsumerHeartbeatEvent, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type ConsumerCommitOffsetsEvent, type ConsumerHeartbeatEvent, type Producer, type Transaction } from 'kafkajs';
 import { startAgentProcess, withLog, type AgentProcess } from '../support/agent-process.js';
 import { freePort } from '../support/services.js';
 import { tempDir } from '../support/stores.js';
@@ -35,12 +49,17 @@ import {
   checkConsumed,
   checkDeliveries,
   checkLog,
+  checkReadCommitted,
+  checkTransactions,
   type Acknowledged,
+  type ClientTransaction,
   type CommitSample,
   type Delivery,
   type LogFigures,
+  type ReadRecord,
+  type TransactionFigures,
 } from './checker.js';
-import { choices, numberFlags, readPartitions, sleep } from './support.js';
+import { choices, numberFlags, readPartitionsWithMarkers, sleep } from './support.js';
 
 export interface CrashLoopOptions {
   /** How many times the agent is killed (and started again). */
@@ -66,7 +85,8 @@ export interface CrashLoopReport {
   readonly generations: number;
   readonly commitSamples: number;
   readonly kafkaGroup: KafkaGroupFigures;
-  /** Answers that were not acknowledgements (a producer then resends), by cause. */
+  readonly transactions: TransactionReport;
+  /** Answers that were not acknowledgements (a producer then resends), by cause; `txn …`: a transaction that failed. */
   readonly failedSends: Record<string, number>;
   readonly durationMs: number;
   readonly violations: string[];
@@ -92,6 +112,21 @@ export interface KafkaGroupFigures {
   readonly catchUpMs: number;
 }
 
+/** What the transactional producers did, and what read_committed readers saw. */
+export interface TransactionReport {
+  /** By what the producer was told, as the kafkajs reader saw them. */
+  readonly figures: TransactionFigures;
+  /** Transactional records acknowledged. */
+  readonly acknowledged: number;
+  /** Records of the dropped transaction acknowledged (2: it was open when the last kill landed). */
+  readonly droppedAcknowledged: number;
+  /** After the producers stopped, until every partition's last stable offset was at its high watermark. */
+  readonly stableMs: number;
+  /** Records each read_committed reader was handed, and how long it took to read the topic. */
+  readonly kafkaReader: { readonly records: number; readonly ms: number };
+  readonly httpReader: { readonly records: number; readonly ms: number };
+}
+
 type Phase = 'settle' | 'load' | 'catchUp';
 
 const topic = 'crash';
@@ -103,6 +138,16 @@ const leaseMs = 1000;
 const drainMs = 60_000;
 /** How long the Kafka group may take to settle (both members in one generation). */
 const settleMs = 20_000;
+/** The transactional producers' transaction.timeout.ms (kafkajs's default is 60 s): a transaction left open is aborted soon. */
+const transactionTimeoutMs = 5000;
+/** The agents' transaction sweep interval (the agent's default, Kafka's). */
+const sweepIntervalMs = 10_000;
+/** After the producers stopped, the last stable offset reaches the high watermark within this: the open transaction times out, and a sweep aborts it. */
+const stableWithinMs = transactionTimeoutMs + 2 * sweepIntervalMs;
+/** How long a read_committed reader may take to read the whole topic. */
+const readWithinMs = 20_000;
+const transactionalId = 'crash-txn';
+const droppedTransactionalId = 'crash-txn-dropped';
 
 export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoopReport> {
   const started = Date.now();
@@ -135,6 +180,10 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   let stoppedAtMs = Infinity;
   let phase: Phase = 'settle';
   let sampling = true;
+  const transactions: { -readonly [K in keyof ClientTransaction]: ClientTransaction[K] }[] = [];
+  const txnAcks: Acknowledged[] = [];
+  let transacting = true;
+  let stoppedTransactingAtMs = Infinity;
 
   const call = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(url + path, {
@@ -227,6 +276,114 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       });
       if (!acknowledged) break;
     }
+    await producer.disconnect().catch(() => undefined);
+  };
+
+  const kafkaFailure = (error: unknown) => {
+    const { name: kind, message } = error as Error;
+    return kind.startsWith('KafkaJS') ? `kafka ${kind}` : `kafka ${kind}: ${message.slice(0, 100)}`;
+  };
+  // The agent is down most of each round: retried often (every 250 ms at most), a transactional
+  // producer is ready when it is back. A patient one (about 3 s of retries, some restarts' length)
+  // often carries a transaction cut short by a kill on to the next agent, its end retried there; an
+  // impatient one fails at once, its outcome unknown if the kill cut its end short. Each new
+  // producer is either, at random.
+  const transactionalClient = (retries: number) =>
+    new Kafka({
+      clientId: `crash-loop-txn-${retries}`,
+      brokers: [`127.0.0.1:${kafkaPort}`],
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1000,
+      requestTimeout: 5000,
+      retry: { retries, initialRetryTime: 50, maxRetryTime: 250 },
+    });
+  const transactionalClients = [transactionalClient(15), transactionalClient(2)];
+  const transactionalProducer = (id: string, client = random.pick(transactionalClients)) =>
+    client.producer({
+      transactionalId: id,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: transactionTimeoutMs,
+    });
+  /** Opens transaction `n` of `id` and sends one record to each partition of it; its end is the caller's. */
+  const openTransaction = async (producer: Producer, id: string, n: number, partitionsOf: number[]) => {
+    const txn: (typeof transactions)[number] = {
+      id: `${id}#${n}`,
+      records: partitionsOf.map((partition) => ({ partition, value: `${id}:${n}-${partition}` })),
+      asked: 'none',
+      told: 'unknown',
+    };
+    transactions.push(txn);
+    for (const { value } of txn.records) sent.add(value);
+    const transaction = await producer.transaction();
+    try {
+      for (const { partition, value } of txn.records) {
+        const [result] = await transaction.send({ topic, acks: -1, messages: [{ key: `key-${random.int(0, 49)}`, value, partition }] });
+        // kafkajs sent a Produce without this partition: the record may not be in the transaction, which must not commit.
+        if (result === undefined) throw new Error('kafka send answered for no partition');
+        txnAcks.push({ producer: id, idempotent: true, value, partition: result.partition, offset: Number(result.baseOffset) });
+      }
+    } catch (error) {
+      await end(txn, transaction, 'abort').catch(() => undefined);
+      throw error;
+    }
+    return { txn, transaction };
+  };
+  const end = async (txn: (typeof transactions)[number], transaction: Transaction, asked: 'commit' | 'abort') => {
+    txn.asked = asked;
+    if (asked === 'commit') await transaction.commit();
+    else await transaction.abort();
+    txn.told = asked === 'commit' ? 'committed' : 'aborted';
+  };
+  /** Distinct partitions, two or three. */
+  const somePartitions = () => {
+    const all = Array.from({ length: partitions }, (_, p) => p);
+    for (let i = all.length - 1; i > 0; i--) {
+      const j = random.int(0, i);
+      [all[i], all[j]] = [all[j]!, all[i]!];
+    }
+    return all.slice(0, random.int(2, 3)).sort((a, b) => a - b);
+  };
+  const transactor = async () => {
+    for (let n = 0; ; ) {
+      // A new producer after any failure: its InitProducerId aborts what the last one left open (or waits for its end to be carried out).
+      const producer = transactionalProducer(transactionalId);
+      try {
+        await producer.connect();
+        if (!transacting) {
+          // Done: a last InitProducerId, so no transaction of this id is left open.
+          await (await producer.transaction()).abort();
+          await producer.disconnect();
+          return;
+        }
+        while (transacting) {
+          const id = n++;
+          const { txn, transaction } = await openTransaction(producer, transactionalId, id, somePartitions());
+          await end(txn, transaction, id % 4 === 3 ? 'abort' : 'commit');
+        }
+      } catch (error) {
+        failed(`txn ${kafkaFailure(error)}`);
+        if (Date.now() - stoppedTransactingAtMs > drainMs) {
+          violations.push(`${transactionalId}: could not end its transactions ${drainMs} ms after it was told to stop`);
+          return;
+        }
+      }
+      await producer.disconnect().catch(() => undefined);
+      await sleep(30);
+    }
+  };
+  /** A transaction opened on two partitions and dropped (no EndTxn): only its timeout and the sweep end it. */
+  let droppedAcknowledged = 0;
+  const dropTransaction = async () => {
+    const producer = transactionalProducer(droppedTransactionalId, transactionalClients[0]);
+    const acknowledgedBefore = txnAcks.length;
+    try {
+      await producer.connect();
+      await openTransaction(producer, droppedTransactionalId, 0, somePartitions().slice(0, 2));
+    } catch (error) {
+      failed(`txn dropped ${kafkaFailure(error)}`);
+    }
+    droppedAcknowledged = txnAcks.length - acknowledgedBefore;
     await producer.disconnect().catch(() => undefined);
   };
 
@@ -356,6 +513,58 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     return { consumer, running, generation: () => tenure?.generation ?? null };
   };
 
+  /** A fresh kafkajs consumer (read_committed, kafkajs's default) reads every partition from 0 until it has fetched past `ends`. */
+  const readCommittedOverKafka = async (ends: readonly number[]): Promise<ReadRecord[]> => {
+    const view: ReadRecord[] = [];
+    const fetchedTo = ends.map(() => 0); // the next offset to read, past markers and aborted records too
+    const reader = new Kafka({
+      clientId: 'crash-read-committed',
+      brokers: [`127.0.0.1:${kafkaPort}`],
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1000,
+      requestTimeout: 5000,
+    }).consumer({ groupId: 'crash-read-committed', readUncommitted: false, maxWaitTimeInMs: 100, heartbeatInterval: 500 });
+    reader.on(reader.events.END_BATCH_PROCESS, ({ payload }) => {
+      fetchedTo[payload.partition] = Math.max(fetchedTo[payload.partition]!, Number(payload.lastOffset) + 1);
+    });
+    const fromMs = Date.now();
+    await reader.connect();
+    await reader.subscribe({ topics: [topic], fromBeginning: true });
+    await reader.run({
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages)
+          view.push({ partition: batch.partition, offset: Number(message.offset), value: message.value?.toString('utf8') ?? null });
+      },
+    });
+    while (fetchedTo.some((to, p) => to < ends[p]!) && Date.now() - fromMs < readWithinMs) await sleep(50);
+    if (fetchedTo.some((to, p) => to < ends[p]!))
+      violations.push(`the kafkajs read_committed reader read only to ${fetchedTo.join(', ')} of ${ends.join(', ')} in ${readWithinMs} ms`);
+    await reader.disconnect();
+    return view;
+  };
+  /** GET …/records?isolation=read_committed from 0 until `ends`, each partition. */
+  const readCommittedOverHttp = async (ends: readonly number[]): Promise<ReadRecord[]> => {
+    const view: ReadRecord[] = [];
+    for (let partition = 0; partition < partitions; partition++) {
+      for (let offset = 0; offset < ends[partition]!; ) {
+        const answer = await call(
+          'GET',
+          `/v1/topics/${topic}/partitions/${partition}/records?offset=${offset}&isolation=read_committed&max_records=10000`,
+        );
+        if (answer.status !== 200 || answer.body.next_offset <= offset) {
+          violations.push(
+            `the HTTP read_committed reader got ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)} at ${partition}/${offset}`,
+          );
+          break;
+        }
+        for (const record of answer.body.records as { offset: number; value: string | null }[])
+          view.push({ partition, offset: record.offset, value: record.value });
+        offset = answer.body.next_offset;
+      }
+    }
+    return view;
+  };
+
   const sampleCommits = async (name: string, into: CommitSample[]) => {
     const answer = await call('GET', `/v1/groups/${name}`).catch(() => undefined);
     if (answer?.status !== 200) return;
@@ -375,6 +584,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     kafkaProducer('kafka-idempotent', kafka.producer({ idempotent: true, maxInFlightRequests: 1 }), true),
     kafkaProducer('kafka-plain', kafka.producer({ allowAutoTopicCreation: false }), false),
   ];
+  const transacted = transactor();
   const readers = [consumer('member-0'), consumer('member-1')];
   const sampled = sampler();
 
@@ -404,6 +614,13 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       }
     }
     phase = 'load';
+    if (round === options.rounds) {
+      // The last kill lands while a transaction is open that no producer will end.
+      transacting = false;
+      stoppedTransactingAtMs = Date.now();
+      await transacted;
+      await dropTransaction();
+    }
     await sleep(random.int(options.minLoadMs ?? 300, options.maxLoadMs ?? 800));
     await agent.kill();
     crashes++;
@@ -417,7 +634,24 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   await sleep(2 * leaseMs);
   stopping = true;
   stoppedAtMs = Date.now();
-  await Promise.all([...producers, ...readers]);
+  transacting = false;
+  stoppedTransactingAtMs = Math.min(stoppedTransactingAtMs, stoppedAtMs);
+  await Promise.all([...producers, ...readers, transacted]);
+  // With no producer left, every transaction is decided within its timeout and a sweep: the last stable offset reaches the high watermark.
+  const ends = await withLog(dataDir, async (log) => {
+    for (;;) {
+      const ranges = await Promise.all(Array.from({ length: partitions }, (_, p) => log.offsetRange(topic, p)));
+      if (ranges.every((r) => r.lastStable === r.latest)) return ranges.map((r) => r.latest);
+      if (Date.now() - stoppedAtMs > stableWithinMs) {
+        violations.push(
+          `the last stable offset did not reach the high watermark within ${stableWithinMs} ms: ${ranges.map((r, p) => `${p}: ${r.lastStable} of ${r.latest}`).join(', ')}`,
+        );
+        return ranges.map((r) => r.lastStable);
+      }
+      await sleep(100);
+    }
+  });
+  const stableMs = Date.now() - stoppedAtMs;
   // The Kafka group reads on until it has consumed every acknowledged record (or the drain time is up).
   const catchUpFromMs = Date.now();
   const consumedAll = () => acks.every((ack) => kafkaConsumed.has(`${ack.partition}/${ack.offset}`));
@@ -428,10 +662,14 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   sampling = false;
   await sampled;
   await Promise.all([sampleCommits(group, samples), sampleCommits(kafkaGroup, kafkaSamples)]);
+  // Two read_committed readers of the whole topic, now that every transaction is decided: kafkajs (the client skips aborted transactions) and the HTTP API (the agent does).
+  const kafkaReader = await timed(() => readCommittedOverKafka(ends));
+  const httpReader = await timed(() => readCommittedOverHttp(ends));
   await agent.stop();
 
-  const stored = await withLog(dataDir, (log) => readPartitions(log, topic, partitions));
-  const checked = checkLog(acks, stored, sent, new Set(['kafka-idempotent']));
+  const stored = await withLog(dataDir, (log) => readPartitionsWithMarkers(log, topic, partitions));
+  const checked = checkLog([...acks, ...txnAcks], stored, sent, new Set(['kafka-idempotent', transactionalId, droppedTransactionalId]));
+  const transactionsChecked = checkTransactions('the kafkajs read_committed reader', transactions, kafkaReader.result, stored);
   const kafkaDeliveries: Delivery[] = kafkaReceived.map(({ tenure, partition, offset, value }) => ({
     member: tenure.memberId,
     generation: tenure.generation,
@@ -446,6 +684,12 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     ...checkDeliveries(kafkaDeliveries, stored),
     ...checkConsumed(kafkaGroup, acks, kafkaDeliveries),
     ...checkCommits(kafkaSamples).map((violation) => `${kafkaGroup}: ${violation}`),
+    // The Kafka group reads read_committed (kafkajs's default) throughout: never an aborted or open transaction's record.
+    ...checkReadCommitted(kafkaGroup, kafkaDeliveries, stored),
+    ...checkReadCommitted('the kafkajs read_committed reader', kafkaReader.result, stored, { complete: true }),
+    ...checkReadCommitted('the HTTP read_committed reader', httpReader.result, stored, { complete: true }),
+    ...transactionsChecked.violations,
+    ...checkTransactions('the HTTP read_committed reader', transactions, httpReader.result, stored).violations,
   );
   const acknowledged: Record<string, number> = {};
   for (const ack of acks) acknowledged[ack.producer] = (acknowledged[ack.producer] ?? 0) + 1;
@@ -473,6 +717,14 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       settleMs: settles,
       catchUpMs,
     },
+    transactions: {
+      figures: transactionsChecked.figures,
+      acknowledged: txnAcks.length,
+      droppedAcknowledged,
+      stableMs,
+      kafkaReader: { records: kafkaReader.result.length, ms: kafkaReader.ms },
+      httpReader: { records: httpReader.result.length, ms: httpReader.ms },
+    },
     failedSends,
     durationMs: Date.now() - started,
     violations,
@@ -480,6 +732,12 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
 }
 
 const count = (received: readonly { phase: Phase }[], phase: Phase) => received.filter((r) => r.phase === phase).length;
+
+async function timed<T>(run: () => Promise<T>): Promise<{ result: T; ms: number }> {
+  const fromMs = Date.now();
+  const result = await run();
+  return { result, ms: Date.now() - fromMs };
+}
 
 /** Starts the agent, again if the first try fails (the old process's port may linger for a moment). */
 async function start(env: Record<string, string>): Promise<AgentProcess> {

@@ -1,5 +1,6 @@
 /** Helpers shared by the reliability harnesses: seeded choices, reading a topic back, retrying like a client. */
 import { SpoolError } from '../../lib/errors.js';
+import { decodeRecordBatch, txnMarkerType } from '../../lib/format/record-batch.js';
 import type { Log } from '../../lib/log/index.js';
 import { seededRandom } from '../../bench/support/latency-model.js';
 import type { StoredRecord } from './checker.js';
@@ -30,6 +31,43 @@ export async function readPartitions(log: Log, topic: string, partitions: number
         records.push({ offset: record.offset, key: record.key?.toString('utf8') ?? null, value: record.value?.toString('utf8') ?? null });
       if (fetched.nextOffset >= fetched.highWatermark) break;
       offset = fetched.nextOffset;
+    }
+    out.push(records);
+  }
+  return out;
+}
+
+/**
+ * Every record of each partition as stored, batch by batch from offset 0 to the high watermark:
+ * transaction markers (control records, which take an offset) included, and each record with its
+ * batch's producer id and transactional flag, as the transaction checks need them. Aborted and open
+ * transactions' records are included too (this is the log, not a reader's view).
+ */
+export async function readPartitionsWithMarkers(log: Log, topic: string, partitions: number): Promise<StoredRecord[][]> {
+  const out: StoredRecord[][] = [];
+  for (let partition = 0; partition < partitions; partition++) {
+    const records: StoredRecord[] = [];
+    for (let offset = 0; ; ) {
+      const read = await log.readBatches(topic, partition, offset, { maxBytes: 64 * 1024 * 1024 });
+      for (const batch of read.batches) {
+        const { header, records: decoded } = decodeRecordBatch(batch);
+        for (const record of decoded) {
+          if (record.offset < offset) continue;
+          const batchOf = { producerId: header.producerId, transactional: header.isTransactional };
+          records.push(
+            header.isControl
+              ? { offset: record.offset, key: null, value: null, ...batchOf, control: txnMarkerType(record.key) ?? 'unknown' }
+              : {
+                  offset: record.offset,
+                  key: record.key?.toString('utf8') ?? null,
+                  value: record.value?.toString('utf8') ?? null,
+                  ...batchOf,
+                },
+          );
+        }
+      }
+      if (read.endOffset >= read.highWatermark || read.endOffset <= offset) break;
+      offset = read.endOffset;
     }
     out.push(records);
   }

@@ -146,6 +146,6 @@ describe('reliability > zombie leader', () => {
     expect(values.filter((v) => v?.startsWith('zombie-'))).toEqual([]);
     const checked = checkLog(acks, stored, sent, new Set(['kafka-idempotent']));
     expect(checked.violations).toEqual([]);
-    expect(checked.figures).toEqual({ records: 6, acknowledged: 6, duplicates: 0, unacknowledgedVisible: 0 });
+    expect(checked.figures).toEqual({ records: 6, markers: 0, acknowledged: 6, duplicates: 0, unacknowledgedVisible: 0 });
   });
 });

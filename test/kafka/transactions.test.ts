@@ -20,7 +20,8 @@ import { OffsetFetch } from '../../lib/kafka/protocol/messages/offset-fetch.js';
 import { Produce } from '../../lib/kafka/protocol/messages/produce.js';
 import { TxnOffsetCommit } from '../../lib/kafka/protocol/messages/txn-offset-commit.js';
 import { offsetsPartitionOf } from '../../lib/kafka/handlers/transactions.js';
-import { useWireHarness } from './support/wire-harness.js';
+import { stableClassicMember, useWireHarness } from './support/wire-harness.js';
+import { OffsetCommit } from '../../lib/kafka/protocol/messages/offset-commit.js';
 
 const kafka = await useWireHarness({ log: { defaultPartitions: 2 } });
 const { log } = kafka;
@@ -127,6 +128,13 @@ describe('kafka > transactions', () => {
     await stage(9);
     expect((await client.callGenerated(EndTxn, 3, { transactionalId: id, ...identity, committed: false })).errorCode).toBe(0);
     expect(await fetchOffsets(group, topic, true)).toMatchObject({ errorCode: KafkaErrors.NONE, committedOffset: 5 });
+    // v2's id pattern matches whole ids; one that would not compile, or would backtrack for ever, is INVALID_REGULAR_EXPRESSION.
+    const byPattern = (transactionalIdPattern: string) =>
+      client.callGenerated(ListTransactions, 2, { stateFilters: [], producerIdFilters: [], durationFilter: -1, transactionalIdPattern });
+    expect((await byPattern(`${id.slice(0, 5)}.*`)).transactionStates.map((t) => t.transactionalId)).toContain(id);
+    expect((await byPattern(id.slice(0, 5))).transactionStates).toEqual([]);
+    expect((await byPattern('(')).errorCode).toBe(KafkaErrors.INVALID_REGULAR_EXPRESSION);
+    expect((await byPattern('(a+)+')).errorCode).toBe(KafkaErrors.INVALID_REGULAR_EXPRESSION);
     // (An unknown state name is listed back.)
     const filtered = await client.callGenerated(ListTransactions, 0, {
       stateFilters: ['Nonsense'],
@@ -134,6 +142,42 @@ describe('kafka > transactions', () => {
       durationFilter: -1,
     });
     expect(filtered.unknownStateFilters).toEqual(['Nonsense']);
+  });
+
+  it("writes a member's later plain commit of the offset it committed before a transaction's, not skipping it as unchanged", async () => {
+    const topic = unique('t');
+    await log.createTopic(topic, 1);
+    const group = unique('g');
+    const member = await stableClassicMember(client, group, topic, 1);
+    const commit = async (offset: number) =>
+      (
+        await client.callGenerated(OffsetCommit, 9, {
+          groupId: group,
+          generationIdOrMemberEpoch: member.generationId,
+          memberId: member.memberId,
+          topics: [{ name: topic, partitions: [{ partitionIndex: 0, committedOffset: offset, committedMetadata: null }] }],
+        })
+      ).topics[0]!.partitions[0]!.errorCode;
+    expect(await commit(100)).toBe(0);
+    const id = unique('tx');
+    const identity = await producer(id);
+    await client.callGenerated(AddOffsetsToTxn, 3, { transactionalId: id, ...identity, groupId: group });
+    const staged = await client.callGenerated(TxnOffsetCommit, 3, {
+      transactionalId: id,
+      groupId: group,
+      ...identity,
+      generationIdOrMemberEpoch: member.generationId,
+      memberId: member.memberId,
+      groupInstanceId: null,
+      topics: [
+        { name: topic, partitions: [{ partitionIndex: 0, committedOffset: 150, committedLeaderEpoch: -1, committedMetadata: null }] },
+      ],
+    });
+    expect(staged.topics[0]!.partitions[0]!.errorCode).toBe(0);
+    await client.callGenerated(EndTxn, 3, { transactionalId: id, ...identity, committed: true });
+    expect((await fetchOffsets(group, topic, true)).committedOffset).toBe(150);
+    expect(await commit(100)).toBe(0);
+    expect((await fetchOffsets(group, topic, true)).committedOffset).toBe(100);
   });
 
   it('answers read_committed fetches with the last stable offset and the aborted transactions, read_uncommitted ones with null', async () => {

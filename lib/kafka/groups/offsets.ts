@@ -230,8 +230,9 @@ export class GroupOffsets {
     checkGroupId(request.groupId);
     const errors = request.topics.map((t) => t.partitions.map((): number => KafkaErrors.NONE));
     const generation = request.generationIdOrMemberEpoch;
+    // The group's coordinator answers (NOT_COORDINATOR elsewhere, as Kafka), whether or not the member is checked.
+    const group = await this.context.group(request.groupId);
     if (request.memberId !== '' || generation >= 0) {
-      const group = await this.context.group(request.groupId);
       const byEpoch =
         group.members.size > 0
           ? undefined
@@ -244,7 +245,11 @@ export class GroupOffsets {
       if (refused !== KafkaErrors.NONE) return { errors: errors.map((row) => row.map(() => refused)), commits: [] };
     }
     const resolved = request.topics.map((t) => ({ name: t.name, topicId: t.topicId }));
-    return { errors, commits: await this.committable(request.topics, resolved, allowed, false, errors) };
+    const commits = await this.committable(request.topics, resolved, allowed, false, errors);
+    // The transaction writes these offsets behind this coordinator's view of what is committed: a
+    // later OffsetCommit of the value last seen must be written, not skipped as unchanged.
+    for (const { key } of commits) group.committed.delete(key);
+    return { errors, commits };
   }
 
   /**

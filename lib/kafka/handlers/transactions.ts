@@ -312,7 +312,9 @@ export function listTransactionsHandler({
     async handle(request, context) {
       const names = new Set(Object.values(stateNames));
       const unknownStateFilters = request.stateFilters.filter((state) => !names.has(state));
-      const pattern = request.transactionalIdPattern ? new RegExp(request.transactionalIdPattern) : undefined;
+      const pattern = request.transactionalIdPattern ? idPattern(request.transactionalIdPattern) : undefined;
+      if (pattern instanceof Error)
+        return { throttleTimeMs: 0, errorCode: KafkaErrors.INVALID_REGULAR_EXPRESSION, unknownStateFilters: [], transactionStates: [] };
       const nowMs = Date.now();
       const transactionStates: { transactionalId: string; producerId: number; transactionState: string }[] = [];
       if (mayUse(context)) {
@@ -322,8 +324,8 @@ export function listTransactionsHandler({
           const name = stateNames[state.phase];
           if (request.stateFilters.length > 0 && !request.stateFilters.includes(name)) continue;
           if (request.producerIdFilters.length > 0 && !request.producerIdFilters.includes(state.producerId)) continue;
-          // DurationFilter (v1+): transactions running at least that long; -1: any.
-          if (request.durationFilter >= 0 && (state.startedMs < 0 || nowMs - state.startedMs < request.durationFilter)) continue;
+          // DurationFilter (v1+): transactions running longer than that; -1: any.
+          if (request.durationFilter >= 0 && (state.startedMs < 0 || nowMs - state.startedMs <= request.durationFilter)) continue;
           if (pattern && !pattern.test(transactionalId)) continue;
           transactionStates.push({ transactionalId, producerId: state.producerId, transactionState: name });
         }
@@ -331,6 +333,23 @@ export function listTransactionsHandler({
       return { throttleTimeMs: 0, errorCode: KafkaErrors.NONE, unknownStateFilters, transactionStates };
     },
   };
+}
+
+/**
+ * ListTransactions v2's id pattern (KIP-1152), matched against the whole id as Kafka's RE2/J
+ * `matches()`. JavaScript's engine backtracks, so a pattern with a quantified group that itself holds
+ * a quantifier (`(a+)+`, the shape whose backtracking is exponential) is refused, as is one that
+ * does not compile or is longer than an id can be: INVALID_REGULAR_EXPRESSION, as Kafka answers a
+ * pattern it cannot compile.
+ */
+export function idPattern(source: string): RegExp | Error {
+  if (source.length > 1024) return new Error('pattern longer than a transactional id');
+  if (/\([^()]*[*+}][^()]*\)\s*[*+{?]/.test(source)) return new Error('nested quantifiers');
+  try {
+    return new RegExp(`^(?:${source})$`, 'u');
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
 }
 
 /** Every transaction API handler, for the server's handler list. */

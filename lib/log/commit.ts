@@ -30,6 +30,17 @@
  * write, same epoch condition): a partition written at least every renewal interval needs no separate
  * lease renewal. A lease on an agent's registration (leases.ts) has no expiry to extend.
  *
+ * Transactions (lib/transactions; test/log/transactions.suite.ts): a chunk's transactional batches
+ * open their producer's transaction on the partition (the producer-state item's txnFirstOffset, and
+ * the partition item's openTxns, whose oldest is the last stable offset); a marker chunk (one control
+ * batch) closes it, and an abort also writes the aborted-transaction item at the marker's offset, in
+ * the same transaction as the offsets. Markers are written once per coordinator decision (the
+ * producer state's markerVersion: a repeat is answered as done); a transactional batch checked under
+ * one markerVersion is refused once another is stored (so no transaction stays open on a partition
+ * with no marker to come), and the producer-state condition includes it, whoever wrote the marker.
+ * openTxns is cached with nextOffset: every change to it is a commit, which moves nextOffset, so the
+ * nextOffset condition proves the cached copy current.
+ *
  * Cost: per partition per flush, 2 items in a transaction = 4 write units (items under 1 KB;
  * transactional writes cost double). Per flush: 1 object PUT + 4 WCU × partitions touched, in one
  * TransactWriteItems call (up to 50 partitions; more are split into several, each atomic, committed

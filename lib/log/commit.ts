@@ -303,6 +303,12 @@ export class Committer {
       }
       const live = pending.filter((index) => outcomes[index] === undefined);
       if (live.length === 0) break;
+      // Another commit of this writer (a concurrent flush, a marker, a lost answer) may have dropped a
+      // partition's cached end while this one awaited: it is read again, never planned at an unknown end.
+      if (live.some((index) => !this.nextOffsets.has(partitionId(chunks[index]!.topicId, chunks[index]!.partition)))) {
+        lostRace = true;
+        continue;
+      }
 
       const bases = live.map((index) => this.nextOffsets.get(partitionId(chunks[index]!.topicId, chunks[index]!.partition))!);
       const planned = live.map((index, i) => this.opsFor(chunks[index]!, bases[i]!));

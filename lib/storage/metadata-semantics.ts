@@ -89,6 +89,23 @@ export function checkWrite(op: WriteOp): void {
     throw new SpoolError('INVALID_ARGUMENT', `an update must set or remove at least one attribute (${op.key.pk} / ${op.key.sk})`);
   }
   if (op.key.pk === '' || op.key.sk === '') throw new SpoolError('INVALID_ARGUMENT', 'item keys must be non-empty strings');
+  const values = op.kind === 'put' ? op.attrs : op.kind === 'update' ? op.set : {};
+  const condition = op.condition?.kind === 'match' ? op.condition.fields : {};
+  for (const [name, value] of [...Object.entries(values), ...Object.entries(condition)]) {
+    if (!finite(value))
+      throw new SpoolError('INVALID_ARGUMENT', `attribute ${name} of ${op.key.pk} / ${op.key.sk} holds a number that is not finite`, {
+        details: { attribute: name, pk: op.key.pk, sk: op.key.sk },
+      });
+  }
+}
+
+/** DynamoDB stores no NaN or Infinity: every adapter refuses them alike. */
+function finite(value: AttributeValue | undefined): boolean {
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(finite);
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array))
+    return Object.values(value as Record<string, AttributeValue>).every(finite);
+  return true;
 }
 
 export function checkQuery(options: QueryOptions): void {

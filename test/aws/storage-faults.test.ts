@@ -13,7 +13,9 @@ import { awsKind } from '../support/stores.js';
 const requestsPerProducer = 60;
 
 describe(`aws (${inject('awsTarget').name})`, () => {
-  it('keeps every acknowledged record under storage faults, once where idempotent, in order and dense', { timeout: 240_000 }, async () => {
+  it('keeps every acknowledged record under storage faults, once where idempotent, in order and dense, and each transaction all or nothing', {
+    timeout: 240_000,
+  }, async () => {
     const kind = awsKind(inject('awsTarget'));
     const report = await runStorageFaults({ kind, seed: 20261121, requestsPerProducer });
     console.info(`reliability: storage faults on ${kind.name}: ${JSON.stringify(report)}`);
@@ -25,5 +27,11 @@ describe(`aws (${inject('awsTarget').name})`, () => {
     expect(report.figures!.records).toBeGreaterThanOrEqual(report.figures!.acknowledged);
     expect(report.tailed).toBeGreaterThan(0);
     expect(report.maintenance.segmentsCompacted).toBeGreaterThan(0);
+    // Transactions committed and aborted under faults, their markers in the log, a read_committed reader following them, and the dropped one aborted by a sweep.
+    expect(report.transactions!.droppedAborted).toBe(true);
+    expect(report.transactions!.committed).toBeGreaterThan(0);
+    expect(report.transactions!.aborted).toBeGreaterThan(0);
+    expect(report.figures!.markers).toBeGreaterThan(0);
+    expect(report.tailedCommitted).toBeGreaterThan(0);
   });
 });

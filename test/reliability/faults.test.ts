@@ -1,7 +1,9 @@
 /**
  * The log under seeded storage faults (storage-faults.ts): every acknowledged record is kept at its
  * offset, idempotent producers' records appear exactly once, each producer's records keep their
- * order within a partition, and offsets stay dense; in a compacted topic beside it, the log cleaner
+ * order within a partition, and offsets stay dense; transactions committed and aborted beside them
+ * are visible all or nothing, as their producers were told, to read_committed readers during the
+ * run and after it, and a dropped one is aborted by its timeout; in a compacted topic beside it, the log cleaner
  * keeps each key's latest acknowledged value and never lets a deleted key's value outlive its
  * tombstone — on the embedded store and the memory store.
  */
@@ -12,7 +14,9 @@ import { runStorageFaults } from './storage-faults.js';
 
 describe('reliability > storage faults', () => {
   for (const kind of [embedded, memory]) {
-    it(`keeps every acknowledged record, once where idempotent, in order and dense (${kind.name})`, { timeout: 120_000 }, async () => {
+    it(`keeps every acknowledged record, once where idempotent, in order and dense, and each transaction all or nothing (${kind.name})`, {
+      timeout: 120_000,
+    }, async () => {
       const report = await runStorageFaults({ kind, seed: 20261121, requestsPerProducer: 60 });
       console.info(`reliability: storage faults on ${kind.name}: ${JSON.stringify(report)}`);
       expect(report.violations).toEqual([]);
@@ -23,6 +27,12 @@ describe('reliability > storage faults', () => {
       expect(report.figures!.records).toBeGreaterThanOrEqual(report.figures!.acknowledged);
       expect(report.tailed).toBeGreaterThan(0);
       expect(report.maintenance.segmentsCompacted).toBeGreaterThan(0);
+      // Transactions committed and aborted under faults, their markers in the log, a read_committed reader following them, and the dropped one aborted by a sweep.
+      expect(report.transactions!.droppedAborted).toBe(true);
+      expect(report.transactions!.committed).toBeGreaterThan(0);
+      expect(report.transactions!.aborted).toBeGreaterThan(0);
+      expect(report.figures!.markers).toBeGreaterThan(0);
+      expect(report.tailedCommitted).toBeGreaterThan(0);
     });
 
     it(`keeps each key's latest acknowledged value, and no value a tombstone deleted, in a compacted topic cleaned throughout (${kind.name})`, {

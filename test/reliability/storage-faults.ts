@@ -4,14 +4,20 @@
  * kind while a FaultPlan (test/support/fault-plan.ts) fails, delays and half-completes their storage
  * calls, a writer on the bare stores races them for the same partitions (real conditional-check
  * conflicts), maintenance compacts and collects garbage throughout, and a reader tails every
- * partition. With `compacted`, the topic is a compacted one (cleanup.policy=compact): producers send
+ * partition. Two transactional producers (each its own transactional id, with a transaction
+ * coordinator per writer, as every agent has one, and their sweeps running throughout) send
+ * transactions of 1 to 3 partitions that they commit or abort, and a third opens one and drops it
+ * (its timeout and a sweep must abort it); a second reader tails read_committed. With `compacted`, the topic is a compacted one (cleanup.policy=compact): producers send
  * keyed records and tombstones over 20 keys, the log cleaner works on it in every pass, and the
  * checker holds it to a compacted topic's promises (checkCompacted) instead; once the faults stop,
  * fault-free passes run on, and the cleaning must have converged: one record per key.
  * Producers retry failed requests as clients do: an idempotent producer resends the same
  * batch (same producer id, epoch and sequence), to whichever writer it picks.
  *
- * At the end the log is read back from the bare stores and handed to the checker (checker.ts).
+ * At the end every transactional id gets a last InitProducerId (which ends whatever its producer left
+ * open), the last stable offset must be at the high watermark, and the log is read back from the bare
+ * stores with its markers, and read_committed, and handed to the checker (checker.ts): the log's
+ * promises, and each transaction all or nothing, as its producer was told.
  *
  * As a script (a longer run than CI's):
  *   node --import tsx test/reliability/storage-faults.ts --requests 400 --seed 7 [--memory 1]
@@ -20,16 +26,31 @@ import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch, partitionForKey } from '../../lib/format/index.js';
-import { Log, type LogOptions } from '../../lib/log/index.js';
+import { Log, type LogOptions, type TransactionalAppend } from '../../lib/log/index.js';
 import { batchRowFromItem, effectiveRows, topicFromItem } from '../../lib/log/layout.js';
 import { rowsPk, topicsPk } from '../../lib/keys.js';
 import { openStores, type Stores } from '../../lib/storage/open.js';
 import type { MetadataStore } from '../../lib/storage/ports.js';
+import { type OffsetWriter, TransactionCoordinator } from '../../lib/transactions/coordinator.js';
+import type { ProducerIdentity } from '../../lib/transactions/state.js';
+import { TransactionStore } from '../../lib/transactions/store.js';
 import { FaultPlan, faultKinds, withFaults, type FaultKind, type FaultRates } from '../support/fault-plan.js';
 import { text } from '../support/logs.js';
 import { embedded, memory, type StoreKind } from '../support/stores.js';
-import { checkCompacted, checkLog, type Acknowledged, type CompactedAck, type LogFigures } from './checker.js';
-import { choices, numberFlags, readPartitions, retrying, sleep } from './support.js';
+import {
+  checkCompacted,
+  checkLog,
+  checkReadCommitted,
+  checkTransactions,
+  type Acknowledged,
+  type ClientTransaction,
+  type CompactedAck,
+  type LogFigures,
+  type ReadRecord,
+  type StoredRecord,
+  type TransactionFigures,
+} from './checker.js';
+import { choices, numberFlags, readCommitted, readPartitions, readPartitionsWithMarkers, retrying, sleep } from './support.js';
 
 export const defaultRates: FaultRates = {
   's3.slowDown': 0.04,
@@ -64,8 +85,14 @@ export interface StorageFaultsReport {
   readonly retries: Record<string, number>;
   /** The log's figures (not `compacted`). */
   readonly figures?: LogFigures;
-  /** Records the tailing reader saw and checked while the run went on (not `compacted`). */
+  /** Records the tailing readers saw and checked while the run went on (not `compacted`), read_uncommitted and read_committed. */
   readonly tailed: number;
+  readonly tailedCommitted: number;
+  /**
+   * The transactions (not `compacted`), by what their producers were told; `failed`: transactions
+   * given up on, by the error; `droppedAborted`: the sweeps under faults aborted the dropped one.
+   */
+  readonly transactions?: TransactionFigures & { readonly failed: Record<string, number>; readonly droppedAborted: boolean };
   /**
    * `passes` completed and `failed` (stopped at a fault, to run again); `segmentsCompacted`: compacted
    * segments in the log at the end, whether or not the pass that made each went on to complete.
@@ -78,6 +105,17 @@ export interface StorageFaultsReport {
 
 const partitions = 4;
 const writers = 3;
+/** The transactional producers' ids, and the one whose transaction is dropped (only its timeout ends it). */
+const transactionalIds = ['txn-0', 'txn-1'];
+const droppedId = 'txn-dropped';
+const droppedTimeoutMs = 500;
+/** The run stages no consumer-group offsets in its transactions. */
+const noOffsets: OffsetWriter = {
+  commitTransactionalOffsets: async () => {
+    throw new Error('the storage-faults run stages no offsets');
+  },
+  abortTransactionalOffsets: async () => {},
+};
 
 export async function runStorageFaults(options: StorageFaultsOptions): Promise<StorageFaultsReport> {
   const bare = await openStores(options.kind.locations(), { createIfMissing: true });
@@ -202,8 +240,116 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     }
   };
 
-  /** Follows every partition under faults: what it sees must be dense and only what was sent. */
+  // Transactions: a coordinator per writer (as every agent has one), each over the faulty stores.
+  const coordinators = logs.map(
+    (log) =>
+      new TransactionCoordinator(new TransactionStore(faulty.metadata, () => log.allocateProducerId()), log, noOffsets, {
+        stalledAfterMs: 200,
+      }),
+  );
+  const coordinator = () => random.pick(coordinators);
+  type Transaction = { -readonly [K in keyof ClientTransaction]: ClientTransaction[K] } & {
+    records: ClientTransaction['records'][number][];
+  };
+  const transactions: Transaction[] = [];
+  const transactionFailures: Record<string, number> = {};
+  /** How a transport that serves transactions checks a batch: TV1, the partition must be in the open transaction. */
+  const checkedBy = (transactionalId: string): TransactionalAppend => ({
+    transactionalId,
+    verify: (topicName, partition, producerId, epoch) =>
+      coordinator().verify(transactionalId, { producerId, epoch }, { topic: topicName, partition }, 'check'),
+  });
+  const initProducerId = (transactionalId: string, timeoutMs: number) =>
+    client(() => coordinator().initProducerId(transactionalId, { timeoutMs, producerId: -1, epoch: -1 }));
+  /** Opens transaction `txn` on its partitions and sends its records, one transactional batch per partition. */
+  const sendTransaction = async (
+    transactionalId: string,
+    identity: ProducerIdentity,
+    sequences: number[],
+    txn: Transaction,
+    values: { partition: number; values: string[] }[],
+  ) => {
+    await client(() => coordinator().add(transactionalId, identity, { partitions: values.map(({ partition }) => ({ topic, partition })) }));
+    for (const { partition, values: batchValues } of values) {
+      for (const value of batchValues) {
+        sent.add(value);
+        txn.records.push({ partition, value });
+      }
+      const batch = encodeRecordBatch(
+        batchValues.map((value) => ({ key: text(`key-${random.int(0, 49)}`), value: text(value) })),
+        { producerId: identity.producerId, producerEpoch: identity.epoch, baseSequence: sequences[partition]!, isTransactional: true },
+      );
+      sequences[partition]! += batchValues.length;
+      const transaction = checkedBy(transactionalId);
+      const { baseOffset } = await client(
+        async () => (await random.pick(logs).appendBatches(topic, partition, batch, { transaction })).done,
+      );
+      for (const [j, value] of batchValues.entries())
+        acks.push({ producer: transactionalId, idempotent: true, value, partition, offset: baseOffset + j });
+    }
+  };
+  /**
+   * A transactional producer: transactions of 1 to 3 partitions, one in four aborted. A transaction
+   * that fails (a request not retriable, or retried in vain) is given up on as a client gives up on
+   * its producer: a new InitProducerId, which ends whatever the last one left open.
+   */
+  const transactionalProducer = async (transactionalId: string) => {
+    const counter = { next: 0 };
+    let identity = await initProducerId(transactionalId, 60_000);
+    let sequences = new Array<number>(partitions).fill(0);
+    for (let n = 0; n < options.requestsPerProducer / 3; n++) {
+      const txn: Transaction = { id: `${transactionalId}#${n}`, records: [], asked: 'none', told: 'unknown' };
+      transactions.push(txn);
+      const chosen = [...new Set(Array.from({ length: random.int(1, 3) }, () => random.int(0, partitions - 1)))];
+      try {
+        await sendTransaction(
+          transactionalId,
+          identity,
+          sequences,
+          txn,
+          chosen.map((partition) => ({ partition, values: newValues(transactionalId, counter) })),
+        );
+        txn.asked = random.int(0, 3) === 0 ? 'abort' : 'commit';
+        await client(() => coordinator().end(transactionalId, { ...identity, commit: txn.asked === 'commit', tv2: false }));
+        txn.told = txn.asked === 'commit' ? 'committed' : 'aborted';
+      } catch (error) {
+        if (!(error instanceof SpoolError)) throw error;
+        transactionFailures[error.code] = (transactionFailures[error.code] ?? 0) + 1;
+        identity = await initProducerId(transactionalId, 60_000);
+        sequences = new Array<number>(partitions).fill(0);
+      }
+    }
+  };
+  /** Opens a transaction on two partitions and drops it (no EndTxn): only its timeout and a sweep end it. */
+  const droppingProducer = async () => {
+    const identity = await initProducerId(droppedId, droppedTimeoutMs);
+    const txn: Transaction = { id: `${droppedId}#0`, records: [], asked: 'none', told: 'unknown' };
+    transactions.push(txn);
+    const values = [0, 1].map((partition) => ({ partition, values: [`${droppedId}:${partition}`] }));
+    // Its timeout may strike before its records land: they are then refused, as a fenced producer's are.
+    await sendTransaction(droppedId, identity, [0, 0, 0, 0], txn, values).catch((error: unknown) => {
+      if (!(error instanceof SpoolError)) throw error;
+    });
+  };
+  /** Every agent sweeps (timeouts, stalled ends); here a random writer's coordinator, every 50 ms. */
+  const sweeping = async () => {
+    while (running) {
+      await coordinator()
+        .sweep()
+        .catch((error: unknown) => {
+          if (!(error instanceof SpoolError && error.retriable)) violations.push(`sweep failed: ${String(error)}`);
+        });
+      await sleep(50);
+    }
+  };
+
+  /**
+   * Follows every partition under faults: what it sees must be only what was sent, in offset order,
+   * and each offset it skipped must hold a transaction marker in the end (a read skips markers).
+   * A second reader follows read_committed: checked against the log's markers at the end.
+   */
   let tailed = 0;
+  const skipped: { partition: number; from: number; to: number }[] = [];
   const tailing = async () => {
     const next = new Array<number>(partitions).fill(0);
     while (running) {
@@ -212,8 +358,9 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
           const fetched = await reader.fetch(topic, partition, next[partition]!, { maxRecords: 500 });
           for (const record of fetched.records) {
             const value = record.value?.toString('utf8') ?? '<null>';
-            if (record.offset !== next[partition])
-              violations.push(`reader: partition ${partition} jumped from ${next[partition]} to ${record.offset}`);
+            if (record.offset < next[partition]!)
+              violations.push(`reader: partition ${partition} went back from ${next[partition]} to ${record.offset}`);
+            else if (record.offset > next[partition]!) skipped.push({ partition, from: next[partition]!, to: record.offset });
             if (!sent.has(value)) violations.push(`reader: ${partition}/${record.offset} holds ${value}, never sent`);
             next[partition] = record.offset + 1;
             tailed++;
@@ -225,9 +372,26 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
       await sleep(5);
     }
   };
+  const tailView: ReadRecord[] = [];
+  const tailingCommitted = async () => {
+    const next = new Array<number>(partitions).fill(0);
+    while (running) {
+      for (let partition = 0; partition < partitions; partition++) {
+        try {
+          const fetched = await reader.fetch(topic, partition, next[partition]!, { maxRecords: 500, isolation: 'read_committed' });
+          for (const record of fetched.records)
+            tailView.push({ partition, offset: record.offset, value: record.value?.toString('utf8') ?? null });
+          next[partition] = fetched.nextOffset;
+        } catch (error) {
+          if (!(error instanceof SpoolError && error.retriable)) violations.push(`read_committed reader: ${String(error)}`);
+        }
+      }
+      await sleep(5);
+    }
+  };
 
-  // A compacted topic's offsets have gaps once cleaned: the tailing reader's density checks are the plain log's.
-  const background = options.compacted ? [racing(), maintaining()] : [racing(), maintaining(), tailing()];
+  // A compacted topic's offsets have gaps once cleaned: the tailing readers' checks are the plain log's.
+  const background = options.compacted ? [racing(), maintaining()] : [racing(), maintaining(), tailing(), tailingCommitted(), sweeping()];
   const producers = options.compacted
     ? ['compacted-0', 'compacted-1', 'compacted-2'].map((name) => compactedProducer(name))
     : [
@@ -236,6 +400,8 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
         batchProducer('idempotent-1', true),
         batchProducer('idempotent-2', true),
         batchProducer('batches-0', false),
+        ...transactionalIds.map((id) => transactionalProducer(id)),
+        droppingProducer(),
       ];
   const outcome = await Promise.allSettled(producers);
   running = false;
@@ -244,8 +410,28 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
 
   for (const each of plans) each.active = false;
   for (const log of [...logs, racer, reader, maintainer]) await log.close();
+  const droppedAborted = options.compacted ? undefined : await endTransactions(bare, topic, violations);
   // What the faults left, checked and counted before anything else runs.
   maintenance.segmentsCompacted = await compactedSegments(bare.metadata, topic, partitions);
+  /** The log read back with its markers, and read_committed, against what producers were told and readers saw. */
+  const checkTransactionalLog = async () => {
+    const readBack = new Log({ stores: bare });
+    const stored = await readPartitionsWithMarkers(readBack, topic, partitions);
+    const view = await readCommitted(readBack, topic, partitions);
+    const log = checkLog(acks, stored, sent, new Set(['idempotent-0', 'idempotent-1', 'idempotent-2', ...transactionalIds, droppedId]));
+    const transactionsChecked = checkTransactions('the read_committed reader', transactions, view, stored);
+    return {
+      log: log.figures,
+      transactions: transactionsChecked.figures,
+      violations: [
+        ...log.violations,
+        ...transactionsChecked.violations,
+        ...checkReadCommitted('the read_committed reader', view, stored, { complete: true }),
+        ...checkReadCommitted('the tailing read_committed reader', tailView, stored),
+        ...checkSkipped(skipped, stored),
+      ],
+    };
+  };
   const compactedCheck = async (settled: boolean) =>
     checkCompacted(compactedAcks, await readPartitions(new Log({ stores: bare }), topic, partitions), compactedSent, tombstonedKeys, {
       settled,
@@ -261,16 +447,14 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     await settler.close();
   }
   const settled = options.compacted ? await compactedCheck(true) : undefined;
-  const checked = underFaults
-    ? { compacted: { figures: underFaults.figures, violations: [...underFaults.violations, ...settled!.violations] } }
-    : {
-        log: checkLog(
-          acks,
-          await readPartitions(new Log({ stores: bare }), topic, partitions),
-          sent,
-          new Set(['idempotent-0', 'idempotent-1', 'idempotent-2']),
-        ),
-      };
+  const checked: {
+    log?: LogFigures;
+    compacted?: StorageFaultsReport['compacted'];
+    transactions?: TransactionFigures;
+    violations: string[];
+  } = underFaults
+    ? { compacted: underFaults.figures, violations: [...underFaults.violations, ...settled!.violations] }
+    : await checkTransactionalLog();
   await bare.objects.close();
   await bare.metadata.close();
   return {
@@ -283,12 +467,56 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     faultsTotal: plan.total() + maintenancePlan.total(),
     commitConflicts: logs.reduce((sum, log) => sum + log.internals.committer.stats.conflicts, racer.internals.committer.stats.conflicts),
     retries,
-    figures: checked.log?.figures,
+    figures: checked.log,
     tailed,
+    tailedCommitted: tailView.length,
+    transactions: checked.transactions && { ...checked.transactions, failed: transactionFailures, droppedAborted: droppedAborted! },
     maintenance,
-    compacted: checked.compacted?.figures,
-    violations: [...violations, ...(checked.log ?? checked.compacted)!.violations],
+    compacted: checked.compacted,
+    violations: [...violations, ...checked.violations],
   };
+}
+
+/**
+ * Once the faults are over, every transactional id gets a last InitProducerId (which aborts what
+ * its producer left open and carries on an end cut short) and a sweep runs past the dropped
+ * transaction's timeout: the last stable offset must then be at the high watermark. Answers whether
+ * the sweeps under faults had already aborted the dropped transaction.
+ */
+async function endTransactions(bare: Stores, topic: string, violations: string[]): Promise<boolean> {
+  const log = new Log({ stores: bare });
+  const coordinator = new TransactionCoordinator(new TransactionStore(bare.metadata, () => log.allocateProducerId()), log, noOffsets, {
+    stalledAfterMs: 0,
+  });
+  const droppedAborted = (await coordinator.describe(droppedId))?.phase === 'CompleteAbort';
+  for (const id of transactionalIds)
+    await retrying({}, Math.random, () => coordinator.initProducerId(id, { timeoutMs: 60_000, producerId: -1, epoch: -1 }));
+  await sleep(droppedTimeoutMs);
+  await coordinator.sweep();
+  for (let partition = 0; partition < partitions; partition++) {
+    const { lastStable, latest } = await log.offsetRange(topic, partition);
+    if (lastStable !== latest)
+      violations.push(
+        `partition ${partition}: the last stable offset is ${lastStable}, not the high watermark ${latest}, with every transaction ended`,
+      );
+  }
+  await log.close();
+  return droppedAborted;
+}
+
+/** Each offset the tailing reader skipped must hold a transaction marker in the log as read back. */
+function checkSkipped(skipped: readonly { partition: number; from: number; to: number }[], stored: readonly (readonly StoredRecord[])[]) {
+  const violations: string[] = [];
+  for (const { partition, from, to } of skipped) {
+    for (let offset = from; offset < to; offset++) {
+      const record = stored[partition]?.[offset];
+      if (record?.control === undefined)
+        violations.push(
+          `reader: skipped ${partition}/${offset}, which holds ${record === undefined ? 'nothing' : record.value}, not a marker`,
+        );
+    }
+  }
+  return violations.slice(0, 25);
 }
 
 /**

@@ -3,7 +3,7 @@ import { SpoolError } from '../../lib/errors.js';
 import { decodeRecordBatch, txnMarkerType } from '../../lib/format/record-batch.js';
 import type { Log } from '../../lib/log/index.js';
 import { seededRandom } from '../../bench/support/latency-model.js';
-import type { StoredRecord } from './checker.js';
+import type { ReadRecord, StoredRecord } from './checker.js';
 
 export interface Choices {
   readonly next: () => number;
@@ -35,6 +35,24 @@ export async function readPartitions(log: Log, topic: string, partitions: number
     out.push(records);
   }
   return out;
+}
+
+/** What a read_committed reader is handed reading each partition from 0 to its last stable offset, in order. */
+export async function readCommitted(log: Log, topic: string, partitions: number): Promise<ReadRecord[]> {
+  const view: ReadRecord[] = [];
+  for (let partition = 0; partition < partitions; partition++) {
+    for (let offset = 0; ; ) {
+      const fetched = await log.fetch(topic, partition, offset, {
+        maxRecords: 10_000,
+        maxBytes: 64 * 1024 * 1024,
+        isolation: 'read_committed',
+      });
+      for (const record of fetched.records) view.push({ partition, offset: record.offset, value: record.value?.toString('utf8') ?? null });
+      if (fetched.nextOffset <= offset) break;
+      offset = fetched.nextOffset;
+    }
+  }
+  return view;
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConditionFailedError, TransactionConflictError, type MetadataStore } from '../../lib/storage/ports.js';
+import { ConditionFailedError, TransactionConflictError, type MetadataStore, type WriteOp } from '../../lib/storage/ports.js';
 import { readyMetadataStore, type StoreKind } from '../support/stores.js';
 
 export function metadataStoreContract(kind: () => StoreKind): void {
@@ -151,6 +151,24 @@ export function metadataStoreContract(kind: () => StoreKind): void {
       await expect(store.write({ kind: 'update', key, set: {} })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       expect(await store.get(key)).toBeUndefined();
       await expect(store.query(key.pk, { limit: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    });
+
+    it('refuses a number that is not finite, as DynamoDB does, and writes nothing', async () => {
+      const key = { pk: pk(), sk: 'nan' };
+      await store.write({ kind: 'put', key, attrs: { n: 1 } });
+      const refused: WriteOp[] = [
+        { kind: 'put', key, attrs: { n: Number.NaN } },
+        { kind: 'update', key, set: { nested: { list: [1, Number.POSITIVE_INFINITY] } } },
+        { kind: 'update', key, set: { n: 2 }, condition: { kind: 'match', fields: { n: Number.NaN } } },
+      ];
+      for (const op of refused) {
+        await expect(store.write(op)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { attribute: expect.any(String) } });
+        await expect(store.transact([op, { kind: 'put', key: { pk: key.pk, sk: 'other' }, attrs: {} }])).rejects.toMatchObject({
+          code: 'INVALID_ARGUMENT',
+        });
+      }
+      expect((await store.get(key))?.attrs).toEqual({ n: 1 });
+      expect(await store.get({ pk: key.pk, sk: 'other' })).toBeUndefined();
     });
 
     it('refuses a transaction touching one item twice', async () => {

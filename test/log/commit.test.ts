@@ -1,0 +1,88 @@
+/**
+ * The Committer (lib/log/commit.ts) beside its own other commits: an attempt is planned only at ends
+ * it knows. A partition's cached end dropped while an attempt awaited (by a concurrent flush, a
+ * marker, or an answer lost) is read again, never planned as unknown — which once put NaN into the
+ * commit's writes, refused by DynamoDB as a failure no retry could mend.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CommitChunk, Committer } from '../../lib/log/commit.js';
+import { partitionKey } from '../../lib/keys.js';
+import type { Log } from '../../lib/log/index.js';
+import type { ItemKey, MetadataStore } from '../../lib/storage/ports.js';
+import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
+import { memory } from '../support/stores.js';
+
+const logs: Log[] = [];
+const opened: TestStores[] = [];
+afterEach(async () => {
+  await closeAll(logs.splice(0), opened.splice(0));
+});
+
+/** The store, with reads of one item held until released. */
+function holdingReads(metadata: MetadataStore, held: ItemKey) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let reached!: () => void;
+  const reachedHold = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  const state = { holding: false };
+  const store = new Proxy(metadata, {
+    get(target, name) {
+      if (name === 'get')
+        return async (key: ItemKey) => {
+          if (state.holding && key.pk === held.pk && key.sk === held.sk) {
+            reached();
+            await released;
+          }
+          return target.get(key);
+        };
+      const value = Reflect.get(target, name);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store, state, reachedHold, release };
+}
+
+describe('log > commit', () => {
+  it('reads again an end dropped by another commit while an attempt awaited, and commits both partitions at their ends', async () => {
+    const stores = await openTestStores(memory.locations());
+    opened.push(stores);
+    const log = newLog(stores);
+    logs.push(log);
+    const topic = `commit-${randomUUID()}`;
+    await log.createTopic(topic, 2);
+    const { id: topicId } = await log.requireTopic(topic);
+    const chunk = (partition: number, unit?: string): CommitChunk => ({
+      topicId,
+      topic,
+      partition,
+      objectKey: `objects/${randomUUID()}`,
+      position: 0,
+      sizeBytes: 10,
+      recordCount: 1,
+      maxTimestampMs: Date.now(),
+      ...(unit === undefined ? {} : { unit }),
+    });
+    const reads = holdingReads(stores.metadata, partitionKey(topicId, 1));
+    const committer = new Committer(reads.store);
+    expect(await committer.commit([chunk(0)])).toEqual([{ ok: true, baseOffset: 0 }]); // partition 0's end is now cached
+
+    // One transaction for both: partition 0's end is known, partition 1's is being read when partition 0's is dropped.
+    reads.state.holding = true;
+    const committing = committer.commit([chunk(0, 'request'), chunk(1, 'request')]);
+    await reads.reachedHold;
+    committer.forget(topicId, 0);
+    reads.state.holding = false;
+    reads.release();
+    expect(await committing).toEqual([
+      { ok: true, baseOffset: 1 },
+      { ok: true, baseOffset: 0 },
+    ]);
+    expect(await log.offsetRange(topic, 0)).toMatchObject({ latest: 2 });
+    expect(await log.offsetRange(topic, 1)).toMatchObject({ latest: 1 });
+  });
+});

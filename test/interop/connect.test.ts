@@ -19,33 +19,59 @@
  * 5. 200 more lines: the sink file must equal the source file, line for line, none lost, none
  *    doubled, in order.
  *
- * The same scenario runs against the interop target (Spool, or Kafka with INTEROP_TARGET=kafka) and
+ * A second cluster runs with exactly-once source support (KIP-618, `exactlyOnceScenario` below):
+ * a worker is killed (SIGKILL) while the source task's transaction is open, and the topic, read
+ * read_committed, and the sink file must hold every line once, in order.
+ *
+ * Each scenario runs against the interop target (Spool, or Kafka with INTEROP_TARGET=kafka) and
  * against an Apache Kafka 3.9.1 broker started here, and both outcomes must be the same. Workers'
- * logs: test/interop/.build/logs/connect-*.log. About 55 s on Spool (its maintenance passes included) and 35 s on Kafka.
+ * logs: test/interop/.build/logs/connect-*.log. About 55 s on Spool (its maintenance passes included) and 35 s on Kafka;
+ * the exactly-once scenario about 60 s on Spool and 70 s on Kafka (its broker's start included).
  */
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
 import { killJavaApps, onKafka, recordsKept, startJavaApp, topicConfig, waitFor } from './java-apps.js';
 import { buildDir, freePort, maintenancePass } from './support.js';
 
 const classpathFile = join(buildDir, 'connect.classpath');
 const linesPerStep = 200;
-/** Connect's internal topics, by the worker setting that names each (`config.storage.topic`...). */
-const internalTopics = { config: 'connect-configs', offset: 'connect-offsets', status: 'connect-status' } as const;
+/** Connect's internal topics, by the worker setting that names each (`config.storage.topic`...): `prefix-configs`... */
+const internalTopicsOf = (prefix: string) =>
+  ({ config: `${prefix}-configs`, offset: `${prefix}-offsets`, status: `${prefix}-status` }) as const;
+const internalTopics = internalTopicsOf('connect');
+
+/** A Connect cluster: its group, internal topics and the settings its workers add to the common ones. */
+interface Cluster {
+  readonly groupId: string;
+  readonly topicPrefix: string;
+  readonly settings: readonly string[];
+}
+
+const atLeastOnceCluster: Cluster = { groupId: 'spool-connect-cluster', topicPrefix: 'connect', settings: [] };
 
 interface Worker {
   readonly id: string;
   readonly url: string;
   /** SIGTERM, as `kill` on connect-distributed.sh: the worker leaves its group and stops its tasks, committing their offsets. */
   stop(): Promise<void>;
+  /** SIGKILL: a crash; the worker's producers and group membership are left for the server and the other workers to time out or fence. */
+  kill(): Promise<void>;
 }
 
 /** A Connect worker in distributed mode, its REST API on `port`, once that API answers. */
-async function startWorker(dir: string, bootstrap: string, port: number, logName: string): Promise<Worker> {
+async function startWorker(
+  dir: string,
+  bootstrap: string,
+  port: number,
+  logName: string,
+  cluster: Cluster = atLeastOnceCluster,
+): Promise<Worker> {
   if (!existsSync(classpathFile)) throw new Error(`${classpathFile} is missing: run test/interop/setup.sh`);
   const properties = join(dir, `worker-${port}.properties`);
   const topicSettings = ['segment.ms=500', 'min.cleanable.dirty.ratio=0.01', 'delete.retention.ms=1000'];
@@ -53,10 +79,10 @@ async function startWorker(dir: string, bootstrap: string, port: number, logName
     properties,
     [
       `bootstrap.servers=${bootstrap}`,
-      'group.id=spool-connect-cluster',
+      `group.id=${cluster.groupId}`,
       'key.converter=org.apache.kafka.connect.json.JsonConverter',
       'value.converter=org.apache.kafka.connect.json.JsonConverter',
-      ...Object.entries(internalTopics).flatMap(([store, topic]) => [
+      ...Object.entries(internalTopicsOf(cluster.topicPrefix)).flatMap(([store, topic]) => [
         `${store}.storage.topic=${topic}`,
         `${store}.storage.replication.factor=1`,
         ...topicSettings.map((setting) => `${store}.storage.${setting}`),
@@ -66,6 +92,7 @@ async function startWorker(dir: string, bootstrap: string, port: number, logName
       'scheduled.rebalance.max.delay.ms=3000', // the wait before a departed worker's work is reassigned (5 min by default)
       `listeners=http://127.0.0.1:${port}`,
       'plugin.discovery=only_scan',
+      ...cluster.settings,
     ].join('\n'),
   );
   const log4j = join(dir, 'log4j.properties');
@@ -95,31 +122,58 @@ async function startWorker(dir: string, bootstrap: string, port: number, logName
     stop: async () => {
       await app.stop('SIGTERM');
     },
+    kill: async () => {
+      await app.stop('SIGKILL');
+    },
   };
 }
 
-async function rest<T>(url: string, path: string, body?: unknown): Promise<T> {
+/** GET `path` without a body, POST with one; PUT with `method` (pause, resume: 202 and no body). */
+async function rest<T>(url: string, path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST'): Promise<T> {
   const response = await fetch(`${url}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
+    method,
     headers: { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
-  if (!response.ok) throw new Error(`${body === undefined ? 'GET' : 'POST'} ${path}: ${response.status} ${text}`);
-  return JSON.parse(text) as T;
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
 }
+
+/** A FileStreamSource of `file` into `topic`; Connect creates the topic (one partition: the sink file keeps the source's order). */
+const sourceConfig = (file: string, topic: string): Record<string, string> => ({
+  'connector.class': 'org.apache.kafka.connect.file.FileStreamSourceConnector',
+  'tasks.max': '1',
+  file,
+  topic,
+  'topic.creation.default.partitions': '1',
+  'topic.creation.default.replication.factor': '1',
+});
+
+/** A FileStreamSink of `topic` into `file`. */
+const sinkConfig = (file: string, topic: string): Record<string, string> => ({
+  'connector.class': 'org.apache.kafka.connect.file.FileStreamSinkConnector',
+  'tasks.max': '1',
+  file,
+  topics: topic,
+});
 
 interface ConnectorStatus {
   readonly connector: { readonly state: string; readonly worker_id: string };
   readonly tasks: readonly { readonly id: number; readonly state: string; readonly worker_id: string }[];
 }
 
-/** The workers running each connector and task, once every one of them is RUNNING (else undefined). */
-async function running(url: string): Promise<string[] | undefined> {
+/**
+ * The workers running each connector and task, once every one of them is RUNNING (or PAUSED where
+ * `paused` names the connector) (else undefined).
+ */
+async function running(url: string, paused?: string): Promise<string[] | undefined> {
   const statuses = await rest<Record<string, { status: ConnectorStatus }>>(url, '/connectors?expand=status').catch(() => undefined);
   if (!statuses || Object.keys(statuses).length !== 2) return undefined;
-  const units = Object.values(statuses).flatMap(({ status }) => [status.connector, ...status.tasks]);
-  if (units.length !== 4 || units.some((unit) => unit.state !== 'RUNNING')) return undefined;
+  const units = Object.entries(statuses).flatMap(([name, { status }]) =>
+    [status.connector, ...status.tasks].map((unit) => ({ ...unit, expected: name === paused ? 'PAUSED' : 'RUNNING' })),
+  );
+  if (units.length !== 4 || units.some((unit) => unit.state !== unit.expected)) return undefined;
   return units.map((unit) => unit.worker_id);
 }
 
@@ -152,22 +206,8 @@ async function scenario(name: string, bootstrap: string, maintain?: () => Promis
   try {
     let a = await startWorker(dir, bootstrap, portA, `${name}-a`);
     const topic = `connect-lines-${name}`;
-    await rest(a.url, '/connectors', {
-      name: 'source',
-      config: {
-        'connector.class': 'org.apache.kafka.connect.file.FileStreamSourceConnector',
-        'tasks.max': '1',
-        file: source,
-        topic,
-        // Connect creates the topic (one partition: the sink file keeps the source's order).
-        'topic.creation.default.partitions': '1',
-        'topic.creation.default.replication.factor': '1',
-      },
-    });
-    await rest(a.url, '/connectors', {
-      name: 'sink',
-      config: { 'connector.class': 'org.apache.kafka.connect.file.FileStreamSinkConnector', 'tasks.max': '1', file: sink, topics: topic },
-    });
+    await rest(a.url, '/connectors', { name: 'source', config: sourceConfig(source, topic) });
+    await rest(a.url, '/connectors', { name: 'sink', config: sinkConfig(sink, topic) });
     write(linesPerStep);
     await sunkAll('the first lines to reach the sink');
 
@@ -217,6 +257,195 @@ async function scenario(name: string, bootstrap: string, maintain?: () => Promis
   }
 }
 
+/**
+ * The exactly-once cluster (KIP-618): each source task writes through a transactional producer
+ * (transactional id `<group>-<connector>-<task>`) and its offsets into the offsets topic in the same
+ * transaction; the leader fences a source connector's earlier tasks (Admin.fenceProducers:
+ * InitProducerId with their transactional ids) before its new ones start, and writes the config
+ * topic through a transactional producer of its own. The sink tasks' consumers read read_committed.
+ * A worker killed is out of the group after the 6 s session timeout (10 s by default).
+ */
+const exactlyOnceCluster: Cluster = {
+  groupId: 'spool-connect-eos',
+  topicPrefix: 'connect-eos',
+  settings: [
+    'exactly.once.source.support=enabled',
+    'consumer.isolation.level=read_committed',
+    'session.timeout.ms=6000',
+    'heartbeat.interval.ms=1000',
+  ],
+};
+
+/**
+ * The values (JsonConverter's `payload`) of a one-partition topic's records in offset order, read
+ * from the start to the end ListOffsets answers kafkajs (read_committed: the last stable offset),
+ * with `readUncommitted` as the reader's isolation level.
+ */
+async function topicLines(bootstrap: string, topic: string, readUncommitted: boolean): Promise<string[]> {
+  const kafka = new Kafka({ clientId: 'interop-connect-read', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const end = Number((await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect()))[0]!.high);
+  const read = new Map<number, string>();
+  if (end === 0) return [];
+  let reached = false;
+  const consumer = kafka.consumer({ groupId: `interop-connect-read-${randomUUID()}`, readUncommitted, maxWaitTimeInMs: 500 });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    // A batch of markers only is reported here too: the end is reached whether the last offset is a record or a marker.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (Number(payload.lastOffset) >= end - 1) reached = true;
+    });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const offset = Number(message.offset);
+        if (offset < end) read.set(offset, (JSON.parse(message.value!.toString()) as { payload: string }).payload);
+      },
+    });
+    await waitFor(`a read of ${topic} to offset ${end}`, 60_000, () => reached);
+  } finally {
+    await consumer.disconnect();
+  }
+  return [...read.entries()].sort(([a], [b]) => a - b).map(([, line]) => line);
+}
+
+/** `got` against `expected`: equal, or how many lines and where they first differ. */
+function departure(got: readonly string[], expected: readonly string[]): string {
+  const at = expected.findIndex((line, i) => got[i] !== line);
+  if (at === -1 && got.length === expected.length) return 'the source file, line for line';
+  const i = at === -1 ? expected.length : at;
+  return `${got.length} lines for ${expected.length}, first departing at line ${i + 1}: ${JSON.stringify(got[i])} for ${JSON.stringify(expected[i])}`;
+}
+
+interface ExactlyOnceOutcome {
+  /** The lines topic read read_committed, against the source file. */
+  readonly committed: string;
+  /** The sink file against the source file. */
+  readonly sunk: string;
+  /** Whether the topic read read_uncommitted holds more lines than read_committed: those of the killed task's aborted transaction. */
+  readonly abortedLinesOnTopic: boolean;
+}
+
+/**
+ * The exactly-once scenario against one server:
+ *
+ * 1. workers A and B start in an exactly-once cluster; a FileStreamSource created with
+ *    `exactly.once.support=required` and `transaction.boundary=interval` (a transaction every 4 s:
+ *    one is open nearly all the time lines flow, so the kill below cuts one), and a FileStreamSink;
+ *    200 lines go through;
+ * 2. the sink is paused once it has committed its offsets (a sink is at least once: a sink task
+ *    killed between writing lines and committing their offsets writes them again, on Kafka too);
+ * 3. lines flow, 10 every 100 ms, and once a read_uncommitted reader sees records past the last
+ *    stable offset (a transaction open), the worker running the source task is killed (SIGKILL):
+ *    the other worker fences the task's transactional id and resumes it from the offsets committed
+ *    with its last committed transaction; the killed transaction is aborted;
+ * 4. 100 more lines; the killed worker starts again; the sink resumes; 100 more lines;
+ * 5. the topic read read_committed and the sink file must each equal the source file, line for
+ *    line: none lost, none doubled, in order.
+ */
+async function exactlyOnceScenario(name: string, bootstrap: string): Promise<ExactlyOnceOutcome> {
+  const dir = await mkdtemp(join(tmpdir(), `spool-connect-eos-${name}-`));
+  const [source, sink] = [join(dir, 'in.txt'), join(dir, 'out.txt')];
+  writeFileSync(source, '');
+  const ports = [await freePort(), await freePort()] as const;
+  let written = 0;
+  const write = (count: number) => {
+    const batch = Array.from({ length: count }, () => `line ${++written} of the source file`);
+    appendFileSync(source, batch.map((line) => `${line}\n`).join(''));
+  };
+  const sunkAll = (what: string) => waitFor(what, 60_000, () => lines(sink).length >= written);
+  const topic = `connect-eos-lines-${name}`;
+  const kafka = new Kafka({ clientId: 'interop-connect-eos', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  const watcher = kafka.consumer({ groupId: `interop-connect-watch-${randomUUID()}`, readUncommitted: true, maxWaitTimeInMs: 100 });
+  try {
+    const workers = await Promise.all(
+      ports.map((port, i) => startWorker(dir, bootstrap, port, `eos-${name}-${'ab'[i]}`, exactlyOnceCluster)),
+    );
+    const create = (name: string, config: Record<string, string>) =>
+      // Either worker forwards to the leader, once there is one (409 while the cluster forms).
+      waitFor(`connector ${name} to be created`, 60_000, () =>
+        rest(workers[0]!.url, '/connectors', { name, config }).then(
+          () => true,
+          (error: Error) => {
+            if (/: 409 /.test(error.message)) return false;
+            throw error;
+          },
+        ),
+      );
+    await create('eos-source', {
+      ...sourceConfig(source, topic),
+      'exactly.once.support': 'required',
+      'transaction.boundary': 'interval',
+      'transaction.boundary.interval.ms': '4000',
+    });
+    await create('eos-sink', sinkConfig(sink, topic));
+    write(linesPerStep);
+    await sunkAll('the first lines to reach the sink');
+
+    await rest(workers[0]!.url, '/connectors/eos-sink/pause', undefined, 'PUT');
+    await waitFor('the sink to pause', 60_000, async () => (await running(workers[0]!.url, 'eos-sink')) !== undefined);
+    await admin.connect();
+    // Every line it wrote committed (a record's offset + 1: the topic's end is past the last commit marker).
+    const stableEnd = async () => Number((await admin.fetchTopicOffsets(topic))[0]!.high);
+    await waitFor('the paused sink to commit its offsets', 30_000, async () => {
+      const [committed] = await admin.fetchOffsets({ groupId: 'connect-eos-sink', topics: [topic] }); // connect-<sink connector>
+      return Number(committed?.partitions[0]?.offset ?? -1) >= (await stableEnd()) - 1;
+    });
+
+    let uncommittedEnd = -1;
+    await watcher.connect();
+    await watcher.subscribe({ topic, fromBeginning: true });
+    await watcher.run({
+      eachMessage: async ({ message }) => {
+        uncommittedEnd = Math.max(uncommittedEnd, Number(message.offset));
+      },
+    });
+    let flowing = true;
+    const flow = (async () => {
+      for (; flowing; await sleep(100)) write(10);
+    })();
+    const status = await rest<ConnectorStatus>(workers[0]!.url, '/connectors/eos-source/status');
+    const victim = workers.findIndex((worker) => worker.id === status.tasks[0]?.worker_id);
+    if (victim === -1) throw new Error(`the source task runs on none of the workers: ${JSON.stringify(status)}`);
+    await waitFor("the source task's transaction to be open", 30_000, async () => uncommittedEnd >= (await stableEnd()));
+    await workers[victim]!.kill();
+    await sleep(1000);
+    flowing = false;
+    await flow;
+    const survivor = workers[1 - victim]!;
+    await waitFor(
+      "the killed worker's work to move to the other worker",
+      60_000,
+      async () => (await running(survivor.url, 'eos-sink'))?.every((id) => id === survivor.id) ?? false,
+    );
+    write(linesPerStep / 2);
+    workers[victim] = await startWorker(dir, bootstrap, ports[victim]!, `eos-${name}-${'ab'[victim]}-restarted`, exactlyOnceCluster);
+    await waitFor('the restarted worker to see every connector and task', 60_000, async () =>
+      Boolean(await running(workers[victim]!.url, 'eos-sink')),
+    );
+    await rest(survivor.url, '/connectors/eos-sink/resume', undefined, 'PUT');
+    write(linesPerStep / 2);
+    await sunkAll('every line to reach the sink');
+    await sleep(2000); // a line doubled by a replay would be in the file by now
+
+    const expected = lines(source);
+    const [committed, uncommitted] = [await topicLines(bootstrap, topic, false), await topicLines(bootstrap, topic, true)];
+    await Promise.all(workers.map((worker) => worker.stop()));
+    return {
+      committed: departure(committed, expected),
+      sunk: departure(lines(sink), expected),
+      abortedLinesOnTopic: uncommitted.length > committed.length,
+    };
+  } finally {
+    killJavaApps();
+    await watcher.disconnect();
+    await admin.disconnect();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('Kafka Connect 3.9.1 in distributed mode', () => {
   const expected: Outcome = {
     sunk: Array.from({ length: 3 * linesPerStep }, (_, i) => `line ${i + 1} of the source file`),
@@ -231,4 +460,20 @@ describe('Kafka Connect 3.9.1 in distributed mode', () => {
   it('on Apache Kafka 3.9.1, started here: the same outcome', async () => {
     expect(await onKafka((bootstrap) => scenario('kafka', bootstrap))).toEqual(expected);
   }, 420_000);
+});
+
+describe('Kafka Connect 3.9.1 with exactly-once source support (KIP-618)', () => {
+  const expected: ExactlyOnceOutcome = {
+    committed: 'the source file, line for line',
+    sunk: 'the source file, line for line',
+    abortedLinesOnTopic: true,
+  };
+
+  it(`on the interop target (${inject('interopTarget')}): a worker killed with the source's transaction open, the topic read_committed and the sink file hold every line once, in order`, async () => {
+    expect(await exactlyOnceScenario('target', inject('interopBootstrap'))).toEqual(expected);
+  }, 300_000);
+
+  it('on Apache Kafka 3.9.1, started here: the same outcome', async () => {
+    expect(await onKafka((bootstrap) => exactlyOnceScenario('kafka', bootstrap))).toEqual(expected);
+  }, 300_000);
 });

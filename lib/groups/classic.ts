@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, TransactionConflictError, type ItemKey, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { groupIndexKey, groupStateKey, vouchKey } from '../keys.js';
-import { stateAttrs, writeOffsets, type OffsetUpdate } from './items.js';
+import { groupStateFence, stateAttrs, writeOffsets, type OffsetUpdate } from './items.js';
 import type { GroupState } from './state.js';
 
 /** The stored state a write is based on: its version is the compare-and-set. */
@@ -122,7 +122,7 @@ export async function commitTransactionalOffsets(
   await writeOffsets(
     metadata,
     group,
-    { otherCheck: { kind: 'check', key: fence.key, condition: { kind: 'match', fields: { version: fence.version } } } },
+    { kind: 'check', key: fence.key, condition: { kind: 'match', fields: { version: fence.version } } },
     updates,
     () => new SpoolError('CONFLICT', `the transaction deciding offsets of group ${group} has moved on; its offsets were not written`),
   );
@@ -143,7 +143,7 @@ export async function commitClassicOffsets(
   await writeOffsets(
     metadata,
     group,
-    { incarnation: fence.incarnation, generation: fence.generation },
+    groupStateFence(group, { incarnation: fence.incarnation, generation: fence.generation }),
     updates,
     () =>
       new SpoolError('ILLEGAL_GENERATION', `group ${group} is no longer at generation ${fence.generation} as stored`, {

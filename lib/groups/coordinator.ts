@@ -46,6 +46,7 @@ import {
   liveMembers,
   loadGroup,
   stateAttrs,
+  groupStateFence,
   writeOffsets,
   type LoadedGroup as Loaded,
   type OffsetEntry,
@@ -734,7 +735,7 @@ export class GroupCoordinator {
     const fence: Attributes = requireEmpty
       ? { memberCount: 0, incarnation: state.incarnation }
       : { generation: state.generation, ownersVersion: state.ownersVersion, incarnation: state.incarnation };
-    await writeOffsets(this.metadata, group, fence, updates, () =>
+    await writeOffsets(this.metadata, group, groupStateFence(group, fence), updates, () =>
       requireEmpty
         ? new SpoolError('GROUP_NOT_EMPTY', `group ${group} gained members; commit as a member`)
         : new SpoolError('REBALANCE_IN_PROGRESS', `group ${group} changed since generation ${state.generation}: rejoin or poll again`, {

@@ -232,23 +232,29 @@ export interface OffsetUpdate {
   readonly expect?: Attributes;
 }
 
+/** The check an offset write goes with: the group's state item as the writer knew it, or another item (a transaction's). */
+export type OffsetFence = WriteOp & { readonly kind: 'check' };
+
+/** The group's state item still matches `fields` (its incarnation and generation, say). */
+export function groupStateFence(group: string, fields: Attributes): OffsetFence {
+  return { kind: 'check', key: groupStateKey(group), condition: { kind: 'match', fields } };
+}
+
 /**
- * Offset updates in transactions of at most `offsetsPerTransaction`, each with a check that the
- * group's state item matches `fence` (its incarnation and generation, say), or another check (a
- * transaction's offsets: that the transaction is still the one deciding them). A failed fence is
- * `fenceError()`; a failed offset-item expectation is CONFLICT.
+ * Offset updates in transactions of at most `offsetsPerTransaction`, each with `fence`. A failed
+ * fence is `fenceError()`; a failed offset-item expectation is CONFLICT.
  */
 export async function writeOffsets(
   metadata: MetadataStore,
   group: string,
-  fence: Attributes | { readonly otherCheck: WriteOp & { readonly kind: 'check' } },
+  fence: OffsetFence,
   updates: ReadonlyMap<string, OffsetUpdate>,
   fenceError: () => SpoolError,
 ): Promise<void> {
   const entries = [...updates.entries()];
   for (let start = 0; start < entries.length; start += offsetsPerTransaction) {
     const ops: WriteOp[] = [
-      isOtherCheck(fence) ? fence.otherCheck : { kind: 'check', key: groupStateKey(group), condition: { kind: 'match', fields: fence } },
+      fence,
       ...entries.slice(start, start + offsetsPerTransaction).map(
         ([key, update]): WriteOp => ({
           kind: 'update',
@@ -267,13 +273,6 @@ export async function writeOffsets(
       throw new SpoolError('CONFLICT', `offsets of group ${group} changed concurrently`, { retriable: true });
     }
   }
-}
-
-function isOtherCheck(
-  fence: Attributes | { readonly otherCheck: WriteOp },
-): fence is { readonly otherCheck: WriteOp & { readonly kind: 'check' } } {
-  const check = (fence as { otherCheck?: unknown }).otherCheck;
-  return typeof check === 'object' && check !== null && (check as { kind?: unknown }).kind === 'check';
 }
 
 /** An update's fields with the topic id beside each offset it sets (see OffsetEntry). */

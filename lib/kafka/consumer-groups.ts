@@ -44,7 +44,7 @@ import { randomUUID } from 'node:crypto';
 import { tpKey } from '../groups/assignors.js';
 import { saveClassicState, vouchForMembers, vouchOp, type ClassicCommit } from '../groups/classic.js';
 import { SpoolError } from '../errors.js';
-import { loadGroup, writeOffsets, type OffsetUpdate, type TopicIdentities } from '../groups/items.js';
+import { groupStateFence, loadGroup, writeOffsets, type OffsetUpdate, type TopicIdentities } from '../groups/items.js';
 import { groupKind, liveCount } from '../groups/ownership.js';
 import type { ClassicState, ConsumerProtocolMember, GroupState } from '../groups/state.js';
 import type { Log } from '../log/index.js';
@@ -494,7 +494,7 @@ export class ConsumerGroups implements ConsumerCommits {
       const { incarnation, version } = held.stored;
       const lost = () => new SpoolError('ILLEGAL_GENERATION', `group ${groupId} is no longer at version ${version} as stored`);
       try {
-        await writeOffsets(this.options.metadata, groupId, { incarnation, version }, updates, lost);
+        await writeOffsets(this.options.metadata, groupId, groupStateFence(groupId, { incarnation, version }), updates, lost);
       } catch (error) {
         if (!(error instanceof SpoolError && error.code === 'ILLEGAL_GENERATION')) throw error;
         this.options.logger?.log('info', 'kafka consumer group changed under its coordinator; letting it go', { group: groupId });

@@ -18,6 +18,7 @@ import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from './h
 import { StoreCluster } from './cluster.js';
 import { groupHandlers } from './handlers/groups.js';
 import { transactionHandlers } from './handlers/transactions.js';
+import { writeTxnMarkersHandler } from './handlers/write-txn-markers.js';
 import { TransactionCoordinator, type CoordinatorOptions } from '../transactions/coordinator.js';
 import { TransactionStore } from '../transactions/store.js';
 import { commitTransactionalOffsets } from '../groups/classic.js';
@@ -88,6 +89,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     listOffsetsHandler(deps),
     initProducerIdHandler(deps),
     describeProducersHandler(deps),
+    writeTxnMarkersHandler(deps),
     createTopicsHandler(deps),
     deleteTopicsHandler(deps),
     createPartitionsHandler(deps),

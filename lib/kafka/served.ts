@@ -27,6 +27,7 @@ import { DescribeTransactions } from './protocol/messages/describe-transactions.
 import { EndTxn } from './protocol/messages/end-txn.js';
 import { ListTransactions } from './protocol/messages/list-transactions.js';
 import { TxnOffsetCommit } from './protocol/messages/txn-offset-commit.js';
+import { WriteTxnMarkers } from './protocol/messages/write-txn-markers.js';
 import { JoinGroup } from './protocol/messages/join-group.js';
 import { LeaveGroup } from './protocol/messages/leave-group.js';
 import { ListGroups } from './protocol/messages/list-groups.js';
@@ -87,6 +88,8 @@ export const codecs = {
   addOffsetsToTxn: served(AddOffsetsToTxn, { min: 0, max: 4 }),
   endTxn: served(EndTxn, { min: 0, max: 5 }),
   txnOffsetCommit: served(TxnOffsetCommit, { min: 0, max: 5 }),
+  // An operator's abort (kafka-transactions.sh abort); Spool's coordinator writes its own markers.
+  writeTxnMarkers: served(WriteTxnMarkers, { min: 0, max: 2 }),
   describeTransactions: served(DescribeTransactions, { min: 0, max: 0 }),
   listTransactions: served(ListTransactions, { min: 0, max: 2 }),
 } as const;

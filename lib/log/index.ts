@@ -12,6 +12,8 @@ export {
   type PartitionDescription,
   type TransactionalAppend,
   type TxnMarker,
+  type OperatorAbort,
+  operatorAbortVersion,
 } from './log.js';
 export type { Acks } from './producer.js';
 export type { TopicItem, PartitionState } from './layout.js';

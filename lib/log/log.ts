@@ -118,8 +118,46 @@ export interface TxnMarker {
   readonly producerId: number;
   readonly producerEpoch: number;
   readonly commit: boolean;
-  /** The coordinator's version of the decision: a marker already written at this version or later is not written again. */
+  /**
+   * The coordinator's version of the decision (an integer: its state's version, lib/transactions): a
+   * marker already written at this version or later is not written again. An operator's abort
+   * (`abortTransaction`) writes at a fraction between the coordinator's (`operatorAbortVersion`).
+   */
   readonly version: number;
+}
+
+/** An operator's abort of a producer's open transaction on one partition (Kafka's WriteTxnMarkers from `Admin.abortTransaction`). */
+export interface OperatorAbort {
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  /** The coordinator epoch the operator names (Kafka's; Spool's markers all carry 0). */
+  readonly coordinatorEpoch: number;
+  /** WriteTxnMarkers v2's transaction version: 2 (TV2) checks the epoch strictly, as Kafka's leader does. @default 0 */
+  readonly transactionVersion?: number;
+}
+
+/**
+ * The marker version of an operator's abort, given the producer's stored marker version on the
+ * partition (-1: none): halfway between it and the next integer. Why that works:
+ * - The coordinator's versions are integers (its state's version, bumped by one on every write), and
+ *   for one producer id they only grow (a producer id belongs to one transactional id; a forgotten
+ *   id that comes back gets a new producer id). The last coordinator marker on the partition was at
+ *   m = floor(stored) (operators' aborts since then are fractions above it), so every marker the
+ *   coordinator writes there later (the Prepare of the transaction open now, or of any later one)
+ *   is at m + 1 or above.
+ * - So the abort's version lies strictly above the stored one (it is written: writeMarkers and the
+ *   commit skip a marker at or below the stored version) and strictly below any marker the
+ *   coordinator will write for the producer (which is then not skipped against it, and closes
+ *   whatever the producer wrote to the partition after the abort, as Kafka's would).
+ * - A version is never used twice: each abort of the same partition halves the distance to m + 1,
+ *   and a marker already at the version (a racing abort) is answered as written, not written again.
+ * Undefined once the halving reaches the precision of a number (some fifty aborts of the partition
+ * between two markers of the coordinator): the operator must let the coordinator end the transaction.
+ */
+export function operatorAbortVersion(stored: number): number | undefined {
+  const next = Math.floor(stored) + 1;
+  const version = (stored + next) / 2;
+  return version > stored && version < next ? version : undefined;
 }
 
 export interface PartitionDescription extends PartitionState {
@@ -510,6 +548,64 @@ export class Log {
       );
   }
 
+  /**
+   * An operator's abort of a producer's transaction on one partition: Kafka's partition leader
+   * appending the ABORT marker of a WriteTxnMarkers request (`kafka-transactions.sh abort`, KIP-664),
+   * with its checks, in its order. An epoch older than the producer's on the partition is
+   * INVALID_PRODUCER_EPOCH (TV2: one not newer, unless it is the same and nothing is open); a
+   * coordinator epoch older than the last marker's (0 for every marker Spool writes, -1 before any)
+   * TRANSACTION_COORDINATOR_FENCED. Otherwise the marker is written, as Kafka writes it whatever the
+   * producer's state: it closes the open transaction if there is one (its records are aborted, the
+   * last stable offset moves past them), else closes nothing, and moves the producer to the
+   * request's epoch if that is newer. The coordinator's state is left alone: the producer may go on
+   * writing to the partition, and its transaction's own end closes what it writes after the abort,
+   * as in Kafka. Answers whether a marker was written (or found written at its version by a racing
+   * abort); none is when the marker versions between the coordinator's are used up and a marker
+   * would change nothing.
+   */
+  async abortTransaction(topicName: string, partition: number, request: OperatorAbort): Promise<{ readonly written: boolean }> {
+    const { producerId, producerEpoch, coordinatorEpoch } = request;
+    // Kafka answers these UNKNOWN_SERVER_ERROR (it cannot build the marker); they are bad input.
+    if (!Number.isSafeInteger(producerId) || producerId < 0)
+      throw new SpoolError('INVALID_ARGUMENT', `the producer id must be an integer >= 0, got ${describeValue(producerId)}`);
+    if (!Number.isInteger(producerEpoch) || producerEpoch < 0 || producerEpoch > 0x7fff)
+      throw new SpoolError('INVALID_ARGUMENT', `the producer epoch must be an integer in [0, 32767], got ${describeValue(producerEpoch)}`);
+    const topic = await this.requirePartition(topicName, partition);
+    const where = `${topic.name}/${partition}`;
+    const details = { topic: topic.name, partition, producer_id: producerId };
+    const stored = await this.producerStates.fresh(topic.id, partition, producerId);
+    const live = this.producerStates.live(stored);
+    const currentEpoch = live?.producerEpoch ?? -1;
+    const open = live?.txnFirstOffset !== undefined;
+    const tv2 = (request.transactionVersion ?? 0) >= 2;
+    const staleEpoch = tv2 ? producerEpoch <= currentEpoch && (open || producerEpoch !== currentEpoch) : producerEpoch < currentEpoch;
+    if (staleEpoch)
+      throw new SpoolError(
+        'INVALID_PRODUCER_EPOCH',
+        `the epoch of producer ${producerId} on ${where} is ${currentEpoch}; an abort with epoch ${producerEpoch} is stale`,
+        { details },
+      );
+    const lastCoordinatorEpoch = live?.markerVersion === undefined ? -1 : 0;
+    if (coordinatorEpoch < lastCoordinatorEpoch)
+      throw new SpoolError(
+        'TRANSACTION_COORDINATOR_FENCED',
+        `the last marker of producer ${producerId} on ${where} has coordinator epoch ${lastCoordinatorEpoch}; ${coordinatorEpoch} is older`,
+        { details },
+      );
+    // The stored version, expired or not: writeMarkers and the commit compare with the item as it is.
+    const version = operatorAbortVersion(stored?.markerVersion ?? -1);
+    if (version === undefined) {
+      if (!open && producerEpoch <= currentEpoch) return { written: false };
+      throw new SpoolError(
+        'INVALID_TXN_STATE',
+        `producer ${producerId} was aborted on ${where} too many times since its coordinator's last marker; let the coordinator end its transaction`,
+        { details },
+      );
+    }
+    await this.writeMarkers([{ topic: topic.name, partition, producerId, producerEpoch, commit: false, version }]);
+    return { written: true };
+  }
+
   // ---- fetch --------------------------------------------------------------------------------------
 
   async fetch(topicName: string, partition: number, offset: OffsetSpec, options: FetchOptions = {}): Promise<FetchResult> {
@@ -707,6 +803,7 @@ export class Log {
       readonly producerEpoch: number;
       readonly lastSequence: number;
       readonly lastWriteMs: number;
+      readonly coordinatorEpoch: number;
       readonly currentTxnStartOffset: number;
     }[]
   > {
@@ -717,6 +814,8 @@ export class Log {
           producerEpoch: state.producerEpoch,
           lastSequence: state.batches.at(-1)?.lastSequence ?? -1,
           lastWriteMs: state.lastWriteMs ?? -1,
+          // Kafka's: the coordinator epoch of the producer's last marker, -1 before any; Spool's markers all carry 0.
+          coordinatorEpoch: state.markerVersion === undefined ? -1 : 0,
           currentTxnStartOffset: state.txnFirstOffset ?? -1,
         }))
         .sort((a, b) => a.producerId - b.producerId),

@@ -154,6 +154,18 @@ export const errorResponses: Readonly<Record<string, ErrorResponseSpec>> = {
       Topics: { from: 'Topics', keys: ['Name', 'TopicId'], lists: { Partitions: { from: 'Partitions', keys: ['PartitionIndex'] } } },
     },
   },
+  // WriteTxnMarkersRequest: every partition of every marker gets the error, under its producer id.
+  WriteTxnMarkers: {
+    lists: {
+      Markers: {
+        from: 'Markers',
+        keys: ['ProducerId'],
+        lists: {
+          Topics: { from: 'Topics', keys: ['Name'], lists: { Partitions: { from: 'PartitionIndexes', keys: ['PartitionIndex'] } } },
+        },
+      },
+    },
+  },
   // DescribeTransactionsRequest: each id answered with the error.
   DescribeTransactions: { lists: { TransactionStates: { from: 'TransactionalIds', keys: ['TransactionalId'] } } },
   ListTransactions: {},

@@ -15,7 +15,14 @@
  * - a compacted topic (`--config cleanup.policy=compact`) keeps the latest record of each key at its
  *   offset once cleaned (Spool: a maintenance pass through the admin API; Kafka: its cleaner, within
  *   a minute), the console consumer reads across the gaps, and a record without a key is refused
- *   with INVALID_RECORD.
+ *   with INVALID_RECORD;
+ * - `kafka-transactions` (TransactionsCommand) with a kafkajs transaction open: `list`, `describe`,
+ *   `describe-producers` (epoch, last marker's coordinator epoch, last sequence, the open
+ *   transaction's start offset), `find-hanging` (none: the coordinator has every open partition),
+ *   and `abort` (WriteTxnMarkers): its client-side refusal of an offset where no transaction starts,
+ *   INVALID_PRODUCER_EPOCH for a stale epoch, then the abort of one partition's part of the open
+ *   transaction, which the producer carries on and commits: read_committed skips only the aborted
+ *   records, at the offsets Kafka gives them; a repeat succeeds and writes a marker that closes nothing.
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
@@ -28,11 +35,23 @@ const bootstrap = inject('interopBootstrap');
 const httpUrl = inject('interopHttp');
 
 /** A Kafka tool, as its shell script runs it (`kafka-run-class.sh <class> <args>`); its stdout. */
-const { stdout: tool } = useKafkaTools(bootstrap);
+const { stdout: tool, result: toolResult } = useKafkaTools(bootstrap);
 
 const topics = (...args: string[]) => tool('org.apache.kafka.tools.TopicCommand', args);
 const getOffsets = (...args: string[]) => tool('org.apache.kafka.tools.GetOffsetShell', args);
 const consumerGroups = (...args: string[]) => tool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', args);
+const transactionsTool = 'org.apache.kafka.tools.TransactionsCommand';
+/** kafka-transactions' table (tab-separated, cells padded): its rows of cells, the header first. */
+const transactions = async (...args: string[]) =>
+  (await tool(transactionsTool, args))
+    .split('\n')
+    .filter((line) => line.trim().length > 0)
+    .map((line) =>
+      line
+        .replace(/\t$/, '')
+        .split('\t')
+        .map((cell) => cell.trim()),
+    );
 /** kafka-console-consumer in a group, from the beginning unless the group has committed offsets, until `count` records. */
 const consume = async (topic: string, group: string, count: number) =>
   (
@@ -151,5 +170,135 @@ describe('interop > Apache Kafka command-line tools', () => {
     }
     expect(seen).toEqual(cleaned);
     expect((await getOffsets('--topic', topic, '--time', '-1')).trim()).toBe(`${topic}:0:13`);
+  });
+
+  it('kafka-transactions lists, describes and finds no hanging transaction; abort ends one partition of it, as Kafka does', async () => {
+    const topic = `tools-txn-${randomUUID().slice(0, 8)}`;
+    const transactionalId = `tools-txn-${randomUUID().slice(0, 8)}`;
+    await topics('--create', '--topic', topic, '--partitions', '2', '--replication-factor', '1');
+    const transactional = () => kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+    // A first instance commits a transaction on partition 0 (records 0-1, its marker at 2): the producer's last marker there.
+    const first = transactional();
+    await first.connect();
+    const committed = await first.transaction();
+    await committed.send({ topic, messages: ['c0', 'c1'].map((value) => ({ value, partition: 0 })) });
+    await committed.commit();
+    await first.disconnect();
+    // A second instance (epoch 1) leaves one open: records 3-5 on partition 0, 0 on partition 1.
+    const second = transactional();
+    await second.connect();
+    try {
+      const open = await second.transaction();
+      await open.send({ topic, messages: ['a0', 'a1', 'a2'].map((value) => ({ value, partition: 0 })) });
+      await open.send({ topic, messages: [{ value: 'b0', partition: 1 }] });
+
+      const listed = await transactions('list');
+      expect(listed[0]).toEqual(['TransactionalId', 'Coordinator', 'ProducerId', 'TransactionState']);
+      const row = listed.find((cells) => cells[0] === transactionalId);
+      expect(row, JSON.stringify(listed)).toEqual([
+        transactionalId,
+        expect.stringMatching(/^\d+$/),
+        expect.stringMatching(/^\d+$/),
+        'Ongoing',
+      ]);
+      const [, coordinator, producerId] = row as [string, string, string, string];
+
+      const describe = async () => {
+        const [header, described, ...more] = await transactions('describe', '--transactional-id', transactionalId);
+        expect(header).toEqual([
+          'CoordinatorId',
+          'TransactionalId',
+          'ProducerId',
+          'ProducerEpoch',
+          'TransactionState',
+          'TransactionTimeoutMs',
+          'CurrentTransactionStartTimeMs',
+          'TransactionDurationMs',
+          'TopicPartitions',
+        ]);
+        expect(more).toEqual([]);
+        return { fields: described!.slice(0, 6), times: described!.slice(6, 8), partitions: described![8]!.split(',').sort() };
+      };
+      const ongoing = await describe();
+      expect(ongoing.fields).toEqual([coordinator, transactionalId, producerId, '1', 'Ongoing', '60000']);
+      expect(ongoing.partitions).toEqual([`${topic}-0`, `${topic}-1`]);
+      expect(Number(ongoing.times[0])).toBeGreaterThan(Date.now() - 120_000); // the start, and the duration the tool computes from it
+      expect(Number(ongoing.times[1])).toBeGreaterThanOrEqual(0);
+
+      // ProducerId, ProducerEpoch, LatestCoordinatorEpoch (its last marker's there; -1: none), LastSequence, [LastTimestamp], CurrentTransactionStartOffset.
+      const producers = async (partition: number) => {
+        const [header, ...rows] = await transactions('describe-producers', '--topic', topic, '--partition', String(partition));
+        expect(header).toEqual([
+          'ProducerId',
+          'ProducerEpoch',
+          'LatestCoordinatorEpoch',
+          'LastSequence',
+          'LastTimestamp',
+          'CurrentTransactionStartOffset',
+        ]);
+        for (const cells of rows) expect(Number(cells[4])).toBeGreaterThan(Date.now() - 120_000);
+        return rows.map((cells) => [...cells.slice(0, 4), cells[5]]);
+      };
+      expect(await producers(0)).toEqual([[producerId, '1', '0', '2', '3']]);
+      expect(await producers(1)).toEqual([[producerId, '1', '-1', '0', '0']]);
+
+      // Candidates: open transactions older than 0 minutes; none hangs, since the coordinator lists each one's partition.
+      const noneHanging = [
+        ['Topic', 'Partition', 'ProducerId', 'ProducerEpoch', 'CoordinatorEpoch', 'StartOffset', 'LastTimestamp', 'Duration(min)'],
+      ];
+      expect(await transactions('find-hanging', '--broker-id', coordinator, '--max-transaction-timeout', '0')).toEqual(noneHanging);
+      expect(await transactions('find-hanging', '--topic', topic, '--max-transaction-timeout', '0')).toEqual(noneHanging);
+
+      const abort = (partition: number, ...how: string[]) =>
+        toolResult(transactionsTool, ['abort', '--topic', topic, '--partition', String(partition), ...how]);
+      const nowhere = await abort(0, '--start-offset', '4');
+      expect(nowhere.exit).toBe(1);
+      expect(nowhere.stderr).toContain(`Could not find any open transactions starting at offset 4 on partition ${topic}-0`);
+      const stale = await abort(1, '--producer-id', producerId, '--producer-epoch', '0', '--coordinator-epoch', '0');
+      expect(stale.exit).toBe(1);
+      expect(stale.stderr).toContain('failed due an invalid producer epoch'); // INVALID_PRODUCER_EPOCH, as the admin client words it
+      expect(await producers(1)).toEqual([[producerId, '1', '-1', '0', '0']]);
+
+      const aborted = await abort(0, '--start-offset', '3');
+      expect(aborted, aborted.stderr).toMatchObject({ exit: 0, stdout: '' });
+      expect(await producers(0)).toEqual([[producerId, '1', '0', '2', 'None']]);
+      expect(await producers(1)).toEqual([[producerId, '1', '-1', '0', '0']]);
+      // The coordinator still has the transaction open; the producer goes on (partition 0 again, after the abort's marker at 6) and commits.
+      expect((await describe()).fields).toEqual([coordinator, transactionalId, producerId, '1', 'Ongoing', '60000']);
+      await open.send({ topic, messages: [{ value: 'after', partition: 0 }] });
+      expect(await producers(0)).toEqual([[producerId, '1', '0', '3', '7']]);
+      await open.commit();
+
+      const readCommitted = async (partition: number, count: number) =>
+        (
+          await tool('org.apache.kafka.tools.consumer.ConsoleConsumer', [
+            ...['--topic', topic, '--partition', String(partition), '--offset', 'earliest', '--isolation-level', 'read_committed'],
+            ...['--max-messages', String(count), '--timeout-ms', '10000', '--property', 'print.offset=true'],
+          ])
+        )
+          .split('\n')
+          .filter((line) => line.length > 0)
+          .map((line) => line.split('\t').join(' '));
+      expect(await readCommitted(0, 3)).toEqual(['Offset:0 c0', 'Offset:1 c1', 'Offset:7 after']);
+      expect(await readCommitted(1, 1)).toEqual(['Offset:0 b0']);
+      expect((await getOffsets('--topic', topic, '--time', '-1')).trim().split('\n').sort()).toEqual([`${topic}:0:9`, `${topic}:1:2`]);
+      const ended = await describe();
+      expect(ended.fields).toEqual([coordinator, transactionalId, producerId, '1', 'CompleteCommit', '60000']);
+      expect(ended.partitions).toEqual(['']);
+      expect((await transactions('list')).find((cells) => cells[0] === transactionalId)).toEqual([
+        transactionalId,
+        coordinator,
+        producerId,
+        'CompleteCommit',
+      ]);
+
+      // Again, with nothing open there: Kafka writes another marker, which closes nothing, and answers success.
+      const again = await abort(0, '--producer-id', producerId, '--producer-epoch', '1', '--coordinator-epoch', '0');
+      expect(again, again.stderr).toMatchObject({ exit: 0, stdout: '' });
+      expect(await producers(0)).toEqual([[producerId, '1', '0', '3', 'None']]);
+      expect((await getOffsets('--topic', topic, '--time', '-1')).trim().split('\n').sort()).toEqual([`${topic}:0:10`, `${topic}:1:2`]);
+    } finally {
+      await second.disconnect();
+    }
   });
 });

@@ -221,7 +221,7 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     expect(await append(log, topic, batch(51, 0, 0, 3))).toEqual({ baseOffset: 0, duplicate: false });
     const writtenMs = nowMs;
     expect(await log.producers(topic, 0)).toEqual([
-      { producerId: 51, producerEpoch: 0, lastSequence: 2, lastWriteMs: writtenMs, currentTxnStartOffset: -1 },
+      { producerId: 51, producerEpoch: 0, lastSequence: 2, lastWriteMs: writtenMs, coordinatorEpoch: -1, currentTxnStartOffset: -1 },
     ]);
     expect((await log.runMaintenance()).producer_states_expired).toBe(0);
     nowMs += 59_999;
@@ -257,7 +257,7 @@ export function idempotenceSuite(kind: () => StoreKind): void {
     const maintainer = make({ ...options, stores: { ...stores, metadata: racing } });
     expect((await maintainer.runMaintenance()).producer_states_expired).toBe(0);
     expect(await writer.producers(topic, 0)).toEqual([
-      { producerId: 52, producerEpoch: 0, lastSequence: 2, lastWriteMs: nowMs, currentTxnStartOffset: -1 },
+      { producerId: 52, producerEpoch: 0, lastSequence: 2, lastWriteMs: nowMs, coordinatorEpoch: -1, currentTxnStartOffset: -1 },
     ]);
     expect(await append(writer, topic, batch(52, 0, 2, 1))).toEqual({ baseOffset: 2, duplicate: true });
   });

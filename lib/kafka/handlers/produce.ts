@@ -236,7 +236,8 @@ function recordErrorsOf(error: unknown): Encodable<BatchIndexAndErrorMessage>[] 
 /**
  * DescribeProducers v0: a partition's idempotent and transactional producers, as the store holds them
  * (lib/log/idempotence.ts), with their open transaction's first offset. last_timestamp is the time of
- * the producer's last commit; Spool has no coordinator epoch (-1). Needs read permission on the topic, as Kafka's topic READ.
+ * the producer's last commit; the coordinator epoch is its last marker's (0, Spool's coordinator has no
+ * epochs), -1 before any. Needs read permission on the topic, as Kafka's topic READ.
  */
 export function describeProducersHandler({ log }: BrokerDeps): ApiHandler<DescribeProducersRequest, Encodable<DescribeProducersResponse>> {
   const answer = (request: DescribeProducersRequest, partition: (topic: string, index: number) => Promise<Encodable<DescribedPartition>>) =>
@@ -263,11 +264,7 @@ export function describeProducersHandler({ log }: BrokerDeps): ApiHandler<Descri
           return {
             partitionIndex: index,
             errorCode: KafkaErrors.NONE,
-            activeProducers: producers.map(({ lastWriteMs, ...p }) => ({
-              ...p,
-              lastTimestamp: lastWriteMs,
-              coordinatorEpoch: -1,
-            })),
+            activeProducers: producers.map(({ lastWriteMs, ...p }) => ({ ...p, lastTimestamp: lastWriteMs })),
           };
         } catch (error) {
           const mapped = kafkaErrorFor(error);

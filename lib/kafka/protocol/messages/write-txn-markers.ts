@@ -38,6 +38,7 @@ export const WriteTxnMarkers: MessagePair<WriteTxnMarkersRequest, WriteTxnMarker
   flexibleFrom: 1,
   request: { read: readWriteTxnMarkersRequest, write: writeWriteTxnMarkersRequest },
   response: { read: readWriteTxnMarkersResponse, write: writeWriteTxnMarkersResponse },
+  errorResponse,
 });
 
 export interface WriteTxnMarkersRequest {
@@ -100,6 +101,30 @@ export interface WritableTxnMarkerPartitionResult {
 
   /** The error code, or 0 if there was no error. */
   readonly errorCode: number;
+}
+
+/**
+ * The answer to a WriteTxnMarkers request refused as a whole, as Kafka's WriteTxnMarkersRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: WriteTxnMarkersRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<WriteTxnMarkersResponse> {
+  return {
+    markers: request.markers.map((writableTxnMarker) => ({
+      producerId: writableTxnMarker.producerId,
+      topics: writableTxnMarker.topics.map((writableTxnMarkerTopic) => ({
+        name: writableTxnMarkerTopic.name,
+        partitions: writableTxnMarkerTopic.partitionIndexes.map((partitionIndex) => ({
+          partitionIndex,
+          errorCode,
+        })),
+      })),
+    })),
+  };
 }
 
 function readWriteTxnMarkersRequest(r: KafkaReader, version: number): WriteTxnMarkersRequest {

@@ -27,6 +27,7 @@ export {
   actions,
   allows,
   allowsGroup,
+  allowsSome,
   type GroupAction,
   groupActions,
   type Permission,

@@ -84,6 +84,75 @@ describe('kafka > transactions', () => {
     expect(unknown.resultsByTopicV3AndBelow[0]!.resultsByPartition[0]!.partitionErrorCode).toBe(KafkaErrors.INVALID_PRODUCER_ID_MAPPING);
   });
 
+  it("refuses as Kafka's ACLs would: the transactional id to a key that may write nothing, a topic it may not write, a group it may not read", async () => {
+    const suffix = randomUUID().slice(0, 6);
+    const [mine, theirs] = [`mine${suffix}-t`, `theirs${suffix}-t`];
+    for (const topic of [mine, theirs]) await log.createTopic(topic, 1);
+    const id = unique('tx');
+    const identity = await producer(id);
+    const body = { transactionalId: id, ...identity };
+    const offsetCommit = (groupId: string) => ({
+      ...body,
+      groupId,
+      generationIdOrMemberEpoch: -1,
+      memberId: '',
+      groupInstanceId: null,
+      topics: [{ name: mine, partitions: [{ partitionIndex: 0, committedOffset: 1, committedLeaderEpoch: -1, committedMetadata: null }] }],
+    });
+    await kafka.withKey(
+      `reader${suffix}`,
+      [
+        { topics: '*', actions: ['read'] },
+        { groups: '*', actions: ['read'] },
+      ],
+      async (c) => {
+        const added = await c.callGenerated(AddPartitionsToTxn, 3, {
+          v3AndBelowTransactionalId: id,
+          v3AndBelowProducerId: identity.producerId,
+          v3AndBelowProducerEpoch: identity.producerEpoch,
+          v3AndBelowTopics: [{ name: mine, partitions: [0] }],
+        });
+        expect(added.resultsByTopicV3AndBelow[0]!.resultsByPartition[0]!.partitionErrorCode).toBe(
+          KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        );
+        const refused = KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        expect((await c.callGenerated(AddOffsetsToTxn, 3, { ...body, groupId: 'g' })).errorCode).toBe(refused);
+        expect(await c.callGenerated(EndTxn, 3, { ...body, committed: true })).toMatchObject({ errorCode: refused, producerId: -1 });
+        const staged = await c.callGenerated(TxnOffsetCommit, 3, offsetCommit('g'));
+        expect(staged.topics[0]!.partitions[0]!.errorCode).toBe(refused);
+      },
+    );
+    await kafka.withKey(
+      `writer${suffix}`,
+      [
+        { topics: `mine${suffix}-*`, actions: ['read', 'write'] },
+        { groups: `mine${suffix}-*`, actions: ['read'] },
+      ],
+      async (c) => {
+        const added = await c.callGenerated(AddPartitionsToTxn, 3, {
+          v3AndBelowTransactionalId: id,
+          v3AndBelowProducerId: identity.producerId,
+          v3AndBelowProducerEpoch: identity.producerEpoch,
+          v3AndBelowTopics: [
+            { name: mine, partitions: [0] },
+            { name: theirs, partitions: [0] },
+          ],
+        });
+        expect(added.resultsByTopicV3AndBelow.map((t) => t.resultsByPartition[0]!.partitionErrorCode)).toEqual([
+          KafkaErrors.OPERATION_NOT_ATTEMPTED,
+          KafkaErrors.TOPIC_AUTHORIZATION_FAILED,
+        ]);
+        const staged = await c.callGenerated(TxnOffsetCommit, 3, offsetCommit(`theirs${suffix}-g`));
+        expect(staged.topics[0]!.partitions[0]!.errorCode).toBe(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+      },
+    );
+    // Nothing refused joined the transaction: it is still empty, and ends as one.
+    expect((await client.callGenerated(DescribeTransactions, 0, { transactionalIds: [id] })).transactionStates[0]).toMatchObject({
+      transactionState: 'Empty',
+      topics: [],
+    });
+  });
+
   it("holds a transaction's offsets until it commits: require_stable reads UNSTABLE_OFFSET_COMMIT meanwhile; an abort drops them", async () => {
     const topic = unique('t');
     await log.createTopic(topic, 1);

@@ -21,6 +21,15 @@ export function permits(principal: Principal | undefined, action: 'read' | 'writ
   return principal === undefined || principal.allows(action, topic);
 }
 
+/**
+ * Whether the connection may use transactional ids (Kafka's TRANSACTIONAL_ID WRITE): a principal that
+ * may write to some topic, since writing to topics is what they are for (each topic is checked as it
+ * joins a transaction); always on an open listener.
+ */
+export function permitsTransactions(principal: Principal | undefined): boolean {
+  return principal === undefined || principal.allowsSome('write');
+}
+
 /** Whether the connection may see `topic` (Kafka's DESCRIBE, implied by read or write): always on an open listener. */
 export function permitsDescribe(principal: Principal | undefined, topic: string): boolean {
   return permits(principal, 'read', topic) || permits(principal, 'write', topic);

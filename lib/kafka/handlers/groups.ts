@@ -47,7 +47,7 @@ import type {
 import type { SyncGroupRequest, SyncGroupResponse } from '../protocol/messages/sync-group.js';
 import { type Encodable, ZERO_UUID } from '../protocol/runtime.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
-import { memberClientHost, permits, permitsGroup } from './deps.js';
+import { memberClientHost, permits, permitsGroup, permitsTransactions } from './deps.js';
 
 export interface GroupHandlerDeps {
   readonly groups: ClassicGroups;
@@ -137,7 +137,7 @@ export function findCoordinatorHandler({
   const find = async (key: string, keyType: number, context: RequestContext): Promise<Coordinator> => {
     // Any agent serves any transactional id (lib/transactions): the ids are only spread over the live agents.
     if (keyType === coordinatorKeyTypes.transaction) {
-      if (!permits(context.principal, 'write'))
+      if (!permitsTransactions(context.principal))
         return failed(key, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, `not allowed to use transactional id ${key}`);
       try {
         const node = await cluster.transactionCoordinatorFor(key);

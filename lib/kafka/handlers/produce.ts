@@ -25,7 +25,7 @@ import type {
 } from '../protocol/messages/produce.js';
 import type { Encodable } from '../protocol/runtime.js';
 import { noResponse } from '../server.js';
-import { permits, type BrokerDeps } from './deps.js';
+import { permits, permitsTransactions, type BrokerDeps } from './deps.js';
 import { partitionLeaders } from './metadata.js';
 import { initTransactionalProducer } from './transactions.js';
 
@@ -86,7 +86,7 @@ export function produceHandler({
     answersNothing: (request) => request.acks === 0,
     async handle(request, context): Promise<Handled<Encodable<ProduceResponse>>> {
       const { transactionalId } = request;
-      if (transactionalId !== null && !permits(context.principal, 'write'))
+      if (transactionalId !== null && !permitsTransactions(context.principal))
         return codecs.produce.errorResponse(request, context.apiVersion, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
       // KIP-890: Produce v12+ adds its partition to the transaction (TV2); older versions must have added it (AddPartitionsToTxn).
       const transaction =
@@ -194,7 +194,7 @@ export function initProducerIdHandler({
     async handle(request, { apiVersion, principal }) {
       const { transactionalId } = request;
       if (transactionalId !== null) {
-        if (!permits(principal, 'write')) return errorResponse(request, apiVersion, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        if (!permitsTransactions(principal)) return errorResponse(request, apiVersion, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
         // Kafka answers an empty transactional id INVALID_REQUEST.
         if (transactionalId === '') return errorResponse(request, apiVersion, KafkaErrors.INVALID_REQUEST);
         return initTransactionalProducer(transactions, { ...request, transactionalId }, apiVersion);

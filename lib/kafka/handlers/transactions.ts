@@ -24,7 +24,7 @@ import type { EndTxnRequest, EndTxnResponse } from '../protocol/messages/end-txn
 import type { ListTransactionsRequest, ListTransactionsResponse } from '../protocol/messages/list-transactions.js';
 import type { Encodable } from '../protocol/runtime.js';
 import { codecs } from '../served.js';
-import { permits, permitsDescribe, permitsGroup } from './deps.js';
+import { permits, permitsDescribe, permitsGroup, permitsTransactions } from './deps.js';
 import { GroupRefusal, type ClassicGroups } from '../classic-groups.js';
 import { parseTpKey } from '../../groups/assignors.js';
 import type { TxnOffsetCommitRequest, TxnOffsetCommitResponse } from '../protocol/messages/txn-offset-commit.js';
@@ -42,8 +42,9 @@ export interface ErrorVersions {
   readonly abortableFrom: number;
 }
 
-/** A failure's Kafka error code as the API at `version` can say it. */
+/** A failure's Kafka error code as the API at `version` can say it (a group's refusal: its own code). */
 export function transactionErrorCode(error: unknown, version: number, known: ErrorVersions): number {
+  if (error instanceof GroupRefusal) return error.errorCode;
   const code = kafkaErrorFor(error).code;
   if (code === KafkaErrors.PRODUCER_FENCED && version < known.fencedFrom) return KafkaErrors.INVALID_PRODUCER_EPOCH;
   if (code === KafkaErrors.TRANSACTION_ABORTABLE && version < known.abortableFrom) return KafkaErrors.INVALID_TXN_STATE;
@@ -72,95 +73,114 @@ const stateNames: Readonly<Record<TxnPhase, string>> = {
   CompleteAbort: 'CompleteAbort',
 };
 
-/** A transactional id the principal may use (Kafka's TRANSACTIONAL_ID WRITE): writing to topics is what it is for. */
-const mayUse = (context: RequestContext) => permits(context.principal, 'write');
+/**
+ * A transaction API acting for a transactional id: TRANSACTIONAL_ID_AUTHORIZATION_FAILED for a
+ * principal that may not use it, then whatever `refused` finds (other permissions), else `run`; a
+ * failure is answered as the API at the request's version can say it (`known`). `answer` builds the
+ * response from one error code for the whole request, or from `run`'s result (NONE).
+ */
+function transactionApi<Request, Response, Result = void>(
+  codec: ApiHandler<Request, Response>['codec'],
+  known: ErrorVersions,
+  api: {
+    readonly run: (request: Request, context: RequestContext) => Promise<Result>;
+    readonly answer: (request: Request, errorCode: number, result?: Result) => Response;
+    readonly refused?: (request: Request, context: RequestContext) => Response | undefined;
+  },
+): ApiHandler<Request, Response> {
+  return {
+    codec,
+    async handle(request, context) {
+      if (!permitsTransactions(context.principal)) return api.answer(request, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+      const refusal = api.refused?.(request, context);
+      if (refusal !== undefined) return refusal;
+      return later(
+        api.run(request, context).then(
+          (result) => api.answer(request, KafkaErrors.NONE, result),
+          (error: unknown) => api.answer(request, transactionErrorCode(error, context.apiVersion, known)),
+        ),
+      );
+    },
+  };
+}
 
 export function addPartitionsToTxnHandler({
   transactions,
 }: TransactionHandlerDeps): ApiHandler<AddPartitionsToTxnRequest, Encodable<AddPartitionsToTxnResponse>> {
-  const known = { fencedFrom: 2, abortableFrom: 5 };
-  return {
-    codec: codecs.addPartitionsToTxn,
-    async handle(request, context) {
-      const topics = request.v3AndBelowTopics;
-      const answer = (codeOf: (topic: string, partition: number) => number): Encodable<AddPartitionsToTxnResponse> => ({
-        throttleTimeMs: 0,
-        errorCode: KafkaErrors.NONE,
-        resultsByTopicV3AndBelow: topics.map((topic) => ({
-          name: topic.name,
-          resultsByPartition: topic.partitions.map((partitionIndex) => ({
-            partitionIndex,
-            partitionErrorCode: codeOf(topic.name, partitionIndex),
-          })),
-        })),
-      });
-      if (!mayUse(context)) return answer(() => KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  const answer = (request: AddPartitionsToTxnRequest, codeOf: (topic: string) => number): Encodable<AddPartitionsToTxnResponse> => ({
+    throttleTimeMs: 0,
+    errorCode: KafkaErrors.NONE,
+    resultsByTopicV3AndBelow: request.v3AndBelowTopics.map((topic) => ({
+      name: topic.name,
+      resultsByPartition: topic.partitions.map((partitionIndex) => ({ partitionIndex, partitionErrorCode: codeOf(topic.name) })),
+    })),
+  });
+  return transactionApi(
+    codecs.addPartitionsToTxn,
+    { fencedFrom: 2, abortableFrom: 5 },
+    {
       // Kafka checks every partition first: one refused fails the request, the others answer OPERATION_NOT_ATTEMPTED.
-      const refused = new Set(topics.filter((topic) => !permits(context.principal, 'write', topic.name)).map((topic) => topic.name));
-      if (refused.size > 0)
-        return answer((topic) => (refused.has(topic) ? KafkaErrors.TOPIC_AUTHORIZATION_FAILED : KafkaErrors.OPERATION_NOT_ATTEMPTED));
-      return later(
-        transactions
-          .add(
-            request.v3AndBelowTransactionalId,
-            { producerId: request.v3AndBelowProducerId, epoch: request.v3AndBelowProducerEpoch },
-            { partitions: topics.flatMap((topic) => topic.partitions.map((partition) => ({ topic: topic.name, partition }))) },
-          )
-          .then(
-            () => answer(() => KafkaErrors.NONE),
-            (error: unknown) => {
-              const code = transactionErrorCode(error, context.apiVersion, known);
-              return answer(() => code);
-            },
-          ),
-      );
+      refused: (request, context) => {
+        const topics = request.v3AndBelowTopics.filter((topic) => !permits(context.principal, 'write', topic.name));
+        const refused = new Set(topics.map((topic) => topic.name));
+        return refused.size === 0
+          ? undefined
+          : answer(request, (topic) => (refused.has(topic) ? KafkaErrors.TOPIC_AUTHORIZATION_FAILED : KafkaErrors.OPERATION_NOT_ATTEMPTED));
+      },
+      run: (request) =>
+        transactions.add(
+          request.v3AndBelowTransactionalId,
+          { producerId: request.v3AndBelowProducerId, epoch: request.v3AndBelowProducerEpoch },
+          {
+            partitions: request.v3AndBelowTopics.flatMap((topic) =>
+              topic.partitions.map((partition) => ({ topic: topic.name, partition })),
+            ),
+          },
+        ),
+      answer: (request, errorCode) => answer(request, () => errorCode),
     },
-  };
+  );
 }
 
 export function addOffsetsToTxnHandler({
   transactions,
 }: TransactionHandlerDeps): ApiHandler<AddOffsetsToTxnRequest, Encodable<AddOffsetsToTxnResponse>> {
-  const known = { fencedFrom: 2, abortableFrom: 4 };
-  return {
-    codec: codecs.addOffsetsToTxn,
-    async handle(request, context) {
-      if (!mayUse(context)) return { throttleTimeMs: 0, errorCode: KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED };
-      return later(
-        transactions
-          .add(request.transactionalId, { producerId: request.producerId, epoch: request.producerEpoch }, { groups: [request.groupId] })
-          .then(
-            () => ({ throttleTimeMs: 0, errorCode: KafkaErrors.NONE }),
-            (error: unknown) => ({ throttleTimeMs: 0, errorCode: transactionErrorCode(error, context.apiVersion, known) }),
-          ),
-      );
+  return transactionApi(
+    codecs.addOffsetsToTxn,
+    { fencedFrom: 2, abortableFrom: 4 },
+    {
+      run: (request) =>
+        transactions.add(
+          request.transactionalId,
+          { producerId: request.producerId, epoch: request.producerEpoch },
+          { groups: [request.groupId] },
+        ),
+      answer: (_request, errorCode) => ({ throttleTimeMs: 0, errorCode }),
     },
-  };
+  );
 }
 
 /** EndTxn v0-5: v5 is KIP-890's TV2 (the epoch is bumped and answered). */
 export function endTxnHandler({ transactions }: TransactionHandlerDeps): ApiHandler<EndTxnRequest, Encodable<EndTxnResponse>> {
-  const known = { fencedFrom: 2, abortableFrom: 4 };
-  const failed = (errorCode: number) => ({ throttleTimeMs: 0, errorCode, producerId: -1, producerEpoch: -1 });
-  return {
-    codec: codecs.endTxn,
-    async handle(request, context) {
-      if (!mayUse(context)) return failed(KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-      return later(
-        transactions
-          .end(request.transactionalId, {
-            producerId: request.producerId,
-            epoch: request.producerEpoch,
-            commit: request.committed,
-            tv2: context.apiVersion >= 5,
-          })
-          .then(
-            (next) => ({ throttleTimeMs: 0, errorCode: KafkaErrors.NONE, producerId: next.producerId, producerEpoch: next.epoch }),
-            (error: unknown) => failed(transactionErrorCode(error, context.apiVersion, known)),
-          ),
-      );
+  return transactionApi(
+    codecs.endTxn,
+    { fencedFrom: 2, abortableFrom: 4 },
+    {
+      run: (request, context) =>
+        transactions.end(request.transactionalId, {
+          producerId: request.producerId,
+          epoch: request.producerEpoch,
+          commit: request.committed,
+          tv2: context.apiVersion >= 5,
+        }),
+      answer: (_request, errorCode, next) => ({
+        throttleTimeMs: 0,
+        errorCode,
+        producerId: next?.producerId ?? -1,
+        producerEpoch: next?.epoch ?? -1,
+      }),
     },
-  };
+  );
 }
 
 /** InitProducerId with a transactional id (the coordinator's part; without one, produce.ts answers). */
@@ -196,62 +216,45 @@ export function txnOffsetCommitHandler({
   groups,
 }: TransactionHandlerDeps): ApiHandler<TxnOffsetCommitRequest, Encodable<TxnOffsetCommitResponse>> {
   const known = { fencedFrom: 3, abortableFrom: 4 };
-  return {
-    codec: codecs.txnOffsetCommit,
-    async handle(request, context) {
-      const answer = (codeAt: (ti: number, pi: number) => number): Encodable<TxnOffsetCommitResponse> => ({
-        throttleTimeMs: 0,
-        topics: request.topics.map((t, ti) => ({
-          name: t.name,
-          topicId: t.topicId,
-          partitions: t.partitions.map((p, pi) => ({ partitionIndex: p.partitionIndex, errorCode: codeAt(ti, pi) })),
-        })),
-      });
-      if (!mayUse(context)) return answer(() => KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-      if (!permitsGroup(context.principal, 'read', request.groupId)) return answer(() => KafkaErrors.GROUP_AUTHORIZATION_FAILED);
-      return later(
-        (async () => {
-          try {
-            const { errors, commits } = await groups.checkTransactionalOffsets(request, (topic) =>
-              permits(context.principal, 'read', topic),
-            );
-            if (commits.length > 0)
-              await transactions
-                .stageOffsets(
-                  request.transactionalId,
-                  { producerId: request.producerId, epoch: request.producerEpoch },
-                  request.groupId,
-                  commits.map(({ key, topicId, offset, metadata }) => ({
-                    group: request.groupId,
-                    ...parseTpKey(key),
-                    topicId,
-                    offset,
-                    metadata,
-                  })),
-                  context.apiVersion >= 5,
-                )
-                // Then marked on the group's offset items, for OffsetFetch's require_stable (UNSTABLE_OFFSET_COMMIT until the transaction ends).
-                .then(() =>
-                  groups.markTransactionalOffsets(
-                    request.groupId,
-                    commits.map((c) => c.key),
-                    request.transactionalId,
-                  ),
-                )
-                .catch((error: unknown) => {
-                  const code = transactionErrorCode(error, context.apiVersion, known);
-                  for (const { at } of commits) errors[at[0]]![at[1]] = code;
-                });
-            return answer((ti, pi) => errors[ti]![pi]!);
-          } catch (error) {
-            // The group's side refused (not its coordinator, a bad group id): as OffsetCommit would answer.
-            const code = error instanceof GroupRefusal ? error.errorCode : transactionErrorCode(error, context.apiVersion, known);
-            return answer(() => code);
-          }
-        })(),
-      );
+  const answer = (request: TxnOffsetCommitRequest, codeAt: (ti: number, pi: number) => number): Encodable<TxnOffsetCommitResponse> => ({
+    throttleTimeMs: 0,
+    topics: request.topics.map((t, ti) => ({
+      name: t.name,
+      topicId: t.topicId,
+      partitions: t.partitions.map((p, pi) => ({ partitionIndex: p.partitionIndex, errorCode: codeAt(ti, pi) })),
+    })),
+  });
+  return transactionApi(codecs.txnOffsetCommit, known, {
+    refused: (request, context) =>
+      permitsGroup(context.principal, 'read', request.groupId) ? undefined : answer(request, () => KafkaErrors.GROUP_AUTHORIZATION_FAILED),
+    // The group's side refusing (not its coordinator, a bad group id) fails the whole request, as OffsetCommit would.
+    run: async (request, context) => {
+      const { errors, commits } = await groups.checkTransactionalOffsets(request, (topic) => permits(context.principal, 'read', topic));
+      if (commits.length === 0) return errors;
+      await transactions
+        .stageOffsets(
+          request.transactionalId,
+          { producerId: request.producerId, epoch: request.producerEpoch },
+          request.groupId,
+          commits.map(({ key, topicId, offset, metadata }) => ({ group: request.groupId, ...parseTpKey(key), topicId, offset, metadata })),
+          context.apiVersion >= 5,
+        )
+        // Then marked on the group's offset items, for OffsetFetch's require_stable (UNSTABLE_OFFSET_COMMIT until the transaction ends).
+        .then(() =>
+          groups.markTransactionalOffsets(
+            request.groupId,
+            commits.map((c) => c.key),
+            request.transactionalId,
+          ),
+        )
+        .catch((error: unknown) => {
+          const code = transactionErrorCode(error, context.apiVersion, known);
+          for (const { at } of commits) errors[at[0]]![at[1]] = code;
+        });
+      return errors;
     },
-  };
+    answer: (request, errorCode, errors) => answer(request, (ti, pi) => (errors === undefined ? errorCode : errors[ti]![pi]!)),
+  });
 }
 
 export function describeTransactionsHandler({
@@ -272,7 +275,7 @@ export function describeTransactionsHandler({
     async handle(request, context) {
       const transactionStates = await Promise.all(
         request.transactionalIds.map(async (transactionalId) => {
-          if (!mayUse(context)) return failed(transactionalId, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+          if (!permitsTransactions(context.principal)) return failed(transactionalId, KafkaErrors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
           try {
             const state = await transactions.describe(transactionalId);
             if (state === undefined) return failed(transactionalId, KafkaErrors.TRANSACTIONAL_ID_NOT_FOUND);
@@ -317,7 +320,7 @@ export function listTransactionsHandler({
         return { throttleTimeMs: 0, errorCode: KafkaErrors.INVALID_REGULAR_EXPRESSION, unknownStateFilters: [], transactionStates: [] };
       const nowMs = Date.now();
       const transactionStates: { transactionalId: string; producerId: number; transactionState: string }[] = [];
-      if (mayUse(context)) {
+      if (permitsTransactions(context.principal)) {
         const mine = await cluster.transactionCoordinatorIds();
         for await (const { transactionalId, state } of transactions.list()) {
           if (!mine(transactionalId)) continue;

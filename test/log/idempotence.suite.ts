@@ -5,38 +5,27 @@
  */
 import { randomUUID } from 'node:crypto';
 import { partitionPk, producerStateSks } from '../../lib/keys.js';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log, LogOptions } from '../../lib/log/index.js';
 import { producerStateKey } from '../../lib/keys.js';
 import { producerStateAttrs } from '../../lib/log/idempotence.js';
-import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
+import { perTestLogs, str, text } from '../support/logs.js';
 import type { StoreKind } from '../support/stores.js';
 import { DelegatingMetadataStore } from '../support/delegating.js';
 import type { Item, MetadataStore, QueryOptions } from '../../lib/storage/ports.js';
 
 export function idempotenceSuite(kind: () => StoreKind): void {
-  const logs: Log[] = [];
-  const storesOpened: TestStores[] = [];
+  const openStores = perTestLogs(kind);
 
   async function setup() {
-    const stores = await openTestStores(kind().locations());
-    storesOpened.push(stores);
-    const make = (options: Partial<LogOptions> = {}) => {
-      const log = newLog(stores, options);
-      logs.push(log);
-      return log;
-    };
+    const { stores, make } = await openStores();
     const topic = `idem-${randomUUID()}`;
     const first = make();
     await first.createTopic(topic, 1);
     return { stores, make, first, topic };
   }
-
-  afterEach(async () => {
-    await closeAll(logs.splice(0), storesOpened.splice(0));
-  });
 
   /** A batch of `count` records from producer `producerId`, starting at sequence `firstSequence`. */
   const batch = (producerId: number, producerEpoch: number, firstSequence: number, count: number, label = 'r') =>

@@ -3,31 +3,15 @@
  * once, run on the embedded store and on the AWS adapters.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import type { Log } from '../../lib/log/index.js';
 import { brokerKey, partitionKey } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
-import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
+import { perTestLogs, str, text, type TestStores } from '../support/logs.js';
 
 export function invariantSuite(kind: () => StoreKind): void {
-  const logs: Log[] = [];
-  const storesOpened: TestStores[] = [];
-
-  async function setup() {
-    const stores = await openTestStores(kind().locations());
-    storesOpened.push(stores);
-    const make = (options: Parameters<typeof newLog>[1] = {}) => {
-      const log = newLog(stores, options);
-      logs.push(log);
-      return log;
-    };
-    return { stores, make };
-  }
-
-  afterEach(async () => {
-    await closeAll(logs.splice(0), storesOpened.splice(0));
-  });
+  const setup = perTestLogs(kind);
 
   /** Every record of the partition, read from a fresh reader with a cold cache. */
   async function readAll(log: Log, topic: string, partition: number) {

@@ -6,35 +6,24 @@
  * transaction ended is refused (no hanging transaction). Written once, run on every adapter.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { decodeRecordBatch, encodeRecordBatch } from '../../lib/format/index.js';
 import { abortedTxnSks, partitionKey, partitionPk } from '../../lib/keys.js';
 import type { Log, LogOptions, TransactionalAppend, TxnMarker } from '../../lib/log/index.js';
-import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
+import { perTestLogs, str, text } from '../support/logs.js';
 import type { StoreKind } from '../support/stores.js';
 
 export function transactionsSuite(kind: () => StoreKind): void {
-  const logs: Log[] = [];
-  const storesOpened: TestStores[] = [];
+  const openStores = perTestLogs(kind);
 
   async function setup(partitions = 1) {
-    const stores = await openTestStores(kind().locations());
-    storesOpened.push(stores);
-    const make = (options: Partial<LogOptions> = {}) => {
-      const log = newLog(stores, options);
-      logs.push(log);
-      return log;
-    };
+    const { stores, make } = await openStores();
     const topic = `txn-${randomUUID()}`;
     const log = make();
     await log.createTopic(topic, partitions);
     return { stores, make, log, topic };
   }
-
-  afterEach(async () => {
-    await closeAll(logs.splice(0), storesOpened.splice(0));
-  });
 
   /** A transaction check that lets everything through, counting its calls. */
   const open = (): TransactionalAppend & { calls: number } => {
@@ -174,12 +163,11 @@ export function transactionsSuite(kind: () => StoreKind): void {
   });
 
   it('starts the sequences over after a marker with a new epoch (TV2, a fence), and refuses the old epoch', async () => {
-    const { log, topic } = await setup();
+    const { stores, log, topic } = await setup();
     await append(log, topic, batch(15, 3, 0, ['a', 'b']), open());
     await log.writeMarkers([marker(topic, 15, 4, true, 9)]);
     expect(await codeOf(append(log, topic, batch(15, 3, 2, ['zombie']), open()))).toBe('INVALID_PRODUCER_EPOCH');
     expect(await append(log, topic, batch(15, 4, 0, ['next']), open())).toBe(3);
-    const { stores } = { stores: storesOpened.at(-1)! };
     const state = await stores.metadata.get(partitionKey((await log.requireTopic(topic)).id, 0));
     expect(state!.attrs.openTxns).toEqual({ 15: 3 });
   });
@@ -196,7 +184,7 @@ export function transactionsSuite(kind: () => StoreKind): void {
   const settle = (promise: Promise<{ done: Promise<unknown> }>) => codeOf(promise.then(({ done }) => done));
 
   it("never commits a fenced transaction's batch after the marker that ended it, even buffered beside the new epoch's", async () => {
-    const { make, topic } = await setup(2);
+    const { stores, make, topic } = await setup(2);
     const writer = await bufferingWriter(make, topic);
     const zombieAccepted = writer.appendBatches(topic, 0, batch(21, 0, 0, ['zombie']), { transaction: open() });
     const zombie = settle(zombieAccepted);
@@ -212,7 +200,7 @@ export function transactionsSuite(kind: () => StoreKind): void {
     const range = await writer.offsetRange(topic, 0);
     expect(await committed(writer, topic)).not.toContainEqual([expect.any(Number), 'zombie']);
     // Nothing is left open but what a marker will close: the successor's own transaction, if it was taken.
-    const state = await storesOpened.at(-1)!.metadata.get(partitionKey((await writer.requireTopic(topic)).id, 0));
+    const state = await stores.metadata.get(partitionKey((await writer.requireTopic(topic)).id, 0));
     expect(Object.keys((state!.attrs.openTxns as Record<string, number>) ?? {}).filter((id) => id !== '21')).toEqual([]);
     await writer.writeMarkers([marker(topic, 21, 1, false, 6)]);
     expect((await writer.offsetRange(topic, 0)).lastStable).toBe((await writer.offsetRange(topic, 0)).latest);
@@ -252,10 +240,8 @@ export function transactionsSuite(kind: () => StoreKind): void {
   });
 
   it("cleans a compacted topic as a read_committed reader sees it: an aborted record is no key's latest, markers stay, nothing past the LSO goes", async () => {
-    const stores = await openTestStores(kind().locations());
-    storesOpened.push(stores);
-    const log = newLog(stores, { maintenance: { compactionTailAgeMs: 0 } });
-    logs.push(log);
+    const { make } = await openStores();
+    const log = make({ maintenance: { compactionTailAgeMs: 0 } });
     const topic = `txn-compact-${randomUUID()}`;
     await log.createTopic(topic, 1, { 'cleanup.policy': 'compact' });
     const keyed = (producerId: number, sequence: number, key: string, value: string) =>

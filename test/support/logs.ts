@@ -1,7 +1,9 @@
 /** Opening stores and logs for engine suites: several Log instances may share one pair of stores. */
 import { openStores, type StoreLocations, type Stores } from '../../lib/storage/open.js';
 import { Log, type LogOptions } from '../../lib/log/index.js';
+import { afterEach } from 'vitest';
 import { FaultyMetadataStore, FaultyObjectStore } from './faults.js';
+import type { StoreKind } from './stores.js';
 
 export interface TestStores extends Stores {
   readonly metadata: FaultyMetadataStore;
@@ -23,6 +25,30 @@ export async function closeAll(logs: readonly Log[], stores: readonly Stores[]):
     await store.objects.close();
     await store.metadata.close();
   }
+}
+
+/**
+ * Stores and Logs for one test at a time, for an engine suite's top level (it registers an afterEach
+ * hook): `open()` opens fresh stores of `kind` and answers them with `make`, a Log over them (several
+ * Logs may share them, as agents share S3 and DynamoDB); whatever a test opened is closed after it.
+ */
+export function perTestLogs(kind: () => StoreKind) {
+  const logs: Log[] = [];
+  const opened: TestStores[] = [];
+  afterEach(async () => {
+    await closeAll(logs.splice(0), opened.splice(0));
+  });
+  return async () => {
+    const locations = kind().locations();
+    const stores = await openTestStores(locations);
+    opened.push(stores);
+    const make = (options: Partial<LogOptions> = {}) => {
+      const log = newLog(stores, options);
+      logs.push(log);
+      return log;
+    };
+    return { stores, locations, make };
+  };
 }
 
 export const text = (value: string) => Buffer.from(value, 'utf8');

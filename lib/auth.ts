@@ -27,7 +27,6 @@ export {
   actions,
   allows,
   allowsGroup,
-  allowsSome,
   type GroupAction,
   groupActions,
   type Permission,

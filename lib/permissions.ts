@@ -34,13 +34,6 @@ export function allows(principal: Pick<Principal, 'permissions'>, action: Action
   );
 }
 
-/** Whether the principal may do `action` on some topic (a grant of it on any topic pattern). */
-export function allowsSome(principal: Pick<Principal, 'permissions'>, action: Action): boolean {
-  return principal.permissions.some(
-    (permission) => permission.topics !== undefined && (permission.actions.includes(action) || permission.actions.includes('admin')),
-  );
-}
-
 /** Whether the principal may do `action` on the consumer group `group` (read and delete imply describe; the service admin may do all). */
 export function allowsGroup(principal: Pick<Principal, 'permissions'>, action: GroupAction, group: string): boolean {
   if (allows(principal, 'admin')) return true;

@@ -96,8 +96,6 @@ export interface Principal {
   readonly name: string;
   /** Whether the principal may do `action` on `topic` (or cluster-wide when topic is undefined). */
   allows(action: 'read' | 'write' | 'admin', topic?: string): boolean;
-  /** Whether the principal may do `action` on some topic. */
-  allowsSome(action: 'read' | 'write' | 'admin'): boolean;
   /** Whether the principal may do `action` on the consumer group `group` (Kafka's group ACLs). */
   allowsGroup(action: 'read' | 'describe' | 'delete', group: string): boolean;
 }

@@ -101,6 +101,12 @@ export interface ChunkMarker {
   readonly commit: boolean;
   /** The coordinator's version of the Prepare it ends (lib/transactions): written once per partition; a repeat is answered as done. */
   readonly version: number;
+  /**
+   * An operator's abort (Log.abortTransaction): refused (INVALID_PRODUCER_EPOCH) if the producer's
+   * epoch on the partition has moved past the marker's, judged on the state the commit is
+   * conditioned on, so no newer epoch's transaction is aborted and no epoch goes backwards.
+   */
+  readonly operator?: boolean;
 }
 
 export interface CommitChunk {
@@ -309,6 +315,33 @@ export class Committer {
         lostRace = true;
         continue;
       }
+      // A chunk whose earlier attempt may have landed (its answer lost) is planned at another end only
+      // once the rows at those earlier bases show that it did not: another commit of this writer (a
+      // marker, a flush) may have moved the cached end meanwhile, and a plan there would write it twice.
+      const endOf = (index: number) => this.nextOffsets.get(partitionId(chunks[index]!.topicId, chunks[index]!.partition));
+      const moved = live.flatMap((index) => {
+        const elsewhere = (uncertain.get(index) ?? []).filter((attempt) => attempt.base !== endOf(index));
+        return elsewhere.length === 0 ? [] : [{ index, elsewhere }];
+      });
+      if (moved.length > 0) {
+        for (const { index, elsewhere } of moved) {
+          const found = await this.landedAt(chunks[index]!, elsewhere);
+          if (found === 'unknown') {
+            failures++;
+            lastError = new SpoolError('STORAGE_UNAVAILABLE', 'could not tell whether an earlier commit attempt landed', {
+              retriable: true,
+            });
+          } else if (found === 'none') {
+            uncertain.set(
+              index,
+              uncertain.get(index)!.filter((attempt) => !elsewhere.includes(attempt)),
+            );
+          } else {
+            outcomes[index] = this.committed(chunks[index]!, found.base, found.producerStates);
+          }
+        }
+        continue;
+      }
 
       const bases = live.map((index) => this.nextOffsets.get(partitionId(chunks[index]!.topicId, chunks[index]!.partition))!);
       const planned = live.map((index, i) => this.opsFor(chunks[index]!, bases[i]!));
@@ -418,6 +451,23 @@ export class Committer {
     }
   }
 
+  /**
+   * Whether one of a chunk's attempts, at bases the partition's end has since moved past, landed: the
+   * row at each such base is ours if, and only if, it did. `unknown` when a row cannot be read or is
+   * not there (merged away by a compaction): nothing can be concluded yet.
+   */
+  private async landedAt(
+    chunk: CommitChunk,
+    attempts: readonly { base: number; producerStates: { producerId: number; state: ProducerState }[] }[],
+  ): Promise<'none' | 'unknown' | { base: number; producerStates: { producerId: number; state: ProducerState }[] }> {
+    for (const attempt of attempts) {
+      const row = await this.metadata.get(rowKey(chunk.topicId, chunk.partition, attempt.base)).catch(() => undefined);
+      if (row === undefined) return 'unknown';
+      if (isOurs(batchRowFromItem(row), chunk)) return attempt;
+    }
+    return 'none';
+  }
+
   /** Loads the committed state of the chunk's producers (and its marker's) that this writer does not know yet. */
   private async learnProducers(chunk: CommitChunk): Promise<void> {
     const states = this.options.producerStates;
@@ -441,6 +491,17 @@ export class Committer {
     const markerVersionOf = (producerId: number) => states.committed(chunk.topicId, chunk.partition, producerId)?.markerVersion ?? -1;
     if (chunk.marker && markerVersionOf(chunk.marker.producerId) >= chunk.marker.version)
       return { ok: true, baseOffset: -1, repeated: true };
+    const epochNow =
+      chunk.marker && states.live(states.committed(chunk.topicId, chunk.partition, chunk.marker.producerId) ?? null)?.producerEpoch;
+    if (chunk.marker?.operator && epochNow !== undefined && epochNow > chunk.marker.producerEpoch)
+      return {
+        ok: false,
+        error: new SpoolError(
+          'INVALID_PRODUCER_EPOCH',
+          `the epoch of producer ${chunk.marker.producerId} on ${chunk.topic}/${chunk.partition} is ${epochNow}; an abort with epoch ${chunk.marker.producerEpoch} is stale`,
+          { details: { topic: chunk.topic, partition: chunk.partition, producer_id: chunk.marker.producerId } },
+        ),
+      };
     const ended = chunk.producers?.find((p) => p.transaction && markerVersionOf(p.producerId) !== p.transaction.markerVersion);
     if (ended === undefined) return undefined;
     return {

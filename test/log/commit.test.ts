@@ -2,7 +2,9 @@
  * The Committer (lib/log/commit.ts) beside its own other commits: an attempt is planned only at ends
  * it knows. A partition's cached end dropped while an attempt awaited (by a concurrent flush, a
  * marker, or an answer lost) is read again, never planned as unknown — which once put NaN into the
- * commit's writes, refused by DynamoDB as a failure no retry could mend.
+ * commit's writes, refused by DynamoDB as a failure no retry could mend. And a chunk whose attempt
+ * may have landed (its answer lost) is not written again at an end another commit of the same
+ * writer moved meanwhile: it is found where it landed.
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +13,7 @@ import { partitionKey } from '../../lib/keys.js';
 import type { Log } from '../../lib/log/index.js';
 import type { ItemKey, MetadataStore } from '../../lib/storage/ports.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
+import { SpoolError } from '../../lib/errors.js';
 import { memory } from '../support/stores.js';
 
 const logs: Log[] = [];
@@ -47,26 +50,66 @@ function holdingReads(metadata: MetadataStore, held: ItemKey) {
   return { store, state, reachedHold, release };
 }
 
+async function topicOn(stores: TestStores, partitions: number) {
+  const log = newLog(stores);
+  logs.push(log);
+  const topic = `commit-${randomUUID()}`;
+  await log.createTopic(topic, partitions);
+  const { id: topicId } = await log.requireTopic(topic);
+  const chunk = (partition: number, unit?: string): CommitChunk => ({
+    topicId,
+    topic,
+    partition,
+    objectKey: `objects/${randomUUID()}`,
+    position: 0,
+    sizeBytes: 10,
+    recordCount: 1,
+    maxTimestampMs: Date.now(),
+    ...(unit === undefined ? {} : { unit }),
+  });
+  return { log, topic, topicId, chunk };
+}
+
 describe('log > commit', () => {
+  it('finds a commit whose answer was lost where it landed, though another commit of the writer moved the end meanwhile: never writes it twice', async () => {
+    const stores = await openTestStores(memory.locations());
+    opened.push(stores);
+    const { log, topic, chunk } = await topicOn(stores, 1);
+    let lost = false;
+    const store = new Proxy(stores.metadata, {
+      get(target, name) {
+        if (name === 'transact')
+          return async (...args: Parameters<MetadataStore['transact']>) => {
+            await target.transact(...args);
+            // The first transaction lands, and its answer is lost.
+            if (!lost) {
+              lost = true;
+              throw new SpoolError('STORAGE_UNAVAILABLE', 'the answer was lost', { retriable: true });
+            }
+          };
+        const value = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const [first, second] = [chunk(0), chunk(0)];
+    let other: Promise<unknown> | undefined;
+    const committer: Committer = new Committer(store, {
+      // During the first commit's backoff, another commit of the same writer (a marker, say) takes the next offset.
+      sleep: async () => {
+        if (other !== undefined) return;
+        other = committer.commit([second]);
+        await other;
+      },
+    });
+    expect(await committer.commit([first])).toEqual([{ ok: true, baseOffset: 0 }]);
+    expect(await other).toEqual([{ ok: true, baseOffset: 1 }]);
+    expect(await log.offsetRange(topic, 0)).toMatchObject({ latest: 2 });
+  });
+
   it('reads again an end dropped by another commit while an attempt awaited, and commits both partitions at their ends', async () => {
     const stores = await openTestStores(memory.locations());
     opened.push(stores);
-    const log = newLog(stores);
-    logs.push(log);
-    const topic = `commit-${randomUUID()}`;
-    await log.createTopic(topic, 2);
-    const { id: topicId } = await log.requireTopic(topic);
-    const chunk = (partition: number, unit?: string): CommitChunk => ({
-      topicId,
-      topic,
-      partition,
-      objectKey: `objects/${randomUUID()}`,
-      position: 0,
-      sizeBytes: 10,
-      recordCount: 1,
-      maxTimestampMs: Date.now(),
-      ...(unit === undefined ? {} : { unit }),
-    });
+    const { log, topic, topicId, chunk } = await topicOn(stores, 2);
     const reads = holdingReads(stores.metadata, partitionKey(topicId, 1));
     const committer = new Committer(reads.store);
     expect(await committer.commit([chunk(0)])).toEqual([{ ok: true, baseOffset: 0 }]); // partition 0's end is now cached

@@ -4,7 +4,7 @@
  * user name is not checked. A failed authentication is answered and the connection then closed.
  */
 import { SpoolError } from '../../errors.js';
-import { allows, allowsGroup, allowsSome, type ApiKeys } from '../../auth.js';
+import { allows, allowsGroup, type ApiKeys } from '../../auth.js';
 import type { ApiHandler, Principal } from '../api.js';
 import { codecs } from '../served.js';
 import { KafkaErrors } from '../errors.js';
@@ -29,7 +29,6 @@ export function apiKeySasl(keys: ApiKeys): SaslOptions {
         return {
           name: principal.name,
           allows: (action, topic) => allows(principal, action, topic),
-          allowsSome: (action) => allowsSome(principal, action),
           allowsGroup: (action, group) => allowsGroup(principal, action, group),
         };
       } catch (error) {

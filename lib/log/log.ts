@@ -124,6 +124,8 @@ export interface TxnMarker {
    * (`abortTransaction`) writes at a fraction between the coordinator's (`operatorAbortVersion`).
    */
   readonly version: number;
+  /** An operator's abort: refused at commit if the producer's epoch there has moved past the marker's (commit.ts ChunkMarker). */
+  readonly operator?: boolean;
 }
 
 /** An operator's abort of a producer's open transaction on one partition (Kafka's WriteTxnMarkers from `Admin.abortTransaction`). */
@@ -525,8 +527,8 @@ export class Log {
     );
     const outcomes = await this.committer.commit(
       chunks.map((chunk, index) => {
-        const { producerId, producerEpoch, commit, version } = pending[index]!.marker;
-        return { ...chunk, marker: { producerId, producerEpoch, commit, version } };
+        const { producerId, producerEpoch, commit, version, operator } = pending[index]!.marker;
+        return { ...chunk, marker: { producerId, producerEpoch, commit, version, ...(operator ? { operator } : {}) } };
       }),
       { notAfterMs: this.producer.commitDeadlineMs(nowMs) },
     );
@@ -537,6 +539,9 @@ export class Log {
       }
       return outcome.error.code === 'TOPIC_NOT_FOUND' ? [] : [outcome.error];
     });
+    // A refusal (an operator's stale abort) is answered as itself; anything else is for the caller to try again.
+    const refusal = failed.find((error) => !error.retriable);
+    if (refusal) throw refusal;
     if (failed.length > 0)
       throw new SpoolError(
         'STORAGE_UNAVAILABLE',
@@ -602,7 +607,7 @@ export class Log {
         { details },
       );
     }
-    await this.writeMarkers([{ topic: topic.name, partition, producerId, producerEpoch, commit: false, version }]);
+    await this.writeMarkers([{ topic: topic.name, partition, producerId, producerEpoch, commit: false, version, operator: true }]);
     return { written: true };
   }
 

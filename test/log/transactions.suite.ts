@@ -162,6 +162,21 @@ export function transactionsSuite(kind: () => StoreKind): void {
     expect(await log.offsetRange(topic, 0)).toEqual({ earliest: 0, latest: 1, lastStable: 0 });
   });
 
+  it("refuses an operator's abort whose epoch the producer has moved past by the time it commits, and writes nothing", async () => {
+    const { log, topic } = await setup();
+    await append(log, topic, batch(16, 1, 0, ['a']), open());
+    const before = await log.offsetRange(topic, 0);
+    // As if the producer moved to epoch 1 after the abort's own check of epoch 0 (Log.abortTransaction): the commit decides.
+    const stale = { ...marker(topic, 16, 0, false, 0.5), operator: true };
+    expect(await codeOf(log.writeMarkers([stale]))).toBe('INVALID_PRODUCER_EPOCH');
+    expect(await log.offsetRange(topic, 0)).toEqual(before);
+    expect(await committed(log, topic)).toEqual([]);
+    // At the producer's epoch it is written, and aborts.
+    await log.writeMarkers([{ ...stale, producerEpoch: 1 }]);
+    expect(await log.offsetRange(topic, 0)).toEqual({ ...before, latest: 2, lastStable: 2 });
+    expect(await committed(log, topic)).toEqual([]);
+  });
+
   it('starts the sequences over after a marker with a new epoch (TV2, a fence), and refuses the old epoch', async () => {
     const { stores, log, topic } = await setup();
     await append(log, topic, batch(15, 3, 0, ['a', 'b']), open());

@@ -90,9 +90,16 @@ export interface StorageFaultsReport {
   readonly tailedCommitted: number;
   /**
    * The transactions (not `compacted`), by what their producers were told; `failed`: transactions
-   * given up on, by the error; `droppedAborted`: the sweeps under faults aborted the dropped one.
+   * given up on, by the error; `droppedSent`: the dropped transaction's records were acknowledged
+   * (its timeout had not struck first); `droppedAborted`: the sweeps under faults aborted it.
    */
-  readonly transactions?: TransactionFigures & { readonly failed: Record<string, number>; readonly droppedAborted: boolean };
+  readonly transactions?: TransactionFigures & {
+    readonly failed: Record<string, number>;
+    readonly droppedSent: boolean;
+    /** Why its records were not acknowledged. */
+    readonly droppedError?: string;
+    readonly droppedAborted: boolean;
+  };
   /**
    * `passes` completed and `failed` (stopped at a fault, to run again); `segmentsCompacted`: compacted
    * segments in the log at the end, whether or not the pass that made each went on to complete.
@@ -108,7 +115,9 @@ const writers = 3;
 /** The transactional producers' ids, and the one whose transaction is dropped (only its timeout ends it). */
 const transactionalIds = ['txn-0', 'txn-1'];
 const droppedId = 'txn-dropped';
-const droppedTimeoutMs = 500;
+const droppedTimeoutMs = 3000;
+/** The sweeps under faults must have aborted the dropped transaction within this of its timeout. */
+const droppedAbortedWithinMs = 5000;
 /** The run stages no consumer-group offsets in its transactions. */
 const noOffsets: OffsetWriter = {
   commitTransactionalOffsets: async () => {
@@ -320,16 +329,37 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
       }
     }
   };
-  /** Opens a transaction on two partitions and drops it (no EndTxn): only its timeout and a sweep end it. */
+  /**
+   * Opens a transaction on two partitions and drops it (no EndTxn): only its timeout and a sweep end
+   * it. Waits (through the faults) until a sweep has aborted it, or `droppedAbortedWithinMs` after its
+   * timeout.
+   */
+  let droppedSent = false;
+  let droppedError: string | undefined;
+  let droppedAborted = false;
   const droppingProducer = async () => {
     const identity = await initProducerId(droppedId, droppedTimeoutMs);
+    const openedMs = Date.now();
     const txn: Transaction = { id: `${droppedId}#0`, records: [], asked: 'none', told: 'unknown' };
     transactions.push(txn);
     const values = [0, 1].map((partition) => ({ partition, values: [`${droppedId}:${partition}`] }));
-    // Its timeout may strike before its records land: they are then refused, as a fenced producer's are.
-    await sendTransaction(droppedId, identity, [0, 0, 0, 0], txn, values).catch((error: unknown) => {
-      if (!(error instanceof SpoolError)) throw error;
-    });
+    // Its timeout may strike before its records land: they are then refused, as a fenced producer's are (reported: `droppedSent`).
+    await sendTransaction(droppedId, identity, [0, 0, 0, 0], txn, values).then(
+      () => {
+        droppedSent = true;
+      },
+      (error: unknown) => {
+        if (!(error instanceof SpoolError)) throw error;
+        droppedError = `${error.code}: ${error.message}`;
+      },
+    );
+    while (!droppedAborted && Date.now() - openedMs < droppedTimeoutMs + droppedAbortedWithinMs) {
+      await sleep(100);
+      const state = await coordinator()
+        .describe(droppedId)
+        .catch(() => undefined);
+      droppedAborted = state?.phase === 'CompleteAbort';
+    }
   };
   /** Every agent sweeps (timeouts, stalled ends); here a random writer's coordinator, every 50 ms. */
   const sweeping = async () => {
@@ -410,7 +440,7 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
 
   for (const each of plans) each.active = false;
   for (const log of [...logs, racer, reader, maintainer]) await log.close();
-  const droppedAborted = options.compacted ? undefined : await endTransactions(bare, topic, violations);
+  if (!options.compacted) await endTransactions(bare, topic, violations);
   // What the faults left, checked and counted before anything else runs.
   maintenance.segmentsCompacted = await compactedSegments(bare.metadata, topic, partitions);
   /** The log read back with its markers, and read_committed, against what producers were told and readers saw. */
@@ -470,7 +500,13 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
     figures: checked.log,
     tailed,
     tailedCommitted: tailView.length,
-    transactions: checked.transactions && { ...checked.transactions, failed: transactionFailures, droppedAborted: droppedAborted! },
+    transactions: checked.transactions && {
+      ...checked.transactions,
+      failed: transactionFailures,
+      droppedSent,
+      ...(droppedError === undefined ? {} : { droppedError }),
+      droppedAborted,
+    },
     maintenance,
     compacted: checked.compacted,
     violations: [...violations, ...checked.violations],
@@ -479,19 +515,16 @@ export async function runStorageFaults(options: StorageFaultsOptions): Promise<S
 
 /**
  * Once the faults are over, every transactional id gets a last InitProducerId (which aborts what
- * its producer left open and carries on an end cut short) and a sweep runs past the dropped
- * transaction's timeout: the last stable offset must then be at the high watermark. Answers whether
- * the sweeps under faults had already aborted the dropped transaction.
+ * its producer left open and carries on an end cut short) and a sweep runs: the last stable offset
+ * must then be at the high watermark.
  */
-async function endTransactions(bare: Stores, topic: string, violations: string[]): Promise<boolean> {
+async function endTransactions(bare: Stores, topic: string, violations: string[]): Promise<void> {
   const log = new Log({ stores: bare });
   const coordinator = new TransactionCoordinator(new TransactionStore(bare.metadata, () => log.allocateProducerId()), log, noOffsets, {
     stalledAfterMs: 0,
   });
-  const droppedAborted = (await coordinator.describe(droppedId))?.phase === 'CompleteAbort';
   for (const id of transactionalIds)
     await retrying({}, Math.random, () => coordinator.initProducerId(id, { timeoutMs: 60_000, producerId: -1, epoch: -1 }));
-  await sleep(droppedTimeoutMs);
   await coordinator.sweep();
   for (let partition = 0; partition < partitions; partition++) {
     const { lastStable, latest } = await log.offsetRange(topic, partition);
@@ -501,7 +534,6 @@ async function endTransactions(bare: Stores, topic: string, violations: string[]
       );
   }
   await log.close();
-  return droppedAborted;
 }
 
 /** Each offset the tailing reader skipped must hold a transaction marker in the log as read back. */

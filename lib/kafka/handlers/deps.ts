@@ -23,11 +23,11 @@ export function permits(principal: Principal | undefined, action: 'read' | 'writ
 
 /**
  * Whether the connection may use transactional ids (Kafka's TRANSACTIONAL_ID WRITE): a principal that
- * may write to some topic, since writing to topics is what they are for (each topic is checked as it
- * joins a transaction); always on an open listener.
+ * may write to every topic, since an id has no grant of its own (a key scoped to some topics could
+ * otherwise describe, end or fence another key's transactions); always on an open listener.
  */
 export function permitsTransactions(principal: Principal | undefined): boolean {
-  return principal === undefined || principal.allowsSome('write');
+  return permits(principal, 'write');
 }
 
 /** Whether the connection may see `topic` (Kafka's DESCRIBE, implied by read or write): always on an open listener. */

@@ -149,6 +149,11 @@ export function addOffsetsToTxnHandler({
     codecs.addOffsetsToTxn,
     { fencedFrom: 2, abortableFrom: 4 },
     {
+      // As Kafka: the group's offsets will be committed, so the group needs read.
+      refused: (request, context) =>
+        permitsGroup(context.principal, 'read', request.groupId)
+          ? undefined
+          : { throttleTimeMs: 0, errorCode: KafkaErrors.GROUP_AUTHORIZATION_FAILED },
       run: (request) =>
         transactions.add(
           request.transactionalId,

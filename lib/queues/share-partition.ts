@@ -1,0 +1,254 @@
+/**
+ * A share partition's state (KIP-932): which records of one partition a share group has in flight,
+ * and how acquiring, acknowledging and lock expiry change it, as pure functions. The records below
+ * the share-partition start offset (SPSO) are done; those from it to the end offset (SPEO, the next
+ * offset never yet acquired) are in flight, each Available, Acquired by one member until its lock
+ * expires, Acknowledged or Archived, with the number of times it was delivered. The state is held
+ * as ranges of offsets alike (one per batch of records acquired together, not one per record), so
+ * a state item stays small and an acknowledgement of a batch is one change, whatever its size.
+ *
+ * The state is stored with a compare-and-set (a later layer), so any agent may serve any member,
+ * as the transaction coordinator does; these functions decide, given the state as read.
+ *
+ * Invariants (each proved by test/queues/share-partition.test.ts, with fast-check):
+ *  1. The ranges cover [startOffset, endOffset) exactly, in order, without overlap; adjacent ranges
+ *     differ (else they are one), and the first is not done (else the start moves past it).
+ *  2. At most one member holds a record at a time: a record is acquired only while Available (or
+ *     Acquired under a lock that has expired), and a member acknowledges only records it holds
+ *     under a live lock (else INVALID_RECORD_STATE, and nothing changes).
+ *  3. A record accepted or rejected is never delivered again, nor acknowledged again.
+ *  4. A record is delivered at most `deliveryLimit` times: one released, or whose lock expires,
+ *     at the limit is archived (a later layer may send it to a dead-letter topic).
+ *  5. The start offset never moves back, and every offset below it is done (acknowledged or
+ *     archived); records in flight are at most `maxInFlight` (Kafka's
+ *     group.share.partition.max.record.locks).
+ */
+
+/** A record's state in flight (Kafka's RecordState; ACKNOWLEDGED and ARCHIVED are both done). */
+export type RecordState = 'available' | 'acquired' | 'acknowledged' | 'archived';
+
+/** How a member acknowledges (Kafka's AcknowledgeType; GAP: an offset holding no record, as a compacted topic's). */
+export type AckType = 'accept' | 'release' | 'reject' | 'gap';
+
+export interface InFlightRange {
+  readonly first: number;
+  /** Inclusive. */
+  readonly last: number;
+  readonly state: RecordState;
+  /** Times the records were handed to a member. */
+  readonly deliveryCount: number;
+  /** Acquired only: the holder and when its lock ends. */
+  readonly member?: string;
+  readonly lockedUntilMs?: number;
+}
+
+export interface SharePartitionState {
+  /** The SPSO: every offset below it is done. */
+  readonly startOffset: number;
+  /** The SPEO: the next offset never acquired yet. */
+  readonly endOffset: number;
+  readonly ranges: readonly InFlightRange[];
+}
+
+/** A batch of records handed to a member (Kafka's AcquiredRecords). */
+export interface AcquiredRecords {
+  readonly first: number;
+  readonly last: number;
+  readonly deliveryCount: number;
+}
+
+export interface AcquireRequest {
+  readonly member: string;
+  readonly maxRecords: number;
+  readonly nowMs: number;
+  /** share.record.lock.duration.ms. */
+  readonly lockMs: number;
+  /** share.delivery.count.limit. */
+  readonly deliveryLimit: number;
+  /** group.share.partition.max.record.locks: offsets in flight at most. */
+  readonly maxInFlight: number;
+  /** The end of what may be read (the high watermark, or the last stable offset for read_committed). */
+  readonly logEndOffset: number;
+}
+
+export interface Acknowledgement {
+  readonly first: number;
+  readonly last: number;
+  readonly type: AckType;
+}
+
+/** The state of a share partition first read at `startOffset` (share.auto.offset.reset: earliest or latest). */
+export function initialState(startOffset: number): SharePartitionState {
+  return { startOffset, endOffset: startOffset, ranges: [] };
+}
+
+/**
+ * Expired locks released: records whose lock ended by `nowMs` are Available again, or Archived if
+ * delivered `deliveryLimit` times. Nothing else changes.
+ */
+export function expireLocks(state: SharePartitionState, nowMs: number, deliveryLimit: number): SharePartitionState {
+  const ranges = state.ranges.map((range) =>
+    range.state === 'acquired' && range.lockedUntilMs! <= nowMs ? released(range, deliveryLimit) : range,
+  );
+  return normalised({ ...state, ranges });
+}
+
+/**
+ * Hands `member` up to `maxRecords` records: Available ones in flight first, in offset order (they
+ * are redeliveries), then new offsets from the end offset, while the records in flight stay within
+ * `maxInFlight` and below `logEndOffset`. Each is delivered once more and locked for `lockMs`.
+ */
+export function acquire(
+  state: SharePartitionState,
+  request: AcquireRequest,
+): { readonly next: SharePartitionState; readonly acquired: readonly AcquiredRecords[] } {
+  const current = expireLocks(state, request.nowMs, request.deliveryLimit);
+  let budget = Math.max(0, request.maxRecords);
+  const lock = { member: request.member, lockedUntilMs: request.nowMs + request.lockMs };
+  const ranges: InFlightRange[] = [];
+  const acquired: AcquiredRecords[] = [];
+  for (const range of current.ranges) {
+    if (range.state !== 'available' || budget === 0) {
+      ranges.push(range);
+      continue;
+    }
+    const taken = Math.min(budget, range.last - range.first + 1);
+    const takenLast = range.first + taken - 1;
+    const deliveryCount = range.deliveryCount + 1;
+    ranges.push({ first: range.first, last: takenLast, state: 'acquired', deliveryCount, ...lock });
+    acquired.push({ first: range.first, last: takenLast, deliveryCount });
+    if (takenLast < range.last) ranges.push({ ...range, first: takenLast + 1 });
+    budget -= taken;
+  }
+  const room = current.startOffset + request.maxInFlight - current.endOffset;
+  const fresh = Math.min(budget, room, request.logEndOffset - current.endOffset);
+  let endOffset = current.endOffset;
+  if (fresh > 0) {
+    const last = endOffset + fresh - 1;
+    ranges.push({ first: endOffset, last, state: 'acquired', deliveryCount: 1, ...lock });
+    acquired.push({ first: endOffset, last, deliveryCount: 1 });
+    endOffset = last + 1;
+  }
+  return { next: normalised({ ...current, endOffset, ranges }), acquired: merged(acquired) };
+}
+
+/** Why an acknowledgement was refused (Kafka's INVALID_RECORD_STATE), by the range asked for. */
+export interface AckRefusal {
+  readonly first: number;
+  readonly last: number;
+  readonly reason: string;
+}
+
+/**
+ * A member's acknowledgements, each all or nothing: every record of it must be Acquired by `member`
+ * under a lock live at `nowMs` (a GAP may also name offsets below the start or already done, which
+ * it leaves alone). ACCEPT and GAP acknowledge, REJECT archives, RELEASE makes the records Available
+ * again (Archived at the delivery limit). A refused acknowledgement changes nothing.
+ */
+export function acknowledge(
+  state: SharePartitionState,
+  member: string,
+  acks: readonly Acknowledgement[],
+  nowMs: number,
+  deliveryLimit: number,
+): { readonly next: SharePartitionState; readonly refused: readonly AckRefusal[] } {
+  let ranges = [...state.ranges];
+  const refused: AckRefusal[] = [];
+  for (const ack of acks) {
+    const reason = refusal(state, ranges, member, ack, nowMs);
+    if (reason !== undefined) {
+      refused.push({ first: ack.first, last: ack.last, reason });
+      continue;
+    }
+    ranges = ranges.flatMap((range) => {
+      if (range.last < ack.first || range.first > ack.last || range.state !== 'acquired') return [range];
+      const inside = { ...range, first: Math.max(range.first, ack.first), last: Math.min(range.last, ack.last) };
+      return [
+        ...(range.first < inside.first ? [{ ...range, last: inside.first - 1 }] : []),
+        settled(inside, ack.type, deliveryLimit),
+        ...(inside.last < range.last ? [{ ...range, first: inside.last + 1 }] : []),
+      ];
+    });
+  }
+  return { next: normalised({ ...state, ranges }), refused };
+}
+
+/** Counts for a describe: records in flight by state. */
+export function counts(state: SharePartitionState): Record<RecordState, number> {
+  const out: Record<RecordState, number> = { available: 0, acquired: 0, acknowledged: 0, archived: 0 };
+  for (const range of state.ranges) out[range.state] += range.last - range.first + 1;
+  return out;
+}
+
+function refusal(
+  state: SharePartitionState,
+  ranges: readonly InFlightRange[],
+  member: string,
+  ack: Acknowledgement,
+  nowMs: number,
+): string | undefined {
+  if (!Number.isSafeInteger(ack.first) || !Number.isSafeInteger(ack.last) || ack.first > ack.last)
+    return `an acknowledged range needs first <= last, whole offsets; got ${ack.first}-${ack.last}`;
+  if (ack.last >= state.endOffset) return `offsets up to ${ack.last} were never acquired (the end offset is ${state.endOffset})`;
+  for (const range of ranges) {
+    if (range.last < ack.first || range.first > ack.last) continue;
+    const done = range.state === 'acknowledged' || range.state === 'archived';
+    if (ack.type === 'gap' && done) continue;
+    if (range.state !== 'acquired' || range.member !== member)
+      return `offsets ${Math.max(range.first, ack.first)}-${Math.min(range.last, ack.last)} are ${range.state}${range.member ? ` by another member` : ''}, not acquired by this member`;
+    if (range.lockedUntilMs! <= nowMs) return `the lock on offsets ${range.first}-${range.last} expired`;
+  }
+  if (ack.first < state.startOffset && ack.type !== 'gap') return `offsets below ${state.startOffset} are done`;
+  return undefined;
+}
+
+function settled(range: InFlightRange, type: AckType, deliveryLimit: number): InFlightRange {
+  switch (type) {
+    case 'accept':
+    case 'gap':
+      return done(range, 'acknowledged');
+    case 'reject':
+      return done(range, 'archived');
+    case 'release':
+      return released(range, deliveryLimit);
+  }
+}
+
+function released(range: InFlightRange, deliveryLimit: number): InFlightRange {
+  return range.deliveryCount >= deliveryLimit ? done(range, 'archived') : done(range, 'available');
+}
+
+function done(range: InFlightRange, state: RecordState): InFlightRange {
+  return { first: range.first, last: range.last, state, deliveryCount: range.deliveryCount };
+}
+
+const isDone = (range: InFlightRange) => range.state === 'acknowledged' || range.state === 'archived';
+
+/** Invariant 1: adjacent alike ranges are one, and done ranges at the start move the start past them. */
+function normalised(state: SharePartitionState): SharePartitionState {
+  const ranges: InFlightRange[] = [];
+  for (const range of state.ranges) {
+    const previous = ranges.at(-1);
+    if (previous && alike(previous, range) && previous.last + 1 === range.first)
+      ranges[ranges.length - 1] = { ...previous, last: range.last };
+    else ranges.push(range);
+  }
+  let startOffset = state.startOffset;
+  while (ranges.length > 0 && isDone(ranges[0]!)) startOffset = ranges.shift()!.last + 1;
+  return { startOffset, endOffset: state.endOffset, ranges };
+}
+
+function alike(a: InFlightRange, b: InFlightRange): boolean {
+  return a.state === b.state && a.deliveryCount === b.deliveryCount && a.member === b.member && a.lockedUntilMs === b.lockedUntilMs;
+}
+
+function merged(acquired: readonly AcquiredRecords[]): AcquiredRecords[] {
+  const out: AcquiredRecords[] = [];
+  for (const batch of acquired) {
+    const previous = out.at(-1);
+    if (previous && previous.last + 1 === batch.first && previous.deliveryCount === batch.deliveryCount)
+      out[out.length - 1] = { ...previous, last: batch.last };
+    else out.push(batch);
+  }
+  return out;
+}

@@ -1,0 +1,194 @@
+/**
+ * A share partition's state (lib/queues/share-partition.ts): acquiring, acknowledging and lock
+ * expiry as KIP-932 defines them, and the module's invariants as fast-check properties over random
+ * runs of members acquiring, acknowledging (every type, right or wrong), and the clock and the log
+ * moving on.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  acknowledge,
+  acquire,
+  counts,
+  expireLocks,
+  initialState,
+  type AckType,
+  type InFlightRange,
+  type SharePartitionState,
+} from '../../lib/queues/share-partition.js';
+
+const limits = { lockMs: 1000, deliveryLimit: 3, maxInFlight: 10 };
+const take = (state: SharePartitionState, member: string, maxRecords: number, nowMs: number, logEndOffset = 100) =>
+  acquire(state, { member, maxRecords, nowMs, logEndOffset, ...limits });
+
+describe('queues > share partition', () => {
+  it('hands each member its own records, locked; an accept moves the start past them', () => {
+    const a = take(initialState(5), 'a', 3, 0);
+    expect(a.acquired).toEqual([{ first: 5, last: 7, deliveryCount: 1 }]);
+    const b = take(a.next, 'b', 2, 0);
+    expect(b.acquired).toEqual([{ first: 8, last: 9, deliveryCount: 1 }]);
+    expect(b.next).toMatchObject({ startOffset: 5, endOffset: 10 });
+    const accepted = acknowledge(b.next, 'a', [{ first: 5, last: 7, type: 'accept' }], 10, limits.deliveryLimit);
+    expect(accepted.refused).toEqual([]);
+    expect(accepted.next).toEqual({
+      startOffset: 8,
+      endOffset: 10,
+      ranges: [{ first: 8, last: 9, state: 'acquired', deliveryCount: 1, member: 'b', lockedUntilMs: 1000 }],
+    });
+  });
+
+  it('redelivers released and expired records, counting deliveries, and archives them at the limit', () => {
+    let state = take(initialState(0), 'a', 2, 0).next;
+    state = acknowledge(state, 'a', [{ first: 0, last: 0, type: 'release' }], 1, limits.deliveryLimit).next;
+    const again = take(state, 'b', 5, 2, 3);
+    // Offset 0 again (a second delivery), then what was never delivered; 1 is still a's.
+    expect(again.acquired).toEqual([
+      { first: 0, last: 0, deliveryCount: 2 },
+      { first: 2, last: 2, deliveryCount: 1 },
+    ]);
+    // b's lock on 0 expires; a third delivery is the last.
+    const third = take(again.next, 'c', 1, 2 + limits.lockMs);
+    expect(third.acquired).toEqual([{ first: 0, last: 0, deliveryCount: 3 }]);
+    const archived = expireLocks(third.next, 2 + 2 * limits.lockMs, limits.deliveryLimit);
+    expect(counts(archived)).toEqual({ available: 2, acquired: 0, acknowledged: 0, archived: 0 }); // 1 and 2; 0 archived, past the start
+    expect(archived.startOffset).toBe(1);
+    // Two ranges, each delivered once before: handed as one batch.
+    expect(take(archived, 'd', 5, 3 * limits.lockMs, 3).acquired).toEqual([{ first: 1, last: 2, deliveryCount: 2 }]);
+  });
+
+  it('refuses, changing nothing, an acknowledgement of records another member holds, whose lock expired, or that are done', () => {
+    const state = take(take(initialState(0), 'a', 2, 0).next, 'b', 2, 0).next;
+    const refusedOf = (member: string, first: number, last: number, type: AckType, nowMs = 1) => {
+      const { next, refused } = acknowledge(state, member, [{ first, last, type }], nowMs, limits.deliveryLimit);
+      expect(next).toEqual(state);
+      return refused.map((r) => r.reason);
+    };
+    expect(refusedOf('a', 1, 2, 'accept')).toEqual([expect.stringContaining('by another member')]);
+    expect(refusedOf('a', 0, 1, 'accept', limits.lockMs)).toEqual([expect.stringContaining('expired')]);
+    expect(refusedOf('a', 3, 9, 'reject')).toEqual([expect.stringContaining('never acquired')]);
+    expect(refusedOf('a', 1, 0, 'accept')).toEqual([expect.stringContaining('first <= last')]);
+    const accepted = acknowledge(state, 'a', [{ first: 0, last: 1, type: 'accept' }], 1, limits.deliveryLimit).next;
+    expect(acknowledge(accepted, 'a', [{ first: 0, last: 0, type: 'accept' }], 1, limits.deliveryLimit).refused).toHaveLength(1);
+  });
+
+  it('keeps at most maxInFlight offsets in flight, and reads no further than the log end', () => {
+    const first = take(initialState(0), 'a', 50, 0);
+    expect(first.acquired).toEqual([{ first: 0, last: 9, deliveryCount: 1 }]);
+    expect(take(first.next, 'b', 50, 0).acquired).toEqual([]);
+    expect(take(initialState(0), 'a', 50, 0, 4).acquired).toEqual([{ first: 0, last: 3, deliveryCount: 1 }]);
+  });
+
+  it('holds its invariants over any run of acquires, acknowledgements, clock and log moves', () => {
+    const members = ['a', 'b', 'c'];
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('acquire' as const), member: fc.constantFrom(...members), max: fc.integer({ min: 0, max: 6 }) }),
+      // Mostly records the member was handed (its lock live or not), now and then anything near the start.
+      fc.record({
+        kind: fc.constant('ack' as const),
+        member: fc.constantFrom(...members),
+        held: fc.boolean(),
+        pick: fc.nat(),
+        from: fc.integer({ min: -2, max: 12 }),
+        length: fc.integer({ min: 1, max: 4 }),
+        type: fc.constantFrom<AckType>('accept', 'release', 'reject', 'gap'),
+      }),
+      fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 1500 }) }),
+      fc.record({ kind: fc.constant('produce' as const), records: fc.integer({ min: 0, max: 5 }) }),
+    );
+    const settings = fc.record({
+      lockMs: fc.constantFrom(300, 1000),
+      deliveryLimit: fc.integer({ min: 1, max: 3 }),
+      maxInFlight: fc.integer({ min: 4, max: 12 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 120 }), fc.integer({ min: 0, max: 5 }), settings, (ops, start, p) => {
+        let state = initialState(start);
+        let nowMs = 0;
+        let logEnd = start + 5;
+        const deliveries = new Map<number, number>();
+        const finished = new Set<number>(); // accepted, rejected or archived: never delivered again
+        const holder = new Map<number, { member: string; untilMs: number }>();
+        for (const step of ops) {
+          const before = state;
+          if (step.kind === 'tick') nowMs += step.ms;
+          if (step.kind === 'produce') logEnd += step.records;
+          if (step.kind === 'acquire') {
+            const { next, acquired } = acquire(state, { member: step.member, maxRecords: step.max, nowMs, logEndOffset: logEnd, ...p });
+            state = next;
+            let handed = 0;
+            for (const batch of acquired) {
+              for (let offset = batch.first; offset <= batch.last; offset++) {
+                handed++;
+                const held = holder.get(offset);
+                // 2: nobody else holds it under a live lock; 3: never once done.
+                expect(held === undefined || held.untilMs <= nowMs).toBe(true);
+                expect(finished.has(offset)).toBe(false);
+                expect(offset).toBeLessThan(logEnd);
+                const count = (deliveries.get(offset) ?? 0) + 1;
+                deliveries.set(offset, count);
+                expect(batch.deliveryCount).toBe(count);
+                expect(count).toBeLessThanOrEqual(p.deliveryLimit); // 4
+                holder.set(offset, { member: step.member, untilMs: nowMs + p.lockMs });
+              }
+            }
+            expect(handed).toBeLessThanOrEqual(step.max);
+            // An acquire first releases every expired lock: what stays acquired is under a live one.
+            for (const range of state.ranges) if (range.state === 'acquired') expect(range.lockedUntilMs).toBeGreaterThan(nowMs);
+          }
+          if (step.kind === 'ack') {
+            const mine = state.ranges.filter((range) => range.member === step.member);
+            const range = mine[step.pick % Math.max(1, mine.length)];
+            const held = step.held && range !== undefined;
+            const first = held ? range.first + (step.pick % (range.last - range.first + 1)) : state.startOffset + step.from;
+            const last = held ? Math.min(first + step.length - 1, range.last) : first + step.length - 1;
+            const { next, refused } = acknowledge(state, step.member, [{ first, last, type: step.type }], nowMs, p.deliveryLimit);
+            // 2: a refusal changes nothing; an acknowledgement is taken only from the live holder of every record it names.
+            if (refused.length > 0) expect(next).toEqual(state);
+            else
+              for (let offset = first; offset <= last; offset++) {
+                const holding = holder.get(offset);
+                const wasDone = finished.has(offset) || offset < before.startOffset;
+                if (step.type === 'gap' && wasDone) continue;
+                expect(holding?.member).toBe(step.member);
+                expect(holding!.untilMs).toBeGreaterThan(nowMs);
+                holder.delete(offset);
+                if (step.type !== 'release' || deliveries.get(offset)! >= p.deliveryLimit) finished.add(offset);
+              }
+            state = next;
+          }
+          // Expired locks at the limit are archived when next looked at: the model follows.
+          for (const [offset, held] of holder)
+            if (held.untilMs <= nowMs && deliveries.get(offset)! >= p.deliveryLimit) finished.add(offset);
+          checkShape(state, before, finished, p.maxInFlight);
+        }
+      }),
+      { seed: 20261206, numRuns: 300 },
+    );
+  });
+});
+
+/** Invariants 1 and 5, and that every done offset in flight is known done. */
+function checkShape(state: SharePartitionState, before: SharePartitionState, finished: ReadonlySet<number>, maxInFlight: number) {
+  expect(state.startOffset).toBeGreaterThanOrEqual(before.startOffset);
+  expect(state.endOffset - state.startOffset).toBeLessThanOrEqual(maxInFlight);
+  for (let offset = before.startOffset; offset < state.startOffset; offset++) expect(finished.has(offset)).toBe(true);
+  let next = state.startOffset;
+  state.ranges.forEach((range: InFlightRange, i) => {
+    expect(range.first).toBe(next);
+    expect(range.last).toBeGreaterThanOrEqual(range.first);
+    next = range.last + 1;
+    const previous = state.ranges[i - 1];
+    if (previous)
+      expect(
+        previous.state === range.state &&
+          previous.deliveryCount === range.deliveryCount &&
+          previous.member === range.member &&
+          previous.lockedUntilMs === range.lockedUntilMs,
+      ).toBe(false);
+    if (range.state === 'acknowledged' || range.state === 'archived') {
+      expect(i).toBeGreaterThan(0);
+      for (let offset = range.first; offset <= range.last; offset++) expect(finished.has(offset)).toBe(true);
+    }
+  });
+  expect(next).toBe(state.endOffset);
+}

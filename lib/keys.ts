@@ -112,6 +112,16 @@ const apiKeySkPrefix = 'key#';
 export const apiKeyKey = (id: string): ItemKey => ({ pk: authPk, sk: `${apiKeySkPrefix}${id}` });
 export const apiKeyIdOf = (sk: string): string => sk.slice(apiKeySkPrefix.length);
 
+// ---- share groups (lib/queues) ---------------------------------------------------------------------
+
+/** A share group's items: one per share partition (topic incarnation and partition) it has read. */
+const sharePkPrefix = 'share#';
+export const sharePk = (group: string): string => `${sharePkPrefix}${group}`;
+export const sharePartitionKey = (group: string, topicId: string, partition: number): ItemKey => ({
+  pk: sharePk(group),
+  sk: `partition#${topicId}#${partition}`,
+});
+
 // ---- transactions (lib/transactions) ---------------------------------------------------------------
 
 /**

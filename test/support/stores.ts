@@ -5,6 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { openMetadataStore, openObjectStore, type StoreLocations } from '../../lib/storage/open.js';
 import type { MetadataStore, ObjectStore } from '../../lib/storage/ports.js';
 import { awsResourceName, dynamoClientConfig, s3ClientConfig, type AwsTarget } from './aws-target.js';
@@ -49,4 +50,20 @@ export async function readyMetadataStore(kind: StoreKind): Promise<MetadataStore
   const store = await openMetadataStore(kind.locations());
   await store.ensureReady();
   return store;
+}
+
+/**
+ * Metadata stores for one test at a time, for a suite's top level (it registers an afterEach hook):
+ * `open()` answers a ready store of `kind`, closed after the test.
+ */
+export function perTestMetadata(kind: () => StoreKind): () => Promise<MetadataStore> {
+  const opened: MetadataStore[] = [];
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+  return async () => {
+    const store = await readyMetadataStore(kind());
+    opened.push(store);
+    return store;
+  };
 }

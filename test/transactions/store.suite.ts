@@ -5,9 +5,8 @@
  * decision reversed), and listing finds every id across the shards.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
-import type { MetadataStore } from '../../lib/storage/ports.js';
 import {
   addToTransaction,
   complete,
@@ -19,20 +18,16 @@ import {
   type TxnState,
 } from '../../lib/transactions/state.js';
 import { stateAttrs, stateFromItem, TransactionStore } from '../../lib/transactions/store.js';
-import { readyMetadataStore, type StoreKind } from '../support/stores.js';
+import { perTestMetadata, type StoreKind } from '../support/stores.js';
 
 const maxTimeoutMs = 900_000;
 const timeoutMs = 60_000;
 
 export function transactionStoreSuite(kind: () => StoreKind): void {
-  const opened: MetadataStore[] = [];
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-  });
+  const openMetadata = perTestMetadata(kind);
 
   async function setup() {
-    const metadata = await readyMetadataStore(kind());
-    opened.push(metadata);
+    const metadata = await openMetadata();
     let nextId = 1000;
     const clock = { skewMs: 0 };
     /** An agent: its own TransactionStore over the shared table. */

@@ -103,10 +103,11 @@ export interface ChunkMarker {
   readonly version: number;
   /**
    * An operator's abort (Log.abortTransaction): refused (INVALID_PRODUCER_EPOCH) if the producer's
-   * epoch on the partition has moved past the marker's, judged on the state the commit is
-   * conditioned on, so no newer epoch's transaction is aborted and no epoch goes backwards.
+   * epoch on the partition has moved past the marker's (`tv2`: or equals it with a transaction open,
+   * as Kafka's leader judges a TV2 marker), judged on the state the commit is conditioned on, so no
+   * newer epoch's transaction is aborted and no epoch goes backwards.
    */
-  readonly operator?: boolean;
+  readonly operator?: { readonly tv2: boolean };
 }
 
 export interface CommitChunk {
@@ -453,17 +454,20 @@ export class Committer {
 
   /**
    * Whether one of a chunk's attempts, at bases the partition's end has since moved past, landed: the
-   * row at each such base is ours if, and only if, it did. `unknown` when a row cannot be read or is
-   * not there (merged away by a compaction): nothing can be concluded yet.
+   * row at each such base, as the commit wrote it, is ours if, and only if, it did. `unknown` when a
+   * row cannot be read, is not there, or was rewritten by maintenance (a compacted row keeps the base
+   * of the first row it merged, ours or not): nothing can be concluded, and the chunk is not planned
+   * elsewhere (its failure is reported once the attempts run out; an idempotent resend is recognised).
    */
   private async landedAt(
     chunk: CommitChunk,
     attempts: readonly { base: number; producerStates: { producerId: number; state: ProducerState }[] }[],
   ): Promise<'none' | 'unknown' | { base: number; producerStates: { producerId: number; state: ProducerState }[] }> {
     for (const attempt of attempts) {
-      const row = await this.metadata.get(rowKey(chunk.topicId, chunk.partition, attempt.base)).catch(() => undefined);
-      if (row === undefined) return 'unknown';
-      if (isOurs(batchRowFromItem(row), chunk)) return attempt;
+      const item = await this.metadata.get(rowKey(chunk.topicId, chunk.partition, attempt.base)).catch(() => undefined);
+      const row = item && batchRowFromItem(item);
+      if (row === undefined || row.indexKey !== undefined) return 'unknown';
+      if (isOurs(row, chunk)) return attempt;
     }
     return 'none';
   }
@@ -491,15 +495,15 @@ export class Committer {
     const markerVersionOf = (producerId: number) => states.committed(chunk.topicId, chunk.partition, producerId)?.markerVersion ?? -1;
     if (chunk.marker && markerVersionOf(chunk.marker.producerId) >= chunk.marker.version)
       return { ok: true, baseOffset: -1, repeated: true };
-    const epochNow =
-      chunk.marker && states.live(states.committed(chunk.topicId, chunk.partition, chunk.marker.producerId) ?? null)?.producerEpoch;
-    if (chunk.marker?.operator && epochNow !== undefined && epochNow > chunk.marker.producerEpoch)
+    const operator = chunk.marker?.operator;
+    const live = operator && states.live(states.committed(chunk.topicId, chunk.partition, chunk.marker!.producerId) ?? null);
+    if (operator && live && staleOperatorEpoch(chunk.marker!.producerEpoch, live, operator.tv2))
       return {
         ok: false,
         error: new SpoolError(
           'INVALID_PRODUCER_EPOCH',
-          `the epoch of producer ${chunk.marker.producerId} on ${chunk.topic}/${chunk.partition} is ${epochNow}; an abort with epoch ${chunk.marker.producerEpoch} is stale`,
-          { details: { topic: chunk.topic, partition: chunk.partition, producer_id: chunk.marker.producerId } },
+          `the epoch of producer ${chunk.marker!.producerId} on ${chunk.topic}/${chunk.partition} is ${live.producerEpoch}; an abort with epoch ${chunk.marker!.producerEpoch} is stale`,
+          { details: { topic: chunk.topic, partition: chunk.partition, producer_id: chunk.marker!.producerId } },
         ),
       };
     const ended = chunk.producers?.find((p) => p.transaction && markerVersionOf(p.producerId) !== p.transaction.markerVersion);
@@ -761,6 +765,16 @@ function failed(error: unknown): { ok: false; error: SpoolError } {
 
 function isOurs(row: BatchRow, chunk: CommitChunk): boolean {
   return row.objectKey === chunk.objectKey && row.position === chunk.position;
+}
+
+/**
+ * Whether an operator's abort at `epoch` is stale against the producer's live state on the partition:
+ * an older epoch (TV1), or under TV2 (whose markers carry a bumped epoch) one not newer, unless it is
+ * the same and no transaction is open. Log.abortTransaction checks it first; the commit again.
+ */
+export function staleOperatorEpoch(epoch: number, live: ProducerState, tv2: boolean): boolean {
+  const open = live.txnFirstOffset !== undefined;
+  return tv2 ? epoch <= live.producerEpoch && (open || epoch !== live.producerEpoch) : epoch < live.producerEpoch;
 }
 
 export function partitionId(topicId: string, partition: number): string {

@@ -26,7 +26,7 @@ import type { Stores } from '../storage/open.js';
 import { ConditionFailedError } from '../storage/ports.js';
 import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
-import { Committer } from './commit.js';
+import { Committer, staleOperatorEpoch } from './commit.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import { cleanupPolicy, type TopicConfig } from './topic-config.js';
 import { LeadershipCache, type PartitionLeadership } from './leadership.js';
@@ -125,7 +125,7 @@ export interface TxnMarker {
    */
   readonly version: number;
   /** An operator's abort: refused at commit if the producer's epoch there has moved past the marker's (commit.ts ChunkMarker). */
-  readonly operator?: boolean;
+  readonly operator?: { readonly tv2: boolean };
 }
 
 /** An operator's abort of a producer's open transaction on one partition (Kafka's WriteTxnMarkers from `Admin.abortTransaction`). */
@@ -583,8 +583,7 @@ export class Log {
     const currentEpoch = live?.producerEpoch ?? -1;
     const open = live?.txnFirstOffset !== undefined;
     const tv2 = (request.transactionVersion ?? 0) >= 2;
-    const staleEpoch = tv2 ? producerEpoch <= currentEpoch && (open || producerEpoch !== currentEpoch) : producerEpoch < currentEpoch;
-    if (staleEpoch)
+    if (live && staleOperatorEpoch(producerEpoch, live, tv2))
       throw new SpoolError(
         'INVALID_PRODUCER_EPOCH',
         `the epoch of producer ${producerId} on ${where} is ${currentEpoch}; an abort with epoch ${producerEpoch} is stale`,
@@ -607,7 +606,7 @@ export class Log {
         { details },
       );
     }
-    await this.writeMarkers([{ topic: topic.name, partition, producerId, producerEpoch, commit: false, version, operator: true }]);
+    await this.writeMarkers([{ topic: topic.name, partition, producerId, producerEpoch, commit: false, version, operator: { tv2 } }]);
     return { written: true };
   }
 

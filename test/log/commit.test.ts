@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CommitChunk, Committer } from '../../lib/log/commit.js';
-import { partitionKey } from '../../lib/keys.js';
+import { offsetSk, partitionKey, rowsPk } from '../../lib/keys.js';
 import type { Log } from '../../lib/log/index.js';
 import type { ItemKey, MetadataStore } from '../../lib/storage/ports.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
@@ -70,27 +70,31 @@ async function topicOn(stores: TestStores, partitions: number) {
   return { log, topic, topicId, chunk };
 }
 
+/** The store, with the first transaction landing and its answer lost. */
+function losingFirstAnswer(metadata: MetadataStore) {
+  let lost = false;
+  return new Proxy(metadata, {
+    get(target, name) {
+      if (name === 'transact')
+        return async (...args: Parameters<MetadataStore['transact']>) => {
+          await target.transact(...args);
+          if (!lost) {
+            lost = true;
+            throw new SpoolError('STORAGE_UNAVAILABLE', 'the answer was lost', { retriable: true });
+          }
+        };
+      const value = Reflect.get(target, name);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 describe('log > commit', () => {
   it('finds a commit whose answer was lost where it landed, though another commit of the writer moved the end meanwhile: never writes it twice', async () => {
     const stores = await openTestStores(memory.locations());
     opened.push(stores);
     const { log, topic, chunk } = await topicOn(stores, 1);
-    let lost = false;
-    const store = new Proxy(stores.metadata, {
-      get(target, name) {
-        if (name === 'transact')
-          return async (...args: Parameters<MetadataStore['transact']>) => {
-            await target.transact(...args);
-            // The first transaction lands, and its answer is lost.
-            if (!lost) {
-              lost = true;
-              throw new SpoolError('STORAGE_UNAVAILABLE', 'the answer was lost', { retriable: true });
-            }
-          };
-        const value = Reflect.get(target, name);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    const store = losingFirstAnswer(stores.metadata);
     const [first, second] = [chunk(0), chunk(0)];
     let other: Promise<unknown> | undefined;
     const committer: Committer = new Committer(store, {
@@ -102,6 +106,41 @@ describe('log > commit', () => {
       },
     });
     expect(await committer.commit([first])).toEqual([{ ok: true, baseOffset: 0 }]);
+    expect(await other).toEqual([{ ok: true, baseOffset: 1 }]);
+    expect(await log.offsetRange(topic, 0)).toMatchObject({ latest: 2 });
+  });
+
+  it('writes nothing twice when the row of a commit whose answer was lost was merged by maintenance: it cannot tell, and says so', async () => {
+    const stores = await openTestStores(memory.locations());
+    opened.push(stores);
+    const { log, topic, topicId, chunk } = await topicOn(stores, 1);
+    const [first, second] = [chunk(0), chunk(0)];
+    let other: Promise<unknown> | undefined;
+    const committer: Committer = new Committer(losingFirstAnswer(stores.metadata), {
+      maxAttempts: 3,
+      sleep: async () => {
+        if (other !== undefined) return;
+        other = committer.commit([second]);
+        await other;
+        // A compaction merges rows 0 and 1 into a segment of its own, at row 0's base.
+        const rows = rowsPk(topicId, 0);
+        await stores.metadata.transact([
+          { kind: 'delete', key: { pk: rows, sk: offsetSk(1) } },
+          {
+            kind: 'put',
+            key: { pk: rows, sk: offsetSk(0) },
+            attrs: {
+              ...(await stores.metadata.get({ pk: rows, sk: offsetSk(0) }))!.attrs,
+              objectKey: 'partitions/merged',
+              indexKey: 'partitions/merged.index',
+              recordCount: 2,
+            },
+          },
+        ]);
+      },
+    });
+    const [outcome] = await committer.commit([first]);
+    expect(outcome!.ok).toBe(false); // landed, but nothing tells it so: reported as a failure to resend, not written again
     expect(await other).toEqual([{ ok: true, baseOffset: 1 }]);
     expect(await log.offsetRange(topic, 0)).toMatchObject({ latest: 2 });
   });

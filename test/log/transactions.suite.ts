@@ -167,8 +167,10 @@ export function transactionsSuite(kind: () => StoreKind): void {
     await append(log, topic, batch(16, 1, 0, ['a']), open());
     const before = await log.offsetRange(topic, 0);
     // As if the producer moved to epoch 1 after the abort's own check of epoch 0 (Log.abortTransaction): the commit decides.
-    const stale = { ...marker(topic, 16, 0, false, 0.5), operator: true };
+    const stale = { ...marker(topic, 16, 0, false, 0.5), operator: { tv2: false } };
     expect(await codeOf(log.writeMarkers([stale]))).toBe('INVALID_PRODUCER_EPOCH');
+    // Under TV2 (markers carry a bumped epoch) the producer's own epoch is stale too while its transaction is open.
+    expect(await codeOf(log.writeMarkers([{ ...stale, producerEpoch: 1, operator: { tv2: true } }]))).toBe('INVALID_PRODUCER_EPOCH');
     expect(await log.offsetRange(topic, 0)).toEqual(before);
     expect(await committed(log, topic)).toEqual([]);
     // At the producer's epoch it is written, and aborts.

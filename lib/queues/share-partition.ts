@@ -20,14 +20,14 @@
  *  4. A record is delivered at most `deliveryLimit` times: one released, or whose lock expires,
  *     at the limit is archived (a later layer may send it to a dead-letter topic).
  *  5. The start offset never moves back, and every offset below it is done (acknowledged or
- *     archived); records in flight are at most `maxInFlight` (Kafka's
+ *     archived) or gone from the log; records in flight are at most `maxInFlight` (Kafka's
  *     group.share.partition.max.record.locks).
  */
 
 /** A record's state in flight (Kafka's RecordState; ACKNOWLEDGED and ARCHIVED are both done). */
 export type RecordState = 'available' | 'acquired' | 'acknowledged' | 'archived';
 
-/** How a member acknowledges (Kafka's AcknowledgeType; GAP: an offset holding no record, as a compacted topic's). */
+/** How a member acknowledges (Kafka's AcknowledgeType; GAP: an offset it was handed that holds no record, as a compacted topic's or a marker's). */
 export type AckType = 'accept' | 'release' | 'reject' | 'gap';
 
 export interface InFlightRange {
@@ -67,6 +67,8 @@ export interface AcquireRequest {
   readonly deliveryLimit: number;
   /** group.share.partition.max.record.locks: offsets in flight at most. */
   readonly maxInFlight: number;
+  /** The log's start: records below it are gone (retention, DeleteRecords), and leave the share partition. */
+  readonly logStartOffset: number;
   /** The end of what may be read (the high watermark, or the last stable offset for read_committed). */
   readonly logEndOffset: number;
 }
@@ -102,7 +104,7 @@ export function acquire(
   state: SharePartitionState,
   request: AcquireRequest,
 ): { readonly next: SharePartitionState; readonly acquired: readonly AcquiredRecords[] } {
-  const current = expireLocks(state, request.nowMs, request.deliveryLimit);
+  const current = pastLogStart(expireLocks(state, request.nowMs, request.deliveryLimit), request.logStartOffset);
   let budget = Math.max(0, request.maxRecords);
   const lock = { member: request.member, lockedUntilMs: request.nowMs + request.lockMs };
   const ranges: InFlightRange[] = [];
@@ -110,6 +112,11 @@ export function acquire(
   for (const range of current.ranges) {
     if (range.state !== 'available' || budget === 0) {
       ranges.push(range);
+      continue;
+    }
+    // Delivered as often as the limit allows (it was lowered since): archived, not handed out again.
+    if (range.deliveryCount >= request.deliveryLimit) {
+      ranges.push(done(range, 'archived'));
       continue;
     }
     const taken = Math.min(budget, range.last - range.first + 1);
@@ -140,10 +147,10 @@ export interface AckRefusal {
 }
 
 /**
- * A member's acknowledgements, each all or nothing: every record of it must be Acquired by `member`
- * under a lock live at `nowMs` (a GAP may also name offsets below the start or already done, which
- * it leaves alone). ACCEPT and GAP acknowledge, REJECT archives, RELEASE makes the records Available
- * again (Archived at the delivery limit). A refused acknowledgement changes nothing.
+ * A member's acknowledgements of one partition, all or nothing (as Kafka's share partition takes a
+ * request's batches): every record they name must be Acquired by `member` under a lock live at
+ * `nowMs`. ACCEPT acknowledges, REJECT and GAP archive, RELEASE makes the records Available again
+ * (Archived at the delivery limit). If any is refused, nothing changes and the refusals are answered.
  */
 export function acknowledge(
   state: SharePartitionState,
@@ -170,7 +177,16 @@ export function acknowledge(
       ];
     });
   }
-  return { next: normalised({ ...state, ranges }), refused };
+  return refused.length > 0 ? { next: state, refused } : { next: normalised({ ...state, ranges }), refused };
+}
+
+/** Records below the log's start are gone: the share partition starts at it (Kafka archives them). */
+function pastLogStart(state: SharePartitionState, logStartOffset: number): SharePartitionState {
+  if (logStartOffset <= state.startOffset) return state;
+  const ranges = state.ranges.flatMap((range) =>
+    range.last < logStartOffset ? [] : [range.first < logStartOffset ? { ...range, first: logStartOffset } : range],
+  );
+  return normalised({ startOffset: logStartOffset, endOffset: Math.max(state.endOffset, logStartOffset), ranges });
 }
 
 /** Counts for a describe: records in flight by state. */
@@ -192,22 +208,20 @@ function refusal(
   if (ack.last >= state.endOffset) return `offsets up to ${ack.last} were never acquired (the end offset is ${state.endOffset})`;
   for (const range of ranges) {
     if (range.last < ack.first || range.first > ack.last) continue;
-    const done = range.state === 'acknowledged' || range.state === 'archived';
-    if (ack.type === 'gap' && done) continue;
     if (range.state !== 'acquired' || range.member !== member)
       return `offsets ${Math.max(range.first, ack.first)}-${Math.min(range.last, ack.last)} are ${range.state}${range.member ? ` by another member` : ''}, not acquired by this member`;
     if (range.lockedUntilMs! <= nowMs) return `the lock on offsets ${range.first}-${range.last} expired`;
   }
-  if (ack.first < state.startOffset && ack.type !== 'gap') return `offsets below ${state.startOffset} are done`;
+  if (ack.first < state.startOffset) return `offsets below ${state.startOffset} are done`;
   return undefined;
 }
 
 function settled(range: InFlightRange, type: AckType, deliveryLimit: number): InFlightRange {
   switch (type) {
     case 'accept':
-    case 'gap':
       return done(range, 'acknowledged');
     case 'reject':
+    case 'gap':
       return done(range, 'archived');
     case 'release':
       return released(range, deliveryLimit);

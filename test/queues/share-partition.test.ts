@@ -18,8 +18,8 @@ import {
 } from '../../lib/queues/share-partition.js';
 
 const limits = { lockMs: 1000, deliveryLimit: 3, maxInFlight: 10 };
-const take = (state: SharePartitionState, member: string, maxRecords: number, nowMs: number, logEndOffset = 100) =>
-  acquire(state, { member, maxRecords, nowMs, logEndOffset, ...limits });
+const take = (state: SharePartitionState, member: string, maxRecords: number, nowMs: number, logEndOffset = 100, logStartOffset = 0) =>
+  acquire(state, { member, maxRecords, nowMs, logStartOffset, logEndOffset, ...limits });
 
 describe('queues > share partition', () => {
   it('hands each member its own records, locked; an accept moves the start past them', () => {
@@ -67,8 +67,34 @@ describe('queues > share partition', () => {
     expect(refusedOf('a', 0, 1, 'accept', limits.lockMs)).toEqual([expect.stringContaining('expired')]);
     expect(refusedOf('a', 3, 9, 'reject')).toEqual([expect.stringContaining('never acquired')]);
     expect(refusedOf('a', 1, 0, 'accept')).toEqual([expect.stringContaining('first <= last')]);
+    // All or nothing: one refused acknowledgement leaves the others undone too.
+    const mixed = acknowledge(
+      state,
+      'a',
+      [
+        { first: 0, last: 1, type: 'accept' },
+        { first: 2, last: 2, type: 'accept' },
+      ],
+      1,
+      limits.deliveryLimit,
+    );
+    expect(mixed).toEqual({ next: state, refused: [{ first: 2, last: 2, reason: expect.stringContaining('by another member') }] });
     const accepted = acknowledge(state, 'a', [{ first: 0, last: 1, type: 'accept' }], 1, limits.deliveryLimit).next;
     expect(acknowledge(accepted, 'a', [{ first: 0, last: 0, type: 'accept' }], 1, limits.deliveryLimit).refused).toHaveLength(1);
+  });
+
+  it('leaves records the log no longer holds, archives a GAP, and never hands out a record past a lowered delivery limit', () => {
+    const held = take(initialState(0), 'a', 4, 0).next;
+    // Retention moved the log's start to 2: 0 and 1 are gone, whoever held them.
+    const trimmed = take(held, 'b', 10, 0, 6, 2);
+    expect(trimmed.next.startOffset).toBe(2);
+    expect(trimmed.acquired).toEqual([{ first: 4, last: 5, deliveryCount: 1 }]);
+    const gap = acknowledge(trimmed.next, 'a', [{ first: 2, last: 2, type: 'gap' }], 1, limits.deliveryLimit).next;
+    expect(gap.startOffset).toBe(3); // archived, done
+    const released = acknowledge(gap, 'a', [{ first: 3, last: 3, type: 'release' }], 1, limits.deliveryLimit).next;
+    expect(
+      acquire(released, { member: 'c', maxRecords: 5, nowMs: 2, logStartOffset: 0, logEndOffset: 6, ...limits, deliveryLimit: 1 }).acquired,
+    ).toEqual([]);
   });
 
   it('keeps at most maxInFlight offsets in flight, and reads no further than the log end', () => {
@@ -94,6 +120,8 @@ describe('queues > share partition', () => {
       }),
       fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 1500 }) }),
       fc.record({ kind: fc.constant('produce' as const), records: fc.integer({ min: 0, max: 5 }) }),
+      // Retention or DeleteRecords moves the log's start.
+      fc.record({ kind: fc.constant('trim' as const), records: fc.integer({ min: 0, max: 3 }) }),
     );
     const settings = fc.record({
       lockMs: fc.constantFrom(300, 1000),
@@ -105,6 +133,7 @@ describe('queues > share partition', () => {
         let state = initialState(start);
         let nowMs = 0;
         let logEnd = start + 5;
+        let logStart = 0;
         const deliveries = new Map<number, number>();
         const finished = new Set<number>(); // accepted, rejected or archived: never delivered again
         const holder = new Map<number, { member: string; untilMs: number }>();
@@ -112,8 +141,16 @@ describe('queues > share partition', () => {
           const before = state;
           if (step.kind === 'tick') nowMs += step.ms;
           if (step.kind === 'produce') logEnd += step.records;
+          if (step.kind === 'trim') logStart = Math.min(logEnd, logStart + step.records);
           if (step.kind === 'acquire') {
-            const { next, acquired } = acquire(state, { member: step.member, maxRecords: step.max, nowMs, logEndOffset: logEnd, ...p });
+            const { next, acquired } = acquire(state, {
+              member: step.member,
+              maxRecords: step.max,
+              nowMs,
+              logStartOffset: logStart,
+              logEndOffset: logEnd,
+              ...p,
+            });
             state = next;
             let handed = 0;
             for (const batch of acquired) {
@@ -124,6 +161,7 @@ describe('queues > share partition', () => {
                 expect(held === undefined || held.untilMs <= nowMs).toBe(true);
                 expect(finished.has(offset)).toBe(false);
                 expect(offset).toBeLessThan(logEnd);
+                expect(offset).toBeGreaterThanOrEqual(logStart);
                 const count = (deliveries.get(offset) ?? 0) + 1;
                 deliveries.set(offset, count);
                 expect(batch.deliveryCount).toBe(count);
@@ -142,13 +180,13 @@ describe('queues > share partition', () => {
             const first = held ? range.first + (step.pick % (range.last - range.first + 1)) : state.startOffset + step.from;
             const last = held ? Math.min(first + step.length - 1, range.last) : first + step.length - 1;
             const { next, refused } = acknowledge(state, step.member, [{ first, last, type: step.type }], nowMs, p.deliveryLimit);
+            // An acknowledgement of records the member holds under a live lock is taken.
+            if (held && range.state === 'acquired' && range.lockedUntilMs! > nowMs) expect(refused).toEqual([]);
             // 2: a refusal changes nothing; an acknowledgement is taken only from the live holder of every record it names.
             if (refused.length > 0) expect(next).toEqual(state);
             else
               for (let offset = first; offset <= last; offset++) {
                 const holding = holder.get(offset);
-                const wasDone = finished.has(offset) || offset < before.startOffset;
-                if (step.type === 'gap' && wasDone) continue;
                 expect(holding?.member).toBe(step.member);
                 expect(holding!.untilMs).toBeGreaterThan(nowMs);
                 holder.delete(offset);
@@ -159,6 +197,8 @@ describe('queues > share partition', () => {
           // Expired locks at the limit are archived when next looked at: the model follows.
           for (const [offset, held] of holder)
             if (held.untilMs <= nowMs && deliveries.get(offset)! >= p.deliveryLimit) finished.add(offset);
+          // Records gone from the log leave the share partition: the model counts them done.
+          for (let offset = before.startOffset; offset < Math.min(logStart, state.startOffset); offset++) finished.add(offset);
           checkShape(state, before, finished, p.maxInFlight);
         }
       }),

@@ -23,7 +23,14 @@ export function sharePartitionStoreSuite(kind: () => StoreKind): void {
   /** An acquire decision: from the state as read (none yet: the group starts at offset 0). */
   const acquiring =
     (member: string, maxRecords: number, logEndOffset: number) => (state: SharePartitionState | undefined, nowMs: number) => {
-      const { next, acquired } = acquire(state ?? initialState(0), { member, maxRecords, nowMs, logEndOffset, ...limits });
+      const { next, acquired } = acquire(state ?? initialState(0), {
+        member,
+        maxRecords,
+        nowMs,
+        logStartOffset: 0,
+        logEndOffset,
+        ...limits,
+      });
       return { next: acquired.length === 0 ? null : next, answer: acquired };
     };
 

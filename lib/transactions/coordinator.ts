@@ -54,6 +54,7 @@ import {
   type TxnState,
 } from './state.js';
 import type { TransactionStore } from './store.js';
+import { transactionShards } from '../keys.js';
 
 /** What the coordinator needs of the log: writing markers. */
 export interface MarkerWriter {
@@ -196,13 +197,25 @@ export class TransactionCoordinator {
   /**
    * One round of the coordinator's housekeeping, safe on every agent at once: transactions open
    * past their timeout are aborted (fencing their producers), Prepare* states whose writer stalled
-   * are carried on, ids idle past the expiration are forgotten. Answers what it did.
+   * are carried on, ids idle past the expiration are forgotten. Answers what it did. A shard whose
+   * read fails is left to the next round; the other shards are still swept.
    */
   async sweep(): Promise<{ readonly expired: number; readonly finished: number; readonly forgotten: number }> {
     let expired = 0;
     let finished = 0;
     let forgotten = 0;
-    for await (const { transactionalId, state } of this.store.all()) {
+    const ids: { readonly transactionalId: string; readonly state: TxnState }[] = [];
+    for (let shard = 0; shard < transactionShards; shard++) {
+      try {
+        ids.push(...(await this.store.inShard(shard)));
+      } catch (error) {
+        this.options.logger?.log('warn', 'transaction sweep skipped a shard', {
+          shard,
+          message: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+    for (const { transactionalId, state } of ids) {
       try {
         const nowMs = this.now();
         if (state.phase === 'Ongoing' && expire(state, nowMs, 0) !== undefined) {

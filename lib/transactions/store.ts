@@ -53,11 +53,14 @@ export class TransactionStore {
     return item ? stateFromItem(item) : undefined;
   }
 
-  /** Every transactional id's state, shard by shard (ListTransactions, the timeout sweep). */
+  /** Every transactional id's state, shard by shard (ListTransactions). */
   async *all(): AsyncIterable<{ readonly transactionalId: string; readonly state: TxnState }> {
-    for (let shard = 0; shard < transactionShards; shard++) {
-      for (const item of await this.metadata.query(transactionPk(shard))) yield { transactionalId: item.sk, state: stateFromItem(item) };
-    }
+    for (let shard = 0; shard < transactionShards; shard++) yield* await this.inShard(shard);
+  }
+
+  /** The states of the ids in one shard (the sweep reads shard by shard, so one failed query costs one shard's round). */
+  async inShard(shard: number): Promise<{ readonly transactionalId: string; readonly state: TxnState }[]> {
+    return (await this.metadata.query(transactionPk(shard))).map((item) => ({ transactionalId: item.sk, state: stateFromItem(item) }));
   }
 
   /**

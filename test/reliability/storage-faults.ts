@@ -115,9 +115,9 @@ const writers = 3;
 /** The transactional producers' ids, and the one whose transaction is dropped (only its timeout ends it). */
 const transactionalIds = ['txn-0', 'txn-1'];
 const droppedId = 'txn-dropped';
-const droppedTimeoutMs = 3000;
+const droppedTimeoutMs = 8000;
 /** The sweeps under faults must have aborted the dropped transaction within this of its timeout. */
-const droppedAbortedWithinMs = 5000;
+const droppedAbortedWithinMs = 10_000;
 /** The run stages no consumer-group offsets in its transactions. */
 const noOffsets: OffsetWriter = {
   commitTransactionalOffsets: async () => {

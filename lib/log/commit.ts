@@ -58,10 +58,15 @@
  *
  * Lost responses: when a commit fails ambiguously (timeout, 5xx) we keep the same base and try again.
  * If the first attempt did land, the retry's row create fails and returns the row: it names our
- * object and position, so the chunk is known committed at that base and is not written twice. When
- * the commit deadline or the attempts run out before a retry could tell, the rows at the bases of the
- * ambiguous attempts are read before a failure is reported: a landed commit is never reported failed
- * (its writer would send it again, and a non-idempotent record would then appear twice).
+ * object and position, so the chunk is known committed at that base and is not written twice. The
+ * writer's other commits (a concurrent flush, a transaction marker) share its cache of ends and may
+ * move the end meanwhile: the chunk is then planned at another base only once the rows at its
+ * earlier bases show it did not land. When the commit deadline or the attempts run out before a
+ * retry could tell, the rows at the bases of the ambiguous attempts are read before a failure is
+ * reported: a landed commit is not reported failed (its writer would send it again, and a
+ * non-idempotent record would then appear twice) unless maintenance has rewritten its row since
+ * (a compacted row keeps the base of the first row it merged): that tells nothing, and the chunk is
+ * reported failed rather than written again (an idempotent resend is recognised by its sequence).
  */
 import { SpoolError } from '../errors.js';
 import type { Metrics } from '../metrics.js';

@@ -12,6 +12,7 @@ import { type CommitChunk, Committer } from '../../lib/log/commit.js';
 import { offsetSk, partitionKey, rowsPk } from '../../lib/keys.js';
 import type { Log } from '../../lib/log/index.js';
 import type { ItemKey, MetadataStore } from '../../lib/storage/ports.js';
+import type { FaultyMetadataStore } from '../support/faults.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { SpoolError } from '../../lib/errors.js';
 import { memory } from '../support/stores.js';
@@ -22,8 +23,8 @@ afterEach(async () => {
   await closeAll(logs.splice(0), opened.splice(0));
 });
 
-/** The store, with reads of one item held until released. */
-function holdingReads(metadata: MetadataStore, held: ItemKey) {
+/** Reads of one item held (once `holding`) until released. */
+function holdingReads(metadata: FaultyMetadataStore, held: ItemKey) {
   let release!: () => void;
   const released = new Promise<void>((resolve) => {
     release = resolve;
@@ -33,21 +34,13 @@ function holdingReads(metadata: MetadataStore, held: ItemKey) {
     reached = resolve;
   });
   const state = { holding: false };
-  const store = new Proxy(metadata, {
-    get(target, name) {
-      if (name === 'get')
-        return async (key: ItemKey) => {
-          if (state.holding && key.pk === held.pk && key.sk === held.sk) {
-            reached();
-            await released;
-          }
-          return target.get(key);
-        };
-      const value = Reflect.get(target, name);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  return { store, state, reachedHold, release };
+  metadata.beforeGet = async (key) => {
+    if (state.holding && key.pk === held.pk && key.sk === held.sk) {
+      reached();
+      await released;
+    }
+  };
+  return { state, reachedHold, release };
 }
 
 async function topicOn(stores: TestStores, partitions: number) {
@@ -70,23 +63,36 @@ async function topicOn(stores: TestStores, partitions: number) {
   return { log, topic, topicId, chunk };
 }
 
-/** The store, with the first transaction landing and its answer lost. */
-function losingFirstAnswer(metadata: MetadataStore) {
+/** The first transaction lands, and its answer is lost. */
+function loseFirstAnswer(metadata: FaultyMetadataStore): void {
   let lost = false;
-  return new Proxy(metadata, {
-    get(target, name) {
-      if (name === 'transact')
-        return async (...args: Parameters<MetadataStore['transact']>) => {
-          await target.transact(...args);
-          if (!lost) {
-            lost = true;
-            throw new SpoolError('STORAGE_UNAVAILABLE', 'the answer was lost', { retriable: true });
-          }
-        };
-      const value = Reflect.get(target, name);
-      return typeof value === 'function' ? value.bind(target) : value;
+  metadata.afterTransact = () => {
+    if (lost) return;
+    lost = true;
+    throw new SpoolError('STORAGE_UNAVAILABLE', 'the answer was lost', { retriable: true });
+  };
+}
+
+/**
+ * A committer over `metadata` whose first backoff lets another commit of the same writer (a marker,
+ * say) commit `rival` first, then runs `afterRival`; `rivalled()` is that commit's outcome.
+ */
+function rivalDuringBackoff(
+  metadata: MetadataStore,
+  rival: CommitChunk,
+  options: { maxAttempts?: number; afterRival?: () => Promise<void> } = {},
+) {
+  let other: Promise<unknown> | undefined;
+  const committer: Committer = new Committer(metadata, {
+    maxAttempts: options.maxAttempts,
+    sleep: async () => {
+      if (other !== undefined) return;
+      other = committer.commit([rival]);
+      await other;
+      await options.afterRival?.();
     },
   });
+  return { committer, rivalled: () => other };
 }
 
 describe('log > commit', () => {
@@ -94,19 +100,11 @@ describe('log > commit', () => {
     const stores = await openTestStores(memory.locations());
     opened.push(stores);
     const { log, topic, chunk } = await topicOn(stores, 1);
-    const store = losingFirstAnswer(stores.metadata);
-    const [first, second] = [chunk(0), chunk(0)];
-    let other: Promise<unknown> | undefined;
-    const committer: Committer = new Committer(store, {
-      // During the first commit's backoff, another commit of the same writer (a marker, say) takes the next offset.
-      sleep: async () => {
-        if (other !== undefined) return;
-        other = committer.commit([second]);
-        await other;
-      },
-    });
-    expect(await committer.commit([first])).toEqual([{ ok: true, baseOffset: 0 }]);
-    expect(await other).toEqual([{ ok: true, baseOffset: 1 }]);
+    loseFirstAnswer(stores.metadata);
+    // During the first commit's backoff, another commit of the same writer takes the next offset.
+    const { committer, rivalled } = rivalDuringBackoff(stores.metadata, chunk(0));
+    expect(await committer.commit([chunk(0)])).toEqual([{ ok: true, baseOffset: 0 }]);
+    expect(await rivalled()).toEqual([{ ok: true, baseOffset: 1 }]);
     expect(await log.offsetRange(topic, 0)).toMatchObject({ latest: 2 });
   });
 
@@ -114,15 +112,11 @@ describe('log > commit', () => {
     const stores = await openTestStores(memory.locations());
     opened.push(stores);
     const { log, topic, topicId, chunk } = await topicOn(stores, 1);
-    const [first, second] = [chunk(0), chunk(0)];
-    let other: Promise<unknown> | undefined;
-    const committer: Committer = new Committer(losingFirstAnswer(stores.metadata), {
+    loseFirstAnswer(stores.metadata);
+    const { committer, rivalled } = rivalDuringBackoff(stores.metadata, chunk(0), {
       maxAttempts: 3,
-      sleep: async () => {
-        if (other !== undefined) return;
-        other = committer.commit([second]);
-        await other;
-        // A compaction merges rows 0 and 1 into a segment of its own, at row 0's base.
+      // Then a compaction merges rows 0 and 1 into a segment of its own, at row 0's base.
+      afterRival: async () => {
         const rows = rowsPk(topicId, 0);
         await stores.metadata.transact([
           { kind: 'delete', key: { pk: rows, sk: offsetSk(1) } },
@@ -139,9 +133,9 @@ describe('log > commit', () => {
         ]);
       },
     });
-    const [outcome] = await committer.commit([first]);
+    const [outcome] = await committer.commit([chunk(0)]);
     expect(outcome!.ok).toBe(false); // landed, but nothing tells it so: reported as a failure to resend, not written again
-    expect(await other).toEqual([{ ok: true, baseOffset: 1 }]);
+    expect(await rivalled()).toEqual([{ ok: true, baseOffset: 1 }]);
     expect(await log.offsetRange(topic, 0)).toMatchObject({ latest: 2 });
   });
 
@@ -150,7 +144,7 @@ describe('log > commit', () => {
     opened.push(stores);
     const { log, topic, topicId, chunk } = await topicOn(stores, 2);
     const reads = holdingReads(stores.metadata, partitionKey(topicId, 1));
-    const committer = new Committer(reads.store);
+    const committer = new Committer(stores.metadata);
     expect(await committer.commit([chunk(0)])).toEqual([{ ok: true, baseOffset: 0 }]); // partition 0's end is now cached
 
     // One transaction for both: partition 0's end is known, partition 1's is being read when partition 0's is dropped.

@@ -6,18 +6,22 @@ import type { ByteRange, Item, ItemKey, QueryOptions, WriteOp } from '../../lib/
 import { DelegatingMetadataStore, DelegatingObjectStore } from './delegating.js';
 
 export class FaultyMetadataStore extends DelegatingMetadataStore {
+  beforeGet: ((key: ItemKey) => Promise<void> | void) | undefined;
+  beforeQuery: ((pk: string) => Promise<void> | void) | undefined;
   beforeWrite: ((op: WriteOp) => Promise<void> | void) | undefined;
   beforeTransact: ((ops: readonly WriteOp[]) => Promise<void> | void) | undefined;
   afterTransact: ((ops: readonly WriteOp[]) => Promise<void> | void) | undefined;
   readonly calls = { get: 0, query: 0, write: 0, transact: 0 };
 
-  override get(key: ItemKey): Promise<Item | undefined> {
+  override async get(key: ItemKey): Promise<Item | undefined> {
     this.calls.get++;
+    await this.beforeGet?.(key);
     return super.get(key);
   }
 
-  override query(pk: string, options?: QueryOptions): Promise<Item[]> {
+  override async query(pk: string, options?: QueryOptions): Promise<Item[]> {
     this.calls.query++;
+    await this.beforeQuery?.(pk);
     return super.query(pk, options);
   }
 

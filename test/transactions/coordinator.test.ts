@@ -43,7 +43,7 @@ async function setup() {
   };
   const store = new TransactionStore(stores.metadata, () => log.allocateProducerId(), now);
   const coordinator = new TransactionCoordinator(store, log, offsets, { now, stalledAfterMs: 5_000, idExpirationMs: 3_600_000 });
-  return { stores, log, topic, clock, store, coordinator, written, offsets };
+  return { stores, log, topic, clock, store, coordinator, written };
 }
 
 const codeOf = (promise: Promise<unknown>) =>
@@ -126,37 +126,17 @@ describe('transactions > coordinator', () => {
   });
 
   it('sweeps every other shard when one shard cannot be read', async () => {
-    const { stores, log, topic, clock, coordinator, offsets } = await setup();
+    const { stores, topic, clock, coordinator } = await setup();
     let id = `tx-${randomUUID()}`;
     while (transactionShardOf(id) === 0) id = `tx-${randomUUID()}`;
     const identity = await coordinator.initProducerId(id, { timeoutMs: 10_000, producerId: -1, epoch: -1 });
     await coordinator.add(id, identity, { partitions: [{ topic, partition: 0 }] });
     clock.nowMs += 10_001;
     // Shard 0, swept first, cannot be read.
-    const failingShard = new Proxy(stores.metadata, {
-      get(target, name) {
-        if (name === 'query')
-          return async (pk: string, ...rest: unknown[]) => {
-            if (pk === transactionPk(0)) throw new SpoolError('THROTTLED', 'shard 0 is throttled');
-            return (target.query as (...args: unknown[]) => unknown)(pk, ...rest);
-          };
-        const value = Reflect.get(target, name);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-    const sweeper = new TransactionCoordinator(
-      new TransactionStore(
-        failingShard,
-        () => log.allocateProducerId(),
-        () => clock.nowMs,
-      ),
-      log,
-      offsets,
-      {
-        now: () => clock.nowMs,
-      },
-    );
-    expect((await sweeper.sweep()).expired).toBe(1);
+    stores.metadata.beforeQuery = (pk) => {
+      if (pk === transactionPk(0)) throw new SpoolError('THROTTLED', 'shard 0 is throttled');
+    };
+    expect((await coordinator.sweep()).expired).toBe(1);
     expect((await coordinator.describe(id))?.phase).toBe('CompleteAbort');
   });
 

@@ -58,6 +58,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
     maxBodyBytes: config.httpMaxBodyBytes,
     metrics: runtime.metrics,
     groups,
+    queues: runtime.queues,
     auth: runtime.auth,
     prometheus,
     cluster: clusterStatusSource({ log: runtime.log, metadata: runtime.stores.metadata, cost }),

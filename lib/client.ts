@@ -37,6 +37,33 @@ export interface Membership {
   readonly state: string;
 }
 
+export interface QueueRecord extends ClientRecord {
+  readonly delivery_count: number;
+  readonly receipt: string;
+}
+
+export type QueueOutcome = 'accept' | 'release' | 'reject';
+
+export interface QueueAckResult {
+  readonly status: 'ok' | 'already_settled' | 'lock_expired' | 'invalid';
+  readonly reason?: string;
+}
+
+export interface QueueDescription {
+  readonly group: string;
+  readonly config: Record<string, string | number>;
+  readonly partitions: {
+    topic: string;
+    partition: number;
+    start_offset: number;
+    end_offset: number;
+    log_end_offset: number;
+    acquired: number;
+    available: number;
+    dead: number;
+  }[];
+}
+
 export interface GroupDescription {
   readonly group: string;
   readonly kind: 'http' | 'kafka';
@@ -204,4 +231,30 @@ export class SpoolClient {
   deleteGroup(group: string) {
     return this.request<void>('DELETE', `v1/groups/${encodeURIComponent(group)}`);
   }
+
+  // ---- queues (share groups) ----
+  receive(group: string, topic: string, body: { max_records?: number; visibility_ms?: number; wait_ms?: number }) {
+    return this.request<{ holder: string; records: QueueRecord[] }>('POST', `${queuePath(group, topic)}/receive`, { json: body });
+  }
+  acknowledge(group: string, topic: string, acks: readonly { receipt: string; outcome?: QueueOutcome }[]) {
+    return this.request<{ results: QueueAckResult[] }>('POST', `${queuePath(group, topic)}/ack`, { json: { acks } });
+  }
+  extend(group: string, topic: string, receipts: readonly string[], visibilityMs: number) {
+    return this.request<{ results: QueueAckResult[] }>('POST', `${queuePath(group, topic)}/extend`, {
+      json: { records: receipts.map((receipt) => ({ receipt })), visibility_ms: visibilityMs },
+    });
+  }
+  describeQueue(group: string, topic?: string) {
+    return this.request<QueueDescription>('GET', `v1/queues/${encodeURIComponent(group)}`, { query: topic === undefined ? {} : { topic } });
+  }
+  alterQueue(group: string, config: Record<string, unknown>) {
+    return this.request<Pick<QueueDescription, 'group' | 'config'>>('PATCH', `v1/queues/${encodeURIComponent(group)}`, {
+      json: { config },
+    });
+  }
+  deleteQueue(group: string) {
+    return this.request<void>('DELETE', `v1/queues/${encodeURIComponent(group)}`);
+  }
 }
+
+const queuePath = (group: string, topic: string) => `v1/queues/${encodeURIComponent(group)}/topics/${encodeURIComponent(topic)}`;

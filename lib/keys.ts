@@ -114,13 +114,21 @@ export const apiKeyIdOf = (sk: string): string => sk.slice(apiKeySkPrefix.length
 
 // ---- share groups (lib/queues) ---------------------------------------------------------------------
 
-/** A share group's items: one per share partition (topic incarnation and partition) it has read. */
+/** A share group's items: its settings, and one per share partition (topic incarnation and partition) it has read. */
 const sharePkPrefix = 'share#';
 export const sharePk = (group: string): string => `${sharePkPrefix}${group}`;
+const sharePartitionSkPrefix = 'partition#';
 export const sharePartitionKey = (group: string, topicId: string, partition: number): ItemKey => ({
   pk: sharePk(group),
-  sk: `partition#${topicId}#${partition}`,
+  sk: `${sharePartitionSkPrefix}${topicId}#${partition}`,
 });
+export const sharePartitionSks = { from: sharePartitionSkPrefix, to: `${sharePartitionSkPrefix}\uffff` } as const;
+export const sharePartitionOf = (sk: string): { topicId: string; partition: number } => {
+  const [topicId, partition] = sk.slice(sharePartitionSkPrefix.length).split('#');
+  return { topicId: topicId!, partition: Number(partition) };
+};
+/** The group's settings (lib/queues/config.ts). */
+export const shareConfigKey = (group: string): ItemKey => ({ pk: sharePk(group), sk: 'config' });
 
 // ---- transactions (lib/transactions) ---------------------------------------------------------------
 

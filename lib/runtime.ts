@@ -9,6 +9,7 @@ import { openStores, type StoreLocations, type Stores } from './storage/open.js'
 import { emfMetrics, noMetrics, teeMetrics, type Metrics } from './metrics.js';
 import { ApiKeys } from './auth.js';
 import { GroupCoordinator } from './groups/coordinator.js';
+import { QueueService } from './queues/service.js';
 import { SpoolError } from './errors.js';
 import { compressionReady, isCompressionSupported, supportedCompressions } from './format/index.js';
 
@@ -18,6 +19,7 @@ export interface Runtime {
   readonly log: Log;
   /** Consumer groups (HTTP members, and the offsets Kafka groups share with them) over the same stores. */
   readonly groups: GroupCoordinator;
+  readonly queues: QueueService;
   readonly metrics: Metrics;
   /** API keys, when the configuration asks for them. */
   readonly auth: ApiKeys | undefined;
@@ -79,6 +81,7 @@ export async function openRuntime(
     stores,
     log,
     groups: new GroupCoordinator(log, stores.metadata),
+    queues: new QueueService(log, stores.metadata),
     metrics,
     auth: config.auth ? new ApiKeys(stores.metadata, { rootToken: config.authToken }) : undefined,
     close: () =>

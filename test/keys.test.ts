@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../lib/agent.js';
 import { ApiKeys } from '../lib/auth.js';
 import { GroupCoordinator } from '../lib/groups/coordinator.js';
+import { QueueService } from '../lib/queues/service.js';
 import { loadConfig } from '../lib/config.js';
 import { itemKinds, kindOf } from '../lib/keys.js';
 import { Log } from '../lib/log/index.js';
@@ -67,6 +68,7 @@ beforeAll(async () => {
     stores,
     log,
     groups: new GroupCoordinator(log, metadata),
+    queues: new QueueService(log, metadata),
     metrics: noMetrics,
     auth: undefined,
     close: async () => {

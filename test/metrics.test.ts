@@ -1,6 +1,7 @@
 /** Metrics in CloudWatch's Embedded Metric Format, from the HTTP app, the engine and the groups. */
 import { describe, expect, it } from 'vitest';
 import { GroupCoordinator } from '../lib/groups/coordinator.js';
+import { QueueService } from '../lib/queues/service.js';
 import { emitGroupLag } from '../lib/groups/metrics.js';
 import { createApp } from '../lib/http/app.js';
 import { Log } from '../lib/log/index.js';
@@ -53,7 +54,13 @@ describe('metrics > embedded metric format', () => {
     const { lines, metrics } = capture();
     const metadata = new MemoryMetadataStore();
     const log = new Log({ stores: { metadata, objects: new MemoryObjectStore() }, producer: { batchIntervalMs: 0 }, metrics });
-    const app = createApp({ log, groups: new GroupCoordinator(log, metadata), logger: silentLogger, metrics });
+    const app = createApp({
+      log,
+      groups: new GroupCoordinator(log, metadata),
+      queues: new QueueService(log, metadata),
+      logger: silentLogger,
+      metrics,
+    });
     await app.request('/v1/topics/m/records', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -94,6 +101,7 @@ describe('logs > request log', () => {
     const app = createApp({
       log,
       groups: new GroupCoordinator(log, metadata),
+      queues: new QueueService(log, metadata),
       logger: jsonLogger('debug', (line) => lines.push(JSON.parse(line))),
     });
     const response = await app.request('/v1/topics');

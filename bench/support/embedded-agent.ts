@@ -8,6 +8,7 @@
 import { startAgent, type Agent } from '../../lib/agent.js';
 import type { SpoolConfig } from '../../lib/config.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { QueueService } from '../../lib/queues/service.js';
 import { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
 import { noMetrics } from '../../lib/metrics.js';
@@ -54,6 +55,7 @@ export async function startBenchAgent(options: BenchAgentOptions): Promise<Bench
     stores,
     log,
     groups: new GroupCoordinator(log, stores.metadata),
+    queues: new QueueService(log, stores.metadata),
     metrics: noMetrics,
     auth: undefined,
     close: async () => {

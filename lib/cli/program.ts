@@ -1,12 +1,13 @@
 /**
  * The `spool` command, as Kafka's tools: topics (kafka-topics.sh), produce and consume (the console
- * producer and consumer), groups (kafka-consumer-groups.sh), and serve (the agent). Talks to an agent
+ * producer and consumer), groups (kafka-consumer-groups.sh), queues (share groups: receive and
+ * acknowledge, kafka-share-groups.sh), and serve (the agent). Talks to an agent
  * or Lambda over the HTTP API (`--url`, `SPOOL_URL`). Exit codes: 0 done, 1 the operation failed
  * (the server's error code and message are printed), 2 bad usage (with help).
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { SpoolClient } from '../client.js';
+import { type QueueAckResult, type QueueOutcome, SpoolClient } from '../client.js';
 import { configVariables } from '../config.js';
 import { SpoolError } from '../errors.js';
 import { isTopicConfigKey, topicConfigRules, type TopicConfigValue } from '../log/index.js';
@@ -298,7 +299,129 @@ export function buildProgram(out: Output = output()): Command {
       out.info(`deleted group ${group}`);
     });
 
-  for (const command of [program, ...program.commands, ...topics.commands, ...groups.commands]) command.showHelpAfterError().exitOverride();
+  // ---- queues (share groups) --------------------------------------------------------------------
+  const queues = program
+    .command('queues')
+    .description('receive and acknowledge records of share groups; describe, configure and delete them');
+  const outcomes = ['accept', 'release', 'reject'];
+  const outcome = (value: string): QueueOutcome => {
+    if (!outcomes.includes(value)) throw new InvalidArgumentError(`expected one of ${outcomes.join(', ')}, got ${JSON.stringify(value)}`);
+    return value as QueueOutcome;
+  };
+  const printResults = (receipts: readonly string[], results: readonly QueueAckResult[]) => {
+    out.table(
+      ['RECEIPT', 'STATUS', 'REASON'],
+      results.map((r, i) => [receipts[i]!, r.status, r.reason ?? null]),
+    );
+    const unsettled = results.filter((r) => r.status !== 'ok' && r.status !== 'already_settled').length;
+    if (unsettled > 0) throw new Error(`${unsettled} of ${results.length} record(s) not settled (see STATUS)`);
+  };
+  queues
+    .command('receive <group>')
+    .description('receive records, each locked to this receive until acknowledged or its visibility ends')
+    .requiredOption('--topic <topic>', 'the topic to receive from')
+    .option('--max-records <n>', 'at most this many records (default 10)', integer('--max-records', 1))
+    .option(
+      '--visibility-ms <ms>',
+      "how long they stay locked (default: the group's share.record.lock.duration.ms)",
+      integer('--visibility-ms', 1),
+    )
+    .option('--wait-ms <ms>', 'wait up to this long for a record', integer('--wait-ms'))
+    .option('--ack <outcome>', 'acknowledge them once printed: accept, release or reject', outcome)
+    .addHelpText(
+      'after',
+      examples([
+        'spool queues receive billing --topic orders --max-records 5',
+        'spool queues receive billing --topic orders --wait-ms 20000 --ack accept',
+      ]),
+    )
+    .action(
+      async (
+        group: string,
+        options: { topic: string; maxRecords?: number; visibilityMs?: number; waitMs?: number; ack?: QueueOutcome },
+      ) => {
+        const api = client();
+        const { records } = await api.receive(group, options.topic, {
+          max_records: options.maxRecords,
+          visibility_ms: options.visibilityMs,
+          wait_ms: options.waitMs,
+        });
+        out.table(
+          ['PARTITION', 'OFFSET', 'DELIVERY', 'KEY', 'VALUE', 'RECEIPT'],
+          records.map((r) => [r.partition, r.offset, r.delivery_count, r.key, r.value, r.receipt]),
+        );
+        if (options.ack === undefined || records.length === 0) return;
+        const { results } = await api.acknowledge(
+          group,
+          options.topic,
+          records.map((r) => ({ receipt: r.receipt, outcome: options.ack })),
+        );
+        const settled = results.filter((r) => r.status === 'ok').length;
+        out.info(
+          `${options.ack === 'accept' ? 'accepted' : options.ack === 'release' ? 'released' : 'rejected'} ${settled} of ${records.length} record(s)`,
+        );
+        if (settled < records.length)
+          printResults(
+            records.map((r) => r.receipt),
+            results,
+          );
+      },
+    );
+  queues
+    .command('ack <group> <receipts...>')
+    .description('acknowledge received records by their receipts')
+    .requiredOption('--topic <topic>', 'the topic they were received from')
+    .option('--outcome <outcome>', 'accept (done), release (deliver again) or reject (dead)', outcome, 'accept')
+    .option('--extend-ms <ms>', 'instead: keep them locked this long from now', integer('--extend-ms', 1))
+    .action(async (group: string, receipts: string[], options: { topic: string; outcome: QueueOutcome; extendMs?: number }) => {
+      const api = client();
+      const { results } =
+        options.extendMs === undefined
+          ? await api.acknowledge(
+              group,
+              options.topic,
+              receipts.map((receipt) => ({ receipt, outcome: options.outcome })),
+            )
+          : await api.extend(group, options.topic, receipts, options.extendMs);
+      printResults(receipts, results);
+    });
+  queues
+    .command('describe <group>')
+    .description('per partition: start and end offsets, records locked, available and dead; and the settings')
+    .option('--topic <topic>', 'only this topic')
+    .action(async (group: string, options: { topic?: string }) => {
+      const d = await client().describeQueue(group, options.topic);
+      out.info(
+        `share group ${d.group}: ${Object.entries(d.config)
+          .map(([key, value]) => `${key.replaceAll('_', '.')}=${value}`)
+          .join(', ')}`,
+      );
+      out.table(
+        ['TOPIC', 'PARTITION', 'START-OFFSET', 'END-OFFSET', 'LOG-END-OFFSET', 'ACQUIRED', 'AVAILABLE', 'DEAD'],
+        d.partitions.map((p) => [p.topic, p.partition, p.start_offset, p.end_offset, p.log_end_offset, p.acquired, p.available, p.dead]),
+      );
+    });
+  queues
+    .command('alter <group>')
+    .description("change a share group's settings (Kafka's share.* group configs)")
+    .requiredOption('--config <key=value>', 'e.g. share.auto.offset.reset=earliest, share.delivery.count.limit=3; repeatable', configPairs)
+    .action(async (group: string, options: { config: Record<string, TopicConfigValue> }) => {
+      const { config } = await client().alterQueue(group, options.config);
+      out.table(
+        ['CONFIG', 'VALUE'],
+        Object.entries(config).map(([key, value]) => [key.replaceAll('_', '.'), value]),
+      );
+    });
+  queues
+    .command('delete <group>')
+    .description("delete a share group's state and settings (no record may be locked)")
+    .action(async (group: string) => {
+      await client().deleteQueue(group);
+      out.info(`deleted share group ${group}`);
+    });
+
+  for (const command of [program, ...program.commands, ...topics.commands, ...groups.commands, ...queues.commands])
+    command.showHelpAfterError().exitOverride();
   return program;
 }
 

@@ -66,7 +66,7 @@ import {
   type GroupState,
   type MemberState,
 } from './state.js';
-import { linkedSignal } from '../signals.js';
+import { linkedSignal, sleep } from '../signals.js';
 
 export interface JoinOptions {
   readonly topics: readonly string[];
@@ -810,19 +810,6 @@ export class GroupCoordinator {
       state: phaseOf(state),
     };
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 function nextOffsets(records: readonly GroupRecord[]): Map<string, number> {

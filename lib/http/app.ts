@@ -13,6 +13,7 @@ import type { ApiKeys } from '../auth.js';
 import type { ClusterStatus } from '../cluster-status.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Log } from '../log/index.js';
+import type { QueueService } from '../queues/service.js';
 import { jsonLogger, type Logger } from '../logger.js';
 import { noMetrics, type Metrics } from '../metrics.js';
 import { authenticate, requires } from './access.js';
@@ -23,6 +24,7 @@ import { groupRoutes } from './groups.js';
 import { keyRoutes, meRoutes } from './keys.js';
 import { answerError, answerNoRoute, limitBody, newRouter, refuseAfterShutdown, requestMetrics, type AppEnv } from './middleware.js';
 import { recordRoutes } from './produce-fetch.js';
+import { queueRoutes } from './queues.js';
 import { topicRoutes } from './topics.js';
 
 export interface AppOptions {
@@ -36,6 +38,8 @@ export interface AppOptions {
   readonly streamPollMs?: number;
   /** Consumer groups over the same stores. */
   readonly groups: GroupCoordinator;
+  /** Share groups (queues) over the same stores. */
+  readonly queues: QueueService;
   /** Whether server-sent-event streams are served (Lambda buffers whole responses: it says no). @default true */
   readonly streaming?: boolean;
   /** Per-route requests, latency, errors and throttles; records and bytes produced and fetched. @default none */
@@ -67,6 +71,7 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   app.route('/', topicRoutes(options.log));
   app.route('/', recordRoutes({ ...options, metrics, logger }));
   app.route('/', groupRoutes(options.groups, options.shutdown));
+  app.route('/', queueRoutes(options.queues, options.shutdown));
   if (options.auth) app.route('/', keyRoutes(options.auth));
   app.route('/', meRoutes(options.auth !== undefined));
   app.route('/', adminRoutes(options.log));

@@ -36,6 +36,7 @@ export function createLambdaHandler(env: Readonly<Record<string, string | undefi
         createApp({
           log: runtime.log,
           groups: runtime.groups,
+          queues: runtime.queues,
           logger: jsonLogger(),
           maxBodyBytes: runtime.config.httpMaxBodyBytes,
           streaming: false,

@@ -4,6 +4,8 @@
  */
 import { z } from '@hono/zod-openapi';
 import { maxPartitions, maxTopicNameLength, topicConfigKeys, topicConfigRules, type TopicConfigKey } from '../log/index.js';
+import { lockRangeMs } from '../queues/config.js';
+import { maxReceiveRecords } from '../queues/service.js';
 
 const safeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -333,3 +335,132 @@ export const GroupOut = z
     ),
   })
   .openapi('Group');
+
+// ---- queues (share groups) ------------------------------------------------------------------------
+
+export const QueueParams = GroupParams.extend({ topic: z.string().openapi({ param: { name: 'topic', in: 'path' }, example: 'orders' }) });
+
+const Visibility = z
+  .number()
+  .int()
+  .min(lockRangeMs.min)
+  .max(lockRangeMs.max)
+  .openapi({ description: 'how long the records stay locked to this receive (ms); the group’s share.record.lock.duration.ms if absent' });
+
+export const ReceiveBody = z
+  .object({
+    max_records: z
+      .number()
+      .int()
+      .min(1)
+      .max(maxReceiveRecords)
+      .optional()
+      .openapi({ description: 'at most this many records (default 10)' }),
+    visibility_ms: Visibility.optional(),
+    wait_ms: z.number().int().min(0).max(60_000).optional().openapi({ description: 'wait up to this long for a record (long poll)' }),
+    encoding: Encoding.optional(),
+  })
+  .strict()
+  .openapi('Receive');
+
+export const ReceiveOut = z
+  .object({
+    holder: z.string().openapi({ description: 'this receive’s holder: what an acknowledgement by offset range names' }),
+    records: z.array(
+      RecordOut.extend({
+        partition: z.number().int(),
+        delivery_count: z.number().int().openapi({ description: 'times the record was handed out, this time included' }),
+        receipt: z.string().openapi({ description: 'what acknowledges this record' }),
+      }),
+    ),
+  })
+  .openapi('Received');
+
+/** Records to settle: by receipt, or by the holder and an offset range of one partition. */
+const QueueTarget = z.union([
+  z.object({ receipt: z.string().min(1).max(1000) }).strict(),
+  z
+    .object({
+      holder: z.string().min(1).max(100),
+      partition: z.number().int().min(0).max(maxPartitions),
+      first_offset: safeInt,
+      last_offset: safeInt.optional().openapi({ description: 'inclusive; first_offset if absent' }),
+    })
+    .strict(),
+]);
+
+export const AckBody = z
+  .object({
+    acks: z
+      .array(
+        z.intersection(
+          QueueTarget,
+          z.object({
+            outcome: z.enum(['accept', 'release', 'reject']).optional().openapi({
+              description: 'accept: done; release: deliver again; reject: dead (archived). Default accept',
+            }),
+          }),
+        ),
+      )
+      .min(1)
+      .max(maxReceiveRecords),
+  })
+  .strict()
+  .openapi('Acknowledge');
+
+export const ExtendBody = z
+  .object({ records: z.array(QueueTarget).min(1).max(maxReceiveRecords), visibility_ms: Visibility })
+  .strict()
+  .openapi('Extend');
+
+export const AckOut = z
+  .object({
+    results: z.array(
+      z.object({
+        status: z.enum(['ok', 'already_settled', 'lock_expired', 'invalid']).openapi({
+          description:
+            'ok: settled now; already_settled: acknowledged or archived before (a retry); lock_expired: available again or handed to another holder; invalid: never handed out',
+        }),
+        reason: z.string().optional(),
+      }),
+    ),
+  })
+  .openapi('Acknowledged');
+
+const ShareConfigFields = {
+  share_auto_offset_reset: z.enum(['earliest', 'latest']),
+  share_record_lock_duration_ms: z.number().int(),
+  share_delivery_count_limit: z.number().int(),
+  share_isolation_level: z.enum(['read_uncommitted', 'read_committed']),
+};
+
+export const QueueConfigBody = z
+  .object({
+    config: z
+      .object(Object.fromEntries(Object.entries(ShareConfigFields).map(([key, schema]) => [key, schema.nullable().optional()])))
+      .strict()
+      .openapi({ description: 'Kafka’s share group configs with "." replaced by "_"; null: back to the default' }),
+  })
+  .strict()
+  .openapi('AlterQueue');
+
+export const QueueOut = z
+  .object({
+    group: z.string(),
+    config: z.object(ShareConfigFields),
+    partitions: z.array(
+      z.object({
+        topic: z.string(),
+        partition: z.number().int(),
+        start_offset: z.number().int().openapi({ description: 'every record before it is settled' }),
+        end_offset: z.number().int().openapi({ description: 'the next offset never handed out' }),
+        log_end_offset: z.number().int(),
+        acquired: z.number().int().openapi({ description: 'records locked to a holder' }),
+        available: z.number().int().openapi({ description: 'records that may be handed out now' }),
+        dead: z.number().int().openapi({ description: 'records rejected or delivered the limit of times' }),
+      }),
+    ),
+  })
+  .openapi('Queue');
+
+export const QueueQuery = z.object({ topic: z.string().optional().openapi({ description: 'only this topic’s partitions' }) });

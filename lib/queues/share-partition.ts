@@ -27,8 +27,12 @@
 /** A record's state in flight (Kafka's RecordState; ACKNOWLEDGED and ARCHIVED are both done). */
 export type RecordState = 'available' | 'acquired' | 'acknowledged' | 'archived';
 
-/** How a member acknowledges (Kafka's AcknowledgeType; GAP: an offset it was handed that holds no record, as a compacted topic's or a marker's). */
-export type AckType = 'accept' | 'release' | 'reject' | 'gap';
+/**
+ * How a member acknowledges (Kafka's AcknowledgeType): GAP names an offset it was handed that holds
+ * no record (a compacted topic's, a marker's); RENEW keeps the records and locks them for another
+ * lock duration from now (KIP-1222; the HTTP API's `extend`).
+ */
+export type AckType = 'accept' | 'release' | 'reject' | 'gap' | 'renew';
 
 export interface InFlightRange {
   readonly first: number;
@@ -48,6 +52,8 @@ export interface SharePartitionState {
   /** The SPEO: the next offset never acquired yet. */
   readonly endOffset: number;
   readonly ranges: readonly InFlightRange[];
+  /** Records archived by a REJECT or at the delivery limit since the share partition began (not GAPs, nor records gone from the log). */
+  readonly deadRecords: number;
 }
 
 /** A batch of records handed to a member (Kafka's AcquiredRecords). */
@@ -79,9 +85,16 @@ export interface Acknowledgement {
   readonly type: AckType;
 }
 
+/** What an acknowledgement is judged with: the time, share.delivery.count.limit, and the lock a RENEW grants. */
+export interface AckContext {
+  readonly nowMs: number;
+  readonly deliveryLimit: number;
+  readonly lockMs: number;
+}
+
 /** The state of a share partition first read at `startOffset` (share.auto.offset.reset: earliest or latest). */
 export function initialState(startOffset: number): SharePartitionState {
-  return { startOffset, endOffset: startOffset, ranges: [] };
+  return { startOffset, endOffset: startOffset, ranges: [], deadRecords: 0 };
 }
 
 /**
@@ -92,7 +105,7 @@ export function expireLocks(state: SharePartitionState, nowMs: number, deliveryL
   const ranges = state.ranges.map((range) =>
     range.state === 'acquired' && range.lockedUntilMs! <= nowMs ? released(range, deliveryLimit) : range,
   );
-  return normalised({ ...state, ranges });
+  return normalised({ ...state, ranges, deadRecords: state.deadRecords + newlyDead(state.ranges, ranges) });
 }
 
 /**
@@ -109,6 +122,7 @@ export function acquire(
   const lock = { member: request.member, lockedUntilMs: request.nowMs + request.lockMs };
   const ranges: InFlightRange[] = [];
   const acquired: AcquiredRecords[] = [];
+  let dead = 0;
   for (const range of current.ranges) {
     if (range.state !== 'available' || budget === 0) {
       ranges.push(range);
@@ -117,9 +131,10 @@ export function acquire(
     // Delivered as often as the limit allows (it was lowered since): archived, not handed out again.
     if (range.deliveryCount >= request.deliveryLimit) {
       ranges.push(done(range, 'archived'));
+      dead += size(range);
       continue;
     }
-    const taken = Math.min(budget, range.last - range.first + 1);
+    const taken = Math.min(budget, size(range));
     const takenLast = range.first + taken - 1;
     const deliveryCount = range.deliveryCount + 1;
     ranges.push({ first: range.first, last: takenLast, state: 'acquired', deliveryCount, ...lock });
@@ -136,7 +151,10 @@ export function acquire(
     acquired.push({ first: endOffset, last, deliveryCount: 1 });
     endOffset = last + 1;
   }
-  return { next: normalised({ ...current, endOffset, ranges }), acquired: merged(acquired) };
+  return {
+    next: normalised({ ...current, endOffset, ranges, deadRecords: current.deadRecords + dead }),
+    acquired: merged(acquired),
+  };
 }
 
 /** Why an acknowledgement was refused (Kafka's INVALID_RECORD_STATE), by the range asked for. */
@@ -150,16 +168,18 @@ export interface AckRefusal {
  * A member's acknowledgements of one partition, all or nothing (as Kafka's share partition takes a
  * request's batches): every record they name must be Acquired by `member` under a lock live at
  * `nowMs`. ACCEPT acknowledges, REJECT and GAP archive, RELEASE makes the records Available again
- * (Archived at the delivery limit). If any is refused, nothing changes and the refusals are answered.
+ * (Archived at the delivery limit), RENEW locks them again for `lockMs` from now. If any is
+ * refused, nothing changes and the refusals are answered.
  */
 export function acknowledge(
   state: SharePartitionState,
   member: string,
   acks: readonly Acknowledgement[],
-  nowMs: number,
-  deliveryLimit: number,
+  context: AckContext,
 ): { readonly next: SharePartitionState; readonly refused: readonly AckRefusal[] } {
+  const { nowMs } = context;
   let ranges = [...state.ranges];
+  let dead = 0;
   const refused: AckRefusal[] = [];
   for (const ack of acks) {
     const reason = refusal(state, ranges, member, ack, nowMs);
@@ -170,14 +190,17 @@ export function acknowledge(
     ranges = ranges.flatMap((range) => {
       if (range.last < ack.first || range.first > ack.last || range.state !== 'acquired') return [range];
       const inside = { ...range, first: Math.max(range.first, ack.first), last: Math.min(range.last, ack.last) };
+      const after = settled(inside, ack.type, context);
+      if (after.state === 'archived' && ack.type !== 'gap') dead += size(inside);
       return [
         ...(range.first < inside.first ? [{ ...range, last: inside.first - 1 }] : []),
-        settled(inside, ack.type, deliveryLimit),
+        after,
         ...(inside.last < range.last ? [{ ...range, first: inside.last + 1 }] : []),
       ];
     });
   }
-  return refused.length > 0 ? { next: state, refused } : { next: normalised({ ...state, ranges }), refused };
+  if (refused.length > 0) return { next: state, refused };
+  return { next: normalised({ ...state, ranges, deadRecords: state.deadRecords + dead }), refused };
 }
 
 /** Records below the log's start are gone: the share partition starts at it (Kafka archives them). */
@@ -186,13 +209,20 @@ function pastLogStart(state: SharePartitionState, logStartOffset: number): Share
   const ranges = state.ranges.flatMap((range) =>
     range.last < logStartOffset ? [] : [range.first < logStartOffset ? { ...range, first: logStartOffset } : range],
   );
-  return normalised({ startOffset: logStartOffset, endOffset: Math.max(state.endOffset, logStartOffset), ranges });
+  return normalised({ ...state, startOffset: logStartOffset, endOffset: Math.max(state.endOffset, logStartOffset), ranges });
+}
+
+/** Where `offset` stands: done (below the start), never acquired (at or past the end), or its range in flight. */
+export function rangeAt(state: SharePartitionState, offset: number): InFlightRange | 'done' | 'unacquired' {
+  if (offset < state.startOffset) return 'done';
+  if (offset >= state.endOffset) return 'unacquired';
+  return state.ranges.find((range) => range.first <= offset && offset <= range.last)!;
 }
 
 /** Counts for a describe: records in flight by state. */
 export function counts(state: SharePartitionState): Record<RecordState, number> {
   const out: Record<RecordState, number> = { available: 0, acquired: 0, acknowledged: 0, archived: 0 };
-  for (const range of state.ranges) out[range.state] += range.last - range.first + 1;
+  for (const range of state.ranges) out[range.state] += size(range);
   return out;
 }
 
@@ -216,8 +246,10 @@ function refusal(
   return undefined;
 }
 
-function settled(range: InFlightRange, type: AckType, deliveryLimit: number): InFlightRange {
+function settled(range: InFlightRange, type: AckType, { nowMs, deliveryLimit, lockMs }: AckContext): InFlightRange {
   switch (type) {
+    case 'renew':
+      return { ...range, lockedUntilMs: nowMs + lockMs };
     case 'accept':
       return done(range, 'acknowledged');
     case 'reject':
@@ -249,7 +281,16 @@ function normalised(state: SharePartitionState): SharePartitionState {
   }
   let startOffset = state.startOffset;
   while (ranges.length > 0 && isDone(ranges[0]!)) startOffset = ranges.shift()!.last + 1;
-  return { startOffset, endOffset: state.endOffset, ranges };
+  return { ...state, startOffset, ranges };
+}
+
+const size = (range: InFlightRange) => range.last - range.first + 1;
+
+/** Records Archived in `after` that were not in `before` (the same offsets, one state change apart). */
+function newlyDead(before: readonly InFlightRange[], after: readonly InFlightRange[]): number {
+  let dead = 0;
+  for (const [i, range] of after.entries()) if (range.state === 'archived' && before[i]!.state !== 'archived') dead += size(range);
+  return dead;
 }
 
 function alike(a: InFlightRange, b: InFlightRange): boolean {

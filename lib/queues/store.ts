@@ -15,7 +15,8 @@
  * `maxInFlight` records in flight (2,000 by default in Kafka), and far fewer ranges.
  */
 import { SpoolError } from '../errors.js';
-import { sharePartitionKey } from '../keys.js';
+import { shareConfigKey, sharePartitionKey, sharePartitionOf, sharePartitionSks, sharePk } from '../keys.js';
+import { alteredShareConfig, defaultShareConfig, type ShareConfigKey, type ShareGroupConfig } from './config.js';
 import { type Attributes, type AttributeValue, ConditionFailedError, type Item, type MetadataStore } from '../storage/ports.js';
 import type { InFlightRange, RecordState, SharePartitionState } from './share-partition.js';
 
@@ -30,6 +31,19 @@ export type DecideShare<T> = (
   nowMs: number,
 ) => { readonly next: SharePartitionState | null; readonly answer: T };
 
+/** A share partition as listed: which topic incarnation and partition, and its stored state. */
+export interface ListedSharePartition {
+  readonly topicId: string;
+  readonly partition: number;
+  readonly state: StoredSharePartition;
+}
+
+/** A group's settings: those set, and those in effect (the defaults for the rest). */
+export interface StoredShareConfig {
+  readonly set: Partial<ShareGroupConfig>;
+  readonly effective: ShareGroupConfig;
+}
+
 /** Lost races before giving up: each means another agent changed this share partition meanwhile. */
 const maxAttempts = 16;
 
@@ -42,6 +56,61 @@ export class SharePartitionStore {
   async get(group: string, topicId: string, partition: number): Promise<StoredSharePartition | undefined> {
     const item = await this.metadata.get(sharePartitionKey(group, topicId, partition));
     return item ? stateFromItem(item) : undefined;
+  }
+
+  /** Every share partition the group has read (one query). */
+  async list(group: string): Promise<ListedSharePartition[]> {
+    const items = await this.metadata.query(sharePk(group), sharePartitionSks);
+    return items.map((item) => ({ ...sharePartitionOf(item.sk), state: stateFromItem(item) }));
+  }
+
+  async config(group: string): Promise<StoredShareConfig> {
+    return configOf(await this.metadata.get(shareConfigKey(group)));
+  }
+
+  /** Applies `changes` (Kafka's config names; null: back to the default) with a compare-and-set; answers the settings after. */
+  async alterConfig(group: string, changes: Readonly<Record<string, unknown>>): Promise<StoredShareConfig> {
+    const key = shareConfigKey(group);
+    let item = await this.metadata.get(key);
+    for (let attempt = 1; ; attempt++) {
+      const version = item?.attrs.version as number | undefined;
+      const set = alteredShareConfig(configOf(item).set, changes);
+      try {
+        await this.metadata.write({
+          kind: 'put',
+          key,
+          attrs: { ...set, version: (version ?? -1) + 1 },
+          condition: version === undefined ? { kind: 'absent' } : { kind: 'match', fields: { version } },
+        });
+        return configOf({ ...key, attrs: set });
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError) || attempt >= maxAttempts) throw error;
+        item = error.current;
+      }
+    }
+  }
+
+  /**
+   * Deletes the group's items, each on the condition that it is as `check` saw it (which throws to
+   * refuse, e.g. while records are locked): a share partition changed meanwhile is read again.
+   */
+  async delete(group: string, check: (partitions: readonly ListedSharePartition[]) => void): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const partitions = await this.list(group);
+      check(partitions);
+      try {
+        for (const { topicId, partition, state } of partitions)
+          await this.metadata.write({
+            kind: 'delete',
+            key: sharePartitionKey(group, topicId, partition),
+            condition: { kind: 'match', fields: { version: state.version } },
+          });
+        await this.metadata.write({ kind: 'delete', key: shareConfigKey(group) });
+        return;
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError) || attempt >= maxAttempts) throw error;
+      }
+    }
   }
 
   /** Runs `decide` on the share partition's state and writes what it decides, if anything; answers its answer. */
@@ -88,6 +157,7 @@ export function stateAttrs(state: StoredSharePartition): Attributes {
         ? [r.first, r.last, r.state, r.deliveryCount]
         : [r.first, r.last, r.state, r.deliveryCount, r.member, r.lockedUntilMs!],
     ),
+    deadRecords: state.deadRecords,
     version: state.version,
   };
 }
@@ -103,6 +173,13 @@ export function stateFromItem(item: Item): StoredSharePartition {
           ? { first, last, state, deliveryCount }
           : { first, last, state, deliveryCount, member, lockedUntilMs: lockedUntilMs! },
     ),
+    deadRecords: a.deadRecords as number,
     version: a.version as number,
   };
+}
+
+function configOf(item: Item | undefined): StoredShareConfig {
+  const set: Partial<Record<ShareConfigKey, unknown>> = {};
+  for (const key of Object.keys(defaultShareConfig) as ShareConfigKey[]) if (item?.attrs[key] !== undefined) set[key] = item.attrs[key];
+  return { set: set as Partial<ShareGroupConfig>, effective: { ...defaultShareConfig, ...(set as Partial<ShareGroupConfig>) } };
 }

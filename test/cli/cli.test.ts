@@ -149,6 +149,64 @@ describe('cli > spool command', () => {
     expect(badJson.stderr).toContain('record 2: value must be a string or null');
   }, 60_000);
 
+  it('receives from a share group, acknowledges by receipt, and describes, alters and deletes it', async () => {
+    const topic = name('queue');
+    const group = name('share');
+    expect((await spool(url, ['topics', 'create', topic])).code).toBe(0);
+    expect((await spool(url, ['produce', topic], 'one\ntwo\nthree\n')).code).toBe(0);
+    const altered = await spool(url, [
+      'queues',
+      'alter',
+      group,
+      '--config',
+      'share.auto.offset.reset=earliest',
+      '--config',
+      'share.delivery.count.limit=3',
+    ]);
+    expect(altered.stdout).toContain('share.delivery.count.limit\t3');
+    const received = await spool(url, ['queues', 'receive', group, '--topic', topic, '--max-records', '2']);
+    const rows = received.stdout.trim().split('\n');
+    expect(rows[0]).toBe('PARTITION\tOFFSET\tDELIVERY\tKEY\tVALUE\tRECEIPT');
+    expect(rows.slice(1).map((row) => row.split('\t').slice(0, 5))).toEqual([
+      ['0', '0', '1', '-', 'one'],
+      ['0', '1', '1', '-', 'two'],
+    ]);
+    const receipts = rows.slice(1).map((row) => row.split('\t')[5]!);
+    const acked = await spool(url, ['queues', 'ack', group, '--topic', topic, '--outcome', 'release', receipts[0]!]);
+    expect(acked.code).toBe(0);
+    expect(acked.stdout.split('\n')[1]).toBe(`${receipts[0]}\tok\t-`);
+    // Released, it is no longer this receipt's: settling it again settles nothing (exit 1, the status per receipt).
+    const stale = await spool(url, ['queues', 'ack', group, '--topic', topic, receipts[0]!]);
+    expect([stale.code, stale.stdout.split('\n')[1]]).toEqual([1, expect.stringMatching(/^\S+\tlock_expired\t/)]);
+    // Released: handed out again (a second delivery), then accepted with the rest by --ack.
+    const again = await spool(url, ['queues', 'receive', group, '--topic', topic, '--ack', 'accept']);
+    expect(
+      again.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((row) => row.split('\t').slice(1, 5)),
+    ).toEqual([
+      ['0', '2', '-', 'one'],
+      ['2', '1', '-', 'three'],
+    ]);
+    expect(again.stderr).toContain('accepted 2 of 2 record(s)');
+    // Accepted by the later receive: the first receipt's acknowledgement finds it settled.
+    const settled = await spool(url, ['queues', 'ack', group, '--topic', topic, receipts[0]!]);
+    expect([settled.code, settled.stdout.split('\n')[1]]).toEqual([0, expect.stringMatching(/^\S+\talready_settled\t/)]);
+    const described = await spool(url, ['queues', 'describe', group]);
+    expect(described.stderr).toContain('share.delivery.count.limit=3');
+    expect(described.stdout.split('\n').slice(0, 2)).toEqual([
+      'TOPIC\tPARTITION\tSTART-OFFSET\tEND-OFFSET\tLOG-END-OFFSET\tACQUIRED\tAVAILABLE\tDEAD',
+      `${topic}\t0\t1\t3\t3\t1\t0\t0`,
+    ]);
+    const locked = await spool(url, ['queues', 'delete', group]);
+    expect([locked.code, locked.stderr]).toEqual([1, expect.stringContaining('GROUP_NOT_EMPTY')]);
+    expect((await spool(url, ['queues', 'ack', group, '--topic', topic, receipts[1]!])).code).toBe(0);
+    expect((await spool(url, ['queues', 'delete', group])).code).toBe(0);
+    expect((await spool(url, ['queues', 'receive', group, '--topic', topic, '--ack', 'nope'])).code).toBe(2);
+  }, 60_000);
+
   it('resumes a group from its committed offsets after the consumer and the server restart', async () => {
     const topic = name('resume');
     const group = name('grp');

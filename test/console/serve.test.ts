@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../lib/auth.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { QueueService } from '../../lib/queues/service.js';
 import { createApp } from '../../lib/http/app.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -25,7 +26,14 @@ async function app(consoleDir: string) {
   const log = newLog(stores);
   logs.push(log);
   const auth = new ApiKeys(stores.metadata, { rootToken: 'root' });
-  return createApp({ log, groups: new GroupCoordinator(log, stores.metadata), logger: silentLogger, auth, consoleDir });
+  return createApp({
+    log,
+    groups: new GroupCoordinator(log, stores.metadata),
+    queues: new QueueService(log, stores.metadata),
+    logger: silentLogger,
+    auth,
+    consoleDir,
+  });
 }
 
 function built(): string {
@@ -61,7 +69,12 @@ describe('console > served at /ui', () => {
     opened.push(stores);
     const log = newLog(stores);
     logs.push(log);
-    const open = createApp({ log, groups: new GroupCoordinator(log, stores.metadata), logger: silentLogger });
+    const open = createApp({
+      log,
+      groups: new GroupCoordinator(log, stores.metadata),
+      queues: new QueueService(log, stores.metadata),
+      logger: silentLogger,
+    });
     const me = await open.request('/v1/me');
     expect(await me.json()).toEqual({ auth: false, name: 'open access', permissions: [{ topics: '*', actions: ['admin'] }] });
   });

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { clusterStatusSource } from '../../lib/cluster-status.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { QueueService } from '../../lib/queues/service.js';
 import { createApp, type AppOptions } from '../../lib/http/app.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
@@ -30,6 +31,7 @@ export function apiSuite(kind: () => StoreKind): void {
     const app = createApp({
       log,
       groups: new GroupCoordinator(log, stores.metadata),
+      queues: new QueueService(log, stores.metadata),
       logger: silentLogger,
       streamPollMs: 200,
       ...(options.cluster ? { cluster: clusterStatusSource({ log, metadata: stores.metadata, cacheMs: 0 }) } : {}),
@@ -426,7 +428,12 @@ export function apiSuite(kind: () => StoreKind): void {
       await call('POST', `/v1/topics/${name}/records`, { records: [{ value: 'a' }] });
       const cold = newLog(stores, { cacheBytes: 0 });
       logs.push(cold);
-      const app = createApp({ log: cold, groups: new GroupCoordinator(cold, stores.metadata), logger: silentLogger });
+      const app = createApp({
+        log: cold,
+        groups: new GroupCoordinator(cold, stores.metadata),
+        queues: new QueueService(cold, stores.metadata),
+        logger: silentLogger,
+      });
       const get = stores.objects.get.bind(stores.objects);
       stores.objects.get = async () => {
         throw new TypeError('secret internal detail at /srv/spool');

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../lib/auth.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { QueueService } from '../../lib/queues/service.js';
 import { createApp } from '../../lib/http/app.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -26,6 +27,7 @@ export function authSuite(kind: () => StoreKind): void {
     const app = createApp({
       log,
       groups: new GroupCoordinator(log, stores.metadata),
+      queues: new QueueService(log, stores.metadata),
       logger: silentLogger,
       auth: new ApiKeys(stores.metadata, { rootToken: root }),
     });

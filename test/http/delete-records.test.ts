@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { QueueService } from '../../lib/queues/service.js';
 import { createApp } from '../../lib/http/app.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -18,7 +19,12 @@ let app: ReturnType<typeof createApp>;
 beforeAll(async () => {
   stores = await openTestStores(embedded.locations());
   log = newLog(stores);
-  app = createApp({ log, groups: new GroupCoordinator(log, stores.metadata), logger: silentLogger });
+  app = createApp({
+    log,
+    groups: new GroupCoordinator(log, stores.metadata),
+    queues: new QueueService(log, stores.metadata),
+    logger: silentLogger,
+  });
 });
 
 afterAll(async () => {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiKeys } from '../../lib/auth.js';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { QueueService } from '../../lib/queues/service.js';
 import { accessOf, type Access } from '../../lib/http/access.js';
 import { createApp } from '../../lib/http/app.js';
 import { Log } from '../../lib/log/index.js';
@@ -17,9 +18,19 @@ function appWithKeys() {
   const keys = new ApiKeys(metadata, { rootToken: 'root' });
   // The agent's Prometheus exposition, so GET /metrics is among the routes checked.
   const prometheus = { contentType: 'text/plain; version=0.0.4; charset=utf-8', scrape: async () => '' };
-  return Object.assign(createApp({ log, groups: new GroupCoordinator(log, metadata), logger: silentLogger, auth: keys, prometheus }), {
-    keys,
-  });
+  return Object.assign(
+    createApp({
+      log,
+      groups: new GroupCoordinator(log, metadata),
+      queues: new QueueService(log, metadata),
+      logger: silentLogger,
+      auth: keys,
+      prometheus,
+    }),
+    {
+      keys,
+    },
+  );
 }
 
 /** A request to each route with its path parameters filled in (`x`, partition 0) and an empty JSON object as body. */

@@ -18,6 +18,7 @@ import {
 } from '../../lib/queues/share-partition.js';
 
 const limits = { lockMs: 1000, deliveryLimit: 3, maxInFlight: 10 };
+const at = (nowMs: number) => ({ nowMs, deliveryLimit: limits.deliveryLimit, lockMs: limits.lockMs });
 const take = (state: SharePartitionState, member: string, maxRecords: number, nowMs: number, logEndOffset = 100, logStartOffset = 0) =>
   acquire(state, { member, maxRecords, nowMs, logStartOffset, logEndOffset, ...limits });
 
@@ -28,18 +29,63 @@ describe('queues > share partition', () => {
     const b = take(a.next, 'b', 2, 0);
     expect(b.acquired).toEqual([{ first: 8, last: 9, deliveryCount: 1 }]);
     expect(b.next).toMatchObject({ startOffset: 5, endOffset: 10 });
-    const accepted = acknowledge(b.next, 'a', [{ first: 5, last: 7, type: 'accept' }], 10, limits.deliveryLimit);
+    const accepted = acknowledge(b.next, 'a', [{ first: 5, last: 7, type: 'accept' }], at(10));
     expect(accepted.refused).toEqual([]);
     expect(accepted.next).toEqual({
       startOffset: 8,
       endOffset: 10,
       ranges: [{ first: 8, last: 9, state: 'acquired', deliveryCount: 1, member: 'b', lockedUntilMs: 1000 }],
+      deadRecords: 0,
     });
+  });
+
+  it('renews a live lock for a lock duration from now, and keeps the records held', () => {
+    const held = take(initialState(0), 'a', 3, 0).next;
+    const renewed = acknowledge(held, 'a', [{ first: 1, last: 1, type: 'renew' }], at(900));
+    expect(renewed.refused).toEqual([]);
+    expect(renewed.next.ranges).toEqual([
+      { first: 0, last: 0, state: 'acquired', deliveryCount: 1, member: 'a', lockedUntilMs: 1000 },
+      { first: 1, last: 1, state: 'acquired', deliveryCount: 1, member: 'a', lockedUntilMs: 1900 },
+      { first: 2, last: 2, state: 'acquired', deliveryCount: 1, member: 'a', lockedUntilMs: 1000 },
+    ]);
+    // Past the first lock, only the renewed record is still a's; an expired lock cannot be renewed.
+    expect(take(renewed.next, 'b', 5, 1000, 3).acquired).toEqual([
+      { first: 0, last: 0, deliveryCount: 2 },
+      { first: 2, last: 2, deliveryCount: 2 },
+    ]);
+    expect(acknowledge(renewed.next, 'a', [{ first: 0, last: 0, type: 'renew' }], at(1000)).refused).toEqual([
+      expect.objectContaining({ reason: expect.stringContaining('expired') }),
+    ]);
+    expect(acknowledge(renewed.next, 'a', [{ first: 1, last: 1, type: 'accept' }], at(1899)).refused).toEqual([]);
+  });
+
+  it('counts dead records: rejected, or released, expired or found at the delivery limit; not GAPs', () => {
+    const held = take(initialState(0), 'a', 4, 0).next;
+    const acked = acknowledge(
+      held,
+      'a',
+      [
+        { first: 0, last: 1, type: 'reject' },
+        { first: 2, last: 2, type: 'gap' },
+      ],
+      at(1),
+    ).next;
+    expect(acked.deadRecords).toBe(2);
+    const limitOne = { ...limits, deliveryLimit: 1 };
+    const released = acknowledge(acked, 'a', [{ first: 3, last: 3, type: 'release' }], { ...at(1), deliveryLimit: 1 }).next;
+    expect(released).toMatchObject({ startOffset: 4, deadRecords: 3 });
+    const expiring = acquire(released, { member: 'b', maxRecords: 2, nowMs: 1, logStartOffset: 0, logEndOffset: 6, ...limitOne }).next;
+    expect(expireLocks(expiring, 1 + limits.lockMs, 1)).toMatchObject({ startOffset: 6, deadRecords: 5 });
+    // Delivered once, released under a limit of 3, then found past a limit lowered to 1.
+    const once = acknowledge(take(initialState(0), 'a', 1, 0).next, 'a', [{ first: 0, last: 0, type: 'release' }], at(1)).next;
+    expect(acquire(once, { member: 'b', maxRecords: 1, nowMs: 2, logStartOffset: 0, logEndOffset: 1, ...limitOne }).next.deadRecords).toBe(
+      1,
+    );
   });
 
   it('redelivers released and expired records, counting deliveries, and archives them at the limit', () => {
     let state = take(initialState(0), 'a', 2, 0).next;
-    state = acknowledge(state, 'a', [{ first: 0, last: 0, type: 'release' }], 1, limits.deliveryLimit).next;
+    state = acknowledge(state, 'a', [{ first: 0, last: 0, type: 'release' }], at(1)).next;
     const again = take(state, 'b', 5, 2, 3);
     // Offset 0 again (a second delivery), then what was never delivered; 1 is still a's.
     expect(again.acquired).toEqual([
@@ -59,7 +105,7 @@ describe('queues > share partition', () => {
   it('refuses, changing nothing, an acknowledgement of records another member holds, whose lock expired, or that are done', () => {
     const state = take(take(initialState(0), 'a', 2, 0).next, 'b', 2, 0).next;
     const refusedOf = (member: string, first: number, last: number, type: AckType, nowMs = 1) => {
-      const { next, refused } = acknowledge(state, member, [{ first, last, type }], nowMs, limits.deliveryLimit);
+      const { next, refused } = acknowledge(state, member, [{ first, last, type }], at(nowMs));
       expect(next).toEqual(state);
       return refused.map((r) => r.reason);
     };
@@ -75,12 +121,11 @@ describe('queues > share partition', () => {
         { first: 0, last: 1, type: 'accept' },
         { first: 2, last: 2, type: 'accept' },
       ],
-      1,
-      limits.deliveryLimit,
+      at(1),
     );
     expect(mixed).toEqual({ next: state, refused: [{ first: 2, last: 2, reason: expect.stringContaining('by another member') }] });
-    const accepted = acknowledge(state, 'a', [{ first: 0, last: 1, type: 'accept' }], 1, limits.deliveryLimit).next;
-    expect(acknowledge(accepted, 'a', [{ first: 0, last: 0, type: 'accept' }], 1, limits.deliveryLimit).refused).toHaveLength(1);
+    const accepted = acknowledge(state, 'a', [{ first: 0, last: 1, type: 'accept' }], at(1)).next;
+    expect(acknowledge(accepted, 'a', [{ first: 0, last: 0, type: 'accept' }], at(1)).refused).toHaveLength(1);
   });
 
   it('leaves records the log no longer holds, archives a GAP, and never hands out a record past a lowered delivery limit', () => {
@@ -89,9 +134,9 @@ describe('queues > share partition', () => {
     const trimmed = take(held, 'b', 10, 0, 6, 2);
     expect(trimmed.next.startOffset).toBe(2);
     expect(trimmed.acquired).toEqual([{ first: 4, last: 5, deliveryCount: 1 }]);
-    const gap = acknowledge(trimmed.next, 'a', [{ first: 2, last: 2, type: 'gap' }], 1, limits.deliveryLimit).next;
+    const gap = acknowledge(trimmed.next, 'a', [{ first: 2, last: 2, type: 'gap' }], at(1)).next;
     expect(gap.startOffset).toBe(3); // archived, done
-    const released = acknowledge(gap, 'a', [{ first: 3, last: 3, type: 'release' }], 1, limits.deliveryLimit).next;
+    const released = acknowledge(gap, 'a', [{ first: 3, last: 3, type: 'release' }], at(1)).next;
     expect(
       acquire(released, { member: 'c', maxRecords: 5, nowMs: 2, logStartOffset: 0, logEndOffset: 6, ...limits, deliveryLimit: 1 }).acquired,
     ).toEqual([]);
@@ -116,7 +161,7 @@ describe('queues > share partition', () => {
         pick: fc.nat(),
         from: fc.integer({ min: -2, max: 12 }),
         length: fc.integer({ min: 1, max: 4 }),
-        type: fc.constantFrom<AckType>('accept', 'release', 'reject', 'gap'),
+        type: fc.constantFrom<AckType>('accept', 'release', 'reject', 'gap', 'renew'),
       }),
       fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 1500 }) }),
       fc.record({ kind: fc.constant('produce' as const), records: fc.integer({ min: 0, max: 5 }) }),
@@ -137,6 +182,7 @@ describe('queues > share partition', () => {
         const deliveries = new Map<number, number>();
         const finished = new Set<number>(); // accepted, rejected or archived: never delivered again
         const holder = new Map<number, { member: string; untilMs: number }>();
+        const dead = new Set<number>(); // rejected, or released or expired at the delivery limit
         for (const step of ops) {
           const before = state;
           if (step.kind === 'tick') nowMs += step.ms;
@@ -172,6 +218,8 @@ describe('queues > share partition', () => {
             expect(handed).toBeLessThanOrEqual(step.max);
             // An acquire first releases every expired lock: what stays acquired is under a live one.
             for (const range of state.ranges) if (range.state === 'acquired') expect(range.lockedUntilMs).toBeGreaterThan(nowMs);
+            // ... and has counted every dead record (an acknowledgement does not look at expired locks).
+            expect(state.deadRecords).toBe(dead.size);
           }
           if (step.kind === 'ack') {
             const mine = state.ranges.filter((range) => range.member === step.member);
@@ -179,7 +227,11 @@ describe('queues > share partition', () => {
             const held = step.held && range !== undefined;
             const first = held ? range.first + (step.pick % (range.last - range.first + 1)) : state.startOffset + step.from;
             const last = held ? Math.min(first + step.length - 1, range.last) : first + step.length - 1;
-            const { next, refused } = acknowledge(state, step.member, [{ first, last, type: step.type }], nowMs, p.deliveryLimit);
+            const { next, refused } = acknowledge(state, step.member, [{ first, last, type: step.type }], {
+              nowMs,
+              deliveryLimit: p.deliveryLimit,
+              lockMs: p.lockMs,
+            });
             // An acknowledgement of records the member holds under a live lock is taken.
             if (held && range.state === 'acquired' && range.lockedUntilMs! > nowMs) expect(refused).toEqual([]);
             // 2: a refusal changes nothing; an acknowledgement is taken only from the live holder of every record it names.
@@ -189,16 +241,26 @@ describe('queues > share partition', () => {
                 const holding = holder.get(offset);
                 expect(holding?.member).toBe(step.member);
                 expect(holding!.untilMs).toBeGreaterThan(nowMs);
+                if (step.type === 'renew') {
+                  holder.set(offset, { member: step.member, untilMs: nowMs + p.lockMs });
+                  continue;
+                }
                 holder.delete(offset);
-                if (step.type !== 'release' || deliveries.get(offset)! >= p.deliveryLimit) finished.add(offset);
+                const atLimit = deliveries.get(offset)! >= p.deliveryLimit;
+                if (step.type !== 'release' || atLimit) finished.add(offset);
+                if (step.type === 'reject' || (step.type === 'release' && atLimit)) dead.add(offset);
               }
             state = next;
           }
           // Expired locks at the limit are archived when next looked at: the model follows.
           for (const [offset, held] of holder)
-            if (held.untilMs <= nowMs && deliveries.get(offset)! >= p.deliveryLimit) finished.add(offset);
-          // Records gone from the log leave the share partition: the model counts them done.
+            if (held.untilMs <= nowMs && deliveries.get(offset)! >= p.deliveryLimit) {
+              finished.add(offset);
+              dead.add(offset);
+            }
+          // Records gone from the log leave the share partition: the model counts them done, and held by nobody.
           for (let offset = before.startOffset; offset < Math.min(logStart, state.startOffset); offset++) finished.add(offset);
+          for (const offset of holder.keys()) if (offset < state.startOffset && !dead.has(offset)) holder.delete(offset);
           checkShape(state, before, finished, p.maxInFlight);
         }
       }),

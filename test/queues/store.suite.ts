@@ -41,12 +41,13 @@ export function sharePartitionStoreSuite(kind: () => StoreKind): void {
       expect(await store.apply(group, topicId, 0, acquiring('a', 3, 10))).toEqual([{ first: 0, last: 2, deliveryCount: 1 }]);
       await store.apply(group, topicId, 0, acquiring('b', 2, 10));
       await store.apply(group, topicId, 0, (state, nowMs) => ({
-        next: acknowledge(state!, 'a', [{ first: 0, last: 0, type: 'accept' }], nowMs, limits.deliveryLimit).next,
+        next: acknowledge(state!, 'a', [{ first: 0, last: 0, type: 'accept' }], { nowMs, ...limits }).next,
         answer: null,
       }));
       const stored = (await store.get(group, topicId, 0))!;
       expect(stored).toEqual({
         startOffset: 1,
+        deadRecords: 0,
         endOffset: 5,
         ranges: [
           { first: 1, last: 2, state: 'acquired', deliveryCount: 1, member: 'a', lockedUntilMs: 31_000 },

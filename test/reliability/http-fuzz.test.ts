@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCoordinator } from '../../lib/groups/coordinator.js';
+import { QueueService } from '../../lib/queues/service.js';
 import { createApp } from '../../lib/http/app.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
@@ -66,7 +67,12 @@ beforeAll(async () => {
   log = newLog(stores);
   // Groups on a stopped clock: no member's session runs out between two looks at the state.
   const frozenMs = Date.now();
-  app = createApp({ log, logger: silentLogger, groups: new GroupCoordinator(log, stores.metadata, { now: () => frozenMs }) });
+  app = createApp({
+    log,
+    logger: silentLogger,
+    groups: new GroupCoordinator(log, stores.metadata, { now: () => frozenMs }),
+    queues: new QueueService(log, stores.metadata),
+  });
   expect((await json('POST', '/v1/topics', { name: 'fz', partitions: 2 })).status).toBe(201);
   expect(
     (

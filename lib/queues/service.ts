@@ -1,0 +1,457 @@
+/**
+ * Queues over the log: a share group's receive, acknowledge and describe, as the HTTP API (and the
+ * Lambda handler) serve them. A receive acquires records of the topic's partitions for a new
+ * holder (share-partition.ts, stored by store.ts), reads them from the log, and answers each with a
+ * receipt naming the holder; an acknowledgement names the holder and the records, by receipt or by
+ * range. Any instance serves any request: the state is in the metadata store, changed only by
+ * compare-and-set, so a share group is the same object whichever instance or protocol serves it.
+ *
+ * Invariants:
+ *  - A record is handed to one holder at a time, for its lock (share-partition.ts invariant 2);
+ *    only that holder's acknowledgement under a live lock settles it.
+ *  - Offsets acquired that hold no record (a transaction's marker, an aborted record read
+ *    read_committed, a compacted topic's hole, one retention removed since) are archived by a GAP
+ *    acknowledgement: never handed out, never counted dead.
+ *  - An acknowledgement answers per entry, and one that settled nothing says why: `already_settled`
+ *    (the records are acknowledged or archived: a retry whose first answer was lost, or records
+ *    another holder settled after this one's lock expired), `lock_expired` (available again, or
+ *    handed to another holder: they will be, or were, delivered again), or `invalid` (never
+ *    handed out, or not a range).
+ *
+ * Cost, per share partition a request touches: a receive reads the partition's state and the share
+ * partition's item, and writes the item only if it hands out records (one more write if they hold
+ * gaps); an acknowledgement reads and writes the item once for all of the request's entries on
+ * that partition. The group's settings are read at most once per `configCacheMs`.
+ */
+import { randomUUID } from 'node:crypto';
+import { SpoolError } from '../errors.js';
+import type { DecodedRecord } from '../format/index.js';
+import type { Log, TopicItem } from '../log/index.js';
+import { sleep } from '../signals.js';
+import type { MetadataStore } from '../storage/ports.js';
+import { type ShareGroupConfig, lockRangeMs } from './config.js';
+import {
+  type AckType,
+  type AcquiredRecords,
+  type Acknowledgement,
+  type SharePartitionState,
+  acknowledge,
+  acquire,
+  counts,
+  expireLocks,
+  initialState,
+  rangeAt,
+} from './share-partition.js';
+import { type ListedSharePartition, SharePartitionStore, type StoredShareConfig } from './store.js';
+
+/** A record handed to a holder. */
+export interface QueueRecord extends DecodedRecord {
+  readonly partition: number;
+  /** How many times it was handed out, this time included. */
+  readonly deliveryCount: number;
+  /** Names the holder and the record: what an acknowledgement of it carries. */
+  readonly receipt: string;
+}
+
+export interface ReceiveOptions {
+  /** @default 10 */
+  readonly maxRecords?: number;
+  /** How long the records stay locked to this receive's holder. @default the group's share.record.lock.duration.ms */
+  readonly lockMs?: number;
+  /** Wait up to this long for a record when none is available. @default 0 */
+  readonly waitMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface Received {
+  /** This receive's holder: what an acknowledgement by range names. */
+  readonly holder: string;
+  readonly records: readonly QueueRecord[];
+}
+
+/** An acknowledgement of records [first, last] of a partition, by the holder they were handed to. */
+export interface QueueAck {
+  readonly holder: string;
+  readonly partition: number;
+  readonly first: number;
+  readonly last: number;
+  readonly type: AckType;
+  /** The topic incarnation the records were received from (a receipt's): another is `invalid`. */
+  readonly topicId?: string;
+  /** RENEW: how long from now the records stay locked. @default the group's share.record.lock.duration.ms */
+  readonly lockMs?: number;
+}
+
+export type AckStatus = 'ok' | 'already_settled' | 'lock_expired' | 'invalid';
+
+export interface AckResult {
+  readonly status: AckStatus;
+  /** Why nothing was settled (status other than ok). */
+  readonly reason?: string;
+}
+
+export interface SharePartitionView {
+  readonly topic: string;
+  readonly partition: number;
+  /** The share-partition start offset: every record before it is settled. */
+  readonly startOffset: number;
+  /** The next offset never handed out yet. */
+  readonly endOffset: number;
+  /** The end of what may be handed out: the high watermark, or the last stable offset read_committed. */
+  readonly logEndOffset: number;
+  /** Records locked to a holder now. */
+  readonly acquired: number;
+  /** Records that may be handed out now: released or expired ones in flight, and those not yet handed out. */
+  readonly available: number;
+  /** Records archived by a reject or at the delivery limit, since the share partition began. */
+  readonly dead: number;
+}
+
+export interface QueueDescription {
+  readonly group: string;
+  readonly config: ShareGroupConfig;
+  /** The settings set on the group (the rest are defaults). */
+  readonly configSet: Partial<ShareGroupConfig>;
+  readonly partitions: readonly SharePartitionView[];
+}
+
+export interface QueueServiceOptions {
+  readonly now?: () => number;
+  /** group.share.partition.max.record.locks: records in flight per share partition. @default 2000 */
+  readonly maxInFlight?: number;
+  /** How long a group's settings read are used. @default 2000 */
+  readonly configCacheMs?: number;
+}
+
+/** A receive's largest request, and the bytes one read of the log asks for. */
+export const maxReceiveRecords = 10_000;
+const readBytes = 8 * 1024 * 1024;
+/** Shortest interval between two rounds of a waiting receive (a log with records the group cannot take yet would spin). */
+const minRoundMs = 100;
+const maxGroupBytes = 255;
+
+export class QueueService {
+  private readonly store: SharePartitionStore;
+  private readonly now: () => number;
+  private readonly maxInFlight: number;
+  private readonly configCacheMs: number;
+  private readonly configs = new Map<string, { config: StoredShareConfig; expiresMs: number }>();
+
+  constructor(
+    private readonly log: Log,
+    metadata: MetadataStore,
+    options: QueueServiceOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.store = new SharePartitionStore(metadata, this.now);
+    this.maxInFlight = options.maxInFlight ?? 2000;
+    this.configCacheMs = options.configCacheMs ?? 2000;
+  }
+
+  /**
+   * Hands up to `maxRecords` records of the topic to a new holder, locked for `lockMs`, from the
+   * partitions in turn (starting at a random one, so concurrent receivers spread); waits up to
+   * `waitMs` for one when none is available.
+   */
+  async receive(group: string, topicName: string, options: ReceiveOptions = {}): Promise<Received> {
+    checkGroup(group);
+    const maxRecords = options.maxRecords ?? 10;
+    if (!Number.isSafeInteger(maxRecords) || maxRecords < 1 || maxRecords > maxReceiveRecords)
+      throw new SpoolError('INVALID_ARGUMENT', `max_records: expected 1 to ${maxReceiveRecords}, got ${maxRecords}`);
+    const topic = await this.log.requireTopic(topicName);
+    const config = (await this.config(group)).effective;
+    const lockMs = options.lockMs ?? config['share.record.lock.duration.ms'];
+    if (!Number.isSafeInteger(lockMs) || lockMs < lockRangeMs.min || lockMs > lockRangeMs.max)
+      throw new SpoolError('INVALID_ARGUMENT', `visibility_ms: expected ${lockRangeMs.min} to ${lockRangeMs.max}, got ${lockMs}`);
+    const holder = randomUUID();
+    const deadlineMs = this.now() + (options.waitMs ?? 0);
+    const first = Math.floor(Math.random() * topic.partitions);
+    for (;;) {
+      const roundMs = this.now();
+      const records: QueueRecord[] = [];
+      const waits: { topic: string; partition: number; offset: number }[] = [];
+      let wakeMs = deadlineMs;
+      for (let i = 0; i < topic.partitions && records.length < maxRecords; i++) {
+        const partition = (first + i) % topic.partitions;
+        const taken = await this.receiveFrom(group, topic, partition, holder, maxRecords - records.length, lockMs, config);
+        records.push(...taken.records);
+        if (taken.nextExpiryMs !== undefined) wakeMs = Math.min(wakeMs, taken.nextExpiryMs);
+        if (!taken.full) waits.push({ topic: topic.name, partition, offset: taken.endOffset });
+      }
+      const nowMs = this.now();
+      if (records.length > 0 || nowMs >= deadlineMs || options.signal?.aborted) return { holder, records };
+      // Nothing to hand out: wait for records past what the group has taken, or for a lock to expire.
+      const waitMs = Math.max(wakeMs, roundMs + minRoundMs) - nowMs;
+      if (waits.length > 0) await this.log.waitForRecords(waits, waitMs, options.signal);
+      await sleep(roundMs + minRoundMs - this.now(), options.signal);
+      if (waits.length === 0) await sleep(Math.min(wakeMs, deadlineMs) - this.now(), options.signal);
+    }
+  }
+
+  /** Settles records as each entry says; answers per entry, in order (see the module comment). */
+  async acknowledge(group: string, topicName: string, acks: readonly QueueAck[]): Promise<AckResult[]> {
+    checkGroup(group);
+    const topic = await this.log.requireTopic(topicName);
+    const config = (await this.config(group)).effective;
+    const results: AckResult[] = new Array(acks.length);
+    const byPartition = new Map<number, number[]>();
+    for (const [index, ack] of acks.entries()) {
+      if (ack.topicId !== undefined && ack.topicId !== topic.id)
+        results[index] = { status: 'invalid', reason: `received from another topic named ${topic.name}, since deleted` };
+      else if (!Number.isSafeInteger(ack.partition) || ack.partition < 0 || ack.partition >= topic.partitions)
+        results[index] = { status: 'invalid', reason: `partition ${ack.partition}: ${topic.name} has ${topic.partitions}` };
+      else byPartition.set(ack.partition, [...(byPartition.get(ack.partition) ?? []), index]);
+    }
+    const groupLockMs = config['share.record.lock.duration.ms'];
+    const context = (nowMs: number) => ({ nowMs, deliveryLimit: config['share.delivery.count.limit'] });
+    await Promise.all(
+      [...byPartition].map(async ([partition, indexes]) => {
+        const answers = await this.store.apply(group, topic.id, partition, (state, nowMs) => {
+          if (state === undefined)
+            return {
+              next: null,
+              answer: indexes.map(() => ({ status: 'invalid' as const, reason: 'the group has handed out no record of this partition' })),
+            };
+          let current: SharePartitionState = state;
+          const answer = indexes.map((index): AckResult => {
+            const ack = acks[index]!;
+            const { next, refused } = acknowledge(current, ack.holder, [ack], { ...context(nowMs), lockMs: ack.lockMs ?? groupLockMs });
+            if (refused.length === 0) {
+              current = next;
+              return { status: 'ok' };
+            }
+            return { status: refusedStatus(current, ack), reason: refused[0]!.reason };
+          });
+          return { next: current === state ? null : current, answer };
+        });
+        for (const [i, index] of indexes.entries()) results[index] = answers[i]!;
+      }),
+    );
+    return results;
+  }
+
+  /** Prolongs the holder's locks on the records: `lockMs` from now. */
+  async extend(group: string, topicName: string, acks: readonly Omit<QueueAck, 'type'>[], lockMs: number): Promise<AckResult[]> {
+    if (!Number.isSafeInteger(lockMs) || lockMs < lockRangeMs.min || lockMs > lockRangeMs.max)
+      throw new SpoolError('INVALID_ARGUMENT', `visibility_ms: expected ${lockRangeMs.min} to ${lockRangeMs.max}, got ${lockMs}`);
+    return this.acknowledge(
+      group,
+      topicName,
+      acks.map((ack) => ({ ...ack, type: 'renew' as const, lockMs })),
+    );
+  }
+
+  /** The group's settings and share partitions (of `topicName` only, if given), with their counts now. */
+  async describe(group: string, topicName?: string): Promise<QueueDescription> {
+    checkGroup(group);
+    const topic = topicName === undefined ? undefined : await this.log.requireTopic(topicName);
+    const [config, listed] = await Promise.all([this.store.config(group), this.store.list(group)]);
+    if (listed.length === 0 && Object.keys(config.set).length === 0)
+      throw new SpoolError('GROUP_NOT_FOUND', `share group ${group} has no settings and has read no partition`);
+    const partitions: SharePartitionView[] = [];
+    for (const share of listed) {
+      if (topic !== undefined && share.topicId !== topic.id) continue;
+      const view = await this.view(share, config.effective);
+      if (view) partitions.push(view);
+    }
+    partitions.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+    return { group, config: config.effective, configSet: config.set, partitions };
+  }
+
+  async alterConfig(group: string, changes: Readonly<Record<string, unknown>>): Promise<StoredShareConfig> {
+    checkGroup(group);
+    const altered = await this.store.alterConfig(group, changes);
+    this.configs.delete(group);
+    return altered;
+  }
+
+  /** Deletes the group's state and settings; refused (GROUP_NOT_EMPTY) while any record is locked to a holder. */
+  async delete(group: string): Promise<void> {
+    checkGroup(group);
+    const config = await this.store.config(group);
+    let found = Object.keys(config.set).length > 0;
+    await this.store.delete(group, (partitions) => {
+      found ||= partitions.length > 0;
+      const nowMs = this.now();
+      const locked = partitions.filter(({ state }) => state.ranges.some((r) => r.state === 'acquired' && r.lockedUntilMs! > nowMs));
+      if (locked.length > 0)
+        throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has records locked to a holder in ${locked.length} partition(s)`, {
+          retriable: true,
+        });
+    });
+    this.configs.delete(group);
+    if (!found) throw new SpoolError('GROUP_NOT_FOUND', `share group ${group} has no settings and has read no partition`);
+  }
+
+  private async config(group: string): Promise<StoredShareConfig> {
+    const nowMs = this.now();
+    const cached = this.configs.get(group);
+    if (cached && cached.expiresMs > nowMs) return cached.config;
+    const config = await this.store.config(group);
+    this.configs.set(group, { config, expiresMs: nowMs + this.configCacheMs });
+    return config;
+  }
+
+  private async receiveFrom(
+    group: string,
+    topic: TopicItem,
+    partition: number,
+    holder: string,
+    maxRecords: number,
+    lockMs: number,
+    config: ShareGroupConfig,
+  ): Promise<{ records: QueueRecord[]; endOffset: number; full: boolean; nextExpiryMs?: number }> {
+    const isolation = config['share.isolation.level'];
+    const range = await this.log.offsetRange(topic.name, partition);
+    const logEndOffset = isolation === 'read_committed' ? range.lastStable : range.latest;
+    const deliveryLimit = config['share.delivery.count.limit'];
+    const taken = await this.store.apply(group, topic.id, partition, (stored, nowMs) => {
+      const state = stored ?? initialState(config['share.auto.offset.reset'] === 'earliest' ? range.earliest : range.latest);
+      const { next, acquired } = acquire(state, {
+        member: holder,
+        maxRecords,
+        nowMs,
+        lockMs,
+        deliveryLimit,
+        maxInFlight: this.maxInFlight,
+        logStartOffset: range.earliest,
+        logEndOffset,
+      });
+      // A group's first read pins where it starts ("latest" must not move on with the log).
+      return { next: acquired.length > 0 || stored === undefined ? next : null, answer: { acquired, next } };
+    });
+    const { next } = taken;
+    const locks = next.ranges.filter((r) => r.state === 'acquired').map((r) => r.lockedUntilMs!);
+    const shape = {
+      endOffset: next.endOffset,
+      full: next.endOffset - next.startOffset >= this.maxInFlight,
+      ...(locks.length > 0 ? { nextExpiryMs: Math.min(...locks) } : {}),
+    };
+    if (taken.acquired.length === 0) return { records: [], ...shape };
+    const { records, gaps } = await this.read(topic, partition, taken.acquired, holder, isolation);
+    if (gaps.length > 0)
+      await this.store
+        .apply(group, topic.id, partition, (state, nowMs) => {
+          const { next: gapped, refused } = acknowledge(state!, holder, gaps, { nowMs, deliveryLimit, lockMs });
+          return { next: refused.length === 0 ? gapped : null, answer: null };
+        })
+        // Not archived now (a lock lost meanwhile): handed out again, and found empty again.
+        .catch(() => undefined);
+    return { records, ...shape };
+  }
+
+  /** Reads the acquired records; offsets among them that hold none are gaps. */
+  private async read(
+    topic: TopicItem,
+    partition: number,
+    acquired: readonly AcquiredRecords[],
+    holder: string,
+    isolation: ShareGroupConfig['share.isolation.level'],
+  ): Promise<{ records: QueueRecord[]; gaps: Acknowledgement[] }> {
+    const records: QueueRecord[] = [];
+    const gaps: Acknowledgement[] = [];
+    const gap = (first: number, last: number) => {
+      if (first <= last) gaps.push({ first, last, type: 'gap' });
+    };
+    for (const batch of acquired) {
+      let offset = batch.first;
+      while (offset <= batch.last) {
+        const fetched = await this.log
+          .fetch(topic.name, partition, offset, { maxRecords: batch.last - offset + 1, maxBytes: readBytes, isolation })
+          .catch((error: unknown) => {
+            // Retention or DeleteRecords removed them since they were acquired: gaps.
+            if (error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE') return undefined;
+            throw error;
+          });
+        if (fetched === undefined) break;
+        for (const record of fetched.records) {
+          if (record.offset > batch.last) break;
+          gap(offset, record.offset - 1);
+          const receipt = encodeReceipt({ topicId: topic.id, partition, offset: record.offset, holder });
+          records.push({ ...record, partition, deliveryCount: batch.deliveryCount, receipt });
+          offset = record.offset + 1;
+        }
+        if (fetched.nextOffset <= offset) break;
+        const readTo = Math.min(fetched.nextOffset, batch.last + 1);
+        gap(offset, readTo - 1);
+        offset = readTo;
+      }
+      gap(offset, batch.last);
+    }
+    return { records, gaps };
+  }
+
+  private async view(share: ListedSharePartition, config: ShareGroupConfig): Promise<SharePartitionView | undefined> {
+    const topic = await this.log.topicById(share.topicId);
+    if (topic === undefined || share.partition >= topic.partitions) return undefined; // deleted: its state goes with the group
+    const range = await this.log.offsetRange(topic.name, share.partition);
+    const logEndOffset = config['share.isolation.level'] === 'read_committed' ? range.lastStable : range.latest;
+    const state = expireLocks(share.state, this.now(), config['share.delivery.count.limit']);
+    const inFlight = counts(state);
+    return {
+      topic: topic.name,
+      partition: share.partition,
+      startOffset: state.startOffset,
+      endOffset: state.endOffset,
+      logEndOffset,
+      acquired: inFlight.acquired,
+      available: inFlight.available + Math.max(0, logEndOffset - Math.max(state.endOffset, range.earliest)),
+      dead: state.deadRecords,
+    };
+  }
+}
+
+/** Why an acknowledgement settled nothing, from the state it was judged on. */
+function refusedStatus(state: SharePartitionState, ack: Acknowledgement): AckStatus {
+  if (!Number.isSafeInteger(ack.first) || !Number.isSafeInteger(ack.last) || ack.first > ack.last || ack.first < 0) return 'invalid';
+  if (ack.last >= state.endOffset) return 'invalid';
+  const first = rangeAt(state, ack.first);
+  if (first === 'done' && ack.last < state.startOffset) return 'already_settled';
+  const overlapping = state.ranges.filter((r) => r.last >= ack.first && r.first <= ack.last);
+  return overlapping.every((r) => r.state === 'acknowledged' || r.state === 'archived') ? 'already_settled' : 'lock_expired';
+}
+
+// ---- receipts ----------------------------------------------------------------------------------------
+
+export interface Receipt {
+  readonly topicId: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly holder: string;
+}
+
+const receiptVersion = 'r1';
+
+/** Opaque to clients: base64url of the version, topic incarnation, partition, offset and holder. */
+export function encodeReceipt(receipt: Receipt): string {
+  return Buffer.from([receiptVersion, receipt.topicId, receipt.partition, receipt.offset, receipt.holder].join(' ')).toString('base64url');
+}
+
+/** The receipt's fields, or INVALID_ARGUMENT naming `field`. */
+export function decodeReceipt(text: string, field: string): Receipt {
+  const parts = /^[A-Za-z0-9_-]{1,400}$/.test(text) ? Buffer.from(text, 'base64url').toString('utf8').split(' ') : [];
+  const [version, topicId, partition, offset, holder] = parts;
+  if (
+    parts.length !== 5 ||
+    version !== receiptVersion ||
+    !/^\d{1,9}$/.test(partition!) ||
+    !/^\d{1,16}$/.test(offset!) ||
+    !topicId ||
+    !holder
+  )
+    throw new SpoolError(
+      'INVALID_ARGUMENT',
+      `${field}: expected a receipt as a receive answered it, got ${JSON.stringify(text.slice(0, 40))}`,
+      {
+        details: { field },
+      },
+    );
+  return { topicId, partition: Number(partition), offset: Number(offset), holder };
+}
+
+function checkGroup(group: string): void {
+  if (group.length === 0 || Buffer.byteLength(group) > maxGroupBytes)
+    throw new SpoolError('INVALID_ARGUMENT', `group: expected 1 to ${maxGroupBytes} bytes, got ${Buffer.byteLength(group)}`, {
+      details: { field: 'group' },
+    });
+}

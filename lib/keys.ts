@@ -129,6 +129,8 @@ export const sharePartitionOf = (sk: string): { topicId: string; partition: numb
 };
 /** The group's settings (lib/queues/config.ts). */
 export const shareConfigKey = (group: string): ItemKey => ({ pk: sharePk(group), sk: 'config' });
+/** The group's Kafka members (lib/queues/members.ts). */
+export const shareMembersKey = (group: string): ItemKey => ({ pk: sharePk(group), sk: 'members' });
 
 // ---- transactions (lib/transactions) ---------------------------------------------------------------
 

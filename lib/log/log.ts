@@ -927,7 +927,7 @@ export class Log {
   }
 
   /** The topic from the short-lived cache reads share with produce, read again once the entry is old. */
-  private async cachedTopic(topicName: string): Promise<TopicItem | undefined> {
+  async cachedTopic(topicName: string): Promise<TopicItem | undefined> {
     const cached = this.topicCache.get(topicName);
     if (cached && cached.expiresMs > this.now()) return cached.topic;
     const topic = await this.topics.get(topicName);

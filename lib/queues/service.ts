@@ -18,16 +18,20 @@
  *    handed to another holder: they will be, or were, delivered again), or `invalid` (never
  *    handed out, or not a range).
  *
- * Cost, per share partition a request touches: a receive reads the partition's state and the share
- * partition's item, and writes the item only if it hands out records (one more write if they hold
- * gaps); an acknowledgement reads and writes the item once for all of the request's entries on
- * that partition. The group's settings are read at most once per `configCacheMs`.
+ * Cost, per share partition a request touches: a receive reads the partition's state and the
+ * share partition's item, and writes the item only if it hands out records (or the group reads the
+ * partition for the first time, to pin where it starts); reading the records is a fetch (the
+ * partition's state again, its rows, the objects); offsets that hold no record, or cannot be read
+ * yet, cost one more read and write of the item. An acknowledgement reads and writes the item once
+ * for all of the request's entries on that partition. The group's settings are read at most once
+ * per `configCacheMs`. A waiting receive looks again when records come, a lock expires, records are
+ * released on this instance, or every `recheckMs` (5 s: a release on another instance).
  */
 import { randomUUID } from 'node:crypto';
 import { SpoolError } from '../errors.js';
 import type { DecodedRecord } from '../format/index.js';
 import type { Log, TopicItem } from '../log/index.js';
-import { sleep } from '../signals.js';
+import { linkedSignal, sleep } from '../signals.js';
 import type { MetadataStore } from '../storage/ports.js';
 import { type ShareGroupConfig, lockRangeMs } from './config.js';
 import {
@@ -40,7 +44,6 @@ import {
   counts,
   expireLocks,
   initialState,
-  rangeAt,
 } from './share-partition.js';
 import { type ListedSharePartition, SharePartitionStore, type StoredShareConfig } from './store.js';
 
@@ -128,6 +131,8 @@ export const maxReceiveRecords = 10_000;
 const readBytes = 8 * 1024 * 1024;
 /** Shortest interval between two rounds of a waiting receive (a log with records the group cannot take yet would spin). */
 const minRoundMs = 100;
+/** Longest a waiting receive goes without looking again: records released on another instance wake no one here. */
+const recheckMs = 5000;
 const maxGroupBytes = 255;
 
 export class QueueService {
@@ -136,6 +141,8 @@ export class QueueService {
   private readonly maxInFlight: number;
   private readonly configCacheMs: number;
   private readonly configs = new Map<string, { config: StoredShareConfig; expiresMs: number }>();
+  /** Waiting receives, by group and topic incarnation: woken when records are released here. */
+  private readonly releaseWaiters = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly log: Log,
@@ -167,6 +174,7 @@ export class QueueService {
     const deadlineMs = this.now() + (options.waitMs ?? 0);
     const first = Math.floor(Math.random() * topic.partitions);
     for (;;) {
+      if (options.signal?.aborted) return { holder, records: [] }; // gone: lock nothing for it
       const roundMs = this.now();
       const records: QueueRecord[] = [];
       const waits: { topic: string; partition: number; offset: number }[] = [];
@@ -176,15 +184,24 @@ export class QueueService {
         const taken = await this.receiveFrom(group, topic, partition, holder, maxRecords - records.length, lockMs, config);
         records.push(...taken.records);
         if (taken.nextExpiryMs !== undefined) wakeMs = Math.min(wakeMs, taken.nextExpiryMs);
-        if (!taken.full) waits.push({ topic: topic.name, partition, offset: taken.endOffset });
+        if (taken.waitOffset !== undefined) waits.push({ topic: topic.name, partition, offset: taken.waitOffset });
       }
       const nowMs = this.now();
       if (records.length > 0 || nowMs >= deadlineMs || options.signal?.aborted) return { holder, records };
-      // Nothing to hand out: wait for records past what the group has taken, or for a lock to expire.
-      const waitMs = Math.max(wakeMs, roundMs + minRoundMs) - nowMs;
-      if (waits.length > 0) await this.log.waitForRecords(waits, waitMs, options.signal);
+      // Nothing to hand out: wait for records past what the group has taken, a lock to expire, a
+      // release on this instance, or a while (a release on another instance), whichever is first.
+      const untilMs = Math.min(wakeMs, nowMs + recheckMs);
+      const released = new AbortController();
+      const linked = linkedSignal([options.signal, released.signal]);
+      const stopWaiting = this.onRelease(group, topic.id, () => released.abort());
+      try {
+        if (waits.length > 0) await this.log.waitForRecords(waits, untilMs - nowMs, linked.signal);
+        else await sleep(untilMs - nowMs, linked.signal);
+      } finally {
+        stopWaiting();
+        linked.dispose();
+      }
       await sleep(roundMs + minRoundMs - this.now(), options.signal);
-      if (waits.length === 0) await sleep(Math.min(wakeMs, deadlineMs) - this.now(), options.signal);
     }
   }
 
@@ -220,11 +237,12 @@ export class QueueService {
               current = next;
               return { status: 'ok' };
             }
-            return { status: refusedStatus(current, ack), reason: refused[0]!.reason };
+            return { status: refusedStatus(current, ack, nowMs), reason: refused[0]!.reason };
           });
           return { next: current === state ? null : current, answer };
         });
         for (const [i, index] of indexes.entries()) results[index] = answers[i]!;
+        if (indexes.some((index, i) => acks[index]!.type === 'release' && answers[i]!.status === 'ok')) this.released(group, topic.id);
       }),
     );
     return results;
@@ -246,7 +264,7 @@ export class QueueService {
     checkGroup(group);
     const topic = topicName === undefined ? undefined : await this.log.requireTopic(topicName);
     const [config, listed] = await Promise.all([this.store.config(group), this.store.list(group)]);
-    if (listed.length === 0 && Object.keys(config.set).length === 0)
+    if (listed.length === 0 && !config.exists)
       throw new SpoolError('GROUP_NOT_FOUND', `share group ${group} has no settings and has read no partition`);
     const partitions: SharePartitionView[] = [];
     for (const share of listed) {
@@ -269,7 +287,7 @@ export class QueueService {
   async delete(group: string): Promise<void> {
     checkGroup(group);
     const config = await this.store.config(group);
-    let found = Object.keys(config.set).length > 0;
+    let found = config.exists;
     await this.store.delete(group, (partitions) => {
       found ||= partitions.length > 0;
       const nowMs = this.now();
@@ -281,6 +299,21 @@ export class QueueService {
     });
     this.configs.delete(group);
     if (!found) throw new SpoolError('GROUP_NOT_FOUND', `share group ${group} has no settings and has read no partition`);
+  }
+
+  private onRelease(group: string, topicId: string, wake: () => void): () => void {
+    const key = `${group}\u0000${topicId}`;
+    let waiters = this.releaseWaiters.get(key);
+    if (!waiters) this.releaseWaiters.set(key, (waiters = new Set()));
+    waiters.add(wake);
+    return () => {
+      waiters.delete(wake);
+      if (waiters.size === 0) this.releaseWaiters.delete(key);
+    };
+  }
+
+  private released(group: string, topicId: string): void {
+    for (const wake of this.releaseWaiters.get(`${group}\u0000${topicId}`) ?? []) wake();
   }
 
   private async config(group: string): Promise<StoredShareConfig> {
@@ -300,7 +333,7 @@ export class QueueService {
     maxRecords: number,
     lockMs: number,
     config: ShareGroupConfig,
-  ): Promise<{ records: QueueRecord[]; endOffset: number; full: boolean; nextExpiryMs?: number }> {
+  ): Promise<{ records: QueueRecord[]; waitOffset?: number; nextExpiryMs?: number }> {
     const isolation = config['share.isolation.level'];
     const range = await this.log.offsetRange(topic.name, partition);
     const logEndOffset = isolation === 'read_committed' ? range.lastStable : range.latest;
@@ -322,48 +355,67 @@ export class QueueService {
     });
     const { next } = taken;
     const locks = next.ranges.filter((r) => r.state === 'acquired').map((r) => r.lockedUntilMs!);
+    // Where news may come from: records past those taken (none while the window is full), or past
+    // the high watermark while a transaction holds the stable offset below it (read_committed).
+    const full = next.endOffset - next.startOffset >= this.maxInFlight;
+    const waitOffset = isolation === 'read_committed' && range.lastStable < range.latest ? range.latest : next.endOffset;
     const shape = {
-      endOffset: next.endOffset,
-      full: next.endOffset - next.startOffset >= this.maxInFlight,
+      ...(full ? {} : { waitOffset }),
       ...(locks.length > 0 ? { nextExpiryMs: Math.min(...locks) } : {}),
     };
     if (taken.acquired.length === 0) return { records: [], ...shape };
-    const { records, gaps } = await this.read(topic, partition, taken.acquired, holder, isolation);
-    if (gaps.length > 0)
+    const { records, gaps, unread } = await this.read(topic, partition, taken.acquired, holder, isolation);
+    if (gaps.length + unread.length > 0)
       await this.store
         .apply(group, topic.id, partition, (state, nowMs) => {
-          const { next: gapped, refused } = acknowledge(state!, holder, gaps, { nowMs, deliveryLimit, lockMs });
-          return { next: refused.length === 0 ? gapped : null, answer: null };
+          const { next: settled, refused } = acknowledge(state!, holder, [...gaps, ...unread], { nowMs, deliveryLimit, lockMs });
+          return { next: refused.length === 0 ? settled : null, answer: null };
         })
-        // Not archived now (a lock lost meanwhile): handed out again, and found empty again.
+        // Not settled now (a lock lost meanwhile): handed out again when it expires, and read again then.
         .catch(() => undefined);
+    if (unread.length > 0) this.released(group, topic.id);
     return { records, ...shape };
   }
 
-  /** Reads the acquired records; offsets among them that hold none are gaps. */
+  /**
+   * Reads the acquired records. An offset is a gap only where the log shows it holds no record: a
+   * fetch went past it without returning it (a marker, an aborted record read_committed, a compacted
+   * topic's hole), or it is below the log's start. Offsets a fetch cannot reach yet (at or past the
+   * end it reads to) are released, not gaps.
+   */
   private async read(
     topic: TopicItem,
     partition: number,
     acquired: readonly AcquiredRecords[],
     holder: string,
     isolation: ShareGroupConfig['share.isolation.level'],
-  ): Promise<{ records: QueueRecord[]; gaps: Acknowledgement[] }> {
+  ): Promise<{ records: QueueRecord[]; gaps: Acknowledgement[]; unread: Acknowledgement[] }> {
     const records: QueueRecord[] = [];
     const gaps: Acknowledgement[] = [];
+    const unread: Acknowledgement[] = [];
     const gap = (first: number, last: number) => {
       if (first <= last) gaps.push({ first, last, type: 'gap' });
     };
     for (const batch of acquired) {
       let offset = batch.first;
       while (offset <= batch.last) {
-        const fetched = await this.log
-          .fetch(topic.name, partition, offset, { maxRecords: batch.last - offset + 1, maxBytes: readBytes, isolation })
-          .catch((error: unknown) => {
-            // Retention or DeleteRecords removed them since they were acquired: gaps.
-            if (error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE') return undefined;
-            throw error;
+        let fetched: Awaited<ReturnType<Log['fetch']>>;
+        try {
+          fetched = await this.log.fetch(topic.name, partition, offset, {
+            maxRecords: batch.last - offset + 1,
+            maxBytes: readBytes,
+            isolation,
           });
-        if (fetched === undefined) break;
+        } catch (error) {
+          if (!(error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE')) throw error;
+          const earliest = error.details?.earliest_offset;
+          if (typeof earliest !== 'number' || earliest <= offset) break; // past the end: unread
+          // Retention or DeleteRecords removed them since they were acquired.
+          gap(offset, Math.min(earliest, batch.last + 1) - 1);
+          offset = earliest;
+          continue;
+        }
+        const before = offset;
         for (const record of fetched.records) {
           if (record.offset > batch.last) break;
           gap(offset, record.offset - 1);
@@ -371,14 +423,19 @@ export class QueueService {
           records.push({ ...record, partition, deliveryCount: batch.deliveryCount, receipt });
           offset = record.offset + 1;
         }
-        if (fetched.nextOffset <= offset) break;
-        const readTo = Math.min(fetched.nextOffset, batch.last + 1);
-        gap(offset, readTo - 1);
-        offset = readTo;
+        if (offset > before) continue; // records came: read on from after them
+        if (fetched.nextOffset > offset) {
+          // The fetch went past these offsets and found no record in them.
+          const readTo = Math.min(fetched.nextOffset, batch.last + 1);
+          gap(offset, readTo - 1);
+          offset = readTo;
+          continue;
+        }
+        break; // not readable yet (past the end this isolation reads to)
       }
-      gap(offset, batch.last);
+      if (offset <= batch.last) unread.push({ first: offset, last: batch.last, type: 'release' });
     }
-    return { records, gaps };
+    return { records, gaps, unread };
   }
 
   private async view(share: ListedSharePartition, config: ShareGroupConfig): Promise<SharePartitionView | undefined> {
@@ -402,13 +459,14 @@ export class QueueService {
 }
 
 /** Why an acknowledgement settled nothing, from the state it was judged on. */
-function refusedStatus(state: SharePartitionState, ack: Acknowledgement): AckStatus {
+function refusedStatus(state: SharePartitionState, ack: QueueAck, nowMs: number): AckStatus {
   if (!Number.isSafeInteger(ack.first) || !Number.isSafeInteger(ack.last) || ack.first > ack.last || ack.first < 0) return 'invalid';
   if (ack.last >= state.endOffset) return 'invalid';
-  const first = rangeAt(state, ack.first);
-  if (first === 'done' && ack.last < state.startOffset) return 'already_settled';
   const overlapping = state.ranges.filter((r) => r.last >= ack.first && r.first <= ack.last);
-  return overlapping.every((r) => r.state === 'acknowledged' || r.state === 'archived') ? 'already_settled' : 'lock_expired';
+  if (overlapping.every((r) => r.state === 'acknowledged' || r.state === 'archived')) return 'already_settled';
+  // Partly settled, partly still this holder's: nothing was settled, and nothing will be delivered again.
+  if (overlapping.some((r) => r.state === 'acquired' && r.member === ack.holder && r.lockedUntilMs! > nowMs)) return 'invalid';
+  return 'lock_expired';
 }
 
 // ---- receipts ----------------------------------------------------------------------------------------

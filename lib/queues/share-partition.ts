@@ -111,7 +111,7 @@ export function expireLocks(state: SharePartitionState, nowMs: number, deliveryL
 /**
  * Hands `member` up to `maxRecords` records: Available ones in flight first, in offset order (they
  * are redeliveries), then new offsets from the end offset, while the records in flight stay within
- * `maxInFlight` and below `logEndOffset`. Each is delivered once more and locked for `lockMs`.
+ * `maxInFlight`; none at or past `logEndOffset`. Each is delivered once more and locked for `lockMs`.
  */
 export function acquire(
   state: SharePartitionState,
@@ -123,8 +123,18 @@ export function acquire(
   const ranges: InFlightRange[] = [];
   const acquired: AcquiredRecords[] = [];
   let dead = 0;
-  for (const range of current.ranges) {
-    if (range.state !== 'available' || budget === 0) {
+  // Only what may be read now is handed out: records in flight at or past the end read to (the
+  // stable offset, after a switch to read_committed) wait, as new offsets do.
+  const readable = current.ranges.flatMap((range) =>
+    range.state === 'available' && range.first < request.logEndOffset && range.last >= request.logEndOffset
+      ? [
+          { ...range, last: request.logEndOffset - 1 },
+          { ...range, first: request.logEndOffset },
+        ]
+      : [range],
+  );
+  for (const range of readable) {
+    if (range.state !== 'available' || budget === 0 || range.first >= request.logEndOffset) {
       ranges.push(range);
       continue;
     }
@@ -210,13 +220,6 @@ function pastLogStart(state: SharePartitionState, logStartOffset: number): Share
     range.last < logStartOffset ? [] : [range.first < logStartOffset ? { ...range, first: logStartOffset } : range],
   );
   return normalised({ ...state, startOffset: logStartOffset, endOffset: Math.max(state.endOffset, logStartOffset), ranges });
-}
-
-/** Where `offset` stands: done (below the start), never acquired (at or past the end), or its range in flight. */
-export function rangeAt(state: SharePartitionState, offset: number): InFlightRange | 'done' | 'unacquired' {
-  if (offset < state.startOffset) return 'done';
-  if (offset >= state.endOffset) return 'unacquired';
-  return state.ranges.find((range) => range.first <= offset && offset <= range.last)!;
 }
 
 /** Counts for a describe: records in flight by state. */

@@ -15,9 +15,20 @@
  * `maxInFlight` records in flight (2,000 by default in Kafka), and far fewer ranges.
  */
 import { SpoolError } from '../errors.js';
-import { shareConfigKey, sharePartitionKey, sharePartitionOf, sharePartitionSks, sharePk } from '../keys.js';
+import { shareConfigKey, shareMembersKey, sharePartitionKey, sharePartitionOf, sharePartitionSks, sharePk } from '../keys.js';
 import { alteredShareConfig, defaultShareConfig, type ShareConfigKey, type ShareGroupConfig } from './config.js';
-import { type Attributes, type AttributeValue, ConditionFailedError, type Item, type MetadataStore } from '../storage/ports.js';
+import {
+  type Attributes,
+  type AttributeValue,
+  ConditionFailedError,
+  type Item,
+  type ItemKey,
+  type MetadataStore,
+  maxTransactionOps,
+  TransactionConflictError,
+  type WriteOp,
+} from '../storage/ports.js';
+import { emptyMembership, type ShareMembership } from './members.js';
 import type { InFlightRange, RecordState, SharePartitionState } from './share-partition.js';
 
 /** A stored state and its version (the compare-and-set's). */
@@ -40,6 +51,8 @@ export interface ListedSharePartition {
 
 /** A group's settings: those set, and those in effect (the defaults for the rest). */
 export interface StoredShareConfig {
+  /** Whether the group has a settings item (even one with nothing set). */
+  readonly exists: boolean;
   readonly set: Partial<ShareGroupConfig>;
   readonly effective: ShareGroupConfig;
 }
@@ -69,76 +82,104 @@ export class SharePartitionStore {
   }
 
   /** Applies `changes` (Kafka's config names; null: back to the default) with a compare-and-set; answers the settings after. */
-  async alterConfig(group: string, changes: Readonly<Record<string, unknown>>): Promise<StoredShareConfig> {
-    const key = shareConfigKey(group);
-    let item = await this.metadata.get(key);
-    for (let attempt = 1; ; attempt++) {
-      const version = item?.attrs.version as number | undefined;
+  alterConfig(group: string, changes: Readonly<Record<string, unknown>>): Promise<StoredShareConfig> {
+    return this.compareAndSet(shareConfigKey(group), `share group ${group}'s settings`, (item) => {
       const set = alteredShareConfig(configOf(item).set, changes);
-      try {
-        await this.metadata.write({
-          kind: 'put',
-          key,
-          attrs: { ...set, version: (version ?? -1) + 1 },
-          condition: version === undefined ? { kind: 'absent' } : { kind: 'match', fields: { version } },
-        });
-        return configOf({ ...key, attrs: set });
-      } catch (error) {
-        if (!(error instanceof ConditionFailedError) || attempt >= maxAttempts) throw error;
-        item = error.current;
-      }
-    }
+      return { attrs: set, answer: configOf({ ...shareConfigKey(group), attrs: set }) };
+    });
+  }
+
+  async membership(group: string): Promise<ShareMembership> {
+    return membershipOf(await this.metadata.get(shareMembersKey(group)));
+  }
+
+  /** Runs `decide` on the group's membership and writes what it decides, if anything; answers its answer. */
+  applyMembership<T>(
+    group: string,
+    decide: (membership: ShareMembership, nowMs: number) => { next: ShareMembership | null; answer: T },
+  ): Promise<T> {
+    return this.compareAndSet(shareMembersKey(group), `share group ${group}'s members`, (item, nowMs) => {
+      const { next, answer } = decide(membershipOf(item), nowMs);
+      return {
+        attrs:
+          next === null
+            ? null
+            : { groupEpoch: next.groupEpoch, partitionCounts: next.partitionCounts, members: next.members as unknown as Attributes },
+        answer,
+      };
+    });
   }
 
   /**
-   * Deletes the group's items, each on the condition that it is as `check` saw it (which throws to
-   * refuse, e.g. while records are locked): a share partition changed meanwhile is read again.
+   * Deletes the group's items in one transaction, each share partition on the condition that it is
+   * as `check` saw it (which throws to refuse, e.g. while records are locked): a share partition
+   * changed meanwhile is read and checked again, and nothing is deleted until every check passes.
+   * A group with more share partitions than a transaction holds is deleted in several, in which
+   * case a refusal after the first may leave it partly deleted.
    */
   async delete(group: string, check: (partitions: readonly ListedSharePartition[]) => void): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const partitions = await this.list(group);
       check(partitions);
-      try {
-        for (const { topicId, partition, state } of partitions)
-          await this.metadata.write({
+      const ops: WriteOp[] = [
+        ...partitions.map(
+          ({ topicId, partition, state }): WriteOp => ({
             kind: 'delete',
             key: sharePartitionKey(group, topicId, partition),
             condition: { kind: 'match', fields: { version: state.version } },
-          });
-        await this.metadata.write({ kind: 'delete', key: shareConfigKey(group) });
+          }),
+        ),
+        { kind: 'delete', key: shareConfigKey(group) },
+        { kind: 'delete', key: shareMembersKey(group) },
+      ];
+      try {
+        for (let i = 0; i < ops.length; i += maxTransactionOps) await this.metadata.transact(ops.slice(i, i + maxTransactionOps));
         return;
       } catch (error) {
-        if (!(error instanceof ConditionFailedError) || attempt >= maxAttempts) throw error;
+        if (!(error instanceof TransactionConflictError || error instanceof ConditionFailedError) || attempt >= maxAttempts) throw error;
       }
     }
   }
 
   /** Runs `decide` on the share partition's state and writes what it decides, if anything; answers its answer. */
-  async apply<T>(group: string, topicId: string, partition: number, decide: DecideShare<T>): Promise<T> {
-    const key = sharePartitionKey(group, topicId, partition);
+  apply<T>(group: string, topicId: string, partition: number, decide: DecideShare<T>): Promise<T> {
+    return this.compareAndSet(
+      sharePartitionKey(group, topicId, partition),
+      `share partition ${group} ${topicId}/${partition}`,
+      (item, nowMs) => {
+        const { next, answer } = decide(item ? stateFromItem(item) : undefined, nowMs);
+        return { attrs: next === null ? null : stateAttrs(next), answer };
+      },
+    );
+  }
+
+  /**
+   * The one write path: `decide` on the item as read (undefined: absent) answers the attributes to
+   * put (null: nothing to write), put on the condition that the item's version is still the one
+   * read; after a lost race, decided again on the item the refusal carries (no second read).
+   */
+  private async compareAndSet<T>(
+    key: ItemKey,
+    what: string,
+    decide: (item: Item | undefined, nowMs: number) => { attrs: Attributes | null; answer: T },
+  ): Promise<T> {
     let item = await this.metadata.get(key);
     for (let attempt = 1; ; attempt++) {
-      const stored = item ? stateFromItem(item) : undefined;
-      const { next, answer } = decide(stored, this.now());
-      if (next === null) return answer;
+      const version = item?.attrs.version as number | undefined;
+      const { attrs, answer } = decide(item, this.now());
+      if (attrs === null) return answer;
       try {
         await this.metadata.write({
           kind: 'put',
           key,
-          attrs: stateAttrs({ ...next, version: (stored?.version ?? -1) + 1 }),
-          condition: stored ? { kind: 'match', fields: { version: stored.version } } : { kind: 'absent' },
+          attrs: { ...attrs, version: (version ?? -1) + 1 },
+          condition: version === undefined ? { kind: 'absent' } : { kind: 'match', fields: { version } },
         });
         return answer;
       } catch (error) {
         if (!(error instanceof ConditionFailedError)) throw error;
         if (attempt >= maxAttempts)
-          throw new SpoolError(
-            'CONFLICT',
-            `share partition ${group} ${topicId}/${partition} changed concurrently ${attempt} times; retry`,
-            {
-              retriable: true,
-            },
-          );
+          throw new SpoolError('CONFLICT', `${what} changed concurrently ${attempt} times; retry`, { retriable: true });
         item = error.current;
       }
     }
@@ -148,7 +189,7 @@ export class SharePartitionStore {
 /** A range as stored: [first, last, state, deliveryCount, member, lockedUntilMs] (member and lock only while acquired). */
 type StoredRange = readonly [number, number, RecordState, number, string?, number?];
 
-export function stateAttrs(state: StoredSharePartition): Attributes {
+export function stateAttrs(state: SharePartitionState): Attributes {
   return {
     startOffset: state.startOffset,
     endOffset: state.endOffset,
@@ -158,7 +199,6 @@ export function stateAttrs(state: StoredSharePartition): Attributes {
         : [r.first, r.last, r.state, r.deliveryCount, r.member, r.lockedUntilMs!],
     ),
     deadRecords: state.deadRecords,
-    version: state.version,
   };
 }
 
@@ -181,5 +221,19 @@ export function stateFromItem(item: Item): StoredSharePartition {
 function configOf(item: Item | undefined): StoredShareConfig {
   const set: Partial<Record<ShareConfigKey, unknown>> = {};
   for (const key of Object.keys(defaultShareConfig) as ShareConfigKey[]) if (item?.attrs[key] !== undefined) set[key] = item.attrs[key];
-  return { set: set as Partial<ShareGroupConfig>, effective: { ...defaultShareConfig, ...(set as Partial<ShareGroupConfig>) } };
+  return {
+    exists: item !== undefined,
+    set: set as Partial<ShareGroupConfig>,
+    effective: { ...defaultShareConfig, ...(set as Partial<ShareGroupConfig>) },
+  };
+}
+
+function membershipOf(item: Item | undefined): ShareMembership {
+  if (!item) return emptyMembership;
+  const a = item.attrs;
+  return {
+    groupEpoch: a.groupEpoch as number,
+    partitionCounts: a.partitionCounts as unknown as ShareMembership['partitionCounts'],
+    members: a.members as unknown as ShareMembership['members'],
+  };
 }

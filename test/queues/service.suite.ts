@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { encodeRecordBatch } from '../../lib/format/index.js';
+import type { Log } from '../../lib/log/index.js';
 import { type QueueRecord, QueueService, decodeReceipt } from '../../lib/queues/service.js';
 import type { StoreKind } from '../support/stores.js';
 import { perTestLogs, str, text } from '../support/logs.js';
@@ -180,13 +181,13 @@ export function queueServiceSuite(kind: () => StoreKind): void {
             }
             for (const r of records) {
               const id = `${r.partition}:${r.offset}`;
-              expect(held.has(id)).toBe(false); // one holder at a time
+              expect(held.has(id)).toBe(false); // one holder at a time: held until its acknowledgement is answered
               held.add(id);
             }
             // Every other batch is released once, to be handed out again elsewhere.
             const release = (i + worker) % 2 === 0 && records.every((r) => r.deliveryCount === 1);
-            for (const r of records) held.delete(`${r.partition}:${r.offset}`);
             const results = await queues.acknowledge(group, topic, byReceipt(records, release ? 'release' : 'accept'));
+            for (const r of records) held.delete(`${r.partition}:${r.offset}`);
             expect(results.every((r) => r.status === 'ok')).toBe(true);
             if (!release)
               for (const r of records) accepted.set(`${r.partition}:${r.offset}`, (accepted.get(`${r.partition}:${r.offset}`) ?? 0) + 1);
@@ -196,6 +197,57 @@ export function queueServiceSuite(kind: () => StoreKind): void {
     );
     expect(accepted.size).toBe(total);
     expect([...accepted.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('reads every acquired record when they exceed one read’s bytes, and none of them is taken for a gap', async () => {
+    const { queues, group, topic, log } = await setup();
+    const big = 1_000_000;
+    for (let i = 0; i < 9; i++) await log.produce(topic, [{ key: null, value: Buffer.alloc(big, i), partition: 0 }]);
+    const received = await queues.receive(group, topic, { maxRecords: 9 });
+    expect(received.records.map((r) => [r.offset, r.value!.length, r.value![0]])).toEqual(Array.from({ length: 9 }, (_, i) => [i, big, i]));
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ acquired: 9, startOffset: 0 });
+  });
+
+  it('takes for gaps only records the log start passed while they were read, and hands out the rest', async () => {
+    const { stores, log, topic, group } = await setup({ records: 10 });
+    // The log's start moves to 5 between the acquire and the read, as retention or DeleteRecords may.
+    let moved = false;
+    const racing: Log = Object.assign(Object.create(log) as Log, {
+      fetch: async (...args: Parameters<Log['fetch']>) => {
+        if (!moved) {
+          moved = true;
+          await log.deleteRecordsBefore(topic, 0, 5);
+        }
+        return log.fetch(...args);
+      },
+    });
+    const queues = new QueueService(racing, stores.metadata, { configCacheMs: 0 });
+    const received = await queues.receive(group, topic, { maxRecords: 10 });
+    expect(values(received.records)).toEqual([5, 6, 7, 8, 9].map((i) => [i, `r${i}`, 1]));
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: 5, acquired: 5, dead: 0 });
+  });
+
+  it('wakes a waiting receive when another receive releases records', async () => {
+    const { stores, log, topic, group } = await setup({ records: 1 });
+    const queues = new QueueService(log, stores.metadata);
+    const held = await queues.receive(group, topic);
+    const started = Date.now();
+    const waiting = queues.receive(group, topic, { waitMs: 8000 });
+    setTimeout(() => void queues.acknowledge(group, topic, byReceipt(held.records, 'release')), 300);
+    expect(values((await waiting).records)).toEqual([[0, 'r0', 2]]);
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it('answers an acknowledgement of a range partly settled and partly held as invalid, settling nothing', async () => {
+    const { queues, group, topic } = await setup({ records: 3 });
+    const { holder } = await queues.receive(group, topic, { maxRecords: 3 });
+    expect(await queues.acknowledge(group, topic, [{ holder, partition: 0, first: 0, last: 0, type: 'accept' }])).toEqual([
+      { status: 'ok' },
+    ]);
+    expect(await queues.acknowledge(group, topic, [{ holder, partition: 0, first: 0, last: 2, type: 'accept' }])).toEqual([
+      { status: 'invalid', reason: expect.any(String) },
+    ]);
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: 1, acquired: 2 });
   });
 
   it('refuses bad input with a clear code and changes nothing', async () => {

@@ -142,6 +142,14 @@ describe('queues > share partition', () => {
     ).toEqual([]);
   });
 
+  it('hands out no record in flight at or past the log end (the stable offset may be below records once handed out)', () => {
+    const released = acknowledge(take(initialState(0), 'a', 5, 0).next, 'a', [{ first: 0, last: 4, type: 'release' }], at(1)).next;
+    const capped = take(released, 'b', 10, 2, 3);
+    expect(capped.acquired).toEqual([{ first: 0, last: 2, deliveryCount: 2 }]);
+    expect(capped.next.ranges.at(-1)).toEqual({ first: 3, last: 4, state: 'available', deliveryCount: 1 });
+    expect(take(capped.next, 'c', 10, 2, 5).acquired).toEqual([{ first: 3, last: 4, deliveryCount: 2 }]);
+  });
+
   it('keeps at most maxInFlight offsets in flight, and reads no further than the log end', () => {
     const first = take(initialState(0), 'a', 50, 0);
     expect(first.acquired).toEqual([{ first: 0, last: 9, deliveryCount: 1 }]);
@@ -165,6 +173,8 @@ describe('queues > share partition', () => {
       }),
       fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 1500 }) }),
       fc.record({ kind: fc.constant('produce' as const), records: fc.integer({ min: 0, max: 5 }) }),
+      // The end read to moves back (a switch to read_committed while a transaction is open).
+      fc.record({ kind: fc.constant('stable' as const), back: fc.integer({ min: 0, max: 4 }) }),
       // Retention or DeleteRecords moves the log's start.
       fc.record({ kind: fc.constant('trim' as const), records: fc.integer({ min: 0, max: 3 }) }),
     );
@@ -187,6 +197,7 @@ describe('queues > share partition', () => {
           const before = state;
           if (step.kind === 'tick') nowMs += step.ms;
           if (step.kind === 'produce') logEnd += step.records;
+          if (step.kind === 'stable') logEnd = Math.max(logStart, logEnd - step.back);
           if (step.kind === 'trim') logStart = Math.min(logEnd, logStart + step.records);
           if (step.kind === 'acquire') {
             const { next, acquired } = acquire(state, {

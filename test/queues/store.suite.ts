@@ -55,7 +55,7 @@ export function sharePartitionStoreSuite(kind: () => StoreKind): void {
         ],
         version: 2,
       });
-      expect(stateFromItem({ pk: '', sk: '', attrs: stateAttrs(stored) })).toEqual(stored);
+      expect(stateFromItem({ pk: '', sk: '', attrs: { ...stateAttrs(stored), version: stored.version } })).toEqual(stored);
       expect(await store.get(group, topicId, 1)).toBeUndefined();
     });
 

@@ -74,6 +74,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
     kafka = await startKafkaListener({
       log: runtime.log,
       metadata: runtime.stores.metadata,
+      queues: runtime.queues,
       logger,
       metrics: runtime.metrics,
       host: config.host,

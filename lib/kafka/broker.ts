@@ -6,6 +6,7 @@ import { networkInterfaces } from 'node:os';
 import type { ApiKeys } from '../auth.js';
 import { SpoolError } from '../errors.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
+import type { QueueService } from '../queues/service.js';
 import type { Logger } from '../logger.js';
 import { noMetrics, type Metrics } from '../metrics.js';
 import type { Log } from '../log/index.js';
@@ -15,6 +16,8 @@ import { ClassicGroups, type ClassicGroupsOptions } from './classic-groups.js';
 import { ConsumerGroups } from './consumer-groups.js';
 import type { MigrationPolicy } from './groups/consumer-classic.js';
 import { consumerGroupDescribeHandler, consumerGroupHeartbeatHandler } from './handlers/consumer-groups.js';
+import { shareGroupHandlers } from './handlers/share-groups.js';
+import { ShareGroups } from './share-groups.js';
 import { StoreCluster } from './cluster.js';
 import { groupHandlers } from './handlers/groups.js';
 import { transactionHandlers } from './handlers/transactions.js';
@@ -62,6 +65,8 @@ export interface KafkaListenerOptions {
   readonly metadata: MetadataStore;
   /** The HTTP consumer groups over the same store: Kafka groups share their offsets and are described with them. */
   readonly groups: GroupCoordinator;
+  /** The HTTP queues over the same store: Kafka share groups are the same share groups. */
+  readonly queues: QueueService;
   /** Kafka's group.initial.rebalance.delay.ms and group.min/max.session.timeout.ms. @default 3000, 6000, 1 800 000 */
   readonly groupTimeouts?: Pick<ClassicGroupsOptions, 'initialRebalanceDelayMs' | 'minSessionTimeoutMs' | 'maxSessionTimeoutMs'>;
   /** Kafka's group.consumer.migration.policy: online upgrades of classic groups to consumer groups and back. @default bidirectional */
@@ -106,6 +111,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     ...transactionHandlers({ transactions: deps.transactions, cluster: deps.cluster, groups: classic }),
     consumerGroupHeartbeatHandler({ consumerGroups }),
     consumerGroupDescribeHandler({ consumerGroups }),
+    ...shareGroupHandlers(shareGroups),
   ];
   const advertisedHost = options.advertisedHost === 'auto' ? machineAddress() : (options.advertisedHost ?? options.host);
   const cluster = new StoreCluster(options.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
@@ -132,7 +138,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     },
     { logger: options.logger, ...options.transactions },
   );
-  const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster, metrics, transactions };
+  const deps: BrokerDeps = { log: options.log, logger: options.logger, cluster, metrics, transactions, queues: options.queues };
   // The coordinator's housekeeping (timeouts, stalled ends, expired ids): every agent runs it; it is safe concurrently.
   const sweepIntervalMs = options.transactionSweepIntervalMs ?? 10_000;
   let sweeping: Promise<unknown> | undefined;
@@ -166,6 +172,8 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     ...options.groupTimeouts,
   });
   consumerGroups.convertsWith(classic);
+  // KIP-932 share groups: the same queues as the HTTP API's (lib/queues), over the same store.
+  const shareGroups = new ShareGroups(options.log, options.metadata, options.queues);
   server = new KafkaServer({
     handlers: handlers(deps),
     logger: options.logger,
@@ -187,6 +195,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
       await sweeping;
       classic.close();
       consumerGroups.close();
+      await shareGroups.closeAll();
       await server!.close();
       await cluster.stop();
     },

@@ -47,6 +47,10 @@ import { DeleteTopics } from './protocol/messages/delete-topics.js';
 import { DescribeCluster } from './protocol/messages/describe-cluster.js';
 import { DescribeLogDirs } from './protocol/messages/describe-log-dirs.js';
 import { DescribeTopicPartitions } from './protocol/messages/describe-topic-partitions.js';
+import { ShareAcknowledge } from './protocol/messages/share-acknowledge.js';
+import { ShareFetch } from './protocol/messages/share-fetch.js';
+import { ShareGroupDescribe } from './protocol/messages/share-group-describe.js';
+import { ShareGroupHeartbeat } from './protocol/messages/share-group-heartbeat.js';
 
 export const codecs = {
   // Produce v0-2 and Fetch v0-3 carry message sets older than RecordBatch v2, the only format stored (no down-conversion);
@@ -82,6 +86,11 @@ export const codecs = {
   offsetDelete: served(OffsetDelete, { min: 0, max: 0 }),
   consumerGroupHeartbeat: served(ConsumerGroupHeartbeat, { min: 0, max: 1 }),
   consumerGroupDescribe: served(ConsumerGroupDescribe, { min: 0, max: 1 }),
+  // KIP-932 share groups: v0 was 4.0's early access, gone since 4.1 (not generated).
+  shareGroupHeartbeat: served(ShareGroupHeartbeat, { min: 1, max: 1 }),
+  shareGroupDescribe: served(ShareGroupDescribe, { min: 1, max: 1 }),
+  shareFetch: served(ShareFetch, { min: 1, max: 2 }),
+  shareAcknowledge: served(ShareAcknowledge, { min: 1, max: 2 }),
   describeProducers: served(DescribeProducers, { min: 0, max: 0 }),
   // The client's AddPartitionsToTxn (v4+ is broker to coordinator, KIP-890, which Spool has no need of).
   addPartitionsToTxn: served(AddPartitionsToTxn, { min: 0, max: 3 }),

@@ -35,12 +35,13 @@ import { linkedSignal, sleep } from '../signals.js';
 import type { MetadataStore } from '../storage/ports.js';
 import { type ShareGroupConfig, lockRangeMs } from './config.js';
 import {
+  type AckRefusal,
   type AckType,
   type AcquiredRecords,
   type Acknowledgement,
   type SharePartitionState,
   acknowledge,
-  acquire,
+  acquire as acquireRecords,
   counts,
   expireLocks,
   initialState,
@@ -188,19 +189,7 @@ export class QueueService {
       }
       const nowMs = this.now();
       if (records.length > 0 || nowMs >= deadlineMs || options.signal?.aborted) return { holder, records };
-      // Nothing to hand out: wait for records past what the group has taken, a lock to expire, a
-      // release on this instance, or a while (a release on another instance), whichever is first.
-      const untilMs = Math.min(wakeMs, nowMs + recheckMs);
-      const released = new AbortController();
-      const linked = linkedSignal([options.signal, released.signal]);
-      const stopWaiting = this.onRelease(group, topic.id, () => released.abort());
-      try {
-        if (waits.length > 0) await this.log.waitForRecords(waits, untilMs - nowMs, linked.signal);
-        else await sleep(untilMs - nowMs, linked.signal);
-      } finally {
-        stopWaiting();
-        linked.dispose();
-      }
+      await this.waitForWork(group, [topic.id], waits, wakeMs, options.signal);
       await sleep(roundMs + minRoundMs - this.now(), options.signal);
     }
   }
@@ -301,6 +290,32 @@ export class QueueService {
     if (!found) throw new SpoolError('GROUP_NOT_FOUND', `share group ${group} has no settings and has read no partition`);
   }
 
+  /**
+   * Waits, until `wakeMs` at the latest, for news a round of acquires found none of: records past
+   * `waits` (each partition's offset), records released on this instance in the group's `topicIds`,
+   * or `recheckMs` (a release on another instance); `wakeMs` is the first lock to expire, if sooner.
+   */
+  async waitForWork(
+    group: string,
+    topicIds: readonly string[],
+    waits: readonly { topic: string; partition: number; offset: number }[],
+    wakeMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const nowMs = this.now();
+    const untilMs = Math.min(wakeMs, nowMs + recheckMs);
+    const released = new AbortController();
+    const linked = linkedSignal([signal, released.signal]);
+    const stopWaiting = topicIds.map((topicId) => this.onRelease(group, topicId, () => released.abort()));
+    try {
+      if (waits.length > 0) await this.log.waitForRecords(waits, untilMs - nowMs, linked.signal);
+      else await sleep(untilMs - nowMs, linked.signal);
+    } finally {
+      for (const stop of stopWaiting) stop();
+      linked.dispose();
+    }
+  }
+
   private onRelease(group: string, topicId: string, wake: () => void): () => void {
     const key = `${group}\u0000${topicId}`;
     let waiters = this.releaseWaiters.get(key);
@@ -334,18 +349,50 @@ export class QueueService {
     lockMs: number,
     config: ShareGroupConfig,
   ): Promise<{ records: QueueRecord[]; waitOffset?: number; nextExpiryMs?: number }> {
+    const { acquired, ...shape } = await this.acquire(group, topic, partition, holder, maxRecords, lockMs, config);
+    if (acquired.length === 0) return { records: [], ...shape };
+    const { records, gaps, unread } = await this.read(topic, partition, acquired, holder, config['share.isolation.level']);
+    // Not settled now (a lock lost meanwhile): handed out again when it expires, and read again then.
+    await this.settle(group, topic.id, partition, holder, [...gaps, ...unread], config).catch(() => undefined);
+    return { records, ...shape };
+  }
+
+  /** The group's settings in effect (read at most once per `configCacheMs`). */
+  async settings(group: string): Promise<ShareGroupConfig> {
+    return (await this.config(group)).effective;
+  }
+
+  /** The group's settings as stored now: those set, and those in effect. */
+  configOf(group: string): Promise<StoredShareConfig> {
+    checkGroup(group);
+    return this.store.config(group);
+  }
+
+  /**
+   * Acquires up to `maxRecords` records of one partition for `holder` (an HTTP receive's, or a Kafka
+   * member's id), locked for `lockMs`; answers the acquired ranges, and when to look again if none:
+   * past `waitOffset` (absent while the window is full) or at `nextExpiryMs` (a lock's end).
+   */
+  async acquire(
+    group: string,
+    topic: TopicItem,
+    partition: number,
+    holder: string,
+    maxRecords: number,
+    lockMs: number,
+    config: ShareGroupConfig,
+  ): Promise<{ acquired: readonly AcquiredRecords[]; waitOffset?: number; nextExpiryMs?: number }> {
     const isolation = config['share.isolation.level'];
     const range = await this.log.offsetRange(topic.name, partition);
     const logEndOffset = isolation === 'read_committed' ? range.lastStable : range.latest;
-    const deliveryLimit = config['share.delivery.count.limit'];
     const taken = await this.store.apply(group, topic.id, partition, (stored, nowMs) => {
       const state = stored ?? initialState(config['share.auto.offset.reset'] === 'earliest' ? range.earliest : range.latest);
-      const { next, acquired } = acquire(state, {
+      const { next, acquired } = acquireRecords(state, {
         member: holder,
         maxRecords,
         nowMs,
         lockMs,
-        deliveryLimit,
+        deliveryLimit: config['share.delivery.count.limit'],
         maxInFlight: this.maxInFlight,
         logStartOffset: range.earliest,
         logEndOffset,
@@ -353,28 +400,58 @@ export class QueueService {
       // A group's first read pins where it starts ("latest" must not move on with the log).
       return { next: acquired.length > 0 || stored === undefined ? next : null, answer: { acquired, next } };
     });
-    const { next } = taken;
+    const { next, acquired } = taken;
     const locks = next.ranges.filter((r) => r.state === 'acquired').map((r) => r.lockedUntilMs!);
     // Where news may come from: records past those taken (none while the window is full), or past
     // the high watermark while a transaction holds the stable offset below it (read_committed).
     const full = next.endOffset - next.startOffset >= this.maxInFlight;
     const waitOffset = isolation === 'read_committed' && range.lastStable < range.latest ? range.latest : next.endOffset;
-    const shape = {
+    return {
+      acquired,
       ...(full ? {} : { waitOffset }),
       ...(locks.length > 0 ? { nextExpiryMs: Math.min(...locks) } : {}),
     };
-    if (taken.acquired.length === 0) return { records: [], ...shape };
-    const { records, gaps, unread } = await this.read(topic, partition, taken.acquired, holder, isolation);
-    if (gaps.length + unread.length > 0)
-      await this.store
-        .apply(group, topic.id, partition, (state, nowMs) => {
-          const { next: settled, refused } = acknowledge(state!, holder, [...gaps, ...unread], { nowMs, deliveryLimit, lockMs });
-          return { next: refused.length === 0 ? settled : null, answer: null };
-        })
-        // Not settled now (a lock lost meanwhile): handed out again when it expires, and read again then.
-        .catch(() => undefined);
-    if (unread.length > 0) this.released(group, topic.id);
-    return { records, ...shape };
+  }
+
+  /**
+   * Settles `acks` of one partition as `holder`, all or nothing (as Kafka takes a request's
+   * acknowledgements of a partition): answers the refusals (none: all settled). A RENEW locks the
+   * records for `lockMs` (the group's lock duration by default).
+   */
+  async settle(
+    group: string,
+    topicId: string,
+    partition: number,
+    holder: string,
+    acks: readonly Acknowledgement[],
+    config: ShareGroupConfig,
+    lockMs = config['share.record.lock.duration.ms'],
+  ): Promise<readonly AckRefusal[]> {
+    if (acks.length === 0) return [];
+    const refused = await this.store.apply(group, topicId, partition, (state, nowMs) => {
+      if (state === undefined)
+        return { next: null, answer: acks.map((a) => ({ ...a, reason: 'the group has handed out no record of this partition' })) };
+      const { next, refused } = acknowledge(state, holder, acks, { nowMs, deliveryLimit: config['share.delivery.count.limit'], lockMs });
+      return { next: refused.length === 0 ? next : null, answer: refused };
+    });
+    if (refused.length === 0 && acks.some((a) => a.type === 'release')) this.released(group, topicId);
+    return refused;
+  }
+
+  /** Releases every record of the partition locked to `holder` (a Kafka member whose session closed). */
+  async releaseHeld(group: string, topicId: string, partition: number, holder: string, config: ShareGroupConfig): Promise<void> {
+    const state = await this.store.get(group, topicId, partition);
+    const nowMs = this.now();
+    const held = (state?.ranges ?? []).filter((r) => r.state === 'acquired' && r.member === holder && r.lockedUntilMs! > nowMs);
+    // A lock that ended meanwhile is refused, and its records are available anyway.
+    await this.settle(
+      group,
+      topicId,
+      partition,
+      holder,
+      held.map((r) => ({ first: r.first, last: r.last, type: 'release' as const })),
+      config,
+    );
   }
 
   /**

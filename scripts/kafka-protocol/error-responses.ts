@@ -184,6 +184,12 @@ export const errorResponses: Readonly<Record<string, ErrorResponseSpec>> = {
   // ConsumerGroupHeartbeatRequest: the error alone (no member id or epoch).
   ConsumerGroupHeartbeat: {},
   ConsumerGroupDescribe: { lists: { Groups: { from: 'GroupIds', keys: ['GroupId'] } } },
+  // ShareGroupHeartbeatRequest, ShareFetchRequest, ShareAcknowledgeRequest: the error alone (a share
+  // fetch's or acknowledgement's error is the request's, with no partition answered).
+  ShareGroupHeartbeat: {},
+  ShareGroupDescribe: { lists: { Groups: { from: 'GroupIds', keys: ['GroupId'] } } },
+  ShareFetch: {},
+  ShareAcknowledge: {},
   DescribeProducers: {
     lists: {
       Topics: {

@@ -34,7 +34,16 @@ export const kafka3Version = '3.9.1';
  * that long between batches it expects to be deduplicated.
  */
 export const producerIdExpirationMs = 2000;
-const kafkaSettings = [`producer.id.expiration.ms=${producerIdExpirationMs}`, 'producer.id.expiration.check.interval.ms=500'];
+/**
+ * Kafka 4.x keeps share groups' state in __share_group_state, which wants 3 replicas by default:
+ * on one broker share groups never start without these (Kafka 3.9 ignores them).
+ */
+const kafkaSettings = [
+  `producer.id.expiration.ms=${producerIdExpirationMs}`,
+  'producer.id.expiration.check.interval.ms=500',
+  'share.coordinator.state.topic.replication.factor=1',
+  'share.coordinator.state.topic.min.isr=1',
+];
 
 export type TargetName = 'spool' | `kafka-${string}`;
 

@@ -201,6 +201,25 @@ const javaMain = (build: string, mainClass: string): string[] =>
   existsSync(join(build, 'classpath.txt'))
     ? javaProgram(build, mainClass)
     : ['java', `${mainClass} is not built in ${build}: run setup.sh`];
+/**
+ * Share groups (KIP-932) with kafka-clients 4.4's KafkaShareConsumer (kip848/ ShareInterop): a group
+ * config set with Admin, a consumer that leaves holding records, three workers releasing, rejecting
+ * and accepting, and the group as Admin describes it; against Kafka 4.x only (3.9 has no share groups).
+ */
+const shareClients: Readonly<Record<string, ClientProgram>> = {
+  'java4-share': {
+    command: (bootstrap) => [
+      ...javaMain(kip848Build, 'spool.interop.ShareInterop'),
+      bootstrap,
+      'java-share',
+      'java-share-group',
+      '3',
+      '300',
+    ],
+    against: [kafka4Version],
+    lastStep: 'describe-after',
+  },
+};
 const javaClients: Readonly<Record<string, ClientProgram>> = {
   'java-group-migration': {
     command: (bootstrap) => [
@@ -278,6 +297,7 @@ const clientPrograms: Readonly<Record<string, ClientProgram>> = {
   ...pythonClients,
   ...adminClients,
   ...javaClients,
+  ...shareClients,
   ...expiryClients,
   ...compactedClients,
   ...transactionClients,
@@ -337,6 +357,12 @@ describe('interop > differential: admin steps with franz-go, sarama and kafkajs 
 
 describe('interop > differential: online group migration (classic ⇄ consumer protocol) with kafka-clients 4.4 on Spool vs Apache Kafka 4.x', () => {
   for (const [client, program] of Object.entries(javaClients)) {
+    it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
+  }
+});
+
+describe('interop > differential: share groups (KIP-932) with kafka-clients 4.4 on Spool vs Apache Kafka 4.x', () => {
+  for (const [client, program] of Object.entries(shareClients)) {
     it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
   }
 });

@@ -11,7 +11,10 @@
  * IncrementalAlterConfigs changes only those it names: SET, DELETE, and APPEND/SUBTRACT on LIST
  * configs. Both check everything before changing anything, per resource; validate_only checks and
  * changes nothing. Broker configs are the agent's start-up settings: described, never altered
- * (INVALID_REQUEST, as Kafka answers for a config it cannot update dynamically).
+ * (INVALID_REQUEST, as Kafka answers for a config it cannot update dynamically). Group configs
+ * (resource type 32) are a share group's settings (lib/queues/config.ts, the `share.*` keys):
+ * described with describe on the group, altered by IncrementalAlterConfigs (SET, DELETE) with the
+ * service's admin permission, as PATCH /v1/queues/{group} is; Spool keeps no other group config.
  */
 import { SpoolError } from '../../errors.js';
 import {
@@ -43,12 +46,13 @@ import type {
 import type { IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse } from '../protocol/messages/incremental-alter-configs.js';
 import type { Encodable } from '../protocol/runtime.js';
 import { codecs } from '../served.js';
-import { permits, type BrokerDeps } from './deps.js';
+import { alteredShareConfig, defaultShareConfig, shareConfigKeys, shareConfigRules, type ShareConfigKey } from '../../queues/config.js';
+import { permits, permitsGroup, type BrokerDeps } from './deps.js';
 
 /** Kafka's ConfigResource.Type. */
-export const ResourceType = { TOPIC: 2, BROKER: 4 } as const;
+export const ResourceType = { TOPIC: 2, BROKER: 4, GROUP: 32 } as const;
 /** Kafka's DescribeConfigsResponse.ConfigSource. */
-export const ConfigSource = { TOPIC_CONFIG: 1, STATIC_BROKER_CONFIG: 4, DEFAULT_CONFIG: 5 } as const;
+export const ConfigSource = { TOPIC_CONFIG: 1, STATIC_BROKER_CONFIG: 4, DEFAULT_CONFIG: 5, DYNAMIC_GROUP_CONFIG: 8 } as const;
 /** Kafka's DescribeConfigsResponse.ConfigType. */
 const ConfigType = { BOOLEAN: 1, STRING: 2, INT: 3, LONG: 5, DOUBLE: 6, LIST: 7 } as const;
 /** Kafka's AlterConfigOp.OpType. */
@@ -213,7 +217,51 @@ function checkBrokerName(deps: BrokerDeps, name: string): void {
 }
 
 function unsupportedType(type: number): SpoolError {
-  return new SpoolError('INVALID_ARGUMENT', `resource type ${type} is not supported; expected 2 (topic) or 4 (broker)`);
+  return new SpoolError('INVALID_ARGUMENT', `resource type ${type} is not supported; expected 2 (topic), 4 (broker) or 32 (group)`);
+}
+
+/** A share group's settings as config entries: set on the group (DYNAMIC_GROUP_CONFIG), or the default. */
+async function groupEntries(deps: BrokerDeps, group: string, options: DescribeOptions): Promise<ConfigEntry[]> {
+  const { set, effective } = await deps.queues.configOf(group);
+  return shareConfigKeys.map((key) => {
+    const rule = shareConfigRules[key];
+    const source = set[key] === undefined ? ConfigSource.DEFAULT_CONFIG : ConfigSource.DYNAMIC_GROUP_CONFIG;
+    const value = String(effective[key]);
+    const synonyms = [
+      ...(source === ConfigSource.DYNAMIC_GROUP_CONFIG ? [{ name: key, value, source }] : []),
+      { name: `group.${key}`, value: String(defaultShareConfig[key]), source: ConfigSource.DEFAULT_CONFIG },
+    ];
+    return {
+      name: key,
+      value,
+      readOnly: false,
+      isDefault: source === ConfigSource.DEFAULT_CONFIG,
+      configSource: source,
+      isSensitive: false,
+      synonyms: options.synonyms ? synonyms : [],
+      configType: rule.kind === 'integer' ? ConfigType.INT : ConfigType.STRING,
+      documentation: null,
+    };
+  });
+}
+
+/** IncrementalAlterConfigs on a group: its share settings, SET or DELETE (checked whole before any is changed). */
+async function alterGroup(deps: BrokerDeps, resource: AlterResource, validateOnly: boolean, context: RequestContext): Promise<void> {
+  if (!permits(context.principal, 'admin'))
+    throw new SpoolError('FORBIDDEN', `not allowed to alter the configs of group ${resource.resourceName}`);
+  const changes: Record<string, string | number | null> = {};
+  for (const { name, value, configOperation } of resource.configs) {
+    if (!(shareConfigKeys as readonly string[]).includes(name))
+      throw new SpoolError('INVALID_CONFIG', `Unknown group config name: ${name} (Spool keeps ${shareConfigKeys.join(', ')})`);
+    const rule = shareConfigRules[name as ShareConfigKey];
+    if (configOperation === AlterOp.DELETE) changes[name] = null;
+    else if (configOperation !== AlterOp.SET)
+      throw new SpoolError('INVALID_CONFIG', `Config value append or subtract is not allowed for config key: ${name}`);
+    else if (value === null) throw new SpoolError('INVALID_ARGUMENT', `Null value not supported for : ${name}`);
+    else changes[name] = rule.kind === 'integer' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+  }
+  alteredShareConfig({}, changes); // refuses a bad value before anything changes
+  if (!validateOnly) await deps.queues.alterConfig(resource.resourceName, changes);
 }
 
 export function describeConfigsHandler(deps: BrokerDeps): ApiHandler<DescribeConfigsRequest, Encodable<DescribeConfigsResponse>> {
@@ -235,6 +283,11 @@ export function describeConfigsHandler(deps: BrokerDeps): ApiHandler<DescribeCon
       checkBrokerName(deps, resource.resourceName);
       // "": the cluster-wide dynamic defaults, of which Spool has none.
       return resource.resourceName === '' ? [] : brokerEntries(log.settings, options);
+    }
+    if (resource.resourceType === ResourceType.GROUP) {
+      if (!permitsGroup(context.principal, 'describe', resource.resourceName))
+        throw new SpoolError('FORBIDDEN', `not allowed to describe the configs of group ${resource.resourceName}`);
+      return groupEntries(deps, resource.resourceName, options);
     }
     throw unsupportedType(resource.resourceType);
   };
@@ -289,6 +342,7 @@ async function alterEach(
   validateOnly: boolean,
   context: RequestContext,
   plan: (resource: AlterResource, current: TopicConfig) => { config: Record<string, TopicConfigValue>; reset: TopicConfigKey[] },
+  incremental: boolean,
 ): Promise<ResourceAnswer[]> {
   const { log } = deps;
   const answers: ResourceAnswer[] = [];
@@ -307,6 +361,8 @@ async function alterEach(
         const defaults = Object.fromEntries(planned.reset.map((key) => [key, log.settings.topicDefaults[key]]));
         validateTopicConfigSet({ ...topic.config, ...defaults, ...config });
         if (!validateOnly) await log.alterTopic(resource.resourceName, { config, reset: planned.reset });
+      } else if (resource.resourceType === ResourceType.GROUP && incremental) {
+        await alterGroup(deps, resource, validateOnly, context);
       } else if (resource.resourceType === ResourceType.BROKER) {
         if (!permits(context.principal, 'admin')) throw new SpoolError('FORBIDDEN', 'not allowed to alter broker configs');
         checkBrokerName(deps, resource.resourceName);
@@ -332,13 +388,20 @@ export function alterConfigsHandler(deps: BrokerDeps): ApiHandler<AlterConfigsRe
   return {
     codec: codecs.alterConfigs,
     async handle(request, context) {
-      const responses = await alterEach(deps, request.resources, request.validateOnly, context, (resource) => {
-        // The whole set: what the request names; every other config returns to its default (a null value is left out, as in Kafka).
-        const config: Record<string, TopicConfigValue> = {};
-        for (const { name, value } of resource.configs)
-          if (value !== null) config[checkTopicConfigKey(name)] = parseTopicConfigValue(name, value);
-        return { config, reset: topicConfigKeys.filter((key) => !Object.hasOwn(config, key)) };
-      });
+      const responses = await alterEach(
+        deps,
+        request.resources,
+        request.validateOnly,
+        context,
+        (resource) => {
+          // The whole set: what the request names; every other config returns to its default (a null value is left out, as in Kafka).
+          const config: Record<string, TopicConfigValue> = {};
+          for (const { name, value } of resource.configs)
+            if (value !== null) config[checkTopicConfigKey(name)] = parseTopicConfigValue(name, value);
+          return { config, reset: topicConfigKeys.filter((key) => !Object.hasOwn(config, key)) };
+        },
+        false,
+      );
       return { responses };
     },
   };
@@ -350,36 +413,43 @@ export function incrementalAlterConfigsHandler(
   return {
     codec: codecs.incrementalAlterConfigs,
     async handle(request, context) {
-      const responses = await alterEach(deps, request.resources, request.validateOnly, context, (resource, current) => {
-        // Only the configs named change; the engine merges them over the topic's current set.
-        const change: Record<string, TopicConfigValue> = {};
-        const reset: TopicConfigKey[] = [];
-        for (const { name, value, configOperation } of resource.configs) {
-          const key = checkTopicConfigKey(name);
-          const rule = topicConfigRules[key];
-          if (configOperation === AlterOp.DELETE) {
-            reset.push(key);
-            continue;
+      const responses = await alterEach(
+        deps,
+        request.resources,
+        request.validateOnly,
+        context,
+        (resource, current) => {
+          // Only the configs named change; the engine merges them over the topic's current set.
+          const change: Record<string, TopicConfigValue> = {};
+          const reset: TopicConfigKey[] = [];
+          for (const { name, value, configOperation } of resource.configs) {
+            const key = checkTopicConfigKey(name);
+            const rule = topicConfigRules[key];
+            if (configOperation === AlterOp.DELETE) {
+              reset.push(key);
+              continue;
+            }
+            if (configOperation !== AlterOp.SET && configOperation !== AlterOp.APPEND && configOperation !== AlterOp.SUBTRACT)
+              throw new SpoolError('INVALID_ARGUMENT', `unknown config operation ${configOperation} for ${key}; expected 0 to 3`);
+            if (value === null) throw new SpoolError('INVALID_ARGUMENT', `Null value not supported for : ${key}`);
+            if (configOperation === AlterOp.SET) {
+              change[key] = parseTopicConfigValue(key, value);
+              continue;
+            }
+            const verb = configOperation === AlterOp.APPEND ? 'append' : 'subtract';
+            if (rule.kind !== 'list') throw new SpoolError('INVALID_CONFIG', `Config value ${verb} is not allowed for config key: ${key}`);
+            const items = listItems(String(current[key]));
+            const given = listItems(value).map((item) => item.trim());
+            const next =
+              configOperation === AlterOp.APPEND
+                ? [...items, ...given.filter((item) => !items.includes(item))]
+                : items.filter((item) => !given.includes(item));
+            change[key] = parseTopicConfigValue(key, next.join(','));
           }
-          if (configOperation !== AlterOp.SET && configOperation !== AlterOp.APPEND && configOperation !== AlterOp.SUBTRACT)
-            throw new SpoolError('INVALID_ARGUMENT', `unknown config operation ${configOperation} for ${key}; expected 0 to 3`);
-          if (value === null) throw new SpoolError('INVALID_ARGUMENT', `Null value not supported for : ${key}`);
-          if (configOperation === AlterOp.SET) {
-            change[key] = parseTopicConfigValue(key, value);
-            continue;
-          }
-          const verb = configOperation === AlterOp.APPEND ? 'append' : 'subtract';
-          if (rule.kind !== 'list') throw new SpoolError('INVALID_CONFIG', `Config value ${verb} is not allowed for config key: ${key}`);
-          const items = listItems(String(current[key]));
-          const given = listItems(value).map((item) => item.trim());
-          const next =
-            configOperation === AlterOp.APPEND
-              ? [...items, ...given.filter((item) => !items.includes(item))]
-              : items.filter((item) => !given.includes(item));
-          change[key] = parseTopicConfigValue(key, next.join(','));
-        }
-        return { config: change, reset };
-      });
+          return { config: change, reset };
+        },
+        true,
+      );
       return { responses };
     },
   };

@@ -5,6 +5,7 @@ import type { Log } from '../../log/index.js';
 import type { Principal, RequestContext } from '../api.js';
 import type { StoreCluster } from '../cluster.js';
 import type { TransactionCoordinator } from '../../transactions/coordinator.js';
+import type { QueueService } from '../../queues/service.js';
 
 export interface BrokerDeps {
   readonly log: Log;
@@ -14,6 +15,8 @@ export interface BrokerDeps {
   readonly metrics: Metrics;
   /** The transaction coordinator (any agent serves any transactional id). */
   readonly transactions: TransactionCoordinator;
+  /** Share groups' queues (their settings are group configs). */
+  readonly queues: QueueService;
 }
 
 /** Whether the connection may do `action` on `topic`: always on an open listener. */

@@ -7,6 +7,7 @@
 import { afterAll, expect } from 'vitest';
 import { ApiKeys, type Permission } from '../../../lib/auth.js';
 import { GroupCoordinator } from '../../../lib/groups/coordinator.js';
+import { QueueService } from '../../../lib/queues/service.js';
 import { type KafkaListener, type KafkaListenerOptions, startKafkaListener } from '../../../lib/kafka/broker.js';
 import { KafkaErrors } from '../../../lib/kafka/errors.js';
 import { encodeAssignment, encodeSubscription } from '../../../lib/kafka/groups/consumer-protocol.js';
@@ -56,8 +57,9 @@ export async function startWireHarness(options: WireHarnessOptions = {}): Promis
   const stores = await openTestStores((options.stores ?? embedded).locations());
   const log = newLog(stores, options.log);
   const groups = new GroupCoordinator(log, stores.metadata);
+  const queues = new QueueService(log, stores.metadata);
   const listen = (over: ListenerOptions = {}) =>
-    startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, groups, ...over });
+    startKafkaListener({ log, metadata: stores.metadata, logger: silentLogger, host: '127.0.0.1', port: 0, groups, queues, ...over });
   const listener = await listen(options.listener);
   const clients: WireClient[] = [];
   return {

@@ -52,6 +52,7 @@ export const ShareAcknowledge: MessagePair<ShareAcknowledgeRequest, ShareAcknowl
   flexibleFrom: 1,
   request: { read: readShareAcknowledgeRequest, write: writeShareAcknowledgeRequest },
   response: { read: readShareAcknowledgeResponse, write: writeShareAcknowledgeResponse },
+  errorResponse,
 });
 
 export interface ShareAcknowledgeRequest {
@@ -166,6 +167,22 @@ export interface NodeEndpoint {
 
   /** The rack of the node, or null if it has not been assigned to a rack. */
   readonly rack: string | null;
+}
+
+/**
+ * The answer to a ShareAcknowledge request refused as a whole, as Kafka's ShareAcknowledgeRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ShareAcknowledgeRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ShareAcknowledgeResponse> {
+  return {
+    errorCode,
+    errorMessage,
+  };
 }
 
 function readShareAcknowledgeRequest(r: KafkaReader, version: number): ShareAcknowledgeRequest {

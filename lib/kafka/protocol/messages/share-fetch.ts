@@ -68,6 +68,7 @@ export const ShareFetch: MessagePair<ShareFetchRequest, ShareFetchResponse> = me
   flexibleFrom: 1,
   request: { read: readShareFetchRequest, write: writeShareFetchRequest },
   response: { read: readShareFetchResponse, write: writeShareFetchResponse },
+  errorResponse,
 });
 
 export interface ShareFetchRequest {
@@ -234,6 +235,22 @@ export interface NodeEndpoint {
 
   /** The rack of the node, or null if it has not been assigned to a rack. */
   readonly rack: string | null;
+}
+
+/**
+ * The answer to a ShareFetch request refused as a whole, as Kafka's ShareFetchRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ShareFetchRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ShareFetchResponse> {
+  return {
+    errorCode,
+    errorMessage,
+  };
 }
 
 function readShareFetchRequest(r: KafkaReader, version: number): ShareFetchRequest {

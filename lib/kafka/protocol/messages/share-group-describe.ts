@@ -46,6 +46,7 @@ export const ShareGroupDescribe: MessagePair<ShareGroupDescribeRequest, ShareGro
   flexibleFrom: 1,
   request: { read: readShareGroupDescribeRequest, write: writeShareGroupDescribeRequest },
   response: { read: readShareGroupDescribeResponse, write: writeShareGroupDescribeResponse },
+  errorResponse,
 });
 
 export interface ShareGroupDescribeRequest {
@@ -133,6 +134,25 @@ export interface TopicPartitions {
 
   /** The partitions. */
   readonly partitions: readonly number[];
+}
+
+/**
+ * The answer to a ShareGroupDescribe request refused as a whole, as Kafka's ShareGroupDescribeRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ShareGroupDescribeRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ShareGroupDescribeResponse> {
+  return {
+    groups: request.groupIds.map((groupId) => ({
+      errorCode,
+      errorMessage,
+      groupId,
+    })),
+  };
 }
 
 function readShareGroupDescribeRequest(r: KafkaReader, version: number): ShareGroupDescribeRequest {

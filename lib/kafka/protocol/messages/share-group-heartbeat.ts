@@ -37,6 +37,7 @@ export const ShareGroupHeartbeat: MessagePair<ShareGroupHeartbeatRequest, ShareG
   flexibleFrom: 1,
   request: { read: readShareGroupHeartbeatRequest, write: writeShareGroupHeartbeatRequest },
   response: { read: readShareGroupHeartbeatResponse, write: writeShareGroupHeartbeatResponse },
+  errorResponse,
 });
 
 export interface ShareGroupHeartbeatRequest {
@@ -96,6 +97,22 @@ export interface TopicPartitions {
 
   /** The partitions. */
   readonly partitions: readonly number[];
+}
+
+/**
+ * The answer to a ShareGroupHeartbeat request refused as a whole, as Kafka's ShareGroupHeartbeatRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: ShareGroupHeartbeatRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<ShareGroupHeartbeatResponse> {
+  return {
+    errorCode,
+    errorMessage,
+  };
 }
 
 function readShareGroupHeartbeatRequest(r: KafkaReader, version: number): ShareGroupHeartbeatRequest {

@@ -1,0 +1,120 @@
+/**
+ * KIP-932's share group APIs, over share-groups.ts: ShareGroupHeartbeat (76) v1, ShareGroupDescribe
+ * (77) v1, ShareFetch (78) v1-2 and ShareAcknowledge (79) v1-2, the versions kafka-clients 4.2+
+ * sends. A transient failure underneath (the store) is COORDINATOR_NOT_AVAILABLE on a heartbeat,
+ * which sends the member to find its coordinator again, and the request's top-level error on a
+ * fetch or an acknowledgement, which the client retries (never a partition's: the client fails on
+ * a partition error it does not expect); anything unexpected is rethrown for the server to log and
+ * answer UNKNOWN_SERVER_ERROR.
+ *
+ * Authorization, as Kafka's: a heartbeat, fetch or acknowledgement needs read on the group
+ * (GROUP_AUTHORIZATION_FAILED), a heartbeat naming topics describe on each of them, a fetch or
+ * acknowledgement read on each topic (TOPIC_AUTHORIZATION_FAILED for that partition); describing
+ * needs describe on the group.
+ */
+import { later, type ApiHandler, type RequestContext } from '../api.js';
+import { KafkaErrors } from '../errors.js';
+import type { ShareAcknowledgeRequest, ShareAcknowledgeResponse } from '../protocol/messages/share-acknowledge.js';
+import type { ShareFetchRequest, ShareFetchResponse } from '../protocol/messages/share-fetch.js';
+import type { ShareGroupDescribeRequest, ShareGroupDescribeResponse } from '../protocol/messages/share-group-describe.js';
+import type { ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse } from '../protocol/messages/share-group-heartbeat.js';
+import type { Encodable } from '../protocol/runtime.js';
+import { codecs } from '../served.js';
+import type { ShareGroups } from '../share-groups.js';
+import { memberClientHost, permits, permitsDescribe, permitsGroup } from './deps.js';
+import { groupFailure } from './groups.js';
+
+export function shareGroupHandlers(shareGroups: ShareGroups): ApiHandler<unknown, unknown>[] {
+  return [
+    heartbeatHandler(shareGroups),
+    describeHandler(shareGroups),
+    fetchHandler(shareGroups),
+    acknowledgeHandler(shareGroups),
+  ] as ApiHandler<unknown, unknown>[];
+}
+
+function heartbeatHandler(shareGroups: ShareGroups): ApiHandler<ShareGroupHeartbeatRequest, Encodable<ShareGroupHeartbeatResponse>> {
+  return {
+    codec: codecs.shareGroupHeartbeat,
+    async handle(request, context) {
+      const refuse = (errorCode: number, errorMessage: string | null = null) =>
+        codecs.shareGroupHeartbeat.errorResponse(request, context.apiVersion, errorCode, errorMessage);
+      if (!permitsGroup(context.principal, 'read', request.groupId)) return refuse(KafkaErrors.GROUP_AUTHORIZATION_FAILED);
+      const hidden = (request.subscribedTopicNames ?? []).filter((name) => !permitsDescribe(context.principal, name));
+      if (hidden.length > 0)
+        return refuse(KafkaErrors.TOPIC_AUTHORIZATION_FAILED, `Not authorized to describe topics: ${hidden.join(', ')}.`);
+      return later(
+        shareGroups
+          .heartbeat(request, { clientId: context.clientId ?? '', clientHost: memberClientHost(context) })
+          .catch((error: unknown) => {
+            const { errorCode, errorMessage } = groupFailure(error);
+            return refuse(errorCode, errorMessage);
+          }),
+      );
+    },
+  };
+}
+
+function describeHandler(shareGroups: ShareGroups): ApiHandler<ShareGroupDescribeRequest, Encodable<ShareGroupDescribeResponse>> {
+  return {
+    codec: codecs.shareGroupDescribe,
+    async handle(request, context) {
+      return later(
+        Promise.all(
+          request.groupIds.map(async (groupId) => {
+            if (!permitsGroup(context.principal, 'describe', groupId))
+              return { groupId, errorCode: KafkaErrors.GROUP_AUTHORIZATION_FAILED, errorMessage: null, groupState: '' };
+            try {
+              return await shareGroups.describe(groupId);
+            } catch (error) {
+              const { errorCode, errorMessage } = groupFailure(error);
+              return { groupId, errorCode, errorMessage, groupState: '' };
+            }
+          }),
+        ).then((groups) => ({ throttleTimeMs: 0, groups })),
+      );
+    },
+  };
+}
+
+function fetchHandler(shareGroups: ShareGroups): ApiHandler<ShareFetchRequest, Encodable<ShareFetchResponse>> {
+  return {
+    codec: codecs.shareFetch,
+    async handle(request, context) {
+      if (request.groupId !== null && !permitsGroup(context.principal, 'read', request.groupId))
+        return { errorCode: KafkaErrors.GROUP_AUTHORIZATION_FAILED, errorMessage: null, responses: [] };
+      return later(
+        shareGroups.fetch(request, client(context)).catch((error: unknown) => {
+          const { errorCode, errorMessage } = groupFailure(error);
+          return { errorCode, errorMessage, responses: [] };
+        }),
+      );
+    },
+  };
+}
+
+function acknowledgeHandler(shareGroups: ShareGroups): ApiHandler<ShareAcknowledgeRequest, Encodable<ShareAcknowledgeResponse>> {
+  return {
+    codec: codecs.shareAcknowledge,
+    async handle(request, context) {
+      if (request.groupId !== null && !permitsGroup(context.principal, 'read', request.groupId))
+        return { errorCode: KafkaErrors.GROUP_AUTHORIZATION_FAILED, errorMessage: null, responses: [] };
+      return later(
+        shareGroups.acknowledge(request, client(context)).catch((error: unknown) => {
+          const { errorCode, errorMessage } = groupFailure(error);
+          return { errorCode, errorMessage, responses: [] };
+        }),
+      );
+    },
+  };
+}
+
+function client(context: RequestContext) {
+  return {
+    clientId: context.clientId ?? '',
+    clientHost: memberClientHost(context),
+    connection: context.connection,
+    signal: context.signal,
+    mayRead: (topic: string) => permits(context.principal, 'read', topic),
+  };
+}

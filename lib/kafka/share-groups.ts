@@ -1,0 +1,576 @@
+/**
+ * KIP-932 share groups over the Kafka protocol, for `KafkaShareConsumer`: ShareGroupHeartbeat and
+ * ShareGroupDescribe (the membership, lib/queues/members.ts), ShareFetch and ShareAcknowledge
+ * (records acquired and settled through lib/queues/service.ts: the same share partitions, settings
+ * and locks as the HTTP API's queues, so a share group is one object whichever protocol its
+ * members use). There is no share coordinator: the membership and each share partition are items
+ * changed by compare-and-set, so any agent serves any request.
+ *
+ * Share sessions (KIP-932's, Kafka's ShareSessionCache) are this agent's, per (group, member): the
+ * partitions the member fetches here and the epoch its next ShareFetch or ShareAcknowledge must
+ * carry. Epoch 0 opens one (replacing any), -1 closes it; a session also ends when its connection
+ * closes. A session that ends releases the records the member holds in its partitions, as Kafka's
+ * broker does; records of a member that vanished otherwise come back when their locks expire.
+ *
+ * Invariants:
+ *  - Only the member a record is locked to settles it, under a live lock (share-partition.ts); a
+ *    partition's acknowledgements in one request are all taken or none (INVALID_RECORD_STATE).
+ *  - Every acquired offset a response names is covered by the batches it carries, or is settled
+ *    here first: an aborted transaction's records read_committed are archived as gaps (never
+ *    handed out), offsets not readable yet are released. The client acknowledges the rest of the
+ *    offsets without a record (markers, compacted holes) as GAP itself.
+ *  - A session's epoch advances only on a request it accepted; a refused epoch changes nothing.
+ */
+import type { Log, TopicItem } from '../log/index.js';
+import { readBatchHeader, decodeRecordBatch } from '../format/index.js';
+import { skippedBatches } from '../log/reader.js';
+import { SpoolError } from '../errors.js';
+import { groupStateKey } from '../keys.js';
+import type { ShareGroupConfig } from '../queues/config.js';
+import { assignments, heartbeat, type ShareMembership, ShareMembershipError, withoutExpired } from '../queues/members.js';
+import type { QueueService } from '../queues/service.js';
+import type { AckType, Acknowledgement, AcquiredRecords } from '../queues/share-partition.js';
+import { SharePartitionStore } from '../queues/store.js';
+import type { MetadataStore } from '../storage/ports.js';
+import { KafkaErrors } from './errors.js';
+import type { ShareAcknowledgeRequest, ShareAcknowledgeResponse } from './protocol/messages/share-acknowledge.js';
+import type { PartitionData, ShareFetchRequest, ShareFetchResponse } from './protocol/messages/share-fetch.js';
+import type { ShareGroupDescribeResponse } from './protocol/messages/share-group-describe.js';
+import type { ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse } from './protocol/messages/share-group-heartbeat.js';
+import type { Encodable } from './protocol/runtime.js';
+
+/** group.share.session.timeout.ms and group.share.heartbeat.interval.ms, Kafka's defaults. */
+export const shareSessionTimeoutMs = 45_000;
+export const shareHeartbeatIntervalMs = 5000;
+/** How stale a member's stored liveness may get before a heartbeat that changes nothing writes it again. */
+const livenessRefreshMs = shareSessionTimeoutMs / 3;
+/** group.share.max.share.sessions: sessions this agent holds at most. */
+const maxSessions = 2000;
+/** Longest wait a ShareFetch may ask for. */
+const maxWaitCapMs = 30_000;
+/** Bytes of batches one ShareFetch carries at most, whatever it asks (a batch is never split). */
+const maxResponseBytes = 64 * 1024 * 1024;
+
+const ackTypes: readonly AckType[] = ['gap', 'accept', 'release', 'reject', 'renew'];
+
+type FetchAnswer = Encodable<ShareFetchResponse>;
+type PartitionAnswer = PartitionData;
+
+interface Session {
+  readonly group: string;
+  readonly member: string;
+  /** The epoch the next request must carry. */
+  expectedEpoch: number;
+  /** topicId → partitions fetched. */
+  readonly partitions: Map<string, Set<number>>;
+  readonly connection: object;
+}
+
+export interface ShareClient {
+  readonly clientId: string;
+  readonly clientHost: string;
+  /** The connection: its sessions end when it closes (`signal`). */
+  readonly connection: object;
+  readonly signal: AbortSignal;
+  /** Whether the client may read the topic (TOPIC_AUTHORIZATION_FAILED for its partitions otherwise). */
+  mayRead(topic: string): boolean;
+}
+
+export class ShareGroups {
+  private readonly store: SharePartitionStore;
+  private readonly sessions = new Map<string, Session>();
+  private readonly watched = new WeakSet<object>();
+
+  constructor(
+    private readonly log: Log,
+    private readonly metadata: MetadataStore,
+    private readonly queues: QueueService,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.store = new SharePartitionStore(metadata, now);
+  }
+
+  // ---- membership ---------------------------------------------------------------------------------
+
+  async heartbeat(
+    request: ShareGroupHeartbeatRequest,
+    client: Pick<ShareClient, 'clientId' | 'clientHost'>,
+  ): Promise<Encodable<ShareGroupHeartbeatResponse>> {
+    const refuse = (errorCode: number, errorMessage: string) => ({ errorCode, errorMessage, memberEpoch: 0, heartbeatIntervalMs: 0 });
+    const invalid = checkHeartbeat(request);
+    if (invalid) return refuse(KafkaErrors.INVALID_REQUEST, invalid);
+    const group = request.groupId;
+    if (request.memberEpoch === 0 && (await this.metadata.get(groupStateKey(group))) !== undefined)
+      return refuse(KafkaErrors.GROUP_ID_NOT_FOUND, `Group ${group} is not a share group.`);
+    const beat = {
+      memberId: request.memberId,
+      memberEpoch: request.memberEpoch,
+      topics: request.subscribedTopicNames,
+      rackId: request.rackId,
+      clientId: client.clientId,
+      clientHost: client.clientHost,
+    };
+    const current = await this.store.membership(group);
+    const counts = await this.partitionCounts([
+      ...new Set([...(request.subscribedTopicNames ?? []), ...Object.values(current.members).flatMap((m) => m.topics)]),
+    ]);
+    try {
+      const membership = await this.store.applyMembership(group, (stored, nowMs) => {
+        const live = withoutExpired(stored, nowMs, shareSessionTimeoutMs);
+        const { next, changed } = heartbeat(live, beat, nowMs, counts);
+        const lastSeenMs = stored.members[request.memberId]?.lastSeenMs ?? 0;
+        const write = changed || live !== stored || nowMs - lastSeenMs >= livenessRefreshMs;
+        return { next: write ? next : null, answer: next };
+      });
+      if (request.memberEpoch === -1) return { memberId: request.memberId, memberEpoch: -1, heartbeatIntervalMs: 0, assignment: null };
+      const epoch = membership.members[request.memberId]!.epoch;
+      const assignment =
+        epoch === request.memberEpoch
+          ? null
+          : { topicPartitions: await this.topicPartitions(assignments(membership)[request.memberId] ?? {}) };
+      return { memberId: request.memberId, memberEpoch: epoch, heartbeatIntervalMs: shareHeartbeatIntervalMs, assignment };
+    } catch (error) {
+      if (error instanceof ShareMembershipError) return refuse(KafkaErrors[error.code], error.message);
+      throw error;
+    }
+  }
+
+  async describe(group: string): Promise<Encodable<ShareGroupDescribeResponse['groups'][number]>> {
+    const [stored, partitions, config] = await Promise.all([
+      this.store.membership(group),
+      this.store.list(group),
+      this.store.config(group),
+    ]);
+    if (stored.groupEpoch === 0 && partitions.length === 0 && !config.exists)
+      return { errorCode: KafkaErrors.GROUP_ID_NOT_FOUND, errorMessage: `Group ${group} not found.`, groupId: group, groupState: '' };
+    const membership = withoutExpired(stored, this.now(), shareSessionTimeoutMs);
+    const assigned = assignments(membership);
+    const members = await Promise.all(
+      Object.entries(membership.members).map(async ([memberId, m]) => ({
+        memberId,
+        rackId: m.rackId,
+        memberEpoch: m.epoch,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        subscribedTopicNames: [...m.topics],
+        assignment: { topicPartitions: await this.topicPartitions(assigned[memberId] ?? {}, true) },
+      })),
+    );
+    return {
+      groupId: group,
+      groupState: members.length > 0 ? 'Stable' : 'Empty',
+      groupEpoch: membership.groupEpoch,
+      assignmentEpoch: membership.groupEpoch,
+      assignorName: 'simple',
+      members,
+    };
+  }
+
+  /** Members' count, and the group's membership, for ListGroups and DeleteGroups. */
+  async membership(group: string): Promise<ShareMembership> {
+    return withoutExpired(await this.store.membership(group), this.now(), shareSessionTimeoutMs);
+  }
+
+  // ---- ShareFetch and ShareAcknowledge --------------------------------------------------------------
+
+  async fetch(request: ShareFetchRequest, client: ShareClient): Promise<FetchAnswer> {
+    const refuse = (errorCode: number, errorMessage: string): FetchAnswer => ({ errorCode, errorMessage, responses: [] });
+    if (!request.groupId || !request.memberId) return refuse(KafkaErrors.INVALID_REQUEST, 'GroupId and MemberId must be set');
+    const group = request.groupId;
+    const member = request.memberId;
+    const key = sessionKey(group, member);
+    const epoch = request.shareSessionEpoch;
+    const hasAcks = request.topics.some((t) => t.partitions.some((p) => p.acknowledgementBatches.length > 0));
+    let session = this.sessions.get(key);
+    if (epoch === 0) {
+      if (hasAcks) return refuse(KafkaErrors.INVALID_REQUEST, 'a request opening a share session (epoch 0) cannot acknowledge');
+      if (!session && this.sessions.size >= maxSessions)
+        return refuse(KafkaErrors.SHARE_SESSION_LIMIT_REACHED, `this agent holds ${maxSessions} share sessions`);
+      if (session) this.sessions.delete(key);
+      session = { group, member, expectedEpoch: 0, partitions: new Map(), connection: client.connection };
+      this.sessions.set(key, session);
+      this.watchConnection(client);
+    } else {
+      const refusal = sessionRefusal(session, epoch);
+      if (refusal) return refuse(refusal.code, refusal.message);
+    }
+    const open = session!;
+    open.expectedEpoch = nextEpoch(epoch);
+    if (epoch !== -1) {
+      for (const topic of request.topics) for (const p of topic.partitions) addPartition(open, topic.topicId, p.partitionIndex);
+      for (const topic of request.forgottenTopicsData) for (const p of topic.partitions) open.partitions.get(topic.topicId)?.delete(p);
+    }
+    const config = await this.queues.settings(group);
+    const answers = new Map<string, PartitionAnswer>();
+    const answerFor = (topicId: string, partition: number): PartitionAnswer =>
+      answers.get(`${topicId}:${partition}`) ?? blankAnswer(partition);
+    const put = (topicId: string, partition: number, change: Partial<PartitionAnswer>) =>
+      answers.set(`${topicId}:${partition}`, { ...answerFor(topicId, partition), ...change });
+
+    // Acknowledgements first, as Kafka takes them before it acquires more.
+    for (const topic of request.topics)
+      for (const p of topic.partitions) {
+        if (p.acknowledgementBatches.length === 0) {
+          if (epoch === 0) put(topic.topicId, p.partitionIndex, {});
+          continue;
+        }
+        const { errorCode, errorMessage } = await this.settle(
+          group,
+          member,
+          topic.topicId,
+          p.partitionIndex,
+          p.acknowledgementBatches,
+          config,
+          client.mayRead,
+        );
+        put(topic.topicId, p.partitionIndex, { acknowledgeErrorCode: errorCode, acknowledgeErrorMessage: errorMessage });
+      }
+    if (epoch === -1) {
+      await this.close(key, open, config);
+    } else {
+      const fetched = await this.acquireIn(open, request, config, client);
+      for (const [id, answer] of fetched)
+        answers.set(id, {
+          ...answerFor(answer.topicId, answer.partition.partitionIndex),
+          ...answer.partition,
+          ...pickAck(answers.get(id)),
+        });
+    }
+    return {
+      acquisitionLockTimeoutMs: config['share.record.lock.duration.ms'],
+      responses: byTopic(answers),
+    };
+  }
+
+  async acknowledge(request: ShareAcknowledgeRequest, client: ShareClient): Promise<Encodable<ShareAcknowledgeResponse>> {
+    const mayRead = client.mayRead;
+    const refuse = (errorCode: number, errorMessage: string) => ({ errorCode, errorMessage, responses: [] });
+    if (!request.groupId || !request.memberId) return refuse(KafkaErrors.INVALID_REQUEST, 'GroupId and MemberId must be set');
+    const key = sessionKey(request.groupId, request.memberId);
+    const session = this.sessions.get(key);
+    if (request.shareSessionEpoch === 0)
+      return refuse(KafkaErrors.INVALID_SHARE_SESSION_EPOCH, 'ShareAcknowledge cannot open a share session (epoch 0)');
+    const refusal = sessionRefusal(session, request.shareSessionEpoch);
+    if (refusal) return refuse(refusal.code, refusal.message);
+    session!.expectedEpoch = nextEpoch(request.shareSessionEpoch);
+    const config = await this.queues.settings(request.groupId);
+    const responses = await Promise.all(
+      request.topics.map(async (topic) => ({
+        topicId: topic.topicId,
+        partitions: await Promise.all(
+          topic.partitions.map(async (p) => {
+            const { errorCode, errorMessage } = await this.settle(
+              request.groupId!,
+              request.memberId!,
+              topic.topicId,
+              p.partitionIndex,
+              p.acknowledgementBatches,
+              config,
+              mayRead,
+            );
+            return { partitionIndex: p.partitionIndex, errorCode, errorMessage, currentLeader: noLeader };
+          }),
+        ),
+      })),
+    );
+    if (request.shareSessionEpoch === -1) await this.close(key, session!, config);
+    return { acquisitionLockTimeoutMs: config['share.record.lock.duration.ms'], responses };
+  }
+
+  /** Ends every session of this agent (shutdown): their members' records are released. */
+  async closeAll(): Promise<void> {
+    await Promise.all(
+      [...this.sessions].map(async ([key, session]) =>
+        this.close(key, session, await this.queues.settings(session.group)).catch(() => undefined),
+      ),
+    );
+  }
+
+  // ---- internals --------------------------------------------------------------------------------------
+
+  /** A partition's acknowledgement batches, settled all or nothing: the partition's acknowledge error. */
+  private async settle(
+    group: string,
+    member: string,
+    topicId: string,
+    partition: number,
+    batches: ShareFetchRequest['topics'][number]['partitions'][number]['acknowledgementBatches'],
+    config: ShareGroupConfig,
+    mayRead: (topic: string) => boolean,
+  ): Promise<{ errorCode: number; errorMessage: string | null }> {
+    const acks = toAcknowledgements(batches);
+    if (typeof acks === 'string') return { errorCode: KafkaErrors.INVALID_REQUEST, errorMessage: acks };
+    const topic = await this.log.topicById(topicId);
+    if (!topic || partition < 0 || partition >= topic.partitions)
+      return { errorCode: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `no partition ${partition} of topic ${topicId}` };
+    if (!mayRead(topic.name)) return { errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED, errorMessage: null };
+    try {
+      const refused = await this.queues.settle(group, topicId, partition, member, acks, config);
+      if (refused.length === 0) return { errorCode: KafkaErrors.NONE, errorMessage: null };
+      return { errorCode: KafkaErrors.INVALID_RECORD_STATE, errorMessage: refused.map((r) => r.reason).join('; ') };
+    } catch (error) {
+      if (error instanceof SpoolError && error.retriable)
+        return { errorCode: KafkaErrors.INVALID_RECORD_STATE, errorMessage: error.message };
+      throw error;
+    }
+  }
+
+  /**
+   * Acquires records of the session's partitions for its member, up to the request's MaxRecords,
+   * starting each round at another partition; waits up to MaxWaitMs for some when there are none.
+   */
+  private async acquireIn(
+    session: Session,
+    request: ShareFetchRequest,
+    config: ShareGroupConfig,
+    client: ShareClient,
+  ): Promise<Map<string, { topicId: string; partition: PartitionAnswer }>> {
+    const { signal } = client;
+    const targets: { topicId: string; partition: number }[] = [];
+    for (const [topicId, partitions] of session.partitions) for (const partition of partitions) targets.push({ topicId, partition });
+    const out = new Map<string, { topicId: string; partition: PartitionAnswer }>();
+    if (targets.length === 0) return out;
+    const deadlineMs = this.now() + Math.min(Math.max(0, request.maxWaitMs), maxWaitCapMs);
+    const first = Math.floor(Math.random() * targets.length);
+    const lockMs = config['share.record.lock.duration.ms'];
+    for (;;) {
+      let budget = Math.max(1, request.maxRecords);
+      let bytes = 0;
+      const waits: { topic: string; partition: number; offset: number }[] = [];
+      const topicIds = new Set<string>();
+      let wakeMs = deadlineMs;
+      for (let i = 0; i < targets.length && budget > 0 && bytes < maxResponseBytes; i++) {
+        const { topicId, partition } = targets[(first + i) % targets.length]!;
+        const id = `${topicId}:${partition}`;
+        const topic = await this.log.topicById(topicId);
+        if (!topic || partition >= topic.partitions) {
+          out.set(id, { topicId, partition: { ...blankAnswer(partition), errorCode: KafkaErrors.UNKNOWN_TOPIC_ID } });
+          continue;
+        }
+        if (!client.mayRead(topic.name)) {
+          out.set(id, { topicId, partition: { ...blankAnswer(partition), errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED } });
+          continue;
+        }
+        topicIds.add(topicId);
+        const taken = await this.queues.acquire(session.group, topic, partition, session.member, budget, lockMs, config);
+        if (taken.nextExpiryMs !== undefined) wakeMs = Math.min(wakeMs, taken.nextExpiryMs);
+        if (taken.waitOffset !== undefined) waits.push({ topic: topic.name, partition, offset: taken.waitOffset });
+        if (taken.acquired.length === 0) continue;
+        const read = await this.readAcquired(session, topic, partition, taken.acquired, config);
+        if (read.acquired.length === 0) continue;
+        for (const range of read.acquired) budget -= range.last - range.first + 1;
+        bytes += read.records.length;
+        const acquiredRecords = read.acquired.map((r) => ({ firstOffset: r.first, lastOffset: r.last, deliveryCount: r.deliveryCount }));
+        out.set(id, { topicId, partition: { ...blankAnswer(partition), records: read.records, acquiredRecords } });
+      }
+      if (out.size > 0 || this.now() >= deadlineMs || signal.aborted) return out;
+      await this.queues.waitForWork(session.group, [...topicIds], waits, wakeMs, signal);
+      if (this.now() >= deadlineMs || signal.aborted) return out;
+    }
+  }
+
+  /**
+   * The batches covering the acquired offsets, whole (the client skips offsets it was not handed).
+   * Read read_committed, an aborted transaction's records are archived as gaps and left out of the
+   * acquired ranges, as Kafka does; offsets no read reaches (past the end it reads to) are released.
+   */
+  private async readAcquired(
+    session: Session,
+    topic: TopicItem,
+    partition: number,
+    acquired: readonly AcquiredRecords[],
+    config: ShareGroupConfig,
+  ): Promise<{ records: Buffer; acquired: AcquiredRecords[] }> {
+    const isolation = config['share.isolation.level'];
+    const batches: Buffer[] = [];
+    const settled: Acknowledgement[] = [];
+    let covered = acquired[0]!.first;
+    let aborted: ReturnType<typeof skippedBatches> | undefined;
+    const last = acquired.at(-1)!.last;
+    const wanted = (first: number, lastOffset: number) => acquired.some((r) => r.first <= lastOffset && r.last >= first);
+    while (covered <= last) {
+      let read: Awaited<ReturnType<Log['readBatches']>>;
+      try {
+        read = await this.log.readBatches(topic.name, partition, covered, { isolation, maxBytes: maxResponseBytes });
+      } catch (error) {
+        const earliest = error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE' ? error.details?.earliest_offset : undefined;
+        if (typeof earliest !== 'number' || earliest <= covered) throw error;
+        settled.push(...within(acquired, covered, Math.min(earliest, last + 1) - 1, 'gap')); // removed since acquired
+        covered = earliest;
+        continue;
+      }
+      aborted ??= skippedBatches(read.abortedTransactions);
+      for (const bytes of read.batches) {
+        const header = readBatchHeader(bytes, 0);
+        const batchLast = header.baseOffset + header.lastOffsetDelta;
+        const skip = aborted(header, header.isControl ? decodeRecordBatch(bytes).records : []);
+        if (skip && !header.isControl && isolation === 'read_committed') {
+          settled.push(...within(acquired, Math.max(header.baseOffset, covered), batchLast, 'gap'));
+          continue;
+        }
+        if (wanted(header.baseOffset, batchLast)) batches.push(bytes);
+      }
+      if (read.endOffset <= covered) break; // nothing more readable now
+      covered = read.endOffset;
+    }
+    if (covered <= last) settled.push(...within(acquired, covered, last, 'release'));
+    if (settled.length > 0)
+      await this.queues.settle(session.group, topic.id, partition, session.member, settled, config).catch(() => undefined);
+    return { records: Buffer.concat(batches), acquired: without(acquired, settled) };
+  }
+
+  private async close(key: string, session: Session, config: ShareGroupConfig): Promise<void> {
+    if (this.sessions.get(key) === session) this.sessions.delete(key);
+    for (const [topicId, partitions] of session.partitions)
+      for (const partition of partitions)
+        await this.queues.releaseHeld(session.group, topicId, partition, session.member, config).catch(() => undefined);
+  }
+
+  /** Ends the connection's sessions when it closes. */
+  private watchConnection(client: ShareClient): void {
+    if (this.watched.has(client.connection)) return;
+    this.watched.add(client.connection);
+    client.signal.addEventListener(
+      'abort',
+      () => {
+        for (const [key, session] of this.sessions)
+          if (session.connection === client.connection)
+            void this.queues
+              .settings(session.group)
+              .then((config) => this.close(key, session, config))
+              .catch(() => undefined);
+      },
+      { once: true },
+    );
+  }
+
+  private async partitionCounts(topics: readonly string[]): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const name of topics) {
+      const topic = await this.log.cachedTopic(name);
+      if (topic) counts[name] = topic.partitions;
+    }
+    return counts;
+  }
+
+  private async topicPartitions(assignment: Readonly<Record<string, readonly number[]>>, withNames = false) {
+    const out: { topicId: string; topicName: string; partitions: number[] }[] = [];
+    for (const [name, partitions] of Object.entries(assignment)) {
+      const topic = await this.log.cachedTopic(name);
+      if (topic) out.push({ topicId: topic.id, topicName: withNames ? name : '', partitions: [...partitions] });
+    }
+    return out;
+  }
+}
+
+const noLeader = { leaderId: -1, leaderEpoch: -1 };
+
+function blankAnswer(partitionIndex: number): PartitionAnswer {
+  return {
+    partitionIndex,
+    errorCode: KafkaErrors.NONE,
+    errorMessage: null,
+    acknowledgeErrorCode: KafkaErrors.NONE,
+    acknowledgeErrorMessage: null,
+    currentLeader: noLeader,
+    records: Buffer.alloc(0),
+    acquiredRecords: [],
+  };
+}
+
+function pickAck(answer: PartitionAnswer | undefined): Partial<PartitionAnswer> {
+  return answer ? { acknowledgeErrorCode: answer.acknowledgeErrorCode, acknowledgeErrorMessage: answer.acknowledgeErrorMessage } : {};
+}
+
+function byTopic(answers: ReadonlyMap<string, PartitionAnswer>): FetchAnswer['responses'] {
+  const topics = new Map<string, PartitionAnswer[]>();
+  for (const [id, answer] of answers) {
+    const topicId = id.slice(0, id.lastIndexOf(':'));
+    topics.set(topicId, [...(topics.get(topicId) ?? []), answer]);
+  }
+  return [...topics].map(([topicId, partitions]) => ({ topicId, partitions }));
+}
+
+const sessionKey = (group: string, member: string) => `${group}\u0000${member}`;
+
+/** Kafka's ShareRequestMetadata.nextEpoch: n+1, 1 after the largest int32; -1 stays. */
+function nextEpoch(epoch: number): number {
+  if (epoch < 0) return -1;
+  return epoch === 0x7fffffff ? 1 : epoch + 1;
+}
+
+function sessionRefusal(session: Session | undefined, epoch: number): { code: number; message: string } | undefined {
+  if (!session) return { code: KafkaErrors.SHARE_SESSION_NOT_FOUND, message: 'no share session for this member on this broker' };
+  if (epoch !== -1 && epoch !== session.expectedEpoch)
+    return {
+      code: KafkaErrors.INVALID_SHARE_SESSION_EPOCH,
+      message: `expected share session epoch ${session.expectedEpoch}, got ${epoch}`,
+    };
+  return undefined;
+}
+
+function addPartition(session: Session, topicId: string, partition: number): void {
+  let partitions = session.partitions.get(topicId);
+  if (!partitions) session.partitions.set(topicId, (partitions = new Set()));
+  partitions.add(partition);
+}
+
+function checkHeartbeat(request: ShareGroupHeartbeatRequest): string | undefined {
+  if (request.groupId.length === 0) return 'GroupId can not be empty.';
+  if (request.memberId.length === 0) return 'MemberId can not be empty.';
+  if (request.memberEpoch < -1) return `MemberEpoch is ${request.memberEpoch}, but must be greater than or equal to -1.`;
+  if (request.rackId !== null && request.rackId.length === 0) return 'RackId can not be empty.';
+  if (request.memberEpoch === 0 && (request.subscribedTopicNames === null || request.subscribedTopicNames.length === 0))
+    return 'SubscribedTopicNames must be set in first request.';
+  return undefined;
+}
+
+/**
+ * A partition's acknowledgement batches as acknowledgements: each batch's AcknowledgeTypes holds
+ * one type for the whole range, or one per offset (runs of one type become one acknowledgement).
+ * A string says why the batches are malformed.
+ */
+export function toAcknowledgements(
+  batches: readonly { readonly firstOffset: number; readonly lastOffset: number; readonly acknowledgeTypes: readonly number[] }[],
+): Acknowledgement[] | string {
+  const out: Acknowledgement[] = [];
+  for (const batch of batches) {
+    const { firstOffset: first, lastOffset: last, acknowledgeTypes: types } = batch;
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 0 || last < first)
+      return `acknowledgement batch ${first}-${last}: FirstOffset must be <= LastOffset, both >= 0`;
+    const size = last - first + 1;
+    if (types.length !== 1 && types.length !== size)
+      return `acknowledgement batch ${first}-${last}: AcknowledgeTypes must hold 1 or ${size} types, got ${types.length}`;
+    const bad = types.find((t) => ackTypes[t] === undefined);
+    if (bad !== undefined) return `acknowledgement batch ${first}-${last}: unknown AcknowledgeType ${bad}`;
+    if (types.length === 1) {
+      out.push({ first, last, type: ackTypes[types[0]!]! });
+      continue;
+    }
+    let runFirst = first;
+    for (let i = 1; i <= size; i++)
+      if (i === size || types[i] !== types[i - 1]) {
+        out.push({ first: runFirst, last: first + i - 1, type: ackTypes[types[i - 1]!]! });
+        runFirst = first + i;
+      }
+  }
+  return out;
+}
+
+/** The parts of the acquired ranges within [first, last], as acknowledgements of `type`. */
+function within(acquired: readonly AcquiredRecords[], first: number, last: number, type: AckType): Acknowledgement[] {
+  return acquired
+    .filter((r) => r.first <= last && r.last >= first)
+    .map((r) => ({ first: Math.max(r.first, first), last: Math.min(r.last, last), type }));
+}
+
+/** The acquired ranges less the settled ones. */
+function without(acquired: readonly AcquiredRecords[], settled: readonly Acknowledgement[]): AcquiredRecords[] {
+  let out = [...acquired];
+  for (const s of settled)
+    out = out.flatMap((r) => {
+      if (r.last < s.first || r.first > s.last) return [r];
+      return [...(r.first < s.first ? [{ ...r, last: s.first - 1 }] : []), ...(r.last > s.last ? [{ ...r, first: s.last + 1 }] : [])];
+    });
+  return out;
+}

@@ -1,0 +1,328 @@
+/**
+ * KIP-932's share group APIs on the wire (lib/kafka/share-groups.ts), with the generated codecs: a
+ * heartbeat's validation and assignment, share sessions and their epochs, acquisition and
+ * acknowledgement (all or nothing per partition, one type per range or per offset), records of an
+ * aborted transaction left out read_committed, a session whose connection closes releasing its
+ * member's records, and share group configs through Incremental/DescribeConfigs. The Java client's
+ * own run is test/interop/share-groups.test.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { encodeRecordBatch } from '../../lib/format/index.js';
+import { KafkaErrors } from '../../lib/kafka/errors.js';
+import { DescribeConfigs } from '../../lib/kafka/protocol/messages/describe-configs.js';
+import { IncrementalAlterConfigs } from '../../lib/kafka/protocol/messages/incremental-alter-configs.js';
+import { ShareAcknowledge } from '../../lib/kafka/protocol/messages/share-acknowledge.js';
+import { ShareFetch } from '../../lib/kafka/protocol/messages/share-fetch.js';
+import { ShareGroupDescribe } from '../../lib/kafka/protocol/messages/share-group-describe.js';
+import { ShareGroupHeartbeat } from '../../lib/kafka/protocol/messages/share-group-heartbeat.js';
+import { toAcknowledgements } from '../../lib/kafka/share-groups.js';
+import { text } from '../support/logs.js';
+import type { WireClient } from './support/wire-client.js';
+import { useWireHarness } from './support/wire-harness.js';
+
+const kafka = await useWireHarness();
+
+async function setup(options: { records?: number; partitions?: number; config?: Record<string, string> } = {}) {
+  const topic = `share-${randomUUID().slice(0, 8)}`;
+  const group = `share-group-${randomUUID().slice(0, 8)}`;
+  const created = await kafka.log.createTopic(topic, options.partitions ?? 1);
+  if (options.records)
+    await kafka.log.produce(
+      topic,
+      Array.from({ length: options.records }, (_, i) => ({ key: null, value: text(`m${i}`), partition: 0 })),
+    );
+  const client = await kafka.connect();
+  const config = { 'share.auto.offset.reset': 'earliest', ...options.config };
+  const altered = await client.callGenerated(IncrementalAlterConfigs, 1, {
+    resources: [
+      {
+        resourceType: 32,
+        resourceName: group,
+        configs: Object.entries(config).map(([name, value]) => ({ name, configOperation: 0, value })),
+      },
+    ],
+  });
+  expect(altered.responses[0]!.errorCode).toBe(0);
+  return { topic, topicId: created.id, group, client };
+}
+
+const member = () => randomUUID().replaceAll('-', '').slice(0, 22);
+
+const heartbeat = (
+  client: WireClient,
+  request: { groupId: string; memberId: string; memberEpoch: number; subscribedTopicNames?: string[] | null },
+) => client.callGenerated(ShareGroupHeartbeat, 1, { rackId: null, subscribedTopicNames: null, ...request });
+
+const fetch = (
+  client: WireClient,
+  request: {
+    groupId: string;
+    memberId: string;
+    shareSessionEpoch: number;
+    topics?: {
+      topicId: string;
+      partitions: {
+        partitionIndex: number;
+        acknowledgementBatches?: { firstOffset: number; lastOffset: number; acknowledgeTypes: number[] }[];
+      }[];
+    }[];
+    maxRecords?: number;
+    maxWaitMs?: number;
+  },
+) =>
+  client.callGenerated(ShareFetch, 2, {
+    maxWaitMs: 0,
+    minBytes: 1,
+    maxBytes: 1 << 20,
+    maxRecords: 500,
+    batchSize: 500,
+    forgottenTopicsData: [],
+    ...request,
+    topics: (request.topics ?? []).map((t) => ({
+      topicId: t.topicId,
+      partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, acknowledgementBatches: p.acknowledgementBatches ?? [] })),
+    })),
+  });
+
+const acquired = (answer: Awaited<ReturnType<typeof fetch>>) =>
+  answer.responses.flatMap((t) =>
+    t.partitions.flatMap((p) => p.acquiredRecords.map((r) => [p.partitionIndex, r.firstOffset, r.lastOffset, r.deliveryCount])),
+  );
+
+describe('kafka > share groups', () => {
+  it('joins with the client’s member id, assigns the subscribed partitions, and answers the assignment only when it changes', async () => {
+    const { topic, topicId, group, client } = await setup({ partitions: 2 });
+    const a = member();
+    const joined = await heartbeat(client, { groupId: group, memberId: a, memberEpoch: 0, subscribedTopicNames: [topic] });
+    expect(joined).toMatchObject({ errorCode: 0, memberId: a, memberEpoch: 1, heartbeatIntervalMs: 5000 });
+    expect(joined.assignment!.topicPartitions).toEqual([{ topicId, partitions: [0, 1] }]);
+    expect((await heartbeat(client, { groupId: group, memberId: a, memberEpoch: 1 })).assignment).toBeNull();
+    const b = member();
+    await heartbeat(client, { groupId: group, memberId: b, memberEpoch: 0, subscribedTopicNames: [topic] });
+    const moved = await heartbeat(client, { groupId: group, memberId: a, memberEpoch: 1 });
+    expect(moved.memberEpoch).toBe(2);
+    expect(moved.assignment!.topicPartitions[0]!.partitions).toHaveLength(1);
+    const described = await client.callGenerated(ShareGroupDescribe, 1, { groupIds: [group], includeAuthorizedOperations: false });
+    expect(described.groups[0]).toMatchObject({ errorCode: 0, groupState: 'Stable', groupEpoch: 2, assignorName: 'simple' });
+    expect(described.groups[0]!.members.map((m) => m.memberId).sort()).toEqual([a, b].sort());
+    expect((await heartbeat(client, { groupId: group, memberId: b, memberEpoch: -1 })).memberEpoch).toBe(-1);
+  });
+
+  it('refuses a heartbeat as Kafka does', async () => {
+    const { topic, group, client } = await setup();
+    const code = async (request: Parameters<typeof heartbeat>[1]) => (await heartbeat(client, request)).errorCode;
+    expect(await code({ groupId: group, memberId: '', memberEpoch: 0, subscribedTopicNames: [topic] })).toBe(KafkaErrors.INVALID_REQUEST);
+    expect(await code({ groupId: group, memberId: member(), memberEpoch: 0 })).toBe(KafkaErrors.INVALID_REQUEST);
+    expect(await code({ groupId: group, memberId: member(), memberEpoch: -2 })).toBe(KafkaErrors.INVALID_REQUEST);
+    expect(await code({ groupId: group, memberId: member(), memberEpoch: 3 })).toBe(KafkaErrors.UNKNOWN_MEMBER_ID);
+    const a = member();
+    await heartbeat(client, { groupId: group, memberId: a, memberEpoch: 0, subscribedTopicNames: [topic] });
+    expect(await code({ groupId: group, memberId: a, memberEpoch: 9 })).toBe(KafkaErrors.FENCED_MEMBER_EPOCH);
+    // A consumer group's id is not a share group's.
+    const consumerGroup = `consumer-${randomUUID().slice(0, 8)}`;
+    await kafka.groups.commit(consumerGroup, { offsets: [{ topic, partition: 0, offset: 0 }] });
+    expect(await code({ groupId: consumerGroup, memberId: member(), memberEpoch: 0, subscribedTopicNames: [topic] })).toBe(
+      KafkaErrors.GROUP_ID_NOT_FOUND,
+    );
+  });
+
+  it('keeps share sessions by epoch: 0 opens, each request carries the next, -1 closes', async () => {
+    const { topicId, group, client } = await setup({ records: 3 });
+    const m = member();
+    const partitions = [{ topicId, partitions: [{ partitionIndex: 0 }] }];
+    expect((await fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 1, topics: partitions })).errorCode).toBe(
+      KafkaErrors.SHARE_SESSION_NOT_FOUND,
+    );
+    const opened = await fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 0, topics: partitions, maxRecords: 2 });
+    expect(opened.errorCode).toBe(0);
+    expect(acquired(opened)).toEqual([[0, 0, 1, 1]]);
+    expect(opened.acquisitionLockTimeoutMs).toBe(30_000);
+    expect((await fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 5 })).errorCode).toBe(
+      KafkaErrors.INVALID_SHARE_SESSION_EPOCH,
+    );
+    // An acknowledgement in a request opening a session is refused, and opens nothing.
+    const ackInOpen = await fetch(client, {
+      groupId: group,
+      memberId: member(),
+      shareSessionEpoch: 0,
+      topics: [
+        {
+          topicId,
+          partitions: [{ partitionIndex: 0, acknowledgementBatches: [{ firstOffset: 0, lastOffset: 0, acknowledgeTypes: [1] }] }],
+        },
+      ],
+    });
+    expect(ackInOpen.errorCode).toBe(KafkaErrors.INVALID_REQUEST);
+    expect(
+      (
+        await client.callGenerated(ShareAcknowledge, 2, {
+          groupId: group,
+          memberId: m,
+          shareSessionEpoch: 0,
+          isRenewAck: false,
+          topics: [],
+        })
+      ).errorCode,
+    ).toBe(KafkaErrors.INVALID_SHARE_SESSION_EPOCH);
+    // Epoch 1 acknowledges (per offset: accept, release) and acquires the rest; 2 closes.
+    const next = await fetch(client, {
+      groupId: group,
+      memberId: m,
+      shareSessionEpoch: 1,
+      topics: [
+        {
+          topicId,
+          partitions: [{ partitionIndex: 0, acknowledgementBatches: [{ firstOffset: 0, lastOffset: 1, acknowledgeTypes: [1, 2] }] }],
+        },
+      ],
+    });
+    expect(next.responses[0]!.partitions[0]).toMatchObject({ acknowledgeErrorCode: 0 });
+    expect(acquired(next)).toEqual([
+      [0, 1, 1, 2],
+      [0, 2, 2, 1],
+    ]);
+    const closed = await client.callGenerated(ShareAcknowledge, 2, {
+      groupId: group,
+      memberId: m,
+      shareSessionEpoch: -1,
+      isRenewAck: false,
+      topics: [
+        {
+          topicId,
+          partitions: [{ partitionIndex: 0, acknowledgementBatches: [{ firstOffset: 2, lastOffset: 2, acknowledgeTypes: [1] }] }],
+        },
+      ],
+    });
+    expect(closed.errorCode).toBe(0);
+    expect(closed.responses[0]!.partitions[0]!.errorCode).toBe(0);
+    // Closing released offset 1, which the session still held: another member gets it.
+    const other = await fetch(client, { groupId: group, memberId: member(), shareSessionEpoch: 0, topics: partitions });
+    expect(acquired(other)).toEqual([[0, 1, 1, 3]]);
+    expect((await fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 3 })).errorCode).toBe(
+      KafkaErrors.SHARE_SESSION_NOT_FOUND,
+    );
+  });
+
+  it('takes a partition’s acknowledgements all or nothing, and refuses those of records another member holds', async () => {
+    const { topicId, group, client } = await setup({ records: 4 });
+    const a = member();
+    const b = member();
+    const partitions = [{ topicId, partitions: [{ partitionIndex: 0 }] }];
+    await fetch(client, { groupId: group, memberId: a, shareSessionEpoch: 0, topics: partitions, maxRecords: 2 });
+    await fetch(client, { groupId: group, memberId: b, shareSessionEpoch: 0, topics: partitions, maxRecords: 2 });
+    const refused = await client.callGenerated(ShareAcknowledge, 2, {
+      groupId: group,
+      memberId: a,
+      shareSessionEpoch: 1,
+      isRenewAck: false,
+      topics: [
+        {
+          topicId,
+          partitions: [
+            {
+              partitionIndex: 0,
+              acknowledgementBatches: [
+                { firstOffset: 0, lastOffset: 1, acknowledgeTypes: [1] },
+                { firstOffset: 2, lastOffset: 2, acknowledgeTypes: [1] },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    expect(refused.responses[0]!.partitions[0]).toMatchObject({ errorCode: KafkaErrors.INVALID_RECORD_STATE });
+    // Nothing of a's was settled: it can still accept its own, at the session's next epoch.
+    const accepted = await client.callGenerated(ShareAcknowledge, 2, {
+      groupId: group,
+      memberId: a,
+      shareSessionEpoch: 2,
+      isRenewAck: false,
+      topics: [
+        {
+          topicId,
+          partitions: [{ partitionIndex: 0, acknowledgementBatches: [{ firstOffset: 0, lastOffset: 1, acknowledgeTypes: [1] }] }],
+        },
+      ],
+    });
+    expect(accepted.responses[0]!.partitions[0]!.errorCode).toBe(0);
+  });
+
+  it('leaves an aborted transaction’s records out read_committed, and hands out the batches covering what it acquires', async () => {
+    const { topic, topicId, group, client } = await setup({ config: { 'share.isolation.level': 'read_committed' } });
+    const batch = encodeRecordBatch([{ key: null, value: text('aborted'), timestampMs: 1000 }], {
+      producerId: 7,
+      producerEpoch: 0,
+      baseSequence: 0,
+      isTransactional: true,
+    });
+    await (await kafka.log.appendBatches(topic, 0, batch, { transaction: { transactionalId: 'tx', async verify() {} } })).done;
+    await kafka.log.writeMarkers([{ topic, partition: 0, producerId: 7, producerEpoch: 0, commit: false, version: 1 }]);
+    await kafka.log.produce(topic, [{ key: null, value: text('kept'), partition: 0 }]);
+    const answer = await fetch(client, {
+      groupId: group,
+      memberId: member(),
+      shareSessionEpoch: 0,
+      topics: [{ topicId, partitions: [{ partitionIndex: 0 }] }],
+    });
+    // 0 aborted (archived here), 1 the marker (the client acknowledges it as a gap), 2 the record.
+    expect(acquired(answer)).toEqual([[0, 1, 2, 1]]);
+    expect(answer.responses[0]!.partitions[0]!.records.length).toBeGreaterThan(0);
+  });
+
+  it('releases the records of a session whose connection closes', async () => {
+    const { topicId, group } = await setup({ records: 2 });
+    const leaving = await kafka.connect();
+    const partitions = [{ topicId, partitions: [{ partitionIndex: 0 }] }];
+    expect(acquired(await fetch(leaving, { groupId: group, memberId: member(), shareSessionEpoch: 0, topics: partitions }))).toEqual([
+      [0, 0, 1, 1],
+    ]);
+    leaving.close();
+    await leaving.closed;
+    const client = await kafka.connect();
+    let answer: Awaited<ReturnType<typeof fetch>> | undefined;
+    for (let i = 0; i < 50 && (answer === undefined || acquired(answer).length === 0); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      answer = await fetch(client, { groupId: group, memberId: member(), shareSessionEpoch: 0, topics: partitions });
+    }
+    expect(acquired(answer!)).toEqual([[0, 0, 1, 2]]);
+  });
+
+  it('describes and alters a share group’s settings as group configs, refusing an unknown one or a bad value', async () => {
+    const { group, client } = await setup();
+    const alter = (configs: { name: string; configOperation: number; value: string | null }[]) =>
+      client.callGenerated(IncrementalAlterConfigs, 1, { resources: [{ resourceType: 32, resourceName: group, configs }] });
+    expect((await alter([{ name: 'share.delivery.count.limit', configOperation: 0, value: '3' }])).responses[0]!.errorCode).toBe(0);
+    expect((await alter([{ name: 'share.nonsense', configOperation: 0, value: '1' }])).responses[0]!.errorCode).toBe(
+      KafkaErrors.INVALID_CONFIG,
+    );
+    expect((await alter([{ name: 'share.delivery.count.limit', configOperation: 0, value: '99' }])).responses[0]!.errorCode).toBe(
+      KafkaErrors.INVALID_CONFIG,
+    );
+    const described = await client.callGenerated(DescribeConfigs, 4, {
+      resources: [{ resourceType: 32, resourceName: group, configurationKeys: null }],
+      includeSynonyms: false,
+      includeDocumentation: false,
+    });
+    const configs = Object.fromEntries(described.results[0]!.configs.map((c) => [c.name, [c.value, c.configSource]]));
+    expect(configs).toEqual({
+      'share.auto.offset.reset': ['earliest', 8],
+      'share.delivery.count.limit': ['3', 8],
+      'share.isolation.level': ['read_uncommitted', 5],
+      'share.record.lock.duration.ms': ['30000', 5],
+    });
+    expect((await alter([{ name: 'share.delivery.count.limit', configOperation: 1, value: null }])).responses[0]!.errorCode).toBe(0);
+  });
+
+  it('reads acknowledgement types as one for a range or one per offset, and refuses any other shape', () => {
+    expect(toAcknowledgements([{ firstOffset: 3, lastOffset: 6, acknowledgeTypes: [1] }])).toEqual([{ first: 3, last: 6, type: 'accept' }]);
+    expect(toAcknowledgements([{ firstOffset: 0, lastOffset: 3, acknowledgeTypes: [0, 1, 1, 4] }])).toEqual([
+      { first: 0, last: 0, type: 'gap' },
+      { first: 1, last: 2, type: 'accept' },
+      { first: 3, last: 3, type: 'renew' },
+    ]);
+    expect(toAcknowledgements([{ firstOffset: 0, lastOffset: 3, acknowledgeTypes: [1, 2] }])).toMatch(/1 or 4 types/);
+    expect(toAcknowledgements([{ firstOffset: 0, lastOffset: 0, acknowledgeTypes: [9] }])).toMatch(/unknown AcknowledgeType 9/);
+    expect(toAcknowledgements([{ firstOffset: 5, lastOffset: 4, acknowledgeTypes: [1] }])).toMatch(/FirstOffset/);
+  });
+});

@@ -117,6 +117,7 @@ export const apiKeyIdOf = (sk: string): string => sk.slice(apiKeySkPrefix.length
 /** A share group's items: its settings, and one per share partition (topic incarnation and partition) it has read. */
 const sharePkPrefix = 'share#';
 export const sharePk = (group: string): string => `${sharePkPrefix}${group}`;
+export const groupOfSharePk = (pk: string): string => pk.slice(sharePkPrefix.length);
 const sharePartitionSkPrefix = 'partition#';
 export const sharePartitionKey = (group: string, topicId: string, partition: number): ItemKey => ({
   pk: sharePk(group),
@@ -128,9 +129,14 @@ export const sharePartitionOf = (sk: string): { topicId: string; partition: numb
   return { topicId: topicId!, partition: Number(partition) };
 };
 /** The group's settings (lib/queues/config.ts). */
-export const shareConfigKey = (group: string): ItemKey => ({ pk: sharePk(group), sk: 'config' });
+const shareConfigSk = 'config';
+export const shareConfigKey = (group: string): ItemKey => ({ pk: sharePk(group), sk: shareConfigSk });
 /** The group's Kafka members (lib/queues/members.ts). */
-export const shareMembersKey = (group: string): ItemKey => ({ pk: sharePk(group), sk: 'members' });
+const shareMembersSk = 'members';
+/** One item per share group, for listing (written with the group's first item). */
+export const sharesPk = 'shares';
+export const shareIndexKey = (group: string): ItemKey => ({ pk: sharesPk, sk: group });
+export const shareMembersKey = (group: string): ItemKey => ({ pk: sharePk(group), sk: shareMembersSk });
 
 // ---- transactions (lib/transactions) ---------------------------------------------------------------
 
@@ -316,6 +322,42 @@ export const itemKinds: readonly ItemKind[] = (
       'lib/transactions/store.ts',
       "a transactional id's producer id and epoch, the previous ones (for retries), phase, timeout, partitions and groups of the open transaction, version (the compare-and-set field)",
       startsWith(transactionPkPrefix),
+      any,
+    ],
+    [
+      'share partition',
+      'share#<group>',
+      'partition#<topic id>#<partition>',
+      'lib/queues/store.ts',
+      "a share group's records in flight in one partition (KIP-932): start and end offsets, ranges with state, holder, lock and delivery count, dead records, version",
+      startsWith(sharePkPrefix),
+      startsWith(sharePartitionSkPrefix),
+    ],
+    [
+      'share group settings',
+      'share#<group>',
+      shareConfigSk,
+      'lib/queues/store.ts',
+      "a share group's share.* configs that are set, version",
+      startsWith(sharePkPrefix),
+      exactly(shareConfigSk),
+    ],
+    [
+      'share group members',
+      'share#<group>',
+      shareMembersSk,
+      'lib/queues/store.ts',
+      "a share group's Kafka members (subscriptions, epochs, last heartbeat), group epoch, partition counts, version",
+      startsWith(sharePkPrefix),
+      exactly(shareMembersSk),
+    ],
+    [
+      'share group index',
+      sharesPk,
+      '<group>',
+      'lib/queues/store.ts',
+      'createdMs: one item per share group, for listing',
+      exactly(sharesPk),
       any,
     ],
     [

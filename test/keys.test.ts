@@ -13,6 +13,8 @@ import { GroupCoordinator } from '../lib/groups/coordinator.js';
 import { QueueService } from '../lib/queues/service.js';
 import { loadConfig } from '../lib/config.js';
 import { itemKinds, kindOf } from '../lib/keys.js';
+import { ShareGroupHeartbeat } from '../lib/kafka/protocol/messages/share-group-heartbeat.js';
+import { WireClient } from './kafka/support/wire-client.js';
 import { Log } from '../lib/log/index.js';
 import { noMetrics } from '../lib/metrics.js';
 import { silentLogger } from '../lib/logger.js';
@@ -156,6 +158,24 @@ describe('keys', () => {
     await transaction.send({ topic, messages: [{ value: 'aborted', partition: 0 }] });
     await transaction.abort();
     await transactional.disconnect();
+
+    // A share group: its settings, records received and acknowledged over HTTP, and a Kafka member's heartbeat.
+    const shareGroup = `share-${randomUUID().slice(0, 8)}`;
+    await http('PATCH', `/v1/queues/${shareGroup}`, { config: { share_auto_offset_reset: 'earliest' } });
+    const received = (await (await http('POST', `/v1/queues/${shareGroup}/topics/${topic}/receive`, { max_records: 2 })).json()) as {
+      records: { receipt: string }[];
+    };
+    await http('POST', `/v1/queues/${shareGroup}/topics/${topic}/ack`, { acks: received.records.map((r) => ({ receipt: r.receipt })) });
+    const wire = await WireClient.open(agent.kafkaBootstrap!);
+    const beat = await wire.callGenerated(ShareGroupHeartbeat, 1, {
+      groupId: shareGroup,
+      memberId: randomUUID(),
+      memberEpoch: 0,
+      rackId: null,
+      subscribedTopicNames: [topic],
+    });
+    expect(beat.errorCode).toBe(0);
+    wire.close();
 
     // An API key, then deleting the groups and the topic.
     await new ApiKeys(metadata).create('keys-test', [{ topics: topic, actions: ['read'] }]);

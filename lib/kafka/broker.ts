@@ -107,7 +107,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     incrementalAlterConfigsHandler(deps),
     saslHandshakeHandler(),
     saslAuthenticateHandler(),
-    ...groupHandlers({ groups: classic, cluster: deps.cluster }),
+    ...groupHandlers({ groups: classic, cluster: deps.cluster, shareGroups }),
     ...transactionHandlers({ transactions: deps.transactions, cluster: deps.cluster, groups: classic }),
     consumerGroupHeartbeatHandler({ consumerGroups }),
     consumerGroupDescribeHandler({ consumerGroups }),
@@ -195,8 +195,9 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
       await sweeping;
       classic.close();
       consumerGroups.close();
-      await shareGroups.closeAll();
       await server!.close();
+      // After the server: its long polls have ended, so no session acquires after it is released.
+      await shareGroups.closeAll();
       await cluster.stop();
     },
   };

@@ -48,6 +48,9 @@ import { DescribeCluster } from './protocol/messages/describe-cluster.js';
 import { DescribeLogDirs } from './protocol/messages/describe-log-dirs.js';
 import { DescribeTopicPartitions } from './protocol/messages/describe-topic-partitions.js';
 import { ShareAcknowledge } from './protocol/messages/share-acknowledge.js';
+import { AlterShareGroupOffsets } from './protocol/messages/alter-share-group-offsets.js';
+import { DeleteShareGroupOffsets } from './protocol/messages/delete-share-group-offsets.js';
+import { DescribeShareGroupOffsets } from './protocol/messages/describe-share-group-offsets.js';
 import { ShareFetch } from './protocol/messages/share-fetch.js';
 import { ShareGroupDescribe } from './protocol/messages/share-group-describe.js';
 import { ShareGroupHeartbeat } from './protocol/messages/share-group-heartbeat.js';
@@ -91,6 +94,10 @@ export const codecs = {
   shareGroupDescribe: served(ShareGroupDescribe, { min: 1, max: 1 }),
   shareFetch: served(ShareFetch, { min: 1, max: 2 }),
   shareAcknowledge: served(ShareAcknowledge, { min: 1, max: 2 }),
+  // kafka-share-groups.sh's --describe, --reset-offsets and --delete-offsets.
+  describeShareGroupOffsets: served(DescribeShareGroupOffsets, { min: 0, max: 1 }),
+  alterShareGroupOffsets: served(AlterShareGroupOffsets, { min: 0, max: 0 }),
+  deleteShareGroupOffsets: served(DeleteShareGroupOffsets, { min: 0, max: 0 }),
   describeProducers: served(DescribeProducers, { min: 0, max: 0 }),
   // The client's AddPartitionsToTxn (v4+ is broker to coordinator, KIP-890, which Spool has no need of).
   addPartitionsToTxn: served(AddPartitionsToTxn, { min: 0, max: 3 }),

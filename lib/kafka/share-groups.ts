@@ -23,25 +23,37 @@
  */
 import type { Log, TopicItem } from '../log/index.js';
 import { readBatchHeader, decodeRecordBatch } from '../format/index.js';
-import { skippedBatches } from '../log/reader.js';
+import { type AbortedTransaction, skippedBatches } from '../log/reader.js';
 import { SpoolError } from '../errors.js';
 import { groupStateKey } from '../keys.js';
 import type { ShareGroupConfig } from '../queues/config.js';
-import { assignments, heartbeat, type ShareMembership, ShareMembershipError, withoutExpired } from '../queues/members.js';
+import {
+  assignments,
+  emptyMembership,
+  heartbeat,
+  type ShareMembership,
+  ShareMembershipError,
+  shareHeartbeatIntervalMs,
+  shareSessionTimeoutMs,
+  withoutExpired,
+} from '../queues/members.js';
 import type { QueueService } from '../queues/service.js';
 import type { AckType, Acknowledgement, AcquiredRecords } from '../queues/share-partition.js';
 import { SharePartitionStore } from '../queues/store.js';
 import type { MetadataStore } from '../storage/ports.js';
-import { KafkaErrors } from './errors.js';
+import { KafkaErrors, kafkaErrorFor } from './errors.js';
+import type { AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse } from './protocol/messages/alter-share-group-offsets.js';
+import type { DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse } from './protocol/messages/delete-share-group-offsets.js';
+import type {
+  DescribeShareGroupOffsetsResponseGroup,
+  DescribeShareGroupOffsetsResponseTopic,
+} from './protocol/messages/describe-share-group-offsets.js';
 import type { ShareAcknowledgeRequest, ShareAcknowledgeResponse } from './protocol/messages/share-acknowledge.js';
 import type { PartitionData, ShareFetchRequest, ShareFetchResponse } from './protocol/messages/share-fetch.js';
 import type { ShareGroupDescribeResponse } from './protocol/messages/share-group-describe.js';
 import type { ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse } from './protocol/messages/share-group-heartbeat.js';
-import type { Encodable } from './protocol/runtime.js';
+import { type Encodable, ZERO_UUID } from './protocol/runtime.js';
 
-/** group.share.session.timeout.ms and group.share.heartbeat.interval.ms, Kafka's defaults. */
-export const shareSessionTimeoutMs = 45_000;
-export const shareHeartbeatIntervalMs = 5000;
 /** How stale a member's stored liveness may get before a heartbeat that changes nothing writes it again. */
 const livenessRefreshMs = shareSessionTimeoutMs / 3;
 /** group.share.max.share.sessions: sessions this agent holds at most. */
@@ -63,6 +75,8 @@ interface Session {
   expectedEpoch: number;
   /** topicId → partitions fetched. */
   readonly partitions: Map<string, Set<number>>;
+  /** What this session handed out and its member has not settled through it, by `topicId:partition`: released when it ends. */
+  readonly held: Map<string, AcquiredRecords[]>;
   readonly connection: object;
 }
 
@@ -136,12 +150,10 @@ export class ShareGroups {
   }
 
   async describe(group: string): Promise<Encodable<ShareGroupDescribeResponse['groups'][number]>> {
-    const [stored, partitions, config] = await Promise.all([
-      this.store.membership(group),
-      this.store.list(group),
-      this.store.config(group),
-    ]);
-    if (stored.groupEpoch === 0 && partitions.length === 0 && !config.exists)
+    // As Kafka: a group exists once it has had members or its offsets were set (both write its
+    // members item; none read is `emptyMembership` itself) or it has state; settings alone make none.
+    const [stored, partitions] = await Promise.all([this.store.membership(group), this.store.list(group)]);
+    if (stored === emptyMembership && partitions.length === 0)
       return { errorCode: KafkaErrors.GROUP_ID_NOT_FOUND, errorMessage: `Group ${group} not found.`, groupId: group, groupState: '' };
     const membership = withoutExpired(stored, this.now(), shareSessionTimeoutMs);
     const assigned = assignments(membership);
@@ -171,6 +183,125 @@ export class ShareGroups {
     return withoutExpired(await this.store.membership(group), this.now(), shareSessionTimeoutMs);
   }
 
+  // ---- administration (kafka-share-groups.sh) ----------------------------------------------------------
+
+  /** Every share group with its state, for ListGroups (type `share`). */
+  async list(): Promise<{ groupId: string; groupState: 'Empty' | 'Stable' }[]> {
+    const names = await this.queues.groups();
+    const live = await Promise.all(names.map((group) => this.queues.liveMembers(group)));
+    return names.map((groupId, i) => ({ groupId, groupState: live[i]! > 0 ? 'Stable' : 'Empty' }));
+  }
+
+  /** DeleteGroups of a share group: NON_EMPTY_GROUP while it has members or locked records, GROUP_ID_NOT_FOUND when there is none. */
+  deleteGroup(group: string): Promise<void> {
+    return this.queues.delete(group);
+  }
+
+  /** DescribeShareGroupOffsets: each share partition's start offset and lag (records not yet settled); -1 for one the group never read. */
+  async describeOffsets(
+    group: string,
+    topics: readonly { readonly topicName: string; readonly partitions: readonly number[] }[] | null,
+  ): Promise<Encodable<DescribeShareGroupOffsetsResponseGroup>> {
+    let described: Awaited<ReturnType<QueueService['describe']>>;
+    try {
+      described = await this.queues.describe(group);
+    } catch (error) {
+      if (!(error instanceof SpoolError && error.code === 'GROUP_NOT_FOUND') || topics === null) throw error;
+      described = { group, config: await this.queues.settings(group), configSet: {}, partitions: [] };
+    }
+    const views = new Map(described.partitions.map((p) => [`${p.topic}:${p.partition}`, p]));
+    const wanted = topics ?? [...new Set(described.partitions.map((p) => p.topic))].map((topicName) => ({ topicName, partitions: null }));
+    const out: Encodable<DescribeShareGroupOffsetsResponseTopic>[] = [];
+    for (const { topicName, partitions } of wanted) {
+      const topic = await this.log.cachedTopic(topicName);
+      const indexes = partitions ?? described.partitions.filter((p) => p.topic === topicName).map((p) => p.partition);
+      out.push({
+        topicName,
+        topicId: topic?.id ?? ZERO_UUID,
+        partitions: indexes.map((partitionIndex) => {
+          if (!topic || partitionIndex < 0 || partitionIndex >= topic.partitions)
+            return { partitionIndex, startOffset: -1, leaderEpoch: -1, lag: -1, errorCode: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION };
+          const view = views.get(`${topicName}:${partitionIndex}`);
+          if (!view) return { partitionIndex, startOffset: -1, leaderEpoch: -1, lag: -1, errorCode: KafkaErrors.NONE };
+          return {
+            partitionIndex,
+            startOffset: view.startOffset,
+            leaderEpoch: 0,
+            lag: view.acquired + view.available,
+            errorCode: KafkaErrors.NONE,
+          };
+        }),
+      });
+    }
+    return { groupId: group, topics: out, errorCode: KafkaErrors.NONE, errorMessage: null };
+  }
+
+  /** AlterShareGroupOffsets: each partition starts at the offset given; only while the group has no members. */
+  async alterOffsets(request: AlterShareGroupOffsetsRequest): Promise<Encodable<AlterShareGroupOffsetsResponse>> {
+    const refused = await this.refusedWhileMembers(request.groupId);
+    if (refused) return refused;
+    const responses = [];
+    for (const { topicName, partitions } of request.topics) {
+      const topic = await this.log.cachedTopic(topicName);
+      const answers = [];
+      for (const { partitionIndex, startOffset } of partitions) {
+        if (!topic || partitionIndex < 0 || partitionIndex >= topic.partitions) {
+          answers.push({
+            partitionIndex,
+            errorCode: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION,
+            errorMessage: `no partition ${partitionIndex} of ${topicName}`,
+          });
+          continue;
+        }
+        try {
+          await this.queues.resetStart(request.groupId, topic, partitionIndex, startOffset);
+          answers.push({ partitionIndex, errorCode: KafkaErrors.NONE, errorMessage: null });
+        } catch (error) {
+          const { code, message, unexpected } = kafkaErrorFor(error);
+          if (unexpected) throw error;
+          answers.push({ partitionIndex, errorCode: code, errorMessage: message });
+        }
+      }
+      responses.push({ topicName, topicId: topic?.id ?? ZERO_UUID, partitions: answers });
+    }
+    // The group now exists, as Kafka's coordinator creates it, whatever becomes of its offsets.
+    await this.store.applyMembership(request.groupId, (membership) => ({
+      next: membership === emptyMembership ? membership : null,
+      answer: null,
+    }));
+    return { errorCode: KafkaErrors.NONE, errorMessage: null, responses };
+  }
+
+  /** NON_EMPTY_GROUP while the group has live members: its offsets change only while it is empty, as in Kafka. */
+  private async refusedWhileMembers(group: string) {
+    const members = await this.queues.liveMembers(group);
+    if (members === 0) return undefined;
+    return { errorCode: KafkaErrors.NON_EMPTY_GROUP, errorMessage: `share group ${group} has ${members} member(s)`, responses: [] };
+  }
+
+  /** DeleteShareGroupOffsets: the group forgets the topics (read again from share.auto.offset.reset); only while it has no members. */
+  async deleteOffsets(request: DeleteShareGroupOffsetsRequest): Promise<Encodable<DeleteShareGroupOffsetsResponse>> {
+    const refused = await this.refusedWhileMembers(request.groupId);
+    if (refused) return refused;
+    const responses = [];
+    for (const { topicName } of request.topics) {
+      const topic = await this.log.cachedTopic(topicName);
+      if (!topic) {
+        responses.push({ topicName, topicId: ZERO_UUID, errorCode: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: null });
+        continue;
+      }
+      try {
+        await this.queues.forgetTopic(request.groupId, topic.id);
+        responses.push({ topicName, topicId: topic.id, errorCode: KafkaErrors.NONE, errorMessage: null });
+      } catch (error) {
+        const { code, message, unexpected } = kafkaErrorFor(error);
+        if (unexpected) throw error;
+        responses.push({ topicName, topicId: topic.id, errorCode: code, errorMessage: message });
+      }
+    }
+    return { errorCode: KafkaErrors.NONE, errorMessage: null, responses };
+  }
+
   // ---- ShareFetch and ShareAcknowledge --------------------------------------------------------------
 
   async fetch(request: ShareFetchRequest, client: ShareClient): Promise<FetchAnswer> {
@@ -187,7 +318,7 @@ export class ShareGroups {
       if (!session && this.sessions.size >= maxSessions)
         return refuse(KafkaErrors.SHARE_SESSION_LIMIT_REACHED, `this agent holds ${maxSessions} share sessions`);
       if (session) this.sessions.delete(key);
-      session = { group, member, expectedEpoch: 0, partitions: new Map(), connection: client.connection };
+      session = { group, member, expectedEpoch: 0, partitions: new Map(), held: new Map(), connection: client.connection };
       this.sessions.set(key, session);
       this.watchConnection(client);
     } else {
@@ -215,8 +346,7 @@ export class ShareGroups {
           continue;
         }
         const { errorCode, errorMessage } = await this.settle(
-          group,
-          member,
+          open,
           topic.topicId,
           p.partitionIndex,
           p.acknowledgementBatches,
@@ -260,8 +390,7 @@ export class ShareGroups {
         partitions: await Promise.all(
           topic.partitions.map(async (p) => {
             const { errorCode, errorMessage } = await this.settle(
-              request.groupId!,
-              request.memberId!,
+              session!,
               topic.topicId,
               p.partitionIndex,
               p.acknowledgementBatches,
@@ -288,10 +417,9 @@ export class ShareGroups {
 
   // ---- internals --------------------------------------------------------------------------------------
 
-  /** A partition's acknowledgement batches, settled all or nothing: the partition's acknowledge error. */
+  /** A partition's acknowledgement batches, settled all or nothing as the session's member: the partition's acknowledge error. */
   private async settle(
-    group: string,
-    member: string,
+    session: Session,
     topicId: string,
     partition: number,
     batches: ShareFetchRequest['topics'][number]['partitions'][number]['acknowledgementBatches'],
@@ -305,8 +433,18 @@ export class ShareGroups {
       return { errorCode: KafkaErrors.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `no partition ${partition} of topic ${topicId}` };
     if (!mayRead(topic.name)) return { errorCode: KafkaErrors.TOPIC_AUTHORIZATION_FAILED, errorMessage: null };
     try {
-      const refused = await this.queues.settle(group, topicId, partition, member, acks, config);
-      if (refused.length === 0) return { errorCode: KafkaErrors.NONE, errorMessage: null };
+      const refused = await this.queues.settle(session.group, topicId, partition, session.member, acks, config);
+      if (refused.length === 0) {
+        // Settled (a RENEW keeps them held): no longer this session's to release when it ends.
+        const id = `${topicId}:${partition}`;
+        const held = without(
+          session.held.get(id) ?? [],
+          acks.filter((a) => a.type !== 'renew'),
+        );
+        if (held.length > 0) session.held.set(id, held);
+        else session.held.delete(id);
+        return { errorCode: KafkaErrors.NONE, errorMessage: null };
+      }
       return { errorCode: KafkaErrors.INVALID_RECORD_STATE, errorMessage: refused.map((r) => r.reason).join('; ') };
     } catch (error) {
       if (error instanceof SpoolError && error.retriable)
@@ -333,13 +471,17 @@ export class ShareGroups {
     const deadlineMs = this.now() + Math.min(Math.max(0, request.maxWaitMs), maxWaitCapMs);
     const first = Math.floor(Math.random() * targets.length);
     const lockMs = config['share.record.lock.duration.ms'];
+    const budgetBytes = Math.min(Math.max(1, request.maxBytes), maxResponseBytes);
+    const open = () => this.sessions.get(sessionKey(session.group, session.member)) === session && !signal.aborted;
     for (;;) {
+      // A session closed meanwhile (or a connection gone) acquires nothing more: no record is locked for no one.
+      if (!open()) return out;
       let budget = Math.max(1, request.maxRecords);
       let bytes = 0;
       const waits: { topic: string; partition: number; offset: number }[] = [];
       const topicIds = new Set<string>();
       let wakeMs = deadlineMs;
-      for (let i = 0; i < targets.length && budget > 0 && bytes < maxResponseBytes; i++) {
+      for (let i = 0; i < targets.length && budget > 0 && bytes < budgetBytes && open(); i++) {
         const { topicId, partition } = targets[(first + i) % targets.length]!;
         const id = `${topicId}:${partition}`;
         const topic = await this.log.topicById(topicId);
@@ -356,23 +498,26 @@ export class ShareGroups {
         if (taken.nextExpiryMs !== undefined) wakeMs = Math.min(wakeMs, taken.nextExpiryMs);
         if (taken.waitOffset !== undefined) waits.push({ topic: topic.name, partition, offset: taken.waitOffset });
         if (taken.acquired.length === 0) continue;
-        const read = await this.readAcquired(session, topic, partition, taken.acquired, config);
+        const read = await this.readAcquired(session, topic, partition, taken.acquired, config, budgetBytes - bytes);
         if (read.acquired.length === 0) continue;
         for (const range of read.acquired) budget -= range.last - range.first + 1;
         bytes += read.records.length;
+        session.held.set(id, [...(session.held.get(id) ?? []), ...read.acquired]);
         const acquiredRecords = read.acquired.map((r) => ({ firstOffset: r.first, lastOffset: r.last, deliveryCount: r.deliveryCount }));
         out.set(id, { topicId, partition: { ...blankAnswer(partition), records: read.records, acquiredRecords } });
       }
-      if (out.size > 0 || this.now() >= deadlineMs || signal.aborted) return out;
+      if (out.size > 0 || this.now() >= deadlineMs || !open()) return out;
       await this.queues.waitForWork(session.group, [...topicIds], waits, wakeMs, signal);
-      if (this.now() >= deadlineMs || signal.aborted) return out;
+      if (this.now() >= deadlineMs) return out;
     }
   }
 
   /**
-   * The batches covering the acquired offsets, whole (the client skips offsets it was not handed).
-   * Read read_committed, an aborted transaction's records are archived as gaps and left out of the
-   * acquired ranges, as Kafka does; offsets no read reaches (past the end it reads to) are released.
+   * The batches covering the acquired offsets, whole (the client skips offsets it was not handed),
+   * within `budgetBytes` (the first batch whatever its size). Read read_committed, an aborted
+   * transaction's records are archived as gaps and left out of the acquired ranges, as Kafka does,
+   * judged over every read together (a transaction may begin in one read and end in another);
+   * offsets no read reached (past the end it reads to, or the budget) are released.
    */
   private async readAcquired(
     session: Session,
@@ -380,18 +525,19 @@ export class ShareGroups {
     partition: number,
     acquired: readonly AcquiredRecords[],
     config: ShareGroupConfig,
+    budgetBytes: number,
   ): Promise<{ records: Buffer; acquired: AcquiredRecords[] }> {
     const isolation = config['share.isolation.level'];
-    const batches: Buffer[] = [];
+    const read: Buffer[] = [];
+    const aborted = new Map<string, AbortedTransaction>();
     const settled: Acknowledgement[] = [];
-    let covered = acquired[0]!.first;
-    let aborted: ReturnType<typeof skippedBatches> | undefined;
     const last = acquired.at(-1)!.last;
-    const wanted = (first: number, lastOffset: number) => acquired.some((r) => r.first <= lastOffset && r.last >= first);
-    while (covered <= last) {
-      let read: Awaited<ReturnType<Log['readBatches']>>;
+    let covered = acquired[0]!.first;
+    let bytes = 0;
+    while (covered <= last && (bytes === 0 || bytes < budgetBytes)) {
+      let answer: Awaited<ReturnType<Log['readBatches']>>;
       try {
-        read = await this.log.readBatches(topic.name, partition, covered, { isolation, maxBytes: maxResponseBytes });
+        answer = await this.log.readBatches(topic.name, partition, covered, { isolation, maxBytes: Math.max(1, budgetBytes - bytes) });
       } catch (error) {
         const earliest = error instanceof SpoolError && error.code === 'OFFSET_OUT_OF_RANGE' ? error.details?.earliest_offset : undefined;
         if (typeof earliest !== 'number' || earliest <= covered) throw error;
@@ -399,19 +545,25 @@ export class ShareGroups {
         covered = earliest;
         continue;
       }
-      aborted ??= skippedBatches(read.abortedTransactions);
-      for (const bytes of read.batches) {
-        const header = readBatchHeader(bytes, 0);
-        const batchLast = header.baseOffset + header.lastOffsetDelta;
-        const skip = aborted(header, header.isControl ? decodeRecordBatch(bytes).records : []);
-        if (skip && !header.isControl && isolation === 'read_committed') {
-          settled.push(...within(acquired, Math.max(header.baseOffset, covered), batchLast, 'gap'));
-          continue;
-        }
-        if (wanted(header.baseOffset, batchLast)) batches.push(bytes);
+      for (const txn of answer.abortedTransactions ?? []) aborted.set(`${txn.producerId}:${txn.firstOffset}`, txn);
+      for (const batch of answer.batches) {
+        read.push(batch);
+        bytes += batch.length;
       }
-      if (read.endOffset <= covered) break; // nothing more readable now
-      covered = read.endOffset;
+      if (answer.endOffset <= covered) break; // nothing more readable now
+      covered = answer.endOffset;
+    }
+    const skipped = skippedBatches([...aborted.values()]);
+    const batches: Buffer[] = [];
+    for (const batch of read) {
+      const header = readBatchHeader(batch, 0);
+      const batchLast = header.baseOffset + header.lastOffsetDelta;
+      const skip = skipped(header, header.isControl ? decodeRecordBatch(batch).records : []);
+      if (skip && !header.isControl && isolation === 'read_committed') {
+        settled.push(...within(acquired, header.baseOffset, batchLast, 'gap'));
+        continue;
+      }
+      if (acquired.some((r) => r.first <= batchLast && r.last >= header.baseOffset)) batches.push(batch);
     }
     if (covered <= last) settled.push(...within(acquired, covered, last, 'release'));
     if (settled.length > 0)
@@ -421,9 +573,12 @@ export class ShareGroups {
 
   private async close(key: string, session: Session, config: ShareGroupConfig): Promise<void> {
     if (this.sessions.get(key) === session) this.sessions.delete(key);
-    for (const [topicId, partitions] of session.partitions)
-      for (const partition of partitions)
-        await this.queues.releaseHeld(session.group, topicId, partition, session.member, config).catch(() => undefined);
+    for (const [id, ranges] of session.held) {
+      const separator = id.lastIndexOf(':');
+      const [topicId, partition] = [id.slice(0, separator), Number(id.slice(separator + 1))];
+      await this.queues.releaseHeld(session.group, topicId, partition, session.member, ranges, config).catch(() => undefined);
+    }
+    session.held.clear();
   }
 
   /** Ends the connection's sessions when it closes. */

@@ -13,8 +13,14 @@
  *     partitions' sharers differ by at most one.
  *  3. The group epoch grows by one whenever the members, their subscriptions or the partition counts
  *     change, and never otherwise; a member is told its assignment when its epoch is behind the group's.
- *  4. A member whose session ended (no heartbeat for `sessionTimeoutMs`) is no longer a member.
+ *  4. A member whose session ended (no heartbeat for `sessionTimeoutMs`) is no longer a member; a
+ *     group holds at most `maxShareGroupMembers` (GROUP_MAX_SIZE_REACHED for one more).
  */
+
+/** group.share.session.timeout.ms, group.share.heartbeat.interval.ms and group.share.max.size, Kafka's defaults. */
+export const shareSessionTimeoutMs = 45_000;
+export const shareHeartbeatIntervalMs = 5000;
+export const maxShareGroupMembers = 200;
 
 export interface ShareMember {
   readonly topics: readonly string[];
@@ -52,7 +58,7 @@ export interface ShareHeartbeat {
 
 export class ShareMembershipError extends Error {
   constructor(
-    readonly code: 'UNKNOWN_MEMBER_ID' | 'FENCED_MEMBER_EPOCH' | 'INVALID_REQUEST',
+    readonly code: 'UNKNOWN_MEMBER_ID' | 'FENCED_MEMBER_EPOCH' | 'INVALID_REQUEST' | 'GROUP_MAX_SIZE_REACHED',
     message: string,
   ) {
     super(message);
@@ -79,7 +85,7 @@ export function heartbeat(
 ): { readonly next: ShareMembership; readonly changed: boolean } {
   const known = current.members[request.memberId];
   if (request.memberEpoch === -1) {
-    if (!known) return { next: current, changed: false };
+    if (!known) throw new ShareMembershipError('UNKNOWN_MEMBER_ID', `member ${request.memberId} is not in the share group`);
     const { [request.memberId]: _, ...members } = current.members;
     return { next: rebalanced({ ...current, members }, partitionCounts, true), changed: true };
   }
@@ -87,6 +93,11 @@ export function heartbeat(
     throw new ShareMembershipError(
       'UNKNOWN_MEMBER_ID',
       `member ${request.memberId} is not in the share group (its session ended): join again`,
+    );
+  if (!known && Object.keys(current.members).length >= maxShareGroupMembers)
+    throw new ShareMembershipError(
+      'GROUP_MAX_SIZE_REACHED',
+      `the share group has reached its maximum size of ${maxShareGroupMembers} members`,
     );
   if (known && request.memberEpoch > current.groupEpoch)
     throw new ShareMembershipError(
@@ -118,10 +129,15 @@ export function heartbeat(
   };
 }
 
-/** The group epoch bumped if the members' subscriptions or the partition counts changed (invariant 3). */
+/**
+ * The group epoch bumped if the members' subscriptions or the partition counts changed (invariant 3).
+ * A subscribed topic `counts` does not name keeps the count stored (the caller looked its topics up
+ * before another member's change, which the compare-and-set then showed it).
+ */
 function rebalanced(membership: ShareMembership, counts: Readonly<Record<string, number>>, force = false): ShareMembership {
   const subscribed = [...new Set(Object.values(membership.members).flatMap((m) => m.topics))].sort();
-  const partitionCounts = Object.fromEntries(subscribed.filter((t) => counts[t] !== undefined).map((t) => [t, counts[t]!]));
+  const countOf = (topic: string) => counts[topic] ?? membership.partitionCounts[topic];
+  const partitionCounts = Object.fromEntries(subscribed.filter((t) => countOf(t) !== undefined).map((t) => [t, countOf(t)!]));
   const same = sameCounts(partitionCounts, membership.partitionCounts);
   return same && !force ? membership : { ...membership, partitionCounts, groupEpoch: membership.groupEpoch + 1 };
 }

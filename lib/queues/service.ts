@@ -18,8 +18,8 @@
  *    handed to another holder: they will be, or were, delivered again), or `invalid` (never
  *    handed out, or not a range).
  *
- * Cost, per share partition a request touches: a receive reads the partition's state and the
- * share partition's item, and writes the item only if it hands out records (or the group reads the
+ * Cost, per share partition a request touches (the topic and the group's settings come from
+ * short-lived caches): a receive reads the partition's state and the share partition's item, and writes the item only if it hands out records (or the group reads the
  * partition for the first time, to pin where it starts); reading the records is a fetch (the
  * partition's state again, its rows, the objects); offsets that hold no record, or cannot be read
  * yet, cost one more read and write of the item. An acknowledgement reads and writes the item once
@@ -34,6 +34,7 @@ import type { Log, TopicItem } from '../log/index.js';
 import { linkedSignal, sleep } from '../signals.js';
 import type { MetadataStore } from '../storage/ports.js';
 import { type ShareGroupConfig, lockRangeMs } from './config.js';
+import { shareSessionTimeoutMs, withoutExpired } from './members.js';
 import {
   type AckRefusal,
   type AckType,
@@ -166,7 +167,7 @@ export class QueueService {
     const maxRecords = options.maxRecords ?? 10;
     if (!Number.isSafeInteger(maxRecords) || maxRecords < 1 || maxRecords > maxReceiveRecords)
       throw new SpoolError('INVALID_ARGUMENT', `max_records: expected 1 to ${maxReceiveRecords}, got ${maxRecords}`);
-    const topic = await this.log.requireTopic(topicName);
+    const topic = await this.topic(topicName);
     const config = (await this.config(group)).effective;
     const lockMs = options.lockMs ?? config['share.record.lock.duration.ms'];
     if (!Number.isSafeInteger(lockMs) || lockMs < lockRangeMs.min || lockMs > lockRangeMs.max)
@@ -197,7 +198,7 @@ export class QueueService {
   /** Settles records as each entry says; answers per entry, in order (see the module comment). */
   async acknowledge(group: string, topicName: string, acks: readonly QueueAck[]): Promise<AckResult[]> {
     checkGroup(group);
-    const topic = await this.log.requireTopic(topicName);
+    const topic = await this.topic(topicName);
     const config = (await this.config(group)).effective;
     const results: AckResult[] = new Array(acks.length);
     const byPartition = new Map<number, number[]>();
@@ -272,15 +273,19 @@ export class QueueService {
     return altered;
   }
 
-  /** Deletes the group's state and settings; refused (GROUP_NOT_EMPTY) while any record is locked to a holder. */
+  /**
+   * Deletes the group's state, settings and members; refused (GROUP_NOT_EMPTY) while it has live
+   * Kafka members or any record is locked to a holder.
+   */
   async delete(group: string): Promise<void> {
     checkGroup(group);
-    const config = await this.store.config(group);
-    let found = config.exists;
+    const [config, membership] = await Promise.all([this.store.config(group), this.store.membership(group)]);
+    const members = Object.keys(withoutExpired(membership, this.now(), shareSessionTimeoutMs).members).length;
+    if (members > 0) throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has ${members} live member(s)`, { retriable: true });
+    let found = config.exists || membership.groupEpoch > 0;
     await this.store.delete(group, (partitions) => {
       found ||= partitions.length > 0;
-      const nowMs = this.now();
-      const locked = partitions.filter(({ state }) => state.ranges.some((r) => r.state === 'acquired' && r.lockedUntilMs! > nowMs));
+      const locked = partitions.filter(({ state }) => this.locked(state));
       if (locked.length > 0)
         throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has records locked to a holder in ${locked.length} partition(s)`, {
           retriable: true,
@@ -288,6 +293,53 @@ export class QueueService {
     });
     this.configs.delete(group);
     if (!found) throw new SpoolError('GROUP_NOT_FOUND', `share group ${group} has no settings and has read no partition`);
+  }
+
+  /** Every share group, by name (one query). */
+  groups(): Promise<string[]> {
+    return this.store.groups();
+  }
+
+  /** The group's Kafka members whose sessions are live. */
+  async liveMembers(group: string): Promise<number> {
+    return Object.keys(withoutExpired(await this.store.membership(group), this.now(), shareSessionTimeoutMs).members).length;
+  }
+
+  /**
+   * Starts the share partition at `startOffset` (kafka-share-groups --reset-offsets): every record
+   * below it is done, none is in flight. Refused (GROUP_NOT_EMPTY) while a record of it is locked,
+   * and (OFFSET_OUT_OF_RANGE) outside the log's offsets.
+   */
+  async resetStart(group: string, topic: TopicItem, partition: number, startOffset: number): Promise<void> {
+    checkGroup(group);
+    const range = await this.log.offsetRange(topic.name, partition);
+    if (!Number.isSafeInteger(startOffset) || startOffset < range.earliest || startOffset > range.latest)
+      throw new SpoolError(
+        'OFFSET_OUT_OF_RANGE',
+        `start offset ${startOffset} of ${topic.name}/${partition}: expected ${range.earliest} to ${range.latest}`,
+      );
+    await this.store.apply(group, topic.id, partition, (state) => {
+      if (state && this.locked(state))
+        throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has records of ${topic.name}/${partition} locked to a holder`);
+      return { next: { ...initialState(startOffset), deadRecords: state?.deadRecords ?? 0 }, answer: undefined };
+    });
+  }
+
+  /**
+   * Forgets the group's share partitions of a topic (kafka-share-groups --delete-offsets): read
+   * again from share.auto.offset.reset. Refused (GROUP_NOT_EMPTY) while a record of it is locked.
+   */
+  async forgetTopic(group: string, topicId: string): Promise<void> {
+    checkGroup(group);
+    await this.store.deletePartitions(group, topicId, (partitions) => {
+      if (partitions.some(({ state }) => this.locked(state)))
+        throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has records of topic ${topicId} locked to a holder`);
+    });
+  }
+
+  private locked(state: SharePartitionState): boolean {
+    const nowMs = this.now();
+    return state.ranges.some((r) => r.state === 'acquired' && r.lockedUntilMs! > nowMs);
   }
 
   /**
@@ -329,6 +381,11 @@ export class QueueService {
 
   private released(group: string, topicId: string): void {
     for (const wake of this.releaseWaiters.get(`${group}\u0000${topicId}`) ?? []) wake();
+  }
+
+  /** The topic from the log's short-lived cache (a receipt's topic id guards against a stale one); TOPIC_NOT_FOUND if none. */
+  private async topic(name: string): Promise<TopicItem> {
+    return (await this.log.cachedTopic(name)) ?? this.log.requireTopic(name);
   }
 
   private async config(group: string): Promise<StoredShareConfig> {
@@ -438,20 +495,34 @@ export class QueueService {
     return refused;
   }
 
-  /** Releases every record of the partition locked to `holder` (a Kafka member whose session closed). */
-  async releaseHeld(group: string, topicId: string, partition: number, holder: string, config: ShareGroupConfig): Promise<void> {
-    const state = await this.store.get(group, topicId, partition);
-    const nowMs = this.now();
-    const held = (state?.ranges ?? []).filter((r) => r.state === 'acquired' && r.member === holder && r.lockedUntilMs! > nowMs);
-    // A lock that ended meanwhile is refused, and its records are available anyway.
-    await this.settle(
-      group,
-      topicId,
-      partition,
-      holder,
-      held.map((r) => ({ first: r.first, last: r.last, type: 'release' as const })),
-      config,
-    );
+  /**
+   * Releases what `holder` still holds under a live lock among `ranges` of the partition (the records
+   * a Kafka share session handed out, when it ends), decided on the state the write replaces: a lock
+   * that ended meanwhile, or a record handed out again since, is left alone.
+   */
+  async releaseHeld(
+    group: string,
+    topicId: string,
+    partition: number,
+    holder: string,
+    ranges: readonly { readonly first: number; readonly last: number }[],
+    config: ShareGroupConfig,
+  ): Promise<void> {
+    if (ranges.length === 0) return;
+    const released = await this.store.apply(group, topicId, partition, (state, nowMs) => {
+      if (state === undefined) return { next: null, answer: false };
+      const acks = state.ranges
+        .filter((r) => r.state === 'acquired' && r.member === holder && r.lockedUntilMs! > nowMs)
+        .flatMap((r) =>
+          ranges
+            .filter((mine) => mine.first <= r.last && mine.last >= r.first)
+            .map((mine) => ({ first: Math.max(r.first, mine.first), last: Math.min(r.last, mine.last), type: 'release' as const })),
+        );
+      if (acks.length === 0) return { next: null, answer: false };
+      const { next, refused } = acknowledge(state, holder, acks, { nowMs, deliveryLimit: config['share.delivery.count.limit'], lockMs: 0 });
+      return { next: refused.length === 0 ? next : null, answer: refused.length === 0 };
+    });
+    if (released) this.released(group, topicId);
   }
 
   /**

@@ -15,7 +15,17 @@
  * `maxInFlight` records in flight (2,000 by default in Kafka), and far fewer ranges.
  */
 import { SpoolError } from '../errors.js';
-import { shareConfigKey, shareMembersKey, sharePartitionKey, sharePartitionOf, sharePartitionSks, sharePk } from '../keys.js';
+import {
+  groupOfSharePk as groupOfPk,
+  shareConfigKey,
+  shareIndexKey,
+  shareMembersKey,
+  sharePartitionKey,
+  sharePartitionOf,
+  sharePartitionSks,
+  sharePk,
+  sharesPk,
+} from '../keys.js';
 import { alteredShareConfig, defaultShareConfig, type ShareConfigKey, type ShareGroupConfig } from './config.js';
 import {
   type Attributes,
@@ -69,6 +79,11 @@ export class SharePartitionStore {
   async get(group: string, topicId: string, partition: number): Promise<StoredSharePartition | undefined> {
     const item = await this.metadata.get(sharePartitionKey(group, topicId, partition));
     return item ? stateFromItem(item) : undefined;
+  }
+
+  /** Every share group (one query of the index). */
+  async groups(): Promise<string[]> {
+    return (await this.metadata.query(sharesPk)).map((item) => item.sk);
   }
 
   /** Every share partition the group has read (one query). */
@@ -131,7 +146,29 @@ export class SharePartitionStore {
         ),
         { kind: 'delete', key: shareConfigKey(group) },
         { kind: 'delete', key: shareMembersKey(group) },
+        { kind: 'delete', key: shareIndexKey(group) },
       ];
+      try {
+        for (let i = 0; i < ops.length; i += maxTransactionOps) await this.metadata.transact(ops.slice(i, i + maxTransactionOps));
+        return;
+      } catch (error) {
+        if (!(error instanceof TransactionConflictError || error instanceof ConditionFailedError) || attempt >= maxAttempts) throw error;
+      }
+    }
+  }
+
+  /** Deletes the group's share partitions of one topic incarnation, in one transaction, once `check` passes on them as read. */
+  async deletePartitions(group: string, topicId: string, check: (partitions: readonly ListedSharePartition[]) => void): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const partitions = (await this.list(group)).filter((p) => p.topicId === topicId);
+      check(partitions);
+      const ops = partitions.map(
+        ({ partition, state }): WriteOp => ({
+          kind: 'delete',
+          key: sharePartitionKey(group, topicId, partition),
+          condition: { kind: 'match', fields: { version: state.version } },
+        }),
+      );
       try {
         for (let i = 0; i < ops.length; i += maxTransactionOps) await this.metadata.transact(ops.slice(i, i + maxTransactionOps));
         return;
@@ -166,7 +203,8 @@ export class SharePartitionStore {
     let item = await this.metadata.get(key);
     for (let attempt = 1; ; attempt++) {
       const version = item?.attrs.version as number | undefined;
-      const { attrs, answer } = decide(item, this.now());
+      const nowMs = this.now();
+      const { attrs, answer } = decide(item, nowMs);
       if (attrs === null) return answer;
       try {
         await this.metadata.write({
@@ -175,6 +213,9 @@ export class SharePartitionStore {
           attrs: { ...attrs, version: (version ?? -1) + 1 },
           condition: version === undefined ? { kind: 'absent' } : { kind: 'match', fields: { version } },
         });
+        // A group's first items also list it (idempotent: each item kind's first write puts it again).
+        if (version === undefined)
+          await this.metadata.write({ kind: 'put', key: shareIndexKey(groupOfPk(key.pk)), attrs: { createdMs: nowMs } });
         return answer;
       } catch (error) {
         if (!(error instanceof ConditionFailedError)) throw error;

@@ -190,6 +190,10 @@ export const errorResponses: Readonly<Record<string, ErrorResponseSpec>> = {
   ShareGroupDescribe: { lists: { Groups: { from: 'GroupIds', keys: ['GroupId'] } } },
   ShareFetch: {},
   ShareAcknowledge: {},
+  // DescribeShareGroupOffsetsRequest: each group answered with the error; Alter/DeleteShareGroupOffsets: the error alone.
+  DescribeShareGroupOffsets: { lists: { Groups: { from: 'Groups', keys: ['GroupId'] } } },
+  AlterShareGroupOffsets: {},
+  DeleteShareGroupOffsets: {},
   DescribeProducers: {
     lists: {
       Topics: {

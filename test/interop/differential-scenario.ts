@@ -26,6 +26,7 @@ export const tools = {
   groups: 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',
   getOffsets: 'org.apache.kafka.tools.GetOffsetShell',
   deleteRecords: 'org.apache.kafka.tools.DeleteRecordsCommand',
+  shareGroups: 'org.apache.kafka.tools.consumer.group.ShareGroupCommand',
 } as const;
 
 export interface Step {
@@ -515,6 +516,68 @@ export const kip848Steps: readonly Step[] = [
     '--group',
     kip848LiveGroup,
   ]),
+];
+
+/**
+ * Share groups (KIP-932) with Kafka 4.x's kafka-share-groups.sh and kafka-configs.sh: a group
+ * config, offsets reset to the earliest, the latest (dry run) and an offset, described with their
+ * lag, listed, described by state and members, offsets deleted and the group deleted. No consumer
+ * runs, so every answer is deterministic; against Kafka 4.x only (3.9 has no share groups).
+ */
+export const shareTopic = 'quickstart-share';
+export const shareGroup = 'quickstart-share-group';
+const shareGroupArgs = (...args: string[]) => ['--group', shareGroup, ...args];
+const shareTool = (id: string, args: readonly string[], extra: Partial<Step> = {}) =>
+  tool(id, `kafka-share-groups ${args.join(' ')}`, tools.shareGroups, args, extra);
+/** The lines naming this scenario's share group: the client program's group lives on the same servers. */
+const onlyShareGroup = (result: ToolResult): ToolResult => ({
+  ...result,
+  stdout: result.stdout
+    .split('\n')
+    .filter((line, index) => index === 0 || line.includes(shareGroup))
+    .join('\n'),
+});
+
+export const shareSteps: readonly Step[] = [
+  tool('share-topics-create', `kafka-topics --create --topic ${shareTopic} --partitions 3`, tools.topics, [
+    '--create',
+    '--topic',
+    shareTopic,
+    '--partitions',
+    '3',
+  ]),
+  {
+    id: 'share-produce',
+    command: `kafka-console-producer --topic ${shareTopic} --reader-property parse.key=true (9 records, 3 per partition)`,
+    run: (session) => produceKeyed(session, shareTopic, [...runA, ...runB]),
+  },
+  tool(
+    'share-configs-alter',
+    `kafka-configs --entity-type groups --entity-name ${shareGroup} --alter --add-config share.auto.offset.reset=earliest`,
+    tools.configs,
+    ['--entity-type', 'groups', '--entity-name', shareGroup, '--alter', '--add-config', 'share.auto.offset.reset=earliest'],
+  ),
+  tool('share-configs-describe', `kafka-configs --entity-type groups --entity-name ${shareGroup} --describe`, tools.configs, [
+    '--entity-type',
+    'groups',
+    '--entity-name',
+    shareGroup,
+    '--describe',
+  ]),
+  shareTool('share-describe-unknown', ['--describe', ...shareGroupArgs()]),
+  shareTool('share-reset-earliest', ['--reset-offsets', ...shareGroupArgs('--topic', shareTopic, '--to-earliest', '--execute')]),
+  shareTool('share-describe', ['--describe', ...shareGroupArgs()]),
+  shareTool('share-reset-latest-dry-run', ['--reset-offsets', ...shareGroupArgs('--topic', shareTopic, '--to-latest', '--dry-run')]),
+  shareTool('share-reset-offset', ['--reset-offsets', ...shareGroupArgs('--topic', shareTopic, '--to-offset', '1', '--execute')]),
+  shareTool('share-describe-after-reset', ['--describe', ...shareGroupArgs()]),
+  shareTool('share-list', ['--list'], { normalise: onlyShareGroup }),
+  shareTool('share-list-state', ['--list', '--state'], { normalise: onlyShareGroup }),
+  shareTool('share-describe-state', ['--describe', ...shareGroupArgs('--state')]),
+  shareTool('share-describe-members', ['--describe', ...shareGroupArgs('--members')]),
+  shareTool('share-delete-offsets', ['--delete-offsets', ...shareGroupArgs('--topic', shareTopic)]),
+  shareTool('share-describe-after-delete-offsets', ['--describe', ...shareGroupArgs()]),
+  shareTool('share-delete', ['--delete', ...shareGroupArgs()]),
+  shareTool('share-describe-deleted', ['--describe', ...shareGroupArgs()]),
 ];
 
 /** What every step's result goes through before comparison: placeholders for what differs run to run. */

@@ -25,7 +25,7 @@ import {
   type TargetName,
   type ToolResult,
 } from './differential-targets.js';
-import { kip848Steps, normalise, steps } from './differential-scenario.js';
+import { kip848Steps, normalise, shareSteps, steps } from './differential-scenario.js';
 import { canonical, clientRows, expectedClientResults, expectedToolResult, rowName, toolStepRows } from './difference-rows.js';
 import { intendedDifferences } from './intended-differences.js';
 import { javaProgram } from './clients.js';
@@ -69,7 +69,7 @@ describe('interop > differential: Kafka CLI quickstart on Spool vs Apache Kafka'
       // A client program's steps are known once it has run: its test checks that Kafka's run printed the row's step.
       if (row.client === undefined)
         expect(
-          [...steps, ...kip848Steps].map((step) => step.id),
+          [...steps, ...kip848Steps, ...shareSteps].map((step) => step.id),
           row.step,
         ).toContain(row.step);
       else expect(Object.keys(clientPrograms), rowName(row)).toContain(row.client);
@@ -361,6 +361,12 @@ describe('interop > differential: online group migration (classic ⇄ consumer p
   }
 });
 
+describe('interop > differential: share groups (KIP-932) with Kafka 4.x tools (kafka-share-groups, kafka-configs) on Spool vs Apache Kafka 4.x', () => {
+  for (const step of shareSteps) {
+    it(`${step.id}: ${step.command}`, () => compareStep(step, [kafka4Version]));
+  }
+});
+
 describe('interop > differential: share groups (KIP-932) with kafka-clients 4.4 on Spool vs Apache Kafka 4.x', () => {
   for (const [client, program] of Object.entries(shareClients)) {
     it(`${client}: every step's result on Spool equals Kafka's`, () => compareClientProgram(client, program), 180_000);
@@ -390,7 +396,7 @@ function writeReport(): void {
   const block = (result: ToolResult | undefined) =>
     result ? `exit ${result.exit}\n${result.stdout}${result.stderr ? `\n[stderr]\n${result.stderr}` : ''}` : '(not run)';
   const lines = ['# Differential run: Kafka CLI quickstart', ''];
-  for (const step of [...steps, ...kip848Steps]) {
+  for (const step of [...steps, ...kip848Steps, ...shareSteps]) {
     const byTarget = results.get(step.id);
     const [spool, kafka3, kafka4] = targets.map((name) => byTarget?.get(name));
     const same = (a?: ToolResult, b?: ToolResult) => JSON.stringify(a) === JSON.stringify(b);

@@ -10,7 +10,12 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import { KafkaErrors } from '../../lib/kafka/errors.js';
+import { AlterShareGroupOffsets } from '../../lib/kafka/protocol/messages/alter-share-group-offsets.js';
+import { DeleteGroups } from '../../lib/kafka/protocol/messages/delete-groups.js';
+import { DeleteShareGroupOffsets } from '../../lib/kafka/protocol/messages/delete-share-group-offsets.js';
 import { DescribeConfigs } from '../../lib/kafka/protocol/messages/describe-configs.js';
+import { DescribeShareGroupOffsets } from '../../lib/kafka/protocol/messages/describe-share-group-offsets.js';
+import { ListGroups } from '../../lib/kafka/protocol/messages/list-groups.js';
 import { IncrementalAlterConfigs } from '../../lib/kafka/protocol/messages/incremental-alter-configs.js';
 import { ShareAcknowledge } from '../../lib/kafka/protocol/messages/share-acknowledge.js';
 import { ShareFetch } from '../../lib/kafka/protocol/messages/share-fetch.js';
@@ -18,7 +23,7 @@ import { ShareGroupDescribe } from '../../lib/kafka/protocol/messages/share-grou
 import { ShareGroupHeartbeat } from '../../lib/kafka/protocol/messages/share-group-heartbeat.js';
 import { toAcknowledgements } from '../../lib/kafka/share-groups.js';
 import { text } from '../support/logs.js';
-import type { WireClient } from './support/wire-client.js';
+import { WireClient } from './support/wire-client.js';
 import { useWireHarness } from './support/wire-harness.js';
 
 const kafka = await useWireHarness();
@@ -69,6 +74,7 @@ const fetch = (
     }[];
     maxRecords?: number;
     maxWaitMs?: number;
+    maxBytes?: number;
   },
 ) =>
   client.callGenerated(ShareFetch, 2, {
@@ -288,6 +294,104 @@ describe('kafka > share groups', () => {
     expect(acquired(answer!)).toEqual([[0, 0, 1, 2]]);
   });
 
+  it('releases, when a session ends, only what that session handed out (not what its member holds through another agent)', async () => {
+    const { topicId, group } = await setup({ records: 4 });
+    const other = await kafka.listen();
+    const viaX = await kafka.connect();
+    const viaY = await WireClient.open(other.bootstrap);
+    try {
+      const m = member();
+      const partitions = [{ topicId, partitions: [{ partitionIndex: 0 }] }];
+      expect(acquired(await fetch(viaX, { groupId: group, memberId: m, shareSessionEpoch: 0, topics: partitions, maxRecords: 2 }))).toEqual(
+        [[0, 0, 1, 1]],
+      );
+      expect(acquired(await fetch(viaY, { groupId: group, memberId: m, shareSessionEpoch: 0, topics: partitions, maxRecords: 2 }))).toEqual(
+        [[0, 2, 3, 1]],
+      );
+      viaX.close();
+      await viaX.closed;
+      // X's session released 0-1 only; Y's 2-3 are still m's, and m settles them through Y.
+      let again: Awaited<ReturnType<typeof fetch>> | undefined;
+      const probe = await kafka.connect();
+      for (let i = 0; i < 50 && (again === undefined || acquired(again).length === 0); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        again = await fetch(probe, { groupId: group, memberId: member(), shareSessionEpoch: 0, topics: partitions });
+      }
+      expect(acquired(again!)).toEqual([[0, 0, 1, 2]]);
+      const settled = await viaY.callGenerated(ShareAcknowledge, 2, {
+        groupId: group,
+        memberId: m,
+        shareSessionEpoch: 1,
+        isRenewAck: false,
+        topics: [
+          {
+            topicId,
+            partitions: [{ partitionIndex: 0, acknowledgementBatches: [{ firstOffset: 2, lastOffset: 3, acknowledgeTypes: [1] }] }],
+          },
+        ],
+      });
+      expect(settled.responses[0]!.partitions[0]!.errorCode).toBe(0);
+    } finally {
+      viaY.close();
+      await other.close();
+    }
+  });
+
+  it('judges aborted transactions over every read of a fetch (a transaction may begin in a later read)', async () => {
+    const { topic, topicId, group, client } = await setup({ config: { 'share.isolation.level': 'read_committed' } });
+    await kafka.log.produce(topic, [{ key: null, value: text('committed'), partition: 0 }]);
+    const batch = encodeRecordBatch([{ key: null, value: text('aborted'), timestampMs: 1000 }], {
+      producerId: 9,
+      producerEpoch: 0,
+      baseSequence: 0,
+      isTransactional: true,
+    });
+    await (await kafka.log.appendBatches(topic, 0, batch, { transaction: { transactionalId: 'tx9', async verify() {} } })).done;
+    await kafka.log.writeMarkers([{ topic, partition: 0, producerId: 9, producerEpoch: 0, commit: false, version: 1 }]);
+    await kafka.log.produce(topic, [{ key: null, value: text('kept'), partition: 0 }]);
+    // A byte budget that takes the first batch in one read and the aborted one in a second.
+    const first = (await kafka.log.readBatches(topic, 0, 0, { maxBytes: 1 })).batches[0]!.length;
+    const answer = await fetch(client, {
+      groupId: group,
+      memberId: member(),
+      shareSessionEpoch: 0,
+      topics: [{ topicId, partitions: [{ partitionIndex: 0 }] }],
+      maxBytes: first + 10,
+    });
+    // 0 handed out; 1 aborted (archived, never handed out); the marker and 'kept' past the budget, released.
+    expect(acquired(answer)).toEqual([[0, 0, 0, 1]]);
+    const rest = await fetch(client, {
+      groupId: group,
+      memberId: member(),
+      shareSessionEpoch: 0,
+      topics: [{ topicId, partitions: [{ partitionIndex: 0 }] }],
+    });
+    expect(acquired(rest)).toEqual([[0, 2, 3, 2]]);
+  });
+
+  it('acquires nothing more for a long-polling fetch whose session closed meanwhile', async () => {
+    const { topic, topicId, group, client } = await setup();
+    const m = member();
+    const partitions = [{ topicId, partitions: [{ partitionIndex: 0 }] }];
+    await fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 0, topics: partitions });
+    const other = await kafka.connect();
+    const polling = fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 1, maxWaitMs: 2000 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closed = await other.callGenerated(ShareAcknowledge, 2, {
+      groupId: group,
+      memberId: m,
+      shareSessionEpoch: -1,
+      isRenewAck: false,
+      topics: [],
+    });
+    expect(closed.errorCode).toBe(0);
+    await kafka.log.produce(topic, [{ key: null, value: text('late'), partition: 0 }]);
+    expect(acquired(await polling)).toEqual([]);
+    expect(acquired(await fetch(other, { groupId: group, memberId: member(), shareSessionEpoch: 0, topics: partitions }))).toEqual([
+      [0, 0, 0, 1],
+    ]);
+  });
+
   it('describes and alters a share group’s settings as group configs, refusing an unknown one or a bad value', async () => {
     const { group, client } = await setup();
     const alter = (configs: { name: string; configOperation: number; value: string | null }[]) =>
@@ -312,6 +416,53 @@ describe('kafka > share groups', () => {
       'share.record.lock.duration.ms': ['30000', 5],
     });
     expect((await alter([{ name: 'share.delivery.count.limit', configOperation: 1, value: null }])).responses[0]!.errorCode).toBe(0);
+  });
+
+  it('serves kafka-share-groups: lists the group, describes its offsets and lag, resets and deletes them only while it is empty, deletes it', async () => {
+    const { topic, topicId, group, client } = await setup({ records: 3 });
+    const m = member();
+    await heartbeat(client, { groupId: group, memberId: m, memberEpoch: 0, subscribedTopicNames: [topic] });
+    await fetch(client, {
+      groupId: group,
+      memberId: m,
+      shareSessionEpoch: 0,
+      topics: [{ topicId, partitions: [{ partitionIndex: 0 }] }],
+      maxRecords: 1,
+    });
+    const listed = await client.callGenerated(ListGroups, 5, { statesFilter: [], typesFilter: ['Share'] });
+    expect(listed.groups.filter((g) => g.groupId === group)).toEqual([
+      { groupId: group, protocolType: 'share', groupState: 'Stable', groupType: 'share' },
+    ]);
+    const offsets = await client.callGenerated(DescribeShareGroupOffsets, 1, { groups: [{ groupId: group, topics: null }] });
+    expect(offsets.groups[0]).toMatchObject({
+      errorCode: 0,
+      topics: [{ topicName: topic, topicId, partitions: [{ partitionIndex: 0, startOffset: 0, lag: 3 }] }],
+    });
+    const alter = () =>
+      client.callGenerated(AlterShareGroupOffsets, 0, {
+        groupId: group,
+        topics: [{ topicName: topic, partitions: [{ partitionIndex: 0, startOffset: 2 }] }],
+      });
+    expect((await alter()).errorCode).toBe(KafkaErrors.NON_EMPTY_GROUP);
+    expect((await client.callGenerated(DeleteGroups, 2, { groupsNames: [group] })).results[0]!.errorCode).toBe(KafkaErrors.NON_EMPTY_GROUP);
+    // The member leaves (its session closes first, releasing what it held): the group is empty.
+    await client.callGenerated(ShareAcknowledge, 2, { groupId: group, memberId: m, shareSessionEpoch: -1, isRenewAck: false, topics: [] });
+    await heartbeat(client, { groupId: group, memberId: m, memberEpoch: -1, subscribedTopicNames: [] });
+    expect((await alter()).responses[0]!.partitions[0]!.errorCode).toBe(0);
+    const after = await client.callGenerated(DescribeShareGroupOffsets, 1, {
+      groups: [{ groupId: group, topics: [{ topicName: topic, partitions: [0] }] }],
+    });
+    expect(after.groups[0]!.topics[0]!.partitions[0]).toMatchObject({ startOffset: 2, lag: 1 });
+    const outOfRange = await client.callGenerated(AlterShareGroupOffsets, 0, {
+      groupId: group,
+      topics: [{ topicName: topic, partitions: [{ partitionIndex: 0, startOffset: 99 }] }],
+    });
+    expect(outOfRange.responses[0]!.partitions[0]!.errorCode).toBe(KafkaErrors.OFFSET_OUT_OF_RANGE);
+    const forgotten = await client.callGenerated(DeleteShareGroupOffsets, 0, { groupId: group, topics: [{ topicName: topic }] });
+    expect(forgotten.responses).toEqual([{ topicName: topic, topicId, errorCode: 0, errorMessage: null }]);
+    expect((await client.callGenerated(DeleteGroups, 2, { groupsNames: [group] })).results[0]!.errorCode).toBe(0);
+    const gone = await client.callGenerated(ShareGroupDescribe, 1, { groupIds: [group], includeAuthorizedOperations: false });
+    expect(gone.groups[0]!.errorCode).toBe(KafkaErrors.GROUP_ID_NOT_FOUND);
   });
 
   it('reads acknowledgement types as one for a range or one per offset, and refuses any other shape', () => {

@@ -48,11 +48,20 @@ describe('queues > share group members', () => {
     expect(left.next.groupEpoch).toBe(5);
   });
 
-  it('refuses an unknown member, an epoch ahead of the group, and a join without topics', () => {
+  it('refuses an unknown member (leaving too), an epoch ahead of the group, a join without topics or past the size limit', () => {
     const group = heartbeat(emptyMembership, beat('a', 0, ['t']), 0, { t: 1 }).next;
     expect(() => heartbeat(group, beat('x', 3), 0, { t: 1 })).toThrow(expect.objectContaining({ code: 'UNKNOWN_MEMBER_ID' }));
     expect(() => heartbeat(group, beat('a', 9), 0, { t: 1 })).toThrow(expect.objectContaining({ code: 'FENCED_MEMBER_EPOCH' }));
     expect(() => heartbeat(group, beat('y', 0), 0, { t: 1 })).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }));
+    expect(() => heartbeat(group, beat('z', -1), 0, { t: 1 })).toThrow(expect.objectContaining({ code: 'UNKNOWN_MEMBER_ID' }));
+    let full = group;
+    for (let i = 1; i < 200; i++) full = heartbeat(full, beat(`m${i}`, 0, ['t']), 0, { t: 1 }).next;
+    expect(() => heartbeat(full, beat('one-more', 0, ['t']), 0, { t: 1 })).toThrow(
+      expect.objectContaining({ code: 'GROUP_MAX_SIZE_REACHED' }),
+    );
+    // A topic the caller did not look up (another member's, joined meanwhile) keeps its stored count.
+    const other = heartbeat(group, beat('x', 0, ['u']), 0, { t: 1, u: 4 }).next;
+    expect(heartbeat(other, beat('a', 1), 0, { t: 1 }).next.partitionCounts).toEqual({ t: 1, u: 4 });
   });
 
   it('holds its invariants over any run of joins, heartbeats, leaves, resubscriptions, ticks and partition changes', () => {
@@ -81,7 +90,7 @@ describe('queues > share group members', () => {
           group = before;
           if (step.kind === 'tick') nowMs += step.ms;
           if (step.kind === 'grow') counts[step.topic]! += 1;
-          if (step.kind === 'leave') group = heartbeat(group, beat(step.id, -1), nowMs, counts).next;
+          if (step.kind === 'leave' && group.members[step.id]) group = heartbeat(group, beat(step.id, -1), nowMs, counts).next;
           if (step.kind === 'beat') {
             const known = group.members[step.id];
             const request = beat(step.id, step.join || !known ? 0 : known.epoch, step.subscribe ?? (known ? null : ['t1']));

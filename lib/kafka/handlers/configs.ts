@@ -229,7 +229,7 @@ async function groupEntries(deps: BrokerDeps, group: string, options: DescribeOp
     const value = String(effective[key]);
     const synonyms = [
       ...(source === ConfigSource.DYNAMIC_GROUP_CONFIG ? [{ name: key, value, source }] : []),
-      { name: `group.${key}`, value: String(defaultShareConfig[key]), source: ConfigSource.DEFAULT_CONFIG },
+      { name: key, value: String(defaultShareConfig[key]), source: ConfigSource.DEFAULT_CONFIG },
     ];
     return {
       name: key,

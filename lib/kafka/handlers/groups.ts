@@ -47,11 +47,14 @@ import type {
 import type { SyncGroupRequest, SyncGroupResponse } from '../protocol/messages/sync-group.js';
 import { type Encodable, ZERO_UUID } from '../protocol/runtime.js';
 import { KafkaErrors, kafkaErrorFor } from '../errors.js';
+import type { ShareGroups } from '../share-groups.js';
 import { memberClientHost, permits, permitsGroup, permitsTransactions } from './deps.js';
 
 export interface GroupHandlerDeps {
   readonly groups: ClassicGroups;
   readonly cluster: ClusterView;
+  /** Share groups (KIP-932), listed and deleted beside the others. @default none */
+  readonly shareGroups?: ShareGroups;
 }
 
 /** The transient failures a group client should meet as COORDINATOR_NOT_AVAILABLE. */
@@ -272,13 +275,22 @@ export function offsetFetchHandler({ groups }: GroupHandlerDeps): ApiHandler<Off
   };
 }
 
-export function listGroupsHandler({ groups, cluster }: GroupHandlerDeps): ApiHandler<ListGroupsRequest, Encodable<ListGroupsResponse>> {
+export function listGroupsHandler({
+  groups,
+  cluster,
+  shareGroups,
+}: GroupHandlerDeps): ApiHandler<ListGroupsRequest, Encodable<ListGroupsResponse>> {
   return groupApi(codecs.listGroups, async (request, context) => {
     // v4 filters by state, v5 by type; an empty filter lets every group through; both compare without case (states
     // also without surrounding spaces), as Kafka's GroupMetadataManager.listGroups: an unknown name matches no group.
     const states = new Set(request.statesFilter.map((s) => s.toLowerCase().trim()));
     const types = new Set(request.typesFilter.map((t) => t.toLowerCase()));
-    const all = (await groups.list()).filter(
+    const shares = (await shareGroups?.list()) ?? [];
+    const listed = [
+      ...(await groups.list()),
+      ...shares.map(({ groupId, groupState }) => ({ groupId, protocolType: 'share', groupState, groupType: 'share' })),
+    ];
+    const all = listed.filter(
       (group) =>
         permitsGroup(context.principal, 'describe', group.groupId) &&
         (states.size === 0 || states.has(group.groupState.toLowerCase())) &&
@@ -329,7 +341,16 @@ export function describeGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<
   }));
 }
 
-export function deleteGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<DeleteGroupsRequest, Encodable<DeleteGroupsResponse>> {
+export function deleteGroupsHandler({
+  groups,
+  shareGroups,
+}: GroupHandlerDeps): ApiHandler<DeleteGroupsRequest, Encodable<DeleteGroupsResponse>> {
+  // A group that is no consumer group may be a share group (kafka-share-groups --delete).
+  const deleteGroup = (groupId: string) =>
+    groups.deleteGroup(groupId).catch((error: unknown) => {
+      if (shareGroups && errorCodeOf(error) === KafkaErrors.GROUP_ID_NOT_FOUND) return shareGroups.deleteGroup(groupId);
+      throw error;
+    });
   return groupApi(codecs.deleteGroups, async (request, context) => ({
     throttleTimeMs: 0,
     // Each group on its own, as Kafka: one refused or missing does not stop the others.
@@ -338,7 +359,7 @@ export function deleteGroupsHandler({ groups }: GroupHandlerDeps): ApiHandler<De
         if (!permitsGroup(context.principal, 'delete', groupId))
           return { groupId, errorCode: KafkaErrors.GROUP_AUTHORIZATION_FAILED, errorMessage: `not allowed to delete group ${groupId}` };
         try {
-          await groups.deleteGroup(groupId);
+          await deleteGroup(groupId);
           return { groupId, errorCode: KafkaErrors.NONE, errorMessage: null };
         } catch (error) {
           return { groupId, errorCode: errorCodeOf(error), errorMessage: messageOf(error) };

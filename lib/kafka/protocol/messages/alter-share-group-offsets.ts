@@ -38,6 +38,7 @@ export const AlterShareGroupOffsets: MessagePair<AlterShareGroupOffsetsRequest, 
   flexibleFrom: 0,
   request: { read: readAlterShareGroupOffsetsRequest, write: writeAlterShareGroupOffsetsRequest },
   response: { read: readAlterShareGroupOffsetsResponse, write: writeAlterShareGroupOffsetsResponse },
+  errorResponse,
 });
 
 export interface AlterShareGroupOffsetsRequest {
@@ -100,6 +101,22 @@ export interface AlterShareGroupOffsetsResponsePartition {
 
   /** The error message, or null if there was no error. */
   readonly errorMessage: string | null;
+}
+
+/**
+ * The answer to a AlterShareGroupOffsets request refused as a whole, as Kafka's AlterShareGroupOffsetsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: AlterShareGroupOffsetsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<AlterShareGroupOffsetsResponse> {
+  return {
+    errorCode,
+    errorMessage,
+  };
 }
 
 function readAlterShareGroupOffsetsRequest(r: KafkaReader, version: number): AlterShareGroupOffsetsRequest {

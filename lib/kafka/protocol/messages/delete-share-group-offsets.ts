@@ -33,6 +33,7 @@ export const DeleteShareGroupOffsets: MessagePair<DeleteShareGroupOffsetsRequest
   flexibleFrom: 0,
   request: { read: readDeleteShareGroupOffsetsRequest, write: writeDeleteShareGroupOffsetsRequest },
   response: { read: readDeleteShareGroupOffsetsResponse, write: writeDeleteShareGroupOffsetsResponse },
+  errorResponse,
 });
 
 export interface DeleteShareGroupOffsetsRequest {
@@ -77,6 +78,22 @@ export interface DeleteShareGroupOffsetsResponseTopic {
 
   /** The topic-level error message, or null if there was no error. */
   readonly errorMessage: string | null;
+}
+
+/**
+ * The answer to a DeleteShareGroupOffsets request refused as a whole, as Kafka's DeleteShareGroupOffsetsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DeleteShareGroupOffsetsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DeleteShareGroupOffsetsResponse> {
+  return {
+    errorCode,
+    errorMessage,
+  };
 }
 
 function readDeleteShareGroupOffsetsRequest(r: KafkaReader, version: number): DeleteShareGroupOffsetsRequest {

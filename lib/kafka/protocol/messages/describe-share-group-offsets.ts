@@ -42,6 +42,7 @@ export const DescribeShareGroupOffsets: MessagePair<DescribeShareGroupOffsetsReq
   flexibleFrom: 0,
   request: { read: readDescribeShareGroupOffsetsRequest, write: writeDescribeShareGroupOffsetsRequest },
   response: { read: readDescribeShareGroupOffsetsResponse, write: writeDescribeShareGroupOffsetsResponse },
+  errorResponse,
 });
 
 export interface DescribeShareGroupOffsetsRequest {
@@ -118,6 +119,25 @@ export interface DescribeShareGroupOffsetsResponsePartition {
 
   /** The partition-level error message, or null if there was no error. */
   readonly errorMessage: string | null;
+}
+
+/**
+ * The answer to a DescribeShareGroupOffsets request refused as a whole, as Kafka's DescribeShareGroupOffsetsRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: DescribeShareGroupOffsetsRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<DescribeShareGroupOffsetsResponse> {
+  return {
+    groups: request.groups.map((describeShareGroupOffsetsRequestGroup) => ({
+      groupId: describeShareGroupOffsetsRequestGroup.groupId,
+      errorCode,
+      errorMessage,
+    })),
+  };
 }
 
 function readDescribeShareGroupOffsetsRequest(r: KafkaReader, version: number): DescribeShareGroupOffsetsRequest {

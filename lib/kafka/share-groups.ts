@@ -21,6 +21,7 @@
  *    offsets without a record (markers, compacted holes) as GAP itself.
  *  - A session's epoch advances only on a request it accepted; a refused epoch changes nothing.
  */
+import pMap from 'p-map';
 import type { Log, TopicItem } from '../log/index.js';
 import { readBatchHeader, decodeRecordBatch } from '../format/index.js';
 import { type AbortedTransaction, skippedBatches } from '../log/reader.js';
@@ -188,7 +189,7 @@ export class ShareGroups {
   /** Every share group with its state, for ListGroups (type `share`). */
   async list(): Promise<{ groupId: string; groupState: 'Empty' | 'Stable' }[]> {
     const names = await this.queues.groups();
-    const live = await Promise.all(names.map((group) => this.queues.liveMembers(group)));
+    const live = await pMap(names, (group) => this.queues.liveMembers(group), { concurrency: 16 });
     return names.map((groupId, i) => ({ groupId, groupState: live[i]! > 0 ? 'Stable' : 'Empty' }));
   }
 
@@ -318,7 +319,9 @@ export class ShareGroups {
       if (!session && this.sessions.size >= maxSessions)
         return refuse(KafkaErrors.SHARE_SESSION_LIMIT_REACHED, `this agent holds ${maxSessions} share sessions`);
       if (session) this.sessions.delete(key);
-      session = { group, member, expectedEpoch: 0, partitions: new Map(), held: new Map(), connection: client.connection };
+      // The same member's new session answers for what the old one handed out.
+      const held = session?.held ?? new Map<string, AcquiredRecords[]>();
+      session = { group, member, expectedEpoch: 0, partitions: new Map(), held, connection: client.connection };
       this.sessions.set(key, session);
       this.watchConnection(client);
     } else {
@@ -502,7 +505,15 @@ export class ShareGroups {
         if (read.acquired.length === 0) continue;
         for (const range of read.acquired) budget -= range.last - range.first + 1;
         bytes += read.records.length;
-        session.held.set(id, [...(session.held.get(id) ?? []), ...read.acquired]);
+        if (!open()) {
+          // Closed while this was read: nothing may stay locked for it.
+          await this.queues
+            .settle(session.group, topic.id, partition, session.member, unread(read.acquired), config)
+            .catch(() => undefined);
+          continue;
+        }
+        // What it holds now replaces what it held of the same offsets (an expired lock acquired again).
+        session.held.set(id, [...without(session.held.get(id) ?? [], read.acquired), ...read.acquired]);
         const acquiredRecords = read.acquired.map((r) => ({ firstOffset: r.first, lastOffset: r.last, deliveryCount: r.deliveryCount }));
         out.set(id, { topicId, partition: { ...blankAnswer(partition), records: read.records, acquiredRecords } });
       }
@@ -517,7 +528,8 @@ export class ShareGroups {
    * within `budgetBytes` (the first batch whatever its size). Read read_committed, an aborted
    * transaction's records are archived as gaps and left out of the acquired ranges, as Kafka does,
    * judged over every read together (a transaction may begin in one read and end in another);
-   * offsets no read reached (past the end it reads to, or the budget) are released.
+   * offsets no read reached (past the end it reads to, or the budget) are given back unread: not a
+   * delivery, so a client whose records outgrow its fetch's bytes never sees them archived unread.
    */
   private async readAcquired(
     session: Session,
@@ -565,7 +577,7 @@ export class ShareGroups {
       }
       if (acquired.some((r) => r.first <= batchLast && r.last >= header.baseOffset)) batches.push(batch);
     }
-    if (covered <= last) settled.push(...within(acquired, covered, last, 'release'));
+    if (covered <= last) settled.push(...within(acquired, covered, last, 'unread'));
     if (settled.length > 0)
       await this.queues.settle(session.group, topic.id, partition, session.member, settled, config).catch(() => undefined);
     return { records: Buffer.concat(batches), acquired: without(acquired, settled) };
@@ -712,6 +724,11 @@ export function toAcknowledgements(
   return out;
 }
 
+/** Acquired ranges as given back unread. */
+function unread(acquired: readonly AcquiredRecords[]): Acknowledgement[] {
+  return acquired.map((r) => ({ first: r.first, last: r.last, type: 'unread' }));
+}
+
 /** The parts of the acquired ranges within [first, last], as acknowledgements of `type`. */
 function within(acquired: readonly AcquiredRecords[], first: number, last: number, type: AckType): Acknowledgement[] {
   return acquired
@@ -719,8 +736,11 @@ function within(acquired: readonly AcquiredRecords[], first: number, last: numbe
     .map((r) => ({ first: Math.max(r.first, first), last: Math.min(r.last, last), type }));
 }
 
-/** The acquired ranges less the settled ones. */
-function without(acquired: readonly AcquiredRecords[], settled: readonly Acknowledgement[]): AcquiredRecords[] {
+/** The acquired ranges less the offsets of `settled`. */
+function without(
+  acquired: readonly AcquiredRecords[],
+  settled: readonly { readonly first: number; readonly last: number }[],
+): AcquiredRecords[] {
   let out = [...acquired];
   for (const s of settled)
     out = out.flatMap((r) => {

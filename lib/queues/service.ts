@@ -34,7 +34,7 @@ import type { Log, TopicItem } from '../log/index.js';
 import { linkedSignal, sleep } from '../signals.js';
 import type { MetadataStore } from '../storage/ports.js';
 import { type ShareGroupConfig, lockRangeMs } from './config.js';
-import { shareSessionTimeoutMs, withoutExpired } from './members.js';
+import { emptyMembership, shareSessionTimeoutMs, withoutExpired } from './members.js';
 import {
   type AckRefusal,
   type AckType,
@@ -279,12 +279,12 @@ export class QueueService {
    */
   async delete(group: string): Promise<void> {
     checkGroup(group);
-    const [config, membership] = await Promise.all([this.store.config(group), this.store.membership(group)]);
-    const members = Object.keys(withoutExpired(membership, this.now(), shareSessionTimeoutMs).members).length;
-    if (members > 0) throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has ${members} live member(s)`, { retriable: true });
-    let found = config.exists || membership.groupEpoch > 0;
-    await this.store.delete(group, (partitions) => {
-      found ||= partitions.length > 0;
+    const config = await this.store.config(group);
+    let found = config.exists;
+    await this.store.delete(group, (partitions, membership) => {
+      const members = Object.keys(withoutExpired(membership, this.now(), shareSessionTimeoutMs).members).length;
+      if (members > 0) throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has ${members} live member(s)`, { retriable: true });
+      found ||= partitions.length > 0 || membership !== emptyMembership;
       const locked = partitions.filter(({ state }) => this.locked(state));
       if (locked.length > 0)
         throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has records locked to a holder in ${locked.length} partition(s)`, {
@@ -491,31 +491,33 @@ export class QueueService {
       const { next, refused } = acknowledge(state, holder, acks, { nowMs, deliveryLimit: config['share.delivery.count.limit'], lockMs });
       return { next: refused.length === 0 ? next : null, answer: refused };
     });
-    if (refused.length === 0 && acks.some((a) => a.type === 'release')) this.released(group, topicId);
+    if (refused.length === 0 && acks.some((a) => a.type === 'release' || a.type === 'unread')) this.released(group, topicId);
     return refused;
   }
 
   /**
    * Releases what `holder` still holds under a live lock among `ranges` of the partition (the records
-   * a Kafka share session handed out, when it ends), decided on the state the write replaces: a lock
-   * that ended meanwhile, or a record handed out again since, is left alone.
+   * a Kafka share session handed out, when it ends; `ranges` must not overlap), decided on the state
+   * the write replaces: a lock that ended meanwhile, or a record handed out again since, is left alone.
    */
   async releaseHeld(
     group: string,
     topicId: string,
     partition: number,
     holder: string,
-    ranges: readonly { readonly first: number; readonly last: number }[],
+    ranges: readonly AcquiredRecords[],
     config: ShareGroupConfig,
   ): Promise<void> {
     if (ranges.length === 0) return;
     const released = await this.store.apply(group, topicId, partition, (state, nowMs) => {
       if (state === undefined) return { next: null, answer: false };
+      // The same delivery only: each acquisition counts one more, so a record the holder acquired
+      // again since (through another session, after its lock ended) has another count, and stays.
       const acks = state.ranges
         .filter((r) => r.state === 'acquired' && r.member === holder && r.lockedUntilMs! > nowMs)
         .flatMap((r) =>
           ranges
-            .filter((mine) => mine.first <= r.last && mine.last >= r.first)
+            .filter((mine) => mine.first <= r.last && mine.last >= r.first && mine.deliveryCount === r.deliveryCount)
             .map((mine) => ({ first: Math.max(r.first, mine.first), last: Math.min(r.last, mine.last), type: 'release' as const })),
         );
       if (acks.length === 0) return { next: null, answer: false };
@@ -529,7 +531,7 @@ export class QueueService {
    * Reads the acquired records. An offset is a gap only where the log shows it holds no record: a
    * fetch went past it without returning it (a marker, an aborted record read_committed, a compacted
    * topic's hole), or it is below the log's start. Offsets a fetch cannot reach yet (at or past the
-   * end it reads to) are released, not gaps.
+   * end it reads to) are given back unread (not a delivery), not gaps.
    */
   private async read(
     topic: TopicItem,
@@ -581,7 +583,7 @@ export class QueueService {
         }
         break; // not readable yet (past the end this isolation reads to)
       }
-      if (offset <= batch.last) unread.push({ first: offset, last: batch.last, type: 'release' });
+      if (offset <= batch.last) unread.push({ first: offset, last: batch.last, type: 'unread' });
     }
     return { records, gaps, unread };
   }

@@ -18,7 +18,8 @@
  *     under a live lock (else INVALID_RECORD_STATE, and nothing changes).
  *  3. A record accepted or rejected is never delivered again, nor acknowledged again.
  *  4. A record is delivered at most `deliveryLimit` times: one released, or whose lock expires,
- *     at the limit is archived (a later layer may send it to a dead-letter topic).
+ *     at the limit is archived (a later layer may send it to a dead-letter topic); one acquired but
+ *     never handed over (UNREAD) does not count as delivered.
  *  5. The start offset never moves back, and every offset below it is done (acknowledged or
  *     archived) or gone from the log; records in flight are at most `maxInFlight` (Kafka's
  *     group.share.partition.max.record.locks).
@@ -30,9 +31,12 @@ export type RecordState = 'available' | 'acquired' | 'acknowledged' | 'archived'
 /**
  * How a member acknowledges (Kafka's AcknowledgeType): GAP names an offset it was handed that holds
  * no record (a compacted topic's, a marker's); RENEW keeps the records and locks them for another
- * lock duration from now (KIP-1222; the HTTP API's `extend`).
+ * lock duration from now (KIP-1222; the HTTP API's `extend`). UNREAD is the server's own, never a
+ * client's: records acquired but not handed over after all (not readable yet, or past a response's
+ * byte budget) are available again as if this delivery had not happened (its count taken back,
+ * never archived).
  */
-export type AckType = 'accept' | 'release' | 'reject' | 'gap' | 'renew';
+export type AckType = 'accept' | 'release' | 'reject' | 'gap' | 'renew' | 'unread';
 
 export interface InFlightRange {
   readonly first: number;
@@ -260,6 +264,8 @@ function settled(range: InFlightRange, type: AckType, { nowMs, deliveryLimit, lo
       return done(range, 'archived');
     case 'release':
       return released(range, deliveryLimit);
+    case 'unread':
+      return { first: range.first, last: range.last, state: 'available', deliveryCount: range.deliveryCount - 1 };
   }
 }
 

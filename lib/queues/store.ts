@@ -98,10 +98,15 @@ export class SharePartitionStore {
 
   /** Applies `changes` (Kafka's config names; null: back to the default) with a compare-and-set; answers the settings after. */
   alterConfig(group: string, changes: Readonly<Record<string, unknown>>): Promise<StoredShareConfig> {
-    return this.compareAndSet(shareConfigKey(group), `share group ${group}'s settings`, (item) => {
-      const set = alteredShareConfig(configOf(item).set, changes);
-      return { attrs: set, answer: configOf({ ...shareConfigKey(group), attrs: set }) };
-    });
+    return this.compareAndSet(
+      shareConfigKey(group),
+      `share group ${group}'s settings`,
+      (item) => {
+        const set = alteredShareConfig(configOf(item).set, changes);
+        return { attrs: set, answer: configOf({ ...shareConfigKey(group), attrs: set }) };
+      },
+      false,
+    );
   }
 
   async membership(group: string): Promise<ShareMembership> {
@@ -126,16 +131,17 @@ export class SharePartitionStore {
   }
 
   /**
-   * Deletes the group's items in one transaction, each share partition on the condition that it is
-   * as `check` saw it (which throws to refuse, e.g. while records are locked): a share partition
-   * changed meanwhile is read and checked again, and nothing is deleted until every check passes.
+   * Deletes the group's items in one transaction, each share partition and the members on the
+   * condition that they are as `check` saw them (which throws to refuse, e.g. while records are
+   * locked or members live): one changed meanwhile is read and checked again, and nothing is
+   * deleted until every check passes.
    * A group with more share partitions than a transaction holds is deleted in several, in which
    * case a refusal after the first may leave it partly deleted.
    */
-  async delete(group: string, check: (partitions: readonly ListedSharePartition[]) => void): Promise<void> {
+  async delete(group: string, check: (partitions: readonly ListedSharePartition[], membership: ShareMembership) => void): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const partitions = await this.list(group);
-      check(partitions);
+      const [partitions, members] = await Promise.all([this.list(group), this.metadata.get(shareMembersKey(group))]);
+      check(partitions, membershipOf(members));
       const ops: WriteOp[] = [
         ...partitions.map(
           ({ topicId, partition, state }): WriteOp => ({
@@ -145,7 +151,12 @@ export class SharePartitionStore {
           }),
         ),
         { kind: 'delete', key: shareConfigKey(group) },
-        { kind: 'delete', key: shareMembersKey(group) },
+        // The members as checked: a member joining meanwhile makes the delete look again.
+        {
+          kind: 'delete',
+          key: shareMembersKey(group),
+          condition: members ? { kind: 'match', fields: { version: members.attrs.version as number } } : { kind: 'absent' },
+        },
         { kind: 'delete', key: shareIndexKey(group) },
       ];
       try {
@@ -199,6 +210,7 @@ export class SharePartitionStore {
     key: ItemKey,
     what: string,
     decide: (item: Item | undefined, nowMs: number) => { attrs: Attributes | null; answer: T },
+    listsGroup = true,
   ): Promise<T> {
     let item = await this.metadata.get(key);
     for (let attempt = 1; ; attempt++) {
@@ -206,6 +218,10 @@ export class SharePartitionStore {
       const nowMs = this.now();
       const { attrs, answer } = decide(item, nowMs);
       if (attrs === null) return answer;
+      // A group's first members or share partition lists it, first (an idempotent put), so that no
+      // group with state goes unlisted; settings alone make no group, as in Kafka.
+      if (version === undefined && listsGroup)
+        await this.metadata.write({ kind: 'put', key: shareIndexKey(groupOfPk(key.pk)), attrs: { createdMs: nowMs } });
       try {
         await this.metadata.write({
           kind: 'put',
@@ -213,9 +229,6 @@ export class SharePartitionStore {
           attrs: { ...attrs, version: (version ?? -1) + 1 },
           condition: version === undefined ? { kind: 'absent' } : { kind: 'match', fields: { version } },
         });
-        // A group's first items also list it (idempotent: each item kind's first write puts it again).
-        if (version === undefined)
-          await this.metadata.write({ kind: 'put', key: shareIndexKey(groupOfPk(key.pk)), attrs: { createdMs: nowMs } });
         return answer;
       } catch (error) {
         if (!(error instanceof ConditionFailedError)) throw error;

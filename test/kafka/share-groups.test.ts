@@ -358,7 +358,7 @@ describe('kafka > share groups', () => {
       topics: [{ topicId, partitions: [{ partitionIndex: 0 }] }],
       maxBytes: first + 10,
     });
-    // 0 handed out; 1 aborted (archived, never handed out); the marker and 'kept' past the budget, released.
+    // 0 handed out; 1 aborted (archived, never handed out); the marker and 'kept' past the budget, given back unread.
     expect(acquired(answer)).toEqual([[0, 0, 0, 1]]);
     const rest = await fetch(client, {
       groupId: group,
@@ -366,7 +366,59 @@ describe('kafka > share groups', () => {
       shareSessionEpoch: 0,
       topics: [{ topicId, partitions: [{ partitionIndex: 0 }] }],
     });
-    expect(acquired(rest)).toEqual([[0, 2, 3, 2]]);
+    expect(acquired(rest)).toEqual([[0, 2, 3, 1]]);
+  });
+
+  it('hands every record over once, as a first delivery, to a member whose fetch bytes hold one record at a time', async () => {
+    const { topic, topicId, group, client } = await setup({ config: { 'share.delivery.count.limit': '2' } });
+    for (let i = 0; i < 6; i++) await kafka.log.produce(topic, [{ key: null, value: text(`r${i}`), partition: 0 }]);
+    const m = member();
+    const partitions = [{ topicId, partitions: [{ partitionIndex: 0 }] }];
+    const seen: number[][] = [];
+    let answer = await fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 0, topics: partitions, maxBytes: 1 });
+    for (let epoch = 1; epoch < 20 && acquired(answer).length > 0; epoch++) {
+      const got = acquired(answer);
+      seen.push(...got.map(([, first, last, count]) => [first!, last!, count!]));
+      const acks = got.map(([, firstOffset, lastOffset]) => ({
+        firstOffset: firstOffset!,
+        lastOffset: lastOffset!,
+        acknowledgeTypes: [1],
+      }));
+      answer = await fetch(client, {
+        groupId: group,
+        memberId: m,
+        shareSessionEpoch: epoch,
+        topics: [{ topicId, partitions: [{ partitionIndex: 0, acknowledgementBatches: acks }] }],
+        maxBytes: 1,
+      });
+    }
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5].map((offset) => [offset, offset, 1]));
+  });
+
+  it('keeps what a member acquired again through another session when the first one ends', async () => {
+    const { topicId, group } = await setup({ records: 2, config: { 'share.record.lock.duration.ms': '1000' } });
+    const other = await kafka.listen();
+    const viaX = await kafka.connect();
+    const viaY = await WireClient.open(other.bootstrap);
+    try {
+      const m = member();
+      const partitions = [{ topicId, partitions: [{ partitionIndex: 0 }] }];
+      expect(acquired(await fetch(viaX, { groupId: group, memberId: m, shareSessionEpoch: 0, topics: partitions }))).toEqual([
+        [0, 0, 1, 1],
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 1050)); // X's locks end
+      expect(acquired(await fetch(viaY, { groupId: group, memberId: m, shareSessionEpoch: 0, topics: partitions }))).toEqual([
+        [0, 0, 1, 2],
+      ]);
+      viaX.close();
+      await viaX.closed;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const probe = await kafka.connect();
+      expect(acquired(await fetch(probe, { groupId: group, memberId: member(), shareSessionEpoch: 0, topics: partitions }))).toEqual([]);
+    } finally {
+      viaY.close();
+      await other.close();
+    }
   });
 
   it('acquires nothing more for a long-polling fetch whose session closed meanwhile', async () => {
@@ -416,6 +468,9 @@ describe('kafka > share groups', () => {
       'share.record.lock.duration.ms': ['30000', 5],
     });
     expect((await alter([{ name: 'share.delivery.count.limit', configOperation: 1, value: null }])).responses[0]!.errorCode).toBe(0);
+    // Settings alone make no group, as in Kafka: it is not listed.
+    const listed = await client.callGenerated(ListGroups, 5, { statesFilter: [], typesFilter: ['share'] });
+    expect(listed.groups.map((g) => g.groupId)).not.toContain(group);
   });
 
   it('serves kafka-share-groups: lists the group, describes its offsets and lag, resets and deletes them only while it is empty, deletes it', async () => {

@@ -169,7 +169,7 @@ describe('queues > share partition', () => {
         pick: fc.nat(),
         from: fc.integer({ min: -2, max: 12 }),
         length: fc.integer({ min: 1, max: 4 }),
-        type: fc.constantFrom<AckType>('accept', 'release', 'reject', 'gap', 'renew'),
+        type: fc.constantFrom<AckType>('accept', 'release', 'reject', 'gap', 'renew', 'unread'),
       }),
       fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 1500 }) }),
       fc.record({ kind: fc.constant('produce' as const), records: fc.integer({ min: 0, max: 5 }) }),
@@ -254,6 +254,11 @@ describe('queues > share partition', () => {
                 expect(holding!.untilMs).toBeGreaterThan(nowMs);
                 if (step.type === 'renew') {
                   holder.set(offset, { member: step.member, untilMs: nowMs + p.lockMs });
+                  continue;
+                }
+                if (step.type === 'unread') {
+                  holder.delete(offset);
+                  deliveries.set(offset, deliveries.get(offset)! - 1);
                   continue;
                 }
                 holder.delete(offset);

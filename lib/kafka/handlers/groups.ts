@@ -285,7 +285,8 @@ export function listGroupsHandler({
     // also without surrounding spaces), as Kafka's GroupMetadataManager.listGroups: an unknown name matches no group.
     const states = new Set(request.statesFilter.map((s) => s.toLowerCase().trim()));
     const types = new Set(request.typesFilter.map((t) => t.toLowerCase()));
-    const shares = (await shareGroups?.list()) ?? [];
+    // Share groups cost a read each: listed only when the filter lets them through.
+    const shares = types.size === 0 || types.has('share') ? ((await shareGroups?.list()) ?? []) : [];
     const listed = [
       ...(await groups.list()),
       ...shares.map(({ groupId, groupState }) => ({ groupId, protocolType: 'share', groupState, groupType: 'share' })),

@@ -22,9 +22,8 @@
  *  - A session's epoch advances only on a request it accepted; a refused epoch changes nothing.
  */
 import pMap from 'p-map';
-import type { Log, TopicItem } from '../log/index.js';
+import { type AbortedTransaction, type Log, skippedBatches, type TopicItem } from '../log/index.js';
 import { readBatchHeader, decodeRecordBatch } from '../format/index.js';
-import { type AbortedTransaction, skippedBatches } from '../log/reader.js';
 import { SpoolError } from '../errors.js';
 import { groupStateKey } from '../keys.js';
 import type { ShareGroupConfig } from '../queues/config.js';

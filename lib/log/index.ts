@@ -37,5 +37,6 @@ export {
   type TopicConfigValue,
 } from './topic-config.js';
 export type { AbortedTransaction, FetchResult, FetchOptions, Isolation, TimestampedOffset } from './reader.js';
+export { skippedBatches } from './reader.js';
 export { defaultProducerIdExpirationMs } from './idempotence.js';
 export type { MaintenanceOptions, MaintenanceReport, MaintenanceResult } from './maintenance/index.js';

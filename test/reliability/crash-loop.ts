@@ -485,7 +485,12 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       // restarts the consumer after it (it asks restartOnFailure only of retriable errors): such a
       // member is replaced by a new one (settle), as a crashed one comes back. A coordinator Spool
       // never named would still show: the group would not settle. Any other stop is a violation.
-      if (!payload.restart && kind === 'KafkaJSGroupCoordinatorNotFound') stopped = true;
+      // kafkajs's retrier wraps the same failure as KafkaJSNonRetriableError when it meets it inside a
+      // retried step (retry/index.js): the message is KafkaJSGroupCoordinatorNotFound's own.
+      const coordinatorNotFound =
+        kind === 'KafkaJSGroupCoordinatorNotFound' ||
+        (kind === 'KafkaJSNonRetriableError' && message === 'Failed to find group coordinator');
+      if (!payload.restart && coordinatorNotFound) stopped = true;
       else if (!payload.restart) violations.push(`${name} stopped for good after ${kind}: ${message}`);
     });
     const running = (async () => {

@@ -8,17 +8,23 @@
  *
  * Share sessions (KIP-932's, Kafka's ShareSessionCache) are this agent's, per (group, member): the
  * partitions the member fetches here and the epoch its next ShareFetch or ShareAcknowledge must
- * carry. Epoch 0 opens one (replacing any), -1 closes it; a session also ends when its connection
- * closes. A session that ends releases the records the member holds in its partitions, as Kafka's
- * broker does; records of a member that vanished otherwise come back when their locks expire.
+ * carry, and the deliveries it handed out that its member has not settled through it. Epoch 0 opens
+ * one (taking over the old one's deliveries), -1 closes it; a session also ends when its
+ * connection closes. A session that ends releases its deliveries the member still holds (the same
+ * delivery: a record the member acquired again through another session stays its), as Kafka's
+ * broker releases a departing member's records; records of a member that vanished otherwise come
+ * back when their locks expire. Kafka's admin calls (kafka-share-groups.sh) are here too.
  *
  * Invariants:
  *  - Only the member a record is locked to settles it, under a live lock (share-partition.ts); a
  *    partition's acknowledgements in one request are all taken or none (INVALID_RECORD_STATE).
  *  - Every acquired offset a response names is covered by the batches it carries, or is settled
  *    here first: an aborted transaction's records read_committed are archived as gaps (never
- *    handed out), offsets not readable yet are released. The client acknowledges the rest of the
- *    offsets without a record (markers, compacted holes) as GAP itself.
+ *    handed out), offsets not read (not readable yet, or past the response's byte budget) are given
+ *    back unread (their delivery not counted). The client acknowledges the rest of the offsets
+ *    without a record (markers, compacted holes) as GAP itself.
+ *  - A session that closed (or whose connection did) acquires nothing more; what it acquired as it
+ *    closed is given back.
  *  - A session's epoch advances only on a request it accepted; a refused epoch changes nothing.
  */
 import pMap from 'p-map';

@@ -1,31 +1,34 @@
 /**
  * Queues over the log: a share group's receive, acknowledge and describe, as the HTTP API (and the
- * Lambda handler) serve them. A receive acquires records of the topic's partitions for a new
- * holder (share-partition.ts, stored by store.ts), reads them from the log, and answers each with a
- * receipt naming the holder; an acknowledgement names the holder and the records, by receipt or by
- * range. Any instance serves any request: the state is in the metadata store, changed only by
- * compare-and-set, so a share group is the same object whichever instance or protocol serves it.
+ * Lambda handler) serve them, and the partition-level acquire, settle and release the Kafka share
+ * groups (lib/kafka/share-groups.ts) are served with. A receive acquires records of the topic's
+ * partitions for a new holder (share-partition.ts, stored by store.ts), reads them from the log,
+ * and answers each with a receipt naming the holder; an acknowledgement names the holder and the
+ * records, by receipt or by range. Any instance serves any request: the state is in the metadata
+ * store, changed only by compare-and-set, so a share group is the same object whichever instance
+ * or protocol serves it.
  *
  * Invariants:
  *  - A record is handed to one holder at a time, for its lock (share-partition.ts invariant 2);
  *    only that holder's acknowledgement under a live lock settles it.
  *  - Offsets acquired that hold no record (a transaction's marker, an aborted record read
  *    read_committed, a compacted topic's hole, one retention removed since) are archived by a GAP
- *    acknowledgement: never handed out, never counted dead.
+ *    acknowledgement: never handed out, never counted dead. Offsets acquired that cannot be read yet
+ *    are given back UNREAD: their delivery is not counted.
  *  - An acknowledgement answers per entry, and one that settled nothing says why: `already_settled`
  *    (the records are acknowledged or archived: a retry whose first answer was lost, or records
  *    another holder settled after this one's lock expired), `lock_expired` (available again, or
- *    handed to another holder: they will be, or were, delivered again), or `invalid` (never
- *    handed out, or not a range).
+ *    handed to another holder: they will be, or were, delivered again), or `invalid` (never handed
+ *    out, not a range, or partly settled and partly still held).
  *
  * Cost, per share partition a request touches (the topic and the group's settings come from
- * short-lived caches): a receive reads the partition's state and the share partition's item, and writes the item only if it hands out records (or the group reads the
- * partition for the first time, to pin where it starts); reading the records is a fetch (the
- * partition's state again, its rows, the objects); offsets that hold no record, or cannot be read
- * yet, cost one more read and write of the item. An acknowledgement reads and writes the item once
- * for all of the request's entries on that partition. The group's settings are read at most once
- * per `configCacheMs`. A waiting receive looks again when records come, a lock expires, records are
- * released on this instance, or every `recheckMs` (5 s: a release on another instance).
+ * short-lived caches): a receive reads the partition's state and the share partition's item, and
+ * writes the item only if it hands out records (or the group reads the partition for the first
+ * time, to pin where it starts); reading the records is a fetch (the partition's state again, its
+ * rows, the objects); offsets that hold no record, or cannot be read yet, cost one more read and
+ * write of the item. An acknowledgement reads and writes the item once for all of the request's
+ * entries on that partition. A waiting receive looks again when records come, a lock expires,
+ * records are released on this instance, or every `recheckMs` (5 s: a release on another instance).
  */
 import { randomUUID } from 'node:crypto';
 import { SpoolError } from '../errors.js';

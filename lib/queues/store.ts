@@ -134,22 +134,15 @@ export class SharePartitionStore {
    * Deletes the group's items in one transaction, each share partition and the members on the
    * condition that they are as `check` saw them (which throws to refuse, e.g. while records are
    * locked or members live): one changed meanwhile is read and checked again, and nothing is
-   * deleted until every check passes.
-   * A group with more share partitions than a transaction holds is deleted in several, in which
-   * case a refusal after the first may leave it partly deleted.
+   * deleted until every check passes. A group with more share partitions than a transaction holds
+   * is deleted in several, in which case a refusal after the first may leave it partly deleted.
    */
-  async delete(group: string, check: (partitions: readonly ListedSharePartition[], membership: ShareMembership) => void): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+  delete(group: string, check: (partitions: readonly ListedSharePartition[], membership: ShareMembership) => void): Promise<void> {
+    return this.deleteChecked(async () => {
       const [partitions, members] = await Promise.all([this.list(group), this.metadata.get(shareMembersKey(group))]);
       check(partitions, membershipOf(members));
-      const ops: WriteOp[] = [
-        ...partitions.map(
-          ({ topicId, partition, state }): WriteOp => ({
-            kind: 'delete',
-            key: sharePartitionKey(group, topicId, partition),
-            condition: { kind: 'match', fields: { version: state.version } },
-          }),
-        ),
+      return [
+        ...partitions.map((p) => partitionDelete(group, p)),
         { kind: 'delete', key: shareConfigKey(group) },
         // The members as checked: a member joining meanwhile makes the delete look again.
         {
@@ -159,27 +152,22 @@ export class SharePartitionStore {
         },
         { kind: 'delete', key: shareIndexKey(group) },
       ];
-      try {
-        for (let i = 0; i < ops.length; i += maxTransactionOps) await this.metadata.transact(ops.slice(i, i + maxTransactionOps));
-        return;
-      } catch (error) {
-        if (!(error instanceof TransactionConflictError || error instanceof ConditionFailedError) || attempt >= maxAttempts) throw error;
-      }
-    }
+    });
   }
 
   /** Deletes the group's share partitions of one topic incarnation, in one transaction, once `check` passes on them as read. */
-  async deletePartitions(group: string, topicId: string, check: (partitions: readonly ListedSharePartition[]) => void): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+  deletePartitions(group: string, topicId: string, check: (partitions: readonly ListedSharePartition[]) => void): Promise<void> {
+    return this.deleteChecked(async () => {
       const partitions = (await this.list(group)).filter((p) => p.topicId === topicId);
       check(partitions);
-      const ops = partitions.map(
-        ({ partition, state }): WriteOp => ({
-          kind: 'delete',
-          key: sharePartitionKey(group, topicId, partition),
-          condition: { kind: 'match', fields: { version: state.version } },
-        }),
-      );
+      return partitions.map((p) => partitionDelete(group, p));
+    });
+  }
+
+  /** Reads, checks (`plan` throws to refuse) and deletes, conditionally; a condition that failed reads and checks again. */
+  private async deleteChecked(plan: () => Promise<WriteOp[]>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const ops = await plan();
       try {
         for (let i = 0; i < ops.length; i += maxTransactionOps) await this.metadata.transact(ops.slice(i, i + maxTransactionOps));
         return;
@@ -279,6 +267,15 @@ function configOf(item: Item | undefined): StoredShareConfig {
     exists: item !== undefined,
     set: set as Partial<ShareGroupConfig>,
     effective: { ...defaultShareConfig, ...(set as Partial<ShareGroupConfig>) },
+  };
+}
+
+/** A share partition's delete, on the condition that it is still the version read. */
+function partitionDelete(group: string, { topicId, partition, state }: ListedSharePartition): WriteOp {
+  return {
+    kind: 'delete',
+    key: sharePartitionKey(group, topicId, partition),
+    condition: { kind: 'match', fields: { version: state.version } },
   };
 }
 

@@ -91,10 +91,37 @@ const fetch = (
     })),
   });
 
+type AckBatch = { firstOffset: number; lastOffset: number; acknowledgeTypes: number[] };
+
+/** ShareAcknowledge v2 of partition 0's batches; with no topic, none (a session's close, an epoch probe). */
+const acknowledge = (
+  client: WireClient,
+  request: { groupId: string; memberId: string; shareSessionEpoch: number; topicId?: string; batches?: AckBatch[] },
+) =>
+  client.callGenerated(ShareAcknowledge, 2, {
+    groupId: request.groupId,
+    memberId: request.memberId,
+    shareSessionEpoch: request.shareSessionEpoch,
+    isRenewAck: false,
+    topics:
+      request.topicId === undefined
+        ? []
+        : [{ topicId: request.topicId, partitions: [{ partitionIndex: 0, acknowledgementBatches: request.batches ?? [] }] }],
+  });
+
 const acquired = (answer: Awaited<ReturnType<typeof fetch>>) =>
   answer.responses.flatMap((t) =>
     t.partitions.flatMap((p) => p.acquiredRecords.map((r) => [p.partitionIndex, r.firstOffset, r.lastOffset, r.deliveryCount])),
   );
+
+/** What a new member acquires, asked every 20 ms until it gets something (a release on another connection's close lands a little later), for about 1 s. */
+async function acquiredByNewMember(client: WireClient, group: string, topics: Parameters<typeof fetch>[1]['topics']) {
+  for (let i = 0; ; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const got = acquired(await fetch(client, { groupId: group, memberId: member(), shareSessionEpoch: 0, topics }));
+    if (got.length > 0 || i >= 49) return got;
+  }
+}
 
 describe('kafka > share groups', () => {
   it('joins with the client’s member id, assigns the subscribed partitions, and answers the assignment only when it changes', async () => {
@@ -160,17 +187,9 @@ describe('kafka > share groups', () => {
       ],
     });
     expect(ackInOpen.errorCode).toBe(KafkaErrors.INVALID_REQUEST);
-    expect(
-      (
-        await client.callGenerated(ShareAcknowledge, 2, {
-          groupId: group,
-          memberId: m,
-          shareSessionEpoch: 0,
-          isRenewAck: false,
-          topics: [],
-        })
-      ).errorCode,
-    ).toBe(KafkaErrors.INVALID_SHARE_SESSION_EPOCH);
+    expect((await acknowledge(client, { groupId: group, memberId: m, shareSessionEpoch: 0 })).errorCode).toBe(
+      KafkaErrors.INVALID_SHARE_SESSION_EPOCH,
+    );
     // Epoch 1 acknowledges (per offset: accept, release) and acquires the rest; 2 closes.
     const next = await fetch(client, {
       groupId: group,
@@ -188,17 +207,12 @@ describe('kafka > share groups', () => {
       [0, 1, 1, 2],
       [0, 2, 2, 1],
     ]);
-    const closed = await client.callGenerated(ShareAcknowledge, 2, {
+    const closed = await acknowledge(client, {
       groupId: group,
       memberId: m,
       shareSessionEpoch: -1,
-      isRenewAck: false,
-      topics: [
-        {
-          topicId,
-          partitions: [{ partitionIndex: 0, acknowledgementBatches: [{ firstOffset: 2, lastOffset: 2, acknowledgeTypes: [1] }] }],
-        },
-      ],
+      topicId,
+      batches: [{ firstOffset: 2, lastOffset: 2, acknowledgeTypes: [1] }],
     });
     expect(closed.errorCode).toBe(0);
     expect(closed.responses[0]!.partitions[0]!.errorCode).toBe(0);
@@ -217,39 +231,24 @@ describe('kafka > share groups', () => {
     const partitions = [{ topicId, partitions: [{ partitionIndex: 0 }] }];
     await fetch(client, { groupId: group, memberId: a, shareSessionEpoch: 0, topics: partitions, maxRecords: 2 });
     await fetch(client, { groupId: group, memberId: b, shareSessionEpoch: 0, topics: partitions, maxRecords: 2 });
-    const refused = await client.callGenerated(ShareAcknowledge, 2, {
+    const refused = await acknowledge(client, {
       groupId: group,
       memberId: a,
       shareSessionEpoch: 1,
-      isRenewAck: false,
-      topics: [
-        {
-          topicId,
-          partitions: [
-            {
-              partitionIndex: 0,
-              acknowledgementBatches: [
-                { firstOffset: 0, lastOffset: 1, acknowledgeTypes: [1] },
-                { firstOffset: 2, lastOffset: 2, acknowledgeTypes: [1] },
-              ],
-            },
-          ],
-        },
+      topicId,
+      batches: [
+        { firstOffset: 0, lastOffset: 1, acknowledgeTypes: [1] },
+        { firstOffset: 2, lastOffset: 2, acknowledgeTypes: [1] },
       ],
     });
     expect(refused.responses[0]!.partitions[0]).toMatchObject({ errorCode: KafkaErrors.INVALID_RECORD_STATE });
     // Nothing of a's was settled: it can still accept its own, at the session's next epoch.
-    const accepted = await client.callGenerated(ShareAcknowledge, 2, {
+    const accepted = await acknowledge(client, {
       groupId: group,
       memberId: a,
       shareSessionEpoch: 2,
-      isRenewAck: false,
-      topics: [
-        {
-          topicId,
-          partitions: [{ partitionIndex: 0, acknowledgementBatches: [{ firstOffset: 0, lastOffset: 1, acknowledgeTypes: [1] }] }],
-        },
-      ],
+      topicId,
+      batches: [{ firstOffset: 0, lastOffset: 1, acknowledgeTypes: [1] }],
     });
     expect(accepted.responses[0]!.partitions[0]!.errorCode).toBe(0);
   });
@@ -286,12 +285,8 @@ describe('kafka > share groups', () => {
     leaving.close();
     await leaving.closed;
     const client = await kafka.connect();
-    let answer: Awaited<ReturnType<typeof fetch>> | undefined;
-    for (let i = 0; i < 50 && (answer === undefined || acquired(answer).length === 0); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      answer = await fetch(client, { groupId: group, memberId: member(), shareSessionEpoch: 0, topics: partitions });
-    }
-    expect(acquired(answer!)).toEqual([[0, 0, 1, 2]]);
+    const answer = await acquiredByNewMember(client, group, partitions);
+    expect(answer).toEqual([[0, 0, 1, 2]]);
   });
 
   it('releases, when a session ends, only what that session handed out (not what its member holds through another agent)', async () => {
@@ -311,24 +306,15 @@ describe('kafka > share groups', () => {
       viaX.close();
       await viaX.closed;
       // X's session released 0-1 only; Y's 2-3 are still m's, and m settles them through Y.
-      let again: Awaited<ReturnType<typeof fetch>> | undefined;
       const probe = await kafka.connect();
-      for (let i = 0; i < 50 && (again === undefined || acquired(again).length === 0); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        again = await fetch(probe, { groupId: group, memberId: member(), shareSessionEpoch: 0, topics: partitions });
-      }
-      expect(acquired(again!)).toEqual([[0, 0, 1, 2]]);
-      const settled = await viaY.callGenerated(ShareAcknowledge, 2, {
+      const again = await acquiredByNewMember(probe, group, partitions);
+      expect(again).toEqual([[0, 0, 1, 2]]);
+      const settled = await acknowledge(viaY, {
         groupId: group,
         memberId: m,
         shareSessionEpoch: 1,
-        isRenewAck: false,
-        topics: [
-          {
-            topicId,
-            partitions: [{ partitionIndex: 0, acknowledgementBatches: [{ firstOffset: 2, lastOffset: 3, acknowledgeTypes: [1] }] }],
-          },
-        ],
+        topicId,
+        batches: [{ firstOffset: 2, lastOffset: 3, acknowledgeTypes: [1] }],
       });
       expect(settled.responses[0]!.partitions[0]!.errorCode).toBe(0);
     } finally {
@@ -429,13 +415,7 @@ describe('kafka > share groups', () => {
     const other = await kafka.connect();
     const polling = fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 1, maxWaitMs: 2000 });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const closed = await other.callGenerated(ShareAcknowledge, 2, {
-      groupId: group,
-      memberId: m,
-      shareSessionEpoch: -1,
-      isRenewAck: false,
-      topics: [],
-    });
+    const closed = await acknowledge(other, { groupId: group, memberId: m, shareSessionEpoch: -1 });
     expect(closed.errorCode).toBe(0);
     await kafka.log.produce(topic, [{ key: null, value: text('late'), partition: 0 }]);
     expect(acquired(await polling)).toEqual([]);
@@ -501,7 +481,7 @@ describe('kafka > share groups', () => {
     expect((await alter()).errorCode).toBe(KafkaErrors.NON_EMPTY_GROUP);
     expect((await client.callGenerated(DeleteGroups, 2, { groupsNames: [group] })).results[0]!.errorCode).toBe(KafkaErrors.NON_EMPTY_GROUP);
     // The member leaves (its session closes first, releasing what it held): the group is empty.
-    await client.callGenerated(ShareAcknowledge, 2, { groupId: group, memberId: m, shareSessionEpoch: -1, isRenewAck: false, topics: [] });
+    await acknowledge(client, { groupId: group, memberId: m, shareSessionEpoch: -1 });
     await heartbeat(client, { groupId: group, memberId: m, memberEpoch: -1, subscribedTopicNames: [] });
     expect((await alter()).responses[0]!.partitions[0]!.errorCode).toBe(0);
     const after = await client.callGenerated(DescribeShareGroupOffsets, 1, {

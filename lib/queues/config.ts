@@ -17,6 +17,13 @@ export interface ShareGroupConfig {
   readonly 'share.delivery.count.limit': number;
   /** Whether records of open or aborted transactions are handed out. */
   readonly 'share.isolation.level': Isolation;
+  /**
+   * The dead-letter topic (Kafka 4.4's DLQ, KIP-1191): where a record rejected, or released or
+   * expired at the delivery limit, is written before it is archived. Empty: none (archived only).
+   */
+  readonly 'errors.deadletterqueue.topic.name': string;
+  /** Whether a dead letter carries the record's key and value (else its headers only). */
+  readonly 'errors.deadletterqueue.copy.record.enable': boolean;
 }
 
 export type ShareConfigKey = keyof ShareGroupConfig;
@@ -27,13 +34,18 @@ export const defaultShareConfig: ShareGroupConfig = {
   'share.record.lock.duration.ms': 30_000,
   'share.delivery.count.limit': 5,
   'share.isolation.level': 'read_uncommitted',
+  'errors.deadletterqueue.topic.name': '',
+  'errors.deadletterqueue.copy.record.enable': false,
 };
 
 export const shareConfigKeys = Object.keys(defaultShareConfig) as ShareConfigKey[];
 
 type Rule =
   | { readonly kind: 'enum'; readonly values: readonly string[] }
-  | { readonly kind: 'integer'; readonly min: number; readonly max: number };
+  | { readonly kind: 'integer'; readonly min: number; readonly max: number }
+  | { readonly kind: 'boolean' }
+  /** Any string but one starting with `__` (Kafka's internal topics): the dead-letter topic's name, checked again when a record is written. */
+  | { readonly kind: 'topic' };
 
 /**
  * What each setting accepts. Kafka bounds a group's lock duration by the broker's
@@ -46,6 +58,8 @@ export const shareConfigRules: Readonly<Record<ShareConfigKey, Rule>> = {
   'share.record.lock.duration.ms': { kind: 'integer', min: 1000, max: 43_200_000 },
   'share.delivery.count.limit': { kind: 'integer', min: 2, max: 10 },
   'share.isolation.level': { kind: 'enum', values: ['read_uncommitted', 'read_committed'] },
+  'errors.deadletterqueue.topic.name': { kind: 'topic' },
+  'errors.deadletterqueue.copy.record.enable': { kind: 'boolean' },
 };
 
 /** A visibility (lock) a receive may ask for: the lock duration's range. */
@@ -55,8 +69,8 @@ export const lockRangeMs = shareConfigRules['share.record.lock.duration.ms'] as 
 export function alteredShareConfig(
   set: Partial<ShareGroupConfig>,
   changes: Readonly<Record<string, unknown>>,
-): Partial<Record<ShareConfigKey, string | number>> {
-  const out: Partial<Record<ShareConfigKey, string | number>> = { ...set };
+): Partial<Record<ShareConfigKey, string | number | boolean>> {
+  const out: Partial<Record<ShareConfigKey, string | number | boolean>> = { ...set };
   for (const [key, value] of Object.entries(changes)) {
     if (!(shareConfigKeys as string[]).includes(key))
       throw new SpoolError(
@@ -73,8 +87,26 @@ export function alteredShareConfig(
   return out;
 }
 
-export function checkShareConfig(key: ShareConfigKey, value: unknown): string | number {
+export function checkShareConfig(key: ShareConfigKey, value: unknown): string | number | boolean {
   const rule = shareConfigRules[key];
+  if (rule.kind === 'boolean') {
+    if (typeof value === 'boolean') return value;
+    if (value === 'true' || value === 'false') return value === 'true';
+    // Kafka's words (ConfigDef's BOOLEAN parse).
+    throw new SpoolError(
+      'INVALID_CONFIG',
+      `Invalid value ${String(value)} for configuration ${key}: Expected value to be either true or false`,
+      {
+        details: { config: key },
+      },
+    );
+  }
+  if (rule.kind === 'topic') {
+    if (typeof value !== 'string') throw invalid(key, 'a topic name', value);
+    if (value.startsWith('__'))
+      throw new SpoolError('INVALID_CONFIG', `${key}: DLQ topic name must not start with '__'`, { details: { config: key } });
+    return value;
+  }
   if (rule.kind === 'enum') {
     if (typeof value === 'string' && rule.values.includes(value)) return value;
     throw invalid(key, `one of ${rule.values.join(', ')}`, value);

@@ -435,6 +435,26 @@ describe('kafka > share groups', () => {
     expect((await alter([{ name: 'share.delivery.count.limit', configOperation: 0, value: '99' }])).responses[0]!.errorCode).toBe(
       KafkaErrors.INVALID_CONFIG,
     );
+    // The dead-letter settings, refused as Kafka 4.4 refuses them: an internal topic's name, a flag that is not a boolean.
+    for (const [name, value, message] of [
+      ['errors.deadletterqueue.topic.name', '__bad', "errors.deadletterqueue.topic.name: DLQ topic name must not start with '__'"],
+      [
+        'errors.deadletterqueue.copy.record.enable',
+        'maybe',
+        'Invalid value maybe for configuration errors.deadletterqueue.copy.record.enable: Expected value to be either true or false',
+      ],
+    ] as const) {
+      const refused = (await alter([{ name, configOperation: 0, value }])).responses[0]!;
+      expect([refused.errorCode, refused.errorMessage]).toEqual([KafkaErrors.INVALID_CONFIG, message]);
+    }
+    expect(
+      (
+        await alter([
+          { name: 'errors.deadletterqueue.topic.name', configOperation: 0, value: 'dlq.orders' },
+          { name: 'errors.deadletterqueue.copy.record.enable', configOperation: 0, value: 'true' },
+        ])
+      ).responses[0]!.errorCode,
+    ).toBe(0);
     const described = await client.callGenerated(DescribeConfigs, 4, {
       resources: [{ resourceType: 32, resourceName: group, configurationKeys: null }],
       includeSynonyms: false,
@@ -446,6 +466,8 @@ describe('kafka > share groups', () => {
       'share.delivery.count.limit': ['3', 8],
       'share.isolation.level': ['read_uncommitted', 5],
       'share.record.lock.duration.ms': ['30000', 5],
+      'errors.deadletterqueue.topic.name': ['dlq.orders', 8],
+      'errors.deadletterqueue.copy.record.enable': ['true', 8],
     });
     expect((await alter([{ name: 'share.delivery.count.limit', configOperation: 1, value: null }])).responses[0]!.errorCode).toBe(0);
     // Settings alone make no group, as in Kafka: it is not listed.

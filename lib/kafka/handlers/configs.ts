@@ -239,7 +239,7 @@ async function groupEntries(deps: BrokerDeps, group: string, options: DescribeOp
       configSource: source,
       isSensitive: false,
       synonyms: options.synonyms ? synonyms : [],
-      configType: rule.kind === 'integer' ? ConfigType.INT : ConfigType.STRING,
+      configType: rule.kind === 'integer' ? ConfigType.INT : rule.kind === 'boolean' ? ConfigType.BOOLEAN : ConfigType.STRING,
       documentation: null,
     };
   });

@@ -35,6 +35,10 @@ export interface SpoolConfig {
   readonly kafkaInitialRebalanceDelayMs: number;
   /** Kafka's group.consumer.migration.policy. */
   readonly kafkaGroupMigrationPolicy: MigrationPolicy;
+  /** Kafka's errors.deadletterqueue.topic.name.prefix: share groups' dead-letter topics must start with it ("" for any name). */
+  readonly deadLetterTopicPrefix: string;
+  /** Kafka's errors.deadletterqueue.auto.create.topics.enable. */
+  readonly autoCreateDeadLetterTopics: boolean;
   readonly maintenanceIntervalMs: number;
   readonly compactionTargetBytes: number;
   readonly compactionTailAgeMs: number;
@@ -92,6 +96,14 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
     'SPOOL_KAFKA_GROUP_MIGRATION_POLICY',
     "online conversion of a live classic group to a consumer group (KIP-848) and back, as Kafka's group.consumer.migration.policy: bidirectional, upgrade, downgrade or disabled (default bidirectional)",
   ],
+  [
+    'SPOOL_DLQ_TOPIC_PREFIX',
+    "the prefix every share group's dead-letter topic must have, as Kafka's errors.deadletterqueue.topic.name.prefix (default dlq.; empty: any name)",
+  ],
+  [
+    'SPOOL_DLQ_AUTO_CREATE_TOPICS',
+    "create a missing dead-letter topic, as Kafka's errors.deadletterqueue.auto.create.topics.enable (default false)",
+  ],
   ['SPOOL_MAINTENANCE_INTERVAL_MS', 'maintenance pass interval (default 60000; 0: never)'],
   ['SPOOL_COMPACTION_TARGET_BYTES', 'compacted segment size (default 67108864)'],
   ['SPOOL_COMPACTION_TAIL_AGE_MS', 'records younger than this wait uncompacted unless they fill a segment (default 600000)'],
@@ -141,6 +153,8 @@ export function loadConfig(env: Env = process.env, defaults: ConfigDefaults = {}
     kafkaMaxBufferedBytes: intVar(env, 'SPOOL_KAFKA_MAX_BUFFERED_BYTES', 256 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
     kafkaInitialRebalanceDelayMs: intVar(env, 'SPOOL_KAFKA_INITIAL_REBALANCE_DELAY_MS', 3000, 0, 300_000),
     kafkaGroupMigrationPolicy: enumVar(env, 'SPOOL_KAFKA_GROUP_MIGRATION_POLICY', migrationPolicies, 'bidirectional'),
+    deadLetterTopicPrefix: env.SPOOL_DLQ_TOPIC_PREFIX ?? 'dlq.',
+    autoCreateDeadLetterTopics: boolVar(env, 'SPOOL_DLQ_AUTO_CREATE_TOPICS', false),
     maintenanceIntervalMs: intVar(env, 'SPOOL_MAINTENANCE_INTERVAL_MS', 60_000, 0, 86_400_000),
     compactionTargetBytes: intVar(env, 'SPOOL_COMPACTION_TARGET_BYTES', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
     compactionTailAgeMs: intVar(env, 'SPOOL_COMPACTION_TAIL_AGE_MS', 600_000, 0, 30 * 86_400_000),

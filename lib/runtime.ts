@@ -81,7 +81,11 @@ export async function openRuntime(
     stores,
     log,
     groups: new GroupCoordinator(log, stores.metadata),
-    queues: new QueueService(log, stores.metadata),
+    queues: new QueueService(log, stores.metadata, {
+      deadLetterTopicPrefix: config.deadLetterTopicPrefix,
+      autoCreateDeadLetterTopics: config.autoCreateDeadLetterTopics,
+      logger: overrides.log?.logger,
+    }),
     metrics,
     auth: config.auth ? new ApiKeys(stores.metadata, { rootToken: config.authToken }) : undefined,
     close: () =>

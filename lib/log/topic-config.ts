@@ -26,6 +26,8 @@ export interface TopicConfig {
   readonly 'compression.type': string;
   readonly 'compression.zstd.level': number;
   readonly 'delete.retention.ms': number;
+  /** Whether share groups may write their dead letters to this topic (Kafka 4.4's DLQ opt-in). */
+  readonly 'errors.deadletterqueue.group.enable': boolean;
   readonly 'file.delete.delay.ms': number;
   readonly 'flush.messages': number;
   readonly 'flush.ms': number;
@@ -171,6 +173,10 @@ export const topicConfigRules: Readonly<Record<TopicConfigKey, ConfigRule>> = {
     true,
     ['log.cleaner.delete.retention.ms'],
   ),
+  'errors.deadletterqueue.group.enable': {
+    ...bool(false, 'whether share groups may write dead letters to this topic (their errors.deadletterqueue.topic.name)'),
+    honoured: true,
+  },
   'file.delete.delay.ms': long(0, 60_000, 'no effect: expired objects are deleted by the garbage collector', false, [
     'log.segment.delete.delay.ms',
   ]),

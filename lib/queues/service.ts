@@ -32,8 +32,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SpoolError } from '../errors.js';
-import type { DecodedRecord } from '../format/index.js';
-import type { Log, TopicItem } from '../log/index.js';
+import type { DecodedRecord, RecordHeader } from '../format/index.js';
+import type { Log, ProduceRecord, TopicItem } from '../log/index.js';
+import { type Logger, silentLogger } from '../logger.js';
 import { linkedSignal, sleep } from '../signals.js';
 import type { MetadataStore } from '../storage/ports.js';
 import { type ShareGroupConfig, lockRangeMs } from './config.js';
@@ -43,14 +44,18 @@ import {
   type AckType,
   type AcquiredRecords,
   type Acknowledgement,
+  type DeadLetterRange,
+  type DeathCause,
   type SharePartitionState,
   acknowledge,
   acquire as acquireRecords,
+  claimDeadLetters,
   counts,
+  deadLettered,
   expireLocks,
   initialState,
 } from './share-partition.js';
-import { type ListedSharePartition, SharePartitionStore, type StoredShareConfig } from './store.js';
+import { type DecideShare, type ListedSharePartition, SharePartitionStore, type StoredShareConfig } from './store.js';
 
 /** A record handed to a holder. */
 export interface QueueRecord extends DecodedRecord {
@@ -88,6 +93,8 @@ export interface QueueAck {
   readonly topicId?: string;
   /** RENEW: how long from now the records stay locked. @default the group's share.record.lock.duration.ms */
   readonly lockMs?: number;
+  /** REJECT: why, for the dead letter's `__dlq.errors.message` (Kafka's "Offset rejected by client." if absent). */
+  readonly error?: string;
 }
 
 export type AckStatus = 'ok' | 'already_settled' | 'lock_expired' | 'invalid';
@@ -129,7 +136,18 @@ export interface QueueServiceOptions {
   readonly maxInFlight?: number;
   /** How long a group's settings read are used. @default 2000 */
   readonly configCacheMs?: number;
+  /** Kafka's errors.deadletterqueue.topic.name.prefix: a dead-letter topic's name must start with it ("": any). @default "dlq." */
+  readonly deadLetterTopicPrefix?: string;
+  /** Kafka's errors.deadletterqueue.auto.create.topics.enable: a missing dead-letter topic is created. @default false */
+  readonly autoCreateDeadLetterTopics?: boolean;
+  readonly logger?: Logger;
 }
+
+/** The `__dlq.errors.message` of a dead letter, by cause: Kafka 4.4's words. */
+export const deadLetterMessages: Readonly<Record<DeathCause, string>> = {
+  rejected: 'Offset rejected by client.',
+  limit: 'Offset delivery count exceeded the threshold.',
+};
 
 /** A receive's largest request, and the bytes one read of the log asks for. */
 export const maxReceiveRecords = 10_000;
@@ -145,6 +163,9 @@ export class QueueService {
   private readonly now: () => number;
   private readonly maxInFlight: number;
   private readonly configCacheMs: number;
+  private readonly deadLetterTopicPrefix: string;
+  private readonly autoCreateDeadLetterTopics: boolean;
+  private readonly logger: Logger;
   private readonly configs = new Map<string, { config: StoredShareConfig; expiresMs: number }>();
   /** Waiting receives, by group and topic incarnation: woken when records are released here. */
   private readonly releaseWaiters = new Map<string, Set<() => void>>();
@@ -158,6 +179,9 @@ export class QueueService {
     this.store = new SharePartitionStore(metadata, this.now);
     this.maxInFlight = options.maxInFlight ?? 2000;
     this.configCacheMs = options.configCacheMs ?? 2000;
+    this.deadLetterTopicPrefix = options.deadLetterTopicPrefix ?? 'dlq.';
+    this.autoCreateDeadLetterTopics = options.autoCreateDeadLetterTopics ?? false;
+    this.logger = options.logger ?? silentLogger;
   }
 
   /**
@@ -213,10 +237,15 @@ export class QueueService {
       else byPartition.set(ack.partition, [...(byPartition.get(ack.partition) ?? []), index]);
     }
     const groupLockMs = config['share.record.lock.duration.ms'];
-    const context = (nowMs: number) => ({ nowMs, deliveryLimit: config['share.delivery.count.limit'] });
+    const context = (nowMs: number) => ({ nowMs, ...deathRules(config) });
     await Promise.all(
       [...byPartition].map(async ([partition, indexes]) => {
-        const answers = await this.store.apply(group, topic.id, partition, (state, nowMs) => {
+        const errors = indexes.flatMap((index) => {
+          const { first, last, type, error } = acks[index]!;
+          return type === 'reject' && error !== undefined ? [{ first, last, error }] : [];
+        });
+        const messageOf = (offset: number) => errors.find((e) => e.first <= offset && offset <= e.last)?.error;
+        const answers = await this.change(group, topic.id, partition, config, messageOf, (state, nowMs) => {
           if (state === undefined)
             return {
               next: null,
@@ -445,20 +474,22 @@ export class QueueService {
     const isolation = config['share.isolation.level'];
     const range = await this.log.offsetRange(topic.name, partition);
     const logEndOffset = isolation === 'read_committed' ? range.lastStable : range.latest;
-    const taken = await this.store.apply(group, topic.id, partition, (stored, nowMs) => {
+    const taken = await this.change(group, topic.id, partition, config, noMessage, (stored, nowMs) => {
       const state = stored ?? initialState(config['share.auto.offset.reset'] === 'earliest' ? range.earliest : range.latest);
       const { next, acquired } = acquireRecords(state, {
         member: holder,
         maxRecords,
         nowMs,
         lockMs,
-        deliveryLimit: config['share.delivery.count.limit'],
+        ...deathRules(config),
         maxInFlight: this.maxInFlight,
         logStartOffset: range.earliest,
         logEndOffset,
       });
-      // A group's first read pins where it starts ("latest" must not move on with the log).
-      return { next: acquired.length > 0 || stored === undefined ? next : null, answer: { acquired, next } };
+      // A group's first read pins where it starts ("latest" must not move on with the log); a record
+      // that died (its lock expired at the limit) is written dead, for its dead letter.
+      const changed = acquired.length > 0 || stored === undefined || next.deadRecords !== state.deadRecords;
+      return { next: changed ? next : null, answer: { acquired, next } };
     });
     const { next, acquired } = taken;
     const locks = next.ranges.filter((r) => r.state === 'acquired').map((r) => r.lockedUntilMs!);
@@ -488,10 +519,10 @@ export class QueueService {
     lockMs = config['share.record.lock.duration.ms'],
   ): Promise<readonly AckRefusal[]> {
     if (acks.length === 0) return [];
-    const refused = await this.store.apply(group, topicId, partition, (state, nowMs) => {
+    const refused = await this.change(group, topicId, partition, config, noMessage, (state, nowMs) => {
       if (state === undefined)
         return { next: null, answer: acks.map((a) => ({ ...a, reason: 'the group has handed out no record of this partition' })) };
-      const { next, refused } = acknowledge(state, holder, acks, { nowMs, deliveryLimit: config['share.delivery.count.limit'], lockMs });
+      const { next, refused } = acknowledge(state, holder, acks, { nowMs, ...deathRules(config), lockMs });
       return { next: refused.length === 0 ? next : null, answer: refused };
     });
     if (refused.length === 0 && acks.some((a) => a.type === 'release' || a.type === 'unread')) this.released(group, topicId);
@@ -512,7 +543,7 @@ export class QueueService {
     config: ShareGroupConfig,
   ): Promise<void> {
     if (ranges.length === 0) return;
-    const released = await this.store.apply(group, topicId, partition, (state, nowMs) => {
+    const released = await this.change(group, topicId, partition, config, noMessage, (state, nowMs) => {
       if (state === undefined) return { next: null, answer: false };
       // The same delivery only: each acquisition counts one more, so a record the holder acquired
       // again since (through another session, after its lock ended) has another count, and stays.
@@ -524,10 +555,149 @@ export class QueueService {
             .map((mine) => ({ first: Math.max(r.first, mine.first), last: Math.min(r.last, mine.last), type: 'release' as const })),
         );
       if (acks.length === 0) return { next: null, answer: false };
-      const { next, refused } = acknowledge(state, holder, acks, { nowMs, deliveryLimit: config['share.delivery.count.limit'], lockMs: 0 });
+      const { next, refused } = acknowledge(state, holder, acks, { nowMs, ...deathRules(config), lockMs: 0 });
       return { next: refused.length === 0 ? next : null, answer: refused.length === 0 };
     });
     if (released) this.released(group, topicId);
+  }
+
+  /**
+   * The one way this service changes a share partition: as `decide` says, with the dead letters the
+   * change made, or whose writer's claim ran out, claimed in the same write (share-partition.ts
+   * invariant 6); once written, they are written to the dead-letter topic, then archived.
+   */
+  private async change<T>(
+    group: string,
+    topicId: string,
+    partition: number,
+    config: ShareGroupConfig,
+    messageOf: (offset: number) => string | undefined,
+    decide: DecideShare<T>,
+  ): Promise<T> {
+    const { answer, letters } = await this.store.apply(group, topicId, partition, (state, nowMs) => {
+      const decided = decide(state, nowMs);
+      const after = decided.next ?? state;
+      if (after === undefined) return { next: decided.next, answer: { answer: decided.answer, letters: [] } };
+      const { next, claimed } = claimDeadLetters(state, after, nowMs);
+      return { next: claimed.length > 0 ? next : decided.next, answer: { answer: decided.answer, letters: claimed } };
+    });
+    if (letters.length > 0) await this.writeDeadLetters(group, topicId, partition, letters, config, messageOf);
+    return answer;
+  }
+
+  /**
+   * Writes dead letters, then archives their records, whether the write succeeded or not (as Kafka
+   * 4.4 does: "proceeding to ARCHIVED regardless"; a record is never delivered again for want of
+   * its dead letter). A write this instance does not live to archive is written again by whoever
+   * next takes the claim: at least once.
+   */
+  private async writeDeadLetters(
+    group: string,
+    topicId: string,
+    partition: number,
+    letters: readonly DeadLetterRange[],
+    config: ShareGroupConfig,
+    messageOf: (offset: number) => string | undefined,
+  ): Promise<void> {
+    try {
+      await this.produceDeadLetters(group, topicId, partition, letters, config, messageOf);
+    } catch (error) {
+      this.logger.log('error', 'Failed to write to DLQ, proceeding to ARCHIVED regardless.', {
+        group,
+        topic_id: topicId,
+        partition,
+        offsets: letters.map((l) => `${l.first}-${l.last}`).join(','),
+        message: error instanceof Error ? error.message : String(error),
+      });
+    }
+    await this.store.apply(group, topicId, partition, (state) => {
+      const archiving = state?.ranges.some((r) => r.state === 'archiving' && letters.some((l) => l.first <= r.last && r.first <= l.last));
+      return { next: archiving ? deadLettered(state!, letters) : null, answer: undefined };
+    });
+  }
+
+  /** The dead letters' records, to the group's dead-letter topic, checked as Kafka 4.4 checks it when it writes. */
+  private async produceDeadLetters(
+    group: string,
+    topicId: string,
+    partition: number,
+    letters: readonly DeadLetterRange[],
+    config: ShareGroupConfig,
+    messageOf: (offset: number) => string | undefined,
+  ): Promise<void> {
+    const name = config['errors.deadletterqueue.topic.name'];
+    if (name === '') return; // the setting was removed since the records died: archived only
+    if (name.startsWith('__'))
+      throw new SpoolError('INVALID_CONFIG', `Configured DLQ topic name in share group: ${group} cannot start with __, topic: ${name}.`);
+    let dlq = await this.log.cachedTopic(name);
+    if (dlq === undefined && !this.autoCreateDeadLetterTopics)
+      throw new SpoolError(
+        'TOPIC_NOT_FOUND',
+        `DLQ topic does not exist and auto create is disabled on cluster for share group: ${group}, topic: ${name}.`,
+      );
+    if (this.deadLetterTopicPrefix !== '' && !name.startsWith(this.deadLetterTopicPrefix))
+      throw new SpoolError(
+        'INVALID_CONFIG',
+        `Configured DLQ topic name does not comply with the DLQ topic prefix in share group: ${group}, topic: ${name}, prefix: ${this.deadLetterTopicPrefix}.`,
+      );
+    dlq ??= await this.log.createTopic(name, undefined, {
+      'errors.deadletterqueue.group.enable': true,
+      'message.timestamp.type': 'CreateTime',
+    });
+    if (!dlq.config['errors.deadletterqueue.group.enable'])
+      throw new SpoolError('INVALID_CONFIG', `DLQ is not enabled on configured DLQ topic for share group: ${group}, topic: ${name}.`);
+    const source = await this.log.topicById(topicId);
+    const copies =
+      config['errors.deadletterqueue.copy.record.enable'] && source ? await this.copies(source, partition, letters) : new Map();
+    const nowMs = this.now();
+    const text = (value: string | number): Buffer => Buffer.from(String(value), 'utf8');
+    const records: ProduceRecord[] = letters.flatMap((letter) =>
+      Array.from({ length: letter.last - letter.first + 1 }, (_, i): ProduceRecord => {
+        const offset = letter.first + i;
+        const copy = copies.get(offset);
+        const headers: RecordHeader[] = [
+          { key: '__dlq.errors.topic', value: text(source?.name ?? topicId) },
+          { key: '__dlq.errors.partition', value: text(partition) },
+          { key: '__dlq.errors.offset', value: text(offset) },
+          { key: '__dlq.errors.group', value: text(group) },
+          { key: '__dlq.errors.delivery.count', value: text(letter.deliveryCount) },
+          {
+            key: '__dlq.errors.message',
+            value: text((letter.cause === 'rejected' ? messageOf(offset) : undefined) ?? deadLetterMessages[letter.cause]),
+          },
+        ];
+        return { key: copy?.key ?? null, value: copy?.value ?? null, headers, timestampMs: nowMs, partition: partition % dlq!.partitions };
+      }),
+    );
+    await this.log.produce(name, records, { acks: 'all' });
+  }
+
+  /** The records dead letters copy, by offset; none if they cannot be read (the letters carry headers only, as Kafka's then). */
+  private async copies(topic: TopicItem, partition: number, letters: readonly DeadLetterRange[]): Promise<Map<number, DecodedRecord>> {
+    const out = new Map<number, DecodedRecord>();
+    try {
+      for (const letter of letters) {
+        let offset = letter.first;
+        while (offset <= letter.last) {
+          const fetched = await this.log.fetch(topic.name, partition, offset, {
+            maxRecords: letter.last - offset + 1,
+            maxBytes: readBytes,
+          });
+          const records = fetched.records.filter((r) => r.offset >= offset && r.offset <= letter.last);
+          for (const record of records) out.set(record.offset, record);
+          if (fetched.nextOffset <= offset) break;
+          offset = fetched.nextOffset;
+        }
+      }
+    } catch (error) {
+      this.logger.log('warn', 'DLQ records will be produced with headers only for this round', {
+        topic: topic.name,
+        partition,
+        message: error instanceof Error ? error.message : String(error),
+      });
+      return new Map();
+    }
+    return out;
   }
 
   /**
@@ -596,7 +766,7 @@ export class QueueService {
     if (topic === undefined || share.partition >= topic.partitions) return undefined; // deleted: its state goes with the group
     const range = await this.log.offsetRange(topic.name, share.partition);
     const logEndOffset = config['share.isolation.level'] === 'read_committed' ? range.lastStable : range.latest;
-    const state = expireLocks(share.state, this.now(), config['share.delivery.count.limit']);
+    const state = expireLocks(share.state, { nowMs: this.now(), deliveryLimit: config['share.delivery.count.limit'] });
     const inFlight = counts(state);
     return {
       topic: topic.name,
@@ -611,12 +781,19 @@ export class QueueService {
   }
 }
 
+/** What decides a record's death in the group: its delivery limit, and whether it gets a dead letter. */
+function deathRules(config: ShareGroupConfig): { deliveryLimit: number; deadLetters: boolean } {
+  return { deliveryLimit: config['share.delivery.count.limit'], deadLetters: config['errors.deadletterqueue.topic.name'] !== '' };
+}
+
+const noMessage = (): undefined => undefined;
+
 /** Why an acknowledgement settled nothing, from the state it was judged on. */
 function refusedStatus(state: SharePartitionState, ack: QueueAck, nowMs: number): AckStatus {
   if (!Number.isSafeInteger(ack.first) || !Number.isSafeInteger(ack.last) || ack.first > ack.last || ack.first < 0) return 'invalid';
   if (ack.last >= state.endOffset) return 'invalid';
   const overlapping = state.ranges.filter((r) => r.last >= ack.first && r.first <= ack.last);
-  if (overlapping.every((r) => r.state === 'acknowledged' || r.state === 'archived')) return 'already_settled';
+  if (overlapping.every((r) => r.state === 'acknowledged' || r.state === 'archiving' || r.state === 'archived')) return 'already_settled';
   // Partly settled, partly still this holder's: nothing was settled, and nothing will be delivered again.
   if (overlapping.some((r) => r.state === 'acquired' && r.member === ack.holder && r.lockedUntilMs! > nowMs)) return 'invalid';
   return 'lock_expired';

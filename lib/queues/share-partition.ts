@@ -18,15 +18,27 @@
  *     under a live lock (else INVALID_RECORD_STATE, and nothing changes).
  *  3. A record accepted or rejected is never delivered again, nor acknowledged again.
  *  4. A record is delivered at most `deliveryLimit` times: one released, or whose lock expires,
- *     at the limit is archived (a later layer may send it to a dead-letter topic); one acquired but
- *     never handed over (UNREAD) does not count as delivered.
+ *     at the limit is archived; one acquired but never handed over (UNREAD) does not count as
+ *     delivered.
+ *  6. With a dead-letter topic (Kafka 4.4's DLQ), a record rejected, or released or expired at the
+ *     limit, is Archiving, not Archived: not done (the start offset stays before it), never handed
+ *     out again, claimed until `lockedUntilMs` by the writer of its dead letter, which then
+ *     archives it (written or not, as Kafka). A claim that ends first is taken by the next change
+ *     (`claimDeadLetters`), so a writer's crash delays a dead letter but never loses one: dead
+ *     letters are written at least once.
  *  5. The start offset never moves back, and every offset below it is done (acknowledged or
  *     archived) or gone from the log; records in flight are at most `maxInFlight` (Kafka's
  *     group.share.partition.max.record.locks).
  */
 
 /** A record's state in flight (Kafka's RecordState; ACKNOWLEDGED and ARCHIVED are both done). */
-export type RecordState = 'available' | 'acquired' | 'acknowledged' | 'archived';
+export type RecordState = 'available' | 'acquired' | 'acknowledged' | 'archiving' | 'archived';
+
+/** Why a record is dead: a REJECT, or its delivery count at the limit (the dead letter's message says which). */
+export type DeathCause = 'rejected' | 'limit';
+
+/** How long a dead letter's writer has before another may take the write over. */
+export const deadLetterClaimMs = 30_000;
 
 /**
  * How a member acknowledges (Kafka's AcknowledgeType): GAP names an offset it was handed that holds
@@ -45,9 +57,12 @@ export interface InFlightRange {
   readonly state: RecordState;
   /** Times the records were handed to a member. */
   readonly deliveryCount: number;
-  /** Acquired only: the holder and when its lock ends. */
+  /** Acquired only: the holder. */
   readonly member?: string;
+  /** Acquired: when the holder's lock ends; Archiving: when its dead letter's writer's claim ends. */
   readonly lockedUntilMs?: number;
+  /** Archiving only. */
+  readonly cause?: DeathCause;
 }
 
 export interface SharePartitionState {
@@ -81,6 +96,8 @@ export interface AcquireRequest {
   readonly logStartOffset: number;
   /** The end of what may be read (the high watermark, or the last stable offset for read_committed). */
   readonly logEndOffset: number;
+  /** Whether the group has a dead-letter topic: dead records are Archiving, for their dead letters (invariant 6). */
+  readonly deadLetters?: boolean;
 }
 
 export interface Acknowledgement {
@@ -94,6 +111,15 @@ export interface AckContext {
   readonly nowMs: number;
   readonly deliveryLimit: number;
   readonly lockMs: number;
+  /** Whether the group has a dead-letter topic (invariant 6). */
+  readonly deadLetters?: boolean;
+}
+
+/** What decides a record's death: when, the limit, and whether it gets a dead letter. */
+interface Death {
+  readonly nowMs: number;
+  readonly deliveryLimit: number;
+  readonly deadLetters?: boolean;
 }
 
 /** The state of a share partition first read at `startOffset` (share.auto.offset.reset: earliest or latest). */
@@ -102,12 +128,12 @@ export function initialState(startOffset: number): SharePartitionState {
 }
 
 /**
- * Expired locks released: records whose lock ended by `nowMs` are Available again, or Archived if
- * delivered `deliveryLimit` times. Nothing else changes.
+ * Expired locks released: records whose lock ended by `death.nowMs` are Available again, or dead
+ * (Archived, or Archiving for a dead letter) if delivered `deliveryLimit` times. Nothing else changes.
  */
-export function expireLocks(state: SharePartitionState, nowMs: number, deliveryLimit: number): SharePartitionState {
+export function expireLocks(state: SharePartitionState, death: Death): SharePartitionState {
   const ranges = state.ranges.map((range) =>
-    range.state === 'acquired' && range.lockedUntilMs! <= nowMs ? released(range, deliveryLimit) : range,
+    range.state === 'acquired' && range.lockedUntilMs! <= death.nowMs ? released(range, death) : range,
   );
   return normalised({ ...state, ranges, deadRecords: state.deadRecords + newlyDead(state.ranges, ranges) });
 }
@@ -121,12 +147,12 @@ export function acquire(
   state: SharePartitionState,
   request: AcquireRequest,
 ): { readonly next: SharePartitionState; readonly acquired: readonly AcquiredRecords[] } {
-  const current = pastLogStart(expireLocks(state, request.nowMs, request.deliveryLimit), request.logStartOffset);
+  const current = pastLogStart(expireLocks(state, request), request.logStartOffset);
   let budget = Math.max(0, request.maxRecords);
   const lock = { member: request.member, lockedUntilMs: request.nowMs + request.lockMs };
   const ranges: InFlightRange[] = [];
   const acquired: AcquiredRecords[] = [];
-  let dead = 0;
+  let died = 0;
   // Only what may be read now is handed out: records in flight at or past the end read to (the
   // stable offset, after a switch to read_committed) wait, as new offsets do.
   const readable = current.ranges.flatMap((range) =>
@@ -144,8 +170,8 @@ export function acquire(
     }
     // Delivered as often as the limit allows (it was lowered since): archived, not handed out again.
     if (range.deliveryCount >= request.deliveryLimit) {
-      ranges.push(done(range, 'archived'));
-      dead += size(range);
+      ranges.push(dead(range, 'limit', request));
+      died += size(range);
       continue;
     }
     const taken = Math.min(budget, size(range));
@@ -166,7 +192,7 @@ export function acquire(
     endOffset = last + 1;
   }
   return {
-    next: normalised({ ...current, endOffset, ranges, deadRecords: current.deadRecords + dead }),
+    next: normalised({ ...current, endOffset, ranges, deadRecords: current.deadRecords + died }),
     acquired: merged(acquired),
   };
 }
@@ -181,8 +207,9 @@ export interface AckRefusal {
 /**
  * A member's acknowledgements of one partition, all or nothing (as Kafka's share partition takes a
  * request's batches): every record they name must be Acquired by `member` under a lock live at
- * `nowMs`. ACCEPT acknowledges, REJECT and GAP archive, RELEASE makes the records Available again
- * (Archived at the delivery limit), RENEW locks them again for `lockMs` from now. If any is
+ * `nowMs`. ACCEPT acknowledges, GAP archives, REJECT kills (Archived, or Archiving for a dead
+ * letter), RELEASE makes the records Available again (dead at the delivery limit), RENEW locks them
+ * again for `lockMs` from now. If any is
  * refused, nothing changes and the refusals are answered.
  */
 export function acknowledge(
@@ -193,7 +220,7 @@ export function acknowledge(
 ): { readonly next: SharePartitionState; readonly refused: readonly AckRefusal[] } {
   const { nowMs } = context;
   let ranges = [...state.ranges];
-  let dead = 0;
+  let died = 0;
   const refused: AckRefusal[] = [];
   for (const ack of acks) {
     const reason = refusal(state, ranges, member, ack, nowMs);
@@ -205,7 +232,7 @@ export function acknowledge(
       if (range.last < ack.first || range.first > ack.last || range.state !== 'acquired') return [range];
       const inside = { ...range, first: Math.max(range.first, ack.first), last: Math.min(range.last, ack.last) };
       const after = settled(inside, ack.type, context);
-      if (after.state === 'archived' && ack.type !== 'gap') dead += size(inside);
+      if (isDead(after) && ack.type !== 'gap') died += size(inside);
       return [
         ...(range.first < inside.first ? [{ ...range, last: inside.first - 1 }] : []),
         after,
@@ -214,7 +241,7 @@ export function acknowledge(
     });
   }
   if (refused.length > 0) return { next: state, refused };
-  return { next: normalised({ ...state, ranges, deadRecords: state.deadRecords + dead }), refused };
+  return { next: normalised({ ...state, ranges, deadRecords: state.deadRecords + died }), refused };
 }
 
 /** Records below the log's start are gone: the share partition starts at it (Kafka archives them). */
@@ -226,9 +253,60 @@ function pastLogStart(state: SharePartitionState, logStartOffset: number): Share
   return normalised({ ...state, startOffset: logStartOffset, endOffset: Math.max(state.endOffset, logStartOffset), ranges });
 }
 
+/** A dead letter to write: records of one death, and how many times they were delivered. */
+export interface DeadLetterRange {
+  readonly first: number;
+  readonly last: number;
+  readonly deliveryCount: number;
+  readonly cause: DeathCause;
+}
+
+/**
+ * Claims the dead letters to write after a change from `before` to `after`: the Archiving ranges
+ * `after` made, and those whose writer's claim ended by `nowMs` (claimed again, until
+ * `nowMs + deadLetterClaimMs`). A range as `before` had it, claim included, is another's to write.
+ */
+export function claimDeadLetters(
+  before: SharePartitionState | undefined,
+  after: SharePartitionState,
+  nowMs: number,
+): { readonly next: SharePartitionState; readonly claimed: readonly DeadLetterRange[] } {
+  const claimed: DeadLetterRange[] = [];
+  const ranges = after.ranges.map((range) => {
+    if (range.state !== 'archiving') return range;
+    const claim = range.lockedUntilMs! <= nowMs ? { ...range, lockedUntilMs: nowMs + deadLetterClaimMs } : range;
+    const mine = !before?.ranges.some(
+      (b) => b.state === 'archiving' && b.first === claim.first && b.last === claim.last && b.lockedUntilMs === claim.lockedUntilMs,
+    );
+    if (mine) claimed.push({ first: claim.first, last: claim.last, deliveryCount: claim.deliveryCount, cause: claim.cause! });
+    return claim;
+  });
+  return { next: claimed.length === 0 ? after : normalised({ ...after, ranges }), claimed };
+}
+
+/** Records Archiving among `letters` Archived: their dead letters are written (or given up on, as Kafka does). */
+export function deadLettered(state: SharePartitionState, letters: readonly { first: number; last: number }[]): SharePartitionState {
+  const ranges = state.ranges.flatMap((range) => {
+    if (range.state !== 'archiving') return [range];
+    const parts: InFlightRange[] = [];
+    let from = range.first;
+    for (const letter of [...letters].sort((a, b) => a.first - b.first)) {
+      const first = Math.max(from, letter.first);
+      const last = Math.min(range.last, letter.last);
+      if (first > last) continue;
+      if (from < first) parts.push({ ...range, first: from, last: first - 1 });
+      parts.push(done({ ...range, first, last }, 'archived'));
+      from = last + 1;
+    }
+    if (from <= range.last) parts.push({ ...range, first: from });
+    return parts;
+  });
+  return normalised({ ...state, ranges });
+}
+
 /** Counts for a describe: records in flight by state. */
 export function counts(state: SharePartitionState): Record<RecordState, number> {
-  const out: Record<RecordState, number> = { available: 0, acquired: 0, acknowledged: 0, archived: 0 };
+  const out: Record<RecordState, number> = { available: 0, acquired: 0, acknowledged: 0, archiving: 0, archived: 0 };
   for (const range of state.ranges) out[range.state] += size(range);
   return out;
 }
@@ -253,25 +331,41 @@ function refusal(
   return undefined;
 }
 
-function settled(range: InFlightRange, type: AckType, { nowMs, deliveryLimit, lockMs }: AckContext): InFlightRange {
+function settled(range: InFlightRange, type: AckType, context: AckContext): InFlightRange {
   switch (type) {
     case 'renew':
-      return { ...range, lockedUntilMs: nowMs + lockMs };
+      return { ...range, lockedUntilMs: context.nowMs + context.lockMs };
     case 'accept':
       return done(range, 'acknowledged');
     case 'reject':
+      return dead(range, 'rejected', context);
     case 'gap':
       return done(range, 'archived');
     case 'release':
-      return released(range, deliveryLimit);
+      return released(range, context);
     case 'unread':
       return { first: range.first, last: range.last, state: 'available', deliveryCount: range.deliveryCount - 1 };
   }
 }
 
-function released(range: InFlightRange, deliveryLimit: number): InFlightRange {
-  return range.deliveryCount >= deliveryLimit ? done(range, 'archived') : done(range, 'available');
+function released(range: InFlightRange, death: Death): InFlightRange {
+  return range.deliveryCount >= death.deliveryLimit ? dead(range, 'limit', death) : done(range, 'available');
 }
+
+/** A dead record: Archived, or Archiving under a claim from now when it gets a dead letter (invariant 6). */
+function dead(range: InFlightRange, cause: DeathCause, { nowMs, deadLetters }: Death): InFlightRange {
+  if (!deadLetters) return done(range, 'archived');
+  return {
+    first: range.first,
+    last: range.last,
+    state: 'archiving',
+    deliveryCount: range.deliveryCount,
+    lockedUntilMs: nowMs + deadLetterClaimMs,
+    cause,
+  };
+}
+
+const isDead = (range: InFlightRange) => range.state === 'archived' || range.state === 'archiving';
 
 function done(range: InFlightRange, state: RecordState): InFlightRange {
   return { first: range.first, last: range.last, state, deliveryCount: range.deliveryCount };
@@ -297,13 +391,19 @@ const size = (range: InFlightRange) => range.last - range.first + 1;
 
 /** Records Archived in `after` that were not in `before` (the same offsets, one state change apart). */
 function newlyDead(before: readonly InFlightRange[], after: readonly InFlightRange[]): number {
-  let dead = 0;
-  for (const [i, range] of after.entries()) if (range.state === 'archived' && before[i]!.state !== 'archived') dead += size(range);
-  return dead;
+  let died = 0;
+  for (const [i, range] of after.entries()) if (isDead(range) && !isDead(before[i]!)) died += size(range);
+  return died;
 }
 
 function alike(a: InFlightRange, b: InFlightRange): boolean {
-  return a.state === b.state && a.deliveryCount === b.deliveryCount && a.member === b.member && a.lockedUntilMs === b.lockedUntilMs;
+  return (
+    a.state === b.state &&
+    a.deliveryCount === b.deliveryCount &&
+    a.member === b.member &&
+    a.lockedUntilMs === b.lockedUntilMs &&
+    a.cause === b.cause
+  );
 }
 
 function merged(acquired: readonly AcquiredRecords[]): AcquiredRecords[] {

@@ -39,7 +39,7 @@ import {
   type WriteOp,
 } from '../storage/ports.js';
 import { emptyMembership, type ShareMembership } from './members.js';
-import type { InFlightRange, RecordState, SharePartitionState } from './share-partition.js';
+import type { DeathCause, InFlightRange, RecordState, SharePartitionState } from './share-partition.js';
 
 /** A stored state and its version (the compare-and-set's). */
 export interface StoredSharePartition extends SharePartitionState {
@@ -228,18 +228,22 @@ export class SharePartitionStore {
   }
 }
 
-/** A range as stored: [first, last, state, deliveryCount, member, lockedUntilMs] (member and lock only while acquired). */
+/**
+ * A range as stored: [first, last, state, deliveryCount, who, untilMs]; who and untilMs only while
+ * acquired (the member and its lock's end) or archiving (the death's cause and the claim's end).
+ */
 type StoredRange = readonly [number, number, RecordState, number, string?, number?];
 
 export function stateAttrs(state: SharePartitionState): Attributes {
   return {
     startOffset: state.startOffset,
     endOffset: state.endOffset,
-    ranges: state.ranges.map((r): AttributeValue[] =>
-      r.member === undefined
+    ranges: state.ranges.map((r): AttributeValue[] => {
+      const who = r.state === 'archiving' ? r.cause : r.member;
+      return who === undefined
         ? [r.first, r.last, r.state, r.deliveryCount]
-        : [r.first, r.last, r.state, r.deliveryCount, r.member, r.lockedUntilMs!],
-    ),
+        : [r.first, r.last, r.state, r.deliveryCount, who, r.lockedUntilMs!];
+    }),
     deadRecords: state.deadRecords,
   };
 }
@@ -250,10 +254,12 @@ export function stateFromItem(item: Item): StoredSharePartition {
     startOffset: a.startOffset as number,
     endOffset: a.endOffset as number,
     ranges: (a.ranges as unknown as StoredRange[]).map(
-      ([first, last, state, deliveryCount, member, lockedUntilMs]): InFlightRange =>
-        member === undefined
+      ([first, last, state, deliveryCount, who, lockedUntilMs]): InFlightRange =>
+        who === undefined
           ? { first, last, state, deliveryCount }
-          : { first, last, state, deliveryCount, member, lockedUntilMs: lockedUntilMs! },
+          : state === 'archiving'
+            ? { first, last, state, deliveryCount, cause: who as DeathCause, lockedUntilMs: lockedUntilMs! }
+            : { first, last, state, deliveryCount, member: who, lockedUntilMs: lockedUntilMs! },
     ),
     deadRecords: a.deadRecords as number,
     version: a.version as number,

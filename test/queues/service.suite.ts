@@ -2,28 +2,32 @@
  * Queues over a real log and metadata store (lib/queues/service.ts), written once and run on the
  * embedded store and on DynamoDB Local: records handed to one holder at a time, settled by their
  * holder only, redelivered when released or when a lock expires, dead at the delivery limit or on
- * a reject, offsets holding no record archived as gaps, and instances racing over one group each
- * handing out records no other holds.
+ * a reject, offsets holding no record archived as gaps, instances racing over one group each
+ * handing out records no other holds, and dead letters written as Kafka 4.4 writes them, at least
+ * once, whatever becomes of their writer.
  */
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { type QueueRecord, QueueService, decodeReceipt } from '../../lib/queues/service.js';
+import { type QueueRecord, QueueService, type QueueServiceOptions, decodeReceipt } from '../../lib/queues/service.js';
+import { deadLetterClaimMs } from '../../lib/queues/share-partition.js';
 import type { StoreKind } from '../support/stores.js';
 import { perTestLogs, str, text } from '../support/logs.js';
 
 export function queueServiceSuite(kind: () => StoreKind): void {
   const openLogs = perTestLogs(kind);
 
-  async function setup(options: { partitions?: number; records?: number; config?: Record<string, unknown> } = {}) {
+  async function setup(
+    options: { partitions?: number; records?: number; config?: Record<string, unknown>; service?: QueueServiceOptions } = {},
+  ) {
     const { stores, make } = await openLogs();
     const log = make();
     const topic = `queue-${randomUUID()}`;
     const group = `share-${randomUUID()}`;
     await log.createTopic(topic, options.partitions ?? 1);
     const clock = { ms: Date.now() };
-    const queues = new QueueService(log, stores.metadata, { now: () => clock.ms, configCacheMs: 0 });
+    const queues = new QueueService(log, stores.metadata, { now: () => clock.ms, configCacheMs: 0, ...options.service });
     await queues.alterConfig(group, { 'share.auto.offset.reset': 'earliest', ...options.config });
     const produce = (values: readonly string[], partition = 0) =>
       log.produce(
@@ -273,6 +277,147 @@ export function queueServiceSuite(kind: () => StoreKind): void {
     ]);
     expect((await queues.describe(group)).partitions[0]).toMatchObject({ acquired: 1 });
     await expect(queues.describe(`none-${randomUUID()}`)).rejects.toMatchObject({ code: 'GROUP_NOT_FOUND' });
+  });
+
+  /** The dead letters in a topic's partition: headers as text, key and value. */
+  async function deadLetters(log: Log, topic: string, partition: number) {
+    const { records } = await log.fetch(topic, partition, 0, { maxRecords: 100, maxBytes: 1 << 20 });
+    return records.map((r) => ({
+      key: str(r.key),
+      value: str(r.value),
+      headers: r.headers.map((h) => [h.key, str(h.value)]),
+      timestampMs: r.timestampMs,
+    }));
+  }
+  const letterHeaders = (topic: string, partition: number, offset: number, group: string, count: number, message: string) => [
+    ['__dlq.errors.topic', topic],
+    ['__dlq.errors.partition', String(partition)],
+    ['__dlq.errors.offset', String(offset)],
+    ['__dlq.errors.group', group],
+    ['__dlq.errors.delivery.count', String(count)],
+    ['__dlq.errors.message', message],
+  ];
+
+  it('writes a dead letter for a reject and at the delivery limit (released or expired), as Kafka 4.4 does, then archives the record', async () => {
+    const dlq = `dlq.${randomUUID()}`;
+    const { log, queues, group, topic, clock } = await setup({
+      partitions: 2,
+      config: {
+        'share.delivery.count.limit': 2,
+        'errors.deadletterqueue.topic.name': dlq,
+        'errors.deadletterqueue.copy.record.enable': true,
+      },
+    });
+    await log.createTopic(dlq, 3, { 'errors.deadletterqueue.group.enable': true });
+    await log.produce(
+      topic,
+      ['r0', 'r1', 'r2'].map((value) => ({
+        key: text(`k-${value}`),
+        value: text(value),
+        partition: 1,
+        headers: [{ key: 'h', value: text('x') }],
+      })),
+    );
+    const take = async () => (await queues.receive(group, topic, { maxRecords: 1, lockMs: 5000 })).records;
+    const r0 = await take();
+    // A reject, with the client's reason.
+    expect(await queues.acknowledge(group, topic, [{ ...byReceipt(r0, 'reject')[0]!, error: 'bad payload' }])).toEqual([{ status: 'ok' }]);
+    // Released at the limit.
+    const r1 = await take();
+    expect(await queues.acknowledge(group, topic, byReceipt(r1, 'release'))).toEqual([{ status: 'ok' }]);
+    expect(values(await take())).toEqual([[1, 'r1', 2]]);
+    clock.ms += 5000; // r1's lock expires, at the limit
+    expect(values(await take())).toEqual([[2, 'r2', 1]]); // r1 dead at the limit
+    clock.ms += 5000;
+    expect(values(await take())).toEqual([[2, 'r2', 2]]);
+    clock.ms += 5000; // r2's second lock expires: at the limit
+    expect(await take()).toEqual([]);
+    const letters = await deadLetters(log, dlq, 1); // source partition 1 of a 3-partition dead-letter topic
+    expect(letters.map(({ timestampMs, ...rest }) => rest)).toEqual([
+      { key: 'k-r0', value: 'r0', headers: letterHeaders(topic, 1, 0, group, 1, 'bad payload') },
+      { key: 'k-r1', value: 'r1', headers: letterHeaders(topic, 1, 1, group, 2, 'Offset delivery count exceeded the threshold.') },
+      { key: 'k-r2', value: 'r2', headers: letterHeaders(topic, 1, 2, group, 2, 'Offset delivery count exceeded the threshold.') },
+    ]);
+    // Stamped when written (the service's clock), not with the record's time.
+    expect(letters.at(-1)!.timestampMs).toBe(clock.ms);
+    expect((await deadLetters(log, dlq, 0)).length + (await deadLetters(log, dlq, 2)).length).toBe(0);
+    expect((await queues.describe(group)).partitions.find((p) => p.partition === 1)).toMatchObject({
+      startOffset: 3,
+      acquired: 0,
+      available: 0,
+      dead: 3,
+    });
+  });
+
+  it('writes headers only unless the group copies records, and no dead letter where Kafka would write none, archiving regardless', async () => {
+    const lines: string[] = [];
+    const dlq = `dlq.${randomUUID()}`;
+    const { log, queues, group, topic, produce } = await setup({
+      service: { logger: { log: (level, message, fields) => lines.push(`${level} ${message} ${JSON.stringify(fields)}`) } },
+    });
+    const rejectOne = async () => {
+      const records = (await queues.receive(group, topic, { maxRecords: 1 })).records;
+      expect(await queues.acknowledge(group, topic, byReceipt(records, 'reject'))).toEqual([{ status: 'ok' }]);
+    };
+    await produce(['r0', 'r1', 'r2', 'r3', 'r4']);
+    // The topic is missing (and dead-letter topics are not auto-created by default).
+    await queues.alterConfig(group, { 'errors.deadletterqueue.topic.name': dlq });
+    await rejectOne();
+    expect(await log.cachedTopic(dlq)).toBeUndefined();
+    // The topic has not opted in.
+    await log.createTopic(dlq, 1);
+    await rejectOne();
+    // Off the prefix ("dlq." by default).
+    const plain = `plain-${randomUUID()}`;
+    await log.createTopic(plain, 1, { 'errors.deadletterqueue.group.enable': true });
+    await queues.alterConfig(group, { 'errors.deadletterqueue.topic.name': plain });
+    await rejectOne();
+    expect(await deadLetters(log, plain, 0)).toEqual([]);
+    expect(lines.filter((l) => l.startsWith('error Failed to write to DLQ, proceeding to ARCHIVED regardless.'))).toEqual([
+      expect.stringContaining(`DLQ topic does not exist and auto create is disabled on cluster for share group: ${group}, topic: ${dlq}.`),
+      expect.stringContaining(`DLQ is not enabled on configured DLQ topic for share group: ${group}, topic: ${dlq}.`),
+      expect.stringContaining(`does not comply with the DLQ topic prefix in share group: ${group}, topic: ${plain}, prefix: dlq..`),
+    ]);
+    // Opted in, without copying: headers only.
+    await log.alterTopic(dlq, { config: { 'errors.deadletterqueue.group.enable': true } });
+    await queues.alterConfig(group, { 'errors.deadletterqueue.topic.name': dlq });
+    await rejectOne();
+    expect((await deadLetters(log, dlq, 0)).map(({ key, value, headers }) => ({ key, value, headers }))).toEqual([
+      { key: null, value: null, headers: letterHeaders(topic, 0, 3, group, 1, 'Offset rejected by client.') },
+    ]);
+    // Every rejected record is archived, written or not.
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: 4, dead: 4 });
+  });
+
+  it('writes a dead letter whose writer died before it was written: the next change takes the claim once it runs out', async () => {
+    const dlq = `dlq.${randomUUID()}`;
+    const { stores, make, log, queues, group, topic, clock } = await setup({
+      records: 2,
+      config: { 'errors.deadletterqueue.topic.name': dlq },
+    });
+    await log.createTopic(dlq, 1, { 'errors.deadletterqueue.group.enable': true });
+    // An instance whose writes to the dead-letter topic never finish (it dies there).
+    const dying = make();
+    const stuck = new Proxy(dying, {
+      get: (target, name, receiver) =>
+        name === 'produce' ? () => new Promise(() => {}) : (Reflect.get(target, name, receiver) as unknown),
+    });
+    const doomed = new QueueService(stuck, stores.metadata, { now: () => clock.ms, configCacheMs: 0 });
+    const r0 = await doomed.receive(group, topic, { maxRecords: 1 });
+    void doomed.acknowledge(group, topic, byReceipt(r0.records, 'reject'));
+    await expect.poll(async () => (await queues.describe(group)).partitions[0]?.dead).toBe(1);
+    // Claimed: neither archived nor handed out, and another instance leaves the write to its writer meanwhile.
+    const r1 = await queues.receive(group, topic, { maxRecords: 5 });
+    expect(values(r1.records)).toEqual([[1, 'r1', 1]]);
+    expect(await queues.acknowledge(group, topic, byReceipt(r1.records, 'accept'))).toEqual([{ status: 'ok' }]);
+    expect(await deadLetters(log, dlq, 0)).toEqual([]);
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: 0 });
+    clock.ms += deadLetterClaimMs;
+    expect((await queues.receive(group, topic, { maxRecords: 5 })).records).toEqual([]); // takes the claim, writes, archives
+    expect((await deadLetters(log, dlq, 0)).map((l) => l.headers)).toEqual([
+      letterHeaders(topic, 0, 0, group, 1, 'Offset rejected by client.'),
+    ]);
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: 2, dead: 1 });
   });
 
   it('deletes a group only once no record is locked; a deleted group starts again from its settings’ defaults', async () => {

@@ -9,7 +9,10 @@ import { describe, expect, it } from 'vitest';
 import {
   acknowledge,
   acquire,
+  claimDeadLetters,
   counts,
+  deadLettered,
+  deadLetterClaimMs,
   expireLocks,
   initialState,
   type AckType,
@@ -75,7 +78,7 @@ describe('queues > share partition', () => {
     const released = acknowledge(acked, 'a', [{ first: 3, last: 3, type: 'release' }], { ...at(1), deliveryLimit: 1 }).next;
     expect(released).toMatchObject({ startOffset: 4, deadRecords: 3 });
     const expiring = acquire(released, { member: 'b', maxRecords: 2, nowMs: 1, logStartOffset: 0, logEndOffset: 6, ...limitOne }).next;
-    expect(expireLocks(expiring, 1 + limits.lockMs, 1)).toMatchObject({ startOffset: 6, deadRecords: 5 });
+    expect(expireLocks(expiring, { nowMs: 1 + limits.lockMs, deliveryLimit: 1 })).toMatchObject({ startOffset: 6, deadRecords: 5 });
     // Delivered once, released under a limit of 3, then found past a limit lowered to 1.
     const once = acknowledge(take(initialState(0), 'a', 1, 0).next, 'a', [{ first: 0, last: 0, type: 'release' }], at(1)).next;
     expect(acquire(once, { member: 'b', maxRecords: 1, nowMs: 2, logStartOffset: 0, logEndOffset: 1, ...limitOne }).next.deadRecords).toBe(
@@ -95,8 +98,8 @@ describe('queues > share partition', () => {
     // b's lock on 0 expires; a third delivery is the last.
     const third = take(again.next, 'c', 1, 2 + limits.lockMs);
     expect(third.acquired).toEqual([{ first: 0, last: 0, deliveryCount: 3 }]);
-    const archived = expireLocks(third.next, 2 + 2 * limits.lockMs, limits.deliveryLimit);
-    expect(counts(archived)).toEqual({ available: 2, acquired: 0, acknowledged: 0, archived: 0 }); // 1 and 2; 0 archived, past the start
+    const archived = expireLocks(third.next, { nowMs: 2 + 2 * limits.lockMs, deliveryLimit: limits.deliveryLimit });
+    expect(counts(archived)).toEqual({ available: 2, acquired: 0, acknowledged: 0, archiving: 0, archived: 0 }); // 1 and 2; 0 archived, past the start
     expect(archived.startOffset).toBe(1);
     // Two ranges, each delivered once before: handed as one batch.
     expect(take(archived, 'd', 5, 3 * limits.lockMs, 3).acquired).toEqual([{ first: 1, last: 2, deliveryCount: 2 }]);
@@ -177,11 +180,16 @@ describe('queues > share partition', () => {
       fc.record({ kind: fc.constant('stable' as const), back: fc.integer({ min: 0, max: 4 }) }),
       // Retention or DeleteRecords moves the log's start.
       fc.record({ kind: fc.constant('trim' as const), records: fc.integer({ min: 0, max: 3 }) }),
+      // A dead letter claimed is written (or given up on), or its writer dies and its claim runs out.
+      fc.record({ kind: fc.constant('letter' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('writerDies' as const) }),
+      fc.record({ kind: fc.constant('longTick' as const) }),
     );
     const settings = fc.record({
       lockMs: fc.constantFrom(300, 1000),
       deliveryLimit: fc.integer({ min: 1, max: 3 }),
       maxInFlight: fc.integer({ min: 4, max: 12 }),
+      deadLetters: fc.boolean(),
     });
     fc.assert(
       fc.property(fc.array(op, { maxLength: 120 }), fc.integer({ min: 0, max: 5 }), settings, (ops, start, p) => {
@@ -193,9 +201,27 @@ describe('queues > share partition', () => {
         const finished = new Set<number>(); // accepted, rejected or archived: never delivered again
         const holder = new Map<number, { member: string; untilMs: number }>();
         const dead = new Set<number>(); // rejected, or released or expired at the delivery limit
+        const unlettered = new Set<number>(); // dead, its dead letter not written yet (with deadLetters)
+        const causes = new Map<number, 'rejected' | 'limit'>();
+        const claimedUntil = new Map<number, number>(); // a dead letter's writer's claim: no other takes it before
+
+        const die = (offset: number, cause: 'rejected' | 'limit') => {
+          if (dead.has(offset)) return;
+          dead.add(offset);
+          causes.set(offset, cause);
+          if (p.deadLetters) unlettered.add(offset);
+        };
+        let claims: { first: number; last: number }[] = []; // dead letters claimed by the (one) writer alive
         for (const step of ops) {
           const before = state;
           if (step.kind === 'tick') nowMs += step.ms;
+          if (step.kind === 'longTick') nowMs += deadLetterClaimMs;
+          if (step.kind === 'writerDies') claims = [];
+          if (step.kind === 'letter' && claims.length > 0) {
+            const [letter] = claims.splice(step.pick % claims.length, 1);
+            state = deadLettered(state, [letter!]);
+            for (let offset = letter!.first; offset <= letter!.last; offset++) unlettered.delete(offset);
+          }
           if (step.kind === 'produce') logEnd += step.records;
           if (step.kind === 'stable') logEnd = Math.max(logStart, logEnd - step.back);
           if (step.kind === 'trim') logStart = Math.min(logEnd, logStart + step.records);
@@ -264,7 +290,8 @@ describe('queues > share partition', () => {
                 holder.delete(offset);
                 const atLimit = deliveries.get(offset)! >= p.deliveryLimit;
                 if (step.type !== 'release' || atLimit) finished.add(offset);
-                if (step.type === 'reject' || (step.type === 'release' && atLimit)) dead.add(offset);
+                if (step.type === 'reject') die(offset, 'rejected');
+                if (step.type === 'release' && atLimit) die(offset, 'limit');
               }
             state = next;
           }
@@ -272,13 +299,46 @@ describe('queues > share partition', () => {
           for (const [offset, held] of holder)
             if (held.untilMs <= nowMs && deliveries.get(offset)! >= p.deliveryLimit) {
               finished.add(offset);
-              dead.add(offset);
+              die(offset, 'limit');
             }
+          // 6: every change claims the dead letters it made and those whose claim ran out; a claim is of dead records only.
+          if (step.kind === 'acquire' || step.kind === 'ack' || step.kind === 'longTick') {
+            const { next, claimed } = claimDeadLetters(before, state, nowMs);
+            state = next;
+            for (const letter of claimed) {
+              for (let offset = letter.first; offset <= letter.last; offset++) {
+                expect(unlettered.has(offset)).toBe(true);
+                expect(letter.cause).toBe(causes.get(offset));
+                expect(letter.deliveryCount).toBe(deliveries.get(offset));
+                expect(claimedUntil.get(offset) ?? 0).toBeLessThanOrEqual(nowMs);
+                claimedUntil.set(offset, nowMs + deadLetterClaimMs);
+              }
+              claims.push(letter);
+            }
+          }
+          if (!p.deadLetters) expect(state.ranges.some((r) => r.state === 'archiving')).toBe(false);
+          // A dead record leaves the share partition only once its dead letter is written, or the log lost it.
+          for (const offset of unlettered) if (offset < state.startOffset) expect(offset).toBeLessThan(logStart);
+          for (const offset of [...unlettered]) if (offset < state.startOffset) unlettered.delete(offset);
           // Records gone from the log leave the share partition: the model counts them done, and held by nobody.
           for (let offset = before.startOffset; offset < Math.min(logStart, state.startOffset); offset++) finished.add(offset);
           for (const offset of holder.keys()) if (offset < state.startOffset && !dead.has(offset)) holder.delete(offset);
           checkShape(state, before, finished, p.maxInFlight);
+          for (const range of state.ranges)
+            for (let offset = range.first; offset <= range.last; offset++) {
+              if (range.state === 'archiving') expect(unlettered.has(offset)).toBe(true);
+              if (range.state === 'acknowledged') expect(dead.has(offset)).toBe(false);
+            }
         }
+        // Whatever writers died, every dead letter not written is claimed (again) by the next change once claims run out.
+        const endMs = nowMs + deadLetterClaimMs;
+        const looked = expireLocks(state, { nowMs: endMs, deliveryLimit: p.deliveryLimit, deadLetters: p.deadLetters });
+        const again = claimDeadLetters(state, looked, endMs).claimed.flatMap((l) =>
+          Array.from({ length: l.last - l.first + 1 }, (_, i) => l.first + i),
+        );
+        const dying = [...holder].filter(([offset, held]) => held.untilMs <= endMs && deliveries.get(offset)! >= p.deliveryLimit);
+        const expected = p.deadLetters ? [...unlettered, ...dying.map(([offset]) => offset)] : [];
+        expect(new Set(again)).toEqual(new Set(expected.filter((offset) => offset >= state.startOffset)));
       }),
       { seed: 20261206, numRuns: 300 },
     );
@@ -301,7 +361,8 @@ function checkShape(state: SharePartitionState, before: SharePartitionState, fin
         previous.state === range.state &&
           previous.deliveryCount === range.deliveryCount &&
           previous.member === range.member &&
-          previous.lockedUntilMs === range.lockedUntilMs,
+          previous.lockedUntilMs === range.lockedUntilMs &&
+          previous.cause === range.cause,
       ).toBe(false);
     if (range.state === 'acknowledged' || range.state === 'archived') {
       expect(i).toBeGreaterThan(0);

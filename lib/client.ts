@@ -64,6 +64,15 @@ export interface QueueDescription {
   }[];
 }
 
+export interface RedriveResult {
+  readonly group: string;
+  readonly dead_letter_topic: string;
+  readonly redrive_group: string;
+  readonly moved: number;
+  readonly passed_over: { other_group: number; no_value: number; missing_topic: number; malformed: number };
+  readonly positions: { partition: number; offset: number; end_offset: number }[];
+}
+
 export interface GroupDescription {
   readonly group: string;
   readonly kind: 'http' | 'kafka';
@@ -254,6 +263,9 @@ export class SpoolClient {
   }
   deleteQueue(group: string) {
     return this.request<void>('DELETE', `v1/queues/${encodeURIComponent(group)}`);
+  }
+  redrive(group: string, body: { max_records?: number; dead_letter_topic?: string } = {}) {
+    return this.request<RedriveResult>('POST', `v1/queues/${encodeURIComponent(group)}/redrive`, { json: body });
   }
 }
 

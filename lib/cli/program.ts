@@ -1,7 +1,7 @@
 /**
  * The `spool` command, as Kafka's tools: topics (kafka-topics.sh), produce and consume (the console
  * producer and consumer), groups (kafka-consumer-groups.sh), queues (share groups: receive and
- * acknowledge, kafka-share-groups.sh), and serve (the agent). Talks to an agent
+ * acknowledge, kafka-share-groups.sh; redrive of dead letters), and serve (the agent). Talks to an agent
  * or Lambda over the HTTP API (`--url`, `SPOOL_URL`). Exit codes: 0 done, 1 the operation failed
  * (the server's error code and message are printed), 2 bad usage (with help).
  */
@@ -411,6 +411,32 @@ export function buildProgram(out: Output = output()): Command {
         ['CONFIG', 'VALUE'],
         Object.entries(config).map(([key, value]) => [key.replaceAll('_', '.'), value]),
       );
+    });
+  queues
+    .command('redrive <group>')
+    .description("move the group's dead letters back to the topics and partitions they came from, from where the last redrive stopped")
+    .option('--max-records <n>', 'look at up to this many records of the dead-letter topic (default 1000)', integer('--max-records', 1))
+    .option('--dead-letter-topic <topic>', "read this topic (default: the group's errors.deadletterqueue.topic.name)")
+    .addHelpText(
+      'after',
+      examples([
+        'spool queues redrive billing',
+        'spool queues redrive billing --dead-letter-topic billing-dlq --max-records 10000',
+        'spool groups describe spool-redrive.billing    # the position, and what is left',
+      ]),
+    )
+    .action(async (group: string, options: { maxRecords?: number; deadLetterTopic?: string }) => {
+      const r = await client().redrive(group, { max_records: options.maxRecords, dead_letter_topic: options.deadLetterTopic });
+      const passed = r.passed_over;
+      out.info(
+        `moved ${r.moved} dead letter(s) of ${r.group} from ${r.dead_letter_topic} back to their topics; passed over ${passed.other_group} of other groups, ${passed.no_value} without key or value, ${passed.missing_topic} whose topic or partition is gone, ${passed.malformed} malformed`,
+      );
+      out.table(
+        ['PARTITION', 'POSITION', 'END-OFFSET', 'REMAINING'],
+        r.positions.map((p) => [p.partition, p.offset, p.end_offset, Math.max(0, p.end_offset - p.offset)]),
+      );
+      if (r.positions.some((p) => p.offset < p.end_offset))
+        out.info(`more remain: run it again (the position is consumer group ${r.redrive_group})`);
     });
   queues
     .command('delete <group>')

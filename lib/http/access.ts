@@ -109,6 +109,13 @@ export function requireTopics(c: Context<AppEnv>, action: Action, topics: Iterab
   for (const topic of topics) demandTopic(principal, action, topic);
 }
 
+/** Beyond the route's declaration: `action` on another group the request acts on (a redrive's position group). */
+export function requireGroup(c: Context<AppEnv>, action: GroupAction, group: string): void {
+  const principal = c.get('principal');
+  if (!principal) throw unauthenticated();
+  if (!allowsGroup(principal, action, group)) throw forbidden(principal, action, `group ${group}`);
+}
+
 function demandTopic(principal: Principal, action: Action, topic: string | undefined): void {
   if (!allows(principal, action, topic)) throw forbidden(principal, action, topic === undefined ? 'the service' : `topic ${topic}`);
 }

@@ -13,6 +13,7 @@ import type { ApiKeys } from '../auth.js';
 import type { ClusterStatus } from '../cluster-status.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { Log } from '../log/index.js';
+import { QueueRedrive } from '../queues/redrive.js';
 import type { QueueService } from '../queues/service.js';
 import { jsonLogger, type Logger } from '../logger.js';
 import { noMetrics, type Metrics } from '../metrics.js';
@@ -71,7 +72,8 @@ export function createApp(options: AppOptions): OpenAPIHono<AppEnv> {
   app.route('/', topicRoutes(options.log));
   app.route('/', recordRoutes({ ...options, metrics, logger }));
   app.route('/', groupRoutes(options.groups, options.shutdown));
-  app.route('/', queueRoutes(options.queues, options.shutdown));
+  const redrive = new QueueRedrive({ log: options.log, offsets: options.groups, configOf: (group) => options.queues.configOf(group) });
+  app.route('/', queueRoutes(options.queues, redrive, options.shutdown));
   if (options.auth) app.route('/', keyRoutes(options.auth));
   app.route('/', meRoutes(options.auth !== undefined));
   app.route('/', adminRoutes(options.log));

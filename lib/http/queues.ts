@@ -1,17 +1,22 @@
 /**
  * Queue routes of the HTTP API, over lib/queues: receive records with a lock, acknowledge them one
  * by one (by receipt or offset range), extend a lock, describe, configure and delete a share
- * group. Permissions as Kafka's for share groups: receiving and settling need read on the group and
- * on the topic; describing needs describe on the group and read on its topics; deleting, delete;
- * settings are the service admin's (Kafka asks ALTER_CONFIGS on the group, which Spool's keys do not
- * grant separately).
+ * group, and redrive its dead letters (lib/queues/redrive.ts). Permissions as Kafka's for share
+ * groups: receiving and settling need read on the group and on the topic; describing needs describe
+ * on the group and read on its topics; deleting, delete; settings are the service admin's (Kafka
+ * asks ALTER_CONFIGS on the group, which Spool's keys do not grant separately). A redrive consumes
+ * the dead-letter topic as a consumer group and produces to the source topics: read on the share
+ * group, on the dead-letter topic and on the position's group (`spool-redrive.<group>`), and write
+ * on each topic it sends records back to.
  */
 import type { Context } from 'hono';
+import { SpoolError } from '../errors.js';
 import type { Encoding } from './records.js';
+import { type QueueRedrive, redriveGroupOf } from '../queues/redrive.js';
 import { type QueueAck, type QueueService, decodeReceipt } from '../queues/service.js';
 import type { ShareGroupConfig } from '../queues/config.js';
 import { linkedSignal } from '../signals.js';
-import { declareRoute, requireTopics } from './access.js';
+import { declareRoute, requireGroup, requireTopics } from './access.js';
 import { type AppEnv, newRouter } from './middleware.js';
 import { toJsonRecord } from './records.js';
 import { errorResponses as errors, json } from './responses.js';
@@ -19,7 +24,7 @@ import * as s from './schemas.js';
 
 type Target = { receipt: string } | { holder: string; partition: number; first_offset: number; last_offset?: number | undefined };
 
-export function queueRoutes(queues: QueueService, shutdown: AbortSignal | undefined) {
+export function queueRoutes(queues: QueueService, redrive: QueueRedrive, shutdown: AbortSignal | undefined) {
   const app = newRouter();
 
   app.openapi(
@@ -61,9 +66,14 @@ export function queueRoutes(queues: QueueService, shutdown: AbortSignal | undefi
     }),
     async (c) => {
       const { group, topic } = params(c);
-      const acks = c.req
-        .valid('json')
-        .acks.map((entry, index) => ({ ...target(entry, `acks[${index}]`), type: entry.outcome ?? 'accept' }));
+      const acks = c.req.valid('json').acks.map((entry, index) => {
+        const type = entry.outcome ?? 'accept';
+        if (entry.error !== undefined && type !== 'reject')
+          throw new SpoolError('INVALID_ARGUMENT', `acks[${index}].error: only a reject carries an error; got outcome ${type}`, {
+            details: { field: `acks[${index}].error` },
+          });
+        return { ...target(entry, `acks[${index}]`), type, ...(entry.error === undefined ? {} : { error: entry.error }) };
+      });
       return c.json({ results: await queues.acknowledge(group, topic, acks) }, 200);
     },
   );
@@ -145,6 +155,40 @@ export function queueRoutes(queues: QueueService, shutdown: AbortSignal | undefi
     },
   );
 
+  app.openapi(
+    declareRoute('post', '/v1/queues/{group}/redrive', {
+      summary: 'Move the group’s dead letters back to the topics and partitions they came from, from where the last redrive stopped',
+      access: { group: 'read', from: 'param:group' },
+      request: { params: s.GroupParams, body: { content: { 'application/json': { schema: s.RedriveBody } }, required: true } },
+      responses: { 200: json(s.RedriveOut, 'what was moved and passed over, and the position'), ...errors(400, 404, 409) },
+    }),
+    async (c) => {
+      const { group } = c.req.valid('param');
+      const body = c.req.valid('json');
+      requireGroup(c, 'read', redriveGroupOf(group));
+      const stop = linkedSignal([c.req.raw.signal, shutdown]);
+      const result = await redrive
+        .redrive(group, {
+          maxRecords: body.max_records,
+          deadLetterTopic: body.dead_letter_topic,
+          authorize: (action, topic) => requireTopics(c, action, [topic]),
+          signal: stop.signal,
+        })
+        .finally(() => stop.dispose());
+      return c.json(
+        {
+          group: result.group,
+          dead_letter_topic: result.deadLetterTopic,
+          redrive_group: result.redriveGroup,
+          moved: result.moved,
+          passed_over: result.passedOver,
+          positions: result.positions.map((p) => ({ partition: p.partition, offset: p.offset, end_offset: p.endOffset })),
+        },
+        200,
+      );
+    },
+  );
+
   return app;
 }
 
@@ -169,5 +213,7 @@ function configOut(config: ShareGroupConfig) {
     share_record_lock_duration_ms: config['share.record.lock.duration.ms'],
     share_delivery_count_limit: config['share.delivery.count.limit'],
     share_isolation_level: config['share.isolation.level'],
+    errors_deadletterqueue_topic_name: config['errors.deadletterqueue.topic.name'],
+    errors_deadletterqueue_copy_record_enable: config['errors.deadletterqueue.copy.record.enable'],
   };
 }

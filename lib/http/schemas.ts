@@ -5,6 +5,7 @@
 import { z } from '@hono/zod-openapi';
 import { maxPartitions, maxTopicNameLength, topicConfigKeys, topicConfigRules, type TopicConfigKey } from '../log/index.js';
 import { lockRangeMs } from '../queues/config.js';
+import { defaultRedriveRecords, maxRedriveRecords } from '../queues/redrive.js';
 import { maxReceiveRecords } from '../queues/service.js';
 
 const safeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -399,6 +400,9 @@ export const AckBody = z
             outcome: z.enum(['accept', 'release', 'reject']).optional().openapi({
               description: 'accept: done; release: deliver again; reject: dead (archived). Default accept',
             }),
+            error: z.string().min(1).max(1000).optional().openapi({
+              description: 'reject only: why, written as the dead letter’s __dlq.errors.message (default "Offset rejected by client.")',
+            }),
           }),
         ),
       )
@@ -432,6 +436,8 @@ const ShareConfigFields = {
   share_record_lock_duration_ms: z.number().int(),
   share_delivery_count_limit: z.number().int(),
   share_isolation_level: z.enum(['read_uncommitted', 'read_committed']),
+  errors_deadletterqueue_topic_name: z.string().max(249),
+  errors_deadletterqueue_copy_record_enable: z.boolean(),
 };
 
 export const QueueConfigBody = z
@@ -464,3 +470,46 @@ export const QueueOut = z
   .openapi('Queue');
 
 export const QueueQuery = z.object({ topic: z.string().optional().openapi({ description: 'only this topic’s partitions' }) });
+
+export const RedriveBody = z
+  .object({
+    max_records: z
+      .number()
+      .int()
+      .min(1)
+      .max(maxRedriveRecords)
+      .optional()
+      .openapi({ description: `records of the dead-letter topic to look at, moved or passed over (default ${defaultRedriveRecords})` }),
+    dead_letter_topic: z
+      .string()
+      .min(1)
+      .max(maxTopicNameLength)
+      .optional()
+      .openapi({ description: 'the dead-letter topic to read; the group’s errors.deadletterqueue.topic.name if absent' }),
+  })
+  .strict()
+  .openapi('Redrive');
+
+export const RedriveOut = z
+  .object({
+    group: z.string(),
+    dead_letter_topic: z.string(),
+    redrive_group: z
+      .string()
+      .openapi({ description: 'the consumer group whose committed offsets on the dead-letter topic are the position' }),
+    moved: z.number().int().openapi({ description: 'dead letters produced back to their topic and partition' }),
+    passed_over: z.object({
+      other_group: z.number().int().openapi({ description: 'records that are not this group’s dead letters' }),
+      no_value: z.number().int().openapi({ description: 'dead letters with neither key nor value (copy.record.enable was off)' }),
+      missing_topic: z.number().int().openapi({ description: 'dead letters whose topic or partition no longer exists' }),
+      malformed: z.number().int().openapi({ description: 'dead letters of this group without a readable topic or partition header' }),
+    }),
+    positions: z.array(
+      z.object({
+        partition: z.number().int(),
+        offset: z.number().int().openapi({ description: 'the position now: the next offset a redrive reads' }),
+        end_offset: z.number().int().openapi({ description: 'how far this call could read (the last stable offset as it began)' }),
+      }),
+    ),
+  })
+  .openapi('Redriven');

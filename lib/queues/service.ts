@@ -39,6 +39,7 @@ import { linkedSignal, sleep } from '../signals.js';
 import type { MetadataStore } from '../storage/ports.js';
 import { type ShareGroupConfig, lockRangeMs } from './config.js';
 import { emptyMembership, shareSessionTimeoutMs, withoutExpired } from './members.js';
+import { deadLetterHeaders } from './redrive.js';
 import {
   type AckRefusal,
   type AckType,
@@ -656,13 +657,13 @@ export class QueueService {
         const offset = letter.first + i;
         const copy = copies.get(offset);
         const headers: RecordHeader[] = [
-          { key: '__dlq.errors.topic', value: text(source?.name ?? topicId) },
-          { key: '__dlq.errors.partition', value: text(partition) },
-          { key: '__dlq.errors.offset', value: text(offset) },
-          { key: '__dlq.errors.group', value: text(group) },
-          { key: '__dlq.errors.delivery.count', value: text(letter.deliveryCount) },
+          { key: deadLetterHeaders.topic, value: text(source?.name ?? topicId) },
+          { key: deadLetterHeaders.partition, value: text(partition) },
+          { key: deadLetterHeaders.offset, value: text(offset) },
+          { key: deadLetterHeaders.group, value: text(group) },
+          { key: deadLetterHeaders.deliveryCount, value: text(letter.deliveryCount) },
           {
-            key: '__dlq.errors.message',
+            key: deadLetterHeaders.message,
             value: text((letter.cause === 'rejected' ? messageOf(offset) : undefined) ?? deadLetterMessages[letter.cause]),
           },
         ];

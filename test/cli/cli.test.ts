@@ -207,6 +207,46 @@ describe('cli > spool command', () => {
     expect((await spool(url, ['queues', 'receive', group, '--topic', topic, '--ack', 'nope'])).code).toBe(2);
   }, 60_000);
 
+  it('redrives dead letters of a share group back to their topic, and the next redrive goes on from there', async () => {
+    const topic = name('redriven');
+    const dlq = name('dlq.redrive');
+    const group = name('share');
+    expect((await spool(url, ['topics', 'create', topic, '--partitions', '2'])).code).toBe(0);
+    expect((await spool(url, ['topics', 'create', dlq])).code).toBe(0);
+    // Dead letters as Kafka 4.4 writes them: KIP-1191's headers, in its order.
+    const letter = (of: string, partition: number, value: string) =>
+      JSON.stringify({
+        key: `k-${value}`,
+        value,
+        headers: {
+          '__dlq.errors.topic': topic,
+          '__dlq.errors.partition': String(partition),
+          '__dlq.errors.offset': '0',
+          '__dlq.errors.group': of,
+          '__dlq.errors.delivery.count': '3',
+          '__dlq.errors.message': 'Offset delivery count exceeded the threshold.',
+        },
+      });
+    const letters = [letter(group, 1, 'one'), letter('other', 0, 'theirs'), letter(group, 0, 'two')];
+    expect((await spool(url, ['produce', dlq, '--format', 'ndjson'], `${letters.join('\n')}\n`)).code).toBe(0);
+    const first = await spool(url, ['queues', 'redrive', group, '--dead-letter-topic', dlq, '--max-records', '2']);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toContain(`moved 1 dead letter(s) of ${group} from ${dlq} back to their topics; passed over 1 of other groups`);
+    expect(first.stderr).toContain(`more remain: run it again (the position is consumer group spool-redrive.${group})`);
+    expect(first.stdout.trim().split('\n')).toEqual(['PARTITION\tPOSITION\tEND-OFFSET\tREMAINING', '0\t2\t3\t1']);
+    const second = await spool(url, ['queues', 'redrive', group, '--dead-letter-topic', dlq]);
+    expect(second.stderr).toContain('moved 1 dead letter(s)');
+    expect(second.stderr).not.toContain('more remain');
+    expect(second.stdout.trim().split('\n')[1]).toBe('0\t3\t3\t0');
+    const consumed = await spool(url, ['consume', topic, '--from-beginning', '--print-key']);
+    expect(consumed.stdout.trim().split('\n').sort()).toEqual(['k-one\tone', 'k-two\ttwo']);
+    const position = await spool(url, ['groups', 'describe', `spool-redrive.${group}`]);
+    expect(position.stdout.split('\n')[1]).toBe(`${dlq}\t0\t3\t3\t0\t-`);
+    const unset = await spool(url, ['queues', 'redrive', group]);
+    expect([unset.code, unset.stderr]).toEqual([1, expect.stringContaining('INVALID_ARGUMENT: share group')]);
+    expect((await spool(url, ['queues', 'redrive', group, '--max-records', '0'])).code).toBe(2);
+  }, 120_000);
+
   it('resumes a group from its committed offsets after the consumer and the server restart', async () => {
     const topic = name('resume');
     const group = name('grp');

@@ -74,6 +74,7 @@ export function apiSuite(kind: () => StoreKind): void {
         '/v1/groups/{group}/offsets/reset',
         '/v1/me',
         '/v1/queues/{group}',
+        '/v1/queues/{group}/redrive',
         '/v1/queues/{group}/topics/{topic}/ack',
         '/v1/queues/{group}/topics/{topic}/extend',
         '/v1/queues/{group}/topics/{topic}/receive',

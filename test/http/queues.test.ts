@@ -1,7 +1,8 @@
 /**
  * The queue routes (lib/http/queues.ts) as a client with no Kafka library uses them: receive with a
  * visibility, acknowledge by receipt or range with an outcome per record, extend, describe,
- * configure and delete; bad input answered with a stable code, and permissions as Kafka's.
+ * configure and delete, redrive dead letters; bad input answered with a stable code, and permissions
+ * as Kafka's.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { GroupCoordinator } from '../../lib/groups/coordinator.js';
 import { createApp } from '../../lib/http/app.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
+import { deadLetterHeaders } from '../../lib/queues/redrive.js';
 import { QueueService } from '../../lib/queues/service.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { embedded } from '../support/stores.js';
@@ -18,16 +20,18 @@ import { embedded } from '../support/stores.js';
 let stores: TestStores;
 let log: Log;
 let keys: ApiKeys;
+let queues: QueueService;
 let app: ReturnType<typeof createApp>;
 
 beforeAll(async () => {
   stores = await openTestStores(embedded.locations());
   log = newLog(stores);
   keys = new ApiKeys(stores.metadata, { rootToken: 'root' });
+  queues = new QueueService(log, stores.metadata, { configCacheMs: 0 });
   app = createApp({
     log,
     groups: new GroupCoordinator(log, stores.metadata),
-    queues: new QueueService(log, stores.metadata, { configCacheMs: 0 }),
+    queues,
     logger: silentLogger,
     auth: keys,
   });
@@ -111,10 +115,43 @@ describe('http > queues', () => {
           share_record_lock_duration_ms: 30_000,
           share_delivery_count_limit: 5,
           share_isolation_level: 'read_uncommitted',
+          errors_deadletterqueue_topic_name: '',
+          errors_deadletterqueue_copy_record_enable: false,
         },
         partitions: [{ topic, partition: 0, start_offset: 3, end_offset: 3, log_end_offset: 3, acquired: 0, available: 0, dead: 2 }],
       },
     });
+  });
+
+  it('writes a rejected record to the group’s dead-letter topic, with the reason the reject gave', async () => {
+    const { topic, group, base } = await queue(2);
+    const dlq = `dlq.${randomUUID()}`;
+    expect(
+      (await call('POST', '/v1/topics', { name: dlq, partitions: 1, config: { errors_deadletterqueue_group_enable: true } })).status,
+    ).toBe(201);
+    const altered = await call('PATCH', `/v1/queues/${group}`, {
+      config: { errors_deadletterqueue_topic_name: dlq, errors_deadletterqueue_copy_record_enable: true },
+    });
+    expect(altered.body.config).toMatchObject({ errors_deadletterqueue_topic_name: dlq, errors_deadletterqueue_copy_record_enable: true });
+    const [m0, m1] = (await call('POST', `${base}/receive`, { max_records: 2 })).body.records;
+    // Only a reject carries a reason: refused whole, nothing settled.
+    const refused = await call('POST', `${base}/ack`, { acks: [{ receipt: m0.receipt, outcome: 'accept', error: 'why' }] });
+    expect([refused.status, refused.body.error.code, refused.body.error.field]).toEqual([400, 'INVALID_ARGUMENT', 'acks[0].error']);
+    const acked = await call('POST', `${base}/ack`, {
+      acks: [
+        { receipt: m0.receipt, outcome: 'reject', error: 'bad payload' },
+        { receipt: m1.receipt, outcome: 'reject' },
+      ],
+    });
+    expect(acked.body.results).toEqual([{ status: 'ok' }, { status: 'ok' }]);
+    const letters = await call('GET', `/v1/topics/${dlq}/partitions/0/records?offset=0`);
+    expect(
+      letters.body.records.map((r: { value: string; headers: Record<string, string> }) => [r.value, r.headers['__dlq.errors.message']]),
+    ).toEqual([
+      ['m0', 'bad payload'],
+      ['m1', 'Offset rejected by client.'],
+    ]);
+    expect(letters.body.records[0].headers).toMatchObject({ '__dlq.errors.topic': topic, '__dlq.errors.group': group });
   });
 
   it('extends a lock by receipt', async () => {
@@ -170,5 +207,107 @@ describe('http > queues', () => {
     expect((await call('GET', `/v1/queues/${group}`, undefined, reader)).status).toBe(200);
     expect((await call('PATCH', `/v1/queues/${group}`, { config: { share_delivery_count_limit: 3 } }, reader)).status).toBe(403);
     expect((await call('DELETE', `/v1/queues/${group}`, undefined, reader)).status).toBe(403);
+  });
+
+  /** A source topic with 2 partitions, a dead-letter topic with 1, and a group whose errors.deadletterqueue.topic.name is it. */
+  async function deadLetters() {
+    const id = randomUUID();
+    const [source, dlq, group] = [`src-${id}`, `dlq.${id}`, `g-${id}`];
+    await log.createTopic(source, 2);
+    await log.createTopic(dlq, 1);
+    await queues.alterConfig(group, { 'errors.deadletterqueue.topic.name': dlq });
+    /** Dead letters as Kafka 4.4 writes them (KIP-1191's headers, UTF-8 text). */
+    const letter = (of: string, partition: number, value: string | null, topic = source) =>
+      log.produce(dlq, [
+        {
+          key: value === null ? null : Buffer.from(`k-${value}`),
+          value: value === null ? null : Buffer.from(value),
+          headers: [
+            [deadLetterHeaders.topic, topic],
+            [deadLetterHeaders.partition, String(partition)],
+            [deadLetterHeaders.offset, '0'],
+            [deadLetterHeaders.group, of],
+            [deadLetterHeaders.deliveryCount, '1'],
+            [deadLetterHeaders.message, 'Offset rejected by client.'],
+          ].map(([key, v]) => ({ key: key!, value: Buffer.from(v!) })),
+        },
+      ]);
+    const sourceRecords = async (partition: number) =>
+      (await call('GET', `/v1/topics/${source}/partitions/${partition}/records?offset=earliest`)).body.records.map(
+        (r: { key: string; value: string; headers: object }) => [r.key, r.value, r.headers],
+      );
+    return { source, dlq, group, letter, sourceRecords };
+  }
+
+  it('redrives dead letters back to their topic and partition, and the next redrive goes on from there', async () => {
+    const { dlq, group, letter, sourceRecords } = await deadLetters();
+    await letter(group, 1, 'a');
+    await letter('another-group', 0, 'b');
+    await letter(group, 0, null);
+    await letter(group, 0, 'c', `deleted-${randomUUID()}`);
+    const redriven = await call('POST', `/v1/queues/${group}/redrive`, { max_records: 3 });
+    expect(redriven).toEqual({
+      status: 200,
+      body: {
+        group,
+        dead_letter_topic: dlq,
+        redrive_group: `spool-redrive.${group}`,
+        moved: 1,
+        passed_over: { other_group: 1, no_value: 1, missing_topic: 0, malformed: 0 },
+        positions: [{ partition: 0, offset: 3, end_offset: 4 }],
+      },
+    });
+    expect([await sourceRecords(0), await sourceRecords(1)]).toEqual([[], [['k-a', 'a', {}]]]);
+    await letter(group, 0, 'd');
+    const next = await call('POST', `/v1/queues/${group}/redrive`, { dead_letter_topic: dlq });
+    expect([next.body.moved, next.body.passed_over, next.body.positions]).toEqual([
+      1,
+      { other_group: 0, no_value: 0, missing_topic: 1, malformed: 0 },
+      [{ partition: 0, offset: 5, end_offset: 5 }],
+    ]);
+    expect(await sourceRecords(0)).toEqual([['k-d', 'd', {}]]);
+    // The position is an ordinary consumer group's committed offset on the dead-letter topic.
+    const position = await call('GET', `/v1/groups/spool-redrive.${group}`);
+    expect(position.body.partitions).toEqual([
+      { topic: dlq, partition: 0, committed_offset: 5, high_watermark: 5, lag: 0, member_id: null },
+    ]);
+  });
+
+  it('answers a redrive of bad input with a stable code', async () => {
+    const { group } = await deadLetters();
+    const codeOf = async (path: string, body: unknown) => {
+      const answer = await call('POST', path, body);
+      return [answer.status, answer.body?.error?.code, answer.body?.error?.field];
+    };
+    expect(await codeOf(`/v1/queues/g-${randomUUID()}/redrive`, {})).toEqual([400, 'INVALID_ARGUMENT', 'dead_letter_topic']);
+    expect(await codeOf(`/v1/queues/${group}/redrive`, { max_records: 0 })).toEqual([400, 'INVALID_ARGUMENT', 'max_records']);
+    expect(await codeOf(`/v1/queues/${group}/redrive`, { max_records: 10_001 })).toEqual([400, 'INVALID_ARGUMENT', 'max_records']);
+    expect(await codeOf(`/v1/queues/${group}/redrive`, { max_records: 'all' })).toEqual([400, 'INVALID_ARGUMENT', 'max_records']);
+    expect(await codeOf(`/v1/queues/${group}/redrive`, { dead_letter_topic: '' })).toEqual([400, 'INVALID_ARGUMENT', 'dead_letter_topic']);
+    expect(await codeOf(`/v1/queues/${group}/redrive`, { unknown: 1 })).toEqual([400, 'INVALID_ARGUMENT', 'json']);
+    expect(await codeOf(`/v1/queues/${group}/redrive`, { dead_letter_topic: 'missing' })).toEqual([404, 'TOPIC_NOT_FOUND', undefined]);
+    expect(await codeOf(`/v1/queues/${encodeURIComponent('a group')}/redrive`, {})).toEqual([400, 'INVALID_ARGUMENT', 'group']);
+  });
+
+  it('asks read on the group, the dead-letter topic and the position group to redrive, and write on the topics it sends back to', async () => {
+    const { source, dlq, group, letter, sourceRecords } = await deadLetters();
+    await letter(group, 0, 'a');
+    const key = async (permissions: Permission[]) => (await keys.create(`k-${randomUUID()}`, permissions)).key;
+    const grants: Permission[] = [
+      { groups: group, actions: ['read'] },
+      { groups: `spool-redrive.${group}`, actions: ['read'] },
+      { topics: dlq, actions: ['read'] },
+      { topics: source, actions: ['write'] },
+    ];
+    const codeWith = async (token: string) => {
+      const answer = await call('POST', `/v1/queues/${group}/redrive`, {}, token);
+      return [answer.status, answer.body?.error?.code];
+    };
+    // Without any one of them: refused, and nothing sent.
+    for (const grant of grants)
+      expect([grant, await codeWith(await key(grants.filter((g) => g !== grant)))]).toEqual([grant, [403, 'FORBIDDEN']]);
+    expect(await sourceRecords(0)).toEqual([]);
+    expect(await codeWith(await key(grants))).toEqual([200, undefined]);
+    expect(await sourceRecords(0)).toEqual([['k-a', 'a', {}]]);
   });
 });

@@ -205,6 +205,11 @@ const javaMain = (build: string, mainClass: string): string[] =>
  * Share groups (KIP-932) with kafka-clients 4.4's KafkaShareConsumer (kip848/ ShareInterop): a group
  * config set with Admin, a consumer that leaves holding records, three workers releasing, rejecting
  * and accepting, and the group as Admin describes it; against Kafka 4.x only (3.9 has no share groups).
+ * And share-group dead letters (KIP-1191, kip848/ ShareDlqInterop): groups whose DLQ topic is opted in
+ * (with and without errors.deadletterqueue.copy.record.enable), missing, not opted in, or off the dlq.
+ * prefix, each rejecting a record and releasing two to share.delivery.count.limit=2; the dead letters
+ * read back (partition, key, value, the __dlq.errors.* headers in order), and nothing written where
+ * the topic does not qualify. Each run has topics and groups of its own, printed as placeholders.
  */
 const shareClients: Readonly<Record<string, ClientProgram>> = {
   'java4-share': {
@@ -218,6 +223,16 @@ const shareClients: Readonly<Record<string, ClientProgram>> = {
     ],
     against: [kafka4Version],
     lastStep: 'describe-after',
+  },
+  'java4-share-dlq': {
+    command: (bootstrap) => [
+      ...javaMain(kip848Build, 'spool.interop.ShareDlqInterop'),
+      bootstrap,
+      'java-share-dlq',
+      'java-share-dlq-group',
+    ],
+    against: [kafka4Version],
+    lastStep: 'not-written',
   },
 };
 const javaClients: Readonly<Record<string, ClientProgram>> = {

@@ -61,6 +61,7 @@ export interface QueueDescription {
     acquired: number;
     available: number;
     dead: number;
+    delayed: number;
   }[];
 }
 

@@ -137,6 +137,22 @@ const shareMembersSk = 'members';
 export const sharesPk = 'shares';
 export const shareIndexKey = (group: string): ItemKey => ({ pk: sharesPk, sk: group });
 export const shareMembersKey = (group: string): ItemKey => ({ pk: sharePk(group), sk: shareMembersSk });
+/**
+ * A share partition's delay index (lib/queues/share-partition.ts): one item per range of records
+ * deferred together, under a partition key of its own (its writes and reads do not touch the
+ * group's), sorted by due time (ms, 15 digits) then first offset, so the records due by now are one
+ * range read.
+ */
+const shareDelayPkPrefix = 'sharedelay#';
+const dueDigits = 15;
+export const shareDelayPk = (group: string, topicId: string, partition: number): string =>
+  `${shareDelayPkPrefix}${topicId}#${partition}#${group}`;
+export const shareDelayKey = (group: string, topicId: string, partition: number, dueMs: number, first: number): ItemKey => ({
+  pk: shareDelayPk(group, topicId, partition),
+  sk: `${String(dueMs).padStart(dueDigits, '0')}#${offsetSk(first)}`,
+});
+/** The sk range of delay index entries due by `nowMs`. */
+export const shareDelaySksDue = (nowMs: number) => ({ from: '0', to: `${String(nowMs).padStart(dueDigits, '0')}#\uffff` });
 
 // ---- transactions (lib/transactions) ---------------------------------------------------------------
 
@@ -350,6 +366,15 @@ export const itemKinds: readonly ItemKind[] = (
       "a share group's Kafka members (subscriptions, epochs, last heartbeat), group epoch, partition counts, version",
       startsWith(sharePkPrefix),
       exactly(shareMembersSk),
+    ],
+    [
+      'share delay index entry',
+      'sharedelay#<topic id>#<partition>#<group>',
+      '<due ms, 15 digits>#<first offset>',
+      'lib/queues/store.ts',
+      'records of a share partition deferred until a time (their deliver-at header): first and last offset, deliveries before, due time, the delay epoch of the state that deferred them',
+      startsWith(shareDelayPkPrefix),
+      any,
     ],
     [
       'share group index',

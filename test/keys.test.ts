@@ -166,6 +166,12 @@ describe('keys', () => {
       records: { receipt: string }[];
     };
     await http('POST', `/v1/queues/${shareGroup}/topics/${topic}/ack`, { acks: received.records.map((r) => ({ receipt: r.receipt })) });
+    // A record delayed an hour: a receive defers it to the share partition's delay index.
+    const delayedTopic = `keys-delayed-${randomUUID().slice(0, 8)}`;
+    await http('POST', `/v1/topics/${delayedTopic}/records`, {
+      records: [{ value: 'later', headers: { 'spool.deliver.at.ms': String(Date.now() + 3_600_000) } }],
+    });
+    await http('POST', `/v1/queues/${shareGroup}/topics/${delayedTopic}/receive`, {});
     const wire = await WireClient.open(agent.kafkaBootstrap!);
     const beat = await wire.callGenerated(ShareGroupHeartbeat, 1, {
       groupId: shareGroup,

@@ -387,7 +387,7 @@ export function buildProgram(out: Output = output()): Command {
     });
   queues
     .command('describe <group>')
-    .description('per partition: start and end offsets, records locked, available and dead; and the settings')
+    .description('per partition: start and end offsets, records locked, available, dead and delayed; and the settings')
     .option('--topic <topic>', 'only this topic')
     .action(async (group: string, options: { topic?: string }) => {
       const d = await client().describeQueue(group, options.topic);
@@ -397,8 +397,18 @@ export function buildProgram(out: Output = output()): Command {
           .join(', ')}`,
       );
       out.table(
-        ['TOPIC', 'PARTITION', 'START-OFFSET', 'END-OFFSET', 'LOG-END-OFFSET', 'ACQUIRED', 'AVAILABLE', 'DEAD'],
-        d.partitions.map((p) => [p.topic, p.partition, p.start_offset, p.end_offset, p.log_end_offset, p.acquired, p.available, p.dead]),
+        ['TOPIC', 'PARTITION', 'START-OFFSET', 'END-OFFSET', 'LOG-END-OFFSET', 'ACQUIRED', 'AVAILABLE', 'DEAD', 'DELAYED'],
+        d.partitions.map((p) => [
+          p.topic,
+          p.partition,
+          p.start_offset,
+          p.end_offset,
+          p.log_end_offset,
+          p.acquired,
+          p.available,
+          p.dead,
+          p.delayed,
+        ]),
       );
     });
   queues

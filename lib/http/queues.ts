@@ -118,6 +118,7 @@ export function queueRoutes(queues: QueueService, redrive: QueueRedrive, shutdow
             acquired: p.acquired,
             available: p.available,
             dead: p.dead,
+            delayed: p.delayed,
           })),
         },
         200,

@@ -9,6 +9,7 @@
 import { SpoolError } from '../errors.js';
 import type { DecodedRecord, RecordHeader } from '../format/index.js';
 import type { ProduceRecord } from '../log/index.js';
+import { deliverAtHeaderOf } from '../queues/delay.js';
 
 export type Encoding = 'utf8' | 'base64';
 
@@ -18,6 +19,10 @@ export interface JsonRecordIn {
   readonly partition?: number | undefined;
   readonly headers?: Readonly<Record<string, string | null>> | undefined;
   readonly timestamp?: number | undefined;
+  /** When share groups may first hand it out: ms since the epoch, or an ISO 8601 time. */
+  readonly deliver_at?: number | string | undefined;
+  /** The same, ms after `nowMs` (the time of receipt). */
+  readonly deliver_after_ms?: number | undefined;
 }
 
 export interface JsonRecordOut {
@@ -30,7 +35,8 @@ export interface JsonRecordOut {
 
 const base64Pattern = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-export function fromJsonRecords(records: readonly JsonRecordIn[], encoding: Encoding): ProduceRecord[] {
+/** `nowMs`: the time of receipt, what `deliver_after_ms` counts from. */
+export function fromJsonRecords(records: readonly JsonRecordIn[], encoding: Encoding, nowMs = Date.now()): ProduceRecord[] {
   return records.map((record, index) => {
     const decode = (text: string | null | undefined, field: string): Buffer | null => {
       if (text === null || text === undefined) return null;
@@ -50,6 +56,8 @@ export function fromJsonRecords(records: readonly JsonRecordIn[], encoding: Enco
       key,
       value: decode(value, `headers.${key}`),
     }));
+    const dueMs = deliveryTime(record, index, nowMs);
+    if (dueMs !== undefined) headers.push(deliverAtHeaderOf(dueMs));
     return {
       key: decode(record.key, 'key'),
       value: decode(record.value, 'value'),
@@ -58,6 +66,22 @@ export function fromJsonRecords(records: readonly JsonRecordIn[], encoding: Enco
       partition: record.partition,
     };
   });
+}
+
+/** A record's `deliver_at` or `deliver_after_ms` as ms since the epoch (undefined: neither), or INVALID_ARGUMENT naming the field. */
+function deliveryTime(record: JsonRecordIn, index: number, nowMs: number): number | undefined {
+  const { deliver_at: at, deliver_after_ms: afterMs } = record;
+  const invalid = (field: string, expected: string, got: unknown) =>
+    new SpoolError('INVALID_ARGUMENT', `records[${index}].${field}: expected ${expected}, got ${JSON.stringify(got)}`, {
+      details: { field: `records[${index}].${field}` },
+    });
+  if (at !== undefined && afterMs !== undefined) throw invalid('deliver_at', 'deliver_at or deliver_after_ms, not both', at);
+  if (afterMs !== undefined) return nowMs + afterMs;
+  if (at === undefined) return undefined;
+  // A number is ms since the epoch; text, an ISO 8601 time with its zone (Date.parse's format).
+  const ms = typeof at === 'number' ? at : /^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:\d{2})$/.test(at) ? Date.parse(at) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 0) throw invalid('deliver_at', 'ms since the epoch or an ISO 8601 time with a zone', at);
+  return ms;
 }
 
 /** The lines of a text body, numbered from 1: a trailing newline and CRLF line ends are accepted. */

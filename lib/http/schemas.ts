@@ -112,6 +112,16 @@ export const RecordIn = z
     partition: z.number().int().min(0).optional(),
     headers: z.record(z.string(), z.string().nullable()).optional(),
     timestamp: safeInt.optional().openapi({ description: 'create time, ms since the epoch; defaults to the time of receipt' }),
+    deliver_at: z
+      .union([safeInt, z.string().max(64)])
+      .optional()
+      .openapi({
+        description:
+          'share groups and queue receivers first see the record then (ms since the epoch, or an ISO 8601 time); written as the header spool.deliver.at.ms. Ordinary consumers see it at once',
+      }),
+    deliver_after_ms: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({
+      description: 'as deliver_at, this many ms after the time of receipt',
+    }),
   })
   .strict();
 
@@ -464,6 +474,7 @@ export const QueueOut = z
         acquired: z.number().int().openapi({ description: 'records locked to a holder' }),
         available: z.number().int().openapi({ description: 'records that may be handed out now' }),
         dead: z.number().int().openapi({ description: 'records rejected or delivered the limit of times' }),
+        delayed: z.number().int().openapi({ description: 'records waiting for their deliver-at time (spool.deliver.at.ms)' }),
       }),
     ),
   })

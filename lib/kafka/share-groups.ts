@@ -45,7 +45,8 @@ import {
 } from '../queues/members.js';
 import type { QueueService } from '../queues/service.js';
 import type { AckType, Acknowledgement, AcquiredRecords } from '../queues/share-partition.js';
-import { SharePartitionStore } from '../queues/store.js';
+import { deferrals } from '../queues/delay.js';
+import { maxDelayEntries, SharePartitionStore } from '../queues/store.js';
 import type { MetadataStore } from '../storage/ports.js';
 import { KafkaErrors, kafkaErrorFor } from './errors.js';
 import type { AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse } from './protocol/messages/alter-share-group-offsets.js';
@@ -582,6 +583,14 @@ export class ShareGroups {
       }
       if (acquired.some((r) => r.first <= batchLast && r.last >= header.baseOffset)) batches.push(batch);
     }
+    // Records not due yet (a deliver-at header) wait in the delay index: left out of the acquired
+    // ranges (the client skips what it was not handed, as it does another member's in a batch).
+    const records = batches.flatMap((batch) =>
+      readBatchHeader(batch, 0).isControl
+        ? []
+        : decodeRecordBatch(batch).records.filter((r) => acquired.some((a) => a.first <= r.offset && r.offset <= a.last)),
+    );
+    settled.push(...deferrals(records, this.now(), maxDelayEntries).acks);
     if (covered <= last) settled.push(...within(acquired, covered, last, 'unread'));
     if (settled.length > 0)
       await this.queues.settle(session.group, topic.id, partition, session.member, settled, config).catch(() => undefined);

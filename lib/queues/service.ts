@@ -39,6 +39,7 @@ import { linkedSignal, sleep } from '../signals.js';
 import type { MetadataStore } from '../storage/ports.js';
 import { type ShareGroupConfig, lockRangeMs } from './config.js';
 import { emptyMembership, shareSessionTimeoutMs, withoutExpired } from './members.js';
+import { deferrals } from './delay.js';
 import { deadLetterHeaders } from './redrive.js';
 import {
   type AckRefusal,
@@ -56,7 +57,7 @@ import {
   expireLocks,
   initialState,
 } from './share-partition.js';
-import { type DecideShare, type ListedSharePartition, SharePartitionStore, type StoredShareConfig } from './store.js';
+import { type DecideShare, type ListedSharePartition, maxDelayEntries, SharePartitionStore, type StoredShareConfig } from './store.js';
 
 /** A record handed to a holder. */
 export interface QueueRecord extends DecodedRecord {
@@ -121,6 +122,8 @@ export interface SharePartitionView {
   readonly available: number;
   /** Records archived by a reject or at the delivery limit, since the share partition began. */
   readonly dead: number;
+  /** Records waiting in the delay index for their deliver-at time. */
+  readonly delayed: number;
 }
 
 export interface QueueDescription {
@@ -354,7 +357,8 @@ export class QueueService {
     await this.store.apply(group, topic.id, partition, (state) => {
       if (state && this.locked(state))
         throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has records of ${topic.name}/${partition} locked to a holder`);
-      return { next: { ...initialState(startOffset), deadRecords: state?.deadRecords ?? 0 }, answer: undefined };
+      // A new delay epoch: records the old state deferred do not come back into this one.
+      return { next: { ...initialState(startOffset, this.now()), deadRecords: state?.deadRecords ?? 0 }, answer: undefined };
     });
   }
 
@@ -441,9 +445,12 @@ export class QueueService {
   ): Promise<{ records: QueueRecord[]; waitOffset?: number; nextExpiryMs?: number }> {
     const { acquired, ...shape } = await this.acquire(group, topic, partition, holder, maxRecords, lockMs, config);
     if (acquired.length === 0) return { records: [], ...shape };
-    const { records, gaps, unread } = await this.read(topic, partition, acquired, holder, config['share.isolation.level']);
+    const read = await this.read(topic, partition, acquired, holder, config['share.isolation.level']);
+    // Records not due yet (a deliver-at header) wait in the delay index, not handed out.
+    const later = deferrals(read.records, this.now(), maxDelayEntries);
+    const records = later.held.size === 0 ? read.records : read.records.filter((r) => !later.held.has(r.offset));
     // Not settled now (a lock lost meanwhile): handed out again when it expires, and read again then.
-    await this.settle(group, topic.id, partition, holder, [...gaps, ...unread], config).catch(() => undefined);
+    await this.settle(group, topic.id, partition, holder, [...read.gaps, ...read.unread, ...later.acks], config).catch(() => undefined);
     return { records, ...shape };
   }
 
@@ -475,8 +482,44 @@ export class QueueService {
     const isolation = config['share.isolation.level'];
     const range = await this.log.offsetRange(topic.name, partition);
     const logEndOffset = isolation === 'read_committed' ? range.lastStable : range.latest;
-    const taken = await this.change(group, topic.id, partition, config, noMessage, (stored, nowMs) => {
-      const state = stored ?? initialState(config['share.auto.offset.reset'] === 'earliest' ? range.earliest : range.latest);
+    let taken = await this.take(group, topic, partition, holder, maxRecords, lockMs, config, range, logEndOffset);
+    // Records due in the delay index come back, and are taken if nothing else was.
+    const dueMs = taken.next.nextDueMs;
+    if (
+      dueMs !== undefined &&
+      dueMs <= this.now() &&
+      (await this.store.returnDue(group, topic.id, partition)) &&
+      taken.acquired.length === 0
+    )
+      taken = await this.take(group, topic, partition, holder, maxRecords, lockMs, config, range, logEndOffset);
+    const { next, acquired } = taken;
+    const locks = next.ranges.filter((r) => r.state === 'acquired').map((r) => r.lockedUntilMs!);
+    if (next.nextDueMs !== undefined) locks.push(next.nextDueMs); // a delayed record comes due: look again then
+    // Where news may come from: records past those taken (none while the window is full), or past
+    // the high watermark while a transaction holds the stable offset below it (read_committed).
+    const full = next.endOffset - next.startOffset >= this.maxInFlight;
+    const waitOffset = isolation === 'read_committed' && range.lastStable < range.latest ? range.latest : next.endOffset;
+    return {
+      acquired,
+      ...(full ? {} : { waitOffset }),
+      ...(locks.length > 0 ? { nextExpiryMs: Math.min(...locks) } : {}),
+    };
+  }
+
+  /** One acquire's change of the share partition: the records handed to `holder`, and the state after. */
+  private take(
+    group: string,
+    topic: TopicItem,
+    partition: number,
+    holder: string,
+    maxRecords: number,
+    lockMs: number,
+    config: ShareGroupConfig,
+    range: { readonly earliest: number; readonly latest: number },
+    logEndOffset: number,
+  ): Promise<{ acquired: readonly AcquiredRecords[]; next: SharePartitionState }> {
+    return this.change(group, topic.id, partition, config, noMessage, (stored, nowMs) => {
+      const state = stored ?? initialState(config['share.auto.offset.reset'] === 'earliest' ? range.earliest : range.latest, nowMs);
       const { next, acquired } = acquireRecords(state, {
         member: holder,
         maxRecords,
@@ -492,17 +535,6 @@ export class QueueService {
       const changed = acquired.length > 0 || stored === undefined || next.deadRecords !== state.deadRecords;
       return { next: changed ? next : null, answer: { acquired, next } };
     });
-    const { next, acquired } = taken;
-    const locks = next.ranges.filter((r) => r.state === 'acquired').map((r) => r.lockedUntilMs!);
-    // Where news may come from: records past those taken (none while the window is full), or past
-    // the high watermark while a transaction holds the stable offset below it (read_committed).
-    const full = next.endOffset - next.startOffset >= this.maxInFlight;
-    const waitOffset = isolation === 'read_committed' && range.lastStable < range.latest ? range.latest : next.endOffset;
-    return {
-      acquired,
-      ...(full ? {} : { waitOffset }),
-      ...(locks.length > 0 ? { nextExpiryMs: Math.min(...locks) } : {}),
-    };
   }
 
   /**
@@ -523,8 +555,8 @@ export class QueueService {
     const refused = await this.change(group, topicId, partition, config, noMessage, (state, nowMs) => {
       if (state === undefined)
         return { next: null, answer: acks.map((a) => ({ ...a, reason: 'the group has handed out no record of this partition' })) };
-      const { next, refused } = acknowledge(state, holder, acks, { nowMs, ...deathRules(config), lockMs });
-      return { next: refused.length === 0 ? next : null, answer: refused };
+      const { next, refused, deferred } = acknowledge(state, holder, acks, { nowMs, ...deathRules(config), lockMs });
+      return { next: refused.length === 0 ? next : null, answer: refused, deferred };
     });
     if (refused.length === 0 && acks.some((a) => a.type === 'release' || a.type === 'unread')) this.released(group, topicId);
     return refused;
@@ -580,7 +612,11 @@ export class QueueService {
       const after = decided.next ?? state;
       if (after === undefined) return { next: decided.next, answer: { answer: decided.answer, letters: [] } };
       const { next, claimed } = claimDeadLetters(state, after, nowMs);
-      return { next: claimed.length > 0 ? next : decided.next, answer: { answer: decided.answer, letters: claimed } };
+      return {
+        next: claimed.length > 0 ? next : decided.next,
+        answer: { answer: decided.answer, letters: claimed },
+        ...(decided.deferred ? { deferred: decided.deferred } : {}),
+      };
     });
     if (letters.length > 0) await this.writeDeadLetters(group, topicId, partition, letters, config, messageOf);
     return answer;
@@ -778,6 +814,7 @@ export class QueueService {
       acquired: inFlight.acquired,
       available: inFlight.available + Math.max(0, logEndOffset - Math.max(state.endOffset, range.earliest)),
       dead: state.deadRecords,
+      delayed: state.delayedRecords,
     };
   }
 }

@@ -10,9 +10,17 @@
  * The state is stored with a compare-and-set (a later layer), so any agent may serve any member,
  * as the transaction coordinator does; these functions decide, given the state as read.
  *
+ * Delayed records (a deliver-at time in the future, found when they are first read) are Deferred:
+ * done for the start offset's sake, and kept, with their due time, in a time-ordered index outside
+ * the state (a later layer's); when due they come back (`returnDue`) as Available ranges, below the
+ * start offset if it has moved past them. So a delay costs nothing while it lasts, whatever its
+ * length, and holds up no other record.
+ *
  * Invariants (each proved by test/queues/share-partition.test.ts, with fast-check):
- *  1. The ranges cover [startOffset, endOffset) exactly, in order, without overlap; adjacent ranges
- *     differ (else they are one), and the first is not done (else the start moves past it).
+ *  1. The ranges cover [startOffset, endOffset) exactly, in order, without overlap, after the
+ *     records come back from the delay index below the start offset (in order, none done);
+ *     adjacent ranges differ (else they are one), and the first at or after the start is not done
+ *     (else the start moves past it).
  *  2. At most one member holds a record at a time: a record is acquired only while Available (or
  *     Acquired under a lock that has expired), and a member acknowledges only records it holds
  *     under a live lock (else INVALID_RECORD_STATE, and nothing changes).
@@ -32,7 +40,7 @@
  */
 
 /** A record's state in flight (Kafka's RecordState; ACKNOWLEDGED and ARCHIVED are both done). */
-export type RecordState = 'available' | 'acquired' | 'acknowledged' | 'archiving' | 'archived';
+export type RecordState = 'available' | 'acquired' | 'acknowledged' | 'archiving' | 'archived' | 'deferred';
 
 /** Why a record is dead: a REJECT, or its delivery count at the limit (the dead letter's message says which). */
 export type DeathCause = 'rejected' | 'limit';
@@ -46,9 +54,10 @@ export const deadLetterClaimMs = 30_000;
  * lock duration from now (KIP-1222; the HTTP API's `extend`). UNREAD is the server's own, never a
  * client's: records acquired but not handed over after all (not readable yet, or past a response's
  * byte budget) are available again as if this delivery had not happened (its count taken back,
- * never archived).
+ * never archived). DEFER is the server's too: records not due yet are Deferred until `dueMs`, their
+ * delivery not counted either.
  */
-export type AckType = 'accept' | 'release' | 'reject' | 'gap' | 'renew' | 'unread';
+export type AckType = 'accept' | 'release' | 'reject' | 'gap' | 'renew' | 'unread' | 'defer';
 
 export interface InFlightRange {
   readonly first: number;
@@ -73,6 +82,20 @@ export interface SharePartitionState {
   readonly ranges: readonly InFlightRange[];
   /** Records archived by a REJECT or at the delivery limit since the share partition began (not GAPs, nor records gone from the log). */
   readonly deadRecords: number;
+  /** Records deferred to the delay index, not come back yet. */
+  readonly delayedRecords: number;
+  /** The earliest due time in the delay index (absent: none). */
+  readonly nextDueMs?: number;
+  /** Which delay index entries are this state's: those written since it began (a reset begins another). */
+  readonly delayEpoch: number;
+}
+
+/** Records deferred together, as the delay index holds them: due at `dueMs`, delivered `deliveryCount` times before. */
+export interface DelayedRange {
+  readonly first: number;
+  readonly last: number;
+  readonly deliveryCount: number;
+  readonly dueMs: number;
 }
 
 /** A batch of records handed to a member (Kafka's AcquiredRecords). */
@@ -104,6 +127,8 @@ export interface Acknowledgement {
   readonly first: number;
   readonly last: number;
   readonly type: AckType;
+  /** DEFER: when the records are due. */
+  readonly dueMs?: number;
 }
 
 /** What an acknowledgement is judged with: the time, share.delivery.count.limit, and the lock a RENEW grants. */
@@ -122,9 +147,12 @@ interface Death {
   readonly deadLetters?: boolean;
 }
 
-/** The state of a share partition first read at `startOffset` (share.auto.offset.reset: earliest or latest). */
-export function initialState(startOffset: number): SharePartitionState {
-  return { startOffset, endOffset: startOffset, ranges: [], deadRecords: 0 };
+/**
+ * The state of a share partition first read (or reset) at `startOffset` (share.auto.offset.reset:
+ * earliest or latest), its delay index entries those of `delayEpoch` (unique per beginning).
+ */
+export function initialState(startOffset: number, delayEpoch = 0): SharePartitionState {
+  return { startOffset, endOffset: startOffset, ranges: [], deadRecords: 0, delayedRecords: 0, delayEpoch };
 }
 
 /**
@@ -209,7 +237,8 @@ export interface AckRefusal {
  * request's batches): every record they name must be Acquired by `member` under a lock live at
  * `nowMs`. ACCEPT acknowledges, GAP archives, REJECT kills (Archived, or Archiving for a dead
  * letter), RELEASE makes the records Available again (dead at the delivery limit), RENEW locks them
- * again for `lockMs` from now. If any is
+ * again for `lockMs` from now, DEFER defers them until `dueMs`: answered as the delay index is to
+ * hold them (`deferred`). If any is
  * refused, nothing changes and the refusals are answered.
  */
 export function acknowledge(
@@ -217,10 +246,12 @@ export function acknowledge(
   member: string,
   acks: readonly Acknowledgement[],
   context: AckContext,
-): { readonly next: SharePartitionState; readonly refused: readonly AckRefusal[] } {
+): { readonly next: SharePartitionState; readonly refused: readonly AckRefusal[]; readonly deferred: readonly DelayedRange[] } {
   const { nowMs } = context;
   let ranges = [...state.ranges];
   let died = 0;
+  let nextDueMs = state.nextDueMs;
+  const deferred: DelayedRange[] = [];
   const refused: AckRefusal[] = [];
   for (const ack of acks) {
     const reason = refusal(state, ranges, member, ack, nowMs);
@@ -233,6 +264,10 @@ export function acknowledge(
       const inside = { ...range, first: Math.max(range.first, ack.first), last: Math.min(range.last, ack.last) };
       const after = settled(inside, ack.type, context);
       if (isDead(after) && ack.type !== 'gap') died += size(inside);
+      if (after.state === 'deferred') {
+        deferred.push({ first: after.first, last: after.last, deliveryCount: after.deliveryCount, dueMs: ack.dueMs! });
+        nextDueMs = Math.min(nextDueMs ?? Number.POSITIVE_INFINITY, ack.dueMs!);
+      }
       return [
         ...(range.first < inside.first ? [{ ...range, last: inside.first - 1 }] : []),
         after,
@@ -240,17 +275,69 @@ export function acknowledge(
       ];
     });
   }
-  if (refused.length > 0) return { next: state, refused };
-  return { next: normalised({ ...state, ranges, deadRecords: state.deadRecords + died }), refused };
+  if (refused.length > 0) return { next: state, refused, deferred: [] };
+  const delayed = deferred.reduce((sum, range) => sum + size(range), 0);
+  const next = { ...state, ranges, deadRecords: state.deadRecords + died, delayedRecords: state.delayedRecords + delayed };
+  return { next: normalised(nextDueMs === undefined ? next : { ...next, nextDueMs }), refused, deferred };
 }
 
 /** Records below the log's start are gone: the share partition starts at it (Kafka archives them). */
 function pastLogStart(state: SharePartitionState, logStartOffset: number): SharePartitionState {
-  if (logStartOffset <= state.startOffset) return state;
+  if (!state.ranges.some((range) => range.first < logStartOffset) && logStartOffset <= state.startOffset) return state;
   const ranges = state.ranges.flatMap((range) =>
     range.last < logStartOffset ? [] : [range.first < logStartOffset ? { ...range, first: logStartOffset } : range],
   );
-  return normalised({ ...state, startOffset: logStartOffset, endOffset: Math.max(state.endOffset, logStartOffset), ranges });
+  return normalised({
+    ...state,
+    startOffset: Math.max(state.startOffset, logStartOffset),
+    endOffset: Math.max(state.endOffset, logStartOffset),
+    ranges,
+  });
+}
+
+/**
+ * Records come back from the delay index, due: Available again (with the deliveries they had),
+ * where the state still holds them Deferred, or below the start offset where it has moved past
+ * them; offsets the state holds otherwise (an entry come back twice) are left alone. The index's
+ * next due time is `nextDueMs` (absent: none left).
+ */
+export function returnDue(
+  state: SharePartitionState,
+  entries: readonly DelayedRange[],
+  nextDueMs: number | undefined,
+): SharePartitionState {
+  let ranges = [...state.ranges];
+  let returned = 0;
+  for (const entry of entries) {
+    returned += size(entry);
+    const back = (first: number, last: number): InFlightRange => ({ first, last, state: 'available', deliveryCount: entry.deliveryCount });
+    // In flight: Deferred records are Available again.
+    ranges = ranges.flatMap((range) => {
+      if (range.state !== 'deferred' || range.last < entry.first || range.first > entry.last) return [range];
+      const first = Math.max(range.first, entry.first);
+      const last = Math.min(range.last, entry.last);
+      return [
+        ...(range.first < first ? [{ ...range, last: first - 1 }] : []),
+        back(first, last),
+        ...(last < range.last ? [{ ...range, first: last + 1 }] : []),
+      ];
+    });
+    // Below the start: what no range covers comes back.
+    let from = entry.first;
+    const to = Math.min(entry.last, state.startOffset - 1);
+    for (const range of ranges) {
+      if (from > to) break;
+      if (range.last < from) continue;
+      if (range.first > to) break;
+      if (range.first > from) ranges.push(back(from, range.first - 1));
+      from = range.last + 1;
+    }
+    if (from <= to) ranges.push(back(from, to));
+    ranges.sort((a, b) => a.first - b.first);
+  }
+  const { nextDueMs: _, ...rest } = state;
+  const next = { ...rest, ranges, delayedRecords: Math.max(0, state.delayedRecords - returned) };
+  return normalised(nextDueMs === undefined ? next : { ...next, nextDueMs });
 }
 
 /** A dead letter to write: records of one death, and how many times they were delivered. */
@@ -262,9 +349,9 @@ export interface DeadLetterRange {
 }
 
 /**
- * Claims the dead letters to write after a change from `before` to `after`: the Archiving ranges
+ * Claims the dead letters to write after a change from `before` to `after`: the Archiving records
  * `after` made, and those whose writer's claim ended by `nowMs` (claimed again, until
- * `nowMs + deadLetterClaimMs`). A range as `before` had it, claim included, is another's to write.
+ * `nowMs + deadLetterClaimMs`). A record Archiving in `before` under the same claim is another's to write.
  */
 export function claimDeadLetters(
   before: SharePartitionState | undefined,
@@ -275,10 +362,19 @@ export function claimDeadLetters(
   const ranges = after.ranges.map((range) => {
     if (range.state !== 'archiving') return range;
     const claim = range.lockedUntilMs! <= nowMs ? { ...range, lockedUntilMs: nowMs + deadLetterClaimMs } : range;
-    const mine = !before?.ranges.some(
-      (b) => b.state === 'archiving' && b.first === claim.first && b.last === claim.last && b.lockedUntilMs === claim.lockedUntilMs,
+    // Mine: the offsets not Archiving under this same claim before (ranges alike merge, so by offset).
+    let from = claim.first;
+    const theirs = (before?.ranges ?? []).filter(
+      (b) => b.state === 'archiving' && b.lockedUntilMs === claim.lockedUntilMs && b.last >= claim.first && b.first <= claim.last,
     );
-    if (mine) claimed.push({ first: claim.first, last: claim.last, deliveryCount: claim.deliveryCount, cause: claim.cause! });
+    const mine = (first: number, last: number) => {
+      if (first <= last) claimed.push({ first, last, deliveryCount: claim.deliveryCount, cause: claim.cause! });
+    };
+    for (const b of theirs) {
+      mine(from, b.first - 1);
+      from = Math.max(from, b.last + 1);
+    }
+    mine(from, claim.last);
     return claim;
   });
   return { next: claimed.length === 0 ? after : normalised({ ...after, ranges }), claimed };
@@ -306,7 +402,7 @@ export function deadLettered(state: SharePartitionState, letters: readonly { fir
 
 /** Counts for a describe: records in flight by state. */
 export function counts(state: SharePartitionState): Record<RecordState, number> {
-  const out: Record<RecordState, number> = { available: 0, acquired: 0, acknowledged: 0, archiving: 0, archived: 0 };
+  const out: Record<RecordState, number> = { available: 0, acquired: 0, acknowledged: 0, archiving: 0, archived: 0, deferred: 0 };
   for (const range of state.ranges) out[range.state] += size(range);
   return out;
 }
@@ -327,7 +423,10 @@ function refusal(
       return `offsets ${Math.max(range.first, ack.first)}-${Math.min(range.last, ack.last)} are ${range.state}${range.member ? ` by another member` : ''}, not acquired by this member`;
     if (range.lockedUntilMs! <= nowMs) return `the lock on offsets ${range.first}-${range.last} expired`;
   }
-  if (ack.first < state.startOffset) return `offsets below ${state.startOffset} are done`;
+  // Below the start, what no range holds is done.
+  let inFlight = 0;
+  for (const range of ranges) inFlight += Math.max(0, Math.min(range.last, ack.last) - Math.max(range.first, ack.first) + 1);
+  if (inFlight < ack.last - ack.first + 1) return `offsets below ${state.startOffset} are done`;
   return undefined;
 }
 
@@ -345,6 +444,8 @@ function settled(range: InFlightRange, type: AckType, context: AckContext): InFl
       return released(range, context);
     case 'unread':
       return { first: range.first, last: range.last, state: 'available', deliveryCount: range.deliveryCount - 1 };
+    case 'defer':
+      return { first: range.first, last: range.last, state: 'deferred', deliveryCount: range.deliveryCount - 1 };
   }
 }
 
@@ -371,23 +472,29 @@ function done(range: InFlightRange, state: RecordState): InFlightRange {
   return { first: range.first, last: range.last, state, deliveryCount: range.deliveryCount };
 }
 
-const isDone = (range: InFlightRange) => range.state === 'acknowledged' || range.state === 'archived';
+/** Done as far as the start offset is concerned (a Deferred record is the delay index's until it comes back). */
+const isDone = (range: InFlightRange) => range.state === 'acknowledged' || range.state === 'archived' || range.state === 'deferred';
 
-/** Invariant 1: adjacent alike ranges are one, and done ranges at the start move the start past them. */
+/**
+ * Invariant 1: adjacent alike ranges are one, done ranges at the start move the start past them,
+ * and ranges come back below the start leave once done.
+ */
 function normalised(state: SharePartitionState): SharePartitionState {
-  const ranges: InFlightRange[] = [];
+  const merged: InFlightRange[] = [];
   for (const range of state.ranges) {
-    const previous = ranges.at(-1);
+    const previous = merged.at(-1);
     if (previous && alike(previous, range) && previous.last + 1 === range.first)
-      ranges[ranges.length - 1] = { ...previous, last: range.last };
-    else ranges.push(range);
+      merged[merged.length - 1] = { ...previous, last: range.last };
+    else merged.push(range);
   }
   let startOffset = state.startOffset;
-  while (ranges.length > 0 && isDone(ranges[0]!)) startOffset = ranges.shift()!.last + 1;
-  return { ...state, startOffset, ranges };
+  const below = merged.filter((range) => range.last < startOffset && !isDone(range));
+  const rest = merged.filter((range) => range.last >= startOffset);
+  while (rest.length > 0 && isDone(rest[0]!)) startOffset = rest.shift()!.last + 1;
+  return { ...state, startOffset, ranges: [...below, ...rest] };
 }
 
-const size = (range: InFlightRange) => range.last - range.first + 1;
+const size = (range: { readonly first: number; readonly last: number }) => range.last - range.first + 1;
 
 /** Records Archived in `after` that were not in `before` (the same offsets, one state change apart). */
 function newlyDead(before: readonly InFlightRange[], after: readonly InFlightRange[]): number {

@@ -18,6 +18,8 @@ import { SpoolError } from '../errors.js';
 import {
   groupOfSharePk as groupOfPk,
   shareConfigKey,
+  shareDelayKey,
+  shareDelayPk,
   shareIndexKey,
   shareMembersKey,
   sharePartitionKey,
@@ -39,18 +41,28 @@ import {
   type WriteOp,
 } from '../storage/ports.js';
 import { emptyMembership, type ShareMembership } from './members.js';
-import type { DeathCause, InFlightRange, RecordState, SharePartitionState } from './share-partition.js';
+import {
+  type DeathCause,
+  type DelayedRange,
+  type InFlightRange,
+  type RecordState,
+  type SharePartitionState,
+  returnDue,
+} from './share-partition.js';
 
 /** A stored state and its version (the compare-and-set's). */
 export interface StoredSharePartition extends SharePartitionState {
   readonly version: number;
 }
 
-/** Decides from the state as read (undefined: none yet): the state to write (null: none) and the answer. */
+/**
+ * Decides from the state as read (undefined: none yet): the state to write (null: none), the
+ * answer, and the records it defers, for the delay index (written in the same transaction).
+ */
 export type DecideShare<T> = (
   state: SharePartitionState | undefined,
   nowMs: number,
-) => { readonly next: SharePartitionState | null; readonly answer: T };
+) => { readonly next: SharePartitionState | null; readonly answer: T; readonly deferred?: readonly DelayedRange[] };
 
 /** A share partition as listed: which topic incarnation and partition, and its stored state. */
 export interface ListedSharePartition {
@@ -69,6 +81,8 @@ export interface StoredShareConfig {
 
 /** Lost races before giving up: each means another agent changed this share partition meanwhile. */
 const maxAttempts = 16;
+/** Delay index entries one change writes or returns at most: a transaction holds the state's put and these. */
+export const maxDelayEntries = maxTransactionOps - 1;
 
 export class SharePartitionStore {
   constructor(
@@ -177,16 +191,63 @@ export class SharePartitionStore {
     }
   }
 
-  /** Runs `decide` on the share partition's state and writes what it decides, if anything; answers its answer. */
+  /**
+   * Runs `decide` on the share partition's state and writes what it decides, if anything, with the
+   * records it defers in the delay index (one transaction; at most `maxDelayEntries`); answers its answer.
+   */
   apply<T>(group: string, topicId: string, partition: number, decide: DecideShare<T>): Promise<T> {
     return this.compareAndSet(
       sharePartitionKey(group, topicId, partition),
       `share partition ${group} ${topicId}/${partition}`,
       (item, nowMs) => {
-        const { next, answer } = decide(item ? stateFromItem(item) : undefined, nowMs);
-        return { attrs: next === null ? null : stateAttrs(next), answer };
+        const { next, answer, deferred = [] } = decide(item ? stateFromItem(item) : undefined, nowMs);
+        if (deferred.length > maxDelayEntries)
+          throw new SpoolError('INTERNAL', `${deferred.length} delay index entries in one change; at most ${maxDelayEntries}`);
+        const extra = next === null ? [] : deferred.map((range) => delayEntryPut(group, topicId, partition, range, next.delayEpoch));
+        return { attrs: next === null ? null : stateAttrs(next), answer, extra };
       },
     );
+  }
+
+  /**
+   * Brings back the records due by `nowMs` from the share partition's delay index (share-partition.ts
+   * `returnDue`), at most `maxDelayEntries` entries at once: the state, conditional on the version
+   * the index was read after, and the entries' deletes, in one transaction (entries of an earlier
+   * beginning of the state, since reset or deleted, are deleted without coming back). Answers
+   * whether it brought any back; nothing if none is due.
+   */
+  async returnDue(group: string, topicId: string, partition: number): Promise<boolean> {
+    const key = sharePartitionKey(group, topicId, partition);
+    for (let attempt = 1; ; attempt++) {
+      const nowMs = this.now();
+      const item = await this.metadata.get(key);
+      const state = item ? stateFromItem(item) : undefined;
+      if (state?.nextDueMs === undefined || state.nextDueMs > nowMs) return false;
+      // Read after the state: an entry deferred since is in the index, or moves the state's version.
+      const entries = (await this.metadata.query(shareDelayPk(group, topicId, partition), { limit: maxDelayEntries + 1 })).map(entryOf);
+      const due = entries.filter((entry) => entry.dueMs <= nowMs).slice(0, maxDelayEntries);
+      const nextDueMs = entries[due.length]?.dueMs;
+      const next = returnDue(
+        state,
+        due.filter((entry) => entry.epoch === state.delayEpoch),
+        nextDueMs,
+      );
+      try {
+        await this.metadata.transact([
+          {
+            kind: 'put',
+            key,
+            attrs: { ...stateAttrs(next), version: state.version + 1 },
+            condition: { kind: 'match', fields: { version: state.version } },
+          },
+          ...due.map((entry): WriteOp => ({ kind: 'delete', key: shareDelayKey(group, topicId, partition, entry.dueMs, entry.first) })),
+        ]);
+        return due.some((entry) => entry.epoch === state.delayEpoch);
+      } catch (error) {
+        const raced = isTransactionRace(error);
+        if (!raced || attempt >= maxAttempts) throw error;
+      }
+    }
   }
 
   /**
@@ -197,32 +258,36 @@ export class SharePartitionStore {
   private async compareAndSet<T>(
     key: ItemKey,
     what: string,
-    decide: (item: Item | undefined, nowMs: number) => { attrs: Attributes | null; answer: T },
+    decide: (item: Item | undefined, nowMs: number) => { attrs: Attributes | null; answer: T; extra?: readonly WriteOp[] },
     listsGroup = true,
   ): Promise<T> {
     let item = await this.metadata.get(key);
     for (let attempt = 1; ; attempt++) {
       const version = item?.attrs.version as number | undefined;
       const nowMs = this.now();
-      const { attrs, answer } = decide(item, nowMs);
+      const { attrs, answer, extra = [] } = decide(item, nowMs);
       if (attrs === null) return answer;
       // A group's first members or share partition lists it, first (an idempotent put), so that no
       // group with state goes unlisted; settings alone make no group, as in Kafka.
       if (version === undefined && listsGroup)
         await this.metadata.write({ kind: 'put', key: shareIndexKey(groupOfPk(key.pk)), attrs: { createdMs: nowMs } });
+      const put: WriteOp = {
+        kind: 'put',
+        key,
+        attrs: { ...attrs, version: (version ?? -1) + 1 },
+        condition: version === undefined ? { kind: 'absent' } : { kind: 'match', fields: { version } },
+      };
       try {
-        await this.metadata.write({
-          kind: 'put',
-          key,
-          attrs: { ...attrs, version: (version ?? -1) + 1 },
-          condition: version === undefined ? { kind: 'absent' } : { kind: 'match', fields: { version } },
-        });
+        if (extra.length === 0) await this.metadata.write(put);
+        else await this.metadata.transact([put, ...extra]);
         return answer;
       } catch (error) {
-        if (!(error instanceof ConditionFailedError)) throw error;
+        // A transaction's refusal does not carry the item: read it again.
+        const raced = error instanceof ConditionFailedError || (extra.length > 0 && isTransactionRace(error));
+        if (!raced) throw error;
         if (attempt >= maxAttempts)
           throw new SpoolError('CONFLICT', `${what} changed concurrently ${attempt} times; retry`, { retriable: true });
-        item = error.current;
+        item = error instanceof ConditionFailedError ? error.current : await this.metadata.get(key);
       }
     }
   }
@@ -245,6 +310,9 @@ export function stateAttrs(state: SharePartitionState): Attributes {
         : [r.first, r.last, r.state, r.deliveryCount, who, r.lockedUntilMs!];
     }),
     deadRecords: state.deadRecords,
+    delayedRecords: state.delayedRecords,
+    delayEpoch: state.delayEpoch,
+    ...(state.nextDueMs === undefined ? {} : { nextDueMs: state.nextDueMs }),
   };
 }
 
@@ -262,6 +330,9 @@ export function stateFromItem(item: Item): StoredSharePartition {
             : { first, last, state, deliveryCount, member: who, lockedUntilMs: lockedUntilMs! },
     ),
     deadRecords: a.deadRecords as number,
+    delayedRecords: (a.delayedRecords as number | undefined) ?? 0,
+    delayEpoch: (a.delayEpoch as number | undefined) ?? 0,
+    ...(a.nextDueMs === undefined || a.nextDueMs === null ? {} : { nextDueMs: a.nextDueMs as number }),
     version: a.version as number,
   };
 }
@@ -273,6 +344,39 @@ function configOf(item: Item | undefined): StoredShareConfig {
     exists: item !== undefined,
     set: set as Partial<ShareGroupConfig>,
     effective: { ...defaultShareConfig, ...(set as Partial<ShareGroupConfig>) },
+  };
+}
+
+/** A transaction refused for a condition, or for another transaction on the same item: it wrote nothing. */
+function isTransactionRace(error: unknown): boolean {
+  return (
+    error instanceof TransactionConflictError ||
+    error instanceof ConditionFailedError ||
+    (error instanceof SpoolError && error.code === 'CONFLICT' && error.retriable === true)
+  );
+}
+
+/** A delay index entry: the records, their due time and the delay epoch of the state that deferred them. */
+interface DelayEntry extends DelayedRange {
+  readonly epoch: number;
+}
+
+function delayEntryPut(group: string, topicId: string, partition: number, range: DelayedRange, epoch: number): WriteOp {
+  return {
+    kind: 'put',
+    key: shareDelayKey(group, topicId, partition, range.dueMs, range.first),
+    attrs: { first: range.first, last: range.last, deliveryCount: range.deliveryCount, dueMs: range.dueMs, epoch },
+  };
+}
+
+function entryOf(item: Item): DelayEntry {
+  const a = item.attrs;
+  return {
+    first: a.first as number,
+    last: a.last as number,
+    deliveryCount: a.deliveryCount as number,
+    dueMs: a.dueMs as number,
+    epoch: a.epoch as number,
   };
 }
 

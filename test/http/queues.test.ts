@@ -118,7 +118,9 @@ describe('http > queues', () => {
           errors_deadletterqueue_topic_name: '',
           errors_deadletterqueue_copy_record_enable: false,
         },
-        partitions: [{ topic, partition: 0, start_offset: 3, end_offset: 3, log_end_offset: 3, acquired: 0, available: 0, dead: 2 }],
+        partitions: [
+          { topic, partition: 0, start_offset: 3, end_offset: 3, log_end_offset: 3, acquired: 0, available: 0, dead: 2, delayed: 0 },
+        ],
       },
     });
   });
@@ -152,6 +154,39 @@ describe('http > queues', () => {
       ['m1', 'Offset rejected by client.'],
     ]);
     expect(letters.body.records[0].headers).toMatchObject({ '__dlq.errors.topic': topic, '__dlq.errors.group': group });
+  });
+
+  it('delays a record produced with deliver_after_ms or deliver_at for receivers, not for ordinary readers', async () => {
+    const { topic, base } = await queue(0);
+    const produced = await call('POST', `/v1/topics/${topic}/records`, {
+      records: [
+        { value: 'in 500 ms', deliver_after_ms: 500 },
+        { value: 'in an hour', deliver_at: new Date(Date.now() + 3_600_000).toISOString() },
+        { value: 'at once', deliver_at: 0 },
+      ],
+    });
+    expect(produced.status).toBe(200);
+    // An ordinary fetch reads them all at their offsets, the time in a header.
+    const fetched = await call('GET', `/v1/topics/${topic}/partitions/0/records?offset=0`);
+    expect(fetched.body.records.map((r: { value: string }) => r.value)).toEqual(['in 500 ms', 'in an hour', 'at once']);
+    expect(Number(fetched.body.records[0].headers['spool.deliver.at.ms'])).toBeGreaterThan(Date.now() - 1000);
+    const first = await call('POST', `${base}/receive`, { max_records: 10 });
+    expect(first.body.records.map((r: { value: string }) => r.value)).toEqual(['at once']);
+    const waited = await call('POST', `${base}/receive`, { max_records: 10, wait_ms: 10_000 });
+    expect(waited.body.records.map((r: { value: string; delivery_count: number }) => [r.value, r.delivery_count])).toEqual([
+      ['in 500 ms', 1],
+    ]);
+    // Bad times are refused, nothing written.
+    for (const [record, field] of [
+      [{ value: 'x', deliver_at: 'tomorrow' }, 'records[0].deliver_at'],
+      [{ value: 'x', deliver_at: '2026-12-07T10:00:00' }, 'records[0].deliver_at'], // no zone
+      [{ value: 'x', deliver_at: 1, deliver_after_ms: 1 }, 'records[0].deliver_at'],
+      [{ value: 'x', deliver_after_ms: -1 }, 'records[0].deliver_after_ms'],
+    ] as const) {
+      const refused = await call('POST', `/v1/topics/${topic}/records`, { records: [record] });
+      expect([refused.status, refused.body.error.code, refused.body.error.field]).toEqual([400, 'INVALID_ARGUMENT', field]);
+    }
+    expect((await call('GET', `/v1/topics/${topic}/partitions/0/records?offset=3`)).body.records).toEqual([]);
   });
 
   it('extends a lock by receipt', async () => {

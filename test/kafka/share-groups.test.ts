@@ -275,6 +275,48 @@ describe('kafka > share groups', () => {
     expect(answer.responses[0]!.partitions[0]!.records.length).toBeGreaterThan(0);
   });
 
+  it('leaves a record not due yet out of what it acquires (in a batch it still sends), and hands it out once due', async () => {
+    const { topic, topicId, group, client } = await setup();
+    // One batch: due now, due in 600 ms (spool.deliver.at.ms), due now.
+    await kafka.log.produce(topic, [
+      { key: null, value: text('now'), partition: 0 },
+      { key: null, value: text('soon'), partition: 0, headers: [{ key: 'spool.deliver.at.ms', value: text(String(Date.now() + 600)) }] },
+      { key: null, value: text('also now'), partition: 0 },
+    ]);
+    const m = member();
+    const topics = [{ topicId, partitions: [{ partitionIndex: 0 }] }];
+    const first = await fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 0, topics });
+    expect(acquired(first)).toEqual([
+      [0, 0, 0, 1],
+      [0, 2, 2, 1],
+    ]);
+    // Accepted: the start moves past the delayed record, which waits in the delay index.
+    const accepted = await fetch(client, {
+      groupId: group,
+      memberId: m,
+      shareSessionEpoch: 1,
+      topics: [
+        {
+          topicId,
+          partitions: [
+            {
+              partitionIndex: 0,
+              acknowledgementBatches: [
+                { firstOffset: 0, lastOffset: 0, acknowledgeTypes: [1] },
+                { firstOffset: 2, lastOffset: 2, acknowledgeTypes: [1] },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    expect(accepted.responses[0]?.partitions[0]?.acknowledgeErrorCode ?? 0).toBe(0);
+    expect(acquired(accepted)).toEqual([]);
+    // A long poll is woken when it comes due, as a first delivery.
+    const due = await fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 2, topics, maxWaitMs: 5000 });
+    expect(acquired(due)).toEqual([[0, 1, 1, 1]]);
+  });
+
   it('releases the records of a session whose connection closes', async () => {
     const { topicId, group } = await setup({ records: 2 });
     const leaving = await kafka.connect();

@@ -82,7 +82,7 @@ export function queueServiceSuite(kind: () => StoreKind): void {
     ]);
     const described = await queues.describe(group);
     expect(described.partitions).toEqual([
-      { topic, partition: 0, startOffset: 3, endOffset: 5, logEndOffset: 5, acquired: 2, available: 0, dead: 0 },
+      { topic, partition: 0, startOffset: 3, endOffset: 5, logEndOffset: 5, acquired: 2, available: 0, dead: 0, delayed: 0 },
     ]);
   });
 
@@ -418,6 +418,100 @@ export function queueServiceSuite(kind: () => StoreKind): void {
       letterHeaders(topic, 0, 0, group, 1, 'Offset rejected by client.'),
     ]);
     expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: 2, dead: 1 });
+  });
+
+  const delayedBy = (dueMs: number) => [{ key: 'spool.deliver.at.ms', value: text(String(dueMs)) }];
+
+  it('holds a delayed record back until its time, handing out the rest meanwhile, then delivers it', async () => {
+    const { log, queues, group, topic, clock } = await setup();
+    const nowMs = clock.ms;
+    await log.produce(topic, [
+      { key: null, value: text('now'), partition: 0 },
+      { key: null, value: text('in a minute'), partition: 0, headers: delayedBy(nowMs + 60_000) },
+      // Relative to the record's own timestamp.
+      {
+        key: null,
+        value: text('in two'),
+        partition: 0,
+        timestampMs: nowMs,
+        headers: [{ key: 'spool.deliver.after.ms', value: text('120000') }],
+      },
+      { key: null, value: text('also now'), partition: 0, headers: [{ key: 'spool.deliver.at.ms', value: text('soon') }] }, // unreadable: at once
+    ]);
+    const first = await queues.receive(group, topic, { maxRecords: 10 });
+    expect(values(first.records)).toEqual([
+      [0, 'now', 1],
+      [3, 'also now', 1],
+    ]);
+    await queues.acknowledge(group, topic, byReceipt(first.records, 'accept'));
+    // The delayed records hold up nothing: the start moved past them.
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: 4, acquired: 0, available: 0, delayed: 2 });
+    expect((await queues.receive(group, topic)).records).toEqual([]);
+    clock.ms = nowMs + 59_999;
+    expect((await queues.receive(group, topic)).records).toEqual([]);
+    clock.ms = nowMs + 60_000;
+    const second = await queues.receive(group, topic, { maxRecords: 10 });
+    expect(values(second.records)).toEqual([[1, 'in a minute', 1]]);
+    // Delivered as any record: released, it comes back at once, its delivery counted.
+    await queues.acknowledge(group, topic, byReceipt(second.records, 'release'));
+    const again = await queues.receive(group, topic);
+    expect(values(again.records)).toEqual([[1, 'in a minute', 2]]);
+    await queues.acknowledge(group, topic, byReceipt(again.records, 'accept'));
+    clock.ms = nowMs + 120_000;
+    const third = await queues.receive(group, topic, { maxRecords: 10 });
+    expect(values(third.records)).toEqual([[2, 'in two', 1]]);
+    await queues.acknowledge(group, topic, byReceipt(third.records, 'accept'));
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: 4, acquired: 0, available: 0, delayed: 0 });
+  });
+
+  it('defers more records than one change holds, and brings them all back in offset order', async () => {
+    const { log, queues, group, topic, clock } = await setup();
+    const nowMs = clock.ms;
+    // Each due at its own time: one delay index entry each, more than a transaction holds.
+    const count = 150;
+    await log.produce(
+      topic,
+      Array.from({ length: count }, (_, i) => ({
+        key: null,
+        value: text(`r${i}`),
+        partition: 0,
+        headers: delayedBy(nowMs + 1000 + (count - i)),
+      })),
+    );
+    expect((await queues.receive(group, topic, { maxRecords: 200 })).records).toEqual([]);
+    expect((await queues.receive(group, topic, { maxRecords: 200 })).records).toEqual([]);
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: count, delayed: count });
+    clock.ms = nowMs + 10_000;
+    const back: string[] = [];
+    for (let round = 0; round < 5 && back.length < count; round++) {
+      const received = await queues.receive(group, topic, { maxRecords: 200 });
+      back.push(...received.records.map((r) => str(r.value)!));
+      await queues.acknowledge(group, topic, byReceipt(received.records, 'accept'));
+    }
+    // The latest due first out of the index, yet handed out in offset order within a return.
+    expect(back.sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))).toEqual(Array.from({ length: count }, (_, i) => `r${i}`));
+    expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: count, acquired: 0, delayed: 0 });
+  });
+
+  it('forgets what was delayed when the group is reset: the delay index entries of the old state never come back', async () => {
+    const { log, queues, group, topic, clock } = await setup();
+    await log.produce(topic, [{ key: null, value: text('later'), partition: 0, headers: delayedBy(clock.ms + 1000) }]);
+    expect((await queues.receive(group, topic)).records).toEqual([]);
+    await queues.resetStart(group, await log.requireTopic(topic), 0, 1);
+    clock.ms += 2000;
+    await log.produce(topic, [{ key: null, value: text('after the reset'), partition: 0 }]);
+    expect(values((await queues.receive(group, topic, { maxRecords: 10 })).records)).toEqual([[1, 'after the reset', 1]]);
+  });
+
+  it('wakes a waiting receive when a delayed record comes due', async () => {
+    const { log, queues, group, topic } = await setup({ service: { now: Date.now } });
+    await log.produce(topic, [{ key: null, value: text('soon'), partition: 0, headers: delayedBy(Date.now() + 400) }]);
+    expect((await queues.receive(group, topic)).records).toEqual([]);
+    const startMs = Date.now();
+    const received = await queues.receive(group, topic, { waitMs: 5000 });
+    expect(values(received.records)).toEqual([[0, 'soon', 1]]);
+    // Woken by the due time, not by the 5 s recheck.
+    expect(Date.now() - startMs).toBeLessThan(3000);
   });
 
   it('deletes a group only once no record is locked; a deleted group starts again from its settings’ defaults', async () => {

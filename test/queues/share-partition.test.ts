@@ -11,10 +11,12 @@ import {
   acquire,
   claimDeadLetters,
   counts,
+  type DelayedRange,
   deadLettered,
   deadLetterClaimMs,
   expireLocks,
   initialState,
+  returnDue,
   type AckType,
   type InFlightRange,
   type SharePartitionState,
@@ -39,6 +41,8 @@ describe('queues > share partition', () => {
       endOffset: 10,
       ranges: [{ first: 8, last: 9, state: 'acquired', deliveryCount: 1, member: 'b', lockedUntilMs: 1000 }],
       deadRecords: 0,
+      delayedRecords: 0,
+      delayEpoch: 0,
     });
   });
 
@@ -99,7 +103,7 @@ describe('queues > share partition', () => {
     const third = take(again.next, 'c', 1, 2 + limits.lockMs);
     expect(third.acquired).toEqual([{ first: 0, last: 0, deliveryCount: 3 }]);
     const archived = expireLocks(third.next, { nowMs: 2 + 2 * limits.lockMs, deliveryLimit: limits.deliveryLimit });
-    expect(counts(archived)).toEqual({ available: 2, acquired: 0, acknowledged: 0, archiving: 0, archived: 0 }); // 1 and 2; 0 archived, past the start
+    expect(counts(archived)).toEqual({ available: 2, acquired: 0, acknowledged: 0, archiving: 0, archived: 0, deferred: 0 }); // 1 and 2; 0 archived, past the start
     expect(archived.startOffset).toBe(1);
     // Two ranges, each delivered once before: handed as one batch.
     expect(take(archived, 'd', 5, 3 * limits.lockMs, 3).acquired).toEqual([{ first: 1, last: 2, deliveryCount: 2 }]);
@@ -126,7 +130,11 @@ describe('queues > share partition', () => {
       ],
       at(1),
     );
-    expect(mixed).toEqual({ next: state, refused: [{ first: 2, last: 2, reason: expect.stringContaining('by another member') }] });
+    expect(mixed).toEqual({
+      next: state,
+      refused: [{ first: 2, last: 2, reason: expect.stringContaining('by another member') }],
+      deferred: [],
+    });
     const accepted = acknowledge(state, 'a', [{ first: 0, last: 1, type: 'accept' }], at(1)).next;
     expect(acknowledge(accepted, 'a', [{ first: 0, last: 0, type: 'accept' }], at(1)).refused).toHaveLength(1);
   });
@@ -172,8 +180,22 @@ describe('queues > share partition', () => {
         pick: fc.nat(),
         from: fc.integer({ min: -2, max: 12 }),
         length: fc.integer({ min: 1, max: 4 }),
-        type: fc.constantFrom<AckType>('accept', 'release', 'reject', 'gap', 'renew', 'unread'),
+        type: fc.constantFrom<AckType>('accept', 'release', 'reject', 'gap', 'renew', 'unread', 'defer'),
+        delayMs: fc.integer({ min: 1, max: 3000 }),
       }),
+      // A record not due yet, deferred as soon as it is acquired.
+      fc.record({
+        kind: fc.constant('ack' as const),
+        member: fc.constantFrom(...members),
+        held: fc.constant(true),
+        pick: fc.nat(),
+        from: fc.constant(0),
+        length: fc.integer({ min: 1, max: 4 }),
+        type: fc.constant<AckType>('defer'),
+        delayMs: fc.integer({ min: 1, max: 3000 }),
+      }),
+      // The delay index hands back what is due.
+      fc.record({ kind: fc.constant('due' as const) }),
       fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 1500 }) }),
       fc.record({ kind: fc.constant('produce' as const), records: fc.integer({ min: 0, max: 5 }) }),
       // The end read to moves back (a switch to read_committed while a transaction is open).
@@ -192,171 +214,224 @@ describe('queues > share partition', () => {
       deadLetters: fc.boolean(),
     });
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 120 }), fc.integer({ min: 0, max: 5 }), settings, (ops, start, p) => {
-        let state = initialState(start);
-        let nowMs = 0;
-        let logEnd = start + 5;
-        let logStart = 0;
-        const deliveries = new Map<number, number>();
-        const finished = new Set<number>(); // accepted, rejected or archived: never delivered again
-        const holder = new Map<number, { member: string; untilMs: number }>();
-        const dead = new Set<number>(); // rejected, or released or expired at the delivery limit
-        const unlettered = new Set<number>(); // dead, its dead letter not written yet (with deadLetters)
-        const causes = new Map<number, 'rejected' | 'limit'>();
-        const claimedUntil = new Map<number, number>(); // a dead letter's writer's claim: no other takes it before
+      fc.property(
+        fc.array(op, { minLength: 10, maxLength: 120, size: 'medium' }),
+        fc.integer({ min: 0, max: 5 }),
+        settings,
+        (ops, start, p) => {
+          let state = initialState(start);
+          let nowMs = 0;
+          let logEnd = start + 5;
+          let logStart = 0;
+          const deliveries = new Map<number, number>();
+          const finished = new Set<number>(); // accepted, rejected or archived: never delivered again
+          const holder = new Map<number, { member: string; untilMs: number }>();
+          const dead = new Set<number>(); // rejected, or released or expired at the delivery limit
+          const unlettered = new Set<number>(); // dead, its dead letter not written yet (with deadLetters)
+          const causes = new Map<number, 'rejected' | 'limit'>();
+          const claimedUntil = new Map<number, number>(); // a dead letter's writer's claim: no other takes it before
 
-        const die = (offset: number, cause: 'rejected' | 'limit') => {
-          if (dead.has(offset)) return;
-          dead.add(offset);
-          causes.set(offset, cause);
-          if (p.deadLetters) unlettered.add(offset);
-        };
-        let claims: { first: number; last: number }[] = []; // dead letters claimed by the (one) writer alive
-        for (const step of ops) {
-          const before = state;
-          if (step.kind === 'tick') nowMs += step.ms;
-          if (step.kind === 'longTick') nowMs += deadLetterClaimMs;
-          if (step.kind === 'writerDies') claims = [];
-          if (step.kind === 'letter' && claims.length > 0) {
-            const [letter] = claims.splice(step.pick % claims.length, 1);
-            state = deadLettered(state, [letter!]);
-            for (let offset = letter!.first; offset <= letter!.last; offset++) unlettered.delete(offset);
-          }
-          if (step.kind === 'produce') logEnd += step.records;
-          if (step.kind === 'stable') logEnd = Math.max(logStart, logEnd - step.back);
-          if (step.kind === 'trim') logStart = Math.min(logEnd, logStart + step.records);
-          if (step.kind === 'acquire') {
-            const { next, acquired } = acquire(state, {
-              member: step.member,
-              maxRecords: step.max,
-              nowMs,
-              logStartOffset: logStart,
-              logEndOffset: logEnd,
-              ...p,
-            });
-            state = next;
-            let handed = 0;
-            for (const batch of acquired) {
-              for (let offset = batch.first; offset <= batch.last; offset++) {
-                handed++;
-                const held = holder.get(offset);
-                // 2: nobody else holds it under a live lock; 3: never once done.
-                expect(held === undefined || held.untilMs <= nowMs).toBe(true);
-                expect(finished.has(offset)).toBe(false);
-                expect(offset).toBeLessThan(logEnd);
-                expect(offset).toBeGreaterThanOrEqual(logStart);
-                const count = (deliveries.get(offset) ?? 0) + 1;
-                deliveries.set(offset, count);
-                expect(batch.deliveryCount).toBe(count);
-                expect(count).toBeLessThanOrEqual(p.deliveryLimit); // 4
-                holder.set(offset, { member: step.member, untilMs: nowMs + p.lockMs });
-              }
+          const die = (offset: number, cause: 'rejected' | 'limit') => {
+            if (dead.has(offset)) return;
+            dead.add(offset);
+            causes.set(offset, cause);
+            if (p.deadLetters) unlettered.add(offset);
+          };
+          let claims: { first: number; last: number }[] = []; // dead letters claimed by the (one) writer alive
+          let index: DelayedRange[] = []; // the delay index
+          const delayed = new Set<number>(); // offsets in it
+          for (const step of ops) {
+            const before = state;
+            if (step.kind === 'tick') nowMs += step.ms;
+            if (step.kind === 'longTick') nowMs += deadLetterClaimMs;
+            if (step.kind === 'writerDies') claims = [];
+            if (step.kind === 'due') {
+              const due = index.filter((entry) => entry.dueMs <= nowMs);
+              index = index.filter((entry) => entry.dueMs > nowMs);
+              const nextDue = index.length === 0 ? undefined : Math.min(...index.map((entry) => entry.dueMs));
+              // The state knows when the first is due: never later than the index's first.
+              if (due.length > 0) expect(state.nextDueMs).toBeLessThanOrEqual(Math.min(...due.map((entry) => entry.dueMs)));
+              state = returnDue(state, due, nextDue);
+              for (const entry of due)
+                for (let offset = entry.first; offset <= entry.last; offset++) {
+                  delayed.delete(offset);
+                  // Back: available again, wherever the start is now.
+                  const range = state.ranges.find((r) => r.first <= offset && offset <= r.last);
+                  expect([range?.state, range?.deliveryCount]).toEqual(['available', entry.deliveryCount]);
+                }
             }
-            expect(handed).toBeLessThanOrEqual(step.max);
-            // An acquire first releases every expired lock: what stays acquired is under a live one.
-            for (const range of state.ranges) if (range.state === 'acquired') expect(range.lockedUntilMs).toBeGreaterThan(nowMs);
-            // ... and has counted every dead record (an acknowledgement does not look at expired locks).
-            expect(state.deadRecords).toBe(dead.size);
-          }
-          if (step.kind === 'ack') {
-            const mine = state.ranges.filter((range) => range.member === step.member);
-            const range = mine[step.pick % Math.max(1, mine.length)];
-            const held = step.held && range !== undefined;
-            const first = held ? range.first + (step.pick % (range.last - range.first + 1)) : state.startOffset + step.from;
-            const last = held ? Math.min(first + step.length - 1, range.last) : first + step.length - 1;
-            const { next, refused } = acknowledge(state, step.member, [{ first, last, type: step.type }], {
-              nowMs,
-              deliveryLimit: p.deliveryLimit,
-              lockMs: p.lockMs,
-            });
-            // An acknowledgement of records the member holds under a live lock is taken.
-            if (held && range.state === 'acquired' && range.lockedUntilMs! > nowMs) expect(refused).toEqual([]);
-            // 2: a refusal changes nothing; an acknowledgement is taken only from the live holder of every record it names.
-            if (refused.length > 0) expect(next).toEqual(state);
-            else
-              for (let offset = first; offset <= last; offset++) {
-                const holding = holder.get(offset);
-                expect(holding?.member).toBe(step.member);
-                expect(holding!.untilMs).toBeGreaterThan(nowMs);
-                if (step.type === 'renew') {
+            if (step.kind === 'letter' && claims.length > 0) {
+              const [letter] = claims.splice(step.pick % claims.length, 1);
+              state = deadLettered(state, [letter!]);
+              for (let offset = letter!.first; offset <= letter!.last; offset++) unlettered.delete(offset);
+            }
+            if (step.kind === 'produce') logEnd += step.records;
+            if (step.kind === 'stable') logEnd = Math.max(logStart, logEnd - step.back);
+            if (step.kind === 'trim') logStart = Math.min(logEnd, logStart + step.records);
+            if (step.kind === 'acquire') {
+              const { next, acquired } = acquire(state, {
+                member: step.member,
+                maxRecords: step.max,
+                nowMs,
+                logStartOffset: logStart,
+                logEndOffset: logEnd,
+                ...p,
+              });
+              state = next;
+              let handed = 0;
+              for (const batch of acquired) {
+                for (let offset = batch.first; offset <= batch.last; offset++) {
+                  handed++;
+                  const held = holder.get(offset);
+                  // 2: nobody else holds it under a live lock; 3: never once done; a deferred record not before it is due.
+                  expect(held === undefined || held.untilMs <= nowMs).toBe(true);
+                  expect(finished.has(offset)).toBe(false);
+                  expect(delayed.has(offset)).toBe(false);
+                  expect(offset).toBeLessThan(logEnd);
+                  expect(offset).toBeGreaterThanOrEqual(logStart);
+                  const count = (deliveries.get(offset) ?? 0) + 1;
+                  deliveries.set(offset, count);
+                  expect(batch.deliveryCount).toBe(count);
+                  expect(count).toBeLessThanOrEqual(p.deliveryLimit); // 4
                   holder.set(offset, { member: step.member, untilMs: nowMs + p.lockMs });
-                  continue;
                 }
-                if (step.type === 'unread') {
+              }
+              expect(handed).toBeLessThanOrEqual(step.max);
+              // An acquire first releases every expired lock: what stays acquired is under a live one.
+              for (const range of state.ranges) if (range.state === 'acquired') expect(range.lockedUntilMs).toBeGreaterThan(nowMs);
+              // ... and has counted every dead record (an acknowledgement does not look at expired locks).
+              expect(state.deadRecords).toBe(dead.size);
+            }
+            if (step.kind === 'ack') {
+              const mine = state.ranges.filter((range) => range.member === step.member);
+              const range = mine[step.pick % Math.max(1, mine.length)];
+              const held = step.held && range !== undefined;
+              const first = held ? range.first + (step.pick % (range.last - range.first + 1)) : state.startOffset + step.from;
+              const last = held ? Math.min(first + step.length - 1, range.last) : first + step.length - 1;
+              const dueMs = nowMs + step.delayMs;
+              const { next, refused } = acknowledge(state, step.member, [{ first, last, type: step.type, dueMs }], {
+                nowMs,
+                deliveryLimit: p.deliveryLimit,
+                lockMs: p.lockMs,
+                deadLetters: p.deadLetters,
+              });
+              // An acknowledgement of records the member holds under a live lock is taken.
+              if (held && range.state === 'acquired' && range.lockedUntilMs! > nowMs) expect(refused).toEqual([]);
+              // 2: a refusal changes nothing; an acknowledgement is taken only from the live holder of every record it names.
+              if (refused.length > 0) expect(next).toEqual(state);
+              else
+                for (let offset = first; offset <= last; offset++) {
+                  const holding = holder.get(offset);
+                  expect(holding?.member).toBe(step.member);
+                  expect(holding!.untilMs).toBeGreaterThan(nowMs);
+                  if (step.type === 'renew') {
+                    holder.set(offset, { member: step.member, untilMs: nowMs + p.lockMs });
+                    continue;
+                  }
+                  if (step.type === 'unread' || step.type === 'defer') {
+                    holder.delete(offset);
+                    deliveries.set(offset, deliveries.get(offset)! - 1);
+                    if (step.type === 'defer') delayed.add(offset);
+                    continue;
+                  }
                   holder.delete(offset);
-                  deliveries.set(offset, deliveries.get(offset)! - 1);
-                  continue;
+                  const atLimit = deliveries.get(offset)! >= p.deliveryLimit;
+                  if (step.type !== 'release' || atLimit) finished.add(offset);
+                  if (step.type === 'reject') die(offset, 'rejected');
+                  if (step.type === 'release' && atLimit) die(offset, 'limit');
                 }
-                holder.delete(offset);
-                const atLimit = deliveries.get(offset)! >= p.deliveryLimit;
-                if (step.type !== 'release' || atLimit) finished.add(offset);
-                if (step.type === 'reject') die(offset, 'rejected');
-                if (step.type === 'release' && atLimit) die(offset, 'limit');
+              if (refused.length === 0 && step.type === 'defer')
+                for (let offset = first; offset <= last; offset++)
+                  index.push({ first: offset, last: offset, deliveryCount: deliveries.get(offset)!, dueMs });
+              state = next;
+            }
+            // Expired locks at the limit are archived when next looked at: the model follows.
+            for (const [offset, held] of holder)
+              if (held.untilMs <= nowMs && deliveries.get(offset)! >= p.deliveryLimit) {
+                finished.add(offset);
+                die(offset, 'limit');
               }
-            state = next;
-          }
-          // Expired locks at the limit are archived when next looked at: the model follows.
-          for (const [offset, held] of holder)
-            if (held.untilMs <= nowMs && deliveries.get(offset)! >= p.deliveryLimit) {
-              finished.add(offset);
-              die(offset, 'limit');
-            }
-          // 6: every change claims the dead letters it made and those whose claim ran out; a claim is of dead records only.
-          if (step.kind === 'acquire' || step.kind === 'ack' || step.kind === 'longTick') {
-            const { next, claimed } = claimDeadLetters(before, state, nowMs);
-            state = next;
-            for (const letter of claimed) {
-              for (let offset = letter.first; offset <= letter.last; offset++) {
-                expect(unlettered.has(offset)).toBe(true);
-                expect(letter.cause).toBe(causes.get(offset));
-                expect(letter.deliveryCount).toBe(deliveries.get(offset));
-                expect(claimedUntil.get(offset) ?? 0).toBeLessThanOrEqual(nowMs);
-                claimedUntil.set(offset, nowMs + deadLetterClaimMs);
+            // 6: every change claims the dead letters it made and those whose claim ran out; a claim is of dead records only.
+            if (step.kind === 'acquire' || step.kind === 'ack' || step.kind === 'longTick') {
+              const { next, claimed } = claimDeadLetters(before, state, nowMs);
+              state = next;
+              for (const letter of claimed) {
+                for (let offset = letter.first; offset <= letter.last; offset++) {
+                  expect(unlettered.has(offset)).toBe(true);
+                  expect(letter.cause).toBe(causes.get(offset));
+                  expect(letter.deliveryCount).toBe(deliveries.get(offset));
+                  expect(claimedUntil.get(offset) ?? 0).toBeLessThanOrEqual(nowMs);
+                  claimedUntil.set(offset, nowMs + deadLetterClaimMs);
+                }
+                claims.push(letter);
               }
-              claims.push(letter);
             }
+            if (!p.deadLetters) expect(state.ranges.some((r) => r.state === 'archiving')).toBe(false);
+            // A dead record leaves the share partition only once its dead letter is written, or the log lost it.
+            const inState = (offset: number) => state.ranges.some((r) => r.first <= offset && offset <= r.last);
+            const left = (offset: number) => offset < state.startOffset && !inState(offset);
+            for (const offset of unlettered) if (left(offset)) expect(offset).toBeLessThan(logStart);
+            for (const offset of [...unlettered]) if (left(offset)) unlettered.delete(offset);
+            // Records gone from the log leave the share partition: the model counts them done, and held by nobody.
+            for (let offset = before.startOffset; offset < Math.min(logStart, state.startOffset); offset++) finished.add(offset);
+            for (const offset of holder.keys()) if (left(offset) && !dead.has(offset)) holder.delete(offset);
+            checkShape(state, before, finished, delayed, p.maxInFlight);
+            expect(state.delayedRecords).toBe(delayed.size);
+            for (const range of state.ranges)
+              for (let offset = range.first; offset <= range.last; offset++) {
+                if (range.state === 'archiving') expect(unlettered.has(offset)).toBe(true);
+                if (range.state === 'acknowledged') expect(dead.has(offset)).toBe(false);
+              }
           }
-          if (!p.deadLetters) expect(state.ranges.some((r) => r.state === 'archiving')).toBe(false);
-          // A dead record leaves the share partition only once its dead letter is written, or the log lost it.
-          for (const offset of unlettered) if (offset < state.startOffset) expect(offset).toBeLessThan(logStart);
-          for (const offset of [...unlettered]) if (offset < state.startOffset) unlettered.delete(offset);
-          // Records gone from the log leave the share partition: the model counts them done, and held by nobody.
-          for (let offset = before.startOffset; offset < Math.min(logStart, state.startOffset); offset++) finished.add(offset);
-          for (const offset of holder.keys()) if (offset < state.startOffset && !dead.has(offset)) holder.delete(offset);
-          checkShape(state, before, finished, p.maxInFlight);
-          for (const range of state.ranges)
-            for (let offset = range.first; offset <= range.last; offset++) {
-              if (range.state === 'archiving') expect(unlettered.has(offset)).toBe(true);
-              if (range.state === 'acknowledged') expect(dead.has(offset)).toBe(false);
-            }
-        }
-        // Whatever writers died, every dead letter not written is claimed (again) by the next change once claims run out.
-        const endMs = nowMs + deadLetterClaimMs;
-        const looked = expireLocks(state, { nowMs: endMs, deliveryLimit: p.deliveryLimit, deadLetters: p.deadLetters });
-        const again = claimDeadLetters(state, looked, endMs).claimed.flatMap((l) =>
-          Array.from({ length: l.last - l.first + 1 }, (_, i) => l.first + i),
-        );
-        const dying = [...holder].filter(([offset, held]) => held.untilMs <= endMs && deliveries.get(offset)! >= p.deliveryLimit);
-        const expected = p.deadLetters ? [...unlettered, ...dying.map(([offset]) => offset)] : [];
-        expect(new Set(again)).toEqual(new Set(expected.filter((offset) => offset >= state.startOffset)));
-      }),
+          // Whatever writers died, every dead letter not written is claimed (again) by the next change once claims run out.
+          const endMs = nowMs + deadLetterClaimMs;
+          const looked = expireLocks(state, { nowMs: endMs, deliveryLimit: p.deliveryLimit, deadLetters: p.deadLetters });
+          const again = claimDeadLetters(state, looked, endMs).claimed.flatMap((l) =>
+            Array.from({ length: l.last - l.first + 1 }, (_, i) => l.first + i),
+          );
+          const dying = [...holder].filter(
+            ([offset, held]) => !dead.has(offset) && held.untilMs <= endMs && deliveries.get(offset)! >= p.deliveryLimit,
+          );
+          const expected = p.deadLetters ? [...unlettered, ...dying.map(([offset]) => offset)] : [];
+          const inFlight = (offset: number) =>
+            offset >= state.startOffset || state.ranges.some((r) => r.first <= offset && offset <= r.last);
+          expect(new Set(again)).toEqual(new Set(expected.filter(inFlight)));
+        },
+      ),
       { seed: 20261206, numRuns: 300 },
     );
   });
 });
 
 /** Invariants 1 and 5, and that every done offset in flight is known done. */
-function checkShape(state: SharePartitionState, before: SharePartitionState, finished: ReadonlySet<number>, maxInFlight: number) {
+function checkShape(
+  state: SharePartitionState,
+  before: SharePartitionState,
+  finished: ReadonlySet<number>,
+  delayed: ReadonlySet<number>,
+  maxInFlight: number,
+) {
   expect(state.startOffset).toBeGreaterThanOrEqual(before.startOffset);
   expect(state.endOffset - state.startOffset).toBeLessThanOrEqual(maxInFlight);
-  for (let offset = before.startOffset; offset < state.startOffset; offset++) expect(finished.has(offset)).toBe(true);
-  let next = state.startOffset;
+  // Passed by the start: done, or in the delay index.
+  for (let offset = before.startOffset; offset < state.startOffset; offset++)
+    expect(finished.has(offset) || delayed.has(offset)).toBe(true);
+  let next: number | undefined;
+  let atStart = true;
   state.ranges.forEach((range: InFlightRange, i) => {
-    expect(range.first).toBe(next);
     expect(range.last).toBeGreaterThanOrEqual(range.first);
-    next = range.last + 1;
     const previous = state.ranges[i - 1];
-    if (previous)
+    if (previous) expect(range.first).toBeGreaterThan(previous.last);
+    if (range.last < state.startOffset) {
+      // Come back from the delay index below the start: never done, never deferred again there.
+      expect(['available', 'acquired', 'archiving']).toContain(range.state);
+      return;
+    }
+    // From the start on, every offset exactly once (a range may reach back below the start).
+    if (next === undefined) expect(range.first).toBeLessThanOrEqual(state.startOffset);
+    else expect(range.first).toBe(next);
+    next = range.last + 1;
+    if (previous && previous.last + 1 === range.first)
       expect(
         previous.state === range.state &&
           previous.deliveryCount === range.deliveryCount &&
@@ -364,10 +439,12 @@ function checkShape(state: SharePartitionState, before: SharePartitionState, fin
           previous.lockedUntilMs === range.lockedUntilMs &&
           previous.cause === range.cause,
       ).toBe(false);
-    if (range.state === 'acknowledged' || range.state === 'archived') {
-      expect(i).toBeGreaterThan(0);
-      for (let offset = range.first; offset <= range.last; offset++) expect(finished.has(offset)).toBe(true);
+    if (range.state === 'acknowledged' || range.state === 'archived' || range.state === 'deferred') {
+      expect(atStart).toBe(false);
+      for (let offset = range.first; offset <= range.last; offset++)
+        expect(range.state === 'deferred' ? delayed.has(offset) : finished.has(offset)).toBe(true);
     }
+    atStart = false;
   });
-  expect(next).toBe(state.endOffset);
+  expect(next ?? state.startOffset).toBe(state.endOffset);
 }

@@ -48,6 +48,8 @@ export function sharePartitionStoreSuite(kind: () => StoreKind): void {
       expect(stored).toEqual({
         startOffset: 1,
         deadRecords: 0,
+        delayedRecords: 0,
+        delayEpoch: 0,
         endOffset: 5,
         ranges: [
           { first: 1, last: 2, state: 'acquired', deliveryCount: 1, member: 'a', lockedUntilMs: 31_000 },
@@ -56,6 +58,23 @@ export function sharePartitionStoreSuite(kind: () => StoreKind): void {
         version: 2,
       });
       expect(stateFromItem({ pk: '', sk: '', attrs: { ...stateAttrs(stored), version: stored.version } })).toEqual(stored);
+      // Records come back from the delay index below the start, dying ones with their cause and claim, deferred ones.
+      const every = {
+        startOffset: 4,
+        endOffset: 9,
+        ranges: [
+          { first: 1, last: 1, state: 'available', deliveryCount: 0 },
+          { first: 4, last: 4, state: 'archiving', deliveryCount: 2, cause: 'limit', lockedUntilMs: 9_000 },
+          { first: 5, last: 6, state: 'deferred', deliveryCount: 0 },
+          { first: 7, last: 8, state: 'archived', deliveryCount: 1 },
+        ],
+        deadRecords: 3,
+        delayedRecords: 2,
+        nextDueMs: 77_000,
+        delayEpoch: 12,
+        version: 4,
+      } as const;
+      expect(stateFromItem({ pk: '', sk: '', attrs: { ...stateAttrs(every), version: 4 } })).toEqual(every);
       expect(await store.get(group, topicId, 1)).toBeUndefined();
     });
 

@@ -204,7 +204,7 @@ export class ShareGroups {
     return this.queues.delete(group);
   }
 
-  /** DescribeShareGroupOffsets: each share partition's start offset and lag (records not yet settled); -1 for one the group never read. */
+  /** DescribeShareGroupOffsets: each share partition's start offset and lag (records not yet settled, delayed ones included); -1 for one the group never read. */
   async describeOffsets(
     group: string,
     topics: readonly { readonly topicName: string; readonly partitions: readonly number[] }[] | null,
@@ -234,7 +234,7 @@ export class ShareGroups {
             partitionIndex,
             startOffset: view.startOffset,
             leaderEpoch: 0,
-            lag: view.acquired + view.available,
+            lag: view.acquired + view.available + view.delayed,
             errorCode: KafkaErrors.NONE,
           };
         }),

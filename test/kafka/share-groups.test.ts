@@ -312,6 +312,9 @@ describe('kafka > share groups', () => {
     });
     expect(accepted.responses[0]?.partitions[0]?.acknowledgeErrorCode ?? 0).toBe(0);
     expect(acquired(accepted)).toEqual([]);
+    // kafka-share-groups --describe counts it in the lag: not settled yet.
+    const offsets = await client.callGenerated(DescribeShareGroupOffsets, 1, { groups: [{ groupId: group, topics: null }] });
+    expect(offsets.groups[0]!.topics[0]!.partitions[0]).toMatchObject({ startOffset: 3, lag: 1 });
     // A long poll is woken when it comes due, as a first delivery.
     const due = await fetch(client, { groupId: group, memberId: m, shareSessionEpoch: 2, topics, maxWaitMs: 5000 });
     expect(acquired(due)).toEqual([[0, 1, 1, 1]]);

@@ -15,6 +15,8 @@
  *     change, and never otherwise; a member is told its assignment when its epoch is behind the group's.
  *  4. A member whose session ended (no heartbeat for `sessionTimeoutMs`) is no longer a member; a
  *     group holds at most `maxShareGroupMembers` (GROUP_MAX_SIZE_REACHED for one more).
+ *  5. A member's heartbeat carries the epoch it was last told, or the one before (its answer lost),
+ *     else it is fenced (FENCED_MEMBER_EPOCH: it rejoins with epoch 0), as Kafka's coordinator does.
  */
 
 /** group.share.session.timeout.ms, group.share.heartbeat.interval.ms and group.share.max.size, Kafka's defaults. */
@@ -29,6 +31,8 @@ export interface ShareMember {
   readonly clientHost: string;
   /** The group epoch of the assignment it was last told. */
   readonly epoch: number;
+  /** The one it was told before (a heartbeat may carry it when the answer with `epoch` was lost). */
+  readonly previousEpoch?: number;
   readonly lastSeenMs: number;
 }
 
@@ -99,10 +103,15 @@ export function heartbeat(
       'GROUP_MAX_SIZE_REACHED',
       `the share group has reached its maximum size of ${maxShareGroupMembers} members`,
     );
-  if (known && request.memberEpoch > current.groupEpoch)
+  if (known && request.memberEpoch > known.epoch)
     throw new ShareMembershipError(
       'FENCED_MEMBER_EPOCH',
-      `member epoch ${request.memberEpoch} is ahead of the group's ${current.groupEpoch}: join again`,
+      `The share group member has a greater member epoch (${request.memberEpoch}) than the one known by the group coordinator (${known.epoch}). The member must abandon all its partitions and rejoin.`,
+    );
+  if (known && request.memberEpoch !== 0 && request.memberEpoch < known.epoch && request.memberEpoch !== known.previousEpoch)
+    throw new ShareMembershipError(
+      'FENCED_MEMBER_EPOCH',
+      `The share group member has a smaller member epoch (${request.memberEpoch}) than the one known by the group coordinator (${known.epoch}). The member must abandon all its partitions and rejoin.`,
     );
   const topics = request.topics ?? known?.topics;
   if (topics === undefined)
@@ -122,7 +131,15 @@ export function heartbeat(
     partitionCounts,
     joined || resubscribed,
   );
-  const told = { ...next.members[request.memberId]!, epoch: next.groupEpoch };
+  const told: ShareMember = {
+    ...next.members[request.memberId]!,
+    epoch: next.groupEpoch,
+    ...(known && known.epoch !== next.groupEpoch
+      ? { previousEpoch: known.epoch }
+      : known?.previousEpoch === undefined
+        ? {}
+        : { previousEpoch: known.previousEpoch }),
+  };
   return {
     next: { ...next, members: { ...next.members, [request.memberId]: told } },
     changed: next.groupEpoch !== current.groupEpoch || known?.epoch !== next.groupEpoch,

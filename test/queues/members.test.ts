@@ -42,10 +42,30 @@ describe('queues > share group members', () => {
       next: { groupEpoch: 4, members: { a: { epoch: 4 } } },
     });
     // Partitions added: the next heartbeat sees the new count, and the epoch moves.
-    expect(heartbeat(group, beat('a', 4), 10, { orders: 4 }).next.groupEpoch).toBe(5);
+    expect(heartbeat(group, beat('a', 1), 10, { orders: 4 }).next.groupEpoch).toBe(5);
     const left = heartbeat(group, beat('b', -1), 10, counts);
     expect(left.next.members.b).toBeUndefined();
     expect(left.next.groupEpoch).toBe(5);
+  });
+
+  it('fences an epoch the member was not told, but takes the one before (its answer lost), as Kafka does', () => {
+    const counts = { t: 2 };
+    let group = heartbeat(emptyMembership, beat('a', 0, ['t']), 0, counts).next; // a told 1
+    group = heartbeat(group, beat('b', 0, ['t']), 0, counts).next; // group epoch 2
+    const told = heartbeat(group, beat('a', 1), 0, counts).next; // a told 2 (the answer may be lost)
+    expect(told.members.a).toMatchObject({ epoch: 2, previousEpoch: 1 });
+    expect(heartbeat(told, beat('a', 1), 0, counts).next.members.a!.epoch).toBe(2); // the answer was lost: 1 is still good
+    const fenced = (epoch: number) => () => heartbeat(told, beat('a', epoch), 0, counts);
+    expect(fenced(3)).toThrow(
+      expect.objectContaining({ code: 'FENCED_MEMBER_EPOCH', message: expect.stringContaining('greater member epoch (3)') }),
+    );
+    // Two behind: b's join and c's, never answered.
+    const later = heartbeat(heartbeat(told, beat('c', 0, ['t']), 0, counts).next, beat('a', 2), 0, counts).next; // a told 3, previous 2
+    expect(() => heartbeat(later, beat('a', 1), 0, counts)).toThrow(
+      expect.objectContaining({ code: 'FENCED_MEMBER_EPOCH', message: expect.stringContaining('smaller member epoch (1)') }),
+    );
+    // Epoch 0 always (re)joins.
+    expect(heartbeat(later, beat('a', 0, ['t']), 0, counts).next.members.a).toBeDefined();
   });
 
   it('refuses an unknown member (leaving too), an epoch ahead of the group, a join without topics or past the size limit', () => {

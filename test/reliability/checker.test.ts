@@ -6,11 +6,15 @@ import {
   checkDeliveries,
   checkLog,
   checkReadCommitted,
+  checkShareGroup,
   checkTransactions,
   transactionFates,
   type Acknowledged,
   type ClientTransaction,
   type ReadRecord,
+  type ShareAck,
+  type ShareDelivery,
+  type SharePartitionEnd,
   type StoredRecord,
 } from './checker.js';
 
@@ -390,6 +394,240 @@ describe('reliability > checker', () => {
       );
       expect(result.violations).toEqual([]);
       expect(result.figures.unknownCommitsVisible).toBe(0);
+    });
+  });
+
+  describe('share groups', () => {
+    // Partition 0: a:0, a:1, a:2 and a marker; partition 1: i:0.
+    const log = (): StoredRecord[][] => [
+      [...stored('a:0', 'a:1', 'a:2'), { offset: 3, key: null, value: null, control: 'commit' }],
+      stored('i:0'),
+    ];
+    const handed = (receiver: string, partition: number, offset: number, value: string | null, deliveryCount: number): ShareDelivery => ({
+      receiver,
+      partition,
+      offset,
+      value,
+      deliveryCount,
+    });
+    const answered = (
+      receiver: string,
+      partition: number,
+      offset: number,
+      deliveryCount: number,
+      outcome: ShareAck['outcome'],
+      status: ShareAck['status'],
+    ): ShareAck => ({ receiver, partition, offset, deliveryCount, outcome, status });
+    // 0/0 accepted; 0/1 released, then accepted with the answer lost; 0/2 rejected; 1/0 abandoned by r1
+    // (its lock expired), then accepted by r2, whose retry was told already_settled; r1's late accept refused.
+    const deliveries = (): ShareDelivery[] => [
+      handed('r1', 0, 0, 'a:0', 1),
+      handed('r1', 0, 1, 'a:1', 1),
+      handed('r2', 0, 2, 'a:2', 1),
+      handed('r1', 1, 0, 'i:0', 1),
+      handed('r2', 0, 1, 'a:1', 2),
+      handed('r2', 1, 0, 'i:0', 2),
+    ];
+    const acks = (): ShareAck[] => [
+      answered('r1', 0, 0, 1, 'accept', 'ok'),
+      answered('r1', 0, 1, 1, 'release', 'ok'),
+      answered('r2', 0, 2, 1, 'reject', 'ok'),
+      answered('r2', 0, 1, 2, 'accept', 'unknown'),
+      answered('r2', 1, 0, 2, 'accept', 'unknown'),
+      answered('r2', 1, 0, 2, 'accept', 'ok'),
+      answered('r2', 1, 0, 2, 'accept', 'already_settled'),
+      { ...answered('r1', 1, 0, 1, 'accept', 'refused'), late: true },
+    ];
+    const ends = (dead = 1): SharePartitionEnd[] => [
+      { partition: 0, startOffset: 4, logEndOffset: 4, acquired: 0, available: 0, dead },
+      { partition: 1, startOffset: 1, logEndOffset: 1, acquired: 0, available: 0, dead: 0 },
+    ];
+    /** end null: the receivers never drained the group (no description at the end). */
+    const check = (d = deliveries(), a = acks(), partitions = log(), end: SharePartitionEnd[] | null = ends()) =>
+      checkShareGroup('q', d, a, partitions, { deliveryLimit: 5, ...(end === null ? {} : { end }) });
+
+    it('passes a group that kept every promise, the record whose accept was answered nothing either way', () => {
+      expect(check()).toEqual({
+        figures: {
+          deliveries: 6,
+          redeliveries: 2,
+          accepted: 2,
+          rejected: 1,
+          settledUnanswered: 1,
+          dead: 1,
+          acks: {
+            'accept ok': 2,
+            'release ok': 1,
+            'reject ok': 1,
+            'accept unknown': 2,
+            'accept already_settled': 1,
+            'accept refused': 1,
+          },
+        },
+        violations: [],
+      });
+      // 0/1's lost accept did not land: it died at the limit (deliveries the receivers never saw).
+      expect(check(undefined, undefined, undefined, ends(2)).violations).toEqual([]);
+      // Without an end, the deliveries and answers alone.
+      expect(check(undefined, undefined, undefined, null)).toMatchObject({ figures: { settledUnanswered: 0 }, violations: [] });
+      expect(check(undefined, undefined, undefined, null).figures).not.toHaveProperty('dead');
+    });
+
+    it.each([
+      [
+        '(a) a record accepted twice in one delivery',
+        deliveries(),
+        [...acks(), answered('r1', 0, 0, 1, 'accept', 'ok')],
+        log(),
+        ends(),
+        /q: 0\/0 was settled 2 times: accept by r1 \(delivery 1\), accept by r1 \(delivery 1\)/,
+      ],
+      [
+        '(a) a record accepted by two deliveries',
+        deliveries(),
+        acks().map((a) => (a.offset === 1 && a.partition === 0 ? { ...a, outcome: 'accept' as const, status: 'ok' as const } : a)),
+        log(),
+        ends(0),
+        /q: 0\/1 was settled 2 times: accept by r1 \(delivery 1\), accept by r2 \(delivery 2\)/,
+      ],
+      [
+        '(b) a delivery of another value',
+        [...deliveries(), handed('r3', 0, 2, 'a:9', 2)],
+        acks(),
+        log(),
+        ends(),
+        /q: r3 was handed a:9 at 0\/2, where the log holds a:2/,
+      ],
+      [
+        '(b) a delivery of a marker',
+        [...deliveries(), handed('r3', 0, 3, null, 1)],
+        acks(),
+        log(),
+        ends(),
+        /q: r3 was handed null at 0\/3, where the log holds a commit marker/,
+      ],
+      [
+        '(c) a record never settled',
+        deliveries(),
+        acks(),
+        [...log().slice(0, 1), stored('i:0', 'i:1')],
+        [ends()[0]!, { ...ends()[1]!, startOffset: 2, logEndOffset: 2 }],
+        /q: partition 1: 0 records were rejected and 1 neither accepted nor rejected with no answer lost \(1\), but the group counts 0 dead: a record was lost/,
+      ],
+      [
+        '(c) a rejected record not counted dead',
+        deliveries(),
+        acks(),
+        log(),
+        ends(0),
+        /q: partition 0: 1 records were rejected .* but the group counts 0 dead/,
+      ],
+      [
+        '(c) an accepted record counted dead',
+        deliveries(),
+        acks(),
+        log(),
+        ends(3),
+        /q: partition 0: the group counts 3 dead, but at most 2 records were not accepted/,
+      ],
+      [
+        '(c) records still in flight',
+        deliveries(),
+        acks(),
+        log(),
+        [{ ...ends()[0]!, startOffset: 2, acquired: 1, available: 1 }, ends()[1]!],
+        /q: partition 0 is not settled to the end of its log \(4\): start offset 2, log end 4, 1 acquired, 1 available/,
+      ],
+      [
+        '(c) a start offset short of the log’s end',
+        deliveries(),
+        acks(),
+        log(),
+        [{ ...ends()[0]!, startOffset: 3 }, ends()[1]!],
+        /q: partition 0 is not settled to the end of its log \(4\): start offset 3, log end 4, 0 acquired, 0 available/,
+      ],
+      [
+        '(c) a record still locked',
+        deliveries(),
+        acks(),
+        log(),
+        [{ ...ends()[0]!, acquired: 1 }, ends()[1]!],
+        /q: partition 0 is not settled to the end of its log \(4\): start offset 4, log end 4, 1 acquired, 0 available/,
+      ],
+      [
+        '(c) a partition never read',
+        deliveries(),
+        acks(),
+        log(),
+        ends().slice(0, 1),
+        /q: partition 1 holds 1 records, and the group never read it/,
+      ],
+      [
+        '(d) two holders of one delivery',
+        [...deliveries(), handed('r3', 0, 1, 'a:1', 2)],
+        acks(),
+        log(),
+        ends(),
+        /q: 0\/1 was handed to r2 and to r3 at delivery 2: two holders/,
+      ],
+      [
+        '(d) a delivery count that went back',
+        [...deliveries(), handed('r2', 0, 1, 'a:1', 1)],
+        acks(),
+        log(),
+        ends(),
+        /q: r2 was handed 0\/1 at delivery 1, after delivery 2/,
+      ],
+      [
+        '(d) one delivery handed twice to one receiver',
+        [...deliveries(), handed('r2', 0, 1, 'a:1', 2)],
+        acks(),
+        log(),
+        ends(),
+        /q: r2 was handed 0\/1 at delivery 2, after delivery 2/,
+      ],
+      [
+        '(d) a delivery past the limit',
+        [...deliveries(), handed('r3', 0, 1, 'a:1', 6)],
+        acks(),
+        log(),
+        ends(),
+        /q: r3 was handed 0\/1 at delivery 6, outside 1 to 5/,
+      ],
+      [
+        '(e) a record delivered again after it was accepted',
+        [...deliveries(), handed('r3', 0, 0, 'a:0', 2)],
+        acks(),
+        log(),
+        ends(),
+        /q: 0\/0 was settled \(accept by r1 \(delivery 1\)\) and handed out again: to r3 at delivery 2/,
+      ],
+      [
+        '(e) an acknowledgement answered invalid',
+        deliveries(),
+        [...acks(), answered('r1', 0, 0, 1, 'release', 'invalid')],
+        log(),
+        ends(),
+        /q: r1's release of 0\/0 \(delivery 1\), a record it was handed, was answered invalid/,
+      ],
+      [
+        '(e) a late acknowledgement that settled a record',
+        deliveries(),
+        acks().map((a) => (a.offset === 0 && a.partition === 0 ? { ...a, late: true } : a)),
+        log(),
+        ends(),
+        /q: r1's accept of 0\/0 \(delivery 1\), sent after its lock ended, was answered ok/,
+      ],
+      [
+        'an acknowledgement of a delivery never seen',
+        deliveries(),
+        [...acks(), answered('r3', 0, 0, 1, 'accept', 'refused')],
+        log(),
+        ends(),
+        /q: r3's accept of 0\/0 \(delivery 1\) acknowledges a delivery it was never handed/,
+      ],
+    ])('finds %s', (_name, d, a, partitions, end, message) => {
+      expect(check(d, a, partitions, end).violations.join('\n')).toMatch(message);
     });
   });
 });

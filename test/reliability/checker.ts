@@ -21,7 +21,12 @@
  *    all decided, every other record once; each transaction is visible to it all or nothing across
  *    its partitions, fully if its producer was told it committed, not at all if it was told it
  *    aborted or never asked to commit, each record at most once; its markers agree, and none is
- *    left open at the end.
+ *    left open at the end;
+ *  - share groups (checkShareGroup), from the deliveries and the answers to acknowledgements their
+ *    receivers noted: no record settled twice, nor handed out again once settled, nor settled by an
+ *    acknowledgement sent after its lock ended; each delivery the log's record, with a delivery count
+ *    of its own that grows; once drained, every record settled (accepted once, dead, or accepted
+ *    with the answer lost), the dead count within what the answers allow.
  */
 
 export interface Acknowledged {
@@ -490,6 +495,200 @@ export function checkCompacted(
   }
   return {
     figures: { acknowledged: acks.length, kept: partitions.reduce((sum, records) => sum + records.length, 0) },
+    violations: violations.done(),
+  };
+}
+
+/** A record a share group handed to one of its receivers (an HTTP receive, or a Kafka share consumer's poll). */
+export interface ShareDelivery {
+  /** The receiver, one name per incarnation: its deliveries are listed in the order it was handed them. */
+  readonly receiver: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly value: string | null;
+  /** The delivery count it was handed with (this delivery included). */
+  readonly deliveryCount: number;
+}
+
+/**
+ * What a receiver was answered to one record's acknowledgement: the HTTP API's statuses (`ok`,
+ * `already_settled`, `lock_expired`, `invalid`); `refused`, Kafka's INVALID_RECORD_STATE (nothing
+ * settled: already settled, or the lock ended; it does not say which); `unknown`, no answer (a kill
+ * cut the request short, or the consumer died first: it may or may not have been applied).
+ */
+export type ShareAckStatus = 'ok' | 'already_settled' | 'lock_expired' | 'invalid' | 'refused' | 'unknown';
+
+export interface ShareAck {
+  readonly receiver: string;
+  readonly partition: number;
+  readonly offset: number;
+  /** The delivery it settles, by its delivery count. */
+  readonly deliveryCount: number;
+  readonly outcome: 'accept' | 'release' | 'reject';
+  readonly status: ShareAckStatus;
+  /** Sent once the delivery's lock had surely ended (its receiver waited out the lock after it was handed the record). */
+  readonly late?: boolean;
+}
+
+/** A share partition as the group described it (GET /v1/queues/{group}) once its receivers had drained it. */
+export interface SharePartitionEnd {
+  readonly partition: number;
+  readonly startOffset: number;
+  readonly logEndOffset: number;
+  readonly acquired: number;
+  readonly available: number;
+  readonly dead: number;
+}
+
+export interface ShareFigures {
+  readonly deliveries: number;
+  /** Deliveries with a count above 1: the record was released, its lock expired, or a receive's answer was lost. */
+  readonly redeliveries: number;
+  /** Records accepted (an `ok` to an accept) and rejected (an `ok` to a reject). */
+  readonly accepted: number;
+  readonly rejected: number;
+  /** Records never answered `ok` to an accept or reject, but one whose answer was lost (settled by it, or dead at the limit). */
+  readonly settledUnanswered: number;
+  /** Records the group counted dead at the end (absent: no end given). */
+  readonly dead?: number;
+  /** Acknowledgements by outcome and status: `accept ok`, `release lock_expired`, … */
+  readonly acks: Record<string, number>;
+}
+
+/**
+ * A share group's deliveries and acknowledgements, as its receivers saw them, against the log
+ * (read with its markers) and, once the receivers drained the group, its description at the end.
+ * The group reads every partition from offset 0 (share.auto.offset.reset=earliest, set before the
+ * first record was written). Promises checked:
+ *  (a) no record is settled twice: no (partition, offset) is answered `ok` to two accepts (or
+ *      rejects), from two deliveries or the same one;
+ *  (b) each delivery is of the record the log holds at that offset (no marker, no other value);
+ *  (c) at the end, every record is settled: the group's start offset is at the log's end with
+ *      nothing acquired or available, and every record was answered `ok` to exactly one accept, or
+ *      is dead (rejected, or delivered `deliveryLimit` times), or an accept's answer was lost. Which
+ *      records died at the limit no client can tell (a receive whose answer a kill cut short counts
+ *      a delivery unseen), so per partition the dead count must lie between the records surely dead
+ *      (rejected, or neither accepted nor answered lost) and those possibly dead (also those whose
+ *      accept's answer was lost);
+ *  (d) a record's delivery counts grow: each delivery of it has a count of its own (two deliveries
+ *      with one count are two holders of one acquisition), in 1..deliveryLimit, rising in the order
+ *      each receiver was handed it;
+ *  (e) of one holder at a time, what a client can see: a record accepted or rejected (`ok`) at
+ *      delivery n is never delivered again (no delivery above n): an acknowledgement that settled a
+ *      record another holder had since acquired would show so; an acknowledgement sent after its
+ *      lock ended settles nothing (never `ok`); and one of a record handed out is never `invalid`
+ *      (it names a holder, a partition and an offset the group gave).
+ */
+export function checkShareGroup(
+  group: string,
+  deliveries: readonly ShareDelivery[],
+  acks: readonly ShareAck[],
+  partitions: readonly (readonly StoredRecord[])[],
+  options: { readonly deliveryLimit: number; readonly end?: readonly SharePartitionEnd[] },
+): { figures: ShareFigures; violations: string[] } {
+  const violations = new Violations();
+  const at = (r: { partition: number; offset: number }) => `${r.partition}/${r.offset}`;
+  const handed = new Map<string, ShareDelivery[]>();
+  const lastCount = new Map<string, number>(); // receiver#partition/offset
+  for (const d of deliveries) {
+    const record = at(d);
+    const stored = partitions[d.partition]?.[d.offset];
+    if (stored === undefined || stored.control !== undefined || stored.value !== d.value)
+      violations.add(`${group}: ${d.receiver} was handed ${d.value} at ${record}, where the log holds ${held(stored)}`);
+    if (!Number.isSafeInteger(d.deliveryCount) || d.deliveryCount < 1 || d.deliveryCount > options.deliveryLimit)
+      violations.add(`${group}: ${d.receiver} was handed ${record} at delivery ${d.deliveryCount}, outside 1 to ${options.deliveryLimit}`);
+    const earlier = handed.get(record) ?? [];
+    const own = lastCount.get(`${d.receiver}#${record}`);
+    const twin = earlier.find((e) => e.deliveryCount === d.deliveryCount);
+    if (own !== undefined && own >= d.deliveryCount)
+      violations.add(`${group}: ${d.receiver} was handed ${record} at delivery ${d.deliveryCount}, after delivery ${own}`);
+    else if (twin !== undefined)
+      violations.add(`${group}: ${record} was handed to ${twin.receiver} and to ${d.receiver} at delivery ${d.deliveryCount}: two holders`);
+    lastCount.set(`${d.receiver}#${record}`, d.deliveryCount);
+    handed.set(record, [...earlier, d]);
+  }
+
+  const ackCounts: Record<string, number> = {};
+  const settled = new Map<string, ShareAck[]>(); // `ok` to an accept or a reject
+  const lost = new Set<string>(); // an accept or reject answered nothing
+  for (const ack of acks) {
+    const record = at(ack);
+    const name = `${ack.receiver}'s ${ack.outcome} of ${record} (delivery ${ack.deliveryCount})`;
+    ackCounts[`${ack.outcome} ${ack.status}`] = (ackCounts[`${ack.outcome} ${ack.status}`] ?? 0) + 1;
+    if (!handed.get(record)?.some((d) => d.receiver === ack.receiver && d.deliveryCount === ack.deliveryCount))
+      violations.add(`${group}: ${name} acknowledges a delivery it was never handed`);
+    if (ack.status === 'invalid') violations.add(`${group}: ${name}, a record it was handed, was answered invalid`);
+    if (ack.status === 'ok' && ack.late === true) violations.add(`${group}: ${name}, sent after its lock ended, was answered ok`);
+    if (ack.outcome === 'release') continue;
+    if (ack.status === 'ok') settled.set(record, [...(settled.get(record) ?? []), ack]);
+    if (ack.status === 'unknown') lost.add(record);
+  }
+  const describe = (ack: ShareAck) => `${ack.outcome} by ${ack.receiver} (delivery ${ack.deliveryCount})`;
+  let accepted = 0;
+  let rejected = 0;
+  for (const [record, oks] of settled) {
+    if (oks.length > 1) violations.add(`${group}: ${record} was settled ${oks.length} times: ${oks.map(describe).join(', ')}`);
+    if (oks.some((ack) => ack.outcome === 'accept')) accepted++;
+    else rejected++;
+    const first = Math.min(...oks.map((ack) => ack.deliveryCount));
+    const again = (handed.get(record) ?? []).filter((d) => d.deliveryCount > first);
+    if (again.length > 0)
+      violations.add(
+        `${group}: ${record} was settled (${oks.map(describe).join(', ')}) and handed out again: ${again.map((d) => `to ${d.receiver} at delivery ${d.deliveryCount}`).join(', ')}`,
+      );
+  }
+
+  let settledUnanswered = 0;
+  let dead: number | undefined;
+  if (options.end !== undefined) {
+    dead = 0;
+    const ends = new Map(options.end.map((end) => [end.partition, end]));
+    partitions.forEach((stored, partition) => {
+      const end = ends.get(partition);
+      const data = stored.filter((record) => record.control === undefined);
+      if (end === undefined) {
+        if (data.length > 0) violations.add(`${group}: partition ${partition} holds ${data.length} records, and the group never read it`);
+        return;
+      }
+      dead! += end.dead;
+      if (end.startOffset !== stored.length || end.acquired !== 0 || end.available !== 0)
+        violations.add(
+          `${group}: partition ${partition} is not settled to the end of its log (${stored.length}): start offset ${end.startOffset}, log end ${end.logEndOffset}, ${end.acquired} acquired, ${end.available} available`,
+        );
+      let rejectedHere = 0;
+      const unanswered: number[] = [];
+      const unsettled: number[] = []; // neither accepted nor rejected, and no answer lost: dead at the limit, or lost
+      for (const record of data) {
+        const oks = settled.get(at({ partition, offset: record.offset })) ?? [];
+        if (oks.some((ack) => ack.outcome === 'accept')) continue;
+        if (oks.length > 0) rejectedHere++;
+        else if (lost.has(at({ partition, offset: record.offset }))) unanswered.push(record.offset);
+        else unsettled.push(record.offset);
+      }
+      settledUnanswered += unanswered.length;
+      const least = rejectedHere + unsettled.length;
+      const most = least + unanswered.length;
+      const offsets = (list: number[]) => `${list.slice(0, 10).join(', ')}${list.length > 10 ? ', …' : ''}`;
+      if (end.dead < least)
+        violations.add(
+          `${group}: partition ${partition}: ${rejectedHere} records were rejected and ${unsettled.length} neither accepted nor rejected with no answer lost${unsettled.length > 0 ? ` (${offsets(unsettled)})` : ''}, but the group counts ${end.dead} dead: a record was lost`,
+        );
+      if (end.dead > most)
+        violations.add(
+          `${group}: partition ${partition}: the group counts ${end.dead} dead, but at most ${most} records were not accepted: an accepted record counted dead`,
+        );
+    });
+  }
+  return {
+    figures: {
+      deliveries: deliveries.length,
+      redeliveries: deliveries.filter((d) => d.deliveryCount > 1).length,
+      accepted,
+      rejected,
+      settledUnanswered,
+      ...(dead === undefined ? {} : { dead }),
+      acks: ackCounts,
+    },
     violations: violations.done(),
   };
 }

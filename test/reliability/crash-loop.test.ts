@@ -9,13 +9,19 @@
  * visible if its producer was told it committed, invisible if told aborted, never twice; the
  * read_committed group is never handed an aborted or open transaction's record; a transaction the
  * last kill left open is aborted by the sweep, and the last stable offset reaches the high watermark.
+ * Two HTTP receivers of a share group read the same topic throughout, accepting, releasing and
+ * rejecting records, dropping a batch now and then and settling another too late: no record is
+ * accepted twice or handed out again once settled, each delivery is the log's record with a delivery
+ * count of its own, and once drained every record is settled (accepted once, dead, or accepted with
+ * the answer lost) with nothing left in flight. The same loop with Kafka share consumers (the Java
+ * client) among the members is test/interop/share-crash-loop.test.ts.
  * Longer: `node --import tsx test/reliability/crash-loop.ts --rounds 50`.
  */
 import { describe, expect, it } from 'vitest';
 import { runCrashLoop } from './crash-loop.js';
 
 describe('reliability > crash loop', () => {
-  it('loses no acknowledged record, duplicates no idempotent one and keeps transactions all or nothing across 20 SIGKILLs', {
+  it('loses no acknowledged record, duplicates no idempotent one, keeps transactions all or nothing and settles each queued record once across 20 SIGKILLs', {
     timeout: 180_000,
   }, async () => {
     const report = await runCrashLoop({ rounds: 20, seed: 20261121 });
@@ -34,5 +40,16 @@ describe('reliability > crash loop', () => {
     expect(report.transactions.figures.committed).toBeGreaterThan(0);
     expect(report.transactions.figures.aborted).toBeGreaterThan(0);
     expect(report.transactions.droppedAcknowledged).toBe(2);
+    // Both share receivers were handed records between kills, not only in the drain, and their acknowledgements were answered ok;
+    // records were released, rejected and redelivered, some batches dropped and some settled late.
+    for (const receiver of ['http-receiver-0', 'http-receiver-1']) {
+      expect(report.shareGroup.members[receiver]?.beforeDrain, receiver).toBeGreaterThan(0);
+      expect(report.shareGroup.members[receiver]?.ok, receiver).toBeGreaterThan(0);
+    }
+    expect(report.shareGroup.figures.acks['accept ok']).toBeGreaterThan(0);
+    expect(report.shareGroup.figures.acks['release ok']).toBeGreaterThan(0);
+    expect(report.shareGroup.figures.rejected).toBeGreaterThan(0);
+    expect(report.shareGroup.figures.redeliveries).toBeGreaterThan(0);
+    expect(report.shareGroup.abandoned + report.shareGroup.late).toBeGreaterThan(0);
   });
 });

@@ -28,17 +28,41 @@
  *    10 s) can abort it. (One transactional producer at a time, so no two producers' transactions
  *    overlap: kafkajs's read_committed filter handles aborted transactions only in first-offset
  *    order, one per record, where Kafka, and Spool, list them in marker order.) The Kafka group reads
- *    read_committed, kafkajs's default, throughout.
+ *    read_committed, kafkajs's default, throughout;
+ *  - two HTTP receivers of a share group (`crash-queue`: share.auto.offset.reset=earliest, set before
+ *    the first record is written; a 2 s lock; delivery limit 5) receive the same topic throughout
+ *    (long polls of 250 ms, 1 to 20 records) and settle each record as a seeded draw picks: accept
+ *    (85 in 100), release (12: delivered again) or reject (3: dead). In one batch of 20 a receiver
+ *    settles nothing (a receiver that crashed: the locks expire), in 3 of 100 it waits past the lock
+ *    first (a slow one: its acknowledgements must settle nothing). A receive that gets no answer is
+ *    made again (what a kill cut short stays locked until the lock ends); an acknowledgement is sent
+ *    again until answered, for twice the lock. Every delivery is noted (receiver, partition, offset,
+ *    value, delivery count), and every answer to an acknowledgement (ok, already_settled,
+ *    lock_expired, invalid), or `unknown` for an attempt that got none (a connection refused never
+ *    reached an agent: nothing);
+ *  - with `kafkaShareMember` (the interop suite's test/interop/share-crash-loop.test.ts), two Kafka
+ *    share consumers (KafkaShareConsumer, each a JVM of its own) join the same share group and
+ *    settle records the same way, explicitly acknowledged, their acknowledgement commit callbacks
+ *    noted as answers; one of them is killed with SIGKILL every fourth round, at a moment of the
+ *    load, and a new one takes its place (a consumer crash). kafkajs has no share consumer, and the
+ *    Java client needs the interop suite's build, hence the option.
  * After the last round the agent stays up until every producer's last record is acknowledged, the
  * last stable offset of every partition has reached its high watermark (the dropped transaction
- * aborted) and the Kafka group has consumed every acknowledged record; then two read_committed
- * readers read the whole topic, a fresh kafkajs consumer and the HTTP API (?isolation=read_committed),
- * and the agent stops cleanly, and the data directory is opened in this process, read with its
- * transaction markers, and checked (checker.ts).
+ * aborted), the Kafka group has consumed every acknowledged record, and the share group's members
+ * have settled every partition to its end (the group describes each with its start offset at the
+ * log's end, nothing acquired or available; they stop then, and the group is described once more);
+ * then two read_committed readers read the whole topic, a fresh kafkajs consumer and the HTTP API
+ * (?isolation=read_committed), and the agent stops cleanly, and the data directory is opened in this
+ * process, read with its transaction markers, and checked (checker.ts; the share group by
+ * checkShareGroup: no record accepted twice, or handed out again once settled; every delivery the
+ * log's record, with a delivery count of its own; every record settled at the end, and the dead
+ * count within what the answers allow).
  *
  * As a script (longer than CI's run):
  *   node --import tsx test/reliability/crash-loop.ts --rounds 50 --seed 7
  */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel, type ConsumerCommitOffsetsEvent, type ConsumerHeartbeatEvent, type Producer, type Transaction } from 'kafkajs';
 import { startAgentProcess, withLog, type AgentProcess } from '../support/agent-process.js';
@@ -50,6 +74,7 @@ import {
   checkDeliveries,
   checkLog,
   checkReadCommitted,
+  checkShareGroup,
   checkTransactions,
   type Acknowledged,
   type ClientTransaction,
@@ -57,6 +82,11 @@ import {
   type Delivery,
   type LogFigures,
   type ReadRecord,
+  type ShareAck,
+  type ShareAckStatus,
+  type ShareDelivery,
+  type ShareFigures,
+  type SharePartitionEnd,
   type TransactionFigures,
 } from './checker.js';
 import { choices, numberFlags, readPartitionsWithMarkers, sleep } from './support.js';
@@ -72,6 +102,25 @@ export interface CrashLoopOptions {
   readonly kafkaSettleEvery?: number;
   /** Progress lines. @default none */
   readonly progress?: (line: string) => void;
+  /**
+   * Kafka share-group members: the command that runs one in a process of its own, a
+   * KafkaShareConsumer printing one JSON event a line (the interop suite's kip848 ShareCrashMember,
+   * whose comment gives the events; test/interop/share-crash-loop.test.ts). Two run throughout in the
+   * share group beside the HTTP receivers, and one is killed with SIGKILL every fourth round.
+   * @default none: the share group's members are the HTTP receivers only
+   */
+  readonly kafkaShareMember?: (args: KafkaShareMemberArgs) => string[];
+}
+
+export interface KafkaShareMemberArgs {
+  readonly bootstrap: string;
+  readonly topic: string;
+  readonly group: string;
+  /** Its client id, one per process: `kafka-share-<slot>#<incarnation>`. */
+  readonly member: string;
+  readonly seed: number;
+  /** The group's share.record.lock.duration.ms. */
+  readonly lockMs: number;
 }
 
 export interface CrashLoopReport {
@@ -86,6 +135,7 @@ export interface CrashLoopReport {
   readonly commitSamples: number;
   readonly kafkaGroup: KafkaGroupFigures;
   readonly transactions: TransactionReport;
+  readonly shareGroup: ShareGroupReport;
   /** Answers that were not acknowledgements (a producer then resends), by cause; `txn …`: a transaction that failed. */
   readonly failedSends: Record<string, number>;
   readonly durationMs: number;
@@ -129,6 +179,35 @@ export interface TransactionReport {
   readonly httpReader: { readonly records: number; readonly ms: number };
 }
 
+/** What the share group's members did, and the group at the end. */
+export interface ShareGroupReport {
+  readonly figures: ShareFigures;
+  /** Deliveries while the Kafka group settled, in rounds' load, and while the receivers drained the group after the producers stopped. */
+  readonly deliveriesByPhase: Record<Phase, number>;
+  /** By member (`http-receiver-0`, `kafka-share-1`: every incarnation of the slot): deliveries, of them in a round (not the drain), and `ok` answers to its acknowledgements. */
+  readonly members: Record<string, { readonly deliveries: number; readonly beforeDrain: number; readonly ok: number }>;
+  /** Batches an HTTP receiver dropped without acknowledging them (a receiver that crashed: the locks expire). */
+  readonly abandoned: number;
+  /** Batches an HTTP receiver settled only after their locks had ended (a slow receiver). */
+  readonly late: number;
+  /** Receives that got no answer or an error, by cause (the agent was down). */
+  readonly failedReceives: Record<string, number>;
+  /**
+   * Kafka share members started (incarnations) and killed with SIGKILL; their errors by class (`ack …`:
+   * an acknowledgement's, as the callback reported it); and callback reports of offsets no
+   * acknowledge() asked for: the client's own releases of records it acquired but never handed over.
+   */
+  readonly kafkaMembers: {
+    readonly started: number;
+    readonly killed: number;
+    readonly errors: Record<string, number>;
+    readonly unpaired: number;
+  };
+  /** After the producers stopped and every transaction was decided, until the group had every partition settled to its end. */
+  readonly drainMs: number;
+  readonly end: readonly SharePartitionEnd[];
+}
+
 type Phase = 'settle' | 'load' | 'catchUp';
 
 const topic = 'crash';
@@ -150,6 +229,17 @@ const stableWithinMs = transactionTimeoutMs + 2 * sweepIntervalMs;
 const readWithinMs = 20_000;
 const transactionalId = 'crash-txn';
 const droppedTransactionalId = 'crash-txn-dropped';
+const shareGroup = 'crash-queue';
+/**
+ * The share group's lock (share.record.lock.duration.ms, the Kafka members', and the visibility of
+ * the HTTP receives): short, so that records a killed agent's sessions, a killed member or a
+ * receiver that dropped them held come back soon.
+ */
+const shareLockMs = 2000;
+/** share.delivery.count.limit (the default). */
+const shareDeliveryLimit = 5;
+/** How long the share group's members may take to settle every partition to its end once the producers stopped. */
+const shareDrainWithinMs = 30_000;
 
 export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoopReport> {
   const started = Date.now();
@@ -199,6 +289,16 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   };
   const created = await call('POST', '/v1/topics', { name: topic, partitions });
   if (created.status !== 201) throw new Error(`could not create the topic: ${created.status} ${JSON.stringify(created.body)}`);
+  // The share group reads from the topic's first record (set before any is written), with a short lock.
+  const configured = await call('PATCH', `/v1/queues/${shareGroup}`, {
+    config: {
+      share_auto_offset_reset: 'earliest',
+      share_record_lock_duration_ms: shareLockMs,
+      share_delivery_count_limit: shareDeliveryLimit,
+    },
+  });
+  if (configured.status !== 200)
+    throw new Error(`could not configure the share group: ${configured.status} ${JSON.stringify(configured.body)}`);
 
   /** Resends `attempt` until it is acknowledged; gives up only long after the producers were told to stop. */
   const untilAcknowledged = async (name: string, attempt: () => Promise<boolean>) => {
@@ -229,9 +329,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
             violations.push(`${name}: unexpected answer ${answer.status} ${JSON.stringify(answer.body)}`);
           failed(`http ${answer.status} ${answer.body?.error?.code ?? ''}`.trim());
         } catch (error) {
-          failed(
-            `http ${(error as Error).cause ? String(((error as Error).cause as { code?: string }).code ?? 'network') : (error as Error).name}`,
-          );
+          failed(httpFailure(error));
         }
         return false;
       });
@@ -591,6 +689,233 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     }
   };
 
+  // The share group: HTTP receivers and, when given, Kafka share members, all noting every delivery and every answer to an acknowledgement.
+  const shareDeliveries: (ShareDelivery & { readonly phase: Phase })[] = [];
+  const shareAcks: ShareAck[] = [];
+  const failedReceives: Record<string, number> = {};
+  let abandoned = 0;
+  let late = 0;
+  let shareStopping = false;
+  const pickOutcome = (): ShareAck['outcome'] => {
+    const pick = random.next();
+    return pick < 0.85 ? 'accept' : pick < 0.97 ? 'release' : 'reject';
+  };
+
+  /**
+   * Sends a batch's acknowledgements until they are answered, or for twice the lock (the records
+   * come again after it anyway: late answers are lock_expired), noting each answer, and `unknown` for each entry of an attempt
+   * that got none or an error (a kill may have cut it short after it settled some). An attempt
+   * refused a connection never reached an agent: it settled nothing.
+   */
+  const settleShare = async (
+    name: string,
+    entries: readonly { delivery: ShareDelivery; receipt: string; outcome: ShareAck['outcome'] }[],
+    afterLock: boolean,
+  ) => {
+    const note = (entry: (typeof entries)[number], status: ShareAckStatus) =>
+      shareAcks.push({
+        receiver: name,
+        partition: entry.delivery.partition,
+        offset: entry.delivery.offset,
+        deliveryCount: entry.delivery.deliveryCount,
+        outcome: entry.outcome,
+        status,
+        late: afterLock,
+      });
+    const untilMs = Date.now() + 2 * shareLockMs;
+    for (;;) {
+      try {
+        const answer = await call('POST', `/v1/queues/${shareGroup}/topics/${topic}/ack`, {
+          acks: entries.map(({ receipt, outcome }) => ({ receipt, outcome })),
+        });
+        if (answer.status === 200) {
+          for (const [i, result] of (answer.body.results as { status: ShareAckStatus }[]).entries()) note(entries[i]!, result.status);
+          return;
+        }
+        if (answer.status < 500 && answer.status !== 429) {
+          violations.push(`${name}: an acknowledgement answered ${answer.status} ${JSON.stringify(answer.body)}`);
+          return;
+        }
+        for (const entry of entries) note(entry, 'unknown');
+      } catch (error) {
+        if (httpFailure(error) !== 'http ECONNREFUSED') for (const entry of entries) note(entry, 'unknown');
+      }
+      if (Date.now() >= untilMs) return;
+      await sleep(50);
+    }
+  };
+  /**
+   * An HTTP receiver of the share group: receives throughout (a long poll, locked for shareLockMs)
+   * and settles each record as pickOutcome chooses; in one batch of 20 it settles nothing, as a
+   * receiver that crashed: the locks expire and the records come again; in 3 of 100 it waits past
+   * the lock first, as a slow one: its acknowledgements must settle nothing.
+   */
+  const shareReceiver = async (name: string) => {
+    while (!shareStopping) {
+      let answer: Awaited<ReturnType<typeof call>>;
+      try {
+        answer = await call('POST', `/v1/queues/${shareGroup}/topics/${topic}/receive`, {
+          max_records: random.int(1, 20),
+          visibility_ms: shareLockMs,
+          wait_ms: 250,
+        });
+      } catch (error) {
+        tally(failedReceives, httpFailure(error));
+        await sleep(50);
+        continue;
+      }
+      if (answer.status !== 200) {
+        if (answer.status < 500 && answer.status !== 429)
+          violations.push(`${name}: a receive answered ${answer.status} ${JSON.stringify(answer.body)}`);
+        tally(failedReceives, `http ${answer.status} ${answer.body?.error?.code ?? ''}`.trim());
+        await sleep(50);
+        continue;
+      }
+      type Received = { partition: number; offset: number; value: string | null; delivery_count: number; receipt: string };
+      const batch = (answer.body.records as Received[]).map((record) => {
+        const delivery: ShareDelivery = {
+          receiver: name,
+          partition: record.partition,
+          offset: record.offset,
+          value: record.value,
+          deliveryCount: record.delivery_count,
+        };
+        shareDeliveries.push({ ...delivery, phase });
+        return { delivery, receipt: record.receipt, outcome: pickOutcome() };
+      });
+      if (batch.length === 0) continue;
+      const fate = random.next();
+      if (fate < 0.05) {
+        abandoned++;
+        continue;
+      }
+      const slow = fate < 0.08;
+      if (slow) {
+        // A slow receiver: its acknowledgements come after its locks ended (they began before the answer came).
+        late++;
+        await sleep(shareLockMs + random.int(0, 500));
+      }
+      await settleShare(name, batch, slow);
+    }
+  };
+
+  const kafkaShare = { started: 0, killed: 0, errors: {} as Record<string, number>, unpaired: 0 };
+  /**
+   * A Kafka share member (options.kafkaShareMember) in a process of its own: its `delivery` events
+   * are noted as deliveries, and each `acked` (the acknowledgement commit callback) answers the
+   * oldest `ack` of that offset not yet answered: no error is `ok`, INVALID_RECORD_STATE `refused`
+   * (the agent settled nothing), any other error `unknown` (a request cut short may have settled
+   * them: the client reports a ShareFetch that carried acknowledgements and failed on the way as
+   * UnknownServerException). What is left unanswered when the process ends is `unknown` too. The
+   * callback also reports the client's own releases (records it acquired but never handed over):
+   * an offset with no `ack` waiting is such a release, and is only counted.
+   */
+  const kafkaShareMember = (slot: number, command: (args: KafkaShareMemberArgs) => string[]) => {
+    const member = `kafka-share-${slot}#${kafkaShare.started}`;
+    const [program, ...args] = command({
+      bootstrap: `127.0.0.1:${kafkaPort}`,
+      topic,
+      group: shareGroup,
+      member,
+      seed: options.seed + kafkaShare.started++,
+      lockMs: shareLockMs,
+    });
+    const child = spawn(program!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
+    child.stdin!.on('error', () => undefined); // gone already: its exit says why
+    const asked = new Map<string, { deliveryCount: number; outcome: ShareAck['outcome']; late: boolean }[]>();
+    const answer = (partition: number, offset: number, status: ShareAckStatus) => {
+      const [first, ...rest] = asked.get(`${partition}/${offset}`) ?? [];
+      if (first === undefined) return false;
+      if (rest.length === 0) asked.delete(`${partition}/${offset}`);
+      else asked.set(`${partition}/${offset}`, rest);
+      shareAcks.push({ receiver: member, partition, offset, ...first, status });
+      return true;
+    };
+    const lines = createInterface({ input: child.stdout! });
+    const closed = new Promise<void>((resolve) => lines.once('close', resolve));
+    lines.on('line', (line) => {
+      let event: any;
+      try {
+        event = JSON.parse(line);
+      } catch {
+        violations.push(`${member} printed ${line.slice(0, 200)}`);
+        return;
+      }
+      if (event.event === 'delivery') {
+        const { partition, offset, value, deliveryCount } = event;
+        shareDeliveries.push({ receiver: member, partition, offset, value, deliveryCount, phase });
+      } else if (event.event === 'ack') {
+        const at = `${event.partition}/${event.offset}`;
+        asked.set(at, [...(asked.get(at) ?? []), { deliveryCount: event.deliveryCount, outcome: event.type, late: event.late }]);
+      } else if (event.event === 'acked') {
+        if (event.error !== null) tally(kafkaShare.errors, `ack ${event.error}`);
+        const status = event.error === null ? 'ok' : event.error === 'InvalidRecordStateException' ? 'refused' : 'unknown';
+        if (!answer(event.partition, event.offset, status)) kafkaShare.unpaired++;
+      } else if (event.event === 'error') {
+        tally(kafkaShare.errors, event.error);
+      }
+    });
+    const ended = Promise.all([new Promise<number | null>((resolve) => child.once('exit', resolve)), closed]).then(([code]) => {
+      for (const at of [...asked.keys()]) {
+        const [partition, offset] = at.split('/').map(Number);
+        while (answer(partition!, offset!, 'unknown'));
+      }
+      return code;
+    });
+    child.once('error', (error) => violations.push(`${member} could not start: ${error.message}`));
+    return {
+      /** Closes its stdin: it closes the consumer (sending what is left to acknowledge) and exits. */
+      stop: async () => {
+        child.stdin!.end();
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        const code = await ended;
+        clearTimeout(timer);
+        if (code !== 0) violations.push(`${member} exited with ${code ?? child.signalCode}: ${stderr.slice(-1000)}`);
+      },
+      /** SIGKILL: a consumer crash; what it held stays locked until its session's connection closes. */
+      kill: async () => {
+        child.kill('SIGKILL');
+        await ended;
+        kafkaShare.killed++;
+      },
+    };
+  };
+  const shareReceivers = [shareReceiver('http-receiver-0'), shareReceiver('http-receiver-1')];
+  const kafkaShareMembers = options.kafkaShareMember ? [0, 1].map((slot) => kafkaShareMember(slot, options.kafkaShareMember!)) : [];
+  const describeShareGroup = async (): Promise<SharePartitionEnd[]> => {
+    const answer = await call('GET', `/v1/queues/${shareGroup}?topic=${topic}`);
+    if (answer.status !== 200) throw new Error(`GET /v1/queues/${shareGroup} answered ${answer.status} ${JSON.stringify(answer.body)}`);
+    type Described = { partition: number; start_offset: number; log_end_offset: number; acquired: number; available: number; dead: number };
+    return (answer.body.partitions as Described[]).map((p) => ({
+      partition: p.partition,
+      startOffset: p.start_offset,
+      logEndOffset: p.log_end_offset,
+      acquired: p.acquired,
+      available: p.available,
+      dead: p.dead,
+    }));
+  };
+  /**
+   * The share group's members go on until every partition is settled to `ends` (start offset there,
+   * nothing acquired or available) or the time is up; then they stop (the Kafka members close), and
+   * the group is described once more.
+   */
+  const drainShareGroup = async (ends: readonly number[]) => {
+    const fromMs = Date.now();
+    const drained = (described: readonly SharePartitionEnd[]) =>
+      ends.every((end, partition) =>
+        described.some((p) => p.partition === partition && p.startOffset === end && p.acquired === 0 && p.available === 0),
+      );
+    while (Date.now() - fromMs < shareDrainWithinMs && !drained(await describeShareGroup().catch(() => []))) await sleep(200);
+    const drainMs = Date.now() - fromMs;
+    shareStopping = true;
+    await Promise.all(shareReceivers);
+    await Promise.all(kafkaShareMembers.map((m) => m.stop()));
+    return { drainMs, end: await describeShareGroup() };
+  };
+
   const producers = [
     httpProducer('http-0'),
     httpProducer('http-1'),
@@ -646,7 +971,18 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       await transacted;
       await dropTransaction();
     }
-    await sleep(random.int(options.minLoadMs ?? 300, options.maxLoadMs ?? 800));
+    const loadMs = random.int(options.minLoadMs ?? 300, options.maxLoadMs ?? 800);
+    // Every fourth round a Kafka share member is killed at a moment of the load, and another takes its place.
+    const memberKilled =
+      round % 4 === 0 && kafkaShareMembers.length > 0
+        ? sleep(random.int(0, loadMs)).then(async () => {
+            const slot = (round / 4) % kafkaShareMembers.length;
+            await kafkaShareMembers[slot]!.kill();
+            kafkaShareMembers[slot] = kafkaShareMember(slot, options.kafkaShareMember!);
+          })
+        : undefined;
+    await sleep(loadMs);
+    await memberKilled;
     await agent.kill();
     crashes++;
     agent = await start(env);
@@ -678,10 +1014,16 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   });
   const stableMs = Date.now() - stoppedAtMs;
   // The Kafka group reads on until it has consumed every acknowledged record (or the drain time is up).
+  // And the share group's members until they have settled every record (at the same time).
   const catchUpFromMs = Date.now();
   const consumedAll = () => acks.every((ack) => kafkaConsumed.has(`${ack.partition}/${ack.offset}`));
-  while (!consumedAll() && Date.now() - stoppedAtMs < drainMs) await sleep(100);
-  const catchUpMs = Date.now() - catchUpFromMs;
+  const [catchUpMs, shareDrained] = await Promise.all([
+    (async () => {
+      while (!consumedAll() && Date.now() - stoppedAtMs < drainMs) await sleep(100);
+      return Date.now() - catchUpFromMs;
+    })(),
+    drainShareGroup(ends),
+  ]);
   await Promise.all(kafkaMembers.map((m) => m.running));
   await Promise.all(kafkaMembers.map((m) => m.consumer.disconnect().catch(() => undefined)));
   sampling = false;
@@ -694,6 +1036,10 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
 
   const stored = await withLog(dataDir, (log) => readPartitionsWithMarkers(log, topic, partitions));
   const checked = checkLog([...acks, ...txnAcks], stored, sent, new Set(['kafka-idempotent', transactionalId, droppedTransactionalId]));
+  const shareChecked = checkShareGroup(shareGroup, shareDeliveries, shareAcks, stored, {
+    deliveryLimit: shareDeliveryLimit,
+    end: shareDrained.end,
+  });
   const transactionsChecked = checkTransactions('the kafkajs read_committed reader', transactions, kafkaReader.result, stored);
   const kafkaDeliveries: Delivery[] = kafkaReceived.map(({ tenure, partition, offset, value }) => ({
     member: tenure.memberId,
@@ -715,7 +1061,15 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     ...checkReadCommitted('the HTTP read_committed reader', httpReader.result, stored, { complete: true }),
     ...transactionsChecked.violations,
     ...checkTransactions('the HTTP read_committed reader', transactions, httpReader.result, stored).violations,
+    ...shareChecked.violations,
   );
+  const shareMembers: Record<string, { deliveries: number; beforeDrain: number; ok: number }> = {};
+  const shareMember = (receiver: string) => (shareMembers[receiver.split('#')[0]!] ??= { deliveries: 0, beforeDrain: 0, ok: 0 });
+  for (const d of shareDeliveries) {
+    shareMember(d.receiver).deliveries++;
+    if (d.phase !== 'catchUp') shareMember(d.receiver).beforeDrain++;
+  }
+  for (const ack of shareAcks) if (ack.status === 'ok') shareMember(ack.receiver).ok++;
   const acknowledged: Record<string, number> = {};
   for (const ack of acks) acknowledged[ack.producer] = (acknowledged[ack.producer] ?? 0) + 1;
   return {
@@ -751,6 +1105,21 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       kafkaReader: { records: kafkaReader.result.length, ms: kafkaReader.ms },
       httpReader: { records: httpReader.result.length, ms: httpReader.ms },
     },
+    shareGroup: {
+      figures: shareChecked.figures,
+      deliveriesByPhase: {
+        settle: count(shareDeliveries, 'settle'),
+        load: count(shareDeliveries, 'load'),
+        catchUp: count(shareDeliveries, 'catchUp'),
+      },
+      members: shareMembers,
+      abandoned,
+      late,
+      failedReceives,
+      kafkaMembers: kafkaShare,
+      drainMs: shareDrained.drainMs,
+      end: shareDrained.end,
+    },
     failedSends,
     durationMs: Date.now() - started,
     violations,
@@ -758,6 +1127,12 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
 }
 
 const count = (received: readonly { phase: Phase }[], phase: Phase) => received.filter((r) => r.phase === phase).length;
+
+const tally = (into: Record<string, number>, cause: string) => (into[cause] = (into[cause] ?? 0) + 1);
+
+/** Why a fetch got no answer: the network error's code (ECONNREFUSED: nothing was sent), or the error's name (TimeoutError). */
+const httpFailure = (error: unknown) =>
+  `http ${(error as Error).cause ? String(((error as Error).cause as { code?: string }).code ?? 'network') : (error as Error).name}`;
 
 async function timed<T>(run: () => Promise<T>): Promise<{ result: T; ms: number }> {
   const fromMs = Date.now();

@@ -482,7 +482,25 @@ export class QueueService {
     const isolation = config['share.isolation.level'];
     const range = await this.log.offsetRange(topic.name, partition);
     const logEndOffset = isolation === 'read_committed' ? range.lastStable : range.latest;
-    let taken = await this.take(group, topic, partition, holder, maxRecords, lockMs, config, range, logEndOffset);
+    const take = () =>
+      this.change(group, topic.id, partition, config, noMessage, (stored, nowMs) => {
+        const state = stored ?? initialState(config['share.auto.offset.reset'] === 'earliest' ? range.earliest : range.latest, nowMs);
+        const { next, acquired } = acquireRecords(state, {
+          member: holder,
+          maxRecords,
+          nowMs,
+          lockMs,
+          ...deathRules(config),
+          maxInFlight: this.maxInFlight,
+          logStartOffset: range.earliest,
+          logEndOffset,
+        });
+        // A group's first read pins where it starts ("latest" must not move on with the log); a record
+        // that died (its lock expired at the limit) is written dead, for its dead letter.
+        const changed = acquired.length > 0 || stored === undefined || next.deadRecords !== state.deadRecords;
+        return { next: changed ? next : null, answer: { acquired, next } };
+      });
+    let taken = await take();
     // Records due in the delay index come back, and are taken if nothing else was.
     const dueMs = taken.next.nextDueMs;
     if (
@@ -491,7 +509,7 @@ export class QueueService {
       (await this.store.returnDue(group, topic.id, partition)) &&
       taken.acquired.length === 0
     )
-      taken = await this.take(group, topic, partition, holder, maxRecords, lockMs, config, range, logEndOffset);
+      taken = await take();
     const { next, acquired } = taken;
     const locks = next.ranges.filter((r) => r.state === 'acquired').map((r) => r.lockedUntilMs!);
     if (next.nextDueMs !== undefined) locks.push(next.nextDueMs); // a delayed record comes due: look again then
@@ -504,37 +522,6 @@ export class QueueService {
       ...(full ? {} : { waitOffset }),
       ...(locks.length > 0 ? { nextExpiryMs: Math.min(...locks) } : {}),
     };
-  }
-
-  /** One acquire's change of the share partition: the records handed to `holder`, and the state after. */
-  private take(
-    group: string,
-    topic: TopicItem,
-    partition: number,
-    holder: string,
-    maxRecords: number,
-    lockMs: number,
-    config: ShareGroupConfig,
-    range: { readonly earliest: number; readonly latest: number },
-    logEndOffset: number,
-  ): Promise<{ acquired: readonly AcquiredRecords[]; next: SharePartitionState }> {
-    return this.change(group, topic.id, partition, config, noMessage, (stored, nowMs) => {
-      const state = stored ?? initialState(config['share.auto.offset.reset'] === 'earliest' ? range.earliest : range.latest, nowMs);
-      const { next, acquired } = acquireRecords(state, {
-        member: holder,
-        maxRecords,
-        nowMs,
-        lockMs,
-        ...deathRules(config),
-        maxInFlight: this.maxInFlight,
-        logStartOffset: range.earliest,
-        logEndOffset,
-      });
-      // A group's first read pins where it starts ("latest" must not move on with the log); a record
-      // that died (its lock expired at the limit) is written dead, for its dead letter.
-      const changed = acquired.length > 0 || stored === undefined || next.deadRecords !== state.deadRecords;
-      return { next: changed ? next : null, answer: { acquired, next } };
-    });
   }
 
   /**

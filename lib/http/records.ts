@@ -76,12 +76,28 @@ function deliveryTime(record: JsonRecordIn, index: number, nowMs: number): numbe
       details: { field: `records[${index}].${field}` },
     });
   if (at !== undefined && afterMs !== undefined) throw invalid('deliver_at', 'deliver_at or deliver_after_ms, not both', at);
-  if (afterMs !== undefined) return nowMs + afterMs;
+  if (afterMs !== undefined) {
+    if (nowMs + afterMs > maxDueMs)
+      throw invalid('deliver_after_ms', `at most ${maxDueMs - nowMs} (a time before ${maxDueMs} ms)`, afterMs);
+    return nowMs + afterMs;
+  }
   if (at === undefined) return undefined;
-  // A number is ms since the epoch; text, an ISO 8601 time with its zone (Date.parse's format).
-  const ms = typeof at === 'number' ? at : /^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:\d{2})$/.test(at) ? Date.parse(at) : Number.NaN;
-  if (!Number.isSafeInteger(ms) || ms < 0) throw invalid('deliver_at', 'ms since the epoch or an ISO 8601 time with a zone', at);
+  const ms = typeof at === 'number' ? at : isoTime(at);
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms > maxDueMs)
+    throw invalid('deliver_at', `ms since the epoch (at most ${maxDueMs}) or an ISO 8601 time with its zone`, at);
   return ms;
+}
+
+/** The latest time a delay may name: what spool.deliver.at.ms's 15 digits hold (the year 33658). */
+const maxDueMs = 999_999_999_999_999;
+
+/** An ISO 8601 date and time with its zone, as ms since the epoch; NaN if it is not one, or names a day its month has not. */
+function isoTime(text: string): number {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+  if (!match) return Number.NaN;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return Number.NaN;
+  return Date.parse(text);
 }
 
 /** The lines of a text body, numbered from 1: a trailing newline and CRLF line ends are accepted. */

@@ -585,10 +585,12 @@ export class ShareGroups {
     }
     // Records not due yet (a deliver-at header) wait in the delay index: left out of the acquired
     // ranges (the client skips what it was not handed, as it does another member's in a batch).
+    // Not for offsets settled here already (gaps: a defer of one would refuse the whole settle).
+    const open = without(acquired, settled);
     const records = batches.flatMap((batch) =>
       readBatchHeader(batch, 0).isControl
         ? []
-        : decodeRecordBatch(batch).records.filter((r) => acquired.some((a) => a.first <= r.offset && r.offset <= a.last)),
+        : decodeRecordBatch(batch).records.filter((r) => open.some((a) => a.first <= r.offset && r.offset <= a.last)),
     );
     settled.push(...deferrals(records, this.now(), maxDelayEntries).acks);
     if (covered <= last) settled.push(...within(acquired, covered, last, 'unread'));

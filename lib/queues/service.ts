@@ -110,7 +110,7 @@ export interface AckResult {
 export interface SharePartitionView {
   readonly topic: string;
   readonly partition: number;
-  /** The share-partition start offset: every record before it is settled. */
+  /** The share-partition start offset: every record before it is settled, delayed ones aside. */
   readonly startOffset: number;
   /** The next offset never handed out yet. */
   readonly endOffset: number;
@@ -244,11 +244,10 @@ export class QueueService {
     const context = (nowMs: number) => ({ nowMs, ...deathRules(config) });
     await Promise.all(
       [...byPartition].map(async ([partition, indexes]) => {
-        const errors = indexes.flatMap((index) => {
-          const { first, last, type, error } = acks[index]!;
-          return type === 'reject' && error !== undefined ? [{ first, last, error }] : [];
-        });
-        const messageOf = (offset: number) => errors.find((e) => e.first <= offset && offset <= e.last)?.error;
+        // A reject's reason, for the dead letters of the records it settled (of the decision written).
+        let applied: readonly QueueAck[] = [];
+        const messageOf = (offset: number) =>
+          applied.find((ack) => ack.type === 'reject' && ack.first <= offset && offset <= ack.last)?.error;
         const answers = await this.change(group, topic.id, partition, config, messageOf, (state, nowMs) => {
           if (state === undefined)
             return {
@@ -256,15 +255,18 @@ export class QueueService {
               answer: indexes.map(() => ({ status: 'invalid' as const, reason: 'the group has handed out no record of this partition' })),
             };
           let current: SharePartitionState = state;
+          const taken: QueueAck[] = [];
           const answer = indexes.map((index): AckResult => {
             const ack = acks[index]!;
             const { next, refused } = acknowledge(current, ack.holder, [ack], { ...context(nowMs), lockMs: ack.lockMs ?? groupLockMs });
             if (refused.length === 0) {
               current = next;
+              taken.push(ack);
               return { status: 'ok' };
             }
             return { status: refusedStatus(current, ack, nowMs), reason: refused[0]!.reason };
           });
+          applied = taken;
           return { next: current === state ? null : current, answer };
         });
         for (const [i, index] of indexes.entries()) results[index] = answers[i]!;
@@ -357,8 +359,10 @@ export class QueueService {
     await this.store.apply(group, topic.id, partition, (state) => {
       if (state && this.locked(state))
         throw new SpoolError('GROUP_NOT_EMPTY', `share group ${group} has records of ${topic.name}/${partition} locked to a holder`);
-      // A new delay epoch: records the old state deferred do not come back into this one.
-      return { next: { ...initialState(startOffset, this.now()), deadRecords: state?.deadRecords ?? 0 }, answer: undefined };
+      // A new delay epoch (later than the old one, whatever the clock says): records the old state
+      // deferred never come back into this one.
+      const delayEpoch = Math.max(this.now(), (state?.delayEpoch ?? 0) + 1);
+      return { next: { ...initialState(startOffset, delayEpoch), deadRecords: state?.deadRecords ?? 0 }, answer: undefined };
     });
   }
 
@@ -506,7 +510,8 @@ export class QueueService {
     if (
       dueMs !== undefined &&
       dueMs <= this.now() &&
-      (await this.store.returnDue(group, topic.id, partition)) &&
+      // Records may be acquired already: a failure here leaves the return to the next acquire.
+      (await this.store.returnDue(group, topic.id, partition).catch(() => false)) &&
       taken.acquired.length === 0
     )
       taken = await take();
@@ -542,7 +547,12 @@ export class QueueService {
     const refused = await this.change(group, topicId, partition, config, noMessage, (state, nowMs) => {
       if (state === undefined)
         return { next: null, answer: acks.map((a) => ({ ...a, reason: 'the group has handed out no record of this partition' })) };
-      const { next, refused, deferred } = acknowledge(state, holder, acks, { nowMs, ...deathRules(config), lockMs });
+      const { next, refused, deferred } = acknowledge(state, holder, acks, {
+        nowMs,
+        ...deathRules(config),
+        lockMs,
+        maxDeferred: maxDelayEntries,
+      });
       return { next: refused.length === 0 ? next : null, answer: refused, deferred };
     });
     if (refused.length === 0 && acks.some((a) => a.type === 'release' || a.type === 'unread')) this.released(group, topicId);
@@ -653,7 +663,10 @@ export class QueueService {
     if (name === '') return; // the setting was removed since the records died: archived only
     if (name.startsWith('__'))
       throw new SpoolError('INVALID_CONFIG', `Configured DLQ topic name in share group: ${group} cannot start with __, topic: ${name}.`);
+    // Kafka 4.4's checks, in its order.
     let dlq = await this.log.cachedTopic(name);
+    if (dlq !== undefined && !dlq.config['errors.deadletterqueue.group.enable'])
+      throw new SpoolError('INVALID_CONFIG', `DLQ is not enabled on configured DLQ topic for share group: ${group}, topic: ${name}.`);
     if (dlq === undefined && !this.autoCreateDeadLetterTopics)
       throw new SpoolError(
         'TOPIC_NOT_FOUND',
@@ -664,12 +677,18 @@ export class QueueService {
         'INVALID_CONFIG',
         `Configured DLQ topic name does not comply with the DLQ topic prefix in share group: ${group}, topic: ${name}, prefix: ${this.deadLetterTopicPrefix}.`,
       );
-    dlq ??= await this.log.createTopic(name, undefined, {
-      'errors.deadletterqueue.group.enable': true,
-      'message.timestamp.type': 'CreateTime',
-    });
+    // Created by another instance meanwhile: that one, then (its opt-in checked as any).
+    dlq ??= await this.log
+      .createTopic(name, undefined, { 'errors.deadletterqueue.group.enable': true, 'message.timestamp.type': 'CreateTime' })
+      .catch(async (error: unknown) => {
+        if (error instanceof SpoolError && error.code === 'TOPIC_ALREADY_EXISTS') return this.log.requireTopic(name);
+        throw error;
+      });
     if (!dlq.config['errors.deadletterqueue.group.enable'])
       throw new SpoolError('INVALID_CONFIG', `DLQ is not enabled on configured DLQ topic for share group: ${group}, topic: ${name}.`);
+    // A dead letter in its own source partition would be handed out again, and die again, without end.
+    if (dlq.id === topicId)
+      throw new SpoolError('INVALID_CONFIG', `DLQ topic of share group ${group} is the topic its records died in: ${name}.`);
     const source = await this.log.topicById(topicId);
     const copies =
       config['errors.deadletterqueue.copy.record.enable'] && source ? await this.copies(source, partition, letters) : new Map();

@@ -35,8 +35,10 @@
  *     (`claimDeadLetters`), so a writer's crash delays a dead letter but never loses one: dead
  *     letters are written at least once.
  *  5. The start offset never moves back, and every offset below it is done (acknowledged or
- *     archived) or gone from the log; records in flight are at most `maxInFlight` (Kafka's
- *     group.share.partition.max.record.locks).
+ *     archived), gone from the log, in the delay index, or back from it (a range below the start);
+ *     records in flight from the start are at most `maxInFlight` (Kafka's
+ *     group.share.partition.max.record.locks), and those back from the delay index at most what
+ *     one return brings.
  */
 
 /** A record's state in flight (Kafka's RecordState; ACKNOWLEDGED and ARCHIVED are both done). */
@@ -75,7 +77,7 @@ export interface InFlightRange {
 }
 
 export interface SharePartitionState {
-  /** The SPSO: every offset below it is done. */
+  /** The SPSO: every offset below it is done, but those in the delay index or back from it (ranges below it). */
   readonly startOffset: number;
   /** The SPEO: the next offset never acquired yet. */
   readonly endOffset: number;
@@ -138,6 +140,8 @@ export interface AckContext {
   readonly lockMs: number;
   /** Whether the group has a dead-letter topic (invariant 6). */
   readonly deadLetters?: boolean;
+  /** DEFER: the delay index entries one change may write; records past them are given back UNREAD instead. @default no bound */
+  readonly maxDeferred?: number;
 }
 
 /** What decides a record's death: when, the limit, and whether it gets a dead letter. */
@@ -262,7 +266,8 @@ export function acknowledge(
     ranges = ranges.flatMap((range) => {
       if (range.last < ack.first || range.first > ack.last || range.state !== 'acquired') return [range];
       const inside = { ...range, first: Math.max(range.first, ack.first), last: Math.min(range.last, ack.last) };
-      const after = settled(inside, ack.type, context);
+      const type = ack.type === 'defer' && deferred.length >= (context.maxDeferred ?? Number.POSITIVE_INFINITY) ? 'unread' : ack.type;
+      const after = settled(inside, type, context);
       if (isDead(after) && ack.type !== 'gap') died += size(inside);
       if (after.state === 'deferred') {
         deferred.push({ first: after.first, last: after.last, deliveryCount: after.deliveryCount, dueMs: ack.dueMs! });

@@ -11,7 +11,9 @@
  *
  * Cost: one read and one conditional put per change (an acquire that hands out records, an
  * acknowledgement), a retry after a lost race costs no read; an acquire that finds nothing to hand
- * out writes nothing. The item holds a range per batch in flight, so it stays small: at most
+ * out writes nothing. A change that defers records is a transaction of the put and one put per
+ * delay index entry, and a return of due records one of the put and the entries' deletes, after a
+ * read of the state and a query of the index (DynamoDB bills a transaction's writes twice). The item holds a range per batch in flight, so it stays small: at most
  * `maxInFlight` records in flight (2,000 by default in Kafka), and far fewer ranges.
  */
 import { SpoolError } from '../errors.js';
@@ -282,8 +284,10 @@ export class SharePartitionStore {
         else await this.metadata.transact([put, ...extra]);
         return answer;
       } catch (error) {
-        // A transaction's refusal does not carry the item: read it again.
-        const raced = error instanceof ConditionFailedError || (extra.length > 0 && isTransactionRace(error));
+        // Refused for a condition, or for a transaction on the item in flight (a defer's or a
+        // return's; DynamoDB's TransactionConflict): nothing was written. Only a failed single
+        // write's condition carries the item; else it is read again.
+        const raced = isTransactionRace(error);
         if (!raced) throw error;
         if (attempt >= maxAttempts)
           throw new SpoolError('CONFLICT', `${what} changed concurrently ${attempt} times; retry`, { retriable: true });
@@ -347,7 +351,7 @@ function configOf(item: Item | undefined): StoredShareConfig {
   };
 }
 
-/** A transaction refused for a condition, or for another transaction on the same item: it wrote nothing. */
+/** A write refused for a condition, or for another transaction on the same item: it wrote nothing. */
 function isTransactionRace(error: unknown): boolean {
   return (
     error instanceof TransactionConflictError ||

@@ -4,7 +4,9 @@
  * consumer that leaves holding records (released at once), three workers that release, reject and
  * accept: every record accepted or rejected once, the released ones delivered a second time. Then
  * the same share group over HTTP: each partition settled to its end, the rejected records counted
- * dead. The differential harness runs the same program against Apache Kafka 4.x.
+ * dead. The differential harness runs the same program against Apache Kafka 4.x. And Spool's
+ * delayed delivery (ShareDelayInterop): a record of a batch held back until its spool.deliver.at.ms,
+ * which the client, handed the batch with the record left out of its acquired ranges, skips.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -71,4 +73,27 @@ describe('interop > share groups with kafka-clients 4.4 (KafkaShareConsumer)', (
       expect(described.partitions.reduce((sum, p) => sum + p.dead, 0)).toBe(rejected);
     }
   }, 180_000);
+
+  it('holds back a record whose spool.deliver.at.ms is ahead, in the batch the client gets, until its time; the client skips it and acknowledges the rest', async () => {
+    const id = randomUUID().slice(0, 8);
+    const command = [
+      ...javaProgram(build, 'spool.interop.ShareDelayInterop'),
+      bootstrap,
+      `share-delay-${id}`,
+      `share-delay-group-${id}`,
+      '3000',
+    ];
+    const { stdout } = await runToEnd(command, '', 'delayed share consumer');
+    const line = stdout.split('\n').find((l) => l.startsWith('{"step":"delayed"'));
+    expect(JSON.parse(line ?? '{}')).toEqual({
+      step: 'delayed',
+      result: {
+        order: ['now-0', 'now-2', 'later-1'],
+        deliveries: [1, 1, 1],
+        laterAfterDue: true,
+        othersBeforeDue: true,
+        commitsTaken: true,
+      },
+    });
+  }, 120_000);
 });

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   checkCommits,
   checkConsumed,
+  checkDeadLetters,
+  checkDelayedDeliveries,
   checkDeliveries,
   checkLog,
   checkReadCommitted,
@@ -11,11 +13,13 @@ import {
   transactionFates,
   type Acknowledged,
   type ClientTransaction,
+  type DeadLetter,
   type ReadRecord,
   type ShareAck,
   type ShareDelivery,
   type SharePartitionEnd,
   type StoredRecord,
+  type TimedShareDelivery,
 } from './checker.js';
 
 const ack = (producer: string, sequence: number, partition: number, offset: number, idempotent = false): Acknowledged => ({
@@ -555,6 +559,14 @@ describe('reliability > checker', () => {
         /q: partition 0 is not settled to the end of its log \(4\): start offset 4, log end 4, 1 acquired, 0 available/,
       ],
       [
+        '(c) a delayed record still deferred',
+        deliveries(),
+        acks(),
+        log(),
+        [{ ...ends()[0]!, delayed: 1 }, ends()[1]!],
+        /q: partition 0 is not settled to the end of its log \(4\): start offset 4, log end 4, 0 acquired, 0 available, 1 delayed/,
+      ],
+      [
         '(c) a partition never read',
         deliveries(),
         acks(),
@@ -628,6 +640,265 @@ describe('reliability > checker', () => {
       ],
     ])('finds %s', (_name, d, a, partitions, end, message) => {
       expect(check(d, a, partitions, end).violations.join('\n')).toMatch(message);
+    });
+  });
+
+  describe('dead letters', () => {
+    // Partition 0: a:0 to a:3 and a marker; partition 1: i:0 to i:2 (keys k<value>).
+    const keyed = (...values: string[]): StoredRecord[] => values.map((value, offset) => ({ offset, key: `k${value}`, value }));
+    const log = (): StoredRecord[][] => [
+      [...keyed('a:0', 'a:1', 'a:2', 'a:3'), { offset: 4, key: null, value: null, control: 'commit' }],
+      keyed('i:0', 'i:1', 'i:2'),
+    ];
+    const answered = (
+      partition: number,
+      offset: number,
+      deliveryCount: number,
+      outcome: ShareAck['outcome'],
+      status: ShareAck['status'],
+    ): ShareAck => ({
+      receiver: 'r1',
+      partition,
+      offset,
+      deliveryCount,
+      outcome,
+      status,
+    });
+    // 0/0 accepted; 0/1 rejected at delivery 2; 0/2 never settled (dead at the limit); 0/3's accept
+    // answered nothing (it died at the limit after all); 1/0's reject answered nothing (it killed the
+    // record); 1/1's accept answered nothing (it accepted it); 1/2 accepted.
+    const acks = (): ShareAck[] => [
+      answered(0, 0, 1, 'accept', 'ok'),
+      answered(0, 1, 1, 'release', 'ok'),
+      answered(0, 1, 2, 'reject', 'ok'),
+      answered(0, 3, 4, 'accept', 'unknown'),
+      answered(1, 0, 1, 'reject', 'unknown'),
+      answered(1, 1, 1, 'accept', 'unknown'),
+      answered(1, 2, 1, 'accept', 'ok'),
+    ];
+    const letter = (
+      dlqPartition: number,
+      dlqOffset: number,
+      partition: number,
+      offset: number,
+      deliveryCount: number,
+      message: string,
+      changes: Partial<DeadLetter> & { headers?: Record<string, string | null> } = {},
+    ): DeadLetter => {
+      const value = log()[partition]![offset]!.value;
+      return {
+        partition: dlqPartition,
+        offset: dlqOffset,
+        key: `k${value}`,
+        value,
+        ...changes,
+        headers: {
+          '__dlq.errors.topic': 't',
+          '__dlq.errors.partition': String(partition),
+          '__dlq.errors.offset': String(offset),
+          '__dlq.errors.group': 'q',
+          '__dlq.errors.delivery.count': String(deliveryCount),
+          '__dlq.errors.message': message,
+          ...changes.headers,
+        },
+      };
+    };
+    const rejected = 'Offset rejected by client.';
+    const limit = 'Offset delivery count exceeded the threshold.';
+    // 0/1's letter twice (its writer died before archiving it: written again).
+    const letters = (): DeadLetter[] => [
+      letter(0, 0, 0, 1, 2, rejected),
+      letter(0, 1, 0, 2, 5, limit),
+      letter(0, 2, 0, 1, 2, rejected),
+      letter(0, 3, 0, 3, 5, limit),
+      letter(1, 0, 1, 0, 1, rejected),
+    ];
+    /** The letters but those of `partition`/`offset`. */
+    const without = (partition: number, offset: number) =>
+      letters().filter(
+        (l) => l.headers['__dlq.errors.partition'] !== String(partition) || l.headers['__dlq.errors.offset'] !== String(offset),
+      );
+    const ends = (dead0 = 3, dead1 = 1): SharePartitionEnd[] => [
+      { partition: 0, startOffset: 5, logEndOffset: 5, acquired: 0, available: 0, dead: dead0 },
+      { partition: 1, startOffset: 3, logEndOffset: 3, acquired: 0, available: 0, dead: dead1 },
+    ];
+    const check = (l = letters(), a = acks(), end: SharePartitionEnd[] | null = ends()) =>
+      checkDeadLetters('q', 't', l, a, log(), { deliveryLimit: 5, deadLetterPartitions: 2, ...(end === null ? {} : { end }) });
+
+    it('passes letters that keep every promise, a duplicate and the letters of records whose answers were lost among them', () => {
+      expect(check()).toEqual({ figures: { letters: 5, records: 4, duplicates: 1, unanswered: 2 }, violations: [] });
+      // 0/3's lost accept took (no letter, one dead fewer); so may 1/0's lost reject not have (a lost answer allows either).
+      expect(check(without(0, 3), acks(), ends(2)).violations).toEqual([]);
+      expect(check(without(1, 0), acks(), ends(3, 0)).violations).toEqual([]);
+      // Without an end, the letters and the rejects alone: a record dead at the limit cannot be told.
+      expect(check(without(0, 2), acks(), null).violations).toEqual([]);
+      expect(check(without(0, 1), acks(), null).violations.join('\n')).toMatch(
+        /q: 0\/1 was rejected \(delivery 2\), and has no dead letter/,
+      );
+    });
+
+    it.each([
+      ['(b) a rejected record without a letter', without(0, 1), ends(), /q: 0\/1 was rejected \(delivery 2\), and has no dead letter/],
+      [
+        '(b) a record dead at the limit without a letter',
+        without(0, 2),
+        ends(),
+        /q: 1 records of partition 0 neither accepted nor rejected with no answer lost \(dead at the limit\) have no dead letter \(2\)/,
+      ],
+      [
+        '(c) a letter of an accepted record',
+        [...letters(), letter(0, 5, 0, 0, 1, rejected)],
+        ends(),
+        /q: dead letter 0\/5 is of 0\/0, which was accepted \(answered ok\)/,
+      ],
+      [
+        '(c) a letter of a record accepted on the first try',
+        [...letters(), letter(1, 1, 1, 2, 5, limit)],
+        ends(),
+        /q: dead letter 1\/1 is of 1\/2, which was accepted/,
+      ],
+      [
+        '(a) a letter of another value',
+        [letter(0, 0, 0, 1, 2, rejected, { value: 'a:9' }), ...letters().slice(1)],
+        ends(),
+        /q: dead letter 0\/0 of 0\/1 copies key ka:1 and value a:9, where the log holds key ka:1 and value a:1/,
+      ],
+      [
+        '(a) a letter without the copy',
+        [letter(0, 0, 0, 1, 2, rejected, { key: null, value: null }), ...letters().slice(1)],
+        ends(),
+        /q: dead letter 0\/0 of 0\/1 copies key null and value null/,
+      ],
+      [
+        '(a) a letter of another group',
+        [...letters(), letter(0, 5, 0, 2, 5, limit, { headers: { '__dlq.errors.group': 'other' } })],
+        ends(),
+        /q: dead letter 0\/5 names group other, topic t, partition 0, offset 2: not a record of q on t/,
+      ],
+      [
+        '(a) a letter of another topic',
+        [...letters(), letter(0, 5, 0, 2, 5, limit, { headers: { '__dlq.errors.topic': 'u' } })],
+        ends(),
+        /q: dead letter 0\/5 names group q, topic u/,
+      ],
+      [
+        '(a) a letter of a marker',
+        [
+          ...letters(),
+          { ...letter(0, 5, 0, 2, 5, limit), headers: { ...letter(0, 5, 0, 2, 5, limit).headers, '__dlq.errors.offset': '4' } },
+        ],
+        ends(),
+        /q: dead letter 0\/5 names 0\/4, where the log holds a commit marker/,
+      ],
+      [
+        '(a) a letter past the log',
+        [
+          ...letters(),
+          { ...letter(1, 1, 1, 2, 5, limit), headers: { ...letter(1, 1, 1, 2, 5, limit).headers, '__dlq.errors.offset': '3' } },
+        ],
+        ends(),
+        /q: dead letter 1\/1 names 1\/3, where the log holds nothing/,
+      ],
+      [
+        '(a) a letter in the wrong partition',
+        [...letters().slice(0, 4), letter(0, 4, 1, 0, 1, rejected)],
+        ends(),
+        /q: dead letter 0\/4 of 1\/0 is in partition 0, not 1/,
+      ],
+      [
+        '(a) a rejected record’s letter at another delivery count',
+        [letter(0, 0, 0, 1, 3, rejected), ...letters().slice(1)],
+        ends(),
+        /q: dead letter 0\/0 of 0\/1, rejected at delivery 2, says delivery count 3 and "Offset rejected by client."/,
+      ],
+      [
+        '(a) a rejected record’s letter with the limit’s message',
+        [letter(0, 0, 0, 1, 2, limit), ...letters().slice(1)],
+        ends(),
+        /q: dead letter 0\/0 of 0\/1, rejected at delivery 2, says delivery count 2 and "Offset delivery count exceeded the threshold."/,
+      ],
+      [
+        '(a) a death at the limit below the limit',
+        [letters()[0]!, letter(0, 1, 0, 2, 4, limit), ...letters().slice(2)],
+        ends(),
+        /q: dead letter 0\/1 of 0\/2 says delivery count 4 and "Offset delivery count exceeded the threshold.": not a death at the limit \(5\)/,
+      ],
+      [
+        '(a) a record never rejected with the reject’s message',
+        [letters()[0]!, letter(0, 1, 0, 2, 5, rejected), ...letters().slice(2)],
+        ends(),
+        /q: dead letter 0\/1 of 0\/2 says delivery count 5 and "Offset rejected by client.": not a death at the limit/,
+      ],
+      [
+        '(a) a record whose accept was lost with the reject’s message',
+        [...letters().slice(0, 3), letter(0, 3, 0, 3, 4, rejected), letters()[4]!],
+        ends(),
+        /q: dead letter 0\/3 of 0\/3 says delivery count 4 and "Offset rejected by client.": not a death at the limit/,
+      ],
+      [
+        '(d) a record counted dead without a letter',
+        letters(),
+        ends(3, 2),
+        /q: partition 1: the group counts 2 dead, but 1 of its records have a dead letter/,
+      ],
+      [
+        '(d) a letter of a record not counted dead',
+        letters(),
+        ends(2, 1),
+        /q: partition 0: the group counts 2 dead, but 3 of its records have a dead letter/,
+      ],
+    ])('finds %s', (_name, l, end, message) => {
+      expect(check(l, acks(), end).violations.join('\n')).toMatch(message);
+    });
+  });
+
+  describe('delayed delivery', () => {
+    const timed = (value: string, offset: number, answeredAtMs: number, deliveryCount = 1): TimedShareDelivery => ({
+      receiver: 'r1',
+      partition: 0,
+      offset,
+      value,
+      deliveryCount,
+      answeredAtMs,
+    });
+    const delayed = [
+      { value: 'a:1', notBeforeMs: 1000 },
+      { value: 'a:2', notBeforeMs: 2000 },
+    ];
+    // a:0 is not delayed; a:1 comes from a receive answered 50 ms before its time (the tolerance), and again later; a:2 100 ms after.
+    const deliveries = (): TimedShareDelivery[] => [
+      timed('a:0', 0, 0),
+      timed('a:1', 1, 950),
+      timed('a:2', 2, 2100),
+      timed('a:1', 1, 3000, 2),
+    ];
+
+    it('passes deliveries no sooner than due', () => {
+      expect(checkDelayedDeliveries('q', delayed, deliveries(), 50)).toEqual({
+        figures: { delayed: 2, deliveries: 3, earliestMs: -50, latestMs: 100 },
+        violations: [],
+      });
+      expect(checkDelayedDeliveries('q', delayed, [], 50)).toEqual({ figures: { delayed: 2, deliveries: 0 }, violations: [] });
+    });
+
+    it.each([
+      [
+        'a delivery before its time',
+        [...deliveries(), timed('a:2', 2, 1900, 2)],
+        /q: r1 was handed a:2 \(0\/2, delivery 2\) by a receive answered 100 ms before it was due/,
+      ],
+      [
+        'a delivery just past the tolerance',
+        [timed('a:1', 1, 949)],
+        /q: r1 was handed a:1 \(0\/1, delivery 1\) by a receive answered 51 ms before it was due/,
+      ],
+      [
+        'a resent copy delivered before its time',
+        [timed('a:1', 7, 10)],
+        /q: r1 was handed a:1 \(0\/7, delivery 1\) by a receive answered 990 ms before it was due/,
+      ],
+    ])('finds %s', (_name, d, message) => {
+      expect(checkDelayedDeliveries('q', delayed, d, 50).violations.join('\n')).toMatch(message);
     });
   });
 });

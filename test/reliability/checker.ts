@@ -26,7 +26,11 @@
  *    receivers noted: no record settled twice, nor handed out again once settled, nor settled by an
  *    acknowledgement sent after its lock ended; each delivery the log's record, with a delivery count
  *    of its own that grows; once drained, every record settled (accepted once, dead, or accepted
- *    with the answer lost), the dead count within what the answers allow.
+ *    with the answer lost), the dead count within what the answers allow; their dead letters
+ *    (checkDeadLetters): every record rejected or surely dead at the limit has one (at least once)
+ *    naming it and copying it, no accepted record has one, and each partition's dead count is its
+ *    lettered records'; delayed records (checkDelayedDeliveries) are handed to no receive answered
+ *    before their due time.
  */
 
 export interface Acknowledged {
@@ -538,6 +542,8 @@ export interface SharePartitionEnd {
   readonly acquired: number;
   readonly available: number;
   readonly dead: number;
+  /** Records deferred (delayed delivery) and not due yet: none once drained. Absent: not described. */
+  readonly delayed?: number;
 }
 
 export interface ShareFigures {
@@ -564,7 +570,7 @@ export interface ShareFigures {
  *      rejects), from two deliveries or the same one;
  *  (b) each delivery is of the record the log holds at that offset (no marker, no other value);
  *  (c) at the end, every record is settled: the group's start offset is at the log's end with
- *      nothing acquired or available, and every record was answered `ok` to exactly one accept, or
+ *      nothing acquired, available or delayed, and every record was answered `ok` to exactly one accept, or
  *      is dead (rejected, or delivered `deliveryLimit` times), or an accept's answer was lost. Which
  *      records died at the limit no client can tell (a receive whose answer a kill cut short counts
  *      a delivery unseen), so per partition the dead count must lie between the records surely dead
@@ -651,9 +657,9 @@ export function checkShareGroup(
         return;
       }
       dead! += end.dead;
-      if (end.startOffset !== stored.length || end.acquired !== 0 || end.available !== 0)
+      if (end.startOffset !== stored.length || end.acquired !== 0 || end.available !== 0 || (end.delayed ?? 0) !== 0)
         violations.add(
-          `${group}: partition ${partition} is not settled to the end of its log (${stored.length}): start offset ${end.startOffset}, log end ${end.logEndOffset}, ${end.acquired} acquired, ${end.available} available`,
+          `${group}: partition ${partition} is not settled to the end of its log (${stored.length}): start offset ${end.startOffset}, log end ${end.logEndOffset}, ${end.acquired} acquired, ${end.available} available${end.delayed ? `, ${end.delayed} delayed` : ''}`,
         );
       let rejectedHere = 0;
       const unanswered: number[] = [];
@@ -688,6 +694,214 @@ export function checkShareGroup(
       settledUnanswered,
       ...(dead === undefined ? {} : { dead }),
       acks: ackCounts,
+    },
+    violations: violations.done(),
+  };
+}
+
+/** A dead letter as read back from a dead-letter topic: where it is there, its copied key and value, and its headers by name. */
+export interface DeadLetter {
+  /** Its partition and offset in the dead-letter topic. */
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string | null;
+  readonly value: string | null;
+  readonly headers: Readonly<Record<string, string | null>>;
+}
+
+/** Kafka 4.4's dead-letter messages (KIP-1191), by cause: no HTTP reject of the crash loop gives its own. */
+const deadLetterMessages = { rejected: 'Offset rejected by client.', limit: 'Offset delivery count exceeded the threshold.' } as const;
+
+export interface DeadLetterFigures {
+  readonly letters: number;
+  /** Records with at least one dead letter, and letters beyond each record's first (written again after a crash: at least once). */
+  readonly records: number;
+  readonly duplicates: number;
+  /** Lettered records whose accept or reject was answered nothing (dead, or the answer lost). */
+  readonly unanswered: number;
+}
+
+/**
+ * A share group's dead letters (its dead-letter topic read to the end once the group was drained,
+ * `copy.record.enable` on) against the acknowledgements its receivers noted, the source topic's log
+ * (with markers) and the group's description at the end. Promises checked:
+ *  (a) each letter names, in its `__dlq.errors.*` headers, the group, the topic and a record the log
+ *      holds at that partition and offset (no marker), copies its key and value, lies in partition
+ *      source partition mod `deadLetterPartitions`, and has a delivery count in 1..deliveryLimit and
+ *      Kafka's message for its cause;
+ *  (b) every record rejected (an `ok` to a reject) has a letter, each with the rejecting delivery's
+ *      count and the reject's message; every record neither accepted nor rejected with no answer lost
+ *      (dead at the limit: checkShareGroup's surely dead) has one, each at the limit with its message;
+ *  (c) no record accepted (an `ok` to an accept) has a letter;
+ *  (d) at the end, each partition's dead count is the number of its records with a letter: a record
+ *      counted dead without one (a crash between Archiving and the letter, never taken over) shows.
+ * A record may have several letters (at least once); a record whose accept's or reject's answer was
+ * lost may have one or not.
+ */
+export function checkDeadLetters(
+  group: string,
+  topic: string,
+  letters: readonly DeadLetter[],
+  acks: readonly ShareAck[],
+  partitions: readonly (readonly StoredRecord[])[],
+  options: { readonly deliveryLimit: number; readonly deadLetterPartitions: number; readonly end?: readonly SharePartitionEnd[] },
+): { figures: DeadLetterFigures; violations: string[] } {
+  const violations = new Violations();
+  const at = (partition: number, offset: number) => `${partition}/${offset}`;
+  const accepted = new Set<string>();
+  const rejectedAt = new Map<string, number>(); // record -> the delivery count of its reject `ok`
+  const lost = new Set<string>(); // an accept or a reject answered nothing
+  const rejectLost = new Set<string>(); // a reject answered nothing (it may have killed the record)
+  for (const ack of acks) {
+    if (ack.outcome === 'release') continue;
+    const record = at(ack.partition, ack.offset);
+    if (ack.status === 'ok' && ack.outcome === 'accept') accepted.add(record);
+    if (ack.status === 'ok' && ack.outcome === 'reject') rejectedAt.set(record, ack.deliveryCount);
+    if (ack.status === 'unknown') lost.add(record);
+    if (ack.status === 'unknown' && ack.outcome === 'reject') rejectLost.add(record);
+  }
+  const lettered = new Map<string, number>(); // record -> letters
+  for (const letter of letters) {
+    const name = `${group}: dead letter ${letter.partition}/${letter.offset}`;
+    const header = (key: string) => letter.headers[`__dlq.errors.${key}`];
+    const number = (key: string) => {
+      const text = header(key);
+      return text !== null && text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined;
+    };
+    const partition = number('partition');
+    const offset = number('offset');
+    const deliveryCount = number('delivery.count');
+    if (header('group') !== group || header('topic') !== topic || partition === undefined || offset === undefined) {
+      violations.add(
+        `${name} names group ${header('group')}, topic ${header('topic')}, partition ${header('partition')}, offset ${header('offset')}: not a record of ${group} on ${topic}`,
+      );
+      continue;
+    }
+    const record = at(partition, offset);
+    const stored = partitions[partition]?.find((r) => r.offset === offset);
+    if (stored === undefined || stored.control !== undefined) {
+      violations.add(`${name} names ${record}, where the log holds ${held(stored)}`);
+      continue;
+    }
+    lettered.set(record, (lettered.get(record) ?? 0) + 1);
+    if (letter.value !== stored.value || (stored.key !== undefined && letter.key !== stored.key))
+      violations.add(
+        `${name} of ${record} copies key ${letter.key} and value ${letter.value}, where the log holds key ${stored.key} and value ${stored.value}`,
+      );
+    if (letter.partition !== partition % options.deadLetterPartitions)
+      violations.add(`${name} of ${record} is in partition ${letter.partition}, not ${partition % options.deadLetterPartitions}`);
+    const message = header('message');
+    if (accepted.has(record)) violations.add(`${name} is of ${record}, which was accepted (answered ok)`);
+    else if (rejectedAt.has(record)) {
+      if (deliveryCount !== rejectedAt.get(record) || message !== deadLetterMessages.rejected)
+        violations.add(
+          `${name} of ${record}, rejected at delivery ${rejectedAt.get(record)}, says delivery count ${header('delivery.count')} and ${JSON.stringify(message)}`,
+        );
+    } else if (
+      deliveryCount === undefined ||
+      deliveryCount < 1 ||
+      deliveryCount > options.deliveryLimit ||
+      !(
+        (message === deadLetterMessages.limit && deliveryCount === options.deliveryLimit) ||
+        (message === deadLetterMessages.rejected && rejectLost.has(record))
+      )
+    )
+      violations.add(
+        `${name} of ${record} says delivery count ${header('delivery.count')} and ${JSON.stringify(message)}: ${rejectLost.has(record) ? 'neither a reject nor' : 'not'} a death at the limit (${options.deliveryLimit})`,
+      );
+  }
+  for (const [record, count] of rejectedAt)
+    if (!lettered.has(record)) violations.add(`${group}: ${record} was rejected (delivery ${count}), and has no dead letter`);
+  let unanswered = 0;
+  partitions.forEach((stored, partition) => {
+    let letteredHere = 0;
+    const missing: number[] = [];
+    for (const record of stored) {
+      if (record.control !== undefined) continue;
+      const key = at(partition, record.offset);
+      if (lettered.has(key)) {
+        letteredHere++;
+        if (lost.has(key) && !rejectedAt.has(key)) unanswered++;
+      } else if (options.end !== undefined && !accepted.has(key) && !rejectedAt.has(key) && !lost.has(key)) missing.push(record.offset);
+    }
+    if (missing.length > 0)
+      violations.add(
+        `${group}: ${missing.length} records of partition ${partition} neither accepted nor rejected with no answer lost (dead at the limit) have no dead letter (${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''})`,
+      );
+    const end = options.end?.find((e) => e.partition === partition);
+    if (end !== undefined && end.dead !== letteredHere)
+      violations.add(
+        `${group}: partition ${partition}: the group counts ${end.dead} dead, but ${letteredHere} of its records have a dead letter`,
+      );
+  });
+  return {
+    figures: {
+      letters: letters.length,
+      records: lettered.size,
+      duplicates: [...lettered.values()].reduce((a, b) => a + b, 0) - lettered.size,
+      unanswered,
+    },
+    violations: violations.done(),
+  };
+}
+
+/** A record produced to be delivered to share groups no sooner than `notBeforeMs` (its due time, or a time surely before it). */
+export interface DelayedRecord {
+  readonly value: string;
+  readonly notBeforeMs: number;
+}
+
+/**
+ * A share-group delivery with the time its receive was answered: the record was acquired before
+ * then (and after the receive was sent, but a long poll may wait: the send time bounds nothing).
+ */
+export interface TimedShareDelivery extends ShareDelivery {
+  readonly answeredAtMs: number;
+}
+
+export interface DelayFigures {
+  /** Delayed records produced, and deliveries of them. */
+  readonly delayed: number;
+  readonly deliveries: number;
+  /** Of the first deliveries of delayed records, how long after the due time their receives were answered: the least and the most. */
+  readonly earliestMs?: number;
+  readonly latestMs?: number;
+}
+
+/**
+ * Delayed delivery (deliver_after_ms, the spool.deliver.at.ms header): no share-group delivery of
+ * a delayed record (by value: a resent produce's copies are all due no sooner) came from a receive
+ * answered before its due time less `toleranceMs` (the agent and the receiver share a clock, but
+ * not an instant): such a record was acquired before it was due. That each is delivered at all,
+ * and settled, is checkShareGroup's end check.
+ */
+export function checkDelayedDeliveries(
+  group: string,
+  delayed: readonly DelayedRecord[],
+  deliveries: readonly TimedShareDelivery[],
+  toleranceMs: number,
+): { figures: DelayFigures; violations: string[] } {
+  const violations = new Violations();
+  const due = new Map(delayed.map((d) => [d.value, d.notBeforeMs]));
+  let count = 0;
+  const firsts = new Map<string, number>(); // value -> the earliest answer of a receive that handed it, less the due time
+  for (const d of deliveries) {
+    const notBeforeMs = d.value === null ? undefined : due.get(d.value);
+    if (notBeforeMs === undefined) continue;
+    count++;
+    const early = notBeforeMs - d.answeredAtMs;
+    if (early > toleranceMs)
+      violations.add(
+        `${group}: ${d.receiver} was handed ${d.value} (${d.partition}/${d.offset}, delivery ${d.deliveryCount}) by a receive answered ${early} ms before it was due`,
+      );
+    firsts.set(d.value!, Math.min(firsts.get(d.value!) ?? Infinity, d.answeredAtMs - notBeforeMs));
+  }
+  const lateness = [...firsts.values()];
+  return {
+    figures: {
+      delayed: delayed.length,
+      deliveries: count,
+      ...(lateness.length > 0 ? { earliestMs: Math.min(...lateness), latestMs: Math.max(...lateness) } : {}),
     },
     violations: violations.done(),
   };

@@ -13,7 +13,9 @@
  * rejecting records, dropping a batch now and then and settling another too late: no record is
  * accepted twice or handed out again once settled, each delivery is the log's record with a delivery
  * count of its own, and once drained every record is settled (accepted once, dead, or accepted with
- * the answer lost) with nothing left in flight. The same loop with Kafka share consumers (the Java
+ * the answer lost) with nothing left in flight. Each dead record has a dead letter (at least once,
+ * however a kill fell between its death and its letter) naming and copying it, and no accepted one
+ * has; records produced with deliver_after_ms reach no receiver before they are due. The same loop with Kafka share consumers (the Java
  * client) among the members is test/interop/share-crash-loop.test.ts.
  * Longer: `node --import tsx test/reliability/crash-loop.ts --rounds 50`.
  */
@@ -51,5 +53,8 @@ describe('reliability > crash loop', () => {
     expect(report.shareGroup.figures.rejected).toBeGreaterThan(0);
     expect(report.shareGroup.figures.redeliveries).toBeGreaterThan(0);
     expect(report.shareGroup.abandoned + report.shareGroup.late).toBeGreaterThan(0);
+    // Dead records got their dead letters, and delayed records were delivered (no sooner than due).
+    expect(report.shareGroup.deadLetters.records).toBeGreaterThan(0);
+    expect(report.shareGroup.delays.deliveries).toBeGreaterThan(0);
   });
 });

@@ -2,7 +2,10 @@
  * The crash loop: one agent process (`npm start`'s entry, bin/agent.ts) on one data directory is
  * killed with SIGKILL at seeded random moments and started again, on the same ports, while
  *  - two HTTP producers send sequence-numbered keyed records with acks=all (POST /v1/topics/{t}/records),
- *    resending a request that got no answer (they are not idempotent: a resend may duplicate);
+ *    resending a request that got no answer (they are not idempotent: a resend may duplicate); one
+ *    record in 10 of http-1's is delayed (deliver_after_ms, 200 to 1500 ms: share groups get it no
+ *    sooner, other readers at once), its due time noted (no later than the first attempt's send
+ *    plus the delay);
  *  - two kafkajs producers do the same over the Kafka protocol, one idempotent (its retries must
  *    never duplicate), one not;
  *  - two members of an HTTP consumer group poll throughout (the group lives in the store, so its
@@ -30,16 +33,17 @@
  *    order, one per record, where Kafka, and Spool, list them in marker order.) The Kafka group reads
  *    read_committed, kafkajs's default, throughout;
  *  - two HTTP receivers of a share group (`crash-queue`: share.auto.offset.reset=earliest, set before
- *    the first record is written; a 2 s lock; delivery limit 5) receive the same topic throughout
+ *    the first record is written; a 2 s lock; delivery limit 5; dead letters to `dlq.crash`, two
+ *    partitions, opted in, with the records' keys and values copied) receive the same topic throughout
  *    (long polls of 250 ms, 1 to 20 records) and settle each record as a seeded draw picks: accept
  *    (85 in 100), release (12: delivered again) or reject (3: dead). In one batch of 20 a receiver
  *    settles nothing (a receiver that crashed: the locks expire), in 3 of 100 it waits past the lock
  *    first (a slow one: its acknowledgements must settle nothing). A receive that gets no answer is
  *    made again (what a kill cut short stays locked until the lock ends); an acknowledgement is sent
  *    again until answered, for twice the lock. Every delivery is noted (receiver, partition, offset,
- *    value, delivery count), and every answer to an acknowledgement (ok, already_settled,
- *    lock_expired, invalid), or `unknown` for an attempt that got none (a connection refused never
- *    reached an agent: nothing);
+ *    value, delivery count, when the receive was answered), and every answer to an acknowledgement
+ *    (ok, already_settled, lock_expired, invalid), or `unknown` for an attempt that got none (a
+ *    connection refused never reached an agent: nothing);
  *  - with `kafkaShareMember` (the interop suite's test/interop/share-crash-loop.test.ts), two Kafka
  *    share consumers (KafkaShareConsumer, each a JVM of its own) join the same share group and
  *    settle records the same way, explicitly acknowledged, their acknowledgement commit callbacks
@@ -50,13 +54,18 @@
  * last stable offset of every partition has reached its high watermark (the dropped transaction
  * aborted), the Kafka group has consumed every acknowledged record, and the share group's members
  * have settled every partition to its end (the group describes each with its start offset at the
- * log's end, nothing acquired or available; they stop then, and the group is described once more);
+ * log's end, nothing acquired, available or delayed, and so none Archiving: every dead letter
+ * written, a kill's unwritten one taken over once its 30 s claim ran out; they stop then, and the
+ * group is described once more, and dlq.crash read to its end);
  * then two read_committed readers read the whole topic, a fresh kafkajs consumer and the HTTP API
  * (?isolation=read_committed), and the agent stops cleanly, and the data directory is opened in this
  * process, read with its transaction markers, and checked (checker.ts; the share group by
  * checkShareGroup: no record accepted twice, or handed out again once settled; every delivery the
  * log's record, with a delivery count of its own; every record settled at the end, and the dead
- * count within what the answers allow).
+ * count within what the answers allow; by checkDeadLetters, every record rejected or surely dead at
+ * the limit has a dead letter (at least once) naming and copying it, no accepted one has, and each
+ * partition's dead count is its lettered records'; by checkDelayedDeliveries, no delayed record
+ * handed to a receive answered before its due time).
  *
  * As a script (longer than CI's run):
  *   node --import tsx test/reliability/crash-loop.ts --rounds 50 --seed 7
@@ -68,9 +77,12 @@ import { Kafka, logLevel, type ConsumerCommitOffsetsEvent, type ConsumerHeartbea
 import { startAgentProcess, withLog, type AgentProcess } from '../support/agent-process.js';
 import { freePort } from '../support/services.js';
 import { tempDir } from '../support/stores.js';
+import { deadLetterClaimMs } from '../../lib/queues/share-partition.js';
 import {
   checkCommits,
   checkConsumed,
+  checkDeadLetters,
+  checkDelayedDeliveries,
   checkDeliveries,
   checkLog,
   checkReadCommitted,
@@ -79,6 +91,10 @@ import {
   type Acknowledged,
   type ClientTransaction,
   type CommitSample,
+  type DeadLetter,
+  type DeadLetterFigures,
+  type DelayedRecord,
+  type DelayFigures,
   type Delivery,
   type LogFigures,
   type ReadRecord,
@@ -87,6 +103,7 @@ import {
   type ShareDelivery,
   type ShareFigures,
   type SharePartitionEnd,
+  type TimedShareDelivery,
   type TransactionFigures,
 } from './checker.js';
 import { choices, numberFlags, readPartitionsWithMarkers, sleep } from './support.js';
@@ -206,6 +223,10 @@ export interface ShareGroupReport {
   /** After the producers stopped and every transaction was decided, until the group had every partition settled to its end. */
   readonly drainMs: number;
   readonly end: readonly SharePartitionEnd[];
+  /** The dead letters read back from the group's dead-letter topic (`dlq.crash`) at the end. */
+  readonly deadLetters: DeadLetterFigures;
+  /** http-1's delayed records (deliver_after_ms) and the HTTP receivers' deliveries of them. */
+  readonly delays: DelayFigures;
 }
 
 type Phase = 'settle' | 'load' | 'catchUp';
@@ -238,8 +259,20 @@ const shareGroup = 'crash-queue';
 const shareLockMs = 2000;
 /** share.delivery.count.limit (the default). */
 const shareDeliveryLimit = 5;
-/** How long the share group's members may take to settle every partition to its end once the producers stopped. */
-const shareDrainWithinMs = 30_000;
+/**
+ * How long the share group's members may take to settle every partition to its end once the
+ * producers stopped: a record a kill left Archiving (its dead letter unwritten) is taken over only
+ * once its writer's claim (deadLetterClaimMs, 30 s) has run out.
+ */
+const shareDrainWithinMs = deadLetterClaimMs + 15_000;
+/** The share group's dead-letter topic (copy.record.enable on): a partition count other than the topic's, so letters land in partition mod 2. */
+const deadLetterTopic = 'dlq.crash';
+const deadLetterPartitions = 2;
+/** One record in this many of http-1's is delayed (deliver_after_ms), by deliverAfterMs ms. */
+const delayEvery = 10;
+const deliverAfterMs = { min: 200, max: 1500 } as const;
+/** A receive answered this long before a delayed record's due time may still be handed it: the agent's clock is this process's, read at other instants. */
+const delayToleranceMs = 50;
 
 export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoopReport> {
   const started = Date.now();
@@ -290,11 +323,21 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const created = await call('POST', '/v1/topics', { name: topic, partitions });
   if (created.status !== 201) throw new Error(`could not create the topic: ${created.status} ${JSON.stringify(created.body)}`);
   // The share group reads from the topic's first record (set before any is written), with a short lock.
+  // Its dead letters go to a topic of their own, opted in, with the records' keys and values.
+  const createdDlq = await call('POST', '/v1/topics', {
+    name: deadLetterTopic,
+    partitions: deadLetterPartitions,
+    config: { errors_deadletterqueue_group_enable: true },
+  });
+  if (createdDlq.status !== 201)
+    throw new Error(`could not create the dead-letter topic: ${createdDlq.status} ${JSON.stringify(createdDlq.body)}`);
   const configured = await call('PATCH', `/v1/queues/${shareGroup}`, {
     config: {
       share_auto_offset_reset: 'earliest',
       share_record_lock_duration_ms: shareLockMs,
       share_delivery_count_limit: shareDeliveryLimit,
+      errors_deadletterqueue_topic_name: deadLetterTopic,
+      errors_deadletterqueue_copy_record_enable: true,
     },
   });
   if (configured.status !== 200)
@@ -312,11 +355,23 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     return true;
   };
 
-  const httpProducer = async (name: string) => {
+  /** Records sent with deliver_after_ms, each with a time no later than its due time (the first attempt's send, plus the delay). */
+  const delayedRecords: DelayedRecord[] = [];
+  /** With `delaying`, one record in delayEvery is sent with deliver_after_ms (share groups get it no sooner; other readers at once). */
+  const httpProducer = async (name: string, delaying = false) => {
     for (let sequence = 0; !stopping; ) {
       const values = Array.from({ length: random.int(1, 3) }, () => `${name}:${sequence++}`);
       for (const value of values) sent.add(value);
-      const body = { records: values.map((value) => ({ key: `key-${random.int(0, 49)}`, value })) };
+      const firstSentMs = Date.now(); // every attempt, and so every copy's time of receipt, comes after
+      const body = {
+        records: values.map((value) => {
+          const key = `key-${random.int(0, 49)}`;
+          if (!delaying || random.int(1, delayEvery) !== 1) return { key, value };
+          const afterMs = random.int(deliverAfterMs.min, deliverAfterMs.max);
+          delayedRecords.push({ value, notBeforeMs: firstSentMs + afterMs });
+          return { key, value, deliver_after_ms: afterMs };
+        }),
+      };
       const acknowledged = await untilAcknowledged(name, async () => {
         try {
           const answer = await call('POST', `/v1/topics/${topic}/records?acks=all`, body);
@@ -676,6 +731,31 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     return view;
   };
 
+  /** The dead-letter topic, every partition from 0 to its high watermark (GET …/records), once the share group is drained. */
+  const readDeadLetters = async (): Promise<DeadLetter[]> => {
+    const letters: DeadLetter[] = [];
+    for (let partition = 0; partition < deadLetterPartitions; partition++) {
+      for (let offset = 0; ; ) {
+        const answer = await call(
+          'GET',
+          `/v1/topics/${deadLetterTopic}/partitions/${partition}/records?offset=${offset}&max_records=10000`,
+        );
+        if (answer.status !== 200) {
+          violations.push(
+            `reading ${deadLetterTopic} got ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)} at ${partition}/${offset}`,
+          );
+          break;
+        }
+        type Letter = { offset: number; key: string | null; value: string | null; headers: Record<string, string | null> };
+        for (const record of answer.body.records as Letter[])
+          letters.push({ partition, offset: record.offset, key: record.key, value: record.value, headers: record.headers });
+        if (answer.body.next_offset >= answer.body.high_watermark || answer.body.next_offset <= offset) break;
+        offset = answer.body.next_offset;
+      }
+    }
+    return letters;
+  };
+
   const sampleCommits = async (name: string, into: CommitSample[]) => {
     const answer = await call('GET', `/v1/groups/${name}`).catch(() => undefined);
     if (answer?.status !== 200) return;
@@ -690,7 +770,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   };
 
   // The share group: HTTP receivers and, when given, Kafka share members, all noting every delivery and every answer to an acknowledgement.
-  const shareDeliveries: (ShareDelivery & { readonly phase: Phase })[] = [];
+  const shareDeliveries: (ShareDelivery & { readonly phase: Phase; readonly answeredAtMs?: number })[] = [];
   const shareAcks: ShareAck[] = [];
   const failedReceives: Record<string, number> = {};
   let abandoned = 0;
@@ -771,6 +851,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
         await sleep(50);
         continue;
       }
+      // What it was handed was acquired before this (a delayed record due by then), after the request was sent (a long poll waits: no bound).
+      const answeredAtMs = Date.now();
       type Received = { partition: number; offset: number; value: string | null; delivery_count: number; receipt: string };
       const batch = (answer.body.records as Received[]).map((record) => {
         const delivery: ShareDelivery = {
@@ -780,7 +862,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
           value: record.value,
           deliveryCount: record.delivery_count,
         };
-        shareDeliveries.push({ ...delivery, phase });
+        shareDeliveries.push({ ...delivery, phase, answeredAtMs });
         return { delivery, receipt: record.receipt, outcome: pickOutcome() };
       });
       if (batch.length === 0) continue;
@@ -887,7 +969,15 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   const describeShareGroup = async (): Promise<SharePartitionEnd[]> => {
     const answer = await call('GET', `/v1/queues/${shareGroup}?topic=${topic}`);
     if (answer.status !== 200) throw new Error(`GET /v1/queues/${shareGroup} answered ${answer.status} ${JSON.stringify(answer.body)}`);
-    type Described = { partition: number; start_offset: number; log_end_offset: number; acquired: number; available: number; dead: number };
+    type Described = {
+      partition: number;
+      start_offset: number;
+      log_end_offset: number;
+      acquired: number;
+      available: number;
+      dead: number;
+      delayed: number;
+    };
     return (answer.body.partitions as Described[]).map((p) => ({
       partition: p.partition,
       startOffset: p.start_offset,
@@ -895,18 +985,22 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       acquired: p.acquired,
       available: p.available,
       dead: p.dead,
+      delayed: p.delayed,
     }));
   };
   /**
    * The share group's members go on until every partition is settled to `ends` (start offset there,
-   * nothing acquired or available) or the time is up; then they stop (the Kafka members close), and
-   * the group is described once more.
+   * nothing acquired, available or delayed; none Archiving, as the start offset stays before such a
+   * record: every dead letter written) or the time is up; then they stop (the Kafka members close),
+   * and the group is described once more.
    */
   const drainShareGroup = async (ends: readonly number[]) => {
     const fromMs = Date.now();
     const drained = (described: readonly SharePartitionEnd[]) =>
       ends.every((end, partition) =>
-        described.some((p) => p.partition === partition && p.startOffset === end && p.acquired === 0 && p.available === 0),
+        described.some(
+          (p) => p.partition === partition && p.startOffset === end && p.acquired === 0 && p.available === 0 && p.delayed === 0,
+        ),
       );
     while (Date.now() - fromMs < shareDrainWithinMs && !drained(await describeShareGroup().catch(() => []))) await sleep(200);
     const drainMs = Date.now() - fromMs;
@@ -918,7 +1012,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
 
   const producers = [
     httpProducer('http-0'),
-    httpProducer('http-1'),
+    httpProducer('http-1', true),
     kafkaProducer('kafka-idempotent', kafka.producer({ idempotent: true, maxInFlightRequests: 1 }), true),
     kafkaProducer('kafka-plain', kafka.producer({ allowAutoTopicCreation: false }), false),
   ];
@@ -1032,6 +1126,7 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
   // Two read_committed readers of the whole topic, now that every transaction is decided: kafkajs (the client skips aborted transactions) and the HTTP API (the agent does).
   const kafkaReader = await timed(() => readCommittedOverKafka(ends));
   const httpReader = await timed(() => readCommittedOverHttp(ends));
+  const deadLetters = await readDeadLetters();
   await agent.stop();
 
   const stored = await withLog(dataDir, (log) => readPartitionsWithMarkers(log, topic, partitions));
@@ -1040,6 +1135,14 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     deliveryLimit: shareDeliveryLimit,
     end: shareDrained.end,
   });
+  const deadLettersChecked = checkDeadLetters(shareGroup, topic, deadLetters, shareAcks, stored, {
+    deliveryLimit: shareDeliveryLimit,
+    deadLetterPartitions,
+    end: shareDrained.end,
+  });
+  // The HTTP receivers' deliveries only: a Kafka share member's poll is not timed.
+  const timedDeliveries = shareDeliveries.filter((d): d is TimedShareDelivery & { phase: Phase } => d.answeredAtMs !== undefined);
+  const delaysChecked = checkDelayedDeliveries(shareGroup, delayedRecords, timedDeliveries, delayToleranceMs);
   const transactionsChecked = checkTransactions('the kafkajs read_committed reader', transactions, kafkaReader.result, stored);
   const kafkaDeliveries: Delivery[] = kafkaReceived.map(({ tenure, partition, offset, value }) => ({
     member: tenure.memberId,
@@ -1062,6 +1165,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
     ...transactionsChecked.violations,
     ...checkTransactions('the HTTP read_committed reader', transactions, httpReader.result, stored).violations,
     ...shareChecked.violations,
+    ...deadLettersChecked.violations,
+    ...delaysChecked.violations,
   );
   const shareMembers: Record<string, { deliveries: number; beforeDrain: number; ok: number }> = {};
   const shareMember = (receiver: string) => (shareMembers[receiver.split('#')[0]!] ??= { deliveries: 0, beforeDrain: 0, ok: 0 });
@@ -1119,6 +1224,8 @@ export async function runCrashLoop(options: CrashLoopOptions): Promise<CrashLoop
       kafkaMembers: kafkaShare,
       drainMs: shareDrained.drainMs,
       end: shareDrained.end,
+      deadLetters: deadLettersChecked.figures,
+      delays: delaysChecked.figures,
     },
     failedSends,
     durationMs: Date.now() - started,

@@ -197,8 +197,8 @@ describe('cli > spool command', () => {
     const described = await spool(url, ['queues', 'describe', group]);
     expect(described.stderr).toContain('share.delivery.count.limit=3');
     expect(described.stdout.split('\n').slice(0, 2)).toEqual([
-      'TOPIC\tPARTITION\tSTART-OFFSET\tEND-OFFSET\tLOG-END-OFFSET\tACQUIRED\tAVAILABLE\tDEAD',
-      `${topic}\t0\t1\t3\t3\t1\t0\t0`,
+      'TOPIC\tPARTITION\tSTART-OFFSET\tEND-OFFSET\tLOG-END-OFFSET\tACQUIRED\tAVAILABLE\tDEAD\tDELAYED',
+      `${topic}\t0\t1\t3\t3\t1\t0\t0\t0`,
     ]);
     const locked = await spool(url, ['queues', 'delete', group]);
     expect([locked.code, locked.stderr]).toEqual([1, expect.stringContaining('GROUP_NOT_EMPTY')]);

@@ -11,38 +11,14 @@ import { SpoolError } from '../../lib/errors.js';
 import { fromJsonRecords } from '../../lib/http/records.js';
 import type { Log } from '../../lib/log/index.js';
 import { dueMsOf } from '../../lib/queues/delay.js';
-import { type QueueRecord, QueueService, type QueueServiceOptions, decodeReceipt } from '../../lib/queues/service.js';
-import { perTestLogs, str, text } from '../support/logs.js';
+import { QueueService } from '../../lib/queues/service.js';
+import { perTestLogs, text } from '../support/logs.js';
+import { byReceipt, delayedBy, queueSetup, values } from './support.js';
 import { embedded } from '../support/stores.js';
 
 const openLogs = perTestLogs(() => embedded);
 
-async function setup(options: { config?: Record<string, unknown>; service?: QueueServiceOptions } = {}) {
-  const { stores, make } = await openLogs();
-  const log = make();
-  const topic = `queue-${randomUUID()}`;
-  const group = `share-${randomUUID()}`;
-  await log.createTopic(topic, 1);
-  const clock = { ms: Date.now() };
-  const queues = new QueueService(log, stores.metadata, { now: () => clock.ms, configCacheMs: 0, ...options.service });
-  await queues.alterConfig(group, { 'share.auto.offset.reset': 'earliest', ...options.config });
-  return { stores, make, log, topic, group, clock, queues };
-}
-
-const values = (records: readonly QueueRecord[]) => records.map((r) => [r.offset, str(r.value), r.deliveryCount]);
-const byReceipt = (records: readonly QueueRecord[], type: 'accept' | 'release' | 'reject') =>
-  records.map((r) => {
-    const receipt = decodeReceipt(r.receipt, 'receipt');
-    return {
-      holder: receipt.holder,
-      partition: receipt.partition,
-      first: receipt.offset,
-      last: receipt.offset,
-      topicId: receipt.topicId,
-      type,
-    };
-  });
-const delayedBy = (dueMs: number) => [{ key: 'spool.deliver.at.ms', value: text(String(dueMs)) }];
+const setup = queueSetup(openLogs);
 
 describe('queues > delayed delivery, edges', () => {
   it('refuses a delivery time the header cannot hold, or a day its month has not; takes the latest it can', async () => {

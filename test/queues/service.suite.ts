@@ -10,47 +10,16 @@ import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { type QueueRecord, QueueService, type QueueServiceOptions, decodeReceipt } from '../../lib/queues/service.js';
+import { QueueService } from '../../lib/queues/service.js';
 import { deadLetterClaimMs } from '../../lib/queues/share-partition.js';
 import type { StoreKind } from '../support/stores.js';
 import { perTestLogs, str, text } from '../support/logs.js';
+import { byReceipt, delayedBy, queueSetup, values } from './support.js';
 
 export function queueServiceSuite(kind: () => StoreKind): void {
   const openLogs = perTestLogs(kind);
 
-  async function setup(
-    options: { partitions?: number; records?: number; config?: Record<string, unknown>; service?: QueueServiceOptions } = {},
-  ) {
-    const { stores, make } = await openLogs();
-    const log = make();
-    const topic = `queue-${randomUUID()}`;
-    const group = `share-${randomUUID()}`;
-    await log.createTopic(topic, options.partitions ?? 1);
-    const clock = { ms: Date.now() };
-    const queues = new QueueService(log, stores.metadata, { now: () => clock.ms, configCacheMs: 0, ...options.service });
-    await queues.alterConfig(group, { 'share.auto.offset.reset': 'earliest', ...options.config });
-    const produce = (values: readonly string[], partition = 0) =>
-      log.produce(
-        topic,
-        values.map((value) => ({ key: null, value: text(value), partition })),
-      );
-    if (options.records) await produce(Array.from({ length: options.records }, (_, i) => `r${i}`));
-    return { stores, make, log, topic, group, clock, queues, produce };
-  }
-
-  const values = (records: readonly QueueRecord[]) => records.map((r) => [r.offset, str(r.value), r.deliveryCount]);
-  const byReceipt = (records: readonly QueueRecord[], type: 'accept' | 'release' | 'reject' | 'renew') =>
-    records.map((r) => {
-      const receipt = decodeReceipt(r.receipt, 'receipt');
-      return {
-        holder: receipt.holder,
-        partition: receipt.partition,
-        first: receipt.offset,
-        last: receipt.offset,
-        topicId: receipt.topicId,
-        type,
-      };
-    });
+  const setup = queueSetup(openLogs);
 
   it('hands each record to one receive, settles it by its holder, and answers a repeated acknowledgement as already settled', async () => {
     const { queues, group, topic } = await setup({ records: 5 });
@@ -419,8 +388,6 @@ export function queueServiceSuite(kind: () => StoreKind): void {
     ]);
     expect((await queues.describe(group)).partitions[0]).toMatchObject({ startOffset: 2, dead: 1 });
   });
-
-  const delayedBy = (dueMs: number) => [{ key: 'spool.deliver.at.ms', value: text(String(dueMs)) }];
 
   it('holds a delayed record back until its time, handing out the rest meanwhile, then delivers it', async () => {
     const { log, queues, group, topic, clock } = await setup();

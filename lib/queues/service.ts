@@ -663,10 +663,11 @@ export class QueueService {
     if (name === '') return; // the setting was removed since the records died: archived only
     if (name.startsWith('__'))
       throw new SpoolError('INVALID_CONFIG', `Configured DLQ topic name in share group: ${group} cannot start with __, topic: ${name}.`);
-    // Kafka 4.4's checks, in its order.
+    // Kafka 4.4's checks, in its order; the opt-in is checked again of a topic created meanwhile.
+    const notEnabled = () =>
+      new SpoolError('INVALID_CONFIG', `DLQ is not enabled on configured DLQ topic for share group: ${group}, topic: ${name}.`);
     let dlq = await this.log.cachedTopic(name);
-    if (dlq !== undefined && !dlq.config['errors.deadletterqueue.group.enable'])
-      throw new SpoolError('INVALID_CONFIG', `DLQ is not enabled on configured DLQ topic for share group: ${group}, topic: ${name}.`);
+    if (dlq !== undefined && !dlq.config['errors.deadletterqueue.group.enable']) throw notEnabled();
     if (dlq === undefined && !this.autoCreateDeadLetterTopics)
       throw new SpoolError(
         'TOPIC_NOT_FOUND',
@@ -684,8 +685,7 @@ export class QueueService {
         if (error instanceof SpoolError && error.code === 'TOPIC_ALREADY_EXISTS') return this.log.requireTopic(name);
         throw error;
       });
-    if (!dlq.config['errors.deadletterqueue.group.enable'])
-      throw new SpoolError('INVALID_CONFIG', `DLQ is not enabled on configured DLQ topic for share group: ${group}, topic: ${name}.`);
+    if (!dlq.config['errors.deadletterqueue.group.enable']) throw notEnabled();
     // A dead letter in its own source partition would be handed out again, and die again, without end.
     if (dlq.id === topicId)
       throw new SpoolError('INVALID_CONFIG', `DLQ topic of share group ${group} is the topic its records died in: ${name}.`);

@@ -45,7 +45,7 @@ import {
 } from '../queues/members.js';
 import type { QueueService } from '../queues/service.js';
 import type { AckType, Acknowledgement, AcquiredRecords } from '../queues/share-partition.js';
-import { deferrals } from '../queues/delay.js';
+import { deferrals, delayHeaderPrefix } from '../queues/delay.js';
 import { maxDelayEntries, SharePartitionStore } from '../queues/store.js';
 import type { MetadataStore } from '../storage/ports.js';
 import { KafkaErrors, kafkaErrorFor } from './errors.js';
@@ -587,11 +587,13 @@ export class ShareGroups {
     // ranges (the client skips what it was not handed, as it does another member's in a batch).
     // Not for offsets settled here already (gaps: a defer of one would refuse the whole settle).
     const open = without(acquired, settled);
-    const records = batches.flatMap((batch) =>
-      readBatchHeader(batch, 0).isControl
-        ? []
-        : decodeRecordBatch(batch).records.filter((r) => open.some((a) => a.first <= r.offset && r.offset <= a.last)),
-    );
+    const records = batches.flatMap((batch) => {
+      const header = readBatchHeader(batch, 0);
+      // An uncompressed batch shows its records' header names as they are: without the delay
+      // headers' prefix, no record of it waits, and it is not decoded.
+      if (header.isControl || (header.compression === 'none' && !batch.includes(delayHeaderPrefix))) return [];
+      return decodeRecordBatch(batch).records.filter((r) => open.some((a) => a.first <= r.offset && r.offset <= a.last));
+    });
     settled.push(...deferrals(records, this.now(), maxDelayEntries).acks);
     if (covered <= last) settled.push(...within(acquired, covered, last, 'unread'));
     if (settled.length > 0)

@@ -15,6 +15,8 @@ import type { Acknowledgement } from './share-partition.js';
 
 export const deliverAtHeader = 'spool.deliver.at.ms';
 export const deliverAfterHeader = 'spool.deliver.after.ms';
+/** What both header names start with: a batch whose bytes hold neither names no delay (when not compressed). */
+export const delayHeaderPrefix = Buffer.from('spool.deliver.', 'utf8');
 
 /** The longest delay written: about 292 years, JS's safe integers in ms; a topic's retention bounds what is kept. */
 const digits = /^\d{1,15}$/;

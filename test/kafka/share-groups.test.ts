@@ -320,6 +320,30 @@ describe('kafka > share groups', () => {
     expect(acquired(due)).toEqual([[0, 1, 1, 1]]);
   });
 
+  it('holds back a delayed record in a compressed batch as well (whose header names it must decompress to see)', async () => {
+    const { topic, topicId, group, client } = await setup();
+    const batch = encodeRecordBatch(
+      [
+        { key: null, value: text('now'), timestampMs: Date.now() },
+        {
+          key: null,
+          value: text('later'),
+          timestampMs: Date.now(),
+          headers: [{ key: 'spool.deliver.at.ms', value: text(String(Date.now() + 60_000)) }],
+        },
+      ],
+      { compression: 'gzip' },
+    );
+    await (await kafka.log.appendBatches(topic, 0, batch)).done;
+    const answer = await fetch(client, {
+      groupId: group,
+      memberId: member(),
+      shareSessionEpoch: 0,
+      topics: [{ topicId, partitions: [{ partitionIndex: 0 }] }],
+    });
+    expect(acquired(answer)).toEqual([[0, 0, 0, 1]]);
+  });
+
   it('releases the records of a session whose connection closes', async () => {
     const { topicId, group } = await setup({ records: 2 });
     const leaving = await kafka.connect();

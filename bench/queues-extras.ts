@@ -1,58 +1,12 @@
-/**
- * Queues (share groups), what dead letters and delayed delivery add to a record's cost: S3 and
- * DynamoDB requests and capacity units per record, against the plain receive→accept round of
- * bench/queues.ts, through the same S3 Standard and DynamoDB latency models (support/latency-model.ts)
- * with the request counters under them (support/counting.ts: capacity units from the items read and
- * written, every op of a TransactWriteItems at twice the units, priced as lib/cost.ts). One receiver,
- * HTTP (the hono app in process) and Kafka (ShareFetch / ShareAcknowledge over a socket), as
- * bench/queues.ts drives them. Three runs; medians of each figure.
- *
- * A. Dead letters. A topic of 4 partitions pre-filled with 4 × 4,000 records of 100 B, and a
- *    dead-letter topic `dlq.jobs` of 4 partitions (errors.deadletterqueue.group.enable=true), both
- *    written by an agent without the model. Each cell: a fresh agent, a fresh share group from the
- *    earliest offset, a warm-up until records of every partition were received (not counted), then
- *    a fixed number of rounds: receive up to `batch` records, then settle every one of them as the
- *    cell says: accept; reject with no dead-letter topic; reject with errors.deadletterqueue.topic.name
- *    = dlq.jobs and copy.record.enable false (headers only) or true (key and value copied). Counted:
- *    every store call while the rounds run, per record settled. The dead-letter topic's high
- *    watermarks are checked to have grown by the records rejected.
- *
- * B. Delayed delivery. Per cell, a fresh topic of 4 partitions; an agent without the model pins the
- *    group's share partitions (a receive of the empty topic) and produces `perPartition` records of
- *    100 B to each partition: without a deliver-at header (the baseline), with one
- *    `spool.deliver.at.ms` for all (now + 4 s), or with a due time of its own per record (now + 4 s
- *    + i ms: every record a run of its own in the delay index). Then a fresh agent with the model
- *    and counters (cold cache: the first read of the records GETs their objects):
- *      defer    receives without waiting (up to `batch` records each) until every record is
- *               deferred (no record handed out; the share partitions' `delayed` checked between
- *               receives, not counted);
- *      idle     no call at all until the due time (what the agent does alone then: counted apart);
- *      deliver  receive→accept rounds (waiting up to 1 s) until every record was accepted.
- *    The baseline has the deliver phase only. Counted per record: defer, deliver, and both.
- *
- * C. Waiting while records are delayed (HTTP). 20 records due in 25 s are deferred; then one
- *    long-poll receive (wait_ms 10 s) of the group, which must end empty, against the same long poll
- *    of a group whose topic is empty; then a long poll (wait_ms 60 s) that returns the records when
- *    they come due: how long after their due time, and what it cost.
- *
- *   npm run bench -- queues-extras
- */
-import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../lib/config.js';
-import { createApp } from '../lib/http/app.js';
-import { ShareAcknowledge } from '../lib/kafka/protocol/messages/share-acknowledge.js';
-import { ShareFetch, type ShareFetchResponse } from '../lib/kafka/protocol/messages/share-fetch.js';
-import { ShareGroupHeartbeat } from '../lib/kafka/protocol/messages/share-group-heartbeat.js';
-import { silentLogger } from '../lib/logger.js';
 import { deliverAtHeaderOf } from '../lib/queues/delay.js';
-import { WireClient } from '../test/kafka/support/wire-client.js';
 import { tempDir } from '../test/support/stores.js';
 import { type Counts, difference, dollars, kindsBetween, prices, snapshot } from './support/counting.js';
 import { type BenchAgent, startBenchAgent } from './support/embedded-agent.js';
 import { describeModel, storageModels } from './support/latency-model.js';
 import { median, percentile } from './support/process.js';
+import { type AckOutcome, httpReceiver, kafkaReceivers, queueAgentConfig, type ShareReceiver } from './support/share-receivers.js';
 
 const runs = 3;
 const model = 's3';
@@ -62,7 +16,6 @@ const protocols = ['HTTP', 'Kafka'] as const;
 type Protocol = (typeof protocols)[number];
 const batches = [1, 100] as const;
 type Batch = (typeof batches)[number];
-type AckOutcome = 'accept' | 'reject';
 
 // A. dead letters
 const topic = 'jobs';
@@ -89,19 +42,9 @@ const idleWaitMs = 10_000;
 
 const waitMs = 1000;
 
-function agentConfig(dataDir: string) {
-  return loadConfig({
-    SPOOL_DATA_DIR: dataDir,
-    SPOOL_HTTP_PORT: '0',
-    SPOOL_KAFKA_PORT: '0',
-    SPOOL_BATCH_INTERVAL_MS: '10',
-    SPOOL_MAINTENANCE_INTERVAL_MS: '0',
-  });
-}
-
 /** An agent without the model or counters, for writing a workload's data. */
 async function withPlainAgent<T>(dataDir: string, work: (agent: BenchAgent) => Promise<T>): Promise<T> {
-  const agent = await startBenchAgent({ config: agentConfig(dataDir) });
+  const agent = await startBenchAgent({ config: queueAgentConfig(dataDir) });
   try {
     return await work(agent);
   } finally {
@@ -109,122 +52,18 @@ async function withPlainAgent<T>(dataDir: string, work: (agent: BenchAgent) => P
   }
 }
 
-/**
- * One receive of up to `batch` records (waiting up to `waitMs` for one), then one acknowledgement
- * settling every record received as `outcome` says: the partitions of the records settled.
- */
-type Receiver = { round(options: { waitMs: number; outcome: AckOutcome }): Promise<number[]>; close(): void | Promise<void> };
-
-function httpReceiver(agent: BenchAgent, group: string, topicName: string, batch: number): Receiver {
-  const { log, groups, queues } = agent.runtime;
-  const app = createApp({ log, groups, queues, logger: silentLogger });
-  const post = async (path: string, body: unknown) => {
-    const response = await app.request(`/v1/queues/${group}/topics/${topicName}/${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (response.status !== 200) throw new Error(`${path}: ${response.status} ${await response.text()}`);
-    return response.json();
-  };
-  return {
-    async round({ waitMs, outcome }) {
-      const received = (await post('receive', { max_records: batch, wait_ms: waitMs })) as {
-        records: { partition: number; receipt: string }[];
-      };
-      if (received.records.length === 0) return [];
-      const acked = (await post('ack', { acks: received.records.map((r) => ({ receipt: r.receipt, outcome })) })) as {
-        results: { status: string }[];
-      };
-      const settled = acked.results.filter((r) => r.status === 'ok').length;
-      if (settled !== received.records.length) throw new Error(`HTTP ack settled ${settled} of ${received.records.length}`);
-      return received.records.map((r) => r.partition);
-    },
-    close() {},
-  };
-}
-
-/** Kafka's AcknowledgeType. */
-const kafkaAckType: Record<AckOutcome, number> = { accept: 1, reject: 3 };
-
-/** A member that joined the group (assigned every partition, being alone), with a share session of its own. */
-async function kafkaReceiver(agent: BenchAgent, group: string, topicName: string, batch: number): Promise<Receiver> {
-  const topicId = (await agent.runtime.log.requireTopic(topicName)).id;
-  const client = await WireClient.open(agent.kafkaBootstrap!);
-  const memberId = randomUUID().replaceAll('-', '').slice(0, 22);
-  let memberEpoch = 0;
-  let assigned: number[] = [];
-  const beat = async (topics: string[] | null) => {
-    const answer = await client.callGenerated(ShareGroupHeartbeat, 1, {
-      groupId: group,
-      memberId,
-      memberEpoch,
-      rackId: null,
-      subscribedTopicNames: topics,
-    });
-    if (answer.errorCode !== 0) throw new Error(`ShareGroupHeartbeat: error ${answer.errorCode} ${answer.errorMessage}`);
-    memberEpoch = answer.memberEpoch;
-    if (answer.assignment) assigned = answer.assignment.topicPartitions.flatMap((t) => t.partitions);
-  };
-  await beat([topicName]);
-  await beat(null);
-  if (assigned.length !== partitions) throw new Error(`Kafka member assigned ${assigned.length} partitions`);
-  let epoch = 0;
-  return {
-    async round({ waitMs, outcome }) {
-      const fetched = await client.callGenerated(ShareFetch, 2, {
-        groupId: group,
-        memberId,
-        shareSessionEpoch: epoch,
-        maxWaitMs: waitMs,
-        minBytes: 1,
-        maxBytes: 1 << 20,
-        maxRecords: batch,
-        batchSize: batch,
-        topics: epoch === 0 ? [{ topicId, partitions: assigned.map((p) => ({ partitionIndex: p, acknowledgementBatches: [] })) }] : [],
-        forgottenTopicsData: [],
-      });
-      if (fetched.errorCode !== 0) throw new Error(`ShareFetch: error ${fetched.errorCode} ${fetched.errorMessage}`);
-      epoch++;
-      const acquired = acquiredRanges(fetched);
-      if (acquired.length === 0) return [];
-      const acked = await client.callGenerated(ShareAcknowledge, 2, {
-        groupId: group,
-        memberId,
-        shareSessionEpoch: epoch,
-        isRenewAck: false,
-        topics: [
-          {
-            topicId,
-            partitions: [...new Set(acquired.map((r) => r.partition))].map((partitionIndex) => ({
-              partitionIndex,
-              acknowledgementBatches: acquired
-                .filter((r) => r.partition === partitionIndex)
-                .map((r) => ({ firstOffset: r.first, lastOffset: r.last, acknowledgeTypes: [kafkaAckType[outcome]] })),
-            })),
-          },
-        ],
-      });
-      epoch++;
-      const refused = acked.responses.flatMap((t) => t.partitions).filter((p) => p.errorCode !== 0);
-      if (acked.errorCode !== 0 || refused.length > 0)
-        throw new Error(`ShareAcknowledge: error ${acked.errorCode || refused[0]!.errorCode} ${refused[0]?.errorMessage ?? ''}`);
-      return acquired.flatMap((r) => Array.from({ length: r.last - r.first + 1 }, () => r.partition));
-    },
-    close: () => client.close(),
-  };
-}
-
-function acquiredRanges(answer: ShareFetchResponse): { partition: number; first: number; last: number }[] {
-  const refused = answer.responses.flatMap((t) => t.partitions).filter((p) => p.errorCode !== 0);
-  if (refused.length > 0) throw new Error(`ShareFetch partition ${refused[0]!.partitionIndex}: error ${refused[0]!.errorCode}`);
-  return answer.responses.flatMap((t) =>
-    t.partitions.flatMap((p) => p.acquiredRecords.map((r) => ({ partition: p.partitionIndex, first: r.firstOffset, last: r.lastOffset }))),
-  );
-}
-
-const receiverFor = (protocol: Protocol, agent: BenchAgent, group: string, topicName: string, batch: number): Promise<Receiver> =>
-  protocol === 'HTTP' ? Promise.resolve(httpReceiver(agent, group, topicName, batch)) : kafkaReceiver(agent, group, topicName, batch);
+/** One receiver: over Kafka, a member alone in the group, so assigned every partition. */
+const receiverFor = async (
+  protocol: Protocol,
+  agent: BenchAgent,
+  group: string,
+  topicName: string,
+  batch: number,
+): Promise<ShareReceiver> => {
+  if (protocol === 'HTTP') return httpReceiver(agent, group, topicName, batch);
+  const [member] = await kafkaReceivers(agent, group, topicName, batch, 1);
+  return member!;
+};
 
 type Counters = NonNullable<BenchAgent['counters']>;
 type Kinds = { reads: [string, number][]; writes: [string, number][] };
@@ -312,7 +151,7 @@ async function dlqEnd(agent: BenchAgent): Promise<number> {
 }
 
 async function measureDeadLetters(dataDir: string, cell: DeadCell, run: number): Promise<DeadMeasured> {
-  const agent = await startBenchAgent({ config: agentConfig(dataDir), model, count: true, seed: 42 + run });
+  const agent = await startBenchAgent({ config: queueAgentConfig(dataDir), model, count: true, seed: 42 + run });
   const counters = agent.counters!;
   try {
     const group = `dead-${cell.protocol}-${cell.batch}-${cell.outcome.replace(/\W+/g, '-')}-${run}`.toLowerCase();
@@ -419,7 +258,7 @@ async function measureDelayed(dataDir: string, cell: DelayCell, run: number): Pr
   const perPartition = perPartitionByBatch[cell.batch];
   const total = perPartition * partitions;
   const dueMs = await prepareDelayed(dataDir, topicName, group, perPartition, cell.delay);
-  const agent = await startBenchAgent({ config: agentConfig(dataDir), model, count: true, seed: 42 + run });
+  const agent = await startBenchAgent({ config: queueAgentConfig(dataDir), model, count: true, seed: 42 + run });
   const counters = agent.counters!;
   try {
     const receiver = await receiverFor(cell.protocol, agent, group, topicName, cell.batch);
@@ -512,7 +351,7 @@ async function measureIdle(dataDir: string, run: number): Promise<IdleMeasured> 
     );
     return due;
   });
-  const agent = await startBenchAgent({ config: agentConfig(dataDir), model, count: true, seed: 42 + run });
+  const agent = await startBenchAgent({ config: queueAgentConfig(dataDir), model, count: true, seed: 42 + run });
   const counters = agent.counters!;
   try {
     const delayed = httpReceiver(agent, delayedGroup, delayedTopic, 100);
@@ -522,7 +361,7 @@ async function measureIdle(dataDir: string, run: number): Promise<IdleMeasured> 
     const deferSeconds = (performance.now() - deferStarted) / 1000;
     if (defer.value.length > 0 || (await delayedCount(agent, delayedGroup, delayedTopic)) !== total)
       throw new Error('idle: the records were not all deferred by one receive');
-    const poll = async (receiver: Receiver, wait: number) => {
+    const poll = async (receiver: ShareReceiver, wait: number) => {
       const started = performance.now();
       const { value, counts } = await counted(counters, () => receiver.round({ waitMs: wait, outcome: 'accept' }));
       return { taken: value.length, counts, seconds: (performance.now() - started) / 1000 };

@@ -1,47 +1,10 @@
-/**
- * Queues (share groups, KIP-932): receive→ack throughput and what each record acknowledged costs in
- * S3 and DynamoDB requests, over HTTP and over the Kafka protocol, through the S3 Standard and
- * DynamoDB latency models (support/latency-model.ts) with the request counters under them
- * (support/counting.ts: capacity units from the items read and written, priced as lib/cost.ts).
- *
- * Workload: a topic of 4 partitions pre-filled with 4 × 4,000 records of 100 B (produced 200 per
- * partition per call, on an agent without the model). Each cell starts a fresh agent on that data
- * (cold cache, as a Lambda or another agent would be) and a fresh share group reading from the
- * earliest offset; its receivers run at once, each in a loop of rounds: receive up to `batch`
- * records, then accept every one of them:
- *   HTTP   POST /v1/queues/{group}/topics/{topic}/receive {max_records}, then .../ack with one entry
- *          per receipt, through the real hono app in process (app.request: routing, validation and
- *          JSON as served, no socket).
- *   Kafka  ShareFetch, then ShareAcknowledge with one ACCEPT batch per acquired range, as
- *          KafkaShareConsumer's commitSync sends them, over a socket to the agent's Kafka listener
- *          (test/kafka/support/wire-client.ts, with the generated codecs). Each receiver is a member
- *          that joined with ShareGroupHeartbeat and fetches the partitions it was assigned (with 4
- *          receivers, one each); no heartbeats during the measured rounds.
- * Batches of 1, 10 and 100 records per receive; 1 and 4 receivers; a fixed number of rounds per
- * receiver after a warm-up (not counted) that lasts until records of every partition were received:
- * it pins each share partition's start and reads each partition's backlog into the agent's cache,
- * whose S3 GETs are reported apart. Three runs; medians of each figure.
- *
- * Counted: every store call the agent makes while the rounds run (lease and registration upkeep
- * included, none of the warm-up), per record acknowledged. Network time between the client and the
- * agent is not modelled.
- *
- *   npm run bench -- queues
- */
-import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { loadConfig } from '../lib/config.js';
-import { createApp } from '../lib/http/app.js';
-import { ShareAcknowledge } from '../lib/kafka/protocol/messages/share-acknowledge.js';
-import { ShareFetch, type ShareFetchResponse } from '../lib/kafka/protocol/messages/share-fetch.js';
-import { ShareGroupHeartbeat } from '../lib/kafka/protocol/messages/share-group-heartbeat.js';
-import { silentLogger } from '../lib/logger.js';
-import { WireClient } from '../test/kafka/support/wire-client.js';
 import { tempDir } from '../test/support/stores.js';
 import { type Counts, difference, dollars, kindsBetween, prices, snapshot } from './support/counting.js';
-import { type BenchAgent, startBenchAgent } from './support/embedded-agent.js';
+import { startBenchAgent } from './support/embedded-agent.js';
 import { describeModel, storageModels } from './support/latency-model.js';
 import { median, percentile } from './support/process.js';
+import { httpReceiver, kafkaReceivers, queueAgentConfig } from './support/share-receivers.js';
 
 const runs = 3;
 const topic = 'jobs';
@@ -59,6 +22,8 @@ const model = 's3';
 const waitMs = 1000;
 /** Warm-up rounds at most before records of every partition came (receives start at a random partition). */
 const maxWarmUpRounds = 50;
+/** Every round accepts what it received, waiting up to `waitMs` for it. */
+const accepting = { waitMs, outcome: 'accept' } as const;
 
 interface Cell {
   readonly protocol: Protocol;
@@ -78,21 +43,8 @@ interface Measured {
   kinds: { reads: [string, number][]; writes: [string, number][] };
 }
 
-/** One receive of up to `batch` records and their acknowledgement: the partitions of the records settled. */
-type Receiver = { round(): Promise<number[]>; close(): void | Promise<void> };
-
-function agentConfig(dataDir: string) {
-  return loadConfig({
-    SPOOL_DATA_DIR: dataDir,
-    SPOOL_HTTP_PORT: '0',
-    SPOOL_KAFKA_PORT: '0',
-    SPOOL_BATCH_INTERVAL_MS: '10',
-    SPOOL_MAINTENANCE_INTERVAL_MS: '0',
-  });
-}
-
 async function prefill(dataDir: string): Promise<void> {
-  const agent = await startBenchAgent({ config: agentConfig(dataDir) });
+  const agent = await startBenchAgent({ config: queueAgentConfig(dataDir) });
   try {
     const { log } = agent.runtime;
     await log.createTopic(topic, partitions);
@@ -107,125 +59,16 @@ async function prefill(dataDir: string): Promise<void> {
   }
 }
 
-function httpReceivers(agent: BenchAgent, group: string, cell: Cell): Receiver[] {
-  const { log, groups, queues } = agent.runtime;
-  const app = createApp({ log, groups, queues, logger: silentLogger });
-  const post = async (path: string, body: unknown) => {
-    const response = await app.request(`/v1/queues/${group}/topics/${topic}/${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (response.status !== 200) throw new Error(`${path}: ${response.status} ${await response.text()}`);
-    return response.json();
-  };
-  return Array.from({ length: cell.receivers }, () => ({
-    async round() {
-      const received = (await post('receive', { max_records: cell.batch, wait_ms: waitMs })) as {
-        records: { partition: number; receipt: string }[];
-      };
-      if (received.records.length === 0) return [];
-      const acked = (await post('ack', { acks: received.records.map((r) => ({ receipt: r.receipt })) })) as {
-        results: { status: string }[];
-      };
-      const settled = acked.results.filter((r) => r.status === 'ok').length;
-      if (settled !== received.records.length) throw new Error(`HTTP ack settled ${settled} of ${received.records.length}`);
-      return received.records.map((r) => r.partition);
-    },
-    close() {},
-  }));
-}
-
-/** Members that joined the group and were assigned its partitions, each with a share session of its own. */
-async function kafkaReceivers(agent: BenchAgent, group: string, cell: Cell): Promise<Receiver[]> {
-  const topicId = (await agent.runtime.log.requireTopic(topic)).id;
-  const members = await Promise.all(
-    Array.from({ length: cell.receivers }, async () => ({
-      client: await WireClient.open(agent.kafkaBootstrap!),
-      memberId: randomUUID().replaceAll('-', '').slice(0, 22),
-      memberEpoch: 0,
-      assigned: [] as number[],
-    })),
-  );
-  const beat = async (member: (typeof members)[number], topics: string[] | null) => {
-    const answer = await member.client.callGenerated(ShareGroupHeartbeat, 1, {
-      groupId: group,
-      memberId: member.memberId,
-      memberEpoch: member.memberEpoch,
-      rackId: null,
-      subscribedTopicNames: topics,
-    });
-    if (answer.errorCode !== 0) throw new Error(`ShareGroupHeartbeat: error ${answer.errorCode} ${answer.errorMessage}`);
-    member.memberEpoch = answer.memberEpoch;
-    if (answer.assignment) member.assigned = answer.assignment.topicPartitions.flatMap((t) => t.partitions);
-  };
-  for (const member of members) await beat(member, [topic]);
-  for (const member of members) await beat(member, null); // every member hears the final assignment
-  return members.map((member) => {
-    let epoch = 0;
-    return {
-      async round() {
-        const fetched = await member.client.callGenerated(ShareFetch, 2, {
-          groupId: group,
-          memberId: member.memberId,
-          shareSessionEpoch: epoch,
-          maxWaitMs: waitMs,
-          minBytes: 1,
-          maxBytes: 1 << 20,
-          maxRecords: cell.batch,
-          batchSize: cell.batch,
-          // The session remembers its partitions: only the opening request names them.
-          topics:
-            epoch === 0 ? [{ topicId, partitions: member.assigned.map((p) => ({ partitionIndex: p, acknowledgementBatches: [] })) }] : [],
-          forgottenTopicsData: [],
-        });
-        if (fetched.errorCode !== 0) throw new Error(`ShareFetch: error ${fetched.errorCode} ${fetched.errorMessage}`);
-        epoch++;
-        const acquired = acquiredRanges(fetched);
-        if (acquired.length === 0) return [];
-        const acked = await member.client.callGenerated(ShareAcknowledge, 2, {
-          groupId: group,
-          memberId: member.memberId,
-          shareSessionEpoch: epoch,
-          isRenewAck: false,
-          topics: [
-            {
-              topicId,
-              partitions: [...new Set(acquired.map((r) => r.partition))].map((partitionIndex) => ({
-                partitionIndex,
-                acknowledgementBatches: acquired
-                  .filter((r) => r.partition === partitionIndex)
-                  .map((r) => ({ firstOffset: r.first, lastOffset: r.last, acknowledgeTypes: [1] })),
-              })),
-            },
-          ],
-        });
-        epoch++;
-        const refused = acked.responses.flatMap((t) => t.partitions).filter((p) => p.errorCode !== 0);
-        if (acked.errorCode !== 0 || refused.length > 0)
-          throw new Error(`ShareAcknowledge: error ${acked.errorCode || refused[0]!.errorCode} ${refused[0]?.errorMessage ?? ''}`);
-        return acquired.flatMap((r) => Array.from({ length: r.last - r.first + 1 }, () => r.partition));
-      },
-      close: () => member.client.close(),
-    };
-  });
-}
-
-function acquiredRanges(answer: ShareFetchResponse): { partition: number; first: number; last: number }[] {
-  const refused = answer.responses.flatMap((t) => t.partitions).filter((p) => p.errorCode !== 0);
-  if (refused.length > 0) throw new Error(`ShareFetch partition ${refused[0]!.partitionIndex}: error ${refused[0]!.errorCode}`);
-  return answer.responses.flatMap((t) =>
-    t.partitions.flatMap((p) => p.acquiredRecords.map((r) => ({ partition: p.partitionIndex, first: r.firstOffset, last: r.lastOffset }))),
-  );
-}
-
 async function measure(dataDir: string, cell: Cell, run: number): Promise<Measured> {
-  const agent = await startBenchAgent({ config: agentConfig(dataDir), model, count: true, seed: 42 + run });
+  const agent = await startBenchAgent({ config: queueAgentConfig(dataDir), model, count: true, seed: 42 + run });
   const counters = agent.counters!;
   try {
     const group = `bench-${cell.protocol}-${cell.batch}-${cell.receivers}-${run}`.toLowerCase();
     await agent.runtime.queues.alterConfig(group, { 'share.auto.offset.reset': 'earliest' });
-    const receivers = cell.protocol === 'HTTP' ? httpReceivers(agent, group, cell) : await kafkaReceivers(agent, group, cell);
+    const receivers =
+      cell.protocol === 'HTTP'
+        ? Array.from({ length: cell.receivers }, () => httpReceiver(agent, group, topic, cell.batch))
+        : await kafkaReceivers(agent, group, topic, cell.batch, cell.receivers);
     try {
       // Warm-up, until records of every partition were received: pins each share partition's start
       // and reads each partition's backlog into the cache once, so the rounds measure the steady state.
@@ -233,7 +76,7 @@ async function measure(dataDir: string, cell: Cell, run: number): Promise<Measur
       const seen = new Set<number>();
       for (let round = 0; seen.size < partitions; round++) {
         if (round === maxWarmUpRounds) throw new Error(`${cell.protocol}: warm-up received from ${seen.size} partitions only`);
-        for (const taken of await Promise.all(receivers.map((r) => r.round()))) for (const partition of taken) seen.add(partition);
+        for (const taken of await Promise.all(receivers.map((r) => r.round(accepting)))) for (const partition of taken) seen.add(partition);
       }
       const warmUp = difference(snapshot(counters), warmUpBefore);
       const before = snapshot(counters);
@@ -245,7 +88,7 @@ async function measure(dataDir: string, cell: Cell, run: number): Promise<Measur
         receivers.map(async (receiver) => {
           for (let round = 0; round < roundsByBatch[cell.batch]; round++) {
             const roundStarted = performance.now();
-            const settled = (await receiver.round()).length;
+            const settled = (await receiver.round(accepting)).length;
             if (settled === 0) throw new Error(`${cell.protocol}: a receive of the pre-filled topic came back empty`);
             roundsMs.push(performance.now() - roundStarted);
             records += settled;

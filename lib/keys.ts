@@ -75,6 +75,31 @@ export const rowKey = (topicId: string, partition: number, baseOffset: number): 
 
 export const producerIdsKey: ItemKey = { pk: 'producer-ids', sk: 'next' };
 
+/**
+ * A packing writer's items (lib/log/writer-log.ts, docs/packed-commits.md): its fence under its writer
+ * id, and its packed commits by sequence number (12 digits, so sk order is commit order) spread over
+ * `packedCommitShards` partition keys by sequence number, so a writer committing 256 flushes a
+ * second of 5 KB items stays under DynamoDB's 1,000 write units a second per partition key.
+ */
+const writerPkPrefix = 'writer#';
+const writerFenceSk = 'fence';
+const packedCommitSkPrefix = 'c#';
+const seqDigits = 12;
+export const packedCommitShards = 8;
+export const writerPk = (writerId: string): string => `${writerPkPrefix}${writerId}`;
+export const writerFenceKey = (writerId: string): ItemKey => ({ pk: writerPk(writerId), sk: writerFenceSk });
+export const packedCommitPk = (writerId: string, shard: number): string => `${writerPk(writerId)}#${shard}`;
+export const packedCommitKey = (writerId: string, seq: number): ItemKey => ({
+  pk: packedCommitPk(writerId, seq % packedCommitShards),
+  sk: `${packedCommitSkPrefix}${String(seq).padStart(seqDigits, '0')}`,
+});
+/** The sk range of a writer's packed commits after `afterSeq` (in each shard); and a commit's sequence number from its sk. */
+export const packedCommitSksAfter = (afterSeq: number) => ({
+  from: `${packedCommitSkPrefix}${String(afterSeq + 1).padStart(seqDigits, '0')}`,
+  to: `${packedCommitSkPrefix}\uffff`,
+});
+export const seqOfPackedCommitSk = (sk: string): number => Number(sk.slice(packedCommitSkPrefix.length));
+
 export const ledgerPk = 'unreferenced';
 export const ledgerKey = (objectKey: string): ItemKey => ({ pk: ledgerPk, sk: objectKey });
 
@@ -230,6 +255,24 @@ export const itemKinds: readonly ItemKind[] = (
       "a compacted partition's first dirty offset and when the cleaner reached each offset (for delete.retention.ms)",
       startsWith(partitionPkPrefix),
       exactly(cleanerSk),
+    ],
+    [
+      'writer fence',
+      'writer#<writer id>',
+      writerFenceSk,
+      'lib/log/writer-log.ts',
+      "a packing writer's fence: its node, fencedMs once another writer took over from it (its packed commits check it), horizonSeq",
+      startsWith(writerPkPrefix),
+      exactly(writerFenceSk),
+    ],
+    [
+      'packed commit',
+      'writer#<writer id>#<sequence number mod 8>',
+      'c#<sequence number, 12 digits>',
+      'lib/log/writer-log.ts',
+      'one flush of a packing writer: its chunks (partition, base, count, object, position, size, max timestamp, producer sequences), binary',
+      startsWith(writerPkPrefix),
+      startsWith(packedCommitSkPrefix),
     ],
     [
       'batch row',

@@ -22,6 +22,7 @@ import type { Runtime } from '../lib/runtime.js';
 import { openStores } from '../lib/storage/open.js';
 import type { ItemKey, WriteOp } from '../lib/storage/ports.js';
 import { DelegatingMetadataStore } from './support/delegating.js';
+import { WriterLog } from '../lib/log/writer-log.js';
 import { tempDir } from './support/stores.js';
 
 /** Every key written (put, update or delete), whether or not the write's condition held. */
@@ -185,6 +186,10 @@ describe('keys', () => {
 
     // An API key, then deleting the groups and the topic.
     await new ApiKeys(metadata).create('keys-test', [{ topics: topic, actions: ['read'] }]);
+    // A packing writer's fence and commit (lib/log/writer-log.ts), written directly until the produce path packs.
+    const writerLog = new WriterLog(metadata, `keys-${randomUUID().slice(0, 8)}`);
+    await writerLog.open(null);
+    await writerLog.commit(1, []);
     await http('DELETE', `/v1/groups/${httpGroup}`);
     await http('DELETE', `/v1/groups/${kafkaGroup}`);
     await http('DELETE', `/v1/topics/${topic}`);

@@ -619,8 +619,9 @@ export class Committer {
     openTxns: Readonly<Record<string, number>> | undefined,
     aborted: AbortedTxn | undefined,
   ): CommitWrite[] {
-    const fields: Record<string, number> = { nextOffset: base };
-    if (chunk.leaderEpoch !== undefined) fields.epoch = chunk.leaderEpoch;
+    // A partition a packing writer holds takes no per-partition commit (packed.ts): its end is in that writer's log.
+    const fields: Record<string, AttributeValue> = { nextOffset: base, packedBy: null };
+    // MUTATION: no epoch condition
     const row: BatchRow = {
       baseOffset: base,
       recordCount: chunk.recordCount,
@@ -684,6 +685,17 @@ export class Committer {
           'FENCED_LEADER_EPOCH',
           `leader epoch ${chunk.leaderEpoch} of ${chunk.topic}/${chunk.partition} was superseded by epoch ${state.epoch}`,
           { details: { topic: chunk.topic, partition: chunk.partition, epoch: state.epoch } },
+        ),
+      };
+    }
+    if (state.packedBy !== null) {
+      this.nextOffsets.delete(id); // (its end is not this item's nextOffset)
+      return {
+        ok: false,
+        error: new SpoolError(
+          'NOT_LEADER',
+          `${chunk.topic}/${chunk.partition} is written by its leader ${state.owner ?? state.packedBy} alone (packed commits); send to it`,
+          { details: { topic: chunk.topic, partition: chunk.partition, leader: state.owner ?? state.packedBy } },
         ),
       };
     }

@@ -42,6 +42,15 @@ export interface PartitionState {
   readonly lastStableOffset: number;
   /** The offset of the newest abort marker (-1: none): a read above it needs no aborted-transaction lookup. */
   readonly lastAbortedOffset: number;
+  /**
+   * The packing writer (lib/log/packed.ts) that alone assigns the partition's offsets from
+   * `nextOffset` on, in its packed commits after `packedSeq`; null: none (offsets move by the
+   * per-partition compare-and-set, commit.ts). While it is set, `nextOffset` is the end of the rows
+   * only, and the partition's end is in the packer's log.
+   */
+  readonly packedBy: string | null;
+  /** The packer's commits up to this sequence number are in the partition's rows. */
+  readonly packedSeq: number;
 }
 
 /**
@@ -155,6 +164,8 @@ export function partitionStateFromItem(item: Item): PartitionState {
     owner: (a.owner as string | null | undefined) ?? null,
     ownerNode: (a.ownerNode as number | null | undefined) ?? null,
     leaseExpiresMs: (a.leaseExpiresMs as number | undefined) ?? 0,
+    packedBy: (a.packedBy as string | null | undefined) ?? null,
+    packedSeq: (a.packedSeq as number | undefined) ?? 0,
   };
 }
 

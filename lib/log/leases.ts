@@ -44,9 +44,11 @@
  */
 import pMap from 'p-map';
 import { SpoolError } from '../errors.js';
-import { ConditionFailedError, type MetadataStore } from '../storage/ports.js';
+import { ConditionFailedError, TransactionConflictError, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { partitionId } from './commit.js';
 import { partitionStateFromItem, type PartitionState } from './layout.js';
+import { unpackPartition } from './packed.js';
+import { fenceWriter } from './writer-log.js';
 import { brokerKey, partitionKey } from '../keys.js';
 
 export interface Lease {
@@ -91,6 +93,8 @@ export interface LeaseManagerOptions {
   readonly onHandsChanged?: (topic: { readonly id: string; readonly name: string }) => void;
   /** Told when this writer finds a partition of the topic led by another (a take refused, a renewal fenced). */
   readonly onHandsSeen?: (topicId: string) => void;
+  /** This writer's packing writer id (packed.ts), if it packs: a partition packed by it is not taken from a packer. */
+  readonly packer?: () => string | undefined;
 }
 
 /**
@@ -150,6 +154,11 @@ export class LeaseManager {
     if (item === undefined) throw new SpoolError('PARTITION_NOT_FOUND', `partition ${partition} of topic id ${topicId} does not exist`);
     const state = partitionStateFromItem(item);
     const mine = this.registration();
+    // Packed by a writer that is not this one (packed.ts): its commits become rows first, once it is fenced.
+    if (state.packedBy !== null && state.packedBy !== this.options.packer?.()) {
+      await this.takeFromPacker(topic, partition, state);
+      return this.acquire(topic, partition);
+    }
     if (state.owner === this.owner) {
       // Ours already: on our registration as it is now, nothing to write.
       if (mine !== undefined && state.ownerNode === mine.nodeId)
@@ -205,6 +214,46 @@ export class LeaseManager {
     }
     this.options.onHandsChanged?.(topic);
     return this.hold(lease);
+  }
+
+  /**
+   * A partition packed by another writer (packed.ts), whose lease no longer holds: fences that writer
+   * (writer-log.ts: in one transaction with the check that its registration is still as judged, as a
+   * takeover's), so none of its commits can land after, then turns its commits into rows and clears
+   * `packedBy`. A packer with no lease on the partition (it died releasing it) is fenced outright.
+   */
+  private async takeFromPacker(
+    topic: { readonly id: string; readonly name: string },
+    partition: number,
+    state: PartitionState,
+  ): Promise<void> {
+    const packer = state.packedBy!;
+    const checks: WriteOp[] = [];
+    if (state.owner !== null && state.ownerNode !== null) {
+      const held = await this.metadata.get(brokerKey(state.ownerNode));
+      const holder = held && { owner: held.attrs.owner as string, expiresMs: held.attrs.expiresMs as number };
+      if (leaseHolds(state, () => holder, this.now()) && !this.gone.has(state.owner))
+        throw this.ledBy(topic.id, partition, state, `while its registration as node ${state.ownerNode} lives`);
+      checks.push({
+        kind: 'check',
+        key: brokerKey(state.ownerNode),
+        condition: !holder ? { kind: 'absent' } : { kind: 'match', fields: { owner: holder.owner, expiresMs: holder.expiresMs } },
+      });
+    } else if (state.owner !== null && leaseHolds(state, () => undefined, this.now()) && !this.gone.has(state.owner)) {
+      throw this.ledBy(topic.id, partition, state, `until ${new Date(state.leaseExpiresMs).toISOString()}`);
+    }
+    try {
+      await fenceWriter(this.metadata, packer, this.now(), checks);
+    } catch (error) {
+      if (error instanceof TransactionConflictError || (error instanceof SpoolError && error.code === 'CONFLICT')) {
+        this.options.onHandsSeen?.(topic.id);
+        throw new SpoolError('NOT_LEADER', `partition ${partition}: its packing writer renewed its registration; try again`, {
+          retriable: true,
+        });
+      }
+      throw error;
+    }
+    await unpackPartition(this.metadata, topic.id, partition, packer, { release: true, nowMs: this.now });
   }
 
   private ledBy(topicId: string, partition: number, state: PartitionState, how: string): SpoolError {

@@ -38,16 +38,10 @@ import {
 import type { MetadataStore, ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
 import { offsetForTime, positionFor } from './segment-index.js';
+import { readPackedPartition, rowOf } from './packed.js';
 import { partitionId } from './commit.js';
-import {
-  abortedTxnFromItem,
-  batchRowFromItem,
-  partitionStateFromItem,
-  type BatchRow,
-  type PartitionState,
-  type TopicItem,
-} from './layout.js';
-import { abortedTxnSks, offsetSk, partitionKey, partitionPk, rowsPk } from '../keys.js';
+import { abortedTxnFromItem, batchRowFromItem, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
+import { abortedTxnSks, offsetSk, partitionPk, rowsPk } from '../keys.js';
 
 export interface ReadOptions {
   /** Stop after this many bytes of batches (the first batch is returned whatever its size). */
@@ -158,6 +152,8 @@ export class Reader {
   private readonly indexes = new LRUCache<string, Buffer>({ max: 4096 });
   /** The last consistent read of partition items, with when it was asked for (`recentState`; monotonic ms). */
   private readonly recent = new LRUCache<string, { state: PartitionState; askedMs: number }>({ max: 65_536 });
+  /** Packed partitions (packed.ts): where their rows ended at the last read, and the rows of their tail after that. */
+  private readonly tails = new LRUCache<string, { rowsEnd: number; rows: BatchRow[] }>({ max: 65_536 });
   /** When this writer last changed a partition (monotonic ms): a read asked for before then is not kept (it may predate the change). */
   private readonly changedMs = new LRUCache<string, number>({ max: 65_536 });
 
@@ -173,14 +169,18 @@ export class Reader {
   async state(topic: TopicItem, partition: number): Promise<PartitionState> {
     const id = partitionId(topic.id, partition);
     const askedMs = performance.now();
-    const item = await this.metadata.get(partitionKey(topic.id, partition));
-    if (item === undefined) {
+    const read = await readPackedPartition(this.metadata, topic.id, partition);
+    if (read === undefined) {
       this.recent.delete(id);
+      this.tails.delete(id);
       throw new SpoolError('PARTITION_NOT_FOUND', `topic ${topic.name} has no partition ${partition}`, {
         details: { topic: topic.name, partition },
       });
     }
-    const state = partitionStateFromItem(item);
+    const { state, rowsEnd, tail } = read;
+    // A packed partition's offsets from the end of its rows on are served from its packer's commits (packed.ts).
+    if (tail.length > 0) this.tails.set(id, { rowsEnd, rows: tail.map(rowOf) });
+    else this.tails.delete(id);
     if (askedMs > (this.changedMs.get(id) ?? -Infinity)) this.recent.set(id, { state, askedMs });
     return state;
   }
@@ -446,6 +446,13 @@ export class Reader {
    * not one snapshot: a compaction between them can move the rows right after the covering one).
    */
   private async rowsFrom(topic: TopicItem, partition: number, offset: number, state: PartitionState): Promise<BatchRow[]> {
+    // Past the end of a packed partition's rows (as its last read found them): its tail. A tail read
+    // since with more rows is as good (rows only grow at their end, and hold what the tail held).
+    const tail = this.tails.get(partitionId(topic.id, partition));
+    if (tail !== undefined && offset >= tail.rowsEnd) {
+      const rows = tail.rows.filter((row) => row.baseOffset + row.recordCount > offset && row.baseOffset < state.nextOffset);
+      if (rows.length > 0 && rows[0]!.baseOffset <= offset) return rows;
+    }
     const pk = rowsPk(topic.id, partition);
     let covering: BatchRow | undefined;
     for (let to = offsetSk(offset); covering === undefined; ) {

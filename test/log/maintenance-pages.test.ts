@@ -44,6 +44,8 @@ async function partitionOf(rows: readonly BatchRow[], logStartOffset: number, ne
     openTransactions: {},
     lastStableOffset: nextOffset,
     lastAbortedOffset: -1,
+    packedBy: null,
+    packedSeq: 0,
   };
   await metadata.write({ kind: 'put', key: partitionKey('t', 0), attrs: { ...state } });
   for (const r of rows) await metadata.write({ kind: 'put', key: rowKey('t', 0, r.baseOffset), attrs: batchRowAttrs(r) });

@@ -391,6 +391,8 @@ export function maintenanceSuite(kind: () => StoreKind): void {
         openTransactions: {},
         lastStableOffset: 30,
         lastAbortedOffset: -1,
+        packedBy: null,
+        packedSeq: 0,
       };
       expect(retentionCut(whole, state, 60_000, -1, Date.now())).toBe(10);
       const runs = groupsToCompact(

@@ -134,6 +134,8 @@ describe('log > retention cut', () => {
     openTransactions: {},
     lastStableOffset: 10,
     lastAbortedOffset: -1,
+    packedBy: null,
+    packedSeq: 0,
   };
   const rows = [
     row(0, 2, 100, 0, { maxTimestampMs: 1000 }),

@@ -1,0 +1,232 @@
+/**
+ * Partitions a packing writer holds (docs/packed-commits.md; the writer's log: writer-log.ts): where
+ * their end is, and how their packed commits become rows.
+ *
+ * A partition item with `packedBy = W` says: W alone assigns the partition's offsets from
+ * `nextOffset` on, in its packed commits after `packedSeq`; the item's `nextOffset` is the end of the
+ * partition's rows. The per-partition commit refuses such a partition (commit.ts).
+ *
+ * - The **tail** (`tailOf`) is the partition's chunks in W's commits after `packedSeq`: they start at
+ *   the item's `nextOffset` and follow one another without a gap, and each is a chunk of a segment
+ *   object stored before its commit, so a reader serves offsets up to the tail's end from them (commit.ts
+ *   invariant 2). W's commits are read after the item, so they hold everything the item's rows do not.
+ *   A tail that does not start at `nextOffset` (W turned commits into rows and dropped them between the
+ *   two reads) is not used: the item is read again.
+ * - **Unpacking** (`unpackPartition`) turns the tail into rows, a step at a time, each step one
+ *   transaction: the rows of its chunks (created if absent), the producer states their idempotent
+ *   batches moved, and the item's `nextOffset` and `packedSeq` moved past them, conditional on the
+ *   item as read (`packedBy`, `packedSeq`, `nextOffset`); with `release`, the step that leaves no tail
+ *   also clears `packedBy`. It is run by W itself or by a writer that fenced W (writer-log.ts: W's log
+ *   is then final). However many run it at once, rows tile the partition: a step lands only on the
+ *   item it read, so two steps never write the same offsets, and a step refused is planned again from
+ *   the item as it is. A step holds only commits W made (they landed), so a fenced W unpacking its own
+ *   commits writes the rows its successor would.
+ *
+ * Cost of unpacking: per chunk, a row (2 write units in the transaction); per step, the item (2) and
+ * each idempotent producer's state (2); reads: the item, W's log, the producer states.
+ */
+import { SpoolError } from '../errors.js';
+import { ConditionFailedError, TransactionConflictError, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { partitionKey, producerStateKey, rowKey } from '../keys.js';
+import { advance, isExpired, producerStateAttrs, producerStateFromItem, defaultProducerIdExpirationMs } from './idempotence.js';
+import { batchRowAttrs, partitionStateFromItem, type BatchRow, type PartitionState } from './layout.js';
+import { readPackedCommits, type PackedChunk, type PackedCommit } from './writer-log.js';
+
+/** A chunk of the tail, with the commit it came in. */
+export interface TailChunk extends PackedChunk {
+  readonly seq: number;
+  readonly committedMs: number;
+}
+
+/**
+ * The partition's tail in `commits` (the packer's commits after the item's `packedSeq`, in order), or
+ * undefined when it does not start at `state.nextOffset` and run without a gap (the item is stale).
+ */
+export function tailOf(
+  commits: readonly PackedCommit[],
+  topicId: string,
+  partition: number,
+  state: PartitionState,
+): TailChunk[] | undefined {
+  const tail: TailChunk[] = [];
+  let end = state.nextOffset;
+  for (const commit of commits) {
+    if (commit.seq <= state.packedSeq) continue;
+    for (const chunk of commit.chunks) {
+      if (chunk.topicId !== topicId || chunk.partition !== partition) continue;
+      if (chunk.baseOffset !== end) return undefined;
+      tail.push({ ...chunk, seq: commit.seq, committedMs: commit.committedMs });
+      end += chunk.recordCount;
+    }
+  }
+  return tail;
+}
+
+/** The row a tail chunk becomes (and, to a reader, is: a flush row). */
+export function rowOf(chunk: TailChunk): BatchRow {
+  return {
+    baseOffset: chunk.baseOffset,
+    recordCount: chunk.recordCount,
+    objectKey: chunk.objectKey,
+    position: chunk.position,
+    sizeBytes: chunk.sizeBytes,
+    maxTimestampMs: chunk.maxTimestampMs,
+    committedMs: chunk.committedMs,
+    recordTimes: true,
+  };
+}
+
+/** The partition's state with its tail: the end is the tail's. */
+export function withTail(state: PartitionState, tail: readonly TailChunk[]): PartitionState {
+  const last = tail.at(-1);
+  if (last === undefined) return state;
+  const nextOffset = last.baseOffset + last.recordCount;
+  return { ...state, nextOffset, lastStableOffset: Math.min(nextOffset, ...Object.values(state.openTransactions)) };
+}
+
+/**
+ * Reads a packed partition's state and tail, strongly consistently: the item, then its packer's
+ * commits after `packedSeq`; again (up to `attempts` times) while the tail shows the item was stale.
+ */
+export async function readPackedPartition(
+  metadata: MetadataStore,
+  topicId: string,
+  partition: number,
+  commitsAfter: (writerId: string, afterSeq: number) => Promise<readonly PackedCommit[]> = (writerId, afterSeq) =>
+    readPackedCommits(metadata, writerId, afterSeq),
+  attempts = 5,
+): Promise<{ state: PartitionState; rowsEnd: number; tail: TailChunk[] } | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    const item = await metadata.get(partitionKey(topicId, partition));
+    if (item === undefined) return undefined;
+    const state = partitionStateFromItem(item);
+    if (state.packedBy === null) return { state, rowsEnd: state.nextOffset, tail: [] };
+    const tail = tailOf(await commitsAfter(state.packedBy, state.packedSeq), topicId, partition, state);
+    if (tail !== undefined) return { state: withTail(state, tail), rowsEnd: state.nextOffset, tail };
+    if (attempt >= attempts)
+      throw new SpoolError(
+        'STORAGE_UNAVAILABLE',
+        `partition ${partition} of topic id ${topicId}: its packed commits kept moving under ${attempts} reads`,
+        {
+          retriable: true,
+        },
+      );
+  }
+}
+
+/** Most rows a step writes: with the item and a producer state or more, within a transaction's 100 writes. */
+export const maxChunksPerStep = 48;
+
+export interface UnpackOptions {
+  /** Clear `packedBy` once no tail is left: per-partition commits may then write the partition. */
+  readonly release?: boolean;
+  /** Only as W: unpack its commits up to this sequence number (its later ones stay packed). */
+  readonly throughSeq?: number;
+  readonly nowMs?: () => number;
+  /** Kafka's producer.id.expiration.ms, to tell an expired producer state (idempotence.ts). */
+  readonly producerIdExpirationMs?: number;
+  /** Steps refused (another unpacker moved the item) before giving up. @default 20 */
+  readonly maxRefusals?: number;
+}
+
+/**
+ * Unpacks the partition's tail into rows, as `packer` left it (see the module comment). Answers the
+ * item's state after the last step; a partition no longer packed by `packer` is left as it is.
+ */
+export async function unpackPartition(
+  metadata: MetadataStore,
+  topicId: string,
+  partition: number,
+  packer: string,
+  options: UnpackOptions = {},
+): Promise<PartitionState | undefined> {
+  const now = options.nowMs ?? Date.now;
+  const expirationMs = options.producerIdExpirationMs ?? defaultProducerIdExpirationMs;
+  const maxRefusals = options.maxRefusals ?? 20;
+  for (let refusals = 0; ; ) {
+    const read = await readPackedPartition(metadata, topicId, partition);
+    if (read === undefined) return undefined;
+    const item = read.state;
+    if (item.packedBy !== packer) return item;
+    const due = read.tail.filter((chunk) => options.throughSeq === undefined || chunk.seq <= options.throughSeq);
+    // Nothing to turn into rows, and nothing to release (or not yet: later commits stay packed).
+    if (due.length === 0 && (!options.release || read.tail.length > 0)) return item;
+    const step: TailChunk[] = [];
+    const producers = new Set<number>();
+    for (const chunk of due) {
+      const adds = chunk.producers.filter((batch) => !producers.has(batch.producerId)).map((batch) => batch.producerId);
+      if (step.length > 0 && (step.length >= maxChunksPerStep || step.length + producers.size + new Set(adds).size + 1 > 100)) break;
+      step.push(chunk);
+      for (const id of adds) producers.add(id);
+    }
+    const last = step.at(-1);
+    const rowsEnd = read.rowsEnd;
+    const ops: WriteOp[] = step.map((chunk) => ({
+      kind: 'put',
+      key: rowKey(topicId, partition, chunk.baseOffset),
+      attrs: batchRowAttrs(rowOf(chunk)),
+      condition: { kind: 'absent' },
+    }));
+    for (const producerId of producers) {
+      const key = producerStateKey(topicId, partition, producerId);
+      const before = producerStateFromItem(await metadata.get(key));
+      let state = before !== null && !isExpired(before, now(), expirationMs) ? before : null;
+      for (const chunk of step) {
+        const batches = chunk.producers.filter((batch) => batch.producerId === producerId);
+        if (batches.length === 0) continue;
+        state = {
+          ...advance(
+            state,
+            batches[0]!.producerEpoch,
+            batches.map((batch) => ({
+              firstSequence: batch.firstSequence,
+              lastSequence: batch.lastSequence,
+              baseOffset: chunk.baseOffset + batch.startDelta,
+            })),
+            chunk.committedMs,
+          ),
+          ...(state?.txnFirstOffset === undefined ? {} : { txnFirstOffset: state.txnFirstOffset }),
+          ...(before?.markerVersion === undefined ? {} : { markerVersion: before.markerVersion }),
+        };
+      }
+      ops.push({
+        kind: 'put',
+        key,
+        attrs: producerStateAttrs(state!),
+        condition:
+          before === null
+            ? { kind: 'absent' }
+            : {
+                kind: 'match',
+                fields: {
+                  producerEpoch: before.producerEpoch,
+                  nextSequence: before.nextSequence,
+                  markerVersion: before.markerVersion ?? null,
+                },
+              },
+      });
+    }
+    const nextOffset = last ? last.baseOffset + last.recordCount : rowsEnd;
+    const releasing = options.release === true && step.length === due.length && due.length === read.tail.length;
+    ops.push({
+      kind: 'update',
+      key: partitionKey(topicId, partition),
+      set: { nextOffset, packedSeq: last ? last.seq : item.packedSeq, ...(releasing ? { packedBy: null } : {}) },
+      condition: { kind: 'match', fields: { packedBy: packer, packedSeq: item.packedSeq, nextOffset: rowsEnd } },
+    });
+    try {
+      await metadata.transact(ops);
+    } catch (error) {
+      const refused =
+        error instanceof TransactionConflictError ||
+        error instanceof ConditionFailedError ||
+        (error instanceof SpoolError && error.code === 'CONFLICT');
+      if (!refused || ++refusals > maxRefusals) throw error;
+      continue; // another unpacker (or the packer) moved the item: plan again from it
+    }
+    if (releasing || (step.length === due.length && !options.release)) {
+      const after = await metadata.get(partitionKey(topicId, partition));
+      return after && partitionStateFromItem(after);
+    }
+  }
+}

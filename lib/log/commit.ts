@@ -621,7 +621,7 @@ export class Committer {
   ): CommitWrite[] {
     // A partition a packing writer holds takes no per-partition commit (packed.ts): its end is in that writer's log.
     const fields: Record<string, AttributeValue> = { nextOffset: base, packedBy: null };
-    // MUTATION: no epoch condition
+    if (chunk.leaderEpoch !== undefined) fields.epoch = chunk.leaderEpoch;
     const row: BatchRow = {
       baseOffset: base,
       recordCount: chunk.recordCount,

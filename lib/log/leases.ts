@@ -121,6 +121,8 @@ export class LeaseManager {
   private readonly held = new Map<string, Lease>();
   /** When each held lease was last used. */
   private readonly usedMs = new Map<string, number>();
+  /** Releases whose write is under way, by partition. */
+  private readonly releasing = new Map<string, Promise<void>>();
   /** Writers known to have stopped (ownerGone): their leases are taken over without waiting for expiry. */
   private readonly gone = new Set<string>();
   private renewTimer: NodeJS.Timeout | undefined;
@@ -150,6 +152,7 @@ export class LeaseManager {
   async acquire(topic: { readonly id: string; readonly name: string }, partition: number): Promise<Lease> {
     const topicId = topic.id;
     const key = partitionKey(topicId, partition);
+    await this.releasing.get(partitionId(topicId, partition))?.catch(() => undefined);
     const item = await this.metadata.get(key);
     if (item === undefined) throw new SpoolError('PARTITION_NOT_FOUND', `partition ${partition} of topic id ${topicId} does not exist`);
     const state = partitionStateFromItem(item);
@@ -345,10 +348,24 @@ export class LeaseManager {
     return this.held.size;
   }
 
-  async release(topicId: string, partition: number): Promise<void> {
+  /**
+   * Releases the lease. Until its write is answered a take of the partition here waits for it: taken
+   * before, it would find the item still ours and keep the epoch, and the release would then clear the
+   * owner of a lease this writer believes it holds.
+   */
+  release(topicId: string, partition: number): Promise<void> {
     const id = partitionId(topicId, partition);
+    const running = this.releasing.get(id);
+    if (running) return running;
     const lease = this.held.get(id);
-    if (!lease) return;
+    if (!lease) return Promise.resolve();
+    const done = this.releaseHeld(id, lease).finally(() => this.releasing.delete(id));
+    this.releasing.set(id, done);
+    return done;
+  }
+
+  private async releaseHeld(id: string, lease: Lease): Promise<void> {
+    const { topicId, partition } = lease;
     const usedMs = this.usedMs.get(id) ?? 0;
     this.held.delete(id);
     this.usedMs.delete(id);

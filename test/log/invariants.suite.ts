@@ -337,6 +337,26 @@ export function invariantSuite(kind: () => StoreKind): void {
       expect((await other.acquireLeadership(topic, 0)).epoch).toBe(2);
     });
 
+    it('does not take a lease back while its own release is being written (it would keep an epoch the release clears)', async () => {
+      const { stores, make } = await setup();
+      const leader = make({ leaseRenewIntervalMs: 0 });
+      const topic = `releasing-${randomUUID().slice(0, 8)}`;
+      await leader.createTopic(topic, 1);
+      const id = (await leader.requireTopic(topic)).id;
+      expect((await leader.acquireLeadership(topic, 0)).epoch).toBe(1);
+      stores.metadata.beforeWrite = (op) =>
+        op.kind === 'update' && op.set.owner === null ? new Promise((resolve) => setTimeout(resolve, 100)) : undefined;
+      const released = leader.internals.leases.release(id, 0);
+      const taken = await leader.acquireLeadership(topic, 0); // a produce arriving while an idle release is under way
+      await released;
+      stores.metadata.beforeWrite = undefined;
+      // What the writer believes is what the store says: it leads, at the epoch the item holds.
+      expect(taken.epoch).toBe(2);
+      expect(leader.internals.leases.epochFor(id, 0)).toBe(2);
+      expect((await stores.metadata.get(partitionKey(id, 0)))?.attrs).toMatchObject({ owner: leader.writerId, epoch: 2 });
+      await (await leader.appendBatches(topic, 0, encodeRecordBatch([{ key: null, value: text('after') }]), { asLeader: true })).done;
+    });
+
     it('extends a leader’s lease with each commit, so a round renews only partitions no commit extended', async () => {
       let nowMs = 9_000_000;
       const { stores, make } = await setup();

@@ -200,6 +200,8 @@ export interface ProducerStatesOptions {
   /** A producer not used by this writer for this long is dropped from its cache (read again when it comes back). @default 600 000 */
   readonly cacheIdleMs?: number;
   readonly now?: () => number;
+  /** A producer's stored state where the store's item is not all of it (a partition this writer packs: packing.ts); undefined: the item. */
+  readonly readState?: (topicId: string, partition: number, producerId: number) => Promise<ProducerState | null> | undefined;
 }
 
 /**
@@ -216,7 +218,7 @@ export class ProducerStates {
 
   constructor(
     private readonly metadata: MetadataStore,
-    options: ProducerStatesOptions = {},
+    private readonly options: ProducerStatesOptions = {},
   ) {
     this.now = options.now ?? Date.now;
     this.expirationMs = options.expirationMs ?? defaultProducerIdExpirationMs;
@@ -333,7 +335,9 @@ export class ProducerStates {
       return cached;
     }
     this.stats.loads++;
-    const committed = producerStateFromItem(await this.metadata.get(producerStateKey(topicId, partition, producerId)));
+    const read = this.options.readState?.(topicId, partition, producerId);
+    const committed =
+      read !== undefined ? await read : producerStateFromItem(await this.metadata.get(producerStateKey(topicId, partition, producerId)));
     // Another call may have loaded it meanwhile; keep the first so pending batches are not lost.
     const existing = this.entries.get(id);
     if (existing) return existing;

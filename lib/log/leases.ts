@@ -93,8 +93,17 @@ export interface LeaseManagerOptions {
   readonly onHandsChanged?: (topic: { readonly id: string; readonly name: string }) => void;
   /** Told when this writer finds a partition of the topic led by another (a take refused, a renewal fenced). */
   readonly onHandsSeen?: (topicId: string) => void;
-  /** This writer's packing writer id (packed.ts), if it packs: a partition packed by it is not taken from a packer. */
+  /**
+   * This writer's packing writer id (packing.ts), if it packs: a lease it takes on its registration
+   * packs the partition (`packedBy`, and `packedSeq` from `packedSeq()`, in the take's write), and a
+   * partition packed by it is not taken from a packer.
+   */
   readonly packer?: () => string | undefined;
+  readonly packedSeq?: () => number;
+  /** Told after a take that packs the partition: the lease, and the end of its rows (where its offsets go on). */
+  readonly onPacked?: (lease: Lease, end: number) => void;
+  /** Runs before a lease is released (a packing writer leaves the partition first); a failure keeps the lease. */
+  readonly beforeRelease?: (topicId: string, partition: number) => Promise<void>;
 }
 
 /**
@@ -157,15 +166,19 @@ export class LeaseManager {
     if (item === undefined) throw new SpoolError('PARTITION_NOT_FOUND', `partition ${partition} of topic id ${topicId} does not exist`);
     const state = partitionStateFromItem(item);
     const mine = this.registration();
+    const packer = mine === undefined ? undefined : this.options.packer?.();
     // Packed by a writer that is not this one (packed.ts): its commits become rows first, once it is fenced.
-    if (state.packedBy !== null && state.packedBy !== this.options.packer?.()) {
+    if (state.packedBy !== null && state.packedBy !== packer) {
       await this.takeFromPacker(topic, partition, state);
       return this.acquire(topic, partition);
     }
     if (state.owner === this.owner) {
-      // Ours already: on our registration as it is now, nothing to write.
-      if (mine !== undefined && state.ownerNode === mine.nodeId)
-        return this.hold({ topicId, topicName: topic.name, partition, epoch: state.epoch, expiresMs: onRegistration, node: mine.nodeId });
+      // Ours already: on our registration as it is now, nothing to write (unless it is to be packed again).
+      if (mine !== undefined && state.ownerNode === mine.nodeId) {
+        const lease = { topicId, topicName: topic.name, partition, epoch: state.epoch, expiresMs: onRegistration, node: mine.nodeId };
+        if (packer !== undefined && state.packedBy === null) await this.packAgain(lease, state, packer);
+        return this.hold(lease);
+      }
       return this.hold(await this.renewFrom(topic.name, topicId, partition, state.epoch));
     }
     const lease: Lease = {
@@ -175,7 +188,13 @@ export class LeaseManager {
       epoch: state.epoch + 1,
       ...(mine ? { expiresMs: onRegistration, node: mine.nodeId } : { expiresMs: this.now() + this.leaseMs }),
     };
-    const set = { owner: this.owner, ownerNode: lease.node ?? null, epoch: lease.epoch, leaseExpiresMs: lease.expiresMs };
+    const set = {
+      owner: this.owner,
+      ownerNode: lease.node ?? null,
+      epoch: lease.epoch,
+      leaseExpiresMs: lease.expiresMs,
+      ...(packer === undefined ? {} : { packedBy: packer, packedSeq: this.options.packedSeq?.() ?? 0 }),
+    };
     try {
       if (state.owner !== null && state.ownerNode !== null) {
         // Rides on its owner's registration: free once that registration no longer holds it, checked in the same transaction.
@@ -195,7 +214,12 @@ export class LeaseManager {
                 ? { kind: 'match', fields: { owner: holder.owner, expiresMs: holder.expiresMs } }
                 : { kind: 'match', fields: { owner: holder.owner } },
           },
-          { kind: 'update', key, set, condition: { kind: 'match', fields: { epoch: state.epoch, ownerNode: state.ownerNode } } },
+          {
+            kind: 'update',
+            key,
+            set,
+            condition: { kind: 'match', fields: { epoch: state.epoch, ownerNode: state.ownerNode, packedBy: null } },
+          },
         ]);
       } else {
         if (leaseHolds(state, () => undefined, this.now()) && !this.gone.has(state.owner!))
@@ -204,7 +228,7 @@ export class LeaseManager {
           kind: 'update',
           key,
           set,
-          condition: { kind: 'match', fields: { epoch: state.epoch, leaseExpiresMs: state.leaseExpiresMs } },
+          condition: { kind: 'match', fields: { epoch: state.epoch, leaseExpiresMs: state.leaseExpiresMs, packedBy: null } },
         });
       }
     } catch (error) {
@@ -216,7 +240,29 @@ export class LeaseManager {
       throw error;
     }
     this.options.onHandsChanged?.(topic);
+    if (packer !== undefined) this.options.onPacked?.(lease, state.nextOffset);
     return this.hold(lease);
+  }
+
+  /** A lease of ours whose partition is not packed (it was left, or its packer was an earlier incarnation): packed again, in one conditional write. */
+  private async packAgain(lease: Lease, state: PartitionState, packer: string): Promise<void> {
+    try {
+      await this.metadata.write({
+        kind: 'update',
+        key: partitionKey(lease.topicId, lease.partition),
+        set: { packedBy: packer, packedSeq: this.options.packedSeq?.() ?? 0 },
+        condition: { kind: 'match', fields: { owner: this.owner, epoch: lease.epoch, packedBy: null } },
+      });
+    } catch (error) {
+      if (error instanceof ConditionFailedError) {
+        this.options.onHandsSeen?.(lease.topicId);
+        throw new SpoolError('NOT_LEADER', `lost the race for partition ${lease.partition}: another writer took it first`, {
+          retriable: true,
+        });
+      }
+      throw error;
+    }
+    this.options.onPacked?.(lease, state.nextOffset);
   }
 
   /**
@@ -232,7 +278,9 @@ export class LeaseManager {
   ): Promise<void> {
     const packer = state.packedBy!;
     const checks: WriteOp[] = [];
-    if (state.owner !== null && state.ownerNode !== null) {
+    if (state.owner === this.owner) {
+      // Packed by an earlier incarnation of this writer (fenced: packing.ts): nothing to check.
+    } else if (state.owner !== null && state.ownerNode !== null) {
       const held = await this.metadata.get(brokerKey(state.ownerNode));
       const holder = held && { owner: held.attrs.owner as string, expiresMs: held.attrs.expiresMs as number };
       if (leaseHolds(state, () => holder, this.now()) && !this.gone.has(state.owner))
@@ -343,6 +391,11 @@ export class LeaseManager {
     return lease?.epoch;
   }
 
+  /** The node id of the registration leases ride on now; undefined: none. */
+  get registrationNode(): number | undefined {
+    return this.registration()?.nodeId;
+  }
+
   /** How many leases are held now. */
   get heldCount(): number {
     return this.held.size;
@@ -366,6 +419,7 @@ export class LeaseManager {
 
   private async releaseHeld(id: string, lease: Lease): Promise<void> {
     const { topicId, partition } = lease;
+    await this.options.beforeRelease?.(topicId, partition);
     const usedMs = this.usedMs.get(id) ?? 0;
     this.held.delete(id);
     this.usedMs.delete(id);

@@ -26,7 +26,8 @@ import type { Stores } from '../storage/open.js';
 import { ConditionFailedError } from '../storage/ports.js';
 import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
-import { Committer, staleOperatorEpoch } from './commit.js';
+import { Committer, staleOperatorEpoch, type CommitChunk, type CommitOutcome } from './commit.js';
+import { PackingWriter } from './packing.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import { cleanupPolicy, type TopicConfig } from './topic-config.js';
 import { LeadershipCache, type PartitionLeadership } from './leadership.js';
@@ -68,6 +69,13 @@ export interface LogOptions {
   readonly topicCacheMs?: number;
   /** Compaction, retention and garbage collection settings (see maintenance/context.ts). */
   readonly maintenance?: MaintenanceOptions;
+  /**
+   * Packed commits (packing.ts, docs/packed-commits.md): partitions whose leases ride on this writer's
+   * registration are packed, and a flush's chunks of them commit as one item. @default false
+   */
+  readonly packedCommits?: boolean;
+  /** How often the tails of packed partitions become rows (packing.ts). @default 10 000 */
+  readonly packedMaterializeMs?: number;
   /** Kafka's producer.id.expiration.ms: an idempotent producer's state not written for this long is forgotten (idempotence.ts). @default 86 400 000 */
   readonly producerIdExpirationMs?: number;
   readonly logger?: Logger;
@@ -185,6 +193,7 @@ export interface LogInternals {
   readonly maintenance: Maintenance;
   readonly producerStates: ProducerStates;
   readonly producerIds: ProducerIds;
+  readonly packing: PackingWriter | undefined;
 }
 
 /** What a transport may know of how the engine was configured. */
@@ -219,6 +228,8 @@ export class Log {
   private readonly leases: LeaseManager;
   private readonly leadership: LeadershipCache;
   private readonly committer: Committer;
+  /** Packed commits, when `packedCommits` is on (packing.ts). */
+  private readonly packing: PackingWriter | undefined;
   private readonly cache: ChunkCache;
   private readonly maintenance: Maintenance;
   private readonly producerStates: ProducerStates;
@@ -240,9 +251,17 @@ export class Log {
     this.topicCacheMs = options.topicCacheMs ?? 2000;
     this.cache = new ChunkCache(options.cacheBytes ?? 64 * 1024 * 1024);
     this.topics = new TopicRegistry(metadata, { defaultConfig: options.topicDefaults, now: this.now });
-    this.reader = new Reader(metadata, objects, this.cache, { pollIntervalMs: options.pollIntervalMs });
+    this.reader = new Reader(metadata, objects, this.cache, {
+      pollIntervalMs: options.pollIntervalMs,
+      localCommits: (writerId, topicId, partition, afterSeq) => this.packing?.localCommits(writerId, topicId, partition, afterSeq),
+    });
     const producerIdExpirationMs = options.producerIdExpirationMs ?? defaultProducerIdExpirationMs;
-    this.producerStates = new ProducerStates(metadata, { now: this.now, expirationMs: producerIdExpirationMs });
+    this.producerStates = new ProducerStates(metadata, {
+      now: this.now,
+      expirationMs: producerIdExpirationMs,
+      readState: (topicId, partition, producerId) =>
+        this.packing?.packs(topicId, partition) ? this.packing.producerState(topicId, partition, producerId) : undefined,
+    });
     this.producerIds = new ProducerIds(metadata);
     this.committer = new Committer(metadata, {
       now: this.now,
@@ -260,7 +279,26 @@ export class Log {
     });
     // Writers must commit within the bound the garbage collector assumes (half its grace period).
     const maxCommitAgeMs = options.maintenance?.maxCommitAgeMs ?? (options.maintenance?.gcGraceMs ?? 3_600_000) / 2;
-    this.producer = new Producer(objects, this.committer, this.cache, { now: this.now, maxCommitAgeMs, ...options.producer });
+    this.producer = new Producer(objects, { commit: (chunks, commitOptions) => this.commitChunks(chunks, commitOptions) }, this.cache, {
+      now: this.now,
+      maxCommitAgeMs,
+      ...options.producer,
+    });
+    this.packing = options.packedCommits
+      ? new PackingWriter(metadata, this.producer.writerId, () => this.leases.registrationNode, {
+          now: this.now,
+          producerStates: this.producerStates,
+          materializeMs: options.packedMaterializeMs,
+          producerIdExpirationMs,
+          onCommitted: (topicId, partition) => this.reader.notify(topicId, partition),
+          onFenced: (lost) => {
+            for (const { topicId, partition, epoch } of lost) {
+              this.leases.fenced(topicId, partition, epoch);
+              this.leadership.forget(topicId);
+            }
+          },
+        })
+      : undefined;
     this.maintenance = new Maintenance(options.stores, this.topics, {
       ...options.maintenance,
       maxCommitAgeMs,
@@ -277,6 +315,14 @@ export class Log {
       now: this.now,
       onHandsChanged: (topic) => void this.leadership.changed(topic),
       onHandsSeen: (topicId) => this.leadership.forget(topicId),
+      ...(this.packing
+        ? {
+            packer: () => this.packing?.writerId,
+            packedSeq: () => this.packing?.lastSeq ?? 0,
+            onPacked: (lease, end) => this.packing?.adopt(lease.topicId, lease.partition, lease.epoch, end),
+            beforeRelease: (topicId, partition) => this.packing?.leave(topicId, partition) ?? Promise.resolve(),
+          }
+        : {}),
     });
     this.settings = {
       autoCreateTopics: this.autoCreate,
@@ -287,8 +333,8 @@ export class Log {
   }
 
   get internals(): LogInternals {
-    const { options, topics, producer, reader, leases, leadership, committer, cache, maintenance, producerStates, producerIds } = this;
-    return { options, topics, producer, reader, leases, leadership, committer, cache, maintenance, producerStates, producerIds };
+    const { options, topics, producer, reader, leases, leadership, committer, cache, maintenance, producerStates, producerIds, packing } = this;
+    return { options, topics, producer, reader, leases, leadership, committer, cache, maintenance, producerStates, producerIds, packing };
   }
 
   // ---- topics -------------------------------------------------------------------------------------
@@ -525,7 +571,7 @@ export class Log {
       })),
       nowMs,
     );
-    const outcomes = await this.committer.commit(
+    const outcomes = await this.commitChunks(
       chunks.map((chunk, index) => {
         const { producerId, producerEpoch, commit, version, operator } = pending[index]!.marker;
         return { ...chunk, marker: { producerId, producerEpoch, commit, version, ...(operator ? { operator } : {}) } };
@@ -880,6 +926,7 @@ export class Log {
   /** Flushes and commits everything accepted, stops a maintenance pass at its next safe point, releases leases. The stores stay open. */
   async close(): Promise<void> {
     this.maintenance.stop(); // a running pass ends at its next safe point, within one step
+    this.packing?.close(); // (releasing the leases below leaves every packed partition)
     await this.producer.close();
     await this.maintenance.settled();
     await this.leases.releaseAll();
@@ -887,6 +934,68 @@ export class Log {
   }
 
   // ---- helpers ------------------------------------------------------------------------------------
+
+  /**
+   * Commits a flush's chunks: those of partitions packed here in one packed commit (packing.ts), the
+   * rest per partition (commit.ts). A commit unit (a request's partitions) is packed only whole: one
+   * mixing packed and other partitions, or holding a transaction's batches or marker, is committed per
+   * partition, after its packed partitions are left (their tails turned into rows, `packedBy` cleared).
+   */
+  private async commitChunks(chunks: readonly CommitChunk[], options: { notAfterMs?: number } = {}): Promise<CommitOutcome[]> {
+    const packing = this.packing;
+    if (packing === undefined || packing.packedCount === 0) return this.committer.commit(chunks, options);
+    const packable = (chunk: CommitChunk) =>
+      chunk.marker === undefined &&
+      !(chunk.producers ?? []).some((producer) => producer.transaction) &&
+      chunk.leaderEpoch !== undefined &&
+      packing.packs(chunk.topicId, chunk.partition, chunk.leaderEpoch);
+    const units = new Map<string, number[]>();
+    chunks.forEach((chunk, index) => {
+      const unit = chunk.unit ?? `#${index}`;
+      units.set(unit, [...(units.get(unit) ?? []), index]);
+    });
+    const packed: number[] = [];
+    const plain: number[] = [];
+    const leaving: CommitChunk[] = [];
+    for (const indexes of units.values()) {
+      if (indexes.every((index) => packable(chunks[index]!))) packed.push(...indexes);
+      else {
+        plain.push(...indexes);
+        leaving.push(...indexes.map((index) => chunks[index]!).filter((chunk) => packing.packs(chunk.topicId, chunk.partition)));
+      }
+    }
+    const outcomes: CommitOutcome[] = new Array(chunks.length);
+    const left = await Promise.all(
+      leaving.map((chunk) =>
+        packing.leave(chunk.topicId, chunk.partition).then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+      ),
+    );
+    const failure = left.find((error) => error !== undefined);
+    const [packedOutcomes, plainOutcomes] = await Promise.all([
+      packing.commit(
+        packed.map((index) => chunks[index]!),
+        options.notAfterMs,
+      ),
+      failure === undefined
+        ? this.committer.commit(
+            plain.map((index) => chunks[index]!),
+            options,
+          )
+        : plain.map(
+            (): CommitOutcome => ({
+              ok: false,
+              error:
+                failure instanceof SpoolError ? failure : new SpoolError('INTERNAL', 'leaving packed commits failed', { cause: failure }),
+            }),
+          ),
+    ]);
+    packed.forEach((index, i) => (outcomes[index] = packedOutcomes[i]!));
+    plain.forEach((index, i) => (outcomes[index] = plainOutcomes[i]!));
+    return outcomes;
+  }
 
   private async resolveOffset(topic: TopicItem, partition: number, offset: OffsetSpec): Promise<number> {
     if (offset === 'earliest' || offset === 'latest') {

@@ -28,7 +28,14 @@
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, TransactionConflictError, type MetadataStore, type WriteOp } from '../storage/ports.js';
 import { partitionKey, producerStateKey, rowKey } from '../keys.js';
-import { advance, isExpired, producerStateAttrs, producerStateFromItem, defaultProducerIdExpirationMs } from './idempotence.js';
+import {
+  advance,
+  isExpired,
+  producerStateAttrs,
+  producerStateFromItem,
+  defaultProducerIdExpirationMs,
+  type ProducerState,
+} from './idempotence.js';
 import { batchRowAttrs, partitionStateFromItem, type BatchRow, type PartitionState } from './layout.js';
 import { readPackedCommits, type PackedChunk, type PackedCommit } from './writer-log.js';
 
@@ -114,6 +121,61 @@ export async function readPackedPartition(
   }
 }
 
+/**
+ * The producer's state after `chunk` (at its base offset, committed at `committedMs`) appended its
+ * batches, from `state` (live, or null); unchanged when the chunk holds none of the producer's. What a
+ * commit keeps (its last marker's version, an open transaction) is kept.
+ */
+export function appendedBy(state: ProducerState | null, producerId: number, chunk: PackedChunk, committedMs: number): ProducerState | null {
+  const batches = chunk.producers.filter((batch) => batch.producerId === producerId);
+  if (batches.length === 0) return state;
+  return {
+    ...advance(
+      state,
+      batches[0]!.producerEpoch,
+      batches.map((batch) => ({
+        firstSequence: batch.firstSequence,
+        lastSequence: batch.lastSequence,
+        baseOffset: chunk.baseOffset + batch.startDelta,
+      })),
+      committedMs,
+    ),
+    ...(state?.txnFirstOffset === undefined ? {} : { txnFirstOffset: state.txnFirstOffset }),
+    ...(state?.markerVersion === undefined ? {} : { markerVersion: state.markerVersion }),
+  };
+}
+
+/**
+ * An idempotent producer's state on a packed partition: its stored state (as the last unpack left
+ * it) with the batches of the partition's tail applied. The stored state is read before and after the
+ * tail: an unpack between the two may have moved it, and the reads are made again.
+ */
+export async function producerStateWithTail(
+  metadata: MetadataStore,
+  topicId: string,
+  partition: number,
+  producerId: number,
+  commitsAfter?: (writerId: string, afterSeq: number) => Promise<readonly PackedCommit[]>,
+  expirationMs = defaultProducerIdExpirationMs,
+): Promise<ProducerState | null> {
+  const key = producerStateKey(topicId, partition, producerId);
+  // Each chunk appends to the state as it was live then (one expired before the chunk is no state).
+  const apply = (state: ProducerState | null, chunk: TailChunk) =>
+    appendedBy(state !== null && isExpired(state, chunk.committedMs, expirationMs) ? null : state, producerId, chunk, chunk.committedMs);
+  for (let attempt = 1; ; attempt++) {
+    const before = await metadata.get(key);
+    const read = await readPackedPartition(metadata, topicId, partition, commitsAfter);
+    const stored = producerStateFromItem(before);
+    if (read === undefined || read.tail.length === 0) return stored;
+    const after = await metadata.get(key);
+    if (JSON.stringify(after?.attrs ?? null) === JSON.stringify(before?.attrs ?? null)) return read.tail.reduce(apply, stored);
+    if (attempt >= 5)
+      throw new SpoolError('STORAGE_UNAVAILABLE', `producer ${producerId} on partition ${partition}: its state kept moving`, {
+        retriable: true,
+      });
+  }
+}
+
 /** Most rows a step writes: with the item and a producer state or more, within a transaction's 100 writes. */
 export const maxChunksPerStep = 48;
 
@@ -171,24 +233,9 @@ export async function unpackPartition(
       const key = producerStateKey(topicId, partition, producerId);
       const before = producerStateFromItem(await metadata.get(key));
       let state = before !== null && !isExpired(before, now(), expirationMs) ? before : null;
-      for (const chunk of step) {
-        const batches = chunk.producers.filter((batch) => batch.producerId === producerId);
-        if (batches.length === 0) continue;
-        state = {
-          ...advance(
-            state,
-            batches[0]!.producerEpoch,
-            batches.map((batch) => ({
-              firstSequence: batch.firstSequence,
-              lastSequence: batch.lastSequence,
-              baseOffset: chunk.baseOffset + batch.startDelta,
-            })),
-            chunk.committedMs,
-          ),
-          ...(state?.txnFirstOffset === undefined ? {} : { txnFirstOffset: state.txnFirstOffset }),
-          ...(before?.markerVersion === undefined ? {} : { markerVersion: before.markerVersion }),
-        };
-      }
+      for (const chunk of step) state = appendedBy(state, producerId, chunk, chunk.committedMs);
+      // (a commit keeps the last marker's version even of a state that had expired)
+      if (before?.markerVersion !== undefined) state = { ...state!, markerVersion: before.markerVersion };
       ops.push({
         kind: 'put',
         key,

@@ -207,7 +207,7 @@ export class Producer {
 
   constructor(
     objects: ObjectStore,
-    private readonly committer: Committer,
+    private readonly committer: Pick<Committer, 'commit'>,
     private readonly cache: ChunkCache,
     options: ProducerOptions = {},
   ) {

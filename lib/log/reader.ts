@@ -39,6 +39,7 @@ import type { MetadataStore, ObjectStore } from '../storage/ports.js';
 import type { ChunkCache } from './cache.js';
 import { offsetForTime, positionFor } from './segment-index.js';
 import { readPackedPartition, rowOf } from './packed.js';
+import { readPackedCommits, type PackedCommit } from './writer-log.js';
 import { partitionId } from './commit.js';
 import { abortedTxnFromItem, batchRowFromItem, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import { abortedTxnSks, offsetSk, partitionPk, rowsPk } from '../keys.js';
@@ -113,6 +114,8 @@ export interface WaitTarget {
 export interface ReaderOptions {
   /** How often a watched partition's item is read for other writers' commits. @default 250 */
   readonly pollIntervalMs?: number;
+  /** A packed partition's commits as this process holds them (packing.ts), if it is their writer; else they are read. */
+  readonly localCommits?: (writerId: string, topicId: string, partition: number, afterSeq: number) => readonly PackedCommit[] | undefined;
 }
 
 const rowsPerPage = 32;
@@ -161,7 +164,7 @@ export class Reader {
     private readonly metadata: MetadataStore,
     private readonly objects: ObjectStore,
     private readonly cache: ChunkCache,
-    options: ReaderOptions = {},
+    private readonly options: ReaderOptions = {},
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
   }
@@ -169,7 +172,13 @@ export class Reader {
   async state(topic: TopicItem, partition: number): Promise<PartitionState> {
     const id = partitionId(topic.id, partition);
     const askedMs = performance.now();
-    const read = await readPackedPartition(this.metadata, topic.id, partition);
+    const read = await readPackedPartition(
+      this.metadata,
+      topic.id,
+      partition,
+      async (writerId, afterSeq) =>
+        this.options.localCommits?.(writerId, topic.id, partition, afterSeq) ?? readPackedCommits(this.metadata, writerId, afterSeq),
+    );
     if (read === undefined) {
       this.recent.delete(id);
       this.tails.delete(id);

@@ -285,11 +285,11 @@ export class WriterLog {
 
   /**
    * Commits `chunks` as sequence number `seq`, in one transaction with the check that the writer is
-   * not fenced. Resolves once it landed (or had landed: an earlier attempt whose answer was lost);
+   * not fenced. Resolves, with the time it carries, once it landed (or had landed: an earlier attempt whose answer was lost);
    * NOT_LEADER once the writer is fenced; after `maxAttempts` storage errors, the last of them, its
    * outcome unknown (the caller may `abandon` the sequence number to settle it).
    */
-  async commit(seq: number, chunks: readonly PackedChunk[]): Promise<void> {
+  async commit(seq: number, chunks: readonly PackedChunk[]): Promise<{ readonly committedMs: number }> {
     const committedMs = this.now();
     const data = encodeChunks(chunks, committedMs);
     const key = packedCommitKey(this.writerId, seq);
@@ -301,13 +301,14 @@ export class WriterLog {
       try {
         await this.metadata.transact(ops);
         this.stats.commits++;
-        return;
+        return { committedMs };
       } catch (error) {
         if (error instanceof TransactionConflictError) {
           const item = error.conflicts.find((conflict) => conflict.index === 0);
           // The item is there: an earlier attempt of ours landed (same bytes), or something else holds the number.
           if (item) {
-            if (item.current && Buffer.isBuffer(item.current.attrs.chunks) && data.equals(item.current.attrs.chunks)) return;
+            if (item.current && Buffer.isBuffer(item.current.attrs.chunks) && data.equals(item.current.attrs.chunks))
+              return { committedMs };
             throw new SpoolError('INTERNAL', `writer ${this.writerId}: sequence number ${seq} already holds another commit`, {
               details: { writer: this.writerId, seq },
             });

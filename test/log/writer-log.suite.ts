@@ -190,7 +190,7 @@ export function writerLogSuite(kind: () => StoreKind): void {
       metadata.afterTransact = () => {
         throw new SpoolError('STORAGE_UNAVAILABLE', 'socket timed out after the transaction landed');
       };
-      await expect(log.commit(1, [chunk(0, 0)])).resolves.toBeUndefined(); // (the second attempt finds it)
+      await expect(log.commit(1, [chunk(0, 0)])).resolves.toEqual({ committedMs: expect.any(Number) }); // (the second attempt finds it)
       metadata.afterTransact = undefined;
       // Never landed: every attempt failed before reaching the store.
       metadata.beforeTransact = () => {

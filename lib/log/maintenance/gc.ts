@@ -8,7 +8,8 @@
  * and is never touched. That argument needs the row scan to be recent when objects are deleted, so
  * a pass whose scan and listing took over a quarter of the grace period deletes nothing. Object ages
  * come from the object store's clock against ours: they must agree to well within the grace period.
- * Nothing reachable is ever deleted. Its scan and listing are also the pass's census after it (what
+ * Objects of packed partitions' tails (chunks committed in a packing writer's log, not rows yet:
+ * packed.ts) are referenced too, from reads made before the scan. Nothing reachable is ever deleted. Its scan and listing are also the pass's census after it (what
  * the cost report counts), so a pass reads each partition's rows for it once, a page at a time; it
  * holds the keys of the objects rows reference (one per segment and index, not per row).
  */
@@ -31,9 +32,14 @@ export interface Census {
 }
 
 /** Deletes what may be deleted; returns the census of what is left. */
-export async function collectGarbage(ctx: MaintenanceContext, result: MaintenanceResult): Promise<Census> {
+export async function collectGarbage(
+  ctx: MaintenanceContext,
+  result: MaintenanceResult,
+  packedObjects: ReadonlySet<string> = new Set(),
+): Promise<Census> {
   const scanStartedMs = ctx.now();
-  const referenced = new Set<string>();
+  // Objects of packed partitions' tails (packed.ts), read before this scan: referenced, though by no row yet.
+  const referenced = new Set<string>(packedObjects);
   let rows = 0;
   const topicBytes: Record<string, number> = {};
   for (const topic of (await ctx.metadata.query(topicsPk)).map(topicFromItem)) {

@@ -1,0 +1,386 @@
+/**
+ * The write side of packed commits (docs/packed-commits.md): an agent whose partition leases ride on
+ * its registration packs the partitions it takes, and commits a flush's chunks of them as one item of
+ * its log (writer-log.ts), whatever their number, instead of a compare-and-set per partition.
+ *
+ * - A lease take (leases.ts) that packs sets the item's `packedBy` to this writer's id and
+ *   `packedSeq` to its last sequence number, in the write that takes it; from then on the writer
+ *   assigns the partition's offsets from its end, in memory (`adopt`).
+ * - `commit` assigns each chunk the partition's end at commit time and commits them in one packed
+ *   commit; commits run one at a time, in call order (the producer's flush order), so a partition's
+ *   chunks land in offset order and a failure leaves no hole (the next commit is planned at the same
+ *   end). A commit whose outcome stays unknown is settled by claiming its sequence number
+ *   (writer-log.ts `abandon`) before anything after it is committed.
+ * - The writer keeps each packed partition's tail (its chunks not yet rows) for the reader and for its
+ *   producers' state (idempotence), and every `materializeMs` turns the tails into rows (packed.ts
+ *   `unpackPartition`, up to its last commit: commits go on meanwhile).
+ * - `leave` stops packing a partition: no commit is planned for it after, the commits under way end,
+ *   its tail becomes rows and `packedBy` is cleared (before its lease is released, and before a
+ *   transaction marker or a request mixing it with unpacked partitions is committed per partition).
+ * - Fenced (another writer took over after this one's registration lapsed: every commit is then
+ *   refused, writer-log.ts invariant 2), the writer drops every partition it packed, tells the lease
+ *   manager they are lost, and packs under a new writer id from then on.
+ *
+ * Invariants it keeps (with packed.ts and writer-log.ts; the invariants suite runs in packed mode):
+ * offsets dense and assigned once (one assigner per partition: `packedBy`, and one commit at a time
+ * here); nothing acknowledged before its commit landed; a fenced writer commits nothing.
+ */
+import pMap from 'p-map';
+import { SpoolError } from '../errors.js';
+import type { MetadataStore } from '../storage/ports.js';
+import { packedCommitKey } from '../keys.js';
+import { partitionId, type CommitChunk, type CommitOutcome } from './commit.js';
+import type { ProducerState, ProducerStates } from './idempotence.js';
+import { appendedBy, producerStateWithTail, unpackPartition, type TailChunk } from './packed.js';
+import { WriterLog, readPackedCommits, type PackedChunk, type PackedCommit } from './writer-log.js';
+
+export interface PackingOptions {
+  readonly now?: () => number;
+  readonly producerStates: ProducerStates;
+  /** How often the tails of the partitions packed here become rows. @default 10 000 */
+  readonly materializeMs?: number;
+  /** Kafka's producer.id.expiration.ms (idempotence.ts). */
+  readonly producerIdExpirationMs?: number;
+  /** Told after every commit, per partition: its new end. */
+  readonly onCommitted?: (topicId: string, partition: number, nextOffset: number) => void;
+  /** Told once fenced: the partitions (and the epochs they were taken at) it packed, now lost. */
+  readonly onFenced?: (lost: readonly { readonly topicId: string; readonly partition: number; readonly epoch: number }[]) => void;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+interface Packed {
+  readonly topicId: string;
+  readonly partition: number;
+  readonly epoch: number;
+  /** The next offset to assign. */
+  end: number;
+  /** Committed chunks not yet known to be rows, in offset order. */
+  tail: TailChunk[];
+  /** No commit is planned for it any more (`leave`). */
+  leaving: boolean;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class PackingWriter {
+  private incarnation = 0;
+  private log: WriterLog | undefined;
+  private seq = 0;
+  /** Commits run one at a time: each waits for the one before. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly packed = new Map<string, Packed>();
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly materializeMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** The last sequence number whose commit is decided (landed or abandoned). */
+  private settledSeq = 0;
+  /** This incarnation's commits up to here are deleted (every partition's rows hold them). */
+  private deletedThrough = 0;
+  readonly stats = { commits: 0, chunks: 0, unpacks: 0, fences: 0, abandoned: 0, deleted: 0 };
+
+  constructor(
+    private readonly metadata: MetadataStore,
+    /** This process's writer id; the packing writer id adds its incarnation. */
+    private readonly baseId: string,
+    /** The registration (node id) it packs for. */
+    private readonly node: () => number | undefined,
+    private readonly options: PackingOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? defaultSleep;
+    this.materializeMs = options.materializeMs ?? 10_000;
+  }
+
+  /** The id partitions packed here carry in `packedBy`. */
+  get writerId(): string {
+    return `${this.baseId}.p${this.incarnation}`;
+  }
+
+  /** What a lease take records as `packedSeq`: every commit after it is numbered higher. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** A partition taken in packed mode at `epoch`, its rows ending at `end` (its tail is empty: no one packed it). */
+  adopt(topicId: string, partition: number, epoch: number, end: number): void {
+    this.packed.set(partitionId(topicId, partition), { topicId, partition, epoch, end, tail: [], leaving: false });
+    this.keepMaterializing();
+  }
+
+  /** Whether a chunk of the partition at `epoch` is committed here. */
+  packs(topicId: string, partition: number, epoch?: number): boolean {
+    const packed = this.packed.get(partitionId(topicId, partition));
+    return packed !== undefined && !packed.leaving && (epoch === undefined || packed.epoch === epoch);
+  }
+
+  get packedCount(): number {
+    return this.packed.size;
+  }
+
+  /** The partition's tail as commits after `afterSeq`, if `writerId` is this writer and packs it (the reader's and producer states' source). */
+  localCommits(writerId: string, topicId: string, partition: number, afterSeq: number): PackedCommit[] | undefined {
+    if (writerId !== this.writerId) return undefined;
+    const packed = this.packed.get(partitionId(topicId, partition));
+    if (packed === undefined) return undefined;
+    return packed.tail
+      .filter((chunk) => chunk.seq > afterSeq)
+      .map((chunk) => ({ seq: chunk.seq, committedMs: chunk.committedMs, abandoned: false, chunks: [chunk] }));
+  }
+
+  /** An idempotent producer's state on a partition packed here: the stored state and the tail's batches. */
+  producerState(topicId: string, partition: number, producerId: number): Promise<ProducerState | null> {
+    return producerStateWithTail(
+      this.metadata,
+      topicId,
+      partition,
+      producerId,
+      async (packer, afterSeq) =>
+        this.localCommits(packer, topicId, partition, afterSeq) ?? readPackedCommits(this.metadata, packer, afterSeq),
+      this.options.producerIdExpirationMs,
+    );
+  }
+
+  /** Commits chunks of partitions packed here (`packs`), after every commit asked for before. */
+  commit(chunks: readonly CommitChunk[], notAfterMs = Infinity): Promise<CommitOutcome[]> {
+    const run = this.chain.then(() => this.commitNow(chunks, notAfterMs));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async commitNow(chunks: readonly CommitChunk[], notAfterMs: number): Promise<CommitOutcome[]> {
+    const outcomes: CommitOutcome[] = new Array(chunks.length);
+    const planned: { index: number; packed: Packed; chunk: PackedChunk }[] = [];
+    if (this.now() > notAfterMs) {
+      const late = new SpoolError('TIMEOUT', 'the segment was stored too long ago to be committed safely; send again');
+      return chunks.map(() => ({ ok: false, error: late }));
+    }
+    let log: WriterLog;
+    try {
+      log = await this.open();
+      // Producers' states are known before their batches commit (loaded through the tail if not cached).
+      for (const chunk of chunks)
+        for (const producer of chunk.producers ?? [])
+          if (this.options.producerStates.committed(chunk.topicId, chunk.partition, producer.producerId) === undefined)
+            await this.options.producerStates.load(chunk.topicId, chunk.partition, producer.producerId);
+    } catch (error) {
+      return chunks.map(() => failed(error));
+    }
+    for (const [index, chunk] of chunks.entries()) {
+      const packed = this.packed.get(partitionId(chunk.topicId, chunk.partition));
+      if (packed === undefined || packed.leaving || (chunk.leaderEpoch !== undefined && chunk.leaderEpoch !== packed.epoch)) {
+        outcomes[index] = { ok: false, error: notPacked(chunk) };
+        continue;
+      }
+      planned.push({
+        index,
+        packed,
+        chunk: {
+          topicId: chunk.topicId,
+          partition: chunk.partition,
+          baseOffset: packed.end,
+          recordCount: chunk.recordCount,
+          objectKey: chunk.objectKey,
+          position: chunk.position,
+          sizeBytes: chunk.sizeBytes,
+          maxTimestampMs: chunk.maxTimestampMs,
+          producers: (chunk.producers ?? []).flatMap((producer) =>
+            producer.batches.map((batch) => ({
+              producerId: producer.producerId,
+              producerEpoch: producer.producerEpoch,
+              firstSequence: batch.firstSequence,
+              lastSequence: batch.lastSequence,
+              startDelta: batch.startDelta,
+            })),
+          ),
+        },
+      });
+    }
+    if (planned.length === 0) return outcomes;
+    const seq = ++this.seq;
+    try {
+      return await this.decide(log, seq, planned, outcomes);
+    } finally {
+      if (this.log === log) this.settledSeq = seq;
+    }
+  }
+
+  private async decide(
+    log: WriterLog,
+    seq: number,
+    planned: readonly { index: number; packed: Packed; chunk: PackedChunk }[],
+    outcomes: CommitOutcome[],
+  ): Promise<CommitOutcome[]> {
+    let committedMs: number;
+    try {
+      ({ committedMs } = await log.commit(
+        seq,
+        planned.map((plan) => plan.chunk),
+      ));
+    } catch (error) {
+      if (error instanceof SpoolError && error.code === 'NOT_LEADER') {
+        this.fenced();
+        for (const { index } of planned) outcomes[index] = { ok: false, error };
+        return outcomes;
+      }
+      // Unknown whether it landed: the sequence number is claimed, so it landed (found) or never will.
+      const found = await this.settle(log, seq);
+      if (found === undefined) {
+        for (const { index } of planned) outcomes[index] = failed(error);
+        return outcomes;
+      }
+      committedMs = found.committedMs;
+    }
+    this.stats.commits++;
+    for (const { index, packed, chunk } of planned) {
+      const tailChunk: TailChunk = { ...chunk, seq, committedMs };
+      packed.end = chunk.baseOffset + chunk.recordCount;
+      packed.tail.push(tailChunk);
+      for (const producerId of new Set(chunk.producers.map((batch) => batch.producerId))) {
+        const states = this.options.producerStates;
+        const before = states.committed(chunk.topicId, chunk.partition, producerId) ?? null;
+        const state = appendedBy(states.live(before), producerId, chunk, committedMs);
+        if (state)
+          states.committedAs(
+            chunk.topicId,
+            chunk.partition,
+            producerId,
+            before?.markerVersion === undefined ? state : { ...state, markerVersion: before.markerVersion },
+          );
+      }
+      this.stats.chunks++;
+      outcomes[index] = { ok: true, baseOffset: chunk.baseOffset };
+      this.options.onCommitted?.(chunk.topicId, chunk.partition, packed.end);
+    }
+    return outcomes;
+  }
+
+  /** Claims `seq` until the store answers: the commit found there, or undefined (none landed, none will). */
+  private async settle(log: WriterLog, seq: number): Promise<PackedCommit | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const found = await log.abandon(seq);
+        if (found === undefined) this.stats.abandoned++;
+        return found;
+      } catch {
+        await this.sleep(Math.min(5_000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** The writer's log, opened (its fence created) once per incarnation; a fenced id moves to the next. */
+  private async open(): Promise<WriterLog> {
+    if (this.log) return this.log;
+    for (;;) {
+      const log = new WriterLog(this.metadata, this.writerId, { now: this.now, sleep: this.sleep });
+      try {
+        this.seq = Math.max(this.seq, await log.open(this.node() ?? null));
+        this.settledSeq = this.deletedThrough = this.seq; // (this id's log holds nothing below)
+        this.log = log;
+        return log;
+      } catch (error) {
+        if (!(error instanceof SpoolError && error.code === 'NOT_LEADER')) throw error;
+        this.fenced();
+      }
+    }
+  }
+
+  /** Fenced: every partition packed here is lost; the next commit opens a new incarnation. */
+  private fenced(): void {
+    this.stats.fences++;
+    const lost = [...this.packed.values()].map(({ topicId, partition, epoch }) => ({ topicId, partition, epoch }));
+    this.packed.clear();
+    this.log = undefined;
+    this.incarnation++;
+    this.options.onFenced?.(lost);
+  }
+
+  /**
+   * Stops packing the partition: the commits under way end, its tail becomes rows, and (`release`)
+   * `packedBy` is cleared, so per-partition commits may write it. A partition not packed here is left alone.
+   */
+  async leave(topicId: string, partition: number, options: { readonly release: boolean } = { release: true }): Promise<void> {
+    const id = partitionId(topicId, partition);
+    const packed = this.packed.get(id);
+    if (packed === undefined) return;
+    packed.leaving = true;
+    await this.chain;
+    try {
+      await unpackPartition(this.metadata, topicId, partition, this.writerId, {
+        release: options.release,
+        nowMs: this.now,
+        producerIdExpirationMs: this.options.producerIdExpirationMs,
+      });
+    } catch (error) {
+      packed.leaving = false; // still packed here: commits may go on, and a later leave tries again
+      throw error;
+    }
+    if (this.packed.get(id) === packed) this.packed.delete(id);
+    this.stats.unpacks++;
+  }
+
+  /** Turns every packed partition's tail, as committed now, into rows. Failures are tried again at the next round. */
+  async materialize(): Promise<void> {
+    await pMap(
+      [...this.packed.values()].filter((packed) => packed.tail.length > 0),
+      async (packed) => {
+        const throughSeq = packed.tail.at(-1)!.seq;
+        await unpackPartition(this.metadata, packed.topicId, packed.partition, this.writerId, {
+          throughSeq,
+          nowMs: this.now,
+          producerIdExpirationMs: this.options.producerIdExpirationMs,
+        });
+        packed.tail = packed.tail.filter((chunk) => chunk.seq > throughSeq);
+        this.stats.unpacks++;
+      },
+      { concurrency: 16, stopOnError: false },
+    ).catch(() => undefined);
+    await this.deleteBelowHorizon().catch(() => undefined);
+  }
+
+  /**
+   * Deletes this incarnation's commits every partition holds as rows: those up to the first tail
+   * chunk of any partition packed here, and up to the last decided commit. A reader that read a
+   * partition item before its rows moved may then find its tail cut: it reads the item again (packed.ts).
+   */
+  private async deleteBelowHorizon(): Promise<void> {
+    const log = this.log;
+    if (log === undefined) return;
+    const horizon = Math.min(this.settledSeq, ...[...this.packed.values()].filter((p) => p.tail.length > 0).map((p) => p.tail[0]!.seq - 1));
+    if (horizon <= this.deletedThrough) return;
+    const seqs = Array.from({ length: horizon - this.deletedThrough }, (_, i) => this.deletedThrough + 1 + i);
+    await pMap(seqs, (seq) => this.metadata.write({ kind: 'delete', key: packedCommitKey(log.writerId, seq) }), { concurrency: 16 });
+    if (this.log === log) this.deletedThrough = Math.max(this.deletedThrough, horizon);
+    this.stats.deleted += seqs.length;
+  }
+
+  private keepMaterializing(): void {
+    if (this.timer || this.closed || this.materializeMs === 0) return;
+    this.timer = setTimeout(() => {
+      void this.materialize().finally(() => {
+        this.timer = undefined;
+        if (this.packed.size > 0) this.keepMaterializing();
+      });
+    }, this.materializeMs);
+    this.timer.unref();
+  }
+
+  /** Stops materializing on a timer (the lease release that follows leaves every partition). */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+function notPacked(chunk: CommitChunk): SpoolError {
+  return new SpoolError('NOT_LEADER', `${chunk.topic}/${chunk.partition} is no longer packed by this writer; send again`, {
+    retriable: true,
+    details: { topic: chunk.topic, partition: chunk.partition },
+  });
+}
+
+function failed(error: unknown): { ok: false; error: SpoolError } {
+  return { ok: false, error: error instanceof SpoolError ? error : new SpoolError('INTERNAL', 'packed commit failed', { cause: error }) };
+}

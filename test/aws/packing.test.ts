@@ -1,0 +1,7 @@
+import { describe, inject } from 'vitest';
+import { packingSuite } from '../log/packing.suite.js';
+import { awsKind } from '../support/stores.js';
+
+describe(`aws (${inject('awsTarget').name})`, () => {
+  packingSuite(() => awsKind(inject('awsTarget')));
+});

@@ -1,0 +1,278 @@
+/**
+ * Packed commits on the produce path (lib/log/packing.ts): a Log with `packedCommits` whose leases
+ * ride on a registration, as an agent serving Kafka. Each test proves one thing the module comment
+ * states; run on every store.
+ */
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
+import { encodeRecordBatch } from '../../lib/format/index.js';
+import type { Log, LogOptions } from '../../lib/log/index.js';
+import { brokerKey, packedCommitPk, packedCommitShards, packedCommitSksAfter, partitionKey, rowsPk } from '../../lib/keys.js';
+import type { StoreKind } from '../support/stores.js';
+import { perTestLogs, str, text, type TestStores } from '../support/logs.js';
+
+export function packingSuite(kind: () => StoreKind): void {
+  const setup = perTestLogs(kind);
+
+  async function readAll(log: Log, topic: string, partition: number) {
+    const out: { offset: number; value: string | null }[] = [];
+    let offset = 0;
+    for (;;) {
+      const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000, maxBytes: 64 * 1024 * 1024 });
+      for (const record of fetched.records) out.push({ offset: record.offset, value: str(record.value) });
+      if (fetched.nextOffset >= fetched.highWatermark) return { records: out, highWatermark: fetched.highWatermark };
+      offset = fetched.nextOffset;
+    }
+  }
+
+  /** A packing agent: its registration (`lapse` lets it expire in the store; `renew` brings it back). */
+  async function agent(stores: TestStores, make: (options?: Partial<LogOptions>) => Log, options: Partial<LogOptions> = {}) {
+    const log = make({ packedCommits: true, packedMaterializeMs: 0, leaseRenewIntervalMs: 0, ...options });
+    const node = 500_000 + Math.floor(Math.random() * 100_000);
+    const renew = () =>
+      stores.metadata.write({ kind: 'put', key: brokerKey(node), attrs: { owner: log.writerId, expiresMs: Date.now() + 60_000 } });
+    await renew();
+    log.leaseOnRegistration(() => ({ nodeId: node, owner: log.writerId, expiresMs: Date.now() + 60_000 }));
+    return {
+      log,
+      node,
+      renew,
+      lapse: () => stores.metadata.write({ kind: 'update', key: brokerKey(node), set: { expiresMs: Date.now() - 1 } }),
+    };
+  }
+
+  /** Appends `values` as one batch, as leader (the Kafka Produce path); answers its base offset. */
+  async function append(
+    log: Log,
+    topic: string,
+    partition: number,
+    values: readonly string[],
+    producer?: { id: number; sequence: number },
+  ) {
+    const bytes = encodeRecordBatch(
+      values.map((value) => ({ key: null, value: text(value) })),
+      producer ? { producerId: producer.id, producerEpoch: 0, baseSequence: producer.sequence } : {},
+    );
+    return (await (await log.appendBatches(topic, partition, bytes, { asLeader: true })).done).baseOffset;
+  }
+
+  const topicName = () => `packing-${randomUUID().slice(0, 8)}`;
+
+  describe('log > packed commits', () => {
+    it('commits a flush over many partitions as one item: one transaction of two writes, whatever the partitions', async () => {
+      const { stores, make } = await setup();
+      const { log } = await agent(stores, make, { producer: { batchIntervalMs: 60_000 } });
+      const topic = topicName();
+      await log.createTopic(topic, 60);
+      for (let p = 0; p < 60; p++) await log.acquireLeadership(topic, p); // each take packs its partition
+      const topicId = (await log.requireTopic(topic)).id;
+      expect((await stores.metadata.get(partitionKey(topicId, 7)))?.attrs).toMatchObject({
+        packedBy: log.internals.packing!.writerId,
+        nextOffset: 0,
+      });
+      // A first flush (the writer's log opens: its fence is created); the next waits for the interval, or for flush().
+      const warm = append(log, topic, 0, ['warm']);
+      await log.flush();
+      await warm;
+      const transactions: string[][] = [];
+      stores.metadata.beforeTransact = (ops) => void transactions.push(ops.map((op) => `${op.kind} ${op.key.sk.split('#')[0]}`));
+      const writesBefore = stores.metadata.calls.write;
+      const buffered = await Promise.all(
+        Array.from({ length: 60 }, (_, p) =>
+          log.appendBatches(topic, p, encodeRecordBatch([{ key: null, value: text(`second-${p}`) }]), { asLeader: true }),
+        ),
+      );
+      await log.flush();
+      const offsets = (await Promise.all(buffered.map((b) => b.done))).map((a) => a.baseOffset);
+      stores.metadata.beforeTransact = undefined;
+      expect(offsets).toEqual(Array.from({ length: 60 }, (_, p) => (p === 0 ? 1 : 0)));
+      expect(transactions).toEqual([['put c', 'check fence']]);
+      expect(stores.metadata.calls.write).toBe(writesBefore);
+      // Any reader, with a cold cache, reads every partition as acknowledged.
+      const reader = make();
+      for (const p of [0, 31, 59])
+        expect((await readAll(reader, topic, p)).records.map((r) => r.value)).toEqual([...(p === 0 ? ['warm'] : []), `second-${p}`]);
+    });
+
+    it('turns tails into rows and drops the commits every partition holds as rows, reads unchanged', async () => {
+      const { stores, make } = await setup();
+      const { log } = await agent(stores, make);
+      const topic = topicName();
+      await log.createTopic(topic, 3);
+      for (let round = 0; round < 4; round++)
+        for (let p = 0; p < 3; p++) await append(log, topic, p, [`r${round}-p${p}-a`, `r${round}-p${p}-b`]);
+      const topicId = (await log.requireTopic(topic)).id;
+      const expected = (p: number) => Array.from({ length: 4 }, (_, round) => [`r${round}-p${p}-a`, `r${round}-p${p}-b`]).flat();
+      const packing = log.internals.packing!;
+      const commitsLeft = async () => {
+        let count = 0;
+        for (let shard = 0; shard < packedCommitShards; shard++)
+          count += (await stores.metadata.query(packedCommitPk(packing.writerId, shard), packedCommitSksAfter(0))).length;
+        return count;
+      };
+      expect(await commitsLeft()).toBe(12);
+      expect(await stores.metadata.query(rowsPk(topicId, 1))).toEqual([]);
+      await packing.materialize();
+      expect((await stores.metadata.query(rowsPk(topicId, 1))).map((row) => row.attrs.baseOffset)).toEqual([0, 2, 4, 6]);
+      expect((await stores.metadata.get(partitionKey(topicId, 1)))?.attrs).toMatchObject({ nextOffset: 8, packedBy: packing.writerId });
+      expect(await commitsLeft()).toBe(0);
+      for (let p = 0; p < 3; p++) expect((await readAll(make(), topic, p)).records.map((r) => r.value)).toEqual(expected(p));
+      // Offsets go on from the rows.
+      expect(await append(log, topic, 1, ['after'])).toBe(8);
+      expect(await append(log, topic, 2, ['after'])).toBe(8);
+      // A round whose unpack of partition 1 fails keeps that commit (and every one after it) for the reader.
+      stores.metadata.beforeTransact = (ops) => {
+        if (ops.some((op) => op.kind === 'update' && op.key.pk === partitionKey(topicId, 1).pk))
+          throw new SpoolError('STORAGE_UNAVAILABLE', 'throttled');
+      };
+      await packing.materialize();
+      stores.metadata.beforeTransact = undefined;
+      expect(await commitsLeft()).toBe(2);
+      for (const p of [1, 2]) expect((await readAll(make(), topic, p)).records.map((r) => r.value)).toEqual([...expected(p), 'after']);
+      await packing.materialize();
+      expect(await commitsLeft()).toBe(0);
+      expect((await readAll(make(), topic, 1)).records.map((r) => r.value)).toEqual([...expected(1), 'after']);
+    });
+
+    it('fences a writer as a whole: taken over once, it commits to no partition; its successor goes on; nothing acknowledged is lost', async () => {
+      const { stores, make } = await setup();
+      const a = await agent(stores, make);
+      const b = await agent(stores, make);
+      const topic = topicName();
+      await a.log.createTopic(topic, 2);
+      const acked: string[][] = [[], []];
+      for (let i = 0; i < 3; i++)
+        for (const p of [0, 1]) {
+          await append(a.log, topic, p, [`a${i}-${p}`]);
+          acked[p]!.push(`a${i}-${p}`);
+        }
+      await a.lapse(); // A stalls past its registration
+      await b.log.acquireLeadership(topic, 0);
+      // A still believes it leads partition 1, which B never took: refused all the same (its writer is fenced), and it lets go.
+      const topicId = (await a.log.requireTopic(topic)).id;
+      expect(a.log.internals.leases.epochFor(topicId, 1)).toBe(1);
+      await expect(append(a.log, topic, 1, ['zombie-1'])).rejects.toMatchObject({ code: 'NOT_LEADER' });
+      expect(a.log.internals.leases.epochFor(topicId, 1)).toBeUndefined();
+      await expect(append(a.log, topic, 0, ['zombie-0'])).rejects.toBeInstanceOf(SpoolError);
+      // B goes on after A's records; A, registered again, takes partition 1 back under a new writer id.
+      expect(await append(b.log, topic, 0, ['b0'])).toBe(3);
+      acked[0]!.push('b0');
+      await a.renew();
+      expect(await append(a.log, topic, 1, ['a-again'])).toBe(3);
+      acked[1]!.push('a-again');
+      expect((await stores.metadata.get(partitionKey(topicId, 1)))?.attrs.packedBy).toBe(a.log.internals.packing!.writerId);
+      expect(a.log.internals.packing!.writerId).not.toBe(`${a.log.writerId}.p0`);
+      for (const p of [0, 1]) {
+        const read = await readAll(make(), topic, p);
+        expect(read.records).toEqual(acked[p]!.map((value, offset) => ({ offset, value })));
+      }
+    });
+
+    it('acknowledges once a commit whose answer was lost, never one that did not land, whose offsets the next commit takes', async () => {
+      const { stores, make } = await setup();
+      const { log } = await agent(stores, make);
+      const topic = topicName();
+      await log.createTopic(topic, 1);
+      expect(await append(log, topic, 0, ['one'])).toBe(0);
+      let lose = true;
+      stores.metadata.afterTransact = (ops) => {
+        if (lose && ops[0]?.key.sk.startsWith('c#')) {
+          lose = false;
+          throw new SpoolError('STORAGE_UNAVAILABLE', 'socket timed out after the transaction landed');
+        }
+      };
+      expect(await append(log, topic, 0, ['two'])).toBe(1);
+      stores.metadata.afterTransact = undefined;
+      stores.metadata.beforeTransact = (ops) => {
+        if (ops[0]?.key.sk.startsWith('c#')) throw new SpoolError('STORAGE_UNAVAILABLE', 'connection reset before the transaction');
+      };
+      await expect(append(log, topic, 0, ['never'])).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+      stores.metadata.beforeTransact = undefined;
+      expect(log.internals.packing!.stats.abandoned).toBe(1);
+      expect(await append(log, topic, 0, ['three'])).toBe(2);
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['one', 'two', 'three']);
+    });
+
+    it('answers an idempotent producer’s retry as a duplicate, from the tail, from rows, and at a successor', async () => {
+      const { stores, make } = await setup();
+      const a = await agent(stores, make);
+      const topic = topicName();
+      await a.log.createTopic(topic, 1);
+      const id = await a.log.allocateProducerId();
+      const retry = async (log: Log) =>
+        await (
+          await log.appendBatches(
+            topic,
+            0,
+            encodeRecordBatch([{ key: null, value: text('s1') }], { producerId: id, producerEpoch: 0, baseSequence: 1 }),
+            { asLeader: true },
+          )
+        ).done;
+      expect(await append(a.log, topic, 0, ['s0'], { id, sequence: 0 })).toBe(0);
+      expect(await append(a.log, topic, 0, ['s1'], { id, sequence: 1 })).toBe(1);
+      expect(await retry(a.log)).toMatchObject({ baseOffset: 1, duplicate: true });
+      // Its state no longer cached here: read back through the tail.
+      a.log.internals.producerStates.forget((await a.log.requireTopic(topic)).id, 0, id);
+      expect(await retry(a.log)).toMatchObject({ baseOffset: 1, duplicate: true });
+      await a.log.internals.packing!.materialize();
+      a.log.internals.producerStates.forget((await a.log.requireTopic(topic)).id, 0, id);
+      expect(await retry(a.log)).toMatchObject({ baseOffset: 1, duplicate: true });
+      expect(await append(a.log, topic, 0, ['s2'], { id, sequence: 2 })).toBe(2);
+      await a.lapse();
+      const b = await agent(stores, make);
+      await b.log.acquireLeadership(topic, 0);
+      expect(await retry(b.log)).toMatchObject({ baseOffset: 1, duplicate: true });
+      expect(await append(b.log, topic, 0, ['s3'], { id, sequence: 3 })).toBe(3);
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['s0', 's1', 's2', 's3']);
+    });
+
+    it('leaves a partition it releases unpacked, so a lease-less writer commits after its records', async () => {
+      const { stores, make } = await setup();
+      const { log } = await agent(stores, make);
+      const topic = topicName();
+      await log.createTopic(topic, 1);
+      await append(log, topic, 0, ['a', 'b']);
+      await log.releaseLeadership();
+      const topicId = (await log.requireTopic(topic)).id;
+      expect((await stores.metadata.get(partitionKey(topicId, 0)))?.attrs).toMatchObject({ nextOffset: 2, packedBy: null, owner: null });
+      expect(await make().produce(topic, [{ key: null, value: text('c'), partition: 0 }])).toEqual([{ partition: 0, offset: 2 }]);
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['a', 'b', 'c']);
+    });
+
+    it('commits a request mixing a packed partition with another whole, per partition, after leaving packing', async () => {
+      const { stores, make } = await setup();
+      const { log } = await agent(stores, make);
+      const topic = topicName();
+      await log.createTopic(topic, 2);
+      await append(log, topic, 0, ['packed']);
+      const produced = await log.produce(topic, [
+        { key: null, value: text('x0'), partition: 0 },
+        { key: null, value: text('x1'), partition: 1 },
+      ]);
+      expect(produced).toEqual([
+        { partition: 0, offset: 1 },
+        { partition: 1, offset: 0 },
+      ]);
+      const topicId = (await log.requireTopic(topic)).id;
+      expect((await stores.metadata.get(partitionKey(topicId, 0)))?.attrs).toMatchObject({ packedBy: null, nextOffset: 2 });
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['packed', 'x0']);
+      // Still its leader: it goes on per partition.
+      expect(await append(log, topic, 0, ['later'])).toBe(2);
+    });
+
+    it('keeps the objects of a tail from the garbage collector until they are rows', async () => {
+      const { stores, make } = await setup();
+      const { log } = await agent(stores, make, { maintenance: { gcGraceMs: 300, maxCommitAgeMs: 150, compactionTailAgeMs: 3_600_000 } });
+      const topic = topicName();
+      await log.createTopic(topic, 1);
+      await append(log, topic, 0, ['kept']);
+      await new Promise((resolve) => setTimeout(resolve, 450)); // the object is past the grace period, and no row points at it
+      await log.runMaintenance();
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['kept']);
+      await log.internals.packing!.materialize();
+      await log.runMaintenance();
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['kept']);
+    });
+  });
+}

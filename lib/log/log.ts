@@ -333,7 +333,8 @@ export class Log {
   }
 
   get internals(): LogInternals {
-    const { options, topics, producer, reader, leases, leadership, committer, cache, maintenance, producerStates, producerIds, packing } = this;
+    const { options, topics, producer, reader, leases, leadership, committer, cache, maintenance, producerStates, producerIds, packing } =
+      this;
     return { options, topics, producer, reader, leases, leadership, committer, cache, maintenance, producerStates, producerIds, packing };
   }
 
@@ -992,8 +993,8 @@ export class Log {
             }),
           ),
     ]);
-    packed.forEach((index, i) => (outcomes[index] = packedOutcomes[i]!));
-    plain.forEach((index, i) => (outcomes[index] = plainOutcomes[i]!));
+    for (const [i, index] of packed.entries()) outcomes[index] = packedOutcomes[i]!;
+    for (const [i, index] of plain.entries()) outcomes[index] = plainOutcomes[i]!;
     return outcomes;
   }
 

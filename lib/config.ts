@@ -5,7 +5,7 @@
  */
 import { SpoolError } from './errors.js';
 import type { Compression } from './format/index.js';
-import { defaultProducerIdExpirationMs } from './log/index.js';
+import { defaultProducerIdExpirationMs, packedCommitsByDefault } from './log/index.js';
 import type { MigrationPolicy } from './kafka/groups/consumer-classic.js';
 
 export interface SpoolConfig {
@@ -22,6 +22,10 @@ export interface SpoolConfig {
   readonly cacheBytes: number;
   readonly leaseMs: number;
   readonly leaseIdleMs: number;
+  /** Packed commits (lib/log/packing.ts): an agent's flush commits its led partitions' chunks as one item. */
+  readonly packedCommits: boolean;
+  /** How often packed partitions' tails become rows. */
+  readonly packedMaterializeMs: number;
   readonly pollIntervalMs: number;
   readonly host: string;
   readonly httpPort: number;
@@ -76,6 +80,11 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
     'how long an agent registration, and the partition leases and groups held on it, lives unless renewed (default 10000)',
   ],
   ['SPOOL_LEASE_IDLE_MS', 'a partition lease unused this long is released (default 60000)'],
+  [
+    'SPOOL_PACKED_COMMITS',
+    "packed commits: an agent serving Kafka commits a flush's chunks of the partitions it leads as one item, not one write per partition (default true; docs/packed-commits.md)",
+  ],
+  ['SPOOL_PACKED_MATERIALIZE_MS', "how often packed partitions' recent commits become batch rows (default 10000)"],
   ['SPOOL_POLL_INTERVAL_MS', "how often a long-poll checks for other writers' commits (default 250)"],
   ['SPOOL_HOST', 'address to listen on (default 127.0.0.1)'],
   ['SPOOL_HTTP_PORT', 'HTTP port (default 8080; 0: any free port)'],
@@ -142,6 +151,8 @@ export function loadConfig(env: Env = process.env, defaults: ConfigDefaults = {}
     cacheBytes: intVar(env, 'SPOOL_CACHE_BYTES', 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     leaseMs: intVar(env, 'SPOOL_LEASE_MS', 10_000, 100, 3_600_000),
     leaseIdleMs: intVar(env, 'SPOOL_LEASE_IDLE_MS', 60_000, 1000, 86_400_000),
+    packedCommits: boolVar(env, 'SPOOL_PACKED_COMMITS', packedCommitsByDefault),
+    packedMaterializeMs: intVar(env, 'SPOOL_PACKED_MATERIALIZE_MS', 10_000, 100, 3_600_000),
     pollIntervalMs: intVar(env, 'SPOOL_POLL_INTERVAL_MS', 250, 10, 60_000),
     host: stringVar(env, 'SPOOL_HOST', '127.0.0.1'),
     httpPort: intVar(env, 'SPOOL_HTTP_PORT', 8080, 0, 65_535),

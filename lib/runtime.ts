@@ -60,6 +60,8 @@ export async function openRuntime(
     cacheBytes: config.cacheBytes,
     leaseMs: config.leaseMs,
     leaseIdleMs: config.leaseIdleMs,
+    packedCommits: config.packedCommits,
+    packedMaterializeMs: config.packedMaterializeMs,
     pollIntervalMs: config.pollIntervalMs,
     producerIdExpirationMs: config.producerIdExpirationMs,
     maintenance: {

@@ -39,4 +39,5 @@ export {
 export type { AbortedTransaction, FetchResult, FetchOptions, Isolation, TimestampedOffset } from './reader.js';
 export { skippedBatches } from './reader.js';
 export { defaultProducerIdExpirationMs } from './idempotence.js';
+export { packedCommitsByDefault } from './packing.js';
 export type { MaintenanceOptions, MaintenanceReport, MaintenanceResult } from './maintenance/index.js';

@@ -244,6 +244,22 @@ export class LeaseManager {
     return this.hold(lease);
   }
 
+  /**
+   * Takes the lease again only if the partition is still ours in the store (after this writer's
+   * packing was fenced: packing.ts); a partition another writer took is left to it. Answers whether
+   * it is held.
+   */
+  async reclaim(topic: { readonly id: string; readonly name: string }, partition: number): Promise<boolean> {
+    const item = await this.metadata.get(partitionKey(topic.id, partition));
+    if (item === undefined || partitionStateFromItem(item).owner !== this.owner) return false;
+    try {
+      await this.acquire(topic, partition);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** A lease of ours whose partition is not packed (it was left, or its packer was an earlier incarnation): packed again, in one conditional write. */
   private async packAgain(lease: Lease, state: PartitionState, packer: string): Promise<void> {
     try {

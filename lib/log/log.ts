@@ -27,7 +27,9 @@ import { ConditionFailedError } from '../storage/ports.js';
 import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
 import { Committer, staleOperatorEpoch, type CommitChunk, type CommitOutcome } from './commit.js';
-import { PackingWriter } from './packing.js';
+import { PackingWriter, packedCommitsByDefault } from './packing.js';
+import { producerStatesWithTail } from './packed.js';
+import { readPackedCommits } from './writer-log.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import { cleanupPolicy, type TopicConfig } from './topic-config.js';
 import { LeadershipCache, type PartitionLeadership } from './leadership.js';
@@ -71,7 +73,7 @@ export interface LogOptions {
   readonly maintenance?: MaintenanceOptions;
   /**
    * Packed commits (packing.ts, docs/packed-commits.md): partitions whose leases ride on this writer's
-   * registration are packed, and a flush's chunks of them commit as one item. @default false
+   * registration are packed, and a flush's chunks of them commit as one item. @default packedCommitsByDefault (true)
    */
   readonly packedCommits?: boolean;
   /** How often the tails of packed partitions become rows (packing.ts). @default 10 000 */
@@ -230,6 +232,8 @@ export class Log {
   private readonly committer: Committer;
   /** Packed commits, when `packedCommits` is on (packing.ts). */
   private readonly packing: PackingWriter | undefined;
+  /** Partitions let go when this writer's packing was fenced (their items may still name it): released on a graceful stop. */
+  private readonly fencedLeases = new Map<string, { readonly id: string; readonly name: string; readonly partition: number }>();
   private readonly cache: ChunkCache;
   private readonly maintenance: Maintenance;
   private readonly producerStates: ProducerStates;
@@ -284,21 +288,34 @@ export class Log {
       maxCommitAgeMs,
       ...options.producer,
     });
-    this.packing = options.packedCommits
-      ? new PackingWriter(metadata, this.producer.writerId, () => this.leases.registrationNode, {
-          now: this.now,
-          producerStates: this.producerStates,
-          materializeMs: options.packedMaterializeMs,
-          producerIdExpirationMs,
-          onCommitted: (topicId, partition) => this.reader.notify(topicId, partition),
-          onFenced: (lost) => {
-            for (const { topicId, partition, epoch } of lost) {
-              this.leases.fenced(topicId, partition, epoch);
-              this.leadership.forget(topicId);
-            }
-          },
-        })
-      : undefined;
+    this.packing =
+      (options.packedCommits ?? packedCommitsByDefault)
+        ? new PackingWriter(metadata, this.producer.writerId, () => this.leases.registrationNode, {
+            now: this.now,
+            producerStates: this.producerStates,
+            materializeMs: options.packedMaterializeMs,
+            producerIdExpirationMs,
+            onCommitted: (topicId, partition) => this.reader.notify(topicId, partition),
+            metrics: options.metrics,
+            merge: {
+              readChunk: async (objectKey, position, sizeBytes) =>
+                this.cache.get(objectKey, position, sizeBytes) ?? objects.get(objectKey, { offset: position, length: sizeBytes }),
+              upload: (runs, createdMs) => this.producer.uploadChunks(runs, createdMs),
+              remember: (objectKey, position, bytes) => this.cache.set(objectKey, position, bytes),
+              maxCommitAgeMs,
+            },
+            // Fenced: every partition it packed is let go. Those no one took (its registration was renewed
+            // in time) still name this writer: its clients' next write takes each again (leases.ts: its
+            // old commits become rows first), and a graceful stop takes and releases them (`fencedLeases`).
+            onFenced: (lost) => {
+              for (const { topicId, topicName, partition, epoch } of lost) {
+                this.leases.fenced(topicId, partition, epoch);
+                this.leadership.forget(topicId);
+                this.fencedLeases.set(`${topicId}#${partition}`, { id: topicId, name: topicName, partition });
+              }
+            },
+          })
+        : undefined;
     this.maintenance = new Maintenance(options.stores, this.topics, {
       ...options.maintenance,
       maxCommitAgeMs,
@@ -319,7 +336,7 @@ export class Log {
         ? {
             packer: () => this.packing?.writerId,
             packedSeq: () => this.packing?.lastSeq ?? 0,
-            onPacked: (lease, end) => this.packing?.adopt(lease.topicId, lease.partition, lease.epoch, end),
+            onPacked: (lease, end) => this.packing?.adopt(lease.topicId, lease.topicName, lease.partition, lease.epoch, end),
             beforeRelease: (topicId, partition) => this.packing?.leave(topicId, partition) ?? Promise.resolve(),
           }
         : {}),
@@ -859,7 +876,19 @@ export class Log {
     }[]
   > {
     return this.reading(topicName, partition, async (topic) =>
-      (await this.producerStates.list(topic.id, partition))
+      (
+        await producerStatesWithTail(
+          this.options.stores.metadata,
+          topic.id,
+          partition,
+          () => this.producerStates.list(topic.id, partition),
+          async (writerId, afterSeq) =>
+            this.packing?.localCommits(writerId, topic.id, partition, afterSeq) ??
+            readPackedCommits(this.options.stores.metadata, writerId, afterSeq),
+          this.producerStates.expirationMs,
+        )
+      )
+        .filter(({ state }) => this.producerStates.live(state) !== null)
         .map(({ producerId, state }) => ({
           producerId,
           producerEpoch: state.producerEpoch,
@@ -921,6 +950,7 @@ export class Log {
    */
   async releaseLeadership(): Promise<void> {
     await this.producer.flush().catch(() => undefined); // what fails here fails for its producers, as under a takeover
+    await this.releaseFencedLeases();
     await this.leases.releaseAll();
   }
 
@@ -930,11 +960,22 @@ export class Log {
     this.packing?.close(); // (releasing the leases below leaves every packed partition)
     await this.producer.close();
     await this.maintenance.settled();
+    await this.releaseFencedLeases();
     await this.leases.releaseAll();
     await this.leadership.settled();
   }
 
   // ---- helpers ------------------------------------------------------------------------------------
+
+  /**
+   * Takes again the partitions let go when this writer's packing was fenced that still name it, so the
+   * release that follows frees them (agents of the version before take only a released lease).
+   */
+  private async releaseFencedLeases(): Promise<void> {
+    const fenced = [...this.fencedLeases.values()];
+    this.fencedLeases.clear();
+    await pMap(fenced, ({ id, name, partition }) => this.leases.reclaim({ id, name }, partition), { concurrency: 16 });
+  }
 
   /**
    * Commits a flush's chunks: those of partitions packed here in one packed commit (packing.ts), the

@@ -176,6 +176,44 @@ export async function producerStateWithTail(
   }
 }
 
+/**
+ * Every producer's state on a partition, packed or not: `list()` (the stored states) with the batches
+ * of the partition's tail applied; read again if an unpack moved the partition's rows meanwhile.
+ */
+export async function producerStatesWithTail(
+  metadata: MetadataStore,
+  topicId: string,
+  partition: number,
+  list: () => Promise<readonly { readonly producerId: number; readonly state: ProducerState }[]>,
+  commitsAfter?: (writerId: string, afterSeq: number) => Promise<readonly PackedCommit[]>,
+  expirationMs = defaultProducerIdExpirationMs,
+): Promise<{ readonly producerId: number; readonly state: ProducerState }[]> {
+  for (let attempt = 1; ; attempt++) {
+    const read = await readPackedPartition(metadata, topicId, partition, commitsAfter);
+    const stored = await list();
+    if (read === undefined || read.tail.length === 0) return [...stored];
+    const again = await metadata.get(partitionKey(topicId, partition));
+    if (again !== undefined && partitionStateFromItem(again).packedSeq === read.state.packedSeq) {
+      const states = new Map<number, ProducerState | null>(stored.map(({ producerId, state }) => [producerId, state]));
+      for (const chunk of read.tail)
+        for (const producerId of new Set(chunk.producers.map((batch) => batch.producerId))) {
+          const before = states.get(producerId) ?? null;
+          states.set(
+            producerId,
+            appendedBy(
+              before !== null && isExpired(before, chunk.committedMs, expirationMs) ? null : before,
+              producerId,
+              chunk,
+              chunk.committedMs,
+            ),
+          );
+        }
+      return [...states].flatMap(([producerId, state]) => (state === null ? [] : [{ producerId, state }]));
+    }
+    if (attempt >= 5) throw new SpoolError('STORAGE_UNAVAILABLE', `partition ${partition}: its producers kept moving`, { retriable: true });
+  }
+}
+
 /** Most rows a step writes: with the item and a producer state or more, within a transaction's 100 writes. */
 export const maxChunksPerStep = 48;
 
@@ -189,6 +227,11 @@ export interface UnpackOptions {
   readonly producerIdExpirationMs?: number;
   /** Steps refused (another unpacker moved the item) before giving up. @default 20 */
   readonly maxRefusals?: number;
+  /**
+   * The rows a step's chunks become, tiling them in order (the packer's merged copies: packing.ts).
+   * @default a row per chunk, where the chunk is
+   */
+  readonly rowsFor?: (chunks: readonly TailChunk[]) => BatchRow[];
 }
 
 /**
@@ -223,10 +266,10 @@ export async function unpackPartition(
     }
     const last = step.at(-1);
     const rowsEnd = read.rowsEnd;
-    const ops: WriteOp[] = step.map((chunk) => ({
+    const ops: WriteOp[] = (options.rowsFor?.(step) ?? step.map(rowOf)).map((row) => ({
       kind: 'put',
-      key: rowKey(topicId, partition, chunk.baseOffset),
-      attrs: batchRowAttrs(rowOf(chunk)),
+      key: rowKey(topicId, partition, row.baseOffset),
+      attrs: batchRowAttrs(row),
       condition: { kind: 'absent' },
     }));
     for (const producerId of producers) {

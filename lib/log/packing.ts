@@ -31,8 +31,13 @@ import type { MetadataStore } from '../storage/ports.js';
 import { packedCommitKey } from '../keys.js';
 import { partitionId, type CommitChunk, type CommitOutcome } from './commit.js';
 import type { ProducerState, ProducerStates } from './idempotence.js';
-import { appendedBy, producerStateWithTail, unpackPartition, type TailChunk } from './packed.js';
+import { appendedBy, producerStateWithTail, rowOf, unpackPartition, type TailChunk } from './packed.js';
+import type { BatchRow } from './layout.js';
+import type { Metrics } from '../metrics.js';
 import { WriterLog, readPackedCommits, type PackedChunk, type PackedCommit } from './writer-log.js';
+
+/** Whether a Log packs commits (where its leases ride on a registration) unless told otherwise: `LogOptions.packedCommits`, SPOOL_PACKED_COMMITS. */
+export const packedCommitsByDefault = true;
 
 export interface PackingOptions {
   readonly now?: () => number;
@@ -44,12 +49,42 @@ export interface PackingOptions {
   /** Told after every commit, per partition: its new end. */
   readonly onCommitted?: (topicId: string, partition: number, nextOffset: number) => void;
   /** Told once fenced: the partitions (and the epochs they were taken at) it packed, now lost. */
-  readonly onFenced?: (lost: readonly { readonly topicId: string; readonly partition: number; readonly epoch: number }[]) => void;
+  readonly onFenced?: (
+    lost: readonly { readonly topicId: string; readonly topicName: string; readonly partition: number; readonly epoch: number }[],
+  ) => void;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Packed commits are counted here as commits (`Commits`), as commit.ts counts its transactions. */
+  readonly metrics?: Metrics;
+  /**
+   * Materialisation copies a partition's tail into one object, so it becomes one row (a flush row of
+   * up to `maxMergedBytes`), not a row per chunk: `readChunk` gets a chunk's bytes (the cache, else
+   * the object store), `upload` stores a segment (producer.ts `uploadChunks`), `remember` caches it.
+   * Without them, a row per chunk.
+   */
+  readonly merge?: {
+    readonly readChunk: (objectKey: string, position: number, sizeBytes: number) => Promise<Buffer>;
+    readonly upload: (
+      runs: readonly {
+        topic: { id: string; name: string };
+        partition: number;
+        bytes: Buffer[];
+        recordCount: number;
+        maxTimestampMs: number;
+      }[],
+      createdMs: number,
+    ) => Promise<{ chunks: readonly { objectKey: string; position: number }[] }>;
+    readonly remember: (objectKey: string, position: number, bytes: Buffer) => void;
+    /** A copy is used only if its rows can be written by then after its upload (the collector's bound). */
+    readonly maxCommitAgeMs: number;
+  };
 }
+
+/** Most bytes of a merged row (a flush row is read whole). */
+export const maxMergedBytes = 1024 * 1024;
 
 interface Packed {
   readonly topicId: string;
+  readonly topicName: string;
   readonly partition: number;
   readonly epoch: number;
   /** The next offset to assign. */
@@ -104,8 +139,8 @@ export class PackingWriter {
   }
 
   /** A partition taken in packed mode at `epoch`, its rows ending at `end` (its tail is empty: no one packed it). */
-  adopt(topicId: string, partition: number, epoch: number, end: number): void {
-    this.packed.set(partitionId(topicId, partition), { topicId, partition, epoch, end, tail: [], leaving: false });
+  adopt(topicId: string, topicName: string, partition: number, epoch: number, end: number): void {
+    this.packed.set(partitionId(topicId, partition), { topicId, topicName, partition, epoch, end, tail: [], leaving: false });
     this.keepMaterializing();
   }
 
@@ -219,7 +254,7 @@ export class PackingWriter {
         planned.map((plan) => plan.chunk),
       ));
     } catch (error) {
-      if (error instanceof SpoolError && error.code === 'NOT_LEADER') {
+      if (error instanceof SpoolError && error.code === 'FENCED_LEADER_EPOCH') {
         this.fenced();
         for (const { index } of planned) outcomes[index] = { ok: false, error };
         return outcomes;
@@ -233,6 +268,7 @@ export class PackingWriter {
       committedMs = found.committedMs;
     }
     this.stats.commits++;
+    this.options.metrics?.emit({ Commits: [1, 'Count'], CommitConflicts: [0, 'Count'] });
     for (const { index, packed, chunk } of planned) {
       const tailChunk: TailChunk = { ...chunk, seq, committedMs };
       packed.end = chunk.baseOffset + chunk.recordCount;
@@ -280,7 +316,7 @@ export class PackingWriter {
         this.log = log;
         return log;
       } catch (error) {
-        if (!(error instanceof SpoolError && error.code === 'NOT_LEADER')) throw error;
+        if (!(error instanceof SpoolError && error.code === 'FENCED_LEADER_EPOCH')) throw error;
         this.fenced();
       }
     }
@@ -289,7 +325,7 @@ export class PackingWriter {
   /** Fenced: every partition packed here is lost; the next commit opens a new incarnation. */
   private fenced(): void {
     this.stats.fences++;
-    const lost = [...this.packed.values()].map(({ topicId, partition, epoch }) => ({ topicId, partition, epoch }));
+    const lost = [...this.packed.values()].map(({ topicId, topicName, partition, epoch }) => ({ topicId, topicName, partition, epoch }));
     this.packed.clear();
     this.log = undefined;
     this.incarnation++;
@@ -320,16 +356,22 @@ export class PackingWriter {
     this.stats.unpacks++;
   }
 
-  /** Turns every packed partition's tail, as committed now, into rows. Failures are tried again at the next round. */
+  /**
+   * Turns every packed partition's tail, as committed now, into rows: each tail copied into one object
+   * (runs of up to `maxMergedBytes`, one row each) where `merge` is given. Failures are tried again at the next round.
+   */
   async materialize(): Promise<void> {
+    const due = [...this.packed.values()].filter((packed) => packed.tail.length > 0);
+    const copies = await this.copyTails(due).catch(() => undefined);
     await pMap(
-      [...this.packed.values()].filter((packed) => packed.tail.length > 0),
+      due,
       async (packed) => {
         const throughSeq = packed.tail.at(-1)!.seq;
         await unpackPartition(this.metadata, packed.topicId, packed.partition, this.writerId, {
           throughSeq,
           nowMs: this.now,
           producerIdExpirationMs: this.options.producerIdExpirationMs,
+          ...(copies ? { rowsFor: (chunks: readonly TailChunk[]) => copies.rowsFor(chunks) } : {}),
         });
         packed.tail = packed.tail.filter((chunk) => chunk.seq > throughSeq);
         this.stats.unpacks++;
@@ -355,6 +397,90 @@ export class PackingWriter {
     this.stats.deleted += seqs.length;
   }
 
+  /**
+   * One object holding, per partition, its tail's chunks back to back (runs of at least two chunks and
+   * up to `maxMergedBytes`); answers the rows a step's chunks become: a run copied whole, one row; a
+   * chunk not copied, its own row. Past the collector's bound after the upload, every chunk its own row.
+   */
+  private async copyTails(due: readonly Packed[]): Promise<{ rowsFor: (chunks: readonly TailChunk[]) => BatchRow[] } | undefined> {
+    const merge = this.options.merge;
+    if (merge === undefined) return undefined;
+    const runs: TailChunk[][] = [];
+    for (const packed of due) {
+      let run: TailChunk[] = [];
+      let bytes = 0;
+      const close = () => {
+        if (run.length >= 2) runs.push(run);
+        run = [];
+        bytes = 0;
+      };
+      for (const chunk of packed.tail) {
+        if (bytes + chunk.sizeBytes > maxMergedBytes) close();
+        run.push(chunk);
+        bytes += chunk.sizeBytes;
+      }
+      close();
+    }
+    if (runs.length === 0) return undefined;
+    const bodies = await pMap(
+      runs,
+      (run) => Promise.all(run.map((chunk) => merge.readChunk(chunk.objectKey, chunk.position, chunk.sizeBytes))),
+      {
+        concurrency: 8,
+      },
+    );
+    const createdMs = this.now();
+    const { chunks: stored } = await merge.upload(
+      runs.map((run, i) => ({
+        topic: {
+          id: run[0]!.topicId,
+          name: this.packed.get(partitionId(run[0]!.topicId, run[0]!.partition))?.topicName ?? run[0]!.topicId,
+        },
+        partition: run[0]!.partition,
+        bytes: bodies[i]!,
+        recordCount: run.reduce((sum, chunk) => sum + chunk.recordCount, 0),
+        maxTimestampMs: Math.max(...run.map((chunk) => chunk.maxTimestampMs)),
+      })),
+      createdMs,
+    );
+    const copied = new Map<string, { run: TailChunk[]; objectKey: string; position: number; sizeBytes: number }>();
+    runs.forEach((run, i) => {
+      const { objectKey, position } = stored[i]!;
+      const sizeBytes = run.reduce((sum, chunk) => sum + chunk.sizeBytes, 0);
+      merge.remember(objectKey, position, Buffer.concat(bodies[i]!));
+      copied.set(`${run[0]!.topicId}#${run[0]!.partition}#${run[0]!.seq}`, { run, objectKey, position, sizeBytes });
+    });
+    const notAfterMs = createdMs + merge.maxCommitAgeMs;
+    return {
+      rowsFor: (chunks) => {
+        const rows: BatchRow[] = [];
+        for (let i = 0; i < chunks.length; ) {
+          const first = chunks[i]!;
+          const copy = this.now() <= notAfterMs ? copied.get(`${first.topicId}#${first.partition}#${first.seq}`) : undefined;
+          // A run is used only whole, and only if the step holds all of it in the same order.
+          if (copy && copy.run.every((chunk, j) => chunks[i + j]?.seq === chunk.seq && chunks[i + j]?.baseOffset === chunk.baseOffset)) {
+            const last = copy.run.at(-1)!;
+            rows.push({
+              baseOffset: first.baseOffset,
+              recordCount: last.baseOffset + last.recordCount - first.baseOffset,
+              objectKey: copy.objectKey,
+              position: copy.position,
+              sizeBytes: copy.sizeBytes,
+              maxTimestampMs: Math.max(...copy.run.map((chunk) => chunk.maxTimestampMs)),
+              committedMs: last.committedMs,
+              recordTimes: true,
+            });
+            i += copy.run.length;
+          } else {
+            rows.push(rowOf(first));
+            i++;
+          }
+        }
+        return rows;
+      },
+    };
+  }
+
   private keepMaterializing(): void {
     if (this.timer || this.closed || this.materializeMs === 0) return;
     this.timer = setTimeout(() => {
@@ -374,11 +500,16 @@ export class PackingWriter {
   }
 }
 
+/** A chunk whose partition this writer no longer packs at its epoch (fenced, or left meanwhile): as a leader's commit refused for its epoch. */
 function notPacked(chunk: CommitChunk): SpoolError {
-  return new SpoolError('NOT_LEADER', `${chunk.topic}/${chunk.partition} is no longer packed by this writer; send again`, {
-    retriable: true,
-    details: { topic: chunk.topic, partition: chunk.partition },
-  });
+  return new SpoolError(
+    'FENCED_LEADER_EPOCH',
+    `${chunk.topic}/${chunk.partition} is no longer packed by this writer at leader epoch ${chunk.leaderEpoch}; send again`,
+    {
+      retriable: true,
+      details: { topic: chunk.topic, partition: chunk.partition },
+    },
+  );
 }
 
 function failed(error: unknown): { ok: false; error: SpoolError } {

@@ -447,7 +447,13 @@ export class Producer {
    * chunks to commit, and each one's bytes. The flush's path, and the transaction markers' (Log.writeMarkers).
    */
   async uploadChunks(
-    chunks: readonly { topic: TopicItem; partition: number; bytes: Buffer | Buffer[]; recordCount: number; maxTimestampMs: number }[],
+    chunks: readonly {
+      topic: Pick<TopicItem, 'id' | 'name'>;
+      partition: number;
+      bytes: Buffer | Buffer[];
+      recordCount: number;
+      maxTimestampMs: number;
+    }[],
     createdMs: number,
   ): Promise<{ chunks: CommitChunk[]; bytesByChunk: Buffer[] }> {
     const inputs: ChunkInput[] = chunks.map((chunk) => ({

@@ -232,9 +232,9 @@ export interface WriterLogOptions {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Refusal of a writer whose fence is set: it may commit nothing more (Kafka: NOT_LEADER_OR_FOLLOWER). */
+/** Refusal of a writer whose fence is set: it may commit nothing more (as a leader whose epoch was superseded). */
 export function fencedError(writerId: string): SpoolError {
-  return new SpoolError('NOT_LEADER', `writer ${writerId} was fenced: another writer took over its partitions`, {
+  return new SpoolError('FENCED_LEADER_EPOCH', `writer ${writerId} was fenced: another writer took over its partitions`, {
     details: { writer: writerId },
   });
 }
@@ -258,7 +258,7 @@ export class WriterLog {
 
   /**
    * Creates the writer's fence, live, for `node`; answers the newest sequence number already in its
-   * log (0: none), so a writer that opens again goes on after it. Refused (NOT_LEADER) once fenced.
+   * log (0: none), so a writer that opens again goes on after it. Refused (FENCED_LEADER_EPOCH) once fenced.
    */
   async open(node: number | null): Promise<number> {
     try {
@@ -286,7 +286,7 @@ export class WriterLog {
   /**
    * Commits `chunks` as sequence number `seq`, in one transaction with the check that the writer is
    * not fenced. Resolves, with the time it carries, once it landed (or had landed: an earlier attempt whose answer was lost);
-   * NOT_LEADER once the writer is fenced; after `maxAttempts` storage errors, the last of them, its
+   * FENCED_LEADER_EPOCH once the writer is fenced; after `maxAttempts` storage errors, the last of them, its
    * outcome unknown (the caller may `abandon` the sequence number to settle it).
    */
   async commit(seq: number, chunks: readonly PackedChunk[]): Promise<{ readonly committedMs: number }> {
@@ -372,7 +372,8 @@ export async function fenceWriter(
 /**
  * A writer's commits after `afterSeq`, in order (strongly consistent; one query per shard); abandoned
  * numbers included. `limit`: at most this many per shard, and only those below the first sequence
- * number a full shard may hide (so the answer is a complete run after `afterSeq`).
+ * number a full shard may hide (so the answer is a complete run after `afterSeq`). (No shortcut: a
+ * number missing may be one its writer deleted below its horizon, packing.ts, with later ones kept.)
  */
 export async function readPackedCommits(
   metadata: MetadataStore,

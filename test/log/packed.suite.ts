@@ -231,7 +231,7 @@ export function packedSuite(kind: () => StoreKind): void {
       expect((await stores.metadata.query(rowsPk(topicId, 0))).map((row) => row.attrs.baseOffset)).toEqual([0, 1, 4]);
       // The paused packer wakes: it can commit to no partition, neither the one taken nor the other.
       for (const partition of [0, 1])
-        await expect(w.flush([{ partition, values: ['late'] }])).rejects.toMatchObject({ code: 'NOT_LEADER' });
+        await expect(w.flush([{ partition, values: ['late'] }])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
       // The successor appends after the packer's records.
       const appended = await (
         await successor.appendBatches(topic, 0, encodeRecordBatch([{ key: null, value: Buffer.from('next') }]), { asLeader: true })

@@ -111,17 +111,17 @@ export function writerLogSuite(kind: () => StoreKind): void {
         [3, [chunk(5, 0), chunk(6, 0, { topicId: 'topic-b' })]],
       ] as const) {
         const refused = await log.commit(seq, chunks).catch((error: unknown) => error);
-        expect((refused as SpoolError).code).toBe('NOT_LEADER');
+        expect((refused as SpoolError).code).toBe('FENCED_LEADER_EPOCH');
         expect(await metadata.get(packedCommitKey(log.writerId, seq))).toBeUndefined();
       }
-      await expect(new WriterLog(metadata, log.writerId).open(1)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+      await expect(new WriterLog(metadata, log.writerId).open(1)).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
       // Fencing again keeps it fenced.
       await fenceWriter(metadata, log.writerId, Date.now());
       expect((await readFence(metadata, log.writerId))?.fencedMs).toEqual(expect.any(Number));
       // A writer fenced before it ever opened cannot open.
       const early = freshId();
       await fenceWriter(metadata, early, Date.now());
-      await expect(new WriterLog(metadata, early).open(2)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+      await expect(new WriterLog(metadata, early).open(2)).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
     });
 
     it('gives the final log once the fence returns, whatever commits race it', async () => {
@@ -146,7 +146,7 @@ export function writerLogSuite(kind: () => StoreKind): void {
           const settled = await log.commit(seq, [chunk(seq, 0)]).then(
             () => 'landed' as const,
             (error: unknown) => {
-              if ((error as SpoolError).code !== 'NOT_LEADER') throw error;
+              if ((error as SpoolError).code !== 'FENCED_LEADER_EPOCH') throw error;
               return 'refused' as const;
             },
           );
@@ -178,7 +178,7 @@ export function writerLogSuite(kind: () => StoreKind): void {
       await fenceWriter(metadata, log.writerId, Date.now(), [
         { kind: 'check', key: registration, condition: { kind: 'match', fields: { owner: log.writerId } } },
       ]);
-      await expect(log.commit(2, [chunk(0, 10)])).rejects.toMatchObject({ code: 'NOT_LEADER' });
+      await expect(log.commit(2, [chunk(0, 10)])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
       await metadata.write({ kind: 'delete', key: registration });
     });
 

@@ -458,7 +458,7 @@ export class PackingWriter {
           const first = chunks[i]!;
           const copy = this.now() <= notAfterMs ? copied.get(`${first.topicId}#${first.partition}#${first.seq}`) : undefined;
           // A run is used only whole, and only if the step holds all of it in the same order.
-          if (copy && copy.run.every((chunk, j) => chunks[i + j]?.seq === chunk.seq && chunks[i + j]?.baseOffset === chunk.baseOffset)) {
+          if (copy?.run.every((chunk, j) => chunks[i + j]?.seq === chunk.seq && chunks[i + j]?.baseOffset === chunk.baseOffset)) {
             const last = copy.run.at(-1)!;
             rows.push({
               baseOffset: first.baseOffset,

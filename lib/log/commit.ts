@@ -11,7 +11,9 @@
  *
  * Protocol: one MetadataStore transaction per flush holding, for each partition touched,
  *   - update of the partition item: nextOffset := base + count, if nextOffset = base
- *     (and epoch = the writer's lease epoch, when the writer leads the partition);
+ *     (and epoch = the writer's lease epoch, when the writer leads the partition), and no packing
+ *     writer holds the partition (`packedBy` absent: its offsets are then assigned by that writer
+ *     alone, in its packed commits: packed.ts, packing.ts; refused here as NOT_LEADER);
  *   - create of the batch row (partition, base) → (object key, byte position, size), if absent.
  * The segment object is stored before the transaction (2), so a row never points at missing bytes; a
  * writer dying before the transaction leaves an unreferenced object (an orphan for maintenance) and

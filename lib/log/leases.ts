@@ -41,6 +41,14 @@
  * A writer known to have stopped (`ownerGone`) loses its leases to a takeover at once, whatever keeps them.
  * After a lease changes hands here (taken, released) `onHandsChanged` is told, after the write
  * (leadership.ts: caches of who leads what rely on that order).
+ *
+ * Packed commits (packing.ts, packed.ts): a take on a registration by a writer that packs also sets
+ * `packedBy`/`packedSeq` in its write (conditional on `packedBy` absent). A partition packed by another
+ * writer is taken only once that writer's lease no longer holds, and then only after fencing that
+ * writer (writer-log.ts: in one transaction with the check that its registration is still as judged)
+ * and unpacking its tail into rows; packed by an earlier incarnation of this writer, it is unpacked
+ * with no check. A release runs `beforeRelease` first (the packer leaves the partition), and a take
+ * waits for a release of the same lease still being written.
  */
 import pMap from 'p-map';
 import { SpoolError } from '../errors.js';

@@ -28,7 +28,7 @@ import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
 import { Committer, staleOperatorEpoch, type CommitChunk, type CommitOutcome } from './commit.js';
 import { PackingWriter, packedCommitsByDefault } from './packing.js';
-import { producerStatesWithTail } from './packed.js';
+import { producerStatesWithTail, unpackPartition } from './packed.js';
 import { readPackedCommits } from './writer-log.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import { cleanupPolicy, type TopicConfig } from './topic-config.js';
@@ -810,12 +810,30 @@ export class Log {
           );
         }
         if (target <= state.logStartOffset) return { logStartOffset: state.logStartOffset };
+        // A packed partition's end is past its rows (packed.ts): its tail becomes rows first, so the
+        // log start stays within them (anyone may unpack a writer's landed commits), and the raise is
+        // conditional on the rows' end as read.
+        let rowsEnd: number | undefined;
+        if (state.packedBy !== null) {
+          const unpacked = await unpackPartition(this.options.stores.metadata, topic.id, partition, state.packedBy, { nowMs: this.now });
+          if (unpacked === undefined || target > unpacked.nextOffset) {
+            if (attempt >= 4)
+              throw new SpoolError('STORAGE_UNAVAILABLE', `${topic.name}/${partition}: its rows kept moving; try again`, {
+                retriable: true,
+              });
+            continue;
+          }
+          rowsEnd = unpacked.nextOffset;
+        }
         try {
           await this.options.stores.metadata.write({
             kind: 'update',
             key: partitionKey(topic.id, partition),
             set: { logStartOffset: target },
-            condition: { kind: 'match', fields: { logStartOffset: state.logStartOffset } },
+            condition: {
+              kind: 'match',
+              fields: { logStartOffset: state.logStartOffset, ...(rowsEnd === undefined ? { packedBy: null } : { nextOffset: rowsEnd }) },
+            },
           });
           this.reader.forget(topic.id, partition);
           return { logStartOffset: target };

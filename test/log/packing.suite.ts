@@ -268,6 +268,20 @@ export function packingSuite(kind: () => StoreKind): void {
       expect(await append(log, topic, 0, ['later'])).toBe(2);
     });
 
+    it('deletes records into a packed partition’s tail: its tail becomes rows first, and offsets go on', async () => {
+      const { stores, make } = await setup();
+      const { log } = await agent(stores, make);
+      const topic = topicName();
+      await log.createTopic(topic, 1);
+      await append(log, topic, 0, ['a', 'b']);
+      await append(log, topic, 0, ['c']);
+      expect(await make().deleteRecordsBefore(topic, 0, 'high-watermark')).toEqual({ logStartOffset: 3 });
+      const topicId = (await log.requireTopic(topic)).id;
+      expect((await stores.metadata.get(partitionKey(topicId, 0)))?.attrs).toMatchObject({ logStartOffset: 3, nextOffset: 3 });
+      expect(await append(log, topic, 0, ['d'])).toBe(3);
+      expect((await make().fetch(topic, 0, 'earliest')).records.map((r) => str(r.value))).toEqual(['d']);
+    });
+
     it('keeps the objects of a tail from the garbage collector until they are rows', async () => {
       const { stores, make } = await setup();
       const { log } = await agent(stores, make, { maintenance: { gcGraceMs: 300, maxCommitAgeMs: 150, compactionTailAgeMs: 3_600_000 } });

@@ -697,7 +697,7 @@ export class Committer {
         error: new SpoolError(
           'NOT_LEADER',
           `${chunk.topic}/${chunk.partition} is written by its leader ${state.owner ?? state.packedBy} alone (packed commits); send to it`,
-          { details: { topic: chunk.topic, partition: chunk.partition, leader: state.owner ?? state.packedBy } },
+          { details: { topic: chunk.topic, partition: chunk.partition, leader: state.owner ?? state.packedBy, packed_by: state.packedBy } },
         ),
       };
     }

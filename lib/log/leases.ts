@@ -268,6 +268,26 @@ export class LeaseManager {
     }
   }
 
+  /**
+   * For a writer with no lease on the partition (the Lambda API, an agent's HTTP produce): a partition
+   * packed by a writer whose lease no longer holds (it crashed) is freed as a takeover would (that
+   * writer fenced, its tail unpacked, `packedBy` cleared), without taking the lease. Answers whether
+   * the partition is free of packing now; false while its packer's lease holds.
+   */
+  async unpackIfLapsed(topic: { readonly id: string; readonly name: string }, partition: number): Promise<boolean> {
+    const item = await this.metadata.get(partitionKey(topic.id, partition));
+    if (item === undefined) return false;
+    const state = partitionStateFromItem(item);
+    if (state.packedBy === null) return true;
+    if (state.packedBy === this.options.packer?.()) return false;
+    try {
+      await this.takeFromPacker(topic, partition, state);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** A lease of ours whose partition is not packed (it was left, or its packer was an earlier incarnation): packed again, in one conditional write. */
   private async packAgain(lease: Lease, state: PartitionState, packer: string): Promise<void> {
     try {

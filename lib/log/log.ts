@@ -1002,6 +1002,28 @@ export class Log {
    * partition, after its packed partitions are left (their tails turned into rows, `packedBy` cleared).
    */
   private async commitChunks(chunks: readonly CommitChunk[], options: { notAfterMs?: number } = {}): Promise<CommitOutcome[]> {
+    const outcomes = await this.routeChunks(chunks, options);
+    // Chunks with no lease refused for a partition packed by a writer whose lease no longer holds (it
+    // crashed): that writer is fenced and its tail unpacked, as a takeover would, and they are committed again.
+    const freed = (
+      await Promise.all(
+        chunks.map(async (chunk, index) => {
+          const outcome = outcomes[index]!;
+          if (outcome.ok || chunk.leaderEpoch !== undefined || outcome.error.details.packed_by === undefined) return undefined;
+          return (await this.leases.unpackIfLapsed({ id: chunk.topicId, name: chunk.topic }, chunk.partition)) ? index : undefined;
+        }),
+      )
+    ).filter((index) => index !== undefined);
+    if (freed.length === 0) return outcomes;
+    const again = await this.committer.commit(
+      freed.map((index) => chunks[index]!),
+      options,
+    );
+    for (const [i, index] of freed.entries()) outcomes[index] = again[i]!;
+    return outcomes;
+  }
+
+  private async routeChunks(chunks: readonly CommitChunk[], options: { notAfterMs?: number }): Promise<CommitOutcome[]> {
     const packing = this.packing;
     if (packing === undefined || packing.packedCount === 0) return this.committer.commit(chunks, options);
     const packable = (chunk: CommitChunk) =>

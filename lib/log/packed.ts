@@ -236,7 +236,8 @@ export interface UnpackOptions {
 
 /**
  * Unpacks the partition's tail into rows, as `packer` left it (see the module comment). Answers the
- * item's state after the last step; a partition no longer packed by `packer` is left as it is.
+ * item's state as stored after the last step (its `nextOffset`: the rows' end); a partition no longer
+ * packed by `packer` is left as it is.
  */
 export async function unpackPartition(
   metadata: MetadataStore,
@@ -252,10 +253,16 @@ export async function unpackPartition(
     const read = await readPackedPartition(metadata, topicId, partition);
     if (read === undefined) return undefined;
     const item = read.state;
-    if (item.packedBy !== packer) return item;
+    // (answered as stored: its end is the rows')
+    const asStored = (): PartitionState => ({
+      ...item,
+      nextOffset: read.rowsEnd,
+      lastStableOffset: Math.min(read.rowsEnd, ...Object.values(item.openTransactions)),
+    });
+    if (item.packedBy !== packer) return asStored();
     const due = read.tail.filter((chunk) => options.throughSeq === undefined || chunk.seq <= options.throughSeq);
     // Nothing to turn into rows, and nothing to release (or not yet: later commits stay packed).
-    if (due.length === 0 && (!options.release || read.tail.length > 0)) return item;
+    if (due.length === 0 && (!options.release || read.tail.length > 0)) return asStored();
     const step: TailChunk[] = [];
     const producers = new Set<number>();
     for (const chunk of due) {

@@ -198,6 +198,22 @@ export function packedSuite(kind: () => StoreKind): void {
       expect(await stores.metadata.query(rowsPk(topicId, 0))).toEqual([]);
     });
 
+    it('frees a partition packed by a crashed writer for a lease-less writer: fences it, unpacks it, commits after its records', async () => {
+      const { stores, make } = await setup();
+      const log = make();
+      const topic = `packed-${randomUUID().slice(0, 8)}`;
+      await log.createTopic(topic, 1);
+      const w = await packer(stores, log, topic, [0], Date.now() - 1); // its registration lapsed: it crashed
+      await w.flush([{ partition: 0, values: values('a', 2) }]);
+      expect(await make().produce(topic, [{ key: null, value: Buffer.from('after'), partition: 0 }])).toEqual([
+        { partition: 0, offset: 2 },
+      ]);
+      await expect(w.flush([{ partition: 0, values: ['late'] }])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
+      const topicId = (await log.describeTopic(topic)).topic.id;
+      expect((await stores.metadata.get(partitionKey(topicId, 0)))?.attrs).toMatchObject({ packedBy: null, nextOffset: 3 });
+      expect((await readAll(make(), topic, 0)).records.map((record) => record.value)).toEqual([...values('a', 2), 'after']);
+    });
+
     it('lets no one take a packed partition while its packer’s registration lives', async () => {
       const { stores, make } = await setup();
       const log = make();

@@ -282,6 +282,24 @@ export function packingSuite(kind: () => StoreKind): void {
       expect((await make().fetch(topic, 0, 'earliest')).records.map((r) => str(r.value))).toEqual(['d']);
     });
 
+    it('has a maintenance pass turn a compacted topic’s tail into rows first (the cleaner reads rows), and leaves a young tail of another topic to its packer', async () => {
+      const { stores, make } = await setup();
+      const { log } = await agent(stores, make);
+      const compacted = topicName();
+      const plain = topicName();
+      await log.createTopic(compacted, 1, { 'cleanup.policy': 'compact' });
+      await log.createTopic(plain, 1);
+      for (const topic of [compacted, plain]) {
+        const batch = encodeRecordBatch(['one', 'two'].map((value) => ({ key: text(`key-${value}`), value: text(value) })));
+        await (await log.appendBatches(topic, 0, batch, { asLeader: true })).done;
+      }
+      await log.runMaintenance();
+      const itemOf = async (topic: string) => (await stores.metadata.get(partitionKey((await log.requireTopic(topic)).id, 0)))?.attrs;
+      expect(await itemOf(compacted)).toMatchObject({ nextOffset: 2, packedBy: log.internals.packing!.writerId });
+      expect(await itemOf(plain)).toMatchObject({ nextOffset: 0, packedBy: log.internals.packing!.writerId });
+      for (const topic of [compacted, plain]) expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['one', 'two']);
+    });
+
     it('keeps the objects of a tail from the garbage collector until they are rows', async () => {
       const { stores, make } = await setup();
       const { log } = await agent(stores, make, { maintenance: { gcGraceMs: 300, maxCommitAgeMs: 150, compactionTailAgeMs: 3_600_000 } });

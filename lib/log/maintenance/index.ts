@@ -20,7 +20,8 @@ import { SpoolError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { MetadataStore, ObjectStore } from '../../storage/ports.js';
 import { partitionStateFromItem, topicFromItem } from '../layout.js';
-import { readPackedPartition } from '../packed.js';
+import { readPackedPartition, unpackPartition } from '../packed.js';
+import { cleanupPolicy } from '../topic-config.js';
 import { maintenanceReportKey, partitionKey, topicsPk } from '../../keys.js';
 import type { TopicRegistry } from '../topics.js';
 import { cleanPartition } from './cleaner.js';
@@ -204,12 +205,25 @@ export class Maintenance {
         checkpoint(this.ctx);
         const item = await this.ctx.metadata.get(partitionKey(topic.id, partition));
         if (item === undefined) continue;
-        const stored = partitionStateFromItem(item);
-        // A packed partition's tail (packed.ts) holds objects no row points at yet: the collector keeps
-        // them. Read before the collector's scan of rows, so a chunk that becomes a row meanwhile is in one or the other.
-        if (stored.packedBy !== null)
+        let stored = partitionStateFromItem(item);
+        if (stored.packedBy !== null) {
+          // A packed partition's tail (packed.ts) is its packer's to turn into rows, every few seconds.
+          // A pass does it first (anyone may: its commits landed) where the tail is a minute old (the
+          // packer is gone or behind) or the topic is compacted (the cleaner reads rows), so retention,
+          // compaction and cleaning see every record committed before the pass.
+          const read = await readPackedPartition(this.ctx.metadata, topic.id, partition);
+          const oldestMs = read?.tail[0]?.committedMs;
+          if (oldestMs !== undefined && (this.ctx.now() - oldestMs >= 60_000 || cleanupPolicy(topic.config).compact))
+            stored =
+              (await unpackPartition(this.ctx.metadata, topic.id, partition, stored.packedBy, {
+                nowMs: this.ctx.now,
+                producerIdExpirationMs: this.ctx.producerIdExpirationMs,
+              })) ?? stored;
+          // What is left holds objects no row points at yet: the collector keeps them (read before its
+          // scan of rows, so a chunk that becomes a row meanwhile is in one or the other).
           for (const chunk of (await readPackedPartition(this.ctx.metadata, topic.id, partition))?.tail ?? [])
             packedObjects.add(chunk.objectKey);
+        }
         const state = await retainPartition(this.ctx, topic, partition, stored, result);
         await compactPartition(this.ctx, topic, partition, state, result);
         await cleanPartition(this.ctx, topic, partition, state, result);

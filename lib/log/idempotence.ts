@@ -202,6 +202,8 @@ export interface ProducerStatesOptions {
   readonly now?: () => number;
   /** A producer's stored state where the store's item is not all of it (a partition this writer packs: packing.ts); undefined: the item. */
   readonly readState?: (topicId: string, partition: number, producerId: number) => Promise<ProducerState | null> | undefined;
+  /** A partition's end where its item's `nextOffset` is not all of it (a packed partition's tail: packed.ts); undefined: the item's. */
+  readonly partitionEnd?: (topicId: string, partition: number) => Promise<number | undefined> | undefined;
 }
 
 /**
@@ -348,6 +350,8 @@ export class ProducerStates {
 
   /** Whether the partition has ever held a record (its end offset moved), read from the store. */
   private async partitionWritten(topicId: string, partition: number): Promise<boolean> {
+    const end = this.options.partitionEnd?.(topicId, partition);
+    if (end !== undefined) return ((await end) ?? 0) > 0;
     const item = await this.metadata.get(partitionKey(topicId, partition));
     return item !== undefined && partitionStateFromItem(item).nextOffset > 0;
   }

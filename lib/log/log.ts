@@ -28,7 +28,7 @@ import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
 import { Committer, staleOperatorEpoch, type CommitChunk, type CommitOutcome } from './commit.js';
 import { PackingWriter, packedCommitsByDefault } from './packing.js';
-import { producerStatesWithTail, unpackPartition } from './packed.js';
+import { producerStatesWithTail, readPackedPartition, unpackPartition } from './packed.js';
 import { readPackedCommits } from './writer-log.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import { cleanupPolicy, type TopicConfig } from './topic-config.js';
@@ -265,6 +265,17 @@ export class Log {
       expirationMs: producerIdExpirationMs,
       readState: (topicId, partition, producerId) =>
         this.packing?.packs(topicId, partition) ? this.packing.producerState(topicId, partition, producerId) : undefined,
+      // (a packed partition's end is past its item's: it has held records if its tail has any)
+      partitionEnd: async (topicId, partition) =>
+        (
+          await readPackedPartition(
+            metadata,
+            topicId,
+            partition,
+            async (writerId, afterSeq) =>
+              this.packing?.localCommits(writerId, topicId, partition, afterSeq) ?? readPackedCommits(metadata, writerId, afterSeq),
+          )
+        )?.state.nextOffset,
     });
     this.producerIds = new ProducerIds(metadata);
     this.committer = new Committer(metadata, {

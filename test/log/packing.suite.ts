@@ -234,6 +234,18 @@ export function packingSuite(kind: () => StoreKind): void {
       expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['s0', 's1', 's2', 's3']);
     });
 
+    it('lets an expired producer go on with its sequences where the partition holds records only in its tail, as Kafka', async () => {
+      const { stores, make } = await setup();
+      const { log } = await agent(stores, make, { producerIdExpirationMs: 100 });
+      const topic = topicName();
+      await log.createTopic(topic, 1);
+      const id = await log.allocateProducerId();
+      expect(await append(log, topic, 0, ['a0', 'a1', 'a2'], { id, sequence: 0 })).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // its state expires
+      expect(await append(log, topic, 0, ['b0', 'b1', 'b2'], { id, sequence: 3 })).toBe(3);
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['a0', 'a1', 'a2', 'b0', 'b1', 'b2']);
+    });
+
     it('leaves a partition it releases unpacked, so a lease-less writer commits after its records', async () => {
       const { stores, make } = await setup();
       const { log } = await agent(stores, make);

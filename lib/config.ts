@@ -82,7 +82,7 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_LEASE_IDLE_MS', 'a partition lease unused this long is released (default 60000)'],
   [
     'SPOOL_PACKED_COMMITS',
-    "packed commits: an agent serving Kafka commits a flush's chunks of the partitions it leads as one item, not one write per partition (default true; docs/packed-commits.md)",
+    "packed commits: an agent serving Kafka commits a flush's chunks of the partitions it leads as one item, not one write per partition (default false; docs/packed-commits.md)",
   ],
   ['SPOOL_PACKED_MATERIALIZE_MS', "how often packed partitions' recent commits become batch rows (default 10000)"],
   ['SPOOL_POLL_INTERVAL_MS', "how often a long-poll checks for other writers' commits (default 250)"],

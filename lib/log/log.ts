@@ -73,7 +73,7 @@ export interface LogOptions {
   readonly maintenance?: MaintenanceOptions;
   /**
    * Packed commits (packing.ts, docs/packed-commits.md): partitions whose leases ride on this writer's
-   * registration are packed, and a flush's chunks of them commit as one item. @default packedCommitsByDefault (true)
+   * registration are packed, and a flush's chunks of them commit as one item. @default packedCommitsByDefault (false)
    */
   readonly packedCommits?: boolean;
   /** How often the tails of packed partitions become rows (packing.ts). @default 10 000 */

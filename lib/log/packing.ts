@@ -37,7 +37,7 @@ import type { Metrics } from '../metrics.js';
 import { WriterLog, readPackedCommits, type PackedChunk, type PackedCommit } from './writer-log.js';
 
 /** Whether a Log packs commits (where its leases ride on a registration) unless told otherwise: `LogOptions.packedCommits`, SPOOL_PACKED_COMMITS. */
-export const packedCommitsByDefault = true;
+export const packedCommitsByDefault = false;
 
 export interface PackingOptions {
   readonly now?: () => number;

@@ -1,0 +1,268 @@
+/**
+ * Open bugs of packed commits (lib/log/packing.ts, leases.ts, packed.ts; off by default, SPOOL_PACKED_COMMITS),
+ * found by a review on 2026-12-07 and listed in docs/packed-commits.md ("Known bugs"). Each test states
+ * what the invariants require and is marked `it.fails`: it passes while the bug is there and fails once
+ * it is fixed, when it becomes a plain test. Memory store only (fast, deterministic).
+ */
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
+import { encodeRecordBatch } from '../../lib/format/index.js';
+import type { Log, LogOptions } from '../../lib/log/index.js';
+import { brokerKey, partitionKey } from '../../lib/keys.js';
+import type { Item, ItemKey } from '../../lib/storage/ports.js';
+import { DelegatingMetadataStore } from '../support/delegating.js';
+import { newLog, perTestLogs, str, text, type TestStores } from '../support/logs.js';
+import { memory } from '../support/stores.js';
+
+const setup = perTestLogs(() => memory);
+
+async function readAll(log: Log, topic: string, partition: number) {
+  const out: { offset: number; value: string | null }[] = [];
+  let offset = 0;
+  for (;;) {
+    const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000, maxBytes: 64 * 1024 * 1024 });
+    for (const record of fetched.records) out.push({ offset: record.offset, value: str(record.value) });
+    if (fetched.nextOffset >= fetched.highWatermark) return { records: out, highWatermark: fetched.highWatermark };
+    offset = fetched.nextOffset;
+  }
+}
+
+async function agent(stores: TestStores, make: (options?: Partial<LogOptions>) => Log, options: Partial<LogOptions> = {}) {
+  const log = make({ packedCommits: true, packedMaterializeMs: 0, leaseRenewIntervalMs: 0, ...options });
+  const node = 500_000 + Math.floor(Math.random() * 100_000);
+  const renew = () =>
+    stores.metadata.write({ kind: 'put', key: brokerKey(node), attrs: { owner: log.writerId, expiresMs: Date.now() + 60_000 } });
+  await renew();
+  log.leaseOnRegistration(() => ({ nodeId: node, owner: log.writerId, expiresMs: Date.now() + 60_000 }));
+  return {
+    log,
+    node,
+    renew,
+    lapse: () => stores.metadata.write({ kind: 'update', key: brokerKey(node), set: { expiresMs: Date.now() - 1 } }),
+  };
+}
+
+async function append(log: Log, topic: string, partition: number, values: readonly string[], producer?: { id: number; sequence: number }) {
+  const bytes = encodeRecordBatch(
+    values.map((value) => ({ key: null, value: text(value) })),
+    producer ? { producerId: producer.id, producerEpoch: 0, baseSequence: producer.sequence } : {},
+  );
+  return (await (await log.appendBatches(topic, partition, bytes, { asLeader: true })).done).baseOffset;
+}
+
+const topicName = () => `review-${randomUUID().slice(0, 8)}`;
+const isPartitionItem = (key: ItemKey, topicId: string, partition: number) =>
+  key.pk === partitionKey(topicId, partition).pk && key.sk === partitionKey(topicId, partition).sk;
+const setsPackedBy = (op: { kind: string; set?: Record<string, unknown> }) => op.kind === 'update' && typeof op.set?.packedBy === 'string';
+
+describe('review: packed commits', () => {
+  it.fails('R1 a take that packs is not conditional on nextOffset: a lease-less commit landing between its read and its write gets its offsets assigned twice', async () => {
+    const { stores, make } = await setup();
+    const a = await agent(stores, make);
+    const lambda = make(); // no registration: lease-less, per-partition commits (the Lambda API)
+    const topic = topicName();
+    await a.log.createTopic(topic, 1);
+    const topicId = (await a.log.requireTopic(topic)).id;
+    let fired = false;
+    stores.metadata.beforeWrite = async (op) => {
+      if (!fired && setsPackedBy(op as never) && isPartitionItem(op.key, topicId, 0)) {
+        fired = true;
+        // Between the take's read of the item and its write: a lease-less produce lands at offset 0.
+        expect(await lambda.produce(topic, [{ key: null, value: text('lambda'), partition: 0 }])).toEqual([{ partition: 0, offset: 0 }]);
+      }
+    };
+    await a.log.acquireLeadership(topic, 0);
+    stores.metadata.beforeWrite = undefined;
+    expect(fired).toBe(true);
+    // The packer adopted the end it read (0): offset 0 is assigned again.
+    expect(await append(a.log, topic, 0, ['agent'])).toBe(1);
+    expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['lambda', 'agent']);
+  });
+
+  it.fails('R2 a packing take whose answer is lost leaves the partition packed by this writer but not adopted: its leader is refused for ever', async () => {
+    const { stores, make } = await setup();
+    const a = await agent(stores, make);
+    const topic = topicName();
+    await a.log.createTopic(topic, 1);
+    let lose = true;
+    stores.metadata.beforeWrite = async (op) => {
+      if (lose && setsPackedBy(op as never)) {
+        lose = false;
+        await stores.metadata.write(op); // it lands...
+        throw new SpoolError('STORAGE_UNAVAILABLE', 'socket timed out after the write landed', { retriable: true }); // ...its answer is lost
+      }
+    };
+    await expect(a.log.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    stores.metadata.beforeWrite = undefined;
+    // The client retries (Kafka: the produce takes the lease again). Every retry should not be refused.
+    const codes: string[] = [];
+    for (let i = 0; i < 3; i++)
+      codes.push(
+        await append(a.log, topic, 0, [`try-${i}`]).then(
+          (offset) => `ok@${offset}`,
+          (error: unknown) => (error instanceof SpoolError ? error.code : String(error)),
+        ),
+      );
+    expect(codes).toEqual(['ok@0', 'ok@1', 'ok@2']);
+  });
+
+  it.fails('R3 a take that packs under an id fenced meanwhile is adopted by the next incarnation: acknowledged records are never readable, then dropped', async () => {
+    const { stores, make } = await setup();
+    const a = await agent(stores, make);
+    const b = await agent(stores, make);
+    const topic = topicName();
+    await a.log.createTopic(topic, 3);
+    await append(a.log, topic, 0, ['a0']);
+    await append(a.log, topic, 1, ['a1']);
+    await a.lapse(); // A stalls past its registration
+    await b.log.acquireLeadership(topic, 0); // B fences A's packing writer (A does not know yet)
+    await a.renew(); // A is back
+    const topicId = (await a.log.requireTopic(topic)).id;
+    let fired = false;
+    stores.metadata.beforeWrite = async (op) => {
+      if (!fired && setsPackedBy(op as never) && isPartitionItem(op.key, topicId, 2)) {
+        fired = true;
+        // While A's take of partition 2 (packedBy: A's id as read) is in flight, a produce to partition 1 finds A fenced.
+        await append(a.log, topic, 1, ['zombie']).catch(() => undefined);
+      }
+    };
+    await a.log.acquireLeadership(topic, 2);
+    stores.metadata.beforeWrite = undefined;
+    expect(fired).toBe(true);
+    const acked = await append(a.log, topic, 2, ['acked']);
+    expect(acked).toBe(0);
+    // Any reader (another agent's, or this one's) should see it, before and after this writer's materialisation.
+    expect((await readAll(make(), topic, 2)).records.map((r) => r.value)).toEqual(['acked']);
+    await a.log.internals.packing!.materialize();
+    expect((await readAll(make(), topic, 2)).records.map((r) => r.value)).toEqual(['acked']);
+    expect((await stores.metadata.get(partitionKey(topicId, 2)))?.attrs.packedBy).toBe(a.log.internals.packing!.writerId);
+  });
+
+  it.fails('R4 an idempotent retry reaching a former leader again (A -> B -> A) is appended twice: the packed commit does not check producer state, and A`s cached state is stale', async () => {
+    const { stores, make } = await setup();
+    const a = await agent(stores, make);
+    const b = await agent(stores, make);
+    const topic = topicName();
+    await a.log.createTopic(topic, 1);
+    const id = await a.log.allocateProducerId();
+    expect(await append(a.log, topic, 0, ['s0'], { id, sequence: 0 })).toBe(0);
+    await a.log.releaseLeadership(); // (idle release, or a graceful hand-over)
+    expect(await append(b.log, topic, 0, ['s1'], { id, sequence: 1 })).toBe(1); // landed; the answer never reached the client
+    await b.lapse(); // B stalls; A takes the partition over
+    const retried = await (
+      await a.log.appendBatches(
+        topic,
+        0,
+        encodeRecordBatch([{ key: null, value: text('s1') }], { producerId: id, producerEpoch: 0, baseSequence: 1 }),
+        { asLeader: true },
+      )
+    ).done;
+    expect(retried).toMatchObject({ baseOffset: 1, duplicate: true });
+    expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['s0', 's1']);
+  });
+
+  it.fails('R5 a reader that reads the item before a materialisation and the commits after its deletions sees the high watermark go back', async () => {
+    const { stores, make } = await setup();
+    const a = await agent(stores, make);
+    const topic = topicName();
+    await a.log.createTopic(topic, 1);
+    for (const v of ['x', 'y', 'z']) await append(a.log, topic, 0, [v]);
+    const topicId = (await a.log.requireTopic(topic)).id;
+    const packing = a.log.internals.packing!;
+    // A reader on another agent, whose partition-item read is answered before W's materialisation lands
+    // and whose next reads (W's commits) come after it.
+    let armed = false;
+    class SlowItemReads extends DelegatingMetadataStore {
+      override async get(key: ItemKey): Promise<Item | undefined> {
+        const item = await super.get(key);
+        if (armed && isPartitionItem(key, topicId, 0)) {
+          armed = false;
+          await packing.materialize();
+        }
+        return item;
+      }
+    }
+    const reader = newLog({ metadata: new SlowItemReads(stores.metadata), objects: stores.objects });
+    try {
+      expect((await reader.fetch(topic, 0, 0)).highWatermark).toBe(3);
+      armed = true;
+      const next = await reader.fetch(topic, 0, 3).then(
+        (fetched) => ({ highWatermark: fetched.highWatermark }),
+        (error: unknown) => ({ error: error instanceof SpoolError ? error.code : String(error) }),
+      );
+      expect(next).toEqual({ highWatermark: 3 }); // as read: OFFSET_OUT_OF_RANGE (high watermark 0)
+    } finally {
+      await reader.close().catch(() => undefined);
+    }
+  });
+
+  it.fails('R6 a transaction marker into a partition another agent packs is refused for as long as it packs it (the transaction and the LSO are stuck)', async () => {
+    const { stores, make } = await setup();
+    const coordinator = make(); // the agent serving the transaction coordinator (any agent), not the partition's leader
+    const topic = topicName();
+    await coordinator.createTopic(topic, 1);
+    const txn = encodeRecordBatch([{ key: null, value: text('t'), timestampMs: 1000 }], {
+      producerId: 7,
+      producerEpoch: 0,
+      baseSequence: 0,
+      isTransactional: true,
+    });
+    const check = { transactionalId: 'tx', verify: async () => undefined };
+    expect((await (await coordinator.appendBatches(topic, 0, txn, { transaction: check })).done).baseOffset).toBe(0);
+    // Leadership of the partition moves to a packing agent (e.g. the previous leader failed over) while the transaction is open.
+    const a = await agent(stores, make);
+    expect(await append(a.log, topic, 0, ['plain'])).toBe(1);
+    const outcome = await coordinator
+      .writeMarkers([{ topic, partition: 0, producerId: 7, producerEpoch: 0, commit: true, version: 1 }])
+      .then(
+        () => 'written',
+        (error: unknown) => (error instanceof SpoolError ? `${error.code}: ${error.message}` : String(error)),
+      );
+    expect(outcome).toBe('written');
+  });
+  it.fails('R7 a producer state loaded while the partition is materialised is the stored state before the unpack, with no tail: a retry is appended twice', async () => {
+    const { stores, make } = await setup();
+    const a = await agent(stores, make);
+    const topic = topicName();
+    await a.log.createTopic(topic, 1);
+    const topicId = (await a.log.requireTopic(topic)).id;
+    const id = await a.log.allocateProducerId();
+    expect(await append(a.log, topic, 0, ['s0'], { id, sequence: 0 })).toBe(0); // landed; its answer is lost
+    // The producer's entry is not cached here (evicted, or dropped after a later batch of it failed): it is loaded.
+    a.log.internals.producerStates.forget(topicId, 0, id);
+    let armed = true;
+    stores.metadata.beforeGet = async (key) => {
+      // The load reads the stored state, then the partition item: the periodic materialisation lands in between.
+      if (armed && isPartitionItem(key, topicId, 0)) {
+        armed = false;
+        await a.log.internals.packing!.materialize();
+      }
+    };
+    const retried = await (
+      await a.log.appendBatches(
+        topic,
+        0,
+        encodeRecordBatch([{ key: null, value: text('s0') }], { producerId: id, producerEpoch: 0, baseSequence: 0 }),
+        { asLeader: true },
+      )
+    ).done;
+    stores.metadata.beforeGet = undefined;
+    expect(armed).toBe(false);
+    expect(retried).toMatchObject({ baseOffset: 0, duplicate: true });
+    expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['s0']);
+  });
+  it.fails('R8 a packed commit does not check the partition item: a record sent to a deleted topic (cached here) is acknowledged, and lost', async () => {
+    const { stores, make } = await setup();
+    const a = await agent(stores, make, { topicCacheMs: 60_000 });
+    const topic = topicName();
+    await a.log.createTopic(topic, 1);
+    expect(await append(a.log, topic, 0, ['before'])).toBe(0);
+    await make().deleteTopic(topic); // another agent (or the CLI) deletes the topic; its deletion has finished
+    const outcome = await append(a.log, topic, 0, ['after']).then(
+      (offset) => `acknowledged at ${offset}`,
+      (error: unknown) => (error instanceof SpoolError ? error.code : String(error)),
+    );
+    expect(outcome).toBe('TOPIC_NOT_FOUND'); // as the per-partition commit answers (commit.ts learn)
+  });
+});

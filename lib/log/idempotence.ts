@@ -324,6 +324,12 @@ export class ProducerStates {
     this.entries.delete(stateId(topicId, partition, producerId));
   }
 
+  /** Forgets every producer of the partition with nothing pending here (their states are read again from the store). */
+  forgetPartition(topicId: string, partition: number): void {
+    const prefix = `${topicId}#${partition}#`;
+    for (const [id, entry] of this.entries) if (id.startsWith(prefix) && entry.pending.length === 0) this.entries.delete(id);
+  }
+
   /** Producers this writer holds in memory (for tests and stats). */
   get cached(): number {
     return this.entries.size;

@@ -108,8 +108,15 @@ export interface LeaseManagerOptions {
    */
   readonly packer?: () => string | undefined;
   readonly packedSeq?: () => number;
-  /** Told after a take that packs the partition: the lease, and the end of its rows (where its offsets go on). */
-  readonly onPacked?: (lease: Lease, end: number) => void;
+  /**
+   * Told after a take that packs the partition: the lease, the end of its rows (where its offsets go
+   * on) and the packing writer id the take wrote (the writer may have moved to another since).
+   */
+  readonly onPacked?: (lease: Lease, end: number, packer: string) => boolean;
+  /** Whether the packing writer packs the partition now. */
+  readonly packs?: (topicId: string, partition: number) => boolean;
+  /** A held lease whose item names this packing writer, which does not pack it: adopt it (its end read through its tail). */
+  readonly onPackedFound?: (lease: Lease, packer: string) => Promise<void>;
   /** Runs before a lease is released (a packing writer leaves the partition first); a failure keeps the lease. */
   readonly beforeRelease?: (topicId: string, partition: number) => Promise<void>;
 }
@@ -185,6 +192,9 @@ export class LeaseManager {
       if (mine !== undefined && state.ownerNode === mine.nodeId) {
         const lease = { topicId, topicName: topic.name, partition, epoch: state.epoch, expiresMs: onRegistration, node: mine.nodeId };
         if (packer !== undefined && state.packedBy === null) await this.packAgain(lease, state, packer);
+        // Packed by this writer already (a take whose answer was lost, say) but not packed here: adopted, its end read through its tail.
+        else if (packer !== undefined && state.packedBy === packer && !this.options.packs?.(topicId, partition))
+          await this.options.onPackedFound?.(lease, packer);
         return this.hold(lease);
       }
       return this.hold(await this.renewFrom(topic.name, topicId, partition, state.epoch));
@@ -203,6 +213,8 @@ export class LeaseManager {
       leaseExpiresMs: lease.expiresMs,
       ...(packer === undefined ? {} : { packedBy: packer, packedSeq: this.options.packedSeq?.() ?? 0 }),
     };
+    // A take that packs adopts the end it read: it must still be the end (a lease-less commit may land between).
+    const packedFrom: Record<string, number> = packer === undefined ? {} : { nextOffset: state.nextOffset };
     try {
       if (state.owner !== null && state.ownerNode !== null) {
         // Rides on its owner's registration: free once that registration no longer holds it, checked in the same transaction.
@@ -226,7 +238,7 @@ export class LeaseManager {
             kind: 'update',
             key,
             set,
-            condition: { kind: 'match', fields: { epoch: state.epoch, ownerNode: state.ownerNode, packedBy: null } },
+            condition: { kind: 'match', fields: { epoch: state.epoch, ownerNode: state.ownerNode, packedBy: null, ...packedFrom } },
           },
         ]);
       } else {
@@ -236,7 +248,7 @@ export class LeaseManager {
           kind: 'update',
           key,
           set,
-          condition: { kind: 'match', fields: { epoch: state.epoch, leaseExpiresMs: state.leaseExpiresMs, packedBy: null } },
+          condition: { kind: 'match', fields: { epoch: state.epoch, leaseExpiresMs: state.leaseExpiresMs, packedBy: null, ...packedFrom } },
         });
       }
     } catch (error) {
@@ -248,7 +260,8 @@ export class LeaseManager {
       throw error;
     }
     this.options.onHandsChanged?.(topic);
-    if (packer !== undefined) this.options.onPacked?.(lease, state.nextOffset);
+    // Packed under an id its writer has since left (fenced meanwhile): taken again, that id's commits unpacked first.
+    if (packer !== undefined && this.options.onPacked?.(lease, state.nextOffset, packer) === false) return this.acquire(topic, partition);
     return this.hold(lease);
   }
 
@@ -295,7 +308,7 @@ export class LeaseManager {
         kind: 'update',
         key: partitionKey(lease.topicId, lease.partition),
         set: { packedBy: packer, packedSeq: this.options.packedSeq?.() ?? 0 },
-        condition: { kind: 'match', fields: { owner: this.owner, epoch: lease.epoch, packedBy: null } },
+        condition: { kind: 'match', fields: { owner: this.owner, epoch: lease.epoch, packedBy: null, nextOffset: state.nextOffset } },
       });
     } catch (error) {
       if (error instanceof ConditionFailedError) {
@@ -306,7 +319,10 @@ export class LeaseManager {
       }
       throw error;
     }
-    this.options.onPacked?.(lease, state.nextOffset);
+    if (this.options.onPacked?.(lease, state.nextOffset, packer) === false)
+      throw new SpoolError('NOT_LEADER', `partition ${lease.partition}: packed under an id fenced meanwhile; try again`, {
+        retriable: true,
+      });
   }
 
   /**

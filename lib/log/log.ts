@@ -28,7 +28,7 @@ import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
 import { Committer, staleOperatorEpoch, type CommitChunk, type CommitOutcome } from './commit.js';
 import { PackingWriter, packedCommitsByDefault } from './packing.js';
-import { producerStatesWithTail, readPackedPartition, unpackPartition } from './packed.js';
+import { producerStatesWithTail, readPackedPartition, unpackPartition, type TailChunk } from './packed.js';
 import { readPackedCommits } from './writer-log.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import { cleanupPolicy, type TopicConfig } from './topic-config.js';
@@ -347,7 +347,12 @@ export class Log {
         ? {
             packer: () => this.packing?.writerId,
             packedSeq: () => this.packing?.lastSeq ?? 0,
-            onPacked: (lease, end) => this.packing?.adopt(lease.topicId, lease.topicName, lease.partition, lease.epoch, end),
+            onPacked: (lease, end, packer) => this.adoptPacked(lease, end, packer),
+            packs: (topicId, partition) => this.packing?.packs(topicId, partition) ?? false,
+            onPackedFound: async (lease, packer) => {
+              const read = await readPackedPartition(metadata, lease.topicId, lease.partition);
+              if (read) this.adoptPacked(lease, read.state.nextOffset, packer, read.tail);
+            },
             beforeRelease: (topicId, partition) => this.packing?.leave(topicId, partition) ?? Promise.resolve(),
           }
         : {}),
@@ -995,6 +1000,19 @@ export class Log {
   }
 
   // ---- helpers ------------------------------------------------------------------------------------
+
+  /**
+   * A partition this writer's lease take packed under `packer`: adopted if that is still its packing
+   * writer id, with `tail` (its commits not yet rows) and its producers' cached states dropped (they
+   * may predate other writers' commits: read again, through the tail). Under an id fenced since: false
+   * (leases.ts takes it again, unpacking that id's commits first).
+   */
+  private adoptPacked(lease: Lease, end: number, packer: string, tail: readonly TailChunk[] = []): boolean {
+    if (this.packing === undefined || packer !== this.packing.writerId) return false;
+    this.producerStates.forgetPartition(lease.topicId, lease.partition);
+    this.packing.adopt(lease.topicId, lease.topicName, lease.partition, lease.epoch, end, tail);
+    return true;
+  }
 
   /**
    * Takes again the partitions let go when this writer's packing was fenced that still name it, so the

@@ -10,8 +10,8 @@
  *   the item's `nextOffset` and follow one another without a gap, and each is a chunk of a segment
  *   object stored before its commit, so a reader serves offsets up to the tail's end from them (commit.ts
  *   invariant 2). W's commits are read after the item, so they hold everything the item's rows do not.
- *   A tail that does not start at `nextOffset` (W turned commits into rows and dropped them between the
- *   two reads) is not used: the item is read again.
+ *   The item is read again after the commits: if W turned commits into rows (and dropped them) between
+ *   the reads, the tail is not used and all is read again.
  * - **Unpacking** (`unpackPartition`) turns the tail into rows, a step at a time, each step one
  *   transaction: the rows of its chunks (created if absent), the producer states their idempotent
  *   batches moved, and the item's `nextOffset` and `packedSeq` moved past them, conditional on the
@@ -109,7 +109,18 @@ export async function readPackedPartition(
     const state = partitionStateFromItem(item);
     if (state.packedBy === null) return { state, rowsEnd: state.nextOffset, tail: [] };
     const tail = tailOf(await commitsAfter(state.packedBy, state.packedSeq), topicId, partition, state);
-    if (tail !== undefined) return { state: withTail(state, tail), rowsEnd: state.nextOffset, tail };
+    // The commits read after the item: its packer may have made rows of some and deleted them between
+    // the two reads (a tail cut short, or gone, would show an end gone back): the item is read again.
+    const again = tail === undefined ? undefined : await metadata.get(partitionKey(topicId, partition));
+    const still = again !== undefined && partitionStateFromItem(again);
+    if (
+      tail !== undefined &&
+      still &&
+      still.packedSeq === state.packedSeq &&
+      still.nextOffset === state.nextOffset &&
+      still.packedBy === state.packedBy
+    )
+      return { state: withTail(state, tail), rowsEnd: state.nextOffset, tail };
     if (attempt >= attempts)
       throw new SpoolError(
         'STORAGE_UNAVAILABLE',
@@ -166,7 +177,8 @@ export async function producerStateWithTail(
     const before = await metadata.get(key);
     const read = await readPackedPartition(metadata, topicId, partition, commitsAfter);
     const stored = producerStateFromItem(before);
-    if (read === undefined || read.tail.length === 0) return stored;
+    if (read === undefined) return stored;
+    // An unpack between the two reads moved batches from the tail into the stored state: read again.
     const after = await metadata.get(key);
     if (JSON.stringify(after?.attrs ?? null) === JSON.stringify(before?.attrs ?? null)) return read.tail.reduce(apply, stored);
     if (attempt >= 5)

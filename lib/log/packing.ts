@@ -138,9 +138,9 @@ export class PackingWriter {
     return this.seq;
   }
 
-  /** A partition taken in packed mode at `epoch`, its rows ending at `end` (its tail is empty: no one packed it). */
-  adopt(topicId: string, topicName: string, partition: number, epoch: number, end: number): void {
-    this.packed.set(partitionId(topicId, partition), { topicId, topicName, partition, epoch, end, tail: [], leaving: false });
+  /** A partition taken in packed mode at `epoch`, its offsets going on at `end`; `tail`: its commits not yet rows (none after a take). */
+  adopt(topicId: string, topicName: string, partition: number, epoch: number, end: number, tail: readonly TailChunk[] = []): void {
+    this.packed.set(partitionId(topicId, partition), { topicId, topicName, partition, epoch, end, tail: [...tail], leaving: false });
     this.keepMaterializing();
   }
 

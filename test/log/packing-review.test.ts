@@ -1,8 +1,9 @@
 /**
- * Open bugs of packed commits (lib/log/packing.ts, leases.ts, packed.ts; off by default, SPOOL_PACKED_COMMITS),
- * found by a review on 2026-12-07 and listed in docs/packed-commits.md ("Known bugs"). Each test states
- * what the invariants require and is marked `it.fails`: it passes while the bug is there and fails once
- * it is fixed, when it becomes a plain test. Memory store only (fast, deterministic).
+ * Packed commits (lib/log/packing.ts, leases.ts, packed.ts; off by default, SPOOL_PACKED_COMMITS) as a
+ * review on 2026-12-07 found them, one test per finding (docs/packed-commits.md, "Review findings").
+ * R1–R5 and R7 are fixed and assert the behaviour the invariants require. R6 and R8 are still open:
+ * marked `it.fails`, each passes while its bug is there and fails once it is fixed, when it becomes a
+ * plain test. Memory store only (fast, deterministic).
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -57,7 +58,7 @@ const isPartitionItem = (key: ItemKey, topicId: string, partition: number) =>
 const setsPackedBy = (op: { kind: string; set?: Record<string, unknown> }) => op.kind === 'update' && typeof op.set?.packedBy === 'string';
 
 describe('review: packed commits', () => {
-  it.fails('R1 a take that packs is not conditional on nextOffset: a lease-less commit landing between its read and its write gets its offsets assigned twice', async () => {
+  it('R1 a take that packs is refused when a lease-less commit lands between its read and its write: no offset is assigned twice', async () => {
     const { stores, make } = await setup();
     const a = await agent(stores, make);
     const lambda = make(); // no registration: lease-less, per-partition commits (the Lambda API)
@@ -72,15 +73,16 @@ describe('review: packed commits', () => {
         expect(await lambda.produce(topic, [{ key: null, value: text('lambda'), partition: 0 }])).toEqual([{ partition: 0, offset: 0 }]);
       }
     };
-    await a.log.acquireLeadership(topic, 0);
+    // The take is refused (the end it read moved): no end is adopted; taken again, it packs from the end.
+    await expect(a.log.acquireLeadership(topic, 0)).rejects.toMatchObject({ code: 'NOT_LEADER', retriable: true });
     stores.metadata.beforeWrite = undefined;
     expect(fired).toBe(true);
-    // The packer adopted the end it read (0): offset 0 is assigned again.
+    await a.log.acquireLeadership(topic, 0);
     expect(await append(a.log, topic, 0, ['agent'])).toBe(1);
     expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['lambda', 'agent']);
   });
 
-  it.fails('R2 a packing take whose answer is lost leaves the partition packed by this writer but not adopted: its leader is refused for ever', async () => {
+  it('R2 a packing take whose answer is lost is adopted when its writer takes the lease again: its leader is not refused', async () => {
     const { stores, make } = await setup();
     const a = await agent(stores, make);
     const topic = topicName();
@@ -107,7 +109,7 @@ describe('review: packed commits', () => {
     expect(codes).toEqual(['ok@0', 'ok@1', 'ok@2']);
   });
 
-  it.fails('R3 a take that packs under an id fenced meanwhile is adopted by the next incarnation: acknowledged records are never readable, then dropped', async () => {
+  it('R3 a take that packs under an id fenced meanwhile is taken again under the new id: what it acknowledges is readable, before and after materialisation', async () => {
     const { stores, make } = await setup();
     const a = await agent(stores, make);
     const b = await agent(stores, make);
@@ -139,7 +141,7 @@ describe('review: packed commits', () => {
     expect((await stores.metadata.get(partitionKey(topicId, 2)))?.attrs.packedBy).toBe(a.log.internals.packing!.writerId);
   });
 
-  it.fails('R4 an idempotent retry reaching a former leader again (A -> B -> A) is appended twice: the packed commit does not check producer state, and A`s cached state is stale', async () => {
+  it('R4 an idempotent retry reaching a former leader again (A -> B -> A) is a duplicate: a partition adopted drops its producers’ cached states', async () => {
     const { stores, make } = await setup();
     const a = await agent(stores, make);
     const b = await agent(stores, make);
@@ -162,7 +164,7 @@ describe('review: packed commits', () => {
     expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['s0', 's1']);
   });
 
-  it.fails('R5 a reader that reads the item before a materialisation and the commits after its deletions sees the high watermark go back', async () => {
+  it('R5 a reader that reads the item before a materialisation and the commits after its deletions reads again: the high watermark never goes back', async () => {
     const { stores, make } = await setup();
     const a = await agent(stores, make);
     const topic = topicName();
@@ -221,7 +223,7 @@ describe('review: packed commits', () => {
       );
     expect(outcome).toBe('written');
   });
-  it.fails('R7 a producer state loaded while the partition is materialised is the stored state before the unpack, with no tail: a retry is appended twice', async () => {
+  it('R7 a producer state loaded while the partition is materialised holds the batches the unpack moved: a retry is a duplicate', async () => {
     const { stores, make } = await setup();
     const a = await agent(stores, make);
     const topic = topicName();

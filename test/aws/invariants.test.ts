@@ -3,5 +3,6 @@ import { invariantSuite } from '../log/invariants.suite.js';
 import { awsKind } from '../support/stores.js';
 
 describe(`aws (${inject('awsTarget').name})`, () => {
-  invariantSuite(() => awsKind(inject('awsTarget')));
+  // (the leadership-trading test in packed mode runs on the embedded store only: invariants.suite.ts)
+  invariantSuite(() => awsKind(inject('awsTarget')), { packedTrading: false });
 });

@@ -171,7 +171,10 @@ export function idempotenceSuite(kind: () => StoreKind): void {
   it('lets only one of two writers append the same batch; the other fails retriably and its retry is a duplicate', async () => {
     const { first, make, topic } = await setup();
     const second = make();
-    // Both writers have seen the producer's state (none yet) before either commits.
+    // Both writers have seen the producer's state (none yet) before either commits: loaded first, so a
+    // slow second writer does not read it after the first commit (it would answer a duplicate at once).
+    const topicId = (await first.requireTopic(topic)).id;
+    await Promise.all([first, second].map((log) => log.internals.producerStates.load(topicId, 0, 41)));
     const results = await Promise.allSettled([append(first, topic, batch(41, 0, 0, 2)), append(second, topic, batch(41, 0, 0, 2))]);
     const ok = results.filter((r) => r.status === 'fulfilled');
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -13,7 +13,7 @@ import { WriterLog, type PackedChunk, type PackedProducerBatch } from '../../lib
 import { brokerKey, partitionKey, producerStateKey, rowsPk } from '../../lib/keys.js';
 import { FaultyMetadataStore } from '../support/faults.js';
 import type { StoreKind } from '../support/stores.js';
-import { perTestLogs, str, type TestStores } from '../support/logs.js';
+import { perTestLogs, readAll, str, type TestStores } from '../support/logs.js';
 
 interface Packer {
   readonly writer: WriterLog;
@@ -31,17 +31,6 @@ export function packedSuite(kind: () => StoreKind): void {
   const setup = perTestLogs(kind);
 
   /** Every record of the partition from its start, read by `log` (a fresh reader sees only what is stored). */
-  async function readAll(log: Log, topic: string, partition: number) {
-    const out: { offset: number; value: string | null }[] = [];
-    let offset = 0;
-    for (;;) {
-      const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000, maxBytes: 64 * 1024 * 1024 });
-      for (const record of fetched.records) out.push({ offset: record.offset, value: str(record.value) });
-      if (fetched.nextOffset >= fetched.highWatermark) return { records: out, highWatermark: fetched.highWatermark };
-      offset = fetched.nextOffset;
-    }
-  }
-
   /**
    * A packing writer W over the test's stores: registered as `node` (expiring at `expiresMs`), holding
    * the lease of `partitions` of the topic in packed mode from their current end, and committing

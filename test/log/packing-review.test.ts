@@ -9,40 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
-import type { Log, LogOptions } from '../../lib/log/index.js';
-import { brokerKey, partitionKey } from '../../lib/keys.js';
+import type { Log } from '../../lib/log/index.js';
+import { partitionKey } from '../../lib/keys.js';
 import type { Item, ItemKey } from '../../lib/storage/ports.js';
 import { DelegatingMetadataStore } from '../support/delegating.js';
-import { newLog, perTestLogs, str, text, type TestStores } from '../support/logs.js';
+import { newLog, packingAgent, perTestLogs, readAll, text } from '../support/logs.js';
 import { memory } from '../support/stores.js';
 
 const setup = perTestLogs(() => memory);
-
-async function readAll(log: Log, topic: string, partition: number) {
-  const out: { offset: number; value: string | null }[] = [];
-  let offset = 0;
-  for (;;) {
-    const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000, maxBytes: 64 * 1024 * 1024 });
-    for (const record of fetched.records) out.push({ offset: record.offset, value: str(record.value) });
-    if (fetched.nextOffset >= fetched.highWatermark) return { records: out, highWatermark: fetched.highWatermark };
-    offset = fetched.nextOffset;
-  }
-}
-
-async function agent(stores: TestStores, make: (options?: Partial<LogOptions>) => Log, options: Partial<LogOptions> = {}) {
-  const log = make({ packedCommits: true, packedMaterializeMs: 0, leaseRenewIntervalMs: 0, ...options });
-  const node = 500_000 + Math.floor(Math.random() * 100_000);
-  const renew = () =>
-    stores.metadata.write({ kind: 'put', key: brokerKey(node), attrs: { owner: log.writerId, expiresMs: Date.now() + 60_000 } });
-  await renew();
-  log.leaseOnRegistration(() => ({ nodeId: node, owner: log.writerId, expiresMs: Date.now() + 60_000 }));
-  return {
-    log,
-    node,
-    renew,
-    lapse: () => stores.metadata.write({ kind: 'update', key: brokerKey(node), set: { expiresMs: Date.now() - 1 } }),
-  };
-}
 
 async function append(log: Log, topic: string, partition: number, values: readonly string[], producer?: { id: number; sequence: number }) {
   const bytes = encodeRecordBatch(
@@ -60,7 +34,7 @@ const setsPackedBy = (op: { kind: string; set?: Record<string, unknown> }) => op
 describe('review: packed commits', () => {
   it('R1 a take that packs is refused when a lease-less commit lands between its read and its write: no offset is assigned twice', async () => {
     const { stores, make } = await setup();
-    const a = await agent(stores, make);
+    const a = await packingAgent(stores, make);
     const lambda = make(); // no registration: lease-less, per-partition commits (the Lambda API)
     const topic = topicName();
     await a.log.createTopic(topic, 1);
@@ -84,7 +58,7 @@ describe('review: packed commits', () => {
 
   it('R2 a packing take whose answer is lost is adopted when its writer takes the lease again: its leader is not refused', async () => {
     const { stores, make } = await setup();
-    const a = await agent(stores, make);
+    const a = await packingAgent(stores, make);
     const topic = topicName();
     await a.log.createTopic(topic, 1);
     let lose = true;
@@ -111,8 +85,8 @@ describe('review: packed commits', () => {
 
   it('R3 a take that packs under an id fenced meanwhile is taken again under the new id: what it acknowledges is readable, before and after materialisation', async () => {
     const { stores, make } = await setup();
-    const a = await agent(stores, make);
-    const b = await agent(stores, make);
+    const a = await packingAgent(stores, make);
+    const b = await packingAgent(stores, make);
     const topic = topicName();
     await a.log.createTopic(topic, 3);
     await append(a.log, topic, 0, ['a0']);
@@ -143,8 +117,8 @@ describe('review: packed commits', () => {
 
   it('R4 an idempotent retry reaching a former leader again (A -> B -> A) is a duplicate: a partition adopted drops its producers’ cached states', async () => {
     const { stores, make } = await setup();
-    const a = await agent(stores, make);
-    const b = await agent(stores, make);
+    const a = await packingAgent(stores, make);
+    const b = await packingAgent(stores, make);
     const topic = topicName();
     await a.log.createTopic(topic, 1);
     const id = await a.log.allocateProducerId();
@@ -166,7 +140,7 @@ describe('review: packed commits', () => {
 
   it('R5 a reader that reads the item before a materialisation and the commits after its deletions reads again: the high watermark never goes back', async () => {
     const { stores, make } = await setup();
-    const a = await agent(stores, make);
+    const a = await packingAgent(stores, make);
     const topic = topicName();
     await a.log.createTopic(topic, 1);
     for (const v of ['x', 'y', 'z']) await append(a.log, topic, 0, [v]);
@@ -213,7 +187,7 @@ describe('review: packed commits', () => {
     const check = { transactionalId: 'tx', verify: async () => undefined };
     expect((await (await coordinator.appendBatches(topic, 0, txn, { transaction: check })).done).baseOffset).toBe(0);
     // Leadership of the partition moves to a packing agent (e.g. the previous leader failed over) while the transaction is open.
-    const a = await agent(stores, make);
+    const a = await packingAgent(stores, make);
     expect(await append(a.log, topic, 0, ['plain'])).toBe(1);
     const outcome = await coordinator
       .writeMarkers([{ topic, partition: 0, producerId: 7, producerEpoch: 0, commit: true, version: 1 }])
@@ -225,7 +199,7 @@ describe('review: packed commits', () => {
   });
   it('R7 a producer state loaded while the partition is materialised holds the batches the unpack moved: a retry is a duplicate', async () => {
     const { stores, make } = await setup();
-    const a = await agent(stores, make);
+    const a = await packingAgent(stores, make);
     const topic = topicName();
     await a.log.createTopic(topic, 1);
     const topicId = (await a.log.requireTopic(topic)).id;
@@ -256,7 +230,7 @@ describe('review: packed commits', () => {
   });
   it.fails('R8 a packed commit does not check the partition item: a record sent to a deleted topic (cached here) is acknowledged, and lost', async () => {
     const { stores, make } = await setup();
-    const a = await agent(stores, make, { topicCacheMs: 60_000 });
+    const a = await packingAgent(stores, make, { topicCacheMs: 60_000 });
     const topic = topicName();
     await a.log.createTopic(topic, 1);
     expect(await append(a.log, topic, 0, ['before'])).toBe(0);

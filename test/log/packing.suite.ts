@@ -7,41 +7,15 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
-import type { Log, LogOptions } from '../../lib/log/index.js';
-import { brokerKey, packedCommitPk, packedCommitShards, packedCommitSksAfter, partitionKey, rowsPk } from '../../lib/keys.js';
+import type { Log } from '../../lib/log/index.js';
+import { packedCommitPk, packedCommitShards, packedCommitSksAfter, partitionKey, rowsPk } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
-import { perTestLogs, str, text, type TestStores } from '../support/logs.js';
+import { packingAgent, perTestLogs, readAll, str, text } from '../support/logs.js';
 
 export function packingSuite(kind: () => StoreKind): void {
   const setup = perTestLogs(kind);
 
-  async function readAll(log: Log, topic: string, partition: number) {
-    const out: { offset: number; value: string | null }[] = [];
-    let offset = 0;
-    for (;;) {
-      const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000, maxBytes: 64 * 1024 * 1024 });
-      for (const record of fetched.records) out.push({ offset: record.offset, value: str(record.value) });
-      if (fetched.nextOffset >= fetched.highWatermark) return { records: out, highWatermark: fetched.highWatermark };
-      offset = fetched.nextOffset;
-    }
-  }
-
   /** A packing agent: its registration (`lapse` lets it expire in the store; `renew` brings it back). */
-  async function agent(stores: TestStores, make: (options?: Partial<LogOptions>) => Log, options: Partial<LogOptions> = {}) {
-    const log = make({ packedCommits: true, packedMaterializeMs: 0, leaseRenewIntervalMs: 0, ...options });
-    const node = 500_000 + Math.floor(Math.random() * 100_000);
-    const renew = () =>
-      stores.metadata.write({ kind: 'put', key: brokerKey(node), attrs: { owner: log.writerId, expiresMs: Date.now() + 60_000 } });
-    await renew();
-    log.leaseOnRegistration(() => ({ nodeId: node, owner: log.writerId, expiresMs: Date.now() + 60_000 }));
-    return {
-      log,
-      node,
-      renew,
-      lapse: () => stores.metadata.write({ kind: 'update', key: brokerKey(node), set: { expiresMs: Date.now() - 1 } }),
-    };
-  }
-
   /** Appends `values` as one batch, as leader (the Kafka Produce path); answers its base offset. */
   async function append(
     log: Log,
@@ -62,7 +36,7 @@ export function packingSuite(kind: () => StoreKind): void {
   describe('log > packed commits', () => {
     it('commits a flush over many partitions as one item: one transaction of two writes, whatever the partitions', async () => {
       const { stores, make } = await setup();
-      const { log } = await agent(stores, make, { producer: { batchIntervalMs: 60_000 } });
+      const { log } = await packingAgent(stores, make, { producer: { batchIntervalMs: 60_000 } });
       const topic = topicName();
       await log.createTopic(topic, 60);
       for (let p = 0; p < 60; p++) await log.acquireLeadership(topic, p); // each take packs its partition
@@ -97,7 +71,7 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('turns tails into rows and drops the commits every partition holds as rows, reads unchanged', async () => {
       const { stores, make } = await setup();
-      const { log } = await agent(stores, make, { cacheBytes: 0 }); // (the copies read their chunks from the object store)
+      const { log } = await packingAgent(stores, make, { cacheBytes: 0 }); // (the copies read their chunks from the object store)
       const topic = topicName();
       await log.createTopic(topic, 3);
       for (let round = 0; round < 4; round++)
@@ -144,8 +118,8 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('fences a writer as a whole: taken over once, it commits to no partition; its successor goes on; nothing acknowledged is lost', async () => {
       const { stores, make } = await setup();
-      const a = await agent(stores, make);
-      const b = await agent(stores, make);
+      const a = await packingAgent(stores, make);
+      const b = await packingAgent(stores, make);
       const topic = topicName();
       await a.log.createTopic(topic, 2);
       const acked: string[][] = [[], []];
@@ -178,7 +152,7 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('acknowledges once a commit whose answer was lost, never one that did not land, whose offsets the next commit takes', async () => {
       const { stores, make } = await setup();
-      const { log } = await agent(stores, make);
+      const { log } = await packingAgent(stores, make);
       const topic = topicName();
       await log.createTopic(topic, 1);
       expect(await append(log, topic, 0, ['one'])).toBe(0);
@@ -203,7 +177,7 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('answers an idempotent producer’s retry as a duplicate, from the tail, from rows, and at a successor', async () => {
       const { stores, make } = await setup();
-      const a = await agent(stores, make);
+      const a = await packingAgent(stores, make);
       const topic = topicName();
       await a.log.createTopic(topic, 1);
       const id = await a.log.allocateProducerId();
@@ -227,7 +201,7 @@ export function packingSuite(kind: () => StoreKind): void {
       expect(await retry(a.log)).toMatchObject({ baseOffset: 1, duplicate: true });
       expect(await append(a.log, topic, 0, ['s2'], { id, sequence: 2 })).toBe(2);
       await a.lapse();
-      const b = await agent(stores, make);
+      const b = await packingAgent(stores, make);
       await b.log.acquireLeadership(topic, 0);
       expect(await retry(b.log)).toMatchObject({ baseOffset: 1, duplicate: true });
       expect(await append(b.log, topic, 0, ['s3'], { id, sequence: 3 })).toBe(3);
@@ -236,7 +210,7 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('lets an expired producer go on with its sequences where the partition holds records only in its tail, as Kafka', async () => {
       const { stores, make } = await setup();
-      const { log } = await agent(stores, make, { producerIdExpirationMs: 100 });
+      const { log } = await packingAgent(stores, make, { producerIdExpirationMs: 100 });
       const topic = topicName();
       await log.createTopic(topic, 1);
       const id = await log.allocateProducerId();
@@ -248,7 +222,7 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('leaves a partition it releases unpacked, so a lease-less writer commits after its records', async () => {
       const { stores, make } = await setup();
-      const { log } = await agent(stores, make);
+      const { log } = await packingAgent(stores, make);
       const topic = topicName();
       await log.createTopic(topic, 1);
       await append(log, topic, 0, ['a', 'b']);
@@ -261,7 +235,7 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('commits a request mixing a packed partition with another whole, per partition, after leaving packing', async () => {
       const { stores, make } = await setup();
-      const { log } = await agent(stores, make);
+      const { log } = await packingAgent(stores, make);
       const topic = topicName();
       await log.createTopic(topic, 2);
       await append(log, topic, 0, ['packed']);
@@ -282,7 +256,7 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('deletes records into a packed partition’s tail: its tail becomes rows first, and offsets go on', async () => {
       const { stores, make } = await setup();
-      const { log } = await agent(stores, make);
+      const { log } = await packingAgent(stores, make);
       const topic = topicName();
       await log.createTopic(topic, 1);
       await append(log, topic, 0, ['a', 'b']);
@@ -296,7 +270,7 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('has a maintenance pass turn a compacted topic’s tail into rows first (the cleaner reads rows), and leaves a young tail of another topic to its packer', async () => {
       const { stores, make } = await setup();
-      const { log } = await agent(stores, make);
+      const { log } = await packingAgent(stores, make);
       const compacted = topicName();
       const plain = topicName();
       await log.createTopic(compacted, 1, { 'cleanup.policy': 'compact' });
@@ -314,7 +288,9 @@ export function packingSuite(kind: () => StoreKind): void {
 
     it('keeps the objects of a tail from the garbage collector until they are rows', async () => {
       const { stores, make } = await setup();
-      const { log } = await agent(stores, make, { maintenance: { gcGraceMs: 300, maxCommitAgeMs: 150, compactionTailAgeMs: 3_600_000 } });
+      const { log } = await packingAgent(stores, make, {
+        maintenance: { gcGraceMs: 300, maxCommitAgeMs: 150, compactionTailAgeMs: 3_600_000 },
+      });
       const topic = topicName();
       await log.createTopic(topic, 1);
       await append(log, topic, 0, ['kept']);

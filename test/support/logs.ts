@@ -4,6 +4,7 @@ import { Log, type LogOptions } from '../../lib/log/index.js';
 import { afterEach } from 'vitest';
 import { FaultyMetadataStore, FaultyObjectStore } from './faults.js';
 import type { StoreKind } from './stores.js';
+import { brokerKey } from '../../lib/keys.js';
 
 export interface TestStores extends Stores {
   readonly metadata: FaultyMetadataStore;
@@ -53,3 +54,34 @@ export function perTestLogs(kind: () => StoreKind) {
 
 export const text = (value: string) => Buffer.from(value, 'utf8');
 export const str = (value: Buffer | null) => (value === null ? null : value.toString('utf8'));
+
+/** Every record of a partition from its start, as `log` reads it (a fresh Log reads only what is stored), with its high watermark. */
+export async function readAll(log: Log, topic: string, partition: number) {
+  const out: { offset: number; value: string | null }[] = [];
+  let offset = 0;
+  for (;;) {
+    const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000, maxBytes: 64 * 1024 * 1024 });
+    for (const record of fetched.records) out.push({ offset: record.offset, value: str(record.value) });
+    if (fetched.nextOffset >= fetched.highWatermark) return { records: out, highWatermark: fetched.highWatermark };
+    offset = fetched.nextOffset;
+  }
+}
+
+/**
+ * A packing agent's Log (packed commits on, lib/log/packing.ts; no timers) whose leases ride on a
+ * registration at a random node: `lapse` lets the registration expire in the store, `renew` brings it back.
+ */
+export async function packingAgent(stores: TestStores, make: (options?: Partial<LogOptions>) => Log, options: Partial<LogOptions> = {}) {
+  const log = make({ packedCommits: true, packedMaterializeMs: 0, leaseRenewIntervalMs: 0, ...options });
+  const node = 500_000 + Math.floor(Math.random() * 100_000);
+  const renew = () =>
+    stores.metadata.write({ kind: 'put', key: brokerKey(node), attrs: { owner: log.writerId, expiresMs: Date.now() + 60_000 } });
+  await renew();
+  log.leaseOnRegistration(() => ({ nodeId: node, owner: log.writerId, expiresMs: Date.now() + 60_000 }));
+  return {
+    log,
+    node,
+    renew,
+    lapse: () => stores.metadata.write({ kind: 'update', key: brokerKey(node), set: { expiresMs: Date.now() - 1 } }),
+  };
+}

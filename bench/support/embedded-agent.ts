@@ -43,6 +43,9 @@ export async function startBenchAgent(options: BenchAgentOptions): Promise<Bench
     defaultPartitions: config.defaultPartitions,
     cacheBytes: config.cacheBytes,
     leaseMs: config.leaseMs,
+    // As lib/runtime.ts passes them: SPOOL_PACKED_COMMITS and SPOOL_PACKED_MATERIALIZE_MS reach the bench's agent too.
+    packedCommits: config.packedCommits,
+    packedMaterializeMs: config.packedMaterializeMs,
     maintenance: {
       compactionTargetBytes: config.compactionTargetBytes,
       compactionTailAgeMs: config.compactionTailAgeMs,

@@ -80,7 +80,7 @@ import {
   type MetadataStore,
   type WriteOp,
 } from '../storage/ports.js';
-import { advance, producerStateAttrs, type ProducerState, type ProducerStates } from './idempotence.js';
+import { advance, producerStateAttrs, producerStateCondition, type ProducerState, type ProducerStates } from './idempotence.js';
 import { abortedTxnAttrs, batchRowAttrs, batchRowFromItem, partitionStateFromItem, type AbortedTxn, type BatchRow } from './layout.js';
 import { abortedTxnKey, partitionKey, producerStateKey, rowKey } from '../keys.js';
 
@@ -557,18 +557,7 @@ export class Committer {
           kind: 'put',
           key: producerStateKey(chunk.topicId, chunk.partition, producerId),
           attrs: producerStateAttrs(state),
-          // The marker version is in the condition: a marker written meanwhile (by any writer) ended the transaction a batch was verified for.
-          condition:
-            before === null
-              ? { kind: 'absent' }
-              : {
-                  kind: 'match',
-                  fields: {
-                    producerEpoch: before.producerEpoch,
-                    nextSequence: before.nextSequence,
-                    markerVersion: before.markerVersion ?? null,
-                  },
-                },
+          condition: producerStateCondition(before),
         },
       });
     };

@@ -39,7 +39,7 @@
  * producers in use.
  */
 import { SpoolError } from '../errors.js';
-import { ConditionFailedError, type Attributes, type Item, type MetadataStore } from '../storage/ports.js';
+import { ConditionFailedError, type Attributes, type Condition, type Item, type MetadataStore } from '../storage/ports.js';
 import { partitionKey, partitionPk, producerIdOfSk, producerIdsKey, producerStateKey, producerStateSks } from '../keys.js';
 import { partitionStateFromItem } from './layout.js';
 
@@ -122,6 +122,20 @@ export function producerStateAttrs(state: ProducerState): Attributes {
     ...(state.txnFirstOffset === undefined ? {} : { txnFirstOffset: state.txnFirstOffset }),
     ...(state.markerVersion === undefined ? {} : { markerVersion: state.markerVersion }),
   };
+}
+
+/**
+ * The condition a write of a producer's state holds: the item as `before` was read (absent, or its
+ * epoch, next sequence and marker version: a marker written meanwhile, by any writer, ended the
+ * transaction a batch was verified for).
+ */
+export function producerStateCondition(before: ProducerState | null): Condition {
+  return before === null
+    ? { kind: 'absent' }
+    : {
+        kind: 'match',
+        fields: { producerEpoch: before.producerEpoch, nextSequence: before.nextSequence, markerVersion: before.markerVersion ?? null },
+      };
 }
 
 /**

@@ -267,15 +267,7 @@ export class Log {
         this.packing?.packs(topicId, partition) ? this.packing.producerState(topicId, partition, producerId) : undefined,
       // (a packed partition's end is past its item's: it has held records if its tail has any)
       partitionEnd: async (topicId, partition) =>
-        (
-          await readPackedPartition(
-            metadata,
-            topicId,
-            partition,
-            async (writerId, afterSeq) =>
-              this.packing?.localCommits(writerId, topicId, partition, afterSeq) ?? readPackedCommits(metadata, writerId, afterSeq),
-          )
-        )?.state.nextOffset,
+        (await readPackedPartition(metadata, topicId, partition, this.packedCommitsOf(topicId, partition)))?.state.nextOffset,
     });
     this.producerIds = new ProducerIds(metadata);
     this.committer = new Committer(metadata, {
@@ -916,9 +908,7 @@ export class Log {
           topic.id,
           partition,
           () => this.producerStates.list(topic.id, partition),
-          async (writerId, afterSeq) =>
-            this.packing?.localCommits(writerId, topic.id, partition, afterSeq) ??
-            readPackedCommits(this.options.stores.metadata, writerId, afterSeq),
+          this.packedCommitsOf(topic.id, partition),
           this.producerStates.expirationMs,
         )
       )
@@ -1000,6 +990,13 @@ export class Log {
   }
 
   // ---- helpers ------------------------------------------------------------------------------------
+
+  /** A packed partition's commits after a sequence number: this writer's own from memory (packing.ts), another writer's read from its log. */
+  private packedCommitsOf(topicId: string, partition: number) {
+    return async (writerId: string, afterSeq: number) =>
+      this.packing?.localCommits(writerId, topicId, partition, afterSeq) ??
+      readPackedCommits(this.options.stores.metadata, writerId, afterSeq);
+  }
 
   /**
    * A partition this writer's lease take packed under `packer`: adopted if that is still its packing

@@ -32,6 +32,7 @@ import {
   advance,
   isExpired,
   producerStateAttrs,
+  producerStateCondition,
   producerStateFromItem,
   defaultProducerIdExpirationMs,
   type ProducerState,
@@ -302,17 +303,7 @@ export async function unpackPartition(
         kind: 'put',
         key,
         attrs: producerStateAttrs(state!),
-        condition:
-          before === null
-            ? { kind: 'absent' }
-            : {
-                kind: 'match',
-                fields: {
-                  producerEpoch: before.producerEpoch,
-                  nextSequence: before.nextSequence,
-                  markerVersion: before.markerVersion ?? null,
-                },
-              },
+        condition: producerStateCondition(before),
       });
     }
     const nextOffset = last ? last.baseOffset + last.recordCount : rowsEnd;

@@ -10,7 +10,7 @@ import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { brokerKey, partitionKey } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
-import { perTestLogs, str, text, type TestStores } from '../support/logs.js';
+import { perTestLogs, readAll, text, type TestStores } from '../support/logs.js';
 
 /**
  * `packedTrading`: also run the leadership-trading test with packed commits (lib/log/packing.ts, off by
@@ -19,18 +19,6 @@ import { perTestLogs, str, text, type TestStores } from '../support/logs.js';
  */
 export function invariantSuite(kind: () => StoreKind, options: { readonly packedTrading?: boolean } = {}): void {
   const setup = perTestLogs(kind);
-
-  /** Every record of the partition, read from a fresh reader with a cold cache. */
-  async function readAll(log: Log, topic: string, partition: number) {
-    const out: { offset: number; value: string | null }[] = [];
-    let offset = 0;
-    for (;;) {
-      const fetched = await log.fetch(topic, partition, offset, { maxRecords: 10_000, maxBytes: 64 * 1024 * 1024 });
-      for (const record of fetched.records) out.push({ offset: record.offset, value: str(record.value) });
-      if (fetched.nextOffset >= fetched.highWatermark) return { records: out, highWatermark: fetched.highWatermark };
-      offset = fetched.nextOffset;
-    }
-  }
 
   describe('log > invariants', () => {
     it('assigns dense, unique offsets to many racing writers on one partition', async () => {

@@ -56,7 +56,8 @@ import { ConditionFailedError, TransactionConflictError, type MetadataStore, typ
 import { partitionId } from './commit.js';
 import { partitionStateFromItem, type PartitionState } from './layout.js';
 import { unpackPartition } from './packed.js';
-import { fenceWriter } from './writer-log.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fenceWriter, requestLeave } from './writer-log.js';
 import { brokerKey, partitionKey } from '../keys.js';
 
 export interface Lease {
@@ -182,6 +183,9 @@ export class LeaseManager {
     const state = partitionStateFromItem(item);
     const mine = this.registration();
     const packer = mine === undefined ? undefined : this.options.packer?.();
+    // A partition with a transaction open is not packed (its marker is written per partition, by the
+    // coordinator's agent): the take's condition on its end keeps one from opening before the take lands.
+    const packing = packer !== undefined && Object.keys(state.openTransactions).length === 0 ? packer : undefined;
     // Packed by a writer that is not this one (packed.ts): its commits become rows first, once it is fenced.
     if (state.packedBy !== null && state.packedBy !== packer) {
       await this.takeFromPacker(topic, partition, state);
@@ -191,7 +195,7 @@ export class LeaseManager {
       // Ours already: on our registration as it is now, nothing to write (unless it is to be packed again).
       if (mine !== undefined && state.ownerNode === mine.nodeId) {
         const lease = { topicId, topicName: topic.name, partition, epoch: state.epoch, expiresMs: onRegistration, node: mine.nodeId };
-        if (packer !== undefined && state.packedBy === null) await this.packAgain(lease, state, packer);
+        if (packing !== undefined && state.packedBy === null) await this.packAgain(lease, state, packing);
         // Packed by this writer already (a take whose answer was lost, say) but not packed here: adopted, its end read through its tail.
         else if (packer !== undefined && state.packedBy === packer && !this.options.packs?.(topicId, partition))
           await this.options.onPackedFound?.(lease, packer);
@@ -211,10 +215,10 @@ export class LeaseManager {
       ownerNode: lease.node ?? null,
       epoch: lease.epoch,
       leaseExpiresMs: lease.expiresMs,
-      ...(packer === undefined ? {} : { packedBy: packer, packedSeq: this.options.packedSeq?.() ?? 0 }),
+      ...(packing === undefined ? {} : { packedBy: packing, packedSeq: this.options.packedSeq?.() ?? 0 }),
     };
     // A take that packs adopts the end it read: it must still be the end (a lease-less commit may land between).
-    const packedFrom: Record<string, number> = packer === undefined ? {} : { nextOffset: state.nextOffset };
+    const packedFrom: Record<string, number> = packing === undefined ? {} : { nextOffset: state.nextOffset };
     try {
       if (state.owner !== null && state.ownerNode !== null) {
         // Rides on its owner's registration: free once that registration no longer holds it, checked in the same transaction.
@@ -261,7 +265,7 @@ export class LeaseManager {
     }
     this.options.onHandsChanged?.(topic);
     // Packed under an id its writer has since left (fenced meanwhile): taken again, that id's commits unpacked first.
-    if (packer !== undefined && this.options.onPacked?.(lease, state.nextOffset, packer) === false) return this.acquire(topic, partition);
+    if (packing !== undefined && this.options.onPacked?.(lease, state.nextOffset, packing) === false) return this.acquire(topic, partition);
     return this.hold(lease);
   }
 
@@ -282,22 +286,34 @@ export class LeaseManager {
   }
 
   /**
-   * For a writer with no lease on the partition (the Lambda API, an agent's HTTP produce): a partition
-   * packed by a writer whose lease no longer holds (it crashed) is freed as a takeover would (that
-   * writer fenced, its tail unpacked, `packedBy` cleared), without taking the lease. Answers whether
-   * the partition is free of packing now; false while its packer's lease holds.
+   * For a writer with no lease on the partition (the Lambda API, an agent's HTTP produce, a transaction
+   * marker from the agent of its coordinator): frees a packed partition for a per-partition commit.
+   * One whose packer's lease no longer holds (it crashed) is freed as a takeover would (that writer
+   * fenced, its tail unpacked, `packedBy` cleared), without taking the lease. A live packer is asked
+   * to leave it (writer-log.ts `requestLeave`: at its next commit, or its next materialisation round
+   * when idle) and waited for, until `deadlineMs`. Answers whether the partition is free of packing now.
    */
-  async unpackIfLapsed(topic: { readonly id: string; readonly name: string }, partition: number): Promise<boolean> {
-    const item = await this.metadata.get(partitionKey(topic.id, partition));
-    if (item === undefined) return false;
-    const state = partitionStateFromItem(item);
-    if (state.packedBy === null) return true;
-    if (state.packedBy === this.options.packer?.()) return false;
-    try {
-      await this.takeFromPacker(topic, partition, state);
-      return true;
-    } catch {
-      return false;
+  async unpackFor(topic: { readonly id: string; readonly name: string }, partition: number, deadlineMs: number): Promise<boolean> {
+    let asked: string | undefined;
+    for (let waitMs = 20; ; waitMs = Math.min(2 * waitMs, 500)) {
+      const item = await this.metadata.get(partitionKey(topic.id, partition));
+      if (item === undefined) return false;
+      const state = partitionStateFromItem(item);
+      if (state.packedBy === null) return true;
+      if (state.packedBy !== this.options.packer?.()) {
+        try {
+          await this.takeFromPacker(topic, partition, state);
+          return true;
+        } catch {
+          // (its packer's lease holds, or a racing takeover: asked, and read again)
+        }
+      }
+      if (asked !== state.packedBy) {
+        await requestLeave(this.metadata, state.packedBy, topic.id, partition, this.now());
+        asked = state.packedBy;
+      }
+      if (this.now() + waitMs > deadlineMs) return false;
+      await sleep(waitMs);
     }
   }
 

@@ -78,6 +78,12 @@ export interface LogOptions {
   readonly packedCommits?: boolean;
   /** How often the tails of packed partitions become rows (packing.ts). @default 10 000 */
   readonly packedMaterializeMs?: number;
+  /**
+   * How long a commit with no lease on a partition another writer packs waits for that writer to
+   * leave it, once asked (leases.ts `unpackFor`): a busy packer leaves at its next commit, an idle one
+   * at its next materialisation round (its `packedMaterializeMs`). @default 15 000
+   */
+  readonly packedLeaveWaitMs?: number;
   /** Kafka's producer.id.expiration.ms: an idempotent producer's state not written for this long is forgotten (idempotence.ts). @default 86 400 000 */
   readonly producerIdExpirationMs?: number;
   readonly logger?: Logger;
@@ -1029,14 +1035,15 @@ export class Log {
    */
   private async commitChunks(chunks: readonly CommitChunk[], options: { notAfterMs?: number } = {}): Promise<CommitOutcome[]> {
     const outcomes = await this.routeChunks(chunks, options);
-    // Chunks with no lease refused for a partition packed by a writer whose lease no longer holds (it
-    // crashed): that writer is fenced and its tail unpacked, as a takeover would, and they are committed again.
+    // Chunks with no lease refused for a packed partition: its packer is asked to leave it (or, if its
+    // lease no longer holds, fenced and its tail unpacked, as a takeover would), and they are committed again.
+    const deadlineMs = Math.min(options.notAfterMs ?? Infinity, this.now() + (this.options.packedLeaveWaitMs ?? 15_000));
     const freed = (
       await Promise.all(
         chunks.map(async (chunk, index) => {
           const outcome = outcomes[index]!;
           if (outcome.ok || chunk.leaderEpoch !== undefined || outcome.error.details.packed_by === undefined) return undefined;
-          return (await this.leases.unpackIfLapsed({ id: chunk.topicId, name: chunk.topic }, chunk.partition)) ? index : undefined;
+          return (await this.leases.unpackFor({ id: chunk.topicId, name: chunk.topic }, chunk.partition, deadlineMs)) ? index : undefined;
         }),
       )
     ).filter((index) => index !== undefined);
@@ -1069,7 +1076,7 @@ export class Log {
       if (indexes.every((index) => packable(chunks[index]!))) packed.push(...indexes);
       else {
         plain.push(...indexes);
-        leaving.push(...indexes.map((index) => chunks[index]!).filter((chunk) => packing.packs(chunk.topicId, chunk.partition)));
+        leaving.push(...indexes.map((index) => chunks[index]!).filter((chunk) => packing.holds(chunk.topicId, chunk.partition)));
       }
     }
     const outcomes: CommitOutcome[] = new Array(chunks.length);

@@ -17,6 +17,10 @@
  * - `leave` stops packing a partition: no commit is planned for it after, the commits under way end,
  *   its tail becomes rows and `packedBy` is cleared (before its lease is released, and before a
  *   transaction marker or a request mixing it with unpacked partitions is committed per partition).
+ * - Asked to leave partitions by other writers (writer-log.ts `requestLeave`: a lease-less produce, a
+ *   marker from another agent), it learns of it when its next commit is refused for the request (or
+ *   at its next materialisation round, idle): it stops planning commits for them, refuses their
+ *   chunks in that commit as a moved leader's, leaves them, clears the requests, and commits the rest.
  * - Fenced (another writer took over after this one's registration lapsed: every commit is then
  *   refused, writer-log.ts invariant 2), the writer drops every partition it packed, tells the lease
  *   manager they are lost, and packs under a new writer id from then on.
@@ -34,7 +38,16 @@ import type { ProducerState, ProducerStates } from './idempotence.js';
 import { appendedBy, producerStateWithTail, rowOf, unpackPartition, type TailChunk } from './packed.js';
 import type { BatchRow } from './layout.js';
 import type { Metrics } from '../metrics.js';
-import { WriterLog, readPackedCommits, type PackedChunk, type PackedCommit } from './writer-log.js';
+import {
+  LeaveRequestedError,
+  WriterLog,
+  clearLeaveRequests,
+  readFence,
+  readPackedCommits,
+  type PackedChunk,
+  type PackedCommit,
+  type WriterFence,
+} from './writer-log.js';
 
 /** Whether a Log packs commits (where its leases ride on a registration) unless told otherwise: `LogOptions.packedCommits`, SPOOL_PACKED_COMMITS. */
 export const packedCommitsByDefault = false;
@@ -93,6 +106,8 @@ interface Packed {
   tail: TailChunk[];
   /** No commit is planned for it any more (`leave`). */
   leaving: boolean;
+  /** The `leave` under way. */
+  left?: Promise<void>;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -113,7 +128,7 @@ export class PackingWriter {
   private settledSeq = 0;
   /** This incarnation's commits up to here are deleted (every partition's rows hold them). */
   private deletedThrough = 0;
-  readonly stats = { commits: 0, chunks: 0, unpacks: 0, fences: 0, abandoned: 0, deleted: 0 };
+  readonly stats = { commits: 0, chunks: 0, unpacks: 0, fences: 0, abandoned: 0, deleted: 0, leaveRequests: 0 };
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -142,6 +157,11 @@ export class PackingWriter {
   adopt(topicId: string, topicName: string, partition: number, epoch: number, end: number, tail: readonly TailChunk[] = []): void {
     this.packed.set(partitionId(topicId, partition), { topicId, topicName, partition, epoch, end, tail: [...tail], leaving: false });
     this.keepMaterializing();
+  }
+
+  /** Whether the partition is packed here, being left or not (`leave` then waits for it to be left). */
+  holds(topicId: string, partition: number): boolean {
+    return this.packed.has(partitionId(topicId, partition));
   }
 
   /** Whether a chunk of the partition at `epoch` is committed here. */
@@ -254,6 +274,7 @@ export class PackingWriter {
         planned.map((plan) => plan.chunk),
       ));
     } catch (error) {
+      if (error instanceof LeaveRequestedError) return this.leaveAsked(log, seq, planned, outcomes, error.fence);
       if (error instanceof SpoolError && error.code === 'FENCED_LEADER_EPOCH') {
         this.fenced();
         for (const { index } of planned) outcomes[index] = { ok: false, error };
@@ -290,6 +311,44 @@ export class PackingWriter {
       this.options.onCommitted?.(chunk.topicId, chunk.partition, packed.end);
     }
     return outcomes;
+  }
+
+  /**
+   * Other writers asked this one to stop packing partitions (writer-log.ts `requestLeave`), and the
+   * commit was refused for it (nothing landed): their chunks are refused as a moved leader's, the rest
+   * commit again under the same number.
+   */
+  private async leaveAsked(
+    log: WriterLog,
+    seq: number,
+    planned: readonly { index: number; packed: Packed; chunk: PackedChunk }[],
+    outcomes: CommitOutcome[],
+    fence: WriterFence,
+  ): Promise<CommitOutcome[]> {
+    try {
+      await this.takeLeaveRequests(fence);
+    } catch (error) {
+      for (const { index } of planned) outcomes[index] = failed(error);
+      return outcomes;
+    }
+    for (const { index, packed } of planned) if (packed.leaving) outcomes[index] = { ok: false, error: notPackedAt(packed) };
+    const kept = planned.filter(({ packed }) => !packed.leaving);
+    return kept.length === 0 ? outcomes : this.decide(log, seq, kept, outcomes);
+  }
+
+  /**
+   * Takes leave requests in hand: no commit is planned for those partitions from now on, each is left
+   * (`leave`, after the commit under way), and the requests are cleared (not if a newer one came: the
+   * next commit is refused for it again, or the next round reads it).
+   */
+  private async takeLeaveRequests(fence: WriterFence): Promise<void> {
+    for (const { topicId, partition } of fence.leaveRequests) {
+      const packed = this.packed.get(partitionId(topicId, partition));
+      if (packed === undefined) continue;
+      if (!packed.leaving) this.stats.leaveRequests++;
+      this.leave(topicId, partition).catch(() => undefined); // (still packed if it failed: the requester asks again)
+    }
+    await clearLeaveRequests(this.metadata, fence);
   }
 
   /** Claims `seq` until the store answers: the commit found there, or undefined (none landed, none will). */
@@ -333,18 +392,25 @@ export class PackingWriter {
   }
 
   /**
-   * Stops packing the partition: the commits under way end, its tail becomes rows, and (`release`)
-   * `packedBy` is cleared, so per-partition commits may write it. A partition not packed here is left alone.
+   * Stops packing the partition: the commits under way end, its tail becomes rows, and `packedBy` is
+   * cleared, so per-partition commits may write it. A partition not packed here is left alone; one
+   * being left already, waited for.
    */
-  async leave(topicId: string, partition: number, options: { readonly release: boolean } = { release: true }): Promise<void> {
-    const id = partitionId(topicId, partition);
-    const packed = this.packed.get(id);
-    if (packed === undefined) return;
+  leave(topicId: string, partition: number): Promise<void> {
+    const packed = this.packed.get(partitionId(topicId, partition));
+    if (packed === undefined) return Promise.resolve();
     packed.leaving = true;
+    packed.left ??= this.leaveNow(packed).finally(() => {
+      packed.left = undefined;
+    });
+    return packed.left;
+  }
+
+  private async leaveNow(packed: Packed): Promise<void> {
     await this.chain;
     try {
-      await unpackPartition(this.metadata, topicId, partition, this.writerId, {
-        release: options.release,
+      await unpackPartition(this.metadata, packed.topicId, packed.partition, this.writerId, {
+        release: true,
         nowMs: this.now,
         producerIdExpirationMs: this.options.producerIdExpirationMs,
       });
@@ -352,6 +418,7 @@ export class PackingWriter {
       packed.leaving = false; // still packed here: commits may go on, and a later leave tries again
       throw error;
     }
+    const id = partitionId(packed.topicId, packed.partition);
     if (this.packed.get(id) === packed) this.packed.delete(id);
     this.stats.unpacks++;
   }
@@ -361,6 +428,10 @@ export class PackingWriter {
    * (runs of up to `maxMergedBytes`, one row each) where `merge` is given. Failures are tried again at the next round.
    */
   async materialize(): Promise<void> {
+    // An idle writer learns of leave requests here (a busy one, from its next commit's fence check).
+    const log = this.log;
+    const fence = log && (await readFence(this.metadata, log.writerId).catch(() => undefined));
+    if (fence?.leaveRequested) await this.takeLeaveRequests(fence).catch(() => undefined);
     const due = [...this.packed.values()].filter((packed) => packed.tail.length > 0);
     const copies = await this.copyTails(due).catch(() => undefined);
     await pMap(
@@ -501,7 +572,7 @@ export class PackingWriter {
 }
 
 /** A chunk whose partition this writer no longer packs at its epoch (fenced, or left meanwhile): as a leader's commit refused for its epoch. */
-function notPacked(chunk: CommitChunk): SpoolError {
+function notPacked(chunk: { readonly topic: string; readonly partition: number; readonly leaderEpoch?: number }): SpoolError {
   return new SpoolError(
     'FENCED_LEADER_EPOCH',
     `${chunk.topic}/${chunk.partition} is no longer packed by this writer at leader epoch ${chunk.leaderEpoch}; send again`,
@@ -511,6 +582,8 @@ function notPacked(chunk: CommitChunk): SpoolError {
     },
   );
 }
+
+const notPackedAt = (packed: Packed) => notPacked({ topic: packed.topicName, partition: packed.partition, leaderEpoch: packed.epoch });
 
 function failed(error: unknown): { ok: false; error: SpoolError } {
   return { ok: false, error: error instanceof SpoolError ? error : new SpoolError('INTERNAL', 'packed commit failed', { cause: error }) };

@@ -6,7 +6,8 @@
  * two racing creators cannot both win. Partitions only grow: new partition items first, then the
  * count in the topic item, conditional on the count read. Deletion marks the topic item first (the
  * topic is then unreachable), then removes its partition, producer-state and row items, then the
- * topic item; segment objects are collected by maintenance, since they are shared between topics.
+ * topic item; segment objects are collected by maintenance, since they are shared between topics. A
+ * packed partition's writer (packing.ts) is fenced before its partition item goes.
  */
 import { randomUUID } from 'node:crypto';
 import { describeValue, SpoolError } from '../errors.js';
@@ -19,6 +20,7 @@ import {
   type WriteOp,
 } from '../storage/ports.js';
 import { markUnreferenced } from './maintenance/ledger.js';
+import { fenceWriter } from './writer-log.js';
 import { batchRowFromItem, newPartitionAttrs, objectsOf, topicAttrs, topicFromItem, type TopicItem } from './layout.js';
 import { partitionKey, partitionPk, rowsPk, topicKey, topicsPk } from '../keys.js';
 import {
@@ -239,7 +241,7 @@ export class TopicRegistry {
 
   private async finishDeletion(topic: TopicItem): Promise<void> {
     for (let partition = 0; partition < topic.partitions; partition++) {
-      await this.metadata.write({ kind: 'delete', key: partitionKey(topic.id, partition) });
+      await this.deletePartitionItem(topic.id, partition);
       // With the partition item gone no commit can write here again (its transaction checks that item): the
       // producer states, aborted-transaction entries and cleaner checkpoint under the partition's key go.
       for (const item of await this.metadata.query(partitionPk(topic.id, partition)))
@@ -253,6 +255,28 @@ export class TopicRegistry {
     await this.metadata
       .write({ kind: 'delete', key: topicKey(topic.name), condition: { kind: 'match', fields: { id: topic.id } } })
       .catch(ignoreConditionFailed);
+  }
+
+  /**
+   * Deletes the partition item, after which no per-partition commit can land. A packed partition's
+   * commits do not read its item (packed.ts): its packer is fenced first (writer-log.ts), so none of
+   * its commits, to any partition, lands after; it packs under a new id from its next commit on. The
+   * delete is conditional on the packer fenced, so a take packing the partition meanwhile is fenced too.
+   */
+  private async deletePartitionItem(topicId: string, partition: number): Promise<void> {
+    const key = partitionKey(topicId, partition);
+    for (;;) {
+      const item = await this.metadata.get(key);
+      if (item === undefined) return;
+      const packedBy = (item.attrs.packedBy as string | null | undefined) ?? null;
+      if (packedBy !== null) await fenceWriter(this.metadata, packedBy, this.now());
+      try {
+        await this.metadata.write({ kind: 'delete', key, condition: { kind: 'match', fields: { packedBy } } });
+        return;
+      } catch (error) {
+        if (!(error instanceof ConditionFailedError)) throw error;
+      }
+    }
   }
 
   private async getIncludingDeleted(name: string): Promise<TopicItem | undefined> {

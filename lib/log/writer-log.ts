@@ -1,6 +1,5 @@
 /**
- * A packing writer's log of commits: the first step of packed commits (docs/packed-commits.md). The
- * produce path does not use it yet; every flush still commits per partition (commit.ts).
+ * A packing writer's log of commits (packed commits, docs/packed-commits.md; packing.ts writes it).
  *
  * A packing writer (an agent whose leases ride on its registration) commits a whole flush as one
  * item, `c#<seq>` under its writer id, listing every chunk of the flush (partition, base offset,
@@ -21,10 +20,15 @@
  *  4. `abandon(seq)` settles a commit whose outcome is unknown: it claims the sequence number with an
  *     empty item, so the commit is either found there (it landed) or can never land.
  *  5. The codec round-trips every chunk exactly and refuses (CORRUPT_RECORD) bytes it cannot read.
+ *  6. A request to leave a partition (`requestLeave`, from a writer that must commit there per
+ *     partition) is seen by the writer's next commit, which is refused for it (nothing lands), and is
+ *     cleared only by a writer that read it: clearing is conditional on the token it read.
  *
  * Cost: a commit of S KB costs 2 × ⌈S⌉ + 2 write units (a transaction of the item and the fence
- * check); no read on the happy path. A fence costs one write, or a transaction with the caller's checks.
+ * check); no read on the happy path. A fence costs one write, or a transaction with the caller's
+ * checks; a leave request, one write, and one more to clear it.
  */
+import { randomUUID } from 'node:crypto';
 import { SpoolError } from '../errors.js';
 import { ByteReader, ByteWriter, readVarlong, writeVarlong } from '../format/index.js';
 import { ConditionFailedError, TransactionConflictError, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
@@ -71,6 +75,20 @@ export interface WriterFence {
   readonly node: number | null;
   /** Set once another writer took over from this one; never cleared. */
   readonly fencedMs: number | null;
+  /** A token naming the newest request of other writers that it stop packing partitions (`requestLeave`); none: null. */
+  readonly leaveRequested: string | null;
+  readonly leaveRequests: readonly { readonly topicId: string; readonly partition: number }[];
+}
+
+/**
+ * A commit refused because other writers asked this one to stop packing partitions (`requestLeave`),
+ * not because it is fenced: nothing landed; the writer leaves them, clears the requests
+ * (`clearLeaveRequests`) and commits the rest again.
+ */
+export class LeaveRequestedError extends SpoolError {
+  constructor(readonly fence: WriterFence) {
+    super('CONFLICT', `writer ${fence.writerId}: asked to stop packing ${fence.leaveRequests.length} partition(s)`, { retriable: true });
+  }
 }
 
 /** The codec's version byte; a reader refuses others. */
@@ -295,7 +313,7 @@ export class WriterLog {
     const key = packedCommitKey(this.writerId, seq);
     const ops: WriteOp[] = [
       { kind: 'put', key, attrs: { committedMs, chunks: data }, condition: { kind: 'absent' } },
-      { kind: 'check', key: writerFenceKey(this.writerId), condition: { kind: 'match', fields: { fencedMs: null } } },
+      { kind: 'check', key: writerFenceKey(this.writerId), condition: { kind: 'match', fields: { fencedMs: null, leaveRequested: null } } },
     ];
     for (let attempt = 1; ; attempt++) {
       try {
@@ -313,6 +331,9 @@ export class WriterLog {
               details: { writer: this.writerId, seq },
             });
           }
+          const current = error.conflicts.find((conflict) => conflict.index === 1)?.current;
+          const fence = current && fenceFromItem(this.writerId, current);
+          if (fence && fence.fencedMs === null && fence.leaveRequested !== null) throw new LeaveRequestedError(fence);
           throw fencedError(this.writerId);
         }
         const failure = error instanceof SpoolError ? error : new SpoolError('INTERNAL', 'packed commit failed', { cause: error });
@@ -343,12 +364,70 @@ export class WriterLog {
 
 export async function readFence(metadata: MetadataStore, writerId: string): Promise<WriterFence | undefined> {
   const item = await metadata.get(writerFenceKey(writerId));
-  if (item === undefined) return undefined;
+  return item && fenceFromItem(writerId, item);
+}
+
+/** The fence item's attribute naming one partition asked to be left (`requestLeave`). */
+const leaveAttr = (topicId: string, partition: number) => `leave:${topicId}:${partition}`;
+
+function fenceFromItem(writerId: string, item: Item): WriterFence {
+  const leaveRequests = Object.keys(item.attrs).flatMap((name) => {
+    const [prefix, topicId, partition] = name.split(':');
+    return prefix === 'leave' && topicId && item.attrs[name] !== null ? [{ topicId, partition: Number(partition) }] : [];
+  });
   return {
     writerId,
     node: (item.attrs.node as number | null | undefined) ?? null,
     fencedMs: (item.attrs.fencedMs as number | null | undefined) ?? null,
+    leaveRequested: (item.attrs.leaveRequested as string | null | undefined) ?? null,
+    leaveRequests,
   };
+}
+
+/**
+ * Asks a live writer to stop packing a partition (packing.ts: it leaves it, its tail becoming rows and
+ * `packedBy` cleared), for a writer that must commit there per partition: a transaction marker, a
+ * lease-less produce. Costs one write, read by the packer for free: its next commit's fence check
+ * fails on it (`LeaveRequestedError`), and an idle packer reads its fence every materialisation round.
+ * A writer that never opened its log is not asked (nothing is created for it).
+ */
+export async function requestLeave(
+  metadata: MetadataStore,
+  writerId: string,
+  topicId: string,
+  partition: number,
+  nowMs: number,
+): Promise<void> {
+  try {
+    await metadata.write({
+      kind: 'update',
+      key: writerFenceKey(writerId),
+      set: { [leaveAttr(topicId, partition)]: nowMs, leaveRequested: randomUUID() },
+      condition: { kind: 'match', fields: { writerId } },
+    });
+  } catch (error) {
+    if (!(error instanceof ConditionFailedError)) throw error;
+  }
+}
+
+/**
+ * Clears the requests `fence` holds, once they are taken in hand: only if no request came since
+ * (else the next commit is refused again and takes the newer in hand). Answers whether it cleared.
+ */
+export async function clearLeaveRequests(metadata: MetadataStore, fence: WriterFence): Promise<boolean> {
+  try {
+    await metadata.write({
+      kind: 'update',
+      key: writerFenceKey(fence.writerId),
+      set: { leaveRequested: null },
+      remove: fence.leaveRequests.map(({ topicId, partition }) => leaveAttr(topicId, partition)),
+      condition: { kind: 'match', fields: { leaveRequested: fence.leaveRequested, fencedMs: null } },
+    });
+    return true;
+  } catch (error) {
+    if (!(error instanceof ConditionFailedError)) throw error;
+    return false;
+  }
 }
 
 /**

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { unpackPartition, tailOf } from '../../lib/log/packed.js';
-import { WriterLog, type PackedChunk, type PackedProducerBatch } from '../../lib/log/writer-log.js';
+import { WriterLog, readFence, type PackedChunk, type PackedProducerBatch } from '../../lib/log/writer-log.js';
 import { brokerKey, partitionKey, producerStateKey, rowsPk } from '../../lib/keys.js';
 import { FaultyMetadataStore } from '../support/faults.js';
 import type { StoreKind } from '../support/stores.js';
@@ -138,22 +138,28 @@ export function packedSuite(kind: () => StoreKind): void {
       expect((await reader.describeTopic(topic)).partitions[0]!.nextOffset).toBe(12);
     });
 
-    it('refuses a per-partition commit to a packed partition (NOT_LEADER), writing nothing, even from a writer whose cached end is the rows’ end', async () => {
+    it('refuses a per-partition commit to a packed partition (NOT_LEADER), writing nothing, even from a writer whose cached end is the rows’ end; it asks the packer to leave', async () => {
       const { stores, make } = await setup();
       const log = make();
       const topic = `packed-${randomUUID().slice(0, 8)}`;
       await log.createTopic(topic, 1);
-      const lambda = make(); // a lease-less writer, as the API Lambda is; it caches the partition's end
+      // A lease-less writer, as the API Lambda is; it caches the partition's end. It waits 200 ms for the packer to leave.
+      const lambda = make({ packedLeaveWaitMs: 200 });
       await lambda.produce(topic, [{ key: null, value: Buffer.from('x0'), partition: 0 }]);
       const w = await packer(stores, log, topic, [0], Date.now() + 60_000);
       await w.flush([{ partition: 0, values: values('a', 2) }]);
-      // Its cached end (1) is still the item's nextOffset: only the packedBy condition stops it.
+      // Its cached end (1) is still the item's nextOffset: only the packedBy condition stops it. (This
+      // bare packer never reads the request it is sent: packing.suite.ts has an agent that does.)
       await expect(lambda.produce(topic, [{ key: null, value: Buffer.from('x1'), partition: 0 }])).rejects.toMatchObject({
         code: 'NOT_LEADER',
       });
-      await expect(make().produce(topic, [{ key: null, value: Buffer.from('x2'), partition: 0 }])).rejects.toMatchObject({
+      await expect(
+        make({ packedLeaveWaitMs: 0 }).produce(topic, [{ key: null, value: Buffer.from('x2'), partition: 0 }]),
+      ).rejects.toMatchObject({
         code: 'NOT_LEADER',
       });
+      const topicId = (await log.describeTopic(topic)).topic.id;
+      expect((await readFence(stores.metadata, w.writer.writerId))?.leaveRequests).toEqual([{ topicId, partition: 0 }]);
       expect((await readAll(make(), topic, 0)).records).toEqual(['x0', ...values('a', 2)].map((value, offset) => ({ offset, value })));
       expect(await stores.metadata.query(rowsPk((await log.describeTopic(topic)).topic.id, 0))).toHaveLength(1);
     });

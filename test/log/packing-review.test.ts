@@ -1,9 +1,7 @@
 /**
  * Packed commits (lib/log/packing.ts, leases.ts, packed.ts; off by default, SPOOL_PACKED_COMMITS) as a
  * review on 2026-12-07 found them, one test per finding (docs/packed-commits.md, "Review findings").
- * R1–R5 and R7 are fixed and assert the behaviour the invariants require. R6 and R8 are still open:
- * marked `it.fails`, each passes while its bug is there and fails once it is fixed, when it becomes a
- * plain test. Memory store only (fast, deterministic).
+ * All are fixed, and each test asserts the behaviour the invariants require (each failed before its fix). Memory store only (fast, deterministic).
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +11,7 @@ import type { Log } from '../../lib/log/index.js';
 import { partitionKey } from '../../lib/keys.js';
 import type { Item, ItemKey } from '../../lib/storage/ports.js';
 import { DelegatingMetadataStore } from '../support/delegating.js';
+import { readFence } from '../../lib/log/writer-log.js';
 import { newLog, packingAgent, perTestLogs, readAll, text } from '../support/logs.js';
 import { memory } from '../support/stores.js';
 
@@ -27,6 +26,12 @@ async function append(log: Log, topic: string, partition: number, values: readon
 }
 
 const topicName = () => `review-${randomUUID().slice(0, 8)}`;
+async function until(done: () => Promise<boolean>) {
+  for (let tries = 0; !(await done()); tries++) {
+    if (tries > 500) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 const isPartitionItem = (key: ItemKey, topicId: string, partition: number) =>
   key.pk === partitionKey(topicId, partition).pk && key.sk === partitionKey(topicId, partition).sk;
 const setsPackedBy = (op: { kind: string; set?: Record<string, unknown> }) => op.kind === 'update' && typeof op.set?.packedBy === 'string';
@@ -173,29 +178,52 @@ describe('review: packed commits', () => {
     }
   });
 
-  it.fails('R6 a transaction marker into a partition another agent packs is refused for as long as it packs it (the transaction and the LSO are stuck)', async () => {
+  it('R6 a transaction marker into a partition another agent leads is written: a partition with a transaction open is not packed, and a packer is asked to leave one it packs', async () => {
     const { stores, make } = await setup();
     const coordinator = make(); // the agent serving the transaction coordinator (any agent), not the partition's leader
     const topic = topicName();
-    await coordinator.createTopic(topic, 1);
-    const txn = encodeRecordBatch([{ key: null, value: text('t'), timestampMs: 1000 }], {
-      producerId: 7,
-      producerEpoch: 0,
-      baseSequence: 0,
-      isTransactional: true,
-    });
+    await coordinator.createTopic(topic, 3);
+    const topicId = (await coordinator.requireTopic(topic)).id;
+    const txn = (producerId: number) =>
+      encodeRecordBatch([{ key: null, value: text(`t${producerId}`), timestampMs: 1000 }], {
+        producerId,
+        producerEpoch: 0,
+        baseSequence: 0,
+        isTransactional: true,
+      });
     const check = { transactionalId: 'tx', verify: async () => undefined };
-    expect((await (await coordinator.appendBatches(topic, 0, txn, { transaction: check })).done).baseOffset).toBe(0);
+    expect((await (await coordinator.appendBatches(topic, 0, txn(7), { transaction: check })).done).baseOffset).toBe(0);
     // Leadership of the partition moves to a packing agent (e.g. the previous leader failed over) while the transaction is open.
     const a = await packingAgent(stores, make);
     expect(await append(a.log, topic, 0, ['plain'])).toBe(1);
-    const outcome = await coordinator
-      .writeMarkers([{ topic, partition: 0, producerId: 7, producerEpoch: 0, commit: true, version: 1 }])
-      .then(
+    expect(a.log.internals.packing!.packs(topicId, 0)).toBe(false); // taken, not packed: a transaction is open there
+    const written = (producerId: number, partition: number, commit: boolean) =>
+      coordinator.writeMarkers([{ topic, partition, producerId, producerEpoch: 0, commit, version: 1 }]).then(
         () => 'written',
         (error: unknown) => (error instanceof SpoolError ? `${error.code}: ${error.message}` : String(error)),
       );
-    expect(outcome).toBe('written');
+    expect(await written(7, 0, true)).toBe('written');
+    // A partition packed when a marker comes for it (a transaction's abort where its records never landed):
+    // the packer is asked to leave it, and does at its next commit; the marker is written after its records.
+    expect(await append(a.log, topic, 1, ['p0'])).toBe(0);
+    expect(await append(a.log, topic, 2, ['q0'])).toBe(0);
+    expect(a.log.internals.packing!.packs(topicId, 1)).toBe(true);
+    const marker = written(8, 1, false);
+    await until(async () => (await readFence(stores.metadata, a.log.internals.packing!.writerId))?.leaveRequested !== null);
+    expect(await append(a.log, topic, 2, ['q1'])).toBe(1); // a commit of another partition packed: refused once for the request, then lands
+    expect(await marker).toBe('written');
+    expect(a.log.internals.packing!.stats.leaveRequests).toBe(1);
+    expect(await append(a.log, topic, 1, ['p1'])).toBe(2); // still its leader, per partition
+    // The transaction is committed: the last stable offset is the end (the marker at 2).
+    expect((await readAll(make(), topic, 0)).records.map((r) => [r.offset, r.value])).toEqual([
+      [0, 't7'],
+      [1, 'plain'],
+    ]);
+    expect(await make().listOffset(topic, 0, 'last-stable')).toMatchObject({ offset: 3 });
+    expect((await readAll(make(), topic, 1)).records.map((r) => [r.offset, r.value])).toEqual([
+      [0, 'p0'],
+      [2, 'p1'],
+    ]);
   });
   it('R7 a producer state loaded while the partition is materialised holds the batches the unpack moved: a retry is a duplicate', async () => {
     const { stores, make } = await setup();
@@ -228,17 +256,27 @@ describe('review: packed commits', () => {
     expect(retried).toMatchObject({ baseOffset: 0, duplicate: true });
     expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['s0']);
   });
-  it.fails('R8 a packed commit does not check the partition item: a record sent to a deleted topic (cached here) is acknowledged, and lost', async () => {
+  it('R8 a topic’s deletion fences its packers: a record sent to the deleted topic (cached here) is refused, not acknowledged and lost', async () => {
     const { stores, make } = await setup();
     const a = await packingAgent(stores, make, { topicCacheMs: 60_000 });
-    const topic = topicName();
+    const [topic, kept] = [topicName(), topicName()];
     await a.log.createTopic(topic, 1);
+    await a.log.createTopic(kept, 1);
     expect(await append(a.log, topic, 0, ['before'])).toBe(0);
+    expect(await append(a.log, kept, 0, ['k0'])).toBe(0);
     await make().deleteTopic(topic); // another agent (or the CLI) deletes the topic; its deletion has finished
-    const outcome = await append(a.log, topic, 0, ['after']).then(
-      (offset) => `acknowledged at ${offset}`,
-      (error: unknown) => (error instanceof SpoolError ? error.code : String(error)),
-    );
-    expect(outcome).toBe('TOPIC_NOT_FOUND'); // as the per-partition commit answers (commit.ts learn)
+    const attempt = () =>
+      append(a.log, topic, 0, ['after']).then(
+        (offset) => `acknowledged at ${offset}`,
+        (error: unknown) => (error instanceof SpoolError ? error.code : String(error)),
+      );
+    // Refused as a fenced leader's commit (a Kafka client refreshes its metadata and retries), then as not found.
+    expect(await attempt()).toBe('FENCED_LEADER_EPOCH');
+    expect(await attempt()).toBe('PARTITION_NOT_FOUND');
+    expect(a.log.internals.packing!.stats.fences).toBe(1);
+    // The agent's other partitions go on, packed under its next id, with what it acknowledged before.
+    expect(await append(a.log, kept, 0, ['k1'])).toBe(1);
+    expect(a.log.internals.packing!.packs((await a.log.requireTopic(kept)).id, 0)).toBe(true);
+    expect((await readAll(make(), kept, 0)).records.map((r) => r.value)).toEqual(['k0', 'k1']);
   });
 });

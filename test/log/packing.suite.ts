@@ -10,6 +10,7 @@ import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { packedCommitPk, packedCommitShards, packedCommitSksAfter, partitionKey, rowsPk } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
+import { readFence } from '../../lib/log/writer-log.js';
 import { packingAgent, perTestLogs, readAll, str, text } from '../support/logs.js';
 
 export function packingSuite(kind: () => StoreKind): void {
@@ -231,6 +232,42 @@ export function packingSuite(kind: () => StoreKind): void {
       expect((await stores.metadata.get(partitionKey(topicId, 0)))?.attrs).toMatchObject({ nextOffset: 2, packedBy: null, owner: null });
       expect(await make().produce(topic, [{ key: null, value: text('c'), partition: 0 }])).toEqual([{ partition: 0, offset: 2 }]);
       expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['a', 'b', 'c']);
+    });
+
+    it('leaves a partition a lease-less writer needs when asked: busy, at its next commit; idle, at its next materialisation round; the writer’s records go after its own', async () => {
+      const { stores, make } = await setup();
+      const { log } = await packingAgent(stores, make);
+      const packing = log.internals.packing!;
+      const topic = topicName();
+      await log.createTopic(topic, 3);
+      const topicId = (await log.requireTopic(topic)).id;
+      for (const partition of [0, 1, 2]) await append(log, topic, partition, [`a${partition}`, `b${partition}`]);
+      const asked = async () => {
+        for (let tries = 0; (await readFence(stores.metadata, packing.writerId))?.leaveRequested == null; tries++) {
+          if (tries > 400) throw new Error('no leave request came');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+      const lambda = make(); // no registration: lease-less, per-partition commits (the Lambda API)
+      // Busy: the agent's next commit (to another partition) is refused once for the request, leaves partition 0, and lands.
+      const first = lambda.produce(topic, [{ key: null, value: text('lambda0'), partition: 0 }]);
+      await asked();
+      expect(await append(log, topic, 1, ['c1'])).toBe(2);
+      expect(await first).toEqual([{ partition: 0, offset: 2 }]);
+      // Idle: its materialisation round reads the request.
+      const second = lambda.produce(topic, [{ key: null, value: text('lambda2'), partition: 2 }]);
+      await asked();
+      await packing.materialize();
+      expect(await second).toEqual([{ partition: 2, offset: 2 }]);
+      expect(packing.stats.leaveRequests).toBe(2);
+      expect([0, 1, 2].map((partition) => packing.packs(topicId, partition))).toEqual([false, true, false]);
+      expect(await readFence(stores.metadata, packing.writerId)).toMatchObject({ leaveRequested: null, leaveRequests: [] });
+      // Still the leader of both: it goes on per partition, after the lease-less writer's records.
+      expect(await append(log, topic, 0, ['d0'])).toBe(3);
+      expect(await append(log, topic, 2, ['d2'])).toBe(3);
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['a0', 'b0', 'lambda0', 'd0']);
+      expect((await readAll(make(), topic, 1)).records.map((r) => r.value)).toEqual(['a1', 'b1', 'c1']);
+      expect((await readAll(make(), topic, 2)).records.map((r) => r.value)).toEqual(['a2', 'b2', 'lambda2', 'd2']);
     });
 
     it('commits a request mixing a packed partition with another whole, per partition, after leaving packing', async () => {

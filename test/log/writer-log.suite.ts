@@ -14,8 +14,11 @@ import {
   decodeChunks,
   encodeChunks,
   fenceWriter,
+  LeaveRequestedError,
+  clearLeaveRequests,
   readFence,
   readPackedCommits,
+  requestLeave,
   type PackedChunk,
 } from '../../lib/log/writer-log.js';
 import { FaultyMetadataStore } from '../support/faults.js';
@@ -73,7 +76,13 @@ export function writerLogSuite(kind: () => StoreKind): void {
       );
       // Opening again goes on after the newest commit.
       expect(await new WriterLog(metadata, log.writerId).open(7)).toBe(30);
-      expect(await readFence(metadata, log.writerId)).toEqual({ writerId: log.writerId, node: 7, fencedMs: null });
+      expect(await readFence(metadata, log.writerId)).toEqual({
+        writerId: log.writerId,
+        node: 7,
+        fencedMs: null,
+        leaveRequested: null,
+        leaveRequests: [],
+      });
     });
 
     it('reports a commit whose answer was lost as landed, and holds it once', async () => {
@@ -122,6 +131,42 @@ export function writerLogSuite(kind: () => StoreKind): void {
       const early = freshId();
       await fenceWriter(metadata, early, Date.now());
       await expect(new WriterLog(metadata, early).open(2)).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
+    });
+
+    it('refuses a commit, landing nothing, while other writers’ requests to leave partitions are not taken in hand; a fenced writer stays fenced', async () => {
+      const metadata = await open();
+      const log = new WriterLog(metadata, freshId(), { sleep: noSleep });
+      await log.open(1);
+      await log.commit(1, [chunk(0, 0)]);
+      await requestLeave(metadata, log.writerId, 'topic-a', 3, Date.now());
+      await requestLeave(metadata, log.writerId, 'topic-b', 0, Date.now());
+      const refused = await log.commit(2, [chunk(0, 10)]).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(LeaveRequestedError);
+      const { fence } = refused as LeaveRequestedError;
+      expect(fence.leaveRequests).toEqual(
+        expect.arrayContaining([
+          { topicId: 'topic-a', partition: 3 },
+          { topicId: 'topic-b', partition: 0 },
+        ]),
+      );
+      expect(fence.leaveRequests).toHaveLength(2);
+      expect(await metadata.get(packedCommitKey(log.writerId, 2))).toBeUndefined();
+      // A request that comes after the fence was read is not cleared with the others: the commit is refused for it again.
+      await requestLeave(metadata, log.writerId, 'topic-a', 4, Date.now());
+      expect(await clearLeaveRequests(metadata, fence)).toBe(false);
+      const again = ((await log.commit(2, [chunk(0, 10)]).catch((error: unknown) => error)) as LeaveRequestedError).fence;
+      expect(again.leaveRequests).toHaveLength(3);
+      expect(await clearLeaveRequests(metadata, again)).toBe(true);
+      expect(await readFence(metadata, log.writerId)).toMatchObject({ leaveRequested: null, leaveRequests: [] });
+      await log.commit(2, [chunk(0, 10)]);
+      expect((await readPackedCommits(metadata, log.writerId, 0)).map((commit) => commit.seq)).toEqual([1, 2]);
+      // A writer that never opened is not asked (nothing created for it); a fenced one's commits stay refused as fenced.
+      const never = freshId();
+      await requestLeave(metadata, never, 'topic-a', 0, Date.now());
+      expect(await readFence(metadata, never)).toBeUndefined();
+      await fenceWriter(metadata, log.writerId, Date.now());
+      await requestLeave(metadata, log.writerId, 'topic-a', 5, Date.now());
+      await expect(log.commit(3, [chunk(0, 20)])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
     });
 
     it('gives the final log once the fence returns, whatever commits race it', async () => {

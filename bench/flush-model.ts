@@ -26,8 +26,8 @@
  * Materialisation (packed only). The Log runs with `packedMaterializeMs: 0` (no timer), so rounds run
  * only by hand (`log.internals.packing.materialize()`) and are counted apart from the flushes: round A
  * after the 7 flushes above (each partition's tail: 7 chunks), then `MAT_FLUSHES` (default 49) more
- * flushes and round B (tails of 49 chunks: more than one unpack step of 48 chunks, and more than the
- * 64 MiB chunk cache holds, so the copy GETs the evicted chunks). Each round is counted until the store
+ * flushes and round B (tails of 49 chunks: more than the 64 MiB chunk cache holds at one agent, so
+ * the copy GETs the evicted chunks). Each round is counted until the store
  * is quiet: the copy's PUT and the GETs of chunks not in the cache, the rows, partition items and
  * producer states written (transactions), the reads (the partition item, the writer's log, producer
  * states) and the deletes of commits below the horizon; then checked: every partition's tail empty.
@@ -39,11 +39,11 @@
  * units). Materialisation every T (10 s, the default, and 60 s): a round per agent per T covers
  * F = 256 / N × T flushes, so each of its k partitions has F chunks of the measured chunk size. The
  * round's counts at F come from the rules of packing.ts and packed.ts (runs of ≥ 2 chunks up to 1 MiB
- * copied into one object; steps of 48 chunks, each re-reading the partition item and the writer's
- * commits after the item's `packedSeq`; a run becomes one row only if one step holds all of it; one
- * delete per commit; chunks older than the newest 64 MiB of flushes are not in the cache and are read
- * back), with the sizes measured here (chunks; commits and their deletes as in the flushes before round
- * B; the copy's PUTs as in round B, hedged); the script prints that model beside rounds A and B so it
+ * copied into objects of up to 64 MiB, each run one row; steps of up to 48 whole rows, each reading
+ * the partition item twice, the packer's own commits coming from memory; one read of the writer's
+ * fence per round; one delete per commit; chunks older than the newest 64 MiB of flushes are not in
+ * the cache and are read back), with the sizes measured here (chunks; commits and their deletes as in
+ * the flushes before round B; PUTs per copy object as in round B, hedged); the script prints that model beside rounds A and B so it
  * is checked against measured counts before it is used at F. Not modelled: flushes committing while a
  * round runs (each makes the round's log reads longer), and the time a round takes.
  *
@@ -59,9 +59,8 @@
 import { rmSync } from 'node:fs';
 import { encodeRecordBatch } from '../lib/format/index.js';
 import { Log, packedCommitsByDefault } from '../lib/log/index.js';
-import { maxChunksPerStep } from '../lib/log/packed.js';
-import { maxMergedBytes } from '../lib/log/packing.js';
-import { packedCommitShards } from '../lib/keys.js';
+import { maxRowsPerStep } from '../lib/log/packed.js';
+import { maxCopyBytes, maxMergedBytes } from '../lib/log/packing.js';
 import { openStores } from '../lib/storage/open.js';
 import type { Item, ItemKey, QueryOptions, WriteOp } from '../lib/storage/ports.js';
 import { tempDir } from '../test/support/stores.js';
@@ -203,9 +202,9 @@ interface Case {
   readonly chunkBytes: number;
   /** Mean size of a packed commit item, as billed, over the flushes before round B (0: per-partition mode). */
   readonly commitItemBytes: number;
-  /** Write units of a packed commit's delete, as billed in round B; the copy's PUTs in round B (hedging included). */
+  /** Write units of a packed commit's delete, as billed in round B; PUTs per copy object in round B (hedging included). */
   readonly deleteUnitsPerCommit: number;
-  readonly copyPuts: number;
+  readonly putsPerCopy: number;
   /** The busiest partition keys over the hot-key window: kind and write units per flush. */
   readonly hotKeys: { kind: string; unitsPerFlush: number }[];
   readonly hotWindowFlushes: number;
@@ -384,7 +383,10 @@ async function measureCase(agents: number, idempotent: boolean): Promise<Case> {
     chunkBytes,
     commitItemBytes,
     deleteUnitsPerCommit: rounds[1] ? rounds[1].deletes.units / Math.max(1, rounds[1].deletes.items) : 0,
-    copyPuts: rounds[1]?.counts.objects.puts ?? 0,
+    putsPerCopy: rounds[1]
+      ? rounds[1].counts.objects.puts /
+        Math.max(1, copyObjects(partitions * tiling(rounds[1].tailChunks, chunkBytes).chunksInRuns * chunkBytes))
+      : 0,
     hotKeys: hot.map(({ kind, units }) => ({ kind, unitsPerFlush: units / hotWindowFlushes })),
     hotWindowFlushes,
     rounds,
@@ -393,9 +395,8 @@ async function measureCase(agents: number, idempotent: boolean): Promise<Case> {
 
 /**
  * A partition's tail of `chunks` chunks of `chunkBytes` each, as a round turns it into rows (packing.ts
- * copyTails: runs of ≥ 2 chunks, up to maxMergedBytes; packed.ts unpackPartition: steps of
- * maxChunksPerStep chunks; rowsFor: a copied run is one row only when one step holds all of it, else
- * a row per chunk).
+ * copyTails: runs of ≥ 2 chunks, up to maxMergedBytes, each one row; a chunk in no run, its own row;
+ * packed.ts unpackPartition: steps of whole rows, up to maxRowsPerStep).
  */
 function tiling(chunks: number, chunkBytes: number): { rows: number; steps: number; runs: number; chunksInRuns: number } {
   /** Run length by the index of its first chunk. */
@@ -415,18 +416,9 @@ function tiling(chunks: number, chunkBytes: number): { rows: number; steps: numb
     bytes += chunkBytes;
   }
   close();
-  let rows = 0;
-  let steps = 0;
-  for (let first = 0; first < chunks; first += maxChunksPerStep) {
-    steps++;
-    const end = Math.min(chunks, first + maxChunksPerStep);
-    for (let i = first; i < end; ) {
-      const run = runAt.get(i);
-      i += run !== undefined && i + run <= end ? run : 1;
-      rows++;
-    }
-  }
   const chunksInRuns = [...runAt.values()].reduce((sum, n) => sum + n, 0);
+  const rows = runAt.size + (chunks - chunksInRuns);
+  const steps = Math.ceil(rows / maxRowsPerStep);
   return { rows, steps, runs: runAt.size, chunksInRuns };
 }
 
@@ -435,26 +427,18 @@ function modelRound(c: Case, chunks: number, cachedChunks: number) {
   const k = c.partitions;
   const producers = c.idempotent ? 1 : 0;
   const { rows, steps, runs, chunksInRuns } = tiling(chunks, c.chunkBytes);
-  const puts = runs > 0 ? c.copyPuts : 0;
   // The newest `cachedChunks` chunks of each partition are in the cache; the copy reads the others.
   const gets = k * Math.max(0, chunksInRuns - cachedChunks);
   const copyBytes = k * chunksInRuns * c.chunkBytes;
+  // Copies of up to maxCopyBytes each, PUT as round B's were (hedging included).
+  const puts = runs > 0 ? copyObjects(copyBytes) * c.putsPerCopy : 0;
   // Per partition: per step the rows (2 units each in the transaction), the item and each producer state (2 each).
   const writeUnits = 2 * k * (rows + steps * (1 + producers));
   const deleteUnits = chunks * c.deleteUnitsPerCommit;
-  // Per partition: per step the item (1), the writer's commits after the item's packedSeq (one query per
-  // shard), the item again (packed.ts readPackedPartition, since a2af0ee) and each producer state
-  // (1); then the item once more after the last step.
-  let readUnits = 0;
-  for (let step = 0; step < steps; step++) {
-    const left = chunks - step * maxChunksPerStep;
-    readUnits += 2 + producers;
-    for (let shard = 0; shard < packedCommitShards; shard++) {
-      const inShard = Math.floor(left / packedCommitShards) + (shard < left % packedCommitShards ? 1 : 0);
-      readUnits += Math.max(1, Math.ceil((inShard * c.commitItemBytes) / 4096));
-    }
-  }
-  readUnits = k * (readUnits + 1);
+  // Per partition: per step the item twice (packed.ts readPackedPartition; the packer's own commits come
+  // from memory) and each producer state (1); then the item once more after the last step. Per round,
+  // the writer's fence (leave requests: packing.ts materialize).
+  const readUnits = k * (steps * (2 + producers) + 1) + 1;
   const usd =
     puts * prices.s3PutUsd +
     gets * prices.s3GetUsd +
@@ -462,6 +446,9 @@ function modelRound(c: Case, chunks: number, cachedChunks: number) {
     readUnits * prices.dynamoReadUnitUsd;
   return { rows, steps, puts, gets, copyBytes, writeUnits, deleteUnits, readUnits, usd };
 }
+
+/** Objects a round's copy of `bytes` takes (packing.ts copyTails). */
+const copyObjects = (bytes: number) => Math.ceil(bytes / maxCopyBytes);
 
 /** Chunks of a partition the cache holds: the newest 64 MiB of the agent's flushes. */
 const cachedChunksOf = (c: Case) => Math.floor(cacheBytes / (c.partitions * c.chunkBytes));

@@ -13,7 +13,8 @@
  *   The item is read again after the commits: if W turned commits into rows (and dropped them) between
  *   the reads, the tail is not used and all is read again.
  * - **Unpacking** (`unpackPartition`) turns the tail into rows, a step at a time, each step one
- *   transaction: the rows of its chunks (created if absent), the producer states their idempotent
+ *   transaction: whole rows (a chunk each, or a run of chunks W copied into one object: `rowsFor`),
+ *   up to 48 (created if absent), the producer states their idempotent
  *   batches moved, and the item's `nextOffset` and `packedSeq` moved past them, conditional on the
  *   item as read (`packedBy`, `packedSeq`, `nextOffset`); with `release`, the step that leaves no tail
  *   also clears `packedBy`. It is run by W itself or by a writer that fenced W (writer-log.ts: W's log
@@ -22,8 +23,9 @@
  *   the item as it is. A step holds only commits W made (they landed), so a fenced W unpacking its own
  *   commits writes the rows its successor would.
  *
- * Cost of unpacking: per chunk, a row (2 write units in the transaction); per step, the item (2) and
- * each idempotent producer's state (2); reads: the item, W's log, the producer states.
+ * Cost of unpacking: per row, 2 write units (in the transaction); per step, the item (2) and each
+ * idempotent producer's state (2); reads per step: the item twice, W's log (W itself reads its own
+ * commits from memory: `commitsAfter`), the producer states.
  */
 import { SpoolError } from '../errors.js';
 import { ConditionFailedError, TransactionConflictError, type MetadataStore, type WriteOp } from '../storage/ports.js';
@@ -228,7 +230,7 @@ export async function producerStatesWithTail(
 }
 
 /** Most rows a step writes: with the item and a producer state or more, within a transaction's 100 writes. */
-export const maxChunksPerStep = 48;
+export const maxRowsPerStep = 48;
 
 export interface UnpackOptions {
   /** Clear `packedBy` once no tail is left: per-partition commits may then write the partition. */
@@ -241,10 +243,12 @@ export interface UnpackOptions {
   /** Steps refused (another unpacker moved the item) before giving up. @default 20 */
   readonly maxRefusals?: number;
   /**
-   * The rows a step's chunks become, tiling them in order (the packer's merged copies: packing.ts).
-   * @default a row per chunk, where the chunk is
+   * The rows the tail's chunks become, tiling them in order (the packer's merged copies: packing.ts);
+   * a step takes whole rows. @default a row per chunk, where the chunk is
    */
   readonly rowsFor?: (chunks: readonly TailChunk[]) => BatchRow[];
+  /** The packer's commits after a sequence number (the packer's own, from memory). @default read from its log */
+  readonly commitsAfter?: (writerId: string, afterSeq: number) => Promise<readonly PackedCommit[]>;
 }
 
 /**
@@ -263,7 +267,7 @@ export async function unpackPartition(
   const expirationMs = options.producerIdExpirationMs ?? defaultProducerIdExpirationMs;
   const maxRefusals = options.maxRefusals ?? 20;
   for (let refusals = 0; ; ) {
-    const read = await readPackedPartition(metadata, topicId, partition);
+    const read = await readPackedPartition(metadata, topicId, partition, options.commitsAfter);
     if (read === undefined) return undefined;
     const item = read.state;
     // (answered as stored: its end is the rows')
@@ -276,17 +280,24 @@ export async function unpackPartition(
     const due = read.tail.filter((chunk) => options.throughSeq === undefined || chunk.seq <= options.throughSeq);
     // Nothing to turn into rows, and nothing to release (or not yet: later commits stay packed).
     if (due.length === 0 && (!options.release || read.tail.length > 0)) return asStored();
-    const step: TailChunk[] = [];
+    // A step: the first whole rows, as many as fit one transaction with the item and the producers' states.
+    const rows: BatchRow[] = [];
     const producers = new Set<number>();
-    for (const chunk of due) {
-      const adds = chunk.producers.filter((batch) => !producers.has(batch.producerId)).map((batch) => batch.producerId);
-      if (step.length > 0 && (step.length >= maxChunksPerStep || step.length + producers.size + new Set(adds).size + 1 > 100)) break;
-      step.push(chunk);
+    let covered = 0; // chunks of `due` the step's rows hold
+    for (const row of options.rowsFor?.(due) ?? due.map(rowOf)) {
+      let end = covered;
+      while (end < due.length && due[end]!.baseOffset < row.baseOffset + row.recordCount) end++;
+      const adds = new Set(due.slice(covered, end).flatMap((chunk) => chunk.producers.map((batch) => batch.producerId)));
+      for (const id of producers) adds.delete(id);
+      if (rows.length > 0 && (rows.length >= maxRowsPerStep || rows.length + 1 + producers.size + adds.size + 1 > 100)) break;
+      rows.push(row);
       for (const id of adds) producers.add(id);
+      covered = end;
     }
+    const step = due.slice(0, covered);
     const last = step.at(-1);
     const rowsEnd = read.rowsEnd;
-    const ops: WriteOp[] = (options.rowsFor?.(step) ?? step.map(rowOf)).map((row) => ({
+    const ops: WriteOp[] = rows.map((row) => ({
       kind: 'put',
       key: rowKey(topicId, partition, row.baseOffset),
       attrs: batchRowAttrs(row),

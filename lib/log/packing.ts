@@ -95,6 +95,9 @@ export interface PackingOptions {
 /** Most bytes of a merged row (a flush row is read whole). */
 export const maxMergedBytes = 1024 * 1024;
 
+/** Most bytes of one object materialisation copies tails into (it holds them in memory to upload them). */
+export const maxCopyBytes = 64 * 1024 * 1024;
+
 interface Packed {
   readonly topicId: string;
   readonly topicName: string;
@@ -184,6 +187,12 @@ export class PackingWriter {
       .map((chunk) => ({ seq: chunk.seq, committedMs: chunk.committedMs, abandoned: false, chunks: [chunk] }));
   }
 
+  /** A partition's commits after a sequence number: this writer's own from memory, another's (an earlier incarnation's) from its log. */
+  private ownCommits(topicId: string, partition: number) {
+    return async (writerId: string, afterSeq: number) =>
+      this.localCommits(writerId, topicId, partition, afterSeq) ?? readPackedCommits(this.metadata, writerId, afterSeq);
+  }
+
   /** An idempotent producer's state on a partition packed here: the stored state and the tail's batches. */
   producerState(topicId: string, partition: number, producerId: number): Promise<ProducerState | null> {
     return producerStateWithTail(
@@ -191,8 +200,7 @@ export class PackingWriter {
       topicId,
       partition,
       producerId,
-      async (packer, afterSeq) =>
-        this.localCommits(packer, topicId, partition, afterSeq) ?? readPackedCommits(this.metadata, packer, afterSeq),
+      this.ownCommits(topicId, partition),
       this.options.producerIdExpirationMs,
     );
   }
@@ -411,6 +419,7 @@ export class PackingWriter {
     try {
       await unpackPartition(this.metadata, packed.topicId, packed.partition, this.writerId, {
         release: true,
+        commitsAfter: this.ownCommits(packed.topicId, packed.partition),
         nowMs: this.now,
         producerIdExpirationMs: this.options.producerIdExpirationMs,
       });
@@ -440,6 +449,7 @@ export class PackingWriter {
         const throughSeq = packed.tail.at(-1)!.seq;
         await unpackPartition(this.metadata, packed.topicId, packed.partition, this.writerId, {
           throughSeq,
+          commitsAfter: this.ownCommits(packed.topicId, packed.partition),
           nowMs: this.now,
           producerIdExpirationMs: this.options.producerIdExpirationMs,
           ...(copies ? { rowsFor: (chunks: readonly TailChunk[]) => copies.rowsFor(chunks) } : {}),
@@ -493,34 +503,48 @@ export class PackingWriter {
       close();
     }
     if (runs.length === 0) return undefined;
-    const bodies = await pMap(
-      runs,
-      (run) => Promise.all(run.map((chunk) => merge.readChunk(chunk.objectKey, chunk.position, chunk.sizeBytes))),
-      {
-        concurrency: 8,
-      },
-    );
+    // Copies of at most maxCopyBytes each, one after another: memory held and object sizes stay bounded.
+    const batches: TailChunk[][][] = [[]];
+    let batchBytes = 0;
+    for (const run of runs) {
+      const bytes = run.reduce((sum, chunk) => sum + chunk.sizeBytes, 0);
+      if (batchBytes > 0 && batchBytes + bytes > maxCopyBytes) {
+        batches.push([]);
+        batchBytes = 0;
+      }
+      batches.at(-1)!.push(run);
+      batchBytes += bytes;
+    }
     const createdMs = this.now();
-    const { chunks: stored } = await merge.upload(
-      runs.map((run, i) => ({
-        topic: {
-          id: run[0]!.topicId,
-          name: this.packed.get(partitionId(run[0]!.topicId, run[0]!.partition))?.topicName ?? run[0]!.topicId,
-        },
-        partition: run[0]!.partition,
-        bytes: bodies[i]!,
-        recordCount: run.reduce((sum, chunk) => sum + chunk.recordCount, 0),
-        maxTimestampMs: Math.max(...run.map((chunk) => chunk.maxTimestampMs)),
-      })),
-      createdMs,
-    );
     const copied = new Map<string, { run: TailChunk[]; objectKey: string; position: number; sizeBytes: number }>();
-    runs.forEach((run, i) => {
-      const { objectKey, position } = stored[i]!;
-      const sizeBytes = run.reduce((sum, chunk) => sum + chunk.sizeBytes, 0);
-      merge.remember(objectKey, position, Buffer.concat(bodies[i]!));
-      copied.set(`${run[0]!.topicId}#${run[0]!.partition}#${run[0]!.seq}`, { run, objectKey, position, sizeBytes });
-    });
+    for (const batch of batches) {
+      const bodies = await pMap(
+        batch,
+        (run) => Promise.all(run.map((chunk) => merge.readChunk(chunk.objectKey, chunk.position, chunk.sizeBytes))),
+        {
+          concurrency: 8,
+        },
+      );
+      const { chunks: stored } = await merge.upload(
+        batch.map((run, i) => ({
+          topic: {
+            id: run[0]!.topicId,
+            name: this.packed.get(partitionId(run[0]!.topicId, run[0]!.partition))?.topicName ?? run[0]!.topicId,
+          },
+          partition: run[0]!.partition,
+          bytes: bodies[i]!,
+          recordCount: run.reduce((sum, chunk) => sum + chunk.recordCount, 0),
+          maxTimestampMs: Math.max(...run.map((chunk) => chunk.maxTimestampMs)),
+        })),
+        createdMs,
+      );
+      batch.forEach((run, i) => {
+        const { objectKey, position } = stored[i]!;
+        const sizeBytes = run.reduce((sum, chunk) => sum + chunk.sizeBytes, 0);
+        merge.remember(objectKey, position, Buffer.concat(bodies[i]!));
+        copied.set(`${run[0]!.topicId}#${run[0]!.partition}#${run[0]!.seq}`, { run, objectKey, position, sizeBytes });
+      });
+    }
     const notAfterMs = createdMs + merge.maxCommitAgeMs;
     return {
       rowsFor: (chunks) => {
@@ -528,7 +552,7 @@ export class PackingWriter {
         for (let i = 0; i < chunks.length; ) {
           const first = chunks[i]!;
           const copy = this.now() <= notAfterMs ? copied.get(`${first.topicId}#${first.partition}#${first.seq}`) : undefined;
-          // A run is used only whole, and only if the step holds all of it in the same order.
+          // A run is used only whole, and only if the chunks given hold all of it in the same order.
           if (copy?.run.every((chunk, j) => chunks[i + j]?.seq === chunk.seq && chunks[i + j]?.baseOffset === chunk.baseOffset)) {
             const last = copy.run.at(-1)!;
             rows.push({

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { packedCommitPk, packedCommitShards, packedCommitSksAfter, partitionKey, rowsPk } from '../../lib/keys.js';
+import { packedCommitPk, packedCommitShards, packedCommitSksAfter, partitionKey, rowsPk, writerPk } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
 import { readFence } from '../../lib/log/writer-log.js';
 import { packingAgent, perTestLogs, readAll, str, text } from '../support/logs.js';
@@ -115,6 +115,36 @@ export function packingSuite(kind: () => StoreKind): void {
         [8, 1],
       ]);
       expect((await readAll(make(), topic, 1)).records.map((r) => r.value)).toEqual([...expected(1), 'after']);
+    });
+
+    it('materialises a tail longer than a step as one row per copied run, in one step, reading none of its own log', async () => {
+      const { stores, make } = await setup();
+      const { log } = await packingAgent(stores, make);
+      const topic = topicName();
+      await log.createTopic(topic, 2);
+      const topicId = (await log.requireTopic(topic)).id;
+      // 60 flushes of partition 0 (more chunks than a step's 48 rows), 2 of partition 1.
+      for (let i = 0; i < 60; i++) await append(log, topic, 0, [`v${i}`]);
+      for (let i = 0; i < 2; i++) await append(log, topic, 1, [`w${i}`]);
+      const packing = log.internals.packing!;
+      const logQueries: string[] = [];
+      const transactions: string[] = [];
+      stores.metadata.beforeQuery = (pk) => {
+        if (pk.startsWith(`${writerPk(packing.writerId)}#`)) logQueries.push(pk);
+      };
+      stores.metadata.beforeTransact = (ops) => {
+        const item = ops.find((op) => op.kind === 'update');
+        if (item) transactions.push(item.key.pk);
+      };
+      await packing.materialize();
+      stores.metadata.beforeQuery = stores.metadata.beforeTransact = undefined;
+      const rowsOf = async (p: number) =>
+        (await stores.metadata.query(rowsPk(topicId, p))).map((row) => [row.attrs.baseOffset, row.attrs.recordCount]);
+      expect(await rowsOf(0)).toEqual([[0, 60]]);
+      expect(await rowsOf(1)).toEqual([[0, 2]]);
+      expect(transactions.sort()).toEqual([partitionKey(topicId, 0).pk, partitionKey(topicId, 1).pk].sort());
+      expect(logQueries).toEqual([]);
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(Array.from({ length: 60 }, (_, i) => `v${i}`));
     });
 
     it('fences a writer as a whole: taken over once, it commits to no partition; its successor goes on; nothing acknowledged is lost', async () => {

@@ -57,7 +57,7 @@ import { partitionId } from './commit.js';
 import { partitionStateFromItem, type PartitionState } from './layout.js';
 import { unpackPartition } from './packed.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fenceWriter, requestLeave } from './writer-log.js';
+import { fenceWriter, readFence, requestLeave } from './writer-log.js';
 import { brokerKey, partitionKey } from '../keys.js';
 
 export interface Lease {
@@ -289,7 +289,8 @@ export class LeaseManager {
    * For a writer with no lease on the partition (the Lambda API, an agent's HTTP produce, a transaction
    * marker from the agent of its coordinator): frees a packed partition for a per-partition commit.
    * One whose packer's lease no longer holds (it crashed) is freed as a takeover would (that writer
-   * fenced, its tail unpacked, `packedBy` cleared), without taking the lease. A live packer is asked
+   * fenced, its tail unpacked, `packedBy` cleared), without taking the lease; one packed under an id
+   * fenced already (its writer goes on under its next one), unpacked outright. A live packer is asked
    * to leave it (writer-log.ts `requestLeave`: at its next commit, or its next materialisation round
    * when idle) and waited for, until `deadlineMs`. Answers whether the partition is free of packing now.
    */
@@ -302,7 +303,11 @@ export class LeaseManager {
       if (state.packedBy === null) return true;
       if (state.packedBy !== this.options.packer?.()) {
         try {
-          await this.takeFromPacker(topic, partition, state);
+          // Packed under an id already fenced (its live writer goes on under another): that log is
+          // final, so its commits become rows with no takeover. Else taken from a packer whose lease lapsed.
+          if ((await readFence(this.metadata, state.packedBy))?.fencedMs != null)
+            await unpackPartition(this.metadata, topic.id, partition, state.packedBy, { release: true, nowMs: this.now });
+          else await this.takeFromPacker(topic, partition, state);
           return true;
         } catch {
           // (its packer's lease holds, or a racing takeover: asked, and read again)

@@ -300,6 +300,27 @@ export function packingSuite(kind: () => StoreKind): void {
       expect((await readAll(make(), topic, 2)).records.map((r) => r.value)).toEqual(['a2', 'b2', 'lambda2', 'd2']);
     });
 
+    it('frees at once for a lease-less writer a partition packed under an id its live writer was fenced from, its records first', async () => {
+      const { stores, make } = await setup();
+      const { log } = await packingAgent(stores, make, { topicCacheMs: 60_000 });
+      const [doomed, kept] = [topicName(), topicName()];
+      await log.createTopic(doomed, 1);
+      await log.createTopic(kept, 1);
+      await append(log, doomed, 0, ['x']);
+      await append(log, kept, 0, ['k0']);
+      const packedBefore = log.internals.packing!.writerId;
+      await make().deleteTopic(doomed); // fences the agent's packing id (topics.ts)
+      await expect(append(log, doomed, 0, ['y'])).rejects.toMatchObject({ code: 'FENCED_LEADER_EPOCH' });
+      // The agent lives on (its registration is renewed) under its next id; `kept` still names the fenced one.
+      const keptId = (await log.requireTopic(kept)).id;
+      expect((await stores.metadata.get(partitionKey(keptId, 0)))?.attrs.packedBy).toBe(packedBefore);
+      // A writer that waits for no packer to leave: freed without one (it would be refused NOT_LEADER).
+      const lambda = make({ packedLeaveWaitMs: 0 });
+      expect(await lambda.produce(kept, [{ key: null, value: text('lambda'), partition: 0 }])).toEqual([{ partition: 0, offset: 1 }]);
+      expect(await append(log, kept, 0, ['k1'])).toBe(2);
+      expect((await readAll(make(), kept, 0)).records.map((r) => r.value)).toEqual(['k0', 'lambda', 'k1']);
+    });
+
     it('commits a request mixing a packed partition with another whole, per partition, after leaving packing', async () => {
       const { stores, make } = await setup();
       const { log } = await packingAgent(stores, make);

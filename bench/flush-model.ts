@@ -95,8 +95,6 @@ const itemLimitBytes = 400 * 1024;
 const cacheBytes = 64 * 2 ** 20;
 /** Materialisation intervals modelled (the default, SPOOL_PACKED_MATERIALIZE_MS, and a longer one). */
 const intervalsS = [10, 60];
-/** S3's largest single PUT. */
-const s3PutLimitBytes = 5e9;
 
 /** The counting store, also tallying write units by partition key and kind, read units by kind, deletes, and the sizes of the items written. */
 class KeyedCountingMetadataStore extends CountingMetadataStore {
@@ -578,7 +576,7 @@ if (packedMode) {
       // A round per T per agent, N agents: per second N × round / T, per GiB the same at 1 GiB/s.
       const materialization = (c.agents * m.usd) / t;
       const total = flushUsdPerGiB(c).total + materialization;
-      const copy = `${f(m.copyBytes / 2 ** 30, 2)} GiB${m.copyBytes > s3PutLimitBytes ? ' (over S3’s 5 GB PUT)' : ''}`;
+      const copy = `${f(m.copyBytes / 2 ** 30, 2)} GiB in ${f(copyObjects(m.copyBytes))} objects`;
       console.log(
         `| ${c.agents} | ${idem(c)} | ${t} s | ${f(chunks)} | ${copy} | ${f(m.puts)} | ${f(m.rows)} | ${f(m.steps)} | ${f(m.gets)} | ${f(m.writeUnits)} (+ ${f(m.deleteUnits)}) | ${f(m.readUnits)} | ${usd(materialization)} | ${usd(flushUsdPerGiB(c).total)} | **${usd(total)}** | ${f(total / targetUsdPerGiB, 1)}× ${total <= targetUsdPerGiB ? '(met)' : '(missed)'} |`,
       );

@@ -264,6 +264,7 @@ export class Log {
     this.reader = new Reader(metadata, objects, this.cache, {
       pollIntervalMs: options.pollIntervalMs,
       localCommits: (writerId, topicId, partition, afterSeq) => this.packing?.localCommits(writerId, topicId, partition, afterSeq),
+      localEnd: (topicId, partition) => this.packing?.endOf(topicId, partition),
     });
     const producerIdExpirationMs = options.producerIdExpirationMs ?? defaultProducerIdExpirationMs;
     this.producerStates = new ProducerStates(metadata, {

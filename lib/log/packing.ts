@@ -173,6 +173,12 @@ export class PackingWriter {
     return packed !== undefined && !packed.leaving && (epoch === undefined || packed.epoch === epoch);
   }
 
+  /** The end of a partition packed here (not being left): its next offset, every commit to it being this writer's. */
+  endOf(topicId: string, partition: number): number | undefined {
+    const packed = this.packed.get(partitionId(topicId, partition));
+    return packed === undefined || packed.leaving ? undefined : packed.end;
+  }
+
   get packedCount(): number {
     return this.packed.size;
   }
@@ -437,10 +443,11 @@ export class PackingWriter {
    * (runs of up to `maxMergedBytes`, one row each) where `merge` is given. Failures are tried again at the next round.
    */
   async materialize(): Promise<void> {
-    // An idle writer learns of leave requests here (a busy one, from its next commit's fence check).
+    // An idle writer learns here that it was fenced, or asked to leave partitions (a busy one, from its next commit's fence check).
     const log = this.log;
     const fence = log && (await readFence(this.metadata, log.writerId).catch(() => undefined));
-    if (fence?.leaveRequested) await this.takeLeaveRequests(fence).catch(() => undefined);
+    if (fence?.fencedMs != null && this.log === log) this.fenced();
+    else if (fence?.leaveRequested) await this.takeLeaveRequests(fence).catch(() => undefined);
     const due = [...this.packed.values()].filter((packed) => packed.tail.length > 0);
     const copies = await this.copyTails(due).catch(() => undefined);
     await pMap(
@@ -538,10 +545,12 @@ export class PackingWriter {
         })),
         createdMs,
       );
+      // Only the last copy is cached: an earlier one would evict chunks the copies after it read.
+      const last = batch === batches.at(-1);
       batch.forEach((run, i) => {
         const { objectKey, position } = stored[i]!;
         const sizeBytes = run.reduce((sum, chunk) => sum + chunk.sizeBytes, 0);
-        merge.remember(objectKey, position, Buffer.concat(bodies[i]!));
+        if (last) merge.remember(objectKey, position, Buffer.concat(bodies[i]!));
         copied.set(`${run[0]!.topicId}#${run[0]!.partition}#${run[0]!.seq}`, { run, objectKey, position, sizeBytes });
       });
     }

@@ -20,7 +20,8 @@
  * one watch interval (as the watch's own read would), and no row is read, so a log start that moved
  * since cannot mislead it (below the high watermark, the look reads afresh). The agent's own commits
  * and record deletions forget the partition's last read. So the cost of idle consumers is per
- * partition and agent, not per partition and consumer.
+ * partition and agent, not per partition and consumer; and nothing for a partition this agent packs
+ * (packed commits: no other writer commits there, so its end in memory is the partition's end).
  */
 import { SpoolError } from '../errors.js';
 import { LRUCache } from 'lru-cache';
@@ -116,6 +117,12 @@ export interface ReaderOptions {
   readonly pollIntervalMs?: number;
   /** A packed partition's commits as this process holds them (packing.ts), if it is their writer; else they are read. */
   readonly localCommits?: (writerId: string, topicId: string, partition: number, afterSeq: number) => readonly PackedCommit[] | undefined;
+  /**
+   * The end of a partition this process packs (packing.ts), from memory; undefined for any other.
+   * No other writer commits to such a partition (it would ask the packer to leave it first), so a
+   * watch round takes its end from here instead of reading it: no read while long-polls wait on it.
+   */
+  readonly localEnd?: (topicId: string, partition: number) => number | undefined;
 }
 
 const rowsPerPage = 32;
@@ -589,18 +596,23 @@ export class Reader {
     this.watchTimer.unref();
   }
 
+  /** A watched partition's end, read; Infinity if the read failed (its waiters read again and meet the error). */
+  private async watchRead(watch: Watch): Promise<number> {
+    this.stats.watchReads++;
+    try {
+      return (await this.state(watch.topic, watch.partition)).nextOffset;
+    } catch {
+      return Infinity;
+    }
+  }
+
   /** Reads each watched partition's item once; wakes the waiters it has news for (a failed read wakes all: they read again and meet the error). */
   private async watchRound(): Promise<void> {
     await pMap(
       [...this.watches.values()],
       async (watch) => {
-        let nextOffset = Infinity;
-        try {
-          this.stats.watchReads++;
-          nextOffset = (await this.state(watch.topic, watch.partition)).nextOffset;
-        } catch {
-          // woken below with nextOffset = Infinity
-        }
+        // A partition packed here: its end from memory (ReaderOptions.localEnd); any other, read.
+        const nextOffset = this.options.localEnd?.(watch.topic.id, watch.partition) ?? (await this.watchRead(watch));
         for (const waiter of [...watch.waiters]) if (waiter.offset < nextOffset) waiter.wake();
       },
       { concurrency: parallelWatchReads },

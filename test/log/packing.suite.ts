@@ -10,7 +10,7 @@ import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { packedCommitPk, packedCommitShards, packedCommitSksAfter, partitionKey, rowsPk, writerPk } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
-import { readFence } from '../../lib/log/writer-log.js';
+import { fenceWriter, readFence } from '../../lib/log/writer-log.js';
 import { packingAgent, perTestLogs, readAll, str, text } from '../support/logs.js';
 
 export function packingSuite(kind: () => StoreKind): void {
@@ -319,6 +319,48 @@ export function packingSuite(kind: () => StoreKind): void {
       expect(await lambda.produce(kept, [{ key: null, value: text('lambda'), partition: 0 }])).toEqual([{ partition: 0, offset: 1 }]);
       expect(await append(log, kept, 0, ['k1'])).toBe(2);
       expect((await readAll(make(), kept, 0)).records.map((r) => r.value)).toEqual(['k0', 'lambda', 'k1']);
+    });
+
+    it('keeps long-polls on a partition it packs waiting with no read of the store, and wakes them on its commits; one it left is read again', async () => {
+      const { stores, make } = await setup();
+      const { log } = await packingAgent(stores, make, { pollIntervalMs: 20 });
+      const topic = topicName();
+      await log.createTopic(topic, 1);
+      await append(log, topic, 0, ['a']);
+      const reader = log.internals.reader;
+      const readsBefore = reader.stats.watchReads;
+      // A consumer at the end long-polls for 300 ms (15 watch intervals) on the agent packing the partition.
+      expect((await log.fetch(topic, 0, 1, { waitMs: 300 })).records).toEqual([]);
+      expect(reader.stats.watchReads).toBe(readsBefore);
+      const waiting = log.fetch(topic, 0, 1, { waitMs: 10_000 });
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await append(log, topic, 0, ['b']);
+      expect((await waiting).records.map((r) => str(r.value))).toEqual(['b']);
+      expect(reader.stats.watchReads).toBe(readsBefore);
+      // Left (its leadership given up): another writer may commit, so the watch reads it, and sees that writer's records.
+      await log.releaseLeadership();
+      const woken = log.fetch(topic, 0, 2, { waitMs: 10_000 });
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await make().produce(topic, [{ key: null, value: text('other'), partition: 0 }]);
+      expect((await woken).records.map((r) => str(r.value))).toEqual(['other']);
+      expect(reader.stats.watchReads).toBeGreaterThan(readsBefore);
+    });
+
+    it('learns at its materialisation round, idle, that it was fenced: it lets go of every partition it packed', async () => {
+      const { stores, make } = await setup();
+      const { log } = await packingAgent(stores, make);
+      const topic = topicName();
+      await log.createTopic(topic, 2);
+      for (const p of [0, 1]) await append(log, topic, p, ['a']);
+      const packing = log.internals.packing!;
+      const topicId = (await log.requireTopic(topic)).id;
+      await fenceWriter(stores.metadata, packing.writerId, Date.now()); // as a takeover does
+      expect(packing.packs(topicId, 0)).toBe(true);
+      await packing.materialize();
+      expect([packing.packs(topicId, 0), packing.packs(topicId, 1), packing.stats.fences]).toEqual([false, false, 1]);
+      // Its clients' next write takes the partition again (its fenced id's commits unpacked first).
+      expect(await append(log, topic, 0, ['b'])).toBe(1);
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(['a', 'b']);
     });
 
     it('commits a request mixing a packed partition with another whole, per partition, after leaving packing', async () => {

@@ -204,7 +204,10 @@ export class Reader {
   /** For a long-poll's first look: the last consistent read if under one watch interval old and `offset` is its high watermark, else a read. */
   private async recentState(topic: TopicItem, partition: number, offset: number): Promise<PartitionState> {
     const recent = this.recent.get(partitionId(topic.id, partition));
-    if (recent !== undefined && performance.now() - recent.askedMs < this.pollIntervalMs && offset === recent.state.nextOffset) {
+    // (a partition packed here whose end is still `offset`: that read is as new as any, whatever its age)
+    const fresh = (askedMs: number) =>
+      performance.now() - askedMs < this.pollIntervalMs || this.options.localEnd?.(topic.id, partition) === offset;
+    if (recent !== undefined && offset === recent.state.nextOffset && fresh(recent.askedMs)) {
       this.stats.recentStates++;
       return recent.state;
     }
@@ -578,7 +581,13 @@ export class Reader {
     let current = state;
     while (endOf(current) <= offset && Date.now() < deadline && !options.signal?.aborted) {
       // Woken by the next commit past the high watermark (read_committed: the marker that moves the last stable offset is one).
-      await this.waitForAny([{ topic, partition, offset: Math.max(offset, current.nextOffset) }], deadline - Date.now(), options.signal);
+      const woken = await this.waitForAny(
+        [{ topic, partition, offset: Math.max(offset, current.nextOffset) }],
+        deadline - Date.now(),
+        options.signal,
+      );
+      // Not woken, on a partition packed here: its end has not moved, nothing to read.
+      if (!woken && this.options.localEnd?.(topic.id, partition) === current.nextOffset) break;
       current = await this.state(topic, partition);
     }
     return current;

@@ -295,7 +295,7 @@ export class LeaseManager {
    * when idle) and waited for, until `deadlineMs`. Answers whether the partition is free of packing now.
    */
   async unpackFor(topic: { readonly id: string; readonly name: string }, partition: number, deadlineMs: number): Promise<boolean> {
-    let asked: string | undefined;
+    let asked: { packer: string; atMs: number } | undefined;
     for (let waitMs = 20; ; waitMs = Math.min(2 * waitMs, 500)) {
       const item = await this.metadata.get(partitionKey(topic.id, partition));
       if (item === undefined) return false;
@@ -313,9 +313,11 @@ export class LeaseManager {
           // (its packer's lease holds, or a racing takeover: asked, and read again)
         }
       }
-      if (asked !== state.packedBy) {
+      // Asked again every 2 s: a request can be cleared unanswered (its packer's leave failed, or the
+      // partition was not in its memory yet: a take whose answer is on its way; or its log not open yet).
+      if (asked?.packer !== state.packedBy || this.now() - asked.atMs >= 2_000) {
         await requestLeave(this.metadata, state.packedBy, topic.id, partition, this.now());
-        asked = state.packedBy;
+        asked = { packer: state.packedBy, atMs: this.now() };
       }
       if (this.now() + waitMs > deadlineMs) return false;
       await sleep(waitMs);

@@ -284,12 +284,19 @@ export async function unpackPartition(
     const rows: BatchRow[] = [];
     const producers = new Set<number>();
     let covered = 0; // chunks of `due` the step's rows hold
-    for (const row of options.rowsFor?.(due) ?? due.map(rowOf)) {
+    const planned = options.rowsFor?.(due) ?? due.map(rowOf);
+    for (let next = 0; next < planned.length; next++) {
+      const row = planned[next]!;
       let end = covered;
       while (end < due.length && due[end]!.baseOffset < row.baseOffset + row.recordCount) end++;
-      const adds = new Set(due.slice(covered, end).flatMap((chunk) => chunk.producers.map((batch) => batch.producerId)));
-      for (const id of producers) adds.delete(id);
-      if (rows.length > 0 && (rows.length >= maxRowsPerStep || rows.length + 1 + producers.size + adds.size + 1 > 100)) break;
+      const distinct = new Set(due.slice(covered, end).flatMap((chunk) => chunk.producers.map((batch) => batch.producerId)));
+      // A merged row whose producers alone would not fit a transaction with it and the item: its chunks, a row each.
+      if (end - covered > 1 && distinct.size + 2 > 100) {
+        planned.splice(next--, 1, ...due.slice(covered, end).map(rowOf));
+        continue;
+      }
+      const adds = [...distinct].filter((id) => !producers.has(id));
+      if (rows.length > 0 && (rows.length >= maxRowsPerStep || rows.length + 1 + producers.size + adds.length + 1 > 100)) break;
       rows.push(row);
       for (const id of adds) producers.add(id);
       covered = end;

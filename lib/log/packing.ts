@@ -95,6 +95,12 @@ export interface PackingOptions {
 /** Most bytes of a merged row (a flush row is read whole). */
 export const maxMergedBytes = 1024 * 1024;
 
+/** How often an idle packing writer reads its fence at least (leave requests, a takeover): one read. */
+const fenceCheckMs = 5_000;
+
+/** Most idempotent producers with batches in one merged row (its step writes their states with it). */
+const maxRunProducers = 90;
+
 /** Most bytes of one object materialisation copies tails into (it holds them in memory to upload them). */
 export const maxCopyBytes = 64 * 1024 * 1024;
 
@@ -129,6 +135,8 @@ export class PackingWriter {
   private closed = false;
   /** The last sequence number whose commit is decided (landed or abandoned). */
   private settledSeq = 0;
+  /** When the last materialisation round started. */
+  private lastRoundMs = 0;
   /** This incarnation's commits up to here are deleted (every partition's rows hold them). */
   private deletedThrough = 0;
   readonly stats = { commits: 0, chunks: 0, unpacks: 0, fences: 0, abandoned: 0, deleted: 0, leaveRequests: 0 };
@@ -267,11 +275,11 @@ export class PackingWriter {
       });
     }
     if (planned.length === 0) return outcomes;
-    const seq = ++this.seq;
     try {
-      return await this.decide(log, seq, planned, outcomes);
+      return await this.decide(log, ++this.seq, planned, outcomes);
     } finally {
-      if (this.log === log) this.settledSeq = seq;
+      // (commits run one at a time: every number up to the last taken is decided)
+      if (this.log === log) this.settledSeq = this.seq;
     }
   }
 
@@ -290,7 +298,7 @@ export class PackingWriter {
     } catch (error) {
       if (error instanceof LeaveRequestedError) return this.leaveAsked(log, seq, planned, outcomes, error.fence);
       if (error instanceof SpoolError && error.code === 'FENCED_LEADER_EPOCH') {
-        this.fenced();
+        if (this.log === log) this.fenced(); // (not again if a materialisation round found the fence first)
         for (const { index } of planned) outcomes[index] = { ok: false, error };
         return outcomes;
       }
@@ -302,6 +310,16 @@ export class PackingWriter {
       }
       committedMs = found.committedMs;
     }
+    return this.landed(seq, committedMs, planned, outcomes);
+  }
+
+  /** Commit `seq` landed, holding `planned`: their partitions' ends, tails and producers' states move, and they are acknowledged. */
+  private landed(
+    seq: number,
+    committedMs: number,
+    planned: readonly { index: number; packed: Packed; chunk: PackedChunk }[],
+    outcomes: CommitOutcome[],
+  ): CommitOutcome[] {
     this.stats.commits++;
     this.options.metrics?.emit({ Commits: [1, 'Count'], CommitConflicts: [0, 'Count'] });
     for (const { index, packed, chunk } of planned) {
@@ -329,8 +347,9 @@ export class PackingWriter {
 
   /**
    * Other writers asked this one to stop packing partitions (writer-log.ts `requestLeave`), and the
-   * commit was refused for it (nothing landed): their chunks are refused as a moved leader's, the rest
-   * commit again under the same number.
+   * commit was refused for it: their chunks are refused as a moved leader's, the rest commit again
+   * under the next number. The refused number is claimed first: an earlier attempt whose answer was
+   * lost could otherwise land once the requests are cleared; if one did, the whole commit landed.
    */
   private async leaveAsked(
     log: WriterLog,
@@ -345,9 +364,11 @@ export class PackingWriter {
       for (const { index } of planned) outcomes[index] = failed(error);
       return outcomes;
     }
+    const found = await this.settle(log, seq);
+    if (found !== undefined) return this.landed(seq, found.committedMs, planned, outcomes);
     for (const { index, packed } of planned) if (packed.leaving) outcomes[index] = { ok: false, error: notPackedAt(packed) };
     const kept = planned.filter(({ packed }) => !packed.leaving);
-    return kept.length === 0 ? outcomes : this.decide(log, seq, kept, outcomes);
+    return kept.length === 0 ? outcomes : this.decide(log, ++this.seq, kept, outcomes);
   }
 
   /**
@@ -443,11 +464,8 @@ export class PackingWriter {
    * (runs of up to `maxMergedBytes`, one row each) where `merge` is given. Failures are tried again at the next round.
    */
   async materialize(): Promise<void> {
-    // An idle writer learns here that it was fenced, or asked to leave partitions (a busy one, from its next commit's fence check).
-    const log = this.log;
-    const fence = log && (await readFence(this.metadata, log.writerId).catch(() => undefined));
-    if (fence?.fencedMs != null && this.log === log) this.fenced();
-    else if (fence?.leaveRequested) await this.takeLeaveRequests(fence).catch(() => undefined);
+    await this.checkFence();
+    this.lastRoundMs = this.now();
     const due = [...this.packed.values()].filter((packed) => packed.tail.length > 0);
     const copies = await this.copyTails(due).catch(() => undefined);
     await pMap(
@@ -497,15 +515,20 @@ export class PackingWriter {
     for (const packed of due) {
       let run: TailChunk[] = [];
       let bytes = 0;
+      let producers = new Set<number>();
       const close = () => {
         if (run.length >= 2) runs.push(run);
         run = [];
         bytes = 0;
+        producers = new Set();
       };
       for (const chunk of packed.tail) {
-        if (bytes + chunk.sizeBytes > maxMergedBytes) close();
+        const ids = chunk.producers.map((batch) => batch.producerId);
+        // (a run's row goes in one transaction with its idempotent producers' states: packed.ts)
+        if (bytes + chunk.sizeBytes > maxMergedBytes || new Set([...producers, ...ids]).size > maxRunProducers) close();
         run.push(chunk);
         bytes += chunk.sizeBytes;
+        for (const id of ids) producers.add(id);
       }
       close();
     }
@@ -585,14 +608,30 @@ export class PackingWriter {
     };
   }
 
+  /**
+   * Reads this writer's fence: fenced (taken over), it lets go of every partition; asked to leave
+   * partitions, it leaves them. A busy writer learns of both from its next commit; an idle one here,
+   * every materialisation round and at least every `fenceCheckMs`.
+   */
+  private async checkFence(): Promise<void> {
+    const log = this.log;
+    const fence = log && (await readFence(this.metadata, log.writerId).catch(() => undefined));
+    if (fence?.fencedMs != null && this.log === log) this.fenced();
+    else if (fence?.leaveRequested) await this.takeLeaveRequests(fence).catch(() => undefined);
+  }
+
   private keepMaterializing(): void {
     if (this.timer || this.closed || this.materializeMs === 0) return;
-    this.timer = setTimeout(() => {
-      void this.materialize().finally(() => {
-        this.timer = undefined;
-        if (this.packed.size > 0) this.keepMaterializing();
-      });
-    }, this.materializeMs);
+    this.timer = setTimeout(
+      () => {
+        const round = this.now() - this.lastRoundMs >= this.materializeMs;
+        void (round ? this.materialize() : this.checkFence()).finally(() => {
+          this.timer = undefined;
+          if (this.packed.size > 0) this.keepMaterializing();
+        });
+      },
+      Math.min(this.materializeMs, fenceCheckMs),
+    );
     this.timer.unref();
   }
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { unpackPartition, tailOf } from '../../lib/log/packed.js';
+import { rowOf, unpackPartition, tailOf, type TailChunk } from '../../lib/log/packed.js';
 import { WriterLog, readFence, type PackedChunk, type PackedProducerBatch } from '../../lib/log/writer-log.js';
 import { brokerKey, partitionKey, producerStateKey, rowsPk } from '../../lib/keys.js';
 import { FaultyMetadataStore } from '../support/faults.js';
@@ -162,6 +162,36 @@ export function packedSuite(kind: () => StoreKind): void {
       expect((await readFence(stores.metadata, w.writer.writerId))?.leaveRequests).toEqual([{ topicId, partition: 0 }]);
       expect((await readAll(make(), topic, 0)).records).toEqual(['x0', ...values('a', 2)].map((value, offset) => ({ offset, value })));
       expect(await stores.metadata.query(rowsPk((await log.describeTopic(topic)).topic.id, 0))).toHaveLength(1);
+    });
+
+    it('unpacks a merged row whose idempotent producers would not fit one transaction with it as a row per chunk', async () => {
+      const { stores, make } = await setup();
+      const log = make();
+      const topic = `packed-${randomUUID().slice(0, 8)}`;
+      await log.createTopic(topic, 1);
+      const w = await packer(stores, log, topic, [0], Date.now() + 60_000);
+      // 100 producers, one batch each: a row holding all of them, their states and the item are 102 writes.
+      for (let id = 1; id <= 100; id++) await w.flush([{ partition: 0, values: [`p${id}`], producer: { id, epoch: 0, firstSequence: 0 } }]);
+      const topicId = (await log.describeTopic(topic)).topic.id;
+      // A copy holding all 100 chunks as one row (never read: the step must not write it).
+      const merged = (chunks: readonly TailChunk[]) =>
+        chunks.length < 100
+          ? chunks.map(rowOf)
+          : [
+              {
+                ...rowOf(chunks[0]!),
+                objectKey: 'never-written',
+                recordCount: 100,
+                sizeBytes: chunks.reduce((sum, c) => sum + c.sizeBytes, 0),
+              },
+            ];
+      await unpackPartition(stores.metadata, topicId, 0, w.writer.writerId, { throughSeq: w.seq, rowsFor: merged });
+      expect((await stores.metadata.query(rowsPk(topicId, 0))).map((row) => row.attrs.baseOffset)).toEqual(
+        Array.from({ length: 100 }, (_, i) => i),
+      );
+      expect((await stores.metadata.get(partitionKey(topicId, 0)))?.attrs).toMatchObject({ nextOffset: 100 });
+      expect(await stores.metadata.get(producerStateKey(topicId, 0, 100))).toBeDefined();
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(Array.from({ length: 100 }, (_, i) => `p${i + 1}`));
     });
 
     it('lets an unpacker that read before another moved the item change nothing', async () => {

@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { partitionKey } from '../../lib/keys.js';
+import { partitionKey, writerPk } from '../../lib/keys.js';
 import type { Item, ItemKey } from '../../lib/storage/ports.js';
 import { DelegatingMetadataStore } from '../support/delegating.js';
-import { readFence } from '../../lib/log/writer-log.js';
+import { readFence, requestLeave } from '../../lib/log/writer-log.js';
 import { newLog, packingAgent, perTestLogs, readAll, text } from '../support/logs.js';
 import { memory } from '../support/stores.js';
 
@@ -225,6 +225,43 @@ describe('review: packed commits', () => {
       [2, 'p1'],
     ]);
   });
+  it('R10 a commit refused for a leave request after an attempt whose answer was lost claims its number: if that attempt lands, all of it is acknowledged', async () => {
+    const { stores, make } = await setup();
+    const a = await packingAgent(stores, make, { producer: { batchIntervalMs: 100 } });
+    const topic = topicName();
+    await a.log.createTopic(topic, 2);
+    const topicId = (await a.log.requireTopic(topic)).id;
+    await Promise.all([append(a.log, topic, 0, ['a0']), append(a.log, topic, 1, ['a1'])]);
+    const writerId = a.log.internals.packing!.writerId;
+    await requestLeave(stores.metadata, writerId, topicId, 1, Date.now()); // a lease-less writer needs partition 1
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let late: Promise<void> | undefined;
+    stores.metadata.beforeTransact = (ops) => {
+      if (late === undefined && ops.some((op) => op.kind === 'put' && op.key.pk.startsWith(`${writerPk(writerId)}#`))) {
+        // The first attempt is delayed in the network: its answer is lost, and it lands later.
+        late = gate.then(() => stores.metadata.inner.transact(ops));
+        throw new SpoolError('STORAGE_UNAVAILABLE', 'socket timed out', { retriable: true });
+      }
+    };
+    stores.metadata.beforeWrite = async (op) => {
+      // The requests are cleared: the delayed attempt now passes the fence check, and lands.
+      if (late && op.kind === 'update' && op.set.leaveRequested === null) {
+        await stores.metadata.inner.write(op); // (so the write itself then finds them cleared)
+        release();
+        await late;
+      }
+    };
+    const outcomes = await Promise.all(
+      [append(a.log, topic, 0, ['x0']), append(a.log, topic, 1, ['x1'])].map((p) => p.then(String, String)),
+    );
+    stores.metadata.beforeTransact = stores.metadata.beforeWrite = undefined;
+    expect(late).toBeDefined();
+    expect(outcomes).toEqual(['1', '1']); // the commit that landed holds both: both acknowledged
+    await a.log.internals.packing!.leave(topicId, 1);
+    for (const p of [0, 1]) expect((await readAll(make(), topic, p)).records.map((r) => r.value)).toEqual([`a${p}`, `x${p}`]);
+  });
+
   it('R7 a producer state loaded while the partition is materialised holds the batches the unpack moved: a retry is a duplicate', async () => {
     const { stores, make } = await setup();
     const a = await packingAgent(stores, make);

@@ -147,6 +147,23 @@ export function packingSuite(kind: () => StoreKind): void {
       expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(Array.from({ length: 60 }, (_, i) => `v${i}`));
     });
 
+    it('materialises a tail of 120 idempotent producers’ batches: no merged row holds more producers than a step can write the states of', async () => {
+      const { stores, make } = await setup();
+      const { log } = await packingAgent(stores, make);
+      const topic = topicName();
+      await log.createTopic(topic, 1);
+      const topicId = (await log.requireTopic(topic)).id;
+      for (let i = 0; i < 120; i++) await append(log, topic, 0, [`p${i}`], { id: await log.allocateProducerId(), sequence: 0 });
+      await log.internals.packing!.materialize();
+      expect(log.internals.packing!.localCommits(log.internals.packing!.writerId, topicId, 0, 0)).toEqual([]);
+      const rows = (await stores.metadata.query(rowsPk(topicId, 0))).map((row) => [row.attrs.baseOffset, row.attrs.recordCount]);
+      expect(rows).toEqual([
+        [0, 90],
+        [90, 30],
+      ]);
+      expect((await readAll(make(), topic, 0)).records.map((r) => r.value)).toEqual(Array.from({ length: 120 }, (_, i) => `p${i}`));
+    });
+
     it('fences a writer as a whole: taken over once, it commits to no partition; its successor goes on; nothing acknowledged is lost', async () => {
       const { stores, make } = await setup();
       const a = await packingAgent(stores, make);

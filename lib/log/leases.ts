@@ -291,8 +291,8 @@ export class LeaseManager {
    * One whose packer's lease no longer holds (it crashed) is freed as a takeover would (that writer
    * fenced, its tail unpacked, `packedBy` cleared), without taking the lease; one packed under an id
    * fenced already (its writer goes on under its next one), unpacked outright. A live packer is asked
-   * to leave it (writer-log.ts `requestLeave`: at its next commit, or its next materialisation round
-   * when idle) and waited for, until `deadlineMs`. Answers whether the partition is free of packing now.
+   * to leave it (writer-log.ts `requestLeave`: at its next commit, or within 5 s when idle) and
+   * waited for, until `deadlineMs`. Answers whether the partition is free of packing now.
    */
   async unpackFor(topic: { readonly id: string; readonly name: string }, partition: number, deadlineMs: number): Promise<boolean> {
     let asked: { packer: string; atMs: number } | undefined;

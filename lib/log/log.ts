@@ -81,7 +81,7 @@ export interface LogOptions {
   /**
    * How long a commit with no lease on a partition another writer packs waits for that writer to
    * leave it, once asked (leases.ts `unpackFor`): a busy packer leaves at its next commit, an idle one
-   * at its next materialisation round (its `packedMaterializeMs`). @default 15 000
+   * within 5 s (it reads its fence every 5 s: packing.ts). @default 15 000
    */
   readonly packedLeaveWaitMs?: number;
   /** Kafka's producer.id.expiration.ms: an idempotent producer's state not written for this long is forgotten (idempotence.ts). @default 86 400 000 */

@@ -19,7 +19,7 @@
  *   transaction marker or a request mixing it with unpacked partitions is committed per partition).
  * - Asked to leave partitions by other writers (writer-log.ts `requestLeave`: a lease-less produce, a
  *   marker from another agent), it learns of it when its next commit is refused for the request (or
- *   at its next materialisation round, idle): it stops planning commits for them, refuses their
+ *   within 5 s, idle: its fence is read every 5 s): it stops planning commits for them, refuses their
  *   chunks in that commit as a moved leader's, leaves them, clears the requests, and commits the rest.
  * - Fenced (another writer took over after this one's registration lapsed: every commit is then
  *   refused, writer-log.ts invariant 2), the writer drops every partition it packed, tells the lease

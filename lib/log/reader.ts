@@ -205,9 +205,11 @@ export class Reader {
   private async recentState(topic: TopicItem, partition: number, offset: number): Promise<PartitionState> {
     const recent = this.recent.get(partitionId(topic.id, partition));
     // (a partition packed here whose end is still `offset`: that read is as new as any, whatever its age)
-    const fresh = (askedMs: number) =>
-      performance.now() - askedMs < this.pollIntervalMs || this.options.localEnd?.(topic.id, partition) === offset;
-    if (recent !== undefined && offset === recent.state.nextOffset && fresh(recent.askedMs)) {
+    if (
+      recent !== undefined &&
+      offset === recent.state.nextOffset &&
+      (performance.now() - recent.askedMs < this.pollIntervalMs || this.options.localEnd?.(topic.id, partition) === offset)
+    ) {
       this.stats.recentStates++;
       return recent.state;
     }

@@ -21,7 +21,15 @@ import {
 } from '../storage/ports.js';
 import { markUnreferenced } from './maintenance/ledger.js';
 import { fenceWriter } from './writer-log.js';
-import { batchRowFromItem, newPartitionAttrs, objectsOf, topicAttrs, topicFromItem, type TopicItem } from './layout.js';
+import {
+  batchRowFromItem,
+  newPartitionAttrs,
+  objectsOf,
+  partitionStateFromItem,
+  topicAttrs,
+  topicFromItem,
+  type TopicItem,
+} from './layout.js';
 import { partitionKey, partitionPk, rowsPk, topicKey, topicsPk } from '../keys.js';
 import {
   defaultTopicConfig,
@@ -268,7 +276,7 @@ export class TopicRegistry {
     for (;;) {
       const item = await this.metadata.get(key);
       if (item === undefined) return;
-      const packedBy = (item.attrs.packedBy as string | null | undefined) ?? null;
+      const { packedBy } = partitionStateFromItem(item);
       if (packedBy !== null) await fenceWriter(this.metadata, packedBy, this.now());
       try {
         await this.metadata.write({ kind: 'delete', key, condition: { kind: 'match', fields: { packedBy } } });

@@ -388,7 +388,7 @@ function fenceFromItem(writerId: string, item: Item): WriterFence {
  * Asks a live writer to stop packing a partition (packing.ts: it leaves it, its tail becoming rows and
  * `packedBy` cleared), for a writer that must commit there per partition: a transaction marker, a
  * lease-less produce. Costs one write, read by the packer for free: its next commit's fence check
- * fails on it (`LeaveRequestedError`), and an idle packer reads its fence every materialisation round.
+ * fails on it (`LeaveRequestedError`), and an idle packer reads its fence every 5 s (packing.ts).
  * A writer that never opened its log is not asked (nothing is created for it).
  */
 export async function requestLeave(

@@ -38,7 +38,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { loadConfig } from '../lib/config.js';
-import { packedCommitsByDefault } from '../lib/log/index.js';
 import { tempDir } from '../test/support/stores.js';
 import { difference, dollars, kindsBetween, prices, snapshot, type Counts } from './support/counting.js';
 import { startBenchAgent, type BenchAgent } from './support/embedded-agent.js';
@@ -57,7 +56,9 @@ const runs = 3;
 const partitionCounts = [1, 100, 1000];
 const recordBytes = 1024;
 const paced = { recordsPerS: 1000, warmUpSeconds: 0, seconds: 10 };
-const packedMode = process.env.PACKED === undefined ? packedCommitsByDefault : process.env.PACKED.toLowerCase() !== 'off';
+/** Unset: the default, `'auto'` (packedCommitsByDefault), which packs nothing on a fresh store (spool.commit.version 0). */
+const defaultPacked = false;
+const packedMode = process.env.PACKED === undefined ? defaultPacked : process.env.PACKED.toLowerCase() !== 'off';
 const bulkRecords = 50_000;
 const idleSeconds = 7;
 const kcatSettings = [...kcatBulkSettings, 'enable.idempotence=true'];
@@ -196,7 +197,7 @@ async function runOnce(partitions: number, bulkFile: string): Promise<Map<PhaseN
 }
 
 console.log(
-  `cost model, ${new Date().toISOString()}, Node ${process.version}; commits ${packedMode ? 'packed (SPOOL_PACKED_COMMITS=true; materialisation: a round at the end of each ingest phase' : 'per partition (SPOOL_PACKED_COMMITS=false'}${packedMode === packedCommitsByDefault ? ', the default)' : ')'}; ${runs} runs, medians; prices: S3 PUT $${prices.s3PutUsd * 1000}/1,000, GET $${prices.s3GetUsd * 1000}/1,000; DynamoDB on demand $${prices.dynamoWriteUnitUsd * 1e6}/million WRU, $${prices.dynamoReadUnitUsd * 1e6}/million RRU`,
+  `cost model, ${new Date().toISOString()}, Node ${process.version}; commits ${packedMode ? 'packed (SPOOL_PACKED_COMMITS=true; materialisation: a round at the end of each ingest phase' : 'per partition (SPOOL_PACKED_COMMITS=false'}${packedMode === defaultPacked ? ', the default)' : ')'}; ${runs} runs, medians; prices: S3 PUT $${prices.s3PutUsd * 1000}/1,000, GET $${prices.s3GetUsd * 1000}/1,000; DynamoDB on demand $${prices.dynamoWriteUnitUsd * 1e6}/million WRU, $${prices.dynamoReadUnitUsd * 1e6}/million RRU`,
 );
 kafkaToolsClasspath();
 const bulkFile = join(tmpdir(), `spool-bench-cost-${process.pid}.txt`);

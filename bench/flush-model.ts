@@ -58,7 +58,7 @@
  */
 import { rmSync } from 'node:fs';
 import { encodeRecordBatch } from '../lib/format/index.js';
-import { Log, packedCommitsByDefault } from '../lib/log/index.js';
+import { Log } from '../lib/log/index.js';
 import { maxRowsPerStep } from '../lib/log/packed.js';
 import { maxCopyBytes, maxMergedBytes } from '../lib/log/packing.js';
 import { openStores } from '../lib/storage/open.js';
@@ -77,7 +77,9 @@ import {
 } from './support/counting.js';
 import { median } from './support/process.js';
 
-const packedMode = process.env.PACKED === undefined ? packedCommitsByDefault : process.env.PACKED.toLowerCase() !== 'off';
+/** Unset: the default, `'auto'` (packedCommitsByDefault), which packs nothing on a fresh store (spool.commit.version 0). */
+const defaultPacked = false;
+const packedMode = process.env.PACKED === undefined ? defaultPacked : process.env.PACKED.toLowerCase() !== 'off';
 const roundBFlushes = Number(process.env.MAT_FLUSHES ?? 49);
 const agentCounts = [1, 2, 4, 8, 16];
 const totalPartitions = 1000;
@@ -452,7 +454,7 @@ const copyObjects = (bytes: number) => Math.ceil(bytes / maxCopyBytes);
 const cachedChunksOf = (c: Case) => Math.floor(cacheBytes / (c.partitions * c.chunkBytes));
 
 console.log(
-  `flush model, ${new Date().toISOString()}, Node ${process.version}; commits ${packedMode ? 'packed (packedCommits: true' : 'per partition (packedCommits: false'}${packedMode === packedCommitsByDefault ? ', the default)' : ')'}; 1 GiB/s over ${totalPartitions.toLocaleString('en-US')} partitions, ${flushBytes / 2 ** 20} MiB flushes (${flushesPerS} flushes/s across the cluster); per case ${warmUpFlushes} warm-up + ${measuredFlushes} measured flushes, medians${packedMode ? `; materialisation rounds after ${warmUpFlushes + measuredFlushes} and ${roundBFlushes} more flushes` : ''}; embedded store with counters`,
+  `flush model, ${new Date().toISOString()}, Node ${process.version}; commits ${packedMode ? 'packed (packedCommits: true' : 'per partition (packedCommits: false'}${packedMode === defaultPacked ? ', the default)' : ')'}; 1 GiB/s over ${totalPartitions.toLocaleString('en-US')} partitions, ${flushBytes / 2 ** 20} MiB flushes (${flushesPerS} flushes/s across the cluster); per case ${warmUpFlushes} warm-up + ${measuredFlushes} measured flushes, medians${packedMode ? `; materialisation rounds after ${warmUpFlushes + measuredFlushes} and ${roundBFlushes} more flushes` : ''}; embedded store with counters`,
 );
 const cases: Case[] = [];
 try {

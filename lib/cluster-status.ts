@@ -5,7 +5,7 @@
  * storage calls cost in the last hour (lib/cost.ts).
  *
  * Cost of one answer: one query of the registrations, one read of the maintenance report, the topic
- * list, and for leadership one read of each topic and of each of its partitions, 8 topics at a time,
+ * list, the feature levels (read at most every 30 s), and for leadership one read of each topic and of each of its partitions, 8 topics at a time,
  * whole topics up to `maxLeadershipPartitions` partitions in all (a topic that does not fit is
  * skipped; the answer says how many partitions it read). An answer is reused for `cacheMs` after it
  * was read, however many pages ask; callers meanwhile share one read.
@@ -30,7 +30,11 @@ export interface ClusterStatus {
     readonly byWriter: Readonly<Record<string, number>>;
     /** Of those read, with no live lease: idle (their next write takes one) or written by leaderless writers (Lambda). */
     readonly withoutLeader: number;
+    /** Of those read, packed (packed commits: their newest offsets are in their packer's log, lib/log/packed.ts). */
+    readonly packed: number;
   };
+  /** The cluster's finalized feature levels (lib/log/features.ts; `spool.commit.version` 1: agents pack their commits). */
+  readonly features: Readonly<Record<string, number>>;
   readonly maintenance: MaintenanceReport | undefined;
   /** This process's storage calls of the last hour at list prices; undefined where they are not counted. */
   readonly cost: CostEstimate | undefined;
@@ -70,7 +74,12 @@ export function clusterStatusSource(options: ClusterStatusOptions): () => Promis
 async function readStatus(options: ClusterStatusOptions, now: () => number): Promise<ClusterStatus> {
   const { log, metadata } = options;
   const maxPartitions = options.maxLeadershipPartitions ?? 2000;
-  const [registrations, maintenance, topics] = await Promise.all([readRegistrations(metadata), log.maintenanceReport(), log.listTopics()]);
+  const [registrations, maintenance, topics, features] = await Promise.all([
+    readRegistrations(metadata),
+    log.maintenanceReport(),
+    log.listTopics(),
+    log.features.current(),
+  ]);
   const nowMs = now();
   const partitions = topics.reduce((sum, topic) => sum + topic.partitions, 0);
   const readable: typeof topics = [];
@@ -85,8 +94,10 @@ async function readStatus(options: ClusterStatusOptions, now: () => number): Pro
   const byWriter: Record<string, number> = {};
   let partitionsRead = 0;
   let withoutLeader = 0;
+  let packed = 0;
   for (const state of described.flatMap((d) => d?.partitions ?? [])) {
     partitionsRead++;
+    if (state.packedBy !== null) packed++;
     if (!leaseHolds(state, (nodeId) => registrations.find((r) => r.nodeId === nodeId), nowMs)) withoutLeader++;
     else byWriter[state.owner!] = (byWriter[state.owner!] ?? 0) + 1;
   }
@@ -97,7 +108,8 @@ async function readStatus(options: ClusterStatusOptions, now: () => number): Pro
     writerId: log.writerId,
     nowMs,
     agents,
-    leadership: { partitions, partitionsRead, byWriter, withoutLeader },
+    leadership: { partitions, partitionsRead, byWriter, withoutLeader, packed },
+    features: features.levels,
     maintenance,
     cost: options.cost?.lastHour(),
   };

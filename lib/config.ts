@@ -5,7 +5,7 @@
  */
 import { SpoolError } from './errors.js';
 import type { Compression } from './format/index.js';
-import { defaultProducerIdExpirationMs, packedCommitsByDefault } from './log/index.js';
+import { defaultProducerIdExpirationMs, packedCommitsByDefault, type PackedCommitsMode } from './log/index.js';
 import type { MigrationPolicy } from './kafka/groups/consumer-classic.js';
 
 export interface SpoolConfig {
@@ -23,7 +23,7 @@ export interface SpoolConfig {
   readonly leaseMs: number;
   readonly leaseIdleMs: number;
   /** Packed commits (lib/log/packing.ts): an agent's flush commits its led partitions' chunks as one item. */
-  readonly packedCommits: boolean;
+  readonly packedCommits: PackedCommitsMode;
   /** How often packed partitions' tails become rows. */
   readonly packedMaterializeMs: number;
   readonly pollIntervalMs: number;
@@ -82,7 +82,7 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_LEASE_IDLE_MS', 'a partition lease unused this long is released (default 60000)'],
   [
     'SPOOL_PACKED_COMMITS',
-    "packed commits: an agent serving Kafka commits a flush's chunks of the partitions it leads as one item, not one write per partition (default false; docs/packed-commits.md)",
+    "packed commits: an agent serving Kafka commits a flush's chunks of the partitions it leads as one item, not one write per partition: auto (the default) once the cluster's spool.commit.version is 1 (kafka-features.sh upgrade), true always, false never (docs/packed-commits.md)",
   ],
   ['SPOOL_PACKED_MATERIALIZE_MS', "how often packed partitions' recent commits become batch rows (default 10000)"],
   ['SPOOL_POLL_INTERVAL_MS', "how often a long-poll checks for other writers' commits (default 250)"],
@@ -151,7 +151,7 @@ export function loadConfig(env: Env = process.env, defaults: ConfigDefaults = {}
     cacheBytes: intVar(env, 'SPOOL_CACHE_BYTES', 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     leaseMs: intVar(env, 'SPOOL_LEASE_MS', 10_000, 100, 3_600_000),
     leaseIdleMs: intVar(env, 'SPOOL_LEASE_IDLE_MS', 60_000, 1000, 86_400_000),
-    packedCommits: boolVar(env, 'SPOOL_PACKED_COMMITS', packedCommitsByDefault),
+    packedCommits: packedCommitsVar(env, 'SPOOL_PACKED_COMMITS'),
     packedMaterializeMs: intVar(env, 'SPOOL_PACKED_MATERIALIZE_MS', 10_000, 100, 3_600_000),
     pollIntervalMs: intVar(env, 'SPOOL_POLL_INTERVAL_MS', 250, 10, 60_000),
     host: stringVar(env, 'SPOOL_HOST', '127.0.0.1'),
@@ -204,6 +204,18 @@ function boolVar(env: Env, name: string, fallback: boolean): boolean {
   if (['true', '1', 'yes', 'on'].includes(raw)) return true;
   if (['false', '0', 'no', 'off'].includes(raw)) return false;
   throw new SpoolError('INVALID_CONFIG', `${name} must be true or false, got ${JSON.stringify(env[name])}`);
+}
+
+/** `auto`, or a boolean as boolVar reads it. */
+function packedCommitsVar(env: Env, name: string): PackedCommitsMode {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return packedCommitsByDefault;
+  if (raw === 'auto') return 'auto';
+  try {
+    return boolVar(env, name, false);
+  } catch {
+    throw new SpoolError('INVALID_CONFIG', `${name} must be auto, true or false, got ${JSON.stringify(env[name])}`);
+  }
 }
 
 function enumVar<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {

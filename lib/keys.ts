@@ -127,6 +127,8 @@ export const groupIndexKey = (group: string): ItemKey => ({ pk: groupsPk, sk: gr
 export const brokersPk = 'brokers';
 export const brokerKey = (nodeId: number): ItemKey => ({ pk: brokersPk, sk: String(nodeId).padStart(nodeIdDigits, '0') });
 export const clusterIdKey: ItemKey = { pk: 'cluster', sk: 'id' };
+/** The cluster's finalized feature levels (lib/log/features.ts). */
+export const featuresKey: ItemKey = { pk: 'cluster', sk: 'features' };
 /** The last maintenance pass's report, whoever ran it (lib/log/maintenance). */
 export const maintenanceReportKey: ItemKey = { pk: 'cluster', sk: 'maintenance' };
 
@@ -352,7 +354,7 @@ export const itemKinds: readonly ItemKind[] = (
       brokersPk,
       '<node id, 10 digits>',
       'lib/kafka/cluster.ts',
-      "an agent's host, port, rack, writer id and registration lease",
+      "an agent's host, port, rack, writer id, registration lease and the feature levels it supports (features, JSON)",
       exactly(brokersPk),
       digits(nodeIdDigits),
     ],
@@ -364,6 +366,15 @@ export const itemKinds: readonly ItemKind[] = (
       'the Kafka cluster id, minted once',
       exactly(clusterIdKey.pk),
       exactly(clusterIdKey.sk),
+    ],
+    [
+      'finalized features',
+      featuresKey.pk,
+      featuresKey.sk,
+      'lib/log/features.ts',
+      'epoch and levels (JSON): the feature levels raised through UpdateFeatures; absent, none',
+      exactly(featuresKey.pk),
+      exactly(featuresKey.sk),
     ],
     [
       'maintenance report',

@@ -1,7 +1,8 @@
 /** The cluster page's view (lib/cluster-status.ts): leadership within its read budget, and its cache. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterStatusSource } from '../lib/cluster-status.js';
-import { Log } from '../lib/log/index.js';
+import { partitionKey } from '../lib/keys.js';
+import { Log, commitVersionFeature } from '../lib/log/index.js';
 import { MemoryMetadataStore, MemoryObjectStore } from '../lib/storage/memory.js';
 
 describe('cluster status', () => {
@@ -23,9 +24,19 @@ describe('cluster status', () => {
     await log.createTopic('b-small', 2);
     await log.createTopic('c-small', 1);
     await log.acquireLeadership('b-small', 1);
+    // c-small's partition as a packing agent's take leaves it (packed commits), and their gate raised.
+    const small = await log.requireTopic('c-small');
+    await metadata.write({ kind: 'update', key: partitionKey(small.id, 0), set: { packedBy: 'agent-1.p0', packedSeq: 0 } });
+    await log.features.update([{ feature: commitVersionFeature, level: 1, kind: 'upgrade' }]);
     const status = await clusterStatusSource({ log, metadata, maxLeadershipPartitions: 4 })();
-    expect(status.leadership).toEqual({ partitions: 9, partitionsRead: 3, byWriter: { [log.writerId]: 1 }, withoutLeader: 2 });
-    expect(status).toMatchObject({ writerId: log.writerId, agents: [], maintenance: undefined, cost: undefined });
+    expect(status.leadership).toEqual({ partitions: 9, partitionsRead: 3, byWriter: { [log.writerId]: 1 }, withoutLeader: 2, packed: 1 });
+    expect(status).toMatchObject({
+      writerId: log.writerId,
+      agents: [],
+      features: { [commitVersionFeature]: 1 },
+      maintenance: undefined,
+      cost: undefined,
+    });
   });
 
   it('reuses an answer for its period after reading it, shares a read between callers, and keeps no failed read', async () => {

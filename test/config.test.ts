@@ -33,6 +33,16 @@ describe('config', () => {
     expect(() => loadConfig({ SPOOL_LINGER_MS: 'soon' })).toThrow(/SPOOL_LINGER_MS must be an integer in \[0, 60000\], got "soon"/);
   });
 
+  it("reads SPOOL_PACKED_COMMITS as auto (the default: the cluster's spool.commit.version decides), true or false", () => {
+    expect(loadConfig({}).packedCommits).toBe('auto');
+    expect(loadConfig({ SPOOL_PACKED_COMMITS: 'AUTO' }).packedCommits).toBe('auto');
+    expect(loadConfig({ SPOOL_PACKED_COMMITS: 'true' }).packedCommits).toBe(true);
+    expect(loadConfig({ SPOOL_PACKED_COMMITS: 'off' }).packedCommits).toBe(false);
+    expect(() => loadConfig({ SPOOL_PACKED_COMMITS: 'sometimes' })).toThrow(
+      /SPOOL_PACKED_COMMITS must be auto, true or false, got "sometimes"/,
+    );
+  });
+
   it('gives a Lambda a batch interval of 0 unless one is set, under either name', async () => {
     const { lambdaConfig } = await import('../lib/http/lambda.js');
     expect(lambdaConfig({})).toMatchObject({ batchIntervalMs: 0, createStores: false });

@@ -15,7 +15,7 @@ import { loadConfig } from '../lib/config.js';
 import { itemKinds, kindOf } from '../lib/keys.js';
 import { ShareGroupHeartbeat } from '../lib/kafka/protocol/messages/share-group-heartbeat.js';
 import { WireClient } from './kafka/support/wire-client.js';
-import { Log } from '../lib/log/index.js';
+import { Log, commitVersionFeature } from '../lib/log/index.js';
 import { noMetrics } from '../lib/metrics.js';
 import { silentLogger } from '../lib/logger.js';
 import type { Runtime } from '../lib/runtime.js';
@@ -190,6 +190,8 @@ describe('keys', () => {
     const writerLog = new WriterLog(metadata, `keys-${randomUUID().slice(0, 8)}`);
     await writerLog.open(null);
     await writerLog.commit(1, []);
+    // The feature levels (lib/log/features.ts), as kafka-features.sh upgrade raises them.
+    await agent.runtime.log.features.update([{ feature: commitVersionFeature, level: 1, kind: 'upgrade' }]);
     await http('DELETE', `/v1/groups/${httpGroup}`);
     await http('DELETE', `/v1/groups/${kafkaGroup}`);
     await http('DELETE', `/v1/topics/${topic}`);

@@ -34,6 +34,10 @@ const ClusterOut = z
       partitions_read: count.openapi({ description: 'leadership is read for the first 2,000 partitions' }),
       by_writer: z.record(z.string(), count),
       without_leader: count.openapi({ description: 'no live lease: idle, or written by leaderless writers (Lambda)' }),
+      packed: count.openapi({ description: 'packed (packed commits): their newest offsets are in their packing agent’s log' }),
+    }),
+    features: z.record(z.string(), count).openapi({
+      description: 'the finalized feature levels (kafka-features.sh); spool.commit.version 1: agents pack their commits',
     }),
     maintenance: z
       .object({
@@ -97,7 +101,9 @@ function clusterOut(s: ClusterStatus): z.infer<typeof ClusterOut> {
       partitions_read: s.leadership.partitionsRead,
       by_writer: { ...s.leadership.byWriter },
       without_leader: s.leadership.withoutLeader,
+      packed: s.leadership.packed,
     },
+    features: { ...s.features },
     maintenance:
       m === undefined ? null : { ended_ms: m.endedMs, result: m.result, topic_bytes: { ...m.topicBytes }, topics_omitted: m.topicsOmitted },
     cost_last_hour:

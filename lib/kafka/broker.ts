@@ -40,6 +40,7 @@ import {
 import { alterConfigsHandler, describeConfigsHandler, incrementalAlterConfigsHandler } from './handlers/configs.js';
 import type { BrokerDeps } from './handlers/deps.js';
 import { fetchHandler, listOffsetsHandler } from './handlers/fetch.js';
+import { updateFeaturesHandler } from './handlers/features.js';
 import { apiVersionsHandler, metadataHandler } from './handlers/metadata.js';
 import { describeProducersHandler, initProducerIdHandler, produceHandler } from './handlers/produce.js';
 import { apiKeySasl, saslAuthenticateHandler, saslHandshakeHandler } from './handlers/sasl.js';
@@ -87,7 +88,7 @@ export interface KafkaListener {
 export async function startKafkaListener(options: KafkaListenerOptions): Promise<KafkaListener> {
   let server: KafkaServer | undefined;
   const handlers = (deps: BrokerDeps): ApiHandler<unknown, unknown>[] => [
-    apiVersionsHandler(() => server!.versions),
+    apiVersionsHandler(() => server!.versions, deps.log.features),
     metadataHandler(deps),
     produceHandler(deps),
     fetchHandler(deps),
@@ -101,6 +102,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     deleteRecordsHandler(deps),
     describeLogDirsHandler(deps),
     describeClusterHandler(deps),
+    updateFeaturesHandler(deps),
     describeTopicPartitionsHandler(deps),
     describeConfigsHandler(deps),
     alterConfigsHandler(deps),

@@ -28,7 +28,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpoolError } from '../errors.js';
-import type { Log, TopicItem } from '../log/index.js';
+import { registrationFeatures, type Log, type TopicItem } from '../log/index.js';
 import { ConditionFailedError, TransactionConflictError, type Item, type MetadataStore } from '../storage/ports.js';
 import { brokerKey, brokersPk, clusterIdKey, coordinatorKey, transactionShardOf } from '../keys.js';
 
@@ -182,7 +182,7 @@ export class StoreCluster implements ClusterView {
       await this.metadata.write({
         kind: 'put',
         key: brokerKey(nodeId),
-        attrs: { ...registration },
+        attrs: { ...registration, features: registrationFeatures() },
         condition: current ? { kind: 'match', fields: { owner: current.owner, expiresMs: current.expiresMs } } : { kind: 'absent' },
       });
       this.registration = registration;
@@ -373,7 +373,7 @@ export class StoreCluster implements ClusterView {
         await this.metadata.write({
           kind: 'put',
           key: brokerKey(registration.nodeId),
-          attrs: { ...renewed },
+          attrs: { ...renewed, features: registrationFeatures() },
           condition: { kind: 'match', fields: { owner: registration.owner } },
         });
         if (this.now() >= registration.expiresMs) this.generation++;

@@ -47,6 +47,7 @@ import { DeleteTopics } from './protocol/messages/delete-topics.js';
 import { DescribeCluster } from './protocol/messages/describe-cluster.js';
 import { DescribeLogDirs } from './protocol/messages/describe-log-dirs.js';
 import { DescribeTopicPartitions } from './protocol/messages/describe-topic-partitions.js';
+import { UpdateFeatures } from './protocol/messages/update-features.js';
 import { ShareAcknowledge } from './protocol/messages/share-acknowledge.js';
 import { AlterShareGroupOffsets } from './protocol/messages/alter-share-group-offsets.js';
 import { DeleteShareGroupOffsets } from './protocol/messages/delete-share-group-offsets.js';
@@ -84,6 +85,8 @@ export const codecs = {
   describeLogDirs: served(DescribeLogDirs, { min: 0, max: 4 }),
   createPartitions: served(CreatePartitions, { min: 0, max: 3 }),
   describeCluster: served(DescribeCluster, { min: 0, max: 2 }),
+  // kafka-features.sh upgrade: Spool's own feature levels (lib/log/features.ts).
+  updateFeatures: served(UpdateFeatures, { min: 0, max: 2 }),
   describeTopicPartitions: served(DescribeTopicPartitions, { min: 0, max: 0 }),
   deleteGroups: served(DeleteGroups, { min: 0, max: 3 }),
   offsetDelete: served(OffsetDelete, { min: 0, max: 0 }),

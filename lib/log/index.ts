@@ -39,5 +39,14 @@ export {
 export type { AbortedTransaction, FetchResult, FetchOptions, Isolation, TimestampedOffset } from './reader.js';
 export { skippedBatches } from './reader.js';
 export { defaultProducerIdExpirationMs } from './idempotence.js';
-export { packedCommitsByDefault } from './packing.js';
+export { packedCommitsByDefault, type PackedCommitsMode } from './packing.js';
+export {
+  FeatureLevels,
+  commitVersionFeature,
+  packedCommitsLevel,
+  registrationFeatures,
+  supportedFeatures,
+  type FeatureUpdate,
+  type FinalizedFeatures,
+} from './features.js';
 export type { MaintenanceOptions, MaintenanceReport, MaintenanceResult } from './maintenance/index.js';

@@ -108,6 +108,8 @@ export interface LeaseManagerOptions {
    * partition packed by it is not taken from a packer.
    */
   readonly packer?: () => string | undefined;
+  /** Whether a take may pack the partition now (the cluster's feature level: features.ts). @default true */
+  readonly mayPack?: () => boolean | Promise<boolean>;
   readonly packedSeq?: () => number;
   /**
    * Told after a take that packs the partition: the lease, the end of its rows (where its offsets go
@@ -178,6 +180,7 @@ export class LeaseManager {
     const topicId = topic.id;
     const key = partitionKey(topicId, partition);
     await this.releasing.get(partitionId(topicId, partition))?.catch(() => undefined);
+    const mayPack = this.registration() !== undefined && (await (this.options.mayPack?.() ?? true));
     const item = await this.metadata.get(key);
     if (item === undefined) throw new SpoolError('PARTITION_NOT_FOUND', `partition ${partition} of topic id ${topicId} does not exist`);
     const state = partitionStateFromItem(item);
@@ -185,7 +188,7 @@ export class LeaseManager {
     const packer = mine === undefined ? undefined : this.options.packer?.();
     // A partition with a transaction open is not packed (its marker is written per partition, by the
     // coordinator's agent): the take's condition on its end keeps one from opening before the take lands.
-    const packing = packer !== undefined && Object.keys(state.openTransactions).length === 0 ? packer : undefined;
+    const packing = packer !== undefined && mayPack && Object.keys(state.openTransactions).length === 0 ? packer : undefined;
     // Packed by a writer that is not this one (packed.ts): its commits become rows first, once it is fenced.
     if (state.packedBy !== null && state.packedBy !== packer) {
       await this.takeFromPacker(topic, partition, state);

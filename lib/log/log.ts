@@ -27,7 +27,8 @@ import { ConditionFailedError } from '../storage/ports.js';
 import { offsetSk, partitionKey, rowsPk } from '../keys.js';
 import { ChunkCache } from './cache.js';
 import { Committer, staleOperatorEpoch, type CommitChunk, type CommitOutcome } from './commit.js';
-import { PackingWriter, packedCommitsByDefault } from './packing.js';
+import { FeatureLevels, commitVersionFeature, packedCommitsLevel } from './features.js';
+import { PackingWriter, packedCommitsByDefault, type PackedCommitsMode } from './packing.js';
 import { producerStatesWithTail, readPackedPartition, unpackPartition, type TailChunk } from './packed.js';
 import { readPackedCommits } from './writer-log.js';
 import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
@@ -73,9 +74,10 @@ export interface LogOptions {
   readonly maintenance?: MaintenanceOptions;
   /**
    * Packed commits (packing.ts, docs/packed-commits.md): partitions whose leases ride on this writer's
-   * registration are packed, and a flush's chunks of them commit as one item. @default packedCommitsByDefault (false)
+   * registration are packed, and a flush's chunks of them commit as one item: always, never, or `'auto'`,
+   * once the cluster's `spool.commit.version` is 1 (features.ts). @default packedCommitsByDefault ('auto')
    */
-  readonly packedCommits?: boolean;
+  readonly packedCommits?: PackedCommitsMode;
   /** How often the tails of packed partitions become rows (packing.ts). @default 10 000 */
   readonly packedMaterializeMs?: number;
   /**
@@ -236,8 +238,12 @@ export class Log {
   private readonly leases: LeaseManager;
   private readonly leadership: LeadershipCache;
   private readonly committer: Committer;
-  /** Packed commits, when `packedCommits` is on (packing.ts). */
+  /** Packed commits, unless `packedCommits` is off (packing.ts): with `'auto'`, partitions are packed once `packingFinalized`. */
   private readonly packing: PackingWriter | undefined;
+  /** Whether the cluster's `spool.commit.version` was seen at the packed level (it never goes down). */
+  private packingAllowed = false;
+  /** The cluster's finalized feature levels (features.ts): ApiVersions and UpdateFeatures use them too. */
+  readonly features: FeatureLevels;
   /** Partitions let go when this writer's packing was fenced (their items may still name it): released on a graceful stop. */
   private readonly fencedLeases = new Map<string, { readonly id: string; readonly name: string; readonly partition: number }>();
   private readonly cache: ChunkCache;
@@ -261,6 +267,7 @@ export class Log {
     this.topicCacheMs = options.topicCacheMs ?? 2000;
     this.cache = new ChunkCache(options.cacheBytes ?? 64 * 1024 * 1024);
     this.topics = new TopicRegistry(metadata, { defaultConfig: options.topicDefaults, now: this.now });
+    this.features = new FeatureLevels(metadata, { now: this.now });
     this.reader = new Reader(metadata, objects, this.cache, {
       pollIntervalMs: options.pollIntervalMs,
       localCommits: (writerId, topicId, partition, afterSeq) => this.packing?.localCommits(writerId, topicId, partition, afterSeq),
@@ -298,8 +305,9 @@ export class Log {
       maxCommitAgeMs,
       ...options.producer,
     });
+    const packedCommits = options.packedCommits ?? packedCommitsByDefault;
     this.packing =
-      (options.packedCommits ?? packedCommitsByDefault)
+      packedCommits !== false
         ? new PackingWriter(metadata, this.producer.writerId, () => this.leases.registrationNode, {
             now: this.now,
             producerStates: this.producerStates,
@@ -345,6 +353,7 @@ export class Log {
       ...(this.packing
         ? {
             packer: () => this.packing?.writerId,
+            mayPack: () => (packedCommits === true ? true : this.packingFinalized()),
             packedSeq: () => this.packing?.lastSeq ?? 0,
             onPacked: (lease, end, packer) => this.adoptPacked(lease, end, packer),
             packs: (topicId, partition) => this.packing?.packs(topicId, partition) ?? false,
@@ -997,6 +1006,16 @@ export class Log {
   }
 
   // ---- helpers ------------------------------------------------------------------------------------
+
+  /**
+   * Whether takes may pack (`packedCommits: 'auto'`): once the cluster's `spool.commit.version` is read
+   * at 1. Read at most every 30 s by the takes that ask, none once seen (levels only rise); a failed
+   * read packs nothing.
+   */
+  private async packingFinalized(): Promise<boolean> {
+    if (!this.packingAllowed) this.packingAllowed = (await this.features.level(commitVersionFeature).catch(() => 0)) >= packedCommitsLevel;
+    return this.packingAllowed;
+  }
 
   /** A packed partition's commits after a sequence number: this writer's own from memory (packing.ts), another writer's read from its log. */
   private packedCommitsOf(topicId: string, partition: number) {

@@ -49,8 +49,15 @@ import {
   type WriterFence,
 } from './writer-log.js';
 
-/** Whether a Log packs commits (where its leases ride on a registration) unless told otherwise: `LogOptions.packedCommits`, SPOOL_PACKED_COMMITS. */
-export const packedCommitsByDefault = false;
+/**
+ * Whether a Log packs commits where its leases ride on a registration: `true`, always (whoever runs it
+ * vouches that every writer knows packing); `false`, never; `'auto'`, once the cluster's
+ * `spool.commit.version` is finalized at 1 (features.ts, `kafka-features.sh upgrade`).
+ */
+export type PackedCommitsMode = boolean | 'auto';
+
+/** `LogOptions.packedCommits` and SPOOL_PACKED_COMMITS unless told otherwise. */
+export const packedCommitsByDefault: PackedCommitsMode = 'auto';
 
 export interface PackingOptions {
   readonly now?: () => number;

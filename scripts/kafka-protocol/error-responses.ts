@@ -177,6 +177,8 @@ export const errorResponses: Readonly<Record<string, ErrorResponseSpec>> = {
   DescribeLogDirs: {},
   CreatePartitions: { lists: { Results: { from: 'Topics', keys: ['Name'] } } },
   DescribeCluster: {},
+  // UpdateFeaturesRequest: the top-level error, no per-feature results.
+  UpdateFeatures: {},
   DescribeTopicPartitions: { lists: { Topics: { from: 'Topics', keys: ['Name'] } } },
   DeleteGroups: { lists: { Results: { from: 'GroupsNames', keys: ['GroupId'] } } },
   // OffsetDeleteRequest: the top-level error only, no topics.

@@ -66,13 +66,16 @@ describe('kafka > ApiVersions', () => {
     expect(answer.readInt32BE(6)).toBeGreaterThanOrEqual(11);
   });
 
-  it('answers v4 with the ranges and transaction.version 2 finalized (KIP-890); a client software name or version Kafka would refuse is INVALID_REQUEST', async () => {
+  it('answers v4 with the ranges and transaction.version 2 finalized (KIP-890), spool.commit.version supported; a client software name or version Kafka would refuse is INVALID_REQUEST', async () => {
     const ask = (name: string, version: string) =>
       withClient((c) => c.callGenerated(ApiVersions, 4, { clientSoftwareName: name, clientSoftwareVersion: version }));
     const answer = await ask('librdkafka', '2.6.1-RC1');
     expect(answer.errorCode).toBe(0);
     expect(answer.apiKeys.find((v) => v.apiKey === 18)).toEqual({ apiKey: 18, minVersion: 0, maxVersion: 4 });
-    expect(answer.supportedFeatures).toEqual([{ name: 'transaction.version', minVersion: 0, maxVersion: 2 }]);
+    expect(answer.supportedFeatures).toEqual([
+      { name: 'transaction.version', minVersion: 0, maxVersion: 2 },
+      { name: 'spool.commit.version', minVersion: 0, maxVersion: 1 },
+    ]);
     expect(answer.finalizedFeatures).toEqual([{ name: 'transaction.version', minVersionLevel: 2, maxVersionLevel: 2 }]);
     expect(answer.finalizedFeaturesEpoch).toBeGreaterThanOrEqual(0);
     for (const [name, version] of [

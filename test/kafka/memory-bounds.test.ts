@@ -13,6 +13,8 @@ import { frame, splitHostPort } from './support/wire-client.js';
 import { startWireHarness } from './support/wire-harness.js';
 
 const cleanup: (() => Promise<void>)[] = [];
+/** ApiVersions' feature levels: none finalized (no store behind these servers). */
+const noFeatures = { current: async () => ({ epoch: 1, levels: {} }), known: () => ({ epoch: 1, levels: {} }) };
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
@@ -78,7 +80,11 @@ describe('kafka > memory held for clients', () => {
     const budget = 1024 * 1024;
     const frameBytes = 600 * 1024;
     let server: KafkaServer | undefined;
-    server = new KafkaServer({ handlers: [apiVersionsHandler(() => server!.versions)], logger: silentLogger, maxBufferedBytes: budget });
+    server = new KafkaServer({
+      handlers: [apiVersionsHandler(() => server!.versions, noFeatures)],
+      logger: silentLogger,
+      maxBufferedBytes: budget,
+    });
     const address = await server.listen('127.0.0.1', 0);
     cleanup.push(() => server!.close(100));
     const bootstrap = `127.0.0.1:${address.port}`;
@@ -122,7 +128,7 @@ describe('kafka > memory held for clients', () => {
     const frameBytes = 600 * 1024;
     let server: KafkaServer | undefined;
     server = new KafkaServer({
-      handlers: [apiVersionsHandler(() => server!.versions)],
+      handlers: [apiVersionsHandler(() => server!.versions, noFeatures)],
       logger: silentLogger,
       maxBufferedBytes: 1024 * 1024,
     });

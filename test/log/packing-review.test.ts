@@ -1,5 +1,5 @@
 /**
- * Packed commits (lib/log/packing.ts, leases.ts, packed.ts; off by default, SPOOL_PACKED_COMMITS) as a
+ * Packed commits (lib/log/packing.ts, leases.ts, packed.ts; on once spool.commit.version is 1, lib/log/features.ts) as a
  * review on 2026-12-07 found them, one test per finding (docs/packed-commits.md, "Review findings").
  * All are fixed, and each test asserts the behaviour the invariants require (each failed before its fix). Memory store only (fast, deterministic).
  */

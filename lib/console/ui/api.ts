@@ -182,6 +182,7 @@ export interface ClusterStatus {
     readonly partitions_read: number;
     readonly by_writer: Readonly<Record<string, number>>;
     readonly without_leader: number;
+    readonly packed: number;
   };
   readonly maintenance: {
     readonly ended_ms: number;

@@ -4,7 +4,7 @@
  * the engine is configured to.
  */
 import { SpoolError } from '../../errors.js';
-import type { TopicItem } from '../../log/index.js';
+import { supportedFeatures, type FeatureLevels, type TopicItem } from '../../log/index.js';
 import type { ApiHandler, RequestContext } from '../api.js';
 import { codecs } from '../served.js';
 import type { ApiVersion, ApiVersionsRequest, ApiVersionsResponse } from '../protocol/messages/api-versions.js';
@@ -16,22 +16,42 @@ import { permits, permitsDescribe, type BrokerDeps } from './deps.js';
 /** A client software name or version as Kafka accepts it (ApiVersions v3+; KIP-511). */
 const clientSoftwarePattern = /^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$/;
 
-/** The features as Kafka 4.x brokers give them (v3+ tagged fields); the finalized epoch only has to be at least 0. */
-const transactionVersionFeature = {
-  supportedFeatures: [{ name: 'transaction.version', minVersion: 0, maxVersion: 2 }],
-  finalizedFeaturesEpoch: 1,
-  finalizedFeatures: [{ name: 'transaction.version', maxVersionLevel: 2, minVersionLevel: 2 }],
-};
+/**
+ * The features as Kafka 4.x brokers give them (v3+ tagged fields): `transaction.version`, always
+ * finalized at 2, and Spool's own (lib/log/features.ts), supported by this version and finalized at
+ * the levels last read (a feature at 0 is not finalized, as Kafka lists it).
+ */
+async function features(
+  levels: Pick<FeatureLevels, 'current' | 'known'>,
+): Promise<Pick<ApiVersionsResponse, 'supportedFeatures' | 'finalizedFeaturesEpoch' | 'finalizedFeatures'>> {
+  // The store out of reach: the levels last read (a client's connection does not fail on them).
+  const finalized = await levels.current().catch(() => levels.known());
+  return {
+    supportedFeatures: [
+      { name: 'transaction.version', minVersion: 0, maxVersion: 2 },
+      ...Object.entries(supportedFeatures).map(([name, { min, max }]) => ({ name, minVersion: min, maxVersion: max })),
+    ],
+    finalizedFeaturesEpoch: finalized.epoch,
+    finalizedFeatures: [
+      { name: 'transaction.version', maxVersionLevel: 2, minVersionLevel: 2 },
+      ...Object.entries(finalized.levels).map(([name, level]) => ({ name, maxVersionLevel: level, minVersionLevel: level })),
+    ],
+  };
+}
 
 /**
  * ApiVersions v0–4: the ranges the registered codecs advertise. v3+ names the client software, which
- * must match Kafka's pattern (INVALID_REQUEST and no ranges otherwise). One feature is advertised and
- * finalized, `transaction.version` 2 (KIP-890 part 2, lib/transactions): Kafka 4.x clients then use
- * TV2 (EndTxn v5 bumps the epoch per transaction, Produce v12+ and TxnOffsetCommit v5 add their
- * partition or group themselves); older clients ignore it and keep TV1, which is served too. (A
- * version beyond 4 is answered by the server itself: v0, UNSUPPORTED_VERSION.)
+ * must match Kafka's pattern (INVALID_REQUEST and no ranges otherwise), and carries the features:
+ * `transaction.version` 2 (KIP-890 part 2, lib/transactions) makes Kafka 4.x clients use TV2 (EndTxn
+ * v5 bumps the epoch per transaction, Produce v12+ and TxnOffsetCommit v5 add their partition or group
+ * themselves); older clients ignore it and keep TV1, which is served too; `spool.commit.version` is
+ * what `kafka-features.sh describe` shows of packed commits. (A version beyond 4 is answered by the
+ * server itself: v0, UNSUPPORTED_VERSION.)
  */
-export function apiVersionsHandler(versions: () => readonly ApiVersion[]): ApiHandler<ApiVersionsRequest, Encodable<ApiVersionsResponse>> {
+export function apiVersionsHandler(
+  versions: () => readonly ApiVersion[],
+  levels: Pick<FeatureLevels, 'current' | 'known'>,
+): ApiHandler<ApiVersionsRequest, Encodable<ApiVersionsResponse>> {
   return {
     codec: codecs.apiVersions,
     beforeAuthentication: true,
@@ -40,7 +60,7 @@ export function apiVersionsHandler(versions: () => readonly ApiVersion[]): ApiHa
         context.apiVersion < 3 ||
         (clientSoftwarePattern.test(request.clientSoftwareName) && clientSoftwarePattern.test(request.clientSoftwareVersion));
       if (!valid) return { errorCode: KafkaErrors.INVALID_REQUEST, apiKeys: [] };
-      return { errorCode: KafkaErrors.NONE, apiKeys: versions(), ...transactionVersionFeature };
+      return { errorCode: KafkaErrors.NONE, apiKeys: versions(), ...(context.apiVersion >= 3 ? await features(levels) : {}) };
     },
   };
 }

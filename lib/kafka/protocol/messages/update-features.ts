@@ -36,6 +36,7 @@ export const UpdateFeatures: MessagePair<UpdateFeaturesRequest, UpdateFeaturesRe
   flexibleFrom: 0,
   request: { read: readUpdateFeaturesRequest, write: writeUpdateFeaturesRequest },
   response: { read: readUpdateFeaturesResponse, write: writeUpdateFeaturesResponse },
+  errorResponse,
 });
 
 export interface UpdateFeaturesRequest {
@@ -99,6 +100,22 @@ export interface UpdatableFeatureResult {
 
   /** The feature update error, or `null` if the feature update succeeded. */
   readonly errorMessage: string | null;
+}
+
+/**
+ * The answer to a UpdateFeatures request refused as a whole, as Kafka's UpdateFeaturesRequest.getErrorResponse: the error
+ * at the top and in every item answered, each echoing the keys of the request item it answers (error-responses.ts).
+ */
+function errorResponse(
+  request: UpdateFeaturesRequest,
+  version: number,
+  errorCode: number,
+  errorMessage: string | null = null,
+): Encodable<UpdateFeaturesResponse> {
+  return {
+    errorCode,
+    errorMessage,
+  };
 }
 
 function readUpdateFeaturesRequest(r: KafkaReader, version: number): UpdateFeaturesRequest {

@@ -1,0 +1,7 @@
+import { describe, inject } from 'vitest';
+import { featuresSuite } from '../log/features.suite.js';
+import { awsKind } from '../support/stores.js';
+
+describe(`aws (${inject('awsTarget').name})`, () => {
+  featuresSuite(() => awsKind(inject('awsTarget')));
+});

@@ -1,0 +1,142 @@
+/**
+ * The invariants of lib/log/features.ts (cluster feature levels, the gate of packed commits), each
+ * proved by a test that fails if it breaks. Written once, run on the embedded store, the memory store
+ * and the AWS adapters.
+ */
+import { describe, expect, it } from 'vitest';
+import { SpoolError } from '../../lib/errors.js';
+import { encodeRecordBatch } from '../../lib/format/index.js';
+import { brokerKey, partitionKey } from '../../lib/keys.js';
+import { commitVersionFeature, readFeatures, registrationFeatures, updateFeatures, type FeatureUpdate } from '../../lib/log/features.js';
+import type { MetadataStore } from '../../lib/storage/ports.js';
+import { perTestLogs } from '../support/logs.js';
+import { perTestMetadata, type StoreKind } from '../support/stores.js';
+
+const packed: FeatureUpdate = { feature: commitVersionFeature, level: 1, kind: 'upgrade' };
+
+/** A registration as an agent writes it: this version's (with `features`), or one of a version before features. */
+function register(metadata: MetadataStore, nodeId: number, { expiresMs = Date.now() + 60_000, before = false } = {}) {
+  const attrs = { host: '127.0.0.1', port: 9000 + nodeId, rack: null, owner: `agent-${nodeId}`, expiresMs };
+  return metadata.write({ kind: 'put', key: brokerKey(nodeId), attrs: before ? attrs : { ...attrs, features: registrationFeatures() } });
+}
+
+async function refusal(promise: Promise<unknown>): Promise<{ code: string; reason: unknown; message: string }> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof SpoolError)) throw new Error(`expected a SpoolError, got ${String(error)}`);
+  return { code: error.code, reason: error.details.reason, message: error.message };
+}
+
+export function featuresSuite(kind: () => StoreKind): void {
+  const open = perTestMetadata(kind);
+  const setup = perTestLogs(kind);
+
+  describe('log > cluster features', () => {
+    it('finalizes a level every live agent supports, moving the epoch once; the same level again writes nothing', async () => {
+      const metadata = await open();
+      expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
+      await register(metadata, 1);
+      await register(metadata, 2);
+      await register(metadata, 3, { expiresMs: Date.now() - 1, before: true }); // expired: not asked
+      expect(await updateFeatures(metadata, [packed], { validateOnly: true })).toEqual({ epoch: 1, levels: {} });
+      expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
+      expect(await updateFeatures(metadata, [packed])).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+      expect(await updateFeatures(metadata, [packed])).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+      expect(await readFeatures(metadata)).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+    });
+
+    it('refuses a level a live agent of a version before features does not support, changing nothing', async () => {
+      const metadata = await open();
+      await register(metadata, 1);
+      await register(metadata, 2, { before: true });
+      const refused = await refusal(updateFeatures(metadata, [packed]));
+      expect(refused).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'unsupported' });
+      expect(refused.message).toContain('node 2');
+      expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
+    });
+
+    it('refuses downgrades, features this version does not know, levels out of range and a feature named twice, changing nothing', async () => {
+      const metadata = await open();
+      for (const updates of [
+        [{ feature: 'spool.no.such.version', level: 1, kind: 'upgrade' }],
+        [{ ...packed, level: 2 }],
+        [{ ...packed, level: -1 }],
+        [packed, packed],
+      ] as FeatureUpdate[][])
+        expect(await refusal(updateFeatures(metadata, updates))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'invalid-update' });
+      expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
+      await updateFeatures(metadata, [packed]);
+      for (const kind of ['upgrade', 'safe-downgrade', 'unsafe-downgrade'] as const)
+        expect(await refusal(updateFeatures(metadata, [{ ...packed, level: 0, kind }]))).toMatchObject({ reason: 'invalid-update' });
+      expect(await readFeatures(metadata)).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+    });
+
+    it('sees an agent that registers while a level rises: the raise is tried again, and refused for an agent before features', async () => {
+      const metadata = await open();
+      await register(metadata, 1);
+      await register(metadata, 3);
+      // Between the raise's read and its write an agent of a version before features registers at a
+      // free node id (2, the lowest; or 4, one past the highest, as one that read before 2 was freed).
+      for (const nodeId of [2, 4]) {
+        let raced = false;
+        const racing = Object.assign(Object.create(metadata) as MetadataStore, {
+          transact: async (ops: Parameters<MetadataStore['transact']>[0]) => {
+            if (!raced) {
+              raced = true;
+              await register(metadata, nodeId, { before: true });
+            }
+            return metadata.transact(ops);
+          },
+        });
+        expect(await refusal(updateFeatures(racing, [packed]))).toMatchObject({ reason: 'unsupported' });
+        expect(raced).toBe(true);
+        expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
+        await metadata.write({ kind: 'delete', key: brokerKey(nodeId) });
+      }
+      // A renewal meanwhile (a registration not as read) makes it try again too; then it lands.
+      let renewed = false;
+      const renewing = Object.assign(Object.create(metadata) as MetadataStore, {
+        transact: async (ops: Parameters<MetadataStore['transact']>[0]) => {
+          if (!renewed) {
+            renewed = true;
+            await register(metadata, 1);
+          }
+          return metadata.transact(ops);
+        },
+      });
+      expect(await updateFeatures(renewing, [packed])).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+    });
+
+    it("packs with packedCommits 'auto' (the default) only once spool.commit.version is 1: a take before it does not pack", async () => {
+      const { stores, make } = await setup();
+      const log = make({ packedCommits: 'auto', leaseRenewIntervalMs: 0, packedMaterializeMs: 0 });
+      const nodeId = 7;
+      await stores.metadata.write({
+        kind: 'put',
+        key: brokerKey(nodeId),
+        attrs: { owner: log.writerId, expiresMs: Date.now() + 60_000, features: registrationFeatures() },
+      });
+      log.leaseOnRegistration(() => ({ nodeId, owner: log.writerId, expiresMs: Date.now() + 60_000 }));
+      const topic = `features-${Date.now()}`;
+      await log.createTopic(topic, 2);
+      const topicId = (await log.requireTopic(topic)).id;
+      const packedBy = async (partition: number) => (await stores.metadata.get(partitionKey(topicId, partition)))?.attrs.packedBy ?? null;
+      // As the Kafka Produce path appends: as leader.
+      const produce = async (partition: number) =>
+        (await log.appendBatches(topic, partition, encodeRecordBatch([{ key: null, value: Buffer.from('v') }]), { asLeader: true })).done;
+
+      await produce(0);
+      expect(await packedBy(0)).toBeNull();
+      expect(log.internals.packing?.packedCount).toBe(0);
+      await log.features.update([packed]); // as UpdateFeatures on this agent does
+      await produce(1);
+      expect(await packedBy(1)).toBe(log.internals.packing?.writerId);
+      expect(log.internals.packing?.packedCount).toBe(1);
+      // Off, a Log never packs, whatever the level.
+      const off = make({ packedCommits: false });
+      expect(off.internals.packing).toBeUndefined();
+    });
+  });
+}

@@ -28,7 +28,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpoolError } from '../errors.js';
-import { registrationFeatures, type Log, type TopicItem } from '../log/index.js';
+import { readFeatures, registrationFeatures, unsupportedLevels, type Log, type TopicItem } from '../log/index.js';
 import { ConditionFailedError, TransactionConflictError, type Item, type MetadataStore } from '../storage/ports.js';
 import { brokerKey, brokersPk, clusterIdKey, coordinatorKey, transactionShardOf } from '../keys.js';
 
@@ -129,11 +129,23 @@ export class StoreCluster implements ClusterView {
     return this.registration;
   }
 
-  /** Registers this agent under a free node id and keeps the registration renewed. */
+  /**
+   * Registers this agent under a free node id and keeps the registration renewed. Refused, as Kafka
+   * refuses a broker's registration, where the cluster's feature levels are above what this version
+   * supports (lib/log/features.ts): read before registering, and again after, since a level may have
+   * risen in between (checked against the registrations without this one).
+   */
   async start(boundPort?: number): Promise<void> {
     this.port = this.options.advertisedPort ?? boundPort ?? this.port;
     this.clusterId = await this.ensureClusterId();
+    await this.checkFeatureLevels();
     await this.register();
+    try {
+      await this.checkFeatureLevels();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
     this.stopped = false;
     this.log.leaseOnRegistration(() => this.registration);
     this.scheduleRenewal();
@@ -207,6 +219,15 @@ export class StoreCluster implements ClusterView {
       Math.max(10, Math.floor(this.leaseMs / 3)),
     );
     this.renewTimer.unref();
+  }
+
+  private async checkFeatureLevels(): Promise<void> {
+    const unsupported = unsupportedLevels(await readFeatures(this.metadata));
+    if (unsupported.length > 0)
+      throw new SpoolError(
+        'INVALID_CONFIG',
+        `the cluster's feature levels are above what this version supports: ${unsupported.join(', ')}; run a version that supports them`,
+      );
   }
 
   /**

@@ -10,14 +10,22 @@
  *  - Every agent's registration names the levels its version supports (`features`, written by
  *    lib/kafka/cluster.ts from `supportedFeatures`); one without them is an agent of a version
  *    before features, which supports none. A level is finalized only if every live registration
- *    supports it, in one transaction that checks each registration as read and each free node id an
- *    agent could register at next as still absent: an agent registering or renewing meanwhile makes
- *    it fail, and it is tried again on what is there now.
- *  - Levels never go down (a downgrade is refused): a writer that read a level may act on it for ever.
- *  - Writers without a registration (the Lambda API) never pack, and are not seen here: raise the
- *    level once all of them run a version that knows packing (a `cdk deploy` that has finished).
- *    Nor is an agent paused past its registration while the level rises.
+ *    supports it (and every one of a version before features expired less than `oldAgentGraceMs`
+ *    ago: its renewal, conditional on its owner alone, would still land), in one transaction that
+ *    checks each registration as read and the free node ids an agent could register at next as still
+ *    absent: an agent registering or renewing meanwhile makes it fail, and it is tried again on what
+ *    is there now.
+ *  - An agent of this version does not register where a finalized level is above what it supports
+ *    (Kafka refuses such a broker), reading the levels before and after it registers.
+ *  - Levels never go down (a downgrade below the finalized level is refused): a writer that read a
+ *    level may act on it for ever.
+ *  - Not seen here, since they have no registration: the Lambda API and agents without a Kafka
+ *    listener (both commit per partition, respecting packing from this version on). Raise the level
+ *    once all of them run a version that knows packing (a `cdk deploy` that has finished). Nor is an
+ *    agent of a version before features cut off from the store for longer than `oldAgentGraceMs`,
+ *    or started after the level rose (it does not read it).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SpoolError } from '../errors.js';
 import { brokerKey, brokersPk, featuresKey } from '../keys.js';
 import {
@@ -51,6 +59,10 @@ export interface FinalizedFeatures {
 const firstEpoch = 1;
 /** Tries of a raise against agents registering or renewing meanwhile. */
 const updateAttempts = 10;
+/** How long after its registration expired an agent of a version before features still blocks a raise. */
+export const oldAgentGraceMs = 300_000;
+/** Free node ids past the highest registered that a raise checks stay absent: as many agents registering at once. */
+const freeIdsPastHighest = 4;
 
 export async function readFeatures(metadata: MetadataStore): Promise<FinalizedFeatures> {
   return featuresFromItem(await metadata.get(featuresKey));
@@ -59,6 +71,16 @@ export async function readFeatures(metadata: MetadataStore): Promise<FinalizedFe
 function featuresFromItem(item: Item | undefined): FinalizedFeatures {
   if (item === undefined) return { epoch: firstEpoch, levels: {} };
   return { epoch: item.attrs.epoch as number, levels: JSON.parse(item.attrs.levels as string) as Record<string, number> };
+}
+
+/**
+ * The finalized levels this version does not support (a feature it does not know supports 0 only),
+ * as Kafka refuses to register a broker that would run below the cluster's levels: empty if none.
+ */
+export function unsupportedLevels(finalized: FinalizedFeatures): string[] {
+  return Object.entries(finalized.levels)
+    .filter(([feature, level]) => level > (supportedFeatures[feature]?.max ?? 0))
+    .map(([feature, level]) => `${feature} ${level} (this version supports up to ${supportedFeatures[feature]?.max ?? 0})`);
 }
 
 /** The `features` attribute of a registration: what this version supports. */
@@ -102,6 +124,8 @@ export async function updateFeatures(
       const at = current.levels[feature] ?? 0;
       if (level < at)
         throw invalid(feature, `${feature} is finalized at level ${at}; it cannot go down to ${level} (${kind}): levels only rise here`);
+      // As Kafka's controller: a downgrade names a level not above the finalized one (the same: nothing to do).
+      if (kind !== 'upgrade' && level > at) throw invalid(feature, `${feature} is at level ${at}: a ${kind} cannot go up to ${level}`);
     }
     const levels = { ...current.levels };
     for (const { feature, level } of updates) if (level > 0) levels[feature] = level;
@@ -129,6 +153,7 @@ export async function updateFeatures(
       if (!lost && !(error instanceof SpoolError && error.code === 'CONFLICT')) throw error;
       if (attempt >= updateAttempts)
         throw new SpoolError('CONFLICT', `agents kept registering while ${updates.map((u) => u.feature).join(', ')} was raised; try again`);
+      await sleep(attempt * (10 + Math.random() * 40));
     }
   }
 }
@@ -136,8 +161,10 @@ export async function updateFeatures(
 /**
  * Checks that every live registration supports the levels, and the transaction's conditions that keep
  * it so: each registration as read, and each node id a new agent could take next (the absent ones up
- * to one past the highest) still absent. Registration takes the lowest absent or expired id (or a
- * live one at its own address, which changes the item read).
+ * to `freeIdsPastHighest` past the highest) still absent. Registration takes the lowest absent or
+ * expired id (or a live one at its own address, which changes the item read). A registration of a
+ * version before features that expired less than `oldAgentGraceMs` ago counts as live: its agent may
+ * only have been cut off from the store, and its renewal (conditional on its owner alone) would land.
  */
 function registrationChecks(registrations: readonly Item[], updates: readonly FeatureUpdate[], nowMs: number): WriteOp[] {
   const checks: WriteOp[] = [];
@@ -149,8 +176,9 @@ function registrationChecks(registrations: readonly Item[], updates: readonly Fe
     highest = Math.max(highest, nodeId);
     const { owner, expiresMs } = item.attrs as { owner: string; expiresMs: number };
     checks.push({ kind: 'check', key: brokerKey(nodeId), condition: { kind: 'match', fields: { owner, expiresMs } } });
-    if (expiresMs <= nowMs) continue;
-    const supported = typeof item.attrs.features === 'string' ? (JSON.parse(item.attrs.features) as Record<string, SupportedRange>) : {};
+    const old = typeof item.attrs.features !== 'string';
+    if (expiresMs <= nowMs - (old ? oldAgentGraceMs : 0)) continue;
+    const supported = old ? {} : (JSON.parse(item.attrs.features as string) as Record<string, SupportedRange>);
     for (const { feature, level } of updates) {
       const range = supported[feature];
       if (level > 0 && (range === undefined || level > range.max))
@@ -162,7 +190,7 @@ function registrationChecks(registrations: readonly Item[], updates: readonly Fe
         );
     }
   }
-  for (let nodeId = 1; nodeId <= highest + 1; nodeId++)
+  for (let nodeId = 1; nodeId <= highest + freeIdsPastHighest; nodeId++)
     if (!taken.has(nodeId)) checks.push({ kind: 'check', key: brokerKey(nodeId), condition: { kind: 'absent' } });
   return checks;
 }
@@ -195,8 +223,8 @@ export class FeatureLevels {
     this.reading ??= readFeatures(this.metadata)
       .then((features) => {
         this.stats.reads++;
-        this.read = { features, atMs: this.now() };
-        return features;
+        this.keep(features);
+        return this.read!.features;
       })
       .finally(() => {
         this.reading = undefined;
@@ -209,6 +237,19 @@ export class FeatureLevels {
     return this.read?.features ?? { epoch: firstEpoch, levels: {} };
   }
 
+  /** The levels last read, read again in the background when older than `maxAgeMs`; the first time, read and awaited. */
+  async recent(): Promise<FinalizedFeatures> {
+    if (this.read === undefined) return this.current();
+    void this.current().catch(() => undefined);
+    return this.read.features;
+  }
+
+  /** Keeps `features` unless what is kept is newer (a read that started before an update may end after it). */
+  private keep(features: FinalizedFeatures): void {
+    if (this.read === undefined || features.epoch >= this.read.features.epoch) this.read = { features, atMs: this.now() };
+    else this.read = { ...this.read, atMs: this.now() };
+  }
+
   /** The level of `feature`, read as `current` does. */
   async level(feature: string): Promise<number> {
     return (await this.current()).levels[feature] ?? 0;
@@ -217,7 +258,7 @@ export class FeatureLevels {
   /** Raises levels (`updateFeatures`) and keeps what was written. */
   async update(updates: readonly FeatureUpdate[], options: { readonly validateOnly?: boolean } = {}): Promise<FinalizedFeatures> {
     const features = await updateFeatures(this.metadata, updates, { now: this.now, ...options });
-    if (!options.validateOnly) this.read = { features, atMs: this.now() };
+    if (!options.validateOnly) this.keep(features);
     return features;
   }
 }

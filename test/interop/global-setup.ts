@@ -7,7 +7,8 @@ import type { TestProject } from 'vitest/node';
 import { startTarget } from './support.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const target = await startTarget();
+  // INTEROP_PACKED=1: the shared Spool agent packs its commits (SPOOL_PACKED_COMMITS=true), for a run of every suite packed.
+  const target = await startTarget(process.env, process.env.INTEROP_PACKED === '1' ? { SPOOL_PACKED_COMMITS: 'true' } : {});
   process.stderr.write(`interop: testing ${target.kind} at ${target.bootstrap}\n`);
   project.provide('interopBootstrap', target.bootstrap);
   project.provide('interopTarget', target.kind);

@@ -36,7 +36,7 @@ const update = (
   });
 
 describe('kafka > UpdateFeatures', () => {
-  it('raises spool.commit.version as kafka-features.sh upgrade does, refusing what Kafka refuses; ApiVersions shows it; the agent then packs', async () => {
+  it('raises spool.commit.version as kafka-features.sh upgrade does, refusing bad updates and any downgrade; ApiVersions shows it; the agent then packs', async () => {
     const before = await withClient(apiVersions);
     expect(before.supportedFeatures).toEqual([
       { name: 'transaction.version', minVersion: 0, maxVersion: 2 },
@@ -46,7 +46,7 @@ describe('kafka > UpdateFeatures', () => {
     expect(before.finalizedFeaturesEpoch).toBe(1);
 
     await withClient(async (c) => {
-      // Refused, changing nothing: a level not supported, a feature unknown, a bad upgrade type, nothing asked.
+      // Refused, changing nothing: a level not supported, a feature unknown, an unknown upgrade type, a downgrade up, nothing asked.
       const tooHigh = await update(c, 1, 2);
       expect(tooHigh).toMatchObject({
         errorCode: KafkaErrors.INVALID_UPDATE_VERSION,
@@ -54,7 +54,9 @@ describe('kafka > UpdateFeatures', () => {
       });
       expect(tooHigh.errorMessage).toContain('expected 0 to 1');
       expect((await update(c, 1, 1, { feature: 'metadata.version' })).errorCode).toBe(KafkaErrors.INVALID_UPDATE_VERSION);
-      expect((await update(c, 1, 1, { upgradeType: 9 })).errorCode).toBe(KafkaErrors.INVALID_REQUEST);
+      expect((await update(c, 1, 1, { upgradeType: 9 })).errorCode).toBe(KafkaErrors.INVALID_UPDATE_VERSION);
+      // A "downgrade" to a level above the finalized one (kafka-features.sh downgrade --feature spool.commit.version=1 at 0).
+      for (const upgradeType of [2, 3]) expect((await update(c, 1, 1, { upgradeType })).errorCode).toBe(KafkaErrors.INVALID_UPDATE_VERSION);
       expect((await c.callGenerated(UpdateFeatures, 1, { featureUpdates: [], validateOnly: false })).errorCode).toBe(
         KafkaErrors.INVALID_REQUEST,
       );

@@ -14,7 +14,7 @@ import { startWireHarness } from './support/wire-harness.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 /** ApiVersions' feature levels: none finalized (no store behind these servers). */
-const noFeatures = { current: async () => ({ epoch: 1, levels: {} }), known: () => ({ epoch: 1, levels: {} }) };
+const noFeatures = { recent: async () => ({ epoch: 1, levels: {} }), known: () => ({ epoch: 1, levels: {} }) };
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });

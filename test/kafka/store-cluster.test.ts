@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import { readRegistrations, StoreCluster } from '../../lib/kafka/cluster.js';
-import { leaseHolds, onRegistration, type Log } from '../../lib/log/index.js';
-import { partitionKey } from '../../lib/keys.js';
+import { commitVersionFeature, leaseHolds, onRegistration, supportedFeatures, type Log } from '../../lib/log/index.js';
+import { brokerKey, featuresKey, partitionKey } from '../../lib/keys.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { memory } from '../support/stores.js';
 
@@ -60,6 +60,23 @@ describe('kafka > cluster in the store', () => {
       [2, 9002],
     ]);
     expect(a.cluster.clusterId).toBe(b.cluster.clusterId);
+  });
+
+  it('refuses to register an agent below the cluster’s feature levels (a level, or a feature, this version does not support), as Kafka refuses such a broker', async () => {
+    const { stores, a } = await twoAgents();
+    // The registration names what this version supports (lib/log/features.ts).
+    expect(JSON.parse((await stores.metadata.get(brokerKey(a.cluster.self.nodeId)))!.attrs.features as string)).toEqual(supportedFeatures);
+    for (const levels of [{ [commitVersionFeature]: 2 }, { 'spool.future.version': 1 }]) {
+      await stores.metadata.write({ kind: 'put', key: featuresKey, attrs: { epoch: 9, levels: JSON.stringify(levels) } });
+      const refused = await agentOn(stores, 9009, { stop: false }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(SpoolError);
+      expect((refused as SpoolError).code).toBe('INVALID_CONFIG');
+      expect((refused as SpoolError).message).toContain(Object.keys(levels)[0]);
+    }
+    expect((await a.cluster.brokers()).map((broker) => broker.port)).toEqual([9001, 9002]);
   });
 
   it('an agent restarted at the address of one that died takes over its node id, its partitions and its groups at once', async () => {

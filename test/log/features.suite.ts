@@ -7,7 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import { brokerKey, partitionKey } from '../../lib/keys.js';
-import { commitVersionFeature, readFeatures, registrationFeatures, updateFeatures, type FeatureUpdate } from '../../lib/log/features.js';
+import {
+  commitVersionFeature,
+  oldAgentGraceMs,
+  readFeatures,
+  registrationFeatures,
+  updateFeatures,
+  type FeatureUpdate,
+} from '../../lib/log/features.js';
 import type { MetadataStore } from '../../lib/storage/ports.js';
 import { perTestLogs } from '../support/logs.js';
 import { perTestMetadata, type StoreKind } from '../support/stores.js';
@@ -39,7 +46,8 @@ export function featuresSuite(kind: () => StoreKind): void {
       expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
       await register(metadata, 1);
       await register(metadata, 2);
-      await register(metadata, 3, { expiresMs: Date.now() - 1, before: true }); // expired: not asked
+      await register(metadata, 3, { expiresMs: Date.now() - 1 }); // expired: not asked
+      await register(metadata, 4, { expiresMs: Date.now() - oldAgentGraceMs - 1, before: true }); // of a version before, expired long ago
       expect(await updateFeatures(metadata, [packed], { validateOnly: true })).toEqual({ epoch: 1, levels: {} });
       expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
       expect(await updateFeatures(metadata, [packed])).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
@@ -47,13 +55,16 @@ export function featuresSuite(kind: () => StoreKind): void {
       expect(await readFeatures(metadata)).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
     });
 
-    it('refuses a level a live agent of a version before features does not support, changing nothing', async () => {
+    it('refuses a level a live agent of a version before features does not support, or one whose registration expired lately, changing nothing', async () => {
       const metadata = await open();
       await register(metadata, 1);
       await register(metadata, 2, { before: true });
       const refused = await refusal(updateFeatures(metadata, [packed]));
       expect(refused).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'unsupported' });
       expect(refused.message).toContain('node 2');
+      // Expired, but lately: its agent may only be cut off from the store, and its renewal would land.
+      await register(metadata, 2, { before: true, expiresMs: Date.now() - oldAgentGraceMs / 2 });
+      expect(await refusal(updateFeatures(metadata, [packed]))).toMatchObject({ reason: 'unsupported' });
       expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
     });
 
@@ -64,12 +75,18 @@ export function featuresSuite(kind: () => StoreKind): void {
         [{ ...packed, level: 2 }],
         [{ ...packed, level: -1 }],
         [packed, packed],
+        [{ ...packed, kind: 'safe-downgrade' }], // a "downgrade" above the finalized level
       ] as FeatureUpdate[][])
         expect(await refusal(updateFeatures(metadata, updates))).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'invalid-update' });
       expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
       await updateFeatures(metadata, [packed]);
       for (const kind of ['upgrade', 'safe-downgrade', 'unsafe-downgrade'] as const)
         expect(await refusal(updateFeatures(metadata, [{ ...packed, level: 0, kind }]))).toMatchObject({ reason: 'invalid-update' });
+      // A downgrade to the finalized level itself changes nothing, and is no error.
+      expect(await updateFeatures(metadata, [{ ...packed, kind: 'safe-downgrade' }])).toEqual({
+        epoch: 2,
+        levels: { [commitVersionFeature]: 1 },
+      });
       expect(await readFeatures(metadata)).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
     });
 
@@ -95,18 +112,32 @@ export function featuresSuite(kind: () => StoreKind): void {
         expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
         await metadata.write({ kind: 'delete', key: brokerKey(nodeId) });
       }
-      // A renewal meanwhile (a registration not as read) makes it try again too; then it lands.
-      let renewed = false;
-      const renewing = Object.assign(Object.create(metadata) as MetadataStore, {
+      // An agent of a version before features takes over an expired registration meanwhile: the raise
+      // sees the registration is not as read, tries again, and is refused for it.
+      await register(metadata, 2, { expiresMs: Date.now() - 1 });
+      let tookOver = false;
+      const takingOver = Object.assign(Object.create(metadata) as MetadataStore, {
         transact: async (ops: Parameters<MetadataStore['transact']>[0]) => {
-          if (!renewed) {
-            renewed = true;
-            await register(metadata, 1);
+          if (!tookOver) {
+            tookOver = true;
+            await register(metadata, 2, { before: true });
           }
           return metadata.transact(ops);
         },
       });
+      expect(await refusal(updateFeatures(takingOver, [packed]))).toMatchObject({ reason: 'unsupported' });
+      expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
+      await register(metadata, 2);
+      // A renewal meanwhile (a registration not as read) makes it try again too; then it lands.
+      let transactions = 0;
+      const renewing = Object.assign(Object.create(metadata) as MetadataStore, {
+        transact: async (ops: Parameters<MetadataStore['transact']>[0]) => {
+          if (transactions++ === 0) await register(metadata, 1, { expiresMs: Date.now() + 120_000 });
+          return metadata.transact(ops);
+        },
+      });
       expect(await updateFeatures(renewing, [packed])).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+      expect(transactions).toBe(2);
     });
 
     it("packs with packedCommits 'auto' (the default) only once spool.commit.version is 1: a take before it does not pack", async () => {

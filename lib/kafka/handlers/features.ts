@@ -2,7 +2,8 @@
  * UpdateFeatures (`kafka-features.sh upgrade`): raises the cluster's finalized feature levels
  * (lib/log/features.ts), all of a request's updates or none, as Kafka's controller does. Kafka
  * requires ALTER on the cluster: here, an admin key. A level a live agent does not support, a feature
- * this version does not know, or any downgrade answers INVALID_UPDATE_VERSION and changes nothing;
+ * this version does not know, an upgrade type not known, a downgrade below the finalized level or a
+ * "downgrade" above it answers INVALID_UPDATE_VERSION and changes nothing;
  * `kafka-features.sh describe` reads the levels through ApiVersions (metadata.ts).
  */
 import { SpoolError } from '../../errors.js';
@@ -35,8 +36,12 @@ export function updateFeaturesHandler({
       const updates: FeatureUpdate[] = [];
       for (const update of request.featureUpdates) {
         const kind = context.apiVersion === 0 ? (update.allowDowngrade ? 'safe-downgrade' : 'upgrade') : upgradeTypes[update.upgradeType];
+        // As Kafka's controller: an upgrade type it does not know is the update's error.
         if (kind === undefined)
-          return answer(KafkaErrors.INVALID_REQUEST, `the upgrade type of ${update.feature} must be 1, 2 or 3, got ${update.upgradeType}`);
+          return answer(
+            KafkaErrors.INVALID_UPDATE_VERSION,
+            `the upgrade type of ${update.feature} must be 1, 2 or 3, got ${update.upgradeType}`,
+          );
         updates.push({ feature: update.feature, level: update.maxVersionLevel, kind });
       }
       try {

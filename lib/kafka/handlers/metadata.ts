@@ -22,10 +22,11 @@ const clientSoftwarePattern = /^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$/;
  * the levels last read (a feature at 0 is not finalized, as Kafka lists it).
  */
 async function features(
-  levels: Pick<FeatureLevels, 'current' | 'known'>,
+  levels: Pick<FeatureLevels, 'recent' | 'known'>,
 ): Promise<Pick<ApiVersionsResponse, 'supportedFeatures' | 'finalizedFeaturesEpoch' | 'finalizedFeatures'>> {
-  // The store out of reach: the levels last read (a client's connection does not fail on them).
-  const finalized = await levels.current().catch(() => levels.known());
+  // Once read, the levels last read (read again in the background): a connection waits for no store
+  // read, and does not fail on one (the store out of reach: the levels last read).
+  const finalized = await levels.recent().catch(() => levels.known());
   return {
     supportedFeatures: [
       { name: 'transaction.version', minVersion: 0, maxVersion: 2 },
@@ -50,7 +51,7 @@ async function features(
  */
 export function apiVersionsHandler(
   versions: () => readonly ApiVersion[],
-  levels: Pick<FeatureLevels, 'current' | 'known'>,
+  levels: Pick<FeatureLevels, 'recent' | 'known'>,
 ): ApiHandler<ApiVersionsRequest, Encodable<ApiVersionsResponse>> {
   return {
     codec: codecs.apiVersions,

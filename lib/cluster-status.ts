@@ -5,9 +5,9 @@
  * storage calls cost in the last hour (lib/cost.ts).
  *
  * Cost of one answer: one query of the registrations, one read of the maintenance report, the topic
- * list, the feature levels (read at most every 30 s), and for leadership one read of each topic and of each of its partitions, 8 topics at a time,
- * whole topics up to `maxLeadershipPartitions` partitions in all (a topic that does not fit is
- * skipped; the answer says how many partitions it read). An answer is reused for `cacheMs` after it
+ * list, the feature levels (read at most every 30 s), and for leadership one read of each topic and
+ * of each of its partitions, 8 topics at a time, whole topics up to `maxLeadershipPartitions`
+ * partitions in all (a topic that does not fit is skipped; the answer says how many partitions it read). An answer is reused for `cacheMs` after it
  * was read, however many pages ask; callers meanwhile share one read.
  */
 import pMap from 'p-map';

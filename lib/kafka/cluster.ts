@@ -132,8 +132,8 @@ export class StoreCluster implements ClusterView {
   /**
    * Registers this agent under a free node id and keeps the registration renewed. Refused, as Kafka
    * refuses a broker's registration, where the cluster's feature levels are above what this version
-   * supports (lib/log/features.ts): read before registering, and again after, since a level may have
-   * risen in between (checked against the registrations without this one).
+   * supports (lib/log/features.ts): read before registering, and again after, since a raise that read
+   * the registrations before this one was written may have landed in between.
    */
   async start(boundPort?: number): Promise<void> {
     this.port = this.options.advertisedPort ?? boundPort ?? this.port;

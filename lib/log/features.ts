@@ -28,14 +28,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpoolError } from '../errors.js';
 import { brokerKey, brokersPk, featuresKey } from '../keys.js';
-import {
-  ConditionFailedError,
-  TransactionConflictError,
-  maxTransactionOps,
-  type Item,
-  type MetadataStore,
-  type WriteOp,
-} from '../storage/ports.js';
+import { maxTransactionOps, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
 
 /** Spool's own feature: 1 lets agents pack their commits (packed commits, issue 16). */
 export const commitVersionFeature = 'spool.commit.version';
@@ -55,8 +48,10 @@ export interface FinalizedFeatures {
   readonly levels: Readonly<Record<string, number>>;
 }
 
-/** Before the first change: ApiVersions has always answered epoch 1 (transaction.version, which is fixed). */
-const firstEpoch = 1;
+/** Before the first change (ApiVersions has always answered epoch 1, for transaction.version, which is fixed). */
+const noneFinalized: FinalizedFeatures = { epoch: 1, levels: {} };
+/** How long the levels last read are used before they are read again. */
+const levelsMaxAgeMs = 30_000;
 /** Tries of a raise against agents registering or renewing meanwhile. */
 const updateAttempts = 10;
 /** How long after its registration expired an agent of a version before features still blocks a raise. */
@@ -69,7 +64,7 @@ export async function readFeatures(metadata: MetadataStore): Promise<FinalizedFe
 }
 
 function featuresFromItem(item: Item | undefined): FinalizedFeatures {
-  if (item === undefined) return { epoch: firstEpoch, levels: {} };
+  if (item === undefined) return noneFinalized;
   return { epoch: item.attrs.epoch as number, levels: JSON.parse(item.attrs.levels as string) as Record<string, number> };
 }
 
@@ -149,8 +144,8 @@ export async function updateFeatures(
       await metadata.transact([...checks, write]);
       return next;
     } catch (error) {
-      const lost = error instanceof TransactionConflictError || error instanceof ConditionFailedError;
-      if (!lost && !(error instanceof SpoolError && error.code === 'CONFLICT')) throw error;
+      // A condition that no longer held (TransactionConflictError), or a concurrent transaction: both CONFLICT.
+      if (!(error instanceof SpoolError && error.code === 'CONFLICT')) throw error;
       if (attempt >= updateAttempts)
         throw new SpoolError('CONFLICT', `agents kept registering while ${updates.map((u) => u.feature).join(', ')} was raised; try again`);
       await sleep(attempt * (10 + Math.random() * 40));
@@ -200,29 +195,27 @@ function invalid(feature: string, message: string): SpoolError {
 }
 
 /**
- * The finalized levels as this process last read them, read again at most every `maxAgeMs` when
+ * The finalized levels as this process last read them, read again at most every `levelsMaxAgeMs` when
  * asked, and at once after this process changed them. Once a level is seen it stays (levels only rise).
  */
 export class FeatureLevels {
   private read: { features: FinalizedFeatures; atMs: number } | undefined;
   private reading: Promise<FinalizedFeatures> | undefined;
   private readonly now: () => number;
-  readonly stats = { reads: 0 };
 
   constructor(
     private readonly metadata: MetadataStore,
-    private readonly options: { readonly maxAgeMs?: number; readonly now?: () => number } = {},
+    options: { readonly now?: () => number } = {},
   ) {
     this.now = options.now ?? Date.now;
   }
 
-  /** The finalized levels, read again if the last read is older than `maxAgeMs` (default 30 s). */
+  /** The finalized levels, read again if the last read is older than `levelsMaxAgeMs` (30 s). */
   async current(): Promise<FinalizedFeatures> {
     const read = this.read;
-    if (read && this.now() - read.atMs < (this.options.maxAgeMs ?? 30_000)) return read.features;
+    if (read && this.now() - read.atMs < levelsMaxAgeMs) return read.features;
     this.reading ??= readFeatures(this.metadata)
       .then((features) => {
-        this.stats.reads++;
         this.keep(features);
         return this.read!.features;
       })
@@ -234,10 +227,10 @@ export class FeatureLevels {
 
   /** The levels last read (none read yet: none finalized). */
   known(): FinalizedFeatures {
-    return this.read?.features ?? { epoch: firstEpoch, levels: {} };
+    return this.read?.features ?? noneFinalized;
   }
 
-  /** The levels last read, read again in the background when older than `maxAgeMs`; the first time, read and awaited. */
+  /** The levels last read, read again in the background when older than `levelsMaxAgeMs`; the first time, read and awaited. */
   async recent(): Promise<FinalizedFeatures> {
     if (this.read === undefined) return this.current();
     void this.current().catch(() => undefined);

@@ -27,6 +27,18 @@ function register(metadata: MetadataStore, nodeId: number, { expiresMs = Date.no
   return metadata.write({ kind: 'put', key: brokerKey(nodeId), attrs: before ? attrs : { ...attrs, features: registrationFeatures() } });
 }
 
+/** `metadata`, with `act` run just before its first transaction (between a raise's reads and its write); counts its transactions. */
+function meanwhile(metadata: MetadataStore, act: () => Promise<unknown>) {
+  let transactions = 0;
+  const store = Object.assign(Object.create(metadata) as MetadataStore, {
+    transact: async (ops: Parameters<MetadataStore['transact']>[0]) => {
+      if (transactions++ === 0) await act();
+      return metadata.transact(ops);
+    },
+  });
+  return { store, transactions: () => transactions };
+}
+
 async function refusal(promise: Promise<unknown>): Promise<{ code: string; reason: unknown; message: string }> {
   const error = await promise.then(
     () => undefined,
@@ -97,47 +109,23 @@ export function featuresSuite(kind: () => StoreKind): void {
       // Between the raise's read and its write an agent of a version before features registers at a
       // free node id (2, the lowest; or 4, one past the highest, as one that read before 2 was freed).
       for (const nodeId of [2, 4]) {
-        let raced = false;
-        const racing = Object.assign(Object.create(metadata) as MetadataStore, {
-          transact: async (ops: Parameters<MetadataStore['transact']>[0]) => {
-            if (!raced) {
-              raced = true;
-              await register(metadata, nodeId, { before: true });
-            }
-            return metadata.transact(ops);
-          },
-        });
-        expect(await refusal(updateFeatures(racing, [packed]))).toMatchObject({ reason: 'unsupported' });
-        expect(raced).toBe(true);
+        const racing = meanwhile(metadata, () => register(metadata, nodeId, { before: true }));
+        expect(await refusal(updateFeatures(racing.store, [packed]))).toMatchObject({ reason: 'unsupported' });
+        expect(racing.transactions()).toBeGreaterThan(0);
         expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
         await metadata.write({ kind: 'delete', key: brokerKey(nodeId) });
       }
       // An agent of a version before features takes over an expired registration meanwhile: the raise
       // sees the registration is not as read, tries again, and is refused for it.
       await register(metadata, 2, { expiresMs: Date.now() - 1 });
-      let tookOver = false;
-      const takingOver = Object.assign(Object.create(metadata) as MetadataStore, {
-        transact: async (ops: Parameters<MetadataStore['transact']>[0]) => {
-          if (!tookOver) {
-            tookOver = true;
-            await register(metadata, 2, { before: true });
-          }
-          return metadata.transact(ops);
-        },
-      });
-      expect(await refusal(updateFeatures(takingOver, [packed]))).toMatchObject({ reason: 'unsupported' });
+      const takingOver = meanwhile(metadata, () => register(metadata, 2, { before: true }));
+      expect(await refusal(updateFeatures(takingOver.store, [packed]))).toMatchObject({ reason: 'unsupported' });
       expect(await readFeatures(metadata)).toEqual({ epoch: 1, levels: {} });
       await register(metadata, 2);
       // A renewal meanwhile (a registration not as read) makes it try again too; then it lands.
-      let transactions = 0;
-      const renewing = Object.assign(Object.create(metadata) as MetadataStore, {
-        transact: async (ops: Parameters<MetadataStore['transact']>[0]) => {
-          if (transactions++ === 0) await register(metadata, 1, { expiresMs: Date.now() + 120_000 });
-          return metadata.transact(ops);
-        },
-      });
-      expect(await updateFeatures(renewing, [packed])).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
-      expect(transactions).toBe(2);
+      const renewing = meanwhile(metadata, () => register(metadata, 1, { expiresMs: Date.now() + 120_000 }));
+      expect(await updateFeatures(renewing.store, [packed])).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+      expect(renewing.transactions()).toBe(2);
     });
 
     it("packs with packedCommits 'auto' (the default) only once spool.commit.version is 1: a take before it does not pack", async () => {

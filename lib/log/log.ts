@@ -952,9 +952,12 @@ export class Log {
     return this.producer.flush();
   }
 
-  /** One maintenance pass (compaction, retention, garbage collection); joins a pass already running. */
-  runMaintenance(): Promise<MaintenanceResult> {
-    return this.maintenance.run().then((result) => {
+  /**
+   * One maintenance pass (compaction, retention, garbage collection); joins a pass already running,
+   * or with `startAfterCall` waits for it and gets the next (Maintenance.run).
+   */
+  runMaintenance(options: { readonly startAfterCall?: boolean } = {}): Promise<MaintenanceResult> {
+    return this.maintenance.run(options).then((result) => {
       // A caller joining a pass already running gets the same result: counted once. A pass stopped by shutdown counted nothing after it.
       if (this.lastMaintenance?.result !== result) {
         this.maintenancePasses++;

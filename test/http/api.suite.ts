@@ -13,6 +13,7 @@ import { createApp, type AppOptions } from '../../lib/http/app.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
+import { topicsPk } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 
@@ -750,6 +751,42 @@ export function apiSuite(kind: () => StoreKind): void {
         'v2',
         'v3',
       ]);
+    });
+
+    it('answers with a pass that began after the request, not one already under way', async () => {
+      const { call, log, stores } = await setup({ log: { maintenance: { compactionTailAgeMs: 0 } } });
+      // A pass (the agent's schedule) lists the topics, none yet, and is held until the request is in.
+      const query = stores.metadata.query.bind(stores.metadata);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let listed!: () => void;
+      const topicsListed = new Promise<void>((resolve) => (listed = resolve));
+      stores.metadata.query = async (pk, options) => {
+        const items = await query(pk, options);
+        if (pk === topicsPk) {
+          stores.metadata.query = query;
+          listed();
+          await released;
+        }
+        return items;
+      };
+      const scheduled = log.runMaintenance();
+      await topicsListed;
+      const name = topicName();
+      for (let i = 0; i < 4; i++) await call('POST', `/v1/topics/${name}/records`, { records: [{ value: `v${i}` }] });
+      const run = log.runMaintenance.bind(log);
+      let requested!: () => void;
+      const requestIn = new Promise<void>((resolve) => (requested = resolve));
+      log.runMaintenance = (options) => {
+        const pass = run(options);
+        requested();
+        return pass;
+      };
+      const asked = call('POST', '/v1/admin/maintenance');
+      await requestIn; // the request has asked for its pass while the scheduled one is held
+      release();
+      expect(await scheduled).toMatchObject({ segments_compacted: 0 });
+      expect(await asked).toMatchObject({ status: 200, body: { segments_compacted: 1, rows_merged: 4 } });
     });
 
     it('cleans a compacted topic: the latest record per key stays at its offset, next_offset steps over the gaps; keyless records are refused', async () => {

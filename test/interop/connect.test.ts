@@ -36,7 +36,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
-import { killJavaApps, onKafka, recordsKept, startJavaApp, topicConfig, waitFor } from './java-apps.js';
+import { killJavaApps, maintainUntil, onKafka, recordsKept, startJavaApp, topicConfig, waitFor } from './java-apps.js';
 import { buildDir, freePort, maintenancePass } from './support.js';
 
 const classpathFile = join(buildDir, 'connect.classpath');
@@ -226,15 +226,11 @@ async function scenario(name: string, bootstrap: string, maintain?: () => Promis
     await sunkAll('the lines written while worker A stopped to reach the sink');
 
     if (maintain) {
-      for (let pass = 0; pass < 3; pass++) {
-        await sleep(600); // past segment.ms: the flushes merge into segments the cleaner can take
-        await maintain();
-      }
       // The restarted worker reads its offsets and statuses from cleaned topics: fewer records than offsets.
-      for (const internal of [internalTopics.offset, internalTopics.status]) {
-        const kept = await recordsKept(bootstrap, internal);
-        expect(kept.records, internal).toBeLessThan(kept.offsets);
-      }
+      const cleanedTopics = [internalTopics.offset, internalTopics.status];
+      const kept = async () => Promise.all(cleanedTopics.map((internal) => recordsKept(bootstrap, internal)));
+      await maintainUntil(maintain, async () => (await kept()).every(({ records, offsets }) => records < offsets));
+      for (const [i, { records, offsets }] of (await kept()).entries()) expect(records, cleanedTopics[i]).toBeLessThan(offsets);
     }
     a = await startWorker(dir, bootstrap, portA, `${name}-a-restarted`);
     // Worker B stops too: the restarted worker A runs everything, from the connectors' configurations and offsets as cleaned.

@@ -80,6 +80,21 @@ export async function waitFor(what: string, timeoutMs: number, check: () => Prom
 }
 
 /**
+ * Spool maintenance passes (`maintain`, POST /v1/admin/maintenance) until `cleaned` answers true:
+ * each pass 600 ms after the last (past the topics' segment.ms of 500, so the flushes merge into
+ * segments the cleaner takes), at least `minPasses` and at most 10; the caller asserts what it
+ * needs afterwards. A topic a client still writes to (Connect's offset flush, a Streams changelog)
+ * may gain a record in a flush row young at a pass, which the cleaner reaches only a pass later.
+ */
+export async function maintainUntil(maintain: () => Promise<number>, cleaned: () => Promise<boolean>, minPasses = 3): Promise<void> {
+  for (let pass = 1; pass <= 10; pass++) {
+    await sleep(600);
+    await maintain();
+    if (pass >= minPasses && (await cleaned())) return;
+  }
+}
+
+/**
  * The records a topic holds, read from the start of each partition with kafkajs (read_uncommitted:
  * aborted transactions' records are held too; transaction markers are not records here, kafkajs
  * hands none to the application), and the offsets its partitions span (log start to the end

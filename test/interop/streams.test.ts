@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
-import { type JavaApp, killJavaApps, onKafka, recordsKept, startJavaApp, topicConfig, waitFor } from './java-apps.js';
+import { type JavaApp, killJavaApps, maintainUntil, onKafka, recordsKept, startJavaApp, topicConfig, waitFor } from './java-apps.js';
 import { buildDir, maintenancePass } from './support.js';
 
 const build = join(buildDir, 'streams');
@@ -222,10 +222,11 @@ async function scenario(
       // The last instance restores the counts from a cleaned changelog: fewer records than were written (under EOS the
       // offsets spanned count the transaction markers too, so the records are counted before the passes as well).
       const written = await recordsKept(bootstrap, `${app}-counts-changelog`);
-      for (let pass = 0; pass < 3; pass++) {
-        await sleep(600); // past segment.ms: the flushes merge into segments the cleaner can take
-        await maintain();
-      }
+      const cleaned = async () => {
+        const { records, offsets } = await recordsKept(bootstrap, `${app}-counts-changelog`);
+        return records < written.records && records < offsets;
+      };
+      await maintainUntil(maintain, cleaned);
       const kept = await recordsKept(bootstrap, `${app}-counts-changelog`);
       expect(kept.records).toBeLessThan(written.records);
       expect(kept.records).toBeLessThan(kept.offsets);

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch, readBatchHeader, setMaxTimestamp } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { partitionKey, rowKey, rowsPk } from '../../lib/keys.js';
+import { partitionKey, rowKey, rowsPk, topicsPk } from '../../lib/keys.js';
 import { buildIndexes } from '../../lib/log/segment-index.js';
 import type { BatchRow } from '../../lib/log/layout.js';
 import { groupsToCompact } from '../../lib/log/maintenance/compaction.js';
@@ -540,6 +540,42 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       clock.skewMs = 2 * hourMs;
       expect(await make().runMaintenance()).toMatchObject({ stopped: false, segments_compacted: 5, rows_after: 6 });
       expect(await readAllOf(reader, topics)).toEqual(expected);
+    });
+
+    it('gives a caller asking for a pass after one began the next pass, which sees what was written meanwhile; a plain call joins', async () => {
+      const { stores, make } = await setup();
+      const maintainer = make();
+      // The first pass lists the topics (none yet), then waits until released.
+      const query = stores.metadata.query.bind(stores.metadata);
+      let listed!: () => void;
+      const topicsListed = new Promise<void>((resolve) => (listed = resolve));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      stores.metadata.query = async (pk, options) => {
+        const items = await query(pk, options);
+        if (pk === topicsPk) {
+          stores.metadata.query = query;
+          listed();
+          await released;
+        }
+        return items;
+      };
+      const first = maintainer.runMaintenance();
+      await topicsListed;
+      const writer = make();
+      const topic = `after-${randomUUID().slice(0, 6)}`;
+      await writer.createTopic(topic, 1);
+      for (let i = 0; i < 3; i++) await writer.produce(topic, [{ key: null, value: text(`m${i}`), timestampMs: baseTimeMs }]);
+      const joined = maintainer.runMaintenance();
+      const asked = [maintainer.runMaintenance({ startAfterCall: true }), maintainer.runMaintenance({ startAfterCall: true })];
+      release();
+      const [firstResult, joinedResult, ...askedResults] = await Promise.all([first, joined, ...asked]);
+      expect(joinedResult).toBe(firstResult);
+      expect(firstResult.segments_compacted).toBe(0); // it never saw the topic
+      expect(askedResults[0]).not.toBe(firstResult);
+      expect(askedResults[1]).toBe(askedResults[0]); // the callers share the next pass
+      expect(askedResults[0]).toMatchObject({ stopped: false, segments_compacted: 1, rows_merged: 3 });
+      expect(maintainer.stats.maintenancePasses).toBe(2);
     });
 
     it('lets producers and consumers run through compaction with dense offsets, nothing lost or repeated', async () => {

@@ -127,6 +127,8 @@ export function maintenanceContext(
 export class Maintenance {
   private readonly ctx: MaintenanceContext;
   private running: Promise<MaintenanceResult> | undefined;
+  /** The pass that follows the running one, for callers that asked for one while it ran (`startAfterCall`). */
+  private following: Promise<MaintenanceResult> | undefined;
   private readonly stopper = new AbortController();
 
   constructor(
@@ -145,8 +147,19 @@ export class Maintenance {
   /** When a pass of this process last looked at every partition's producer states (producers.ts); none yet: -Infinity. */
   private producersCheckedMs = -Infinity;
 
-  /** Runs one pass; a call while a pass is running joins it rather than starting a second. */
-  run(): Promise<MaintenanceResult> {
+  /**
+   * Runs one pass; passes never overlap. A call while a pass is running joins it, or, with
+   * `startAfterCall` (an operator asking for a pass now), gets the pass after it, which every such
+   * caller shares: that pass reads what was written before the call, the running one may not have.
+   */
+  run({ startAfterCall = false }: { readonly startAfterCall?: boolean } = {}): Promise<MaintenanceResult> {
+    if (startAfterCall && this.running) {
+      this.following ??= this.settled().then(() => {
+        this.following = undefined;
+        return this.run();
+      });
+      return this.following;
+    }
     this.running ??= this.pass().finally(() => (this.running = undefined));
     return this.running;
   }

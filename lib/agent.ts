@@ -87,6 +87,7 @@ export async function startAgent(config: SpoolConfig, options: { logger?: Logger
       groups,
       groupTimeouts: { initialRebalanceDelayMs: config.kafkaInitialRebalanceDelayMs },
       groupMigrationPolicy: config.kafkaGroupMigrationPolicy,
+      initialFeatures: config.initialFeatures,
     }).catch(async (error) => {
       await new Promise((resolve) => server.close(resolve));
       throw error;

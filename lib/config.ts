@@ -5,7 +5,13 @@
  */
 import { SpoolError } from './errors.js';
 import type { Compression } from './format/index.js';
-import { defaultProducerIdExpirationMs, packedCommitsByDefault, type PackedCommitsMode } from './log/index.js';
+import {
+  defaultProducerIdExpirationMs,
+  newestLevels,
+  packedCommitsByDefault,
+  unsupportedLevel,
+  type PackedCommitsMode,
+} from './log/index.js';
 import type { MigrationPolicy } from './kafka/groups/consumer-classic.js';
 
 export interface SpoolConfig {
@@ -26,6 +32,8 @@ export interface SpoolConfig {
   readonly packedCommits: PackedCommitsMode;
   /** How often packed partitions' tails become rows. */
   readonly packedMaterializeMs: number;
+  /** The feature levels a new cluster starts at (lib/log/features.ts newestLevels, or SPOOL_INITIAL_FEATURES). */
+  readonly initialFeatures: Readonly<Record<string, number>>;
   readonly pollIntervalMs: number;
   readonly host: string;
   readonly httpPort: number;
@@ -82,7 +90,11 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_LEASE_IDLE_MS', 'a partition lease unused this long is released (default 60000)'],
   [
     'SPOOL_PACKED_COMMITS',
-    "packed commits: an agent serving Kafka commits a flush's chunks of the partitions it leads as one item, not one write per partition: auto (the default) once the cluster's spool.commit.version is 1 (kafka-features.sh upgrade), true always, false never (docs/packed-commits.md)",
+    "packed commits: an agent serving Kafka commits a flush's chunks of the partitions it leads as one item, not one write per partition: auto (the default) once the cluster's spool.commit.version is 1 (a new cluster's, or kafka-features.sh upgrade), true always, false never (docs/packed-commits.md)",
+  ],
+  [
+    'SPOOL_INITIAL_FEATURES',
+    'the feature levels a new cluster starts at, feature=level comma-separated (default the newest: spool.commit.version=1); read by the first agent on an empty store',
   ],
   ['SPOOL_PACKED_MATERIALIZE_MS', "how often packed partitions' recent commits become batch rows (default 10000)"],
   ['SPOOL_POLL_INTERVAL_MS', "how often a long-poll checks for other writers' commits (default 250)"],
@@ -153,6 +165,7 @@ export function loadConfig(env: Env = process.env, defaults: ConfigDefaults = {}
     leaseIdleMs: intVar(env, 'SPOOL_LEASE_IDLE_MS', 60_000, 1000, 86_400_000),
     packedCommits: packedCommitsVar(env, 'SPOOL_PACKED_COMMITS'),
     packedMaterializeMs: intVar(env, 'SPOOL_PACKED_MATERIALIZE_MS', 10_000, 100, 3_600_000),
+    initialFeatures: featureLevelsVar(env, 'SPOOL_INITIAL_FEATURES'),
     pollIntervalMs: intVar(env, 'SPOOL_POLL_INTERVAL_MS', 250, 10, 60_000),
     host: stringVar(env, 'SPOOL_HOST', '127.0.0.1'),
     httpPort: intVar(env, 'SPOOL_HTTP_PORT', 8080, 0, 65_535),
@@ -216,6 +229,27 @@ function packedCommitsVar(env: Env, name: string): PackedCommitsMode {
   } catch {
     throw new SpoolError('INVALID_CONFIG', `${name} must be auto, true or false, got ${JSON.stringify(env[name])}`);
   }
+}
+
+/**
+ * Feature levels as `feature=level,…` (as `kafka-storage format --feature`): each feature this
+ * version supports at a level in its range; a feature not named starts at its newest level.
+ */
+function featureLevelsVar(env: Env, name: string): Readonly<Record<string, number>> {
+  const raw = env[name]?.trim();
+  const levels: Record<string, number> = { ...newestLevels };
+  if (raw === undefined || raw === '') return levels;
+  const named = new Set<string>();
+  for (const entry of raw.split(',')) {
+    const match = /^\s*([^=\s]+)\s*=\s*(\d+)\s*$/.exec(entry);
+    if (!match) throw new SpoolError('INVALID_CONFIG', `${name} must be feature=level, comma-separated, got ${JSON.stringify(raw)}`);
+    const [, feature, level] = match as unknown as [string, string, string];
+    const unsupported = named.has(feature) ? `${feature} is named twice` : unsupportedLevel(feature, Number(level));
+    if (unsupported) throw new SpoolError('INVALID_CONFIG', `${name}: ${unsupported}`);
+    named.add(feature);
+    levels[feature] = Number(level);
+  }
+  return levels;
 }
 
 function enumVar<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {

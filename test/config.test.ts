@@ -33,6 +33,19 @@ describe('config', () => {
     expect(() => loadConfig({ SPOOL_LINGER_MS: 'soon' })).toThrow(/SPOOL_LINGER_MS must be an integer in \[0, 60000\], got "soon"/);
   });
 
+  it('reads SPOOL_INITIAL_FEATURES as feature=level pairs over the newest levels, refusing a feature or level this version does not support', () => {
+    expect(loadConfig({}).initialFeatures).toEqual({ 'spool.commit.version': 1 });
+    expect(loadConfig({ SPOOL_INITIAL_FEATURES: ' spool.commit.version = 0 ' }).initialFeatures).toEqual({ 'spool.commit.version': 0 });
+    for (const [value, message] of [
+      ['spool.commit.version=2', /SPOOL_INITIAL_FEATURES: the level 2 of spool.commit.version is not supported; expected 0 to 1/],
+      ['metadata.version=1', /SPOOL_INITIAL_FEATURES: the feature metadata.version is not supported/],
+      ['spool.commit.version=0,spool.commit.version=1', /spool.commit.version is named twice/],
+      ['spool.commit.version', /SPOOL_INITIAL_FEATURES must be feature=level, comma-separated, got "spool.commit.version"/],
+      ['spool.commit.version=-1', /must be feature=level/],
+    ] as const)
+      expect(() => loadConfig({ SPOOL_INITIAL_FEATURES: value }), value).toThrow(message);
+  });
+
   it("reads SPOOL_PACKED_COMMITS as auto (the default: the cluster's spool.commit.version decides), true or false", () => {
     expect(loadConfig({}).packedCommits).toBe('auto');
     expect(loadConfig({ SPOOL_PACKED_COMMITS: 'AUTO' }).packedCommits).toBe('auto');

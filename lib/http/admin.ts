@@ -8,7 +8,8 @@ import * as s from './schemas.js';
 export function adminRoutes(log: Log) {
   return newRouter().openapi(
     declareRoute('post', '/v1/admin/maintenance', {
-      summary: 'Run one maintenance pass now (compaction, retention, garbage collection) and report it; a pass under way is waited for first',
+      summary:
+        'Run one maintenance pass now (compaction, retention, garbage collection) and report it; a pass under way is waited for first',
       access: { service: 'admin' },
       responses: { 200: json(s.MaintenanceOut, 'what the pass did, and objects and rows before and after'), ...errorResponses(503) },
     }),

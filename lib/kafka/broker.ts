@@ -76,6 +76,8 @@ export interface KafkaListenerOptions {
   readonly transactions?: Pick<CoordinatorOptions, 'maxTimeoutMs' | 'idExpirationMs' | 'stalledAfterMs'>;
   /** How often the agent sweeps transactions (timeouts, stalled ends). @default 10 000 (Kafka's transaction.abort.timed.out.transaction.cleanup.interval.ms) */
   readonly transactionSweepIntervalMs?: number;
+  /** The feature levels a new cluster starts at (StoreClusterOptions). @default newestLevels */
+  readonly initialFeatures?: Readonly<Record<string, number>>;
 }
 
 export interface KafkaListener {
@@ -116,7 +118,11 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     ...shareGroupHandlers(shareGroups),
   ];
   const advertisedHost = options.advertisedHost === 'auto' ? machineAddress() : (options.advertisedHost ?? options.host);
-  const cluster = new StoreCluster(options.metadata, options.log, { advertisedHost, advertisedPort: options.advertisedPort });
+  const cluster = new StoreCluster(options.metadata, options.log, {
+    advertisedHost,
+    advertisedPort: options.advertisedPort,
+    initialFeatures: options.initialFeatures,
+  });
   const metrics = options.metrics ?? noMetrics;
   const transactions = new TransactionCoordinator(
     new TransactionStore(options.metadata, () => options.log.allocateProducerId()),

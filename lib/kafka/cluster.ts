@@ -28,9 +28,17 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpoolError } from '../errors.js';
-import { readFeatures, registrationFeatures, unsupportedLevels, type Log, type TopicItem } from '../log/index.js';
-import { ConditionFailedError, TransactionConflictError, type Item, type MetadataStore } from '../storage/ports.js';
-import { brokerKey, brokersPk, clusterIdKey, coordinatorKey, transactionShardOf } from '../keys.js';
+import {
+  initialLevelsWrite,
+  newestLevels,
+  readFeatures,
+  registrationFeatures,
+  unsupportedLevels,
+  type Log,
+  type TopicItem,
+} from '../log/index.js';
+import { ConditionFailedError, TransactionConflictError, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
+import { brokerKey, brokersPk, clusterIdKey, coordinatorKey, featuresKey, topicsPk, transactionShardOf } from '../keys.js';
 
 export interface BrokerNode {
   readonly nodeId: number;
@@ -68,6 +76,11 @@ export interface StoreClusterOptions {
   /** Broker registrations (and with them the partition leases and groups held on them) last this long without renewal. @default the log's lease length */
   readonly leaseMs?: number;
   readonly now?: () => number;
+  /**
+   * The feature levels a new cluster starts at (lib/log/features.ts), finalized by the first agent
+   * on a store that holds no topic and no registration. @default newestLevels
+   */
+  readonly initialFeatures?: Readonly<Record<string, number>>;
 }
 
 export interface Registration extends BrokerNode {
@@ -447,16 +460,30 @@ export class StoreCluster implements ClusterView {
     return this.brokersReading;
   }
 
+  /**
+   * The cluster id, named by the first agent on the store. Naming it is Kafka's format: where the
+   * store holds no topic and no registration (a new cluster, not one written by agents or Lambda
+   * functions of a version before this one), the same transaction finalizes `initialFeatures`. A
+   * store already written stays at the levels it has (0 where none were raised).
+   */
   private async ensureClusterId(): Promise<string> {
-    const existing = await this.metadata.get(clusterIdKey);
-    if (existing) return existing.attrs.clusterId as string;
-    const clusterId = randomUUID().replace(/-/g, '').slice(0, 22);
-    try {
-      await this.metadata.write({ kind: 'put', key: clusterIdKey, attrs: { clusterId }, condition: { kind: 'absent' } });
-      return clusterId;
-    } catch (error) {
-      if (error instanceof ConditionFailedError && error.current) return error.current.attrs.clusterId as string;
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      const existing = await this.metadata.get(clusterIdKey);
+      if (existing) return existing.attrs.clusterId as string;
+      const clusterId = randomUUID().replace(/-/g, '').slice(0, 22);
+      const name: WriteOp = { kind: 'put', key: clusterIdKey, attrs: { clusterId }, condition: { kind: 'absent' } };
+      const [topics, registrations] = await Promise.all([topicsPk, brokersPk].map((pk) => this.metadata.query(pk, { limit: 1 })));
+      const fresh = topics!.length === 0 && registrations!.length === 0 && (await this.metadata.get(featuresKey)) === undefined;
+      const levels = fresh ? initialLevelsWrite(this.options.initialFeatures ?? newestLevels) : undefined;
+      try {
+        if (levels) await this.metadata.transact([name, levels]);
+        else await this.metadata.write(name);
+        return clusterId;
+      } catch (error) {
+        // Another agent named it first (read on the next attempt), or a concurrent transaction wrote nothing (CONFLICT).
+        const lost = error instanceof ConditionFailedError || (error instanceof SpoolError && error.code === 'CONFLICT');
+        if (!lost || attempt >= 5) throw error;
+      }
     }
   }
 }

@@ -6,7 +6,9 @@
  * (packing.ts; `SPOOL_PACKED_COMMITS=auto`, the default); at 0 (not finalized) every commit is per
  * partition. Writers of a version before packing ignore a partition item's `packedBy` and would
  * commit beside its packer (offsets assigned twice), so the level rises only once every writer knows
- * packing. The invariants:
+ * packing. A new cluster starts at the newest levels (`newestLevels`, `initialLevelsWrite`): the
+ * first agent on a store that holds no topic and no registration, where no earlier version has
+ * written, finalizes them with the cluster id (lib/kafka/cluster.ts). The invariants:
  *  - Every agent's registration names the levels its version supports (`features`, written by
  *    lib/kafka/cluster.ts from `supportedFeatures`); one without them is an agent of a version
  *    before features, which supports none. A level is finalized only if every live registration
@@ -41,6 +43,14 @@ export interface SupportedRange {
 
 /** The levels this version supports, per feature: advertised in ApiVersions and written into an agent's registration. */
 export const supportedFeatures: Readonly<Record<string, SupportedRange>> = { [commitVersionFeature]: { min: 0, max: packedCommitsLevel } };
+
+/**
+ * The levels a new cluster starts at: the newest this version supports, as Kafka formats a new cluster
+ * at its newest metadata.version (`SPOOL_INITIAL_FEATURES` sets others).
+ */
+export const newestLevels: Readonly<Record<string, number>> = Object.fromEntries(
+  Object.entries(supportedFeatures).map(([feature, { max }]) => [feature, max]),
+);
 
 /** The finalized levels (a feature not named is at 0) and the epoch that moves with each change. */
 export interface FinalizedFeatures {
@@ -106,11 +116,8 @@ export async function updateFeatures(
   for (const { feature, level } of updates) {
     if (seen.has(feature)) throw invalid(feature, `the feature ${feature} was named more than once`);
     seen.add(feature);
-    const range = supportedFeatures[feature];
-    if (range === undefined)
-      throw invalid(feature, `the feature ${feature} is not supported; supported: ${Object.keys(supportedFeatures).join(', ')}`);
-    if (!Number.isInteger(level) || level < range.min || level > range.max)
-      throw invalid(feature, `the level ${level} of ${feature} is not supported; expected ${range.min} to ${range.max}`);
+    const unsupported = unsupportedLevel(feature, level);
+    if (unsupported) throw invalid(feature, unsupported);
   }
   for (let attempt = 1; ; attempt++) {
     const item = await metadata.get(featuresKey);
@@ -188,6 +195,31 @@ function registrationChecks(registrations: readonly Item[], updates: readonly Fe
   for (let nodeId = 1; nodeId <= highest + freeIdsPastHighest; nodeId++)
     if (!taken.has(nodeId)) checks.push({ kind: 'check', key: brokerKey(nodeId), condition: { kind: 'absent' } });
   return checks;
+}
+
+/** Why this version cannot finalize `level` of `feature` (unknown, or out of its range); undefined if it can. Pure. */
+export function unsupportedLevel(feature: string, level: number): string | undefined {
+  const range = supportedFeatures[feature];
+  if (range === undefined) return `the feature ${feature} is not supported; supported: ${Object.keys(supportedFeatures).join(', ')}`;
+  if (!Number.isInteger(level) || level < range.min || level > range.max)
+    return `the level ${level} of ${feature} is not supported; expected ${range.min} to ${range.max}`;
+  return undefined;
+}
+
+/**
+ * The write that finalizes a new cluster's levels (those above 0; undefined if none), for the
+ * transaction that names the cluster (lib/kafka/cluster.ts): conditional on no levels being there,
+ * at epoch 2, past the epoch 1 answered while none were, so a process that read none takes it.
+ */
+export function initialLevelsWrite(levels: Readonly<Record<string, number>>): WriteOp | undefined {
+  const finalized = Object.fromEntries(Object.entries(levels).filter(([, level]) => level > 0));
+  if (Object.keys(finalized).length === 0) return undefined;
+  return {
+    kind: 'put',
+    key: featuresKey,
+    attrs: { epoch: noneFinalized.epoch + 1, levels: JSON.stringify(finalized) },
+    condition: { kind: 'absent' },
+  };
 }
 
 function invalid(feature: string, message: string): SpoolError {

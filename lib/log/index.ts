@@ -43,9 +43,12 @@ export { packedCommitsByDefault, type PackedCommitsMode } from './packing.js';
 export {
   FeatureLevels,
   commitVersionFeature,
+  initialLevelsWrite,
+  newestLevels,
   packedCommitsLevel,
   readFeatures,
   registrationFeatures,
+  unsupportedLevel,
   unsupportedLevels,
   supportedFeatures,
   type FeatureUpdate,

@@ -31,7 +31,7 @@ import { FeatureLevels, commitVersionFeature, packedCommitsLevel } from './featu
 import { PackingWriter, packedCommitsByDefault, type PackedCommitsMode } from './packing.js';
 import { producerStatesWithTail, readPackedPartition, unpackPartition, type TailChunk } from './packed.js';
 import { readPackedCommits } from './writer-log.js';
-import { batchRowFromItem, effectiveRows, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
+import { batchRowFromItem, effectiveRows, partitionStateFromItem, type BatchRow, type PartitionState, type TopicItem } from './layout.js';
 import { cleanupPolicy, type TopicConfig } from './topic-config.js';
 import { LeadershipCache, type PartitionLeadership } from './leadership.js';
 import { LeaseManager, type Lease, type WriterRegistration } from './leases.js';
@@ -341,7 +341,13 @@ export class Log {
       now: this.now,
       logger: options.logger,
     });
-    this.leadership = new LeadershipCache(metadata, (topic, partition) => this.reader.state(topic, partition), { now: this.now });
+    // The lease fields only: one read of the partition item, packed or not (a packed one's tail is not needed).
+    const leaseFields = async (topic: TopicItem, partition: number): Promise<PartitionState> => {
+      const item = await metadata.get(partitionKey(topic.id, partition));
+      if (item === undefined) throw new SpoolError('PARTITION_NOT_FOUND', `topic ${topic.name} has no partition ${partition}`);
+      return partitionStateFromItem(item);
+    };
+    this.leadership = new LeadershipCache(metadata, leaseFields, { now: this.now });
     this.leases = new LeaseManager(metadata, {
       owner: this.producer.writerId,
       leaseMs: options.leaseMs,

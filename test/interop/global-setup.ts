@@ -7,8 +7,10 @@ import type { TestProject } from 'vitest/node';
 import { startTarget } from './support.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  // INTEROP_PACKED=1: the shared Spool agent packs its commits (SPOOL_PACKED_COMMITS=true), for a run of every suite packed.
-  const target = await startTarget(process.env, process.env.INTEROP_PACKED === '1' ? { SPOOL_PACKED_COMMITS: 'true' } : {});
+  // The shared Spool agent starts a new cluster, at spool.commit.version 1: it packs its commits. INTEROP_PACKED=0 starts
+  // it at 0 (SPOOL_INITIAL_FEATURES), as a cluster written by an earlier version: every commit per partition.
+  const perPartition = process.env.INTEROP_PACKED === '0';
+  const target = await startTarget(process.env, perPartition ? { SPOOL_INITIAL_FEATURES: 'spool.commit.version=0' } : {});
   process.stderr.write(`interop: testing ${target.kind} at ${target.bootstrap}\n`);
   project.provide('interopBootstrap', target.bootstrap);
   project.provide('interopTarget', target.kind);

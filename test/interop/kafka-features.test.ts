@@ -7,7 +7,9 @@
  * `downgrade` and `disable`, which Spool refuses for this feature (levels only rise); none changes anything.
  *
  * The feature is Spool's own, and raising it changes how the agent commits: the test runs against a
- * Spool agent of its own, whatever INTEROP_TARGET says, so the suite's shared server is left as it was.
+ * Spool agent of its own started at level 0 (SPOOL_INITIAL_FEATURES, as a cluster an earlier version
+ * wrote), whatever INTEROP_TARGET says, so the suite's shared server is left as it was. A second
+ * agent, on a store of its own, shows a new cluster's level: 1.
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
@@ -15,8 +17,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startTarget } from './support.js';
 import { useKafkaTools } from './tool-runner.js';
 
-const target = await startTarget({ INTEROP_TARGET: 'spool' });
+// At level 0, as a cluster written by an earlier version is (a new cluster starts at 1: the last test).
+const target = await startTarget({ INTEROP_TARGET: 'spool' }, { SPOOL_INITIAL_FEATURES: 'spool.commit.version=0' });
 afterAll(() => target.close());
+const fresh = await startTarget({ INTEROP_TARGET: 'spool' });
+afterAll(() => fresh.close());
+const freshTools = useKafkaTools(fresh.bootstrap);
 
 const features = useKafkaTools(target.bootstrap);
 const featureCommand = 'org.apache.kafka.tools.FeatureCommand';
@@ -102,5 +108,12 @@ describe('interop > kafka-features.sh', () => {
     });
     await consumer.disconnect();
     expect(read.sort()).toEqual([...values].sort());
+  });
+
+  it('describes a new cluster at spool.commit.version 1: its first agent finalized the newest level (as Kafka formats a cluster)', async () => {
+    const described = await freshTools.stdout(featureCommand, ['describe']);
+    expect(described).toContain(
+      'Feature: spool.commit.version\tSupportedMinVersion: 0\tSupportedMaxVersion: 1\tFinalizedVersionLevel: 1\tEpoch: 2',
+    );
   });
 });

@@ -14,7 +14,8 @@ import { commitVersionFeature } from '../../lib/log/index.js';
 import type { WireClient } from './support/wire-client.js';
 import { useWireHarness } from './support/wire-harness.js';
 
-const { stores, log, withClient, withKey } = await useWireHarness();
+// A cluster started at level 0, as one written before this version is (a new one starts at 1).
+const { stores, log, withClient, withKey } = await useWireHarness({ listener: { initialFeatures: { [commitVersionFeature]: 0 } } });
 
 const apiVersions = (c: WireClient) => c.callGenerated(ApiVersions, 4, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
 const update = (

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import { readRegistrations, StoreCluster } from '../../lib/kafka/cluster.js';
-import { commitVersionFeature, leaseHolds, onRegistration, supportedFeatures, type Log } from '../../lib/log/index.js';
+import { commitVersionFeature, leaseHolds, onRegistration, readFeatures, supportedFeatures, type Log } from '../../lib/log/index.js';
 import { brokerKey, featuresKey, partitionKey } from '../../lib/keys.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { memory } from '../support/stores.js';
@@ -22,11 +22,16 @@ afterEach(async () => {
   await closeAll(opened.logs.splice(0), opened.stores.splice(0));
 });
 
-/** An agent's log and cluster view over `stores`, advertising 127.0.0.1:`port`. Its cluster is stopped after the test unless `stop` is false. */
-async function agentOn(stores: TestStores, port: number, { stop = true } = {}) {
+/**
+ * An agent's log and cluster view over `stores`, advertising 127.0.0.1:`port`. Its cluster is stopped
+ * after the test unless `stop` is false. A new cluster starts at level 0 (commits per partition: these
+ * tests read offsets and leases off the partition item), or at the newest levels with `newest`.
+ */
+async function agentOn(stores: TestStores, port: number, { stop = true, newest = false } = {}) {
   const log = newLog(stores, { now, leaseMs, leaseRenewIntervalMs: 0 });
   opened.logs.push(log);
-  const cluster = new StoreCluster(stores.metadata, log, { advertisedHost: '127.0.0.1', leaseMs, now });
+  const initialFeatures = newest ? undefined : { [commitVersionFeature]: 0 };
+  const cluster = new StoreCluster(stores.metadata, log, { advertisedHost: '127.0.0.1', leaseMs, now, initialFeatures });
   await cluster.start(port);
   if (stop) opened.clusters.push(cluster);
   return { log, cluster };
@@ -77,6 +82,44 @@ describe('kafka > cluster in the store', () => {
       expect((refused as SpoolError).message).toContain(Object.keys(levels)[0]);
     }
     expect((await a.cluster.brokers()).map((broker) => broker.port)).toEqual([9001, 9002]);
+  });
+
+  it('starts a new cluster at the newest feature levels (Kafka’s format): the first agent on an empty store finalizes them with the cluster id, and packs', async () => {
+    const stores = await openTestStores(memory.locations());
+    opened.stores.push(stores);
+    const agents = await Promise.all([9001, 9002].map((port) => agentOn(stores, port, { newest: true })));
+    expect(await readFeatures(stores.metadata)).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+    expect(new Set(agents.map(({ cluster }) => cluster.clusterId)).size).toBe(1); // named once, by one of the two
+    const [a] = agents;
+    await a!.log.createTopic('packs', 1);
+    await a!.log.appendBatches('packs', 0, encodeRecordBatch([{ key: null, value: Buffer.from('x'), timestampMs: 1 }]), { asLeader: true });
+    const item = await stores.metadata.get(partitionKey((await a!.log.requireTopic('packs')).id, 0));
+    expect(item?.attrs.packedBy).toBe(`${a!.log.writerId}.p0`); // its packing writer (packing.ts), first incarnation
+    // A later agent, of any initial levels, changes nothing.
+    await agentOn(stores, 9003);
+    expect(await readFeatures(stores.metadata)).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+  });
+
+  it('leaves a store already written at the levels it has: one holding a topic or a registration, or told to start at 0, finalizes nothing', async () => {
+    const starts: ((stores: TestStores) => Promise<unknown>)[] = [
+      async (stores) => {
+        const log = newLog(stores, { now }); // a Lambda function or an agent without a Kafka listener wrote first
+        opened.logs.push(log);
+        await log.createTopic('older', 1);
+      },
+      // An agent of a version before features registered (and has since stopped renewing).
+      (stores) =>
+        stores.metadata.write({ kind: 'put', key: brokerKey(1), attrs: { owner: 'w-old', host: 'h', port: 1, rack: null, expiresMs: 1 } }),
+      async () => undefined,
+    ];
+    for (const [i, before] of starts.entries()) {
+      const stores = await openTestStores(memory.locations());
+      opened.stores.push(stores);
+      await before(stores);
+      const { cluster } = await agentOn(stores, 9001, { newest: i < 2 });
+      expect(cluster.clusterId).not.toBe('');
+      expect(await readFeatures(stores.metadata), `start ${i}`).toEqual({ epoch: 1, levels: {} });
+    }
   });
 
   it('an agent restarted at the address of one that died takes over its node id, its partitions and its groups at once', async () => {

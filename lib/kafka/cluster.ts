@@ -29,7 +29,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpoolError } from '../errors.js';
 import {
-  initialLevelsWrite,
+  initialLevels,
   newestLevels,
   readFeatures,
   registrationFeatures,
@@ -38,7 +38,16 @@ import {
   type TopicItem,
 } from '../log/index.js';
 import { ConditionFailedError, TransactionConflictError, type Item, type MetadataStore, type WriteOp } from '../storage/ports.js';
-import { brokerKey, brokersPk, clusterIdKey, coordinatorKey, featuresKey, topicsPk, transactionShardOf } from '../keys.js';
+import {
+  brokerKey,
+  brokersPk,
+  clusterIdKey,
+  coordinatorKey,
+  featuresKey,
+  maintenanceReportKey,
+  topicsPk,
+  transactionShardOf,
+} from '../keys.js';
 
 export interface BrokerNode {
   readonly nodeId: number;
@@ -472,19 +481,31 @@ export class StoreCluster implements ClusterView {
       if (existing) return existing.attrs.clusterId as string;
       const clusterId = randomUUID().replace(/-/g, '').slice(0, 22);
       const name: WriteOp = { kind: 'put', key: clusterIdKey, attrs: { clusterId }, condition: { kind: 'absent' } };
-      const [topics, registrations] = await Promise.all([topicsPk, brokersPk].map((pk) => this.metadata.query(pk, { limit: 1 })));
-      const fresh = topics!.length === 0 && registrations!.length === 0 && (await this.metadata.get(featuresKey)) === undefined;
-      const levels = fresh ? initialLevelsWrite(this.options.initialFeatures ?? newestLevels) : undefined;
+      const levels = (await this.storeIsNew()) ? initialLevels(this.options.initialFeatures ?? newestLevels) : undefined;
       try {
-        if (levels) await this.metadata.transact([name, levels]);
+        if (levels) await this.metadata.transact([name, levels.write]);
         else await this.metadata.write(name);
+        if (levels) this.log.features.keep(levels.features); // what ApiVersions and the next take see, whatever was read before
         return clusterId;
       } catch (error) {
         // Another agent named it first (read on the next attempt), or a concurrent transaction wrote nothing (CONFLICT).
         const lost = error instanceof ConditionFailedError || (error instanceof SpoolError && error.code === 'CONFLICT');
         if (!lost || attempt >= 5) throw error;
+        await sleep(attempt * (10 + Math.random() * 40));
       }
     }
+  }
+
+  /**
+   * Whether nothing of an earlier version can have been here: no topic, no registration, no levels
+   * and no maintenance report (the scheduled maintenance function writes one every pass, even over
+   * an empty store), beside the absent cluster id. Reads at most four items, once per cluster.
+   */
+  private async storeIsNew(): Promise<boolean> {
+    const [topics, registrations] = await Promise.all([topicsPk, brokersPk].map((pk) => this.metadata.query(pk, { limit: 1 })));
+    if (topics!.length > 0 || registrations!.length > 0) return false;
+    const [levels, report] = await Promise.all([featuresKey, maintenanceReportKey].map((key) => this.metadata.get(key)));
+    return levels === undefined && report === undefined;
   }
 }
 

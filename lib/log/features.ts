@@ -6,7 +6,7 @@
  * (packing.ts; `SPOOL_PACKED_COMMITS=auto`, the default); at 0 (not finalized) every commit is per
  * partition. Writers of a version before packing ignore a partition item's `packedBy` and would
  * commit beside its packer (offsets assigned twice), so the level rises only once every writer knows
- * packing. A new cluster starts at the newest levels (`newestLevels`, `initialLevelsWrite`): the
+ * packing. A new cluster starts at the newest levels (`newestLevels`, `initialLevels`): the
  * first agent on a store that holds no topic and no registration, where no earlier version has
  * written, finalizes them with the cluster id (lib/kafka/cluster.ts). The invariants:
  *  - Every agent's registration names the levels its version supports (`features`, written by
@@ -207,18 +207,22 @@ export function unsupportedLevel(feature: string, level: number): string | undef
 }
 
 /**
- * The write that finalizes a new cluster's levels (those above 0; undefined if none), for the
+ * A new cluster's levels (those above 0; undefined if none) and the write that finalizes them, for the
  * transaction that names the cluster (lib/kafka/cluster.ts): conditional on no levels being there,
  * at epoch 2, past the epoch 1 answered while none were, so a process that read none takes it.
  */
-export function initialLevelsWrite(levels: Readonly<Record<string, number>>): WriteOp | undefined {
+export function initialLevels(levels: Readonly<Record<string, number>>): { features: FinalizedFeatures; write: WriteOp } | undefined {
   const finalized = Object.fromEntries(Object.entries(levels).filter(([, level]) => level > 0));
   if (Object.keys(finalized).length === 0) return undefined;
+  const features = { epoch: noneFinalized.epoch + 1, levels: finalized };
   return {
-    kind: 'put',
-    key: featuresKey,
-    attrs: { epoch: noneFinalized.epoch + 1, levels: JSON.stringify(finalized) },
-    condition: { kind: 'absent' },
+    features,
+    write: {
+      kind: 'put',
+      key: featuresKey,
+      attrs: { epoch: features.epoch, levels: JSON.stringify(finalized) },
+      condition: { kind: 'absent' },
+    },
   };
 }
 
@@ -269,8 +273,11 @@ export class FeatureLevels {
     return this.read.features;
   }
 
-  /** Keeps `features` unless what is kept is newer (a read that started before an update may end after it). */
-  private keep(features: FinalizedFeatures): void {
+  /**
+   * Keeps `features`, as read or as this process wrote them (a raise, a new cluster's levels), unless
+   * what is kept is newer (a read that started before an update may end after it).
+   */
+  keep(features: FinalizedFeatures): void {
     if (this.read === undefined || features.epoch >= this.read.features.epoch) this.read = { features, atMs: this.now() };
     else this.read = { ...this.read, atMs: this.now() };
   }

@@ -43,7 +43,7 @@ export { packedCommitsByDefault, type PackedCommitsMode } from './packing.js';
 export {
   FeatureLevels,
   commitVersionFeature,
-  initialLevelsWrite,
+  initialLevels,
   newestLevels,
   packedCommitsLevel,
   readFeatures,

@@ -257,6 +257,8 @@ export class Log {
   private readonly topicCache = new Map<string, { topic: TopicItem; expiresMs: number }>();
   private readonly sticky = new Map<string, { partition: number; flush: number }>();
   private maintenancePasses = 0;
+  /** The results of passes counted in `maintenancePasses`. */
+  private readonly passesCounted = new WeakSet<MaintenanceResult>();
   private lastMaintenance: LogStats['lastMaintenance'];
 
   constructor(private readonly options: LogOptions) {
@@ -964,8 +966,9 @@ export class Log {
    */
   runMaintenance(options: { readonly startAfterCall?: boolean } = {}): Promise<MaintenanceResult> {
     return this.maintenance.run(options).then((result) => {
-      // A caller joining a pass already running gets the same result: counted once. A pass stopped by shutdown counted nothing after it.
-      if (this.lastMaintenance?.result !== result) {
+      // Callers of one pass get the same result: counted once. A pass stopped by shutdown is counted, but not kept as the last.
+      if (!this.passesCounted.has(result)) {
+        this.passesCounted.add(result);
         this.maintenancePasses++;
         if (!result.stopped) this.lastMaintenance = { result, endedMs: this.now() };
       }

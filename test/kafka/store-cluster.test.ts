@@ -8,7 +8,7 @@ import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import { readRegistrations, StoreCluster } from '../../lib/kafka/cluster.js';
 import { commitVersionFeature, leaseHolds, onRegistration, readFeatures, supportedFeatures, type Log } from '../../lib/log/index.js';
-import { brokerKey, featuresKey, partitionKey } from '../../lib/keys.js';
+import { brokerKey, featuresKey, maintenanceReportKey, partitionKey } from '../../lib/keys.js';
 import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
 import { memory } from '../support/stores.js';
 
@@ -100,7 +100,19 @@ describe('kafka > cluster in the store', () => {
     expect(await readFeatures(stores.metadata)).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
   });
 
-  it('leaves a store already written at the levels it has: one holding a topic or a registration, or told to start at 0, finalizes nothing', async () => {
+  it('an agent that read the levels before it named the cluster knows the levels it finalized at once (not after its 30 s cache)', async () => {
+    const stores = await openTestStores(memory.locations());
+    opened.stores.push(stores);
+    const log = newLog(stores, { now, leaseMs, leaseRenewIntervalMs: 0 });
+    opened.logs.push(log);
+    expect(await log.features.current()).toEqual({ epoch: 1, levels: {} }); // an HTTP request before the Kafka listener started
+    const cluster = new StoreCluster(stores.metadata, log, { advertisedHost: '127.0.0.1', leaseMs, now });
+    await cluster.start(9001);
+    opened.clusters.push(cluster);
+    expect(await log.features.current()).toEqual({ epoch: 2, levels: { [commitVersionFeature]: 1 } });
+  });
+
+  it('leaves a store already written at the levels it has: one holding a topic, a registration, a maintenance report or levels, or told to start at 0, finalizes nothing', async () => {
     const starts: ((stores: TestStores) => Promise<unknown>)[] = [
       async (stores) => {
         const log = newLog(stores, { now }); // a Lambda function or an agent without a Kafka listener wrote first
@@ -110,15 +122,20 @@ describe('kafka > cluster in the store', () => {
       // An agent of a version before features registered (and has since stopped renewing).
       (stores) =>
         stores.metadata.write({ kind: 'put', key: brokerKey(1), attrs: { owner: 'w-old', host: 'h', port: 1, rack: null, expiresMs: 1 } }),
+      // The scheduled maintenance function of a deployment ran over the empty store.
+      (stores) => stores.metadata.write({ kind: 'put', key: maintenanceReportKey, attrs: { report: '{}' } }),
+      // Levels are there already (epoch 5): left as they are.
+      (stores) => stores.metadata.write({ kind: 'put', key: featuresKey, attrs: { epoch: 5, levels: '{}' } }),
       async () => undefined,
     ];
+    const expected = [1, 1, 1, 5, 1].map((epoch) => ({ epoch, levels: {} }));
     for (const [i, before] of starts.entries()) {
       const stores = await openTestStores(memory.locations());
       opened.stores.push(stores);
       await before(stores);
-      const { cluster } = await agentOn(stores, 9001, { newest: i < 2 });
+      const { cluster } = await agentOn(stores, 9001, { newest: i < starts.length - 1 });
       expect(cluster.clusterId).not.toBe('');
-      expect(await readFeatures(stores.metadata), `start ${i}`).toEqual({ epoch: 1, levels: {} });
+      expect(await readFeatures(stores.metadata), `start ${i}`).toEqual(expected[i]);
     }
   });
 

@@ -578,6 +578,40 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       expect(maintainer.stats.maintenancePasses).toBe(2);
     });
 
+    it('answers a caller waiting for the next pass when the log closes with a stopped pass that touches no store', async () => {
+      const { stores, make } = await setup();
+      const maintainer = make();
+      await make().produce(`close-${randomUUID().slice(0, 6)}`, [{ key: null, value: text('v') }]); // an object a pass would count
+      const query = stores.metadata.query.bind(stores.metadata);
+      let listed!: () => void;
+      const topicsListed = new Promise<void>((resolve) => (listed = resolve));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      stores.metadata.query = async (pk, options) => {
+        const items = await query(pk, options);
+        if (pk === topicsPk) {
+          stores.metadata.query = query;
+          listed();
+          await released;
+        }
+        return items;
+      };
+      const first = maintainer.runMaintenance();
+      await topicsListed;
+      const asked = maintainer.runMaintenance({ startAfterCall: true });
+      let askedAnswered = false;
+      void asked.then(() => (askedAnswered = true));
+      const closing = maintainer.close();
+      release();
+      await closing;
+      expect(askedAnswered).toBe(true); // close waited for it
+      expect((await first).stopped).toBe(true);
+      // The pass after it began stopped: it did not even count the objects.
+      expect(await asked).not.toBe(await first);
+      expect(await asked).toMatchObject({ stopped: true, objects_before: 0 });
+      expect((await first).objects_before).toBe(1);
+    });
+
     it('lets producers and consumers run through compaction with dense offsets, nothing lost or repeated', async () => {
       const { make } = await setup();
       const writer = make();

@@ -154,10 +154,12 @@ export class Maintenance {
    */
   run({ startAfterCall = false }: { readonly startAfterCall?: boolean } = {}): Promise<MaintenanceResult> {
     if (startAfterCall && this.running) {
-      this.following ??= this.settled().then(() => {
-        this.following = undefined;
-        return this.run();
-      });
+      this.following ??= this.running
+        .catch(() => undefined)
+        .then(() => {
+          this.following = undefined;
+          return this.run();
+        });
       return this.following;
     }
     this.running ??= this.pass().finally(() => (this.running = undefined));
@@ -173,9 +175,10 @@ export class Maintenance {
     this.stopper.abort();
   }
 
-  /** Resolves when no pass is running (a running one's failure is not rethrown here). */
+  /** Resolves when no pass is running or waiting to follow one (a failure is not rethrown here). */
   async settled(): Promise<void> {
     await this.running?.catch(() => undefined);
+    await this.following?.catch(() => undefined);
   }
 
   private async pass(): Promise<MaintenanceResult> {
@@ -202,6 +205,7 @@ export class Maintenance {
 
   /** The steps of a pass, counted into `result`; answers the bytes each topic's rows point at after them. */
   private async steps(result: MaintenanceResult): Promise<Record<string, number>> {
+    checkpoint(this.ctx); // a pass that starts after stop() (one that followed a running pass) touches no store
     const before = await countObjects(this.ctx);
     Object.assign(result, { objects_before: before.objects, bytes_before: before.bytes }); // rows_before: counted by retention
     const started = this.ctx.now();

@@ -4,7 +4,8 @@
  * per GB compacted, and what an idle agent spends per hour to hold its partitions, at 1, 100 and
  * 1,000 partitions, priced at list prices (DESIGN.md, us-east-1). With packed commits (`PACKED=on`:
  * SPOOL_PACKED_COMMITS=true; the agent serves Kafka, so its leases ride on its registration and it
- * packs: checked) or without (`PACKED=off`), so the two can be put side by side; unset, the default.
+ * packs: checked) or without (`PACKED=off`), so the two can be put side by side; unset, the default
+ * (SPOOL_PACKED_COMMITS=auto: the agent starts a new cluster, at spool.commit.version 1, and packs: checked).
  *
  * The agent runs in this process over the embedded store with counters on both ports
  * (support/counting.ts: write units from the items written, transactional writes doubled, reads
@@ -56,8 +57,8 @@ const runs = 3;
 const partitionCounts = [1, 100, 1000];
 const recordBytes = 1024;
 const paced = { recordsPerS: 1000, warmUpSeconds: 0, seconds: 10 };
-/** Unset: the default, `'auto'` (packedCommitsByDefault), which packs nothing on a fresh store (spool.commit.version 0). */
-const defaultPacked = false;
+/** Unset: the default, `'auto'` (packedCommitsByDefault), which packs on a new cluster (it starts at spool.commit.version 1). */
+const defaultPacked = true;
 const packedMode = process.env.PACKED === undefined ? defaultPacked : process.env.PACKED.toLowerCase() !== 'off';
 const bulkRecords = 50_000;
 const idleSeconds = 7;
@@ -87,7 +88,8 @@ async function start(dataDir: string, partitions: number): Promise<BenchAgent & 
     SPOOL_DEFAULT_PARTITIONS: String(partitions),
     SPOOL_MAINTENANCE_INTERVAL_MS: '0',
     SPOOL_COMPACTION_TAIL_AGE_MS: '0',
-    SPOOL_PACKED_COMMITS: packedMode ? 'true' : 'false',
+    // Unset: the product's default (auto), which packs because the agent starts a new cluster, at spool.commit.version 1.
+    ...(process.env.PACKED === undefined ? {} : { SPOOL_PACKED_COMMITS: packedMode ? 'true' : 'false' }),
     // The timer never fires mid-phase: each ingest phase ends with a round by hand (measure).
     SPOOL_PACKED_MATERIALIZE_MS: '3600000',
   });
@@ -197,7 +199,7 @@ async function runOnce(partitions: number, bulkFile: string): Promise<Map<PhaseN
 }
 
 console.log(
-  `cost model, ${new Date().toISOString()}, Node ${process.version}; commits ${packedMode ? 'packed (SPOOL_PACKED_COMMITS=true; materialisation: a round at the end of each ingest phase' : 'per partition (SPOOL_PACKED_COMMITS=false'}${packedMode === defaultPacked ? ', the default)' : ')'}; ${runs} runs, medians; prices: S3 PUT $${prices.s3PutUsd * 1000}/1,000, GET $${prices.s3GetUsd * 1000}/1,000; DynamoDB on demand $${prices.dynamoWriteUnitUsd * 1e6}/million WRU, $${prices.dynamoReadUnitUsd * 1e6}/million RRU`,
+  `cost model, ${new Date().toISOString()}, Node ${process.version}; commits ${packedMode ? `packed (SPOOL_PACKED_COMMITS=${process.env.PACKED === undefined ? 'auto, a new cluster' : 'true'}; materialisation: a round at the end of each ingest phase` : 'per partition (SPOOL_PACKED_COMMITS=false'}${packedMode === defaultPacked ? ', the default)' : ')'}; ${runs} runs, medians; prices: S3 PUT $${prices.s3PutUsd * 1000}/1,000, GET $${prices.s3GetUsd * 1000}/1,000; DynamoDB on demand $${prices.dynamoWriteUnitUsd * 1e6}/million WRU, $${prices.dynamoReadUnitUsd * 1e6}/million RRU`,
 );
 kafkaToolsClasspath();
 const bulkFile = join(tmpdir(), `spool-bench-cost-${process.pid}.txt`);

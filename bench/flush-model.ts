@@ -77,8 +77,8 @@ import {
 } from './support/counting.js';
 import { median } from './support/process.js';
 
-/** Unset: the default, `'auto'` (packedCommitsByDefault), which packs nothing on a fresh store (spool.commit.version 0). */
-const defaultPacked = false;
+/** Unset: the default, `'auto'` (packedCommitsByDefault), which packs on a new cluster (it starts at spool.commit.version 1). */
+const defaultPacked = true;
 const packedMode = process.env.PACKED === undefined ? defaultPacked : process.env.PACKED.toLowerCase() !== 'off';
 const roundBFlushes = Number(process.env.MAT_FLUSHES ?? 49);
 const agentCounts = [1, 2, 4, 8, 16];

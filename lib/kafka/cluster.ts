@@ -87,7 +87,7 @@ export interface StoreClusterOptions {
   readonly now?: () => number;
   /**
    * The feature levels a new cluster starts at (lib/log/features.ts), finalized by the first agent
-   * on a store that holds no topic and no registration. @default newestLevels
+   * on a store no earlier version wrote (`storeIsNew`). @default newestLevels
    */
   readonly initialFeatures?: Readonly<Record<string, number>>;
 }
@@ -470,10 +470,11 @@ export class StoreCluster implements ClusterView {
   }
 
   /**
-   * The cluster id, named by the first agent on the store. Naming it is Kafka's format: where the
-   * store holds no topic and no registration (a new cluster, not one written by agents or Lambda
-   * functions of a version before this one), the same transaction finalizes `initialFeatures`. A
-   * store already written stays at the levels it has (0 where none were raised).
+   * The cluster id, named by the first agent on the store. Naming it is Kafka's format: where
+   * nothing shows that an earlier version wrote the store (`storeIsNew`: a new cluster), the same
+   * transaction finalizes `initialFeatures`. A store already written stays at the levels it has (0
+   * where none were raised). An earlier version run on a cluster at level 1 does not read the level
+   * (README: Feature levels).
    */
   private async ensureClusterId(): Promise<string> {
     for (let attempt = 1; ; attempt++) {

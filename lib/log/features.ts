@@ -7,8 +7,8 @@
  * partition. Writers of a version before packing ignore a partition item's `packedBy` and would
  * commit beside its packer (offsets assigned twice), so the level rises only once every writer knows
  * packing. A new cluster starts at the newest levels (`newestLevels`, `initialLevels`): the
- * first agent on a store that holds no topic and no registration, where no earlier version has
- * written, finalizes them with the cluster id (lib/kafka/cluster.ts). The invariants:
+ * first agent on a store where nothing shows that an earlier version wrote (lib/kafka/cluster.ts
+ * `storeIsNew`) finalizes them with the cluster id. The invariants:
  *  - Every agent's registration names the levels its version supports (`features`, written by
  *    lib/kafka/cluster.ts from `supportedFeatures`); one without them is an agent of a version
  *    before features, which supports none. A level is finalized only if every live registration

@@ -13,9 +13,8 @@ import { createApp, type AppOptions } from '../../lib/http/app.js';
 import { encodeRecordBatch } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
 import { silentLogger } from '../../lib/logger.js';
-import { topicsPk } from '../../lib/keys.js';
 import type { StoreKind } from '../support/stores.js';
-import { closeAll, newLog, openTestStores, type TestStores } from '../support/logs.js';
+import { closeAll, holdTopicsListing, newLog, openTestStores, type TestStores } from '../support/logs.js';
 
 export function apiSuite(kind: () => StoreKind): void {
   const logs: Log[] = [];
@@ -756,20 +755,7 @@ export function apiSuite(kind: () => StoreKind): void {
     it('answers with a pass that began after the request, not one already under way', async () => {
       const { call, log, stores } = await setup({ log: { maintenance: { compactionTailAgeMs: 0 } } });
       // A pass (the agent's schedule) lists the topics, none yet, and is held until the request is in.
-      const query = stores.metadata.query.bind(stores.metadata);
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      let listed!: () => void;
-      const topicsListed = new Promise<void>((resolve) => (listed = resolve));
-      stores.metadata.query = async (pk, options) => {
-        const items = await query(pk, options);
-        if (pk === topicsPk) {
-          stores.metadata.query = query;
-          listed();
-          await released;
-        }
-        return items;
-      };
+      const { listed: topicsListed, release } = holdTopicsListing(stores);
       const scheduled = log.runMaintenance();
       await topicsListed;
       const name = topicName();

@@ -7,13 +7,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpoolError } from '../../lib/errors.js';
 import { encodeRecordBatch, readBatchHeader, setMaxTimestamp } from '../../lib/format/index.js';
 import type { Log } from '../../lib/log/index.js';
-import { partitionKey, rowKey, rowsPk, topicsPk } from '../../lib/keys.js';
+import { partitionKey, rowKey, rowsPk } from '../../lib/keys.js';
 import { buildIndexes } from '../../lib/log/segment-index.js';
 import type { BatchRow } from '../../lib/log/layout.js';
 import { groupsToCompact } from '../../lib/log/maintenance/compaction.js';
 import { retentionCut } from '../../lib/log/maintenance/retention.js';
 import type { StoreKind } from '../support/stores.js';
-import { closeAll, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
+import { closeAll, holdTopicsListing, newLog, openTestStores, str, text, type TestStores } from '../support/logs.js';
 
 const hourMs = 3_600_000;
 /** Record times a minute old: well inside the default retention (records older than 7 days would expire). */
@@ -546,20 +546,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const { stores, make } = await setup();
       const maintainer = make();
       // The first pass lists the topics (none yet), then waits until released.
-      const query = stores.metadata.query.bind(stores.metadata);
-      let listed!: () => void;
-      const topicsListed = new Promise<void>((resolve) => (listed = resolve));
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      stores.metadata.query = async (pk, options) => {
-        const items = await query(pk, options);
-        if (pk === topicsPk) {
-          stores.metadata.query = query;
-          listed();
-          await released;
-        }
-        return items;
-      };
+      const { listed: topicsListed, release } = holdTopicsListing(stores);
       const first = maintainer.runMaintenance();
       await topicsListed;
       const writer = make();
@@ -582,20 +569,7 @@ export function maintenanceSuite(kind: () => StoreKind): void {
       const { stores, make } = await setup();
       const maintainer = make();
       await make().produce(`close-${randomUUID().slice(0, 6)}`, [{ key: null, value: text('v') }]); // an object a pass would count
-      const query = stores.metadata.query.bind(stores.metadata);
-      let listed!: () => void;
-      const topicsListed = new Promise<void>((resolve) => (listed = resolve));
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      stores.metadata.query = async (pk, options) => {
-        const items = await query(pk, options);
-        if (pk === topicsPk) {
-          stores.metadata.query = query;
-          listed();
-          await released;
-        }
-        return items;
-      };
+      const { listed: topicsListed, release } = holdTopicsListing(stores);
       const first = maintainer.runMaintenance();
       await topicsListed;
       const asked = maintainer.runMaintenance({ startAfterCall: true });

@@ -4,7 +4,7 @@ import { Log, type LogOptions } from '../../lib/log/index.js';
 import { afterEach } from 'vitest';
 import { FaultyMetadataStore, FaultyObjectStore } from './faults.js';
 import type { StoreKind } from './stores.js';
-import { brokerKey } from '../../lib/keys.js';
+import { brokerKey, topicsPk } from '../../lib/keys.js';
 
 export interface TestStores extends Stores {
   readonly metadata: FaultyMetadataStore;
@@ -84,4 +84,26 @@ export async function packingAgent(stores: TestStores, make: (options?: Partial<
     renew,
     lapse: () => stores.metadata.write({ kind: 'update', key: brokerKey(node), set: { expiresMs: Date.now() - 1 } }),
   };
+}
+
+/**
+ * Holds the next listing of the topics on `stores` (a maintenance pass's first step) once it has
+ * read them, until `release`: `listed` resolves when it is held. Later queries go through as usual.
+ */
+export function holdTopicsListing(stores: Stores): { listed: Promise<void>; release: () => void } {
+  const query = stores.metadata.query.bind(stores.metadata);
+  let listedNow!: () => void;
+  const listed = new Promise<void>((resolve) => (listedNow = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  stores.metadata.query = async (pk, options) => {
+    const items = await query(pk, options);
+    if (pk === topicsPk) {
+      stores.metadata.query = query;
+      listedNow();
+      await released;
+    }
+    return items;
+  };
+  return { listed, release };
 }

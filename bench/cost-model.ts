@@ -13,7 +13,7 @@
  * Per partition count, per run, on a fresh data directory:
  *
  *   ingest, paced     spool.bench.LatencyProducer (kafka-clients 3.9.1, idempotent, acks=all,
- *                     linger.ms=0): 1,000 keyed 1 KiB records/s (1 MB/s) for 10 s — a small stream
+ *                     linger.ms=0): 1,000 keyed 1 KiB records/s (1 MB/s) for 30 s — a small stream
  *   ingest, bulk      kcat -P -K: of 50,000 keyed 1 KiB records (51 MB) as fast as it goes; acks=all,
  *                     idempotent, linger 20 ms, batches ≤ 1 MiB
  *                     (keys are distinct: records spread evenly over the partitions)
@@ -21,14 +21,19 @@
  *   read, before      a fresh agent (cold cache); kcat -C -e reads the bulk topic from the start
  *   compaction        one maintenance pass over everything (tail age 0, 64 MiB segments)
  *   read, after       a fresh agent again; the same read
- * The agent lingers 10 ms (flushes at 4 MiB). Three runs; medians.
+ * The agent's batch interval is 10 ms, the default (flushes at 4 MiB; `BATCH_INTERVAL_MS=100` sets
+ * another, the cost/latency knob SPOOL_BATCH_INTERVAL_MS). Three runs; medians.
  *
  * Packed: materialisation (a packed partition's tail becoming rows) runs on a timer, every
- * SPOOL_PACKED_MATERIALIZE_MS (10 s by default). Here the timer is set to its longest (1 hour) so that
- * it never fires mid-phase, and each ingest phase ends with one round by hand
- * (`log.internals.packing.materialize()`), counted in the phase (and apart, "of which
- * materialisation"): for the paced phase, 10 s of stream, one round per default interval; for the bulk
- * phase, one round over its few seconds (a shorter interval than the default, so no cheaper than it).
+ * SPOOL_PACKED_MATERIALIZE_MS (10 s by default), over the tails that are due: 1 MiB, or the oldest
+ * commit SPOOL_PACKED_MATERIALIZE_AGE_MS old (30 s by default). Here the timer is set to its longest (1
+ * hour) so that it never fires mid-phase, and each ingest phase ends with one round of every tail by
+ * hand (`log.internals.packing.materialize()`), counted in the phase (and apart, "of which
+ * materialisation"): for the paced phase, 30 s of stream, one round per default age (the stream's
+ * tails, 30 to 300 KB per partition at 1,000 and 100 partitions, are due by age; at one partition, 1 MB/s,
+ * by size every round, so the agent would make three steps where the bench makes one: two transactions
+ * fewer per 30 MB); for the bulk phase, one round over its few seconds (sooner than the default, so no
+ * cheaper than it).
  * After each round every tail is checked empty, and a packed phase that made no packed commit fails.
  *
  *   PACKED=on npm run bench -- cost-model
@@ -56,10 +61,12 @@ import { median } from './support/process.js';
 const runs = 3;
 const partitionCounts = [1, 100, 1000];
 const recordBytes = 1024;
-const paced = { recordsPerS: 1000, warmUpSeconds: 0, seconds: 10 };
+const paced = { recordsPerS: 1000, warmUpSeconds: 0, seconds: 30 };
 /** Unset: the default, `'auto'` (packedCommitsByDefault), which packs on a new cluster (it starts at spool.commit.version 1). */
 const defaultPacked = true;
 const packedMode = process.env.PACKED === undefined ? defaultPacked : process.env.PACKED.toLowerCase() !== 'off';
+/** SPOOL_BATCH_INTERVAL_MS: the default unless BATCH_INTERVAL_MS says otherwise. */
+const batchIntervalMs = process.env.BATCH_INTERVAL_MS ?? '10';
 const bulkRecords = 50_000;
 const idleSeconds = 7;
 const kcatSettings = [...kcatBulkSettings, 'enable.idempotence=true'];
@@ -84,7 +91,7 @@ async function start(dataDir: string, partitions: number): Promise<BenchAgent & 
     SPOOL_DATA_DIR: dataDir,
     SPOOL_HTTP_PORT: '0',
     SPOOL_KAFKA_PORT: '0',
-    SPOOL_BATCH_INTERVAL_MS: '10',
+    SPOOL_BATCH_INTERVAL_MS: batchIntervalMs,
     SPOOL_DEFAULT_PARTITIONS: String(partitions),
     SPOOL_MAINTENANCE_INTERVAL_MS: '0',
     SPOOL_COMPACTION_TAIL_AGE_MS: '0',
@@ -199,7 +206,7 @@ async function runOnce(partitions: number, bulkFile: string): Promise<Map<PhaseN
 }
 
 console.log(
-  `cost model, ${new Date().toISOString()}, Node ${process.version}; commits ${packedMode ? `packed (SPOOL_PACKED_COMMITS=${process.env.PACKED === undefined ? 'auto, a new cluster' : 'true'}; materialisation: a round at the end of each ingest phase` : 'per partition (SPOOL_PACKED_COMMITS=false'}${packedMode === defaultPacked ? ', the default)' : ')'}; ${runs} runs, medians; prices: S3 PUT $${prices.s3PutUsd * 1000}/1,000, GET $${prices.s3GetUsd * 1000}/1,000; DynamoDB on demand $${prices.dynamoWriteUnitUsd * 1e6}/million WRU, $${prices.dynamoReadUnitUsd * 1e6}/million RRU`,
+  `cost model, ${new Date().toISOString()}, Node ${process.version}; commits ${packedMode ? `packed (SPOOL_PACKED_COMMITS=${process.env.PACKED === undefined ? 'auto, a new cluster' : 'true'}; materialisation: a round at the end of each ingest phase` : 'per partition (SPOOL_PACKED_COMMITS=false'}${packedMode === defaultPacked ? ', the default)' : ')'}; batch interval ${batchIntervalMs} ms; ${runs} runs, medians; prices: S3 PUT $${prices.s3PutUsd * 1000}/1,000, GET $${prices.s3GetUsd * 1000}/1,000; DynamoDB on demand $${prices.dynamoWriteUnitUsd * 1e6}/million WRU, $${prices.dynamoReadUnitUsd * 1e6}/million RRU`,
 );
 kafkaToolsClasspath();
 const bulkFile = join(tmpdir(), `spool-bench-cost-${process.pid}.txt`);

@@ -30,8 +30,10 @@ export interface SpoolConfig {
   readonly leaseIdleMs: number;
   /** Packed commits (lib/log/packing.ts): an agent's flush commits its led partitions' chunks as one item. */
   readonly packedCommits: PackedCommitsMode;
-  /** How often packed partitions' tails become rows. */
+  /** How often packed partitions' tails that are due become rows. */
   readonly packedMaterializeMs: number;
+  /** A packed partition's tail is due once its oldest commit is this old (or it holds 1 MiB). */
+  readonly packedMaterializeAgeMs: number;
   /** The feature levels a new cluster starts at (lib/log/features.ts newestLevels, or SPOOL_INITIAL_FEATURES). */
   readonly initialFeatures: Readonly<Record<string, number>>;
   readonly pollIntervalMs: number;
@@ -96,7 +98,11 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
     'SPOOL_INITIAL_FEATURES',
     'the feature levels a new cluster starts at, feature=level comma-separated (default the newest: spool.commit.version=1); read by the first agent on an empty store',
   ],
-  ['SPOOL_PACKED_MATERIALIZE_MS', "how often packed partitions' recent commits become batch rows (default 10000)"],
+  ['SPOOL_PACKED_MATERIALIZE_MS', "how often packed partitions' recent commits that are due become batch rows (default 10000)"],
+  [
+    'SPOOL_PACKED_MATERIALIZE_AGE_MS',
+    "a packed partition's recent commits are due to become rows once the oldest is this old, or they hold 1 MiB (default 30000, at most 60000)",
+  ],
   ['SPOOL_POLL_INTERVAL_MS', "how often a long-poll checks for other writers' commits (default 250)"],
   ['SPOOL_HOST', 'address to listen on (default 127.0.0.1)'],
   ['SPOOL_HTTP_PORT', 'HTTP port (default 8080; 0: any free port)'],
@@ -165,6 +171,7 @@ export function loadConfig(env: Env = process.env, defaults: ConfigDefaults = {}
     leaseIdleMs: intVar(env, 'SPOOL_LEASE_IDLE_MS', 60_000, 1000, 86_400_000),
     packedCommits: packedCommitsVar(env, 'SPOOL_PACKED_COMMITS'),
     packedMaterializeMs: intVar(env, 'SPOOL_PACKED_MATERIALIZE_MS', 10_000, 100, 3_600_000),
+    packedMaterializeAgeMs: intVar(env, 'SPOOL_PACKED_MATERIALIZE_AGE_MS', 30_000, 0, 60_000),
     initialFeatures: featureLevelsVar(env, 'SPOOL_INITIAL_FEATURES'),
     pollIntervalMs: intVar(env, 'SPOOL_POLL_INTERVAL_MS', 250, 10, 60_000),
     host: stringVar(env, 'SPOOL_HOST', '127.0.0.1'),

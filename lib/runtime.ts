@@ -62,6 +62,7 @@ export async function openRuntime(
     leaseIdleMs: config.leaseIdleMs,
     packedCommits: config.packedCommits,
     packedMaterializeMs: config.packedMaterializeMs,
+    packedMaterializeAgeMs: config.packedMaterializeAgeMs,
     pollIntervalMs: config.pollIntervalMs,
     producerIdExpirationMs: config.producerIdExpirationMs,
     maintenance: {

@@ -56,6 +56,11 @@ describe('config', () => {
     );
   });
 
+  it("reads SPOOL_PACKED_MATERIALIZE_AGE_MS, the age at which a packed partition's tail is due to become rows (30 s unless set)", () => {
+    expect(loadConfig({}).packedMaterializeAgeMs).toBe(30_000);
+    expect(loadConfig({ SPOOL_PACKED_MATERIALIZE_AGE_MS: '0' }).packedMaterializeAgeMs).toBe(0);
+  });
+
   it('gives a Lambda a batch interval of 0 unless one is set, under either name', async () => {
     const { lambdaConfig } = await import('../lib/http/lambda.js');
     expect(lambdaConfig({})).toMatchObject({ batchIntervalMs: 0, createStores: false });
@@ -67,6 +72,7 @@ describe('config', () => {
   it.each([
     ['SPOOL_DEFAULT_PARTITIONS', 'many', /SPOOL_DEFAULT_PARTITIONS must be an integer in \[1, 10000\], got "many"/],
     ['SPOOL_DEFAULT_PARTITIONS', '0', /got "0"/],
+    ['SPOOL_PACKED_MATERIALIZE_AGE_MS', '60001', /SPOOL_PACKED_MATERIALIZE_AGE_MS must be an integer in \[0, 60000\], got "60001"/],
     ['SPOOL_AUTO_CREATE_TOPICS', 'maybe', /SPOOL_AUTO_CREATE_TOPICS must be true or false, got "maybe"/],
     ['SPOOL_COMPRESSION', 'brotli', /SPOOL_COMPRESSION must be one of none, gzip, snappy, lz4, zstd, got "brotli"/],
   ])('refuses %s=%s, naming the variable', (name, value, message) => {

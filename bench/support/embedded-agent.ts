@@ -43,9 +43,10 @@ export async function startBenchAgent(options: BenchAgentOptions): Promise<Bench
     defaultPartitions: config.defaultPartitions,
     cacheBytes: config.cacheBytes,
     leaseMs: config.leaseMs,
-    // As lib/runtime.ts passes them: SPOOL_PACKED_COMMITS and SPOOL_PACKED_MATERIALIZE_MS reach the bench's agent too.
+    // As lib/runtime.ts passes them: SPOOL_PACKED_COMMITS and SPOOL_PACKED_MATERIALIZE_MS (and _AGE_MS) reach the bench's agent too.
     packedCommits: config.packedCommits,
     packedMaterializeMs: config.packedMaterializeMs,
+    packedMaterializeAgeMs: config.packedMaterializeAgeMs,
     maintenance: {
       compactionTargetBytes: config.compactionTargetBytes,
       compactionTailAgeMs: config.compactionTailAgeMs,

@@ -78,8 +78,10 @@ export interface LogOptions {
    * once the cluster's `spool.commit.version` is 1 (features.ts). @default packedCommitsByDefault ('auto')
    */
   readonly packedCommits?: PackedCommitsMode;
-  /** How often the tails of packed partitions become rows (packing.ts). @default 10 000 */
+  /** How often a round turns the packed partitions' tails that are due into rows (packing.ts). @default 10 000 */
   readonly packedMaterializeMs?: number;
+  /** A packed partition's tail is due once its oldest commit is this old, or it holds 1 MiB (packing.ts). @default 30 000 */
+  readonly packedMaterializeAgeMs?: number;
   /**
    * How long a commit with no lease on a partition another writer packs waits for that writer to
    * leave it, once asked (leases.ts `unpackFor`): a busy packer leaves at its next commit, an idle one
@@ -314,6 +316,7 @@ export class Log {
             now: this.now,
             producerStates: this.producerStates,
             materializeMs: options.packedMaterializeMs,
+            materializeAgeMs: options.packedMaterializeAgeMs,
             producerIdExpirationMs,
             onCommitted: (topicId, partition) => this.reader.notify(topicId, partition),
             metrics: options.metrics,

@@ -12,8 +12,11 @@
  *   end). A commit whose outcome stays unknown is settled by claiming its sequence number
  *   (writer-log.ts `abandon`) before anything after it is committed.
  * - The writer keeps each packed partition's tail (its chunks not yet rows) for the reader and for its
- *   producers' state (idempotence), and every `materializeMs` turns the tails into rows (packed.ts
- *   `unpackPartition`, up to its last commit: commits go on meanwhile).
+ *   producers' state (idempotence). Every `materializeMs` a round turns the tails that are due into
+ *   rows (packed.ts `unpackPartition`, up to its last commit: commits go on meanwhile): a tail is due
+ *   once it holds a row's worth (`maxMergedBytes`) or its oldest commit is `materializeAgeMs` old. A
+ *   row costs the same write units whatever it holds, so a slow partition waits to fill it (a tail is
+ *   memory here, and its commits stay in the log until every partition's rows hold them).
  * - `leave` stops packing a partition: no commit is planned for it after, the commits under way end,
  *   its tail becomes rows and `packedBy` is cleared (before its lease is released, and before a
  *   transaction marker or a request mixing it with unpacked partitions is committed per partition).
@@ -62,8 +65,10 @@ export const packedCommitsByDefault: PackedCommitsMode = 'auto';
 export interface PackingOptions {
   readonly now?: () => number;
   readonly producerStates: ProducerStates;
-  /** How often the tails of the partitions packed here become rows. @default 10 000 */
+  /** How often a round turns the tails that are due into rows. @default 10 000 */
   readonly materializeMs?: number;
+  /** A tail is due once its oldest commit is this old (or it holds `maxMergedBytes`). @default 30 000 */
+  readonly materializeAgeMs?: number;
   /** Kafka's producer.id.expiration.ms (idempotence.ts). */
   readonly producerIdExpirationMs?: number;
   /** Told after every commit, per partition: its new end. */
@@ -138,6 +143,7 @@ export class PackingWriter {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly materializeMs: number;
+  private readonly materializeAgeMs: number;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   /** The last sequence number whose commit is decided (landed or abandoned). */
@@ -159,6 +165,7 @@ export class PackingWriter {
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? defaultSleep;
     this.materializeMs = options.materializeMs ?? 10_000;
+    this.materializeAgeMs = options.materializeAgeMs ?? 30_000;
   }
 
   /** The id partitions packed here carry in `packedBy`. */
@@ -173,6 +180,8 @@ export class PackingWriter {
 
   /** A partition taken in packed mode at `epoch`, its offsets going on at `end`; `tail`: its commits not yet rows (none after a take). */
   adopt(topicId: string, topicName: string, partition: number, epoch: number, end: number, tail: readonly TailChunk[] = []): void {
+    // A writer that packed nothing starts its interval now: its first round comes `materializeMs` after it starts packing.
+    if (this.packed.size === 0) this.lastRoundMs = this.now();
     this.packed.set(partitionId(topicId, partition), { topicId, topicName, partition, epoch, end, tail: [...tail], leaving: false });
     this.keepMaterializing();
   }
@@ -467,13 +476,18 @@ export class PackingWriter {
   }
 
   /**
-   * Turns every packed partition's tail, as committed now, into rows: each tail copied into one object
-   * (runs of up to `maxMergedBytes`, one row each) where `merge` is given. Failures are tried again at the next round.
+   * Turns packed partitions' tails, as committed now, into rows: every tail (`'all'`), or those due
+   * (`'due'`, the timer's rounds: a row's worth, or the oldest commit `materializeAgeMs` old). Each
+   * is copied into one object (runs of up to `maxMergedBytes`, one row each) where `merge` is given.
+   * Failures are tried again at the next round.
    */
-  async materialize(): Promise<void> {
+  async materialize(tails: 'all' | 'due' = 'all'): Promise<void> {
     await this.checkFence();
-    this.lastRoundMs = this.now();
-    const due = [...this.packed.values()].filter((packed) => packed.tail.length > 0);
+    const nowMs = this.now();
+    this.lastRoundMs = nowMs;
+    const isDue = (tail: readonly TailChunk[]) =>
+      nowMs - tail[0]!.committedMs >= this.materializeAgeMs || tail.reduce((bytes, chunk) => bytes + chunk.sizeBytes, 0) >= maxMergedBytes;
+    const due = [...this.packed.values()].filter((packed) => packed.tail.length > 0 && (tails === 'all' || isDue(packed.tail)));
     const copies = await this.copyTails(due).catch(() => undefined);
     await pMap(
       due,
@@ -632,7 +646,7 @@ export class PackingWriter {
     this.timer = setTimeout(
       () => {
         const round = this.now() - this.lastRoundMs >= this.materializeMs;
-        void (round ? this.materialize() : this.checkFence()).finally(() => {
+        void (round ? this.materialize('due') : this.checkFence()).finally(() => {
           this.timer = undefined;
           if (this.packed.size > 0) this.keepMaterializing();
         });

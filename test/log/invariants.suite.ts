@@ -531,13 +531,13 @@ export function invariantSuite(kind: () => StoreKind, options: { readonly packed
         const names = ['A', 'B'] as const;
         type Name = (typeof names)[number];
         const other = (w: Name): Name => (w === 'A' ? 'B' : 'A');
-        // Packed (lib/log/packing.ts): a flush's chunks commit as one item of the writer's log; tails become rows every 200 ms.
+        // Packed (lib/log/packing.ts): a flush's chunks commit as one item of the writer's log; every tail becomes rows every 200 ms (due at any age).
         const options = {
           topicCacheMs: 60_000,
           leaseRenewIntervalMs: 100,
           leaseIdleMs: idleMs,
           producer: { batchIntervalMs: 5 },
-          ...(packed ? { packedCommits: true, packedMaterializeMs: 200 } : { packedCommits: false }),
+          ...(packed ? { packedCommits: true, packedMaterializeMs: 200, packedMaterializeAgeMs: 0 } : { packedCommits: false }),
         };
         const logs: Record<Name, Log> = { A: make(options), B: make(options) };
         const nodes: Record<Name, number> = {

@@ -117,6 +117,40 @@ export function packingSuite(kind: () => StoreKind): void {
       expect((await readAll(make(), topic, 1)).records.map((r) => r.value)).toEqual([...expected(1), 'after']);
     });
 
+    it("a timer's round turns into rows only the tails that are due: a row's worth, or the oldest commit materializeAgeMs old", async () => {
+      const { stores, make } = await setup();
+      let clockMs = Date.now();
+      const { log } = await packingAgent(stores, make, { now: () => clockMs, packedMaterializeAgeMs: 30_000 });
+      const topic = topicName();
+      await log.createTopic(topic, 3);
+      const topicId = (await log.requireTopic(topic)).id;
+      const packing = log.internals.packing!;
+      const rowsOf = async (p: number) =>
+        (await stores.metadata.query(rowsPk(topicId, p))).map((row) => [row.attrs.baseOffset, row.attrs.recordCount]);
+      const tailOf = (p: number) => packing.localCommits(packing.writerId, topicId, p, 0)?.length;
+      const big = 'x'.repeat(600 * 1024);
+      await append(log, topic, 0, ['old']); // 30 s old at the round
+      clockMs += 20_000;
+      await append(log, topic, 1, ['young']); // 10 s old
+      await append(log, topic, 2, [big]); // 10 s old, but two hold more than a row's worth (1 MiB)
+      await append(log, topic, 2, [big]);
+      clockMs += 10_000;
+      await packing.materialize('due');
+      expect(await rowsOf(0)).toEqual([[0, 1]]);
+      expect(await rowsOf(1)).toEqual([]);
+      expect(tailOf(1)).toBe(1);
+      expect(await rowsOf(2)).toEqual([
+        [0, 1],
+        [1, 1],
+      ]);
+      expect([tailOf(0), tailOf(2)]).toEqual([0, 0]);
+      expect((await readAll(make(), topic, 1)).records.map((r) => r.value)).toEqual(['young']);
+      // Asked for every tail (a release, a bench), the young one goes too.
+      await packing.materialize();
+      expect(await rowsOf(1)).toEqual([[0, 1]]);
+      expect((await readAll(make(), topic, 1)).records.map((r) => r.value)).toEqual(['young']);
+    });
+
     it('materialises a tail longer than a step as one row per copied run, in one step, reading none of its own log', async () => {
       const { stores, make } = await setup();
       const { log } = await packingAgent(stores, make);

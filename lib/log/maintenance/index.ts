@@ -224,7 +224,7 @@ export class Maintenance {
         if (item === undefined) continue;
         let stored = partitionStateFromItem(item);
         if (stored.packedBy !== null) {
-          // A packed partition's tail (packed.ts) is its packer's to turn into rows, every few seconds.
+          // A packed partition's tail (packed.ts) is its packer's to turn into rows, once due (packing.ts: 1 MiB, or 30 s old by default).
           // A pass does it first (anyone may: its commits landed) where the tail is a minute old (the
           // packer is gone or behind) or the topic is compacted (the cleaner reads rows), so retention,
           // compaction and cleaning see every record committed before the pass.

@@ -101,7 +101,7 @@ export const configVariables: readonly (readonly [name: string, help: string])[]
   ['SPOOL_PACKED_MATERIALIZE_MS', "how often packed partitions' recent commits that are due become batch rows (default 10000)"],
   [
     'SPOOL_PACKED_MATERIALIZE_AGE_MS',
-    "a packed partition's recent commits are due to become rows once the oldest is this old, or they hold 1 MiB (default 30000, at most 60000)",
+    "a packed partition's recent commits become rows at the first round after the oldest is this old, or they hold 1 MiB (default 30000, at most 45000)",
   ],
   ['SPOOL_POLL_INTERVAL_MS', "how often a long-poll checks for other writers' commits (default 250)"],
   ['SPOOL_HOST', 'address to listen on (default 127.0.0.1)'],
@@ -171,7 +171,7 @@ export function loadConfig(env: Env = process.env, defaults: ConfigDefaults = {}
     leaseIdleMs: intVar(env, 'SPOOL_LEASE_IDLE_MS', 60_000, 1000, 86_400_000),
     packedCommits: packedCommitsVar(env, 'SPOOL_PACKED_COMMITS'),
     packedMaterializeMs: intVar(env, 'SPOOL_PACKED_MATERIALIZE_MS', 10_000, 100, 3_600_000),
-    packedMaterializeAgeMs: intVar(env, 'SPOOL_PACKED_MATERIALIZE_AGE_MS', 30_000, 0, 60_000),
+    packedMaterializeAgeMs: intVar(env, 'SPOOL_PACKED_MATERIALIZE_AGE_MS', 30_000, 0, 45_000),
     initialFeatures: featureLevelsVar(env, 'SPOOL_INITIAL_FEATURES'),
     pollIntervalMs: intVar(env, 'SPOOL_POLL_INTERVAL_MS', 250, 10, 60_000),
     host: stringVar(env, 'SPOOL_HOST', '127.0.0.1'),

@@ -72,7 +72,7 @@ describe('config', () => {
   it.each([
     ['SPOOL_DEFAULT_PARTITIONS', 'many', /SPOOL_DEFAULT_PARTITIONS must be an integer in \[1, 10000\], got "many"/],
     ['SPOOL_DEFAULT_PARTITIONS', '0', /got "0"/],
-    ['SPOOL_PACKED_MATERIALIZE_AGE_MS', '60001', /SPOOL_PACKED_MATERIALIZE_AGE_MS must be an integer in \[0, 60000\], got "60001"/],
+    ['SPOOL_PACKED_MATERIALIZE_AGE_MS', '45001', /SPOOL_PACKED_MATERIALIZE_AGE_MS must be an integer in \[0, 45000\], got "45001"/],
     ['SPOOL_AUTO_CREATE_TOPICS', 'maybe', /SPOOL_AUTO_CREATE_TOPICS must be true or false, got "maybe"/],
     ['SPOOL_COMPRESSION', 'brotli', /SPOOL_COMPRESSION must be one of none, gzip, snappy, lz4, zstd, got "brotli"/],
   ])('refuses %s=%s, naming the variable', (name, value, message) => {

@@ -531,13 +531,14 @@ export function invariantSuite(kind: () => StoreKind, options: { readonly packed
         const names = ['A', 'B'] as const;
         type Name = (typeof names)[number];
         const other = (w: Name): Name => (w === 'A' ? 'B' : 'A');
-        // Packed (lib/log/packing.ts): a flush's chunks commit as one item of the writer's log; every tail becomes rows every 200 ms (due at any age).
+        // Packed (lib/log/packing.ts): a flush's chunks commit as one item of the writer's log; every 200 ms a round turns the
+        // tails 500 ms old into rows, so a round leaves some tails and takes others (the due rule) while the writers race.
         const options = {
           topicCacheMs: 60_000,
           leaseRenewIntervalMs: 100,
           leaseIdleMs: idleMs,
           producer: { batchIntervalMs: 5 },
-          ...(packed ? { packedCommits: true, packedMaterializeMs: 200, packedMaterializeAgeMs: 0 } : { packedCommits: false }),
+          ...(packed ? { packedCommits: true, packedMaterializeMs: 200, packedMaterializeAgeMs: 500 } : { packedCommits: false }),
         };
         const logs: Record<Name, Log> = { A: make(options), B: make(options) };
         const nodes: Record<Name, number> = {
@@ -617,7 +618,10 @@ export function invariantSuite(kind: () => StoreKind, options: { readonly packed
           async function until(what: string, done: () => boolean) {
             const deadlineMs = Date.now() + transferMs;
             while (!done()) {
-              if (Date.now() > deadlineMs) throw new Error(`timed out waiting until ${what}`);
+              if (Date.now() > deadlineMs)
+                throw new Error(
+                  `timed out waiting until ${what} (${acked.size} records acknowledged; the last refusals: ${[...refused.values()].slice(-6).join(', ') || 'none'})`,
+                );
               await sleep(20);
             }
           }

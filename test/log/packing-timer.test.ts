@@ -21,8 +21,11 @@ describe('packing writer: its timer', () => {
       materializeMs: 60_000,
     });
     const rounds = vi.spyOn(writer, 'materialize');
+    await vi.advanceTimersByTimeAsync(20_000); // built 20 s before it packs: the interval starts at its first partition
     writer.adopt('topic-id', 'topic', 0, 1, 0);
-    await vi.advanceTimersByTimeAsync(55_000); // eleven fence checks (every 5 s), no round
+    await vi.advanceTimersByTimeAsync(30_000);
+    writer.adopt('topic-id', 'topic', 1, 1, 0); // a second partition does not start the interval again
+    await vi.advanceTimersByTimeAsync(25_000); // eleven fence checks (every 5 s) since the first, no round
     expect(rounds).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(5_000);
     expect(rounds).toHaveBeenCalledTimes(1);

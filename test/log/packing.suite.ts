@@ -145,7 +145,7 @@ export function packingSuite(kind: () => StoreKind): void {
       ]);
       expect([tailOf(0), tailOf(2)]).toEqual([0, 0]);
       expect((await readAll(make(), topic, 1)).records.map((r) => r.value)).toEqual(['young']);
-      // Asked for every tail (a release, a bench), the young one goes too.
+      // Asked for every tail (as a bench or a test asks), the young one goes too.
       await packing.materialize();
       expect(await rowsOf(1)).toEqual([[0, 1]]);
       expect((await readAll(make(), topic, 1)).records.map((r) => r.value)).toEqual(['young']);
